@@ -1,0 +1,156 @@
+// The only module that touches WebAssembly: it loads the codec once per process, lays views over
+// its fixed memory, bounds every length it copies in and hands out parser slots. Everything else
+// talks to it through HeadReader, ChunkedDecoder and ParsedHead.
+//
+// Why one instance: an instance per connection costs ~20 µs and ~10 GiB of address space and
+// fails at ~13,000 instances (../shared/DESIGN.md §3). Memory is fixed (initial == maximum), so
+// the views made here are never detached.
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { instantiateSync } from '@assemblyscript/loader';
+import { Capacity, HeadResult, DefaultLimit } from '../../asm/shared/constants.js';
+
+export interface CodecExports {
+  memory: WebAssembly.Memory;
+  inputPointer(): number;
+  resultPointer(): number;
+  fieldsPointer(): number;
+  spansPointer(): number;
+  slotsPointer(): number;
+  endPointer(): number;
+  resetSlot(slot: number, maxLine: number, maxFields: number, maxHead: number): number;
+  requestHead(slot: number, len: number): number;
+  responseHead(slot: number, len: number, headRequest: number): number;
+  continueHead(slot: number, len: number, kind: number): number;
+  beginChunked(slot: number): number;
+  chunked(slot: number, len: number): number;
+  chunkLimits(maxSizeLine: number, maxTrailer: number): number;
+}
+
+export type Build = 'simd' | 'scalar' | 'debug';
+
+const FILES: Record<Build, string> = { simd: 'portico.wasm', scalar: 'portico-scalar.wasm', debug: 'portico-debug.wasm' };
+
+/** The build/ folder next to package.json, found from this file in src/ or dist/src/. */
+function buildDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(join(dir, 'package.json'))) return join(dir, 'build');
+    dir = dirname(dir);
+  }
+  throw new Error('portico: cannot find the package root (build/ with the .wasm files)');
+}
+
+export function wasmBytes(build: Build): Uint8Array<ArrayBuffer> {
+  const file = join(buildDir(), FILES[build]);
+  if (!existsSync(file)) throw new Error(`portico: ${file} is missing; run "npm run build" (the codec is built by npm install)`);
+  return new Uint8Array(readFileSync(file));
+}
+
+/** Head limits, per connection kind; each is checked against the codec's fixed capacities. */
+export interface HeadLimits {
+  /** Longest start-line or field line, CRLF excluded (Twisted: 16384). */
+  maxLine: number;
+  /** Most field lines (Twisted: 500). */
+  maxFields: number;
+  /** Start-line plus field lines, CRLFs excluded (Twisted: 16384). */
+  maxHead: number;
+}
+
+export const DEFAULT_HEAD_LIMITS: Readonly<HeadLimits> = Object.freeze({
+  maxLine: DefaultLimit.LINE, maxFields: DefaultLimit.FIELDS, maxHead: DefaultLimit.HEAD,
+});
+
+/** The largest head the limits allow, CRLFs and one skipped leading empty line included. */
+export function maxHeadBytes(l: HeadLimits): number {
+  return l.maxHead + 2 * (l.maxFields + 1) + 2 + 2;
+}
+
+export function checkLimits(l: HeadLimits): void {
+  if (!Number.isInteger(l.maxLine) || l.maxLine < 1) throw new RangeError('maxLine must be a positive integer');
+  if (!Number.isInteger(l.maxFields) || l.maxFields < 0 || l.maxFields > Capacity.FIELDS) throw new RangeError(`maxFields must be an integer in 0..${Capacity.FIELDS}`);
+  if (!Number.isInteger(l.maxHead) || l.maxHead < 1) throw new RangeError('maxHead must be a positive integer');
+  if (maxHeadBytes(l) > Capacity.INPUT) throw new RangeError(`head limits allow heads of ${maxHeadBytes(l)} bytes; the codec input region holds ${Capacity.INPUT}`);
+}
+
+export class Codec {
+  readonly exports: CodecExports;
+  readonly build: Build;
+  readonly u8: Uint8Array;
+  readonly input: number;
+  readonly result: Int32Array;
+  readonly resultF64: Float64Array;
+  readonly fields: Int32Array;
+  readonly spans: Int32Array;
+  readonly #freeSlots: Int32Array;
+  #freeCount: number;
+
+  constructor(build: Build) {
+    const module = new WebAssembly.Module(wasmBytes(build));
+    if (WebAssembly.Module.imports(module).length !== 0) throw new Error('portico: the codec module must have no imports');
+    const { exports } = instantiateSync(module, {}) as unknown as { exports: CodecExports };
+    this.exports = exports;
+    this.build = build;
+    const buffer = exports.memory.buffer;
+    if (exports.endPointer() > buffer.byteLength) throw new Error('portico: codec regions exceed its memory');
+    this.u8 = new Uint8Array(buffer);
+    this.input = exports.inputPointer();
+    this.result = new Int32Array(buffer, exports.resultPointer(), HeadResult.SIZE);
+    this.resultF64 = new Float64Array(buffer, exports.resultPointer(), HeadResult.SIZE / 2);
+    this.fields = new Int32Array(buffer, exports.fieldsPointer(), Capacity.FIELDS * 6);
+    this.spans = new Int32Array(buffer, exports.spansPointer(), Capacity.SPANS * 3);
+    this.#freeSlots = new Int32Array(Capacity.SLOTS);
+    for (let i = 0; i < Capacity.SLOTS; i++) this.#freeSlots[i] = Capacity.SLOTS - 1 - i;
+    this.#freeCount = Capacity.SLOTS;
+  }
+
+  /** Copies src[start, end) to the start of the input region; returns the length copied,
+   *  never more than the region holds. Linear memory must be written before each call because
+   *  the region is shared by every connection. */
+  copyIn(src: Uint8Array, start: number, end: number): number {
+    const len = Math.min(end - start, Capacity.INPUT);
+    this.u8.set(len === src.length && start === 0 ? src : src.subarray(start, start + len), this.input);
+    return len;
+  }
+
+  /** Takes a free parser slot configured with `limits`; throws when all are in use. */
+  allocSlot(limits: HeadLimits): number {
+    if (this.#freeCount === 0) throw new Error('portico: all codec parser slots are in use');
+    const slot = this.#freeSlots[--this.#freeCount];
+    this.configureSlot(slot, limits);
+    return slot;
+  }
+
+  configureSlot(slot: number, limits: HeadLimits): void {
+    if (this.exports.resetSlot(slot, limits.maxLine, limits.maxFields, limits.maxHead) !== 0) throw new RangeError('portico: invalid slot or limits');
+  }
+
+  freeSlot(slot: number): void {
+    this.#freeSlots[this.#freeCount++] = slot;
+  }
+
+  get freeSlots(): number {
+    return this.#freeCount;
+  }
+
+  setChunkLimits(maxSizeLine: number, maxTrailer: number): void {
+    if (this.exports.chunkLimits(maxSizeLine, maxTrailer) !== 0) throw new RangeError('portico: invalid chunk limits');
+  }
+}
+
+let shared: Codec | undefined;
+
+/** The SIMD build when this engine validates it, else the scalar build from the same source.
+ *  PORTICO_WASM=scalar|simd|debug forces a build (tests run both). */
+export function chooseBuild(): Build {
+  const forced = process.env.PORTICO_WASM;
+  if (forced === 'simd' || forced === 'scalar' || forced === 'debug') return forced;
+  return WebAssembly.validate(wasmBytes('simd')) ? 'simd' : 'scalar';
+}
+
+/** The process-wide codec instance, loaded on first use. */
+export function codec(): Codec {
+  shared ??= new Codec(chooseBuild());
+  return shared;
+}

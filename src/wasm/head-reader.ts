@@ -1,0 +1,95 @@
+// Reads one head after another from a connection's byte stream through a codec slot. The
+// common case, a head that arrives whole, costs one copy into linear memory and one call; a head
+// split across reads is scanned incrementally (only the new bytes are copied in and scanned) and
+// parsed once when its end arrives, so trickled heads cost linear, not quadratic, time.
+import { HeadKind } from '../../asm/shared/constants.js';
+import { type Codec, type HeadLimits, checkLimits, maxHeadBytes } from './codec.js';
+import { ParsedHead } from './parsed-head.js';
+import { CodecError } from './codec-error.js';
+
+export class HeadReader {
+  readonly #codec: Codec;
+  readonly #kind: HeadKind;
+  readonly slot: number;
+  readonly #maxBytes: number;
+  #pending: Buffer[] = [];
+  #pendingLength = 0;
+  /** The head completed by the last feed() that returned a positive count. */
+  head: ParsedHead | undefined;
+
+  constructor(codec: Codec, kind: HeadKind, limits: HeadLimits) {
+    checkLimits(limits);
+    this.#codec = codec;
+    this.#kind = kind;
+    this.#maxBytes = maxHeadBytes(limits);
+    this.slot = codec.allocSlot(limits);
+  }
+
+  /** Bytes of an unfinished head held from earlier reads. */
+  get pendingLength(): number {
+    return this.#pendingLength;
+  }
+
+  /**
+   * Feeds buf[start, end). Returns how many bytes of it completed a head (> 0; the head is in
+   * `head`, later bytes are not consumed), 0 when all were taken as part of an unfinished head,
+   * or throws CodecError. `headRequest` (responses only): the request was HEAD.
+   */
+  feed(buf: Buffer, start: number, end: number, headRequest = false): number {
+    const c = this.#codec;
+    if (this.#pendingLength === 0) {
+      const len = c.copyIn(buf, start, end);
+      const r = this.#kind === HeadKind.REQUEST
+        ? c.exports.requestHead(this.slot, len)
+        : c.exports.responseHead(this.slot, len, headRequest ? 1 : 0);
+      if (r > 0) {
+        this.head = new ParsedHead(c, buf.subarray(start, start + r));
+        return r;
+      }
+      if (r < 0) throw new CodecError(-r, c.result);
+      // r === 0: incomplete. Anything the limits allow fits the input region (checkLimits), so a
+      // longer read that did not complete a head has already failed in the scanner.
+      this.#hold(buf.subarray(start, start + len));
+      return 0;
+    }
+    // continuing an unfinished head: scan only the new bytes
+    const len = c.copyIn(buf, start, end);
+    const k = c.exports.continueHead(this.slot, len, this.#kind);
+    if (k < 0) throw new CodecError(-k, c.result, this.#pendingLength);
+    if (k === 0) {
+      this.#hold(buf.subarray(start, start + len));
+      return 0;
+    }
+    const whole = Buffer.concat([...this.#pending, buf.subarray(start, start + k)], this.#pendingLength + k);
+    this.#pending = [];
+    this.#pendingLength = 0;
+    if (whole.length > this.#maxBytes) throw new Error('portico: scanner accepted a head beyond the limits');
+    c.copyIn(whole, 0, whole.length);
+    const r = this.#kind === HeadKind.REQUEST
+      ? c.exports.requestHead(this.slot, whole.length)
+      : c.exports.responseHead(this.slot, whole.length, headRequest ? 1 : 0);
+    if (r < 0) throw new CodecError(-r, c.result);
+    if (r !== whole.length) throw new Error('portico: head length changed between scan and parse');
+    this.head = new ParsedHead(c, whole);
+    return k;
+  }
+
+  #hold(part: Buffer): void {
+    // keep a copy only of what we hold across reads: the caller may reuse its buffer
+    this.#pending.push(Buffer.from(part));
+    this.#pendingLength += part.length;
+  }
+
+  /** Drops any unfinished head (e.g. after an error) and readies the slot for the next one. */
+  reset(): void {
+    this.#pending = [];
+    this.#pendingLength = 0;
+    this.head = undefined;
+  }
+
+  /** Returns the slot to the codec. The reader must not be used afterwards. */
+  release(): void {
+    this.reset();
+    this.#codec.freeSlot(this.slot);
+  }
+}
