@@ -1,0 +1,119 @@
+// JSON Schema of the configuration file. Ajv validates it at start-up (`portico --check`), the
+// admin API validates `PUT /v1/config` bodies with it, and the README's reference is written from
+// it. Every property has a default so a file may hold only what differs.
+import { routeSpecSchema } from '../routing/route-spec.js';
+
+const hostPort = { type: 'string', minLength: 3, maxLength: 300, description: 'HOST:PORT (IPv6 as [::1]:PORT)' } as const;
+const ms = (def: number, description: string) => ({ type: 'integer', minimum: 1, maximum: 86_400_000, default: def, description }) as const;
+const cidrList = { type: 'array', maxItems: 256, items: { type: 'string', minLength: 2, maxLength: 64 } } as const;
+
+export const configSchema = {
+  $id: 'portico:config',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    listen: { ...hostPort, default: '127.0.0.1:8080' },
+    admin: {
+      default: { listen: '127.0.0.1:9090' },
+      oneOf: [
+        { const: false },
+        {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            listen: { ...hostPort, default: '127.0.0.1:9090' },
+            token: { type: 'string', minLength: 16, maxLength: 512, description: 'bearer token for mutations (or env PORTICO_ADMIN_TOKEN)' },
+          },
+        },
+      ],
+    },
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    proxyName: { type: 'string', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$", default: 'portico', description: 'pseudonym in Via' },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxLineBytes: { type: 'integer', minimum: 64, maximum: 32768, default: 16384 },
+        maxHeaderFields: { type: 'integer', minimum: 1, maximum: 2048, default: 500 },
+        maxHeadBytes: { type: 'integer', minimum: 64, maximum: 49152, default: 16384 },
+        maxChunkSizeLineBytes: { type: 'integer', minimum: 16, maximum: 65536, default: 1024 },
+        maxTrailerBytes: { type: 'integer', minimum: 0, maximum: 1048576, default: 65536 },
+        maxBodyBytes: { type: ['integer', 'null'], minimum: 0, default: null, description: 'request body limit (413); null: none' },
+        pipelineBufferBytes: { type: 'integer', minimum: 1024, maximum: 16777216, default: 16384 },
+        maxConnections: { type: 'integer', minimum: 1, maximum: 1000000, default: 50000 },
+      },
+    },
+    timeouts: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        idleMs: ms(60_000, 'client connection idle (no request in progress)'),
+        headMs: ms(15_000, 'whole request head must arrive within this (slowloris)'),
+        bodyIdleMs: ms(60_000, 'silence while a request body is arriving'),
+        abortMs: ms(15_000, 'hard close after a graceful close that did not finish'),
+        upstreamConnectMs: ms(10_000, 'TCP connect to an upstream (includes DNS)'),
+        upstreamHeadMs: ms(60_000, 'request fully sent -> response head received'),
+        upstreamIdleMs: ms(60_000, 'silence while a response body is arriving'),
+        tunnelIdleMs: ms(300_000, 'silence on an upgraded (101) or CONNECT tunnel'),
+        shutdownMs: ms(10_000, 'graceful shutdown deadline'),
+      },
+    },
+    upstream: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxSockets: { type: 'integer', minimum: 1, maximum: 100000, default: 256, description: 'per origin' },
+        maxIdleSockets: { type: 'integer', minimum: 0, maximum: 100000, default: 64, description: 'per origin' },
+        idleSocketMs: ms(4_000, 'close pooled sockets idle this long (shorter than typical origin keep-alive)'),
+        maxRequestsPerSocket: { type: 'integer', minimum: 1, maximum: 1000000, default: 10000 },
+        maxFails: { type: 'integer', minimum: 1, maximum: 1000, default: 3, description: 'consecutive failures that eject an upstream' },
+        ejectMs: ms(10_000, 'how long an ejected upstream is skipped'),
+      },
+    },
+    forwarding: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        xForwarded: { type: 'boolean', default: true, description: 'set X-Forwarded-For/-Proto/-Host' },
+        forwarded: { type: 'boolean', default: false, description: 'set RFC 7239 Forwarded' },
+        trustedProxies: { ...cidrList, default: [], description: 'peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced' },
+      },
+    },
+    notFoundStatus: { type: 'integer', enum: [404, 421, 502, 503], default: 404 },
+    routes: { type: 'array', maxItems: 10000, default: [], items: routeSpecSchema },
+    forwardProxy: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: false },
+        listen: { ...hostPort, description: 'a separate listener for the forward proxy; absent: the main listener serves both' },
+        allowClients: { ...cidrList, default: ['127.0.0.0/8', '::1/128'] },
+        connectPorts: { type: 'array', maxItems: 1024, items: { type: 'integer', minimum: 1, maximum: 65535 }, default: [443] },
+        httpPorts: { type: 'array', maxItems: 1024, items: { type: 'integer', minimum: 1, maximum: 65535 }, default: [80, 8080] },
+        allowDestinations: { ...cidrList, default: [], description: 'CIDRs allowed although private/loopback/link-local' },
+        denyDestinations: { ...cidrList, default: [] },
+        denyHosts: { type: 'array', maxItems: 10000, items: { type: 'string', minLength: 1, maxLength: 253 }, default: [] },
+        auth: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['users'],
+          properties: {
+            realm: { type: 'string', maxLength: 128, default: 'portico' },
+            users: { type: 'object', maxProperties: 10000, additionalProperties: { type: 'string', minLength: 1, maxLength: 512 } },
+          },
+        },
+      },
+    },
+    demoOrigin: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { listen: hostPort },
+      description: 'start the built-in demo origin (for npm start)',
+    },
+  },
+} as const;

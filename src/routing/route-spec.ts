@@ -1,0 +1,66 @@
+// The route as users write it (config file, admin API, --route flag), and its JSON Schema.
+// The schema is the single source of truth for validation messages; semantic checks that a
+// schema cannot express (URL syntax, duplicate ids) live in route-table.ts.
+
+export interface UpstreamSpec {
+  /** `http://host[:port][/base/path]`; the base path is prefixed to every forwarded path. */
+  url: string;
+  /** Relative share of requests in weighted round robin (default 1). */
+  weight?: number;
+}
+
+export interface RouteSpec {
+  /** Unique id: letters, digits, `.`, `_`, `-`. */
+  id: string;
+  /** Exact host (`api.example.com`) or wildcard (`*.example.com`: subdomains only). Absent: any host. */
+  host?: string;
+  /** Path prefix matched on segment boundaries (`/api` matches `/api`, `/api/x`, not `/apix`). */
+  pathPrefix: string;
+  /** Only these methods match (absent: all). */
+  methods?: string[];
+  /** Only requests carrying these field values match (name → exact value). */
+  headers?: Record<string, string>;
+  /** One or more upstream origins, as URLs or weighted objects. */
+  upstreams: Array<string | UpstreamSpec>;
+  /** Remove the matched prefix before forwarding (default false). */
+  stripPrefix?: boolean;
+  /** Replace the matched prefix with this one (implies stripping). */
+  rewritePrefix?: string;
+  /** Send the client's Host upstream (default false: send the upstream's host[:port], as Twisted). */
+  preserveHost?: boolean;
+}
+
+export const ROUTE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+
+export const upstreamSpecSchema = {
+  oneOf: [
+    { type: 'string', minLength: 8, maxLength: 2048, description: 'http://host[:port][/base]' },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url'],
+      properties: {
+        url: { type: 'string', minLength: 8, maxLength: 2048 },
+        weight: { type: 'integer', minimum: 1, maximum: 1000, default: 1 },
+      },
+    },
+  ],
+} as const;
+
+export const routeSpecSchema = {
+  $id: 'portico:route',
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'pathPrefix', 'upstreams'],
+  properties: {
+    id: { type: 'string', pattern: ROUTE_ID_PATTERN },
+    host: { type: 'string', minLength: 1, maxLength: 253, pattern: '^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$' },
+    pathPrefix: { type: 'string', minLength: 1, maxLength: 2048, pattern: '^/[\\x21-\\x7e]*$' },
+    methods: { type: 'array', minItems: 1, maxItems: 32, uniqueItems: true, items: { type: 'string', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" } },
+    headers: { type: 'object', maxProperties: 16, propertyNames: { pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" }, additionalProperties: { type: 'string', maxLength: 1024 } },
+    upstreams: { type: 'array', minItems: 1, maxItems: 64, items: upstreamSpecSchema },
+    stripPrefix: { type: 'boolean', default: false },
+    rewritePrefix: { type: 'string', maxLength: 2048, pattern: '^(/[\\x21-\\x7e]*)?$' },
+    preserveHost: { type: 'boolean', default: false },
+  },
+} as const;

@@ -1,0 +1,241 @@
+// Keep-alive connection pools, one per upstream origin (host:port), shared by every route and
+// route-table revision that names the origin: a route change never drops a pooled connection.
+//
+// Policy (DESIGN §2, peers.md pain 3): at most maxSockets per origin (excess requests wait in a
+// FIFO queue, bounded by the connect timeout), at most maxIdleSockets kept idle (LIFO, so the
+// warmest socket is reused), each idle socket closed after idleSocketMs (shorter than the usual
+// origin keep-alive of 5 s, so we close first and never write into a socket the origin is
+// closing), and retired after maxRequestsPerSocket. An idle socket that receives bytes or EOF is
+// discarded. Both address families: net.connect with autoSelectFamily (localhost may be ::1).
+import net from 'node:net';
+import type { Origin } from './origin-url.js';
+import { ProxyError } from '../errors.js';
+
+export interface PoolOptions {
+  maxSockets: number;
+  maxIdleSockets: number;
+  idleSocketMs: number;
+  maxRequestsPerSocket: number;
+  connectTimeoutMs: number;
+}
+
+/** Where a pooled socket's events go: the exchange using it, or the idle handler. Listeners are
+ *  installed once per socket and dispatch here, so handing a socket to the next request costs no
+ *  listener churn. */
+export interface SocketHandler {
+  data(chunk: Buffer): void;
+  /** EOF, error or close: the socket is gone (or going). */
+  gone(reason: 'end' | 'error' | 'close', error?: Error): void;
+  drain(): void;
+}
+
+const DISCARD: SocketHandler = { data() {}, gone() {}, drain() {} };
+
+/** A pooled socket and how many requests it has carried. */
+export class PooledSocket {
+  readonly socket: net.Socket;
+  requests = 0;
+  /** True when it came from the idle list (a stale keep-alive is possible: retry once). */
+  reused = false;
+  handler: SocketHandler = DISCARD;
+  idleTimer: NodeJS.Timeout | undefined;
+  /** Per-socket state of the code that uses it (the response parser), released on close. */
+  context: { release(): void } | undefined;
+
+  constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.on('data', (chunk: Buffer) => this.handler.data(chunk));
+    socket.on('end', () => this.handler.gone('end'));
+    socket.on('error', (e: Error) => this.handler.gone('error', e));
+    socket.on('close', () => {
+      this.handler.gone('close');
+      this.context?.release();
+      this.context = undefined;
+    });
+    socket.on('drain', () => this.handler.drain());
+  }
+}
+
+type Waiter = { resolve: (s: PooledSocket) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
+
+export class OriginPool {
+  readonly origin: Origin;
+  #options: PoolOptions;
+  readonly #idle: PooledSocket[] = [];
+  readonly #waiters: Waiter[] = [];
+  #active = 0; // sockets handed out or connecting
+  created = 0;
+  reusedCount = 0;
+  #closed = false;
+
+  constructor(origin: Origin, options: PoolOptions) {
+    this.origin = origin;
+    this.#options = options;
+  }
+
+  get activeCount(): number { return this.#active; }
+  get idleCount(): number { return this.#idle.length; }
+  get waiting(): number { return this.#waiters.length; }
+
+  setOptions(o: PoolOptions): void { this.#options = o; }
+
+  /** A connected socket for one request: an idle one, a new one, or the next one freed. */
+  acquire(): Promise<PooledSocket> {
+    while (this.#idle.length > 0) {
+      const p = this.#idle.pop()!;
+      this.#unidle(p);
+      if (p.socket.destroyed || p.socket.readyState !== 'open') { p.socket.destroy(); continue; }
+      this.#active++;
+      p.reused = true;
+      this.reusedCount++;
+      return Promise.resolve(p);
+    }
+    if (this.#active < this.#options.maxSockets) {
+      this.#active++;
+      return this.#connect().catch((e: Error) => { this.#active--; this.#drainWaiters(); throw e; });
+    }
+    return new Promise((resolve, reject) => {
+      const w: Waiter = {
+        resolve, reject,
+        timer: setTimeout(() => {
+          const i = this.#waiters.indexOf(w);
+          if (i >= 0) this.#waiters.splice(i, 1);
+          reject(new ProxyError('PRX_ERR_POOL_FULL', `no free connection to ${this.origin.authority} within ${this.#options.connectTimeoutMs} ms`));
+        }, this.#options.connectTimeoutMs),
+      };
+      this.#waiters.push(w);
+    });
+  }
+
+  #connect(): Promise<PooledSocket> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: this.origin.host, port: this.origin.port, noDelay: true, autoSelectFamily: true });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new ProxyError('PRX_ERR_UPSTREAM_TIMEOUT', `connect to ${this.origin.authority} timed out after ${this.#options.connectTimeoutMs} ms`));
+      }, this.#options.connectTimeoutMs);
+      const onError = (e: Error) => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(new ProxyError('PRX_ERR_UPSTREAM_CONNECT', `connect to ${this.origin.authority} failed: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+      };
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.off('error', onError);
+        this.created++;
+        resolve(new PooledSocket(socket));
+      });
+    });
+  }
+
+  /** Returns a socket after a complete exchange that left it reusable. */
+  release(p: PooledSocket): void {
+    p.requests++;
+    if (this.#closed || p.socket.destroyed || p.requests >= this.#options.maxRequestsPerSocket) {
+      this.discard(p);
+      return;
+    }
+    const w = this.#waiters.shift();
+    if (w) {
+      clearTimeout(w.timer);
+      p.reused = true;
+      this.reusedCount++;
+      w.resolve(p);
+      return;
+    }
+    this.#active--;
+    if (this.#idle.length >= this.#options.maxIdleSockets) {
+      p.socket.destroy();
+      return;
+    }
+    const s = p.socket;
+    // bytes or EOF on an idle socket: the origin closed it or misbehaves; never reuse it
+    p.handler = {
+      data: () => { this.#removeIdle(p); s.destroy(); },
+      gone: () => { this.#removeIdle(p); s.destroy(); },
+      drain() {},
+    };
+    p.idleTimer = setTimeout(() => { this.#removeIdle(p); s.destroy(); }, this.#options.idleSocketMs);
+    p.idleTimer.unref();
+    if (s.isPaused()) s.resume();
+    this.#idle.push(p);
+  }
+
+  /** Drops a socket that cannot be reused (error, close-delimited body, Connection: close). */
+  discard(p: PooledSocket): void {
+    p.handler = DISCARD;
+    p.socket.destroy();
+    this.#active--;
+    this.#drainWaiters();
+  }
+
+  #drainWaiters(): void {
+    while (this.#waiters.length > 0 && this.#active < this.#options.maxSockets) {
+      const w = this.#waiters.shift()!;
+      clearTimeout(w.timer);
+      this.#active++;
+      this.#connect().then(w.resolve, (e: Error) => { this.#active--; w.reject(e); this.#drainWaiters(); });
+    }
+  }
+
+  #unidle(p: PooledSocket): void {
+    if (p.idleTimer) clearTimeout(p.idleTimer);
+    p.idleTimer = undefined;
+    p.handler = DISCARD;
+  }
+
+  #removeIdle(p: PooledSocket): void {
+    const i = this.#idle.indexOf(p);
+    if (i >= 0) this.#idle.splice(i, 1);
+    this.#unidle(p);
+  }
+
+  /** Closes idle sockets and refuses new work; active exchanges finish on their own sockets. */
+  close(): void {
+    this.#closed = true;
+    for (const p of this.#idle.splice(0)) { this.#unidle(p); p.socket.destroy(); }
+    for (const w of this.#waiters.splice(0)) { clearTimeout(w.timer); w.reject(new ProxyError('PRX_ERR_POOL_FULL', 'pool closed')); }
+  }
+
+  /** Closes idle sockets only (graceful shutdown, origin removed from every route). */
+  closeIdle(): void {
+    for (const p of this.#idle.splice(0)) { this.#unidle(p); p.socket.destroy(); }
+  }
+}
+
+/** Pools by origin authority. */
+export class PoolRegistry {
+  readonly #pools = new Map<string, OriginPool>();
+  #options: PoolOptions;
+
+  constructor(options: PoolOptions) {
+    this.#options = options;
+  }
+
+  get(origin: Origin): OriginPool {
+    let p = this.#pools.get(origin.authority);
+    if (!p) {
+      p = new OriginPool(origin, this.#options);
+      this.#pools.set(origin.authority, p);
+    }
+    return p;
+  }
+
+  /** Closes the idle sockets of pools whose origin is no longer used and forgets idle pools. */
+  prune(inUse: Set<string>): void {
+    for (const [k, p] of this.#pools) {
+      if (inUse.has(k)) continue;
+      p.closeIdle();
+      if (p.activeCount === 0) this.#pools.delete(k);
+    }
+  }
+
+  all(): OriginPool[] {
+    return [...this.#pools.values()];
+  }
+
+  closeAll(): void {
+    for (const p of this.#pools.values()) p.close();
+  }
+}
