@@ -1,9 +1,17 @@
-// PLACEHOLDER: being written. Public surface is fixed (see the admin contract).
-import type { AddressInfo } from 'node:net';
+// The proxy: listeners, client channels, the route table holder and the upstream pools. This is
+// the surface the `portico` command and the admin API use; everything below it is per connection.
+import net, { type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
+import { parseHostPort } from '../config/config.js';
 import type { RouteSpec } from '../routing/route-spec.js';
 import { RouteTable, RouteTableHolder } from '../routing/route-table.js';
+import { PoolRegistry } from '../upstream/pool.js';
+import { codec, type HeadLimits } from '../wasm/codec.js';
+import { AddressSet } from '../net/address-set.js';
+import { ProxyError } from '../errors.js';
+import { ClientChannel } from './client-channel.js';
+import { Observers, type ChannelContext } from './channel-context.js';
 import type { ProxyObserver } from './observer.js';
 
 export interface PoolStats { authority: string; active: number; idle: number; waiting: number; created: number; reused: number }
@@ -13,18 +21,134 @@ export class ProxyServer {
   readonly config: Config;
   readonly logger: Logger;
   readonly routes: RouteTableHolder;
+  readonly #pools: PoolRegistry;
+  readonly #observers = new Observers();
+  readonly #channels = new Set<ClientChannel>();
+  readonly #servers: net.Server[] = [];
+  readonly #ctx: ChannelContext;
+  #ready = false;
+  #closing: Promise<void> | undefined;
+  #requestCounter = 0;
+  readonly #idPrefix = `${process.pid.toString(36)}-${Date.now().toString(36)}-`;
+
   constructor(config: Config, logger: Logger) {
     this.config = config;
     this.logger = logger;
     this.routes = new RouteTableHolder(RouteTable.build(config.routes, 1));
+    const l = config.limits;
+    const requestLimits: HeadLimits = { maxLine: l.maxLineBytes, maxFields: l.maxHeaderFields, maxHead: l.maxHeadBytes };
+    const c = codec();
+    c.setChunkLimits(l.maxChunkSizeLineBytes, l.maxTrailerBytes);
+    this.#pools = new PoolRegistry({
+      maxSockets: config.upstream.maxSockets,
+      maxIdleSockets: config.upstream.maxIdleSockets,
+      idleSocketMs: config.upstream.idleSocketMs,
+      maxRequestsPerSocket: config.upstream.maxRequestsPerSocket,
+      connectTimeoutMs: config.timeouts.upstreamConnectMs,
+    });
+    this.#ctx = {
+      codec: c,
+      requestLimits,
+      // responses get the same line and count limits; a larger response head is a 502
+      responseLimits: requestLimits,
+      config,
+      logger,
+      routes: this.routes,
+      pools: this.#pools,
+      healthPolicy: { maxFails: config.upstream.maxFails, cooldownMs: config.upstream.ejectMs },
+      trustedProxies: new AddressSet(config.forwarding.trustedProxies, '/forwarding/trustedProxies'),
+      observers: this.#observers,
+      nextRequestId: () => this.#idPrefix + (++this.#requestCounter).toString(36),
+    };
+    // a swapped-in table may drop origins: close their idle pooled sockets
+    this.routes.onReplace((next) => this.#pools.prune(next.authorities()));
   }
-  addObserver(_o: ProxyObserver): () => void { return () => {}; }
-  validateRoutes(specs: RouteSpec[]): RouteTable { return RouteTable.build(specs, this.revision + 1, this.routes.current); }
-  applyRoutes(specs: RouteSpec[]): RouteTable { const t = this.validateRoutes(specs); this.routes.replace(t); return t; }
-  get revision(): number { return this.routes.current.revision; }
-  stats(): ProxyStats { return { clientConnections: 0, pools: [] }; }
-  async listen(): Promise<void> {}
-  addresses(): AddressInfo[] { return []; }
-  get ready(): boolean { return false; }
-  async close(): Promise<void> {}
+
+  addObserver(o: ProxyObserver): () => void {
+    return this.#observers.add(o);
+  }
+
+  /** Builds a table from specs without applying it; throws ProxyError (with a JSON-pointer
+   *  `path`) on a semantic error. */
+  validateRoutes(specs: RouteSpec[]): RouteTable {
+    return RouteTable.build(specs, this.revision + 1, this.routes.current);
+  }
+
+  /** Builds and swaps in a new table in one step; in-flight requests keep the old one. */
+  applyRoutes(specs: RouteSpec[]): RouteTable {
+    const table = this.validateRoutes(specs);
+    this.routes.replace(table);
+    return table;
+  }
+
+  get revision(): number {
+    return this.routes.current.revision;
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  stats(): ProxyStats {
+    return {
+      clientConnections: this.#channels.size,
+      pools: this.#pools.all().map((p) => ({ authority: p.origin.authority, active: p.activeCount, idle: p.idleCount, waiting: p.waiting, created: p.created, reused: p.reusedCount })),
+    };
+  }
+
+  /** Opens the listener(s). Rejects with ProxyError PRX_ERR_LISTEN (busy port, bad address). */
+  async listen(): Promise<void> {
+    const { host, port } = parseHostPort(this.config.listen, '/listen');
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket));
+    server.maxConnections = this.config.limits.maxConnections;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) => {
+        reject(new ProxyError('PRX_ERR_LISTEN', e.code === 'EADDRINUSE' ? `${this.config.listen} is already in use` : `cannot listen on ${this.config.listen}: ${e.code ?? e.message}`));
+      });
+      server.listen({ host, port, backlog: 1024 }, () => resolve());
+    });
+    server.on('error', (e) => this.logger.error({ err: e }, 'listener error'));
+    this.#servers.push(server);
+    this.#ready = true;
+  }
+
+  addresses(): AddressInfo[] {
+    return this.#servers.map((s) => s.address() as AddressInfo);
+  }
+
+  #accept(socket: net.Socket): void {
+    if (this.#closing) {
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => {}); // per-socket errors are handled by the channel's close path
+    let channel: ClientChannel;
+    try {
+      channel = new ClientChannel(socket, this.#ctx, (c) => this.#channels.delete(c));
+    } catch (e) {
+      // out of codec slots: refuse this connection rather than fail the process
+      this.logger.error({ err: e }, 'cannot accept connection');
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    this.#channels.add(channel);
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, close idle keep-alive connections, let in-flight requests
+   * finish, and destroy whatever is left when `deadlineMs` passes.
+   */
+  close(deadlineMs = this.config.timeouts.shutdownMs): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#ready = false;
+      const closed = Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+      for (const c of this.#channels) c.shutdown();
+      const deadline = Date.now() + deadlineMs;
+      while (this.#channels.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      for (const c of this.#channels) c.socket.destroy();
+      this.#pools.closeAll();
+      await closed;
+    })();
+    return this.#closing;
+  }
 }

@@ -170,6 +170,13 @@ export class OriginPool {
     this.#drainWaiters();
   }
 
+  /** Takes a socket out of the pool's accounting without closing it (it became a tunnel). */
+  detach(p: PooledSocket): void {
+    p.handler = DISCARD;
+    this.#active--;
+    this.#drainWaiters();
+  }
+
   #drainWaiters(): void {
     while (this.#waiters.length > 0 && this.#active < this.#options.maxSockets) {
       const w = this.#waiters.shift()!;

@@ -1,0 +1,78 @@
+// Command-line flags of `portico`, applied on top of the config file.
+import { parseArgs } from 'node:util';
+
+export const USAGE = `Usage: portico [options]
+
+Runs the Portico HTTP/1.1 reverse (and optionally forward) proxy.
+
+Options:
+  --config FILE          JSON config file (validated; created by the admin API on the first
+                         accepted change when it does not exist yet)
+  --listen HOST:PORT     proxy listener (default 127.0.0.1:8080)
+  --admin HOST:PORT|off  admin API listener (default 127.0.0.1:9090)
+  --route PREFIX=URL     route a path prefix to an upstream, e.g. --route /api=http://127.0.0.1:3000
+                         (repeatable; added after the config file's routes)
+  --forward              enable the forward proxy (absolute-form and CONNECT) for loopback clients
+  --log-level LEVEL      fatal|error|warn|info|debug|trace|silent (default info)
+  --check                validate the configuration and exit
+  --version              print the version and exit
+  --help                 print this help and exit
+
+Commands:
+  portico routes list|get|add|rm ...   manage routes of a running proxy (see portico routes --help)
+
+Exit codes: 0 ok; 1 runtime failure (e.g. port in use); 2 bad usage or invalid configuration.
+Environment: PORTICO_ADMIN_TOKEN  bearer token for admin API mutations.
+`;
+
+export interface CliFlags {
+  config?: string;
+  listen?: string;
+  admin?: string;
+  routes: string[];
+  forward: boolean;
+  logLevel?: string;
+  check: boolean;
+  version: boolean;
+  help: boolean;
+}
+
+export function parseFlags(argv: string[]): CliFlags {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      listen: { type: 'string' },
+      admin: { type: 'string' },
+      route: { type: 'string', multiple: true },
+      forward: { type: 'boolean' },
+      'log-level': { type: 'string' },
+      check: { type: 'boolean' },
+      version: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length > 0) throw new Error(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  return {
+    config: values.config,
+    listen: values.listen,
+    admin: values.admin,
+    routes: values.route ?? [],
+    forward: values.forward ?? false,
+    logLevel: values['log-level'],
+    check: values.check ?? false,
+    version: values.version ?? false,
+    help: values.help ?? false,
+  };
+}
+
+/** `/prefix=http://host:port/base` -> a route spec (ids cli-1, cli-2, ...). */
+export function routeFromFlag(flag: string, index: number): { id: string; pathPrefix: string; upstreams: string[] } {
+  const eq = flag.indexOf('=');
+  if (eq <= 0) throw new Error(`--route ${JSON.stringify(flag)}: expected PREFIX=URL, e.g. /api=http://127.0.0.1:3000`);
+  const pathPrefix = flag.slice(0, eq);
+  if (!pathPrefix.startsWith('/')) throw new Error(`--route ${JSON.stringify(flag)}: the prefix must start with "/"`);
+  return { id: `cli-${index + 1}`, pathPrefix, upstreams: [flag.slice(eq + 1)] };
+}

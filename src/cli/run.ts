@@ -1,0 +1,156 @@
+// The `portico` command: flags over the config file, validation with messages that name the bad
+// field, start-up (demo origin, proxy, admin API), and graceful shutdown on SIGTERM/SIGINT.
+import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import net from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfigFile, resolveConfig, parseHostPort, type Config } from '../config/config.js';
+import { ProxyError } from '../errors.js';
+import { ProxyServer } from '../proxy/proxy-server.js';
+import { createLogger } from '../log.js';
+import { startDemoOrigin } from '../demo/demo-origin.js';
+import { parseOriginUrl } from '../upstream/origin-url.js';
+import { USAGE, parseFlags, routeFromFlag, type CliFlags } from './args.js';
+import type { AdminStarter, AdminHandle } from './admin-contract.js';
+
+export const EXIT_OK = 0;
+export const EXIT_RUNTIME = 1;
+export const EXIT_USAGE = 2;
+
+function version(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++, dir = dirname(dir)) {
+    try {
+      return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch { /* keep looking */ }
+  }
+  return 'unknown';
+}
+
+/** The config file (if any) with the flags applied, validated. */
+export function buildConfig(flags: CliFlags): Config {
+  const base = flags.config ? loadConfigFile(flags.config, true) : resolveConfig({});
+  const raw: Record<string, unknown> = structuredClone(base) as unknown as Record<string, unknown>;
+  if (flags.listen) raw.listen = flags.listen;
+  if (flags.admin) raw.admin = flags.admin === 'off' ? false : { ...(base.admin || {}), listen: flags.admin };
+  if (flags.logLevel) raw.logLevel = flags.logLevel;
+  if (flags.forward) raw.forwardProxy = { ...base.forwardProxy, enabled: true };
+  if (flags.routes.length) raw.routes = [...base.routes, ...flags.routes.map(routeFromFlag)];
+  const config = resolveConfig(raw);
+  parseHostPort(config.listen, '--listen');
+  if (config.admin) parseHostPort(config.admin.listen, '--admin');
+  // semantic route checks (upstream URLs, duplicates) without starting anything
+  config.routes.forEach((r, i) => r.upstreams.forEach((u, j) => {
+    try {
+      parseOriginUrl(typeof u === 'string' ? u : u.url);
+    } catch (e) {
+      throw new ProxyError('PRX_ERR_BAD_CONFIG', `/routes/${i}/upstreams/${j}: ${(e as Error).message}`);
+    }
+  }));
+  return config;
+}
+
+/** Names of upstream hosts that do not resolve (reported, not fatal: they may appear later). */
+async function unresolvedUpstreams(config: Config): Promise<string[]> {
+  const hosts = new Set<string>();
+  for (const r of config.routes) for (const u of r.upstreams) {
+    const h = parseOriginUrl(typeof u === 'string' ? u : u.url).host;
+    if (net.isIP(h) === 0) hosts.add(h);
+  }
+  const bad: string[] = [];
+  await Promise.all([...hosts].map(async (h) => { try { await lookup(h); } catch { bad.push(h); } }));
+  return bad;
+}
+
+const say = (line: string) => process.stderr.write(line + '\n');
+
+export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarter } = {}): Promise<number> {
+  let flags: CliFlags;
+  try {
+    flags = parseFlags(argv);
+  } catch (e) {
+    say(`portico: ${(e as Error).message}\n\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  if (flags.help) { process.stdout.write(USAGE); return EXIT_OK; }
+  if (flags.version) { process.stdout.write(`portico ${version()}\n`); return EXIT_OK; }
+  let config: Config;
+  try {
+    config = buildConfig(flags);
+  } catch (e) {
+    say(`portico: invalid configuration: ${(e as Error).message}`);
+    return EXIT_USAGE;
+  }
+  const unresolved = await unresolvedUpstreams(config);
+  if (flags.check) {
+    if (unresolved.length) {
+      say(`portico: upstream host(s) do not resolve: ${unresolved.join(', ')}`);
+      return EXIT_USAGE;
+    }
+    say(`portico: configuration OK (${config.routes.length} route(s))`);
+    return EXIT_OK;
+  }
+  const logger = createLogger(config.logLevel);
+  for (const h of unresolved) say(`portico: warning: upstream host ${h} does not resolve (requests to it will get 502)`);
+
+  let demo: import('node:http').Server | undefined;
+  if (config.demoOrigin?.listen) {
+    try {
+      demo = await startDemoOrigin(config.demoOrigin.listen);
+    } catch (e) {
+      say(`portico: cannot start the demo origin on ${config.demoOrigin.listen}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      return EXIT_RUNTIME;
+    }
+    say(`portico: demo origin on http://${config.demoOrigin.listen}`);
+  }
+  const proxy = new ProxyServer(config, logger);
+  try {
+    await proxy.listen();
+  } catch (e) {
+    say(`portico: ${(e as Error).message}`);
+    demo?.close();
+    return EXIT_RUNTIME;
+  }
+  const addr = proxy.addresses()[0];
+  const shown = addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`;
+  say(`portico: listening on http://${shown} (${config.routes.length} route(s))`);
+  if (config.routes.length) say(`portico: try   curl -i http://${shown}${config.routes[0].pathPrefix}`);
+
+  let admin: AdminHandle | undefined;
+  if (config.admin && ext.startAdmin) {
+    let token = config.admin.token ?? process.env.PORTICO_ADMIN_TOKEN;
+    const generated = token === undefined;
+    if (generated) token = randomBytes(18).toString('base64url');
+    try {
+      admin = await ext.startAdmin({ proxy, config, configPath: flags.config, listen: config.admin.listen, token, logger });
+    } catch (e) {
+      say(`portico: admin API: ${(e as Error).message}`);
+      await proxy.close(0);
+      demo?.close();
+      return EXIT_RUNTIME;
+    }
+    say(`portico: admin API on ${admin.url}${generated ? ` (generated token for this run: ${token}; set PORTICO_ADMIN_TOKEN to choose one)` : ''}`);
+  }
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        say(`portico: ${signal} again, exiting now`);
+        process.exit(EXIT_RUNTIME);
+      }
+      stopping = true;
+      say(`portico: ${signal}: finishing in-flight requests (up to ${config.timeouts.shutdownMs} ms)`);
+      void (async () => {
+        await Promise.all([proxy.close(), admin?.close()]);
+        demo?.close();
+        logger.flush();
+        resolve(EXIT_OK);
+      })();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

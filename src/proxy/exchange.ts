@@ -1,0 +1,469 @@
+// One request relayed to one upstream and its response relayed back (Twisted's ProxyClient,
+// fixed): the request head is written as soon as a pooled HTTP/1.1 connection is ready, the body
+// streams behind it with backpressure, and the response is parsed by the codec and re-framed for
+// the client. Failures map to statuses (D23, D24, D26): refused/reset/invalid -> 502, timeouts
+// -> 504, no pooled connection in time -> 503; after the response head went out, a failure aborts
+// the client connection so the client sees an incomplete message rather than a short "success".
+import { BodyKind, HeadFlag, HeadKind, MethodId } from '../../asm/shared/constants.js';
+import type { ParsedHead } from '../wasm/parsed-head.js';
+import { HeadReader } from '../wasm/head-reader.js';
+import { ChunkedDecoder, type ChunkSink } from '../wasm/chunked-decoder.js';
+import { CodecError } from '../wasm/codec-error.js';
+import type { OriginPool, PooledSocket, SocketHandler } from '../upstream/pool.js';
+import type { OriginHealth } from '../upstream/balancer.js';
+import { ProxyError } from '../errors.js';
+import { buildResponseHead, type ClientFraming } from './response-head.js';
+import type { UpstreamErrorKind } from './observer.js';
+import type { ChannelContext } from './channel-context.js';
+
+/** What the exchange needs from the client side (the ClientChannel). */
+export interface ClientSide {
+  readonly clientVersion: number;
+  /** The connection will close after this response (Connection: close, HTTP/1.0, errors). */
+  readonly closeAfter: boolean;
+  /** The request body has been fully read from the client. */
+  readonly requestBodyDone: boolean;
+  /** Writes response bytes; false when the client's buffer is full (wait for resumeUpstream). */
+  write(bytes: Buffer): boolean;
+  cork(): void;
+  uncork(): void;
+  /** The upstream is ready for more request body (connected, or drained). */
+  bodyWritable(): void;
+  /** The response is complete; `status` for the log. */
+  responseDone(status: number, closeClient: boolean): void;
+  /** The exchange failed before any response byte: answer with this status. */
+  respondError(status: number, detail: string, code: string): void;
+  /** The exchange failed after the response head: the client must see an incomplete message. */
+  abortClient(reason: string): void;
+  /** 101: hand both sockets to a tunnel. `rest` are upstream bytes after the 101 head. */
+  upgrade(head: Buffer, upstream: PooledSocket, rest: Buffer): void;
+}
+
+/** Per pooled socket: its response parser (a codec slot), released when the socket closes. */
+class ResponseParser {
+  readonly reader: HeadReader;
+  readonly decoder: ChunkedDecoder;
+  constructor(ctx: ChannelContext) {
+    this.reader = new HeadReader(ctx.codec, HeadKind.RESPONSE, ctx.responseLimits);
+    this.decoder = new ChunkedDecoder(ctx.codec, this.reader.slot);
+  }
+  release(): void { this.reader.release(); }
+}
+
+const enum Phase { CONNECTING, HEAD, BODY, DONE }
+
+const IDEMPOTENT = new Set([MethodId.GET, MethodId.HEAD, MethodId.OPTIONS, MethodId.TRACE, MethodId.PUT, MethodId.DELETE]);
+
+export class Exchange implements SocketHandler {
+  readonly #ctx: ChannelContext;
+  readonly #client: ClientSide;
+  readonly #request: ParsedHead;
+  readonly #requestHead: Buffer;
+  readonly #pool: OriginPool;
+  readonly #health: OriginHealth;
+  readonly #chunkedRequest: boolean;
+  readonly #isHead: boolean;
+  readonly #wantsUpgrade: boolean;
+  #phase = Phase.CONNECTING;
+  #socket: PooledSocket | undefined;
+  #parser: ResponseParser | undefined;
+  /** Body bytes (already framed) read before the upstream connection was ready. */
+  #queued: Buffer[] = [];
+  #bodyEnded = false;
+  #trailers: Buffer[] = [];
+  #retried = false;
+  #gotResponseBytes = false;
+  #aborted = false;
+  #timer: NodeJS.Timeout | undefined;
+  // response state
+  #response: ParsedHead | undefined;
+  #framing: ClientFraming = 'none';
+  #remaining = 0;
+  #bodyKind = BodyKind.NONE;
+  #closeClient = false;
+  #upstreamReusable = false;
+  #status = 0;
+  #upstreamPaused = false;
+  /** Decoded response chunks go to the client; response trailers are not forwarded (the client
+   *  framing may not be chunked, and RFC 9110 §6.5.1 lets a recipient discard them). */
+  readonly #responseSink: ChunkSink = { data: (b) => this.#writeBody(b), trailer: () => {} };
+
+  constructor(ctx: ChannelContext, client: ClientSide, request: ParsedHead, requestHead: Buffer, pool: OriginPool, health: OriginHealth, chunkedRequest: boolean, wantsUpgrade: boolean) {
+    this.#ctx = ctx;
+    this.#client = client;
+    this.#request = request;
+    this.#requestHead = requestHead;
+    this.#pool = pool;
+    this.#health = health;
+    this.#chunkedRequest = chunkedRequest;
+    this.#isHead = request.methodId === MethodId.HEAD;
+    this.#wantsUpgrade = wantsUpgrade;
+  }
+
+  get status(): number { return this.#status; }
+  get authority(): string { return this.#pool.origin.authority; }
+
+  start(): void {
+    this.#pool.acquire().then((p) => this.#connected(p), (e: Error) => this.#acquireFailed(e));
+  }
+
+  #acquireFailed(e: Error): void {
+    if (this.#aborted) return;
+    const code = e instanceof ProxyError ? e.code : 'PRX_ERR_UPSTREAM_CONNECT';
+    if (code === 'PRX_ERR_POOL_FULL') {
+      this.#fail(503, 'pool', 'no upstream connection available in time', code);
+      return;
+    }
+    this.#health.failed(this.#ctx.healthPolicy, Date.now());
+    if (code === 'PRX_ERR_UPSTREAM_TIMEOUT') this.#fail(504, 'timeout', e.message, code);
+    else this.#fail(502, 'connect', e.message, code);
+  }
+
+  #connected(p: PooledSocket): void {
+    if (this.#aborted) {
+      this.#pool.release(p);
+      return;
+    }
+    this.#socket = p;
+    p.handler = this;
+    this.#ctx.observers.upstreamSocket(this.authority, p.reused);
+    this.#parser = p.context as ResponseParser | undefined;
+    if (!this.#parser) {
+      this.#parser = new ResponseParser(this.#ctx);
+      p.context = this.#parser;
+    }
+    this.#parser.reader.reset();
+    this.#phase = Phase.HEAD;
+    const s = p.socket;
+    s.cork();
+    s.write(this.#requestHead);
+    for (const b of this.#queued) s.write(b);
+    this.#queued = [];
+    if (this.#bodyEnded) this.#writeBodyEnd();
+    s.uncork();
+    this.#arm(this.#ctx.config.timeouts.upstreamHeadMs, () => this.#timeout());
+    if (!this.#bodyEnded) this.#client.bodyWritable();
+  }
+
+  // --- request body (called by the client channel) -------------------------------------------
+
+  /** Forwards Content-Length body bytes; false when the caller should pause the client. */
+  sendBody(bytes: Buffer): boolean {
+    if (!this.#socket) {
+      this.#queued.push(Buffer.from(bytes));
+      return false;
+    }
+    this.#timer?.refresh();
+    return this.#socket.socket.write(bytes);
+  }
+
+  /** Forwards one decoded chunk, re-framed; false when the caller should pause the client. */
+  sendChunk(bytes: Buffer): boolean {
+    if (bytes.length === 0) return true;
+    const size = Buffer.from(`${bytes.length.toString(16)}\r\n`, 'latin1');
+    if (!this.#socket) {
+      this.#queued.push(size, Buffer.from(bytes), CRLF);
+      return false;
+    }
+    this.#timer?.refresh();
+    const s = this.#socket.socket;
+    s.write(size);
+    s.write(bytes);
+    return s.write(CRLF);
+  }
+
+  addTrailer(bytes: Buffer): void {
+    this.#trailers.push(Buffer.from(bytes));
+  }
+
+  endBody(): void {
+    this.#bodyEnded = true;
+    if (this.#socket) this.#writeBodyEnd();
+  }
+
+  #writeBodyEnd(): void {
+    if (!this.#chunkedRequest) return;
+    const s = this.#socket!.socket;
+    s.write(LAST_CHUNK);
+    for (const t of this.#trailers) s.write(t);
+    s.write(CRLF);
+  }
+
+  // --- upstream socket events (SocketHandler) -----------------------------------------------
+
+  data(chunk: Buffer): void {
+    if (this.#phase === Phase.DONE || this.#aborted) return;
+    this.#gotResponseBytes = true;
+    this.#timer?.refresh();
+    this.#client.cork();
+    try {
+      this.#consume(chunk, 0);
+    } finally {
+      this.#client.uncork();
+    }
+  }
+
+  drain(): void {
+    if (this.#phase !== Phase.DONE && !this.#bodyEnded) this.#client.bodyWritable();
+  }
+
+  gone(reason: 'end' | 'error' | 'close', error?: Error): void {
+    if (this.#phase === Phase.DONE || this.#aborted) return;
+    if (this.#phase === Phase.CONNECTING) return;
+    const p = this.#socket!;
+    if (this.#phase === Phase.HEAD) {
+      // a stale keep-alive socket: retry an idempotent, bodiless request once on a new socket
+      if (p.reused && !this.#gotResponseBytes && !this.#retried && this.#request.bodyKind === BodyKind.NONE && IDEMPOTENT.has(this.#request.methodId)) {
+        this.#retried = true;
+        this.#pool.discard(p);
+        this.#socket = undefined;
+        this.#phase = Phase.CONNECTING;
+        this.#disarm();
+        this.#queued = [];
+        this.start();
+        return;
+      }
+      const why = reason === 'error' ? `upstream error: ${(error as NodeJS.ErrnoException)?.code ?? error?.message}` : 'upstream closed the connection before a complete response head';
+      this.#fail(502, 'reset', why, 'PRX_ERR_UPSTREAM_RESET');
+      return;
+    }
+    // Phase.BODY
+    if (this.#bodyKind === BodyKind.CLOSE_DELIMITED && reason !== 'error') {
+      this.#upstreamReusable = false;
+      this.#finish();
+      return;
+    }
+    this.#ctx.observers.upstreamError('reset', this.authority);
+    this.#abortClient(`upstream ${reason} before the response body was complete`);
+  }
+
+  // --- response parsing -------------------------------------------------------------------------
+
+  #consume(chunk: Buffer, off: number): void {
+    const end = chunk.length;
+    while (off < end && this.#phase !== Phase.DONE) {
+      if (this.#phase === Phase.HEAD) {
+        const reader = this.#parser!.reader;
+        let n: number;
+        try {
+          n = reader.feed(chunk, off, end, this.#isHead);
+        } catch (e) {
+          const detail = e instanceof CodecError ? `invalid response from upstream: ${e.message} (${e.info.name})` : String(e);
+          this.#fail(502, 'invalid', detail, 'PRX_ERR_UPSTREAM_INVALID');
+          return;
+        }
+        if (n === 0) return;
+        off += n;
+        const head = reader.head!;
+        reader.reset();
+        if (head.status < 200) {
+          if (!this.#interim(head, chunk, off)) return;
+          continue;
+        }
+        if (!this.#startResponse(head)) return;
+        continue;
+      }
+      off = this.#relayBody(chunk, off, end);
+    }
+    if (this.#phase === Phase.DONE && off < end) {
+      // bytes after a complete response: the upstream is out of sync (response-queue poisoning)
+      this.#upstreamReusable = false;
+    }
+  }
+
+  /** 1xx: relay 100/103 to HTTP/1.1 clients (RFC 9110 §15.2), tunnel on 101. */
+  #interim(head: ParsedHead, chunk: Buffer, off: number): boolean {
+    if (head.status === 101) {
+      if (!this.#wantsUpgrade) {
+        this.#fail(502, 'invalid', 'upstream switched protocols without an Upgrade request', 'PRX_ERR_UPSTREAM_INVALID');
+        return false;
+      }
+      this.#phase = Phase.DONE;
+      this.#disarm();
+      this.#status = 101;
+      const out = buildResponseHead({ head, framing: 'none', contentLength: 0, keepContentLength: false, upgrade: true, close: false, proxyName: this.#ctx.config.proxyName });
+      this.#pool.detach(this.#socket!);
+      this.#client.upgrade(out, this.#socket!, chunk.subarray(off));
+      return false;
+    }
+    if (this.#client.clientVersion >= 11) {
+      this.#client.write(buildResponseHead({ head, framing: 'none', contentLength: 0, keepContentLength: false, upgrade: false, close: false, proxyName: this.#ctx.config.proxyName }));
+    }
+    return true;
+  }
+
+  #startResponse(head: ParsedHead): boolean {
+    if (head.has(HeadFlag.TE_OTHER_CODINGS)) {
+      this.#fail(502, 'invalid', 'upstream used a transfer coding other than chunked', 'PRX_ERR_UPSTREAM_INVALID');
+      return false;
+    }
+    this.#response = head;
+    this.#status = head.status;
+    this.#bodyKind = head.bodyKind;
+    this.#health.ok();
+    const client11 = this.#client.clientVersion >= 11;
+    let close = this.#client.closeAfter || !client11 || !this.#client.requestBodyDone;
+    let framing: ClientFraming;
+    switch (head.bodyKind) {
+      case BodyKind.NONE: framing = 'none'; break;
+      case BodyKind.LENGTH: framing = 'length'; this.#remaining = head.contentLength; break;
+      default: framing = client11 ? 'chunked' : 'close';
+    }
+    if (framing === 'close') close = true;
+    this.#framing = framing;
+    this.#closeClient = close;
+    const upstreamKeepAlive = head.version === 11 ? !head.has(HeadFlag.CONNECTION_CLOSE) : head.has(HeadFlag.CONNECTION_KEEP_ALIVE);
+    this.#upstreamReusable = upstreamKeepAlive && head.bodyKind !== BodyKind.CLOSE_DELIMITED;
+    const out = buildResponseHead({
+      head, framing, contentLength: head.contentLength,
+      keepContentLength: head.bodyKind === BodyKind.NONE && (this.#isHead || head.status === 304),
+      upgrade: false, close, proxyName: this.#ctx.config.proxyName,
+    });
+    this.#phase = Phase.BODY;
+    this.#arm(this.#ctx.config.timeouts.upstreamIdleMs, () => this.#timeout());
+    this.#writeClient(out);
+    if (head.bodyKind === BodyKind.NONE || (head.bodyKind === BodyKind.LENGTH && this.#remaining === 0)) {
+      this.#finish();
+      return false;
+    }
+    if (head.bodyKind === BodyKind.CHUNKED) this.#parser!.decoder.begin();
+    return true;
+  }
+
+  /** Relays response body bytes from chunk[off, end); returns the new offset. */
+  #relayBody(chunk: Buffer, off: number, end: number): number {
+    switch (this.#bodyKind) {
+      case BodyKind.LENGTH: {
+        const take = Math.min(this.#remaining, end - off);
+        this.#writeBody(chunk.subarray(off, off + take));
+        this.#remaining -= take;
+        if (this.#remaining === 0) this.#finish();
+        return off + take;
+      }
+      case BodyKind.CHUNKED: {
+        const decoder = this.#parser!.decoder;
+        let n: number;
+        try {
+          n = decoder.decode(chunk, off, end, this.#responseSink);
+        } catch (e) {
+          this.#ctx.observers.upstreamError('invalid', this.authority);
+          this.#abortClient(`invalid chunked response body: ${(e as Error).message}`);
+          return end;
+        }
+        if (decoder.done) {
+          if (this.#framing === 'chunked') this.#writeClient(LAST_CHUNK_CRLF);
+          this.#finish();
+        }
+        return off + n;
+      }
+      default: // close-delimited
+        this.#writeBody(chunk.subarray(off, end));
+        return end;
+    }
+  }
+
+  #writeBody(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    if (this.#framing === 'chunked') {
+      this.#writeClient(Buffer.from(`${bytes.length.toString(16)}\r\n`, 'latin1'));
+      this.#writeClient(bytes);
+      this.#writeClient(CRLF);
+    } else {
+      this.#writeClient(bytes);
+    }
+  }
+
+  #writeClient(bytes: Buffer): void {
+    if (!this.#client.write(bytes) && !this.#upstreamPaused && this.#socket) {
+      // slow client: stop reading the upstream until the client drains (D27)
+      this.#upstreamPaused = true;
+      this.#socket.socket.pause();
+    }
+  }
+
+  /** The client drained its write buffer. */
+  resumeUpstream(): void {
+    if (this.#upstreamPaused && this.#socket && !this.#aborted) {
+      this.#upstreamPaused = false;
+      this.#socket.socket.resume();
+    }
+  }
+
+  // --- endings ----------------------------------------------------------------------------------
+
+  #finish(): void {
+    if (this.#phase === Phase.DONE) return;
+    this.#phase = Phase.DONE;
+    this.#disarm();
+    const p = this.#socket!;
+    this.#socket = undefined;
+    if (this.#upstreamPaused) p.socket.resume();
+    if (this.#upstreamReusable && this.#bodyEnded) this.#pool.release(p);
+    else this.#pool.discard(p);
+    this.#client.responseDone(this.#status, this.#closeClient);
+  }
+
+  #fail(status: number, kind: UpstreamErrorKind, detail: string, code: string): void {
+    if (this.#phase === Phase.DONE) return;
+    const headSent = this.#phase === Phase.BODY;
+    this.#phase = Phase.DONE;
+    this.#disarm();
+    this.#ctx.observers.upstreamError(kind, this.authority);
+    if (this.#socket) {
+      this.#pool.discard(this.#socket);
+      this.#socket = undefined;
+    }
+    if (headSent) this.#client.abortClient(detail);
+    else {
+      this.#status = status;
+      this.#client.respondError(status, detail, code);
+    }
+  }
+
+  #abortClient(reason: string): void {
+    if (this.#phase === Phase.DONE) return;
+    this.#phase = Phase.DONE;
+    this.#disarm();
+    if (this.#socket) {
+      this.#pool.discard(this.#socket);
+      this.#socket = undefined;
+    }
+    this.#client.abortClient(reason);
+  }
+
+  #timeout(): void {
+    if (this.#phase === Phase.HEAD) {
+      this.#health.failed(this.#ctx.healthPolicy, Date.now());
+      this.#fail(504, 'timeout', `upstream sent no response head within ${this.#ctx.config.timeouts.upstreamHeadMs} ms`, 'PRX_ERR_UPSTREAM_TIMEOUT');
+    } else if (this.#phase === Phase.BODY) {
+      this.#ctx.observers.upstreamError('timeout', this.authority);
+      this.#abortClient(`upstream idle for ${this.#ctx.config.timeouts.upstreamIdleMs} ms during the response body`);
+    }
+  }
+
+  /** The client went away (D30): cancel the upstream request. */
+  abort(): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#disarm();
+    if (this.#phase !== Phase.DONE && this.#socket) {
+      this.#pool.discard(this.#socket);
+      this.#socket = undefined;
+    }
+    this.#phase = Phase.DONE;
+  }
+
+  #arm(ms: number, fn: () => void): void {
+    this.#disarm();
+    this.#timer = setTimeout(fn, ms);
+  }
+
+  #disarm(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+const CRLF = Buffer.from('\r\n', 'latin1');
+const LAST_CHUNK = Buffer.from('0\r\n', 'latin1');
+const LAST_CHUNK_CRLF = Buffer.from('0\r\n\r\n', 'latin1');

@@ -1,0 +1,83 @@
+// Builds the head a request is forwarded with: a new request-line (HTTP/1.1 upstream, D20), Host,
+// the client's end-to-end fields as received, our framing field, Via (RFC 9110 §7.6.3: a proxy
+// MUST add it) and, per the forwarding settings, X-Forwarded-* / Forwarded (RFC 7239) with the
+// trusted-proxies rule: a trusted peer's values are kept and appended to, anyone else's replaced.
+import { FieldId, HeadFlag } from '../../asm/shared/constants.js';
+import type { ParsedHead } from '../wasm/parsed-head.js';
+import { copyFields } from './field-copy.js';
+import { HOP_BY_HOP, FORWARDING_FIELDS, mask, type FieldMask } from './hop-by-hop.js';
+import { plainAddress } from '../net/address-set.js';
+
+export interface ForwardingPolicy {
+  proxyName: string;
+  xForwarded: boolean;
+  forwarded: boolean;
+}
+
+export interface RequestHeadInput {
+  head: ParsedHead;
+  /** Upstream request-target. */
+  target: string;
+  /** Host value to send, or undefined to keep the client's Host line. */
+  host: string | undefined;
+  /** The Host the client asked for (for X-Forwarded-Host / Forwarded host=). */
+  clientHost: string | undefined;
+  /** 'length' with n, 'chunked', or 'none'. */
+  framing: 'length' | 'chunked' | 'none';
+  contentLength: number;
+  /** Keep Upgrade and send `Connection: upgrade` (WebSocket through the route). */
+  upgrade: boolean;
+  peerAddress: string | undefined;
+  peerTrusted: boolean;
+  policy: ForwardingPolicy;
+}
+
+const DROP_BASE = HOP_BY_HOP;
+const UPGRADE_BIT = mask(FieldId.UPGRADE);
+const HOST_BIT = mask(FieldId.HOST);
+const EXPECT_BIT = mask(FieldId.EXPECT);
+
+function forwardedFor(address: string): string {
+  // RFC 7239 §6: IPv6 addresses are quoted and bracketed
+  return address.includes(':') ? `"[${address}]"` : address;
+}
+
+export function buildRequestHead(x: RequestHeadInput): Buffer {
+  const h = x.head;
+  let drop: FieldMask = DROP_BASE;
+  if (x.upgrade) drop &= ~UPGRADE_BIT;
+  if (x.host !== undefined) drop |= HOST_BIT;
+  // RFC 9110 §10.1.1: an HTTP/1.0 request's Expect is ignored (and 1xx never reach 1.0 clients)
+  if (h.version === 10) drop |= EXPECT_BIT;
+  const replaceForwarding = !x.peerTrusted && (x.policy.xForwarded || x.policy.forwarded);
+  if (replaceForwarding) drop |= FORWARDING_FIELDS;
+
+  let start = `${h.method} ${x.target} HTTP/1.1\r\n`;
+  if (x.host !== undefined) start += `Host: ${x.host}\r\n`;
+  const out: Buffer[] = [Buffer.from(start, 'latin1')];
+  copyFields(h, drop, out);
+
+  let tail = '';
+  if (x.framing === 'length') tail += `Content-Length: ${x.contentLength}\r\n`;
+  else if (x.framing === 'chunked') tail += 'Transfer-Encoding: chunked\r\n';
+  if (x.upgrade) tail += 'Connection: upgrade\r\n';
+  tail += `Via: ${h.version === 10 ? '1.0' : '1.1'} ${x.policy.proxyName}\r\n`;
+  const peer = plainAddress(x.peerAddress);
+  if (x.policy.xForwarded) {
+    tail += `X-Forwarded-For: ${peer}\r\n`;
+    const keepOthers = !replaceForwarding;
+    if (!keepOthers || h.valuesById(FieldId.X_FORWARDED_PROTO).length === 0) tail += 'X-Forwarded-Proto: http\r\n';
+    if ((!keepOthers || h.valuesById(FieldId.X_FORWARDED_HOST).length === 0) && x.clientHost) tail += `X-Forwarded-Host: ${x.clientHost}\r\n`;
+  }
+  if (x.policy.forwarded) {
+    tail += `Forwarded: for=${forwardedFor(peer)}${x.clientHost ? `;host="${x.clientHost}"` : ''};proto=http\r\n`;
+  }
+  tail += '\r\n';
+  out.push(Buffer.from(tail, 'latin1'));
+  return Buffer.concat(out);
+}
+
+/** Whether the client asked for a protocol upgrade this route may tunnel. */
+export function wantsUpgrade(h: ParsedHead): boolean {
+  return h.has(HeadFlag.CONNECTION_UPGRADE) && h.has(HeadFlag.HAS_UPGRADE);
+}

@@ -1,0 +1,44 @@
+// Builds the head relayed to the client from an upstream response head: an HTTP/1.1 status-line
+// (D34; the upstream's reason phrase kept, or the standard one when empty), the upstream's
+// end-to-end fields as received, our own framing (D21: Content-Length, chunked, or close-delimited
+// for HTTP/1.0 clients), Connection: close when we will close, and Via.
+import { STATUS_CODES } from 'node:http';
+import { FieldId } from '../../asm/shared/constants.js';
+import type { ParsedHead } from '../wasm/parsed-head.js';
+import { copyFields } from './field-copy.js';
+import { HOP_BY_HOP, mask } from './hop-by-hop.js';
+
+export type ClientFraming = 'none' | 'length' | 'chunked' | 'close';
+
+export interface ResponseHeadInput {
+  head: ParsedHead;
+  framing: ClientFraming;
+  contentLength: number;
+  /** Keep the upstream's Content-Length (HEAD and 304: it describes the representation). */
+  keepContentLength: boolean;
+  /** 101 Switching Protocols: keep Upgrade, send Connection: upgrade. */
+  upgrade: boolean;
+  close: boolean;
+  proxyName: string;
+}
+
+const KEEP_CL = ~mask(FieldId.CONTENT_LENGTH);
+const KEEP_UPGRADE = ~mask(FieldId.UPGRADE);
+
+export function buildResponseHead(x: ResponseHeadInput): Buffer {
+  const h = x.head;
+  let drop = HOP_BY_HOP;
+  if (x.keepContentLength) drop &= KEEP_CL;
+  if (x.upgrade) drop &= KEEP_UPGRADE;
+  const reason = h.reason || STATUS_CODES[h.status] || 'Unknown';
+  const out: Buffer[] = [Buffer.from(`HTTP/1.1 ${h.status} ${reason}\r\n`, 'latin1')];
+  copyFields(h, drop, out);
+  let tail = '';
+  if (x.framing === 'length') tail += `Content-Length: ${x.contentLength}\r\n`;
+  else if (x.framing === 'chunked') tail += 'Transfer-Encoding: chunked\r\n';
+  if (x.upgrade) tail += 'Connection: upgrade\r\n';
+  else if (x.close) tail += 'Connection: close\r\n';
+  tail += `Via: ${h.version === 10 ? '1.0' : '1.1'} ${x.proxyName}\r\n\r\n`;
+  out.push(Buffer.from(tail, 'latin1'));
+  return Buffer.concat(out);
+}
