@@ -77,7 +77,14 @@ export function buildRequestHead(x: RequestHeadInput): Buffer {
   return Buffer.concat(out);
 }
 
-/** Whether the client asked for a protocol upgrade this route may tunnel. */
+/** Protocols a client may switch to through the proxy. Only WebSocket: an h2c upgrade would
+ *  open a raw HTTP/2 tunnel to the upstream that bypasses routing (Bishop Fox 2020, "h2c
+ *  Smuggling"); such a request is forwarded as plain HTTP/1.1 with Upgrade removed. */
+const UPGRADABLE = new Set(['websocket']);
+
+/** Whether the client asked for a protocol upgrade the proxy will tunnel (RFC 9110 §7.8). */
 export function wantsUpgrade(h: ParsedHead): boolean {
-  return h.has(HeadFlag.CONNECTION_UPGRADE) && h.has(HeadFlag.HAS_UPGRADE);
+  if (!h.has(HeadFlag.CONNECTION_UPGRADE) || !h.has(HeadFlag.HAS_UPGRADE)) return false;
+  const protocols = h.valuesById(FieldId.UPGRADE).join(',').split(',').map((p) => p.trim().toLowerCase().split('/')[0]).filter(Boolean);
+  return protocols.length > 0 && protocols.every((p) => UPGRADABLE.has(p));
 }
