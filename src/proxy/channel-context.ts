@@ -8,6 +8,10 @@ import type { PoolRegistry } from '../upstream/pool.js';
 import type { HealthPolicy } from '../upstream/balancer.js';
 import type { AddressSet } from '../net/address-set.js';
 import type { ProxyObserver, RequestRecord, UpstreamErrorKind } from './observer.js';
+import type net from 'node:net';
+import type { ParsedHead } from '../wasm/parsed-head.js';
+import type { Origin } from '../upstream/origin-url.js';
+import type { OriginHealth } from '../upstream/balancer.js';
 
 /** Fans events out to every registered observer; a throwing observer is ignored. */
 export class Observers {
@@ -27,10 +31,30 @@ export class Observers {
   upstreamSocket(authority: string, reused: boolean): void { for (const o of this.#list) try { o.upstreamSocket?.(authority, reused); } catch { /* observer bug */ } }
 }
 
-/** Handles requests that are not for the reverse proxy (absolute-form and CONNECT). */
+/** Which requests a listener serves: origin-form to the reverse routes, absolute-form and
+ *  CONNECT to the forward proxy, or both on one port. */
+export type ListenerMode = 'reverse' | 'forward' | 'both';
+
+/** A forward-proxy request (absolute-form or CONNECT) as the forward handler sees it. Exactly one
+ *  of respond/relay/tunnel must be called, once. */
+export interface ForwardRequest {
+  readonly head: ParsedHead;
+  readonly peerAddress: string | undefined;
+  readonly requestId: string;
+  /** The client went away; nothing more will be written. */
+  readonly closed: boolean;
+  /** Answer locally (400, 403, 407, 502, 504...). `extraFields`: complete field lines. */
+  respond(status: number, detail: string, code: string, extraFields?: string): void;
+  /** Forward an absolute-form http request through the upstream pools to `origin`, with this
+   *  origin-form `target` and Host value (RFC 9112 §3.2.2: Host comes from the target). */
+  relay(origin: Origin, target: string, host: string, health: OriginHealth): void;
+  /** CONNECT succeeded: answer 200 and splice the client to `upstream` (bytes the client sent
+   *  after the CONNECT head go first). */
+  tunnel(upstream: net.Socket): void;
+}
+
 export interface ForwardHandler {
-  /** True when this request is the forward proxy's to answer. */
-  claims(methodId: number, targetForm: number): boolean;
+  handle(req: ForwardRequest): void;
 }
 
 export interface ChannelContext {
@@ -45,4 +69,7 @@ export interface ChannelContext {
   trustedProxies: AddressSet;
   observers: Observers;
   nextRequestId(): string;
+  mode: ListenerMode;
+  /** The forward proxy, when enabled. */
+  forward: ForwardHandler | undefined;
 }

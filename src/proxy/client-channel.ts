@@ -19,17 +19,20 @@ import { HeadReader } from '../wasm/head-reader.js';
 import { ChunkedDecoder, type ChunkSink } from '../wasm/chunked-decoder.js';
 import { CodecError } from '../wasm/codec-error.js';
 import type { ParsedHead } from '../wasm/parsed-head.js';
-import type { PooledSocket } from '../upstream/pool.js';
-import type { Route } from '../routing/route-table.js';
+import type { Origin } from '../upstream/origin-url.js';
+import type { OriginHealth } from '../upstream/balancer.js';
 import { hasDotDotSegment, mapPath } from '../routing/path-mapping.js';
 import { Exchange, type ClientSide } from './exchange.js';
 import { buildRequestHead, wantsUpgrade } from './request-head.js';
 import { errorResponse } from './error-response.js';
 import { tunnel } from './tunnel.js';
-import type { ChannelContext } from './channel-context.js';
+import type { ChannelContext, ForwardRequest } from './channel-context.js';
 import { requestHost } from './request-target.js';
 
 const enum State { HEAD, BODY, WAIT, TUNNEL, CLOSED }
+
+const CONNECTION_ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
+const EMPTY = Buffer.alloc(0);
 const enum Timer { NONE, IDLE, HEAD, BODY, ABORT }
 
 export class ClientChannel implements ClientSide {
@@ -132,8 +135,8 @@ export class ClientChannel implements ClientSide {
     this.socket.destroy();
   }
 
-  upgrade(head: Buffer, upstream: PooledSocket, rest: Buffer): void {
-    this.#logRequest(101, false);
+  upgrade(head: Buffer, upstream: net.Socket, rest: Buffer): void {
+    this.#logRequest(head === CONNECTION_ESTABLISHED ? 200 : 101, false);
     this.#state = State.TUNNEL;
     this.#clearTimer();
     this.#exchange = undefined;
@@ -145,9 +148,9 @@ export class ClientChannel implements ClientSide {
     if (rest.length > 0) s.write(rest);
     const pending = this.#buf ? this.#buf.subarray(this.#off) : undefined;
     this.#buf = undefined;
-    if (pending && pending.length > 0) upstream.socket.write(pending);
+    if (pending && pending.length > 0) upstream.write(pending);
     this.#pausedFor = 0;
-    tunnel(s, upstream.socket, { idleMs: this.#ctx.config.timeouts.tunnelIdleMs });
+    tunnel(s, upstream, { idleMs: this.#ctx.config.timeouts.tunnelIdleMs });
   }
 
   // --- socket events ----------------------------------------------------------------------------
@@ -283,6 +286,18 @@ export class ClientChannel implements ClientSide {
 
   /** Routes the request and starts its exchange, or answers it locally. */
   #dispatch(head: ParsedHead): void {
+    const ctx = this.#ctx;
+    const forwardForm = head.targetForm === TargetForm.ABSOLUTE || head.targetForm === TargetForm.AUTHORITY;
+    if (forwardForm && ctx.forward && ctx.mode !== 'reverse') {
+      this.#routeId = 'forward';
+      this.#blockBody();
+      ctx.forward.handle(this.#forwardRequest(head));
+      return;
+    }
+    if (ctx.mode === 'forward') {
+      this.#localResponse(400, 'this listener is a forward proxy: send absolute-form requests (http://host/path) or CONNECT', 'PRX_NOT_A_PROXY_REQUEST');
+      return;
+    }
     if (head.targetForm === TargetForm.AUTHORITY) {
       this.#localResponse(405, 'CONNECT is not enabled on this listener', 'PRX_CONNECT_DISABLED', 'Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n');
       return;
@@ -310,18 +325,23 @@ export class ClientChannel implements ClientSide {
       return;
     }
     this.#routeId = route.id;
-    this.#forward(head, route, where.path, where.query, where.clientHost);
-  }
-
-  #forward(head: ParsedHead, route: Route, path: string, query: string, clientHost: string | undefined): void {
-    const ctx = this.#ctx;
     const target = route.balancer.pick();
     const origin = target.origin;
+    const clientHost = where.clientHost;
+    // Host: the upstream's (Twisted's default) or the client's; absolute-form names it in the target
+    const host = route.preserveHost && clientHost !== undefined ? (head.targetForm === TargetForm.ABSOLUTE ? clientHost : undefined) : origin.authority;
+    this.#relay(head, origin, target.health, mapPath(where.path, where.query, route.pathPrefix, origin.basePath, route.stripPrefix, route.rewritePrefix), host, clientHost);
+  }
+
+  /** Starts the exchange that relays this request to `origin`. `host` undefined: keep the
+   *  client's Host line. */
+  #relay(head: ParsedHead, origin: Origin, health: OriginHealth, upstreamTarget: string, host: string | undefined, clientHost: string | undefined): void {
+    const ctx = this.#ctx;
     const upgrade = wantsUpgrade(head) && head.version === 11;
     const requestHead = buildRequestHead({
       head,
-      target: mapPath(path, query, route.pathPrefix, origin.basePath, route.stripPrefix, route.rewritePrefix),
-      host: route.preserveHost && clientHost !== undefined ? (head.targetForm === TargetForm.ABSOLUTE ? clientHost : undefined) : origin.authority,
+      target: upstreamTarget,
+      host,
       clientHost,
       framing: this.#bodyKind === BodyKind.CHUNKED ? 'chunked' : head.bodyKind === BodyKind.LENGTH ? 'length' : 'none',
       contentLength: head.contentLength,
@@ -330,16 +350,51 @@ export class ClientChannel implements ClientSide {
       peerTrusted: ctx.trustedProxies.has(this.socket.remoteAddress),
       policy: { proxyName: ctx.config.proxyName, xForwarded: ctx.config.forwarding.xForwarded, forwarded: ctx.config.forwarding.forwarded },
     });
-    const ex = new Exchange(ctx, this, head, requestHead, ctx.pools.get(origin), target.health, this.#bodyKind === BodyKind.CHUNKED, upgrade);
+    const ex = new Exchange(ctx, this, head, requestHead, ctx.pools.get(origin), health, this.#bodyKind === BodyKind.CHUNKED, upgrade);
     this.#exchange = ex;
     if (this.#state === State.BODY) {
       // until the upstream connection is ready the body waits in the socket (backpressure)
-      this.#bodyBlocked = true;
-      this.#pause(2);
+      this.#blockBody();
     } else {
       ex.endBody();
     }
     ex.start();
+  }
+
+  /** The view of this request the forward proxy works with. */
+  #forwardRequest(head: ParsedHead): ForwardRequest {
+    let used = false;
+    const once = () => {
+      if (used) throw new Error('portico: a forward request was answered twice');
+      used = true;
+    };
+    const channel = this;
+    return {
+      head,
+      peerAddress: this.socket.remoteAddress,
+      requestId: this.#requestId,
+      get closed() { return channel.#state === State.CLOSED; },
+      respond: (status, detail, code, extraFields = '') => {
+        once();
+        if (this.#state === State.CLOSED) return;
+        this.#bodyBlocked = false;
+        this.#resume(2);
+        this.#localResponse(status, detail, code, extraFields);
+      },
+      relay: (origin, target, host, health) => {
+        once();
+        if (this.#state === State.CLOSED) return;
+        this.#bodyBlocked = false;
+        this.#resume(2);
+        this.#relay(head, origin, health, target, host, host);
+        this.#pump();
+      },
+      tunnel: (upstream) => {
+        once();
+        if (this.#state === State.CLOSED) { upstream.destroy(); return; }
+        this.upgrade(CONNECTION_ESTABLISHED, upstream, EMPTY);
+      },
+    };
   }
 
   /** Feeds request body bytes to the exchange; false when processing must wait. */

@@ -4,6 +4,7 @@
 // the client. Failures map to statuses (D23, D24, D26): refused/reset/invalid -> 502, timeouts
 // -> 504, no pooled connection in time -> 503; after the response head went out, a failure aborts
 // the client connection so the client sees an incomplete message rather than a short "success".
+import type net from 'node:net';
 import { BodyKind, HeadFlag, HeadKind, MethodId } from '../../asm/shared/constants.js';
 import type { ParsedHead } from '../wasm/parsed-head.js';
 import { HeadReader } from '../wasm/head-reader.js';
@@ -36,7 +37,7 @@ export interface ClientSide {
   /** The exchange failed after the response head: the client must see an incomplete message. */
   abortClient(reason: string): void;
   /** 101: hand both sockets to a tunnel. `rest` are upstream bytes after the 101 head. */
-  upgrade(head: Buffer, upstream: PooledSocket, rest: Buffer): void;
+  upgrade(head: Buffer, upstream: net.Socket, rest: Buffer): void;
 }
 
 /** Per pooled socket: its response parser (a codec slot), released when the socket closes. */
@@ -283,7 +284,7 @@ export class Exchange implements SocketHandler {
       this.#status = 101;
       const out = buildResponseHead({ head, framing: 'none', contentLength: 0, keepContentLength: false, upgrade: true, close: false, proxyName: this.#ctx.config.proxyName });
       this.#pool.detach(this.#socket!);
-      this.#client.upgrade(out, this.#socket!, chunk.subarray(off));
+      this.#client.upgrade(out, this.#socket!.socket, chunk.subarray(off));
       return false;
     }
     if (this.#client.clientVersion >= 11) {

@@ -11,7 +11,8 @@ import { codec, type HeadLimits } from '../wasm/codec.js';
 import { AddressSet } from '../net/address-set.js';
 import { ProxyError } from '../errors.js';
 import { ClientChannel } from './client-channel.js';
-import { Observers, type ChannelContext } from './channel-context.js';
+import { Observers, type ChannelContext, type ListenerMode } from './channel-context.js';
+import { createForwardHandler } from '../forward/forward-proxy.js';
 import type { ProxyObserver } from './observer.js';
 
 export interface PoolStats { authority: string; active: number; idle: number; waiting: number; created: number; reused: number }
@@ -59,6 +60,8 @@ export class ProxyServer {
       trustedProxies: new AddressSet(config.forwarding.trustedProxies, '/forwarding/trustedProxies'),
       observers: this.#observers,
       nextRequestId: () => this.#idPrefix + (++this.#requestCounter).toString(36),
+      mode: 'reverse',
+      forward: config.forwardProxy.enabled ? createForwardHandler({ config, logger }) : undefined,
     };
     // a swapped-in table may drop origins: close their idle pooled sockets
     this.routes.onReplace((next) => this.#pools.prune(next.authorities()));
@@ -96,27 +99,36 @@ export class ProxyServer {
     };
   }
 
-  /** Opens the listener(s). Rejects with ProxyError PRX_ERR_LISTEN (busy port, bad address). */
+  /** Opens the listener(s): the main one (reverse routes, plus the forward proxy when it is
+   *  enabled without a listener of its own) and the forward proxy's own listener if configured.
+   *  Rejects with ProxyError PRX_ERR_LISTEN (busy port, bad address). */
   async listen(): Promise<void> {
-    const { host, port } = parseHostPort(this.config.listen, '/listen');
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket));
+    const fp = this.config.forwardProxy;
+    const mainMode: ListenerMode = fp.enabled && !fp.listen ? 'both' : 'reverse';
+    await this.#listenOn(this.config.listen, '/listen', { ...this.#ctx, mode: mainMode });
+    if (fp.enabled && fp.listen) await this.#listenOn(fp.listen, '/forwardProxy/listen', { ...this.#ctx, mode: 'forward' });
+    this.#ready = true;
+  }
+
+  async #listenOn(address: string, where: string, ctx: ChannelContext): Promise<void> {
+    const { host, port } = parseHostPort(address, where);
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket, ctx));
     server.maxConnections = this.config.limits.maxConnections;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e: NodeJS.ErrnoException) => {
-        reject(new ProxyError('PRX_ERR_LISTEN', e.code === 'EADDRINUSE' ? `${this.config.listen} is already in use` : `cannot listen on ${this.config.listen}: ${e.code ?? e.message}`));
+        reject(new ProxyError('PRX_ERR_LISTEN', e.code === 'EADDRINUSE' ? `${address} is already in use` : `cannot listen on ${address}: ${e.code ?? e.message}`));
       });
       server.listen({ host, port, backlog: 1024 }, () => resolve());
     });
     server.on('error', (e) => this.logger.error({ err: e }, 'listener error'));
     this.#servers.push(server);
-    this.#ready = true;
   }
 
   addresses(): AddressInfo[] {
     return this.#servers.map((s) => s.address() as AddressInfo);
   }
 
-  #accept(socket: net.Socket): void {
+  #accept(socket: net.Socket, ctx: ChannelContext): void {
     if (this.#closing) {
       socket.destroy();
       return;
@@ -124,7 +136,7 @@ export class ProxyServer {
     socket.on('error', () => {}); // per-socket errors are handled by the channel's close path
     let channel: ClientChannel;
     try {
-      channel = new ClientChannel(socket, this.#ctx, (c) => this.#channels.delete(c));
+      channel = new ClientChannel(socket, ctx, (c) => this.#channels.delete(c));
     } catch (e) {
       // out of codec slots: refuse this connection rather than fail the process
       this.logger.error({ err: e }, 'cannot accept connection');
