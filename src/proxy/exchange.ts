@@ -231,6 +231,7 @@ export class Exchange implements SocketHandler {
     // Phase.BODY
     if (this.#bodyKind === BodyKind.CLOSE_DELIMITED && reason !== 'error') {
       this.#upstreamReusable = false;
+      if (this.#framing === 'chunked') this.#writeClient(LAST_CHUNK_CRLF);
       this.#finish();
       return;
     }

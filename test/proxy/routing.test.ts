@@ -1,0 +1,126 @@
+import { describe, it, expect } from 'vitest';
+import { RouteTable, RouteTableHolder, type MatchInput } from '../../src/routing/route-table.js';
+import { mapPath, hasDotDotSegment, prefixMatches } from '../../src/routing/path-mapping.js';
+import { parseOriginUrl } from '../../src/upstream/origin-url.js';
+import { ProxyError } from '../../src/errors.js';
+import type { RouteSpec } from '../../src/routing/route-spec.js';
+
+const up = ['http://127.0.0.1:9'];
+const req = (host: string, path: string, method = 'GET', headers: Record<string, string> = {}): MatchInput =>
+  ({ host, path, method, header: (n) => (headers[n] !== undefined ? [headers[n]] : []) });
+
+describe('route matching', () => {
+  const table = RouteTable.build([
+    { id: 'root', pathPrefix: '/', upstreams: up },
+    { id: 'api', pathPrefix: '/api', upstreams: up },
+    { id: 'api-v2', pathPrefix: '/api/v2', upstreams: up },
+    { id: 'wild', host: '*.example.com', pathPrefix: '/api', upstreams: up },
+    { id: 'exact', host: 'a.example.com', pathPrefix: '/', upstreams: up },
+    { id: 'post-only', pathPrefix: '/api', methods: ['POST'], upstreams: up },
+    { id: 'canary', pathPrefix: '/api', headers: { 'x-env': 'canary' }, upstreams: up },
+  ] as RouteSpec[], 1);
+  const id = (m: MatchInput) => table.match(m)?.id;
+
+  it('picks the longest path prefix on a segment boundary', () => {
+    expect(id(req('h', '/api/v2/x'))).toBe('api-v2');
+    expect(id(req('h', '/api/v3'))).toBe('api');
+    expect(id(req('h', '/api'))).toBe('api');
+    expect(id(req('h', '/apix'))).toBe('root');
+  });
+  it('prefers exact hosts over wildcards over any host; wildcards match subdomains only', () => {
+    expect(id(req('a.example.com', '/api/x'))).toBe('exact');
+    expect(id(req('b.example.com', '/api/x'))).toBe('wild');
+    expect(id(req('example.com', '/api/x'))).toBe('api');
+    expect(id(req('x.b.example.com', '/api'))).toBe('wild');
+  });
+  it('puts method and header conditions before unconditional routes of the same prefix', () => {
+    expect(id(req('h', '/api/x', 'POST'))).toBe('post-only');
+    expect(id(req('h', '/api/x', 'GET', { 'x-env': 'canary' }))).toBe('canary');
+    expect(id(req('h', '/api/x', 'GET', { 'x-env': 'prod' }))).toBe('api');
+  });
+  it('returns undefined when nothing matches', () => {
+    const t = RouteTable.build([{ id: 'a', host: 'x.test', pathPrefix: '/a', upstreams: up }], 1);
+    expect(t.match(req('y.test', '/a'))).toBeUndefined();
+    expect(t.match(req('x.test', '/b'))).toBeUndefined();
+  });
+});
+
+describe('route table building', () => {
+  it('rejects duplicate ids with a JSON pointer to the field', () => {
+    try {
+      RouteTable.build([{ id: 'a', pathPrefix: '/a', upstreams: up }, { id: 'a', pathPrefix: '/b', upstreams: up }], 1);
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(ProxyError);
+      expect((e as ProxyError).code).toBe('PRX_ERR_DUPLICATE_ROUTE');
+      expect((e as ProxyError).path).toBe('/routes/1/id');
+    }
+  });
+  it('rejects two routes that match exactly the same requests', () => {
+    expect(() => RouteTable.build([{ id: 'a', pathPrefix: '/a', upstreams: up }, { id: 'b', pathPrefix: '/a', upstreams: up }], 1)).toThrow(/same requests/);
+  });
+  it('rejects bad upstream URLs naming the upstream', () => {
+    for (const bad of ['https://x.test', 'ftp://x', 'http://u:p@x.test', 'http://x.test/?q', 'not a url']) {
+      try {
+        RouteTable.build([{ id: 'a', pathPrefix: '/', upstreams: ['http://ok.test', bad] }], 1);
+        expect.unreachable(bad);
+      } catch (e) {
+        expect((e as ProxyError).code).toBe('PRX_ERR_BAD_UPSTREAM_URL');
+        expect((e as ProxyError).path).toBe('/routes/0/upstreams/1');
+      }
+    }
+  });
+  it('keeps compiled routes (and their balancer state) for unchanged specs across revisions', () => {
+    const specs: RouteSpec[] = [{ id: 'a', pathPrefix: '/a', upstreams: up }, { id: 'b', pathPrefix: '/b', upstreams: up }];
+    const t1 = RouteTable.build(specs, 1);
+    const t2 = RouteTable.build([specs[0], { ...specs[1], stripPrefix: true }], 2, t1);
+    expect(t2.get('a')).toBe(t1.get('a'));
+    expect(t2.get('b')).not.toBe(t1.get('b'));
+    expect(Object.isFrozen(t2)).toBe(true);
+  });
+  it('swaps tables in one step and tells listeners', () => {
+    const h = new RouteTableHolder();
+    const seen: number[] = [];
+    h.onReplace((n, p) => seen.push(p.revision, n.revision));
+    const t = RouteTable.build([{ id: 'a', pathPrefix: '/', upstreams: up }], 7);
+    const before = h.current;
+    h.replace(t);
+    expect(before.routes).toHaveLength(0); // the old snapshot is untouched
+    expect(h.current).toBe(t);
+    expect(seen).toEqual([0, 7]);
+  });
+});
+
+describe('path mapping (ReverseProxyResource host, port, path)', () => {
+  it('prefixes the base path and keeps the query byte-exact', () => {
+    expect(mapPath('/x', '?a=%2F&b', '/', '/base', false, undefined)).toBe('/base/x?a=%2F&b');
+    expect(mapPath('/', '', '/', '', false, undefined)).toBe('/');
+    expect(mapPath('/', '', '/', '/base', false, undefined)).toBe('/base/');
+  });
+  it('strips or rewrites the matched prefix', () => {
+    expect(mapPath('/api', '', '/api', '/base', true, undefined)).toBe('/base');
+    expect(mapPath('/api/', '', '/api', '/base', true, undefined)).toBe('/base/');
+    expect(mapPath('/api/v1/x', '?q', '/api', '/base', true, undefined)).toBe('/base/v1/x?q');
+    expect(mapPath('/api/v1/x', '', '/api', '', true, undefined)).toBe('/v1/x');
+    expect(mapPath('/api', '', '/api', '', true, undefined)).toBe('/');
+    expect(mapPath('/api/x', '', '/api', '', true, '/v2')).toBe('/v2/x');
+  });
+  it('never decodes or re-encodes', () => {
+    expect(mapPath('/a%20b/c%2Fd/e+f;g', '?x=1', '/', '', false, undefined)).toBe('/a%20b/c%2Fd/e+f;g?x=1');
+    expect(mapPath('/x//y', '', '/', '/base', false, undefined)).toBe('/base/x//y');
+  });
+  it('detects dot-dot segments, literal or percent-encoded', () => {
+    for (const p of ['/..', '/a/../b', '/%2e%2e/x', '/%2E./x', '/.%2e']) expect(hasDotDotSegment(p)).toBe(true);
+    for (const p of ['/a..b', '/...', '/.x', '/a/./b', '/%2e']) expect(hasDotDotSegment(p)).toBe(false);
+  });
+  it('matches prefixes on segment boundaries', () => {
+    expect(prefixMatches('/api/x', '/api')).toBe(true);
+    expect(prefixMatches('/apix', '/api')).toBe(false);
+    expect(prefixMatches('/api/x', '/api/')).toBe(true);
+  });
+  it('parses upstream URLs into host, port, authority and raw base path', () => {
+    expect(parseOriginUrl('http://127.0.0.1:8081/base/')).toEqual({ host: '127.0.0.1', port: 8081, authority: '127.0.0.1:8081', basePath: '/base' });
+    expect(parseOriginUrl('http://[::1]:81')).toEqual({ host: '::1', port: 81, authority: '[::1]:81', basePath: '' });
+    expect(parseOriginUrl('http://example.test/a%2Fb')).toEqual({ host: 'example.test', port: 80, authority: 'example.test', basePath: '/a%2Fb' });
+  });
+});
