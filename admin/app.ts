@@ -1,0 +1,79 @@
+// The admin API as a Fastify app: one encapsulated plugin per resource, shared schemas, problem
+// details for every error, bearer-token and Host checks in front of everything.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { AdminContext } from '../src/cli/admin-contract.js';
+import { parseHostPort } from '../src/config/config.js';
+import { AdminStore } from './store.js';
+import { installAuth } from './auth.js';
+import { installProblemHandlers } from './problem.js';
+import { sharedSchemas, validatorCompiler } from './schemas.js';
+import { routesPlugin } from './routes.js';
+import { configPlugin } from './config.js';
+import { upstreamsPlugin } from './upstreams.js';
+import { healthPlugin } from './health.js';
+import { AdminMetrics, metricsPlugin } from './metrics.js';
+import { docsPlugin, registerOpenApi } from './docs.js';
+
+export interface AdminAppOptions {
+  /** Process-level metrics (CPU, memory, event loop); default true. */
+  defaultMetrics?: boolean;
+}
+
+function packageVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++, dir = dirname(dir)) {
+    try {
+      return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch { /* keep looking */ }
+  }
+  return '0.0.0';
+}
+
+/** Builds the app without listening (tests use inject()). */
+export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): FastifyInstance {
+  const { host, port: configuredPort } = parseHostPort(ctx.listen, 'admin listen');
+  const app = Fastify({
+    loggerInstance: ctx.logger.child({ component: 'admin' }) as unknown as FastifyBaseLogger,
+    // mutations are logged by the onResponse hook below; reads (probes, scrapes) are not
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 8 * 1024 * 1024,
+    connectionTimeout: 10_000,
+    requestTimeout: 10_000,
+    keepAliveTimeout: 5_000,
+    return503OnClosing: true,
+    exposeHeadRoutes: true,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  for (const s of sharedSchemas) app.addSchema(s);
+  installProblemHandlers(app);
+  installAuth(app, {
+    token: ctx.token,
+    listenHost: host,
+    port: () => {
+      const a = app.server.address();
+      return a && typeof a === 'object' ? a.port : configuredPort;
+    },
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      request.log.info({ method: request.method, url: request.url, status: reply.statusCode }, 'admin request');
+    }
+  });
+
+  const metrics = new AdminMetrics(ctx.proxy, { defaultMetrics: opts.defaultMetrics });
+  const store = new AdminStore(ctx.proxy, ctx.configPath, ctx.logger.child({ component: 'admin' }), (r) => metrics.changeResult(r));
+
+  app.register(async (root) => {
+    await registerOpenApi(root, packageVersion());
+    await root.register(healthPlugin, { proxy: ctx.proxy });
+    await root.register(metricsPlugin, { metrics });
+    await root.register(routesPlugin, { prefix: '/v1', store });
+    await root.register(configPlugin, { prefix: '/v1', store, config: ctx.config, token: ctx.token });
+    await root.register(upstreamsPlugin, { prefix: '/v1', proxy: ctx.proxy });
+    await root.register(docsPlugin);
+  });
+  return app;
+}

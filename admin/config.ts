@@ -1,0 +1,122 @@
+// /v1/config: the whole configuration (GET) and its atomic replacement (PUT).
+// Only the route list can change at run time. Other settings in a PUT body must equal the running
+// ones (422 naming the first that differs: edit the file and restart for those); settings left out
+// are unchanged. Secrets (admin token, forward-proxy passwords) are never served.
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { Config } from '../src/config/config.js';
+import type { RouteSpec } from '../src/routing/route-spec.js';
+import { AdminStore, keep, normalizeRoute, sameRoute } from './store.js';
+import { canonicalJson, checkIfMatch, configEtag, ifNoneMatchHits } from './etag.js';
+import { AdminProblem, methodNotAllowed, pointerToken, requireMediaType } from './problem.js';
+import { ifMatchHeaders, mutationQuery, noQuery, problemResponses } from './schemas.js';
+
+export interface ConfigPluginOptions {
+  store: AdminStore;
+  config: Config;
+  token: string | undefined;
+}
+
+type DryRunQuery = { dryRun: boolean };
+type Body = Record<string, unknown> & { routes: RouteSpec[] };
+
+/** The running configuration without secrets, with the current routes. */
+export function configView(config: Config, routes: ReadonlyArray<Readonly<RouteSpec>>): Record<string, unknown> {
+  const view = structuredClone({ ...config, routes: [] }) as unknown as Record<string, any>;
+  view.routes = routes;
+  if (view.admin && typeof view.admin === 'object') delete view.admin.token;
+  if (view.forwardProxy?.auth) delete view.forwardProxy.auth.users;
+  return view;
+}
+
+/** Pointer to the first place where a and b differ ('' when they are equal: returns undefined). */
+export function firstDifference(a: unknown, b: unknown, at = ''): string | undefined {
+  if (canonicalJson(a) === canonicalJson(b)) return undefined;
+  if (a && b && typeof a === 'object' && typeof b === 'object' && Array.isArray(a) === Array.isArray(b)) {
+    const keys = new Set([...Object.keys(a as object), ...Object.keys(b as object)]);
+    for (const k of [...keys].sort()) {
+      const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${at}/${pointerToken(k)}`);
+      if (d !== undefined) return d;
+    }
+  }
+  return at;
+}
+
+export const configPlugin: FastifyPluginAsync<ConfigPluginOptions> = async (app: FastifyInstance, { store, config, token }) => {
+  app.removeContentTypeParser('text/plain');
+
+  app.get('/config', {
+    schema: {
+      tags: ['config'],
+      summary: 'The running configuration (secrets left out), its revision and ETag',
+      querystring: noQuery,
+      response: { 200: { $ref: 'ConfigDocument#' }, ...problemResponses },
+    },
+  }, async (request, reply) => {
+    const s = store.snapshot();
+    const etag = configEtag(s.revision, s.specs);
+    reply.header('etag', etag).header('x-portico-revision', String(s.revision));
+    if (ifNoneMatchHits(request.headers['if-none-match'], etag)) return reply.code(304).send();
+    return { revision: s.revision, config: configView(config, s.specs) };
+  });
+
+  app.put<{ Body: Body; Querystring: DryRunQuery }>('/config', {
+    preValidation: [
+      requireMediaType('application/json'),
+      // which settings the client wrote (validation fills in defaults for the others)
+      async (request) => {
+        const b = request.body;
+        (request as unknown as { sentKeys: string[] }).sentKeys = b && typeof b === 'object' && !Array.isArray(b) ? Object.keys(b) : [];
+        const fp = (b as Record<string, any> | undefined)?.forwardProxy;
+        (request as unknown as { sentUsers: boolean }).sentUsers = !!fp?.auth && typeof fp.auth === 'object' && 'users' in fp.auth;
+      },
+    ],
+    schema: {
+      tags: ['config'],
+      summary: 'Replace the configuration atomically (the route list; other settings must match)',
+      description: 'The body is the config file format. All or nothing: a rejected body changes nothing. If-Match compares with the ETag of GET /v1/config.',
+      security: [{ bearerAuth: [] }],
+      querystring: mutationQuery,
+      headers: ifMatchHeaders,
+      body: { $ref: 'Config#' },
+      response: { 200: { oneOf: [{ $ref: 'ConfigDocument#' }, { $ref: 'DryRun#' }] }, ...problemResponses },
+    },
+  }, async (request, reply) => {
+    const body = request.body as Record<string, any>;
+    const sent = (request as unknown as { sentKeys: string[] }).sentKeys;
+    const running = config as unknown as Record<string, any>;
+    for (const key of sent) {
+      if (key === 'routes') continue;
+      let a = structuredClone(body[key]);
+      let b = structuredClone(running[key]);
+      if (key === 'admin') {
+        if (a && typeof a === 'object' && a.token !== undefined && a.token !== token) {
+          throw new AdminProblem(422, 'restart-required', '/admin/token cannot change at run time (edit the config file and restart)', { in: 'body', pointer: '/admin/token' });
+        }
+        if (a && typeof a === 'object') delete a.token;
+        if (b && typeof b === 'object') delete b.token;
+      }
+      if (key === 'forwardProxy' && a?.auth && b?.auth && !(request as unknown as { sentUsers: boolean }).sentUsers) a.auth.users = b.auth.users;
+      const where = firstDifference(a, b, `/${pointerToken(key)}`);
+      if (where !== undefined) {
+        throw new AdminProblem(422, 'restart-required', `${where} differs from the running value and cannot change at run time (only /routes can; edit the config file and restart for the rest)`, { in: 'body', pointer: where });
+      }
+    }
+    const wanted = (body.routes as RouteSpec[]).map(normalizeRoute);
+    const outcome = await store.change((cur) => {
+      checkIfMatch(request.headers['if-match'], configEtag(cur.revision, cur.specs), 'the configuration');
+      const byId = new Map(cur.specs.map((r) => [r.id, r]));
+      const specs = wanted.map((w) => {
+        const old = byId.get(w.id);
+        return old && sameRoute(old, w) ? keep(old) : w;
+      });
+      const unchanged = specs.length === cur.specs.length && specs.every((s, i) => s.id === cur.specs[i].id && sameRoute(s, cur.specs[i]));
+      return { specs: unchanged ? undefined : specs };
+    }, request.query.dryRun);
+    if (outcome.dryRun) return { dryRun: true, revision: outcome.revision, changed: outcome.changed, routes: outcome.specs };
+    const s = store.snapshot();
+    reply.header('etag', configEtag(s.revision, s.specs)).header('x-portico-revision', String(s.revision));
+    return { revision: s.revision, config: configView(config, s.specs) };
+  });
+
+  methodNotAllowed(app, '/config', ['GET', 'PUT']);
+};

@@ -1,0 +1,40 @@
+// Liveness and readiness probes.
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { ProxyServer } from '../src/proxy/proxy-server.js';
+import { noQuery } from './schemas.js';
+
+export interface HealthPluginOptions {
+  proxy: ProxyServer;
+}
+
+const statusSchema = {
+  type: 'object',
+  required: ['status'],
+  properties: {
+    status: { type: 'string' },
+    revision: { type: 'integer' },
+    routes: { type: 'integer' },
+    checks: { type: 'object', properties: { proxyListening: { type: 'boolean' }, configLoaded: { type: 'boolean' } } },
+  },
+} as const;
+
+export const healthPlugin: FastifyPluginAsync<HealthPluginOptions> = async (app: FastifyInstance, { proxy }) => {
+  app.get('/healthz', {
+    schema: { tags: ['health'], summary: 'Liveness: the process answers', querystring: noQuery, response: { 200: statusSchema } },
+  }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', {
+    schema: {
+      tags: ['health'],
+      summary: 'Readiness: the proxy listens and its configuration is loaded (503 otherwise)',
+      querystring: noQuery,
+      response: { 200: statusSchema, 503: statusSchema },
+    },
+  }, async (_request, reply) => {
+    const table = proxy.routes.current;
+    // the admin app exists only once the config has been loaded and validated
+    const checks = { proxyListening: proxy.ready, configLoaded: true };
+    const ok = checks.proxyListening && checks.configLoaded;
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', revision: table.revision, routes: table.routes.length, checks });
+  });
+};

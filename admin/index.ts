@@ -1,0 +1,35 @@
+// startAdmin: the AdminStarter the `portico` command calls (see src/cli/admin-contract.ts).
+import type { AddressInfo } from 'node:net';
+import type { AdminHandle, AdminStarter } from '../src/cli/admin-contract.js';
+import { parseHostPort } from '../src/config/config.js';
+import { ProxyError } from '../src/errors.js';
+import { buildAdminApp } from './app.js';
+import { isLoopbackHost } from './auth.js';
+
+export { buildAdminApp } from './app.js';
+
+export const MIN_TOKEN_LENGTH = 16;
+
+export const startAdmin: AdminStarter = async (ctx): Promise<AdminHandle> => {
+  const { host, port } = parseHostPort(ctx.listen, 'admin listen');
+  if (!isLoopbackHost(host) && !ctx.token) {
+    throw new ProxyError('PRX_ERR_BAD_CONFIG', `refusing to serve the admin API on ${ctx.listen} (not a loopback address) without a token: set admin.token in the config file or PORTICO_ADMIN_TOKEN, or listen on 127.0.0.1`);
+  }
+  if (ctx.token !== undefined && ctx.token.length < MIN_TOKEN_LENGTH) {
+    throw new ProxyError('PRX_ERR_BAD_CONFIG', `the admin token is too short (${ctx.token.length} characters; at least ${MIN_TOKEN_LENGTH})`);
+  }
+  const app = buildAdminApp(ctx);
+  try {
+    await app.listen({ host: host.replace(/^\[|\]$/g, ''), port });
+  } catch (e) {
+    await app.close().catch(() => {});
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ProxyError('PRX_ERR_LISTEN', code === 'EADDRINUSE' ? `${ctx.listen} is already in use` : `cannot listen on ${ctx.listen}: ${code ?? (e as Error).message}`);
+  }
+  const a = app.server.address() as AddressInfo;
+  const shown = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return {
+    url: `http://${shown}:${a.port}`,
+    close: () => app.close(),
+  };
+};

@@ -1,0 +1,188 @@
+// JSON Schemas of the admin API, derived from the proxy's own route and config schemas so there is
+// one source of truth. They are registered as shared schemas ($id = OpenAPI component name) and
+// used for validation (Ajv, below), serialisation (fast-json-stringify: response schemas drop
+// anything they do not name) and the OpenAPI document (@fastify/swagger).
+import { Ajv, type ValidateFunction } from 'ajv';
+import type { FastifySchemaCompiler } from 'fastify';
+import { routeSpecSchema, ROUTE_ID_PATTERN } from '../src/routing/route-spec.js';
+import { configSchema } from '../src/config/schema.js';
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+/** Deep copy without `$id`s (the source schemas carry their own, which would clash). */
+function withoutIds<T>(schema: T): T {
+  const strip = (v: Json): Json => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (v && typeof v === 'object') {
+      const out: Record<string, Json> = {};
+      for (const [k, x] of Object.entries(v)) if (k !== '$id') out[k] = strip(x);
+      return out;
+    }
+    return v;
+  };
+  return strip(schema as unknown as Json) as unknown as T;
+}
+
+const route = withoutIds(routeSpecSchema) as unknown as Record<string, unknown> & { properties: Record<string, unknown>; required: string[] };
+
+export const RouteSchema = {
+  ...route,
+  $id: 'Route',
+  title: 'Route',
+  description: 'A route: requests whose host and path prefix (and optional method/header conditions) match go to one of its upstreams.',
+};
+
+/** PUT body: the id may be left out (it is in the URL); when given it must equal the URL's. */
+export const RouteReplaceSchema = {
+  ...route,
+  $id: 'RouteReplace',
+  title: 'RouteReplace',
+  description: 'A whole route (replaces the stored one). `id` may be omitted; when present it must equal the id in the URL.',
+  required: route.required.filter((k) => k !== 'id'),
+};
+
+export const RoutePatchSchema = {
+  $id: 'RoutePatch',
+  title: 'RoutePatch',
+  type: 'object',
+  description: 'A JSON merge patch (RFC 7396) of a Route: members replace, `null` removes, objects merge. The result is validated as a Route.',
+  additionalProperties: true,
+};
+
+export const ProblemSchema = {
+  $id: 'Problem',
+  title: 'Problem',
+  description: 'RFC 9457 problem details (application/problem+json).',
+  type: 'object',
+  required: ['type', 'title', 'status'],
+  properties: {
+    type: { type: 'string', description: 'URI naming the kind of problem' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+    instance: { type: 'string' },
+    code: { type: 'string', description: 'stable machine-readable code' },
+    in: { type: 'string', enum: ['body', 'querystring', 'params', 'headers'], description: 'which part of the request `pointer` refers to' },
+    pointer: { type: 'string', description: 'JSON pointer (RFC 6901) to the offending member' },
+    route: { type: 'string', description: 'id of the route the problem is about, when another route is involved' },
+    errors: {
+      type: 'array',
+      items: { type: 'object', properties: { pointer: { type: 'string' }, detail: { type: 'string' } } },
+    },
+  },
+};
+
+export const RouteListSchema = {
+  $id: 'RouteList',
+  title: 'RouteList',
+  type: 'object',
+  required: ['revision', 'routes'],
+  properties: {
+    revision: { type: 'integer', description: 'global configuration revision' },
+    routes: { type: 'array', items: { $ref: 'Route#' } },
+  },
+};
+
+export const DryRunSchema = {
+  $id: 'DryRun',
+  title: 'DryRun',
+  description: 'What a mutation with ?dryRun=true would apply. Nothing was changed.',
+  type: 'object',
+  required: ['dryRun', 'revision', 'routes'],
+  properties: {
+    dryRun: { type: 'boolean', const: true },
+    revision: { type: 'integer', description: 'the revision the change would create (the current one when it changes nothing)' },
+    changed: { type: 'boolean', description: 'false when the change would be a no-op' },
+    route: { $ref: 'Route#' },
+    routes: { type: 'array', items: { $ref: 'Route#' }, description: 'the whole route list that would be applied' },
+  },
+};
+
+/** The config as served: secrets (admin token, forward-proxy passwords) are not part of it. */
+function configView(): Record<string, unknown> {
+  const c = withoutIds(configSchema) as unknown as { properties: Record<string, any> };
+  const admin = c.properties.admin;
+  delete admin.oneOf[1].properties.token;
+  const auth = c.properties.forwardProxy.properties.auth;
+  delete auth.properties.users;
+  auth.required = [];
+  c.properties.routes = { type: 'array', items: { $ref: 'Route#' } };
+  return c;
+}
+
+function configInput(): Record<string, unknown> {
+  const c = withoutIds(configSchema) as unknown as { properties: Record<string, any>; required?: string[] };
+  // forward-proxy passwords are not served by GET, so a GET -> PUT round trip leaves them out:
+  // absent means "unchanged"
+  c.properties.forwardProxy.properties.auth.required = [];
+  c.properties.routes = { type: 'array', maxItems: 10000, items: { $ref: 'Route#' } };
+  // `{}` must not silently delete every route: the list is required ([] empties it)
+  c.required = ['routes'];
+  return c;
+}
+
+export const ConfigSchema = {
+  ...configInput(),
+  $id: 'Config',
+  title: 'Config',
+  description: 'The whole configuration, as in the config file. `routes` (required) replaces the route list atomically. Other settings cannot change at run time: when present they must equal the running ones (else 422); absent means unchanged.',
+};
+
+export const ConfigViewSchema = { ...configView(), $id: 'ConfigView', title: 'ConfigView', description: 'The running configuration without secrets.' };
+
+export const ConfigDocumentSchema = {
+  $id: 'ConfigDocument',
+  title: 'ConfigDocument',
+  type: 'object',
+  required: ['revision', 'config'],
+  properties: {
+    revision: { type: 'integer', description: 'global configuration revision' },
+    config: { $ref: 'ConfigView#' },
+  },
+};
+
+export const sharedSchemas = [RouteSchema, RouteReplaceSchema, RoutePatchSchema, ProblemSchema, RouteListSchema, DryRunSchema, ConfigSchema, ConfigViewSchema, ConfigDocumentSchema];
+
+export const idParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: ROUTE_ID_PATTERN, description: 'route id' } },
+} as const;
+
+/** Unknown query parameters are refused: `?dryrun=true` must not silently apply a change. */
+export const mutationQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { dryRun: { type: 'boolean', default: false, description: 'validate and show what would be applied, change nothing' } },
+} as const;
+
+export const noQuery = { type: 'object', additionalProperties: false, properties: {} } as const;
+
+export const ifMatchHeaders = {
+  type: 'object',
+  properties: {
+    'if-match': { type: 'string', description: 'apply only if the resource still has this ETag (else 412)' },
+  },
+} as const;
+
+export const problemResponses = { '4xx': { $ref: 'Problem#' }, '5xx': { $ref: 'Problem#' } } as const;
+
+function newAjv(coerce: boolean): Ajv {
+  // Bodies: no type coercion ("true" is not a boolean) and no silent removal of unknown members;
+  // defaults are filled so stored routes are complete. Query/params: strings coerced.
+  const ajv = new Ajv({ allErrors: false, useDefaults: true, coerceTypes: coerce, removeAdditional: false, strict: false });
+  for (const s of sharedSchemas) ajv.addSchema(s);
+  return ajv;
+}
+
+const bodyAjv = newAjv(false);
+const paramAjv = newAjv(true);
+
+export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
+  const ajv = httpPart === 'body' ? bodyAjv : paramAjv;
+  return ajv.compile(schema as object) as ValidateFunction;
+};
+
+/** Validator of a whole Route (used after applying a merge patch). */
+export const validateRoute: ValidateFunction = bodyAjv.getSchema('Route')!;
