@@ -1,0 +1,297 @@
+// Timeouts of the client channel (idle, head, body, abort) and of the exchange (upstream head,
+// connect failure, body cut short), on real loopback sockets. Values are small (hundreds of ms) and
+// assertions on time are coarse: the machine is shared.
+import { describe, it, expect, afterEach } from 'vitest';
+import net from 'node:net';
+import { startProxy, startHttpOrigin, startRawOrigin, RawClient, request, sleep, header, type Started } from '../helpers/harness.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const routeTo = (port: number) => [{ id: 'r', pathPrefix: '/', upstreams: [`http://127.0.0.1:${port}`] }];
+
+async function proxyTo(originPort: number, extra: Record<string, unknown> = {}): Promise<Started> {
+  const p = await startProxy({ routes: routeTo(originPort), ...extra });
+  cleanups.push(() => p.proxy.close(0));
+  return p;
+}
+
+async function okOrigin() {
+  const o = await startHttpOrigin((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (d: Buffer) => parts.push(d));
+    req.on('end', () => {
+      const body = Buffer.concat(parts);
+      res.setHeader('X-Got', String(body.length));
+      res.end(`ok ${req.url} ${body.toString('latin1')}`);
+    });
+  });
+  cleanups.push(() => o.close());
+  return o;
+}
+
+async function connect(port: number): Promise<RawClient> {
+  const c = await RawClient.connect(port);
+  cleanups.push(() => c.destroy());
+  return c;
+}
+
+/** A loopback port on which nothing listens (bound, then released). */
+async function deadPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!cond() && Date.now() < deadline) await sleep(10);
+  return cond();
+}
+
+describe('client timeouts', () => {
+  it('closes an idle keep-alive connection silently (no 408, zero bytes)', async () => {
+    const o = await okOrigin();
+    const p = await proxyTo(o.port, { timeouts: { idleMs: 300 } });
+    const c = await connect(p.port);
+    c.send('GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
+    const [r] = await c.read(1);
+    expect(r.status).toBe(200);
+    expect(r.complete).toBe(true);
+    const t0 = Date.now();
+    expect(await c.waitClose(5000)).toBe(true);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(200);
+    expect(c.responses).toHaveLength(1);
+    expect(c.pendingBytes).toBe(0);
+  });
+
+  it('closes a connection that never sends anything with zero bytes', async () => {
+    const o = await okOrigin();
+    const p = await proxyTo(o.port, { timeouts: { idleMs: 300, headMs: 5000 } });
+    const c = await connect(p.port);
+    let bytes = 0;
+    c.socket.on('data', (d: Buffer) => { bytes += d.length; });
+    expect(await c.waitClose(5000)).toBe(true);
+    expect(bytes).toBe(0);
+    expect(c.responses).toHaveLength(0);
+  });
+
+  it('answers 408 and closes when a partial head is followed by silence (headMs)', async () => {
+    const o = await okOrigin();
+    const p = await proxyTo(o.port, { timeouts: { idleMs: 10_000, headMs: 400 } });
+    const c = await connect(p.port);
+    c.send('GET /a HTTP/1.1\r\nHost: x\r\n');
+    const [r] = await c.read(1, 5000);
+    expect(r?.status).toBe(408);
+    expect(header(r, 'connection')).toEqual(['close']);
+    expect(await c.waitClose(5000)).toBe(true);
+  });
+
+  it('answers 408 to a head trickled byte by byte past headMs (slowloris)', async () => {
+    const o = await okOrigin();
+    const p = await proxyTo(o.port, { timeouts: { idleMs: 10_000, headMs: 500 } });
+    const c = await connect(p.port);
+    const head = 'GET /slowloris HTTP/1.1\r\nHost: x\r\nX-Padding: ' + 'a'.repeat(100) + '\r\n\r\n';
+    let i = 0;
+    const t0 = Date.now();
+    const timer = setInterval(() => {
+      if (i < head.length && !c.closed) c.socket.write(head[i++]);
+    }, 30);
+    cleanups.push(() => clearInterval(timer));
+    c.send(Buffer.alloc(0)); // register the expected method
+    const [r] = await c.read(1, 5000);
+    clearInterval(timer);
+    expect(r?.status).toBe(408);
+    // the head was never completed: each byte did not refresh the deadline
+    expect(i).toBeLessThan(head.length);
+    expect(Date.now() - t0).toBeLessThan(4000);
+    expect(await c.waitClose(5000)).toBe(true);
+  });
+
+  it('answers 408 and closes when the request body goes silent (bodyIdleMs)', async () => {
+    // the origin reads but never answers, so only the body timer can end this
+    const origin = await startRawOrigin(() => {});
+    cleanups.push(() => origin.close());
+    const p = await proxyTo(origin.port, { timeouts: { bodyIdleMs: 400, upstreamHeadMs: 30_000 } });
+    const c = await connect(p.port);
+    c.send('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc', 'POST');
+    const [r] = await c.read(1, 5000);
+    expect(r?.status).toBe(408);
+    expect(header(r, 'connection')).toEqual(['close']);
+    expect(await c.waitClose(5000)).toBe(true);
+    // the upstream request was cancelled
+    expect(await waitFor(() => origin.connections.every((s) => s.destroyed || s.readableEnded), 3000)).toBe(true);
+  });
+
+  it('refreshes the body timer on every body read', async () => {
+    const o = await okOrigin();
+    const p = await proxyTo(o.port, { timeouts: { bodyIdleMs: 500 } });
+    const c = await connect(p.port);
+    const parts = ['aa', 'bb', 'cc', 'dd', 'ee', 'ff', 'gg', 'hh'];
+    c.send('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\n', 'POST');
+    const t0 = Date.now();
+    for (const part of parts) {
+      await sleep(200);
+      c.socket.write(part);
+    }
+    const [r] = await c.read(1, 5000);
+    expect(Date.now() - t0).toBeGreaterThan(1000); // well past bodyIdleMs in total
+    expect(r?.status).toBe(200);
+    expect(r.body.toString()).toBe('ok /up aabbccddeeffgghh');
+  });
+
+  it('destroys a client that does not close its side after a graceful close (abortMs)', async () => {
+    const o = await okOrigin();
+    const p = await proxyTo(o.port, { timeouts: { idleMs: 200, abortMs: 400 } });
+    // half-open capable client that never ends its side and never writes
+    const s = net.connect({ port: p.port, host: '127.0.0.1', allowHalfOpen: true });
+    cleanups.push(() => { s.destroy(); });
+    s.on('error', () => {});
+    let ended = false;
+    s.on('end', () => { ended = true; });
+    s.on('data', () => {});
+    await new Promise<void>((r) => s.once('connect', () => r()));
+    expect(await waitFor(() => p.proxy.stats().clientConnections === 1, 2000)).toBe(true);
+    // idle timer: FIN from the proxy
+    expect(await waitFor(() => ended, 3000)).toBe(true);
+    // abort timer: the proxy forgets the connection although the client never closed it
+    expect(await waitFor(() => p.proxy.stats().clientConnections === 0, 3000)).toBe(true);
+  });
+
+  it('without the abort timer firing, a half-open client is kept (control for abortMs)', async () => {
+    const o = await okOrigin();
+    const p = await proxyTo(o.port, { timeouts: { idleMs: 200, abortMs: 20_000 } });
+    const s = net.connect({ port: p.port, host: '127.0.0.1', allowHalfOpen: true });
+    cleanups.push(() => { s.destroy(); });
+    s.on('error', () => {});
+    let ended = false;
+    s.on('end', () => { ended = true; });
+    s.on('data', () => {});
+    await new Promise<void>((r) => s.once('connect', () => r()));
+    expect(await waitFor(() => ended, 3000)).toBe(true);
+    await sleep(500);
+    expect(p.proxy.stats().clientConnections).toBe(1);
+  });
+});
+
+describe('upstream timeouts and failures', () => {
+  it('answers 504 when the upstream never answers (upstreamHeadMs) and keeps the client connection usable', async () => {
+    const origin = await startRawOrigin((s, d) => {
+      if (d.toString('latin1').startsWith('GET /ok ')) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      // anything else: never answered
+    });
+    cleanups.push(() => origin.close());
+    const p = await proxyTo(origin.port, { timeouts: { upstreamHeadMs: 400 } });
+    const c = await connect(p.port);
+    c.send('GET /hang HTTP/1.1\r\nHost: x\r\n\r\n');
+    const t0 = Date.now();
+    const [r] = await c.read(1, 5000);
+    expect(r?.status).toBe(504);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+    expect(header(r, 'connection')).toEqual([]);
+    expect(c.closed).toBe(false);
+    c.send('GET /ok HTTP/1.1\r\nHost: x\r\n\r\n');
+    const rs = await c.read(2, 5000);
+    expect(rs[1]?.status).toBe(200);
+    expect(rs[1].body.toString()).toBe('ok');
+    // the timed-out upstream socket was not reused for the second request
+    expect(origin.connections.length).toBe(2);
+    expect(origin.connections[0].destroyed || origin.connections[0].readableEnded).toBe(true);
+  });
+
+  it('answers 502 quickly when nothing listens on the upstream port', async () => {
+    const port = await deadPort();
+    const p = await proxyTo(port, { timeouts: { upstreamConnectMs: 10_000 } });
+    const t0 = Date.now();
+    const r = await request(p.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(r.status).toBe(502);
+    expect(Date.now() - t0).toBeLessThan(3000);
+  });
+
+  it('aborts the client connection when the upstream stops in the middle of a Content-Length body', async () => {
+    const origin = await startRawOrigin((s) => {
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n' + 'x'.repeat(100));
+      setTimeout(() => s.destroy(), 50);
+    });
+    cleanups.push(() => origin.close());
+    const p = await proxyTo(origin.port);
+    const c = await connect(p.port);
+    c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await c.waitClose(5000)).toBe(true);
+    const r = c.responses[0];
+    expect(r?.status).toBe(200);
+    expect(r.complete).toBe(false);
+    expect(r.body.length).toBe(100);
+  });
+
+  it('aborts the client connection when the upstream stops in the middle of a chunked body', async () => {
+    const origin = await startRawOrigin((s) => {
+      s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+      setTimeout(() => s.end(), 50); // a clean FIN, but the last chunk never came
+    });
+    cleanups.push(() => origin.close());
+    const p = await proxyTo(origin.port);
+    const c = await connect(p.port);
+    c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await c.waitClose(5000)).toBe(true);
+    const r = c.responses[0];
+    expect(r?.status).toBe(200);
+    expect(r.complete).toBe(false);
+  });
+
+  it('aborts the client connection when the upstream goes silent during the body (upstreamIdleMs)', async () => {
+    const origin = await startRawOrigin((s) => {
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n' + 'x'.repeat(10));
+    });
+    cleanups.push(() => origin.close());
+    const p = await proxyTo(origin.port, { timeouts: { upstreamIdleMs: 400 } });
+    const c = await connect(p.port);
+    c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await c.waitClose(5000)).toBe(true);
+    expect(c.responses[0]?.complete).toBe(false);
+    expect(c.responses.some((r) => r.complete && r.status === 200)).toBe(false);
+  });
+});
+
+describe('body timer and upstream backpressure', () => {
+  // BUG: the request-body timer (bodyIdleMs) keeps running while the proxy itself has stopped
+  // reading the client because the upstream is not reading (backpressure). A client that is
+  // sending as fast as it can gets a 408 "request body not received in time" that is really the
+  // upstream's slowness (which upstreamHeadMs already bounds). Expected: no 408 while the
+  // client's body reads are paused by the proxy; the upload completes once the origin reads.
+  // Suspected: client-channel.ts #blockBody()/#pause(2) leaves the Timer.BODY armed; #onTimer
+  // Timer.BODY should not fire (or should be re-armed) while #bodyBlocked.
+  it.fails('does not time out a client body that is paused by upstream backpressure', async () => {
+    const size = 16 * 1024 * 1024;
+    let got = 0;
+    const origin = await startRawOrigin(() => {});
+    cleanups.push(() => origin.close());
+    // the origin does not read for 1.5 s (3x bodyIdleMs), then reads everything and answers
+    const p = await proxyTo(origin.port, { timeouts: { bodyIdleMs: 500, upstreamHeadMs: 20_000 } });
+    const c = await connect(p.port);
+    const pausedConn = new Promise<net.Socket>((resolve) => {
+      const t = setInterval(() => {
+        const s = origin.connections[0];
+        if (s) { clearInterval(t); resolve(s); }
+      }, 1);
+    });
+    c.send(`POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`, 'POST');
+    const s = await pausedConn;
+    s.pause();
+    const chunk = Buffer.alloc(1024 * 1024, 0x61);
+    for (let i = 0; i < 16; i++) c.socket.write(chunk);
+    await sleep(1500);
+    s.on('data', () => {
+      got = origin.received[0].reduce((n, b) => n + b.length, 0);
+      // head + body received: answer
+      if (got >= size + 60) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+    s.resume();
+    const [r] = await c.read(1, 10_000);
+    expect(r?.status).toBe(200);
+  });
+});
