@@ -1,0 +1,101 @@
+// Per-process CPU time and memory from /proc, and whole-machine CPU use from /proc/stat.
+// Linux only; every reader returns undefined where /proc is not available.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+
+function clockTicks(): number {
+  try {
+    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    return Number.isFinite(n) && n > 0 ? n : 100;
+  } catch {
+    return 100;
+  }
+}
+
+/** Kernel clock ticks per second (USER_HZ), the unit of the /proc CPU counters. */
+export const CLK_TCK = clockTicks();
+
+function statFields(pid: number | 'self'): string[] | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name is in parentheses and may contain spaces: split after the last ')'.
+    // rest[0] is field 3 (state), so field n is rest[n - 3].
+    return s.slice(s.lastIndexOf(')') + 2).trim().split(/\s+/);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface CpuSample {
+  /** utime + stime of the process (all threads), seconds. */
+  self: number;
+  /** cutime + cstime: CPU of children the process has waited for, seconds. */
+  children: number;
+}
+
+export function cpuTime(pid: number | 'self'): CpuSample | undefined {
+  const f = statFields(pid);
+  if (!f) return undefined;
+  const v = (n: number): number => Number(f[n - 3]) / CLK_TCK;
+  return { self: v(14) + v(15), children: v(16) + v(17) };
+}
+
+export interface MemSample {
+  /** VmRSS, bytes. */
+  rss: number;
+  /** VmHWM (peak RSS since start or since resetPeak), bytes. */
+  hwm: number;
+}
+
+export function memory(pid: number): MemSample | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string): number => {
+      const m = s.match(new RegExp(`^${key}:\\s+(\\d+)\\s+kB`, 'm'));
+      return m ? Number(m[1]) * 1024 : NaN;
+    };
+    const rss = kb('VmRSS');
+    const hwm = kb('VmHWM');
+    if (!Number.isFinite(rss)) return undefined;
+    return { rss, hwm: Number.isFinite(hwm) ? hwm : rss };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reset VmHWM to the current RSS (writes 5 to /proc/PID/clear_refs; Linux >= 4.0). */
+export function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface SystemCpu {
+  /** Seconds of CPU time (summed over CPUs) spent not idle. */
+  busy: number;
+  /** Seconds of CPU time (summed over CPUs) idle or waiting for I/O. */
+  idle: number;
+}
+
+export function systemCpu(): SystemCpu | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest is already in user)
+    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = v;
+    return { busy: (user + nice + system + irq + softirq + steal) / CLK_TCK, idle: (idle + iowait) / CLK_TCK };
+  } catch {
+    return undefined;
+  }
+}
+
+export function loadAverage(): number[] | undefined {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').trim().split(/\s+/).slice(0, 3).map(Number);
+  } catch {
+    return undefined;
+  }
+}
