@@ -1,0 +1,233 @@
+// Upstream keep-alive pools and balancing, observed from real origins on loopback: connection
+// reuse, maxSockets, the one retry on a stale reused socket, sockets that must never be reused,
+// weighted round robin and passive ejection.
+import { describe, it, expect, afterEach } from 'vitest';
+import net from 'node:net';
+import { startProxy, startHttpOrigin, startRawOrigin, request, sleep, type Started } from '../helpers/harness.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function proxyWith(routes: unknown[], extra: Record<string, unknown> = {}): Promise<Started> {
+  const p = await startProxy({ routes, ...extra });
+  cleanups.push(() => p.proxy.close(0));
+  return p;
+}
+const routeTo = (...ports: number[]) => [{ id: 'r', pathPrefix: '/', upstreams: ports.map((p) => `http://127.0.0.1:${p}`) }];
+
+async function deadPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Counts request heads in a connection's bytes (bodies in these tests never contain "HTTP/1.1\r\n"). */
+const requestsIn = (chunks: Buffer[]) => (Buffer.concat(chunks).toString('latin1').match(/ HTTP\/1\.1\r\n/g) ?? []).length;
+
+const get = (port: number, path = '/') => request(port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+
+describe('upstream connection reuse', () => {
+  it('reuses one upstream connection for sequential requests', async () => {
+    let connections = 0;
+    const o = await startHttpOrigin((req, res) => res.end(`ok ${req.url}`));
+    o.server.on('connection', () => connections++);
+    cleanups.push(() => o.close());
+    const p = await proxyWith(routeTo(o.port));
+    for (let i = 0; i < 5; i++) {
+      const r = await get(p.port, `/n${i}`);
+      expect(r.status).toBe(200);
+      expect(r.body.toString()).toBe(`ok /n${i}`);
+    }
+    expect(connections).toBe(1);
+    const pool = p.proxy.stats().pools[0];
+    expect(pool.created).toBe(1);
+    expect(pool.reused).toBe(4);
+  });
+
+  it('limits concurrent upstream connections to maxSockets; extra requests queue and complete', async () => {
+    let open = 0;
+    let maxOpen = 0;
+    let connections = 0;
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const o = await startHttpOrigin((req, res) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      setTimeout(() => { inFlight--; res.end(`ok ${req.url}`); }, 150);
+    });
+    o.server.on('connection', (s) => {
+      connections++;
+      open++;
+      maxOpen = Math.max(maxOpen, open);
+      s.on('close', () => open--);
+    });
+    cleanups.push(() => o.close());
+    const p = await proxyWith(routeTo(o.port), { upstream: { maxSockets: 2 } });
+    const rs = await Promise.all(Array.from({ length: 8 }, (_, i) => get(p.port, `/c${i}`)));
+    expect(rs.map((r) => r.status)).toEqual(Array(8).fill(200));
+    expect(rs.map((r) => r.body.toString())).toEqual(Array.from({ length: 8 }, (_, i) => `ok /c${i}`));
+    expect(maxInFlight).toBeLessThanOrEqual(2);
+    expect(maxOpen).toBeLessThanOrEqual(2);
+    expect(connections).toBeLessThanOrEqual(2);
+  });
+
+  it('replaces a pooled socket that the origin closed right after its response', async () => {
+    const origin = await startRawOrigin((s) => {
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      setTimeout(() => s.end(), 10); // no Connection: close, but gone anyway
+    });
+    cleanups.push(() => origin.close());
+    const p = await proxyWith(routeTo(origin.port));
+    expect((await get(p.port)).status).toBe(200);
+    await sleep(150);
+    const r = await get(p.port);
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toBe('ok');
+    expect(origin.connections.length).toBe(2);
+  });
+
+  it('retries an idempotent GET once on a new socket when a reused socket dies before any response byte', async () => {
+    // each connection answers its first request and closes without answering its second: what a
+    // client sees when the origin's keep-alive timer fires as the request is sent
+    const origin = await startRawOrigin((s, _d, conn) => {
+      const n = requestsIn(origin.received[conn]);
+      if (n === 1) s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst');
+      else s.destroy();
+    });
+    cleanups.push(() => origin.close());
+    const p = await proxyWith(routeTo(origin.port));
+    expect((await get(p.port)).body.toString()).toBe('first');
+    const r = await get(p.port, '/again');
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toBe('first');
+    expect(origin.connections.length).toBe(2);
+    expect(requestsIn(origin.received[0])).toBe(2);
+    expect(requestsIn(origin.received[1])).toBe(1);
+    expect(Buffer.concat(origin.received[1]).toString('latin1')).toMatch(/^GET \/again HTTP\/1\.1\r\n/);
+  });
+
+  it('does not retry a POST with a body on a reused socket that dies: 502', async () => {
+    const origin = await startRawOrigin((s, _d, conn) => {
+      const n = requestsIn(origin.received[conn]);
+      if (n === 1) s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst');
+      else s.destroy();
+    });
+    cleanups.push(() => origin.close());
+    const p = await proxyWith(routeTo(origin.port));
+    expect((await get(p.port)).status).toBe(200);
+    const r = await request(p.port, 'POST /pay HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello', 'POST');
+    expect(r.status).toBe(502);
+    await sleep(100);
+    // the POST was sent exactly once
+    expect(origin.connections.length).toBe(1);
+  });
+
+  it('does not pool a socket whose response said Connection: close (even if the origin keeps it open)', async () => {
+    const origin = await startRawOrigin((s) => {
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+      // the origin does not close: the proxy must not reuse it anyway
+    });
+    cleanups.push(() => origin.close());
+    const p = await proxyWith(routeTo(origin.port));
+    for (let i = 0; i < 3; i++) expect((await get(p.port)).status).toBe(200);
+    expect(origin.connections.length).toBe(3);
+    for (const c of origin.received) expect(requestsIn(c)).toBe(1);
+  });
+
+  it('does not pool a socket after an HTTP/1.0 response without keep-alive', async () => {
+    const origin = await startRawOrigin((s) => {
+      s.write('HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+    cleanups.push(() => origin.close());
+    const p = await proxyWith(routeTo(origin.port));
+    for (let i = 0; i < 2; i++) expect((await get(p.port)).status).toBe(200);
+    expect(origin.connections.length).toBe(2);
+  });
+
+  // BUG: bytes that follow a complete response in the same read (here a whole second response)
+  // mean the upstream is out of sync, but the socket is still returned to the pool and reused.
+  // Expected: that socket is discarded, the next request goes out on a new connection.
+  // Actual: the next request is written on the same socket (the origin sees 2 requests on
+  // connection 0). Suspected: exchange.ts #consume() sets #upstreamReusable = false only after
+  // the loop, but #relayBody() -> #finish() has already called pool.release(p) (and the
+  // #startResponse() -> #finish() path returns before the check at all).
+  it.fails('never reuses a socket that sent extra bytes after a response (same packet)', async () => {
+    let total = 0;
+    const origin = await startRawOrigin((s) => {
+      if (++total === 1) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON');
+      else s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nclean');
+    });
+    cleanups.push(() => origin.close());
+    const p = await proxyWith(routeTo(origin.port));
+    expect((await get(p.port)).body.toString()).toBe('ok');
+    const r = await get(p.port);
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toBe('clean');
+    expect(origin.connections.length).toBe(2);
+    expect(requestsIn(origin.received[0])).toBe(1);
+  });
+
+  it.fails('never reuses a socket that sent extra bytes after a bodiless response (same packet)', async () => {
+    // BUG: as above, on the #startResponse() -> #finish() path (a 204 / Content-Length: 0 head)
+    let total = 0;
+    const origin = await startRawOrigin((s) => {
+      if (++total === 1) s.write('HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON');
+      else s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nclean');
+    });
+    cleanups.push(() => origin.close());
+    const p = await proxyWith(routeTo(origin.port));
+    expect((await get(p.port)).status).toBe(204);
+    const r = await get(p.port);
+    expect(r.body.toString()).toBe('clean');
+    expect(origin.connections.length).toBe(2);
+  });
+
+  it('never reuses a socket that sent extra bytes after a response (later packet, while idle)', async () => {
+    let total = 0;
+    const origin = await startRawOrigin((s) => {
+      if (++total === 1) {
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+        setTimeout(() => { if (!s.destroyed) s.write('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON'); }, 30);
+      } else s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nclean');
+    });
+    cleanups.push(() => origin.close());
+    const p = await proxyWith(routeTo(origin.port));
+    expect((await get(p.port)).body.toString()).toBe('ok');
+    await sleep(200);
+    const r = await get(p.port);
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toBe('clean');
+    expect(origin.connections.length).toBe(2);
+  });
+});
+
+describe('balancing and ejection', () => {
+  it('splits 40 requests ~3:1 between two upstreams weighted 3 and 1', async () => {
+    const hits = [0, 0];
+    const a = await startHttpOrigin((_q, res) => { hits[0]++; res.end('a'); });
+    const b = await startHttpOrigin((_q, res) => { hits[1]++; res.end('b'); });
+    cleanups.push(() => a.close(), () => b.close());
+    const p = await proxyWith([{ id: 'w', pathPrefix: '/', upstreams: [{ url: `http://127.0.0.1:${a.port}`, weight: 3 }, { url: `http://127.0.0.1:${b.port}`, weight: 1 }] }]);
+    for (let i = 0; i < 40; i++) expect((await get(p.port)).status).toBe(200);
+    expect(hits[0] + hits[1]).toBe(40);
+    expect(hits[0]).toBeGreaterThanOrEqual(27);
+    expect(hits[0]).toBeLessThanOrEqual(33);
+  });
+
+  it('ejects a dead upstream after maxFails failures; later requests go to the live one', async () => {
+    let live = 0;
+    const a = await startHttpOrigin((_q, res) => { live++; res.end('live'); });
+    cleanups.push(() => a.close());
+    const dead = await deadPort();
+    const p = await proxyWith(routeTo(a.port, dead), { upstream: { maxFails: 2, ejectMs: 30_000 } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 16; i++) statuses.push((await get(p.port)).status);
+    expect(statuses.filter((s) => s === 502)).toHaveLength(2);
+    expect(statuses.slice(-10)).toEqual(Array(10).fill(200));
+    expect(live).toBe(14);
+  });
+});
