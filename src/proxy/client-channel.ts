@@ -101,6 +101,7 @@ export class ClientChannel implements ClientSide {
   bodyWritable(): void {
     if (!this.#bodyBlocked) return;
     this.#bodyBlocked = false;
+    if (this.#state === State.BODY) this.#setTimer(Timer.BODY);
     this.#resume(2);
     this.#pump();
   }
@@ -439,9 +440,12 @@ export class ClientChannel implements ClientSide {
     if (this.#exchange && !this.#exchange.sendChunk(bytes)) this.#bodyOk = false;
   }
 
+  /** Stops reading the request body until the upstream can take more. The body-silence timer
+   *  stops too: the client is not the slow party (the upstream's own timers apply). */
   #blockBody(): void {
     this.#bodyBlocked = true;
     this.#pause(2);
+    if (this.#timerKind === Timer.BODY) this.#setTimer(Timer.NONE);
   }
 
   #bodyDone(): void {

@@ -232,7 +232,7 @@ export class Exchange implements SocketHandler {
     if (this.#bodyKind === BodyKind.CLOSE_DELIMITED && reason !== 'error') {
       this.#upstreamReusable = false;
       if (this.#framing === 'chunked') this.#writeClient(LAST_CHUNK_CRLF);
-      this.#finish();
+      this.#finish(false);
       return;
     }
     this.#ctx.observers.upstreamError('reset', this.authority);
@@ -262,14 +262,10 @@ export class Exchange implements SocketHandler {
           if (!this.#interim(head, chunk, off)) return;
           continue;
         }
-        if (!this.#startResponse(head)) return;
+        if (!this.#startResponse(head, off < end)) return;
         continue;
       }
       off = this.#relayBody(chunk, off, end);
-    }
-    if (this.#phase === Phase.DONE && off < end) {
-      // bytes after a complete response: the upstream is out of sync (response-queue poisoning)
-      this.#upstreamReusable = false;
     }
   }
 
@@ -294,7 +290,8 @@ export class Exchange implements SocketHandler {
     return true;
   }
 
-  #startResponse(head: ParsedHead): boolean {
+  /** `more`: bytes follow the head in this read (for a bodiless response they are extra). */
+  #startResponse(head: ParsedHead, more: boolean): boolean {
     if (head.has(HeadFlag.TE_OTHER_CODINGS)) {
       this.#fail(502, 'invalid', 'upstream used a transfer coding other than chunked', 'PRX_ERR_UPSTREAM_INVALID');
       return false;
@@ -325,7 +322,7 @@ export class Exchange implements SocketHandler {
     this.#arm(this.#ctx.config.timeouts.upstreamIdleMs, () => this.#timeout());
     this.#writeClient(out);
     if (head.bodyKind === BodyKind.NONE || (head.bodyKind === BodyKind.LENGTH && this.#remaining === 0)) {
-      this.#finish();
+      this.#finish(more);
       return false;
     }
     if (head.bodyKind === BodyKind.CHUNKED) this.#parser!.decoder.begin();
@@ -339,7 +336,7 @@ export class Exchange implements SocketHandler {
         const take = Math.min(this.#remaining, end - off);
         this.#writeBody(chunk.subarray(off, off + take));
         this.#remaining -= take;
-        if (this.#remaining === 0) this.#finish();
+        if (this.#remaining === 0) this.#finish(off + take < end);
         return off + take;
       }
       case BodyKind.CHUNKED: {
@@ -354,7 +351,7 @@ export class Exchange implements SocketHandler {
         }
         if (decoder.done) {
           if (this.#framing === 'chunked') this.#writeClient(LAST_CHUNK_CRLF);
-          this.#finish();
+          this.#finish(off + n < end);
         }
         return off + n;
       }
@@ -393,8 +390,12 @@ export class Exchange implements SocketHandler {
 
   // --- endings ----------------------------------------------------------------------------------
 
-  #finish(): void {
+  /** The response is complete. `extra`: the upstream sent bytes beyond it (an unsolicited
+   *  response, or garbage): that connection is out of sync and must not be reused
+   *  (response-queue poisoning). */
+  #finish(extra: boolean): void {
     if (this.#phase === Phase.DONE) return;
+    if (extra) this.#upstreamReusable = false;
     this.#phase = Phase.DONE;
     this.#disarm();
     const p = this.#socket!;
