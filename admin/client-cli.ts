@@ -1,0 +1,248 @@
+// `portico routes list|get|add|rm`: a small client of the admin API, so nobody has to hand-write
+// curl. Talks to --admin URL (default $PORTICO_ADMIN_URL or http://127.0.0.1:9090) with the bearer
+// token from --token or $PORTICO_ADMIN_TOKEN.
+import { parseArgs } from 'node:util';
+
+export const EXIT_OK = 0;
+/** The admin API answered with an error (not found, conflict, invalid route, bad token...). */
+export const EXIT_REFUSED = 1;
+export const EXIT_USAGE = 2;
+/** The admin API could not be reached (not running, wrong --admin, timeout). */
+export const EXIT_UNREACHABLE = 3;
+
+export const ROUTES_USAGE = `Usage: portico routes <command> [options]
+
+Manage the routes of a running portico through its admin API.
+
+Commands:
+  list                       list the routes (a table; --json for JSON)
+  get ID                     print one route as JSON
+  add --id ID --prefix PATH --upstream URL [--upstream URL ...]
+      [--host HOST] [--strip] [--rewrite PATH] [--preserve-host] [--method METHOD ...]
+                             create a route (an upstream may be URL or URL,WEIGHT)
+  rm ID                      delete a route
+
+Options:
+  --admin URL       admin API address (default $PORTICO_ADMIN_URL or http://127.0.0.1:9090)
+  --token TOKEN     bearer token for add/rm (default $PORTICO_ADMIN_TOKEN)
+  --json            print JSON instead of a table or a sentence
+  --dry-run         add/rm: validate and show what would change, change nothing
+  -h, --help        print this help
+
+Examples:
+  portico routes add --id api --prefix /api --upstream http://127.0.0.1:3000 --strip
+  portico routes list
+  portico routes rm api
+
+Exit codes: 0 ok; 1 the admin API refused the request; 2 bad usage; 3 the admin API cannot be reached.
+`;
+
+export interface ClientIo {
+  env: NodeJS.ProcessEnv;
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const defaultIo: ClientIo = {
+  env: process.env,
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+};
+
+class UsageError extends Error {}
+
+interface Problem { title?: string; status?: number; detail?: string; pointer?: string; route?: string }
+interface RouteJson {
+  id: string; host?: string; pathPrefix: string; methods?: string[]; headers?: Record<string, string>;
+  upstreams: Array<string | { url: string; weight?: number }>; stripPrefix?: boolean; rewritePrefix?: string; preserveHost?: boolean;
+}
+
+function upstreamArg(s: string): string | { url: string; weight: number } {
+  const m = /^(.*),(\d+)$/.exec(s);
+  if (!m) return s;
+  return { url: m[1], weight: Number(m[2]) };
+}
+
+function upstreamText(u: RouteJson['upstreams'][number]): string {
+  return typeof u === 'string' ? u : u.weight !== undefined && u.weight !== 1 ? `${u.url} (x${u.weight})` : u.url;
+}
+
+/** A fixed-width table (no colours, fit for pipes). */
+export function routesTable(routes: RouteJson[]): string {
+  const rows = routes.map((r) => [
+    r.id,
+    r.host ?? '*',
+    r.pathPrefix,
+    r.upstreams.map(upstreamText).join(', '),
+    [
+      r.rewritePrefix !== undefined ? `rewrite=${r.rewritePrefix}` : r.stripPrefix ? 'strip' : '',
+      r.methods ? `methods=${r.methods.join('|')}` : '',
+      r.headers && Object.keys(r.headers).length ? `headers=${Object.keys(r.headers).join('|')}` : '',
+      r.preserveHost ? 'preserve-host' : '',
+    ].filter(Boolean).join(' '),
+  ]);
+  const head = ['ID', 'HOST', 'PREFIX', 'UPSTREAMS', 'OPTIONS'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n') + '\n';
+}
+
+interface Reply { status: number; body: unknown }
+
+async function call(base: string, token: string | undefined, method: string, path: string, body?: unknown): Promise<Reply> {
+  let url: URL;
+  try {
+    url = new URL(path, base.endsWith('/') ? base : `${base}/`);
+  } catch {
+    throw new UsageError(`--admin ${JSON.stringify(base)} is not a URL (e.g. http://127.0.0.1:9090)`);
+  }
+  const headers: Record<string, string> = { accept: 'application/json, application/problem+json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+  const text = await res.text();
+  let parsed: unknown = undefined;
+  if (text) {
+    try { parsed = JSON.parse(text); } catch { parsed = text; }
+  }
+  return { status: res.status, body: parsed };
+}
+
+function problemText(r: Reply, hasToken: boolean): string {
+  const p = (r.body && typeof r.body === 'object' ? r.body : {}) as Problem;
+  let s = p.detail ?? p.title ?? (typeof r.body === 'string' ? r.body : 'request failed');
+  if (p.pointer) s += ` (at ${p.pointer}${p.route ? `, route ${p.route}` : ''})`;
+  else if (p.route) s += ` (route ${p.route})`;
+  if (r.status === 401 && !hasToken) s += '; pass --token or set PORTICO_ADMIN_TOKEN';
+  return `${s} [HTTP ${r.status}]`;
+}
+
+export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo): Promise<number> {
+  let values: Record<string, string | boolean | string[] | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      options: {
+        admin: { type: 'string' },
+        token: { type: 'string' },
+        json: { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        id: { type: 'string' },
+        prefix: { type: 'string' },
+        upstream: { type: 'string', multiple: true },
+        host: { type: 'string' },
+        strip: { type: 'boolean' },
+        rewrite: { type: 'string' },
+        'preserve-host': { type: 'boolean' },
+        method: { type: 'string', multiple: true },
+      },
+      allowPositionals: true,
+      strict: true,
+    }));
+  } catch (e) {
+    io.err(`portico routes: ${(e as Error).message}\n\n${ROUTES_USAGE}`);
+    return EXIT_USAGE;
+  }
+  if (values.help || positionals.length === 0) {
+    (values.help ? io.out : io.err)(ROUTES_USAGE);
+    return values.help ? EXIT_OK : EXIT_USAGE;
+  }
+  const [command, ...rest] = positionals;
+  const admin = (values.admin as string | undefined) ?? io.env.PORTICO_ADMIN_URL ?? 'http://127.0.0.1:9090';
+  const token = (values.token as string | undefined) ?? io.env.PORTICO_ADMIN_TOKEN ?? undefined;
+  const json = values.json === true;
+  const dry = values['dry-run'] === true ? '?dryRun=true' : '';
+  const print = (v: unknown) => io.out(JSON.stringify(v, null, 2) + '\n');
+
+  try {
+    const onlyFor = (allowed: string[]) => {
+      const routeFlags = ['id', 'prefix', 'upstream', 'host', 'strip', 'rewrite', 'preserve-host', 'method'];
+      for (const f of routeFlags) if (values[f] !== undefined && !allowed.includes(f)) throw new UsageError(`--${f} is only for "add"`);
+      if (values['dry-run'] && !['add', 'rm'].includes(command)) throw new UsageError('--dry-run is only for "add" and "rm"');
+    };
+    const one = (): string => {
+      if (rest.length !== 1) throw new UsageError(`"${command}" takes one route id, e.g. portico routes ${command} api`);
+      return rest[0];
+    };
+    let reply: Reply;
+    switch (command) {
+      case 'list': {
+        onlyFor([]);
+        if (rest.length) throw new UsageError('"list" takes no arguments');
+        reply = await call(admin, token, 'GET', 'v1/routes');
+        if (reply.status !== 200) break;
+        const body = reply.body as { revision: number; routes: RouteJson[] };
+        if (json) print(body);
+        else io.out(body.routes.length ? routesTable(body.routes) : `no routes (revision ${body.revision})\n`);
+        return EXIT_OK;
+      }
+      case 'get': {
+        onlyFor([]);
+        const id = one();
+        reply = await call(admin, token, 'GET', `v1/routes/${encodeURIComponent(id)}`);
+        if (reply.status !== 200) break;
+        print(reply.body);
+        return EXIT_OK;
+      }
+      case 'add': {
+        onlyFor(['id', 'prefix', 'upstream', 'host', 'strip', 'rewrite', 'preserve-host', 'method']);
+        if (rest.length) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])} (use --id, --prefix, --upstream)`);
+        const missing = ['id', 'prefix', 'upstream'].filter((f) => values[f] === undefined);
+        if (missing.length) throw new UsageError(`"add" needs ${missing.map((f) => `--${f}`).join(', ')}`);
+        const route: RouteJson = {
+          id: values.id as string,
+          ...(values.host !== undefined ? { host: values.host as string } : {}),
+          pathPrefix: values.prefix as string,
+          ...(values.method !== undefined ? { methods: (values.method as string[]).map((m) => m.toUpperCase()) } : {}),
+          upstreams: (values.upstream as string[]).map(upstreamArg),
+          ...(values.strip ? { stripPrefix: true } : {}),
+          ...(values.rewrite !== undefined ? { rewritePrefix: values.rewrite as string } : {}),
+          ...(values['preserve-host'] ? { preserveHost: true } : {}),
+        };
+        reply = await call(admin, token, 'POST', `v1/routes${dry}`, route);
+        if (reply.status === 201) {
+          if (json) print(reply.body);
+          else io.out(`added route ${route.id}: ${route.host ?? '*'}${route.pathPrefix} -> ${route.upstreams.map(upstreamText).join(', ')}\n`);
+          return EXIT_OK;
+        }
+        if (reply.status === 200 && dry) {
+          if (json) print(reply.body);
+          else io.out(`dry run: route ${route.id} is valid and would be added (revision ${(reply.body as { revision: number }).revision}); nothing changed\n`);
+          return EXIT_OK;
+        }
+        break;
+      }
+      case 'rm': {
+        onlyFor([]);
+        const id = one();
+        reply = await call(admin, token, 'DELETE', `v1/routes/${encodeURIComponent(id)}${dry}`);
+        if (reply.status === 204) {
+          if (json) print({ removed: id });
+          else io.out(`removed route ${id}\n`);
+          return EXIT_OK;
+        }
+        if (reply.status === 200 && dry) {
+          if (json) print(reply.body);
+          else io.out(`dry run: route ${id} would be removed; nothing changed\n`);
+          return EXIT_OK;
+        }
+        break;
+      }
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)} (list, get, add, rm)`);
+    }
+    io.err(`portico routes ${command}: ${problemText(reply, token !== undefined)}\n`);
+    return EXIT_REFUSED;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`portico routes: ${e.message}\n(portico routes --help for usage)\n`);
+      return EXIT_USAGE;
+    }
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    const why = (e as Error).name === 'TimeoutError' ? 'timed out after 10 s' : cause?.code ?? cause?.message ?? (e as Error).message;
+    io.err(`portico routes: cannot reach the admin API at ${admin}: ${why} (is portico running? see --admin)\n`);
+    return EXIT_UNREACHABLE;
+  }
+}
