@@ -1,17 +1,188 @@
-// PLACEHOLDER until the forward proxy lands: refuses every forward request.
+// The forward proxy: what Portico does with absolute-form requests (`GET http://host/path`) and
+// CONNECT tunnels, the requests HTTP_PROXY/HTTPS_PROXY clients send. Twisted's Proxy fetched only
+// http:// targets, trusted the client's Host, had no CONNECT and no access control (spec §6); this
+// one is secure by default (D18, D24, D28):
+//
+//   1. the client's address must be in allowClients (default: loopback)            -> else 403
+//   2. Basic proxy authentication when configured                                   -> else 407
+//   3. the target must parse: http://host[:port]/... or CONNECT host:port           -> else 400
+//      (https:// absolute-form: 400 telling the client to use CONNECT; no TLS origination)
+//   4. the port must be in httpPorts (absolute-form) or connectPorts (CONNECT)       -> else 403
+//   5. the host name must not be in denyHosts                                       -> else 403
+//   6. the name is resolved once (502 when it does not resolve, 504 past the deadline) and every
+//      address is checked against the destination rules (DestinationPolicy: private, loopback,
+//      link-local... denied unless in allowDestinations)                            -> else 403
+//   7. absolute-form: relayed through the shared upstream pools to the checked address, with Host
+//      regenerated from the target; CONNECT: a TCP connection to the first checked address that
+//      accepts (502 refused, 504 timeout), then `200 Connection Established` and a byte tunnel.
+//
+// Denials are logged at warn with the request id, client, target and reason.
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import type { ForwardHandler } from '../proxy/channel-context.js';
+import type { ForwardHandler, ForwardRequest } from '../proxy/channel-context.js';
+import { BodyKind, FieldId, MethodId } from '../../asm/shared/constants.js';
+import { AddressSet, plainAddress } from '../net/address-set.js';
+import { OriginHealth } from '../upstream/balancer.js';
+import type { Origin } from '../upstream/origin-url.js';
+import { parseAbsoluteTarget, parseConnectTarget, type ForwardTarget } from './target.js';
+import { DestinationPolicy, canonicalAddress } from './destination-policy.js';
+import { ProxyAuth } from './proxy-auth.js';
+import { DialError, connectFirst, fmt, resolveHost, systemResolver, tcpConnector, type Connector, type Resolver } from './dial.js';
 
 export interface ForwardDeps {
   config: Config;
   logger: Logger;
+  /** Name resolution; default: the system resolver (getaddrinfo). Tests inject their own. */
+  resolver?: Resolver;
+  /** Opens CONNECT upstream sockets; default: net.connect. */
+  connector?: Connector;
 }
 
-export function createForwardHandler(_deps: ForwardDeps): ForwardHandler {
+/** Stable codes in the body of the forward proxy's own responses. */
+export const ForwardCode = {
+  CLIENT_DENIED: 'PRX_FORWARD_CLIENT_DENIED',
+  AUTH_REQUIRED: 'PRX_FORWARD_AUTH_REQUIRED',
+  BAD_TARGET: 'PRX_FORWARD_BAD_TARGET',
+  USE_CONNECT: 'PRX_FORWARD_USE_CONNECT',
+  PORT_DENIED: 'PRX_FORWARD_PORT_DENIED',
+  HOST_DENIED: 'PRX_FORWARD_HOST_DENIED',
+  DESTINATION_DENIED: 'PRX_FORWARD_DESTINATION_DENIED',
+  RESOLVE_FAILED: 'PRX_FORWARD_RESOLVE_FAILED',
+  CONNECT_FAILED: 'PRX_FORWARD_CONNECT_FAILED',
+  TIMEOUT: 'PRX_FORWARD_TIMEOUT',
+  INTERNAL: 'PRX_FORWARD_INTERNAL',
+} as const;
+
+export function createForwardHandler(deps: ForwardDeps): ForwardHandler {
+  const { config, logger } = deps;
+  const fp = config.forwardProxy;
+  const resolver = deps.resolver ?? systemResolver;
+  const connector = deps.connector ?? tcpConnector;
+  const clients = new AddressSet(fp.allowClients, '/forwardProxy/allowClients');
+  const connectPorts = new Set(fp.connectPorts);
+  const httpPorts = new Set(fp.httpPorts);
+  const policy = new DestinationPolicy(fp);
+  const auth = fp.auth ? new ProxyAuth(fp.auth.realm ?? 'portico', fp.auth.users) : undefined;
+
+  async function handle(req: ForwardRequest, answer: Answer): Promise<void> {
+    const head = req.head;
+    const client = plainAddress(req.peerAddress);
+    const deny = (reason: string, code: string) => {
+      logger.warn({ req: req.requestId, client, target: head.target, reason }, 'forward proxy request denied');
+      answer.respond(403, reason, code);
+    };
+
+    if (!clients.has(req.peerAddress)) return deny(`client ${client} is not allowed to use this proxy`, ForwardCode.CLIENT_DENIED);
+
+    if (auth) {
+      const r = auth.check(head.valuesById(FieldId.PROXY_AUTHORIZATION));
+      if (!r.ok) {
+        // a first request without credentials is the normal start of the exchange
+        if (r.missing) logger.info({ req: req.requestId, client, target: head.target }, 'forward proxy authentication required');
+        else logger.warn({ req: req.requestId, client, target: head.target, reason: r.reason }, 'forward proxy authentication failed');
+        answer.respond(407, r.reason, ForwardCode.AUTH_REQUIRED, auth.challenge);
+        return;
+      }
+    }
+
+    const connect = head.methodId === MethodId.CONNECT;
+    if (connect && (head.bodyKind === BodyKind.CHUNKED || (head.bodyKind === BodyKind.LENGTH && head.contentLength > 0))) {
+      answer.respond(400, 'a CONNECT request has no content (RFC 9110 §9.3.6)', ForwardCode.BAD_TARGET);
+      return;
+    }
+    const parsed = connect ? parseConnectTarget(head.target) : parseAbsoluteTarget(head.target);
+    if (!parsed.ok) {
+      answer.respond(400, parsed.reason, parsed.useConnect ? ForwardCode.USE_CONNECT : ForwardCode.BAD_TARGET);
+      return;
+    }
+    const t = parsed.target;
+
+    const ports = connect ? connectPorts : httpPorts;
+    if (!ports.has(t.port)) {
+      const what = connect ? 'CONNECT (forwardProxy.connectPorts' : 'http:// targets (forwardProxy.httpPorts';
+      return deny(`port ${t.port} is not allowed for ${what}: ${[...ports].join(', ') || 'none'})`, ForwardCode.PORT_DENIED);
+    }
+    const hostDenied = policy.checkHost(t.host);
+    if (hostDenied) return deny(hostDenied, ForwardCode.HOST_DENIED);
+
+    const deadline = Date.now() + config.timeouts.upstreamConnectMs;
+    let addresses: string[];
+    try {
+      addresses = t.family !== 0 ? [t.host] : await resolveHost(resolver, t.host, deadline);
+    } catch (e) {
+      failed(req, answer, e, t);
+      return;
+    }
+    if (req.closed) return;
+
+    // judge every address; connect only to those that pass
+    const allowed: string[] = [];
+    let firstReason: string | undefined;
+    for (const a of addresses.map(canonicalAddress)) {
+      const why = policy.checkAddress(a);
+      if (why === undefined) { if (!allowed.includes(a)) allowed.push(a); } else firstReason ??= why;
+    }
+    if (allowed.length === 0) return deny(t.family === 0 ? `${t.host} resolves to ${firstReason}` : `destination ${firstReason}`, ForwardCode.DESTINATION_DENIED);
+    if (firstReason !== undefined) logger.debug({ req: req.requestId, host: t.host, skipped: firstReason }, 'forward proxy skipped a denied address');
+
+    if (!connect) {
+      const address = allowed[0];
+      // pool key: the checked address, so pooled connections are never shared with a pool that
+      // would resolve the name again
+      const origin: Origin = { host: address, port: t.port, authority: fmt(address, t.port), basePath: '' };
+      answer.relay(origin, t.path, t.hostField, new OriginHealth());
+      return;
+    }
+
+    let socket;
+    try {
+      socket = await connectFirst(connector, allowed, t.port, deadline, () => req.closed);
+    } catch (e) {
+      failed(req, answer, e, t);
+      return;
+    }
+    if (req.closed) {
+      socket.destroy();
+      return;
+    }
+    logger.debug({ req: req.requestId, client, target: head.target, upstream: fmt(socket.remoteAddress ?? allowed[0], t.port) }, 'forward proxy tunnel open');
+    answer.tunnel(socket);
+  }
+
+  function failed(req: ForwardRequest, answer: Answer, e: unknown, t: ForwardTarget): void {
+    if (req.closed) return;
+    if (!(e instanceof DialError)) throw e;
+    logger.info({ req: req.requestId, target: req.head.target, kind: e.kind, reason: e.message }, 'forward proxy upstream failure');
+    if (e.kind === 'timeout') answer.respond(504, `${e.message} (${config.timeouts.upstreamConnectMs} ms)`, ForwardCode.TIMEOUT);
+    else if (e.kind === 'resolve') answer.respond(502, e.message, ForwardCode.RESOLVE_FAILED);
+    else answer.respond(502, t.family === 0 ? `${t.host}: ${e.message}` : e.message, ForwardCode.CONNECT_FAILED);
+  }
+
   return {
     handle(req) {
-      req.respond(501, 'the forward proxy is not implemented yet', 'PRX_FORWARD_UNAVAILABLE');
+      const answer = new Answer(req);
+      handle(req, answer).catch((e: unknown) => {
+        logger.error({ err: e, req: req.requestId }, 'forward proxy error');
+        if (!answer.used) answer.respond(500, 'internal error in the forward proxy', ForwardCode.INTERNAL);
+      });
     },
   };
+}
+
+/** Remembers whether the request was answered, so an unexpected error can still get a 500. */
+class Answer {
+  used = false;
+  constructor(readonly req: ForwardRequest) {}
+  respond(status: number, detail: string, code: string, extraFields?: string): void {
+    this.used = true;
+    this.req.respond(status, detail, code, extraFields);
+  }
+  relay(origin: Origin, target: string, host: string, health: OriginHealth): void {
+    this.used = true;
+    this.req.relay(origin, target, host, health);
+  }
+  tunnel(socket: import('node:net').Socket): void {
+    this.used = true;
+    this.req.tunnel(socket);
+  }
 }
