@@ -103,7 +103,11 @@ export class ClientChannel implements ClientSide {
     this.#bodyBlocked = false;
     if (this.#state === State.BODY) this.#setTimer(Timer.BODY);
     this.#resume(2);
-    this.#pump();
+    try {
+      this.#pump();
+    } catch (e) {
+      this.#internalError(e);
+    }
   }
 
   responseDone(status: number, closeClient: boolean): void {
@@ -166,8 +170,20 @@ export class ClientChannel implements ClientSide {
       this.#off = 0;
     }
     if (this.#timerKind === Timer.BODY) this.#timer?.refresh();
-    this.#pump();
+    try {
+      this.#pump();
+    } catch (e) {
+      this.#internalError(e);
+    }
   };
+
+  /** A bug must cost one connection, never the process. */
+  #internalError(e: unknown): void {
+    this.#ctx.logger.error({ err: e, req: this.#requestId }, 'internal error; closing the connection');
+    this.#exchange?.abort();
+    this.#exchange = undefined;
+    this.socket.destroy();
+  }
 
   readonly #onEnd = (): void => {
     this.#clientEnded = true;

@@ -199,6 +199,10 @@ export class Exchange implements SocketHandler {
     this.#client.cork();
     try {
       this.#consume(chunk, 0);
+    } catch (e) {
+      // a bug must cost one exchange, never the process
+      this.#ctx.logger.error({ err: e }, 'internal error relaying a response');
+      this.#abortClient('internal error');
     } finally {
       this.#client.uncork();
     }

@@ -49,14 +49,18 @@ export class HeadReader {
       if (r < 0) throw new CodecError(-r, c.result);
       // r === 0: incomplete. Anything the limits allow fits the input region (checkLimits), so a
       // longer read that did not complete a head has already failed in the scanner.
+      if (len !== end - start) throw new Error('portico: incomplete head longer than the input region');
       this.#hold(buf.subarray(start, start + len));
       return 0;
     }
     // continuing an unfinished head: scan only the new bytes
     const len = c.copyIn(buf, start, end);
     const k = c.exports.continueHead(this.slot, len, this.#kind);
-    if (k < 0) throw new CodecError(-k, c.result, this.#pendingLength);
+    // the scanner's ERROR_OFFSET already counts the held bytes (the slot's S_SEEN): it is the
+    // offending byte's offset from the start of the head, as for a head read whole
+    if (k < 0) throw new CodecError(-k, c.result);
     if (k === 0) {
+      if (len !== end - start) throw new Error('portico: incomplete head longer than the input region');
       this.#hold(buf.subarray(start, start + len));
       return 0;
     }
