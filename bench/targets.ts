@@ -130,13 +130,21 @@ export const direct: TargetDef = {
   },
 };
 
+/** The `portico` command: package.json "bin" (the composition root with the admin API), else dist/src/cli/main.js. */
 export function porticoEntry(root: string): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin?: string | Record<string, string> };
+    const bin = typeof pkg.bin === 'string' ? pkg.bin : pkg.bin?.['portico'];
+    if (bin && existsSync(join(root, bin))) return join(root, bin);
+  } catch {
+    /* fall through */
+  }
   return join(root, 'dist', 'src', 'cli', 'main.js');
 }
 
 export const portico: TargetDef = {
   name: 'portico',
-  describe: 'dist/src/cli/main.js, --admin off (or on for workload f), --log-level silent; --forward for forward/CONNECT',
+  describe: 'the portico command (package.json bin), --admin off (or on for workload f), --log-level silent; for forward/CONNECT --forward with a config allowing the loopback origin and its port',
   roles: ['reverse', 'forward', 'tunnel'],
   check: (ctx) => (existsSync(porticoEntry(ctx.root)) ? undefined : `${porticoEntry(ctx.root)} is missing (run npm run build)`),
   version: (ctx) => {
@@ -158,7 +166,23 @@ export const portico: TargetDef = {
       env['PORTICO_ADMIN_TOKEN'] = opts.adminToken;
       adminUrl = `http://127.0.0.1:${aport}`;
     } else args.push('--admin', 'off');
-    if (role !== 'reverse') args.push('--forward');
+    if (role !== 'reverse') {
+      // The forward proxy denies loopback destinations and non-standard ports by default (SSRF
+      // defences); the bench origin is both, so allow exactly it.
+      const file = join(ctx.tmp, `portico-forward-${port}.json`);
+      writeFileSync(
+        file,
+        JSON.stringify({
+          forwardProxy: {
+            enabled: true,
+            httpPorts: [ctx.originPort],
+            connectPorts: [ctx.originPort],
+            allowDestinations: [`${ctx.originHost}/32`],
+          },
+        }),
+      );
+      args.push('--forward', '--config', file);
+    }
     const r = await startListening(ctx, 'portico', role, process.execPath, args, { port, env, line: /listening/i });
     if (adminUrl !== undefined) {
       r.adminUrl = adminUrl;
@@ -346,7 +370,7 @@ export const twisted: TargetDef = {
 
 export const tinyproxy: TargetDef = {
   name: 'tinyproxy',
-  describe: 'forward proxy, foreground (-d), thread per client, MaxClients 1024',
+  describe: 'forward proxy, foreground (-d), thread per client, MaxClients 1024; closes the client connection after every response without Connection: close, which wrk counts as a read error (and reconnects)',
   roles: ['forward', 'tunnel'],
   check: () => (hasCommand('tinyproxy') ? undefined : 'tinyproxy not installed (apt-get install -y tinyproxy)'),
   version: () => firstLine('tinyproxy', ['-v']),
