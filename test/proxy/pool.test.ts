@@ -75,6 +75,31 @@ describe('upstream connection reuse', () => {
     expect(connections).toBeLessThanOrEqual(2);
   });
 
+  it('closes pooled sockets idle longer than idleSocketMs', async () => {
+    let closedByProxy = false;
+    const o = await startHttpOrigin((_q, res) => res.end('ok'));
+    o.server.on('connection', (s) => s.on('end', () => { closedByProxy = true; }));
+    cleanups.push(() => o.close());
+    const p = await proxyWith(routeTo(o.port), { upstream: { idleSocketMs: 200 } });
+    expect((await get(p.port)).status).toBe(200);
+    expect(p.proxy.stats().pools[0].idle).toBe(1);
+    const deadline = Date.now() + 3000;
+    while (!closedByProxy && Date.now() < deadline) await sleep(20);
+    expect(closedByProxy).toBe(true);
+    expect(p.proxy.stats().pools[0].idle).toBe(0);
+    expect((await get(p.port)).status).toBe(200);
+  });
+
+  it('retires a socket after maxRequestsPerSocket requests', async () => {
+    let connections = 0;
+    const o = await startHttpOrigin((_q, res) => res.end('ok'));
+    o.server.on('connection', () => connections++);
+    cleanups.push(() => o.close());
+    const p = await proxyWith(routeTo(o.port), { upstream: { maxRequestsPerSocket: 2 } });
+    for (let i = 0; i < 5; i++) expect((await get(p.port)).status).toBe(200);
+    expect(connections).toBe(3);
+  });
+
   it('replaces a pooled socket that the origin closed right after its response', async () => {
     const origin = await startRawOrigin((s) => {
       s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
