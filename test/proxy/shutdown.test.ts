@@ -1,0 +1,130 @@
+// Graceful shutdown of the in-process ProxyServer: close(deadline) stops accepting, closes idle
+// keep-alive connections at once, lets in-flight requests finish with their response, and
+// destroys whatever is left at the deadline.
+import { describe, it, expect, afterEach } from 'vitest';
+import net from 'node:net';
+import { startProxy, startHttpOrigin, RawClient, sleep, header, type Started } from '../helpers/harness.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(slowMs: number): Promise<{ p: Started; seen: string[] }> {
+  const seen: string[] = [];
+  const o = await startHttpOrigin((req, res) => {
+    seen.push(req.url ?? '');
+    if (req.url === '/slow') setTimeout(() => res.end('slow done'), slowMs);
+    else if (req.url === '/forever') { /* never answered */ }
+    else res.end(`ok ${req.url}`);
+  });
+  cleanups.push(() => o.close());
+  const p = await startProxy({ routes: [{ id: 'r', pathPrefix: '/', upstreams: [`http://127.0.0.1:${o.port}`] }] });
+  cleanups.push(() => p.proxy.close(0));
+  return { p, seen };
+}
+
+async function connect(port: number): Promise<RawClient> {
+  const c = await RawClient.connect(port);
+  cleanups.push(() => c.destroy());
+  return c;
+}
+
+async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!cond() && Date.now() < deadline) await sleep(10);
+  return cond();
+}
+
+function tryConnect(port: number): Promise<'connected' | string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' });
+    s.once('connect', () => { s.destroy(); resolve('connected'); });
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+}
+
+describe('ProxyServer.close(deadline)', () => {
+  it('finishes an in-flight request, closes idle keep-alive connections at once, and refuses new connections', async () => {
+    const { p, seen } = await setup(1500);
+    // an idle keep-alive connection
+    const idle = await connect(p.port);
+    idle.send('GET /fast HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect((await idle.read(1))[0]?.status).toBe(200);
+    // a request in flight
+    const busy = await connect(p.port);
+    busy.send('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await waitFor(() => seen.includes('/slow'), 5000)).toBe(true);
+
+    const t0 = Date.now();
+    let closedAt = 0;
+    const closing = p.proxy.close(10_000).then(() => { closedAt = Date.now(); });
+
+    expect(await idle.waitClose(1000)).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(idle.responses).toHaveLength(1);
+    expect(idle.pendingBytes).toBe(0);
+    expect(busy.responses).toHaveLength(0); // still in flight when the idle one was closed
+
+    expect(await tryConnect(p.port)).toBe('ECONNREFUSED');
+
+    const [r] = await busy.read(1, 5000);
+    expect(r?.status).toBe(200);
+    expect(r.complete).toBe(true);
+    expect(r.body.toString()).toBe('slow done');
+    expect(header(r, 'connection')).toEqual(['close']);
+    expect(await busy.waitClose(2000)).toBe(true);
+
+    await closing;
+    expect(closedAt - t0).toBeLessThan(5000); // returned when the work was done, not at the deadline
+    expect(p.proxy.stats().clientConnections).toBe(0);
+  });
+
+  // BUG: a request whose head was only partly received when close() was called is answered
+  // without `Connection: close` and its connection is kept open (until the deadline destroys
+  // it), so close() always waits for the whole deadline. Expected: the response carries
+  // Connection: close and the connection closes right after it. Suspected: client-channel.ts
+  // shutdown() sets #closeAfter = true, but #startRequest() then overwrites it with
+  // `head.version === 10 || head.has(HeadFlag.CONNECTION_CLOSE)` (it should OR it in, or
+  // shutdown should use a separate flag).
+  it.fails('lets a request whose head was partly received finish, then closes', async () => {
+    const { p } = await setup(10);
+    const c = await connect(p.port);
+    c.send('GET /late HTTP/1.1\r\nHo');
+    await waitFor(() => p.proxy.stats().clientConnections === 1, 2000);
+    await sleep(50);
+    const closing = p.proxy.close(2000);
+    await sleep(100);
+    c.socket.write('st: x\r\n\r\n');
+    const [r] = await c.read(1, 5000);
+    expect(r?.status).toBe(200);
+    expect(r.body.toString()).toBe('ok /late');
+    expect(header(r, 'connection')).toEqual(['close']);
+    expect(await c.waitClose(2000)).toBe(true);
+    await closing;
+  }, 10_000);
+
+  it('destroys what is left at the deadline', async () => {
+    const { p, seen } = await setup(10);
+    const stuck = await connect(p.port);
+    stuck.send('GET /forever HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await waitFor(() => seen.includes('/forever'), 5000)).toBe(true);
+    const t0 = Date.now();
+    await p.proxy.close(500);
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(400);
+    expect(took).toBeLessThan(3000);
+    expect(await stuck.waitClose(2000)).toBe(true);
+    expect(stuck.responses.filter((r) => r.complete)).toHaveLength(0);
+    expect(await waitFor(() => p.proxy.stats().clientConnections === 0, 1000)).toBe(true);
+  });
+
+  it('is idempotent: a second close() returns the same shutdown', async () => {
+    const { p } = await setup(10);
+    const a = p.proxy.close(300);
+    const b = p.proxy.close(10_000);
+    expect(a).toBe(b);
+    await a;
+    expect(p.proxy.ready).toBe(false);
+  });
+});
