@@ -31,12 +31,25 @@ export interface Tracked {
 }
 
 const live = new Map<number, Tracked>();
+let interrupted = false;
+
+/** Thrown by spawnTracked once Ctrl-C was pressed: nothing new starts while everything is stopped. */
+export class Interrupted extends Error {
+  constructor() {
+    super('interrupted');
+  }
+}
+
+export function isInterrupted(): boolean {
+  return interrupted;
+}
 
 export function liveProcesses(): Tracked[] {
   return [...live.values()];
 }
 
 export function spawnTracked(name: string, cmd: string, args: string[], opts: SpawnOptions = {}): Tracked {
+  if (interrupted) throw new Interrupted();
   let file = cmd;
   let argv = args;
   if (opts.cpus !== undefined || opts.nofile !== undefined) {
@@ -162,6 +175,7 @@ export function installSignalHandlers(onSignal?: () => void): void {
   const handler = (sig: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;
+    interrupted = true;
     process.stderr.write(`\nbench: ${sig}, stopping ${live.size} process(es)...\n`);
     onSignal?.();
     const force = setTimeout(() => process.exit(130), 5000);

@@ -7,7 +7,7 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { installSignalHandlers, spawnTracked, stopAll, type Tracked } from './procs.js';
+import { installSignalHandlers, spawnTracked, stopAll, isInterrupted, Interrupted, type Tracked } from './procs.js';
 import { ALL_TARGETS, hasCommand, effectiveFdLimit, type Running, type TargetContext, type TargetDef, type Role } from './targets.js';
 import { WORKLOADS, DEFAULT_WORKLOADS, SMOKE_WORKLOADS, type Workload } from './workloads.js';
 import { pickTool, runLoad, runTunnel, toolVersion, type LoadSpec, type LoadTool, type LoadResult } from './load.js';
@@ -236,6 +236,7 @@ class Bench {
   /** One measured run; the record is kept unless it is a warm-up. */
   async runOne(w: Workload, r: Running, label: string, round: number, extra?: { during?: () => { stop(): Promise<RunRecord['churn']> } }): Promise<RunRecord> {
     const conns = this.opts.smoke ? w.smokeConnections : w.connections;
+    if (isInterrupted()) throw new Interrupted();
     const rec: RunRecord = { workload: w.id, target: label, round, busy: false };
     try {
       const during = extra?.during?.();
@@ -250,6 +251,7 @@ class Bench {
       if (m.originCpuSec !== undefined && value.requests > 0) rec.originCpuUsPerReq = (m.originCpuSec * 1e6) / value.requests;
       rec.busy = (m.otherCpus ?? 0) > BUSY_THRESHOLD_CPUS;
     } catch (e) {
+      if (isInterrupted()) throw new Interrupted();
       rec.error = (e as Error).message;
     }
     this.runs.push(rec);
@@ -524,6 +526,7 @@ async function main(): Promise<number> {
     process.stdout.write(`\n${markdown(results)}\n\nwrote ${files.json}\n      ${files.md}\n      ${files.svg}\n`);
     return 0;
   } catch (e) {
+    if (isInterrupted()) return 130;
     process.stderr.write(`bench: ${(e as Error).stack ?? String(e)}\n`);
     return 1;
   } finally {
