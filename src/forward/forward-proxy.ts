@@ -122,7 +122,7 @@ export function createForwardHandler(deps: ForwardDeps): ForwardHandler {
       const why = policy.checkAddress(a);
       if (why === undefined) { if (!allowed.includes(a)) allowed.push(a); } else firstReason ??= why;
     }
-    if (allowed.length === 0) return deny(t.family === 0 ? `${t.host} resolves to ${firstReason}` : `destination ${firstReason}`, ForwardCode.DESTINATION_DENIED);
+    if (allowed.length === 0) return deny(t.family === 0 ? `${t.host} resolves only to denied addresses: ${firstReason}` : `destination ${firstReason}`, ForwardCode.DESTINATION_DENIED);
     if (firstReason !== undefined) logger.debug({ req: req.requestId, host: t.host, skipped: firstReason }, 'forward proxy skipped a denied address');
 
     if (!connect) {

@@ -191,7 +191,7 @@ describe('forward handler decisions', () => {
     const { handler, lines } = make({}, { resolver: async () => ['192.168.1.20', 'fd00::20'] });
     const o = await run(handler, GET('http://rebind.test/'), '::ffff:127.0.0.1');
     expect(o).toMatchObject({ kind: 'respond', status: 403, code: 'PRX_FORWARD_DESTINATION_DENIED' });
-    expect((o as { detail: string }).detail).toMatch(/rebind\.test resolves to 192\.168\.1\.20 is a private/);
+    expect((o as { detail: string }).detail).toMatch(/rebind\.test resolves only to denied addresses: 192\.168\.1\.20 is a private/);
     const warn = lines.find((l) => l.level === 40)!;
     expect(warn).toMatchObject({ req: 'req-1', client: '127.0.0.1', target: 'http://rebind.test/', msg: 'forward proxy request denied' });
     expect(warn.reason).toMatch(/private/);
@@ -249,6 +249,27 @@ describe('forward handler decisions', () => {
     expect(await run(handler, authed('ftp://x/'), '10.1.1.1')).toMatchObject({ status: 400, code: 'PRX_FORWARD_BAD_TARGET' });
     expect(await run(handler, authed('http://x:81/'), '10.1.1.1')).toMatchObject({ status: 403, code: 'PRX_FORWARD_PORT_DENIED' });
     expect(await run(handler, authed('http://127.0.0.1:8080/'), '10.1.1.1')).toMatchObject({ status: 403, code: 'PRX_FORWARD_DESTINATION_DENIED' });
+  });
+
+  it('a client that leaves while the name resolves gets nothing, and no connection is made', async () => {
+    let closed = false;
+    let answered = false;
+    let connects = 0;
+    let release!: (a: string[]) => void;
+    const { handler } = make({ allowDestinations: LOOPBACK }, {
+      resolver: () => new Promise((r) => { release = r; }),
+      connector: () => { connects++; return new net.Socket(); },
+    });
+    handler.handle({
+      head: parse(CONNECT('late.test:443')), peerAddress: '127.0.0.1', requestId: 'r', get closed() { return closed; },
+      respond: () => { answered = true; }, relay: () => { answered = true; }, tunnel: () => { answered = true; },
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    closed = true;
+    release(['127.0.0.1']);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(answered).toBe(false);
+    expect(connects).toBe(0);
   });
 
   it('an unexpected resolver result (no addresses) is 502, never a hang', async () => {

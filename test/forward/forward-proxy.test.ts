@@ -246,6 +246,37 @@ describe('CONNECT tunnels', () => {
     expect(res).toContain('ECONNREFUSED');
   });
 
+  it('idle tunnels close after timeouts.tunnelIdleMs; a client reset tears down the upstream side', async () => {
+    const upstreamClosed: Array<Promise<void>> = [];
+    const server = net.createServer((c) => {
+      c.on('error', () => {});
+      upstreamClosed.push(new Promise((r) => c.once('close', () => r())));
+      c.on('data', (d) => c.write(d));
+    });
+    await listen(server, '127.0.0.1');
+    const port = (server.address() as AddressInfo).port;
+    const q = await startProxy({ allowDestinations: LOOPBACK, connectPorts: [port] }, { timeouts: { tunnelIdleMs: 300 } });
+    try {
+      // idle: the proxy closes both sides
+      const idle = net.connect({ host: '127.0.0.1', port: q.port });
+      idle.write(`CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      await readUntil(idle, (b) => b.includes('\r\n\r\n'));
+      const started = Date.now();
+      await new Promise<void>((r) => idle.once('close', () => r()));
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      await upstreamClosed[0];
+      // reset by the client: the upstream connection goes too
+      const reset = net.connect({ host: '127.0.0.1', port: q.port });
+      reset.write(`CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: x\r\n\r\nping`);
+      await readUntil(reset, (b) => b.toString().endsWith('ping'));
+      reset.resetAndDestroy();
+      await upstreamClosed[1];
+    } finally {
+      await q.proxy.close(100);
+      await close(server);
+    }
+  });
+
   it('the tunnel is torn down when the upstream closes', async () => {
     const closer = net.createServer((c) => c.end('bye'));
     await listen(closer, '127.0.0.1');
@@ -273,7 +304,7 @@ describe('access control', () => {
       expect(c443).toContain('PRX_FORWARD_DESTINATION_DENIED');
       const named = await curl(d.url, ['http://localhost/']);
       expect(named.status).toBe(403);
-      expect(named.body).toMatch(/localhost resolves to .* loopback/);
+      expect(named.body).toMatch(/localhost resolves only to denied addresses: .* loopback/);
       const v6 = await rawExchange(d.port, 'GET http://[::ffff:127.0.0.1]/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       expect(statusOf(v6)).toBe(403);
       const private10 = await rawExchange(d.port, 'CONNECT 10.1.2.3:443 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
