@@ -225,6 +225,20 @@ describe('CONNECT tunnels', () => {
     }
   });
 
+  it('1 MiB pipelined in the same write as the CONNECT head (more than the pipeline buffer) arrives intact', async () => {
+    const s = net.connect({ host: '127.0.0.1', port: p.port });
+    try {
+      const head = Buffer.from(`CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      const established = 'HTTP/1.1 200 Connection Established\r\n\r\n'.length;
+      const big = randomBytes(1 << 20);
+      const got = readUntil(s, (b) => b.length >= established + big.length, 20_000);
+      s.write(Buffer.concat([head, big]));
+      expect((await got).subarray(established).equals(big)).toBe(true);
+    } finally {
+      s.destroy();
+    }
+  });
+
   it('WebSocket through a CONNECT tunnel', async () => {
     const s = net.connect({ host: '127.0.0.1', port: p.port });
     s.write(`CONNECT 127.0.0.1:${wsPort} HTTP/1.1\r\nHost: 127.0.0.1:${wsPort}\r\n\r\n`);
