@@ -211,13 +211,23 @@ export class OriginPool {
   }
 }
 
-/** Pools by origin authority. */
+/** Pools by origin authority. Pools that hold no socket are forgotten every SWEEP_MS, so
+ *  forward-proxy destinations (one pool each) do not accumulate. */
 export class PoolRegistry {
   readonly #pools = new Map<string, OriginPool>();
   #options: PoolOptions;
+  readonly #sweeper: NodeJS.Timeout;
+
+  static readonly SWEEP_MS = 30_000;
 
   constructor(options: PoolOptions) {
     this.#options = options;
+    this.#sweeper = setInterval(() => this.#sweep(), PoolRegistry.SWEEP_MS);
+    this.#sweeper.unref();
+  }
+
+  #sweep(): void {
+    for (const [k, p] of this.#pools) if (p.activeCount === 0 && p.idleCount === 0 && p.waiting === 0) this.#pools.delete(k);
   }
 
   get(origin: Origin): OriginPool {
@@ -243,6 +253,7 @@ export class PoolRegistry {
   }
 
   closeAll(): void {
+    clearInterval(this.#sweeper);
     for (const p of this.#pools.values()) p.close();
   }
 }
