@@ -103,7 +103,7 @@ export const configPlugin: FastifyPluginAsync<ConfigPluginOptions> = async (app:
     }
     const wanted = (body.routes as RouteSpec[]).map(normalizeRoute);
     const outcome = await store.change((cur) => {
-      checkIfMatch(request.headers['if-match'], configEtag(cur.revision, cur.specs), 'the configuration');
+      checkIfMatch(request.headers['if-match'], () => configEtag(cur.revision, cur.specs), 'the configuration');
       const byId = new Map(cur.specs.map((r) => [r.id, r]));
       const specs = wanted.map((w) => {
         const old = byId.get(w.id);

@@ -45,9 +45,11 @@ export function parseEtagList(header: string, name: string): '*' | Array<{ weak:
   return out;
 }
 
-/** Throws 412 unless If-Match (when sent) matches `current` (undefined: the resource does not exist). */
-export function checkIfMatch(header: string | string[] | undefined, current: string | undefined, what: string): void {
+/** Throws 412 unless If-Match (when sent) matches `current` (undefined: the resource does not
+ *  exist; a function: computed only when the header is there). */
+export function checkIfMatch(header: string | string[] | undefined, currentTag: string | undefined | (() => string), what: string): void {
   if (header === undefined) return;
+  const current = typeof currentTag === 'function' ? currentTag() : currentTag;
   const list = parseEtagList(Array.isArray(header) ? header.join(',') : header, 'If-Match');
   const ok = list === '*' ? current !== undefined : current !== undefined && list.some((e) => !e.weak && e.tag === current);
   if (!ok) {

@@ -92,7 +92,7 @@ export const routesPlugin: FastifyPluginAsync<RoutesPluginOptions> = async (app:
   }, async (request, reply) => {
     const route = normalizeRoute(request.body);
     const outcome = await store.change((cur) => {
-      checkIfMatch(request.headers['if-match'], configEtag(cur.revision, cur.specs), 'the route list');
+      checkIfMatch(request.headers['if-match'], () => configEtag(cur.revision, cur.specs), 'the route list');
       if (cur.specs.some((r) => r.id === route.id)) {
         throw new AdminProblem(409, 'conflict', `a route with id ${JSON.stringify(route.id)} already exists (PUT /v1/routes/${route.id} replaces it)`, { in: 'body', pointer: '/id' });
       }
