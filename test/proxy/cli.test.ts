@@ -230,4 +230,37 @@ describe('portico command: running', () => {
     expect((await c.read(1, 5000))[0]?.status).toBe(200);
     expect(await Promise.race([run.exit, sleep(5000).then(() => 'timeout')])).toBe(0);
   });
+
+  it('SIGTERM closes idle keep-alive connections at once and exits promptly', async () => {
+    const o = await startHttpOrigin((_req, res) => res.end('ok'));
+    cleanups.push(() => o.close());
+    const { run, port } = await running(['--route', `/=http://127.0.0.1:${o.port}`, '--log-level', 'silent']);
+    const c = await RawClient.connect(port);
+    cleanups.push(() => c.destroy());
+    c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect((await c.read(1))[0]?.status).toBe(200);
+    const t0 = Date.now();
+    run.child.kill('SIGTERM');
+    expect(await c.waitClose(3000)).toBe(true);
+    expect(await Promise.race([run.exit, sleep(5000).then(() => 'timeout')])).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(4000); // not the 10 s shutdown deadline
+  });
+
+  it('SIGTERM exits by timeouts.shutdownMs when a request does not finish', async () => {
+    let got = false;
+    const o = await startHttpOrigin(() => { got = true; /* never answers */ });
+    cleanups.push(() => o.close());
+    const file = configFile({ timeouts: { shutdownMs: 500 }, routes: [{ id: 'r', pathPrefix: '/', upstreams: [`http://127.0.0.1:${o.port}`] }] });
+    const { run, port } = await running(['--config', file, '--log-level', 'silent']);
+    const c = await RawClient.connect(port);
+    cleanups.push(() => c.destroy());
+    c.send('GET /forever HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await waitFor(() => got, 5000)).toBe(true);
+    const t0 = Date.now();
+    run.child.kill('SIGTERM');
+    expect(await Promise.race([run.exit, sleep(6000).then(() => 'timeout')])).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(4000);
+    expect(await c.waitClose(2000)).toBe(true);
+    expect(c.responses.filter((r) => r.complete)).toHaveLength(0);
+  });
 });

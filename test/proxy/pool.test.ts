@@ -135,6 +135,20 @@ describe('upstream connection reuse', () => {
     expect(Buffer.concat(origin.received[1]).toString('latin1')).toMatch(/^GET \/again HTTP\/1\.1\r\n/);
   });
 
+  it('does not retry a GET when the reused socket died after part of the response head', async () => {
+    const origin = await startRawOrigin((s, _d, conn) => {
+      const n = requestsIn(origin.received[conn]);
+      if (n === 1) s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst');
+      else { s.write('HTTP/1.1 200 O'); setTimeout(() => s.destroy(), 20); }
+    });
+    cleanups.push(() => origin.close());
+    const p = await proxyWith(routeTo(origin.port));
+    expect((await get(p.port)).status).toBe(200);
+    const r = await get(p.port);
+    expect(r.status).toBe(502);
+    expect(origin.connections.length).toBe(1);
+  });
+
   it('does not retry a POST with a body on a reused socket that dies: 502', async () => {
     const origin = await startRawOrigin((s, _d, conn) => {
       const n = requestsIn(origin.received[conn]);
@@ -249,5 +263,33 @@ describe('balancing and ejection', () => {
     expect(statuses.filter((s) => s === 502)).toHaveLength(2);
     expect(statuses.slice(-10)).toEqual(Array(10).fill(200));
     expect(live).toBe(14);
+  });
+
+  it('brings an ejected upstream back after ejectMs', async () => {
+    const hits = { a: 0, b: 0 };
+    const a = await startHttpOrigin((_q, res) => { hits.a++; res.end('a'); });
+    cleanups.push(() => a.close());
+    const deadB = await deadPort();
+    const p = await proxyWith(routeTo(a.port, deadB), { upstream: { maxFails: 1, ejectMs: 400 } });
+    const first: number[] = [];
+    for (let i = 0; i < 6; i++) first.push((await get(p.port)).status);
+    expect(first.filter((s) => s === 502)).toHaveLength(1);
+    // the dead upstream comes to life on the same port
+    const b = net.createServer((s) => {
+      s.on('data', () => { hits.b++; s.write('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb'); });
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => b.listen(deadB, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise<void>((r) => { b.close(() => r()); setTimeout(r, 200); }));
+    await sleep(600);
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await get(p.port)).status);
+    expect(statuses).toEqual(Array(6).fill(200));
+    expect(hits.b).toBeGreaterThanOrEqual(2);
+  });
+
+  it('answers 502 (and keeps serving) when every upstream is dead', async () => {
+    const p = await proxyWith(routeTo(await deadPort(), await deadPort()), { upstream: { maxFails: 1, ejectMs: 60_000 } });
+    for (let i = 0; i < 5; i++) expect((await get(p.port)).status).toBe(502);
   });
 });

@@ -127,4 +127,19 @@ describe('ProxyServer.close(deadline)', () => {
     await a;
     expect(p.proxy.ready).toBe(false);
   });
+
+  it('closes idle pooled upstream connections', async () => {
+    let upstreamClosed = false;
+    const o = await startHttpOrigin((_q, res) => res.end('ok'));
+    o.server.on('connection', (s) => s.on('close', () => { upstreamClosed = true; }));
+    cleanups.push(() => o.close());
+    const p = await startProxy({ routes: [{ id: 'r', pathPrefix: '/', upstreams: [`http://127.0.0.1:${o.port}`] }], upstream: { idleSocketMs: 60_000 } });
+    cleanups.push(() => p.proxy.close(0));
+    const c = await connect(p.port);
+    c.send('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect((await c.read(1))[0]?.status).toBe(200);
+    expect(p.proxy.stats().pools[0].idle).toBe(1);
+    await p.proxy.close(1000);
+    expect(await waitFor(() => upstreamClosed, 2000)).toBe(true);
+  });
 });

@@ -91,6 +91,21 @@ describe('client timeouts', () => {
     expect(await c.waitClose(5000)).toBe(true);
   });
 
+  it('starts the head deadline at the first byte of each request on a keep-alive connection', async () => {
+    const o = await okOrigin();
+    const p = await proxyTo(o.port, { timeouts: { idleMs: 5000, headMs: 600 } });
+    const c = await connect(p.port);
+    c.send('GET /1 HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect((await c.read(1))[0]?.status).toBe(200);
+    await sleep(700); // idle longer than headMs: that is not the head's time
+    c.send('GET /2 HTTP/1.1\r\n');
+    await sleep(250);
+    c.socket.write('Host: x\r\n\r\n');
+    const rs = await c.read(2, 5000);
+    expect(rs[1]?.status).toBe(200);
+    expect(rs[1].body.toString()).toBe('ok /2 ');
+  });
+
   it('answers 408 to a head trickled byte by byte past headMs (slowloris)', async () => {
     const o = await okOrigin();
     const p = await proxyTo(o.port, { timeouts: { idleMs: 10_000, headMs: 500 } });
