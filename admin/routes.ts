@@ -152,6 +152,7 @@ export const routesPlugin: FastifyPluginAsync<RoutesPluginOptions> = async (app:
       tags: ['routes'],
       summary: 'Change members of a route with a JSON merge patch (RFC 7396)',
       description: 'Content-Type application/merge-patch+json (or application/json). `null` removes a member.',
+      consumes: [MERGE_PATCH, JSON_TYPE],
       security,
       params: idParams,
       querystring: mutationQuery,

@@ -166,7 +166,11 @@ export const ifMatchHeaders = {
   },
 } as const;
 
-export const problemResponses = { '4xx': { $ref: 'Problem#' }, '5xx': { $ref: 'Problem#' } } as const;
+const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } } });
+export const problemResponses = {
+  '4xx': problemResponse('RFC 9457 problem details naming the offending field (400 schema, 401, 403, 404, 405, 409, 412, 415, 422)'),
+  '5xx': problemResponse('RFC 9457 problem details (e.g. the config file cannot be written: nothing was changed)'),
+} as const;
 
 function newAjv(coerce: boolean): Ajv {
   // Bodies: no type coercion ("true" is not a boolean) and no silent removal of unknown members;

@@ -3,7 +3,10 @@ import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildAdminApp } from '../../admin/app.js';
 import type { AdminContext } from '../../src/cli/admin-contract.js';
-import { TOKEN, h, makeConfig, makeContext } from './helpers.js';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfigFile } from '../../src/config/config.js';
+import { TOKEN, h, makeConfig, makeContext, tempDir } from './helpers.js';
 
 const API = { id: 'api', pathPrefix: '/api', upstreams: ['http://127.0.0.1:8081'], stripPrefix: true };
 const WEB = { id: 'web', pathPrefix: '/', upstreams: [{ url: 'http://127.0.0.1:8082', weight: 2 }, 'http://127.0.0.1:8083'] };
@@ -457,5 +460,46 @@ describe('health, metrics, docs, upstreams', () => {
       { authority: '127.0.0.1:8082', routes: ['web'] },
       { authority: '127.0.0.1:8083', routes: ['web'] },
     ]);
+  });
+});
+
+describe('persistence', () => {
+  it('rewrites only `routes` in an existing config file, atomically, mode 0600', async () => {
+    const tmp = tempDir();
+    try {
+      const path = join(tmp.dir, 'portico.json');
+      const raw = { listen: '127.0.0.1:8080', timeouts: { idleMs: 30000 }, routes: [API] };
+      writeFileSync(path, JSON.stringify(raw), { mode: 0o644 });
+      // the running config differs from the file (a --listen override): the file keeps its own value
+      await setup(makeContext({ config: makeConfig(raw), configPath: path }));
+      expect((await post('/v1/routes', WEB)).statusCode).toBe(201);
+      const saved = JSON.parse(readFileSync(path, 'utf8'));
+      expect(saved).toEqual({ listen: '127.0.0.1:8080', timeouts: { idleMs: 30000 }, routes: [{ ...API, preserveHost: false }, { ...WEB, stripPrefix: false, preserveHost: false }] });
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      expect(readdirSync(tmp.dir)).toEqual(['portico.json']);
+      // the file is a valid config that a restart loads
+      expect(loadConfigFile(path, false).routes.map((r) => r.id)).toEqual(['api', 'web']);
+      // dry runs and rejected changes do not touch it
+      const before = readFileSync(path, 'utf8');
+      await del('/v1/routes/api?dryRun=true');
+      await post('/v1/routes', { ...API, id: 'x', upstreams: ['https://a.example'] });
+      expect(readFileSync(path, 'utf8')).toBe(before);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  it('when the file cannot be written, the change is refused (500) and nothing changes', async () => {
+    const tmp = tempDir();
+    try {
+      await setup(makeContext({ configPath: join(tmp.dir, 'missing-dir', 'portico.json') }));
+      const p = expectProblem(await post('/v1/routes', API), 500);
+      expect(p.type).toBe('urn:portico:problem:persistence');
+      expect(p.detail).toContain('nothing was changed');
+      expect(ctx.proxy.revision).toBe(1);
+      expect(ctx.proxy.routes.current.routes).toHaveLength(0);
+    } finally {
+      tmp.cleanup();
+    }
   });
 });
