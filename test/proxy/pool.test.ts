@@ -3,7 +3,7 @@
 // weighted round robin and passive ejection.
 import { describe, it, expect, afterEach } from 'vitest';
 import net from 'node:net';
-import { startProxy, startHttpOrigin, startRawOrigin, request, sleep, type Started } from '../helpers/harness.js';
+import { startProxy, startHttpOrigin, startRawOrigin, RawClient, request, sleep, type Started } from '../helpers/harness.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -73,6 +73,44 @@ describe('upstream connection reuse', () => {
     expect(maxInFlight).toBeLessThanOrEqual(2);
     expect(maxOpen).toBeLessThanOrEqual(2);
     expect(connections).toBeLessThanOrEqual(2);
+  });
+
+  it('answers 503 when no pooled connection frees up within upstreamConnectMs', async () => {
+    const o = await startHttpOrigin((req, res) => {
+      if (req.url === '/slow') setTimeout(() => res.end('slow'), 1500);
+      else res.end('fast');
+    });
+    cleanups.push(() => o.close());
+    const p = await proxyWith(routeTo(o.port), { upstream: { maxSockets: 1 }, timeouts: { upstreamConnectMs: 300 } });
+    const slow = get(p.port, '/slow');
+    await sleep(100);
+    const r = await get(p.port, '/fast');
+    expect(r.status).toBe(503);
+    expect((await slow).status).toBe(200);
+    expect((await get(p.port, '/fast')).status).toBe(200);
+  });
+
+  // A FIN alone is a half-close (D29: the request is still answered), so "goes away" is a reset.
+  it('cancels the upstream request when the client resets, and does not pool that socket', async () => {
+    let upstreamClosed = false;
+    let connections = 0;
+    const o = await startHttpOrigin((req, res) => {
+      if (req.url === '/slow') return; // never answered
+      res.end('ok');
+    });
+    o.server.on('connection', (s) => { connections++; s.on('close', () => { upstreamClosed = true; }); });
+    cleanups.push(() => o.close());
+    const p = await proxyWith(routeTo(o.port));
+    const c = await RawClient.connect(p.port);
+    c.send('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+    await sleep(200);
+    c.socket.resetAndDestroy();
+    const deadline = Date.now() + 3000;
+    while (!upstreamClosed && Date.now() < deadline) await sleep(20);
+    expect(upstreamClosed).toBe(true);
+    expect((await get(p.port)).status).toBe(200);
+    expect(connections).toBe(2);
+    expect(p.proxy.stats().pools[0].active).toBe(0);
   });
 
   it('closes pooled sockets idle longer than idleSocketMs', async () => {
