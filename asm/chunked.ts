@@ -13,7 +13,7 @@
 // shorter than maxSizeLine (1024) bytes, even when the bytes are already buffered
 // (CVE-2024-22019); trailer lines (CRLFs included) may total maxTrailer (65536) bytes; a chunk
 // size has at most 16 significant hex digits and is at most 2^53-1.
-import { ErrorCode, ChunkResult, SpanKind, SpanEntry, Capacity, DefaultLimit } from "./shared/constants";
+import { ErrorCode, ChunkResult, SpanKind, SpanEntry, Capacity, DefaultLimit, HeadResult } from "./shared/constants";
 import { CR, LF, SP, HTAB, SEMI, EQUALS, DQUOTE, BACKSLASH, COLON, classOf, hexValue, HEX, TCHAR, FIELD_VCHAR } from "./chars";
 import {
   INPUT, SPANS, slotAddress, setResult, S_CHUNK_STATE, S_REMAINING, S_SIZE_LINE, S_TRAILER_BYTES, S_DIGITS,
@@ -79,7 +79,9 @@ let spanCount: i32 = 0;
  * Decodes INPUT[0, len) for `slot`. Returns the number of bytes consumed: all of them, fewer
  * when the span table filled up (call again with the rest), or exactly up to the end of the
  * chunked body (ChunkResult.DONE = 1; later bytes belong to the next message). A negative value
- * is -ErrorCode. ChunkResult.SPAN_COUNT tells how many spans were written.
+ * is -ErrorCode: HeadResult.ERROR_OFFSET is then the offending byte's offset in this input, and
+ * the SPAN_COUNT spans written before it are valid. ChunkResult.SPAN_COUNT tells how many spans
+ * were written.
  */
 export function decodeChunked(slot: i32, len: i32): i32 {
   const s = slotAddress(slot);
@@ -236,14 +238,19 @@ export function decodeChunked(slot: i32, len: i32): i32 {
     i++;
     if (state == DONE) break;
   }
-  if (error != 0) {
-    setResult(ChunkResult.SPAN_COUNT, spanCount);
-    return -error;
-  }
-  // one TRAILER span for the trailer field lines of this input (final empty line excluded)
+  // one TRAILER span for the trailer field lines of this input (final empty line excluded); on
+  // an error, the bytes before the offending one, so that what the caller saw before an error
+  // does not depend on how the body was split into reads
   if (trailerStart >= 0) {
     const trailerEnd = state == DONE ? i - 2 : state == END_LF ? i - 1 : i;
     if (trailerEnd > trailerStart) span(SpanKind.TRAILER, trailerStart, trailerEnd - trailerStart);
+  }
+  if (error != 0) {
+    // the spans written so far stay valid (data before the offending byte)
+    setResult(HeadResult.ERROR_OFFSET, i);
+    setResult(ChunkResult.SPAN_COUNT, spanCount);
+    setResult(ChunkResult.DONE, 0);
+    return -error;
   }
   store<i32>(s + S_CHUNK_STATE, state);
   store<i64>(s + S_REMAINING, remaining);

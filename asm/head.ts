@@ -154,6 +154,7 @@ function parseRequestHead(headEnd: usize): i32 {
     if (framing.chunkedCount > 1) return fail(ErrorCode.CHUNKED_REPEATED, end);
     if (!framing.lastCodingChunked) return fail(ErrorCode.CHUNKED_NOT_FINAL, end);
     if (framing.otherCodings) return fail(ErrorCode.UNSUPPORTED_TRANSFER_CODING, end);
+    framing.flags |= HeadFlag.CHUNKED;
     kind = BodyKind.CHUNKED;
   } else if (f & HeadFlag.HAS_CONTENT_LENGTH) {
     kind = BodyKind.LENGTH;
@@ -164,6 +165,10 @@ function parseRequestHead(headEnd: usize): i32 {
 function parseResponseHead(headEnd: usize, headRequest: bool): i32 {
   const end = INPUT + headEnd;
   let p = INPUT;
+  // the one leading empty line the scanner skipped (for responses too, as llhttp does: a stray
+  // CRLF after a 1xx or a body whose length the upstream miscounted by its CRLF)
+  if (load<u8>(p) == CR) p += 2;
+  if (load<u8>(p) == CR) return fail(ErrorCode.EMPTY_START_LINE, p);
   const version = httpVersion(p, end);
   if (version <= 0 || load<u8>(p + 8) != SP) return fail(ErrorCode.INVALID_STATUS_LINE, p);
   p += 9;
@@ -210,6 +215,8 @@ function parseResponseHead(headEnd: usize, headRequest: bool): i32 {
   if ((f & HeadFlag.HAS_TRANSFER_ENCODING) && version == 10) return fail(ErrorCode.TRANSFER_ENCODING_IN_HTTP10, end);
   if ((f & HeadFlag.HAS_TRANSFER_ENCODING) && framing.chunkedCount > 1) return fail(ErrorCode.CHUNKED_REPEATED, end);
   if (framing.otherCodings) framing.flags |= HeadFlag.TE_OTHER_CODINGS;
+  // a property of the fields, whatever the status says about the body
+  if ((f & HeadFlag.HAS_TRANSFER_ENCODING) && framing.lastCodingChunked) framing.flags |= HeadFlag.CHUNKED;
   let kind = BodyKind.CLOSE_DELIMITED;
   if (headRequest || status < 200 || status == 204 || status == 304) kind = BodyKind.NONE;
   else if (f & HeadFlag.HAS_TRANSFER_ENCODING) kind = framing.lastCodingChunked ? BodyKind.CHUNKED : BodyKind.CLOSE_DELIMITED;

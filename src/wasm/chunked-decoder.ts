@@ -32,7 +32,9 @@ export class ChunkedDecoder {
   /**
    * Decodes buf[start, end) into `sink`. Returns the bytes consumed: all of them, or up to the
    * end of the chunked body when it ends inside this read (`done` is then true and the rest
-   * belongs to the next message). Throws CodecError on invalid framing.
+   * belongs to the next message). Throws CodecError on invalid framing, after handing the sink
+   * the data (and trailer bytes) before the offending byte; `offset` is that byte's offset from
+   * `start`.
    */
   decode(buf: Buffer, start: number, end: number, sink: ChunkSink): number {
     if (!this.#active) throw new Error('portico: chunked decoder not begun');
@@ -41,10 +43,8 @@ export class ChunkedDecoder {
     while (pos < end) {
       const len = c.copyIn(buf, pos, end);
       const n = c.exports.chunked(this.#slot, len);
-      if (n < 0) {
-        this.#active = false;
-        throw new CodecError(-n, undefined, pos - start);
-      }
+      // on an error too: the spans before the offending byte are delivered first, so what the
+      // sink sees before a CodecError does not depend on how the body was split into reads
       const spans = c.spans;
       const count = c.result[ChunkResult.SPAN_COUNT];
       for (let i = 0; i < count * 3; i += 3) {
@@ -52,6 +52,11 @@ export class ChunkedDecoder {
         const bytes = buf.subarray(s, s + spans[i + 2]);
         if (spans[i] === SpanKind.DATA) sink.data(bytes);
         else sink.trailer(bytes);
+      }
+      if (n < 0) {
+        this.#active = false;
+        // CodecError.offset: the offending byte, from `start`
+        throw new CodecError(-n, c.result, pos - start);
       }
       pos += n;
       if (c.result[ChunkResult.DONE] === 1) {
