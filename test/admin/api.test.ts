@@ -503,3 +503,14 @@ describe('persistence', () => {
     }
   });
 });
+
+describe('tokens', () => {
+  it('a token with spaces and punctuation works', async () => {
+    const token = 'correct horse, battery staple!';
+    await setup(makeContext({ token }));
+    const res = await app.inject({ method: 'POST', url: '/v1/routes', headers: { host: '127.0.0.1:9090', authorization: `Bearer ${token}` }, payload: API });
+    expect(res.statusCode).toBe(201);
+    const bad = await app.inject({ method: 'DELETE', url: '/v1/routes/api', headers: { host: '127.0.0.1:9090', authorization: `Bearer ${token.slice(0, -1)}` } });
+    expect(bad.statusCode).toBe(401);
+  });
+});
