@@ -113,9 +113,8 @@ export const configPlugin: FastifyPluginAsync<ConfigPluginOptions> = async (app:
       return { specs: unchanged ? undefined : specs };
     }, request.query.dryRun);
     if (outcome.dryRun) return { dryRun: true, revision: outcome.revision, changed: outcome.changed, routes: outcome.specs };
-    const s = store.snapshot();
-    reply.header('etag', configEtag(s.revision, s.specs)).header('x-portico-revision', String(s.revision));
-    return { revision: s.revision, config: configView(config, s.specs) };
+    reply.header('etag', configEtag(outcome.revision, outcome.specs)).header('x-portico-revision', String(outcome.revision));
+    return { revision: outcome.revision, config: configView(config, outcome.specs) };
   });
 
   methodNotAllowed(app, '/config', ['GET', 'PUT']);

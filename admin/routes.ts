@@ -33,10 +33,10 @@ function dryRunBody(o: ChangeOutcome, route?: Readonly<RouteSpec>) {
   return { dryRun: true, revision: o.revision, changed: o.changed, ...(route ? { route } : {}), routes: o.specs };
 }
 
-function setEtags(reply: FastifyReply, store: AdminStore, spec: Readonly<RouteSpec> | undefined): void {
-  if (spec) reply.header('etag', routeEtag(spec));
-  const s = store.snapshot();
-  reply.header('x-portico-revision', String(s.revision));
+/** ETag of the route and the revision that holds it (from the change's outcome: another change
+ *  may already be applied by the time the reply is sent). */
+function setEtags(reply: FastifyReply, revision: number, spec: Readonly<RouteSpec>): void {
+  reply.header('etag', routeEtag(spec)).header('x-portico-revision', String(revision));
 }
 
 const security = [{ bearerAuth: [] }];
@@ -70,9 +70,10 @@ export const routesPlugin: FastifyPluginAsync<RoutesPluginOptions> = async (app:
       response: { 200: { $ref: 'Route#' }, ...problemResponses },
     },
   }, async (request, reply) => {
-    const spec = store.snapshot().specs.find((r) => r.id === request.params.id);
+    const s = store.snapshot();
+    const spec = s.specs.find((r) => r.id === request.params.id);
     if (!spec) throw new AdminProblem(404, 'not-found', `no route with id ${JSON.stringify(request.params.id)}`, { in: 'params', pointer: '/id' });
-    setEtags(reply, store, spec);
+    setEtags(reply, s.revision, spec);
     if (ifNoneMatchHits(request.headers['if-none-match'], routeEtag(spec))) return reply.code(304).send();
     return spec;
   });
@@ -102,7 +103,7 @@ export const routesPlugin: FastifyPluginAsync<RoutesPluginOptions> = async (app:
     const stored = outcome.specs.find((r) => r.id === route.id)!;
     if (outcome.dryRun) return dryRunBody(outcome, stored);
     reply.header('location', `/v1/routes/${encodeURIComponent(route.id)}`);
-    setEtags(reply, store, stored);
+    setEtags(reply, outcome.revision, stored);
     return reply.code(201).send(stored);
   });
 
@@ -121,7 +122,7 @@ export const routesPlugin: FastifyPluginAsync<RoutesPluginOptions> = async (app:
     }, dryRun);
     const stored = outcome.specs.find((r) => r.id === id)!;
     if (outcome.dryRun) return dryRunBody(outcome, stored);
-    setEtags(reply, store, stored);
+    setEtags(reply, outcome.revision, stored);
     return reply.code(200).send(stored);
   }
 
