@@ -300,12 +300,15 @@ export function svg(results: Results): string {
   const gap = 90;
   const rowH = 18;
   const width = labelW + 2 * (barW + gap) + 10;
-  let y = 50;
+  let y = 70;
   const parts: string[] = [];
-  parts.push(`<text x="10" y="22" font-size="15" font-weight="bold">Portico proxy benchmark — ${esc(results.env.date.slice(0, 10))}, ` +
-    `${esc(results.env.cpuModel)} × ${results.env.cpuCount}, Node ${esc(results.env.node)}, ${esc(results.loadTool)}</text>`);
-  parts.push(`<text x="${labelW}" y="42" font-size="12" fill="#444">req/s (median; whisker min–max)</text>`);
-  parts.push(`<text x="${labelW + barW + gap}" y="42" font-size="12" fill="#444">target CPU µs per request (median)</text>`);
+  parts.push(`<text x="10" y="22" font-size="15" font-weight="bold">Portico proxy benchmark — ${esc(results.env.date.slice(0, 10))}, commit ${esc(results.env.commit)}</text>`);
+  parts.push(
+    `<text x="10" y="40" font-size="11" fill="#444">${esc(results.env.cpuModel)} × ${results.env.cpuCount}, Node ${esc(results.env.node)}, ` +
+      `${esc(results.loadTool)}; ${String(results.options['rounds'])} × ${String(results.options['duration'])} s per target; single-process targets on loopback</text>`,
+  );
+  parts.push(`<text x="${labelW}" y="62" font-size="12" fill="#444">req/s (median; whisker min–max)</text>`);
+  parts.push(`<text x="${labelW + barW + gap}" y="62" font-size="12" fill="#444">target CPU µs per request (median)</text>`);
   for (const { w, rows } of blocks) {
     y += 8;
     parts.push(`<text x="10" y="${y + 12}" font-size="13" font-weight="bold">(${esc(w.id)}) ${esc(w.title)}</text>`);
