@@ -220,12 +220,14 @@ export function markdown(results: Results): string {
         L.push('');
         continue;
       }
-      L.push('| target | open / requested | RSS before MiB | RSS with connections MiB | KiB per connection | note |');
-      L.push('|---|---:|---:|---:|---:|---|');
+      L.push('| target | open / requested | RSS before MiB | RSS with connections MiB | KiB per connection | Portico ÷ target | note |');
+      L.push('|---|---:|---:|---:|---:|---:|---|');
+      const mine = idle.find((r) => r.target === 'portico');
       for (const r of idle) {
+        const ratio = mine && r !== mine && r.bytesPerConn > 0 ? `${num(mine.bytesPerConn / r.bytesPerConn, 2)}×` : '—';
         L.push(
           `| ${r.target} | ${num(r.openAtMeasure)} / ${num(r.requested)} | ${sig(r.rssBeforeBytes / 2 ** 20)} | ${sig(r.rssAfterBytes / 2 ** 20)} | ` +
-            `${sig(r.bytesPerConn / 1024)} | ${r.note ?? ''} |`,
+            `${sig(r.bytesPerConn / 1024)} | ${ratio} | ${r.note ?? ''} |`,
         );
       }
       L.push('');
@@ -263,24 +265,30 @@ export function markdown(results: Results): string {
     L.push('');
   }
   const peers = [...new Set(results.ratios.map((r) => r.peer))];
-  if (peers.length) {
-    L.push('### Portico against each target (same run)');
+  const ratioTable = (title: string, pick: (r: Ratio) => number | undefined): void => {
+    const ws = results.workloads.filter((w) => results.ratios.some((r) => r.workload === w.id && pick(r) !== undefined));
+    if (!ws.length) return;
+    const cols = peers.filter((p) => results.ratios.some((r) => r.peer === p && pick(r) !== undefined));
+    L.push(title);
     L.push('');
-    L.push('Each cell: Portico req/s ÷ target req/s (above 1: Portico faster); CPU µs per request ratio (below 1: Portico cheaper); p99 ratio.');
-    L.push('');
-    L.push(`| workload | ${peers.join(' | ')} |`);
-    L.push(`|---|${peers.map(() => '---:').join('|')}|`);
-    for (const w of results.workloads) {
-      const rs = results.ratios.filter((r) => r.workload === w.id);
-      if (!rs.length) continue;
-      const cells = peers.map((p) => {
-        const r = rs.find((x) => x.peer === p);
-        if (!r) return '—';
-        return `${num(r.rps, 2)}× req/s` + (r.cpu !== undefined ? `, ${num(r.cpu, 2)}× CPU` : '') + (r.p99 !== undefined ? `, ${num(r.p99, 2)}× p99` : '');
+    L.push(`| workload | ${cols.join(' | ')} |`);
+    L.push(`|---|${cols.map(() => '---:').join('|')}|`);
+    for (const w of ws) {
+      const cells = cols.map((p) => {
+        const r = results.ratios.find((x) => x.workload === w.id && x.peer === p);
+        const v = r ? pick(r) : undefined;
+        return v === undefined ? '—' : `${num(v, 2)}×`;
       });
       L.push(`| (${w.id}) | ${cells.join(' | ')} |`);
     }
     L.push('');
+  };
+  if (peers.length) {
+    L.push('### Portico against each target (same run, medians)');
+    L.push('');
+    ratioTable('Portico req/s ÷ target req/s (above 1: Portico serves more):', (r) => r.rps);
+    ratioTable('Portico CPU µs per request ÷ target CPU µs per request (below 1: Portico uses less CPU per request):', (r) => r.cpu);
+    ratioTable('Portico p99 latency ÷ target p99 latency (below 1: Portico has the lower tail):', (r) => r.p99);
   }
   return L.join('\n');
 }
