@@ -203,7 +203,7 @@ async function main(): Promise<void> {
   const [churn, underLoad] = await Promise.all([runLoad(), changes('load', seconds, minChanges, rate)]);
   const revisionsUnderLoad = proxy.revision - startRev;
   // the same changes without load, for comparison
-  const idle = await changes('idle', 0, 200, 0);
+  const idle = await changes('idle', 0, minChanges, 0);
   const failedChanges = underLoad.failed + idle.failed;
 
   const result = {
