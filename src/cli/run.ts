@@ -115,8 +115,8 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
   }
   const addr = proxy.addresses()[0];
   const shown = addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`;
-  say(`portico: listening on http://${shown} (${config.routes.length} route(s))`);
-  if (config.routes.length) say(`portico: try   curl -i http://${shown}${config.routes[0].pathPrefix}`);
+  // one write, so a reader that waits for "listening on" also has the curl line
+  say(`portico: listening on http://${shown} (${config.routes.length} route(s))` + (config.routes.length ? `\nportico: try   curl -i http://${shown}${config.routes[0].pathPrefix}` : ''));
 
   let admin: AdminHandle | undefined;
   if (config.admin && ext.startAdmin) {

@@ -62,6 +62,8 @@ export class ClientChannel implements ClientSide {
   #started = 0;
   /** True between a graceful close and the socket's end. */
   #closing = false;
+  /** The server is shutting down: every response from now on closes the connection. */
+  #shuttingDown = false;
   readonly #bodySink: ChunkSink;
 
   constructor(socket: net.Socket, ctx: ChannelContext, onClosed: (c: ClientChannel) => void) {
@@ -282,7 +284,7 @@ export class ClientChannel implements ClientSide {
     this.#bodyOk = true;
     // persistence (RFC 9112 §9.3): HTTP/1.1 unless "close"; HTTP/1.0 connections close after one
     // response (Twisted's behaviour; keep-alive for 1.0 clients is not offered)
-    this.#closeAfter = head.version === 10 || head.has(HeadFlag.CONNECTION_CLOSE);
+    this.#closeAfter = this.#shuttingDown || head.version === 10 || head.has(HeadFlag.CONNECTION_CLOSE);
     const limit = this.#ctx.config.limits.maxBodyBytes;
     if (head.bodyKind === BodyKind.LENGTH) {
       this.#bodyRemaining = head.contentLength;
@@ -590,8 +592,9 @@ export class ClientChannel implements ClientSide {
     if (this.#clientEnded) this.socket.destroySoon();
   }
 
-  /** Server shutdown: close now if idle, else after the current response. */
+  /** Server shutdown: close now if idle, else after the current (or partly received) request. */
   shutdown(): void {
+    this.#shuttingDown = true;
     if (this.#state === State.HEAD && this.#exchange === undefined && this.#reader.pendingLength === 0) this.#gracefulClose();
     else this.#closeAfter = true;
   }

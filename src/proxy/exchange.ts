@@ -378,9 +378,11 @@ export class Exchange implements SocketHandler {
 
   #writeClient(bytes: Buffer): void {
     if (!this.#client.write(bytes) && !this.#upstreamPaused && this.#socket) {
-      // slow client: stop reading the upstream until the client drains (D27)
+      // slow client: stop reading the upstream until the client drains (D27). The upstream is
+      // not silent, we stopped listening: its idle timer waits too.
       this.#upstreamPaused = true;
       this.#socket.socket.pause();
+      this.#disarm();
     }
   }
 
@@ -389,6 +391,7 @@ export class Exchange implements SocketHandler {
     if (this.#upstreamPaused && this.#socket && !this.#aborted) {
       this.#upstreamPaused = false;
       this.#socket.socket.resume();
+      if (this.#phase === Phase.BODY) this.#arm(this.#ctx.config.timeouts.upstreamIdleMs, () => this.#timeout());
     }
   }
 

@@ -80,14 +80,9 @@ describe('ProxyServer.close(deadline)', () => {
     expect(p.proxy.stats().clientConnections).toBe(0);
   });
 
-  // BUG: a request whose head was only partly received when close() was called is answered
-  // without `Connection: close` and its connection is kept open (until the deadline destroys
-  // it), so close() always waits for the whole deadline. Expected: the response carries
-  // Connection: close and the connection closes right after it. Suspected: client-channel.ts
-  // shutdown() sets #closeAfter = true, but #startRequest() then overwrites it with
-  // `head.version === 10 || head.has(HeadFlag.CONNECTION_CLOSE)` (it should OR it in, or
-  // shutdown should use a separate flag).
-  it.fails('lets a request whose head was partly received finish, then closes', async () => {
+  // Regression: a request whose head was partly received at shutdown is answered with
+  // Connection: close and its connection closes right after (client-channel.ts #shuttingDown).
+  it('lets a request whose head was partly received finish, then closes', async () => {
     const { p } = await setup(10);
     const c = await connect(p.port);
     c.send('GET /late HTTP/1.1\r\nHo');
