@@ -3,7 +3,7 @@
 // (RFC 9110 §10.1.1) and Host (RFC 9112 §3.2). Each parser reads a value range [p, end) of the
 // input and accumulates into the module state below, which head.ts resets per head.
 import { ErrorCode, HeadFlag, SpanEntry, Capacity } from "./shared/constants";
-import { classOf, isWs, equalsLower, TCHAR, HOST, COMMA, SEMI } from "./chars";
+import { classOf, isWs, equalsLower, TCHAR, HOST, COMMA, SEMI, HTAB } from "./chars";
 import { SPANS } from "./layout";
 
 /** Largest Content-Length and chunk size accepted: 2^53-1, exact in a JS number. */
@@ -66,18 +66,23 @@ export function parseContentLength(p: usize, end: usize): i32 {
   return 0;
 }
 
-/** Transfer-Encoding = #transfer-coding. Records the codings in order across all fields;
- *  head.ts judges the whole list once every field is read. */
-export function parseTransferEncoding(p: usize, end: usize): i32 {
+/** Transfer-Encoding = 1#transfer-coding, in [p, end) (trailing OWS trimmed; `rawEnd`: before
+ *  trimming). Records the codings in order across all fields; head.ts judges the whole list once
+ *  every field is read. Stricter than the list rule of
+ *  RFC 9110 §5.6.1: an empty value or an empty list element (`chunked,`, `, chunked`) is
+ *  INVALID_TRANSFER_ENCODING, as in llhttp's strict mode, because a recipient that does not skip
+ *  empty elements would not see chunked as the final coding (a TE.TE smuggling shape). */
+export function parseTransferEncoding(p: usize, end: usize, rawEnd: usize): i32 {
   flags |= HeadFlag.HAS_TRANSFER_ENCODING;
-  while (p < end) {
+  // trailing OWS is not part of the value (RFC 9110 §5.5), but llhttp does not skip an HTAB after
+  // the final coding (`chunked\t` is not chunked to it): refused rather than read differently
+  for (let q = end; q < rawEnd; q++) if (load<u8>(q) == HTAB) return ErrorCode.INVALID_TRANSFER_ENCODING;
+  while (true) {
     p = skipWs(p, end);
-    if (p < end && load<u8>(p) == COMMA) { p++; continue; } // empty list element
-    if (p == end) break;
     const start = p;
     while (p < end && (classOf(load<u8>(p)) & TCHAR)) p++;
     const len = <i32>(p - start);
-    if (len == 0) return ErrorCode.INVALID_TRANSFER_ENCODING;
+    if (len == 0) return ErrorCode.INVALID_TRANSFER_ENCODING; // empty element, or not a token
     const isChunked = equalsLower(start, len, "chunked");
     p = skipWs(p, end);
     if (p < end && load<u8>(p) == SEMI) {
@@ -85,7 +90,6 @@ export function parseTransferEncoding(p: usize, end: usize): i32 {
       if (isChunked) return ErrorCode.INVALID_TRANSFER_ENCODING;
       while (p < end && load<u8>(p) != COMMA) p++;
     }
-    if (p < end && load<u8>(p) != COMMA) return ErrorCode.INVALID_TRANSFER_ENCODING;
     codings++;
     if (isChunked) {
       chunkedCount++;
@@ -95,8 +99,10 @@ export function parseTransferEncoding(p: usize, end: usize): i32 {
       otherCodings = true;
       lastCodingChunked = false;
     }
+    if (p == end) return 0;
+    if (load<u8>(p) != COMMA) return ErrorCode.INVALID_TRANSFER_ENCODING;
+    p++;
   }
-  return 0;
 }
 
 /** Connection = #connection-option. Sets the close/keep-alive/upgrade flags and records the

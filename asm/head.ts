@@ -301,7 +301,7 @@ function parseFields(p: usize, end: usize, request: bool): i32 {
         }
         break;
       case FieldId.CONTENT_LENGTH: err = framing.parseContentLength(vs, ve); break;
-      case FieldId.TRANSFER_ENCODING: err = framing.parseTransferEncoding(vs, ve); break;
+      case FieldId.TRANSFER_ENCODING: err = framing.parseTransferEncoding(vs, ve, p - 2); break;
       case FieldId.CONNECTION: err = framing.parseConnection(vs, ve); break;
       case FieldId.EXPECT: if (request) framing.parseExpect(vs, ve); break;
       case FieldId.UPGRADE: framing.flags |= HeadFlag.HAS_UPGRADE; break;
