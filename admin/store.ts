@@ -3,8 +3,9 @@
 //      and the swap are atomic with respect to other admin requests),
 //   2. is validated by the proxy (ProxyServer.validateRoutes: 422 on a semantic error),
 //   3. is persisted (temp file in the same directory, fsync, rename, fsync the directory; 0600),
-//   4. is swapped in (ProxyServer.applyRoutes: one atomic table swap; the revision goes up).
+//   4. is swapped in (ProxyServer.applyTable: one atomic table swap; the revision goes up).
 // A failure at any step leaves both the running table and the file as they were.
+import type { RouteTable } from '../src/routing/route-table.js';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -124,9 +125,9 @@ export class AdminStore {
         return { revision: current.revision, specs: current.specs, changed: false, dryRun };
       }
       const specs = plan.specs;
-      let revision: number;
+      let built: RouteTable;
       try {
-        revision = this.#proxy.validateRoutes(specs).revision;
+        built = this.#proxy.validateRoutes(specs);
       } catch (e) {
         if (!(e instanceof ProxyError)) throw e;
         const mapped = e.path !== undefined && plan.mapPointer ? plan.mapPointer(e.path, specs) : { pointer: e.path };
@@ -138,10 +139,12 @@ export class AdminStore {
       }
       if (dryRun) {
         this.#onResult?.('dry_run');
-        return { revision, specs, changed: true, dryRun };
+        return { revision: built.revision, specs, changed: true, dryRun };
       }
       await this.#persist(specs);
-      const table = this.#proxy.applyRoutes(specs);
+      // the table validated above is the one swapped in (built once); nothing else can have
+      // changed the routes meanwhile: this queue is the only writer
+      const table = this.#proxy.applyTable(built);
       this.#onResult?.('applied');
       this.#logger.info({ revision: table.revision, routes: table.routes.length }, 'admin: route change applied');
       return { revision: table.revision, specs: table.routes.map((r) => r.spec), changed: true, dryRun };

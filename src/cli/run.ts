@@ -37,7 +37,17 @@ export function buildConfig(flags: CliFlags): Config {
   if (flags.admin) raw.admin = flags.admin === 'off' ? false : { ...(base.admin || {}), listen: flags.admin };
   if (flags.logLevel) raw.logLevel = flags.logLevel;
   if (flags.forward) raw.forwardProxy = { ...base.forwardProxy, enabled: true };
-  if (flags.routes.length) raw.routes = [...base.routes, ...flags.routes.map(routeFromFlag)];
+  if (flags.routes.length) {
+    // flags override the file: a flag route replaces a file route with its id (cli-N, which the
+    // admin API persists into the file), else it is added
+    const routes = [...base.routes];
+    for (const r of flags.routes.map(routeFromFlag)) {
+      const i = routes.findIndex((x) => x.id === r.id);
+      if (i >= 0) routes[i] = r;
+      else routes.push(r);
+    }
+    raw.routes = routes;
+  }
   const config = resolveConfig(raw);
   parseHostPort(config.listen, '--listen');
   if (config.admin) parseHostPort(config.admin.listen, '--admin');

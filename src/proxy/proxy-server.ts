@@ -79,7 +79,13 @@ export class ProxyServer {
 
   /** Builds and swaps in a new table in one step; in-flight requests keep the old one. */
   applyRoutes(specs: RouteSpec[]): RouteTable {
-    const table = this.validateRoutes(specs);
+    return this.applyTable(this.validateRoutes(specs));
+  }
+
+  /** Swaps in a table built by validateRoutes against the current one (the admin API validates,
+   *  persists, then applies the same table). */
+  applyTable(table: RouteTable): RouteTable {
+    if (table.revision <= this.revision) throw new Error('portico: stale route table (built against an older revision)');
     this.routes.replace(table);
     return table;
   }

@@ -24,7 +24,6 @@ export interface Route {
   readonly rewritePrefix: string | undefined;
   readonly preserveHost: boolean;
   readonly balancer: Balancer;
-  readonly order: number;
 }
 
 export interface MatchInput {
@@ -50,7 +49,7 @@ function healthFor(origin: Origin): OriginHealth {
   return h;
 }
 
-function compileRoute(spec: RouteSpec, order: number, where: string): Route {
+function compileRoute(spec: RouteSpec, where: string): Route {
   const targets: Target[] = spec.upstreams.map((u: string | UpstreamSpec, i) => {
     const url = typeof u === 'string' ? u : u.url;
     let origin: Origin;
@@ -75,7 +74,6 @@ function compileRoute(spec: RouteSpec, order: number, where: string): Route {
     rewritePrefix: spec.rewritePrefix,
     preserveHost: spec.preserveHost === true,
     balancer: new Balancer(targets),
-    order,
   });
 }
 
@@ -92,11 +90,12 @@ export class RouteTable {
   private constructor(routes: Route[], revision: number) {
     this.routes = Object.freeze(routes);
     this.revision = revision;
+    const given = new Map(routes.map((r, i) => [r, i]));
     this.#ordered = Object.freeze([...routes].sort((a, b) =>
       hostRank(b) - hostRank(a)
       || b.pathPrefix.length - a.pathPrefix.length
       || Number(b.methods !== undefined || b.headers.length > 0) - Number(a.methods !== undefined || a.headers.length > 0)
-      || a.order - b.order));
+      || given.get(a)! - given.get(b)!));
     Object.freeze(this);
   }
 
@@ -112,15 +111,15 @@ export class RouteTable {
       if (ids.has(spec.id)) throw new ProxyError('PRX_ERR_DUPLICATE_ROUTE', `duplicate route id ${JSON.stringify(spec.id)}`, `${where}/id`);
       ids.add(spec.id);
       const prev = old.get(spec.id);
-      if (prev && JSON.stringify(prev.spec) === JSON.stringify(spec) && prev.order === i) routes.push(prev);
-      else routes.push(compileRoute(spec, i, where));
+      if (prev && JSON.stringify(prev.spec) === JSON.stringify(spec)) routes.push(prev);
+      else routes.push(compileRoute(spec, where));
     });
     // two routes that would always match the same requests make one unreachable
     const seen = new Map<string, string>();
-    for (const r of routes) {
+    for (const [i, r] of routes.entries()) {
       const key = JSON.stringify([r.host, r.wildcard, r.pathPrefix, r.methods ? [...r.methods].sort() : null, r.headers]);
       const other = seen.get(key);
-      if (other) throw new ProxyError('PRX_ERR_BAD_ROUTE', `route ${JSON.stringify(r.id)} matches exactly the same requests as ${JSON.stringify(other)}`, `/routes/${r.order}`);
+      if (other) throw new ProxyError('PRX_ERR_BAD_ROUTE', `route ${JSON.stringify(r.id)} matches exactly the same requests as ${JSON.stringify(other)}`, `/routes/${i}`);
       seen.set(key, r.id);
     }
     return new RouteTable(routes, revision);
