@@ -224,10 +224,10 @@ export function markdown(results: Results): string {
       L.push('|---|---:|---:|---:|---:|---:|---|');
       const mine = idle.find((r) => r.target === 'portico');
       for (const r of idle) {
-        const ratio = mine && r !== mine && r.bytesPerConn > 0 ? `${num(mine.bytesPerConn / r.bytesPerConn, 2)}×` : '—';
+        const ratio = mine && r !== mine && r.bytesPerConn > 0 && mine.bytesPerConn >= 0 ? `${num(mine.bytesPerConn / r.bytesPerConn, 2)}×` : '—';
         L.push(
           `| ${r.target} | ${num(r.openAtMeasure)} / ${num(r.requested)} | ${sig(r.rssBeforeBytes / 2 ** 20)} | ${sig(r.rssAfterBytes / 2 ** 20)} | ` +
-            `${sig(r.bytesPerConn / 1024)} | ${ratio} | ${r.note ?? ''} |`,
+            `${r.bytesPerConn >= 0 ? sig(r.bytesPerConn / 1024) : '—'} | ${ratio} | ${r.note ?? ''} |`,
         );
       }
       L.push('');

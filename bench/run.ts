@@ -339,6 +339,7 @@ class Bench {
         if (opened.attempted < n) why.push(`client fd limit allowed ${opened.attempted}`);
         if (opened.failed) why.push(`${opened.failed} failed: ${JSON.stringify(opened.failures)}`);
         if (open < opened.opened) why.push(`${opened.opened - open} closed by the target before RSS was read`);
+        if (rec.bytesPerConn < 0) why.push('RSS went down (a garbage collection during the measurement): not measurable');
         if (why.length) rec.note = why.join('; ');
         this.idle.push(rec);
         process.stdout.write(
@@ -403,7 +404,10 @@ class Bench {
     if (reverse.length) {
       const running = await this.startTargets(selected, 'reverse', reverse.map((w) => w.id).join(','));
       try {
-        for (const w of reverse) {
+        // Idle connections first, on fresh processes: later, garbage left by the load runs makes the
+        // RSS difference noisy (a collection during the measurement can even make it negative).
+        const ordered = [...reverse.filter((w) => w.kind === 'idle'), ...reverse.filter((w) => w.kind !== 'idle')];
+        for (const w of ordered) {
           if (w.kind === 'idle') await this.idleWorkload(w, running);
           else await this.loadWorkload(w, running);
         }
