@@ -81,3 +81,86 @@ export function equalsBytesLower(a: usize, b: usize, len: i32): bool {
   }
   return true;
 }
+
+// SIMD classification (SIMD build only). A byte b is a tchar when
+// TCHAR_LO[b & 15] & TCHAR_HI[b >> 4] != 0: TCHAR_HI gives each high nibble 2..7 its own bit,
+// TCHAR_LO[l] has the bits of the high nibbles h for which (h << 4 | l) is a tchar
+// (RFC 9110 §5.6.2: ALPHA, DIGIT and !#$%&'*+-.^_`|~). Checked against CLASS by the tests.
+// @ts-ignore: decorator
+@inline export function tcharBits(v: v128): i32 {
+  const lo = i8x16.swizzle(
+    i8x16(0x3a, 0x3f, 0x3e, 0x3f, 0x3f, 0x3f, 0x3f, 0x3f, 0x3e, 0x3e, 0x3d, 0x15, 0x34, 0x15, 0x3d, 0x1c),
+    v128.and(v, i8x16.splat(0x0f)),
+  );
+  const hi = i8x16.swizzle(
+    i8x16(0, 0, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0, 0, 0, 0, 0, 0, 0, 0),
+    i8x16.shr_u(v, 4),
+  );
+  return i8x16.bitmask(i8x16.ne(v128.and(lo, hi), i8x16.splat(0)));
+}
+
+/** The first byte in [p, end) that is not a tchar, or `end`. SIMD loads may read up to 15
+ *  bytes past `end` (the input region is padded); those bytes never change the result. */
+export function skipTchar(p: usize, end: usize): usize {
+  if (ASC_FEATURE_SIMD) {
+    while (p < end) {
+      const other = ~tcharBits(v128.load(p)) & 0xffff;
+      if (other != 0) {
+        const q = p + <usize>ctz<i32>(other);
+        return q < end ? q : end;
+      }
+      p += 16;
+    }
+    return end;
+  } else {
+    while (p < end && (classOf(load<u8>(p)) & TCHAR)) p++;
+    return p;
+  }
+}
+
+/** The first byte in [p, end) outside 0x21-0x7E (request-target bytes), or `end`. */
+export function skipTarget(p: usize, end: usize): usize {
+  if (ASC_FEATURE_SIMD) {
+    while (p < end) {
+      const v = v128.load(p);
+      const other = i8x16.bitmask(v128.or(i8x16.lt_u(v, i8x16.splat(0x21)), i8x16.gt_u(v, i8x16.splat(0x7e))));
+      if (other != 0) {
+        const q = p + <usize>ctz<i32>(other);
+        return q < end ? q : end;
+      }
+      p += 16;
+    }
+    return end;
+  } else {
+    while (p < end && (classOf(load<u8>(p)) & TARGET)) p++;
+    return p;
+  }
+}
+
+/** The first byte in [p, end) that is neither field-vchar (VCHAR, obs-text) nor SP / HTAB
+ *  (RFC 9110 §5.5: what may appear in a field value or a reason phrase), or `end`. */
+export function skipFieldText(p: usize, end: usize): usize {
+  if (ASC_FEATURE_SIMD) {
+    while (p < end) {
+      const v = v128.load(p);
+      // CTLs (< 0x20) but HTAB, and DEL
+      const other = i8x16.bitmask(v128.or(
+        v128.andnot(i8x16.lt_u(v, i8x16.splat(0x20)), i8x16.eq(v, i8x16.splat(HTAB))),
+        i8x16.eq(v, i8x16.splat(0x7f)),
+      ));
+      if (other != 0) {
+        const q = p + <usize>ctz<i32>(other);
+        return q < end ? q : end;
+      }
+      p += 16;
+    }
+    return end;
+  } else {
+    while (p < end) {
+      const c = <u32>load<u8>(p);
+      if (c != HTAB && !(classOf(c) & FIELD_VCHAR)) break;
+      p++;
+    }
+    return p;
+  }
+}

@@ -1,21 +1,78 @@
-// Parses a complete head (the scanner found its end and checked the limits) in one pass over
-// INPUT[0, end): start-line, field lines, framing. Writes the head result table and one entry
+// Parses a head: start-line, field lines, framing. Writes the head result table and one entry
 // per field (offsets relative to INPUT); never builds a string.
 // Strict RFC 9112: single-SP start-line, token method and field names, no obs-fold, no
 // whitespace before the colon, no CTL (other than HTAB) or NUL in values.
+//
+// Two paths, one parser:
+// - exact (every build): the scanner (scan.ts) finds the end of the head and checks line framing
+//   and the limits byte by byte, then the parser reads the complete head; this decides every
+//   error code, its offset and which error wins when there are several.
+// - fast (SIMD build, a head that arrives whole): the same parser reads INPUT directly, checking
+//   CRLF line ends and the limits itself as it goes, so the bytes are read once instead of twice.
+//   It only ever succeeds on a head the exact path accepts with the same result: on any error,
+//   anything unusual (a leading empty line, a limit reached, an incomplete head) it gives up and
+//   the exact path runs. The scalar build always takes the exact path, and the tests require the
+//   two builds to agree on every fixture and on random inputs.
 import {
   ErrorCode, HeadResult, FieldEntry, FieldId, FieldFlag, HeadFlag, BodyKind, MethodId,
   TargetForm, SpanEntry, HeadKind,
 } from "./shared/constants";
 import {
-  CR, SP, COLON, classOf, isWs, TCHAR, TARGET, FIELD_VCHAR, HTAB, equalsBytesLower,
+  CR, LF, SP, COLON, isWs, equalsBytesLower, skipTchar, skipTarget, skipFieldText,
 } from "./chars";
-import { INPUT, FIELDS, SPANS, RESULT, setResult } from "./layout";
+import {
+  INPUT, FIELDS, SPANS, RESULT, setResult, slotAddress, S_HEAD_STATE, S_SEEN, S_LINE_LENGTH, S_LINE_COUNT,
+  S_TOTAL, S_MAX_LINE, S_MAX_FIELDS, S_MAX_HEAD,
+} from "./layout";
 import { resetScan, scan } from "./scan";
 import { fieldId } from "./field-ids";
 import * as framing from "./framing";
 
 let errorAt: usize = 0;
+
+/** The fast path gave up: run the exact path (never returned to JS). */
+const BAIL: i32 = -1000;
+/** True while the fast path runs. */
+let fast = false;
+/** Where the empty line that ends the head ends (set by parseFields). */
+let headEndAt: usize = 0;
+// the slot's limits and the running head size, for the fast path's own checks
+let fastMaxLine: i32 = 0;
+let fastMaxFields: i32 = 0;
+let fastMaxHead: i32 = 0;
+let fastTotal: i32 = 0;
+
+/** Starts the fast path for `len` input bytes of `slot`, unless the input starts with an empty
+ *  line (the exact path handles the skip rule). */
+function startFast(slot: i32, len: i32): bool {
+  if (len < 16) return false;
+  const c = load<u8>(INPUT);
+  if (c == CR || c == LF) return false;
+  const s = slotAddress(slot);
+  fastMaxLine = load<i32>(s + S_MAX_LINE);
+  fastMaxFields = load<i32>(s + S_MAX_FIELDS);
+  fastMaxHead = load<i32>(s + S_MAX_HEAD);
+  fastTotal = 0;
+  fast = true;
+  return true;
+}
+
+/** Leaves the slot's scan state as the exact path's scanner would after this head. */
+function endFast(slot: i32, headLength: i32): void {
+  const s = slotAddress(slot);
+  store<i32>(s + S_HEAD_STATE, 0);
+  store<i32>(s + S_SEEN, headLength);
+  store<i32>(s + S_LINE_LENGTH, 0);
+  store<i32>(s + S_LINE_COUNT, fieldCount + 1);
+  store<i32>(s + S_TOTAL, fastTotal);
+}
+
+/** Fast path: a line of `length` bytes (CRLF excluded) was read; false when a limit is reached. */
+// @ts-ignore: decorator
+@inline function fastLine(length: i32): bool {
+  fastTotal += length;
+  return length <= fastMaxLine && fastTotal <= fastMaxHead;
+}
 
 // @ts-ignore: decorator
 @inline function fail(code: i32, at: usize): i32 {
@@ -26,20 +83,40 @@ let errorAt: usize = 0;
 /** Scans and parses a request head that starts at INPUT[0]. Returns the head length, 0 when
  *  the head is incomplete (the slot then holds the scan state for scanHead), or -ErrorCode. */
 export function parseRequest(slot: i32, len: i32): i32 {
+  if (ASC_FEATURE_SIMD) {
+    if (startFast(slot, len)) {
+      const r = parseRequestHead(INPUT + <usize>len);
+      fast = false;
+      if (r > 0) {
+        endFast(slot, r);
+        return r;
+      }
+    }
+  }
   resetScan(slot);
   const end = scan(slot, len, HeadKind.REQUEST);
   if (end <= 0) return end;
-  const r = parseRequestHead(<usize>end);
+  const r = parseRequestHead(INPUT + <usize>end);
   if (r < 0) setResult(HeadResult.ERROR_OFFSET, <i32>(errorAt - INPUT));
   return r;
 }
 
 /** Scans and parses a response head; `headRequest` says the request was HEAD (no body). */
 export function parseResponse(slot: i32, len: i32, headRequest: bool): i32 {
+  if (ASC_FEATURE_SIMD) {
+    if (startFast(slot, len)) {
+      const r = parseResponseHead(INPUT + <usize>len, headRequest);
+      fast = false;
+      if (r > 0) {
+        endFast(slot, r);
+        return r;
+      }
+    }
+  }
   resetScan(slot);
   const end = scan(slot, len, HeadKind.RESPONSE);
   if (end <= 0) return end;
-  const r = parseResponseHead(<usize>end, headRequest);
+  const r = parseResponseHead(INPUT + <usize>end, headRequest);
   if (r < 0) setResult(HeadResult.ERROR_OFFSET, <i32>(errorAt - INPUT));
   return r;
 }
@@ -99,14 +176,16 @@ function httpVersion(p: usize, end: usize): i32 {
   return v == 10 || v == 11 ? v : 0;
 }
 
-function parseRequestHead(headEnd: usize): i32 {
-  const end = INPUT + headEnd;
+/** Parses the request head in INPUT[0, end): `end` is the head's end (exact path) or the end
+ *  of the input (fast path: the head's end is found here). */
+function parseRequestHead(end: usize): i32 {
   let p = INPUT;
   if (load<u8>(p) == CR) p += 2; // the one leading empty line the scanner skipped
   if (load<u8>(p) == CR) return fail(ErrorCode.EMPTY_START_LINE, p);
   // method
   const ms = p;
-  while (classOf(load<u8>(p)) & TCHAR) p++;
+  p = skipTchar(p, end);
+  if (p >= end) return BAIL; // fast path only: the scanner guarantees a CR before the end
   const methodLen = <i32>(p - ms);
   let c = load<u8>(p);
   if (c != SP) return fail(c == CR && methodLen > 0 ? ErrorCode.INVALID_REQUEST_LINE : ErrorCode.INVALID_METHOD, p);
@@ -114,16 +193,19 @@ function parseRequestHead(headEnd: usize): i32 {
   // request-target
   p++;
   const ts = p;
-  while (classOf(load<u8>(p)) & TARGET) p++;
+  p = skipTarget(p, end);
+  if (p >= end) return BAIL;
   const targetLen = <i32>(p - ts);
   c = load<u8>(p);
   if (targetLen == 0) return fail(ErrorCode.INVALID_REQUEST_LINE, p);
   if (c != SP) return fail(c == CR ? ErrorCode.INVALID_REQUEST_LINE : ErrorCode.INVALID_TARGET, p);
-  // HTTP-version
+  // HTTP-version (then CRLF: the scanner guaranteed the LF; the fast path checks it)
   p++;
+  if (p + 10 > end) return fail(ErrorCode.INVALID_VERSION, p);
   const version = httpVersion(p, end);
   if (version < 0 || load<u8>(p + 8) != CR) return fail(ErrorCode.INVALID_VERSION, p);
   if (version == 0) return fail(ErrorCode.UNSUPPORTED_VERSION, p);
+  if (fast && (load<u8>(p + 9) != LF || !fastLine(<i32>(p + 8 - INPUT)))) return BAIL;
   p += 10;
   const method = methodId(ms, methodLen);
   const form = targetForm(ts, targetLen, method);
@@ -143,32 +225,33 @@ function parseRequestHead(headEnd: usize): i32 {
   if (r < 0) return r;
   // Host (RFC 9112 §3.2): exactly one in HTTP/1.1, at most one in HTTP/1.0
   if (hostCount > 1) return fail(ErrorCode.DUPLICATE_HOST, INPUT + <usize>fieldStart(hostIndex));
-  if (hostCount == 0 && version == 11) return fail(ErrorCode.MISSING_HOST, end);
+  if (hostCount == 0 && version == 11) return fail(ErrorCode.MISSING_HOST, headEndAt);
   // framing (RFC 9112 §6.1, §6.3)
   let kind = BodyKind.NONE;
   const f = framing.flags;
   if (f & HeadFlag.HAS_TRANSFER_ENCODING) {
-    if (version == 10) return fail(ErrorCode.TRANSFER_ENCODING_IN_HTTP10, end);
-    if (f & HeadFlag.HAS_CONTENT_LENGTH) return fail(ErrorCode.CONTENT_LENGTH_AND_TRANSFER_ENCODING, end);
-    if (framing.codings == 0) return fail(ErrorCode.INVALID_TRANSFER_ENCODING, end);
-    if (framing.chunkedCount > 1) return fail(ErrorCode.CHUNKED_REPEATED, end);
-    if (!framing.lastCodingChunked) return fail(ErrorCode.CHUNKED_NOT_FINAL, end);
-    if (framing.otherCodings) return fail(ErrorCode.UNSUPPORTED_TRANSFER_CODING, end);
+    if (version == 10) return fail(ErrorCode.TRANSFER_ENCODING_IN_HTTP10, headEndAt);
+    if (f & HeadFlag.HAS_CONTENT_LENGTH) return fail(ErrorCode.CONTENT_LENGTH_AND_TRANSFER_ENCODING, headEndAt);
+    if (framing.codings == 0) return fail(ErrorCode.INVALID_TRANSFER_ENCODING, headEndAt);
+    if (framing.chunkedCount > 1) return fail(ErrorCode.CHUNKED_REPEATED, headEndAt);
+    if (!framing.lastCodingChunked) return fail(ErrorCode.CHUNKED_NOT_FINAL, headEndAt);
+    if (framing.otherCodings) return fail(ErrorCode.UNSUPPORTED_TRANSFER_CODING, headEndAt);
     framing.flags |= HeadFlag.CHUNKED;
     kind = BodyKind.CHUNKED;
   } else if (f & HeadFlag.HAS_CONTENT_LENGTH) {
     kind = BodyKind.LENGTH;
   }
-  return finish(headEnd, kind);
+  return finish(headEndAt - INPUT, kind);
 }
 
-function parseResponseHead(headEnd: usize, headRequest: bool): i32 {
-  const end = INPUT + headEnd;
+/** Parses the response head in INPUT[0, end) (see parseRequestHead for `end`). */
+function parseResponseHead(end: usize, headRequest: bool): i32 {
   let p = INPUT;
   // the one leading empty line the scanner skipped (for responses too, as llhttp does: a stray
   // CRLF after a 1xx or a body whose length the upstream miscounted by its CRLF)
   if (load<u8>(p) == CR) p += 2;
   if (load<u8>(p) == CR) return fail(ErrorCode.EMPTY_START_LINE, p);
+  if (fast && p + 14 > end) return BAIL; // `HTTP/1.1 200` CRLF at least (the exact path has it)
   const version = httpVersion(p, end);
   if (version <= 0 || load<u8>(p + 8) != SP) return fail(ErrorCode.INVALID_STATUS_LINE, p);
   p += 9;
@@ -183,15 +266,14 @@ function parseResponseHead(headEnd: usize, headRequest: bool): i32 {
   if (c == SP) {
     p++;
     rs = p;
-    while (true) {
-      c = load<u8>(p);
-      if (c == CR) break;
-      if (c != HTAB && !(classOf(c) & FIELD_VCHAR)) return fail(ErrorCode.INVALID_REASON, p);
-      p++;
-    }
+    p = skipFieldText(p, end);
+    if (p >= end) return BAIL;
+    c = load<u8>(p);
+    if (c != CR) return fail(ErrorCode.INVALID_REASON, p);
   } else if (c != CR) {
     return fail(ErrorCode.INVALID_STATUS_LINE, p);
   }
+  if (fast && (p + 1 >= end || load<u8>(p + 1) != LF || !fastLine(<i32>(p - INPUT)))) return BAIL;
   setResult(HeadResult.METHOD_START, 0);
   setResult(HeadResult.METHOD_LENGTH, 0);
   setResult(HeadResult.TARGET_START, 0);
@@ -210,10 +292,10 @@ function parseResponseHead(headEnd: usize, headRequest: bool): i32 {
   const f = framing.flags;
   if ((f & HeadFlag.HAS_TRANSFER_ENCODING) && (f & HeadFlag.HAS_CONTENT_LENGTH)) {
     // §6.3(3) lets TE override CL but calls it a smuggling sign; a proxy refuses it (502).
-    return fail(ErrorCode.CONTENT_LENGTH_AND_TRANSFER_ENCODING, end);
+    return fail(ErrorCode.CONTENT_LENGTH_AND_TRANSFER_ENCODING, headEndAt);
   }
-  if ((f & HeadFlag.HAS_TRANSFER_ENCODING) && version == 10) return fail(ErrorCode.TRANSFER_ENCODING_IN_HTTP10, end);
-  if ((f & HeadFlag.HAS_TRANSFER_ENCODING) && framing.chunkedCount > 1) return fail(ErrorCode.CHUNKED_REPEATED, end);
+  if ((f & HeadFlag.HAS_TRANSFER_ENCODING) && version == 10) return fail(ErrorCode.TRANSFER_ENCODING_IN_HTTP10, headEndAt);
+  if ((f & HeadFlag.HAS_TRANSFER_ENCODING) && framing.chunkedCount > 1) return fail(ErrorCode.CHUNKED_REPEATED, headEndAt);
   if (framing.otherCodings) framing.flags |= HeadFlag.TE_OTHER_CODINGS;
   // a property of the fields, whatever the status says about the body
   if ((f & HeadFlag.HAS_TRANSFER_ENCODING) && framing.lastCodingChunked) framing.flags |= HeadFlag.CHUNKED;
@@ -221,7 +303,7 @@ function parseResponseHead(headEnd: usize, headRequest: bool): i32 {
   if (headRequest || status < 200 || status == 204 || status == 304) kind = BodyKind.NONE;
   else if (f & HeadFlag.HAS_TRANSFER_ENCODING) kind = framing.lastCodingChunked ? BodyKind.CHUNKED : BodyKind.CLOSE_DELIMITED;
   else if (f & HeadFlag.HAS_CONTENT_LENGTH) kind = BodyKind.LENGTH;
-  return finish(headEnd, kind);
+  return finish(headEndAt - INPUT, kind);
 }
 
 let fieldCount: i32 = 0;
@@ -244,14 +326,23 @@ function parseFields(p: usize, end: usize, request: bool): i32 {
   hostCount = 0;
   hostIndex = -1;
   while (true) {
+    if (p >= end) return BAIL;
     const ls = p;
     let c = load<u8>(p);
-    if (c == CR) break; // the empty line
+    if (c == CR) {
+      // the empty line
+      if (fast && (p + 1 >= end || load<u8>(p + 1) != LF)) return BAIL;
+      headEndAt = p + 2;
+      break;
+    }
     if (isWs(c)) return fail(fieldCount == 0 ? ErrorCode.WHITESPACE_AFTER_START_LINE : ErrorCode.OBS_FOLD, p);
-    while (classOf(load<u8>(p)) & TCHAR) p++;
+    if (fast && fieldCount >= fastMaxFields) return BAIL;
+    p = skipTchar(p, end);
+    if (p >= end) return BAIL;
     const nameLen = <i32>(p - ls);
     c = load<u8>(p);
     if (c != COLON) {
+      if (fast) return BAIL; // the exact path finds which error it is
       if (isWs(c)) {
         let q = p;
         while (isWs(load<u8>(q))) q++;
@@ -263,23 +354,15 @@ function parseFields(p: usize, end: usize, request: bool): i32 {
     }
     if (nameLen == 0) return fail(ErrorCode.INVALID_FIELD_NAME, p);
     p++;
-    while (isWs(load<u8>(p))) p++;
+    while (p < end && isWs(load<u8>(p))) p++;
     const vs = p;
-    // field value: field-vchar, SP, HTAB until the CR (the scanner guaranteed CRLF)
-    while (true) {
-      if (ASC_FEATURE_SIMD) {
-        while (p + 16 <= end) {
-          const v = v128.load(p);
-          const m = i8x16.bitmask(v128.or(i8x16.lt_u(v, i8x16.splat(0x20)), i8x16.eq(v, i8x16.splat(0x7f))));
-          if (m != 0) { p += <usize>ctz<i32>(m); break; }
-          p += 16;
-        }
-      }
-      c = load<u8>(p);
-      if (c == CR) break;
-      if (c == HTAB || (classOf(c) & FIELD_VCHAR)) { p++; continue; }
-      return fail(c == 0 ? ErrorCode.NUL_IN_FIELD_VALUE : ErrorCode.CTL_IN_FIELD_VALUE, p);
-    }
+    // field value: field-vchar, SP, HTAB until the CR (the scanner guaranteed CRLF; the fast
+    // path checks the LF and the line's length)
+    p = skipFieldText(p, end);
+    if (p >= end) return BAIL;
+    c = load<u8>(p);
+    if (c != CR) return fail(c == 0 ? ErrorCode.NUL_IN_FIELD_VALUE : ErrorCode.CTL_IN_FIELD_VALUE, p);
+    if (fast && (p + 1 >= end || load<u8>(p + 1) != LF || !fastLine(<i32>(p - ls)))) return BAIL;
     let ve = p;
     while (ve > vs && isWs(load<u8>(ve - 1))) ve--;
     p += 2;

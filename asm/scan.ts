@@ -54,23 +54,55 @@ export function scan(slot: i32, len: i32, kind: i32): i32 {
   let i: i32 = 0;
   while (i < len) {
     if (ASC_FEATURE_SIMD) {
-      // Fast path inside a line: skip 16 bytes at a time while none is CR or LF and the
-      // limits cannot be crossed within the block; the scalar path below handles the rest.
-      if (state == 0 && lineLength > 0) {
-        while (i + 16 <= len && lineLength + 16 <= maxLine && total + lineLength + 16 <= maxHead) {
+      // Fast path inside a line: skip bytes that are neither CR nor LF, 64 then 16 at a time,
+      // without crossing a limit (`stop`: the last byte the line may reach without an error).
+      // A CRLF followed by the first byte of another field line the limits allow is consumed
+      // here too; anything else (the empty line, a bare CR or LF, a limit) goes to the scalar
+      // path below, which decides exactly as if every byte had been read one by one.
+      while ((state & LAST_WAS_CR) == 0 && lineLength > 0) {
+        let room = maxLine - lineLength;
+        const headRoom = maxHead - total - lineLength;
+        if (headRoom < room) room = headRoom;
+        const stop = room < len - i ? i + room : len;
+        const start = i;
+        const cr = i8x16.splat(CR);
+        const lf = i8x16.splat(LF);
+        while (i + 64 <= stop) {
+          const p = INPUT + <usize>i;
+          const a = v128.load(p);
+          const b = v128.load(p, 16);
+          const c = v128.load(p, 32);
+          const d = v128.load(p, 48);
+          const any = v128.or(
+            v128.or(v128.or(i8x16.eq(a, cr), i8x16.eq(a, lf)), v128.or(i8x16.eq(b, cr), i8x16.eq(b, lf))),
+            v128.or(v128.or(i8x16.eq(c, cr), i8x16.eq(c, lf)), v128.or(i8x16.eq(d, cr), i8x16.eq(d, lf))),
+          );
+          if (v128.any_true(any)) break;
+          i += 64;
+        }
+        while (i < stop) {
+          // a last partial block reads up to 15 bytes past the input (the region is padded);
+          // a sentinel bit at `stop` keeps them out of the result
           const v = v128.load(INPUT + <usize>i);
-          const m = i8x16.bitmask(v128.or(i8x16.eq(v, i8x16.splat(CR)), i8x16.eq(v, i8x16.splat(LF))));
+          let m = i8x16.bitmask(v128.or(i8x16.eq(v, cr), i8x16.eq(v, lf)));
+          if (stop - i < 16) m |= 1 << (stop - i);
           if (m != 0) {
-            const n = ctz<i32>(m);
-            lineLength += n;
-            i += n;
+            i += ctz<i32>(m);
             break;
           }
-          lineLength += 16;
           i += 16;
         }
-        if (i >= len) break;
+        lineLength += i - start;
+        if (i + 3 > len || load<u16>(INPUT + <usize>i) != 0x0a0d) break; // not CR LF + 1 byte
+        const next = <u32>load<u8>(INPUT + <usize>i, 2);
+        if (next == CR || next == LF || lineCount >= maxFields || total + lineLength + 1 > maxHead) break;
+        // the line ends; the next field line starts with one ordinary byte (maxLine >= 1)
+        lineCount++;
+        total += lineLength;
+        lineLength = 1;
+        i += 3;
       }
+      if (i >= len) break;
     }
     const c = <u32>load<u8>(INPUT + <usize>i);
     if (state & LAST_WAS_CR) {
