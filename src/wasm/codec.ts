@@ -110,7 +110,13 @@ export class Codec {
    *  the region is shared by every connection. */
   copyIn(src: Uint8Array, start: number, end: number): number {
     const len = Math.min(end - start, Capacity.INPUT);
-    this.u8.set(len === src.length && start === 0 ? src : src.subarray(start, start + len), this.input);
+    if (len <= 32) {
+      // a short read (a trickled head): a loop is cheaper than set() and its subarray
+      const u8 = this.u8;
+      for (let i = 0, o = this.input; i < len; i++) u8[o + i] = src[start + i];
+    } else {
+      this.u8.set(len === src.length && start === 0 ? src : src.subarray(start, start + len), this.input);
+    }
     return len;
   }
 

@@ -1,7 +1,9 @@
 // Reads one head after another from a connection's byte stream through a codec slot. The
 // common case, a head that arrives whole, costs one copy into linear memory and one call; a head
 // split across reads is scanned incrementally (only the new bytes are copied in and scanned) and
-// parsed once when its end arrives, so trickled heads cost linear, not quadratic, time.
+// parsed once when its end arrives, so trickled heads cost linear, not quadratic, time. The
+// bytes of an unfinished head are appended to one buffer (no allocation per read), which becomes
+// the completed head's storage.
 import { HeadKind } from '../../asm/shared/constants.js';
 import { type Codec, type HeadLimits, checkLimits, maxHeadBytes } from './codec.js';
 import { ParsedHead } from './parsed-head.js';
@@ -12,7 +14,8 @@ export class HeadReader {
   readonly #kind: HeadKind;
   readonly slot: number;
   readonly #maxBytes: number;
-  #pending: Buffer[] = [];
+  /** Bytes of an unfinished head, [0, #pendingLength); handed to the ParsedHead when complete. */
+  #pending: Buffer | undefined;
   #pendingLength = 0;
   /** The head completed by the last feed() that returned a positive count. */
   head: ParsedHead | undefined;
@@ -43,14 +46,14 @@ export class HeadReader {
         ? c.exports.requestHead(this.slot, len)
         : c.exports.responseHead(this.slot, len, headRequest ? 1 : 0);
       if (r > 0) {
-        this.head = new ParsedHead(c, buf.subarray(start, start + r));
+        this.head = new ParsedHead(c, buf, start);
         return r;
       }
       if (r < 0) throw new CodecError(-r, c.result);
       // r === 0: incomplete. Anything the limits allow fits the input region (checkLimits), so a
       // longer read that did not complete a head has already failed in the scanner.
       if (len !== end - start) throw new Error('portico: incomplete head longer than the input region');
-      this.#hold(buf.subarray(start, start + len));
+      this.#hold(buf, start, len);
       return 0;
     }
     // continuing an unfinished head: scan only the new bytes
@@ -61,32 +64,45 @@ export class HeadReader {
     if (k < 0) throw new CodecError(-k, c.result);
     if (k === 0) {
       if (len !== end - start) throw new Error('portico: incomplete head longer than the input region');
-      this.#hold(buf.subarray(start, start + len));
+      this.#hold(buf, start, len);
       return 0;
     }
-    const whole = Buffer.concat([...this.#pending, buf.subarray(start, start + k)], this.#pendingLength + k);
-    this.#pending = [];
+    this.#hold(buf, start, k);
+    const whole = this.#pending!;
+    const n = this.#pendingLength;
+    this.#pending = undefined;
     this.#pendingLength = 0;
-    if (whole.length > this.#maxBytes) throw new Error('portico: scanner accepted a head beyond the limits');
-    c.copyIn(whole, 0, whole.length);
+    if (n > this.#maxBytes) throw new Error('portico: scanner accepted a head beyond the limits');
+    c.copyIn(whole, 0, n);
     const r = this.#kind === HeadKind.REQUEST
-      ? c.exports.requestHead(this.slot, whole.length)
-      : c.exports.responseHead(this.slot, whole.length, headRequest ? 1 : 0);
+      ? c.exports.requestHead(this.slot, n)
+      : c.exports.responseHead(this.slot, n, headRequest ? 1 : 0);
     if (r < 0) throw new CodecError(-r, c.result);
-    if (r !== whole.length) throw new Error('portico: head length changed between scan and parse');
-    this.head = new ParsedHead(c, whole);
+    if (r !== n) throw new Error('portico: head length changed between scan and parse');
+    this.head = new ParsedHead(c, whole, 0);
     return k;
   }
 
-  #hold(part: Buffer): void {
-    // keep a copy only of what we hold across reads: the caller may reuse its buffer
-    this.#pending.push(Buffer.from(part));
-    this.#pendingLength += part.length;
+  /** Appends buf[start, start + len) to the unfinished head (a copy: the caller may reuse buf). */
+  #hold(buf: Buffer, start: number, len: number): void {
+    const need = this.#pendingLength + len;
+    let p = this.#pending;
+    if (p === undefined || need > p.length) {
+      const grown = Buffer.allocUnsafe(Math.min(Math.max(need, p === undefined ? 1024 : p.length * 2), Math.max(need, this.#maxBytes)));
+      if (p !== undefined) p.copy(grown, 0, 0, this.#pendingLength);
+      this.#pending = p = grown;
+    }
+    if (len <= 32) {
+      for (let i = 0, o = this.#pendingLength; i < len; i++) p[o + i] = buf[start + i];
+    } else {
+      buf.copy(p, this.#pendingLength, start, start + len);
+    }
+    this.#pendingLength = need;
   }
 
   /** Drops any unfinished head (e.g. after an error) and readies the slot for the next one. */
   reset(): void {
-    this.#pending = [];
+    this.#pending = undefined;
     this.#pendingLength = 0;
     this.head = undefined;
   }

@@ -1,12 +1,31 @@
 // A parsed request or response head: the raw head bytes plus the codec's offsets, with strings
-// decoded only when asked (one latin1 slice of the whole head, then String#slice per field:
-// ~5x cheaper than a Buffer#toString per field, ../shared/DESIGN.md §3).
-import { FieldEntry, FieldFlag, HeadFlag, HeadResult } from '../../asm/shared/constants.js';
+// decoded only when asked. Hot-path costs (see bench/codec.ts):
+// - of the field table, only each line's end and the field id are copied out of linear memory
+//   (into a plain array, one number per field): a field's name starts where the previous line
+//   ends, and its name and value bounds are found again in the raw bytes when asked, exactly as
+//   the codec defines them (name up to the colon; value without the OWS around it). A TypedArray
+//   of more than 64 bytes gets an off-heap backing store, which costs ~0.6 µs to allocate on
+//   Node 20, more than parsing the head;
+// - a well-known method is a constant string;
+// - other strings are String#slice of one latin1 copy of the head (~5x cheaper than a
+//   Buffer#toString per field, ../shared/DESIGN.md §3), decoded on first use and only as far as
+//   needed: target and Host, usually in the first lines, cost one short decode.
+import { FieldEntry, FieldFlag, HeadFlag, HeadResult, MethodId } from '../../asm/shared/constants.js';
 import type { Codec } from './codec.js';
 
+/** Buffer#latin1Slice: what Buffer#toString('latin1', start, end) calls after checking its
+ *  arguments (undeclared in @types/node, present in every Node version this package supports). */
+interface Latin1Buffer { latin1Slice(start: number, end: number): string }
+const latin1 = (b: Buffer, start: number, end: number): string => (b as unknown as Latin1Buffer).latin1Slice(start, end);
+
+const COLON = 0x3a;
+const SP = 0x20;
+const HTAB = 0x09;
+
+/** Method strings by MethodId (index 0: not a well-known method). */
+const METHOD_NAMES: readonly string[] = ['', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
+
 export class ParsedHead {
-  /** Exactly the head's bytes, start-line to the empty line's CRLF. */
-  readonly raw: Buffer;
   readonly length: number;
   /** 10 or 11. */
   readonly version: number;
@@ -19,15 +38,31 @@ export class ParsedHead {
   readonly contentLength: number;
   readonly fieldCount: number;
   readonly hostIndex: number;
-  readonly #starts: Int32Array; // method start/len, target start/len, reason start/len
-  /** FieldEntry.SIZE words per field. */
-  readonly fields: Int32Array;
+  readonly #buf: Buffer;
+  readonly #start: number;
+  readonly #methodStart: number;
+  readonly #methodLength: number;
+  readonly #targetStart: number;
+  readonly #targetLength: number;
+  readonly #reasonStart: number;
+  readonly #reasonLength: number;
+  /** Per field: lineEnd | idFlags << 16 (a copy: linear memory is shared by every connection;
+   *  heads are at most 64 KiB, so offsets fit in 16 bits). */
+  readonly #fields: number[];
+  /** Where the first field line starts. */
+  readonly #fieldsStart: number;
+  readonly #hostStart: number;
+  readonly #hostLength: number;
+  #raw: Buffer | undefined;
   #text: string | undefined;
 
-  /** Reads the codec's result table right after a successful parse of `raw`. */
-  constructor(c: Codec, raw: Buffer) {
+  /** Reads the codec's result table right after a successful parse of the head that starts at
+   *  buf[start] (the head's bytes stay in `buf`: the caller must not reuse it while it needs the
+   *  head, as for `raw`). */
+  constructor(c: Codec, buf: Buffer, start: number) {
     const r = c.result;
-    this.raw = raw;
+    this.#buf = buf;
+    this.#start = start;
     this.length = r[HeadResult.HEAD_LENGTH];
     this.version = r[HeadResult.VERSION];
     this.status = r[HeadResult.STATUS];
@@ -38,54 +73,105 @@ export class ParsedHead {
     this.contentLength = c.resultF64[HeadResult.CONTENT_LENGTH >> 1];
     this.fieldCount = r[HeadResult.FIELD_COUNT];
     this.hostIndex = r[HeadResult.HOST_INDEX];
-    this.#starts = new Int32Array([
-      r[HeadResult.METHOD_START], r[HeadResult.METHOD_LENGTH],
-      r[HeadResult.TARGET_START], r[HeadResult.TARGET_LENGTH],
-      r[HeadResult.REASON_START], r[HeadResult.REASON_LENGTH],
-    ]);
-    this.fields = c.fields.slice(0, this.fieldCount * FieldEntry.SIZE);
+    this.#methodStart = r[HeadResult.METHOD_START];
+    this.#methodLength = r[HeadResult.METHOD_LENGTH];
+    this.#targetStart = r[HeadResult.TARGET_START];
+    this.#targetLength = r[HeadResult.TARGET_LENGTH];
+    this.#reasonStart = r[HeadResult.REASON_START];
+    this.#reasonLength = r[HeadResult.REASON_LENGTH];
+    const n = this.fieldCount;
+    const f = c.fields;
+    const packed = new Array<number>(n);
+    for (let i = 0, e = 0; i < n; i++, e += FieldEntry.SIZE) packed[i] = f[e + FieldEntry.LINE_END] | (f[e + FieldEntry.ID_FLAGS] << 16);
+    this.#fields = packed;
+    this.#fieldsStart = n > 0 ? f[FieldEntry.NAME_START] : this.length - 2;
+    // Host is read for every request: its value bounds are copied too
+    const h = this.hostIndex * FieldEntry.SIZE;
+    this.#hostStart = this.hostIndex >= 0 ? f[h + FieldEntry.VALUE_START] : 0;
+    this.#hostLength = this.hostIndex >= 0 ? f[h + FieldEntry.VALUE_LENGTH] : 0;
+  }
+
+  /** Exactly the head's bytes, start-line to the empty line's CRLF (a view of the caller's buffer). */
+  get raw(): Buffer {
+    this.#raw ??= this.#buf.subarray(this.#start, this.#start + this.length);
+    return this.#raw;
   }
 
   /** The whole head as one latin1 string, built once. */
   text(): string {
-    this.#text ??= this.raw.toString('latin1', 0, this.length);
+    if (this.#text === undefined || this.#text.length < this.length) this.#text = latin1(this.#buf, this.#start, this.#start + this.length);
     return this.#text;
   }
 
+  /** A string of the head's bytes [start, start + length): String#slice of a latin1 copy of the
+   *  head's beginning, decoded once (a latin1 decode costs ~50 ns whatever its length up to a few
+   *  hundred bytes, so target and Host, usually in the first lines, share one). */
   #slice(start: number, length: number): string {
-    return this.text().slice(start, start + length);
+    const end = start + length;
+    if (this.#text === undefined || end > this.#text.length) {
+      const upTo = end * 2 >= this.length ? this.length : Math.min(this.length, end + 128);
+      this.#text = latin1(this.#buf, this.#start, this.#start + upTo);
+    }
+    return this.#text.slice(start, end);
   }
 
-  get method(): string { return this.#slice(this.#starts[0], this.#starts[1]); }
-  get target(): string { return this.#slice(this.#starts[2], this.#starts[3]); }
-  get reason(): string { return this.#slice(this.#starts[4], this.#starts[5]); }
-  get targetStart(): number { return this.#starts[2]; }
-  get targetLength(): number { return this.#starts[3]; }
+  get method(): string {
+    return this.methodId !== MethodId.OTHER ? METHOD_NAMES[this.methodId] : this.#slice(this.#methodStart, this.#methodLength);
+  }
+  get target(): string { return this.#slice(this.#targetStart, this.#targetLength); }
+  get reason(): string { return this.#slice(this.#reasonStart, this.#reasonLength); }
+  get targetStart(): number { return this.#targetStart; }
+  get targetLength(): number { return this.#targetLength; }
   /** Offset just past the start-line's CRLF, where the field lines begin. */
-  get fieldsStart(): number { return this.fieldCount > 0 ? this.nameStart(0) : this.length - 2; }
+  get fieldsStart(): number { return this.#fieldsStart; }
 
   has(flag: HeadFlag): boolean { return (this.flags & flag) !== 0; }
 
-  nameStart(i: number): number { return this.fields[i * FieldEntry.SIZE + FieldEntry.NAME_START]; }
-  lineEnd(i: number): number { return this.fields[i * FieldEntry.SIZE + FieldEntry.LINE_END]; }
-  fieldId(i: number): number { return this.fields[i * FieldEntry.SIZE + FieldEntry.ID_FLAGS] & 0xff; }
-  isConnectionListed(i: number): boolean { return (this.fields[i * FieldEntry.SIZE + FieldEntry.ID_FLAGS] & FieldFlag.CONNECTION_LISTED) !== 0; }
+  /** Offset of field i's name (where its line starts) in the head. */
+  nameStart(i: number): number { return i === 0 ? this.#fieldsStart : this.#fields[i - 1] & 0xffff; }
+  /** Offset just past field i's CRLF. */
+  lineEnd(i: number): number { return this.#fields[i] & 0xffff; }
+  fieldId(i: number): number { return (this.#fields[i] >>> 16) & 0xff; }
+  isConnectionListed(i: number): boolean { return ((this.#fields[i] >>> 16) & FieldFlag.CONNECTION_LISTED) !== 0; }
+
+  /** Length of field i's name: up to the colon (a name is a token, so the first colon). */
+  nameLength(i: number): number {
+    const b = this.#buf;
+    const s = this.#start + this.nameStart(i);
+    let p = s;
+    while (b[p] !== COLON) p++;
+    return p - s;
+  }
+
+  /** Offset of field i's value: after the colon and the OWS that follows it. */
+  valueStart(i: number): number {
+    const b = this.#buf;
+    const base = this.#start;
+    const end = base + this.lineEnd(i) - 2;
+    let p = base + this.nameStart(i) + this.nameLength(i) + 1;
+    while (p < end && (b[p] === SP || b[p] === HTAB)) p++;
+    return p - base;
+  }
+
+  /** Length of field i's value, without the OWS before its CRLF. */
+  valueLength(i: number): number {
+    const b = this.#buf;
+    const base = this.#start;
+    const vs = base + this.valueStart(i);
+    let p = base + this.lineEnd(i) - 2;
+    while (p > vs && (b[p - 1] === SP || b[p - 1] === HTAB)) p--;
+    return p - vs;
+  }
 
   /** The field name as received (case kept). */
-  name(i: number): string {
-    const e = i * FieldEntry.SIZE;
-    return this.#slice(this.fields[e + FieldEntry.NAME_START], this.fields[e + FieldEntry.NAME_LENGTH]);
-  }
+  name(i: number): string { return this.#slice(this.nameStart(i), this.nameLength(i)); }
 
   /** The field value, leading and trailing whitespace removed. */
-  value(i: number): string {
-    const e = i * FieldEntry.SIZE;
-    return this.#slice(this.fields[e + FieldEntry.VALUE_START], this.fields[e + FieldEntry.VALUE_LENGTH]);
-  }
+  value(i: number): string { return this.#slice(this.valueStart(i), this.valueLength(i)); }
 
   /** The Host value, or undefined. */
   host(): string | undefined {
-    return this.hostIndex >= 0 ? this.value(this.hostIndex) : undefined;
+    return this.hostIndex < 0 ? undefined : this.#slice(this.#hostStart, this.#hostLength);
   }
 
   /** Values of every field with this id, in order. */
@@ -100,8 +186,7 @@ export class ParsedHead {
     const lower = name.toLowerCase();
     const out: string[] = [];
     for (let i = 0; i < this.fieldCount; i++) {
-      const e = i * FieldEntry.SIZE;
-      if (this.fields[e + FieldEntry.NAME_LENGTH] === lower.length && this.name(i).toLowerCase() === lower) out.push(this.value(i));
+      if (this.nameLength(i) === lower.length && this.name(i).toLowerCase() === lower) out.push(this.value(i));
     }
     return out;
   }
