@@ -3,7 +3,10 @@
 // ../shared/reference/twisted-proxy-spec.md §3, §11 and §12. Each case is read whole, byte by byte
 // and split in two at every offset; all must produce the same log (accept/reject and error code
 // with its offset, start-line, fields, flags, Content-Length, body bytes, trailers and where each
-// message ends), and the whole read must produce the case's `log` block.
+// message ends), and the whole read must produce the case's `log` block. Inputs longer than 4 KiB
+// (the 16 KiB and 64 KiB limit cases) are split at a sample of offsets instead of every one (see
+// harness.ts splitOffsets: every offset around each line end, the first and last 64, every block
+// alignment at 16 places, a stride); byte-by-byte reading still covers every boundary.
 //
 // CODEC_FIXTURES_UPDATE=1 rewrites the `log` blocks that differ from the whole read (review the
 // diff!); blocks that still match are kept as written (limits.md folds its long runs of field
