@@ -97,6 +97,7 @@ export class ClientChannel implements ClientSide {
     return this.socket.write(bytes);
   }
 
+  get writableLength(): number { return this.socket.writableLength; }
   cork(): void { this.socket.cork(); }
   uncork(): void { this.socket.uncork(); }
 

@@ -26,6 +26,8 @@ export interface ClientSide {
   readonly requestBodyDone: boolean;
   /** Writes response bytes; false when the client's buffer is full (wait for resumeUpstream). */
   write(bytes: Buffer): boolean;
+  /** Bytes queued on the client socket. */
+  readonly writableLength: number;
   cork(): void;
   uncork(): void;
   /** The upstream is ready for more request body (connected, or drained). */
@@ -155,7 +157,8 @@ export class Exchange implements SocketHandler {
       return false;
     }
     this.#timer?.refresh();
-    return this.#socket.socket.write(bytes);
+    const s = this.#socket.socket;
+    return s.write(bytes) || s.writableLength <= RELAY_HIGH_WATER;
   }
 
   /** Forwards one decoded chunk, re-framed; false when the caller should pause the client. */
@@ -170,7 +173,7 @@ export class Exchange implements SocketHandler {
     const s = this.#socket.socket;
     s.write(size);
     s.write(bytes);
-    return s.write(CRLF);
+    return s.write(CRLF) || s.writableLength <= RELAY_HIGH_WATER;
   }
 
   addTrailer(bytes: Buffer): void {
@@ -196,7 +199,9 @@ export class Exchange implements SocketHandler {
     if (this.#phase === Phase.DONE || this.#aborted) return;
     this.#gotResponseBytes = true;
     this.#timer?.refresh();
-    this.#client.cork();
+    // a head and the body bytes behind it go out in one writev; body-only reads are one write
+    const cork = this.#phase === Phase.HEAD || this.#framing === 'chunked';
+    if (cork) this.#client.cork();
     try {
       this.#consume(chunk, 0);
     } catch (e) {
@@ -204,7 +209,7 @@ export class Exchange implements SocketHandler {
       this.#ctx.logger.error({ err: e }, 'internal error relaying a response');
       this.#abortClient('internal error');
     } finally {
-      this.#client.uncork();
+      if (cork) this.#client.uncork();
     }
   }
 
@@ -377,12 +382,11 @@ export class Exchange implements SocketHandler {
   }
 
   #writeClient(bytes: Buffer): void {
-    if (!this.#client.write(bytes) && !this.#upstreamPaused && this.#socket) {
+    if (!this.#client.write(bytes) && !this.#upstreamPaused && this.#socket && this.#client.writableLength > RELAY_HIGH_WATER) {
       // slow client: stop reading the upstream until the client drains (D27). The upstream is
-      // not silent, we stopped listening: its idle timer waits too.
+      // not silent, we stopped listening: #timeout re-arms the idle timer meanwhile.
       this.#upstreamPaused = true;
       this.#socket.socket.pause();
-      this.#disarm();
     }
   }
 
@@ -391,7 +395,7 @@ export class Exchange implements SocketHandler {
     if (this.#upstreamPaused && this.#socket && !this.#aborted) {
       this.#upstreamPaused = false;
       this.#socket.socket.resume();
-      if (this.#phase === Phase.BODY) this.#arm(this.#ctx.config.timeouts.upstreamIdleMs, () => this.#timeout());
+      this.#timer?.refresh();
     }
   }
 
@@ -442,6 +446,11 @@ export class Exchange implements SocketHandler {
   }
 
   #timeout(): void {
+    if (this.#upstreamPaused) {
+      // we are the ones not reading (slow client): not an upstream timeout
+      this.#timer?.refresh();
+      return;
+    }
     if (this.#phase === Phase.HEAD) {
       this.#health.failed(this.#ctx.healthPolicy, Date.now());
       this.#fail(504, 'timeout', `upstream sent no response head within ${this.#ctx.config.timeouts.upstreamHeadMs} ms`, 'PRX_ERR_UPSTREAM_TIMEOUT');
@@ -474,6 +483,10 @@ export class Exchange implements SocketHandler {
   }
 }
 
+/** Bytes a relay may queue on a socket before it stops reading the other side (D27). Above
+ *  Node's 16 KiB default so a fast transfer is not paused and resumed on every 64 KiB read;
+ *  Twisted's transport buffer is 64 KiB. Per direction and connection, so memory stays bounded. */
+const RELAY_HIGH_WATER = 256 * 1024;
 const CRLF = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n', 'latin1');
 const LAST_CHUNK_CRLF = Buffer.from('0\r\n\r\n', 'latin1');
