@@ -142,9 +142,20 @@ export function porticoEntry(root: string): string {
   return join(root, 'dist', 'src', 'cli', 'main.js');
 }
 
+/** Node flags from a `#!/usr/bin/env -S node FLAGS` (or `#!/path/node FLAGS`) first line. */
+export function shebangNodeFlags(file: string): string[] {
+  try {
+    const first = readFileSync(file, 'utf8').split('\n', 1)[0] ?? '';
+    const m = /^#!\S*?(?:env\s+(?:-S\s+)?)?\S*node\s+(.*)$/.exec(first.trim());
+    return m ? m[1]!.split(/\s+/).filter((f) => f.startsWith('--')) : [];
+  } catch {
+    return [];
+  }
+}
+
 export const portico: TargetDef = {
   name: 'portico',
-  describe: 'the portico command (package.json bin), --admin off (or on for workload f), --log-level silent; for forward/CONNECT --forward with a config allowing the loopback origin and its port',
+  describe: 'the portico command (package.json bin, with its shebang node flags), --admin off (or on for workload f), --log-level silent; for forward/CONNECT --forward with a config allowing the loopback origin and its port',
   roles: ['reverse', 'forward', 'tunnel'],
   check: (ctx) => (existsSync(porticoEntry(ctx.root)) ? undefined : `${porticoEntry(ctx.root)} is missing (run npm run build)`),
   version: (ctx) => {
@@ -157,7 +168,9 @@ export const portico: TargetDef = {
   },
   async start(ctx, role, opts = {}) {
     const port = await freePort();
-    const args = [porticoEntry(ctx.root), '--listen', `127.0.0.1:${port}`, '--log-level', 'silent', '--route', `/=${origin(ctx)}`];
+    // Run the bin as its shebang would (e.g. `#!/usr/bin/env -S node --max-semi-space-size=4`).
+    const entry = porticoEntry(ctx.root);
+    const args = [...shebangNodeFlags(entry), entry, '--listen', `127.0.0.1:${port}`, '--log-level', 'silent', '--route', `/=${origin(ctx)}`];
     const env: NodeJS.ProcessEnv = { ...process.env };
     let adminUrl: string | undefined;
     if (opts.adminToken !== undefined) {
