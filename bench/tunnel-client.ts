@@ -4,18 +4,7 @@
 // speak CONNECT. argv[2]: JSON { host, port, originHost, originPort, path, connections, durationSec,
 // timeoutSec, connect }. Prints "BENCHJSON {...}" in the shape load.ts reads from wrk.
 import { connect as tcpConnect, type Socket } from 'node:net';
-
-interface Spec {
-  host: string;
-  port: number;
-  originHost: string;
-  originPort: number;
-  path: string;
-  connections: number;
-  durationSec: number;
-  timeoutSec: number;
-  connect: boolean;
-}
+import type { TunnelSpec as Spec } from './load.js';
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as Spec;
 const authority = `${spec.originHost}:${spec.originPort}`;
