@@ -33,6 +33,9 @@ const enum State { HEAD, BODY, WAIT, TUNNEL, CLOSED }
 
 const CONNECTION_ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
+/** Response bytes queued on the client socket above which no further pipelined request is read
+ *  (the relay's own limit, RELAY_HIGH_WATER, applies to relayed bodies). */
+const RESPONSE_HIGH_WATER = 256 * 1024;
 const enum Timer { NONE, IDLE, HEAD, BODY, ABORT }
 
 export class ClientChannel implements ClientSide {
@@ -53,7 +56,11 @@ export class ClientChannel implements ClientSide {
   #bodyOk = true;
   #closeAfter = false;
   #clientEnded = false;
-  #pausedFor = 0; // bit 1: pipeline buffer full, bit 2: upstream not ready for body
+  #pausedFor = 0; // bit 1: pipeline buffer full, bit 2: upstream not ready for body, bit 4: client not reading responses
+  /** Inside #pump: a response finished synchronously (answered locally) must not pump again
+   *  from inside the pump; the running loop goes on with the next request (issue 9: a recursion
+   *  per pipelined request overflowed the stack). */
+  #pumping = false;
   #timer: NodeJS.Timeout | undefined;
   #timerKind = Timer.NONE;
   // per request, for the access log
@@ -126,8 +133,12 @@ export class ClientChannel implements ClientSide {
     this.#reader.reset();
     this.#resume(1);
     this.#setTimer(Timer.IDLE);
-    this.#pump();
-    if (this.#state === State.HEAD && this.#clientEnded && this.#reader.pendingLength === 0 && !this.#buffered()) this.#gracefulClose();
+    if (this.#pumping) return; // answered from inside the pump: its loop reads the next request
+    try {
+      this.#pump();
+    } catch (e) {
+      this.#internalError(e);
+    }
   }
 
   respondError(status: number, detail: string, code: string): void {
@@ -189,6 +200,14 @@ export class ClientChannel implements ClientSide {
   }
 
   readonly #onEnd = (): void => {
+    try {
+      this.#ended();
+    } catch (e) {
+      this.#internalError(e);
+    }
+  };
+
+  #ended(): void {
     this.#clientEnded = true;
     if (this.#closing) { this.socket.destroy(); return; }
     switch (this.#state) {
@@ -205,14 +224,22 @@ export class ClientChannel implements ClientSide {
       default:
         break; // WAIT: answer, then close (responseDone sees #clientEnded)
     }
-  };
+  }
 
   readonly #onError = (): void => {
     // 'close' follows; nothing to report to the client
   };
 
   readonly #onDrain = (): void => {
-    this.#exchange?.resumeUpstream();
+    try {
+      this.#exchange?.resumeUpstream();
+      if ((this.#pausedFor & 4) !== 0) {
+        this.#resume(4);
+        this.#pump();
+      }
+    } catch (e) {
+      this.#internalError(e);
+    }
   };
 
   readonly #onClose = (): void => {
@@ -236,9 +263,28 @@ export class ClientChannel implements ClientSide {
     return this.#buf ? this.#buf.length - this.#off : 0;
   }
 
+  /** Processes buffered input: a loop, never a recursion, whatever the requests are (every
+   *  response, local or relayed, that finishes while it runs just returns to this loop). */
   #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      this.#pumpLoop();
+    } finally {
+      this.#pumping = false;
+    }
+    if (this.#state === State.HEAD && this.#clientEnded && this.#exchange === undefined && this.#reader.pendingLength === 0 && !this.#buffered()) this.#gracefulClose();
+  }
+
+  #pumpLoop(): void {
     while (this.#buf !== undefined && this.#off < this.#buf.length) {
       if (this.#state === State.HEAD) {
+        // a client that pipelines without reading the answers: stop reading it until its
+        // responses drain (bounds what locally answered requests can queue)
+        if (this.socket.writableLength > RESPONSE_HIGH_WATER) {
+          this.#pause(4);
+          break;
+        }
         if (!this.#readHead()) break;
       } else if (this.#state === State.BODY) {
         if (this.#bodyBlocked || !this.#readBody()) break;
@@ -406,8 +452,12 @@ export class ClientChannel implements ClientSide {
         if (this.#state === State.CLOSED) return;
         this.#bodyBlocked = false;
         this.#resume(2);
-        this.#relay(head, origin, health, target, host, host);
-        this.#pump();
+        try {
+          this.#relay(head, origin, health, target, host, host);
+          this.#pump();
+        } catch (e) {
+          this.#internalError(e);
+        }
       },
       tunnel: (upstream) => {
         once();
@@ -547,6 +597,14 @@ export class ClientChannel implements ClientSide {
     const kind = this.#timerKind;
     this.#timer = undefined;
     this.#timerKind = Timer.NONE;
+    try {
+      this.#timerFired(kind);
+    } catch (e) {
+      this.#internalError(e);
+    }
+  };
+
+  #timerFired(kind: Timer): void {
     switch (kind) {
       case Timer.IDLE:
         // an idle keep-alive connection closes silently (RFC 9110 §15.5.9: no 408 here)
@@ -573,7 +631,7 @@ export class ClientChannel implements ClientSide {
       default:
         break;
     }
-  };
+  }
 
   #timeoutRequest(what: string): void {
     this.write(errorResponse(408, `${what} not received in time`, 'PRX_REQUEST_TIMEOUT', true));

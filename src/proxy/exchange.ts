@@ -107,7 +107,20 @@ export class Exchange implements SocketHandler {
   get authority(): string { return this.#pool.origin.authority; }
 
   start(): void {
-    this.#pool.acquire().then((p) => this.#connected(p), (e: Error) => this.#acquireFailed(e));
+    this.#pool.acquire().then((p) => this.#connected(p), (e: Error) => this.#acquireFailed(e)).catch((e: unknown) => this.#internalError(e));
+  }
+
+  /** Last resort: a bug must cost this client connection, never the process. */
+  #internalError(e: unknown): void {
+    this.#ctx.logger.error({ err: e }, 'internal error relaying a request');
+    this.#phase = Phase.DONE;
+    this.#aborted = true;
+    this.#disarm();
+    if (this.#socket) {
+      this.#pool.discard(this.#socket);
+      this.#socket = undefined;
+    }
+    this.#client.abortClient('internal error');
   }
 
   #acquireFailed(e: Error): void {
@@ -205,9 +218,7 @@ export class Exchange implements SocketHandler {
     try {
       this.#consume(chunk, 0);
     } catch (e) {
-      // a bug must cost one exchange, never the process
-      this.#ctx.logger.error({ err: e }, 'internal error relaying a response');
-      this.#abortClient('internal error');
+      this.#internalError(e);
     } finally {
       if (cork) this.#client.uncork();
     }
@@ -218,6 +229,14 @@ export class Exchange implements SocketHandler {
   }
 
   gone(reason: 'end' | 'error' | 'close', error?: Error): void {
+    try {
+      this.#gone(reason, error);
+    } catch (e) {
+      this.#internalError(e);
+    }
+  }
+
+  #gone(reason: 'end' | 'error' | 'close', error?: Error): void {
     if (this.#phase === Phase.DONE || this.#aborted) return;
     if (this.#phase === Phase.CONNECTING) return;
     const p = this.#socket!;
@@ -446,6 +465,14 @@ export class Exchange implements SocketHandler {
   }
 
   #timeout(): void {
+    try {
+      this.#timedOut();
+    } catch (e) {
+      this.#internalError(e);
+    }
+  }
+
+  #timedOut(): void {
     if (this.#upstreamPaused) {
       // we are the ones not reading (slow client): not an upstream timeout
       this.#timer?.refresh();
