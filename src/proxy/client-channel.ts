@@ -24,7 +24,7 @@ import type { OriginHealth } from '../upstream/balancer.js';
 import { hasDotDotSegment, mapPath } from '../routing/path-mapping.js';
 import { Exchange, type ClientSide } from './exchange.js';
 import { buildRequestHead, wantsUpgrade } from './request-head.js';
-import { errorResponse } from './error-response.js';
+import { localResponse } from './error-response.js';
 import { tunnel } from './tunnel.js';
 import type { ChannelContext, ForwardRequest } from './channel-context.js';
 import { requestHost } from './request-target.js';
@@ -143,7 +143,7 @@ export class ClientChannel implements ClientSide {
 
   respondError(status: number, detail: string, code: string): void {
     const close = this.#closeAfter || this.#state === State.BODY || this.#closing;
-    this.write(errorResponse(status, detail, code, close));
+    this.#writeLocal(status, detail, code, close);
     this.responseDone(status, close);
   }
 
@@ -369,7 +369,7 @@ export class ClientChannel implements ClientSide {
       return;
     }
     if (head.targetForm === TargetForm.ASTERISK) {
-      if (head.methodId === MethodId.OPTIONS) this.#localResponse(200, '', '', '', true);
+      if (head.methodId === MethodId.OPTIONS) this.#localResponse(200, '', '');
       else this.#localResponse(400, 'the asterisk-form target is only for OPTIONS', 'PRX_BAD_TARGET');
       return;
     }
@@ -536,27 +536,34 @@ export class ClientChannel implements ClientSide {
       this.socket.destroy();
       return;
     }
-    this.write(errorResponse(status, detail, code, true));
+    this.#writeLocal(status, detail, code, true);
     this.#logRequest(status, false);
     this.#gracefulClose();
   }
 
   /** A response the proxy makes itself for a parsed request (no route, bad target, 413...). */
-  #localResponse(status: number, detail: string, code: string, extra = '', empty = false): void {
+  #localResponse(status: number, detail: string, code: string, extra = ''): void {
     // a body we will not read makes the connection unusable for further requests
     if (this.#state === State.BODY) this.#closeAfter = true;
     const close = this.#closeAfter;
-    if (empty) this.write(Buffer.from(`HTTP/1.1 ${status} OK\r\nContent-Length: 0\r\n${close ? 'Connection: close\r\n' : ''}\r\n`, 'latin1'));
-    else this.write(errorResponse(status, detail, code, close, extra));
+    this.#writeLocal(status, detail, code, close, extra);
     if (this.#state === State.BODY) this.#state = State.WAIT;
     this.responseDone(status, close);
+  }
+
+  /** Writes a response the proxy makes itself. The one way local responses go out, so each
+   *  follows HEAD rules for the request it answers (none is known for a head that failed to
+   *  parse) and says how the connection goes on. */
+  #writeLocal(status: number, detail: string, code: string, close: boolean, extra = ''): void {
+    const request = this.#request;
+    this.write(localResponse(status, detail, code, close ? 'close' : 'persistent', request !== undefined && request.methodId === MethodId.HEAD, extra));
   }
 
   /** A request that failed to parse: answer its status, close, read nothing more (D10). */
   #reject(status: number, detail: string, code: string): void {
     this.#requestId = this.#ctx.nextRequestId();
     this.#started = performance.now();
-    this.write(errorResponse(status, detail, code, true));
+    this.#writeLocal(status, detail, code, true);
     this.#ctx.logger.info({ req: this.#requestId, client: this.socket.remoteAddress, status, error: code }, 'bad request');
     this.#ctx.observers.requestFinished({ routeId: undefined, method: '', status, durationMs: 0, aborted: false });
     this.#gracefulClose();
@@ -634,7 +641,7 @@ export class ClientChannel implements ClientSide {
   }
 
   #timeoutRequest(what: string): void {
-    this.write(errorResponse(408, `${what} not received in time`, 'PRX_REQUEST_TIMEOUT', true));
+    this.#writeLocal(408, `${what} not received in time`, 'PRX_REQUEST_TIMEOUT', true);
     this.#ctx.logger.info({ client: this.socket.remoteAddress, what }, 'request timeout');
     this.#gracefulClose();
   }
