@@ -329,9 +329,9 @@ export class ClientChannel implements ClientSide {
     this.#bodyKind = head.bodyKind;
     this.#bodyBytes = 0;
     this.#bodyOk = true;
-    // persistence (RFC 9112 §9.3): HTTP/1.1 unless "close"; HTTP/1.0 connections close after one
-    // response (Twisted's behaviour; keep-alive for 1.0 clients is not offered)
-    this.#closeAfter = this.#shuttingDown || head.version === 10 || head.has(HeadFlag.CONNECTION_CLOSE);
+    // persistence (RFC 9112 §9.3): HTTP/1.1 unless "close"; HTTP/1.0 only with "keep-alive"
+    // (Twisted's checkPersistence), and then only if the response can be delimited (exchange)
+    this.#closeAfter = this.#shuttingDown || head.has(HeadFlag.CONNECTION_CLOSE) || (head.version === 10 && !head.has(HeadFlag.CONNECTION_KEEP_ALIVE));
     const limit = this.#ctx.config.limits.maxBodyBytes;
     if (head.bodyKind === BodyKind.LENGTH) {
       this.#bodyRemaining = head.contentLength;
@@ -556,7 +556,8 @@ export class ClientChannel implements ClientSide {
    *  parse) and says how the connection goes on. */
   #writeLocal(status: number, detail: string, code: string, close: boolean, extra = ''): void {
     const request = this.#request;
-    this.write(localResponse(status, detail, code, close ? 'close' : 'persistent', request !== undefined && request.methodId === MethodId.HEAD, extra));
+    const persistence = close ? 'close' : request !== undefined && request.version === 10 ? 'keep-alive' : 'persistent';
+    this.write(localResponse(status, detail, code, persistence, request !== undefined && request.methodId === MethodId.HEAD, extra));
   }
 
   /** A request that failed to parse: answer its status, close, read nothing more (D10). */

@@ -20,7 +20,8 @@ import type { ChannelContext } from './channel-context.js';
 /** What the exchange needs from the client side (the ClientChannel). */
 export interface ClientSide {
   readonly clientVersion: number;
-  /** The connection will close after this response (Connection: close, HTTP/1.0, errors). */
+  /** The connection will close after this response (Connection: close, HTTP/1.0 without
+   *  keep-alive, errors, shutdown). */
   readonly closeAfter: boolean;
   /** The request body has been fully read from the client. */
   readonly requestBodyDone: boolean;
@@ -329,7 +330,8 @@ export class Exchange implements SocketHandler {
     this.#bodyKind = head.bodyKind;
     this.#health.ok();
     const client11 = this.#client.clientVersion >= 11;
-    let close = this.#client.closeAfter || !client11 || !this.#client.requestBodyDone;
+    // an HTTP/1.0 client kept alive (it asked) can only be answered with a length or no content
+    let close = this.#client.closeAfter || !this.#client.requestBodyDone;
     let framing: ClientFraming;
     switch (head.bodyKind) {
       case BodyKind.NONE: framing = 'none'; break;
@@ -344,7 +346,7 @@ export class Exchange implements SocketHandler {
     const out = buildResponseHead({
       head, framing, contentLength: head.contentLength,
       keepContentLength: head.bodyKind === BodyKind.NONE && (this.#isHead || head.status === 304),
-      upgrade: false, close, proxyName: this.#ctx.config.proxyName,
+      upgrade: false, close, keepAlive: !client11, proxyName: this.#ctx.config.proxyName,
     });
     this.#phase = Phase.BODY;
     this.#arm(this.#ctx.config.timeouts.upstreamIdleMs, () => this.#timeout());
