@@ -27,6 +27,7 @@ export interface Config {
   };
   forwarding: { xForwarded: boolean; forwarded: boolean; trustedProxies: string[] };
   notFoundStatus: 404 | 421 | 502 | 503;
+  clientHalfClose: 'abort' | 'finish';
   routes: RouteSpec[];
   forwardProxy: {
     enabled: boolean; listen?: string; allowClients: string[]; connectPorts: number[]; httpPorts: number[];

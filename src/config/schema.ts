@@ -84,6 +84,11 @@ export const configSchema = {
       },
     },
     notFoundStatus: { type: 'integer', enum: [404, 421, 502, 503], default: 404 },
+    clientHalfClose: {
+      enum: ['abort', 'finish'],
+      default: 'abort',
+      description: 'a client that sends FIN while waiting for its response: "abort" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), "finish" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)',
+    },
     routes: { type: 'array', maxItems: 10000, default: [], items: routeSpecSchema },
     forwardProxy: {
       type: 'object',

@@ -11,8 +11,10 @@
 // - One refreshable timer per connection: idle (silent close, never 408 on an idle keep-alive),
 //   whole-head deadline (408, slowloris), request-body silence (408), and a hard abort after a
 //   graceful close that did not finish (Twisted's abortTimeout).
-// - Half-close after a complete request still gets its response (D29); a client that goes away
-//   cancels its upstream request (D30).
+// - A client that sends FIN while it waits for a response aborts it by default (clientHalfClose
+//   "abort", as nginx): the upstream request is cancelled and its pool slot freed, so clients
+//   that left cannot hold upstream connections. "finish" keeps the half-close (D29): the response
+//   is sent, then the connection closes. A client that goes away cancels its request (D30).
 import type net from 'node:net';
 import { BodyKind, HeadFlag, HeadKind, MethodId, TargetForm } from '../../asm/shared/constants.js';
 import { HeadReader } from '../wasm/head-reader.js';
@@ -215,15 +217,24 @@ export class ClientChannel implements ClientSide {
         if (this.#exchange === undefined && !this.#buffered()) this.#gracefulClose();
         break;
       case State.BODY:
-        // the request can never complete: cancel it
-        this.#exchange?.abort();
-        this.#logRequest(0, true);
-        this.#exchange = undefined;
-        this.socket.destroy();
+        this.#cancelRequest(); // the request can never complete
+        break;
+      case State.WAIT:
+        // clientHalfClose "finish": answer, then close (the pump closes once idle); "abort":
+        // cancel the upstream exchange or the pending forward-proxy work
+        if (this.#ctx.config.clientHalfClose !== 'finish') this.#cancelRequest();
         break;
       default:
-        break; // WAIT: answer, then close (responseDone sees #clientEnded)
+        break;
     }
+  }
+
+  /** Cancels the request in progress (its upstream exchange, if any) and drops the connection. */
+  #cancelRequest(): void {
+    this.#exchange?.abort();
+    this.#logRequest(this.#exchange?.status ?? 0, true);
+    this.#exchange = undefined;
+    this.socket.destroy();
   }
 
   readonly #onError = (): void => {
