@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { ProxyServer } from '../src/proxy/proxy-server.js';
-import type { RouteSpec, UpstreamSpec } from '../src/routing/route-spec.js';
+import { routeSpecSchema, type RouteSpec, type UpstreamSpec } from '../src/routing/route-spec.js';
 import { ProxyError } from '../src/errors.js';
 import { canonicalJson } from './etag.js';
 import { AdminProblem } from './problem.js';
@@ -40,7 +40,8 @@ export interface ChangeOutcome {
 
 export type ChangeResult = 'applied' | 'dry_run' | 'noop' | 'rejected';
 
-const ROUTE_KEYS: ReadonlyArray<keyof RouteSpec> = ['id', 'host', 'pathPrefix', 'methods', 'headers', 'upstreams', 'stripPrefix', 'rewritePrefix', 'preserveHost'];
+/** Route members in schema order, from the schema itself so a new member cannot be dropped here. */
+const ROUTE_KEYS = Object.keys(routeSpecSchema.properties) as ReadonlyArray<keyof RouteSpec>;
 
 /** A route with its members in schema order (stable file diffs, stable table reuse checks). */
 export function normalizeRoute(spec: RouteSpec): RouteSpec {

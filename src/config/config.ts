@@ -13,6 +13,7 @@ export interface Config {
   admin: AdminConfig | false;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   proxyName: string;
+  via: boolean;
   limits: {
     maxLineBytes: number; maxHeaderFields: number; maxHeadBytes: number; maxChunkSizeLineBytes: number;
     maxTrailerBytes: number; maxBodyBytes: number | null; pipelineBufferBytes: number; maxConnections: number;

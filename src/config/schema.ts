@@ -1,7 +1,7 @@
 // JSON Schema of the configuration file. Ajv validates it at start-up (`portico --check`), the
 // admin API validates `PUT /v1/config` bodies with it, and the README's reference is written from
 // it. Every property has a default so a file may hold only what differs.
-import { routeSpecSchema } from '../routing/route-spec.js';
+import { routeSpecSchema, PROXY_NAME_SCHEMA } from '../routing/route-spec.js';
 
 const hostPort = { type: 'string', minLength: 3, maxLength: 300, description: 'HOST:PORT (IPv6 as [::1]:PORT)' } as const;
 const ms = (def: number, description: string) => ({ type: 'integer', minimum: 1, maximum: 86_400_000, default: def, description }) as const;
@@ -28,7 +28,12 @@ export const configSchema = {
       ],
     },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
-    proxyName: { type: 'string', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$", default: 'portico', description: 'pseudonym in Via' },
+    proxyName: { ...PROXY_NAME_SCHEMA, default: 'portico', description: 'pseudonym (received-by) in Via' },
+    via: {
+      type: 'boolean',
+      default: true,
+      description: 'add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via',
+    },
     limits: {
       type: 'object',
       additionalProperties: false,

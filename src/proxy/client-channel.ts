@@ -407,12 +407,13 @@ export class ClientChannel implements ClientSide {
     const clientHost = where.clientHost;
     // Host: the upstream's (Twisted's default) or the client's; absolute-form names it in the target
     const host = route.preserveHost && clientHost !== undefined ? (head.targetForm === TargetForm.ABSOLUTE ? clientHost : undefined) : origin.authority;
-    this.#relay(head, origin, target.health, mapPath(where.path, where.query, route.pathPrefix, origin.basePath, route.stripPrefix, route.rewritePrefix), host, clientHost);
+    const via = (route.via ?? ctx.config.via) ? (route.proxyName ?? ctx.config.proxyName) : undefined;
+    this.#relay(head, origin, target.health, mapPath(where.path, where.query, route.pathPrefix, origin.basePath, route.stripPrefix, route.rewritePrefix), host, clientHost, via);
   }
 
   /** Starts the exchange that relays this request to `origin`. `host` undefined: keep the
-   *  client's Host line. */
-  #relay(head: ParsedHead, origin: Origin, health: OriginHealth, upstreamTarget: string, host: string | undefined, clientHost: string | undefined): void {
+   *  client's Host line. `via`: the Via pseudonym, undefined for none. */
+  #relay(head: ParsedHead, origin: Origin, health: OriginHealth, upstreamTarget: string, host: string | undefined, clientHost: string | undefined, via: string | undefined): void {
     const ctx = this.#ctx;
     const upgrade = wantsUpgrade(head) && head.version === 11;
     const requestHead = buildRequestHead({
@@ -425,9 +426,10 @@ export class ClientChannel implements ClientSide {
       upgrade,
       peerAddress: this.socket.remoteAddress,
       peerTrusted: ctx.trustedProxies.has(this.socket.remoteAddress),
-      policy: { proxyName: ctx.config.proxyName, xForwarded: ctx.config.forwarding.xForwarded, forwarded: ctx.config.forwarding.forwarded },
+      via,
+      policy: ctx.config.forwarding,
     });
-    const ex = new Exchange(ctx, this, head, requestHead, ctx.pools.get(origin), health, this.#bodyKind === BodyKind.CHUNKED, upgrade);
+    const ex = new Exchange(ctx, this, head, requestHead, ctx.pools.get(origin), health, this.#bodyKind === BodyKind.CHUNKED, upgrade, via);
     this.#exchange = ex;
     if (this.#state === State.BODY) {
       // until the upstream connection is ready the body waits in the socket (backpressure)
@@ -464,7 +466,7 @@ export class ClientChannel implements ClientSide {
         this.#bodyBlocked = false;
         this.#resume(2);
         try {
-          this.#relay(head, origin, health, target, host, host);
+          this.#relay(head, origin, health, target, host, host, this.#ctx.config.via ? this.#ctx.config.proxyName : undefined);
           this.#pump();
         } catch (e) {
           this.#internalError(e);

@@ -68,6 +68,8 @@ export class Exchange implements SocketHandler {
   readonly #chunkedRequest: boolean;
   readonly #isHead: boolean;
   readonly #wantsUpgrade: boolean;
+  /** Via pseudonym for the response, or undefined for none. */
+  readonly #via: string | undefined;
   #phase = Phase.CONNECTING;
   #socket: PooledSocket | undefined;
   #parser: ResponseParser | undefined;
@@ -92,7 +94,7 @@ export class Exchange implements SocketHandler {
    *  framing may not be chunked, and RFC 9110 §6.5.1 lets a recipient discard them). */
   readonly #responseSink: ChunkSink = { data: (b) => this.#writeBody(b), trailer: () => {} };
 
-  constructor(ctx: ChannelContext, client: ClientSide, request: ParsedHead, requestHead: Buffer, pool: OriginPool, health: OriginHealth, chunkedRequest: boolean, wantsUpgrade: boolean) {
+  constructor(ctx: ChannelContext, client: ClientSide, request: ParsedHead, requestHead: Buffer, pool: OriginPool, health: OriginHealth, chunkedRequest: boolean, wantsUpgrade: boolean, via: string | undefined) {
     this.#ctx = ctx;
     this.#client = client;
     this.#request = request;
@@ -102,6 +104,7 @@ export class Exchange implements SocketHandler {
     this.#chunkedRequest = chunkedRequest;
     this.#isHead = request.methodId === MethodId.HEAD;
     this.#wantsUpgrade = wantsUpgrade;
+    this.#via = via;
   }
 
   get status(): number { return this.#status; }
@@ -308,13 +311,13 @@ export class Exchange implements SocketHandler {
       this.#phase = Phase.DONE;
       this.#disarm();
       this.#status = 101;
-      const out = buildResponseHead({ head, framing: 'none', contentLength: 0, keepContentLength: false, upgrade: true, close: false, proxyName: this.#ctx.config.proxyName });
+      const out = buildResponseHead({ head, framing: 'none', contentLength: 0, keepContentLength: false, upgrade: true, close: false, via: this.#via });
       this.#pool.detach(this.#socket!);
       this.#client.upgrade(out, this.#socket!.socket, chunk.subarray(off));
       return false;
     }
     if (this.#client.clientVersion >= 11) {
-      this.#client.write(buildResponseHead({ head, framing: 'none', contentLength: 0, keepContentLength: false, upgrade: false, close: false, proxyName: this.#ctx.config.proxyName }));
+      this.#client.write(buildResponseHead({ head, framing: 'none', contentLength: 0, keepContentLength: false, upgrade: false, close: false, via: this.#via }));
     }
     return true;
   }
@@ -346,7 +349,7 @@ export class Exchange implements SocketHandler {
     const out = buildResponseHead({
       head, framing, contentLength: head.contentLength,
       keepContentLength: head.bodyKind === BodyKind.NONE && (this.#isHead || head.status === 304),
-      upgrade: false, close, keepAlive: !client11, proxyName: this.#ctx.config.proxyName,
+      upgrade: false, close, keepAlive: !client11, via: this.#via,
     });
     this.#phase = Phase.BODY;
     this.#arm(this.#ctx.config.timeouts.upstreamIdleMs, () => this.#timeout());

@@ -28,7 +28,14 @@ export interface RouteSpec {
   rewritePrefix?: string;
   /** Send the client's Host upstream (default false: send the upstream's host[:port], as Twisted). */
   preserveHost?: boolean;
+  /** Add Via to requests and responses of this route (absent: the global `via`). */
+  via?: boolean;
+  /** The pseudonym (received-by) in this route's Via (absent: the global `proxyName`). */
+  proxyName?: string;
 }
+
+/** A Via received-by pseudonym: a token (RFC 9110 §7.6.3), at most 64 characters. */
+export const PROXY_NAME_SCHEMA = { type: 'string', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$" } as const;
 
 export const ROUTE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 
@@ -62,5 +69,7 @@ export const routeSpecSchema = {
     stripPrefix: { type: 'boolean', default: false },
     rewritePrefix: { type: 'string', maxLength: 2048, pattern: '^(/[\\x21-\\x7e]*)?$' },
     preserveHost: { type: 'boolean', default: false },
+    via: { type: 'boolean', description: 'add Via on this route (absent: the global via)' },
+    proxyName: { ...PROXY_NAME_SCHEMA, description: 'pseudonym in this route\'s Via (absent: the global proxyName)' },
   },
 } as const;

@@ -23,6 +23,10 @@ export interface Route {
   readonly stripPrefix: boolean;
   readonly rewritePrefix: string | undefined;
   readonly preserveHost: boolean;
+  /** Via on this route: true/false, or undefined for the global setting. */
+  readonly via: boolean | undefined;
+  /** Via pseudonym, or undefined for the global proxyName. */
+  readonly proxyName: string | undefined;
   readonly balancer: Balancer;
 }
 
@@ -73,6 +77,8 @@ function compileRoute(spec: RouteSpec, where: string): Route {
     stripPrefix: spec.stripPrefix === true || spec.rewritePrefix !== undefined,
     rewritePrefix: spec.rewritePrefix,
     preserveHost: spec.preserveHost === true,
+    via: spec.via,
+    proxyName: spec.proxyName,
     balancer: new Balancer(targets),
   });
 }

@@ -83,6 +83,14 @@ describe('routes: create, read', () => {
     expect(res.json().upstreams).toEqual(WEB.upstreams);
   });
 
+  it('accepts the per-route Via settings (via, proxyName) and refuses a pseudonym that is not a token', async () => {
+    const res = await post('/v1/routes', { ...API, via: false, proxyName: 'edge-1' });
+    expect(res.statusCode).toBe(201);
+    expect(res.json()).toMatchObject({ via: false, proxyName: 'edge-1' });
+    expectProblem(await post('/v1/routes', { ...API, id: 'x', pathPrefix: '/x', proxyName: 'two words' }), 400, '/proxyName');
+    expectProblem(await post('/v1/routes', { ...API, id: 'y', pathPrefix: '/y', via: 'yes' }), 400, '/via');
+  });
+
   it('409 on a duplicate id, naming /id', async () => {
     await post('/v1/routes', API);
     const p = expectProblem(await post('/v1/routes', { ...API, pathPrefix: '/other' }), 409, '/id');
