@@ -16,6 +16,7 @@ import { ProxyError } from '../errors.js';
 import { buildResponseHead, type ClientFraming } from './response-head.js';
 import type { UpstreamErrorKind } from './observer.js';
 import type { ChannelContext } from './channel-context.js';
+import { keptTrailers } from './trailers.js';
 
 /** What the exchange needs from the client side (the ClientChannel). */
 export interface ClientSide {
@@ -90,9 +91,15 @@ export class Exchange implements SocketHandler {
   #upstreamReusable = false;
   #status = 0;
   #upstreamPaused = false;
-  /** Decoded response chunks go to the client; response trailers are not forwarded (the client
-   *  framing may not be chunked, and RFC 9110 §6.5.1 lets a recipient discard them). */
-  readonly #responseSink: ChunkSink = { data: (b) => this.#writeBody(b), trailer: () => {} };
+  /** Response trailer section (pieces), kept only when the client gets the response chunked. */
+  #responseTrailers: Buffer[] | undefined;
+  /** Decoded response chunks go to the client; trailers too when the client's framing is chunked
+   *  (re-framed with a length or close-delimited for HTTP/1.0 there is nowhere to put them, and
+   *  RFC 9110 §6.5.1 lets a recipient discard them). */
+  readonly #responseSink: ChunkSink = {
+    data: (b) => this.#writeBody(b),
+    trailer: (b) => { if (this.#framing === 'chunked') (this.#responseTrailers ??= []).push(Buffer.from(b)); },
+  };
 
   constructor(ctx: ChannelContext, client: ClientSide, request: ParsedHead, requestHead: Buffer, pool: OriginPool, health: OriginHealth, chunkedRequest: boolean, wantsUpgrade: boolean, via: string | undefined) {
     this.#ctx = ctx;
@@ -206,7 +213,7 @@ export class Exchange implements SocketHandler {
     if (!this.#chunkedRequest) return;
     const s = this.#socket!.socket;
     s.write(LAST_CHUNK);
-    for (const t of this.#trailers) s.write(t);
+    if (this.#trailers.length > 0) s.write(keptTrailers(this.#trailers, this.#request));
     s.write(CRLF);
   }
 
@@ -383,7 +390,7 @@ export class Exchange implements SocketHandler {
           return end;
         }
         if (decoder.done) {
-          if (this.#framing === 'chunked') this.#writeClient(LAST_CHUNK_CRLF);
+          if (this.#framing === 'chunked') this.#writeLastChunk();
           this.#finish(off + n < end);
         }
         return off + n;
@@ -403,6 +410,17 @@ export class Exchange implements SocketHandler {
     } else {
       this.#writeClient(bytes);
     }
+  }
+
+  /** The last chunk and the trailer section (RFC 9112 §7.1.2), with the forwardable trailers. */
+  #writeLastChunk(): void {
+    const trailers = this.#responseTrailers;
+    if (trailers === undefined) {
+      this.#writeClient(LAST_CHUNK_CRLF);
+      return;
+    }
+    this.#responseTrailers = undefined;
+    this.#writeClient(Buffer.concat([LAST_CHUNK, keptTrailers(trailers, this.#response!), CRLF]));
   }
 
   #writeClient(bytes: Buffer): void {
