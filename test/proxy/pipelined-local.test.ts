@@ -68,4 +68,16 @@ describe('pipelined locally answered requests', () => {
     expect(c.responses[9999].status).toBe(400);
     c.destroy();
   }, 90_000);
+
+  it('answers a large pipeline from a client that reads its answers only later (no deadlock)', async () => {
+    const p = await proxyTo(await deadPort());
+    const c = await RawClient.connect(p.port);
+    c.socket.pause(); // not reading: Portico's responses back up
+    c.send(OPTIONS.repeat(30_000), ...Array.from({ length: 30_000 }, () => 'OPTIONS'));
+    await new Promise((r) => setTimeout(r, 300));
+    c.socket.resume();
+    await c.read(30_000, 60_000);
+    expect(c.responses).toHaveLength(30_000);
+    c.destroy();
+  }, 90_000);
 });
