@@ -2,19 +2,11 @@
 // would get, Content-Length included, and no content, so the next response on the connection is
 // read from its start (issue 9: the body was sent and the next response misread).
 import { describe, it, expect, afterEach } from 'vitest';
-import net from 'node:net';
-import { startProxy, RawClient, header } from '../helpers/harness.js';
+import { startProxy, RawClient, header, deadPort } from '../helpers/harness.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
 
-async function deadPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function proxy(extra: Record<string, unknown> = {}) {
   const dead = await deadPort();

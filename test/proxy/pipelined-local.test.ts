@@ -3,8 +3,7 @@
 // the request in front of them does (issue 9: a dead upstream in front made the process exit, a
 // live one wedged the connection).
 import { describe, it, expect, afterEach } from 'vitest';
-import net from 'node:net';
-import { startProxy, startHttpOrigin, RawClient, request, type Started } from '../helpers/harness.js';
+import { startProxy, startHttpOrigin, RawClient, request, deadPort, type Started } from '../helpers/harness.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
@@ -14,14 +13,6 @@ async function proxyTo(port: number): Promise<Started> {
   return track(await startProxy({ routes: [{ id: 'r', pathPrefix: '/', upstreams: [`http://127.0.0.1:${port}`] }] }));
 }
 
-/** A loopback port nothing listens on (bound, then closed). */
-async function deadPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const OPTIONS = 'OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n';
 
