@@ -9,6 +9,7 @@ import { parseHostPort } from '../src/config/config.js';
 import { AdminStore } from './store.js';
 import { installAuth } from './auth.js';
 import { installProblemHandlers } from './problem.js';
+import { installBodyDepthLimit } from './body-depth.js';
 import { sharedSchemas, validatorCompiler } from './schemas.js';
 import { routesPlugin } from './routes.js';
 import { configPlugin } from './config.js';
@@ -49,6 +50,7 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
   app.setValidatorCompiler(validatorCompiler);
   for (const s of sharedSchemas) app.addSchema(s);
   installProblemHandlers(app);
+  installBodyDepthLimit(app);
   installAuth(app, {
     token: ctx.token,
     listenHost: host,

@@ -120,6 +120,42 @@ describe('routes: create, read', () => {
     expect(ctx.proxy.routes.current.routes.map((r) => r.id)).toEqual(['api']);
   });
 
+  it('422 naming the field for upstream URLs and rewrite prefixes that would reach the wire altered', async () => {
+    const split = 'http://127.0.0.1:9/x HTTP/1.1\r\nHost: a\r\n\r\nGET /smuggled';
+    for (const url of [split, 'http://127.0.0.1:9/x y', 'http:/127.0.0.1:9', 'http:127.0.0.1:9', 'http://0/', 'http://127.0.0.1:0/', 'http://evil.example\\@127.0.0.1/',
+      'http://127.0.0.1:9/base/../admin', 'http://127.0.0.1:9/base/%2e%2e/admin']) {
+      const p = expectProblem(await post('/v1/routes', { ...API, upstreams: ['http://127.0.0.1:1', url] }), 422, '/upstreams/1');
+      expect(p.code, url).toBe('PRX_ERR_BAD_UPSTREAM_URL');
+      expectProblem(await post('/v1/routes', { ...API, upstreams: [{ url, weight: 2 }] }), 422, '/upstreams/0');
+    }
+    for (const rewritePrefix of ['/v2/..', '/%2E%2E/admin']) {
+      const p = expectProblem(await post('/v1/routes', { ...API, rewritePrefix }), 422, '/rewritePrefix');
+      expect(p.detail).toContain('dot segment');
+    }
+    await post('/v1/routes', API);
+    expectProblem(await patch('/v1/routes/api', { upstreams: [split] }), 422, '/upstreams/0');
+    expectProblem(await patch('/v1/routes/api', { rewritePrefix: '/x/%2e%2e' }), 422, '/rewritePrefix');
+    expectProblem(await put('/v1/config', { routes: [{ ...API, upstreams: [split] }] }), 422, '/routes/0/upstreams/0');
+    expect(ctx.proxy.routes.current.routes.map((r) => r.spec.upstreams)).toEqual([API.upstreams]);
+  });
+
+  it('400 (not a crash) for bodies nested deeper than the limit', async () => {
+    await post('/v1/routes', API);
+    const deep = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+    for (const n of [100, 10_000, 200_000]) {
+      const res = await app.inject({ method: 'PATCH', url: '/v1/routes/api', headers: h({ 'content-type': 'application/merge-patch+json' }), payload: `{"headers":${deep(n)}}` });
+      const p = expectProblem(res, 400, '');
+      expect(p.detail).toMatch(/nested deeper than 32 levels/);
+      expectProblem(await app.inject({ method: 'POST', url: '/v1/routes', headers: h({ 'content-type': 'application/json' }), payload: deep(n) }), 400, '');
+      expectProblem(await app.inject({ method: 'PUT', url: '/v1/config', headers: h({ 'content-type': 'application/json' }), payload: `{"routes":[],"x":${deep(n)}}` }), 400, '');
+    }
+    const arrays = '['.repeat(50_000) + ']'.repeat(50_000);
+    expectProblem(await app.inject({ method: 'PATCH', url: '/v1/routes/api', headers: h({ 'content-type': 'application/merge-patch+json' }), payload: `{"methods":${arrays}}` }), 400, '');
+    // a patch nested within the limit is still merged and validated as usual
+    expectProblem(await patch('/v1/routes/api', { headers: { 'x-a': { b: 1 } } }), 400, '/headers/x-a');
+    expect(ctx.proxy.revision).toBe(2);
+  });
+
   it('415 on a wrong content type (text/plain, merge-patch on POST)', async () => {
     const res = await app.inject({ method: 'POST', url: '/v1/routes', headers: h({ 'content-type': 'text/plain' }), payload: JSON.stringify(API) });
     expectProblem(res, 415);
