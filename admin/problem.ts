@@ -114,6 +114,13 @@ export function toAdminProblem(err: unknown): AdminProblem {
   return new AdminProblem(500, 'internal', 'internal error (see the proxy log)');
 }
 
+/** The request path without its query string: what problems and the log show of a URL (a query
+ *  may carry credentials, e.g. ?token=, which must never be logged or echoed). */
+export function pathOf(request: FastifyRequest): string {
+  const q = request.url.indexOf('?');
+  return q < 0 ? request.url : request.url.slice(0, q);
+}
+
 export function sendProblem(reply: FastifyReply, p: AdminProblem, instance?: string): FastifyReply {
   for (const [k, v] of Object.entries(p.headers)) reply.header(k, v);
   return reply.code(p.status).type(PROBLEM_MEDIA_TYPE).send(p.toProblem(instance));
@@ -124,10 +131,10 @@ export function installProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err, request: FastifyRequest, reply: FastifyReply) => {
     const p = toAdminProblem(err);
     if (p.status >= 500) request.log.error({ err }, 'admin request failed');
-    return sendProblem(reply, p, request.url);
+    return sendProblem(reply, p, pathOf(request));
   });
   app.setNotFoundHandler((request, reply) => {
-    return sendProblem(reply, new AdminProblem(404, 'not-found', `no resource at ${request.method} ${request.url.split('?')[0]}`), request.url);
+    return sendProblem(reply, new AdminProblem(404, 'not-found', `no resource at ${request.method} ${pathOf(request)}`), pathOf(request));
   });
 }
 
@@ -144,8 +151,8 @@ export function methodNotAllowed(app: FastifyInstance, url: string, allowed: Rea
     url,
     schema: { hide: true } as Record<string, unknown>,
     handler: async (request, reply) => {
-      const path = request.url.split('?')[0];
-      return sendProblem(reply, new AdminProblem(405, 'method-not-allowed', `${request.method} is not allowed on ${path}; allowed: ${allowHeader}`, {}, { allow: allowHeader }), request.url);
+      const path = pathOf(request);
+      return sendProblem(reply, new AdminProblem(405, 'method-not-allowed', `${request.method} is not allowed on ${path}; allowed: ${allowHeader}`, {}, { allow: allowHeader }), path);
     },
   });
 }
