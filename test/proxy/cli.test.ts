@@ -186,6 +186,20 @@ describe('portico command: running', () => {
     expect(await Promise.race([run.exit, sleep(5000).then(() => 'timeout')])).toBe(0);
   });
 
+  it('writes the access log line of a single request to stdout promptly (not after 4 KiB of log)', async () => {
+    const o = await startHttpOrigin((req, res) => res.end('ok'));
+    cleanups.push(() => o.close());
+    const { run, port } = await running(['--route', `/=http://127.0.0.1:${o.port}`, '--log-level', 'info']);
+    const c = await RawClient.connect(port);
+    cleanups.push(() => c.destroy());
+    c.send('GET /first-request HTTP/1.1\r\nHost: example.test\r\n\r\n');
+    const [r] = await c.read(1, 5000);
+    expect(r?.status).toBe(200);
+    // the periodic flush is well under a second; 5 s leaves room for a loaded machine
+    expect(await waitFor(() => run.stdout().includes('"target":"/first-request"'), 5000)).toBe(true);
+    expect(JSON.parse(run.stdout().trim().split('\n').find((l) => l.includes('/first-request'))!)).toMatchObject({ msg: 'request', status: 200, method: 'GET' });
+  });
+
   it('SIGTERM lets an in-flight request finish, then exits 0', async () => {
     let got = false;
     const o = await startHttpOrigin((req, res) => {
