@@ -96,6 +96,16 @@ async function running(args: string[]): Promise<{ run: Run; port: number }> {
   return { run, port: Number(m[1]) };
 }
 
+/** Portico routing / to an origin that answers "ok", and a client connected to it. */
+async function proxyToOkOrigin(logLevel: string): Promise<{ run: Run; c: RawClient }> {
+  const o = await startHttpOrigin((_req, res) => res.end('ok'));
+  cleanups.push(() => o.close());
+  const { run, port } = await running(['--route', `/=http://127.0.0.1:${o.port}`, '--log-level', logLevel]);
+  const c = await RawClient.connect(port);
+  cleanups.push(() => c.destroy());
+  return { run, c };
+}
+
 describe('portico command: usage and validation', () => {
   it('--help prints the usage and exits 0', async () => {
     const r = await finished(['--help']);
@@ -257,11 +267,7 @@ describe('portico command: running', () => {
   });
 
   it('writes the access log line of a single request to stdout promptly (not after 4 KiB of log)', async () => {
-    const o = await startHttpOrigin((req, res) => res.end('ok'));
-    cleanups.push(() => o.close());
-    const { run, port } = await running(['--route', `/=http://127.0.0.1:${o.port}`, '--log-level', 'info']);
-    const c = await RawClient.connect(port);
-    cleanups.push(() => c.destroy());
+    const { run, c } = await proxyToOkOrigin('info');
     c.send('GET /first-request HTTP/1.1\r\nHost: example.test\r\n\r\n');
     const [r] = await c.read(1, 5000);
     expect(r?.status).toBe(200);
@@ -316,11 +322,7 @@ describe('portico command: running', () => {
   });
 
   it('SIGTERM closes idle keep-alive connections at once and exits promptly', async () => {
-    const o = await startHttpOrigin((_req, res) => res.end('ok'));
-    cleanups.push(() => o.close());
-    const { run, port } = await running(['--route', `/=http://127.0.0.1:${o.port}`, '--log-level', 'silent']);
-    const c = await RawClient.connect(port);
-    cleanups.push(() => c.destroy());
+    const { run, c } = await proxyToOkOrigin('silent');
     c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     expect((await c.read(1))[0]?.status).toBe(200);
     const t0 = Date.now();
