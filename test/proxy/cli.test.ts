@@ -231,13 +231,20 @@ describe('portico command: first-run mistakes are found before anything listens'
     await refused(['--listen', '127.0.0.1:0', '--admin', 'off', '--route', '/=localhost:3000'], /\/routes\/0\/upstreams\/0 \(route "cli-1"\): .*did you mean "http:\/\/localhost:3000"\?/);
   });
 
+  it('upstream URLs and rewrite prefixes that would reach the wire altered: exit 2 naming the field', async () => {
+    const route = { id: 'r', pathPrefix: '/', upstreams: ['http://127.0.0.1:9/x HTTP/1.1\r\nHost: a\r\n\r\nGET /smuggled'] };
+    await refused(['--config', configFile({ admin: false, routes: [route] })], /\/routes\/0\/upstreams\/0 \(route "r"\): .*a space at position 20/);
+    await refused(['--config', configFile({ admin: false, routes: [{ ...route, upstreams: ['http://127.0.0.1:9/base/%2e%2e/admin'] }] })], /\/routes\/0\/upstreams\/0 .*dot segment/);
+    await refused(['--config', configFile({ admin: false, routes: [{ ...route, upstreams: ['http://127.0.0.1:9'], rewritePrefix: '/v2/..' }] })], /\/routes\/0\/rewritePrefix .*dot segment/);
+  });
+
   it('a misspelt key: exit 2 naming it once, with the likely intended key', async () => {
     const err = await refused(['--config', configFile({ listen: '127.0.0.1:0', admin: false, logLevl: 'debug' })], /\/logLevl is not a known setting \(did you mean "logLevel"\?\)/);
     expect(err).not.toContain('//logLevl');
     await refused(['--config', configFile({ admin: false, limits: { maxLineByte: 100 } })], /\/limits\/maxLineByte is not a known setting \(did you mean "maxLineBytes"\?\)/);
   });
 
-  it('a busy admin port: exit 1 before any "listening" line, the proxy port released', async () => {
+  it('a busy admin port: exit 1 before any "listening" line', async () => {
     const s = net.createServer();
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
     cleanups.push(() => new Promise<void>((r) => s.close(() => r())));
