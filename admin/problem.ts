@@ -4,6 +4,7 @@ import { STATUS_CODES } from 'node:http';
 import type { ErrorObject } from 'ajv';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ProxyError } from '../src/errors.js';
+import { closestKey } from '../src/config/config.js';
 
 export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
 
@@ -64,10 +65,13 @@ export function describeAjvError(e: ErrorObject): { pointer: string; detail: str
   const p = e.params as Record<string, unknown>;
   let what: string;
   switch (e.keyword) {
-    case 'additionalProperties':
-      pointer += `/${pointerToken(String(p.additionalProperty))}`;
-      what = 'is not a known member';
+    case 'additionalProperties': {
+      const key = String(p.additionalProperty);
+      pointer += `/${pointerToken(key)}`;
+      const guess = closestKey(key, Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {}));
+      what = `is not a known member${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ''}`;
       break;
+    }
     case 'required':
       pointer += `/${pointerToken(String(p.missingProperty))}`;
       what = 'is required';

@@ -95,6 +95,8 @@ describe('routes: create, read', () => {
   it('400 on schema errors, naming the field (missing, unknown, wrong type: no coercion)', async () => {
     expectProblem(await post('/v1/routes', { id: 'x', pathPrefix: '/x' }), 400, '/upstreams');
     expectProblem(await post('/v1/routes', { ...API, bogus: 1 }), 400, '/bogus');
+    const misspelt = expectProblem(await post('/v1/routes', { ...API, stripPrefx: true }), 400, '/stripPrefx');
+    expect(misspelt.detail).toBe('/stripPrefx is not a known member (did you mean "stripPrefix"?)');
     expectProblem(await post('/v1/routes', { ...API, stripPrefix: 'true' }), 400, '/stripPrefix');
     expectProblem(await post('/v1/routes', { ...API, id: 'bad id!' }), 400, '/id');
     expectProblem(await post('/v1/routes', { ...API, pathPrefix: 'api' }), 400, '/pathPrefix');
