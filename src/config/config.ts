@@ -81,8 +81,10 @@ function mostSpecific(errors: ErrorObject[]): ErrorObject {
   const depth = (e: ErrorObject) => (e.instancePath.match(/\//g) ?? []).length;
   const deepest = Math.max(...errors.map(depth));
   const candidates = errors.filter((e) => depth(e) === deepest);
-  // several branches failed at the same place: say what the alternatives are
-  return candidates.find((e) => e.keyword === 'oneOf') ?? candidates[0];
+  // a branch of the right type failed on a detail (minLength...): that detail; else, when the
+  // value matched no branch's type, say what the alternatives are
+  return candidates.find((e) => !['type', 'const', 'oneOf'].includes(e.keyword))
+    ?? candidates.find((e) => e.keyword === 'oneOf') ?? candidates[0];
 }
 
 /** Validates raw JSON (mutated: defaults are filled in) and returns it as a Config. */
