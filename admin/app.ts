@@ -8,7 +8,8 @@ import type { AdminContext } from '../src/cli/admin-contract.js';
 import { parseHostPort } from '../src/config/config.js';
 import { AdminStore } from './store.js';
 import { installAuth } from './auth.js';
-import { installProblemHandlers } from './problem.js';
+import { installProblemHandlers, pathOf } from './problem.js';
+import { installBodyDepthLimit } from './body-depth.js';
 import { sharedSchemas, validatorCompiler } from './schemas.js';
 import { routesPlugin } from './routes.js';
 import { configPlugin } from './config.js';
@@ -37,7 +38,8 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
   const { host, port: configuredPort } = parseHostPort(ctx.listen, 'admin listen');
   const app = Fastify({
     loggerInstance: ctx.logger.child({ component: 'admin' }) as unknown as FastifyBaseLogger,
-    // mutations are logged by the onResponse hook below; reads (probes, scrapes) are not
+    // mutations are logged by the onResponse hook below (path only, never the query string);
+    // reads (probes, scrapes) are not
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 8 * 1024 * 1024,
     connectionTimeout: 10_000,
@@ -49,6 +51,7 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
   app.setValidatorCompiler(validatorCompiler);
   for (const s of sharedSchemas) app.addSchema(s);
   installProblemHandlers(app);
+  installBodyDepthLimit(app);
   installAuth(app, {
     token: ctx.token,
     listenHost: host,
@@ -59,7 +62,7 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
   });
   app.addHook('onResponse', async (request, reply) => {
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      request.log.info({ method: request.method, url: request.url, status: reply.statusCode }, 'admin request');
+      request.log.info({ method: request.method, url: pathOf(request), status: reply.statusCode }, 'admin request');
     }
   });
 

@@ -175,7 +175,7 @@ export const problemResponses = {
 function newAjv(coerce: boolean): Ajv {
   // Bodies: no type coercion ("true" is not a boolean) and no silent removal of unknown members;
   // defaults are filled so stored routes are complete. Query/params: strings coerced.
-  const ajv = new Ajv({ allErrors: false, useDefaults: true, coerceTypes: coerce, removeAdditional: false, strict: false });
+  const ajv = new Ajv({ allErrors: false, useDefaults: true, coerceTypes: coerce, removeAdditional: false, strict: false, verbose: true });
   for (const s of sharedSchemas) ajv.addSchema(s);
   return ajv;
 }

@@ -43,6 +43,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --load TOOL        wrk (default when installed) or autocannon
   --threads N        wrk threads (default 1)
   --out DIR          results directory (default bench/results/<timestamp>)
+  --log-level LEVEL  portico's --log-level (default silent; info measures the access log's cost)
   --smoke            seconds, not minutes: workloads a,c,d, 1 s, 1 round, no warm-up, few connections
   -h, --help         this help
 
@@ -64,6 +65,7 @@ interface Options {
   out: string | undefined;
   smoke: boolean;
   timeout: number;
+  logLevel: string;
 }
 
 function list(s: string | undefined): string[] | undefined {
@@ -93,6 +95,7 @@ function parseOptions(argv: string[]): Options | 'help' {
       threads: { type: 'string' },
       out: { type: 'string' },
       smoke: { type: 'boolean' },
+      'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -118,6 +121,7 @@ function parseOptions(argv: string[]): Options | 'help' {
     out: values.out,
     smoke,
     timeout: 10,
+    logLevel: values['log-level'] ?? 'silent',
   };
 }
 
@@ -180,7 +184,7 @@ class Bench {
       nofile: 65536,
     });
     const m = await this.origin.waitForLine(/origin listening on ([^:]+):(\d+)/, 15_000);
-    this.ctx = { root: this.root, tmp: this.tmp, originHost: m[1]!, originPort: Number(m[2]), cpus: this.plan.target, nofile: 65536, fdLimit: effectiveFdLimit(65536) };
+    this.ctx = { root: this.root, tmp: this.tmp, originHost: m[1]!, originPort: Number(m[2]), cpus: this.plan.target, nofile: 65536, fdLimit: effectiveFdLimit(65536), porticoLogLevel: this.opts.logLevel };
   }
 
   /** Starts every usable target for a role; failures become notes. */

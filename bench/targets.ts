@@ -23,6 +23,8 @@ export interface TargetContext {
   nofile: number;
   /** The open-file limit children actually get (nofile, or the hard limit when it cannot be raised). */
   fdLimit: number;
+  /** Portico's --log-level (default silent: access logs off, like every peer). */
+  porticoLogLevel?: string;
 }
 
 export interface StartOptions {
@@ -170,7 +172,7 @@ export const portico: TargetDef = {
     const port = await freePort();
     // Run the bin as its shebang would (e.g. `#!/usr/bin/env -S node --max-semi-space-size=4`).
     const entry = porticoEntry(ctx.root);
-    const args = [...shebangNodeFlags(entry), entry, '--listen', `127.0.0.1:${port}`, '--log-level', 'silent', '--route', `/=${origin(ctx)}`];
+    const args = [...shebangNodeFlags(entry), entry, '--listen', `127.0.0.1:${port}`, '--log-level', ctx.porticoLogLevel ?? 'silent', '--route', `/=${origin(ctx)}`];
     const env: NodeJS.ProcessEnv = { ...process.env };
     let adminUrl: string | undefined;
     if (opts.adminToken !== undefined) {

@@ -6,13 +6,13 @@ import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfigFile, resolveConfig, parseHostPort, type Config } from '../config/config.js';
-import { ProxyError } from '../errors.js';
+import { loadConfigFile, resolveConfig, type Config } from '../config/config.js';
 import { ProxyServer } from '../proxy/proxy-server.js';
 import { createLogger } from '../log.js';
 import { startDemoOrigin } from '../demo/demo-origin.js';
 import { parseOriginUrl } from '../upstream/origin-url.js';
 import { USAGE, parseFlags, routeFromFlag, type CliFlags } from './args.js';
+import { checkConfiguration, configuredAdminToken } from './preflight.js';
 import type { AdminStarter, AdminHandle } from './admin-contract.js';
 
 export const EXIT_OK = 0;
@@ -49,16 +49,7 @@ export function buildConfig(flags: CliFlags): Config {
     raw.routes = routes;
   }
   const config = resolveConfig(raw);
-  parseHostPort(config.listen, '--listen');
-  if (config.admin) parseHostPort(config.admin.listen, '--admin');
-  // semantic route checks (upstream URLs, duplicates) without starting anything
-  config.routes.forEach((r, i) => r.upstreams.forEach((u, j) => {
-    try {
-      parseOriginUrl(typeof u === 'string' ? u : u.url);
-    } catch (e) {
-      throw new ProxyError('PRX_ERR_BAD_CONFIG', `/routes/${i}/upstreams/${j}: ${(e as Error).message}`);
-    }
-  }));
+  checkConfiguration(config, flags.config);
   return config;
 }
 
@@ -105,6 +96,8 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
   const logger = createLogger(config.logLevel);
   for (const h of unresolved) say(`portico: warning: upstream host ${h} does not resolve (requests to it will get 502)`);
 
+  // every listener is bound before anything is announced: a busy port fails the start (exit 1)
+  // before a "listening" line could send someone to a half-started proxy
   let demo: import('node:http').Server | undefined;
   if (config.demoOrigin?.listen) {
     try {
@@ -113,7 +106,6 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
       say(`portico: cannot start the demo origin on ${config.demoOrigin.listen}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       return EXIT_RUNTIME;
     }
-    say(`portico: demo origin on http://${config.demoOrigin.listen}`);
   }
   const proxy = new ProxyServer(config, logger);
   try {
@@ -123,14 +115,11 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
     demo?.close();
     return EXIT_RUNTIME;
   }
-  const addr = proxy.addresses()[0];
-  const shown = addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`;
-  // one write, so a reader that waits for "listening on" also has the curl line
-  say(`portico: listening on http://${shown} (${config.routes.length} route(s))` + (config.routes.length ? `\nportico: try   curl -i http://${shown}${config.routes[0].pathPrefix}` : ''));
 
   let admin: AdminHandle | undefined;
+  let adminLine = '';
   if (config.admin && ext.startAdmin) {
-    let token = config.admin.token ?? process.env.PORTICO_ADMIN_TOKEN;
+    let token = configuredAdminToken(config, process.env);
     const generated = token === undefined;
     if (generated) token = randomBytes(18).toString('base64url');
     try {
@@ -141,8 +130,16 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
       demo?.close();
       return EXIT_RUNTIME;
     }
-    say(`portico: admin API on ${admin.url}${generated ? ` (generated token for this run: ${token}; set PORTICO_ADMIN_TOKEN to choose one)` : ''}`);
+    adminLine = `\nportico: admin API on ${admin.url}${generated ? ` (generated token for this run: ${token}; set PORTICO_ADMIN_TOKEN to choose one)` : ''}`;
   }
+
+  const addr = proxy.addresses()[0];
+  const shown = addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`;
+  // one write, so a reader that waits for "listening on" also has the lines after it
+  say((demo ? `portico: demo origin on http://${config.demoOrigin!.listen}\n` : '')
+    + `portico: listening on http://${shown} (${config.routes.length} route(s))`
+    + (config.routes.length ? `\nportico: try   curl -i http://${shown}${config.routes[0].pathPrefix}` : '')
+    + adminLine);
 
   return new Promise<number>((resolve) => {
     let stopping = false;

@@ -7,6 +7,9 @@ const hostPort = { type: 'string', minLength: 3, maxLength: 300, description: 'H
 const ms = (def: number, description: string) => ({ type: 'integer', minimum: 1, maximum: 86_400_000, default: def, description }) as const;
 const cidrList = { type: 'array', maxItems: 256, items: { type: 'string', minLength: 2, maxLength: 64 } } as const;
 
+/** Shortest admin token accepted (from the file or PORTICO_ADMIN_TOKEN). */
+export const MIN_ADMIN_TOKEN_LENGTH = 16;
+
 export const configSchema = {
   $id: 'portico:config',
   type: 'object',
@@ -22,7 +25,7 @@ export const configSchema = {
           additionalProperties: false,
           properties: {
             listen: { ...hostPort, default: '127.0.0.1:9090' },
-            token: { type: 'string', minLength: 16, maxLength: 512, description: 'bearer token for mutations (or env PORTICO_ADMIN_TOKEN)' },
+            token: { type: 'string', minLength: MIN_ADMIN_TOKEN_LENGTH, maxLength: 512, description: 'bearer token for mutations (or env PORTICO_ADMIN_TOKEN)' },
           },
         },
       ],

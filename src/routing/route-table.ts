@@ -6,7 +6,7 @@
 // boundary, then routes with method/header conditions before unconditional ones, then the order
 // in which routes were given.
 import type { RouteSpec, UpstreamSpec } from './route-spec.js';
-import { prefixMatches } from './path-mapping.js';
+import { absolutePathProblem, prefixMatches } from './path-mapping.js';
 import { parseOriginUrl, type Origin } from '../upstream/origin-url.js';
 import { Balancer, OriginHealth, type Target } from '../upstream/balancer.js';
 import { ProxyError } from '../errors.js';
@@ -64,6 +64,10 @@ function compileRoute(spec: RouteSpec, where: string): Route {
     }
     return { origin, weight: typeof u === 'string' ? 1 : (u.weight ?? 1), health: healthFor(origin) };
   });
+  if (spec.rewritePrefix !== undefined) {
+    const problem = absolutePathProblem(spec.rewritePrefix);
+    if (problem) throw new ProxyError('PRX_ERR_BAD_ROUTE', `rewritePrefix ${problem}`, `${where}/rewritePrefix`);
+  }
   const host = spec.host?.toLowerCase();
   const wildcard = host?.startsWith('*.') ?? false;
   return Object.freeze({

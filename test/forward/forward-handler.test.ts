@@ -87,6 +87,16 @@ describe('destination rules', () => {
     expect(defaults.checkAddress('fd00::1')).toMatch(/unique-local/);
   });
 
+  it('judges IPv4-translated addresses (::ffff:0:a.b.c.d, RFC 2765) by the IPv4 address they embed', () => {
+    for (const a of ['::ffff:0:127.0.0.1', '::ffff:0:7f00:1', '::FFFF:0:10.0.0.1', '::ffff:0:169.254.169.254', '::ffff:0:0.0.0.0']) {
+      expect(defaults.checkAddress(canonicalAddress(a)), a).toMatch(/embeds/);
+    }
+    expect(defaults.checkAddress('::ffff:0:8.8.8.8')).toBeUndefined();
+    const p = new DestinationPolicy({ allowDestinations: ['10.0.0.0/8'], denyDestinations: ['8.8.8.8/32'], denyHosts: [] });
+    expect(p.checkAddress('::ffff:0:10.1.1.1')).toBeUndefined();
+    expect(p.checkAddress('::ffff:0:8.8.8.8')).toMatch(/denyDestinations/);
+  });
+
   it('allowDestinations opens a range; denyDestinations wins over it', () => {
     const p = new DestinationPolicy({ allowDestinations: ['10.0.0.0/8', '::1/128'], denyDestinations: ['10.9.0.0/16', '8.8.8.8/32'], denyHosts: [] });
     expect(p.checkAddress('10.1.1.1')).toBeUndefined();
