@@ -4,9 +4,9 @@
 //
 // Matching: host (exact beats wildcard beats any), then the longest path prefix on a segment
 // boundary, then routes with method/header conditions before unconditional ones, then the order
-// in which routes were given.
+// in which routes were given. RouteIndex (route-index.ts) answers that without walking the list.
 import type { RouteSpec, UpstreamSpec } from './route-spec.js';
-import { prefixMatches } from './path-mapping.js';
+import { RouteIndex } from './route-index.js';
 import { parseOriginUrl, type Origin } from '../upstream/origin-url.js';
 import { Balancer, OriginHealth, type Target } from '../upstream/balancer.js';
 import { ProxyError } from '../errors.js';
@@ -20,6 +20,9 @@ export interface Route {
   readonly pathPrefix: string;
   readonly methods: ReadonlySet<string> | undefined;
   readonly headers: ReadonlyArray<readonly [string, string]>;
+  /** Methods and headers as one string: two routes on the same host and prefix with equal keys
+   *  match exactly the same requests. */
+  readonly conditionKey: string;
   readonly stripPrefix: boolean;
   readonly rewritePrefix: string | undefined;
   readonly preserveHost: boolean;
@@ -62,14 +65,17 @@ function compileRoute(spec: RouteSpec, where: string): Route {
   });
   const host = spec.host?.toLowerCase();
   const wildcard = host?.startsWith('*.') ?? false;
+  const methods = spec.methods ? new Set(spec.methods) : undefined;
+  const headers = Object.entries(spec.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const);
   return Object.freeze({
     spec: Object.freeze(structuredClone(spec)),
     id: spec.id,
     host: wildcard ? host!.slice(1) : host, // '*.example.com' -> '.example.com' (suffix match)
     wildcard,
     pathPrefix: spec.pathPrefix,
-    methods: spec.methods ? new Set(spec.methods) : undefined,
-    headers: Object.entries(spec.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const),
+    methods,
+    headers,
+    conditionKey: JSON.stringify([methods ? [...methods].sort() : null, headers]),
     stripPrefix: spec.stripPrefix === true || spec.rewritePrefix !== undefined,
     rewritePrefix: spec.rewritePrefix,
     preserveHost: spec.preserveHost === true,
@@ -77,25 +83,20 @@ function compileRoute(spec: RouteSpec, where: string): Route {
   });
 }
 
-function hostRank(r: Route): number {
-  return r.host === undefined ? 0 : r.wildcard ? 1 : 2;
-}
-
 export class RouteTable {
   readonly routes: readonly Route[];
   readonly revision: number;
-  /** Routes in match order. */
-  readonly #ordered: readonly Route[];
+  readonly #index: RouteIndex;
+  readonly #byId: ReadonlyMap<string, Route>;
 
-  private constructor(routes: Route[], revision: number) {
+  private constructor(routes: Route[], revision: number, byId: Map<string, Route>) {
     this.routes = Object.freeze(routes);
     this.revision = revision;
-    const given = new Map(routes.map((r, i) => [r, i]));
-    this.#ordered = Object.freeze([...routes].sort((a, b) =>
-      hostRank(b) - hostRank(a)
-      || b.pathPrefix.length - a.pathPrefix.length
-      || Number(b.methods !== undefined || b.headers.length > 0) - Number(a.methods !== undefined || a.headers.length > 0)
-      || given.get(a)! - given.get(b)!));
+    this.#byId = byId;
+    // two routes that would always match the same requests make one unreachable
+    this.#index = new RouteIndex(routes, (i, r, other) => {
+      throw new ProxyError('PRX_ERR_BAD_ROUTE', `route ${JSON.stringify(r.id)} matches exactly the same requests as ${JSON.stringify(other.id)}`, `/routes/${i}`);
+    });
     Object.freeze(this);
   }
 
@@ -103,47 +104,32 @@ export class RouteTable {
    *  a JSON-pointer path on the first semantic error. `previous` lends its compiled routes to
    *  unchanged specs so their balancer state carries over. */
   static build(specs: readonly RouteSpec[], revision: number, previous?: RouteTable): RouteTable {
-    const ids = new Set<string>();
+    const byId = new Map<string, Route>();
     const routes: Route[] = [];
-    const old = new Map(previous?.routes.map((r) => [r.id, r]));
     specs.forEach((spec, i) => {
       const where = `/routes/${i}`;
-      if (ids.has(spec.id)) throw new ProxyError('PRX_ERR_DUPLICATE_ROUTE', `duplicate route id ${JSON.stringify(spec.id)}`, `${where}/id`);
-      ids.add(spec.id);
-      const prev = old.get(spec.id);
-      if (prev && JSON.stringify(prev.spec) === JSON.stringify(spec)) routes.push(prev);
-      else routes.push(compileRoute(spec, where));
+      if (byId.has(spec.id)) throw new ProxyError('PRX_ERR_DUPLICATE_ROUTE', `duplicate route id ${JSON.stringify(spec.id)}`, `${where}/id`);
+      const prev = previous === undefined ? undefined : previous.#byId.get(spec.id);
+      // the admin API passes running specs on as they are (the same frozen object): no need to
+      // compare their text
+      const route = prev && (prev.spec === spec || JSON.stringify(prev.spec) === JSON.stringify(spec)) ? prev : compileRoute(spec, where);
+      byId.set(spec.id, route);
+      routes.push(route);
     });
-    // two routes that would always match the same requests make one unreachable
-    const seen = new Map<string, string>();
-    for (const [i, r] of routes.entries()) {
-      const key = JSON.stringify([r.host, r.wildcard, r.pathPrefix, r.methods ? [...r.methods].sort() : null, r.headers]);
-      const other = seen.get(key);
-      if (other) throw new ProxyError('PRX_ERR_BAD_ROUTE', `route ${JSON.stringify(r.id)} matches exactly the same requests as ${JSON.stringify(other)}`, `/routes/${i}`);
-      seen.set(key, r.id);
-    }
-    return new RouteTable(routes, revision);
+    return new RouteTable(routes, revision, byId);
   }
 
   static empty(): RouteTable {
-    return new RouteTable([], 0);
+    return new RouteTable([], 0, new Map());
   }
 
+  /** The route for a request, or undefined: see RouteIndex for what a lookup costs. */
   match(req: MatchInput): Route | undefined {
-    for (const r of this.#ordered) {
-      if (r.host !== undefined) {
-        if (r.wildcard ? !(req.host.endsWith(r.host) && req.host.length > r.host.length) : req.host !== r.host) continue;
-      }
-      if (!prefixMatches(req.path, r.pathPrefix)) continue;
-      if (r.methods && !r.methods.has(req.method)) continue;
-      if (r.headers.length && !r.headers.every(([k, v]) => req.header(k).includes(v))) continue;
-      return r;
-    }
-    return undefined;
+    return this.#index.match(req);
   }
 
   get(id: string): Route | undefined {
-    return this.routes.find((r) => r.id === id);
+    return this.#byId.get(id);
   }
 
   /** Origins referenced by this table (pool keys). */
