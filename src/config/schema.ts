@@ -1,7 +1,7 @@
 // JSON Schema of the configuration file. Ajv validates it at start-up (`portico --check`), the
 // admin API validates `PUT /v1/config` bodies with it, and the README's reference is written from
 // it. Every property has a default so a file may hold only what differs.
-import { routeSpecSchema } from '../routing/route-spec.js';
+import { MAX_ROUTES, routeSpecSchema } from '../routing/route-spec.js';
 
 const hostPort = { type: 'string', minLength: 3, maxLength: 300, description: 'HOST:PORT (IPv6 as [::1]:PORT)' } as const;
 const ms = (def: number, description: string) => ({ type: 'integer', minimum: 1, maximum: 86_400_000, default: def, description }) as const;
@@ -84,7 +84,7 @@ export const configSchema = {
       },
     },
     notFoundStatus: { type: 'integer', enum: [404, 421, 502, 503], default: 404 },
-    routes: { type: 'array', maxItems: 10000, default: [], items: routeSpecSchema },
+    routes: { type: 'array', maxItems: MAX_ROUTES, default: [], items: routeSpecSchema },
     forwardProxy: {
       type: 'object',
       additionalProperties: false,

@@ -30,6 +30,10 @@ export interface RouteSpec {
   preserveHost?: boolean;
 }
 
+/** Most routes a table may hold: a lookup does not slow down as the table grows (RouteIndex), so
+ *  the bound is about memory (about 3 KiB per route) and apply time, not lookup cost. */
+export const MAX_ROUTES = 100_000;
+
 export const ROUTE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 
 export const upstreamSpecSchema = {

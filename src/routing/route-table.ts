@@ -106,16 +106,16 @@ export class RouteTable {
   static build(specs: readonly RouteSpec[], revision: number, previous?: RouteTable): RouteTable {
     const byId = new Map<string, Route>();
     const routes: Route[] = [];
-    specs.forEach((spec, i) => {
-      const where = `/routes/${i}`;
-      if (byId.has(spec.id)) throw new ProxyError('PRX_ERR_DUPLICATE_ROUTE', `duplicate route id ${JSON.stringify(spec.id)}`, `${where}/id`);
+    for (let i = 0; i < specs.length; i++) {
+      const spec = specs[i]!;
+      if (byId.has(spec.id)) throw new ProxyError('PRX_ERR_DUPLICATE_ROUTE', `duplicate route id ${JSON.stringify(spec.id)}`, `/routes/${i}/id`);
       const prev = previous === undefined ? undefined : previous.#byId.get(spec.id);
       // the admin API passes running specs on as they are (the same frozen object): no need to
       // compare their text
-      const route = prev && (prev.spec === spec || JSON.stringify(prev.spec) === JSON.stringify(spec)) ? prev : compileRoute(spec, where);
+      const route = prev && (prev.spec === spec || JSON.stringify(prev.spec) === JSON.stringify(spec)) ? prev : compileRoute(spec, `/routes/${i}`);
       byId.set(spec.id, route);
       routes.push(route);
-    });
+    }
     return new RouteTable(routes, revision, byId);
   }
 
