@@ -35,6 +35,20 @@ function before(a: IndexEntry, b: IndexEntry): boolean {
   return a.conditional !== b.conditional ? a.conditional : a.order < b.order;
 }
 
+function hostRank(r: Route): number {
+  return r.host === undefined ? 0 : r.wildcard ? 1 : 2;
+}
+
+/** Is `a` tried before `b` in the documented match order (host class, prefix length,
+ *  conditions, order given)? Compares entries found in different indexes. */
+export function precedes(a: IndexEntry, b: IndexEntry): boolean {
+  const ra = a.route;
+  const rb = b.route;
+  if (hostRank(ra) !== hostRank(rb)) return hostRank(ra) > hostRank(rb);
+  if (ra.pathPrefix.length !== rb.pathPrefix.length) return ra.pathPrefix.length > rb.pathPrefix.length;
+  return before(a, b);
+}
+
 /** The routes of one host class (one exact host, one wildcard suffix, or no host) by prefix. */
 export class PrefixBuckets {
   /** pathPrefix -> its routes, in the order they are tried. */
@@ -63,8 +77,9 @@ export class PrefixBuckets {
 /** Groups probed for one request (match is synchronous, so one scratch list serves all). */
 const scratch: PrefixBuckets[] = [];
 
-/** The first entry, in match order, among `groups[0..count)` whose prefix and conditions match. */
-function firstMatch(groups: readonly PrefixBuckets[], count: number, req: MatchInput): Route | undefined {
+/** The first entry, in match order, among `groups[0..count)` whose prefix and conditions match
+ *  (entries of routes in `skip` left out). */
+function firstMatch(groups: readonly PrefixBuckets[], count: number, req: MatchInput, skip: ReadonlySet<Route> | undefined): IndexEntry | undefined {
   const path = req.path;
   let longest = 0;
   for (let g = 0; g < count; g++) longest = Math.max(longest, groups[g]!.maxPrefixLength);
@@ -79,13 +94,14 @@ function firstMatch(groups: readonly PrefixBuckets[], count: number, req: MatchI
       if (bucket === undefined) continue;
       for (const e of bucket) {
         if (best !== undefined && !before(e, best)) break;
+        if (skip !== undefined && skip.has(e.route)) continue;
         if (conditionsHold(e.route, req)) {
           best = e;
           break;
         }
       }
     }
-    if (best !== undefined) return best.route;
+    if (best !== undefined) return best;
   }
   return undefined;
 }
@@ -98,33 +114,40 @@ export class RouteIndex {
   /** Routes without a host. */
   readonly #anyHost = new PrefixBuckets();
 
-  /** Indexes `routes` (in the order given); throws on the first route that matches exactly the
-   *  same requests as an earlier one, naming both. */
-  constructor(routes: readonly Route[], onDuplicate: (index: number, route: Route, earlier: Route) => never) {
-    routes.forEach((route, order) => {
-      const same = this.#groupFor(route).add({ route, order, conditional: route.methods !== undefined || route.headers.length > 0 });
-      if (same !== undefined) onDuplicate(order, route, same.route);
-    });
+  /** Indexes `entries` (in order given); `onSameRequests` is told of each entry that matches
+   *  exactly the same requests as an earlier one (which stays; the later one is left out). */
+  constructor(entries: Iterable<IndexEntry>, onSameRequests: (entry: IndexEntry, earlier: IndexEntry) => void) {
+    for (const e of entries) {
+      const same = this.#groupFor(e.route, true)!.add(e);
+      if (same !== undefined) onSameRequests(e, same);
+    }
   }
 
-  #groupFor(r: Route): PrefixBuckets {
+  #groupFor(r: Route, create: boolean): PrefixBuckets | undefined {
     if (r.host === undefined) return this.#anyHost;
     const map = r.wildcard ? this.#wildcard : this.#exact;
     let g = map.get(r.host);
-    if (g === undefined) {
+    if (g === undefined && create) {
       g = new PrefixBuckets();
       map.set(r.host, g);
     }
     return g;
   }
 
-  match(req: MatchInput): Route | undefined {
+  /** An entry here (not of a route in `skip`) that matches exactly the same requests as `r`. */
+  sameRequestsAs(r: Route, skip: ReadonlySet<Route>): IndexEntry | undefined {
+    const bucket = this.#groupFor(r, false)?.byPrefix.get(r.pathPrefix);
+    return bucket?.find((e) => e.route.conditionKey === r.conditionKey && !skip.has(e.route));
+  }
+
+  /** The entry of the route `req` goes to (routes in `skip` left out). */
+  best(req: MatchInput, skip?: ReadonlySet<Route>): IndexEntry | undefined {
     const host = req.host;
     const exact = this.#exact.get(host);
     if (exact !== undefined) {
       scratch[0] = exact;
-      const r = firstMatch(scratch, 1, req);
-      if (r !== undefined) return r;
+      const e = firstMatch(scratch, 1, req, skip);
+      if (e !== undefined) return e;
     }
     if (this.#wildcard.size > 0) {
       // '*.example.com' (stored as '.example.com') matches a host that ends with it and is
@@ -135,11 +158,11 @@ export class RouteIndex {
         if (g !== undefined) scratch[count++] = g;
       }
       if (count > 0) {
-        const r = firstMatch(scratch, count, req);
-        if (r !== undefined) return r;
+        const e = firstMatch(scratch, count, req, skip);
+        if (e !== undefined) return e;
       }
     }
     scratch[0] = this.#anyHost;
-    return firstMatch(scratch, 1, req);
+    return firstMatch(scratch, 1, req, skip);
   }
 }

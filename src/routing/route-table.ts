@@ -6,7 +6,8 @@
 // boundary, then routes with method/header conditions before unconditional ones, then the order
 // in which routes were given. RouteIndex (route-index.ts) answers that without walking the list.
 import type { RouteSpec, UpstreamSpec } from './route-spec.js';
-import { RouteIndex } from './route-index.js';
+import { LayeredRouteIndex, PATCH_LIMIT } from './layered-route-index.js';
+import type { IndexEntry } from './route-index.js';
 import { parseOriginUrl, type Origin } from '../upstream/origin-url.js';
 import { Balancer, OriginHealth, type Target } from '../upstream/balancer.js';
 import { ProxyError } from '../errors.js';
@@ -83,44 +84,133 @@ function compileRoute(spec: RouteSpec, where: string): Route {
   });
 }
 
+function entry(route: Route, order: number): IndexEntry {
+  return { route, order, conditional: route.methods !== undefined || route.headers.length > 0 };
+}
+
+function sameSpec(a: Readonly<RouteSpec>, b: Readonly<RouteSpec>): boolean {
+  // the admin API passes running specs on as they are (the same frozen object): no need to
+  // compare their text
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
+}
+
+const NO_IDS: ReadonlyMap<string, Route | null> = new Map();
+
 export class RouteTable {
   readonly routes: readonly Route[];
   readonly revision: number;
-  readonly #index: RouteIndex;
-  readonly #byId: ReadonlyMap<string, Route>;
+  /** Per route (same positions): what orders it against others in the index. Positions when the
+   *  index base was built; a route added by a small change gets a number between its
+   *  neighbours'. */
+  readonly #orders: Float64Array;
+  readonly #index: LayeredRouteIndex;
+  /** Routes by id: the map of the table that built the index base, and the ids changed since
+   *  (null: removed). */
+  readonly #baseIds: ReadonlyMap<string, Route>;
+  readonly #changedIds: ReadonlyMap<string, Route | null>;
 
-  private constructor(routes: Route[], revision: number, byId: Map<string, Route>) {
+  private constructor(routes: Route[], revision: number, orders: Float64Array, index: LayeredRouteIndex, baseIds: ReadonlyMap<string, Route>, changedIds: ReadonlyMap<string, Route | null>) {
     this.routes = Object.freeze(routes);
     this.revision = revision;
-    this.#byId = byId;
-    // two routes that would always match the same requests make one unreachable
-    this.#index = new RouteIndex(routes, (i, r, other) => {
-      throw new ProxyError('PRX_ERR_BAD_ROUTE', `route ${JSON.stringify(r.id)} matches exactly the same requests as ${JSON.stringify(other.id)}`, `/routes/${i}`);
-    });
+    this.#orders = orders;
+    this.#index = index;
+    this.#baseIds = baseIds;
+    this.#changedIds = changedIds;
     Object.freeze(this);
   }
 
   /** Validates and compiles specs (already schema-checked) into a table; throws ProxyError with
    *  a JSON-pointer path on the first semantic error. `previous` lends its compiled routes to
-   *  unchanged specs so their balancer state carries over. */
+   *  unchanged specs so their balancer state carries over, and its index when only a few routes
+   *  differ. */
   static build(specs: readonly RouteSpec[], revision: number, previous?: RouteTable): RouteTable {
+    return (previous && RouteTable.#changedFrom(previous, specs, revision)) ?? RouteTable.#fresh(specs, revision, previous);
+  }
+
+  static #fresh(specs: readonly RouteSpec[], revision: number, previous: RouteTable | undefined): RouteTable {
     const byId = new Map<string, Route>();
     const routes: Route[] = [];
+    const orders = new Float64Array(specs.length);
+    const entries: IndexEntry[] = [];
     for (let i = 0; i < specs.length; i++) {
       const spec = specs[i]!;
       if (byId.has(spec.id)) throw new ProxyError('PRX_ERR_DUPLICATE_ROUTE', `duplicate route id ${JSON.stringify(spec.id)}`, `/routes/${i}/id`);
-      const prev = previous === undefined ? undefined : previous.#byId.get(spec.id);
-      // the admin API passes running specs on as they are (the same frozen object): no need to
-      // compare their text
-      const route = prev && (prev.spec === spec || JSON.stringify(prev.spec) === JSON.stringify(spec)) ? prev : compileRoute(spec, `/routes/${i}`);
+      const prev = previous?.get(spec.id);
+      const route = prev && sameSpec(prev.spec, spec) ? prev : compileRoute(spec, `/routes/${i}`);
       byId.set(spec.id, route);
       routes.push(route);
+      orders[i] = i;
+      entries.push(entry(route, i));
     }
-    return new RouteTable(routes, revision, byId);
+    // two routes that would always match the same requests make one unreachable
+    const index = LayeredRouteIndex.base(entries, (e, earlier) => {
+      throw new ProxyError('PRX_ERR_BAD_ROUTE', `route ${JSON.stringify(e.route.id)} matches exactly the same requests as ${JSON.stringify(earlier.route.id)}`, `/routes/${e.order}`);
+    });
+    return new RouteTable(routes, revision, orders, index, byId, NO_IDS);
+  }
+
+  /**
+   * The table for `specs` when they are `previous`'s specs (the same objects) with one run of
+   * routes replaced, added or removed (what one admin API change does), reusing previous's index;
+   * undefined when that does not apply or anything is wrong (#fresh then builds the table, or
+   * names the error exactly as it always has).
+   */
+  static #changedFrom(previous: RouteTable, specs: readonly RouteSpec[], revision: number): RouteTable | undefined {
+    const old = previous.routes;
+    const shorter = Math.min(specs.length, old.length);
+    let head = 0;
+    while (head < shorter && specs[head] === old[head]!.spec) head++;
+    let tail = 0;
+    while (tail < shorter - head && specs[specs.length - 1 - tail] === old[old.length - 1 - tail]!.spec) tail++;
+    const removed = old.slice(head, old.length - tail);
+    const changed = specs.slice(head, specs.length - tail);
+    if (previous.#index.patchSize + removed.length + changed.length > PATCH_LIMIT) return undefined;
+
+    const leaving = new Set(removed);
+    const ids = new Set<string>();
+    const added: Route[] = [];
+    for (const [k, spec] of changed.entries()) {
+      if (ids.has(spec.id)) return undefined;
+      ids.add(spec.id);
+      const prev = previous.get(spec.id);
+      if (prev !== undefined && !leaving.has(prev)) return undefined; // the id of a route that stays
+      if (prev !== undefined && sameSpec(prev.spec, spec)) added.push(prev);
+      else {
+        try {
+          added.push(compileRoute(spec, `/routes/${head + k}`));
+        } catch {
+          return undefined;
+        }
+      }
+    }
+    // order numbers strictly between the neighbours' (a full rebuild renumbers when doubles run out)
+    const prevOrders = previous.#orders;
+    const after = tail > 0 ? prevOrders[old.length - tail]! : undefined;
+    const lo = head > 0 ? prevOrders[head - 1]! : (after ?? 0) - added.length - 1;
+    const hi = after ?? lo + added.length + 1;
+    const orders = new Float64Array(specs.length);
+    orders.set(prevOrders.subarray(0, head), 0);
+    orders.set(prevOrders.subarray(old.length - tail), specs.length - tail);
+    const entries: IndexEntry[] = [];
+    let last = lo;
+    for (const [k, route] of added.entries()) {
+      const order = lo + ((hi - lo) * (k + 1)) / (added.length + 1);
+      if (!(order > last && order < hi)) return undefined;
+      last = order;
+      orders[head + k] = order;
+      entries.push(entry(route, order));
+    }
+    const index = previous.#index.patched(removed, entries);
+    if (index === undefined) return undefined;
+    const changedIds = new Map(previous.#changedIds);
+    for (const r of removed) changedIds.set(r.id, null);
+    for (const r of added) changedIds.set(r.id, r);
+    const routes = old.slice(0, head).concat(added, old.slice(old.length - tail));
+    return new RouteTable(routes, revision, orders, index, previous.#baseIds, changedIds);
   }
 
   static empty(): RouteTable {
-    return new RouteTable([], 0, new Map());
+    return RouteTable.#fresh([], 0, undefined);
   }
 
   /** The route for a request, or undefined: see RouteIndex for what a lookup costs. */
@@ -129,7 +219,9 @@ export class RouteTable {
   }
 
   get(id: string): Route | undefined {
-    return this.#byId.get(id);
+    const changed = this.#changedIds.get(id);
+    if (changed !== undefined) return changed ?? undefined;
+    return this.#baseIds.get(id);
   }
 
   /** Origins referenced by this table (pool keys). */
