@@ -63,9 +63,9 @@ const prefixFamily = (p: string): string[] => {
   }
   return [...out];
 };
-/** Route shapes drawn mostly from a few related hosts and prefixes (and the names they nest in),
- *  so that several routes compete for the same requests. */
-const relatedShapes = fc.tuple(fc.array(hostName, { minLength: 1, maxLength: 3 }), fc.array(prefix, { minLength: 1, maxLength: 3 })).chain(([hosts, prefixes]) => {
+/** A route shape drawn mostly from a few related hosts and prefixes (and the names they nest
+ *  in), so that several routes compete for the same requests. */
+const relatedShape = fc.tuple(fc.array(hostName, { minLength: 1, maxLength: 3 }), fc.array(prefix, { minLength: 1, maxLength: 3 })).map(([hosts, prefixes]) => {
   const names = [...new Set(hosts.flatMap(hostFamily))];
   const paths = [...new Set(prefixes.flatMap(prefixFamily))];
   const host = fc.oneof(
@@ -73,8 +73,9 @@ const relatedShapes = fc.tuple(fc.array(hostName, { minLength: 1, maxLength: 3 }
     { weight: 4, arbitrary: fc.constantFrom(...names) },
     { weight: 4, arbitrary: fc.constantFrom(...names).map((h) => `*.${h}`) },
   );
-  return fc.array(shapeFrom(host, fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...paths) }, { weight: 1, arbitrary: prefix })), { maxLength: 24 });
+  return shapeFrom(host, fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...paths) }, { weight: 1, arbitrary: prefix }));
 });
+
 const specs = (shapes: Shape[]): RouteSpec[] => shapes.map((s, i) => ({ id: `r${i}`, ...s, upstreams: ['http://127.0.0.1:9'] }));
 
 interface Req { host: string; path: string; method: string; headers: Array<[string, string]> }
@@ -130,8 +131,16 @@ function withoutDuplicates(shapes: Shape[]): Shape[] {
   return out;
 }
 
-const table = relatedShapes.map(withoutDuplicates);
-const tableAndRequests = table.chain((shapes) => fc.tuple(fc.constant(shapes), requestsFor(shapes)));
+/** One admin API change: at a place, remove some routes, insert some (an id already in the
+ *  table now and then). */
+type Edit = { at: number; remove: number; insert: Shape[]; reuseId: number | undefined };
+const editOf = (sh: fc.Arbitrary<Shape>): fc.Arbitrary<Edit> =>
+  fc.record({ at: fc.nat(), remove: fc.nat({ max: 2 }), insert: fc.array(sh, { maxLength: 2 }), reuseId: fc.option(fc.nat(), { nil: undefined, freq: 6 }) });
+
+/** A table, changes to it, and requests near its routes, all from one family of shapes. */
+const world = relatedShape.chain((sh) => fc.tuple(fc.array(sh, { maxLength: 24 }).map(withoutDuplicates), fc.array(editOf(sh), { minLength: 1, maxLength: 12 })))
+  .chain(([shapes, edits]) => fc.tuple(fc.constant(shapes), fc.constant(edits), requestsFor([...shapes, ...edits.flatMap((e) => e.insert)])));
+const tableAndRequests = world.map(([shapes, , reqs]) => [shapes, reqs] as const);
 
 type Matcher = (ordered: readonly Route[], req: MatchInput) => Route | undefined;
 
@@ -184,15 +193,15 @@ describe('route index against the linear matcher (property)', () => {
   // changes also crosses PATCH_LIMIT and, inserting again and again at one place, the point
   // where order numbers between neighbours run out. Each table must match as the oracle does,
   // and fail (or not) exactly as a table built from scratch.
-  type Edit = { at: number; remove: number; insert: Shape[] };
-  const edit: fc.Arbitrary<Edit> = fc.record({ at: fc.nat(), remove: fc.nat({ max: 2 }), insert: fc.array(shape, { maxLength: 2 }) });
   function applyEdits(shapes: Shape[], edits: Edit[], reqs: Req[], check: (t: RouteTable, r: Req) => void): void {
     let t = RouteTable.build(specs(shapes), 1);
     let serial = 0;
     for (const e of edits) {
       const running = t.routes.map((r) => r.spec as RouteSpec);
       const at = running.length ? e.at % (running.length + 1) : 0;
-      running.splice(at, e.remove, ...e.insert.map((s) => ({ id: `e${serial++}`, ...s, upstreams: ['http://127.0.0.1:9'] })));
+      const inserted = e.insert.map((s) => ({ id: `e${serial++}`, ...s, upstreams: ['http://127.0.0.1:9'] }));
+      if (e.reuseId !== undefined && inserted.length > 0 && running.length > 0) inserted[0]!.id = running[e.reuseId % running.length]!.id;
+      running.splice(at, e.remove, ...inserted);
       let fresh: RouteTable | ProxyError;
       try {
         fresh = RouteTable.build(running, t.revision + 1);
@@ -210,6 +219,7 @@ describe('route index against the linear matcher (property)', () => {
       expect(fresh).toBeInstanceOf(RouteTable);
       expect(next.routes.map((r) => r.id)).toEqual(running.map((s) => s.id));
       for (const r of next.routes) expect(next.get(r.id)).toBe(r);
+      for (const r of t.routes) if (!running.some((s) => s.id === r.id)) expect(next.get(r.id)).toBeUndefined();
       t = next;
       const ordered = linearOrder(t.routes);
       for (const r of reqs) check(t, r);
@@ -220,7 +230,7 @@ describe('route index against the linear matcher (property)', () => {
 
   it('chooses the same route after each of a run of small changes (a patched index)', () => {
     fc.assert(
-      fc.property(tableAndRequests, fc.array(edit, { minLength: 1, maxLength: 12 }), ([shapes, reqs], edits) => {
+      fc.property(world, ([shapes, edits, reqs]) => {
         applyEdits(shapes, edits, reqs, () => {});
       }),
       { numRuns: Math.max(20, Math.floor(RUNS / 4)) },
@@ -233,7 +243,7 @@ describe('route index against the linear matcher (property)', () => {
     // always insert after the second route (order numbers halve towards 1 and run out after about
     // 50 inserts): routes with the same host, prefix and a condition
     // that holds for GET (each a different method list), so only the order between them decides
-    const edits: Edit[] = Array.from({ length: 400 }, (_, i) => ({ at: 2, remove: i % 3 === 2 ? 1 : 0, insert: [{ pathPrefix: '/a', methods: ['GET', `M${i}`] }] }));
+    const edits: Edit[] = Array.from({ length: 400 }, (_, i) => ({ at: 2, remove: i % 3 === 2 ? 1 : 0, insert: [{ pathPrefix: '/a', methods: ['GET', `M${i}`] }], reuseId: undefined }));
     applyEdits(shapes, edits, reqs, () => {});
   });
 
