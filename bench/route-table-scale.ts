@@ -1,7 +1,8 @@
-// What a large route table costs to build and to change: heap per route, RouteTable.build time
-// (from scratch, and for one changed route on the previous table), and the admin API's time to
-// apply one route change (PATCH /v1/routes/ID: plan, validate = build, persist with fsync, swap)
-// at 1,000, 10,000 and 100,000 routes.
+// What a large route table costs to build, to change and to look up in: heap per route,
+// RouteTable.build time (from scratch, and for one changed route on the previous table), the admin
+// API's time to apply one route change (PATCH /v1/routes/ID: plan, validate = build, persist with
+// fsync, swap) at 1,000, 10,000 and 100,000 routes, and ns per RouteTable.match for the bench's
+// worst-case request (only the last-resort route matches) in each table shape and size.
 //
 // Runs in one process (node --expose-gc, for heap figures after a full collection); the admin
 // client is this process too (sequential requests, so it only adds its own round-trip work).
@@ -112,6 +113,20 @@ async function measure(kind: TableKind, n: number, changes: number): Promise<Sca
   };
 }
 
+/** ns per RouteTable.match of GET /small from Host 127.0.0.1 (only the last-resort route matches). */
+function lookupNs(kind: TableKind, n: number): number {
+  const table = RouteTable.build(routeTable(kind, n, UPSTREAM), 1);
+  const req = { host: '127.0.0.1', path: '/small', method: 'GET', header: (): string[] => [] };
+  const rounds: number[] = [];
+  for (let r = 0; r < 7; r++) {
+    const count = 200_000;
+    const t0 = performance.now();
+    for (let i = 0; i < count; i++) if (table.match(req)?.id !== 'last-resort') throw new Error('wrong route');
+    rounds.push(((performance.now() - t0) * 1e6) / count);
+  }
+  return median(rounds);
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -135,7 +150,20 @@ async function main(): Promise<void> {
     const f = (x: number) => x.toFixed(1);
     console.log(`| ${n.toLocaleString('en-US')} | ${(r.heapBytesPerRoute / 1024).toFixed(2)} KiB | ${f(r.buildMs)} | ${f(r.rebuildOneChangeMs)} | ${f(r.applyMs.p50)} / ${f(r.applyMs.max)} | ${f(r.applyNoPersistMs.p50)} / ${f(r.applyNoPersistMs.max)} |`);
   }
-  if (values.json) writeFileSync(values.json, JSON.stringify({ node: process.version, results }, null, 2) + '\n');
+  const lookups: Array<{ kind: TableKind; routes: number; ns: number }> = [];
+  console.log('');
+  console.log('RouteTable.match, ns per lookup (median of 7 × 200,000; only the last-resort route matches)');
+  console.log(`| table | 1 route | ${sizes.map((n) => n.toLocaleString('en-US')).join(' | ')} |`);
+  console.log(`|---|${'---:|'.repeat(sizes.length + 1)}`);
+  for (const k of TABLE_KINDS) {
+    const row = [1, ...sizes].map((n) => {
+      const ns = lookupNs(k, n);
+      lookups.push({ kind: k, routes: n, ns });
+      return ns.toFixed(0);
+    });
+    console.log(`| ${k} | ${row.join(' | ')} |`);
+  }
+  if (values.json) writeFileSync(values.json, JSON.stringify({ node: process.version, results, lookups }, null, 2) + '\n');
 }
 
 await main();
