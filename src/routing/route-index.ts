@@ -15,16 +15,17 @@
 // question and cost one Map entry per distinct prefix.
 import type { MatchInput, Route } from './route-table.js';
 
-/** A route as placed in the index: its position in the table orders it against its peers. */
+/** A route as placed in the index, with what orders it against its peers. */
 export interface IndexEntry {
   readonly route: Route;
-  /** Position in the table's route list (order given). */
+  /** Order given: the position in the route list when the index was built; a route added by a
+   *  small change later gets a number between its neighbours' (layered-route-index.ts). */
   readonly order: number;
   readonly conditional: boolean;
 }
 
 /** Do the route's method and header conditions hold for the request? */
-export function conditionsHold(r: Route, req: MatchInput): boolean {
+function conditionsHold(r: Route, req: MatchInput): boolean {
   if (r.methods !== undefined && !r.methods.has(req.method)) return false;
   for (const [name, value] of r.headers) if (!req.header(name).includes(value)) return false;
   return true;
