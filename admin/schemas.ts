@@ -4,7 +4,7 @@
 // anything they do not name) and the OpenAPI document (@fastify/swagger).
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { FastifySchemaCompiler } from 'fastify';
-import { routeSpecSchema, ROUTE_ID_PATTERN } from '../src/routing/route-spec.js';
+import { MAX_ROUTES, routeSpecSchema, ROUTE_ID_PATTERN } from '../src/routing/route-spec.js';
 import { configSchema } from '../src/config/schema.js';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -115,7 +115,7 @@ function configInput(): Record<string, unknown> {
   // forward-proxy passwords are not served by GET, so a GET -> PUT round trip leaves them out:
   // absent means "unchanged"
   c.properties.forwardProxy.properties.auth.required = [];
-  c.properties.routes = { type: 'array', maxItems: 10000, items: { $ref: 'Route#' } };
+  c.properties.routes = { type: 'array', maxItems: MAX_ROUTES, items: { $ref: 'Route#' } };
   // `{}` must not silently delete every route: the list is required ([] empties it)
   c.required = ['routes'];
   return c;

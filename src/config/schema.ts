@@ -1,7 +1,7 @@
 // JSON Schema of the configuration file. Ajv validates it at start-up (`portico --check`), the
 // admin API validates `PUT /v1/config` bodies with it, and the README's reference is written from
 // it. Every property has a default so a file may hold only what differs.
-import { routeSpecSchema, PROXY_NAME_SCHEMA } from '../routing/route-spec.js';
+import { MAX_ROUTES, routeSpecSchema, PROXY_NAME_SCHEMA } from '../routing/route-spec.js';
 
 const hostPort = { type: 'string', minLength: 3, maxLength: 300, description: 'HOST:PORT (IPv6 as [::1]:PORT)' } as const;
 const ms = (def: number, description: string) => ({ type: 'integer', minimum: 1, maximum: 86_400_000, default: def, description }) as const;
@@ -97,7 +97,7 @@ export const configSchema = {
       default: 'abort',
       description: 'a client that sends FIN while waiting for its response: "abort" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), "finish" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)',
     },
-    routes: { type: 'array', maxItems: 10000, default: [], items: routeSpecSchema },
+    routes: { type: 'array', maxItems: MAX_ROUTES, default: [], items: routeSpecSchema },
     forwardProxy: {
       type: 'object',
       additionalProperties: false,

@@ -37,6 +37,10 @@ export interface RouteSpec {
 /** A Via received-by pseudonym: a token (RFC 9110 §7.6.3), at most 64 characters. */
 export const PROXY_NAME_SCHEMA = { type: 'string', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$" } as const;
 
+/** Most routes a table may hold: a lookup does not slow down as the table grows (RouteIndex), so
+ *  the bound is about memory (about 3 KiB per route) and apply time, not lookup cost. */
+export const MAX_ROUTES = 100_000;
+
 export const ROUTE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 
 export const upstreamSpecSchema = {
