@@ -12,6 +12,9 @@ import { ProxyServer } from '../proxy/proxy-server.js';
 import { createLogger } from '../log.js';
 import { startDemoOrigin } from '../demo/demo-origin.js';
 import { parseOriginUrl } from '../upstream/origin-url.js';
+import { planListeners } from '../proxy/listener-plan.js';
+import { RouteTable } from '../routing/route-table.js';
+import { readCaBundle } from '../tls/pem.js';
 import { USAGE, parseFlags, routeFromFlag, type CliFlags } from './args.js';
 import type { AdminStarter, AdminHandle } from './admin-contract.js';
 
@@ -33,7 +36,8 @@ function version(): string {
 export function buildConfig(flags: CliFlags): Config {
   const base = flags.config ? loadConfigFile(flags.config, true) : resolveConfig({});
   const raw: Record<string, unknown> = structuredClone(base) as unknown as Record<string, unknown>;
-  if (flags.listen) raw.listen = flags.listen;
+  if (flags.listen) raw.listen = flags.listen === 'off' ? false : flags.listen;
+  if (flags.tlsListen.length) raw.listeners = [...base.listeners, ...flags.tlsListen.map((listen) => ({ listen, tls: { certificates: flags.tlsCerts } }))];
   if (flags.admin) raw.admin = flags.admin === 'off' ? false : { ...(base.admin || {}), listen: flags.admin };
   if (flags.logLevel) raw.logLevel = flags.logLevel;
   if (flags.forward) raw.forwardProxy = { ...base.forwardProxy, enabled: true };
@@ -49,7 +53,7 @@ export function buildConfig(flags: CliFlags): Config {
     raw.routes = routes;
   }
   const config = resolveConfig(raw);
-  parseHostPort(config.listen, '--listen');
+  if (config.listen !== false) parseHostPort(config.listen, '--listen');
   if (config.admin) parseHostPort(config.admin.listen, '--admin');
   // semantic route checks (upstream URLs, duplicates) without starting anything
   config.routes.forEach((r, i) => r.upstreams.forEach((u, j) => {
@@ -59,6 +63,15 @@ export function buildConfig(flags: CliFlags): Config {
       throw new ProxyError('PRX_ERR_BAD_CONFIG', `/routes/${i}/upstreams/${j}: ${(e as Error).message}`);
     }
   }));
+  // files named by the config (certificates, keys, CA bundles): read and checked now
+  try {
+    planListeners(config);
+    RouteTable.build(config.routes, 1);
+    if (config.upstream.caFile) readCaBundle(config.upstream.caFile, '/upstream/caFile');
+  } catch (e) {
+    const where = e instanceof ProxyError && e.path ? `${e.path}: ` : '';
+    throw new ProxyError('PRX_ERR_BAD_CONFIG', `${where}${(e as Error).message}`);
+  }
   return config;
 }
 
@@ -123,10 +136,9 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
     demo?.close();
     return EXIT_RUNTIME;
   }
-  const addr = proxy.addresses()[0];
-  const shown = addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`;
+  const urls = proxy.listeners().map(({ tls, address: a }) => `${tls ? 'https' : 'http'}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
   // one write, so a reader that waits for "listening on" also has the curl line
-  say(`portico: listening on http://${shown} (${config.routes.length} route(s))` + (config.routes.length ? `\nportico: try   curl -i http://${shown}${config.routes[0].pathPrefix}` : ''));
+  say(`portico: listening on ${urls.join(', ')} (${config.routes.length} route(s))` + (config.routes.length ? `\nportico: try   curl -i ${urls[0]}${config.routes[0].pathPrefix}` : ''));
 
   let admin: AdminHandle | undefined;
   if (config.admin && ext.startAdmin) {

@@ -1,6 +1,7 @@
 // Parses an upstream URL into the (host, port, base path) triple of Twisted's
-// ReverseProxyResource. Only http: is spoken upstream; the base path is kept raw (no decoding).
+// ReverseProxyResource, for http: and https: upstreams; the base path is kept raw (no decoding).
 import { ProxyError } from '../errors.js';
+import { upstreamTls, type UpstreamTls } from './upstream-tls.js';
 
 export interface Origin {
   /** Host name or IP literal without brackets. */
@@ -10,6 +11,8 @@ export interface Origin {
   authority: string;
   /** Base path without a trailing slash ('' for the root). */
   basePath: string;
+  /** https: upstreams only (route settings applied by the route table). */
+  tls?: UpstreamTls;
 }
 
 export function parseOriginUrl(url: string): Origin {
@@ -19,15 +22,16 @@ export function parseOriginUrl(url: string): Origin {
   } catch {
     throw new ProxyError('PRX_ERR_BAD_UPSTREAM_URL', `not a URL: ${JSON.stringify(url)}`);
   }
-  if (u.protocol !== 'http:') throw new ProxyError('PRX_ERR_BAD_UPSTREAM_URL', `unsupported scheme ${u.protocol} in ${JSON.stringify(url)} (only http: upstreams)`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ProxyError('PRX_ERR_BAD_UPSTREAM_URL', `unsupported scheme ${u.protocol} in ${JSON.stringify(url)} (only http: and https: upstreams)`);
   if (u.username || u.password) throw new ProxyError('PRX_ERR_BAD_UPSTREAM_URL', `userinfo is not allowed in ${JSON.stringify(url)}`);
   if (u.search || u.hash) throw new ProxyError('PRX_ERR_BAD_UPSTREAM_URL', `query or fragment not allowed in ${JSON.stringify(url)}`);
   if (!u.hostname) throw new ProxyError('PRX_ERR_BAD_UPSTREAM_URL', `no host in ${JSON.stringify(url)}`);
-  const port = u.port ? Number(u.port) : 80;
+  const defaultPort = u.protocol === 'https:' ? 443 : 80;
+  const port = u.port ? Number(u.port) : defaultPort;
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  const authority = port === 80 ? u.hostname : `${u.hostname}:${port}`;
+  const authority = port === defaultPort ? u.hostname : `${u.hostname}:${port}`;
   // URL normalises the path; keep it raw from the input so nothing is decoded or re-encoded
   const afterAuthority = url.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/]*/, '');
   const basePath = afterAuthority.replace(/\/+$/, '');
-  return { host, port, authority, basePath };
+  return { host, port, authority, basePath, ...(u.protocol === 'https:' ? { tls: upstreamTls(host, authority) } : {}) };
 }
