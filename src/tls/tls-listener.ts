@@ -22,7 +22,8 @@ export function createTlsServer(store: CertificateStore, o: TlsListenerOptions, 
     ALPNProtocols: ['http/1.1'],
     SNICallback: (servername, cb) => cb(null, store.contextFor(servername)),
     handshakeTimeout: o.handshakeTimeoutMs,
-    allowHalfOpen: true,
+    // no allowHalfOpen (the plain listener has it): a TLS client's close_notify + FIN ends the
+    // connection; a half-open TLSSocket is not destroyed after our own end() and would linger
     noDelay: true,
   }, onSecureConnection);
   const unsubscribe = store.onChange(() => {
@@ -32,6 +33,8 @@ export function createTlsServer(store: CertificateStore, o: TlsListenerOptions, 
   server.on('close', unsubscribe);
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
     o.logger.debug({ listener: o.id, client: socket.remoteAddress, reason: err.code ?? err.message }, 'TLS handshake failed');
+    // Node leaves the socket open after ERR_TLS_HANDSHAKE_TIMEOUT: the deadline must close it
+    socket.destroy();
   });
   return server;
 }
