@@ -23,7 +23,7 @@ import { readCaBundle } from '../tls/pem.js';
 
 export interface ListenerInfo { id: string; tls: boolean; address: AddressInfo }
 
-export interface PoolStats { authority: string; active: number; idle: number; waiting: number; created: number; reused: number }
+export interface PoolStats { authority: string; active: number; idle: number; waiting: number; created: number; reused: number; resumed: number }
 export interface ProxyStats { clientConnections: number; pools: PoolStats[] }
 
 export class ProxyServer {
@@ -146,7 +146,7 @@ export class ProxyServer {
   stats(): ProxyStats {
     return {
       clientConnections: this.#channels.size,
-      pools: this.#pools.all().map((p) => ({ authority: p.origin.authority, active: p.activeCount, idle: p.idleCount, waiting: p.waiting, created: p.created, reused: p.reusedCount })),
+      pools: this.#pools.all().map((p) => ({ authority: p.origin.authority, active: p.activeCount, idle: p.idleCount, waiting: p.waiting, created: p.created, reused: p.reusedCount, resumed: p.resumedCount })),
     };
   }
 
