@@ -40,7 +40,7 @@ export interface ChangeOutcome {
 
 export type ChangeResult = 'applied' | 'dry_run' | 'noop' | 'rejected';
 
-const ROUTE_KEYS: ReadonlyArray<keyof RouteSpec> = ['id', 'host', 'pathPrefix', 'methods', 'headers', 'upstreams', 'stripPrefix', 'rewritePrefix', 'preserveHost'];
+const ROUTE_KEYS: ReadonlyArray<keyof RouteSpec> = ['id', 'host', 'pathPrefix', 'methods', 'headers', 'upstreams', 'stripPrefix', 'rewritePrefix', 'preserveHost', 'upstreamTls'];
 
 /** A route with its members in schema order (stable file diffs, stable table reuse checks). */
 export function normalizeRoute(spec: RouteSpec): RouteSpec {
