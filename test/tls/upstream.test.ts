@@ -141,3 +141,29 @@ describe('https:// upstreams', () => {
       .rejects.toMatchObject({ path: '/routes/0/upstreamTls/key', message: expect.stringContaining(`key file ${other.key} does not match certificate file ${good.cert}`) });
   });
 });
+
+describe('forward proxy TLS origination', () => {
+  it('fetches https:// absolute-form targets over verified TLS when originateTls is on; CONNECT stays the default', async () => {
+    const o = await httpsOrigin({ cert: good.certPem, key: good.keyPem });
+    const forwardProxy = { enabled: true, httpsPorts: [o.port], allowDestinations: ['127.0.0.0/8'] };
+    const req = `GET https://127.0.0.1:${o.port}/f?q=1 HTTP/1.1\r\nHost: 127.0.0.1:${o.port}\r\n\r\n`;
+    const off = await startProxy({ forwardProxy });
+    stops.push(() => off.close());
+    const refused = await request(off.port, req);
+    expect(refused.status).toBe(400);
+    expect(refused.body.toString()).toContain('PRX_FORWARD_USE_CONNECT');
+
+    const on = await startProxy({ forwardProxy: { ...forwardProxy, originateTls: true }, upstream: { caFile: pki.caFile } });
+    stops.push(() => on.close());
+    const r = await request(on.port, req);
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toBe('secure /f?q=1');
+
+    // without the CA it is not trusted: 502, never a plaintext retry
+    const untrusted = await startProxy({ forwardProxy: { ...forwardProxy, originateTls: true } });
+    stops.push(() => untrusted.close());
+    const bad = await request(untrusted.port, req);
+    expect(bad.status).toBe(502);
+    expect(bad.body.toString()).toContain('PRX_ERR_UPSTREAM_TLS');
+  });
+});
