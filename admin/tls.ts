@@ -8,6 +8,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { ProxyServer } from '../src/proxy/proxy-server.js';
 import { CertificateStore } from '../src/tls/certificate-store.js';
+import { certificateList, filePath } from '../src/config/schema.js';
 import { readKeyPair, type KeyPair } from '../src/tls/pem.js';
 import { AdminProblem, methodNotAllowed, requireMediaType } from './problem.js';
 import { mutationQuery, noQuery, problemResponses } from './schemas.js';
@@ -39,24 +40,18 @@ const listenerView = {
 } as const;
 
 const pem = (what: string) => ({ type: 'string', minLength: 1, maxLength: 1_000_000, description: what }) as const;
-const file = (what: string) => ({ type: 'string', minLength: 1, maxLength: 4096, description: what }) as const;
 
 const replaceBody = {
   type: 'object',
   additionalProperties: false,
   required: ['certificates'],
   properties: {
-    certificates: {
-      type: 'array',
-      minItems: 1,
-      maxItems: 10000,
-      items: {
-        oneOf: [
-          { type: 'object', additionalProperties: false, required: ['cert', 'key'], properties: { cert: pem('PEM certificate chain, leaf first'), key: pem('PEM private key') } },
-          { type: 'object', additionalProperties: false, required: ['certFile', 'keyFile'], properties: { certFile: file('certificate chain file'), keyFile: file('key file') } },
-        ],
-      },
-    },
+    certificates: certificateList({
+      oneOf: [
+        { type: 'object', additionalProperties: false, required: ['cert', 'key'], properties: { cert: pem('PEM certificate chain, leaf first'), key: pem('PEM private key') } },
+        { type: 'object', additionalProperties: false, required: ['certFile', 'keyFile'], properties: { certFile: filePath('certificate chain file'), keyFile: filePath('key file') } },
+      ],
+    }),
   },
 } as const;
 
