@@ -227,3 +227,17 @@ describe('certificate hot swap', () => {
     expect(lines.some((l) => l.msg === 'TLS certificates reloaded from their files')).toBe(true);
   });
 });
+
+describe('listener configuration', () => {
+  const routes = [{ id: 'all', pathPrefix: '/', upstreams: ['http://127.0.0.1:1'] }];
+  it('refuses nothing to listen on, redirectToHttps on a TLS listener, duplicate ids and bad files, naming the setting', async () => {
+    const tlsEntry = { listen: '127.0.0.1:0', tls: { certificates: [{ cert: a.cert, key: a.key }] } };
+    await expect(startProxy({ listen: false, routes })).rejects.toMatchObject({ code: 'PRX_ERR_BAD_CONFIG', path: '/listeners' });
+    await expect(startProxy({ listeners: [{ ...tlsEntry, redirectToHttps: {} }], routes })).rejects.toMatchObject({ path: '/listeners/0/redirectToHttps' });
+    await expect(startProxy({ listeners: [{ ...tlsEntry, id: 'x' }, { ...tlsEntry, id: 'x' }], routes })).rejects.toMatchObject({ path: '/listeners/1/id' });
+    await expect(startProxy({ listeners: [{ listen: '127.0.0.1:0', tls: { certificates: [{ cert: a.cert, key: `${pki.dir}/none.key` }] } }], routes }))
+      .rejects.toMatchObject({ code: 'PRX_ERR_TLS_FILE', path: '/listeners/0/tls/certificates/0/key', message: expect.stringContaining(`${pki.dir}/none.key`) });
+    await expect(startProxy({ listeners: [{ listen: '127.0.0.1:0', tls: { certificates: [{ cert: a.key, key: a.key }] } }], routes }))
+      .rejects.toMatchObject({ path: '/listeners/0/tls/certificates/0/cert', message: expect.stringContaining(`certificate file ${a.key} is not a valid PEM certificate`) });
+  });
+});
