@@ -14,6 +14,7 @@ import { sharedSchemas, validatorCompiler } from './schemas.js';
 import { routesPlugin } from './routes.js';
 import { configPlugin } from './config.js';
 import { upstreamsPlugin } from './upstreams.js';
+import { tlsPlugin } from './tls.js';
 import { healthPlugin } from './health.js';
 import { AdminMetrics, metricsPlugin } from './metrics.js';
 import { docsPlugin, registerOpenApi } from './docs.js';
@@ -76,6 +77,7 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
     await root.register(routesPlugin, { prefix: '/v1', store });
     await root.register(configPlugin, { prefix: '/v1', store, config: ctx.config, token: ctx.token });
     await root.register(upstreamsPlugin, { prefix: '/v1', proxy: ctx.proxy });
+    await root.register(tlsPlugin, { prefix: '/v1', proxy: ctx.proxy });
     await root.register(docsPlugin);
   });
   return app;

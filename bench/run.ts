@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { installSignalHandlers, spawnTracked, stopAll, isInterrupted, Interrupted, type Tracked } from './procs.js';
+import { makeBenchCertificate, negotiated } from './tls.js';
 import { ALL_TARGETS, hasCommand, effectiveFdLimit, type Running, type TargetContext, type TargetDef, type Role } from './targets.js';
 import { WORKLOADS, DEFAULT_WORKLOADS, SMOKE_WORKLOADS, type Workload } from './workloads.js';
 import { pickTool, runLoad, runTunnel, toolVersion, type LoadSpec, type LoadTool, type LoadResult } from './load.js';
@@ -214,6 +215,8 @@ class Bench {
       durationSec: seconds,
       timeoutSec: this.opts.timeout,
       threads: this.opts.threads,
+      ...(w.role === 'tls' ? { https: true } : {}),
+      ...(w.closeEach ? { closeEach: true } : {}),
     };
   }
 
@@ -420,14 +423,21 @@ class Bench {
       }
     }
     for (const w of wls.filter((x) => x.kind === 'churn')) await this.churnWorkload(w, selected);
-    for (const role of ['forward', 'tunnel'] as const) {
+    if (byRole('tls').length) {
+      if (this.tool !== 'wrk') for (const w of byRole('tls')) this.workloadInfo.find((x) => x.id === w.id)!.skipped = 'needs wrk (https)';
+      else if (!hasCommand('openssl')) for (const w of byRole('tls')) this.workloadInfo.find((x) => x.id === w.id)!.skipped = 'needs openssl (certificate)';
+      else this.ctx.tls = makeBenchCertificate(this.tmp);
+    }
+    for (const role of ['forward', 'tunnel', 'tls'] as const) {
       for (const w of byRole(role)) {
         const info = this.workloadInfo.find((x) => x.id === w.id)!;
+        if (info.skipped) continue;
         const started = await this.startTargets(selected, role, w.id);
         try {
           const usable: Running[] = [];
           for (const r of started) {
-            if (r.name === 'direct') {
+            if (r.name === 'direct' || role === 'tls') {
+              if (role === 'tls') this.note(`(${w.id}) ${r.name} negotiates ${await negotiated(r.host, r.port)}`);
               usable.push(r);
               continue;
             }

@@ -13,6 +13,8 @@ export const PROXY_ERROR_CODES = {
   PRX_ERR_UPSTREAM_RESET: 'the upstream closed or reset the connection',
   PRX_ERR_UPSTREAM_INVALID: 'the upstream sent an invalid response',
   PRX_ERR_POOL_FULL: 'the upstream pool has no free connection in time',
+  PRX_ERR_TLS_FILE: 'a TLS certificate, key or CA file is unreadable, invalid or does not match its pair',
+  PRX_ERR_UPSTREAM_TLS: 'the TLS handshake with an https:// upstream or its certificate verification failed',
 } as const;
 
 export type ProxyErrorCode = keyof typeof PROXY_ERROR_CODES;

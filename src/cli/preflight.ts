@@ -1,7 +1,7 @@
 // Everything about a configuration that the schema cannot say, checked before anything listens
 // (and by --check), so that a mistake is an exit 2 naming the setting, never a start that fails
 // later (a 500 on the first route change, an exit 1 after "listening"):
-//   - every listener address is HOST:PORT with a port in range;
+//   - every listener address (plain and TLS) is HOST:PORT with a port in range;
 //   - the admin token (file or PORTICO_ADMIN_TOKEN) is long enough, and a non-loopback admin
 //     listener has one (a generated token is only for loopback);
 //   - the --config file can be created and replaced where it is (the admin API writes it);
@@ -19,7 +19,8 @@ import { ProxyServer } from '../proxy/proxy-server.js';
 const invalid = (message: string, path?: string) => new ProxyError('PRX_ERR_BAD_CONFIG', message, path);
 
 function checkListeners(config: Config): void {
-  parseHostPort(config.listen, '/listen (--listen)');
+  if (config.listen !== false) parseHostPort(config.listen, '/listen (--listen)');
+  config.listeners.forEach((l, i) => parseHostPort(l.listen, `/listeners/${i}/listen`));
   if (config.admin) parseHostPort(config.admin.listen, '/admin/listen (--admin)');
   if (config.forwardProxy.listen !== undefined) parseHostPort(config.forwardProxy.listen, '/forwardProxy/listen');
   if (config.demoOrigin?.listen !== undefined) parseHostPort(config.demoOrigin.listen, '/demoOrigin/listen');
@@ -64,6 +65,7 @@ function checkConfigPath(config: Config, configPath: string | undefined): void {
 
 function checkProxy(config: Config): void {
   try {
+    // also reads and checks every certificate, key and CA file the configuration names
     new ProxyServer(config, pino({ level: 'silent' }));
   } catch (e) {
     if (!(e instanceof ProxyError)) throw e;

@@ -33,7 +33,8 @@ function version(): string {
 export function buildConfig(flags: CliFlags): Config {
   const base = flags.config ? loadConfigFile(flags.config, true) : resolveConfig({});
   const raw: Record<string, unknown> = structuredClone(base) as unknown as Record<string, unknown>;
-  if (flags.listen) raw.listen = flags.listen;
+  if (flags.listen) raw.listen = flags.listen === 'off' ? false : flags.listen;
+  if (flags.tlsListen.length) raw.listeners = [...base.listeners, ...flags.tlsListen.map((listen) => ({ listen, tls: { certificates: flags.tlsCerts } }))];
   if (flags.admin) raw.admin = flags.admin === 'off' ? false : { ...(base.admin || {}), listen: flags.admin };
   if (flags.logLevel) raw.logLevel = flags.logLevel;
   if (flags.forward) raw.forwardProxy = { ...base.forwardProxy, enabled: true };
@@ -133,12 +134,11 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
     adminLine = `\nportico: admin API on ${admin.url}${generated ? ` (generated token for this run: ${token}; set PORTICO_ADMIN_TOKEN to choose one)` : ''}`;
   }
 
-  const addr = proxy.addresses()[0];
-  const shown = addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`;
+  const urls = proxy.listeners().map(({ tls, address: a }) => `${tls ? 'https' : 'http'}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
   // one write, so a reader that waits for "listening on" also has the lines after it
   say((demo ? `portico: demo origin on http://${config.demoOrigin!.listen}\n` : '')
-    + `portico: listening on http://${shown} (${config.routes.length} route(s))`
-    + (config.routes.length ? `\nportico: try   curl -i http://${shown}${config.routes[0].pathPrefix}` : '')
+    + `portico: listening on ${urls.join(', ')} (${config.routes.length} route(s))`
+    + (config.routes.length ? `\nportico: try   curl -i ${urls[0]}${config.routes[0].pathPrefix}` : '')
     + adminLine);
 
   return new Promise<number>((resolve) => {

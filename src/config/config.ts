@@ -10,8 +10,23 @@ import { parseJsonText } from './json-text.js';
 
 export interface AdminConfig { listen: string; token?: string }
 
-export interface Config {
+export interface TlsListenerConfig {
+  certificates: Array<{ cert: string; key: string }>;
+  handshakeTimeoutMs: number;
+  watchFiles: boolean;
+  watchIntervalMs: number;
+}
+
+export interface ListenerConfig {
+  id?: string;
   listen: string;
+  tls?: TlsListenerConfig;
+  redirectToHttps?: { port: number };
+}
+
+export interface Config {
+  listen: string | false;
+  listeners: ListenerConfig[];
   admin: AdminConfig | false;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   proxyName: string;
@@ -26,7 +41,7 @@ export interface Config {
   };
   upstream: {
     maxSockets: number; maxIdleSockets: number; idleSocketMs: number; maxRequestsPerSocket: number;
-    maxFails: number; ejectMs: number;
+    maxFails: number; ejectMs: number; caFile?: string;
   };
   forwarding: { xForwarded: boolean; forwarded: boolean; trustedProxies: string[] };
   notFoundStatus: 404 | 421 | 502 | 503;
@@ -35,6 +50,7 @@ export interface Config {
   forwardProxy: {
     enabled: boolean; listen?: string; allowClients: string[]; connectPorts: number[]; httpPorts: number[];
     allowDestinations: string[]; denyDestinations: string[]; denyHosts: string[];
+    originateTls: boolean; httpsPorts: number[];
     auth?: { realm: string; users: Record<string, string> };
   };
   demoOrigin?: { listen?: string };

@@ -26,6 +26,7 @@ import type { OriginHealth } from '../upstream/balancer.js';
 import { hasDotDotSegment, mapPath } from '../routing/path-mapping.js';
 import { Exchange, type ClientSide } from './exchange.js';
 import { buildRequestHead, wantsUpgrade } from './request-head.js';
+import { httpsRedirect } from './https-redirect.js';
 import { localResponse } from './error-response.js';
 import { tunnel } from './tunnel.js';
 import type { ChannelContext, ForwardRequest } from './channel-context.js';
@@ -393,6 +394,11 @@ export class ClientChannel implements ClientSide {
       this.#localResponse(400, 'the path has a ".." segment', 'PRX_PATH_ESCAPE');
       return;
     }
+    if (ctx.redirectToHttps) {
+      const r = httpsRedirect(where, ctx.redirectToHttps.port);
+      this.#localResponse(r.status, r.detail, r.code, r.fields);
+      return;
+    }
     const table = this.#ctx.routes.current;
     const method = head.method;
     const route = table.match({ host: where.host, path: where.path, method, header: (n) => head.values(n) });
@@ -427,6 +433,7 @@ export class ClientChannel implements ClientSide {
       peerAddress: this.socket.remoteAddress,
       peerTrusted: ctx.trustedProxies.has(this.socket.remoteAddress),
       via,
+      proto: ctx.secure ? 'https' : 'http',
       policy: ctx.config.forwarding,
     });
     const ex = new Exchange(ctx, this, head, requestHead, ctx.pools.get(origin), health, this.#bodyKind === BodyKind.CHUNKED, upgrade, via);

@@ -30,6 +30,8 @@ export interface RequestHeadInput {
   via: string | undefined;
   peerAddress: string | undefined;
   peerTrusted: boolean;
+  /** How the request reached us: 'https' on a TLS listener. */
+  proto: 'http' | 'https';
   policy: ForwardingPolicy;
 }
 
@@ -67,11 +69,11 @@ export function buildRequestHead(x: RequestHeadInput): Buffer {
   if (x.policy.xForwarded) {
     tail += `X-Forwarded-For: ${peer}\r\n`;
     const keepOthers = !replaceForwarding;
-    if (!keepOthers || h.valuesById(FieldId.X_FORWARDED_PROTO).length === 0) tail += 'X-Forwarded-Proto: http\r\n';
+    if (!keepOthers || h.valuesById(FieldId.X_FORWARDED_PROTO).length === 0) tail += `X-Forwarded-Proto: ${x.proto}\r\n`;
     if ((!keepOthers || h.valuesById(FieldId.X_FORWARDED_HOST).length === 0) && x.clientHost) tail += `X-Forwarded-Host: ${x.clientHost}\r\n`;
   }
   if (x.policy.forwarded) {
-    tail += `Forwarded: for=${forwardedFor(peer)}${x.clientHost ? `;host="${x.clientHost}"` : ''};proto=http\r\n`;
+    tail += `Forwarded: for=${forwardedFor(peer)}${x.clientHost ? `;host="${x.clientHost}"` : ''};proto=${x.proto}\r\n`;
   }
   tail += '\r\n';
   out.push(Buffer.from(tail, 'latin1'));

@@ -1,5 +1,5 @@
 // Parses an upstream URL into the (host, port, base path) triple of Twisted's
-// ReverseProxyResource. This is the one validator of upstream URLs (config file, --route, admin
+// ReverseProxyResource, for http: and https: upstreams. This is the one validator of upstream URLs (config file, --route, admin
 // API), and it is strict on purpose: the host and port become the connection and the Host field,
 // the base path is copied raw into every request-line, so a URL is accepted only when a strict
 // parser and a person reading it agree on what it means:
@@ -14,6 +14,7 @@
 import net from 'node:net';
 import { ProxyError } from '../errors.js';
 import { absolutePathProblem } from '../routing/path-mapping.js';
+import { upstreamTls, type UpstreamTls } from './upstream-tls.js';
 
 export interface Origin {
   /** Host name or IP literal without brackets. */
@@ -23,10 +24,12 @@ export interface Origin {
   authority: string;
   /** Base path without a trailing slash ('' for the root). */
   basePath: string;
+  /** https: upstreams only (route settings applied by the route table). */
+  tls?: UpstreamTls;
 }
 
 /** Schemes upstreams may use, with their default ports. */
-export const UPSTREAM_SCHEMES: Readonly<Record<string, number>> = { http: 80 };
+export const UPSTREAM_SCHEMES: Readonly<Record<string, number>> = { http: 80, https: 443 };
 
 const LABEL = '[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?';
 const DNS_NAME = new RegExp(`^${LABEL}(?:\\.${LABEL})*\\.?$`);
@@ -92,5 +95,6 @@ export function parseOriginUrl(url: string): Origin {
     port,
     authority: port === defaultPort ? shownHost : `${shownHost}:${port}`,
     basePath: path.replace(/\/+$/, ''),
+    ...(scheme === 'https' ? { tls: upstreamTls(host.toLowerCase(), authority) } : {}),
   };
 }

@@ -16,7 +16,7 @@ import { DestinationPolicy, canonicalAddress, ipv6Bytes } from '../../src/forwar
 import { ProxyAuth } from '../../src/forward/proxy-auth.js';
 import type { ForwardRequest } from '../../src/proxy/channel-context.js';
 import type { Origin } from '../../src/upstream/origin-url.js';
-import { makeCert } from './cert.js';
+import { makeCert } from '../helpers/certs.js';
 import { startEcho, close, LOOPBACK } from './helpers.js';
 
 describe('target parsing', () => {

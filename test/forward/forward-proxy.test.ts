@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ProxyAgent, request } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
-import { makeCert, type TestCert } from './cert.js';
+import { makeCert, type TestCert } from '../helpers/certs.js';
 import {
   LOOPBACK, startOrigin, startTlsOrigin, startEcho, startProxy, close, closedPort, curl, rawExchange, readUntil, statusOf, ipv6Available, listen,
   type Seen,

@@ -1,12 +1,16 @@
 // The `portico` command as a user runs it: `node dist/src/cli/main.js` (built by `npm run build`;
 // rebuilt here with tsc when src/ is newer than dist/). Every child is killed by pid afterwards.
-import { describe, it, expect, beforeAll, afterEach } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
 import { startHttpOrigin, RawClient, sleep } from '../helpers/harness.js';
+import { TestPki } from '../helpers/certs.js';
+import https from 'node:https';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MAIN = join(ROOT, 'dist/src/cli/main.js');
@@ -87,8 +91,8 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
 }
 
 /** Starts portico on an ephemeral port and returns the port it printed. */
-async function running(args: string[]): Promise<{ run: Run; port: number }> {
-  const run = portico(['--listen', '127.0.0.1:0', '--admin', 'off', ...args]);
+async function running(args: string[], env: Record<string, string> = {}): Promise<{ run: Run; port: number }> {
+  const run = portico(['--listen', '127.0.0.1:0', '--admin', 'off', ...args], { env });
   const re = /listening on http:\/\/127\.0\.0\.1:(\d+)/;
   const ok = await waitFor(() => re.test(run.stderr()) || run.child.exitCode !== null, 10_000);
   const m = re.exec(run.stderr());
@@ -355,5 +359,63 @@ describe('portico command: running', () => {
     expect(Date.now() - t0).toBeLessThan(4000);
     expect(await c.waitClose(2000)).toBe(true);
     expect(c.responses.filter((r) => r.complete)).toHaveLength(0);
+  });
+});
+
+describe('portico command: TLS', () => {
+  let pki: TestPki;
+  beforeAll(() => { pki = new TestPki(); });
+  afterAll(() => pki.close());
+
+  it('--tls-listen with --tls-cert/--tls-key pairs serves HTTPS with the certificate chosen by SNI', async () => {
+    const a = pki.issue({ names: ['a.test'] });
+    const b = pki.issue({ names: ['b.test'] });
+    const origin = await startHttpOrigin((req, res) => res.end(`tls ${req.headers['x-forwarded-proto']}`));
+    cleanups.push(() => origin.close());
+    const { run } = await running(['--tls-listen', '127.0.0.1:0', '--tls-cert', a.cert, '--tls-key', a.key, '--tls-cert', b.cert, '--tls-key', b.key, '--route', `/=http://127.0.0.1:${origin.port}`]);
+    const port = Number(/https:\/\/127\.0\.0\.1:(\d+)/.exec(run.stderr())![1]);
+    for (const name of ['a.test', 'b.test']) {
+      const { stdout } = await promisify(execFile)('curl', ['-sS', '--cacert', pki.caFile, '--resolve', `${name}:${port}:127.0.0.1`, `https://${name}:${port}/`]);
+      expect(stdout).toBe('tls https');
+    }
+  });
+
+  it('an unreadable, invalid or mismatched certificate/key exits 2 naming the file', async () => {
+    const a = pki.issue({ names: ['a.test'] });
+    const b = pki.issue({ names: ['b.test'] });
+    const bad = join(pki.dir, 'garbage.pem');
+    writeFileSync(bad, '-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n');
+    const cases: Array<[string[], string]> = [
+      [['--tls-cert', join(pki.dir, 'missing.pem'), '--tls-key', a.key], `${join(pki.dir, 'missing.pem')}: ENOENT`],
+      [['--tls-cert', bad, '--tls-key', a.key], `certificate file ${bad} is not a valid PEM certificate`],
+      [['--tls-cert', a.cert, '--tls-key', b.key], `key file ${b.key} does not match certificate file ${a.cert}`],
+      [['--tls-cert', a.cert], '--tls-cert and --tls-key come in pairs'],
+    ];
+    for (const [flags, message] of cases) {
+      const r = await finished(['--listen', '127.0.0.1:0', '--admin', 'off', '--tls-listen', '127.0.0.1:0', ...flags]);
+      expect(r.code, message).toBe(2);
+      expect(r.stderr).toContain(message);
+    }
+  });
+
+  it('https:// upstreams are verified against Node\'s CA store, which honours NODE_EXTRA_CA_CERTS', async () => {
+    const c = pki.issue({ names: ['localhost'], ips: ['127.0.0.1'] });
+    const server = https.createServer({ cert: c.certPem, key: c.keyPem }, (_req, res) => res.end('verified'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+    const up = `/=https://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const trusted = await running(['--route', up], { NODE_EXTRA_CA_CERTS: pki.caFile });
+    const ok = await RawClient.connect(trusted.port);
+    ok.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n', 'GET');
+    await ok.read(1, 10_000);
+    ok.destroy();
+    expect(ok.responses[0].status).toBe(200);
+    expect(ok.responses[0].body.toString()).toBe('verified');
+    const plain = await running(['--route', up]);
+    const no = await RawClient.connect(plain.port);
+    no.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n', 'GET');
+    await no.read(1, 10_000);
+    no.destroy();
+    expect(no.responses[0].status).toBe(502);
   });
 });
