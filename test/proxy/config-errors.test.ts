@@ -25,7 +25,7 @@ describe('configuration error messages', () => {
     expect(message({ logLevl: 'info' })).toBe('/logLevl is not a known setting (did you mean "logLevel"?)');
     expect(message({ Listen: '127.0.0.1:1' })).toBe('/Listen is not a known setting (did you mean "listen"?)');
     expect(message({ admin: { listn: '127.0.0.1:1' } })).toBe('/admin/listn is not a known setting (did you mean "listen"?)');
-    expect(message({ zzzzzzzz: 1 })).toMatch(/^\/zzzzzzzz is not a known setting \(known here: listen, admin, /);
+    expect(message({ zzzzzzzz: 1 })).toMatch(/^\/zzzzzzzz is not a known setting \(known here: listen, listeners, admin, /);
   });
 
   it('give JSON syntax errors a line and column', () => {
