@@ -5,13 +5,14 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Config } from '../src/config/config.js';
 import type { RouteSpec } from '../src/routing/route-spec.js';
-import { AdminStore, keep, normalizeRoute, sameRoute } from './store.js';
+import type { RouteStore } from './route-store.js';
+import { keep, normalizeRoute, sameRoute } from './store.js';
 import { canonicalJson, checkIfMatch, configEtag, ifNoneMatchHits } from './etag.js';
 import { AdminProblem, methodNotAllowed, pointerToken, requireMediaType } from './problem.js';
 import { ifMatchHeaders, mutationQuery, noQuery, problemResponses } from './schemas.js';
 
 export interface ConfigPluginOptions {
-  store: AdminStore;
+  store: RouteStore;
   config: Config;
   token: string | undefined;
 }

@@ -5,6 +5,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { configSchema } from './schema.js';
 import type { RouteSpec } from '../routing/route-spec.js';
 import { ProxyError } from '../errors.js';
+import type { StoreConfig } from './store-schema.js';
 
 export interface AdminConfig { listen: string; token?: string }
 
@@ -28,6 +29,8 @@ export interface Config {
   forwarding: { xForwarded: boolean; forwarded: boolean; trustedProxies: string[] };
   notFoundStatus: 404 | 421 | 502 | 503;
   routes: RouteSpec[];
+  /** Where the routes live: the config file (default) or etcd (see store-config.ts). */
+  store: StoreConfig;
   forwardProxy: {
     enabled: boolean; listen?: string; allowClients: string[]; connectPorts: number[]; httpPorts: number[];
     allowDestinations: string[]; denyDestinations: string[]; denyHosts: string[];

@@ -2,6 +2,7 @@
 // admin API validates `PUT /v1/config` bodies with it, and the README's reference is written from
 // it. Every property has a default so a file may hold only what differs.
 import { routeSpecSchema } from '../routing/route-spec.js';
+import { storeConfigSchema } from './store-schema.js';
 
 const hostPort = { type: 'string', minLength: 3, maxLength: 300, description: 'HOST:PORT (IPv6 as [::1]:PORT)' } as const;
 const ms = (def: number, description: string) => ({ type: 'integer', minimum: 1, maximum: 86_400_000, default: def, description }) as const;
@@ -85,6 +86,7 @@ export const configSchema = {
     },
     notFoundStatus: { type: 'integer', enum: [404, 421, 502, 503], default: 404 },
     routes: { type: 'array', maxItems: 10000, default: [], items: routeSpecSchema },
+    store: storeConfigSchema,
     forwardProxy: {
       type: 'object',
       additionalProperties: false,
