@@ -5,15 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import net from 'node:net';
-
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
+import { etcdArgs } from '../../bench/etcd.js';
+import { freePort } from '../../bench/ports.js';
 
 async function healthy(clientPort: number): Promise<boolean> {
   try {
@@ -48,15 +41,7 @@ export class EtcdServer {
 
   /** Starts (again) on the same ports and data dir; resolves once /health says true. */
   async start(ms = 30_000): Promise<void> {
-    const client = `http://127.0.0.1:${this.clientPort}`;
-    const peer = `http://127.0.0.1:${this.peerPort}`;
-    const child = spawn('etcd', [
-      '--name', 'portico-test', '--data-dir', join(this.dir, 'data'),
-      '--listen-client-urls', client, '--advertise-client-urls', client,
-      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', `portico-test=${peer}`, '--initial-cluster-state', 'new',
-      '--logger', 'zap', '--log-level', 'error',
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('etcd', etcdArgs(this.dir, this.clientPort, this.peerPort), { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.on('data', (d: Buffer) => { this.#log = (this.#log + d.toString()).slice(-4000); });
     this.#child = child;
     const deadline = Date.now() + ms;
