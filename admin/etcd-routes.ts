@@ -80,9 +80,12 @@ function stored(kv: IKeyValue): StoredKey {
   return { text: kv.value.toString('utf8'), mod: Number(kv.mod_revision), create: Number(kv.create_revision) };
 }
 
-/** Reads everything under the prefix (one consistent range read). */
-export async function loadRoutes(client: Etcd3, keys: RouteKeys): Promise<StoredRoutes> {
-  const res = await client.getAll().prefix(keys.prefix).exec();
+/** Reads everything under the prefix (one consistent range read). `deadline` (epoch ms)
+ *  overrides the client's per-call one. */
+export async function loadRoutes(client: Etcd3, keys: RouteKeys, deadline?: number): Promise<StoredRoutes> {
+  const range = client.getAll().prefix(keys.prefix);
+  if (deadline !== undefined) range.options({ deadline });
+  const res = await range.exec();
   const out: StoredRoutes = { revision: Number(res.header.revision), order: undefined, routes: new Map() };
   for (const kv of res.kvs) setKey(out, keys, kv.key.toString('utf8'), stored(kv));
   return out;
@@ -143,7 +146,7 @@ export function specsOf(s: StoredRoutes, keys: RouteKeys): RouteSpec[] {
  * on PREFIX/order and on every route key it touches). Returns the new revision, or undefined when
  * another writer came first.
  */
-export async function writeRoutes(client: Etcd3, keys: RouteKeys, base: StoredRoutes, specs: ReadonlyArray<Readonly<RouteSpec>>): Promise<number | undefined> {
+export async function writeRoutes(client: Etcd3, keys: RouteKeys, base: StoredRoutes, specs: ReadonlyArray<Readonly<RouteSpec>>, deadline?: number): Promise<number | undefined> {
   const wanted = new Map(specs.map((s) => [s.id, JSON.stringify(s)]));
   let txn = client.if(keys.order, 'Mod', '==', base.order?.mod ?? 0);
   const ops = [];
@@ -159,6 +162,7 @@ export async function writeRoutes(client: Etcd3, keys: RouteKeys, base: StoredRo
     ops.push(client.delete().key(keys.route(id)));
   }
   ops.push(client.put(keys.order).value(JSON.stringify([...wanted.keys()])));
+  if (deadline !== undefined) txn = txn.options({ deadline });
   const res = await txn.then(...ops).commit();
   return res.succeeded ? Number(res.header.revision) : undefined;
 }

@@ -3,8 +3,10 @@
 // caller's (free ports from the OS; a temporary directory).
 import { join } from 'node:path';
 
-export function etcdArgs(dir: string, clientPort: number, peerPort: number): string[] {
-  const client = `http://127.0.0.1:${clientPort}`;
+/** `tls`: serve clients over TLS with this PEM certificate and key (and, with `clientCa`, require
+ *  client certificates signed by it). */
+export function etcdArgs(dir: string, clientPort: number, peerPort: number, tls?: { cert: string; key: string; clientCa?: string }): string[] {
+  const client = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   return [
     '--name', 'portico', '--data-dir', join(dir, 'data'),
@@ -12,5 +14,7 @@ export function etcdArgs(dir: string, clientPort: number, peerPort: number): str
     '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
     '--initial-cluster', `portico=${peer}`, '--initial-cluster-state', 'new',
     '--logger', 'zap', '--log-level', 'error',
+    ...(tls ? ['--cert-file', tls.cert, '--key-file', tls.key] : []),
+    ...(tls?.clientCa ? ['--client-cert-auth', '--trusted-ca-file', tls.clientCa] : []),
   ];
 }

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import net from 'node:net';
 import { etcdArgs } from '../../bench/etcd.js';
 import { freePort } from '../../bench/ports.js';
 
@@ -17,12 +18,21 @@ async function healthy(clientPort: number): Promise<boolean> {
   }
 }
 
+/** With TLS (a test certificate) /health needs a TLS client: accepting TCP is enough there. */
+function accepting(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
 export class EtcdServer {
   readonly dir = mkdtempSync(join(tmpdir(), 'portico-etcd-'));
   #child: ChildProcess | undefined;
   #log = '';
 
-  private constructor(readonly clientPort: number, readonly peerPort: number) {}
+  private constructor(readonly clientPort: number, readonly peerPort: number, readonly tls?: { cert: string; key: string; clientCa?: string }) {}
 
   /** HOST:PORT of the client listener. */
   get endpoint(): string {
@@ -33,21 +43,21 @@ export class EtcdServer {
     return this.#child?.pid;
   }
 
-  static async start(): Promise<EtcdServer> {
-    const e = new EtcdServer(await freePort(), await freePort());
+  static async start(tls?: { cert: string; key: string; clientCa?: string }): Promise<EtcdServer> {
+    const e = new EtcdServer(await freePort(), await freePort(), tls);
     await e.start();
     return e;
   }
 
   /** Starts (again) on the same ports and data dir; resolves once /health says true. */
   async start(ms = 30_000): Promise<void> {
-    const child = spawn('etcd', etcdArgs(this.dir, this.clientPort, this.peerPort), { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('etcd', etcdArgs(this.dir, this.clientPort, this.peerPort, this.tls), { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.on('data', (d: Buffer) => { this.#log = (this.#log + d.toString()).slice(-4000); });
     this.#child = child;
     const deadline = Date.now() + ms;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`etcd exited with ${child.exitCode}: ${this.#log}`);
-      if (await healthy(this.clientPort)) return;
+      if (this.tls ? await accepting(this.clientPort) : await healthy(this.clientPort)) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`etcd did not become healthy within ${ms} ms: ${this.#log}`);
