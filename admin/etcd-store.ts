@@ -59,6 +59,7 @@ function readCache(cfg: EtcdStoreConfig): CacheDoc | undefined {
 
 export class EtcdRouteStore implements RouteStore, RouteSource {
   readonly initial: { revision: number; routes: RouteSpec[] };
+  readonly notice: string | undefined;
   readonly #cfg: EtcdStoreConfig;
   readonly #client: Etcd3;
   readonly #keys: RouteKeys;
@@ -86,6 +87,8 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
     this.#connected = connected;
     this.#lastError = lastError;
     this.initial = { revision: stored.revision, routes };
+    this.notice = connected ? undefined
+      : `etcd at ${storeUrl(cfg)} cannot be reached (${lastError}): serving the cached routes of revision ${stored.revision} from ${cfg.cacheFile} until it can`;
   }
 
   /** Reads the routes (or the cache when etcd cannot be reached); throws ProxyError PRX_ERR_STORE. */

@@ -11,6 +11,8 @@ import type { EtcdStoreConfig } from '../config/store-config.js';
 export interface RouteSource {
   /** The routes to start with and the store revision they are at. */
   readonly initial: { revision: number; routes: RouteSpec[] };
+  /** A line for the operator about how the routes were loaded (e.g. from the local cache). */
+  readonly notice?: string;
   /** Applies the initial table at its revision and starts following the store (before listen). */
   attach(proxy: ProxyServer): void;
   close(): Promise<void>;

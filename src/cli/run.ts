@@ -133,6 +133,7 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
       demo?.close();
       return EXIT_RUNTIME;
     }
+    if (source.notice) say(`portico: ${source.notice}`);
     config = { ...config, routes: source.initial.routes };
   }
   const proxy = new ProxyServer(config, logger);

@@ -95,6 +95,7 @@ describe.skipIf(!binBuilt)(`portico with an etcd store${binBuilt ? '' : ` (skipp
 
       p = start(['--store', url, '--store-cache', cache]);
       ({ proxyUrl, adminUrl } = await startedPortico(p, true));
+      expect(p.stderr()).toMatch(new RegExp(`cannot be reached .*: serving the cached routes of revision ${revision} from .*routes-cache\\.json`));
       expect(await (await fetch(`${proxyUrl}/o/x`)).text()).toBe('O /o/x');
       expect(await status(adminUrl!)).toMatchObject({ revision, store: { connected: false } });
       const write = await fetch(`${adminUrl}/v1/routes/o`, { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } });
