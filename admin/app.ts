@@ -7,6 +7,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { AdminContext } from '../src/cli/admin-contract.js';
 import { parseHostPort } from '../src/config/config.js';
 import { AdminStore } from './store.js';
+import type { RouteStore } from './route-store.js';
+import { statusPlugin } from './status.js';
 import { installAuth } from './auth.js';
 import { installProblemHandlers, pathOf } from './problem.js';
 import { installBodyDepthLimit } from './body-depth.js';
@@ -67,13 +69,16 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
     }
   });
 
-  const metrics = new AdminMetrics(ctx.proxy, { defaultMetrics: opts.defaultMetrics });
-  const store = new AdminStore(ctx.proxy, ctx.configPath, ctx.logger.child({ component: 'admin' }), (r) => metrics.changeResult(r));
+  // the shared store (etcd) when the proxy follows one, else the config file
+  const store: RouteStore = (ctx.routeSource as unknown as RouteStore | undefined) ?? new AdminStore(ctx.proxy, ctx.configPath, ctx.logger.child({ component: 'admin' }));
+  const metrics = new AdminMetrics(ctx.proxy, { defaultMetrics: opts.defaultMetrics, store });
+  store.observeResults((r) => metrics.changeResult(r));
 
   app.register(async (root) => {
     await registerOpenApi(root, packageVersion());
     await root.register(healthPlugin, { proxy: ctx.proxy });
     await root.register(metricsPlugin, { metrics });
+    await root.register(statusPlugin, { prefix: '/v1', proxy: ctx.proxy, store });
     await root.register(routesPlugin, { prefix: '/v1', store });
     await root.register(configPlugin, { prefix: '/v1', store, config: ctx.config, token: ctx.token });
     await root.register(upstreamsPlugin, { prefix: '/v1', proxy: ctx.proxy });

@@ -16,6 +16,11 @@ Options:
   --admin HOST:PORT|off  admin API listener (default 127.0.0.1:9090)
   --route PREFIX=URL     route a path prefix to an upstream, e.g. --route /api=http://127.0.0.1:3000
                          (repeatable; added after the config file's routes)
+  --store etcd://HOST:PORT[,HOST:PORT...]/PREFIX | file
+                         where the routes live (default file: the config file). With etcd, a fleet
+                         of instances shares the routes under PREFIX and follows every change
+  --store-cache FILE     with etcd: local copy of the last route table, used when the instance
+                         starts while etcd is down (without it, such a start fails)
   --forward              enable the forward proxy (absolute-form and CONNECT) for loopback clients
   --log-level LEVEL      fatal|error|warn|info|debug|trace|silent (default info)
   --check                validate the configuration and exit
@@ -24,6 +29,7 @@ Options:
 
 Commands:
   portico routes list|get|add|rm ...   manage routes of a running proxy (see portico routes --help)
+  portico store export|import ...      copy the routes between a file and etcd (portico store --help)
 
 Exit codes: 0 ok; 1 runtime failure (e.g. port in use); 2 bad usage or invalid configuration.
 Environment: PORTICO_ADMIN_TOKEN  bearer token for admin API mutations.
@@ -37,6 +43,8 @@ export interface CliFlags {
   admin?: string;
   routes: string[];
   forward: boolean;
+  store?: string;
+  storeCache?: string;
   logLevel?: string;
   check: boolean;
   version: boolean;
@@ -55,6 +63,8 @@ export function parseFlags(argv: string[]): CliFlags {
       admin: { type: 'string' },
       route: { type: 'string', multiple: true },
       forward: { type: 'boolean' },
+      store: { type: 'string' },
+      'store-cache': { type: 'string' },
       'log-level': { type: 'string' },
       check: { type: 'boolean' },
       version: { type: 'boolean' },
@@ -78,6 +88,8 @@ export function parseFlags(argv: string[]): CliFlags {
     admin: values.admin,
     routes: values.route ?? [],
     forward: values.forward ?? false,
+    store: values.store,
+    storeCache: values['store-cache'],
     logLevel: values['log-level'],
     check: values.check ?? false,
     version: values.version ?? false,

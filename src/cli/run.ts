@@ -11,9 +11,11 @@ import { ProxyServer } from '../proxy/proxy-server.js';
 import { createLogger } from '../log.js';
 import { startDemoOrigin } from '../demo/demo-origin.js';
 import { parseOriginUrl } from '../upstream/origin-url.js';
+import { ProxyError } from '../errors.js';
 import { USAGE, parseFlags, routeFromFlag, type CliFlags } from './args.js';
 import { checkConfiguration, configuredAdminToken } from './preflight.js';
-import type { AdminStarter, AdminHandle } from './admin-contract.js';
+import type { AdminStarter, AdminHandle, RouteSource, RouteSourceOpener } from './admin-contract.js';
+import { checkStoreConfig, parseStoreUrl } from '../config/store-config.js';
 
 export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
@@ -38,6 +40,11 @@ export function buildConfig(flags: CliFlags): Config {
   if (flags.admin) raw.admin = flags.admin === 'off' ? false : { ...(base.admin || {}), listen: flags.admin };
   if (flags.logLevel) raw.logLevel = flags.logLevel;
   if (flags.forward) raw.forwardProxy = { ...base.forwardProxy, enabled: true };
+  if (flags.store) raw.store = parseStoreUrl(flags.store, base.store);
+  if (flags.storeCache) {
+    if ((raw.store as { type: string }).type !== 'etcd') throw new ProxyError('PRX_ERR_BAD_CONFIG', '--store-cache needs an etcd store (--store etcd://...)');
+    raw.store = { ...(raw.store as object), cacheFile: flags.storeCache };
+  }
   if (flags.routes.length) {
     // flags override the file: a flag route replaces a file route with its id (cli-N, which the
     // admin API persists into the file), else it is added
@@ -51,6 +58,7 @@ export function buildConfig(flags: CliFlags): Config {
   }
   const config = resolveConfig(raw);
   checkConfiguration(config, flags.config);
+  checkStoreConfig(config.store, config.routes.length);
   return config;
 }
 
@@ -68,7 +76,7 @@ async function unresolvedUpstreams(config: Config): Promise<string[]> {
 
 const say = (line: string) => process.stderr.write(line + '\n');
 
-export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarter } = {}): Promise<number> {
+export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarter; openRouteSource?: RouteSourceOpener } = {}): Promise<number> {
   let flags: CliFlags;
   try {
     flags = parseFlags(argv);
@@ -108,11 +116,27 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
       return EXIT_RUNTIME;
     }
   }
+  let source: RouteSource | undefined;
+  if (config.store.type === 'etcd') {
+    // the routes come from the store, loaded before the proxy listens
+    try {
+      if (!ext.openRouteSource) throw new Error('this build has no etcd store');
+      source = await ext.openRouteSource(config.store, logger);
+    } catch (e) {
+      say(`portico: ${(e as Error).message}`);
+      demo?.close();
+      return EXIT_RUNTIME;
+    }
+    if (source.notice) say(`portico: ${source.notice}`);
+    config = { ...config, routes: source.initial.routes };
+  }
   const proxy = new ProxyServer(config, logger);
+  source?.attach(proxy);
   try {
     await proxy.listen();
   } catch (e) {
     say(`portico: ${(e as Error).message}`);
+    await source?.close();
     demo?.close();
     return EXIT_RUNTIME;
   }
@@ -124,9 +148,10 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
     const generated = token === undefined;
     if (generated) token = randomBytes(18).toString('base64url');
     try {
-      admin = await ext.startAdmin({ proxy, config, configPath: flags.config, listen: config.admin.listen, token, logger });
+      admin = await ext.startAdmin({ proxy, config, configPath: flags.config, listen: config.admin.listen, token, logger, routeSource: source });
     } catch (e) {
       say(`portico: admin API: ${(e as Error).message}`);
+      await source?.close();
       await proxy.close(0);
       demo?.close();
       return EXIT_RUNTIME;
@@ -151,7 +176,7 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
       stopping = true;
       say(`portico: ${signal}: finishing in-flight requests (up to ${config.timeouts.shutdownMs} ms)`);
       void (async () => {
-        await Promise.all([proxy.close(), admin?.close()]);
+        await Promise.all([proxy.close(), admin?.close(), source?.close()]);
         demo?.close();
         logger.flush();
         resolve(EXIT_OK);

@@ -7,6 +7,7 @@ import type { RouteSpec } from '../routing/route-spec.js';
 import { closest, distance } from 'fastest-levenshtein';
 import { ProxyError } from '../errors.js';
 import { parseJsonText } from './json-text.js';
+import type { StoreConfig } from './store-schema.js';
 
 export interface AdminConfig { listen: string; token?: string }
 
@@ -47,6 +48,8 @@ export interface Config {
   notFoundStatus: 404 | 421 | 502 | 503;
   clientHalfClose: 'abort' | 'finish';
   routes: RouteSpec[];
+  /** Where the routes live: the config file (default) or etcd (see store-config.ts). */
+  store: StoreConfig;
   forwardProxy: {
     enabled: boolean; listen?: string; allowClients: string[]; connectPorts: number[]; httpPorts: number[];
     allowDestinations: string[]; denyDestinations: string[]; denyHosts: string[];

@@ -117,9 +117,10 @@ export class ProxyServer {
   }
 
   /** Builds a table from specs without applying it; throws ProxyError (with a JSON-pointer
-   *  `path`) on a semantic error. */
-  validateRoutes(specs: RouteSpec[]): RouteTable {
-    return RouteTable.build(specs, this.revision + 1, this.routes.current);
+   *  `path`) on a semantic error. `revision`: the table's revision (default: the next one; a
+   *  shared store numbers tables with its own revisions). */
+  validateRoutes(specs: RouteSpec[], revision = this.revision + 1): RouteTable {
+    return RouteTable.build(specs, revision, this.routes.current);
   }
 
   /** Builds and swaps in a new table in one step; in-flight requests keep the old one. */
