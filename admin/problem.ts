@@ -3,7 +3,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorObject } from 'ajv';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ProxyError } from '../src/errors.js';
+import { ERROR_CODES, ProxyError, type PorticoErrorCode } from '../src/errors.js';
 import { closestKey } from '../src/config/config.js';
 
 export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
@@ -20,7 +20,7 @@ export interface Problem {
   status: number;
   detail?: string;
   instance?: string;
-  code?: string;
+  code?: PorticoErrorCode;
   in?: 'body' | 'querystring' | 'params' | 'headers';
   pointer?: string;
   route?: string;
@@ -88,9 +88,12 @@ export function describeAjvError(e: ErrorObject): { pointer: string; detail: str
   return { pointer, detail: `${pointer || '(the whole document)'} ${what}` };
 }
 
+/** A ProxyError answered with its code's status from the registry (src/errors.ts). */
 function semanticProblem(e: ProxyError): AdminProblem {
-  if (e.code === 'PRX_ERR_CONFIG_FILE') return new AdminProblem(500, 'persistence', e.message, { code: e.code });
-  return new AdminProblem(422, 'semantic', e.message, { code: e.code, in: 'body', ...(e.path !== undefined ? { pointer: e.path } : {}) });
+  const status = ERROR_CODES[e.code].status ?? 500;
+  if (status === 500) return new AdminProblem(500, 'persistence', e.message, { code: e.code });
+  if (status === 503) return new AdminProblem(503, 'store-unavailable', e.message, { code: e.code });
+  return new AdminProblem(status, 'semantic', e.message, { code: e.code, in: 'body', ...(e.path !== undefined ? { pointer: e.path } : {}) });
 }
 
 /** Any error thrown in a handler or by Fastify -> AdminProblem. */

@@ -31,6 +31,7 @@ import { parseAbsoluteTarget, parseConnectTarget, type ForwardTarget } from './t
 import { DestinationPolicy, canonicalAddress } from './destination-policy.js';
 import { ProxyAuth } from './proxy-auth.js';
 import { DialError, connectFirst, fmt, resolveHost, systemResolver, tcpConnector, type Connector, type Resolver } from './dial.js';
+import { statusOf, type PorticoErrorCode } from '../errors.js';
 
 export interface ForwardDeps {
   config: Config;
@@ -40,21 +41,6 @@ export interface ForwardDeps {
   /** Opens CONNECT upstream sockets; default: net.connect. */
   connector?: Connector;
 }
-
-/** Stable codes in the body of the forward proxy's own responses. */
-export const ForwardCode = {
-  CLIENT_DENIED: 'PRX_FORWARD_CLIENT_DENIED',
-  AUTH_REQUIRED: 'PRX_FORWARD_AUTH_REQUIRED',
-  BAD_TARGET: 'PRX_FORWARD_BAD_TARGET',
-  USE_CONNECT: 'PRX_FORWARD_USE_CONNECT',
-  PORT_DENIED: 'PRX_FORWARD_PORT_DENIED',
-  HOST_DENIED: 'PRX_FORWARD_HOST_DENIED',
-  DESTINATION_DENIED: 'PRX_FORWARD_DESTINATION_DENIED',
-  RESOLVE_FAILED: 'PRX_FORWARD_RESOLVE_FAILED',
-  CONNECT_FAILED: 'PRX_FORWARD_CONNECT_FAILED',
-  TIMEOUT: 'PRX_FORWARD_TIMEOUT',
-  INTERNAL: 'PRX_FORWARD_INTERNAL',
-} as const;
 
 export function createForwardHandler(deps: ForwardDeps): ForwardHandler {
   const { config, logger } = deps;
@@ -71,12 +57,12 @@ export function createForwardHandler(deps: ForwardDeps): ForwardHandler {
   async function handle(req: ForwardRequest, answer: Answer): Promise<void> {
     const head = req.head;
     const client = plainAddress(req.peerAddress);
-    const deny = (reason: string, code: string) => {
+    const deny = (reason: string, code: PorticoErrorCode) => {
       logger.warn({ req: req.requestId, client, target: head.target, reason }, 'forward proxy request denied');
-      answer.respond(403, reason, code);
+      answer.respond(code, reason);
     };
 
-    if (!clients.has(req.peerAddress)) return deny(`client ${client} is not allowed to use this proxy`, ForwardCode.CLIENT_DENIED);
+    if (!clients.has(req.peerAddress)) return deny(`client ${client} is not allowed to use this proxy`, 'PRX_FORWARD_CLIENT_DENIED');
 
     if (auth) {
       const r = auth.check(head.valuesById(FieldId.PROXY_AUTHORIZATION));
@@ -84,19 +70,19 @@ export function createForwardHandler(deps: ForwardDeps): ForwardHandler {
         // a first request without credentials is the normal start of the exchange
         if (r.missing) logger.info({ req: req.requestId, client, target: head.target }, 'forward proxy authentication required');
         else logger.warn({ req: req.requestId, client, target: head.target, reason: r.reason }, 'forward proxy authentication failed');
-        answer.respond(407, r.reason, ForwardCode.AUTH_REQUIRED, auth.challenge);
+        answer.respond('PRX_FORWARD_AUTH_REQUIRED', r.reason, auth.challenge);
         return;
       }
     }
 
     const connect = head.methodId === MethodId.CONNECT;
     if (connect && (head.bodyKind === BodyKind.CHUNKED || (head.bodyKind === BodyKind.LENGTH && head.contentLength > 0))) {
-      answer.respond(400, 'a CONNECT request has no content (RFC 9110 §9.3.6)', ForwardCode.BAD_TARGET);
+      answer.respond('PRX_FORWARD_BAD_TARGET', 'a CONNECT request has no content (RFC 9110 §9.3.6)');
       return;
     }
     const parsed = connect ? parseConnectTarget(head.target) : parseAbsoluteTarget(head.target, fp.originateTls);
     if (!parsed.ok) {
-      answer.respond(400, parsed.reason, parsed.useConnect ? ForwardCode.USE_CONNECT : ForwardCode.BAD_TARGET);
+      answer.respond(parsed.useConnect ? 'PRX_FORWARD_USE_CONNECT' : 'PRX_FORWARD_BAD_TARGET', parsed.reason);
       return;
     }
     const t = parsed.target;
@@ -104,10 +90,10 @@ export function createForwardHandler(deps: ForwardDeps): ForwardHandler {
     const ports = connect ? connectPorts : t.secure ? httpsPorts : httpPorts;
     if (!ports.has(t.port)) {
       const what = connect ? 'CONNECT (forwardProxy.connectPorts' : t.secure ? 'https:// targets (forwardProxy.httpsPorts' : 'http:// targets (forwardProxy.httpPorts';
-      return deny(`port ${t.port} is not allowed for ${what}: ${[...ports].join(', ') || 'none'})`, ForwardCode.PORT_DENIED);
+      return deny(`port ${t.port} is not allowed for ${what}: ${[...ports].join(', ') || 'none'})`, 'PRX_FORWARD_PORT_DENIED');
     }
     const hostDenied = policy.checkHost(t.host);
-    if (hostDenied) return deny(hostDenied, ForwardCode.HOST_DENIED);
+    if (hostDenied) return deny(hostDenied, 'PRX_FORWARD_HOST_DENIED');
 
     const deadline = Date.now() + config.timeouts.upstreamConnectMs;
     let addresses: string[];
@@ -126,7 +112,7 @@ export function createForwardHandler(deps: ForwardDeps): ForwardHandler {
       const why = policy.checkAddress(a);
       if (why === undefined) { if (!allowed.includes(a)) allowed.push(a); } else firstReason ??= why;
     }
-    if (allowed.length === 0) return deny(t.family === 0 ? `${t.host} resolves only to denied addresses: ${firstReason}` : `destination ${firstReason}`, ForwardCode.DESTINATION_DENIED);
+    if (allowed.length === 0) return deny(t.family === 0 ? `${t.host} resolves only to denied addresses: ${firstReason}` : `destination ${firstReason}`, 'PRX_FORWARD_DESTINATION_DENIED');
     if (firstReason !== undefined) logger.debug({ req: req.requestId, host: t.host, skipped: firstReason }, 'forward proxy skipped a denied address');
 
     if (!connect) {
@@ -160,9 +146,9 @@ export function createForwardHandler(deps: ForwardDeps): ForwardHandler {
     if (req.closed) return;
     if (!(e instanceof DialError)) throw e;
     logger.info({ req: req.requestId, target: req.head.target, kind: e.kind, reason: e.message }, 'forward proxy upstream failure');
-    if (e.kind === 'timeout') answer.respond(504, `${e.message} (${config.timeouts.upstreamConnectMs} ms)`, ForwardCode.TIMEOUT);
-    else if (e.kind === 'resolve') answer.respond(502, e.message, ForwardCode.RESOLVE_FAILED);
-    else answer.respond(502, t.family === 0 ? `${t.host}: ${e.message}` : e.message, ForwardCode.CONNECT_FAILED);
+    if (e.kind === 'timeout') answer.respond('PRX_FORWARD_TIMEOUT', `${e.message} (${config.timeouts.upstreamConnectMs} ms)`);
+    else if (e.kind === 'resolve') answer.respond('PRX_FORWARD_RESOLVE_FAILED', e.message);
+    else answer.respond('PRX_FORWARD_CONNECT_FAILED', t.family === 0 ? `${t.host}: ${e.message}` : e.message);
   }
 
   return {
@@ -170,7 +156,7 @@ export function createForwardHandler(deps: ForwardDeps): ForwardHandler {
       const answer = new Answer(req);
       handle(req, answer).catch((e: unknown) => {
         logger.error({ err: e, req: req.requestId }, 'forward proxy error');
-        if (!answer.used) answer.respond(500, 'internal error in the forward proxy', ForwardCode.INTERNAL);
+        if (!answer.used) answer.respond('PRX_FORWARD_INTERNAL', 'internal error in the forward proxy');
       });
     },
   };
@@ -180,9 +166,10 @@ export function createForwardHandler(deps: ForwardDeps): ForwardHandler {
 class Answer {
   used = false;
   constructor(readonly req: ForwardRequest) {}
-  respond(status: number, detail: string, code: string, extraFields?: string): void {
+  /** Answers with `code`'s status from the registry. */
+  respond(code: PorticoErrorCode, detail: string, fields?: string): void {
     this.used = true;
-    this.req.respond(status, detail, code, extraFields);
+    this.req.respond({ status: statusOf(code), code, detail, fields });
   }
   relay(origin: Origin, target: string, host: string, health: OriginHealth): void {
     this.used = true;

@@ -12,6 +12,7 @@ import type net from 'node:net';
 import type { ParsedHead } from '../wasm/parsed-head.js';
 import type { Origin } from '../upstream/origin-url.js';
 import type { OriginHealth } from '../upstream/balancer.js';
+import type { LocalAnswer } from './error-response.js';
 
 /** Fans events out to every registered observer; a throwing observer is ignored. */
 export class Observers {
@@ -43,8 +44,8 @@ export interface ForwardRequest {
   readonly requestId: string;
   /** The client went away; nothing more will be written. */
   readonly closed: boolean;
-  /** Answer locally (400, 403, 407, 502, 504...). `extraFields`: complete field lines. */
-  respond(status: number, detail: string, code: string, extraFields?: string): void;
+  /** Answer locally (400, 403, 407, 502, 504...). */
+  respond(answer: LocalAnswer): void;
   /** Forward an absolute-form http request through the upstream pools to `origin`, with this
    *  origin-form `target` and Host value (RFC 9112 §3.2.2: Host comes from the target). */
   relay(origin: Origin, target: string, host: string, health: OriginHealth): void;

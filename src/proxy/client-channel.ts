@@ -27,7 +27,7 @@ import { hasDotDotSegment, mapPath } from '../routing/path-mapping.js';
 import { Exchange, type ClientSide } from './exchange.js';
 import { buildRequestHead, wantsUpgrade } from './request-head.js';
 import { httpsRedirect } from './https-redirect.js';
-import { localResponse } from './error-response.js';
+import { localResponse, type LocalAnswer } from './error-response.js';
 import { tunnel } from './tunnel.js';
 import type { ChannelContext, ForwardRequest } from './channel-context.js';
 import { requestHost } from './request-target.js';
@@ -144,10 +144,10 @@ export class ClientChannel implements ClientSide {
     }
   }
 
-  respondError(status: number, detail: string, code: string): void {
+  respondError(answer: LocalAnswer): void {
     const close = this.#closeAfter || this.#state === State.BODY || this.#closing;
-    this.#writeLocal(status, detail, code, close);
-    this.responseDone(status, close);
+    this.#writeLocal(answer, close);
+    this.responseDone(answer.status, close);
   }
 
   abortClient(reason: string): void {
@@ -321,7 +321,7 @@ export class ClientChannel implements ClientSide {
     } catch (e) {
       if (!(e instanceof CodecError)) throw e;
       this.#off = buf.length;
-      this.#reject(e.info.status, e.message, e.info.name);
+      this.#reject({ status: e.info.status, code: e.info.name, detail: e.message });
       return false;
     }
     if (n === 0) {
@@ -350,7 +350,7 @@ export class ClientChannel implements ClientSide {
       if (limit !== null && head.contentLength > limit) {
         this.#closeAfter = true;
         this.#state = State.BODY;
-        this.#localResponse(413, `request body of ${head.contentLength} bytes exceeds the ${limit}-byte limit`, 'PRX_BODY_TOO_LARGE');
+        this.#localResponse({ status: 413, code: 'PRX_BODY_TOO_LARGE', detail: `request body of ${head.contentLength} bytes exceeds the ${limit}-byte limit` });
         return;
       }
       if (head.contentLength === 0) this.#bodyKind = BodyKind.NONE;
@@ -373,30 +373,29 @@ export class ClientChannel implements ClientSide {
       return;
     }
     if (ctx.mode === 'forward') {
-      this.#localResponse(400, 'this listener is a forward proxy: send absolute-form requests (http://host/path) or CONNECT', 'PRX_NOT_A_PROXY_REQUEST');
+      this.#localResponse({ status: 400, code: 'PRX_NOT_A_PROXY_REQUEST', detail: 'this listener is a forward proxy: send absolute-form requests (http://host/path) or CONNECT' });
       return;
     }
     if (head.targetForm === TargetForm.AUTHORITY) {
-      this.#localResponse(405, 'CONNECT is not enabled on this listener', 'PRX_CONNECT_DISABLED', 'Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n');
+      this.#localResponse({ status: 405, code: 'PRX_CONNECT_DISABLED', detail: 'CONNECT is not enabled on this listener', fields: 'Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n' });
       return;
     }
     if (head.targetForm === TargetForm.ASTERISK) {
-      if (head.methodId === MethodId.OPTIONS) this.#localResponse(200, '', '');
-      else this.#localResponse(400, 'the asterisk-form target is only for OPTIONS', 'PRX_BAD_TARGET');
+      if (head.methodId === MethodId.OPTIONS) this.#localResponse({ status: 200 });
+      else this.#localResponse({ status: 400, code: 'PRX_BAD_TARGET', detail: 'the asterisk-form target is only for OPTIONS' });
       return;
     }
     const where = requestHost(head);
     if (where.error) {
-      this.#localResponse(400, where.error, 'PRX_BAD_TARGET');
+      this.#localResponse({ status: 400, code: 'PRX_BAD_TARGET', detail: where.error });
       return;
     }
     if (hasDotDotSegment(where.path)) {
-      this.#localResponse(400, 'the path has a ".." segment', 'PRX_PATH_ESCAPE');
+      this.#localResponse({ status: 400, code: 'PRX_PATH_ESCAPE', detail: 'the path has a ".." segment' });
       return;
     }
     if (ctx.redirectToHttps) {
-      const r = httpsRedirect(where, ctx.redirectToHttps.port);
-      this.#localResponse(r.status, r.detail, r.code, r.fields);
+      this.#localResponse(httpsRedirect(where, ctx.redirectToHttps.port));
       return;
     }
     const table = this.#ctx.routes.current;
@@ -404,7 +403,7 @@ export class ClientChannel implements ClientSide {
     const route = table.match({ host: where.host, path: where.path, method, header: (n) => head.values(n) });
     if (!route) {
       const status = this.#ctx.config.notFoundStatus;
-      this.#localResponse(status, `no route for ${where.host || '(no host)'}${where.path}`, 'PRX_NO_ROUTE');
+      this.#localResponse({ status, code: 'PRX_NO_ROUTE', detail: `no route for ${where.host || '(no host)'}${where.path}` });
       return;
     }
     this.#routeId = route.id;
@@ -460,12 +459,12 @@ export class ClientChannel implements ClientSide {
       peerAddress: this.socket.remoteAddress,
       requestId: this.#requestId,
       get closed() { return channel.#state === State.CLOSED; },
-      respond: (status, detail, code, extraFields = '') => {
+      respond: (answer) => {
         once();
         if (this.#state === State.CLOSED) return;
         this.#bodyBlocked = false;
         this.#resume(2);
-        this.#localResponse(status, detail, code, extraFields);
+        this.#localResponse(answer);
       },
       relay: (origin, target, host, health) => {
         once();
@@ -508,7 +507,7 @@ export class ClientChannel implements ClientSide {
     } catch (e) {
       if (!(e instanceof CodecError)) throw e;
       this.#off = buf.length;
-      this.#badBody(e.info.status, e.message, e.info.name);
+      this.#badBody({ status: e.info.status, code: e.info.name, detail: e.message });
       return false;
     }
     this.#off += n;
@@ -523,7 +522,7 @@ export class ClientChannel implements ClientSide {
     this.#bodyBytes += bytes.length;
     const limit = this.#ctx.config.limits.maxBodyBytes;
     if (limit !== null && this.#bodyBytes > limit) {
-      this.#badBody(413, `request body exceeds the ${limit}-byte limit`, 'PRX_BODY_TOO_LARGE');
+      this.#badBody({ status: 413, code: 'PRX_BODY_TOO_LARGE', detail: `request body exceeds the ${limit}-byte limit` });
       return;
     }
     if (this.#exchange && !this.#exchange.sendChunk(bytes)) this.#bodyOk = false;
@@ -544,7 +543,7 @@ export class ClientChannel implements ClientSide {
   }
 
   /** The request body is invalid or too large: answer if we still can, and close. */
-  #badBody(status: number, detail: string, code: string): void {
+  #badBody(answer: LocalAnswer): void {
     this.#closeAfter = true;
     const ex = this.#exchange;
     this.#exchange = undefined;
@@ -556,37 +555,37 @@ export class ClientChannel implements ClientSide {
       this.socket.destroy();
       return;
     }
-    this.#writeLocal(status, detail, code, true);
-    this.#logRequest(status, false);
+    this.#writeLocal(answer, true);
+    this.#logRequest(answer.status, false);
     this.#gracefulClose();
   }
 
   /** A response the proxy makes itself for a parsed request (no route, bad target, 413...). */
-  #localResponse(status: number, detail: string, code: string, extra = ''): void {
+  #localResponse(answer: LocalAnswer): void {
     // a body we will not read makes the connection unusable for further requests
     if (this.#state === State.BODY) this.#closeAfter = true;
     const close = this.#closeAfter;
-    this.#writeLocal(status, detail, code, close, extra);
+    this.#writeLocal(answer, close);
     if (this.#state === State.BODY) this.#state = State.WAIT;
-    this.responseDone(status, close);
+    this.responseDone(answer.status, close);
   }
 
   /** Writes a response the proxy makes itself. The one way local responses go out, so each
    *  follows HEAD rules for the request it answers (none is known for a head that failed to
    *  parse) and says how the connection goes on. */
-  #writeLocal(status: number, detail: string, code: string, close: boolean, extra = ''): void {
+  #writeLocal(answer: LocalAnswer, close: boolean): void {
     const request = this.#request;
     const persistence = close ? 'close' : request !== undefined && request.version === 10 ? 'keep-alive' : 'persistent';
-    this.write(localResponse(status, detail, code, persistence, request !== undefined && request.methodId === MethodId.HEAD, extra));
+    this.write(localResponse(answer, { persistence, headRequest: request !== undefined && request.methodId === MethodId.HEAD }));
   }
 
   /** A request that failed to parse: answer its status, close, read nothing more (D10). */
-  #reject(status: number, detail: string, code: string): void {
+  #reject(answer: LocalAnswer): void {
     this.#requestId = this.#ctx.nextRequestId();
     this.#started = performance.now();
-    this.#writeLocal(status, detail, code, true);
-    this.#ctx.logger.info({ req: this.#requestId, client: this.socket.remoteAddress, status, error: code }, 'bad request');
-    this.#ctx.observers.requestFinished({ routeId: undefined, method: '', status, durationMs: 0, aborted: false });
+    this.#writeLocal(answer, true);
+    this.#ctx.logger.info({ req: this.#requestId, client: this.socket.remoteAddress, status: answer.status, error: answer.code }, 'bad request');
+    this.#ctx.observers.requestFinished({ routeId: undefined, method: '', status: answer.status, durationMs: 0, aborted: false });
     this.#gracefulClose();
   }
 
@@ -662,7 +661,7 @@ export class ClientChannel implements ClientSide {
   }
 
   #timeoutRequest(what: string): void {
-    this.#writeLocal(408, `${what} not received in time`, 'PRX_REQUEST_TIMEOUT', true);
+    this.#writeLocal({ status: 408, code: 'PRX_REQUEST_TIMEOUT', detail: `${what} not received in time` }, true);
     this.#ctx.logger.info({ client: this.socket.remoteAddress, what }, 'request timeout');
     this.#gracefulClose();
   }

@@ -7,20 +7,38 @@
 // header fields a GET would get, Content-Length included, and nothing after them; a body there
 // would be read as the start of the next response).
 import { STATUS_CODES } from 'node:http';
+import type { PorticoErrorCode } from '../errors.js';
+
+/** A response the proxy makes itself. `detail` empty (or absent): no content. `fields`: extra
+ *  complete field lines (Location, Allow, Proxy-Authenticate). */
+export interface LocalAnswer {
+  readonly status: number;
+  /** A Portico code, or the codec's HPE_* name for a request that failed to parse. */
+  readonly code?: PorticoErrorCode | `HPE_${string}`;
+  readonly detail?: string;
+  readonly fields?: string;
+}
 
 /** What the response says about the connection: 'close' (Connection: close), 'keep-alive' (an
  *  HTTP/1.0 client that asked to keep the connection, RFC 9112 §9.3), or 'persistent'
  *  (HTTP/1.1's default: nothing to say). */
 export type Persistence = 'close' | 'keep-alive' | 'persistent';
 
-export function localResponse(status: number, detail: string, code: string, persistence: Persistence, headRequest: boolean, extraFields = ''): Buffer {
+export interface LocalResponseOptions {
+  readonly persistence: Persistence;
+  /** The request was HEAD: the fields a GET would get, no content. */
+  readonly headRequest: boolean;
+}
+
+export function localResponse(answer: LocalAnswer, { persistence, headRequest }: LocalResponseOptions): Buffer {
+  const { status, detail = '', code, fields = '' } = answer;
   const reason = STATUS_CODES[status] ?? 'Error';
   const body = detail === '' ? '' : `${status} ${reason}: ${detail} (${code})\n`;
   return Buffer.from(
     `HTTP/1.1 ${status} ${reason}\r\n` +
     (body === '' ? '' : 'Content-Type: text/plain; charset=utf-8\r\n') +
     `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-    extraFields +
+    fields +
     (persistence === 'close' ? 'Connection: close\r\n' : persistence === 'keep-alive' ? 'Connection: keep-alive\r\n' : '') +
     '\r\n' + (headRequest ? '' : body),
     'utf8',

@@ -12,7 +12,8 @@ import { ChunkedDecoder, type ChunkSink } from '../wasm/chunked-decoder.js';
 import { CodecError } from '../wasm/codec-error.js';
 import type { OriginPool, PooledSocket, SocketHandler } from '../upstream/pool.js';
 import type { OriginHealth } from '../upstream/balancer.js';
-import { ProxyError } from '../errors.js';
+import { ProxyError, statusOf, type PorticoErrorCode } from '../errors.js';
+import type { LocalAnswer } from './error-response.js';
 import { buildResponseHead, type ClientFraming } from './response-head.js';
 import type { UpstreamErrorKind } from './observer.js';
 import type { ChannelContext } from './channel-context.js';
@@ -37,7 +38,7 @@ export interface ClientSide {
   /** The response is complete; `status` for the log. */
   responseDone(status: number, closeClient: boolean): void;
   /** The exchange failed before any response byte: answer with this status. */
-  respondError(status: number, detail: string, code: string): void;
+  respondError(answer: LocalAnswer): void;
   /** The exchange failed after the response head: the client must see an incomplete message. */
   abortClient(reason: string): void;
   /** 101: hand both sockets to a tunnel. `rest` are upstream bytes after the 101 head. */
@@ -136,14 +137,14 @@ export class Exchange implements SocketHandler {
 
   #acquireFailed(e: Error): void {
     if (this.#aborted) return;
-    const code = e instanceof ProxyError ? e.code : 'PRX_ERR_UPSTREAM_CONNECT';
+    const code: PorticoErrorCode = e instanceof ProxyError ? e.code : 'PRX_ERR_UPSTREAM_CONNECT';
     if (code === 'PRX_ERR_POOL_FULL') {
-      this.#fail(503, 'pool', 'no upstream connection available in time', code);
+      this.#fail('pool', code, 'no upstream connection available in time');
       return;
     }
     this.#health.failed(this.#ctx.healthPolicy, Date.now());
-    if (code === 'PRX_ERR_UPSTREAM_TIMEOUT') this.#fail(504, 'timeout', e.message, code);
-    else this.#fail(502, 'connect', e.message, code);
+    if (code === 'PRX_ERR_UPSTREAM_TIMEOUT') this.#fail('timeout', code, e.message);
+    else this.#fail('connect', code, e.message);
   }
 
   #connected(p: PooledSocket): void {
@@ -264,7 +265,7 @@ export class Exchange implements SocketHandler {
         return;
       }
       const why = reason === 'error' ? `upstream error: ${(error as NodeJS.ErrnoException)?.code ?? error?.message}` : 'upstream closed the connection before a complete response head';
-      this.#fail(502, 'reset', why, 'PRX_ERR_UPSTREAM_RESET');
+      this.#fail('reset', 'PRX_ERR_UPSTREAM_RESET', why);
       return;
     }
     // Phase.BODY
@@ -290,7 +291,7 @@ export class Exchange implements SocketHandler {
           n = reader.feed(chunk, off, end, this.#isHead);
         } catch (e) {
           const detail = e instanceof CodecError ? `invalid response from upstream: ${e.message} (${e.info.name})` : String(e);
-          this.#fail(502, 'invalid', detail, 'PRX_ERR_UPSTREAM_INVALID');
+          this.#fail('invalid', 'PRX_ERR_UPSTREAM_INVALID', detail);
           return;
         }
         if (n === 0) return;
@@ -312,7 +313,7 @@ export class Exchange implements SocketHandler {
   #interim(head: ParsedHead, chunk: Buffer, off: number): boolean {
     if (head.status === 101) {
       if (!this.#wantsUpgrade) {
-        this.#fail(502, 'invalid', 'upstream switched protocols without an Upgrade request', 'PRX_ERR_UPSTREAM_INVALID');
+        this.#fail('invalid', 'PRX_ERR_UPSTREAM_INVALID', 'upstream switched protocols without an Upgrade request');
         return false;
       }
       this.#phase = Phase.DONE;
@@ -332,7 +333,7 @@ export class Exchange implements SocketHandler {
   /** `more`: bytes follow the head in this read (for a bodiless response they are extra). */
   #startResponse(head: ParsedHead, more: boolean): boolean {
     if (head.has(HeadFlag.TE_OTHER_CODINGS)) {
-      this.#fail(502, 'invalid', 'upstream used a transfer coding other than chunked', 'PRX_ERR_UPSTREAM_INVALID');
+      this.#fail('invalid', 'PRX_ERR_UPSTREAM_INVALID', 'upstream used a transfer coding other than chunked');
       return false;
     }
     this.#response = head;
@@ -459,7 +460,8 @@ export class Exchange implements SocketHandler {
     this.#client.responseDone(this.#status, this.#closeClient);
   }
 
-  #fail(status: number, kind: UpstreamErrorKind, detail: string, code: string): void {
+  /** The exchange failed: before the response head, the client gets `code`'s status. */
+  #fail(kind: UpstreamErrorKind, code: PorticoErrorCode, detail: string): void {
     if (this.#phase === Phase.DONE) return;
     const headSent = this.#phase === Phase.BODY;
     this.#phase = Phase.DONE;
@@ -471,8 +473,8 @@ export class Exchange implements SocketHandler {
     }
     if (headSent) this.#client.abortClient(detail);
     else {
-      this.#status = status;
-      this.#client.respondError(status, detail, code);
+      this.#status = statusOf(code);
+      this.#client.respondError({ status: this.#status, code, detail });
     }
   }
 
@@ -503,7 +505,7 @@ export class Exchange implements SocketHandler {
     }
     if (this.#phase === Phase.HEAD) {
       this.#health.failed(this.#ctx.healthPolicy, Date.now());
-      this.#fail(504, 'timeout', `upstream sent no response head within ${this.#ctx.config.timeouts.upstreamHeadMs} ms`, 'PRX_ERR_UPSTREAM_TIMEOUT');
+      this.#fail('timeout', 'PRX_ERR_UPSTREAM_TIMEOUT', `upstream sent no response head within ${this.#ctx.config.timeouts.upstreamHeadMs} ms`);
     } else if (this.#phase === Phase.BODY) {
       this.#ctx.observers.upstreamError('timeout', this.authority);
       this.#abortClient(`upstream idle for ${this.#ctx.config.timeouts.upstreamIdleMs} ms during the response body`);

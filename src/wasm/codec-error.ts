@@ -6,13 +6,13 @@ import { ErrorCode, HeadResult } from '../../asm/shared/constants.js';
 
 export interface CodecErrorInfo {
   /** Stable identifier, `HPE_`-style like llhttp's. */
-  name: string;
+  name: `HPE_${string}`;
   /** Status for a request that fails this way (responses from upstream always become 502). */
   status: 400 | 413 | 414 | 431 | 501 | 505 | 500;
   message: string;
 }
 
-const E = (name: string, status: CodecErrorInfo['status'], message: string): CodecErrorInfo => ({ name, status, message });
+const E = (name: CodecErrorInfo['name'], status: CodecErrorInfo['status'], message: string): CodecErrorInfo => ({ name, status, message });
 
 export const CODEC_ERRORS: Readonly<Record<ErrorCode, CodecErrorInfo>> = Object.freeze({
   [ErrorCode.OK]: E('HPE_OK', 500, 'no error'),

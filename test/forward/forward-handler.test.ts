@@ -161,7 +161,7 @@ function run(handler: ReturnType<typeof createForwardHandler>, raw: string, peer
   return new Promise((resolve) => {
     const req: ForwardRequest = {
       head: parse(raw), peerAddress: peer, requestId: 'req-1', closed: false,
-      respond: (status, detail, code, extra) => resolve({ kind: 'respond', status, detail, code, extra }),
+      respond: ({ status, detail = '', code = '', fields }) => resolve({ kind: 'respond', status, detail, code, extra: fields }),
       relay: (origin, target, host) => resolve({ kind: 'relay', origin, target, host }),
       tunnel: (socket) => resolve({ kind: 'tunnel', remote: socket.remoteAddress, socket }),
     };
