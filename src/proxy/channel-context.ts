@@ -13,6 +13,7 @@ import type { ParsedHead } from '../wasm/parsed-head.js';
 import type { Origin } from '../upstream/origin-url.js';
 import type { OriginHealth } from '../upstream/balancer.js';
 import type { LocalAnswer } from './error-response.js';
+import type { Clock } from '../clock.js';
 
 /** Fans events out to every registered observer; a throwing observer is ignored. */
 export class Observers {
@@ -70,6 +71,8 @@ export interface ChannelContext {
   trustedProxies: AddressSet;
   observers: Observers;
   nextRequestId(): string;
+  /** Every timer and duration of the data path (a FakeClock in timeout tests). */
+  clock: Clock;
   mode: ListenerMode;
   /** The connection arrived over TLS (X-Forwarded-Proto / Forwarded proto=https). */
   secure: boolean;

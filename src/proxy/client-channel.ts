@@ -31,6 +31,7 @@ import { localResponse, type LocalAnswer } from './error-response.js';
 import { tunnel } from './tunnel.js';
 import type { ChannelContext, ForwardRequest } from './channel-context.js';
 import { requestHost } from './request-target.js';
+import type { Deadline } from '../clock.js';
 
 const enum State { HEAD, BODY, WAIT, TUNNEL, CLOSED }
 
@@ -64,7 +65,7 @@ export class ClientChannel implements ClientSide {
    *  from inside the pump; the running loop goes on with the next request (issue 9: a recursion
    *  per pipelined request overflowed the stack). */
   #pumping = false;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #timer: Deadline;
   #timerKind = Timer.NONE;
   // per request, for the access log
   #requestId = '';
@@ -82,6 +83,7 @@ export class ClientChannel implements ClientSide {
     this.#onClosed = onClosed;
     this.#reader = new HeadReader(ctx.codec, HeadKind.REQUEST, ctx.requestLimits);
     this.#decoder = new ChunkedDecoder(ctx.codec, this.#reader.slot);
+    this.#timer = ctx.clock.deadline(this.#onTimer);
     this.#bodySink = {
       data: (b) => this.#chunkData(b),
       trailer: (b) => this.#exchange?.addTrailer(b),
@@ -172,7 +174,7 @@ export class ClientChannel implements ClientSide {
     this.#buf = undefined;
     if (pending && pending.length > 0) upstream.write(pending);
     this.#pausedFor = 0;
-    tunnel(s, upstream, { idleMs: this.#ctx.config.timeouts.tunnelIdleMs });
+    tunnel(s, upstream, { idleMs: this.#ctx.config.timeouts.tunnelIdleMs, clock: this.#ctx.clock });
   }
 
   // --- socket events ----------------------------------------------------------------------------
@@ -186,7 +188,7 @@ export class ClientChannel implements ClientSide {
       this.#buf = Buffer.concat([this.#buf.subarray(this.#off), chunk]);
       this.#off = 0;
     }
-    if (this.#timerKind === Timer.BODY) this.#timer?.refresh();
+    if (this.#timerKind === Timer.BODY) this.#timer.refresh();
     try {
       this.#pump();
     } catch (e) {
@@ -336,7 +338,7 @@ export class ClientChannel implements ClientSide {
   #startRequest(head: ParsedHead): void {
     this.#request = head;
     this.#requestId = this.#ctx.nextRequestId();
-    this.#started = performance.now();
+    this.#started = this.#ctx.clock.now();
     this.#routeId = undefined;
     this.#bodyKind = head.bodyKind;
     this.#bodyBytes = 0;
@@ -582,7 +584,7 @@ export class ClientChannel implements ClientSide {
   /** A request that failed to parse: answer its status, close, read nothing more (D10). */
   #reject(answer: LocalAnswer): void {
     this.#requestId = this.#ctx.nextRequestId();
-    this.#started = performance.now();
+    this.#started = this.#ctx.clock.now();
     this.#writeLocal(answer, true);
     this.#ctx.logger.info({ req: this.#requestId, client: this.socket.remoteAddress, status: answer.status, error: answer.code }, 'bad request');
     this.#ctx.observers.requestFinished({ routeId: undefined, method: '', status: answer.status, durationMs: 0, aborted: false });
@@ -603,7 +605,7 @@ export class ClientChannel implements ClientSide {
   }
 
   #setTimer(kind: Timer): void {
-    if (kind === this.#timerKind && this.#timer) {
+    if (kind === this.#timerKind && this.#timer.armed) {
       this.#timer.refresh();
       return;
     }
@@ -611,18 +613,16 @@ export class ClientChannel implements ClientSide {
     this.#timerKind = kind;
     const t = this.#ctx.config.timeouts;
     const ms = kind === Timer.IDLE ? t.idleMs : kind === Timer.HEAD ? t.headMs : kind === Timer.BODY ? t.bodyIdleMs : kind === Timer.ABORT ? t.abortMs : 0;
-    if (ms > 0) this.#timer = setTimeout(this.#onTimer, ms);
+    if (ms > 0) this.#timer.arm(ms);
   }
 
   #clearTimer(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#timer.cancel();
     this.#timerKind = Timer.NONE;
   }
 
   readonly #onTimer = (): void => {
     const kind = this.#timerKind;
-    this.#timer = undefined;
     this.#timerKind = Timer.NONE;
     try {
       this.#timerFired(kind);
@@ -692,7 +692,7 @@ export class ClientChannel implements ClientSide {
   #logRequest(status: number, aborted: boolean): void {
     const head = this.#request;
     if (!head) return;
-    const durationMs = performance.now() - this.#started;
+    const durationMs = this.#ctx.clock.now() - this.#started;
     const method = head.method;
     this.#ctx.observers.requestFinished({ routeId: this.#routeId, method, status, durationMs, aborted });
     const log = this.#ctx.logger;

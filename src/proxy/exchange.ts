@@ -18,6 +18,7 @@ import { buildResponseHead, type ClientFraming } from './response-head.js';
 import type { UpstreamErrorKind } from './observer.js';
 import type { ChannelContext } from './channel-context.js';
 import { keptTrailers } from './trailers.js';
+import type { Deadline } from '../clock.js';
 
 /** What the exchange needs from the client side (the ClientChannel). */
 export interface ClientSide {
@@ -82,7 +83,7 @@ export class Exchange implements SocketHandler {
   #retried = false;
   #gotResponseBytes = false;
   #aborted = false;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #timer: Deadline;
   // response state
   #response: ParsedHead | undefined;
   #framing: ClientFraming = 'none';
@@ -113,6 +114,7 @@ export class Exchange implements SocketHandler {
     this.#isHead = request.methodId === MethodId.HEAD;
     this.#wantsUpgrade = wantsUpgrade;
     this.#via = via;
+    this.#timer = ctx.clock.deadline(() => this.#timeout());
   }
 
   get status(): number { return this.#status; }
@@ -169,7 +171,7 @@ export class Exchange implements SocketHandler {
     this.#queued = [];
     if (this.#bodyEnded) this.#writeBodyEnd();
     s.uncork();
-    this.#arm(this.#ctx.config.timeouts.upstreamHeadMs, () => this.#timeout());
+    this.#timer.arm(this.#ctx.config.timeouts.upstreamHeadMs);
     if (!this.#bodyEnded) this.#client.bodyWritable();
   }
 
@@ -181,7 +183,7 @@ export class Exchange implements SocketHandler {
       this.#queued.push(Buffer.from(bytes));
       return false;
     }
-    this.#timer?.refresh();
+    this.#timer.refresh();
     const s = this.#socket.socket;
     return s.write(bytes) || s.writableLength <= RELAY_HIGH_WATER;
   }
@@ -194,7 +196,7 @@ export class Exchange implements SocketHandler {
       this.#queued.push(size, Buffer.from(bytes), CRLF);
       return false;
     }
-    this.#timer?.refresh();
+    this.#timer.refresh();
     const s = this.#socket.socket;
     s.write(size);
     s.write(bytes);
@@ -223,7 +225,7 @@ export class Exchange implements SocketHandler {
   data(chunk: Buffer): void {
     if (this.#phase === Phase.DONE || this.#aborted) return;
     this.#gotResponseBytes = true;
-    this.#timer?.refresh();
+    this.#timer.refresh();
     // a head and the body bytes behind it go out in one writev; body-only reads are one write
     const cork = this.#phase === Phase.HEAD || this.#framing === 'chunked';
     if (cork) this.#client.cork();
@@ -360,7 +362,7 @@ export class Exchange implements SocketHandler {
       upgrade: false, close, keepAlive: !client11, via: this.#via,
     });
     this.#phase = Phase.BODY;
-    this.#arm(this.#ctx.config.timeouts.upstreamIdleMs, () => this.#timeout());
+    this.#timer.arm(this.#ctx.config.timeouts.upstreamIdleMs);
     this.#writeClient(out);
     if (head.bodyKind === BodyKind.NONE || (head.bodyKind === BodyKind.LENGTH && this.#remaining === 0)) {
       this.#finish(more);
@@ -438,7 +440,7 @@ export class Exchange implements SocketHandler {
     if (this.#upstreamPaused && this.#socket && !this.#aborted) {
       this.#upstreamPaused = false;
       this.#socket.socket.resume();
-      this.#timer?.refresh();
+      this.#timer.refresh();
     }
   }
 
@@ -500,7 +502,7 @@ export class Exchange implements SocketHandler {
   #timedOut(): void {
     if (this.#upstreamPaused) {
       // we are the ones not reading (slow client): not an upstream timeout
-      this.#timer?.refresh();
+      this.#timer.refresh();
       return;
     }
     if (this.#phase === Phase.HEAD) {
@@ -524,14 +526,8 @@ export class Exchange implements SocketHandler {
     this.#phase = Phase.DONE;
   }
 
-  #arm(ms: number, fn: () => void): void {
-    this.#disarm();
-    this.#timer = setTimeout(fn, ms);
-  }
-
   #disarm(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#timer.cancel();
   }
 }
 

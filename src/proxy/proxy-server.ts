@@ -20,11 +20,17 @@ import { createTlsServer } from '../tls/tls-listener.js';
 import { CertificateWatcher } from '../tls/certificate-watcher.js';
 import type { CertificateStore } from '../tls/certificate-store.js';
 import { readCaBundle } from '../tls/pem.js';
+import { systemClock, type Clock } from '../clock.js';
 
 export interface ListenerInfo { id: string; tls: boolean; address: AddressInfo }
 
 export interface PoolStats { authority: string; active: number; idle: number; waiting: number; created: number; reused: number; resumed: number }
 export interface ProxyStats { clientConnections: number; pools: PoolStats[] }
+
+export interface ProxyServerOptions {
+  /** Every timer of the data path (default: the process clock; tests pass a FakeClock). */
+  clock?: Clock;
+}
 
 export class ProxyServer {
   readonly config: Config;
@@ -43,7 +49,8 @@ export class ProxyServer {
   #requestCounter = 0;
   readonly #idPrefix = `${process.pid.toString(36)}-${Date.now().toString(36)}-`;
 
-  constructor(config: Config, logger: Logger) {
+  constructor(config: Config, logger: Logger, options: ProxyServerOptions = {}) {
+    const clock = options.clock ?? systemClock;
     this.config = config;
     this.logger = logger;
     this.routes = new RouteTableHolder(RouteTable.build(config.routes, 1));
@@ -62,6 +69,7 @@ export class ProxyServer {
       connectTimeoutMs: config.timeouts.upstreamConnectMs,
       caBundle,
       logger,
+      clock,
     });
     this.#ctx = {
       codec: c,
@@ -76,6 +84,7 @@ export class ProxyServer {
       trustedProxies: new AddressSet(config.forwarding.trustedProxies, '/forwarding/trustedProxies'),
       observers: this.#observers,
       nextRequestId: () => this.#idPrefix + (++this.#requestCounter).toString(36),
+      clock,
       mode: 'reverse',
       secure: false,
       redirectToHttps: undefined,

@@ -3,29 +3,27 @@
 // passed through, an idle timeout over both directions, and teardown when either side closes or
 // resets.
 import type net from 'node:net';
+import type { Clock } from '../clock.js';
 
 export interface TunnelOptions {
   idleMs: number;
-  onClose?: (bytesUp: number, bytesDown: number) => void;
+  clock: Clock;
 }
 
 export function tunnel(client: net.Socket, upstream: net.Socket, options: TunnelOptions): void {
-  let up = 0;
-  let down = 0;
   let closed = false;
-  const timer = setTimeout(() => finish(), options.idleMs);
+  const idle = options.clock.deadline(() => finish());
+  idle.arm(options.idleMs);
   const finish = () => {
     if (closed) return;
     closed = true;
-    clearTimeout(timer);
+    idle.cancel();
     client.destroy();
     upstream.destroy();
-    options.onClose?.(up, down);
   };
-  const relay = (from: net.Socket, to: net.Socket, count: (n: number) => void) => {
+  const relay = (from: net.Socket, to: net.Socket) => {
     from.on('data', (chunk: Buffer) => {
-      count(chunk.length);
-      timer.refresh();
+      idle.refresh();
       if (!to.write(chunk)) from.pause();
     });
     to.on('drain', () => from.resume());
@@ -33,8 +31,8 @@ export function tunnel(client: net.Socket, upstream: net.Socket, options: Tunnel
     from.on('error', finish);
     from.on('close', finish);
   };
-  relay(client, upstream, (n) => { up += n; });
-  relay(upstream, client, (n) => { down += n; });
+  relay(client, upstream);
+  relay(upstream, client);
   client.resume();
   upstream.resume();
 }

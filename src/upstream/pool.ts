@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import type { Origin } from './origin-url.js';
 import { originKey, type UpstreamTls } from './upstream-tls.js';
 import { ProxyError } from '../errors.js';
+import { systemClock, type Clock, type Deadline } from '../clock.js';
 
 export interface PoolOptions {
   maxSockets: number;
@@ -29,6 +30,8 @@ export interface PoolOptions {
   caBundle?: string;
   /** Where TLS failures are logged (warn, with the reason). */
   logger?: Logger;
+  /** Connect, queue and idle-socket timers (default: the process clock). */
+  clock?: Clock;
 }
 
 /** Where a pooled socket's events go: the exchange using it, or the idle handler. Listeners are
@@ -50,7 +53,7 @@ export class PooledSocket {
   /** True when it came from the idle list (a stale keep-alive is possible: retry once). */
   reused = false;
   handler: SocketHandler = DISCARD;
-  idleTimer: NodeJS.Timeout | undefined;
+  idleTimer: Deadline | undefined;
   /** Per-socket state of the code that uses it (the response parser), released on close. */
   context: { release(): void } | undefined;
 
@@ -68,11 +71,12 @@ export class PooledSocket {
   }
 }
 
-type Waiter = { resolve: (s: PooledSocket) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
+type Waiter = { resolve: (s: PooledSocket) => void; reject: (e: Error) => void; timer: Deadline };
 
 export class OriginPool {
   readonly origin: Origin;
   #options: PoolOptions;
+  readonly #clock: Clock;
   readonly #idle: PooledSocket[] = [];
   readonly #waiters: Waiter[] = [];
   #active = 0; // sockets handed out or connecting
@@ -89,6 +93,7 @@ export class OriginPool {
   constructor(origin: Origin, options: PoolOptions) {
     this.origin = origin;
     this.#options = options;
+    this.#clock = options.clock ?? systemClock;
   }
 
   get activeCount(): number { return this.#active; }
@@ -115,12 +120,13 @@ export class OriginPool {
     return new Promise((resolve, reject) => {
       const w: Waiter = {
         resolve, reject,
-        timer: setTimeout(() => {
+        timer: this.#clock.deadline(() => {
           const i = this.#waiters.indexOf(w);
           if (i >= 0) this.#waiters.splice(i, 1);
           reject(new ProxyError('PRX_ERR_POOL_FULL', `no free connection to ${this.origin.authority} within ${this.#options.connectTimeoutMs} ms`));
-        }, this.#options.connectTimeoutMs),
+        }),
       };
+      w.timer.arm(this.#options.connectTimeoutMs);
       this.#waiters.push(w);
     });
   }
@@ -130,12 +136,13 @@ export class OriginPool {
       const t = this.origin.tls;
       const socket = t ? this.#connectTls(t) : net.connect({ host: this.origin.host, port: this.origin.port, noDelay: true, autoSelectFamily: true });
       let tcpConnected = false;
-      const timer = setTimeout(() => {
+      const timer = this.#clock.deadline(() => {
         socket.destroy();
         reject(new ProxyError('PRX_ERR_UPSTREAM_TIMEOUT', `connect to ${this.origin.authority} timed out after ${this.#options.connectTimeoutMs} ms${tcpConnected ? ' (TLS handshake)' : ''}`));
-      }, this.#options.connectTimeoutMs);
+      });
+      timer.arm(this.#options.connectTimeoutMs);
       const onError = (e: Error) => {
-        clearTimeout(timer);
+        timer.cancel();
         socket.destroy();
         const code = (e as NodeJS.ErrnoException).code;
         if (t && tcpConnected) {
@@ -149,7 +156,7 @@ export class OriginPool {
       socket.once('error', onError);
       socket.once('connect', () => { tcpConnected = true; });
       socket.once(t ? 'secureConnect' : 'connect', () => {
-        clearTimeout(timer);
+        timer.cancel();
         socket.off('error', onError);
         this.created++;
         if (t && (socket as tls.TLSSocket).isSessionReused()) this.resumedCount++;
@@ -191,7 +198,7 @@ export class OriginPool {
     }
     const w = this.#waiters.shift();
     if (w) {
-      clearTimeout(w.timer);
+      w.timer.cancel();
       p.reused = true;
       this.reusedCount++;
       w.resolve(p);
@@ -209,8 +216,8 @@ export class OriginPool {
       gone: () => { this.#removeIdle(p); s.destroy(); },
       drain() {},
     };
-    p.idleTimer = setTimeout(() => { this.#removeIdle(p); s.destroy(); }, this.#options.idleSocketMs);
-    p.idleTimer.unref();
+    p.idleTimer ??= this.#clock.deadline(() => { this.#removeIdle(p); s.destroy(); });
+    p.idleTimer.arm(this.#options.idleSocketMs);
     if (s.isPaused()) s.resume();
     this.#idle.push(p);
   }
@@ -233,15 +240,14 @@ export class OriginPool {
   #drainWaiters(): void {
     while (this.#waiters.length > 0 && this.#active < this.#options.maxSockets) {
       const w = this.#waiters.shift()!;
-      clearTimeout(w.timer);
+      w.timer.cancel();
       this.#active++;
       this.#connect().then(w.resolve, (e: Error) => { this.#active--; w.reject(e); this.#drainWaiters(); });
     }
   }
 
   #unidle(p: PooledSocket): void {
-    if (p.idleTimer) clearTimeout(p.idleTimer);
-    p.idleTimer = undefined;
+    p.idleTimer?.cancel();
     p.handler = DISCARD;
   }
 
@@ -255,7 +261,7 @@ export class OriginPool {
   close(): void {
     this.#closed = true;
     for (const p of this.#idle.splice(0)) { this.#unidle(p); p.socket.destroy(); }
-    for (const w of this.#waiters.splice(0)) { clearTimeout(w.timer); w.reject(new ProxyError('PRX_ERR_POOL_FULL', 'pool closed')); }
+    for (const w of this.#waiters.splice(0)) { w.timer.cancel(); w.reject(new ProxyError('PRX_ERR_POOL_FULL', 'pool closed')); }
   }
 
   /** Closes idle sockets only (graceful shutdown, origin removed from every route). */

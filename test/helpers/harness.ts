@@ -7,6 +7,7 @@ import tls from 'node:tls';
 import { pino, type Logger } from 'pino';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
 import { resolveConfig } from '../../src/config/config.js';
+import type { Clock } from '../../src/clock.js';
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
@@ -17,8 +18,15 @@ export interface Started {
 }
 
 /** Starts a proxy with `config` (JSON as in the config file) on an ephemeral loopback port. */
-export async function startProxy(config: Record<string, unknown>, logger: Logger = pino({ level: process.env.PORTICO_TEST_LOG ?? 'silent' })): Promise<Started> {
-  const proxy = new ProxyServer(resolveConfig({ listen: '127.0.0.1:0', admin: false, ...config }), logger);
+export interface StartProxyOptions {
+  logger?: Logger;
+  /** The data path's clock (a FakeClock for timeout tests). */
+  clock?: Clock;
+}
+
+export async function startProxy(config: Record<string, unknown>, options: StartProxyOptions = {}): Promise<Started> {
+  const logger = options.logger ?? pino({ level: process.env.PORTICO_TEST_LOG ?? 'silent' });
+  const proxy = new ProxyServer(resolveConfig({ listen: '127.0.0.1:0', admin: false, ...config }), logger, { clock: options.clock });
   await proxy.listen();
   return { proxy, port: proxy.addresses()[0].port, close: () => proxy.close(200) };
 }

@@ -1,9 +1,12 @@
 // Timeouts of the client channel (idle, head, body, abort) and of the exchange (upstream head,
-// connect failure, body cut short), on real loopback sockets. Values are small (hundreds of ms) and
-// assertions on time are coarse: the machine is shared.
+// body silence), on real loopback sockets and a FakeClock: time moves only when a test advances it,
+// so every deadline is exact and no test sleeps for a timeout. A test first waits (in real time,
+// for the sockets) until the timer it is about to expire is armed: clock.nextIn is then exactly
+// the configured value.
 import { describe, it, expect, afterEach } from 'vitest';
 import net from 'node:net';
 import { startProxy, startHttpOrigin, startRawOrigin, RawClient, request, sleep, header, deadPort, type Started } from '../helpers/harness.js';
+import { FakeClock } from '../../src/clock.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -12,8 +15,8 @@ afterEach(async () => {
 
 const routeTo = (port: number) => [{ id: 'r', pathPrefix: '/', upstreams: [`http://127.0.0.1:${port}`] }];
 
-async function proxyTo(originPort: number, extra: Record<string, unknown> = {}): Promise<Started> {
-  const p = await startProxy({ routes: routeTo(originPort), ...extra });
+async function proxyTo(originPort: number, extra: Record<string, unknown> = {}, clock?: FakeClock): Promise<Started> {
+  const p = await startProxy({ routes: routeTo(originPort), ...extra }, { clock });
   cleanups.push(() => p.proxy.close(0));
   return p;
 }
@@ -38,45 +41,71 @@ async function connect(port: number): Promise<RawClient> {
   return c;
 }
 
-
 async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (!cond() && Date.now() < deadline) await sleep(10);
   return cond();
 }
 
+/** Waits (real time) until the earliest armed deadline is `ms` away. */
+async function armed(clock: FakeClock, ms: number): Promise<void> {
+  expect(await waitFor(() => clock.nextIn === ms, 5000), `a ${ms} ms timer is armed (next: ${clock.nextIn})`).toBe(true);
+}
+
+/** A half-open capable client that never ends its side and never writes. */
+async function silentClient(port: number): Promise<{ ended: () => boolean }> {
+  const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  cleanups.push(() => { s.destroy(); });
+  s.on('error', () => {});
+  let ended = false;
+  s.on('end', () => { ended = true; });
+  s.on('data', () => {});
+  await new Promise<void>((r) => s.once('connect', () => r()));
+  return { ended: () => ended };
+}
+
 describe('client timeouts', () => {
-  it('closes an idle keep-alive connection silently (no 408, zero bytes)', async () => {
+  it('closes an idle keep-alive connection silently at idleMs (no 408, zero bytes)', async () => {
+    const clock = new FakeClock();
     const o = await okOrigin();
-    const p = await proxyTo(o.port, { timeouts: { idleMs: 300 } });
+    const p = await proxyTo(o.port, { timeouts: { idleMs: 300 } }, clock);
     const c = await connect(p.port);
     c.send('GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
     const [r] = await c.read(1);
     expect(r.status).toBe(200);
     expect(r.complete).toBe(true);
-    const t0 = Date.now();
+    await armed(clock, 300);
+    clock.advance(299);
+    await sleep(50);
+    expect(c.closed).toBe(false);
+    clock.advance(1);
     expect(await c.waitClose(5000)).toBe(true);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(200);
     expect(c.responses).toHaveLength(1);
     expect(c.pendingBytes).toBe(0);
   });
 
   it('closes a connection that never sends anything with zero bytes', async () => {
+    const clock = new FakeClock();
     const o = await okOrigin();
-    const p = await proxyTo(o.port, { timeouts: { idleMs: 300, headMs: 5000 } });
+    const p = await proxyTo(o.port, { timeouts: { idleMs: 300, headMs: 5000 } }, clock);
     const c = await connect(p.port);
     let bytes = 0;
     c.socket.on('data', (d: Buffer) => { bytes += d.length; });
+    await armed(clock, 300);
+    clock.advance(300);
     expect(await c.waitClose(5000)).toBe(true);
     expect(bytes).toBe(0);
     expect(c.responses).toHaveLength(0);
   });
 
   it('answers 408 and closes when a partial head is followed by silence (headMs)', async () => {
+    const clock = new FakeClock();
     const o = await okOrigin();
-    const p = await proxyTo(o.port, { timeouts: { idleMs: 10_000, headMs: 400 } });
+    const p = await proxyTo(o.port, { timeouts: { idleMs: 10_000, headMs: 400 } }, clock);
     const c = await connect(p.port);
     c.send('GET /a HTTP/1.1\r\nHost: x\r\n');
+    await armed(clock, 400);
+    clock.advance(400);
     const [r] = await c.read(1, 5000);
     expect(r?.status).toBe(408);
     expect(header(r, 'connection')).toEqual(['close']);
@@ -84,14 +113,16 @@ describe('client timeouts', () => {
   });
 
   it('starts the head deadline at the first byte of each request on a keep-alive connection', async () => {
+    const clock = new FakeClock();
     const o = await okOrigin();
-    const p = await proxyTo(o.port, { timeouts: { idleMs: 5000, headMs: 600 } });
+    const p = await proxyTo(o.port, { timeouts: { idleMs: 5000, headMs: 600 } }, clock);
     const c = await connect(p.port);
     c.send('GET /1 HTTP/1.1\r\nHost: x\r\n\r\n');
     expect((await c.read(1))[0]?.status).toBe(200);
-    await sleep(700); // idle longer than headMs: that is not the head's time
+    clock.advance(700); // idle longer than headMs: that is not the head's time
     c.send('GET /2 HTTP/1.1\r\n');
-    await sleep(250);
+    await armed(clock, 600);
+    clock.advance(599);
     c.socket.write('Host: x\r\n\r\n');
     const rs = await c.read(2, 5000);
     expect(rs[1]?.status).toBe(200);
@@ -99,33 +130,36 @@ describe('client timeouts', () => {
   });
 
   it('answers 408 to a head trickled byte by byte past headMs (slowloris)', async () => {
+    const clock = new FakeClock();
     const o = await okOrigin();
-    const p = await proxyTo(o.port, { timeouts: { idleMs: 10_000, headMs: 500 } });
+    const p = await proxyTo(o.port, { timeouts: { idleMs: 10_000, headMs: 500 } }, clock);
     const c = await connect(p.port);
     const head = 'GET /slowloris HTTP/1.1\r\nHost: x\r\nX-Padding: ' + 'a'.repeat(100) + '\r\n\r\n';
-    let i = 0;
-    const t0 = Date.now();
-    const timer = setInterval(() => {
-      if (i < head.length && !c.closed) c.socket.write(head[i++]);
-    }, 30);
-    cleanups.push(() => clearInterval(timer));
-    c.send(Buffer.alloc(0)); // register the expected method
+    c.send(head[0]);
+    await armed(clock, 500);
+    let i = 1;
+    // one byte per 30 ms of clock time: each byte does not refresh the deadline
+    while (i < head.length && !c.closed && c.responses.length === 0) {
+      c.socket.write(head[i++]);
+      await sleep(5);
+      clock.advance(30);
+    }
     const [r] = await c.read(1, 5000);
-    clearInterval(timer);
     expect(r?.status).toBe(408);
-    // the head was never completed: each byte did not refresh the deadline
     expect(i).toBeLessThan(head.length);
-    expect(Date.now() - t0).toBeLessThan(4000);
     expect(await c.waitClose(5000)).toBe(true);
   });
 
   it('answers 408 and closes when the request body goes silent (bodyIdleMs)', async () => {
+    const clock = new FakeClock();
     // the origin reads but never answers, so only the body timer can end this
     const origin = await startRawOrigin(() => {});
     cleanups.push(() => origin.close());
-    const p = await proxyTo(origin.port, { timeouts: { bodyIdleMs: 400, upstreamHeadMs: 30_000 } });
+    const p = await proxyTo(origin.port, { timeouts: { bodyIdleMs: 400, upstreamHeadMs: 30_000 } }, clock);
     const c = await connect(p.port);
     c.send('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc', 'POST');
+    await armed(clock, 400);
+    clock.advance(400);
     const [r] = await c.read(1, 5000);
     expect(r?.status).toBe(408);
     expect(header(r, 'connection')).toEqual(['close']);
@@ -135,70 +169,71 @@ describe('client timeouts', () => {
   });
 
   it('refreshes the body timer on every body read', async () => {
+    const clock = new FakeClock();
     const o = await okOrigin();
-    const p = await proxyTo(o.port, { timeouts: { bodyIdleMs: 500 } });
+    const p = await proxyTo(o.port, { timeouts: { bodyIdleMs: 500 } }, clock);
     const c = await connect(p.port);
     const parts = ['aa', 'bb', 'cc', 'dd', 'ee', 'ff', 'gg', 'hh'];
     c.send('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\n', 'POST');
-    const t0 = Date.now();
-    for (const part of parts) {
-      await sleep(200);
+    for (const part of parts.slice(0, -1)) {
+      await armed(clock, 500);
+      clock.advance(400); // 3.2 s of clock time in all, well past bodyIdleMs
       c.socket.write(part);
+      await waitFor(() => clock.nextIn === 500, 5000);
     }
+    c.socket.write(parts[parts.length - 1]);
     const [r] = await c.read(1, 5000);
-    expect(Date.now() - t0).toBeGreaterThan(1000); // well past bodyIdleMs in total
     expect(r?.status).toBe(200);
     expect(r.body.toString()).toBe('ok /up aabbccddeeffgghh');
   });
 
   it('destroys a client that does not close its side after a graceful close (abortMs)', async () => {
+    const clock = new FakeClock();
     const o = await okOrigin();
-    const p = await proxyTo(o.port, { timeouts: { idleMs: 200, abortMs: 400 } });
-    // half-open capable client that never ends its side and never writes
-    const s = net.connect({ port: p.port, host: '127.0.0.1', allowHalfOpen: true });
-    cleanups.push(() => { s.destroy(); });
-    s.on('error', () => {});
-    let ended = false;
-    s.on('end', () => { ended = true; });
-    s.on('data', () => {});
-    await new Promise<void>((r) => s.once('connect', () => r()));
+    const p = await proxyTo(o.port, { timeouts: { idleMs: 200, abortMs: 400 } }, clock);
+    const s = await silentClient(p.port);
     expect(await waitFor(() => p.proxy.stats().clientConnections === 1, 2000)).toBe(true);
-    // idle timer: FIN from the proxy
-    expect(await waitFor(() => ended, 3000)).toBe(true);
-    // abort timer: the proxy forgets the connection although the client never closed it
+    await armed(clock, 200);
+    clock.advance(200); // idle timer: FIN from the proxy
+    expect(await waitFor(s.ended, 3000)).toBe(true);
+    await sleep(50);
+    expect(p.proxy.stats().clientConnections).toBe(1);
+    clock.advance(400); // abort timer: the proxy forgets the connection although the client never closed it
     expect(await waitFor(() => p.proxy.stats().clientConnections === 0, 3000)).toBe(true);
   });
 
   it('without the abort timer firing, a half-open client is kept (control for abortMs)', async () => {
+    const clock = new FakeClock();
     const o = await okOrigin();
-    const p = await proxyTo(o.port, { timeouts: { idleMs: 200, abortMs: 20_000 } });
-    const s = net.connect({ port: p.port, host: '127.0.0.1', allowHalfOpen: true });
-    cleanups.push(() => { s.destroy(); });
-    s.on('error', () => {});
-    let ended = false;
-    s.on('end', () => { ended = true; });
-    s.on('data', () => {});
-    await new Promise<void>((r) => s.once('connect', () => r()));
-    expect(await waitFor(() => ended, 3000)).toBe(true);
-    await sleep(500);
+    const p = await proxyTo(o.port, { timeouts: { idleMs: 200, abortMs: 20_000 } }, clock);
+    const s = await silentClient(p.port);
+    await armed(clock, 200);
+    clock.advance(200);
+    expect(await waitFor(s.ended, 3000)).toBe(true);
+    clock.advance(19_999);
+    await sleep(100);
     expect(p.proxy.stats().clientConnections).toBe(1);
   });
 });
 
 describe('upstream timeouts and failures', () => {
   it('answers 504 when the upstream never answers (upstreamHeadMs) and keeps the client connection usable', async () => {
+    const clock = new FakeClock();
     const origin = await startRawOrigin((s, d) => {
       if (d.toString('latin1').startsWith('GET /ok ')) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
       // anything else: never answered
     });
     cleanups.push(() => origin.close());
-    const p = await proxyTo(origin.port, { timeouts: { upstreamHeadMs: 400 } });
+    const p = await proxyTo(origin.port, { timeouts: { upstreamHeadMs: 400 } }, clock);
     const c = await connect(p.port);
     c.send('GET /hang HTTP/1.1\r\nHost: x\r\n\r\n');
-    const t0 = Date.now();
+    await armed(clock, 400);
+    clock.advance(399);
+    await sleep(50);
+    expect(c.responses).toHaveLength(0);
+    clock.advance(1);
     const [r] = await c.read(1, 5000);
     expect(r?.status).toBe(504);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
     expect(header(r, 'connection')).toEqual([]);
     expect(c.closed).toBe(false);
     c.send('GET /ok HTTP/1.1\r\nHost: x\r\n\r\n');
@@ -251,13 +286,17 @@ describe('upstream timeouts and failures', () => {
   });
 
   it('aborts the client connection when the upstream goes silent during the body (upstreamIdleMs)', async () => {
+    const clock = new FakeClock();
     const origin = await startRawOrigin((s) => {
       s.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n' + 'x'.repeat(10));
     });
     cleanups.push(() => origin.close());
-    const p = await proxyTo(origin.port, { timeouts: { upstreamIdleMs: 400 } });
+    const p = await proxyTo(origin.port, { timeouts: { upstreamIdleMs: 400, idleMs: 60_000 } }, clock);
     const c = await connect(p.port);
     c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await waitFor(() => c.pendingBytes > 0, 5000)).toBe(true); // the head and 10 bytes
+    await armed(clock, 400);
+    clock.advance(400);
     expect(await c.waitClose(5000)).toBe(true);
     expect(c.responses[0]?.complete).toBe(false);
     expect(c.responses.some((r) => r.complete && r.status === 200)).toBe(false);

@@ -55,7 +55,7 @@ async function tlsProxy(tlsExtra: Record<string, unknown> = {}, extra: Record<st
     forwarding: { forwarded: true },
     routes: [{ id: 'all', pathPrefix: '/', upstreams: [`http://127.0.0.1:${origin.port}`] }],
     ...extra,
-  }, logger);
+  }, { logger });
   stops.push(() => p.close());
   return p;
 }
@@ -209,7 +209,7 @@ describe('certificate hot swap', () => {
       listen: false,
       listeners: [{ listen: '127.0.0.1:0', tls: { certificates: [{ cert: a.cert, key: a.key }, live], watchIntervalMs: 50 } }],
       routes: [{ id: 'all', pathPrefix: '/', upstreams: [`http://127.0.0.1:${origin.port}`] }],
-    }, logger);
+    }, { logger });
     stops.push(() => p.close());
     const before = await servedCert(p.port, 'b.test');
     const renewed = pki.issue({ names: ['b.test'], stem: 'b-renewed' });

@@ -44,7 +44,7 @@ function capturedLogger() {
 }
 
 async function proxyTo(url: string, routeExtra: Record<string, unknown> = {}, extra: Record<string, unknown> = {}, logger = capturedLogger().logger): Promise<Started> {
-  const p = await startProxy({ routes: [{ id: 'up', pathPrefix: '/', upstreams: [url], ...routeExtra }], ...extra }, logger);
+  const p = await startProxy({ routes: [{ id: 'up', pathPrefix: '/', upstreams: [url], ...routeExtra }], ...extra }, { logger });
   stops.push(() => p.close());
   return p;
 }

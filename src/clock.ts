@@ -1,0 +1,142 @@
+// Time for the data path: every timer of the client channel, the exchange, the upstream pools and
+// tunnels is a Deadline from a Clock, never a setTimeout of its own (Twisted's reactor.callLater
+// seam, which lets its tests run timeouts on task.Clock).
+//
+// The process clock is one deadline list: one Node timer per process, set for the earliest
+// deadline, that fires every deadline due when it runs. Arming, refreshing and cancelling a
+// deadline write a number and touch a Set; no timer object is created or re-queued per request.
+// A refresh only moves a deadline later, so the process timer is left where it is: when it runs
+// early it finds nothing due and is set again for the new earliest deadline. Finding that
+// earliest deadline scans the armed ones (one per connection or request in flight, at most a
+// few per millisecond); a timer wheel can replace the scan behind the same interface.
+//
+// FakeClock is the same list on a time that only moves when a test says so.
+
+/** One timeout: fires its callback once when due, unless cancelled or pushed later first. */
+export interface Deadline {
+  /** (Re)arms: due `ms` from now. */
+  arm(ms: number): void;
+  /** Re-arms with the last `ms` from now (activity seen); nothing when not armed. */
+  refresh(): void;
+  cancel(): void;
+  readonly armed: boolean;
+}
+
+export interface Clock {
+  /** Milliseconds on a monotonic scale (only differences mean anything). */
+  now(): number;
+  /** A new, unarmed deadline that calls `onExpire` when due. */
+  deadline(onExpire: () => void): Deadline;
+}
+
+class ListDeadline implements Deadline {
+  at = Infinity;
+  ms = 0;
+  constructor(readonly list: DeadlineList, readonly onExpire: () => void) {}
+  get armed(): boolean { return this.at !== Infinity; }
+  arm(ms: number): void { this.ms = ms; this.list.arm(this, ms); }
+  refresh(): void { if (this.at !== Infinity) this.list.arm(this, this.ms); }
+  cancel(): void { this.list.cancel(this); }
+}
+
+/** The deadlines of one clock, checked by one scheduled callback. */
+class DeadlineList implements Clock {
+  readonly #armed = new Set<ListDeadline>();
+  readonly #now: () => number;
+  /** Sets the one process timer to call check() after `ms` (or clears it for Infinity). */
+  readonly #schedule: (ms: number) => void;
+  /** When the scheduled check runs (Infinity: none scheduled). */
+  #next = Infinity;
+
+  constructor(now: () => number, schedule: (ms: number) => void) {
+    this.#now = now;
+    this.#schedule = schedule;
+  }
+
+  now(): number { return this.#now(); }
+  deadline(onExpire: () => void): Deadline { return new ListDeadline(this, onExpire); }
+  get size(): number { return this.#armed.size; }
+
+  arm(d: ListDeadline, ms: number): void {
+    d.at = this.#now() + ms;
+    this.#armed.add(d);
+    if (d.at < this.#next) this.#scheduleAt(d.at);
+  }
+
+  cancel(d: ListDeadline): void {
+    d.at = Infinity;
+    this.#armed.delete(d);
+  }
+
+  /** Fires every deadline due now (each once; a callback may arm or cancel others) and schedules
+   *  the next check for the earliest one left. */
+  check(): void {
+    this.#next = Infinity;
+    const now = this.#now();
+    const due: ListDeadline[] = [];
+    let earliest = Infinity;
+    for (const d of this.#armed) {
+      if (d.at <= now) due.push(d);
+      else if (d.at < earliest) earliest = d.at;
+    }
+    if (earliest !== Infinity) this.#scheduleAt(earliest);
+    for (const d of due) {
+      if (d.at > now) continue; // re-armed or cancelled by an earlier callback
+      this.cancel(d);
+      d.onExpire();
+    }
+  }
+
+  #earliest(): number {
+    let earliest = Infinity;
+    for (const d of this.#armed) if (d.at < earliest) earliest = d.at;
+    return earliest;
+  }
+
+  #scheduleAt(at: number): void {
+    this.#next = at;
+    this.#schedule(Math.max(0, at - this.#now()));
+  }
+
+  /** The earliest armed deadline (FakeClock). */
+  get earliest(): number { return this.#earliest(); }
+}
+
+function processClock(): DeadlineList {
+  let timer: NodeJS.Timeout | undefined;
+  const list: DeadlineList = new DeadlineList(() => performance.now(), (ms) => {
+    // only when a deadline is earlier than the scheduled check (refreshes never are)
+    if (timer !== undefined) clearTimeout(timer);
+    timer = setTimeout(() => list.check(), Math.ceil(ms));
+    // sockets and servers keep the process alive; a pending timeout alone must not
+    timer.unref();
+  });
+  return list;
+}
+
+/** The process-wide clock every ProxyServer uses unless given another. */
+export const systemClock: Clock = processClock();
+
+/** A clock for tests: time moves only by advance(), which fires what falls due, in order. */
+export class FakeClock implements Clock {
+  #time = 0;
+  readonly #list = new DeadlineList(() => this.#time, () => {});
+
+  now(): number { return this.#time; }
+  deadline(onExpire: () => void): Deadline { return this.#list.deadline(onExpire); }
+  /** Armed deadlines. */
+  get pending(): number { return this.#list.size; }
+  /** Milliseconds until the earliest armed deadline (Infinity: none): a test waits for a
+   *  timer to be armed (say, the head timer after the first byte) before it moves time. */
+  get nextIn(): number { return this.#list.earliest - this.#time; }
+
+  /** Moves time forward by `ms`, firing each deadline at its own time. */
+  advance(ms: number): void {
+    const target = this.#time + ms;
+    for (let at = this.#list.earliest; at <= target; at = this.#list.earliest) {
+      this.#time = Math.max(this.#time, at);
+      this.#list.check();
+    }
+    this.#time = target;
+  }
+}
