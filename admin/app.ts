@@ -1,8 +1,5 @@
 // The admin API as a Fastify app: one encapsulated plugin per resource, shared schemas, problem
 // details for every error, bearer-token and Host checks in front of everything.
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AdminContext } from '../src/cli/admin-contract.js';
 import { parseHostPort } from '../src/config/config.js';
@@ -20,20 +17,15 @@ import { tlsPlugin } from './tls.js';
 import { healthPlugin } from './health.js';
 import { AdminMetrics, metricsPlugin } from './metrics.js';
 import { docsPlugin, registerOpenApi } from './docs.js';
+import { packageVersion } from '../src/package-root.js';
 
 export interface AdminAppOptions {
   /** Process-level metrics (CPU, memory, event loop); default true. */
   defaultMetrics?: boolean;
 }
 
-function packageVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++, dir = dirname(dir)) {
-    try {
-      return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
-    } catch { /* keep looking */ }
-  }
-  return '0.0.0';
+function adminVersion(): string {
+  return packageVersion() ?? '0.0.0';
 }
 
 /** Builds the app without listening (tests use inject()). */
@@ -75,7 +67,7 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
   store.observeResults((r) => metrics.changeResult(r));
 
   app.register(async (root) => {
-    await registerOpenApi(root, packageVersion());
+    await registerOpenApi(root, adminVersion());
     await root.register(healthPlugin, { proxy: ctx.proxy });
     await root.register(metricsPlugin, { metrics });
     await root.register(statusPlugin, { prefix: '/v1', proxy: ctx.proxy, store });

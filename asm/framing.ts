@@ -14,7 +14,6 @@ export let contentLength: f64 = -1.0;
 export let codings: i32 = 0; // transfer codings seen
 export let chunkedCount: i32 = 0;
 export let lastCodingChunked: bool = false;
-export let otherCodingsBeforeChunked: bool = false;
 export let otherCodings: bool = false;
 export let flags: i32 = 0;
 /** Connection options other than close/keep-alive/upgrade, kept as (start, length) pairs in the
@@ -26,7 +25,6 @@ export function resetFraming(): void {
   codings = 0;
   chunkedCount = 0;
   lastCodingChunked = false;
-  otherCodingsBeforeChunked = false;
   otherCodings = false;
   flags = 0;
   listedCount = 0;
@@ -95,7 +93,6 @@ export function parseTransferEncoding(p: usize, end: usize, rawEnd: usize): i32 
       chunkedCount++;
       lastCodingChunked = true;
     } else {
-      if (chunkedCount == 0) otherCodingsBeforeChunked = true;
       otherCodings = true;
       lastCodingChunked = false;
     }

@@ -50,7 +50,3 @@ export const S_DIGITS: usize = 56; // significant hex digits of the current chun
   store<i32>(RESULT + (<usize>index << 2), value);
 }
 
-// @ts-ignore: decorator
-@inline export function getResult(index: i32): i32 {
-  return load<i32>(RESULT + (<usize>index << 2));
-}

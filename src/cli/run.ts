@@ -1,11 +1,8 @@
 // The `portico` command: flags over the config file, validation with messages that name the bad
 // field, start-up (demo origin, proxy, admin API), and graceful shutdown on SIGTERM/SIGINT.
-import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadConfigFile, resolveConfig, type Config } from '../config/config.js';
 import { ProxyServer } from '../proxy/proxy-server.js';
 import { createLogger } from '../log.js';
@@ -16,19 +13,14 @@ import { USAGE, parseFlags, routeFromFlag, type CliFlags } from './args.js';
 import { checkConfiguration, configuredAdminToken } from './preflight.js';
 import type { AdminStarter, AdminHandle, RouteSource, RouteSourceOpener } from './admin-contract.js';
 import { checkStoreConfig, parseStoreUrl } from '../config/store-config.js';
+import { packageVersion } from '../package-root.js';
 
 export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
 export const EXIT_USAGE = 2;
 
 function version(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++, dir = dirname(dir)) {
-    try {
-      return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
-    } catch { /* keep looking */ }
-  }
-  return 'unknown';
+  return packageVersion() ?? 'unknown';
 }
 
 /** The config file (if any) with the flags applied, validated. */

@@ -6,7 +6,7 @@
 // boundary, then routes with method/header conditions before unconditional ones, then the order
 // in which routes were given. RouteIndex (route-index.ts) answers that without walking the list.
 import type { RouteSpec, UpstreamSpec } from './route-spec.js';
-import { absolutePathProblem, prefixMatches } from './path-mapping.js';
+import { absolutePathProblem } from './path-mapping.js';
 import { LayeredRouteIndex, PATCH_LIMIT } from './layered-route-index.js';
 import type { IndexEntry } from './route-index.js';
 import { parseOriginUrl, type Origin } from '../upstream/origin-url.js';

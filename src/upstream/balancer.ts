@@ -12,8 +12,6 @@ export interface HealthPolicy {
   cooldownMs: number;
 }
 
-export const DEFAULT_HEALTH: HealthPolicy = { maxFails: 3, cooldownMs: 10_000 };
-
 /** Health of one origin, shared by every route and table revision that uses it. */
 export class OriginHealth {
   fails = 0;

@@ -1,7 +1,7 @@
 // Decodes one chunked body after another for a connection, through the codec's slot state.
 // Each read is copied into linear memory once; the decoder answers with spans into that read,
 // and the sink gets subarrays of the caller's own Buffer (no copy out of linear memory).
-import { ChunkResult, SpanKind, Capacity } from '../../asm/shared/constants.js';
+import { ChunkResult, SpanKind } from '../../asm/shared/constants.js';
 import type { Codec } from './codec.js';
 import { CodecError } from './codec-error.js';
 
@@ -68,6 +68,4 @@ export class ChunkedDecoder {
     }
     return pos - start;
   }
-
-  static readonly maxSpansPerCall = Capacity.SPANS;
 }

@@ -6,9 +6,9 @@
 // fails at ~13,000 instances (../shared/DESIGN.md §3). Memory is fixed (initial == maximum), so
 // the views made here are never detached.
 import { readFileSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { instantiateSync } from '@assemblyscript/loader';
+import { packageRoot } from '../package-root.js';
 import { Capacity, HeadResult, DefaultLimit } from '../../asm/shared/constants.js';
 
 export interface CodecExports {
@@ -32,14 +32,11 @@ export type Build = 'simd' | 'scalar' | 'debug';
 
 const FILES: Record<Build, string> = { simd: 'portico.wasm', scalar: 'portico-scalar.wasm', debug: 'portico-debug.wasm' };
 
-/** The build/ folder next to package.json, found from this file in src/ or dist/src/. */
+/** The build/ folder next to package.json. */
 function buildDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(join(dir, 'package.json'))) return join(dir, 'build');
-    dir = dirname(dir);
-  }
-  throw new Error('portico: cannot find the package root (build/ with the .wasm files)');
+  const root = packageRoot();
+  if (root === undefined) throw new Error('portico: cannot find the package root (build/ with the .wasm files)');
+  return join(root, 'build');
 }
 
 export function wasmBytes(build: Build): Uint8Array<ArrayBuffer> {
@@ -134,10 +131,6 @@ export class Codec {
 
   freeSlot(slot: number): void {
     this.#freeSlots[this.#freeCount++] = slot;
-  }
-
-  get freeSlots(): number {
-    return this.#freeCount;
   }
 
   setChunkLimits(maxSizeLine: number, maxTrailer: number): void {

@@ -97,12 +97,6 @@ export class ParsedHead {
     return this.#raw;
   }
 
-  /** The whole head as one latin1 string, built once. */
-  text(): string {
-    if (this.#text === undefined || this.#text.length < this.length) this.#text = latin1(this.#buf, this.#start, this.#start + this.length);
-    return this.#text;
-  }
-
   /** A string of the head's bytes [start, start + length): String#slice of a latin1 copy of the
    *  head's beginning, decoded once (a latin1 decode costs ~50 ns whatever its length up to a few
    *  hundred bytes, so target and Host, usually in the first lines, share one). */
@@ -120,10 +114,6 @@ export class ParsedHead {
   }
   get target(): string { return this.#slice(this.#targetStart, this.#targetLength); }
   get reason(): string { return this.#slice(this.#reasonStart, this.#reasonLength); }
-  get targetStart(): number { return this.#targetStart; }
-  get targetLength(): number { return this.#targetLength; }
-  /** Offset just past the start-line's CRLF, where the field lines begin. */
-  get fieldsStart(): number { return this.#fieldsStart; }
 
   has(flag: HeadFlag): boolean { return (this.flags & flag) !== 0; }
 
