@@ -97,7 +97,7 @@ async function measure(kind: TableKind, n: number, changes: number): Promise<Sca
     const at = Math.floor(n / 2);
     running[at] = { ...running[at]!, upstreams: [i % 2 ? UPSTREAM : OTHER_UPSTREAM] };
     let next = table;
-    rebuilds.push(timeMs(() => { next = RouteTable.build(running, table.revision + 1, table); }));
+    rebuilds.push(timeMs(() => { next = RouteTable.build(running, table.revision + 1, { previous: table }); }));
     table = next;
   }
   const applied = await adminApply(specs, changes, true);

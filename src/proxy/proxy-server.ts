@@ -8,6 +8,7 @@ import { parseHostPort } from '../config/config.js';
 import type { RouteSpec } from '../routing/route-spec.js';
 import { RouteTable, RouteTableHolder } from '../routing/route-table.js';
 import { PoolRegistry } from '../upstream/pool.js';
+import { OriginHealthRegistry } from '../upstream/balancer.js';
 import { codec, type HeadLimits } from '../wasm/codec.js';
 import { AddressSet } from '../net/address-set.js';
 import { ProxyError } from '../errors.js';
@@ -53,7 +54,7 @@ export class ProxyServer {
     const clock = options.clock ?? systemClock;
     this.config = config;
     this.logger = logger;
-    this.routes = new RouteTableHolder(RouteTable.build(config.routes, 1));
+    this.routes = new RouteTableHolder(RouteTable.build(config.routes, 1, { health: new OriginHealthRegistry() }));
     // certificates and CA files are read (and checked) now: a bad file fails the start
     this.#plans = planListeners(config);
     const caBundle = config.upstream.caFile ? readCaBundle(config.upstream.caFile, '/upstream/caFile') : undefined;
@@ -92,7 +93,9 @@ export class ProxyServer {
     };
     // a swapped-in table may drop origins: close their idle pooled sockets
     this.routes.onReplace((next, prev) => {
-      this.#pools.prune(next.authorities());
+      const inUse = next.authorities();
+      this.#pools.prune(inUse);
+      next.health.prune(inUse);
       this.#warnInsecure(next, prev);
     });
     this.#warnInsecure(this.routes.current, undefined);
@@ -129,7 +132,7 @@ export class ProxyServer {
    *  `path`) on a semantic error. `revision`: the table's revision (default: the next one; a
    *  shared store numbers tables with its own revisions). */
   validateRoutes(specs: RouteSpec[], revision = this.revision + 1): RouteTable {
-    return RouteTable.build(specs, revision, this.routes.current);
+    return RouteTable.build(specs, revision, { previous: this.routes.current });
   }
 
   /** Builds and swaps in a new table in one step; in-flight requests keep the old one. */

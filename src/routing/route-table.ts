@@ -10,7 +10,7 @@ import { absolutePathProblem } from './path-mapping.js';
 import { LayeredRouteIndex, PATCH_LIMIT } from './layered-route-index.js';
 import type { IndexEntry } from './route-index.js';
 import { parseOriginUrl, type Origin } from '../upstream/origin-url.js';
-import { Balancer, OriginHealth, type Target } from '../upstream/balancer.js';
+import { Balancer, OriginHealthRegistry, type Target } from '../upstream/balancer.js';
 import { originKey, upstreamTls, type UpstreamTls } from '../upstream/upstream-tls.js';
 import { ProxyError } from '../errors.js';
 
@@ -46,20 +46,7 @@ export interface MatchInput {
   header(name: string): string[];
 }
 
-/** Health state per origin authority, kept across table revisions so an ejected upstream stays
- *  ejected when an unrelated route changes. */
-const healthByAuthority = new Map<string, OriginHealth>();
-
-function healthFor(origin: Origin): OriginHealth {
-  let h = healthByAuthority.get(originKey(origin));
-  if (!h) {
-    h = new OriginHealth();
-    healthByAuthority.set(originKey(origin), h);
-  }
-  return h;
-}
-
-function compileRoute(spec: RouteSpec, where: string): Route {
+function compileRoute(spec: RouteSpec, where: string, health: OriginHealthRegistry): Route {
   const targets: Target[] = spec.upstreams.map((u: string | UpstreamSpec, i) => {
     const url = typeof u === 'string' ? u : u.url;
     let origin: Origin;
@@ -70,7 +57,7 @@ function compileRoute(spec: RouteSpec, where: string): Route {
     }
     // the route's TLS settings (files read here, once per compiled route: errors name the file)
     if (origin.tls && spec.upstreamTls) origin = { ...origin, tls: withRouteTls(origin, spec, where) };
-    return { origin, weight: typeof u === 'string' ? 1 : (u.weight ?? 1), health: healthFor(origin) };
+    return { origin, weight: typeof u === 'string' ? 1 : (u.weight ?? 1), health: health.get(originKey(origin)) };
   });
   if (spec.rewritePrefix !== undefined) {
     const problem = absolutePathProblem(spec.rewritePrefix);
@@ -131,10 +118,13 @@ export class RouteTable {
    *  (null: removed). */
   readonly #baseIds: ReadonlyMap<string, Route>;
   readonly #changedIds: ReadonlyMap<string, Route | null>;
+  /** The health of the origins (the proxy's, passed on from table to table). */
+  readonly health: OriginHealthRegistry;
 
-  private constructor(routes: Route[], revision: number, orders: Float64Array, index: LayeredRouteIndex, baseIds: ReadonlyMap<string, Route>, changedIds: ReadonlyMap<string, Route | null>) {
+  private constructor(routes: Route[], revision: number, orders: Float64Array, index: LayeredRouteIndex, baseIds: ReadonlyMap<string, Route>, changedIds: ReadonlyMap<string, Route | null>, health: OriginHealthRegistry) {
     this.routes = Object.freeze(routes);
     this.revision = revision;
+    this.health = health;
     this.#orders = orders;
     this.#index = index;
     this.#baseIds = baseIds;
@@ -145,12 +135,14 @@ export class RouteTable {
   /** Validates and compiles specs (already schema-checked) into a table; throws ProxyError with
    *  a JSON-pointer path on the first semantic error. `previous` lends its compiled routes to
    *  unchanged specs so their balancer state carries over, and its index when only a few routes
-   *  differ. */
-  static build(specs: readonly RouteSpec[], revision: number, previous?: RouteTable): RouteTable {
-    return (previous && RouteTable.#changedFrom(previous, specs, revision)) ?? RouteTable.#fresh(specs, revision, previous);
+   *  differ, and its origin health registry (`health`, else a new one, for a first table). */
+  static build(specs: readonly RouteSpec[], revision: number, options: { previous?: RouteTable; health?: OriginHealthRegistry } = {}): RouteTable {
+    const { previous } = options;
+    const health = options.health ?? previous?.health ?? new OriginHealthRegistry();
+    return (previous && RouteTable.#changedFrom(previous, specs, revision)) ?? RouteTable.#fresh(specs, revision, previous, health);
   }
 
-  static #fresh(specs: readonly RouteSpec[], revision: number, previous: RouteTable | undefined): RouteTable {
+  static #fresh(specs: readonly RouteSpec[], revision: number, previous: RouteTable | undefined, health: OriginHealthRegistry): RouteTable {
     const byId = new Map<string, Route>();
     const routes: Route[] = [];
     const orders = new Float64Array(specs.length);
@@ -159,7 +151,7 @@ export class RouteTable {
       const spec = specs[i]!;
       if (byId.has(spec.id)) throw new ProxyError('PRX_ERR_DUPLICATE_ROUTE', `duplicate route id ${JSON.stringify(spec.id)}`, `/routes/${i}/id`);
       const prev = previous?.get(spec.id);
-      const route = prev && sameSpec(prev.spec, spec) ? prev : compileRoute(spec, `/routes/${i}`);
+      const route = prev && sameSpec(prev.spec, spec) ? prev : compileRoute(spec, `/routes/${i}`, health);
       byId.set(spec.id, route);
       routes.push(route);
       orders[i] = i;
@@ -169,7 +161,7 @@ export class RouteTable {
     const index = LayeredRouteIndex.base(entries, (e, earlier) => {
       throw new ProxyError('PRX_ERR_BAD_ROUTE', `route ${JSON.stringify(e.route.id)} matches exactly the same requests as ${JSON.stringify(earlier.route.id)}`, `/routes/${e.order}`);
     });
-    return new RouteTable(routes, revision, orders, index, byId, NO_IDS);
+    return new RouteTable(routes, revision, orders, index, byId, NO_IDS, health);
   }
 
   /**
@@ -200,7 +192,7 @@ export class RouteTable {
       if (prev !== undefined && sameSpec(prev.spec, spec)) added.push(prev);
       else {
         try {
-          added.push(compileRoute(spec, `/routes/${head + k}`));
+          added.push(compileRoute(spec, `/routes/${head + k}`, previous.health));
         } catch {
           return undefined;
         }
@@ -229,11 +221,11 @@ export class RouteTable {
     for (const r of removed) changedIds.set(r.id, null);
     for (const r of added) changedIds.set(r.id, r);
     const routes = old.slice(0, head).concat(added, old.slice(old.length - tail));
-    return new RouteTable(routes, revision, orders, index, previous.#baseIds, changedIds);
+    return new RouteTable(routes, revision, orders, index, previous.#baseIds, changedIds, previous.health);
   }
 
   static empty(): RouteTable {
-    return RouteTable.#fresh([], 0, undefined);
+    return RouteTable.#fresh([], 0, undefined, new OriginHealthRegistry());
   }
 
   /** The route for a request, or undefined: see RouteIndex for what a lookup costs. */

@@ -12,6 +12,30 @@ export interface HealthPolicy {
   cooldownMs: number;
 }
 
+/** The health state of every origin one proxy's routes name, by origin key: kept across table
+ *  revisions so an ejected upstream stays ejected when an unrelated route changes, and pruned
+ *  with the table (an origin no route names any more is forgotten). One per ProxyServer, handed
+ *  from each route table to the next. */
+export class OriginHealthRegistry {
+  readonly #byKey = new Map<string, OriginHealth>();
+
+  get(key: string): OriginHealth {
+    let h = this.#byKey.get(key);
+    if (!h) {
+      h = new OriginHealth();
+      this.#byKey.set(key, h);
+    }
+    return h;
+  }
+
+  /** Forgets origins not in `inUse` (keys as originKey gives them). */
+  prune(inUse: ReadonlySet<string>): void {
+    for (const k of this.#byKey.keys()) if (!inUse.has(k)) this.#byKey.delete(k);
+  }
+
+  get size(): number { return this.#byKey.size; }
+}
+
 /** Health of one origin, shared by every route and table revision that uses it. */
 export class OriginHealth {
   fails = 0;

@@ -4,6 +4,7 @@ import { mapPath, hasDotDotSegment, prefixMatches } from '../../src/routing/path
 import { parseOriginUrl } from '../../src/upstream/origin-url.js';
 import { ProxyError } from '../../src/errors.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
+import { startProxy } from '../helpers/harness.js';
 
 const up = ['http://127.0.0.1:9'];
 const req = (host: string, path: string, method = 'GET', headers: Record<string, string> = {}): MatchInput =>
@@ -127,7 +128,7 @@ describe('route table building', () => {
   it('keeps compiled routes (and their balancer state) for unchanged specs across revisions', () => {
     const specs: RouteSpec[] = [{ id: 'a', pathPrefix: '/a', upstreams: up }, { id: 'b', pathPrefix: '/b', upstreams: up }];
     const t1 = RouteTable.build(specs, 1);
-    const t2 = RouteTable.build([specs[0], { ...specs[1], stripPrefix: true }], 2, t1);
+    const t2 = RouteTable.build([specs[0], { ...specs[1], stripPrefix: true }], 2, { previous: t1 });
     expect(t2.get('a')).toBe(t1.get('a'));
     expect(t2.get('b')).not.toBe(t1.get('b'));
     expect(Object.isFrozen(t2)).toBe(true);
@@ -176,5 +177,32 @@ describe('path mapping (ReverseProxyResource host, port, path)', () => {
     expect(parseOriginUrl('http://127.0.0.1:8081/base/')).toEqual({ host: '127.0.0.1', port: 8081, authority: '127.0.0.1:8081', basePath: '/base' });
     expect(parseOriginUrl('http://[::1]:81')).toEqual({ host: '::1', port: 81, authority: '[::1]:81', basePath: '' });
     expect(parseOriginUrl('http://example.test/a%2Fb')).toEqual({ host: 'example.test', port: 80, authority: 'example.test', basePath: '/a%2Fb' });
+  });
+});
+
+describe('origin health state', () => {
+  const routes = (...origins: string[]): RouteSpec[] => origins.map((o, i) => ({ id: `r${i}`, pathPrefix: `/${i}`, upstreams: [o] }));
+
+  it('belongs to each proxy, carries over route changes and is pruned with the table', async () => {
+    const a = await startProxy({ routes: routes('http://a.test', 'http://b.test') });
+    const b = await startProxy({ routes: routes('http://a.test') });
+    try {
+      const healthA = a.proxy.routes.current.health;
+      expect(healthA).not.toBe(b.proxy.routes.current.health);
+      const ejected = a.proxy.routes.current.routes[0].balancer.targets[0].health;
+      ejected.failed({ maxFails: 1, cooldownMs: 60_000 }, Date.now());
+      // the other proxy's view of the same origin is its own
+      expect(b.proxy.routes.current.routes[0].balancer.targets[0].health).not.toBe(ejected);
+      a.proxy.applyRoutes(routes('http://a.test'));
+      expect(a.proxy.routes.current.health).toBe(healthA);
+      expect(healthA.size).toBe(1);
+      // an unrelated change keeps the ejection
+      a.proxy.applyRoutes([...routes('http://a.test'), { id: 'other', pathPrefix: '/o', upstreams: ['http://c.test'] }]);
+      expect(a.proxy.routes.current.routes[0].balancer.targets[0].health).toBe(ejected);
+      expect(healthA.size).toBe(2);
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 });
