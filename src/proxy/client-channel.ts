@@ -1,5 +1,30 @@
 // One client connection: Twisted's HTTPChannel with its shape kept and its defects fixed.
 //
+// States (State below; each transition is one method, named in brackets):
+//
+//          accept
+//            |
+//            v          first byte of a head: head timer
+//   +-----> HEAD ---------------------------------+  idle timer, or FIN between requests
+//   |        |  head parsed [#startRequest]        +--------------------------+
+//   |        v                                                                |
+//   |      BODY  (request body streaming upstream; body-silence timer)        |
+//   |        |  body complete [#bodyDone], or answered early                  |
+//   |        v                                                                v
+//   |      WAIT  (response in progress: exchange, forward proxy, or local) -> CLOSING -> CLOSED
+//   |        |  response done, connection persistent [responseDone]           ^   (socket 'close')
+//   +--------+                                                                |
+//            |  101 / CONNECT [upgrade]                                       |
+//            +--> TUNNEL (the tunnel owns both sockets) ----------------------+---> CLOSED
+//
+// CLOSING [#gracefulClose]: the last response is flushed, FIN sent, input read and discarded
+// until the client closes or the abort timer (abortMs) fires. Any state goes to CLOSED on the
+// socket's 'close', and every abrupt end (client reset or FIN mid-request, an exchange failed
+// after its head, a body timeout after the response began, an internal error) goes through one
+// path, #teardown: the request in progress is cancelled and logged as aborted, and the socket
+// destroyed. Draining (server shutdown, #draining) is a mode, not a phase: a connection between
+// requests goes to CLOSING at once, any other finishes its request and closes after it.
+//
 // - Serial pipelining with head-of-line blocking (spec §4.1): one request at a time; bytes that
 //   arrive while a request is in flight are buffered, and once more than pipelineBufferBytes
 //   (16 KiB, Twisted's _optimisticEagerReadSize) are waiting the socket stops being read until
@@ -33,7 +58,18 @@ import type { ChannelContext, ForwardRequest } from './channel-context.js';
 import { requestHost } from './request-target.js';
 import type { Deadline } from '../clock.js';
 
-const enum State { HEAD, BODY, WAIT, TUNNEL, CLOSED }
+/** The connection's phase (diagram above); the order matters: >= CLOSING means no more requests. */
+const enum State { HEAD, BODY, WAIT, TUNNEL, CLOSING, CLOSED }
+
+/** Why the socket is not being read (several can hold at once; reading resumes when none does). */
+const enum Pause {
+  /** More than pipelineBufferBytes of pipelined input wait behind the request in flight. */
+  PIPELINE = 1,
+  /** The upstream is not ready for more request body. */
+  UPSTREAM = 2,
+  /** The client is not reading its responses (RESPONSE_HIGH_WATER queued). */
+  CLIENT_NOT_READING = 4,
+}
 
 const CONNECTION_ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
@@ -41,6 +77,26 @@ const EMPTY = Buffer.alloc(0);
  *  (the relay's own limit, RELAY_HIGH_WATER, applies to relayed bodies). */
 const RESPONSE_HIGH_WATER = 256 * 1024;
 const enum Timer { NONE, IDLE, HEAD, BODY, ABORT }
+
+/** Where a request is relayed: the origin, its health, the upstream request-target, the Host
+ *  value (undefined: keep the client's Host line), the client's host (X-Forwarded-Host,
+ *  Forwarded host=) and the Via pseudonym (undefined: no Via). */
+interface RelayTarget {
+  origin: Origin;
+  health: OriginHealth;
+  target: string;
+  host: string | undefined;
+  clientHost: string | undefined;
+  via: string | undefined;
+}
+
+/** The Host the upstream gets: the upstream's authority (Twisted's default), or with
+ *  preserveHost the client's: its own Host line kept as is (undefined), or for an absolute-form
+ *  request the host named in the target (RFC 9112 §3.2.2). */
+function upstreamHost(preserveHost: boolean, clientHost: string | undefined, head: ParsedHead, origin: Origin): string | undefined {
+  if (!preserveHost || clientHost === undefined) return origin.authority;
+  return head.targetForm === TargetForm.ABSOLUTE ? clientHost : undefined;
+}
 
 export class ClientChannel implements ClientSide {
   readonly socket: net.Socket;
@@ -60,7 +116,8 @@ export class ClientChannel implements ClientSide {
   #bodyOk = true;
   #closeAfter = false;
   #clientEnded = false;
-  #pausedFor = 0; // bit 1: pipeline buffer full, bit 2: upstream not ready for body, bit 4: client not reading responses
+  /** Pause reasons in force (a set of Pause bits). */
+  #pausedFor = 0;
   /** Inside #pump: a response finished synchronously (answered locally) must not pump again
    *  from inside the pump; the running loop goes on with the next request (issue 9: a recursion
    *  per pipelined request overflowed the stack). */
@@ -71,10 +128,8 @@ export class ClientChannel implements ClientSide {
   #requestId = '';
   #routeId: string | undefined;
   #started = 0;
-  /** True between a graceful close and the socket's end. */
-  #closing = false;
-  /** The server is shutting down: every response from now on closes the connection. */
-  #shuttingDown = false;
+  /** The server is draining (shutting down): every response from now on closes the connection. */
+  #draining = false;
   readonly #bodySink: ChunkSink;
 
   constructor(socket: net.Socket, ctx: ChannelContext, onClosed: (c: ClientChannel) => void) {
@@ -101,7 +156,7 @@ export class ClientChannel implements ClientSide {
   // --- ClientSide (used by the exchange) -------------------------------------------------------
 
   get clientVersion(): number { return this.#request?.version ?? 11; }
-  get closeAfter(): boolean { return this.#closeAfter || this.#closing; }
+  get closeAfter(): boolean { return this.#closeAfter || this.#state === State.CLOSING; }
   get requestBodyDone(): boolean { return this.#state !== State.BODY; }
 
   write(bytes: Buffer): boolean {
@@ -117,7 +172,7 @@ export class ClientChannel implements ClientSide {
     if (!this.#bodyBlocked) return;
     this.#bodyBlocked = false;
     if (this.#state === State.BODY) this.#setTimer(Timer.BODY);
-    this.#resume(2);
+    this.#resume(Pause.UPSTREAM);
     try {
       this.#pump();
     } catch (e) {
@@ -129,14 +184,14 @@ export class ClientChannel implements ClientSide {
     this.#logRequest(status, false);
     this.#exchange = undefined;
     this.#request = undefined;
-    if (this.#state === State.CLOSED) return;
+    if (this.#state >= State.CLOSING) return;
     if (closeClient || this.#closeAfter || this.#state === State.BODY) {
       this.#gracefulClose();
       return;
     }
     this.#state = State.HEAD;
     this.#reader.reset();
-    this.#resume(1);
+    this.#resume(Pause.PIPELINE);
     this.#setTimer(Timer.IDLE);
     if (this.#pumping) return; // answered from inside the pump: its loop reads the next request
     try {
@@ -147,16 +202,14 @@ export class ClientChannel implements ClientSide {
   }
 
   respondError(answer: LocalAnswer): void {
-    const close = this.#closeAfter || this.#state === State.BODY || this.#closing;
+    const close = this.#closeAfter || this.#state === State.BODY || this.#state === State.CLOSING;
     this.#writeLocal(answer, close);
     this.responseDone(answer.status, close);
   }
 
   abortClient(reason: string): void {
     this.#ctx.logger.warn({ req: this.#requestId, reason }, 'aborting client connection');
-    this.#logRequest(this.#exchange?.status ?? 0, true);
-    this.#exchange = undefined;
-    this.socket.destroy();
+    this.#teardown();
   }
 
   upgrade(head: Buffer, upstream: net.Socket, rest: Buffer): void {
@@ -164,6 +217,7 @@ export class ClientChannel implements ClientSide {
     this.#state = State.TUNNEL;
     this.#clearTimer();
     this.#exchange = undefined;
+    this.#request = undefined;
     const s = this.socket;
     s.off('data', this.#onData);
     s.off('end', this.#onEnd);
@@ -180,7 +234,7 @@ export class ClientChannel implements ClientSide {
   // --- socket events ----------------------------------------------------------------------------
 
   readonly #onData = (chunk: Buffer): void => {
-    if (this.#state === State.CLOSED || this.#closing) return; // lingering close: discard
+    if (this.#state >= State.CLOSING) return; // lingering close: discard
     if (this.#buf === undefined || this.#off >= this.#buf.length) {
       this.#buf = chunk;
       this.#off = 0;
@@ -199,9 +253,24 @@ export class ClientChannel implements ClientSide {
   /** A bug must cost one connection, never the process. */
   #internalError(e: unknown): void {
     this.#ctx.logger.error({ err: e, req: this.#requestId }, 'internal error; closing the connection');
-    this.#exchange?.abort();
-    this.#exchange = undefined;
+    this.#teardown();
+  }
+
+  /** The one abrupt end, whatever the cause: the request in progress (if any) is cancelled, its
+   *  upstream socket discarded, it is logged as aborted, and the socket destroyed ('close' then
+   *  moves to CLOSED). */
+  #teardown(): void {
+    this.#endRequestAborted();
     this.socket.destroy();
+  }
+
+  /** Cancels and logs (aborted, with `status`) the request in progress, if any. */
+  #endRequestAborted(status = this.#exchange?.status ?? 0): void {
+    const ex = this.#exchange;
+    this.#exchange = undefined;
+    ex?.abort();
+    if (this.#request !== undefined) this.#logRequest(status, true);
+    this.#request = undefined;
   }
 
   readonly #onEnd = (): void => {
@@ -214,30 +283,22 @@ export class ClientChannel implements ClientSide {
 
   #ended(): void {
     this.#clientEnded = true;
-    if (this.#closing) { this.socket.destroy(); return; }
+    if (this.#state === State.CLOSING) { this.socket.destroy(); return; }
     switch (this.#state) {
       case State.HEAD:
         if (this.#exchange === undefined && !this.#buffered()) this.#gracefulClose();
         break;
       case State.BODY:
-        this.#cancelRequest(); // the request can never complete
+        this.#teardown(); // the request can never complete
         break;
       case State.WAIT:
         // clientHalfClose "finish": answer, then close (the pump closes once idle); "abort":
         // cancel the upstream exchange or the pending forward-proxy work
-        if (this.#ctx.config.clientHalfClose !== 'finish') this.#cancelRequest();
+        if (this.#ctx.config.clientHalfClose !== 'finish') this.#teardown();
         break;
       default:
         break;
     }
-  }
-
-  /** Cancels the request in progress (its upstream exchange, if any) and drops the connection. */
-  #cancelRequest(): void {
-    this.#exchange?.abort();
-    this.#logRequest(this.#exchange?.status ?? 0, true);
-    this.#exchange = undefined;
-    this.socket.destroy();
   }
 
   readonly #onError = (): void => {
@@ -247,8 +308,8 @@ export class ClientChannel implements ClientSide {
   readonly #onDrain = (): void => {
     try {
       this.#exchange?.resumeUpstream();
-      if ((this.#pausedFor & 4) !== 0) {
-        this.#resume(4);
+      if ((this.#pausedFor & Pause.CLIENT_NOT_READING) !== 0) {
+        this.#resume(Pause.CLIENT_NOT_READING);
         this.#pump();
       }
     } catch (e) {
@@ -260,11 +321,7 @@ export class ClientChannel implements ClientSide {
     const wasOpen = this.#state !== State.CLOSED;
     this.#state = State.CLOSED;
     this.#clearTimer();
-    if (this.#exchange) {
-      this.#exchange.abort();
-      this.#logRequest(0, true);
-      this.#exchange = undefined;
-    }
+    this.#endRequestAborted(0);
     this.#buf = undefined;
     this.#reader.release();
     if (wasOpen) this.#ctx.observers.clientConnection(-1);
@@ -287,7 +344,7 @@ export class ClientChannel implements ClientSide {
     } finally {
       this.#pumping = false;
     }
-    if (this.#state === State.HEAD && this.#clientEnded && this.#exchange === undefined && this.#reader.pendingLength === 0 && !this.#buffered()) this.#gracefulClose();
+    if (this.#clientEnded && this.#betweenRequests && !this.#buffered()) this.#gracefulClose();
   }
 
   #pumpLoop(): void {
@@ -296,14 +353,14 @@ export class ClientChannel implements ClientSide {
         // a client that pipelines without reading the answers: stop reading it until its
         // responses drain (bounds what locally answered requests can queue)
         if (this.socket.writableLength > RESPONSE_HIGH_WATER) {
-          this.#pause(4);
+          this.#pause(Pause.CLIENT_NOT_READING);
           break;
         }
         if (!this.#readHead()) break;
       } else if (this.#state === State.BODY) {
         if (this.#bodyBlocked || !this.#readBody()) break;
       } else {
-        if (this.#state === State.WAIT && this.#buffered() > this.#ctx.config.limits.pipelineBufferBytes) this.#pause(1);
+        if (this.#state === State.WAIT && this.#buffered() > this.#ctx.config.limits.pipelineBufferBytes) this.#pause(Pause.PIPELINE);
         break;
       }
     }
@@ -332,7 +389,7 @@ export class ClientChannel implements ClientSide {
     }
     this.#off += n;
     this.#startRequest(this.#reader.head!);
-    return this.#state !== State.CLOSED && !this.#closing;
+    return this.#state < State.CLOSING;
   }
 
   #startRequest(head: ParsedHead): void {
@@ -345,7 +402,7 @@ export class ClientChannel implements ClientSide {
     this.#bodyOk = true;
     // persistence (RFC 9112 §9.3): HTTP/1.1 unless "close"; HTTP/1.0 only with "keep-alive"
     // (Twisted's checkPersistence), and then only if the response can be delimited (exchange)
-    this.#closeAfter = this.#shuttingDown || head.has(HeadFlag.CONNECTION_CLOSE) || (head.version === 10 && !head.has(HeadFlag.CONNECTION_KEEP_ALIVE));
+    this.#closeAfter = this.#draining || head.has(HeadFlag.CONNECTION_CLOSE) || (head.version === 10 && !head.has(HeadFlag.CONNECTION_KEEP_ALIVE));
     const limit = this.#ctx.config.limits.maxBodyBytes;
     if (head.bodyKind === BodyKind.LENGTH) {
       this.#bodyRemaining = head.contentLength;
@@ -409,26 +466,29 @@ export class ClientChannel implements ClientSide {
       return;
     }
     this.#routeId = route.id;
-    const target = route.balancer.pick();
-    const origin = target.origin;
+    const { origin, health } = route.balancer.pick();
     const clientHost = where.clientHost;
-    // Host: the upstream's (Twisted's default) or the client's; absolute-form names it in the target
-    const host = route.preserveHost && clientHost !== undefined ? (head.targetForm === TargetForm.ABSOLUTE ? clientHost : undefined) : origin.authority;
-    const via = (route.via ?? ctx.config.via) ? (route.proxyName ?? ctx.config.proxyName) : undefined;
-    this.#relay(head, origin, target.health, mapPath(where.path, where.query, route.pathPrefix, origin.basePath, route.stripPrefix, route.rewritePrefix), host, clientHost, via);
+    this.#relay(head, {
+      origin,
+      health,
+      target: mapPath(where.path, where.query, { prefix: route.pathPrefix, basePath: origin.basePath, strip: route.stripPrefix, rewrite: route.rewritePrefix }),
+      host: upstreamHost(route.preserveHost, clientHost, head, origin),
+      clientHost,
+      via: (route.via ?? ctx.config.via) ? (route.proxyName ?? ctx.config.proxyName) : undefined,
+    });
   }
 
-  /** Starts the exchange that relays this request to `origin`. `host` undefined: keep the
-   *  client's Host line. `via`: the Via pseudonym, undefined for none. */
-  #relay(head: ParsedHead, origin: Origin, health: OriginHealth, upstreamTarget: string, host: string | undefined, clientHost: string | undefined, via: string | undefined): void {
+  /** Starts the exchange that relays this request upstream. */
+  #relay(head: ParsedHead, { origin, health, target, host, clientHost, via }: RelayTarget): void {
     const ctx = this.#ctx;
     const upgrade = wantsUpgrade(head) && head.version === 11;
+    const chunkedRequest = this.#bodyKind === BodyKind.CHUNKED;
     const requestHead = buildRequestHead({
       head,
-      target: upstreamTarget,
+      target,
       host,
       clientHost,
-      framing: this.#bodyKind === BodyKind.CHUNKED ? 'chunked' : head.bodyKind === BodyKind.LENGTH ? 'length' : 'none',
+      framing: chunkedRequest ? 'chunked' : head.bodyKind === BodyKind.LENGTH ? 'length' : 'none',
       contentLength: head.contentLength,
       upgrade,
       peerAddress: this.socket.remoteAddress,
@@ -437,7 +497,7 @@ export class ClientChannel implements ClientSide {
       proto: ctx.secure ? 'https' : 'http',
       policy: ctx.config.forwarding,
     });
-    const ex = new Exchange(ctx, this, head, requestHead, ctx.pools.get(origin), health, this.#bodyKind === BodyKind.CHUNKED, upgrade, via);
+    const ex = new Exchange({ ctx, client: this, request: head, requestHead, pool: ctx.pools.get(origin), health, chunkedRequest, upgrade, via });
     this.#exchange = ex;
     if (this.#state === State.BODY) {
       // until the upstream connection is ready the body waits in the socket (backpressure)
@@ -463,18 +523,18 @@ export class ClientChannel implements ClientSide {
       get closed() { return channel.#state === State.CLOSED; },
       respond: (answer) => {
         once();
-        if (this.#state === State.CLOSED) return;
+        if (this.#state >= State.CLOSING) return;
         this.#bodyBlocked = false;
-        this.#resume(2);
+        this.#resume(Pause.UPSTREAM);
         this.#localResponse(answer);
       },
       relay: (origin, target, host, health) => {
         once();
-        if (this.#state === State.CLOSED) return;
+        if (this.#state >= State.CLOSING) return;
         this.#bodyBlocked = false;
-        this.#resume(2);
+        this.#resume(Pause.UPSTREAM);
         try {
-          this.#relay(head, origin, health, target, host, host, this.#ctx.config.via ? this.#ctx.config.proxyName : undefined);
+          this.#relay(head, { origin, health, target, host, clientHost: host, via: this.#ctx.config.via ? this.#ctx.config.proxyName : undefined });
           this.#pump();
         } catch (e) {
           this.#internalError(e);
@@ -534,7 +594,7 @@ export class ClientChannel implements ClientSide {
    *  stops too: the client is not the slow party (the upstream's own timers apply). */
   #blockBody(): void {
     this.#bodyBlocked = true;
-    this.#pause(2);
+    this.#pause(Pause.UPSTREAM);
     if (this.#timerKind === Timer.BODY) this.#setTimer(Timer.NONE);
   }
 
@@ -547,16 +607,15 @@ export class ClientChannel implements ClientSide {
   /** The request body is invalid or too large: answer if we still can, and close. */
   #badBody(answer: LocalAnswer): void {
     this.#closeAfter = true;
+    if (this.#exchange !== undefined && this.#exchange.status !== 0) {
+      // the response already started: the client must see it cut short
+      this.#teardown();
+      return;
+    }
     const ex = this.#exchange;
     this.#exchange = undefined;
     ex?.abort();
     this.#state = State.WAIT;
-    if (ex && ex.status !== 0) {
-      // the response already started: the client must see it cut short
-      this.#logRequest(ex.status, true);
-      this.socket.destroy();
-      return;
-    }
     this.#writeLocal(answer, true);
     this.#logRequest(answer.status, false);
     this.#gracefulClose();
@@ -593,14 +652,14 @@ export class ClientChannel implements ClientSide {
 
   // --- flow control, timers, closing ----------------------------------------------------------
 
-  #pause(bit: number): void {
+  #pause(reason: Pause): void {
     if (this.#pausedFor === 0) this.socket.pause();
-    this.#pausedFor |= bit;
+    this.#pausedFor |= reason;
   }
 
-  #resume(bit: number): void {
-    if ((this.#pausedFor & bit) === 0) return;
-    this.#pausedFor &= ~bit;
+  #resume(reason: Pause): void {
+    if ((this.#pausedFor & reason) === 0) return;
+    this.#pausedFor &= ~reason;
     if (this.#pausedFor === 0 && this.#state !== State.CLOSED) this.socket.resume();
   }
 
@@ -643,9 +702,7 @@ export class ClientChannel implements ClientSide {
         break;
       case Timer.BODY:
         if (this.#exchange && this.#exchange.status !== 0) {
-          this.#exchange.abort();
-          this.#exchange = undefined;
-          this.socket.destroy();
+          this.#teardown(); // the response began: the client must see it cut short
         } else {
           this.#exchange?.abort();
           this.#exchange = undefined;
@@ -668,8 +725,8 @@ export class ClientChannel implements ClientSide {
 
   /** Flush what is queued, send FIN, and destroy after abortMs if the peer does not close. */
   #gracefulClose(): void {
-    if (this.#closing || this.#state === State.CLOSED) return;
-    this.#closing = true;
+    if (this.#state >= State.CLOSING) return;
+    this.#state = State.CLOSING;
     this.#buf = undefined;
     this.#pausedFor = 0;
     this.socket.resume(); // keep reading (and discarding) so unread input does not turn into an RST
@@ -680,12 +737,13 @@ export class ClientChannel implements ClientSide {
 
   /** Server shutdown: close now if idle, else after the current (or partly received) request. */
   shutdown(): void {
-    this.#shuttingDown = true;
-    if (this.#state === State.HEAD && this.#exchange === undefined && this.#reader.pendingLength === 0) this.#gracefulClose();
+    this.#draining = true;
+    if (this.#betweenRequests) this.#gracefulClose();
     else this.#closeAfter = true;
   }
 
-  get idle(): boolean {
+  /** No request in progress and no byte of the next one received. */
+  get #betweenRequests(): boolean {
     return this.#state === State.HEAD && this.#exchange === undefined && this.#reader.pendingLength === 0;
   }
 

@@ -4,6 +4,28 @@
 // the client. Failures map to statuses (D23, D24, D26): refused/reset/invalid -> 502, timeouts
 // -> 504, no pooled connection in time -> 503; after the response head went out, a failure aborts
 // the client connection so the client sees an incomplete message rather than a short "success".
+//
+// States (State below):
+//
+//   CONNECTING --(pooled socket ready [#connected]: request head written)--> HEAD
+//       ^  |                                                                   |
+//       |  +--(no socket: refused, timeout, pool full [#acquireFailed])--+     |
+//       |                                                                |     |
+//       +--(stale reused socket closed before any response byte: retry   |     |
+//           an idempotent bodiless request once [#gone])-----------------|-----+
+//                                                                        |     | final response head
+//                           1xx: relayed, stays in HEAD                  |     v [#startResponse]
+//                           101: tunnel [#interim] ---------------> DONE |   BODY
+//                                                                    ^   |     |
+//                                                                    +---+-----+ complete [#finish],
+//                                                                                failed [#fail],
+//                                                                                cut short [#abortClient],
+//                                                                                client gone [abort]
+//
+// Every end goes through #end: DONE, the timer cancelled, the upstream socket released to its
+// pool (a complete response that left it reusable) or discarded. Before the response head a
+// failure becomes a local answer (#fail -> respondError); after it, the client connection is
+// aborted (#abortClient), so the client sees an incomplete message.
 import type net from 'node:net';
 import { BodyKind, HeadFlag, HeadKind, MethodId } from '../../asm/shared/constants.js';
 import type { ParsedHead } from '../wasm/parsed-head.js';
@@ -46,6 +68,23 @@ export interface ClientSide {
   upgrade(head: Buffer, upstream: net.Socket, rest: Buffer): void;
 }
 
+export interface ExchangeOptions {
+  ctx: ChannelContext;
+  client: ClientSide;
+  /** The client's request (method, version, body framing). */
+  request: ParsedHead;
+  /** The head to send upstream (buildRequestHead). */
+  requestHead: Buffer;
+  pool: OriginPool;
+  health: OriginHealth;
+  /** The request body goes upstream chunked (re-framed chunk by chunk). */
+  chunkedRequest: boolean;
+  /** The request asked to upgrade (WebSocket): a 101 turns the exchange into a tunnel. */
+  upgrade: boolean;
+  /** The Via pseudonym for the response, undefined for none. */
+  via: string | undefined;
+}
+
 /** Per pooled socket: its response parser (a codec slot), released when the socket closes. */
 class ResponseParser {
   readonly reader: HeadReader;
@@ -57,7 +96,7 @@ class ResponseParser {
   release(): void { this.reader.release(); }
 }
 
-const enum Phase { CONNECTING, HEAD, BODY, DONE }
+const enum State { CONNECTING, HEAD, BODY, DONE }
 
 const IDEMPOTENT = new Set([MethodId.GET, MethodId.HEAD, MethodId.OPTIONS, MethodId.TRACE, MethodId.PUT, MethodId.DELETE]);
 
@@ -73,7 +112,7 @@ export class Exchange implements SocketHandler {
   readonly #wantsUpgrade: boolean;
   /** Via pseudonym for the response, or undefined for none. */
   readonly #via: string | undefined;
-  #phase = Phase.CONNECTING;
+  #state = State.CONNECTING;
   #socket: PooledSocket | undefined;
   #parser: ResponseParser | undefined;
   /** Body bytes (already framed) read before the upstream connection was ready. */
@@ -103,17 +142,18 @@ export class Exchange implements SocketHandler {
     trailer: (b) => { if (this.#framing === 'chunked') (this.#responseTrailers ??= []).push(Buffer.from(b)); },
   };
 
-  constructor(ctx: ChannelContext, client: ClientSide, request: ParsedHead, requestHead: Buffer, pool: OriginPool, health: OriginHealth, chunkedRequest: boolean, wantsUpgrade: boolean, via: string | undefined) {
+  constructor(options: ExchangeOptions) {
+    const { ctx, request } = options;
     this.#ctx = ctx;
-    this.#client = client;
+    this.#client = options.client;
     this.#request = request;
-    this.#requestHead = requestHead;
-    this.#pool = pool;
-    this.#health = health;
-    this.#chunkedRequest = chunkedRequest;
+    this.#requestHead = options.requestHead;
+    this.#pool = options.pool;
+    this.#health = options.health;
+    this.#chunkedRequest = options.chunkedRequest;
     this.#isHead = request.methodId === MethodId.HEAD;
-    this.#wantsUpgrade = wantsUpgrade;
-    this.#via = via;
+    this.#wantsUpgrade = options.upgrade;
+    this.#via = options.via;
     this.#timer = ctx.clock.deadline(() => this.#timeout());
   }
 
@@ -127,14 +167,28 @@ export class Exchange implements SocketHandler {
   /** Last resort: a bug must cost this client connection, never the process. */
   #internalError(e: unknown): void {
     this.#ctx.logger.error({ err: e }, 'internal error relaying a request');
-    this.#phase = Phase.DONE;
     this.#aborted = true;
-    this.#disarm();
-    if (this.#socket) {
-      this.#pool.discard(this.#socket);
-      this.#socket = undefined;
-    }
+    this.#end(false);
     this.#client.abortClient('internal error');
+  }
+
+  /** The one way an exchange ends, whatever the outcome: DONE, its timer cancelled, its upstream
+   *  socket back to the pool when `reuse` (a complete response on a keep-alive connection), else
+   *  discarded. False when it had already ended. */
+  #end(reuse: boolean): boolean {
+    if (this.#state === State.DONE) return false;
+    this.#state = State.DONE;
+    this.#timer.cancel();
+    const p = this.#socket;
+    this.#socket = undefined;
+    if (p === undefined) return true;
+    if (!reuse) {
+      this.#pool.discard(p);
+      return true;
+    }
+    if (this.#upstreamPaused) p.socket.resume();
+    this.#pool.release(p);
+    return true;
   }
 
   #acquireFailed(e: Error): void {
@@ -163,7 +217,7 @@ export class Exchange implements SocketHandler {
       p.context = this.#parser;
     }
     this.#parser.reader.reset();
-    this.#phase = Phase.HEAD;
+    this.#state = State.HEAD;
     const s = p.socket;
     s.cork();
     s.write(this.#requestHead);
@@ -191,7 +245,7 @@ export class Exchange implements SocketHandler {
   /** Forwards one decoded chunk, re-framed; false when the caller should pause the client. */
   sendChunk(bytes: Buffer): boolean {
     if (bytes.length === 0) return true;
-    const size = Buffer.from(`${bytes.length.toString(16)}\r\n`, 'latin1');
+    const size = chunkSizeLine(bytes.length);
     if (!this.#socket) {
       this.#queued.push(size, Buffer.from(bytes), CRLF);
       return false;
@@ -223,11 +277,11 @@ export class Exchange implements SocketHandler {
   // --- upstream socket events (SocketHandler) -----------------------------------------------
 
   data(chunk: Buffer): void {
-    if (this.#phase === Phase.DONE || this.#aborted) return;
+    if (this.#state === State.DONE || this.#aborted) return;
     this.#gotResponseBytes = true;
     this.#timer.refresh();
     // a head and the body bytes behind it go out in one writev; body-only reads are one write
-    const cork = this.#phase === Phase.HEAD || this.#framing === 'chunked';
+    const cork = this.#state === State.HEAD || this.#framing === 'chunked';
     if (cork) this.#client.cork();
     try {
       this.#consume(chunk, 0);
@@ -239,7 +293,7 @@ export class Exchange implements SocketHandler {
   }
 
   drain(): void {
-    if (this.#phase !== Phase.DONE && !this.#bodyEnded) this.#client.bodyWritable();
+    if (this.#state !== State.DONE && !this.#bodyEnded) this.#client.bodyWritable();
   }
 
   gone(reason: 'end' | 'error' | 'close', error?: Error): void {
@@ -251,17 +305,17 @@ export class Exchange implements SocketHandler {
   }
 
   #gone(reason: 'end' | 'error' | 'close', error?: Error): void {
-    if (this.#phase === Phase.DONE || this.#aborted) return;
-    if (this.#phase === Phase.CONNECTING) return;
+    if (this.#state === State.DONE || this.#aborted) return;
+    if (this.#state === State.CONNECTING) return;
     const p = this.#socket!;
-    if (this.#phase === Phase.HEAD) {
+    if (this.#state === State.HEAD) {
       // a stale keep-alive socket: retry an idempotent, bodiless request once on a new socket
       if (p.reused && !this.#gotResponseBytes && !this.#retried && this.#request.bodyKind === BodyKind.NONE && IDEMPOTENT.has(this.#request.methodId)) {
         this.#retried = true;
         this.#pool.discard(p);
         this.#socket = undefined;
-        this.#phase = Phase.CONNECTING;
-        this.#disarm();
+        this.#state = State.CONNECTING;
+        this.#timer.cancel();
         this.#queued = [];
         this.start();
         return;
@@ -270,7 +324,7 @@ export class Exchange implements SocketHandler {
       this.#fail('reset', 'PRX_ERR_UPSTREAM_RESET', why);
       return;
     }
-    // Phase.BODY
+    // State.BODY
     if (this.#bodyKind === BodyKind.CLOSE_DELIMITED && reason !== 'error') {
       this.#upstreamReusable = false;
       if (this.#framing === 'chunked') this.#writeClient(LAST_CHUNK_CRLF);
@@ -285,8 +339,8 @@ export class Exchange implements SocketHandler {
 
   #consume(chunk: Buffer, off: number): void {
     const end = chunk.length;
-    while (off < end && this.#phase !== Phase.DONE) {
-      if (this.#phase === Phase.HEAD) {
+    while (off < end && this.#state !== State.DONE) {
+      if (this.#state === State.HEAD) {
         const reader = this.#parser!.reader;
         let n: number;
         try {
@@ -318,8 +372,9 @@ export class Exchange implements SocketHandler {
         this.#fail('invalid', 'PRX_ERR_UPSTREAM_INVALID', 'upstream switched protocols without an Upgrade request');
         return false;
       }
-      this.#phase = Phase.DONE;
-      this.#disarm();
+      // the socket leaves the pool for the tunnel: ended without release or discard
+      this.#state = State.DONE;
+      this.#timer.cancel();
       this.#status = 101;
       const out = buildResponseHead({ head, framing: 'none', contentLength: 0, keepContentLength: false, upgrade: true, close: false, via: this.#via });
       this.#pool.detach(this.#socket!);
@@ -361,7 +416,7 @@ export class Exchange implements SocketHandler {
       keepContentLength: head.bodyKind === BodyKind.NONE && (this.#isHead || head.status === 304),
       upgrade: false, close, keepAlive: !client11, via: this.#via,
     });
-    this.#phase = Phase.BODY;
+    this.#state = State.BODY;
     this.#timer.arm(this.#ctx.config.timeouts.upstreamIdleMs);
     this.#writeClient(out);
     if (head.bodyKind === BodyKind.NONE || (head.bodyKind === BodyKind.LENGTH && this.#remaining === 0)) {
@@ -407,7 +462,7 @@ export class Exchange implements SocketHandler {
   #writeBody(bytes: Buffer): void {
     if (bytes.length === 0) return;
     if (this.#framing === 'chunked') {
-      this.#writeClient(Buffer.from(`${bytes.length.toString(16)}\r\n`, 'latin1'));
+      this.#writeClient(chunkSizeLine(bytes.length));
       this.#writeClient(bytes);
       this.#writeClient(CRLF);
     } else {
@@ -450,29 +505,15 @@ export class Exchange implements SocketHandler {
    *  response, or garbage): that connection is out of sync and must not be reused
    *  (response-queue poisoning). */
   #finish(extra: boolean): void {
-    if (this.#phase === Phase.DONE) return;
-    if (extra) this.#upstreamReusable = false;
-    this.#phase = Phase.DONE;
-    this.#disarm();
-    const p = this.#socket!;
-    this.#socket = undefined;
-    if (this.#upstreamPaused) p.socket.resume();
-    if (this.#upstreamReusable && this.#bodyEnded) this.#pool.release(p);
-    else this.#pool.discard(p);
+    if (!this.#end(this.#upstreamReusable && this.#bodyEnded && !extra)) return;
     this.#client.responseDone(this.#status, this.#closeClient);
   }
 
   /** The exchange failed: before the response head, the client gets `code`'s status. */
   #fail(kind: UpstreamErrorKind, code: PorticoErrorCode, detail: string): void {
-    if (this.#phase === Phase.DONE) return;
-    const headSent = this.#phase === Phase.BODY;
-    this.#phase = Phase.DONE;
-    this.#disarm();
+    const headSent = this.#state === State.BODY;
+    if (!this.#end(false)) return;
     this.#ctx.observers.upstreamError(kind, this.authority);
-    if (this.#socket) {
-      this.#pool.discard(this.#socket);
-      this.#socket = undefined;
-    }
     if (headSent) this.#client.abortClient(detail);
     else {
       this.#status = statusOf(code);
@@ -481,13 +522,7 @@ export class Exchange implements SocketHandler {
   }
 
   #abortClient(reason: string): void {
-    if (this.#phase === Phase.DONE) return;
-    this.#phase = Phase.DONE;
-    this.#disarm();
-    if (this.#socket) {
-      this.#pool.discard(this.#socket);
-      this.#socket = undefined;
-    }
+    if (!this.#end(false)) return;
     this.#client.abortClient(reason);
   }
 
@@ -505,10 +540,10 @@ export class Exchange implements SocketHandler {
       this.#timer.refresh();
       return;
     }
-    if (this.#phase === Phase.HEAD) {
+    if (this.#state === State.HEAD) {
       this.#health.failed(this.#ctx.healthPolicy, Date.now());
       this.#fail('timeout', 'PRX_ERR_UPSTREAM_TIMEOUT', `upstream sent no response head within ${this.#ctx.config.timeouts.upstreamHeadMs} ms`);
-    } else if (this.#phase === Phase.BODY) {
+    } else if (this.#state === State.BODY) {
       this.#ctx.observers.upstreamError('timeout', this.authority);
       this.#abortClient(`upstream idle for ${this.#ctx.config.timeouts.upstreamIdleMs} ms during the response body`);
     }
@@ -518,16 +553,7 @@ export class Exchange implements SocketHandler {
   abort(): void {
     if (this.#aborted) return;
     this.#aborted = true;
-    this.#disarm();
-    if (this.#phase !== Phase.DONE && this.#socket) {
-      this.#pool.discard(this.#socket);
-      this.#socket = undefined;
-    }
-    this.#phase = Phase.DONE;
-  }
-
-  #disarm(): void {
-    this.#timer.cancel();
+    this.#end(false);
   }
 }
 
@@ -536,5 +562,7 @@ export class Exchange implements SocketHandler {
  *  Twisted's transport buffer is 64 KiB. Per direction and connection, so memory stays bounded. */
 const RELAY_HIGH_WATER = 256 * 1024;
 const CRLF = Buffer.from('\r\n', 'latin1');
+/** A chunk's size line (RFC 9112 §7.1): hex size, CRLF; the data and a CRLF follow. */
+const chunkSizeLine = (length: number): Buffer => Buffer.from(`${length.toString(16)}\r\n`, 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n', 'latin1');
 const LAST_CHUNK_CRLF = Buffer.from('0\r\n\r\n', 'latin1');

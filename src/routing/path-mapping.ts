@@ -46,11 +46,20 @@ export function prefixMatches(path: string, prefix: string): boolean {
   return next === 0x2f; // '/'
 }
 
+/** How a route maps a matched path onto its upstream: the matched `prefix`, the upstream URL's
+ *  `basePath`, and the route's stripPrefix / rewritePrefix. */
+export interface PathMapping {
+  readonly prefix: string;
+  readonly basePath: string;
+  readonly strip: boolean;
+  readonly rewrite: string | undefined;
+}
+
 /**
- * The upstream request-target for `path` (+ `query`, including its '?') matched by `prefix`:
- * basePath + (path, with the prefix removed or replaced when asked).
+ * The upstream request-target for `path` (+ `query`, including its '?'): basePath + (path, with
+ * the prefix removed or replaced when the mapping asks).
  */
-export function mapPath(path: string, query: string, prefix: string, basePath: string, strip: boolean, rewrite: string | undefined): string {
+export function mapPath(path: string, query: string, { prefix, basePath, strip, rewrite }: PathMapping): string {
   let rest = path;
   if (rewrite !== undefined) rest = joinPath(rewrite, path.slice(prefix.length));
   else if (strip) rest = path.slice(prefix.length);

@@ -148,21 +148,21 @@ describe('route table building', () => {
 
 describe('path mapping (ReverseProxyResource host, port, path)', () => {
   it('prefixes the base path and keeps the query byte-exact', () => {
-    expect(mapPath('/x', '?a=%2F&b', '/', '/base', false, undefined)).toBe('/base/x?a=%2F&b');
-    expect(mapPath('/', '', '/', '', false, undefined)).toBe('/');
-    expect(mapPath('/', '', '/', '/base', false, undefined)).toBe('/base/');
+    expect(mapPath('/x', '?a=%2F&b', { prefix: '/', basePath: '/base', strip: false, rewrite: undefined })).toBe('/base/x?a=%2F&b');
+    expect(mapPath('/', '', { prefix: '/', basePath: '', strip: false, rewrite: undefined })).toBe('/');
+    expect(mapPath('/', '', { prefix: '/', basePath: '/base', strip: false, rewrite: undefined })).toBe('/base/');
   });
   it('strips or rewrites the matched prefix', () => {
-    expect(mapPath('/api', '', '/api', '/base', true, undefined)).toBe('/base');
-    expect(mapPath('/api/', '', '/api', '/base', true, undefined)).toBe('/base/');
-    expect(mapPath('/api/v1/x', '?q', '/api', '/base', true, undefined)).toBe('/base/v1/x?q');
-    expect(mapPath('/api/v1/x', '', '/api', '', true, undefined)).toBe('/v1/x');
-    expect(mapPath('/api', '', '/api', '', true, undefined)).toBe('/');
-    expect(mapPath('/api/x', '', '/api', '', true, '/v2')).toBe('/v2/x');
+    expect(mapPath('/api', '', { prefix: '/api', basePath: '/base', strip: true, rewrite: undefined })).toBe('/base');
+    expect(mapPath('/api/', '', { prefix: '/api', basePath: '/base', strip: true, rewrite: undefined })).toBe('/base/');
+    expect(mapPath('/api/v1/x', '?q', { prefix: '/api', basePath: '/base', strip: true, rewrite: undefined })).toBe('/base/v1/x?q');
+    expect(mapPath('/api/v1/x', '', { prefix: '/api', basePath: '', strip: true, rewrite: undefined })).toBe('/v1/x');
+    expect(mapPath('/api', '', { prefix: '/api', basePath: '', strip: true, rewrite: undefined })).toBe('/');
+    expect(mapPath('/api/x', '', { prefix: '/api', basePath: '', strip: true, rewrite: '/v2' })).toBe('/v2/x');
   });
   it('never decodes or re-encodes', () => {
-    expect(mapPath('/a%20b/c%2Fd/e+f;g', '?x=1', '/', '', false, undefined)).toBe('/a%20b/c%2Fd/e+f;g?x=1');
-    expect(mapPath('/x//y', '', '/', '/base', false, undefined)).toBe('/base/x//y');
+    expect(mapPath('/a%20b/c%2Fd/e+f;g', '?x=1', { prefix: '/', basePath: '', strip: false, rewrite: undefined })).toBe('/a%20b/c%2Fd/e+f;g?x=1');
+    expect(mapPath('/x//y', '', { prefix: '/', basePath: '/base', strip: false, rewrite: undefined })).toBe('/base/x//y');
   });
   it('detects dot-dot segments, literal or percent-encoded', () => {
     for (const p of ['/..', '/a/../b', '/%2e%2e/x', '/%2E./x', '/.%2e']) expect(hasDotDotSegment(p)).toBe(true);
