@@ -266,10 +266,9 @@ export class ClientChannel implements ClientSide {
 
   /** Cancels and logs (aborted, with `status`) the request in progress, if any. */
   #endRequestAborted(status = this.#exchange?.status ?? 0): void {
-    const ex = this.#exchange;
-    this.#exchange = undefined;
-    ex?.abort();
+    this.#exchange?.abort();
     if (this.#request !== undefined) this.#logRequest(status, true);
+    this.#exchange = undefined;
     this.#request = undefined;
   }
 
@@ -755,7 +754,10 @@ export class ClientChannel implements ClientSide {
     this.#ctx.observers.requestFinished({ routeId: this.#routeId, method, status, durationMs, aborted });
     const log = this.#ctx.logger;
     if (log.isLevelEnabled('info')) {
-      log.info({ req: this.#requestId, client: this.socket.remoteAddress, method, target: head.target, route: this.#routeId, upstream: this.#exchange?.authority, status, ms: Math.round(durationMs * 100) / 100, aborted: aborted || undefined }, 'request');
+      log.info({
+        req: this.#requestId, client: this.socket.remoteAddress, method, target: head.target, route: this.#routeId,
+        upstream: this.#exchange?.authority, status, ms: Math.round(durationMs * 100) / 100, aborted: aborted || undefined,
+      }, 'request');
     }
   }
 }
