@@ -11,9 +11,10 @@ import { ProxyAgent, request } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
 import { makeCert, type TestCert } from '../helpers/certs.js';
 import {
-  LOOPBACK, startOrigin, startTlsOrigin, startEcho, startProxy, close, closedPort, curl, rawExchange, readUntil, statusOf, ipv6Available, listen,
+  LOOPBACK, startOrigin, startTlsOrigin, startEcho, startForwardProxy, close, curl, rawExchange, readUntil, statusOf, ipv6Available, listen,
   type Seen,
 } from './helpers.js';
+import { deadPort } from '../helpers/harness.js';
 import type { ProxyServer } from '../../src/proxy/proxy-server.js';
 import type http from 'node:http';
 import type https from 'node:https';
@@ -42,8 +43,8 @@ beforeAll(async () => {
   await new Promise<void>((r) => wss.once('listening', () => r()));
   wsPort = (wss.address() as AddressInfo).port;
   wss.on('connection', (ws) => ws.on('message', (m, binary) => ws.send(binary ? m : `echo:${m.toString()}`)));
-  refused = await closedPort();
-  p = await startProxy({
+  refused = await deadPort();
+  p = await startForwardProxy({
     allowDestinations: LOOPBACK,
     denyDestinations: ['127.0.0.2/32'],
     denyHosts: ['.blocked.test', 'exact.test'],
@@ -269,7 +270,7 @@ describe('CONNECT tunnels', () => {
     });
     await listen(server, '127.0.0.1');
     const port = (server.address() as AddressInfo).port;
-    const q = await startProxy({ allowDestinations: LOOPBACK, connectPorts: [port] }, { timeouts: { tunnelIdleMs: 300 } });
+    const q = await startForwardProxy({ allowDestinations: LOOPBACK, connectPorts: [port] }, { timeouts: { tunnelIdleMs: 300 } });
     try {
       // idle: the proxy closes both sides
       const idle = net.connect({ host: '127.0.0.1', port: q.port });
@@ -295,7 +296,7 @@ describe('CONNECT tunnels', () => {
     const closer = net.createServer((c) => c.end('bye'));
     await listen(closer, '127.0.0.1');
     const port = (closer.address() as AddressInfo).port;
-    const q = await startProxy({ allowDestinations: LOOPBACK, connectPorts: [port] });
+    const q = await startForwardProxy({ allowDestinations: LOOPBACK, connectPorts: [port] });
     try {
       const res = await rawExchange(q.port, `CONNECT 127.0.0.1:${port} HTTP/1.1\r\nHost: x\r\n\r\n`);
       expect(res).toBe('HTTP/1.1 200 Connection Established\r\n\r\nbye');
@@ -308,7 +309,7 @@ describe('CONNECT tunnels', () => {
 
 describe('access control', () => {
   it('the default config denies loopback destinations (SSRF) even on allowed ports', async () => {
-    const d = await startProxy({});
+    const d = await startForwardProxy({});
     try {
       const http80 = await curl(d.url, ['http://127.0.0.1/']);
       expect(http80.status).toBe(403);
@@ -339,7 +340,7 @@ describe('access control', () => {
   });
 
   it('a client outside allowClients gets 403', async () => {
-    const d = await startProxy({ allowClients: ['10.0.0.0/8'], allowDestinations: LOOPBACK, httpPorts: [origin.port] });
+    const d = await startForwardProxy({ allowClients: ['10.0.0.0/8'], allowDestinations: LOOPBACK, httpPorts: [origin.port] });
     try {
       const r = await curl(d.url, [`http://127.0.0.1:${origin.port}/`]);
       expect(r.status).toBe(403);
@@ -352,7 +353,7 @@ describe('access control', () => {
   });
 
   it('ports outside connectPorts / httpPorts get 403', async () => {
-    const c = await rawExchange(p.port, `CONNECT 127.0.0.1:${await closedPort()} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    const c = await rawExchange(p.port, `CONNECT 127.0.0.1:${await deadPort()} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
     expect(statusOf(c)).toBe(403);
     expect(c).toContain('PRX_FORWARD_PORT_DENIED');
     const r = await curl(p.url, [`http://127.0.0.1:${echo.port}/`]);
@@ -375,7 +376,7 @@ describe('access control', () => {
 describe('proxy authentication', () => {
   let a: { proxy: ProxyServer; port: number; url: string };
   beforeAll(async () => {
-    a = await startProxy({ allowDestinations: LOOPBACK, httpPorts: [origin.port], connectPorts: [tls.port, echo.port], auth: { realm: 'test "realm"', users: { alice: 's3cret:with colon', bob: 'pässword' } } });
+    a = await startForwardProxy({ allowDestinations: LOOPBACK, httpPorts: [origin.port], connectPorts: [tls.port, echo.port], auth: { realm: 'test "realm"', users: { alice: 's3cret:with colon', bob: 'pässword' } } });
   });
   afterAll(async () => { await a?.proxy.close(100); });
 
@@ -419,7 +420,7 @@ describe('proxy authentication', () => {
 
 describe('listeners', () => {
   it('forwardProxy.listen: a separate forward listener; origin-form there is 400', async () => {
-    const d = await startProxy({ listen: '127.0.0.1:0', allowDestinations: LOOPBACK, httpPorts: [origin.port] });
+    const d = await startForwardProxy({ listen: '127.0.0.1:0', allowDestinations: LOOPBACK, httpPorts: [origin.port] });
     try {
       const fwd = d.proxy.addresses()[1].port;
       const r = await curl(`http://127.0.0.1:${fwd}`, [`http://127.0.0.1:${origin.port}/sep`]);

@@ -3,9 +3,8 @@ import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import { execFile } from 'node:child_process';
-import pino from 'pino';
-import { ProxyServer } from '../../src/proxy/proxy-server.js';
-import { resolveConfig } from '../../src/config/config.js';
+import type { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { startProxy } from '../helpers/harness.js';
 import type { TestCert } from '../helpers/certs.js';
 
 export const LOOPBACK = ['127.0.0.0/8', '::1/128'];
@@ -63,19 +62,9 @@ export function close(server: net.Server | undefined): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-/** A loopback port nothing listens on (bound, then closed). */
-export async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await listen(s, '127.0.0.1');
-  const { port } = s.address() as AddressInfo;
-  await close(s);
-  return port;
-}
-
-export async function startProxy(forwardProxy: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<{ proxy: ProxyServer; port: number; url: string }> {
-  const proxy = new ProxyServer(resolveConfig({ listen: '127.0.0.1:0', admin: false, forwardProxy: { enabled: true, ...forwardProxy }, ...extra }), pino({ level: 'silent' }));
-  await proxy.listen();
-  const port = proxy.addresses()[0].port;
+/** A forward proxy (the harness's proxy with forwardProxy enabled) and its http:// URL. */
+export async function startForwardProxy(forwardProxy: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<{ proxy: ProxyServer; port: number; url: string }> {
+  const { proxy, port } = await startProxy({ forwardProxy: { enabled: true, ...forwardProxy }, ...extra });
   return { proxy, port, url: `http://127.0.0.1:${port}` };
 }
 

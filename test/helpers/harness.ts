@@ -4,10 +4,37 @@
 import net from 'node:net';
 import http from 'node:http';
 import tls from 'node:tls';
+import { afterEach } from 'vitest';
 import { pino, type Logger } from 'pino';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
 import { resolveConfig } from '../../src/config/config.js';
 import type { Clock } from '../../src/clock.js';
+
+/** Cleanups (stop a proxy, an origin, a client) run after each test, last registered first.
+ *  Call once per test file, at the top level. */
+export function useCleanups(): Array<() => Promise<unknown> | unknown> {
+  const cleanups: Array<() => Promise<unknown> | unknown> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  return cleanups;
+}
+
+/** `track(x)`: registers x.close() as a cleanup and returns x. */
+export const tracker = (cleanups: Array<() => unknown>) => <T extends { close(): Promise<void> | void }>(x: T): T => {
+  cleanups.push(() => x.close());
+  return x;
+};
+
+/** Routes every request to the given origins (one route, prefix /). */
+export const routeTo = (...ports: number[]) => [{ id: 'r', pathPrefix: '/', upstreams: ports.map((p) => `http://127.0.0.1:${p}`) }];
+
+/** A proxy in front of the origin on `originPort`, stopped after the test. */
+export async function proxyTo(cleanups: Array<() => unknown>, originPort: number, extra: Record<string, unknown> = {}, options: StartProxyOptions = {}): Promise<Started> {
+  const p = await startProxy({ routes: routeTo(originPort), ...extra }, options);
+  cleanups.push(() => p.proxy.close(0));
+  return p;
+}
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 

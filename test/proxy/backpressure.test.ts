@@ -3,28 +3,19 @@
 // reading the request body; large uploads stream byte-exact with flat memory. The proxy runs in
 // this process, so "the proxy is not buffering" is observed from the peers' write queues (bytes
 // a socket could not hand to the kernel) and from this process' memory.
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { startProxy, startHttpOrigin, startRawOrigin, RawClient, sleep, type Started } from '../helpers/harness.js';
+import { startHttpOrigin, startRawOrigin, RawClient, sleep, proxyTo, useCleanups } from '../helpers/harness.js';
 
 const MiB = 1024 * 1024;
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = useCleanups();
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
-const routeTo = (port: number) => [{ id: 'r', pathPrefix: '/', upstreams: [`http://127.0.0.1:${port}`] }];
-async function proxyTo(originPort: number, extra: Record<string, unknown> = {}): Promise<Started> {
-  const p = await startProxy({ routes: routeTo(originPort), ...extra });
-  cleanups.push(() => p.proxy.close(0));
-  return p;
-}
 
 async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -137,7 +128,7 @@ describe('pipelining: the proxy stops reading beyond pipelineBufferBytes', () =>
       req.on('end', () => res.end(JSON.stringify({ n, sha1: h.digest('hex') })));
     });
     cleanups.push(() => o.close());
-    const p = await proxyTo(o.port, { limits: { pipelineBufferBytes: 16384 } });
+    const p = await proxyTo(cleanups, o.port, { limits: { pipelineBufferBytes: 16384 } });
     const c = await RawClient.connect(p.port);
     cleanups.push(() => c.destroy());
     const size = 64 * MiB;
@@ -180,7 +171,7 @@ describe('slow client: the proxy stops reading the upstream', () => {
       }
     });
     cleanups.push(() => origin.close());
-    const p = await proxyTo(origin.port);
+    const p = await proxyTo(cleanups, origin.port);
     const c = net.connect({ port: p.port, host: '127.0.0.1' });
     cleanups.push(() => { c.destroy(); });
     c.on('error', () => {});
@@ -223,7 +214,7 @@ describe('slow client and the upstream idle timer', () => {
       }
     });
     cleanups.push(() => origin.close());
-    const p = await proxyTo(origin.port, { timeouts: { upstreamIdleMs: 400 } });
+    const p = await proxyTo(cleanups, origin.port, { timeouts: { upstreamIdleMs: 400 } });
     const c = net.connect({ port: p.port, host: '127.0.0.1' });
     cleanups.push(() => { c.destroy(); });
     c.on('error', () => {});
@@ -254,7 +245,7 @@ describe('slow upstream: the proxy stops reading the request body', () => {
       received += d.length;
     });
     cleanups.push(() => origin.close());
-    const p = await proxyTo(origin.port, { timeouts: { bodyIdleMs: 60_000 } });
+    const p = await proxyTo(cleanups, origin.port, { timeouts: { bodyIdleMs: 60_000 } });
     const c = await RawClient.connect(p.port);
     cleanups.push(() => c.destroy());
     c.send(`PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`, 'PUT');
@@ -289,7 +280,7 @@ describe('slow upstream: chunked request body', () => {
       received += d.length;
     });
     cleanups.push(() => origin.close());
-    const p = await proxyTo(origin.port, { timeouts: { bodyIdleMs: 60_000 } });
+    const p = await proxyTo(cleanups, origin.port, { timeouts: { bodyIdleMs: 60_000 } });
     const c = await RawClient.connect(p.port);
     cleanups.push(() => c.destroy());
     c.send('PUT /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n', 'PUT');
@@ -314,7 +305,7 @@ describe('large uploads stream with flat memory', () => {
   it('relays a 256 MiB Content-Length upload byte-exact to an origin that reads slowly', async () => {
     const size = 256 * MiB;
     const o = await hashingOrigin(8 * MiB, 25);
-    const p = await proxyTo(o.port);
+    const p = await proxyTo(cleanups, o.port);
     const c = net.connect({ port: p.port, host: '127.0.0.1' });
     cleanups.push(() => { c.destroy(); });
     c.on('error', () => {});
@@ -340,7 +331,7 @@ describe('large uploads stream with flat memory', () => {
   it('relays a 256 MiB chunked upload byte-exact (re-framed) to an origin that reads slowly', async () => {
     const size = 256 * MiB;
     const o = await hashingOrigin(8 * MiB, 25);
-    const p = await proxyTo(o.port);
+    const p = await proxyTo(cleanups, o.port);
     const c = net.connect({ port: p.port, host: '127.0.0.1' });
     cleanups.push(() => { c.destroy(); });
     c.on('error', () => {});

@@ -2,12 +2,11 @@
 // default (clientHalfClose "abort", like nginx's proxy_ignore_client_abort off): the upstream
 // request is cancelled and its pool slot freed. clientHalfClose "finish" keeps the half-close
 // behaviour: the response is still sent.
-import { describe, it, expect, afterEach } from 'vitest';
-import { startProxy, startRawOrigin, RawClient, sleep } from '../helpers/harness.js';
+import { describe, it, expect } from 'vitest';
+import { startProxy, startRawOrigin, RawClient, sleep, useCleanups, tracker } from '../helpers/harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
-const track = <T extends { close(): Promise<void> | void }>(x: T): T => { cleanups.push(() => x.close()); return x; };
+const cleanups = useCleanups();
+const track = tracker(cleanups);
 
 /** An origin that answers /fast at once and holds every other request until `release()`. */
 async function holdingOrigin() {

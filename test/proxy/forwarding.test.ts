@@ -1,13 +1,12 @@
 // The reverse proxy end to end on loopback: what reaches the origin, what reaches the client.
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import net from 'node:net';
 import http from 'node:http';
 import { WebSocketServer, WebSocket } from 'ws';
-import { startProxy, startHttpOrigin, startRawOrigin, RawClient, request, header, sleep, type Started } from '../helpers/harness.js';
+import { startProxy, startHttpOrigin, startRawOrigin, RawClient, request, header, sleep, type Started, useCleanups, tracker } from '../helpers/harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
-const track = <T extends { close(): Promise<void> | void }>(x: T): T => { cleanups.push(() => x.close()); return x; };
+const cleanups = useCleanups();
+const track = tracker(cleanups);
 
 /** An origin that answers with the raw request head it received (as the body). */
 async function echoHeadOrigin(extraResponse = '') {

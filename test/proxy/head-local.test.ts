@@ -1,11 +1,10 @@
 // Responses Portico makes itself follow HEAD rules (RFC 9110 §9.3.2): the header fields a GET
 // would get, Content-Length included, and no content, so the next response on the connection is
 // read from its start (issue 9: the body was sent and the next response misread).
-import { describe, it, expect, afterEach } from 'vitest';
-import { startProxy, RawClient, header, deadPort } from '../helpers/harness.js';
+import { describe, it, expect } from 'vitest';
+import { startProxy, RawClient, header, deadPort, useCleanups } from '../helpers/harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
+const cleanups = useCleanups();
 
 
 async function proxy(extra: Record<string, unknown> = {}) {

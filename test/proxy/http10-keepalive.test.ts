@@ -1,12 +1,11 @@
 // HTTP/1.0 keep-alive (RFC 9112 §9.3, Twisted's HTTPChannel.checkPersistence): a 1.0 request with
 // `Connection: keep-alive` keeps its connection when the response can be delimited without
 // chunked (Content-Length, or no content), and the response says `Connection: keep-alive`.
-import { describe, it, expect, afterEach } from 'vitest';
-import { startProxy, startHttpOrigin, RawClient, header, type Started } from '../helpers/harness.js';
+import { describe, it, expect } from 'vitest';
+import { startProxy, startHttpOrigin, RawClient, header, type Started, useCleanups, tracker } from '../helpers/harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
-const track = <T extends { close(): Promise<void> | void }>(x: T): T => { cleanups.push(() => x.close()); return x; };
+const cleanups = useCleanups();
+const track = tracker(cleanups);
 
 async function setup(): Promise<Started> {
   const origin = track(await startHttpOrigin((req, res) => {

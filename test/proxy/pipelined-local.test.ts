@@ -2,12 +2,11 @@
 // by iterating, never by recursing: thousands of them in one read must not grow the stack, whatever
 // the request in front of them does (issue 9: a dead upstream in front made the process exit, a
 // live one wedged the connection).
-import { describe, it, expect, afterEach } from 'vitest';
-import { startProxy, startHttpOrigin, RawClient, request, deadPort, type Started } from '../helpers/harness.js';
+import { describe, it, expect } from 'vitest';
+import { startProxy, startHttpOrigin, RawClient, request, deadPort, type Started, useCleanups, tracker } from '../helpers/harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
-const track = <T extends { close(): Promise<void> | void }>(x: T): T => { cleanups.push(() => x.close()); return x; };
+const cleanups = useCleanups();
+const track = tracker(cleanups);
 
 async function proxyTo(port: number): Promise<Started> {
   return track(await startProxy({ routes: [{ id: 'r', pathPrefix: '/', upstreams: [`http://127.0.0.1:${port}`] }] }));

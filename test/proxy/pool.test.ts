@@ -1,21 +1,17 @@
 // Upstream keep-alive pools and balancing, observed from real origins on loopback: connection
 // reuse, maxSockets, the one retry on a stale reused socket, sockets that must never be reused,
 // weighted round robin and passive ejection.
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import net from 'node:net';
-import { startProxy, startHttpOrigin, startRawOrigin, RawClient, request, sleep, deadPort, type Started } from '../helpers/harness.js';
+import { startProxy, startHttpOrigin, startRawOrigin, RawClient, request, sleep, deadPort, type Started, useCleanups, routeTo } from '../helpers/harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = useCleanups();
 
 async function proxyWith(routes: unknown[], extra: Record<string, unknown> = {}): Promise<Started> {
   const p = await startProxy({ routes, ...extra });
   cleanups.push(() => p.proxy.close(0));
   return p;
 }
-const routeTo = (...ports: number[]) => [{ id: 'r', pathPrefix: '/', upstreams: ports.map((p) => `http://127.0.0.1:${p}`) }];
 
 
 /** Counts request heads in a connection's bytes (bodies in these tests never contain "HTTP/1.1\r\n"). */

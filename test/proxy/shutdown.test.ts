@@ -1,14 +1,11 @@
 // Graceful shutdown of the in-process ProxyServer: close(deadline) stops accepting, closes idle
 // keep-alive connections at once, lets in-flight requests finish with their response, and
 // destroys whatever is left at the deadline.
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import net from 'node:net';
-import { startProxy, startHttpOrigin, RawClient, sleep, header, type Started } from '../helpers/harness.js';
+import { startProxy, startHttpOrigin, RawClient, sleep, header, type Started, useCleanups } from '../helpers/harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = useCleanups();
 
 async function setup(slowMs: number): Promise<{ p: Started; seen: string[] }> {
   const seen: string[] = [];

@@ -3,23 +3,12 @@
 // so every deadline is exact and no test sleeps for a timeout. A test first waits (in real time,
 // for the sockets) until the timer it is about to expire is armed: clock.nextIn is then exactly
 // the configured value.
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import net from 'node:net';
-import { startProxy, startHttpOrigin, startRawOrigin, RawClient, request, sleep, header, deadPort, type Started } from '../helpers/harness.js';
+import { startHttpOrigin, startRawOrigin, RawClient, request, sleep, header, deadPort, proxyTo, useCleanups } from '../helpers/harness.js';
 import { FakeClock } from '../../src/clock.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-const routeTo = (port: number) => [{ id: 'r', pathPrefix: '/', upstreams: [`http://127.0.0.1:${port}`] }];
-
-async function proxyTo(originPort: number, extra: Record<string, unknown> = {}, clock?: FakeClock): Promise<Started> {
-  const p = await startProxy({ routes: routeTo(originPort), ...extra }, { clock });
-  cleanups.push(() => p.proxy.close(0));
-  return p;
-}
+const cleanups = useCleanups();
 
 async function okOrigin() {
   const o = await startHttpOrigin((req, res) => {
@@ -68,7 +57,7 @@ describe('client timeouts', () => {
   it('closes an idle keep-alive connection silently at idleMs (no 408, zero bytes)', async () => {
     const clock = new FakeClock();
     const o = await okOrigin();
-    const p = await proxyTo(o.port, { timeouts: { idleMs: 300 } }, clock);
+    const p = await proxyTo(cleanups, o.port, { timeouts: { idleMs: 300 } }, { clock });
     const c = await connect(p.port);
     c.send('GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
     const [r] = await c.read(1);
@@ -87,7 +76,7 @@ describe('client timeouts', () => {
   it('closes a connection that never sends anything with zero bytes', async () => {
     const clock = new FakeClock();
     const o = await okOrigin();
-    const p = await proxyTo(o.port, { timeouts: { idleMs: 300, headMs: 5000 } }, clock);
+    const p = await proxyTo(cleanups, o.port, { timeouts: { idleMs: 300, headMs: 5000 } }, { clock });
     const c = await connect(p.port);
     let bytes = 0;
     c.socket.on('data', (d: Buffer) => { bytes += d.length; });
@@ -101,7 +90,7 @@ describe('client timeouts', () => {
   it('answers 408 and closes when a partial head is followed by silence (headMs)', async () => {
     const clock = new FakeClock();
     const o = await okOrigin();
-    const p = await proxyTo(o.port, { timeouts: { idleMs: 10_000, headMs: 400 } }, clock);
+    const p = await proxyTo(cleanups, o.port, { timeouts: { idleMs: 10_000, headMs: 400 } }, { clock });
     const c = await connect(p.port);
     c.send('GET /a HTTP/1.1\r\nHost: x\r\n');
     await armed(clock, 400);
@@ -115,7 +104,7 @@ describe('client timeouts', () => {
   it('starts the head deadline at the first byte of each request on a keep-alive connection', async () => {
     const clock = new FakeClock();
     const o = await okOrigin();
-    const p = await proxyTo(o.port, { timeouts: { idleMs: 5000, headMs: 600 } }, clock);
+    const p = await proxyTo(cleanups, o.port, { timeouts: { idleMs: 5000, headMs: 600 } }, { clock });
     const c = await connect(p.port);
     c.send('GET /1 HTTP/1.1\r\nHost: x\r\n\r\n');
     expect((await c.read(1))[0]?.status).toBe(200);
@@ -132,7 +121,7 @@ describe('client timeouts', () => {
   it('answers 408 to a head trickled byte by byte past headMs (slowloris)', async () => {
     const clock = new FakeClock();
     const o = await okOrigin();
-    const p = await proxyTo(o.port, { timeouts: { idleMs: 10_000, headMs: 500 } }, clock);
+    const p = await proxyTo(cleanups, o.port, { timeouts: { idleMs: 10_000, headMs: 500 } }, { clock });
     const c = await connect(p.port);
     const head = 'GET /slowloris HTTP/1.1\r\nHost: x\r\nX-Padding: ' + 'a'.repeat(100) + '\r\n\r\n';
     c.send(head[0]);
@@ -155,7 +144,7 @@ describe('client timeouts', () => {
     // the origin reads but never answers, so only the body timer can end this
     const origin = await startRawOrigin(() => {});
     cleanups.push(() => origin.close());
-    const p = await proxyTo(origin.port, { timeouts: { bodyIdleMs: 400, upstreamHeadMs: 30_000 } }, clock);
+    const p = await proxyTo(cleanups, origin.port, { timeouts: { bodyIdleMs: 400, upstreamHeadMs: 30_000 } }, { clock });
     const c = await connect(p.port);
     c.send('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc', 'POST');
     await armed(clock, 400);
@@ -171,7 +160,7 @@ describe('client timeouts', () => {
   it('refreshes the body timer on every body read', async () => {
     const clock = new FakeClock();
     const o = await okOrigin();
-    const p = await proxyTo(o.port, { timeouts: { bodyIdleMs: 500 } }, clock);
+    const p = await proxyTo(cleanups, o.port, { timeouts: { bodyIdleMs: 500 } }, { clock });
     const c = await connect(p.port);
     const parts = ['aa', 'bb', 'cc', 'dd', 'ee', 'ff', 'gg', 'hh'];
     c.send('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\n', 'POST');
@@ -190,7 +179,7 @@ describe('client timeouts', () => {
   it('destroys a client that does not close its side after a graceful close (abortMs)', async () => {
     const clock = new FakeClock();
     const o = await okOrigin();
-    const p = await proxyTo(o.port, { timeouts: { idleMs: 200, abortMs: 400 } }, clock);
+    const p = await proxyTo(cleanups, o.port, { timeouts: { idleMs: 200, abortMs: 400 } }, { clock });
     const s = await silentClient(p.port);
     expect(await waitFor(() => p.proxy.stats().clientConnections === 1, 2000)).toBe(true);
     await armed(clock, 200);
@@ -205,7 +194,7 @@ describe('client timeouts', () => {
   it('without the abort timer firing, a half-open client is kept (control for abortMs)', async () => {
     const clock = new FakeClock();
     const o = await okOrigin();
-    const p = await proxyTo(o.port, { timeouts: { idleMs: 200, abortMs: 20_000 } }, clock);
+    const p = await proxyTo(cleanups, o.port, { timeouts: { idleMs: 200, abortMs: 20_000 } }, { clock });
     const s = await silentClient(p.port);
     await armed(clock, 200);
     clock.advance(200);
@@ -224,7 +213,7 @@ describe('upstream timeouts and failures', () => {
       // anything else: never answered
     });
     cleanups.push(() => origin.close());
-    const p = await proxyTo(origin.port, { timeouts: { upstreamHeadMs: 400 } }, clock);
+    const p = await proxyTo(cleanups, origin.port, { timeouts: { upstreamHeadMs: 400 } }, { clock });
     const c = await connect(p.port);
     c.send('GET /hang HTTP/1.1\r\nHost: x\r\n\r\n');
     await armed(clock, 400);
@@ -247,7 +236,7 @@ describe('upstream timeouts and failures', () => {
 
   it('answers 502 quickly when nothing listens on the upstream port', async () => {
     const port = await deadPort();
-    const p = await proxyTo(port, { timeouts: { upstreamConnectMs: 10_000 } });
+    const p = await proxyTo(cleanups, port, { timeouts: { upstreamConnectMs: 10_000 } });
     const t0 = Date.now();
     const r = await request(p.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     expect(r.status).toBe(502);
@@ -260,7 +249,7 @@ describe('upstream timeouts and failures', () => {
       setTimeout(() => s.destroy(), 50);
     });
     cleanups.push(() => origin.close());
-    const p = await proxyTo(origin.port);
+    const p = await proxyTo(cleanups, origin.port);
     const c = await connect(p.port);
     c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     expect(await c.waitClose(5000)).toBe(true);
@@ -276,7 +265,7 @@ describe('upstream timeouts and failures', () => {
       setTimeout(() => s.end(), 50); // a clean FIN, but the last chunk never came
     });
     cleanups.push(() => origin.close());
-    const p = await proxyTo(origin.port);
+    const p = await proxyTo(cleanups, origin.port);
     const c = await connect(p.port);
     c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     expect(await c.waitClose(5000)).toBe(true);
@@ -291,7 +280,7 @@ describe('upstream timeouts and failures', () => {
       s.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n' + 'x'.repeat(10));
     });
     cleanups.push(() => origin.close());
-    const p = await proxyTo(origin.port, { timeouts: { upstreamIdleMs: 400, idleMs: 60_000 } }, clock);
+    const p = await proxyTo(cleanups, origin.port, { timeouts: { upstreamIdleMs: 400, idleMs: 60_000 } }, { clock });
     const c = await connect(p.port);
     c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     expect(await waitFor(() => c.pendingBytes > 0, 5000)).toBe(true); // the head and 10 bytes
@@ -312,7 +301,7 @@ describe('body timer and upstream backpressure', () => {
     const origin = await startRawOrigin(() => {});
     cleanups.push(() => origin.close());
     // the origin does not read for 1.5 s (3x bodyIdleMs), then reads everything and answers
-    const p = await proxyTo(origin.port, { timeouts: { bodyIdleMs: 500, upstreamHeadMs: 20_000 } });
+    const p = await proxyTo(cleanups, origin.port, { timeouts: { bodyIdleMs: 500, upstreamHeadMs: 20_000 } });
     const c = await connect(p.port);
     const pausedConn = new Promise<net.Socket>((resolve) => {
       const t = setInterval(() => {

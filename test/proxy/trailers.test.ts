@@ -2,12 +2,11 @@
 // the message is re-framed (HTTP/1.0 client); in both directions without the fields RFC 9110
 // §6.5.1 keeps out of trailers (framing, routing, authentication, controls, content format),
 // hop-by-hop ones, and those named by the message's Connection header.
-import { describe, it, expect, afterEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import net from 'node:net';
-import { startProxy, startRawOrigin, RawClient, sleep } from '../helpers/harness.js';
+import { startProxy, startRawOrigin, RawClient, sleep, useCleanups } from '../helpers/harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
+const cleanups = useCleanups();
 
 const TRAILERS = 'X-Checksum: abc\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nSet-Cookie: a=b\r\nHost: evil\r\nX-Secret: s\r\ngrpc-status: 0\r\n';
 const RESPONSE = `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: X-Secret\r\nTrailer: X-Checksum\r\n\r\n5\r\nhello\r\n0\r\n${TRAILERS}\r\n`;

@@ -1,11 +1,10 @@
 // Via (RFC 9110 §7.6.3) on by default, both ways; a setting, global and per route, with the
 // pseudonym (received-by) configurable. Off is for origins like nginx whose default
 // `gzip_proxied off` stops compressing any request that carries Via.
-import { describe, it, expect, afterEach } from 'vitest';
-import { startProxy, startRawOrigin, request, header } from '../helpers/harness.js';
+import { describe, it, expect } from 'vitest';
+import { startProxy, startRawOrigin, request, header, useCleanups } from '../helpers/harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => { for (const c of cleanups.splice(0).reverse()) await c(); });
+const cleanups = useCleanups();
 
 /** An origin that answers with the request head it received; returns Via seen by origin and client. */
 async function viaOf(config: Record<string, unknown>, routeExtra: Record<string, unknown>, path = '/a'): Promise<{ upstream: string[]; client: string[] }> {
