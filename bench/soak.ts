@@ -18,7 +18,7 @@ import { pickTool, runLoad, toolVersion, type LoadResult } from './load.js';
 import { startChurn, probeAdmin } from './route-churn.js';
 import { descriptors, memory, resetPeak, type FdSample } from './procstat.js';
 import { environment } from './env.js';
-import { judgeRss, verdict, isSettled, FD_TOLERANCE, type IdleCycle, type RssPoint, type SoakRecord } from './soak-verdict.js';
+import { judgeRss, verdict, isSettled, FD_TOLERANCE, type IdleRecord, type RssPoint, type SoakRecord } from './soak-verdict.js';
 import type { ClientSpec, FaultStats } from './soak-clients.js';
 
 /** OPTIONS * requests behind the leading request of a pipelined burst. */
@@ -27,7 +27,8 @@ const SAMPLE_EVERY_SEC = 10;
 const SETTLE_SEC = 60;
 /** Portico's timeouts during the soak: short, so that every timeout path fires many times. */
 const TIMEOUTS = { headMs: 5000, bodyIdleMs: 5000, upstreamHeadMs: 5000, upstreamIdleMs: 5000 };
-const IDLE_HOLD_SEC = 5;
+/** Every idle connection is replaced once in this many seconds (10,000: 250 closed and opened per second). */
+const IDLE_TURNOVER_SEC = 40;
 
 const USAGE = `Usage: npm run soak -- [options]
 
@@ -35,7 +36,8 @@ const USAGE = `Usage: npm run soak -- [options]
   --seconds N        length of the load phase in seconds (instead of --minutes)
   --rate N           steady keep-alive load, requests per second (default 300)
   --connections N    steady load connections (default 16)
-  --idle N           idle connections per round (default 10000; capped by the open-file limit)
+  --idle N           idle connections, replaced over 40 s, again and again (default 10000; capped
+                     by the open-file limit)
   --burst N          OPTIONS * requests pipelined behind one request (default ${DEFAULT_BURST})
   --local-head       also pipeline HEAD requests that Portico answers itself
   --load TOOL        wrk (default when installed) or autocannon
@@ -181,9 +183,8 @@ class Soak {
   readonly notes: string[] = [];
   readonly samples: Sample[] = [];
   readonly rssPoints: RssPoint[] = [];
-  readonly idleCycles: IdleCycle[] = [];
-  readonly rec: SoakRecord = { idleCycles: this.idleCycles };
-  firstIdleCycleEndSec: number | undefined;
+  readonly rec: SoakRecord = {};
+  idleOpenAtSec: number | undefined;
   portico!: Tracked;
   clients: Tracked | undefined;
   upstreams!: Tracked;
@@ -242,7 +243,7 @@ class Soak {
     const why = await this.waitForAdmin(token, `http://127.0.0.1:${om[1]}`);
     if (why) throw new Error(`Portico's admin API: ${why}\n${this.portico.output().slice(-2000)}`);
     const limit = effectiveFdLimit(65536);
-    if (limit < this.opts.idle + 2048) this.note(`open-file limit ${limit}: rounds of ${this.opts.idle} idle connections are capped near ${limit - 64} (see idle rounds)`);
+    if (limit < this.opts.idle + 2048) this.note(`open-file limit ${limit}: ${this.opts.idle} idle connections may not fit`);
     return { originPort: Number(om[1]), token };
   }
 
@@ -289,31 +290,37 @@ class Soak {
     return this.rec.crash !== undefined;
   }
 
-  /** Rounds of idle connections: open `idle` (one GET each), hold them, close them all, again. */
-  async idleRounds(until: () => boolean): Promise<void> {
-    while (!until() && !this.crashed()) {
-      const spec = { host: '127.0.0.1', port: this.proxyPort, path: '/small', count: this.opts.idle, batch: 250, timeoutSec: 30 };
-      const child = spawnTracked('idle-clients', process.execPath, [join(this.root, 'dist', 'bench', 'idle-clients.js'), JSON.stringify(spec)], {
-        nofile: this.opts.idle + 1024,
-        stdinPipe: true,
-      });
-      try {
-        const m = await child.waitForLine(/^OPENED (\{.*\})$/, 60_000 + this.opts.idle * 20);
-        const o = JSON.parse(m[1]!) as { attempted: number; opened: number; failed: number; failures: Record<string, number>; seconds: number };
-        this.idleCycles.push({ requested: this.opts.idle, attempted: o.attempted, opened: o.opened, failed: o.failed, failures: o.failures, openSeconds: o.seconds });
-        if (o.attempted < this.opts.idle && this.idleCycles.length === 1) this.note(`idle rounds open ${o.attempted} connections, not ${this.opts.idle}: the client's open-file limit`);
-        const holdUntil = Date.now() + IDLE_HOLD_SEC * 1000;
-        while (Date.now() < holdUntil && !this.crashed()) await sleep(250);
-      } catch (e) {
-        if (!this.crashed()) this.idleCycles.push({ requested: this.opts.idle, attempted: this.opts.idle, opened: 0, failed: this.opts.idle, failures: { [(e as Error).message.split('\n')[0]!]: 1 }, openSeconds: NaN });
-      } finally {
-        child.child.stdin?.end();
-        const t = setTimeout(() => void child.stop(1000), 10_000);
-        await child.exited;
-        clearTimeout(t);
+  /** `idle` connections (one GET each, then idle) that keep coming and going until the load ends. */
+  async idleConnections(until: () => boolean): Promise<void> {
+    const churnPerSec = Math.max(1, Math.round(this.opts.idle / IDLE_TURNOVER_SEC));
+    const spec = { host: '127.0.0.1', port: this.proxyPort, path: '/small', count: this.opts.idle, batch: 250, timeoutSec: 30, churnPerSec };
+    const child = spawnTracked('idle-clients', process.execPath, [join(this.root, 'dist', 'bench', 'idle-clients.js'), JSON.stringify(spec)], {
+      nofile: this.opts.idle + 1024,
+      stdinPipe: true,
+    });
+    const rec: IdleRecord = { requested: this.opts.idle, attempted: 0, openAtSec: NaN, replaced: 0, failed: 0, failures: {} };
+    this.rec.idle = rec;
+    try {
+      const m = await child.waitForLine(/^OPENED (\{.*\})$/, 60_000 + this.opts.idle * 20);
+      const o = JSON.parse(m[1]!) as { attempted: number; failed: number; failures: Record<string, number> };
+      Object.assign(rec, { attempted: o.attempted, failed: o.failed, failures: o.failures });
+      if (!this.crashed()) this.idleOpenAtSec = rec.openAtSec = this.sec();
+      if (o.attempted < this.opts.idle) this.note(`${o.attempted} idle connections, not ${this.opts.idle}: the client's open-file limit`);
+      while (!until()) await sleep(250);
+      if (!this.crashed()) {
+        const st = await ask<{ replaced: number; failed: number; failures: Record<string, number> }>(child, 'stats', 'IDLE', 30_000);
+        Object.assign(rec, { replaced: st.replaced, failed: st.failed, failures: st.failures });
       }
-      this.firstIdleCycleEndSec ??= this.sec();
-      await sleep(2000);
+    } catch (e) {
+      if (!this.crashed()) {
+        rec.failed++;
+        rec.failures[(e as Error).message.split('\n')[0]!] = 1;
+      }
+    } finally {
+      child.child.stdin?.end();
+      const t = setTimeout(() => void child.stop(1000), 10_000);
+      await child.exited;
+      clearTimeout(t);
     }
   }
 
@@ -418,7 +425,7 @@ class Soak {
       (e: Error) => void (this.rec.steadyError = e.message.split('\n').slice(0, 3).join(' ')),
     );
     const churn = startChurn(this.adminUrl, token, `http://127.0.0.1:${originPort}`, 1, 'soak');
-    const idle = this.idleRounds(loadOver);
+    const idle = this.idleConnections(loadOver);
     const rss = this.rssLoop(loadOver);
 
     while (!loadOver()) {
@@ -441,7 +448,7 @@ class Soak {
     if (this.crashed()) await stopAll(); // the steady load and idle rounds end sooner without a proxy
     await Promise.all([steady, idle, rss]);
     if (this.crashed()) return;
-    this.rec.rss = judgeRss(this.rssPoints, this.opts.loadSec, this.firstIdleCycleEndSec);
+    this.rec.rss = judgeRss(this.rssPoints, this.opts.loadSec, this.idleOpenAtSec);
 
     // Settle: every second until descriptors and sockets are back to the baseline, at most SETTLE_SEC.
     const settleStart = performance.now();
@@ -487,8 +494,10 @@ function summary(soak: Soak, failures: string[]): string {
   for (const [name, f] of Object.entries(r.clients ?? {})) {
     lines.push(`  ${name.padEnd(16)} ${f.episodes} episodes${f.checked ? `, ${f.checked} responses checked` : ''}, ${f.failures} failed: ${fmtOutcomes(f.outcomes)}`);
   }
-  const opened = soak.idleCycles.map((c) => c.opened);
-  lines.push(`  idle rounds      ${soak.idleCycles.length} (opened ${opened.join(', ')}), failed GETs ${soak.idleCycles.reduce((a, c) => a + c.failed, 0)}`);
+  if (r.idle) {
+    const i = r.idle;
+    lines.push(`  idle conns       ${i.attempted} open after ${i.openAtSec.toFixed(0)} s, ${i.replaced} replaced since, ${i.failed} GETs failed${i.failed ? ` ${JSON.stringify(i.failures)}` : ''}`);
+  }
   if (r.churn) lines.push(`  route changes    ${r.churn.changes}, failed ${r.churn.failed}, p50 ${r.churn.p50Ms.toFixed(0)} ms`);
   if (r.settle) {
     const st = r.settle;
@@ -500,8 +509,9 @@ function summary(soak: Soak, failures: string[]): string {
   if (r.rss) {
     const x = r.rss;
     lines.push(
-      `  RSS              warm-up (first ${x.warmupEndSec.toFixed(0)} s) peak ${mib(x.warmupPeakBytes)} MiB, after warm-up peak ${mib(x.afterPeakBytes)} MiB ` +
-        `(${Number.isFinite(x.growth) ? `${(x.growth * 100).toFixed(1)}%` : '-'})${x.judged ? '' : `: not judged, ${x.note}`}`,
+      `  RSS              warm-up ${x.warmupEndSec.toFixed(0)} s; median per-second peak in the ${x.windowSec.toFixed(0)} s after it ${mib(x.afterWarmupBytes)} MiB, ` +
+        `in the last ${x.windowSec.toFixed(0)} s ${mib(x.finalBytes)} MiB (${Number.isFinite(x.growth) ? `${x.growth >= 0 ? '+' : ''}${(x.growth * 100).toFixed(1)}%` : '-'})` +
+        `${x.judged ? '' : `: not judged, ${x.note}`}`,
     );
   }
   lines.push('', failures.length ? `SOAK FAILED (${failures.length}):\n${failures.map((f) => `  - ${f}`).join('\n')}` : 'SOAK PASSED');
@@ -532,7 +542,7 @@ async function main(): Promise<number> {
     if (env.busyBefore !== undefined && env.busyBefore > 0.5) soak.note(`machine busy before the run: ${(env.busyBefore * 100).toFixed(0)}% of all CPUs in use`);
     process.stdout.write(
       `soak: ${opts.loadSec} s of load on ${env.cpuModel} × ${env.cpuCount}, Node ${env.node}, commit ${env.commit}; steady ${opts.rate} req/s on ` +
-        `${opts.connections} connections (${toolVersion(pickTool(opts.load).tool, root)}), ${opts.idle} idle connections per round, bursts of ${opts.burst}\n`,
+        `${opts.connections} connections (${toolVersion(pickTool(opts.load).tool, root)}), ${opts.idle} idle connections coming and going, bursts of ${opts.burst}\n`,
     );
     const { originPort, token } = await soak.start();
     await soak.run(originPort, token);
