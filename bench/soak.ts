@@ -4,14 +4,13 @@
 // every second through the admin API. Samples RSS, heap, descriptors and sockets, prints a table every
 // 10 s, writes JSON under bench/results/, and exits 1 when soak-verdict.ts finds a failure.
 // See bench/README.md ("Soak").
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { get as httpGet } from 'node:http';
-import { installSignalHandlers, spawnTracked, stopAll, isInterrupted, waitForPort, type Tracked } from './procs.js';
+import { spawnTracked, stopAll, waitForPort, type Tracked } from './procs.js';
+import { runCommand, type CommandContext } from './command.js';
 import { porticoEntry, shebangNodeFlags, effectiveFdLimit } from './targets.js';
 import { freePort } from './ports.js';
 import { pickTool, runLoad, toolVersion, type LoadResult } from './load.js';
@@ -424,7 +423,9 @@ class Soak {
       (r: LoadResult) => (this.rec.steady = r),
       (e: Error) => void (this.rec.steadyError = e.message.split('\n').slice(0, 3).join(' ')),
     );
-    const churn = startChurn(this.adminUrl, token, `http://127.0.0.1:${originPort}`, 1, 'soak');
+    // A change counts as failed when refused or not answered within 30 s; slow is not failed (the
+    // admin API shares Portico's event loop with everything else here).
+    const churn = startChurn(this.adminUrl, token, `http://127.0.0.1:${originPort}`, 1, 'soak', 30_000);
     const idle = this.idleConnections(loadOver);
     const rss = this.rssLoop(loadOver);
 
@@ -518,23 +519,7 @@ function summary(soak: Soak, failures: string[]): string {
   return lines.join('\n');
 }
 
-async function main(): Promise<number> {
-  const argv = process.argv.slice(2);
-  let opts: Options | 'help';
-  try {
-    opts = parseOptions(argv);
-  } catch (e) {
-    process.stderr.write(`soak: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (opts === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const tmp = mkdtempSync(join(tmpdir(), 'portico-soak-'));
-  const cleanTmp = (): void => rmSync(tmp, { recursive: true, force: true });
-  installSignalHandlers(cleanTmp);
+async function main({ opts, argv, root, tmp }: CommandContext<Options>): Promise<number> {
   const soak = new Soak(opts, root, tmp);
   const t0 = performance.now();
   try {
@@ -568,14 +553,9 @@ async function main(): Promise<number> {
     writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
     process.stdout.write(`${summary(soak, failures)}\n\nwrote ${file}\n`);
     return failures.length ? 1 : 0;
-  } catch (e) {
-    if (isInterrupted()) return 130;
-    process.stderr.write(`soak: ${(e as Error).stack ?? String(e)}\n`);
-    return 1;
   } finally {
-    await soak.stop();
-    cleanTmp();
+    await soak.stop(); // before runCommand stops the rest: Portico's exit is then not a crash
   }
 }
 
-process.exitCode = await main();
+process.exitCode = await runCommand('soak', USAGE, parseOptions, main);
