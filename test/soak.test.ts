@@ -3,7 +3,8 @@
 // idle-connection rounds and route changes at once. The soak itself decides pass or fail (crash, a failed
 // well-formed request, descriptors or sockets not back to baseline, RSS growth after warm-up: see
 // bench/soak-verdict.ts); this test checks its exit code and that every part of the run did happen, so a
-// soak that silently skipped a fault cannot pass. No timing is asserted.
+// soak that silently skipped a fault cannot pass. RSS is judged only from 3 minutes on (soak-verdict.ts).
+// No timing is asserted.
 import { describe, it, expect } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { execFile } from 'node:child_process';
@@ -39,7 +40,7 @@ describe('soak (npm run soak -- --minutes 1)', () => {
   });
 
   it.skipIf(!ready)(
-    'one minute of load and faults: no crash, no failed request, descriptors back to baseline, bounded RSS',
+    'one minute of load and faults: no crash, no failed request, descriptors and sockets back to baseline',
     async () => {
       const out = mkdtempSync(join(tmpdir(), 'portico-soak-test-'));
       try {
