@@ -1,7 +1,7 @@
 // `npm run soak`: Portico (the real `portico` bin, as its shebang runs it) under everything at once for
 // N minutes, on loopback: a steady keep-alive load, resetting, slow, malformed and pipelining clients,
-// rounds of idle connections, aborted uploads, a resetting and a stalling upstream, and a route change
-// every second through the admin API. Samples RSS, heap, descriptors and sockets, prints a table every
+// 10,000 idle connections coming and going, aborted uploads, a resetting and a stalling upstream, and a
+// route change every second through the admin API. Samples RSS, heap, descriptors and sockets, prints a table every
 // 10 s, writes JSON under bench/results/, and exits 1 when soak-verdict.ts finds a failure.
 // See bench/README.md ("Soak").
 import { writeFileSync, mkdirSync } from 'node:fs';
@@ -85,7 +85,7 @@ function parseOptions(argv: string[]): Options | 'help' {
   if (values.minutes !== undefined && values.seconds !== undefined) throw new Error('give --minutes or --seconds, not both');
   if (values.load !== undefined && values.load !== 'wrk' && values.load !== 'autocannon') throw new Error('--load must be wrk or autocannon');
   const loadSec = values.seconds !== undefined ? positive('seconds', values.seconds, 0) : positive('minutes', values.minutes, 30) * 60;
-  if (loadSec < 30) throw new Error('the load phase must last at least 30 s (warm-up, one round of idle connections, samples)');
+  if (loadSec < 30) throw new Error('the load phase must last at least 30 s (idle connections all open, samples)');
   return {
     loadSec,
     rate: positive('rate', values.rate, 300),
@@ -446,7 +446,7 @@ class Soak {
       }
     } else this.note(`fault clients exited early: ${clients.output().slice(-1000)}`);
     await clients.stop(2000);
-    if (this.crashed()) await stopAll(); // the steady load and idle rounds end sooner without a proxy
+    if (this.crashed()) await stopAll(); // the steady load and the idle connections end sooner without a proxy
     await Promise.all([steady, idle, rss]);
     if (this.crashed()) return;
     this.rec.rss = judgeRss(this.rssPoints, this.opts.loadSec, this.idleOpenAtSec);

@@ -1,10 +1,9 @@
 // The one-minute soak (`npm run soak -- --minutes 1`) from dist (built by `npm ci` via the prepare
 // script; this test builds nothing): Portico as a real process under a steady load, every fault client,
-// idle-connection rounds and route changes at once. The soak itself decides pass or fail (crash, a failed
-// well-formed request, descriptors or sockets not back to baseline, RSS growth after warm-up: see
-// bench/soak-verdict.ts); this test checks its exit code and that every part of the run did happen, so a
-// soak that silently skipped a fault cannot pass. RSS is judged only from 3 minutes on (soak-verdict.ts).
-// No timing is asserted.
+// idle connections coming and going and route changes at once. The soak itself decides pass or fail
+// (a crash, a failed well-formed request, descriptors or sockets not back to baseline; RSS growth is
+// judged only from 3 minutes on: bench/soak-verdict.ts); this test checks its exit code and that every
+// part of the run did happen, so a soak that silently skipped a fault cannot pass. No timing is asserted.
 import { describe, it, expect } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { execFile } from 'node:child_process';
