@@ -30,6 +30,8 @@ export interface IdleRecord {
   /** Seconds into the load phase when all were first open. */
   openAtSec: number;
   replaced: number;
+  /** Closed by Portico (its idle timeout, when the replacement falls behind on a busy machine). */
+  closedByServer: number;
   /** GETs (one per connection) that failed, and why. */
   failed: number;
   failures: Record<string, number>;

@@ -297,7 +297,7 @@ class Soak {
       nofile: this.opts.idle + 1024,
       stdinPipe: true,
     });
-    const rec: IdleRecord = { requested: this.opts.idle, attempted: 0, openAtSec: NaN, replaced: 0, failed: 0, failures: {} };
+    const rec: IdleRecord = { requested: this.opts.idle, attempted: 0, openAtSec: NaN, replaced: 0, closedByServer: 0, failed: 0, failures: {} };
     this.rec.idle = rec;
     try {
       const m = await child.waitForLine(/^OPENED (\{.*\})$/, 60_000 + this.opts.idle * 20);
@@ -307,8 +307,8 @@ class Soak {
       if (o.attempted < this.opts.idle) this.note(`${o.attempted} idle connections, not ${this.opts.idle}: the client's open-file limit`);
       while (!until()) await sleep(250);
       if (!this.crashed()) {
-        const st = await ask<{ replaced: number; failed: number; failures: Record<string, number> }>(child, 'stats', 'IDLE', 30_000);
-        Object.assign(rec, { replaced: st.replaced, failed: st.failed, failures: st.failures });
+        const st = await ask<{ replaced: number; closedByServer: number; failed: number; failures: Record<string, number> }>(child, 'stats', 'IDLE', 30_000);
+        Object.assign(rec, { replaced: st.replaced, closedByServer: st.closedByServer, failed: st.failed, failures: st.failures });
       }
     } catch (e) {
       if (!this.crashed()) {
@@ -497,7 +497,7 @@ function summary(soak: Soak, failures: string[]): string {
   }
   if (r.idle) {
     const i = r.idle;
-    lines.push(`  idle conns       ${i.attempted} open after ${i.openAtSec.toFixed(0)} s, ${i.replaced} replaced since, ${i.failed} GETs failed${i.failed ? ` ${JSON.stringify(i.failures)}` : ''}`);
+    lines.push(`  idle conns       ${i.attempted} open after ${i.openAtSec.toFixed(0)} s, ${i.replaced} replaced since, ${i.closedByServer} closed by Portico, ${i.failed} GETs failed${i.failed ? ` ${JSON.stringify(i.failures)}` : ''}`);
   }
   if (r.churn) lines.push(`  route changes    ${r.churn.changes}, failed ${r.churn.failed}, p50 ${r.churn.p50Ms.toFixed(0)} ms`);
   if (r.settle) {

@@ -17,10 +17,10 @@ describe('soak RSS judgement', () => {
     expect(flat.judged).toBe(true);
     expect(flat.warmupEndSec).toBe(360);
     expect(Math.abs(flat.growth)).toBeLessThan(0.05);
-    expect(verdict({ rss: flat, idle: { requested: 1, attempted: 1, openAtSec: 20, replaced: 0, failed: 0, failures: {} } })).toEqual([]);
+    expect(verdict({ rss: flat, idle: { requested: 1, attempted: 1, openAtSec: 20, replaced: 0, closedByServer: 0, failed: 0, failures: {} } })).toEqual([]);
     const leaking = judgeRss(sawtooth(1800, 150 * MiB, 30 * 1024), 1800, 20); // 30 KiB/s: ~53 MiB over the run
     expect(leaking.growth).toBeGreaterThan(0.1);
-    expect(verdict({ rss: leaking, idle: { requested: 1, attempted: 1, openAtSec: 20, replaced: 0, failed: 0, failures: {} } }).join('\n')).toMatch(/^rss: /);
+    expect(verdict({ rss: leaking, idle: { requested: 1, attempted: 1, openAtSec: 20, replaced: 0, closedByServer: 0, failed: 0, failures: {} } }).join('\n')).toMatch(/^rss: /);
   });
 
   it('does not judge runs too short for a warm-up and two windows', () => {
@@ -31,7 +31,7 @@ describe('soak RSS judgement', () => {
 });
 
 describe('soak verdict', () => {
-  const idle = { requested: 10, attempted: 10, openAtSec: 5, replaced: 5, failed: 0, failures: {} };
+  const idle = { requested: 10, attempted: 10, openAtSec: 5, replaced: 5, closedByServer: 0, failed: 0, failures: {} };
   it('reports only the crash after a crash', () => {
     expect(verdict({ crash: 'portico exited (1)', idle: { ...idle, failed: 10 } })).toEqual(['crash: portico exited (1)']);
   });
