@@ -109,8 +109,9 @@ const churn = spec.churnPerSec
         open.delete(s);
         s.destroy();
       }
-      const target = count;
-      const want = Math.max(0, Math.min(spec.churnPerSec!, target - open.size));
+      // Up to twice the rate, so that connections the target closed (its idle timeout, when a busy
+      // machine made us skip seconds) are made up for.
+      const want = Math.max(0, Math.min(2 * spec.churnPerSec!, count - open.size));
       void Promise.all(Array.from({ length: want }, one)).then(() => {
         replaced += want;
         churning = false;
