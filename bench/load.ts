@@ -23,6 +23,10 @@ export interface LoadSpec {
   threads: number;
   /** Requests per second over all connections (a steady load, not a maximum); absent: as fast as possible. */
   rate?: number;
+  /** Speak TLS to the target (wrk only). */
+  https?: boolean;
+  /** Send `Connection: close`: every request on a new connection (a new TLS handshake). */
+  closeEach?: boolean;
 }
 
 export interface LoadResult {
@@ -73,6 +77,7 @@ function wrkScript(spec: LoadSpec): string {
     // little under the rate, since a request's own latency adds to the pause).
     lines.push(`delay = function() return ${Math.max(1, Math.round((spec.connections * 1000) / spec.rate))} end`);
   }
+  if (spec.closeEach) lines.push('wrk.headers["Connection"] = "close"');
   if (spec.bodyBytes > 0) {
     lines.push(`wrk.body = string.rep("x", ${spec.bodyBytes})`);
     lines.push('wrk.headers["Content-Type"] = "application/octet-stream"');
@@ -109,7 +114,7 @@ export async function runLoad(tool: LoadTool, spec: LoadSpec, opts: { tmp: strin
       '-d', `${spec.durationSec}s`,
       '--timeout', `${spec.timeoutSec}s`,
       '-s', script,
-      `http://${spec.host}:${spec.port}/`,
+      `${spec.https ? 'https' : 'http'}://${spec.host}:${spec.port}/`,
     ], { cpus: opts.cpus, nofile: 65536 });
   } else {
     proc = spawnTracked('autocannon', process.execPath, [join(opts.root, 'dist', 'bench', 'autocannon-child.js'), JSON.stringify(spec)], {

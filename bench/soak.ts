@@ -20,8 +20,9 @@ import { environment } from './env.js';
 import { judgeRss, verdict, isSettled, FD_TOLERANCE, type IdleRecord, type RssPoint, type SoakRecord } from './soak-verdict.js';
 import type { ClientSpec, FaultStats } from './soak-clients.js';
 
-/** OPTIONS * requests behind the leading request of a pipelined burst. */
-const DEFAULT_BURST = 50;
+/** OPTIONS * requests behind the leading request of a pipelined burst: more than one read's ~1,000, which
+ *  overflowed the stack while locally answered requests recursed (issue 9). */
+const DEFAULT_BURST = 2000;
 const SAMPLE_EVERY_SEC = 10;
 const SETTLE_SEC = 60;
 /** Portico's timeouts during the soak: short, so that every timeout path fires many times. */
@@ -38,7 +39,6 @@ const USAGE = `Usage: npm run soak -- [options]
   --idle N           idle connections, replaced over 40 s, again and again (default 10000; capped
                      by the open-file limit)
   --burst N          OPTIONS * requests pipelined behind one request (default ${DEFAULT_BURST})
-  --local-head       also pipeline HEAD requests that Portico answers itself
   --load TOOL        wrk (default when installed) or autocannon
   --out DIR          results directory (default bench/results/soak-<timestamp>)
   -h, --help         this help
@@ -52,7 +52,6 @@ interface Options {
   connections: number;
   idle: number;
   burst: number;
-  localHead: boolean;
   load: string | undefined;
   out: string | undefined;
 }
@@ -74,7 +73,6 @@ function parseOptions(argv: string[]): Options | 'help' {
       connections: { type: 'string' },
       idle: { type: 'string' },
       burst: { type: 'string' },
-      'local-head': { type: 'boolean' },
       load: { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -92,7 +90,6 @@ function parseOptions(argv: string[]): Options | 'help' {
     connections: positive('connections', values.connections, 16),
     idle: positive('idle', values.idle, 10_000),
     burst: positive('burst', values.burst, DEFAULT_BURST),
-    localHead: values['local-head'] ?? false,
     load: values.load,
     out: values.out,
   };
@@ -396,7 +393,6 @@ class Soak {
       port: this.proxyPort,
       routes: { healthy: '', dead: '/dead', reset: '/reset', stall: '/stall' },
       burst: this.opts.burst,
-      localHead: this.opts.localHead,
       timeoutsMs: { head: TIMEOUTS.headMs, bodyIdle: TIMEOUTS.bodyIdleMs, upstreamHead: TIMEOUTS.upstreamHeadMs },
     };
     const clients = spawnTracked('soak-clients', process.execPath, [join(this.root, 'dist', 'bench', 'soak-clients.js'), JSON.stringify(clientSpec)], {
