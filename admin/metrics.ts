@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ProxyServer } from '../src/proxy/proxy-server.js';
 import type { ProxyObserver } from '../src/proxy/observer.js';
-import type { ChangeResult } from './store.js';
+import type { ChangeResult, RouteStore } from './route-store.js';
 import { noQuery } from './schemas.js';
 
 export const NO_ROUTE = '(none)';
@@ -22,7 +22,7 @@ export class AdminMetrics {
   readonly #changes: Counter<'result'>;
   #unsubscribe: (() => void) | undefined;
 
-  constructor(proxy: ProxyServer, opts: { defaultMetrics?: boolean } = {}) {
+  constructor(proxy: ProxyServer, opts: { defaultMetrics?: boolean; store?: RouteStore } = {}) {
     this.#proxy = proxy;
     const registers = [this.registry];
     this.#requests = new Counter({ name: 'portico_http_requests_total', help: 'Requests answered, by route id and status class', labelNames: ['route', 'status_class'], registers });
@@ -81,6 +81,17 @@ export class AdminMetrics {
       name: 'portico_routes', help: 'Routes in the running configuration', registers,
       collect() { this.set(proxy.routes.current.routes.length); },
     });
+    const store = opts.store;
+    if (store) {
+      new Gauge({
+        name: 'portico_store_connected', help: 'Whether the route store (file or etcd) can be reached (1) or not (0): the proxy serves its last table meanwhile', labelNames: ['type'], registers,
+        collect() { const s = store.status(); this.reset(); this.set({ type: s.type }, s.connected ? 1 : 0); },
+      });
+      new Gauge({
+        name: 'portico_store_state_since_seconds', help: 'Unix time at which portico_store_connected last changed (or the start)', labelNames: ['type'], registers,
+        collect() { const s = store.status(); this.reset(); this.set({ type: s.type }, Date.parse(s.since) / 1000); },
+      });
+    }
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 

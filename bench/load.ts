@@ -21,6 +21,10 @@ export interface LoadSpec {
   timeoutSec: number;
   /** wrk threads (at most the connection count). */
   threads: number;
+  /** Speak TLS to the target (wrk only). */
+  https?: boolean;
+  /** Send `Connection: close`: every request on a new connection (a new TLS handshake). */
+  closeEach?: boolean;
 }
 
 export interface LoadResult {
@@ -66,6 +70,7 @@ function luaString(s: string): string {
 function wrkScript(spec: LoadSpec): string {
   const lines = [`wrk.method = ${luaString(spec.method)}`, `wrk.path = ${luaString(spec.path)}`];
   if (spec.hostHeader) lines.push(`wrk.headers["Host"] = ${luaString(spec.hostHeader)}`);
+  if (spec.closeEach) lines.push('wrk.headers["Connection"] = "close"');
   if (spec.bodyBytes > 0) {
     lines.push(`wrk.body = string.rep("x", ${spec.bodyBytes})`);
     lines.push('wrk.headers["Content-Type"] = "application/octet-stream"');
@@ -102,7 +107,7 @@ export async function runLoad(tool: LoadTool, spec: LoadSpec, opts: { tmp: strin
       '-d', `${spec.durationSec}s`,
       '--timeout', `${spec.timeoutSec}s`,
       '-s', script,
-      `http://${spec.host}:${spec.port}/`,
+      `${spec.https ? 'https' : 'http'}://${spec.host}:${spec.port}/`,
     ], { cpus: opts.cpus, nofile: 65536 });
   } else {
     proc = spawnTracked('autocannon', process.execPath, [join(opts.root, 'dist', 'bench', 'autocannon-child.js'), JSON.stringify(spec)], {

@@ -6,10 +6,12 @@
 // boundary, then routes with method/header conditions before unconditional ones, then the order
 // in which routes were given. RouteIndex (route-index.ts) answers that without walking the list.
 import type { RouteSpec, UpstreamSpec } from './route-spec.js';
+import { absolutePathProblem, prefixMatches } from './path-mapping.js';
 import { LayeredRouteIndex, PATCH_LIMIT } from './layered-route-index.js';
 import type { IndexEntry } from './route-index.js';
 import { parseOriginUrl, type Origin } from '../upstream/origin-url.js';
 import { Balancer, OriginHealth, type Target } from '../upstream/balancer.js';
+import { originKey, upstreamTls, type UpstreamTls } from '../upstream/upstream-tls.js';
 import { ProxyError } from '../errors.js';
 
 export interface Route {
@@ -27,6 +29,10 @@ export interface Route {
   readonly stripPrefix: boolean;
   readonly rewritePrefix: string | undefined;
   readonly preserveHost: boolean;
+  /** Via on this route: true/false, or undefined for the global setting. */
+  readonly via: boolean | undefined;
+  /** Via pseudonym, or undefined for the global proxyName. */
+  readonly proxyName: string | undefined;
   readonly balancer: Balancer;
 }
 
@@ -45,10 +51,10 @@ export interface MatchInput {
 const healthByAuthority = new Map<string, OriginHealth>();
 
 function healthFor(origin: Origin): OriginHealth {
-  let h = healthByAuthority.get(origin.authority);
+  let h = healthByAuthority.get(originKey(origin));
   if (!h) {
     h = new OriginHealth();
-    healthByAuthority.set(origin.authority, h);
+    healthByAuthority.set(originKey(origin), h);
   }
   return h;
 }
@@ -62,8 +68,14 @@ function compileRoute(spec: RouteSpec, where: string): Route {
     } catch (e) {
       throw new ProxyError('PRX_ERR_BAD_UPSTREAM_URL', (e as Error).message, `${where}/upstreams/${i}`);
     }
+    // the route's TLS settings (files read here, once per compiled route: errors name the file)
+    if (origin.tls && spec.upstreamTls) origin = { ...origin, tls: withRouteTls(origin, spec, where) };
     return { origin, weight: typeof u === 'string' ? 1 : (u.weight ?? 1), health: healthFor(origin) };
   });
+  if (spec.rewritePrefix !== undefined) {
+    const problem = absolutePathProblem(spec.rewritePrefix);
+    if (problem) throw new ProxyError('PRX_ERR_BAD_ROUTE', `rewritePrefix ${problem}`, `${where}/rewritePrefix`);
+  }
   const host = spec.host?.toLowerCase();
   const wildcard = host?.startsWith('*.') ?? false;
   const methods = spec.methods ? new Set(spec.methods) : undefined;
@@ -80,8 +92,19 @@ function compileRoute(spec: RouteSpec, where: string): Route {
     stripPrefix: spec.stripPrefix === true || spec.rewritePrefix !== undefined,
     rewritePrefix: spec.rewritePrefix,
     preserveHost: spec.preserveHost === true,
+    via: spec.via,
+    proxyName: spec.proxyName,
     balancer: new Balancer(targets),
   });
+}
+
+function withRouteTls(origin: Origin, spec: RouteSpec, where: string): UpstreamTls {
+  try {
+    return upstreamTls(origin.host, origin.authority, spec.upstreamTls, `${where}/upstreamTls`);
+  } catch (e) {
+    const path = e instanceof ProxyError ? e.path : undefined;
+    throw new ProxyError('PRX_ERR_BAD_ROUTE', (e as Error).message, path ?? `${where}/upstreamTls`);
+  }
 }
 
 function entry(route: Route, order: number): IndexEntry {
@@ -227,7 +250,7 @@ export class RouteTable {
   /** Origins referenced by this table (pool keys). */
   authorities(): Set<string> {
     const out = new Set<string>();
-    for (const r of this.routes) for (const t of r.balancer.targets) out.add(t.origin.authority);
+    for (const r of this.routes) for (const t of r.balancer.targets) out.add(originKey(t.origin));
     return out;
   }
 }
