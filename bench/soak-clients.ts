@@ -301,6 +301,9 @@ const MALFORMED: string[] = [
   `GET /${'a'.repeat(20_000)} HTTP/1.1\r\nHost: a\r\n\r\n`,
   `GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`,
   '\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03',
+  'GET http://[::1 HTTP/1.1\r\nHost: a\r\n\r\n',
+  'GET http://%zz/ HTTP/1.1\r\nHost: a\r\n\r\n',
+  'GET http://a:99999/ HTTP/1.1\r\nHost: a\r\n\r\n',
 ];
 let malformedTurn = 0;
 async function malformed(): Promise<string> {
