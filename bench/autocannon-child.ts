@@ -36,6 +36,7 @@ const r = await autocannon({
   duration: spec.durationSec,
   timeout: spec.timeoutSec,
   requests: [{ method: spec.method, path: spec.path, headers, body }],
+  ...(spec.rate !== undefined ? { overallRate: spec.rate } : {}),
 });
 const out = {
   requests: r.requests.total,

@@ -1,9 +1,12 @@
 // Workload (e) client: opens N keep-alive client connections to a target in batches, sends one small GET
 // on each and leaves it idle, so the bench can read the target's RSS per idle connection. Runs as its own
 // process (spawned through `sh -c 'ulimit -n ...; exec ...'` for the file-descriptor limit).
-// argv[2]: JSON { host, port, path, hostHeader?, count, batch, timeoutSec }.
+// argv[2]: JSON { host, port, path, hostHeader?, count, batch, timeoutSec, churnPerSec? }.
 // Prints "OPENED {json}" once every batch is done; then, for each stdin line "count K", prints
 // "OPEN#K n" (connections still open); exits when stdin closes.
+// With churnPerSec (the soak), connections keep coming and going once all are open: every second the
+// churnPerSec oldest are closed and as many new ones opened (one GET each); the stdin line "stats"
+// prints "IDLE {json}" (open, replaced, closed by the server, failed and why).
 import { connect, type Socket } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -16,6 +19,7 @@ interface Spec {
   count: number;
   batch: number;
   timeoutSec: number;
+  churnPerSec?: number;
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as Spec;
@@ -93,12 +97,38 @@ const result = {
 };
 process.stdout.write(`OPENED ${JSON.stringify(result)}\n`);
 
+let replaced = 0;
+let churning = false;
+const churn = spec.churnPerSec
+  ? setInterval(() => {
+      if (churning) return; // the previous second's connections are still opening
+      churning = true;
+      let n = 0;
+      for (const s of open) {
+        if (n++ >= spec.churnPerSec!) break;
+        open.delete(s);
+        s.destroy();
+      }
+      // Up to twice the rate, so that connections the target closed (its idle timeout, when a busy
+      // machine made us skip seconds) are made up for.
+      const want = Math.max(0, Math.min(2 * spec.churnPerSec!, count - open.size));
+      void Promise.all(Array.from({ length: want }, one)).then(() => {
+        replaced += want;
+        churning = false;
+      });
+    }, 1000)
+  : undefined;
+
 const rl = createInterface({ input: process.stdin });
 rl.on('line', (line) => {
   const m = /^count (\d+)/.exec(line);
   if (m) process.stdout.write(`OPEN#${m[1]} ${open.size} closedByServer=${closedByServer}\n`);
+  else if (line.trim() === 'stats') {
+    process.stdout.write(`IDLE ${JSON.stringify({ open: open.size, replaced, closedByServer, failed, failures: Object.fromEntries(failures) })}\n`);
+  }
 });
 rl.on('close', () => {
+  if (churn) clearInterval(churn);
   for (const s of open) s.destroy();
   process.exit(0);
 });

@@ -21,6 +21,8 @@ export interface LoadSpec {
   timeoutSec: number;
   /** wrk threads (at most the connection count). */
   threads: number;
+  /** Requests per second over all connections (a steady load, not a maximum); absent: as fast as possible. */
+  rate?: number;
   /** Speak TLS to the target (wrk only). */
   https?: boolean;
   /** Send `Connection: close`: every request on a new connection (a new TLS handshake). */
@@ -70,6 +72,11 @@ function luaString(s: string): string {
 function wrkScript(spec: LoadSpec): string {
   const lines = [`wrk.method = ${luaString(spec.method)}`, `wrk.path = ${luaString(spec.path)}`];
   if (spec.hostHeader) lines.push(`wrk.headers["Host"] = ${luaString(spec.hostHeader)}`);
+  if (spec.rate !== undefined) {
+    // wrk paces each connection with delay(): connections * 1000 / rate ms between its requests (a
+    // little under the rate, since a request's own latency adds to the pause).
+    lines.push(`delay = function() return ${Math.max(1, Math.round((spec.connections * 1000) / spec.rate))} end`);
+  }
   if (spec.closeEach) lines.push('wrk.headers["Connection"] = "close"');
   if (spec.bodyBytes > 0) {
     lines.push(`wrk.body = string.rep("x", ${spec.bodyBytes})`);

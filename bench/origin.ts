@@ -5,6 +5,7 @@
 //   POST/PUT                               -> reads the whole body (Content-Length or chunked), 200 with
 //                                             the byte count as the body
 //   GET  /__stats                          -> JSON counters (requests, body bytes read, bad requests)
+//   HEAD                                   -> the GET response's head without its body (RFC 9110 §9.3.2)
 // Keep-alive per HTTP/1.1 and HTTP/1.0 rules, pipelining, Expect: 100-continue.
 // Usage: node dist/bench/origin.js [--host 127.0.0.1] [--port 0]; prints "origin listening on HOST:PORT".
 import { createServer, type Socket } from 'node:net';
@@ -170,6 +171,7 @@ class Conn {
     } else {
       out = SMALL[this.mode]!;
     }
+    if (this.method === 'HEAD') out = out.subarray(0, out.indexOf(CRLFCRLF) + 4);
     if (this.mode === 2) {
       this.closed = true;
       this.sock.uncork();

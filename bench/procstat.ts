@@ -1,6 +1,7 @@
 // Per-process CPU time and memory from /proc, and whole-machine CPU use from /proc/stat.
-// Linux only; every reader returns undefined where /proc is not available.
-import { readFileSync, writeFileSync } from 'node:fs';
+// Also the descriptors and TCP sockets a process holds. Linux only; every reader returns undefined
+// where /proc is not available.
+import { readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
 function clockTicks(): number {
@@ -98,4 +99,52 @@ export function loadAverage(): number[] | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** TCP states as /proc/net/tcp numbers them (include/net/tcp_states.h). */
+const TCP_STATES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING', 'NEW_SYN_RECV'];
+
+export interface FdSample {
+  /** Open file descriptors (entries of /proc/PID/fd). */
+  fds: number;
+  /** Of those, sockets (links to socket:[inode]). */
+  sockets: number;
+  /** The process's TCP sockets by state (ESTABLISHED, CLOSE_WAIT, LISTEN...), from /proc/PID/net/tcp{,6}. */
+  tcp: Record<string, number>;
+}
+
+/** The descriptors and sockets a process holds right now; undefined once it is gone. */
+export function descriptors(pid: number): FdSample | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return undefined;
+  }
+  const inodes = new Set<string>();
+  for (const n of names) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${n}`));
+      if (m) inodes.add(m[1]!);
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  const tcp: Record<string, number> = {};
+  for (const table of ['tcp', 'tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
+    // "sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...": state is field 3, inode field 9.
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10 || !inodes.has(f[9]!)) continue;
+      const state = TCP_STATES[parseInt(f[3]!, 16)] ?? f[3]!;
+      tcp[state] = (tcp[state] ?? 0) + 1;
+    }
+  }
+  return { fds: names.length, sockets: inodes.size, tcp };
 }

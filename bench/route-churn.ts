@@ -10,12 +10,12 @@ export interface ChurnResult {
   firstError?: string;
 }
 
-async function call(url: string, token: string, method: string, body?: unknown): Promise<{ status: number; text: string }> {
+async function call(url: string, token: string, method: string, body?: unknown, timeoutMs = 5000): Promise<{ status: number; text: string }> {
   const res = await fetch(url, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
-    signal: AbortSignal.timeout(5000),
+    signal: AbortSignal.timeout(timeoutMs),
   });
   return { status: res.status, text: await res.text() };
 }
@@ -37,8 +37,9 @@ export async function probeAdmin(adminUrl: string, token: string, upstream: stri
   }
 }
 
-/** Changes routes at about `perSecond` changes per second until stop() is called. */
-export function startChurn(adminUrl: string, token: string, upstream: string, perSecond: number, tag: string): { stop(): Promise<ChurnResult> } {
+/** Changes routes at about `perSecond` changes per second until stop() is called; a change not answered
+ *  within timeoutMs counts as failed. */
+export function startChurn(adminUrl: string, token: string, upstream: string, perSecond: number, tag: string, timeoutMs = 5000): { stop(): Promise<ChurnResult> } {
   let stopped = false;
   const times: number[] = [];
   let failed = 0;
@@ -58,11 +59,11 @@ export function startChurn(adminUrl: string, token: string, upstream: string, pe
       const id = `bench${tag}x${i}`;
       try {
         if (i % 2 === 0 || prev === undefined) {
-          const r = await call(`${adminUrl}/v1/routes`, token, 'POST', route(id, upstream));
+          const r = await call(`${adminUrl}/v1/routes`, token, 'POST', route(id, upstream), timeoutMs);
           record(r.status === 201, performance.now() - t0, `POST ${r.status} ${r.text.slice(0, 80)}`);
           if (r.status === 201) prev = id;
         } else {
-          const r = await call(`${adminUrl}/v1/routes/${prev}`, token, 'DELETE');
+          const r = await call(`${adminUrl}/v1/routes/${prev}`, token, 'DELETE', undefined, timeoutMs);
           record(r.status === 204, performance.now() - t0, `DELETE ${r.status} ${r.text.slice(0, 80)}`);
           prev = undefined;
         }

@@ -1,13 +1,12 @@
 // `npm run bench`: Portico against direct (no proxy) and the proxies people use, each a separate process
 // on loopback, driven by wrk (or autocannon). Warm-up, then rounds interleaved across targets; medians
 // with min and max; results under bench/results/<timestamp>/. See bench/README.md.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { installSignalHandlers, spawnTracked, stopAll, isInterrupted, Interrupted, type Tracked } from './procs.js';
+import { spawnTracked, isInterrupted, Interrupted, type Tracked } from './procs.js';
+import { runCommand, type CommandContext } from './command.js';
 import { makeBenchCertificate, negotiated } from './tls.js';
 import { ALL_TARGETS, hasCommand, effectiveFdLimit, type Running, type TargetContext, type TargetDef, type Role } from './targets.js';
 import { WORKLOADS, DEFAULT_WORKLOADS, SMOKE_WORKLOADS, type Workload } from './workloads.js';
@@ -461,96 +460,71 @@ class Bench {
   }
 }
 
-async function main(): Promise<number> {
-  const argv = process.argv.slice(2);
-  let opts: Options | 'help';
-  try {
-    opts = parseOptions(argv);
-  } catch (e) {
-    process.stderr.write(`bench: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (opts === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const tmp = mkdtempSync(join(tmpdir(), 'portico-bench-'));
-  const cleanTmp = (): void => rmSync(tmp, { recursive: true, force: true });
-  installSignalHandlers(cleanTmp);
+async function main({ opts, argv, root, tmp }: CommandContext<Options>): Promise<number> {
   const t0 = performance.now();
   const bench = new Bench(opts, root, tmp);
-  try {
-    const env = await environment(root);
-    if (env.busyBefore !== undefined && env.busyBefore > 0.1) {
-      bench.note(`machine busy before the run: ${fmt(env.busyBefore * 100)}% of all CPUs in use (load average ${env.loadAverage?.join(' ')})`);
-    }
-    const picked = pickTool(opts.load);
-    bench.tool = picked.tool;
-    if (picked.warning) {
-      bench.note(picked.warning);
-    }
-    bench.plan = cpuPlan(opts.pin, bench.notes);
-    if (opts.pin && bench.plan.target !== undefined) {
-      bench.note(`pinned: target on CPU ${bench.plan.target}, origin on CPU ${bench.plan.origin}, load generator on CPU ${bench.plan.load}`);
-    }
-    await bench.startOrigin();
-
-    const wanted = ALL_TARGETS.filter((t) => t.name === 'portico' || t.name === 'direct' || opts.peers === undefined || opts.peers.includes(t.name));
-    const selected: TargetDef[] = [];
-    for (const t of wanted) {
-      const skipped = t.check(bench.ctx);
-      bench.targetInfo.push({ name: t.name, describe: t.describe, version: t.version(bench.ctx), ...(skipped ? { skipped } : {}) });
-      if (skipped) bench.note(`${t.name} skipped: ${skipped}`);
-      else selected.push(t);
-    }
-    process.stdout.write(
-      `bench: ${env.cpuModel} × ${env.cpuCount}, Node ${env.node}, commit ${env.commit}; load generator ${toolVersion(bench.tool, root)}; ` +
-        `targets ${selected.map((t) => t.name).join(', ')}; workloads ${opts.workloads.join(',')}; ` +
-        `${opts.rounds} round(s) × ${opts.duration} s, warm-up ${opts.warmup} s\n`,
-    );
-
-    await bench.run(selected);
-
-    const busy = bench.runs.filter((r) => r.busy).length;
-    if (busy) {
-      bench.note(
-        `${busy} of ${bench.runs.length} runs had other processes using more than ${BUSY_THRESHOLD_CPUS} CPU on average (⚠ in the tables: ` +
-          'count of such rounds); their numbers are less reliable',
-      );
-    }
-    const failed = bench.runs.filter((r) => r.error);
-    for (const f of failed) bench.note(`run failed: (${f.workload}) ${f.target} round ${f.round}: ${(f.error ?? '').split('\n')[0]}`);
-
-    const summary = summarize(bench.runs);
-    const command = process.env['npm_lifecycle_event'] === 'bench' ? `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}` : `node dist/bench/run.js ${argv.join(' ')}`.trim();
-    const results: Results = {
-      command,
-      env,
-      options: { ...opts },
-      loadTool: toolVersion(bench.tool, root),
-      targets: bench.targetInfo,
-      workloads: bench.workloadInfo,
-      notes: bench.notes,
-      runs: bench.runs,
-      idle: bench.idle,
-      summary,
-      ratios: ratios(summary),
-      totalSeconds: (performance.now() - t0) / 1000,
-    };
-    const stamp = env.date.replace(/[:.]/g, '-');
-    const dir = opts.out ?? join(root, 'bench', 'results', stamp);
-    const files = writeResults(dir, results);
-    process.stdout.write(`\n${markdown(results)}\n\nwrote ${files.json}\n      ${files.md}\n      ${files.svg}\n`);
-    return 0;
-  } catch (e) {
-    if (isInterrupted()) return 130;
-    process.stderr.write(`bench: ${(e as Error).stack ?? String(e)}\n`);
-    return 1;
-  } finally {
-    await stopAll();
-    cleanTmp();
+  const env = await environment(root);
+  if (env.busyBefore !== undefined && env.busyBefore > 0.1) {
+    bench.note(`machine busy before the run: ${fmt(env.busyBefore * 100)}% of all CPUs in use (load average ${env.loadAverage?.join(' ')})`);
   }
+  const picked = pickTool(opts.load);
+  bench.tool = picked.tool;
+  if (picked.warning) {
+    bench.note(picked.warning);
+  }
+  bench.plan = cpuPlan(opts.pin, bench.notes);
+  if (opts.pin && bench.plan.target !== undefined) {
+    bench.note(`pinned: target on CPU ${bench.plan.target}, origin on CPU ${bench.plan.origin}, load generator on CPU ${bench.plan.load}`);
+  }
+  await bench.startOrigin();
+
+  const wanted = ALL_TARGETS.filter((t) => t.name === 'portico' || t.name === 'direct' || opts.peers === undefined || opts.peers.includes(t.name));
+  const selected: TargetDef[] = [];
+  for (const t of wanted) {
+    const skipped = t.check(bench.ctx);
+    bench.targetInfo.push({ name: t.name, describe: t.describe, version: t.version(bench.ctx), ...(skipped ? { skipped } : {}) });
+    if (skipped) bench.note(`${t.name} skipped: ${skipped}`);
+    else selected.push(t);
+  }
+  process.stdout.write(
+    `bench: ${env.cpuModel} × ${env.cpuCount}, Node ${env.node}, commit ${env.commit}; load generator ${toolVersion(bench.tool, root)}; ` +
+      `targets ${selected.map((t) => t.name).join(', ')}; workloads ${opts.workloads.join(',')}; ` +
+      `${opts.rounds} round(s) × ${opts.duration} s, warm-up ${opts.warmup} s\n`,
+  );
+
+  await bench.run(selected);
+
+  const busy = bench.runs.filter((r) => r.busy).length;
+  if (busy) {
+    bench.note(
+      `${busy} of ${bench.runs.length} runs had other processes using more than ${BUSY_THRESHOLD_CPUS} CPU on average (⚠ in the tables: ` +
+        'count of such rounds); their numbers are less reliable',
+    );
+  }
+  const failed = bench.runs.filter((r) => r.error);
+  for (const f of failed) bench.note(`run failed: (${f.workload}) ${f.target} round ${f.round}: ${(f.error ?? '').split('\n')[0]}`);
+
+  const summary = summarize(bench.runs);
+  const command = process.env['npm_lifecycle_event'] === 'bench' ? `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}` : `node dist/bench/run.js ${argv.join(' ')}`.trim();
+  const results: Results = {
+    command,
+    env,
+    options: { ...opts },
+    loadTool: toolVersion(bench.tool, root),
+    targets: bench.targetInfo,
+    workloads: bench.workloadInfo,
+    notes: bench.notes,
+    runs: bench.runs,
+    idle: bench.idle,
+    summary,
+    ratios: ratios(summary),
+    totalSeconds: (performance.now() - t0) / 1000,
+  };
+  const stamp = env.date.replace(/[:.]/g, '-');
+  const dir = opts.out ?? join(root, 'bench', 'results', stamp);
+  const files = writeResults(dir, results);
+  process.stdout.write(`\n${markdown(results)}\n\nwrote ${files.json}\n      ${files.md}\n      ${files.svg}\n`);
+  return 0;
 }
 
-process.exitCode = await main();
+process.exitCode = await runCommand('bench', USAGE, parseOptions, main);

@@ -46,8 +46,9 @@ function parseName(raw: string): { host: string; family: 0 | 4 | 6 } | string {
   return { host: name, family: 0 };
 }
 
-/** Splits `host[:port]` (IPv6 literal bracketed). `defaultPort` undefined: the port is required. */
-function parseAuthority(authority: string, defaultPort: number | undefined): { host: string; family: 0 | 4 | 6; port: number; hostPart: string } | string {
+/** Splits `host[:port]` (IPv6 literal bracketed). `defaultPort` undefined: the port is required.
+ *  Also the reverse proxy's check of an absolute-form authority (request-target.ts). */
+export function parseAuthority(authority: string, defaultPort: number | undefined): { host: string; family: 0 | 4 | 6; port: number; hostPart: string } | string {
   if (authority.includes('@')) return 'userinfo (user@host) is not allowed in a proxy target';
   let hostPart: string;
   let portPart: string | undefined;

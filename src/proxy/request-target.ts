@@ -3,6 +3,7 @@
 // and ignores Host (RFC 9112 §3.2.2). The path and query are kept exactly as received.
 import { TargetForm } from '../../asm/shared/constants.js';
 import type { ParsedHead } from '../wasm/parsed-head.js';
+import { parseAuthority } from '../forward/target.js';
 
 export interface RequestWhere {
   /** Lower-case host without port, for routing ('' when the request names none). */
@@ -36,6 +37,10 @@ export function requestHost(head: ParsedHead): RequestWhere {
     if (!m) return { host: '', clientHost, path: '', query: '', error: 'absolute-form target without an authority' };
     if (m[1].toLowerCase() !== 'http') return { host: '', clientHost, path: '', query: '', error: `unsupported scheme ${m[1]}` };
     if (m[2] === '' || m[2].includes('@')) return { host: '', clientHost, path: '', query: '', error: 'absolute-form target with an empty host or userinfo' };
+    // the authority replaces Host (RFC 9112 §3.2.2), so it is held to the same strictness: a host
+    // name, IPv4 or [IPv6] and a port 1-65535 (`http://%zz/`, `http://[::1`, `http://a:99999/` are 400)
+    const authority = parseAuthority(m[2], 80);
+    if (typeof authority === 'string') return { host: '', clientHost, path: '', query: '', error: `absolute-form target: ${authority}` };
     clientHost = m[2];
     target = m[3] === '' ? '/' : m[3].startsWith('?') ? '/' + m[3] : m[3];
   }

@@ -194,6 +194,22 @@ describe('bad requests', () => {
     expect(origin.received).toHaveLength(0);
   });
 
+  it.each([
+    'GET http://[::1 HTTP/1.1\r\nHost: a\r\n\r\n',
+    'GET http://%zz/ HTTP/1.1\r\nHost: a\r\n\r\n',
+    'GET http://a:99999/ HTTP/1.1\r\nHost: a\r\n\r\n',
+    'GET http://a:0/ HTTP/1.1\r\nHost: a\r\n\r\n',
+    'GET http://a b/ HTTP/1.1\r\nHost: a\r\n\r\n',
+  ])('refuses an absolute-form authority that is not host[:port] with 400 (%#), nothing forwarded', async (raw) => {
+    const origin = await echoHeadOrigin();
+    const p = await proxyTo(origin.port);
+    const c = await RawClient.connect(p.port);
+    c.send(raw);
+    await c.read(1);
+    expect(c.responses[0].status).toBe(400);
+    expect(origin.received).toHaveLength(0);
+  });
+
   it('forwards other field names with "_" as they are', async () => {
     const origin = await echoHeadOrigin();
     const p = await proxyTo(origin.port);

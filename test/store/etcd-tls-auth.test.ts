@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { EtcdServer } from '../helpers/etcd.js';
-import { makeCert } from '../forward/cert.js';
+import { makeCert } from '../helpers/certs.js';
 import { silent, startOrigin } from '../admin/helpers.js';
 import { EtcdRouteStore } from '../../admin/etcd-store.js';
 import { api, etcdStore, get, startInstance, until } from './fleet.js';
