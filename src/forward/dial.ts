@@ -2,6 +2,20 @@
 // (timeouts.upstreamConnectMs covers DNS and TCP connect, like the upstream pools).
 import dns from 'node:dns';
 import net from 'node:net';
+import type { Clock } from '../clock.js';
+
+/** When the dial must be done: `at` on `clock`'s scale. */
+export interface DialDeadline {
+  readonly clock: Clock;
+  readonly at: number;
+}
+
+/** A timer on the deadline's clock that calls `onExpire` when the deadline passes. */
+function armAt(deadline: DialDeadline, onExpire: () => void) {
+  const timer = deadline.clock.deadline(onExpire);
+  timer.arm(Math.max(0, deadline.at - deadline.clock.now()));
+  return timer;
+}
 
 /** Resolves a host name to IP addresses (in the order to try them). */
 export type Resolver = (host: string) => Promise<string[]>;
@@ -18,22 +32,22 @@ export class DialError extends Error {
   }
 }
 
-/** Rejects with DialError('timeout') if `p` has not settled by `deadline` (a Date.now() value). */
-export function withDeadline<T>(p: Promise<T>, deadline: number, what: string, onLate?: (v: T) => void): Promise<T> {
+/** Rejects with DialError('timeout') if `p` has not settled by `deadline`. */
+export function withDeadline<T>(p: Promise<T>, deadline: DialDeadline, what: string, onLate?: (v: T) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let done = false;
-    const timer = setTimeout(() => {
+    const timer = armAt(deadline, () => {
       done = true;
       reject(new DialError('timeout', `${what} timed out`));
-    }, Math.max(0, deadline - Date.now()));
+    });
     p.then(
-      (v) => { if (done) { onLate?.(v); return; } done = true; clearTimeout(timer); resolve(v); },
-      (e: unknown) => { if (done) return; done = true; clearTimeout(timer); reject(e); },
+      (v) => { if (done) { onLate?.(v); return; } done = true; timer.cancel(); resolve(v); },
+      (e: unknown) => { if (done) return; done = true; timer.cancel(); reject(e); },
     );
   });
 }
 
-export async function resolveHost(resolver: Resolver, host: string, deadline: number): Promise<string[]> {
+export async function resolveHost(resolver: Resolver, host: string, deadline: DialDeadline): Promise<string[]> {
   let addresses: string[];
   try {
     addresses = await withDeadline(resolver(host), deadline, `resolving ${host}`);
@@ -54,24 +68,24 @@ export const tcpConnector: Connector = (address, port) => net.connect({ host: ad
 /** Connects to the first address that accepts, trying them in order, all within `deadline`.
  *  Resolves with a connected socket (its connect-time listeners removed). `cancelled()` is polled
  *  between attempts (the client went away). */
-export function connectFirst(connector: Connector, addresses: readonly string[], port: number, deadline: number, cancelled: () => boolean): Promise<net.Socket> {
+export function connectFirst(connector: Connector, addresses: readonly string[], port: number, deadline: DialDeadline, cancelled: () => boolean): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     let i = 0;
     let lastError = '';
     let current: net.Socket | undefined;
-    const timer = setTimeout(() => {
+    const timer = armAt(deadline, () => {
       current?.destroy();
       current = undefined;
       reject(new DialError('timeout', `connect to ${addresses.slice(0, i).map((a) => fmt(a, port)).join(', ')} timed out`));
-    }, Math.max(0, deadline - Date.now()));
+    });
     const next = (): void => {
       if (cancelled()) {
-        clearTimeout(timer);
+        timer.cancel();
         reject(new DialError('connect', 'the client went away'));
         return;
       }
       if (i >= addresses.length) {
-        clearTimeout(timer);
+        timer.cancel();
         reject(new DialError('connect', lastError));
         return;
       }
@@ -90,7 +104,7 @@ export function connectFirst(connector: Connector, addresses: readonly string[],
         s.off('error', onError);
         s.on('error', () => {}); // until the tunnel takes it over; 'close' follows any error
         if (current !== s) { s.destroy(); return; } // timed out meanwhile
-        clearTimeout(timer);
+        timer.cancel();
         resolve(s);
       });
     };

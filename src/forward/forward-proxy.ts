@@ -32,6 +32,7 @@ import { DestinationPolicy, canonicalAddress } from './destination-policy.js';
 import { ProxyAuth } from './proxy-auth.js';
 import { DialError, connectFirst, fmt, resolveHost, systemResolver, tcpConnector, type Connector, type Resolver } from './dial.js';
 import { statusOf, type PorticoErrorCode } from '../errors.js';
+import { systemClock, type Clock } from '../clock.js';
 
 export interface ForwardDeps {
   config: Config;
@@ -40,6 +41,8 @@ export interface ForwardDeps {
   resolver?: Resolver;
   /** Opens CONNECT upstream sockets; default: net.connect. */
   connector?: Connector;
+  /** The resolve and connect deadline's timers (default: the process clock). */
+  clock?: Clock;
 }
 
 export function createForwardHandler(deps: ForwardDeps): ForwardHandler {
@@ -47,6 +50,7 @@ export function createForwardHandler(deps: ForwardDeps): ForwardHandler {
   const fp = config.forwardProxy;
   const resolver = deps.resolver ?? systemResolver;
   const connector = deps.connector ?? tcpConnector;
+  const clock = deps.clock ?? systemClock;
   const clients = new AddressSet(fp.allowClients, '/forwardProxy/allowClients');
   const connectPorts = new Set(fp.connectPorts);
   const httpPorts = new Set(fp.httpPorts);
@@ -95,7 +99,7 @@ export function createForwardHandler(deps: ForwardDeps): ForwardHandler {
     const hostDenied = policy.checkHost(t.host);
     if (hostDenied) return deny(hostDenied, 'PRX_FORWARD_HOST_DENIED');
 
-    const deadline = Date.now() + config.timeouts.upstreamConnectMs;
+    const deadline = { clock, at: clock.now() + config.timeouts.upstreamConnectMs };
     let addresses: string[];
     try {
       addresses = t.family !== 0 ? [t.host] : await resolveHost(resolver, t.host, deadline);

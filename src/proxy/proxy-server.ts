@@ -89,7 +89,7 @@ export class ProxyServer {
       mode: 'reverse',
       secure: false,
       redirectToHttps: undefined,
-      forward: config.forwardProxy.enabled ? createForwardHandler({ config, logger }) : undefined,
+      forward: config.forwardProxy.enabled ? createForwardHandler({ config, logger, clock }) : undefined,
     };
     // a swapped-in table may drop origins: close their idle pooled sockets
     this.routes.onReplace((next, prev) => {
