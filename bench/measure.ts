@@ -7,6 +7,9 @@ export interface Measurement {
   wallSec: number;
   /** CPU seconds used by the target process (all threads); undefined for direct. */
   targetCpuSec?: number;
+  /** Of targetCpuSec, user mode and kernel (utime, stime). */
+  targetUserSec?: number;
+  targetSystemSec?: number;
   originCpuSec?: number;
   loadgenCpuSec?: number;
   /** Peak RSS of the target during the run (VmHWM after a reset), bytes. */
@@ -35,7 +38,11 @@ export async function measured<T>(targetPid: number | undefined, originPid: numb
   const self1 = cpuTime('self');
   const sys1 = systemCpu();
   const m: Measurement = { wallSec, peakReset };
-  if (tgt0 && tgt1) m.targetCpuSec = tgt1.self - tgt0.self;
+  if (tgt0 && tgt1) {
+    m.targetCpuSec = tgt1.self - tgt0.self;
+    m.targetUserSec = tgt1.user - tgt0.user;
+    m.targetSystemSec = tgt1.system - tgt0.system;
+  }
   if (org0 && org1) m.originCpuSec = org1.self - org0.self;
   if (self0 && self1) m.loadgenCpuSec = self1.children - self0.children;
   if (mem) m.peakRssBytes = mem.hwm;

@@ -30,6 +30,10 @@ function statFields(pid: number | 'self'): string[] | undefined {
 export interface CpuSample {
   /** utime + stime of the process (all threads), seconds. */
   self: number;
+  /** utime: CPU in user mode (JavaScript, WebAssembly, libuv, GC), seconds. */
+  user: number;
+  /** stime: CPU in the kernel on the process's behalf (system calls, TCP), seconds. */
+  system: number;
   /** cutime + cstime: CPU of children the process has waited for, seconds. */
   children: number;
 }
@@ -38,7 +42,7 @@ export function cpuTime(pid: number | 'self'): CpuSample | undefined {
   const f = statFields(pid);
   if (!f) return undefined;
   const v = (n: number): number => Number(f[n - 3]) / CLK_TCK;
-  return { self: v(14) + v(15), children: v(16) + v(17) };
+  return { self: v(14) + v(15), user: v(14), system: v(15), children: v(16) + v(17) };
 }
 
 export interface MemSample {

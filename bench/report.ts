@@ -7,6 +7,7 @@ import type { Environment } from './env.js';
 import type { LoadResult } from './load.js';
 import type { Measurement } from './measure.js';
 import type { ChurnResult } from './route-churn.js';
+import { profileMarkdown, type ProfileSummary } from './cpu-profile.js';
 
 export interface RunRecord {
   workload: string;
@@ -16,6 +17,9 @@ export interface RunRecord {
   m?: Measurement;
   /** Target CPU microseconds per completed request. */
   cpuUsPerReq?: number;
+  /** Of cpuUsPerReq: user mode (utime) and kernel (stime), µs per request. */
+  userUsPerReq?: number;
+  systemUsPerReq?: number;
   originCpuUsPerReq?: number;
   busy: boolean;
   churn?: ChurnResult;
@@ -39,6 +43,14 @@ export interface IdleRecord {
   note?: string;
 }
 
+/** bench --profile: one Portico CPU profile per workload, written next to the results. */
+export interface ProfileRecord {
+  workload: string;
+  /** File name of the .cpuprofile in the results directory. */
+  file: string;
+  summary: ProfileSummary;
+}
+
 export interface Stat {
   median: number;
   min: number;
@@ -54,6 +66,8 @@ export interface SummaryRow {
   p99Ms: Stat;
   mibPerSec: Stat;
   cpuUsPerReq?: Stat;
+  userUsPerReq?: Stat;
+  systemUsPerReq?: Stat;
   peakRssMiB?: number;
   errors: number;
   non2xx: number;
@@ -97,6 +111,7 @@ export interface Results {
   notes: string[];
   runs: RunRecord[];
   idle: IdleRecord[];
+  profiles?: ProfileRecord[];
   summary: SummaryRow[];
   ratios: Ratio[];
   totalSeconds: number;
@@ -122,7 +137,10 @@ export function summarize(runs: RunRecord[]): SummaryRow[] {
   for (const g of groups.values()) {
     const ok = g.filter((r) => r.load);
     const loads = ok.map((r) => r.load!);
-    const cpu = ok.map((r) => r.cpuUsPerReq).filter((x): x is number => x !== undefined);
+    const defined = (xs: (number | undefined)[]): number[] => xs.filter((x): x is number => x !== undefined);
+    const cpu = defined(ok.map((r) => r.cpuUsPerReq));
+    const user = defined(ok.map((r) => r.userUsPerReq));
+    const system = defined(ok.map((r) => r.systemUsPerReq));
     const rss = ok.map((r) => r.m?.peakRssBytes).filter((x): x is number => x !== undefined);
     const row: SummaryRow = {
       workload: g[0]!.workload,
@@ -138,6 +156,8 @@ export function summarize(runs: RunRecord[]): SummaryRow[] {
       failedRounds: g.length - ok.length,
     };
     if (cpu.length) row.cpuUsPerReq = stat(cpu);
+    if (user.length) row.userUsPerReq = stat(user);
+    if (system.length) row.systemUsPerReq = stat(system);
     if (rss.length) row.peakRssMiB = Math.max(...rss) / 2 ** 20;
     rows.push(row);
   }
@@ -240,15 +260,16 @@ export function markdown(results: Results): string {
       L.push('');
       continue;
     }
-    L.push('| target | req/s | × direct | p50 ms | p99 ms | MiB/s | CPU µs/req | peak RSS MiB | errors | non-2xx |');
-    L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    L.push('| target | req/s | × direct | p50 ms | p99 ms | MiB/s | CPU µs/req | user µs/req | system µs/req | peak RSS MiB | errors | non-2xx |');
+    L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of rows) {
       const busy = r.busyRounds ? ` ⚠${r.busyRounds}` : '';
       const failed = r.failedRounds ? ` (${r.failedRounds} failed)` : '';
       L.push(
         `| ${r.target}${busy}${failed} | ${range(r.rps, (x) => num(x))} | ${r.vsDirect !== undefined ? num(r.vsDirect, 2) : '—'} | ` +
           `${sig(r.p50Ms.median)} | ${sig(r.p99Ms.median)} | ${sig(r.mibPerSec.median)} | ` +
-          `${r.cpuUsPerReq ? range(r.cpuUsPerReq, sig) : '—'} | ${sig(r.peakRssMiB)} | ${num(r.errors)} | ${num(r.non2xx)} |`,
+          `${r.cpuUsPerReq ? range(r.cpuUsPerReq, sig) : '—'} | ${r.userUsPerReq ? sig(r.userUsPerReq.median) : '—'} | ` +
+          `${r.systemUsPerReq ? sig(r.systemUsPerReq.median) : '—'} | ${sig(r.peakRssMiB)} | ${num(r.errors)} | ${num(r.non2xx)} |`,
       );
     }
     const churn = results.runs.filter((r) => r.workload === w.id && r.churn);
@@ -289,6 +310,13 @@ export function markdown(results: Results): string {
     ratioTable('Portico req/s ÷ target req/s (above 1: Portico serves more):', (r) => r.rps);
     ratioTable('Portico CPU µs per request ÷ target CPU µs per request (below 1: Portico uses less CPU per request):', (r) => r.cpu);
     ratioTable('Portico p99 latency ÷ target p99 latency (below 1: Portico has the lower tail):', (r) => r.p99);
+  }
+  if (results.profiles?.length) {
+    L.push('### Portico CPU profiles (--profile)');
+    L.push('');
+    L.push('Portico ran under `node --cpu-prof` (its figures above include the profiler\'s cost).');
+    L.push('');
+    for (const p of results.profiles) L.push(profileMarkdown(`(${p.workload}) ${p.file}`, p.summary));
   }
   return L.join('\n');
 }

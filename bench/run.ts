@@ -2,7 +2,8 @@
 // on loopback, driven by wrk (or autocannon). Warm-up, then rounds interleaved across targets; medians
 // with min and max; results under bench/results/<timestamp>/. See bench/README.md.
 import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { spawnTracked, isInterrupted, Interrupted, type Tracked } from './procs.js';
@@ -14,6 +15,7 @@ import { pickTool, runLoad, runTunnel, toolVersion, type LoadSpec, type LoadTool
 import { measured, BUSY_THRESHOLD_CPUS } from './measure.js';
 import { memory, resetPeak } from './procstat.js';
 import { environment } from './env.js';
+import { summarizeProfile, profileMarkdown } from './cpu-profile.js';
 import { probeAdmin, startChurn } from './route-churn.js';
 import { probeForward, probeConnect } from './probe.js';
 import {
@@ -24,6 +26,7 @@ import {
   type Results,
   type RunRecord,
   type IdleRecord,
+  type ProfileRecord,
   type TargetInfo,
   type WorkloadInfo,
 } from './report.js';
@@ -44,6 +47,9 @@ const USAGE = `Usage: npm run bench -- [options]
   --threads N        wrk threads (default 1)
   --out DIR          results directory (default bench/results/<timestamp>)
   --log-level LEVEL  portico's --log-level (default silent; info measures the access log's cost)
+  --profile          run Portico under node --cpu-prof, restarted per workload: portico-<workload>.cpuprofile
+                     and a self-time summary (by category and top functions) next to the results; the
+                     profiler costs Portico some CPU, so compare its figures only with other --profile runs
   --smoke            seconds, not minutes: workloads a,c,d, 1 s, 1 round, no warm-up, few connections
   -h, --help         this help
 
@@ -64,6 +70,7 @@ interface Options {
   threads: number;
   out: string | undefined;
   smoke: boolean;
+  profile: boolean;
   timeout: number;
   logLevel: string;
 }
@@ -95,6 +102,7 @@ function parseOptions(argv: string[]): Options | 'help' {
       threads: { type: 'string' },
       out: { type: 'string' },
       smoke: { type: 'boolean' },
+      profile: { type: 'boolean' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -120,6 +128,7 @@ function parseOptions(argv: string[]): Options | 'help' {
     threads: int('threads', values.threads, 1, 1),
     out: values.out,
     smoke,
+    profile: values.profile ?? false,
     timeout: 10,
     logLevel: values['log-level'] ?? 'silent',
   };
@@ -162,11 +171,14 @@ class Bench {
   ctx!: TargetContext;
   tool!: LoadTool;
   plan!: CpuPlan;
+  readonly profiles: ProfileRecord[] = [];
 
   constructor(
     readonly opts: Options,
     readonly root: string,
     readonly tmp: string,
+    /** The results directory (--profile writes its .cpuprofile files there). */
+    readonly out: string,
   ) {}
 
   originAuthority(): string {
@@ -253,7 +265,11 @@ class Bench {
       }
       rec.load = value;
       rec.m = m;
-      if (m.targetCpuSec !== undefined && value.requests > 0) rec.cpuUsPerReq = (m.targetCpuSec * 1e6) / value.requests;
+      if (m.targetCpuSec !== undefined && value.requests > 0) {
+        rec.cpuUsPerReq = (m.targetCpuSec * 1e6) / value.requests;
+        rec.userUsPerReq = (m.targetUserSec! * 1e6) / value.requests;
+        rec.systemUsPerReq = (m.targetSystemSec! * 1e6) / value.requests;
+      }
       if (m.originCpuSec !== undefined && value.requests > 0) rec.originCpuUsPerReq = (m.originCpuSec * 1e6) / value.requests;
       rec.busy = (m.otherCpus ?? 0) > BUSY_THRESHOLD_CPUS;
     } catch (e) {
@@ -278,7 +294,7 @@ class Bench {
       `p99 ${fmt(l.p99Ms, 2)} ms`,
       `${fmt(l.bytesPerSec / 2 ** 20, 1)} MiB/s`,
     ];
-    if (rec.cpuUsPerReq !== undefined) parts.push(`CPU ${fmt(rec.cpuUsPerReq, 1)} µs/req`);
+    if (rec.cpuUsPerReq !== undefined) parts.push(`CPU ${fmt(rec.cpuUsPerReq, 1)} µs/req (user ${fmt(rec.userUsPerReq ?? NaN, 1)} + sys ${fmt(rec.systemUsPerReq ?? NaN, 1)})`);
     if (rec.m?.peakRssBytes !== undefined) parts.push(`RSS ${fmt(rec.m.peakRssBytes / 2 ** 20)} MiB`);
     if (l.errors || l.non2xx) parts.push(`errors ${l.errors} non-2xx ${l.non2xx}`);
     if (rec.churn) parts.push(`route changes ${rec.churn.changes} (${rec.churn.failed} failed)`);
@@ -401,25 +417,42 @@ class Bench {
     }
   }
 
+  /** Portico wrote its profile on exit (SIGTERM is a graceful shutdown); summarize it. */
+  readProfile(workload: string, file: string): void {
+    if (!existsSync(file)) {
+      this.note(`--profile: ${file} was not written (Portico did not exit cleanly?)`);
+      return;
+    }
+    const summary = summarizeProfile(file);
+    this.profiles.push({ workload, file: basename(file), summary });
+    process.stdout.write(`\n${profileMarkdown(`Portico CPU profile, workload (${workload})`, summary)}\n`);
+  }
+
   async run(selected: TargetDef[]): Promise<void> {
     const wls = WORKLOADS.filter((w) => this.opts.workloads.includes(w.id));
     for (const w of wls) this.workloadInfo.push({ id: w.id, title: w.title });
     const byRole = (role: Role): Workload[] => wls.filter((w) => w.role === role && w.kind !== 'churn');
 
     const reverse = byRole('reverse');
-    if (reverse.length) {
-      const running = await this.startTargets(selected, 'reverse', reverse.map((w) => w.id).join(','));
+    // Idle connections first, on fresh processes: later, garbage left by the load runs makes the
+    // RSS difference noisy (a collection during the measurement can even make it negative).
+    const ordered = [...reverse.filter((w) => w.kind === 'idle'), ...reverse.filter((w) => w.kind !== 'idle')];
+    // --profile: fresh targets per workload, so that each profile holds one workload only.
+    const batches = this.opts.profile ? ordered.map((w) => [w]) : ordered.length ? [ordered] : [];
+    for (const batch of batches) {
+      const profile = this.opts.profile ? join(this.out, `portico-${batch[0]!.id}.cpuprofile`) : undefined;
+      this.ctx.cpuProfile = profile;
+      const running = await this.startTargets(selected, 'reverse', batch.map((w) => w.id).join(','));
       try {
-        // Idle connections first, on fresh processes: later, garbage left by the load runs makes the
-        // RSS difference noisy (a collection during the measurement can even make it negative).
-        const ordered = [...reverse.filter((w) => w.kind === 'idle'), ...reverse.filter((w) => w.kind !== 'idle')];
-        for (const w of ordered) {
+        for (const w of batch) {
           if (w.kind === 'idle') await this.idleWorkload(w, running);
           else await this.loadWorkload(w, running);
         }
       } finally {
         await Promise.all(running.map((r) => r.stop()));
+        this.ctx.cpuProfile = undefined;
       }
+      if (profile) this.readProfile(batch[0]!.id, profile);
     }
     for (const w of wls.filter((x) => x.kind === 'churn')) await this.churnWorkload(w, selected);
     if (byRole('tls').length) {
@@ -462,8 +495,11 @@ class Bench {
 
 async function main({ opts, argv, root, tmp }: CommandContext<Options>): Promise<number> {
   const t0 = performance.now();
-  const bench = new Bench(opts, root, tmp);
   const env = await environment(root);
+  const stamp = env.date.replace(/[:.]/g, '-');
+  const dir = opts.out ?? join(root, 'bench', 'results', stamp);
+  if (opts.profile) mkdirSync(dir, { recursive: true });
+  const bench = new Bench(opts, root, tmp, dir);
   if (env.busyBefore !== undefined && env.busyBefore > 0.1) {
     bench.note(`machine busy before the run: ${fmt(env.busyBefore * 100)}% of all CPUs in use (load average ${env.loadAverage?.join(' ')})`);
   }
@@ -516,12 +552,11 @@ async function main({ opts, argv, root, tmp }: CommandContext<Options>): Promise
     notes: bench.notes,
     runs: bench.runs,
     idle: bench.idle,
+    profiles: bench.profiles,
     summary,
     ratios: ratios(summary),
     totalSeconds: (performance.now() - t0) / 1000,
   };
-  const stamp = env.date.replace(/[:.]/g, '-');
-  const dir = opts.out ?? join(root, 'bench', 'results', stamp);
   const files = writeResults(dir, results);
   process.stdout.write(`\n${markdown(results)}\n\nwrote ${files.json}\n      ${files.md}\n      ${files.svg}\n`);
   return 0;

@@ -4,7 +4,7 @@
 // their config files are generated into the run's temp dir.
 import { existsSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { spawnTracked, waitForPort, type Tracked } from './procs.js';
 import { freePort } from './ports.js';
 
@@ -26,6 +26,8 @@ export interface TargetContext {
   fdLimit: number;
   /** Portico's --log-level (default silent: access logs off, like every peer). */
   porticoLogLevel?: string;
+  /** Portico only: run it under `node --cpu-prof` writing this .cpuprofile file (bench --profile). */
+  cpuProfile?: string;
   /** Certificate for the tls role: PEM files, and both in one file (HAProxy's crt). */
   tls?: { cert: string; key: string; combined: string };
 }
@@ -183,7 +185,8 @@ export const portico: TargetDef = {
     const listen = role === 'tls'
       ? ['--listen', 'off', '--tls-listen', `127.0.0.1:${port}`, '--tls-cert', tlsFiles(ctx).cert, '--tls-key', tlsFiles(ctx).key]
       : ['--listen', `127.0.0.1:${port}`];
-    const args = [...shebangNodeFlags(entry), entry, ...listen, '--log-level', ctx.porticoLogLevel ?? 'silent', '--route', `/=${origin(ctx)}`];
+    const profile = ctx.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', dirname(ctx.cpuProfile), '--cpu-prof-name', basename(ctx.cpuProfile)] : [];
+    const args = [...shebangNodeFlags(entry), ...profile, entry, ...listen, '--log-level', ctx.porticoLogLevel ?? 'silent', '--route', `/=${origin(ctx)}`];
     const env: NodeJS.ProcessEnv = { ...process.env };
     let adminUrl: string | undefined;
     if (opts.adminToken !== undefined) {
@@ -218,17 +221,18 @@ export const portico: TargetDef = {
   },
 };
 
-function nodePeer(name: string, file: string, pkg: string, describe: string): TargetDef {
+/** A peer in bench/peers/; `pkg` is the npm package it measures (undefined: plain Node, no package). */
+function nodePeer(name: string, file: string, pkg: string | undefined, describe: string): TargetDef {
   return {
     name,
     describe,
     roles: ['reverse'],
     check: (ctx) => {
-      if (!existsSync(join(ctx.root, 'node_modules', pkg))) return `npm package ${pkg} is not installed (npm ci)`;
+      if (pkg !== undefined && !existsSync(join(ctx.root, 'node_modules', pkg))) return `npm package ${pkg} is not installed (npm ci)`;
       if (!existsSync(join(ctx.root, 'dist', 'bench', 'peers', file))) return `dist/bench/peers/${file} is missing (npm run build)`;
       return undefined;
     },
-    version: (ctx) => pkgVersion(ctx, pkg),
+    version: (ctx) => (pkg !== undefined ? pkgVersion(ctx, pkg) : `node:net (Node ${process.version})`),
     start: (ctx, role) =>
       startListening(ctx, name, role, process.execPath, [join(ctx.root, 'dist', 'bench', 'peers', file), '--upstream', origin(ctx)], {
         line: /listening on [^:]+:(\d+)/,
@@ -248,6 +252,13 @@ export const fastifyProxy = nodePeer(
   'fastify-proxy.js',
   '@fastify/http-proxy',
   'fastify 5 + @fastify/http-proxy 11 (reply-from, undici pool), logger off',
+);
+
+export const tcpPipe = nodePeer(
+  'tcp-pipe',
+  'tcp-pipe.js',
+  undefined,
+  'raw node:net pipe, no HTTP: one upstream connection per client connection, socket.pipe both ways (the floor for a proxy on node:net)',
 );
 
 export const nginx: TargetDef = {
@@ -423,4 +434,4 @@ PidFile "${dir}/tinyproxy.pid"
 };
 
 /** All targets, in report order. */
-export const ALL_TARGETS: TargetDef[] = [direct, portico, nodeHttpProxy, fastifyProxy, nginx, haproxy, twisted, tinyproxy];
+export const ALL_TARGETS: TargetDef[] = [direct, portico, tcpPipe, nodeHttpProxy, fastifyProxy, nginx, haproxy, twisted, tinyproxy];
