@@ -541,7 +541,7 @@ export class ClientChannel implements ClientSide {
       },
       tunnel: (upstream) => {
         once();
-        if (this.#state === State.CLOSED) { upstream.destroy(); return; }
+        if (this.#state >= State.CLOSING) { upstream.destroy(); return; }
         this.upgrade(CONNECTION_ESTABLISHED, upstream, EMPTY);
       },
     };
