@@ -13,6 +13,7 @@ import { sharedSchemas, validatorCompiler } from './schemas.js';
 import { routesPlugin } from './routes.js';
 import { configPlugin } from './config.js';
 import { upstreamsPlugin } from './upstreams.js';
+import { statusPlugin } from './status.js';
 import { healthPlugin } from './health.js';
 import { AdminMetrics, metricsPlugin } from './metrics.js';
 import { docsPlugin, registerOpenApi } from './docs.js';
@@ -63,16 +64,17 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
     }
   });
 
-  const metrics = new AdminMetrics(ctx.proxy, { defaultMetrics: opts.defaultMetrics });
-  const store = new AdminStore(ctx.proxy, ctx.configPath, ctx.logger.child({ component: 'admin' }), (r) => metrics.changeResult(r));
+  const metrics = new AdminMetrics(ctx.dataPlane, { defaultMetrics: opts.defaultMetrics });
+  const store = new AdminStore(ctx.dataPlane, ctx.configPath, ctx.logger.child({ component: 'admin' }), (r) => metrics.changeResult(r));
 
   app.register(async (root) => {
     await registerOpenApi(root, packageVersion());
-    await root.register(healthPlugin, { proxy: ctx.proxy });
+    await root.register(healthPlugin, { plane: ctx.dataPlane });
     await root.register(metricsPlugin, { metrics });
     await root.register(routesPlugin, { prefix: '/v1', store });
     await root.register(configPlugin, { prefix: '/v1', store, config: ctx.config, token: ctx.token });
-    await root.register(upstreamsPlugin, { prefix: '/v1', proxy: ctx.proxy });
+    await root.register(upstreamsPlugin, { prefix: '/v1', plane: ctx.dataPlane });
+    await root.register(statusPlugin, { prefix: '/v1', plane: ctx.dataPlane });
     await root.register(docsPlugin);
   });
   return app;

@@ -1,9 +1,10 @@
 // The single serialised writer of the route configuration. Every accepted change:
 //   1. is planned against the routes the proxy runs right now (inside the lock, so If-Match checks
 //      and the swap are atomic with respect to other admin requests),
-//   2. is validated by the proxy (ProxyServer.validateRoutes: 422 on a semantic error),
+//   2. is validated by the data plane (DataPlane.validateRoutes: 422 on a semantic error),
 //   3. is persisted (temp file in the same directory, fsync, rename, fsync the directory; 0600),
-//   4. is swapped in (ProxyServer.applyTable: one atomic table swap; the revision goes up).
+//   4. is swapped in (DataPlane.apply: one atomic table swap, in every worker when there are
+//      workers, acknowledged before the answer; the revision goes up).
 // A failure at any step leaves both the running table and the file as they were.
 import type { RouteTable } from '../src/routing/route-table.js';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { ProxyServer } from '../src/proxy/proxy-server.js';
+import type { DataPlane } from '../src/cluster/data-plane.js';
 import type { RouteSpec, UpstreamSpec } from '../src/routing/route-spec.js';
 import { ProxyError } from '../src/errors.js';
 import { canonicalJson } from './etag.js';
@@ -62,7 +63,7 @@ export function keep(spec: Readonly<RouteSpec>): RouteSpec {
 }
 
 export class AdminStore {
-  readonly #proxy: ProxyServer;
+  readonly #plane: DataPlane;
   readonly #path: string | undefined;
   readonly #logger: Logger;
   /** The config file's own JSON (not the resolved config): persistence only replaces `routes`,
@@ -71,8 +72,8 @@ export class AdminStore {
   #queue: Promise<unknown> = Promise.resolve();
   readonly #onResult: ((r: ChangeResult) => void) | undefined;
 
-  constructor(proxy: ProxyServer, configPath: string | undefined, logger: Logger, onResult?: (r: ChangeResult) => void) {
-    this.#proxy = proxy;
+  constructor(plane: DataPlane, configPath: string | undefined, logger: Logger, onResult?: (r: ChangeResult) => void) {
+    this.#plane = plane;
     this.#logger = logger;
     this.#onResult = onResult;
     if (configPath === undefined) {
@@ -102,7 +103,7 @@ export class AdminStore {
   }
 
   snapshot(): Snapshot {
-    const t = this.#proxy.routes.current;
+    const t = this.#plane.routes.current;
     return { revision: t.revision, specs: t.routes.map((r) => r.spec) };
   }
 
@@ -127,7 +128,7 @@ export class AdminStore {
       const specs = plan.specs;
       let built: RouteTable;
       try {
-        built = this.#proxy.validateRoutes(specs);
+        built = this.#plane.validateRoutes(specs);
       } catch (e) {
         if (!(e instanceof ProxyError)) throw e;
         const mapped = e.path !== undefined && plan.mapPointer ? plan.mapPointer(e.path, specs) : { pointer: e.path };
@@ -144,7 +145,7 @@ export class AdminStore {
       await this.#persist(specs);
       // the table validated above is the one swapped in (built once); nothing else can have
       // changed the routes meanwhile: this queue is the only writer
-      const table = this.#proxy.applyTable(built);
+      const table = await this.#plane.apply(built);
       this.#onResult?.('applied');
       this.#logger.info({ revision: table.revision, routes: table.routes.length }, 'admin: route change applied');
       return { revision: table.revision, specs: table.routes.map((r) => r.spec), changed: true, dryRun };

@@ -2,10 +2,11 @@
 // root (admin/cli.ts, the package bin) passes an AdminStarter to runPortico.
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import type { ProxyServer } from '../proxy/proxy-server.js';
+import type { DataPlane } from '../cluster/data-plane.js';
 
 export interface AdminContext {
-  proxy: ProxyServer;
+  /** Where the routes run: this process, or the workers of a cluster. */
+  dataPlane: DataPlane;
   /** The resolved configuration the proxy started with (routes included). */
   config: Config;
   /** File that accepted changes are persisted to (may not exist yet); undefined: no persistence. */
@@ -24,3 +25,13 @@ export interface AdminHandle {
 }
 
 export type AdminStarter = (ctx: AdminContext) => Promise<AdminHandle>;
+
+export interface ClusterOptions {
+  config: Config;
+  /** Resolved worker count (> 1). */
+  workers: number;
+  logger: Logger;
+}
+
+/** How the command starts the workers (the primary's supervisor lives in admin/cluster/). */
+export type ClusterStarter = (opts: ClusterOptions) => Promise<DataPlane>;

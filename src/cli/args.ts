@@ -12,6 +12,8 @@ Options:
   --admin HOST:PORT|off  admin API listener (default 127.0.0.1:9090)
   --route PREFIX=URL     route a path prefix to an upstream, e.g. --route /api=http://127.0.0.1:3000
                          (repeatable; added after the config file's routes)
+  --workers N|auto       data-plane processes sharing the listeners (default 1: one process);
+                         auto = the machine's available parallelism
   --forward              enable the forward proxy (absolute-form and CONNECT) for loopback clients
   --log-level LEVEL      fatal|error|warn|info|debug|trace|silent (default info)
   --check                validate the configuration and exit
@@ -31,6 +33,7 @@ export interface CliFlags {
   admin?: string;
   routes: string[];
   forward: boolean;
+  workers?: string;
   logLevel?: string;
   check: boolean;
   version: boolean;
@@ -46,6 +49,7 @@ export function parseFlags(argv: string[]): CliFlags {
       admin: { type: 'string' },
       route: { type: 'string', multiple: true },
       forward: { type: 'boolean' },
+      workers: { type: 'string' },
       'log-level': { type: 'string' },
       check: { type: 'boolean' },
       version: { type: 'boolean' },
@@ -61,6 +65,7 @@ export function parseFlags(argv: string[]): CliFlags {
     admin: values.admin,
     routes: values.route ?? [],
     forward: values.forward ?? false,
+    workers: values.workers,
     logLevel: values['log-level'],
     check: values.check ?? false,
     version: values.version ?? false,

@@ -9,11 +9,14 @@ import { fileURLToPath } from 'node:url';
 import { loadConfigFile, resolveConfig, parseHostPort, type Config } from '../config/config.js';
 import { ProxyError } from '../errors.js';
 import { ProxyServer } from '../proxy/proxy-server.js';
+import { InProcessDataPlane } from '../cluster/in-process.js';
+import type { DataPlane } from '../cluster/data-plane.js';
+import { resolveWorkerCount, workersFromFlag } from '../cluster/worker-count.js';
 import { createLogger } from '../log.js';
 import { startDemoOrigin } from '../demo/demo-origin.js';
 import { parseOriginUrl } from '../upstream/origin-url.js';
 import { USAGE, parseFlags, routeFromFlag, type CliFlags } from './args.js';
-import type { AdminStarter, AdminHandle } from './admin-contract.js';
+import type { AdminStarter, AdminHandle, ClusterStarter } from './admin-contract.js';
 
 export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
@@ -36,6 +39,7 @@ export function buildConfig(flags: CliFlags): Config {
   if (flags.listen) raw.listen = flags.listen;
   if (flags.admin) raw.admin = flags.admin === 'off' ? false : { ...(base.admin || {}), listen: flags.admin };
   if (flags.logLevel) raw.logLevel = flags.logLevel;
+  if (flags.workers !== undefined) raw.workers = workersFromFlag(flags.workers);
   if (flags.forward) raw.forwardProxy = { ...base.forwardProxy, enabled: true };
   if (flags.routes.length) {
     // flags override the file: a flag route replaces a file route with its id (cli-N, which the
@@ -76,7 +80,7 @@ async function unresolvedUpstreams(config: Config): Promise<string[]> {
 
 const say = (line: string) => process.stderr.write(line + '\n');
 
-export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarter } = {}): Promise<number> {
+export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarter; startCluster?: ClusterStarter } = {}): Promise<number> {
   let flags: CliFlags;
   try {
     flags = parseFlags(argv);
@@ -115,18 +119,26 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
     }
     say(`portico: demo origin on http://${config.demoOrigin.listen}`);
   }
-  const proxy = new ProxyServer(config, logger);
+  const workers = resolveWorkerCount(config.workers);
+  if (workers > 1 && !ext.startCluster) {
+    say('portico: workers > 1 needs the portico command (dist/admin/cli.js): its primary process supervises them');
+    demo?.close();
+    return EXIT_USAGE;
+  }
+  // one process unless asked: the cluster code is not even loaded then
+  const plane: DataPlane = workers > 1 ? await ext.startCluster!({ config, workers, logger }) : new InProcessDataPlane(new ProxyServer(config, logger));
   try {
-    await proxy.listen();
+    await plane.listen();
   } catch (e) {
     say(`portico: ${(e as Error).message}`);
     demo?.close();
     return EXIT_RUNTIME;
   }
-  const addr = proxy.addresses()[0];
+  const addr = plane.addresses()[0];
   const shown = addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`;
   // one write, so a reader that waits for "listening on" also has the curl line
-  say(`portico: listening on http://${shown} (${config.routes.length} route(s))` + (config.routes.length ? `\nportico: try   curl -i http://${shown}${config.routes[0].pathPrefix}` : ''));
+  const by = workers > 1 ? `, ${workers} workers` : '';
+  say(`portico: listening on http://${shown} (${config.routes.length} route(s)${by})` + (config.routes.length ? `\nportico: try   curl -i http://${shown}${config.routes[0].pathPrefix}` : ''));
 
   let admin: AdminHandle | undefined;
   if (config.admin && ext.startAdmin) {
@@ -134,10 +146,10 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
     const generated = token === undefined;
     if (generated) token = randomBytes(18).toString('base64url');
     try {
-      admin = await ext.startAdmin({ proxy, config, configPath: flags.config, listen: config.admin.listen, token, logger });
+      admin = await ext.startAdmin({ dataPlane: plane, config, configPath: flags.config, listen: config.admin.listen, token, logger });
     } catch (e) {
       say(`portico: admin API: ${(e as Error).message}`);
-      await proxy.close(0);
+      await plane.close(0);
       demo?.close();
       return EXIT_RUNTIME;
     }
@@ -154,7 +166,7 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
       stopping = true;
       say(`portico: ${signal}: finishing in-flight requests (up to ${config.timeouts.shutdownMs} ms)`);
       void (async () => {
-        await Promise.all([proxy.close(), admin?.close()]);
+        await Promise.all([plane.close(), admin?.close()]);
         demo?.close();
         logger.flush();
         resolve(EXIT_OK);
@@ -162,5 +174,14 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    const restart = plane.restartWorkers?.bind(plane);
+    // SIGHUP (as nginx): replace the workers one at a time; one process keeps Node's default
+    if (restart) {
+      process.on('SIGHUP', () => {
+        if (stopping) return;
+        say('portico: SIGHUP: replacing the workers one at a time');
+        restart().catch((e: Error) => say(`portico: rolling restart: ${e.message}`));
+      });
+    }
   });
 }

@@ -1,0 +1,70 @@
+// The data plane as the control plane sees it: where the route table runs. One process
+// (InProcessDataPlane: the ProxyServer in this process) or a cluster of worker processes
+// (admin/cluster/primary.ts). The admin API's store validates and persists a change, then calls
+// `apply`, the one function every table change goes through; it resolves when the table runs
+// everywhere (with workers: when every live worker has acknowledged that revision).
+import type { AddressInfo } from 'node:net';
+import type { RouteSpec } from '../routing/route-spec.js';
+import type { RouteTable } from '../routing/route-table.js';
+import type { ProxyServer, ProxyStats } from '../proxy/proxy-server.js';
+
+/** Control-plane state the data plane runs, as sent to workers. Routes today; further members
+ *  (e.g. certificates) ride on the same message. */
+export interface ControlPlaneState {
+  routes: RouteSpec[];
+}
+
+export type WorkerState = 'starting' | 'ready' | 'draining' | 'backoff';
+
+export interface WorkerStatus {
+  /** Worker slot (0..N-1); a replaced worker takes its slot. */
+  slot: number;
+  /** null while the slot waits (backoff) for its next start. */
+  pid: number | null;
+  state: WorkerState;
+  /** Revision of the route table it runs (null: not known). */
+  revision: number | null;
+  uptimeS: number;
+  /** Open client connections (null: the worker did not answer). */
+  connections: number | null;
+  /** Times this slot's worker was replaced after dying. */
+  restarts: number;
+  /** Crash loop: consecutive early deaths and when the next start is due. */
+  crashes?: number;
+  nextStartInMs?: number;
+}
+
+/** GET /v1/status (an object so that other members can be added). */
+export interface DataPlaneStatus {
+  revision: number;
+  mode: 'single' | 'cluster';
+  workers: WorkerStatus[];
+}
+
+export interface DataPlane {
+  /** The running table (with workers: the primary's copy, which every live worker runs or is
+   *  being given). */
+  readonly routes: { readonly current: RouteTable };
+  /** The in-process proxy (one-process mode only): its events feed the metrics directly. */
+  readonly proxy: ProxyServer | undefined;
+  /** Builds the next table from specs without applying it; throws ProxyError on a semantic error. */
+  validateRoutes(specs: RouteSpec[]): RouteTable;
+  /** Swaps `table` in everywhere; resolves once it runs in every live process. In-flight
+   *  requests keep the table they started with. */
+  apply(table: RouteTable): Promise<RouteTable>;
+  /** Opens the listeners (with workers: starts them and waits until each listens). */
+  listen(): Promise<void>;
+  addresses(): AddressInfo[];
+  readonly ready: boolean;
+  /** Pool state, summed over workers. */
+  stats(): Promise<ProxyStats>;
+  status(): Promise<DataPlaneStatus>;
+  /** Replaces the workers one at a time without refusing a connection (cluster only). */
+  restartWorkers?(): Promise<DataPlaneStatus>;
+  /** Graceful shutdown: in-flight requests finish, the rest is closed after `deadlineMs`. */
+  close(deadlineMs?: number): Promise<void>;
+}
+
+export function stateOf(table: RouteTable): ControlPlaneState {
+  return { routes: table.routes.map((r) => r.spec as RouteSpec) };
+}

@@ -1,0 +1,59 @@
+// One process (workers: 1, the default): the ProxyServer runs beside the admin API, as it always
+// did; no cluster code is loaded.
+import type { RouteSpec } from '../routing/route-spec.js';
+import type { RouteTable } from '../routing/route-table.js';
+import type { ProxyServer } from '../proxy/proxy-server.js';
+import type { DataPlane, DataPlaneStatus } from './data-plane.js';
+
+export class InProcessDataPlane implements DataPlane {
+  readonly proxy: ProxyServer;
+  readonly #startedAt = Date.now();
+
+  constructor(proxy: ProxyServer) {
+    this.proxy = proxy;
+  }
+
+  get routes() {
+    return this.proxy.routes;
+  }
+
+  get ready(): boolean {
+    return this.proxy.ready;
+  }
+
+  validateRoutes(specs: RouteSpec[]): RouteTable {
+    return this.proxy.validateRoutes(specs);
+  }
+
+  async apply(table: RouteTable): Promise<RouteTable> {
+    return this.proxy.applyTable(table);
+  }
+
+  listen(): Promise<void> {
+    return this.proxy.listen();
+  }
+
+  addresses() {
+    return this.proxy.addresses();
+  }
+
+  async stats() {
+    return this.proxy.stats();
+  }
+
+  async status(): Promise<DataPlaneStatus> {
+    const revision = this.proxy.revision;
+    return {
+      revision,
+      mode: 'single',
+      workers: [{
+        slot: 0, pid: process.pid, state: this.proxy.ready ? 'ready' : 'starting', revision,
+        uptimeS: Math.round((Date.now() - this.#startedAt) / 1000), connections: this.proxy.stats().clientConnections, restarts: 0,
+      }],
+    };
+  }
+
+  close(deadlineMs?: number): Promise<void> {
+    return this.proxy.close(deadlineMs);
+  }
+}
