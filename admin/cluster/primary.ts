@@ -323,6 +323,7 @@ export class ClusterDataPlane implements DataPlane {
     const info = { slot: slot.index, pid: worker.process.pid, code, signal, livedMs: lived, restarts: slot.restarts, crashes: slot.crashes, nextStartInMs: delay };
     if (delay === 0) this.#logger.warn(info, 'worker died; replacing it');
     else this.#logger.error(info, 'worker keeps dying (crash loop); backing off before the next start');
+    this.#logger.flush(); // rare and important: do not leave it in the log's buffer
     this.#schedule(slot, delay);
   }
 

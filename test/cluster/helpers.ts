@@ -1,0 +1,173 @@
+// `portico --workers N` as a user runs it: the package bin (dist/admin/cli.js) in a child process,
+// with real origins and real clients on loopback. Every process (primary and workers, by pid) is
+// killed afterwards.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import http from 'node:http';
+import { join, resolve } from 'node:path';
+import { Pool } from 'undici';
+import { sleep } from '../helpers/harness.js';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const BIN = join(ROOT, 'dist/admin/cli.js');
+export const TOKEN = 'cluster-test-token-0123456789';
+
+function newestMtime(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) t = Math.max(t, newestMtime(p));
+    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** Builds dist/ when it is missing or older than the sources. */
+export function ensureBuilt(): void {
+  if (!existsSync(join(ROOT, 'build/portico.wasm'))) {
+    spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
+  } else if (!existsSync(BIN) || statSync(BIN).mtimeMs < Math.max(newestMtime(join(ROOT, 'src')), newestMtime(join(ROOT, 'admin')))) {
+    spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
+  }
+}
+
+export interface WorkerEntry { slot: number; pid: number | null; state: string; revision: number | null; uptimeS: number; connections: number | null; restarts: number; crashes?: number; nextStartInMs?: number }
+export interface Status { revision: number; mode: string; workers: WorkerEntry[] }
+
+/** Every pid seen (primaries and workers), killed by `killAll`. */
+const pids = new Set<number>();
+const children: ChildProcess[] = [];
+
+export function killAll(): void {
+  for (const c of children.splice(0)) if (c.pid !== undefined) pids.add(c.pid);
+  for (const pid of pids) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+  }
+  pids.clear();
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface Portico {
+  child: ChildProcess;
+  /** Proxy port and admin base URL. */
+  port: number;
+  admin: string;
+  stdout(): string;
+  stderr(): string;
+  exit: Promise<number | null>;
+  status(): Promise<Status>;
+  /** An admin request with the token; JSON body. */
+  call(method: string, path: string, body?: unknown, type?: string): Promise<{ status: number; headers: Headers; body: string }>;
+}
+
+export async function startPortico(args: string[]): Promise<Portico> {
+  const child = spawn(process.execPath, ['--max-semi-space-size=4', BIN, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORTICO_ADMIN_TOKEN: TOKEN },
+  });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  const deadline = Date.now() + 60_000;
+  while (!/admin API on (\S+)/.test(err)) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`portico did not start: ${err}`);
+    await sleep(50);
+  }
+  const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(err)![1]);
+  const admin = /admin API on (\S+)/.exec(err)![1];
+  const call: Portico['call'] = async (method, path, body, type = 'application/json') => {
+    const res = await fetch(admin + path, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined ? { 'content-type': type } : {}) },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, headers: res.headers, body: await res.text() };
+  };
+  const status = async () => {
+    const s = (await (await fetch(`${admin}/v1/status`)).json()) as Status;
+    for (const w of s.workers) if (w.pid !== null) pids.add(w.pid);
+    return s;
+  };
+  const p: Portico = { child, port, admin, stdout: () => out, stderr: () => err, exit, status, call };
+  await status();
+  return p;
+}
+
+/** Polls until `cond` holds (or `ms` pass); returns the last value. */
+export async function until<T>(get: () => Promise<T>, cond: (v: T) => boolean, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let v = await get();
+  while (!cond(v) && Date.now() < deadline) {
+    await sleep(50);
+    v = await get();
+  }
+  return v;
+}
+
+/** One request on a connection of its own (no keep-alive): a new accept for every call. */
+export function getFresh(port: number, path: string, ms = 20_000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: ms }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+export interface Load { ok: number; failed: number; failures: Array<{ at: number; error: string }>; stop(): Promise<void> }
+
+/** Keep-alive load: `connections` loops of GET `path` until stopped. A failed request is counted
+ *  (with its time) and the loop goes on. */
+export function startLoad(port: number, path: string, connections: number): Load {
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections, pipelining: 1 });
+  let running = true;
+  const load: Load = { ok: 0, failed: 0, failures: [], stop: async () => {} };
+  const loops = Array.from({ length: connections }, async () => {
+    while (running) {
+      try {
+        const res = await pool.request({ path, method: 'GET' });
+        const text = await res.body.text();
+        if (res.statusCode === 200) load.ok++;
+        else throw new Error(`${res.statusCode} ${text}`);
+      } catch (e) {
+        load.failed++;
+        load.failures.push({ at: Date.now(), error: (e as Error).message });
+        await sleep(10);
+      }
+    }
+  });
+  load.stop = async () => {
+    running = false;
+    await Promise.all(loops);
+    await pool.close();
+  };
+  return load;
+}
+
+/** Total of a Prometheus series (all label sets whose text contains `labels`). */
+export function metricSum(text: string, name: string, labels = ''): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || line.startsWith('#')) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== '{' && rest[0] !== ' ') continue;
+    if (labels && !rest.includes(labels)) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
