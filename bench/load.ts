@@ -21,6 +21,8 @@ export interface LoadSpec {
   timeoutSec: number;
   /** wrk threads (at most the connection count). */
   threads: number;
+  /** wrk only: `Connection: close` on every request, so each one is a new connection (an accept). */
+  closeEach?: boolean;
 }
 
 export interface LoadResult {
@@ -66,6 +68,7 @@ function luaString(s: string): string {
 function wrkScript(spec: LoadSpec): string {
   const lines = [`wrk.method = ${luaString(spec.method)}`, `wrk.path = ${luaString(spec.path)}`];
   if (spec.hostHeader) lines.push(`wrk.headers["Host"] = ${luaString(spec.hostHeader)}`);
+  if (spec.closeEach) lines.push('wrk.headers["Connection"] = "close"');
   if (spec.bodyBytes > 0) {
     lines.push(`wrk.body = string.rep("x", ${spec.bodyBytes})`);
     lines.push('wrk.headers["Content-Type"] = "application/octet-stream"');

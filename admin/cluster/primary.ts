@@ -86,10 +86,14 @@ export class ClusterDataPlane implements DataPlane {
     this.#count = opts.workers;
     this.#logger = opts.logger.child({ component: 'primary' });
     this.routes = new RouteTableHolder(RouteTable.build(opts.config.routes, 1));
-    // Scheduling: the primary accepts and hands connections to workers in turn (SCHED_RR), which
-    // measured better balanced than letting the kernel wake whichever worker it likes
-    // (SCHED_NONE); see bench/RESULTS.md. NODE_CLUSTER_SCHED_POLICY=none still selects the other.
-    if (!process.env.NODE_CLUSTER_SCHED_POLICY) cluster.schedulingPolicy = cluster.SCHED_RR;
+    // Scheduling: the workers share the listening socket and the kernel hands each accept to one
+    // of them (SCHED_NONE), as nginx workers do. node:cluster's default on Linux, SCHED_RR, makes
+    // the primary accept every connection and pass it on: the primary would be on the data path,
+    // it spends more CPU per new connection, and a connection passed to a worker that dies before
+    // taking it stays open in the primary, unanswered, forever (node's RoundRobinHandle only
+    // closes or re-sends it on the worker's reply). RR balances more evenly (bench/RESULTS.md,
+    // "Workers"). NODE_CLUSTER_SCHED_POLICY=rr still selects it.
+    if (!process.env.NODE_CLUSTER_SCHED_POLICY) cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.setupPrimary({ exec: WORKER_MAIN, args: [] });
     cluster.on('exit', (worker, code, signal) => this.#onExit(worker, code, signal));
   }

@@ -134,7 +134,8 @@ export interface Load { ok: number; failed: number; failures: Array<{ at: number
 /** Keep-alive load: `connections` loops of GET `path` until stopped. A failed request is counted
  *  (with its time) and the loop goes on. */
 export function startLoad(port: number, path: string, connections: number): Load {
-  const pool = new Pool(`http://127.0.0.1:${port}`, { connections, pipelining: 1 });
+  // bounded waits: a request that never gets an answer is a failure, not a hung test
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections, pipelining: 1, headersTimeout: 15_000, bodyTimeout: 15_000 });
   let running = true;
   const load: Load = { ok: 0, failed: 0, failures: [], stop: async () => {} };
   const loops = Array.from({ length: connections }, async () => {
