@@ -1,35 +1,15 @@
 // `portico --workers N` as a user runs it: the package bin (dist/admin/cli.js) in a child process,
 // with real origins and real clients on loopback. Every process (primary and workers, by pid) is
 // killed afterwards.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Pool } from 'undici';
 import { sleep } from '../helpers/harness.js';
+import { ROOT, spawnNode } from '../helpers/built.js';
 
-export const ROOT = resolve(import.meta.dirname, '../..');
 export const BIN = join(ROOT, 'dist/admin/cli.js');
 export const TOKEN = 'cluster-test-token-0123456789';
-
-function newestMtime(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) t = Math.max(t, newestMtime(p));
-    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** Builds dist/ when it is missing or older than the sources. */
-export function ensureBuilt(): void {
-  if (!existsSync(join(ROOT, 'build/portico.wasm'))) {
-    spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
-  } else if (!existsSync(BIN) || statSync(BIN).mtimeMs < Math.max(newestMtime(join(ROOT, 'src')), newestMtime(join(ROOT, 'admin')))) {
-    spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
-  }
-}
 
 export interface WorkerEntry { slot: number; pid: number | null; state: string; revision: number | null; uptimeS: number; connections: number | null; restarts: number; crashes?: number; nextStartInMs?: number }
 export interface Status { revision: number; mode: string; workers: WorkerEntry[] }
@@ -69,22 +49,15 @@ export interface Portico {
 }
 
 export async function startPortico(args: string[]): Promise<Portico> {
-  const child = spawn(process.execPath, ['--max-semi-space-size=4', BIN, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORTICO_ADMIN_TOKEN: TOKEN },
-  });
+  const { child, stdout, stderr, exit } = spawnNode(['--max-semi-space-size=4', BIN, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args], { ...process.env, PORTICO_ADMIN_TOKEN: TOKEN });
   children.push(child);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
   const deadline = Date.now() + 60_000;
-  while (!/admin API on (\S+)/.test(err)) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`portico did not start: ${err}`);
+  while (!/admin API on (\S+)/.test(stderr())) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`portico did not start: ${stderr()}`);
     await sleep(50);
   }
-  const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(err)![1]);
-  const admin = /admin API on (\S+)/.exec(err)![1];
+  const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr())![1]);
+  const admin = /admin API on (\S+)/.exec(stderr())![1];
   const call: Portico['call'] = async (method, path, body, type = 'application/json') => {
     const res = await fetch(admin + path, {
       method,
@@ -98,7 +71,7 @@ export async function startPortico(args: string[]): Promise<Portico> {
     for (const w of s.workers) if (w.pid !== null) pids.add(w.pid);
     return s;
   };
-  const p: Portico = { child, port, admin, stdout: () => out, stderr: () => err, exit, status, call };
+  const p: Portico = { child, port, admin, stdout, stderr, exit, status, call };
   await status();
   return p;
 }

@@ -2,9 +2,10 @@
 // share the proxy listener. Real processes, real origins, real clients, all on loopback.
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import { startHttpOrigin, sleep } from '../helpers/harness.js';
-import { alive, ensureBuilt, getFresh, killAll, metricSum, startLoad, startPortico, until, type Portico } from './helpers.js';
+import { ensureBuilt } from '../helpers/built.js';
+import { alive, BIN, getFresh, killAll, metricSum, startLoad, startPortico, until, type Portico } from './helpers.js';
 
-beforeAll(() => ensureBuilt(), 180_000);
+beforeAll(() => ensureBuilt(BIN, ['src', 'admin']), 180_000);
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {

@@ -1,34 +1,20 @@
 // The `portico` command as a user runs it: `node dist/src/cli/main.js` (built by `npm run build`;
 // rebuilt here with tsc when src/ is newer than dist/). Every child is killed by pid afterwards.
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
 import { startHttpOrigin, RawClient, sleep } from '../helpers/harness.js';
+import { ensureBuilt, spawnNode, type Captured } from '../helpers/built.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MAIN = join(ROOT, 'dist/src/cli/main.js');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-function newestMtime(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) t = Math.max(t, newestMtime(p));
-    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs);
-  }
-  return t;
-}
-
 beforeAll(() => {
-  if (!existsSync(join(ROOT, 'build/portico.wasm'))) {
-    spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
-  } else if (!existsSync(MAIN) || statSync(MAIN).mtimeMs < newestMtime(join(ROOT, 'src'))) {
-    // type errors elsewhere (work in progress) do not stop tsc from emitting
-    spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
-  }
+  ensureBuilt(MAIN, ['src']);
   expect(existsSync(MAIN)).toBe(true);
 }, 120_000);
 
@@ -46,17 +32,12 @@ afterEach(async () => {
   tmp = undefined;
 });
 
-interface Run { child: ChildProcess; stdout: () => string; stderr: () => string; exit: Promise<number | null> }
+type Run = Captured;
 
 function portico(args: string[]): Run {
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-  return { child, stdout: () => out, stderr: () => err, exit };
+  const run = spawnNode([MAIN, ...args]);
+  children.push(run.child);
+  return run;
 }
 
 async function finished(args: string[], ms = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
