@@ -2,7 +2,6 @@
 // POST /v1/workers/restart: rolling restart of the workers (as SIGHUP to the primary).
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { DataPlane } from '../src/cluster/data-plane.js';
-import { ProxyError } from '../src/errors.js';
 import { AdminProblem, methodNotAllowed } from './problem.js';
 import { noQuery, problemResponses } from './schemas.js';
 
@@ -18,6 +17,16 @@ const statusBody = {
   properties: {
     revision: { type: 'integer', description: 'revision of the route configuration (acknowledged by every live worker)' },
     mode: { enum: ['single', 'cluster'], description: 'single: one process (workers: 1); cluster: a primary and N workers' },
+    rollingRestart: {
+      type: 'object',
+      description: 'the last rolling restart (SIGHUP or POST /v1/workers/restart)',
+      properties: {
+        state: { enum: ['running', 'done', 'failed'] },
+        startedAt: { type: 'string' },
+        finishedAt: { type: 'string' },
+        error: { type: 'string' },
+      },
+    },
     workers: {
       type: 'array',
       items: {
@@ -47,21 +56,18 @@ export const statusPlugin: FastifyPluginAsync<StatusPluginOptions> = async (app:
   app.post('/workers/restart', {
     schema: {
       tags: ['status'],
-      summary: 'Replace the workers one at a time (rolling restart; no connection is refused); answers when done',
+      summary: 'Replace the workers one at a time (rolling restart; no connection is refused)',
+      description: 'Answers 202 at once (a restart takes seconds per worker: start, listen, drain the old one); GET /v1/status shows its progress in `rollingRestart` and the workers\' states. A call while one runs joins it.',
       security: [{ bearerAuth: [] }],
       querystring: noQuery,
-      response: { 200: statusBody, ...problemResponses },
+      response: { 202: statusBody, ...problemResponses },
     },
-  }, async () => {
+  }, async (_request, reply) => {
     if (!plane.restartWorkers) {
       throw new AdminProblem(409, 'conflict', 'Portico runs as one process (workers: 1): there are no workers to replace; start it with --workers N to use them');
     }
-    try {
-      return await plane.restartWorkers();
-    } catch (e) {
-      if (e instanceof ProxyError && e.code === 'PRX_ERR_WORKER') throw new AdminProblem(503, 'unavailable', e.message, { code: e.code });
-      throw e;
-    }
+    plane.restartWorkers().catch(() => {}); // the outcome is logged and shown in /v1/status
+    return reply.code(202).header('location', '/v1/status').send(await plane.status());
   });
 
   methodNotAllowed(app, '/status', ['GET']);

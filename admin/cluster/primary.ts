@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Config } from '../../src/config/config.js';
 import type { ClusterOptions } from '../../src/cli/admin-contract.js';
-import { stateOf, type DataPlane, type DataPlaneStatus, type WorkerStatus } from '../../src/cluster/data-plane.js';
+import { stateOf, type DataPlane, type DataPlaneStatus, type RollingRestartStatus, type WorkerStatus } from '../../src/cluster/data-plane.js';
 import type { PrimaryRequest, ReadyReply, AppliedReply, WorkerStatusReply, WorkerReply } from '../../src/cluster/protocol.js';
 import { isPorticoMessage } from '../../src/cluster/protocol.js';
 import type { ProxyStats, PoolStats } from '../../src/proxy/proxy-server.js';
@@ -79,6 +79,7 @@ export class ClusterDataPlane implements DataPlane {
   #started = false;
   #closing: Promise<void> | undefined;
   #rolling: Promise<DataPlaneStatus> | undefined;
+  #lastRoll: RollingRestartStatus | undefined;
   #ackTimeouts = 0;
 
   constructor(opts: ClusterOptions) {
@@ -181,7 +182,7 @@ export class ClusterDataPlane implements DataPlane {
       workers.push({ slot: s.index, pid: null, state: 'backoff', revision: null, uptimeS: 0, connections: null, restarts: s.restarts, crashes: s.crashes, nextStartInMs: Math.max(0, s.nextStartAt - now) });
     }
     workers.sort((a, b) => a.slot - b.slot || (a.state === 'draining' ? -1 : 1));
-    return { revision: this.routes.current.revision, mode: 'cluster', workers };
+    return { revision: this.routes.current.revision, mode: 'cluster', workers, ...(this.#lastRoll ? { rollingRestart: { ...this.#lastRoll } } : {}) };
   }
 
   /** Per-worker metric registries as JSON (prom-client's getMetricsAsJSON), for aggregation. */
@@ -209,7 +210,20 @@ export class ClusterDataPlane implements DataPlane {
    *  connection is refused. A second call while one runs joins it. */
   restartWorkers(): Promise<DataPlaneStatus> {
     if (this.#closing) return Promise.reject(new ProxyError('PRX_ERR_WORKER', 'shutting down'));
-    this.#rolling ??= this.#roll().finally(() => { this.#rolling = undefined; });
+    if (!this.#rolling) {
+      const info: RollingRestartStatus = (this.#lastRoll = { state: 'running', startedAt: new Date().toISOString() });
+      this.#rolling = this.#roll().then(
+        (status) => {
+          Object.assign(info, { state: 'done', finishedAt: new Date().toISOString() });
+          return { ...status, rollingRestart: { ...info } };
+        },
+        (e: Error) => {
+          Object.assign(info, { state: 'failed', finishedAt: new Date().toISOString(), error: e.message });
+          this.#logger.error({ err: e.message }, 'rolling restart failed');
+          throw e;
+        },
+      ).finally(() => { this.#rolling = undefined; });
+    }
     return this.#rolling;
   }
 

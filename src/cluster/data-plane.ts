@@ -34,11 +34,20 @@ export interface WorkerStatus {
   nextStartInMs?: number;
 }
 
+export interface RollingRestartStatus {
+  state: 'running' | 'done' | 'failed';
+  startedAt: string;
+  finishedAt?: string;
+  error?: string;
+}
+
 /** GET /v1/status (an object so that other members can be added). */
 export interface DataPlaneStatus {
   revision: number;
   mode: 'single' | 'cluster';
   workers: WorkerStatus[];
+  /** The last rolling restart, if any. */
+  rollingRestart?: RollingRestartStatus;
 }
 
 export interface DataPlane {
@@ -59,7 +68,8 @@ export interface DataPlane {
   /** Pool state, summed over workers. */
   stats(): Promise<ProxyStats>;
   status(): Promise<DataPlaneStatus>;
-  /** Replaces the workers one at a time without refusing a connection (cluster only). */
+  /** Replaces the workers one at a time without refusing a connection (cluster only); resolves
+   *  when done. A call while one runs joins it. */
   restartWorkers?(): Promise<DataPlaneStatus>;
   /** Graceful shutdown: in-flight requests finish, the rest is closed after `deadlineMs`. */
   close(deadlineMs?: number): Promise<void>;

@@ -12,7 +12,7 @@ export const BIN = join(ROOT, 'dist/admin/cli.js');
 export const TOKEN = 'cluster-test-token-0123456789';
 
 export interface WorkerEntry { slot: number; pid: number | null; state: string; revision: number | null; uptimeS: number; connections: number | null; restarts: number; crashes?: number; nextStartInMs?: number }
-export interface Status { revision: number; mode: string; workers: WorkerEntry[] }
+export interface Status { revision: number; mode: string; workers: WorkerEntry[]; rollingRestart?: { state: string; error?: string } }
 
 /** Every pid seen (primaries and workers), killed by `killAll`. */
 const pids = new Set<number>();

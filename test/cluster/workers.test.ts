@@ -148,8 +148,11 @@ describe('portico --workers 2', () => {
     })();
     try {
       const res = await p.call('POST', '/v1/workers/restart');
-      expect(res.status, res.body).toBe(200);
-      const after = JSON.parse(res.body) as typeof before;
+      expect(res.status, res.body).toBe(202);
+      expect(res.headers.get('location')).toBe('/v1/status');
+      expect(JSON.parse(res.body)).toMatchObject({ rollingRestart: { state: 'running' } });
+      const after = await until(() => p.status(), (st) => st.rollingRestart?.state !== 'running', 60_000);
+      expect(after.rollingRestart?.state).toBe('done');
       const ready = after.workers.filter((w) => w.state === 'ready');
       expect(ready).toHaveLength(2);
       for (const w of ready) {
@@ -198,6 +201,9 @@ describe('portico --workers 2', () => {
     expect(s.workers).toHaveLength(availableParallelism());
     expect(s.mode).toBe(availableParallelism() > 1 ? 'cluster' : 'single');
     expect((await getFresh(p.port, '/z')).body).toBe('a /z');
+    // a listener that cannot be opened in the workers stops the start with the reason
+    const busy = await startPortico(['--workers', '2', '--listen', `127.0.0.1:${p.port}`]).then(() => 'started', (e: Error) => e.message);
+    expect(busy).toMatch(/127\.0\.0\.1:\d+ is already in use/);
     for (const bad of ['0', 'two', '1.5', '257']) {
       const r = await startPortico(['--workers', bad]).then(() => 'started', (e: Error) => e.message);
       expect(r).toMatch(/--workers .*expected a number of processes from 1 to 256, or "auto"/);
