@@ -2,7 +2,6 @@
 // node:cluster's channel; every request the primary sends carries an id the worker's reply echoes.
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/config.js';
-import type { ProxyStats } from '../proxy/proxy-server.js';
 import type { ControlPlaneState } from './data-plane.js';
 
 /** Prefix of our message types (prom-client and node:cluster use the same channel). */
@@ -29,13 +28,6 @@ export type WorkerReply =
   | { type: 'portico:reply'; id: number; ok: true; body: unknown }
   /** code: a ProxyErrorCode when the error was one (e.g. PRX_ERR_LISTEN). */
   | { type: 'portico:reply'; id: number; ok: false; error: string; code?: string };
-
-export type ReplyBody<T extends PrimaryRequest['type']> =
-  T extends 'portico:init' ? ReadyReply :
-  T extends 'portico:apply' ? AppliedReply :
-  T extends 'portico:status' ? WorkerStatusReply :
-  T extends 'portico:stats' ? ProxyStats :
-  unknown;
 
 export function isPorticoMessage(m: unknown): m is { type: string; id: number } {
   return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' && (m as { type: string }).type.startsWith(MSG);
