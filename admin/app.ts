@@ -7,13 +7,16 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { AdminContext } from '../src/cli/admin-contract.js';
 import { parseHostPort } from '../src/config/config.js';
 import { AdminStore } from './store.js';
+import type { RouteStore } from './route-store.js';
+import { statusPlugin } from './status.js';
 import { installAuth } from './auth.js';
-import { installProblemHandlers } from './problem.js';
+import { installProblemHandlers, pathOf } from './problem.js';
+import { installBodyDepthLimit } from './body-depth.js';
 import { sharedSchemas, validatorCompiler } from './schemas.js';
 import { routesPlugin } from './routes.js';
 import { configPlugin } from './config.js';
 import { upstreamsPlugin } from './upstreams.js';
-import { statusPlugin } from './status.js';
+import { tlsPlugin } from './tls.js';
 import { healthPlugin } from './health.js';
 import { AdminMetrics, metricsPlugin } from './metrics.js';
 import { docsPlugin, registerOpenApi } from './docs.js';
@@ -38,7 +41,8 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
   const { host, port: configuredPort } = parseHostPort(ctx.listen, 'admin listen');
   const app = Fastify({
     loggerInstance: ctx.logger.child({ component: 'admin' }) as unknown as FastifyBaseLogger,
-    // mutations are logged by the onResponse hook below; reads (probes, scrapes) are not
+    // mutations are logged by the onResponse hook below (path only, never the query string);
+    // reads (probes, scrapes) are not
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 8 * 1024 * 1024,
     connectionTimeout: 10_000,
@@ -50,6 +54,7 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
   app.setValidatorCompiler(validatorCompiler);
   for (const s of sharedSchemas) app.addSchema(s);
   installProblemHandlers(app);
+  installBodyDepthLimit(app);
   installAuth(app, {
     token: ctx.token,
     listenHost: host,
@@ -60,21 +65,24 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
   });
   app.addHook('onResponse', async (request, reply) => {
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      request.log.info({ method: request.method, url: request.url, status: reply.statusCode }, 'admin request');
+      request.log.info({ method: request.method, url: pathOf(request), status: reply.statusCode }, 'admin request');
     }
   });
 
-  const metrics = new AdminMetrics(ctx.dataPlane, { defaultMetrics: opts.defaultMetrics });
-  const store = new AdminStore(ctx.dataPlane, ctx.configPath, ctx.logger.child({ component: 'admin' }), (r) => metrics.changeResult(r));
+  // the shared store (etcd) when the proxy follows one, else the config file
+  const store: RouteStore = (ctx.routeSource as unknown as RouteStore | undefined) ?? new AdminStore(ctx.dataPlane, ctx.configPath, ctx.logger.child({ component: 'admin' }));
+  const metrics = new AdminMetrics(ctx.dataPlane, { defaultMetrics: opts.defaultMetrics, store });
+  store.observeResults((r) => metrics.changeResult(r));
 
   app.register(async (root) => {
     await registerOpenApi(root, packageVersion());
     await root.register(healthPlugin, { plane: ctx.dataPlane });
     await root.register(metricsPlugin, { metrics });
+    await root.register(statusPlugin, { prefix: '/v1', plane: ctx.dataPlane, store });
     await root.register(routesPlugin, { prefix: '/v1', store });
     await root.register(configPlugin, { prefix: '/v1', store, config: ctx.config, token: ctx.token });
     await root.register(upstreamsPlugin, { prefix: '/v1', plane: ctx.dataPlane });
-    await root.register(statusPlugin, { prefix: '/v1', plane: ctx.dataPlane });
+    await root.register(tlsPlugin, { prefix: '/v1', plane: ctx.dataPlane });
     await root.register(docsPlugin);
   });
   return app;

@@ -5,17 +5,11 @@
 //   with its port): a web page whose name was re-pointed at 127.0.0.1 (DNS rebinding) sends its own
 //   name, and is refused (403). Listeners on other addresses are reached by names we cannot know.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import net from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { isLoopbackHost } from '../src/net/loopback.js';
 import { AdminProblem } from './problem.js';
 
-export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
-  if (h === 'localhost') return true;
-  if (net.isIPv4(h)) return h.startsWith('127.');
-  if (net.isIPv6(h)) return h === '::1' || /^::ffff:127\./.test(h) || h === '0:0:0:0:0:0:0:1';
-  return false;
-}
+export { isLoopbackHost };
 
 function sha256(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();

@@ -1,17 +1,18 @@
 // /v1/config: the whole configuration (GET) and its atomic replacement (PUT).
 // Only the route list can change at run time. Other settings in a PUT body must equal the running
 // ones (422 naming the first that differs: edit the file and restart for those); settings left out
-// are unchanged. Secrets (admin token, forward-proxy passwords) are never served.
+// are unchanged. Secrets (admin token, forward-proxy passwords, the etcd password) are never served.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Config } from '../src/config/config.js';
 import type { RouteSpec } from '../src/routing/route-spec.js';
-import { AdminStore, keep, normalizeRoute, sameRoute } from './store.js';
+import type { RouteStore } from './route-store.js';
+import { keep, normalizeRoute, sameRoute } from './store.js';
 import { canonicalJson, checkIfMatch, configEtag, ifNoneMatchHits } from './etag.js';
 import { AdminProblem, methodNotAllowed, pointerToken, requireMediaType } from './problem.js';
 import { ifMatchHeaders, mutationQuery, noQuery, problemResponses } from './schemas.js';
 
 export interface ConfigPluginOptions {
-  store: AdminStore;
+  store: RouteStore;
   config: Config;
   token: string | undefined;
 }
@@ -25,6 +26,7 @@ export function configView(config: Config, routes: ReadonlyArray<Readonly<RouteS
   view.routes = routes;
   if (view.admin && typeof view.admin === 'object') delete view.admin.token;
   if (view.forwardProxy?.auth) delete view.forwardProxy.auth.users;
+  if (view.store?.auth) delete view.store.auth.password;
   return view;
 }
 
@@ -96,6 +98,8 @@ export const configPlugin: FastifyPluginAsync<ConfigPluginOptions> = async (app:
         if (b && typeof b === 'object') delete b.token;
       }
       if (key === 'forwardProxy' && a?.auth && b?.auth && !(request as unknown as { sentUsers: boolean }).sentUsers) a.auth.users = b.auth.users;
+      // the etcd password is never served, so a body made from GET /v1/config does not hold it
+      if (key === 'store' && a?.auth && b?.auth && a.auth.password === undefined) a.auth.password = b.auth.password;
       const where = firstDifference(a, b, `/${pointerToken(key)}`);
       if (where !== undefined) {
         throw new AdminProblem(422, 'restart-required', `${where} differs from the running value and cannot change at run time (only /routes can; edit the config file and restart for the rest)`, { in: 'body', pointer: where });

@@ -3,12 +3,13 @@ import type { AddressInfo } from 'node:net';
 import type { AdminHandle, AdminStarter } from '../src/cli/admin-contract.js';
 import { parseHostPort } from '../src/config/config.js';
 import { ProxyError } from '../src/errors.js';
+import { MIN_ADMIN_TOKEN_LENGTH } from '../src/config/schema.js';
 import { buildAdminApp } from './app.js';
 import { isLoopbackHost } from './auth.js';
 
 export { buildAdminApp } from './app.js';
 
-export const MIN_TOKEN_LENGTH = 16;
+export const MIN_TOKEN_LENGTH = MIN_ADMIN_TOKEN_LENGTH;
 
 export const startAdmin: AdminStarter = async (ctx): Promise<AdminHandle> => {
   const { host, port } = parseHostPort(ctx.listen, 'admin listen');

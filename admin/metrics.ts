@@ -9,7 +9,7 @@ import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } f
 import type { DataPlane } from '../src/cluster/data-plane.js';
 import type { ClusterDataPlane } from './cluster/primary.js';
 import { registerProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
-import type { ChangeResult } from './store.js';
+import type { ChangeResult, RouteStore } from './route-store.js';
 import { noQuery } from './schemas.js';
 
 export class AdminMetrics {
@@ -19,7 +19,7 @@ export class AdminMetrics {
   readonly #changes: Counter<'result'>;
   #unsubscribe: (() => void) | undefined;
 
-  constructor(plane: DataPlane, opts: { defaultMetrics?: boolean } = {}) {
+  constructor(plane: DataPlane, opts: { defaultMetrics?: boolean; store?: RouteStore } = {}) {
     this.#plane = plane;
     const registers = [this.registry];
     this.#changes = new Counter({ name: 'portico_admin_changes_total', help: 'Admin API changes by result (applied, noop, dry_run, rejected)', labelNames: ['result'], registers });
@@ -31,6 +31,17 @@ export class AdminMetrics {
       name: 'portico_routes', help: 'Routes in the running configuration', registers,
       collect() { this.set(plane.routes.current.routes.length); },
     });
+    const store = opts.store;
+    if (store) {
+      new Gauge({
+        name: 'portico_store_connected', help: 'Whether the route store (file or etcd) can be reached (1) or not (0): the proxy serves its last table meanwhile', labelNames: ['type'], registers,
+        collect() { const s = store.status(); this.reset(); this.set({ type: s.type }, s.connected ? 1 : 0); },
+      });
+      new Gauge({
+        name: 'portico_store_state_since_seconds', help: 'Unix time at which portico_store_connected last changed (or the start)', labelNames: ['type'], registers,
+        collect() { const s = store.status(); this.reset(); this.set({ type: s.type }, Date.parse(s.since) / 1000); },
+      });
+    }
     const cluster = 'supervision' in plane ? (plane as ClusterDataPlane) : undefined;
     if (plane.proxy) this.#proxyMetrics = registerProxyMetrics(this.registry, plane.proxy);
     else if (cluster) registerSupervisionMetrics(this.registry, cluster);

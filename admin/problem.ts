@@ -4,6 +4,7 @@ import { STATUS_CODES } from 'node:http';
 import type { ErrorObject } from 'ajv';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ProxyError } from '../src/errors.js';
+import { closestKey } from '../src/config/config.js';
 
 export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
 
@@ -11,7 +12,7 @@ export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
 export type ProblemKind =
   | 'schema' | 'malformed-json' | 'not-found' | 'method-not-allowed' | 'conflict' | 'precondition-failed'
   | 'unsupported-media-type' | 'semantic' | 'restart-required' | 'unauthorized' | 'forbidden'
-  | 'body-too-large' | 'bad-request' | 'persistence' | 'internal';
+  | 'body-too-large' | 'bad-request' | 'persistence' | 'internal' | 'store-unavailable';
 
 export interface Problem {
   type: string;
@@ -64,10 +65,13 @@ export function describeAjvError(e: ErrorObject): { pointer: string; detail: str
   const p = e.params as Record<string, unknown>;
   let what: string;
   switch (e.keyword) {
-    case 'additionalProperties':
-      pointer += `/${pointerToken(String(p.additionalProperty))}`;
-      what = 'is not a known member';
+    case 'additionalProperties': {
+      const key = String(p.additionalProperty);
+      pointer += `/${pointerToken(key)}`;
+      const guess = closestKey(key, Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {}));
+      what = `is not a known member${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ''}`;
       break;
+    }
     case 'required':
       pointer += `/${pointerToken(String(p.missingProperty))}`;
       what = 'is required';
@@ -114,6 +118,13 @@ export function toAdminProblem(err: unknown): AdminProblem {
   return new AdminProblem(500, 'internal', 'internal error (see the proxy log)');
 }
 
+/** The request path without its query string: what problems and the log show of a URL (a query
+ *  may carry credentials, e.g. ?token=, which must never be logged or echoed). */
+export function pathOf(request: FastifyRequest): string {
+  const q = request.url.indexOf('?');
+  return q < 0 ? request.url : request.url.slice(0, q);
+}
+
 export function sendProblem(reply: FastifyReply, p: AdminProblem, instance?: string): FastifyReply {
   for (const [k, v] of Object.entries(p.headers)) reply.header(k, v);
   return reply.code(p.status).type(PROBLEM_MEDIA_TYPE).send(p.toProblem(instance));
@@ -124,10 +135,10 @@ export function installProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err, request: FastifyRequest, reply: FastifyReply) => {
     const p = toAdminProblem(err);
     if (p.status >= 500) request.log.error({ err }, 'admin request failed');
-    return sendProblem(reply, p, request.url);
+    return sendProblem(reply, p, pathOf(request));
   });
   app.setNotFoundHandler((request, reply) => {
-    return sendProblem(reply, new AdminProblem(404, 'not-found', `no resource at ${request.method} ${request.url.split('?')[0]}`), request.url);
+    return sendProblem(reply, new AdminProblem(404, 'not-found', `no resource at ${request.method} ${pathOf(request)}`), pathOf(request));
   });
 }
 
@@ -144,8 +155,8 @@ export function methodNotAllowed(app: FastifyInstance, url: string, allowed: Rea
     url,
     schema: { hide: true } as Record<string, unknown>,
     handler: async (request, reply) => {
-      const path = request.url.split('?')[0];
-      return sendProblem(reply, new AdminProblem(405, 'method-not-allowed', `${request.method} is not allowed on ${path}; allowed: ${allowHeader}`, {}, { allow: allowHeader }), request.url);
+      const path = pathOf(request);
+      return sendProblem(reply, new AdminProblem(405, 'method-not-allowed', `${request.method} is not allowed on ${path}; allowed: ${allowHeader}`, {}, { allow: allowHeader }), path);
     },
   });
 }

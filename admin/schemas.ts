@@ -4,7 +4,7 @@
 // anything they do not name) and the OpenAPI document (@fastify/swagger).
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { FastifySchemaCompiler } from 'fastify';
-import { routeSpecSchema, ROUTE_ID_PATTERN } from '../src/routing/route-spec.js';
+import { MAX_ROUTES, routeSpecSchema, ROUTE_ID_PATTERN } from '../src/routing/route-spec.js';
 import { configSchema } from '../src/config/schema.js';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -98,7 +98,7 @@ export const DryRunSchema = {
   },
 };
 
-/** The config as served: secrets (admin token, forward-proxy passwords) are not part of it. */
+/** The config as served: secrets (admin token, forward-proxy passwords, etcd password) are not part of it. */
 function configView(): Record<string, unknown> {
   const c = withoutIds(configSchema) as unknown as { properties: Record<string, any> };
   const admin = c.properties.admin;
@@ -106,6 +106,7 @@ function configView(): Record<string, unknown> {
   const auth = c.properties.forwardProxy.properties.auth;
   delete auth.properties.users;
   auth.required = [];
+  delete c.properties.store.oneOf[1].properties.auth.properties.password;
   c.properties.routes = { type: 'array', items: { $ref: 'Route#' } };
   return c;
 }
@@ -115,7 +116,7 @@ function configInput(): Record<string, unknown> {
   // forward-proxy passwords are not served by GET, so a GET -> PUT round trip leaves them out:
   // absent means "unchanged"
   c.properties.forwardProxy.properties.auth.required = [];
-  c.properties.routes = { type: 'array', maxItems: 10000, items: { $ref: 'Route#' } };
+  c.properties.routes = { type: 'array', maxItems: MAX_ROUTES, items: { $ref: 'Route#' } };
   // `{}` must not silently delete every route: the list is required ([] empties it)
   c.required = ['routes'];
   return c;
@@ -175,7 +176,7 @@ export const problemResponses = {
 function newAjv(coerce: boolean): Ajv {
   // Bodies: no type coercion ("true" is not a boolean) and no silent removal of unknown members;
   // defaults are filled so stored routes are complete. Query/params: strings coerced.
-  const ajv = new Ajv({ allErrors: false, useDefaults: true, coerceTypes: coerce, removeAdditional: false, strict: false });
+  const ajv = new Ajv({ allErrors: false, useDefaults: true, coerceTypes: coerce, removeAdditional: false, strict: false, verbose: true });
   for (const s of sharedSchemas) ajv.addSchema(s);
   return ajv;
 }

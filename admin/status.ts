@@ -1,19 +1,24 @@
-// /v1/status: the revision and every data-plane process (one entry in one-process mode);
-// POST /v1/workers/restart: rolling restart of the workers (as SIGHUP to the primary).
+// GET /v1/status: the instance's state for operators: the revision, every data-plane process (one
+// entry in one-process mode) and the route store (connected, since when). Clients must ignore
+// members they do not know. POST /v1/workers/restart: rolling restart of the workers (as SIGHUP
+// to the primary).
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { DataPlane } from '../src/cluster/data-plane.js';
+import type { RouteStore } from './route-store.js';
 import { AdminProblem, methodNotAllowed } from './problem.js';
 import { noQuery, problemResponses } from './schemas.js';
 
 export interface StatusPluginOptions {
   plane: DataPlane;
+  store: RouteStore;
 }
 
 const nullableInt = { type: ['integer', 'null'] } as const;
 
 const statusBody = {
   type: 'object',
-  required: ['revision', 'workers'],
+  required: ['revision', 'workers', 'store'],
+  additionalProperties: true,
   properties: {
     revision: { type: 'integer', description: 'revision of the route configuration (acknowledged by every live worker)' },
     mode: { enum: ['single', 'cluster'], description: 'single: one process (workers: 1); cluster: a primary and N workers' },
@@ -25,6 +30,21 @@ const statusBody = {
         startedAt: { type: 'string' },
         finishedAt: { type: 'string' },
         error: { type: 'string' },
+      },
+    },
+    store: {
+      type: 'object',
+      required: ['type', 'connected', 'since', 'revision'],
+      additionalProperties: true,
+      properties: {
+        type: { enum: ['file', 'etcd'] },
+        connected: { type: 'boolean', description: 'false while the store cannot be reached (the last table keeps serving)' },
+        since: { type: 'string', format: 'date-time', description: 'when `connected` last changed' },
+        revision: { type: 'integer' },
+        endpoints: { type: 'array', items: { type: 'string' } },
+        prefix: { type: 'string' },
+        path: { type: 'string' },
+        lastError: { type: 'string' },
       },
     },
     workers: {
@@ -48,10 +68,11 @@ const statusBody = {
   },
 } as const;
 
-export const statusPlugin: FastifyPluginAsync<StatusPluginOptions> = async (app: FastifyInstance, { plane }) => {
+export const statusPlugin: FastifyPluginAsync<StatusPluginOptions> = async (app: FastifyInstance, { plane, store }) => {
+  const status = async () => ({ ...(await plane.status()), store: store.status() });
   app.get('/status', {
-    schema: { tags: ['status'], summary: 'Route revision and the data-plane processes (pid, revision, uptime, connections, restarts)', querystring: noQuery, response: { 200: statusBody, ...problemResponses } },
-  }, async () => plane.status());
+    schema: { tags: ['status'], summary: 'Route revision, the data-plane processes (pid, revision, uptime, connections, restarts) and the route store (connected, since when)', querystring: noQuery, response: { 200: statusBody, ...problemResponses } },
+  }, status);
 
   app.post('/workers/restart', {
     schema: {
@@ -67,7 +88,7 @@ export const statusPlugin: FastifyPluginAsync<StatusPluginOptions> = async (app:
       throw new AdminProblem(409, 'conflict', 'Portico runs as one process (workers: 1): there are no workers to replace; start it with --workers N to use them');
     }
     plane.restartWorkers().catch(() => {}); // the outcome is logged and shown in /v1/status
-    return reply.code(202).header('location', '/v1/status').send(await plane.status());
+    return reply.code(202).header('location', '/v1/status').send(await status());
   });
 
   methodNotAllowed(app, '/status', ['GET']);

@@ -6,42 +6,20 @@
 //   4. is swapped in (DataPlane.apply: one atomic table swap, in every worker when there are
 //      workers, acknowledged before the answer; the revision goes up).
 // A failure at any step leaves both the running table and the file as they were.
-import type { RouteTable } from '../src/routing/route-table.js';
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { DataPlane } from '../src/cluster/data-plane.js';
-import type { RouteSpec, UpstreamSpec } from '../src/routing/route-spec.js';
+import { routeSpecSchema, type RouteSpec, type UpstreamSpec } from '../src/routing/route-spec.js';
 import { ProxyError } from '../src/errors.js';
 import { canonicalJson } from './etag.js';
-import { AdminProblem } from './problem.js';
+import { writeFileAtomic } from './atomic-file.js';
+import { SerialQueue, prepareChange, snapshotOf, type ChangeOutcome, type ChangePlan, type ChangeResult, type RouteStore, type Snapshot, type StoreStatus } from './route-store.js';
 
-export interface Snapshot {
-  revision: number;
-  /** The running routes, in order (frozen objects owned by the route table). */
-  specs: ReadonlyArray<Readonly<RouteSpec>>;
-}
+export type { ChangeOutcome, ChangePlan, ChangeResult, Snapshot } from './route-store.js';
 
-export interface ChangePlan {
-  /** The whole new route list; undefined when the request changes nothing (no new revision). */
-  specs: RouteSpec[] | undefined;
-  /** Maps a ProxyError JSON pointer into the full list (`/routes/3/upstreams/0`) to one about the
-   *  request body; default: unchanged. */
-  mapPointer?: (path: string, specs: RouteSpec[]) => { pointer: string; route?: string };
-}
-
-export interface ChangeOutcome {
-  revision: number;
-  specs: ReadonlyArray<Readonly<RouteSpec>>;
-  changed: boolean;
-  dryRun: boolean;
-}
-
-export type ChangeResult = 'applied' | 'dry_run' | 'noop' | 'rejected';
-
-const ROUTE_KEYS: ReadonlyArray<keyof RouteSpec> = ['id', 'host', 'pathPrefix', 'methods', 'headers', 'upstreams', 'stripPrefix', 'rewritePrefix', 'preserveHost'];
+/** Route members in schema order, from the schema itself so a new member cannot be dropped here. */
+const ROUTE_KEYS = Object.keys(routeSpecSchema.properties) as ReadonlyArray<keyof RouteSpec>;
 
 /** A route with its members in schema order (stable file diffs, stable table reuse checks). */
 export function normalizeRoute(spec: RouteSpec): RouteSpec {
@@ -62,15 +40,17 @@ export function keep(spec: Readonly<RouteSpec>): RouteSpec {
   return spec as RouteSpec;
 }
 
-export class AdminStore {
+/** The file store (the default): the config file's `routes`. */
+export class AdminStore implements RouteStore {
   readonly #plane: DataPlane;
   readonly #path: string | undefined;
   readonly #logger: Logger;
   /** The config file's own JSON (not the resolved config): persistence only replaces `routes`,
    *  so the file keeps what its author wrote, and command-line overrides are not written into it. */
   #fileDoc: Record<string, unknown>;
-  #queue: Promise<unknown> = Promise.resolve();
-  readonly #onResult: ((r: ChangeResult) => void) | undefined;
+  readonly #queue = new SerialQueue();
+  #onResult: ((r: ChangeResult) => void) | undefined;
+  readonly #since = new Date().toISOString();
 
   constructor(plane: DataPlane, configPath: string | undefined, logger: Logger, onResult?: (r: ChangeResult) => void) {
     this.#plane = plane;
@@ -103,45 +83,29 @@ export class AdminStore {
   }
 
   snapshot(): Snapshot {
-    const t = this.#plane.routes.current;
-    return { revision: t.revision, specs: t.routes.map((r) => r.spec) };
+    return snapshotOf(this.#plane);
   }
 
-  /**
-   * Runs `plan` against the current routes and validates, persists and applies its result, one
-   * change at a time. `plan` may throw an AdminProblem (404, 409, 412...) to refuse.
-   */
+  status(): StoreStatus {
+    return { type: 'file', connected: true, since: this.#since, revision: this.#plane.routes.current.revision, ...(this.#path !== undefined ? { path: this.#path } : {}) };
+  }
+
+  observeResults(fn: (r: ChangeResult) => void): void {
+    this.#onResult = fn;
+  }
+
   change(plan: (current: Snapshot) => ChangePlan, dryRun: boolean): Promise<ChangeOutcome> {
-    const run = this.#queue.then(() => this.#change(plan, dryRun));
-    this.#queue = run.catch(() => {});
-    return run;
+    return this.#queue.run(() => this.#change(plan, dryRun));
   }
 
   async #change(planFn: (current: Snapshot) => ChangePlan, dryRun: boolean): Promise<ChangeOutcome> {
     try {
-      const current = this.snapshot();
-      const plan = planFn(current);
-      if (plan.specs === undefined) {
-        this.#onResult?.(dryRun ? 'dry_run' : 'noop');
-        return { revision: current.revision, specs: current.specs, changed: false, dryRun };
+      const prepared = prepareChange(this.#plane, planFn, this.snapshot(), dryRun);
+      if (prepared.kind === 'done') {
+        this.#onResult?.(prepared.result);
+        return prepared.outcome;
       }
-      const specs = plan.specs;
-      let built: RouteTable;
-      try {
-        built = this.#plane.validateRoutes(specs);
-      } catch (e) {
-        if (!(e instanceof ProxyError)) throw e;
-        const mapped = e.path !== undefined && plan.mapPointer ? plan.mapPointer(e.path, specs) : { pointer: e.path };
-        throw new AdminProblem(422, 'semantic', e.message, {
-          code: e.code, in: 'body',
-          ...(mapped.pointer !== undefined ? { pointer: mapped.pointer } : {}),
-          ...('route' in mapped && mapped.route !== undefined ? { route: mapped.route } : {}),
-        });
-      }
-      if (dryRun) {
-        this.#onResult?.('dry_run');
-        return { revision: built.revision, specs, changed: true, dryRun };
-      }
+      const { specs, table: built } = prepared;
       await this.#persist(specs);
       // the table validated above is the one swapped in (built once); nothing else can have
       // changed the routes meanwhile: this queue is the only writer
@@ -161,26 +125,11 @@ export class AdminStore {
     const path = this.#path;
     const doc: Record<string, unknown> = { ...this.#fileDoc, routes: specs };
     const text = JSON.stringify(doc, null, 2) + '\n';
-    const dir = dirname(path);
-    const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      const fh = await open(tmp, 'wx', 0o600);
-      try {
-        await fh.writeFile(text, 'utf8');
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, path);
+      await writeFileAtomic(path, text);
     } catch (e) {
-      await rm(tmp, { force: true }).catch(() => {});
       throw new ProxyError('PRX_ERR_CONFIG_FILE', `cannot save the configuration to ${path} (nothing was changed): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    // make the rename itself durable
-    try {
-      const d = await open(dir, 'r');
-      try { await d.sync(); } finally { await d.close(); }
-    } catch { /* not supported on every platform */ }
     this.#fileDoc = doc;
   }
 }

@@ -25,7 +25,7 @@ import {
   S_TOTAL, S_MAX_LINE, S_MAX_FIELDS, S_MAX_HEAD,
 } from "./layout";
 import { resetScan, scan } from "./scan";
-import { fieldId } from "./field-ids";
+import { fieldId, UNDERSCORE_LOOKALIKE } from "./field-ids";
 import * as framing from "./framing";
 
 let errorAt: usize = 0;
@@ -366,7 +366,12 @@ function parseFields(p: usize, end: usize, request: bool): i32 {
     let ve = p;
     while (ve > vs && isWs(load<u8>(ve - 1))) ve--;
     p += 2;
-    const id = fieldId(ls, nameLen);
+    let id = fieldId(ls, nameLen);
+    if (id == UNDERSCORE_LOOKALIKE) {
+      // a request is refused; in a response it is an ordinary field (clients do not map `_`)
+      if (request) return fail(ErrorCode.UNDERSCORE_HOP_BY_HOP_NAME, ls);
+      id = FieldId.OTHER;
+    }
     const e = entry(fieldCount);
     store<i32>(e + (<usize>FieldEntry.NAME_START << 2), <i32>(ls - INPUT));
     store<i32>(e + (<usize>FieldEntry.NAME_LENGTH << 2), nameLen);

@@ -189,7 +189,7 @@ async function main(): Promise<void> {
   const token = 'bench-token-0123456789abcdef';
   const persist = !values['no-persist'];
   const admin = await startAdmin({ dataPlane: proxy, config, configPath: persist ? configPath : undefined, listen: '127.0.0.1:0', token, logger });
-  const proxyUrl = `http://127.0.0.1:${proxy.addresses()[0].port}`;
+  const proxyUrl = `http://127.0.0.1:${proxy.listeners()[0].address.port}`;
 
   const runLoad = async (): Promise<LoadReport> => {
     const l = child(['--child-load', JSON.stringify({ url: proxyUrl, path: '/steady/x', seconds, connections })]);

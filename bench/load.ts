@@ -21,7 +21,9 @@ export interface LoadSpec {
   timeoutSec: number;
   /** wrk threads (at most the connection count). */
   threads: number;
-  /** wrk only: `Connection: close` on every request, so each one is a new connection (an accept). */
+  /** Speak TLS to the target (wrk only). */
+  https?: boolean;
+  /** Send `Connection: close`: every request on a new connection (a new TLS handshake). */
   closeEach?: boolean;
 }
 
@@ -105,7 +107,7 @@ export async function runLoad(tool: LoadTool, spec: LoadSpec, opts: { tmp: strin
       '-d', `${spec.durationSec}s`,
       '--timeout', `${spec.timeoutSec}s`,
       '-s', script,
-      `http://${spec.host}:${spec.port}/`,
+      `${spec.https ? 'https' : 'http'}://${spec.host}:${spec.port}/`,
     ], { cpus: opts.cpus, nofile: 65536 });
   } else {
     proc = spawnTracked('autocannon', process.execPath, [join(opts.root, 'dist', 'bench', 'autocannon-child.js'), JSON.stringify(spec)], {

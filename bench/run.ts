@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { installSignalHandlers, spawnTracked, stopAll, isInterrupted, Interrupted, type Tracked } from './procs.js';
+import { makeBenchCertificate, negotiated } from './tls.js';
 import { ALL_TARGETS, hasCommand, effectiveFdLimit, type Running, type TargetContext, type TargetDef, type Role } from './targets.js';
 import { WORKLOADS, DEFAULT_WORKLOADS, SMOKE_WORKLOADS, type Workload } from './workloads.js';
 import { pickTool, runLoad, runTunnel, toolVersion, type LoadSpec, type LoadTool, type LoadResult } from './load.js';
@@ -44,6 +45,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --load TOOL        wrk (default when installed) or autocannon
   --threads N        wrk threads (default 1)
   --out DIR          results directory (default bench/results/<timestamp>)
+  --log-level LEVEL  portico's --log-level (default silent; info measures the access log's cost)
   --smoke            seconds, not minutes: workloads a,c,d, 1 s, 1 round, no warm-up, few connections
   -h, --help         this help
 
@@ -65,6 +67,7 @@ interface Options {
   out: string | undefined;
   smoke: boolean;
   timeout: number;
+  logLevel: string;
 }
 
 function list(s: string | undefined): string[] | undefined {
@@ -94,6 +97,7 @@ function parseOptions(argv: string[]): Options | 'help' {
       threads: { type: 'string' },
       out: { type: 'string' },
       smoke: { type: 'boolean' },
+      'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -119,6 +123,7 @@ function parseOptions(argv: string[]): Options | 'help' {
     out: values.out,
     smoke,
     timeout: 10,
+    logLevel: values['log-level'] ?? 'silent',
   };
 }
 
@@ -181,7 +186,7 @@ class Bench {
       nofile: 65536,
     });
     const m = await this.origin.waitForLine(/origin listening on ([^:]+):(\d+)/, 15_000);
-    this.ctx = { root: this.root, tmp: this.tmp, originHost: m[1]!, originPort: Number(m[2]), cpus: this.plan.target, nofile: 65536, fdLimit: effectiveFdLimit(65536) };
+    this.ctx = { root: this.root, tmp: this.tmp, originHost: m[1]!, originPort: Number(m[2]), cpus: this.plan.target, nofile: 65536, fdLimit: effectiveFdLimit(65536), porticoLogLevel: this.opts.logLevel };
   }
 
   /** Starts every usable target for a role; failures become notes. */
@@ -211,6 +216,8 @@ class Bench {
       durationSec: seconds,
       timeoutSec: this.opts.timeout,
       threads: this.opts.threads,
+      ...(w.role === 'tls' ? { https: true } : {}),
+      ...(w.closeEach ? { closeEach: true } : {}),
     };
   }
 
@@ -417,14 +424,21 @@ class Bench {
       }
     }
     for (const w of wls.filter((x) => x.kind === 'churn')) await this.churnWorkload(w, selected);
-    for (const role of ['forward', 'tunnel'] as const) {
+    if (byRole('tls').length) {
+      if (this.tool !== 'wrk') for (const w of byRole('tls')) this.workloadInfo.find((x) => x.id === w.id)!.skipped = 'needs wrk (https)';
+      else if (!hasCommand('openssl')) for (const w of byRole('tls')) this.workloadInfo.find((x) => x.id === w.id)!.skipped = 'needs openssl (certificate)';
+      else this.ctx.tls = makeBenchCertificate(this.tmp);
+    }
+    for (const role of ['forward', 'tunnel', 'tls'] as const) {
       for (const w of byRole(role)) {
         const info = this.workloadInfo.find((x) => x.id === w.id)!;
+        if (info.skipped) continue;
         const started = await this.startTargets(selected, role, w.id);
         try {
           const usable: Running[] = [];
           for (const r of started) {
-            if (r.name === 'direct') {
+            if (r.name === 'direct' || role === 'tls') {
+              if (role === 'tls') this.note(`(${w.id}) ${r.name} negotiates ${await negotiated(r.host, r.port)}`);
               usable.push(r);
               continue;
             }

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { spawnTracked, waitForPort, type Tracked } from './procs.js';
 import { freePort } from './ports.js';
 
-export type Role = 'reverse' | 'forward' | 'tunnel';
+/** tls: a reverse proxy that terminates TLS (same certificate for every target). */
+export type Role = 'reverse' | 'forward' | 'tunnel' | 'tls';
 
 export interface TargetContext {
   /** Repository root (where package.json is). */
@@ -23,6 +24,15 @@ export interface TargetContext {
   nofile: number;
   /** The open-file limit children actually get (nofile, or the hard limit when it cannot be raised). */
   fdLimit: number;
+  /** Portico's --log-level (default silent: access logs off, like every peer). */
+  porticoLogLevel?: string;
+  /** Certificate for the tls role: PEM files, and both in one file (HAProxy's crt). */
+  tls?: { cert: string; key: string; combined: string };
+}
+
+function tlsFiles(ctx: TargetContext): { cert: string; key: string; combined: string } {
+  if (!ctx.tls) throw new Error('no bench certificate (ctx.tls)');
+  return ctx.tls;
 }
 
 export interface StartOptions {
@@ -166,7 +176,7 @@ function porticoTarget(workers = 1, sched?: 'rr' | 'none'): TargetDef {
     describe: workers === 1
       ? 'the portico command (package.json bin, with its shebang node flags), --admin off (or on for workload f), --log-level silent; for forward/CONNECT --forward with a config allowing the loopback origin and its port'
       : `portico --workers ${workers} (a primary and ${workers} worker processes${sched ? `, NODE_CLUSTER_SCHED_POLICY=${sched}` : ''}); CPU and RSS of all of them`,
-    roles: ['reverse', 'forward', 'tunnel'],
+    roles: ['reverse', 'forward', 'tunnel', 'tls'],
     check: (ctx) => (existsSync(porticoEntry(ctx.root)) ? undefined : `${porticoEntry(ctx.root)} is missing (run npm run build)`),
     version: (ctx) => {
       try {
@@ -180,7 +190,10 @@ function porticoTarget(workers = 1, sched?: 'rr' | 'none'): TargetDef {
       const port = await freePort();
       // Run the bin as its shebang would (e.g. `#!/usr/bin/env -S node --max-semi-space-size=4`).
       const entry = porticoEntry(ctx.root);
-      const args = [...shebangNodeFlags(entry), entry, '--listen', `127.0.0.1:${port}`, '--log-level', 'silent', '--route', `/=${origin(ctx)}`];
+      const listen = role === 'tls'
+        ? ['--listen', 'off', '--tls-listen', `127.0.0.1:${port}`, '--tls-cert', tlsFiles(ctx).cert, '--tls-key', tlsFiles(ctx).key]
+        : ['--listen', `127.0.0.1:${port}`];
+      const args = [...shebangNodeFlags(entry), entry, ...listen, '--log-level', ctx.porticoLogLevel ?? 'silent', '--route', `/=${origin(ctx)}`];
       if (workers > 1) args.push('--workers', String(workers));
       const env: NodeJS.ProcessEnv = { ...process.env };
       if (sched) env['NODE_CLUSTER_SCHED_POLICY'] = sched;
@@ -191,7 +204,7 @@ function porticoTarget(workers = 1, sched?: 'rr' | 'none'): TargetDef {
         env['PORTICO_ADMIN_TOKEN'] = opts.adminToken;
         adminUrl = `http://127.0.0.1:${aport}`;
       } else args.push('--admin', 'off');
-      if (role !== 'reverse') {
+      if (role === 'forward' || role === 'tunnel') {
         // The forward proxy denies loopback destinations and non-standard ports by default (SSRF
         // defences); the bench origin is both, so allow exactly it.
         const file = join(ctx.tmp, `portico-forward-${port}.json`);
@@ -254,8 +267,8 @@ export const fastifyProxy = nodePeer(
 
 export const nginx: TargetDef = {
   name: 'nginx',
-  describe: 'one process (master_process off, 1 worker), upstream keepalive, proxy_buffering and proxy_request_buffering off',
-  roles: ['reverse'],
+  describe: 'one process (master_process off, 1 worker), upstream keepalive, proxy_buffering and proxy_request_buffering off; tls: ssl on the listener (TLS 1.2/1.3, default ciphers, no session cache)',
+  roles: ['reverse', 'tls'],
   check: () => (hasCommand('nginx') ? undefined : 'nginx not installed (apt-get install -y nginx-light)'),
   version: () => firstLine('nginx', ['-v']).replace(/^nginx version:\s*/, ''),
   async start(ctx, role) {
@@ -285,8 +298,8 @@ http {
     keepalive_timeout 60s;
   }
   server {
-    listen 127.0.0.1:${port} backlog=4096;
-    location / {
+    listen 127.0.0.1:${port}${role === 'tls' ? ' ssl' : ''} backlog=4096;
+${role === 'tls' ? `    ssl_certificate ${tlsFiles(ctx).cert};\n    ssl_certificate_key ${tlsFiles(ctx).key};\n    ssl_protocols TLSv1.2 TLSv1.3;\n` : ''}    location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -304,8 +317,8 @@ http {
 
 export const haproxy: TargetDef = {
   name: 'haproxy',
-  describe: 'foreground, nbthread 1, mode http, http-reuse always, maxconn (fd limit - 64) / 2',
-  roles: ['reverse'],
+  describe: 'foreground, nbthread 1, mode http, http-reuse always, maxconn (fd limit - 64) / 2; tls: bind ... ssl crt, alpn http/1.1, TLS 1.2+',
+  roles: ['reverse', 'tls'],
   check: () => (hasCommand('haproxy') ? undefined : 'haproxy not installed (apt-get install -y haproxy)'),
   version: () => firstLine('haproxy', ['-v']).replace(/ - https?:.*$/, ''),
   async start(ctx, role) {
@@ -328,7 +341,7 @@ defaults
   timeout http-keep-alive 65s
   option http-keep-alive
 frontend fe
-  bind 127.0.0.1:${port}
+  bind 127.0.0.1:${port}${role === 'tls' ? ` ssl crt ${tlsFiles(ctx).combined} alpn http/1.1 ssl-min-ver TLSv1.2` : ''}
   default_backend be
 backend be
   http-reuse always

@@ -14,6 +14,8 @@ export interface Workload {
   bodyBytes: number;
   connections: number;
   smokeConnections: number;
+  /** `Connection: close` on every request (new connection, new TLS handshake each time). */
+  closeEach?: boolean;
 }
 
 export const WORKLOADS: Workload[] = [
@@ -24,6 +26,8 @@ export const WORKLOADS: Workload[] = [
   { id: 'e', title: 'idle keep-alive client connections: proxy RSS per connection', kind: 'idle', role: 'reverse', method: 'GET', path: '/small', bodyBytes: 0, connections: 10_000, smokeConnections: 200 },
   { id: 'f', title: 'route changes through the admin API during (a)', kind: 'churn', role: 'reverse', method: 'GET', path: '/small', bodyBytes: 0, connections: 50, smokeConnections: 8 },
   { id: 'fwd', title: 'forward proxy: absolute-form small GET, 50 connections', kind: 'load', role: 'forward', method: 'GET', path: '/small', bodyBytes: 0, connections: 50, smokeConnections: 8 },
+  { id: 'tls', title: 'HTTPS termination: small GET, 50 keep-alive TLS connections', kind: 'load', role: 'tls', method: 'GET', path: '/small', bodyBytes: 0, connections: 50, smokeConnections: 8 },
+  { id: 'tls-new', title: 'new TLS connections: small GET + Connection: close (a full handshake per request), 50 connections', kind: 'load', role: 'tls', method: 'GET', path: '/small', bodyBytes: 0, connections: 50, smokeConnections: 8, closeEach: true },
   { id: 'connect', title: 'CONNECT tunnel: 1 MiB GETs through 8 tunnels', kind: 'tunnel', role: 'tunnel', method: 'GET', path: '/big', bodyBytes: 0, connections: 8, smokeConnections: 2 },
 ];
 

@@ -9,11 +9,14 @@ export const PROXY_ERROR_CODES = {
   PRX_ERR_CONFIG_FILE: 'the configuration file cannot be read or written',
   PRX_ERR_LISTEN: 'a listener cannot be opened',
   PRX_ERR_WORKER: 'a worker process did not start, answer or apply a change in time',
+  PRX_ERR_STORE: 'the route store (etcd) cannot be reached or holds invalid data',
   PRX_ERR_UPSTREAM_CONNECT: 'the upstream refused or could not be reached',
   PRX_ERR_UPSTREAM_TIMEOUT: 'the upstream timed out',
   PRX_ERR_UPSTREAM_RESET: 'the upstream closed or reset the connection',
   PRX_ERR_UPSTREAM_INVALID: 'the upstream sent an invalid response',
   PRX_ERR_POOL_FULL: 'the upstream pool has no free connection in time',
+  PRX_ERR_TLS_FILE: 'a TLS certificate, key or CA file is unreadable, invalid or does not match its pair',
+  PRX_ERR_UPSTREAM_TLS: 'the TLS handshake with an https:// upstream or its certificate verification failed',
 } as const;
 
 export type ProxyErrorCode = keyof typeof PROXY_ERROR_CODES;

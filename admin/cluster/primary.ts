@@ -8,7 +8,6 @@
 //   - drains them all on close, and replaces them one at a time on a rolling restart.
 // It runs no data path itself: no listener of its own, no codec, no upstream pools.
 import cluster, { type Worker } from 'node:cluster';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Config } from '../../src/config/config.js';
@@ -16,7 +15,11 @@ import type { ClusterOptions } from '../../src/cli/admin-contract.js';
 import { stateOf, type DataPlane, type DataPlaneStatus, type RollingRestartStatus, type WorkerStatus } from '../../src/cluster/data-plane.js';
 import type { PrimaryRequest, ReadyReply, AppliedReply, WorkerStatusReply, WorkerReply } from '../../src/cluster/protocol.js';
 import { isPorticoMessage } from '../../src/cluster/protocol.js';
-import type { ProxyStats, PoolStats } from '../../src/proxy/proxy-server.js';
+import type { ListenerInfo, ProxyStats, PoolStats } from '../../src/proxy/proxy-server.js';
+import { planListeners } from '../../src/proxy/listener-plan.js';
+import type { CertificateInfo, CertificateStore } from '../../src/tls/certificate-store.js';
+import { CertificateWatcher } from '../../src/tls/certificate-watcher.js';
+import type { KeyPair } from '../../src/tls/pem.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
 import { RouteTable, RouteTableHolder } from '../../src/routing/route-table.js';
 import { ProxyError, PROXY_ERROR_CODES, type ProxyErrorCode } from '../../src/errors.js';
@@ -75,7 +78,12 @@ export class ClusterDataPlane implements DataPlane {
   readonly #members = new Map<Worker, Member>();
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
-  #addresses: AddressInfo[] = [];
+  #listeners: ListenerInfo[] = [];
+  /** The TLS listeners' certificates as the workers run them (the primary serves none itself):
+   *  what GET /v1/tls shows and what a new worker is given. */
+  readonly #tls: Array<{ id: string; listen: string; store: CertificateStore }>;
+  /** Follows the certificate files as each worker does, so the copy above stays current. */
+  readonly #watchers: CertificateWatcher[] = [];
   #started = false;
   #closing: Promise<void> | undefined;
   #rolling: Promise<DataPlaneStatus> | undefined;
@@ -87,6 +95,12 @@ export class ClusterDataPlane implements DataPlane {
     this.#count = opts.workers;
     this.#logger = opts.logger.child({ component: 'primary' });
     this.routes = new RouteTableHolder(RouteTable.build(opts.config.routes, 1));
+    this.#tls = [];
+    for (const p of planListeners(opts.config)) {
+      if (!p.tls) continue;
+      this.#tls.push({ id: p.id, listen: p.listen, store: p.tls.store });
+      if (p.tls.watchFiles) this.#watchers.push(new CertificateWatcher(p.tls.store, p.tls.watchIntervalMs, this.#logger));
+    }
     // Scheduling: the workers share the listening socket and the kernel hands each accept to one
     // of them (SCHED_NONE), as nginx workers do. node:cluster's default on Linux, SCHED_RR, makes
     // the primary accept every connection and pass it on: the primary would be on the data path,
@@ -103,12 +117,16 @@ export class ClusterDataPlane implements DataPlane {
     return this.#started && !this.#closing && [...this.#members.values()].some((m) => m.state === 'ready');
   }
 
-  addresses(): AddressInfo[] {
-    return this.#addresses;
+  listeners(): ListenerInfo[] {
+    return this.#listeners;
   }
 
-  validateRoutes(specs: RouteSpec[]): RouteTable {
-    return RouteTable.build(specs, this.routes.current.revision + 1, this.routes.current);
+  tlsListeners() {
+    return this.#tls;
+  }
+
+  validateRoutes(specs: RouteSpec[], revision = this.routes.current.revision + 1): RouteTable {
+    return RouteTable.build(specs, revision, this.routes.current);
   }
 
   async listen(): Promise<void> {
@@ -127,7 +145,28 @@ export class ClusterDataPlane implements DataPlane {
   async apply(table: RouteTable): Promise<RouteTable> {
     if (table.revision <= this.routes.current.revision) throw new Error('portico: stale route table (built against an older revision)');
     this.routes.replace(table);
-    const msg = { type: 'portico:apply', revision: table.revision, state: stateOf(table) } as const;
+    await this.#broadcast();
+    return table;
+  }
+
+  async replaceCertificates(listenerId: string, pairs: KeyPair[], where: string): Promise<CertificateInfo[]> {
+    const store = this.#tls.find((l) => l.id === listenerId)?.store;
+    if (!store) throw new ProxyError('PRX_ERR_BAD_CONFIG', `no TLS listener ${JSON.stringify(listenerId)}`);
+    const infos = store.replace(pairs, where); // checks every pair first: a bad one changes nothing
+    await this.#broadcast();
+    return infos;
+  }
+
+  #state() {
+    return stateOf(this.routes.current, this.#tls);
+  }
+
+  /** Sends the current state to every live worker; resolves when each has acknowledged it (a
+   *  worker that does not in time is killed: it must not outlive the answer with the old state;
+   *  its replacement starts with the current one). Messages reach a worker in order. */
+  async #broadcast(): Promise<void> {
+    const table = this.routes.current;
+    const msg = { type: 'portico:apply', revision: table.revision, state: this.#state() } as const;
     const live = [...this.#members.values()].filter((m) => m.state !== 'draining');
     await Promise.all(live.map(async (m) => {
       try {
@@ -137,12 +176,11 @@ export class ClusterDataPlane implements DataPlane {
         if (e instanceof WorkerGone) return; // its replacement starts with the current table
         // it may still serve the old table: it must not outlive this answer
         this.#ackTimeouts++;
-        this.#logger.error({ slot: m.slot, pid: m.worker.process.pid, revision: table.revision, err: (e as Error).message }, 'worker did not apply the route change in time; replacing it');
+        this.#logger.error({ slot: m.slot, pid: m.worker.process.pid, revision: table.revision, err: (e as Error).message }, 'worker did not apply the change in time; replacing it');
         m.worker.process.kill('SIGKILL');
         await m.exited;
       }
     }));
-    return table;
   }
 
   async stats(): Promise<ProxyStats> {
@@ -155,7 +193,7 @@ export class ClusterDataPlane implements DataPlane {
       for (const p of r.pools) {
         const sum = pools.get(p.authority);
         if (!sum) pools.set(p.authority, { ...p });
-        else for (const k of ['active', 'idle', 'waiting', 'created', 'reused'] as const) sum[k] += p[k];
+        else for (const k of ['active', 'idle', 'waiting', 'created', 'reused', 'resumed'] as const) sum[k] += p[k];
       }
     }
     return { clientConnections, pools: [...pools.values()] };
@@ -256,6 +294,7 @@ export class ClusterDataPlane implements DataPlane {
 
   close(deadlineMs = this.#config.timeouts.shutdownMs): Promise<void> {
     this.#closing ??= (async () => {
+      for (const w of this.#watchers.splice(0)) w.close();
       for (const s of this.#slots) {
         if (s.timer) clearTimeout(s.timer);
         s.timer = undefined;
@@ -286,12 +325,12 @@ export class ClusterDataPlane implements DataPlane {
   async #start(m: Member): Promise<void> {
     const table = this.routes.current;
     const ready = await this.#request<ReadyReply>(m, {
-      type: 'portico:init', slot: m.slot, config: this.#config, revision: table.revision, state: stateOf(table),
+      type: 'portico:init', slot: m.slot, config: this.#config, revision: table.revision, state: this.#state(),
     }, START_TIMEOUT_MS);
     if (m.state === 'starting') m.state = 'ready';
     m.everReady = true;
     m.revision = Math.max(m.revision ?? 0, ready.revision);
-    this.#addresses = ready.addresses;
+    this.#listeners = ready.listeners;
   }
 
   /** Asks the worker to finish in-flight requests and exit; kills it if it has not by the deadline. */

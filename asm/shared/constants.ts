@@ -97,6 +97,11 @@ export enum ErrorCode {
   EMPTY_START_LINE = 43,
   /** The status-line is longer than the line limit (responses only). */
   STATUS_LINE_TOO_LONG = 44,
+  /** A request field name that is a framing or hop-by-hop field name with `_` for `-`
+   *  (Content_Length, Transfer_Encoding, Keep_Alive, Proxy_Connection, Proxy_Authorization,
+   *  Proxy_Authenticate). A next hop that maps `_` to `-` (CGI, WSGI, PHP, some gateways) would
+   *  frame or route by it, and a lenient hop in front may already have: answer 400 and close. */
+  UNDERSCORE_HOP_BY_HOP_NAME = 45,
 }
 
 /** Ids of the fields a proxy acts on, written in the low byte of each field entry's `idFlags`. */

@@ -3,6 +3,23 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { DataPlane } from '../cluster/data-plane.js';
+import type { RouteSpec } from '../routing/route-spec.js';
+import type { EtcdStoreConfig } from '../config/store-config.js';
+
+/** A shared route store (etcd), opened before the proxy listens so the proxy starts with the
+ *  store's routes; it then keeps the proxy's table in step with the store. */
+export interface RouteSource {
+  /** The routes to start with and the store revision they are at. */
+  readonly initial: { revision: number; routes: RouteSpec[] };
+  /** A line for the operator about how the routes were loaded (e.g. from the local cache). */
+  readonly notice?: string;
+  /** Applies the initial table at its revision and starts following the store (before listen);
+   *  every later table goes through `plane.apply` (with workers: to each of them, in order). */
+  attach(plane: DataPlane): void;
+  close(): Promise<void>;
+}
+
+export type RouteSourceOpener = (store: EtcdStoreConfig, logger: Logger) => Promise<RouteSource>;
 
 export interface AdminContext {
   /** Where the routes run: this process, or the workers of a cluster. */
@@ -16,6 +33,8 @@ export interface AdminContext {
   /** Bearer token for mutations (config or PORTICO_ADMIN_TOKEN); undefined: none configured. */
   token: string | undefined;
   logger: Logger;
+  /** The shared route store the proxy follows (undefined: the config file is the store). */
+  routeSource?: RouteSource;
 }
 
 export interface AdminHandle {

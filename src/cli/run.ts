@@ -6,8 +6,7 @@ import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfigFile, resolveConfig, parseHostPort, type Config } from '../config/config.js';
-import { ProxyError } from '../errors.js';
+import { loadConfigFile, resolveConfig, type Config } from '../config/config.js';
 import { ProxyServer } from '../proxy/proxy-server.js';
 import { InProcessDataPlane } from '../cluster/in-process.js';
 import type { DataPlane } from '../cluster/data-plane.js';
@@ -15,8 +14,11 @@ import { resolveWorkerCount, workersFromFlag } from '../cluster/worker-count.js'
 import { createLogger } from '../log.js';
 import { startDemoOrigin } from '../demo/demo-origin.js';
 import { parseOriginUrl } from '../upstream/origin-url.js';
+import { ProxyError } from '../errors.js';
 import { USAGE, parseFlags, routeFromFlag, type CliFlags } from './args.js';
-import type { AdminStarter, AdminHandle, ClusterStarter } from './admin-contract.js';
+import type { AdminStarter, AdminHandle, ClusterStarter, RouteSource, RouteSourceOpener } from './admin-contract.js';
+import { checkConfiguration, configuredAdminToken } from './preflight.js';
+import { checkStoreConfig, parseStoreUrl } from '../config/store-config.js';
 
 export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
@@ -36,11 +38,17 @@ function version(): string {
 export function buildConfig(flags: CliFlags): Config {
   const base = flags.config ? loadConfigFile(flags.config, true) : resolveConfig({});
   const raw: Record<string, unknown> = structuredClone(base) as unknown as Record<string, unknown>;
-  if (flags.listen) raw.listen = flags.listen;
+  if (flags.listen) raw.listen = flags.listen === 'off' ? false : flags.listen;
+  if (flags.tlsListen.length) raw.listeners = [...base.listeners, ...flags.tlsListen.map((listen) => ({ listen, tls: { certificates: flags.tlsCerts } }))];
   if (flags.admin) raw.admin = flags.admin === 'off' ? false : { ...(base.admin || {}), listen: flags.admin };
   if (flags.logLevel) raw.logLevel = flags.logLevel;
   if (flags.workers !== undefined) raw.workers = workersFromFlag(flags.workers);
   if (flags.forward) raw.forwardProxy = { ...base.forwardProxy, enabled: true };
+  if (flags.store) raw.store = parseStoreUrl(flags.store, base.store);
+  if (flags.storeCache) {
+    if ((raw.store as { type: string }).type !== 'etcd') throw new ProxyError('PRX_ERR_BAD_CONFIG', '--store-cache needs an etcd store (--store etcd://...)');
+    raw.store = { ...(raw.store as object), cacheFile: flags.storeCache };
+  }
   if (flags.routes.length) {
     // flags override the file: a flag route replaces a file route with its id (cli-N, which the
     // admin API persists into the file), else it is added
@@ -53,16 +61,8 @@ export function buildConfig(flags: CliFlags): Config {
     raw.routes = routes;
   }
   const config = resolveConfig(raw);
-  parseHostPort(config.listen, '--listen');
-  if (config.admin) parseHostPort(config.admin.listen, '--admin');
-  // semantic route checks (upstream URLs, duplicates) without starting anything
-  config.routes.forEach((r, i) => r.upstreams.forEach((u, j) => {
-    try {
-      parseOriginUrl(typeof u === 'string' ? u : u.url);
-    } catch (e) {
-      throw new ProxyError('PRX_ERR_BAD_CONFIG', `/routes/${i}/upstreams/${j}: ${(e as Error).message}`);
-    }
-  }));
+  checkConfiguration(config, flags.config);
+  checkStoreConfig(config.store, config.routes.length);
   return config;
 }
 
@@ -80,7 +80,7 @@ async function unresolvedUpstreams(config: Config): Promise<string[]> {
 
 const say = (line: string) => process.stderr.write(line + '\n');
 
-export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarter; startCluster?: ClusterStarter } = {}): Promise<number> {
+export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarter; startCluster?: ClusterStarter; openRouteSource?: RouteSourceOpener } = {}): Promise<number> {
   let flags: CliFlags;
   try {
     flags = parseFlags(argv);
@@ -109,6 +109,8 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
   const logger = createLogger(config.logLevel);
   for (const h of unresolved) say(`portico: warning: upstream host ${h} does not resolve (requests to it will get 502)`);
 
+  // every listener is bound before anything is announced: a busy port fails the start (exit 1)
+  // before a "listening" line could send someone to a half-started proxy
   let demo: import('node:http').Server | undefined;
   if (config.demoOrigin?.listen) {
     try {
@@ -117,44 +119,64 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
       say(`portico: cannot start the demo origin on ${config.demoOrigin.listen}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       return EXIT_RUNTIME;
     }
-    say(`portico: demo origin on http://${config.demoOrigin.listen}`);
+  }
+  let source: RouteSource | undefined;
+  if (config.store.type === 'etcd') {
+    // the routes come from the store, loaded before the proxy listens
+    try {
+      if (!ext.openRouteSource) throw new Error('this build has no etcd store');
+      source = await ext.openRouteSource(config.store, logger);
+    } catch (e) {
+      say(`portico: ${(e as Error).message}`);
+      demo?.close();
+      return EXIT_RUNTIME;
+    }
+    if (source.notice) say(`portico: ${source.notice}`);
+    config = { ...config, routes: source.initial.routes };
   }
   const workers = resolveWorkerCount(config.workers);
   if (workers > 1 && !ext.startCluster) {
     say('portico: workers > 1 needs the portico command (dist/admin/cli.js): its primary process supervises them');
+    await source?.close();
     demo?.close();
     return EXIT_USAGE;
   }
   // one process unless asked: the cluster code is not even loaded then
   const plane: DataPlane = workers > 1 ? await ext.startCluster!({ config, workers, logger }) : new InProcessDataPlane(new ProxyServer(config, logger));
+  source?.attach(plane);
   try {
     await plane.listen();
   } catch (e) {
     say(`portico: ${(e as Error).message}`);
+    await source?.close();
     demo?.close();
     return EXIT_RUNTIME;
   }
-  const addr = plane.addresses()[0];
-  const shown = addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`;
-  // one write, so a reader that waits for "listening on" also has the curl line
-  const by = workers > 1 ? `, ${workers} workers` : '';
-  say(`portico: listening on http://${shown} (${config.routes.length} route(s)${by})` + (config.routes.length ? `\nportico: try   curl -i http://${shown}${config.routes[0].pathPrefix}` : ''));
 
   let admin: AdminHandle | undefined;
+  let adminLine = '';
   if (config.admin && ext.startAdmin) {
-    let token = config.admin.token ?? process.env.PORTICO_ADMIN_TOKEN;
+    let token = configuredAdminToken(config, process.env);
     const generated = token === undefined;
     if (generated) token = randomBytes(18).toString('base64url');
     try {
-      admin = await ext.startAdmin({ dataPlane: plane, config, configPath: flags.config, listen: config.admin.listen, token, logger });
+      admin = await ext.startAdmin({ dataPlane: plane, config, configPath: flags.config, listen: config.admin.listen, token, logger, routeSource: source });
     } catch (e) {
       say(`portico: admin API: ${(e as Error).message}`);
+      await source?.close();
       await plane.close(0);
       demo?.close();
       return EXIT_RUNTIME;
     }
-    say(`portico: admin API on ${admin.url}${generated ? ` (generated token for this run: ${token}; set PORTICO_ADMIN_TOKEN to choose one)` : ''}`);
+    adminLine = `\nportico: admin API on ${admin.url}${generated ? ` (generated token for this run: ${token}; set PORTICO_ADMIN_TOKEN to choose one)` : ''}`;
   }
+
+  const urls = plane.listeners().map(({ tls, address: a }) => `${tls ? 'https' : 'http'}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
+  // one write, so a reader that waits for "listening on" also has the lines after it
+  say((demo ? `portico: demo origin on http://${config.demoOrigin!.listen}\n` : '')
+    + `portico: listening on ${urls.join(', ')} (${config.routes.length} route(s)${workers > 1 ? `, ${workers} workers` : ''})`
+    + (config.routes.length ? `\nportico: try   curl -i ${urls[0]}${config.routes[0].pathPrefix}` : '')
+    + adminLine);
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -166,7 +188,7 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
       stopping = true;
       say(`portico: ${signal}: finishing in-flight requests (up to ${config.timeouts.shutdownMs} ms)`);
       void (async () => {
-        await Promise.all([plane.close(), admin?.close()]);
+        await Promise.all([plane.close(), admin?.close(), source?.close()]);
         demo?.close();
         logger.flush();
         resolve(EXIT_OK);

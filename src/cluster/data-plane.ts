@@ -3,15 +3,18 @@
 // (admin/cluster/primary.ts). The admin API's store validates and persists a change, then calls
 // `apply`, the one function every table change goes through; it resolves when the table runs
 // everywhere (with workers: when every live worker has acknowledged that revision).
-import type { AddressInfo } from 'node:net';
 import type { RouteSpec } from '../routing/route-spec.js';
 import type { RouteTable } from '../routing/route-table.js';
-import type { ProxyServer, ProxyStats } from '../proxy/proxy-server.js';
+import type { ListenerInfo, ProxyServer, ProxyStats } from '../proxy/proxy-server.js';
+import type { CertificateInfo, CertificateStore } from '../tls/certificate-store.js';
+import type { KeyPair } from '../tls/pem.js';
 
-/** Control-plane state the data plane runs, as sent to workers. Routes today; further members
- *  (e.g. certificates) ride on the same message. */
+/** Control-plane state the data plane runs, as sent to workers (`init` and every `apply`): the
+ *  routes and, per TLS listener id, the certificates it serves (PEM text, so a worker started
+ *  after an admin change starts with the changed certificates). */
 export interface ControlPlaneState {
   routes: RouteSpec[];
+  certificates: Record<string, KeyPair[]>;
 }
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'backoff';
@@ -56,14 +59,22 @@ export interface DataPlane {
   readonly routes: { readonly current: RouteTable };
   /** The in-process proxy (one-process mode only): its events feed the metrics directly. */
   readonly proxy: ProxyServer | undefined;
-  /** Builds the next table from specs without applying it; throws ProxyError on a semantic error. */
-  validateRoutes(specs: RouteSpec[]): RouteTable;
+  /** Builds the next table from specs without applying it; throws ProxyError on a semantic error.
+   *  `revision`: default the next one (a shared store numbers tables with its own revisions). */
+  validateRoutes(specs: RouteSpec[], revision?: number): RouteTable;
   /** Swaps `table` in everywhere; resolves once it runs in every live process. In-flight
    *  requests keep the table they started with. */
   apply(table: RouteTable): Promise<RouteTable>;
   /** Opens the listeners (with workers: starts them and waits until each listens). */
   listen(): Promise<void>;
-  addresses(): AddressInfo[];
+  listeners(): ListenerInfo[];
+  /** The TLS listeners and their certificates (with workers: the primary's copy, which every
+   *  live worker runs). */
+  tlsListeners(): Array<{ id: string; listen: string; store: CertificateStore }>;
+  /** Replaces a TLS listener's certificates everywhere (CertificateStore.replace: all checked
+   *  first; throws ProxyError and changes nothing on a bad pair); resolves once every live
+   *  process serves them to new handshakes. */
+  replaceCertificates(listenerId: string, pairs: KeyPair[], where: string): Promise<CertificateInfo[]>;
   readonly ready: boolean;
   /** Pool state, summed over workers. */
   stats(): Promise<ProxyStats>;
@@ -75,6 +86,9 @@ export interface DataPlane {
   close(deadlineMs?: number): Promise<void>;
 }
 
-export function stateOf(table: RouteTable): ControlPlaneState {
-  return { routes: table.routes.map((r) => r.spec as RouteSpec) };
+export function stateOf(table: RouteTable, tls: ReturnType<DataPlane['tlsListeners']>): ControlPlaneState {
+  return {
+    routes: table.routes.map((r) => r.spec as RouteSpec),
+    certificates: Object.fromEntries(tls.map((l) => [l.id, l.store.pairs()])),
+  };
 }

@@ -3,6 +3,9 @@
 import type { RouteSpec } from '../routing/route-spec.js';
 import type { RouteTable } from '../routing/route-table.js';
 import type { ProxyServer } from '../proxy/proxy-server.js';
+import type { CertificateInfo } from '../tls/certificate-store.js';
+import type { KeyPair } from '../tls/pem.js';
+import { ProxyError } from '../errors.js';
 import type { DataPlane, DataPlaneStatus } from './data-plane.js';
 
 export class InProcessDataPlane implements DataPlane {
@@ -21,8 +24,8 @@ export class InProcessDataPlane implements DataPlane {
     return this.proxy.ready;
   }
 
-  validateRoutes(specs: RouteSpec[]): RouteTable {
-    return this.proxy.validateRoutes(specs);
+  validateRoutes(specs: RouteSpec[], revision?: number): RouteTable {
+    return this.proxy.validateRoutes(specs, revision);
   }
 
   async apply(table: RouteTable): Promise<RouteTable> {
@@ -33,8 +36,18 @@ export class InProcessDataPlane implements DataPlane {
     return this.proxy.listen();
   }
 
-  addresses() {
-    return this.proxy.addresses();
+  listeners() {
+    return this.proxy.listeners();
+  }
+
+  tlsListeners() {
+    return this.proxy.tlsListeners();
+  }
+
+  async replaceCertificates(listenerId: string, pairs: KeyPair[], where: string): Promise<CertificateInfo[]> {
+    const store = this.proxy.certificateStore(listenerId);
+    if (!store) throw new ProxyError('PRX_ERR_BAD_CONFIG', `no TLS listener ${JSON.stringify(listenerId)}`);
+    return store.replace(pairs, where);
   }
 
   async stats() {

@@ -1,6 +1,6 @@
 // The IPC messages between the primary (control plane) and its workers (data plane). JSON over
 // node:cluster's channel; every request the primary sends carries an id the worker's reply echoes.
-import type { AddressInfo } from 'node:net';
+import type { ListenerInfo } from '../proxy/proxy-server.js';
 import type { Config } from '../config/config.js';
 import type { ControlPlaneState } from './data-plane.js';
 
@@ -10,7 +10,8 @@ export const MSG = 'portico:';
 export type PrimaryRequest =
   /** First message: the configuration and the state to serve; the worker answers `ready`. */
   | { type: 'portico:init'; id: number; slot: number; config: Config; revision: number; state: ControlPlaneState }
-  /** Build and swap in this state as `revision`; acknowledged once it runs. */
+  /** Run this state: its routes as `revision` (unless already), and any certificates that differ
+   *  from the running ones; acknowledged once it runs. */
   | { type: 'portico:apply'; id: number; revision: number; state: ControlPlaneState }
   | { type: 'portico:status'; id: number }
   | { type: 'portico:stats'; id: number }
@@ -19,7 +20,7 @@ export type PrimaryRequest =
   | { type: 'portico:shutdown'; id: number; deadlineMs: number };
 
 export interface WorkerStatusReply { pid: number; revision: number; uptimeS: number; connections: number }
-export interface ReadyReply { revision: number; addresses: AddressInfo[] }
+export interface ReadyReply { revision: number; listeners: ListenerInfo[] }
 export interface AppliedReply { revision: number }
 
 export type WorkerReply =

@@ -2,7 +2,6 @@
 // (configuration, route state and revision), opens the shared listeners (node:cluster hands them
 // out), then applies every state the primary sends, in order, and answers status/stats requests.
 // It never reads the config file and never serves the admin API.
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ProxyServer } from '../proxy/proxy-server.js';
 import { RouteTable } from '../routing/route-table.js';
@@ -10,11 +9,16 @@ import { createLogger } from '../log.js';
 import { ProxyError } from '../errors.js';
 import { isPorticoMessage, type PrimaryRequest, type WorkerReply, type ReadyReply, type WorkerStatusReply } from './protocol.js';
 import type { ControlPlaneState } from './data-plane.js';
+import type { KeyPair } from '../tls/pem.js';
 
 export interface WorkerHooks {
   /** Called once the proxy exists (before it listens): e.g. to count its events. Returns what
    *  answers a `metrics` request. */
   onProxy?(proxy: ProxyServer, slot: number): () => Promise<unknown>;
+}
+
+function samePairs(a: KeyPair[], b: KeyPair[]): boolean {
+  return a.length === b.length && a.every((p, i) => p.cert === b[i].cert && p.key === b[i].key && p.certFile === b[i].certFile && p.keyFile === b[i].keyFile);
 }
 
 export function runWorker(hooks: WorkerHooks = {}): void {
@@ -32,10 +36,20 @@ export function runWorker(hooks: WorkerHooks = {}): void {
     if (process.connected) process.send!(m);
   };
 
+  /** The certificates the primary holds, where they differ from what runs (admin changes; at
+   *  init, changes made since the files were read). Each worker also follows the files itself. */
+  const applyCertificates = (p: ProxyServer, certificates: ControlPlaneState['certificates']) => {
+    for (const [id, pairs] of Object.entries(certificates)) {
+      const store = p.certificateStore(id);
+      if (store && !samePairs(store.pairs(), pairs)) store.replace(pairs, `/certificates/${id}`);
+    }
+  };
+
   const applyState = (revision: number, state: ControlPlaneState) => {
     const p = proxy!;
     // idempotent: a revision it already runs is acknowledged again
     if (revision > p.revision) p.applyTable(RouteTable.build(state.routes, revision, p.routes.current));
+    applyCertificates(p, state.certificates);
     return { revision: p.revision };
   };
 
@@ -54,9 +68,10 @@ export function runWorker(hooks: WorkerHooks = {}): void {
       case 'portico:init': {
         logger = createLogger(m.config.logLevel).child({ worker: m.slot });
         proxy = new ProxyServer({ ...m.config, routes: m.state.routes }, logger, m.revision);
+        applyCertificates(proxy, m.state.certificates);
         metrics = hooks.onProxy?.(proxy, m.slot);
         await proxy.listen();
-        return { revision: proxy.revision, addresses: proxy.addresses() as AddressInfo[] } satisfies ReadyReply;
+        return { revision: proxy.revision, listeners: proxy.listeners() } satisfies ReadyReply;
       }
       case 'portico:apply':
         return applyState(m.revision, m.state);

@@ -4,17 +4,36 @@ import { readFileSync, existsSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { configSchema } from './schema.js';
 import type { RouteSpec } from '../routing/route-spec.js';
+import { closest, distance } from 'fastest-levenshtein';
 import { ProxyError } from '../errors.js';
+import { parseJsonText } from './json-text.js';
+import type { StoreConfig } from './store-schema.js';
 
 export interface AdminConfig { listen: string; token?: string }
 
-export interface Config {
+export interface TlsListenerConfig {
+  certificates: Array<{ cert: string; key: string }>;
+  handshakeTimeoutMs: number;
+  watchFiles: boolean;
+  watchIntervalMs: number;
+}
+
+export interface ListenerConfig {
+  id?: string;
   listen: string;
+  tls?: TlsListenerConfig;
+  redirectToHttps?: { port: number };
+}
+
+export interface Config {
+  listen: string | false;
+  listeners: ListenerConfig[];
   admin: AdminConfig | false;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Data-plane processes; 1: one process, no cluster (resolve 'auto' with resolveWorkerCount). */
   workers: number | 'auto';
   proxyName: string;
+  via: boolean;
   limits: {
     maxLineBytes: number; maxHeaderFields: number; maxHeadBytes: number; maxChunkSizeLineBytes: number;
     maxTrailerBytes: number; maxBodyBytes: number | null; pipelineBufferBytes: number; maxConnections: number;
@@ -26,39 +45,77 @@ export interface Config {
   };
   upstream: {
     maxSockets: number; maxIdleSockets: number; idleSocketMs: number; maxRequestsPerSocket: number;
-    maxFails: number; ejectMs: number;
+    maxFails: number; ejectMs: number; caFile?: string;
   };
   forwarding: { xForwarded: boolean; forwarded: boolean; trustedProxies: string[] };
   notFoundStatus: 404 | 421 | 502 | 503;
+  clientHalfClose: 'abort' | 'finish';
   routes: RouteSpec[];
+  /** Where the routes live: the config file (default) or etcd (see store-config.ts). */
+  store: StoreConfig;
   forwardProxy: {
     enabled: boolean; listen?: string; allowClients: string[]; connectPorts: number[]; httpPorts: number[];
     allowDestinations: string[]; denyDestinations: string[]; denyHosts: string[];
+    originateTls: boolean; httpsPorts: number[];
     auth?: { realm: string; users: Record<string, string> };
   };
   demoOrigin?: { listen?: string };
 }
 
-const ajv = new Ajv({ allErrors: false, useDefaults: true, strict: false });
+// verbose: errors carry their schema, so an unknown key can be compared with the known ones
+const ajv = new Ajv({ allErrors: false, useDefaults: true, strict: false, verbose: true });
 const validate = ajv.compile(configSchema);
 
-/** "/limits/maxLineBytes: must be <= 32768" style message for the first schema error. */
+/** The known key closest to a misspelt one, if it is close enough to be what was meant. */
+export function closestKey(key: string, known: readonly string[]): string | undefined {
+  const exact = known.find((k) => k.toLowerCase() === key.toLowerCase());
+  if (exact) return exact;
+  const best = closest(key, [...known]);
+  return best !== undefined && distance(key, best) <= Math.max(2, Math.floor(key.length / 4)) ? best : undefined;
+}
+
+function describeAlternatives(branches: unknown): string {
+  if (!Array.isArray(branches)) return 'is invalid';
+  const what = branches.map((b: Record<string, unknown>) => ('const' in b ? JSON.stringify(b.const) : b.type === 'object' ? 'an object' : String(b.type ?? 'a value')));
+  return `must be ${what.join(' or ')}`;
+}
+
+/** "/limits/maxLineBytes must be <= 32768" style message for a schema error. */
 export function describeSchemaError(e: ErrorObject): string {
-  let where = e.instancePath || '/';
-  if (e.keyword === 'additionalProperties') where += `/${(e.params as { additionalProperty: string }).additionalProperty}`;
-  if (e.keyword === 'required') where += `/${(e.params as { missingProperty: string }).missingProperty}`;
-  const what = e.keyword === 'additionalProperties' ? 'is not a known setting'
-    : e.keyword === 'required' ? 'is required'
-    : e.keyword === 'enum' ? `must be one of ${JSON.stringify((e.params as { allowedValues: unknown[] }).allowedValues)}`
-    : e.message ?? 'is invalid';
-  return `${where} ${what}`;
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String(p.additionalProperty);
+      const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      const guess = closestKey(key, known);
+      return `${e.instancePath}/${key} is not a known setting${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : known.length ? ` (known here: ${known.join(', ')})` : ''}`;
+    }
+    case 'required': return `${e.instancePath}/${String(p.missingProperty)} is required`;
+    case 'enum': return `${e.instancePath || '/'} must be one of ${JSON.stringify(p.allowedValues)}`;
+    case 'minLength': return `${e.instancePath || '/'} is too short (at least ${String(p.limit)} characters)`;
+    case 'maxLength': return `${e.instancePath || '/'} is too long (at most ${String(p.limit)} characters)`;
+    case 'oneOf': case 'const': return `${e.instancePath || '/'} ${describeAlternatives(e.keyword === 'oneOf' ? e.schema : undefined)}`;
+    default: return `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`;
+  }
+}
+
+/** The error to show: the deepest one (inside a oneOf, the branch that got furthest names the
+ *  actual problem, e.g. /admin/token rather than "/admin must be equal to constant"). */
+function mostSpecific(errors: ErrorObject[]): ErrorObject {
+  const depth = (e: ErrorObject) => (e.instancePath.match(/\//g) ?? []).length;
+  const deepest = Math.max(...errors.map(depth));
+  const candidates = errors.filter((e) => depth(e) === deepest);
+  // a branch of the right type failed on a detail (minLength...): that detail; else, when the
+  // value matched no branch's type, say what the alternatives are
+  return candidates.find((e) => !['type', 'const', 'oneOf'].includes(e.keyword))
+    ?? candidates.find((e) => e.keyword === 'oneOf') ?? candidates[0];
 }
 
 /** Validates raw JSON (mutated: defaults are filled in) and returns it as a Config. */
 export function resolveConfig(raw: unknown): Config {
   const value = raw ?? {};
   if (!validate(value)) {
-    const e = validate.errors![0];
+    const e = mostSpecific(validate.errors!);
     throw new ProxyError('PRX_ERR_BAD_CONFIG', describeSchemaError(e), e.instancePath || '/');
   }
   return value as unknown as Config;
@@ -78,7 +135,7 @@ export function loadConfigFile(path: string, allowMissing: boolean): Config {
   }
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = parseJsonText(text);
   } catch (e) {
     throw new ProxyError('PRX_ERR_BAD_CONFIG', `${path} is not valid JSON: ${(e as Error).message}`);
   }
@@ -90,10 +147,11 @@ export function loadConfigFile(path: string, allowMissing: boolean): Config {
   }
 }
 
-/** Splits HOST:PORT ([v6]:PORT allowed). */
+/** Splits HOST:PORT ([v6]:PORT allowed; port 0: any free port). */
 export function parseHostPort(s: string, what: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(s);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new ProxyError('PRX_ERR_BAD_CONFIG', `${what}: ${JSON.stringify(s)} is not HOST:PORT`);
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]*)):(\d+)$/.exec(s);
+  if (!m) throw new ProxyError('PRX_ERR_BAD_CONFIG', `${what}: ${JSON.stringify(s)} is not HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080)`);
+  const port = Number(m[3]);
+  if (m[3].length > 5 || port > 65535) throw new ProxyError('PRX_ERR_BAD_CONFIG', `${what}: port ${m[3]} in ${JSON.stringify(s)} is out of range (0-65535)`);
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }

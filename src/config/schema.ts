@@ -1,18 +1,64 @@
 // JSON Schema of the configuration file. Ajv validates it at start-up (`portico --check`), the
 // admin API validates `PUT /v1/config` bodies with it, and the README's reference is written from
 // it. Every property has a default so a file may hold only what differs.
-import { routeSpecSchema } from '../routing/route-spec.js';
+import { MAX_ROUTES, routeSpecSchema, PROXY_NAME_SCHEMA } from '../routing/route-spec.js';
+import { storeConfigSchema } from './store-schema.js';
 
 const hostPort = { type: 'string', minLength: 3, maxLength: 300, description: 'HOST:PORT (IPv6 as [::1]:PORT)' } as const;
 const ms = (def: number, description: string) => ({ type: 'integer', minimum: 1, maximum: 86_400_000, default: def, description }) as const;
+export const filePath = (description: string) => ({ type: 'string', minLength: 1, maxLength: 4096, description }) as const;
+/** A TLS listener's certificates (config file and admin API): chosen by SNI, the first is the default. */
+export const certificateList = <T extends object>(items: T) => ({
+  type: 'array', minItems: 1, maxItems: 10000, description: 'chosen by SNI among the names in each certificate; the first is the default', items,
+}) as const;
 const cidrList = { type: 'array', maxItems: 256, items: { type: 'string', minLength: 2, maxLength: 64 } } as const;
+
+/** Shortest admin token accepted (from the file or PORTICO_ADMIN_TOKEN). */
+export const MIN_ADMIN_TOKEN_LENGTH = 16;
 
 export const configSchema = {
   $id: 'portico:config',
   type: 'object',
   additionalProperties: false,
   properties: {
-    listen: { ...hostPort, default: '127.0.0.1:8080' },
+    listen: { anyOf: [hostPort, { const: false }], default: '127.0.0.1:8080', description: 'the main plain-HTTP listener; false: none (only `listeners`)' },
+    listeners: {
+      type: 'array',
+      maxItems: 64,
+      default: [],
+      description: 'more listeners, each plain or TLS',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['listen'],
+        properties: {
+          id: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'name in the admin API (default tls-N / http-N)' },
+          listen: hostPort,
+          tls: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['certificates'],
+            properties: {
+              certificates: certificateList({
+                type: 'object',
+                additionalProperties: false,
+                required: ['cert', 'key'],
+                properties: { cert: filePath('PEM certificate chain file, leaf first'), key: filePath('PEM private key file') },
+              }),
+              handshakeTimeoutMs: ms(10_000, 'a TLS handshake must finish within this'),
+              watchFiles: { type: 'boolean', default: true, description: 'reload the certificates when their files change' },
+              watchIntervalMs: ms(5_000, 'how often the certificate files are checked'),
+            },
+          },
+          redirectToHttps: {
+            type: 'object',
+            additionalProperties: false,
+            description: 'plain listener only: answer every request with 308 to https://host[:port]/same-target',
+            properties: { port: { type: 'integer', minimum: 1, maximum: 65535, default: 443 } },
+          },
+        },
+      },
+    },
     admin: {
       default: { listen: '127.0.0.1:9090' },
       oneOf: [
@@ -22,7 +68,7 @@ export const configSchema = {
           additionalProperties: false,
           properties: {
             listen: { ...hostPort, default: '127.0.0.1:9090' },
-            token: { type: 'string', minLength: 16, maxLength: 512, description: 'bearer token for mutations (or env PORTICO_ADMIN_TOKEN)' },
+            token: { type: 'string', minLength: MIN_ADMIN_TOKEN_LENGTH, maxLength: 512, description: 'bearer token for mutations (or env PORTICO_ADMIN_TOKEN)' },
           },
         },
       ],
@@ -33,7 +79,12 @@ export const configSchema = {
       default: 1,
       description: 'data-plane processes: 1 = one process (no cluster); N or "auto" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners',
     },
-    proxyName: { type: 'string', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$", default: 'portico', description: 'pseudonym in Via' },
+    proxyName: { ...PROXY_NAME_SCHEMA, default: 'portico', description: 'pseudonym (received-by) in Via' },
+    via: {
+      type: 'boolean',
+      default: true,
+      description: 'add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via',
+    },
     limits: {
       type: 'object',
       additionalProperties: false,
@@ -77,6 +128,7 @@ export const configSchema = {
         maxRequestsPerSocket: { type: 'integer', minimum: 1, maximum: 1000000, default: 10000 },
         maxFails: { type: 'integer', minimum: 1, maximum: 1000, default: 3, description: 'consecutive failures that eject an upstream' },
         ejectMs: ms(10_000, 'how long an ejected upstream is skipped'),
+        caFile: filePath("PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"),
       },
     },
     forwarding: {
@@ -90,7 +142,13 @@ export const configSchema = {
       },
     },
     notFoundStatus: { type: 'integer', enum: [404, 421, 502, 503], default: 404 },
-    routes: { type: 'array', maxItems: 10000, default: [], items: routeSpecSchema },
+    clientHalfClose: {
+      enum: ['abort', 'finish'],
+      default: 'abort',
+      description: 'a client that sends FIN while waiting for its response: "abort" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), "finish" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)',
+    },
+    routes: { type: 'array', maxItems: MAX_ROUTES, default: [], items: routeSpecSchema },
+    store: storeConfigSchema,
     forwardProxy: {
       type: 'object',
       additionalProperties: false,
@@ -101,6 +159,8 @@ export const configSchema = {
         allowClients: { ...cidrList, default: ['127.0.0.0/8', '::1/128'] },
         connectPorts: { type: 'array', maxItems: 1024, items: { type: 'integer', minimum: 1, maximum: 65535 }, default: [443] },
         httpPorts: { type: 'array', maxItems: 1024, items: { type: 'integer', minimum: 1, maximum: 65535 }, default: [80, 8080] },
+        originateTls: { type: 'boolean', default: false, description: 'fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)' },
+        httpsPorts: { type: 'array', maxItems: 1024, items: { type: 'integer', minimum: 1, maximum: 65535 }, default: [443] },
         allowDestinations: { ...cidrList, default: [], description: 'CIDRs allowed although private/loopback/link-local' },
         denyDestinations: { ...cidrList, default: [] },
         denyHosts: { type: 'array', maxItems: 10000, items: { type: 'string', minLength: 1, maxLength: 253 }, default: [] },

@@ -9,8 +9,9 @@
 //   3. a special-purpose range (loopback, private, link-local, unique-local, CGNAT, multicast,
 //      unspecified, documentation, reserved... IANA special-purpose registries, RFC 6890) -> denied
 //   4. anything else                                      -> allowed
-// IPv4-mapped IPv6 (::ffff:a.b.c.d) is judged as its IPv4 address; 6to4 (2002::/16) and the NAT64
-// well-known prefix (64:ff9b::/96) are denied when the IPv4 address they embed would be.
+// IPv4-mapped IPv6 (::ffff:a.b.c.d) is judged as its IPv4 address; 6to4 (2002::/16), the NAT64
+// well-known prefix (64:ff9b::/96) and IPv4-translated addresses (::ffff:0:a.b.c.d, RFC 2765
+// section 2.1) are denied when the IPv4 address they embed would be.
 import net from 'node:net';
 import { AddressSet } from '../net/address-set.js';
 
@@ -76,12 +77,14 @@ export function canonicalAddress(address: string): string {
   return address;
 }
 
-/** The IPv4 address a 6to4 (2002:aabb:ccdd::/48) or NAT64 (64:ff9b::a.b.c.d) address embeds. */
+/** The IPv4 address a 6to4 (2002:aabb:ccdd::/48), NAT64 (64:ff9b::a.b.c.d) or IPv4-translated
+ *  (::ffff:0:a.b.c.d) address embeds. */
 function embeddedIPv4(address: string): string | undefined {
   const b = ipv6Bytes(address);
   if (!b) return undefined;
   if (b[0] === 0x20 && b[1] === 0x02) return dotted(b, 2);
   if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && b.subarray(4, 12).every((x) => x === 0)) return dotted(b, 12);
+  if (b.subarray(0, 8).every((x) => x === 0) && b[8] === 0xff && b[9] === 0xff && b[10] === 0 && b[11] === 0) return dotted(b, 12);
   return undefined;
 }
 

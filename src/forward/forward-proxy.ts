@@ -6,14 +6,16 @@
 //   1. the client's address must be in allowClients (default: loopback)            -> else 403
 //   2. Basic proxy authentication when configured                                   -> else 407
 //   3. the target must parse: http://host[:port]/... or CONNECT host:port           -> else 400
-//      (https:// absolute-form: 400 telling the client to use CONNECT; no TLS origination)
-//   4. the port must be in httpPorts (absolute-form) or connectPorts (CONNECT)       -> else 403
+//      (https:// absolute-form: 400 telling the client to use CONNECT, unless originateTls)
+//   4. the port must be in httpPorts (http://), httpsPorts (https://, originateTls) or
+//      connectPorts (CONNECT)                                                        -> else 403
 //   5. the host name must not be in denyHosts                                       -> else 403
 //   6. the name is resolved once (502 when it does not resolve, 504 past the deadline) and every
 //      address is checked against the destination rules (DestinationPolicy: private, loopback,
 //      link-local... denied unless in allowDestinations)                            -> else 403
 //   7. absolute-form: relayed through the shared upstream pools to the checked address, with Host
-//      regenerated from the target; CONNECT: a TCP connection to the first checked address that
+//      regenerated from the target (https://: TLS verified against the target's name, as for
+//      https:// route upstreams); CONNECT: a TCP connection to the first checked address that
 //      accepts (502 refused, 504 timeout), then `200 Connection Established` and a byte tunnel.
 //
 // Denials are logged at warn with the request id, client, target and reason.
@@ -24,6 +26,7 @@ import { BodyKind, FieldId, MethodId } from '../../asm/shared/constants.js';
 import { AddressSet, plainAddress } from '../net/address-set.js';
 import { OriginHealth } from '../upstream/balancer.js';
 import type { Origin } from '../upstream/origin-url.js';
+import { upstreamTls } from '../upstream/upstream-tls.js';
 import { parseAbsoluteTarget, parseConnectTarget, type ForwardTarget } from './target.js';
 import { DestinationPolicy, canonicalAddress } from './destination-policy.js';
 import { ProxyAuth } from './proxy-auth.js';
@@ -61,6 +64,7 @@ export function createForwardHandler(deps: ForwardDeps): ForwardHandler {
   const clients = new AddressSet(fp.allowClients, '/forwardProxy/allowClients');
   const connectPorts = new Set(fp.connectPorts);
   const httpPorts = new Set(fp.httpPorts);
+  const httpsPorts = new Set(fp.httpsPorts);
   const policy = new DestinationPolicy(fp);
   const auth = fp.auth ? new ProxyAuth(fp.auth.realm ?? 'portico', fp.auth.users) : undefined;
 
@@ -90,16 +94,16 @@ export function createForwardHandler(deps: ForwardDeps): ForwardHandler {
       answer.respond(400, 'a CONNECT request has no content (RFC 9110 §9.3.6)', ForwardCode.BAD_TARGET);
       return;
     }
-    const parsed = connect ? parseConnectTarget(head.target) : parseAbsoluteTarget(head.target);
+    const parsed = connect ? parseConnectTarget(head.target) : parseAbsoluteTarget(head.target, fp.originateTls);
     if (!parsed.ok) {
       answer.respond(400, parsed.reason, parsed.useConnect ? ForwardCode.USE_CONNECT : ForwardCode.BAD_TARGET);
       return;
     }
     const t = parsed.target;
 
-    const ports = connect ? connectPorts : httpPorts;
+    const ports = connect ? connectPorts : t.secure ? httpsPorts : httpPorts;
     if (!ports.has(t.port)) {
-      const what = connect ? 'CONNECT (forwardProxy.connectPorts' : 'http:// targets (forwardProxy.httpPorts';
+      const what = connect ? 'CONNECT (forwardProxy.connectPorts' : t.secure ? 'https:// targets (forwardProxy.httpsPorts' : 'http:// targets (forwardProxy.httpPorts';
       return deny(`port ${t.port} is not allowed for ${what}: ${[...ports].join(', ') || 'none'})`, ForwardCode.PORT_DENIED);
     }
     const hostDenied = policy.checkHost(t.host);
@@ -129,7 +133,10 @@ export function createForwardHandler(deps: ForwardDeps): ForwardHandler {
       const address = allowed[0];
       // pool key: the checked address, so pooled connections are never shared with a pool that
       // would resolve the name again
-      const origin: Origin = { host: address, port: t.port, authority: fmt(address, t.port), basePath: '' };
+      const authority = fmt(address, t.port);
+      // https: SNI and verification use the target's name, not the address connected to
+      const tls = t.secure ? { tls: upstreamTls(t.host, authority, t.family === 0 ? { servername: t.host } : {}) } : {};
+      const origin: Origin = { host: address, port: t.port, authority, basePath: '', ...tls };
       answer.relay(origin, t.path, t.hostField, new OriginHealth());
       return;
     }

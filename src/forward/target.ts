@@ -14,6 +14,8 @@ export interface ForwardTarget {
   hostField: string;
   /** Origin-form request-target for the upstream ('/' when the target had no path). */
   path: string;
+  /** An https:// target (only with TLS origination enabled). */
+  secure?: true;
 }
 
 export type TargetResult = { ok: true; target: ForwardTarget } | { ok: false; reason: string; useConnect?: boolean };
@@ -82,24 +84,26 @@ function hostField(host: string, family: number, port: number, defaultPort: numb
   return port === defaultPort ? h : `${h}:${port}`;
 }
 
-/** An absolute-form request-target. Only `http:` is fetched; `https:` is answered with a hint to
- *  use CONNECT (TLS origination is not implemented). */
-export function parseAbsoluteTarget(target: string): TargetResult {
+/** An absolute-form request-target. `http:` is fetched; `https:` only when `originateTls` (the
+ *  proxy then speaks verified TLS to the origin), else it is answered with a hint to use CONNECT. */
+export function parseAbsoluteTarget(target: string, originateTls = false): TargetResult {
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/s.exec(target);
   if (!m) return fail(`not an absolute URI: ${JSON.stringify(target)}`);
   const scheme = m[1].toLowerCase();
-  if (scheme === 'https') return fail('https:// targets are not fetched by this proxy (no TLS origination): send CONNECT host:443 and speak TLS through the tunnel', true);
-  if (scheme !== 'http') return fail(`unsupported scheme ${JSON.stringify(m[1])}: only http:// targets and CONNECT are proxied`);
+  const secure = scheme === 'https';
+  if (secure && !originateTls) return fail('https:// targets are not fetched by this proxy (forwardProxy.originateTls is off): send CONNECT host:443 and speak TLS through the tunnel', true);
+  if (scheme !== 'http' && !secure) return fail(`unsupported scheme ${JSON.stringify(m[1])}: only http:// targets and CONNECT are proxied`);
   const rest = m[2];
-  if (!rest.startsWith('//')) return fail(`http target without an authority: ${JSON.stringify(target)}`);
+  if (!rest.startsWith('//')) return fail(`${scheme} target without an authority: ${JSON.stringify(target)}`);
   if (rest.includes('#')) return fail('a fragment (#...) is not allowed in the request-target');
   const end = rest.slice(2).search(/[/?]/);
   const authority = end < 0 ? rest.slice(2) : rest.slice(2, 2 + end);
   const pathQuery = end < 0 ? '' : rest.slice(2 + end);
-  const a = parseAuthority(authority, 80);
+  const defaultPort = secure ? 443 : 80;
+  const a = parseAuthority(authority, defaultPort);
   if (typeof a === 'string') return fail(a);
   const path = pathQuery === '' ? '/' : pathQuery.startsWith('?') ? `/${pathQuery}` : pathQuery;
-  return { ok: true, target: { host: a.host, family: a.family, port: a.port, hostField: hostField(a.host, a.family, a.port, 80), path } };
+  return { ok: true, target: { host: a.host, family: a.family, port: a.port, hostField: hostField(a.host, a.family, a.port, defaultPort), path, ...(secure ? { secure: true as const } : {}) } };
 }
 
 /** A CONNECT request-target: `host:port` or `[v6]:port`, nothing else. */

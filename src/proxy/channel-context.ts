@@ -70,6 +70,10 @@ export interface ChannelContext {
   observers: Observers;
   nextRequestId(): string;
   mode: ListenerMode;
+  /** The connection arrived over TLS (X-Forwarded-Proto / Forwarded proto=https). */
+  secure: boolean;
+  /** Plain listener that answers every request with a 308 to https:// on this port. */
+  redirectToHttps: { port: number } | undefined;
   /** The forward proxy, when enabled. */
   forward: ForwardHandler | undefined;
 }

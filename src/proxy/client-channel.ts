@@ -11,8 +11,10 @@
 // - One refreshable timer per connection: idle (silent close, never 408 on an idle keep-alive),
 //   whole-head deadline (408, slowloris), request-body silence (408), and a hard abort after a
 //   graceful close that did not finish (Twisted's abortTimeout).
-// - Half-close after a complete request still gets its response (D29); a client that goes away
-//   cancels its upstream request (D30).
+// - A client that sends FIN while it waits for a response aborts it by default (clientHalfClose
+//   "abort", as nginx): the upstream request is cancelled and its pool slot freed, so clients
+//   that left cannot hold upstream connections. "finish" keeps the half-close (D29): the response
+//   is sent, then the connection closes. A client that goes away cancels its request (D30).
 import type net from 'node:net';
 import { BodyKind, HeadFlag, HeadKind, MethodId, TargetForm } from '../../asm/shared/constants.js';
 import { HeadReader } from '../wasm/head-reader.js';
@@ -24,7 +26,8 @@ import type { OriginHealth } from '../upstream/balancer.js';
 import { hasDotDotSegment, mapPath } from '../routing/path-mapping.js';
 import { Exchange, type ClientSide } from './exchange.js';
 import { buildRequestHead, wantsUpgrade } from './request-head.js';
-import { errorResponse } from './error-response.js';
+import { httpsRedirect } from './https-redirect.js';
+import { localResponse } from './error-response.js';
 import { tunnel } from './tunnel.js';
 import type { ChannelContext, ForwardRequest } from './channel-context.js';
 import { requestHost } from './request-target.js';
@@ -33,6 +36,9 @@ const enum State { HEAD, BODY, WAIT, TUNNEL, CLOSED }
 
 const CONNECTION_ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
+/** Response bytes queued on the client socket above which no further pipelined request is read
+ *  (the relay's own limit, RELAY_HIGH_WATER, applies to relayed bodies). */
+const RESPONSE_HIGH_WATER = 256 * 1024;
 const enum Timer { NONE, IDLE, HEAD, BODY, ABORT }
 
 export class ClientChannel implements ClientSide {
@@ -53,7 +59,11 @@ export class ClientChannel implements ClientSide {
   #bodyOk = true;
   #closeAfter = false;
   #clientEnded = false;
-  #pausedFor = 0; // bit 1: pipeline buffer full, bit 2: upstream not ready for body
+  #pausedFor = 0; // bit 1: pipeline buffer full, bit 2: upstream not ready for body, bit 4: client not reading responses
+  /** Inside #pump: a response finished synchronously (answered locally) must not pump again
+   *  from inside the pump; the running loop goes on with the next request (issue 9: a recursion
+   *  per pipelined request overflowed the stack). */
+  #pumping = false;
   #timer: NodeJS.Timeout | undefined;
   #timerKind = Timer.NONE;
   // per request, for the access log
@@ -126,13 +136,17 @@ export class ClientChannel implements ClientSide {
     this.#reader.reset();
     this.#resume(1);
     this.#setTimer(Timer.IDLE);
-    this.#pump();
-    if (this.#state === State.HEAD && this.#clientEnded && this.#reader.pendingLength === 0 && !this.#buffered()) this.#gracefulClose();
+    if (this.#pumping) return; // answered from inside the pump: its loop reads the next request
+    try {
+      this.#pump();
+    } catch (e) {
+      this.#internalError(e);
+    }
   }
 
   respondError(status: number, detail: string, code: string): void {
     const close = this.#closeAfter || this.#state === State.BODY || this.#closing;
-    this.write(errorResponse(status, detail, code, close));
+    this.#writeLocal(status, detail, code, close);
     this.responseDone(status, close);
   }
 
@@ -189,6 +203,14 @@ export class ClientChannel implements ClientSide {
   }
 
   readonly #onEnd = (): void => {
+    try {
+      this.#ended();
+    } catch (e) {
+      this.#internalError(e);
+    }
+  };
+
+  #ended(): void {
     this.#clientEnded = true;
     if (this.#closing) { this.socket.destroy(); return; }
     switch (this.#state) {
@@ -196,23 +218,40 @@ export class ClientChannel implements ClientSide {
         if (this.#exchange === undefined && !this.#buffered()) this.#gracefulClose();
         break;
       case State.BODY:
-        // the request can never complete: cancel it
-        this.#exchange?.abort();
-        this.#logRequest(0, true);
-        this.#exchange = undefined;
-        this.socket.destroy();
+        this.#cancelRequest(); // the request can never complete
+        break;
+      case State.WAIT:
+        // clientHalfClose "finish": answer, then close (the pump closes once idle); "abort":
+        // cancel the upstream exchange or the pending forward-proxy work
+        if (this.#ctx.config.clientHalfClose !== 'finish') this.#cancelRequest();
         break;
       default:
-        break; // WAIT: answer, then close (responseDone sees #clientEnded)
+        break;
     }
-  };
+  }
+
+  /** Cancels the request in progress (its upstream exchange, if any) and drops the connection. */
+  #cancelRequest(): void {
+    this.#exchange?.abort();
+    this.#logRequest(this.#exchange?.status ?? 0, true);
+    this.#exchange = undefined;
+    this.socket.destroy();
+  }
 
   readonly #onError = (): void => {
     // 'close' follows; nothing to report to the client
   };
 
   readonly #onDrain = (): void => {
-    this.#exchange?.resumeUpstream();
+    try {
+      this.#exchange?.resumeUpstream();
+      if ((this.#pausedFor & 4) !== 0) {
+        this.#resume(4);
+        this.#pump();
+      }
+    } catch (e) {
+      this.#internalError(e);
+    }
   };
 
   readonly #onClose = (): void => {
@@ -236,9 +275,28 @@ export class ClientChannel implements ClientSide {
     return this.#buf ? this.#buf.length - this.#off : 0;
   }
 
+  /** Processes buffered input: a loop, never a recursion, whatever the requests are (every
+   *  response, local or relayed, that finishes while it runs just returns to this loop). */
   #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      this.#pumpLoop();
+    } finally {
+      this.#pumping = false;
+    }
+    if (this.#state === State.HEAD && this.#clientEnded && this.#exchange === undefined && this.#reader.pendingLength === 0 && !this.#buffered()) this.#gracefulClose();
+  }
+
+  #pumpLoop(): void {
     while (this.#buf !== undefined && this.#off < this.#buf.length) {
       if (this.#state === State.HEAD) {
+        // a client that pipelines without reading the answers: stop reading it until its
+        // responses drain (bounds what locally answered requests can queue)
+        if (this.socket.writableLength > RESPONSE_HIGH_WATER) {
+          this.#pause(4);
+          break;
+        }
         if (!this.#readHead()) break;
       } else if (this.#state === State.BODY) {
         if (this.#bodyBlocked || !this.#readBody()) break;
@@ -283,9 +341,9 @@ export class ClientChannel implements ClientSide {
     this.#bodyKind = head.bodyKind;
     this.#bodyBytes = 0;
     this.#bodyOk = true;
-    // persistence (RFC 9112 §9.3): HTTP/1.1 unless "close"; HTTP/1.0 connections close after one
-    // response (Twisted's behaviour; keep-alive for 1.0 clients is not offered)
-    this.#closeAfter = this.#shuttingDown || head.version === 10 || head.has(HeadFlag.CONNECTION_CLOSE);
+    // persistence (RFC 9112 §9.3): HTTP/1.1 unless "close"; HTTP/1.0 only with "keep-alive"
+    // (Twisted's checkPersistence), and then only if the response can be delimited (exchange)
+    this.#closeAfter = this.#shuttingDown || head.has(HeadFlag.CONNECTION_CLOSE) || (head.version === 10 && !head.has(HeadFlag.CONNECTION_KEEP_ALIVE));
     const limit = this.#ctx.config.limits.maxBodyBytes;
     if (head.bodyKind === BodyKind.LENGTH) {
       this.#bodyRemaining = head.contentLength;
@@ -323,7 +381,7 @@ export class ClientChannel implements ClientSide {
       return;
     }
     if (head.targetForm === TargetForm.ASTERISK) {
-      if (head.methodId === MethodId.OPTIONS) this.#localResponse(200, '', '', '', true);
+      if (head.methodId === MethodId.OPTIONS) this.#localResponse(200, '', '');
       else this.#localResponse(400, 'the asterisk-form target is only for OPTIONS', 'PRX_BAD_TARGET');
       return;
     }
@@ -334,6 +392,11 @@ export class ClientChannel implements ClientSide {
     }
     if (hasDotDotSegment(where.path)) {
       this.#localResponse(400, 'the path has a ".." segment', 'PRX_PATH_ESCAPE');
+      return;
+    }
+    if (ctx.redirectToHttps) {
+      const r = httpsRedirect(where, ctx.redirectToHttps.port);
+      this.#localResponse(r.status, r.detail, r.code, r.fields);
       return;
     }
     const table = this.#ctx.routes.current;
@@ -350,12 +413,13 @@ export class ClientChannel implements ClientSide {
     const clientHost = where.clientHost;
     // Host: the upstream's (Twisted's default) or the client's; absolute-form names it in the target
     const host = route.preserveHost && clientHost !== undefined ? (head.targetForm === TargetForm.ABSOLUTE ? clientHost : undefined) : origin.authority;
-    this.#relay(head, origin, target.health, mapPath(where.path, where.query, route.pathPrefix, origin.basePath, route.stripPrefix, route.rewritePrefix), host, clientHost);
+    const via = (route.via ?? ctx.config.via) ? (route.proxyName ?? ctx.config.proxyName) : undefined;
+    this.#relay(head, origin, target.health, mapPath(where.path, where.query, route.pathPrefix, origin.basePath, route.stripPrefix, route.rewritePrefix), host, clientHost, via);
   }
 
   /** Starts the exchange that relays this request to `origin`. `host` undefined: keep the
-   *  client's Host line. */
-  #relay(head: ParsedHead, origin: Origin, health: OriginHealth, upstreamTarget: string, host: string | undefined, clientHost: string | undefined): void {
+   *  client's Host line. `via`: the Via pseudonym, undefined for none. */
+  #relay(head: ParsedHead, origin: Origin, health: OriginHealth, upstreamTarget: string, host: string | undefined, clientHost: string | undefined, via: string | undefined): void {
     const ctx = this.#ctx;
     const upgrade = wantsUpgrade(head) && head.version === 11;
     const requestHead = buildRequestHead({
@@ -368,9 +432,11 @@ export class ClientChannel implements ClientSide {
       upgrade,
       peerAddress: this.socket.remoteAddress,
       peerTrusted: ctx.trustedProxies.has(this.socket.remoteAddress),
-      policy: { proxyName: ctx.config.proxyName, xForwarded: ctx.config.forwarding.xForwarded, forwarded: ctx.config.forwarding.forwarded },
+      via,
+      proto: ctx.secure ? 'https' : 'http',
+      policy: ctx.config.forwarding,
     });
-    const ex = new Exchange(ctx, this, head, requestHead, ctx.pools.get(origin), health, this.#bodyKind === BodyKind.CHUNKED, upgrade);
+    const ex = new Exchange(ctx, this, head, requestHead, ctx.pools.get(origin), health, this.#bodyKind === BodyKind.CHUNKED, upgrade, via);
     this.#exchange = ex;
     if (this.#state === State.BODY) {
       // until the upstream connection is ready the body waits in the socket (backpressure)
@@ -406,8 +472,12 @@ export class ClientChannel implements ClientSide {
         if (this.#state === State.CLOSED) return;
         this.#bodyBlocked = false;
         this.#resume(2);
-        this.#relay(head, origin, health, target, host, host);
-        this.#pump();
+        try {
+          this.#relay(head, origin, health, target, host, host, this.#ctx.config.via ? this.#ctx.config.proxyName : undefined);
+          this.#pump();
+        } catch (e) {
+          this.#internalError(e);
+        }
       },
       tunnel: (upstream) => {
         once();
@@ -486,27 +556,35 @@ export class ClientChannel implements ClientSide {
       this.socket.destroy();
       return;
     }
-    this.write(errorResponse(status, detail, code, true));
+    this.#writeLocal(status, detail, code, true);
     this.#logRequest(status, false);
     this.#gracefulClose();
   }
 
   /** A response the proxy makes itself for a parsed request (no route, bad target, 413...). */
-  #localResponse(status: number, detail: string, code: string, extra = '', empty = false): void {
+  #localResponse(status: number, detail: string, code: string, extra = ''): void {
     // a body we will not read makes the connection unusable for further requests
     if (this.#state === State.BODY) this.#closeAfter = true;
     const close = this.#closeAfter;
-    if (empty) this.write(Buffer.from(`HTTP/1.1 ${status} OK\r\nContent-Length: 0\r\n${close ? 'Connection: close\r\n' : ''}\r\n`, 'latin1'));
-    else this.write(errorResponse(status, detail, code, close, extra));
+    this.#writeLocal(status, detail, code, close, extra);
     if (this.#state === State.BODY) this.#state = State.WAIT;
     this.responseDone(status, close);
+  }
+
+  /** Writes a response the proxy makes itself. The one way local responses go out, so each
+   *  follows HEAD rules for the request it answers (none is known for a head that failed to
+   *  parse) and says how the connection goes on. */
+  #writeLocal(status: number, detail: string, code: string, close: boolean, extra = ''): void {
+    const request = this.#request;
+    const persistence = close ? 'close' : request !== undefined && request.version === 10 ? 'keep-alive' : 'persistent';
+    this.write(localResponse(status, detail, code, persistence, request !== undefined && request.methodId === MethodId.HEAD, extra));
   }
 
   /** A request that failed to parse: answer its status, close, read nothing more (D10). */
   #reject(status: number, detail: string, code: string): void {
     this.#requestId = this.#ctx.nextRequestId();
     this.#started = performance.now();
-    this.write(errorResponse(status, detail, code, true));
+    this.#writeLocal(status, detail, code, true);
     this.#ctx.logger.info({ req: this.#requestId, client: this.socket.remoteAddress, status, error: code }, 'bad request');
     this.#ctx.observers.requestFinished({ routeId: undefined, method: '', status, durationMs: 0, aborted: false });
     this.#gracefulClose();
@@ -547,6 +625,14 @@ export class ClientChannel implements ClientSide {
     const kind = this.#timerKind;
     this.#timer = undefined;
     this.#timerKind = Timer.NONE;
+    try {
+      this.#timerFired(kind);
+    } catch (e) {
+      this.#internalError(e);
+    }
+  };
+
+  #timerFired(kind: Timer): void {
     switch (kind) {
       case Timer.IDLE:
         // an idle keep-alive connection closes silently (RFC 9110 §15.5.9: no 408 here)
@@ -573,10 +659,10 @@ export class ClientChannel implements ClientSide {
       default:
         break;
     }
-  };
+  }
 
   #timeoutRequest(what: string): void {
-    this.write(errorResponse(408, `${what} not received in time`, 'PRX_REQUEST_TIMEOUT', true));
+    this.#writeLocal(408, `${what} not received in time`, 'PRX_REQUEST_TIMEOUT', true);
     this.#ctx.logger.info({ client: this.socket.remoteAddress, what }, 'request timeout');
     this.#gracefulClose();
   }

@@ -16,11 +16,13 @@ import { ProxyError } from '../errors.js';
 import { buildResponseHead, type ClientFraming } from './response-head.js';
 import type { UpstreamErrorKind } from './observer.js';
 import type { ChannelContext } from './channel-context.js';
+import { keptTrailers } from './trailers.js';
 
 /** What the exchange needs from the client side (the ClientChannel). */
 export interface ClientSide {
   readonly clientVersion: number;
-  /** The connection will close after this response (Connection: close, HTTP/1.0, errors). */
+  /** The connection will close after this response (Connection: close, HTTP/1.0 without
+   *  keep-alive, errors, shutdown). */
   readonly closeAfter: boolean;
   /** The request body has been fully read from the client. */
   readonly requestBodyDone: boolean;
@@ -67,6 +69,8 @@ export class Exchange implements SocketHandler {
   readonly #chunkedRequest: boolean;
   readonly #isHead: boolean;
   readonly #wantsUpgrade: boolean;
+  /** Via pseudonym for the response, or undefined for none. */
+  readonly #via: string | undefined;
   #phase = Phase.CONNECTING;
   #socket: PooledSocket | undefined;
   #parser: ResponseParser | undefined;
@@ -87,11 +91,17 @@ export class Exchange implements SocketHandler {
   #upstreamReusable = false;
   #status = 0;
   #upstreamPaused = false;
-  /** Decoded response chunks go to the client; response trailers are not forwarded (the client
-   *  framing may not be chunked, and RFC 9110 §6.5.1 lets a recipient discard them). */
-  readonly #responseSink: ChunkSink = { data: (b) => this.#writeBody(b), trailer: () => {} };
+  /** Response trailer section (pieces), kept only when the client gets the response chunked. */
+  #responseTrailers: Buffer[] | undefined;
+  /** Decoded response chunks go to the client; trailers too when the client's framing is chunked
+   *  (re-framed with a length or close-delimited for HTTP/1.0 there is nowhere to put them, and
+   *  RFC 9110 §6.5.1 lets a recipient discard them). */
+  readonly #responseSink: ChunkSink = {
+    data: (b) => this.#writeBody(b),
+    trailer: (b) => { if (this.#framing === 'chunked') (this.#responseTrailers ??= []).push(Buffer.from(b)); },
+  };
 
-  constructor(ctx: ChannelContext, client: ClientSide, request: ParsedHead, requestHead: Buffer, pool: OriginPool, health: OriginHealth, chunkedRequest: boolean, wantsUpgrade: boolean) {
+  constructor(ctx: ChannelContext, client: ClientSide, request: ParsedHead, requestHead: Buffer, pool: OriginPool, health: OriginHealth, chunkedRequest: boolean, wantsUpgrade: boolean, via: string | undefined) {
     this.#ctx = ctx;
     this.#client = client;
     this.#request = request;
@@ -101,13 +111,27 @@ export class Exchange implements SocketHandler {
     this.#chunkedRequest = chunkedRequest;
     this.#isHead = request.methodId === MethodId.HEAD;
     this.#wantsUpgrade = wantsUpgrade;
+    this.#via = via;
   }
 
   get status(): number { return this.#status; }
   get authority(): string { return this.#pool.origin.authority; }
 
   start(): void {
-    this.#pool.acquire().then((p) => this.#connected(p), (e: Error) => this.#acquireFailed(e));
+    this.#pool.acquire().then((p) => this.#connected(p), (e: Error) => this.#acquireFailed(e)).catch((e: unknown) => this.#internalError(e));
+  }
+
+  /** Last resort: a bug must cost this client connection, never the process. */
+  #internalError(e: unknown): void {
+    this.#ctx.logger.error({ err: e }, 'internal error relaying a request');
+    this.#phase = Phase.DONE;
+    this.#aborted = true;
+    this.#disarm();
+    if (this.#socket) {
+      this.#pool.discard(this.#socket);
+      this.#socket = undefined;
+    }
+    this.#client.abortClient('internal error');
   }
 
   #acquireFailed(e: Error): void {
@@ -189,7 +213,7 @@ export class Exchange implements SocketHandler {
     if (!this.#chunkedRequest) return;
     const s = this.#socket!.socket;
     s.write(LAST_CHUNK);
-    for (const t of this.#trailers) s.write(t);
+    if (this.#trailers.length > 0) s.write(keptTrailers(this.#trailers, this.#request));
     s.write(CRLF);
   }
 
@@ -205,9 +229,7 @@ export class Exchange implements SocketHandler {
     try {
       this.#consume(chunk, 0);
     } catch (e) {
-      // a bug must cost one exchange, never the process
-      this.#ctx.logger.error({ err: e }, 'internal error relaying a response');
-      this.#abortClient('internal error');
+      this.#internalError(e);
     } finally {
       if (cork) this.#client.uncork();
     }
@@ -218,6 +240,14 @@ export class Exchange implements SocketHandler {
   }
 
   gone(reason: 'end' | 'error' | 'close', error?: Error): void {
+    try {
+      this.#gone(reason, error);
+    } catch (e) {
+      this.#internalError(e);
+    }
+  }
+
+  #gone(reason: 'end' | 'error' | 'close', error?: Error): void {
     if (this.#phase === Phase.DONE || this.#aborted) return;
     if (this.#phase === Phase.CONNECTING) return;
     const p = this.#socket!;
@@ -288,13 +318,13 @@ export class Exchange implements SocketHandler {
       this.#phase = Phase.DONE;
       this.#disarm();
       this.#status = 101;
-      const out = buildResponseHead({ head, framing: 'none', contentLength: 0, keepContentLength: false, upgrade: true, close: false, proxyName: this.#ctx.config.proxyName });
+      const out = buildResponseHead({ head, framing: 'none', contentLength: 0, keepContentLength: false, upgrade: true, close: false, via: this.#via });
       this.#pool.detach(this.#socket!);
       this.#client.upgrade(out, this.#socket!.socket, chunk.subarray(off));
       return false;
     }
     if (this.#client.clientVersion >= 11) {
-      this.#client.write(buildResponseHead({ head, framing: 'none', contentLength: 0, keepContentLength: false, upgrade: false, close: false, proxyName: this.#ctx.config.proxyName }));
+      this.#client.write(buildResponseHead({ head, framing: 'none', contentLength: 0, keepContentLength: false, upgrade: false, close: false, via: this.#via }));
     }
     return true;
   }
@@ -310,7 +340,8 @@ export class Exchange implements SocketHandler {
     this.#bodyKind = head.bodyKind;
     this.#health.ok();
     const client11 = this.#client.clientVersion >= 11;
-    let close = this.#client.closeAfter || !client11 || !this.#client.requestBodyDone;
+    // an HTTP/1.0 client kept alive (it asked) can only be answered with a length or no content
+    let close = this.#client.closeAfter || !this.#client.requestBodyDone;
     let framing: ClientFraming;
     switch (head.bodyKind) {
       case BodyKind.NONE: framing = 'none'; break;
@@ -325,7 +356,7 @@ export class Exchange implements SocketHandler {
     const out = buildResponseHead({
       head, framing, contentLength: head.contentLength,
       keepContentLength: head.bodyKind === BodyKind.NONE && (this.#isHead || head.status === 304),
-      upgrade: false, close, proxyName: this.#ctx.config.proxyName,
+      upgrade: false, close, keepAlive: !client11, via: this.#via,
     });
     this.#phase = Phase.BODY;
     this.#arm(this.#ctx.config.timeouts.upstreamIdleMs, () => this.#timeout());
@@ -359,7 +390,7 @@ export class Exchange implements SocketHandler {
           return end;
         }
         if (decoder.done) {
-          if (this.#framing === 'chunked') this.#writeClient(LAST_CHUNK_CRLF);
+          if (this.#framing === 'chunked') this.#writeLastChunk();
           this.#finish(off + n < end);
         }
         return off + n;
@@ -379,6 +410,17 @@ export class Exchange implements SocketHandler {
     } else {
       this.#writeClient(bytes);
     }
+  }
+
+  /** The last chunk and the trailer section (RFC 9112 §7.1.2), with the forwardable trailers. */
+  #writeLastChunk(): void {
+    const trailers = this.#responseTrailers;
+    if (trailers === undefined) {
+      this.#writeClient(LAST_CHUNK_CRLF);
+      return;
+    }
+    this.#responseTrailers = undefined;
+    this.#writeClient(Buffer.concat([LAST_CHUNK, keptTrailers(trailers, this.#response!), CRLF]));
   }
 
   #writeClient(bytes: Buffer): void {
@@ -446,6 +488,14 @@ export class Exchange implements SocketHandler {
   }
 
   #timeout(): void {
+    try {
+      this.#timedOut();
+    } catch (e) {
+      this.#internalError(e);
+    }
+  }
+
+  #timedOut(): void {
     if (this.#upstreamPaused) {
       // we are the ones not reading (slow client): not an upstream timeout
       this.#timer?.refresh();

@@ -1,6 +1,7 @@
 // The proxy: listeners, client channels, the route table holder and the upstream pools. This is
 // the surface the `portico` command and the admin API use; everything below it is per connection.
 import net, { type AddressInfo } from 'node:net';
+import type tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { parseHostPort } from '../config/config.js';
@@ -14,8 +15,15 @@ import { ClientChannel } from './client-channel.js';
 import { Observers, type ChannelContext, type ListenerMode } from './channel-context.js';
 import { createForwardHandler } from '../forward/forward-proxy.js';
 import type { ProxyObserver } from './observer.js';
+import { planListeners, type ListenerPlan } from './listener-plan.js';
+import { createTlsServer } from '../tls/tls-listener.js';
+import { CertificateWatcher } from '../tls/certificate-watcher.js';
+import type { CertificateStore } from '../tls/certificate-store.js';
+import { readCaBundle } from '../tls/pem.js';
 
-export interface PoolStats { authority: string; active: number; idle: number; waiting: number; created: number; reused: number }
+export interface ListenerInfo { id: string; tls: boolean; address: AddressInfo }
+
+export interface PoolStats { authority: string; active: number; idle: number; waiting: number; created: number; reused: number; resumed: number }
 export interface ProxyStats { clientConnections: number; pools: PoolStats[] }
 
 export class ProxyServer {
@@ -26,6 +34,9 @@ export class ProxyServer {
   readonly #observers = new Observers();
   readonly #channels = new Set<ClientChannel>();
   readonly #servers: net.Server[] = [];
+  readonly #listenerInfo: Array<{ id: string; tls: boolean; server: net.Server }> = [];
+  readonly #plans: ListenerPlan[];
+  readonly #watchers: CertificateWatcher[] = [];
   readonly #ctx: ChannelContext;
   #ready = false;
   #closing: Promise<void> | undefined;
@@ -38,6 +49,9 @@ export class ProxyServer {
     this.config = config;
     this.logger = logger;
     this.routes = new RouteTableHolder(RouteTable.build(config.routes, revision));
+    // certificates and CA files are read (and checked) now: a bad file fails the start
+    this.#plans = planListeners(config);
+    const caBundle = config.upstream.caFile ? readCaBundle(config.upstream.caFile, '/upstream/caFile') : undefined;
     const l = config.limits;
     const requestLimits: HeadLimits = { maxLine: l.maxLineBytes, maxFields: l.maxHeaderFields, maxHead: l.maxHeadBytes };
     const c = codec();
@@ -48,6 +62,8 @@ export class ProxyServer {
       idleSocketMs: config.upstream.idleSocketMs,
       maxRequestsPerSocket: config.upstream.maxRequestsPerSocket,
       connectTimeoutMs: config.timeouts.upstreamConnectMs,
+      caBundle,
+      logger,
     });
     this.#ctx = {
       codec: c,
@@ -63,10 +79,39 @@ export class ProxyServer {
       observers: this.#observers,
       nextRequestId: () => this.#idPrefix + (++this.#requestCounter).toString(36),
       mode: 'reverse',
+      secure: false,
+      redirectToHttps: undefined,
       forward: config.forwardProxy.enabled ? createForwardHandler({ config, logger }) : undefined,
     };
     // a swapped-in table may drop origins: close their idle pooled sockets
-    this.routes.onReplace((next) => this.#pools.prune(next.authorities()));
+    this.routes.onReplace((next, prev) => {
+      this.#pools.prune(next.authorities());
+      this.#warnInsecure(next, prev);
+    });
+    this.#warnInsecure(this.routes.current, undefined);
+  }
+
+  /** Start-up (and admin change) warning for each route that skips upstream verification. */
+  #warnInsecure(table: RouteTable, prev: RouteTable | undefined): void {
+    for (const r of table.routes) {
+      if (r.spec.upstreamTls?.insecureSkipVerify !== true || prev?.get(r.id) === r) continue;
+      this.logger.warn({ route: r.id }, 'route accepts any upstream TLS certificate (upstreamTls.insecureSkipVerify): no verification, open to interception');
+    }
+  }
+
+  /** The certificate store of a TLS listener (the seam the admin API changes certificates through). */
+  certificateStore(listenerId: string): CertificateStore | undefined {
+    return this.#plans.find((p) => p.id === listenerId)?.tls?.store;
+  }
+
+  /** TLS listeners with their stores, in configuration order. */
+  tlsListeners(): Array<{ id: string; listen: string; store: CertificateStore }> {
+    return this.#plans.flatMap((p) => (p.tls ? [{ id: p.id, listen: p.listen, store: p.tls.store }] : []));
+  }
+
+  /** Every open listener with its id and whether it speaks TLS. */
+  listeners(): ListenerInfo[] {
+    return this.#listenerInfo.map((l) => ({ id: l.id, tls: l.tls, address: l.server.address() as AddressInfo }));
   }
 
   addObserver(o: ProxyObserver): () => void {
@@ -74,9 +119,10 @@ export class ProxyServer {
   }
 
   /** Builds a table from specs without applying it; throws ProxyError (with a JSON-pointer
-   *  `path`) on a semantic error. */
-  validateRoutes(specs: RouteSpec[]): RouteTable {
-    return RouteTable.build(specs, this.revision + 1, this.routes.current);
+   *  `path`) on a semantic error. `revision`: the table's revision (default: the next one; a
+   *  shared store numbers tables with its own revisions). */
+  validateRoutes(specs: RouteSpec[], revision = this.revision + 1): RouteTable {
+    return RouteTable.build(specs, revision, this.routes.current);
   }
 
   /** Builds and swaps in a new table in one step; in-flight requests keep the old one. */
@@ -103,7 +149,7 @@ export class ProxyServer {
   stats(): ProxyStats {
     return {
       clientConnections: this.#channels.size,
-      pools: this.#pools.all().map((p) => ({ authority: p.origin.authority, active: p.activeCount, idle: p.idleCount, waiting: p.waiting, created: p.created, reused: p.reusedCount })),
+      pools: this.#pools.all().map((p) => ({ authority: p.origin.authority, active: p.activeCount, idle: p.idleCount, waiting: p.waiting, created: p.created, reused: p.reusedCount, resumed: p.resumedCount })),
     };
   }
 
@@ -113,14 +159,24 @@ export class ProxyServer {
   async listen(): Promise<void> {
     const fp = this.config.forwardProxy;
     const mainMode: ListenerMode = fp.enabled && !fp.listen ? 'both' : 'reverse';
-    await this.#listenOn(this.config.listen, '/listen', { ...this.#ctx, mode: mainMode });
-    if (fp.enabled && fp.listen) await this.#listenOn(fp.listen, '/forwardProxy/listen', { ...this.#ctx, mode: 'forward' });
+    for (const plan of this.#plans) {
+      const ctx: ChannelContext = { ...this.#ctx, mode: mainMode, secure: plan.tls !== undefined, redirectToHttps: plan.redirectToHttps };
+      const t = plan.tls;
+      const server = t
+        ? createTlsServer(t.store, { id: plan.id, handshakeTimeoutMs: t.handshakeTimeoutMs, logger: this.logger }, (socket: tls.TLSSocket) => this.#accept(socket, ctx))
+        : net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket, ctx));
+      await this.#listenOn(server, plan.listen, plan.where, plan.id, t !== undefined);
+      if (t?.watchFiles) this.#watchers.push(new CertificateWatcher(t.store, t.watchIntervalMs, this.logger));
+    }
+    if (fp.enabled && fp.listen) {
+      const ctx: ChannelContext = { ...this.#ctx, mode: 'forward' };
+      await this.#listenOn(net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket, ctx)), fp.listen, '/forwardProxy/listen', 'forward', false);
+    }
     this.#ready = true;
   }
 
-  async #listenOn(address: string, where: string, ctx: ChannelContext): Promise<void> {
+  async #listenOn(server: net.Server, address: string, where: string, id: string, secure: boolean): Promise<void> {
     const { host, port } = parseHostPort(address, where);
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket, ctx));
     server.maxConnections = this.config.limits.maxConnections;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e: NodeJS.ErrnoException) => {
@@ -130,6 +186,7 @@ export class ProxyServer {
     });
     server.on('error', (e) => this.logger.error({ err: e }, 'listener error'));
     this.#servers.push(server);
+    this.#listenerInfo.push({ id, tls: secure, server });
   }
 
   addresses(): AddressInfo[] {
@@ -162,6 +219,7 @@ export class ProxyServer {
     this.#closing ??= (async () => {
       this.#ready = false;
       const closed = Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+      for (const w of this.#watchers.splice(0)) w.close();
       for (const c of this.#channels) c.shutdown();
       const deadline = Date.now() + deadlineMs;
       while (this.#channels.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));

@@ -1,6 +1,6 @@
 // Builds the head a request is forwarded with: a new request-line (HTTP/1.1 upstream, D20), Host,
 // the client's end-to-end fields as received, our framing field, Via (RFC 9110 §7.6.3: a proxy
-// MUST add it) and, per the forwarding settings, X-Forwarded-* / Forwarded (RFC 7239) with the
+// MUST add it; the `via` setting can turn it off) and, per the forwarding settings, X-Forwarded-* / Forwarded (RFC 7239) with the
 // trusted-proxies rule: a trusted peer's values are kept and appended to, anyone else's replaced.
 import { FieldId, HeadFlag } from '../../asm/shared/constants.js';
 import type { ParsedHead } from '../wasm/parsed-head.js';
@@ -9,7 +9,6 @@ import { HOP_BY_HOP, FORWARDING_FIELDS, mask, type FieldMask } from './hop-by-ho
 import { plainAddress } from '../net/address-set.js';
 
 export interface ForwardingPolicy {
-  proxyName: string;
   xForwarded: boolean;
   forwarded: boolean;
 }
@@ -27,8 +26,12 @@ export interface RequestHeadInput {
   contentLength: number;
   /** Keep Upgrade and send `Connection: upgrade` (WebSocket through the route). */
   upgrade: boolean;
+  /** Via pseudonym, or undefined to send no Via (the `via` setting is off). */
+  via: string | undefined;
   peerAddress: string | undefined;
   peerTrusted: boolean;
+  /** How the request reached us: 'https' on a TLS listener. */
+  proto: 'http' | 'https';
   policy: ForwardingPolicy;
 }
 
@@ -61,16 +64,16 @@ export function buildRequestHead(x: RequestHeadInput): Buffer {
   if (x.framing === 'length') tail += `Content-Length: ${x.contentLength}\r\n`;
   else if (x.framing === 'chunked') tail += 'Transfer-Encoding: chunked\r\n';
   if (x.upgrade) tail += 'Connection: upgrade\r\n';
-  tail += `Via: ${h.version === 10 ? '1.0' : '1.1'} ${x.policy.proxyName}\r\n`;
+  if (x.via !== undefined) tail += `Via: ${h.version === 10 ? '1.0' : '1.1'} ${x.via}\r\n`;
   const peer = plainAddress(x.peerAddress);
   if (x.policy.xForwarded) {
     tail += `X-Forwarded-For: ${peer}\r\n`;
     const keepOthers = !replaceForwarding;
-    if (!keepOthers || h.valuesById(FieldId.X_FORWARDED_PROTO).length === 0) tail += 'X-Forwarded-Proto: http\r\n';
+    if (!keepOthers || h.valuesById(FieldId.X_FORWARDED_PROTO).length === 0) tail += `X-Forwarded-Proto: ${x.proto}\r\n`;
     if ((!keepOthers || h.valuesById(FieldId.X_FORWARDED_HOST).length === 0) && x.clientHost) tail += `X-Forwarded-Host: ${x.clientHost}\r\n`;
   }
   if (x.policy.forwarded) {
-    tail += `Forwarded: for=${forwardedFor(peer)}${x.clientHost ? `;host="${x.clientHost}"` : ''};proto=http\r\n`;
+    tail += `Forwarded: for=${forwardedFor(peer)}${x.clientHost ? `;host="${x.clientHost}"` : ''};proto=${x.proto}\r\n`;
   }
   tail += '\r\n';
   out.push(Buffer.from(tail, 'latin1'));

@@ -1,7 +1,8 @@
 // Builds the head relayed to the client from an upstream response head: an HTTP/1.1 status-line
 // (D34; the upstream's reason phrase kept, or the standard one when empty), the upstream's
 // end-to-end fields as received, our own framing (D21: Content-Length, chunked, or close-delimited
-// for HTTP/1.0 clients), Connection: close when we will close, and Via.
+// for HTTP/1.0 clients), Connection: close when we will close (keep-alive to an HTTP/1.0 client
+// whose connection stays open), and Via (unless the `via` setting is off).
 import { STATUS_CODES } from 'node:http';
 import { FieldId } from '../../asm/shared/constants.js';
 import type { ParsedHead } from '../wasm/parsed-head.js';
@@ -19,7 +20,10 @@ export interface ResponseHeadInput {
   /** 101 Switching Protocols: keep Upgrade, send Connection: upgrade. */
   upgrade: boolean;
   close: boolean;
-  proxyName: string;
+  /** An HTTP/1.0 client whose connection stays open: say so (RFC 9112 §9.3; Twisted). */
+  keepAlive?: boolean;
+  /** Via pseudonym, or undefined to send no Via. */
+  via: string | undefined;
 }
 
 const KEEP_CL = ~mask(FieldId.CONTENT_LENGTH);
@@ -38,7 +42,9 @@ export function buildResponseHead(x: ResponseHeadInput): Buffer {
   else if (x.framing === 'chunked') tail += 'Transfer-Encoding: chunked\r\n';
   if (x.upgrade) tail += 'Connection: upgrade\r\n';
   else if (x.close) tail += 'Connection: close\r\n';
-  tail += `Via: ${h.version === 10 ? '1.0' : '1.1'} ${x.proxyName}\r\n\r\n`;
+  else if (x.keepAlive) tail += 'Connection: keep-alive\r\n';
+  if (x.via !== undefined) tail += `Via: ${h.version === 10 ? '1.0' : '1.1'} ${x.via}\r\n`;
+  tail += '\r\n';
   out.push(Buffer.from(tail, 'latin1'));
   return Buffer.concat(out);
 }

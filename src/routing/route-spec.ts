@@ -2,8 +2,10 @@
 // The schema is the single source of truth for validation messages; semantic checks that a
 // schema cannot express (URL syntax, duplicate ids) live in route-table.ts.
 
+import type { UpstreamTlsSpec } from '../upstream/upstream-tls.js';
+
 export interface UpstreamSpec {
-  /** `http://host[:port][/base/path]`; the base path is prefixed to every forwarded path. */
+  /** `http(s)://host[:port][/base/path]`; the base path is prefixed to every forwarded path. */
   url: string;
   /** Relative share of requests in weighted round robin (default 1). */
   weight?: number;
@@ -28,13 +30,26 @@ export interface RouteSpec {
   rewritePrefix?: string;
   /** Send the client's Host upstream (default false: send the upstream's host[:port], as Twisted). */
   preserveHost?: boolean;
+  /** Add Via to requests and responses of this route (absent: the global `via`). */
+  via?: boolean;
+  /** The pseudonym (received-by) in this route's Via (absent: the global `proxyName`). */
+  proxyName?: string;
+  /** How this route's https:// upstreams are verified and authenticated. */
+  upstreamTls?: UpstreamTlsSpec;
 }
+
+/** A Via received-by pseudonym: a token (RFC 9110 §7.6.3), at most 64 characters. */
+export const PROXY_NAME_SCHEMA = { type: 'string', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$" } as const;
+
+/** Most routes a table may hold: a lookup does not slow down as the table grows (RouteIndex), so
+ *  the bound is about memory (about 3 KiB per route) and apply time, not lookup cost. */
+export const MAX_ROUTES = 100_000;
 
 export const ROUTE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 
 export const upstreamSpecSchema = {
   oneOf: [
-    { type: 'string', minLength: 8, maxLength: 2048, description: 'http://host[:port][/base]' },
+    { type: 'string', minLength: 8, maxLength: 2048, description: 'http(s)://host[:port][/base]' },
     {
       type: 'object',
       additionalProperties: false,
@@ -62,5 +77,19 @@ export const routeSpecSchema = {
     stripPrefix: { type: 'boolean', default: false },
     rewritePrefix: { type: 'string', maxLength: 2048, pattern: '^(/[\\x21-\\x7e]*)?$' },
     preserveHost: { type: 'boolean', default: false },
+    via: { type: 'boolean', description: 'add Via on this route (absent: the global via)' },
+    proxyName: { ...PROXY_NAME_SCHEMA, description: 'pseudonym in this route\'s Via (absent: the global proxyName)' },
+    upstreamTls: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        ca: { type: 'string', minLength: 1, maxLength: 4096, description: 'PEM CA bundle file (default: upstream.caFile, else Node\'s CA store)' },
+        servername: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$', description: 'SNI and verified name (default: the URL host)' },
+        cert: { type: 'string', minLength: 1, maxLength: 4096, description: 'client certificate file (mTLS); needs key' },
+        key: { type: 'string', minLength: 1, maxLength: 4096, description: 'client key file (mTLS); needs cert' },
+        insecureSkipVerify: { type: 'boolean', default: false, description: 'DANGER: accept any upstream certificate (no verification; logged at start-up)' },
+      },
+      dependencies: { cert: ['key'], key: ['cert'] },
+    },
   },
 } as const;

@@ -4,11 +4,14 @@
 //
 // Matching: host (exact beats wildcard beats any), then the longest path prefix on a segment
 // boundary, then routes with method/header conditions before unconditional ones, then the order
-// in which routes were given.
+// in which routes were given. RouteIndex (route-index.ts) answers that without walking the list.
 import type { RouteSpec, UpstreamSpec } from './route-spec.js';
-import { prefixMatches } from './path-mapping.js';
+import { absolutePathProblem, prefixMatches } from './path-mapping.js';
+import { LayeredRouteIndex, PATCH_LIMIT } from './layered-route-index.js';
+import type { IndexEntry } from './route-index.js';
 import { parseOriginUrl, type Origin } from '../upstream/origin-url.js';
 import { Balancer, OriginHealth, type Target } from '../upstream/balancer.js';
+import { originKey, upstreamTls, type UpstreamTls } from '../upstream/upstream-tls.js';
 import { ProxyError } from '../errors.js';
 
 export interface Route {
@@ -20,9 +23,16 @@ export interface Route {
   readonly pathPrefix: string;
   readonly methods: ReadonlySet<string> | undefined;
   readonly headers: ReadonlyArray<readonly [string, string]>;
+  /** Methods and headers as one string: two routes on the same host and prefix with equal keys
+   *  match exactly the same requests. */
+  readonly conditionKey: string;
   readonly stripPrefix: boolean;
   readonly rewritePrefix: string | undefined;
   readonly preserveHost: boolean;
+  /** Via on this route: true/false, or undefined for the global setting. */
+  readonly via: boolean | undefined;
+  /** Via pseudonym, or undefined for the global proxyName. */
+  readonly proxyName: string | undefined;
   readonly balancer: Balancer;
 }
 
@@ -41,10 +51,10 @@ export interface MatchInput {
 const healthByAuthority = new Map<string, OriginHealth>();
 
 function healthFor(origin: Origin): OriginHealth {
-  let h = healthByAuthority.get(origin.authority);
+  let h = healthByAuthority.get(originKey(origin));
   if (!h) {
     h = new OriginHealth();
-    healthByAuthority.set(origin.authority, h);
+    healthByAuthority.set(originKey(origin), h);
   }
   return h;
 }
@@ -58,98 +68,189 @@ function compileRoute(spec: RouteSpec, where: string): Route {
     } catch (e) {
       throw new ProxyError('PRX_ERR_BAD_UPSTREAM_URL', (e as Error).message, `${where}/upstreams/${i}`);
     }
+    // the route's TLS settings (files read here, once per compiled route: errors name the file)
+    if (origin.tls && spec.upstreamTls) origin = { ...origin, tls: withRouteTls(origin, spec, where) };
     return { origin, weight: typeof u === 'string' ? 1 : (u.weight ?? 1), health: healthFor(origin) };
   });
+  if (spec.rewritePrefix !== undefined) {
+    const problem = absolutePathProblem(spec.rewritePrefix);
+    if (problem) throw new ProxyError('PRX_ERR_BAD_ROUTE', `rewritePrefix ${problem}`, `${where}/rewritePrefix`);
+  }
   const host = spec.host?.toLowerCase();
   const wildcard = host?.startsWith('*.') ?? false;
+  const methods = spec.methods ? new Set(spec.methods) : undefined;
+  const headers = Object.entries(spec.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const);
   return Object.freeze({
     spec: Object.freeze(structuredClone(spec)),
     id: spec.id,
     host: wildcard ? host!.slice(1) : host, // '*.example.com' -> '.example.com' (suffix match)
     wildcard,
     pathPrefix: spec.pathPrefix,
-    methods: spec.methods ? new Set(spec.methods) : undefined,
-    headers: Object.entries(spec.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const),
+    methods,
+    headers,
+    conditionKey: JSON.stringify([methods ? [...methods].sort() : null, headers]),
     stripPrefix: spec.stripPrefix === true || spec.rewritePrefix !== undefined,
     rewritePrefix: spec.rewritePrefix,
     preserveHost: spec.preserveHost === true,
+    via: spec.via,
+    proxyName: spec.proxyName,
     balancer: new Balancer(targets),
   });
 }
 
-function hostRank(r: Route): number {
-  return r.host === undefined ? 0 : r.wildcard ? 1 : 2;
+function withRouteTls(origin: Origin, spec: RouteSpec, where: string): UpstreamTls {
+  try {
+    return upstreamTls(origin.host, origin.authority, spec.upstreamTls, `${where}/upstreamTls`);
+  } catch (e) {
+    const path = e instanceof ProxyError ? e.path : undefined;
+    throw new ProxyError('PRX_ERR_BAD_ROUTE', (e as Error).message, path ?? `${where}/upstreamTls`);
+  }
 }
+
+function entry(route: Route, order: number): IndexEntry {
+  return { route, order, conditional: route.methods !== undefined || route.headers.length > 0 };
+}
+
+function sameSpec(a: Readonly<RouteSpec>, b: Readonly<RouteSpec>): boolean {
+  // the admin API passes running specs on as they are (the same frozen object): no need to
+  // compare their text
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
+}
+
+const NO_IDS: ReadonlyMap<string, Route | null> = new Map();
 
 export class RouteTable {
   readonly routes: readonly Route[];
   readonly revision: number;
-  /** Routes in match order. */
-  readonly #ordered: readonly Route[];
+  /** Per route (same positions): what orders it against others in the index. Positions when the
+   *  index base was built; a route added by a small change gets a number between its
+   *  neighbours'. */
+  readonly #orders: Float64Array;
+  readonly #index: LayeredRouteIndex;
+  /** Routes by id: the map of the table that built the index base, and the ids changed since
+   *  (null: removed). */
+  readonly #baseIds: ReadonlyMap<string, Route>;
+  readonly #changedIds: ReadonlyMap<string, Route | null>;
 
-  private constructor(routes: Route[], revision: number) {
+  private constructor(routes: Route[], revision: number, orders: Float64Array, index: LayeredRouteIndex, baseIds: ReadonlyMap<string, Route>, changedIds: ReadonlyMap<string, Route | null>) {
     this.routes = Object.freeze(routes);
     this.revision = revision;
-    const given = new Map(routes.map((r, i) => [r, i]));
-    this.#ordered = Object.freeze([...routes].sort((a, b) =>
-      hostRank(b) - hostRank(a)
-      || b.pathPrefix.length - a.pathPrefix.length
-      || Number(b.methods !== undefined || b.headers.length > 0) - Number(a.methods !== undefined || a.headers.length > 0)
-      || given.get(a)! - given.get(b)!));
+    this.#orders = orders;
+    this.#index = index;
+    this.#baseIds = baseIds;
+    this.#changedIds = changedIds;
     Object.freeze(this);
   }
 
   /** Validates and compiles specs (already schema-checked) into a table; throws ProxyError with
    *  a JSON-pointer path on the first semantic error. `previous` lends its compiled routes to
-   *  unchanged specs so their balancer state carries over. */
+   *  unchanged specs so their balancer state carries over, and its index when only a few routes
+   *  differ. */
   static build(specs: readonly RouteSpec[], revision: number, previous?: RouteTable): RouteTable {
-    const ids = new Set<string>();
+    return (previous && RouteTable.#changedFrom(previous, specs, revision)) ?? RouteTable.#fresh(specs, revision, previous);
+  }
+
+  static #fresh(specs: readonly RouteSpec[], revision: number, previous: RouteTable | undefined): RouteTable {
+    const byId = new Map<string, Route>();
     const routes: Route[] = [];
-    const old = new Map(previous?.routes.map((r) => [r.id, r]));
-    specs.forEach((spec, i) => {
-      const where = `/routes/${i}`;
-      if (ids.has(spec.id)) throw new ProxyError('PRX_ERR_DUPLICATE_ROUTE', `duplicate route id ${JSON.stringify(spec.id)}`, `${where}/id`);
-      ids.add(spec.id);
-      const prev = old.get(spec.id);
-      if (prev && JSON.stringify(prev.spec) === JSON.stringify(spec)) routes.push(prev);
-      else routes.push(compileRoute(spec, where));
-    });
-    // two routes that would always match the same requests make one unreachable
-    const seen = new Map<string, string>();
-    for (const [i, r] of routes.entries()) {
-      const key = JSON.stringify([r.host, r.wildcard, r.pathPrefix, r.methods ? [...r.methods].sort() : null, r.headers]);
-      const other = seen.get(key);
-      if (other) throw new ProxyError('PRX_ERR_BAD_ROUTE', `route ${JSON.stringify(r.id)} matches exactly the same requests as ${JSON.stringify(other)}`, `/routes/${i}`);
-      seen.set(key, r.id);
+    const orders = new Float64Array(specs.length);
+    const entries: IndexEntry[] = [];
+    for (let i = 0; i < specs.length; i++) {
+      const spec = specs[i]!;
+      if (byId.has(spec.id)) throw new ProxyError('PRX_ERR_DUPLICATE_ROUTE', `duplicate route id ${JSON.stringify(spec.id)}`, `/routes/${i}/id`);
+      const prev = previous?.get(spec.id);
+      const route = prev && sameSpec(prev.spec, spec) ? prev : compileRoute(spec, `/routes/${i}`);
+      byId.set(spec.id, route);
+      routes.push(route);
+      orders[i] = i;
+      entries.push(entry(route, i));
     }
-    return new RouteTable(routes, revision);
+    // two routes that would always match the same requests make one unreachable
+    const index = LayeredRouteIndex.base(entries, (e, earlier) => {
+      throw new ProxyError('PRX_ERR_BAD_ROUTE', `route ${JSON.stringify(e.route.id)} matches exactly the same requests as ${JSON.stringify(earlier.route.id)}`, `/routes/${e.order}`);
+    });
+    return new RouteTable(routes, revision, orders, index, byId, NO_IDS);
+  }
+
+  /**
+   * The table for `specs` when they are `previous`'s specs (the same objects) with one run of
+   * routes replaced, added or removed (what one admin API change does), reusing previous's index;
+   * undefined when that does not apply or anything is wrong (#fresh then builds the table, or
+   * names the error exactly as it always has).
+   */
+  static #changedFrom(previous: RouteTable, specs: readonly RouteSpec[], revision: number): RouteTable | undefined {
+    const old = previous.routes;
+    const shorter = Math.min(specs.length, old.length);
+    let head = 0;
+    while (head < shorter && specs[head] === old[head]!.spec) head++;
+    let tail = 0;
+    while (tail < shorter - head && specs[specs.length - 1 - tail] === old[old.length - 1 - tail]!.spec) tail++;
+    const removed = old.slice(head, old.length - tail);
+    const changed = specs.slice(head, specs.length - tail);
+    if (previous.#index.patchSize + removed.length + changed.length > PATCH_LIMIT) return undefined;
+
+    const leaving = new Set(removed);
+    const ids = new Set<string>();
+    const added: Route[] = [];
+    for (const [k, spec] of changed.entries()) {
+      if (ids.has(spec.id)) return undefined;
+      ids.add(spec.id);
+      const prev = previous.get(spec.id);
+      if (prev !== undefined && !leaving.has(prev)) return undefined; // the id of a route that stays
+      if (prev !== undefined && sameSpec(prev.spec, spec)) added.push(prev);
+      else {
+        try {
+          added.push(compileRoute(spec, `/routes/${head + k}`));
+        } catch {
+          return undefined;
+        }
+      }
+    }
+    // order numbers strictly between the neighbours' (a full rebuild renumbers when doubles run out)
+    const prevOrders = previous.#orders;
+    const after = tail > 0 ? prevOrders[old.length - tail]! : undefined;
+    const lo = head > 0 ? prevOrders[head - 1]! : (after ?? 0) - added.length - 1;
+    const hi = after ?? lo + added.length + 1;
+    const orders = new Float64Array(specs.length);
+    orders.set(prevOrders.subarray(0, head), 0);
+    orders.set(prevOrders.subarray(old.length - tail), specs.length - tail);
+    const entries: IndexEntry[] = [];
+    let last = lo;
+    for (const [k, route] of added.entries()) {
+      const order = lo + ((hi - lo) * (k + 1)) / (added.length + 1);
+      if (!(order > last && order < hi)) return undefined;
+      last = order;
+      orders[head + k] = order;
+      entries.push(entry(route, order));
+    }
+    const index = previous.#index.patched(removed, entries);
+    if (index === undefined) return undefined;
+    const changedIds = new Map(previous.#changedIds);
+    for (const r of removed) changedIds.set(r.id, null);
+    for (const r of added) changedIds.set(r.id, r);
+    const routes = old.slice(0, head).concat(added, old.slice(old.length - tail));
+    return new RouteTable(routes, revision, orders, index, previous.#baseIds, changedIds);
   }
 
   static empty(): RouteTable {
-    return new RouteTable([], 0);
+    return RouteTable.#fresh([], 0, undefined);
   }
 
+  /** The route for a request, or undefined: see RouteIndex for what a lookup costs. */
   match(req: MatchInput): Route | undefined {
-    for (const r of this.#ordered) {
-      if (r.host !== undefined) {
-        if (r.wildcard ? !(req.host.endsWith(r.host) && req.host.length > r.host.length) : req.host !== r.host) continue;
-      }
-      if (!prefixMatches(req.path, r.pathPrefix)) continue;
-      if (r.methods && !r.methods.has(req.method)) continue;
-      if (r.headers.length && !r.headers.every(([k, v]) => req.header(k).includes(v))) continue;
-      return r;
-    }
-    return undefined;
+    return this.#index.match(req);
   }
 
   get(id: string): Route | undefined {
-    return this.routes.find((r) => r.id === id);
+    const changed = this.#changedIds.get(id);
+    if (changed !== undefined) return changed ?? undefined;
+    return this.#baseIds.get(id);
   }
 
   /** Origins referenced by this table (pool keys). */
   authorities(): Set<string> {
     const out = new Set<string>();
-    for (const r of this.routes) for (const t of r.balancer.targets) out.add(t.origin.authority);
+    for (const r of this.routes) for (const t of r.balancer.targets) out.add(originKey(t.origin));
     return out;
   }
 }

@@ -7,8 +7,16 @@
 // origin keep-alive of 5 s, so we close first and never write into a socket the origin is
 // closing), and retired after maxRequestsPerSocket. An idle socket that receives bytes or EOF is
 // discarded. Both address families: net.connect with autoSelectFamily (localhost may be ::1).
+//
+// https:// origins: node:tls with verification on (unless the route opted out), SNI and the
+// verified name from the URL host (or the route's servername), ALPN http/1.1, TLS 1.2+, and the
+// pool's last TLS session offered for resumption on each new connection. A failed handshake or
+// verification is PRX_ERR_UPSTREAM_TLS (a 502 with the reason logged), never a plaintext retry.
 import net from 'node:net';
+import tls from 'node:tls';
+import type { Logger } from 'pino';
 import type { Origin } from './origin-url.js';
+import { originKey, type UpstreamTls } from './upstream-tls.js';
 import { ProxyError } from '../errors.js';
 
 export interface PoolOptions {
@@ -17,6 +25,10 @@ export interface PoolOptions {
   idleSocketMs: number;
   maxRequestsPerSocket: number;
   connectTimeoutMs: number;
+  /** PEM CA bundle for https:// origins whose route names none (default: Node's CA store). */
+  caBundle?: string;
+  /** Where TLS failures are logged (warn, with the reason). */
+  logger?: Logger;
 }
 
 /** Where a pooled socket's events go: the exchange using it, or the idle handler. Listeners are
@@ -67,6 +79,12 @@ export class OriginPool {
   created = 0;
   reusedCount = 0;
   #closed = false;
+  /** https only: the client context (CA, client certificate), made on first use. */
+  #secureContext: tls.SecureContext | undefined;
+  /** https only: the latest session ticket/id the origin gave us, offered on the next connect. */
+  #tlsSession: Buffer | undefined;
+  /** https only: connections that resumed a session (for tests and stats). */
+  resumedCount = 0;
 
   constructor(origin: Origin, options: PoolOptions) {
     this.origin = origin;
@@ -109,24 +127,59 @@ export class OriginPool {
 
   #connect(): Promise<PooledSocket> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: this.origin.host, port: this.origin.port, noDelay: true, autoSelectFamily: true });
+      const t = this.origin.tls;
+      const socket = t ? this.#connectTls(t) : net.connect({ host: this.origin.host, port: this.origin.port, noDelay: true, autoSelectFamily: true });
+      let tcpConnected = false;
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(new ProxyError('PRX_ERR_UPSTREAM_TIMEOUT', `connect to ${this.origin.authority} timed out after ${this.#options.connectTimeoutMs} ms`));
+        reject(new ProxyError('PRX_ERR_UPSTREAM_TIMEOUT', `connect to ${this.origin.authority} timed out after ${this.#options.connectTimeoutMs} ms${tcpConnected ? ' (TLS handshake)' : ''}`));
       }, this.#options.connectTimeoutMs);
       const onError = (e: Error) => {
         clearTimeout(timer);
         socket.destroy();
-        reject(new ProxyError('PRX_ERR_UPSTREAM_CONNECT', `connect to ${this.origin.authority} failed: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+        const code = (e as NodeJS.ErrnoException).code;
+        if (t && tcpConnected) {
+          const reason = `TLS with https://${this.origin.authority} failed: ${code ? `${code} (${e.message})` : e.message}`;
+          this.#options.logger?.warn({ upstream: this.origin.authority, servername: t.servername, reason }, 'upstream TLS handshake failed');
+          reject(new ProxyError('PRX_ERR_UPSTREAM_TLS', reason));
+          return;
+        }
+        reject(new ProxyError('PRX_ERR_UPSTREAM_CONNECT', `connect to ${this.origin.authority} failed: ${code ?? e.message}`));
       };
       socket.once('error', onError);
-      socket.once('connect', () => {
+      socket.once('connect', () => { tcpConnected = true; });
+      socket.once(t ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.off('error', onError);
         this.created++;
+        if (t && (socket as tls.TLSSocket).isSessionReused()) this.resumedCount++;
         resolve(new PooledSocket(socket));
       });
     });
+  }
+
+  #connectTls(t: UpstreamTls): tls.TLSSocket {
+    this.#secureContext ??= tls.createSecureContext({
+      minVersion: 'TLSv1.2',
+      ca: t.ca ?? this.#options.caBundle,
+      cert: t.clientPair?.cert,
+      key: t.clientPair?.key,
+    });
+    // autoSelectFamily is passed on to net.Socket#connect (missing from @types/node's TLS options)
+    const socket = tls.connect({
+      host: this.origin.host,
+      port: this.origin.port,
+      servername: t.servername,
+      secureContext: this.#secureContext,
+      rejectUnauthorized: !t.insecureSkipVerify,
+      ALPNProtocols: ['http/1.1'],
+      session: this.#tlsSession,
+      autoSelectFamily: true,
+    } as tls.ConnectionOptions);
+    socket.setNoDelay(true);
+    // TLS 1.3 tickets arrive after the handshake; keep the newest for the next connection
+    socket.on('session', (session: Buffer) => { this.#tlsSession = session; });
+    return socket;
   }
 
   /** Returns a socket after a complete exchange that left it reusable. */
@@ -231,10 +284,11 @@ export class PoolRegistry {
   }
 
   get(origin: Origin): OriginPool {
-    let p = this.#pools.get(origin.authority);
+    const key = originKey(origin);
+    let p = this.#pools.get(key);
     if (!p) {
       p = new OriginPool(origin, this.#options);
-      this.#pools.set(origin.authority, p);
+      this.#pools.set(key, p);
     }
     return p;
   }

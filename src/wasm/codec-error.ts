@@ -60,6 +60,7 @@ export const CODEC_ERRORS: Readonly<Record<ErrorCode, CodecErrorInfo>> = Object.
   [ErrorCode.CHUNKED_NOT_ACTIVE]: E('HPE_CHUNKED_NOT_ACTIVE', 500, 'chunked decoder not active'),
   [ErrorCode.EMPTY_START_LINE]: E('HPE_EMPTY_START_LINE', 400, 'empty line where the request-line belongs'),
   [ErrorCode.STATUS_LINE_TOO_LONG]: E('HPE_STATUS_LINE_TOO_LONG', 500, 'status-line too long'),
+  [ErrorCode.UNDERSCORE_HOP_BY_HOP_NAME]: E('HPE_UNDERSCORE_HOP_BY_HOP_NAME', 400, 'a framing or hop-by-hop header field name with "_" for "-" (e.g. Content_Length), which a next hop may read as the real one'),
 });
 
 /** A head or chunked body the codec rejected. `code` is the asm ErrorCode. */

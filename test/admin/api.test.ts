@@ -2,19 +2,20 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildAdminApp } from '../../admin/app.js';
-import type { AdminContext } from '../../src/cli/admin-contract.js';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfigFile } from '../../src/config/config.js';
-import { TOKEN, h, makeConfig, makeContext, tempDir } from './helpers.js';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { TOKEN, h, makeConfig, makeContext, tempDir, type TestContext } from './helpers.js';
 
 const API = { id: 'api', pathPrefix: '/api', upstreams: ['http://127.0.0.1:8081'], stripPrefix: true };
 const WEB = { id: 'web', pathPrefix: '/', upstreams: [{ url: 'http://127.0.0.1:8082', weight: 2 }, 'http://127.0.0.1:8083'] };
 
-let ctx: AdminContext;
+let ctx: TestContext;
 let app: FastifyInstance;
 
-async function setup(c: AdminContext = makeContext()) {
+async function setup(c: TestContext = makeContext()) {
   ctx = c;
   app = buildAdminApp(ctx, { defaultMetrics: false });
   await app.ready();
@@ -83,6 +84,14 @@ describe('routes: create, read', () => {
     expect(res.json().upstreams).toEqual(WEB.upstreams);
   });
 
+  it('accepts the per-route Via settings (via, proxyName) and refuses a pseudonym that is not a token', async () => {
+    const res = await post('/v1/routes', { ...API, via: false, proxyName: 'edge-1' });
+    expect(res.statusCode).toBe(201);
+    expect(res.json()).toMatchObject({ via: false, proxyName: 'edge-1' });
+    expectProblem(await post('/v1/routes', { ...API, id: 'x', pathPrefix: '/x', proxyName: 'two words' }), 400, '/proxyName');
+    expectProblem(await post('/v1/routes', { ...API, id: 'y', pathPrefix: '/y', via: 'yes' }), 400, '/via');
+  });
+
   it('409 on a duplicate id, naming /id', async () => {
     await post('/v1/routes', API);
     const p = expectProblem(await post('/v1/routes', { ...API, pathPrefix: '/other' }), 409, '/id');
@@ -93,6 +102,8 @@ describe('routes: create, read', () => {
   it('400 on schema errors, naming the field (missing, unknown, wrong type: no coercion)', async () => {
     expectProblem(await post('/v1/routes', { id: 'x', pathPrefix: '/x' }), 400, '/upstreams');
     expectProblem(await post('/v1/routes', { ...API, bogus: 1 }), 400, '/bogus');
+    const misspelt = expectProblem(await post('/v1/routes', { ...API, stripPrefx: true }), 400, '/stripPrefx');
+    expect(misspelt.detail).toBe('/stripPrefx is not a known member (did you mean "stripPrefix"?)');
     expectProblem(await post('/v1/routes', { ...API, stripPrefix: 'true' }), 400, '/stripPrefix');
     expectProblem(await post('/v1/routes', { ...API, id: 'bad id!' }), 400, '/id');
     expectProblem(await post('/v1/routes', { ...API, pathPrefix: 'api' }), 400, '/pathPrefix');
@@ -109,15 +120,51 @@ describe('routes: create, read', () => {
   });
 
   it('422 on semantic errors (bad upstream URL, conflicting route), with a JSON pointer into the body', async () => {
-    let p = expectProblem(await post('/v1/routes', { ...API, upstreams: ['http://127.0.0.1:1', 'https://secure.example'] }), 422, '/upstreams/1');
+    let p = expectProblem(await post('/v1/routes', { ...API, upstreams: ['http://127.0.0.1:1', 'ftp://files.example'] }), 422, '/upstreams/1');
     expect(p.code).toBe('PRX_ERR_BAD_UPSTREAM_URL');
-    expect(p.detail).toContain('https:');
+    expect(p.detail).toContain('ftp:');
     p = expectProblem(await post('/v1/routes', { ...API, upstreams: ['http://user:pw@127.0.0.1:1'] }), 422, '/upstreams/0');
     await post('/v1/routes', API);
     p = expectProblem(await post('/v1/routes', { ...API, id: 'api2' }), 422, '');
     expect(p.code).toBe('PRX_ERR_BAD_ROUTE');
     expect(p.detail).toContain('same requests');
     expect(ctx.proxy.routes.current.routes.map((r) => r.id)).toEqual(['api']);
+  });
+
+  it('422 naming the field for upstream URLs and rewrite prefixes that would reach the wire altered', async () => {
+    const split = 'http://127.0.0.1:9/x HTTP/1.1\r\nHost: a\r\n\r\nGET /smuggled';
+    for (const url of [split, 'http://127.0.0.1:9/x y', 'http:/127.0.0.1:9', 'http:127.0.0.1:9', 'http://0/', 'http://127.0.0.1:0/', 'http://evil.example\\@127.0.0.1/',
+      'http://127.0.0.1:9/base/../admin', 'http://127.0.0.1:9/base/%2e%2e/admin']) {
+      const p = expectProblem(await post('/v1/routes', { ...API, upstreams: ['http://127.0.0.1:1', url] }), 422, '/upstreams/1');
+      expect(p.code, url).toBe('PRX_ERR_BAD_UPSTREAM_URL');
+      expectProblem(await post('/v1/routes', { ...API, upstreams: [{ url, weight: 2 }] }), 422, '/upstreams/0');
+    }
+    for (const rewritePrefix of ['/v2/..', '/%2E%2E/admin']) {
+      const p = expectProblem(await post('/v1/routes', { ...API, rewritePrefix }), 422, '/rewritePrefix');
+      expect(p.detail).toContain('dot segment');
+    }
+    await post('/v1/routes', API);
+    expectProblem(await patch('/v1/routes/api', { upstreams: [split] }), 422, '/upstreams/0');
+    expectProblem(await patch('/v1/routes/api', { rewritePrefix: '/x/%2e%2e' }), 422, '/rewritePrefix');
+    expectProblem(await put('/v1/config', { routes: [{ ...API, upstreams: [split] }] }), 422, '/routes/0/upstreams/0');
+    expect(ctx.proxy.routes.current.routes.map((r) => r.spec.upstreams)).toEqual([API.upstreams]);
+  });
+
+  it('400 (not a crash) for bodies nested deeper than the limit', async () => {
+    await post('/v1/routes', API);
+    const deep = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+    for (const n of [100, 10_000, 200_000]) {
+      const res = await app.inject({ method: 'PATCH', url: '/v1/routes/api', headers: h({ 'content-type': 'application/merge-patch+json' }), payload: `{"headers":${deep(n)}}` });
+      const p = expectProblem(res, 400, '');
+      expect(p.detail).toMatch(/nested deeper than 32 levels/);
+      expectProblem(await app.inject({ method: 'POST', url: '/v1/routes', headers: h({ 'content-type': 'application/json' }), payload: deep(n) }), 400, '');
+      expectProblem(await app.inject({ method: 'PUT', url: '/v1/config', headers: h({ 'content-type': 'application/json' }), payload: `{"routes":[],"x":${deep(n)}}` }), 400, '');
+    }
+    const arrays = '['.repeat(50_000) + ']'.repeat(50_000);
+    expectProblem(await app.inject({ method: 'PATCH', url: '/v1/routes/api', headers: h({ 'content-type': 'application/merge-patch+json' }), payload: `{"methods":${arrays}}` }), 400, '');
+    // a patch nested within the limit is still merged and validated as usual
+    expectProblem(await patch('/v1/routes/api', { headers: { 'x-a': { b: 1 } } }), 400, '/headers/x-a');
+    expect(ctx.proxy.revision).toBe(2);
   });
 
   it('415 on a wrong content type (text/plain, merge-patch on POST)', async () => {
@@ -279,7 +326,7 @@ describe('dry runs', () => {
 
   it('a dry run reports errors like the real thing', async () => {
     expectProblem(await post('/v1/routes?dryRun=true', API), 409);
-    expectProblem(await post('/v1/routes?dryRun=true', { ...API, id: 'x', upstreams: ['https://a.example'] }), 422, '/upstreams/0');
+    expectProblem(await post('/v1/routes?dryRun=true', { ...API, id: 'x', upstreams: ['ftp://a.example'] }), 422, '/upstreams/0');
     expectProblem(await post('/v1/routes?dryRun=true', { id: 'x' }), 400);
   });
 
@@ -404,7 +451,8 @@ describe('auth and Host check', () => {
     for (const [path, ops] of Object.entries<Record<string, { security?: unknown }>>(doc.paths)) {
       const url = path.replace('{id}', 'api');
       const res = await get(url);
-      if (!ops.get) { // a POST-only action (rolling restart): GET is not allowed at all
+      if (!ops.get) {
+        // an action or mutation-only resource (POST /v1/workers/restart, PUT /v1/tls/{listener}/certificates)
         expect(res.statusCode, url).toBe(405);
         continue;
       }
@@ -486,7 +534,7 @@ describe('persistence', () => {
       // dry runs and rejected changes do not touch it
       const before = readFileSync(path, 'utf8');
       await del('/v1/routes/api?dryRun=true');
-      await post('/v1/routes', { ...API, id: 'x', upstreams: ['https://a.example'] });
+      await post('/v1/routes', { ...API, id: 'x', upstreams: ['ftp://a.example'] });
       expect(readFileSync(path, 'utf8')).toBe(before);
     } finally {
       tmp.cleanup();
@@ -516,5 +564,25 @@ describe('tokens', () => {
     expect(res.statusCode).toBe(201);
     const bad = await app.inject({ method: 'DELETE', url: '/v1/routes/api', headers: { host: '127.0.0.1:9090', authorization: `Bearer ${token.slice(0, -1)}` } });
     expect(bad.statusCode).toBe(401);
+  });
+});
+
+describe('admin access log', () => {
+  it('never logs a query string (credentials passed as ?token= stay out of the log)', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+    await setup({ ...makeContext(), logger: pino({ level: 'info' }, sink) });
+    const secret = 'sEcReT-in-the-query-0123456789';
+    expect((await post('/v1/routes?dryRun=true', API)).statusCode).toBe(200);
+    expect((await post(`/v1/routes?token=${secret}&dryRun=true`, API)).statusCode).toBe(400); // not a known query member
+    expect((await del(`/v1/routes/nope?token=${secret}`)).statusCode).toBe(400);
+    expect((await app.inject({ method: 'POST', url: `/v1/nothing-here?token=${secret}`, headers: h() })).statusCode).toBe(404);
+    const notFound = await app.inject({ method: 'DELETE', url: `/v1/routes/nope?access_token=${secret}`, headers: h() });
+    expect(notFound.json().instance).toBe('/v1/routes/nope');
+    await new Promise((r) => setImmediate(r));
+    const log = lines.join('');
+    expect(log).toContain('"url":"/v1/routes"');
+    expect(log).not.toContain(secret);
+    expect(log).not.toContain('token=');
   });
 });

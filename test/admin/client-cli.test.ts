@@ -66,9 +66,9 @@ describe('portico routes (client)', () => {
     let r = await run(['add', '--id', 'api', '--prefix', '/x', '--upstream', 'http://127.0.0.1:1', '--token', TOKEN]);
     expect(r.code).toBe(EXIT_REFUSED);
     expect(r.err).toMatch(/already exists.*\(at \/id\) \[HTTP 409\]/);
-    r = await run(['add', '--id', 'bad', '--prefix', '/bad', '--upstream', 'https://secure.example', '--token', TOKEN]);
+    r = await run(['add', '--id', 'bad', '--prefix', '/bad', '--upstream', 'ftp://files.example', '--token', TOKEN]);
     expect(r.code).toBe(EXIT_REFUSED);
-    expect(r.err).toMatch(/unsupported scheme https:.*\(at \/upstreams\/0\) \[HTTP 422\]/);
+    expect(r.err).toMatch(/unsupported scheme ftp:.*\(at \/upstreams\/0\) \[HTTP 422\]/);
     r = await run(['add', '--id', 'nope', '--prefix', '/nope', '--upstream', 'http://127.0.0.1:1']);
     expect(r.code).toBe(EXIT_REFUSED);
     expect(r.err).toMatch(/bearer token.*\[HTTP 401\].*|PORTICO_ADMIN_TOKEN/);

@@ -23,7 +23,9 @@ export function makeConfig(raw: Record<string, unknown> = {}): Config {
 }
 
 /** An admin context on an in-process proxy (`proxy`: the same ProxyServer, for assertions). */
-export function makeContext(opts: { config?: Config; configPath?: string; token?: string | null; listen?: string } = {}): AdminContext & { proxy: ProxyServer } {
+export type TestContext = AdminContext & { proxy: ProxyServer };
+
+export function makeContext(opts: { config?: Config; configPath?: string; token?: string | null; listen?: string } = {}): TestContext {
   const config = opts.config ?? makeConfig();
   const proxy = new ProxyServer(config, silent);
   return {

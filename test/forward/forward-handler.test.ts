@@ -16,7 +16,7 @@ import { DestinationPolicy, canonicalAddress, ipv6Bytes } from '../../src/forwar
 import { ProxyAuth } from '../../src/forward/proxy-auth.js';
 import type { ForwardRequest } from '../../src/proxy/channel-context.js';
 import type { Origin } from '../../src/upstream/origin-url.js';
-import { makeCert } from './cert.js';
+import { makeCert } from '../helpers/certs.js';
 import { startEcho, close, LOOPBACK } from './helpers.js';
 
 describe('target parsing', () => {
@@ -85,6 +85,16 @@ describe('destination rules', () => {
     expect(defaults.checkAddress('10.0.0.1')).toMatch(/private/);
     expect(defaults.checkAddress('100.64.1.1')).toMatch(/CGNAT/);
     expect(defaults.checkAddress('fd00::1')).toMatch(/unique-local/);
+  });
+
+  it('judges IPv4-translated addresses (::ffff:0:a.b.c.d, RFC 2765) by the IPv4 address they embed', () => {
+    for (const a of ['::ffff:0:127.0.0.1', '::ffff:0:7f00:1', '::FFFF:0:10.0.0.1', '::ffff:0:169.254.169.254', '::ffff:0:0.0.0.0']) {
+      expect(defaults.checkAddress(canonicalAddress(a)), a).toMatch(/embeds/);
+    }
+    expect(defaults.checkAddress('::ffff:0:8.8.8.8')).toBeUndefined();
+    const p = new DestinationPolicy({ allowDestinations: ['10.0.0.0/8'], denyDestinations: ['8.8.8.8/32'], denyHosts: [] });
+    expect(p.checkAddress('::ffff:0:10.1.1.1')).toBeUndefined();
+    expect(p.checkAddress('::ffff:0:8.8.8.8')).toMatch(/denyDestinations/);
   });
 
   it('allowDestinations opens a range; denyDestinations wins over it', () => {

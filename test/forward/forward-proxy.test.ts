@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ProxyAgent, request } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
-import { makeCert, type TestCert } from './cert.js';
+import { makeCert, type TestCert } from '../helpers/certs.js';
 import {
   LOOPBACK, startOrigin, startTlsOrigin, startEcho, startProxy, close, closedPort, curl, rawExchange, readUntil, statusOf, ipv6Available, listen,
   type Seen,
@@ -321,6 +321,11 @@ describe('access control', () => {
       expect(named.body).toMatch(/localhost resolves only to denied addresses: .* loopback/);
       const v6 = await rawExchange(d.port, 'GET http://[::ffff:127.0.0.1]/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       expect(statusOf(v6)).toBe(403);
+      // IPv4-translated (::ffff:0:0/96) is judged by the IPv4 address it embeds
+      const translated = await rawExchange(d.port, 'GET http://[::ffff:0:127.0.0.1]/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      expect(translated).toMatch(/^HTTP\/1\.1 403[\s\S]*embeds 127\.0\.0\.1, a loopback address/);
+      const translatedConnect = await rawExchange(d.port, 'CONNECT [::ffff:0:a00:1]:443 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      expect(translatedConnect).toMatch(/^HTTP\/1\.1 403[\s\S]*embeds 10\.0\.0\.1, a private/);
       const private10 = await rawExchange(d.port, 'CONNECT 10.1.2.3:443 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       expect(private10).toMatch(/403[\s\S]*private/);
       const linkLocal = await rawExchange(d.port, 'GET http://169.254.169.254/latest/meta-data/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');

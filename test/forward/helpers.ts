@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import pino from 'pino';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
 import { resolveConfig } from '../../src/config/config.js';
-import type { TestCert } from './cert.js';
+import type { TestCert } from '../helpers/certs.js';
 
 export const LOOPBACK = ['127.0.0.0/8', '::1/128'];
 

@@ -3,7 +3,8 @@
 // do not trust the codec they test).
 import net from 'node:net';
 import http from 'node:http';
-import { pino } from 'pino';
+import tls from 'node:tls';
+import { pino, type Logger } from 'pino';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
 import { resolveConfig } from '../../src/config/config.js';
 
@@ -16,8 +17,8 @@ export interface Started {
 }
 
 /** Starts a proxy with `config` (JSON as in the config file) on an ephemeral loopback port. */
-export async function startProxy(config: Record<string, unknown>): Promise<Started> {
-  const proxy = new ProxyServer(resolveConfig({ listen: '127.0.0.1:0', admin: false, ...config }), pino({ level: process.env.PORTICO_TEST_LOG ?? 'silent' }));
+export async function startProxy(config: Record<string, unknown>, logger: Logger = pino({ level: process.env.PORTICO_TEST_LOG ?? 'silent' })): Promise<Started> {
+  const proxy = new ProxyServer(resolveConfig({ listen: '127.0.0.1:0', admin: false, ...config }), logger);
   await proxy.listen();
   return { proxy, port: proxy.addresses()[0].port, close: () => proxy.close(200) };
 }
@@ -92,6 +93,14 @@ export class RawClient {
   static connect(port: number, host = '127.0.0.1'): Promise<RawClient> {
     return new Promise((resolve, reject) => {
       const s = net.connect({ port, host }, () => resolve(new RawClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  /** A TLS connection (options: servername, ca...); resolves once the handshake is done. */
+  static connectTls(port: number, options: tls.ConnectionOptions = {}): Promise<RawClient & { socket: tls.TLSSocket }> {
+    return new Promise((resolve, reject) => {
+      const s = tls.connect({ port, host: '127.0.0.1', ...options }, () => resolve(new RawClient(s) as RawClient & { socket: tls.TLSSocket }));
       s.once('error', reject);
     });
   }
@@ -196,6 +205,15 @@ export class RawClient {
       this.#buf = rest;
     }
   }
+}
+
+/** A loopback port on which nothing listens (bound, then released). */
+export async function deadPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,6 +1,6 @@
 // The `portico` command as a user runs it: `node dist/src/cli/main.js` (built by `npm run build`;
 // rebuilt here with tsc when src/ is newer than dist/). Every child is killed by pid afterwards.
-import { describe, it, expect, beforeAll, afterEach } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,13 +8,17 @@ import { join, resolve } from 'node:path';
 import net from 'node:net';
 import { startHttpOrigin, RawClient, sleep } from '../helpers/harness.js';
 import { ensureBuilt, spawnNode, type Captured } from '../helpers/built.js';
+import { TestPki } from '../helpers/certs.js';
+import https from 'node:https';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MAIN = join(ROOT, 'dist/src/cli/main.js');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 beforeAll(() => {
-  ensureBuilt(MAIN, ['src']);
+  ensureBuilt(MAIN, ['src', 'admin']);
   expect(existsSync(MAIN)).toBe(true);
 }, 120_000);
 
@@ -34,14 +38,21 @@ afterEach(async () => {
 
 type Run = Captured;
 
-function portico(args: string[]): Run {
-  const run = spawnNode([MAIN, ...args]);
+/** The package bin (with the admin API), for what concerns the admin listener. */
+const BIN = join(ROOT, 'dist/admin/cli.js');
+
+interface Spawn { entry?: string; env?: NodeJS.ProcessEnv }
+
+function portico(args: string[], opts: Spawn = {}): Run {
+  const env = { ...process.env, ...opts.env };
+  if (opts.env && !('PORTICO_ADMIN_TOKEN' in opts.env)) delete env.PORTICO_ADMIN_TOKEN;
+  const run = spawnNode([opts.entry ?? MAIN, ...args], env);
   children.push(run.child);
   return run;
 }
 
-async function finished(args: string[], ms = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const r = portico(args);
+async function finished(args: string[], ms = 10_000, opts: Spawn = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = portico(args, opts);
   const code = await Promise.race([r.exit, sleep(ms).then(() => 'timeout' as const)]);
   if (code === 'timeout') throw new Error(`portico ${args.join(' ')} did not exit within ${ms} ms; stderr: ${r.stderr()}`);
   return { code, stdout: r.stdout(), stderr: r.stderr() };
@@ -61,13 +72,23 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
 }
 
 /** Starts portico on an ephemeral port and returns the port it printed. */
-async function running(args: string[]): Promise<{ run: Run; port: number }> {
-  const run = portico(['--listen', '127.0.0.1:0', '--admin', 'off', ...args]);
+async function running(args: string[], env: Record<string, string> = {}): Promise<{ run: Run; port: number }> {
+  const run = portico(['--listen', '127.0.0.1:0', '--admin', 'off', ...args], { env });
   const re = /listening on http:\/\/127\.0\.0\.1:(\d+)/;
   const ok = await waitFor(() => re.test(run.stderr()) || run.child.exitCode !== null, 10_000);
   const m = re.exec(run.stderr());
   if (!ok || !m) throw new Error(`portico did not start: ${run.stderr()}`);
   return { run, port: Number(m[1]) };
+}
+
+/** Portico routing / to an origin that answers "ok", and a client connected to it. */
+async function proxyToOkOrigin(logLevel: string): Promise<{ run: Run; c: RawClient }> {
+  const o = await startHttpOrigin((_req, res) => res.end('ok'));
+  cleanups.push(() => o.close());
+  const { run, port } = await running(['--route', `/=http://127.0.0.1:${o.port}`, '--log-level', logLevel]);
+  const c = await RawClient.connect(port);
+  cleanups.push(() => c.destroy());
+  return { run, c };
 }
 
 describe('portico command: usage and validation', () => {
@@ -150,6 +171,76 @@ describe('portico command: usage and validation', () => {
   });
 });
 
+describe('portico command: first-run mistakes are found before anything listens', () => {
+  const noToken: Spawn = { entry: BIN, env: {} };
+  /** Runs with and without --check: both exit 2 with the same message, and nothing listened. */
+  async function refused(args: string[], message: string | RegExp, opts: Spawn = noToken): Promise<string> {
+    const checked = await finished(['--check', ...args], 10_000, opts);
+    const started = await finished(args, 10_000, opts);
+    for (const r of [checked, started]) {
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toContain('listening');
+    }
+    return started.stderr;
+  }
+
+  it('a short admin token in the file or in PORTICO_ADMIN_TOKEN: exit 2 naming where it came from', async () => {
+    const file = configFile({ admin: { listen: '127.0.0.1:0', token: 'short' } });
+    const err = await refused(['--config', file, '--listen', '127.0.0.1:0'], /\/admin\/token is too short \(at least 16 characters\)/);
+    expect(err).not.toContain('equal to constant');
+    await refused(['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], /PORTICO_ADMIN_TOKEN is too short \(5 characters; at least 16/, { entry: BIN, env: { PORTICO_ADMIN_TOKEN: 'short' } });
+  });
+
+  it('a non-loopback admin listener without a token: exit 2 (no generated token there)', async () => {
+    await refused(['--listen', '127.0.0.1:0', '--admin', '0.0.0.0:0'], /0\.0\.0\.0:0 \(not a loopback address\) needs a token/);
+  });
+
+  it('--config in a directory that does not exist: exit 2 naming the directory', async () => {
+    tmp ??= mkdtempSync(join(tmpdir(), 'portico-cli-'));
+    const missing = join(tmp, 'no-such-dir', 'portico.json');
+    await refused(['--config', missing, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], /the directory .*no-such-dir does not exist/);
+  });
+
+  it('a JSON syntax error: exit 2 with its line and column', async () => {
+    const file = configFile('{\n  "listen": "127.0.0.1:0",\n  "admin": false,\n}\n');
+    await refused(['--config', file], /is not valid JSON: line 4, column 1: expected a name in double quotes/);
+    await refused(['--config', configFile('{\n  "listen": \'127.0.0.1:0\'\n}')], /line 2, column 13: unexpected character/);
+  });
+
+  it('--listen with a port out of range: exit 2 saying so', async () => {
+    await refused(['--listen', '127.0.0.1:80808', '--admin', 'off'], /\/listen \(--listen\): port 80808 in "127\.0\.0\.1:80808" is out of range/);
+  });
+
+  it('--route without a scheme: exit 2 suggesting http://', async () => {
+    await refused(['--listen', '127.0.0.1:0', '--admin', 'off', '--route', '/=localhost:3000'], /\/routes\/0\/upstreams\/0 \(route "cli-1"\): .*did you mean "http:\/\/localhost:3000"\?/);
+  });
+
+  it('upstream URLs and rewrite prefixes that would reach the wire altered: exit 2 naming the field', async () => {
+    const route = { id: 'r', pathPrefix: '/', upstreams: ['http://127.0.0.1:9/x HTTP/1.1\r\nHost: a\r\n\r\nGET /smuggled'] };
+    await refused(['--config', configFile({ admin: false, routes: [route] })], /\/routes\/0\/upstreams\/0 \(route "r"\): .*a space at position 20/);
+    await refused(['--config', configFile({ admin: false, routes: [{ ...route, upstreams: ['http://127.0.0.1:9/base/%2e%2e/admin'] }] })], /\/routes\/0\/upstreams\/0 .*dot segment/);
+    await refused(['--config', configFile({ admin: false, routes: [{ ...route, upstreams: ['http://127.0.0.1:9'], rewritePrefix: '/v2/..' }] })], /\/routes\/0\/rewritePrefix .*dot segment/);
+  });
+
+  it('a misspelt key: exit 2 naming it once, with the likely intended key', async () => {
+    const err = await refused(['--config', configFile({ listen: '127.0.0.1:0', admin: false, logLevl: 'debug' })], /\/logLevl is not a known setting \(did you mean "logLevel"\?\)/);
+    expect(err).not.toContain('//logLevl');
+    await refused(['--config', configFile({ admin: false, limits: { maxLineByte: 100 } })], /\/limits\/maxLineByte is not a known setting \(did you mean "maxLineBytes"\?\)/);
+  });
+
+  it('a busy admin port: exit 1 before any "listening" line', async () => {
+    const s = net.createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise<void>((r) => s.close(() => r())));
+    const busy = (s.address() as net.AddressInfo).port;
+    const r = await finished(['--listen', '127.0.0.1:0', '--admin', `127.0.0.1:${busy}`, '--route', '/=http://127.0.0.1:1'], 10_000, noToken);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`127.0.0.1:${busy} is already in use`);
+    expect(r.stderr).not.toMatch(/listening|curl/);
+  });
+});
+
 describe('portico command: running', () => {
   it('prints where it listens and forwards a request; SIGTERM exits 0', async () => {
     const o = await startHttpOrigin((req, res) => res.end(`origin saw ${req.url}`));
@@ -165,6 +256,16 @@ describe('portico command: running', () => {
     c.destroy();
     run.child.kill('SIGTERM');
     expect(await Promise.race([run.exit, sleep(5000).then(() => 'timeout')])).toBe(0);
+  });
+
+  it('writes the access log line of a single request to stdout promptly (not after 4 KiB of log)', async () => {
+    const { run, c } = await proxyToOkOrigin('info');
+    c.send('GET /first-request HTTP/1.1\r\nHost: example.test\r\n\r\n');
+    const [r] = await c.read(1, 5000);
+    expect(r?.status).toBe(200);
+    // the periodic flush is well under a second; 5 s leaves room for a loaded machine
+    expect(await waitFor(() => run.stdout().includes('"target":"/first-request"'), 5000)).toBe(true);
+    expect(JSON.parse(run.stdout().trim().split('\n').find((l) => l.includes('/first-request'))!)).toMatchObject({ msg: 'request', status: 200, method: 'GET' });
   });
 
   it('SIGTERM lets an in-flight request finish, then exits 0', async () => {
@@ -213,11 +314,7 @@ describe('portico command: running', () => {
   });
 
   it('SIGTERM closes idle keep-alive connections at once and exits promptly', async () => {
-    const o = await startHttpOrigin((_req, res) => res.end('ok'));
-    cleanups.push(() => o.close());
-    const { run, port } = await running(['--route', `/=http://127.0.0.1:${o.port}`, '--log-level', 'silent']);
-    const c = await RawClient.connect(port);
-    cleanups.push(() => c.destroy());
+    const { run, c } = await proxyToOkOrigin('silent');
     c.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     expect((await c.read(1))[0]?.status).toBe(200);
     const t0 = Date.now();
@@ -243,5 +340,63 @@ describe('portico command: running', () => {
     expect(Date.now() - t0).toBeLessThan(4000);
     expect(await c.waitClose(2000)).toBe(true);
     expect(c.responses.filter((r) => r.complete)).toHaveLength(0);
+  });
+});
+
+describe('portico command: TLS', () => {
+  let pki: TestPki;
+  beforeAll(() => { pki = new TestPki(); });
+  afterAll(() => pki.close());
+
+  it('--tls-listen with --tls-cert/--tls-key pairs serves HTTPS with the certificate chosen by SNI', async () => {
+    const a = pki.issue({ names: ['a.test'] });
+    const b = pki.issue({ names: ['b.test'] });
+    const origin = await startHttpOrigin((req, res) => res.end(`tls ${req.headers['x-forwarded-proto']}`));
+    cleanups.push(() => origin.close());
+    const { run } = await running(['--tls-listen', '127.0.0.1:0', '--tls-cert', a.cert, '--tls-key', a.key, '--tls-cert', b.cert, '--tls-key', b.key, '--route', `/=http://127.0.0.1:${origin.port}`]);
+    const port = Number(/https:\/\/127\.0\.0\.1:(\d+)/.exec(run.stderr())![1]);
+    for (const name of ['a.test', 'b.test']) {
+      const { stdout } = await promisify(execFile)('curl', ['-sS', '--cacert', pki.caFile, '--resolve', `${name}:${port}:127.0.0.1`, `https://${name}:${port}/`]);
+      expect(stdout).toBe('tls https');
+    }
+  });
+
+  it('an unreadable, invalid or mismatched certificate/key exits 2 naming the file', async () => {
+    const a = pki.issue({ names: ['a.test'] });
+    const b = pki.issue({ names: ['b.test'] });
+    const bad = join(pki.dir, 'garbage.pem');
+    writeFileSync(bad, '-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n');
+    const cases: Array<[string[], string]> = [
+      [['--tls-cert', join(pki.dir, 'missing.pem'), '--tls-key', a.key], `${join(pki.dir, 'missing.pem')}: ENOENT`],
+      [['--tls-cert', bad, '--tls-key', a.key], `certificate file ${bad} is not a valid PEM certificate`],
+      [['--tls-cert', a.cert, '--tls-key', b.key], `key file ${b.key} does not match certificate file ${a.cert}`],
+      [['--tls-cert', a.cert], '--tls-cert and --tls-key come in pairs'],
+    ];
+    for (const [flags, message] of cases) {
+      const r = await finished(['--listen', '127.0.0.1:0', '--admin', 'off', '--tls-listen', '127.0.0.1:0', ...flags]);
+      expect(r.code, message).toBe(2);
+      expect(r.stderr).toContain(message);
+    }
+  });
+
+  it('https:// upstreams are verified against Node\'s CA store, which honours NODE_EXTRA_CA_CERTS', async () => {
+    const c = pki.issue({ names: ['localhost'], ips: ['127.0.0.1'] });
+    const server = https.createServer({ cert: c.certPem, key: c.keyPem }, (_req, res) => res.end('verified'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+    const up = `/=https://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const trusted = await running(['--route', up], { NODE_EXTRA_CA_CERTS: pki.caFile });
+    const ok = await RawClient.connect(trusted.port);
+    ok.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n', 'GET');
+    await ok.read(1, 10_000);
+    ok.destroy();
+    expect(ok.responses[0].status).toBe(200);
+    expect(ok.responses[0].body.toString()).toBe('verified');
+    const plain = await running(['--route', up]);
+    const no = await RawClient.connect(plain.port);
+    no.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n', 'GET');
+    await no.read(1, 10_000);
+    no.destroy();
+    expect(no.responses[0].status).toBe(502);
   });
 });

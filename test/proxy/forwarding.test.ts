@@ -178,6 +178,10 @@ describe('bad requests', () => {
     [`GET /${'a'.repeat(17000)} HTTP/1.1\r\nHost: a\r\n\r\n`, 414],
     [`GET / HTTP/1.1\r\nHost: a\r\nX: ${'a'.repeat(17000)}\r\n\r\n`, 431],
     ['GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n', 400],
+    // framing / hop-by-hop names with `_` for `-`: a CGI-like next hop would read the real field
+    ['POST / HTTP/1.1\r\nHost: a\r\nContent_Length: 5\r\n\r\nhello', 400],
+    ['GET / HTTP/1.1\r\nHost: a\r\nPROXY_connection: close\r\n\r\n', 400],
+    ['GET / HTTP/1.1\r\nHost: a\r\nkeep_alive: 1\r\n\r\n', 400],
   ])('answers %# with its status, Connection: close, then closes', async (raw, status) => {
     const origin = await echoHeadOrigin();
     const p = await proxyTo(origin.port);
@@ -189,6 +193,14 @@ describe('bad requests', () => {
     expect(await c.waitClose(2000)).toBe(true);
     expect(c.responses).toHaveLength(1);
     expect(origin.received).toHaveLength(0);
+  });
+
+  it('forwards other field names with "_" as they are', async () => {
+    const origin = await echoHeadOrigin();
+    const p = await proxyTo(origin.port);
+    const r = await request(p.port, 'GET / HTTP/1.1\r\nHost: a\r\nX_Custom_Name: 1\r\nContent_Type: t\r\n\r\n');
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toContain('X_Custom_Name: 1\r\nContent_Type: t\r\n');
   });
 
   it('answers 404 when no route matches and 413 above maxBodyBytes', async () => {

@@ -3,7 +3,7 @@
 // weighted round robin and passive ejection.
 import { describe, it, expect, afterEach } from 'vitest';
 import net from 'node:net';
-import { startProxy, startHttpOrigin, startRawOrigin, RawClient, request, sleep, type Started } from '../helpers/harness.js';
+import { startProxy, startHttpOrigin, startRawOrigin, RawClient, request, sleep, deadPort, type Started } from '../helpers/harness.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -17,13 +17,6 @@ async function proxyWith(routes: unknown[], extra: Record<string, unknown> = {})
 }
 const routeTo = (...ports: number[]) => [{ id: 'r', pathPrefix: '/', upstreams: ports.map((p) => `http://127.0.0.1:${p}`) }];
 
-async function deadPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Counts request heads in a connection's bytes (bodies in these tests never contain "HTTP/1.1\r\n"). */
 const requestsIn = (chunks: Buffer[]) => (Buffer.concat(chunks).toString('latin1').match(/ HTTP\/1\.1\r\n/g) ?? []).length;

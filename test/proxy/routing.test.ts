@@ -60,7 +60,7 @@ describe('route table building', () => {
     expect(() => RouteTable.build([{ id: 'a', pathPrefix: '/a', upstreams: up }, { id: 'b', pathPrefix: '/a', upstreams: up }], 1)).toThrow(/same requests/);
   });
   it('rejects bad upstream URLs naming the upstream', () => {
-    for (const bad of ['https://x.test', 'ftp://x', 'http://u:p@x.test', 'http://x.test/?q', 'not a url']) {
+    for (const bad of ['gopher://x.test', 'ftp://x', 'http://u:p@x.test', 'http://x.test/?q', 'not a url']) {
       try {
         RouteTable.build([{ id: 'a', pathPrefix: '/', upstreams: ['http://ok.test', bad] }], 1);
         expect.unreachable(bad);
@@ -69,6 +69,60 @@ describe('route table building', () => {
         expect((e as ProxyError).path).toBe('/routes/0/upstreams/1');
       }
     }
+  });
+  it('accepts only upstream URLs a strict parser and a person read the same way', () => {
+    const refused: Array<[string, RegExp]> = [
+      ['http://127.0.0.1:9/x HTTP/1.1\r\nHost: a\r\n\r\nGET /smuggled', /U\+000D|space/],
+      ['http://127.0.0.1:9/x y', /a space at position 20/],
+      ['http://127.0.0.1:9/x\ty', /U\+0009/],
+      ['http://127.0.0.1:9/caf\u00e9', /U\+00E9/],
+      ['http:/127.0.0.1:9', /expected "http:\/\/"/],
+      ['http:127.0.0.1:9', /expected "http:\/\/"/],
+      ['http://0/', /reads as a number/],
+      ['http://127.1:8080', /reads as a number/],
+      ['http://0x7f.0.0.1/', /reads as a number/],
+      ['http://0.0.0.0:80/', /unspecified/],
+      ['http://[::]:80/', /unspecified/],
+      ['http://127.0.0.1:0/', /port "0" is out of range/],
+      ['http://127.0.0.1:65536/', /out of range/],
+      ['http://127.0.0.1:/', /out of range/],
+      ['http://evil.example\\@127.0.0.1/', /userinfo/],
+      ['http://evil.example\\.127.0.0.1/', /backslash/],
+      ['http://u@127.0.0.1/', /userinfo/],
+      ['http://[::1/', /not host\[:port\]|IPv6/],
+      ['http://[fe80::1%25eth0]/', /IPv6/],
+      ['http://ex ample.test/', /space/],
+      ['http://ex_ample..test/', /not a host name/],
+      ['localhost:3000', /did you mean "http:\/\/localhost:3000"/],
+      ['http://127.0.0.1:9/a%zz', /percent-encoded/],
+      ['http://127.0.0.1:9/a"b', /not allowed in a request path/],
+      ['http://127.0.0.1:9/a<b>', /not allowed in a request path/],
+      ['http://127.0.0.1:9/base/../admin', /dot segment/],
+      ['http://127.0.0.1:9/base/%2e%2E/admin', /dot segment/],
+      ['http://127.0.0.1:9/base/..', /dot segment/],
+      ['http://127.0.0.1:9/./x', /dot segment/],
+      ['http://127.0.0.1:9/base/%2E/x', /dot segment/],
+    ];
+    for (const [url, why] of refused) {
+      expect(() => parseOriginUrl(url), JSON.stringify(url)).toThrow(why);
+    }
+    expect(parseOriginUrl('HTTP://API.Example.Test.:8080/v1;x=1/a..b/~u/%2e%2ex')).toEqual(
+      { host: 'api.example.test.', port: 8080, authority: 'api.example.test.:8080', basePath: '/v1;x=1/a..b/~u/%2e%2ex' });
+    expect(parseOriginUrl('http://my_service:3000')).toMatchObject({ host: 'my_service', port: 3000 });
+    expect(parseOriginUrl('http://127.0.0.1:65535//a/')).toMatchObject({ port: 65535, basePath: '//a' });
+  });
+  it('refuses a rewritePrefix that is not a clean absolute path (dot segments, bad characters)', () => {
+    for (const rewritePrefix of ['/v2/..', '/v2/%2E%2e', '/./v2', '/a b', '/a%2', 'v2']) {
+      try {
+        RouteTable.build([{ id: 'a', pathPrefix: '/', upstreams: up, rewritePrefix }], 1);
+        expect.unreachable(rewritePrefix);
+      } catch (e) {
+        expect((e as ProxyError).code, rewritePrefix).toBe('PRX_ERR_BAD_ROUTE');
+        expect((e as ProxyError).path).toBe('/routes/0/rewritePrefix');
+      }
+    }
+    expect(RouteTable.build([{ id: 'a', pathPrefix: '/', upstreams: up, rewritePrefix: '' }], 1).routes).toHaveLength(1);
+    expect(RouteTable.build([{ id: 'a', pathPrefix: '/', upstreams: up, rewritePrefix: '/v2/..x' }], 1).routes).toHaveLength(1);
   });
   it('keeps compiled routes (and their balancer state) for unchanged specs across revisions', () => {
     const specs: RouteSpec[] = [{ id: 'a', pathPrefix: '/a', upstreams: up }, { id: 'b', pathPrefix: '/b', upstreams: up }];

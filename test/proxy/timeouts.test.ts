@@ -3,7 +3,7 @@
 // assertions on time are coarse: the machine is shared.
 import { describe, it, expect, afterEach } from 'vitest';
 import net from 'node:net';
-import { startProxy, startHttpOrigin, startRawOrigin, RawClient, request, sleep, header, type Started } from '../helpers/harness.js';
+import { startProxy, startHttpOrigin, startRawOrigin, RawClient, request, sleep, header, deadPort, type Started } from '../helpers/harness.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -38,14 +38,6 @@ async function connect(port: number): Promise<RawClient> {
   return c;
 }
 
-/** A loopback port on which nothing listens (bound, then released). */
-async function deadPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;

@@ -1,10 +1,12 @@
-// A throw-away self-signed certificate for the TLS origin the forward-proxy tests reach through
-// CONNECT (CN=localhost, subjectAltName localhost, 127.0.0.1, ::1). Made with `openssl` when it is
-// installed; otherwise with node:crypto and a few lines of DER, so the tests need neither openssl
-// nor an npm package.
+// Throw-away certificates for tests, made at run time:
+// - makeCert: a self-signed certificate for the TLS origin the forward-proxy tests reach through
+//   CONNECT (CN=localhost, subjectAltName localhost, 127.0.0.1, ::1). Made with `openssl` when it is
+//   installed; otherwise with node:crypto and a few lines of DER.
+// - TestPki: a local CA (openssl, installed by .ci/run) that issues server and client
+//   certificates as files: names, IPs, already expired, for the TLS listener and upstream tests.
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, sign, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -27,6 +29,65 @@ export function makeCert(prefer: 'openssl' | 'node' = 'openssl'): TestCert {
     }
   }
   return nodeCert();
+}
+
+export interface IssuedCert {
+  /** Files: PEM certificate (leaf then CA: a chain) and key. */
+  cert: string;
+  key: string;
+  certPem: string;
+  keyPem: string;
+}
+
+export interface IssueOptions {
+  /** DNS names (the first is also the CN). */
+  names?: string[];
+  ips?: string[];
+  /** notAfter in the past: verification fails with CERT_HAS_EXPIRED. */
+  expired?: boolean;
+  /** File name stem (default: the first name). */
+  stem?: string;
+}
+
+const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
+/** A local CA in a temporary directory; `close()` removes it. */
+export class TestPki {
+  readonly dir = mkdtempSync(join(tmpdir(), 'portico-pki-'));
+  /** The CA certificate file (curl --cacert, NODE_EXTRA_CA_CERTS, upstream.caFile). */
+  readonly caFile = join(this.dir, 'ca.pem');
+  readonly caKey = join(this.dir, 'ca.key');
+  #n = 0;
+
+  constructor(cn = 'Portico Test CA') {
+    execFileSync('openssl', ['req', '-x509', ...EC_KEY, '-keyout', this.caKey, '-out', this.caFile, '-days', '2', '-subj', `/CN=${cn}`,
+      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { stdio: 'ignore' });
+  }
+
+  get caPem(): string {
+    return readFileSync(this.caFile, 'utf8');
+  }
+
+  /** A leaf certificate signed by this CA, usable for servers and clients. */
+  issue(o: IssueOptions = {}): IssuedCert {
+    const names = o.names ?? ['localhost'];
+    const stem = join(this.dir, `${o.stem ?? (names[0] ?? 'ip').replace(/[^A-Za-z0-9.-]/g, '_')}-${++this.#n}`);
+    const san = [...names.map((n) => `DNS:${n}`), ...(o.ips ?? []).map((ip) => `IP:${ip}`)].join(',');
+    writeFileSync(`${stem}.ext`, `basicConstraints=CA:FALSE
+extendedKeyUsage=serverAuth,clientAuth
+${san ? `subjectAltName=${san}
+` : ''}`);
+    execFileSync('openssl', ['req', '-new', ...EC_KEY, '-keyout', `${stem}.key`, '-out', `${stem}.csr`, '-subj', `/CN=${names[0] ?? o.ips?.[0] ?? 'client'}`], { stdio: 'ignore' });
+    execFileSync('openssl', ['x509', '-req', '-in', `${stem}.csr`, '-CA', this.caFile, '-CAkey', this.caKey, '-CAcreateserial',
+      '-out', `${stem}.leaf`, '-days', o.expired ? '-1' : '2', '-extfile', `${stem}.ext`], { stdio: 'ignore' });
+    const certPem = readFileSync(`${stem}.leaf`, 'utf8') + this.caPem;
+    writeFileSync(`${stem}.pem`, certPem);
+    return { cert: `${stem}.pem`, key: `${stem}.key`, certPem, keyPem: readFileSync(`${stem}.key`, 'utf8') };
+  }
+
+  close(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
 }
 
 // --- minimal DER ---------------------------------------------------------------------------------

@@ -1,0 +1,113 @@
+// `portico store export|import`: one-shot copy of the route list between a file and etcd (to
+// seed a fleet from a config file, or to keep a backup). Import replaces the whole list under the
+// prefix in one compare-and-swap transaction, so the running fleet sees one change.
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadConfigFile } from '../src/config/config.js';
+import { parseStoreUrl, storeUrl, type EtcdStoreConfig } from '../src/config/store-config.js';
+import { RouteTable } from '../src/routing/route-table.js';
+import { RouteKeys, connectEtcd, loadRoutes, specsOf, writeRoutes } from './etcd-routes.js';
+import { writeFileAtomic } from './atomic-file.js';
+import { normalizeRoute } from './store.js';
+
+export const STORE_USAGE = `Usage: portico store export|import [options] [FILE]
+
+Copy the route list between a file and an etcd store (one-shot; no proxy is started).
+
+Commands:
+  export [FILE]   write etcd's routes to FILE (its "routes" member is replaced, the rest of a
+                  config file is kept; a new file gets {"routes": [...]}), or to stdout
+  import FILE     replace etcd's routes with FILE's "routes" (a config file or {"routes": [...]});
+                  validated first; one transaction
+
+Options:
+  --store etcd://HOST:PORT[,HOST:PORT...]/PREFIX   the etcd store (or the "store" of --config)
+  --config FILE   take the store settings (TLS, auth) from this config file
+  -h, --help      print this help
+
+Exit codes: 0 ok; 1 etcd cannot be reached or refused; 2 bad usage or invalid routes.
+`;
+
+const EXIT_OK = 0;
+const EXIT_RUNTIME = 1;
+const EXIT_USAGE = 2;
+const CAS_ATTEMPTS = 5;
+
+class UsageError extends Error {}
+
+function storeFrom(values: { store?: string; config?: string }): EtcdStoreConfig {
+  const base = values.config ? loadConfigFile(values.config, false).store : undefined;
+  const store = values.store ? parseStoreUrl(values.store, base) : base;
+  if (store?.type !== 'etcd') throw new UsageError('no etcd store: pass --store etcd://HOST:PORT/PREFIX (or --config with an etcd "store")');
+  return store;
+}
+
+function routesOfFile(path: string) {
+  if (!existsSync(path)) throw new UsageError(`${path} does not exist`);
+  // the config file's schema checks each route; with an etcd "store" a config file has no routes
+  const raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  if (!raw || typeof raw !== 'object' || !Array.isArray(raw.routes)) throw new UsageError(`${path}: expected a JSON object with a "routes" array`);
+  const routes = loadConfigFile(path, false).routes.map(normalizeRoute);
+  RouteTable.build(routes, 1); // semantic checks (upstream URLs, duplicate ids, conflicts)
+  return routes;
+}
+
+export async function runStoreCli(argv: string[]): Promise<number> {
+  const say = (s: string) => process.stderr.write(`portico store: ${s}\n`);
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { store: { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  } catch (e) {
+    say(`${(e as Error).message}\n\n${STORE_USAGE}`);
+    return EXIT_USAGE;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) { process.stdout.write(STORE_USAGE); return EXIT_OK; }
+  const [command, file, extra] = positionals;
+  let store: EtcdStoreConfig;
+  try {
+    if (command !== 'export' && command !== 'import') throw new UsageError(`unknown command ${JSON.stringify(command ?? '')} (export or import)`);
+    if (extra !== undefined || (command === 'import' && file === undefined)) throw new UsageError(command === 'import' ? 'import needs exactly one FILE' : 'export takes at most one FILE');
+    store = storeFrom(values);
+  } catch (e) {
+    say(`${(e as Error).message}${e instanceof UsageError ? `\n\n${STORE_USAGE}` : ''}`);
+    return EXIT_USAGE;
+  }
+  const keys = new RouteKeys(store.prefix);
+  let routes;
+  try {
+    routes = command === 'import' ? routesOfFile(file!) : undefined;
+  } catch (e) {
+    say(`${file}: ${(e as Error).message}`);
+    return EXIT_USAGE;
+  }
+  const client = connectEtcd(store);
+  try {
+    if (routes === undefined) {
+      const stored = await loadRoutes(client, keys);
+      const specs = specsOf(stored, keys);
+      if (file === undefined) {
+        process.stdout.write(JSON.stringify({ routes: specs }, null, 2) + '\n');
+      } else {
+        const doc = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> : {};
+        await writeFileAtomic(file, JSON.stringify({ ...doc, routes: specs }, null, 2) + '\n');
+      }
+      say(`exported ${specs.length} route(s) from ${storeUrl(store)} at revision ${stored.revision}${file ? ` to ${file}` : ''}`);
+      return EXIT_OK;
+    }
+    for (let attempt = 1; attempt <= CAS_ATTEMPTS; attempt++) {
+      const revision = await writeRoutes(client, keys, await loadRoutes(client, keys), routes);
+      if (revision !== undefined) {
+        say(`imported ${routes.length} route(s) into ${storeUrl(store)} at revision ${revision}`);
+        return EXIT_OK;
+      }
+    }
+    say(`${storeUrl(store)} kept changing during the import (another writer); nothing was imported`);
+    return EXIT_RUNTIME;
+  } catch (e) {
+    say(`${storeUrl(store)}: ${(e as Error).message}`);
+    return EXIT_RUNTIME;
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,89 @@
+// /v1/tls: the TLS listeners' certificates, and their replacement without a restart. A PUT takes
+// the whole certificate list of one listener, each entry as PEM text (upload) or as file paths
+// (read now, and watched for renewals); all are checked first (422 naming the entry and file),
+// then swapped in at once through the listener's CertificateStore (DataPlane.replaceCertificates:
+// with workers, in every worker before the answer): established connections keep their
+// certificate, new handshakes get the new one. Changes last for the running process: the
+// config file is not rewritten (it would have to hold private keys); put the files in the config
+// for restarts.
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { DataPlane } from '../src/cluster/data-plane.js';
+import { CertificateStore } from '../src/tls/certificate-store.js';
+import { certificateList, filePath } from '../src/config/schema.js';
+import { readKeyPair, type KeyPair } from '../src/tls/pem.js';
+import { AdminProblem, methodNotAllowed, requireMediaType } from './problem.js';
+import { mutationQuery, noQuery, problemResponses } from './schemas.js';
+
+export interface TlsPluginOptions {
+  plane: DataPlane;
+}
+
+const certificateInfo = {
+  type: 'object',
+  properties: {
+    names: { type: 'array', items: { type: 'string' }, description: 'DNS names it is chosen for (SNI)' },
+    subject: { type: 'string' }, issuer: { type: 'string' },
+    validFrom: { type: 'string' }, validTo: { type: 'string' },
+    fingerprint256: { type: 'string' },
+    certFile: { type: 'string' }, keyFile: { type: 'string' },
+  },
+} as const;
+
+const listenerView = {
+  type: 'object',
+  required: ['id', 'certificates'],
+  properties: {
+    id: { type: 'string' },
+    listen: { type: 'string' },
+    certificates: { type: 'array', items: certificateInfo, description: 'in order; the first is the default' },
+    dryRun: { type: 'boolean' },
+  },
+} as const;
+
+const pem = (what: string) => ({ type: 'string', minLength: 1, maxLength: 1_000_000, description: what }) as const;
+
+const replaceBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['certificates'],
+  properties: {
+    certificates: certificateList({
+      oneOf: [
+        { type: 'object', additionalProperties: false, required: ['cert', 'key'], properties: { cert: pem('PEM certificate chain, leaf first'), key: pem('PEM private key') } },
+        { type: 'object', additionalProperties: false, required: ['certFile', 'keyFile'], properties: { certFile: filePath('certificate chain file'), keyFile: filePath('key file') } },
+      ],
+    }),
+  },
+} as const;
+
+type Entry = { cert: string; key: string } | { certFile: string; keyFile: string };
+
+export const tlsPlugin: FastifyPluginAsync<TlsPluginOptions> = async (app: FastifyInstance, { plane }) => {
+  app.get('/tls', {
+    schema: { tags: ['tls'], summary: 'TLS listeners and their certificates', querystring: noQuery, response: { 200: { type: 'object', properties: { listeners: { type: 'array', items: listenerView } } }, ...problemResponses } },
+  }, async () => ({ listeners: plane.tlsListeners().map((l) => ({ id: l.id, listen: l.listen, certificates: l.store.list() })) }));
+  methodNotAllowed(app, '/tls', ['GET']);
+
+  app.put<{ Params: { listener: string }; Querystring: { dryRun: boolean }; Body: { certificates: Entry[] } }>('/tls/:listener/certificates', {
+    preValidation: requireMediaType('application/json'),
+    schema: {
+      tags: ['tls'],
+      summary: 'Replace a TLS listener\'s certificates (PEM upload or files), without a restart',
+      params: { type: 'object', required: ['listener'], properties: { listener: { type: 'string', maxLength: 64, description: 'TLS listener id' } } },
+      querystring: mutationQuery,
+      body: replaceBody,
+      response: { 200: listenerView, ...problemResponses },
+    },
+  }, async (req) => {
+    const store = plane.tlsListeners().find((l) => l.id === req.params.listener)?.store;
+    if (!store) throw new AdminProblem(404, 'not-found', `no TLS listener ${JSON.stringify(req.params.listener)}`);
+    const pairs: KeyPair[] = req.body.certificates.map((e, i) => ('certFile' in e ? readKeyPair(e.certFile, e.keyFile, `/certificates/${i}`) : { cert: e.cert, key: e.key }));
+    if (req.query.dryRun) {
+      return { id: store.id, dryRun: true, certificates: new CertificateStore(store.id, pairs, '/certificates').list() };
+    }
+    const certificates = await plane.replaceCertificates(store.id, pairs, '/certificates');
+    req.log.info({ listener: store.id, certificates: certificates.map((c) => ({ names: c.names, validTo: c.validTo, fingerprint256: c.fingerprint256 })) }, 'TLS certificates replaced');
+    return { id: store.id, certificates };
+  });
+  methodNotAllowed(app, '/tls/:listener/certificates', ['PUT']);
+};

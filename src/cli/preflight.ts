@@ -1,0 +1,85 @@
+// Everything about a configuration that the schema cannot say, checked before anything listens
+// (and by --check), so that a mistake is an exit 2 naming the setting, never a start that fails
+// later (a 500 on the first route change, an exit 1 after "listening"):
+//   - every listener address (plain and TLS) is HOST:PORT with a port in range;
+//   - the admin token (file or PORTICO_ADMIN_TOKEN) is long enough, and a non-loopback admin
+//     listener has one (a generated token is only for loopback);
+//   - the --config file can be created and replaced where it is (the admin API writes it);
+//   - the proxy can be built from it: routes (upstream URLs, duplicate ids, conflicts) and the
+//     CIDR lists, by constructing the very ProxyServer that would run, without listening.
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { pino } from 'pino';
+import { parseHostPort, type Config } from '../config/config.js';
+import { MIN_ADMIN_TOKEN_LENGTH } from '../config/schema.js';
+import { ProxyError } from '../errors.js';
+import { isLoopbackHost } from '../net/loopback.js';
+import { ProxyServer } from '../proxy/proxy-server.js';
+
+const invalid = (message: string, path?: string) => new ProxyError('PRX_ERR_BAD_CONFIG', message, path);
+
+function checkListeners(config: Config): void {
+  if (config.listen !== false) parseHostPort(config.listen, '/listen (--listen)');
+  config.listeners.forEach((l, i) => parseHostPort(l.listen, `/listeners/${i}/listen`));
+  if (config.admin) parseHostPort(config.admin.listen, '/admin/listen (--admin)');
+  if (config.forwardProxy.listen !== undefined) parseHostPort(config.forwardProxy.listen, '/forwardProxy/listen');
+  if (config.demoOrigin?.listen !== undefined) parseHostPort(config.demoOrigin.listen, '/demoOrigin/listen');
+}
+
+/** The admin token the run will use: admin.token, else PORTICO_ADMIN_TOKEN, else undefined (one is
+ *  generated, loopback only). */
+export function configuredAdminToken(config: Config, env: NodeJS.ProcessEnv): string | undefined {
+  if (!config.admin) return undefined;
+  return config.admin.token ?? env.PORTICO_ADMIN_TOKEN;
+}
+
+function checkAdmin(config: Config, env: NodeJS.ProcessEnv): void {
+  if (!config.admin) return;
+  const token = configuredAdminToken(config, env);
+  if (token !== undefined && token.length < MIN_ADMIN_TOKEN_LENGTH) {
+    const from = config.admin.token !== undefined ? '/admin/token' : 'PORTICO_ADMIN_TOKEN';
+    throw invalid(`${from} is too short (${token.length} characters; at least ${MIN_ADMIN_TOKEN_LENGTH}, e.g. from: openssl rand -base64 24)`);
+  }
+  const { host } = parseHostPort(config.admin.listen, '/admin/listen (--admin)');
+  if (token === undefined && !isLoopbackHost(host)) {
+    throw invalid(`/admin/listen (--admin): the admin API on ${config.admin.listen} (not a loopback address) needs a token: set admin.token in the config file or PORTICO_ADMIN_TOKEN (at least ${MIN_ADMIN_TOKEN_LENGTH} characters), or listen on 127.0.0.1`);
+  }
+}
+
+/** The admin API saves route changes next to the config file (temp file + rename): its directory
+ *  must exist and be writable, or the first change would fail. */
+function checkConfigPath(config: Config, configPath: string | undefined): void {
+  if (configPath === undefined || !config.admin) return;
+  const dir = dirname(resolve(configPath));
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch { /* missing */ }
+  if (!isDir) throw invalid(`--config ${configPath}: the directory ${dir} does not exist (route changes are saved to this file; create the directory first)`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw invalid(`--config ${configPath}: the directory ${dir} is not writable (route changes are saved there by a temporary file and a rename)`);
+  }
+}
+
+function checkProxy(config: Config): void {
+  try {
+    // also reads and checks every certificate, key and CA file the configuration names
+    new ProxyServer(config, pino({ level: 'silent' }));
+  } catch (e) {
+    if (!(e instanceof ProxyError)) throw e;
+    const route = e.path ? /^\/routes\/(\d+)/.exec(e.path) : null;
+    const id = route ? config.routes[Number(route[1])]?.id : undefined;
+    const where = e.path && !e.message.startsWith(e.path) ? `${e.path}${id ? ` (route ${JSON.stringify(id)})` : ''}: ` : '';
+    throw invalid(`${where}${e.message}`, e.path);
+  }
+}
+
+/** Throws ProxyError PRX_ERR_BAD_CONFIG naming the setting on the first problem. */
+export function checkConfiguration(config: Config, configPath: string | undefined, env: NodeJS.ProcessEnv = process.env): void {
+  checkListeners(config);
+  checkAdmin(config, env);
+  checkConfigPath(config, configPath);
+  checkProxy(config);
+}
