@@ -12,7 +12,7 @@ export const BIN = join(ROOT, 'dist/admin/cli.js');
 export const TOKEN = 'cluster-test-token-0123456789';
 
 export interface WorkerEntry { slot: number; pid: number | null; state: string; revision: number | null; uptimeS: number; connections: number | null; restarts: number; crashes?: number; nextStartInMs?: number }
-export interface Status { revision: number; mode: string; workers: WorkerEntry[]; rollingRestart?: { state: string; error?: string } }
+export interface Status { revision: number; mode: string; workers: WorkerEntry[]; rollingRestart?: { state: string; error?: string }; store: { type: string; connected: boolean; revision: number } }
 
 /** Every pid seen (primaries and workers), killed by `killAll`. */
 const pids = new Set<number>();
@@ -74,6 +74,24 @@ export async function startPortico(args: string[]): Promise<Portico> {
   const p: Portico = { child, port, admin, stdout, stderr, exit, status, call };
   await status();
   return p;
+}
+
+/** Requests that the origin answers after a delay, each on a connection of its own, sent until
+ *  both workers hold some at once (which one accepts is the kernel's choice: up to 40 are sent):
+ *  resolves with all their results, so both workers served some of them. */
+export async function spreadOverWorkers<T>(p: Portico, send: () => Promise<T>): Promise<T[]> {
+  const inFlight: Array<Promise<T>> = [];
+  const open = (st: Status) => st.workers.map((w) => w.connections ?? 0);
+  let both = false;
+  while (!both && inFlight.length < 40) {
+    const batch = inFlight.length === 0 ? 8 : 2;
+    for (let i = 0; i < batch; i++) inFlight.push(send());
+    const st = await until(() => p.status(), (s) => open(s).reduce((a, b) => a + b, 0) === inFlight.length, 10_000);
+    both = open(st).every((n) => n > 0);
+  }
+  const results = await Promise.all(inFlight);
+  if (!both) throw new Error(`${inFlight.length} connections did not reach both workers`);
+  return results;
 }
 
 /** Polls until `cond` holds (or `ms` pass); returns the last value. */

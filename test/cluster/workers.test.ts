@@ -3,7 +3,7 @@
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import { startHttpOrigin, sleep } from '../helpers/harness.js';
 import { ensureBuilt } from '../helpers/built.js';
-import { alive, BIN, getFresh, killAll, metricSum, startLoad, startPortico, until, type Portico } from './helpers.js';
+import { alive, BIN, getFresh, killAll, metricSum, spreadOverWorkers, startLoad, startPortico, until, type Portico } from './helpers.js';
 
 beforeAll(() => ensureBuilt(BIN, ['src', 'admin']), 180_000);
 
@@ -41,10 +41,8 @@ describe('portico --workers 2', () => {
       expect(alive(w.pid!)).toBe(true);
     }
     // eight slow requests, each on a connection of its own: both workers get some
-    const slow = Array.from({ length: 8 }, () => getFresh(p.port, '/slow?delay=1500'));
-    const during = await until(() => p.status(), (st) => st.workers.reduce((n, w) => n + (w.connections ?? 0), 0) === 8);
-    for (const w of during.workers) expect(w.connections, JSON.stringify(during)).toBeGreaterThan(0);
-    for (const r of await Promise.all(slow)) expect(r).toEqual({ status: 200, body: 'a /slow?delay=1500' });
+    const slow = await spreadOverWorkers(p, () => getFresh(p.port, '/slow?delay=1500'));
+    for (const r of slow) expect(r).toEqual({ status: 200, body: 'a /slow?delay=1500' });
     for (let i = 0; i < 12; i++) expect((await getFresh(p.port, `/n${i}`)).status).toBe(200);
 
     const text = await (await fetch(`${p.admin}/metrics`)).text();
