@@ -35,7 +35,8 @@ function version(): string {
 }
 
 /** The config file (if any) with the flags applied, validated. */
-export function buildConfig(flags: CliFlags): Config {
+/** `canStartWorkers`: this entry has a primary to run `workers` > 1 (the package bin). */
+export function buildConfig(flags: CliFlags, canStartWorkers = true): Config {
   const base = flags.config ? loadConfigFile(flags.config, true) : resolveConfig({});
   const raw: Record<string, unknown> = structuredClone(base) as unknown as Record<string, unknown>;
   if (flags.listen) raw.listen = flags.listen === 'off' ? false : flags.listen;
@@ -61,7 +62,7 @@ export function buildConfig(flags: CliFlags): Config {
     raw.routes = routes;
   }
   const config = resolveConfig(raw);
-  checkConfiguration(config, flags.config);
+  checkConfiguration(config, flags.config, { canStartWorkers });
   checkStoreConfig(config.store, config.routes.length);
   return config;
 }
@@ -92,7 +93,7 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
   if (flags.version) { process.stdout.write(`portico ${version()}\n`); return EXIT_OK; }
   let config: Config;
   try {
-    config = buildConfig(flags);
+    config = buildConfig(flags, ext.startCluster !== undefined);
   } catch (e) {
     say(`portico: invalid configuration: ${(e as Error).message}`);
     return EXIT_USAGE;
@@ -134,13 +135,8 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
     if (source.notice) say(`portico: ${source.notice}`);
     config = { ...config, routes: source.initial.routes };
   }
+  // checked by the preflight: more than one only where startCluster exists
   const workers = resolveWorkerCount(config.workers);
-  if (workers > 1 && !ext.startCluster) {
-    say('portico: workers > 1 needs the portico command (dist/admin/cli.js): its primary process supervises them');
-    await source?.close();
-    demo?.close();
-    return EXIT_USAGE;
-  }
   // one process unless asked: the cluster code is not even loaded then
   const plane: DataPlane = workers > 1 ? await ext.startCluster!({ config, workers, logger }) : new InProcessDataPlane(new ProxyServer(config, logger));
   source?.attach(plane);

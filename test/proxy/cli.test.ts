@@ -208,6 +208,15 @@ describe('portico command: first-run mistakes are found before anything listens'
     await refused(['--config', configFile('{\n  "listen": \'127.0.0.1:0\'\n}')], /line 2, column 13: unexpected character/);
   });
 
+  it('workers: a bad count (flag or file), workers where no primary can run them, a bad TLS file with workers: exit 2 before any worker starts', async () => {
+    await refused(['--workers', '0', '--listen', '127.0.0.1:0', '--admin', 'off'], /--workers "0": expected a number of processes from 1 to 256, or "auto"/);
+    await refused(['--config', configFile({ workers: 300, admin: false }), '--listen', '127.0.0.1:0'], /\/workers/);
+    await refused(['--workers', '2', '--listen', '127.0.0.1:0', '--admin', 'off'], /\/workers \(--workers\): 2 workers need the portico command \(dist\/admin\/cli\.js/, { entry: MAIN, env: {} });
+    tmp ??= mkdtempSync(join(tmpdir(), 'portico-cli-'));
+    const missing = join(tmp, 'no-such-cert.pem');
+    await refused(['--workers', '2', '--listen', '127.0.0.1:0', '--admin', 'off', '--tls-listen', '127.0.0.1:0', '--tls-cert', missing, '--tls-key', missing], /no-such-cert\.pem/);
+  });
+
   it('--listen with a port out of range: exit 2 saying so', async () => {
     await refused(['--listen', '127.0.0.1:80808', '--admin', 'off'], /\/listen \(--listen\): port 80808 in "127\.0\.0\.1:80808" is out of range/);
   });
