@@ -2,10 +2,9 @@
 // with real origins and real clients on loopback. Every process (primary and workers, by pid) is
 // killed afterwards.
 import type { ChildProcess } from 'node:child_process';
-import http from 'node:http';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { sleep } from '../helpers/harness.js';
+import { httpGet, sleep } from '../helpers/harness.js';
 import { ROOT, spawnNode } from '../helpers/built.js';
 
 export const BIN = join(ROOT, 'dist/admin/cli.js');
@@ -107,17 +106,7 @@ export async function until<T>(get: () => Promise<T>, cond: (v: T) => boolean, m
 
 /** One request on a connection of its own (no keep-alive): a new accept for every call. */
 export function getFresh(port: number, path: string, ms = 20_000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: ms }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
+  return httpGet(port, path, false, ms);
 }
 
 export interface Load { ok: number; failed: number; failures: Array<{ at: number; error: string }>; stop(): Promise<void> }

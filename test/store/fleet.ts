@@ -9,7 +9,7 @@ import { EtcdRouteStore } from '../../admin/etcd-store.js';
 import type { EtcdStoreConfig } from '../../src/config/store-config.js';
 import type { AdminHandle } from '../../src/cli/admin-contract.js';
 import { TOKEN, makeConfig, silent } from '../admin/helpers.js';
-import { sleep } from '../helpers/harness.js';
+import { httpGet, sleep } from '../helpers/harness.js';
 
 export interface Instance {
   proxy: ProxyServer;
@@ -62,17 +62,7 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
 /** GET through the proxy: status and body. */
 export function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent, timeout: 10_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
+  return httpGet(port, path, agent);
 }
 
 /** Polls `cond` every 20 ms until it holds or `ms` pass; returns how long it took (or undefined). */
