@@ -82,8 +82,12 @@ export class ClusterDataPlane implements DataPlane {
   /** The TLS listeners' certificates as the workers run them (the primary serves none itself):
    *  what GET /v1/tls shows and what a new worker is given. */
   readonly #tls: Array<{ id: string; listen: string; store: CertificateStore }>;
-  /** Follows the certificate files as each worker does, so the copy above stays current. */
+  /** Follow the certificate files for the workers (which do not). */
   readonly #watchers: CertificateWatcher[] = [];
+  /** The broadcast of the last certificate change. */
+  #certificatesSent: Promise<void> = Promise.resolve();
+  /** The configuration the workers get: no file watching of their own. */
+  readonly #workerConfig: Config;
   #started = false;
   #closing: Promise<void> | undefined;
   #rolling: Promise<DataPlaneStatus> | undefined;
@@ -100,7 +104,12 @@ export class ClusterDataPlane implements DataPlane {
       if (!p.tls) continue;
       this.#tls.push({ id: p.id, listen: p.listen, store: p.tls.store });
       if (p.tls.watchFiles) this.#watchers.push(new CertificateWatcher(p.tls.store, p.tls.watchIntervalMs, this.#logger));
+      // every change (admin API or renewed files) goes to every worker
+      p.tls.store.onChange(() => { this.#certificatesSent = this.#broadcast(); });
     }
+    // The primary alone follows the certificate files: were each worker to poll them as well, one
+    // that saw a renewal before the primary would be set back to the old pair by the next `apply`.
+    this.#workerConfig = { ...opts.config, listeners: opts.config.listeners.map((l) => (l.tls ? { ...l, tls: { ...l.tls, watchFiles: false } } : l)) };
     // Scheduling: the workers share the listening socket and the kernel hands each accept to one
     // of them (SCHED_NONE), as nginx workers do. node:cluster's default on Linux, SCHED_RR, makes
     // the primary accept every connection and pass it on: the primary would be on the data path,
@@ -153,7 +162,7 @@ export class ClusterDataPlane implements DataPlane {
     const store = this.#tls.find((l) => l.id === listenerId)?.store;
     if (!store) throw new ProxyError('PRX_ERR_BAD_CONFIG', `no TLS listener ${JSON.stringify(listenerId)}`);
     const infos = store.replace(pairs, where); // checks every pair first: a bad one changes nothing
-    await this.#broadcast();
+    await this.#certificatesSent; // sent by the store's change listener
     return infos;
   }
 
@@ -325,7 +334,7 @@ export class ClusterDataPlane implements DataPlane {
   async #start(m: Member): Promise<void> {
     const table = this.routes.current;
     const ready = await this.#request<ReadyReply>(m, {
-      type: 'portico:init', slot: m.slot, config: this.#config, revision: table.revision, state: this.#state(),
+      type: 'portico:init', slot: m.slot, config: this.#workerConfig, revision: table.revision, state: this.#state(),
     }, START_TIMEOUT_MS);
     if (m.state === 'starting') m.state = 'ready';
     m.everReady = true;

@@ -36,8 +36,9 @@ export function runWorker(hooks: WorkerHooks = {}): void {
     if (process.connected) process.send!(m);
   };
 
-  /** The certificates the primary holds, where they differ from what runs (admin changes; at
-   *  init, changes made since the files were read). Each worker also follows the files itself. */
+  /** The certificates the primary holds, where they differ from what runs (admin changes and
+   *  renewed files, which the primary follows for every worker; at init, changes made since the
+   *  files were read). */
   const applyCertificates = (p: ProxyServer, certificates: ControlPlaneState['certificates']) => {
     for (const [id, pairs] of Object.entries(certificates)) {
       const store = p.certificateStore(id);

@@ -3,6 +3,8 @@
 // in a worker started after it. Real processes, real certificates (openssl), real handshakes.
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import https from 'node:https';
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { TestPki, type IssuedCert } from '../helpers/certs.js';
@@ -13,6 +15,7 @@ import { BIN, killAll, spreadOverWorkers, startPortico, until, type Portico } fr
 let pki: TestPki;
 let first: IssuedCert;
 let second: IssuedCert;
+let third: IssuedCert;
 let origin: Awaited<ReturnType<typeof startHttpOrigin>>;
 
 beforeAll(async () => {
@@ -20,6 +23,7 @@ beforeAll(async () => {
   pki = new TestPki();
   first = pki.issue({ names: ['localhost'], ips: ['127.0.0.1'], stem: 'first' });
   second = pki.issue({ names: ['localhost'], ips: ['127.0.0.1'], stem: 'second' });
+  third = pki.issue({ names: ['localhost'], ips: ['127.0.0.1'], stem: 'third' });
   origin = await startHttpOrigin((req, res) => {
     const delay = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('delay') ?? 0);
     req.resume();
@@ -56,15 +60,27 @@ async function servedBy(p: Portico, port: number): Promise<Set<string>> {
 }
 
 describe('portico --workers 2 with a TLS listener', () => {
-  it('both workers serve it; a certificate swap through the admin API reaches both before the answer, and a replacement worker', async () => {
-    const p = await startPortico(['--workers', '2', '--route', `/=http://127.0.0.1:${origin.port}`, '--tls-listen', '127.0.0.1:0', '--tls-cert', first.cert, '--tls-key', first.key, '--log-level', 'warn']);
+  it('both workers serve it; renewed files and a swap through the admin API reach both (the swap before the answer), and a replacement worker', async () => {
+    // the listener's files, renewed in place below
+    const cert = join(pki.dir, 'live.pem');
+    const key = join(pki.dir, 'live.key');
+    copyFileSync(first.cert, cert);
+    copyFileSync(first.key, key);
+    const p = await startPortico(['--workers', '2', '--route', `/=http://127.0.0.1:${origin.port}`, '--tls-listen', '127.0.0.1:0', '--tls-cert', cert, '--tls-key', key, '--log-level', 'warn']);
     const tlsPort = Number(/https:\/\/127\.0\.0\.1:(\d+)/.exec(p.stderr())![1]);
     expect(await servedBy(p, tlsPort)).toEqual(new Set([fingerprint(first)]));
+
+    // a renewal: the primary sees the new files and both workers switch
+    copyFileSync(third.key, key);
+    copyFileSync(third.cert, cert);
+    let seen = new Set<string>();
+    for (let i = 0; i < 15 && !(seen.size === 1 && seen.has(fingerprint(third))); i++) seen = await servedBy(p, tlsPort);
+    expect(seen).toEqual(new Set([fingerprint(third)]));
 
     const listed = JSON.parse((await p.call('GET', '/v1/tls')).body) as { listeners: Array<{ id: string; certificates: Array<{ fingerprint256: string }> }> };
     expect(listed.listeners).toHaveLength(1);
     const id = listed.listeners[0].id;
-    expect(listed.listeners[0].certificates.map((c) => c.fingerprint256)).toEqual([fingerprint(first)]);
+    expect(listed.listeners[0].certificates.map((c) => c.fingerprint256)).toEqual([fingerprint(third)]);
 
     // a bad pair changes nothing anywhere (422 from the primary's check)
     const bad = await p.call('PUT', `/v1/tls/${id}/certificates`, { certificates: [{ cert: second.certPem, key: first.keyPem }] });
