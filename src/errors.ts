@@ -8,6 +8,7 @@ export const PROXY_ERROR_CODES = {
   PRX_ERR_BAD_CONFIG: 'the configuration does not validate',
   PRX_ERR_CONFIG_FILE: 'the configuration file cannot be read or written',
   PRX_ERR_LISTEN: 'a listener cannot be opened',
+  PRX_ERR_WORKER: 'a worker process did not start, answer or apply a change in time',
   PRX_ERR_STORE: 'the route store (etcd) cannot be reached or holds invalid data',
   PRX_ERR_UPSTREAM_CONNECT: 'the upstream refused or could not be reached',
   PRX_ERR_UPSTREAM_TIMEOUT: 'the upstream timed out',

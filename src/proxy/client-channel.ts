@@ -679,10 +679,16 @@ export class ClientChannel implements ClientSide {
     if (this.#clientEnded) this.socket.destroySoon();
   }
 
-  /** Server shutdown: close now if idle, else after the current (or partly received) request. */
+  /** Server shutdown: close now if idle between requests, else after the current (or partly
+   *  received) request. A connection accepted but with no request yet is not idle: its client has
+   *  just connected and is sending its first request (closing it would fail that request, which
+   *  a client retries only on a reused connection, RFC 9112 section 9.3.1); it is answered, with
+   *  `Connection: close`, or closed at the shutdown deadline. This matters when a worker drains
+   *  during a rolling restart while connections keep arriving. */
   shutdown(): void {
     this.#shuttingDown = true;
-    if (this.#state === State.HEAD && this.#exchange === undefined && this.#reader.pendingLength === 0) this.#gracefulClose();
+    const betweenRequests = this.#state === State.HEAD && this.#exchange === undefined && this.#reader.pendingLength === 0 && this.#requestId !== '';
+    if (betweenRequests) this.#gracefulClose();
     else this.#closeAfter = true;
   }
 

@@ -43,10 +43,12 @@ export class ProxyServer {
   #requestCounter = 0;
   readonly #idPrefix = `${process.pid.toString(36)}-${Date.now().toString(36)}-`;
 
-  constructor(config: Config, logger: Logger) {
+  /** `revision`: of the initial table built from config.routes (a worker starts at the
+   *  primary's revision). */
+  constructor(config: Config, logger: Logger, revision = 1) {
     this.config = config;
     this.logger = logger;
-    this.routes = new RouteTableHolder(RouteTable.build(config.routes, 1));
+    this.routes = new RouteTableHolder(RouteTable.build(config.routes, revision));
     // certificates and CA files are read (and checked) now: a bad file fails the start
     this.#plans = planListeners(config);
     const caBundle = config.upstream.caFile ? readCaBundle(config.upstream.caFile, '/upstream/caFile') : undefined;
