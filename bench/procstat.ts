@@ -148,3 +148,43 @@ export function descriptors(pid: number): FdSample | undefined {
   }
   return { fds: names.length, sockets: inodes.size, tcp };
 }
+
+/** The process and its descendants (e.g. `portico --workers N`: the primary and its workers). */
+export function processTree(pid: number): number[] {
+  const parent = new Map<number, number>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [pid];
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const f = statFields(Number(e));
+    if (f) parent.set(Number(e), Number(f[1])); // field 4: ppid
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) for (const [child, ppid] of parent) if (ppid === tree[i]) tree.push(child);
+  return tree;
+}
+
+/** CPU seconds of a process tree: every live member, plus the children the root has reaped
+ *  (a worker that exited during the run). */
+export function treeCpuTime(pid: number): number | undefined {
+  const root = cpuTime(pid);
+  if (!root) return undefined;
+  let sum = root.self + root.children;
+  for (const p of processTree(pid).slice(1)) sum += cpuTime(p)?.self ?? 0;
+  return sum;
+}
+
+/** Memory of a process tree: RSS and peak RSS summed over its members. */
+export function treeMemory(pid: number): MemSample | undefined {
+  const root = memory(pid);
+  if (!root) return undefined;
+  for (const p of processTree(pid).slice(1)) {
+    const m = memory(p);
+    if (m) { root.rss += m.rss; root.hwm += m.hwm; }
+  }
+  return root;
+}
