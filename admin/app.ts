@@ -62,19 +62,19 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
   });
 
   // the shared store (etcd) when the proxy follows one, else the config file
-  const store: RouteStore = (ctx.routeSource as unknown as RouteStore | undefined) ?? new AdminStore(ctx.proxy, ctx.configPath, ctx.logger.child({ component: 'admin' }));
-  const metrics = new AdminMetrics(ctx.proxy, { defaultMetrics: opts.defaultMetrics, store });
+  const store: RouteStore = (ctx.routeSource as unknown as RouteStore | undefined) ?? new AdminStore(ctx.dataPlane, ctx.configPath, ctx.logger.child({ component: 'admin' }));
+  const metrics = new AdminMetrics(ctx.dataPlane, { defaultMetrics: opts.defaultMetrics, store });
   store.observeResults((r) => metrics.changeResult(r));
 
   app.register(async (root) => {
     await registerOpenApi(root, adminVersion());
-    await root.register(healthPlugin, { proxy: ctx.proxy });
+    await root.register(healthPlugin, { plane: ctx.dataPlane });
     await root.register(metricsPlugin, { metrics });
-    await root.register(statusPlugin, { prefix: '/v1', proxy: ctx.proxy, store });
+    await root.register(statusPlugin, { prefix: '/v1', plane: ctx.dataPlane, store });
     await root.register(routesPlugin, { prefix: '/v1', store });
     await root.register(configPlugin, { prefix: '/v1', store, config: ctx.config, token: ctx.token });
-    await root.register(upstreamsPlugin, { prefix: '/v1', proxy: ctx.proxy });
-    await root.register(tlsPlugin, { prefix: '/v1', proxy: ctx.proxy });
+    await root.register(upstreamsPlugin, { prefix: '/v1', plane: ctx.dataPlane });
+    await root.register(tlsPlugin, { prefix: '/v1', plane: ctx.dataPlane });
     await root.register(docsPlugin);
   });
   return app;

@@ -3,11 +3,12 @@
 // - Start: the routes are read before the proxy listens. If etcd cannot be reached, the local
 //   cache file (store.cacheFile / --store-cache) is used when there is one; else start-up fails.
 // - Follow: one watch on the prefix from the revision read; the events of each etcd revision are
-//   applied to a mirror of the prefix and swapped in as one table (ProxyServer.applyTable), in
-//   revision order, numbered with the etcd revision (so ETags agree across the fleet).
+//   applied to a mirror of the prefix and swapped in as one table (DataPlane.apply: with workers,
+//   sent to each of them in revision order), numbered with the etcd revision (so ETags agree
+//   across the fleet).
 // - Write (admin API): planned against the running table, validated, then written with one
 //   compare-and-swap transaction (etcd-routes.ts); the reply waits until the watch has applied
-//   the write, so a read after a write sees it. A lost race re-plans against the fresh routes
+//   the write (in every worker), so a read after a write sees it. A lost race re-plans against the fresh routes
 //   (an If-Match on the old state then answers 412). Every etcd call has a deadline: with etcd
 //   down a write answers 503 within a few seconds.
 // - etcd down: the last table keeps serving; status() says disconnected since when. The client
@@ -18,7 +19,7 @@ import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import type { RouteSource } from '../src/cli/admin-contract.js';
 import { storeUrl, type EtcdStoreConfig } from '../src/config/store-config.js';
-import type { ProxyServer } from '../src/proxy/proxy-server.js';
+import type { DataPlane } from '../src/cluster/data-plane.js';
 import type { RouteSpec } from '../src/routing/route-spec.js';
 import { ProxyError } from '../src/errors.js';
 import { AdminProblem } from './problem.js';
@@ -66,7 +67,7 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
   readonly #logger: Logger;
   readonly #queue = new SerialQueue();
   #stored: StoredRoutes;
-  #proxy: ProxyServer | undefined;
+  #plane: DataPlane | undefined;
   #watcher: Watcher | undefined;
   #connected: boolean;
   #since = new Date().toISOString();
@@ -116,9 +117,10 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
     }
   }
 
-  attach(proxy: ProxyServer): void {
-    this.#proxy = proxy;
-    if (this.initial.revision > proxy.revision) proxy.applyTable(proxy.validateRoutes(this.initial.routes, this.initial.revision));
+  attach(plane: DataPlane): void {
+    this.#plane = plane;
+    // before listen: no worker runs yet (each starts with the table this sets)
+    if (this.initial.revision > this.#revision()) void plane.apply(plane.validateRoutes(this.initial.routes, this.initial.revision));
     if (this.#connected) {
       this.#saveCache();
       this.#watch(this.#stored.revision + 1);
@@ -138,7 +140,12 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
   }
 
   snapshot(): Snapshot {
-    return snapshotOf(this.#proxy!);
+    return snapshotOf(this.#plane!);
+  }
+
+  /** Revision of the running table. */
+  #revision(): number {
+    return this.#plane?.routes.current.revision ?? this.initial.revision;
   }
 
   status(): StoreStatus {
@@ -146,7 +153,7 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
       type: 'etcd',
       connected: this.#connected,
       since: this.#since,
-      revision: this.#proxy?.revision ?? this.initial.revision,
+      revision: this.#revision(),
       endpoints: this.#cfg.endpoints,
       prefix: this.#cfg.prefix,
       ...(this.#lastError !== undefined ? { lastError: this.#lastError } : {}),
@@ -165,7 +172,7 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
   async #change(planFn: (current: Snapshot) => ChangePlan, dryRun: boolean, deadline: number): Promise<ChangeOutcome> {
     try {
       for (let attempt = 1; ; attempt++) {
-        const prepared = prepareChange(this.#proxy!, planFn, this.snapshot(), dryRun);
+        const prepared = prepareChange(this.#plane!, planFn, this.snapshot(), dryRun);
         if (prepared.kind === 'done') {
           this.#onResult?.(prepared.result);
           return prepared.outcome;
@@ -208,7 +215,7 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
 
   #unavailable(why: string): AdminProblem {
     return new AdminProblem(503, 'store-unavailable',
-      `the route store ${storeUrl(this.#cfg)} is unavailable (${why}): the change was not confirmed; read the route before retrying. The proxy keeps serving revision ${this.#proxy!.revision}.`,
+      `the route store ${storeUrl(this.#cfg)} is unavailable (${why}): the change was not confirmed; read the route before retrying. The proxy keeps serving revision ${this.#revision()}.`,
       { code: 'PRX_ERR_STORE' }, { 'retry-after': '1' });
   }
 
@@ -272,12 +279,19 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
 
   /** The ONE place a table from etcd is swapped in: the mirror's routes at its revision. */
   #apply(): void {
-    const proxy = this.#proxy!;
+    const plane = this.#plane!;
     const revision = this.#stored.revision;
-    if (revision > proxy.revision) {
+    let applied: Promise<unknown> = Promise.resolve();
+    if (revision > this.#revision()) {
       try {
-        const table = proxy.applyTable(proxy.validateRoutes(specsOf(this.#stored, this.#keys), revision));
-        this.#logger.info({ revision, routes: table.routes.length }, 'store: route table applied');
+        const table = plane.validateRoutes(specsOf(this.#stored, this.#keys), revision);
+        // the running table is replaced now (with workers: the primary's copy, and the message to
+        // each worker is sent now, so they apply the revisions in this order); it resolves once
+        // every worker runs it
+        applied = plane.apply(table).then(
+          () => this.#logger.info({ revision, routes: table.routes.length }, 'store: route table applied'),
+          (e) => this.#logger.error({ revision, err: message(e) }, 'store: route table not applied everywhere'),
+        );
         this.#saveCache();
       } catch (e) {
         // keep serving the last good table; the next valid revision replaces it
@@ -285,9 +299,10 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
         this.#logger.error({ revision, err: message(e) }, 'store: invalid routes in etcd; keeping the last table');
       }
     }
+    // an admin write is answered once its revision runs everywhere
     const ready = this.#waiters.filter((w) => w.revision <= revision);
     this.#waiters = this.#waiters.filter((w) => w.revision > revision);
-    for (const w of ready) w.done();
+    void applied.then(() => { for (const w of ready) w.done(); });
   }
 
   /** Reads the whole prefix and applies it if it is newer than what runs. */
@@ -328,7 +343,7 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
     const path = this.#cfg.cacheFile;
     if (!path) return;
     this.#cacheWrite = this.#cacheWrite.then(async () => {
-      const table = this.#proxy!.routes.current;
+      const table = this.#plane!.routes.current;
       const doc: CacheDoc = { format: CACHE_FORMAT, store: storeUrl(this.#cfg), prefix: this.#cfg.prefix, revision: table.revision, routes: table.routes.map((r) => r.spec) };
       try {
         await writeFileAtomic(path, JSON.stringify(doc, null, 2) + '\n');

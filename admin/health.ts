@@ -1,10 +1,10 @@
 // Liveness and readiness probes.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type { ProxyServer } from '../src/proxy/proxy-server.js';
+import type { DataPlane } from '../src/cluster/data-plane.js';
 import { noQuery } from './schemas.js';
 
 export interface HealthPluginOptions {
-  proxy: ProxyServer;
+  plane: DataPlane;
 }
 
 const statusSchema = {
@@ -18,7 +18,7 @@ const statusSchema = {
   },
 } as const;
 
-export const healthPlugin: FastifyPluginAsync<HealthPluginOptions> = async (app: FastifyInstance, { proxy }) => {
+export const healthPlugin: FastifyPluginAsync<HealthPluginOptions> = async (app: FastifyInstance, { plane }) => {
   app.get('/healthz', {
     schema: { tags: ['health'], summary: 'Liveness: the process answers', querystring: noQuery, response: { 200: statusSchema } },
   }, async () => ({ status: 'ok' }));
@@ -31,9 +31,9 @@ export const healthPlugin: FastifyPluginAsync<HealthPluginOptions> = async (app:
       response: { 200: statusSchema, 503: statusSchema },
     },
   }, async (_request, reply) => {
-    const table = proxy.routes.current;
+    const table = plane.routes.current;
     // the admin app exists only once the config has been loaded and validated
-    const checks = { proxyListening: proxy.ready, configLoaded: true };
+    const checks = { proxyListening: plane.ready, configLoaded: true };
     const ok = checks.proxyListening && checks.configLoaded;
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', revision: table.revision, routes: table.routes.length, checks });
   });

@@ -1,85 +1,35 @@
 // GET /metrics: Prometheus text format from a registry of our own (not prom-client's global one,
 // so several proxies in one process, e.g. tests, do not mix their numbers).
-// Event counts come from a ProxyObserver; levels (connections, pool sizes, revision) are read
-// from the proxy when scraped.
+// One process: the data path's metrics (./proxy-metrics.ts) and the control plane's in one
+// registry. With workers: each worker keeps its own data-path registry; a scrape asks every worker
+// for it over IPC and sums them with prom-client's AggregatorRegistry (per-worker series keep a
+// `worker` label), next to the primary's own (admin changes, revision, supervision).
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ProxyServer } from '../src/proxy/proxy-server.js';
-import type { ProxyObserver } from '../src/proxy/observer.js';
+import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DataPlane } from '../src/cluster/data-plane.js';
+import type { ClusterDataPlane } from './cluster/primary.js';
+import { registerProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import type { ChangeResult, RouteStore } from './route-store.js';
 import { noQuery } from './schemas.js';
 
-export const NO_ROUTE = '(none)';
-
 export class AdminMetrics {
   readonly registry = new Registry();
-  readonly #proxy: ProxyServer;
-  readonly #requests: Counter<'route' | 'status_class'>;
-  readonly #aborted: Counter<'route'>;
-  readonly #duration: Histogram<'route'>;
-  readonly #upstreamErrors: Counter<'kind' | 'upstream'>;
-  readonly #sockets: Counter<'upstream' | 'reused'>;
+  readonly #plane: DataPlane;
+  readonly #proxyMetrics: ProxyMetrics | undefined;
   readonly #changes: Counter<'result'>;
   #unsubscribe: (() => void) | undefined;
 
-  constructor(proxy: ProxyServer, opts: { defaultMetrics?: boolean; store?: RouteStore } = {}) {
-    this.#proxy = proxy;
+  constructor(plane: DataPlane, opts: { defaultMetrics?: boolean; store?: RouteStore } = {}) {
+    this.#plane = plane;
     const registers = [this.registry];
-    this.#requests = new Counter({ name: 'portico_http_requests_total', help: 'Requests answered, by route id and status class', labelNames: ['route', 'status_class'], registers });
-    this.#aborted = new Counter({ name: 'portico_http_requests_aborted_total', help: 'Exchanges that ended abnormally after the response head was sent', labelNames: ['route'], registers });
-    this.#duration = new Histogram({
-      name: 'portico_http_request_duration_seconds',
-      help: 'Request head parsed to response finished, by route id',
-      labelNames: ['route'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers,
-    });
-    this.#upstreamErrors = new Counter({ name: 'portico_upstream_errors_total', help: 'Upstream failures by kind (connect, timeout, reset, invalid, pool) and origin', labelNames: ['kind', 'upstream'], registers });
-    this.#sockets = new Counter({ name: 'portico_upstream_socket_acquisitions_total', help: 'Upstream sockets handed to requests, new (reused="false") or from the pool (reused="true")', labelNames: ['upstream', 'reused'], registers });
     this.#changes = new Counter({ name: 'portico_admin_changes_total', help: 'Admin API changes by result (applied, noop, dry_run, rejected)', labelNames: ['result'], registers });
-
-    new Gauge({
-      name: 'portico_client_connections', help: 'Open client connections', registers,
-      collect() { this.set(proxy.stats().clientConnections); },
-    });
-    new Gauge({
-      name: 'portico_upstream_pool_sockets', help: 'Upstream sockets per origin: in use (active) or kept alive (idle)', labelNames: ['upstream', 'state'], registers,
-      collect() {
-        this.reset();
-        for (const p of proxy.stats().pools) {
-          this.set({ upstream: p.authority, state: 'active' }, p.active);
-          this.set({ upstream: p.authority, state: 'idle' }, p.idle);
-        }
-      },
-    });
-    new Gauge({
-      name: 'portico_upstream_pool_waiting', help: 'Requests waiting for a free upstream socket', labelNames: ['upstream'], registers,
-      collect() {
-        this.reset();
-        for (const p of proxy.stats().pools) this.set({ upstream: p.authority }, p.waiting);
-      },
-    });
-    new Gauge({
-      name: 'portico_upstream_pool_created', help: 'Upstream sockets opened since the pool was created', labelNames: ['upstream'], registers,
-      collect() {
-        this.reset();
-        for (const p of proxy.stats().pools) this.set({ upstream: p.authority }, p.created);
-      },
-    });
-    new Gauge({
-      name: 'portico_upstream_pool_reused', help: 'Requests that got a kept-alive socket since the pool was created', labelNames: ['upstream'], registers,
-      collect() {
-        this.reset();
-        for (const p of proxy.stats().pools) this.set({ upstream: p.authority }, p.reused);
-      },
-    });
     new Gauge({
       name: 'portico_config_revision', help: 'Revision of the running route configuration', registers,
-      collect() { this.set(proxy.revision); },
+      collect() { this.set(plane.routes.current.revision); },
     });
     new Gauge({
       name: 'portico_routes', help: 'Routes in the running configuration', registers,
-      collect() { this.set(proxy.routes.current.routes.length); },
+      collect() { this.set(plane.routes.current.routes.length); },
     });
     const store = opts.store;
     if (store) {
@@ -92,22 +42,16 @@ export class AdminMetrics {
         collect() { const s = store.status(); this.reset(); this.set({ type: s.type }, Date.parse(s.since) / 1000); },
       });
     }
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    const cluster = 'supervision' in plane ? (plane as ClusterDataPlane) : undefined;
+    if (plane.proxy) this.#proxyMetrics = registerProxyMetrics(this.registry, plane.proxy);
+    else if (cluster) registerSupervisionMetrics(this.registry, cluster);
+    // with workers, each process's CPU and memory are series of their own (worker="primary", "0"...)
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, ...(cluster ? { labels: { worker: 'primary' } } : {}) });
   }
 
-  /** Starts counting the proxy's events. */
+  /** Starts counting the in-process proxy's events (workers count their own). */
   attach(): void {
-    const observer: ProxyObserver = {
-      requestFinished: (r) => {
-        const route = r.routeId ?? NO_ROUTE;
-        this.#requests.inc({ route, status_class: `${Math.floor(r.status / 100)}xx` });
-        this.#duration.observe({ route }, r.durationMs / 1000);
-        if (r.aborted) this.#aborted.inc({ route });
-      },
-      upstreamError: (kind, authority) => this.#upstreamErrors.inc({ kind, upstream: authority }),
-      upstreamSocket: (authority, reused) => this.#sockets.inc({ upstream: authority, reused: String(reused) }),
-    };
-    this.#unsubscribe = this.#proxy.addObserver(observer);
+    this.#unsubscribe = this.#proxyMetrics?.attach();
   }
 
   detach(): void {
@@ -118,6 +62,30 @@ export class AdminMetrics {
   changeResult(r: ChangeResult): void {
     this.#changes.inc({ result: r });
   }
+
+  /** The exposition text: this process's registry, plus the workers' summed. */
+  async text(): Promise<string> {
+    if (!('workerMetrics' in this.#plane)) return this.registry.metrics();
+    const own = await this.registry.getMetricsAsJSON();
+    const workers = await (this.#plane as ClusterDataPlane).workerMetrics();
+    return AggregatorRegistry.aggregate([own, ...workers] as Parameters<typeof AggregatorRegistry.aggregate>[0]).metrics();
+  }
+}
+
+function registerSupervisionMetrics(registry: Registry, cluster: ClusterDataPlane): void {
+  const registers = [registry];
+  new Gauge({
+    name: 'portico_worker_restarts', help: 'Times each worker slot was replaced after its worker died', labelNames: ['worker'], registers,
+    collect() { for (const s of cluster.supervision().slots) this.set({ worker: String(s.slot) }, s.restarts); },
+  });
+  new Gauge({
+    name: 'portico_worker_backoff_seconds', help: 'Crash loop: seconds until the slot\'s next start (0: running)', labelNames: ['worker'], registers,
+    collect() { for (const s of cluster.supervision().slots) this.set({ worker: String(s.slot) }, s.backoffMs / 1000); },
+  });
+  new Gauge({
+    name: 'portico_worker_ack_timeouts', help: 'Workers replaced because they did not acknowledge a route change in time', registers,
+    collect() { this.set(cluster.supervision().ackTimeouts); },
+  });
 }
 
 export interface MetricsPluginOptions {
@@ -130,12 +98,12 @@ export const metricsPlugin: FastifyPluginAsync<MetricsPluginOptions> = async (ap
   app.get('/metrics', {
     schema: {
       tags: ['metrics'],
-      summary: 'Prometheus metrics (text exposition format)',
+      summary: 'Prometheus metrics (text exposition format); with workers, summed over them',
       querystring: noQuery,
       response: { 200: { type: 'string', description: 'Prometheus text format 0.0.4' } },
     },
   }, async (_request, reply) => {
-    const text = await metrics.registry.metrics();
+    const text = await metrics.text();
     return reply.type(metrics.registry.contentType).send(text);
   });
 };

@@ -92,7 +92,7 @@ export function describeAjvError(e: ErrorObject): { pointer: string; detail: str
 function semanticProblem(e: ProxyError): AdminProblem {
   const status = ERROR_CODES[e.code].status ?? 500;
   if (status === 500) return new AdminProblem(500, 'persistence', e.message, { code: e.code });
-  if (status === 503) return new AdminProblem(503, 'store-unavailable', e.message, { code: e.code });
+  if (status === 503) return new AdminProblem(503, e.code === 'PRX_ERR_STORE' ? 'store-unavailable' : 'internal', e.message, { code: e.code });
   return new AdminProblem(status, 'semantic', e.message, { code: e.code, in: 'body', ...(e.path !== undefined ? { pointer: e.path } : {}) });
 }
 

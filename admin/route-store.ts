@@ -2,9 +2,10 @@
 // change them (change), and the store's state (status). Two implementations: the config file
 // (store.ts, AdminStore: the default) and etcd shared by a fleet (etcd-store.ts, EtcdRouteStore).
 // Either way a change is planned against the running routes, validated by the proxy (422 on a
-// semantic error), persisted, and swapped in through ProxyServer.applyTable.
+// semantic error), persisted, and swapped in through DataPlane.apply (this process's proxy, or
+// every worker of a cluster, in order).
 import type { RouteTable } from '../src/routing/route-table.js';
-import type { ProxyServer } from '../src/proxy/proxy-server.js';
+import type { DataPlane } from '../src/cluster/data-plane.js';
 import type { RouteSpec } from '../src/routing/route-spec.js';
 import { ProxyError } from '../src/errors.js';
 import { AdminProblem } from './problem.js';
@@ -54,8 +55,8 @@ export interface RouteStore {
   observeResults(fn: (r: ChangeResult) => void): void;
 }
 
-export function snapshotOf(proxy: ProxyServer): Snapshot {
-  const t = proxy.routes.current;
+export function snapshotOf(plane: Pick<DataPlane, 'routes'>): Snapshot {
+  const t = plane.routes.current;
   return { revision: t.revision, specs: t.routes.map((r) => r.spec) };
 }
 
@@ -67,7 +68,7 @@ export type Prepared =
  * Plans a change against `current` and validates it: a finished outcome (nothing to change, or a
  * dry run) or the validated table to persist. A semantic error becomes a 422 about the request.
  */
-export function prepareChange(proxy: ProxyServer, planFn: (current: Snapshot) => ChangePlan, current: Snapshot, dryRun: boolean): Prepared {
+export function prepareChange(plane: Pick<DataPlane, 'validateRoutes'>, planFn: (current: Snapshot) => ChangePlan, current: Snapshot, dryRun: boolean): Prepared {
   const plan = planFn(current);
   if (plan.specs === undefined) {
     return { kind: 'done', result: dryRun ? 'dry_run' : 'noop', outcome: { revision: current.revision, specs: current.specs, changed: false, dryRun } };
@@ -75,7 +76,7 @@ export function prepareChange(proxy: ProxyServer, planFn: (current: Snapshot) =>
   const specs = plan.specs;
   let table: RouteTable;
   try {
-    table = proxy.validateRoutes(specs);
+    table = plane.validateRoutes(specs);
   } catch (e) {
     if (!(e instanceof ProxyError)) throw e;
     const mapped = e.path !== undefined && plan.mapPointer ? plan.mapPointer(e.path, specs) : { pointer: e.path };

@@ -1,14 +1,15 @@
 // The single serialised writer of the route configuration. Every accepted change:
 //   1. is planned against the routes the proxy runs right now (inside the lock, so If-Match checks
 //      and the swap are atomic with respect to other admin requests),
-//   2. is validated by the proxy (ProxyServer.validateRoutes: 422 on a semantic error),
+//   2. is validated by the data plane (DataPlane.validateRoutes: 422 on a semantic error),
 //   3. is persisted (temp file in the same directory, fsync, rename, fsync the directory; 0600),
-//   4. is swapped in (ProxyServer.applyTable: one atomic table swap; the revision goes up).
+//   4. is swapped in (DataPlane.apply: one atomic table swap, in every worker when there are
+//      workers, acknowledged before the answer; the revision goes up).
 // A failure at any step leaves both the running table and the file as they were.
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { ProxyServer } from '../src/proxy/proxy-server.js';
+import type { DataPlane } from '../src/cluster/data-plane.js';
 import { routeSpecSchema, type RouteSpec, type UpstreamSpec } from '../src/routing/route-spec.js';
 import { ProxyError } from '../src/errors.js';
 import { canonicalJson } from './etag.js';
@@ -41,7 +42,7 @@ export function keep(spec: Readonly<RouteSpec>): RouteSpec {
 
 /** The file store (the default): the config file's `routes`. */
 export class AdminStore implements RouteStore {
-  readonly #proxy: ProxyServer;
+  readonly #plane: DataPlane;
   readonly #path: string | undefined;
   readonly #logger: Logger;
   /** The config file's own JSON (not the resolved config): persistence only replaces `routes`,
@@ -51,8 +52,8 @@ export class AdminStore implements RouteStore {
   #onResult: ((r: ChangeResult) => void) | undefined;
   readonly #since = new Date().toISOString();
 
-  constructor(proxy: ProxyServer, configPath: string | undefined, logger: Logger, onResult?: (r: ChangeResult) => void) {
-    this.#proxy = proxy;
+  constructor(plane: DataPlane, configPath: string | undefined, logger: Logger, onResult?: (r: ChangeResult) => void) {
+    this.#plane = plane;
     this.#logger = logger;
     this.#onResult = onResult;
     if (configPath === undefined) {
@@ -82,11 +83,11 @@ export class AdminStore implements RouteStore {
   }
 
   snapshot(): Snapshot {
-    return snapshotOf(this.#proxy);
+    return snapshotOf(this.#plane);
   }
 
   status(): StoreStatus {
-    return { type: 'file', connected: true, since: this.#since, revision: this.#proxy.revision, ...(this.#path !== undefined ? { path: this.#path } : {}) };
+    return { type: 'file', connected: true, since: this.#since, revision: this.#plane.routes.current.revision, ...(this.#path !== undefined ? { path: this.#path } : {}) };
   }
 
   observeResults(fn: (r: ChangeResult) => void): void {
@@ -99,7 +100,7 @@ export class AdminStore implements RouteStore {
 
   async #change(planFn: (current: Snapshot) => ChangePlan, dryRun: boolean): Promise<ChangeOutcome> {
     try {
-      const prepared = prepareChange(this.#proxy, planFn, this.snapshot(), dryRun);
+      const prepared = prepareChange(this.#plane, planFn, this.snapshot(), dryRun);
       if (prepared.kind === 'done') {
         this.#onResult?.(prepared.result);
         return prepared.outcome;
@@ -108,7 +109,7 @@ export class AdminStore implements RouteStore {
       await this.#persist(specs);
       // the table validated above is the one swapped in (built once); nothing else can have
       // changed the routes meanwhile: this queue is the only writer
-      const table = this.#proxy.applyTable(built);
+      const table = await this.#plane.apply(built);
       this.#onResult?.('applied');
       this.#logger.info({ revision: table.revision, routes: table.routes.length }, 'admin: route change applied');
       return { revision: table.revision, specs: table.routes.map((r) => r.spec), changed: true, dryRun };

@@ -1,12 +1,13 @@
 // /v1/tls: the TLS listeners' certificates, and their replacement without a restart. A PUT takes
 // the whole certificate list of one listener, each entry as PEM text (upload) or as file paths
 // (read now, and watched for renewals); all are checked first (422 naming the entry and file),
-// then swapped in at once through the listener's CertificateStore: established connections keep
-// their certificate, new handshakes get the new one. Changes last for the running process: the
+// then swapped in at once through the listener's CertificateStore (DataPlane.replaceCertificates:
+// with workers, in every worker before the answer): established connections keep their
+// certificate, new handshakes get the new one. Changes last for the running process: the
 // config file is not rewritten (it would have to hold private keys); put the files in the config
 // for restarts.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type { ProxyServer } from '../src/proxy/proxy-server.js';
+import type { DataPlane } from '../src/cluster/data-plane.js';
 import { CertificateStore } from '../src/tls/certificate-store.js';
 import { certificateList, filePath } from '../src/config/schema.js';
 import { readKeyPair, type KeyPair } from '../src/tls/pem.js';
@@ -14,7 +15,7 @@ import { AdminProblem, methodNotAllowed, requireMediaType } from './problem.js';
 import { mutationQuery, noQuery, problemResponses } from './schemas.js';
 
 export interface TlsPluginOptions {
-  proxy: ProxyServer;
+  plane: DataPlane;
 }
 
 const certificateInfo = {
@@ -57,10 +58,10 @@ const replaceBody = {
 
 type Entry = { cert: string; key: string } | { certFile: string; keyFile: string };
 
-export const tlsPlugin: FastifyPluginAsync<TlsPluginOptions> = async (app: FastifyInstance, { proxy }) => {
+export const tlsPlugin: FastifyPluginAsync<TlsPluginOptions> = async (app: FastifyInstance, { plane }) => {
   app.get('/tls', {
     schema: { tags: ['tls'], summary: 'TLS listeners and their certificates', querystring: noQuery, response: { 200: { type: 'object', properties: { listeners: { type: 'array', items: listenerView } } }, ...problemResponses } },
-  }, async () => ({ listeners: proxy.tlsListeners().map((l) => ({ id: l.id, listen: l.listen, certificates: l.store.list() })) }));
+  }, async () => ({ listeners: plane.tlsListeners().map((l) => ({ id: l.id, listen: l.listen, certificates: l.store.list() })) }));
   methodNotAllowed(app, '/tls', ['GET']);
 
   app.put<{ Params: { listener: string }; Querystring: { dryRun: boolean }; Body: { certificates: Entry[] } }>('/tls/:listener/certificates', {
@@ -74,13 +75,13 @@ export const tlsPlugin: FastifyPluginAsync<TlsPluginOptions> = async (app: Fasti
       response: { 200: listenerView, ...problemResponses },
     },
   }, async (req) => {
-    const store = proxy.certificateStore(req.params.listener);
+    const store = plane.tlsListeners().find((l) => l.id === req.params.listener)?.store;
     if (!store) throw new AdminProblem(404, 'not-found', `no TLS listener ${JSON.stringify(req.params.listener)}`);
     const pairs: KeyPair[] = req.body.certificates.map((e, i) => ('certFile' in e ? readKeyPair(e.certFile, e.keyFile, `/certificates/${i}`) : { cert: e.cert, key: e.key }));
     if (req.query.dryRun) {
       return { id: store.id, dryRun: true, certificates: new CertificateStore(store.id, pairs, '/certificates').list() };
     }
-    const certificates = store.replace(pairs, '/certificates');
+    const certificates = await plane.replaceCertificates(store.id, pairs, '/certificates');
     req.log.info({ listener: store.id, certificates: certificates.map((c) => ({ names: c.names, validTo: c.validTo, fingerprint256: c.fingerprint256 })) }, 'TLS certificates replaced');
     return { id: store.id, certificates };
   });

@@ -1,12 +1,12 @@
 // /v1/upstreams: the origins the running routes use, with their pool state (read-only; upstreams
 // are changed through the routes that name them).
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type { ProxyServer } from '../src/proxy/proxy-server.js';
+import type { DataPlane } from '../src/cluster/data-plane.js';
 import { methodNotAllowed } from './problem.js';
 import { noQuery, problemResponses } from './schemas.js';
 
 export interface UpstreamsPluginOptions {
-  proxy: ProxyServer;
+  plane: DataPlane;
 }
 
 const upstreamList = {
@@ -35,12 +35,12 @@ const upstreamList = {
   },
 } as const;
 
-export const upstreamsPlugin: FastifyPluginAsync<UpstreamsPluginOptions> = async (app: FastifyInstance, { proxy }) => {
+export const upstreamsPlugin: FastifyPluginAsync<UpstreamsPluginOptions> = async (app: FastifyInstance, { plane }) => {
   app.get('/upstreams', {
-    schema: { tags: ['upstreams'], summary: 'Origins used by the running routes, with pool state', querystring: noQuery, response: { 200: upstreamList, ...problemResponses } },
+    schema: { tags: ['upstreams'], summary: 'Origins used by the running routes, with pool state (summed over workers)', querystring: noQuery, response: { 200: upstreamList, ...problemResponses } },
   }, async () => {
-    const table = proxy.routes.current;
-    const pools = new Map(proxy.stats().pools.map((p) => [p.authority, p]));
+    const table = plane.routes.current;
+    const pools = new Map((await plane.stats()).pools.map((p) => [p.authority, p]));
     const byAuthority = new Map<string, string[]>();
     for (const r of table.routes) {
       for (const t of r.balancer.targets) {

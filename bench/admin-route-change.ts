@@ -8,8 +8,12 @@
 // round trip: validate, persist with fsync, swap) p50/p99/max, failed changes, and the load's
 // requests, failures and latency in both phases.
 //
+// With --workers N (> 1) this process is the cluster primary (admin API, store, supervision) and
+// N worker processes serve the load: a change is answered once every worker has applied it.
+//
 // Usage: node dist/bench/admin-route-change.js [--seconds 5] [--connections 32] [--routes 50]
-//        [--min-changes 200] [--rate CHANGES_PER_S (0: back to back)] [--no-persist] [--json FILE]
+//        [--min-changes 200] [--rate CHANGES_PER_S (0: back to back)] [--no-persist] [--workers N]
+//        [--json FILE]
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +26,10 @@ import { pino } from 'pino';
 import { Pool } from 'undici';
 import { resolveConfig } from '../src/config/config.js';
 import { ProxyServer } from '../src/proxy/proxy-server.js';
+import { InProcessDataPlane } from '../src/cluster/in-process.js';
+import type { DataPlane } from '../src/cluster/data-plane.js';
 import { startAdmin } from '../admin/index.js';
+import { ClusterDataPlane } from '../admin/cluster/primary.js';
 
 const self = fileURLToPath(import.meta.url);
 
@@ -142,6 +149,7 @@ async function main(): Promise<void> {
       routes: { type: 'string', default: '50' },
       'min-changes': { type: 'string', default: '200' },
       'no-persist': { type: 'boolean', default: false },
+      workers: { type: 'string', default: '1' },
       rate: { type: 'string', default: '0' },
       json: { type: 'string' },
       'child-origin': { type: 'boolean' },
@@ -175,12 +183,13 @@ async function main(): Promise<void> {
   writeFileSync(configPath, JSON.stringify({ routes }, null, 2), { mode: 0o600 });
   const config = resolveConfig({ listen: '127.0.0.1:0', logLevel: 'silent', routes: structuredClone(routes) });
   const logger = pino({ level: 'silent' });
-  const proxy = new ProxyServer(config, logger);
+  const workers = Number(values.workers);
+  const proxy: DataPlane = workers > 1 ? new ClusterDataPlane({ config, workers, logger }) : new InProcessDataPlane(new ProxyServer(config, logger));
   await proxy.listen();
   const token = 'bench-token-0123456789abcdef';
   const persist = !values['no-persist'];
-  const admin = await startAdmin({ proxy, config, configPath: persist ? configPath : undefined, listen: '127.0.0.1:0', token, logger });
-  const proxyUrl = `http://127.0.0.1:${proxy.addresses()[0].port}`;
+  const admin = await startAdmin({ dataPlane: proxy, config, configPath: persist ? configPath : undefined, listen: '127.0.0.1:0', token, logger });
+  const proxyUrl = `http://127.0.0.1:${proxy.listeners()[0].address.port}`;
 
   const runLoad = async (): Promise<LoadReport> => {
     const l = child(['--child-load', JSON.stringify({ url: proxyUrl, path: '/steady/x', seconds, connections })]);
@@ -194,20 +203,21 @@ async function main(): Promise<void> {
 
   const baseline = await runLoad();
 
-  const startRev = proxy.revision;
+  const startRev = proxy.routes.current.revision;
   const changes = (tag: string, secs: number, min: number, r: number) => {
     const c = child(['--child-changes', JSON.stringify({ adminUrl: admin.url, token, upstream, upstream2, seconds: secs, min, tag, rate: r })]);
     return c.line('CHANGES').then((l) => JSON.parse(l) as ChangesReport);
   };
   // the load and the changes run for the same time, each in its own process
   const [churn, underLoad] = await Promise.all([runLoad(), changes('load', seconds, minChanges, rate)]);
-  const revisionsUnderLoad = proxy.revision - startRev;
+  const revisionsUnderLoad = proxy.routes.current.revision - startRev;
   // the same changes without load, for comparison
   const idle = await changes('idle', 0, minChanges, 0);
   const failedChanges = underLoad.failed + idle.failed;
 
   const result = {
     node: process.version,
+    workers,
     routesInTable: routes.length,
     connections,
     seconds,
@@ -228,7 +238,7 @@ async function main(): Promise<void> {
   rmSync(tmp, { recursive: true, force: true });
 
   const f = (n: number) => n.toFixed(2);
-  console.log(`route change under load (${result.routesInTable} routes, ${connections} connections, ${seconds} s per phase, changes ${rate > 0 ? `at ${rate}/s` : 'back to back'}, ${process.version})`);
+  console.log(`route change under load (${result.routesInTable} routes, ${connections} connections, ${seconds} s per phase, changes ${rate > 0 ? `at ${rate}/s` : 'back to back'}, ${workers > 1 ? `${workers} workers` : 'one process'}, ${process.version})`);
   console.log(`  changes applied:   ${result.changes} (${result.revisionsApplied} new revisions), failed changes: ${failedChanges}${underLoad.firstFailure || idle.firstFailure ? ` (${underLoad.firstFailure || idle.firstFailure})` : ''}`);
   console.log(`  time to apply:     p50 ${f(result.applyMs.p50)} ms, p99 ${f(result.applyMs.p99)} ms, max ${f(result.applyMs.max)} ms (admin round trip: validate, ${persist ? "fsync'd write + rename, " : 'no persistence, '}swap)`);
   console.log(`  without load:      p50 ${f(result.applyMsWithoutLoad.p50)} ms, p99 ${f(result.applyMsWithoutLoad.p99)} ms, max ${f(result.applyMsWithoutLoad.max)} ms`);

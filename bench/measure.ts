@@ -1,18 +1,18 @@
 // Wraps one run with /proc samples: the target's CPU time and peak RSS, the origin's CPU time, the load
 // generator's CPU (children of this process the run waited for), and CPU used by anything else on the
 // machine meanwhile (to flag runs disturbed by other work).
-import { cpuTime, memory, resetPeak, systemCpu } from './procstat.js';
+import { cpuTime, processTree, resetPeak, systemCpu, treeCpu, treeMemory } from './procstat.js';
 
 export interface Measurement {
   wallSec: number;
-  /** CPU seconds used by the target process (all threads); undefined for direct. */
+  /** CPU seconds used by the target process and its children (all threads); undefined for direct. */
   targetCpuSec?: number;
   /** Of targetCpuSec, user mode and kernel (utime, stime). */
   targetUserSec?: number;
   targetSystemSec?: number;
   originCpuSec?: number;
   loadgenCpuSec?: number;
-  /** Peak RSS of the target during the run (VmHWM after a reset), bytes. */
+  /** Peak RSS of the target during the run (VmHWM after a reset; summed over its processes), bytes. */
   peakRssBytes?: number;
   /** false when VmHWM could not be reset, so the peak is since the process started. */
   peakReset: boolean;
@@ -24,16 +24,17 @@ export interface Measurement {
 export const BUSY_THRESHOLD_CPUS = 0.15;
 
 export async function measured<T>(targetPid: number | undefined, originPid: number, fn: () => Promise<T>): Promise<{ value: T; m: Measurement }> {
-  const peakReset = targetPid !== undefined ? resetPeak(targetPid) : false;
-  const tgt0 = targetPid !== undefined ? cpuTime(targetPid) : undefined;
+  // the target with its child processes (workers)
+  const peakReset = targetPid !== undefined ? processTree(targetPid).map(resetPeak).every(Boolean) : false;
+  const tgt0 = targetPid !== undefined ? treeCpu(targetPid) : undefined;
   const org0 = cpuTime(originPid);
   const self0 = cpuTime('self');
   const sys0 = systemCpu();
   const t0 = performance.now();
   const value = await fn();
   const wallSec = (performance.now() - t0) / 1000;
-  const tgt1 = targetPid !== undefined ? cpuTime(targetPid) : undefined;
-  const mem = targetPid !== undefined ? memory(targetPid) : undefined;
+  const tgt1 = targetPid !== undefined ? treeCpu(targetPid) : undefined;
+  const mem = targetPid !== undefined ? treeMemory(targetPid) : undefined;
   const org1 = cpuTime(originPid);
   const self1 = cpuTime('self');
   const sys1 = systemCpu();

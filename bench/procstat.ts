@@ -36,13 +36,16 @@ export interface CpuSample {
   system: number;
   /** cutime + cstime: CPU of children the process has waited for, seconds. */
   children: number;
+  /** cutime and cstime separately. */
+  childrenUser: number;
+  childrenSystem: number;
 }
 
 export function cpuTime(pid: number | 'self'): CpuSample | undefined {
   const f = statFields(pid);
   if (!f) return undefined;
   const v = (n: number): number => Number(f[n - 3]) / CLK_TCK;
-  return { self: v(14) + v(15), user: v(14), system: v(15), children: v(16) + v(17) };
+  return { self: v(14) + v(15), user: v(14), system: v(15), children: v(16) + v(17), childrenUser: v(16), childrenSystem: v(17) };
 }
 
 export interface MemSample {
@@ -151,4 +154,53 @@ export function descriptors(pid: number): FdSample | undefined {
     }
   }
   return { fds: names.length, sockets: inodes.size, tcp };
+}
+
+/** The process and its descendants (e.g. `portico --workers N`: the primary and its workers). */
+export function processTree(pid: number): number[] {
+  const parent = new Map<number, number>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [pid];
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    const f = statFields(Number(e));
+    if (f) parent.set(Number(e), Number(f[1])); // field 4: ppid
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) for (const [child, ppid] of parent) if (ppid === tree[i]) tree.push(child);
+  return tree;
+}
+
+/** CPU seconds of a process tree, user and kernel: every live member, plus the children the root
+ *  has reaped (a worker that exited during the run). */
+export function treeCpu(pid: number): { self: number; user: number; system: number } | undefined {
+  const root = cpuTime(pid);
+  if (!root) return undefined;
+  let user = root.user + root.childrenUser;
+  let system = root.system + root.childrenSystem;
+  for (const p of processTree(pid).slice(1)) {
+    const c = cpuTime(p);
+    if (c) { user += c.user; system += c.system; }
+  }
+  return { self: user + system, user, system };
+}
+
+/** CPU seconds (user + kernel) of a process tree (see treeCpu). */
+export function treeCpuTime(pid: number): number | undefined {
+  return treeCpu(pid)?.self;
+}
+
+/** Memory of a process tree: RSS and peak RSS summed over its members. */
+export function treeMemory(pid: number): MemSample | undefined {
+  const root = memory(pid);
+  if (!root) return undefined;
+  for (const p of processTree(pid).slice(1)) {
+    const m = memory(p);
+    if (m) { root.rss += m.rss; root.hwm += m.hwm; }
+  }
+  return root;
 }

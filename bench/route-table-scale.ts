@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { resolveConfig } from '../src/config/config.js';
 import { ProxyServer } from '../src/proxy/proxy-server.js';
+import { InProcessDataPlane } from '../src/cluster/in-process.js';
 import { RouteTable } from '../src/routing/route-table.js';
 import type { RouteSpec } from '../src/routing/route-spec.js';
 import { startAdmin } from '../admin/index.js';
@@ -59,7 +60,7 @@ async function adminApply(specs: RouteSpec[], changes: number, persist: boolean)
   const logger = pino({ level: 'silent' });
   const proxy = new ProxyServer(config, logger);
   const token = 'bench-token-0123456789abcdef';
-  const admin = await startAdmin({ proxy, config, configPath: persist ? configPath : undefined, listen: '127.0.0.1:0', token, logger });
+  const admin = await startAdmin({ dataPlane: new InProcessDataPlane(proxy), config, configPath: persist ? configPath : undefined, listen: '127.0.0.1:0', token, logger });
   const id = specs[Math.floor(specs.length / 2)]!.id;
   const times: number[] = [];
   try {

@@ -33,7 +33,8 @@ import {
 
 const USAGE = `Usage: npm run bench -- [options]
 
-  --peers LIST       peers to run besides portico and direct, comma-separated (default: all):
+  --peers LIST       peers to run besides portico and direct, comma-separated (default: all but
+                     the portico-w* variants: portico --workers 2, with either cluster scheduling):
                      ${ALL_TARGETS.filter((t) => t.name !== 'portico' && t.name !== 'direct').map((t) => t.name).join(', ')}
   --workloads LIST   ${WORKLOADS.map((w) => w.id).join(', ')} (default: all)
                      ${WORKLOADS.map((w) => `${w.id}: ${w.title}`).join('\n                     ')}
@@ -514,7 +515,7 @@ async function main({ opts, argv, root, tmp }: CommandContext<Options>): Promise
   }
   await bench.startOrigin();
 
-  const wanted = ALL_TARGETS.filter((t) => t.name === 'portico' || t.name === 'direct' || opts.peers === undefined || opts.peers.includes(t.name));
+  const wanted = ALL_TARGETS.filter((t) => t.name === 'portico' || t.name === 'direct' || (opts.peers === undefined && !t.optIn) || opts.peers?.includes(t.name));
   const selected: TargetDef[] = [];
   for (const t of wanted) {
     const skipped = t.check(bench.ctx);

@@ -64,6 +64,8 @@ export interface TargetDef {
   /** Version string for the report. */
   version(ctx: TargetContext): string;
   start(ctx: TargetContext, role: Role, opts?: StartOptions): Promise<Running>;
+  /** Run only when named in --peers (variants that would lengthen the default run). */
+  optIn?: boolean;
 }
 
 const START_TIMEOUT_MS = 15_000;
@@ -165,61 +167,74 @@ export function shebangNodeFlags(file: string): string[] {
   }
 }
 
-export const portico: TargetDef = {
-  name: 'portico',
-  describe: 'the portico command (package.json bin, with its shebang node flags), --admin off (or on for workload f), --log-level silent; for forward/CONNECT --forward with a config allowing the loopback origin and its port',
-  roles: ['reverse', 'forward', 'tunnel', 'tls'],
-  check: (ctx) => (existsSync(porticoEntry(ctx.root)) ? undefined : `${porticoEntry(ctx.root)} is missing (run npm run build)`),
-  version: (ctx) => {
-    try {
-      const p = JSON.parse(readFileSync(join(ctx.root, 'package.json'), 'utf8')) as { version: string };
-      return `portico ${p.version}`;
-    } catch {
-      return 'portico';
-    }
-  },
-  async start(ctx, role, opts = {}) {
-    const port = await freePort();
-    // Run the bin as its shebang would (e.g. `#!/usr/bin/env -S node --max-semi-space-size=4`).
-    const entry = porticoEntry(ctx.root);
-    const listen = role === 'tls'
-      ? ['--listen', 'off', '--tls-listen', `127.0.0.1:${port}`, '--tls-cert', tlsFiles(ctx).cert, '--tls-key', tlsFiles(ctx).key]
-      : ['--listen', `127.0.0.1:${port}`];
-    const profile = ctx.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', dirname(ctx.cpuProfile), '--cpu-prof-name', basename(ctx.cpuProfile)] : [];
-    const args = [...shebangNodeFlags(entry), ...profile, entry, ...listen, '--log-level', ctx.porticoLogLevel ?? 'silent', '--route', `/=${origin(ctx)}`];
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    let adminUrl: string | undefined;
-    if (opts.adminToken !== undefined) {
-      const aport = await freePort();
-      args.push('--admin', `127.0.0.1:${aport}`);
-      env['PORTICO_ADMIN_TOKEN'] = opts.adminToken;
-      adminUrl = `http://127.0.0.1:${aport}`;
-    } else args.push('--admin', 'off');
-    if (role === 'forward' || role === 'tunnel') {
-      // The forward proxy denies loopback destinations and non-standard ports by default (SSRF
-      // defences); the bench origin is both, so allow exactly it.
-      const file = join(ctx.tmp, `portico-forward-${port}.json`);
-      writeFileSync(
-        file,
-        JSON.stringify({
-          forwardProxy: {
-            enabled: true,
-            httpPorts: [ctx.originPort],
-            connectPorts: [ctx.originPort],
-            allowDestinations: [`${ctx.originHost}/32`],
-          },
-        }),
-      );
-      args.push('--forward', '--config', file);
-    }
-    const r = await startListening(ctx, 'portico', role, process.execPath, args, { port, env, line: /listening/i });
-    if (adminUrl !== undefined) {
-      r.adminUrl = adminUrl;
-      await waitForPort('127.0.0.1', Number(adminUrl.split(':').pop()), START_TIMEOUT_MS, r.proc);
-    }
-    return r;
-  },
-};
+/** `portico`, or with `workers` > 1 `portico --workers N` (target `portico-wN`), optionally with
+ *  node:cluster's scheduling forced (`portico-wN-rr`, `portico-wN-none`). CPU and memory are the
+ *  whole process tree's (primary and workers). */
+function porticoTarget(workers = 1, sched?: 'rr' | 'none'): TargetDef {
+  const name = workers === 1 ? 'portico' : `portico-w${workers}${sched ? `-${sched}` : ''}`;
+  return {
+    name,
+    optIn: workers > 1,
+    describe: workers === 1
+      ? 'the portico command (package.json bin, with its shebang node flags), --admin off (or on for workload f), --log-level silent; for forward/CONNECT --forward with a config allowing the loopback origin and its port'
+      : `portico --workers ${workers} (a primary and ${workers} worker processes${sched ? `, NODE_CLUSTER_SCHED_POLICY=${sched}` : ''}); CPU and RSS of all of them`,
+    roles: ['reverse', 'forward', 'tunnel', 'tls'],
+    check: (ctx) => (existsSync(porticoEntry(ctx.root)) ? undefined : `${porticoEntry(ctx.root)} is missing (run npm run build)`),
+    version: (ctx) => {
+      try {
+        const p = JSON.parse(readFileSync(join(ctx.root, 'package.json'), 'utf8')) as { version: string };
+        return `portico ${p.version}`;
+      } catch {
+        return 'portico';
+      }
+    },
+    async start(ctx, role, opts = {}) {
+      const port = await freePort();
+      // Run the bin as its shebang would (e.g. `#!/usr/bin/env -S node --max-semi-space-size=4`).
+      const entry = porticoEntry(ctx.root);
+      const listen = role === 'tls'
+        ? ['--listen', 'off', '--tls-listen', `127.0.0.1:${port}`, '--tls-cert', tlsFiles(ctx).cert, '--tls-key', tlsFiles(ctx).key]
+        : ['--listen', `127.0.0.1:${port}`];
+      const profile = ctx.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', dirname(ctx.cpuProfile), '--cpu-prof-name', basename(ctx.cpuProfile)] : [];
+      const args = [...shebangNodeFlags(entry), ...profile, entry, ...listen, '--log-level', ctx.porticoLogLevel ?? 'silent', '--route', `/=${origin(ctx)}`];
+      if (workers > 1) args.push('--workers', String(workers));
+      const env: NodeJS.ProcessEnv = { ...process.env };
+      if (sched) env['NODE_CLUSTER_SCHED_POLICY'] = sched;
+      let adminUrl: string | undefined;
+      if (opts.adminToken !== undefined) {
+        const aport = await freePort();
+        args.push('--admin', `127.0.0.1:${aport}`);
+        env['PORTICO_ADMIN_TOKEN'] = opts.adminToken;
+        adminUrl = `http://127.0.0.1:${aport}`;
+      } else args.push('--admin', 'off');
+      if (role === 'forward' || role === 'tunnel') {
+        // The forward proxy denies loopback destinations and non-standard ports by default (SSRF
+        // defences); the bench origin is both, so allow exactly it.
+        const file = join(ctx.tmp, `portico-forward-${port}.json`);
+        writeFileSync(
+          file,
+          JSON.stringify({
+            forwardProxy: {
+              enabled: true,
+              httpPorts: [ctx.originPort],
+              connectPorts: [ctx.originPort],
+              allowDestinations: [`${ctx.originHost}/32`],
+            },
+          }),
+        );
+        args.push('--forward', '--config', file);
+      }
+      const r = await startListening(ctx, name, role, process.execPath, args, { port, env, line: /listening/i });
+      if (adminUrl !== undefined) {
+        r.adminUrl = adminUrl;
+        await waitForPort('127.0.0.1', Number(adminUrl.split(':').pop()), START_TIMEOUT_MS, r.proc);
+      }
+      return r;
+    },
+  };
+}
+
+export const portico = porticoTarget();
 
 /** A peer in bench/peers/; `pkg` is the npm package it measures (undefined: plain Node, no package). */
 function nodePeer(name: string, file: string, pkg: string | undefined, describe: string): TargetDef {
@@ -434,4 +449,7 @@ PidFile "${dir}/tinyproxy.pid"
 };
 
 /** All targets, in report order. */
-export const ALL_TARGETS: TargetDef[] = [direct, portico, tcpPipe, nodeHttpProxy, fastifyProxy, nginx, haproxy, twisted, tinyproxy];
+export const ALL_TARGETS: TargetDef[] = [
+  direct, portico, tcpPipe, nodeHttpProxy, fastifyProxy, nginx, haproxy, twisted, tinyproxy,
+  porticoTarget(2), porticoTarget(2, 'rr'), porticoTarget(2, 'none'),
+];

@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   PRX_ERR_BAD_CONFIG: e(422, 'error', 'the configuration does not validate'),
   PRX_ERR_CONFIG_FILE: e(500, 'error', 'the configuration file cannot be read or written'),
   PRX_ERR_LISTEN: e(null, 'error', 'a listener cannot be opened'),
+  PRX_ERR_WORKER: e(503, 'error', 'a worker process did not start, answer or apply a change in time'),
   PRX_ERR_STORE: e(503, 'error', 'the route store (etcd) cannot be reached or holds invalid data'),
   PRX_ERR_TLS_FILE: e(422, 'error', 'a TLS certificate, key or CA file is unreadable, invalid or does not match its pair'),
   // upstream (the exchange)

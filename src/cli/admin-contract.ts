@@ -2,7 +2,7 @@
 // root (admin/cli.ts, the package bin) passes an AdminStarter to runPortico.
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import type { ProxyServer } from '../proxy/proxy-server.js';
+import type { DataPlane } from '../cluster/data-plane.js';
 import type { RouteSpec } from '../routing/route-spec.js';
 import type { EtcdStoreConfig } from '../config/store-config.js';
 
@@ -13,15 +13,17 @@ export interface RouteSource {
   readonly initial: { revision: number; routes: RouteSpec[] };
   /** A line for the operator about how the routes were loaded (e.g. from the local cache). */
   readonly notice?: string;
-  /** Applies the initial table at its revision and starts following the store (before listen). */
-  attach(proxy: ProxyServer): void;
+  /** Applies the initial table at its revision and starts following the store (before listen);
+   *  every later table goes through `plane.apply` (with workers: to each of them, in order). */
+  attach(plane: DataPlane): void;
   close(): Promise<void>;
 }
 
 export type RouteSourceOpener = (store: EtcdStoreConfig, logger: Logger) => Promise<RouteSource>;
 
 export interface AdminContext {
-  proxy: ProxyServer;
+  /** Where the routes run: this process, or the workers of a cluster. */
+  dataPlane: DataPlane;
   /** The resolved configuration the proxy started with (routes included). */
   config: Config;
   /** File that accepted changes are persisted to (may not exist yet); undefined: no persistence. */
@@ -42,3 +44,13 @@ export interface AdminHandle {
 }
 
 export type AdminStarter = (ctx: AdminContext) => Promise<AdminHandle>;
+
+export interface ClusterOptions {
+  config: Config;
+  /** Resolved worker count (> 1). */
+  workers: number;
+  logger: Logger;
+}
+
+/** How the command starts the workers (the primary's supervisor lives in admin/cluster/). */
+export type ClusterStarter = (opts: ClusterOptions) => Promise<DataPlane>;

@@ -16,6 +16,8 @@ Options:
   --admin HOST:PORT|off  admin API listener (default 127.0.0.1:9090)
   --route PREFIX=URL     route a path prefix to an upstream, e.g. --route /api=http://127.0.0.1:3000
                          (repeatable; added after the config file's routes)
+  --workers N|auto       data-plane processes sharing the listeners (default 1: one process);
+                         auto = the machine's available parallelism
   --store etcd://HOST:PORT[,HOST:PORT...]/PREFIX | file
                          where the routes live (default file: the config file). With etcd, a fleet
                          of instances shares the routes under PREFIX and follows every change
@@ -43,6 +45,7 @@ export interface CliFlags {
   admin?: string;
   routes: string[];
   forward: boolean;
+  workers?: string;
   store?: string;
   storeCache?: string;
   logLevel?: string;
@@ -63,6 +66,7 @@ export function parseFlags(argv: string[]): CliFlags {
       admin: { type: 'string' },
       route: { type: 'string', multiple: true },
       forward: { type: 'boolean' },
+      workers: { type: 'string' },
       store: { type: 'string' },
       'store-cache': { type: 'string' },
       'log-level': { type: 'string' },
@@ -88,6 +92,7 @@ export function parseFlags(argv: string[]): CliFlags {
     admin: values.admin,
     routes: values.route ?? [],
     forward: values.forward ?? false,
+    workers: values.workers,
     store: values.store,
     storeCache: values['store-cache'],
     logLevel: values['log-level'],

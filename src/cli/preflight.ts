@@ -5,8 +5,10 @@
 //   - the admin token (file or PORTICO_ADMIN_TOKEN) is long enough, and a non-loopback admin
 //     listener has one (a generated token is only for loopback);
 //   - the --config file can be created and replaced where it is (the admin API writes it);
+//   - more than one worker only where a primary can supervise them (the portico command);
 //   - the proxy can be built from it: routes (upstream URLs, duplicate ids, conflicts) and the
-//     CIDR lists, by constructing the very ProxyServer that would run, without listening.
+//     CIDR lists, by constructing the very ProxyServer that would run, without listening (with
+//     workers, each worker builds this same one).
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pino } from 'pino';
@@ -15,6 +17,7 @@ import { MIN_ADMIN_TOKEN_LENGTH } from '../config/schema.js';
 import { ProxyError } from '../errors.js';
 import { isLoopbackHost } from '../net/loopback.js';
 import { ProxyServer } from '../proxy/proxy-server.js';
+import { resolveWorkerCount } from '../cluster/worker-count.js';
 
 const invalid = (message: string, path?: string) => new ProxyError('PRX_ERR_BAD_CONFIG', message, path);
 
@@ -63,6 +66,15 @@ function checkConfigPath(config: Config, configPath: string | undefined): void {
   }
 }
 
+/** Workers are forked and supervised by the primary in admin/cluster/ (the package bin); the bare
+ *  src/cli/main.js entry has no primary. */
+function checkWorkers(config: Config, canStartWorkers: boolean): void {
+  const workers = resolveWorkerCount(config.workers);
+  if (workers > 1 && !canStartWorkers) {
+    throw invalid(`/workers (--workers): ${workers} workers need the portico command (dist/admin/cli.js, the package bin), whose primary process supervises them; this entry runs one process`, '/workers');
+  }
+}
+
 function checkProxy(config: Config): void {
   try {
     // also reads and checks every certificate, key and CA file the configuration names
@@ -76,10 +88,17 @@ function checkProxy(config: Config): void {
   }
 }
 
+export interface PreflightOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Whether this entry can run workers (it has a primary); default true. */
+  canStartWorkers?: boolean;
+}
+
 /** Throws ProxyError PRX_ERR_BAD_CONFIG naming the setting on the first problem. */
-export function checkConfiguration(config: Config, configPath: string | undefined, env: NodeJS.ProcessEnv = process.env): void {
+export function checkConfiguration(config: Config, configPath: string | undefined, opts: PreflightOptions = {}): void {
   checkListeners(config);
-  checkAdmin(config, env);
+  checkAdmin(config, opts.env ?? process.env);
   checkConfigPath(config, configPath);
+  checkWorkers(config, opts.canStartWorkers ?? true);
   checkProxy(config);
 }

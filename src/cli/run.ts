@@ -5,13 +5,16 @@ import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { loadConfigFile, resolveConfig, type Config } from '../config/config.js';
 import { ProxyServer } from '../proxy/proxy-server.js';
+import { InProcessDataPlane } from '../cluster/in-process.js';
+import type { DataPlane } from '../cluster/data-plane.js';
+import { resolveWorkerCount, workersFromFlag } from '../cluster/worker-count.js';
 import { createLogger } from '../log.js';
 import { startDemoOrigin } from '../demo/demo-origin.js';
 import { parseOriginUrl } from '../upstream/origin-url.js';
 import { ProxyError } from '../errors.js';
 import { USAGE, parseFlags, routeFromFlag, type CliFlags } from './args.js';
+import type { AdminStarter, AdminHandle, ClusterStarter, RouteSource, RouteSourceOpener } from './admin-contract.js';
 import { checkConfiguration, configuredAdminToken } from './preflight.js';
-import type { AdminStarter, AdminHandle, RouteSource, RouteSourceOpener } from './admin-contract.js';
 import { checkStoreConfig, parseStoreUrl } from '../config/store-config.js';
 import { packageVersion } from '../package-root.js';
 
@@ -24,13 +27,15 @@ function version(): string {
 }
 
 /** The config file (if any) with the flags applied, validated. */
-export function buildConfig(flags: CliFlags): Config {
+/** `canStartWorkers`: this entry has a primary to run `workers` > 1 (the package bin). */
+export function buildConfig(flags: CliFlags, canStartWorkers = true): Config {
   const base = flags.config ? loadConfigFile(flags.config, true) : resolveConfig({});
   const raw: Record<string, unknown> = structuredClone(base) as unknown as Record<string, unknown>;
   if (flags.listen) raw.listen = flags.listen === 'off' ? false : flags.listen;
   if (flags.tlsListen.length) raw.listeners = [...base.listeners, ...flags.tlsListen.map((listen) => ({ listen, tls: { certificates: flags.tlsCerts } }))];
   if (flags.admin) raw.admin = flags.admin === 'off' ? false : { ...(base.admin || {}), listen: flags.admin };
   if (flags.logLevel) raw.logLevel = flags.logLevel;
+  if (flags.workers !== undefined) raw.workers = workersFromFlag(flags.workers);
   if (flags.forward) raw.forwardProxy = { ...base.forwardProxy, enabled: true };
   if (flags.store) raw.store = parseStoreUrl(flags.store, base.store);
   if (flags.storeCache) {
@@ -49,7 +54,7 @@ export function buildConfig(flags: CliFlags): Config {
     raw.routes = routes;
   }
   const config = resolveConfig(raw);
-  checkConfiguration(config, flags.config);
+  checkConfiguration(config, flags.config, { canStartWorkers });
   checkStoreConfig(config.store, config.routes.length);
   return config;
 }
@@ -68,7 +73,7 @@ async function unresolvedUpstreams(config: Config): Promise<string[]> {
 
 const say = (line: string) => process.stderr.write(line + '\n');
 
-export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarter; openRouteSource?: RouteSourceOpener } = {}): Promise<number> {
+export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarter; startCluster?: ClusterStarter; openRouteSource?: RouteSourceOpener } = {}): Promise<number> {
   let flags: CliFlags;
   try {
     flags = parseFlags(argv);
@@ -80,7 +85,7 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
   if (flags.version) { process.stdout.write(`portico ${version()}\n`); return EXIT_OK; }
   let config: Config;
   try {
-    config = buildConfig(flags);
+    config = buildConfig(flags, ext.startCluster !== undefined);
   } catch (e) {
     say(`portico: invalid configuration: ${(e as Error).message}`);
     return EXIT_USAGE;
@@ -122,10 +127,13 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
     if (source.notice) say(`portico: ${source.notice}`);
     config = { ...config, routes: source.initial.routes };
   }
-  const proxy = new ProxyServer(config, logger);
-  source?.attach(proxy);
+  // checked by the preflight: more than one only where startCluster exists
+  const workers = resolveWorkerCount(config.workers);
+  // one process unless asked: the cluster code is not even loaded then
+  const plane: DataPlane = workers > 1 ? await ext.startCluster!({ config, workers, logger }) : new InProcessDataPlane(new ProxyServer(config, logger));
+  source?.attach(plane);
   try {
-    await proxy.listen();
+    await plane.listen();
   } catch (e) {
     say(`portico: ${(e as Error).message}`);
     await source?.close();
@@ -140,21 +148,21 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
     const generated = token === undefined;
     if (generated) token = randomBytes(18).toString('base64url');
     try {
-      admin = await ext.startAdmin({ proxy, config, configPath: flags.config, listen: config.admin.listen, token, logger, routeSource: source });
+      admin = await ext.startAdmin({ dataPlane: plane, config, configPath: flags.config, listen: config.admin.listen, token, logger, routeSource: source });
     } catch (e) {
       say(`portico: admin API: ${(e as Error).message}`);
       await source?.close();
-      await proxy.close(0);
+      await plane.close(0);
       demo?.close();
       return EXIT_RUNTIME;
     }
     adminLine = `\nportico: admin API on ${admin.url}${generated ? ` (generated token for this run: ${token}; set PORTICO_ADMIN_TOKEN to choose one)` : ''}`;
   }
 
-  const urls = proxy.listeners().map(({ tls, address: a }) => `${tls ? 'https' : 'http'}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
+  const urls = plane.listeners().map(({ tls, address: a }) => `${tls ? 'https' : 'http'}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
   // one write, so a reader that waits for "listening on" also has the lines after it
   say((demo ? `portico: demo origin on http://${config.demoOrigin!.listen}\n` : '')
-    + `portico: listening on ${urls.join(', ')} (${config.routes.length} route(s))`
+    + `portico: listening on ${urls.join(', ')} (${config.routes.length} route(s)${workers > 1 ? `, ${workers} workers` : ''})`
     + (config.routes.length ? `\nportico: try   curl -i ${urls[0]}${config.routes[0].pathPrefix}` : '')
     + adminLine);
 
@@ -168,7 +176,7 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
       stopping = true;
       say(`portico: ${signal}: finishing in-flight requests (up to ${config.timeouts.shutdownMs} ms)`);
       void (async () => {
-        await Promise.all([proxy.close(), admin?.close(), source?.close()]);
+        await Promise.all([plane.close(), admin?.close(), source?.close()]);
         demo?.close();
         logger.flush();
         resolve(EXIT_OK);
@@ -176,5 +184,14 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    const restart = plane.restartWorkers?.bind(plane);
+    // SIGHUP (as nginx): replace the workers one at a time; one process keeps Node's default
+    if (restart) {
+      process.on('SIGHUP', () => {
+        if (stopping) return;
+        say('portico: SIGHUP: replacing the workers one at a time');
+        restart().catch((e: Error) => say(`portico: rolling restart: ${e.message}`));
+      });
+    }
   });
 }

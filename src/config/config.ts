@@ -30,6 +30,8 @@ export interface Config {
   listeners: ListenerConfig[];
   admin: AdminConfig | false;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Data-plane processes; 1: one process, no cluster (resolve 'auto' with resolveWorkerCount). */
+  workers: number | 'auto';
   proxyName: string;
   via: boolean;
   limits: {
@@ -39,6 +41,7 @@ export interface Config {
   timeouts: {
     idleMs: number; headMs: number; bodyIdleMs: number; abortMs: number; upstreamConnectMs: number;
     upstreamHeadMs: number; upstreamIdleMs: number; tunnelIdleMs: number; shutdownMs: number;
+    workerAckMs: number;
   };
   upstream: {
     maxSockets: number; maxIdleSockets: number; idleSocketMs: number; maxRequestsPerSocket: number;

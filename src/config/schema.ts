@@ -74,6 +74,11 @@ export const configSchema = {
       ],
     },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    workers: {
+      oneOf: [{ type: 'integer', minimum: 1, maximum: 256 }, { const: 'auto' }],
+      default: 1,
+      description: 'data-plane processes: 1 = one process (no cluster); N or "auto" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners',
+    },
     proxyName: { ...PROXY_NAME_SCHEMA, default: 'portico', description: 'pseudonym (received-by) in Via' },
     via: {
       type: 'boolean',
@@ -109,6 +114,7 @@ export const configSchema = {
         upstreamIdleMs: ms(60_000, 'silence while a response body is arriving'),
         tunnelIdleMs: ms(300_000, 'silence on an upgraded (101) or CONNECT tunnel'),
         shutdownMs: ms(10_000, 'graceful shutdown deadline'),
+        workerAckMs: ms(5_000, 'with workers: a worker that has not applied a route change by then is restarted'),
       },
     },
     upstream: {

@@ -22,8 +22,9 @@
 // socket's 'close', and every abrupt end (client reset or FIN mid-request, an exchange failed
 // after its head, a body timeout after the response began, an internal error) goes through one
 // path, #teardown: the request in progress is cancelled and logged as aborted, and the socket
-// destroyed. Draining (server shutdown, #draining) is a mode, not a phase: a connection between
-// requests goes to CLOSING at once, any other finishes its request and closes after it.
+// destroyed. Draining (server shutdown, #draining) is a mode, not a phase: a connection idle
+// after a request goes to CLOSING at once; any other (including one accepted that has not sent
+// its first request yet) finishes its request, answered with Connection: close, and closes.
 //
 // - Serial pipelining with head-of-line blocking (spec §4.1): one request at a time; bytes that
 //   arrive while a request is in flight are buffered, and once more than pipelineBufferBytes
@@ -541,7 +542,7 @@ export class ClientChannel implements ClientSide {
       },
       tunnel: (upstream) => {
         once();
-        if (this.#state === State.CLOSED) { upstream.destroy(); return; }
+        if (this.#state >= State.CLOSING) { upstream.destroy(); return; }
         this.upgrade(CONNECTION_ESTABLISHED, upstream, EMPTY);
       },
     };
@@ -734,10 +735,15 @@ export class ClientChannel implements ClientSide {
     if (this.#clientEnded) this.socket.destroySoon();
   }
 
-  /** Server shutdown: close now if idle, else after the current (or partly received) request. */
+  /** Server shutdown: close now if idle between requests, else after the current (or partly
+   *  received) request. A connection accepted but with no request yet is not idle: its client has
+   *  just connected and is sending its first request (closing it would fail that request, which
+   *  a client retries only on a reused connection, RFC 9112 section 9.3.1); it is answered, with
+   *  `Connection: close`, or closed at the shutdown deadline. This matters when a worker drains
+   *  during a rolling restart while connections keep arriving. */
   shutdown(): void {
     this.#draining = true;
-    if (this.#betweenRequests) this.#gracefulClose();
+    if (this.#betweenRequests && this.#requestId !== '') this.#gracefulClose();
     else this.#closeAfter = true;
   }
 

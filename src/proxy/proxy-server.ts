@@ -31,6 +31,9 @@ export interface ProxyStats { clientConnections: number; pools: PoolStats[] }
 export interface ProxyServerOptions {
   /** Every timer of the data path (default: the process clock; tests pass a FakeClock). */
   clock?: Clock;
+  /** The revision of the initial table built from config.routes (default 1; a worker starts at
+   *  the primary's revision). */
+  revision?: number;
 }
 
 export class ProxyServer {
@@ -54,7 +57,7 @@ export class ProxyServer {
     const clock = options.clock ?? systemClock;
     this.config = config;
     this.logger = logger;
-    this.routes = new RouteTableHolder(RouteTable.build(config.routes, 1, { health: new OriginHealthRegistry() }));
+    this.routes = new RouteTableHolder(RouteTable.build(config.routes, options.revision ?? 1, { health: new OriginHealthRegistry() }));
     // certificates and CA files are read (and checked) now: a bad file fails the start
     this.#plans = planListeners(config);
     const caBundle = config.upstream.caFile ? readCaBundle(config.upstream.caFile, '/upstream/caFile') : undefined;

@@ -2,21 +2,20 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildAdminApp } from '../../admin/app.js';
-import type { AdminContext } from '../../src/cli/admin-contract.js';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfigFile } from '../../src/config/config.js';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { TOKEN, h, makeConfig, makeContext, tempDir } from './helpers.js';
+import { TOKEN, h, makeConfig, makeContext, tempDir, type TestContext } from './helpers.js';
 
 const API = { id: 'api', pathPrefix: '/api', upstreams: ['http://127.0.0.1:8081'], stripPrefix: true };
 const WEB = { id: 'web', pathPrefix: '/', upstreams: [{ url: 'http://127.0.0.1:8082', weight: 2 }, 'http://127.0.0.1:8083'] };
 
-let ctx: AdminContext;
+let ctx: TestContext;
 let app: FastifyInstance;
 
-async function setup(c: AdminContext = makeContext()) {
+async function setup(c: TestContext = makeContext()) {
   ctx = c;
   app = buildAdminApp(ctx, { defaultMetrics: false });
   await app.ready();
@@ -453,7 +452,7 @@ describe('auth and Host check', () => {
       const url = path.replace('{id}', 'api');
       const res = await get(url);
       if (!ops.get) {
-        // a mutation-only resource (PUT /v1/tls/{listener}/certificates)
+        // an action or mutation-only resource (POST /v1/workers/restart, PUT /v1/tls/{listener}/certificates)
         expect(res.statusCode, url).toBe(405);
         continue;
       }

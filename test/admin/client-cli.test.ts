@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import net from 'node:net';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { InProcessDataPlane } from '../../src/cluster/in-process.js';
 import { startAdmin } from '../../admin/index.js';
 import { runRoutesClient, routesTable, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE } from '../../admin/client-cli.js';
 import type { AdminHandle } from '../../src/cli/admin-contract.js';
@@ -28,7 +29,7 @@ describe('portico routes (client)', () => {
 
   beforeAll(async () => {
     proxy = new ProxyServer(makeConfig(), silent);
-    admin = await startAdmin({ proxy, config: makeConfig(), configPath: undefined, listen: '127.0.0.1:0', token: TOKEN, logger: silent });
+    admin = await startAdmin({ dataPlane: new InProcessDataPlane(proxy), config: makeConfig(), configPath: undefined, listen: '127.0.0.1:0', token: TOKEN, logger: silent });
   });
   afterAll(async () => {
     await admin?.close();

@@ -8,6 +8,7 @@ import pino from 'pino';
 import { resolveConfig, type Config } from '../../src/config/config.js';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
 import type { AdminContext } from '../../src/cli/admin-contract.js';
+import { InProcessDataPlane } from '../../src/cluster/in-process.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 export const silent = pino({ level: 'silent' });
@@ -21,10 +22,15 @@ export function makeConfig(raw: Record<string, unknown> = {}): Config {
   return resolveConfig({ listen: '127.0.0.1:0', admin: { listen: '127.0.0.1:9090' }, logLevel: 'silent', ...structuredClone(raw) });
 }
 
-export function makeContext(opts: { config?: Config; configPath?: string; token?: string | null; listen?: string } = {}): AdminContext {
+/** An admin context on an in-process proxy (`proxy`: the same ProxyServer, for assertions). */
+export type TestContext = AdminContext & { proxy: ProxyServer };
+
+export function makeContext(opts: { config?: Config; configPath?: string; token?: string | null; listen?: string } = {}): TestContext {
   const config = opts.config ?? makeConfig();
+  const proxy = new ProxyServer(config, silent);
   return {
-    proxy: new ProxyServer(config, silent),
+    proxy,
+    dataPlane: new InProcessDataPlane(proxy),
     config,
     configPath: opts.configPath,
     listen: opts.listen ?? '127.0.0.1:9090',

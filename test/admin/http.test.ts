@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Pool, request } from 'undici';
 import { resolveConfig, type Config } from '../../src/config/config.js';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { InProcessDataPlane } from '../../src/cluster/in-process.js';
 import { startAdmin } from '../../admin/index.js';
 import type { AdminHandle } from '../../src/cli/admin-contract.js';
 import { TOKEN, makeConfig, silent, startOrigin, tempDir } from './helpers.js';
@@ -35,7 +36,7 @@ interface Running {
 async function startPortico(config: Config, configPath?: string): Promise<Running> {
   const proxy = new ProxyServer(config, silent);
   await proxy.listen();
-  const admin = await startAdmin({ proxy, config, configPath, listen: '127.0.0.1:0', token: TOKEN, logger: silent });
+  const admin = await startAdmin({ dataPlane: new InProcessDataPlane(proxy), config, configPath, listen: '127.0.0.1:0', token: TOKEN, logger: silent });
   const base = `http://127.0.0.1:${proxy.addresses()[0].port}`;
   return { proxy, admin, base, close: async () => { await admin.close(); await proxy.close(1000); } };
 }
@@ -230,14 +231,14 @@ describe.skipIf(!real)(`admin API over real HTTP${real ? '' : ` (${SKIP_REASON})
   it('startAdmin refuses a non-loopback listener without a token, and a busy port, with clear errors', async () => {
     const proxy = new ProxyServer(makeConfig(), silent);
     const config = makeConfig();
-    await expect(startAdmin({ proxy, config, configPath: undefined, listen: '0.0.0.0:0', token: undefined, logger: silent }))
+    await expect(startAdmin({ dataPlane: new InProcessDataPlane(proxy), config, configPath: undefined, listen: '0.0.0.0:0', token: undefined, logger: silent }))
       .rejects.toThrow(/refusing to serve the admin API on 0\.0\.0\.0:0 .*without a token.*PORTICO_ADMIN_TOKEN/);
-    await expect(startAdmin({ proxy, config, configPath: undefined, listen: '127.0.0.1:0', token: 'short', logger: silent }))
+    await expect(startAdmin({ dataPlane: new InProcessDataPlane(proxy), config, configPath: undefined, listen: '127.0.0.1:0', token: 'short', logger: silent }))
       .rejects.toThrow(/too short/);
-    const first = await startAdmin({ proxy, config, configPath: undefined, listen: '127.0.0.1:0', token: undefined, logger: silent });
+    const first = await startAdmin({ dataPlane: new InProcessDataPlane(proxy), config, configPath: undefined, listen: '127.0.0.1:0', token: undefined, logger: silent });
     try {
       const port = first.url.split(':').pop();
-      await expect(startAdmin({ proxy, config, configPath: undefined, listen: `127.0.0.1:${port}`, token: TOKEN, logger: silent }))
+      await expect(startAdmin({ dataPlane: new InProcessDataPlane(proxy), config, configPath: undefined, listen: `127.0.0.1:${port}`, token: TOKEN, logger: silent }))
         .rejects.toThrow(/already in use/);
     } finally {
       await first.close();

@@ -5,13 +5,12 @@ import type { FastifyInstance } from 'fastify';
 import { buildAdminApp } from '../../admin/app.js';
 import { TestPki, type IssuedCert } from '../helpers/certs.js';
 import { RawClient } from '../helpers/harness.js';
-import { makeConfig, makeContext, h } from './helpers.js';
-import type { AdminContext } from '../../src/cli/admin-contract.js';
+import { makeConfig, makeContext, h, type TestContext } from './helpers.js';
 
 let pki: TestPki;
 let a: IssuedCert;
 let b: IssuedCert;
-let ctx: AdminContext;
+let ctx: TestContext;
 let app: FastifyInstance;
 let port: number;
 

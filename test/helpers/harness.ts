@@ -251,6 +251,22 @@ export async function deadPort(): Promise<number> {
   return port;
 }
 
+/** GET through node:http on loopback: status and body. `agent: false`: a connection of its own
+ *  (a new accept for every call). */
+export function httpGet(port: number, path: string, agent: http.Agent | false, ms = 10_000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent, timeout: ms }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One request on a new connection; returns the response. */

@@ -1,12 +1,13 @@
 // The `portico` command as a user runs it: `node dist/src/cli/main.js` (built by `npm run build`;
 // rebuilt here with tsc when src/ is newer than dist/). Every child is killed by pid afterwards.
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import net from 'node:net';
 import { startHttpOrigin, RawClient, sleep } from '../helpers/harness.js';
+import { ensureBuilt, spawnNode, type Captured } from '../helpers/built.js';
 import { TestPki } from '../helpers/certs.js';
 import https from 'node:https';
 import { execFile } from 'node:child_process';
@@ -16,23 +17,8 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const MAIN = join(ROOT, 'dist/src/cli/main.js');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-function newestMtime(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) t = Math.max(t, newestMtime(p));
-    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs);
-  }
-  return t;
-}
-
 beforeAll(() => {
-  if (!existsSync(join(ROOT, 'build/portico.wasm'))) {
-    spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
-  } else if (!existsSync(MAIN) || statSync(MAIN).mtimeMs < newestMtime(join(ROOT, 'src'))) {
-    // type errors elsewhere (work in progress) do not stop tsc from emitting
-    spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
-  }
+  ensureBuilt(MAIN, ['src', 'admin']);
   expect(existsSync(MAIN)).toBe(true);
 }, 120_000);
 
@@ -50,7 +36,7 @@ afterEach(async () => {
   tmp = undefined;
 });
 
-interface Run { child: ChildProcess; stdout: () => string; stderr: () => string; exit: Promise<number | null> }
+type Run = Captured;
 
 /** The package bin (with the admin API), for what concerns the admin listener. */
 const BIN = join(ROOT, 'dist/admin/cli.js');
@@ -60,14 +46,9 @@ interface Spawn { entry?: string; env?: NodeJS.ProcessEnv }
 function portico(args: string[], opts: Spawn = {}): Run {
   const env = { ...process.env, ...opts.env };
   if (opts.env && !('PORTICO_ADMIN_TOKEN' in opts.env)) delete env.PORTICO_ADMIN_TOKEN;
-  const child = spawn(process.execPath, [opts.entry ?? MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
-  children.push(child);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-  return { child, stdout: () => out, stderr: () => err, exit };
+  const run = spawnNode([opts.entry ?? MAIN, ...args], env);
+  children.push(run.child);
+  return run;
 }
 
 async function finished(args: string[], ms = 10_000, opts: Spawn = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -225,6 +206,15 @@ describe('portico command: first-run mistakes are found before anything listens'
     const file = configFile('{\n  "listen": "127.0.0.1:0",\n  "admin": false,\n}\n');
     await refused(['--config', file], /is not valid JSON: line 4, column 1: expected a name in double quotes/);
     await refused(['--config', configFile('{\n  "listen": \'127.0.0.1:0\'\n}')], /line 2, column 13: unexpected character/);
+  });
+
+  it('workers: a bad count (flag or file), workers where no primary can run them, a bad TLS file with workers: exit 2 before any worker starts', async () => {
+    await refused(['--workers', '0', '--listen', '127.0.0.1:0', '--admin', 'off'], /--workers "0": expected a number of processes from 1 to 256, or "auto"/);
+    await refused(['--config', configFile({ workers: 300, admin: false }), '--listen', '127.0.0.1:0'], /\/workers/);
+    await refused(['--workers', '2', '--listen', '127.0.0.1:0', '--admin', 'off'], /\/workers \(--workers\): 2 workers need the portico command \(dist\/admin\/cli\.js/, { entry: MAIN, env: {} });
+    tmp ??= mkdtempSync(join(tmpdir(), 'portico-cli-'));
+    const missing = join(tmp, 'no-such-cert.pem');
+    await refused(['--workers', '2', '--listen', '127.0.0.1:0', '--admin', 'off', '--tls-listen', '127.0.0.1:0', '--tls-cert', missing, '--tls-key', missing], /no-such-cert\.pem/);
   });
 
   it('--listen with a port out of range: exit 2 saying so', async () => {

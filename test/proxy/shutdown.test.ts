@@ -96,6 +96,23 @@ describe('ProxyServer.close(deadline)', () => {
     await closing;
   }, 10_000);
 
+  it('answers a connection accepted just before the shutdown that has not sent its request yet', async () => {
+    // a draining worker of a rolling restart may have accepted connections whose first request is
+    // still on its way: closing them would fail requests no client retries
+    const { p } = await setup(10);
+    const c = await connect(p.port);
+    await waitFor(() => p.proxy.stats().clientConnections === 1, 2000);
+    const closing = p.proxy.close(5000);
+    await sleep(100);
+    c.send('GET /first HTTP/1.1\r\nHost: x\r\n\r\n');
+    const [r] = await c.read(1, 5000);
+    expect(r?.status).toBe(200);
+    expect(r.body.toString()).toBe('ok /first');
+    expect(header(r, 'connection')).toEqual(['close']);
+    expect(await c.waitClose(2000)).toBe(true);
+    await closing;
+  }, 15_000);
+
   it('destroys what is left at the deadline', async () => {
     const { p, seen } = await setup(10);
     const stuck = await connect(p.port);

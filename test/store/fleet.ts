@@ -3,12 +3,13 @@
 import http from 'node:http';
 import net from 'node:net';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { InProcessDataPlane } from '../../src/cluster/in-process.js';
 import { startAdmin } from '../../admin/index.js';
 import { EtcdRouteStore } from '../../admin/etcd-store.js';
 import type { EtcdStoreConfig } from '../../src/config/store-config.js';
 import type { AdminHandle } from '../../src/cli/admin-contract.js';
 import { TOKEN, makeConfig, silent } from '../admin/helpers.js';
-import { sleep } from '../helpers/harness.js';
+import { httpGet, sleep } from '../helpers/harness.js';
 
 export interface Instance {
   proxy: ProxyServer;
@@ -27,9 +28,10 @@ export async function startInstance(store: EtcdStoreConfig): Promise<Instance> {
   const config = makeConfig({ store });
   const source = await EtcdRouteStore.open(store, silent);
   const proxy = new ProxyServer({ ...config, routes: source.initial.routes }, silent);
-  source.attach(proxy);
+  const dataPlane = new InProcessDataPlane(proxy);
+  source.attach(dataPlane);
   await proxy.listen();
-  const admin = await startAdmin({ proxy, config, configPath: undefined, listen: '127.0.0.1:0', token: TOKEN, logger: silent, routeSource: source });
+  const admin = await startAdmin({ dataPlane, config, configPath: undefined, listen: '127.0.0.1:0', token: TOKEN, logger: silent, routeSource: source });
   return {
     proxy, store: source, admin, port: proxy.addresses()[0].port,
     close: async () => {
@@ -60,17 +62,7 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
 /** GET through the proxy: status and body. */
 export function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent, timeout: 10_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
+  return httpGet(port, path, agent);
 }
 
 /** Polls `cond` every 20 ms until it holds or `ms` pass; returns how long it took (or undefined). */
