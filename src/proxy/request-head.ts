@@ -5,6 +5,7 @@
 import { FieldId, HeadFlag } from '../../asm/shared/constants.js';
 import type { ParsedHead } from '../wasm/parsed-head.js';
 import { copyFields } from './field-copy.js';
+import { assembleHead } from './head-bytes.js';
 import { HOP_BY_HOP, FORWARDING_FIELDS, mask, type FieldMask } from './hop-by-hop.js';
 import { plainAddress } from '../net/address-set.js';
 
@@ -57,8 +58,8 @@ export function buildRequestHead(x: RequestHeadInput): Buffer {
 
   let start = `${h.method} ${x.target} HTTP/1.1\r\n`;
   if (x.host !== undefined) start += `Host: ${x.host}\r\n`;
-  const out: Buffer[] = [Buffer.from(start, 'latin1')];
-  copyFields(h, drop, out);
+  const fields: Buffer[] = [];
+  copyFields(h, drop, fields);
 
   let tail = '';
   if (x.framing === 'length') tail += `Content-Length: ${x.contentLength}\r\n`;
@@ -76,8 +77,7 @@ export function buildRequestHead(x: RequestHeadInput): Buffer {
     tail += `Forwarded: for=${forwardedFor(peer)}${x.clientHost ? `;host="${x.clientHost}"` : ''};proto=${x.proto}\r\n`;
   }
   tail += '\r\n';
-  out.push(Buffer.from(tail, 'latin1'));
-  return Buffer.concat(out);
+  return assembleHead(start, fields, tail);
 }
 
 /** Protocols a client may switch to through the proxy. Only WebSocket: an h2c upgrade would

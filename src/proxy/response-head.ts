@@ -7,6 +7,7 @@ import { STATUS_CODES } from 'node:http';
 import { FieldId } from '../../asm/shared/constants.js';
 import type { ParsedHead } from '../wasm/parsed-head.js';
 import { copyFields } from './field-copy.js';
+import { assembleHead } from './head-bytes.js';
 import { HOP_BY_HOP, mask } from './hop-by-hop.js';
 
 export type ClientFraming = 'none' | 'length' | 'chunked' | 'close';
@@ -29,14 +30,15 @@ export interface ResponseHeadInput {
 const KEEP_CL = ~mask(FieldId.CONTENT_LENGTH);
 const KEEP_UPGRADE = ~mask(FieldId.UPGRADE);
 
-export function buildResponseHead(x: ResponseHeadInput): Buffer {
+/** `body`: a whole small body that arrived with the head, sent in the same buffer. */
+export function buildResponseHead(x: ResponseHeadInput, body?: Buffer): Buffer {
   const h = x.head;
   let drop = HOP_BY_HOP;
   if (x.keepContentLength) drop &= KEEP_CL;
   if (x.upgrade) drop &= KEEP_UPGRADE;
   const reason = h.reason || STATUS_CODES[h.status] || 'Unknown';
-  const out: Buffer[] = [Buffer.from(`HTTP/1.1 ${h.status} ${reason}\r\n`, 'latin1')];
-  copyFields(h, drop, out);
+  const fields: Buffer[] = [];
+  copyFields(h, drop, fields);
   let tail = '';
   if (x.framing === 'length') tail += `Content-Length: ${x.contentLength}\r\n`;
   else if (x.framing === 'chunked') tail += 'Transfer-Encoding: chunked\r\n';
@@ -45,6 +47,5 @@ export function buildResponseHead(x: ResponseHeadInput): Buffer {
   else if (x.keepAlive) tail += 'Connection: keep-alive\r\n';
   if (x.via !== undefined) tail += `Via: ${h.version === 10 ? '1.0' : '1.1'} ${x.via}\r\n`;
   tail += '\r\n';
-  out.push(Buffer.from(tail, 'latin1'));
-  return Buffer.concat(out);
+  return assembleHead(`HTTP/1.1 ${h.status} ${reason}\r\n`, fields, tail, body);
 }
