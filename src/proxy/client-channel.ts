@@ -499,13 +499,11 @@ export class ClientChannel implements ClientSide {
     });
     const ex = new Exchange({ ctx, client: this, request: head, requestHead, pool: ctx.pools.get(origin), health, chunkedRequest, upgrade, via });
     this.#exchange = ex;
-    if (this.#state === State.BODY) {
-      // until the upstream connection is ready the body waits in the socket (backpressure)
-      this.#blockBody();
-    } else {
-      ex.endBody();
-    }
+    if (this.#state !== State.BODY) ex.endBody();
     ex.start();
+    // until the upstream connection is ready the body waits in the socket (backpressure); with an
+    // idle pooled socket it is ready already and the body flows at once
+    if (this.#state === State.BODY && !ex.connected) this.#blockBody();
   }
 
   /** The view of this request the forward proxy works with. */

@@ -160,7 +160,19 @@ export class Exchange implements SocketHandler {
   get status(): number { return this.#status; }
   get authority(): string { return this.#pool.origin.authority; }
 
+  /** Whether the upstream socket is ready (start() found an idle one, or it connected since). */
+  get connected(): boolean { return this.#socket !== undefined; }
+
   start(): void {
+    const idle = this.#pool.acquireIdle();
+    if (idle !== undefined) {
+      try {
+        this.#connected(idle);
+      } catch (e) {
+        this.#internalError(e);
+      }
+      return;
+    }
     this.#pool.acquire().then((p) => this.#connected(p), (e: Error) => this.#acquireFailed(e)).catch((e: unknown) => this.#internalError(e));
   }
 

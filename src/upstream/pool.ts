@@ -102,8 +102,9 @@ export class OriginPool {
 
   setOptions(o: PoolOptions): void { this.#options = o; }
 
-  /** A connected socket for one request: an idle one, a new one, or the next one freed. */
-  acquire(): Promise<PooledSocket> {
+  /** An idle connected socket for one request, at once, or undefined when none is idle. The
+   *  common case of a busy keep-alive pool: no promise, no microtask (issue 14). */
+  acquireIdle(): PooledSocket | undefined {
     while (this.#idle.length > 0) {
       const p = this.#idle.pop()!;
       this.#unidle(p);
@@ -111,8 +112,15 @@ export class OriginPool {
       this.#active++;
       p.reused = true;
       this.reusedCount++;
-      return Promise.resolve(p);
+      return p;
     }
+    return undefined;
+  }
+
+  /** A connected socket for one request: an idle one, a new one, or the next one freed. */
+  acquire(): Promise<PooledSocket> {
+    const idle = this.acquireIdle();
+    if (idle !== undefined) return Promise.resolve(idle);
     if (this.#active < this.#options.maxSockets) {
       this.#active++;
       return this.#connect().catch((e: Error) => { this.#active--; this.#drainWaiters(); throw e; });
