@@ -121,8 +121,10 @@ describe('portico --workers 2', () => {
     const a = await origin('a');
     const p = await cluster(a.url);
     const slow = Array.from({ length: 4 }, () => getFresh(p.port, '/slow?delay=1500'));
+    // the kernel spreads accepts (SCHED_NONE): all four may land on one worker, so only the total is
+    // known; every worker must exit either way
     const s = await until(() => p.status(), (st) => st.workers.reduce((n, w) => n + (w.connections ?? 0), 0) === 4);
-    for (const w of s.workers) expect(w.connections).toBeGreaterThan(0);
+    expect(s.workers).toHaveLength(2);
     p.child.kill('SIGTERM');
     for (const r of await Promise.all(slow)) expect(r).toEqual({ status: 200, body: 'a /slow?delay=1500' });
     expect(await p.exit).toBe(0);
