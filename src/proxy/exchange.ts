@@ -292,6 +292,7 @@ export class Exchange implements SocketHandler {
     if (this.#state === State.DONE || this.#aborted) return;
     this.#gotResponseBytes = true;
     this.#timer.refresh();
+    const p = this.#socket!;
     // a head and the body bytes behind it go out in one writev; body-only reads are one write
     const cork = this.#state === State.HEAD || this.#framing === 'chunked';
     if (cork) this.#client.cork();
@@ -302,6 +303,10 @@ export class Exchange implements SocketHandler {
     } finally {
       if (cork) this.#client.uncork();
     }
+    // `chunk` is a view of the pooled socket's read buffer (owned-reads.ts): what the client
+    // socket could not take at once is queued by reference, so that buffer must not be read into
+    // again
+    if (this.#client.writableLength > 0) p.retainedRead();
   }
 
   drain(): void {
@@ -406,7 +411,9 @@ export class Exchange implements SocketHandler {
       this.#fail('invalid', 'PRX_ERR_UPSTREAM_INVALID', 'upstream used a transfer coding other than chunked');
       return false;
     }
-    this.#response = head;
+    // kept for the trailer section's Connection rules only; a copy, since the head's bytes are in
+    // the pooled socket's read buffer, valid only during this read
+    if (head.bodyKind === BodyKind.CHUNKED) this.#response = head.copy();
     this.#status = head.status;
     this.#bodyKind = head.bodyKind;
     this.#health.ok();

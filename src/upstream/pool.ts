@@ -19,6 +19,7 @@ import type { Origin } from './origin-url.js';
 import { originKey, type UpstreamTls } from './upstream-tls.js';
 import { ProxyError } from '../errors.js';
 import { systemClock, type Clock, type Deadline } from '../clock.js';
+import { OwnedReadBuffer } from './owned-reads.js';
 
 export interface PoolOptions {
   maxSockets: number;
@@ -56,9 +57,16 @@ export class PooledSocket {
   idleTimer: Deadline | undefined;
   /** Per-socket state of the code that uses it (the response parser), released on close. */
   context: { release(): void } | undefined;
+  /** Plain TCP sockets read into a buffer of their own (handler.data gets views of it, valid only
+   *  during the call: see owned-reads.ts); TLS sockets read the usual way. */
+  readonly #reads: OwnedReadBuffer | undefined;
+  /** Left the pool for a tunnel (101): reads go to the socket's 'data' listeners again. */
+  #detached = false;
 
-  constructor(socket: net.Socket) {
+  constructor(socket: net.Socket, reads?: OwnedReadBuffer) {
     this.socket = socket;
+    this.#reads = reads;
+    if (reads) reads.onRead = (view) => this.#ownedRead(view);
     socket.on('data', (chunk: Buffer) => this.handler.data(chunk));
     socket.on('end', () => this.handler.gone('end'));
     socket.on('error', (e: Error) => this.handler.gone('error', e));
@@ -68,6 +76,29 @@ export class PooledSocket {
       this.context = undefined;
     });
     socket.on('drain', () => this.handler.drain());
+  }
+
+  /** The handler keeps a view of the last read beyond its data() call (a write that was queued):
+   *  the next read must go to another buffer. */
+  retainedRead(): void {
+    this.#reads?.lend();
+  }
+
+  /** The socket leaves the pool's protocol for a tunnel: from now on its reads are emitted as
+   *  'data' (copies, since the tunnel may queue them) for the tunnel's listeners. */
+  detachReads(): void {
+    this.#detached = true;
+    this.handler = DISCARD;
+  }
+
+  #ownedRead(view: Buffer): void {
+    if (this.#detached) {
+      // Readable#push emits 'data' in flowing mode and buffers otherwise (the tunnel pauses and
+      // resumes the socket, which stops and starts the reads themselves)
+      this.socket.push(Buffer.from(view));
+      return;
+    }
+    this.handler.data(view);
   }
 }
 
@@ -142,7 +173,8 @@ export class OriginPool {
   #connect(): Promise<PooledSocket> {
     return new Promise((resolve, reject) => {
       const t = this.origin.tls;
-      const socket = t ? this.#connectTls(t) : net.connect({ host: this.origin.host, port: this.origin.port, noDelay: true, autoSelectFamily: true });
+      const reads = t ? undefined : new OwnedReadBuffer();
+      const socket = reads ? net.connect({ host: this.origin.host, port: this.origin.port, noDelay: true, autoSelectFamily: true, onread: reads.option }) : this.#connectTls(t!);
       let tcpConnected = false;
       const timer = this.#clock.deadline(() => {
         socket.destroy();
@@ -168,7 +200,7 @@ export class OriginPool {
         socket.off('error', onError);
         this.created++;
         if (t && (socket as tls.TLSSocket).isSessionReused()) this.resumedCount++;
-        resolve(new PooledSocket(socket));
+        resolve(new PooledSocket(socket, reads));
       });
     });
   }
@@ -240,7 +272,7 @@ export class OriginPool {
 
   /** Takes a socket out of the pool's accounting without closing it (it became a tunnel). */
   detach(p: PooledSocket): void {
-    p.handler = DISCARD;
+    p.detachReads();
     this.#active--;
     this.#drainWaiters();
   }
