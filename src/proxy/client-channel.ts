@@ -216,7 +216,8 @@ export class ClientChannel implements ClientSide {
   upgrade(head: Buffer, upstream: net.Socket, rest: Buffer): void {
     this.#logRequest(head === CONNECTION_ESTABLISHED ? 200 : 101, false);
     this.#state = State.TUNNEL;
-    this.#clearTimer();
+    this.#timer.cancel(); // the tunnel has its own
+    this.#timerKind = Timer.NONE;
     this.#exchange = undefined;
     this.#request = undefined;
     const s = this.socket;
@@ -320,7 +321,8 @@ export class ClientChannel implements ClientSide {
   readonly #onClose = (): void => {
     const wasOpen = this.#state !== State.CLOSED;
     this.#state = State.CLOSED;
-    this.#clearTimer();
+    this.#timer.cancel(); // for good: a closed connection must not stay reachable from a timer
+    this.#timerKind = Timer.NONE;
     this.#endRequestAborted(0);
     this.#buf = undefined;
     this.#reader.release();
@@ -674,7 +676,7 @@ export class ClientChannel implements ClientSide {
   }
 
   #clearTimer(): void {
-    this.#timer.cancel();
+    this.#timer.disarm();
     this.#timerKind = Timer.NONE;
   }
 

@@ -40,7 +40,6 @@ import { buildResponseHead, type ClientFraming } from './response-head.js';
 import type { UpstreamErrorKind } from './observer.js';
 import type { ChannelContext } from './channel-context.js';
 import { keptTrailers } from './trailers.js';
-import type { Deadline } from '../clock.js';
 
 /** What the exchange needs from the client side (the ClientChannel). */
 export interface ClientSide {
@@ -122,7 +121,6 @@ export class Exchange implements SocketHandler {
   #retried = false;
   #gotResponseBytes = false;
   #aborted = false;
-  readonly #timer: Deadline;
   // response state
   #response: ParsedHead | undefined;
   #framing: ClientFraming = 'none';
@@ -132,6 +130,8 @@ export class Exchange implements SocketHandler {
   #upstreamReusable = false;
   #status = 0;
   #upstreamPaused = false;
+  /** The client socket is corked for the rest of this upstream read. */
+  #corked = false;
   /** Response trailer section (pieces), kept only when the client gets the response chunked. */
   #responseTrailers: Buffer[] | undefined;
   /** Decoded response chunks go to the client; trailers too when the client's framing is chunked
@@ -154,7 +154,6 @@ export class Exchange implements SocketHandler {
     this.#isHead = request.methodId === MethodId.HEAD;
     this.#wantsUpgrade = options.upgrade;
     this.#via = options.via;
-    this.#timer = ctx.clock.deadline(() => this.#timeout());
   }
 
   get status(): number { return this.#status; }
@@ -190,10 +189,10 @@ export class Exchange implements SocketHandler {
   #end(reuse: boolean): boolean {
     if (this.#state === State.DONE) return false;
     this.#state = State.DONE;
-    this.#timer.cancel();
     const p = this.#socket;
     this.#socket = undefined;
     if (p === undefined) return true;
+    p.timer.disarm();
     if (!reuse) {
       this.#pool.discard(p);
       return true;
@@ -231,13 +230,17 @@ export class Exchange implements SocketHandler {
     this.#parser.reader.reset();
     this.#state = State.HEAD;
     const s = p.socket;
-    s.cork();
-    s.write(this.#requestHead);
-    for (const b of this.#queued) s.write(b);
-    this.#queued = [];
-    if (this.#bodyEnded) this.#writeBodyEnd();
-    s.uncork();
-    this.#timer.arm(this.#ctx.config.timeouts.upstreamHeadMs);
+    if (this.#queued.length === 0 && !(this.#bodyEnded && this.#chunkedRequest)) {
+      s.write(this.#requestHead); // the common case, one buffer: no cork
+    } else {
+      s.cork();
+      s.write(this.#requestHead);
+      for (const b of this.#queued) s.write(b);
+      this.#queued = [];
+      if (this.#bodyEnded) this.#writeBodyEnd();
+      s.uncork();
+    }
+    p.timer.arm(this.#ctx.config.timeouts.upstreamHeadMs);
     if (!this.#bodyEnded) this.#client.bodyWritable();
   }
 
@@ -249,7 +252,7 @@ export class Exchange implements SocketHandler {
       this.#queued.push(Buffer.from(bytes));
       return false;
     }
-    this.#timer.refresh();
+    this.#socket.timer.refresh();
     const s = this.#socket.socket;
     return s.write(bytes) || s.writableLength <= RELAY_HIGH_WATER;
   }
@@ -262,7 +265,7 @@ export class Exchange implements SocketHandler {
       this.#queued.push(size, Buffer.from(bytes), CRLF);
       return false;
     }
-    this.#timer.refresh();
+    this.#socket.timer.refresh();
     const s = this.#socket.socket;
     s.write(size);
     s.write(bytes);
@@ -291,17 +294,21 @@ export class Exchange implements SocketHandler {
   data(chunk: Buffer): void {
     if (this.#state === State.DONE || this.#aborted) return;
     this.#gotResponseBytes = true;
-    this.#timer.refresh();
     const p = this.#socket!;
-    // a head and the body bytes behind it go out in one writev; body-only reads are one write
-    const cork = this.#state === State.HEAD || this.#framing === 'chunked';
-    if (cork) this.#client.cork();
+    p.timer.refresh();
+    // several writes from one read go out in one writev: chunked framing (size line, data, CRLF
+    // per chunk), or a head with body bytes behind it (#startResponse corks then); one write
+    // (body-only reads, a head with its small body inline) needs no cork
+    if (this.#framing === 'chunked') this.#corkClient();
     try {
       this.#consume(chunk, 0);
     } catch (e) {
       this.#internalError(e);
     } finally {
-      if (cork) this.#client.uncork();
+      if (this.#corked) {
+        this.#corked = false;
+        this.#client.uncork();
+      }
     }
     // `chunk` is a view of the pooled socket's read buffer (owned-reads.ts): what the client
     // socket could not take at once is queued by reference, so that buffer must not be read into
@@ -329,10 +336,10 @@ export class Exchange implements SocketHandler {
       // a stale keep-alive socket: retry an idempotent, bodiless request once on a new socket
       if (p.reused && !this.#gotResponseBytes && !this.#retried && this.#request.bodyKind === BodyKind.NONE && IDEMPOTENT.has(this.#request.methodId)) {
         this.#retried = true;
+        p.timer.disarm();
         this.#pool.discard(p);
         this.#socket = undefined;
         this.#state = State.CONNECTING;
-        this.#timer.cancel();
         this.#queued = [];
         this.start();
         return;
@@ -390,8 +397,7 @@ export class Exchange implements SocketHandler {
         return false;
       }
       // the socket leaves the pool for the tunnel: ended without release or discard
-      this.#state = State.DONE;
-      this.#timer.cancel();
+      this.#state = State.DONE; // (detach cancels the socket's timer: the tunnel has its own)
       this.#status = 101;
       const out = buildResponseHead({ head, framing: 'none', contentLength: 0, keepContentLength: false, upgrade: true, close: false, via: this.#via });
       this.#pool.detach(this.#socket!);
@@ -441,7 +447,8 @@ export class Exchange implements SocketHandler {
       upgrade: false, close, keepAlive: !client11, via: this.#via,
     }, inline);
     this.#state = State.BODY;
-    this.#timer.arm(this.#ctx.config.timeouts.upstreamIdleMs);
+    this.#socket!.timer.arm(this.#ctx.config.timeouts.upstreamIdleMs);
+    if (framing === 'chunked' || (inline === undefined && off < chunk.length)) this.#corkClient();
     this.#writeClient(out);
     if (inline !== undefined) {
       off += inline.length;
@@ -509,6 +516,13 @@ export class Exchange implements SocketHandler {
     this.#writeClient(Buffer.concat([LAST_CHUNK, keptTrailers(trailers, this.#response!), CRLF]));
   }
 
+  /** Corks the client socket until the end of the current upstream read (data()). */
+  #corkClient(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.#client.cork();
+  }
+
   #writeClient(bytes: Buffer): void {
     if (!this.#client.write(bytes) && !this.#upstreamPaused && this.#socket && this.#client.writableLength > RELAY_HIGH_WATER) {
       // slow client: stop reading the upstream until the client drains (D27). The upstream is
@@ -523,7 +537,7 @@ export class Exchange implements SocketHandler {
     if (this.#upstreamPaused && this.#socket && !this.#aborted) {
       this.#upstreamPaused = false;
       this.#socket.socket.resume();
-      this.#timer.refresh();
+      this.#socket.timer.refresh();
     }
   }
 
@@ -554,7 +568,8 @@ export class Exchange implements SocketHandler {
     this.#client.abortClient(reason);
   }
 
-  #timeout(): void {
+  /** The upstream socket's timer expired (SocketHandler). */
+  timeout(): void {
     try {
       this.#timedOut();
     } catch (e) {
@@ -565,7 +580,7 @@ export class Exchange implements SocketHandler {
   #timedOut(): void {
     if (this.#upstreamPaused) {
       // we are the ones not reading (slow client): not an upstream timeout
-      this.#timer.refresh();
+      this.#socket!.timer.refresh();
       return;
     }
     if (this.#state === State.HEAD) {

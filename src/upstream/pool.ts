@@ -43,9 +43,11 @@ export interface SocketHandler {
   /** EOF, error or close: the socket is gone (or going). */
   gone(reason: 'end' | 'error' | 'close', error?: Error): void;
   drain(): void;
+  /** The socket's `timer` expired. */
+  timeout(): void;
 }
 
-const DISCARD: SocketHandler = { data() {}, gone() {}, drain() {} };
+const DISCARD: SocketHandler = { data() {}, gone() {}, drain() {}, timeout() {} };
 
 /** A pooled socket and how many requests it has carried. */
 export class PooledSocket {
@@ -54,7 +56,13 @@ export class PooledSocket {
   /** True when it came from the idle list (a stale keep-alive is possible: retry once). */
   reused = false;
   handler: SocketHandler = DISCARD;
-  idleTimer: Deadline | undefined;
+  /** The deadline of the request on it (the exchange's head and idle timeouts): one per socket,
+   *  re-armed per request, so a request makes no timer of its own. Expiry goes to the handler. */
+  readonly timer: Deadline;
+  /** While idle in the pool: closes it after idleSocketMs. */
+  readonly idleTimer: Deadline;
+  /** Its handler while idle in the pool (made once). */
+  idleHandler: SocketHandler | undefined;
   /** Per-socket state of the code that uses it (the response parser), released on close. */
   context: { release(): void } | undefined;
   /** Plain TCP sockets read into a buffer of their own (handler.data gets views of it, valid only
@@ -63,14 +71,18 @@ export class PooledSocket {
   /** Left the pool for a tunnel (101): reads go to the socket's 'data' listeners again. */
   #detached = false;
 
-  constructor(socket: net.Socket, reads?: OwnedReadBuffer) {
+  constructor(socket: net.Socket, clock: Clock, reads?: OwnedReadBuffer) {
     this.socket = socket;
     this.#reads = reads;
+    this.timer = clock.deadline(() => this.handler.timeout());
+    this.idleTimer = clock.deadline(() => this.idleHandler?.timeout());
     if (reads) reads.onRead = (view) => this.#ownedRead(view);
     socket.on('data', (chunk: Buffer) => this.handler.data(chunk));
     socket.on('end', () => this.handler.gone('end'));
     socket.on('error', (e: Error) => this.handler.gone('error', e));
     socket.on('close', () => {
+      this.timer.cancel();
+      this.idleTimer.cancel();
       this.handler.gone('close');
       this.context?.release();
       this.context = undefined;
@@ -89,6 +101,8 @@ export class PooledSocket {
   detachReads(): void {
     this.#detached = true;
     this.handler = DISCARD;
+    this.timer.cancel(); // the tunnel has its own
+    this.idleTimer.cancel();
   }
 
   #ownedRead(view: Buffer): void {
@@ -200,7 +214,7 @@ export class OriginPool {
         socket.off('error', onError);
         this.created++;
         if (t && (socket as tls.TLSSocket).isSessionReused()) this.resumedCount++;
-        resolve(new PooledSocket(socket, reads));
+        resolve(new PooledSocket(socket, this.#clock, reads));
       });
     });
   }
@@ -251,15 +265,18 @@ export class OriginPool {
     }
     const s = p.socket;
     // bytes or EOF on an idle socket: the origin closed it or misbehaves; never reuse it
-    p.handler = {
-      data: () => { this.#removeIdle(p); s.destroy(); },
-      gone: () => { this.#removeIdle(p); s.destroy(); },
-      drain() {},
-    };
-    p.idleTimer ??= this.#clock.deadline(() => { this.#removeIdle(p); s.destroy(); });
+    p.idleHandler ??= this.#idleHandler(p);
+    p.handler = p.idleHandler;
     p.idleTimer.arm(this.#options.idleSocketMs);
     if (s.isPaused()) s.resume();
     this.#idle.push(p);
+  }
+
+  /** While idle: any byte or EOF (the origin closed it or misbehaves) or the idle timeout ends
+   *  it; it is never reused. */
+  #idleHandler(p: PooledSocket): SocketHandler {
+    const end = (): void => { this.#removeIdle(p); p.socket.destroy(); };
+    return { data: end, gone: end, timeout: end, drain() {} };
   }
 
   /** Drops a socket that cannot be reused (error, close-delimited body, Connection: close). */
@@ -287,7 +304,7 @@ export class OriginPool {
   }
 
   #unidle(p: PooledSocket): void {
-    p.idleTimer?.cancel();
+    p.idleTimer.disarm();
     p.handler = DISCARD;
   }
 
