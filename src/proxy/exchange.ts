@@ -159,6 +159,11 @@ export class Exchange implements SocketHandler {
   get status(): number { return this.#status; }
   get authority(): string { return this.#pool.origin.authority; }
 
+  /** Bytes written upstream that wait in the socket's queue (the kernel did not take them). */
+  get upstreamBacklog(): boolean {
+    return this.#socket !== undefined && this.#socket.socket.writableLength > 0;
+  }
+
   /** Whether the upstream socket is ready (start() found an idle one, or it connected since). */
   get connected(): boolean { return this.#socket !== undefined; }
 
