@@ -424,7 +424,6 @@ export class ClientChannel implements ClientSide, ReadSink {
   /** Feeds the head reader; true when a request started and processing may go on. */
   #readHead(): boolean {
     const buf = this.#buf!;
-    if (this.#timerKind === Timer.IDLE) this.#setTimer(Timer.HEAD);
     let n: number;
     try {
       n = this.#reader.feed(buf, this.#off, buf.length);
@@ -435,6 +434,9 @@ export class ClientChannel implements ClientSide, ReadSink {
       return false;
     }
     if (n === 0) {
+      // the head began and is not complete: from its first byte it has headMs to arrive (a head
+      // that arrives whole, the usual case, never arms this timer)
+      if (this.#timerKind === Timer.IDLE) this.#setTimer(Timer.HEAD);
       this.#off = buf.length;
       return false;
     }
