@@ -47,6 +47,15 @@ export interface ReadSink {
   readonly wantsBodyBuffer: boolean;
 }
 
+/** The socket's ClientReads, for the shared read callback. */
+const READS = Symbol('portico.clientReads');
+
+/** net.Socket's onread callback (`this` is the socket). */
+function delivered(this: Record<symbol, unknown>, n: number, buf: Uint8Array): boolean {
+  (this[READS] as ClientReads).deliver(n, buf);
+  return true;
+}
+
 interface OnreadFields { kBuffer: symbol; kBufferCb: symbol; kBufferGen: symbol }
 let fields: OnreadFields | null | undefined;
 
@@ -82,8 +91,9 @@ export class ClientReads {
     const reads = new ClientReads(socket, sink);
     const s = socket as unknown as Record<symbol, unknown>;
     s[f.kBuffer] = SHARED;
-    s[f.kBufferCb] = reads.#delivered;
-    s[f.kBufferGen] = reads.#next;
+    s[f.kBufferCb] = delivered; // called as a method of the socket: one function for all
+    s[f.kBufferGen] = reads.#next; // called bare: one closure per connection
+    s[READS] = reads;
     handle.useUserBuffer(SHARED);
     ownedReadStats.installed++;
     return reads;
@@ -112,16 +122,16 @@ export class ClientReads {
     this.#giveBack();
   }
 
-  readonly #delivered = (n: number, buf: Uint8Array): boolean => {
+  /** A read of n bytes landed in buf. */
+  deliver(n: number, buf: Uint8Array): void {
     const view = (buf as Buffer).subarray(0, n);
     if (this.#detached) {
       // a copy: the tunnel may queue it; Readable#push emits 'data' while the socket flows
       this.#socket.push(Buffer.from(view));
-      return true;
+      return;
     }
     this.#sink.read(view, buf === SHARED);
-    return true;
-  };
+  }
 
   /** Node asks where the next read goes (after each read). */
   readonly #next = (): Buffer => {

@@ -313,6 +313,38 @@ describe('upgrades', () => {
     expect(body.equals(Buffer.concat(blocks))).toBe(true);
   });
 
+  it('relays 24 MiB from the client after a 101 byte-exact to an origin that stops reading for a while', async () => {
+    const blocks = Array.from({ length: 24 }, () => randomBytes(1024 * 1024));
+    const want = Buffer.concat(blocks);
+    const received: Buffer[] = [];
+    let receivedBytes = 0;
+    let upgraded = false;
+    let originSocket: net.Socket | undefined;
+    const origin = await startRawOrigin((s, d) => {
+      if (!upgraded) {
+        upgraded = true;
+        originSocket = s;
+        s.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+        s.pause(); // the proxy's writes to the origin queue up meanwhile
+        setTimeout(() => s.resume(), 500);
+        return;
+      }
+      received.push(Buffer.from(d));
+      receivedBytes += d.length;
+    });
+    cleanups.push(() => origin.close());
+    const p = await proxyTo(origin.port);
+    const c = net.connect({ port: p.port, host: '127.0.0.1' });
+    cleanups.push(() => { c.destroy(); });
+    const switched = new Promise<void>((r) => c.once('data', () => r()));
+    c.write('GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    await switched;
+    for (const b of blocks) c.write(b);
+    for (let i = 0; i < 1000 && receivedBytes < want.length; i++) await sleep(20);
+    expect(originSocket).toBeDefined();
+    expect(Buffer.concat(received).equals(want)).toBe(true);
+  });
+
   it('does not tunnel h2c upgrades (h2c smuggling): the request goes as plain HTTP/1.1', async () => {
     const origin = await echoHeadOrigin();
     const p = await proxyTo(origin.port);
