@@ -1,7 +1,8 @@
 // The data path's Prometheus metrics, registered where the proxy runs: the one process, or each
 // worker (labelled with its slot, then summed by the primary: admin/metrics.ts). Event counts come
 // from a ProxyObserver; levels (connections, pool sizes) are read from the proxy when scraped.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { RequestMetrics } from './request-metrics.js';
 import type { ProxyServer } from '../src/proxy/proxy-server.js';
 import type { ProxyObserver } from '../src/proxy/observer.js';
 
@@ -15,17 +16,31 @@ export interface ProxyMetrics {
 /** `worker`: the worker slot; adds per-worker series (requests, connections, revision). */
 export function registerProxyMetrics(registry: Registry, proxy: ProxyServer, opts: { worker?: string } = {}): ProxyMetrics {
   const registers = [registry];
-  const requests = new Counter({ name: 'portico_http_requests_total', help: 'Requests answered, by route id and status class', labelNames: ['route', 'status_class'], registers });
-  const aborted = new Counter({ name: 'portico_http_requests_aborted_total', help: 'Exchanges that ended abnormally after the response head was sent', labelNames: ['route'], registers });
-  const duration = new Histogram({
-    name: 'portico_http_request_duration_seconds',
-    help: 'Request head parsed to response finished, by route id',
-    labelNames: ['route'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers,
-  });
+  const requestMetrics = new RequestMetrics();
+  requestMetrics.register(registry);
   const upstreamErrors = new Counter({ name: 'portico_upstream_errors_total', help: 'Upstream failures by kind (connect, timeout, reset, invalid, pool) and origin', labelNames: ['kind', 'upstream'], registers });
-  const sockets = new Counter({ name: 'portico_upstream_socket_acquisitions_total', help: 'Upstream sockets handed to requests, new (reused="false") or from the pool (reused="true")', labelNames: ['upstream', 'reused'], registers });
+  // counted per request in a Map, added to the Prometheus counter when scraped (see request-metrics.ts)
+  const pendingSockets = new Map<string, { fresh: number; reused: number }>();
+  new Counter({
+    name: 'portico_upstream_socket_acquisitions_total', help: 'Upstream sockets handed to requests, new (reused="false") or from the pool (reused="true")', labelNames: ['upstream', 'reused'], registers,
+    collect() {
+      for (const [upstream, n] of pendingSockets) {
+        if (n.fresh > 0) this.inc({ upstream, reused: 'false' }, n.fresh);
+        if (n.reused > 0) this.inc({ upstream, reused: 'true' }, n.reused);
+        n.fresh = 0;
+        n.reused = 0;
+      }
+    },
+  });
+  const countSocket = (upstream: string, reused: boolean): void => {
+    let n = pendingSockets.get(upstream);
+    if (n === undefined) {
+      n = { fresh: 0, reused: 0 };
+      pendingSockets.set(upstream, n);
+    }
+    if (reused) n.reused++;
+    else n.fresh++;
+  };
 
   new Gauge({
     name: 'portico_client_connections', help: 'Open client connections', registers,
@@ -52,10 +67,16 @@ export function registerProxyMetrics(registry: Registry, proxy: ProxyServer, opt
   poolGauge('portico_upstream_pool_created', 'Upstream sockets opened since the pool was created', 'created');
   poolGauge('portico_upstream_pool_reused', 'Requests that got a kept-alive socket since the pool was created', 'reused');
 
-  let perWorker: Counter<'worker'> | undefined;
+  let workerRequests = 0;
   const worker = opts.worker;
   if (worker !== undefined) {
-    perWorker = new Counter({ name: 'portico_worker_requests_total', help: 'Requests answered by each worker (balance between workers)', labelNames: ['worker'], registers });
+    new Counter({
+      name: 'portico_worker_requests_total', help: 'Requests answered by each worker (balance between workers)', labelNames: ['worker'], registers,
+      collect() {
+        if (workerRequests > 0) this.inc({ worker }, workerRequests);
+        workerRequests = 0;
+      },
+    });
     new Gauge({
       name: 'portico_worker_client_connections', help: 'Open client connections of each worker', labelNames: ['worker'], registers,
       collect() { this.set({ worker }, proxy.stats().clientConnections); },
@@ -70,14 +91,11 @@ export function registerProxyMetrics(registry: Registry, proxy: ProxyServer, opt
     attach() {
       const observer: ProxyObserver = {
         requestFinished: (r) => {
-          const route = r.routeId ?? NO_ROUTE;
-          requests.inc({ route, status_class: `${Math.floor(r.status / 100)}xx` });
-          duration.observe({ route }, r.durationMs / 1000);
-          if (r.aborted) aborted.inc({ route });
-          perWorker?.inc({ worker: worker! });
+          requestMetrics.record(r.routeId ?? NO_ROUTE, r.status, r.durationMs / 1000, r.aborted);
+          workerRequests++;
         },
         upstreamError: (kind, authority) => upstreamErrors.inc({ kind, upstream: authority }),
-        upstreamSocket: (authority, reused) => sockets.inc({ upstream: authority, reused: String(reused) }),
+        upstreamSocket: countSocket,
       };
       return proxy.addObserver(observer);
     },
