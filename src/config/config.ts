@@ -3,7 +3,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import type { ErrorObject } from 'ajv';
 import type { RouteSpec } from '../routing/route-spec.js';
-import { closest, distance } from 'fastest-levenshtein';
+import { createRequire } from 'node:module';
 import { ProxyError } from '../errors.js';
 import { parseJsonText } from './json-text.js';
 import type { StoreConfig } from './store-schema.js';
@@ -66,10 +66,14 @@ export interface Config {
 /** Ajv's validate function: true or false, the errors of the last call in `errors`. */
 const validate = validateGenerated as { (data: unknown): boolean; errors?: ErrorObject[] | null };
 
+const requireHere = createRequire(import.meta.url);
+
 /** The known key closest to a misspelt one, if it is close enough to be what was meant. */
 export function closestKey(key: string, known: readonly string[]): string | undefined {
   const exact = known.find((k) => k.toLowerCase() === key.toLowerCase());
   if (exact) return exact;
+  // loaded only for a misspelt key: a valid configuration (every start) does not need it
+  const { closest, distance } = requireHere('fastest-levenshtein') as typeof import('fastest-levenshtein');
   const best = closest(key, [...known]);
   return best !== undefined && distance(key, best) <= Math.max(2, Math.floor(key.length / 4)) ? best : undefined;
 }
