@@ -20,7 +20,13 @@ export interface Deadline {
   arm(ms: number): void;
   /** Re-arms with the last `ms` from now (activity seen); nothing when not armed. */
   refresh(): void;
+  /** Stops it for good: nothing of it stays scheduled (an owner that goes away cancels). */
   cancel(): void;
+  /** Not due any more, but kept ready for the next arm(): the cheap stop for the deadlines of
+   *  long-lived owners (a connection, a pooled socket) that arm and disarm per request. The
+   *  underlying timer may stay scheduled, holding on to the owner, until it would have fired
+   *  (then it does nothing) or the owner cancels: short-lived owners use cancel(). */
+  disarm(): void;
   readonly armed: boolean;
 }
 
@@ -39,6 +45,7 @@ class ListDeadline implements Deadline {
   arm(ms: number): void { this.ms = ms; this.list.arm(this, ms); }
   refresh(): void { if (this.at !== Infinity) this.list.arm(this, this.ms); }
   cancel(): void { this.list.cancel(this); }
+  disarm(): void { this.list.cancel(this); }
 }
 
 /** The deadlines of one clock, checked by one scheduled callback (the FakeClock's engine). */
@@ -104,24 +111,39 @@ class DeadlineList implements Clock {
   get earliest(): number { return this.#earliest(); }
 }
 
-/** One Node timer per deadline, re-armed in place by Timeout#refresh. */
+/** One Node timer per deadline, re-armed in place by Timeout#refresh: arming again with the
+ *  same duration, as a connection does for every request, allocates nothing and touches only
+ *  Node's timer list (a new setTimeout per arm cost a Timeout object, an async id and a list
+ *  insertion, several per proxied request: issue 14). */
 class TimerDeadline implements Deadline {
   #timer: NodeJS.Timeout | undefined;
+  /** The duration #timer was made with. */
+  #ms = 0;
+  #armed = false;
   constructor(readonly onExpire: () => void) {}
-  get armed(): boolean { return this.#timer !== undefined; }
+  get armed(): boolean { return this.#armed; }
   arm(ms: number): void {
+    this.#armed = true;
+    if (this.#timer !== undefined && ms === this.#ms) {
+      this.#timer.refresh(); // also re-activates a timer that already fired (documented)
+      return;
+    }
     if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#ms = ms;
     this.#timer = setTimeout(this.#fire, ms);
     // the sockets a deadline guards keep the process alive; a pending timeout alone must not
     this.#timer.unref();
   }
-  refresh(): void { this.#timer?.refresh(); }
+  refresh(): void { if (this.#armed) this.#timer!.refresh(); }
+  disarm(): void { this.#armed = false; }
   cancel(): void {
+    this.#armed = false;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
   }
   readonly #fire = (): void => {
-    this.#timer = undefined;
+    if (!this.#armed) return; // disarmed since it was scheduled
+    this.#armed = false;
     this.onExpire();
   };
 }

@@ -52,4 +52,35 @@ describe('the process clock', () => {
     expect(fired).toBe(1);
     expect(cancelledFired).toBe(false);
   });
+
+  it('disarm stops a deadline that stays ready: arming again (same or another duration) fires once, also after it fired', async () => {
+    let fired = 0;
+    const d = systemClock.deadline(() => { fired++; });
+    const waitFired = async (n: number) => {
+      const t0 = systemClock.now();
+      while (fired < n && systemClock.now() - t0 < 5000) await sleep(5);
+    };
+    d.arm(20);
+    d.disarm();
+    expect(d.armed).toBe(false);
+    await sleep(80); // past its time: the timer that stayed scheduled must do nothing
+    expect(fired).toBe(0);
+    d.arm(20); // same duration: the kept timer is re-armed
+    expect(d.armed).toBe(true);
+    await waitFired(1);
+    expect(fired).toBe(1);
+    expect(d.armed).toBe(false);
+    d.arm(20); // after it fired
+    await waitFired(2);
+    expect(fired).toBe(2);
+    d.arm(25); // another duration
+    d.refresh();
+    await waitFired(3);
+    expect(fired).toBe(3);
+    d.arm(20);
+    d.cancel();
+    d.refresh(); // not armed: nothing
+    await sleep(80);
+    expect(fired).toBe(3);
+  });
 });

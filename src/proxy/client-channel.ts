@@ -55,6 +55,7 @@ import { buildRequestHead, wantsUpgrade } from './request-head.js';
 import { httpsRedirect } from './https-redirect.js';
 import { localResponse, type LocalAnswer } from './error-response.js';
 import { tunnel } from './tunnel.js';
+import { ClientReads, type ReadSink } from './client-reads.js';
 import type { ChannelContext, ForwardRequest } from './channel-context.js';
 import { requestHost } from './request-target.js';
 import type { Deadline } from '../clock.js';
@@ -99,7 +100,7 @@ function upstreamHost(preserveHost: boolean, clientHost: string | undefined, hea
   return head.targetForm === TargetForm.ABSOLUTE ? clientHost : undefined;
 }
 
-export class ClientChannel implements ClientSide {
+export class ClientChannel implements ClientSide, ReadSink {
   readonly socket: net.Socket;
   readonly #ctx: ChannelContext;
   readonly #reader: HeadReader;
@@ -133,6 +134,15 @@ export class ClientChannel implements ClientSide {
   /** The server is draining (shutting down): every response from now on closes the connection. */
   #draining = false;
   #bodySink: ChunkSink | undefined;
+  /** Reads into Portico's buffers (client-reads.ts), or undefined: Node's 'data' events (TLS
+   *  connections, or a Node without the hooks). */
+  readonly #reads: ClientReads | undefined;
+  /** Inside a read delivered in an owned buffer: views of it must not outlive the call. */
+  #inOwnedRead = false;
+  /** That read is in the shared head buffer: body bytes in it are copied before they go upstream. */
+  #readShared = false;
+  /** The exchange that got views of this read's body buffer (checked for a queued write after it). */
+  #bodySentTo: Exchange | undefined;
 
   constructor(socket: net.Socket, ctx: ChannelContext, onClosed: (c: ClientChannel) => void) {
     this.socket = socket;
@@ -141,6 +151,7 @@ export class ClientChannel implements ClientSide {
     this.#reader = new HeadReader(ctx.codec, HeadKind.REQUEST, ctx.requestLimits);
     this.#timer = ctx.clock.deadline(this.#onTimer);
     socket.setNoDelay(true);
+    this.#reads = (socket as { encrypted?: boolean }).encrypted ? undefined : ClientReads.install(socket, this);
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
@@ -212,7 +223,8 @@ export class ClientChannel implements ClientSide {
   upgrade(head: Buffer, upstream: net.Socket, rest: Buffer): void {
     this.#logRequest(head === CONNECTION_ESTABLISHED ? 200 : 101, false);
     this.#state = State.TUNNEL;
-    this.#clearTimer();
+    this.#timer.cancel(); // the tunnel has its own
+    this.#timerKind = Timer.NONE;
     this.#exchange = undefined;
     this.#request = undefined;
     const s = this.socket;
@@ -221,14 +233,51 @@ export class ClientChannel implements ClientSide {
     s.off('drain', this.#onDrain);
     s.write(head);
     if (rest.length > 0) s.write(rest);
-    const pending = this.#buf ? this.#buf.subarray(this.#off) : undefined;
+    const pending = this.#buf ? Buffer.from(this.#buf.subarray(this.#off)) : undefined;
     this.#buf = undefined;
+    this.#reads?.detach();
     if (pending && pending.length > 0) upstream.write(pending);
     this.#pausedFor = 0;
     tunnel(s, upstream, { idleMs: this.#ctx.config.timeouts.tunnelIdleMs, clock: this.#ctx.clock });
   }
 
   // --- socket events ----------------------------------------------------------------------------
+
+  /** ReadSink: a read in an owned buffer. Whatever must outlive it is copied: the request head
+   *  (#startRequest), body bytes from the shared buffer (#forBody), and unprocessed bytes (here). */
+  read(bytes: Buffer, shared: boolean): void {
+    this.#inOwnedRead = true;
+    this.#readShared = shared;
+    try {
+      this.#onData(bytes);
+    } finally {
+      this.#inOwnedRead = false;
+    }
+    const buf = this.#buf;
+    if (buf !== undefined && buf.buffer === bytes.buffer) {
+      this.#buf = Buffer.from(buf.subarray(this.#off));
+      this.#off = 0;
+    }
+    if (this.#bodySentTo !== undefined) {
+      if (this.#bodySentTo.upstreamBacklog) this.#reads!.lend();
+      this.#bodySentTo = undefined;
+    }
+  }
+
+  /** ReadSink: a request body is streaming, so the next read goes to a body buffer. */
+  get wantsBodyBuffer(): boolean {
+    return this.#state === State.BODY;
+  }
+
+  /** Request body bytes for the exchange: a view of an owned body buffer (the exchange is noted,
+   *  to lend the buffer if its upstream queues them), a copy out of the shared buffer, or the
+   *  bytes of a 'data' event as they are. */
+  #forBody(bytes: Buffer, ex: Exchange): Buffer {
+    if (!this.#inOwnedRead) return bytes;
+    if (this.#readShared) return Buffer.from(bytes);
+    this.#bodySentTo = ex;
+    return bytes;
+  }
 
   readonly #onData = (chunk: Buffer): void => {
     if (this.#state >= State.CLOSING) return; // lingering close: discard
@@ -316,9 +365,11 @@ export class ClientChannel implements ClientSide {
   readonly #onClose = (): void => {
     const wasOpen = this.#state !== State.CLOSED;
     this.#state = State.CLOSED;
-    this.#clearTimer();
+    this.#timer.cancel(); // for good: a closed connection must not stay reachable from a timer
+    this.#timerKind = Timer.NONE;
     this.#endRequestAborted(0);
     this.#buf = undefined;
+    this.#reads?.release();
     this.#reader.release();
     if (wasOpen) this.#ctx.observers.clientConnection(-1);
     this.#onClosed(this);
@@ -369,7 +420,6 @@ export class ClientChannel implements ClientSide {
   /** Feeds the head reader; true when a request started and processing may go on. */
   #readHead(): boolean {
     const buf = this.#buf!;
-    if (this.#timerKind === Timer.IDLE) this.#setTimer(Timer.HEAD);
     let n: number;
     try {
       n = this.#reader.feed(buf, this.#off, buf.length);
@@ -380,6 +430,9 @@ export class ClientChannel implements ClientSide {
       return false;
     }
     if (n === 0) {
+      // the head began and is not complete: from its first byte it has headMs to arrive (a head
+      // that arrives whole, the usual case, never arms this timer)
+      if (this.#timerKind === Timer.IDLE) this.#setTimer(Timer.HEAD);
       this.#off = buf.length;
       return false;
     }
@@ -389,6 +442,8 @@ export class ClientChannel implements ClientSide {
   }
 
   #startRequest(head: ParsedHead): void {
+    // a request outlives the read its head came in (owned read buffers are reused)
+    if (this.#inOwnedRead) head = head.copy();
     this.#request = head;
     this.#requestId = this.#ctx.nextRequestId();
     this.#started = this.#ctx.clock.now();
@@ -548,7 +603,7 @@ export class ClientChannel implements ClientSide {
     const ex = this.#exchange;
     if (this.#bodyKind === BodyKind.LENGTH) {
       const take = Math.min(this.#bodyRemaining, buf.length - this.#off);
-      const ok = ex ? ex.sendBody(buf.subarray(this.#off, this.#off + take)) : true;
+      const ok = ex ? ex.sendBody(this.#forBody(buf.subarray(this.#off, this.#off + take), ex)) : true;
       this.#off += take;
       this.#bodyRemaining -= take;
       if (this.#bodyRemaining === 0) this.#bodyDone();
@@ -594,7 +649,8 @@ export class ClientChannel implements ClientSide {
       this.#badBody({ status: 413, code: 'PRX_BODY_TOO_LARGE', detail: `request body exceeds the ${limit}-byte limit` });
       return;
     }
-    if (this.#exchange && !this.#exchange.sendChunk(bytes)) this.#bodyOk = false;
+    const ex = this.#exchange;
+    if (ex && !ex.sendChunk(this.#forBody(bytes, ex))) this.#bodyOk = false;
   }
 
   /** Stops reading the request body until the upstream can take more. The body-silence timer
@@ -683,7 +739,7 @@ export class ClientChannel implements ClientSide {
   }
 
   #clearTimer(): void {
-    this.#timer.cancel();
+    this.#timer.disarm();
     this.#timerKind = Timer.NONE;
   }
 

@@ -40,7 +40,6 @@ import { buildResponseHead, type ClientFraming } from './response-head.js';
 import type { UpstreamErrorKind } from './observer.js';
 import type { ChannelContext } from './channel-context.js';
 import { keptTrailers } from './trailers.js';
-import type { Deadline } from '../clock.js';
 
 /** What the exchange needs from the client side (the ClientChannel). */
 export interface ClientSide {
@@ -122,7 +121,6 @@ export class Exchange implements SocketHandler {
   #retried = false;
   #gotResponseBytes = false;
   #aborted = false;
-  readonly #timer: Deadline;
   // response state
   #response: ParsedHead | undefined;
   #framing: ClientFraming = 'none';
@@ -132,6 +130,8 @@ export class Exchange implements SocketHandler {
   #upstreamReusable = false;
   #status = 0;
   #upstreamPaused = false;
+  /** The client socket is corked for the rest of this upstream read. */
+  #corked = false;
   /** Response trailer section (pieces), kept only when the client gets the response chunked. */
   #responseTrailers: Buffer[] | undefined;
   /** Decoded response chunks go to the client; trailers too when the client's framing is chunked
@@ -154,11 +154,15 @@ export class Exchange implements SocketHandler {
     this.#isHead = request.methodId === MethodId.HEAD;
     this.#wantsUpgrade = options.upgrade;
     this.#via = options.via;
-    this.#timer = ctx.clock.deadline(() => this.#timeout());
   }
 
   get status(): number { return this.#status; }
   get authority(): string { return this.#pool.origin.authority; }
+
+  /** Bytes written upstream that wait in the socket's queue (the kernel did not take them). */
+  get upstreamBacklog(): boolean {
+    return this.#socket !== undefined && this.#socket.socket.writableLength > 0;
+  }
 
   /** Whether the upstream socket is ready (start() found an idle one, or it connected since). */
   get connected(): boolean { return this.#socket !== undefined; }
@@ -190,10 +194,10 @@ export class Exchange implements SocketHandler {
   #end(reuse: boolean): boolean {
     if (this.#state === State.DONE) return false;
     this.#state = State.DONE;
-    this.#timer.cancel();
     const p = this.#socket;
     this.#socket = undefined;
     if (p === undefined) return true;
+    p.timer.disarm();
     if (!reuse) {
       this.#pool.discard(p);
       return true;
@@ -231,13 +235,17 @@ export class Exchange implements SocketHandler {
     this.#parser.reader.reset();
     this.#state = State.HEAD;
     const s = p.socket;
-    s.cork();
-    s.write(this.#requestHead);
-    for (const b of this.#queued) s.write(b);
-    this.#queued = [];
-    if (this.#bodyEnded) this.#writeBodyEnd();
-    s.uncork();
-    this.#timer.arm(this.#ctx.config.timeouts.upstreamHeadMs);
+    if (this.#queued.length === 0 && !(this.#bodyEnded && this.#chunkedRequest)) {
+      s.write(this.#requestHead); // the common case, one buffer: no cork
+    } else {
+      s.cork();
+      s.write(this.#requestHead);
+      for (const b of this.#queued) s.write(b);
+      this.#queued = [];
+      if (this.#bodyEnded) this.#writeBodyEnd();
+      s.uncork();
+    }
+    p.timer.arm(this.#ctx.config.timeouts.upstreamHeadMs);
     if (!this.#bodyEnded) this.#client.bodyWritable();
   }
 
@@ -249,7 +257,7 @@ export class Exchange implements SocketHandler {
       this.#queued.push(Buffer.from(bytes));
       return false;
     }
-    this.#timer.refresh();
+    this.#socket.timer.refresh();
     const s = this.#socket.socket;
     return s.write(bytes) || s.writableLength <= RELAY_HIGH_WATER;
   }
@@ -262,7 +270,7 @@ export class Exchange implements SocketHandler {
       this.#queued.push(size, Buffer.from(bytes), CRLF);
       return false;
     }
-    this.#timer.refresh();
+    this.#socket.timer.refresh();
     const s = this.#socket.socket;
     s.write(size);
     s.write(bytes);
@@ -291,17 +299,26 @@ export class Exchange implements SocketHandler {
   data(chunk: Buffer): void {
     if (this.#state === State.DONE || this.#aborted) return;
     this.#gotResponseBytes = true;
-    this.#timer.refresh();
-    // a head and the body bytes behind it go out in one writev; body-only reads are one write
-    const cork = this.#state === State.HEAD || this.#framing === 'chunked';
-    if (cork) this.#client.cork();
+    const p = this.#socket!;
+    p.timer.refresh();
+    // several writes from one read go out in one writev: chunked framing (size line, data, CRLF
+    // per chunk), or a head with body bytes behind it (#startResponse corks then); one write
+    // (body-only reads, a head with its small body inline) needs no cork
+    if (this.#framing === 'chunked') this.#corkClient();
     try {
       this.#consume(chunk, 0);
     } catch (e) {
       this.#internalError(e);
     } finally {
-      if (cork) this.#client.uncork();
+      if (this.#corked) {
+        this.#corked = false;
+        this.#client.uncork();
+      }
     }
+    // `chunk` is a view of the pooled socket's read buffer (owned-reads.ts): what the client
+    // socket could not take at once is queued by reference, so that buffer must not be read into
+    // again
+    if (this.#client.writableLength > 0) p.retainedRead();
   }
 
   drain(): void {
@@ -324,10 +341,10 @@ export class Exchange implements SocketHandler {
       // a stale keep-alive socket: retry an idempotent, bodiless request once on a new socket
       if (p.reused && !this.#gotResponseBytes && !this.#retried && this.#request.bodyKind === BodyKind.NONE && IDEMPOTENT.has(this.#request.methodId)) {
         this.#retried = true;
+        p.timer.disarm();
         this.#pool.discard(p);
         this.#socket = undefined;
         this.#state = State.CONNECTING;
-        this.#timer.cancel();
         this.#queued = [];
         this.start();
         return;
@@ -385,8 +402,7 @@ export class Exchange implements SocketHandler {
         return false;
       }
       // the socket leaves the pool for the tunnel: ended without release or discard
-      this.#state = State.DONE;
-      this.#timer.cancel();
+      this.#state = State.DONE; // (detach cancels the socket's timer: the tunnel has its own)
       this.#status = 101;
       const out = buildResponseHead({ head, framing: 'none', contentLength: 0, keepContentLength: false, upgrade: true, close: false, via: this.#via });
       this.#pool.detach(this.#socket!);
@@ -406,7 +422,9 @@ export class Exchange implements SocketHandler {
       this.#fail('invalid', 'PRX_ERR_UPSTREAM_INVALID', 'upstream used a transfer coding other than chunked');
       return false;
     }
-    this.#response = head;
+    // kept for the trailer section's Connection rules only; a copy, since the head's bytes are in
+    // the pooled socket's read buffer, valid only during this read
+    if (head.bodyKind === BodyKind.CHUNKED) this.#response = head.copy();
     this.#status = head.status;
     this.#bodyKind = head.bodyKind;
     this.#health.ok();
@@ -434,7 +452,8 @@ export class Exchange implements SocketHandler {
       upgrade: false, close, keepAlive: !client11, via: this.#via,
     }, inline);
     this.#state = State.BODY;
-    this.#timer.arm(this.#ctx.config.timeouts.upstreamIdleMs);
+    this.#socket!.timer.arm(this.#ctx.config.timeouts.upstreamIdleMs);
+    if (framing === 'chunked' || (inline === undefined && off < chunk.length)) this.#corkClient();
     this.#writeClient(out);
     if (inline !== undefined) {
       off += inline.length;
@@ -502,6 +521,13 @@ export class Exchange implements SocketHandler {
     this.#writeClient(Buffer.concat([LAST_CHUNK, keptTrailers(trailers, this.#response!), CRLF]));
   }
 
+  /** Corks the client socket until the end of the current upstream read (data()). */
+  #corkClient(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.#client.cork();
+  }
+
   #writeClient(bytes: Buffer): void {
     if (!this.#client.write(bytes) && !this.#upstreamPaused && this.#socket && this.#client.writableLength > RELAY_HIGH_WATER) {
       // slow client: stop reading the upstream until the client drains (D27). The upstream is
@@ -516,7 +542,7 @@ export class Exchange implements SocketHandler {
     if (this.#upstreamPaused && this.#socket && !this.#aborted) {
       this.#upstreamPaused = false;
       this.#socket.socket.resume();
-      this.#timer.refresh();
+      this.#socket.timer.refresh();
     }
   }
 
@@ -547,7 +573,8 @@ export class Exchange implements SocketHandler {
     this.#client.abortClient(reason);
   }
 
-  #timeout(): void {
+  /** The upstream socket's timer expired (SocketHandler). */
+  timeout(): void {
     try {
       this.#timedOut();
     } catch (e) {
@@ -558,7 +585,7 @@ export class Exchange implements SocketHandler {
   #timedOut(): void {
     if (this.#upstreamPaused) {
       // we are the ones not reading (slow client): not an upstream timeout
-      this.#timer.refresh();
+      this.#socket!.timer.refresh();
       return;
     }
     if (this.#state === State.HEAD) {

@@ -19,6 +19,7 @@ import type { Origin } from './origin-url.js';
 import { originKey, type UpstreamTls } from './upstream-tls.js';
 import { ProxyError } from '../errors.js';
 import { systemClock, type Clock, type Deadline } from '../clock.js';
+import { OwnedReadBuffer } from './owned-reads.js';
 
 export interface PoolOptions {
   maxSockets: number;
@@ -42,9 +43,11 @@ export interface SocketHandler {
   /** EOF, error or close: the socket is gone (or going). */
   gone(reason: 'end' | 'error' | 'close', error?: Error): void;
   drain(): void;
+  /** The socket's `timer` expired. */
+  timeout(): void;
 }
 
-const DISCARD: SocketHandler = { data() {}, gone() {}, drain() {} };
+const DISCARD: SocketHandler = { data() {}, gone() {}, drain() {}, timeout() {} };
 
 /** A pooled socket and how many requests it has carried. */
 export class PooledSocket {
@@ -53,21 +56,63 @@ export class PooledSocket {
   /** True when it came from the idle list (a stale keep-alive is possible: retry once). */
   reused = false;
   handler: SocketHandler = DISCARD;
-  idleTimer: Deadline | undefined;
+  /** The deadline of the request on it (the exchange's head and idle timeouts): one per socket,
+   *  re-armed per request, so a request makes no timer of its own. Expiry goes to the handler. */
+  readonly timer: Deadline;
+  /** While idle in the pool: closes it after idleSocketMs. */
+  readonly idleTimer: Deadline;
+  /** Its handler while idle in the pool (made once). */
+  idleHandler: SocketHandler | undefined;
   /** Per-socket state of the code that uses it (the response parser), released on close. */
   context: { release(): void } | undefined;
+  /** Plain TCP sockets read into a buffer of their own (handler.data gets views of it, valid only
+   *  during the call: see owned-reads.ts); TLS sockets read the usual way. */
+  readonly #reads: OwnedReadBuffer | undefined;
+  /** Left the pool for a tunnel (101): reads go to the socket's 'data' listeners again. */
+  #detached = false;
 
-  constructor(socket: net.Socket) {
+  constructor(socket: net.Socket, clock: Clock, reads?: OwnedReadBuffer) {
     this.socket = socket;
+    this.#reads = reads;
+    this.timer = clock.deadline(() => this.handler.timeout());
+    this.idleTimer = clock.deadline(() => this.idleHandler?.timeout());
+    if (reads) reads.onRead = (view) => this.#ownedRead(view);
     socket.on('data', (chunk: Buffer) => this.handler.data(chunk));
     socket.on('end', () => this.handler.gone('end'));
     socket.on('error', (e: Error) => this.handler.gone('error', e));
     socket.on('close', () => {
+      this.timer.cancel();
+      this.idleTimer.cancel();
       this.handler.gone('close');
       this.context?.release();
       this.context = undefined;
     });
     socket.on('drain', () => this.handler.drain());
+  }
+
+  /** The handler keeps a view of the last read beyond its data() call (a write that was queued):
+   *  the next read must go to another buffer. */
+  retainedRead(): void {
+    this.#reads?.lend();
+  }
+
+  /** The socket leaves the pool's protocol for a tunnel: from now on its reads are emitted as
+   *  'data' (copies, since the tunnel may queue them) for the tunnel's listeners. */
+  detachReads(): void {
+    this.#detached = true;
+    this.handler = DISCARD;
+    this.timer.cancel(); // the tunnel has its own
+    this.idleTimer.cancel();
+  }
+
+  #ownedRead(view: Buffer): void {
+    if (this.#detached) {
+      // Readable#push emits 'data' in flowing mode and buffers otherwise (the tunnel pauses and
+      // resumes the socket, which stops and starts the reads themselves)
+      this.socket.push(Buffer.from(view));
+      return;
+    }
+    this.handler.data(view);
   }
 }
 
@@ -142,7 +187,8 @@ export class OriginPool {
   #connect(): Promise<PooledSocket> {
     return new Promise((resolve, reject) => {
       const t = this.origin.tls;
-      const socket = t ? this.#connectTls(t) : net.connect({ host: this.origin.host, port: this.origin.port, noDelay: true, autoSelectFamily: true });
+      const reads = t ? undefined : new OwnedReadBuffer();
+      const socket = reads ? net.connect({ host: this.origin.host, port: this.origin.port, noDelay: true, autoSelectFamily: true, onread: reads.option }) : this.#connectTls(t!);
       let tcpConnected = false;
       const timer = this.#clock.deadline(() => {
         socket.destroy();
@@ -168,7 +214,7 @@ export class OriginPool {
         socket.off('error', onError);
         this.created++;
         if (t && (socket as tls.TLSSocket).isSessionReused()) this.resumedCount++;
-        resolve(new PooledSocket(socket));
+        resolve(new PooledSocket(socket, this.#clock, reads));
       });
     });
   }
@@ -219,15 +265,18 @@ export class OriginPool {
     }
     const s = p.socket;
     // bytes or EOF on an idle socket: the origin closed it or misbehaves; never reuse it
-    p.handler = {
-      data: () => { this.#removeIdle(p); s.destroy(); },
-      gone: () => { this.#removeIdle(p); s.destroy(); },
-      drain() {},
-    };
-    p.idleTimer ??= this.#clock.deadline(() => { this.#removeIdle(p); s.destroy(); });
+    p.idleHandler ??= this.#idleHandler(p);
+    p.handler = p.idleHandler;
     p.idleTimer.arm(this.#options.idleSocketMs);
     if (s.isPaused()) s.resume();
     this.#idle.push(p);
+  }
+
+  /** While idle: any byte or EOF (the origin closed it or misbehaves) or the idle timeout ends
+   *  it; it is never reused. */
+  #idleHandler(p: PooledSocket): SocketHandler {
+    const end = (): void => { this.#removeIdle(p); p.socket.destroy(); };
+    return { data: end, gone: end, timeout: end, drain() {} };
   }
 
   /** Drops a socket that cannot be reused (error, close-delimited body, Connection: close). */
@@ -240,7 +289,7 @@ export class OriginPool {
 
   /** Takes a socket out of the pool's accounting without closing it (it became a tunnel). */
   detach(p: PooledSocket): void {
-    p.handler = DISCARD;
+    p.detachReads();
     this.#active--;
     this.#drainWaiters();
   }
@@ -255,7 +304,7 @@ export class OriginPool {
   }
 
   #unidle(p: PooledSocket): void {
-    p.idleTimer?.cancel();
+    p.idleTimer.disarm();
     p.handler = DISCARD;
   }
 

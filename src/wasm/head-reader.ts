@@ -9,6 +9,9 @@ import { type Codec, type HeadLimits, checkLimits, maxHeadBytes } from './codec.
 import { ParsedHead } from './parsed-head.js';
 import { CodecError } from './codec-error.js';
 
+/** Bytes copied into linear memory per step (most heads are smaller). */
+const FEED_WINDOW = 4096;
+
 export class HeadReader {
   readonly #codec: Codec;
   readonly #kind: HeadKind;
@@ -39,6 +42,19 @@ export class HeadReader {
    * or throws CodecError. `headRequest` (responses only): the request was HEAD.
    */
   feed(buf: Buffer, start: number, end: number, headRequest = false): number {
+    // in windows: a read that holds a head and 64 KiB of body behind it copies one window into
+    // linear memory, not the body (a head split at a window edge is a head split across reads,
+    // which the codec handles the same)
+    for (let at = start; ;) {
+      const stop = end - at > FEED_WINDOW ? at + FEED_WINDOW : end;
+      const n = this.#feedWindow(buf, at, stop, headRequest);
+      if (n > 0) return at - start + n;
+      if (stop === end) return 0;
+      at = stop;
+    }
+  }
+
+  #feedWindow(buf: Buffer, start: number, end: number, headRequest: boolean): number {
     const c = this.#codec;
     if (this.#pendingLength === 0) {
       const len = c.copyIn(buf, start, end);

@@ -59,10 +59,25 @@ export class ParsedHead {
   /** Reads the codec's result table right after a successful parse of the head that starts at
    *  buf[start] (the head's bytes stay in `buf`: the caller must not reuse it while it needs the
    *  head, as for `raw`). */
-  constructor(c: Codec, buf: Buffer, start: number) {
-    const r = c.result;
+  constructor(c: Codec, buf: Buffer, start: number);
+  /** (copy()) The same head over a copy of its bytes at buf[start]. */
+  constructor(c: ParsedHead, buf: Buffer, start: number);
+  constructor(c: Codec | ParsedHead, buf: Buffer, start: number) {
     this.#buf = buf;
     this.#start = start;
+    if (c instanceof ParsedHead) {
+      this.length = c.length; this.version = c.version; this.status = c.status; this.flags = c.flags;
+      this.methodId = c.methodId; this.targetForm = c.targetForm; this.bodyKind = c.bodyKind;
+      this.contentLength = c.contentLength; this.fieldCount = c.fieldCount; this.hostIndex = c.hostIndex;
+      this.#methodStart = c.#methodStart; this.#methodLength = c.#methodLength;
+      this.#targetStart = c.#targetStart; this.#targetLength = c.#targetLength;
+      this.#reasonStart = c.#reasonStart; this.#reasonLength = c.#reasonLength;
+      this.#fields = c.#fields; this.#fieldsStart = c.#fieldsStart;
+      this.#hostStart = c.#hostStart; this.#hostLength = c.#hostLength;
+      this.#text = c.#text;
+      return;
+    }
+    const r = c.result;
     this.length = r[HeadResult.HEAD_LENGTH];
     this.version = r[HeadResult.VERSION];
     this.status = r[HeadResult.STATUS];
@@ -89,6 +104,12 @@ export class ParsedHead {
     const h = this.hostIndex * FieldEntry.SIZE;
     this.#hostStart = this.hostIndex >= 0 ? f[h + FieldEntry.VALUE_START] : 0;
     this.#hostLength = this.hostIndex >= 0 ? f[h + FieldEntry.VALUE_LENGTH] : 0;
+  }
+
+  /** This head over a copy of its bytes, for a head that must outlive the buffer it was parsed
+   *  from (a read buffer that is reused, upstream/owned-reads.ts). */
+  copy(): ParsedHead {
+    return new ParsedHead(this, Buffer.from(this.raw), 0);
   }
 
   /** Exactly the head's bytes, start-line to the empty line's CRLF (a view of the caller's buffer). */

@@ -2,6 +2,7 @@
 import { describe, it, expect } from 'vitest';
 import net from 'node:net';
 import http from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { WebSocketServer, WebSocket } from 'ws';
 import { startProxy, startHttpOrigin, startRawOrigin, RawClient, request, header, sleep, type Started, useCleanups, tracker } from '../helpers/harness.js';
 
@@ -261,6 +262,87 @@ describe('upgrades', () => {
     });
     expect(reply).toBe('echo:hi');
     ws.close();
+  });
+
+  it('relays a WebSocket byte-exact both ways at volume (the upgraded pooled socket reads into a buffer it reuses)', async () => {
+    const server = http.createServer();
+    const wss = new WebSocketServer({ server, maxPayload: 1024 * 1024 });
+    wss.on('connection', (ws) => ws.on('message', (m: Buffer) => ws.send(m)));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise<void>((r) => { wss.close(); server.close(() => r()); }));
+    const p = await proxyTo((server.address() as net.AddressInfo).port);
+    const ws = new WebSocket(`ws://127.0.0.1:${p.port}/bulk`);
+    const sent = Array.from({ length: 48 }, (_, i) => randomBytes(100_000 + i * 3_001));
+    const echoed = await new Promise<Buffer[]>((resolve, reject) => {
+      const got: Buffer[] = [];
+      ws.on('open', () => { for (const m of sent) ws.send(m); });
+      ws.on('message', (m: Buffer) => { got.push(m); if (got.length === sent.length) resolve(got); });
+      ws.on('error', reject);
+    });
+    expect(echoed.length).toBe(sent.length);
+    for (let i = 0; i < sent.length; i++) expect(echoed[i].equals(sent[i])).toBe(true);
+    ws.close();
+  });
+
+  it('relays 24 MiB after a 101 byte-exact to a client that stops reading for a while', async () => {
+    const blocks = Array.from({ length: 24 }, () => randomBytes(1024 * 1024));
+    const origin = await startRawOrigin((s) => {
+      s.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+      for (const b of blocks) s.write(b);
+    });
+    cleanups.push(() => origin.close());
+    const p = await proxyTo(origin.port);
+    const c = net.connect({ port: p.port, host: '127.0.0.1' });
+    cleanups.push(() => { c.destroy(); });
+    const want = 24 * 1024 * 1024;
+    const got: Buffer[] = [];
+    let received = 0;
+    const all = new Promise<Buffer>((r) => c.on('data', (b: Buffer) => {
+      got.push(b);
+      received += b.length;
+      const t = received > want ? Buffer.concat(got) : undefined; // the head is < 200 bytes
+      if (t !== undefined && t.length - (t.indexOf('\r\n\r\n') + 4) === want) r(t);
+    }));
+    c.write('GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    c.pause();
+    await sleep(500); // the proxy's writes to this client queue up meanwhile
+    c.resume();
+    const t = await all;
+    const body = t.subarray(t.indexOf('\r\n\r\n') + 4);
+    expect(t.subarray(0, 12).toString()).toBe('HTTP/1.1 101');
+    expect(body.equals(Buffer.concat(blocks))).toBe(true);
+  });
+
+  it('relays 24 MiB from the client after a 101 byte-exact to an origin that stops reading for a while', async () => {
+    const blocks = Array.from({ length: 24 }, () => randomBytes(1024 * 1024));
+    const want = Buffer.concat(blocks);
+    const received: Buffer[] = [];
+    let receivedBytes = 0;
+    let upgraded = false;
+    let originSocket: net.Socket | undefined;
+    const origin = await startRawOrigin((s, d) => {
+      if (!upgraded) {
+        upgraded = true;
+        originSocket = s;
+        s.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+        s.pause(); // the proxy's writes to the origin queue up meanwhile
+        setTimeout(() => s.resume(), 500);
+        return;
+      }
+      received.push(Buffer.from(d));
+      receivedBytes += d.length;
+    });
+    cleanups.push(() => origin.close());
+    const p = await proxyTo(origin.port);
+    const c = net.connect({ port: p.port, host: '127.0.0.1' });
+    cleanups.push(() => { c.destroy(); });
+    const switched = new Promise<void>((r) => c.once('data', () => r()));
+    c.write('GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    await switched;
+    for (const b of blocks) c.write(b);
+    for (let i = 0; i < 1000 && receivedBytes < want.length; i++) await sleep(20);
+    expect(originSocket).toBeDefined();
+    expect(Buffer.concat(received).equals(want)).toBe(true);
   });
 
   it('does not tunnel h2c upgrades (h2c smuggling): the request goes as plain HTTP/1.1', async () => {

@@ -59,4 +59,24 @@ describe('trailers', () => {
     for (let i = 0; i < 250 && !(body().includes('0\r\n') && body().endsWith('\r\n\r\n')); i++) await sleep(20);
     expect(body()).toBe('5\r\nhello\r\n0\r\nX-Checksum: abc\r\ngrpc-status: 0\r\n\r\n');
   });
+
+  it('applies the request head\'s Connection rules to trailers that arrive after other connections\' reads (the head is kept as a copy, not in the reused read buffer)', async () => {
+    const origin = await startRawOrigin((s, d) => { if (d.includes('GET /other')) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'); });
+    cleanups.push(() => origin.close());
+    const p = await startProxy({ routes: [{ id: 'r', pathPrefix: '/', upstreams: [`http://127.0.0.1:${origin.port}`] }] });
+    cleanups.push(() => p.close());
+    const c = await RawClient.connect(p.port);
+    cleanups.push(() => c.destroy());
+    c.send('POST /u HTTP/1.1\r\nHost: h\r\nConnection: X-Secret\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n', 'POST');
+    for (let i = 0; i < 250 && origin.received.length === 0; i++) await sleep(20);
+    // other connections' heads are read (into the same shared buffer) while this request waits
+    for (let i = 0; i < 3; i++) {
+      const other = await rawExchange(p.port, `GET /other HTTP/1.1\r\nHost: ${'z'.repeat(300)}\r\nX-Filler: ${'y'.repeat(900 + i)}\r\nConnection: close\r\n\r\n`);
+      expect(other.startsWith('HTTP/1.1 200')).toBe(true);
+    }
+    c.send('0\r\nX-Secret: s\r\nX-Checksum: abc\r\n\r\n', 'POST');
+    const body = () => { const got = Buffer.concat(origin.received[0] ?? []).toString('latin1'); return got.slice(got.indexOf('\r\n\r\n') + 4); };
+    for (let i = 0; i < 250 && !(body().includes('0\r\n') && body().endsWith('\r\n\r\n')); i++) await sleep(20);
+    expect(body()).toBe('5\r\nhello\r\n0\r\nX-Checksum: abc\r\n\r\n');
+  });
 });
