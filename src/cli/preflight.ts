@@ -11,13 +11,13 @@
 //     workers, each worker builds this same one).
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { pino } from 'pino';
 import { parseHostPort, type Config } from '../config/config.js';
 import { MIN_ADMIN_TOKEN_LENGTH } from '../config/schema.js';
 import { ProxyError } from '../errors.js';
 import { isLoopbackHost } from '../net/loopback.js';
 import { ProxyServer } from '../proxy/proxy-server.js';
 import { resolveWorkerCount } from '../cluster/worker-count.js';
+import { silentLogger } from '../log.js';
 
 const invalid = (message: string, path?: string) => new ProxyError('PRX_ERR_BAD_CONFIG', message, path);
 
@@ -78,7 +78,7 @@ function checkWorkers(config: Config, canStartWorkers: boolean): void {
 function checkProxy(config: Config): void {
   try {
     // also reads and checks every certificate, key and CA file the configuration names
-    new ProxyServer(config, pino({ level: 'silent' }));
+    new ProxyServer(config, silentLogger());
   } catch (e) {
     if (!(e instanceof ProxyError)) throw e;
     const route = e.path ? /^\/routes\/(\d+)/.exec(e.path) : null;

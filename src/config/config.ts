@@ -1,13 +1,14 @@
 // The resolved configuration: the file's JSON validated against configSchema with every default
 // filled in, plus the loader that names the bad field and why.
 import { readFileSync, existsSync } from 'node:fs';
-import { Ajv, type ErrorObject } from 'ajv';
-import { configSchema } from './schema.js';
+import type { ErrorObject } from 'ajv';
 import type { RouteSpec } from '../routing/route-spec.js';
-import { closest, distance } from 'fastest-levenshtein';
+import { createRequire } from 'node:module';
 import { ProxyError } from '../errors.js';
 import { parseJsonText } from './json-text.js';
 import type { StoreConfig } from './store-schema.js';
+// configSchema compiled ahead of time (generate-validator.ts): no Ajv compile at start-up
+import validateGenerated from './config-validator.generated.js';
 
 export interface AdminConfig { listen: string; token?: string }
 
@@ -62,14 +63,17 @@ export interface Config {
   demoOrigin?: { listen?: string };
 }
 
-// verbose: errors carry their schema, so an unknown key can be compared with the known ones
-const ajv = new Ajv({ allErrors: false, useDefaults: true, strict: false, verbose: true });
-const validate = ajv.compile(configSchema);
+/** Ajv's validate function: true or false, the errors of the last call in `errors`. */
+const validate = validateGenerated as { (data: unknown): boolean; errors?: ErrorObject[] | null };
+
+const requireHere = createRequire(import.meta.url);
 
 /** The known key closest to a misspelt one, if it is close enough to be what was meant. */
 export function closestKey(key: string, known: readonly string[]): string | undefined {
   const exact = known.find((k) => k.toLowerCase() === key.toLowerCase());
   if (exact) return exact;
+  // loaded only for a misspelt key: a valid configuration (every start) does not need it
+  const { closest, distance } = requireHere('fastest-levenshtein') as typeof import('fastest-levenshtein');
   const best = closest(key, [...known]);
   return best !== undefined && distance(key, best) <= Math.max(2, Math.floor(key.length / 4)) ? best : undefined;
 }

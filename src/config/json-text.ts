@@ -1,7 +1,11 @@
 // JSON.parse for files people edit by hand: a syntax error names the line and column and says
 // what was expected in plain words (V8's messages give an offset at best, and sometimes only
-// "Unexpected token"). JSON.parse stays the judge; jsonc-parser, in strict mode, only locates.
-import { parse as locate, type ParseError, ParseErrorCode } from 'jsonc-parser';
+// "Unexpected token"). JSON.parse stays the judge; jsonc-parser, in strict mode, only locates,
+// and is loaded only then: a valid file (every start) does not load it (issue 14, memory).
+import { createRequire } from 'node:module';
+import { type ParseError, ParseErrorCode } from 'jsonc-parser';
+
+const requireHere = createRequire(import.meta.url);
 
 const EXPECTED: Partial<Record<ParseErrorCode, string>> = {
   [ParseErrorCode.InvalidSymbol]: 'unexpected character (strings and names need double quotes; true, false and null are lower case)',
@@ -41,6 +45,7 @@ export function parseJsonText(text: string): unknown {
     return JSON.parse(text);
   } catch (e) {
     const errors: ParseError[] = [];
+    const { parse: locate } = requireHere('jsonc-parser') as typeof import('jsonc-parser');
     locate(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
     const first = errors[0];
     if (!first) throw new Error((e as Error).message);

@@ -104,7 +104,8 @@ export class ClientChannel implements ClientSide, ReadSink {
   readonly socket: net.Socket;
   readonly #ctx: ChannelContext;
   readonly #reader: HeadReader;
-  readonly #decoder: ChunkedDecoder;
+  /** Made on the first chunked request body (#chunkedDecoder): most connections never send one. */
+  #decoder: ChunkedDecoder | undefined;
   readonly #onClosed: (c: ClientChannel) => void;
   #state = State.HEAD;
   #buf: Buffer | undefined;
@@ -132,7 +133,7 @@ export class ClientChannel implements ClientSide, ReadSink {
   #started = 0;
   /** The server is draining (shutting down): every response from now on closes the connection. */
   #draining = false;
-  readonly #bodySink: ChunkSink;
+  #bodySink: ChunkSink | undefined;
   /** Reads into Portico's buffers (client-reads.ts), or undefined: Node's 'data' events (TLS
    *  connections, or a Node without the hooks). */
   readonly #reads: ClientReads | undefined;
@@ -148,12 +149,7 @@ export class ClientChannel implements ClientSide, ReadSink {
     this.#ctx = ctx;
     this.#onClosed = onClosed;
     this.#reader = new HeadReader(ctx.codec, HeadKind.REQUEST, ctx.requestLimits);
-    this.#decoder = new ChunkedDecoder(ctx.codec, this.#reader.slot);
     this.#timer = ctx.clock.deadline(this.#onTimer);
-    this.#bodySink = {
-      data: (b) => this.#chunkData(b),
-      trailer: (b) => this.#exchange?.addTrailer(b),
-    };
     socket.setNoDelay(true);
     this.#reads = (socket as { encrypted?: boolean }).encrypted ? undefined : ClientReads.install(socket, this);
     socket.on('data', this.#onData);
@@ -469,7 +465,7 @@ export class ClientChannel implements ClientSide, ReadSink {
       }
       if (head.contentLength === 0) this.#bodyKind = BodyKind.NONE;
     } else if (head.bodyKind === BodyKind.CHUNKED) {
-      this.#decoder.begin();
+      this.#chunkedDecoder().begin();
     }
     this.#state = this.#bodyKind === BodyKind.NONE ? State.WAIT : State.BODY;
     this.#setTimer(this.#state === State.BODY ? Timer.BODY : Timer.NONE);
@@ -618,7 +614,7 @@ export class ClientChannel implements ClientSide, ReadSink {
     this.#bodyOk = true;
     let n: number;
     try {
-      n = this.#decoder.decode(buf, this.#off, buf.length, this.#bodySink);
+      n = this.#decoder!.decode(buf, this.#off, buf.length, this.#bodySink!);
     } catch (e) {
       if (!(e instanceof CodecError)) throw e;
       this.#off = buf.length;
@@ -627,9 +623,22 @@ export class ClientChannel implements ClientSide, ReadSink {
     }
     this.#off += n;
     if (this.#state !== State.BODY) return false; // #chunkData rejected the body
-    if (this.#decoder.done) this.#bodyDone();
+    if (this.#decoder!.done) this.#bodyDone();
     else if (!this.#bodyOk) this.#blockBody();
     return this.#state !== State.BODY || this.#bodyOk;
+  }
+
+  /** The decoder of chunked request bodies and the sink it feeds, made once per connection on
+   *  its first chunked request (an idle connection holds neither: issue 14, memory). */
+  #chunkedDecoder(): ChunkedDecoder {
+    if (this.#decoder === undefined) {
+      this.#decoder = new ChunkedDecoder(this.#ctx.codec, this.#reader.slot);
+      this.#bodySink = {
+        data: (b) => this.#chunkData(b),
+        trailer: (b) => this.#exchange?.addTrailer(b),
+      };
+    }
+    return this.#decoder;
   }
 
   #chunkData(bytes: Buffer): void {

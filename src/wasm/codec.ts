@@ -80,8 +80,11 @@ export class Codec {
   readonly resultF64: Float64Array;
   readonly fields: Int32Array;
   readonly spans: Int32Array;
-  readonly #freeSlots: Int32Array;
-  #freeCount: number;
+  /** Slots given back (reused first, last in first out); slots from #unused up were never used.
+   *  Grows with the connections actually open, not with Capacity.SLOTS (a 256 KiB table filled
+   *  at start-up before; issue 14, memory). */
+  readonly #freeSlots: number[] = [];
+  #unused = 0;
 
   constructor(build: Build) {
     const module = new WebAssembly.Module(wasmBytes(build));
@@ -97,9 +100,6 @@ export class Codec {
     this.resultF64 = new Float64Array(buffer, exports.resultPointer(), HeadResult.SIZE / 2);
     this.fields = new Int32Array(buffer, exports.fieldsPointer(), Capacity.FIELDS * 6);
     this.spans = new Int32Array(buffer, exports.spansPointer(), Capacity.SPANS * 3);
-    this.#freeSlots = new Int32Array(Capacity.SLOTS);
-    for (let i = 0; i < Capacity.SLOTS; i++) this.#freeSlots[i] = Capacity.SLOTS - 1 - i;
-    this.#freeCount = Capacity.SLOTS;
   }
 
   /** Copies src[start, end) to the start of the input region; returns the length copied,
@@ -119,8 +119,11 @@ export class Codec {
 
   /** Takes a free parser slot configured with `limits`; throws when all are in use. */
   allocSlot(limits: HeadLimits): number {
-    if (this.#freeCount === 0) throw new Error('portico: all codec parser slots are in use');
-    const slot = this.#freeSlots[--this.#freeCount];
+    let slot = this.#freeSlots.pop();
+    if (slot === undefined) {
+      if (this.#unused === Capacity.SLOTS) throw new Error('portico: all codec parser slots are in use');
+      slot = this.#unused++;
+    }
     this.configureSlot(slot, limits);
     return slot;
   }
@@ -130,7 +133,7 @@ export class Codec {
   }
 
   freeSlot(slot: number): void {
-    this.#freeSlots[this.#freeCount++] = slot;
+    this.#freeSlots.push(slot);
   }
 
   setChunkLimits(maxSizeLine: number, maxTrailer: number): void {

@@ -3,6 +3,8 @@
 import { describe, it, expect } from 'vitest';
 import { resolveConfig } from '../../src/config/config.js';
 import { parseJsonText } from '../../src/config/json-text.js';
+import { configValidatorSource, generatedFile } from '../../src/config/generate-validator.js';
+import { readFileSync } from 'node:fs';
 
 const message = (raw: unknown) => {
   try {
@@ -34,5 +36,9 @@ describe('configuration error messages', () => {
     expect(() => parseJsonText('{ "a": 1 // note\n}')).toThrow('line 1, column 10: comments are not allowed in JSON');
     expect(() => parseJsonText('')).toThrow('line 1, column 1: expected a value');
     expect(parseJsonText('{"a":[1,2]}')).toEqual({ a: [1, 2] });
+  });
+
+  it('come from a validator generated from the current schema (run npm run gen:config-validator after editing schema.ts)', () => {
+    expect(readFileSync(generatedFile(), 'utf8') === configValidatorSource(), 'src/config/config-validator.generated.ts is stale: npm run gen:config-validator').toBe(true);
   });
 });

@@ -157,6 +157,27 @@ describe('client timeouts', () => {
     expect(await waitFor(() => origin.connections.every((s) => s.destroyed || s.readableEnded), 3000)).toBe(true);
   });
 
+  it('times out a silent chunked body on a kept-alive connection whose chunked decoder was made for an earlier request', async () => {
+    // the decoder is made on a connection's first chunked body (issue 14, memory): a later
+    // chunked body on the same connection reuses it, and its silence still ends in 408
+    const clock = new FakeClock();
+    const o = await okOrigin();
+    const p = await proxyTo(cleanups, o.port, { timeouts: { bodyIdleMs: 400, upstreamHeadMs: 30_000 } }, { clock });
+    const c = await connect(p.port);
+    c.send('GET /first HTTP/1.1\r\nHost: x\r\n\r\n', 'GET');
+    c.send('POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n', 'POST');
+    const [first, second] = await c.read(2, 5000);
+    expect(first?.status).toBe(200);
+    expect(second?.status).toBe(200);
+    expect(second?.body.toString('latin1')).toBe('ok /chunked hello world');
+    c.send('POST /silent HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab', 'POST');
+    await armed(clock, 400);
+    clock.advance(400);
+    const third = (await c.read(3, 5000))[2];
+    expect(third?.status).toBe(408);
+    expect(await c.waitClose(5000)).toBe(true);
+  });
+
   it('refreshes the body timer on every body read', async () => {
     const clock = new FakeClock();
     const o = await okOrigin();
