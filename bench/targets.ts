@@ -190,7 +190,7 @@ function porticoTarget(workers = 1, sched?: 'rr' | 'none'): TargetDef {
     },
     async start(ctx, role, opts = {}) {
       const port = await freePort();
-      // Run the bin as its shebang would (e.g. `#!/usr/bin/env -S node --max-semi-space-size=4`).
+      // Run the bin as its shebang would (e.g. `#!/usr/bin/env -S node --max-semi-space-size=2`).
       const entry = porticoEntry(ctx.root);
       const listen = role === 'tls'
         ? ['--listen', 'off', '--tls-listen', `127.0.0.1:${port}`, '--tls-cert', tlsFiles(ctx).cert, '--tls-key', tlsFiles(ctx).key]

@@ -48,7 +48,7 @@ export interface Portico {
 }
 
 export async function startPortico(args: string[]): Promise<Portico> {
-  const { child, stdout, stderr, exit } = spawnNode(['--max-semi-space-size=4', BIN, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args], { ...process.env, PORTICO_ADMIN_TOKEN: TOKEN });
+  const { child, stdout, stderr, exit } = spawnNode(['--max-semi-space-size=2', BIN, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...args], { ...process.env, PORTICO_ADMIN_TOKEN: TOKEN });
   children.push(child);
   const deadline = Date.now() + 60_000;
   while (!/admin API on (\S+)/.test(stderr())) {
