@@ -73,6 +73,10 @@ const enum Pause {
   CLIENT_NOT_READING = 4,
 }
 
+/** The socket property that leads a shared listener to its connection's channel. */
+const CHANNEL = Symbol('portico.channel');
+const channelOf = (socket: net.Socket): ClientChannel => (socket as unknown as Record<symbol, ClientChannel>)[CHANNEL];
+
 const CONNECTION_ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
 /** Response bytes queued on the client socket above which no further pipelined request is read
@@ -152,11 +156,13 @@ export class ClientChannel implements ClientSide, ReadSink {
     this.#timer = ctx.clock.deadline(this.#onTimer);
     socket.setNoDelay(true);
     this.#reads = (socket as { encrypted?: boolean }).encrypted ? undefined : ClientReads.install(socket, this);
-    socket.on('data', this.#onData);
-    socket.on('end', this.#onEnd);
-    socket.on('error', this.#onError);
-    socket.on('close', this.#onClose);
-    socket.on('drain', this.#onDrain);
+    (socket as unknown as Record<symbol, unknown>)[CHANNEL] = this;
+    const on = ClientChannel.#listeners;
+    socket.on('data', on.data);
+    socket.on('end', on.end);
+    socket.on('error', on.error);
+    socket.on('close', on.close);
+    socket.on('drain', on.drain);
     ctx.observers.clientConnection(1);
     this.#setTimer(Timer.IDLE);
   }
@@ -228,9 +234,10 @@ export class ClientChannel implements ClientSide, ReadSink {
     this.#exchange = undefined;
     this.#request = undefined;
     const s = this.socket;
-    s.off('data', this.#onData);
-    s.off('end', this.#onEnd);
-    s.off('drain', this.#onDrain);
+    const on = ClientChannel.#listeners;
+    s.off('data', on.data);
+    s.off('end', on.end);
+    s.off('drain', on.drain);
     s.write(head);
     if (rest.length > 0) s.write(rest);
     const pending = this.#buf ? Buffer.from(this.#buf.subarray(this.#off)) : undefined;
@@ -279,7 +286,17 @@ export class ClientChannel implements ClientSide, ReadSink {
     return bytes;
   }
 
-  readonly #onData = (chunk: Buffer): void => {
+  /** The socket's listeners, one set for every connection (`this` is the socket, CHANNEL its
+   *  channel): an idle connection holds no closures of its own for them (issue 14, memory). */
+  static readonly #listeners = {
+    data(this: net.Socket, chunk: Buffer): void { channelOf(this).#onData(chunk); },
+    end(this: net.Socket): void { channelOf(this).#onEnd(); },
+    error(this: net.Socket): void { /* 'close' follows; nothing to report to the client */ },
+    close(this: net.Socket): void { channelOf(this).#onClose(); },
+    drain(this: net.Socket): void { channelOf(this).#onDrain(); },
+  };
+
+  #onData(chunk: Buffer): void {
     if (this.#state >= State.CLOSING) return; // lingering close: discard
     if (this.#buf === undefined || this.#off >= this.#buf.length) {
       this.#buf = chunk;
@@ -294,7 +311,7 @@ export class ClientChannel implements ClientSide, ReadSink {
     } catch (e) {
       this.#internalError(e);
     }
-  };
+  }
 
   /** A bug must cost one connection, never the process. */
   #internalError(e: unknown): void {
@@ -318,13 +335,13 @@ export class ClientChannel implements ClientSide, ReadSink {
     this.#request = undefined;
   }
 
-  readonly #onEnd = (): void => {
+  #onEnd(): void {
     try {
       this.#ended();
     } catch (e) {
       this.#internalError(e);
     }
-  };
+  }
 
   #ended(): void {
     this.#clientEnded = true;
@@ -346,11 +363,7 @@ export class ClientChannel implements ClientSide, ReadSink {
     }
   }
 
-  readonly #onError = (): void => {
-    // 'close' follows; nothing to report to the client
-  };
-
-  readonly #onDrain = (): void => {
+  #onDrain(): void {
     try {
       this.#exchange?.resumeUpstream();
       if ((this.#pausedFor & Pause.CLIENT_NOT_READING) !== 0) {
@@ -360,9 +373,9 @@ export class ClientChannel implements ClientSide, ReadSink {
     } catch (e) {
       this.#internalError(e);
     }
-  };
+  }
 
-  readonly #onClose = (): void => {
+  #onClose(): void {
     const wasOpen = this.#state !== State.CLOSED;
     this.#state = State.CLOSED;
     this.#timer.cancel(); // for good: a closed connection must not stay reachable from a timer
@@ -373,7 +386,7 @@ export class ClientChannel implements ClientSide, ReadSink {
     this.#reader.release();
     if (wasOpen) this.#ctx.observers.clientConnection(-1);
     this.#onClosed(this);
-  };
+  }
 
   // --- input processing -------------------------------------------------------------------------
 
