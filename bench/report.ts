@@ -37,8 +37,11 @@ export interface IdleRecord {
   rssBeforeBytes: number;
   rssAfterBytes: number;
   peakRssBytes: number;
-  /** (RSS after - RSS before) / connections open. */
+  /** (RSS after - RSS before) / connections open, 1 s after they opened. */
   bytesPerConn: number;
+  /** The same with the lowest RSS seen over the settle period (--idle-settle), once the target
+   *  collected the garbage of opening them; NaN when not measured. */
+  bytesPerConnSettled: number;
   openSeconds: number;
   note?: string;
 }
@@ -240,14 +243,15 @@ export function markdown(results: Results): string {
         L.push('');
         continue;
       }
-      L.push('| target | open / requested | RSS before MiB | RSS with connections MiB | KiB per connection | Portico ÷ target | note |');
-      L.push('|---|---:|---:|---:|---:|---:|---|');
+      L.push('| target | open / requested | RSS before MiB | RSS with connections MiB | KiB per connection (1 s) | KiB per connection (settled) | Portico ÷ target (settled) | note |');
+      L.push('|---|---:|---:|---:|---:|---:|---:|---|');
       const mine = idle.find((r) => r.target === 'portico');
+      const kib = (b: number) => (b >= 0 ? sig(b / 1024) : '—');
       for (const r of idle) {
-        const ratio = mine && r !== mine && r.bytesPerConn > 0 && mine.bytesPerConn >= 0 ? `${num(mine.bytesPerConn / r.bytesPerConn, 2)}×` : '—';
+        const ratio = mine && r !== mine && r.bytesPerConnSettled > 0 && mine.bytesPerConnSettled >= 0 ? `${num(mine.bytesPerConnSettled / r.bytesPerConnSettled, 2)}×` : '—';
         L.push(
           `| ${r.target} | ${num(r.openAtMeasure)} / ${num(r.requested)} | ${sig(r.rssBeforeBytes / 2 ** 20)} | ${sig(r.rssAfterBytes / 2 ** 20)} | ` +
-            `${r.bytesPerConn >= 0 ? sig(r.bytesPerConn / 1024) : '—'} | ${ratio} | ${r.note ?? ''} |`,
+            `${kib(r.bytesPerConn)} | ${kib(r.bytesPerConnSettled)} | ${ratio} | ${r.note ?? ''} |`,
         );
       }
       L.push('');

@@ -42,6 +42,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --warmup S         seconds of warm-up per target and workload (default 1)
   --rounds N         measured rounds per target, interleaved across targets (default 3)
   --idle N           idle connections for workload e (default 10000)
+  --idle-settle S    workload e: also read RSS over S seconds after they opened, lowest kept (default 15)
   --churn-rate N     route changes per second for workload f (default 20)
   --pin              pin the target to CPU 0 and origin/load generator to the others (taskset)
   --load TOOL        wrk (default when installed) or autocannon
@@ -65,6 +66,8 @@ interface Options {
   warmup: number;
   rounds: number;
   idle: number;
+  /** Seconds over which workload e looks for the lowest RSS after the connections opened. */
+  idleSettle: number;
   churnRate: number;
   pin: boolean;
   load: string | undefined;
@@ -97,6 +100,7 @@ function parseOptions(argv: string[]): Options | 'help' {
       warmup: { type: 'string' },
       rounds: { type: 'string' },
       idle: { type: 'string' },
+      'idle-settle': { type: 'string' },
       'churn-rate': { type: 'string' },
       pin: { type: 'boolean' },
       load: { type: 'string' },
@@ -123,6 +127,7 @@ function parseOptions(argv: string[]): Options | 'help' {
     warmup: int('warmup', values.warmup, smoke ? 0 : 1, 0),
     rounds: int('rounds', values.rounds, smoke ? 1 : 3, 1),
     idle: int('idle', values.idle, smoke ? 200 : 10_000, 1),
+    idleSettle: int('idle-settle', values['idle-settle'], smoke ? 0 : 15, 0),
     churnRate: int('churn-rate', values['churn-rate'], 20, 1),
     pin: values.pin ?? false,
     load: values.load,
@@ -342,6 +347,14 @@ class Bench {
         const opened = JSON.parse(m[1]!) as { opened: number; failed: number; failures: Record<string, number>; seconds: number; attempted: number };
         await new Promise((res) => setTimeout(res, 1000));
         const after = memory(pid);
+        // idle for a while: the lowest RSS over the settle period, once the target has collected
+        // the garbage of accepting them (V8 does so a few seconds after allocation stops)
+        let settled = after?.rss ?? NaN;
+        for (let i = 0; i < this.opts.idleSettle; i++) {
+          await new Promise((res) => setTimeout(res, 1000));
+          const m = memory(pid);
+          if (m && m.rss < settled) settled = m.rss;
+        }
         child.child.stdin?.write('count 1\n');
         const c = await child.waitForLine(/^OPEN#1 (\d+)/, 10_000);
         const open = Number(c[1]);
@@ -356,6 +369,7 @@ class Bench {
           rssAfterBytes: after?.rss ?? NaN,
           peakRssBytes: after?.hwm ?? NaN,
           bytesPerConn: open > 0 && before && after ? (after.rss - before.rss) / open : NaN,
+          bytesPerConnSettled: open > 0 && before && this.opts.idleSettle > 0 ? (settled - before.rss) / open : NaN,
           openSeconds: opened.seconds,
         };
         const why: string[] = [];
@@ -367,7 +381,7 @@ class Bench {
         this.idle.push(rec);
         process.stdout.write(
           `[e] ${label.padEnd(26)} ${fmt(open)} open  RSS ${fmt(rec.rssBeforeBytes / 2 ** 20, 1)} -> ${fmt(rec.rssAfterBytes / 2 ** 20, 1)} MiB  ` +
-            `${fmt(rec.bytesPerConn / 1024, 2)} KiB/conn  (opened in ${fmt(opened.seconds, 1)} s)${rec.note ? `  ${rec.note}` : ''}\n`,
+            `${fmt(rec.bytesPerConn / 1024, 2)} KiB/conn, settled ${fmt(rec.bytesPerConnSettled / 1024, 2)}  (opened in ${fmt(opened.seconds, 1)} s)${rec.note ? `  ${rec.note}` : ''}\n`,
         );
       } catch (e) {
         this.note(`(e) ${label}: ${(e as Error).message.split('\n')[0]}`);
