@@ -115,9 +115,9 @@ export class Exchange implements SocketHandler {
   #socket: PooledSocket | undefined;
   #parser: ResponseParser | undefined;
   /** Body bytes (already framed) read before the upstream connection was ready. */
-  #queued: Buffer[] = [];
+  #queued: Buffer[] | undefined;
   #bodyEnded = false;
-  #trailers: Buffer[] = [];
+  #trailers: Buffer[] | undefined;
   #retried = false;
   #gotResponseBytes = false;
   #aborted = false;
@@ -137,10 +137,14 @@ export class Exchange implements SocketHandler {
   /** Decoded response chunks go to the client; trailers too when the client's framing is chunked
    *  (re-framed with a length or close-delimited for HTTP/1.0 there is nowhere to put them, and
    *  RFC 9110 §6.5.1 lets a recipient discard them). */
-  readonly #responseSink: ChunkSink = {
-    data: (b) => this.#writeBody(b),
-    trailer: (b) => { if (this.#framing === 'chunked') (this.#responseTrailers ??= []).push(Buffer.from(b)); },
-  };
+  #responseSink: ChunkSink | undefined;
+  /** Made on the first chunked response this exchange relays. */
+  #makeResponseSink(): ChunkSink {
+    return {
+      data: (b) => this.#writeBody(b),
+      trailer: (b) => { if (this.#framing === 'chunked') (this.#responseTrailers ??= []).push(Buffer.from(b)); },
+    };
+  }
 
   constructor(options: ExchangeOptions) {
     const { ctx, request } = options;
@@ -235,13 +239,14 @@ export class Exchange implements SocketHandler {
     this.#parser.reader.reset();
     this.#state = State.HEAD;
     const s = p.socket;
-    if (this.#queued.length === 0 && !(this.#bodyEnded && this.#chunkedRequest)) {
+    const queued = this.#queued;
+    if (queued === undefined && !(this.#bodyEnded && this.#chunkedRequest)) {
       s.write(this.#requestHead); // the common case, one buffer: no cork
     } else {
       s.cork();
       s.write(this.#requestHead);
-      for (const b of this.#queued) s.write(b);
-      this.#queued = [];
+      if (queued !== undefined) for (const b of queued) s.write(b);
+      this.#queued = undefined;
       if (this.#bodyEnded) this.#writeBodyEnd();
       s.uncork();
     }
@@ -254,7 +259,7 @@ export class Exchange implements SocketHandler {
   /** Forwards Content-Length body bytes; false when the caller should pause the client. */
   sendBody(bytes: Buffer): boolean {
     if (!this.#socket) {
-      this.#queued.push(Buffer.from(bytes));
+      (this.#queued ??= []).push(Buffer.from(bytes));
       return false;
     }
     this.#socket.timer.refresh();
@@ -267,7 +272,7 @@ export class Exchange implements SocketHandler {
     if (bytes.length === 0) return true;
     const size = chunkSizeLine(bytes.length);
     if (!this.#socket) {
-      this.#queued.push(size, Buffer.from(bytes), CRLF);
+      (this.#queued ??= []).push(size, Buffer.from(bytes), CRLF);
       return false;
     }
     this.#socket.timer.refresh();
@@ -278,7 +283,7 @@ export class Exchange implements SocketHandler {
   }
 
   addTrailer(bytes: Buffer): void {
-    this.#trailers.push(Buffer.from(bytes));
+    (this.#trailers ??= []).push(Buffer.from(bytes));
   }
 
   endBody(): void {
@@ -290,7 +295,7 @@ export class Exchange implements SocketHandler {
     if (!this.#chunkedRequest) return;
     const s = this.#socket!.socket;
     s.write(LAST_CHUNK);
-    if (this.#trailers.length > 0) s.write(keptTrailers(this.#trailers, this.#request));
+    if (this.#trailers !== undefined) s.write(keptTrailers(this.#trailers, this.#request));
     s.write(CRLF);
   }
 
@@ -345,7 +350,7 @@ export class Exchange implements SocketHandler {
         this.#pool.discard(p);
         this.#socket = undefined;
         this.#state = State.CONNECTING;
-        this.#queued = [];
+        this.#queued = undefined;
         this.start();
         return;
       }
@@ -452,7 +457,10 @@ export class Exchange implements SocketHandler {
       upgrade: false, close, keepAlive: !client11, via: this.#via,
     }, inline);
     this.#state = State.BODY;
-    this.#socket!.timer.arm(this.#ctx.config.timeouts.upstreamIdleMs);
+    // from the head to the body: the idle timeout now (data() has just refreshed the deadline, so
+    // with the same duration, the default, there is nothing to re-arm)
+    const t = this.#ctx.config.timeouts;
+    if (t.upstreamIdleMs !== t.upstreamHeadMs) this.#socket!.timer.arm(t.upstreamIdleMs);
     if (framing === 'chunked' || (inline === undefined && off < chunk.length)) this.#corkClient();
     this.#writeClient(out);
     if (inline !== undefined) {
@@ -481,7 +489,7 @@ export class Exchange implements SocketHandler {
         const decoder = this.#parser!.decoder;
         let n: number;
         try {
-          n = decoder.decode(chunk, off, end, this.#responseSink);
+          n = decoder.decode(chunk, off, end, this.#responseSink ??= this.#makeResponseSink());
         } catch (e) {
           this.#ctx.observers.upstreamError('invalid', this.authority);
           this.#abortClient(`invalid chunked response body: ${(e as Error).message}`);
