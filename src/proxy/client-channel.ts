@@ -58,6 +58,7 @@ import { tunnel } from './tunnel.js';
 import { ClientReads, type ReadSink } from './client-reads.js';
 import type { ChannelContext, ForwardRequest } from './channel-context.js';
 import { requestHost } from './request-target.js';
+import { plainAddress } from '../net/address-set.js';
 import type { Deadline } from '../clock.js';
 
 /** The connection's phase (diagram above); the order matters: >= CLOSING means no more requests. */
@@ -83,6 +84,9 @@ const EMPTY = Buffer.alloc(0);
  *  (the relay's own limit, RELAY_HIGH_WATER, applies to relayed bodies). */
 const RESPONSE_HIGH_WATER = 256 * 1024;
 const enum Timer { NONE, IDLE, HEAD, BODY, ABORT }
+
+/** The client's address as forwarding fields give it, and whether it is a trusted proxy. */
+interface PeerInfo { plain: string; trusted: boolean }
 
 /** Where a request is relayed: the origin, its health, the upstream request-target, the Host
  *  value (undefined: keep the client's Host line), the client's host (X-Forwarded-Host,
@@ -147,6 +151,7 @@ export class ClientChannel implements ClientSide, ReadSink {
   #readShared = false;
   /** The exchange that got views of this read's body buffer (checked for a queued write after it). */
   #bodySentTo: Exchange | undefined;
+  #peerInfo: PeerInfo | undefined;
 
   constructor(socket: net.Socket, ctx: ChannelContext, onClosed: (c: ClientChannel) => void) {
     this.socket = socket;
@@ -555,8 +560,8 @@ export class ClientChannel implements ClientSide, ReadSink {
       framing: chunkedRequest ? 'chunked' : head.bodyKind === BodyKind.LENGTH ? 'length' : 'none',
       contentLength: head.contentLength,
       upgrade,
-      peerAddress: this.socket.remoteAddress,
-      peerTrusted: ctx.trustedProxies.has(this.socket.remoteAddress),
+      peer: this.#peer.plain,
+      peerTrusted: this.#peer.trusted,
       via,
       proto: ctx.secure ? 'https' : 'http',
       policy: ctx.config.forwarding,
@@ -568,6 +573,16 @@ export class ClientChannel implements ClientSide, ReadSink {
     // until the upstream connection is ready the body waits in the socket (backpressure); with an
     // idle pooled socket it is ready already and the body flows at once
     if (this.#state === State.BODY && !ex.connected) this.#blockBody();
+  }
+
+  /** The client's address for forwarding fields, worked out once per connection (it is the same
+   *  for every request on it). */
+  get #peer(): PeerInfo {
+    if (this.#peerInfo === undefined) {
+      const address = this.socket.remoteAddress;
+      this.#peerInfo = { plain: plainAddress(address), trusted: this.#ctx.trustedProxies.has(address) };
+    }
+    return this.#peerInfo;
   }
 
   /** The view of this request the forward proxy works with. */

@@ -7,7 +7,6 @@ import type { ParsedHead } from '../wasm/parsed-head.js';
 import { copyFields } from './field-copy.js';
 import { assembleHead } from './head-bytes.js';
 import { HOP_BY_HOP, FORWARDING_FIELDS, mask, type FieldMask } from './hop-by-hop.js';
-import { plainAddress } from '../net/address-set.js';
 
 export interface ForwardingPolicy {
   xForwarded: boolean;
@@ -29,7 +28,8 @@ export interface RequestHeadInput {
   upgrade: boolean;
   /** Via pseudonym, or undefined to send no Via (the `via` setting is off). */
   via: string | undefined;
-  peerAddress: string | undefined;
+  /** The client's address as X-Forwarded-For gives it (plainAddress: IPv4-mapped unwrapped). */
+  peer: string;
   peerTrusted: boolean;
   /** How the request reached us: 'https' on a TLS listener. */
   proto: 'http' | 'https';
@@ -66,7 +66,7 @@ export function buildRequestHead(x: RequestHeadInput): Buffer {
   else if (x.framing === 'chunked') tail += 'Transfer-Encoding: chunked\r\n';
   if (x.upgrade) tail += 'Connection: upgrade\r\n';
   if (x.via !== undefined) tail += `Via: ${h.version === 10 ? '1.0' : '1.1'} ${x.via}\r\n`;
-  const peer = plainAddress(x.peerAddress);
+  const peer = x.peer;
   if (x.policy.xForwarded) {
     tail += `X-Forwarded-For: ${peer}\r\n`;
     const keepOthers = !replaceForwarding;
