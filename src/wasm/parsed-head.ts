@@ -109,7 +109,9 @@ export class ParsedHead {
   /** This head over a copy of its bytes, for a head that must outlive the buffer it was parsed
    *  from (a read buffer that is reused, upstream/owned-reads.ts). */
   copy(): ParsedHead {
-    return new ParsedHead(this, Buffer.from(this.raw), 0);
+    const bytes = Buffer.allocUnsafe(this.length);
+    this.#buf.copy(bytes, 0, this.#start, this.#start + this.length);
+    return new ParsedHead(this, bytes, 0);
   }
 
   /** Exactly the head's bytes, start-line to the empty line's CRLF (a view of the caller's buffer). */
