@@ -14,10 +14,16 @@ import type net from 'node:net';
 
 /** The read size Node uses by default (libuv's suggested size): one read per 64 KiB. */
 export const READ_BUFFER_BYTES = 64 * 1024;
+/** A socket starts with this much and moves to READ_BUFFER_BYTES once a read fills it: the pool
+ *  keeps up to maxIdleSockets sockets per origin, and one that only ever carried small responses
+ *  should not hold 64 KiB. */
+export const FIRST_READ_BUFFER_BYTES = 16 * 1024;
 
 export class OwnedReadBuffer {
   #buf: Buffer | undefined;
   #lent = false;
+  /** The last read filled the buffer: the next one is full size. */
+  #grow = false;
   /** Times a buffer was lent (for tests and the bench). */
   lentCount = 0;
 
@@ -29,6 +35,7 @@ export class OwnedReadBuffer {
   readonly option: net.OnReadOpts = {
     buffer: () => this.#next(),
     callback: (n: number, buf: Uint8Array) => {
+      if (n === buf.length && buf.length < READ_BUFFER_BYTES) this.#grow = true;
       this.onRead((buf as Buffer).subarray(0, n));
       return true;
     },
@@ -42,11 +49,12 @@ export class OwnedReadBuffer {
   }
 
   #next(): Buffer {
-    if (this.#buf === undefined || this.#lent) {
-      // allocUnsafeSlow: a buffer of its own, not a slice of Node's shared pool; the OS maps its
-      // pages when first written, so a socket that only ever reads small responses costs little
-      this.#buf = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    if (this.#buf === undefined || this.#lent || this.#grow) {
+      // allocUnsafeSlow: a buffer of its own, not a slice of Node's shared pool
+      const size = this.#grow || (this.#buf !== undefined && this.#buf.length === READ_BUFFER_BYTES) ? READ_BUFFER_BYTES : FIRST_READ_BUFFER_BYTES;
+      this.#buf = Buffer.allocUnsafeSlow(size);
       this.#lent = false;
+      this.#grow = false;
     }
     return this.#buf;
   }
