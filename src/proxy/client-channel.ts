@@ -234,8 +234,7 @@ export class ClientChannel implements ClientSide, ReadSink {
   upgrade(head: Buffer, upstream: net.Socket, rest: Buffer): void {
     this.#logRequest(head === CONNECTION_ESTABLISHED ? 200 : 101, false);
     this.#state = State.TUNNEL;
-    this.#timer.cancel(); // the tunnel has its own
-    this.#timerKind = Timer.NONE;
+    this.#stopTimer(); // the tunnel has its own
     this.#exchange = undefined;
     this.#request = undefined;
     const s = this.socket;
@@ -383,8 +382,7 @@ export class ClientChannel implements ClientSide, ReadSink {
   #onClose(): void {
     const wasOpen = this.#state !== State.CLOSED;
     this.#state = State.CLOSED;
-    this.#timer.cancel(); // for good: a closed connection must not stay reachable from a timer
-    this.#timerKind = Timer.NONE;
+    this.#stopTimer(); // a closed connection must not stay reachable from a timer
     this.#endRequestAborted(0);
     this.#buf = undefined;
     this.#reads?.release();
@@ -768,6 +766,12 @@ export class ClientChannel implements ClientSide, ReadSink {
 
   #clearTimer(): void {
     this.#timer.disarm();
+    this.#timerKind = Timer.NONE;
+  }
+
+  /** The timer's end for good (the connection closed, or became a tunnel): nothing stays scheduled. */
+  #stopTimer(): void {
+    this.#timer.cancel();
     this.#timerKind = Timer.NONE;
   }
 

@@ -25,6 +25,7 @@
 // symbols' descriptions, as Node 20's net.js names them) before its first read. Where they are
 // not found (another Node version), the connection reads the usual way, with 'data' events.
 import type net from 'node:net';
+import { emitReadAsData } from '../upstream/owned-reads.js';
 
 /** Shared head reads: enough for ordinary heads, small enough to copy what must be kept. */
 export const HEAD_READ_BYTES = 4 * 1024;
@@ -125,12 +126,8 @@ export class ClientReads {
   /** A read of n bytes landed in buf. */
   deliver(n: number, buf: Uint8Array): void {
     const view = (buf as Buffer).subarray(0, n);
-    if (this.#detached) {
-      // a copy: the tunnel may queue it; Readable#push emits 'data' while the socket flows
-      this.#socket.push(Buffer.from(view));
-      return;
-    }
-    this.#sink.read(view, buf === SHARED);
+    if (this.#detached) emitReadAsData(this.#socket, view);
+    else this.#sink.read(view, buf === SHARED);
   }
 
   /** Node asks where the next read goes (after each read). */

@@ -240,16 +240,14 @@ export class Exchange implements SocketHandler {
     this.#state = State.HEAD;
     const s = p.socket;
     const queued = this.#queued;
-    if (queued === undefined && !(this.#bodyEnded && this.#chunkedRequest)) {
-      s.write(this.#requestHead); // the common case, one buffer: no cork
-    } else {
-      s.cork();
-      s.write(this.#requestHead);
-      if (queued !== undefined) for (const b of queued) s.write(b);
-      this.#queued = undefined;
-      if (this.#bodyEnded) this.#writeBodyEnd();
-      s.uncork();
-    }
+    // the common case is the head alone: one write, no cork
+    const several = queued !== undefined || (this.#bodyEnded && this.#chunkedRequest);
+    if (several) s.cork();
+    s.write(this.#requestHead);
+    if (queued !== undefined) for (const b of queued) s.write(b);
+    this.#queued = undefined;
+    if (this.#bodyEnded) this.#writeBodyEnd();
+    if (several) s.uncork();
     p.timer.arm(this.#ctx.config.timeouts.upstreamHeadMs);
     if (!this.#bodyEnded) this.#client.bodyWritable();
   }

@@ -19,6 +19,14 @@ export const READ_BUFFER_BYTES = 64 * 1024;
  *  should not hold 64 KiB. */
 export const FIRST_READ_BUFFER_BYTES = 16 * 1024;
 
+/** A socket whose owned reads now belong to a tunnel (101, CONNECT): each read is emitted as
+ *  'data' for the tunnel's listeners, as a copy, since the tunnel may queue it. Readable#push
+ *  emits 'data' in flowing mode and buffers otherwise (the tunnel pauses and resumes the socket,
+ *  which stops and starts the reads themselves). */
+export function emitReadAsData(socket: net.Socket, view: Buffer): void {
+  socket.push(Buffer.from(view));
+}
+
 export class OwnedReadBuffer {
   #buf: Buffer | undefined;
   #lent = false;

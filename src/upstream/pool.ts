@@ -19,7 +19,7 @@ import type { Origin } from './origin-url.js';
 import { originKey, type UpstreamTls } from './upstream-tls.js';
 import { ProxyError } from '../errors.js';
 import { systemClock, type Clock, type Deadline } from '../clock.js';
-import { OwnedReadBuffer } from './owned-reads.js';
+import { OwnedReadBuffer, emitReadAsData } from './owned-reads.js';
 
 export interface PoolOptions {
   maxSockets: number;
@@ -106,13 +106,8 @@ export class PooledSocket {
   }
 
   #ownedRead(view: Buffer): void {
-    if (this.#detached) {
-      // Readable#push emits 'data' in flowing mode and buffers otherwise (the tunnel pauses and
-      // resumes the socket, which stops and starts the reads themselves)
-      this.socket.push(Buffer.from(view));
-      return;
-    }
-    this.handler.data(view);
+    if (this.#detached) emitReadAsData(this.socket, view);
+    else this.handler.data(view);
   }
 }
 
