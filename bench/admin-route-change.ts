@@ -26,9 +26,9 @@ import { pino } from 'pino';
 import { Pool } from 'undici';
 import { resolveConfig } from '../src/config/config.js';
 import { ProxyServer } from '../src/proxy/proxy-server.js';
-import { InProcessDataPlane } from '../src/cluster/in-process.js';
-import type { DataPlane } from '../src/cluster/data-plane.js';
-import { startAdmin } from '../admin/index.js';
+import { InProcessDataPlane } from '../admin/cluster/in-process.js';
+import type { DataPlane } from '../src/contract/data-plane.js';
+import { startAdmin } from '../admin/api/start-admin.js';
 import { ClusterDataPlane } from '../admin/cluster/primary.js';
 
 const self = fileURLToPath(import.meta.url);

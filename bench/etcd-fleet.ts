@@ -26,7 +26,7 @@ import { installSignalHandlers, spawnTracked, stopAll, waitForPort, type Tracked
 import { pickTool, runLoad, type LoadResult } from './load.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = join(ROOT, 'dist/admin/cli.js');
+const BIN = join(ROOT, 'dist/admin/cli/portico.js');
 const TOKEN = 'bench-token-0123456789abcdef';
 
 function pct(sorted: number[], p: number): number {

@@ -16,10 +16,10 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { resolveConfig } from '../src/config/config.js';
 import { ProxyServer } from '../src/proxy/proxy-server.js';
-import { InProcessDataPlane } from '../src/cluster/in-process.js';
+import { InProcessDataPlane } from '../admin/cluster/in-process.js';
 import { RouteTable } from '../src/routing/route-table.js';
 import type { RouteSpec } from '../src/routing/route-spec.js';
-import { startAdmin } from '../admin/index.js';
+import { startAdmin } from '../admin/api/start-admin.js';
 import { routeTable, TABLE_KINDS, type TableKind } from './route-tables.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;

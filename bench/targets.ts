@@ -144,7 +144,7 @@ export const direct: TargetDef = {
   },
 };
 
-/** The `portico` command: package.json "bin" (the composition root with the admin API), else dist/src/cli/main.js. */
+/** The `portico` command: package.json "bin", else dist/admin/cli/portico.js. */
 export function porticoEntry(root: string): string {
   try {
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin?: string | Record<string, string> };
@@ -153,7 +153,7 @@ export function porticoEntry(root: string): string {
   } catch {
     /* fall through */
   }
-  return join(root, 'dist', 'src', 'cli', 'main.js');
+  return join(root, 'dist', 'admin', 'cli', 'portico.js');
 }
 
 /** Node flags from a `#!/usr/bin/env -S node FLAGS` (or `#!/path/node FLAGS`) first line. */

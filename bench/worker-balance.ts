@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   ];
   for (let round = 1; round <= Number(values.rounds); round++) {
     for (const policy of ['rr', 'none']) {
-      const bin = join(ROOT, 'dist/admin/cli.js');
+      const bin = join(ROOT, 'dist/admin/cli/portico.js');
       const p = spawnTracked(`portico (${policy})`, process.execPath, ['--max-semi-space-size=2', bin, '--workers', '2', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-level', 'silent', '--route', `/=${originUrl}`], {
         env: { ...process.env, NODE_CLUSTER_SCHED_POLICY: policy, PORTICO_ADMIN_TOKEN: TOKEN },
       });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const main = join(root, 'dist', 'src', 'cli', 'main.js');
+const main = join(root, 'dist', 'admin', 'cli', 'portico.js');
 const runner = join(root, 'dist', 'bench', 'run.js');
 const ready = existsSync(main) && existsSync(runner);
 
@@ -28,7 +28,7 @@ interface Results {
 }
 
 describe('bench smoke (npm run bench -- --smoke)', () => {
-  it.skipIf(ready)('SKIPPED: dist/src/cli/main.js or dist/bench/run.js is missing; run `npm run build` first', () => {
+  it.skipIf(ready)('SKIPPED: dist/admin/cli/portico.js or dist/bench/run.js is missing; run `npm run build` first', () => {
     expect(ready).toBe(false);
   });
 

@@ -1,5 +1,5 @@
 // The primary of `portico --workers N`: the control plane's view of N worker processes that run
-// the data plane (src/cluster/worker.ts) on shared listeners (node:cluster). It
+// the data plane (src/worker/worker.ts) on shared listeners (node:cluster). It
 //   - starts them with the configuration and the current route state, and waits until each listens;
 //   - applies a route change on every live worker and resolves only when each has acknowledged
 //     that revision (a worker that misses `timeouts.workerAckMs` is killed and replaced, so no
@@ -11,10 +11,9 @@ import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Config } from '../../src/config/config.js';
-import type { ClusterOptions } from '../../src/cli/admin-contract.js';
-import { stateOf, type DataPlane, type DataPlaneStatus, type RollingRestartStatus, type WorkerStatus } from '../../src/cluster/data-plane.js';
-import type { PrimaryRequest, ReadyReply, AppliedReply, WorkerStatusReply, WorkerReply } from '../../src/cluster/protocol.js';
-import { isPorticoMessage } from '../../src/cluster/protocol.js';
+import { stateOf, type DataPlane, type DataPlaneStatus, type RollingRestartStatus, type WorkerStatus } from '../../src/contract/data-plane.js';
+import type { PrimaryRequest, ReadyReply, AppliedReply, WorkerStatusReply, WorkerReply } from '../../src/contract/ipc-protocol.js';
+import { isPorticoMessage } from '../../src/contract/ipc-protocol.js';
 import type { ListenerInfo, ProxyStats, PoolStats } from '../../src/proxy/proxy-server.js';
 import { planListeners } from '../../src/proxy/listener-plan.js';
 import type { CertificateInfo, CertificateStore } from '../../src/tls/certificate-store.js';
@@ -66,6 +65,13 @@ class WorkerTimeout extends Error {}
 interface Pending { worker: Worker; resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout }
 
 export interface SlotInfo { slot: number; state: WorkerStatus['state']; restarts: number; crashes: number; backoffMs: number }
+
+export interface ClusterOptions {
+  config: Config;
+  /** Resolved worker count (> 1). */
+  workers: number;
+  logger: Logger;
+}
 
 export class ClusterDataPlane implements DataPlane {
   readonly proxy = undefined;

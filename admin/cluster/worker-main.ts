@@ -1,8 +1,8 @@
 // Entry point of a worker process (node:cluster forks it; see ./primary.ts): the data plane of
-// src/cluster/worker.ts plus its Prometheus registry, which the primary collects and sums.
+// src/worker/worker.ts plus its Prometheus registry, which the primary collects and sums.
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { runWorker } from '../../src/cluster/worker.js';
-import { registerProxyMetrics } from '../proxy-metrics.js';
+import { runWorker } from '../../src/worker/worker.js';
+import { registerProxyMetrics } from '../metrics/proxy-metrics.js';
 
 runWorker({
   onProxy(proxy, slot) {

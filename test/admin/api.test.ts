@@ -1,7 +1,7 @@
 // The admin API surface through inject(): every status code, ETags, dry runs, auth, Host check.
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { buildAdminApp } from '../../admin/app.js';
+import { buildAdminApp } from '../../admin/api/app.js';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfigFile } from '../../src/config/config.js';

@@ -7,10 +7,10 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import net from 'node:net';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
-import { InProcessDataPlane } from '../../src/cluster/in-process.js';
-import { startAdmin } from '../../admin/index.js';
-import { runRoutesClient, routesTable, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE } from '../../admin/client-cli.js';
-import type { AdminHandle } from '../../src/cli/admin-contract.js';
+import { InProcessDataPlane } from '../../admin/cluster/in-process.js';
+import { startAdmin } from '../../admin/api/start-admin.js';
+import { runRoutesClient, routesTable, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE } from '../../admin/cli/routes-cli.js';
+import type { AdminHandle } from '../../admin/api/admin-context.js';
 import { TOKEN, makeConfig, silent, startOrigin, tempDir } from './helpers.js';
 
 function io(env: Record<string, string> = {}) {

@@ -7,8 +7,8 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { resolveConfig, type Config } from '../../src/config/config.js';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
-import type { AdminContext } from '../../src/cli/admin-contract.js';
-import { InProcessDataPlane } from '../../src/cluster/in-process.js';
+import type { AdminContext } from '../../admin/api/admin-context.js';
+import { InProcessDataPlane } from '../../admin/cluster/in-process.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 export const silent = pino({ level: 'silent' });

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { Pool, request } from 'undici';
 import { resolveConfig, type Config } from '../../src/config/config.js';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
-import { InProcessDataPlane } from '../../src/cluster/in-process.js';
-import { startAdmin } from '../../admin/index.js';
-import type { AdminHandle } from '../../src/cli/admin-contract.js';
+import { InProcessDataPlane } from '../../admin/cluster/in-process.js';
+import { startAdmin } from '../../admin/api/start-admin.js';
+import type { AdminHandle } from '../../admin/api/admin-context.js';
 import { TOKEN, makeConfig, silent, startOrigin, tempDir } from './helpers.js';
 
 /** The proxy core may still be a placeholder (listen() resolves but `ready` stays false). */

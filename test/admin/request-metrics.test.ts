@@ -1,9 +1,9 @@
 // The per-request metrics are counted in plain numbers and exported at scrape time
-// (admin/request-metrics.ts). They must read exactly as prom-client's own Counter and Histogram
+// (admin/metrics/request-metrics.ts). They must read exactly as prom-client's own Counter and Histogram
 // would for the same requests: same series, labels, bucket counts, sums; and sum across workers.
 import { describe, it, expect } from 'vitest';
 import { AggregatorRegistry, Counter, Histogram, Registry } from 'prom-client';
-import { DURATION_BUCKETS, RequestMetrics } from '../../admin/request-metrics.js';
+import { DURATION_BUCKETS, RequestMetrics } from '../../admin/metrics/request-metrics.js';
 
 type Req = [route: string, status: number, seconds: number, aborted: boolean];
 

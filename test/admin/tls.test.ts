@@ -2,7 +2,7 @@
 // replaced without a restart, by upload or by file, and the next handshake shows it.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { buildAdminApp } from '../../admin/app.js';
+import { buildAdminApp } from '../../admin/api/app.js';
 import { TestPki, type IssuedCert } from '../helpers/certs.js';
 import { RawClient } from '../helpers/harness.js';
 import { makeConfig, makeContext, h, type TestContext } from './helpers.js';

@@ -1,4 +1,4 @@
-// `portico --workers N` as a user runs it: the package bin (dist/admin/cli.js) in a child process,
+// `portico --workers N` as a user runs it: the package bin (dist/admin/cli/portico.js) in a child process,
 // with real origins and real clients on loopback. Every process (primary and workers, by pid) is
 // killed afterwards.
 import type { ChildProcess } from 'node:child_process';
@@ -7,7 +7,7 @@ import { Pool } from 'undici';
 import { httpGet, sleep } from '../helpers/harness.js';
 import { ROOT, spawnNode } from '../helpers/built.js';
 
-export const BIN = join(ROOT, 'dist/admin/cli.js');
+export const BIN = join(ROOT, 'dist/admin/cli/portico.js');
 export const TOKEN = 'cluster-test-token-0123456789';
 
 export interface WorkerEntry { slot: number; pid: number | null; state: string; revision: number | null; uptimeS: number; connections: number | null; restarts: number; crashes?: number; nextStartInMs?: number }

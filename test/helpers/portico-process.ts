@@ -1,11 +1,11 @@
-// The built `portico` bin (dist/admin/cli.js) as a child process: started, waited for, killed by
+// The built `portico` bin (dist/admin/cli/portico.js) as a child process: started, waited for, killed by
 // pid. Needs `npm run build` (CI builds before testing).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { sleep } from './harness.js';
 
-export const BIN = join(resolve(import.meta.dirname, '../..'), 'dist/admin/cli.js');
+export const BIN = join(resolve(import.meta.dirname, '../..'), 'dist/admin/cli/portico.js');
 export const binBuilt = existsSync(BIN);
 
 export interface PorticoProcess {

@@ -1,4 +1,4 @@
-// The `portico` command as a user runs it: `node dist/src/cli/main.js` (built by `npm run build`;
+// The `portico` command as a user runs it: `node dist/admin/cli/portico.js` (built by `npm run build`;
 // rebuilt here with tsc when src/ is newer than dist/). Every child is killed by pid afterwards.
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
@@ -14,12 +14,12 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const MAIN = join(ROOT, 'dist/src/cli/main.js');
+const BIN = join(ROOT, 'dist/admin/cli/portico.js');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 beforeAll(() => {
-  ensureBuilt(MAIN, ['src', 'admin']);
-  expect(existsSync(MAIN)).toBe(true);
+  ensureBuilt(BIN, ['src', 'admin']);
+  expect(existsSync(BIN)).toBe(true);
 }, 120_000);
 
 const children: ChildProcess[] = [];
@@ -38,15 +38,12 @@ afterEach(async () => {
 
 type Run = Captured;
 
-/** The package bin (with the admin API), for what concerns the admin listener. */
-const BIN = join(ROOT, 'dist/admin/cli.js');
-
-interface Spawn { entry?: string; env?: NodeJS.ProcessEnv }
+interface Spawn { env?: NodeJS.ProcessEnv }
 
 function portico(args: string[], opts: Spawn = {}): Run {
   const env = { ...process.env, ...opts.env };
   if (opts.env && !('PORTICO_ADMIN_TOKEN' in opts.env)) delete env.PORTICO_ADMIN_TOKEN;
-  const run = spawnNode([opts.entry ?? MAIN, ...args], env);
+  const run = spawnNode([BIN, ...args], env);
   children.push(run.child);
   return run;
 }
@@ -172,7 +169,7 @@ describe('portico command: usage and validation', () => {
 });
 
 describe('portico command: first-run mistakes are found before anything listens', () => {
-  const noToken: Spawn = { entry: BIN, env: {} };
+  const noToken: Spawn = { env: {} };
   /** Runs with and without --check: both exit 2 with the same message, and nothing listened. */
   async function refused(args: string[], message: string | RegExp, opts: Spawn = noToken): Promise<string> {
     const checked = await finished(['--check', ...args], 10_000, opts);
@@ -189,7 +186,7 @@ describe('portico command: first-run mistakes are found before anything listens'
     const file = configFile({ admin: { listen: '127.0.0.1:0', token: 'short' } });
     const err = await refused(['--config', file, '--listen', '127.0.0.1:0'], /\/admin\/token is too short \(at least 16 characters\)/);
     expect(err).not.toContain('equal to constant');
-    await refused(['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], /PORTICO_ADMIN_TOKEN is too short \(5 characters; at least 16/, { entry: BIN, env: { PORTICO_ADMIN_TOKEN: 'short' } });
+    await refused(['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], /PORTICO_ADMIN_TOKEN is too short \(5 characters; at least 16/, { env: { PORTICO_ADMIN_TOKEN: 'short' } });
   });
 
   it('a non-loopback admin listener without a token: exit 2 (no generated token there)', async () => {
@@ -208,10 +205,9 @@ describe('portico command: first-run mistakes are found before anything listens'
     await refused(['--config', configFile('{\n  "listen": \'127.0.0.1:0\'\n}')], /line 2, column 13: unexpected character/);
   });
 
-  it('workers: a bad count (flag or file), workers where no primary can run them, a bad TLS file with workers: exit 2 before any worker starts', async () => {
+  it('workers: a bad count (flag or file), a bad TLS file with workers: exit 2 before any worker starts', async () => {
     await refused(['--workers', '0', '--listen', '127.0.0.1:0', '--admin', 'off'], /--workers "0": expected a number of processes from 1 to 256, or "auto"/);
     await refused(['--config', configFile({ workers: 300, admin: false }), '--listen', '127.0.0.1:0'], /\/workers/);
-    await refused(['--workers', '2', '--listen', '127.0.0.1:0', '--admin', 'off'], /\/workers \(--workers\): 2 workers need the portico command \(dist\/admin\/cli\.js/, { entry: MAIN, env: {} });
     tmp ??= mkdtempSync(join(tmpdir(), 'portico-cli-'));
     const missing = join(tmp, 'no-such-cert.pem');
     await refused(['--workers', '2', '--listen', '127.0.0.1:0', '--admin', 'off', '--tls-listen', '127.0.0.1:0', '--tls-cert', missing, '--tls-key', missing], /no-such-cert\.pem/);

@@ -4,7 +4,7 @@ import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { Etcd3 } from 'etcd3';
 import { EtcdServer } from '../helpers/etcd.js';
 import { startOrigin } from '../admin/helpers.js';
-import { runRoutesClient, EXIT_OK } from '../../admin/client-cli.js';
+import { runRoutesClient, EXIT_OK } from '../../admin/cli/routes-cli.js';
 import { api, etcdStore, get, startInstance, startRelay, until, type Instance } from './fleet.js';
 
 let etcd: EtcdServer;

@@ -8,7 +8,7 @@ import { Etcd3 } from 'etcd3';
 import { EtcdServer } from '../helpers/etcd.js';
 import { makeCert } from '../helpers/certs.js';
 import { silent, startOrigin } from '../admin/helpers.js';
-import { EtcdRouteStore } from '../../admin/etcd-store.js';
+import { EtcdRouteStore } from '../../admin/stores/etcd-store.js';
 import { api, etcdStore, get, startInstance, until } from './fleet.js';
 import { sleep } from '../helpers/harness.js';
 

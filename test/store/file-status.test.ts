@@ -1,6 +1,6 @@
 // The file store (the default) behind the RouteStore seam: GET /v1/status and the store metrics.
 import { describe, it, expect } from 'vitest';
-import { buildAdminApp } from '../../admin/app.js';
+import { buildAdminApp } from '../../admin/api/app.js';
 import { parseStoreUrl } from '../../src/config/store-config.js';
 import { h, makeContext, tempDir } from '../admin/helpers.js';
 import { join } from 'node:path';

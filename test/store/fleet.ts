@@ -3,11 +3,11 @@
 import http from 'node:http';
 import net from 'node:net';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
-import { InProcessDataPlane } from '../../src/cluster/in-process.js';
-import { startAdmin } from '../../admin/index.js';
-import { EtcdRouteStore } from '../../admin/etcd-store.js';
+import { InProcessDataPlane } from '../../admin/cluster/in-process.js';
+import { startAdmin } from '../../admin/api/start-admin.js';
+import { EtcdRouteStore } from '../../admin/stores/etcd-store.js';
 import type { EtcdStoreConfig } from '../../src/config/store-config.js';
-import type { AdminHandle } from '../../src/cli/admin-contract.js';
+import type { AdminHandle } from '../../admin/api/admin-context.js';
 import { TOKEN, makeConfig, silent } from '../admin/helpers.js';
 import { httpGet, sleep } from '../helpers/harness.js';
 

@@ -11,13 +11,13 @@
 //     workers, each worker builds this same one).
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseHostPort, type Config } from '../config/config.js';
-import { MIN_ADMIN_TOKEN_LENGTH } from '../config/schema.js';
-import { ProxyError } from '../errors.js';
-import { isLoopbackHost } from '../net/loopback.js';
-import { ProxyServer } from '../proxy/proxy-server.js';
+import { parseHostPort, type Config } from '../../src/config/config.js';
+import { MIN_ADMIN_TOKEN_LENGTH } from '../../src/config/schema.js';
+import { ProxyError } from '../../src/errors.js';
+import { isLoopbackHost } from '../../src/net/loopback.js';
+import { ProxyServer } from '../../src/proxy/proxy-server.js';
 import { resolveWorkerCount } from '../cluster/worker-count.js';
-import { silentLogger } from '../log.js';
+import { silentLogger } from '../../src/log.js';
 
 const invalid = (message: string, path?: string) => new ProxyError('PRX_ERR_BAD_CONFIG', message, path);
 
@@ -66,15 +66,6 @@ function checkConfigPath(config: Config, configPath: string | undefined): void {
   }
 }
 
-/** Workers are forked and supervised by the primary in admin/cluster/ (the package bin); the bare
- *  src/cli/main.js entry has no primary. */
-function checkWorkers(config: Config, canStartWorkers: boolean): void {
-  const workers = resolveWorkerCount(config.workers);
-  if (workers > 1 && !canStartWorkers) {
-    throw invalid(`/workers (--workers): ${workers} workers need the portico command (dist/admin/cli.js, the package bin), whose primary process supervises them; this entry runs one process`, '/workers');
-  }
-}
-
 function checkProxy(config: Config): void {
   try {
     // also reads and checks every certificate, key and CA file the configuration names
@@ -90,8 +81,6 @@ function checkProxy(config: Config): void {
 
 export interface PreflightOptions {
   env?: NodeJS.ProcessEnv;
-  /** Whether this entry can run workers (it has a primary); default true. */
-  canStartWorkers?: boolean;
 }
 
 /** Throws ProxyError PRX_ERR_BAD_CONFIG naming the setting on the first problem. */
@@ -99,6 +88,5 @@ export function checkConfiguration(config: Config, configPath: string | undefine
   checkListeners(config);
   checkAdmin(config, opts.env ?? process.env);
   checkConfigPath(config, configPath);
-  checkWorkers(config, opts.canStartWorkers ?? true);
   checkProxy(config);
 }

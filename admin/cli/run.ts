@@ -3,20 +3,21 @@
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { loadConfigFile, resolveConfig, type Config } from '../config/config.js';
-import { ProxyServer } from '../proxy/proxy-server.js';
+import { loadConfigFile, resolveConfig, type Config } from '../../src/config/config.js';
+import { ProxyServer } from '../../src/proxy/proxy-server.js';
 import { InProcessDataPlane } from '../cluster/in-process.js';
-import type { DataPlane } from '../cluster/data-plane.js';
+import type { DataPlane } from '../../src/contract/data-plane.js';
 import { resolveWorkerCount, workersFromFlag } from '../cluster/worker-count.js';
-import { createLogger } from '../log.js';
-import { startDemoOrigin } from '../demo/demo-origin.js';
-import { parseOriginUrl } from '../upstream/origin-url.js';
-import { ProxyError } from '../errors.js';
+import { createLogger } from '../../src/log.js';
+import { startDemoOrigin } from '../../src/demo/demo-origin.js';
+import { parseOriginUrl } from '../../src/upstream/origin-url.js';
+import { ProxyError } from '../../src/errors.js';
 import { USAGE, parseFlags, routeFromFlag, type CliFlags } from './args.js';
-import type { AdminStarter, AdminHandle, ClusterStarter, RouteSource, RouteSourceOpener } from './admin-contract.js';
+import type { AdminHandle } from '../api/admin-context.js';
+import type { RouteSource } from '../stores/route-source.js';
 import { checkConfiguration, configuredAdminToken } from './preflight.js';
-import { checkStoreConfig, parseStoreUrl } from '../config/store-config.js';
-import { packageVersion } from '../package-root.js';
+import { checkStoreConfig, parseStoreUrl } from '../../src/config/store-config.js';
+import { packageVersion } from '../../src/package-root.js';
 
 export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
@@ -27,8 +28,7 @@ function version(): string {
 }
 
 /** The config file (if any) with the flags applied, validated. */
-/** `canStartWorkers`: this entry has a primary to run `workers` > 1 (the package bin). */
-export function buildConfig(flags: CliFlags, canStartWorkers = true): Config {
+export function buildConfig(flags: CliFlags): Config {
   const base = flags.config ? loadConfigFile(flags.config, true) : resolveConfig({});
   const raw: Record<string, unknown> = structuredClone(base) as unknown as Record<string, unknown>;
   if (flags.listen) raw.listen = flags.listen === 'off' ? false : flags.listen;
@@ -54,7 +54,7 @@ export function buildConfig(flags: CliFlags, canStartWorkers = true): Config {
     raw.routes = routes;
   }
   const config = resolveConfig(raw);
-  checkConfiguration(config, flags.config, { canStartWorkers });
+  checkConfiguration(config, flags.config);
   checkStoreConfig(config.store, config.routes.length);
   return config;
 }
@@ -73,7 +73,10 @@ async function unresolvedUpstreams(config: Config): Promise<string[]> {
 
 const say = (line: string) => process.stderr.write(line + '\n');
 
-export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarter; startCluster?: ClusterStarter; openRouteSource?: RouteSourceOpener } = {}): Promise<number> {
+/** Runs the proxy (the `portico` command without a subcommand). The admin API (Fastify), the
+ *  cluster supervisor (node:cluster) and the etcd client (gRPC) are loaded only when the
+ *  configuration uses them: with `--admin off` the proxy process stays small. */
+export async function runPortico(argv: string[]): Promise<number> {
   let flags: CliFlags;
   try {
     flags = parseFlags(argv);
@@ -85,7 +88,7 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
   if (flags.version) { process.stdout.write(`portico ${version()}\n`); return EXIT_OK; }
   let config: Config;
   try {
-    config = buildConfig(flags, ext.startCluster !== undefined);
+    config = buildConfig(flags);
   } catch (e) {
     say(`portico: invalid configuration: ${(e as Error).message}`);
     return EXIT_USAGE;
@@ -117,8 +120,8 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
   if (config.store.type === 'etcd') {
     // the routes come from the store, loaded before the proxy listens
     try {
-      if (!ext.openRouteSource) throw new Error('this build has no etcd store');
-      source = await ext.openRouteSource(config.store, logger);
+      const { EtcdRouteStore } = await import('../stores/etcd-store.js');
+      source = await EtcdRouteStore.open(config.store, logger);
     } catch (e) {
       say(`portico: ${(e as Error).message}`);
       demo?.close();
@@ -127,10 +130,11 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
     if (source.notice) say(`portico: ${source.notice}`);
     config = { ...config, routes: source.initial.routes };
   }
-  // checked by the preflight: more than one only where startCluster exists
   const workers = resolveWorkerCount(config.workers);
   // one process unless asked: the cluster code is not even loaded then
-  const plane: DataPlane = workers > 1 ? await ext.startCluster!({ config, workers, logger }) : new InProcessDataPlane(new ProxyServer(config, logger));
+  const plane: DataPlane = workers > 1
+    ? await (await import('../cluster/primary.js')).startCluster({ config, workers, logger })
+    : new InProcessDataPlane(new ProxyServer(config, logger));
   source?.attach(plane);
   try {
     await plane.listen();
@@ -143,12 +147,13 @@ export async function runPortico(argv: string[], ext: { startAdmin?: AdminStarte
 
   let admin: AdminHandle | undefined;
   let adminLine = '';
-  if (config.admin && ext.startAdmin) {
+  if (config.admin) {
     let token = configuredAdminToken(config, process.env);
     const generated = token === undefined;
     if (generated) token = randomBytes(18).toString('base64url');
     try {
-      admin = await ext.startAdmin({ dataPlane: plane, config, configPath: flags.config, listen: config.admin.listen, token, logger, routeSource: source });
+      const { startAdmin } = await import('../api/start-admin.js');
+      admin = await startAdmin({ dataPlane: plane, config, configPath: flags.config, listen: config.admin.listen, token, logger, routeSource: source });
     } catch (e) {
       say(`portico: admin API: ${(e as Error).message}`);
       await source?.close();

@@ -9,10 +9,10 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { DataPlane } from '../src/cluster/data-plane.js';
-import { routeSpecSchema, type RouteSpec, type UpstreamSpec } from '../src/routing/route-spec.js';
-import { ProxyError } from '../src/errors.js';
-import { canonicalJson } from './etag.js';
+import type { DataPlane } from '../../src/contract/data-plane.js';
+import { routeSpecSchema, type RouteSpec, type UpstreamSpec } from '../../src/routing/route-spec.js';
+import { ProxyError } from '../../src/errors.js';
+import { canonicalJson } from '../api/etag.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { SerialQueue, prepareChange, snapshotOf, type ChangeOutcome, type ChangePlan, type ChangeResult, type RouteStore, type Snapshot, type StoreStatus } from './route-store.js';
 

@@ -4,8 +4,8 @@
 // anything they do not name) and the OpenAPI document (@fastify/swagger).
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { FastifySchemaCompiler } from 'fastify';
-import { MAX_ROUTES, routeSpecSchema, ROUTE_ID_PATTERN } from '../src/routing/route-spec.js';
-import { configSchema } from '../src/config/schema.js';
+import { MAX_ROUTES, routeSpecSchema, ROUTE_ID_PATTERN } from '../../src/routing/route-spec.js';
+import { configSchema } from '../../src/config/schema.js';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 

@@ -1,7 +1,7 @@
 // /v1/upstreams: the origins the running routes use, with their pool state (read-only; upstreams
 // are changed through the routes that name them).
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type { DataPlane } from '../src/cluster/data-plane.js';
+import type { DataPlane } from '../../src/contract/data-plane.js';
 import { methodNotAllowed } from './problem.js';
 import { noQuery, problemResponses } from './schemas.js';
 

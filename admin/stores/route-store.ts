@@ -1,14 +1,14 @@
 // The route store seen by the admin API: the running routes (snapshot), one serialised way to
 // change them (change), and the store's state (status). Two implementations: the config file
-// (store.ts, AdminStore: the default) and etcd shared by a fleet (etcd-store.ts, EtcdRouteStore).
+// (file-store.ts, AdminStore: the default) and etcd shared by a fleet (etcd-store.ts, EtcdRouteStore).
 // Either way a change is planned against the running routes, validated by the proxy (422 on a
 // semantic error), persisted, and swapped in through DataPlane.apply (this process's proxy, or
 // every worker of a cluster, in order).
-import type { RouteTable } from '../src/routing/route-table.js';
-import type { DataPlane } from '../src/cluster/data-plane.js';
-import type { RouteSpec } from '../src/routing/route-spec.js';
-import { ProxyError } from '../src/errors.js';
-import { AdminProblem } from './problem.js';
+import type { RouteTable } from '../../src/routing/route-table.js';
+import type { DataPlane } from '../../src/contract/data-plane.js';
+import type { RouteSpec } from '../../src/routing/route-spec.js';
+import { ProxyError } from '../../src/errors.js';
+import { AdminProblem } from '../api/problem.js';
 
 export interface Snapshot {
   revision: number;

@@ -3,8 +3,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorObject } from 'ajv';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ERROR_CODES, ProxyError, type PorticoErrorCode } from '../src/errors.js';
-import { closestKey } from '../src/config/config.js';
+import { ERROR_CODES, ProxyError, type PorticoErrorCode } from '../../src/errors.js';
+import { closestKey } from '../../src/config/config.js';
 
 export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
 

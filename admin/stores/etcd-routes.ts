@@ -1,6 +1,6 @@
 // The route list in etcd: the key layout, reading it whole, following its events, and replacing it
 // with one compare-and-swap transaction. Used by the running store (etcd-store.ts) and by
-// `portico store export|import` (store-cli.ts).
+// `portico store export|import` (admin/cli/store-cli.ts).
 //
 // Layout under PREFIX (e.g. /portico):
 //   PREFIX/routes/ID  one route's JSON (the admin API's normalised route object)
@@ -12,11 +12,11 @@
 import { readFileSync } from 'node:fs';
 import { Etcd3, isRecoverableError, type IKeyValue, type IEvent } from 'etcd3';
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noop, type IBackoff } from 'cockatiel';
-import type { EtcdStoreConfig } from '../src/config/store-config.js';
-import type { RouteSpec } from '../src/routing/route-spec.js';
-import { ProxyError } from '../src/errors.js';
-import { validateRoute } from './schemas.js';
-import { describeAjvError } from './problem.js';
+import type { EtcdStoreConfig } from '../../src/config/store-config.js';
+import type { RouteSpec } from '../../src/routing/route-spec.js';
+import { ProxyError } from '../../src/errors.js';
+import { validateRoute } from '../api/schemas.js';
+import { describeAjvError } from '../api/problem.js';
 
 /** One stored key: its text and etcd revisions. */
 interface StoredKey { text: string; mod: number; create: number }

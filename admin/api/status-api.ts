@@ -3,8 +3,8 @@
 // members they do not know. POST /v1/workers/restart: rolling restart of the workers (as SIGHUP
 // to the primary).
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type { DataPlane } from '../src/cluster/data-plane.js';
-import type { RouteStore } from './route-store.js';
+import type { DataPlane } from '../../src/contract/data-plane.js';
+import type { RouteStore } from '../stores/route-store.js';
 import { AdminProblem, methodNotAllowed } from './problem.js';
 import { noQuery, problemResponses } from './schemas.js';
 

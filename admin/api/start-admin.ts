@@ -1,9 +1,9 @@
-// startAdmin: the AdminStarter the `portico` command calls (see src/cli/admin-contract.ts).
+// startAdmin: the admin API's listener, as the `portico` command starts it (admin/cli/run.ts).
 import type { AddressInfo } from 'node:net';
-import type { AdminHandle, AdminStarter } from '../src/cli/admin-contract.js';
-import { parseHostPort } from '../src/config/config.js';
-import { ProxyError } from '../src/errors.js';
-import { MIN_ADMIN_TOKEN_LENGTH } from '../src/config/schema.js';
+import type { AdminHandle, AdminStarter } from './admin-context.js';
+import { parseHostPort } from '../../src/config/config.js';
+import { ProxyError } from '../../src/errors.js';
+import { MIN_ADMIN_TOKEN_LENGTH } from '../../src/config/schema.js';
 import { buildAdminApp } from './app.js';
 import { isLoopbackHost } from './auth.js';
 

@@ -1,6 +1,6 @@
 // Strong ETags and If-Match evaluation (RFC 9110 13.1.1, strong comparison).
 import { createHash } from 'node:crypto';
-import type { RouteSpec } from '../src/routing/route-spec.js';
+import type { RouteSpec } from '../../src/routing/route-spec.js';
 import { AdminProblem } from './problem.js';
 
 /** JSON with object keys sorted at every level: equal values give equal text. */

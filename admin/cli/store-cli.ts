@@ -3,12 +3,12 @@
 // prefix in one compare-and-swap transaction, so the running fleet sees one change.
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfigFile } from '../src/config/config.js';
-import { parseStoreUrl, storeUrl, type EtcdStoreConfig } from '../src/config/store-config.js';
-import { RouteTable } from '../src/routing/route-table.js';
-import { RouteKeys, connectEtcd, loadRoutes, specsOf, writeRoutes } from './etcd-routes.js';
-import { writeFileAtomic } from './atomic-file.js';
-import { normalizeRoute } from './store.js';
+import { loadConfigFile } from '../../src/config/config.js';
+import { parseStoreUrl, storeUrl, type EtcdStoreConfig } from '../../src/config/store-config.js';
+import { RouteTable } from '../../src/routing/route-table.js';
+import { RouteKeys, connectEtcd, loadRoutes, specsOf, writeRoutes } from '../stores/etcd-routes.js';
+import { writeFileAtomic } from '../stores/atomic-file.js';
+import { normalizeRoute } from '../stores/file-store.js';
 
 export const STORE_USAGE = `Usage: portico store export|import [options] [FILE]
 

@@ -6,7 +6,7 @@
 //   name, and is refused (403). Listeners on other addresses are reached by names we cannot know.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { isLoopbackHost } from '../src/net/loopback.js';
+import { isLoopbackHost } from '../../src/net/loopback.js';
 import { AdminProblem } from './problem.js';
 
 export { isLoopbackHost };

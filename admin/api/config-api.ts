@@ -3,10 +3,10 @@
 // ones (422 naming the first that differs: edit the file and restart for those); settings left out
 // are unchanged. Secrets (admin token, forward-proxy passwords, the etcd password) are never served.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type { Config } from '../src/config/config.js';
-import type { RouteSpec } from '../src/routing/route-spec.js';
-import type { RouteStore } from './route-store.js';
-import { keep, normalizeRoute, sameRoute } from './store.js';
+import type { Config } from '../../src/config/config.js';
+import type { RouteSpec } from '../../src/routing/route-spec.js';
+import type { RouteStore } from '../stores/route-store.js';
+import { keep, normalizeRoute, sameRoute } from '../stores/file-store.js';
 import { canonicalJson, checkIfMatch, configEtag, ifNoneMatchHits } from './etag.js';
 import { AdminProblem, methodNotAllowed, pointerToken, requireMediaType } from './problem.js';
 import { ifMatchHeaders, mutationQuery, noQuery, problemResponses } from './schemas.js';

@@ -17,12 +17,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
-import type { RouteSource } from '../src/cli/admin-contract.js';
-import { storeUrl, type EtcdStoreConfig } from '../src/config/store-config.js';
-import type { DataPlane } from '../src/cluster/data-plane.js';
-import type { RouteSpec } from '../src/routing/route-spec.js';
-import { ProxyError } from '../src/errors.js';
-import { AdminProblem } from './problem.js';
+import type { RouteSource } from './route-source.js';
+import { storeUrl, type EtcdStoreConfig } from '../../src/config/store-config.js';
+import type { DataPlane } from '../../src/contract/data-plane.js';
+import type { RouteSpec } from '../../src/routing/route-spec.js';
+import { ProxyError } from '../../src/errors.js';
+import { AdminProblem } from '../api/problem.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { RouteKeys, applyEvents, connectEtcd, loadRoutes, specsOf, writeRoutes, type StoredRoutes } from './etcd-routes.js';
 import { SerialQueue, prepareChange, snapshotOf, type ChangeOutcome, type ChangePlan, type ChangeResult, type RouteStore, type Snapshot, type StoreStatus } from './route-store.js';

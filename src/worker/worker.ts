@@ -7,8 +7,8 @@ import { ProxyServer } from '../proxy/proxy-server.js';
 import { RouteTable } from '../routing/route-table.js';
 import { createLogger } from '../log.js';
 import { ProxyError } from '../errors.js';
-import { isPorticoMessage, type PrimaryRequest, type WorkerReply, type ReadyReply, type WorkerStatusReply } from './protocol.js';
-import type { ControlPlaneState } from './data-plane.js';
+import { isPorticoMessage, type PrimaryRequest, type WorkerReply, type ReadyReply, type WorkerStatusReply } from '../contract/ipc-protocol.js';
+import type { ControlPlaneState } from '../contract/data-plane.js';
 import type { KeyPair } from '../tls/pem.js';
 
 export interface WorkerHooks {

@@ -1,9 +1,9 @@
 // /v1/routes: list, get, create (POST), replace (PUT), merge-patch (PATCH), delete.
 // Every mutation goes through the store (one writer, all-or-nothing) and takes ?dryRun=true.
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
-import type { RouteSpec } from '../src/routing/route-spec.js';
-import type { RouteStore } from './route-store.js';
-import { keep, normalizeRoute, sameRoute, type ChangeOutcome, type ChangePlan } from './store.js';
+import type { RouteSpec } from '../../src/routing/route-spec.js';
+import type { RouteStore } from '../stores/route-store.js';
+import { keep, normalizeRoute, sameRoute, type ChangeOutcome, type ChangePlan } from '../stores/file-store.js';
 import { checkIfMatch, configEtag, ifNoneMatchHits, routeEtag } from './etag.js';
 import { AdminProblem, describeAjvError, methodNotAllowed, requireMediaType } from './problem.js';
 import { idParams, ifMatchHeaders, mutationQuery, noQuery, problemResponses, validateRoute } from './schemas.js';

@@ -1,6 +1,6 @@
 // Liveness and readiness probes.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type { DataPlane } from '../src/cluster/data-plane.js';
+import type { DataPlane } from '../../src/contract/data-plane.js';
 import { noQuery } from './schemas.js';
 
 export interface HealthPluginOptions {

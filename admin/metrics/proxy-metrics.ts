@@ -1,10 +1,10 @@
 // The data path's Prometheus metrics, registered where the proxy runs: the one process, or each
-// worker (labelled with its slot, then summed by the primary: admin/metrics.ts). Event counts come
+// worker (labelled with its slot, then summed by the primary: admin/metrics/metrics-api.ts). Event counts come
 // from a ProxyObserver; levels (connections, pool sizes) are read from the proxy when scraped.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { RequestMetrics } from './request-metrics.js';
-import type { ProxyServer } from '../src/proxy/proxy-server.js';
-import type { ProxyObserver } from '../src/proxy/observer.js';
+import type { ProxyServer } from '../../src/proxy/proxy-server.js';
+import type { ProxyObserver } from '../../src/proxy/observer.js';
 
 export const NO_ROUTE = '(none)';
 

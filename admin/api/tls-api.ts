@@ -7,10 +7,10 @@
 // config file is not rewritten (it would have to hold private keys); put the files in the config
 // for restarts.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import type { DataPlane } from '../src/cluster/data-plane.js';
-import { CertificateStore } from '../src/tls/certificate-store.js';
-import { certificateList, filePath } from '../src/config/schema.js';
-import { readKeyPair, type KeyPair } from '../src/tls/pem.js';
+import type { DataPlane } from '../../src/contract/data-plane.js';
+import { CertificateStore } from '../../src/tls/certificate-store.js';
+import { certificateList, filePath } from '../../src/config/schema.js';
+import { readKeyPair, type KeyPair } from '../../src/tls/pem.js';
 import { AdminProblem, methodNotAllowed, requireMediaType } from './problem.js';
 import { mutationQuery, noQuery, problemResponses } from './schemas.js';
 

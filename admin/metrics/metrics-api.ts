@@ -6,11 +6,11 @@
 // `worker` label), next to the primary's own (admin changes, revision, supervision).
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { DataPlane } from '../src/cluster/data-plane.js';
-import type { ClusterDataPlane } from './cluster/primary.js';
+import type { DataPlane } from '../../src/contract/data-plane.js';
+import type { ClusterDataPlane } from '../cluster/primary.js';
 import { registerProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
-import type { ChangeResult, RouteStore } from './route-store.js';
-import { noQuery } from './schemas.js';
+import type { ChangeResult, RouteStore } from '../stores/route-store.js';
+import { noQuery } from '../api/schemas.js';
 
 export class AdminMetrics {
   readonly registry = new Registry();

@@ -1,12 +1,12 @@
 // One process (workers: 1, the default): the ProxyServer runs beside the admin API, as it always
 // did; no cluster code is loaded.
-import type { RouteSpec } from '../routing/route-spec.js';
-import type { RouteTable } from '../routing/route-table.js';
-import type { ProxyServer } from '../proxy/proxy-server.js';
-import type { CertificateInfo } from '../tls/certificate-store.js';
-import type { KeyPair } from '../tls/pem.js';
-import { ProxyError } from '../errors.js';
-import type { DataPlane, DataPlaneStatus } from './data-plane.js';
+import type { RouteSpec } from '../../src/routing/route-spec.js';
+import type { RouteTable } from '../../src/routing/route-table.js';
+import type { ProxyServer } from '../../src/proxy/proxy-server.js';
+import type { CertificateInfo } from '../../src/tls/certificate-store.js';
+import type { KeyPair } from '../../src/tls/pem.js';
+import { ProxyError } from '../../src/errors.js';
+import type { DataPlane, DataPlaneStatus } from '../../src/contract/data-plane.js';
 
 export class InProcessDataPlane implements DataPlane {
   readonly proxy: ProxyServer;

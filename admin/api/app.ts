@@ -1,23 +1,23 @@
 // The admin API as a Fastify app: one encapsulated plugin per resource, shared schemas, problem
 // details for every error, bearer-token and Host checks in front of everything.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { AdminContext } from '../src/cli/admin-contract.js';
-import { parseHostPort } from '../src/config/config.js';
-import { AdminStore } from './store.js';
-import type { RouteStore } from './route-store.js';
-import { statusPlugin } from './status.js';
+import type { AdminContext } from './admin-context.js';
+import { parseHostPort } from '../../src/config/config.js';
+import { AdminStore } from '../stores/file-store.js';
+import type { RouteStore } from '../stores/route-store.js';
+import { statusPlugin } from './status-api.js';
 import { installAuth } from './auth.js';
 import { installProblemHandlers, pathOf } from './problem.js';
 import { installBodyDepthLimit } from './body-depth.js';
 import { sharedSchemas, validatorCompiler } from './schemas.js';
-import { routesPlugin } from './routes.js';
-import { configPlugin } from './config.js';
-import { upstreamsPlugin } from './upstreams.js';
-import { tlsPlugin } from './tls.js';
-import { healthPlugin } from './health.js';
-import { AdminMetrics, metricsPlugin } from './metrics.js';
-import { docsPlugin, registerOpenApi } from './docs.js';
-import { packageVersion } from '../src/package-root.js';
+import { routesPlugin } from './routes-api.js';
+import { configPlugin } from './config-api.js';
+import { upstreamsPlugin } from './upstreams-api.js';
+import { tlsPlugin } from './tls-api.js';
+import { healthPlugin } from './health-api.js';
+import { AdminMetrics, metricsPlugin } from '../metrics/metrics-api.js';
+import { docsPlugin, registerOpenApi } from './docs-api.js';
+import { packageVersion } from '../../src/package-root.js';
 
 export interface AdminAppOptions {
   /** Process-level metrics (CPU, memory, event loop); default true. */
