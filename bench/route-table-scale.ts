@@ -98,7 +98,7 @@ async function measure(kind: TableKind, n: number, changes: number): Promise<Sca
     const at = Math.floor(n / 2);
     running[at] = { ...running[at]!, upstreams: [i % 2 ? UPSTREAM : OTHER_UPSTREAM] };
     let next = table;
-    rebuilds.push(timeMs(() => { next = RouteTable.build(running, table.revision + 1, { previous: table }); }));
+    rebuilds.push(timeMs(() => { next = RouteTable.next(table, running, table.revision + 1); }));
     table = next;
   }
   const applied = await adminApply(specs, changes, true);

@@ -141,7 +141,7 @@ export class ClusterDataPlane implements DataPlane {
   }
 
   validateRoutes(specs: RouteSpec[], revision = this.routes.current.revision + 1): RouteTable {
-    return RouteTable.build(specs, revision, this.routes.current);
+    return RouteTable.next(this.routes.current, specs, revision);
   }
 
   async listen(): Promise<void> {

@@ -8,7 +8,6 @@ import { parseHostPort } from '../config/config.js';
 import type { RouteSpec } from '../routing/route-spec.js';
 import { RouteTable, RouteTableHolder } from '../routing/route-table.js';
 import { PoolRegistry } from '../upstream/pool.js';
-import { OriginHealthRegistry } from '../upstream/balancer.js';
 import { codec, type HeadLimits } from '../wasm/codec.js';
 import { AddressSet } from '../net/address-set.js';
 import { ProxyError } from '../errors.js';
@@ -57,7 +56,7 @@ export class ProxyServer {
     const clock = options.clock ?? systemClock;
     this.config = config;
     this.logger = logger;
-    this.routes = new RouteTableHolder(RouteTable.build(config.routes, options.revision ?? 1, { health: new OriginHealthRegistry() }));
+    this.routes = new RouteTableHolder(RouteTable.build(config.routes, options.revision ?? 1));
     // certificates and CA files are read (and checked) now: a bad file fails the start
     this.#plans = planListeners(config);
     const caBundle = config.upstream.caFile ? readCaBundle(config.upstream.caFile, '/upstream/caFile') : undefined;
@@ -135,7 +134,7 @@ export class ProxyServer {
    *  `path`) on a semantic error. `revision`: the table's revision (default: the next one; a
    *  shared store numbers tables with its own revisions). */
   validateRoutes(specs: RouteSpec[], revision = this.revision + 1): RouteTable {
-    return RouteTable.build(specs, revision, { previous: this.routes.current });
+    return RouteTable.next(this.routes.current, specs, revision);
   }
 
   /** Builds and swaps in a new table in one step; in-flight requests keep the old one. */

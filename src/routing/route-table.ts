@@ -132,14 +132,19 @@ export class RouteTable {
     Object.freeze(this);
   }
 
-  /** Validates and compiles specs (already schema-checked) into a table; throws ProxyError with
-   *  a JSON-pointer path on the first semantic error. `previous` lends its compiled routes to
-   *  unchanged specs so their balancer state carries over, and its index when only a few routes
-   *  differ, and its origin health registry (`health`, else a new one, for a first table). */
-  static build(specs: readonly RouteSpec[], revision: number, options: { previous?: RouteTable; health?: OriginHealthRegistry } = {}): RouteTable {
-    const { previous } = options;
-    const health = options.health ?? previous?.health ?? new OriginHealthRegistry();
-    return (previous && RouteTable.#changedFrom(previous, specs, revision)) ?? RouteTable.#fresh(specs, revision, previous, health);
+  /** A first table: validates and compiles specs (already schema-checked); throws ProxyError
+   *  with a JSON-pointer path on the first semantic error. `health`: the origin health registry
+   *  to start from (a new one by default). */
+  static build(specs: readonly RouteSpec[], revision: number, health: OriginHealthRegistry = new OriginHealthRegistry()): RouteTable {
+    return RouteTable.#fresh(specs, revision, undefined, health);
+  }
+
+  /** The table that follows `previous`: its compiled routes are lent to unchanged specs (so
+   *  their balancer state and TLS settings carry over), its index when only a few routes
+   *  differ, and its origin health registry. Positional on purpose: an options object here once
+   *  took a RouteTable where `{ previous }` belonged, and every change recompiled every route. */
+  static next(previous: RouteTable, specs: readonly RouteSpec[], revision: number): RouteTable {
+    return RouteTable.#changedFrom(previous, specs, revision) ?? RouteTable.#fresh(specs, revision, previous, previous.health);
   }
 
   static #fresh(specs: readonly RouteSpec[], revision: number, previous: RouteTable | undefined, health: OriginHealthRegistry): RouteTable {

@@ -49,7 +49,7 @@ export function runWorker(hooks: WorkerHooks = {}): void {
   const applyState = (revision: number, state: ControlPlaneState) => {
     const p = proxy!;
     // idempotent: a revision it already runs is acknowledged again
-    if (revision > p.revision) p.applyTable(RouteTable.build(state.routes, revision, p.routes.current));
+    if (revision > p.revision) p.applyTable(RouteTable.next(p.routes.current, state.routes, revision));
     applyCertificates(p, state.certificates);
     return { revision: p.revision };
   };

@@ -128,7 +128,7 @@ describe('route table building', () => {
   it('keeps compiled routes (and their balancer state) for unchanged specs across revisions', () => {
     const specs: RouteSpec[] = [{ id: 'a', pathPrefix: '/a', upstreams: up }, { id: 'b', pathPrefix: '/b', upstreams: up }];
     const t1 = RouteTable.build(specs, 1);
-    const t2 = RouteTable.build([specs[0], { ...specs[1], stripPrefix: true }], 2, { previous: t1 });
+    const t2 = RouteTable.next(t1, [specs[0], { ...specs[1], stripPrefix: true }], 2);
     expect(t2.get('a')).toBe(t1.get('a'));
     expect(t2.get('b')).not.toBe(t1.get('b'));
     expect(Object.isFrozen(t2)).toBe(true);

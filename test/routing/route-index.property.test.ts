@@ -175,7 +175,7 @@ describe('route index against the linear matcher (property)', () => {
         const next = [...rotated, ...added.map((s, i) => ({ id: `n${i}`, ...s, upstreams: ['http://127.0.0.1:9'] }))];
         let t2: RouteTable;
         try {
-          t2 = RouteTable.build(next, 2, { previous: t1 });
+          t2 = RouteTable.next(t1, next, 2);
         } catch (e) {
           expect((e as ProxyError).code).toBe('PRX_ERR_BAD_ROUTE');
           return;
@@ -210,7 +210,7 @@ describe('route index against the linear matcher (property)', () => {
       }
       let next: RouteTable;
       try {
-        next = RouteTable.build(running, t.revision + 1, { previous: t });
+        next = RouteTable.next(t, running, t.revision + 1);
       } catch (err) {
         expect(fresh).toBeInstanceOf(ProxyError);
         expect([(err as ProxyError).code, (err as ProxyError).path, (err as ProxyError).message]).toEqual([(fresh as ProxyError).code, (fresh as ProxyError).path, (fresh as ProxyError).message]);
