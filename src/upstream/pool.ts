@@ -19,7 +19,7 @@ import type { Origin } from './origin-url.js';
 import { originKey, type UpstreamTls } from './upstream-tls.js';
 import { ProxyError } from '../errors.js';
 import { systemClock, type Clock, type Deadline } from '../clock.js';
-import { OwnedReadBuffer, emitReadAsData } from './owned-reads.js';
+import { OwnedReadBuffer, emitReadAsData } from '../net/owned-reads.js';
 
 export interface PoolOptions {
   maxSockets: number;

@@ -7,7 +7,7 @@
 import { describe, it, expect } from 'vitest';
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
-import { ownedReadStats } from '../../src/proxy/client-reads.js';
+import { ownedReadStats } from '../../src/net/client-reads.js';
 import { startHttpOrigin, proxyTo, sleep, useCleanups } from '../helpers/harness.js';
 
 const cleanups = useCleanups();

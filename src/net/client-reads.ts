@@ -25,7 +25,7 @@
 // symbols' descriptions, as Node 20's net.js names them) before its first read. Where they are
 // not found (another Node version), the connection reads the usual way, with 'data' events.
 import type net from 'node:net';
-import { emitReadAsData } from '../upstream/owned-reads.js';
+import { emitReadAsData } from './owned-reads.js';
 
 /** Shared head reads: enough for ordinary heads, small enough to copy what must be kept. */
 export const HEAD_READ_BYTES = 4 * 1024;

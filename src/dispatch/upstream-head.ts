@@ -4,9 +4,9 @@
 // trusted-proxies rule: a trusted peer's values are kept and appended to, anyone else's replaced.
 import { FieldId, HeadFlag } from '../../asm/shared/constants.js';
 import type { ParsedHead } from '../wasm/parsed-head.js';
-import { copyFields } from './field-copy.js';
-import { assembleHead } from './head-bytes.js';
-import { HOP_BY_HOP, FORWARDING_FIELDS, mask, type FieldMask } from './hop-by-hop.js';
+import { copyFields } from '../wasm/field-copy.js';
+import { assembleHead } from '../http/head-bytes.js';
+import { HOP_BY_HOP, FORWARDING_FIELDS, mask, type FieldMask } from '../http/hop-by-hop.js';
 
 export interface ForwardingPolicy {
   xForwarded: boolean;

@@ -1,8 +1,8 @@
 // Copies a head's field lines as received (name case, order, duplicates and value bytes kept)
 // by slicing the raw head: runs of consecutive kept lines become one subarray, so a typical
 // request is forwarded as two or three slices, without decoding a single field to a string.
-import type { ParsedHead } from '../wasm/parsed-head.js';
-import { type FieldMask, has } from './hop-by-hop.js';
+import type { ParsedHead } from './parsed-head.js';
+import { type FieldMask, has } from '../http/hop-by-hop.js';
 
 /** Pushes to `out` the raw field lines of `head` whose id is not in `drop` and which are not
  *  named by a Connection option. Returns the number of bytes pushed. */

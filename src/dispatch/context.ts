@@ -12,7 +12,7 @@ import type net from 'node:net';
 import type { ParsedHead } from '../wasm/parsed-head.js';
 import type { Origin } from '../upstream/origin-url.js';
 import type { OriginHealth } from '../upstream/balancer.js';
-import type { LocalAnswer } from './error-response.js';
+import type { LocalAnswer } from '../http1/local-response.js';
 import type { Clock } from '../clock.js';
 
 /** Fans events out to every registered observer; a throwing observer is ignored. */

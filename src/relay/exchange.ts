@@ -35,11 +35,11 @@ import { CodecError } from '../wasm/codec-error.js';
 import type { OriginPool, PooledSocket, SocketHandler } from '../upstream/pool.js';
 import type { OriginHealth } from '../upstream/balancer.js';
 import { ProxyError, statusOf, type PorticoErrorCode } from '../errors.js';
-import type { LocalAnswer } from './error-response.js';
-import { buildResponseHead, type ClientFraming } from './response-head.js';
-import type { UpstreamErrorKind } from './observer.js';
-import type { ChannelContext } from './channel-context.js';
-import { keptTrailers } from './trailers.js';
+import type { LocalAnswer } from '../http1/local-response.js';
+import { buildResponseHead, type ClientFraming } from '../http1/response-head.js';
+import type { UpstreamErrorKind } from '../dispatch/observer.js';
+import type { ChannelContext } from '../dispatch/context.js';
+import { keptTrailers } from '../http/trailers.js';
 
 /** What the exchange needs from the client side (the ClientChannel). */
 export interface ClientSide {

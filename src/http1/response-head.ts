@@ -6,9 +6,9 @@
 import { STATUS_CODES } from 'node:http';
 import { FieldId } from '../../asm/shared/constants.js';
 import type { ParsedHead } from '../wasm/parsed-head.js';
-import { copyFields } from './field-copy.js';
-import { assembleHead } from './head-bytes.js';
-import { HOP_BY_HOP, mask } from './hop-by-hop.js';
+import { copyFields } from '../wasm/field-copy.js';
+import { assembleHead } from '../http/head-bytes.js';
+import { HOP_BY_HOP, mask } from '../http/hop-by-hop.js';
 
 export type ClientFraming = 'none' | 'length' | 'chunked' | 'close';
 
