@@ -21,7 +21,7 @@
 // Denials are logged at warn with the request id, client, target and reason.
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import type { ForwardHandler, ForwardRequest } from '../dispatch/context.js';
+import type { ForwardHandler, ForwardRequest } from './forward-request.js';
 import { BodyKind, FieldId, MethodId } from '../../asm/shared/constants.js';
 import { AddressSet, plainAddress } from '../net/address-set.js';
 import { OriginHealth } from '../upstream/balancer.js';
