@@ -1,6 +1,6 @@
 // Parses what a forward-proxy client asks for: an absolute-form `http://host[:port]/path?query`
 // target (RFC 9112 §3.2.2) or a CONNECT authority-form `host:port` (RFC 9112 §3.2.3). Twisted
-// crashed or silently closed on most malformed targets (spec §6.1); here every one gets a reason
+// crashed or silently closed on most malformed targets; here every one gets a reason
 // for a 400. The path and query are kept byte-exact (RFC 9110 §7.7: a proxy MUST NOT rewrite them).
 import { parseAuthority } from '../http/authority.js';
 

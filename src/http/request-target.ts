@@ -1,5 +1,5 @@
 // Where a request is going, from its request-target and Host (RFC 9112 §3.2, §3.3): origin-form
-// uses Host; absolute-form (D19: accepted by the reverse proxy too) uses the target's authority
+// uses Host; absolute-form (accepted by the reverse proxy too, as RFC 9112 §3.2.2 asks of servers) uses the target's authority
 // and ignores Host (RFC 9112 §3.2.2). The path and query are kept exactly as received.
 import { TargetForm } from '../../asm/shared/constants.js';
 import type { RequestHead } from './request-head.js';
