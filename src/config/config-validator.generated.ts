@@ -18,12 +18,53 @@ const runtime0 = { default: function ucs2length(str) {
     }
     return length;
 } };
+const runtime1 = { default: function equal(a, b) {
+  if (a === b) return true;
+
+  if (a && b && typeof a == 'object' && typeof b == 'object') {
+    if (a.constructor !== b.constructor) return false;
+
+    var length, i, keys;
+    if (Array.isArray(a)) {
+      length = a.length;
+      if (length != b.length) return false;
+      for (i = length; i-- !== 0;)
+        if (!equal(a[i], b[i])) return false;
+      return true;
+    }
+
+
+
+    if (a.constructor === RegExp) return a.source === b.source && a.flags === b.flags;
+    if (a.valueOf !== Object.prototype.valueOf) return a.valueOf() === b.valueOf();
+    if (a.toString !== Object.prototype.toString) return a.toString() === b.toString();
+
+    keys = Object.keys(a);
+    length = keys.length;
+    if (length !== Object.keys(b).length) return false;
+
+    for (i = length; i-- !== 0;)
+      if (!Object.prototype.hasOwnProperty.call(b, keys[i])) return false;
+
+    for (i = length; i-- !== 0;) {
+      var key = keys[i];
+
+      if (!equal(a[key], b[key])) return false;
+    }
+
+    return true;
+  }
+
+  // true if both NaN, false otherwise
+  return a!==a && b!==b;
+} };
 
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"}}},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"default":{"listen":"127.0.0.1:9090"},"oneOf":[{"const":false},{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"bearer token for mutations (or env PORTICO_ADMIN_TOKEN)"}}}]},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
+const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"}}},"protocols":{"type":"array","minItems":1,"maxItems":3,"uniqueItems":true,"items":{"enum":["h2","http/1.1","h2c"]},"description":"what the listener speaks, in the server's order of preference: TLS listeners offer \"h2\" and \"http/1.1\" by ALPN (default both); a plain listener speaks \"http/1.1\" (default) and, when listed, \"h2c\" (HTTP/2 with prior knowledge: the connection preface decides). See docs/http2.md"},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"default":{"listen":"127.0.0.1:9090"},"oneOf":[{"const":false},{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"bearer token for mutations (or env PORTICO_ADMIN_TOKEN)"}}}]},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"http2":{"type":"object","additionalProperties":false,"default":{},"description":"HTTP/2 client connections (docs/http2.md)","properties":{"maxConcurrentStreams":{"type":"integer","minimum":1,"maximum":1000,"default":100,"description":"SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may have open at once on one connection"},"sendStallMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"a stream whose client takes none of its response (flow-control window held closed) for this long is reset"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
+const func0 = runtime1.default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "u");
 const pattern1 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$", "u");
 const pattern3 = new RegExp("^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$", "u");
@@ -65,6 +106,9 @@ data.limits = {};
 }
 if(data.timeouts === undefined){
 data.timeouts = {};
+}
+if(data.http2 === undefined){
+data.http2 = {};
 }
 if(data.upstream === undefined){
 data.upstream = {};
@@ -203,7 +247,7 @@ return false;
 else {
 const _errs11 = errors;
 for(const key1 in data2){
-if(!((((key1 === "id") || (key1 === "listen")) || (key1 === "tls")) || (key1 === "redirectToHttps"))){
+if(!(((((key1 === "id") || (key1 === "listen")) || (key1 === "tls")) || (key1 === "protocols")) || (key1 === "redirectToHttps"))){
 validate10.errors = [{instancePath:instancePath+"/listeners/" + i0,schemaPath:"#/properties/listeners/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.listeners.items,data:data2}];
 return false;
 break;
@@ -473,39 +517,48 @@ else {
 var valid3 = true;
 }
 if(valid3){
-if(data2.redirectToHttps !== undefined){
-let data13 = data2.redirectToHttps;
+if(data2.protocols !== undefined){
+let data13 = data2.protocols;
 const _errs34 = errors;
 if(errors === _errs34){
-if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
-if(data13.port === undefined){
-data13.port = 443;
-}
-const _errs36 = errors;
-for(const key4 in data13){
-if(!(key4 === "port")){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps,data:data13}];
+if(Array.isArray(data13)){
+if(data13.length > 3){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/protocols",schemaPath:"#/properties/listeners/items/properties/protocols/maxItems",keyword:"maxItems",params:{limit: 3},message:"must NOT have more than 3 items",schema:3,parentSchema:schema11.properties.listeners.items.properties.protocols,data:data13}];
 return false;
+}
+else {
+if(data13.length < 1){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/protocols",schemaPath:"#/properties/listeners/items/properties/protocols/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.listeners.items.properties.protocols,data:data13}];
+return false;
+}
+else {
+var valid7 = true;
+const len2 = data13.length;
+for(let i2=0; i2<len2; i2++){
+let data14 = data13[i2];
+const _errs36 = errors;
+if(!(((data14 === "h2") || (data14 === "http/1.1")) || (data14 === "h2c"))){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/protocols/" + i2,schemaPath:"#/properties/listeners/items/properties/protocols/items/enum",keyword:"enum",params:{allowedValues: schema11.properties.listeners.items.properties.protocols.items.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.listeners.items.properties.protocols.items.enum,parentSchema:schema11.properties.listeners.items.properties.protocols.items,data:data14}];
+return false;
+}
+var valid7 = _errs36 === errors;
+if(!valid7){
 break;
 }
 }
-if(_errs36 === errors){
-let data14 = data13.port;
-const _errs37 = errors;
-if(!((typeof data14 == "number") && (!(data14 % 1) && !isNaN(data14)))){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port.type,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data14}];
+if(valid7){
+let i3 = data13.length;
+let j0;
+if(i3 > 1){
+outer0:
+for(;i3--;){
+for(j0 = i3; j0--;){
+if(func0(data13[i3], data13[j0])){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/protocols",schemaPath:"#/properties/listeners/items/properties/protocols/uniqueItems",keyword:"uniqueItems",params:{i: i3, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i3+" are identical)",schema:true,parentSchema:schema11.properties.listeners.items.properties.protocols,data:data13}];
 return false;
+break outer0;
 }
-if(errors === _errs37){
-if(typeof data14 == "number"){
-if(data14 > 65535 || isNaN(data14)){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data14}];
-return false;
 }
-else {
-if(data14 < 1 || isNaN(data14)){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data14}];
-return false;
 }
 }
 }
@@ -513,7 +566,7 @@ return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.listeners.items.properties.redirectToHttps.type,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps,data:data13}];
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/protocols",schemaPath:"#/properties/listeners/items/properties/protocols/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.listeners.items.properties.protocols.type,parentSchema:schema11.properties.listeners.items.properties.protocols,data:data13}];
 return false;
 }
 }
@@ -521,6 +574,57 @@ var valid3 = _errs34 === errors;
 }
 else {
 var valid3 = true;
+}
+if(valid3){
+if(data2.redirectToHttps !== undefined){
+let data15 = data2.redirectToHttps;
+const _errs37 = errors;
+if(errors === _errs37){
+if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
+if(data15.port === undefined){
+data15.port = 443;
+}
+const _errs39 = errors;
+for(const key4 in data15){
+if(!(key4 === "port")){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps,data:data15}];
+return false;
+break;
+}
+}
+if(_errs39 === errors){
+let data16 = data15.port;
+const _errs40 = errors;
+if(!((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16)))){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port.type,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data16}];
+return false;
+}
+if(errors === _errs40){
+if(typeof data16 == "number"){
+if(data16 > 65535 || isNaN(data16)){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data16}];
+return false;
+}
+else {
+if(data16 < 1 || isNaN(data16)){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data16}];
+return false;
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.listeners.items.properties.redirectToHttps.type,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps,data:data15}];
+return false;
+}
+}
+var valid3 = _errs37 === errors;
+}
+else {
+var valid3 = true;
+}
 }
 }
 }
@@ -547,14 +651,14 @@ return false;
 }
 var valid0 = _errs7 === errors;
 if(valid0){
-let data15 = data.admin;
-const _errs39 = errors;
-const _errs40 = errors;
-let valid8 = false;
+let data17 = data.admin;
+const _errs42 = errors;
+const _errs43 = errors;
+let valid10 = false;
 let passing0 = null;
-const _errs41 = errors;
-if(false !== data15){
-const err5 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/0/const",keyword:"const",params:{allowedValue: false},message:"must be equal to constant",schema:false,parentSchema:schema11.properties.admin.oneOf[0],data:data15};
+const _errs44 = errors;
+if(false !== data17){
+const err5 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/0/const",keyword:"const",params:{allowedValue: false},message:"must be equal to constant",schema:false,parentSchema:schema11.properties.admin.oneOf[0],data:data17};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -563,18 +667,18 @@ vErrors.push(err5);
 }
 errors++;
 }
-var _valid1 = _errs41 === errors;
+var _valid1 = _errs44 === errors;
 if(_valid1){
-valid8 = true;
+valid10 = true;
 passing0 = 0;
 }
-const _errs42 = errors;
-if(errors === _errs42){
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-const _errs44 = errors;
-for(const key5 in data15){
+const _errs45 = errors;
+if(errors === _errs45){
+if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
+const _errs47 = errors;
+for(const key5 in data17){
 if(!((key5 === "listen") || (key5 === "token"))){
-const err6 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.oneOf[1],data:data15};
+const err6 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.oneOf[1],data:data17};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -585,14 +689,14 @@ errors++;
 break;
 }
 }
-if(_errs44 === errors){
-if(data15.listen !== undefined){
-let data16 = data15.listen;
-const _errs45 = errors;
-if(errors === _errs45){
-if(typeof data16 === "string"){
-if(func3(data16) > 300){
-const err7 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data16};
+if(_errs47 === errors){
+if(data17.listen !== undefined){
+let data18 = data17.listen;
+const _errs48 = errors;
+if(errors === _errs48){
+if(typeof data18 === "string"){
+if(func3(data18) > 300){
+const err7 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data18};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -602,8 +706,8 @@ vErrors.push(err7);
 errors++;
 }
 else {
-if(func3(data16) < 3){
-const err8 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data16};
+if(func3(data18) < 3){
+const err8 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data18};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -615,7 +719,7 @@ errors++;
 }
 }
 else {
-const err9 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.oneOf[1].properties.listen.type,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data16};
+const err9 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.oneOf[1].properties.listen.type,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data18};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -625,19 +729,19 @@ vErrors.push(err9);
 errors++;
 }
 }
-var valid9 = _errs45 === errors;
+var valid11 = _errs48 === errors;
 }
 else {
-var valid9 = true;
+var valid11 = true;
 }
-if(valid9){
-if(data15.token !== undefined){
-let data17 = data15.token;
-const _errs47 = errors;
-if(errors === _errs47){
-if(typeof data17 === "string"){
-if(func3(data17) > 512){
-const err10 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data17};
+if(valid11){
+if(data17.token !== undefined){
+let data19 = data17.token;
+const _errs50 = errors;
+if(errors === _errs50){
+if(typeof data19 === "string"){
+if(func3(data19) > 512){
+const err10 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data19};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -647,8 +751,8 @@ vErrors.push(err10);
 errors++;
 }
 else {
-if(func3(data17) < 16){
-const err11 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data17};
+if(func3(data19) < 16){
+const err11 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data19};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -660,7 +764,7 @@ errors++;
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.oneOf[1].properties.token.type,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data17};
+const err12 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.oneOf[1].properties.token.type,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data19};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -670,16 +774,16 @@ vErrors.push(err12);
 errors++;
 }
 }
-var valid9 = _errs47 === errors;
+var valid11 = _errs50 === errors;
 }
 else {
-var valid9 = true;
+var valid11 = true;
 }
 }
 }
 }
 else {
-const err13 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.oneOf[1].type,parentSchema:schema11.properties.admin.oneOf[1],data:data15};
+const err13 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.oneOf[1].type,parentSchema:schema11.properties.admin.oneOf[1],data:data17};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -689,19 +793,19 @@ vErrors.push(err13);
 errors++;
 }
 }
-var _valid1 = _errs42 === errors;
-if(_valid1 && valid8){
-valid8 = false;
+var _valid1 = _errs45 === errors;
+if(_valid1 && valid10){
+valid10 = false;
 passing0 = [passing0, 1];
 }
 else {
 if(_valid1){
-valid8 = true;
+valid10 = true;
 passing0 = 1;
 }
 }
-if(!valid8){
-const err14 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema11.properties.admin.oneOf,parentSchema:schema11.properties.admin,data:data15};
+if(!valid10){
+const err14 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema11.properties.admin.oneOf,parentSchema:schema11.properties.admin,data:data17};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -713,34 +817,34 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs40;
+errors = _errs43;
 if(vErrors !== null){
-if(_errs40){
-vErrors.length = _errs40;
+if(_errs43){
+vErrors.length = _errs43;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid0 = _errs39 === errors;
+var valid0 = _errs42 === errors;
 if(valid0){
-let data18 = data.logLevel;
-const _errs49 = errors;
-if(!(((((((data18 === "fatal") || (data18 === "error")) || (data18 === "warn")) || (data18 === "info")) || (data18 === "debug")) || (data18 === "trace")) || (data18 === "silent"))){
-validate10.errors = [{instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.logLevel.enum,parentSchema:schema11.properties.logLevel,data:data18}];
+let data20 = data.logLevel;
+const _errs52 = errors;
+if(!(((((((data20 === "fatal") || (data20 === "error")) || (data20 === "warn")) || (data20 === "info")) || (data20 === "debug")) || (data20 === "trace")) || (data20 === "silent"))){
+validate10.errors = [{instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.logLevel.enum,parentSchema:schema11.properties.logLevel,data:data20}];
 return false;
 }
-var valid0 = _errs49 === errors;
+var valid0 = _errs52 === errors;
 if(valid0){
-let data19 = data.workers;
-const _errs50 = errors;
-const _errs51 = errors;
-let valid10 = false;
+let data21 = data.workers;
+const _errs53 = errors;
+const _errs54 = errors;
+let valid12 = false;
 let passing1 = null;
-const _errs52 = errors;
-if(!((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19)))){
-const err15 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.workers.oneOf[0].type,parentSchema:schema11.properties.workers.oneOf[0],data:data19};
+const _errs55 = errors;
+if(!((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21)))){
+const err15 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.workers.oneOf[0].type,parentSchema:schema11.properties.workers.oneOf[0],data:data21};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -749,10 +853,10 @@ vErrors.push(err15);
 }
 errors++;
 }
-if(errors === _errs52){
-if(typeof data19 == "number"){
-if(data19 > 256 || isNaN(data19)){
-const err16 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema11.properties.workers.oneOf[0],data:data19};
+if(errors === _errs55){
+if(typeof data21 == "number"){
+if(data21 > 256 || isNaN(data21)){
+const err16 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema11.properties.workers.oneOf[0],data:data21};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -762,8 +866,8 @@ vErrors.push(err16);
 errors++;
 }
 else {
-if(data19 < 1 || isNaN(data19)){
-const err17 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.workers.oneOf[0],data:data19};
+if(data21 < 1 || isNaN(data21)){
+const err17 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.workers.oneOf[0],data:data21};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -775,14 +879,14 @@ errors++;
 }
 }
 }
-var _valid2 = _errs52 === errors;
+var _valid2 = _errs55 === errors;
 if(_valid2){
-valid10 = true;
+valid12 = true;
 passing1 = 0;
 }
-const _errs54 = errors;
-if("auto" !== data19){
-const err18 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/1/const",keyword:"const",params:{allowedValue: "auto"},message:"must be equal to constant",schema:"auto",parentSchema:schema11.properties.workers.oneOf[1],data:data19};
+const _errs57 = errors;
+if("auto" !== data21){
+const err18 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/1/const",keyword:"const",params:{allowedValue: "auto"},message:"must be equal to constant",schema:"auto",parentSchema:schema11.properties.workers.oneOf[1],data:data21};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -791,19 +895,19 @@ vErrors.push(err18);
 }
 errors++;
 }
-var _valid2 = _errs54 === errors;
-if(_valid2 && valid10){
-valid10 = false;
+var _valid2 = _errs57 === errors;
+if(_valid2 && valid12){
+valid12 = false;
 passing1 = [passing1, 1];
 }
 else {
 if(_valid2){
-valid10 = true;
+valid12 = true;
 passing1 = 1;
 }
 }
-if(!valid10){
-const err19 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.workers.oneOf,parentSchema:schema11.properties.workers,data:data19};
+if(!valid12){
+const err19 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.workers.oneOf,parentSchema:schema11.properties.workers,data:data21};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -815,1040 +919,1112 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs51;
+errors = _errs54;
 if(vErrors !== null){
-if(_errs51){
-vErrors.length = _errs51;
+if(_errs54){
+vErrors.length = _errs54;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid0 = _errs50 === errors;
+var valid0 = _errs53 === errors;
 if(valid0){
-let data20 = data.proxyName;
-const _errs55 = errors;
-if(errors === _errs55){
-if(typeof data20 === "string"){
-if(!pattern1.test(data20)){
-validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.proxyName,data:data20}];
+let data22 = data.proxyName;
+const _errs58 = errors;
+if(errors === _errs58){
+if(typeof data22 === "string"){
+if(!pattern1.test(data22)){
+validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.proxyName,data:data22}];
 return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.proxyName.type,parentSchema:schema11.properties.proxyName,data:data20}];
+validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.proxyName.type,parentSchema:schema11.properties.proxyName,data:data22}];
 return false;
 }
 }
-var valid0 = _errs55 === errors;
+var valid0 = _errs58 === errors;
 if(valid0){
-let data21 = data.via;
-const _errs57 = errors;
-if(typeof data21 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.via.type,parentSchema:schema11.properties.via,data:data21}];
+let data23 = data.via;
+const _errs60 = errors;
+if(typeof data23 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.via.type,parentSchema:schema11.properties.via,data:data23}];
 return false;
 }
-var valid0 = _errs57 === errors;
+var valid0 = _errs60 === errors;
 if(valid0){
-let data22 = data.limits;
-const _errs59 = errors;
-if(errors === _errs59){
-if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
-if(data22.maxLineBytes === undefined){
-data22.maxLineBytes = 16384;
+let data24 = data.limits;
+const _errs62 = errors;
+if(errors === _errs62){
+if(data24 && typeof data24 == "object" && !Array.isArray(data24)){
+if(data24.maxLineBytes === undefined){
+data24.maxLineBytes = 16384;
 }
-if(data22.maxHeaderFields === undefined){
-data22.maxHeaderFields = 500;
+if(data24.maxHeaderFields === undefined){
+data24.maxHeaderFields = 500;
 }
-if(data22.maxHeadBytes === undefined){
-data22.maxHeadBytes = 16384;
+if(data24.maxHeadBytes === undefined){
+data24.maxHeadBytes = 16384;
 }
-if(data22.maxChunkSizeLineBytes === undefined){
-data22.maxChunkSizeLineBytes = 1024;
+if(data24.maxChunkSizeLineBytes === undefined){
+data24.maxChunkSizeLineBytes = 1024;
 }
-if(data22.maxTrailerBytes === undefined){
-data22.maxTrailerBytes = 65536;
+if(data24.maxTrailerBytes === undefined){
+data24.maxTrailerBytes = 65536;
 }
-if(data22.maxBodyBytes === undefined){
-data22.maxBodyBytes = null;
+if(data24.maxBodyBytes === undefined){
+data24.maxBodyBytes = null;
 }
-if(data22.pipelineBufferBytes === undefined){
-data22.pipelineBufferBytes = 16384;
+if(data24.pipelineBufferBytes === undefined){
+data24.pipelineBufferBytes = 16384;
 }
-if(data22.maxConnections === undefined){
-data22.maxConnections = 50000;
+if(data24.maxConnections === undefined){
+data24.maxConnections = 50000;
 }
-const _errs61 = errors;
-for(const key6 in data22){
+const _errs64 = errors;
+for(const key6 in data24){
 if(!((((((((key6 === "maxLineBytes") || (key6 === "maxHeaderFields")) || (key6 === "maxHeadBytes")) || (key6 === "maxChunkSizeLineBytes")) || (key6 === "maxTrailerBytes")) || (key6 === "maxBodyBytes")) || (key6 === "pipelineBufferBytes")) || (key6 === "maxConnections"))){
-validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.limits,data:data22}];
+validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.limits,data:data24}];
 return false;
 break;
 }
 }
-if(_errs61 === errors){
-let data23 = data22.maxLineBytes;
-const _errs62 = errors;
-if(!((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxLineBytes.type,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data23}];
-return false;
-}
-if(errors === _errs62){
-if(typeof data23 == "number"){
-if(data23 > 32768 || isNaN(data23)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768",schema:32768,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data23}];
-return false;
-}
-else {
-if(data23 < 64 || isNaN(data23)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data23}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs62 === errors;
-if(valid11){
-let data24 = data22.maxHeaderFields;
-const _errs64 = errors;
-if(!((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeaderFields.type,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data24}];
-return false;
-}
-if(errors === _errs64){
-if(typeof data24 == "number"){
-if(data24 > 2048 || isNaN(data24)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2048},message:"must be <= 2048",schema:2048,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data24}];
-return false;
-}
-else {
-if(data24 < 1 || isNaN(data24)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data24}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs64 === errors;
-if(valid11){
-let data25 = data22.maxHeadBytes;
-const _errs66 = errors;
+if(_errs64 === errors){
+let data25 = data24.maxLineBytes;
+const _errs65 = errors;
 if(!((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeadBytes.type,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data25}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxLineBytes.type,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data25}];
 return false;
 }
-if(errors === _errs66){
+if(errors === _errs65){
 if(typeof data25 == "number"){
-if(data25 > 49152 || isNaN(data25)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 49152},message:"must be <= 49152",schema:49152,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data25}];
+if(data25 > 32768 || isNaN(data25)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768",schema:32768,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data25}];
 return false;
 }
 else {
 if(data25 < 64 || isNaN(data25)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data25}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data25}];
 return false;
 }
 }
 }
 }
-var valid11 = _errs66 === errors;
-if(valid11){
-let data26 = data22.maxChunkSizeLineBytes;
-const _errs68 = errors;
+var valid13 = _errs65 === errors;
+if(valid13){
+let data26 = data24.maxHeaderFields;
+const _errs67 = errors;
 if(!((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxChunkSizeLineBytes.type,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data26}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeaderFields.type,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data26}];
 return false;
 }
-if(errors === _errs68){
+if(errors === _errs67){
 if(typeof data26 == "number"){
-if(data26 > 65536 || isNaN(data26)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data26}];
+if(data26 > 2048 || isNaN(data26)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2048},message:"must be <= 2048",schema:2048,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data26}];
 return false;
 }
 else {
-if(data26 < 16 || isNaN(data26)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data26}];
+if(data26 < 1 || isNaN(data26)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data26}];
 return false;
 }
 }
 }
 }
-var valid11 = _errs68 === errors;
-if(valid11){
-let data27 = data22.maxTrailerBytes;
-const _errs70 = errors;
+var valid13 = _errs67 === errors;
+if(valid13){
+let data27 = data24.maxHeadBytes;
+const _errs69 = errors;
 if(!((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxTrailerBytes.type,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data27}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeadBytes.type,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data27}];
 return false;
 }
-if(errors === _errs70){
+if(errors === _errs69){
 if(typeof data27 == "number"){
-if(data27 > 1048576 || isNaN(data27)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1048576},message:"must be <= 1048576",schema:1048576,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data27}];
+if(data27 > 49152 || isNaN(data27)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 49152},message:"must be <= 49152",schema:49152,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data27}];
 return false;
 }
 else {
-if(data27 < 0 || isNaN(data27)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data27}];
+if(data27 < 64 || isNaN(data27)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data27}];
 return false;
 }
 }
 }
 }
-var valid11 = _errs70 === errors;
-if(valid11){
-let data28 = data22.maxBodyBytes;
-const _errs72 = errors;
-if((!((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28)))) && (data28 !== null)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/type",keyword:"type",params:{type: schema11.properties.limits.properties.maxBodyBytes.type},message:"must be integer,null",schema:schema11.properties.limits.properties.maxBodyBytes.type,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data28}];
+var valid13 = _errs69 === errors;
+if(valid13){
+let data28 = data24.maxChunkSizeLineBytes;
+const _errs71 = errors;
+if(!((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxChunkSizeLineBytes.type,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data28}];
 return false;
 }
-if(errors === _errs72){
+if(errors === _errs71){
 if(typeof data28 == "number"){
-if(data28 < 0 || isNaN(data28)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data28}];
+if(data28 > 65536 || isNaN(data28)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data28}];
+return false;
+}
+else {
+if(data28 < 16 || isNaN(data28)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data28}];
 return false;
 }
 }
 }
-var valid11 = _errs72 === errors;
-if(valid11){
-let data29 = data22.pipelineBufferBytes;
-const _errs74 = errors;
+}
+var valid13 = _errs71 === errors;
+if(valid13){
+let data29 = data24.maxTrailerBytes;
+const _errs73 = errors;
 if(!((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29)))){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.pipelineBufferBytes.type,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data29}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxTrailerBytes.type,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data29}];
 return false;
 }
-if(errors === _errs74){
+if(errors === _errs73){
 if(typeof data29 == "number"){
-if(data29 > 16777216 || isNaN(data29)){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data29}];
+if(data29 > 1048576 || isNaN(data29)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1048576},message:"must be <= 1048576",schema:1048576,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data29}];
 return false;
 }
 else {
-if(data29 < 1024 || isNaN(data29)){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024",schema:1024,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data29}];
+if(data29 < 0 || isNaN(data29)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data29}];
 return false;
 }
 }
 }
 }
-var valid11 = _errs74 === errors;
-if(valid11){
-let data30 = data22.maxConnections;
-const _errs76 = errors;
-if(!((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxConnections.type,parentSchema:schema11.properties.limits.properties.maxConnections,data:data30}];
+var valid13 = _errs73 === errors;
+if(valid13){
+let data30 = data24.maxBodyBytes;
+const _errs75 = errors;
+if((!((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30)))) && (data30 !== null)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/type",keyword:"type",params:{type: schema11.properties.limits.properties.maxBodyBytes.type},message:"must be integer,null",schema:schema11.properties.limits.properties.maxBodyBytes.type,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data30}];
 return false;
 }
-if(errors === _errs76){
+if(errors === _errs75){
 if(typeof data30 == "number"){
-if(data30 > 1000000 || isNaN(data30)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.limits.properties.maxConnections,data:data30}];
+if(data30 < 0 || isNaN(data30)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data30}];
+return false;
+}
+}
+}
+var valid13 = _errs75 === errors;
+if(valid13){
+let data31 = data24.pipelineBufferBytes;
+const _errs77 = errors;
+if(!((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31)))){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.pipelineBufferBytes.type,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data31}];
+return false;
+}
+if(errors === _errs77){
+if(typeof data31 == "number"){
+if(data31 > 16777216 || isNaN(data31)){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data31}];
 return false;
 }
 else {
-if(data30 < 1 || isNaN(data30)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxConnections,data:data30}];
+if(data31 < 1024 || isNaN(data31)){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024",schema:1024,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data31}];
 return false;
 }
 }
 }
 }
-var valid11 = _errs76 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.limits.type,parentSchema:schema11.properties.limits,data:data22}];
-return false;
-}
-}
-var valid0 = _errs59 === errors;
-if(valid0){
-let data31 = data.timeouts;
-const _errs78 = errors;
-if(errors === _errs78){
-if(data31 && typeof data31 == "object" && !Array.isArray(data31)){
-if(data31.idleMs === undefined){
-data31.idleMs = 60000;
-}
-if(data31.headMs === undefined){
-data31.headMs = 15000;
-}
-if(data31.bodyIdleMs === undefined){
-data31.bodyIdleMs = 60000;
-}
-if(data31.abortMs === undefined){
-data31.abortMs = 15000;
-}
-if(data31.upstreamConnectMs === undefined){
-data31.upstreamConnectMs = 10000;
-}
-if(data31.upstreamHeadMs === undefined){
-data31.upstreamHeadMs = 60000;
-}
-if(data31.upstreamIdleMs === undefined){
-data31.upstreamIdleMs = 60000;
-}
-if(data31.tunnelIdleMs === undefined){
-data31.tunnelIdleMs = 300000;
-}
-if(data31.shutdownMs === undefined){
-data31.shutdownMs = 10000;
-}
-if(data31.workerAckMs === undefined){
-data31.workerAckMs = 5000;
-}
-const _errs80 = errors;
-for(const key7 in data31){
-if(!(func2.call(schema11.properties.timeouts.properties, key7))){
-validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.timeouts,data:data31}];
-return false;
-break;
-}
-}
-if(_errs80 === errors){
-let data32 = data31.idleMs;
-const _errs81 = errors;
+var valid13 = _errs77 === errors;
+if(valid13){
+let data32 = data24.maxConnections;
+const _errs79 = errors;
 if(!((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data32}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxConnections.type,parentSchema:schema11.properties.limits.properties.maxConnections,data:data32}];
 return false;
 }
-if(errors === _errs81){
+if(errors === _errs79){
 if(typeof data32 == "number"){
-if(data32 > 86400000 || isNaN(data32)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data32}];
+if(data32 > 1000000 || isNaN(data32)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.limits.properties.maxConnections,data:data32}];
 return false;
 }
 else {
 if(data32 < 1 || isNaN(data32)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data32}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxConnections,data:data32}];
 return false;
 }
 }
 }
 }
-var valid12 = _errs81 === errors;
-if(valid12){
-let data33 = data31.headMs;
-const _errs83 = errors;
-if(!((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.headMs.type,parentSchema:schema11.properties.timeouts.properties.headMs,data:data33}];
-return false;
+var valid13 = _errs79 === errors;
 }
-if(errors === _errs83){
-if(typeof data33 == "number"){
-if(data33 > 86400000 || isNaN(data33)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.headMs,data:data33}];
-return false;
+}
+}
+}
+}
+}
+}
+}
 }
 else {
-if(data33 < 1 || isNaN(data33)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.headMs,data:data33}];
+validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.limits.type,parentSchema:schema11.properties.limits,data:data24}];
 return false;
 }
 }
+var valid0 = _errs62 === errors;
+if(valid0){
+let data33 = data.timeouts;
+const _errs81 = errors;
+if(errors === _errs81){
+if(data33 && typeof data33 == "object" && !Array.isArray(data33)){
+if(data33.idleMs === undefined){
+data33.idleMs = 60000;
+}
+if(data33.headMs === undefined){
+data33.headMs = 15000;
+}
+if(data33.bodyIdleMs === undefined){
+data33.bodyIdleMs = 60000;
+}
+if(data33.abortMs === undefined){
+data33.abortMs = 15000;
+}
+if(data33.upstreamConnectMs === undefined){
+data33.upstreamConnectMs = 10000;
+}
+if(data33.upstreamHeadMs === undefined){
+data33.upstreamHeadMs = 60000;
+}
+if(data33.upstreamIdleMs === undefined){
+data33.upstreamIdleMs = 60000;
+}
+if(data33.tunnelIdleMs === undefined){
+data33.tunnelIdleMs = 300000;
+}
+if(data33.shutdownMs === undefined){
+data33.shutdownMs = 10000;
+}
+if(data33.workerAckMs === undefined){
+data33.workerAckMs = 5000;
+}
+const _errs83 = errors;
+for(const key7 in data33){
+if(!(func2.call(schema11.properties.timeouts.properties, key7))){
+validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.timeouts,data:data33}];
+return false;
+break;
 }
 }
-var valid12 = _errs83 === errors;
-if(valid12){
-let data34 = data31.bodyIdleMs;
-const _errs85 = errors;
+if(_errs83 === errors){
+let data34 = data33.idleMs;
+const _errs84 = errors;
 if(!((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.bodyIdleMs.type,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data34}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data34}];
 return false;
 }
-if(errors === _errs85){
+if(errors === _errs84){
 if(typeof data34 == "number"){
 if(data34 > 86400000 || isNaN(data34)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data34}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data34}];
 return false;
 }
 else {
 if(data34 < 1 || isNaN(data34)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data34}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data34}];
 return false;
 }
 }
 }
 }
-var valid12 = _errs85 === errors;
-if(valid12){
-let data35 = data31.abortMs;
-const _errs87 = errors;
+var valid14 = _errs84 === errors;
+if(valid14){
+let data35 = data33.headMs;
+const _errs86 = errors;
 if(!((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.abortMs.type,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data35}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.headMs.type,parentSchema:schema11.properties.timeouts.properties.headMs,data:data35}];
 return false;
 }
-if(errors === _errs87){
+if(errors === _errs86){
 if(typeof data35 == "number"){
 if(data35 > 86400000 || isNaN(data35)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data35}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.headMs,data:data35}];
 return false;
 }
 else {
 if(data35 < 1 || isNaN(data35)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data35}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.headMs,data:data35}];
 return false;
 }
 }
 }
 }
-var valid12 = _errs87 === errors;
-if(valid12){
-let data36 = data31.upstreamConnectMs;
-const _errs89 = errors;
+var valid14 = _errs86 === errors;
+if(valid14){
+let data36 = data33.bodyIdleMs;
+const _errs88 = errors;
 if(!((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamConnectMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data36}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.bodyIdleMs.type,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data36}];
 return false;
 }
-if(errors === _errs89){
+if(errors === _errs88){
 if(typeof data36 == "number"){
 if(data36 > 86400000 || isNaN(data36)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data36}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data36}];
 return false;
 }
 else {
 if(data36 < 1 || isNaN(data36)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data36}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data36}];
 return false;
 }
 }
 }
 }
-var valid12 = _errs89 === errors;
-if(valid12){
-let data37 = data31.upstreamHeadMs;
-const _errs91 = errors;
+var valid14 = _errs88 === errors;
+if(valid14){
+let data37 = data33.abortMs;
+const _errs90 = errors;
 if(!((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamHeadMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data37}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.abortMs.type,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data37}];
 return false;
 }
-if(errors === _errs91){
+if(errors === _errs90){
 if(typeof data37 == "number"){
 if(data37 > 86400000 || isNaN(data37)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data37}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data37}];
 return false;
 }
 else {
 if(data37 < 1 || isNaN(data37)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data37}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data37}];
 return false;
 }
 }
 }
 }
-var valid12 = _errs91 === errors;
-if(valid12){
-let data38 = data31.upstreamIdleMs;
-const _errs93 = errors;
+var valid14 = _errs90 === errors;
+if(valid14){
+let data38 = data33.upstreamConnectMs;
+const _errs92 = errors;
 if(!((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamIdleMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data38}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamConnectMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data38}];
 return false;
 }
-if(errors === _errs93){
+if(errors === _errs92){
 if(typeof data38 == "number"){
 if(data38 > 86400000 || isNaN(data38)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data38}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data38}];
 return false;
 }
 else {
 if(data38 < 1 || isNaN(data38)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data38}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data38}];
 return false;
 }
 }
 }
 }
-var valid12 = _errs93 === errors;
-if(valid12){
-let data39 = data31.tunnelIdleMs;
-const _errs95 = errors;
+var valid14 = _errs92 === errors;
+if(valid14){
+let data39 = data33.upstreamHeadMs;
+const _errs94 = errors;
 if(!((typeof data39 == "number") && (!(data39 % 1) && !isNaN(data39)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.tunnelIdleMs.type,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data39}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamHeadMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data39}];
 return false;
 }
-if(errors === _errs95){
+if(errors === _errs94){
 if(typeof data39 == "number"){
 if(data39 > 86400000 || isNaN(data39)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data39}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data39}];
 return false;
 }
 else {
 if(data39 < 1 || isNaN(data39)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data39}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data39}];
 return false;
 }
 }
 }
 }
-var valid12 = _errs95 === errors;
-if(valid12){
-let data40 = data31.shutdownMs;
-const _errs97 = errors;
+var valid14 = _errs94 === errors;
+if(valid14){
+let data40 = data33.upstreamIdleMs;
+const _errs96 = errors;
 if(!((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.shutdownMs.type,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data40}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamIdleMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data40}];
 return false;
 }
-if(errors === _errs97){
+if(errors === _errs96){
 if(typeof data40 == "number"){
 if(data40 > 86400000 || isNaN(data40)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data40}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data40}];
 return false;
 }
 else {
 if(data40 < 1 || isNaN(data40)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data40}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data40}];
 return false;
 }
 }
 }
 }
-var valid12 = _errs97 === errors;
-if(valid12){
-let data41 = data31.workerAckMs;
-const _errs99 = errors;
+var valid14 = _errs96 === errors;
+if(valid14){
+let data41 = data33.tunnelIdleMs;
+const _errs98 = errors;
 if(!((typeof data41 == "number") && (!(data41 % 1) && !isNaN(data41)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.workerAckMs.type,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data41}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.tunnelIdleMs.type,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data41}];
 return false;
 }
-if(errors === _errs99){
+if(errors === _errs98){
 if(typeof data41 == "number"){
 if(data41 > 86400000 || isNaN(data41)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data41}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data41}];
 return false;
 }
 else {
 if(data41 < 1 || isNaN(data41)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data41}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data41}];
 return false;
 }
 }
 }
 }
-var valid12 = _errs99 === errors;
+var valid14 = _errs98 === errors;
+if(valid14){
+let data42 = data33.shutdownMs;
+const _errs100 = errors;
+if(!((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.shutdownMs.type,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data42}];
+return false;
 }
-}
-}
-}
-}
-}
-}
-}
-}
-}
+if(errors === _errs100){
+if(typeof data42 == "number"){
+if(data42 > 86400000 || isNaN(data42)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data42}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.timeouts.type,parentSchema:schema11.properties.timeouts,data:data31}];
+if(data42 < 1 || isNaN(data42)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data42}];
 return false;
 }
 }
-var valid0 = _errs78 === errors;
-if(valid0){
-let data42 = data.upstream;
-const _errs101 = errors;
-if(errors === _errs101){
-if(data42 && typeof data42 == "object" && !Array.isArray(data42)){
-if(data42.maxSockets === undefined){
-data42.maxSockets = 256;
-}
-if(data42.maxIdleSockets === undefined){
-data42.maxIdleSockets = 64;
-}
-if(data42.idleSocketMs === undefined){
-data42.idleSocketMs = 4000;
-}
-if(data42.maxRequestsPerSocket === undefined){
-data42.maxRequestsPerSocket = 10000;
-}
-if(data42.maxFails === undefined){
-data42.maxFails = 3;
-}
-if(data42.ejectMs === undefined){
-data42.ejectMs = 10000;
-}
-const _errs103 = errors;
-for(const key8 in data42){
-if(!(((((((key8 === "maxSockets") || (key8 === "maxIdleSockets")) || (key8 === "idleSocketMs")) || (key8 === "maxRequestsPerSocket")) || (key8 === "maxFails")) || (key8 === "ejectMs")) || (key8 === "caFile"))){
-validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.upstream,data:data42}];
-return false;
-break;
 }
 }
-if(_errs103 === errors){
-let data43 = data42.maxSockets;
-const _errs104 = errors;
+var valid14 = _errs100 === errors;
+if(valid14){
+let data43 = data33.workerAckMs;
+const _errs102 = errors;
 if(!((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxSockets.type,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data43}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.workerAckMs.type,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data43}];
 return false;
 }
-if(errors === _errs104){
+if(errors === _errs102){
 if(typeof data43 == "number"){
-if(data43 > 100000 || isNaN(data43)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data43}];
+if(data43 > 86400000 || isNaN(data43)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data43}];
 return false;
 }
 else {
 if(data43 < 1 || isNaN(data43)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data43}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data43}];
 return false;
 }
 }
 }
 }
-var valid13 = _errs104 === errors;
-if(valid13){
-let data44 = data42.maxIdleSockets;
-const _errs106 = errors;
-if(!((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxIdleSockets.type,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data44}];
-return false;
+var valid14 = _errs102 === errors;
 }
-if(errors === _errs106){
-if(typeof data44 == "number"){
-if(data44 > 100000 || isNaN(data44)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data44}];
-return false;
+}
+}
+}
+}
+}
+}
+}
+}
+}
 }
 else {
-if(data44 < 0 || isNaN(data44)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data44}];
+validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.timeouts.type,parentSchema:schema11.properties.timeouts,data:data33}];
 return false;
 }
 }
+var valid0 = _errs81 === errors;
+if(valid0){
+let data44 = data.http2;
+const _errs104 = errors;
+if(errors === _errs104){
+if(data44 && typeof data44 == "object" && !Array.isArray(data44)){
+if(data44.maxConcurrentStreams === undefined){
+data44.maxConcurrentStreams = 100;
+}
+if(data44.sendStallMs === undefined){
+data44.sendStallMs = 60000;
+}
+const _errs106 = errors;
+for(const key8 in data44){
+if(!((key8 === "maxConcurrentStreams") || (key8 === "sendStallMs"))){
+validate10.errors = [{instancePath:instancePath+"/http2",schemaPath:"#/properties/http2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.http2,data:data44}];
+return false;
+break;
 }
 }
-var valid13 = _errs106 === errors;
-if(valid13){
-let data45 = data42.idleSocketMs;
-const _errs108 = errors;
+if(_errs106 === errors){
+let data45 = data44.maxConcurrentStreams;
+const _errs107 = errors;
 if(!((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.idleSocketMs.type,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data45}];
+validate10.errors = [{instancePath:instancePath+"/http2/maxConcurrentStreams",schemaPath:"#/properties/http2/properties/maxConcurrentStreams/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.http2.properties.maxConcurrentStreams.type,parentSchema:schema11.properties.http2.properties.maxConcurrentStreams,data:data45}];
 return false;
 }
-if(errors === _errs108){
+if(errors === _errs107){
 if(typeof data45 == "number"){
-if(data45 > 86400000 || isNaN(data45)){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data45}];
+if(data45 > 1000 || isNaN(data45)){
+validate10.errors = [{instancePath:instancePath+"/http2/maxConcurrentStreams",schemaPath:"#/properties/http2/properties/maxConcurrentStreams/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.http2.properties.maxConcurrentStreams,data:data45}];
 return false;
 }
 else {
 if(data45 < 1 || isNaN(data45)){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data45}];
+validate10.errors = [{instancePath:instancePath+"/http2/maxConcurrentStreams",schemaPath:"#/properties/http2/properties/maxConcurrentStreams/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.http2.properties.maxConcurrentStreams,data:data45}];
 return false;
 }
 }
 }
 }
-var valid13 = _errs108 === errors;
-if(valid13){
-let data46 = data42.maxRequestsPerSocket;
-const _errs110 = errors;
+var valid15 = _errs107 === errors;
+if(valid15){
+let data46 = data44.sendStallMs;
+const _errs109 = errors;
 if(!((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxRequestsPerSocket.type,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data46}];
+validate10.errors = [{instancePath:instancePath+"/http2/sendStallMs",schemaPath:"#/properties/http2/properties/sendStallMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.http2.properties.sendStallMs.type,parentSchema:schema11.properties.http2.properties.sendStallMs,data:data46}];
 return false;
 }
-if(errors === _errs110){
+if(errors === _errs109){
 if(typeof data46 == "number"){
-if(data46 > 1000000 || isNaN(data46)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data46}];
+if(data46 > 86400000 || isNaN(data46)){
+validate10.errors = [{instancePath:instancePath+"/http2/sendStallMs",schemaPath:"#/properties/http2/properties/sendStallMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.http2.properties.sendStallMs,data:data46}];
 return false;
 }
 else {
 if(data46 < 1 || isNaN(data46)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data46}];
+validate10.errors = [{instancePath:instancePath+"/http2/sendStallMs",schemaPath:"#/properties/http2/properties/sendStallMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.http2.properties.sendStallMs,data:data46}];
 return false;
 }
 }
 }
 }
-var valid13 = _errs110 === errors;
-if(valid13){
-let data47 = data42.maxFails;
-const _errs112 = errors;
-if(!((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxFails.type,parentSchema:schema11.properties.upstream.properties.maxFails,data:data47}];
-return false;
+var valid15 = _errs109 === errors;
 }
-if(errors === _errs112){
-if(typeof data47 == "number"){
-if(data47 > 1000 || isNaN(data47)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.upstream.properties.maxFails,data:data47}];
-return false;
+}
 }
 else {
-if(data47 < 1 || isNaN(data47)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxFails,data:data47}];
+validate10.errors = [{instancePath:instancePath+"/http2",schemaPath:"#/properties/http2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.http2.type,parentSchema:schema11.properties.http2,data:data44}];
 return false;
 }
 }
+var valid0 = _errs104 === errors;
+if(valid0){
+let data47 = data.upstream;
+const _errs111 = errors;
+if(errors === _errs111){
+if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
+if(data47.maxSockets === undefined){
+data47.maxSockets = 256;
+}
+if(data47.maxIdleSockets === undefined){
+data47.maxIdleSockets = 64;
+}
+if(data47.idleSocketMs === undefined){
+data47.idleSocketMs = 4000;
+}
+if(data47.maxRequestsPerSocket === undefined){
+data47.maxRequestsPerSocket = 10000;
+}
+if(data47.maxFails === undefined){
+data47.maxFails = 3;
+}
+if(data47.ejectMs === undefined){
+data47.ejectMs = 10000;
+}
+const _errs113 = errors;
+for(const key9 in data47){
+if(!(((((((key9 === "maxSockets") || (key9 === "maxIdleSockets")) || (key9 === "idleSocketMs")) || (key9 === "maxRequestsPerSocket")) || (key9 === "maxFails")) || (key9 === "ejectMs")) || (key9 === "caFile"))){
+validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.upstream,data:data47}];
+return false;
+break;
 }
 }
-var valid13 = _errs112 === errors;
-if(valid13){
-let data48 = data42.ejectMs;
+if(_errs113 === errors){
+let data48 = data47.maxSockets;
 const _errs114 = errors;
 if(!((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.ejectMs.type,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data48}];
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxSockets.type,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data48}];
 return false;
 }
 if(errors === _errs114){
 if(typeof data48 == "number"){
-if(data48 > 86400000 || isNaN(data48)){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data48}];
+if(data48 > 100000 || isNaN(data48)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data48}];
 return false;
 }
 else {
 if(data48 < 1 || isNaN(data48)){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data48}];
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data48}];
 return false;
 }
 }
 }
 }
-var valid13 = _errs114 === errors;
-if(valid13){
-if(data42.caFile !== undefined){
-let data49 = data42.caFile;
+var valid16 = _errs114 === errors;
+if(valid16){
+let data49 = data47.maxIdleSockets;
 const _errs116 = errors;
+if(!((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxIdleSockets.type,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data49}];
+return false;
+}
 if(errors === _errs116){
-if(typeof data49 === "string"){
-if(func3(data49) > 4096){
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.upstream.properties.caFile,data:data49}];
+if(typeof data49 == "number"){
+if(data49 > 100000 || isNaN(data49)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data49}];
 return false;
 }
 else {
-if(func3(data49) < 1){
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.upstream.properties.caFile,data:data49}];
+if(data49 < 0 || isNaN(data49)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data49}];
 return false;
 }
 }
 }
-else {
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.upstream.properties.caFile.type,parentSchema:schema11.properties.upstream.properties.caFile,data:data49}];
-return false;
 }
-}
-var valid13 = _errs116 === errors;
-}
-else {
-var valid13 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.upstream.type,parentSchema:schema11.properties.upstream,data:data42}];
-return false;
-}
-}
-var valid0 = _errs101 === errors;
-if(valid0){
-let data50 = data.forwarding;
+var valid16 = _errs116 === errors;
+if(valid16){
+let data50 = data47.idleSocketMs;
 const _errs118 = errors;
+if(!((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.idleSocketMs.type,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data50}];
+return false;
+}
 if(errors === _errs118){
-if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
-if(data50.xForwarded === undefined){
-data50.xForwarded = true;
+if(typeof data50 == "number"){
+if(data50 > 86400000 || isNaN(data50)){
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data50}];
+return false;
 }
-if(data50.forwarded === undefined){
-data50.forwarded = false;
+else {
+if(data50 < 1 || isNaN(data50)){
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data50}];
+return false;
 }
-if(data50.trustedProxies === undefined){
-data50.trustedProxies = [];
 }
+}
+}
+var valid16 = _errs118 === errors;
+if(valid16){
+let data51 = data47.maxRequestsPerSocket;
 const _errs120 = errors;
-for(const key9 in data50){
-if(!(((key9 === "xForwarded") || (key9 === "forwarded")) || (key9 === "trustedProxies"))){
-validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwarding,data:data50}];
-return false;
-break;
-}
-}
-if(_errs120 === errors){
-let data51 = data50.xForwarded;
-const _errs121 = errors;
-if(typeof data51 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwarding/xForwarded",schemaPath:"#/properties/forwarding/properties/xForwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.xForwarded.type,parentSchema:schema11.properties.forwarding.properties.xForwarded,data:data51}];
+if(!((typeof data51 == "number") && (!(data51 % 1) && !isNaN(data51)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxRequestsPerSocket.type,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data51}];
 return false;
 }
-var valid14 = _errs121 === errors;
-if(valid14){
-let data52 = data50.forwarded;
-const _errs123 = errors;
-if(typeof data52 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwarding/forwarded",schemaPath:"#/properties/forwarding/properties/forwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.forwarded.type,parentSchema:schema11.properties.forwarding.properties.forwarded,data:data52}];
-return false;
-}
-var valid14 = _errs123 === errors;
-if(valid14){
-let data53 = data50.trustedProxies;
-const _errs125 = errors;
-if(errors === _errs125){
-if(Array.isArray(data53)){
-if(data53.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data53}];
+if(errors === _errs120){
+if(typeof data51 == "number"){
+if(data51 > 1000000 || isNaN(data51)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data51}];
 return false;
 }
 else {
-var valid15 = true;
-const len2 = data53.length;
-for(let i2=0; i2<len2; i2++){
-let data54 = data53[i2];
-const _errs127 = errors;
-if(errors === _errs127){
+if(data51 < 1 || isNaN(data51)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data51}];
+return false;
+}
+}
+}
+}
+var valid16 = _errs120 === errors;
+if(valid16){
+let data52 = data47.maxFails;
+const _errs122 = errors;
+if(!((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxFails.type,parentSchema:schema11.properties.upstream.properties.maxFails,data:data52}];
+return false;
+}
+if(errors === _errs122){
+if(typeof data52 == "number"){
+if(data52 > 1000 || isNaN(data52)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.upstream.properties.maxFails,data:data52}];
+return false;
+}
+else {
+if(data52 < 1 || isNaN(data52)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxFails,data:data52}];
+return false;
+}
+}
+}
+}
+var valid16 = _errs122 === errors;
+if(valid16){
+let data53 = data47.ejectMs;
+const _errs124 = errors;
+if(!((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.ejectMs.type,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data53}];
+return false;
+}
+if(errors === _errs124){
+if(typeof data53 == "number"){
+if(data53 > 86400000 || isNaN(data53)){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data53}];
+return false;
+}
+else {
+if(data53 < 1 || isNaN(data53)){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data53}];
+return false;
+}
+}
+}
+}
+var valid16 = _errs124 === errors;
+if(valid16){
+if(data47.caFile !== undefined){
+let data54 = data47.caFile;
+const _errs126 = errors;
+if(errors === _errs126){
 if(typeof data54 === "string"){
-if(func3(data54) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i2,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data54}];
+if(func3(data54) > 4096){
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.upstream.properties.caFile,data:data54}];
 return false;
 }
 else {
-if(func3(data54) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i2,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data54}];
+if(func3(data54) < 1){
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.upstream.properties.caFile,data:data54}];
 return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i2,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwarding.properties.trustedProxies.items.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data54}];
-return false;
-}
-}
-var valid15 = _errs127 === errors;
-if(!valid15){
-break;
-}
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwarding.properties.trustedProxies.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data53}];
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.upstream.properties.caFile.type,parentSchema:schema11.properties.upstream.properties.caFile,data:data54}];
 return false;
 }
 }
-var valid14 = _errs125 === errors;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwarding.type,parentSchema:schema11.properties.forwarding,data:data50}];
-return false;
-}
-}
-var valid0 = _errs118 === errors;
-if(valid0){
-let data55 = data.notFoundStatus;
-const _errs129 = errors;
-if(!((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55)))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data55}];
-return false;
-}
-if(!((((data55 === 404) || (data55 === 421)) || (data55 === 502)) || (data55 === 503))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data55}];
-return false;
-}
-var valid0 = _errs129 === errors;
-if(valid0){
-let data56 = data.clientHalfClose;
-const _errs131 = errors;
-if(!((data56 === "abort") || (data56 === "finish"))){
-validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data56}];
-return false;
-}
-var valid0 = _errs131 === errors;
-if(valid0){
-let data57 = data.routes;
-const _errs132 = errors;
-if(errors === _errs132){
-if(Array.isArray(data57)){
-if(data57.length > 100000){
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data57}];
-return false;
+var valid16 = _errs126 === errors;
 }
 else {
 var valid16 = true;
-const len3 = data57.length;
-for(let i3=0; i3<len3; i3++){
-let data58 = data57[i3];
-const _errs134 = errors;
-if(errors === _errs134){
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-if(data58.stripPrefix === undefined){
-data58.stripPrefix = false;
 }
-if(data58.preserveHost === undefined){
-data58.preserveHost = false;
 }
-let missing3;
-if((((data58.id === undefined) && (missing3 = "id")) || ((data58.pathPrefix === undefined) && (missing3 = "pathPrefix"))) || ((data58.upstreams === undefined) && (missing3 = "upstreams"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data58}];
-return false;
+}
+}
+}
+}
+}
+}
 }
 else {
-const _errs136 = errors;
-for(const key10 in data58){
-if(!(func2.call(schema11.properties.routes.items.properties, key10))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data58}];
+validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.upstream.type,parentSchema:schema11.properties.upstream,data:data47}];
+return false;
+}
+}
+var valid0 = _errs111 === errors;
+if(valid0){
+let data55 = data.forwarding;
+const _errs128 = errors;
+if(errors === _errs128){
+if(data55 && typeof data55 == "object" && !Array.isArray(data55)){
+if(data55.xForwarded === undefined){
+data55.xForwarded = true;
+}
+if(data55.forwarded === undefined){
+data55.forwarded = false;
+}
+if(data55.trustedProxies === undefined){
+data55.trustedProxies = [];
+}
+const _errs130 = errors;
+for(const key10 in data55){
+if(!(((key10 === "xForwarded") || (key10 === "forwarded")) || (key10 === "trustedProxies"))){
+validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwarding,data:data55}];
 return false;
 break;
 }
 }
-if(_errs136 === errors){
-if(data58.id !== undefined){
-let data59 = data58.id;
-const _errs137 = errors;
-if(errors === _errs137){
-if(typeof data59 === "string"){
-if(!pattern0.test(data59)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data59}];
+if(_errs130 === errors){
+let data56 = data55.xForwarded;
+const _errs131 = errors;
+if(typeof data56 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwarding/xForwarded",schemaPath:"#/properties/forwarding/properties/xForwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.xForwarded.type,parentSchema:schema11.properties.forwarding.properties.xForwarded,data:data56}];
 return false;
 }
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data59}];
-return false;
-}
-}
-var valid17 = _errs137 === errors;
-}
-else {
-var valid17 = true;
-}
+var valid17 = _errs131 === errors;
 if(valid17){
-if(data58.host !== undefined){
-let data60 = data58.host;
-const _errs139 = errors;
-if(errors === _errs139){
-if(typeof data60 === "string"){
-if(func3(data60) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data60}];
+let data57 = data55.forwarded;
+const _errs133 = errors;
+if(typeof data57 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwarding/forwarded",schemaPath:"#/properties/forwarding/properties/forwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.forwarded.type,parentSchema:schema11.properties.forwarding.properties.forwarded,data:data57}];
 return false;
 }
-else {
-if(func3(data60) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data60}];
-return false;
-}
-else {
-if(!pattern3.test(data60)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data60}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data60}];
-return false;
-}
-}
-var valid17 = _errs139 === errors;
-}
-else {
-var valid17 = true;
-}
+var valid17 = _errs133 === errors;
 if(valid17){
-if(data58.pathPrefix !== undefined){
-let data61 = data58.pathPrefix;
-const _errs141 = errors;
-if(errors === _errs141){
-if(typeof data61 === "string"){
-if(func3(data61) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data61}];
-return false;
-}
-else {
-if(func3(data61) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data61}];
-return false;
-}
-else {
-if(!pattern4.test(data61)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data61}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data61}];
-return false;
-}
-}
-var valid17 = _errs141 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.methods !== undefined){
-let data62 = data58.methods;
-const _errs143 = errors;
-if(errors === _errs143){
-if(Array.isArray(data62)){
-if(data62.length > 32){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data62}];
-return false;
-}
-else {
-if(data62.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data62}];
+let data58 = data55.trustedProxies;
+const _errs135 = errors;
+if(errors === _errs135){
+if(Array.isArray(data58)){
+if(data58.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data58}];
 return false;
 }
 else {
 var valid18 = true;
-const len4 = data62.length;
-for(let i4=0; i4<len4; i4++){
-let data63 = data62[i4];
-const _errs145 = errors;
-if(errors === _errs145){
-if(typeof data63 === "string"){
-if(!pattern5.test(data63)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods/" + i4,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data63}];
+const len3 = data58.length;
+for(let i4=0; i4<len3; i4++){
+let data59 = data58[i4];
+const _errs137 = errors;
+if(errors === _errs137){
+if(typeof data59 === "string"){
+if(func3(data59) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i4,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data59}];
 return false;
+}
+else {
+if(func3(data59) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i4,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data59}];
+return false;
+}
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods/" + i4,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data63}];
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i4,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwarding.properties.trustedProxies.items.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data59}];
 return false;
 }
 }
-var valid18 = _errs145 === errors;
+var valid18 = _errs137 === errors;
 if(!valid18){
 break;
 }
 }
-if(valid18){
-let i5 = data62.length;
-let j0;
-if(i5 > 1){
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwarding.properties.trustedProxies.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data58}];
+return false;
+}
+}
+var valid17 = _errs135 === errors;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwarding.type,parentSchema:schema11.properties.forwarding,data:data55}];
+return false;
+}
+}
+var valid0 = _errs128 === errors;
+if(valid0){
+let data60 = data.notFoundStatus;
+const _errs139 = errors;
+if(!((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60)))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data60}];
+return false;
+}
+if(!((((data60 === 404) || (data60 === 421)) || (data60 === 502)) || (data60 === 503))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data60}];
+return false;
+}
+var valid0 = _errs139 === errors;
+if(valid0){
+let data61 = data.clientHalfClose;
+const _errs141 = errors;
+if(!((data61 === "abort") || (data61 === "finish"))){
+validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data61}];
+return false;
+}
+var valid0 = _errs141 === errors;
+if(valid0){
+let data62 = data.routes;
+const _errs142 = errors;
+if(errors === _errs142){
+if(Array.isArray(data62)){
+if(data62.length > 100000){
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data62}];
+return false;
+}
+else {
+var valid19 = true;
+const len4 = data62.length;
+for(let i5=0; i5<len4; i5++){
+let data63 = data62[i5];
+const _errs144 = errors;
+if(errors === _errs144){
+if(data63 && typeof data63 == "object" && !Array.isArray(data63)){
+if(data63.stripPrefix === undefined){
+data63.stripPrefix = false;
+}
+if(data63.preserveHost === undefined){
+data63.preserveHost = false;
+}
+let missing3;
+if((((data63.id === undefined) && (missing3 = "id")) || ((data63.pathPrefix === undefined) && (missing3 = "pathPrefix"))) || ((data63.upstreams === undefined) && (missing3 = "upstreams"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data63}];
+return false;
+}
+else {
+const _errs146 = errors;
+for(const key11 in data63){
+if(!(func2.call(schema11.properties.routes.items.properties, key11))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data63}];
+return false;
+break;
+}
+}
+if(_errs146 === errors){
+if(data63.id !== undefined){
+let data64 = data63.id;
+const _errs147 = errors;
+if(errors === _errs147){
+if(typeof data64 === "string"){
+if(!pattern0.test(data64)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data64}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data64}];
+return false;
+}
+}
+var valid20 = _errs147 === errors;
+}
+else {
+var valid20 = true;
+}
+if(valid20){
+if(data63.host !== undefined){
+let data65 = data63.host;
+const _errs149 = errors;
+if(errors === _errs149){
+if(typeof data65 === "string"){
+if(func3(data65) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data65}];
+return false;
+}
+else {
+if(func3(data65) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data65}];
+return false;
+}
+else {
+if(!pattern3.test(data65)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data65}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data65}];
+return false;
+}
+}
+var valid20 = _errs149 === errors;
+}
+else {
+var valid20 = true;
+}
+if(valid20){
+if(data63.pathPrefix !== undefined){
+let data66 = data63.pathPrefix;
+const _errs151 = errors;
+if(errors === _errs151){
+if(typeof data66 === "string"){
+if(func3(data66) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data66}];
+return false;
+}
+else {
+if(func3(data66) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data66}];
+return false;
+}
+else {
+if(!pattern4.test(data66)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data66}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data66}];
+return false;
+}
+}
+var valid20 = _errs151 === errors;
+}
+else {
+var valid20 = true;
+}
+if(valid20){
+if(data63.methods !== undefined){
+let data67 = data63.methods;
+const _errs153 = errors;
+if(errors === _errs153){
+if(Array.isArray(data67)){
+if(data67.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data67}];
+return false;
+}
+else {
+if(data67.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data67}];
+return false;
+}
+else {
+var valid21 = true;
+const len5 = data67.length;
+for(let i6=0; i6<len5; i6++){
+let data68 = data67[i6];
+const _errs155 = errors;
+if(errors === _errs155){
+if(typeof data68 === "string"){
+if(!pattern5.test(data68)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/methods/" + i6,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data68}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/methods/" + i6,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data68}];
+return false;
+}
+}
+var valid21 = _errs155 === errors;
+if(!valid21){
+break;
+}
+}
+if(valid21){
+let i7 = data67.length;
+let j1;
+if(i7 > 1){
 const indices0 = {};
-for(;i5--;){
-let item0 = data62[i5];
+for(;i7--;){
+let item0 = data67[i7];
 if(typeof item0 !== "string"){
 continue;
 }
 if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i5+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data62}];
+j1 = indices0[item0];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i7, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i7+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data67}];
 return false;
 break;
 }
-indices0[item0] = i5;
+indices0[item0] = i7;
 }
 }
 }
@@ -1856,31 +2032,31 @@ indices0[item0] = i5;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data62}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data67}];
 return false;
 }
 }
-var valid17 = _errs143 === errors;
+var valid20 = _errs153 === errors;
 }
 else {
-var valid17 = true;
+var valid20 = true;
 }
-if(valid17){
-if(data58.headers !== undefined){
-let data64 = data58.headers;
-const _errs147 = errors;
-if(errors === _errs147){
-if(data64 && typeof data64 == "object" && !Array.isArray(data64)){
-if(Object.keys(data64).length > 16){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data64}];
+if(valid20){
+if(data63.headers !== undefined){
+let data69 = data63.headers;
+const _errs157 = errors;
+if(errors === _errs157){
+if(data69 && typeof data69 == "object" && !Array.isArray(data69)){
+if(Object.keys(data69).length > 16){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data69}];
 return false;
 }
 else {
-for(const key11 in data64){
-const _errs149 = errors;
-if(typeof key11 === "string"){
-if(!pattern5.test(key11)){
-const err20 = {instancePath:instancePath+"/routes/" + i3+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key11,propertyName:key11};
+for(const key12 in data69){
+const _errs159 = errors;
+if(typeof key12 === "string"){
+if(!pattern5.test(key12)){
+const err20 = {instancePath:instancePath+"/routes/" + i5+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key12,propertyName:key12};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -1890,9 +2066,9 @@ vErrors.push(err20);
 errors++;
 }
 }
-var valid20 = _errs149 === errors;
-if(!valid20){
-const err21 = {instancePath:instancePath+"/routes/" + i3+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key11},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data64};
+var valid23 = _errs159 === errors;
+if(!valid23){
+const err21 = {instancePath:instancePath+"/routes/" + i5+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key12},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data69};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -1905,24 +2081,24 @@ return false;
 break;
 }
 }
-if(valid20){
-for(const key12 in data64){
-let data65 = data64[key12];
-const _errs151 = errors;
-if(errors === _errs151){
-if(typeof data65 === "string"){
-if(func3(data65) > 1024){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/headers/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data65}];
+if(valid23){
+for(const key13 in data69){
+let data70 = data69[key13];
+const _errs161 = errors;
+if(errors === _errs161){
+if(typeof data70 === "string"){
+if(func3(data70) > 1024){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/headers/" + key13.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data70}];
 return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/headers/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data65}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/headers/" + key13.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data70}];
 return false;
 }
 }
-var valid21 = _errs151 === errors;
-if(!valid21){
+var valid24 = _errs161 === errors;
+if(!valid24){
 break;
 }
 }
@@ -1930,44 +2106,44 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data64}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data69}];
 return false;
 }
 }
-var valid17 = _errs147 === errors;
+var valid20 = _errs157 === errors;
 }
 else {
-var valid17 = true;
+var valid20 = true;
 }
-if(valid17){
-if(data58.upstreams !== undefined){
-let data66 = data58.upstreams;
-const _errs153 = errors;
-if(errors === _errs153){
-if(Array.isArray(data66)){
-if(data66.length > 64){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data66}];
+if(valid20){
+if(data63.upstreams !== undefined){
+let data71 = data63.upstreams;
+const _errs163 = errors;
+if(errors === _errs163){
+if(Array.isArray(data71)){
+if(data71.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data71}];
 return false;
 }
 else {
-if(data66.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data66}];
+if(data71.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data71}];
 return false;
 }
 else {
-var valid22 = true;
-const len5 = data66.length;
-for(let i6=0; i6<len5; i6++){
-let data67 = data66[i6];
-const _errs155 = errors;
-const _errs156 = errors;
-let valid23 = false;
+var valid25 = true;
+const len6 = data71.length;
+for(let i8=0; i8<len6; i8++){
+let data72 = data71[i8];
+const _errs165 = errors;
+const _errs166 = errors;
+let valid26 = false;
 let passing2 = null;
-const _errs157 = errors;
-if(errors === _errs157){
-if(typeof data67 === "string"){
-if(func3(data67) > 2048){
-const err22 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data67};
+const _errs167 = errors;
+if(errors === _errs167){
+if(typeof data72 === "string"){
+if(func3(data72) > 2048){
+const err22 = {instancePath:instancePath+"/routes/" + i5+"/upstreams/" + i8,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data72};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -1977,8 +2153,8 @@ vErrors.push(err22);
 errors++;
 }
 else {
-if(func3(data67) < 8){
-const err23 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data67};
+if(func3(data72) < 8){
+const err23 = {instancePath:instancePath+"/routes/" + i5+"/upstreams/" + i8,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data72};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -1990,7 +2166,7 @@ errors++;
 }
 }
 else {
-const err24 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data67};
+const err24 = {instancePath:instancePath+"/routes/" + i5+"/upstreams/" + i8,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data72};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -2000,17 +2176,17 @@ vErrors.push(err24);
 errors++;
 }
 }
-var _valid3 = _errs157 === errors;
+var _valid3 = _errs167 === errors;
 if(_valid3){
-valid23 = true;
+valid26 = true;
 passing2 = 0;
 }
-const _errs159 = errors;
-if(errors === _errs159){
-if(data67 && typeof data67 == "object" && !Array.isArray(data67)){
+const _errs169 = errors;
+if(errors === _errs169){
+if(data72 && typeof data72 == "object" && !Array.isArray(data72)){
 let missing4;
-if((data67.url === undefined) && (missing4 = "url")){
-const err25 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data67};
+if((data72.url === undefined) && (missing4 = "url")){
+const err25 = {instancePath:instancePath+"/routes/" + i5+"/upstreams/" + i8,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data72};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -2020,10 +2196,10 @@ vErrors.push(err25);
 errors++;
 }
 else {
-const _errs161 = errors;
-for(const key13 in data67){
-if(!((key13 === "url") || (key13 === "weight"))){
-const err26 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data67};
+const _errs171 = errors;
+for(const key14 in data72){
+if(!((key14 === "url") || (key14 === "weight"))){
+const err26 = {instancePath:instancePath+"/routes/" + i5+"/upstreams/" + i8,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data72};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -2034,14 +2210,14 @@ errors++;
 break;
 }
 }
-if(_errs161 === errors){
-if(data67.url !== undefined){
-let data68 = data67.url;
-const _errs162 = errors;
-if(errors === _errs162){
-if(typeof data68 === "string"){
-if(func3(data68) > 2048){
-const err27 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data68};
+if(_errs171 === errors){
+if(data72.url !== undefined){
+let data73 = data72.url;
+const _errs172 = errors;
+if(errors === _errs172){
+if(typeof data73 === "string"){
+if(func3(data73) > 2048){
+const err27 = {instancePath:instancePath+"/routes/" + i5+"/upstreams/" + i8+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data73};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -2051,8 +2227,8 @@ vErrors.push(err27);
 errors++;
 }
 else {
-if(func3(data68) < 8){
-const err28 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data68};
+if(func3(data73) < 8){
+const err28 = {instancePath:instancePath+"/routes/" + i5+"/upstreams/" + i8+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data73};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -2064,7 +2240,7 @@ errors++;
 }
 }
 else {
-const err29 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data68};
+const err29 = {instancePath:instancePath+"/routes/" + i5+"/upstreams/" + i8+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data73};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -2074,17 +2250,17 @@ vErrors.push(err29);
 errors++;
 }
 }
-var valid24 = _errs162 === errors;
+var valid27 = _errs172 === errors;
 }
 else {
-var valid24 = true;
+var valid27 = true;
 }
-if(valid24){
-if(data67.weight !== undefined){
-let data69 = data67.weight;
-const _errs164 = errors;
-if(!((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69)))){
-const err30 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data69};
+if(valid27){
+if(data72.weight !== undefined){
+let data74 = data72.weight;
+const _errs174 = errors;
+if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
+const err30 = {instancePath:instancePath+"/routes/" + i5+"/upstreams/" + i8+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data74};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -2093,10 +2269,10 @@ vErrors.push(err30);
 }
 errors++;
 }
-if(errors === _errs164){
-if(typeof data69 == "number"){
-if(data69 > 1000 || isNaN(data69)){
-const err31 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data69};
+if(errors === _errs174){
+if(typeof data74 == "number"){
+if(data74 > 1000 || isNaN(data74)){
+const err31 = {instancePath:instancePath+"/routes/" + i5+"/upstreams/" + i8+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data74};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -2106,8 +2282,8 @@ vErrors.push(err31);
 errors++;
 }
 else {
-if(data69 < 1 || isNaN(data69)){
-const err32 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data69};
+if(data74 < 1 || isNaN(data74)){
+const err32 = {instancePath:instancePath+"/routes/" + i5+"/upstreams/" + i8+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data74};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -2119,17 +2295,17 @@ errors++;
 }
 }
 }
-var valid24 = _errs164 === errors;
+var valid27 = _errs174 === errors;
 }
 else {
-var valid24 = true;
+var valid27 = true;
 }
 }
 }
 }
 }
 else {
-const err33 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data67};
+const err33 = {instancePath:instancePath+"/routes/" + i5+"/upstreams/" + i8,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data72};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -2139,19 +2315,19 @@ vErrors.push(err33);
 errors++;
 }
 }
-var _valid3 = _errs159 === errors;
-if(_valid3 && valid23){
-valid23 = false;
+var _valid3 = _errs169 === errors;
+if(_valid3 && valid26){
+valid26 = false;
 passing2 = [passing2, 1];
 }
 else {
 if(_valid3){
-valid23 = true;
+valid26 = true;
 passing2 = 1;
 }
 }
-if(!valid23){
-const err34 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data67};
+if(!valid26){
+const err34 = {instancePath:instancePath+"/routes/" + i5+"/upstreams/" + i8,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data72};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -2163,18 +2339,18 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs156;
+errors = _errs166;
 if(vErrors !== null){
-if(_errs156){
-vErrors.length = _errs156;
+if(_errs166){
+vErrors.length = _errs166;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid22 = _errs155 === errors;
-if(!valid22){
+var valid25 = _errs165 === errors;
+if(!valid25){
 break;
 }
 }
@@ -2182,310 +2358,310 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data66}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data71}];
 return false;
 }
 }
-var valid17 = _errs153 === errors;
+var valid20 = _errs163 === errors;
 }
 else {
-var valid17 = true;
+var valid20 = true;
 }
-if(valid17){
-let data70 = data58.stripPrefix;
-const _errs166 = errors;
-if(typeof data70 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data70}];
-return false;
-}
-var valid17 = _errs166 === errors;
-if(valid17){
-if(data58.rewritePrefix !== undefined){
-let data71 = data58.rewritePrefix;
-const _errs168 = errors;
-if(errors === _errs168){
-if(typeof data71 === "string"){
-if(func3(data71) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data71}];
-return false;
-}
-else {
-if(!pattern7.test(data71)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data71}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data71}];
-return false;
-}
-}
-var valid17 = _errs168 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-let data72 = data58.preserveHost;
-const _errs170 = errors;
-if(typeof data72 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data72}];
-return false;
-}
-var valid17 = _errs170 === errors;
-if(valid17){
-if(data58.via !== undefined){
-let data73 = data58.via;
-const _errs172 = errors;
-if(typeof data73 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data73}];
-return false;
-}
-var valid17 = _errs172 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.proxyName !== undefined){
-let data74 = data58.proxyName;
-const _errs174 = errors;
-if(errors === _errs174){
-if(typeof data74 === "string"){
-if(!pattern1.test(data74)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data74}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data74}];
-return false;
-}
-}
-var valid17 = _errs174 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.upstreamTls !== undefined){
-let data75 = data58.upstreamTls;
+if(valid20){
+let data75 = data63.stripPrefix;
 const _errs176 = errors;
-if(errors === _errs176){
-if(data75 && typeof data75 == "object" && !Array.isArray(data75)){
-if(data75.insecureSkipVerify === undefined){
-data75.insecureSkipVerify = false;
+if(typeof data75 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data75}];
+return false;
 }
+var valid20 = _errs176 === errors;
+if(valid20){
+if(data63.rewritePrefix !== undefined){
+let data76 = data63.rewritePrefix;
 const _errs178 = errors;
-for(const key14 in data75){
-if(!(((((key14 === "ca") || (key14 === "servername")) || (key14 === "cert")) || (key14 === "key")) || (key14 === "insecureSkipVerify"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data75}];
-return false;
-break;
-}
-}
-if(_errs178 === errors){
-let missing5;
-if(data75.cert !== undefined && ((data75.key === undefined) && (missing5 = "key"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
-    missingProperty: missing5,
-    depsCount: 1,
-    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data75}];
-return false;
-}
-else {
-if(data75.key !== undefined && ((data75.cert === undefined) && (missing5 = "cert"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
-    missingProperty: missing5,
-    depsCount: 1,
-    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data75}];
-return false;
-}
-else {
-if(data75.ca !== undefined){
-let data76 = data75.ca;
-const _errs179 = errors;
-if(errors === _errs179){
+if(errors === _errs178){
 if(typeof data76 === "string"){
-if(func3(data76) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data76}];
+if(func3(data76) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data76}];
 return false;
 }
 else {
-if(func3(data76) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data76}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data76}];
-return false;
-}
-}
-var valid26 = _errs179 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data75.servername !== undefined){
-let data77 = data75.servername;
-const _errs181 = errors;
-if(errors === _errs181){
-if(typeof data77 === "string"){
-if(func3(data77) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data77}];
-return false;
-}
-else {
-if(func3(data77) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data77}];
-return false;
-}
-else {
-if(!pattern9.test(data77)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data77}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data77}];
-return false;
-}
-}
-var valid26 = _errs181 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data75.cert !== undefined){
-let data78 = data75.cert;
-const _errs183 = errors;
-if(errors === _errs183){
-if(typeof data78 === "string"){
-if(func3(data78) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data78}];
-return false;
-}
-else {
-if(func3(data78) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data78}];
+if(!pattern7.test(data76)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data76}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data78}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data76}];
 return false;
 }
 }
-var valid26 = _errs183 === errors;
+var valid20 = _errs178 === errors;
 }
 else {
-var valid26 = true;
+var valid20 = true;
 }
-if(valid26){
-if(data75.key !== undefined){
-let data79 = data75.key;
-const _errs185 = errors;
-if(errors === _errs185){
+if(valid20){
+let data77 = data63.preserveHost;
+const _errs180 = errors;
+if(typeof data77 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data77}];
+return false;
+}
+var valid20 = _errs180 === errors;
+if(valid20){
+if(data63.via !== undefined){
+let data78 = data63.via;
+const _errs182 = errors;
+if(typeof data78 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data78}];
+return false;
+}
+var valid20 = _errs182 === errors;
+}
+else {
+var valid20 = true;
+}
+if(valid20){
+if(data63.proxyName !== undefined){
+let data79 = data63.proxyName;
+const _errs184 = errors;
+if(errors === _errs184){
 if(typeof data79 === "string"){
-if(func3(data79) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data79}];
-return false;
-}
-else {
-if(func3(data79) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data79}];
+if(!pattern1.test(data79)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data79}];
 return false;
 }
 }
-}
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data79}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data79}];
 return false;
 }
 }
-var valid26 = _errs185 === errors;
+var valid20 = _errs184 === errors;
 }
 else {
-var valid26 = true;
+var valid20 = true;
 }
-if(valid26){
-let data80 = data75.insecureSkipVerify;
-const _errs187 = errors;
-if(typeof data80 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data80}];
+if(valid20){
+if(data63.upstreamTls !== undefined){
+let data80 = data63.upstreamTls;
+const _errs186 = errors;
+if(errors === _errs186){
+if(data80 && typeof data80 == "object" && !Array.isArray(data80)){
+if(data80.insecureSkipVerify === undefined){
+data80.insecureSkipVerify = false;
+}
+const _errs188 = errors;
+for(const key15 in data80){
+if(!(((((key15 === "ca") || (key15 === "servername")) || (key15 === "cert")) || (key15 === "key")) || (key15 === "insecureSkipVerify"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data80}];
 return false;
-}
-var valid26 = _errs187 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data75}];
-return false;
-}
-}
-var valid17 = _errs176 === errors;
-}
-else {
-var valid17 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data58}];
-return false;
-}
-}
-var valid16 = _errs134 === errors;
-if(!valid16){
 break;
 }
 }
-}
+if(_errs188 === errors){
+let missing5;
+if(data80.cert !== undefined && ((data80.key === undefined) && (missing5 = "key"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
+    missingProperty: missing5,
+    depsCount: 1,
+    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data80}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data57}];
+if(data80.key !== undefined && ((data80.cert === undefined) && (missing5 = "cert"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
+    missingProperty: missing5,
+    depsCount: 1,
+    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data80}];
+return false;
+}
+else {
+if(data80.ca !== undefined){
+let data81 = data80.ca;
+const _errs189 = errors;
+if(errors === _errs189){
+if(typeof data81 === "string"){
+if(func3(data81) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data81}];
+return false;
+}
+else {
+if(func3(data81) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data81}];
 return false;
 }
 }
-var valid0 = _errs132 === errors;
-if(valid0){
-let data81 = data.store;
-const _errs189 = errors;
-const _errs190 = errors;
-let valid27 = false;
-let passing3 = null;
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data81}];
+return false;
+}
+}
+var valid29 = _errs189 === errors;
+}
+else {
+var valid29 = true;
+}
+if(valid29){
+if(data80.servername !== undefined){
+let data82 = data80.servername;
 const _errs191 = errors;
 if(errors === _errs191){
-if(data81 && typeof data81 == "object" && !Array.isArray(data81)){
+if(typeof data82 === "string"){
+if(func3(data82) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data82}];
+return false;
+}
+else {
+if(func3(data82) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data82}];
+return false;
+}
+else {
+if(!pattern9.test(data82)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data82}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data82}];
+return false;
+}
+}
+var valid29 = _errs191 === errors;
+}
+else {
+var valid29 = true;
+}
+if(valid29){
+if(data80.cert !== undefined){
+let data83 = data80.cert;
+const _errs193 = errors;
+if(errors === _errs193){
+if(typeof data83 === "string"){
+if(func3(data83) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data83}];
+return false;
+}
+else {
+if(func3(data83) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data83}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data83}];
+return false;
+}
+}
+var valid29 = _errs193 === errors;
+}
+else {
+var valid29 = true;
+}
+if(valid29){
+if(data80.key !== undefined){
+let data84 = data80.key;
+const _errs195 = errors;
+if(errors === _errs195){
+if(typeof data84 === "string"){
+if(func3(data84) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data84}];
+return false;
+}
+else {
+if(func3(data84) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data84}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data84}];
+return false;
+}
+}
+var valid29 = _errs195 === errors;
+}
+else {
+var valid29 = true;
+}
+if(valid29){
+let data85 = data80.insecureSkipVerify;
+const _errs197 = errors;
+if(typeof data85 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data85}];
+return false;
+}
+var valid29 = _errs197 === errors;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data80}];
+return false;
+}
+}
+var valid20 = _errs186 === errors;
+}
+else {
+var valid20 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i5,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data63}];
+return false;
+}
+}
+var valid19 = _errs144 === errors;
+if(!valid19){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data62}];
+return false;
+}
+}
+var valid0 = _errs142 === errors;
+if(valid0){
+let data86 = data.store;
+const _errs199 = errors;
+const _errs200 = errors;
+let valid30 = false;
+let passing3 = null;
+const _errs201 = errors;
+if(errors === _errs201){
+if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
 let missing6;
-if((data81.type === undefined) && (missing6 = "type")){
-const err35 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing6},message:"must have required property '"+missing6+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data81};
+if((data86.type === undefined) && (missing6 = "type")){
+const err35 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing6},message:"must have required property '"+missing6+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data86};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -2495,10 +2671,10 @@ vErrors.push(err35);
 errors++;
 }
 else {
-const _errs193 = errors;
-for(const key15 in data81){
-if(!(key15 === "type")){
-const err36 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data81};
+const _errs203 = errors;
+for(const key16 in data86){
+if(!(key16 === "type")){
+const err36 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data86};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -2509,11 +2685,11 @@ errors++;
 break;
 }
 }
-if(_errs193 === errors){
-if(data81.type !== undefined){
-let data82 = data81.type;
-if("file" !== data82){
-const err37 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data82};
+if(_errs203 === errors){
+if(data86.type !== undefined){
+let data87 = data86.type;
+if("file" !== data87){
+const err37 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data87};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -2527,7 +2703,7 @@ errors++;
 }
 }
 else {
-const err38 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data81};
+const err38 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data86};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -2537,17 +2713,17 @@ vErrors.push(err38);
 errors++;
 }
 }
-var _valid4 = _errs191 === errors;
+var _valid4 = _errs201 === errors;
 if(_valid4){
-valid27 = true;
+valid30 = true;
 passing3 = 0;
 }
-const _errs195 = errors;
-if(errors === _errs195){
-if(data81 && typeof data81 == "object" && !Array.isArray(data81)){
+const _errs205 = errors;
+if(errors === _errs205){
+if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
 let missing7;
-if((((data81.type === undefined) && (missing7 = "type")) || ((data81.endpoints === undefined) && (missing7 = "endpoints"))) || ((data81.prefix === undefined) && (missing7 = "prefix"))){
-const err39 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data81};
+if((((data86.type === undefined) && (missing7 = "type")) || ((data86.endpoints === undefined) && (missing7 = "endpoints"))) || ((data86.prefix === undefined) && (missing7 = "prefix"))){
+const err39 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data86};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -2557,10 +2733,10 @@ vErrors.push(err39);
 errors++;
 }
 else {
-const _errs197 = errors;
-for(const key16 in data81){
-if(!(((((((key16 === "type") || (key16 === "endpoints")) || (key16 === "prefix")) || (key16 === "tls")) || (key16 === "auth")) || (key16 === "cacheFile")) || (key16 === "timeoutMs"))){
-const err40 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data81};
+const _errs207 = errors;
+for(const key17 in data86){
+if(!(((((((key17 === "type") || (key17 === "endpoints")) || (key17 === "prefix")) || (key17 === "tls")) || (key17 === "auth")) || (key17 === "cacheFile")) || (key17 === "timeoutMs"))){
+const err40 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data86};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -2571,12 +2747,12 @@ errors++;
 break;
 }
 }
-if(_errs197 === errors){
-if(data81.type !== undefined){
-let data83 = data81.type;
-const _errs198 = errors;
-if("etcd" !== data83){
-const err41 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data83};
+if(_errs207 === errors){
+if(data86.type !== undefined){
+let data88 = data86.type;
+const _errs208 = errors;
+if("etcd" !== data88){
+const err41 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data88};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -2585,19 +2761,19 @@ vErrors.push(err41);
 }
 errors++;
 }
-var valid29 = _errs198 === errors;
+var valid32 = _errs208 === errors;
 }
 else {
-var valid29 = true;
+var valid32 = true;
 }
-if(valid29){
-if(data81.endpoints !== undefined){
-let data84 = data81.endpoints;
-const _errs199 = errors;
-if(errors === _errs199){
-if(Array.isArray(data84)){
-if(data84.length > 32){
-const err42 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data84};
+if(valid32){
+if(data86.endpoints !== undefined){
+let data89 = data86.endpoints;
+const _errs209 = errors;
+if(errors === _errs209){
+if(Array.isArray(data89)){
+if(data89.length > 32){
+const err42 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data89};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -2607,8 +2783,8 @@ vErrors.push(err42);
 errors++;
 }
 else {
-if(data84.length < 1){
-const err43 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data84};
+if(data89.length < 1){
+const err43 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data89};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -2618,15 +2794,15 @@ vErrors.push(err43);
 errors++;
 }
 else {
-var valid30 = true;
-const len6 = data84.length;
-for(let i7=0; i7<len6; i7++){
-let data85 = data84[i7];
-const _errs201 = errors;
-if(errors === _errs201){
-if(typeof data85 === "string"){
-if(func3(data85) > 300){
-const err44 = {instancePath:instancePath+"/store/endpoints/" + i7,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data85};
+var valid33 = true;
+const len7 = data89.length;
+for(let i9=0; i9<len7; i9++){
+let data90 = data89[i9];
+const _errs211 = errors;
+if(errors === _errs211){
+if(typeof data90 === "string"){
+if(func3(data90) > 300){
+const err44 = {instancePath:instancePath+"/store/endpoints/" + i9,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data90};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -2636,8 +2812,8 @@ vErrors.push(err44);
 errors++;
 }
 else {
-if(func3(data85) < 3){
-const err45 = {instancePath:instancePath+"/store/endpoints/" + i7,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data85};
+if(func3(data90) < 3){
+const err45 = {instancePath:instancePath+"/store/endpoints/" + i9,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data90};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -2649,7 +2825,7 @@ errors++;
 }
 }
 else {
-const err46 = {instancePath:instancePath+"/store/endpoints/" + i7,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data85};
+const err46 = {instancePath:instancePath+"/store/endpoints/" + i9,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data90};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -2659,8 +2835,8 @@ vErrors.push(err46);
 errors++;
 }
 }
-var valid30 = _errs201 === errors;
-if(!valid30){
+var valid33 = _errs211 === errors;
+if(!valid33){
 break;
 }
 }
@@ -2668,7 +2844,7 @@ break;
 }
 }
 else {
-const err47 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data84};
+const err47 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data89};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -2678,19 +2854,19 @@ vErrors.push(err47);
 errors++;
 }
 }
-var valid29 = _errs199 === errors;
+var valid32 = _errs209 === errors;
 }
 else {
-var valid29 = true;
+var valid32 = true;
 }
-if(valid29){
-if(data81.prefix !== undefined){
-let data86 = data81.prefix;
-const _errs203 = errors;
-if(errors === _errs203){
-if(typeof data86 === "string"){
-if(func3(data86) > 256){
-const err48 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data86};
+if(valid32){
+if(data86.prefix !== undefined){
+let data91 = data86.prefix;
+const _errs213 = errors;
+if(errors === _errs213){
+if(typeof data91 === "string"){
+if(func3(data91) > 256){
+const err48 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data91};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -2700,8 +2876,8 @@ vErrors.push(err48);
 errors++;
 }
 else {
-if(!pattern10.test(data86)){
-const err49 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data86};
+if(!pattern10.test(data91)){
+const err49 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data91};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -2713,7 +2889,7 @@ errors++;
 }
 }
 else {
-const err50 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data86};
+const err50 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data91};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -2723,20 +2899,20 @@ vErrors.push(err50);
 errors++;
 }
 }
-var valid29 = _errs203 === errors;
+var valid32 = _errs213 === errors;
 }
 else {
-var valid29 = true;
+var valid32 = true;
 }
-if(valid29){
-if(data81.tls !== undefined){
-let data87 = data81.tls;
-const _errs205 = errors;
-if(errors === _errs205){
-if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
+if(valid32){
+if(data86.tls !== undefined){
+let data92 = data86.tls;
+const _errs215 = errors;
+if(errors === _errs215){
+if(data92 && typeof data92 == "object" && !Array.isArray(data92)){
 let missing8;
-if((data87.ca === undefined) && (missing8 = "ca")){
-const err51 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data87};
+if((data92.ca === undefined) && (missing8 = "ca")){
+const err51 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data92};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -2746,10 +2922,10 @@ vErrors.push(err51);
 errors++;
 }
 else {
-const _errs207 = errors;
-for(const key17 in data87){
-if(!(((key17 === "ca") || (key17 === "cert")) || (key17 === "key"))){
-const err52 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data87};
+const _errs217 = errors;
+for(const key18 in data92){
+if(!(((key18 === "ca") || (key18 === "cert")) || (key18 === "key"))){
+const err52 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data92};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -2760,14 +2936,14 @@ errors++;
 break;
 }
 }
-if(_errs207 === errors){
-if(data87.ca !== undefined){
-let data88 = data87.ca;
-const _errs208 = errors;
-if(errors === _errs208){
-if(typeof data88 === "string"){
-if(func3(data88) < 1){
-const err53 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data88};
+if(_errs217 === errors){
+if(data92.ca !== undefined){
+let data93 = data92.ca;
+const _errs218 = errors;
+if(errors === _errs218){
+if(typeof data93 === "string"){
+if(func3(data93) < 1){
+const err53 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data93};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -2778,7 +2954,7 @@ errors++;
 }
 }
 else {
-const err54 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data88};
+const err54 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data93};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -2788,19 +2964,19 @@ vErrors.push(err54);
 errors++;
 }
 }
-var valid31 = _errs208 === errors;
+var valid34 = _errs218 === errors;
 }
 else {
-var valid31 = true;
+var valid34 = true;
 }
-if(valid31){
-if(data87.cert !== undefined){
-let data89 = data87.cert;
-const _errs210 = errors;
-if(errors === _errs210){
-if(typeof data89 === "string"){
-if(func3(data89) < 1){
-const err55 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data89};
+if(valid34){
+if(data92.cert !== undefined){
+let data94 = data92.cert;
+const _errs220 = errors;
+if(errors === _errs220){
+if(typeof data94 === "string"){
+if(func3(data94) < 1){
+const err55 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data94};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -2811,7 +2987,7 @@ errors++;
 }
 }
 else {
-const err56 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data89};
+const err56 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data94};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -2821,19 +2997,19 @@ vErrors.push(err56);
 errors++;
 }
 }
-var valid31 = _errs210 === errors;
+var valid34 = _errs220 === errors;
 }
 else {
-var valid31 = true;
+var valid34 = true;
 }
-if(valid31){
-if(data87.key !== undefined){
-let data90 = data87.key;
-const _errs212 = errors;
-if(errors === _errs212){
-if(typeof data90 === "string"){
-if(func3(data90) < 1){
-const err57 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data90};
+if(valid34){
+if(data92.key !== undefined){
+let data95 = data92.key;
+const _errs222 = errors;
+if(errors === _errs222){
+if(typeof data95 === "string"){
+if(func3(data95) < 1){
+const err57 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data95};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -2844,7 +3020,7 @@ errors++;
 }
 }
 else {
-const err58 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data90};
+const err58 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data95};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -2854,10 +3030,10 @@ vErrors.push(err58);
 errors++;
 }
 }
-var valid31 = _errs212 === errors;
+var valid34 = _errs222 === errors;
 }
 else {
-var valid31 = true;
+var valid34 = true;
 }
 }
 }
@@ -2865,7 +3041,7 @@ var valid31 = true;
 }
 }
 else {
-const err59 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data87};
+const err59 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data92};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -2875,20 +3051,20 @@ vErrors.push(err59);
 errors++;
 }
 }
-var valid29 = _errs205 === errors;
+var valid32 = _errs215 === errors;
 }
 else {
-var valid29 = true;
+var valid32 = true;
 }
-if(valid29){
-if(data81.auth !== undefined){
-let data91 = data81.auth;
-const _errs214 = errors;
-if(errors === _errs214){
-if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
+if(valid32){
+if(data86.auth !== undefined){
+let data96 = data86.auth;
+const _errs224 = errors;
+if(errors === _errs224){
+if(data96 && typeof data96 == "object" && !Array.isArray(data96)){
 let missing9;
-if((data91.username === undefined) && (missing9 = "username")){
-const err60 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data91};
+if((data96.username === undefined) && (missing9 = "username")){
+const err60 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data96};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -2898,10 +3074,10 @@ vErrors.push(err60);
 errors++;
 }
 else {
-const _errs216 = errors;
-for(const key18 in data91){
-if(!((key18 === "username") || (key18 === "password"))){
-const err61 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data91};
+const _errs226 = errors;
+for(const key19 in data96){
+if(!((key19 === "username") || (key19 === "password"))){
+const err61 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data96};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -2912,14 +3088,14 @@ errors++;
 break;
 }
 }
-if(_errs216 === errors){
-if(data91.username !== undefined){
-let data92 = data91.username;
-const _errs217 = errors;
-if(errors === _errs217){
-if(typeof data92 === "string"){
-if(func3(data92) > 256){
-const err62 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data92};
+if(_errs226 === errors){
+if(data96.username !== undefined){
+let data97 = data96.username;
+const _errs227 = errors;
+if(errors === _errs227){
+if(typeof data97 === "string"){
+if(func3(data97) > 256){
+const err62 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data97};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -2929,8 +3105,8 @@ vErrors.push(err62);
 errors++;
 }
 else {
-if(func3(data92) < 1){
-const err63 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data92};
+if(func3(data97) < 1){
+const err63 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data97};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -2942,7 +3118,7 @@ errors++;
 }
 }
 else {
-const err64 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data92};
+const err64 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data97};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -2952,19 +3128,19 @@ vErrors.push(err64);
 errors++;
 }
 }
-var valid32 = _errs217 === errors;
+var valid35 = _errs227 === errors;
 }
 else {
-var valid32 = true;
+var valid35 = true;
 }
-if(valid32){
-if(data91.password !== undefined){
-let data93 = data91.password;
-const _errs219 = errors;
-if(errors === _errs219){
-if(typeof data93 === "string"){
-if(func3(data93) > 512){
-const err65 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data93};
+if(valid35){
+if(data96.password !== undefined){
+let data98 = data96.password;
+const _errs229 = errors;
+if(errors === _errs229){
+if(typeof data98 === "string"){
+if(func3(data98) > 512){
+const err65 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data98};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -2974,8 +3150,8 @@ vErrors.push(err65);
 errors++;
 }
 else {
-if(func3(data93) < 1){
-const err66 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data93};
+if(func3(data98) < 1){
+const err66 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data98};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -2987,7 +3163,7 @@ errors++;
 }
 }
 else {
-const err67 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data93};
+const err67 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data98};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -2997,17 +3173,17 @@ vErrors.push(err67);
 errors++;
 }
 }
-var valid32 = _errs219 === errors;
+var valid35 = _errs229 === errors;
 }
 else {
-var valid32 = true;
+var valid35 = true;
 }
 }
 }
 }
 }
 else {
-const err68 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data91};
+const err68 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data96};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -3017,19 +3193,19 @@ vErrors.push(err68);
 errors++;
 }
 }
-var valid29 = _errs214 === errors;
+var valid32 = _errs224 === errors;
 }
 else {
-var valid29 = true;
+var valid32 = true;
 }
-if(valid29){
-if(data81.cacheFile !== undefined){
-let data94 = data81.cacheFile;
-const _errs221 = errors;
-if(errors === _errs221){
-if(typeof data94 === "string"){
-if(func3(data94) < 1){
-const err69 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data94};
+if(valid32){
+if(data86.cacheFile !== undefined){
+let data99 = data86.cacheFile;
+const _errs231 = errors;
+if(errors === _errs231){
+if(typeof data99 === "string"){
+if(func3(data99) < 1){
+const err69 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data99};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -3040,7 +3216,7 @@ errors++;
 }
 }
 else {
-const err70 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data94};
+const err70 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data99};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -3050,17 +3226,17 @@ vErrors.push(err70);
 errors++;
 }
 }
-var valid29 = _errs221 === errors;
+var valid32 = _errs231 === errors;
 }
 else {
-var valid29 = true;
+var valid32 = true;
 }
-if(valid29){
-if(data81.timeoutMs !== undefined){
-let data95 = data81.timeoutMs;
-const _errs223 = errors;
-if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
-const err71 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data95};
+if(valid32){
+if(data86.timeoutMs !== undefined){
+let data100 = data86.timeoutMs;
+const _errs233 = errors;
+if(!((typeof data100 == "number") && (!(data100 % 1) && !isNaN(data100)))){
+const err71 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data100};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -3069,10 +3245,10 @@ vErrors.push(err71);
 }
 errors++;
 }
-if(errors === _errs223){
-if(typeof data95 == "number"){
-if(data95 > 60000 || isNaN(data95)){
-const err72 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data95};
+if(errors === _errs233){
+if(typeof data100 == "number"){
+if(data100 > 60000 || isNaN(data100)){
+const err72 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data100};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -3082,8 +3258,8 @@ vErrors.push(err72);
 errors++;
 }
 else {
-if(data95 < 100 || isNaN(data95)){
-const err73 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data95};
+if(data100 < 100 || isNaN(data100)){
+const err73 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data100};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -3095,10 +3271,10 @@ errors++;
 }
 }
 }
-var valid29 = _errs223 === errors;
+var valid32 = _errs233 === errors;
 }
 else {
-var valid29 = true;
+var valid32 = true;
 }
 }
 }
@@ -3110,7 +3286,7 @@ var valid29 = true;
 }
 }
 else {
-const err74 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data81};
+const err74 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data86};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -3120,19 +3296,19 @@ vErrors.push(err74);
 errors++;
 }
 }
-var _valid4 = _errs195 === errors;
-if(_valid4 && valid27){
-valid27 = false;
+var _valid4 = _errs205 === errors;
+if(_valid4 && valid30){
+valid30 = false;
 passing3 = [passing3, 1];
 }
 else {
 if(_valid4){
-valid27 = true;
+valid30 = true;
 passing3 = 1;
 }
 }
-if(!valid27){
-const err75 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data81};
+if(!valid30){
+const err75 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data86};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -3144,272 +3320,126 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs190;
+errors = _errs200;
 if(vErrors !== null){
-if(_errs190){
-vErrors.length = _errs190;
+if(_errs200){
+vErrors.length = _errs200;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid0 = _errs189 === errors;
+var valid0 = _errs199 === errors;
 if(valid0){
-let data96 = data.forwardProxy;
-const _errs225 = errors;
-if(errors === _errs225){
-if(data96 && typeof data96 == "object" && !Array.isArray(data96)){
-if(data96.enabled === undefined){
-data96.enabled = false;
+let data101 = data.forwardProxy;
+const _errs235 = errors;
+if(errors === _errs235){
+if(data101 && typeof data101 == "object" && !Array.isArray(data101)){
+if(data101.enabled === undefined){
+data101.enabled = false;
 }
-if(data96.allowClients === undefined){
-data96.allowClients = ["127.0.0.0/8","::1/128"];
+if(data101.allowClients === undefined){
+data101.allowClients = ["127.0.0.0/8","::1/128"];
 }
-if(data96.connectPorts === undefined){
-data96.connectPorts = [443];
+if(data101.connectPorts === undefined){
+data101.connectPorts = [443];
 }
-if(data96.httpPorts === undefined){
-data96.httpPorts = [80,8080];
+if(data101.httpPorts === undefined){
+data101.httpPorts = [80,8080];
 }
-if(data96.originateTls === undefined){
-data96.originateTls = false;
+if(data101.originateTls === undefined){
+data101.originateTls = false;
 }
-if(data96.httpsPorts === undefined){
-data96.httpsPorts = [443];
+if(data101.httpsPorts === undefined){
+data101.httpsPorts = [443];
 }
-if(data96.allowDestinations === undefined){
-data96.allowDestinations = [];
+if(data101.allowDestinations === undefined){
+data101.allowDestinations = [];
 }
-if(data96.denyDestinations === undefined){
-data96.denyDestinations = [];
+if(data101.denyDestinations === undefined){
+data101.denyDestinations = [];
 }
-if(data96.denyHosts === undefined){
-data96.denyHosts = [];
+if(data101.denyHosts === undefined){
+data101.denyHosts = [];
 }
-const _errs227 = errors;
-for(const key19 in data96){
-if(!(func2.call(schema11.properties.forwardProxy.properties, key19))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data96}];
+const _errs237 = errors;
+for(const key20 in data101){
+if(!(func2.call(schema11.properties.forwardProxy.properties, key20))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data101}];
 return false;
 break;
 }
 }
-if(_errs227 === errors){
-let data97 = data96.enabled;
-const _errs228 = errors;
-if(typeof data97 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data97}];
-return false;
-}
-var valid33 = _errs228 === errors;
-if(valid33){
-if(data96.listen !== undefined){
-let data98 = data96.listen;
-const _errs230 = errors;
-if(errors === _errs230){
-if(typeof data98 === "string"){
-if(func3(data98) > 300){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data98}];
-return false;
-}
-else {
-if(func3(data98) < 3){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data98}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data98}];
-return false;
-}
-}
-var valid33 = _errs230 === errors;
-}
-else {
-var valid33 = true;
-}
-if(valid33){
-let data99 = data96.allowClients;
-const _errs232 = errors;
-if(errors === _errs232){
-if(Array.isArray(data99)){
-if(data99.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data99}];
-return false;
-}
-else {
-var valid34 = true;
-const len7 = data99.length;
-for(let i8=0; i8<len7; i8++){
-let data100 = data99[i8];
-const _errs234 = errors;
-if(errors === _errs234){
-if(typeof data100 === "string"){
-if(func3(data100) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i8,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data100}];
-return false;
-}
-else {
-if(func3(data100) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i8,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data100}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i8,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data100}];
-return false;
-}
-}
-var valid34 = _errs234 === errors;
-if(!valid34){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data99}];
-return false;
-}
-}
-var valid33 = _errs232 === errors;
-if(valid33){
-let data101 = data96.connectPorts;
-const _errs236 = errors;
-if(errors === _errs236){
-if(Array.isArray(data101)){
-if(data101.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data101}];
-return false;
-}
-else {
-var valid35 = true;
-const len8 = data101.length;
-for(let i9=0; i9<len8; i9++){
-let data102 = data101[i9];
+if(_errs237 === errors){
+let data102 = data101.enabled;
 const _errs238 = errors;
-if(!((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i9,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data102}];
+if(typeof data102 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data102}];
 return false;
 }
-if(errors === _errs238){
-if(typeof data102 == "number"){
-if(data102 > 65535 || isNaN(data102)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i9,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data102}];
-return false;
-}
-else {
-if(data102 < 1 || isNaN(data102)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i9,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data102}];
-return false;
-}
-}
-}
-}
-var valid35 = _errs238 === errors;
-if(!valid35){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data101}];
-return false;
-}
-}
-var valid33 = _errs236 === errors;
-if(valid33){
-let data103 = data96.httpPorts;
+var valid36 = _errs238 === errors;
+if(valid36){
+if(data101.listen !== undefined){
+let data103 = data101.listen;
 const _errs240 = errors;
 if(errors === _errs240){
-if(Array.isArray(data103)){
-if(data103.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data103}];
+if(typeof data103 === "string"){
+if(func3(data103) > 300){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data103}];
 return false;
+}
+else {
+if(func3(data103) < 3){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data103}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data103}];
+return false;
+}
+}
+var valid36 = _errs240 === errors;
 }
 else {
 var valid36 = true;
-const len9 = data103.length;
-for(let i10=0; i10<len9; i10++){
-let data104 = data103[i10];
+}
+if(valid36){
+let data104 = data101.allowClients;
 const _errs242 = errors;
-if(!((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i10,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data104}];
-return false;
-}
 if(errors === _errs242){
-if(typeof data104 == "number"){
-if(data104 > 65535 || isNaN(data104)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i10,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data104}];
-return false;
-}
-else {
-if(data104 < 1 || isNaN(data104)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i10,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data104}];
-return false;
-}
-}
-}
-}
-var valid36 = _errs242 === errors;
-if(!valid36){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data103}];
-return false;
-}
-}
-var valid33 = _errs240 === errors;
-if(valid33){
-let data105 = data96.originateTls;
-const _errs244 = errors;
-if(typeof data105 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data105}];
-return false;
-}
-var valid33 = _errs244 === errors;
-if(valid33){
-let data106 = data96.httpsPorts;
-const _errs246 = errors;
-if(errors === _errs246){
-if(Array.isArray(data106)){
-if(data106.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data106}];
+if(Array.isArray(data104)){
+if(data104.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data104}];
 return false;
 }
 else {
 var valid37 = true;
-const len10 = data106.length;
-for(let i11=0; i11<len10; i11++){
-let data107 = data106[i11];
-const _errs248 = errors;
-if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i11,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data107}];
-return false;
-}
-if(errors === _errs248){
-if(typeof data107 == "number"){
-if(data107 > 65535 || isNaN(data107)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i11,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data107}];
+const len8 = data104.length;
+for(let i10=0; i10<len8; i10++){
+let data105 = data104[i10];
+const _errs244 = errors;
+if(errors === _errs244){
+if(typeof data105 === "string"){
+if(func3(data105) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i10,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data105}];
 return false;
 }
 else {
-if(data107 < 1 || isNaN(data107)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i11,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data107}];
+if(func3(data105) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i10,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data105}];
 return false;
 }
 }
 }
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i10,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data105}];
+return false;
 }
-var valid37 = _errs248 === errors;
+}
+var valid37 = _errs244 === errors;
 if(!valid37){
 break;
 }
@@ -3417,45 +3447,45 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data106}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data104}];
 return false;
 }
 }
-var valid33 = _errs246 === errors;
-if(valid33){
-let data108 = data96.allowDestinations;
-const _errs250 = errors;
-if(errors === _errs250){
-if(Array.isArray(data108)){
-if(data108.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data108}];
+var valid36 = _errs242 === errors;
+if(valid36){
+let data106 = data101.connectPorts;
+const _errs246 = errors;
+if(errors === _errs246){
+if(Array.isArray(data106)){
+if(data106.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data106}];
 return false;
 }
 else {
 var valid38 = true;
-const len11 = data108.length;
-for(let i12=0; i12<len11; i12++){
-let data109 = data108[i12];
-const _errs252 = errors;
-if(errors === _errs252){
-if(typeof data109 === "string"){
-if(func3(data109) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i12,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data109}];
+const len9 = data106.length;
+for(let i11=0; i11<len9; i11++){
+let data107 = data106[i11];
+const _errs248 = errors;
+if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i11,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data107}];
+return false;
+}
+if(errors === _errs248){
+if(typeof data107 == "number"){
+if(data107 > 65535 || isNaN(data107)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i11,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data107}];
 return false;
 }
 else {
-if(func3(data109) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i12,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data109}];
+if(data107 < 1 || isNaN(data107)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i11,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data107}];
 return false;
 }
 }
 }
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i12,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data109}];
-return false;
 }
-}
-var valid38 = _errs252 === errors;
+var valid38 = _errs248 === errors;
 if(!valid38){
 break;
 }
@@ -3463,45 +3493,45 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data108}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data106}];
 return false;
 }
 }
-var valid33 = _errs250 === errors;
-if(valid33){
-let data110 = data96.denyDestinations;
-const _errs254 = errors;
-if(errors === _errs254){
-if(Array.isArray(data110)){
-if(data110.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data110}];
+var valid36 = _errs246 === errors;
+if(valid36){
+let data108 = data101.httpPorts;
+const _errs250 = errors;
+if(errors === _errs250){
+if(Array.isArray(data108)){
+if(data108.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data108}];
 return false;
 }
 else {
 var valid39 = true;
-const len12 = data110.length;
-for(let i13=0; i13<len12; i13++){
-let data111 = data110[i13];
-const _errs256 = errors;
-if(errors === _errs256){
-if(typeof data111 === "string"){
-if(func3(data111) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i13,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data111}];
+const len10 = data108.length;
+for(let i12=0; i12<len10; i12++){
+let data109 = data108[i12];
+const _errs252 = errors;
+if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i12,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data109}];
+return false;
+}
+if(errors === _errs252){
+if(typeof data109 == "number"){
+if(data109 > 65535 || isNaN(data109)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i12,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data109}];
 return false;
 }
 else {
-if(func3(data111) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i13,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data111}];
+if(data109 < 1 || isNaN(data109)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i12,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data109}];
 return false;
 }
 }
 }
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i13,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data111}];
-return false;
 }
-}
-var valid39 = _errs256 === errors;
+var valid39 = _errs252 === errors;
 if(!valid39){
 break;
 }
@@ -3509,45 +3539,53 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data110}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data108}];
 return false;
 }
 }
-var valid33 = _errs254 === errors;
-if(valid33){
-let data112 = data96.denyHosts;
-const _errs258 = errors;
-if(errors === _errs258){
-if(Array.isArray(data112)){
-if(data112.length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data112}];
+var valid36 = _errs250 === errors;
+if(valid36){
+let data110 = data101.originateTls;
+const _errs254 = errors;
+if(typeof data110 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data110}];
+return false;
+}
+var valid36 = _errs254 === errors;
+if(valid36){
+let data111 = data101.httpsPorts;
+const _errs256 = errors;
+if(errors === _errs256){
+if(Array.isArray(data111)){
+if(data111.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data111}];
 return false;
 }
 else {
 var valid40 = true;
-const len13 = data112.length;
-for(let i14=0; i14<len13; i14++){
-let data113 = data112[i14];
-const _errs260 = errors;
-if(errors === _errs260){
-if(typeof data113 === "string"){
-if(func3(data113) > 253){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i14,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data113}];
+const len11 = data111.length;
+for(let i13=0; i13<len11; i13++){
+let data112 = data111[i13];
+const _errs258 = errors;
+if(!((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i13,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data112}];
+return false;
+}
+if(errors === _errs258){
+if(typeof data112 == "number"){
+if(data112 > 65535 || isNaN(data112)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i13,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data112}];
 return false;
 }
 else {
-if(func3(data113) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i14,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data113}];
+if(data112 < 1 || isNaN(data112)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i13,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data112}];
 return false;
 }
 }
 }
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i14,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data113}];
-return false;
 }
-}
-var valid40 = _errs260 === errors;
+var valid40 = _errs258 === errors;
 if(!valid40){
 break;
 }
@@ -3555,83 +3593,91 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data112}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data111}];
 return false;
 }
 }
-var valid33 = _errs258 === errors;
-if(valid33){
-if(data96.auth !== undefined){
-let data114 = data96.auth;
-const _errs262 = errors;
-if(errors === _errs262){
-if(data114 && typeof data114 == "object" && !Array.isArray(data114)){
-if(data114.realm === undefined){
-data114.realm = "portico";
-}
-let missing10;
-if((data114.users === undefined) && (missing10 = "users")){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing10},message:"must have required property '"+missing10+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data114}];
+var valid36 = _errs256 === errors;
+if(valid36){
+let data113 = data101.allowDestinations;
+const _errs260 = errors;
+if(errors === _errs260){
+if(Array.isArray(data113)){
+if(data113.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data113}];
 return false;
 }
 else {
-const _errs264 = errors;
-for(const key20 in data114){
-if(!((key20 === "realm") || (key20 === "users"))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data114}];
+var valid41 = true;
+const len12 = data113.length;
+for(let i14=0; i14<len12; i14++){
+let data114 = data113[i14];
+const _errs262 = errors;
+if(errors === _errs262){
+if(typeof data114 === "string"){
+if(func3(data114) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i14,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data114}];
 return false;
+}
+else {
+if(func3(data114) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i14,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data114}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i14,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data114}];
+return false;
+}
+}
+var valid41 = _errs262 === errors;
+if(!valid41){
 break;
 }
 }
-if(_errs264 === errors){
-let data115 = data114.realm;
-const _errs265 = errors;
-if(errors === _errs265){
-if(typeof data115 === "string"){
-if(func3(data115) > 128){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data115}];
-return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data115}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data113}];
 return false;
 }
 }
-var valid41 = _errs265 === errors;
-if(valid41){
-if(data114.users !== undefined){
-let data116 = data114.users;
-const _errs267 = errors;
-if(errors === _errs267){
-if(data116 && typeof data116 == "object" && !Array.isArray(data116)){
-if(Object.keys(data116).length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data116}];
-return false;
-}
-else {
-for(const key21 in data116){
-let data117 = data116[key21];
-const _errs270 = errors;
-if(errors === _errs270){
-if(typeof data117 === "string"){
-if(func3(data117) > 512){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data117}];
+var valid36 = _errs260 === errors;
+if(valid36){
+let data115 = data101.denyDestinations;
+const _errs264 = errors;
+if(errors === _errs264){
+if(Array.isArray(data115)){
+if(data115.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data115}];
 return false;
 }
 else {
-if(func3(data117) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data117}];
+var valid42 = true;
+const len13 = data115.length;
+for(let i15=0; i15<len13; i15++){
+let data116 = data115[i15];
+const _errs266 = errors;
+if(errors === _errs266){
+if(typeof data116 === "string"){
+if(func3(data116) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i15,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data116}];
+return false;
+}
+else {
+if(func3(data116) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i15,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data116}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data117}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i15,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data116}];
 return false;
 }
 }
-var valid42 = _errs270 === errors;
+var valid42 = _errs266 === errors;
 if(!valid42){
 break;
 }
@@ -3639,80 +3685,210 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data116}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data115}];
 return false;
 }
 }
-var valid41 = _errs267 === errors;
+var valid36 = _errs264 === errors;
+if(valid36){
+let data117 = data101.denyHosts;
+const _errs268 = errors;
+if(errors === _errs268){
+if(Array.isArray(data117)){
+if(data117.length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data117}];
+return false;
 }
 else {
-var valid41 = true;
-}
-}
-}
-}
+var valid43 = true;
+const len14 = data117.length;
+for(let i16=0; i16<len14; i16++){
+let data118 = data117[i16];
+const _errs270 = errors;
+if(errors === _errs270){
+if(typeof data118 === "string"){
+if(func3(data118) > 253){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i16,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data118}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data114}];
+if(func3(data118) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i16,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data118}];
 return false;
 }
 }
-var valid33 = _errs262 === errors;
 }
 else {
-var valid33 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data96}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i16,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data118}];
 return false;
 }
 }
-var valid0 = _errs225 === errors;
-if(valid0){
-if(data.demoOrigin !== undefined){
-let data118 = data.demoOrigin;
+var valid43 = _errs270 === errors;
+if(!valid43){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data117}];
+return false;
+}
+}
+var valid36 = _errs268 === errors;
+if(valid36){
+if(data101.auth !== undefined){
+let data119 = data101.auth;
 const _errs272 = errors;
 if(errors === _errs272){
-if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
+if(data119 && typeof data119 == "object" && !Array.isArray(data119)){
+if(data119.realm === undefined){
+data119.realm = "portico";
+}
+let missing10;
+if((data119.users === undefined) && (missing10 = "users")){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing10},message:"must have required property '"+missing10+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data119}];
+return false;
+}
+else {
 const _errs274 = errors;
-for(const key22 in data118){
-if(!(key22 === "listen")){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data118}];
+for(const key21 in data119){
+if(!((key21 === "realm") || (key21 === "users"))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data119}];
 return false;
 break;
 }
 }
 if(_errs274 === errors){
-if(data118.listen !== undefined){
-let data119 = data118.listen;
+let data120 = data119.realm;
 const _errs275 = errors;
 if(errors === _errs275){
-if(typeof data119 === "string"){
-if(func3(data119) > 300){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data119}];
+if(typeof data120 === "string"){
+if(func3(data120) > 128){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data120}];
 return false;
-}
-else {
-if(func3(data119) < 3){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data119}];
-return false;
-}
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data119}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data120}];
+return false;
+}
+}
+var valid44 = _errs275 === errors;
+if(valid44){
+if(data119.users !== undefined){
+let data121 = data119.users;
+const _errs277 = errors;
+if(errors === _errs277){
+if(data121 && typeof data121 == "object" && !Array.isArray(data121)){
+if(Object.keys(data121).length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data121}];
+return false;
+}
+else {
+for(const key22 in data121){
+let data122 = data121[key22];
+const _errs280 = errors;
+if(errors === _errs280){
+if(typeof data122 === "string"){
+if(func3(data122) > 512){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key22.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data122}];
+return false;
+}
+else {
+if(func3(data122) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key22.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data122}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key22.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data122}];
+return false;
+}
+}
+var valid45 = _errs280 === errors;
+if(!valid45){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data121}];
+return false;
+}
+}
+var valid44 = _errs277 === errors;
+}
+else {
+var valid44 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data119}];
+return false;
+}
+}
+var valid36 = _errs272 === errors;
+}
+else {
+var valid36 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data101}];
+return false;
+}
+}
+var valid0 = _errs235 === errors;
+if(valid0){
+if(data.demoOrigin !== undefined){
+let data123 = data.demoOrigin;
+const _errs282 = errors;
+if(errors === _errs282){
+if(data123 && typeof data123 == "object" && !Array.isArray(data123)){
+const _errs284 = errors;
+for(const key23 in data123){
+if(!(key23 === "listen")){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data123}];
+return false;
+break;
+}
+}
+if(_errs284 === errors){
+if(data123.listen !== undefined){
+let data124 = data123.listen;
+const _errs285 = errors;
+if(errors === _errs285){
+if(typeof data124 === "string"){
+if(func3(data124) > 300){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data124}];
+return false;
+}
+else {
+if(func3(data124) < 3){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data124}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data124}];
 return false;
 }
 }
@@ -3720,14 +3896,15 @@ return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data118}];
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data123}];
 return false;
 }
 }
-var valid0 = _errs272 === errors;
+var valid0 = _errs282 === errors;
 }
 else {
 var valid0 = true;
+}
 }
 }
 }

@@ -39,6 +39,7 @@ import type { RelayPlan } from '../dispatch/relay-plan.js';
 import type { UpstreamErrorKind } from '../dispatch/observer.js';
 import { guard, type Guarded } from '../guard.js';
 import type { ResponseSink } from './response-sink.js';
+import type { UpstreamExchange } from './upstream-exchange.js';
 
 /** Per pooled socket: its response parser (a codec slot), released when the socket closes. */
 class ResponseParser {
@@ -56,7 +57,7 @@ const enum State { CONNECTING, HEAD, BODY, DONE }
 /** RFC 9110 §9.2.2. */
 const IDEMPOTENT = new Set<number>([MethodId.GET, MethodId.HEAD, MethodId.OPTIONS, MethodId.TRACE, MethodId.PUT, MethodId.DELETE]);
 
-export class Exchange implements SocketHandler, Guarded {
+export class Exchange implements UpstreamExchange, SocketHandler, Guarded {
   readonly #ctx: ProxyContext;
   readonly #plan: RelayPlan;
   readonly #sink: ResponseSink;

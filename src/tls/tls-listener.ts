@@ -1,6 +1,7 @@
 // A TLS listener: node:tls terminates, the certificate comes from the listener's CertificateStore
 // per handshake (SNICallback; the server's own context, used without SNI, follows the store's
-// first certificate). TLS 1.2/1.3, ALPN http/1.1 only. A failed handshake (bad client hello,
+// first certificate). TLS 1.2/1.3; ALPN offers `alpnProtocols` in the server's order of
+// preference (the listener's `protocols`, src/server/listener-plan.ts). A failed handshake (bad client hello,
 // plaintext HTTP sent to the port, no hello before the handshake deadline) costs that one
 // connection and a debug log line: Node destroys the socket and reports it as tlsClientError.
 import tls from 'node:tls';
@@ -11,6 +12,9 @@ export interface TlsListenerOptions {
   id: string;
   handshakeTimeoutMs: number;
   logger: Logger;
+  /** ALPN protocols offered, in preference order (OpenSSL picks the first the client also
+   *  offers). */
+  alpnProtocols: string[];
 }
 
 export function createTlsServer(store: CertificateStore, o: TlsListenerOptions, onSecureConnection: (socket: tls.TLSSocket) => void): tls.Server {
@@ -19,7 +23,7 @@ export function createTlsServer(store: CertificateStore, o: TlsListenerOptions, 
     ...SERVER_TLS_VERSIONS,
     cert: first.cert,
     key: first.key,
-    ALPNProtocols: ['http/1.1'],
+    ALPNProtocols: o.alpnProtocols,
     SNICallback: (servername, cb) => cb(null, store.contextFor(servername)),
     handshakeTimeout: o.handshakeTimeoutMs,
     // no allowHalfOpen (the plain listener has it): a TLS client's close_notify + FIN ends the
