@@ -54,12 +54,14 @@ const MAX_SESSION_MEMORY_MB = 10;
 /** SETTINGS entries accepted in one frame (node's default; a longer frame is a connection error). */
 const MAX_SETTINGS_ENTRIES = 32;
 
-/** The HTTP/2 header list size bound node enforces: RFC 9113 §6.5.2 counts 32 bytes per field
- *  on top of its name and value, so a list within limits (fields, bytes) always fits, and the
- *  finer checks of H2RequestHead answer 431 for one that does not. */
+/** The header list bound node:http2 enforces itself (a stream past it is reset with
+ *  ENHANCE_YOUR_CALM before it reaches us), advertised as SETTINGS_MAX_HEADER_LIST_SIZE: twice
+ *  limits.maxHeaderFields and limits.maxHeadBytes, RFC 9113 §6.5.2 counting 32 bytes per field on
+ *  top of its name and value. Up to it, H2RequestHead's own checks answer a list over the limits
+ *  with 431, as the HTTP/1.1 path does (RFC 9113 §10.5.1). */
 export function headerListBound(limits: Config['limits']): { maxHeaderListSize: number; maxHeaderListPairs: number } {
-  const pairs = limits.maxHeaderFields + 8; // pseudo-header fields, and a margin
-  return { maxHeaderListSize: limits.maxHeadBytes + 32 * pairs, maxHeaderListPairs: pairs };
+  const pairs = 2 * limits.maxHeaderFields + 8; // and the pseudo-header fields
+  return { maxHeaderListSize: 2 * limits.maxHeadBytes + 32 * pairs, maxHeaderListPairs: pairs };
 }
 
 /** The session options of every client connection. */

@@ -150,7 +150,8 @@ export class H2RequestHead implements RequestHead {
       target = path ?? '';
       targetForm = target === '*' ? TargetForm.ASTERISK : TargetForm.ORIGIN;
     }
-    const bodyKind = endStream ? BodyKind.NONE : contentLength >= 0 ? BodyKind.LENGTH : BodyKind.CHUNKED;
+    // a CONNECT stream's DATA is the tunnel (RFC 9113 §8.5), not a request body
+    const bodyKind = endStream || targetForm === TargetForm.AUTHORITY ? BodyKind.NONE : contentLength >= 0 ? BodyKind.LENGTH : BodyKind.CHUNKED;
     return new H2RequestHead({ method, target, targetForm, bodyKind, contentLength: Math.max(contentLength, 0), scheme, protocol, authority, flags, fields });
   }
 

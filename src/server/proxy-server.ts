@@ -241,13 +241,25 @@ export class ProxyServer {
       return;
     }
     socket.on('error', () => {});
+    // until its first bytes arrive, a shutdown closes it (it has sent no request yet)
+    const undecided: ClientConnection = { socket, shutdown: () => socket.destroy() };
+    this.#connections.add(undecided);
+    socket.once('close', () => this.#closed(undecided));
     readPreface(socket, this.#ctx.clock, this.config.timeouts.idleMs, (h2) => {
+      this.#connections.delete(undecided);
       if (this.#closing) socket.destroy();
       else if (h2) this.#acceptH2(socket, dispatcher);
       else if (protocols.includes('http/1.1')) {
         this.#accept(socket, dispatcher);
         socket.resume();
       } else {
+        // an HTTP/2-only listener: say so, then close (reading and dropping what the client
+        // still sends, so the answer is not lost to a reset), cut off after abortMs
+        const abort = this.#ctx.clock.deadline(() => socket.destroy());
+        abort.arm(this.config.timeouts.abortMs);
+        socket.once('close', () => abort.cancel());
+        socket.on('data', () => {});
+        socket.resume();
         socket.end(localResponse({ status: 505, code: 'HPE_UNSUPPORTED_VERSION', detail: 'this listener speaks HTTP/2 only (h2c with prior knowledge)' }, { persistence: 'close', headRequest: false }));
       }
     });
