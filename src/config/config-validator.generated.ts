@@ -21,17 +21,17 @@ const runtime0 = { default: function ucs2length(str) {
 
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"}}},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"default":{"listen":"127.0.0.1:9090"},"oneOf":[{"const":false},{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"bearer token for mutations (or env PORTICO_ADMIN_TOKEN)"}}}]},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
+const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"}}},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"default":{"listen":"127.0.0.1:9090"},"oneOf":[{"const":false},{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"bearer token for mutations (or env PORTICO_ADMIN_TOKEN)"}}}]},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}},"default":{}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "u");
 const pattern1 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$", "u");
-const pattern3 = new RegExp("^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$", "u");
-const pattern4 = new RegExp("^/[\\x21-\\x7e]*$", "u");
-const pattern5 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "u");
-const pattern7 = new RegExp("^(/[\\x21-\\x7e]*)?$", "u");
-const pattern9 = new RegExp("^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$", "u");
-const pattern10 = new RegExp("^/[!-~]*[^/]$", "u");
+const pattern2 = new RegExp("^/[\\x21-\\x7e]*$", "u");
+const pattern3 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "u");
+const pattern6 = new RegExp("^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$", "u");
+const pattern10 = new RegExp("^(/[\\x21-\\x7e]*)?$", "u");
+const pattern12 = new RegExp("^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$", "u");
+const pattern16 = new RegExp("^/[!-~]*[^/]$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="portico:config" */;
@@ -71,6 +71,9 @@ data.upstream = {};
 }
 if(data.forwarding === undefined){
 data.forwarding = {};
+}
+if(data.policy === undefined){
+data.policy = {};
 }
 if(data.notFoundStatus === undefined){
 data.notFoundStatus = 404;
@@ -1651,76 +1654,79 @@ return false;
 }
 var valid0 = _errs118 === errors;
 if(valid0){
-let data55 = data.notFoundStatus;
+let data55 = data.policy;
 const _errs129 = errors;
-if(!((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55)))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data55}];
-return false;
-}
-if(!((((data55 === 404) || (data55 === 421)) || (data55 === 502)) || (data55 === 503))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data55}];
-return false;
-}
-var valid0 = _errs129 === errors;
-if(valid0){
-let data56 = data.clientHalfClose;
+if(errors === _errs129){
+if(data55 && typeof data55 == "object" && !Array.isArray(data55)){
 const _errs131 = errors;
-if(!((data56 === "abort") || (data56 === "finish"))){
-validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data56}];
-return false;
-}
-var valid0 = _errs131 === errors;
-if(valid0){
-let data57 = data.routes;
-const _errs132 = errors;
-if(errors === _errs132){
-if(Array.isArray(data57)){
-if(data57.length > 100000){
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data57}];
-return false;
-}
-else {
-var valid16 = true;
-const len3 = data57.length;
-for(let i3=0; i3<len3; i3++){
-let data58 = data57[i3];
-const _errs134 = errors;
-if(errors === _errs134){
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-if(data58.stripPrefix === undefined){
-data58.stripPrefix = false;
-}
-if(data58.preserveHost === undefined){
-data58.preserveHost = false;
-}
-let missing3;
-if((((data58.id === undefined) && (missing3 = "id")) || ((data58.pathPrefix === undefined) && (missing3 = "pathPrefix"))) || ((data58.upstreams === undefined) && (missing3 = "upstreams"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data58}];
-return false;
-}
-else {
-const _errs136 = errors;
-for(const key10 in data58){
-if(!(func2.call(schema11.properties.routes.items.properties, key10))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data58}];
+for(const key10 in data55){
+if(!((((((key10 === "timeouts") || (key10 === "retries")) || (key10 === "healthCheck")) || (key10 === "outlier")) || (key10 === "limits")) || (key10 === "loadBalancing"))){
+validate10.errors = [{instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy,data:data55}];
 return false;
 break;
 }
 }
-if(_errs136 === errors){
-if(data58.id !== undefined){
-let data59 = data58.id;
-const _errs137 = errors;
-if(errors === _errs137){
-if(typeof data59 === "string"){
-if(!pattern0.test(data59)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data59}];
+if(_errs131 === errors){
+if(data55.timeouts !== undefined){
+let data56 = data55.timeouts;
+const _errs132 = errors;
+if(errors === _errs132){
+if(data56 && typeof data56 == "object" && !Array.isArray(data56)){
+const _errs134 = errors;
+for(const key11 in data56){
+if(!((((key11 === "connectMs") || (key11 === "responseHeadMs")) || (key11 === "idleMs")) || (key11 === "requestMs"))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts",schemaPath:"#/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.timeouts,data:data56}];
+return false;
+break;
+}
+}
+if(_errs134 === errors){
+if(data56.connectMs !== undefined){
+let data57 = data56.connectMs;
+const _errs135 = errors;
+if(!((typeof data57 == "number") && (!(data57 % 1) && !isNaN(data57)))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data57}];
 return false;
 }
+if(errors === _errs135){
+if(typeof data57 == "number"){
+if(data57 > 86400000 || isNaN(data57)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data57}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data59}];
+if(data57 < 1 || isNaN(data57)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data57}];
 return false;
+}
+}
+}
+}
+var valid17 = _errs135 === errors;
+}
+else {
+var valid17 = true;
+}
+if(valid17){
+if(data56.responseHeadMs !== undefined){
+let data58 = data56.responseHeadMs;
+const _errs137 = errors;
+if(!((typeof data58 == "number") && (!(data58 % 1) && !isNaN(data58)))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data58}];
+return false;
+}
+if(errors === _errs137){
+if(typeof data58 == "number"){
+if(data58 > 86400000 || isNaN(data58)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data58}];
+return false;
+}
+else {
+if(data58 < 1 || isNaN(data58)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data58}];
+return false;
+}
+}
 }
 }
 var valid17 = _errs137 === errors;
@@ -1729,31 +1735,25 @@ else {
 var valid17 = true;
 }
 if(valid17){
-if(data58.host !== undefined){
-let data60 = data58.host;
+if(data56.idleMs !== undefined){
+let data59 = data56.idleMs;
 const _errs139 = errors;
+if(!((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59)))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data59}];
+return false;
+}
 if(errors === _errs139){
-if(typeof data60 === "string"){
-if(func3(data60) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data60}];
+if(typeof data59 == "number"){
+if(data59 > 86400000 || isNaN(data59)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data59}];
 return false;
 }
 else {
-if(func3(data60) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data60}];
-return false;
-}
-else {
-if(!pattern3.test(data60)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data60}];
+if(data59 < 1 || isNaN(data59)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data59}];
 return false;
 }
 }
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data60}];
-return false;
 }
 }
 var valid17 = _errs139 === errors;
@@ -1762,125 +1762,14 @@ else {
 var valid17 = true;
 }
 if(valid17){
-if(data58.pathPrefix !== undefined){
-let data61 = data58.pathPrefix;
+if(data56.requestMs !== undefined){
+let data60 = data56.requestMs;
 const _errs141 = errors;
-if(errors === _errs141){
-if(typeof data61 === "string"){
-if(func3(data61) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data61}];
-return false;
-}
-else {
-if(func3(data61) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data61}];
-return false;
-}
-else {
-if(!pattern4.test(data61)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data61}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data61}];
-return false;
-}
-}
-var valid17 = _errs141 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.methods !== undefined){
-let data62 = data58.methods;
+const _errs142 = errors;
+let valid18 = false;
 const _errs143 = errors;
-if(errors === _errs143){
-if(Array.isArray(data62)){
-if(data62.length > 32){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data62}];
-return false;
-}
-else {
-if(data62.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data62}];
-return false;
-}
-else {
-var valid18 = true;
-const len4 = data62.length;
-for(let i4=0; i4<len4; i4++){
-let data63 = data62[i4];
-const _errs145 = errors;
-if(errors === _errs145){
-if(typeof data63 === "string"){
-if(!pattern5.test(data63)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods/" + i4,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data63}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods/" + i4,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data63}];
-return false;
-}
-}
-var valid18 = _errs145 === errors;
-if(!valid18){
-break;
-}
-}
-if(valid18){
-let i5 = data62.length;
-let j0;
-if(i5 > 1){
-const indices0 = {};
-for(;i5--;){
-let item0 = data62[i5];
-if(typeof item0 !== "string"){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i5+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data62}];
-return false;
-break;
-}
-indices0[item0] = i5;
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data62}];
-return false;
-}
-}
-var valid17 = _errs143 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.headers !== undefined){
-let data64 = data58.headers;
-const _errs147 = errors;
-if(errors === _errs147){
-if(data64 && typeof data64 == "object" && !Array.isArray(data64)){
-if(Object.keys(data64).length > 16){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data64}];
-return false;
-}
-else {
-for(const key11 in data64){
-const _errs149 = errors;
-if(typeof key11 === "string"){
-if(!pattern5.test(key11)){
-const err20 = {instancePath:instancePath+"/routes/" + i3+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key11,propertyName:key11};
+if(!((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60)))){
+const err20 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data60};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -1889,10 +1778,10 @@ vErrors.push(err20);
 }
 errors++;
 }
-}
-var valid20 = _errs149 === errors;
-if(!valid20){
-const err21 = {instancePath:instancePath+"/routes/" + i3+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key11},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data64};
+if(errors === _errs143){
+if(typeof data60 == "number"){
+if(data60 > 86400000 || isNaN(data60)){
+const err21 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data60};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -1900,74 +1789,10 @@ else {
 vErrors.push(err21);
 }
 errors++;
-validate10.errors = vErrors;
-return false;
-break;
-}
-}
-if(valid20){
-for(const key12 in data64){
-let data65 = data64[key12];
-const _errs151 = errors;
-if(errors === _errs151){
-if(typeof data65 === "string"){
-if(func3(data65) > 1024){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/headers/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data65}];
-return false;
-}
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/headers/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data65}];
-return false;
-}
-}
-var valid21 = _errs151 === errors;
-if(!valid21){
-break;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data64}];
-return false;
-}
-}
-var valid17 = _errs147 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.upstreams !== undefined){
-let data66 = data58.upstreams;
-const _errs153 = errors;
-if(errors === _errs153){
-if(Array.isArray(data66)){
-if(data66.length > 64){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data66}];
-return false;
-}
-else {
-if(data66.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data66}];
-return false;
-}
-else {
-var valid22 = true;
-const len5 = data66.length;
-for(let i6=0; i6<len5; i6++){
-let data67 = data66[i6];
-const _errs155 = errors;
-const _errs156 = errors;
-let valid23 = false;
-let passing2 = null;
-const _errs157 = errors;
-if(errors === _errs157){
-if(typeof data67 === "string"){
-if(func3(data67) > 2048){
-const err22 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data67};
+if(data60 < 1 || isNaN(data60)){
+const err22 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data60};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -1976,9 +1801,15 @@ vErrors.push(err22);
 }
 errors++;
 }
-else {
-if(func3(data67) < 8){
-const err23 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data67};
+}
+}
+}
+var _valid3 = _errs143 === errors;
+valid18 = valid18 || _valid3;
+if(!valid18){
+const _errs145 = errors;
+if(data60 !== null){
+const err23 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data60};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -1987,10 +1818,11 @@ vErrors.push(err23);
 }
 errors++;
 }
+var _valid3 = _errs145 === errors;
+valid18 = valid18 || _valid3;
 }
-}
-else {
-const err24 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data67};
+if(!valid18){
+const err24 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs,data:data60};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -1998,19 +1830,90 @@ else {
 vErrors.push(err24);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs142;
+if(vErrors !== null){
+if(_errs142){
+vErrors.length = _errs142;
+}
+else {
+vErrors = null;
 }
 }
-var _valid3 = _errs157 === errors;
-if(_valid3){
-valid23 = true;
-passing2 = 0;
 }
-const _errs159 = errors;
-if(errors === _errs159){
-if(data67 && typeof data67 == "object" && !Array.isArray(data67)){
-let missing4;
-if((data67.url === undefined) && (missing4 = "url")){
-const err25 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data67};
+var valid17 = _errs141 === errors;
+}
+else {
+var valid17 = true;
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts",schemaPath:"#/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.policy.properties.timeouts,data:data56}];
+return false;
+}
+}
+var valid16 = _errs132 === errors;
+}
+else {
+var valid16 = true;
+}
+if(valid16){
+if(data55.retries !== undefined){
+let data61 = data55.retries;
+const _errs147 = errors;
+if(errors === _errs147){
+if(data61 && typeof data61 == "object" && !Array.isArray(data61)){
+const _errs149 = errors;
+for(const key12 in data61){
+if(!(((((((key12 === "maxTries") || (key12 === "perTryTimeoutMs")) || (key12 === "onStatus")) || (key12 === "idempotencyKey")) || (key12 === "maxBodyBytes")) || (key12 === "budgetPercent")) || (key12 === "budgetMinPerSecond"))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries",schemaPath:"#/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.retries,data:data61}];
+return false;
+break;
+}
+}
+if(_errs149 === errors){
+if(data61.maxTries !== undefined){
+let data62 = data61.maxTries;
+const _errs150 = errors;
+if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data62}];
+return false;
+}
+if(errors === _errs150){
+if(typeof data62 == "number"){
+if(data62 > 10 || isNaN(data62)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data62}];
+return false;
+}
+else {
+if(data62 < 1 || isNaN(data62)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data62}];
+return false;
+}
+}
+}
+}
+var valid19 = _errs150 === errors;
+}
+else {
+var valid19 = true;
+}
+if(valid19){
+if(data61.perTryTimeoutMs !== undefined){
+let data63 = data61.perTryTimeoutMs;
+const _errs152 = errors;
+const _errs153 = errors;
+let valid20 = false;
+const _errs154 = errors;
+if(!((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63)))){
+const err25 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data63};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -2019,11 +1922,10 @@ vErrors.push(err25);
 }
 errors++;
 }
-else {
-const _errs161 = errors;
-for(const key13 in data67){
-if(!((key13 === "url") || (key13 === "weight"))){
-const err26 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data67};
+if(errors === _errs154){
+if(typeof data63 == "number"){
+if(data63 > 86400000 || isNaN(data63)){
+const err26 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data63};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -2031,17 +1933,10 @@ else {
 vErrors.push(err26);
 }
 errors++;
-break;
 }
-}
-if(_errs161 === errors){
-if(data67.url !== undefined){
-let data68 = data67.url;
-const _errs162 = errors;
-if(errors === _errs162){
-if(typeof data68 === "string"){
-if(func3(data68) > 2048){
-const err27 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data68};
+else {
+if(data63 < 1 || isNaN(data63)){
+const err27 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data63};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -2050,9 +1945,15 @@ vErrors.push(err27);
 }
 errors++;
 }
-else {
-if(func3(data68) < 8){
-const err28 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data68};
+}
+}
+}
+var _valid4 = _errs154 === errors;
+valid20 = valid20 || _valid4;
+if(!valid20){
+const _errs156 = errors;
+if(data63 !== null){
+const err28 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data63};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -2061,10 +1962,11 @@ vErrors.push(err28);
 }
 errors++;
 }
+var _valid4 = _errs156 === errors;
+valid20 = valid20 || _valid4;
 }
-}
-else {
-const err29 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data68};
+if(!valid20){
+const err29 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data63};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -2072,19 +1974,233 @@ else {
 vErrors.push(err29);
 }
 errors++;
-}
-}
-var valid24 = _errs162 === errors;
+validate10.errors = vErrors;
+return false;
 }
 else {
-var valid24 = true;
+errors = _errs153;
+if(vErrors !== null){
+if(_errs153){
+vErrors.length = _errs153;
 }
-if(valid24){
-if(data67.weight !== undefined){
-let data69 = data67.weight;
+else {
+vErrors = null;
+}
+}
+}
+var valid19 = _errs152 === errors;
+}
+else {
+var valid19 = true;
+}
+if(valid19){
+if(data61.onStatus !== undefined){
+let data64 = data61.onStatus;
+const _errs158 = errors;
+if(errors === _errs158){
+if(Array.isArray(data64)){
+if(data64.length > 32){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data64}];
+return false;
+}
+else {
+var valid21 = true;
+const len3 = data64.length;
+for(let i3=0; i3<len3; i3++){
+let data65 = data64[i3];
+const _errs160 = errors;
+if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i3,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data65}];
+return false;
+}
+if(errors === _errs160){
+if(typeof data65 == "number"){
+if(data65 > 599 || isNaN(data65)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i3,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data65}];
+return false;
+}
+else {
+if(data65 < 400 || isNaN(data65)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i3,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data65}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs160 === errors;
+if(!valid21){
+break;
+}
+}
+if(valid21){
+let i4 = data64.length;
+let j0;
+if(i4 > 1){
+const indices0 = {};
+for(;i4--;){
+let item0 = data64[i4];
+if(!((typeof item0 == "number") && (!(item0 % 1) && !isNaN(item0)))){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i4, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i4+" are identical)",schema:true,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data64}];
+return false;
+break;
+}
+indices0[item0] = i4;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data64}];
+return false;
+}
+}
+var valid19 = _errs158 === errors;
+}
+else {
+var valid19 = true;
+}
+if(valid19){
+if(data61.idempotencyKey !== undefined){
+let data66 = data61.idempotencyKey;
+const _errs162 = errors;
+if(typeof data66 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/idempotencyKey",schemaPath:"#/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.policy.properties.retries.properties.idempotencyKey,data:data66}];
+return false;
+}
+var valid19 = _errs162 === errors;
+}
+else {
+var valid19 = true;
+}
+if(valid19){
+if(data61.maxBodyBytes !== undefined){
+let data67 = data61.maxBodyBytes;
 const _errs164 = errors;
+if(!((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data67}];
+return false;
+}
+if(errors === _errs164){
+if(typeof data67 == "number"){
+if(data67 > 16777216 || isNaN(data67)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data67}];
+return false;
+}
+else {
+if(data67 < 0 || isNaN(data67)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data67}];
+return false;
+}
+}
+}
+}
+var valid19 = _errs164 === errors;
+}
+else {
+var valid19 = true;
+}
+if(valid19){
+if(data61.budgetPercent !== undefined){
+let data68 = data61.budgetPercent;
+const _errs166 = errors;
+if(!((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data68}];
+return false;
+}
+if(errors === _errs166){
+if(typeof data68 == "number"){
+if(data68 > 100 || isNaN(data68)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data68}];
+return false;
+}
+else {
+if(data68 < 0 || isNaN(data68)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data68}];
+return false;
+}
+}
+}
+}
+var valid19 = _errs166 === errors;
+}
+else {
+var valid19 = true;
+}
+if(valid19){
+if(data61.budgetMinPerSecond !== undefined){
+let data69 = data61.budgetMinPerSecond;
+const _errs168 = errors;
 if(!((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69)))){
-const err30 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data69};
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data69}];
+return false;
+}
+if(errors === _errs168){
+if(typeof data69 == "number"){
+if(data69 > 10000 || isNaN(data69)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data69}];
+return false;
+}
+else {
+if(data69 < 0 || isNaN(data69)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data69}];
+return false;
+}
+}
+}
+}
+var valid19 = _errs168 === errors;
+}
+else {
+var valid19 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/retries",schemaPath:"#/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.retries.type,parentSchema:schema11.properties.policy.properties.retries,data:data61}];
+return false;
+}
+}
+var valid16 = _errs147 === errors;
+}
+else {
+var valid16 = true;
+}
+if(valid16){
+if(data55.healthCheck !== undefined){
+let data70 = data55.healthCheck;
+const _errs170 = errors;
+if(errors === _errs170){
+if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
+const _errs172 = errors;
+for(const key13 in data70){
+if(!(((((((key13 === "path") || (key13 === "intervalMs")) || (key13 === "timeoutMs")) || (key13 === "healthyThreshold")) || (key13 === "unhealthyThreshold")) || (key13 === "expectedStatuses")) || (key13 === "host"))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck",schemaPath:"#/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.healthCheck,data:data70}];
+return false;
+break;
+}
+}
+if(_errs172 === errors){
+if(data70.path !== undefined){
+let data71 = data70.path;
+const _errs173 = errors;
+const _errs174 = errors;
+let valid24 = false;
+const _errs175 = errors;
+if(errors === _errs175){
+if(typeof data71 === "string"){
+if(func3(data71) > 2048){
+const err30 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data71};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -2093,10 +2209,9 @@ vErrors.push(err30);
 }
 errors++;
 }
-if(errors === _errs164){
-if(typeof data69 == "number"){
-if(data69 > 1000 || isNaN(data69)){
-const err31 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data69};
+else {
+if(func3(data71) < 1){
+const err31 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data71};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -2106,8 +2221,8 @@ vErrors.push(err31);
 errors++;
 }
 else {
-if(data69 < 1 || isNaN(data69)){
-const err32 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data69};
+if(!pattern2.test(data71)){
+const err32 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data71};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -2119,17 +2234,8 @@ errors++;
 }
 }
 }
-var valid24 = _errs164 === errors;
-}
 else {
-var valid24 = true;
-}
-}
-}
-}
-}
-else {
-const err33 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data67};
+const err33 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data71};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -2139,19 +2245,12 @@ vErrors.push(err33);
 errors++;
 }
 }
-var _valid3 = _errs159 === errors;
-if(_valid3 && valid23){
-valid23 = false;
-passing2 = [passing2, 1];
-}
-else {
-if(_valid3){
-valid23 = true;
-passing2 = 1;
-}
-}
-if(!valid23){
-const err34 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data67};
+var _valid5 = _errs175 === errors;
+valid24 = valid24 || _valid5;
+if(!valid24){
+const _errs177 = errors;
+if(data71 !== null){
+const err34 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data71};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -2159,333 +2258,12 @@ else {
 vErrors.push(err34);
 }
 errors++;
-validate10.errors = vErrors;
-return false;
 }
-else {
-errors = _errs156;
-if(vErrors !== null){
-if(_errs156){
-vErrors.length = _errs156;
+var _valid5 = _errs177 === errors;
+valid24 = valid24 || _valid5;
 }
-else {
-vErrors = null;
-}
-}
-}
-var valid22 = _errs155 === errors;
-if(!valid22){
-break;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data66}];
-return false;
-}
-}
-var valid17 = _errs153 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-let data70 = data58.stripPrefix;
-const _errs166 = errors;
-if(typeof data70 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data70}];
-return false;
-}
-var valid17 = _errs166 === errors;
-if(valid17){
-if(data58.rewritePrefix !== undefined){
-let data71 = data58.rewritePrefix;
-const _errs168 = errors;
-if(errors === _errs168){
-if(typeof data71 === "string"){
-if(func3(data71) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data71}];
-return false;
-}
-else {
-if(!pattern7.test(data71)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data71}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data71}];
-return false;
-}
-}
-var valid17 = _errs168 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-let data72 = data58.preserveHost;
-const _errs170 = errors;
-if(typeof data72 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data72}];
-return false;
-}
-var valid17 = _errs170 === errors;
-if(valid17){
-if(data58.via !== undefined){
-let data73 = data58.via;
-const _errs172 = errors;
-if(typeof data73 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data73}];
-return false;
-}
-var valid17 = _errs172 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.proxyName !== undefined){
-let data74 = data58.proxyName;
-const _errs174 = errors;
-if(errors === _errs174){
-if(typeof data74 === "string"){
-if(!pattern1.test(data74)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data74}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data74}];
-return false;
-}
-}
-var valid17 = _errs174 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.upstreamTls !== undefined){
-let data75 = data58.upstreamTls;
-const _errs176 = errors;
-if(errors === _errs176){
-if(data75 && typeof data75 == "object" && !Array.isArray(data75)){
-if(data75.insecureSkipVerify === undefined){
-data75.insecureSkipVerify = false;
-}
-const _errs178 = errors;
-for(const key14 in data75){
-if(!(((((key14 === "ca") || (key14 === "servername")) || (key14 === "cert")) || (key14 === "key")) || (key14 === "insecureSkipVerify"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data75}];
-return false;
-break;
-}
-}
-if(_errs178 === errors){
-let missing5;
-if(data75.cert !== undefined && ((data75.key === undefined) && (missing5 = "key"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
-    missingProperty: missing5,
-    depsCount: 1,
-    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data75}];
-return false;
-}
-else {
-if(data75.key !== undefined && ((data75.cert === undefined) && (missing5 = "cert"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
-    missingProperty: missing5,
-    depsCount: 1,
-    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data75}];
-return false;
-}
-else {
-if(data75.ca !== undefined){
-let data76 = data75.ca;
-const _errs179 = errors;
-if(errors === _errs179){
-if(typeof data76 === "string"){
-if(func3(data76) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data76}];
-return false;
-}
-else {
-if(func3(data76) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data76}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data76}];
-return false;
-}
-}
-var valid26 = _errs179 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data75.servername !== undefined){
-let data77 = data75.servername;
-const _errs181 = errors;
-if(errors === _errs181){
-if(typeof data77 === "string"){
-if(func3(data77) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data77}];
-return false;
-}
-else {
-if(func3(data77) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data77}];
-return false;
-}
-else {
-if(!pattern9.test(data77)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data77}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data77}];
-return false;
-}
-}
-var valid26 = _errs181 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data75.cert !== undefined){
-let data78 = data75.cert;
-const _errs183 = errors;
-if(errors === _errs183){
-if(typeof data78 === "string"){
-if(func3(data78) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data78}];
-return false;
-}
-else {
-if(func3(data78) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data78}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data78}];
-return false;
-}
-}
-var valid26 = _errs183 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data75.key !== undefined){
-let data79 = data75.key;
-const _errs185 = errors;
-if(errors === _errs185){
-if(typeof data79 === "string"){
-if(func3(data79) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data79}];
-return false;
-}
-else {
-if(func3(data79) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data79}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data79}];
-return false;
-}
-}
-var valid26 = _errs185 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-let data80 = data75.insecureSkipVerify;
-const _errs187 = errors;
-if(typeof data80 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data80}];
-return false;
-}
-var valid26 = _errs187 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data75}];
-return false;
-}
-}
-var valid17 = _errs176 === errors;
-}
-else {
-var valid17 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data58}];
-return false;
-}
-}
-var valid16 = _errs134 === errors;
-if(!valid16){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data57}];
-return false;
-}
-}
-var valid0 = _errs132 === errors;
-if(valid0){
-let data81 = data.store;
-const _errs189 = errors;
-const _errs190 = errors;
-let valid27 = false;
-let passing3 = null;
-const _errs191 = errors;
-if(errors === _errs191){
-if(data81 && typeof data81 == "object" && !Array.isArray(data81)){
-let missing6;
-if((data81.type === undefined) && (missing6 = "type")){
-const err35 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing6},message:"must have required property '"+missing6+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data81};
+if(!valid24){
+const err35 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path,data:data71};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -2493,12 +2271,423 @@ else {
 vErrors.push(err35);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
 }
 else {
+errors = _errs174;
+if(vErrors !== null){
+if(_errs174){
+vErrors.length = _errs174;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid23 = _errs173 === errors;
+}
+else {
+var valid23 = true;
+}
+if(valid23){
+if(data70.intervalMs !== undefined){
+let data72 = data70.intervalMs;
+const _errs179 = errors;
+if(!((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data72}];
+return false;
+}
+if(errors === _errs179){
+if(typeof data72 == "number"){
+if(data72 > 86400000 || isNaN(data72)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data72}];
+return false;
+}
+else {
+if(data72 < 1 || isNaN(data72)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data72}];
+return false;
+}
+}
+}
+}
+var valid23 = _errs179 === errors;
+}
+else {
+var valid23 = true;
+}
+if(valid23){
+if(data70.timeoutMs !== undefined){
+let data73 = data70.timeoutMs;
+const _errs181 = errors;
+if(!((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data73}];
+return false;
+}
+if(errors === _errs181){
+if(typeof data73 == "number"){
+if(data73 > 86400000 || isNaN(data73)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data73}];
+return false;
+}
+else {
+if(data73 < 1 || isNaN(data73)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data73}];
+return false;
+}
+}
+}
+}
+var valid23 = _errs181 === errors;
+}
+else {
+var valid23 = true;
+}
+if(valid23){
+if(data70.healthyThreshold !== undefined){
+let data74 = data70.healthyThreshold;
+const _errs183 = errors;
+if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data74}];
+return false;
+}
+if(errors === _errs183){
+if(typeof data74 == "number"){
+if(data74 > 100 || isNaN(data74)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data74}];
+return false;
+}
+else {
+if(data74 < 1 || isNaN(data74)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data74}];
+return false;
+}
+}
+}
+}
+var valid23 = _errs183 === errors;
+}
+else {
+var valid23 = true;
+}
+if(valid23){
+if(data70.unhealthyThreshold !== undefined){
+let data75 = data70.unhealthyThreshold;
+const _errs185 = errors;
+if(!((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data75}];
+return false;
+}
+if(errors === _errs185){
+if(typeof data75 == "number"){
+if(data75 > 100 || isNaN(data75)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data75}];
+return false;
+}
+else {
+if(data75 < 1 || isNaN(data75)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data75}];
+return false;
+}
+}
+}
+}
+var valid23 = _errs185 === errors;
+}
+else {
+var valid23 = true;
+}
+if(valid23){
+if(data70.expectedStatuses !== undefined){
+let data76 = data70.expectedStatuses;
+const _errs187 = errors;
+if(errors === _errs187){
+if(Array.isArray(data76)){
+if(data76.length > 64){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data76}];
+return false;
+}
+else {
+var valid25 = true;
+const len4 = data76.length;
+for(let i5=0; i5<len4; i5++){
+let data77 = data76[i5];
+const _errs189 = errors;
+if(!((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i5,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data77}];
+return false;
+}
+if(errors === _errs189){
+if(typeof data77 == "number"){
+if(data77 > 599 || isNaN(data77)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i5,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data77}];
+return false;
+}
+else {
+if(data77 < 100 || isNaN(data77)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i5,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data77}];
+return false;
+}
+}
+}
+}
+var valid25 = _errs189 === errors;
+if(!valid25){
+break;
+}
+}
+if(valid25){
+let i6 = data76.length;
+let j1;
+if(i6 > 1){
+const indices1 = {};
+for(;i6--;){
+let item1 = data76[i6];
+if(!((typeof item1 == "number") && (!(item1 % 1) && !isNaN(item1)))){
+continue;
+}
+if(typeof indices1[item1] == "number"){
+j1 = indices1[item1];
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i6, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i6+" are identical)",schema:true,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data76}];
+return false;
+break;
+}
+indices1[item1] = i6;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data76}];
+return false;
+}
+}
+var valid23 = _errs187 === errors;
+}
+else {
+var valid23 = true;
+}
+if(valid23){
+if(data70.host !== undefined){
+let data78 = data70.host;
+const _errs191 = errors;
+if(errors === _errs191){
+if(typeof data78 === "string"){
+if(func3(data78) > 253){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data78}];
+return false;
+}
+else {
+if(func3(data78) < 1){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data78}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data78}];
+return false;
+}
+}
+var valid23 = _errs191 === errors;
+}
+else {
+var valid23 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck",schemaPath:"#/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.policy.properties.healthCheck,data:data70}];
+return false;
+}
+}
+var valid16 = _errs170 === errors;
+}
+else {
+var valid16 = true;
+}
+if(valid16){
+if(data55.outlier !== undefined){
+let data79 = data55.outlier;
 const _errs193 = errors;
-for(const key15 in data81){
-if(!(key15 === "type")){
-const err36 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data81};
+if(errors === _errs193){
+if(data79 && typeof data79 == "object" && !Array.isArray(data79)){
+const _errs195 = errors;
+for(const key14 in data79){
+if(!(((((key14 === "consecutiveFailures") || (key14 === "on5xx")) || (key14 === "baseEjectionMs")) || (key14 === "maxEjectionMs")) || (key14 === "maxEjectionPercent"))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier",schemaPath:"#/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.outlier,data:data79}];
+return false;
+break;
+}
+}
+if(_errs195 === errors){
+if(data79.consecutiveFailures !== undefined){
+let data80 = data79.consecutiveFailures;
+const _errs196 = errors;
+if(!((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data80}];
+return false;
+}
+if(errors === _errs196){
+if(typeof data80 == "number"){
+if(data80 > 1000 || isNaN(data80)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data80}];
+return false;
+}
+else {
+if(data80 < 1 || isNaN(data80)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data80}];
+return false;
+}
+}
+}
+}
+var valid27 = _errs196 === errors;
+}
+else {
+var valid27 = true;
+}
+if(valid27){
+if(data79.on5xx !== undefined){
+let data81 = data79.on5xx;
+const _errs198 = errors;
+if(typeof data81 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/on5xx",schemaPath:"#/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.policy.properties.outlier.properties.on5xx,data:data81}];
+return false;
+}
+var valid27 = _errs198 === errors;
+}
+else {
+var valid27 = true;
+}
+if(valid27){
+if(data79.baseEjectionMs !== undefined){
+let data82 = data79.baseEjectionMs;
+const _errs200 = errors;
+if(!((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data82}];
+return false;
+}
+if(errors === _errs200){
+if(typeof data82 == "number"){
+if(data82 > 86400000 || isNaN(data82)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data82}];
+return false;
+}
+else {
+if(data82 < 1 || isNaN(data82)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data82}];
+return false;
+}
+}
+}
+}
+var valid27 = _errs200 === errors;
+}
+else {
+var valid27 = true;
+}
+if(valid27){
+if(data79.maxEjectionMs !== undefined){
+let data83 = data79.maxEjectionMs;
+const _errs202 = errors;
+if(!((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data83}];
+return false;
+}
+if(errors === _errs202){
+if(typeof data83 == "number"){
+if(data83 > 86400000 || isNaN(data83)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data83}];
+return false;
+}
+else {
+if(data83 < 1 || isNaN(data83)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data83}];
+return false;
+}
+}
+}
+}
+var valid27 = _errs202 === errors;
+}
+else {
+var valid27 = true;
+}
+if(valid27){
+if(data79.maxEjectionPercent !== undefined){
+let data84 = data79.maxEjectionPercent;
+const _errs204 = errors;
+if(!((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data84}];
+return false;
+}
+if(errors === _errs204){
+if(typeof data84 == "number"){
+if(data84 > 100 || isNaN(data84)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data84}];
+return false;
+}
+else {
+if(data84 < 0 || isNaN(data84)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data84}];
+return false;
+}
+}
+}
+}
+var valid27 = _errs204 === errors;
+}
+else {
+var valid27 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/outlier",schemaPath:"#/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.outlier.type,parentSchema:schema11.properties.policy.properties.outlier,data:data79}];
+return false;
+}
+}
+var valid16 = _errs193 === errors;
+}
+else {
+var valid16 = true;
+}
+if(valid16){
+if(data55.limits !== undefined){
+let data85 = data55.limits;
+const _errs206 = errors;
+if(errors === _errs206){
+if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
+const _errs208 = errors;
+for(const key15 in data85){
+if(!(((key15 === "maxConcurrentPerUpstream") || (key15 === "maxQueue")) || (key15 === "queueTimeoutMs"))){
+validate10.errors = [{instancePath:instancePath+"/policy/limits",schemaPath:"#/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.limits,data:data85}];
+return false;
+break;
+}
+}
+if(_errs208 === errors){
+if(data85.maxConcurrentPerUpstream !== undefined){
+let data86 = data85.maxConcurrentPerUpstream;
+const _errs209 = errors;
+const _errs210 = errors;
+let valid29 = false;
+const _errs211 = errors;
+if(!((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86)))){
+const err36 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data86};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -2506,14 +2695,11 @@ else {
 vErrors.push(err36);
 }
 errors++;
-break;
 }
-}
-if(_errs193 === errors){
-if(data81.type !== undefined){
-let data82 = data81.type;
-if("file" !== data82){
-const err37 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data82};
+if(errors === _errs211){
+if(typeof data86 == "number"){
+if(data86 > 1000000 || isNaN(data86)){
+const err37 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data86};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -2522,12 +2708,9 @@ vErrors.push(err37);
 }
 errors++;
 }
-}
-}
-}
-}
 else {
-const err38 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data81};
+if(data86 < 1 || isNaN(data86)){
+const err38 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data86};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -2537,17 +2720,14 @@ vErrors.push(err38);
 errors++;
 }
 }
-var _valid4 = _errs191 === errors;
-if(_valid4){
-valid27 = true;
-passing3 = 0;
 }
-const _errs195 = errors;
-if(errors === _errs195){
-if(data81 && typeof data81 == "object" && !Array.isArray(data81)){
-let missing7;
-if((((data81.type === undefined) && (missing7 = "type")) || ((data81.endpoints === undefined) && (missing7 = "endpoints"))) || ((data81.prefix === undefined) && (missing7 = "prefix"))){
-const err39 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data81};
+}
+var _valid6 = _errs211 === errors;
+valid29 = valid29 || _valid6;
+if(!valid29){
+const _errs213 = errors;
+if(data86 !== null){
+const err39 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data86};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -2556,11 +2736,11 @@ vErrors.push(err39);
 }
 errors++;
 }
-else {
-const _errs197 = errors;
-for(const key16 in data81){
-if(!(((((((key16 === "type") || (key16 === "endpoints")) || (key16 === "prefix")) || (key16 === "tls")) || (key16 === "auth")) || (key16 === "cacheFile")) || (key16 === "timeoutMs"))){
-const err40 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data81};
+var _valid6 = _errs213 === errors;
+valid29 = valid29 || _valid6;
+}
+if(!valid29){
+const err40 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data86};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -2568,15 +2748,133 @@ else {
 vErrors.push(err40);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs210;
+if(vErrors !== null){
+if(_errs210){
+vErrors.length = _errs210;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid28 = _errs209 === errors;
+}
+else {
+var valid28 = true;
+}
+if(valid28){
+if(data85.maxQueue !== undefined){
+let data87 = data85.maxQueue;
+const _errs215 = errors;
+if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data87}];
+return false;
+}
+if(errors === _errs215){
+if(typeof data87 == "number"){
+if(data87 > 1000000 || isNaN(data87)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data87}];
+return false;
+}
+else {
+if(data87 < 0 || isNaN(data87)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data87}];
+return false;
+}
+}
+}
+}
+var valid28 = _errs215 === errors;
+}
+else {
+var valid28 = true;
+}
+if(valid28){
+if(data85.queueTimeoutMs !== undefined){
+let data88 = data85.queueTimeoutMs;
+const _errs217 = errors;
+if(!((typeof data88 == "number") && (!(data88 % 1) && !isNaN(data88)))){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data88}];
+return false;
+}
+if(errors === _errs217){
+if(typeof data88 == "number"){
+if(data88 > 86400000 || isNaN(data88)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data88}];
+return false;
+}
+else {
+if(data88 < 1 || isNaN(data88)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data88}];
+return false;
+}
+}
+}
+}
+var valid28 = _errs217 === errors;
+}
+else {
+var valid28 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/limits",schemaPath:"#/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.limits.type,parentSchema:schema11.properties.policy.properties.limits,data:data85}];
+return false;
+}
+}
+var valid16 = _errs206 === errors;
+}
+else {
+var valid16 = true;
+}
+if(valid16){
+if(data55.loadBalancing !== undefined){
+let data89 = data55.loadBalancing;
+const _errs219 = errors;
+if(errors === _errs219){
+if(data89 && typeof data89 == "object" && !Array.isArray(data89)){
+const _errs221 = errors;
+for(const key16 in data89){
+if(!(((key16 === "algorithm") || (key16 === "hashOn")) || (key16 === "slowStartMs"))){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing",schemaPath:"#/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing,data:data89}];
+return false;
 break;
 }
 }
-if(_errs197 === errors){
-if(data81.type !== undefined){
-let data83 = data81.type;
-const _errs198 = errors;
-if("etcd" !== data83){
-const err41 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data83};
+if(_errs221 === errors){
+if(data89.algorithm !== undefined){
+let data90 = data89.algorithm;
+const _errs222 = errors;
+if(!(((data90 === "round-robin") || (data90 === "least-request")) || (data90 === "consistent-hash"))){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.algorithm,data:data90}];
+return false;
+}
+var valid30 = _errs222 === errors;
+}
+else {
+var valid30 = true;
+}
+if(valid30){
+if(data89.hashOn !== undefined){
+let data91 = data89.hashOn;
+const _errs223 = errors;
+const _errs224 = errors;
+let valid31 = false;
+let passing2 = null;
+const _errs225 = errors;
+if(errors === _errs225){
+if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
+let missing3;
+if((data91.header === undefined) && (missing3 = "header")){
+const err41 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data91};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -2585,19 +2883,11 @@ vErrors.push(err41);
 }
 errors++;
 }
-var valid29 = _errs198 === errors;
-}
 else {
-var valid29 = true;
-}
-if(valid29){
-if(data81.endpoints !== undefined){
-let data84 = data81.endpoints;
-const _errs199 = errors;
-if(errors === _errs199){
-if(Array.isArray(data84)){
-if(data84.length > 32){
-const err42 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data84};
+const _errs227 = errors;
+for(const key17 in data91){
+if(!(key17 === "header")){
+const err42 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data91};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -2605,10 +2895,17 @@ else {
 vErrors.push(err42);
 }
 errors++;
+break;
 }
-else {
-if(data84.length < 1){
-const err43 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data84};
+}
+if(_errs227 === errors){
+if(data91.header !== undefined){
+let data92 = data91.header;
+const _errs228 = errors;
+if(errors === _errs228){
+if(typeof data92 === "string"){
+if(func3(data92) > 256){
+const err43 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data92};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -2618,15 +2915,8 @@ vErrors.push(err43);
 errors++;
 }
 else {
-var valid30 = true;
-const len6 = data84.length;
-for(let i7=0; i7<len6; i7++){
-let data85 = data84[i7];
-const _errs201 = errors;
-if(errors === _errs201){
-if(typeof data85 === "string"){
-if(func3(data85) > 300){
-const err44 = {instancePath:instancePath+"/store/endpoints/" + i7,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data85};
+if(!pattern3.test(data92)){
+const err44 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data92};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -2635,9 +2925,10 @@ vErrors.push(err44);
 }
 errors++;
 }
+}
+}
 else {
-if(func3(data85) < 3){
-const err45 = {instancePath:instancePath+"/store/endpoints/" + i7,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data85};
+const err45 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data92};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -2648,8 +2939,11 @@ errors++;
 }
 }
 }
+}
+}
+}
 else {
-const err46 = {instancePath:instancePath+"/store/endpoints/" + i7,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data85};
+const err46 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data91};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -2659,16 +2953,17 @@ vErrors.push(err46);
 errors++;
 }
 }
-var valid30 = _errs201 === errors;
-if(!valid30){
-break;
+var _valid7 = _errs225 === errors;
+if(_valid7){
+valid31 = true;
+passing2 = 0;
 }
-}
-}
-}
-}
-else {
-const err47 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data84};
+const _errs230 = errors;
+if(errors === _errs230){
+if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
+let missing4;
+if((data91.cookie === undefined) && (missing4 = "cookie")){
+const err47 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data91};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -2677,20 +2972,11 @@ vErrors.push(err47);
 }
 errors++;
 }
-}
-var valid29 = _errs199 === errors;
-}
 else {
-var valid29 = true;
-}
-if(valid29){
-if(data81.prefix !== undefined){
-let data86 = data81.prefix;
-const _errs203 = errors;
-if(errors === _errs203){
-if(typeof data86 === "string"){
-if(func3(data86) > 256){
-const err48 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data86};
+const _errs232 = errors;
+for(const key18 in data91){
+if(!(key18 === "cookie")){
+const err48 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data91};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -2698,10 +2984,17 @@ else {
 vErrors.push(err48);
 }
 errors++;
+break;
 }
-else {
-if(!pattern10.test(data86)){
-const err49 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data86};
+}
+if(_errs232 === errors){
+if(data91.cookie !== undefined){
+let data93 = data91.cookie;
+const _errs233 = errors;
+if(errors === _errs233){
+if(typeof data93 === "string"){
+if(func3(data93) > 256){
+const err49 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data93};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -2710,10 +3003,9 @@ vErrors.push(err49);
 }
 errors++;
 }
-}
-}
 else {
-const err50 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data86};
+if(!pattern3.test(data93)){
+const err50 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data93};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -2723,20 +3015,9 @@ vErrors.push(err50);
 errors++;
 }
 }
-var valid29 = _errs203 === errors;
 }
 else {
-var valid29 = true;
-}
-if(valid29){
-if(data81.tls !== undefined){
-let data87 = data81.tls;
-const _errs205 = errors;
-if(errors === _errs205){
-if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
-let missing8;
-if((data87.ca === undefined) && (missing8 = "ca")){
-const err51 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data87};
+const err51 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data93};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -2745,11 +3026,13 @@ vErrors.push(err51);
 }
 errors++;
 }
+}
+}
+}
+}
+}
 else {
-const _errs207 = errors;
-for(const key17 in data87){
-if(!(((key17 === "ca") || (key17 === "cert")) || (key17 === "key"))){
-const err52 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data87};
+const err52 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data91};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -2757,17 +3040,24 @@ else {
 vErrors.push(err52);
 }
 errors++;
-break;
 }
 }
-if(_errs207 === errors){
-if(data87.ca !== undefined){
-let data88 = data87.ca;
-const _errs208 = errors;
-if(errors === _errs208){
-if(typeof data88 === "string"){
-if(func3(data88) < 1){
-const err53 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data88};
+var _valid7 = _errs230 === errors;
+if(_valid7 && valid31){
+valid31 = false;
+passing2 = [passing2, 1];
+}
+else {
+if(_valid7){
+valid31 = true;
+passing2 = 1;
+}
+const _errs235 = errors;
+if(errors === _errs235){
+if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
+let missing5;
+if((data91.clientAddress === undefined) && (missing5 = "clientAddress")){
+const err53 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing5},message:"must have required property '"+missing5+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data91};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -2776,9 +3066,11 @@ vErrors.push(err53);
 }
 errors++;
 }
-}
 else {
-const err54 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data88};
+const _errs237 = errors;
+for(const key19 in data91){
+if(!(key19 === "clientAddress")){
+const err54 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data91};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -2786,21 +3078,14 @@ else {
 vErrors.push(err54);
 }
 errors++;
+break;
 }
 }
-var valid31 = _errs208 === errors;
-}
-else {
-var valid31 = true;
-}
-if(valid31){
-if(data87.cert !== undefined){
-let data89 = data87.cert;
-const _errs210 = errors;
-if(errors === _errs210){
-if(typeof data89 === "string"){
-if(func3(data89) < 1){
-const err55 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data89};
+if(_errs237 === errors){
+if(data91.clientAddress !== undefined){
+let data94 = data91.clientAddress;
+if(true !== data94){
+const err55 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data94};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -2810,8 +3095,11 @@ vErrors.push(err55);
 errors++;
 }
 }
+}
+}
+}
 else {
-const err56 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data89};
+const err56 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data91};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -2821,19 +3109,20 @@ vErrors.push(err56);
 errors++;
 }
 }
-var valid31 = _errs210 === errors;
+var _valid7 = _errs235 === errors;
+if(_valid7 && valid31){
+valid31 = false;
+passing2 = [passing2, 2];
 }
 else {
-var valid31 = true;
+if(_valid7){
+valid31 = true;
+passing2 = 2;
 }
-if(valid31){
-if(data87.key !== undefined){
-let data90 = data87.key;
-const _errs212 = errors;
-if(errors === _errs212){
-if(typeof data90 === "string"){
-if(func3(data90) < 1){
-const err57 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data90};
+}
+}
+if(!valid31){
+const err57 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn,data:data91};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -2841,10 +3130,310 @@ else {
 vErrors.push(err57);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs224;
+if(vErrors !== null){
+if(_errs224){
+vErrors.length = _errs224;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid30 = _errs223 === errors;
+}
+else {
+var valid30 = true;
+}
+if(valid30){
+if(data89.slowStartMs !== undefined){
+let data95 = data89.slowStartMs;
+const _errs239 = errors;
+if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data95}];
+return false;
+}
+if(errors === _errs239){
+if(typeof data95 == "number"){
+if(data95 > 3600000 || isNaN(data95)){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data95}];
+return false;
+}
+else {
+if(data95 < 0 || isNaN(data95)){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data95}];
+return false;
+}
+}
+}
+}
+var valid30 = _errs239 === errors;
+}
+else {
+var valid30 = true;
+}
+}
+}
 }
 }
 else {
-const err58 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data90};
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing",schemaPath:"#/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.policy.properties.loadBalancing,data:data89}];
+return false;
+}
+}
+var valid16 = _errs219 === errors;
+}
+else {
+var valid16 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.type,parentSchema:schema11.properties.policy,data:data55}];
+return false;
+}
+}
+var valid0 = _errs129 === errors;
+if(valid0){
+let data96 = data.notFoundStatus;
+const _errs241 = errors;
+if(!((typeof data96 == "number") && (!(data96 % 1) && !isNaN(data96)))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data96}];
+return false;
+}
+if(!((((data96 === 404) || (data96 === 421)) || (data96 === 502)) || (data96 === 503))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data96}];
+return false;
+}
+var valid0 = _errs241 === errors;
+if(valid0){
+let data97 = data.clientHalfClose;
+const _errs243 = errors;
+if(!((data97 === "abort") || (data97 === "finish"))){
+validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data97}];
+return false;
+}
+var valid0 = _errs243 === errors;
+if(valid0){
+let data98 = data.routes;
+const _errs244 = errors;
+if(errors === _errs244){
+if(Array.isArray(data98)){
+if(data98.length > 100000){
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data98}];
+return false;
+}
+else {
+var valid35 = true;
+const len5 = data98.length;
+for(let i7=0; i7<len5; i7++){
+let data99 = data98[i7];
+const _errs246 = errors;
+if(errors === _errs246){
+if(data99 && typeof data99 == "object" && !Array.isArray(data99)){
+if(data99.stripPrefix === undefined){
+data99.stripPrefix = false;
+}
+if(data99.preserveHost === undefined){
+data99.preserveHost = false;
+}
+let missing6;
+if((((data99.id === undefined) && (missing6 = "id")) || ((data99.pathPrefix === undefined) && (missing6 = "pathPrefix"))) || ((data99.upstreams === undefined) && (missing6 = "upstreams"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing6},message:"must have required property '"+missing6+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data99}];
+return false;
+}
+else {
+const _errs248 = errors;
+for(const key20 in data99){
+if(!(func2.call(schema11.properties.routes.items.properties, key20))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data99}];
+return false;
+break;
+}
+}
+if(_errs248 === errors){
+if(data99.id !== undefined){
+let data100 = data99.id;
+const _errs249 = errors;
+if(errors === _errs249){
+if(typeof data100 === "string"){
+if(!pattern0.test(data100)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data100}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data100}];
+return false;
+}
+}
+var valid36 = _errs249 === errors;
+}
+else {
+var valid36 = true;
+}
+if(valid36){
+if(data99.host !== undefined){
+let data101 = data99.host;
+const _errs251 = errors;
+if(errors === _errs251){
+if(typeof data101 === "string"){
+if(func3(data101) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data101}];
+return false;
+}
+else {
+if(func3(data101) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data101}];
+return false;
+}
+else {
+if(!pattern6.test(data101)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data101}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data101}];
+return false;
+}
+}
+var valid36 = _errs251 === errors;
+}
+else {
+var valid36 = true;
+}
+if(valid36){
+if(data99.pathPrefix !== undefined){
+let data102 = data99.pathPrefix;
+const _errs253 = errors;
+if(errors === _errs253){
+if(typeof data102 === "string"){
+if(func3(data102) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data102}];
+return false;
+}
+else {
+if(func3(data102) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data102}];
+return false;
+}
+else {
+if(!pattern2.test(data102)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data102}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data102}];
+return false;
+}
+}
+var valid36 = _errs253 === errors;
+}
+else {
+var valid36 = true;
+}
+if(valid36){
+if(data99.methods !== undefined){
+let data103 = data99.methods;
+const _errs255 = errors;
+if(errors === _errs255){
+if(Array.isArray(data103)){
+if(data103.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data103}];
+return false;
+}
+else {
+if(data103.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data103}];
+return false;
+}
+else {
+var valid37 = true;
+const len6 = data103.length;
+for(let i8=0; i8<len6; i8++){
+let data104 = data103[i8];
+const _errs257 = errors;
+if(errors === _errs257){
+if(typeof data104 === "string"){
+if(!pattern3.test(data104)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods/" + i8,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data104}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods/" + i8,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data104}];
+return false;
+}
+}
+var valid37 = _errs257 === errors;
+if(!valid37){
+break;
+}
+}
+if(valid37){
+let i9 = data103.length;
+let j2;
+if(i9 > 1){
+const indices2 = {};
+for(;i9--;){
+let item2 = data103[i9];
+if(typeof item2 !== "string"){
+continue;
+}
+if(typeof indices2[item2] == "number"){
+j2 = indices2[item2];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i9+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data103}];
+return false;
+break;
+}
+indices2[item2] = i9;
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data103}];
+return false;
+}
+}
+var valid36 = _errs255 === errors;
+}
+else {
+var valid36 = true;
+}
+if(valid36){
+if(data99.headers !== undefined){
+let data105 = data99.headers;
+const _errs259 = errors;
+if(errors === _errs259){
+if(data105 && typeof data105 == "object" && !Array.isArray(data105)){
+if(Object.keys(data105).length > 16){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data105}];
+return false;
+}
+else {
+for(const key21 in data105){
+const _errs261 = errors;
+if(typeof key21 === "string"){
+if(!pattern3.test(key21)){
+const err58 = {instancePath:instancePath+"/routes/" + i7+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key21,propertyName:key21};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -2854,18 +3443,9 @@ vErrors.push(err58);
 errors++;
 }
 }
-var valid31 = _errs212 === errors;
-}
-else {
-var valid31 = true;
-}
-}
-}
-}
-}
-}
-else {
-const err59 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data87};
+var valid39 = _errs261 === errors;
+if(!valid39){
+const err59 = {instancePath:instancePath+"/routes/" + i7+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key21},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data105};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -2873,22 +3453,74 @@ else {
 vErrors.push(err59);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+break;
 }
 }
-var valid29 = _errs205 === errors;
+if(valid39){
+for(const key22 in data105){
+let data106 = data105[key22];
+const _errs263 = errors;
+if(errors === _errs263){
+if(typeof data106 === "string"){
+if(func3(data106) > 1024){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/headers/" + key22.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data106}];
+return false;
+}
 }
 else {
-var valid29 = true;
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/headers/" + key22.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data106}];
+return false;
 }
-if(valid29){
-if(data81.auth !== undefined){
-let data91 = data81.auth;
-const _errs214 = errors;
-if(errors === _errs214){
-if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
-let missing9;
-if((data91.username === undefined) && (missing9 = "username")){
-const err60 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data91};
+}
+var valid40 = _errs263 === errors;
+if(!valid40){
+break;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data105}];
+return false;
+}
+}
+var valid36 = _errs259 === errors;
+}
+else {
+var valid36 = true;
+}
+if(valid36){
+if(data99.upstreams !== undefined){
+let data107 = data99.upstreams;
+const _errs265 = errors;
+if(errors === _errs265){
+if(Array.isArray(data107)){
+if(data107.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data107}];
+return false;
+}
+else {
+if(data107.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data107}];
+return false;
+}
+else {
+var valid41 = true;
+const len7 = data107.length;
+for(let i10=0; i10<len7; i10++){
+let data108 = data107[i10];
+const _errs267 = errors;
+const _errs268 = errors;
+let valid42 = false;
+let passing3 = null;
+const _errs269 = errors;
+if(errors === _errs269){
+if(typeof data108 === "string"){
+if(func3(data108) > 2048){
+const err60 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data108};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -2898,10 +3530,8 @@ vErrors.push(err60);
 errors++;
 }
 else {
-const _errs216 = errors;
-for(const key18 in data91){
-if(!((key18 === "username") || (key18 === "password"))){
-const err61 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data91};
+if(func3(data108) < 8){
+const err61 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data108};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -2909,17 +3539,11 @@ else {
 vErrors.push(err61);
 }
 errors++;
-break;
 }
 }
-if(_errs216 === errors){
-if(data91.username !== undefined){
-let data92 = data91.username;
-const _errs217 = errors;
-if(errors === _errs217){
-if(typeof data92 === "string"){
-if(func3(data92) > 256){
-const err62 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data92};
+}
+else {
+const err62 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data108};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -2928,9 +3552,18 @@ vErrors.push(err62);
 }
 errors++;
 }
-else {
-if(func3(data92) < 1){
-const err63 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data92};
+}
+var _valid8 = _errs269 === errors;
+if(_valid8){
+valid42 = true;
+passing3 = 0;
+}
+const _errs271 = errors;
+if(errors === _errs271){
+if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
+let missing7;
+if((data108.url === undefined) && (missing7 = "url")){
+const err63 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data108};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -2939,10 +3572,11 @@ vErrors.push(err63);
 }
 errors++;
 }
-}
-}
 else {
-const err64 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data92};
+const _errs273 = errors;
+for(const key23 in data108){
+if(!((key23 === "url") || (key23 === "weight"))){
+const err64 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data108};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -2950,21 +3584,17 @@ else {
 vErrors.push(err64);
 }
 errors++;
+break;
 }
 }
-var valid32 = _errs217 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data91.password !== undefined){
-let data93 = data91.password;
-const _errs219 = errors;
-if(errors === _errs219){
-if(typeof data93 === "string"){
-if(func3(data93) > 512){
-const err65 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data93};
+if(_errs273 === errors){
+if(data108.url !== undefined){
+let data109 = data108.url;
+const _errs274 = errors;
+if(errors === _errs274){
+if(typeof data109 === "string"){
+if(func3(data109) > 2048){
+const err65 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data109};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -2974,8 +3604,8 @@ vErrors.push(err65);
 errors++;
 }
 else {
-if(func3(data93) < 1){
-const err66 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data93};
+if(func3(data109) < 8){
+const err66 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data109};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -2987,7 +3617,7 @@ errors++;
 }
 }
 else {
-const err67 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data93};
+const err67 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data109};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -2997,17 +3627,17 @@ vErrors.push(err67);
 errors++;
 }
 }
-var valid32 = _errs219 === errors;
+var valid43 = _errs274 === errors;
 }
 else {
-var valid32 = true;
+var valid43 = true;
 }
-}
-}
-}
-}
-else {
-const err68 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data91};
+if(valid43){
+if(data108.weight !== undefined){
+let data110 = data108.weight;
+const _errs276 = errors;
+if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
+const err68 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data110};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -3016,20 +3646,10 @@ vErrors.push(err68);
 }
 errors++;
 }
-}
-var valid29 = _errs214 === errors;
-}
-else {
-var valid29 = true;
-}
-if(valid29){
-if(data81.cacheFile !== undefined){
-let data94 = data81.cacheFile;
-const _errs221 = errors;
-if(errors === _errs221){
-if(typeof data94 === "string"){
-if(func3(data94) < 1){
-const err69 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data94};
+if(errors === _errs276){
+if(typeof data110 == "number"){
+if(data110 > 1000 || isNaN(data110)){
+const err69 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data110};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -3038,9 +3658,9 @@ vErrors.push(err69);
 }
 errors++;
 }
-}
 else {
-const err70 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data94};
+if(data110 < 1 || isNaN(data110)){
+const err70 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data110};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -3050,17 +3670,19 @@ vErrors.push(err70);
 errors++;
 }
 }
-var valid29 = _errs221 === errors;
+}
+}
+var valid43 = _errs276 === errors;
 }
 else {
-var valid29 = true;
+var valid43 = true;
 }
-if(valid29){
-if(data81.timeoutMs !== undefined){
-let data95 = data81.timeoutMs;
-const _errs223 = errors;
-if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
-const err71 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data95};
+}
+}
+}
+}
+else {
+const err71 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data108};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -3069,10 +3691,20 @@ vErrors.push(err71);
 }
 errors++;
 }
-if(errors === _errs223){
-if(typeof data95 == "number"){
-if(data95 > 60000 || isNaN(data95)){
-const err72 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data95};
+}
+var _valid8 = _errs271 === errors;
+if(_valid8 && valid42){
+valid42 = false;
+passing3 = [passing3, 1];
+}
+else {
+if(_valid8){
+valid42 = true;
+passing3 = 1;
+}
+}
+if(!valid42){
+const err72 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data108};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -3080,10 +3712,407 @@ else {
 vErrors.push(err72);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
 }
 else {
-if(data95 < 100 || isNaN(data95)){
-const err73 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data95};
+errors = _errs268;
+if(vErrors !== null){
+if(_errs268){
+vErrors.length = _errs268;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid41 = _errs267 === errors;
+if(!valid41){
+break;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data107}];
+return false;
+}
+}
+var valid36 = _errs265 === errors;
+}
+else {
+var valid36 = true;
+}
+if(valid36){
+let data111 = data99.stripPrefix;
+const _errs278 = errors;
+if(typeof data111 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data111}];
+return false;
+}
+var valid36 = _errs278 === errors;
+if(valid36){
+if(data99.rewritePrefix !== undefined){
+let data112 = data99.rewritePrefix;
+const _errs280 = errors;
+if(errors === _errs280){
+if(typeof data112 === "string"){
+if(func3(data112) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data112}];
+return false;
+}
+else {
+if(!pattern10.test(data112)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data112}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data112}];
+return false;
+}
+}
+var valid36 = _errs280 === errors;
+}
+else {
+var valid36 = true;
+}
+if(valid36){
+let data113 = data99.preserveHost;
+const _errs282 = errors;
+if(typeof data113 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data113}];
+return false;
+}
+var valid36 = _errs282 === errors;
+if(valid36){
+if(data99.via !== undefined){
+let data114 = data99.via;
+const _errs284 = errors;
+if(typeof data114 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data114}];
+return false;
+}
+var valid36 = _errs284 === errors;
+}
+else {
+var valid36 = true;
+}
+if(valid36){
+if(data99.proxyName !== undefined){
+let data115 = data99.proxyName;
+const _errs286 = errors;
+if(errors === _errs286){
+if(typeof data115 === "string"){
+if(!pattern1.test(data115)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data115}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data115}];
+return false;
+}
+}
+var valid36 = _errs286 === errors;
+}
+else {
+var valid36 = true;
+}
+if(valid36){
+if(data99.upstreamTls !== undefined){
+let data116 = data99.upstreamTls;
+const _errs288 = errors;
+if(errors === _errs288){
+if(data116 && typeof data116 == "object" && !Array.isArray(data116)){
+if(data116.insecureSkipVerify === undefined){
+data116.insecureSkipVerify = false;
+}
+const _errs290 = errors;
+for(const key24 in data116){
+if(!(((((key24 === "ca") || (key24 === "servername")) || (key24 === "cert")) || (key24 === "key")) || (key24 === "insecureSkipVerify"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data116}];
+return false;
+break;
+}
+}
+if(_errs290 === errors){
+let missing8;
+if(data116.cert !== undefined && ((data116.key === undefined) && (missing8 = "key"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
+    missingProperty: missing8,
+    depsCount: 1,
+    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data116}];
+return false;
+}
+else {
+if(data116.key !== undefined && ((data116.cert === undefined) && (missing8 = "cert"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
+    missingProperty: missing8,
+    depsCount: 1,
+    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data116}];
+return false;
+}
+else {
+if(data116.ca !== undefined){
+let data117 = data116.ca;
+const _errs291 = errors;
+if(errors === _errs291){
+if(typeof data117 === "string"){
+if(func3(data117) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data117}];
+return false;
+}
+else {
+if(func3(data117) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data117}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data117}];
+return false;
+}
+}
+var valid45 = _errs291 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data116.servername !== undefined){
+let data118 = data116.servername;
+const _errs293 = errors;
+if(errors === _errs293){
+if(typeof data118 === "string"){
+if(func3(data118) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data118}];
+return false;
+}
+else {
+if(func3(data118) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data118}];
+return false;
+}
+else {
+if(!pattern12.test(data118)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data118}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data118}];
+return false;
+}
+}
+var valid45 = _errs293 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data116.cert !== undefined){
+let data119 = data116.cert;
+const _errs295 = errors;
+if(errors === _errs295){
+if(typeof data119 === "string"){
+if(func3(data119) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data119}];
+return false;
+}
+else {
+if(func3(data119) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data119}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data119}];
+return false;
+}
+}
+var valid45 = _errs295 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data116.key !== undefined){
+let data120 = data116.key;
+const _errs297 = errors;
+if(errors === _errs297){
+if(typeof data120 === "string"){
+if(func3(data120) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data120}];
+return false;
+}
+else {
+if(func3(data120) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data120}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data120}];
+return false;
+}
+}
+var valid45 = _errs297 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+let data121 = data116.insecureSkipVerify;
+const _errs299 = errors;
+if(typeof data121 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data121}];
+return false;
+}
+var valid45 = _errs299 === errors;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data116}];
+return false;
+}
+}
+var valid36 = _errs288 === errors;
+}
+else {
+var valid36 = true;
+}
+if(valid36){
+if(data99.policy !== undefined){
+let data122 = data99.policy;
+const _errs301 = errors;
+if(errors === _errs301){
+if(data122 && typeof data122 == "object" && !Array.isArray(data122)){
+const _errs303 = errors;
+for(const key25 in data122){
+if(!((((((key25 === "timeouts") || (key25 === "retries")) || (key25 === "healthCheck")) || (key25 === "outlier")) || (key25 === "limits")) || (key25 === "loadBalancing"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy",schemaPath:"#/properties/routes/items/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy,data:data122}];
+return false;
+break;
+}
+}
+if(_errs303 === errors){
+if(data122.timeouts !== undefined){
+let data123 = data122.timeouts;
+const _errs304 = errors;
+if(errors === _errs304){
+if(data123 && typeof data123 == "object" && !Array.isArray(data123)){
+const _errs306 = errors;
+for(const key26 in data123){
+if(!((((key26 === "connectMs") || (key26 === "responseHeadMs")) || (key26 === "idleMs")) || (key26 === "requestMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data123}];
+return false;
+break;
+}
+}
+if(_errs306 === errors){
+if(data123.connectMs !== undefined){
+let data124 = data123.connectMs;
+const _errs307 = errors;
+if(!((typeof data124 == "number") && (!(data124 % 1) && !isNaN(data124)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data124}];
+return false;
+}
+if(errors === _errs307){
+if(typeof data124 == "number"){
+if(data124 > 86400000 || isNaN(data124)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data124}];
+return false;
+}
+else {
+if(data124 < 1 || isNaN(data124)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data124}];
+return false;
+}
+}
+}
+}
+var valid47 = _errs307 === errors;
+}
+else {
+var valid47 = true;
+}
+if(valid47){
+if(data123.responseHeadMs !== undefined){
+let data125 = data123.responseHeadMs;
+const _errs309 = errors;
+if(!((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data125}];
+return false;
+}
+if(errors === _errs309){
+if(typeof data125 == "number"){
+if(data125 > 86400000 || isNaN(data125)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data125}];
+return false;
+}
+else {
+if(data125 < 1 || isNaN(data125)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data125}];
+return false;
+}
+}
+}
+}
+var valid47 = _errs309 === errors;
+}
+else {
+var valid47 = true;
+}
+if(valid47){
+if(data123.idleMs !== undefined){
+let data126 = data123.idleMs;
+const _errs311 = errors;
+if(!((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data126}];
+return false;
+}
+if(errors === _errs311){
+if(typeof data126 == "number"){
+if(data126 > 86400000 || isNaN(data126)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data126}];
+return false;
+}
+else {
+if(data126 < 1 || isNaN(data126)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data126}];
+return false;
+}
+}
+}
+}
+var valid47 = _errs311 === errors;
+}
+else {
+var valid47 = true;
+}
+if(valid47){
+if(data123.requestMs !== undefined){
+let data127 = data123.requestMs;
+const _errs313 = errors;
+const _errs314 = errors;
+let valid48 = false;
+const _errs315 = errors;
+if(!((typeof data127 == "number") && (!(data127 % 1) && !isNaN(data127)))){
+const err73 = {instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data127};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -3092,25 +4121,10 @@ vErrors.push(err73);
 }
 errors++;
 }
-}
-}
-}
-var valid29 = _errs223 === errors;
-}
-else {
-var valid29 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-const err74 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data81};
+if(errors === _errs315){
+if(typeof data127 == "number"){
+if(data127 > 86400000 || isNaN(data127)){
+const err74 = {instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data127};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -3119,20 +4133,9 @@ vErrors.push(err74);
 }
 errors++;
 }
-}
-var _valid4 = _errs195 === errors;
-if(_valid4 && valid27){
-valid27 = false;
-passing3 = [passing3, 1];
-}
 else {
-if(_valid4){
-valid27 = true;
-passing3 = 1;
-}
-}
-if(!valid27){
-const err75 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data81};
+if(data127 < 1 || isNaN(data127)){
+const err75 = {instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data127};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -3140,176 +4143,1434 @@ else {
 vErrors.push(err75);
 }
 errors++;
+}
+}
+}
+}
+var _valid9 = _errs315 === errors;
+valid48 = valid48 || _valid9;
+if(!valid48){
+const _errs317 = errors;
+if(data127 !== null){
+const err76 = {instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data127};
+if(vErrors === null){
+vErrors = [err76];
+}
+else {
+vErrors.push(err76);
+}
+errors++;
+}
+var _valid9 = _errs317 === errors;
+valid48 = valid48 || _valid9;
+}
+if(!valid48){
+const err77 = {instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs,data:data127};
+if(vErrors === null){
+vErrors = [err77];
+}
+else {
+vErrors.push(err77);
+}
+errors++;
 validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs190;
+errors = _errs314;
 if(vErrors !== null){
-if(_errs190){
-vErrors.length = _errs190;
+if(_errs314){
+vErrors.length = _errs314;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid0 = _errs189 === errors;
-if(valid0){
-let data96 = data.forwardProxy;
-const _errs225 = errors;
-if(errors === _errs225){
-if(data96 && typeof data96 == "object" && !Array.isArray(data96)){
-if(data96.enabled === undefined){
-data96.enabled = false;
+var valid47 = _errs313 === errors;
 }
-if(data96.allowClients === undefined){
-data96.allowClients = ["127.0.0.0/8","::1/128"];
+else {
+var valid47 = true;
 }
-if(data96.connectPorts === undefined){
-data96.connectPorts = [443];
 }
-if(data96.httpPorts === undefined){
-data96.httpPorts = [80,8080];
 }
-if(data96.originateTls === undefined){
-data96.originateTls = false;
 }
-if(data96.httpsPorts === undefined){
-data96.httpsPorts = [443];
 }
-if(data96.allowDestinations === undefined){
-data96.allowDestinations = [];
 }
-if(data96.denyDestinations === undefined){
-data96.denyDestinations = [];
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data123}];
+return false;
 }
-if(data96.denyHosts === undefined){
-data96.denyHosts = [];
 }
-const _errs227 = errors;
-for(const key19 in data96){
-if(!(func2.call(schema11.properties.forwardProxy.properties, key19))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data96}];
+var valid46 = _errs304 === errors;
+}
+else {
+var valid46 = true;
+}
+if(valid46){
+if(data122.retries !== undefined){
+let data128 = data122.retries;
+const _errs319 = errors;
+if(errors === _errs319){
+if(data128 && typeof data128 == "object" && !Array.isArray(data128)){
+const _errs321 = errors;
+for(const key27 in data128){
+if(!(((((((key27 === "maxTries") || (key27 === "perTryTimeoutMs")) || (key27 === "onStatus")) || (key27 === "idempotencyKey")) || (key27 === "maxBodyBytes")) || (key27 === "budgetPercent")) || (key27 === "budgetMinPerSecond"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data128}];
 return false;
 break;
 }
 }
-if(_errs227 === errors){
-let data97 = data96.enabled;
-const _errs228 = errors;
-if(typeof data97 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data97}];
+if(_errs321 === errors){
+if(data128.maxTries !== undefined){
+let data129 = data128.maxTries;
+const _errs322 = errors;
+if(!((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data129}];
 return false;
 }
-var valid33 = _errs228 === errors;
-if(valid33){
-if(data96.listen !== undefined){
-let data98 = data96.listen;
-const _errs230 = errors;
-if(errors === _errs230){
-if(typeof data98 === "string"){
-if(func3(data98) > 300){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data98}];
+if(errors === _errs322){
+if(typeof data129 == "number"){
+if(data129 > 10 || isNaN(data129)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data129}];
 return false;
 }
 else {
-if(func3(data98) < 3){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data98}];
+if(data129 < 1 || isNaN(data129)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data129}];
 return false;
 }
 }
+}
+}
+var valid49 = _errs322 === errors;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data98}];
-return false;
+var valid49 = true;
 }
-}
-var valid33 = _errs230 === errors;
-}
-else {
-var valid33 = true;
-}
-if(valid33){
-let data99 = data96.allowClients;
-const _errs232 = errors;
-if(errors === _errs232){
-if(Array.isArray(data99)){
-if(data99.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data99}];
-return false;
+if(valid49){
+if(data128.perTryTimeoutMs !== undefined){
+let data130 = data128.perTryTimeoutMs;
+const _errs324 = errors;
+const _errs325 = errors;
+let valid50 = false;
+const _errs326 = errors;
+if(!((typeof data130 == "number") && (!(data130 % 1) && !isNaN(data130)))){
+const err78 = {instancePath:instancePath+"/routes/" + i7+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data130};
+if(vErrors === null){
+vErrors = [err78];
 }
 else {
-var valid34 = true;
-const len7 = data99.length;
-for(let i8=0; i8<len7; i8++){
-let data100 = data99[i8];
-const _errs234 = errors;
-if(errors === _errs234){
-if(typeof data100 === "string"){
-if(func3(data100) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i8,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data100}];
+vErrors.push(err78);
+}
+errors++;
+}
+if(errors === _errs326){
+if(typeof data130 == "number"){
+if(data130 > 86400000 || isNaN(data130)){
+const err79 = {instancePath:instancePath+"/routes/" + i7+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data130};
+if(vErrors === null){
+vErrors = [err79];
+}
+else {
+vErrors.push(err79);
+}
+errors++;
+}
+else {
+if(data130 < 1 || isNaN(data130)){
+const err80 = {instancePath:instancePath+"/routes/" + i7+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data130};
+if(vErrors === null){
+vErrors = [err80];
+}
+else {
+vErrors.push(err80);
+}
+errors++;
+}
+}
+}
+}
+var _valid10 = _errs326 === errors;
+valid50 = valid50 || _valid10;
+if(!valid50){
+const _errs328 = errors;
+if(data130 !== null){
+const err81 = {instancePath:instancePath+"/routes/" + i7+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data130};
+if(vErrors === null){
+vErrors = [err81];
+}
+else {
+vErrors.push(err81);
+}
+errors++;
+}
+var _valid10 = _errs328 === errors;
+valid50 = valid50 || _valid10;
+}
+if(!valid50){
+const err82 = {instancePath:instancePath+"/routes/" + i7+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data130};
+if(vErrors === null){
+vErrors = [err82];
+}
+else {
+vErrors.push(err82);
+}
+errors++;
+validate10.errors = vErrors;
 return false;
 }
 else {
-if(func3(data100) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i8,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data100}];
-return false;
-}
-}
+errors = _errs325;
+if(vErrors !== null){
+if(_errs325){
+vErrors.length = _errs325;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i8,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data100}];
+vErrors = null;
+}
+}
+}
+var valid49 = _errs324 === errors;
+}
+else {
+var valid49 = true;
+}
+if(valid49){
+if(data128.onStatus !== undefined){
+let data131 = data128.onStatus;
+const _errs330 = errors;
+if(errors === _errs330){
+if(Array.isArray(data131)){
+if(data131.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data131}];
+return false;
+}
+else {
+var valid51 = true;
+const len8 = data131.length;
+for(let i11=0; i11<len8; i11++){
+let data132 = data131[i11];
+const _errs332 = errors;
+if(!((typeof data132 == "number") && (!(data132 % 1) && !isNaN(data132)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/onStatus/" + i11,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data132}];
+return false;
+}
+if(errors === _errs332){
+if(typeof data132 == "number"){
+if(data132 > 599 || isNaN(data132)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/onStatus/" + i11,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data132}];
+return false;
+}
+else {
+if(data132 < 400 || isNaN(data132)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/onStatus/" + i11,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data132}];
 return false;
 }
 }
-var valid34 = _errs234 === errors;
-if(!valid34){
+}
+}
+var valid51 = _errs332 === errors;
+if(!valid51){
 break;
 }
 }
+if(valid51){
+let i12 = data131.length;
+let j3;
+if(i12 > 1){
+const indices3 = {};
+for(;i12--;){
+let item3 = data131[i12];
+if(!((typeof item3 == "number") && (!(item3 % 1) && !isNaN(item3)))){
+continue;
+}
+if(typeof indices3[item3] == "number"){
+j3 = indices3[item3];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i12, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i12+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data131}];
+return false;
+break;
+}
+indices3[item3] = i12;
+}
+}
+}
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data99}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data131}];
 return false;
 }
 }
-var valid33 = _errs232 === errors;
-if(valid33){
-let data101 = data96.connectPorts;
-const _errs236 = errors;
-if(errors === _errs236){
-if(Array.isArray(data101)){
-if(data101.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data101}];
+var valid49 = _errs330 === errors;
+}
+else {
+var valid49 = true;
+}
+if(valid49){
+if(data128.idempotencyKey !== undefined){
+let data133 = data128.idempotencyKey;
+const _errs334 = errors;
+if(typeof data133 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/idempotencyKey",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey,data:data133}];
+return false;
+}
+var valid49 = _errs334 === errors;
+}
+else {
+var valid49 = true;
+}
+if(valid49){
+if(data128.maxBodyBytes !== undefined){
+let data134 = data128.maxBodyBytes;
+const _errs336 = errors;
+if(!((typeof data134 == "number") && (!(data134 % 1) && !isNaN(data134)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data134}];
+return false;
+}
+if(errors === _errs336){
+if(typeof data134 == "number"){
+if(data134 > 16777216 || isNaN(data134)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data134}];
 return false;
 }
 else {
-var valid35 = true;
-const len8 = data101.length;
-for(let i9=0; i9<len8; i9++){
-let data102 = data101[i9];
-const _errs238 = errors;
-if(!((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i9,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data102}];
+if(data134 < 0 || isNaN(data134)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data134}];
 return false;
 }
-if(errors === _errs238){
-if(typeof data102 == "number"){
-if(data102 > 65535 || isNaN(data102)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i9,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data102}];
+}
+}
+}
+var valid49 = _errs336 === errors;
+}
+else {
+var valid49 = true;
+}
+if(valid49){
+if(data128.budgetPercent !== undefined){
+let data135 = data128.budgetPercent;
+const _errs338 = errors;
+if(!((typeof data135 == "number") && (!(data135 % 1) && !isNaN(data135)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data135}];
+return false;
+}
+if(errors === _errs338){
+if(typeof data135 == "number"){
+if(data135 > 100 || isNaN(data135)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data135}];
 return false;
 }
 else {
-if(data102 < 1 || isNaN(data102)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i9,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data102}];
+if(data135 < 0 || isNaN(data135)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data135}];
 return false;
 }
 }
 }
 }
-var valid35 = _errs238 === errors;
+var valid49 = _errs338 === errors;
+}
+else {
+var valid49 = true;
+}
+if(valid49){
+if(data128.budgetMinPerSecond !== undefined){
+let data136 = data128.budgetMinPerSecond;
+const _errs340 = errors;
+if(!((typeof data136 == "number") && (!(data136 % 1) && !isNaN(data136)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data136}];
+return false;
+}
+if(errors === _errs340){
+if(typeof data136 == "number"){
+if(data136 > 10000 || isNaN(data136)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data136}];
+return false;
+}
+else {
+if(data136 < 0 || isNaN(data136)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data136}];
+return false;
+}
+}
+}
+}
+var valid49 = _errs340 === errors;
+}
+else {
+var valid49 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.retries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data128}];
+return false;
+}
+}
+var valid46 = _errs319 === errors;
+}
+else {
+var valid46 = true;
+}
+if(valid46){
+if(data122.healthCheck !== undefined){
+let data137 = data122.healthCheck;
+const _errs342 = errors;
+if(errors === _errs342){
+if(data137 && typeof data137 == "object" && !Array.isArray(data137)){
+const _errs344 = errors;
+for(const key28 in data137){
+if(!(((((((key28 === "path") || (key28 === "intervalMs")) || (key28 === "timeoutMs")) || (key28 === "healthyThreshold")) || (key28 === "unhealthyThreshold")) || (key28 === "expectedStatuses")) || (key28 === "host"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data137}];
+return false;
+break;
+}
+}
+if(_errs344 === errors){
+if(data137.path !== undefined){
+let data138 = data137.path;
+const _errs345 = errors;
+const _errs346 = errors;
+let valid54 = false;
+const _errs347 = errors;
+if(errors === _errs347){
+if(typeof data138 === "string"){
+if(func3(data138) > 2048){
+const err83 = {instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data138};
+if(vErrors === null){
+vErrors = [err83];
+}
+else {
+vErrors.push(err83);
+}
+errors++;
+}
+else {
+if(func3(data138) < 1){
+const err84 = {instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data138};
+if(vErrors === null){
+vErrors = [err84];
+}
+else {
+vErrors.push(err84);
+}
+errors++;
+}
+else {
+if(!pattern2.test(data138)){
+const err85 = {instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data138};
+if(vErrors === null){
+vErrors = [err85];
+}
+else {
+vErrors.push(err85);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err86 = {instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data138};
+if(vErrors === null){
+vErrors = [err86];
+}
+else {
+vErrors.push(err86);
+}
+errors++;
+}
+}
+var _valid11 = _errs347 === errors;
+valid54 = valid54 || _valid11;
+if(!valid54){
+const _errs349 = errors;
+if(data138 !== null){
+const err87 = {instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data138};
+if(vErrors === null){
+vErrors = [err87];
+}
+else {
+vErrors.push(err87);
+}
+errors++;
+}
+var _valid11 = _errs349 === errors;
+valid54 = valid54 || _valid11;
+}
+if(!valid54){
+const err88 = {instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path,data:data138};
+if(vErrors === null){
+vErrors = [err88];
+}
+else {
+vErrors.push(err88);
+}
+errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs346;
+if(vErrors !== null){
+if(_errs346){
+vErrors.length = _errs346;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid53 = _errs345 === errors;
+}
+else {
+var valid53 = true;
+}
+if(valid53){
+if(data137.intervalMs !== undefined){
+let data139 = data137.intervalMs;
+const _errs351 = errors;
+if(!((typeof data139 == "number") && (!(data139 % 1) && !isNaN(data139)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data139}];
+return false;
+}
+if(errors === _errs351){
+if(typeof data139 == "number"){
+if(data139 > 86400000 || isNaN(data139)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data139}];
+return false;
+}
+else {
+if(data139 < 1 || isNaN(data139)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data139}];
+return false;
+}
+}
+}
+}
+var valid53 = _errs351 === errors;
+}
+else {
+var valid53 = true;
+}
+if(valid53){
+if(data137.timeoutMs !== undefined){
+let data140 = data137.timeoutMs;
+const _errs353 = errors;
+if(!((typeof data140 == "number") && (!(data140 % 1) && !isNaN(data140)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data140}];
+return false;
+}
+if(errors === _errs353){
+if(typeof data140 == "number"){
+if(data140 > 86400000 || isNaN(data140)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data140}];
+return false;
+}
+else {
+if(data140 < 1 || isNaN(data140)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data140}];
+return false;
+}
+}
+}
+}
+var valid53 = _errs353 === errors;
+}
+else {
+var valid53 = true;
+}
+if(valid53){
+if(data137.healthyThreshold !== undefined){
+let data141 = data137.healthyThreshold;
+const _errs355 = errors;
+if(!((typeof data141 == "number") && (!(data141 % 1) && !isNaN(data141)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data141}];
+return false;
+}
+if(errors === _errs355){
+if(typeof data141 == "number"){
+if(data141 > 100 || isNaN(data141)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data141}];
+return false;
+}
+else {
+if(data141 < 1 || isNaN(data141)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data141}];
+return false;
+}
+}
+}
+}
+var valid53 = _errs355 === errors;
+}
+else {
+var valid53 = true;
+}
+if(valid53){
+if(data137.unhealthyThreshold !== undefined){
+let data142 = data137.unhealthyThreshold;
+const _errs357 = errors;
+if(!((typeof data142 == "number") && (!(data142 % 1) && !isNaN(data142)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data142}];
+return false;
+}
+if(errors === _errs357){
+if(typeof data142 == "number"){
+if(data142 > 100 || isNaN(data142)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data142}];
+return false;
+}
+else {
+if(data142 < 1 || isNaN(data142)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data142}];
+return false;
+}
+}
+}
+}
+var valid53 = _errs357 === errors;
+}
+else {
+var valid53 = true;
+}
+if(valid53){
+if(data137.expectedStatuses !== undefined){
+let data143 = data137.expectedStatuses;
+const _errs359 = errors;
+if(errors === _errs359){
+if(Array.isArray(data143)){
+if(data143.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data143}];
+return false;
+}
+else {
+var valid55 = true;
+const len9 = data143.length;
+for(let i13=0; i13<len9; i13++){
+let data144 = data143[i13];
+const _errs361 = errors;
+if(!((typeof data144 == "number") && (!(data144 % 1) && !isNaN(data144)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/expectedStatuses/" + i13,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data144}];
+return false;
+}
+if(errors === _errs361){
+if(typeof data144 == "number"){
+if(data144 > 599 || isNaN(data144)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/expectedStatuses/" + i13,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data144}];
+return false;
+}
+else {
+if(data144 < 100 || isNaN(data144)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/expectedStatuses/" + i13,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data144}];
+return false;
+}
+}
+}
+}
+var valid55 = _errs361 === errors;
+if(!valid55){
+break;
+}
+}
+if(valid55){
+let i14 = data143.length;
+let j4;
+if(i14 > 1){
+const indices4 = {};
+for(;i14--;){
+let item4 = data143[i14];
+if(!((typeof item4 == "number") && (!(item4 % 1) && !isNaN(item4)))){
+continue;
+}
+if(typeof indices4[item4] == "number"){
+j4 = indices4[item4];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i14+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data143}];
+return false;
+break;
+}
+indices4[item4] = i14;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data143}];
+return false;
+}
+}
+var valid53 = _errs359 === errors;
+}
+else {
+var valid53 = true;
+}
+if(valid53){
+if(data137.host !== undefined){
+let data145 = data137.host;
+const _errs363 = errors;
+if(errors === _errs363){
+if(typeof data145 === "string"){
+if(func3(data145) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data145}];
+return false;
+}
+else {
+if(func3(data145) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data145}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data145}];
+return false;
+}
+}
+var valid53 = _errs363 === errors;
+}
+else {
+var valid53 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data137}];
+return false;
+}
+}
+var valid46 = _errs342 === errors;
+}
+else {
+var valid46 = true;
+}
+if(valid46){
+if(data122.outlier !== undefined){
+let data146 = data122.outlier;
+const _errs365 = errors;
+if(errors === _errs365){
+if(data146 && typeof data146 == "object" && !Array.isArray(data146)){
+const _errs367 = errors;
+for(const key29 in data146){
+if(!(((((key29 === "consecutiveFailures") || (key29 === "on5xx")) || (key29 === "baseEjectionMs")) || (key29 === "maxEjectionMs")) || (key29 === "maxEjectionPercent"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data146}];
+return false;
+break;
+}
+}
+if(_errs367 === errors){
+if(data146.consecutiveFailures !== undefined){
+let data147 = data146.consecutiveFailures;
+const _errs368 = errors;
+if(!((typeof data147 == "number") && (!(data147 % 1) && !isNaN(data147)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data147}];
+return false;
+}
+if(errors === _errs368){
+if(typeof data147 == "number"){
+if(data147 > 1000 || isNaN(data147)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data147}];
+return false;
+}
+else {
+if(data147 < 1 || isNaN(data147)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data147}];
+return false;
+}
+}
+}
+}
+var valid57 = _errs368 === errors;
+}
+else {
+var valid57 = true;
+}
+if(valid57){
+if(data146.on5xx !== undefined){
+let data148 = data146.on5xx;
+const _errs370 = errors;
+if(typeof data148 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/on5xx",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx,data:data148}];
+return false;
+}
+var valid57 = _errs370 === errors;
+}
+else {
+var valid57 = true;
+}
+if(valid57){
+if(data146.baseEjectionMs !== undefined){
+let data149 = data146.baseEjectionMs;
+const _errs372 = errors;
+if(!((typeof data149 == "number") && (!(data149 % 1) && !isNaN(data149)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data149}];
+return false;
+}
+if(errors === _errs372){
+if(typeof data149 == "number"){
+if(data149 > 86400000 || isNaN(data149)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data149}];
+return false;
+}
+else {
+if(data149 < 1 || isNaN(data149)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data149}];
+return false;
+}
+}
+}
+}
+var valid57 = _errs372 === errors;
+}
+else {
+var valid57 = true;
+}
+if(valid57){
+if(data146.maxEjectionMs !== undefined){
+let data150 = data146.maxEjectionMs;
+const _errs374 = errors;
+if(!((typeof data150 == "number") && (!(data150 % 1) && !isNaN(data150)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data150}];
+return false;
+}
+if(errors === _errs374){
+if(typeof data150 == "number"){
+if(data150 > 86400000 || isNaN(data150)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data150}];
+return false;
+}
+else {
+if(data150 < 1 || isNaN(data150)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data150}];
+return false;
+}
+}
+}
+}
+var valid57 = _errs374 === errors;
+}
+else {
+var valid57 = true;
+}
+if(valid57){
+if(data146.maxEjectionPercent !== undefined){
+let data151 = data146.maxEjectionPercent;
+const _errs376 = errors;
+if(!((typeof data151 == "number") && (!(data151 % 1) && !isNaN(data151)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data151}];
+return false;
+}
+if(errors === _errs376){
+if(typeof data151 == "number"){
+if(data151 > 100 || isNaN(data151)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data151}];
+return false;
+}
+else {
+if(data151 < 0 || isNaN(data151)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data151}];
+return false;
+}
+}
+}
+}
+var valid57 = _errs376 === errors;
+}
+else {
+var valid57 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.outlier.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data146}];
+return false;
+}
+}
+var valid46 = _errs365 === errors;
+}
+else {
+var valid46 = true;
+}
+if(valid46){
+if(data122.limits !== undefined){
+let data152 = data122.limits;
+const _errs378 = errors;
+if(errors === _errs378){
+if(data152 && typeof data152 == "object" && !Array.isArray(data152)){
+const _errs380 = errors;
+for(const key30 in data152){
+if(!(((key30 === "maxConcurrentPerUpstream") || (key30 === "maxQueue")) || (key30 === "queueTimeoutMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data152}];
+return false;
+break;
+}
+}
+if(_errs380 === errors){
+if(data152.maxConcurrentPerUpstream !== undefined){
+let data153 = data152.maxConcurrentPerUpstream;
+const _errs381 = errors;
+const _errs382 = errors;
+let valid59 = false;
+const _errs383 = errors;
+if(!((typeof data153 == "number") && (!(data153 % 1) && !isNaN(data153)))){
+const err89 = {instancePath:instancePath+"/routes/" + i7+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data153};
+if(vErrors === null){
+vErrors = [err89];
+}
+else {
+vErrors.push(err89);
+}
+errors++;
+}
+if(errors === _errs383){
+if(typeof data153 == "number"){
+if(data153 > 1000000 || isNaN(data153)){
+const err90 = {instancePath:instancePath+"/routes/" + i7+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data153};
+if(vErrors === null){
+vErrors = [err90];
+}
+else {
+vErrors.push(err90);
+}
+errors++;
+}
+else {
+if(data153 < 1 || isNaN(data153)){
+const err91 = {instancePath:instancePath+"/routes/" + i7+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data153};
+if(vErrors === null){
+vErrors = [err91];
+}
+else {
+vErrors.push(err91);
+}
+errors++;
+}
+}
+}
+}
+var _valid12 = _errs383 === errors;
+valid59 = valid59 || _valid12;
+if(!valid59){
+const _errs385 = errors;
+if(data153 !== null){
+const err92 = {instancePath:instancePath+"/routes/" + i7+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data153};
+if(vErrors === null){
+vErrors = [err92];
+}
+else {
+vErrors.push(err92);
+}
+errors++;
+}
+var _valid12 = _errs385 === errors;
+valid59 = valid59 || _valid12;
+}
+if(!valid59){
+const err93 = {instancePath:instancePath+"/routes/" + i7+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data153};
+if(vErrors === null){
+vErrors = [err93];
+}
+else {
+vErrors.push(err93);
+}
+errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs382;
+if(vErrors !== null){
+if(_errs382){
+vErrors.length = _errs382;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid58 = _errs381 === errors;
+}
+else {
+var valid58 = true;
+}
+if(valid58){
+if(data152.maxQueue !== undefined){
+let data154 = data152.maxQueue;
+const _errs387 = errors;
+if(!((typeof data154 == "number") && (!(data154 % 1) && !isNaN(data154)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data154}];
+return false;
+}
+if(errors === _errs387){
+if(typeof data154 == "number"){
+if(data154 > 1000000 || isNaN(data154)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data154}];
+return false;
+}
+else {
+if(data154 < 0 || isNaN(data154)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data154}];
+return false;
+}
+}
+}
+}
+var valid58 = _errs387 === errors;
+}
+else {
+var valid58 = true;
+}
+if(valid58){
+if(data152.queueTimeoutMs !== undefined){
+let data155 = data152.queueTimeoutMs;
+const _errs389 = errors;
+if(!((typeof data155 == "number") && (!(data155 % 1) && !isNaN(data155)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data155}];
+return false;
+}
+if(errors === _errs389){
+if(typeof data155 == "number"){
+if(data155 > 86400000 || isNaN(data155)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data155}];
+return false;
+}
+else {
+if(data155 < 1 || isNaN(data155)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data155}];
+return false;
+}
+}
+}
+}
+var valid58 = _errs389 === errors;
+}
+else {
+var valid58 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.limits.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data152}];
+return false;
+}
+}
+var valid46 = _errs378 === errors;
+}
+else {
+var valid46 = true;
+}
+if(valid46){
+if(data122.loadBalancing !== undefined){
+let data156 = data122.loadBalancing;
+const _errs391 = errors;
+if(errors === _errs391){
+if(data156 && typeof data156 == "object" && !Array.isArray(data156)){
+const _errs393 = errors;
+for(const key31 in data156){
+if(!(((key31 === "algorithm") || (key31 === "hashOn")) || (key31 === "slowStartMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data156}];
+return false;
+break;
+}
+}
+if(_errs393 === errors){
+if(data156.algorithm !== undefined){
+let data157 = data156.algorithm;
+const _errs394 = errors;
+if(!(((data157 === "round-robin") || (data157 === "least-request")) || (data157 === "consistent-hash"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm,data:data157}];
+return false;
+}
+var valid60 = _errs394 === errors;
+}
+else {
+var valid60 = true;
+}
+if(valid60){
+if(data156.hashOn !== undefined){
+let data158 = data156.hashOn;
+const _errs395 = errors;
+const _errs396 = errors;
+let valid61 = false;
+let passing4 = null;
+const _errs397 = errors;
+if(errors === _errs397){
+if(data158 && typeof data158 == "object" && !Array.isArray(data158)){
+let missing9;
+if((data158.header === undefined) && (missing9 = "header")){
+const err94 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data158};
+if(vErrors === null){
+vErrors = [err94];
+}
+else {
+vErrors.push(err94);
+}
+errors++;
+}
+else {
+const _errs399 = errors;
+for(const key32 in data158){
+if(!(key32 === "header")){
+const err95 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data158};
+if(vErrors === null){
+vErrors = [err95];
+}
+else {
+vErrors.push(err95);
+}
+errors++;
+break;
+}
+}
+if(_errs399 === errors){
+if(data158.header !== undefined){
+let data159 = data158.header;
+const _errs400 = errors;
+if(errors === _errs400){
+if(typeof data159 === "string"){
+if(func3(data159) > 256){
+const err96 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data159};
+if(vErrors === null){
+vErrors = [err96];
+}
+else {
+vErrors.push(err96);
+}
+errors++;
+}
+else {
+if(!pattern3.test(data159)){
+const err97 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data159};
+if(vErrors === null){
+vErrors = [err97];
+}
+else {
+vErrors.push(err97);
+}
+errors++;
+}
+}
+}
+else {
+const err98 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data159};
+if(vErrors === null){
+vErrors = [err98];
+}
+else {
+vErrors.push(err98);
+}
+errors++;
+}
+}
+}
+}
+}
+}
+else {
+const err99 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data158};
+if(vErrors === null){
+vErrors = [err99];
+}
+else {
+vErrors.push(err99);
+}
+errors++;
+}
+}
+var _valid13 = _errs397 === errors;
+if(_valid13){
+valid61 = true;
+passing4 = 0;
+}
+const _errs402 = errors;
+if(errors === _errs402){
+if(data158 && typeof data158 == "object" && !Array.isArray(data158)){
+let missing10;
+if((data158.cookie === undefined) && (missing10 = "cookie")){
+const err100 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing10},message:"must have required property '"+missing10+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data158};
+if(vErrors === null){
+vErrors = [err100];
+}
+else {
+vErrors.push(err100);
+}
+errors++;
+}
+else {
+const _errs404 = errors;
+for(const key33 in data158){
+if(!(key33 === "cookie")){
+const err101 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data158};
+if(vErrors === null){
+vErrors = [err101];
+}
+else {
+vErrors.push(err101);
+}
+errors++;
+break;
+}
+}
+if(_errs404 === errors){
+if(data158.cookie !== undefined){
+let data160 = data158.cookie;
+const _errs405 = errors;
+if(errors === _errs405){
+if(typeof data160 === "string"){
+if(func3(data160) > 256){
+const err102 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data160};
+if(vErrors === null){
+vErrors = [err102];
+}
+else {
+vErrors.push(err102);
+}
+errors++;
+}
+else {
+if(!pattern3.test(data160)){
+const err103 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data160};
+if(vErrors === null){
+vErrors = [err103];
+}
+else {
+vErrors.push(err103);
+}
+errors++;
+}
+}
+}
+else {
+const err104 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data160};
+if(vErrors === null){
+vErrors = [err104];
+}
+else {
+vErrors.push(err104);
+}
+errors++;
+}
+}
+}
+}
+}
+}
+else {
+const err105 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data158};
+if(vErrors === null){
+vErrors = [err105];
+}
+else {
+vErrors.push(err105);
+}
+errors++;
+}
+}
+var _valid13 = _errs402 === errors;
+if(_valid13 && valid61){
+valid61 = false;
+passing4 = [passing4, 1];
+}
+else {
+if(_valid13){
+valid61 = true;
+passing4 = 1;
+}
+const _errs407 = errors;
+if(errors === _errs407){
+if(data158 && typeof data158 == "object" && !Array.isArray(data158)){
+let missing11;
+if((data158.clientAddress === undefined) && (missing11 = "clientAddress")){
+const err106 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing11},message:"must have required property '"+missing11+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data158};
+if(vErrors === null){
+vErrors = [err106];
+}
+else {
+vErrors.push(err106);
+}
+errors++;
+}
+else {
+const _errs409 = errors;
+for(const key34 in data158){
+if(!(key34 === "clientAddress")){
+const err107 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data158};
+if(vErrors === null){
+vErrors = [err107];
+}
+else {
+vErrors.push(err107);
+}
+errors++;
+break;
+}
+}
+if(_errs409 === errors){
+if(data158.clientAddress !== undefined){
+let data161 = data158.clientAddress;
+if(true !== data161){
+const err108 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data161};
+if(vErrors === null){
+vErrors = [err108];
+}
+else {
+vErrors.push(err108);
+}
+errors++;
+}
+}
+}
+}
+}
+else {
+const err109 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data158};
+if(vErrors === null){
+vErrors = [err109];
+}
+else {
+vErrors.push(err109);
+}
+errors++;
+}
+}
+var _valid13 = _errs407 === errors;
+if(_valid13 && valid61){
+valid61 = false;
+passing4 = [passing4, 2];
+}
+else {
+if(_valid13){
+valid61 = true;
+passing4 = 2;
+}
+}
+}
+if(!valid61){
+const err110 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing4},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn,data:data158};
+if(vErrors === null){
+vErrors = [err110];
+}
+else {
+vErrors.push(err110);
+}
+errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs396;
+if(vErrors !== null){
+if(_errs396){
+vErrors.length = _errs396;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid60 = _errs395 === errors;
+}
+else {
+var valid60 = true;
+}
+if(valid60){
+if(data156.slowStartMs !== undefined){
+let data162 = data156.slowStartMs;
+const _errs411 = errors;
+if(!((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data162}];
+return false;
+}
+if(errors === _errs411){
+if(typeof data162 == "number"){
+if(data162 > 3600000 || isNaN(data162)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data162}];
+return false;
+}
+else {
+if(data162 < 0 || isNaN(data162)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data162}];
+return false;
+}
+}
+}
+}
+var valid60 = _errs411 === errors;
+}
+else {
+var valid60 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data156}];
+return false;
+}
+}
+var valid46 = _errs391 === errors;
+}
+else {
+var valid46 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy",schemaPath:"#/properties/routes/items/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.type,parentSchema:schema11.properties.routes.items.properties.policy,data:data122}];
+return false;
+}
+}
+var valid36 = _errs301 === errors;
+}
+else {
+var valid36 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data99}];
+return false;
+}
+}
+var valid35 = _errs246 === errors;
 if(!valid35){
 break;
 }
@@ -3317,417 +5578,1266 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data101}];
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data98}];
 return false;
 }
 }
-var valid33 = _errs236 === errors;
-if(valid33){
-let data103 = data96.httpPorts;
-const _errs240 = errors;
-if(errors === _errs240){
-if(Array.isArray(data103)){
-if(data103.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data103}];
+var valid0 = _errs244 === errors;
+if(valid0){
+let data163 = data.store;
+const _errs413 = errors;
+const _errs414 = errors;
+let valid65 = false;
+let passing5 = null;
+const _errs415 = errors;
+if(errors === _errs415){
+if(data163 && typeof data163 == "object" && !Array.isArray(data163)){
+let missing12;
+if((data163.type === undefined) && (missing12 = "type")){
+const err111 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing12},message:"must have required property '"+missing12+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data163};
+if(vErrors === null){
+vErrors = [err111];
+}
+else {
+vErrors.push(err111);
+}
+errors++;
+}
+else {
+const _errs417 = errors;
+for(const key35 in data163){
+if(!(key35 === "type")){
+const err112 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data163};
+if(vErrors === null){
+vErrors = [err112];
+}
+else {
+vErrors.push(err112);
+}
+errors++;
+break;
+}
+}
+if(_errs417 === errors){
+if(data163.type !== undefined){
+let data164 = data163.type;
+if("file" !== data164){
+const err113 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data164};
+if(vErrors === null){
+vErrors = [err113];
+}
+else {
+vErrors.push(err113);
+}
+errors++;
+}
+}
+}
+}
+}
+else {
+const err114 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data163};
+if(vErrors === null){
+vErrors = [err114];
+}
+else {
+vErrors.push(err114);
+}
+errors++;
+}
+}
+var _valid14 = _errs415 === errors;
+if(_valid14){
+valid65 = true;
+passing5 = 0;
+}
+const _errs419 = errors;
+if(errors === _errs419){
+if(data163 && typeof data163 == "object" && !Array.isArray(data163)){
+let missing13;
+if((((data163.type === undefined) && (missing13 = "type")) || ((data163.endpoints === undefined) && (missing13 = "endpoints"))) || ((data163.prefix === undefined) && (missing13 = "prefix"))){
+const err115 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing13},message:"must have required property '"+missing13+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data163};
+if(vErrors === null){
+vErrors = [err115];
+}
+else {
+vErrors.push(err115);
+}
+errors++;
+}
+else {
+const _errs421 = errors;
+for(const key36 in data163){
+if(!(((((((key36 === "type") || (key36 === "endpoints")) || (key36 === "prefix")) || (key36 === "tls")) || (key36 === "auth")) || (key36 === "cacheFile")) || (key36 === "timeoutMs"))){
+const err116 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data163};
+if(vErrors === null){
+vErrors = [err116];
+}
+else {
+vErrors.push(err116);
+}
+errors++;
+break;
+}
+}
+if(_errs421 === errors){
+if(data163.type !== undefined){
+let data165 = data163.type;
+const _errs422 = errors;
+if("etcd" !== data165){
+const err117 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data165};
+if(vErrors === null){
+vErrors = [err117];
+}
+else {
+vErrors.push(err117);
+}
+errors++;
+}
+var valid67 = _errs422 === errors;
+}
+else {
+var valid67 = true;
+}
+if(valid67){
+if(data163.endpoints !== undefined){
+let data166 = data163.endpoints;
+const _errs423 = errors;
+if(errors === _errs423){
+if(Array.isArray(data166)){
+if(data166.length > 32){
+const err118 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data166};
+if(vErrors === null){
+vErrors = [err118];
+}
+else {
+vErrors.push(err118);
+}
+errors++;
+}
+else {
+if(data166.length < 1){
+const err119 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data166};
+if(vErrors === null){
+vErrors = [err119];
+}
+else {
+vErrors.push(err119);
+}
+errors++;
+}
+else {
+var valid68 = true;
+const len10 = data166.length;
+for(let i15=0; i15<len10; i15++){
+let data167 = data166[i15];
+const _errs425 = errors;
+if(errors === _errs425){
+if(typeof data167 === "string"){
+if(func3(data167) > 300){
+const err120 = {instancePath:instancePath+"/store/endpoints/" + i15,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data167};
+if(vErrors === null){
+vErrors = [err120];
+}
+else {
+vErrors.push(err120);
+}
+errors++;
+}
+else {
+if(func3(data167) < 3){
+const err121 = {instancePath:instancePath+"/store/endpoints/" + i15,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data167};
+if(vErrors === null){
+vErrors = [err121];
+}
+else {
+vErrors.push(err121);
+}
+errors++;
+}
+}
+}
+else {
+const err122 = {instancePath:instancePath+"/store/endpoints/" + i15,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data167};
+if(vErrors === null){
+vErrors = [err122];
+}
+else {
+vErrors.push(err122);
+}
+errors++;
+}
+}
+var valid68 = _errs425 === errors;
+if(!valid68){
+break;
+}
+}
+}
+}
+}
+else {
+const err123 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data166};
+if(vErrors === null){
+vErrors = [err123];
+}
+else {
+vErrors.push(err123);
+}
+errors++;
+}
+}
+var valid67 = _errs423 === errors;
+}
+else {
+var valid67 = true;
+}
+if(valid67){
+if(data163.prefix !== undefined){
+let data168 = data163.prefix;
+const _errs427 = errors;
+if(errors === _errs427){
+if(typeof data168 === "string"){
+if(func3(data168) > 256){
+const err124 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data168};
+if(vErrors === null){
+vErrors = [err124];
+}
+else {
+vErrors.push(err124);
+}
+errors++;
+}
+else {
+if(!pattern16.test(data168)){
+const err125 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data168};
+if(vErrors === null){
+vErrors = [err125];
+}
+else {
+vErrors.push(err125);
+}
+errors++;
+}
+}
+}
+else {
+const err126 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data168};
+if(vErrors === null){
+vErrors = [err126];
+}
+else {
+vErrors.push(err126);
+}
+errors++;
+}
+}
+var valid67 = _errs427 === errors;
+}
+else {
+var valid67 = true;
+}
+if(valid67){
+if(data163.tls !== undefined){
+let data169 = data163.tls;
+const _errs429 = errors;
+if(errors === _errs429){
+if(data169 && typeof data169 == "object" && !Array.isArray(data169)){
+let missing14;
+if((data169.ca === undefined) && (missing14 = "ca")){
+const err127 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing14},message:"must have required property '"+missing14+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data169};
+if(vErrors === null){
+vErrors = [err127];
+}
+else {
+vErrors.push(err127);
+}
+errors++;
+}
+else {
+const _errs431 = errors;
+for(const key37 in data169){
+if(!(((key37 === "ca") || (key37 === "cert")) || (key37 === "key"))){
+const err128 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data169};
+if(vErrors === null){
+vErrors = [err128];
+}
+else {
+vErrors.push(err128);
+}
+errors++;
+break;
+}
+}
+if(_errs431 === errors){
+if(data169.ca !== undefined){
+let data170 = data169.ca;
+const _errs432 = errors;
+if(errors === _errs432){
+if(typeof data170 === "string"){
+if(func3(data170) < 1){
+const err129 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data170};
+if(vErrors === null){
+vErrors = [err129];
+}
+else {
+vErrors.push(err129);
+}
+errors++;
+}
+}
+else {
+const err130 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data170};
+if(vErrors === null){
+vErrors = [err130];
+}
+else {
+vErrors.push(err130);
+}
+errors++;
+}
+}
+var valid69 = _errs432 === errors;
+}
+else {
+var valid69 = true;
+}
+if(valid69){
+if(data169.cert !== undefined){
+let data171 = data169.cert;
+const _errs434 = errors;
+if(errors === _errs434){
+if(typeof data171 === "string"){
+if(func3(data171) < 1){
+const err131 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data171};
+if(vErrors === null){
+vErrors = [err131];
+}
+else {
+vErrors.push(err131);
+}
+errors++;
+}
+}
+else {
+const err132 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data171};
+if(vErrors === null){
+vErrors = [err132];
+}
+else {
+vErrors.push(err132);
+}
+errors++;
+}
+}
+var valid69 = _errs434 === errors;
+}
+else {
+var valid69 = true;
+}
+if(valid69){
+if(data169.key !== undefined){
+let data172 = data169.key;
+const _errs436 = errors;
+if(errors === _errs436){
+if(typeof data172 === "string"){
+if(func3(data172) < 1){
+const err133 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data172};
+if(vErrors === null){
+vErrors = [err133];
+}
+else {
+vErrors.push(err133);
+}
+errors++;
+}
+}
+else {
+const err134 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data172};
+if(vErrors === null){
+vErrors = [err134];
+}
+else {
+vErrors.push(err134);
+}
+errors++;
+}
+}
+var valid69 = _errs436 === errors;
+}
+else {
+var valid69 = true;
+}
+}
+}
+}
+}
+}
+else {
+const err135 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data169};
+if(vErrors === null){
+vErrors = [err135];
+}
+else {
+vErrors.push(err135);
+}
+errors++;
+}
+}
+var valid67 = _errs429 === errors;
+}
+else {
+var valid67 = true;
+}
+if(valid67){
+if(data163.auth !== undefined){
+let data173 = data163.auth;
+const _errs438 = errors;
+if(errors === _errs438){
+if(data173 && typeof data173 == "object" && !Array.isArray(data173)){
+let missing15;
+if((data173.username === undefined) && (missing15 = "username")){
+const err136 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing15},message:"must have required property '"+missing15+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data173};
+if(vErrors === null){
+vErrors = [err136];
+}
+else {
+vErrors.push(err136);
+}
+errors++;
+}
+else {
+const _errs440 = errors;
+for(const key38 in data173){
+if(!((key38 === "username") || (key38 === "password"))){
+const err137 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data173};
+if(vErrors === null){
+vErrors = [err137];
+}
+else {
+vErrors.push(err137);
+}
+errors++;
+break;
+}
+}
+if(_errs440 === errors){
+if(data173.username !== undefined){
+let data174 = data173.username;
+const _errs441 = errors;
+if(errors === _errs441){
+if(typeof data174 === "string"){
+if(func3(data174) > 256){
+const err138 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data174};
+if(vErrors === null){
+vErrors = [err138];
+}
+else {
+vErrors.push(err138);
+}
+errors++;
+}
+else {
+if(func3(data174) < 1){
+const err139 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data174};
+if(vErrors === null){
+vErrors = [err139];
+}
+else {
+vErrors.push(err139);
+}
+errors++;
+}
+}
+}
+else {
+const err140 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data174};
+if(vErrors === null){
+vErrors = [err140];
+}
+else {
+vErrors.push(err140);
+}
+errors++;
+}
+}
+var valid70 = _errs441 === errors;
+}
+else {
+var valid70 = true;
+}
+if(valid70){
+if(data173.password !== undefined){
+let data175 = data173.password;
+const _errs443 = errors;
+if(errors === _errs443){
+if(typeof data175 === "string"){
+if(func3(data175) > 512){
+const err141 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data175};
+if(vErrors === null){
+vErrors = [err141];
+}
+else {
+vErrors.push(err141);
+}
+errors++;
+}
+else {
+if(func3(data175) < 1){
+const err142 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data175};
+if(vErrors === null){
+vErrors = [err142];
+}
+else {
+vErrors.push(err142);
+}
+errors++;
+}
+}
+}
+else {
+const err143 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data175};
+if(vErrors === null){
+vErrors = [err143];
+}
+else {
+vErrors.push(err143);
+}
+errors++;
+}
+}
+var valid70 = _errs443 === errors;
+}
+else {
+var valid70 = true;
+}
+}
+}
+}
+}
+else {
+const err144 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data173};
+if(vErrors === null){
+vErrors = [err144];
+}
+else {
+vErrors.push(err144);
+}
+errors++;
+}
+}
+var valid67 = _errs438 === errors;
+}
+else {
+var valid67 = true;
+}
+if(valid67){
+if(data163.cacheFile !== undefined){
+let data176 = data163.cacheFile;
+const _errs445 = errors;
+if(errors === _errs445){
+if(typeof data176 === "string"){
+if(func3(data176) < 1){
+const err145 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data176};
+if(vErrors === null){
+vErrors = [err145];
+}
+else {
+vErrors.push(err145);
+}
+errors++;
+}
+}
+else {
+const err146 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data176};
+if(vErrors === null){
+vErrors = [err146];
+}
+else {
+vErrors.push(err146);
+}
+errors++;
+}
+}
+var valid67 = _errs445 === errors;
+}
+else {
+var valid67 = true;
+}
+if(valid67){
+if(data163.timeoutMs !== undefined){
+let data177 = data163.timeoutMs;
+const _errs447 = errors;
+if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
+const err147 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data177};
+if(vErrors === null){
+vErrors = [err147];
+}
+else {
+vErrors.push(err147);
+}
+errors++;
+}
+if(errors === _errs447){
+if(typeof data177 == "number"){
+if(data177 > 60000 || isNaN(data177)){
+const err148 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data177};
+if(vErrors === null){
+vErrors = [err148];
+}
+else {
+vErrors.push(err148);
+}
+errors++;
+}
+else {
+if(data177 < 100 || isNaN(data177)){
+const err149 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data177};
+if(vErrors === null){
+vErrors = [err149];
+}
+else {
+vErrors.push(err149);
+}
+errors++;
+}
+}
+}
+}
+var valid67 = _errs447 === errors;
+}
+else {
+var valid67 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+const err150 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data163};
+if(vErrors === null){
+vErrors = [err150];
+}
+else {
+vErrors.push(err150);
+}
+errors++;
+}
+}
+var _valid14 = _errs419 === errors;
+if(_valid14 && valid65){
+valid65 = false;
+passing5 = [passing5, 1];
+}
+else {
+if(_valid14){
+valid65 = true;
+passing5 = 1;
+}
+}
+if(!valid65){
+const err151 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing5},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data163};
+if(vErrors === null){
+vErrors = [err151];
+}
+else {
+vErrors.push(err151);
+}
+errors++;
+validate10.errors = vErrors;
 return false;
 }
 else {
-var valid36 = true;
-const len9 = data103.length;
-for(let i10=0; i10<len9; i10++){
-let data104 = data103[i10];
-const _errs242 = errors;
-if(!((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i10,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data104}];
+errors = _errs414;
+if(vErrors !== null){
+if(_errs414){
+vErrors.length = _errs414;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid0 = _errs413 === errors;
+if(valid0){
+let data178 = data.forwardProxy;
+const _errs449 = errors;
+if(errors === _errs449){
+if(data178 && typeof data178 == "object" && !Array.isArray(data178)){
+if(data178.enabled === undefined){
+data178.enabled = false;
+}
+if(data178.allowClients === undefined){
+data178.allowClients = ["127.0.0.0/8","::1/128"];
+}
+if(data178.connectPorts === undefined){
+data178.connectPorts = [443];
+}
+if(data178.httpPorts === undefined){
+data178.httpPorts = [80,8080];
+}
+if(data178.originateTls === undefined){
+data178.originateTls = false;
+}
+if(data178.httpsPorts === undefined){
+data178.httpsPorts = [443];
+}
+if(data178.allowDestinations === undefined){
+data178.allowDestinations = [];
+}
+if(data178.denyDestinations === undefined){
+data178.denyDestinations = [];
+}
+if(data178.denyHosts === undefined){
+data178.denyHosts = [];
+}
+const _errs451 = errors;
+for(const key39 in data178){
+if(!(func2.call(schema11.properties.forwardProxy.properties, key39))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data178}];
+return false;
+break;
+}
+}
+if(_errs451 === errors){
+let data179 = data178.enabled;
+const _errs452 = errors;
+if(typeof data179 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data179}];
 return false;
 }
-if(errors === _errs242){
-if(typeof data104 == "number"){
-if(data104 > 65535 || isNaN(data104)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i10,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data104}];
+var valid71 = _errs452 === errors;
+if(valid71){
+if(data178.listen !== undefined){
+let data180 = data178.listen;
+const _errs454 = errors;
+if(errors === _errs454){
+if(typeof data180 === "string"){
+if(func3(data180) > 300){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data180}];
 return false;
 }
 else {
-if(data104 < 1 || isNaN(data104)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i10,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data104}];
+if(func3(data180) < 3){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data180}];
 return false;
 }
 }
 }
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data180}];
+return false;
 }
-var valid36 = _errs242 === errors;
-if(!valid36){
+}
+var valid71 = _errs454 === errors;
+}
+else {
+var valid71 = true;
+}
+if(valid71){
+let data181 = data178.allowClients;
+const _errs456 = errors;
+if(errors === _errs456){
+if(Array.isArray(data181)){
+if(data181.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data181}];
+return false;
+}
+else {
+var valid72 = true;
+const len11 = data181.length;
+for(let i16=0; i16<len11; i16++){
+let data182 = data181[i16];
+const _errs458 = errors;
+if(errors === _errs458){
+if(typeof data182 === "string"){
+if(func3(data182) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i16,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data182}];
+return false;
+}
+else {
+if(func3(data182) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i16,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data182}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i16,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data182}];
+return false;
+}
+}
+var valid72 = _errs458 === errors;
+if(!valid72){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data103}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data181}];
 return false;
 }
 }
-var valid33 = _errs240 === errors;
-if(valid33){
-let data105 = data96.originateTls;
-const _errs244 = errors;
-if(typeof data105 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data105}];
-return false;
-}
-var valid33 = _errs244 === errors;
-if(valid33){
-let data106 = data96.httpsPorts;
-const _errs246 = errors;
-if(errors === _errs246){
-if(Array.isArray(data106)){
-if(data106.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data106}];
+var valid71 = _errs456 === errors;
+if(valid71){
+let data183 = data178.connectPorts;
+const _errs460 = errors;
+if(errors === _errs460){
+if(Array.isArray(data183)){
+if(data183.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data183}];
 return false;
 }
 else {
-var valid37 = true;
-const len10 = data106.length;
-for(let i11=0; i11<len10; i11++){
-let data107 = data106[i11];
-const _errs248 = errors;
-if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i11,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data107}];
+var valid73 = true;
+const len12 = data183.length;
+for(let i17=0; i17<len12; i17++){
+let data184 = data183[i17];
+const _errs462 = errors;
+if(!((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i17,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data184}];
 return false;
 }
-if(errors === _errs248){
-if(typeof data107 == "number"){
-if(data107 > 65535 || isNaN(data107)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i11,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data107}];
+if(errors === _errs462){
+if(typeof data184 == "number"){
+if(data184 > 65535 || isNaN(data184)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i17,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data184}];
 return false;
 }
 else {
-if(data107 < 1 || isNaN(data107)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i11,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data107}];
+if(data184 < 1 || isNaN(data184)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i17,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data184}];
 return false;
 }
 }
 }
 }
-var valid37 = _errs248 === errors;
-if(!valid37){
+var valid73 = _errs462 === errors;
+if(!valid73){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data106}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data183}];
 return false;
 }
 }
-var valid33 = _errs246 === errors;
-if(valid33){
-let data108 = data96.allowDestinations;
-const _errs250 = errors;
-if(errors === _errs250){
-if(Array.isArray(data108)){
-if(data108.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data108}];
-return false;
-}
-else {
-var valid38 = true;
-const len11 = data108.length;
-for(let i12=0; i12<len11; i12++){
-let data109 = data108[i12];
-const _errs252 = errors;
-if(errors === _errs252){
-if(typeof data109 === "string"){
-if(func3(data109) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i12,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data109}];
+var valid71 = _errs460 === errors;
+if(valid71){
+let data185 = data178.httpPorts;
+const _errs464 = errors;
+if(errors === _errs464){
+if(Array.isArray(data185)){
+if(data185.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data185}];
 return false;
 }
 else {
-if(func3(data109) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i12,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data109}];
+var valid74 = true;
+const len13 = data185.length;
+for(let i18=0; i18<len13; i18++){
+let data186 = data185[i18];
+const _errs466 = errors;
+if(!((typeof data186 == "number") && (!(data186 % 1) && !isNaN(data186)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i18,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data186}];
 return false;
 }
-}
+if(errors === _errs466){
+if(typeof data186 == "number"){
+if(data186 > 65535 || isNaN(data186)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i18,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data186}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i12,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data109}];
+if(data186 < 1 || isNaN(data186)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i18,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data186}];
 return false;
 }
 }
-var valid38 = _errs252 === errors;
-if(!valid38){
+}
+}
+var valid74 = _errs466 === errors;
+if(!valid74){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data108}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data185}];
 return false;
 }
 }
-var valid33 = _errs250 === errors;
-if(valid33){
-let data110 = data96.denyDestinations;
-const _errs254 = errors;
-if(errors === _errs254){
-if(Array.isArray(data110)){
-if(data110.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data110}];
+var valid71 = _errs464 === errors;
+if(valid71){
+let data187 = data178.originateTls;
+const _errs468 = errors;
+if(typeof data187 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data187}];
 return false;
 }
-else {
-var valid39 = true;
-const len12 = data110.length;
-for(let i13=0; i13<len12; i13++){
-let data111 = data110[i13];
-const _errs256 = errors;
-if(errors === _errs256){
-if(typeof data111 === "string"){
-if(func3(data111) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i13,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data111}];
+var valid71 = _errs468 === errors;
+if(valid71){
+let data188 = data178.httpsPorts;
+const _errs470 = errors;
+if(errors === _errs470){
+if(Array.isArray(data188)){
+if(data188.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data188}];
 return false;
 }
 else {
-if(func3(data111) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i13,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data111}];
+var valid75 = true;
+const len14 = data188.length;
+for(let i19=0; i19<len14; i19++){
+let data189 = data188[i19];
+const _errs472 = errors;
+if(!((typeof data189 == "number") && (!(data189 % 1) && !isNaN(data189)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i19,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data189}];
 return false;
 }
-}
+if(errors === _errs472){
+if(typeof data189 == "number"){
+if(data189 > 65535 || isNaN(data189)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i19,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data189}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i13,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data111}];
+if(data189 < 1 || isNaN(data189)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i19,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data189}];
 return false;
 }
 }
-var valid39 = _errs256 === errors;
-if(!valid39){
+}
+}
+var valid75 = _errs472 === errors;
+if(!valid75){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data110}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data188}];
 return false;
 }
 }
-var valid33 = _errs254 === errors;
-if(valid33){
-let data112 = data96.denyHosts;
-const _errs258 = errors;
-if(errors === _errs258){
-if(Array.isArray(data112)){
-if(data112.length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data112}];
-return false;
-}
-else {
-var valid40 = true;
-const len13 = data112.length;
-for(let i14=0; i14<len13; i14++){
-let data113 = data112[i14];
-const _errs260 = errors;
-if(errors === _errs260){
-if(typeof data113 === "string"){
-if(func3(data113) > 253){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i14,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data113}];
+var valid71 = _errs470 === errors;
+if(valid71){
+let data190 = data178.allowDestinations;
+const _errs474 = errors;
+if(errors === _errs474){
+if(Array.isArray(data190)){
+if(data190.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data190}];
 return false;
 }
 else {
-if(func3(data113) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i14,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data113}];
+var valid76 = true;
+const len15 = data190.length;
+for(let i20=0; i20<len15; i20++){
+let data191 = data190[i20];
+const _errs476 = errors;
+if(errors === _errs476){
+if(typeof data191 === "string"){
+if(func3(data191) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i20,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data191}];
+return false;
+}
+else {
+if(func3(data191) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i20,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data191}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i14,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data113}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i20,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data191}];
 return false;
 }
 }
-var valid40 = _errs260 === errors;
-if(!valid40){
+var valid76 = _errs476 === errors;
+if(!valid76){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data112}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data190}];
 return false;
 }
 }
-var valid33 = _errs258 === errors;
-if(valid33){
-if(data96.auth !== undefined){
-let data114 = data96.auth;
-const _errs262 = errors;
-if(errors === _errs262){
-if(data114 && typeof data114 == "object" && !Array.isArray(data114)){
-if(data114.realm === undefined){
-data114.realm = "portico";
-}
-let missing10;
-if((data114.users === undefined) && (missing10 = "users")){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing10},message:"must have required property '"+missing10+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data114}];
+var valid71 = _errs474 === errors;
+if(valid71){
+let data192 = data178.denyDestinations;
+const _errs478 = errors;
+if(errors === _errs478){
+if(Array.isArray(data192)){
+if(data192.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data192}];
 return false;
 }
 else {
-const _errs264 = errors;
-for(const key20 in data114){
-if(!((key20 === "realm") || (key20 === "users"))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data114}];
-return false;
-break;
-}
-}
-if(_errs264 === errors){
-let data115 = data114.realm;
-const _errs265 = errors;
-if(errors === _errs265){
-if(typeof data115 === "string"){
-if(func3(data115) > 128){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data115}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data115}];
-return false;
-}
-}
-var valid41 = _errs265 === errors;
-if(valid41){
-if(data114.users !== undefined){
-let data116 = data114.users;
-const _errs267 = errors;
-if(errors === _errs267){
-if(data116 && typeof data116 == "object" && !Array.isArray(data116)){
-if(Object.keys(data116).length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data116}];
+var valid77 = true;
+const len16 = data192.length;
+for(let i21=0; i21<len16; i21++){
+let data193 = data192[i21];
+const _errs480 = errors;
+if(errors === _errs480){
+if(typeof data193 === "string"){
+if(func3(data193) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i21,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data193}];
 return false;
 }
 else {
-for(const key21 in data116){
-let data117 = data116[key21];
-const _errs270 = errors;
-if(errors === _errs270){
-if(typeof data117 === "string"){
-if(func3(data117) > 512){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data117}];
-return false;
-}
-else {
-if(func3(data117) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data117}];
+if(func3(data193) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i21,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data193}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data117}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i21,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data193}];
 return false;
 }
 }
-var valid42 = _errs270 === errors;
-if(!valid42){
+var valid77 = _errs480 === errors;
+if(!valid77){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data116}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data192}];
 return false;
 }
 }
-var valid41 = _errs267 === errors;
+var valid71 = _errs478 === errors;
+if(valid71){
+let data194 = data178.denyHosts;
+const _errs482 = errors;
+if(errors === _errs482){
+if(Array.isArray(data194)){
+if(data194.length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data194}];
+return false;
 }
 else {
-var valid41 = true;
-}
-}
-}
-}
+var valid78 = true;
+const len17 = data194.length;
+for(let i22=0; i22<len17; i22++){
+let data195 = data194[i22];
+const _errs484 = errors;
+if(errors === _errs484){
+if(typeof data195 === "string"){
+if(func3(data195) > 253){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i22,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data195}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data114}];
+if(func3(data195) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i22,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data195}];
 return false;
 }
 }
-var valid33 = _errs262 === errors;
 }
 else {
-var valid33 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data96}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i22,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data195}];
 return false;
 }
 }
-var valid0 = _errs225 === errors;
+var valid78 = _errs484 === errors;
+if(!valid78){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data194}];
+return false;
+}
+}
+var valid71 = _errs482 === errors;
+if(valid71){
+if(data178.auth !== undefined){
+let data196 = data178.auth;
+const _errs486 = errors;
+if(errors === _errs486){
+if(data196 && typeof data196 == "object" && !Array.isArray(data196)){
+if(data196.realm === undefined){
+data196.realm = "portico";
+}
+let missing16;
+if((data196.users === undefined) && (missing16 = "users")){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing16},message:"must have required property '"+missing16+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data196}];
+return false;
+}
+else {
+const _errs488 = errors;
+for(const key40 in data196){
+if(!((key40 === "realm") || (key40 === "users"))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data196}];
+return false;
+break;
+}
+}
+if(_errs488 === errors){
+let data197 = data196.realm;
+const _errs489 = errors;
+if(errors === _errs489){
+if(typeof data197 === "string"){
+if(func3(data197) > 128){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data197}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data197}];
+return false;
+}
+}
+var valid79 = _errs489 === errors;
+if(valid79){
+if(data196.users !== undefined){
+let data198 = data196.users;
+const _errs491 = errors;
+if(errors === _errs491){
+if(data198 && typeof data198 == "object" && !Array.isArray(data198)){
+if(Object.keys(data198).length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data198}];
+return false;
+}
+else {
+for(const key41 in data198){
+let data199 = data198[key41];
+const _errs494 = errors;
+if(errors === _errs494){
+if(typeof data199 === "string"){
+if(func3(data199) > 512){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key41.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data199}];
+return false;
+}
+else {
+if(func3(data199) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key41.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data199}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key41.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data199}];
+return false;
+}
+}
+var valid80 = _errs494 === errors;
+if(!valid80){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data198}];
+return false;
+}
+}
+var valid79 = _errs491 === errors;
+}
+else {
+var valid79 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data196}];
+return false;
+}
+}
+var valid71 = _errs486 === errors;
+}
+else {
+var valid71 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data178}];
+return false;
+}
+}
+var valid0 = _errs449 === errors;
 if(valid0){
 if(data.demoOrigin !== undefined){
-let data118 = data.demoOrigin;
-const _errs272 = errors;
-if(errors === _errs272){
-if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
-const _errs274 = errors;
-for(const key22 in data118){
-if(!(key22 === "listen")){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data118}];
+let data200 = data.demoOrigin;
+const _errs496 = errors;
+if(errors === _errs496){
+if(data200 && typeof data200 == "object" && !Array.isArray(data200)){
+const _errs498 = errors;
+for(const key42 in data200){
+if(!(key42 === "listen")){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data200}];
 return false;
 break;
 }
 }
-if(_errs274 === errors){
-if(data118.listen !== undefined){
-let data119 = data118.listen;
-const _errs275 = errors;
-if(errors === _errs275){
-if(typeof data119 === "string"){
-if(func3(data119) > 300){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data119}];
+if(_errs498 === errors){
+if(data200.listen !== undefined){
+let data201 = data200.listen;
+const _errs499 = errors;
+if(errors === _errs499){
+if(typeof data201 === "string"){
+if(func3(data201) > 300){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data201}];
 return false;
 }
 else {
-if(func3(data119) < 3){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data119}];
+if(func3(data201) < 3){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data201}];
 return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data119}];
-return false;
-}
-}
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data118}];
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data201}];
 return false;
 }
 }
-var valid0 = _errs272 === errors;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data200}];
+return false;
+}
+}
+var valid0 = _errs496 === errors;
 }
 else {
 var valid0 = true;
+}
 }
 }
 }

@@ -482,11 +482,8 @@ export class Http1Connection implements Http1Transport, ReadSink, Guarded {
         this.#blockBody();
         const entry = this.#entry!;
         void d.decided.then((next) => {
-          if (entry.closed || this.#entry !== entry) {
-            if (next.kind === 'tunnel') next.socket.destroy();
-            return;
-          }
-          guard(this, this.#decided, next);
+          if (entry.closed || this.#entry !== entry) this.#dispatcher.abandon(next);
+          else guard(this, this.#decided, next);
         });
         return;
       }
