@@ -22,7 +22,7 @@ export function ensureBuilt(entry: string, sourceDirs: string[]): void {
     spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
   } else if (!existsSync(entry) || statSync(entry).mtimeMs < Math.max(...sourceDirs.map((d) => newestMtime(join(ROOT, d))))) {
     // type errors elsewhere (work in progress) do not stop tsc from emitting
-    spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
+    spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'ignore' });
   }
 }
 

@@ -61,7 +61,7 @@ async function tlsProxy(tlsExtra: Record<string, unknown> = {}, extra: Record<st
 }
 
 /** The certificate a handshake with `servername` (undefined: no SNI) gets. */
-async function servedCert(port: number, servername: string | undefined): Promise<{ cn: string; fingerprint: string; alpn: string | false; protocol: string | null }> {
+async function servedCert(port: number, servername: string | undefined): Promise<{ cn: string; fingerprint: string; alpn: string | false | null; protocol: string | null }> {
   const c = await RawClient.connectTls(port, { servername, ca: pki.caPem, rejectUnauthorized: false, ALPNProtocols: ['h2', 'http/1.1'] });
   const cert = c.socket.getPeerCertificate();
   const out = { cn: cert.subject.CN as string, fingerprint: cert.fingerprint256, alpn: c.socket.alpnProtocol, protocol: c.socket.getProtocol() };

@@ -28,7 +28,8 @@ async function httpsOrigin(opts: https.ServerOptions): Promise<Origin> {
   const o: Origin = { port: 0, clientCNs: [], sessions: 0 };
   const server = https.createServer(opts, (req, res) => {
     const cert = (req.socket as tls.TLSSocket).getPeerCertificate();
-    o.clientCNs.push(cert?.subject?.CN);
+    const cn = cert?.subject?.CN; // a subject may repeat CN (string[])
+    o.clientCNs.push(Array.isArray(cn) ? cn.join(',') : cn);
     res.end(`secure ${req.url}`);
   });
   server.on('secureConnection', () => { o.sessions++; });
