@@ -16,7 +16,6 @@ import { MIN_ADMIN_TOKEN_LENGTH } from '../../src/config/schema.js';
 import { ProxyError } from '../../src/errors.js';
 import { isLoopbackHost } from '../../src/net/loopback.js';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
-import { resolveWorkerCount } from '../cluster/worker-count.js';
 import { silentLogger } from '../../src/log.js';
 
 const invalid = (message: string, path?: string) => new ProxyError('PRX_ERR_BAD_CONFIG', message, path);

@@ -33,8 +33,8 @@ export function spawnNode(args: string[], env?: NodeJS.ProcessEnv): Captured {
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
   const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
   return { child, stdout: () => out, stderr: () => err, exit };
 }
