@@ -15,7 +15,7 @@ import { parseHostPort, type Config } from '../../src/config/config.js';
 import { MIN_ADMIN_TOKEN_LENGTH } from '../../src/config/schema.js';
 import { ProxyError } from '../../src/errors.js';
 import { isLoopbackHost } from '../../src/net/loopback.js';
-import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { ProxyServer } from '../../src/server/proxy-server.js';
 import { silentLogger } from '../../src/log.js';
 
 const invalid = (message: string, path?: string) => new ProxyError('PRX_ERR_BAD_CONFIG', message, path);
