@@ -133,7 +133,8 @@ export const adminConfigSchema = {
       properties: {
         burst: { type: 'integer', minimum: 1, maximum: 10_000, default: 10, description: 'failures at full speed' },
         refillMs: ms(6_000, 'one failure of the budget is regained every refillMs'),
-        delayMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 1_000, description: 'a failure over the budget is answered after this long' },
+        // at most 5 s: the admin API closes a connection silent for 10 s (admin/api/app.ts)
+        delayMs: { type: 'integer', minimum: 0, maximum: 5_000, default: 1_000, description: 'a failure over the budget is answered after this long (at most 5000)' },
       },
     },
   },

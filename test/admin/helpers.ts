@@ -88,6 +88,8 @@ export interface AdminCallOptions {
   key?: string;
   /** The client's own address (another 127.0.0.0/8 address counts as another client). */
   localAddress?: string;
+  /** Ask for a persistent connection (so that the answer says whether the server closes it). */
+  keepAlive?: boolean;
 }
 
 /** One request on a new connection to a running admin API (http: or https: URL). */
@@ -96,16 +98,21 @@ export function adminCall(url: string, o: AdminCallOptions = {}): Promise<AdminR
   const headers: Record<string, string> = { ...(o.token !== undefined ? { authorization: `Bearer ${o.token}` } : {}), ...o.headers };
   const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
   if (payload !== undefined) headers['content-type'] ??= 'application/json';
+  const mod = u.protocol === 'https:' ? https : http;
+  const agent = o.keepAlive ? new mod.Agent({ keepAlive: true }) : false;
   const options: https.RequestOptions = {
-    method: o.method ?? 'GET', host: u.hostname, port: u.port, path: u.pathname + u.search, headers, agent: false,
+    method: o.method ?? 'GET', host: u.hostname, port: u.port, path: u.pathname + u.search, headers, agent,
     localAddress: o.localAddress, ca: o.ca, cert: o.cert, key: o.key, timeout: 20_000,
   };
   return new Promise((resolve, reject) => {
-    const req = (u.protocol === 'https:' ? https : http).request(options, (res) => {
+    const req = mod.request(options, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body, json: () => JSON.parse(body) }));
+      res.on('end', () => {
+        if (agent) agent.destroy();
+        resolve({ status: res.statusCode!, headers: res.headers, body, json: () => JSON.parse(body) });
+      });
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`${options.method} ${url}: no answer in 20 s`)));
