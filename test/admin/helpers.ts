@@ -90,6 +90,8 @@ export interface AdminCallOptions {
   localAddress?: string;
   /** Ask for a persistent connection (so that the answer says whether the server closes it). */
   keepAlive?: boolean;
+  /** TLS SNI (none by default: the URL's host is an IP address). */
+  servername?: string;
 }
 
 /** One request on a new connection to a running admin API (http: or https: URL). */
@@ -102,7 +104,7 @@ export function adminCall(url: string, o: AdminCallOptions = {}): Promise<AdminR
   const agent = o.keepAlive ? new mod.Agent({ keepAlive: true }) : false;
   const options: https.RequestOptions = {
     method: o.method ?? 'GET', host: u.hostname, port: u.port, path: u.pathname + u.search, headers, agent,
-    localAddress: o.localAddress, ca: o.ca, cert: o.cert, key: o.key, timeout: 20_000,
+    localAddress: o.localAddress, ca: o.ca, cert: o.cert, key: o.key, servername: o.servername, timeout: 20_000,
   };
   return new Promise((resolve, reject) => {
     const req = mod.request(options, (res) => {
