@@ -1,7 +1,7 @@
 // /v1/config: the whole configuration (GET) and its atomic replacement (PUT).
 // Only the route list can change at run time. Other settings in a PUT body must equal the running
 // ones (422 naming the first that differs: edit the file and restart for those); settings left out
-// are unchanged. Secrets (admin token, forward-proxy passwords, the etcd password) are never served.
+// are unchanged. Secrets (admin tokens, forward-proxy passwords, the etcd password) are never served.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Config } from '../../src/config/config.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
@@ -26,7 +26,10 @@ const isJsonObject = (v: unknown): v is JsonObject => typeof v === 'object' && v
 /** The running configuration without secrets, with the current routes. */
 export function configView(config: Config, routes: ReadonlyArray<Readonly<RouteSpec>>): Record<string, unknown> {
   const view: Config = structuredClone({ ...config, routes: [] });
-  if (view.admin) delete view.admin.token;
+  if (view.admin) {
+    delete view.admin.token;
+    for (const t of view.admin.tokens ?? []) delete t.token;
+  }
   const forwardAuth: { realm: string; users?: Record<string, string> } | undefined = view.forwardProxy.auth;
   if (forwardAuth) delete forwardAuth.users;
   if (view.store.type === 'etcd' && view.store.auth) delete view.store.auth.password;
@@ -99,6 +102,15 @@ export const configPlugin: FastifyPluginAsync<ConfigPluginOptions> = async (app:
         }
         if (isJsonObject(a)) delete a.token;
         if (isJsonObject(b)) delete b.token;
+        // token values are never served either: an entry without one keeps the running one
+        const aTokens = isJsonObject(a) ? a.tokens : undefined;
+        const bTokens = isJsonObject(b) ? b.tokens : undefined;
+        if (Array.isArray(aTokens) && Array.isArray(bTokens)) {
+          aTokens.forEach((t: unknown, i) => {
+            const running: unknown = bTokens[i];
+            if (isJsonObject(t) && t.token === undefined && isJsonObject(running)) t.token = running.token;
+          });
+        }
       }
       const aAuth = isJsonObject(a) ? a.auth : undefined;
       const bAuth = isJsonObject(b) ? b.auth : undefined;

@@ -106,10 +106,11 @@ function nodeAt(schema: unknown, ...path: Array<string | number>): Record<string
   return n as Record<string, unknown>;
 }
 
-/** The config as served: secrets (admin token, forward-proxy passwords, etcd password) are not part of it. */
+/** The config as served: secrets (admin tokens, forward-proxy passwords, etcd password) are not part of it. */
 function configView(): Record<string, unknown> {
   const c = withoutIds(configSchema) as unknown as Record<string, unknown>;
-  delete nodeAt(c, 'properties', 'admin', 'oneOf', 1, 'properties').token;
+  delete nodeAt(c, 'properties', 'admin', 'properties').token;
+  delete nodeAt(c, 'properties', 'admin', 'properties', 'tokens', 'items', 'properties').token;
   const auth = nodeAt(c, 'properties', 'forwardProxy', 'properties', 'auth');
   delete nodeAt(auth, 'properties').users;
   auth.required = [];
