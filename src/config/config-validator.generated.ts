@@ -21,17 +21,19 @@ const runtime0 = { default: function ucs2length(str) {
 
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"}}},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"default":{"listen":"127.0.0.1:9090"},"oneOf":[{"const":false},{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"bearer token for mutations (or env PORTICO_ADMIN_TOKEN)"}}}]},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}},"default":{}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
+const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"}}},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"type":["object","boolean"],"errorMessage":"must be false or an object","if":{"type":"boolean"},"then":{"const":false,"errorMessage":"must be false or an object"},"default":{},"additionalProperties":false,"description":"the admin API (docs/admin-security.md); false: none","properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"the token named \"admin\" (role admin); or env PORTICO_ADMIN_TOKEN"},"tokens":{"type":"array","maxItems":256,"default":[],"description":"more tokens, each with a name (recorded with the changes it makes) and a role","items":{"type":"object","additionalProperties":false,"required":["name","role"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$","description":"recorded in the access log and route history (never the token)"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"},"token":{"type":"string","minLength":16,"maxLength":512},"tokenFile":{"type":"string","minLength":1,"maxLength":4096,"description":"a file holding the token (white space around it is ignored)"}}}},"openReads":{"type":"boolean","description":"GET/HEAD without a credential; default: true on a loopback listener, false elsewhere"},"metricsAuth":{"type":"boolean","default":true,"description":"false: GET /metrics answers without a credential"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"clientCertificates":{"type":"object","additionalProperties":false,"required":["ca"],"description":"ask clients for a certificate signed by `ca`","properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle client certificates are verified against"},"required":{"type":"boolean","default":false,"description":"true: no connection without a valid client certificate"},"clients":{"type":"array","maxItems":1024,"default":[],"description":"verified certificates with this subject CN act with this role, without a token","items":{"type":"object","additionalProperties":false,"required":["commonName","role"],"properties":{"commonName":{"type":"string","pattern":"^[ -~]{1,64}$"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"}}}}}}}},"failedAuth":{"type":"object","additionalProperties":false,"default":{},"description":"per client address: failed authentications beyond the budget are answered late (429)","properties":{"burst":{"type":"integer","minimum":1,"maximum":10000,"default":10,"description":"failures at full speed"},"refillMs":{"type":"integer","minimum":1,"maximum":86400000,"default":6000,"description":"one failure of the budget is regained every refillMs"},"delayMs":{"type":"integer","minimum":0,"maximum":5000,"default":1000,"description":"a failure over the budget is answered after this long (at most 5000)"}}}}},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}},"default":{}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "u");
-const pattern1 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$", "u");
-const pattern2 = new RegExp("^/[\\x21-\\x7e]*$", "u");
-const pattern3 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "u");
-const pattern6 = new RegExp("^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$", "u");
-const pattern10 = new RegExp("^(/[\\x21-\\x7e]*)?$", "u");
-const pattern12 = new RegExp("^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$", "u");
-const pattern16 = new RegExp("^/[!-~]*[^/]$", "u");
+const pattern1 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$", "u");
+const pattern2 = new RegExp("^[ -~]{1,64}$", "u");
+const pattern3 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$", "u");
+const pattern4 = new RegExp("^/[\\x21-\\x7e]*$", "u");
+const pattern5 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "u");
+const pattern8 = new RegExp("^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$", "u");
+const pattern12 = new RegExp("^(/[\\x21-\\x7e]*)?$", "u");
+const pattern14 = new RegExp("^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$", "u");
+const pattern18 = new RegExp("^/[!-~]*[^/]$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="portico:config" */;
@@ -46,7 +48,7 @@ if(data.listeners === undefined){
 data.listeners = [];
 }
 if(data.admin === undefined){
-data.admin = {"listen":"127.0.0.1:9090"};
+data.admin = {};
 }
 if(data.logLevel === undefined){
 data.logLevel = "info";
@@ -552,12 +554,15 @@ var valid0 = _errs7 === errors;
 if(valid0){
 let data15 = data.admin;
 const _errs39 = errors;
-const _errs40 = errors;
-let valid8 = false;
-let passing0 = null;
+if((!(data15 && typeof data15 == "object" && !Array.isArray(data15))) && (typeof data15 !== "boolean")){
+validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/type",keyword:"type",params:{type: schema11.properties.admin.type},message:"must be object,boolean",schema:schema11.properties.admin.type,parentSchema:schema11.properties.admin,data:data15}];
+return false;
+}
 const _errs41 = errors;
-if(false !== data15){
-const err5 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/0/const",keyword:"const",params:{allowedValue: false},message:"must be equal to constant",schema:false,parentSchema:schema11.properties.admin.oneOf[0],data:data15};
+let valid8 = true;
+const _errs42 = errors;
+if(typeof data15 !== "boolean"){
+const err5 = {};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -566,18 +571,27 @@ vErrors.push(err5);
 }
 errors++;
 }
-var _valid1 = _errs41 === errors;
-if(_valid1){
-valid8 = true;
-passing0 = 0;
+var _valid1 = _errs42 === errors;
+errors = _errs41;
+if(vErrors !== null){
+if(_errs41){
+vErrors.length = _errs41;
 }
-const _errs42 = errors;
-if(errors === _errs42){
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
+else {
+vErrors = null;
+}
+}
+if(_valid1){
 const _errs44 = errors;
-for(const key5 in data15){
-if(!((key5 === "listen") || (key5 === "token"))){
-const err6 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.oneOf[1],data:data15};
+if(false !== data15){
+validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/then/const",keyword:"const",params:{allowedValue: false},message:"must be equal to constant",schema:false,parentSchema:schema11.properties.admin.then,data:data15}];
+return false;
+}
+var _valid1 = _errs44 === errors;
+valid8 = _valid1;
+}
+if(!valid8){
+const err6 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema",schema:schema11.properties.admin.if,parentSchema:schema11.properties.admin,data:data15};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -585,17 +599,748 @@ else {
 vErrors.push(err6);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+}
+if(errors === _errs39){
+if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
+if(data15.listen === undefined){
+data15.listen = "127.0.0.1:9090";
+}
+if(data15.tokens === undefined){
+data15.tokens = [];
+}
+if(data15.metricsAuth === undefined){
+data15.metricsAuth = true;
+}
+if(data15.failedAuth === undefined){
+data15.failedAuth = {};
+}
+const _errs45 = errors;
+for(const key5 in data15){
+if(!(((((((key5 === "listen") || (key5 === "token")) || (key5 === "tokens")) || (key5 === "openReads")) || (key5 === "metricsAuth")) || (key5 === "tls")) || (key5 === "failedAuth"))){
+validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin,data:data15}];
+return false;
 break;
 }
 }
-if(_errs44 === errors){
-if(data15.listen !== undefined){
+if(_errs45 === errors){
 let data16 = data15.listen;
-const _errs45 = errors;
-if(errors === _errs45){
+const _errs46 = errors;
+if(errors === _errs46){
 if(typeof data16 === "string"){
 if(func3(data16) > 300){
-const err7 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data16};
+validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.admin.properties.listen,data:data16}];
+return false;
+}
+else {
+if(func3(data16) < 3){
+validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.admin.properties.listen,data:data16}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.listen.type,parentSchema:schema11.properties.admin.properties.listen,data:data16}];
+return false;
+}
+}
+var valid9 = _errs46 === errors;
+if(valid9){
+if(data15.token !== undefined){
+let data17 = data15.token;
+const _errs48 = errors;
+if(errors === _errs48){
+if(typeof data17 === "string"){
+if(func3(data17) > 512){
+validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.properties.token,data:data17}];
+return false;
+}
+else {
+if(func3(data17) < 16){
+validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.properties.token,data:data17}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.token.type,parentSchema:schema11.properties.admin.properties.token,data:data17}];
+return false;
+}
+}
+var valid9 = _errs48 === errors;
+}
+else {
+var valid9 = true;
+}
+if(valid9){
+let data18 = data15.tokens;
+const _errs50 = errors;
+if(errors === _errs50){
+if(Array.isArray(data18)){
+if(data18.length > 256){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens",schemaPath:"#/properties/admin/properties/tokens/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.admin.properties.tokens,data:data18}];
+return false;
+}
+else {
+var valid10 = true;
+const len2 = data18.length;
+for(let i2=0; i2<len2; i2++){
+let data19 = data18[i2];
+const _errs52 = errors;
+if(errors === _errs52){
+if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
+let missing3;
+if(((data19.name === undefined) && (missing3 = "name")) || ((data19.role === undefined) && (missing3 = "role"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2,schemaPath:"#/properties/admin/properties/tokens/items/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'",schema:schema11.properties.admin.properties.tokens.items.required,parentSchema:schema11.properties.admin.properties.tokens.items,data:data19}];
+return false;
+}
+else {
+const _errs54 = errors;
+for(const key6 in data19){
+if(!((((key6 === "name") || (key6 === "role")) || (key6 === "token")) || (key6 === "tokenFile"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2,schemaPath:"#/properties/admin/properties/tokens/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tokens.items,data:data19}];
+return false;
+break;
+}
+}
+if(_errs54 === errors){
+if(data19.name !== undefined){
+let data20 = data19.name;
+const _errs55 = errors;
+if(errors === _errs55){
+if(typeof data20 === "string"){
+if(!pattern1.test(data20)){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/name",schemaPath:"#/properties/admin/properties/tokens/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$",parentSchema:schema11.properties.admin.properties.tokens.items.properties.name,data:data20}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/name",schemaPath:"#/properties/admin/properties/tokens/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.name.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.name,data:data20}];
+return false;
+}
+}
+var valid11 = _errs55 === errors;
+}
+else {
+var valid11 = true;
+}
+if(valid11){
+if(data19.role !== undefined){
+let data21 = data19.role;
+const _errs57 = errors;
+if(!((data21 === "admin") || (data21 === "read"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/role",schemaPath:"#/properties/admin/properties/tokens/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.admin.properties.tokens.items.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.admin.properties.tokens.items.properties.role.enum,parentSchema:schema11.properties.admin.properties.tokens.items.properties.role,data:data21}];
+return false;
+}
+var valid11 = _errs57 === errors;
+}
+else {
+var valid11 = true;
+}
+if(valid11){
+if(data19.token !== undefined){
+let data22 = data19.token;
+const _errs58 = errors;
+if(errors === _errs58){
+if(typeof data22 === "string"){
+if(func3(data22) > 512){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data22}];
+return false;
+}
+else {
+if(func3(data22) < 16){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data22}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.token.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data22}];
+return false;
+}
+}
+var valid11 = _errs58 === errors;
+}
+else {
+var valid11 = true;
+}
+if(valid11){
+if(data19.tokenFile !== undefined){
+let data23 = data19.tokenFile;
+const _errs60 = errors;
+if(errors === _errs60){
+if(typeof data23 === "string"){
+if(func3(data23) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data23}];
+return false;
+}
+else {
+if(func3(data23) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data23}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.tokenFile.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data23}];
+return false;
+}
+}
+var valid11 = _errs60 === errors;
+}
+else {
+var valid11 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2,schemaPath:"#/properties/admin/properties/tokens/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tokens.items.type,parentSchema:schema11.properties.admin.properties.tokens.items,data:data19}];
+return false;
+}
+}
+var valid10 = _errs52 === errors;
+if(!valid10){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens",schemaPath:"#/properties/admin/properties/tokens/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tokens.type,parentSchema:schema11.properties.admin.properties.tokens,data:data18}];
+return false;
+}
+}
+var valid9 = _errs50 === errors;
+if(valid9){
+if(data15.openReads !== undefined){
+let data24 = data15.openReads;
+const _errs62 = errors;
+if(typeof data24 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/openReads",schemaPath:"#/properties/admin/properties/openReads/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.openReads.type,parentSchema:schema11.properties.admin.properties.openReads,data:data24}];
+return false;
+}
+var valid9 = _errs62 === errors;
+}
+else {
+var valid9 = true;
+}
+if(valid9){
+let data25 = data15.metricsAuth;
+const _errs64 = errors;
+if(typeof data25 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/metricsAuth",schemaPath:"#/properties/admin/properties/metricsAuth/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.metricsAuth.type,parentSchema:schema11.properties.admin.properties.metricsAuth,data:data25}];
+return false;
+}
+var valid9 = _errs64 === errors;
+if(valid9){
+if(data15.tls !== undefined){
+let data26 = data15.tls;
+const _errs66 = errors;
+if(errors === _errs66){
+if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
+if(data26.handshakeTimeoutMs === undefined){
+data26.handshakeTimeoutMs = 10000;
+}
+if(data26.watchFiles === undefined){
+data26.watchFiles = true;
+}
+if(data26.watchIntervalMs === undefined){
+data26.watchIntervalMs = 5000;
+}
+let missing4;
+if((data26.certificates === undefined) && (missing4 = "certificates")){
+validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'",schema:schema11.properties.admin.properties.tls.required,parentSchema:schema11.properties.admin.properties.tls,data:data26}];
+return false;
+}
+else {
+const _errs68 = errors;
+for(const key7 in data26){
+if(!(((((key7 === "certificates") || (key7 === "handshakeTimeoutMs")) || (key7 === "watchFiles")) || (key7 === "watchIntervalMs")) || (key7 === "clientCertificates"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls,data:data26}];
+return false;
+break;
+}
+}
+if(_errs68 === errors){
+if(data26.certificates !== undefined){
+let data27 = data26.certificates;
+const _errs69 = errors;
+if(errors === _errs69){
+if(Array.isArray(data27)){
+if(data27.length > 10000){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data27}];
+return false;
+}
+else {
+if(data27.length < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data27}];
+return false;
+}
+else {
+var valid13 = true;
+const len3 = data27.length;
+for(let i3=0; i3<len3; i3++){
+let data28 = data27[i3];
+const _errs71 = errors;
+if(errors === _errs71){
+if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
+let missing5;
+if(((data28.cert === undefined) && (missing5 = "cert")) || ((data28.key === undefined) && (missing5 = "key"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/required",keyword:"required",params:{missingProperty: missing5},message:"must have required property '"+missing5+"'",schema:schema11.properties.admin.properties.tls.properties.certificates.items.required,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data28}];
+return false;
+}
+else {
+const _errs73 = errors;
+for(const key8 in data28){
+if(!((key8 === "cert") || (key8 === "key"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data28}];
+return false;
+break;
+}
+}
+if(_errs73 === errors){
+if(data28.cert !== undefined){
+let data29 = data28.cert;
+const _errs74 = errors;
+if(errors === _errs74){
+if(typeof data29 === "string"){
+if(func3(data29) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data29}];
+return false;
+}
+else {
+if(func3(data29) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data29}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data29}];
+return false;
+}
+}
+var valid14 = _errs74 === errors;
+}
+else {
+var valid14 = true;
+}
+if(valid14){
+if(data28.key !== undefined){
+let data30 = data28.key;
+const _errs76 = errors;
+if(errors === _errs76){
+if(typeof data30 === "string"){
+if(func3(data30) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data30}];
+return false;
+}
+else {
+if(func3(data30) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data30}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data30}];
+return false;
+}
+}
+var valid14 = _errs76 === errors;
+}
+else {
+var valid14 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.certificates.items.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data28}];
+return false;
+}
+}
+var valid13 = _errs71 === errors;
+if(!valid13){
+break;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tls.properties.certificates.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data27}];
+return false;
+}
+}
+var valid12 = _errs69 === errors;
+}
+else {
+var valid12 = true;
+}
+if(valid12){
+let data31 = data26.handshakeTimeoutMs;
+const _errs78 = errors;
+if(!((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31)))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs.type,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data31}];
+return false;
+}
+if(errors === _errs78){
+if(typeof data31 == "number"){
+if(data31 > 86400000 || isNaN(data31)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data31}];
+return false;
+}
+else {
+if(data31 < 1 || isNaN(data31)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data31}];
+return false;
+}
+}
+}
+}
+var valid12 = _errs78 === errors;
+if(valid12){
+let data32 = data26.watchFiles;
+const _errs80 = errors;
+if(typeof data32 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchFiles",schemaPath:"#/properties/admin/properties/tls/properties/watchFiles/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.tls.properties.watchFiles.type,parentSchema:schema11.properties.admin.properties.tls.properties.watchFiles,data:data32}];
+return false;
+}
+var valid12 = _errs80 === errors;
+if(valid12){
+let data33 = data26.watchIntervalMs;
+const _errs82 = errors;
+if(!((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33)))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.tls.properties.watchIntervalMs.type,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data33}];
+return false;
+}
+if(errors === _errs82){
+if(typeof data33 == "number"){
+if(data33 > 86400000 || isNaN(data33)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data33}];
+return false;
+}
+else {
+if(data33 < 1 || isNaN(data33)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data33}];
+return false;
+}
+}
+}
+}
+var valid12 = _errs82 === errors;
+if(valid12){
+if(data26.clientCertificates !== undefined){
+let data34 = data26.clientCertificates;
+const _errs84 = errors;
+if(errors === _errs84){
+if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
+if(data34.required === undefined){
+data34.required = false;
+}
+if(data34.clients === undefined){
+data34.clients = [];
+}
+let missing6;
+if((data34.ca === undefined) && (missing6 = "ca")){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/required",keyword:"required",params:{missingProperty: missing6},message:"must have required property '"+missing6+"'",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.required,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data34}];
+return false;
+}
+else {
+const _errs86 = errors;
+for(const key9 in data34){
+if(!(((key9 === "ca") || (key9 === "required")) || (key9 === "clients"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data34}];
+return false;
+break;
+}
+}
+if(_errs86 === errors){
+if(data34.ca !== undefined){
+let data35 = data34.ca;
+const _errs87 = errors;
+if(errors === _errs87){
+if(typeof data35 === "string"){
+if(func3(data35) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data35}];
+return false;
+}
+else {
+if(func3(data35) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data35}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data35}];
+return false;
+}
+}
+var valid15 = _errs87 === errors;
+}
+else {
+var valid15 = true;
+}
+if(valid15){
+let data36 = data34.required;
+const _errs89 = errors;
+if(typeof data36 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/required",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/required/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.required.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.required,data:data36}];
+return false;
+}
+var valid15 = _errs89 === errors;
+if(valid15){
+let data37 = data34.clients;
+const _errs91 = errors;
+if(errors === _errs91){
+if(Array.isArray(data37)){
+if(data37.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients,data:data37}];
+return false;
+}
+else {
+var valid16 = true;
+const len4 = data37.length;
+for(let i4=0; i4<len4; i4++){
+let data38 = data37[i4];
+const _errs93 = errors;
+if(errors === _errs93){
+if(data38 && typeof data38 == "object" && !Array.isArray(data38)){
+let missing7;
+if(((data38.commonName === undefined) && (missing7 = "commonName")) || ((data38.role === undefined) && (missing7 = "role"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.required,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data38}];
+return false;
+}
+else {
+const _errs95 = errors;
+for(const key10 in data38){
+if(!((key10 === "commonName") || (key10 === "role"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data38}];
+return false;
+break;
+}
+}
+if(_errs95 === errors){
+if(data38.commonName !== undefined){
+let data39 = data38.commonName;
+const _errs96 = errors;
+if(errors === _errs96){
+if(typeof data39 === "string"){
+if(!pattern2.test(data39)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4+"/commonName",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/commonName/pattern",keyword:"pattern",params:{pattern: "^[ -~]{1,64}$"},message:"must match pattern \""+"^[ -~]{1,64}$"+"\"",schema:"^[ -~]{1,64}$",parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName,data:data39}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4+"/commonName",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/commonName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName,data:data39}];
+return false;
+}
+}
+var valid17 = _errs96 === errors;
+}
+else {
+var valid17 = true;
+}
+if(valid17){
+if(data38.role !== undefined){
+let data40 = data38.role;
+const _errs98 = errors;
+if(!((data40 === "admin") || (data40 === "read"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4+"/role",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role.enum,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role,data:data40}];
+return false;
+}
+var valid17 = _errs98 === errors;
+}
+else {
+var valid17 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data38}];
+return false;
+}
+}
+var valid16 = _errs93 === errors;
+if(!valid16){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients,data:data37}];
+return false;
+}
+}
+var valid15 = _errs91 === errors;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data34}];
+return false;
+}
+}
+var valid12 = _errs84 === errors;
+}
+else {
+var valid12 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.type,parentSchema:schema11.properties.admin.properties.tls,data:data26}];
+return false;
+}
+}
+var valid9 = _errs66 === errors;
+}
+else {
+var valid9 = true;
+}
+if(valid9){
+let data41 = data15.failedAuth;
+const _errs99 = errors;
+if(errors === _errs99){
+if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
+if(data41.burst === undefined){
+data41.burst = 10;
+}
+if(data41.refillMs === undefined){
+data41.refillMs = 6000;
+}
+if(data41.delayMs === undefined){
+data41.delayMs = 1000;
+}
+const _errs101 = errors;
+for(const key11 in data41){
+if(!(((key11 === "burst") || (key11 === "refillMs")) || (key11 === "delayMs"))){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth",schemaPath:"#/properties/admin/properties/failedAuth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.failedAuth,data:data41}];
+return false;
+break;
+}
+}
+if(_errs101 === errors){
+let data42 = data41.burst;
+const _errs102 = errors;
+if(!((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42)))){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.burst.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data42}];
+return false;
+}
+if(errors === _errs102){
+if(typeof data42 == "number"){
+if(data42 > 10000 || isNaN(data42)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data42}];
+return false;
+}
+else {
+if(data42 < 1 || isNaN(data42)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data42}];
+return false;
+}
+}
+}
+}
+var valid18 = _errs102 === errors;
+if(valid18){
+let data43 = data41.refillMs;
+const _errs104 = errors;
+if(!((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43)))){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.refillMs.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data43}];
+return false;
+}
+if(errors === _errs104){
+if(typeof data43 == "number"){
+if(data43 > 86400000 || isNaN(data43)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data43}];
+return false;
+}
+else {
+if(data43 < 1 || isNaN(data43)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data43}];
+return false;
+}
+}
+}
+}
+var valid18 = _errs104 === errors;
+if(valid18){
+let data44 = data41.delayMs;
+const _errs106 = errors;
+if(!((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44)))){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.delayMs.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data44}];
+return false;
+}
+if(errors === _errs106){
+if(typeof data44 == "number"){
+if(data44 > 5000 || isNaN(data44)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000",schema:5000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data44}];
+return false;
+}
+else {
+if(data44 < 0 || isNaN(data44)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data44}];
+return false;
+}
+}
+}
+}
+var valid18 = _errs106 === errors;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth",schemaPath:"#/properties/admin/properties/failedAuth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.failedAuth.type,parentSchema:schema11.properties.admin.properties.failedAuth,data:data41}];
+return false;
+}
+}
+var valid9 = _errs99 === errors;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+var valid0 = _errs39 === errors;
+if(valid0){
+let data45 = data.logLevel;
+const _errs108 = errors;
+if(!(((((((data45 === "fatal") || (data45 === "error")) || (data45 === "warn")) || (data45 === "info")) || (data45 === "debug")) || (data45 === "trace")) || (data45 === "silent"))){
+validate10.errors = [{instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.logLevel.enum,parentSchema:schema11.properties.logLevel,data:data45}];
+return false;
+}
+var valid0 = _errs108 === errors;
+if(valid0){
+let data46 = data.workers;
+const _errs109 = errors;
+const _errs110 = errors;
+let valid19 = false;
+let passing0 = null;
+const _errs111 = errors;
+if(!((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46)))){
+const err7 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.workers.oneOf[0].type,parentSchema:schema11.properties.workers.oneOf[0],data:data46};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -604,9 +1349,10 @@ vErrors.push(err7);
 }
 errors++;
 }
-else {
-if(func3(data16) < 3){
-const err8 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data16};
+if(errors === _errs111){
+if(typeof data46 == "number"){
+if(data46 > 256 || isNaN(data46)){
+const err8 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema11.properties.workers.oneOf[0],data:data46};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -615,10 +1361,9 @@ vErrors.push(err8);
 }
 errors++;
 }
-}
-}
 else {
-const err9 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.oneOf[1].properties.listen.type,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data16};
+if(data46 < 1 || isNaN(data46)){
+const err9 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.workers.oneOf[0],data:data46};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -628,19 +1373,16 @@ vErrors.push(err9);
 errors++;
 }
 }
-var valid9 = _errs45 === errors;
 }
-else {
-var valid9 = true;
 }
-if(valid9){
-if(data15.token !== undefined){
-let data17 = data15.token;
-const _errs47 = errors;
-if(errors === _errs47){
-if(typeof data17 === "string"){
-if(func3(data17) > 512){
-const err10 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data17};
+var _valid2 = _errs111 === errors;
+if(_valid2){
+valid19 = true;
+passing0 = 0;
+}
+const _errs113 = errors;
+if("auto" !== data46){
+const err10 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/1/const",keyword:"const",params:{allowedValue: "auto"},message:"must be equal to constant",schema:"auto",parentSchema:schema11.properties.workers.oneOf[1],data:data46};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -649,9 +1391,19 @@ vErrors.push(err10);
 }
 errors++;
 }
+var _valid2 = _errs113 === errors;
+if(_valid2 && valid19){
+valid19 = false;
+passing0 = [passing0, 1];
+}
 else {
-if(func3(data17) < 16){
-const err11 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data17};
+if(_valid2){
+valid19 = true;
+passing0 = 1;
+}
+}
+if(!valid19){
+const err11 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema11.properties.workers.oneOf,parentSchema:schema11.properties.workers,data:data46};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -659,11 +1411,962 @@ else {
 vErrors.push(err11);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs110;
+if(vErrors !== null){
+if(_errs110){
+vErrors.length = _errs110;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid0 = _errs109 === errors;
+if(valid0){
+let data47 = data.proxyName;
+const _errs114 = errors;
+if(errors === _errs114){
+if(typeof data47 === "string"){
+if(!pattern3.test(data47)){
+validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.proxyName,data:data47}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.proxyName.type,parentSchema:schema11.properties.proxyName,data:data47}];
+return false;
+}
+}
+var valid0 = _errs114 === errors;
+if(valid0){
+let data48 = data.via;
+const _errs116 = errors;
+if(typeof data48 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.via.type,parentSchema:schema11.properties.via,data:data48}];
+return false;
+}
+var valid0 = _errs116 === errors;
+if(valid0){
+let data49 = data.limits;
+const _errs118 = errors;
+if(errors === _errs118){
+if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
+if(data49.maxLineBytes === undefined){
+data49.maxLineBytes = 16384;
+}
+if(data49.maxHeaderFields === undefined){
+data49.maxHeaderFields = 500;
+}
+if(data49.maxHeadBytes === undefined){
+data49.maxHeadBytes = 16384;
+}
+if(data49.maxChunkSizeLineBytes === undefined){
+data49.maxChunkSizeLineBytes = 1024;
+}
+if(data49.maxTrailerBytes === undefined){
+data49.maxTrailerBytes = 65536;
+}
+if(data49.maxBodyBytes === undefined){
+data49.maxBodyBytes = null;
+}
+if(data49.pipelineBufferBytes === undefined){
+data49.pipelineBufferBytes = 16384;
+}
+if(data49.maxConnections === undefined){
+data49.maxConnections = 50000;
+}
+const _errs120 = errors;
+for(const key12 in data49){
+if(!((((((((key12 === "maxLineBytes") || (key12 === "maxHeaderFields")) || (key12 === "maxHeadBytes")) || (key12 === "maxChunkSizeLineBytes")) || (key12 === "maxTrailerBytes")) || (key12 === "maxBodyBytes")) || (key12 === "pipelineBufferBytes")) || (key12 === "maxConnections"))){
+validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.limits,data:data49}];
+return false;
+break;
+}
+}
+if(_errs120 === errors){
+let data50 = data49.maxLineBytes;
+const _errs121 = errors;
+if(!((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxLineBytes.type,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data50}];
+return false;
+}
+if(errors === _errs121){
+if(typeof data50 == "number"){
+if(data50 > 32768 || isNaN(data50)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768",schema:32768,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data50}];
+return false;
+}
+else {
+if(data50 < 64 || isNaN(data50)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data50}];
+return false;
+}
+}
+}
+}
+var valid20 = _errs121 === errors;
+if(valid20){
+let data51 = data49.maxHeaderFields;
+const _errs123 = errors;
+if(!((typeof data51 == "number") && (!(data51 % 1) && !isNaN(data51)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeaderFields.type,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data51}];
+return false;
+}
+if(errors === _errs123){
+if(typeof data51 == "number"){
+if(data51 > 2048 || isNaN(data51)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2048},message:"must be <= 2048",schema:2048,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data51}];
+return false;
+}
+else {
+if(data51 < 1 || isNaN(data51)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data51}];
+return false;
+}
+}
+}
+}
+var valid20 = _errs123 === errors;
+if(valid20){
+let data52 = data49.maxHeadBytes;
+const _errs125 = errors;
+if(!((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeadBytes.type,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data52}];
+return false;
+}
+if(errors === _errs125){
+if(typeof data52 == "number"){
+if(data52 > 49152 || isNaN(data52)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 49152},message:"must be <= 49152",schema:49152,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data52}];
+return false;
+}
+else {
+if(data52 < 64 || isNaN(data52)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data52}];
+return false;
+}
+}
+}
+}
+var valid20 = _errs125 === errors;
+if(valid20){
+let data53 = data49.maxChunkSizeLineBytes;
+const _errs127 = errors;
+if(!((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxChunkSizeLineBytes.type,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data53}];
+return false;
+}
+if(errors === _errs127){
+if(typeof data53 == "number"){
+if(data53 > 65536 || isNaN(data53)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data53}];
+return false;
+}
+else {
+if(data53 < 16 || isNaN(data53)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data53}];
+return false;
+}
+}
+}
+}
+var valid20 = _errs127 === errors;
+if(valid20){
+let data54 = data49.maxTrailerBytes;
+const _errs129 = errors;
+if(!((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxTrailerBytes.type,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data54}];
+return false;
+}
+if(errors === _errs129){
+if(typeof data54 == "number"){
+if(data54 > 1048576 || isNaN(data54)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1048576},message:"must be <= 1048576",schema:1048576,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data54}];
+return false;
+}
+else {
+if(data54 < 0 || isNaN(data54)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data54}];
+return false;
+}
+}
+}
+}
+var valid20 = _errs129 === errors;
+if(valid20){
+let data55 = data49.maxBodyBytes;
+const _errs131 = errors;
+if((!((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55)))) && (data55 !== null)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/type",keyword:"type",params:{type: schema11.properties.limits.properties.maxBodyBytes.type},message:"must be integer,null",schema:schema11.properties.limits.properties.maxBodyBytes.type,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data55}];
+return false;
+}
+if(errors === _errs131){
+if(typeof data55 == "number"){
+if(data55 < 0 || isNaN(data55)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data55}];
+return false;
+}
+}
+}
+var valid20 = _errs131 === errors;
+if(valid20){
+let data56 = data49.pipelineBufferBytes;
+const _errs133 = errors;
+if(!((typeof data56 == "number") && (!(data56 % 1) && !isNaN(data56)))){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.pipelineBufferBytes.type,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data56}];
+return false;
+}
+if(errors === _errs133){
+if(typeof data56 == "number"){
+if(data56 > 16777216 || isNaN(data56)){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data56}];
+return false;
+}
+else {
+if(data56 < 1024 || isNaN(data56)){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024",schema:1024,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data56}];
+return false;
+}
+}
+}
+}
+var valid20 = _errs133 === errors;
+if(valid20){
+let data57 = data49.maxConnections;
+const _errs135 = errors;
+if(!((typeof data57 == "number") && (!(data57 % 1) && !isNaN(data57)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxConnections.type,parentSchema:schema11.properties.limits.properties.maxConnections,data:data57}];
+return false;
+}
+if(errors === _errs135){
+if(typeof data57 == "number"){
+if(data57 > 1000000 || isNaN(data57)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.limits.properties.maxConnections,data:data57}];
+return false;
+}
+else {
+if(data57 < 1 || isNaN(data57)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxConnections,data:data57}];
+return false;
+}
+}
+}
+}
+var valid20 = _errs135 === errors;
+}
+}
+}
+}
+}
+}
 }
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.oneOf[1].properties.token.type,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data17};
+validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.limits.type,parentSchema:schema11.properties.limits,data:data49}];
+return false;
+}
+}
+var valid0 = _errs118 === errors;
+if(valid0){
+let data58 = data.timeouts;
+const _errs137 = errors;
+if(errors === _errs137){
+if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
+if(data58.idleMs === undefined){
+data58.idleMs = 60000;
+}
+if(data58.headMs === undefined){
+data58.headMs = 15000;
+}
+if(data58.bodyIdleMs === undefined){
+data58.bodyIdleMs = 60000;
+}
+if(data58.abortMs === undefined){
+data58.abortMs = 15000;
+}
+if(data58.upstreamConnectMs === undefined){
+data58.upstreamConnectMs = 10000;
+}
+if(data58.upstreamHeadMs === undefined){
+data58.upstreamHeadMs = 60000;
+}
+if(data58.upstreamIdleMs === undefined){
+data58.upstreamIdleMs = 60000;
+}
+if(data58.tunnelIdleMs === undefined){
+data58.tunnelIdleMs = 300000;
+}
+if(data58.shutdownMs === undefined){
+data58.shutdownMs = 10000;
+}
+if(data58.workerAckMs === undefined){
+data58.workerAckMs = 5000;
+}
+const _errs139 = errors;
+for(const key13 in data58){
+if(!(func2.call(schema11.properties.timeouts.properties, key13))){
+validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.timeouts,data:data58}];
+return false;
+break;
+}
+}
+if(_errs139 === errors){
+let data59 = data58.idleMs;
+const _errs140 = errors;
+if(!((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data59}];
+return false;
+}
+if(errors === _errs140){
+if(typeof data59 == "number"){
+if(data59 > 86400000 || isNaN(data59)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data59}];
+return false;
+}
+else {
+if(data59 < 1 || isNaN(data59)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data59}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs140 === errors;
+if(valid21){
+let data60 = data58.headMs;
+const _errs142 = errors;
+if(!((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.headMs.type,parentSchema:schema11.properties.timeouts.properties.headMs,data:data60}];
+return false;
+}
+if(errors === _errs142){
+if(typeof data60 == "number"){
+if(data60 > 86400000 || isNaN(data60)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.headMs,data:data60}];
+return false;
+}
+else {
+if(data60 < 1 || isNaN(data60)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.headMs,data:data60}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs142 === errors;
+if(valid21){
+let data61 = data58.bodyIdleMs;
+const _errs144 = errors;
+if(!((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.bodyIdleMs.type,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data61}];
+return false;
+}
+if(errors === _errs144){
+if(typeof data61 == "number"){
+if(data61 > 86400000 || isNaN(data61)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data61}];
+return false;
+}
+else {
+if(data61 < 1 || isNaN(data61)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data61}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs144 === errors;
+if(valid21){
+let data62 = data58.abortMs;
+const _errs146 = errors;
+if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.abortMs.type,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data62}];
+return false;
+}
+if(errors === _errs146){
+if(typeof data62 == "number"){
+if(data62 > 86400000 || isNaN(data62)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data62}];
+return false;
+}
+else {
+if(data62 < 1 || isNaN(data62)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data62}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs146 === errors;
+if(valid21){
+let data63 = data58.upstreamConnectMs;
+const _errs148 = errors;
+if(!((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamConnectMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data63}];
+return false;
+}
+if(errors === _errs148){
+if(typeof data63 == "number"){
+if(data63 > 86400000 || isNaN(data63)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data63}];
+return false;
+}
+else {
+if(data63 < 1 || isNaN(data63)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data63}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs148 === errors;
+if(valid21){
+let data64 = data58.upstreamHeadMs;
+const _errs150 = errors;
+if(!((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamHeadMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data64}];
+return false;
+}
+if(errors === _errs150){
+if(typeof data64 == "number"){
+if(data64 > 86400000 || isNaN(data64)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data64}];
+return false;
+}
+else {
+if(data64 < 1 || isNaN(data64)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data64}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs150 === errors;
+if(valid21){
+let data65 = data58.upstreamIdleMs;
+const _errs152 = errors;
+if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamIdleMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data65}];
+return false;
+}
+if(errors === _errs152){
+if(typeof data65 == "number"){
+if(data65 > 86400000 || isNaN(data65)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data65}];
+return false;
+}
+else {
+if(data65 < 1 || isNaN(data65)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data65}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs152 === errors;
+if(valid21){
+let data66 = data58.tunnelIdleMs;
+const _errs154 = errors;
+if(!((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.tunnelIdleMs.type,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data66}];
+return false;
+}
+if(errors === _errs154){
+if(typeof data66 == "number"){
+if(data66 > 86400000 || isNaN(data66)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data66}];
+return false;
+}
+else {
+if(data66 < 1 || isNaN(data66)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data66}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs154 === errors;
+if(valid21){
+let data67 = data58.shutdownMs;
+const _errs156 = errors;
+if(!((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.shutdownMs.type,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data67}];
+return false;
+}
+if(errors === _errs156){
+if(typeof data67 == "number"){
+if(data67 > 86400000 || isNaN(data67)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data67}];
+return false;
+}
+else {
+if(data67 < 1 || isNaN(data67)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data67}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs156 === errors;
+if(valid21){
+let data68 = data58.workerAckMs;
+const _errs158 = errors;
+if(!((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.workerAckMs.type,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data68}];
+return false;
+}
+if(errors === _errs158){
+if(typeof data68 == "number"){
+if(data68 > 86400000 || isNaN(data68)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data68}];
+return false;
+}
+else {
+if(data68 < 1 || isNaN(data68)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data68}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs158 === errors;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.timeouts.type,parentSchema:schema11.properties.timeouts,data:data58}];
+return false;
+}
+}
+var valid0 = _errs137 === errors;
+if(valid0){
+let data69 = data.upstream;
+const _errs160 = errors;
+if(errors === _errs160){
+if(data69 && typeof data69 == "object" && !Array.isArray(data69)){
+if(data69.maxSockets === undefined){
+data69.maxSockets = 256;
+}
+if(data69.maxIdleSockets === undefined){
+data69.maxIdleSockets = 64;
+}
+if(data69.idleSocketMs === undefined){
+data69.idleSocketMs = 4000;
+}
+if(data69.maxRequestsPerSocket === undefined){
+data69.maxRequestsPerSocket = 10000;
+}
+if(data69.maxFails === undefined){
+data69.maxFails = 3;
+}
+if(data69.ejectMs === undefined){
+data69.ejectMs = 10000;
+}
+const _errs162 = errors;
+for(const key14 in data69){
+if(!(((((((key14 === "maxSockets") || (key14 === "maxIdleSockets")) || (key14 === "idleSocketMs")) || (key14 === "maxRequestsPerSocket")) || (key14 === "maxFails")) || (key14 === "ejectMs")) || (key14 === "caFile"))){
+validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.upstream,data:data69}];
+return false;
+break;
+}
+}
+if(_errs162 === errors){
+let data70 = data69.maxSockets;
+const _errs163 = errors;
+if(!((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxSockets.type,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data70}];
+return false;
+}
+if(errors === _errs163){
+if(typeof data70 == "number"){
+if(data70 > 100000 || isNaN(data70)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data70}];
+return false;
+}
+else {
+if(data70 < 1 || isNaN(data70)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data70}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs163 === errors;
+if(valid22){
+let data71 = data69.maxIdleSockets;
+const _errs165 = errors;
+if(!((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxIdleSockets.type,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data71}];
+return false;
+}
+if(errors === _errs165){
+if(typeof data71 == "number"){
+if(data71 > 100000 || isNaN(data71)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data71}];
+return false;
+}
+else {
+if(data71 < 0 || isNaN(data71)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data71}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs165 === errors;
+if(valid22){
+let data72 = data69.idleSocketMs;
+const _errs167 = errors;
+if(!((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.idleSocketMs.type,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data72}];
+return false;
+}
+if(errors === _errs167){
+if(typeof data72 == "number"){
+if(data72 > 86400000 || isNaN(data72)){
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data72}];
+return false;
+}
+else {
+if(data72 < 1 || isNaN(data72)){
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data72}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs167 === errors;
+if(valid22){
+let data73 = data69.maxRequestsPerSocket;
+const _errs169 = errors;
+if(!((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxRequestsPerSocket.type,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data73}];
+return false;
+}
+if(errors === _errs169){
+if(typeof data73 == "number"){
+if(data73 > 1000000 || isNaN(data73)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data73}];
+return false;
+}
+else {
+if(data73 < 1 || isNaN(data73)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data73}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs169 === errors;
+if(valid22){
+let data74 = data69.maxFails;
+const _errs171 = errors;
+if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxFails.type,parentSchema:schema11.properties.upstream.properties.maxFails,data:data74}];
+return false;
+}
+if(errors === _errs171){
+if(typeof data74 == "number"){
+if(data74 > 1000 || isNaN(data74)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.upstream.properties.maxFails,data:data74}];
+return false;
+}
+else {
+if(data74 < 1 || isNaN(data74)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxFails,data:data74}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs171 === errors;
+if(valid22){
+let data75 = data69.ejectMs;
+const _errs173 = errors;
+if(!((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.ejectMs.type,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data75}];
+return false;
+}
+if(errors === _errs173){
+if(typeof data75 == "number"){
+if(data75 > 86400000 || isNaN(data75)){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data75}];
+return false;
+}
+else {
+if(data75 < 1 || isNaN(data75)){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data75}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs173 === errors;
+if(valid22){
+if(data69.caFile !== undefined){
+let data76 = data69.caFile;
+const _errs175 = errors;
+if(errors === _errs175){
+if(typeof data76 === "string"){
+if(func3(data76) > 4096){
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.upstream.properties.caFile,data:data76}];
+return false;
+}
+else {
+if(func3(data76) < 1){
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.upstream.properties.caFile,data:data76}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.upstream.properties.caFile.type,parentSchema:schema11.properties.upstream.properties.caFile,data:data76}];
+return false;
+}
+}
+var valid22 = _errs175 === errors;
+}
+else {
+var valid22 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.upstream.type,parentSchema:schema11.properties.upstream,data:data69}];
+return false;
+}
+}
+var valid0 = _errs160 === errors;
+if(valid0){
+let data77 = data.forwarding;
+const _errs177 = errors;
+if(errors === _errs177){
+if(data77 && typeof data77 == "object" && !Array.isArray(data77)){
+if(data77.xForwarded === undefined){
+data77.xForwarded = true;
+}
+if(data77.forwarded === undefined){
+data77.forwarded = false;
+}
+if(data77.trustedProxies === undefined){
+data77.trustedProxies = [];
+}
+const _errs179 = errors;
+for(const key15 in data77){
+if(!(((key15 === "xForwarded") || (key15 === "forwarded")) || (key15 === "trustedProxies"))){
+validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwarding,data:data77}];
+return false;
+break;
+}
+}
+if(_errs179 === errors){
+let data78 = data77.xForwarded;
+const _errs180 = errors;
+if(typeof data78 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwarding/xForwarded",schemaPath:"#/properties/forwarding/properties/xForwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.xForwarded.type,parentSchema:schema11.properties.forwarding.properties.xForwarded,data:data78}];
+return false;
+}
+var valid23 = _errs180 === errors;
+if(valid23){
+let data79 = data77.forwarded;
+const _errs182 = errors;
+if(typeof data79 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwarding/forwarded",schemaPath:"#/properties/forwarding/properties/forwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.forwarded.type,parentSchema:schema11.properties.forwarding.properties.forwarded,data:data79}];
+return false;
+}
+var valid23 = _errs182 === errors;
+if(valid23){
+let data80 = data77.trustedProxies;
+const _errs184 = errors;
+if(errors === _errs184){
+if(Array.isArray(data80)){
+if(data80.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data80}];
+return false;
+}
+else {
+var valid24 = true;
+const len5 = data80.length;
+for(let i5=0; i5<len5; i5++){
+let data81 = data80[i5];
+const _errs186 = errors;
+if(errors === _errs186){
+if(typeof data81 === "string"){
+if(func3(data81) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i5,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data81}];
+return false;
+}
+else {
+if(func3(data81) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i5,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data81}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i5,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwarding.properties.trustedProxies.items.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data81}];
+return false;
+}
+}
+var valid24 = _errs186 === errors;
+if(!valid24){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwarding.properties.trustedProxies.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data80}];
+return false;
+}
+}
+var valid23 = _errs184 === errors;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwarding.type,parentSchema:schema11.properties.forwarding,data:data77}];
+return false;
+}
+}
+var valid0 = _errs177 === errors;
+if(valid0){
+let data82 = data.policy;
+const _errs188 = errors;
+if(errors === _errs188){
+if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
+const _errs190 = errors;
+for(const key16 in data82){
+if(!((((((key16 === "timeouts") || (key16 === "retries")) || (key16 === "healthCheck")) || (key16 === "outlier")) || (key16 === "limits")) || (key16 === "loadBalancing"))){
+validate10.errors = [{instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy,data:data82}];
+return false;
+break;
+}
+}
+if(_errs190 === errors){
+if(data82.timeouts !== undefined){
+let data83 = data82.timeouts;
+const _errs191 = errors;
+if(errors === _errs191){
+if(data83 && typeof data83 == "object" && !Array.isArray(data83)){
+const _errs193 = errors;
+for(const key17 in data83){
+if(!((((key17 === "connectMs") || (key17 === "responseHeadMs")) || (key17 === "idleMs")) || (key17 === "requestMs"))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts",schemaPath:"#/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.timeouts,data:data83}];
+return false;
+break;
+}
+}
+if(_errs193 === errors){
+if(data83.connectMs !== undefined){
+let data84 = data83.connectMs;
+const _errs194 = errors;
+if(!((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84)))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data84}];
+return false;
+}
+if(errors === _errs194){
+if(typeof data84 == "number"){
+if(data84 > 86400000 || isNaN(data84)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data84}];
+return false;
+}
+else {
+if(data84 < 1 || isNaN(data84)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data84}];
+return false;
+}
+}
+}
+}
+var valid26 = _errs194 === errors;
+}
+else {
+var valid26 = true;
+}
+if(valid26){
+if(data83.responseHeadMs !== undefined){
+let data85 = data83.responseHeadMs;
+const _errs196 = errors;
+if(!((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85)))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data85}];
+return false;
+}
+if(errors === _errs196){
+if(typeof data85 == "number"){
+if(data85 > 86400000 || isNaN(data85)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data85}];
+return false;
+}
+else {
+if(data85 < 1 || isNaN(data85)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data85}];
+return false;
+}
+}
+}
+}
+var valid26 = _errs196 === errors;
+}
+else {
+var valid26 = true;
+}
+if(valid26){
+if(data83.idleMs !== undefined){
+let data86 = data83.idleMs;
+const _errs198 = errors;
+if(!((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86)))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data86}];
+return false;
+}
+if(errors === _errs198){
+if(typeof data86 == "number"){
+if(data86 > 86400000 || isNaN(data86)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data86}];
+return false;
+}
+else {
+if(data86 < 1 || isNaN(data86)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data86}];
+return false;
+}
+}
+}
+}
+var valid26 = _errs198 === errors;
+}
+else {
+var valid26 = true;
+}
+if(valid26){
+if(data83.requestMs !== undefined){
+let data87 = data83.requestMs;
+const _errs200 = errors;
+const _errs201 = errors;
+let valid27 = false;
+const _errs202 = errors;
+if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
+const err12 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data87};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -672,17 +2375,10 @@ vErrors.push(err12);
 }
 errors++;
 }
-}
-var valid9 = _errs47 === errors;
-}
-else {
-var valid9 = true;
-}
-}
-}
-}
-else {
-const err13 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.oneOf[1].type,parentSchema:schema11.properties.admin.oneOf[1],data:data15};
+if(errors === _errs202){
+if(typeof data87 == "number"){
+if(data87 > 86400000 || isNaN(data87)){
+const err13 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data87};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -691,20 +2387,9 @@ vErrors.push(err13);
 }
 errors++;
 }
-}
-var _valid1 = _errs42 === errors;
-if(_valid1 && valid8){
-valid8 = false;
-passing0 = [passing0, 1];
-}
 else {
-if(_valid1){
-valid8 = true;
-passing0 = 1;
-}
-}
-if(!valid8){
-const err14 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema11.properties.admin.oneOf,parentSchema:schema11.properties.admin,data:data15};
+if(data87 < 1 || isNaN(data87)){
+const err14 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data87};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -712,38 +2397,16 @@ else {
 vErrors.push(err14);
 }
 errors++;
-validate10.errors = vErrors;
-return false;
-}
-else {
-errors = _errs40;
-if(vErrors !== null){
-if(_errs40){
-vErrors.length = _errs40;
-}
-else {
-vErrors = null;
 }
 }
 }
-var valid0 = _errs39 === errors;
-if(valid0){
-let data18 = data.logLevel;
-const _errs49 = errors;
-if(!(((((((data18 === "fatal") || (data18 === "error")) || (data18 === "warn")) || (data18 === "info")) || (data18 === "debug")) || (data18 === "trace")) || (data18 === "silent"))){
-validate10.errors = [{instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.logLevel.enum,parentSchema:schema11.properties.logLevel,data:data18}];
-return false;
 }
-var valid0 = _errs49 === errors;
-if(valid0){
-let data19 = data.workers;
-const _errs50 = errors;
-const _errs51 = errors;
-let valid10 = false;
-let passing1 = null;
-const _errs52 = errors;
-if(!((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19)))){
-const err15 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.workers.oneOf[0].type,parentSchema:schema11.properties.workers.oneOf[0],data:data19};
+var _valid3 = _errs202 === errors;
+valid27 = valid27 || _valid3;
+if(!valid27){
+const _errs204 = errors;
+if(data87 !== null){
+const err15 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data87};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -752,10 +2415,11 @@ vErrors.push(err15);
 }
 errors++;
 }
-if(errors === _errs52){
-if(typeof data19 == "number"){
-if(data19 > 256 || isNaN(data19)){
-const err16 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema11.properties.workers.oneOf[0],data:data19};
+var _valid3 = _errs204 === errors;
+valid27 = valid27 || _valid3;
+}
+if(!valid27){
+const err16 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs,data:data87};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -763,2002 +2427,73 @@ else {
 vErrors.push(err16);
 }
 errors++;
-}
-else {
-if(data19 < 1 || isNaN(data19)){
-const err17 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.workers.oneOf[0],data:data19};
-if(vErrors === null){
-vErrors = [err17];
-}
-else {
-vErrors.push(err17);
-}
-errors++;
-}
-}
-}
-}
-var _valid2 = _errs52 === errors;
-if(_valid2){
-valid10 = true;
-passing1 = 0;
-}
-const _errs54 = errors;
-if("auto" !== data19){
-const err18 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/1/const",keyword:"const",params:{allowedValue: "auto"},message:"must be equal to constant",schema:"auto",parentSchema:schema11.properties.workers.oneOf[1],data:data19};
-if(vErrors === null){
-vErrors = [err18];
-}
-else {
-vErrors.push(err18);
-}
-errors++;
-}
-var _valid2 = _errs54 === errors;
-if(_valid2 && valid10){
-valid10 = false;
-passing1 = [passing1, 1];
-}
-else {
-if(_valid2){
-valid10 = true;
-passing1 = 1;
-}
-}
-if(!valid10){
-const err19 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.workers.oneOf,parentSchema:schema11.properties.workers,data:data19};
-if(vErrors === null){
-vErrors = [err19];
-}
-else {
-vErrors.push(err19);
-}
-errors++;
 validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs51;
+errors = _errs201;
 if(vErrors !== null){
-if(_errs51){
-vErrors.length = _errs51;
+if(_errs201){
+vErrors.length = _errs201;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid0 = _errs50 === errors;
-if(valid0){
-let data20 = data.proxyName;
-const _errs55 = errors;
-if(errors === _errs55){
-if(typeof data20 === "string"){
-if(!pattern1.test(data20)){
-validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.proxyName,data:data20}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.proxyName.type,parentSchema:schema11.properties.proxyName,data:data20}];
-return false;
-}
-}
-var valid0 = _errs55 === errors;
-if(valid0){
-let data21 = data.via;
-const _errs57 = errors;
-if(typeof data21 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.via.type,parentSchema:schema11.properties.via,data:data21}];
-return false;
-}
-var valid0 = _errs57 === errors;
-if(valid0){
-let data22 = data.limits;
-const _errs59 = errors;
-if(errors === _errs59){
-if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
-if(data22.maxLineBytes === undefined){
-data22.maxLineBytes = 16384;
-}
-if(data22.maxHeaderFields === undefined){
-data22.maxHeaderFields = 500;
-}
-if(data22.maxHeadBytes === undefined){
-data22.maxHeadBytes = 16384;
-}
-if(data22.maxChunkSizeLineBytes === undefined){
-data22.maxChunkSizeLineBytes = 1024;
-}
-if(data22.maxTrailerBytes === undefined){
-data22.maxTrailerBytes = 65536;
-}
-if(data22.maxBodyBytes === undefined){
-data22.maxBodyBytes = null;
-}
-if(data22.pipelineBufferBytes === undefined){
-data22.pipelineBufferBytes = 16384;
-}
-if(data22.maxConnections === undefined){
-data22.maxConnections = 50000;
-}
-const _errs61 = errors;
-for(const key6 in data22){
-if(!((((((((key6 === "maxLineBytes") || (key6 === "maxHeaderFields")) || (key6 === "maxHeadBytes")) || (key6 === "maxChunkSizeLineBytes")) || (key6 === "maxTrailerBytes")) || (key6 === "maxBodyBytes")) || (key6 === "pipelineBufferBytes")) || (key6 === "maxConnections"))){
-validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.limits,data:data22}];
-return false;
-break;
-}
-}
-if(_errs61 === errors){
-let data23 = data22.maxLineBytes;
-const _errs62 = errors;
-if(!((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxLineBytes.type,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data23}];
-return false;
-}
-if(errors === _errs62){
-if(typeof data23 == "number"){
-if(data23 > 32768 || isNaN(data23)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768",schema:32768,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data23}];
-return false;
-}
-else {
-if(data23 < 64 || isNaN(data23)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data23}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs62 === errors;
-if(valid11){
-let data24 = data22.maxHeaderFields;
-const _errs64 = errors;
-if(!((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeaderFields.type,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data24}];
-return false;
-}
-if(errors === _errs64){
-if(typeof data24 == "number"){
-if(data24 > 2048 || isNaN(data24)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2048},message:"must be <= 2048",schema:2048,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data24}];
-return false;
-}
-else {
-if(data24 < 1 || isNaN(data24)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data24}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs64 === errors;
-if(valid11){
-let data25 = data22.maxHeadBytes;
-const _errs66 = errors;
-if(!((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeadBytes.type,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data25}];
-return false;
-}
-if(errors === _errs66){
-if(typeof data25 == "number"){
-if(data25 > 49152 || isNaN(data25)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 49152},message:"must be <= 49152",schema:49152,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data25}];
-return false;
-}
-else {
-if(data25 < 64 || isNaN(data25)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data25}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs66 === errors;
-if(valid11){
-let data26 = data22.maxChunkSizeLineBytes;
-const _errs68 = errors;
-if(!((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxChunkSizeLineBytes.type,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data26}];
-return false;
-}
-if(errors === _errs68){
-if(typeof data26 == "number"){
-if(data26 > 65536 || isNaN(data26)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data26}];
-return false;
-}
-else {
-if(data26 < 16 || isNaN(data26)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data26}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs68 === errors;
-if(valid11){
-let data27 = data22.maxTrailerBytes;
-const _errs70 = errors;
-if(!((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxTrailerBytes.type,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data27}];
-return false;
-}
-if(errors === _errs70){
-if(typeof data27 == "number"){
-if(data27 > 1048576 || isNaN(data27)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1048576},message:"must be <= 1048576",schema:1048576,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data27}];
-return false;
-}
-else {
-if(data27 < 0 || isNaN(data27)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data27}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs70 === errors;
-if(valid11){
-let data28 = data22.maxBodyBytes;
-const _errs72 = errors;
-if((!((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28)))) && (data28 !== null)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/type",keyword:"type",params:{type: schema11.properties.limits.properties.maxBodyBytes.type},message:"must be integer,null",schema:schema11.properties.limits.properties.maxBodyBytes.type,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data28}];
-return false;
-}
-if(errors === _errs72){
-if(typeof data28 == "number"){
-if(data28 < 0 || isNaN(data28)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data28}];
-return false;
-}
-}
-}
-var valid11 = _errs72 === errors;
-if(valid11){
-let data29 = data22.pipelineBufferBytes;
-const _errs74 = errors;
-if(!((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29)))){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.pipelineBufferBytes.type,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data29}];
-return false;
-}
-if(errors === _errs74){
-if(typeof data29 == "number"){
-if(data29 > 16777216 || isNaN(data29)){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data29}];
-return false;
-}
-else {
-if(data29 < 1024 || isNaN(data29)){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024",schema:1024,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data29}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs74 === errors;
-if(valid11){
-let data30 = data22.maxConnections;
-const _errs76 = errors;
-if(!((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxConnections.type,parentSchema:schema11.properties.limits.properties.maxConnections,data:data30}];
-return false;
-}
-if(errors === _errs76){
-if(typeof data30 == "number"){
-if(data30 > 1000000 || isNaN(data30)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.limits.properties.maxConnections,data:data30}];
-return false;
-}
-else {
-if(data30 < 1 || isNaN(data30)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxConnections,data:data30}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs76 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.limits.type,parentSchema:schema11.properties.limits,data:data22}];
-return false;
-}
-}
-var valid0 = _errs59 === errors;
-if(valid0){
-let data31 = data.timeouts;
-const _errs78 = errors;
-if(errors === _errs78){
-if(data31 && typeof data31 == "object" && !Array.isArray(data31)){
-if(data31.idleMs === undefined){
-data31.idleMs = 60000;
-}
-if(data31.headMs === undefined){
-data31.headMs = 15000;
-}
-if(data31.bodyIdleMs === undefined){
-data31.bodyIdleMs = 60000;
-}
-if(data31.abortMs === undefined){
-data31.abortMs = 15000;
-}
-if(data31.upstreamConnectMs === undefined){
-data31.upstreamConnectMs = 10000;
-}
-if(data31.upstreamHeadMs === undefined){
-data31.upstreamHeadMs = 60000;
-}
-if(data31.upstreamIdleMs === undefined){
-data31.upstreamIdleMs = 60000;
-}
-if(data31.tunnelIdleMs === undefined){
-data31.tunnelIdleMs = 300000;
-}
-if(data31.shutdownMs === undefined){
-data31.shutdownMs = 10000;
-}
-if(data31.workerAckMs === undefined){
-data31.workerAckMs = 5000;
-}
-const _errs80 = errors;
-for(const key7 in data31){
-if(!(func2.call(schema11.properties.timeouts.properties, key7))){
-validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.timeouts,data:data31}];
-return false;
-break;
-}
-}
-if(_errs80 === errors){
-let data32 = data31.idleMs;
-const _errs81 = errors;
-if(!((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data32}];
-return false;
-}
-if(errors === _errs81){
-if(typeof data32 == "number"){
-if(data32 > 86400000 || isNaN(data32)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data32}];
-return false;
-}
-else {
-if(data32 < 1 || isNaN(data32)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data32}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs81 === errors;
-if(valid12){
-let data33 = data31.headMs;
-const _errs83 = errors;
-if(!((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.headMs.type,parentSchema:schema11.properties.timeouts.properties.headMs,data:data33}];
-return false;
-}
-if(errors === _errs83){
-if(typeof data33 == "number"){
-if(data33 > 86400000 || isNaN(data33)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.headMs,data:data33}];
-return false;
-}
-else {
-if(data33 < 1 || isNaN(data33)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.headMs,data:data33}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs83 === errors;
-if(valid12){
-let data34 = data31.bodyIdleMs;
-const _errs85 = errors;
-if(!((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.bodyIdleMs.type,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data34}];
-return false;
-}
-if(errors === _errs85){
-if(typeof data34 == "number"){
-if(data34 > 86400000 || isNaN(data34)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data34}];
-return false;
-}
-else {
-if(data34 < 1 || isNaN(data34)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data34}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs85 === errors;
-if(valid12){
-let data35 = data31.abortMs;
-const _errs87 = errors;
-if(!((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.abortMs.type,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data35}];
-return false;
-}
-if(errors === _errs87){
-if(typeof data35 == "number"){
-if(data35 > 86400000 || isNaN(data35)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data35}];
-return false;
-}
-else {
-if(data35 < 1 || isNaN(data35)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data35}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs87 === errors;
-if(valid12){
-let data36 = data31.upstreamConnectMs;
-const _errs89 = errors;
-if(!((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamConnectMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data36}];
-return false;
-}
-if(errors === _errs89){
-if(typeof data36 == "number"){
-if(data36 > 86400000 || isNaN(data36)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data36}];
-return false;
-}
-else {
-if(data36 < 1 || isNaN(data36)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data36}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs89 === errors;
-if(valid12){
-let data37 = data31.upstreamHeadMs;
-const _errs91 = errors;
-if(!((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamHeadMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data37}];
-return false;
-}
-if(errors === _errs91){
-if(typeof data37 == "number"){
-if(data37 > 86400000 || isNaN(data37)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data37}];
-return false;
-}
-else {
-if(data37 < 1 || isNaN(data37)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data37}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs91 === errors;
-if(valid12){
-let data38 = data31.upstreamIdleMs;
-const _errs93 = errors;
-if(!((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamIdleMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data38}];
-return false;
-}
-if(errors === _errs93){
-if(typeof data38 == "number"){
-if(data38 > 86400000 || isNaN(data38)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data38}];
-return false;
-}
-else {
-if(data38 < 1 || isNaN(data38)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data38}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs93 === errors;
-if(valid12){
-let data39 = data31.tunnelIdleMs;
-const _errs95 = errors;
-if(!((typeof data39 == "number") && (!(data39 % 1) && !isNaN(data39)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.tunnelIdleMs.type,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data39}];
-return false;
-}
-if(errors === _errs95){
-if(typeof data39 == "number"){
-if(data39 > 86400000 || isNaN(data39)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data39}];
-return false;
-}
-else {
-if(data39 < 1 || isNaN(data39)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data39}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs95 === errors;
-if(valid12){
-let data40 = data31.shutdownMs;
-const _errs97 = errors;
-if(!((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.shutdownMs.type,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data40}];
-return false;
-}
-if(errors === _errs97){
-if(typeof data40 == "number"){
-if(data40 > 86400000 || isNaN(data40)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data40}];
-return false;
-}
-else {
-if(data40 < 1 || isNaN(data40)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data40}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs97 === errors;
-if(valid12){
-let data41 = data31.workerAckMs;
-const _errs99 = errors;
-if(!((typeof data41 == "number") && (!(data41 % 1) && !isNaN(data41)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.workerAckMs.type,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data41}];
-return false;
-}
-if(errors === _errs99){
-if(typeof data41 == "number"){
-if(data41 > 86400000 || isNaN(data41)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data41}];
-return false;
-}
-else {
-if(data41 < 1 || isNaN(data41)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data41}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs99 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.timeouts.type,parentSchema:schema11.properties.timeouts,data:data31}];
-return false;
-}
-}
-var valid0 = _errs78 === errors;
-if(valid0){
-let data42 = data.upstream;
-const _errs101 = errors;
-if(errors === _errs101){
-if(data42 && typeof data42 == "object" && !Array.isArray(data42)){
-if(data42.maxSockets === undefined){
-data42.maxSockets = 256;
-}
-if(data42.maxIdleSockets === undefined){
-data42.maxIdleSockets = 64;
-}
-if(data42.idleSocketMs === undefined){
-data42.idleSocketMs = 4000;
-}
-if(data42.maxRequestsPerSocket === undefined){
-data42.maxRequestsPerSocket = 10000;
-}
-if(data42.maxFails === undefined){
-data42.maxFails = 3;
-}
-if(data42.ejectMs === undefined){
-data42.ejectMs = 10000;
-}
-const _errs103 = errors;
-for(const key8 in data42){
-if(!(((((((key8 === "maxSockets") || (key8 === "maxIdleSockets")) || (key8 === "idleSocketMs")) || (key8 === "maxRequestsPerSocket")) || (key8 === "maxFails")) || (key8 === "ejectMs")) || (key8 === "caFile"))){
-validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.upstream,data:data42}];
-return false;
-break;
-}
-}
-if(_errs103 === errors){
-let data43 = data42.maxSockets;
-const _errs104 = errors;
-if(!((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxSockets.type,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data43}];
-return false;
-}
-if(errors === _errs104){
-if(typeof data43 == "number"){
-if(data43 > 100000 || isNaN(data43)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data43}];
-return false;
-}
-else {
-if(data43 < 1 || isNaN(data43)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data43}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs104 === errors;
-if(valid13){
-let data44 = data42.maxIdleSockets;
-const _errs106 = errors;
-if(!((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxIdleSockets.type,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data44}];
-return false;
-}
-if(errors === _errs106){
-if(typeof data44 == "number"){
-if(data44 > 100000 || isNaN(data44)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data44}];
-return false;
-}
-else {
-if(data44 < 0 || isNaN(data44)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data44}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs106 === errors;
-if(valid13){
-let data45 = data42.idleSocketMs;
-const _errs108 = errors;
-if(!((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.idleSocketMs.type,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data45}];
-return false;
-}
-if(errors === _errs108){
-if(typeof data45 == "number"){
-if(data45 > 86400000 || isNaN(data45)){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data45}];
-return false;
-}
-else {
-if(data45 < 1 || isNaN(data45)){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data45}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs108 === errors;
-if(valid13){
-let data46 = data42.maxRequestsPerSocket;
-const _errs110 = errors;
-if(!((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxRequestsPerSocket.type,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data46}];
-return false;
-}
-if(errors === _errs110){
-if(typeof data46 == "number"){
-if(data46 > 1000000 || isNaN(data46)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data46}];
-return false;
-}
-else {
-if(data46 < 1 || isNaN(data46)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data46}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs110 === errors;
-if(valid13){
-let data47 = data42.maxFails;
-const _errs112 = errors;
-if(!((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxFails.type,parentSchema:schema11.properties.upstream.properties.maxFails,data:data47}];
-return false;
-}
-if(errors === _errs112){
-if(typeof data47 == "number"){
-if(data47 > 1000 || isNaN(data47)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.upstream.properties.maxFails,data:data47}];
-return false;
-}
-else {
-if(data47 < 1 || isNaN(data47)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxFails,data:data47}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs112 === errors;
-if(valid13){
-let data48 = data42.ejectMs;
-const _errs114 = errors;
-if(!((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.ejectMs.type,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data48}];
-return false;
-}
-if(errors === _errs114){
-if(typeof data48 == "number"){
-if(data48 > 86400000 || isNaN(data48)){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data48}];
-return false;
-}
-else {
-if(data48 < 1 || isNaN(data48)){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data48}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs114 === errors;
-if(valid13){
-if(data42.caFile !== undefined){
-let data49 = data42.caFile;
-const _errs116 = errors;
-if(errors === _errs116){
-if(typeof data49 === "string"){
-if(func3(data49) > 4096){
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.upstream.properties.caFile,data:data49}];
-return false;
-}
-else {
-if(func3(data49) < 1){
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.upstream.properties.caFile,data:data49}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.upstream.properties.caFile.type,parentSchema:schema11.properties.upstream.properties.caFile,data:data49}];
-return false;
-}
-}
-var valid13 = _errs116 === errors;
-}
-else {
-var valid13 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.upstream.type,parentSchema:schema11.properties.upstream,data:data42}];
-return false;
-}
-}
-var valid0 = _errs101 === errors;
-if(valid0){
-let data50 = data.forwarding;
-const _errs118 = errors;
-if(errors === _errs118){
-if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
-if(data50.xForwarded === undefined){
-data50.xForwarded = true;
-}
-if(data50.forwarded === undefined){
-data50.forwarded = false;
-}
-if(data50.trustedProxies === undefined){
-data50.trustedProxies = [];
-}
-const _errs120 = errors;
-for(const key9 in data50){
-if(!(((key9 === "xForwarded") || (key9 === "forwarded")) || (key9 === "trustedProxies"))){
-validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwarding,data:data50}];
-return false;
-break;
-}
-}
-if(_errs120 === errors){
-let data51 = data50.xForwarded;
-const _errs121 = errors;
-if(typeof data51 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwarding/xForwarded",schemaPath:"#/properties/forwarding/properties/xForwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.xForwarded.type,parentSchema:schema11.properties.forwarding.properties.xForwarded,data:data51}];
-return false;
-}
-var valid14 = _errs121 === errors;
-if(valid14){
-let data52 = data50.forwarded;
-const _errs123 = errors;
-if(typeof data52 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwarding/forwarded",schemaPath:"#/properties/forwarding/properties/forwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.forwarded.type,parentSchema:schema11.properties.forwarding.properties.forwarded,data:data52}];
-return false;
-}
-var valid14 = _errs123 === errors;
-if(valid14){
-let data53 = data50.trustedProxies;
-const _errs125 = errors;
-if(errors === _errs125){
-if(Array.isArray(data53)){
-if(data53.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data53}];
-return false;
-}
-else {
-var valid15 = true;
-const len2 = data53.length;
-for(let i2=0; i2<len2; i2++){
-let data54 = data53[i2];
-const _errs127 = errors;
-if(errors === _errs127){
-if(typeof data54 === "string"){
-if(func3(data54) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i2,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data54}];
-return false;
-}
-else {
-if(func3(data54) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i2,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data54}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i2,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwarding.properties.trustedProxies.items.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data54}];
-return false;
-}
-}
-var valid15 = _errs127 === errors;
-if(!valid15){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwarding.properties.trustedProxies.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data53}];
-return false;
-}
-}
-var valid14 = _errs125 === errors;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwarding.type,parentSchema:schema11.properties.forwarding,data:data50}];
-return false;
-}
-}
-var valid0 = _errs118 === errors;
-if(valid0){
-let data55 = data.policy;
-const _errs129 = errors;
-if(errors === _errs129){
-if(data55 && typeof data55 == "object" && !Array.isArray(data55)){
-const _errs131 = errors;
-for(const key10 in data55){
-if(!((((((key10 === "timeouts") || (key10 === "retries")) || (key10 === "healthCheck")) || (key10 === "outlier")) || (key10 === "limits")) || (key10 === "loadBalancing"))){
-validate10.errors = [{instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy,data:data55}];
-return false;
-break;
-}
-}
-if(_errs131 === errors){
-if(data55.timeouts !== undefined){
-let data56 = data55.timeouts;
-const _errs132 = errors;
-if(errors === _errs132){
-if(data56 && typeof data56 == "object" && !Array.isArray(data56)){
-const _errs134 = errors;
-for(const key11 in data56){
-if(!((((key11 === "connectMs") || (key11 === "responseHeadMs")) || (key11 === "idleMs")) || (key11 === "requestMs"))){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts",schemaPath:"#/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.timeouts,data:data56}];
-return false;
-break;
-}
-}
-if(_errs134 === errors){
-if(data56.connectMs !== undefined){
-let data57 = data56.connectMs;
-const _errs135 = errors;
-if(!((typeof data57 == "number") && (!(data57 % 1) && !isNaN(data57)))){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data57}];
-return false;
-}
-if(errors === _errs135){
-if(typeof data57 == "number"){
-if(data57 > 86400000 || isNaN(data57)){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data57}];
-return false;
-}
-else {
-if(data57 < 1 || isNaN(data57)){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data57}];
-return false;
-}
-}
-}
-}
-var valid17 = _errs135 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data56.responseHeadMs !== undefined){
-let data58 = data56.responseHeadMs;
-const _errs137 = errors;
-if(!((typeof data58 == "number") && (!(data58 % 1) && !isNaN(data58)))){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data58}];
-return false;
-}
-if(errors === _errs137){
-if(typeof data58 == "number"){
-if(data58 > 86400000 || isNaN(data58)){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data58}];
-return false;
-}
-else {
-if(data58 < 1 || isNaN(data58)){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data58}];
-return false;
-}
-}
-}
-}
-var valid17 = _errs137 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data56.idleMs !== undefined){
-let data59 = data56.idleMs;
-const _errs139 = errors;
-if(!((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59)))){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data59}];
-return false;
-}
-if(errors === _errs139){
-if(typeof data59 == "number"){
-if(data59 > 86400000 || isNaN(data59)){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data59}];
-return false;
-}
-else {
-if(data59 < 1 || isNaN(data59)){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data59}];
-return false;
-}
-}
-}
-}
-var valid17 = _errs139 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data56.requestMs !== undefined){
-let data60 = data56.requestMs;
-const _errs141 = errors;
-const _errs142 = errors;
-let valid18 = false;
-const _errs143 = errors;
-if(!((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60)))){
-const err20 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data60};
-if(vErrors === null){
-vErrors = [err20];
-}
-else {
-vErrors.push(err20);
-}
-errors++;
-}
-if(errors === _errs143){
-if(typeof data60 == "number"){
-if(data60 > 86400000 || isNaN(data60)){
-const err21 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data60};
-if(vErrors === null){
-vErrors = [err21];
-}
-else {
-vErrors.push(err21);
-}
-errors++;
-}
-else {
-if(data60 < 1 || isNaN(data60)){
-const err22 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data60};
-if(vErrors === null){
-vErrors = [err22];
-}
-else {
-vErrors.push(err22);
-}
-errors++;
-}
-}
-}
-}
-var _valid3 = _errs143 === errors;
-valid18 = valid18 || _valid3;
-if(!valid18){
-const _errs145 = errors;
-if(data60 !== null){
-const err23 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data60};
-if(vErrors === null){
-vErrors = [err23];
+var valid26 = _errs200 === errors;
 }
 else {
-vErrors.push(err23);
+var valid26 = true;
 }
-errors++;
 }
-var _valid3 = _errs145 === errors;
-valid18 = valid18 || _valid3;
 }
-if(!valid18){
-const err24 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs,data:data60};
-if(vErrors === null){
-vErrors = [err24];
 }
-else {
-vErrors.push(err24);
-}
-errors++;
-validate10.errors = vErrors;
-return false;
-}
-else {
-errors = _errs142;
-if(vErrors !== null){
-if(_errs142){
-vErrors.length = _errs142;
-}
-else {
-vErrors = null;
-}
-}
-}
-var valid17 = _errs141 === errors;
-}
-else {
-var valid17 = true;
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts",schemaPath:"#/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.policy.properties.timeouts,data:data56}];
-return false;
-}
-}
-var valid16 = _errs132 === errors;
-}
-else {
-var valid16 = true;
-}
-if(valid16){
-if(data55.retries !== undefined){
-let data61 = data55.retries;
-const _errs147 = errors;
-if(errors === _errs147){
-if(data61 && typeof data61 == "object" && !Array.isArray(data61)){
-const _errs149 = errors;
-for(const key12 in data61){
-if(!(((((((key12 === "maxTries") || (key12 === "perTryTimeoutMs")) || (key12 === "onStatus")) || (key12 === "idempotencyKey")) || (key12 === "maxBodyBytes")) || (key12 === "budgetPercent")) || (key12 === "budgetMinPerSecond"))){
-validate10.errors = [{instancePath:instancePath+"/policy/retries",schemaPath:"#/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.retries,data:data61}];
-return false;
-break;
-}
-}
-if(_errs149 === errors){
-if(data61.maxTries !== undefined){
-let data62 = data61.maxTries;
-const _errs150 = errors;
-if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data62}];
-return false;
-}
-if(errors === _errs150){
-if(typeof data62 == "number"){
-if(data62 > 10 || isNaN(data62)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data62}];
-return false;
-}
-else {
-if(data62 < 1 || isNaN(data62)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data62}];
-return false;
-}
-}
-}
-}
-var valid19 = _errs150 === errors;
-}
-else {
-var valid19 = true;
-}
-if(valid19){
-if(data61.perTryTimeoutMs !== undefined){
-let data63 = data61.perTryTimeoutMs;
-const _errs152 = errors;
-const _errs153 = errors;
-let valid20 = false;
-const _errs154 = errors;
-if(!((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63)))){
-const err25 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data63};
-if(vErrors === null){
-vErrors = [err25];
-}
-else {
-vErrors.push(err25);
-}
-errors++;
-}
-if(errors === _errs154){
-if(typeof data63 == "number"){
-if(data63 > 86400000 || isNaN(data63)){
-const err26 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data63};
-if(vErrors === null){
-vErrors = [err26];
-}
-else {
-vErrors.push(err26);
-}
-errors++;
-}
-else {
-if(data63 < 1 || isNaN(data63)){
-const err27 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data63};
-if(vErrors === null){
-vErrors = [err27];
-}
-else {
-vErrors.push(err27);
-}
-errors++;
-}
-}
-}
-}
-var _valid4 = _errs154 === errors;
-valid20 = valid20 || _valid4;
-if(!valid20){
-const _errs156 = errors;
-if(data63 !== null){
-const err28 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data63};
-if(vErrors === null){
-vErrors = [err28];
-}
-else {
-vErrors.push(err28);
-}
-errors++;
-}
-var _valid4 = _errs156 === errors;
-valid20 = valid20 || _valid4;
-}
-if(!valid20){
-const err29 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data63};
-if(vErrors === null){
-vErrors = [err29];
-}
-else {
-vErrors.push(err29);
-}
-errors++;
-validate10.errors = vErrors;
-return false;
-}
-else {
-errors = _errs153;
-if(vErrors !== null){
-if(_errs153){
-vErrors.length = _errs153;
-}
-else {
-vErrors = null;
-}
-}
-}
-var valid19 = _errs152 === errors;
-}
-else {
-var valid19 = true;
-}
-if(valid19){
-if(data61.onStatus !== undefined){
-let data64 = data61.onStatus;
-const _errs158 = errors;
-if(errors === _errs158){
-if(Array.isArray(data64)){
-if(data64.length > 32){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data64}];
-return false;
-}
-else {
-var valid21 = true;
-const len3 = data64.length;
-for(let i3=0; i3<len3; i3++){
-let data65 = data64[i3];
-const _errs160 = errors;
-if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i3,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data65}];
-return false;
-}
-if(errors === _errs160){
-if(typeof data65 == "number"){
-if(data65 > 599 || isNaN(data65)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i3,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data65}];
-return false;
-}
-else {
-if(data65 < 400 || isNaN(data65)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i3,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data65}];
-return false;
-}
-}
-}
-}
-var valid21 = _errs160 === errors;
-if(!valid21){
-break;
-}
-}
-if(valid21){
-let i4 = data64.length;
-let j0;
-if(i4 > 1){
-const indices0 = {};
-for(;i4--;){
-let item0 = data64[i4];
-if(!((typeof item0 == "number") && (!(item0 % 1) && !isNaN(item0)))){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i4, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i4+" are identical)",schema:true,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data64}];
-return false;
-break;
-}
-indices0[item0] = i4;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data64}];
-return false;
-}
-}
-var valid19 = _errs158 === errors;
-}
-else {
-var valid19 = true;
-}
-if(valid19){
-if(data61.idempotencyKey !== undefined){
-let data66 = data61.idempotencyKey;
-const _errs162 = errors;
-if(typeof data66 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/idempotencyKey",schemaPath:"#/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.policy.properties.retries.properties.idempotencyKey,data:data66}];
-return false;
-}
-var valid19 = _errs162 === errors;
-}
-else {
-var valid19 = true;
-}
-if(valid19){
-if(data61.maxBodyBytes !== undefined){
-let data67 = data61.maxBodyBytes;
-const _errs164 = errors;
-if(!((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67)))){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data67}];
-return false;
-}
-if(errors === _errs164){
-if(typeof data67 == "number"){
-if(data67 > 16777216 || isNaN(data67)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data67}];
-return false;
-}
-else {
-if(data67 < 0 || isNaN(data67)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data67}];
-return false;
-}
-}
-}
-}
-var valid19 = _errs164 === errors;
-}
-else {
-var valid19 = true;
-}
-if(valid19){
-if(data61.budgetPercent !== undefined){
-let data68 = data61.budgetPercent;
-const _errs166 = errors;
-if(!((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68)))){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data68}];
-return false;
-}
-if(errors === _errs166){
-if(typeof data68 == "number"){
-if(data68 > 100 || isNaN(data68)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data68}];
-return false;
-}
-else {
-if(data68 < 0 || isNaN(data68)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data68}];
-return false;
-}
-}
-}
-}
-var valid19 = _errs166 === errors;
-}
-else {
-var valid19 = true;
-}
-if(valid19){
-if(data61.budgetMinPerSecond !== undefined){
-let data69 = data61.budgetMinPerSecond;
-const _errs168 = errors;
-if(!((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69)))){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data69}];
-return false;
-}
-if(errors === _errs168){
-if(typeof data69 == "number"){
-if(data69 > 10000 || isNaN(data69)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data69}];
-return false;
-}
-else {
-if(data69 < 0 || isNaN(data69)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data69}];
-return false;
-}
-}
-}
-}
-var valid19 = _errs168 === errors;
-}
-else {
-var valid19 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/retries",schemaPath:"#/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.retries.type,parentSchema:schema11.properties.policy.properties.retries,data:data61}];
-return false;
-}
-}
-var valid16 = _errs147 === errors;
-}
-else {
-var valid16 = true;
-}
-if(valid16){
-if(data55.healthCheck !== undefined){
-let data70 = data55.healthCheck;
-const _errs170 = errors;
-if(errors === _errs170){
-if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
-const _errs172 = errors;
-for(const key13 in data70){
-if(!(((((((key13 === "path") || (key13 === "intervalMs")) || (key13 === "timeoutMs")) || (key13 === "healthyThreshold")) || (key13 === "unhealthyThreshold")) || (key13 === "expectedStatuses")) || (key13 === "host"))){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck",schemaPath:"#/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.healthCheck,data:data70}];
-return false;
-break;
-}
-}
-if(_errs172 === errors){
-if(data70.path !== undefined){
-let data71 = data70.path;
-const _errs173 = errors;
-const _errs174 = errors;
-let valid24 = false;
-const _errs175 = errors;
-if(errors === _errs175){
-if(typeof data71 === "string"){
-if(func3(data71) > 2048){
-const err30 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data71};
-if(vErrors === null){
-vErrors = [err30];
-}
-else {
-vErrors.push(err30);
-}
-errors++;
-}
-else {
-if(func3(data71) < 1){
-const err31 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data71};
-if(vErrors === null){
-vErrors = [err31];
-}
-else {
-vErrors.push(err31);
-}
-errors++;
-}
-else {
-if(!pattern2.test(data71)){
-const err32 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data71};
-if(vErrors === null){
-vErrors = [err32];
-}
-else {
-vErrors.push(err32);
-}
-errors++;
-}
-}
-}
-}
-else {
-const err33 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data71};
-if(vErrors === null){
-vErrors = [err33];
-}
-else {
-vErrors.push(err33);
-}
-errors++;
-}
-}
-var _valid5 = _errs175 === errors;
-valid24 = valid24 || _valid5;
-if(!valid24){
-const _errs177 = errors;
-if(data71 !== null){
-const err34 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data71};
-if(vErrors === null){
-vErrors = [err34];
-}
-else {
-vErrors.push(err34);
-}
-errors++;
-}
-var _valid5 = _errs177 === errors;
-valid24 = valid24 || _valid5;
-}
-if(!valid24){
-const err35 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path,data:data71};
-if(vErrors === null){
-vErrors = [err35];
-}
-else {
-vErrors.push(err35);
-}
-errors++;
-validate10.errors = vErrors;
-return false;
-}
-else {
-errors = _errs174;
-if(vErrors !== null){
-if(_errs174){
-vErrors.length = _errs174;
-}
-else {
-vErrors = null;
-}
-}
-}
-var valid23 = _errs173 === errors;
-}
-else {
-var valid23 = true;
-}
-if(valid23){
-if(data70.intervalMs !== undefined){
-let data72 = data70.intervalMs;
-const _errs179 = errors;
-if(!((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72)))){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data72}];
-return false;
-}
-if(errors === _errs179){
-if(typeof data72 == "number"){
-if(data72 > 86400000 || isNaN(data72)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data72}];
-return false;
-}
-else {
-if(data72 < 1 || isNaN(data72)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data72}];
-return false;
-}
-}
-}
-}
-var valid23 = _errs179 === errors;
-}
-else {
-var valid23 = true;
-}
-if(valid23){
-if(data70.timeoutMs !== undefined){
-let data73 = data70.timeoutMs;
-const _errs181 = errors;
-if(!((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73)))){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data73}];
-return false;
 }
-if(errors === _errs181){
-if(typeof data73 == "number"){
-if(data73 > 86400000 || isNaN(data73)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data73}];
-return false;
-}
-else {
-if(data73 < 1 || isNaN(data73)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data73}];
-return false;
-}
-}
-}
-}
-var valid23 = _errs181 === errors;
-}
-else {
-var valid23 = true;
-}
-if(valid23){
-if(data70.healthyThreshold !== undefined){
-let data74 = data70.healthyThreshold;
-const _errs183 = errors;
-if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data74}];
-return false;
-}
-if(errors === _errs183){
-if(typeof data74 == "number"){
-if(data74 > 100 || isNaN(data74)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data74}];
-return false;
-}
-else {
-if(data74 < 1 || isNaN(data74)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data74}];
-return false;
-}
-}
-}
-}
-var valid23 = _errs183 === errors;
-}
-else {
-var valid23 = true;
-}
-if(valid23){
-if(data70.unhealthyThreshold !== undefined){
-let data75 = data70.unhealthyThreshold;
-const _errs185 = errors;
-if(!((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75)))){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data75}];
-return false;
-}
-if(errors === _errs185){
-if(typeof data75 == "number"){
-if(data75 > 100 || isNaN(data75)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data75}];
-return false;
 }
 else {
-if(data75 < 1 || isNaN(data75)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data75}];
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts",schemaPath:"#/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.policy.properties.timeouts,data:data83}];
 return false;
-}
 }
 }
-}
-var valid23 = _errs185 === errors;
-}
-else {
-var valid23 = true;
-}
-if(valid23){
-if(data70.expectedStatuses !== undefined){
-let data76 = data70.expectedStatuses;
-const _errs187 = errors;
-if(errors === _errs187){
-if(Array.isArray(data76)){
-if(data76.length > 64){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data76}];
-return false;
+var valid25 = _errs191 === errors;
 }
 else {
 var valid25 = true;
-const len4 = data76.length;
-for(let i5=0; i5<len4; i5++){
-let data77 = data76[i5];
-const _errs189 = errors;
-if(!((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77)))){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i5,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data77}];
-return false;
-}
-if(errors === _errs189){
-if(typeof data77 == "number"){
-if(data77 > 599 || isNaN(data77)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i5,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data77}];
-return false;
-}
-else {
-if(data77 < 100 || isNaN(data77)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i5,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data77}];
-return false;
-}
-}
-}
-}
-var valid25 = _errs189 === errors;
-if(!valid25){
-break;
-}
 }
 if(valid25){
-let i6 = data76.length;
-let j1;
-if(i6 > 1){
-const indices1 = {};
-for(;i6--;){
-let item1 = data76[i6];
-if(!((typeof item1 == "number") && (!(item1 % 1) && !isNaN(item1)))){
-continue;
-}
-if(typeof indices1[item1] == "number"){
-j1 = indices1[item1];
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i6, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i6+" are identical)",schema:true,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data76}];
-return false;
-break;
-}
-indices1[item1] = i6;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data76}];
-return false;
-}
-}
-var valid23 = _errs187 === errors;
-}
-else {
-var valid23 = true;
-}
-if(valid23){
-if(data70.host !== undefined){
-let data78 = data70.host;
-const _errs191 = errors;
-if(errors === _errs191){
-if(typeof data78 === "string"){
-if(func3(data78) > 253){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data78}];
-return false;
-}
-else {
-if(func3(data78) < 1){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data78}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data78}];
-return false;
-}
-}
-var valid23 = _errs191 === errors;
-}
-else {
-var valid23 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck",schemaPath:"#/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.policy.properties.healthCheck,data:data70}];
-return false;
-}
-}
-var valid16 = _errs170 === errors;
-}
-else {
-var valid16 = true;
-}
-if(valid16){
-if(data55.outlier !== undefined){
-let data79 = data55.outlier;
-const _errs193 = errors;
-if(errors === _errs193){
-if(data79 && typeof data79 == "object" && !Array.isArray(data79)){
-const _errs195 = errors;
-for(const key14 in data79){
-if(!(((((key14 === "consecutiveFailures") || (key14 === "on5xx")) || (key14 === "baseEjectionMs")) || (key14 === "maxEjectionMs")) || (key14 === "maxEjectionPercent"))){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier",schemaPath:"#/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.outlier,data:data79}];
-return false;
-break;
-}
-}
-if(_errs195 === errors){
-if(data79.consecutiveFailures !== undefined){
-let data80 = data79.consecutiveFailures;
-const _errs196 = errors;
-if(!((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80)))){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data80}];
-return false;
-}
-if(errors === _errs196){
-if(typeof data80 == "number"){
-if(data80 > 1000 || isNaN(data80)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data80}];
-return false;
-}
-else {
-if(data80 < 1 || isNaN(data80)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data80}];
-return false;
-}
-}
-}
-}
-var valid27 = _errs196 === errors;
-}
-else {
-var valid27 = true;
-}
-if(valid27){
-if(data79.on5xx !== undefined){
-let data81 = data79.on5xx;
-const _errs198 = errors;
-if(typeof data81 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/on5xx",schemaPath:"#/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.policy.properties.outlier.properties.on5xx,data:data81}];
-return false;
-}
-var valid27 = _errs198 === errors;
-}
-else {
-var valid27 = true;
-}
-if(valid27){
-if(data79.baseEjectionMs !== undefined){
-let data82 = data79.baseEjectionMs;
-const _errs200 = errors;
-if(!((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82)))){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data82}];
-return false;
-}
-if(errors === _errs200){
-if(typeof data82 == "number"){
-if(data82 > 86400000 || isNaN(data82)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data82}];
-return false;
-}
-else {
-if(data82 < 1 || isNaN(data82)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data82}];
-return false;
-}
-}
-}
-}
-var valid27 = _errs200 === errors;
-}
-else {
-var valid27 = true;
-}
-if(valid27){
-if(data79.maxEjectionMs !== undefined){
-let data83 = data79.maxEjectionMs;
-const _errs202 = errors;
-if(!((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83)))){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data83}];
-return false;
-}
-if(errors === _errs202){
-if(typeof data83 == "number"){
-if(data83 > 86400000 || isNaN(data83)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data83}];
-return false;
-}
-else {
-if(data83 < 1 || isNaN(data83)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data83}];
-return false;
-}
-}
-}
-}
-var valid27 = _errs202 === errors;
-}
-else {
-var valid27 = true;
-}
-if(valid27){
-if(data79.maxEjectionPercent !== undefined){
-let data84 = data79.maxEjectionPercent;
-const _errs204 = errors;
-if(!((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84)))){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data84}];
-return false;
-}
-if(errors === _errs204){
-if(typeof data84 == "number"){
-if(data84 > 100 || isNaN(data84)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data84}];
-return false;
-}
-else {
-if(data84 < 0 || isNaN(data84)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data84}];
-return false;
-}
-}
-}
-}
-var valid27 = _errs204 === errors;
-}
-else {
-var valid27 = true;
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/outlier",schemaPath:"#/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.outlier.type,parentSchema:schema11.properties.policy.properties.outlier,data:data79}];
-return false;
-}
-}
-var valid16 = _errs193 === errors;
-}
-else {
-var valid16 = true;
-}
-if(valid16){
-if(data55.limits !== undefined){
-let data85 = data55.limits;
+if(data82.retries !== undefined){
+let data88 = data82.retries;
 const _errs206 = errors;
 if(errors === _errs206){
-if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
+if(data88 && typeof data88 == "object" && !Array.isArray(data88)){
 const _errs208 = errors;
-for(const key15 in data85){
-if(!(((key15 === "maxConcurrentPerUpstream") || (key15 === "maxQueue")) || (key15 === "queueTimeoutMs"))){
-validate10.errors = [{instancePath:instancePath+"/policy/limits",schemaPath:"#/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.limits,data:data85}];
+for(const key18 in data88){
+if(!(((((((key18 === "maxTries") || (key18 === "perTryTimeoutMs")) || (key18 === "onStatus")) || (key18 === "idempotencyKey")) || (key18 === "maxBodyBytes")) || (key18 === "budgetPercent")) || (key18 === "budgetMinPerSecond"))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries",schemaPath:"#/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.retries,data:data88}];
 return false;
 break;
 }
 }
 if(_errs208 === errors){
-if(data85.maxConcurrentPerUpstream !== undefined){
-let data86 = data85.maxConcurrentPerUpstream;
+if(data88.maxTries !== undefined){
+let data89 = data88.maxTries;
 const _errs209 = errors;
-const _errs210 = errors;
-let valid29 = false;
-const _errs211 = errors;
-if(!((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86)))){
-const err36 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data86};
-if(vErrors === null){
-vErrors = [err36];
+if(!((typeof data89 == "number") && (!(data89 % 1) && !isNaN(data89)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data89}];
+return false;
 }
-else {
-vErrors.push(err36);
-}
-errors++;
-}
-if(errors === _errs211){
-if(typeof data86 == "number"){
-if(data86 > 1000000 || isNaN(data86)){
-const err37 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data86};
-if(vErrors === null){
-vErrors = [err37];
-}
-else {
-vErrors.push(err37);
-}
-errors++;
-}
-else {
-if(data86 < 1 || isNaN(data86)){
-const err38 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data86};
-if(vErrors === null){
-vErrors = [err38];
-}
-else {
-vErrors.push(err38);
-}
-errors++;
-}
-}
-}
-}
-var _valid6 = _errs211 === errors;
-valid29 = valid29 || _valid6;
-if(!valid29){
-const _errs213 = errors;
-if(data86 !== null){
-const err39 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data86};
-if(vErrors === null){
-vErrors = [err39];
-}
-else {
-vErrors.push(err39);
-}
-errors++;
-}
-var _valid6 = _errs213 === errors;
-valid29 = valid29 || _valid6;
-}
-if(!valid29){
-const err40 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data86};
-if(vErrors === null){
-vErrors = [err40];
-}
-else {
-vErrors.push(err40);
-}
-errors++;
-validate10.errors = vErrors;
+if(errors === _errs209){
+if(typeof data89 == "number"){
+if(data89 > 10 || isNaN(data89)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data89}];
 return false;
 }
 else {
-errors = _errs210;
-if(vErrors !== null){
-if(_errs210){
-vErrors.length = _errs210;
+if(data89 < 1 || isNaN(data89)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data89}];
+return false;
 }
-else {
-vErrors = null;
 }
 }
 }
@@ -2768,52 +2503,157 @@ else {
 var valid28 = true;
 }
 if(valid28){
-if(data85.maxQueue !== undefined){
-let data87 = data85.maxQueue;
-const _errs215 = errors;
-if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
-validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data87}];
-return false;
+if(data88.perTryTimeoutMs !== undefined){
+let data90 = data88.perTryTimeoutMs;
+const _errs211 = errors;
+const _errs212 = errors;
+let valid29 = false;
+const _errs213 = errors;
+if(!((typeof data90 == "number") && (!(data90 % 1) && !isNaN(data90)))){
+const err17 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data90};
+if(vErrors === null){
+vErrors = [err17];
 }
-if(errors === _errs215){
-if(typeof data87 == "number"){
-if(data87 > 1000000 || isNaN(data87)){
-validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data87}];
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+if(errors === _errs213){
+if(typeof data90 == "number"){
+if(data90 > 86400000 || isNaN(data90)){
+const err18 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data90};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+else {
+if(data90 < 1 || isNaN(data90)){
+const err19 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data90};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+}
+}
+}
+var _valid4 = _errs213 === errors;
+valid29 = valid29 || _valid4;
+if(!valid29){
+const _errs215 = errors;
+if(data90 !== null){
+const err20 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data90};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+var _valid4 = _errs215 === errors;
+valid29 = valid29 || _valid4;
+}
+if(!valid29){
+const err21 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data90};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+validate10.errors = vErrors;
 return false;
 }
 else {
-if(data87 < 0 || isNaN(data87)){
-validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data87}];
-return false;
+errors = _errs212;
+if(vErrors !== null){
+if(_errs212){
+vErrors.length = _errs212;
+}
+else {
+vErrors = null;
 }
 }
 }
-}
-var valid28 = _errs215 === errors;
+var valid28 = _errs211 === errors;
 }
 else {
 var valid28 = true;
 }
 if(valid28){
-if(data85.queueTimeoutMs !== undefined){
-let data88 = data85.queueTimeoutMs;
+if(data88.onStatus !== undefined){
+let data91 = data88.onStatus;
 const _errs217 = errors;
-if(!((typeof data88 == "number") && (!(data88 % 1) && !isNaN(data88)))){
-validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data88}];
-return false;
-}
 if(errors === _errs217){
-if(typeof data88 == "number"){
-if(data88 > 86400000 || isNaN(data88)){
-validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data88}];
+if(Array.isArray(data91)){
+if(data91.length > 32){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data91}];
 return false;
 }
 else {
-if(data88 < 1 || isNaN(data88)){
-validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data88}];
+var valid30 = true;
+const len6 = data91.length;
+for(let i6=0; i6<len6; i6++){
+let data92 = data91[i6];
+const _errs219 = errors;
+if(!((typeof data92 == "number") && (!(data92 % 1) && !isNaN(data92)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i6,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data92}];
+return false;
+}
+if(errors === _errs219){
+if(typeof data92 == "number"){
+if(data92 > 599 || isNaN(data92)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i6,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data92}];
+return false;
+}
+else {
+if(data92 < 400 || isNaN(data92)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i6,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data92}];
 return false;
 }
 }
+}
+}
+var valid30 = _errs219 === errors;
+if(!valid30){
+break;
+}
+}
+if(valid30){
+let i7 = data91.length;
+let j0;
+if(i7 > 1){
+const indices0 = {};
+for(;i7--;){
+let item0 = data91[i7];
+if(!((typeof item0 == "number") && (!(item0 % 1) && !isNaN(item0)))){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i7, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i7+" are identical)",schema:true,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data91}];
+return false;
+break;
+}
+indices0[item0] = i7;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data91}];
+return false;
 }
 }
 var valid28 = _errs217 === errors;
@@ -2821,60 +2661,937 @@ var valid28 = _errs217 === errors;
 else {
 var valid28 = true;
 }
+if(valid28){
+if(data88.idempotencyKey !== undefined){
+let data93 = data88.idempotencyKey;
+const _errs221 = errors;
+if(typeof data93 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/idempotencyKey",schemaPath:"#/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.policy.properties.retries.properties.idempotencyKey,data:data93}];
+return false;
 }
-}
-}
+var valid28 = _errs221 === errors;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/policy/limits",schemaPath:"#/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.limits.type,parentSchema:schema11.properties.policy.properties.limits,data:data85}];
+var valid28 = true;
+}
+if(valid28){
+if(data88.maxBodyBytes !== undefined){
+let data94 = data88.maxBodyBytes;
+const _errs223 = errors;
+if(!((typeof data94 == "number") && (!(data94 % 1) && !isNaN(data94)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data94}];
+return false;
+}
+if(errors === _errs223){
+if(typeof data94 == "number"){
+if(data94 > 16777216 || isNaN(data94)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data94}];
+return false;
+}
+else {
+if(data94 < 0 || isNaN(data94)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data94}];
 return false;
 }
 }
-var valid16 = _errs206 === errors;
+}
+}
+var valid28 = _errs223 === errors;
 }
 else {
-var valid16 = true;
+var valid28 = true;
 }
-if(valid16){
-if(data55.loadBalancing !== undefined){
-let data89 = data55.loadBalancing;
-const _errs219 = errors;
-if(errors === _errs219){
-if(data89 && typeof data89 == "object" && !Array.isArray(data89)){
-const _errs221 = errors;
-for(const key16 in data89){
-if(!(((key16 === "algorithm") || (key16 === "hashOn")) || (key16 === "slowStartMs"))){
-validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing",schemaPath:"#/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing,data:data89}];
+if(valid28){
+if(data88.budgetPercent !== undefined){
+let data95 = data88.budgetPercent;
+const _errs225 = errors;
+if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data95}];
+return false;
+}
+if(errors === _errs225){
+if(typeof data95 == "number"){
+if(data95 > 100 || isNaN(data95)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data95}];
+return false;
+}
+else {
+if(data95 < 0 || isNaN(data95)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data95}];
+return false;
+}
+}
+}
+}
+var valid28 = _errs225 === errors;
+}
+else {
+var valid28 = true;
+}
+if(valid28){
+if(data88.budgetMinPerSecond !== undefined){
+let data96 = data88.budgetMinPerSecond;
+const _errs227 = errors;
+if(!((typeof data96 == "number") && (!(data96 % 1) && !isNaN(data96)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data96}];
+return false;
+}
+if(errors === _errs227){
+if(typeof data96 == "number"){
+if(data96 > 10000 || isNaN(data96)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data96}];
+return false;
+}
+else {
+if(data96 < 0 || isNaN(data96)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data96}];
+return false;
+}
+}
+}
+}
+var valid28 = _errs227 === errors;
+}
+else {
+var valid28 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/retries",schemaPath:"#/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.retries.type,parentSchema:schema11.properties.policy.properties.retries,data:data88}];
+return false;
+}
+}
+var valid25 = _errs206 === errors;
+}
+else {
+var valid25 = true;
+}
+if(valid25){
+if(data82.healthCheck !== undefined){
+let data97 = data82.healthCheck;
+const _errs229 = errors;
+if(errors === _errs229){
+if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
+const _errs231 = errors;
+for(const key19 in data97){
+if(!(((((((key19 === "path") || (key19 === "intervalMs")) || (key19 === "timeoutMs")) || (key19 === "healthyThreshold")) || (key19 === "unhealthyThreshold")) || (key19 === "expectedStatuses")) || (key19 === "host"))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck",schemaPath:"#/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.healthCheck,data:data97}];
 return false;
 break;
 }
 }
-if(_errs221 === errors){
-if(data89.algorithm !== undefined){
-let data90 = data89.algorithm;
-const _errs222 = errors;
-if(!(((data90 === "round-robin") || (data90 === "least-request")) || (data90 === "consistent-hash"))){
-validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.algorithm,data:data90}];
-return false;
-}
-var valid30 = _errs222 === errors;
+if(_errs231 === errors){
+if(data97.path !== undefined){
+let data98 = data97.path;
+const _errs232 = errors;
+const _errs233 = errors;
+let valid33 = false;
+const _errs234 = errors;
+if(errors === _errs234){
+if(typeof data98 === "string"){
+if(func3(data98) > 2048){
+const err22 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data98};
+if(vErrors === null){
+vErrors = [err22];
 }
 else {
-var valid30 = true;
+vErrors.push(err22);
 }
-if(valid30){
-if(data89.hashOn !== undefined){
-let data91 = data89.hashOn;
-const _errs223 = errors;
-const _errs224 = errors;
-let valid31 = false;
-let passing2 = null;
-const _errs225 = errors;
-if(errors === _errs225){
-if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
-let missing3;
-if((data91.header === undefined) && (missing3 = "header")){
-const err41 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data91};
+errors++;
+}
+else {
+if(func3(data98) < 1){
+const err23 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data98};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+else {
+if(!pattern4.test(data98)){
+const err24 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data98};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err25 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data98};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+var _valid5 = _errs234 === errors;
+valid33 = valid33 || _valid5;
+if(!valid33){
+const _errs236 = errors;
+if(data98 !== null){
+const err26 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data98};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+var _valid5 = _errs236 === errors;
+valid33 = valid33 || _valid5;
+}
+if(!valid33){
+const err27 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path,data:data98};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs233;
+if(vErrors !== null){
+if(_errs233){
+vErrors.length = _errs233;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid32 = _errs232 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data97.intervalMs !== undefined){
+let data99 = data97.intervalMs;
+const _errs238 = errors;
+if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data99}];
+return false;
+}
+if(errors === _errs238){
+if(typeof data99 == "number"){
+if(data99 > 86400000 || isNaN(data99)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data99}];
+return false;
+}
+else {
+if(data99 < 1 || isNaN(data99)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data99}];
+return false;
+}
+}
+}
+}
+var valid32 = _errs238 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data97.timeoutMs !== undefined){
+let data100 = data97.timeoutMs;
+const _errs240 = errors;
+if(!((typeof data100 == "number") && (!(data100 % 1) && !isNaN(data100)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data100}];
+return false;
+}
+if(errors === _errs240){
+if(typeof data100 == "number"){
+if(data100 > 86400000 || isNaN(data100)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data100}];
+return false;
+}
+else {
+if(data100 < 1 || isNaN(data100)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data100}];
+return false;
+}
+}
+}
+}
+var valid32 = _errs240 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data97.healthyThreshold !== undefined){
+let data101 = data97.healthyThreshold;
+const _errs242 = errors;
+if(!((typeof data101 == "number") && (!(data101 % 1) && !isNaN(data101)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data101}];
+return false;
+}
+if(errors === _errs242){
+if(typeof data101 == "number"){
+if(data101 > 100 || isNaN(data101)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data101}];
+return false;
+}
+else {
+if(data101 < 1 || isNaN(data101)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data101}];
+return false;
+}
+}
+}
+}
+var valid32 = _errs242 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data97.unhealthyThreshold !== undefined){
+let data102 = data97.unhealthyThreshold;
+const _errs244 = errors;
+if(!((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data102}];
+return false;
+}
+if(errors === _errs244){
+if(typeof data102 == "number"){
+if(data102 > 100 || isNaN(data102)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data102}];
+return false;
+}
+else {
+if(data102 < 1 || isNaN(data102)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data102}];
+return false;
+}
+}
+}
+}
+var valid32 = _errs244 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data97.expectedStatuses !== undefined){
+let data103 = data97.expectedStatuses;
+const _errs246 = errors;
+if(errors === _errs246){
+if(Array.isArray(data103)){
+if(data103.length > 64){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data103}];
+return false;
+}
+else {
+var valid34 = true;
+const len7 = data103.length;
+for(let i8=0; i8<len7; i8++){
+let data104 = data103[i8];
+const _errs248 = errors;
+if(!((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i8,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data104}];
+return false;
+}
+if(errors === _errs248){
+if(typeof data104 == "number"){
+if(data104 > 599 || isNaN(data104)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i8,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data104}];
+return false;
+}
+else {
+if(data104 < 100 || isNaN(data104)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i8,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data104}];
+return false;
+}
+}
+}
+}
+var valid34 = _errs248 === errors;
+if(!valid34){
+break;
+}
+}
+if(valid34){
+let i9 = data103.length;
+let j1;
+if(i9 > 1){
+const indices1 = {};
+for(;i9--;){
+let item1 = data103[i9];
+if(!((typeof item1 == "number") && (!(item1 % 1) && !isNaN(item1)))){
+continue;
+}
+if(typeof indices1[item1] == "number"){
+j1 = indices1[item1];
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i9+" are identical)",schema:true,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data103}];
+return false;
+break;
+}
+indices1[item1] = i9;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data103}];
+return false;
+}
+}
+var valid32 = _errs246 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data97.host !== undefined){
+let data105 = data97.host;
+const _errs250 = errors;
+if(errors === _errs250){
+if(typeof data105 === "string"){
+if(func3(data105) > 253){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data105}];
+return false;
+}
+else {
+if(func3(data105) < 1){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data105}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data105}];
+return false;
+}
+}
+var valid32 = _errs250 === errors;
+}
+else {
+var valid32 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck",schemaPath:"#/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.policy.properties.healthCheck,data:data97}];
+return false;
+}
+}
+var valid25 = _errs229 === errors;
+}
+else {
+var valid25 = true;
+}
+if(valid25){
+if(data82.outlier !== undefined){
+let data106 = data82.outlier;
+const _errs252 = errors;
+if(errors === _errs252){
+if(data106 && typeof data106 == "object" && !Array.isArray(data106)){
+const _errs254 = errors;
+for(const key20 in data106){
+if(!(((((key20 === "consecutiveFailures") || (key20 === "on5xx")) || (key20 === "baseEjectionMs")) || (key20 === "maxEjectionMs")) || (key20 === "maxEjectionPercent"))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier",schemaPath:"#/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.outlier,data:data106}];
+return false;
+break;
+}
+}
+if(_errs254 === errors){
+if(data106.consecutiveFailures !== undefined){
+let data107 = data106.consecutiveFailures;
+const _errs255 = errors;
+if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data107}];
+return false;
+}
+if(errors === _errs255){
+if(typeof data107 == "number"){
+if(data107 > 1000 || isNaN(data107)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data107}];
+return false;
+}
+else {
+if(data107 < 1 || isNaN(data107)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data107}];
+return false;
+}
+}
+}
+}
+var valid36 = _errs255 === errors;
+}
+else {
+var valid36 = true;
+}
+if(valid36){
+if(data106.on5xx !== undefined){
+let data108 = data106.on5xx;
+const _errs257 = errors;
+if(typeof data108 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/on5xx",schemaPath:"#/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.policy.properties.outlier.properties.on5xx,data:data108}];
+return false;
+}
+var valid36 = _errs257 === errors;
+}
+else {
+var valid36 = true;
+}
+if(valid36){
+if(data106.baseEjectionMs !== undefined){
+let data109 = data106.baseEjectionMs;
+const _errs259 = errors;
+if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data109}];
+return false;
+}
+if(errors === _errs259){
+if(typeof data109 == "number"){
+if(data109 > 86400000 || isNaN(data109)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data109}];
+return false;
+}
+else {
+if(data109 < 1 || isNaN(data109)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data109}];
+return false;
+}
+}
+}
+}
+var valid36 = _errs259 === errors;
+}
+else {
+var valid36 = true;
+}
+if(valid36){
+if(data106.maxEjectionMs !== undefined){
+let data110 = data106.maxEjectionMs;
+const _errs261 = errors;
+if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data110}];
+return false;
+}
+if(errors === _errs261){
+if(typeof data110 == "number"){
+if(data110 > 86400000 || isNaN(data110)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data110}];
+return false;
+}
+else {
+if(data110 < 1 || isNaN(data110)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data110}];
+return false;
+}
+}
+}
+}
+var valid36 = _errs261 === errors;
+}
+else {
+var valid36 = true;
+}
+if(valid36){
+if(data106.maxEjectionPercent !== undefined){
+let data111 = data106.maxEjectionPercent;
+const _errs263 = errors;
+if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data111}];
+return false;
+}
+if(errors === _errs263){
+if(typeof data111 == "number"){
+if(data111 > 100 || isNaN(data111)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data111}];
+return false;
+}
+else {
+if(data111 < 0 || isNaN(data111)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data111}];
+return false;
+}
+}
+}
+}
+var valid36 = _errs263 === errors;
+}
+else {
+var valid36 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/outlier",schemaPath:"#/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.outlier.type,parentSchema:schema11.properties.policy.properties.outlier,data:data106}];
+return false;
+}
+}
+var valid25 = _errs252 === errors;
+}
+else {
+var valid25 = true;
+}
+if(valid25){
+if(data82.limits !== undefined){
+let data112 = data82.limits;
+const _errs265 = errors;
+if(errors === _errs265){
+if(data112 && typeof data112 == "object" && !Array.isArray(data112)){
+const _errs267 = errors;
+for(const key21 in data112){
+if(!(((key21 === "maxConcurrentPerUpstream") || (key21 === "maxQueue")) || (key21 === "queueTimeoutMs"))){
+validate10.errors = [{instancePath:instancePath+"/policy/limits",schemaPath:"#/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.limits,data:data112}];
+return false;
+break;
+}
+}
+if(_errs267 === errors){
+if(data112.maxConcurrentPerUpstream !== undefined){
+let data113 = data112.maxConcurrentPerUpstream;
+const _errs268 = errors;
+const _errs269 = errors;
+let valid38 = false;
+const _errs270 = errors;
+if(!((typeof data113 == "number") && (!(data113 % 1) && !isNaN(data113)))){
+const err28 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data113};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+if(errors === _errs270){
+if(typeof data113 == "number"){
+if(data113 > 1000000 || isNaN(data113)){
+const err29 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data113};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+else {
+if(data113 < 1 || isNaN(data113)){
+const err30 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data113};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+}
+}
+}
+var _valid6 = _errs270 === errors;
+valid38 = valid38 || _valid6;
+if(!valid38){
+const _errs272 = errors;
+if(data113 !== null){
+const err31 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data113};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+var _valid6 = _errs272 === errors;
+valid38 = valid38 || _valid6;
+}
+if(!valid38){
+const err32 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data113};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs269;
+if(vErrors !== null){
+if(_errs269){
+vErrors.length = _errs269;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid37 = _errs268 === errors;
+}
+else {
+var valid37 = true;
+}
+if(valid37){
+if(data112.maxQueue !== undefined){
+let data114 = data112.maxQueue;
+const _errs274 = errors;
+if(!((typeof data114 == "number") && (!(data114 % 1) && !isNaN(data114)))){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data114}];
+return false;
+}
+if(errors === _errs274){
+if(typeof data114 == "number"){
+if(data114 > 1000000 || isNaN(data114)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data114}];
+return false;
+}
+else {
+if(data114 < 0 || isNaN(data114)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data114}];
+return false;
+}
+}
+}
+}
+var valid37 = _errs274 === errors;
+}
+else {
+var valid37 = true;
+}
+if(valid37){
+if(data112.queueTimeoutMs !== undefined){
+let data115 = data112.queueTimeoutMs;
+const _errs276 = errors;
+if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data115}];
+return false;
+}
+if(errors === _errs276){
+if(typeof data115 == "number"){
+if(data115 > 86400000 || isNaN(data115)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data115}];
+return false;
+}
+else {
+if(data115 < 1 || isNaN(data115)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data115}];
+return false;
+}
+}
+}
+}
+var valid37 = _errs276 === errors;
+}
+else {
+var valid37 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/limits",schemaPath:"#/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.limits.type,parentSchema:schema11.properties.policy.properties.limits,data:data112}];
+return false;
+}
+}
+var valid25 = _errs265 === errors;
+}
+else {
+var valid25 = true;
+}
+if(valid25){
+if(data82.loadBalancing !== undefined){
+let data116 = data82.loadBalancing;
+const _errs278 = errors;
+if(errors === _errs278){
+if(data116 && typeof data116 == "object" && !Array.isArray(data116)){
+const _errs280 = errors;
+for(const key22 in data116){
+if(!(((key22 === "algorithm") || (key22 === "hashOn")) || (key22 === "slowStartMs"))){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing",schemaPath:"#/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing,data:data116}];
+return false;
+break;
+}
+}
+if(_errs280 === errors){
+if(data116.algorithm !== undefined){
+let data117 = data116.algorithm;
+const _errs281 = errors;
+if(!(((data117 === "round-robin") || (data117 === "least-request")) || (data117 === "consistent-hash"))){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.algorithm,data:data117}];
+return false;
+}
+var valid39 = _errs281 === errors;
+}
+else {
+var valid39 = true;
+}
+if(valid39){
+if(data116.hashOn !== undefined){
+let data118 = data116.hashOn;
+const _errs282 = errors;
+const _errs283 = errors;
+let valid40 = false;
+let passing1 = null;
+const _errs284 = errors;
+if(errors === _errs284){
+if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
+let missing8;
+if((data118.header === undefined) && (missing8 = "header")){
+const err33 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data118};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+else {
+const _errs286 = errors;
+for(const key23 in data118){
+if(!(key23 === "header")){
+const err34 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data118};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+break;
+}
+}
+if(_errs286 === errors){
+if(data118.header !== undefined){
+let data119 = data118.header;
+const _errs287 = errors;
+if(errors === _errs287){
+if(typeof data119 === "string"){
+if(func3(data119) > 256){
+const err35 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data119};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+else {
+if(!pattern5.test(data119)){
+const err36 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data119};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+}
+}
+else {
+const err37 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data119};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+}
+}
+}
+}
+else {
+const err38 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data118};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+}
+var _valid7 = _errs284 === errors;
+if(_valid7){
+valid40 = true;
+passing1 = 0;
+}
+const _errs289 = errors;
+if(errors === _errs289){
+if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
+let missing9;
+if((data118.cookie === undefined) && (missing9 = "cookie")){
+const err39 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data118};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+else {
+const _errs291 = errors;
+for(const key24 in data118){
+if(!(key24 === "cookie")){
+const err40 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data118};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+break;
+}
+}
+if(_errs291 === errors){
+if(data118.cookie !== undefined){
+let data120 = data118.cookie;
+const _errs292 = errors;
+if(errors === _errs292){
+if(typeof data120 === "string"){
+if(func3(data120) > 256){
+const err41 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data120};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -2884,10 +3601,8 @@ vErrors.push(err41);
 errors++;
 }
 else {
-const _errs227 = errors;
-for(const key17 in data91){
-if(!(key17 === "header")){
-const err42 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data91};
+if(!pattern5.test(data120)){
+const err42 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data120};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -2895,17 +3610,11 @@ else {
 vErrors.push(err42);
 }
 errors++;
-break;
 }
 }
-if(_errs227 === errors){
-if(data91.header !== undefined){
-let data92 = data91.header;
-const _errs228 = errors;
-if(errors === _errs228){
-if(typeof data92 === "string"){
-if(func3(data92) > 256){
-const err43 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data92};
+}
+else {
+const err43 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data120};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -2914,9 +3623,13 @@ vErrors.push(err43);
 }
 errors++;
 }
+}
+}
+}
+}
+}
 else {
-if(!pattern3.test(data92)){
-const err44 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data92};
+const err44 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data118};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -2926,9 +3639,22 @@ vErrors.push(err44);
 errors++;
 }
 }
+var _valid7 = _errs289 === errors;
+if(_valid7 && valid40){
+valid40 = false;
+passing1 = [passing1, 1];
 }
 else {
-const err45 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data92};
+if(_valid7){
+valid40 = true;
+passing1 = 1;
+}
+const _errs294 = errors;
+if(errors === _errs294){
+if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
+let missing10;
+if((data118.clientAddress === undefined) && (missing10 = "clientAddress")){
+const err45 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing10},message:"must have required property '"+missing10+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data118};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -2937,13 +3663,11 @@ vErrors.push(err45);
 }
 errors++;
 }
-}
-}
-}
-}
-}
 else {
-const err46 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data91};
+const _errs296 = errors;
+for(const key25 in data118){
+if(!(key25 === "clientAddress")){
+const err46 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data118};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -2951,19 +3675,14 @@ else {
 vErrors.push(err46);
 }
 errors++;
+break;
 }
 }
-var _valid7 = _errs225 === errors;
-if(_valid7){
-valid31 = true;
-passing2 = 0;
-}
-const _errs230 = errors;
-if(errors === _errs230){
-if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
-let missing4;
-if((data91.cookie === undefined) && (missing4 = "cookie")){
-const err47 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data91};
+if(_errs296 === errors){
+if(data118.clientAddress !== undefined){
+let data121 = data118.clientAddress;
+if(true !== data121){
+const err47 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data121};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -2972,11 +3691,12 @@ vErrors.push(err47);
 }
 errors++;
 }
+}
+}
+}
+}
 else {
-const _errs232 = errors;
-for(const key18 in data91){
-if(!(key18 === "cookie")){
-const err48 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data91};
+const err48 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data118};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -2984,17 +3704,22 @@ else {
 vErrors.push(err48);
 }
 errors++;
-break;
 }
 }
-if(_errs232 === errors){
-if(data91.cookie !== undefined){
-let data93 = data91.cookie;
-const _errs233 = errors;
-if(errors === _errs233){
-if(typeof data93 === "string"){
-if(func3(data93) > 256){
-const err49 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data93};
+var _valid7 = _errs294 === errors;
+if(_valid7 && valid40){
+valid40 = false;
+passing1 = [passing1, 2];
+}
+else {
+if(_valid7){
+valid40 = true;
+passing1 = 2;
+}
+}
+}
+if(!valid40){
+const err49 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn,data:data118};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -3002,10 +3727,310 @@ else {
 vErrors.push(err49);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
 }
 else {
-if(!pattern3.test(data93)){
-const err50 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data93};
+errors = _errs283;
+if(vErrors !== null){
+if(_errs283){
+vErrors.length = _errs283;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid39 = _errs282 === errors;
+}
+else {
+var valid39 = true;
+}
+if(valid39){
+if(data116.slowStartMs !== undefined){
+let data122 = data116.slowStartMs;
+const _errs298 = errors;
+if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data122}];
+return false;
+}
+if(errors === _errs298){
+if(typeof data122 == "number"){
+if(data122 > 3600000 || isNaN(data122)){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data122}];
+return false;
+}
+else {
+if(data122 < 0 || isNaN(data122)){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data122}];
+return false;
+}
+}
+}
+}
+var valid39 = _errs298 === errors;
+}
+else {
+var valid39 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing",schemaPath:"#/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.policy.properties.loadBalancing,data:data116}];
+return false;
+}
+}
+var valid25 = _errs278 === errors;
+}
+else {
+var valid25 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.type,parentSchema:schema11.properties.policy,data:data82}];
+return false;
+}
+}
+var valid0 = _errs188 === errors;
+if(valid0){
+let data123 = data.notFoundStatus;
+const _errs300 = errors;
+if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data123}];
+return false;
+}
+if(!((((data123 === 404) || (data123 === 421)) || (data123 === 502)) || (data123 === 503))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data123}];
+return false;
+}
+var valid0 = _errs300 === errors;
+if(valid0){
+let data124 = data.clientHalfClose;
+const _errs302 = errors;
+if(!((data124 === "abort") || (data124 === "finish"))){
+validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data124}];
+return false;
+}
+var valid0 = _errs302 === errors;
+if(valid0){
+let data125 = data.routes;
+const _errs303 = errors;
+if(errors === _errs303){
+if(Array.isArray(data125)){
+if(data125.length > 100000){
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data125}];
+return false;
+}
+else {
+var valid44 = true;
+const len8 = data125.length;
+for(let i10=0; i10<len8; i10++){
+let data126 = data125[i10];
+const _errs305 = errors;
+if(errors === _errs305){
+if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
+if(data126.stripPrefix === undefined){
+data126.stripPrefix = false;
+}
+if(data126.preserveHost === undefined){
+data126.preserveHost = false;
+}
+let missing11;
+if((((data126.id === undefined) && (missing11 = "id")) || ((data126.pathPrefix === undefined) && (missing11 = "pathPrefix"))) || ((data126.upstreams === undefined) && (missing11 = "upstreams"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing11},message:"must have required property '"+missing11+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data126}];
+return false;
+}
+else {
+const _errs307 = errors;
+for(const key26 in data126){
+if(!(func2.call(schema11.properties.routes.items.properties, key26))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data126}];
+return false;
+break;
+}
+}
+if(_errs307 === errors){
+if(data126.id !== undefined){
+let data127 = data126.id;
+const _errs308 = errors;
+if(errors === _errs308){
+if(typeof data127 === "string"){
+if(!pattern0.test(data127)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data127}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data127}];
+return false;
+}
+}
+var valid45 = _errs308 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data126.host !== undefined){
+let data128 = data126.host;
+const _errs310 = errors;
+if(errors === _errs310){
+if(typeof data128 === "string"){
+if(func3(data128) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data128}];
+return false;
+}
+else {
+if(func3(data128) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data128}];
+return false;
+}
+else {
+if(!pattern8.test(data128)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data128}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data128}];
+return false;
+}
+}
+var valid45 = _errs310 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data126.pathPrefix !== undefined){
+let data129 = data126.pathPrefix;
+const _errs312 = errors;
+if(errors === _errs312){
+if(typeof data129 === "string"){
+if(func3(data129) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data129}];
+return false;
+}
+else {
+if(func3(data129) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data129}];
+return false;
+}
+else {
+if(!pattern4.test(data129)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data129}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data129}];
+return false;
+}
+}
+var valid45 = _errs312 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data126.methods !== undefined){
+let data130 = data126.methods;
+const _errs314 = errors;
+if(errors === _errs314){
+if(Array.isArray(data130)){
+if(data130.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data130}];
+return false;
+}
+else {
+if(data130.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data130}];
+return false;
+}
+else {
+var valid46 = true;
+const len9 = data130.length;
+for(let i11=0; i11<len9; i11++){
+let data131 = data130[i11];
+const _errs316 = errors;
+if(errors === _errs316){
+if(typeof data131 === "string"){
+if(!pattern5.test(data131)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods/" + i11,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data131}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods/" + i11,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data131}];
+return false;
+}
+}
+var valid46 = _errs316 === errors;
+if(!valid46){
+break;
+}
+}
+if(valid46){
+let i12 = data130.length;
+let j2;
+if(i12 > 1){
+const indices2 = {};
+for(;i12--;){
+let item2 = data130[i12];
+if(typeof item2 !== "string"){
+continue;
+}
+if(typeof indices2[item2] == "number"){
+j2 = indices2[item2];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i12, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i12+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data130}];
+return false;
+break;
+}
+indices2[item2] = i12;
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data130}];
+return false;
+}
+}
+var valid45 = _errs314 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data126.headers !== undefined){
+let data132 = data126.headers;
+const _errs318 = errors;
+if(errors === _errs318){
+if(data132 && typeof data132 == "object" && !Array.isArray(data132)){
+if(Object.keys(data132).length > 16){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data132}];
+return false;
+}
+else {
+for(const key27 in data132){
+const _errs320 = errors;
+if(typeof key27 === "string"){
+if(!pattern5.test(key27)){
+const err50 = {instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key27,propertyName:key27};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -3015,9 +4040,9 @@ vErrors.push(err50);
 errors++;
 }
 }
-}
-else {
-const err51 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data93};
+var valid48 = _errs320 === errors;
+if(!valid48){
+const err51 = {instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key27},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data132};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -3025,14 +4050,74 @@ else {
 vErrors.push(err51);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+break;
 }
+}
+if(valid48){
+for(const key28 in data132){
+let data133 = data132[key28];
+const _errs322 = errors;
+if(errors === _errs322){
+if(typeof data133 === "string"){
+if(func3(data133) > 1024){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers/" + key28.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data133}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers/" + key28.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data133}];
+return false;
+}
+}
+var valid49 = _errs322 === errors;
+if(!valid49){
+break;
 }
 }
 }
 }
 }
 else {
-const err52 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data91};
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data132}];
+return false;
+}
+}
+var valid45 = _errs318 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data126.upstreams !== undefined){
+let data134 = data126.upstreams;
+const _errs324 = errors;
+if(errors === _errs324){
+if(Array.isArray(data134)){
+if(data134.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data134}];
+return false;
+}
+else {
+if(data134.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data134}];
+return false;
+}
+else {
+var valid50 = true;
+const len10 = data134.length;
+for(let i13=0; i13<len10; i13++){
+let data135 = data134[i13];
+const _errs326 = errors;
+const _errs327 = errors;
+let valid51 = false;
+let passing2 = null;
+const _errs328 = errors;
+if(errors === _errs328){
+if(typeof data135 === "string"){
+if(func3(data135) > 2048){
+const err52 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data135};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -3041,23 +4126,9 @@ vErrors.push(err52);
 }
 errors++;
 }
-}
-var _valid7 = _errs230 === errors;
-if(_valid7 && valid31){
-valid31 = false;
-passing2 = [passing2, 1];
-}
 else {
-if(_valid7){
-valid31 = true;
-passing2 = 1;
-}
-const _errs235 = errors;
-if(errors === _errs235){
-if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
-let missing5;
-if((data91.clientAddress === undefined) && (missing5 = "clientAddress")){
-const err53 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing5},message:"must have required property '"+missing5+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data91};
+if(func3(data135) < 8){
+const err53 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data135};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -3066,11 +4137,10 @@ vErrors.push(err53);
 }
 errors++;
 }
+}
+}
 else {
-const _errs237 = errors;
-for(const key19 in data91){
-if(!(key19 === "clientAddress")){
-const err54 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data91};
+const err54 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data135};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -3078,14 +4148,19 @@ else {
 vErrors.push(err54);
 }
 errors++;
-break;
 }
 }
-if(_errs237 === errors){
-if(data91.clientAddress !== undefined){
-let data94 = data91.clientAddress;
-if(true !== data94){
-const err55 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data94};
+var _valid8 = _errs328 === errors;
+if(_valid8){
+valid51 = true;
+passing2 = 0;
+}
+const _errs330 = errors;
+if(errors === _errs330){
+if(data135 && typeof data135 == "object" && !Array.isArray(data135)){
+let missing12;
+if((data135.url === undefined) && (missing12 = "url")){
+const err55 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing12},message:"must have required property '"+missing12+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data135};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -3094,12 +4169,11 @@ vErrors.push(err55);
 }
 errors++;
 }
-}
-}
-}
-}
 else {
-const err56 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data91};
+const _errs332 = errors;
+for(const key29 in data135){
+if(!((key29 === "url") || (key29 === "weight"))){
+const err56 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data135};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -3107,22 +4181,17 @@ else {
 vErrors.push(err56);
 }
 errors++;
+break;
 }
 }
-var _valid7 = _errs235 === errors;
-if(_valid7 && valid31){
-valid31 = false;
-passing2 = [passing2, 2];
-}
-else {
-if(_valid7){
-valid31 = true;
-passing2 = 2;
-}
-}
-}
-if(!valid31){
-const err57 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn,data:data91};
+if(_errs332 === errors){
+if(data135.url !== undefined){
+let data136 = data135.url;
+const _errs333 = errors;
+if(errors === _errs333){
+if(typeof data136 === "string"){
+if(func3(data136) > 2048){
+const err57 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data136};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -3130,310 +4199,10 @@ else {
 vErrors.push(err57);
 }
 errors++;
-validate10.errors = vErrors;
-return false;
 }
 else {
-errors = _errs224;
-if(vErrors !== null){
-if(_errs224){
-vErrors.length = _errs224;
-}
-else {
-vErrors = null;
-}
-}
-}
-var valid30 = _errs223 === errors;
-}
-else {
-var valid30 = true;
-}
-if(valid30){
-if(data89.slowStartMs !== undefined){
-let data95 = data89.slowStartMs;
-const _errs239 = errors;
-if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
-validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data95}];
-return false;
-}
-if(errors === _errs239){
-if(typeof data95 == "number"){
-if(data95 > 3600000 || isNaN(data95)){
-validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data95}];
-return false;
-}
-else {
-if(data95 < 0 || isNaN(data95)){
-validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data95}];
-return false;
-}
-}
-}
-}
-var valid30 = _errs239 === errors;
-}
-else {
-var valid30 = true;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing",schemaPath:"#/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.policy.properties.loadBalancing,data:data89}];
-return false;
-}
-}
-var valid16 = _errs219 === errors;
-}
-else {
-var valid16 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.type,parentSchema:schema11.properties.policy,data:data55}];
-return false;
-}
-}
-var valid0 = _errs129 === errors;
-if(valid0){
-let data96 = data.notFoundStatus;
-const _errs241 = errors;
-if(!((typeof data96 == "number") && (!(data96 % 1) && !isNaN(data96)))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data96}];
-return false;
-}
-if(!((((data96 === 404) || (data96 === 421)) || (data96 === 502)) || (data96 === 503))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data96}];
-return false;
-}
-var valid0 = _errs241 === errors;
-if(valid0){
-let data97 = data.clientHalfClose;
-const _errs243 = errors;
-if(!((data97 === "abort") || (data97 === "finish"))){
-validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data97}];
-return false;
-}
-var valid0 = _errs243 === errors;
-if(valid0){
-let data98 = data.routes;
-const _errs244 = errors;
-if(errors === _errs244){
-if(Array.isArray(data98)){
-if(data98.length > 100000){
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data98}];
-return false;
-}
-else {
-var valid35 = true;
-const len5 = data98.length;
-for(let i7=0; i7<len5; i7++){
-let data99 = data98[i7];
-const _errs246 = errors;
-if(errors === _errs246){
-if(data99 && typeof data99 == "object" && !Array.isArray(data99)){
-if(data99.stripPrefix === undefined){
-data99.stripPrefix = false;
-}
-if(data99.preserveHost === undefined){
-data99.preserveHost = false;
-}
-let missing6;
-if((((data99.id === undefined) && (missing6 = "id")) || ((data99.pathPrefix === undefined) && (missing6 = "pathPrefix"))) || ((data99.upstreams === undefined) && (missing6 = "upstreams"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing6},message:"must have required property '"+missing6+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data99}];
-return false;
-}
-else {
-const _errs248 = errors;
-for(const key20 in data99){
-if(!(func2.call(schema11.properties.routes.items.properties, key20))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data99}];
-return false;
-break;
-}
-}
-if(_errs248 === errors){
-if(data99.id !== undefined){
-let data100 = data99.id;
-const _errs249 = errors;
-if(errors === _errs249){
-if(typeof data100 === "string"){
-if(!pattern0.test(data100)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data100}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data100}];
-return false;
-}
-}
-var valid36 = _errs249 === errors;
-}
-else {
-var valid36 = true;
-}
-if(valid36){
-if(data99.host !== undefined){
-let data101 = data99.host;
-const _errs251 = errors;
-if(errors === _errs251){
-if(typeof data101 === "string"){
-if(func3(data101) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data101}];
-return false;
-}
-else {
-if(func3(data101) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data101}];
-return false;
-}
-else {
-if(!pattern6.test(data101)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data101}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data101}];
-return false;
-}
-}
-var valid36 = _errs251 === errors;
-}
-else {
-var valid36 = true;
-}
-if(valid36){
-if(data99.pathPrefix !== undefined){
-let data102 = data99.pathPrefix;
-const _errs253 = errors;
-if(errors === _errs253){
-if(typeof data102 === "string"){
-if(func3(data102) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data102}];
-return false;
-}
-else {
-if(func3(data102) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data102}];
-return false;
-}
-else {
-if(!pattern2.test(data102)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data102}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data102}];
-return false;
-}
-}
-var valid36 = _errs253 === errors;
-}
-else {
-var valid36 = true;
-}
-if(valid36){
-if(data99.methods !== undefined){
-let data103 = data99.methods;
-const _errs255 = errors;
-if(errors === _errs255){
-if(Array.isArray(data103)){
-if(data103.length > 32){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data103}];
-return false;
-}
-else {
-if(data103.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data103}];
-return false;
-}
-else {
-var valid37 = true;
-const len6 = data103.length;
-for(let i8=0; i8<len6; i8++){
-let data104 = data103[i8];
-const _errs257 = errors;
-if(errors === _errs257){
-if(typeof data104 === "string"){
-if(!pattern3.test(data104)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods/" + i8,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data104}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods/" + i8,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data104}];
-return false;
-}
-}
-var valid37 = _errs257 === errors;
-if(!valid37){
-break;
-}
-}
-if(valid37){
-let i9 = data103.length;
-let j2;
-if(i9 > 1){
-const indices2 = {};
-for(;i9--;){
-let item2 = data103[i9];
-if(typeof item2 !== "string"){
-continue;
-}
-if(typeof indices2[item2] == "number"){
-j2 = indices2[item2];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i9+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data103}];
-return false;
-break;
-}
-indices2[item2] = i9;
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data103}];
-return false;
-}
-}
-var valid36 = _errs255 === errors;
-}
-else {
-var valid36 = true;
-}
-if(valid36){
-if(data99.headers !== undefined){
-let data105 = data99.headers;
-const _errs259 = errors;
-if(errors === _errs259){
-if(data105 && typeof data105 == "object" && !Array.isArray(data105)){
-if(Object.keys(data105).length > 16){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data105}];
-return false;
-}
-else {
-for(const key21 in data105){
-const _errs261 = errors;
-if(typeof key21 === "string"){
-if(!pattern3.test(key21)){
-const err58 = {instancePath:instancePath+"/routes/" + i7+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key21,propertyName:key21};
+if(func3(data136) < 8){
+const err58 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data136};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -3443,9 +4212,9 @@ vErrors.push(err58);
 errors++;
 }
 }
-var valid39 = _errs261 === errors;
-if(!valid39){
-const err59 = {instancePath:instancePath+"/routes/" + i7+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key21},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data105};
+}
+else {
+const err59 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data136};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -3453,74 +4222,19 @@ else {
 vErrors.push(err59);
 }
 errors++;
-validate10.errors = vErrors;
-return false;
-break;
 }
 }
-if(valid39){
-for(const key22 in data105){
-let data106 = data105[key22];
-const _errs263 = errors;
-if(errors === _errs263){
-if(typeof data106 === "string"){
-if(func3(data106) > 1024){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/headers/" + key22.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data106}];
-return false;
-}
+var valid52 = _errs333 === errors;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/headers/" + key22.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data106}];
-return false;
+var valid52 = true;
 }
-}
-var valid40 = _errs263 === errors;
-if(!valid40){
-break;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data105}];
-return false;
-}
-}
-var valid36 = _errs259 === errors;
-}
-else {
-var valid36 = true;
-}
-if(valid36){
-if(data99.upstreams !== undefined){
-let data107 = data99.upstreams;
-const _errs265 = errors;
-if(errors === _errs265){
-if(Array.isArray(data107)){
-if(data107.length > 64){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data107}];
-return false;
-}
-else {
-if(data107.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data107}];
-return false;
-}
-else {
-var valid41 = true;
-const len7 = data107.length;
-for(let i10=0; i10<len7; i10++){
-let data108 = data107[i10];
-const _errs267 = errors;
-const _errs268 = errors;
-let valid42 = false;
-let passing3 = null;
-const _errs269 = errors;
-if(errors === _errs269){
-if(typeof data108 === "string"){
-if(func3(data108) > 2048){
-const err60 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data108};
+if(valid52){
+if(data135.weight !== undefined){
+let data137 = data135.weight;
+const _errs335 = errors;
+if(!((typeof data137 == "number") && (!(data137 % 1) && !isNaN(data137)))){
+const err60 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data137};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -3529,9 +4243,10 @@ vErrors.push(err60);
 }
 errors++;
 }
-else {
-if(func3(data108) < 8){
-const err61 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data108};
+if(errors === _errs335){
+if(typeof data137 == "number"){
+if(data137 > 1000 || isNaN(data137)){
+const err61 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data137};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -3540,10 +4255,9 @@ vErrors.push(err61);
 }
 errors++;
 }
-}
-}
 else {
-const err62 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data108};
+if(data137 < 1 || isNaN(data137)){
+const err62 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data137};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -3553,17 +4267,19 @@ vErrors.push(err62);
 errors++;
 }
 }
-var _valid8 = _errs269 === errors;
-if(_valid8){
-valid42 = true;
-passing3 = 0;
 }
-const _errs271 = errors;
-if(errors === _errs271){
-if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
-let missing7;
-if((data108.url === undefined) && (missing7 = "url")){
-const err63 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data108};
+}
+var valid52 = _errs335 === errors;
+}
+else {
+var valid52 = true;
+}
+}
+}
+}
+}
+else {
+const err63 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data135};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -3572,11 +4288,20 @@ vErrors.push(err63);
 }
 errors++;
 }
+}
+var _valid8 = _errs330 === errors;
+if(_valid8 && valid51){
+valid51 = false;
+passing2 = [passing2, 1];
+}
 else {
-const _errs273 = errors;
-for(const key23 in data108){
-if(!((key23 === "url") || (key23 === "weight"))){
-const err64 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data108};
+if(_valid8){
+valid51 = true;
+passing2 = 1;
+}
+}
+if(!valid51){
+const err64 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data135};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -3584,17 +4309,407 @@ else {
 vErrors.push(err64);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs327;
+if(vErrors !== null){
+if(_errs327){
+vErrors.length = _errs327;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid50 = _errs326 === errors;
+if(!valid50){
 break;
 }
 }
-if(_errs273 === errors){
-if(data108.url !== undefined){
-let data109 = data108.url;
-const _errs274 = errors;
-if(errors === _errs274){
-if(typeof data109 === "string"){
-if(func3(data109) > 2048){
-const err65 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data109};
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data134}];
+return false;
+}
+}
+var valid45 = _errs324 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+let data138 = data126.stripPrefix;
+const _errs337 = errors;
+if(typeof data138 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data138}];
+return false;
+}
+var valid45 = _errs337 === errors;
+if(valid45){
+if(data126.rewritePrefix !== undefined){
+let data139 = data126.rewritePrefix;
+const _errs339 = errors;
+if(errors === _errs339){
+if(typeof data139 === "string"){
+if(func3(data139) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data139}];
+return false;
+}
+else {
+if(!pattern12.test(data139)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data139}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data139}];
+return false;
+}
+}
+var valid45 = _errs339 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+let data140 = data126.preserveHost;
+const _errs341 = errors;
+if(typeof data140 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data140}];
+return false;
+}
+var valid45 = _errs341 === errors;
+if(valid45){
+if(data126.via !== undefined){
+let data141 = data126.via;
+const _errs343 = errors;
+if(typeof data141 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data141}];
+return false;
+}
+var valid45 = _errs343 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data126.proxyName !== undefined){
+let data142 = data126.proxyName;
+const _errs345 = errors;
+if(errors === _errs345){
+if(typeof data142 === "string"){
+if(!pattern3.test(data142)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data142}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data142}];
+return false;
+}
+}
+var valid45 = _errs345 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data126.upstreamTls !== undefined){
+let data143 = data126.upstreamTls;
+const _errs347 = errors;
+if(errors === _errs347){
+if(data143 && typeof data143 == "object" && !Array.isArray(data143)){
+if(data143.insecureSkipVerify === undefined){
+data143.insecureSkipVerify = false;
+}
+const _errs349 = errors;
+for(const key30 in data143){
+if(!(((((key30 === "ca") || (key30 === "servername")) || (key30 === "cert")) || (key30 === "key")) || (key30 === "insecureSkipVerify"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data143}];
+return false;
+break;
+}
+}
+if(_errs349 === errors){
+let missing13;
+if(data143.cert !== undefined && ((data143.key === undefined) && (missing13 = "key"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
+    missingProperty: missing13,
+    depsCount: 1,
+    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data143}];
+return false;
+}
+else {
+if(data143.key !== undefined && ((data143.cert === undefined) && (missing13 = "cert"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
+    missingProperty: missing13,
+    depsCount: 1,
+    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data143}];
+return false;
+}
+else {
+if(data143.ca !== undefined){
+let data144 = data143.ca;
+const _errs350 = errors;
+if(errors === _errs350){
+if(typeof data144 === "string"){
+if(func3(data144) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data144}];
+return false;
+}
+else {
+if(func3(data144) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data144}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data144}];
+return false;
+}
+}
+var valid54 = _errs350 === errors;
+}
+else {
+var valid54 = true;
+}
+if(valid54){
+if(data143.servername !== undefined){
+let data145 = data143.servername;
+const _errs352 = errors;
+if(errors === _errs352){
+if(typeof data145 === "string"){
+if(func3(data145) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data145}];
+return false;
+}
+else {
+if(func3(data145) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data145}];
+return false;
+}
+else {
+if(!pattern14.test(data145)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data145}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data145}];
+return false;
+}
+}
+var valid54 = _errs352 === errors;
+}
+else {
+var valid54 = true;
+}
+if(valid54){
+if(data143.cert !== undefined){
+let data146 = data143.cert;
+const _errs354 = errors;
+if(errors === _errs354){
+if(typeof data146 === "string"){
+if(func3(data146) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data146}];
+return false;
+}
+else {
+if(func3(data146) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data146}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data146}];
+return false;
+}
+}
+var valid54 = _errs354 === errors;
+}
+else {
+var valid54 = true;
+}
+if(valid54){
+if(data143.key !== undefined){
+let data147 = data143.key;
+const _errs356 = errors;
+if(errors === _errs356){
+if(typeof data147 === "string"){
+if(func3(data147) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data147}];
+return false;
+}
+else {
+if(func3(data147) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data147}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data147}];
+return false;
+}
+}
+var valid54 = _errs356 === errors;
+}
+else {
+var valid54 = true;
+}
+if(valid54){
+let data148 = data143.insecureSkipVerify;
+const _errs358 = errors;
+if(typeof data148 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data148}];
+return false;
+}
+var valid54 = _errs358 === errors;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data143}];
+return false;
+}
+}
+var valid45 = _errs347 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data126.policy !== undefined){
+let data149 = data126.policy;
+const _errs360 = errors;
+if(errors === _errs360){
+if(data149 && typeof data149 == "object" && !Array.isArray(data149)){
+const _errs362 = errors;
+for(const key31 in data149){
+if(!((((((key31 === "timeouts") || (key31 === "retries")) || (key31 === "healthCheck")) || (key31 === "outlier")) || (key31 === "limits")) || (key31 === "loadBalancing"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy",schemaPath:"#/properties/routes/items/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy,data:data149}];
+return false;
+break;
+}
+}
+if(_errs362 === errors){
+if(data149.timeouts !== undefined){
+let data150 = data149.timeouts;
+const _errs363 = errors;
+if(errors === _errs363){
+if(data150 && typeof data150 == "object" && !Array.isArray(data150)){
+const _errs365 = errors;
+for(const key32 in data150){
+if(!((((key32 === "connectMs") || (key32 === "responseHeadMs")) || (key32 === "idleMs")) || (key32 === "requestMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data150}];
+return false;
+break;
+}
+}
+if(_errs365 === errors){
+if(data150.connectMs !== undefined){
+let data151 = data150.connectMs;
+const _errs366 = errors;
+if(!((typeof data151 == "number") && (!(data151 % 1) && !isNaN(data151)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data151}];
+return false;
+}
+if(errors === _errs366){
+if(typeof data151 == "number"){
+if(data151 > 86400000 || isNaN(data151)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data151}];
+return false;
+}
+else {
+if(data151 < 1 || isNaN(data151)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data151}];
+return false;
+}
+}
+}
+}
+var valid56 = _errs366 === errors;
+}
+else {
+var valid56 = true;
+}
+if(valid56){
+if(data150.responseHeadMs !== undefined){
+let data152 = data150.responseHeadMs;
+const _errs368 = errors;
+if(!((typeof data152 == "number") && (!(data152 % 1) && !isNaN(data152)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data152}];
+return false;
+}
+if(errors === _errs368){
+if(typeof data152 == "number"){
+if(data152 > 86400000 || isNaN(data152)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data152}];
+return false;
+}
+else {
+if(data152 < 1 || isNaN(data152)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data152}];
+return false;
+}
+}
+}
+}
+var valid56 = _errs368 === errors;
+}
+else {
+var valid56 = true;
+}
+if(valid56){
+if(data150.idleMs !== undefined){
+let data153 = data150.idleMs;
+const _errs370 = errors;
+if(!((typeof data153 == "number") && (!(data153 % 1) && !isNaN(data153)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data153}];
+return false;
+}
+if(errors === _errs370){
+if(typeof data153 == "number"){
+if(data153 > 86400000 || isNaN(data153)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data153}];
+return false;
+}
+else {
+if(data153 < 1 || isNaN(data153)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data153}];
+return false;
+}
+}
+}
+}
+var valid56 = _errs370 === errors;
+}
+else {
+var valid56 = true;
+}
+if(valid56){
+if(data150.requestMs !== undefined){
+let data154 = data150.requestMs;
+const _errs372 = errors;
+const _errs373 = errors;
+let valid57 = false;
+const _errs374 = errors;
+if(!((typeof data154 == "number") && (!(data154 % 1) && !isNaN(data154)))){
+const err65 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data154};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -3603,9 +4718,10 @@ vErrors.push(err65);
 }
 errors++;
 }
-else {
-if(func3(data109) < 8){
-const err66 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data109};
+if(errors === _errs374){
+if(typeof data154 == "number"){
+if(data154 > 86400000 || isNaN(data154)){
+const err66 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data154};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -3614,10 +4730,9 @@ vErrors.push(err66);
 }
 errors++;
 }
-}
-}
 else {
-const err67 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data109};
+if(data154 < 1 || isNaN(data154)){
+const err67 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data154};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -3627,17 +4742,14 @@ vErrors.push(err67);
 errors++;
 }
 }
-var valid43 = _errs274 === errors;
 }
-else {
-var valid43 = true;
 }
-if(valid43){
-if(data108.weight !== undefined){
-let data110 = data108.weight;
-const _errs276 = errors;
-if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
-const err68 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data110};
+var _valid9 = _errs374 === errors;
+valid57 = valid57 || _valid9;
+if(!valid57){
+const _errs376 = errors;
+if(data154 !== null){
+const err68 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data154};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -3646,10 +4758,11 @@ vErrors.push(err68);
 }
 errors++;
 }
-if(errors === _errs276){
-if(typeof data110 == "number"){
-if(data110 > 1000 || isNaN(data110)){
-const err69 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data110};
+var _valid9 = _errs376 === errors;
+valid57 = valid57 || _valid9;
+}
+if(!valid57){
+const err69 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs,data:data154};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -3657,1451 +4770,73 @@ else {
 vErrors.push(err69);
 }
 errors++;
-}
-else {
-if(data110 < 1 || isNaN(data110)){
-const err70 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data110};
-if(vErrors === null){
-vErrors = [err70];
-}
-else {
-vErrors.push(err70);
-}
-errors++;
-}
-}
-}
-}
-var valid43 = _errs276 === errors;
-}
-else {
-var valid43 = true;
-}
-}
-}
-}
-}
-else {
-const err71 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data108};
-if(vErrors === null){
-vErrors = [err71];
-}
-else {
-vErrors.push(err71);
-}
-errors++;
-}
-}
-var _valid8 = _errs271 === errors;
-if(_valid8 && valid42){
-valid42 = false;
-passing3 = [passing3, 1];
-}
-else {
-if(_valid8){
-valid42 = true;
-passing3 = 1;
-}
-}
-if(!valid42){
-const err72 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data108};
-if(vErrors === null){
-vErrors = [err72];
-}
-else {
-vErrors.push(err72);
-}
-errors++;
 validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs268;
+errors = _errs373;
 if(vErrors !== null){
-if(_errs268){
-vErrors.length = _errs268;
+if(_errs373){
+vErrors.length = _errs373;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid41 = _errs267 === errors;
-if(!valid41){
-break;
+var valid56 = _errs372 === errors;
 }
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data107}];
-return false;
-}
-}
-var valid36 = _errs265 === errors;
-}
-else {
-var valid36 = true;
-}
-if(valid36){
-let data111 = data99.stripPrefix;
-const _errs278 = errors;
-if(typeof data111 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data111}];
-return false;
-}
-var valid36 = _errs278 === errors;
-if(valid36){
-if(data99.rewritePrefix !== undefined){
-let data112 = data99.rewritePrefix;
-const _errs280 = errors;
-if(errors === _errs280){
-if(typeof data112 === "string"){
-if(func3(data112) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data112}];
-return false;
-}
-else {
-if(!pattern10.test(data112)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data112}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data112}];
-return false;
-}
-}
-var valid36 = _errs280 === errors;
-}
-else {
-var valid36 = true;
-}
-if(valid36){
-let data113 = data99.preserveHost;
-const _errs282 = errors;
-if(typeof data113 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data113}];
-return false;
-}
-var valid36 = _errs282 === errors;
-if(valid36){
-if(data99.via !== undefined){
-let data114 = data99.via;
-const _errs284 = errors;
-if(typeof data114 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data114}];
-return false;
-}
-var valid36 = _errs284 === errors;
-}
-else {
-var valid36 = true;
-}
-if(valid36){
-if(data99.proxyName !== undefined){
-let data115 = data99.proxyName;
-const _errs286 = errors;
-if(errors === _errs286){
-if(typeof data115 === "string"){
-if(!pattern1.test(data115)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data115}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data115}];
-return false;
-}
-}
-var valid36 = _errs286 === errors;
-}
-else {
-var valid36 = true;
-}
-if(valid36){
-if(data99.upstreamTls !== undefined){
-let data116 = data99.upstreamTls;
-const _errs288 = errors;
-if(errors === _errs288){
-if(data116 && typeof data116 == "object" && !Array.isArray(data116)){
-if(data116.insecureSkipVerify === undefined){
-data116.insecureSkipVerify = false;
-}
-const _errs290 = errors;
-for(const key24 in data116){
-if(!(((((key24 === "ca") || (key24 === "servername")) || (key24 === "cert")) || (key24 === "key")) || (key24 === "insecureSkipVerify"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data116}];
-return false;
-break;
-}
-}
-if(_errs290 === errors){
-let missing8;
-if(data116.cert !== undefined && ((data116.key === undefined) && (missing8 = "key"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
-    missingProperty: missing8,
-    depsCount: 1,
-    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data116}];
-return false;
-}
-else {
-if(data116.key !== undefined && ((data116.cert === undefined) && (missing8 = "cert"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
-    missingProperty: missing8,
-    depsCount: 1,
-    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data116}];
-return false;
-}
-else {
-if(data116.ca !== undefined){
-let data117 = data116.ca;
-const _errs291 = errors;
-if(errors === _errs291){
-if(typeof data117 === "string"){
-if(func3(data117) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data117}];
-return false;
-}
-else {
-if(func3(data117) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data117}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data117}];
-return false;
-}
-}
-var valid45 = _errs291 === errors;
-}
-else {
-var valid45 = true;
-}
-if(valid45){
-if(data116.servername !== undefined){
-let data118 = data116.servername;
-const _errs293 = errors;
-if(errors === _errs293){
-if(typeof data118 === "string"){
-if(func3(data118) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data118}];
-return false;
-}
-else {
-if(func3(data118) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data118}];
-return false;
-}
-else {
-if(!pattern12.test(data118)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data118}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data118}];
-return false;
-}
-}
-var valid45 = _errs293 === errors;
-}
-else {
-var valid45 = true;
-}
-if(valid45){
-if(data116.cert !== undefined){
-let data119 = data116.cert;
-const _errs295 = errors;
-if(errors === _errs295){
-if(typeof data119 === "string"){
-if(func3(data119) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data119}];
-return false;
-}
-else {
-if(func3(data119) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data119}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data119}];
-return false;
-}
-}
-var valid45 = _errs295 === errors;
-}
-else {
-var valid45 = true;
-}
-if(valid45){
-if(data116.key !== undefined){
-let data120 = data116.key;
-const _errs297 = errors;
-if(errors === _errs297){
-if(typeof data120 === "string"){
-if(func3(data120) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data120}];
-return false;
-}
-else {
-if(func3(data120) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data120}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data120}];
-return false;
-}
-}
-var valid45 = _errs297 === errors;
-}
-else {
-var valid45 = true;
-}
-if(valid45){
-let data121 = data116.insecureSkipVerify;
-const _errs299 = errors;
-if(typeof data121 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data121}];
-return false;
-}
-var valid45 = _errs299 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data116}];
-return false;
-}
-}
-var valid36 = _errs288 === errors;
-}
-else {
-var valid36 = true;
-}
-if(valid36){
-if(data99.policy !== undefined){
-let data122 = data99.policy;
-const _errs301 = errors;
-if(errors === _errs301){
-if(data122 && typeof data122 == "object" && !Array.isArray(data122)){
-const _errs303 = errors;
-for(const key25 in data122){
-if(!((((((key25 === "timeouts") || (key25 === "retries")) || (key25 === "healthCheck")) || (key25 === "outlier")) || (key25 === "limits")) || (key25 === "loadBalancing"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy",schemaPath:"#/properties/routes/items/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy,data:data122}];
-return false;
-break;
-}
-}
-if(_errs303 === errors){
-if(data122.timeouts !== undefined){
-let data123 = data122.timeouts;
-const _errs304 = errors;
-if(errors === _errs304){
-if(data123 && typeof data123 == "object" && !Array.isArray(data123)){
-const _errs306 = errors;
-for(const key26 in data123){
-if(!((((key26 === "connectMs") || (key26 === "responseHeadMs")) || (key26 === "idleMs")) || (key26 === "requestMs"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data123}];
-return false;
-break;
-}
-}
-if(_errs306 === errors){
-if(data123.connectMs !== undefined){
-let data124 = data123.connectMs;
-const _errs307 = errors;
-if(!((typeof data124 == "number") && (!(data124 % 1) && !isNaN(data124)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data124}];
-return false;
-}
-if(errors === _errs307){
-if(typeof data124 == "number"){
-if(data124 > 86400000 || isNaN(data124)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data124}];
-return false;
-}
-else {
-if(data124 < 1 || isNaN(data124)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data124}];
-return false;
-}
-}
-}
-}
-var valid47 = _errs307 === errors;
-}
-else {
-var valid47 = true;
-}
-if(valid47){
-if(data123.responseHeadMs !== undefined){
-let data125 = data123.responseHeadMs;
-const _errs309 = errors;
-if(!((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data125}];
-return false;
-}
-if(errors === _errs309){
-if(typeof data125 == "number"){
-if(data125 > 86400000 || isNaN(data125)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data125}];
-return false;
-}
-else {
-if(data125 < 1 || isNaN(data125)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data125}];
-return false;
-}
-}
-}
-}
-var valid47 = _errs309 === errors;
-}
-else {
-var valid47 = true;
-}
-if(valid47){
-if(data123.idleMs !== undefined){
-let data126 = data123.idleMs;
-const _errs311 = errors;
-if(!((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data126}];
-return false;
-}
-if(errors === _errs311){
-if(typeof data126 == "number"){
-if(data126 > 86400000 || isNaN(data126)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data126}];
-return false;
-}
-else {
-if(data126 < 1 || isNaN(data126)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data126}];
-return false;
-}
-}
-}
-}
-var valid47 = _errs311 === errors;
-}
-else {
-var valid47 = true;
-}
-if(valid47){
-if(data123.requestMs !== undefined){
-let data127 = data123.requestMs;
-const _errs313 = errors;
-const _errs314 = errors;
-let valid48 = false;
-const _errs315 = errors;
-if(!((typeof data127 == "number") && (!(data127 % 1) && !isNaN(data127)))){
-const err73 = {instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data127};
-if(vErrors === null){
-vErrors = [err73];
-}
-else {
-vErrors.push(err73);
-}
-errors++;
-}
-if(errors === _errs315){
-if(typeof data127 == "number"){
-if(data127 > 86400000 || isNaN(data127)){
-const err74 = {instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data127};
-if(vErrors === null){
-vErrors = [err74];
-}
-else {
-vErrors.push(err74);
-}
-errors++;
-}
-else {
-if(data127 < 1 || isNaN(data127)){
-const err75 = {instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data127};
-if(vErrors === null){
-vErrors = [err75];
-}
-else {
-vErrors.push(err75);
-}
-errors++;
-}
-}
-}
-}
-var _valid9 = _errs315 === errors;
-valid48 = valid48 || _valid9;
-if(!valid48){
-const _errs317 = errors;
-if(data127 !== null){
-const err76 = {instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data127};
-if(vErrors === null){
-vErrors = [err76];
-}
-else {
-vErrors.push(err76);
-}
-errors++;
-}
-var _valid9 = _errs317 === errors;
-valid48 = valid48 || _valid9;
-}
-if(!valid48){
-const err77 = {instancePath:instancePath+"/routes/" + i7+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs,data:data127};
-if(vErrors === null){
-vErrors = [err77];
-}
-else {
-vErrors.push(err77);
-}
-errors++;
-validate10.errors = vErrors;
-return false;
-}
-else {
-errors = _errs314;
-if(vErrors !== null){
-if(_errs314){
-vErrors.length = _errs314;
-}
-else {
-vErrors = null;
-}
-}
-}
-var valid47 = _errs313 === errors;
-}
-else {
-var valid47 = true;
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data123}];
-return false;
-}
-}
-var valid46 = _errs304 === errors;
-}
-else {
-var valid46 = true;
-}
-if(valid46){
-if(data122.retries !== undefined){
-let data128 = data122.retries;
-const _errs319 = errors;
-if(errors === _errs319){
-if(data128 && typeof data128 == "object" && !Array.isArray(data128)){
-const _errs321 = errors;
-for(const key27 in data128){
-if(!(((((((key27 === "maxTries") || (key27 === "perTryTimeoutMs")) || (key27 === "onStatus")) || (key27 === "idempotencyKey")) || (key27 === "maxBodyBytes")) || (key27 === "budgetPercent")) || (key27 === "budgetMinPerSecond"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data128}];
-return false;
-break;
-}
-}
-if(_errs321 === errors){
-if(data128.maxTries !== undefined){
-let data129 = data128.maxTries;
-const _errs322 = errors;
-if(!((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data129}];
-return false;
-}
-if(errors === _errs322){
-if(typeof data129 == "number"){
-if(data129 > 10 || isNaN(data129)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data129}];
-return false;
-}
-else {
-if(data129 < 1 || isNaN(data129)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data129}];
-return false;
-}
-}
-}
-}
-var valid49 = _errs322 === errors;
-}
-else {
-var valid49 = true;
-}
-if(valid49){
-if(data128.perTryTimeoutMs !== undefined){
-let data130 = data128.perTryTimeoutMs;
-const _errs324 = errors;
-const _errs325 = errors;
-let valid50 = false;
-const _errs326 = errors;
-if(!((typeof data130 == "number") && (!(data130 % 1) && !isNaN(data130)))){
-const err78 = {instancePath:instancePath+"/routes/" + i7+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data130};
-if(vErrors === null){
-vErrors = [err78];
-}
-else {
-vErrors.push(err78);
-}
-errors++;
-}
-if(errors === _errs326){
-if(typeof data130 == "number"){
-if(data130 > 86400000 || isNaN(data130)){
-const err79 = {instancePath:instancePath+"/routes/" + i7+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data130};
-if(vErrors === null){
-vErrors = [err79];
-}
-else {
-vErrors.push(err79);
-}
-errors++;
-}
-else {
-if(data130 < 1 || isNaN(data130)){
-const err80 = {instancePath:instancePath+"/routes/" + i7+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data130};
-if(vErrors === null){
-vErrors = [err80];
-}
-else {
-vErrors.push(err80);
-}
-errors++;
-}
-}
-}
-}
-var _valid10 = _errs326 === errors;
-valid50 = valid50 || _valid10;
-if(!valid50){
-const _errs328 = errors;
-if(data130 !== null){
-const err81 = {instancePath:instancePath+"/routes/" + i7+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data130};
-if(vErrors === null){
-vErrors = [err81];
-}
-else {
-vErrors.push(err81);
-}
-errors++;
-}
-var _valid10 = _errs328 === errors;
-valid50 = valid50 || _valid10;
-}
-if(!valid50){
-const err82 = {instancePath:instancePath+"/routes/" + i7+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data130};
-if(vErrors === null){
-vErrors = [err82];
-}
-else {
-vErrors.push(err82);
-}
-errors++;
-validate10.errors = vErrors;
-return false;
-}
-else {
-errors = _errs325;
-if(vErrors !== null){
-if(_errs325){
-vErrors.length = _errs325;
-}
-else {
-vErrors = null;
-}
-}
-}
-var valid49 = _errs324 === errors;
-}
-else {
-var valid49 = true;
-}
-if(valid49){
-if(data128.onStatus !== undefined){
-let data131 = data128.onStatus;
-const _errs330 = errors;
-if(errors === _errs330){
-if(Array.isArray(data131)){
-if(data131.length > 32){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data131}];
-return false;
-}
-else {
-var valid51 = true;
-const len8 = data131.length;
-for(let i11=0; i11<len8; i11++){
-let data132 = data131[i11];
-const _errs332 = errors;
-if(!((typeof data132 == "number") && (!(data132 % 1) && !isNaN(data132)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/onStatus/" + i11,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data132}];
-return false;
-}
-if(errors === _errs332){
-if(typeof data132 == "number"){
-if(data132 > 599 || isNaN(data132)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/onStatus/" + i11,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data132}];
-return false;
-}
-else {
-if(data132 < 400 || isNaN(data132)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/onStatus/" + i11,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data132}];
-return false;
-}
-}
-}
-}
-var valid51 = _errs332 === errors;
-if(!valid51){
-break;
-}
-}
-if(valid51){
-let i12 = data131.length;
-let j3;
-if(i12 > 1){
-const indices3 = {};
-for(;i12--;){
-let item3 = data131[i12];
-if(!((typeof item3 == "number") && (!(item3 % 1) && !isNaN(item3)))){
-continue;
-}
-if(typeof indices3[item3] == "number"){
-j3 = indices3[item3];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i12, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i12+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data131}];
-return false;
-break;
-}
-indices3[item3] = i12;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data131}];
-return false;
-}
-}
-var valid49 = _errs330 === errors;
-}
-else {
-var valid49 = true;
-}
-if(valid49){
-if(data128.idempotencyKey !== undefined){
-let data133 = data128.idempotencyKey;
-const _errs334 = errors;
-if(typeof data133 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/idempotencyKey",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey,data:data133}];
-return false;
-}
-var valid49 = _errs334 === errors;
-}
-else {
-var valid49 = true;
-}
-if(valid49){
-if(data128.maxBodyBytes !== undefined){
-let data134 = data128.maxBodyBytes;
-const _errs336 = errors;
-if(!((typeof data134 == "number") && (!(data134 % 1) && !isNaN(data134)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data134}];
-return false;
-}
-if(errors === _errs336){
-if(typeof data134 == "number"){
-if(data134 > 16777216 || isNaN(data134)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data134}];
-return false;
-}
-else {
-if(data134 < 0 || isNaN(data134)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data134}];
-return false;
-}
-}
-}
-}
-var valid49 = _errs336 === errors;
-}
-else {
-var valid49 = true;
-}
-if(valid49){
-if(data128.budgetPercent !== undefined){
-let data135 = data128.budgetPercent;
-const _errs338 = errors;
-if(!((typeof data135 == "number") && (!(data135 % 1) && !isNaN(data135)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data135}];
-return false;
-}
-if(errors === _errs338){
-if(typeof data135 == "number"){
-if(data135 > 100 || isNaN(data135)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data135}];
-return false;
-}
-else {
-if(data135 < 0 || isNaN(data135)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data135}];
-return false;
-}
-}
-}
-}
-var valid49 = _errs338 === errors;
-}
-else {
-var valid49 = true;
-}
-if(valid49){
-if(data128.budgetMinPerSecond !== undefined){
-let data136 = data128.budgetMinPerSecond;
-const _errs340 = errors;
-if(!((typeof data136 == "number") && (!(data136 % 1) && !isNaN(data136)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data136}];
-return false;
-}
-if(errors === _errs340){
-if(typeof data136 == "number"){
-if(data136 > 10000 || isNaN(data136)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data136}];
-return false;
-}
-else {
-if(data136 < 0 || isNaN(data136)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data136}];
-return false;
-}
-}
-}
-}
-var valid49 = _errs340 === errors;
-}
-else {
-var valid49 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.retries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data128}];
-return false;
-}
-}
-var valid46 = _errs319 === errors;
-}
-else {
-var valid46 = true;
-}
-if(valid46){
-if(data122.healthCheck !== undefined){
-let data137 = data122.healthCheck;
-const _errs342 = errors;
-if(errors === _errs342){
-if(data137 && typeof data137 == "object" && !Array.isArray(data137)){
-const _errs344 = errors;
-for(const key28 in data137){
-if(!(((((((key28 === "path") || (key28 === "intervalMs")) || (key28 === "timeoutMs")) || (key28 === "healthyThreshold")) || (key28 === "unhealthyThreshold")) || (key28 === "expectedStatuses")) || (key28 === "host"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data137}];
-return false;
-break;
-}
-}
-if(_errs344 === errors){
-if(data137.path !== undefined){
-let data138 = data137.path;
-const _errs345 = errors;
-const _errs346 = errors;
-let valid54 = false;
-const _errs347 = errors;
-if(errors === _errs347){
-if(typeof data138 === "string"){
-if(func3(data138) > 2048){
-const err83 = {instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data138};
-if(vErrors === null){
-vErrors = [err83];
-}
-else {
-vErrors.push(err83);
-}
-errors++;
-}
-else {
-if(func3(data138) < 1){
-const err84 = {instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data138};
-if(vErrors === null){
-vErrors = [err84];
-}
-else {
-vErrors.push(err84);
-}
-errors++;
-}
-else {
-if(!pattern2.test(data138)){
-const err85 = {instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data138};
-if(vErrors === null){
-vErrors = [err85];
-}
-else {
-vErrors.push(err85);
-}
-errors++;
-}
-}
-}
-}
-else {
-const err86 = {instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data138};
-if(vErrors === null){
-vErrors = [err86];
-}
-else {
-vErrors.push(err86);
-}
-errors++;
-}
-}
-var _valid11 = _errs347 === errors;
-valid54 = valid54 || _valid11;
-if(!valid54){
-const _errs349 = errors;
-if(data138 !== null){
-const err87 = {instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data138};
-if(vErrors === null){
-vErrors = [err87];
-}
-else {
-vErrors.push(err87);
-}
-errors++;
-}
-var _valid11 = _errs349 === errors;
-valid54 = valid54 || _valid11;
-}
-if(!valid54){
-const err88 = {instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path,data:data138};
-if(vErrors === null){
-vErrors = [err88];
-}
-else {
-vErrors.push(err88);
-}
-errors++;
-validate10.errors = vErrors;
-return false;
-}
-else {
-errors = _errs346;
-if(vErrors !== null){
-if(_errs346){
-vErrors.length = _errs346;
-}
-else {
-vErrors = null;
-}
-}
-}
-var valid53 = _errs345 === errors;
-}
-else {
-var valid53 = true;
-}
-if(valid53){
-if(data137.intervalMs !== undefined){
-let data139 = data137.intervalMs;
-const _errs351 = errors;
-if(!((typeof data139 == "number") && (!(data139 % 1) && !isNaN(data139)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data139}];
-return false;
-}
-if(errors === _errs351){
-if(typeof data139 == "number"){
-if(data139 > 86400000 || isNaN(data139)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data139}];
-return false;
-}
-else {
-if(data139 < 1 || isNaN(data139)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data139}];
-return false;
-}
-}
-}
-}
-var valid53 = _errs351 === errors;
-}
-else {
-var valid53 = true;
-}
-if(valid53){
-if(data137.timeoutMs !== undefined){
-let data140 = data137.timeoutMs;
-const _errs353 = errors;
-if(!((typeof data140 == "number") && (!(data140 % 1) && !isNaN(data140)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data140}];
-return false;
-}
-if(errors === _errs353){
-if(typeof data140 == "number"){
-if(data140 > 86400000 || isNaN(data140)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data140}];
-return false;
-}
-else {
-if(data140 < 1 || isNaN(data140)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data140}];
-return false;
-}
-}
-}
-}
-var valid53 = _errs353 === errors;
-}
-else {
-var valid53 = true;
-}
-if(valid53){
-if(data137.healthyThreshold !== undefined){
-let data141 = data137.healthyThreshold;
-const _errs355 = errors;
-if(!((typeof data141 == "number") && (!(data141 % 1) && !isNaN(data141)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data141}];
-return false;
-}
-if(errors === _errs355){
-if(typeof data141 == "number"){
-if(data141 > 100 || isNaN(data141)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data141}];
-return false;
-}
 else {
-if(data141 < 1 || isNaN(data141)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data141}];
-return false;
-}
+var valid56 = true;
 }
 }
 }
-var valid53 = _errs355 === errors;
-}
-else {
-var valid53 = true;
 }
-if(valid53){
-if(data137.unhealthyThreshold !== undefined){
-let data142 = data137.unhealthyThreshold;
-const _errs357 = errors;
-if(!((typeof data142 == "number") && (!(data142 % 1) && !isNaN(data142)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data142}];
-return false;
 }
-if(errors === _errs357){
-if(typeof data142 == "number"){
-if(data142 > 100 || isNaN(data142)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data142}];
-return false;
 }
 else {
-if(data142 < 1 || isNaN(data142)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data142}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data150}];
 return false;
-}
-}
 }
 }
-var valid53 = _errs357 === errors;
-}
-else {
-var valid53 = true;
-}
-if(valid53){
-if(data137.expectedStatuses !== undefined){
-let data143 = data137.expectedStatuses;
-const _errs359 = errors;
-if(errors === _errs359){
-if(Array.isArray(data143)){
-if(data143.length > 64){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data143}];
-return false;
+var valid55 = _errs363 === errors;
 }
 else {
 var valid55 = true;
-const len9 = data143.length;
-for(let i13=0; i13<len9; i13++){
-let data144 = data143[i13];
-const _errs361 = errors;
-if(!((typeof data144 == "number") && (!(data144 % 1) && !isNaN(data144)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/expectedStatuses/" + i13,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data144}];
-return false;
-}
-if(errors === _errs361){
-if(typeof data144 == "number"){
-if(data144 > 599 || isNaN(data144)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/expectedStatuses/" + i13,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data144}];
-return false;
-}
-else {
-if(data144 < 100 || isNaN(data144)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/expectedStatuses/" + i13,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data144}];
-return false;
-}
-}
-}
-}
-var valid55 = _errs361 === errors;
-if(!valid55){
-break;
-}
 }
 if(valid55){
-let i14 = data143.length;
-let j4;
-if(i14 > 1){
-const indices4 = {};
-for(;i14--;){
-let item4 = data143[i14];
-if(!((typeof item4 == "number") && (!(item4 % 1) && !isNaN(item4)))){
-continue;
-}
-if(typeof indices4[item4] == "number"){
-j4 = indices4[item4];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i14+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data143}];
-return false;
-break;
-}
-indices4[item4] = i14;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data143}];
-return false;
-}
-}
-var valid53 = _errs359 === errors;
-}
-else {
-var valid53 = true;
-}
-if(valid53){
-if(data137.host !== undefined){
-let data145 = data137.host;
-const _errs363 = errors;
-if(errors === _errs363){
-if(typeof data145 === "string"){
-if(func3(data145) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data145}];
-return false;
-}
-else {
-if(func3(data145) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data145}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data145}];
-return false;
-}
-}
-var valid53 = _errs363 === errors;
-}
-else {
-var valid53 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data137}];
-return false;
-}
-}
-var valid46 = _errs342 === errors;
-}
-else {
-var valid46 = true;
-}
-if(valid46){
-if(data122.outlier !== undefined){
-let data146 = data122.outlier;
-const _errs365 = errors;
-if(errors === _errs365){
-if(data146 && typeof data146 == "object" && !Array.isArray(data146)){
-const _errs367 = errors;
-for(const key29 in data146){
-if(!(((((key29 === "consecutiveFailures") || (key29 === "on5xx")) || (key29 === "baseEjectionMs")) || (key29 === "maxEjectionMs")) || (key29 === "maxEjectionPercent"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data146}];
-return false;
-break;
-}
-}
-if(_errs367 === errors){
-if(data146.consecutiveFailures !== undefined){
-let data147 = data146.consecutiveFailures;
-const _errs368 = errors;
-if(!((typeof data147 == "number") && (!(data147 % 1) && !isNaN(data147)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data147}];
-return false;
-}
-if(errors === _errs368){
-if(typeof data147 == "number"){
-if(data147 > 1000 || isNaN(data147)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data147}];
-return false;
-}
-else {
-if(data147 < 1 || isNaN(data147)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data147}];
-return false;
-}
-}
-}
-}
-var valid57 = _errs368 === errors;
-}
-else {
-var valid57 = true;
-}
-if(valid57){
-if(data146.on5xx !== undefined){
-let data148 = data146.on5xx;
-const _errs370 = errors;
-if(typeof data148 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/on5xx",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx,data:data148}];
-return false;
-}
-var valid57 = _errs370 === errors;
-}
-else {
-var valid57 = true;
-}
-if(valid57){
-if(data146.baseEjectionMs !== undefined){
-let data149 = data146.baseEjectionMs;
-const _errs372 = errors;
-if(!((typeof data149 == "number") && (!(data149 % 1) && !isNaN(data149)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data149}];
-return false;
-}
-if(errors === _errs372){
-if(typeof data149 == "number"){
-if(data149 > 86400000 || isNaN(data149)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data149}];
-return false;
-}
-else {
-if(data149 < 1 || isNaN(data149)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data149}];
-return false;
-}
-}
-}
-}
-var valid57 = _errs372 === errors;
-}
-else {
-var valid57 = true;
-}
-if(valid57){
-if(data146.maxEjectionMs !== undefined){
-let data150 = data146.maxEjectionMs;
-const _errs374 = errors;
-if(!((typeof data150 == "number") && (!(data150 % 1) && !isNaN(data150)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data150}];
-return false;
-}
-if(errors === _errs374){
-if(typeof data150 == "number"){
-if(data150 > 86400000 || isNaN(data150)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data150}];
-return false;
-}
-else {
-if(data150 < 1 || isNaN(data150)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data150}];
-return false;
-}
-}
-}
-}
-var valid57 = _errs374 === errors;
-}
-else {
-var valid57 = true;
-}
-if(valid57){
-if(data146.maxEjectionPercent !== undefined){
-let data151 = data146.maxEjectionPercent;
-const _errs376 = errors;
-if(!((typeof data151 == "number") && (!(data151 % 1) && !isNaN(data151)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data151}];
-return false;
-}
-if(errors === _errs376){
-if(typeof data151 == "number"){
-if(data151 > 100 || isNaN(data151)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data151}];
-return false;
-}
-else {
-if(data151 < 0 || isNaN(data151)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data151}];
-return false;
-}
-}
-}
-}
-var valid57 = _errs376 === errors;
-}
-else {
-var valid57 = true;
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.outlier.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data146}];
-return false;
-}
-}
-var valid46 = _errs365 === errors;
-}
-else {
-var valid46 = true;
-}
-if(valid46){
-if(data122.limits !== undefined){
-let data152 = data122.limits;
+if(data149.retries !== undefined){
+let data155 = data149.retries;
 const _errs378 = errors;
 if(errors === _errs378){
-if(data152 && typeof data152 == "object" && !Array.isArray(data152)){
+if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
 const _errs380 = errors;
-for(const key30 in data152){
-if(!(((key30 === "maxConcurrentPerUpstream") || (key30 === "maxQueue")) || (key30 === "queueTimeoutMs"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data152}];
+for(const key33 in data155){
+if(!(((((((key33 === "maxTries") || (key33 === "perTryTimeoutMs")) || (key33 === "onStatus")) || (key33 === "idempotencyKey")) || (key33 === "maxBodyBytes")) || (key33 === "budgetPercent")) || (key33 === "budgetMinPerSecond"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data155}];
 return false;
 break;
 }
 }
 if(_errs380 === errors){
-if(data152.maxConcurrentPerUpstream !== undefined){
-let data153 = data152.maxConcurrentPerUpstream;
+if(data155.maxTries !== undefined){
+let data156 = data155.maxTries;
 const _errs381 = errors;
-const _errs382 = errors;
-let valid59 = false;
-const _errs383 = errors;
-if(!((typeof data153 == "number") && (!(data153 % 1) && !isNaN(data153)))){
-const err89 = {instancePath:instancePath+"/routes/" + i7+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data153};
-if(vErrors === null){
-vErrors = [err89];
+if(!((typeof data156 == "number") && (!(data156 % 1) && !isNaN(data156)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data156}];
+return false;
 }
-else {
-vErrors.push(err89);
-}
-errors++;
-}
-if(errors === _errs383){
-if(typeof data153 == "number"){
-if(data153 > 1000000 || isNaN(data153)){
-const err90 = {instancePath:instancePath+"/routes/" + i7+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data153};
-if(vErrors === null){
-vErrors = [err90];
-}
-else {
-vErrors.push(err90);
-}
-errors++;
-}
-else {
-if(data153 < 1 || isNaN(data153)){
-const err91 = {instancePath:instancePath+"/routes/" + i7+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data153};
-if(vErrors === null){
-vErrors = [err91];
-}
-else {
-vErrors.push(err91);
-}
-errors++;
-}
-}
-}
-}
-var _valid12 = _errs383 === errors;
-valid59 = valid59 || _valid12;
-if(!valid59){
-const _errs385 = errors;
-if(data153 !== null){
-const err92 = {instancePath:instancePath+"/routes/" + i7+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data153};
-if(vErrors === null){
-vErrors = [err92];
-}
-else {
-vErrors.push(err92);
-}
-errors++;
-}
-var _valid12 = _errs385 === errors;
-valid59 = valid59 || _valid12;
-}
-if(!valid59){
-const err93 = {instancePath:instancePath+"/routes/" + i7+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data153};
-if(vErrors === null){
-vErrors = [err93];
-}
-else {
-vErrors.push(err93);
-}
-errors++;
-validate10.errors = vErrors;
+if(errors === _errs381){
+if(typeof data156 == "number"){
+if(data156 > 10 || isNaN(data156)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data156}];
 return false;
 }
 else {
-errors = _errs382;
-if(vErrors !== null){
-if(_errs382){
-vErrors.length = _errs382;
+if(data156 < 1 || isNaN(data156)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data156}];
+return false;
 }
-else {
-vErrors = null;
 }
 }
 }
@@ -5111,52 +4846,157 @@ else {
 var valid58 = true;
 }
 if(valid58){
-if(data152.maxQueue !== undefined){
-let data154 = data152.maxQueue;
-const _errs387 = errors;
-if(!((typeof data154 == "number") && (!(data154 % 1) && !isNaN(data154)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data154}];
-return false;
+if(data155.perTryTimeoutMs !== undefined){
+let data157 = data155.perTryTimeoutMs;
+const _errs383 = errors;
+const _errs384 = errors;
+let valid59 = false;
+const _errs385 = errors;
+if(!((typeof data157 == "number") && (!(data157 % 1) && !isNaN(data157)))){
+const err70 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data157};
+if(vErrors === null){
+vErrors = [err70];
 }
-if(errors === _errs387){
-if(typeof data154 == "number"){
-if(data154 > 1000000 || isNaN(data154)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data154}];
+else {
+vErrors.push(err70);
+}
+errors++;
+}
+if(errors === _errs385){
+if(typeof data157 == "number"){
+if(data157 > 86400000 || isNaN(data157)){
+const err71 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data157};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
+}
+errors++;
+}
+else {
+if(data157 < 1 || isNaN(data157)){
+const err72 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data157};
+if(vErrors === null){
+vErrors = [err72];
+}
+else {
+vErrors.push(err72);
+}
+errors++;
+}
+}
+}
+}
+var _valid10 = _errs385 === errors;
+valid59 = valid59 || _valid10;
+if(!valid59){
+const _errs387 = errors;
+if(data157 !== null){
+const err73 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data157};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
+}
+errors++;
+}
+var _valid10 = _errs387 === errors;
+valid59 = valid59 || _valid10;
+}
+if(!valid59){
+const err74 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data157};
+if(vErrors === null){
+vErrors = [err74];
+}
+else {
+vErrors.push(err74);
+}
+errors++;
+validate10.errors = vErrors;
 return false;
 }
 else {
-if(data154 < 0 || isNaN(data154)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data154}];
-return false;
+errors = _errs384;
+if(vErrors !== null){
+if(_errs384){
+vErrors.length = _errs384;
+}
+else {
+vErrors = null;
 }
 }
 }
-}
-var valid58 = _errs387 === errors;
+var valid58 = _errs383 === errors;
 }
 else {
 var valid58 = true;
 }
 if(valid58){
-if(data152.queueTimeoutMs !== undefined){
-let data155 = data152.queueTimeoutMs;
+if(data155.onStatus !== undefined){
+let data158 = data155.onStatus;
 const _errs389 = errors;
-if(!((typeof data155 == "number") && (!(data155 % 1) && !isNaN(data155)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data155}];
-return false;
-}
 if(errors === _errs389){
-if(typeof data155 == "number"){
-if(data155 > 86400000 || isNaN(data155)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data155}];
+if(Array.isArray(data158)){
+if(data158.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data158}];
 return false;
 }
 else {
-if(data155 < 1 || isNaN(data155)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data155}];
+var valid60 = true;
+const len11 = data158.length;
+for(let i14=0; i14<len11; i14++){
+let data159 = data158[i14];
+const _errs391 = errors;
+if(!((typeof data159 == "number") && (!(data159 % 1) && !isNaN(data159)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus/" + i14,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data159}];
+return false;
+}
+if(errors === _errs391){
+if(typeof data159 == "number"){
+if(data159 > 599 || isNaN(data159)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus/" + i14,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data159}];
+return false;
+}
+else {
+if(data159 < 400 || isNaN(data159)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus/" + i14,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data159}];
 return false;
 }
 }
+}
+}
+var valid60 = _errs391 === errors;
+if(!valid60){
+break;
+}
+}
+if(valid60){
+let i15 = data158.length;
+let j3;
+if(i15 > 1){
+const indices3 = {};
+for(;i15--;){
+let item3 = data158[i15];
+if(!((typeof item3 == "number") && (!(item3 % 1) && !isNaN(item3)))){
+continue;
+}
+if(typeof indices3[item3] == "number"){
+j3 = indices3[item3];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i15, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i15+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data158}];
+return false;
+break;
+}
+indices3[item3] = i15;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data158}];
+return false;
 }
 }
 var valid58 = _errs389 === errors;
@@ -5164,60 +5004,937 @@ var valid58 = _errs389 === errors;
 else {
 var valid58 = true;
 }
+if(valid58){
+if(data155.idempotencyKey !== undefined){
+let data160 = data155.idempotencyKey;
+const _errs393 = errors;
+if(typeof data160 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/idempotencyKey",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey,data:data160}];
+return false;
 }
-}
-}
+var valid58 = _errs393 === errors;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.limits.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data152}];
+var valid58 = true;
+}
+if(valid58){
+if(data155.maxBodyBytes !== undefined){
+let data161 = data155.maxBodyBytes;
+const _errs395 = errors;
+if(!((typeof data161 == "number") && (!(data161 % 1) && !isNaN(data161)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data161}];
+return false;
+}
+if(errors === _errs395){
+if(typeof data161 == "number"){
+if(data161 > 16777216 || isNaN(data161)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data161}];
+return false;
+}
+else {
+if(data161 < 0 || isNaN(data161)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data161}];
 return false;
 }
 }
-var valid46 = _errs378 === errors;
+}
+}
+var valid58 = _errs395 === errors;
 }
 else {
-var valid46 = true;
+var valid58 = true;
 }
-if(valid46){
-if(data122.loadBalancing !== undefined){
-let data156 = data122.loadBalancing;
-const _errs391 = errors;
-if(errors === _errs391){
-if(data156 && typeof data156 == "object" && !Array.isArray(data156)){
-const _errs393 = errors;
-for(const key31 in data156){
-if(!(((key31 === "algorithm") || (key31 === "hashOn")) || (key31 === "slowStartMs"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data156}];
+if(valid58){
+if(data155.budgetPercent !== undefined){
+let data162 = data155.budgetPercent;
+const _errs397 = errors;
+if(!((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data162}];
+return false;
+}
+if(errors === _errs397){
+if(typeof data162 == "number"){
+if(data162 > 100 || isNaN(data162)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data162}];
+return false;
+}
+else {
+if(data162 < 0 || isNaN(data162)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data162}];
+return false;
+}
+}
+}
+}
+var valid58 = _errs397 === errors;
+}
+else {
+var valid58 = true;
+}
+if(valid58){
+if(data155.budgetMinPerSecond !== undefined){
+let data163 = data155.budgetMinPerSecond;
+const _errs399 = errors;
+if(!((typeof data163 == "number") && (!(data163 % 1) && !isNaN(data163)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data163}];
+return false;
+}
+if(errors === _errs399){
+if(typeof data163 == "number"){
+if(data163 > 10000 || isNaN(data163)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data163}];
+return false;
+}
+else {
+if(data163 < 0 || isNaN(data163)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data163}];
+return false;
+}
+}
+}
+}
+var valid58 = _errs399 === errors;
+}
+else {
+var valid58 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.retries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data155}];
+return false;
+}
+}
+var valid55 = _errs378 === errors;
+}
+else {
+var valid55 = true;
+}
+if(valid55){
+if(data149.healthCheck !== undefined){
+let data164 = data149.healthCheck;
+const _errs401 = errors;
+if(errors === _errs401){
+if(data164 && typeof data164 == "object" && !Array.isArray(data164)){
+const _errs403 = errors;
+for(const key34 in data164){
+if(!(((((((key34 === "path") || (key34 === "intervalMs")) || (key34 === "timeoutMs")) || (key34 === "healthyThreshold")) || (key34 === "unhealthyThreshold")) || (key34 === "expectedStatuses")) || (key34 === "host"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data164}];
 return false;
 break;
 }
 }
-if(_errs393 === errors){
-if(data156.algorithm !== undefined){
-let data157 = data156.algorithm;
-const _errs394 = errors;
-if(!(((data157 === "round-robin") || (data157 === "least-request")) || (data157 === "consistent-hash"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm,data:data157}];
-return false;
-}
-var valid60 = _errs394 === errors;
+if(_errs403 === errors){
+if(data164.path !== undefined){
+let data165 = data164.path;
+const _errs404 = errors;
+const _errs405 = errors;
+let valid63 = false;
+const _errs406 = errors;
+if(errors === _errs406){
+if(typeof data165 === "string"){
+if(func3(data165) > 2048){
+const err75 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data165};
+if(vErrors === null){
+vErrors = [err75];
 }
 else {
-var valid60 = true;
+vErrors.push(err75);
 }
-if(valid60){
-if(data156.hashOn !== undefined){
-let data158 = data156.hashOn;
-const _errs395 = errors;
-const _errs396 = errors;
-let valid61 = false;
-let passing4 = null;
-const _errs397 = errors;
-if(errors === _errs397){
-if(data158 && typeof data158 == "object" && !Array.isArray(data158)){
-let missing9;
-if((data158.header === undefined) && (missing9 = "header")){
-const err94 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data158};
+errors++;
+}
+else {
+if(func3(data165) < 1){
+const err76 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data165};
+if(vErrors === null){
+vErrors = [err76];
+}
+else {
+vErrors.push(err76);
+}
+errors++;
+}
+else {
+if(!pattern4.test(data165)){
+const err77 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data165};
+if(vErrors === null){
+vErrors = [err77];
+}
+else {
+vErrors.push(err77);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err78 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data165};
+if(vErrors === null){
+vErrors = [err78];
+}
+else {
+vErrors.push(err78);
+}
+errors++;
+}
+}
+var _valid11 = _errs406 === errors;
+valid63 = valid63 || _valid11;
+if(!valid63){
+const _errs408 = errors;
+if(data165 !== null){
+const err79 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data165};
+if(vErrors === null){
+vErrors = [err79];
+}
+else {
+vErrors.push(err79);
+}
+errors++;
+}
+var _valid11 = _errs408 === errors;
+valid63 = valid63 || _valid11;
+}
+if(!valid63){
+const err80 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path,data:data165};
+if(vErrors === null){
+vErrors = [err80];
+}
+else {
+vErrors.push(err80);
+}
+errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs405;
+if(vErrors !== null){
+if(_errs405){
+vErrors.length = _errs405;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid62 = _errs404 === errors;
+}
+else {
+var valid62 = true;
+}
+if(valid62){
+if(data164.intervalMs !== undefined){
+let data166 = data164.intervalMs;
+const _errs410 = errors;
+if(!((typeof data166 == "number") && (!(data166 % 1) && !isNaN(data166)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data166}];
+return false;
+}
+if(errors === _errs410){
+if(typeof data166 == "number"){
+if(data166 > 86400000 || isNaN(data166)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data166}];
+return false;
+}
+else {
+if(data166 < 1 || isNaN(data166)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data166}];
+return false;
+}
+}
+}
+}
+var valid62 = _errs410 === errors;
+}
+else {
+var valid62 = true;
+}
+if(valid62){
+if(data164.timeoutMs !== undefined){
+let data167 = data164.timeoutMs;
+const _errs412 = errors;
+if(!((typeof data167 == "number") && (!(data167 % 1) && !isNaN(data167)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data167}];
+return false;
+}
+if(errors === _errs412){
+if(typeof data167 == "number"){
+if(data167 > 86400000 || isNaN(data167)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data167}];
+return false;
+}
+else {
+if(data167 < 1 || isNaN(data167)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data167}];
+return false;
+}
+}
+}
+}
+var valid62 = _errs412 === errors;
+}
+else {
+var valid62 = true;
+}
+if(valid62){
+if(data164.healthyThreshold !== undefined){
+let data168 = data164.healthyThreshold;
+const _errs414 = errors;
+if(!((typeof data168 == "number") && (!(data168 % 1) && !isNaN(data168)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data168}];
+return false;
+}
+if(errors === _errs414){
+if(typeof data168 == "number"){
+if(data168 > 100 || isNaN(data168)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data168}];
+return false;
+}
+else {
+if(data168 < 1 || isNaN(data168)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data168}];
+return false;
+}
+}
+}
+}
+var valid62 = _errs414 === errors;
+}
+else {
+var valid62 = true;
+}
+if(valid62){
+if(data164.unhealthyThreshold !== undefined){
+let data169 = data164.unhealthyThreshold;
+const _errs416 = errors;
+if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data169}];
+return false;
+}
+if(errors === _errs416){
+if(typeof data169 == "number"){
+if(data169 > 100 || isNaN(data169)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data169}];
+return false;
+}
+else {
+if(data169 < 1 || isNaN(data169)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data169}];
+return false;
+}
+}
+}
+}
+var valid62 = _errs416 === errors;
+}
+else {
+var valid62 = true;
+}
+if(valid62){
+if(data164.expectedStatuses !== undefined){
+let data170 = data164.expectedStatuses;
+const _errs418 = errors;
+if(errors === _errs418){
+if(Array.isArray(data170)){
+if(data170.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data170}];
+return false;
+}
+else {
+var valid64 = true;
+const len12 = data170.length;
+for(let i16=0; i16<len12; i16++){
+let data171 = data170[i16];
+const _errs420 = errors;
+if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data171}];
+return false;
+}
+if(errors === _errs420){
+if(typeof data171 == "number"){
+if(data171 > 599 || isNaN(data171)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data171}];
+return false;
+}
+else {
+if(data171 < 100 || isNaN(data171)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data171}];
+return false;
+}
+}
+}
+}
+var valid64 = _errs420 === errors;
+if(!valid64){
+break;
+}
+}
+if(valid64){
+let i17 = data170.length;
+let j4;
+if(i17 > 1){
+const indices4 = {};
+for(;i17--;){
+let item4 = data170[i17];
+if(!((typeof item4 == "number") && (!(item4 % 1) && !isNaN(item4)))){
+continue;
+}
+if(typeof indices4[item4] == "number"){
+j4 = indices4[item4];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i17, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i17+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data170}];
+return false;
+break;
+}
+indices4[item4] = i17;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data170}];
+return false;
+}
+}
+var valid62 = _errs418 === errors;
+}
+else {
+var valid62 = true;
+}
+if(valid62){
+if(data164.host !== undefined){
+let data172 = data164.host;
+const _errs422 = errors;
+if(errors === _errs422){
+if(typeof data172 === "string"){
+if(func3(data172) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data172}];
+return false;
+}
+else {
+if(func3(data172) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data172}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data172}];
+return false;
+}
+}
+var valid62 = _errs422 === errors;
+}
+else {
+var valid62 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data164}];
+return false;
+}
+}
+var valid55 = _errs401 === errors;
+}
+else {
+var valid55 = true;
+}
+if(valid55){
+if(data149.outlier !== undefined){
+let data173 = data149.outlier;
+const _errs424 = errors;
+if(errors === _errs424){
+if(data173 && typeof data173 == "object" && !Array.isArray(data173)){
+const _errs426 = errors;
+for(const key35 in data173){
+if(!(((((key35 === "consecutiveFailures") || (key35 === "on5xx")) || (key35 === "baseEjectionMs")) || (key35 === "maxEjectionMs")) || (key35 === "maxEjectionPercent"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data173}];
+return false;
+break;
+}
+}
+if(_errs426 === errors){
+if(data173.consecutiveFailures !== undefined){
+let data174 = data173.consecutiveFailures;
+const _errs427 = errors;
+if(!((typeof data174 == "number") && (!(data174 % 1) && !isNaN(data174)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data174}];
+return false;
+}
+if(errors === _errs427){
+if(typeof data174 == "number"){
+if(data174 > 1000 || isNaN(data174)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data174}];
+return false;
+}
+else {
+if(data174 < 1 || isNaN(data174)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data174}];
+return false;
+}
+}
+}
+}
+var valid66 = _errs427 === errors;
+}
+else {
+var valid66 = true;
+}
+if(valid66){
+if(data173.on5xx !== undefined){
+let data175 = data173.on5xx;
+const _errs429 = errors;
+if(typeof data175 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/on5xx",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx,data:data175}];
+return false;
+}
+var valid66 = _errs429 === errors;
+}
+else {
+var valid66 = true;
+}
+if(valid66){
+if(data173.baseEjectionMs !== undefined){
+let data176 = data173.baseEjectionMs;
+const _errs431 = errors;
+if(!((typeof data176 == "number") && (!(data176 % 1) && !isNaN(data176)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data176}];
+return false;
+}
+if(errors === _errs431){
+if(typeof data176 == "number"){
+if(data176 > 86400000 || isNaN(data176)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data176}];
+return false;
+}
+else {
+if(data176 < 1 || isNaN(data176)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data176}];
+return false;
+}
+}
+}
+}
+var valid66 = _errs431 === errors;
+}
+else {
+var valid66 = true;
+}
+if(valid66){
+if(data173.maxEjectionMs !== undefined){
+let data177 = data173.maxEjectionMs;
+const _errs433 = errors;
+if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data177}];
+return false;
+}
+if(errors === _errs433){
+if(typeof data177 == "number"){
+if(data177 > 86400000 || isNaN(data177)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data177}];
+return false;
+}
+else {
+if(data177 < 1 || isNaN(data177)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data177}];
+return false;
+}
+}
+}
+}
+var valid66 = _errs433 === errors;
+}
+else {
+var valid66 = true;
+}
+if(valid66){
+if(data173.maxEjectionPercent !== undefined){
+let data178 = data173.maxEjectionPercent;
+const _errs435 = errors;
+if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data178}];
+return false;
+}
+if(errors === _errs435){
+if(typeof data178 == "number"){
+if(data178 > 100 || isNaN(data178)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data178}];
+return false;
+}
+else {
+if(data178 < 0 || isNaN(data178)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data178}];
+return false;
+}
+}
+}
+}
+var valid66 = _errs435 === errors;
+}
+else {
+var valid66 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.outlier.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data173}];
+return false;
+}
+}
+var valid55 = _errs424 === errors;
+}
+else {
+var valid55 = true;
+}
+if(valid55){
+if(data149.limits !== undefined){
+let data179 = data149.limits;
+const _errs437 = errors;
+if(errors === _errs437){
+if(data179 && typeof data179 == "object" && !Array.isArray(data179)){
+const _errs439 = errors;
+for(const key36 in data179){
+if(!(((key36 === "maxConcurrentPerUpstream") || (key36 === "maxQueue")) || (key36 === "queueTimeoutMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data179}];
+return false;
+break;
+}
+}
+if(_errs439 === errors){
+if(data179.maxConcurrentPerUpstream !== undefined){
+let data180 = data179.maxConcurrentPerUpstream;
+const _errs440 = errors;
+const _errs441 = errors;
+let valid68 = false;
+const _errs442 = errors;
+if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
+const err81 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data180};
+if(vErrors === null){
+vErrors = [err81];
+}
+else {
+vErrors.push(err81);
+}
+errors++;
+}
+if(errors === _errs442){
+if(typeof data180 == "number"){
+if(data180 > 1000000 || isNaN(data180)){
+const err82 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data180};
+if(vErrors === null){
+vErrors = [err82];
+}
+else {
+vErrors.push(err82);
+}
+errors++;
+}
+else {
+if(data180 < 1 || isNaN(data180)){
+const err83 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data180};
+if(vErrors === null){
+vErrors = [err83];
+}
+else {
+vErrors.push(err83);
+}
+errors++;
+}
+}
+}
+}
+var _valid12 = _errs442 === errors;
+valid68 = valid68 || _valid12;
+if(!valid68){
+const _errs444 = errors;
+if(data180 !== null){
+const err84 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data180};
+if(vErrors === null){
+vErrors = [err84];
+}
+else {
+vErrors.push(err84);
+}
+errors++;
+}
+var _valid12 = _errs444 === errors;
+valid68 = valid68 || _valid12;
+}
+if(!valid68){
+const err85 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data180};
+if(vErrors === null){
+vErrors = [err85];
+}
+else {
+vErrors.push(err85);
+}
+errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs441;
+if(vErrors !== null){
+if(_errs441){
+vErrors.length = _errs441;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid67 = _errs440 === errors;
+}
+else {
+var valid67 = true;
+}
+if(valid67){
+if(data179.maxQueue !== undefined){
+let data181 = data179.maxQueue;
+const _errs446 = errors;
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data181}];
+return false;
+}
+if(errors === _errs446){
+if(typeof data181 == "number"){
+if(data181 > 1000000 || isNaN(data181)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data181}];
+return false;
+}
+else {
+if(data181 < 0 || isNaN(data181)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data181}];
+return false;
+}
+}
+}
+}
+var valid67 = _errs446 === errors;
+}
+else {
+var valid67 = true;
+}
+if(valid67){
+if(data179.queueTimeoutMs !== undefined){
+let data182 = data179.queueTimeoutMs;
+const _errs448 = errors;
+if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data182}];
+return false;
+}
+if(errors === _errs448){
+if(typeof data182 == "number"){
+if(data182 > 86400000 || isNaN(data182)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data182}];
+return false;
+}
+else {
+if(data182 < 1 || isNaN(data182)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data182}];
+return false;
+}
+}
+}
+}
+var valid67 = _errs448 === errors;
+}
+else {
+var valid67 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.limits.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data179}];
+return false;
+}
+}
+var valid55 = _errs437 === errors;
+}
+else {
+var valid55 = true;
+}
+if(valid55){
+if(data149.loadBalancing !== undefined){
+let data183 = data149.loadBalancing;
+const _errs450 = errors;
+if(errors === _errs450){
+if(data183 && typeof data183 == "object" && !Array.isArray(data183)){
+const _errs452 = errors;
+for(const key37 in data183){
+if(!(((key37 === "algorithm") || (key37 === "hashOn")) || (key37 === "slowStartMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data183}];
+return false;
+break;
+}
+}
+if(_errs452 === errors){
+if(data183.algorithm !== undefined){
+let data184 = data183.algorithm;
+const _errs453 = errors;
+if(!(((data184 === "round-robin") || (data184 === "least-request")) || (data184 === "consistent-hash"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm,data:data184}];
+return false;
+}
+var valid69 = _errs453 === errors;
+}
+else {
+var valid69 = true;
+}
+if(valid69){
+if(data183.hashOn !== undefined){
+let data185 = data183.hashOn;
+const _errs454 = errors;
+const _errs455 = errors;
+let valid70 = false;
+let passing3 = null;
+const _errs456 = errors;
+if(errors === _errs456){
+if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+let missing14;
+if((data185.header === undefined) && (missing14 = "header")){
+const err86 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing14},message:"must have required property '"+missing14+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data185};
+if(vErrors === null){
+vErrors = [err86];
+}
+else {
+vErrors.push(err86);
+}
+errors++;
+}
+else {
+const _errs458 = errors;
+for(const key38 in data185){
+if(!(key38 === "header")){
+const err87 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data185};
+if(vErrors === null){
+vErrors = [err87];
+}
+else {
+vErrors.push(err87);
+}
+errors++;
+break;
+}
+}
+if(_errs458 === errors){
+if(data185.header !== undefined){
+let data186 = data185.header;
+const _errs459 = errors;
+if(errors === _errs459){
+if(typeof data186 === "string"){
+if(func3(data186) > 256){
+const err88 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data186};
+if(vErrors === null){
+vErrors = [err88];
+}
+else {
+vErrors.push(err88);
+}
+errors++;
+}
+else {
+if(!pattern5.test(data186)){
+const err89 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data186};
+if(vErrors === null){
+vErrors = [err89];
+}
+else {
+vErrors.push(err89);
+}
+errors++;
+}
+}
+}
+else {
+const err90 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data186};
+if(vErrors === null){
+vErrors = [err90];
+}
+else {
+vErrors.push(err90);
+}
+errors++;
+}
+}
+}
+}
+}
+}
+else {
+const err91 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data185};
+if(vErrors === null){
+vErrors = [err91];
+}
+else {
+vErrors.push(err91);
+}
+errors++;
+}
+}
+var _valid13 = _errs456 === errors;
+if(_valid13){
+valid70 = true;
+passing3 = 0;
+}
+const _errs461 = errors;
+if(errors === _errs461){
+if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+let missing15;
+if((data185.cookie === undefined) && (missing15 = "cookie")){
+const err92 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing15},message:"must have required property '"+missing15+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data185};
+if(vErrors === null){
+vErrors = [err92];
+}
+else {
+vErrors.push(err92);
+}
+errors++;
+}
+else {
+const _errs463 = errors;
+for(const key39 in data185){
+if(!(key39 === "cookie")){
+const err93 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data185};
+if(vErrors === null){
+vErrors = [err93];
+}
+else {
+vErrors.push(err93);
+}
+errors++;
+break;
+}
+}
+if(_errs463 === errors){
+if(data185.cookie !== undefined){
+let data187 = data185.cookie;
+const _errs464 = errors;
+if(errors === _errs464){
+if(typeof data187 === "string"){
+if(func3(data187) > 256){
+const err94 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data187};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -5227,10 +5944,8 @@ vErrors.push(err94);
 errors++;
 }
 else {
-const _errs399 = errors;
-for(const key32 in data158){
-if(!(key32 === "header")){
-const err95 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data158};
+if(!pattern5.test(data187)){
+const err95 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data187};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -5238,17 +5953,11 @@ else {
 vErrors.push(err95);
 }
 errors++;
-break;
 }
 }
-if(_errs399 === errors){
-if(data158.header !== undefined){
-let data159 = data158.header;
-const _errs400 = errors;
-if(errors === _errs400){
-if(typeof data159 === "string"){
-if(func3(data159) > 256){
-const err96 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data159};
+}
+else {
+const err96 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data187};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -5257,9 +5966,13 @@ vErrors.push(err96);
 }
 errors++;
 }
+}
+}
+}
+}
+}
 else {
-if(!pattern3.test(data159)){
-const err97 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data159};
+const err97 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data185};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -5269,9 +5982,22 @@ vErrors.push(err97);
 errors++;
 }
 }
+var _valid13 = _errs461 === errors;
+if(_valid13 && valid70){
+valid70 = false;
+passing3 = [passing3, 1];
 }
 else {
-const err98 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data159};
+if(_valid13){
+valid70 = true;
+passing3 = 1;
+}
+const _errs466 = errors;
+if(errors === _errs466){
+if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+let missing16;
+if((data185.clientAddress === undefined) && (missing16 = "clientAddress")){
+const err98 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing16},message:"must have required property '"+missing16+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data185};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -5280,13 +6006,11 @@ vErrors.push(err98);
 }
 errors++;
 }
-}
-}
-}
-}
-}
 else {
-const err99 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data158};
+const _errs468 = errors;
+for(const key40 in data185){
+if(!(key40 === "clientAddress")){
+const err99 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data185};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -5294,19 +6018,14 @@ else {
 vErrors.push(err99);
 }
 errors++;
+break;
 }
 }
-var _valid13 = _errs397 === errors;
-if(_valid13){
-valid61 = true;
-passing4 = 0;
-}
-const _errs402 = errors;
-if(errors === _errs402){
-if(data158 && typeof data158 == "object" && !Array.isArray(data158)){
-let missing10;
-if((data158.cookie === undefined) && (missing10 = "cookie")){
-const err100 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing10},message:"must have required property '"+missing10+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data158};
+if(_errs468 === errors){
+if(data185.clientAddress !== undefined){
+let data188 = data185.clientAddress;
+if(true !== data188){
+const err100 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data188};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -5315,11 +6034,12 @@ vErrors.push(err100);
 }
 errors++;
 }
+}
+}
+}
+}
 else {
-const _errs404 = errors;
-for(const key33 in data158){
-if(!(key33 === "cookie")){
-const err101 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data158};
+const err101 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data185};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -5327,17 +6047,22 @@ else {
 vErrors.push(err101);
 }
 errors++;
-break;
 }
 }
-if(_errs404 === errors){
-if(data158.cookie !== undefined){
-let data160 = data158.cookie;
-const _errs405 = errors;
-if(errors === _errs405){
-if(typeof data160 === "string"){
-if(func3(data160) > 256){
-const err102 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data160};
+var _valid13 = _errs466 === errors;
+if(_valid13 && valid70){
+valid70 = false;
+passing3 = [passing3, 2];
+}
+else {
+if(_valid13){
+valid70 = true;
+passing3 = 2;
+}
+}
+}
+if(!valid70){
+const err102 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn,data:data185};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -5345,10 +6070,128 @@ else {
 vErrors.push(err102);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
 }
 else {
-if(!pattern3.test(data160)){
-const err103 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data160};
+errors = _errs455;
+if(vErrors !== null){
+if(_errs455){
+vErrors.length = _errs455;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid69 = _errs454 === errors;
+}
+else {
+var valid69 = true;
+}
+if(valid69){
+if(data183.slowStartMs !== undefined){
+let data189 = data183.slowStartMs;
+const _errs470 = errors;
+if(!((typeof data189 == "number") && (!(data189 % 1) && !isNaN(data189)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data189}];
+return false;
+}
+if(errors === _errs470){
+if(typeof data189 == "number"){
+if(data189 > 3600000 || isNaN(data189)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data189}];
+return false;
+}
+else {
+if(data189 < 0 || isNaN(data189)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data189}];
+return false;
+}
+}
+}
+}
+var valid69 = _errs470 === errors;
+}
+else {
+var valid69 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data183}];
+return false;
+}
+}
+var valid55 = _errs450 === errors;
+}
+else {
+var valid55 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy",schemaPath:"#/properties/routes/items/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.type,parentSchema:schema11.properties.routes.items.properties.policy,data:data149}];
+return false;
+}
+}
+var valid45 = _errs360 === errors;
+}
+else {
+var valid45 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data126}];
+return false;
+}
+}
+var valid44 = _errs305 === errors;
+if(!valid44){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data125}];
+return false;
+}
+}
+var valid0 = _errs303 === errors;
+if(valid0){
+let data190 = data.store;
+const _errs472 = errors;
+const _errs473 = errors;
+let valid74 = false;
+let passing4 = null;
+const _errs474 = errors;
+if(errors === _errs474){
+if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
+let missing17;
+if((data190.type === undefined) && (missing17 = "type")){
+const err103 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing17},message:"must have required property '"+missing17+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data190};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -5357,10 +6200,11 @@ vErrors.push(err103);
 }
 errors++;
 }
-}
-}
 else {
-const err104 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data160};
+const _errs476 = errors;
+for(const key41 in data190){
+if(!(key41 === "type")){
+const err104 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data190};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -5368,14 +6212,14 @@ else {
 vErrors.push(err104);
 }
 errors++;
+break;
 }
 }
-}
-}
-}
-}
-else {
-const err105 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data158};
+if(_errs476 === errors){
+if(data190.type !== undefined){
+let data191 = data190.type;
+if("file" !== data191){
+const err105 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data191};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -5385,22 +6229,11 @@ vErrors.push(err105);
 errors++;
 }
 }
-var _valid13 = _errs402 === errors;
-if(_valid13 && valid61){
-valid61 = false;
-passing4 = [passing4, 1];
+}
+}
 }
 else {
-if(_valid13){
-valid61 = true;
-passing4 = 1;
-}
-const _errs407 = errors;
-if(errors === _errs407){
-if(data158 && typeof data158 == "object" && !Array.isArray(data158)){
-let missing11;
-if((data158.clientAddress === undefined) && (missing11 = "clientAddress")){
-const err106 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing11},message:"must have required property '"+missing11+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data158};
+const err106 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data190};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -5409,11 +6242,18 @@ vErrors.push(err106);
 }
 errors++;
 }
-else {
-const _errs409 = errors;
-for(const key34 in data158){
-if(!(key34 === "clientAddress")){
-const err107 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data158};
+}
+var _valid14 = _errs474 === errors;
+if(_valid14){
+valid74 = true;
+passing4 = 0;
+}
+const _errs478 = errors;
+if(errors === _errs478){
+if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
+let missing18;
+if((((data190.type === undefined) && (missing18 = "type")) || ((data190.endpoints === undefined) && (missing18 = "endpoints"))) || ((data190.prefix === undefined) && (missing18 = "prefix"))){
+const err107 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing18},message:"must have required property '"+missing18+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data190};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -5421,14 +6261,12 @@ else {
 vErrors.push(err107);
 }
 errors++;
-break;
 }
-}
-if(_errs409 === errors){
-if(data158.clientAddress !== undefined){
-let data161 = data158.clientAddress;
-if(true !== data161){
-const err108 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data161};
+else {
+const _errs480 = errors;
+for(const key42 in data190){
+if(!(((((((key42 === "type") || (key42 === "endpoints")) || (key42 === "prefix")) || (key42 === "tls")) || (key42 === "auth")) || (key42 === "cacheFile")) || (key42 === "timeoutMs"))){
+const err108 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data190};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -5436,13 +6274,15 @@ else {
 vErrors.push(err108);
 }
 errors++;
+break;
 }
 }
-}
-}
-}
-else {
-const err109 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data158};
+if(_errs480 === errors){
+if(data190.type !== undefined){
+let data192 = data190.type;
+const _errs481 = errors;
+if("etcd" !== data192){
+const err109 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data192};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -5451,21 +6291,19 @@ vErrors.push(err109);
 }
 errors++;
 }
-}
-var _valid13 = _errs407 === errors;
-if(_valid13 && valid61){
-valid61 = false;
-passing4 = [passing4, 2];
+var valid76 = _errs481 === errors;
 }
 else {
-if(_valid13){
-valid61 = true;
-passing4 = 2;
+var valid76 = true;
 }
-}
-}
-if(!valid61){
-const err110 = {instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing4},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn,data:data158};
+if(valid76){
+if(data190.endpoints !== undefined){
+let data193 = data190.endpoints;
+const _errs482 = errors;
+if(errors === _errs482){
+if(Array.isArray(data193)){
+if(data193.length > 32){
+const err110 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data193};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -5473,128 +6311,10 @@ else {
 vErrors.push(err110);
 }
 errors++;
-validate10.errors = vErrors;
-return false;
 }
 else {
-errors = _errs396;
-if(vErrors !== null){
-if(_errs396){
-vErrors.length = _errs396;
-}
-else {
-vErrors = null;
-}
-}
-}
-var valid60 = _errs395 === errors;
-}
-else {
-var valid60 = true;
-}
-if(valid60){
-if(data156.slowStartMs !== undefined){
-let data162 = data156.slowStartMs;
-const _errs411 = errors;
-if(!((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data162}];
-return false;
-}
-if(errors === _errs411){
-if(typeof data162 == "number"){
-if(data162 > 3600000 || isNaN(data162)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data162}];
-return false;
-}
-else {
-if(data162 < 0 || isNaN(data162)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data162}];
-return false;
-}
-}
-}
-}
-var valid60 = _errs411 === errors;
-}
-else {
-var valid60 = true;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data156}];
-return false;
-}
-}
-var valid46 = _errs391 === errors;
-}
-else {
-var valid46 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/policy",schemaPath:"#/properties/routes/items/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.type,parentSchema:schema11.properties.routes.items.properties.policy,data:data122}];
-return false;
-}
-}
-var valid36 = _errs301 === errors;
-}
-else {
-var valid36 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data99}];
-return false;
-}
-}
-var valid35 = _errs246 === errors;
-if(!valid35){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data98}];
-return false;
-}
-}
-var valid0 = _errs244 === errors;
-if(valid0){
-let data163 = data.store;
-const _errs413 = errors;
-const _errs414 = errors;
-let valid65 = false;
-let passing5 = null;
-const _errs415 = errors;
-if(errors === _errs415){
-if(data163 && typeof data163 == "object" && !Array.isArray(data163)){
-let missing12;
-if((data163.type === undefined) && (missing12 = "type")){
-const err111 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing12},message:"must have required property '"+missing12+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data163};
+if(data193.length < 1){
+const err111 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data193};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -5604,10 +6324,15 @@ vErrors.push(err111);
 errors++;
 }
 else {
-const _errs417 = errors;
-for(const key35 in data163){
-if(!(key35 === "type")){
-const err112 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data163};
+var valid77 = true;
+const len13 = data193.length;
+for(let i18=0; i18<len13; i18++){
+let data194 = data193[i18];
+const _errs484 = errors;
+if(errors === _errs484){
+if(typeof data194 === "string"){
+if(func3(data194) > 300){
+const err112 = {instancePath:instancePath+"/store/endpoints/" + i18,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data194};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -5615,14 +6340,10 @@ else {
 vErrors.push(err112);
 }
 errors++;
-break;
 }
-}
-if(_errs417 === errors){
-if(data163.type !== undefined){
-let data164 = data163.type;
-if("file" !== data164){
-const err113 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data164};
+else {
+if(func3(data194) < 3){
+const err113 = {instancePath:instancePath+"/store/endpoints/" + i18,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data194};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -5633,10 +6354,8 @@ errors++;
 }
 }
 }
-}
-}
 else {
-const err114 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data163};
+const err114 = {instancePath:instancePath+"/store/endpoints/" + i18,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data194};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -5646,17 +6365,16 @@ vErrors.push(err114);
 errors++;
 }
 }
-var _valid14 = _errs415 === errors;
-if(_valid14){
-valid65 = true;
-passing5 = 0;
+var valid77 = _errs484 === errors;
+if(!valid77){
+break;
 }
-const _errs419 = errors;
-if(errors === _errs419){
-if(data163 && typeof data163 == "object" && !Array.isArray(data163)){
-let missing13;
-if((((data163.type === undefined) && (missing13 = "type")) || ((data163.endpoints === undefined) && (missing13 = "endpoints"))) || ((data163.prefix === undefined) && (missing13 = "prefix"))){
-const err115 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing13},message:"must have required property '"+missing13+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data163};
+}
+}
+}
+}
+else {
+const err115 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data193};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -5665,11 +6383,20 @@ vErrors.push(err115);
 }
 errors++;
 }
+}
+var valid76 = _errs482 === errors;
+}
 else {
-const _errs421 = errors;
-for(const key36 in data163){
-if(!(((((((key36 === "type") || (key36 === "endpoints")) || (key36 === "prefix")) || (key36 === "tls")) || (key36 === "auth")) || (key36 === "cacheFile")) || (key36 === "timeoutMs"))){
-const err116 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data163};
+var valid76 = true;
+}
+if(valid76){
+if(data190.prefix !== undefined){
+let data195 = data190.prefix;
+const _errs486 = errors;
+if(errors === _errs486){
+if(typeof data195 === "string"){
+if(func3(data195) > 256){
+const err116 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data195};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -5677,15 +6404,10 @@ else {
 vErrors.push(err116);
 }
 errors++;
-break;
 }
-}
-if(_errs421 === errors){
-if(data163.type !== undefined){
-let data165 = data163.type;
-const _errs422 = errors;
-if("etcd" !== data165){
-const err117 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data165};
+else {
+if(!pattern18.test(data195)){
+const err117 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data195};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -5694,19 +6416,10 @@ vErrors.push(err117);
 }
 errors++;
 }
-var valid67 = _errs422 === errors;
+}
 }
 else {
-var valid67 = true;
-}
-if(valid67){
-if(data163.endpoints !== undefined){
-let data166 = data163.endpoints;
-const _errs423 = errors;
-if(errors === _errs423){
-if(Array.isArray(data166)){
-if(data166.length > 32){
-const err118 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data166};
+const err118 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data195};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -5715,9 +6428,21 @@ vErrors.push(err118);
 }
 errors++;
 }
+}
+var valid76 = _errs486 === errors;
+}
 else {
-if(data166.length < 1){
-const err119 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data166};
+var valid76 = true;
+}
+if(valid76){
+if(data190.tls !== undefined){
+let data196 = data190.tls;
+const _errs488 = errors;
+if(errors === _errs488){
+if(data196 && typeof data196 == "object" && !Array.isArray(data196)){
+let missing19;
+if((data196.ca === undefined) && (missing19 = "ca")){
+const err119 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing19},message:"must have required property '"+missing19+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data196};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -5727,15 +6452,10 @@ vErrors.push(err119);
 errors++;
 }
 else {
-var valid68 = true;
-const len10 = data166.length;
-for(let i15=0; i15<len10; i15++){
-let data167 = data166[i15];
-const _errs425 = errors;
-if(errors === _errs425){
-if(typeof data167 === "string"){
-if(func3(data167) > 300){
-const err120 = {instancePath:instancePath+"/store/endpoints/" + i15,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data167};
+const _errs490 = errors;
+for(const key43 in data196){
+if(!(((key43 === "ca") || (key43 === "cert")) || (key43 === "key"))){
+const err120 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data196};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -5743,10 +6463,17 @@ else {
 vErrors.push(err120);
 }
 errors++;
+break;
 }
-else {
-if(func3(data167) < 3){
-const err121 = {instancePath:instancePath+"/store/endpoints/" + i15,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data167};
+}
+if(_errs490 === errors){
+if(data196.ca !== undefined){
+let data197 = data196.ca;
+const _errs491 = errors;
+if(errors === _errs491){
+if(typeof data197 === "string"){
+if(func3(data197) < 1){
+const err121 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data197};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -5756,9 +6483,8 @@ vErrors.push(err121);
 errors++;
 }
 }
-}
 else {
-const err122 = {instancePath:instancePath+"/store/endpoints/" + i15,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data167};
+const err122 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data197};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -5768,16 +6494,19 @@ vErrors.push(err122);
 errors++;
 }
 }
-var valid68 = _errs425 === errors;
-if(!valid68){
-break;
-}
-}
-}
-}
+var valid78 = _errs491 === errors;
 }
 else {
-const err123 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data166};
+var valid78 = true;
+}
+if(valid78){
+if(data196.cert !== undefined){
+let data198 = data196.cert;
+const _errs493 = errors;
+if(errors === _errs493){
+if(typeof data198 === "string"){
+if(func3(data198) < 1){
+const err123 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data198};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -5787,19 +6516,8 @@ vErrors.push(err123);
 errors++;
 }
 }
-var valid67 = _errs423 === errors;
-}
 else {
-var valid67 = true;
-}
-if(valid67){
-if(data163.prefix !== undefined){
-let data168 = data163.prefix;
-const _errs427 = errors;
-if(errors === _errs427){
-if(typeof data168 === "string"){
-if(func3(data168) > 256){
-const err124 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data168};
+const err124 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data198};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -5808,9 +6526,20 @@ vErrors.push(err124);
 }
 errors++;
 }
+}
+var valid78 = _errs493 === errors;
+}
 else {
-if(!pattern16.test(data168)){
-const err125 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data168};
+var valid78 = true;
+}
+if(valid78){
+if(data196.key !== undefined){
+let data199 = data196.key;
+const _errs495 = errors;
+if(errors === _errs495){
+if(typeof data199 === "string"){
+if(func3(data199) < 1){
+const err125 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data199};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -5820,9 +6549,8 @@ vErrors.push(err125);
 errors++;
 }
 }
-}
 else {
-const err126 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data168};
+const err126 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data199};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -5832,20 +6560,18 @@ vErrors.push(err126);
 errors++;
 }
 }
-var valid67 = _errs427 === errors;
+var valid78 = _errs495 === errors;
 }
 else {
-var valid67 = true;
+var valid78 = true;
 }
-if(valid67){
-if(data163.tls !== undefined){
-let data169 = data163.tls;
-const _errs429 = errors;
-if(errors === _errs429){
-if(data169 && typeof data169 == "object" && !Array.isArray(data169)){
-let missing14;
-if((data169.ca === undefined) && (missing14 = "ca")){
-const err127 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing14},message:"must have required property '"+missing14+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data169};
+}
+}
+}
+}
+}
+else {
+const err127 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data196};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -5854,11 +6580,21 @@ vErrors.push(err127);
 }
 errors++;
 }
+}
+var valid76 = _errs488 === errors;
+}
 else {
-const _errs431 = errors;
-for(const key37 in data169){
-if(!(((key37 === "ca") || (key37 === "cert")) || (key37 === "key"))){
-const err128 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data169};
+var valid76 = true;
+}
+if(valid76){
+if(data190.auth !== undefined){
+let data200 = data190.auth;
+const _errs497 = errors;
+if(errors === _errs497){
+if(data200 && typeof data200 == "object" && !Array.isArray(data200)){
+let missing20;
+if((data200.username === undefined) && (missing20 = "username")){
+const err128 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing20},message:"must have required property '"+missing20+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data200};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -5866,17 +6602,12 @@ else {
 vErrors.push(err128);
 }
 errors++;
-break;
 }
-}
-if(_errs431 === errors){
-if(data169.ca !== undefined){
-let data170 = data169.ca;
-const _errs432 = errors;
-if(errors === _errs432){
-if(typeof data170 === "string"){
-if(func3(data170) < 1){
-const err129 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data170};
+else {
+const _errs499 = errors;
+for(const key44 in data200){
+if(!((key44 === "username") || (key44 === "password"))){
+const err129 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key44},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data200};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -5884,10 +6615,17 @@ else {
 vErrors.push(err129);
 }
 errors++;
+break;
 }
 }
-else {
-const err130 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data170};
+if(_errs499 === errors){
+if(data200.username !== undefined){
+let data201 = data200.username;
+const _errs500 = errors;
+if(errors === _errs500){
+if(typeof data201 === "string"){
+if(func3(data201) > 256){
+const err130 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data201};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -5896,20 +6634,9 @@ vErrors.push(err130);
 }
 errors++;
 }
-}
-var valid69 = _errs432 === errors;
-}
 else {
-var valid69 = true;
-}
-if(valid69){
-if(data169.cert !== undefined){
-let data171 = data169.cert;
-const _errs434 = errors;
-if(errors === _errs434){
-if(typeof data171 === "string"){
-if(func3(data171) < 1){
-const err131 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data171};
+if(func3(data201) < 1){
+const err131 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data201};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -5919,8 +6646,9 @@ vErrors.push(err131);
 errors++;
 }
 }
+}
 else {
-const err132 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data171};
+const err132 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data201};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -5930,19 +6658,19 @@ vErrors.push(err132);
 errors++;
 }
 }
-var valid69 = _errs434 === errors;
+var valid79 = _errs500 === errors;
 }
 else {
-var valid69 = true;
+var valid79 = true;
 }
-if(valid69){
-if(data169.key !== undefined){
-let data172 = data169.key;
-const _errs436 = errors;
-if(errors === _errs436){
-if(typeof data172 === "string"){
-if(func3(data172) < 1){
-const err133 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data172};
+if(valid79){
+if(data200.password !== undefined){
+let data202 = data200.password;
+const _errs502 = errors;
+if(errors === _errs502){
+if(typeof data202 === "string"){
+if(func3(data202) > 512){
+const err133 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data202};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -5951,9 +6679,9 @@ vErrors.push(err133);
 }
 errors++;
 }
-}
 else {
-const err134 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data172};
+if(func3(data202) < 1){
+const err134 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data202};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -5963,18 +6691,9 @@ vErrors.push(err134);
 errors++;
 }
 }
-var valid69 = _errs436 === errors;
 }
 else {
-var valid69 = true;
-}
-}
-}
-}
-}
-}
-else {
-const err135 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data169};
+const err135 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data202};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -5984,775 +6703,7 @@ vErrors.push(err135);
 errors++;
 }
 }
-var valid67 = _errs429 === errors;
-}
-else {
-var valid67 = true;
-}
-if(valid67){
-if(data163.auth !== undefined){
-let data173 = data163.auth;
-const _errs438 = errors;
-if(errors === _errs438){
-if(data173 && typeof data173 == "object" && !Array.isArray(data173)){
-let missing15;
-if((data173.username === undefined) && (missing15 = "username")){
-const err136 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing15},message:"must have required property '"+missing15+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data173};
-if(vErrors === null){
-vErrors = [err136];
-}
-else {
-vErrors.push(err136);
-}
-errors++;
-}
-else {
-const _errs440 = errors;
-for(const key38 in data173){
-if(!((key38 === "username") || (key38 === "password"))){
-const err137 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data173};
-if(vErrors === null){
-vErrors = [err137];
-}
-else {
-vErrors.push(err137);
-}
-errors++;
-break;
-}
-}
-if(_errs440 === errors){
-if(data173.username !== undefined){
-let data174 = data173.username;
-const _errs441 = errors;
-if(errors === _errs441){
-if(typeof data174 === "string"){
-if(func3(data174) > 256){
-const err138 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data174};
-if(vErrors === null){
-vErrors = [err138];
-}
-else {
-vErrors.push(err138);
-}
-errors++;
-}
-else {
-if(func3(data174) < 1){
-const err139 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data174};
-if(vErrors === null){
-vErrors = [err139];
-}
-else {
-vErrors.push(err139);
-}
-errors++;
-}
-}
-}
-else {
-const err140 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data174};
-if(vErrors === null){
-vErrors = [err140];
-}
-else {
-vErrors.push(err140);
-}
-errors++;
-}
-}
-var valid70 = _errs441 === errors;
-}
-else {
-var valid70 = true;
-}
-if(valid70){
-if(data173.password !== undefined){
-let data175 = data173.password;
-const _errs443 = errors;
-if(errors === _errs443){
-if(typeof data175 === "string"){
-if(func3(data175) > 512){
-const err141 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data175};
-if(vErrors === null){
-vErrors = [err141];
-}
-else {
-vErrors.push(err141);
-}
-errors++;
-}
-else {
-if(func3(data175) < 1){
-const err142 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data175};
-if(vErrors === null){
-vErrors = [err142];
-}
-else {
-vErrors.push(err142);
-}
-errors++;
-}
-}
-}
-else {
-const err143 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data175};
-if(vErrors === null){
-vErrors = [err143];
-}
-else {
-vErrors.push(err143);
-}
-errors++;
-}
-}
-var valid70 = _errs443 === errors;
-}
-else {
-var valid70 = true;
-}
-}
-}
-}
-}
-else {
-const err144 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data173};
-if(vErrors === null){
-vErrors = [err144];
-}
-else {
-vErrors.push(err144);
-}
-errors++;
-}
-}
-var valid67 = _errs438 === errors;
-}
-else {
-var valid67 = true;
-}
-if(valid67){
-if(data163.cacheFile !== undefined){
-let data176 = data163.cacheFile;
-const _errs445 = errors;
-if(errors === _errs445){
-if(typeof data176 === "string"){
-if(func3(data176) < 1){
-const err145 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data176};
-if(vErrors === null){
-vErrors = [err145];
-}
-else {
-vErrors.push(err145);
-}
-errors++;
-}
-}
-else {
-const err146 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data176};
-if(vErrors === null){
-vErrors = [err146];
-}
-else {
-vErrors.push(err146);
-}
-errors++;
-}
-}
-var valid67 = _errs445 === errors;
-}
-else {
-var valid67 = true;
-}
-if(valid67){
-if(data163.timeoutMs !== undefined){
-let data177 = data163.timeoutMs;
-const _errs447 = errors;
-if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
-const err147 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data177};
-if(vErrors === null){
-vErrors = [err147];
-}
-else {
-vErrors.push(err147);
-}
-errors++;
-}
-if(errors === _errs447){
-if(typeof data177 == "number"){
-if(data177 > 60000 || isNaN(data177)){
-const err148 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data177};
-if(vErrors === null){
-vErrors = [err148];
-}
-else {
-vErrors.push(err148);
-}
-errors++;
-}
-else {
-if(data177 < 100 || isNaN(data177)){
-const err149 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data177};
-if(vErrors === null){
-vErrors = [err149];
-}
-else {
-vErrors.push(err149);
-}
-errors++;
-}
-}
-}
-}
-var valid67 = _errs447 === errors;
-}
-else {
-var valid67 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-const err150 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data163};
-if(vErrors === null){
-vErrors = [err150];
-}
-else {
-vErrors.push(err150);
-}
-errors++;
-}
-}
-var _valid14 = _errs419 === errors;
-if(_valid14 && valid65){
-valid65 = false;
-passing5 = [passing5, 1];
-}
-else {
-if(_valid14){
-valid65 = true;
-passing5 = 1;
-}
-}
-if(!valid65){
-const err151 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing5},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data163};
-if(vErrors === null){
-vErrors = [err151];
-}
-else {
-vErrors.push(err151);
-}
-errors++;
-validate10.errors = vErrors;
-return false;
-}
-else {
-errors = _errs414;
-if(vErrors !== null){
-if(_errs414){
-vErrors.length = _errs414;
-}
-else {
-vErrors = null;
-}
-}
-}
-var valid0 = _errs413 === errors;
-if(valid0){
-let data178 = data.forwardProxy;
-const _errs449 = errors;
-if(errors === _errs449){
-if(data178 && typeof data178 == "object" && !Array.isArray(data178)){
-if(data178.enabled === undefined){
-data178.enabled = false;
-}
-if(data178.allowClients === undefined){
-data178.allowClients = ["127.0.0.0/8","::1/128"];
-}
-if(data178.connectPorts === undefined){
-data178.connectPorts = [443];
-}
-if(data178.httpPorts === undefined){
-data178.httpPorts = [80,8080];
-}
-if(data178.originateTls === undefined){
-data178.originateTls = false;
-}
-if(data178.httpsPorts === undefined){
-data178.httpsPorts = [443];
-}
-if(data178.allowDestinations === undefined){
-data178.allowDestinations = [];
-}
-if(data178.denyDestinations === undefined){
-data178.denyDestinations = [];
-}
-if(data178.denyHosts === undefined){
-data178.denyHosts = [];
-}
-const _errs451 = errors;
-for(const key39 in data178){
-if(!(func2.call(schema11.properties.forwardProxy.properties, key39))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data178}];
-return false;
-break;
-}
-}
-if(_errs451 === errors){
-let data179 = data178.enabled;
-const _errs452 = errors;
-if(typeof data179 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data179}];
-return false;
-}
-var valid71 = _errs452 === errors;
-if(valid71){
-if(data178.listen !== undefined){
-let data180 = data178.listen;
-const _errs454 = errors;
-if(errors === _errs454){
-if(typeof data180 === "string"){
-if(func3(data180) > 300){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data180}];
-return false;
-}
-else {
-if(func3(data180) < 3){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data180}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data180}];
-return false;
-}
-}
-var valid71 = _errs454 === errors;
-}
-else {
-var valid71 = true;
-}
-if(valid71){
-let data181 = data178.allowClients;
-const _errs456 = errors;
-if(errors === _errs456){
-if(Array.isArray(data181)){
-if(data181.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data181}];
-return false;
-}
-else {
-var valid72 = true;
-const len11 = data181.length;
-for(let i16=0; i16<len11; i16++){
-let data182 = data181[i16];
-const _errs458 = errors;
-if(errors === _errs458){
-if(typeof data182 === "string"){
-if(func3(data182) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i16,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data182}];
-return false;
-}
-else {
-if(func3(data182) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i16,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data182}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i16,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data182}];
-return false;
-}
-}
-var valid72 = _errs458 === errors;
-if(!valid72){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data181}];
-return false;
-}
-}
-var valid71 = _errs456 === errors;
-if(valid71){
-let data183 = data178.connectPorts;
-const _errs460 = errors;
-if(errors === _errs460){
-if(Array.isArray(data183)){
-if(data183.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data183}];
-return false;
-}
-else {
-var valid73 = true;
-const len12 = data183.length;
-for(let i17=0; i17<len12; i17++){
-let data184 = data183[i17];
-const _errs462 = errors;
-if(!((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i17,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data184}];
-return false;
-}
-if(errors === _errs462){
-if(typeof data184 == "number"){
-if(data184 > 65535 || isNaN(data184)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i17,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data184}];
-return false;
-}
-else {
-if(data184 < 1 || isNaN(data184)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i17,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data184}];
-return false;
-}
-}
-}
-}
-var valid73 = _errs462 === errors;
-if(!valid73){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data183}];
-return false;
-}
-}
-var valid71 = _errs460 === errors;
-if(valid71){
-let data185 = data178.httpPorts;
-const _errs464 = errors;
-if(errors === _errs464){
-if(Array.isArray(data185)){
-if(data185.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data185}];
-return false;
-}
-else {
-var valid74 = true;
-const len13 = data185.length;
-for(let i18=0; i18<len13; i18++){
-let data186 = data185[i18];
-const _errs466 = errors;
-if(!((typeof data186 == "number") && (!(data186 % 1) && !isNaN(data186)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i18,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data186}];
-return false;
-}
-if(errors === _errs466){
-if(typeof data186 == "number"){
-if(data186 > 65535 || isNaN(data186)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i18,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data186}];
-return false;
-}
-else {
-if(data186 < 1 || isNaN(data186)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i18,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data186}];
-return false;
-}
-}
-}
-}
-var valid74 = _errs466 === errors;
-if(!valid74){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data185}];
-return false;
-}
-}
-var valid71 = _errs464 === errors;
-if(valid71){
-let data187 = data178.originateTls;
-const _errs468 = errors;
-if(typeof data187 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data187}];
-return false;
-}
-var valid71 = _errs468 === errors;
-if(valid71){
-let data188 = data178.httpsPorts;
-const _errs470 = errors;
-if(errors === _errs470){
-if(Array.isArray(data188)){
-if(data188.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data188}];
-return false;
-}
-else {
-var valid75 = true;
-const len14 = data188.length;
-for(let i19=0; i19<len14; i19++){
-let data189 = data188[i19];
-const _errs472 = errors;
-if(!((typeof data189 == "number") && (!(data189 % 1) && !isNaN(data189)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i19,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data189}];
-return false;
-}
-if(errors === _errs472){
-if(typeof data189 == "number"){
-if(data189 > 65535 || isNaN(data189)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i19,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data189}];
-return false;
-}
-else {
-if(data189 < 1 || isNaN(data189)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i19,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data189}];
-return false;
-}
-}
-}
-}
-var valid75 = _errs472 === errors;
-if(!valid75){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data188}];
-return false;
-}
-}
-var valid71 = _errs470 === errors;
-if(valid71){
-let data190 = data178.allowDestinations;
-const _errs474 = errors;
-if(errors === _errs474){
-if(Array.isArray(data190)){
-if(data190.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data190}];
-return false;
-}
-else {
-var valid76 = true;
-const len15 = data190.length;
-for(let i20=0; i20<len15; i20++){
-let data191 = data190[i20];
-const _errs476 = errors;
-if(errors === _errs476){
-if(typeof data191 === "string"){
-if(func3(data191) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i20,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data191}];
-return false;
-}
-else {
-if(func3(data191) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i20,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data191}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i20,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data191}];
-return false;
-}
-}
-var valid76 = _errs476 === errors;
-if(!valid76){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data190}];
-return false;
-}
-}
-var valid71 = _errs474 === errors;
-if(valid71){
-let data192 = data178.denyDestinations;
-const _errs478 = errors;
-if(errors === _errs478){
-if(Array.isArray(data192)){
-if(data192.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data192}];
-return false;
-}
-else {
-var valid77 = true;
-const len16 = data192.length;
-for(let i21=0; i21<len16; i21++){
-let data193 = data192[i21];
-const _errs480 = errors;
-if(errors === _errs480){
-if(typeof data193 === "string"){
-if(func3(data193) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i21,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data193}];
-return false;
-}
-else {
-if(func3(data193) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i21,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data193}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i21,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data193}];
-return false;
-}
-}
-var valid77 = _errs480 === errors;
-if(!valid77){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data192}];
-return false;
-}
-}
-var valid71 = _errs478 === errors;
-if(valid71){
-let data194 = data178.denyHosts;
-const _errs482 = errors;
-if(errors === _errs482){
-if(Array.isArray(data194)){
-if(data194.length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data194}];
-return false;
-}
-else {
-var valid78 = true;
-const len17 = data194.length;
-for(let i22=0; i22<len17; i22++){
-let data195 = data194[i22];
-const _errs484 = errors;
-if(errors === _errs484){
-if(typeof data195 === "string"){
-if(func3(data195) > 253){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i22,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data195}];
-return false;
-}
-else {
-if(func3(data195) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i22,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data195}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i22,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data195}];
-return false;
-}
-}
-var valid78 = _errs484 === errors;
-if(!valid78){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data194}];
-return false;
-}
-}
-var valid71 = _errs482 === errors;
-if(valid71){
-if(data178.auth !== undefined){
-let data196 = data178.auth;
-const _errs486 = errors;
-if(errors === _errs486){
-if(data196 && typeof data196 == "object" && !Array.isArray(data196)){
-if(data196.realm === undefined){
-data196.realm = "portico";
-}
-let missing16;
-if((data196.users === undefined) && (missing16 = "users")){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing16},message:"must have required property '"+missing16+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data196}];
-return false;
-}
-else {
-const _errs488 = errors;
-for(const key40 in data196){
-if(!((key40 === "realm") || (key40 === "users"))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data196}];
-return false;
-break;
-}
-}
-if(_errs488 === errors){
-let data197 = data196.realm;
-const _errs489 = errors;
-if(errors === _errs489){
-if(typeof data197 === "string"){
-if(func3(data197) > 128){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data197}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data197}];
-return false;
-}
-}
-var valid79 = _errs489 === errors;
-if(valid79){
-if(data196.users !== undefined){
-let data198 = data196.users;
-const _errs491 = errors;
-if(errors === _errs491){
-if(data198 && typeof data198 == "object" && !Array.isArray(data198)){
-if(Object.keys(data198).length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data198}];
-return false;
-}
-else {
-for(const key41 in data198){
-let data199 = data198[key41];
-const _errs494 = errors;
-if(errors === _errs494){
-if(typeof data199 === "string"){
-if(func3(data199) > 512){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key41.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data199}];
-return false;
-}
-else {
-if(func3(data199) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key41.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data199}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key41.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data199}];
-return false;
-}
-}
-var valid80 = _errs494 === errors;
-if(!valid80){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data198}];
-return false;
-}
-}
-var valid79 = _errs491 === errors;
+var valid79 = _errs502 === errors;
 }
 else {
 var valid79 = true;
@@ -6762,17 +6713,98 @@ var valid79 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data196}];
-return false;
-}
-}
-var valid71 = _errs486 === errors;
+const err136 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data200};
+if(vErrors === null){
+vErrors = [err136];
 }
 else {
-var valid71 = true;
+vErrors.push(err136);
+}
+errors++;
+}
+}
+var valid76 = _errs497 === errors;
+}
+else {
+var valid76 = true;
+}
+if(valid76){
+if(data190.cacheFile !== undefined){
+let data203 = data190.cacheFile;
+const _errs504 = errors;
+if(errors === _errs504){
+if(typeof data203 === "string"){
+if(func3(data203) < 1){
+const err137 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data203};
+if(vErrors === null){
+vErrors = [err137];
+}
+else {
+vErrors.push(err137);
+}
+errors++;
+}
+}
+else {
+const err138 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data203};
+if(vErrors === null){
+vErrors = [err138];
+}
+else {
+vErrors.push(err138);
+}
+errors++;
+}
+}
+var valid76 = _errs504 === errors;
+}
+else {
+var valid76 = true;
+}
+if(valid76){
+if(data190.timeoutMs !== undefined){
+let data204 = data190.timeoutMs;
+const _errs506 = errors;
+if(!((typeof data204 == "number") && (!(data204 % 1) && !isNaN(data204)))){
+const err139 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data204};
+if(vErrors === null){
+vErrors = [err139];
+}
+else {
+vErrors.push(err139);
+}
+errors++;
+}
+if(errors === _errs506){
+if(typeof data204 == "number"){
+if(data204 > 60000 || isNaN(data204)){
+const err140 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data204};
+if(vErrors === null){
+vErrors = [err140];
+}
+else {
+vErrors.push(err140);
+}
+errors++;
+}
+else {
+if(data204 < 100 || isNaN(data204)){
+const err141 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data204};
+if(vErrors === null){
+vErrors = [err141];
+}
+else {
+vErrors.push(err141);
+}
+errors++;
 }
 }
 }
+}
+var valid76 = _errs506 === errors;
+}
+else {
+var valid76 = true;
 }
 }
 }
@@ -6784,44 +6816,609 @@ var valid71 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data178}];
+const err142 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data190};
+if(vErrors === null){
+vErrors = [err142];
+}
+else {
+vErrors.push(err142);
+}
+errors++;
+}
+}
+var _valid14 = _errs478 === errors;
+if(_valid14 && valid74){
+valid74 = false;
+passing4 = [passing4, 1];
+}
+else {
+if(_valid14){
+valid74 = true;
+passing4 = 1;
+}
+}
+if(!valid74){
+const err143 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing4},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data190};
+if(vErrors === null){
+vErrors = [err143];
+}
+else {
+vErrors.push(err143);
+}
+errors++;
+validate10.errors = vErrors;
 return false;
 }
+else {
+errors = _errs473;
+if(vErrors !== null){
+if(_errs473){
+vErrors.length = _errs473;
 }
-var valid0 = _errs449 === errors;
+else {
+vErrors = null;
+}
+}
+}
+var valid0 = _errs472 === errors;
 if(valid0){
-if(data.demoOrigin !== undefined){
-let data200 = data.demoOrigin;
-const _errs496 = errors;
-if(errors === _errs496){
-if(data200 && typeof data200 == "object" && !Array.isArray(data200)){
-const _errs498 = errors;
-for(const key42 in data200){
-if(!(key42 === "listen")){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data200}];
+let data205 = data.forwardProxy;
+const _errs508 = errors;
+if(errors === _errs508){
+if(data205 && typeof data205 == "object" && !Array.isArray(data205)){
+if(data205.enabled === undefined){
+data205.enabled = false;
+}
+if(data205.allowClients === undefined){
+data205.allowClients = ["127.0.0.0/8","::1/128"];
+}
+if(data205.connectPorts === undefined){
+data205.connectPorts = [443];
+}
+if(data205.httpPorts === undefined){
+data205.httpPorts = [80,8080];
+}
+if(data205.originateTls === undefined){
+data205.originateTls = false;
+}
+if(data205.httpsPorts === undefined){
+data205.httpsPorts = [443];
+}
+if(data205.allowDestinations === undefined){
+data205.allowDestinations = [];
+}
+if(data205.denyDestinations === undefined){
+data205.denyDestinations = [];
+}
+if(data205.denyHosts === undefined){
+data205.denyHosts = [];
+}
+const _errs510 = errors;
+for(const key45 in data205){
+if(!(func2.call(schema11.properties.forwardProxy.properties, key45))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key45},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data205}];
 return false;
 break;
 }
 }
-if(_errs498 === errors){
-if(data200.listen !== undefined){
-let data201 = data200.listen;
-const _errs499 = errors;
-if(errors === _errs499){
-if(typeof data201 === "string"){
-if(func3(data201) > 300){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data201}];
+if(_errs510 === errors){
+let data206 = data205.enabled;
+const _errs511 = errors;
+if(typeof data206 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data206}];
+return false;
+}
+var valid80 = _errs511 === errors;
+if(valid80){
+if(data205.listen !== undefined){
+let data207 = data205.listen;
+const _errs513 = errors;
+if(errors === _errs513){
+if(typeof data207 === "string"){
+if(func3(data207) > 300){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data207}];
 return false;
 }
 else {
-if(func3(data201) < 3){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data201}];
+if(func3(data207) < 3){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data207}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data201}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data207}];
+return false;
+}
+}
+var valid80 = _errs513 === errors;
+}
+else {
+var valid80 = true;
+}
+if(valid80){
+let data208 = data205.allowClients;
+const _errs515 = errors;
+if(errors === _errs515){
+if(Array.isArray(data208)){
+if(data208.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data208}];
+return false;
+}
+else {
+var valid81 = true;
+const len14 = data208.length;
+for(let i19=0; i19<len14; i19++){
+let data209 = data208[i19];
+const _errs517 = errors;
+if(errors === _errs517){
+if(typeof data209 === "string"){
+if(func3(data209) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i19,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data209}];
+return false;
+}
+else {
+if(func3(data209) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i19,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data209}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i19,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data209}];
+return false;
+}
+}
+var valid81 = _errs517 === errors;
+if(!valid81){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data208}];
+return false;
+}
+}
+var valid80 = _errs515 === errors;
+if(valid80){
+let data210 = data205.connectPorts;
+const _errs519 = errors;
+if(errors === _errs519){
+if(Array.isArray(data210)){
+if(data210.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data210}];
+return false;
+}
+else {
+var valid82 = true;
+const len15 = data210.length;
+for(let i20=0; i20<len15; i20++){
+let data211 = data210[i20];
+const _errs521 = errors;
+if(!((typeof data211 == "number") && (!(data211 % 1) && !isNaN(data211)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i20,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data211}];
+return false;
+}
+if(errors === _errs521){
+if(typeof data211 == "number"){
+if(data211 > 65535 || isNaN(data211)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i20,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data211}];
+return false;
+}
+else {
+if(data211 < 1 || isNaN(data211)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i20,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data211}];
+return false;
+}
+}
+}
+}
+var valid82 = _errs521 === errors;
+if(!valid82){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data210}];
+return false;
+}
+}
+var valid80 = _errs519 === errors;
+if(valid80){
+let data212 = data205.httpPorts;
+const _errs523 = errors;
+if(errors === _errs523){
+if(Array.isArray(data212)){
+if(data212.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data212}];
+return false;
+}
+else {
+var valid83 = true;
+const len16 = data212.length;
+for(let i21=0; i21<len16; i21++){
+let data213 = data212[i21];
+const _errs525 = errors;
+if(!((typeof data213 == "number") && (!(data213 % 1) && !isNaN(data213)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i21,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data213}];
+return false;
+}
+if(errors === _errs525){
+if(typeof data213 == "number"){
+if(data213 > 65535 || isNaN(data213)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i21,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data213}];
+return false;
+}
+else {
+if(data213 < 1 || isNaN(data213)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i21,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data213}];
+return false;
+}
+}
+}
+}
+var valid83 = _errs525 === errors;
+if(!valid83){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data212}];
+return false;
+}
+}
+var valid80 = _errs523 === errors;
+if(valid80){
+let data214 = data205.originateTls;
+const _errs527 = errors;
+if(typeof data214 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data214}];
+return false;
+}
+var valid80 = _errs527 === errors;
+if(valid80){
+let data215 = data205.httpsPorts;
+const _errs529 = errors;
+if(errors === _errs529){
+if(Array.isArray(data215)){
+if(data215.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data215}];
+return false;
+}
+else {
+var valid84 = true;
+const len17 = data215.length;
+for(let i22=0; i22<len17; i22++){
+let data216 = data215[i22];
+const _errs531 = errors;
+if(!((typeof data216 == "number") && (!(data216 % 1) && !isNaN(data216)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data216}];
+return false;
+}
+if(errors === _errs531){
+if(typeof data216 == "number"){
+if(data216 > 65535 || isNaN(data216)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data216}];
+return false;
+}
+else {
+if(data216 < 1 || isNaN(data216)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data216}];
+return false;
+}
+}
+}
+}
+var valid84 = _errs531 === errors;
+if(!valid84){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data215}];
+return false;
+}
+}
+var valid80 = _errs529 === errors;
+if(valid80){
+let data217 = data205.allowDestinations;
+const _errs533 = errors;
+if(errors === _errs533){
+if(Array.isArray(data217)){
+if(data217.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data217}];
+return false;
+}
+else {
+var valid85 = true;
+const len18 = data217.length;
+for(let i23=0; i23<len18; i23++){
+let data218 = data217[i23];
+const _errs535 = errors;
+if(errors === _errs535){
+if(typeof data218 === "string"){
+if(func3(data218) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i23,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data218}];
+return false;
+}
+else {
+if(func3(data218) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i23,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data218}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i23,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data218}];
+return false;
+}
+}
+var valid85 = _errs535 === errors;
+if(!valid85){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data217}];
+return false;
+}
+}
+var valid80 = _errs533 === errors;
+if(valid80){
+let data219 = data205.denyDestinations;
+const _errs537 = errors;
+if(errors === _errs537){
+if(Array.isArray(data219)){
+if(data219.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data219}];
+return false;
+}
+else {
+var valid86 = true;
+const len19 = data219.length;
+for(let i24=0; i24<len19; i24++){
+let data220 = data219[i24];
+const _errs539 = errors;
+if(errors === _errs539){
+if(typeof data220 === "string"){
+if(func3(data220) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i24,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data220}];
+return false;
+}
+else {
+if(func3(data220) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i24,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data220}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i24,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data220}];
+return false;
+}
+}
+var valid86 = _errs539 === errors;
+if(!valid86){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data219}];
+return false;
+}
+}
+var valid80 = _errs537 === errors;
+if(valid80){
+let data221 = data205.denyHosts;
+const _errs541 = errors;
+if(errors === _errs541){
+if(Array.isArray(data221)){
+if(data221.length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data221}];
+return false;
+}
+else {
+var valid87 = true;
+const len20 = data221.length;
+for(let i25=0; i25<len20; i25++){
+let data222 = data221[i25];
+const _errs543 = errors;
+if(errors === _errs543){
+if(typeof data222 === "string"){
+if(func3(data222) > 253){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i25,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data222}];
+return false;
+}
+else {
+if(func3(data222) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i25,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data222}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i25,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data222}];
+return false;
+}
+}
+var valid87 = _errs543 === errors;
+if(!valid87){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data221}];
+return false;
+}
+}
+var valid80 = _errs541 === errors;
+if(valid80){
+if(data205.auth !== undefined){
+let data223 = data205.auth;
+const _errs545 = errors;
+if(errors === _errs545){
+if(data223 && typeof data223 == "object" && !Array.isArray(data223)){
+if(data223.realm === undefined){
+data223.realm = "portico";
+}
+let missing21;
+if((data223.users === undefined) && (missing21 = "users")){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing21},message:"must have required property '"+missing21+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data223}];
+return false;
+}
+else {
+const _errs547 = errors;
+for(const key46 in data223){
+if(!((key46 === "realm") || (key46 === "users"))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key46},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data223}];
+return false;
+break;
+}
+}
+if(_errs547 === errors){
+let data224 = data223.realm;
+const _errs548 = errors;
+if(errors === _errs548){
+if(typeof data224 === "string"){
+if(func3(data224) > 128){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data224}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data224}];
+return false;
+}
+}
+var valid88 = _errs548 === errors;
+if(valid88){
+if(data223.users !== undefined){
+let data225 = data223.users;
+const _errs550 = errors;
+if(errors === _errs550){
+if(data225 && typeof data225 == "object" && !Array.isArray(data225)){
+if(Object.keys(data225).length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data225}];
+return false;
+}
+else {
+for(const key47 in data225){
+let data226 = data225[key47];
+const _errs553 = errors;
+if(errors === _errs553){
+if(typeof data226 === "string"){
+if(func3(data226) > 512){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key47.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data226}];
+return false;
+}
+else {
+if(func3(data226) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key47.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data226}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key47.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data226}];
+return false;
+}
+}
+var valid89 = _errs553 === errors;
+if(!valid89){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data225}];
+return false;
+}
+}
+var valid88 = _errs550 === errors;
+}
+else {
+var valid88 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data223}];
+return false;
+}
+}
+var valid80 = _errs545 === errors;
+}
+else {
+var valid80 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data205}];
+return false;
+}
+}
+var valid0 = _errs508 === errors;
+if(valid0){
+if(data.demoOrigin !== undefined){
+let data227 = data.demoOrigin;
+const _errs555 = errors;
+if(errors === _errs555){
+if(data227 && typeof data227 == "object" && !Array.isArray(data227)){
+const _errs557 = errors;
+for(const key48 in data227){
+if(!(key48 === "listen")){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key48},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data227}];
+return false;
+break;
+}
+}
+if(_errs557 === errors){
+if(data227.listen !== undefined){
+let data228 = data227.listen;
+const _errs558 = errors;
+if(errors === _errs558){
+if(typeof data228 === "string"){
+if(func3(data228) > 300){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data228}];
+return false;
+}
+else {
+if(func3(data228) < 3){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data228}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data228}];
 return false;
 }
 }
@@ -6829,11 +7426,11 @@ return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data200}];
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data227}];
 return false;
 }
 }
-var valid0 = _errs496 === errors;
+var valid0 = _errs555 === errors;
 }
 else {
 var valid0 = true;
