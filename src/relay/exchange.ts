@@ -34,7 +34,6 @@
 // Every end goes through #end: DONE, the timers disarmed, the try's slot on its upstream given
 // back, the upstream socket released to its pool (a complete response that left it reusable) or
 // discarded.
-import type net from 'node:net';
 import { BodyKind, HeadFlag, HeadKind, MethodId } from '../../asm/shared/constants.js';
 import type { ParsedHead } from '../wasm/parsed-head.js';
 import { HeadReader } from '../wasm/head-reader.js';
@@ -45,7 +44,6 @@ import { ProxyError, statusOf, type PorticoErrorCode } from '../errors.js';
 import { keptTrailers } from '../http/trailers.js';
 import type { ProxyContext } from '../dispatch/context.js';
 import type { RelayPlan } from '../dispatch/relay-plan.js';
-import type { UpstreamErrorKind } from '../dispatch/observer.js';
 import type { TryFailure } from '../dispatch/relay-plan.js';
 import { isIdempotent } from '../dispatch/request-facts.js';
 import type { Deadline } from '../clock.js';

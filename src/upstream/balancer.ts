@@ -78,7 +78,7 @@ export class Balancer {
   pick(now: number, hashKey: string | undefined, limit: number | null): Target | undefined {
     const t = this.targets;
     if (t.length === 1) {
-      const only = t[0]!;
+      const only = t[0];
       this.#setPanic(!Balancer.available(only, now));
       return limit === null || only.health.outstanding < limit ? only : undefined;
     }
@@ -126,12 +126,12 @@ export class Balancer {
     let total = 0;
     const scores = this.#scores;
     for (let i = 0; i < t.length; i++) {
-      const x = t[i]!;
+      const x = t[i];
       if (!usable(x)) continue;
       const w = this.#weight(x, now);
       total += w;
       scores[i] += w;
-      if (best < 0 || scores[i]! > scores[best]!) best = i;
+      if (best < 0 || scores[i] > scores[best]) best = i;
     }
     if (best < 0) return undefined;
     scores[best] -= total;
@@ -144,8 +144,8 @@ export class Balancer {
     const i = Math.floor(Math.random() * candidates.length);
     let j = Math.floor(Math.random() * (candidates.length - 1));
     if (j >= i) j++;
-    const a = candidates[i]!;
-    const b = candidates[j]!;
+    const a = candidates[i];
+    const b = candidates[j];
     return a.health.outstanding / this.#weight(a, now) <= b.health.outstanding / this.#weight(b, now) ? a : b;
   }
 

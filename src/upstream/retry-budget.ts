@@ -16,7 +16,7 @@ export class RetryBudget {
   /** A request (its first try) started. */
   request(now: number): void {
     this.#advance(now);
-    this.#requests[this.#at % BUCKETS]! += 1;
+    this.#requests[this.#at % BUCKETS] += 1;
   }
 
   /** Whether one more retry fits the budget; if it does, it is counted. */
@@ -25,12 +25,12 @@ export class RetryBudget {
     let requests = 0;
     let done = 0;
     for (let i = 0; i < BUCKETS; i++) {
-      requests += this.#requests[i]!;
-      done += this.#retries[i]!;
+      requests += this.#requests[i];
+      done += this.#retries[i];
     }
     const allowed = (requests * retries.budgetPercent) / 100 + retries.budgetMinPerSecond * (BUCKETS * BUCKET_MS / 1000);
     if (done + 1 > allowed) return false;
-    this.#retries[this.#at % BUCKETS]! += 1;
+    this.#retries[this.#at % BUCKETS] += 1;
     return true;
   }
 

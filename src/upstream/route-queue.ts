@@ -55,7 +55,7 @@ export class RouteQueue {
     const limit = this.#limits.maxConcurrentPerUpstream;
     const now = this.#clock!.now();
     while (this.#waiters.length > 0) {
-      const w = this.#waiters[0]!;
+      const w = this.#waiters[0];
       if (w.gone()) {
         this.#waiters.shift();
         w.timer.cancel();
