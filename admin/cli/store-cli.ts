@@ -133,7 +133,7 @@ export async function runStoreCli(argv: string[]): Promise<number> {
   const keys = new RouteKeys(store.prefix);
   let routes;
   try {
-    routes = command === 'import' ? routesOfFile(file!) : undefined;
+    routes = command === 'import' ? routesOfFile(file) : undefined;
   } catch (e) {
     say(`${file}: ${(e as Error).message}`);
     return EXIT_USAGE;
