@@ -90,7 +90,7 @@ async function startPortico(): Promise<{ child: ChildProcess; url: string }> {
   let err = '';
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`portico did not start: ${err}`)), 20_000);
-    child.stderr!.on('data', (d: Buffer) => {
+    child.stderr.on('data', (d: Buffer) => {
       err += d.toString();
       const m = /admin API on (http:\/\/[^\s,)]+)/.exec(err);
       if (m) { clearTimeout(t); resolve(m[1]); }
@@ -110,7 +110,7 @@ async function main(): Promise<void> {
   const seconds = Number(values.seconds);
   const flood = Number(values.flood);
   const addresses = Number(values.addresses);
-  if (values['child-flood']) return childFlood(values['child-flood'], flood, addresses, values.kind!, seconds);
+  if (values['child-flood']) return childFlood(values['child-flood'], flood, addresses, values.kind, seconds);
   // reads are open on loopback by default, but a token that is sent must be right: the flood's
   // wrong tokens are refused and counted as they would be on a listener with closed reads
   const { child, url } = await startPortico();
@@ -119,9 +119,9 @@ async function main(): Promise<void> {
     let rss = rssPeak(child.pid!);
     const quiet = summary(await validLatencies(url, seconds));
     const rssQuietKiB = rss.stop();
-    const floodChild = spawn(process.execPath, [self, '--child-flood', url, '--flood', String(flood), '--addresses', String(addresses), '--kind', values.kind!, '--seconds', String(seconds + 1)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const floodChild = spawn(process.execPath, [self, '--child-flood', url, '--flood', String(flood), '--addresses', String(addresses), '--kind', values.kind, '--seconds', String(seconds + 1)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let floodOut = '';
-    floodChild.stdout!.on('data', (d: Buffer) => { floodOut += d.toString(); });
+    floodChild.stdout.on('data', (d: Buffer) => { floodOut += d.toString(); });
     const floodDone = new Promise<void>((r) => floodChild.once('exit', () => r()));
     await new Promise((r) => setTimeout(r, 500)); // let the flood use up the budget
     rss = rssPeak(child.pid!);
