@@ -10,7 +10,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { Config } from '../../src/config/config.js';
+import { globalPolicy, type Config } from '../../src/config/config.js';
 import { stateOf, type DataPlane, type DataPlaneStatus, type RollingRestartStatus, type WorkerStatus } from '../../src/contract/data-plane.js';
 import type { PrimaryRequest, ReadyReply, AppliedReply, WorkerStatusReply, WorkerReply } from '../../src/contract/ipc-protocol.js';
 import { isPorticoMessage } from '../../src/contract/ipc-protocol.js';
@@ -104,7 +104,7 @@ export class ClusterDataPlane implements DataPlane {
     this.#config = opts.config;
     this.#count = opts.workers;
     this.#logger = opts.logger.child({ component: 'primary' });
-    this.routes = new RouteTableHolder(RouteTable.build(opts.config.routes, 1));
+    this.routes = new RouteTableHolder(RouteTable.build(opts.config.routes, 1, globalPolicy(opts.config)));
     this.#tls = [];
     for (const p of planListeners(opts.config)) {
       if (!p.tls) continue;
@@ -419,7 +419,7 @@ export class ClusterDataPlane implements DataPlane {
         this.#pending.delete(id);
         reject(new WorkerTimeout(`worker ${m.slot} (pid ${m.worker.process.pid}) did not answer ${msg.type} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.#pending.set(id, { worker: m.worker, resolve: resolve as (v: unknown) => void, reject, timer });
+      this.#pending.set(id, { worker: m.worker, resolve, reject, timer });
       void m.greeted.then(() => m.worker.send({ ...msg, id }, (err: Error | null) => {
         if (!err || !this.#pending.has(id)) return;
         clearTimeout(timer);

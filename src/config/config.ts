@@ -3,14 +3,16 @@
 import { readFileSync, existsSync } from 'node:fs';
 import type { ErrorObject } from 'ajv';
 import type { RouteSpec } from '../routing/route-spec.js';
+import { builtInPolicy, mergePolicy, type Policy, type PolicySpec } from '../routing/policy.js';
 import { createRequire } from 'node:module';
 import { ProxyError } from '../errors.js';
 import { parseJsonText } from './json-text.js';
 import type { StoreConfig } from './store-schema.js';
+import type { AdminConfig } from './admin-schema.js';
 // configSchema compiled ahead of time (generate-validator.ts): no Ajv compile at start-up
 import validateGenerated from './config-validator.generated.js';
 
-export interface AdminConfig { listen: string; token?: string }
+export type { AdminConfig } from './admin-schema.js';
 
 export interface TlsListenerConfig {
   certificates: Array<{ cert: string; key: string }>;
@@ -56,6 +58,8 @@ export interface Config {
     maxFails: number; ejectMs: number; caFile?: string;
   };
   forwarding: { xForwarded: boolean; forwarded: boolean; trustedProxies: string[] };
+  /** The global traffic policy (src/routing/policy.ts): routes' own policies are laid over it. */
+  policy: PolicySpec;
   notFoundStatus: 404 | 421 | 502 | 503;
   clientHalfClose: 'abort' | 'finish';
   routes: RouteSpec[];
@@ -87,13 +91,16 @@ export function closestKey(key: string, known: readonly string[]): string | unde
 
 function describeAlternatives(branches: unknown): string {
   if (!Array.isArray(branches)) return 'is invalid';
-  const what = branches.map((b: Record<string, unknown>) => ('const' in b ? JSON.stringify(b.const) : b.type === 'object' ? 'an object' : String(b.type ?? 'a value')));
+  const what = branches.map((b: Record<string, unknown>) => ('const' in b ? JSON.stringify(b.const) : b.type === 'object' ? 'an object' : (typeof b.type === 'string' ? b.type : 'a value')));
   return `must be ${what.join(' or ')}`;
 }
 
 /** "/limits/maxLineBytes must be <= 32768" style message for a schema error. */
 export function describeSchemaError(e: ErrorObject): string {
   const p = e.params as Record<string, unknown>;
+  // a schema may word its own type error (admin: "must be false or an object")
+  const own = (e.parentSchema as { errorMessage?: string } | undefined)?.errorMessage;
+  if (own && (e.keyword === 'type' || e.keyword === 'const')) return `${e.instancePath || '/'} ${own}`;
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = String(p.additionalProperty);
@@ -165,4 +172,13 @@ export function parseHostPort(s: string, what: string): { host: string; port: nu
   const port = Number(m[3]);
   if (m[3].length > 5 || port > 65535) throw new ProxyError('PRX_ERR_BAD_CONFIG', `${what}: port ${m[3]} in ${JSON.stringify(s)} is out of range (0-65535)`);
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+/** The global traffic policy: the configuration's `policy` over the built-in one, whose defaults
+ *  for timeouts and outlier ejection are the older settings (timeouts.upstream*, upstream.maxFails
+ *  and ejectMs). */
+export function globalPolicy(config: Config): Policy {
+  const t = config.timeouts;
+  const u = config.upstream;
+  return mergePolicy(builtInPolicy({ upstreamConnectMs: t.upstreamConnectMs, upstreamHeadMs: t.upstreamHeadMs, upstreamIdleMs: t.upstreamIdleMs, maxFails: u.maxFails, ejectMs: u.ejectMs }), config.policy);
 }

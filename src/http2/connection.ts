@@ -156,8 +156,8 @@ export class Http2Connection implements H2StreamOwner, Guarded {
     this.#toStart = [];
     for (const [s, head] of batch) {
       if (s.stream.closed || s.stream.destroyed || this.#closed) continue;
-      if (head instanceof H2RequestHead) guard(s, s.start, head);
-      else guard(s, s.reject, head);
+      if (head instanceof H2RequestHead) guard(s, () => s.start(head));
+      else guard(s, () => s.reject(head));
     }
   };
 
@@ -218,7 +218,7 @@ export class Http2Connection implements H2StreamOwner, Guarded {
           guard(this, this.#nghttp2Error, (error as NodeJS.ErrnoException).errno ?? Nghttp2Error.FATAL);
           return;
         }
-        destroy(error as Error, code);
+        destroy(error, code);
       },
     });
     this.#destroySession = destroy;

@@ -94,8 +94,8 @@ export class H2RequestHead implements RequestHead {
     let crumbs: string[] | undefined;
     const fields: Array<readonly [string, string, number]> = [];
     for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!;
-      const value = raw[i + 1]!;
+      const name = raw[i];
+      const value = raw[i + 1];
       bytes += name.length + value.length;
       if (name.charCodeAt(0) === 0x3a /* : */) {
         switch (name) {
@@ -113,7 +113,7 @@ export class H2RequestHead implements RequestHead {
         if (cookieAt < 0) {
           cookieAt = fields.length;
           fields.push(['cookie', value, FieldId.OTHER]);
-        } else (crumbs ??= [fields[cookieAt]![1]]).push(value);
+        } else (crumbs ??= [fields[cookieAt][1]]).push(value);
         continue;
       }
       const id = fieldIdOf(name);

@@ -43,9 +43,9 @@ export function h2Request(session: http2.ClientHttp2Session, headers: http2.Outg
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => { req.close(http2.constants.NGHTTP2_CANCEL); reject(new Error('h2Request timed out')); }, o.ms ?? 10_000);
     req.on('headers', (h) => out.informational.push(h));
-    req.on('response', (h, _flags, raw: string[]) => { out.headers = h; out.status = Number(h[':status']); out.rawHeaders = raw; });
+    req.on('response', (h: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, _flags: number, raw: string[]) => { out.headers = h; out.status = Number(h[':status']); out.rawHeaders = raw; });
     req.on('data', (d: Buffer) => chunks.push(d));
-    req.on('trailers', (t) => { out.trailers = t; });
+    req.on('trailers', (t: http2.IncomingHttpHeaders) => { out.trailers = t; });
     req.on('wantTrailers', () => req.sendTrailers(o.trailers ?? {}));
     req.on('error', () => {});
     req.on('close', () => {

@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import { TestPki, type IssuedCert } from '../helpers/certs.js';
 import { startProxy, startHttpOrigin, startRawOrigin, RawClient, useCleanups, sleep, type Started } from '../helpers/harness.js';
 import { connectH2, h2Get, h2Request } from '../helpers/h2-client.js';
-import { RawH2Client, dataFrame, headerBlock, headersFrame, requestFields, ErrorCode, FrameType, errorCodeOf } from '../helpers/h2-frames.js';
+import { RawH2Client, dataFrame, headerBlock, headersFrame, requestFields, ErrorCode, errorCodeOf } from '../helpers/h2-frames.js';
 import type { RequestRecord } from '../../src/dispatch/observer.js';
 import { resolveConfig } from '../../src/config/config.js';
 import { ProxyServer } from '../../src/server/proxy-server.js';
