@@ -4,7 +4,7 @@
 import type { Origin } from '../upstream/origin-url.js';
 import type { OriginHealth } from '../upstream/balancer.js';
 import type { OriginPool } from '../upstream/pool.js';
-import type { Route } from '../routing/route-table.js';
+import type { Route } from '../routing/route.js';
 import type { RequestEntry } from './request-entry.js';
 
 export class RelayPlan {
