@@ -1,6 +1,6 @@
-// Maps a request path onto an upstream's base path the way ReverseProxyResource maps
-// (host, port, path), but on the raw bytes: no decoding, no re-encoding (D31 in the spec), the
-// query string kept as received, and no way above the base path: a `..` segment, literal or
+// Maps a request path onto an upstream's base path the way Twisted's ReverseProxyResource maps
+// (host, port, path), but on the raw bytes: no decoding and no re-encoding of segments (which
+// ReverseProxyResource does, keeping `..` as it goes), the query string kept as received, and no way above the base path: a `..` segment, literal or
 // percent-encoded, is refused rather than normalised (RFC 3986 §5.2.4, §6.2.2).
 
 /** True when `path` (without query) contains a `..` segment, literal or %2e-encoded. */
