@@ -9,8 +9,8 @@
 // - a well-known method is a constant string;
 // - other strings are String#slice of one latin1 copy of the head (measured on Node 20 for a
 //   12-field head: ~320-480 ns in all, against ~1750 ns with a Buffer#toString per field), decoded
-//   on first use and only as far as
-//   needed: target and Host, usually in the first lines, cost one short decode.
+//   on first use and only as far as needed: target and Host, usually in the first lines, cost
+//   one short decode.
 import { FieldEntry, FieldFlag, HeadFlag, HeadResult, MethodId } from '../../asm/shared/constants.js';
 import type { Codec } from './codec.js';
 
