@@ -1,7 +1,10 @@
 // A compiled route and what a request is matched on: the vocabulary of the route table
 // (route-table.ts) and its indexes (route-index.ts, layered-route-index.ts).
 import type { RouteSpec } from './route-spec.js';
+import type { Policy } from './policy.js';
 import type { Balancer } from '../upstream/balancer.js';
+import type { RetryBudget } from '../upstream/retry-budget.js';
+import type { RouteQueue } from '../upstream/route-queue.js';
 
 export interface Route {
   readonly spec: Readonly<RouteSpec>;
@@ -22,7 +25,15 @@ export interface Route {
   readonly via: boolean | undefined;
   /** Via pseudonym, or undefined for the global proxyName. */
   readonly proxyName: string | undefined;
+  /** The route's traffic policy: its `policy` over the global one (src/routing/policy.ts). */
+  readonly policy: Policy;
   readonly balancer: Balancer;
+  /** Retries this route may still make (this process). */
+  readonly budget: RetryBudget;
+  /** Requests waiting for an upstream under the concurrency limit. */
+  readonly queue: RouteQueue;
+  /** The key of its active health check (same check, same key: one probe for every route). */
+  readonly checkKey: string | undefined;
 }
 
 export interface MatchInput {
