@@ -1,7 +1,7 @@
 // A compiled route and what a request is matched on: the vocabulary of the route table
 // (route-table.ts) and its indexes (route-index.ts, layered-route-index.ts).
 import type { RouteSpec } from './route-spec.js';
-import type { Policy } from './policy.js';
+import type { Policy } from '../upstream/policy.js';
 import type { Balancer } from '../upstream/balancer.js';
 import type { RetryBudget } from '../upstream/retry-budget.js';
 import type { RouteQueue } from '../upstream/route-queue.js';
@@ -25,7 +25,7 @@ export interface Route {
   readonly via: boolean | undefined;
   /** Via pseudonym, or undefined for the global proxyName. */
   readonly proxyName: string | undefined;
-  /** The route's traffic policy: its `policy` over the global one (src/routing/policy.ts). */
+  /** The route's traffic policy: its `policy` over the global one (src/upstream/policy.ts). */
   readonly policy: Policy;
   readonly balancer: Balancer;
   /** Retries this route may still make (this process). */

@@ -1,4 +1,4 @@
-import { builtInPolicy } from '../../src/routing/policy.js';
+import { builtInPolicy } from '../../src/upstream/policy.js';
 import { describe, it, expect } from 'vitest';
 import { RouteTable, RouteTableHolder } from '../../src/routing/route-table.js';
 import type { MatchInput } from '../../src/routing/route.js';
