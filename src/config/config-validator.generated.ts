@@ -61,7 +61,7 @@ const runtime1 = { default: function equal(a, b) {
 
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"}}},"protocols":{"type":"array","minItems":1,"maxItems":3,"uniqueItems":true,"items":{"enum":["h2","http/1.1","h2c"]},"description":"what the listener speaks, in the server's order of preference: TLS listeners offer \"h2\" and \"http/1.1\" by ALPN (default both); a plain listener speaks \"http/1.1\" (default) and, when listed, \"h2c\" (HTTP/2 with prior knowledge: the connection preface decides). See docs/http2.md"},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"type":["object","boolean"],"errorMessage":"must be false or an object","if":{"type":"boolean"},"then":{"const":false,"errorMessage":"must be false or an object"},"default":{},"additionalProperties":false,"description":"the admin API (docs/admin-security.md); false: none","properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"the token named \"admin\" (role admin); or env PORTICO_ADMIN_TOKEN"},"tokens":{"type":"array","maxItems":256,"default":[],"description":"more tokens, each with a name (recorded with the changes it makes) and a role","items":{"type":"object","additionalProperties":false,"required":["name","role"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$","description":"recorded in the access log and route history (never the token)"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"},"token":{"type":"string","minLength":16,"maxLength":512},"tokenFile":{"type":"string","minLength":1,"maxLength":4096,"description":"a file holding the token (white space around it is ignored)"}}}},"openReads":{"type":"boolean","description":"GET/HEAD without a credential; default: true on a loopback listener, false elsewhere"},"metricsAuth":{"type":"boolean","default":true,"description":"false: GET /metrics answers without a credential"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"clientCertificates":{"type":"object","additionalProperties":false,"required":["ca"],"description":"ask clients for a certificate signed by `ca`","properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle client certificates are verified against"},"required":{"type":"boolean","default":false,"description":"true: no connection without a valid client certificate"},"clients":{"type":"array","maxItems":1024,"default":[],"description":"verified certificates with this subject CN act with this role, without a token","items":{"type":"object","additionalProperties":false,"required":["commonName","role"],"properties":{"commonName":{"type":"string","pattern":"^[ -~]{1,64}$"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"}}}}}}}},"failedAuth":{"type":"object","additionalProperties":false,"default":{},"description":"per client address: failed authentications beyond the budget are answered late (429)","properties":{"burst":{"type":"integer","minimum":1,"maximum":10000,"default":10,"description":"failures at full speed"},"refillMs":{"type":"integer","minimum":1,"maximum":86400000,"default":6000,"description":"one failure of the budget is regained every refillMs"},"delayMs":{"type":"integer","minimum":0,"maximum":5000,"default":1000,"description":"a failure over the budget is answered after this long (at most 5000)"}}}}},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"http2":{"type":"object","additionalProperties":false,"default":{},"description":"HTTP/2 client connections (docs/http2.md)","properties":{"maxConcurrentStreams":{"type":"integer","minimum":1,"maximum":1000,"default":100,"description":"SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may have open at once on one connection"},"sendStallMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"a stream whose client takes none of its response (flow-control window held closed) for this long is reset"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}},"default":{}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
+const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"}}},"protocols":{"type":"array","minItems":1,"maxItems":3,"uniqueItems":true,"items":{"enum":["h2","http/1.1","h2c"]},"description":"what the listener speaks, in the server's order of preference: TLS listeners offer \"h2\" and \"http/1.1\" by ALPN (default both); a plain listener speaks \"http/1.1\" (default) and, when listed, \"h2c\" (HTTP/2 with prior knowledge: the connection preface decides). See docs/http2.md"},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"type":["object","boolean"],"errorMessage":"must be false or an object","if":{"type":"boolean"},"then":{"const":false,"errorMessage":"must be false or an object"},"default":{},"additionalProperties":false,"description":"the admin API (docs/admin-security.md); false: none","properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"the token named \"admin\" (role admin); or env PORTICO_ADMIN_TOKEN"},"tokens":{"type":"array","maxItems":256,"default":[],"description":"more tokens, each with a name (recorded with the changes it makes) and a role","items":{"type":"object","additionalProperties":false,"required":["name","role"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$","description":"recorded in the access log and route history (never the token)"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"},"token":{"type":"string","minLength":16,"maxLength":512},"tokenFile":{"type":"string","minLength":1,"maxLength":4096,"description":"a file holding the token (white space around it is ignored)"}}}},"openReads":{"type":"boolean","description":"GET/HEAD without a credential; default: true on a loopback listener, false elsewhere"},"metricsAuth":{"type":"boolean","default":true,"description":"false: GET /metrics answers without a credential"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"clientCertificates":{"type":"object","additionalProperties":false,"required":["ca"],"description":"ask clients for a certificate signed by `ca`","properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle client certificates are verified against"},"required":{"type":"boolean","default":false,"description":"true: no connection without a valid client certificate"},"clients":{"type":"array","maxItems":1024,"default":[],"description":"verified certificates with this subject CN act with this role, without a token","items":{"type":"object","additionalProperties":false,"required":["commonName","role"],"properties":{"commonName":{"type":"string","pattern":"^[ -~]{1,64}$"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"}}}}}}}},"failedAuth":{"type":"object","additionalProperties":false,"default":{},"description":"per client address: failed authentications beyond the budget are answered late (429)","properties":{"burst":{"type":"integer","minimum":1,"maximum":10000,"default":10,"description":"failures at full speed"},"refillMs":{"type":"integer","minimum":1,"maximum":86400000,"default":6000,"description":"one failure of the budget is regained every refillMs"},"delayMs":{"type":"integer","minimum":0,"maximum":5000,"default":1000,"description":"a failure over the budget is answered after this long (at most 5000)"}}}}},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"http2":{"type":"object","additionalProperties":false,"default":{},"description":"HTTP/2 client connections (docs/http2.md)","properties":{"maxConcurrentStreams":{"type":"integer","minimum":1,"maximum":1000,"default":100,"description":"SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may have open at once on one connection"},"sendStallMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"a stream whose client takes none of its response (flow-control window held closed) for this long is reset"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}},"default":{}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}},"upstreamProtocol":{"enum":["http/1.1","h2","h2c"],"default":"http/1.1","description":"HTTP/1.1 to the upstreams, or HTTP/2: \"h2\" over TLS (https:// upstreams, ALPN h2), \"h2c\" with prior knowledge (http:// upstreams); gRPC needs one of these. See docs/http2.md"},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
 const func0 = runtime1.default;
@@ -4019,6 +4019,9 @@ data131.stripPrefix = false;
 if(data131.preserveHost === undefined){
 data131.preserveHost = false;
 }
+if(data131.upstreamProtocol === undefined){
+data131.upstreamProtocol = "http/1.1";
+}
 let missing11;
 if((((data131.id === undefined) && (missing11 = "id")) || ((data131.pathPrefix === undefined) && (missing11 = "pathPrefix"))) || ((data131.upstreams === undefined) && (missing11 = "upstreams"))){
 validate10.errors = [{instancePath:instancePath+"/routes/" + i12,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing11},message:"must have required property '"+missing11+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data131}];
@@ -4769,123 +4772,131 @@ else {
 var valid48 = true;
 }
 if(valid48){
-if(data131.policy !== undefined){
-let data154 = data131.policy;
+let data154 = data131.upstreamProtocol;
 const _errs370 = errors;
-if(errors === _errs370){
-if(data154 && typeof data154 == "object" && !Array.isArray(data154)){
-const _errs372 = errors;
-for(const key32 in data154){
-if(!((((((key32 === "timeouts") || (key32 === "retries")) || (key32 === "healthCheck")) || (key32 === "outlier")) || (key32 === "limits")) || (key32 === "loadBalancing"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy",schemaPath:"#/properties/routes/items/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy,data:data154}];
+if(!(((data154 === "http/1.1") || (data154 === "h2")) || (data154 === "h2c"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamProtocol",schemaPath:"#/properties/routes/items/properties/upstreamProtocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.routes.items.properties.upstreamProtocol.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.routes.items.properties.upstreamProtocol.enum,parentSchema:schema11.properties.routes.items.properties.upstreamProtocol,data:data154}];
 return false;
-break;
 }
-}
-if(_errs372 === errors){
-if(data154.timeouts !== undefined){
-let data155 = data154.timeouts;
-const _errs373 = errors;
-if(errors === _errs373){
+var valid48 = _errs370 === errors;
+if(valid48){
+if(data131.policy !== undefined){
+let data155 = data131.policy;
+const _errs371 = errors;
+if(errors === _errs371){
 if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
-const _errs375 = errors;
-for(const key33 in data155){
-if(!((((key33 === "connectMs") || (key33 === "responseHeadMs")) || (key33 === "idleMs")) || (key33 === "requestMs"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data155}];
+const _errs373 = errors;
+for(const key32 in data155){
+if(!((((((key32 === "timeouts") || (key32 === "retries")) || (key32 === "healthCheck")) || (key32 === "outlier")) || (key32 === "limits")) || (key32 === "loadBalancing"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy",schemaPath:"#/properties/routes/items/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy,data:data155}];
 return false;
 break;
 }
 }
-if(_errs375 === errors){
-if(data155.connectMs !== undefined){
-let data156 = data155.connectMs;
+if(_errs373 === errors){
+if(data155.timeouts !== undefined){
+let data156 = data155.timeouts;
+const _errs374 = errors;
+if(errors === _errs374){
+if(data156 && typeof data156 == "object" && !Array.isArray(data156)){
 const _errs376 = errors;
-if(!((typeof data156 == "number") && (!(data156 % 1) && !isNaN(data156)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data156}];
+for(const key33 in data156){
+if(!((((key33 === "connectMs") || (key33 === "responseHeadMs")) || (key33 === "idleMs")) || (key33 === "requestMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data156}];
 return false;
-}
-if(errors === _errs376){
-if(typeof data156 == "number"){
-if(data156 > 86400000 || isNaN(data156)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data156}];
-return false;
-}
-else {
-if(data156 < 1 || isNaN(data156)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data156}];
-return false;
+break;
 }
 }
-}
-}
-var valid59 = _errs376 === errors;
-}
-else {
-var valid59 = true;
-}
-if(valid59){
-if(data155.responseHeadMs !== undefined){
-let data157 = data155.responseHeadMs;
-const _errs378 = errors;
+if(_errs376 === errors){
+if(data156.connectMs !== undefined){
+let data157 = data156.connectMs;
+const _errs377 = errors;
 if(!((typeof data157 == "number") && (!(data157 % 1) && !isNaN(data157)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data157}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data157}];
 return false;
 }
-if(errors === _errs378){
+if(errors === _errs377){
 if(typeof data157 == "number"){
 if(data157 > 86400000 || isNaN(data157)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data157}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data157}];
 return false;
 }
 else {
 if(data157 < 1 || isNaN(data157)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data157}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data157}];
 return false;
 }
 }
 }
 }
-var valid59 = _errs378 === errors;
+var valid59 = _errs377 === errors;
 }
 else {
 var valid59 = true;
 }
 if(valid59){
-if(data155.idleMs !== undefined){
-let data158 = data155.idleMs;
-const _errs380 = errors;
+if(data156.responseHeadMs !== undefined){
+let data158 = data156.responseHeadMs;
+const _errs379 = errors;
 if(!((typeof data158 == "number") && (!(data158 % 1) && !isNaN(data158)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data158}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data158}];
 return false;
 }
-if(errors === _errs380){
+if(errors === _errs379){
 if(typeof data158 == "number"){
 if(data158 > 86400000 || isNaN(data158)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data158}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data158}];
 return false;
 }
 else {
 if(data158 < 1 || isNaN(data158)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data158}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data158}];
 return false;
 }
 }
 }
 }
-var valid59 = _errs380 === errors;
+var valid59 = _errs379 === errors;
 }
 else {
 var valid59 = true;
 }
 if(valid59){
-if(data155.requestMs !== undefined){
-let data159 = data155.requestMs;
-const _errs382 = errors;
-const _errs383 = errors;
-let valid60 = false;
-const _errs384 = errors;
+if(data156.idleMs !== undefined){
+let data159 = data156.idleMs;
+const _errs381 = errors;
 if(!((typeof data159 == "number") && (!(data159 % 1) && !isNaN(data159)))){
-const err65 = {instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data159};
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data159}];
+return false;
+}
+if(errors === _errs381){
+if(typeof data159 == "number"){
+if(data159 > 86400000 || isNaN(data159)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data159}];
+return false;
+}
+else {
+if(data159 < 1 || isNaN(data159)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data159}];
+return false;
+}
+}
+}
+}
+var valid59 = _errs381 === errors;
+}
+else {
+var valid59 = true;
+}
+if(valid59){
+if(data156.requestMs !== undefined){
+let data160 = data156.requestMs;
+const _errs383 = errors;
+const _errs384 = errors;
+let valid60 = false;
+const _errs385 = errors;
+if(!((typeof data160 == "number") && (!(data160 % 1) && !isNaN(data160)))){
+const err65 = {instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data160};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -4894,10 +4905,10 @@ vErrors.push(err65);
 }
 errors++;
 }
-if(errors === _errs384){
-if(typeof data159 == "number"){
-if(data159 > 86400000 || isNaN(data159)){
-const err66 = {instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data159};
+if(errors === _errs385){
+if(typeof data160 == "number"){
+if(data160 > 86400000 || isNaN(data160)){
+const err66 = {instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data160};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -4907,8 +4918,8 @@ vErrors.push(err66);
 errors++;
 }
 else {
-if(data159 < 1 || isNaN(data159)){
-const err67 = {instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data159};
+if(data160 < 1 || isNaN(data160)){
+const err67 = {instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data160};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -4920,12 +4931,12 @@ errors++;
 }
 }
 }
-var _valid9 = _errs384 === errors;
+var _valid9 = _errs385 === errors;
 valid60 = valid60 || _valid9;
 if(!valid60){
-const _errs386 = errors;
-if(data159 !== null){
-const err68 = {instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data159};
+const _errs387 = errors;
+if(data160 !== null){
+const err68 = {instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data160};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -4934,11 +4945,11 @@ vErrors.push(err68);
 }
 errors++;
 }
-var _valid9 = _errs386 === errors;
+var _valid9 = _errs387 === errors;
 valid60 = valid60 || _valid9;
 }
 if(!valid60){
-const err69 = {instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs,data:data159};
+const err69 = {instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs,data:data160};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -4950,17 +4961,17 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs383;
+errors = _errs384;
 if(vErrors !== null){
-if(_errs383){
-vErrors.length = _errs383;
+if(_errs384){
+vErrors.length = _errs384;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid59 = _errs382 === errors;
+var valid59 = _errs383 === errors;
 }
 else {
 var valid59 = true;
@@ -4971,65 +4982,65 @@ var valid59 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data155}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data156}];
 return false;
 }
 }
-var valid58 = _errs373 === errors;
+var valid58 = _errs374 === errors;
 }
 else {
 var valid58 = true;
 }
 if(valid58){
-if(data154.retries !== undefined){
-let data160 = data154.retries;
-const _errs388 = errors;
-if(errors === _errs388){
-if(data160 && typeof data160 == "object" && !Array.isArray(data160)){
-const _errs390 = errors;
-for(const key34 in data160){
+if(data155.retries !== undefined){
+let data161 = data155.retries;
+const _errs389 = errors;
+if(errors === _errs389){
+if(data161 && typeof data161 == "object" && !Array.isArray(data161)){
+const _errs391 = errors;
+for(const key34 in data161){
 if(!(((((((key34 === "maxTries") || (key34 === "perTryTimeoutMs")) || (key34 === "onStatus")) || (key34 === "idempotencyKey")) || (key34 === "maxBodyBytes")) || (key34 === "budgetPercent")) || (key34 === "budgetMinPerSecond"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data160}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data161}];
 return false;
 break;
 }
 }
-if(_errs390 === errors){
-if(data160.maxTries !== undefined){
-let data161 = data160.maxTries;
-const _errs391 = errors;
-if(!((typeof data161 == "number") && (!(data161 % 1) && !isNaN(data161)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data161}];
+if(_errs391 === errors){
+if(data161.maxTries !== undefined){
+let data162 = data161.maxTries;
+const _errs392 = errors;
+if(!((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data162}];
 return false;
 }
-if(errors === _errs391){
-if(typeof data161 == "number"){
-if(data161 > 10 || isNaN(data161)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data161}];
+if(errors === _errs392){
+if(typeof data162 == "number"){
+if(data162 > 10 || isNaN(data162)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data162}];
 return false;
 }
 else {
-if(data161 < 1 || isNaN(data161)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data161}];
+if(data162 < 1 || isNaN(data162)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data162}];
 return false;
 }
 }
 }
 }
-var valid61 = _errs391 === errors;
+var valid61 = _errs392 === errors;
 }
 else {
 var valid61 = true;
 }
 if(valid61){
-if(data160.perTryTimeoutMs !== undefined){
-let data162 = data160.perTryTimeoutMs;
-const _errs393 = errors;
+if(data161.perTryTimeoutMs !== undefined){
+let data163 = data161.perTryTimeoutMs;
 const _errs394 = errors;
-let valid62 = false;
 const _errs395 = errors;
-if(!((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162)))){
-const err70 = {instancePath:instancePath+"/routes/" + i12+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data162};
+let valid62 = false;
+const _errs396 = errors;
+if(!((typeof data163 == "number") && (!(data163 % 1) && !isNaN(data163)))){
+const err70 = {instancePath:instancePath+"/routes/" + i12+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data163};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -5038,10 +5049,10 @@ vErrors.push(err70);
 }
 errors++;
 }
-if(errors === _errs395){
-if(typeof data162 == "number"){
-if(data162 > 86400000 || isNaN(data162)){
-const err71 = {instancePath:instancePath+"/routes/" + i12+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data162};
+if(errors === _errs396){
+if(typeof data163 == "number"){
+if(data163 > 86400000 || isNaN(data163)){
+const err71 = {instancePath:instancePath+"/routes/" + i12+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data163};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -5051,8 +5062,8 @@ vErrors.push(err71);
 errors++;
 }
 else {
-if(data162 < 1 || isNaN(data162)){
-const err72 = {instancePath:instancePath+"/routes/" + i12+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data162};
+if(data163 < 1 || isNaN(data163)){
+const err72 = {instancePath:instancePath+"/routes/" + i12+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data163};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -5064,12 +5075,12 @@ errors++;
 }
 }
 }
-var _valid10 = _errs395 === errors;
+var _valid10 = _errs396 === errors;
 valid62 = valid62 || _valid10;
 if(!valid62){
-const _errs397 = errors;
-if(data162 !== null){
-const err73 = {instancePath:instancePath+"/routes/" + i12+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data162};
+const _errs398 = errors;
+if(data163 !== null){
+const err73 = {instancePath:instancePath+"/routes/" + i12+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data163};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -5078,11 +5089,11 @@ vErrors.push(err73);
 }
 errors++;
 }
-var _valid10 = _errs397 === errors;
+var _valid10 = _errs398 === errors;
 valid62 = valid62 || _valid10;
 }
 if(!valid62){
-const err74 = {instancePath:instancePath+"/routes/" + i12+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data162};
+const err74 = {instancePath:instancePath+"/routes/" + i12+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data163};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -5094,73 +5105,73 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs394;
+errors = _errs395;
 if(vErrors !== null){
-if(_errs394){
-vErrors.length = _errs394;
+if(_errs395){
+vErrors.length = _errs395;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid61 = _errs393 === errors;
+var valid61 = _errs394 === errors;
 }
 else {
 var valid61 = true;
 }
 if(valid61){
-if(data160.onStatus !== undefined){
-let data163 = data160.onStatus;
-const _errs399 = errors;
-if(errors === _errs399){
-if(Array.isArray(data163)){
-if(data163.length > 32){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data163}];
+if(data161.onStatus !== undefined){
+let data164 = data161.onStatus;
+const _errs400 = errors;
+if(errors === _errs400){
+if(Array.isArray(data164)){
+if(data164.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data164}];
 return false;
 }
 else {
 var valid63 = true;
-const len12 = data163.length;
+const len12 = data164.length;
 for(let i16=0; i16<len12; i16++){
-let data164 = data163[i16];
-const _errs401 = errors;
-if(!((typeof data164 == "number") && (!(data164 % 1) && !isNaN(data164)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/onStatus/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data164}];
+let data165 = data164[i16];
+const _errs402 = errors;
+if(!((typeof data165 == "number") && (!(data165 % 1) && !isNaN(data165)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/onStatus/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data165}];
 return false;
 }
-if(errors === _errs401){
-if(typeof data164 == "number"){
-if(data164 > 599 || isNaN(data164)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/onStatus/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data164}];
+if(errors === _errs402){
+if(typeof data165 == "number"){
+if(data165 > 599 || isNaN(data165)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/onStatus/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data165}];
 return false;
 }
 else {
-if(data164 < 400 || isNaN(data164)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/onStatus/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data164}];
+if(data165 < 400 || isNaN(data165)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/onStatus/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data165}];
 return false;
 }
 }
 }
 }
-var valid63 = _errs401 === errors;
+var valid63 = _errs402 === errors;
 if(!valid63){
 break;
 }
 }
 if(valid63){
-let i17 = data163.length;
+let i17 = data164.length;
 let j4;
 if(i17 > 1){
 const indices3 = {};
 for(;i17--;){
-let item3 = data163[i17];
+let item3 = data164[i17];
 if(!((typeof item3 == "number") && (!(item3 % 1) && !isNaN(item3)))){
 continue;
 }
 if(typeof indices3[item3] == "number"){
 j4 = indices3[item3];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i17, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i17+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data163}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i17, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i17+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data164}];
 return false;
 break;
 }
@@ -5171,105 +5182,105 @@ indices3[item3] = i17;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data163}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data164}];
 return false;
 }
 }
-var valid61 = _errs399 === errors;
+var valid61 = _errs400 === errors;
 }
 else {
 var valid61 = true;
 }
 if(valid61){
-if(data160.idempotencyKey !== undefined){
-let data165 = data160.idempotencyKey;
-const _errs403 = errors;
-if(typeof data165 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/idempotencyKey",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey,data:data165}];
+if(data161.idempotencyKey !== undefined){
+let data166 = data161.idempotencyKey;
+const _errs404 = errors;
+if(typeof data166 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/idempotencyKey",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey,data:data166}];
 return false;
 }
-var valid61 = _errs403 === errors;
+var valid61 = _errs404 === errors;
 }
 else {
 var valid61 = true;
 }
 if(valid61){
-if(data160.maxBodyBytes !== undefined){
-let data166 = data160.maxBodyBytes;
-const _errs405 = errors;
-if(!((typeof data166 == "number") && (!(data166 % 1) && !isNaN(data166)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data166}];
-return false;
-}
-if(errors === _errs405){
-if(typeof data166 == "number"){
-if(data166 > 16777216 || isNaN(data166)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data166}];
-return false;
-}
-else {
-if(data166 < 0 || isNaN(data166)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data166}];
-return false;
-}
-}
-}
-}
-var valid61 = _errs405 === errors;
-}
-else {
-var valid61 = true;
-}
-if(valid61){
-if(data160.budgetPercent !== undefined){
-let data167 = data160.budgetPercent;
-const _errs407 = errors;
+if(data161.maxBodyBytes !== undefined){
+let data167 = data161.maxBodyBytes;
+const _errs406 = errors;
 if(!((typeof data167 == "number") && (!(data167 % 1) && !isNaN(data167)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data167}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data167}];
 return false;
 }
-if(errors === _errs407){
+if(errors === _errs406){
 if(typeof data167 == "number"){
-if(data167 > 100 || isNaN(data167)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data167}];
+if(data167 > 16777216 || isNaN(data167)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data167}];
 return false;
 }
 else {
 if(data167 < 0 || isNaN(data167)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data167}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data167}];
 return false;
 }
 }
 }
 }
-var valid61 = _errs407 === errors;
+var valid61 = _errs406 === errors;
 }
 else {
 var valid61 = true;
 }
 if(valid61){
-if(data160.budgetMinPerSecond !== undefined){
-let data168 = data160.budgetMinPerSecond;
-const _errs409 = errors;
+if(data161.budgetPercent !== undefined){
+let data168 = data161.budgetPercent;
+const _errs408 = errors;
 if(!((typeof data168 == "number") && (!(data168 % 1) && !isNaN(data168)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data168}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data168}];
 return false;
 }
-if(errors === _errs409){
+if(errors === _errs408){
 if(typeof data168 == "number"){
-if(data168 > 10000 || isNaN(data168)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data168}];
+if(data168 > 100 || isNaN(data168)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data168}];
 return false;
 }
 else {
 if(data168 < 0 || isNaN(data168)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data168}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data168}];
 return false;
 }
 }
 }
 }
-var valid61 = _errs409 === errors;
+var valid61 = _errs408 === errors;
+}
+else {
+var valid61 = true;
+}
+if(valid61){
+if(data161.budgetMinPerSecond !== undefined){
+let data169 = data161.budgetMinPerSecond;
+const _errs410 = errors;
+if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data169}];
+return false;
+}
+if(errors === _errs410){
+if(typeof data169 == "number"){
+if(data169 > 10000 || isNaN(data169)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data169}];
+return false;
+}
+else {
+if(data169 < 0 || isNaN(data169)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data169}];
+return false;
+}
+}
+}
+}
+var valid61 = _errs410 === errors;
 }
 else {
 var valid61 = true;
@@ -5283,40 +5294,40 @@ var valid61 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.retries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data160}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.retries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data161}];
 return false;
 }
 }
-var valid58 = _errs388 === errors;
+var valid58 = _errs389 === errors;
 }
 else {
 var valid58 = true;
 }
 if(valid58){
-if(data154.healthCheck !== undefined){
-let data169 = data154.healthCheck;
-const _errs411 = errors;
-if(errors === _errs411){
-if(data169 && typeof data169 == "object" && !Array.isArray(data169)){
-const _errs413 = errors;
-for(const key35 in data169){
+if(data155.healthCheck !== undefined){
+let data170 = data155.healthCheck;
+const _errs412 = errors;
+if(errors === _errs412){
+if(data170 && typeof data170 == "object" && !Array.isArray(data170)){
+const _errs414 = errors;
+for(const key35 in data170){
 if(!(((((((key35 === "path") || (key35 === "intervalMs")) || (key35 === "timeoutMs")) || (key35 === "healthyThreshold")) || (key35 === "unhealthyThreshold")) || (key35 === "expectedStatuses")) || (key35 === "host"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data169}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data170}];
 return false;
 break;
 }
 }
-if(_errs413 === errors){
-if(data169.path !== undefined){
-let data170 = data169.path;
-const _errs414 = errors;
+if(_errs414 === errors){
+if(data170.path !== undefined){
+let data171 = data170.path;
 const _errs415 = errors;
-let valid66 = false;
 const _errs416 = errors;
-if(errors === _errs416){
-if(typeof data170 === "string"){
-if(func3(data170) > 2048){
-const err75 = {instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data170};
+let valid66 = false;
+const _errs417 = errors;
+if(errors === _errs417){
+if(typeof data171 === "string"){
+if(func3(data171) > 2048){
+const err75 = {instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data171};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -5326,8 +5337,8 @@ vErrors.push(err75);
 errors++;
 }
 else {
-if(func3(data170) < 1){
-const err76 = {instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data170};
+if(func3(data171) < 1){
+const err76 = {instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data171};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -5337,8 +5348,8 @@ vErrors.push(err76);
 errors++;
 }
 else {
-if(!pattern4.test(data170)){
-const err77 = {instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data170};
+if(!pattern4.test(data171)){
+const err77 = {instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data171};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -5351,7 +5362,7 @@ errors++;
 }
 }
 else {
-const err78 = {instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data170};
+const err78 = {instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data171};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -5361,12 +5372,12 @@ vErrors.push(err78);
 errors++;
 }
 }
-var _valid11 = _errs416 === errors;
+var _valid11 = _errs417 === errors;
 valid66 = valid66 || _valid11;
 if(!valid66){
-const _errs418 = errors;
-if(data170 !== null){
-const err79 = {instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data170};
+const _errs419 = errors;
+if(data171 !== null){
+const err79 = {instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data171};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -5375,11 +5386,11 @@ vErrors.push(err79);
 }
 errors++;
 }
-var _valid11 = _errs418 === errors;
+var _valid11 = _errs419 === errors;
 valid66 = valid66 || _valid11;
 }
 if(!valid66){
-const err80 = {instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path,data:data170};
+const err80 = {instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path,data:data171};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -5391,181 +5402,181 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs415;
+errors = _errs416;
 if(vErrors !== null){
-if(_errs415){
-vErrors.length = _errs415;
+if(_errs416){
+vErrors.length = _errs416;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid65 = _errs414 === errors;
+var valid65 = _errs415 === errors;
 }
 else {
 var valid65 = true;
 }
 if(valid65){
-if(data169.intervalMs !== undefined){
-let data171 = data169.intervalMs;
-const _errs420 = errors;
-if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data171}];
-return false;
-}
-if(errors === _errs420){
-if(typeof data171 == "number"){
-if(data171 > 86400000 || isNaN(data171)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data171}];
-return false;
-}
-else {
-if(data171 < 1 || isNaN(data171)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data171}];
-return false;
-}
-}
-}
-}
-var valid65 = _errs420 === errors;
-}
-else {
-var valid65 = true;
-}
-if(valid65){
-if(data169.timeoutMs !== undefined){
-let data172 = data169.timeoutMs;
-const _errs422 = errors;
+if(data170.intervalMs !== undefined){
+let data172 = data170.intervalMs;
+const _errs421 = errors;
 if(!((typeof data172 == "number") && (!(data172 % 1) && !isNaN(data172)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data172}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data172}];
 return false;
 }
-if(errors === _errs422){
+if(errors === _errs421){
 if(typeof data172 == "number"){
 if(data172 > 86400000 || isNaN(data172)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data172}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data172}];
 return false;
 }
 else {
 if(data172 < 1 || isNaN(data172)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data172}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data172}];
 return false;
 }
 }
 }
 }
-var valid65 = _errs422 === errors;
+var valid65 = _errs421 === errors;
 }
 else {
 var valid65 = true;
 }
 if(valid65){
-if(data169.healthyThreshold !== undefined){
-let data173 = data169.healthyThreshold;
-const _errs424 = errors;
+if(data170.timeoutMs !== undefined){
+let data173 = data170.timeoutMs;
+const _errs423 = errors;
 if(!((typeof data173 == "number") && (!(data173 % 1) && !isNaN(data173)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data173}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data173}];
 return false;
 }
-if(errors === _errs424){
+if(errors === _errs423){
 if(typeof data173 == "number"){
-if(data173 > 100 || isNaN(data173)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data173}];
+if(data173 > 86400000 || isNaN(data173)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data173}];
 return false;
 }
 else {
 if(data173 < 1 || isNaN(data173)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data173}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data173}];
 return false;
 }
 }
 }
 }
-var valid65 = _errs424 === errors;
+var valid65 = _errs423 === errors;
 }
 else {
 var valid65 = true;
 }
 if(valid65){
-if(data169.unhealthyThreshold !== undefined){
-let data174 = data169.unhealthyThreshold;
-const _errs426 = errors;
+if(data170.healthyThreshold !== undefined){
+let data174 = data170.healthyThreshold;
+const _errs425 = errors;
 if(!((typeof data174 == "number") && (!(data174 % 1) && !isNaN(data174)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data174}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data174}];
 return false;
 }
-if(errors === _errs426){
+if(errors === _errs425){
 if(typeof data174 == "number"){
 if(data174 > 100 || isNaN(data174)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data174}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data174}];
 return false;
 }
 else {
 if(data174 < 1 || isNaN(data174)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data174}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data174}];
 return false;
 }
 }
 }
 }
-var valid65 = _errs426 === errors;
+var valid65 = _errs425 === errors;
 }
 else {
 var valid65 = true;
 }
 if(valid65){
-if(data169.expectedStatuses !== undefined){
-let data175 = data169.expectedStatuses;
-const _errs428 = errors;
-if(errors === _errs428){
-if(Array.isArray(data175)){
-if(data175.length > 64){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data175}];
+if(data170.unhealthyThreshold !== undefined){
+let data175 = data170.unhealthyThreshold;
+const _errs427 = errors;
+if(!((typeof data175 == "number") && (!(data175 % 1) && !isNaN(data175)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data175}];
+return false;
+}
+if(errors === _errs427){
+if(typeof data175 == "number"){
+if(data175 > 100 || isNaN(data175)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data175}];
+return false;
+}
+else {
+if(data175 < 1 || isNaN(data175)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data175}];
+return false;
+}
+}
+}
+}
+var valid65 = _errs427 === errors;
+}
+else {
+var valid65 = true;
+}
+if(valid65){
+if(data170.expectedStatuses !== undefined){
+let data176 = data170.expectedStatuses;
+const _errs429 = errors;
+if(errors === _errs429){
+if(Array.isArray(data176)){
+if(data176.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data176}];
 return false;
 }
 else {
 var valid67 = true;
-const len13 = data175.length;
+const len13 = data176.length;
 for(let i18=0; i18<len13; i18++){
-let data176 = data175[i18];
-const _errs430 = errors;
-if(!((typeof data176 == "number") && (!(data176 % 1) && !isNaN(data176)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/expectedStatuses/" + i18,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data176}];
+let data177 = data176[i18];
+const _errs431 = errors;
+if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/expectedStatuses/" + i18,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data177}];
 return false;
 }
-if(errors === _errs430){
-if(typeof data176 == "number"){
-if(data176 > 599 || isNaN(data176)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/expectedStatuses/" + i18,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data176}];
+if(errors === _errs431){
+if(typeof data177 == "number"){
+if(data177 > 599 || isNaN(data177)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/expectedStatuses/" + i18,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data177}];
 return false;
 }
 else {
-if(data176 < 100 || isNaN(data176)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/expectedStatuses/" + i18,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data176}];
+if(data177 < 100 || isNaN(data177)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/expectedStatuses/" + i18,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data177}];
 return false;
 }
 }
 }
 }
-var valid67 = _errs430 === errors;
+var valid67 = _errs431 === errors;
 if(!valid67){
 break;
 }
 }
 if(valid67){
-let i19 = data175.length;
+let i19 = data176.length;
 let j5;
 if(i19 > 1){
 const indices4 = {};
 for(;i19--;){
-let item4 = data175[i19];
+let item4 = data176[i19];
 if(!((typeof item4 == "number") && (!(item4 % 1) && !isNaN(item4)))){
 continue;
 }
 if(typeof indices4[item4] == "number"){
 j5 = indices4[item4];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i19, j: j5},message:"must NOT have duplicate items (items ## "+j5+" and "+i19+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data175}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i19, j: j5},message:"must NOT have duplicate items (items ## "+j5+" and "+i19+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data176}];
 return false;
 break;
 }
@@ -5576,38 +5587,38 @@ indices4[item4] = i19;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data175}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data176}];
 return false;
 }
 }
-var valid65 = _errs428 === errors;
+var valid65 = _errs429 === errors;
 }
 else {
 var valid65 = true;
 }
 if(valid65){
-if(data169.host !== undefined){
-let data177 = data169.host;
-const _errs432 = errors;
-if(errors === _errs432){
-if(typeof data177 === "string"){
-if(func3(data177) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data177}];
+if(data170.host !== undefined){
+let data178 = data170.host;
+const _errs433 = errors;
+if(errors === _errs433){
+if(typeof data178 === "string"){
+if(func3(data178) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data178}];
 return false;
 }
 else {
-if(func3(data177) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data177}];
+if(func3(data178) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data178}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data177}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data178}];
 return false;
 }
 }
-var valid65 = _errs432 === errors;
+var valid65 = _errs433 === errors;
 }
 else {
 var valid65 = true;
@@ -5621,146 +5632,146 @@ var valid65 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data169}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data170}];
 return false;
 }
 }
-var valid58 = _errs411 === errors;
+var valid58 = _errs412 === errors;
 }
 else {
 var valid58 = true;
 }
 if(valid58){
-if(data154.outlier !== undefined){
-let data178 = data154.outlier;
-const _errs434 = errors;
-if(errors === _errs434){
-if(data178 && typeof data178 == "object" && !Array.isArray(data178)){
-const _errs436 = errors;
-for(const key36 in data178){
+if(data155.outlier !== undefined){
+let data179 = data155.outlier;
+const _errs435 = errors;
+if(errors === _errs435){
+if(data179 && typeof data179 == "object" && !Array.isArray(data179)){
+const _errs437 = errors;
+for(const key36 in data179){
 if(!(((((key36 === "consecutiveFailures") || (key36 === "on5xx")) || (key36 === "baseEjectionMs")) || (key36 === "maxEjectionMs")) || (key36 === "maxEjectionPercent"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data178}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data179}];
 return false;
 break;
 }
 }
-if(_errs436 === errors){
-if(data178.consecutiveFailures !== undefined){
-let data179 = data178.consecutiveFailures;
-const _errs437 = errors;
-if(!((typeof data179 == "number") && (!(data179 % 1) && !isNaN(data179)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data179}];
+if(_errs437 === errors){
+if(data179.consecutiveFailures !== undefined){
+let data180 = data179.consecutiveFailures;
+const _errs438 = errors;
+if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data180}];
 return false;
 }
-if(errors === _errs437){
-if(typeof data179 == "number"){
-if(data179 > 1000 || isNaN(data179)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data179}];
+if(errors === _errs438){
+if(typeof data180 == "number"){
+if(data180 > 1000 || isNaN(data180)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data180}];
 return false;
 }
 else {
-if(data179 < 1 || isNaN(data179)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data179}];
+if(data180 < 1 || isNaN(data180)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data180}];
 return false;
 }
 }
 }
 }
-var valid69 = _errs437 === errors;
-}
-else {
-var valid69 = true;
-}
-if(valid69){
-if(data178.on5xx !== undefined){
-let data180 = data178.on5xx;
-const _errs439 = errors;
-if(typeof data180 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/on5xx",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx,data:data180}];
-return false;
-}
-var valid69 = _errs439 === errors;
+var valid69 = _errs438 === errors;
 }
 else {
 var valid69 = true;
 }
 if(valid69){
-if(data178.baseEjectionMs !== undefined){
-let data181 = data178.baseEjectionMs;
-const _errs441 = errors;
-if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data181}];
+if(data179.on5xx !== undefined){
+let data181 = data179.on5xx;
+const _errs440 = errors;
+if(typeof data181 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/on5xx",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx,data:data181}];
 return false;
 }
-if(errors === _errs441){
-if(typeof data181 == "number"){
-if(data181 > 86400000 || isNaN(data181)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data181}];
-return false;
-}
-else {
-if(data181 < 1 || isNaN(data181)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data181}];
-return false;
-}
-}
-}
-}
-var valid69 = _errs441 === errors;
+var valid69 = _errs440 === errors;
 }
 else {
 var valid69 = true;
 }
 if(valid69){
-if(data178.maxEjectionMs !== undefined){
-let data182 = data178.maxEjectionMs;
-const _errs443 = errors;
+if(data179.baseEjectionMs !== undefined){
+let data182 = data179.baseEjectionMs;
+const _errs442 = errors;
 if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data182}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data182}];
 return false;
 }
-if(errors === _errs443){
+if(errors === _errs442){
 if(typeof data182 == "number"){
 if(data182 > 86400000 || isNaN(data182)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data182}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data182}];
 return false;
 }
 else {
 if(data182 < 1 || isNaN(data182)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data182}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data182}];
 return false;
 }
 }
 }
 }
-var valid69 = _errs443 === errors;
+var valid69 = _errs442 === errors;
 }
 else {
 var valid69 = true;
 }
 if(valid69){
-if(data178.maxEjectionPercent !== undefined){
-let data183 = data178.maxEjectionPercent;
-const _errs445 = errors;
+if(data179.maxEjectionMs !== undefined){
+let data183 = data179.maxEjectionMs;
+const _errs444 = errors;
 if(!((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data183}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data183}];
 return false;
 }
-if(errors === _errs445){
+if(errors === _errs444){
 if(typeof data183 == "number"){
-if(data183 > 100 || isNaN(data183)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data183}];
+if(data183 > 86400000 || isNaN(data183)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data183}];
 return false;
 }
 else {
-if(data183 < 0 || isNaN(data183)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data183}];
+if(data183 < 1 || isNaN(data183)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data183}];
 return false;
 }
 }
 }
 }
-var valid69 = _errs445 === errors;
+var valid69 = _errs444 === errors;
+}
+else {
+var valid69 = true;
+}
+if(valid69){
+if(data179.maxEjectionPercent !== undefined){
+let data184 = data179.maxEjectionPercent;
+const _errs446 = errors;
+if(!((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data184}];
+return false;
+}
+if(errors === _errs446){
+if(typeof data184 == "number"){
+if(data184 > 100 || isNaN(data184)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data184}];
+return false;
+}
+else {
+if(data184 < 0 || isNaN(data184)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data184}];
+return false;
+}
+}
+}
+}
+var valid69 = _errs446 === errors;
 }
 else {
 var valid69 = true;
@@ -5772,38 +5783,38 @@ var valid69 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.outlier.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data178}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.outlier.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data179}];
 return false;
 }
 }
-var valid58 = _errs434 === errors;
+var valid58 = _errs435 === errors;
 }
 else {
 var valid58 = true;
 }
 if(valid58){
-if(data154.limits !== undefined){
-let data184 = data154.limits;
-const _errs447 = errors;
-if(errors === _errs447){
-if(data184 && typeof data184 == "object" && !Array.isArray(data184)){
-const _errs449 = errors;
-for(const key37 in data184){
+if(data155.limits !== undefined){
+let data185 = data155.limits;
+const _errs448 = errors;
+if(errors === _errs448){
+if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+const _errs450 = errors;
+for(const key37 in data185){
 if(!(((key37 === "maxConcurrentPerUpstream") || (key37 === "maxQueue")) || (key37 === "queueTimeoutMs"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data184}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data185}];
 return false;
 break;
 }
 }
-if(_errs449 === errors){
-if(data184.maxConcurrentPerUpstream !== undefined){
-let data185 = data184.maxConcurrentPerUpstream;
-const _errs450 = errors;
+if(_errs450 === errors){
+if(data185.maxConcurrentPerUpstream !== undefined){
+let data186 = data185.maxConcurrentPerUpstream;
 const _errs451 = errors;
-let valid71 = false;
 const _errs452 = errors;
-if(!((typeof data185 == "number") && (!(data185 % 1) && !isNaN(data185)))){
-const err81 = {instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data185};
+let valid71 = false;
+const _errs453 = errors;
+if(!((typeof data186 == "number") && (!(data186 % 1) && !isNaN(data186)))){
+const err81 = {instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data186};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -5812,10 +5823,10 @@ vErrors.push(err81);
 }
 errors++;
 }
-if(errors === _errs452){
-if(typeof data185 == "number"){
-if(data185 > 1000000 || isNaN(data185)){
-const err82 = {instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data185};
+if(errors === _errs453){
+if(typeof data186 == "number"){
+if(data186 > 1000000 || isNaN(data186)){
+const err82 = {instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data186};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -5825,8 +5836,8 @@ vErrors.push(err82);
 errors++;
 }
 else {
-if(data185 < 1 || isNaN(data185)){
-const err83 = {instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data185};
+if(data186 < 1 || isNaN(data186)){
+const err83 = {instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data186};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -5838,12 +5849,12 @@ errors++;
 }
 }
 }
-var _valid12 = _errs452 === errors;
+var _valid12 = _errs453 === errors;
 valid71 = valid71 || _valid12;
 if(!valid71){
-const _errs454 = errors;
-if(data185 !== null){
-const err84 = {instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data185};
+const _errs455 = errors;
+if(data186 !== null){
+const err84 = {instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data186};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -5852,11 +5863,11 @@ vErrors.push(err84);
 }
 errors++;
 }
-var _valid12 = _errs454 === errors;
+var _valid12 = _errs455 === errors;
 valid71 = valid71 || _valid12;
 }
 if(!valid71){
-const err85 = {instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data185};
+const err85 = {instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data186};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -5868,71 +5879,71 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs451;
+errors = _errs452;
 if(vErrors !== null){
-if(_errs451){
-vErrors.length = _errs451;
+if(_errs452){
+vErrors.length = _errs452;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid70 = _errs450 === errors;
+var valid70 = _errs451 === errors;
 }
 else {
 var valid70 = true;
 }
 if(valid70){
-if(data184.maxQueue !== undefined){
-let data186 = data184.maxQueue;
-const _errs456 = errors;
-if(!((typeof data186 == "number") && (!(data186 % 1) && !isNaN(data186)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data186}];
-return false;
-}
-if(errors === _errs456){
-if(typeof data186 == "number"){
-if(data186 > 1000000 || isNaN(data186)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data186}];
-return false;
-}
-else {
-if(data186 < 0 || isNaN(data186)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data186}];
-return false;
-}
-}
-}
-}
-var valid70 = _errs456 === errors;
-}
-else {
-var valid70 = true;
-}
-if(valid70){
-if(data184.queueTimeoutMs !== undefined){
-let data187 = data184.queueTimeoutMs;
-const _errs458 = errors;
+if(data185.maxQueue !== undefined){
+let data187 = data185.maxQueue;
+const _errs457 = errors;
 if(!((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data187}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data187}];
 return false;
 }
-if(errors === _errs458){
+if(errors === _errs457){
 if(typeof data187 == "number"){
-if(data187 > 86400000 || isNaN(data187)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data187}];
+if(data187 > 1000000 || isNaN(data187)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data187}];
 return false;
 }
 else {
-if(data187 < 1 || isNaN(data187)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data187}];
+if(data187 < 0 || isNaN(data187)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data187}];
 return false;
 }
 }
 }
 }
-var valid70 = _errs458 === errors;
+var valid70 = _errs457 === errors;
+}
+else {
+var valid70 = true;
+}
+if(valid70){
+if(data185.queueTimeoutMs !== undefined){
+let data188 = data185.queueTimeoutMs;
+const _errs459 = errors;
+if(!((typeof data188 == "number") && (!(data188 % 1) && !isNaN(data188)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data188}];
+return false;
+}
+if(errors === _errs459){
+if(typeof data188 == "number"){
+if(data188 > 86400000 || isNaN(data188)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data188}];
+return false;
+}
+else {
+if(data188 < 1 || isNaN(data188)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data188}];
+return false;
+}
+}
+}
+}
+var valid70 = _errs459 === errors;
 }
 else {
 var valid70 = true;
@@ -5942,55 +5953,55 @@ var valid70 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.limits.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data184}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.limits.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data185}];
 return false;
 }
 }
-var valid58 = _errs447 === errors;
+var valid58 = _errs448 === errors;
 }
 else {
 var valid58 = true;
 }
 if(valid58){
-if(data154.loadBalancing !== undefined){
-let data188 = data154.loadBalancing;
-const _errs460 = errors;
-if(errors === _errs460){
-if(data188 && typeof data188 == "object" && !Array.isArray(data188)){
-const _errs462 = errors;
-for(const key38 in data188){
+if(data155.loadBalancing !== undefined){
+let data189 = data155.loadBalancing;
+const _errs461 = errors;
+if(errors === _errs461){
+if(data189 && typeof data189 == "object" && !Array.isArray(data189)){
+const _errs463 = errors;
+for(const key38 in data189){
 if(!(((key38 === "algorithm") || (key38 === "hashOn")) || (key38 === "slowStartMs"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data188}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data189}];
 return false;
 break;
 }
 }
-if(_errs462 === errors){
-if(data188.algorithm !== undefined){
-let data189 = data188.algorithm;
-const _errs463 = errors;
-if(!(((data189 === "round-robin") || (data189 === "least-request")) || (data189 === "consistent-hash"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm,data:data189}];
+if(_errs463 === errors){
+if(data189.algorithm !== undefined){
+let data190 = data189.algorithm;
+const _errs464 = errors;
+if(!(((data190 === "round-robin") || (data190 === "least-request")) || (data190 === "consistent-hash"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm,data:data190}];
 return false;
 }
-var valid72 = _errs463 === errors;
+var valid72 = _errs464 === errors;
 }
 else {
 var valid72 = true;
 }
 if(valid72){
-if(data188.hashOn !== undefined){
-let data190 = data188.hashOn;
-const _errs464 = errors;
+if(data189.hashOn !== undefined){
+let data191 = data189.hashOn;
 const _errs465 = errors;
+const _errs466 = errors;
 let valid73 = false;
 let passing3 = null;
-const _errs466 = errors;
-if(errors === _errs466){
-if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
+const _errs467 = errors;
+if(errors === _errs467){
+if(data191 && typeof data191 == "object" && !Array.isArray(data191)){
 let missing14;
-if((data190.header === undefined) && (missing14 = "header")){
-const err86 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing14},message:"must have required property '"+missing14+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data190};
+if((data191.header === undefined) && (missing14 = "header")){
+const err86 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing14},message:"must have required property '"+missing14+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data191};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -6000,10 +6011,10 @@ vErrors.push(err86);
 errors++;
 }
 else {
-const _errs468 = errors;
-for(const key39 in data190){
+const _errs469 = errors;
+for(const key39 in data191){
 if(!(key39 === "header")){
-const err87 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data190};
+const err87 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data191};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -6014,14 +6025,14 @@ errors++;
 break;
 }
 }
-if(_errs468 === errors){
-if(data190.header !== undefined){
-let data191 = data190.header;
-const _errs469 = errors;
-if(errors === _errs469){
-if(typeof data191 === "string"){
-if(func3(data191) > 256){
-const err88 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data191};
+if(_errs469 === errors){
+if(data191.header !== undefined){
+let data192 = data191.header;
+const _errs470 = errors;
+if(errors === _errs470){
+if(typeof data192 === "string"){
+if(func3(data192) > 256){
+const err88 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data192};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -6031,8 +6042,8 @@ vErrors.push(err88);
 errors++;
 }
 else {
-if(!pattern5.test(data191)){
-const err89 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data191};
+if(!pattern5.test(data192)){
+const err89 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data192};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -6044,7 +6055,7 @@ errors++;
 }
 }
 else {
-const err90 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data191};
+const err90 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data192};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -6059,7 +6070,7 @@ errors++;
 }
 }
 else {
-const err91 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data190};
+const err91 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data191};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -6069,17 +6080,17 @@ vErrors.push(err91);
 errors++;
 }
 }
-var _valid13 = _errs466 === errors;
+var _valid13 = _errs467 === errors;
 if(_valid13){
 valid73 = true;
 passing3 = 0;
 }
-const _errs471 = errors;
-if(errors === _errs471){
-if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
+const _errs472 = errors;
+if(errors === _errs472){
+if(data191 && typeof data191 == "object" && !Array.isArray(data191)){
 let missing15;
-if((data190.cookie === undefined) && (missing15 = "cookie")){
-const err92 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing15},message:"must have required property '"+missing15+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data190};
+if((data191.cookie === undefined) && (missing15 = "cookie")){
+const err92 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing15},message:"must have required property '"+missing15+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data191};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -6089,10 +6100,10 @@ vErrors.push(err92);
 errors++;
 }
 else {
-const _errs473 = errors;
-for(const key40 in data190){
+const _errs474 = errors;
+for(const key40 in data191){
 if(!(key40 === "cookie")){
-const err93 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data190};
+const err93 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data191};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -6103,14 +6114,14 @@ errors++;
 break;
 }
 }
-if(_errs473 === errors){
-if(data190.cookie !== undefined){
-let data192 = data190.cookie;
-const _errs474 = errors;
-if(errors === _errs474){
-if(typeof data192 === "string"){
-if(func3(data192) > 256){
-const err94 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data192};
+if(_errs474 === errors){
+if(data191.cookie !== undefined){
+let data193 = data191.cookie;
+const _errs475 = errors;
+if(errors === _errs475){
+if(typeof data193 === "string"){
+if(func3(data193) > 256){
+const err94 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data193};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -6120,8 +6131,8 @@ vErrors.push(err94);
 errors++;
 }
 else {
-if(!pattern5.test(data192)){
-const err95 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data192};
+if(!pattern5.test(data193)){
+const err95 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data193};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -6133,7 +6144,7 @@ errors++;
 }
 }
 else {
-const err96 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data192};
+const err96 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data193};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -6148,7 +6159,7 @@ errors++;
 }
 }
 else {
-const err97 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data190};
+const err97 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data191};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -6158,7 +6169,7 @@ vErrors.push(err97);
 errors++;
 }
 }
-var _valid13 = _errs471 === errors;
+var _valid13 = _errs472 === errors;
 if(_valid13 && valid73){
 valid73 = false;
 passing3 = [passing3, 1];
@@ -6168,12 +6179,12 @@ if(_valid13){
 valid73 = true;
 passing3 = 1;
 }
-const _errs476 = errors;
-if(errors === _errs476){
-if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
+const _errs477 = errors;
+if(errors === _errs477){
+if(data191 && typeof data191 == "object" && !Array.isArray(data191)){
 let missing16;
-if((data190.clientAddress === undefined) && (missing16 = "clientAddress")){
-const err98 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing16},message:"must have required property '"+missing16+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data190};
+if((data191.clientAddress === undefined) && (missing16 = "clientAddress")){
+const err98 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing16},message:"must have required property '"+missing16+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data191};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -6183,10 +6194,10 @@ vErrors.push(err98);
 errors++;
 }
 else {
-const _errs478 = errors;
-for(const key41 in data190){
+const _errs479 = errors;
+for(const key41 in data191){
 if(!(key41 === "clientAddress")){
-const err99 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data190};
+const err99 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data191};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -6197,11 +6208,11 @@ errors++;
 break;
 }
 }
-if(_errs478 === errors){
-if(data190.clientAddress !== undefined){
-let data193 = data190.clientAddress;
-if(true !== data193){
-const err100 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data193};
+if(_errs479 === errors){
+if(data191.clientAddress !== undefined){
+let data194 = data191.clientAddress;
+if(true !== data194){
+const err100 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data194};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -6215,7 +6226,7 @@ errors++;
 }
 }
 else {
-const err101 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data190};
+const err101 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data191};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -6225,7 +6236,7 @@ vErrors.push(err101);
 errors++;
 }
 }
-var _valid13 = _errs476 === errors;
+var _valid13 = _errs477 === errors;
 if(_valid13 && valid73){
 valid73 = false;
 passing3 = [passing3, 2];
@@ -6238,7 +6249,7 @@ passing3 = 2;
 }
 }
 if(!valid73){
-const err102 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn,data:data190};
+const err102 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn,data:data191};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -6250,44 +6261,44 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs465;
+errors = _errs466;
 if(vErrors !== null){
-if(_errs465){
-vErrors.length = _errs465;
+if(_errs466){
+vErrors.length = _errs466;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid72 = _errs464 === errors;
+var valid72 = _errs465 === errors;
 }
 else {
 var valid72 = true;
 }
 if(valid72){
-if(data188.slowStartMs !== undefined){
-let data194 = data188.slowStartMs;
-const _errs480 = errors;
-if(!((typeof data194 == "number") && (!(data194 % 1) && !isNaN(data194)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data194}];
+if(data189.slowStartMs !== undefined){
+let data195 = data189.slowStartMs;
+const _errs481 = errors;
+if(!((typeof data195 == "number") && (!(data195 % 1) && !isNaN(data195)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data195}];
 return false;
 }
-if(errors === _errs480){
-if(typeof data194 == "number"){
-if(data194 > 3600000 || isNaN(data194)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data194}];
+if(errors === _errs481){
+if(typeof data195 == "number"){
+if(data195 > 3600000 || isNaN(data195)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data195}];
 return false;
 }
 else {
-if(data194 < 0 || isNaN(data194)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data194}];
+if(data195 < 0 || isNaN(data195)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data195}];
 return false;
 }
 }
 }
 }
-var valid72 = _errs480 === errors;
+var valid72 = _errs481 === errors;
 }
 else {
 var valid72 = true;
@@ -6297,11 +6308,11 @@ var valid72 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data188}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data189}];
 return false;
 }
 }
-var valid58 = _errs460 === errors;
+var valid58 = _errs461 === errors;
 }
 else {
 var valid58 = true;
@@ -6314,14 +6325,15 @@ var valid58 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy",schemaPath:"#/properties/routes/items/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.type,parentSchema:schema11.properties.routes.items.properties.policy,data:data154}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy",schemaPath:"#/properties/routes/items/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.type,parentSchema:schema11.properties.routes.items.properties.policy,data:data155}];
 return false;
 }
 }
-var valid48 = _errs370 === errors;
+var valid48 = _errs371 === errors;
 }
 else {
 var valid48 = true;
+}
 }
 }
 }
@@ -6357,17 +6369,17 @@ return false;
 }
 var valid0 = _errs313 === errors;
 if(valid0){
-let data195 = data.store;
-const _errs482 = errors;
+let data196 = data.store;
 const _errs483 = errors;
+const _errs484 = errors;
 let valid77 = false;
 let passing4 = null;
-const _errs484 = errors;
-if(errors === _errs484){
-if(data195 && typeof data195 == "object" && !Array.isArray(data195)){
+const _errs485 = errors;
+if(errors === _errs485){
+if(data196 && typeof data196 == "object" && !Array.isArray(data196)){
 let missing17;
-if((data195.type === undefined) && (missing17 = "type")){
-const err103 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing17},message:"must have required property '"+missing17+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data195};
+if((data196.type === undefined) && (missing17 = "type")){
+const err103 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing17},message:"must have required property '"+missing17+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data196};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -6377,10 +6389,10 @@ vErrors.push(err103);
 errors++;
 }
 else {
-const _errs486 = errors;
-for(const key42 in data195){
+const _errs487 = errors;
+for(const key42 in data196){
 if(!(key42 === "type")){
-const err104 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data195};
+const err104 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data196};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -6391,11 +6403,11 @@ errors++;
 break;
 }
 }
-if(_errs486 === errors){
-if(data195.type !== undefined){
-let data196 = data195.type;
-if("file" !== data196){
-const err105 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data196};
+if(_errs487 === errors){
+if(data196.type !== undefined){
+let data197 = data196.type;
+if("file" !== data197){
+const err105 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data197};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -6409,7 +6421,7 @@ errors++;
 }
 }
 else {
-const err106 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data195};
+const err106 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data196};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -6419,17 +6431,17 @@ vErrors.push(err106);
 errors++;
 }
 }
-var _valid14 = _errs484 === errors;
+var _valid14 = _errs485 === errors;
 if(_valid14){
 valid77 = true;
 passing4 = 0;
 }
-const _errs488 = errors;
-if(errors === _errs488){
-if(data195 && typeof data195 == "object" && !Array.isArray(data195)){
+const _errs489 = errors;
+if(errors === _errs489){
+if(data196 && typeof data196 == "object" && !Array.isArray(data196)){
 let missing18;
-if((((data195.type === undefined) && (missing18 = "type")) || ((data195.endpoints === undefined) && (missing18 = "endpoints"))) || ((data195.prefix === undefined) && (missing18 = "prefix"))){
-const err107 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing18},message:"must have required property '"+missing18+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data195};
+if((((data196.type === undefined) && (missing18 = "type")) || ((data196.endpoints === undefined) && (missing18 = "endpoints"))) || ((data196.prefix === undefined) && (missing18 = "prefix"))){
+const err107 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing18},message:"must have required property '"+missing18+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data196};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -6439,10 +6451,10 @@ vErrors.push(err107);
 errors++;
 }
 else {
-const _errs490 = errors;
-for(const key43 in data195){
+const _errs491 = errors;
+for(const key43 in data196){
 if(!(((((((key43 === "type") || (key43 === "endpoints")) || (key43 === "prefix")) || (key43 === "tls")) || (key43 === "auth")) || (key43 === "cacheFile")) || (key43 === "timeoutMs"))){
-const err108 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data195};
+const err108 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data196};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -6453,12 +6465,12 @@ errors++;
 break;
 }
 }
-if(_errs490 === errors){
-if(data195.type !== undefined){
-let data197 = data195.type;
-const _errs491 = errors;
-if("etcd" !== data197){
-const err109 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data197};
+if(_errs491 === errors){
+if(data196.type !== undefined){
+let data198 = data196.type;
+const _errs492 = errors;
+if("etcd" !== data198){
+const err109 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data198};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -6467,19 +6479,19 @@ vErrors.push(err109);
 }
 errors++;
 }
-var valid79 = _errs491 === errors;
+var valid79 = _errs492 === errors;
 }
 else {
 var valid79 = true;
 }
 if(valid79){
-if(data195.endpoints !== undefined){
-let data198 = data195.endpoints;
-const _errs492 = errors;
-if(errors === _errs492){
-if(Array.isArray(data198)){
-if(data198.length > 32){
-const err110 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data198};
+if(data196.endpoints !== undefined){
+let data199 = data196.endpoints;
+const _errs493 = errors;
+if(errors === _errs493){
+if(Array.isArray(data199)){
+if(data199.length > 32){
+const err110 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data199};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -6489,8 +6501,8 @@ vErrors.push(err110);
 errors++;
 }
 else {
-if(data198.length < 1){
-const err111 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data198};
+if(data199.length < 1){
+const err111 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data199};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -6501,14 +6513,14 @@ errors++;
 }
 else {
 var valid80 = true;
-const len14 = data198.length;
+const len14 = data199.length;
 for(let i20=0; i20<len14; i20++){
-let data199 = data198[i20];
-const _errs494 = errors;
-if(errors === _errs494){
-if(typeof data199 === "string"){
-if(func3(data199) > 300){
-const err112 = {instancePath:instancePath+"/store/endpoints/" + i20,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data199};
+let data200 = data199[i20];
+const _errs495 = errors;
+if(errors === _errs495){
+if(typeof data200 === "string"){
+if(func3(data200) > 300){
+const err112 = {instancePath:instancePath+"/store/endpoints/" + i20,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data200};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -6518,8 +6530,8 @@ vErrors.push(err112);
 errors++;
 }
 else {
-if(func3(data199) < 3){
-const err113 = {instancePath:instancePath+"/store/endpoints/" + i20,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data199};
+if(func3(data200) < 3){
+const err113 = {instancePath:instancePath+"/store/endpoints/" + i20,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data200};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -6531,7 +6543,7 @@ errors++;
 }
 }
 else {
-const err114 = {instancePath:instancePath+"/store/endpoints/" + i20,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data199};
+const err114 = {instancePath:instancePath+"/store/endpoints/" + i20,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data200};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -6541,7 +6553,7 @@ vErrors.push(err114);
 errors++;
 }
 }
-var valid80 = _errs494 === errors;
+var valid80 = _errs495 === errors;
 if(!valid80){
 break;
 }
@@ -6550,7 +6562,7 @@ break;
 }
 }
 else {
-const err115 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data198};
+const err115 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data199};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -6560,19 +6572,19 @@ vErrors.push(err115);
 errors++;
 }
 }
-var valid79 = _errs492 === errors;
+var valid79 = _errs493 === errors;
 }
 else {
 var valid79 = true;
 }
 if(valid79){
-if(data195.prefix !== undefined){
-let data200 = data195.prefix;
-const _errs496 = errors;
-if(errors === _errs496){
-if(typeof data200 === "string"){
-if(func3(data200) > 256){
-const err116 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data200};
+if(data196.prefix !== undefined){
+let data201 = data196.prefix;
+const _errs497 = errors;
+if(errors === _errs497){
+if(typeof data201 === "string"){
+if(func3(data201) > 256){
+const err116 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data201};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -6582,8 +6594,8 @@ vErrors.push(err116);
 errors++;
 }
 else {
-if(!pattern18.test(data200)){
-const err117 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data200};
+if(!pattern18.test(data201)){
+const err117 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data201};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -6595,7 +6607,7 @@ errors++;
 }
 }
 else {
-const err118 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data200};
+const err118 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data201};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -6605,20 +6617,20 @@ vErrors.push(err118);
 errors++;
 }
 }
-var valid79 = _errs496 === errors;
+var valid79 = _errs497 === errors;
 }
 else {
 var valid79 = true;
 }
 if(valid79){
-if(data195.tls !== undefined){
-let data201 = data195.tls;
-const _errs498 = errors;
-if(errors === _errs498){
-if(data201 && typeof data201 == "object" && !Array.isArray(data201)){
+if(data196.tls !== undefined){
+let data202 = data196.tls;
+const _errs499 = errors;
+if(errors === _errs499){
+if(data202 && typeof data202 == "object" && !Array.isArray(data202)){
 let missing19;
-if((data201.ca === undefined) && (missing19 = "ca")){
-const err119 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing19},message:"must have required property '"+missing19+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data201};
+if((data202.ca === undefined) && (missing19 = "ca")){
+const err119 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing19},message:"must have required property '"+missing19+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data202};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -6628,10 +6640,10 @@ vErrors.push(err119);
 errors++;
 }
 else {
-const _errs500 = errors;
-for(const key44 in data201){
+const _errs501 = errors;
+for(const key44 in data202){
 if(!(((key44 === "ca") || (key44 === "cert")) || (key44 === "key"))){
-const err120 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key44},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data201};
+const err120 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key44},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data202};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -6642,14 +6654,14 @@ errors++;
 break;
 }
 }
-if(_errs500 === errors){
-if(data201.ca !== undefined){
-let data202 = data201.ca;
-const _errs501 = errors;
-if(errors === _errs501){
-if(typeof data202 === "string"){
-if(func3(data202) < 1){
-const err121 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data202};
+if(_errs501 === errors){
+if(data202.ca !== undefined){
+let data203 = data202.ca;
+const _errs502 = errors;
+if(errors === _errs502){
+if(typeof data203 === "string"){
+if(func3(data203) < 1){
+const err121 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data203};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -6660,7 +6672,7 @@ errors++;
 }
 }
 else {
-const err122 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data202};
+const err122 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data203};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -6670,19 +6682,19 @@ vErrors.push(err122);
 errors++;
 }
 }
-var valid81 = _errs501 === errors;
+var valid81 = _errs502 === errors;
 }
 else {
 var valid81 = true;
 }
 if(valid81){
-if(data201.cert !== undefined){
-let data203 = data201.cert;
-const _errs503 = errors;
-if(errors === _errs503){
-if(typeof data203 === "string"){
-if(func3(data203) < 1){
-const err123 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data203};
+if(data202.cert !== undefined){
+let data204 = data202.cert;
+const _errs504 = errors;
+if(errors === _errs504){
+if(typeof data204 === "string"){
+if(func3(data204) < 1){
+const err123 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data204};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -6693,7 +6705,7 @@ errors++;
 }
 }
 else {
-const err124 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data203};
+const err124 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data204};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -6703,19 +6715,19 @@ vErrors.push(err124);
 errors++;
 }
 }
-var valid81 = _errs503 === errors;
+var valid81 = _errs504 === errors;
 }
 else {
 var valid81 = true;
 }
 if(valid81){
-if(data201.key !== undefined){
-let data204 = data201.key;
-const _errs505 = errors;
-if(errors === _errs505){
-if(typeof data204 === "string"){
-if(func3(data204) < 1){
-const err125 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data204};
+if(data202.key !== undefined){
+let data205 = data202.key;
+const _errs506 = errors;
+if(errors === _errs506){
+if(typeof data205 === "string"){
+if(func3(data205) < 1){
+const err125 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data205};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -6726,7 +6738,7 @@ errors++;
 }
 }
 else {
-const err126 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data204};
+const err126 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data205};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -6736,7 +6748,7 @@ vErrors.push(err126);
 errors++;
 }
 }
-var valid81 = _errs505 === errors;
+var valid81 = _errs506 === errors;
 }
 else {
 var valid81 = true;
@@ -6747,7 +6759,7 @@ var valid81 = true;
 }
 }
 else {
-const err127 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data201};
+const err127 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data202};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -6757,20 +6769,20 @@ vErrors.push(err127);
 errors++;
 }
 }
-var valid79 = _errs498 === errors;
+var valid79 = _errs499 === errors;
 }
 else {
 var valid79 = true;
 }
 if(valid79){
-if(data195.auth !== undefined){
-let data205 = data195.auth;
-const _errs507 = errors;
-if(errors === _errs507){
-if(data205 && typeof data205 == "object" && !Array.isArray(data205)){
+if(data196.auth !== undefined){
+let data206 = data196.auth;
+const _errs508 = errors;
+if(errors === _errs508){
+if(data206 && typeof data206 == "object" && !Array.isArray(data206)){
 let missing20;
-if((data205.username === undefined) && (missing20 = "username")){
-const err128 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing20},message:"must have required property '"+missing20+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data205};
+if((data206.username === undefined) && (missing20 = "username")){
+const err128 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing20},message:"must have required property '"+missing20+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data206};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -6780,10 +6792,10 @@ vErrors.push(err128);
 errors++;
 }
 else {
-const _errs509 = errors;
-for(const key45 in data205){
+const _errs510 = errors;
+for(const key45 in data206){
 if(!((key45 === "username") || (key45 === "password"))){
-const err129 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key45},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data205};
+const err129 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key45},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data206};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -6794,14 +6806,14 @@ errors++;
 break;
 }
 }
-if(_errs509 === errors){
-if(data205.username !== undefined){
-let data206 = data205.username;
-const _errs510 = errors;
-if(errors === _errs510){
-if(typeof data206 === "string"){
-if(func3(data206) > 256){
-const err130 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data206};
+if(_errs510 === errors){
+if(data206.username !== undefined){
+let data207 = data206.username;
+const _errs511 = errors;
+if(errors === _errs511){
+if(typeof data207 === "string"){
+if(func3(data207) > 256){
+const err130 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data207};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -6811,8 +6823,8 @@ vErrors.push(err130);
 errors++;
 }
 else {
-if(func3(data206) < 1){
-const err131 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data206};
+if(func3(data207) < 1){
+const err131 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data207};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -6824,7 +6836,7 @@ errors++;
 }
 }
 else {
-const err132 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data206};
+const err132 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data207};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -6834,19 +6846,19 @@ vErrors.push(err132);
 errors++;
 }
 }
-var valid82 = _errs510 === errors;
+var valid82 = _errs511 === errors;
 }
 else {
 var valid82 = true;
 }
 if(valid82){
-if(data205.password !== undefined){
-let data207 = data205.password;
-const _errs512 = errors;
-if(errors === _errs512){
-if(typeof data207 === "string"){
-if(func3(data207) > 512){
-const err133 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data207};
+if(data206.password !== undefined){
+let data208 = data206.password;
+const _errs513 = errors;
+if(errors === _errs513){
+if(typeof data208 === "string"){
+if(func3(data208) > 512){
+const err133 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data208};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -6856,8 +6868,8 @@ vErrors.push(err133);
 errors++;
 }
 else {
-if(func3(data207) < 1){
-const err134 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data207};
+if(func3(data208) < 1){
+const err134 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data208};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -6869,7 +6881,7 @@ errors++;
 }
 }
 else {
-const err135 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data207};
+const err135 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data208};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -6879,7 +6891,7 @@ vErrors.push(err135);
 errors++;
 }
 }
-var valid82 = _errs512 === errors;
+var valid82 = _errs513 === errors;
 }
 else {
 var valid82 = true;
@@ -6889,7 +6901,7 @@ var valid82 = true;
 }
 }
 else {
-const err136 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data205};
+const err136 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data206};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -6899,19 +6911,19 @@ vErrors.push(err136);
 errors++;
 }
 }
-var valid79 = _errs507 === errors;
+var valid79 = _errs508 === errors;
 }
 else {
 var valid79 = true;
 }
 if(valid79){
-if(data195.cacheFile !== undefined){
-let data208 = data195.cacheFile;
-const _errs514 = errors;
-if(errors === _errs514){
-if(typeof data208 === "string"){
-if(func3(data208) < 1){
-const err137 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data208};
+if(data196.cacheFile !== undefined){
+let data209 = data196.cacheFile;
+const _errs515 = errors;
+if(errors === _errs515){
+if(typeof data209 === "string"){
+if(func3(data209) < 1){
+const err137 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data209};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -6922,7 +6934,7 @@ errors++;
 }
 }
 else {
-const err138 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data208};
+const err138 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data209};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -6932,17 +6944,17 @@ vErrors.push(err138);
 errors++;
 }
 }
-var valid79 = _errs514 === errors;
+var valid79 = _errs515 === errors;
 }
 else {
 var valid79 = true;
 }
 if(valid79){
-if(data195.timeoutMs !== undefined){
-let data209 = data195.timeoutMs;
-const _errs516 = errors;
-if(!((typeof data209 == "number") && (!(data209 % 1) && !isNaN(data209)))){
-const err139 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data209};
+if(data196.timeoutMs !== undefined){
+let data210 = data196.timeoutMs;
+const _errs517 = errors;
+if(!((typeof data210 == "number") && (!(data210 % 1) && !isNaN(data210)))){
+const err139 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data210};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -6951,10 +6963,10 @@ vErrors.push(err139);
 }
 errors++;
 }
-if(errors === _errs516){
-if(typeof data209 == "number"){
-if(data209 > 60000 || isNaN(data209)){
-const err140 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data209};
+if(errors === _errs517){
+if(typeof data210 == "number"){
+if(data210 > 60000 || isNaN(data210)){
+const err140 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data210};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -6964,8 +6976,8 @@ vErrors.push(err140);
 errors++;
 }
 else {
-if(data209 < 100 || isNaN(data209)){
-const err141 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data209};
+if(data210 < 100 || isNaN(data210)){
+const err141 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data210};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -6977,7 +6989,7 @@ errors++;
 }
 }
 }
-var valid79 = _errs516 === errors;
+var valid79 = _errs517 === errors;
 }
 else {
 var valid79 = true;
@@ -6992,7 +7004,7 @@ var valid79 = true;
 }
 }
 else {
-const err142 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data195};
+const err142 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data196};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -7002,7 +7014,7 @@ vErrors.push(err142);
 errors++;
 }
 }
-var _valid14 = _errs488 === errors;
+var _valid14 = _errs489 === errors;
 if(_valid14 && valid77){
 valid77 = false;
 passing4 = [passing4, 1];
@@ -7014,7 +7026,7 @@ passing4 = 1;
 }
 }
 if(!valid77){
-const err143 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing4},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data195};
+const err143 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing4},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data196};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -7026,126 +7038,126 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs483;
+errors = _errs484;
 if(vErrors !== null){
-if(_errs483){
-vErrors.length = _errs483;
+if(_errs484){
+vErrors.length = _errs484;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid0 = _errs482 === errors;
+var valid0 = _errs483 === errors;
 if(valid0){
-let data210 = data.forwardProxy;
-const _errs518 = errors;
-if(errors === _errs518){
-if(data210 && typeof data210 == "object" && !Array.isArray(data210)){
-if(data210.enabled === undefined){
-data210.enabled = false;
+let data211 = data.forwardProxy;
+const _errs519 = errors;
+if(errors === _errs519){
+if(data211 && typeof data211 == "object" && !Array.isArray(data211)){
+if(data211.enabled === undefined){
+data211.enabled = false;
 }
-if(data210.allowClients === undefined){
-data210.allowClients = ["127.0.0.0/8","::1/128"];
+if(data211.allowClients === undefined){
+data211.allowClients = ["127.0.0.0/8","::1/128"];
 }
-if(data210.connectPorts === undefined){
-data210.connectPorts = [443];
+if(data211.connectPorts === undefined){
+data211.connectPorts = [443];
 }
-if(data210.httpPorts === undefined){
-data210.httpPorts = [80,8080];
+if(data211.httpPorts === undefined){
+data211.httpPorts = [80,8080];
 }
-if(data210.originateTls === undefined){
-data210.originateTls = false;
+if(data211.originateTls === undefined){
+data211.originateTls = false;
 }
-if(data210.httpsPorts === undefined){
-data210.httpsPorts = [443];
+if(data211.httpsPorts === undefined){
+data211.httpsPorts = [443];
 }
-if(data210.allowDestinations === undefined){
-data210.allowDestinations = [];
+if(data211.allowDestinations === undefined){
+data211.allowDestinations = [];
 }
-if(data210.denyDestinations === undefined){
-data210.denyDestinations = [];
+if(data211.denyDestinations === undefined){
+data211.denyDestinations = [];
 }
-if(data210.denyHosts === undefined){
-data210.denyHosts = [];
+if(data211.denyHosts === undefined){
+data211.denyHosts = [];
 }
-const _errs520 = errors;
-for(const key46 in data210){
+const _errs521 = errors;
+for(const key46 in data211){
 if(!(func2.call(schema11.properties.forwardProxy.properties, key46))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key46},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data210}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key46},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data211}];
 return false;
 break;
 }
 }
-if(_errs520 === errors){
-let data211 = data210.enabled;
-const _errs521 = errors;
-if(typeof data211 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data211}];
+if(_errs521 === errors){
+let data212 = data211.enabled;
+const _errs522 = errors;
+if(typeof data212 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data212}];
 return false;
 }
-var valid83 = _errs521 === errors;
+var valid83 = _errs522 === errors;
 if(valid83){
-if(data210.listen !== undefined){
-let data212 = data210.listen;
-const _errs523 = errors;
-if(errors === _errs523){
-if(typeof data212 === "string"){
-if(func3(data212) > 300){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data212}];
+if(data211.listen !== undefined){
+let data213 = data211.listen;
+const _errs524 = errors;
+if(errors === _errs524){
+if(typeof data213 === "string"){
+if(func3(data213) > 300){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data213}];
 return false;
 }
 else {
-if(func3(data212) < 3){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data212}];
+if(func3(data213) < 3){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data213}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data212}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data213}];
 return false;
 }
 }
-var valid83 = _errs523 === errors;
+var valid83 = _errs524 === errors;
 }
 else {
 var valid83 = true;
 }
 if(valid83){
-let data213 = data210.allowClients;
-const _errs525 = errors;
-if(errors === _errs525){
-if(Array.isArray(data213)){
-if(data213.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data213}];
+let data214 = data211.allowClients;
+const _errs526 = errors;
+if(errors === _errs526){
+if(Array.isArray(data214)){
+if(data214.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data214}];
 return false;
 }
 else {
 var valid84 = true;
-const len15 = data213.length;
+const len15 = data214.length;
 for(let i21=0; i21<len15; i21++){
-let data214 = data213[i21];
-const _errs527 = errors;
-if(errors === _errs527){
-if(typeof data214 === "string"){
-if(func3(data214) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i21,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data214}];
+let data215 = data214[i21];
+const _errs528 = errors;
+if(errors === _errs528){
+if(typeof data215 === "string"){
+if(func3(data215) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i21,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data215}];
 return false;
 }
 else {
-if(func3(data214) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i21,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data214}];
+if(func3(data215) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i21,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data215}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i21,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data214}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i21,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data215}];
 return false;
 }
 }
-var valid84 = _errs527 === errors;
+var valid84 = _errs528 === errors;
 if(!valid84){
 break;
 }
@@ -7153,45 +7165,45 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data213}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data214}];
 return false;
 }
 }
-var valid83 = _errs525 === errors;
+var valid83 = _errs526 === errors;
 if(valid83){
-let data215 = data210.connectPorts;
-const _errs529 = errors;
-if(errors === _errs529){
-if(Array.isArray(data215)){
-if(data215.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data215}];
+let data216 = data211.connectPorts;
+const _errs530 = errors;
+if(errors === _errs530){
+if(Array.isArray(data216)){
+if(data216.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data216}];
 return false;
 }
 else {
 var valid85 = true;
-const len16 = data215.length;
+const len16 = data216.length;
 for(let i22=0; i22<len16; i22++){
-let data216 = data215[i22];
-const _errs531 = errors;
-if(!((typeof data216 == "number") && (!(data216 % 1) && !isNaN(data216)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data216}];
+let data217 = data216[i22];
+const _errs532 = errors;
+if(!((typeof data217 == "number") && (!(data217 % 1) && !isNaN(data217)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data217}];
 return false;
 }
-if(errors === _errs531){
-if(typeof data216 == "number"){
-if(data216 > 65535 || isNaN(data216)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data216}];
+if(errors === _errs532){
+if(typeof data217 == "number"){
+if(data217 > 65535 || isNaN(data217)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data217}];
 return false;
 }
 else {
-if(data216 < 1 || isNaN(data216)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data216}];
+if(data217 < 1 || isNaN(data217)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data217}];
 return false;
 }
 }
 }
 }
-var valid85 = _errs531 === errors;
+var valid85 = _errs532 === errors;
 if(!valid85){
 break;
 }
@@ -7199,45 +7211,45 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data215}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data216}];
 return false;
 }
 }
-var valid83 = _errs529 === errors;
+var valid83 = _errs530 === errors;
 if(valid83){
-let data217 = data210.httpPorts;
-const _errs533 = errors;
-if(errors === _errs533){
-if(Array.isArray(data217)){
-if(data217.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data217}];
+let data218 = data211.httpPorts;
+const _errs534 = errors;
+if(errors === _errs534){
+if(Array.isArray(data218)){
+if(data218.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data218}];
 return false;
 }
 else {
 var valid86 = true;
-const len17 = data217.length;
+const len17 = data218.length;
 for(let i23=0; i23<len17; i23++){
-let data218 = data217[i23];
-const _errs535 = errors;
-if(!((typeof data218 == "number") && (!(data218 % 1) && !isNaN(data218)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i23,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data218}];
+let data219 = data218[i23];
+const _errs536 = errors;
+if(!((typeof data219 == "number") && (!(data219 % 1) && !isNaN(data219)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i23,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data219}];
 return false;
 }
-if(errors === _errs535){
-if(typeof data218 == "number"){
-if(data218 > 65535 || isNaN(data218)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i23,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data218}];
+if(errors === _errs536){
+if(typeof data219 == "number"){
+if(data219 > 65535 || isNaN(data219)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i23,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data219}];
 return false;
 }
 else {
-if(data218 < 1 || isNaN(data218)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i23,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data218}];
+if(data219 < 1 || isNaN(data219)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i23,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data219}];
 return false;
 }
 }
 }
 }
-var valid86 = _errs535 === errors;
+var valid86 = _errs536 === errors;
 if(!valid86){
 break;
 }
@@ -7245,53 +7257,53 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data217}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data218}];
 return false;
 }
 }
-var valid83 = _errs533 === errors;
+var valid83 = _errs534 === errors;
 if(valid83){
-let data219 = data210.originateTls;
-const _errs537 = errors;
-if(typeof data219 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data219}];
+let data220 = data211.originateTls;
+const _errs538 = errors;
+if(typeof data220 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data220}];
 return false;
 }
-var valid83 = _errs537 === errors;
+var valid83 = _errs538 === errors;
 if(valid83){
-let data220 = data210.httpsPorts;
-const _errs539 = errors;
-if(errors === _errs539){
-if(Array.isArray(data220)){
-if(data220.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data220}];
+let data221 = data211.httpsPorts;
+const _errs540 = errors;
+if(errors === _errs540){
+if(Array.isArray(data221)){
+if(data221.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data221}];
 return false;
 }
 else {
 var valid87 = true;
-const len18 = data220.length;
+const len18 = data221.length;
 for(let i24=0; i24<len18; i24++){
-let data221 = data220[i24];
-const _errs541 = errors;
-if(!((typeof data221 == "number") && (!(data221 % 1) && !isNaN(data221)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i24,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data221}];
+let data222 = data221[i24];
+const _errs542 = errors;
+if(!((typeof data222 == "number") && (!(data222 % 1) && !isNaN(data222)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i24,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data222}];
 return false;
 }
-if(errors === _errs541){
-if(typeof data221 == "number"){
-if(data221 > 65535 || isNaN(data221)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i24,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data221}];
+if(errors === _errs542){
+if(typeof data222 == "number"){
+if(data222 > 65535 || isNaN(data222)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i24,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data222}];
 return false;
 }
 else {
-if(data221 < 1 || isNaN(data221)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i24,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data221}];
+if(data222 < 1 || isNaN(data222)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i24,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data222}];
 return false;
 }
 }
 }
 }
-var valid87 = _errs541 === errors;
+var valid87 = _errs542 === errors;
 if(!valid87){
 break;
 }
@@ -7299,45 +7311,45 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data220}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data221}];
 return false;
 }
 }
-var valid83 = _errs539 === errors;
+var valid83 = _errs540 === errors;
 if(valid83){
-let data222 = data210.allowDestinations;
-const _errs543 = errors;
-if(errors === _errs543){
-if(Array.isArray(data222)){
-if(data222.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data222}];
+let data223 = data211.allowDestinations;
+const _errs544 = errors;
+if(errors === _errs544){
+if(Array.isArray(data223)){
+if(data223.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data223}];
 return false;
 }
 else {
 var valid88 = true;
-const len19 = data222.length;
+const len19 = data223.length;
 for(let i25=0; i25<len19; i25++){
-let data223 = data222[i25];
-const _errs545 = errors;
-if(errors === _errs545){
-if(typeof data223 === "string"){
-if(func3(data223) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i25,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data223}];
+let data224 = data223[i25];
+const _errs546 = errors;
+if(errors === _errs546){
+if(typeof data224 === "string"){
+if(func3(data224) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i25,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data224}];
 return false;
 }
 else {
-if(func3(data223) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i25,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data223}];
+if(func3(data224) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i25,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data224}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i25,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data223}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i25,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data224}];
 return false;
 }
 }
-var valid88 = _errs545 === errors;
+var valid88 = _errs546 === errors;
 if(!valid88){
 break;
 }
@@ -7345,45 +7357,45 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data222}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data223}];
 return false;
 }
 }
-var valid83 = _errs543 === errors;
+var valid83 = _errs544 === errors;
 if(valid83){
-let data224 = data210.denyDestinations;
-const _errs547 = errors;
-if(errors === _errs547){
-if(Array.isArray(data224)){
-if(data224.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data224}];
+let data225 = data211.denyDestinations;
+const _errs548 = errors;
+if(errors === _errs548){
+if(Array.isArray(data225)){
+if(data225.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data225}];
 return false;
 }
 else {
 var valid89 = true;
-const len20 = data224.length;
+const len20 = data225.length;
 for(let i26=0; i26<len20; i26++){
-let data225 = data224[i26];
-const _errs549 = errors;
-if(errors === _errs549){
-if(typeof data225 === "string"){
-if(func3(data225) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i26,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data225}];
+let data226 = data225[i26];
+const _errs550 = errors;
+if(errors === _errs550){
+if(typeof data226 === "string"){
+if(func3(data226) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i26,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data226}];
 return false;
 }
 else {
-if(func3(data225) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i26,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data225}];
+if(func3(data226) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i26,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data226}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i26,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data225}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i26,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data226}];
 return false;
 }
 }
-var valid89 = _errs549 === errors;
+var valid89 = _errs550 === errors;
 if(!valid89){
 break;
 }
@@ -7391,45 +7403,45 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data224}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data225}];
 return false;
 }
 }
-var valid83 = _errs547 === errors;
+var valid83 = _errs548 === errors;
 if(valid83){
-let data226 = data210.denyHosts;
-const _errs551 = errors;
-if(errors === _errs551){
-if(Array.isArray(data226)){
-if(data226.length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data226}];
+let data227 = data211.denyHosts;
+const _errs552 = errors;
+if(errors === _errs552){
+if(Array.isArray(data227)){
+if(data227.length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data227}];
 return false;
 }
 else {
 var valid90 = true;
-const len21 = data226.length;
+const len21 = data227.length;
 for(let i27=0; i27<len21; i27++){
-let data227 = data226[i27];
-const _errs553 = errors;
-if(errors === _errs553){
-if(typeof data227 === "string"){
-if(func3(data227) > 253){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i27,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data227}];
+let data228 = data227[i27];
+const _errs554 = errors;
+if(errors === _errs554){
+if(typeof data228 === "string"){
+if(func3(data228) > 253){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i27,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data228}];
 return false;
 }
 else {
-if(func3(data227) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i27,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data227}];
+if(func3(data228) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i27,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data228}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i27,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data227}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i27,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data228}];
 return false;
 }
 }
-var valid90 = _errs553 === errors;
+var valid90 = _errs554 === errors;
 if(!valid90){
 break;
 }
@@ -7437,83 +7449,83 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data226}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data227}];
 return false;
 }
 }
-var valid83 = _errs551 === errors;
+var valid83 = _errs552 === errors;
 if(valid83){
-if(data210.auth !== undefined){
-let data228 = data210.auth;
-const _errs555 = errors;
-if(errors === _errs555){
-if(data228 && typeof data228 == "object" && !Array.isArray(data228)){
-if(data228.realm === undefined){
-data228.realm = "portico";
+if(data211.auth !== undefined){
+let data229 = data211.auth;
+const _errs556 = errors;
+if(errors === _errs556){
+if(data229 && typeof data229 == "object" && !Array.isArray(data229)){
+if(data229.realm === undefined){
+data229.realm = "portico";
 }
 let missing21;
-if((data228.users === undefined) && (missing21 = "users")){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing21},message:"must have required property '"+missing21+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data228}];
+if((data229.users === undefined) && (missing21 = "users")){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing21},message:"must have required property '"+missing21+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data229}];
 return false;
 }
 else {
-const _errs557 = errors;
-for(const key47 in data228){
+const _errs558 = errors;
+for(const key47 in data229){
 if(!((key47 === "realm") || (key47 === "users"))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key47},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data228}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key47},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data229}];
 return false;
 break;
 }
 }
-if(_errs557 === errors){
-let data229 = data228.realm;
-const _errs558 = errors;
-if(errors === _errs558){
-if(typeof data229 === "string"){
-if(func3(data229) > 128){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data229}];
+if(_errs558 === errors){
+let data230 = data229.realm;
+const _errs559 = errors;
+if(errors === _errs559){
+if(typeof data230 === "string"){
+if(func3(data230) > 128){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data230}];
 return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data229}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data230}];
 return false;
 }
 }
-var valid91 = _errs558 === errors;
+var valid91 = _errs559 === errors;
 if(valid91){
-if(data228.users !== undefined){
-let data230 = data228.users;
-const _errs560 = errors;
-if(errors === _errs560){
-if(data230 && typeof data230 == "object" && !Array.isArray(data230)){
-if(Object.keys(data230).length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data230}];
+if(data229.users !== undefined){
+let data231 = data229.users;
+const _errs561 = errors;
+if(errors === _errs561){
+if(data231 && typeof data231 == "object" && !Array.isArray(data231)){
+if(Object.keys(data231).length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data231}];
 return false;
 }
 else {
-for(const key48 in data230){
-let data231 = data230[key48];
-const _errs563 = errors;
-if(errors === _errs563){
-if(typeof data231 === "string"){
-if(func3(data231) > 512){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key48.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data231}];
+for(const key48 in data231){
+let data232 = data231[key48];
+const _errs564 = errors;
+if(errors === _errs564){
+if(typeof data232 === "string"){
+if(func3(data232) > 512){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key48.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data232}];
 return false;
 }
 else {
-if(func3(data231) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key48.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data231}];
+if(func3(data232) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key48.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data232}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key48.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data231}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key48.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data232}];
 return false;
 }
 }
-var valid92 = _errs563 === errors;
+var valid92 = _errs564 === errors;
 if(!valid92){
 break;
 }
@@ -7521,11 +7533,11 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data230}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data231}];
 return false;
 }
 }
-var valid91 = _errs560 === errors;
+var valid91 = _errs561 === errors;
 }
 else {
 var valid91 = true;
@@ -7535,11 +7547,11 @@ var valid91 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data228}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data229}];
 return false;
 }
 }
-var valid83 = _errs555 === errors;
+var valid83 = _errs556 === errors;
 }
 else {
 var valid83 = true;
@@ -7557,56 +7569,56 @@ var valid83 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data210}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data211}];
 return false;
 }
 }
-var valid0 = _errs518 === errors;
+var valid0 = _errs519 === errors;
 if(valid0){
 if(data.demoOrigin !== undefined){
-let data232 = data.demoOrigin;
-const _errs565 = errors;
-if(errors === _errs565){
-if(data232 && typeof data232 == "object" && !Array.isArray(data232)){
-const _errs567 = errors;
-for(const key49 in data232){
+let data233 = data.demoOrigin;
+const _errs566 = errors;
+if(errors === _errs566){
+if(data233 && typeof data233 == "object" && !Array.isArray(data233)){
+const _errs568 = errors;
+for(const key49 in data233){
 if(!(key49 === "listen")){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key49},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data232}];
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key49},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data233}];
 return false;
 break;
 }
 }
-if(_errs567 === errors){
-if(data232.listen !== undefined){
-let data233 = data232.listen;
-const _errs568 = errors;
-if(errors === _errs568){
-if(typeof data233 === "string"){
-if(func3(data233) > 300){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data233}];
+if(_errs568 === errors){
+if(data233.listen !== undefined){
+let data234 = data233.listen;
+const _errs569 = errors;
+if(errors === _errs569){
+if(typeof data234 === "string"){
+if(func3(data234) > 300){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data234}];
 return false;
 }
 else {
-if(func3(data233) < 3){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data233}];
+if(func3(data234) < 3){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data234}];
 return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data233}];
-return false;
-}
-}
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data232}];
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data234}];
 return false;
 }
 }
-var valid0 = _errs565 === errors;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data233}];
+return false;
+}
+}
+var valid0 = _errs566 === errors;
 }
 else {
 var valid0 = true;
