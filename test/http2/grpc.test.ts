@@ -31,7 +31,9 @@ const clients: grpc.Client[] = [];
 
 beforeAll(async () => {
   server = new grpc.Server();
-  const record = (method: string, call: grpc.ServerUnaryCall<Msg, Msg> | grpc.ServerWritableStream<Msg, Msg> | grpc.ServerReadableStream<Msg, Msg> | grpc.ServerDuplexStream<Msg, Msg>) => {
+  /** The part of a server call of any kind that is recorded. */
+  interface AnyCall { getDeadline(): grpc.Deadline; metadata: grpc.Metadata; on(event: 'cancelled', listener: () => void): unknown }
+  const record = (method: string, call: AnyCall) => {
     const c = { method, deadline: call.getDeadline(), cancelled: false, clientMd: call.metadata.get('x-client')[0] as string | undefined };
     call.on('cancelled', () => { c.cancelled = true; });
     calls.push(c);
