@@ -18,20 +18,64 @@ const runtime0 = { default: function ucs2length(str) {
     }
     return length;
 } };
+const runtime1 = { default: function equal(a, b) {
+  if (a === b) return true;
+
+  if (a && b && typeof a == 'object' && typeof b == 'object') {
+    if (a.constructor !== b.constructor) return false;
+
+    var length, i, keys;
+    if (Array.isArray(a)) {
+      length = a.length;
+      if (length != b.length) return false;
+      for (i = length; i-- !== 0;)
+        if (!equal(a[i], b[i])) return false;
+      return true;
+    }
+
+
+
+    if (a.constructor === RegExp) return a.source === b.source && a.flags === b.flags;
+    if (a.valueOf !== Object.prototype.valueOf) return a.valueOf() === b.valueOf();
+    if (a.toString !== Object.prototype.toString) return a.toString() === b.toString();
+
+    keys = Object.keys(a);
+    length = keys.length;
+    if (length !== Object.keys(b).length) return false;
+
+    for (i = length; i-- !== 0;)
+      if (!Object.prototype.hasOwnProperty.call(b, keys[i])) return false;
+
+    for (i = length; i-- !== 0;) {
+      var key = keys[i];
+
+      if (!equal(a[key], b[key])) return false;
+    }
+
+    return true;
+  }
+
+  // true if both NaN, false otherwise
+  return a!==a && b!==b;
+} };
 
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"}}},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"default":{"listen":"127.0.0.1:9090"},"oneOf":[{"const":false},{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"bearer token for mutations (or env PORTICO_ADMIN_TOKEN)"}}}]},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
+const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"acme":{"type":"boolean","default":false,"description":"obtain and renew certificates from the ACME CA of the top-level `acme` setting for every route host that is an exact DNS name (and acmeNames); `certificates` become optional and keep priority for the names they cover"},"acmeNames":{"type":"array","maxItems":1000,"uniqueItems":true,"default":[],"items":{"type":"string","minLength":1,"maxLength":253},"description":"more names to obtain certificates for (with acme: true)"}}},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"default":{"listen":"127.0.0.1:9090"},"oneOf":[{"const":false},{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"bearer token for mutations (or env PORTICO_ADMIN_TOKEN)"}}}]},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"acme":{"type":"object","additionalProperties":false,"required":["directory"],"description":"automatic HTTPS: the ACME CA that listeners with \"tls\": { \"acme\": true } get their certificates from","properties":{"directory":{"type":"string","minLength":9,"maxLength":2048,"pattern":"^https://[^\\s]+$","description":"the ACME directory URL (https://), e.g. https://acme-v02.api.letsencrypt.org/directory"},"email":{"type":"string","minLength":3,"maxLength":254,"pattern":"^[^@\\s:,]+@[^@\\s:,]+$","description":"contact address given to the CA"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle the ACME server's TLS certificate is verified against (a private or test CA; default: Node's CA store)"},"challenges":{"type":"array","minItems":1,"uniqueItems":true,"items":{"enum":["http-01","tls-alpn-01"]},"default":["http-01","tls-alpn-01"],"description":"challenge types that may be used, in preference order (http-01 needs a plain listener reachable on port 80, tls-alpn-01 the acme TLS listener on port 443)"},"renewBefore":{"type":"string","maxLength":16,"pattern":"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$","description":"renew this long before notAfter (\"30d\", \"12h\") or when this share of the lifetime is left (\"33%\"); default: a third of the lifetime"},"keyType":{"enum":["ec-p256","ec-p384","rsa-2048","rsa-4096"],"default":"ec-p256","description":"key type of the certificates"},"externalAccountBinding":{"type":"object","additionalProperties":false,"required":["kid","hmacKey"],"description":"external account binding (RFC 8555 §7.3.4) for CAs that require one","properties":{"kid":{"type":"string","minLength":1,"maxLength":1024},"hmacKey":{"type":"string","minLength":1,"maxLength":1024}}}}},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
+const func0 = runtime1.default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "u");
 const pattern1 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$", "u");
-const pattern3 = new RegExp("^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$", "u");
-const pattern4 = new RegExp("^/[\\x21-\\x7e]*$", "u");
-const pattern5 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "u");
-const pattern7 = new RegExp("^(/[\\x21-\\x7e]*)?$", "u");
-const pattern9 = new RegExp("^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$", "u");
-const pattern10 = new RegExp("^/[!-~]*[^/]$", "u");
+const pattern2 = new RegExp("^https://[^\\s]+$", "u");
+const pattern3 = new RegExp("^[^@\\s:,]+@[^@\\s:,]+$", "u");
+const pattern4 = new RegExp("^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$", "u");
+const pattern6 = new RegExp("^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$", "u");
+const pattern7 = new RegExp("^/[\\x21-\\x7e]*$", "u");
+const pattern8 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "u");
+const pattern10 = new RegExp("^(/[\\x21-\\x7e]*)?$", "u");
+const pattern12 = new RegExp("^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$", "u");
+const pattern13 = new RegExp("^/[!-~]*[^/]$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="portico:config" */;
@@ -272,15 +316,15 @@ data5.watchFiles = true;
 if(data5.watchIntervalMs === undefined){
 data5.watchIntervalMs = 5000;
 }
-let missing1;
-if((data5.certificates === undefined) && (missing1 = "certificates")){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls",schemaPath:"#/properties/listeners/items/properties/tls/required",keyword:"required",params:{missingProperty: missing1},message:"must have required property '"+missing1+"'",schema:schema11.properties.listeners.items.properties.tls.required,parentSchema:schema11.properties.listeners.items.properties.tls,data:data5}];
-return false;
+if(data5.acme === undefined){
+data5.acme = false;
 }
-else {
+if(data5.acmeNames === undefined){
+data5.acmeNames = [];
+}
 const _errs18 = errors;
 for(const key2 in data5){
-if(!((((key2 === "certificates") || (key2 === "handshakeTimeoutMs")) || (key2 === "watchFiles")) || (key2 === "watchIntervalMs"))){
+if(!((((((key2 === "certificates") || (key2 === "handshakeTimeoutMs")) || (key2 === "watchFiles")) || (key2 === "watchIntervalMs")) || (key2 === "acme")) || (key2 === "acmeNames"))){
 validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls",schemaPath:"#/properties/listeners/items/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.listeners.items.properties.tls,data:data5}];
 return false;
 break;
@@ -309,9 +353,9 @@ let data7 = data6[i1];
 const _errs21 = errors;
 if(errors === _errs21){
 if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-let missing2;
-if(((data7.cert === undefined) && (missing2 = "cert")) || ((data7.key === undefined) && (missing2 = "key"))){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls/certificates/" + i1,schemaPath:"#/properties/listeners/items/properties/tls/properties/certificates/items/required",keyword:"required",params:{missingProperty: missing2},message:"must have required property '"+missing2+"'",schema:schema11.properties.listeners.items.properties.tls.properties.certificates.items.required,parentSchema:schema11.properties.listeners.items.properties.tls.properties.certificates.items,data:data7}];
+let missing1;
+if(((data7.cert === undefined) && (missing1 = "cert")) || ((data7.key === undefined) && (missing1 = "key"))){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls/certificates/" + i1,schemaPath:"#/properties/listeners/items/properties/tls/properties/certificates/items/required",keyword:"required",params:{missingProperty: missing1},message:"must have required property '"+missing1+"'",schema:schema11.properties.listeners.items.properties.tls.properties.certificates.items.required,parentSchema:schema11.properties.listeners.items.properties.tls.properties.certificates.items,data:data7}];
 return false;
 }
 else {
@@ -456,6 +500,81 @@ return false;
 }
 }
 var valid4 = _errs32 === errors;
+if(valid4){
+let data13 = data5.acme;
+const _errs34 = errors;
+if(typeof data13 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls/acme",schemaPath:"#/properties/listeners/items/properties/tls/properties/acme/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.listeners.items.properties.tls.properties.acme.type,parentSchema:schema11.properties.listeners.items.properties.tls.properties.acme,data:data13}];
+return false;
+}
+var valid4 = _errs34 === errors;
+if(valid4){
+let data14 = data5.acmeNames;
+const _errs36 = errors;
+if(errors === _errs36){
+if(Array.isArray(data14)){
+if(data14.length > 1000){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls/acmeNames",schemaPath:"#/properties/listeners/items/properties/tls/properties/acmeNames/maxItems",keyword:"maxItems",params:{limit: 1000},message:"must NOT have more than 1000 items",schema:1000,parentSchema:schema11.properties.listeners.items.properties.tls.properties.acmeNames,data:data14}];
+return false;
+}
+else {
+var valid7 = true;
+const len2 = data14.length;
+for(let i2=0; i2<len2; i2++){
+let data15 = data14[i2];
+const _errs38 = errors;
+if(errors === _errs38){
+if(typeof data15 === "string"){
+if(func3(data15) > 253){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls/acmeNames/" + i2,schemaPath:"#/properties/listeners/items/properties/tls/properties/acmeNames/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.listeners.items.properties.tls.properties.acmeNames.items,data:data15}];
+return false;
+}
+else {
+if(func3(data15) < 1){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls/acmeNames/" + i2,schemaPath:"#/properties/listeners/items/properties/tls/properties/acmeNames/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.listeners.items.properties.tls.properties.acmeNames.items,data:data15}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls/acmeNames/" + i2,schemaPath:"#/properties/listeners/items/properties/tls/properties/acmeNames/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.listeners.items.properties.tls.properties.acmeNames.items.type,parentSchema:schema11.properties.listeners.items.properties.tls.properties.acmeNames.items,data:data15}];
+return false;
+}
+}
+var valid7 = _errs38 === errors;
+if(!valid7){
+break;
+}
+}
+if(valid7){
+let i3 = data14.length;
+let j0;
+if(i3 > 1){
+const indices0 = {};
+for(;i3--;){
+let item0 = data14[i3];
+if(typeof item0 !== "string"){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls/acmeNames",schemaPath:"#/properties/listeners/items/properties/tls/properties/acmeNames/uniqueItems",keyword:"uniqueItems",params:{i: i3, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i3+" are identical)",schema:true,parentSchema:schema11.properties.listeners.items.properties.tls.properties.acmeNames,data:data14}];
+return false;
+break;
+}
+indices0[item0] = i3;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls/acmeNames",schemaPath:"#/properties/listeners/items/properties/tls/properties/acmeNames/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.listeners.items.properties.tls.properties.acmeNames.type,parentSchema:schema11.properties.listeners.items.properties.tls.properties.acmeNames,data:data14}];
+return false;
+}
+}
+var valid4 = _errs36 === errors;
+}
 }
 }
 }
@@ -474,37 +593,37 @@ var valid3 = true;
 }
 if(valid3){
 if(data2.redirectToHttps !== undefined){
-let data13 = data2.redirectToHttps;
-const _errs34 = errors;
-if(errors === _errs34){
-if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
-if(data13.port === undefined){
-data13.port = 443;
+let data16 = data2.redirectToHttps;
+const _errs40 = errors;
+if(errors === _errs40){
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.port === undefined){
+data16.port = 443;
 }
-const _errs36 = errors;
-for(const key4 in data13){
+const _errs42 = errors;
+for(const key4 in data16){
 if(!(key4 === "port")){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps,data:data13}];
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps,data:data16}];
 return false;
 break;
 }
 }
-if(_errs36 === errors){
-let data14 = data13.port;
-const _errs37 = errors;
-if(!((typeof data14 == "number") && (!(data14 % 1) && !isNaN(data14)))){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port.type,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data14}];
+if(_errs42 === errors){
+let data17 = data16.port;
+const _errs43 = errors;
+if(!((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17)))){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port.type,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data17}];
 return false;
 }
-if(errors === _errs37){
-if(typeof data14 == "number"){
-if(data14 > 65535 || isNaN(data14)){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data14}];
+if(errors === _errs43){
+if(typeof data17 == "number"){
+if(data17 > 65535 || isNaN(data17)){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data17}];
 return false;
 }
 else {
-if(data14 < 1 || isNaN(data14)){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data14}];
+if(data17 < 1 || isNaN(data17)){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data17}];
 return false;
 }
 }
@@ -513,11 +632,11 @@ return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.listeners.items.properties.redirectToHttps.type,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps,data:data13}];
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.listeners.items.properties.redirectToHttps.type,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps,data:data16}];
 return false;
 }
 }
-var valid3 = _errs34 === errors;
+var valid3 = _errs40 === errors;
 }
 else {
 var valid3 = true;
@@ -547,14 +666,14 @@ return false;
 }
 var valid0 = _errs7 === errors;
 if(valid0){
-let data15 = data.admin;
-const _errs39 = errors;
-const _errs40 = errors;
-let valid8 = false;
+let data18 = data.admin;
+const _errs45 = errors;
+const _errs46 = errors;
+let valid10 = false;
 let passing0 = null;
-const _errs41 = errors;
-if(false !== data15){
-const err5 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/0/const",keyword:"const",params:{allowedValue: false},message:"must be equal to constant",schema:false,parentSchema:schema11.properties.admin.oneOf[0],data:data15};
+const _errs47 = errors;
+if(false !== data18){
+const err5 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/0/const",keyword:"const",params:{allowedValue: false},message:"must be equal to constant",schema:false,parentSchema:schema11.properties.admin.oneOf[0],data:data18};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -563,18 +682,18 @@ vErrors.push(err5);
 }
 errors++;
 }
-var _valid1 = _errs41 === errors;
+var _valid1 = _errs47 === errors;
 if(_valid1){
-valid8 = true;
+valid10 = true;
 passing0 = 0;
 }
-const _errs42 = errors;
-if(errors === _errs42){
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-const _errs44 = errors;
-for(const key5 in data15){
+const _errs48 = errors;
+if(errors === _errs48){
+if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
+const _errs50 = errors;
+for(const key5 in data18){
 if(!((key5 === "listen") || (key5 === "token"))){
-const err6 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.oneOf[1],data:data15};
+const err6 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.oneOf[1],data:data18};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -585,14 +704,14 @@ errors++;
 break;
 }
 }
-if(_errs44 === errors){
-if(data15.listen !== undefined){
-let data16 = data15.listen;
-const _errs45 = errors;
-if(errors === _errs45){
-if(typeof data16 === "string"){
-if(func3(data16) > 300){
-const err7 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data16};
+if(_errs50 === errors){
+if(data18.listen !== undefined){
+let data19 = data18.listen;
+const _errs51 = errors;
+if(errors === _errs51){
+if(typeof data19 === "string"){
+if(func3(data19) > 300){
+const err7 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data19};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -602,8 +721,8 @@ vErrors.push(err7);
 errors++;
 }
 else {
-if(func3(data16) < 3){
-const err8 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data16};
+if(func3(data19) < 3){
+const err8 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data19};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -615,7 +734,7 @@ errors++;
 }
 }
 else {
-const err9 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.oneOf[1].properties.listen.type,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data16};
+const err9 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.oneOf[1].properties.listen.type,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data19};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -625,19 +744,19 @@ vErrors.push(err9);
 errors++;
 }
 }
-var valid9 = _errs45 === errors;
+var valid11 = _errs51 === errors;
 }
 else {
-var valid9 = true;
+var valid11 = true;
 }
-if(valid9){
-if(data15.token !== undefined){
-let data17 = data15.token;
-const _errs47 = errors;
-if(errors === _errs47){
-if(typeof data17 === "string"){
-if(func3(data17) > 512){
-const err10 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data17};
+if(valid11){
+if(data18.token !== undefined){
+let data20 = data18.token;
+const _errs53 = errors;
+if(errors === _errs53){
+if(typeof data20 === "string"){
+if(func3(data20) > 512){
+const err10 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data20};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -647,8 +766,8 @@ vErrors.push(err10);
 errors++;
 }
 else {
-if(func3(data17) < 16){
-const err11 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data17};
+if(func3(data20) < 16){
+const err11 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data20};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -660,7 +779,7 @@ errors++;
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.oneOf[1].properties.token.type,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data17};
+const err12 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.oneOf[1].properties.token.type,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data20};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -670,16 +789,16 @@ vErrors.push(err12);
 errors++;
 }
 }
-var valid9 = _errs47 === errors;
+var valid11 = _errs53 === errors;
 }
 else {
-var valid9 = true;
+var valid11 = true;
 }
 }
 }
 }
 else {
-const err13 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.oneOf[1].type,parentSchema:schema11.properties.admin.oneOf[1],data:data15};
+const err13 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.oneOf[1].type,parentSchema:schema11.properties.admin.oneOf[1],data:data18};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -689,19 +808,19 @@ vErrors.push(err13);
 errors++;
 }
 }
-var _valid1 = _errs42 === errors;
-if(_valid1 && valid8){
-valid8 = false;
+var _valid1 = _errs48 === errors;
+if(_valid1 && valid10){
+valid10 = false;
 passing0 = [passing0, 1];
 }
 else {
 if(_valid1){
-valid8 = true;
+valid10 = true;
 passing0 = 1;
 }
 }
-if(!valid8){
-const err14 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema11.properties.admin.oneOf,parentSchema:schema11.properties.admin,data:data15};
+if(!valid10){
+const err14 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema11.properties.admin.oneOf,parentSchema:schema11.properties.admin,data:data18};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -713,34 +832,34 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs40;
+errors = _errs46;
 if(vErrors !== null){
-if(_errs40){
-vErrors.length = _errs40;
+if(_errs46){
+vErrors.length = _errs46;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid0 = _errs39 === errors;
+var valid0 = _errs45 === errors;
 if(valid0){
-let data18 = data.logLevel;
-const _errs49 = errors;
-if(!(((((((data18 === "fatal") || (data18 === "error")) || (data18 === "warn")) || (data18 === "info")) || (data18 === "debug")) || (data18 === "trace")) || (data18 === "silent"))){
-validate10.errors = [{instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.logLevel.enum,parentSchema:schema11.properties.logLevel,data:data18}];
+let data21 = data.logLevel;
+const _errs55 = errors;
+if(!(((((((data21 === "fatal") || (data21 === "error")) || (data21 === "warn")) || (data21 === "info")) || (data21 === "debug")) || (data21 === "trace")) || (data21 === "silent"))){
+validate10.errors = [{instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.logLevel.enum,parentSchema:schema11.properties.logLevel,data:data21}];
 return false;
 }
-var valid0 = _errs49 === errors;
+var valid0 = _errs55 === errors;
 if(valid0){
-let data19 = data.workers;
-const _errs50 = errors;
-const _errs51 = errors;
-let valid10 = false;
+let data22 = data.workers;
+const _errs56 = errors;
+const _errs57 = errors;
+let valid12 = false;
 let passing1 = null;
-const _errs52 = errors;
-if(!((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19)))){
-const err15 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.workers.oneOf[0].type,parentSchema:schema11.properties.workers.oneOf[0],data:data19};
+const _errs58 = errors;
+if(!((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22)))){
+const err15 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.workers.oneOf[0].type,parentSchema:schema11.properties.workers.oneOf[0],data:data22};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -749,10 +868,10 @@ vErrors.push(err15);
 }
 errors++;
 }
-if(errors === _errs52){
-if(typeof data19 == "number"){
-if(data19 > 256 || isNaN(data19)){
-const err16 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema11.properties.workers.oneOf[0],data:data19};
+if(errors === _errs58){
+if(typeof data22 == "number"){
+if(data22 > 256 || isNaN(data22)){
+const err16 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema11.properties.workers.oneOf[0],data:data22};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -762,8 +881,8 @@ vErrors.push(err16);
 errors++;
 }
 else {
-if(data19 < 1 || isNaN(data19)){
-const err17 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.workers.oneOf[0],data:data19};
+if(data22 < 1 || isNaN(data22)){
+const err17 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.workers.oneOf[0],data:data22};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -775,14 +894,14 @@ errors++;
 }
 }
 }
-var _valid2 = _errs52 === errors;
+var _valid2 = _errs58 === errors;
 if(_valid2){
-valid10 = true;
+valid12 = true;
 passing1 = 0;
 }
-const _errs54 = errors;
-if("auto" !== data19){
-const err18 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/1/const",keyword:"const",params:{allowedValue: "auto"},message:"must be equal to constant",schema:"auto",parentSchema:schema11.properties.workers.oneOf[1],data:data19};
+const _errs60 = errors;
+if("auto" !== data22){
+const err18 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/1/const",keyword:"const",params:{allowedValue: "auto"},message:"must be equal to constant",schema:"auto",parentSchema:schema11.properties.workers.oneOf[1],data:data22};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -791,19 +910,19 @@ vErrors.push(err18);
 }
 errors++;
 }
-var _valid2 = _errs54 === errors;
-if(_valid2 && valid10){
-valid10 = false;
+var _valid2 = _errs60 === errors;
+if(_valid2 && valid12){
+valid12 = false;
 passing1 = [passing1, 1];
 }
 else {
 if(_valid2){
-valid10 = true;
+valid12 = true;
 passing1 = 1;
 }
 }
-if(!valid10){
-const err19 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.workers.oneOf,parentSchema:schema11.properties.workers,data:data19};
+if(!valid12){
+const err19 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.workers.oneOf,parentSchema:schema11.properties.workers,data:data22};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -815,1072 +934,1381 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs51;
+errors = _errs57;
 if(vErrors !== null){
-if(_errs51){
-vErrors.length = _errs51;
+if(_errs57){
+vErrors.length = _errs57;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid0 = _errs50 === errors;
+var valid0 = _errs56 === errors;
 if(valid0){
-let data20 = data.proxyName;
-const _errs55 = errors;
-if(errors === _errs55){
-if(typeof data20 === "string"){
-if(!pattern1.test(data20)){
-validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.proxyName,data:data20}];
+let data23 = data.proxyName;
+const _errs61 = errors;
+if(errors === _errs61){
+if(typeof data23 === "string"){
+if(!pattern1.test(data23)){
+validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.proxyName,data:data23}];
 return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.proxyName.type,parentSchema:schema11.properties.proxyName,data:data20}];
+validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.proxyName.type,parentSchema:schema11.properties.proxyName,data:data23}];
 return false;
 }
 }
-var valid0 = _errs55 === errors;
+var valid0 = _errs61 === errors;
 if(valid0){
-let data21 = data.via;
-const _errs57 = errors;
-if(typeof data21 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.via.type,parentSchema:schema11.properties.via,data:data21}];
+let data24 = data.via;
+const _errs63 = errors;
+if(typeof data24 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.via.type,parentSchema:schema11.properties.via,data:data24}];
 return false;
 }
-var valid0 = _errs57 === errors;
+var valid0 = _errs63 === errors;
 if(valid0){
-let data22 = data.limits;
-const _errs59 = errors;
-if(errors === _errs59){
-if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
-if(data22.maxLineBytes === undefined){
-data22.maxLineBytes = 16384;
+let data25 = data.limits;
+const _errs65 = errors;
+if(errors === _errs65){
+if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
+if(data25.maxLineBytes === undefined){
+data25.maxLineBytes = 16384;
 }
-if(data22.maxHeaderFields === undefined){
-data22.maxHeaderFields = 500;
+if(data25.maxHeaderFields === undefined){
+data25.maxHeaderFields = 500;
 }
-if(data22.maxHeadBytes === undefined){
-data22.maxHeadBytes = 16384;
+if(data25.maxHeadBytes === undefined){
+data25.maxHeadBytes = 16384;
 }
-if(data22.maxChunkSizeLineBytes === undefined){
-data22.maxChunkSizeLineBytes = 1024;
+if(data25.maxChunkSizeLineBytes === undefined){
+data25.maxChunkSizeLineBytes = 1024;
 }
-if(data22.maxTrailerBytes === undefined){
-data22.maxTrailerBytes = 65536;
+if(data25.maxTrailerBytes === undefined){
+data25.maxTrailerBytes = 65536;
 }
-if(data22.maxBodyBytes === undefined){
-data22.maxBodyBytes = null;
+if(data25.maxBodyBytes === undefined){
+data25.maxBodyBytes = null;
 }
-if(data22.pipelineBufferBytes === undefined){
-data22.pipelineBufferBytes = 16384;
+if(data25.pipelineBufferBytes === undefined){
+data25.pipelineBufferBytes = 16384;
 }
-if(data22.maxConnections === undefined){
-data22.maxConnections = 50000;
+if(data25.maxConnections === undefined){
+data25.maxConnections = 50000;
 }
-const _errs61 = errors;
-for(const key6 in data22){
+const _errs67 = errors;
+for(const key6 in data25){
 if(!((((((((key6 === "maxLineBytes") || (key6 === "maxHeaderFields")) || (key6 === "maxHeadBytes")) || (key6 === "maxChunkSizeLineBytes")) || (key6 === "maxTrailerBytes")) || (key6 === "maxBodyBytes")) || (key6 === "pipelineBufferBytes")) || (key6 === "maxConnections"))){
-validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.limits,data:data22}];
+validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.limits,data:data25}];
 return false;
 break;
 }
 }
-if(_errs61 === errors){
-let data23 = data22.maxLineBytes;
-const _errs62 = errors;
-if(!((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxLineBytes.type,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data23}];
-return false;
-}
-if(errors === _errs62){
-if(typeof data23 == "number"){
-if(data23 > 32768 || isNaN(data23)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768",schema:32768,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data23}];
-return false;
-}
-else {
-if(data23 < 64 || isNaN(data23)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data23}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs62 === errors;
-if(valid11){
-let data24 = data22.maxHeaderFields;
-const _errs64 = errors;
-if(!((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeaderFields.type,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data24}];
-return false;
-}
-if(errors === _errs64){
-if(typeof data24 == "number"){
-if(data24 > 2048 || isNaN(data24)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2048},message:"must be <= 2048",schema:2048,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data24}];
-return false;
-}
-else {
-if(data24 < 1 || isNaN(data24)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data24}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs64 === errors;
-if(valid11){
-let data25 = data22.maxHeadBytes;
-const _errs66 = errors;
-if(!((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeadBytes.type,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data25}];
-return false;
-}
-if(errors === _errs66){
-if(typeof data25 == "number"){
-if(data25 > 49152 || isNaN(data25)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 49152},message:"must be <= 49152",schema:49152,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data25}];
-return false;
-}
-else {
-if(data25 < 64 || isNaN(data25)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data25}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs66 === errors;
-if(valid11){
-let data26 = data22.maxChunkSizeLineBytes;
+if(_errs67 === errors){
+let data26 = data25.maxLineBytes;
 const _errs68 = errors;
 if(!((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxChunkSizeLineBytes.type,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data26}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxLineBytes.type,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data26}];
 return false;
 }
 if(errors === _errs68){
 if(typeof data26 == "number"){
-if(data26 > 65536 || isNaN(data26)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data26}];
+if(data26 > 32768 || isNaN(data26)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768",schema:32768,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data26}];
 return false;
 }
 else {
-if(data26 < 16 || isNaN(data26)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data26}];
+if(data26 < 64 || isNaN(data26)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data26}];
 return false;
 }
 }
 }
 }
-var valid11 = _errs68 === errors;
-if(valid11){
-let data27 = data22.maxTrailerBytes;
+var valid13 = _errs68 === errors;
+if(valid13){
+let data27 = data25.maxHeaderFields;
 const _errs70 = errors;
 if(!((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxTrailerBytes.type,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data27}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeaderFields.type,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data27}];
 return false;
 }
 if(errors === _errs70){
 if(typeof data27 == "number"){
-if(data27 > 1048576 || isNaN(data27)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1048576},message:"must be <= 1048576",schema:1048576,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data27}];
+if(data27 > 2048 || isNaN(data27)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2048},message:"must be <= 2048",schema:2048,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data27}];
 return false;
 }
 else {
-if(data27 < 0 || isNaN(data27)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data27}];
+if(data27 < 1 || isNaN(data27)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data27}];
 return false;
 }
 }
 }
 }
-var valid11 = _errs70 === errors;
-if(valid11){
-let data28 = data22.maxBodyBytes;
+var valid13 = _errs70 === errors;
+if(valid13){
+let data28 = data25.maxHeadBytes;
 const _errs72 = errors;
-if((!((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28)))) && (data28 !== null)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/type",keyword:"type",params:{type: schema11.properties.limits.properties.maxBodyBytes.type},message:"must be integer,null",schema:schema11.properties.limits.properties.maxBodyBytes.type,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data28}];
+if(!((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeadBytes.type,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data28}];
 return false;
 }
 if(errors === _errs72){
 if(typeof data28 == "number"){
-if(data28 < 0 || isNaN(data28)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data28}];
+if(data28 > 49152 || isNaN(data28)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 49152},message:"must be <= 49152",schema:49152,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data28}];
+return false;
+}
+else {
+if(data28 < 64 || isNaN(data28)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data28}];
 return false;
 }
 }
 }
-var valid11 = _errs72 === errors;
-if(valid11){
-let data29 = data22.pipelineBufferBytes;
+}
+var valid13 = _errs72 === errors;
+if(valid13){
+let data29 = data25.maxChunkSizeLineBytes;
 const _errs74 = errors;
 if(!((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29)))){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.pipelineBufferBytes.type,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data29}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxChunkSizeLineBytes.type,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data29}];
 return false;
 }
 if(errors === _errs74){
 if(typeof data29 == "number"){
-if(data29 > 16777216 || isNaN(data29)){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data29}];
+if(data29 > 65536 || isNaN(data29)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data29}];
 return false;
 }
 else {
-if(data29 < 1024 || isNaN(data29)){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024",schema:1024,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data29}];
+if(data29 < 16 || isNaN(data29)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data29}];
 return false;
 }
 }
 }
 }
-var valid11 = _errs74 === errors;
-if(valid11){
-let data30 = data22.maxConnections;
+var valid13 = _errs74 === errors;
+if(valid13){
+let data30 = data25.maxTrailerBytes;
 const _errs76 = errors;
 if(!((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxConnections.type,parentSchema:schema11.properties.limits.properties.maxConnections,data:data30}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxTrailerBytes.type,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data30}];
 return false;
 }
 if(errors === _errs76){
 if(typeof data30 == "number"){
-if(data30 > 1000000 || isNaN(data30)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.limits.properties.maxConnections,data:data30}];
+if(data30 > 1048576 || isNaN(data30)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1048576},message:"must be <= 1048576",schema:1048576,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data30}];
 return false;
 }
 else {
-if(data30 < 1 || isNaN(data30)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxConnections,data:data30}];
+if(data30 < 0 || isNaN(data30)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data30}];
 return false;
 }
 }
 }
 }
-var valid11 = _errs76 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.limits.type,parentSchema:schema11.properties.limits,data:data22}];
-return false;
-}
-}
-var valid0 = _errs59 === errors;
-if(valid0){
-let data31 = data.timeouts;
+var valid13 = _errs76 === errors;
+if(valid13){
+let data31 = data25.maxBodyBytes;
 const _errs78 = errors;
+if((!((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31)))) && (data31 !== null)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/type",keyword:"type",params:{type: schema11.properties.limits.properties.maxBodyBytes.type},message:"must be integer,null",schema:schema11.properties.limits.properties.maxBodyBytes.type,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data31}];
+return false;
+}
 if(errors === _errs78){
-if(data31 && typeof data31 == "object" && !Array.isArray(data31)){
-if(data31.idleMs === undefined){
-data31.idleMs = 60000;
+if(typeof data31 == "number"){
+if(data31 < 0 || isNaN(data31)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data31}];
+return false;
 }
-if(data31.headMs === undefined){
-data31.headMs = 15000;
 }
-if(data31.bodyIdleMs === undefined){
-data31.bodyIdleMs = 60000;
 }
-if(data31.abortMs === undefined){
-data31.abortMs = 15000;
-}
-if(data31.upstreamConnectMs === undefined){
-data31.upstreamConnectMs = 10000;
-}
-if(data31.upstreamHeadMs === undefined){
-data31.upstreamHeadMs = 60000;
-}
-if(data31.upstreamIdleMs === undefined){
-data31.upstreamIdleMs = 60000;
-}
-if(data31.tunnelIdleMs === undefined){
-data31.tunnelIdleMs = 300000;
-}
-if(data31.shutdownMs === undefined){
-data31.shutdownMs = 10000;
-}
-if(data31.workerAckMs === undefined){
-data31.workerAckMs = 5000;
-}
+var valid13 = _errs78 === errors;
+if(valid13){
+let data32 = data25.pipelineBufferBytes;
 const _errs80 = errors;
-for(const key7 in data31){
-if(!(func2.call(schema11.properties.timeouts.properties, key7))){
-validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.timeouts,data:data31}];
-return false;
-break;
-}
-}
-if(_errs80 === errors){
-let data32 = data31.idleMs;
-const _errs81 = errors;
 if(!((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data32}];
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.pipelineBufferBytes.type,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data32}];
 return false;
 }
-if(errors === _errs81){
+if(errors === _errs80){
 if(typeof data32 == "number"){
-if(data32 > 86400000 || isNaN(data32)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data32}];
+if(data32 > 16777216 || isNaN(data32)){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data32}];
 return false;
 }
 else {
-if(data32 < 1 || isNaN(data32)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data32}];
+if(data32 < 1024 || isNaN(data32)){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024",schema:1024,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data32}];
 return false;
 }
 }
 }
 }
-var valid12 = _errs81 === errors;
-if(valid12){
-let data33 = data31.headMs;
-const _errs83 = errors;
+var valid13 = _errs80 === errors;
+if(valid13){
+let data33 = data25.maxConnections;
+const _errs82 = errors;
 if(!((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.headMs.type,parentSchema:schema11.properties.timeouts.properties.headMs,data:data33}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxConnections.type,parentSchema:schema11.properties.limits.properties.maxConnections,data:data33}];
 return false;
 }
-if(errors === _errs83){
+if(errors === _errs82){
 if(typeof data33 == "number"){
-if(data33 > 86400000 || isNaN(data33)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.headMs,data:data33}];
+if(data33 > 1000000 || isNaN(data33)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.limits.properties.maxConnections,data:data33}];
 return false;
 }
 else {
 if(data33 < 1 || isNaN(data33)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.headMs,data:data33}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxConnections,data:data33}];
 return false;
 }
 }
 }
 }
-var valid12 = _errs83 === errors;
-if(valid12){
-let data34 = data31.bodyIdleMs;
-const _errs85 = errors;
-if(!((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.bodyIdleMs.type,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data34}];
-return false;
+var valid13 = _errs82 === errors;
 }
-if(errors === _errs85){
-if(typeof data34 == "number"){
-if(data34 > 86400000 || isNaN(data34)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data34}];
-return false;
+}
+}
+}
+}
+}
+}
+}
 }
 else {
-if(data34 < 1 || isNaN(data34)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data34}];
+validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.limits.type,parentSchema:schema11.properties.limits,data:data25}];
 return false;
 }
 }
+var valid0 = _errs65 === errors;
+if(valid0){
+let data34 = data.timeouts;
+const _errs84 = errors;
+if(errors === _errs84){
+if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
+if(data34.idleMs === undefined){
+data34.idleMs = 60000;
+}
+if(data34.headMs === undefined){
+data34.headMs = 15000;
+}
+if(data34.bodyIdleMs === undefined){
+data34.bodyIdleMs = 60000;
+}
+if(data34.abortMs === undefined){
+data34.abortMs = 15000;
+}
+if(data34.upstreamConnectMs === undefined){
+data34.upstreamConnectMs = 10000;
+}
+if(data34.upstreamHeadMs === undefined){
+data34.upstreamHeadMs = 60000;
+}
+if(data34.upstreamIdleMs === undefined){
+data34.upstreamIdleMs = 60000;
+}
+if(data34.tunnelIdleMs === undefined){
+data34.tunnelIdleMs = 300000;
+}
+if(data34.shutdownMs === undefined){
+data34.shutdownMs = 10000;
+}
+if(data34.workerAckMs === undefined){
+data34.workerAckMs = 5000;
+}
+const _errs86 = errors;
+for(const key7 in data34){
+if(!(func2.call(schema11.properties.timeouts.properties, key7))){
+validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.timeouts,data:data34}];
+return false;
+break;
 }
 }
-var valid12 = _errs85 === errors;
-if(valid12){
-let data35 = data31.abortMs;
+if(_errs86 === errors){
+let data35 = data34.idleMs;
 const _errs87 = errors;
 if(!((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.abortMs.type,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data35}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data35}];
 return false;
 }
 if(errors === _errs87){
 if(typeof data35 == "number"){
 if(data35 > 86400000 || isNaN(data35)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data35}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data35}];
 return false;
 }
 else {
 if(data35 < 1 || isNaN(data35)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data35}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data35}];
 return false;
 }
 }
 }
 }
-var valid12 = _errs87 === errors;
-if(valid12){
-let data36 = data31.upstreamConnectMs;
+var valid14 = _errs87 === errors;
+if(valid14){
+let data36 = data34.headMs;
 const _errs89 = errors;
 if(!((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamConnectMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data36}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.headMs.type,parentSchema:schema11.properties.timeouts.properties.headMs,data:data36}];
 return false;
 }
 if(errors === _errs89){
 if(typeof data36 == "number"){
 if(data36 > 86400000 || isNaN(data36)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data36}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.headMs,data:data36}];
 return false;
 }
 else {
 if(data36 < 1 || isNaN(data36)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data36}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.headMs,data:data36}];
 return false;
 }
 }
 }
 }
-var valid12 = _errs89 === errors;
-if(valid12){
-let data37 = data31.upstreamHeadMs;
+var valid14 = _errs89 === errors;
+if(valid14){
+let data37 = data34.bodyIdleMs;
 const _errs91 = errors;
 if(!((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamHeadMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data37}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.bodyIdleMs.type,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data37}];
 return false;
 }
 if(errors === _errs91){
 if(typeof data37 == "number"){
 if(data37 > 86400000 || isNaN(data37)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data37}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data37}];
 return false;
 }
 else {
 if(data37 < 1 || isNaN(data37)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data37}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data37}];
 return false;
 }
 }
 }
 }
-var valid12 = _errs91 === errors;
-if(valid12){
-let data38 = data31.upstreamIdleMs;
+var valid14 = _errs91 === errors;
+if(valid14){
+let data38 = data34.abortMs;
 const _errs93 = errors;
 if(!((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamIdleMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data38}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.abortMs.type,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data38}];
 return false;
 }
 if(errors === _errs93){
 if(typeof data38 == "number"){
 if(data38 > 86400000 || isNaN(data38)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data38}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data38}];
 return false;
 }
 else {
 if(data38 < 1 || isNaN(data38)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data38}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data38}];
 return false;
 }
 }
 }
 }
-var valid12 = _errs93 === errors;
-if(valid12){
-let data39 = data31.tunnelIdleMs;
+var valid14 = _errs93 === errors;
+if(valid14){
+let data39 = data34.upstreamConnectMs;
 const _errs95 = errors;
 if(!((typeof data39 == "number") && (!(data39 % 1) && !isNaN(data39)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.tunnelIdleMs.type,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data39}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamConnectMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data39}];
 return false;
 }
 if(errors === _errs95){
 if(typeof data39 == "number"){
 if(data39 > 86400000 || isNaN(data39)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data39}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data39}];
 return false;
 }
 else {
 if(data39 < 1 || isNaN(data39)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data39}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data39}];
 return false;
 }
 }
 }
 }
-var valid12 = _errs95 === errors;
-if(valid12){
-let data40 = data31.shutdownMs;
+var valid14 = _errs95 === errors;
+if(valid14){
+let data40 = data34.upstreamHeadMs;
 const _errs97 = errors;
 if(!((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.shutdownMs.type,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data40}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamHeadMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data40}];
 return false;
 }
 if(errors === _errs97){
 if(typeof data40 == "number"){
 if(data40 > 86400000 || isNaN(data40)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data40}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data40}];
 return false;
 }
 else {
 if(data40 < 1 || isNaN(data40)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data40}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data40}];
 return false;
 }
 }
 }
 }
-var valid12 = _errs97 === errors;
-if(valid12){
-let data41 = data31.workerAckMs;
+var valid14 = _errs97 === errors;
+if(valid14){
+let data41 = data34.upstreamIdleMs;
 const _errs99 = errors;
 if(!((typeof data41 == "number") && (!(data41 % 1) && !isNaN(data41)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.workerAckMs.type,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data41}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamIdleMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data41}];
 return false;
 }
 if(errors === _errs99){
 if(typeof data41 == "number"){
 if(data41 > 86400000 || isNaN(data41)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data41}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data41}];
 return false;
 }
 else {
 if(data41 < 1 || isNaN(data41)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data41}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data41}];
 return false;
 }
 }
 }
 }
-var valid12 = _errs99 === errors;
+var valid14 = _errs99 === errors;
+if(valid14){
+let data42 = data34.tunnelIdleMs;
+const _errs101 = errors;
+if(!((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.tunnelIdleMs.type,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data42}];
+return false;
 }
-}
-}
-}
-}
-}
-}
-}
-}
-}
+if(errors === _errs101){
+if(typeof data42 == "number"){
+if(data42 > 86400000 || isNaN(data42)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data42}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.timeouts.type,parentSchema:schema11.properties.timeouts,data:data31}];
+if(data42 < 1 || isNaN(data42)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data42}];
 return false;
 }
 }
-var valid0 = _errs78 === errors;
-if(valid0){
-let data42 = data.upstream;
-const _errs101 = errors;
-if(errors === _errs101){
-if(data42 && typeof data42 == "object" && !Array.isArray(data42)){
-if(data42.maxSockets === undefined){
-data42.maxSockets = 256;
 }
-if(data42.maxIdleSockets === undefined){
-data42.maxIdleSockets = 64;
 }
-if(data42.idleSocketMs === undefined){
-data42.idleSocketMs = 4000;
-}
-if(data42.maxRequestsPerSocket === undefined){
-data42.maxRequestsPerSocket = 10000;
-}
-if(data42.maxFails === undefined){
-data42.maxFails = 3;
-}
-if(data42.ejectMs === undefined){
-data42.ejectMs = 10000;
-}
+var valid14 = _errs101 === errors;
+if(valid14){
+let data43 = data34.shutdownMs;
 const _errs103 = errors;
-for(const key8 in data42){
-if(!(((((((key8 === "maxSockets") || (key8 === "maxIdleSockets")) || (key8 === "idleSocketMs")) || (key8 === "maxRequestsPerSocket")) || (key8 === "maxFails")) || (key8 === "ejectMs")) || (key8 === "caFile"))){
-validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.upstream,data:data42}];
-return false;
-break;
-}
-}
-if(_errs103 === errors){
-let data43 = data42.maxSockets;
-const _errs104 = errors;
 if(!((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxSockets.type,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data43}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.shutdownMs.type,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data43}];
 return false;
 }
-if(errors === _errs104){
+if(errors === _errs103){
 if(typeof data43 == "number"){
-if(data43 > 100000 || isNaN(data43)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data43}];
+if(data43 > 86400000 || isNaN(data43)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data43}];
 return false;
 }
 else {
 if(data43 < 1 || isNaN(data43)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data43}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data43}];
 return false;
 }
 }
 }
 }
-var valid13 = _errs104 === errors;
-if(valid13){
-let data44 = data42.maxIdleSockets;
-const _errs106 = errors;
+var valid14 = _errs103 === errors;
+if(valid14){
+let data44 = data34.workerAckMs;
+const _errs105 = errors;
 if(!((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxIdleSockets.type,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data44}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.workerAckMs.type,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data44}];
 return false;
 }
-if(errors === _errs106){
+if(errors === _errs105){
 if(typeof data44 == "number"){
-if(data44 > 100000 || isNaN(data44)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data44}];
+if(data44 > 86400000 || isNaN(data44)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data44}];
 return false;
 }
 else {
-if(data44 < 0 || isNaN(data44)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data44}];
+if(data44 < 1 || isNaN(data44)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data44}];
 return false;
 }
 }
 }
 }
-var valid13 = _errs106 === errors;
-if(valid13){
-let data45 = data42.idleSocketMs;
-const _errs108 = errors;
-if(!((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.idleSocketMs.type,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data45}];
-return false;
+var valid14 = _errs105 === errors;
 }
-if(errors === _errs108){
-if(typeof data45 == "number"){
-if(data45 > 86400000 || isNaN(data45)){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data45}];
-return false;
+}
+}
+}
+}
+}
+}
+}
+}
+}
 }
 else {
-if(data45 < 1 || isNaN(data45)){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data45}];
+validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.timeouts.type,parentSchema:schema11.properties.timeouts,data:data34}];
 return false;
 }
 }
+var valid0 = _errs84 === errors;
+if(valid0){
+let data45 = data.upstream;
+const _errs107 = errors;
+if(errors === _errs107){
+if(data45 && typeof data45 == "object" && !Array.isArray(data45)){
+if(data45.maxSockets === undefined){
+data45.maxSockets = 256;
+}
+if(data45.maxIdleSockets === undefined){
+data45.maxIdleSockets = 64;
+}
+if(data45.idleSocketMs === undefined){
+data45.idleSocketMs = 4000;
+}
+if(data45.maxRequestsPerSocket === undefined){
+data45.maxRequestsPerSocket = 10000;
+}
+if(data45.maxFails === undefined){
+data45.maxFails = 3;
+}
+if(data45.ejectMs === undefined){
+data45.ejectMs = 10000;
+}
+const _errs109 = errors;
+for(const key8 in data45){
+if(!(((((((key8 === "maxSockets") || (key8 === "maxIdleSockets")) || (key8 === "idleSocketMs")) || (key8 === "maxRequestsPerSocket")) || (key8 === "maxFails")) || (key8 === "ejectMs")) || (key8 === "caFile"))){
+validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.upstream,data:data45}];
+return false;
+break;
 }
 }
-var valid13 = _errs108 === errors;
-if(valid13){
-let data46 = data42.maxRequestsPerSocket;
+if(_errs109 === errors){
+let data46 = data45.maxSockets;
 const _errs110 = errors;
 if(!((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxRequestsPerSocket.type,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data46}];
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxSockets.type,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data46}];
 return false;
 }
 if(errors === _errs110){
 if(typeof data46 == "number"){
-if(data46 > 1000000 || isNaN(data46)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data46}];
+if(data46 > 100000 || isNaN(data46)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data46}];
 return false;
 }
 else {
 if(data46 < 1 || isNaN(data46)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data46}];
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data46}];
 return false;
 }
 }
 }
 }
-var valid13 = _errs110 === errors;
-if(valid13){
-let data47 = data42.maxFails;
+var valid15 = _errs110 === errors;
+if(valid15){
+let data47 = data45.maxIdleSockets;
 const _errs112 = errors;
 if(!((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxFails.type,parentSchema:schema11.properties.upstream.properties.maxFails,data:data47}];
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxIdleSockets.type,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data47}];
 return false;
 }
 if(errors === _errs112){
 if(typeof data47 == "number"){
-if(data47 > 1000 || isNaN(data47)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.upstream.properties.maxFails,data:data47}];
+if(data47 > 100000 || isNaN(data47)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data47}];
 return false;
 }
 else {
-if(data47 < 1 || isNaN(data47)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxFails,data:data47}];
+if(data47 < 0 || isNaN(data47)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data47}];
 return false;
 }
 }
 }
 }
-var valid13 = _errs112 === errors;
-if(valid13){
-let data48 = data42.ejectMs;
+var valid15 = _errs112 === errors;
+if(valid15){
+let data48 = data45.idleSocketMs;
 const _errs114 = errors;
 if(!((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.ejectMs.type,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data48}];
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.idleSocketMs.type,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data48}];
 return false;
 }
 if(errors === _errs114){
 if(typeof data48 == "number"){
 if(data48 > 86400000 || isNaN(data48)){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data48}];
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data48}];
 return false;
 }
 else {
 if(data48 < 1 || isNaN(data48)){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data48}];
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data48}];
 return false;
 }
 }
 }
 }
-var valid13 = _errs114 === errors;
-if(valid13){
-if(data42.caFile !== undefined){
-let data49 = data42.caFile;
+var valid15 = _errs114 === errors;
+if(valid15){
+let data49 = data45.maxRequestsPerSocket;
 const _errs116 = errors;
+if(!((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxRequestsPerSocket.type,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data49}];
+return false;
+}
 if(errors === _errs116){
-if(typeof data49 === "string"){
-if(func3(data49) > 4096){
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.upstream.properties.caFile,data:data49}];
+if(typeof data49 == "number"){
+if(data49 > 1000000 || isNaN(data49)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data49}];
 return false;
 }
 else {
-if(func3(data49) < 1){
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.upstream.properties.caFile,data:data49}];
+if(data49 < 1 || isNaN(data49)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data49}];
 return false;
 }
 }
 }
-else {
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.upstream.properties.caFile.type,parentSchema:schema11.properties.upstream.properties.caFile,data:data49}];
-return false;
 }
-}
-var valid13 = _errs116 === errors;
-}
-else {
-var valid13 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.upstream.type,parentSchema:schema11.properties.upstream,data:data42}];
-return false;
-}
-}
-var valid0 = _errs101 === errors;
-if(valid0){
-let data50 = data.forwarding;
+var valid15 = _errs116 === errors;
+if(valid15){
+let data50 = data45.maxFails;
 const _errs118 = errors;
+if(!((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxFails.type,parentSchema:schema11.properties.upstream.properties.maxFails,data:data50}];
+return false;
+}
 if(errors === _errs118){
-if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
-if(data50.xForwarded === undefined){
-data50.xForwarded = true;
+if(typeof data50 == "number"){
+if(data50 > 1000 || isNaN(data50)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.upstream.properties.maxFails,data:data50}];
+return false;
 }
-if(data50.forwarded === undefined){
-data50.forwarded = false;
+else {
+if(data50 < 1 || isNaN(data50)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxFails,data:data50}];
+return false;
 }
-if(data50.trustedProxies === undefined){
-data50.trustedProxies = [];
 }
+}
+}
+var valid15 = _errs118 === errors;
+if(valid15){
+let data51 = data45.ejectMs;
 const _errs120 = errors;
-for(const key9 in data50){
-if(!(((key9 === "xForwarded") || (key9 === "forwarded")) || (key9 === "trustedProxies"))){
-validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwarding,data:data50}];
-return false;
-break;
-}
-}
-if(_errs120 === errors){
-let data51 = data50.xForwarded;
-const _errs121 = errors;
-if(typeof data51 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwarding/xForwarded",schemaPath:"#/properties/forwarding/properties/xForwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.xForwarded.type,parentSchema:schema11.properties.forwarding.properties.xForwarded,data:data51}];
+if(!((typeof data51 == "number") && (!(data51 % 1) && !isNaN(data51)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.ejectMs.type,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data51}];
 return false;
 }
-var valid14 = _errs121 === errors;
-if(valid14){
-let data52 = data50.forwarded;
-const _errs123 = errors;
-if(typeof data52 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwarding/forwarded",schemaPath:"#/properties/forwarding/properties/forwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.forwarded.type,parentSchema:schema11.properties.forwarding.properties.forwarded,data:data52}];
+if(errors === _errs120){
+if(typeof data51 == "number"){
+if(data51 > 86400000 || isNaN(data51)){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data51}];
 return false;
 }
-var valid14 = _errs123 === errors;
-if(valid14){
-let data53 = data50.trustedProxies;
-const _errs125 = errors;
-if(errors === _errs125){
-if(Array.isArray(data53)){
-if(data53.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data53}];
+else {
+if(data51 < 1 || isNaN(data51)){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data51}];
 return false;
+}
+}
+}
+}
+var valid15 = _errs120 === errors;
+if(valid15){
+if(data45.caFile !== undefined){
+let data52 = data45.caFile;
+const _errs122 = errors;
+if(errors === _errs122){
+if(typeof data52 === "string"){
+if(func3(data52) > 4096){
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.upstream.properties.caFile,data:data52}];
+return false;
+}
+else {
+if(func3(data52) < 1){
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.upstream.properties.caFile,data:data52}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.upstream.properties.caFile.type,parentSchema:schema11.properties.upstream.properties.caFile,data:data52}];
+return false;
+}
+}
+var valid15 = _errs122 === errors;
 }
 else {
 var valid15 = true;
-const len2 = data53.length;
-for(let i2=0; i2<len2; i2++){
-let data54 = data53[i2];
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.upstream.type,parentSchema:schema11.properties.upstream,data:data45}];
+return false;
+}
+}
+var valid0 = _errs107 === errors;
+if(valid0){
+let data53 = data.forwarding;
+const _errs124 = errors;
+if(errors === _errs124){
+if(data53 && typeof data53 == "object" && !Array.isArray(data53)){
+if(data53.xForwarded === undefined){
+data53.xForwarded = true;
+}
+if(data53.forwarded === undefined){
+data53.forwarded = false;
+}
+if(data53.trustedProxies === undefined){
+data53.trustedProxies = [];
+}
+const _errs126 = errors;
+for(const key9 in data53){
+if(!(((key9 === "xForwarded") || (key9 === "forwarded")) || (key9 === "trustedProxies"))){
+validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwarding,data:data53}];
+return false;
+break;
+}
+}
+if(_errs126 === errors){
+let data54 = data53.xForwarded;
 const _errs127 = errors;
-if(errors === _errs127){
-if(typeof data54 === "string"){
-if(func3(data54) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i2,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data54}];
+if(typeof data54 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwarding/xForwarded",schemaPath:"#/properties/forwarding/properties/xForwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.xForwarded.type,parentSchema:schema11.properties.forwarding.properties.xForwarded,data:data54}];
 return false;
 }
-else {
-if(func3(data54) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i2,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data54}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i2,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwarding.properties.trustedProxies.items.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data54}];
-return false;
-}
-}
-var valid15 = _errs127 === errors;
-if(!valid15){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwarding.properties.trustedProxies.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data53}];
-return false;
-}
-}
-var valid14 = _errs125 === errors;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwarding.type,parentSchema:schema11.properties.forwarding,data:data50}];
-return false;
-}
-}
-var valid0 = _errs118 === errors;
-if(valid0){
-let data55 = data.notFoundStatus;
+var valid16 = _errs127 === errors;
+if(valid16){
+let data55 = data53.forwarded;
 const _errs129 = errors;
-if(!((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55)))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data55}];
+if(typeof data55 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwarding/forwarded",schemaPath:"#/properties/forwarding/properties/forwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.forwarded.type,parentSchema:schema11.properties.forwarding.properties.forwarded,data:data55}];
 return false;
 }
-if(!((((data55 === 404) || (data55 === 421)) || (data55 === 502)) || (data55 === 503))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data55}];
-return false;
-}
-var valid0 = _errs129 === errors;
-if(valid0){
-let data56 = data.clientHalfClose;
+var valid16 = _errs129 === errors;
+if(valid16){
+let data56 = data53.trustedProxies;
 const _errs131 = errors;
-if(!((data56 === "abort") || (data56 === "finish"))){
-validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data56}];
+if(errors === _errs131){
+if(Array.isArray(data56)){
+if(data56.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data56}];
 return false;
 }
-var valid0 = _errs131 === errors;
+else {
+var valid17 = true;
+const len3 = data56.length;
+for(let i4=0; i4<len3; i4++){
+let data57 = data56[i4];
+const _errs133 = errors;
+if(errors === _errs133){
+if(typeof data57 === "string"){
+if(func3(data57) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i4,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data57}];
+return false;
+}
+else {
+if(func3(data57) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i4,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data57}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i4,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwarding.properties.trustedProxies.items.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data57}];
+return false;
+}
+}
+var valid17 = _errs133 === errors;
+if(!valid17){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwarding.properties.trustedProxies.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data56}];
+return false;
+}
+}
+var valid16 = _errs131 === errors;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwarding.type,parentSchema:schema11.properties.forwarding,data:data53}];
+return false;
+}
+}
+var valid0 = _errs124 === errors;
 if(valid0){
-let data57 = data.routes;
-const _errs132 = errors;
-if(errors === _errs132){
-if(Array.isArray(data57)){
-if(data57.length > 100000){
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data57}];
+let data58 = data.notFoundStatus;
+const _errs135 = errors;
+if(!((typeof data58 == "number") && (!(data58 % 1) && !isNaN(data58)))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data58}];
+return false;
+}
+if(!((((data58 === 404) || (data58 === 421)) || (data58 === 502)) || (data58 === 503))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data58}];
+return false;
+}
+var valid0 = _errs135 === errors;
+if(valid0){
+let data59 = data.clientHalfClose;
+const _errs137 = errors;
+if(!((data59 === "abort") || (data59 === "finish"))){
+validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data59}];
+return false;
+}
+var valid0 = _errs137 === errors;
+if(valid0){
+if(data.acme !== undefined){
+let data60 = data.acme;
+const _errs138 = errors;
+if(errors === _errs138){
+if(data60 && typeof data60 == "object" && !Array.isArray(data60)){
+if(data60.challenges === undefined){
+data60.challenges = ["http-01","tls-alpn-01"];
+}
+if(data60.keyType === undefined){
+data60.keyType = "ec-p256";
+}
+let missing2;
+if((data60.directory === undefined) && (missing2 = "directory")){
+validate10.errors = [{instancePath:instancePath+"/acme",schemaPath:"#/properties/acme/required",keyword:"required",params:{missingProperty: missing2},message:"must have required property '"+missing2+"'",schema:schema11.properties.acme.required,parentSchema:schema11.properties.acme,data:data60}];
 return false;
 }
 else {
-var valid16 = true;
-const len3 = data57.length;
-for(let i3=0; i3<len3; i3++){
-let data58 = data57[i3];
-const _errs134 = errors;
-if(errors === _errs134){
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-if(data58.stripPrefix === undefined){
-data58.stripPrefix = false;
-}
-if(data58.preserveHost === undefined){
-data58.preserveHost = false;
-}
-let missing3;
-if((((data58.id === undefined) && (missing3 = "id")) || ((data58.pathPrefix === undefined) && (missing3 = "pathPrefix"))) || ((data58.upstreams === undefined) && (missing3 = "upstreams"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data58}];
-return false;
-}
-else {
-const _errs136 = errors;
-for(const key10 in data58){
-if(!(func2.call(schema11.properties.routes.items.properties, key10))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data58}];
+const _errs140 = errors;
+for(const key10 in data60){
+if(!(((((((key10 === "directory") || (key10 === "email")) || (key10 === "caFile")) || (key10 === "challenges")) || (key10 === "renewBefore")) || (key10 === "keyType")) || (key10 === "externalAccountBinding"))){
+validate10.errors = [{instancePath:instancePath+"/acme",schemaPath:"#/properties/acme/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.acme,data:data60}];
 return false;
 break;
 }
 }
-if(_errs136 === errors){
-if(data58.id !== undefined){
-let data59 = data58.id;
-const _errs137 = errors;
-if(errors === _errs137){
-if(typeof data59 === "string"){
-if(!pattern0.test(data59)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data59}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data59}];
-return false;
-}
-}
-var valid17 = _errs137 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.host !== undefined){
-let data60 = data58.host;
-const _errs139 = errors;
-if(errors === _errs139){
-if(typeof data60 === "string"){
-if(func3(data60) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data60}];
-return false;
-}
-else {
-if(func3(data60) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data60}];
-return false;
-}
-else {
-if(!pattern3.test(data60)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data60}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data60}];
-return false;
-}
-}
-var valid17 = _errs139 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.pathPrefix !== undefined){
-let data61 = data58.pathPrefix;
+if(_errs140 === errors){
+if(data60.directory !== undefined){
+let data61 = data60.directory;
 const _errs141 = errors;
 if(errors === _errs141){
 if(typeof data61 === "string"){
 if(func3(data61) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data61}];
+validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.acme.properties.directory,data:data61}];
 return false;
 }
 else {
-if(func3(data61) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data61}];
+if(func3(data61) < 9){
+validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/minLength",keyword:"minLength",params:{limit: 9},message:"must NOT have fewer than 9 characters",schema:9,parentSchema:schema11.properties.acme.properties.directory,data:data61}];
 return false;
 }
 else {
-if(!pattern4.test(data61)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data61}];
+if(!pattern2.test(data61)){
+validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/pattern",keyword:"pattern",params:{pattern: "^https://[^\\s]+$"},message:"must match pattern \""+"^https://[^\\s]+$"+"\"",schema:"^https://[^\\s]+$",parentSchema:schema11.properties.acme.properties.directory,data:data61}];
 return false;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data61}];
+validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.directory.type,parentSchema:schema11.properties.acme.properties.directory,data:data61}];
 return false;
 }
 }
-var valid17 = _errs141 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.methods !== undefined){
-let data62 = data58.methods;
-const _errs143 = errors;
-if(errors === _errs143){
-if(Array.isArray(data62)){
-if(data62.length > 32){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data62}];
-return false;
-}
-else {
-if(data62.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data62}];
-return false;
+var valid18 = _errs141 === errors;
 }
 else {
 var valid18 = true;
-const len4 = data62.length;
-for(let i4=0; i4<len4; i4++){
-let data63 = data62[i4];
-const _errs145 = errors;
-if(errors === _errs145){
-if(typeof data63 === "string"){
-if(!pattern5.test(data63)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods/" + i4,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data63}];
+}
+if(valid18){
+if(data60.email !== undefined){
+let data62 = data60.email;
+const _errs143 = errors;
+if(errors === _errs143){
+if(typeof data62 === "string"){
+if(func3(data62) > 254){
+validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/maxLength",keyword:"maxLength",params:{limit: 254},message:"must NOT have more than 254 characters",schema:254,parentSchema:schema11.properties.acme.properties.email,data:data62}];
+return false;
+}
+else {
+if(func3(data62) < 3){
+validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.acme.properties.email,data:data62}];
+return false;
+}
+else {
+if(!pattern3.test(data62)){
+validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/pattern",keyword:"pattern",params:{pattern: "^[^@\\s:,]+@[^@\\s:,]+$"},message:"must match pattern \""+"^[^@\\s:,]+@[^@\\s:,]+$"+"\"",schema:"^[^@\\s:,]+@[^@\\s:,]+$",parentSchema:schema11.properties.acme.properties.email,data:data62}];
 return false;
 }
 }
+}
+}
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods/" + i4,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data63}];
+validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.email.type,parentSchema:schema11.properties.acme.properties.email,data:data62}];
+return false;
+}
+}
+var valid18 = _errs143 === errors;
+}
+else {
+var valid18 = true;
+}
+if(valid18){
+if(data60.caFile !== undefined){
+let data63 = data60.caFile;
+const _errs145 = errors;
+if(errors === _errs145){
+if(typeof data63 === "string"){
+if(func3(data63) > 4096){
+validate10.errors = [{instancePath:instancePath+"/acme/caFile",schemaPath:"#/properties/acme/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.acme.properties.caFile,data:data63}];
+return false;
+}
+else {
+if(func3(data63) < 1){
+validate10.errors = [{instancePath:instancePath+"/acme/caFile",schemaPath:"#/properties/acme/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.acme.properties.caFile,data:data63}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/caFile",schemaPath:"#/properties/acme/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.caFile.type,parentSchema:schema11.properties.acme.properties.caFile,data:data63}];
 return false;
 }
 }
 var valid18 = _errs145 === errors;
-if(!valid18){
-break;
 }
+else {
+var valid18 = true;
 }
 if(valid18){
-let i5 = data62.length;
-let j0;
-if(i5 > 1){
-const indices0 = {};
-for(;i5--;){
-let item0 = data62[i5];
-if(typeof item0 !== "string"){
-continue;
+let data64 = data60.challenges;
+const _errs147 = errors;
+if(errors === _errs147){
+if(Array.isArray(data64)){
+if(data64.length < 1){
+validate10.errors = [{instancePath:instancePath+"/acme/challenges",schemaPath:"#/properties/acme/properties/challenges/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.acme.properties.challenges,data:data64}];
+return false;
 }
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i5+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data62}];
+else {
+var valid19 = true;
+const len4 = data64.length;
+for(let i5=0; i5<len4; i5++){
+let data65 = data64[i5];
+const _errs149 = errors;
+if(!((data65 === "http-01") || (data65 === "tls-alpn-01"))){
+validate10.errors = [{instancePath:instancePath+"/acme/challenges/" + i5,schemaPath:"#/properties/acme/properties/challenges/items/enum",keyword:"enum",params:{allowedValues: schema11.properties.acme.properties.challenges.items.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.acme.properties.challenges.items.enum,parentSchema:schema11.properties.acme.properties.challenges.items,data:data65}];
+return false;
+}
+var valid19 = _errs149 === errors;
+if(!valid19){
+break;
+}
+}
+if(valid19){
+let i6 = data64.length;
+let j1;
+if(i6 > 1){
+outer0:
+for(;i6--;){
+for(j1 = i6; j1--;){
+if(func0(data64[i6], data64[j1])){
+validate10.errors = [{instancePath:instancePath+"/acme/challenges",schemaPath:"#/properties/acme/properties/challenges/uniqueItems",keyword:"uniqueItems",params:{i: i6, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i6+" are identical)",schema:true,parentSchema:schema11.properties.acme.properties.challenges,data:data64}];
+return false;
+break outer0;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/challenges",schemaPath:"#/properties/acme/properties/challenges/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.acme.properties.challenges.type,parentSchema:schema11.properties.acme.properties.challenges,data:data64}];
+return false;
+}
+}
+var valid18 = _errs147 === errors;
+if(valid18){
+if(data60.renewBefore !== undefined){
+let data66 = data60.renewBefore;
+const _errs150 = errors;
+if(errors === _errs150){
+if(typeof data66 === "string"){
+if(func3(data66) > 16){
+validate10.errors = [{instancePath:instancePath+"/acme/renewBefore",schemaPath:"#/properties/acme/properties/renewBefore/maxLength",keyword:"maxLength",params:{limit: 16},message:"must NOT have more than 16 characters",schema:16,parentSchema:schema11.properties.acme.properties.renewBefore,data:data66}];
+return false;
+}
+else {
+if(!pattern4.test(data66)){
+validate10.errors = [{instancePath:instancePath+"/acme/renewBefore",schemaPath:"#/properties/acme/properties/renewBefore/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$"},message:"must match pattern \""+"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$"+"\"",schema:"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$",parentSchema:schema11.properties.acme.properties.renewBefore,data:data66}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/renewBefore",schemaPath:"#/properties/acme/properties/renewBefore/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.renewBefore.type,parentSchema:schema11.properties.acme.properties.renewBefore,data:data66}];
+return false;
+}
+}
+var valid18 = _errs150 === errors;
+}
+else {
+var valid18 = true;
+}
+if(valid18){
+let data67 = data60.keyType;
+const _errs152 = errors;
+if(!((((data67 === "ec-p256") || (data67 === "ec-p384")) || (data67 === "rsa-2048")) || (data67 === "rsa-4096"))){
+validate10.errors = [{instancePath:instancePath+"/acme/keyType",schemaPath:"#/properties/acme/properties/keyType/enum",keyword:"enum",params:{allowedValues: schema11.properties.acme.properties.keyType.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.acme.properties.keyType.enum,parentSchema:schema11.properties.acme.properties.keyType,data:data67}];
+return false;
+}
+var valid18 = _errs152 === errors;
+if(valid18){
+if(data60.externalAccountBinding !== undefined){
+let data68 = data60.externalAccountBinding;
+const _errs153 = errors;
+if(errors === _errs153){
+if(data68 && typeof data68 == "object" && !Array.isArray(data68)){
+let missing3;
+if(((data68.kid === undefined) && (missing3 = "kid")) || ((data68.hmacKey === undefined) && (missing3 = "hmacKey"))){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding",schemaPath:"#/properties/acme/properties/externalAccountBinding/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'",schema:schema11.properties.acme.properties.externalAccountBinding.required,parentSchema:schema11.properties.acme.properties.externalAccountBinding,data:data68}];
+return false;
+}
+else {
+const _errs155 = errors;
+for(const key11 in data68){
+if(!((key11 === "kid") || (key11 === "hmacKey"))){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding",schemaPath:"#/properties/acme/properties/externalAccountBinding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.acme.properties.externalAccountBinding,data:data68}];
 return false;
 break;
 }
-indices0[item0] = i5;
 }
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data62}];
-return false;
-}
-}
-var valid17 = _errs143 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.headers !== undefined){
-let data64 = data58.headers;
-const _errs147 = errors;
-if(errors === _errs147){
-if(data64 && typeof data64 == "object" && !Array.isArray(data64)){
-if(Object.keys(data64).length > 16){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data64}];
+if(_errs155 === errors){
+if(data68.kid !== undefined){
+let data69 = data68.kid;
+const _errs156 = errors;
+if(errors === _errs156){
+if(typeof data69 === "string"){
+if(func3(data69) > 1024){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/kid",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/kid/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.kid,data:data69}];
 return false;
 }
 else {
-for(const key11 in data64){
-const _errs149 = errors;
-if(typeof key11 === "string"){
-if(!pattern5.test(key11)){
-const err20 = {instancePath:instancePath+"/routes/" + i3+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key11,propertyName:key11};
+if(func3(data69) < 1){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/kid",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/kid/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.kid,data:data69}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/kid",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/kid/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.externalAccountBinding.properties.kid.type,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.kid,data:data69}];
+return false;
+}
+}
+var valid21 = _errs156 === errors;
+}
+else {
+var valid21 = true;
+}
+if(valid21){
+if(data68.hmacKey !== undefined){
+let data70 = data68.hmacKey;
+const _errs158 = errors;
+if(errors === _errs158){
+if(typeof data70 === "string"){
+if(func3(data70) > 1024){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/hmacKey",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/hmacKey/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey,data:data70}];
+return false;
+}
+else {
+if(func3(data70) < 1){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/hmacKey",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/hmacKey/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey,data:data70}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/hmacKey",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/hmacKey/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey.type,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey,data:data70}];
+return false;
+}
+}
+var valid21 = _errs158 === errors;
+}
+else {
+var valid21 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding",schemaPath:"#/properties/acme/properties/externalAccountBinding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.acme.properties.externalAccountBinding.type,parentSchema:schema11.properties.acme.properties.externalAccountBinding,data:data68}];
+return false;
+}
+}
+var valid18 = _errs153 === errors;
+}
+else {
+var valid18 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme",schemaPath:"#/properties/acme/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.acme.type,parentSchema:schema11.properties.acme,data:data60}];
+return false;
+}
+}
+var valid0 = _errs138 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+let data71 = data.routes;
+const _errs160 = errors;
+if(errors === _errs160){
+if(Array.isArray(data71)){
+if(data71.length > 100000){
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data71}];
+return false;
+}
+else {
+var valid22 = true;
+const len5 = data71.length;
+for(let i7=0; i7<len5; i7++){
+let data72 = data71[i7];
+const _errs162 = errors;
+if(errors === _errs162){
+if(data72 && typeof data72 == "object" && !Array.isArray(data72)){
+if(data72.stripPrefix === undefined){
+data72.stripPrefix = false;
+}
+if(data72.preserveHost === undefined){
+data72.preserveHost = false;
+}
+let missing4;
+if((((data72.id === undefined) && (missing4 = "id")) || ((data72.pathPrefix === undefined) && (missing4 = "pathPrefix"))) || ((data72.upstreams === undefined) && (missing4 = "upstreams"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data72}];
+return false;
+}
+else {
+const _errs164 = errors;
+for(const key12 in data72){
+if(!(func2.call(schema11.properties.routes.items.properties, key12))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data72}];
+return false;
+break;
+}
+}
+if(_errs164 === errors){
+if(data72.id !== undefined){
+let data73 = data72.id;
+const _errs165 = errors;
+if(errors === _errs165){
+if(typeof data73 === "string"){
+if(!pattern0.test(data73)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data73}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data73}];
+return false;
+}
+}
+var valid23 = _errs165 === errors;
+}
+else {
+var valid23 = true;
+}
+if(valid23){
+if(data72.host !== undefined){
+let data74 = data72.host;
+const _errs167 = errors;
+if(errors === _errs167){
+if(typeof data74 === "string"){
+if(func3(data74) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data74}];
+return false;
+}
+else {
+if(func3(data74) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data74}];
+return false;
+}
+else {
+if(!pattern6.test(data74)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data74}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data74}];
+return false;
+}
+}
+var valid23 = _errs167 === errors;
+}
+else {
+var valid23 = true;
+}
+if(valid23){
+if(data72.pathPrefix !== undefined){
+let data75 = data72.pathPrefix;
+const _errs169 = errors;
+if(errors === _errs169){
+if(typeof data75 === "string"){
+if(func3(data75) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data75}];
+return false;
+}
+else {
+if(func3(data75) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data75}];
+return false;
+}
+else {
+if(!pattern7.test(data75)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data75}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data75}];
+return false;
+}
+}
+var valid23 = _errs169 === errors;
+}
+else {
+var valid23 = true;
+}
+if(valid23){
+if(data72.methods !== undefined){
+let data76 = data72.methods;
+const _errs171 = errors;
+if(errors === _errs171){
+if(Array.isArray(data76)){
+if(data76.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data76}];
+return false;
+}
+else {
+if(data76.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data76}];
+return false;
+}
+else {
+var valid24 = true;
+const len6 = data76.length;
+for(let i8=0; i8<len6; i8++){
+let data77 = data76[i8];
+const _errs173 = errors;
+if(errors === _errs173){
+if(typeof data77 === "string"){
+if(!pattern8.test(data77)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods/" + i8,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data77}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods/" + i8,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data77}];
+return false;
+}
+}
+var valid24 = _errs173 === errors;
+if(!valid24){
+break;
+}
+}
+if(valid24){
+let i9 = data76.length;
+let j2;
+if(i9 > 1){
+const indices1 = {};
+for(;i9--;){
+let item1 = data76[i9];
+if(typeof item1 !== "string"){
+continue;
+}
+if(typeof indices1[item1] == "number"){
+j2 = indices1[item1];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i9+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data76}];
+return false;
+break;
+}
+indices1[item1] = i9;
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data76}];
+return false;
+}
+}
+var valid23 = _errs171 === errors;
+}
+else {
+var valid23 = true;
+}
+if(valid23){
+if(data72.headers !== undefined){
+let data78 = data72.headers;
+const _errs175 = errors;
+if(errors === _errs175){
+if(data78 && typeof data78 == "object" && !Array.isArray(data78)){
+if(Object.keys(data78).length > 16){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data78}];
+return false;
+}
+else {
+for(const key13 in data78){
+const _errs177 = errors;
+if(typeof key13 === "string"){
+if(!pattern8.test(key13)){
+const err20 = {instancePath:instancePath+"/routes/" + i7+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key13,propertyName:key13};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -1890,9 +2318,9 @@ vErrors.push(err20);
 errors++;
 }
 }
-var valid20 = _errs149 === errors;
-if(!valid20){
-const err21 = {instancePath:instancePath+"/routes/" + i3+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key11},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data64};
+var valid26 = _errs177 === errors;
+if(!valid26){
+const err21 = {instancePath:instancePath+"/routes/" + i7+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key13},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data78};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -1905,24 +2333,24 @@ return false;
 break;
 }
 }
-if(valid20){
-for(const key12 in data64){
-let data65 = data64[key12];
-const _errs151 = errors;
-if(errors === _errs151){
-if(typeof data65 === "string"){
-if(func3(data65) > 1024){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/headers/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data65}];
+if(valid26){
+for(const key14 in data78){
+let data79 = data78[key14];
+const _errs179 = errors;
+if(errors === _errs179){
+if(typeof data79 === "string"){
+if(func3(data79) > 1024){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/headers/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data79}];
 return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/headers/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data65}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/headers/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data79}];
 return false;
 }
 }
-var valid21 = _errs151 === errors;
-if(!valid21){
+var valid27 = _errs179 === errors;
+if(!valid27){
 break;
 }
 }
@@ -1930,44 +2358,44 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data64}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data78}];
 return false;
 }
 }
-var valid17 = _errs147 === errors;
+var valid23 = _errs175 === errors;
 }
 else {
-var valid17 = true;
+var valid23 = true;
 }
-if(valid17){
-if(data58.upstreams !== undefined){
-let data66 = data58.upstreams;
-const _errs153 = errors;
-if(errors === _errs153){
-if(Array.isArray(data66)){
-if(data66.length > 64){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data66}];
+if(valid23){
+if(data72.upstreams !== undefined){
+let data80 = data72.upstreams;
+const _errs181 = errors;
+if(errors === _errs181){
+if(Array.isArray(data80)){
+if(data80.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data80}];
 return false;
 }
 else {
-if(data66.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data66}];
+if(data80.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data80}];
 return false;
 }
 else {
-var valid22 = true;
-const len5 = data66.length;
-for(let i6=0; i6<len5; i6++){
-let data67 = data66[i6];
-const _errs155 = errors;
-const _errs156 = errors;
-let valid23 = false;
+var valid28 = true;
+const len7 = data80.length;
+for(let i10=0; i10<len7; i10++){
+let data81 = data80[i10];
+const _errs183 = errors;
+const _errs184 = errors;
+let valid29 = false;
 let passing2 = null;
-const _errs157 = errors;
-if(errors === _errs157){
-if(typeof data67 === "string"){
-if(func3(data67) > 2048){
-const err22 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data67};
+const _errs185 = errors;
+if(errors === _errs185){
+if(typeof data81 === "string"){
+if(func3(data81) > 2048){
+const err22 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data81};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -1977,8 +2405,8 @@ vErrors.push(err22);
 errors++;
 }
 else {
-if(func3(data67) < 8){
-const err23 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data67};
+if(func3(data81) < 8){
+const err23 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data81};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -1990,7 +2418,7 @@ errors++;
 }
 }
 else {
-const err24 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data67};
+const err24 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data81};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -2000,17 +2428,17 @@ vErrors.push(err24);
 errors++;
 }
 }
-var _valid3 = _errs157 === errors;
+var _valid3 = _errs185 === errors;
 if(_valid3){
-valid23 = true;
+valid29 = true;
 passing2 = 0;
 }
-const _errs159 = errors;
-if(errors === _errs159){
-if(data67 && typeof data67 == "object" && !Array.isArray(data67)){
-let missing4;
-if((data67.url === undefined) && (missing4 = "url")){
-const err25 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data67};
+const _errs187 = errors;
+if(errors === _errs187){
+if(data81 && typeof data81 == "object" && !Array.isArray(data81)){
+let missing5;
+if((data81.url === undefined) && (missing5 = "url")){
+const err25 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing5},message:"must have required property '"+missing5+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data81};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -2020,10 +2448,10 @@ vErrors.push(err25);
 errors++;
 }
 else {
-const _errs161 = errors;
-for(const key13 in data67){
-if(!((key13 === "url") || (key13 === "weight"))){
-const err26 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data67};
+const _errs189 = errors;
+for(const key15 in data81){
+if(!((key15 === "url") || (key15 === "weight"))){
+const err26 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data81};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -2034,14 +2462,14 @@ errors++;
 break;
 }
 }
-if(_errs161 === errors){
-if(data67.url !== undefined){
-let data68 = data67.url;
-const _errs162 = errors;
-if(errors === _errs162){
-if(typeof data68 === "string"){
-if(func3(data68) > 2048){
-const err27 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data68};
+if(_errs189 === errors){
+if(data81.url !== undefined){
+let data82 = data81.url;
+const _errs190 = errors;
+if(errors === _errs190){
+if(typeof data82 === "string"){
+if(func3(data82) > 2048){
+const err27 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data82};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -2051,8 +2479,8 @@ vErrors.push(err27);
 errors++;
 }
 else {
-if(func3(data68) < 8){
-const err28 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data68};
+if(func3(data82) < 8){
+const err28 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data82};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -2064,7 +2492,7 @@ errors++;
 }
 }
 else {
-const err29 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data68};
+const err29 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data82};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -2074,17 +2502,17 @@ vErrors.push(err29);
 errors++;
 }
 }
-var valid24 = _errs162 === errors;
+var valid30 = _errs190 === errors;
 }
 else {
-var valid24 = true;
+var valid30 = true;
 }
-if(valid24){
-if(data67.weight !== undefined){
-let data69 = data67.weight;
-const _errs164 = errors;
-if(!((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69)))){
-const err30 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data69};
+if(valid30){
+if(data81.weight !== undefined){
+let data83 = data81.weight;
+const _errs192 = errors;
+if(!((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83)))){
+const err30 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data83};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -2093,10 +2521,10 @@ vErrors.push(err30);
 }
 errors++;
 }
-if(errors === _errs164){
-if(typeof data69 == "number"){
-if(data69 > 1000 || isNaN(data69)){
-const err31 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data69};
+if(errors === _errs192){
+if(typeof data83 == "number"){
+if(data83 > 1000 || isNaN(data83)){
+const err31 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data83};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -2106,8 +2534,8 @@ vErrors.push(err31);
 errors++;
 }
 else {
-if(data69 < 1 || isNaN(data69)){
-const err32 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data69};
+if(data83 < 1 || isNaN(data83)){
+const err32 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data83};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -2119,17 +2547,17 @@ errors++;
 }
 }
 }
-var valid24 = _errs164 === errors;
+var valid30 = _errs192 === errors;
 }
 else {
-var valid24 = true;
+var valid30 = true;
 }
 }
 }
 }
 }
 else {
-const err33 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data67};
+const err33 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data81};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -2139,19 +2567,19 @@ vErrors.push(err33);
 errors++;
 }
 }
-var _valid3 = _errs159 === errors;
-if(_valid3 && valid23){
-valid23 = false;
+var _valid3 = _errs187 === errors;
+if(_valid3 && valid29){
+valid29 = false;
 passing2 = [passing2, 1];
 }
 else {
 if(_valid3){
-valid23 = true;
+valid29 = true;
 passing2 = 1;
 }
 }
-if(!valid23){
-const err34 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data67};
+if(!valid29){
+const err34 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data81};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -2163,329 +2591,329 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs156;
+errors = _errs184;
 if(vErrors !== null){
-if(_errs156){
-vErrors.length = _errs156;
+if(_errs184){
+vErrors.length = _errs184;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid22 = _errs155 === errors;
+var valid28 = _errs183 === errors;
+if(!valid28){
+break;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data80}];
+return false;
+}
+}
+var valid23 = _errs181 === errors;
+}
+else {
+var valid23 = true;
+}
+if(valid23){
+let data84 = data72.stripPrefix;
+const _errs194 = errors;
+if(typeof data84 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data84}];
+return false;
+}
+var valid23 = _errs194 === errors;
+if(valid23){
+if(data72.rewritePrefix !== undefined){
+let data85 = data72.rewritePrefix;
+const _errs196 = errors;
+if(errors === _errs196){
+if(typeof data85 === "string"){
+if(func3(data85) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data85}];
+return false;
+}
+else {
+if(!pattern10.test(data85)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data85}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data85}];
+return false;
+}
+}
+var valid23 = _errs196 === errors;
+}
+else {
+var valid23 = true;
+}
+if(valid23){
+let data86 = data72.preserveHost;
+const _errs198 = errors;
+if(typeof data86 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data86}];
+return false;
+}
+var valid23 = _errs198 === errors;
+if(valid23){
+if(data72.via !== undefined){
+let data87 = data72.via;
+const _errs200 = errors;
+if(typeof data87 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data87}];
+return false;
+}
+var valid23 = _errs200 === errors;
+}
+else {
+var valid23 = true;
+}
+if(valid23){
+if(data72.proxyName !== undefined){
+let data88 = data72.proxyName;
+const _errs202 = errors;
+if(errors === _errs202){
+if(typeof data88 === "string"){
+if(!pattern1.test(data88)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data88}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data88}];
+return false;
+}
+}
+var valid23 = _errs202 === errors;
+}
+else {
+var valid23 = true;
+}
+if(valid23){
+if(data72.upstreamTls !== undefined){
+let data89 = data72.upstreamTls;
+const _errs204 = errors;
+if(errors === _errs204){
+if(data89 && typeof data89 == "object" && !Array.isArray(data89)){
+if(data89.insecureSkipVerify === undefined){
+data89.insecureSkipVerify = false;
+}
+const _errs206 = errors;
+for(const key16 in data89){
+if(!(((((key16 === "ca") || (key16 === "servername")) || (key16 === "cert")) || (key16 === "key")) || (key16 === "insecureSkipVerify"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data89}];
+return false;
+break;
+}
+}
+if(_errs206 === errors){
+let missing6;
+if(data89.cert !== undefined && ((data89.key === undefined) && (missing6 = "key"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
+    missingProperty: missing6,
+    depsCount: 1,
+    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data89}];
+return false;
+}
+else {
+if(data89.key !== undefined && ((data89.cert === undefined) && (missing6 = "cert"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
+    missingProperty: missing6,
+    depsCount: 1,
+    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data89}];
+return false;
+}
+else {
+if(data89.ca !== undefined){
+let data90 = data89.ca;
+const _errs207 = errors;
+if(errors === _errs207){
+if(typeof data90 === "string"){
+if(func3(data90) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data90}];
+return false;
+}
+else {
+if(func3(data90) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data90}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data90}];
+return false;
+}
+}
+var valid32 = _errs207 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data89.servername !== undefined){
+let data91 = data89.servername;
+const _errs209 = errors;
+if(errors === _errs209){
+if(typeof data91 === "string"){
+if(func3(data91) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data91}];
+return false;
+}
+else {
+if(func3(data91) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data91}];
+return false;
+}
+else {
+if(!pattern12.test(data91)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data91}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data91}];
+return false;
+}
+}
+var valid32 = _errs209 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data89.cert !== undefined){
+let data92 = data89.cert;
+const _errs211 = errors;
+if(errors === _errs211){
+if(typeof data92 === "string"){
+if(func3(data92) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data92}];
+return false;
+}
+else {
+if(func3(data92) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data92}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data92}];
+return false;
+}
+}
+var valid32 = _errs211 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data89.key !== undefined){
+let data93 = data89.key;
+const _errs213 = errors;
+if(errors === _errs213){
+if(typeof data93 === "string"){
+if(func3(data93) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data93}];
+return false;
+}
+else {
+if(func3(data93) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data93}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data93}];
+return false;
+}
+}
+var valid32 = _errs213 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+let data94 = data89.insecureSkipVerify;
+const _errs215 = errors;
+if(typeof data94 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data94}];
+return false;
+}
+var valid32 = _errs215 === errors;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data89}];
+return false;
+}
+}
+var valid23 = _errs204 === errors;
+}
+else {
+var valid23 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i7,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data72}];
+return false;
+}
+}
+var valid22 = _errs162 === errors;
 if(!valid22){
 break;
 }
 }
 }
 }
-}
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data66}];
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data71}];
 return false;
 }
 }
-var valid17 = _errs153 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-let data70 = data58.stripPrefix;
-const _errs166 = errors;
-if(typeof data70 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data70}];
-return false;
-}
-var valid17 = _errs166 === errors;
-if(valid17){
-if(data58.rewritePrefix !== undefined){
-let data71 = data58.rewritePrefix;
-const _errs168 = errors;
-if(errors === _errs168){
-if(typeof data71 === "string"){
-if(func3(data71) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data71}];
-return false;
-}
-else {
-if(!pattern7.test(data71)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data71}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data71}];
-return false;
-}
-}
-var valid17 = _errs168 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-let data72 = data58.preserveHost;
-const _errs170 = errors;
-if(typeof data72 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data72}];
-return false;
-}
-var valid17 = _errs170 === errors;
-if(valid17){
-if(data58.via !== undefined){
-let data73 = data58.via;
-const _errs172 = errors;
-if(typeof data73 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data73}];
-return false;
-}
-var valid17 = _errs172 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.proxyName !== undefined){
-let data74 = data58.proxyName;
-const _errs174 = errors;
-if(errors === _errs174){
-if(typeof data74 === "string"){
-if(!pattern1.test(data74)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data74}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data74}];
-return false;
-}
-}
-var valid17 = _errs174 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.upstreamTls !== undefined){
-let data75 = data58.upstreamTls;
-const _errs176 = errors;
-if(errors === _errs176){
-if(data75 && typeof data75 == "object" && !Array.isArray(data75)){
-if(data75.insecureSkipVerify === undefined){
-data75.insecureSkipVerify = false;
-}
-const _errs178 = errors;
-for(const key14 in data75){
-if(!(((((key14 === "ca") || (key14 === "servername")) || (key14 === "cert")) || (key14 === "key")) || (key14 === "insecureSkipVerify"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data75}];
-return false;
-break;
-}
-}
-if(_errs178 === errors){
-let missing5;
-if(data75.cert !== undefined && ((data75.key === undefined) && (missing5 = "key"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
-    missingProperty: missing5,
-    depsCount: 1,
-    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data75}];
-return false;
-}
-else {
-if(data75.key !== undefined && ((data75.cert === undefined) && (missing5 = "cert"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
-    missingProperty: missing5,
-    depsCount: 1,
-    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data75}];
-return false;
-}
-else {
-if(data75.ca !== undefined){
-let data76 = data75.ca;
-const _errs179 = errors;
-if(errors === _errs179){
-if(typeof data76 === "string"){
-if(func3(data76) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data76}];
-return false;
-}
-else {
-if(func3(data76) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data76}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data76}];
-return false;
-}
-}
-var valid26 = _errs179 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data75.servername !== undefined){
-let data77 = data75.servername;
-const _errs181 = errors;
-if(errors === _errs181){
-if(typeof data77 === "string"){
-if(func3(data77) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data77}];
-return false;
-}
-else {
-if(func3(data77) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data77}];
-return false;
-}
-else {
-if(!pattern9.test(data77)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data77}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data77}];
-return false;
-}
-}
-var valid26 = _errs181 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data75.cert !== undefined){
-let data78 = data75.cert;
-const _errs183 = errors;
-if(errors === _errs183){
-if(typeof data78 === "string"){
-if(func3(data78) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data78}];
-return false;
-}
-else {
-if(func3(data78) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data78}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data78}];
-return false;
-}
-}
-var valid26 = _errs183 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data75.key !== undefined){
-let data79 = data75.key;
-const _errs185 = errors;
-if(errors === _errs185){
-if(typeof data79 === "string"){
-if(func3(data79) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data79}];
-return false;
-}
-else {
-if(func3(data79) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data79}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data79}];
-return false;
-}
-}
-var valid26 = _errs185 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-let data80 = data75.insecureSkipVerify;
-const _errs187 = errors;
-if(typeof data80 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data80}];
-return false;
-}
-var valid26 = _errs187 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data75}];
-return false;
-}
-}
-var valid17 = _errs176 === errors;
-}
-else {
-var valid17 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data58}];
-return false;
-}
-}
-var valid16 = _errs134 === errors;
-if(!valid16){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data57}];
-return false;
-}
-}
-var valid0 = _errs132 === errors;
+var valid0 = _errs160 === errors;
 if(valid0){
-let data81 = data.store;
-const _errs189 = errors;
-const _errs190 = errors;
-let valid27 = false;
+let data95 = data.store;
+const _errs217 = errors;
+const _errs218 = errors;
+let valid33 = false;
 let passing3 = null;
-const _errs191 = errors;
-if(errors === _errs191){
-if(data81 && typeof data81 == "object" && !Array.isArray(data81)){
-let missing6;
-if((data81.type === undefined) && (missing6 = "type")){
-const err35 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing6},message:"must have required property '"+missing6+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data81};
+const _errs219 = errors;
+if(errors === _errs219){
+if(data95 && typeof data95 == "object" && !Array.isArray(data95)){
+let missing7;
+if((data95.type === undefined) && (missing7 = "type")){
+const err35 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data95};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -2495,10 +2923,10 @@ vErrors.push(err35);
 errors++;
 }
 else {
-const _errs193 = errors;
-for(const key15 in data81){
-if(!(key15 === "type")){
-const err36 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data81};
+const _errs221 = errors;
+for(const key17 in data95){
+if(!(key17 === "type")){
+const err36 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data95};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -2509,11 +2937,11 @@ errors++;
 break;
 }
 }
-if(_errs193 === errors){
-if(data81.type !== undefined){
-let data82 = data81.type;
-if("file" !== data82){
-const err37 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data82};
+if(_errs221 === errors){
+if(data95.type !== undefined){
+let data96 = data95.type;
+if("file" !== data96){
+const err37 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data96};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -2527,7 +2955,7 @@ errors++;
 }
 }
 else {
-const err38 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data81};
+const err38 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data95};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -2537,17 +2965,17 @@ vErrors.push(err38);
 errors++;
 }
 }
-var _valid4 = _errs191 === errors;
+var _valid4 = _errs219 === errors;
 if(_valid4){
-valid27 = true;
+valid33 = true;
 passing3 = 0;
 }
-const _errs195 = errors;
-if(errors === _errs195){
-if(data81 && typeof data81 == "object" && !Array.isArray(data81)){
-let missing7;
-if((((data81.type === undefined) && (missing7 = "type")) || ((data81.endpoints === undefined) && (missing7 = "endpoints"))) || ((data81.prefix === undefined) && (missing7 = "prefix"))){
-const err39 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data81};
+const _errs223 = errors;
+if(errors === _errs223){
+if(data95 && typeof data95 == "object" && !Array.isArray(data95)){
+let missing8;
+if((((data95.type === undefined) && (missing8 = "type")) || ((data95.endpoints === undefined) && (missing8 = "endpoints"))) || ((data95.prefix === undefined) && (missing8 = "prefix"))){
+const err39 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data95};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -2557,10 +2985,10 @@ vErrors.push(err39);
 errors++;
 }
 else {
-const _errs197 = errors;
-for(const key16 in data81){
-if(!(((((((key16 === "type") || (key16 === "endpoints")) || (key16 === "prefix")) || (key16 === "tls")) || (key16 === "auth")) || (key16 === "cacheFile")) || (key16 === "timeoutMs"))){
-const err40 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data81};
+const _errs225 = errors;
+for(const key18 in data95){
+if(!(((((((key18 === "type") || (key18 === "endpoints")) || (key18 === "prefix")) || (key18 === "tls")) || (key18 === "auth")) || (key18 === "cacheFile")) || (key18 === "timeoutMs"))){
+const err40 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data95};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -2571,12 +2999,12 @@ errors++;
 break;
 }
 }
-if(_errs197 === errors){
-if(data81.type !== undefined){
-let data83 = data81.type;
-const _errs198 = errors;
-if("etcd" !== data83){
-const err41 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data83};
+if(_errs225 === errors){
+if(data95.type !== undefined){
+let data97 = data95.type;
+const _errs226 = errors;
+if("etcd" !== data97){
+const err41 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data97};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -2585,19 +3013,19 @@ vErrors.push(err41);
 }
 errors++;
 }
-var valid29 = _errs198 === errors;
+var valid35 = _errs226 === errors;
 }
 else {
-var valid29 = true;
+var valid35 = true;
 }
-if(valid29){
-if(data81.endpoints !== undefined){
-let data84 = data81.endpoints;
-const _errs199 = errors;
-if(errors === _errs199){
-if(Array.isArray(data84)){
-if(data84.length > 32){
-const err42 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data84};
+if(valid35){
+if(data95.endpoints !== undefined){
+let data98 = data95.endpoints;
+const _errs227 = errors;
+if(errors === _errs227){
+if(Array.isArray(data98)){
+if(data98.length > 32){
+const err42 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data98};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -2607,8 +3035,8 @@ vErrors.push(err42);
 errors++;
 }
 else {
-if(data84.length < 1){
-const err43 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data84};
+if(data98.length < 1){
+const err43 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data98};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -2618,15 +3046,15 @@ vErrors.push(err43);
 errors++;
 }
 else {
-var valid30 = true;
-const len6 = data84.length;
-for(let i7=0; i7<len6; i7++){
-let data85 = data84[i7];
-const _errs201 = errors;
-if(errors === _errs201){
-if(typeof data85 === "string"){
-if(func3(data85) > 300){
-const err44 = {instancePath:instancePath+"/store/endpoints/" + i7,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data85};
+var valid36 = true;
+const len8 = data98.length;
+for(let i11=0; i11<len8; i11++){
+let data99 = data98[i11];
+const _errs229 = errors;
+if(errors === _errs229){
+if(typeof data99 === "string"){
+if(func3(data99) > 300){
+const err44 = {instancePath:instancePath+"/store/endpoints/" + i11,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data99};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -2636,8 +3064,8 @@ vErrors.push(err44);
 errors++;
 }
 else {
-if(func3(data85) < 3){
-const err45 = {instancePath:instancePath+"/store/endpoints/" + i7,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data85};
+if(func3(data99) < 3){
+const err45 = {instancePath:instancePath+"/store/endpoints/" + i11,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data99};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -2649,7 +3077,7 @@ errors++;
 }
 }
 else {
-const err46 = {instancePath:instancePath+"/store/endpoints/" + i7,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data85};
+const err46 = {instancePath:instancePath+"/store/endpoints/" + i11,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data99};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -2659,8 +3087,8 @@ vErrors.push(err46);
 errors++;
 }
 }
-var valid30 = _errs201 === errors;
-if(!valid30){
+var valid36 = _errs229 === errors;
+if(!valid36){
 break;
 }
 }
@@ -2668,7 +3096,7 @@ break;
 }
 }
 else {
-const err47 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data84};
+const err47 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data98};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -2678,19 +3106,19 @@ vErrors.push(err47);
 errors++;
 }
 }
-var valid29 = _errs199 === errors;
+var valid35 = _errs227 === errors;
 }
 else {
-var valid29 = true;
+var valid35 = true;
 }
-if(valid29){
-if(data81.prefix !== undefined){
-let data86 = data81.prefix;
-const _errs203 = errors;
-if(errors === _errs203){
-if(typeof data86 === "string"){
-if(func3(data86) > 256){
-const err48 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data86};
+if(valid35){
+if(data95.prefix !== undefined){
+let data100 = data95.prefix;
+const _errs231 = errors;
+if(errors === _errs231){
+if(typeof data100 === "string"){
+if(func3(data100) > 256){
+const err48 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data100};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -2700,8 +3128,8 @@ vErrors.push(err48);
 errors++;
 }
 else {
-if(!pattern10.test(data86)){
-const err49 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data86};
+if(!pattern13.test(data100)){
+const err49 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data100};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -2713,7 +3141,7 @@ errors++;
 }
 }
 else {
-const err50 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data86};
+const err50 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data100};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -2723,20 +3151,20 @@ vErrors.push(err50);
 errors++;
 }
 }
-var valid29 = _errs203 === errors;
+var valid35 = _errs231 === errors;
 }
 else {
-var valid29 = true;
+var valid35 = true;
 }
-if(valid29){
-if(data81.tls !== undefined){
-let data87 = data81.tls;
-const _errs205 = errors;
-if(errors === _errs205){
-if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
-let missing8;
-if((data87.ca === undefined) && (missing8 = "ca")){
-const err51 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data87};
+if(valid35){
+if(data95.tls !== undefined){
+let data101 = data95.tls;
+const _errs233 = errors;
+if(errors === _errs233){
+if(data101 && typeof data101 == "object" && !Array.isArray(data101)){
+let missing9;
+if((data101.ca === undefined) && (missing9 = "ca")){
+const err51 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data101};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -2746,10 +3174,10 @@ vErrors.push(err51);
 errors++;
 }
 else {
-const _errs207 = errors;
-for(const key17 in data87){
-if(!(((key17 === "ca") || (key17 === "cert")) || (key17 === "key"))){
-const err52 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data87};
+const _errs235 = errors;
+for(const key19 in data101){
+if(!(((key19 === "ca") || (key19 === "cert")) || (key19 === "key"))){
+const err52 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data101};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -2760,14 +3188,14 @@ errors++;
 break;
 }
 }
-if(_errs207 === errors){
-if(data87.ca !== undefined){
-let data88 = data87.ca;
-const _errs208 = errors;
-if(errors === _errs208){
-if(typeof data88 === "string"){
-if(func3(data88) < 1){
-const err53 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data88};
+if(_errs235 === errors){
+if(data101.ca !== undefined){
+let data102 = data101.ca;
+const _errs236 = errors;
+if(errors === _errs236){
+if(typeof data102 === "string"){
+if(func3(data102) < 1){
+const err53 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data102};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -2778,7 +3206,7 @@ errors++;
 }
 }
 else {
-const err54 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data88};
+const err54 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data102};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -2788,19 +3216,19 @@ vErrors.push(err54);
 errors++;
 }
 }
-var valid31 = _errs208 === errors;
+var valid37 = _errs236 === errors;
 }
 else {
-var valid31 = true;
+var valid37 = true;
 }
-if(valid31){
-if(data87.cert !== undefined){
-let data89 = data87.cert;
-const _errs210 = errors;
-if(errors === _errs210){
-if(typeof data89 === "string"){
-if(func3(data89) < 1){
-const err55 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data89};
+if(valid37){
+if(data101.cert !== undefined){
+let data103 = data101.cert;
+const _errs238 = errors;
+if(errors === _errs238){
+if(typeof data103 === "string"){
+if(func3(data103) < 1){
+const err55 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data103};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -2811,7 +3239,7 @@ errors++;
 }
 }
 else {
-const err56 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data89};
+const err56 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data103};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -2821,19 +3249,19 @@ vErrors.push(err56);
 errors++;
 }
 }
-var valid31 = _errs210 === errors;
+var valid37 = _errs238 === errors;
 }
 else {
-var valid31 = true;
+var valid37 = true;
 }
-if(valid31){
-if(data87.key !== undefined){
-let data90 = data87.key;
-const _errs212 = errors;
-if(errors === _errs212){
-if(typeof data90 === "string"){
-if(func3(data90) < 1){
-const err57 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data90};
+if(valid37){
+if(data101.key !== undefined){
+let data104 = data101.key;
+const _errs240 = errors;
+if(errors === _errs240){
+if(typeof data104 === "string"){
+if(func3(data104) < 1){
+const err57 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data104};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -2844,7 +3272,7 @@ errors++;
 }
 }
 else {
-const err58 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data90};
+const err58 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data104};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -2854,10 +3282,10 @@ vErrors.push(err58);
 errors++;
 }
 }
-var valid31 = _errs212 === errors;
+var valid37 = _errs240 === errors;
 }
 else {
-var valid31 = true;
+var valid37 = true;
 }
 }
 }
@@ -2865,7 +3293,7 @@ var valid31 = true;
 }
 }
 else {
-const err59 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data87};
+const err59 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data101};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -2875,20 +3303,20 @@ vErrors.push(err59);
 errors++;
 }
 }
-var valid29 = _errs205 === errors;
+var valid35 = _errs233 === errors;
 }
 else {
-var valid29 = true;
+var valid35 = true;
 }
-if(valid29){
-if(data81.auth !== undefined){
-let data91 = data81.auth;
-const _errs214 = errors;
-if(errors === _errs214){
-if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
-let missing9;
-if((data91.username === undefined) && (missing9 = "username")){
-const err60 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data91};
+if(valid35){
+if(data95.auth !== undefined){
+let data105 = data95.auth;
+const _errs242 = errors;
+if(errors === _errs242){
+if(data105 && typeof data105 == "object" && !Array.isArray(data105)){
+let missing10;
+if((data105.username === undefined) && (missing10 = "username")){
+const err60 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing10},message:"must have required property '"+missing10+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data105};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -2898,10 +3326,10 @@ vErrors.push(err60);
 errors++;
 }
 else {
-const _errs216 = errors;
-for(const key18 in data91){
-if(!((key18 === "username") || (key18 === "password"))){
-const err61 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data91};
+const _errs244 = errors;
+for(const key20 in data105){
+if(!((key20 === "username") || (key20 === "password"))){
+const err61 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data105};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -2912,14 +3340,14 @@ errors++;
 break;
 }
 }
-if(_errs216 === errors){
-if(data91.username !== undefined){
-let data92 = data91.username;
-const _errs217 = errors;
-if(errors === _errs217){
-if(typeof data92 === "string"){
-if(func3(data92) > 256){
-const err62 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data92};
+if(_errs244 === errors){
+if(data105.username !== undefined){
+let data106 = data105.username;
+const _errs245 = errors;
+if(errors === _errs245){
+if(typeof data106 === "string"){
+if(func3(data106) > 256){
+const err62 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data106};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -2929,8 +3357,8 @@ vErrors.push(err62);
 errors++;
 }
 else {
-if(func3(data92) < 1){
-const err63 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data92};
+if(func3(data106) < 1){
+const err63 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data106};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -2942,7 +3370,7 @@ errors++;
 }
 }
 else {
-const err64 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data92};
+const err64 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data106};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -2952,19 +3380,19 @@ vErrors.push(err64);
 errors++;
 }
 }
-var valid32 = _errs217 === errors;
+var valid38 = _errs245 === errors;
 }
 else {
-var valid32 = true;
+var valid38 = true;
 }
-if(valid32){
-if(data91.password !== undefined){
-let data93 = data91.password;
-const _errs219 = errors;
-if(errors === _errs219){
-if(typeof data93 === "string"){
-if(func3(data93) > 512){
-const err65 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data93};
+if(valid38){
+if(data105.password !== undefined){
+let data107 = data105.password;
+const _errs247 = errors;
+if(errors === _errs247){
+if(typeof data107 === "string"){
+if(func3(data107) > 512){
+const err65 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data107};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -2974,8 +3402,8 @@ vErrors.push(err65);
 errors++;
 }
 else {
-if(func3(data93) < 1){
-const err66 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data93};
+if(func3(data107) < 1){
+const err66 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data107};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -2987,7 +3415,7 @@ errors++;
 }
 }
 else {
-const err67 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data93};
+const err67 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data107};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -2997,17 +3425,17 @@ vErrors.push(err67);
 errors++;
 }
 }
-var valid32 = _errs219 === errors;
+var valid38 = _errs247 === errors;
 }
 else {
-var valid32 = true;
+var valid38 = true;
 }
 }
 }
 }
 }
 else {
-const err68 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data91};
+const err68 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data105};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -3017,19 +3445,19 @@ vErrors.push(err68);
 errors++;
 }
 }
-var valid29 = _errs214 === errors;
+var valid35 = _errs242 === errors;
 }
 else {
-var valid29 = true;
+var valid35 = true;
 }
-if(valid29){
-if(data81.cacheFile !== undefined){
-let data94 = data81.cacheFile;
-const _errs221 = errors;
-if(errors === _errs221){
-if(typeof data94 === "string"){
-if(func3(data94) < 1){
-const err69 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data94};
+if(valid35){
+if(data95.cacheFile !== undefined){
+let data108 = data95.cacheFile;
+const _errs249 = errors;
+if(errors === _errs249){
+if(typeof data108 === "string"){
+if(func3(data108) < 1){
+const err69 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data108};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -3040,7 +3468,7 @@ errors++;
 }
 }
 else {
-const err70 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data94};
+const err70 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data108};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -3050,17 +3478,17 @@ vErrors.push(err70);
 errors++;
 }
 }
-var valid29 = _errs221 === errors;
+var valid35 = _errs249 === errors;
 }
 else {
-var valid29 = true;
+var valid35 = true;
 }
-if(valid29){
-if(data81.timeoutMs !== undefined){
-let data95 = data81.timeoutMs;
-const _errs223 = errors;
-if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
-const err71 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data95};
+if(valid35){
+if(data95.timeoutMs !== undefined){
+let data109 = data95.timeoutMs;
+const _errs251 = errors;
+if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
+const err71 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data109};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -3069,10 +3497,10 @@ vErrors.push(err71);
 }
 errors++;
 }
-if(errors === _errs223){
-if(typeof data95 == "number"){
-if(data95 > 60000 || isNaN(data95)){
-const err72 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data95};
+if(errors === _errs251){
+if(typeof data109 == "number"){
+if(data109 > 60000 || isNaN(data109)){
+const err72 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data109};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -3082,8 +3510,8 @@ vErrors.push(err72);
 errors++;
 }
 else {
-if(data95 < 100 || isNaN(data95)){
-const err73 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data95};
+if(data109 < 100 || isNaN(data109)){
+const err73 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data109};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -3095,10 +3523,10 @@ errors++;
 }
 }
 }
-var valid29 = _errs223 === errors;
+var valid35 = _errs251 === errors;
 }
 else {
-var valid29 = true;
+var valid35 = true;
 }
 }
 }
@@ -3110,7 +3538,7 @@ var valid29 = true;
 }
 }
 else {
-const err74 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data81};
+const err74 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data95};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -3120,19 +3548,19 @@ vErrors.push(err74);
 errors++;
 }
 }
-var _valid4 = _errs195 === errors;
-if(_valid4 && valid27){
-valid27 = false;
+var _valid4 = _errs223 === errors;
+if(_valid4 && valid33){
+valid33 = false;
 passing3 = [passing3, 1];
 }
 else {
 if(_valid4){
-valid27 = true;
+valid33 = true;
 passing3 = 1;
 }
 }
-if(!valid27){
-const err75 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data81};
+if(!valid33){
+const err75 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data95};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -3144,410 +3572,126 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs190;
+errors = _errs218;
 if(vErrors !== null){
-if(_errs190){
-vErrors.length = _errs190;
+if(_errs218){
+vErrors.length = _errs218;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid0 = _errs189 === errors;
+var valid0 = _errs217 === errors;
 if(valid0){
-let data96 = data.forwardProxy;
-const _errs225 = errors;
-if(errors === _errs225){
-if(data96 && typeof data96 == "object" && !Array.isArray(data96)){
-if(data96.enabled === undefined){
-data96.enabled = false;
+let data110 = data.forwardProxy;
+const _errs253 = errors;
+if(errors === _errs253){
+if(data110 && typeof data110 == "object" && !Array.isArray(data110)){
+if(data110.enabled === undefined){
+data110.enabled = false;
 }
-if(data96.allowClients === undefined){
-data96.allowClients = ["127.0.0.0/8","::1/128"];
+if(data110.allowClients === undefined){
+data110.allowClients = ["127.0.0.0/8","::1/128"];
 }
-if(data96.connectPorts === undefined){
-data96.connectPorts = [443];
+if(data110.connectPorts === undefined){
+data110.connectPorts = [443];
 }
-if(data96.httpPorts === undefined){
-data96.httpPorts = [80,8080];
+if(data110.httpPorts === undefined){
+data110.httpPorts = [80,8080];
 }
-if(data96.originateTls === undefined){
-data96.originateTls = false;
+if(data110.originateTls === undefined){
+data110.originateTls = false;
 }
-if(data96.httpsPorts === undefined){
-data96.httpsPorts = [443];
+if(data110.httpsPorts === undefined){
+data110.httpsPorts = [443];
 }
-if(data96.allowDestinations === undefined){
-data96.allowDestinations = [];
+if(data110.allowDestinations === undefined){
+data110.allowDestinations = [];
 }
-if(data96.denyDestinations === undefined){
-data96.denyDestinations = [];
+if(data110.denyDestinations === undefined){
+data110.denyDestinations = [];
 }
-if(data96.denyHosts === undefined){
-data96.denyHosts = [];
+if(data110.denyHosts === undefined){
+data110.denyHosts = [];
 }
-const _errs227 = errors;
-for(const key19 in data96){
-if(!(func2.call(schema11.properties.forwardProxy.properties, key19))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data96}];
+const _errs255 = errors;
+for(const key21 in data110){
+if(!(func2.call(schema11.properties.forwardProxy.properties, key21))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data110}];
 return false;
 break;
 }
 }
-if(_errs227 === errors){
-let data97 = data96.enabled;
-const _errs228 = errors;
-if(typeof data97 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data97}];
+if(_errs255 === errors){
+let data111 = data110.enabled;
+const _errs256 = errors;
+if(typeof data111 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data111}];
 return false;
 }
-var valid33 = _errs228 === errors;
-if(valid33){
-if(data96.listen !== undefined){
-let data98 = data96.listen;
-const _errs230 = errors;
-if(errors === _errs230){
-if(typeof data98 === "string"){
-if(func3(data98) > 300){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data98}];
-return false;
-}
-else {
-if(func3(data98) < 3){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data98}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data98}];
-return false;
-}
-}
-var valid33 = _errs230 === errors;
-}
-else {
-var valid33 = true;
-}
-if(valid33){
-let data99 = data96.allowClients;
-const _errs232 = errors;
-if(errors === _errs232){
-if(Array.isArray(data99)){
-if(data99.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data99}];
+var valid39 = _errs256 === errors;
+if(valid39){
+if(data110.listen !== undefined){
+let data112 = data110.listen;
+const _errs258 = errors;
+if(errors === _errs258){
+if(typeof data112 === "string"){
+if(func3(data112) > 300){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data112}];
 return false;
 }
 else {
-var valid34 = true;
-const len7 = data99.length;
-for(let i8=0; i8<len7; i8++){
-let data100 = data99[i8];
-const _errs234 = errors;
-if(errors === _errs234){
-if(typeof data100 === "string"){
-if(func3(data100) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i8,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data100}];
-return false;
-}
-else {
-if(func3(data100) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i8,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data100}];
+if(func3(data112) < 3){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data112}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i8,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data100}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data112}];
 return false;
 }
 }
-var valid34 = _errs234 === errors;
-if(!valid34){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data99}];
-return false;
-}
-}
-var valid33 = _errs232 === errors;
-if(valid33){
-let data101 = data96.connectPorts;
-const _errs236 = errors;
-if(errors === _errs236){
-if(Array.isArray(data101)){
-if(data101.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data101}];
-return false;
-}
-else {
-var valid35 = true;
-const len8 = data101.length;
-for(let i9=0; i9<len8; i9++){
-let data102 = data101[i9];
-const _errs238 = errors;
-if(!((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i9,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data102}];
-return false;
-}
-if(errors === _errs238){
-if(typeof data102 == "number"){
-if(data102 > 65535 || isNaN(data102)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i9,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data102}];
-return false;
-}
-else {
-if(data102 < 1 || isNaN(data102)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i9,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data102}];
-return false;
-}
-}
-}
-}
-var valid35 = _errs238 === errors;
-if(!valid35){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data101}];
-return false;
-}
-}
-var valid33 = _errs236 === errors;
-if(valid33){
-let data103 = data96.httpPorts;
-const _errs240 = errors;
-if(errors === _errs240){
-if(Array.isArray(data103)){
-if(data103.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data103}];
-return false;
-}
-else {
-var valid36 = true;
-const len9 = data103.length;
-for(let i10=0; i10<len9; i10++){
-let data104 = data103[i10];
-const _errs242 = errors;
-if(!((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i10,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data104}];
-return false;
-}
-if(errors === _errs242){
-if(typeof data104 == "number"){
-if(data104 > 65535 || isNaN(data104)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i10,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data104}];
-return false;
-}
-else {
-if(data104 < 1 || isNaN(data104)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i10,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data104}];
-return false;
-}
-}
-}
-}
-var valid36 = _errs242 === errors;
-if(!valid36){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data103}];
-return false;
-}
-}
-var valid33 = _errs240 === errors;
-if(valid33){
-let data105 = data96.originateTls;
-const _errs244 = errors;
-if(typeof data105 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data105}];
-return false;
-}
-var valid33 = _errs244 === errors;
-if(valid33){
-let data106 = data96.httpsPorts;
-const _errs246 = errors;
-if(errors === _errs246){
-if(Array.isArray(data106)){
-if(data106.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data106}];
-return false;
-}
-else {
-var valid37 = true;
-const len10 = data106.length;
-for(let i11=0; i11<len10; i11++){
-let data107 = data106[i11];
-const _errs248 = errors;
-if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i11,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data107}];
-return false;
-}
-if(errors === _errs248){
-if(typeof data107 == "number"){
-if(data107 > 65535 || isNaN(data107)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i11,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data107}];
-return false;
-}
-else {
-if(data107 < 1 || isNaN(data107)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i11,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data107}];
-return false;
-}
-}
-}
-}
-var valid37 = _errs248 === errors;
-if(!valid37){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data106}];
-return false;
-}
-}
-var valid33 = _errs246 === errors;
-if(valid33){
-let data108 = data96.allowDestinations;
-const _errs250 = errors;
-if(errors === _errs250){
-if(Array.isArray(data108)){
-if(data108.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data108}];
-return false;
-}
-else {
-var valid38 = true;
-const len11 = data108.length;
-for(let i12=0; i12<len11; i12++){
-let data109 = data108[i12];
-const _errs252 = errors;
-if(errors === _errs252){
-if(typeof data109 === "string"){
-if(func3(data109) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i12,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data109}];
-return false;
-}
-else {
-if(func3(data109) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i12,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data109}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i12,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data109}];
-return false;
-}
-}
-var valid38 = _errs252 === errors;
-if(!valid38){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data108}];
-return false;
-}
-}
-var valid33 = _errs250 === errors;
-if(valid33){
-let data110 = data96.denyDestinations;
-const _errs254 = errors;
-if(errors === _errs254){
-if(Array.isArray(data110)){
-if(data110.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data110}];
-return false;
+var valid39 = _errs258 === errors;
 }
 else {
 var valid39 = true;
-const len12 = data110.length;
-for(let i13=0; i13<len12; i13++){
-let data111 = data110[i13];
-const _errs256 = errors;
-if(errors === _errs256){
-if(typeof data111 === "string"){
-if(func3(data111) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i13,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data111}];
-return false;
 }
-else {
-if(func3(data111) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i13,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data111}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i13,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data111}];
-return false;
-}
-}
-var valid39 = _errs256 === errors;
-if(!valid39){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data110}];
-return false;
-}
-}
-var valid33 = _errs254 === errors;
-if(valid33){
-let data112 = data96.denyHosts;
-const _errs258 = errors;
-if(errors === _errs258){
-if(Array.isArray(data112)){
-if(data112.length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data112}];
+if(valid39){
+let data113 = data110.allowClients;
+const _errs260 = errors;
+if(errors === _errs260){
+if(Array.isArray(data113)){
+if(data113.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data113}];
 return false;
 }
 else {
 var valid40 = true;
-const len13 = data112.length;
-for(let i14=0; i14<len13; i14++){
-let data113 = data112[i14];
-const _errs260 = errors;
-if(errors === _errs260){
-if(typeof data113 === "string"){
-if(func3(data113) > 253){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i14,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data113}];
+const len9 = data113.length;
+for(let i12=0; i12<len9; i12++){
+let data114 = data113[i12];
+const _errs262 = errors;
+if(errors === _errs262){
+if(typeof data114 === "string"){
+if(func3(data114) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i12,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data114}];
 return false;
 }
 else {
-if(func3(data113) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i14,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data113}];
+if(func3(data114) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i12,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data114}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i14,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data113}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i12,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data114}];
 return false;
 }
 }
-var valid40 = _errs260 === errors;
+var valid40 = _errs262 === errors;
 if(!valid40){
 break;
 }
@@ -3555,80 +3699,88 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data112}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data113}];
 return false;
 }
 }
-var valid33 = _errs258 === errors;
-if(valid33){
-if(data96.auth !== undefined){
-let data114 = data96.auth;
-const _errs262 = errors;
-if(errors === _errs262){
-if(data114 && typeof data114 == "object" && !Array.isArray(data114)){
-if(data114.realm === undefined){
-data114.realm = "portico";
-}
-let missing10;
-if((data114.users === undefined) && (missing10 = "users")){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing10},message:"must have required property '"+missing10+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data114}];
+var valid39 = _errs260 === errors;
+if(valid39){
+let data115 = data110.connectPorts;
+const _errs264 = errors;
+if(errors === _errs264){
+if(Array.isArray(data115)){
+if(data115.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data115}];
 return false;
 }
 else {
-const _errs264 = errors;
-for(const key20 in data114){
-if(!((key20 === "realm") || (key20 === "users"))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data114}];
+var valid41 = true;
+const len10 = data115.length;
+for(let i13=0; i13<len10; i13++){
+let data116 = data115[i13];
+const _errs266 = errors;
+if(!((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i13,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data116}];
 return false;
+}
+if(errors === _errs266){
+if(typeof data116 == "number"){
+if(data116 > 65535 || isNaN(data116)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i13,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data116}];
+return false;
+}
+else {
+if(data116 < 1 || isNaN(data116)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i13,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data116}];
+return false;
+}
+}
+}
+}
+var valid41 = _errs266 === errors;
+if(!valid41){
 break;
 }
 }
-if(_errs264 === errors){
-let data115 = data114.realm;
-const _errs265 = errors;
-if(errors === _errs265){
-if(typeof data115 === "string"){
-if(func3(data115) > 128){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data115}];
-return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data115}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data115}];
 return false;
 }
 }
-var valid41 = _errs265 === errors;
-if(valid41){
-if(data114.users !== undefined){
-let data116 = data114.users;
-const _errs267 = errors;
-if(errors === _errs267){
-if(data116 && typeof data116 == "object" && !Array.isArray(data116)){
-if(Object.keys(data116).length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data116}];
+var valid39 = _errs264 === errors;
+if(valid39){
+let data117 = data110.httpPorts;
+const _errs268 = errors;
+if(errors === _errs268){
+if(Array.isArray(data117)){
+if(data117.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data117}];
 return false;
 }
 else {
-for(const key21 in data116){
-let data117 = data116[key21];
+var valid42 = true;
+const len11 = data117.length;
+for(let i14=0; i14<len11; i14++){
+let data118 = data117[i14];
 const _errs270 = errors;
+if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i14,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data118}];
+return false;
+}
 if(errors === _errs270){
-if(typeof data117 === "string"){
-if(func3(data117) > 512){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data117}];
+if(typeof data118 == "number"){
+if(data118 > 65535 || isNaN(data118)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i14,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data118}];
 return false;
 }
 else {
-if(func3(data117) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data117}];
+if(data118 < 1 || isNaN(data118)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i14,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data118}];
 return false;
 }
 }
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key21.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data117}];
-return false;
 }
 }
 var valid42 = _errs270 === errors;
@@ -3639,80 +3791,356 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data116}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data117}];
 return false;
 }
 }
-var valid41 = _errs267 === errors;
-}
-else {
-var valid41 = true;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data114}];
-return false;
-}
-}
-var valid33 = _errs262 === errors;
-}
-else {
-var valid33 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data96}];
-return false;
-}
-}
-var valid0 = _errs225 === errors;
-if(valid0){
-if(data.demoOrigin !== undefined){
-let data118 = data.demoOrigin;
+var valid39 = _errs268 === errors;
+if(valid39){
+let data119 = data110.originateTls;
 const _errs272 = errors;
-if(errors === _errs272){
-if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
+if(typeof data119 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data119}];
+return false;
+}
+var valid39 = _errs272 === errors;
+if(valid39){
+let data120 = data110.httpsPorts;
 const _errs274 = errors;
-for(const key22 in data118){
-if(!(key22 === "listen")){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data118}];
+if(errors === _errs274){
+if(Array.isArray(data120)){
+if(data120.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data120}];
+return false;
+}
+else {
+var valid43 = true;
+const len12 = data120.length;
+for(let i15=0; i15<len12; i15++){
+let data121 = data120[i15];
+const _errs276 = errors;
+if(!((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i15,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data121}];
+return false;
+}
+if(errors === _errs276){
+if(typeof data121 == "number"){
+if(data121 > 65535 || isNaN(data121)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i15,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data121}];
+return false;
+}
+else {
+if(data121 < 1 || isNaN(data121)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i15,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data121}];
+return false;
+}
+}
+}
+}
+var valid43 = _errs276 === errors;
+if(!valid43){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data120}];
+return false;
+}
+}
+var valid39 = _errs274 === errors;
+if(valid39){
+let data122 = data110.allowDestinations;
+const _errs278 = errors;
+if(errors === _errs278){
+if(Array.isArray(data122)){
+if(data122.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data122}];
+return false;
+}
+else {
+var valid44 = true;
+const len13 = data122.length;
+for(let i16=0; i16<len13; i16++){
+let data123 = data122[i16];
+const _errs280 = errors;
+if(errors === _errs280){
+if(typeof data123 === "string"){
+if(func3(data123) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i16,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data123}];
+return false;
+}
+else {
+if(func3(data123) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i16,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data123}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i16,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data123}];
+return false;
+}
+}
+var valid44 = _errs280 === errors;
+if(!valid44){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data122}];
+return false;
+}
+}
+var valid39 = _errs278 === errors;
+if(valid39){
+let data124 = data110.denyDestinations;
+const _errs282 = errors;
+if(errors === _errs282){
+if(Array.isArray(data124)){
+if(data124.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data124}];
+return false;
+}
+else {
+var valid45 = true;
+const len14 = data124.length;
+for(let i17=0; i17<len14; i17++){
+let data125 = data124[i17];
+const _errs284 = errors;
+if(errors === _errs284){
+if(typeof data125 === "string"){
+if(func3(data125) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i17,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data125}];
+return false;
+}
+else {
+if(func3(data125) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i17,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data125}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i17,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data125}];
+return false;
+}
+}
+var valid45 = _errs284 === errors;
+if(!valid45){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data124}];
+return false;
+}
+}
+var valid39 = _errs282 === errors;
+if(valid39){
+let data126 = data110.denyHosts;
+const _errs286 = errors;
+if(errors === _errs286){
+if(Array.isArray(data126)){
+if(data126.length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data126}];
+return false;
+}
+else {
+var valid46 = true;
+const len15 = data126.length;
+for(let i18=0; i18<len15; i18++){
+let data127 = data126[i18];
+const _errs288 = errors;
+if(errors === _errs288){
+if(typeof data127 === "string"){
+if(func3(data127) > 253){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i18,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data127}];
+return false;
+}
+else {
+if(func3(data127) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i18,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data127}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i18,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data127}];
+return false;
+}
+}
+var valid46 = _errs288 === errors;
+if(!valid46){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data126}];
+return false;
+}
+}
+var valid39 = _errs286 === errors;
+if(valid39){
+if(data110.auth !== undefined){
+let data128 = data110.auth;
+const _errs290 = errors;
+if(errors === _errs290){
+if(data128 && typeof data128 == "object" && !Array.isArray(data128)){
+if(data128.realm === undefined){
+data128.realm = "portico";
+}
+let missing11;
+if((data128.users === undefined) && (missing11 = "users")){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing11},message:"must have required property '"+missing11+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data128}];
+return false;
+}
+else {
+const _errs292 = errors;
+for(const key22 in data128){
+if(!((key22 === "realm") || (key22 === "users"))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data128}];
 return false;
 break;
 }
 }
-if(_errs274 === errors){
-if(data118.listen !== undefined){
-let data119 = data118.listen;
-const _errs275 = errors;
-if(errors === _errs275){
-if(typeof data119 === "string"){
-if(func3(data119) > 300){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data119}];
+if(_errs292 === errors){
+let data129 = data128.realm;
+const _errs293 = errors;
+if(errors === _errs293){
+if(typeof data129 === "string"){
+if(func3(data129) > 128){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data129}];
 return false;
-}
-else {
-if(func3(data119) < 3){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data119}];
-return false;
-}
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data119}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data129}];
+return false;
+}
+}
+var valid47 = _errs293 === errors;
+if(valid47){
+if(data128.users !== undefined){
+let data130 = data128.users;
+const _errs295 = errors;
+if(errors === _errs295){
+if(data130 && typeof data130 == "object" && !Array.isArray(data130)){
+if(Object.keys(data130).length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data130}];
+return false;
+}
+else {
+for(const key23 in data130){
+let data131 = data130[key23];
+const _errs298 = errors;
+if(errors === _errs298){
+if(typeof data131 === "string"){
+if(func3(data131) > 512){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key23.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data131}];
+return false;
+}
+else {
+if(func3(data131) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key23.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data131}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key23.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data131}];
+return false;
+}
+}
+var valid48 = _errs298 === errors;
+if(!valid48){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data130}];
+return false;
+}
+}
+var valid47 = _errs295 === errors;
+}
+else {
+var valid47 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data128}];
+return false;
+}
+}
+var valid39 = _errs290 === errors;
+}
+else {
+var valid39 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data110}];
+return false;
+}
+}
+var valid0 = _errs253 === errors;
+if(valid0){
+if(data.demoOrigin !== undefined){
+let data132 = data.demoOrigin;
+const _errs300 = errors;
+if(errors === _errs300){
+if(data132 && typeof data132 == "object" && !Array.isArray(data132)){
+const _errs302 = errors;
+for(const key24 in data132){
+if(!(key24 === "listen")){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data132}];
+return false;
+break;
+}
+}
+if(_errs302 === errors){
+if(data132.listen !== undefined){
+let data133 = data132.listen;
+const _errs303 = errors;
+if(errors === _errs303){
+if(typeof data133 === "string"){
+if(func3(data133) > 300){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data133}];
+return false;
+}
+else {
+if(func3(data133) < 3){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data133}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data133}];
 return false;
 }
 }
@@ -3720,14 +4148,15 @@ return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data118}];
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data132}];
 return false;
 }
 }
-var valid0 = _errs272 === errors;
+var valid0 = _errs300 === errors;
 }
 else {
 var valid0 = true;
+}
 }
 }
 }

@@ -7,16 +7,21 @@ import { createRequire } from 'node:module';
 import { ProxyError } from '../errors.js';
 import { parseJsonText } from './json-text.js';
 import type { StoreConfig } from './store-schema.js';
+import type { AcmeConfig } from './acme-schema.js';
 // configSchema compiled ahead of time (generate-validator.ts): no Ajv compile at start-up
 import validateGenerated from './config-validator.generated.js';
 
 export interface AdminConfig { listen: string; token?: string }
 
 export interface TlsListenerConfig {
-  certificates: Array<{ cert: string; key: string }>;
+  /** Absent only with `acme`. */
+  certificates?: Array<{ cert: string; key: string }>;
   handshakeTimeoutMs: number;
   watchFiles: boolean;
   watchIntervalMs: number;
+  /** Certificates from the ACME CA of the top-level `acme` setting. */
+  acme: boolean;
+  acmeNames: string[];
 }
 
 export interface ListenerConfig {
@@ -52,6 +57,8 @@ export interface Config {
   notFoundStatus: 404 | 421 | 502 | 503;
   clientHalfClose: 'abort' | 'finish';
   routes: RouteSpec[];
+  /** Automatic HTTPS (listeners with tls.acme); absent: none. */
+  acme?: AcmeConfig;
   /** Where the routes live: the config file (default) or etcd (see store-config.ts). */
   store: StoreConfig;
   forwardProxy: {

@@ -3,6 +3,7 @@
 // it. Every property has a default so a file may hold only what differs.
 import { MAX_ROUTES, routeSpecSchema, PROXY_NAME_SCHEMA } from '../routing/route-spec.js';
 import { storeConfigSchema } from './store-schema.js';
+import { acmeConfigSchema } from './acme-schema.js';
 
 const hostPort = { type: 'string', minLength: 3, maxLength: 300, description: 'HOST:PORT (IPv6 as [::1]:PORT)' } as const;
 const ms = (def: number, description: string) => ({ type: 'integer', minimum: 1, maximum: 86_400_000, default: def, description }) as const;
@@ -37,7 +38,6 @@ export const configSchema = {
           tls: {
             type: 'object',
             additionalProperties: false,
-            required: ['certificates'],
             properties: {
               certificates: certificateList({
                 type: 'object',
@@ -48,6 +48,8 @@ export const configSchema = {
               handshakeTimeoutMs: ms(10_000, 'a TLS handshake must finish within this'),
               watchFiles: { type: 'boolean', default: true, description: 'reload the certificates when their files change' },
               watchIntervalMs: ms(5_000, 'how often the certificate files are checked'),
+              acme: { type: 'boolean', default: false, description: 'obtain and renew certificates from the ACME CA of the top-level `acme` setting for every route host that is an exact DNS name (and acmeNames); `certificates` become optional and keep priority for the names they cover' },
+              acmeNames: { type: 'array', maxItems: 1000, uniqueItems: true, default: [], items: { type: 'string', minLength: 1, maxLength: 253 }, description: 'more names to obtain certificates for (with acme: true)' },
             },
           },
           redirectToHttps: {
@@ -147,6 +149,7 @@ export const configSchema = {
       default: 'abort',
       description: 'a client that sends FIN while waiting for its response: "abort" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), "finish" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)',
     },
+    acme: acmeConfigSchema,
     routes: { type: 'array', maxItems: MAX_ROUTES, default: [], items: routeSpecSchema },
     store: storeConfigSchema,
     forwardProxy: {

@@ -14,6 +14,7 @@ import type { Origin } from '../upstream/origin-url.js';
 import type { OriginHealth } from '../upstream/balancer.js';
 import type { LocalAnswer } from './error-response.js';
 import type { Clock } from '../clock.js';
+import type { AcmeChallengeAnswers } from '../acme/challenge-answers.js';
 
 /** Fans events out to every registered observer; a throwing observer is ignored. */
 export class Observers {
@@ -80,4 +81,6 @@ export interface ChannelContext {
   redirectToHttps: { port: number } | undefined;
   /** The forward proxy, when enabled. */
   forward: ForwardHandler | undefined;
+  /** ACME HTTP-01 answers, when `acme` is configured. */
+  acmeChallenges: AcmeChallengeAnswers | undefined;
 }

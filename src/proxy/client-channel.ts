@@ -520,6 +520,13 @@ export class ClientChannel implements ClientSide, ReadSink {
       this.#localResponse({ status: 400, code: 'PRX_PATH_ESCAPE', detail: 'the path has a ".." segment' });
       return;
     }
+    // ACME HTTP-01 (RFC 8555 §8.3; src/acme/challenge-answers.ts): a pending token is answered
+    // before the redirect and the routes. (issue 24: to move into the request dispatcher)
+    const acme = ctx.acmeChallenges?.answerHttp01(head.method, where.host, where.path);
+    if (acme) {
+      this.#localResponse(acme);
+      return;
+    }
     if (ctx.redirectToHttps) {
       this.#localResponse(httpsRedirect(where, ctx.redirectToHttps.port));
       return;

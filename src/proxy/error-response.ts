@@ -17,6 +17,9 @@ export interface LocalAnswer {
   readonly code?: PorticoErrorCode | `HPE_${string}`;
   readonly detail?: string;
   readonly fields?: string;
+  /** The exact content, written as it is instead of the "STATUS Reason: detail (code)" text: for
+   *  the answers that are not errors (the ACME HTTP-01 key authorization, src/acme/). */
+  readonly body?: string;
 }
 
 /** What the response says about the connection: 'close' (Connection: close), 'keep-alive' (an
@@ -33,7 +36,7 @@ export interface LocalResponseOptions {
 export function localResponse(answer: LocalAnswer, { persistence, headRequest }: LocalResponseOptions): Buffer {
   const { status, detail = '', code, fields = '' } = answer;
   const reason = STATUS_CODES[status] ?? 'Error';
-  const body = detail === '' ? '' : `${status} ${reason}: ${detail} (${code})\n`;
+  const body = answer.body ?? (detail === '' ? '' : `${status} ${reason}: ${detail} (${code})\n`);
   return Buffer.from(
     `HTTP/1.1 ${status} ${reason}\r\n` +
     (body === '' ? '' : 'Content-Type: text/plain; charset=utf-8\r\n') +
