@@ -11,6 +11,8 @@ import type { ClusterDataPlane } from '../cluster/primary.js';
 import { registerProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import type { ChangeResult, RouteStore } from '../stores/route-store.js';
 import { noQuery } from '../api/schemas.js';
+import type { AcmeView } from '../api/admin-context.js';
+import { registerAcmeMetrics } from './acme-metrics.js';
 
 export class AdminMetrics {
   readonly registry = new Registry();
@@ -19,7 +21,7 @@ export class AdminMetrics {
   readonly #changes: Counter<'result'>;
   #unsubscribe: (() => void) | undefined;
 
-  constructor(plane: DataPlane, opts: { defaultMetrics?: boolean; store?: RouteStore } = {}) {
+  constructor(plane: DataPlane, opts: { defaultMetrics?: boolean; store?: RouteStore; acme?: AcmeView } = {}) {
     this.#plane = plane;
     const registers = [this.registry];
     this.#changes = new Counter({ name: 'portico_admin_changes_total', help: 'Admin API changes by result (applied, noop, dry_run, rejected)', labelNames: ['result'], registers });
@@ -42,6 +44,7 @@ export class AdminMetrics {
         collect() { const s = store.status(); this.reset(); this.set({ type: s.type }, Date.parse(s.since) / 1000); },
       });
     }
+    if (opts.acme) registerAcmeMetrics(this.registry, opts.acme);
     const cluster = 'supervision' in plane ? (plane as ClusterDataPlane) : undefined;
     if (plane.proxy) this.#proxyMetrics = registerProxyMetrics(this.registry, plane.proxy);
     else if (cluster) registerSupervisionMetrics(this.registry, cluster);
