@@ -17,7 +17,7 @@ import { parseHostPort, type Config } from '../../src/config/config.js';
 import { MIN_ADMIN_TOKEN_LENGTH } from '../../src/config/schema.js';
 import { ProxyError } from '../../src/errors.js';
 import { isLoopbackHost } from '../../src/net/loopback.js';
-import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { ProxyServer } from '../../src/server/proxy-server.js';
 import { resolveWorkerCount } from '../cluster/worker-count.js';
 import { silentLogger } from '../../src/log.js';
 import { checkAcmeConfiguration } from '../acme/acme-preflight.js';

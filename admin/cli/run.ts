@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { loadConfigFile, resolveConfig, type Config } from '../../src/config/config.js';
-import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { ProxyServer } from '../../src/server/proxy-server.js';
 import { InProcessDataPlane } from '../cluster/in-process.js';
 import type { DataPlane } from '../../src/contract/data-plane.js';
 import { resolveWorkerCount, workersFromFlag } from '../cluster/worker-count.js';

@@ -2,14 +2,15 @@
 // plane, admin/acme/, orders certificates and fills this table through DataPlane.setAcmeChallenges;
 // with workers every worker holds a copy):
 //   - HTTP-01 (RFC 8555 §8.3): GET http://NAME/.well-known/acme-challenge/TOKEN is answered with
-//     the key authorization, on every listener that serves routes, before routing (and before a
-//     redirectToHttps listener's redirect: the CA asks over plain HTTP first);
+//     the key authorization by the dispatcher of every listener that serves routes, before
+//     routing (and before a redirectToHttps listener's redirect: the CA asks over plain HTTP);
 //   - TLS-ALPN-01 (RFC 8737 §3): a handshake for NAME that offers only "acme-tls/1" gets the
 //     self-signed challenge certificate carrying the key authorization's digest.
 // A request for a token that is not pending here falls through to the routes, so an ACME client
 // running behind Portico (certbot --webroot on an upstream) keeps working.
 import tls from 'node:tls';
 import type { KeyPair } from '../tls/pem.js';
+import type { LocalAnswer } from '../http/local-answer.js';
 import { SERVER_TLS_VERSIONS } from '../tls/certificate-store.js';
 
 /** The pending validations, serialisable (sent to workers). */
@@ -21,10 +22,6 @@ export interface AcmeChallengeSet {
 }
 
 export const HTTP01_PREFIX = '/.well-known/acme-challenge/';
-
-/** A local answer (the shape of src/proxy/error-response.ts's LocalAnswer, which the channel
- *  writes; not imported, so that src/acme/ does not depend on src/proxy/). */
-export interface Http01Answer { readonly status: 200; readonly body: string; readonly fields: string }
 
 export function emptyChallengeSet(): AcmeChallengeSet {
   return { http01: {}, tlsAlpn01: {} };
@@ -54,7 +51,7 @@ export class AcmeChallengeAnswers {
 
   /** The HTTP-01 answer for a request, or undefined (not a pending token for this host: route it).
    *  `host`: the request's host without port, lower-cased. */
-  answerHttp01(method: string, host: string, path: string): Http01Answer | undefined {
+  answerHttp01(method: string, host: string, path: string): LocalAnswer | undefined {
     if (!path.startsWith(HTTP01_PREFIX) || (method !== 'GET' && method !== 'HEAD')) return undefined;
     const entry = this.#set.http01[path.slice(HTTP01_PREFIX.length)];
     if (entry === undefined || entry.name !== host.toLowerCase().replace(/\.$/, '')) return undefined;

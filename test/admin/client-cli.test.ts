@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import net from 'node:net';
-import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { ProxyServer } from '../../src/server/proxy-server.js';
 import { InProcessDataPlane } from '../../admin/cluster/in-process.js';
 import { startAdmin } from '../../admin/api/start-admin.js';
 import { runRoutesClient, routesTable, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE } from '../../admin/cli/routes-cli.js';

@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { resolveConfig, type Config } from '../../src/config/config.js';
-import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { ProxyServer } from '../../src/server/proxy-server.js';
 import type { AdminContext } from '../../admin/api/admin-context.js';
 import { InProcessDataPlane } from '../../admin/cluster/in-process.js';
 
