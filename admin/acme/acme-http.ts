@@ -70,8 +70,18 @@ export function trustForDirectory(directoryUrl: string, caPem: string | undefine
   else trusted.set(origin, new https.Agent({ ca: caPem, keepAlive: true }));
 }
 
+/** The problem document (RFC 7807) of an answer. Inside the adapter the body is still the raw
+ *  text: axios parses it only afterwards (transformResponse). */
 function problemOf(e: AxiosError): { type: string; detail: string } {
-  const data = e.response?.data as { type?: unknown; detail?: unknown } | undefined;
+  let data = e.response?.data as { type?: unknown; detail?: unknown } | string | Buffer | undefined;
+  if (typeof data === 'string' || Buffer.isBuffer(data)) {
+    try {
+      data = JSON.parse(data.toString()) as { type?: unknown; detail?: unknown };
+    } catch {
+      data = undefined;
+    }
+  }
+  if (typeof data !== 'object' || data === null || Buffer.isBuffer(data)) data = undefined;
   return {
     type: typeof data?.type === 'string' ? data.type : '',
     detail: typeof data?.detail === 'string' ? data.detail : `HTTP ${e.response?.status}`,

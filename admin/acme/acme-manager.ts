@@ -62,6 +62,8 @@ interface Managed {
   cert: Held | undefined;
   status: AcmeNameStatus;
   failures: number;
+  /** When the current run of failures began. */
+  failingSince: number | undefined;
   lastError: { code: PorticoErrorCode; message: string; at: string } | undefined;
   nextAttemptAt: number | undefined;
   timer: NodeJS.Timeout | undefined;
@@ -221,7 +223,7 @@ export class AcmeManager {
       let m = this.#names.get(name);
       if (!m) {
         m = {
-          name, listeners, cert: undefined, status: 'pending', failures: 0, lastError: undefined, nextAttemptAt: undefined,
+          name, listeners, cert: undefined, status: 'pending', failures: 0, failingSince: undefined, lastError: undefined, nextAttemptAt: undefined,
           timer: undefined, inFlight: undefined, heldBy: undefined, lastChallenge: undefined, lastAttemptFailedOn: undefined,
         };
         this.#names.set(name, m);
@@ -337,6 +339,7 @@ export class AcmeManager {
       this.#adopt(saved);
       await this.#publish();
       m.failures = 0;
+      m.failingSince = undefined;
       m.lastError = undefined;
       m.lastAttemptFailedOn = undefined;
       m.status = 'valid';
@@ -359,8 +362,9 @@ export class AcmeManager {
     if (rateLimited) this.#orders.rateLimited++;
     else this.#orders.failed++;
     const now = Date.now();
+    m.failingSince ??= now;
     const validFor = m.cert ? m.cert.notAfter - now : undefined;
-    const at = rateLimited && e.retryAt !== undefined ? e.retryAt : now + retryDelayMs(m.failures, validFor);
+    const at = rateLimited && e.retryAt !== undefined ? e.retryAt : now + retryDelayMs(now - m.failingSince, validFor);
     this.#logger.warn({
       name: m.name, code, err: m.lastError.message, failures: m.failures, nextAttempt: new Date(at).toISOString(),
       serving: m.cert ? `the current certificate (valid until ${new Date(m.cert.notAfter).toISOString()})` : 'nothing (handshakes for this name fail)',
@@ -466,6 +470,7 @@ export class AcmeManager {
       m.status = 'valid';
       m.heldBy = undefined;
       m.failures = 0;
+      m.failingSince = undefined;
       m.lastError = undefined;
       this.#schedule(m, this.#dueAt(m));
     }

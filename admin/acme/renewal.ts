@@ -4,11 +4,14 @@
 //     Encrypt's advice for its 90-day certificates: renew at 60 days). A duration longer than half
 //     the certificate's lifetime is cut to half, so short-lived certificates (Let's Encrypt's
 //     6-day ones, a test CA's minutes) are not renewed in a loop.
-//   - Retries: 1 min, 2, 4 ... up to 1 h between attempts (certmagic and Caddy wait about as
-//     long; Let's Encrypt allows 5 failed validations per name per hour), but a certificate that
-//     is still valid is retried at least every eighth of the time it has left (not more often
-//     than every 5 s), so a renewal that keeps failing gets more chances before expiry. A rate
-//     limit answer's Retry-After is used as it is (RFC 8555 §6.6).
+//   - Retries: after 1 min, then as long again as the name has been failing (1, 1, 2, 4, 8 ...
+//     min), up to 1 h between attempts (certmagic and Caddy wait about as long; Let's Encrypt
+//     allows 5 failed validations per name per hour); but a certificate that is still valid is
+//     retried at least every eighth of the time it has left (not more often than every 5 s), so a
+//     renewal that keeps failing gets more chances before expiry. The backoff follows the time
+//     spent failing, not the number of attempts: the quick retries before an expiry do not push
+//     the next ones an hour away. A rate limit answer's Retry-After is used as it is (RFC 8555
+//     §6.6).
 import { ProxyError } from '../../src/errors.js';
 
 export const FIRST_RETRY_MS = 60_000;
@@ -40,10 +43,10 @@ export function renewalTime(notBefore: number, notAfter: number, rule: RenewBefo
   return notAfter - before;
 }
 
-/** The wait before attempt number `failures + 1` after `failures` failures in a row;
- *  `validForMs`: what the current certificate has left (undefined: none, or expired). */
-export function retryDelayMs(failures: number, validForMs: number | undefined): number {
-  const backoff = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.max(0, failures - 1));
+/** The wait before the next attempt of a name that has been failing for `failingForMs` (0 at its
+ *  first failure); `validForMs`: what the current certificate has left (undefined: none). */
+export function retryDelayMs(failingForMs: number, validForMs: number | undefined): number {
+  const backoff = Math.min(MAX_RETRY_MS, Math.max(FIRST_RETRY_MS, failingForMs));
   if (validForMs === undefined || validForMs <= 0) return backoff;
   return Math.max(MIN_RETRY_MS, Math.min(backoff, validForMs / 8));
 }

@@ -27,13 +27,18 @@ describe('renewal and retries', () => {
     expect(() => parseRenewBefore('1w')).toThrow(/not a duration/);
   });
 
-  it('backs off 1 min, 2, 4 ... 1 h; more often while the held certificate runs out, never under 5 s', () => {
-    expect([1, 2, 3, 4].map((n) => retryDelayMs(n, undefined))).toEqual([FIRST_RETRY_MS, 2 * FIRST_RETRY_MS, 4 * FIRST_RETRY_MS, 8 * FIRST_RETRY_MS]);
-    expect(retryDelayMs(30, undefined)).toBe(MAX_RETRY_MS);
-    expect(retryDelayMs(5, 30 * DAY)).toBe(16 * FIRST_RETRY_MS);
-    expect(retryDelayMs(5, 80_000)).toBe(10_000);
-    expect(retryDelayMs(5, 8_000)).toBe(MIN_RETRY_MS);
-    expect(retryDelayMs(1, -5)).toBe(FIRST_RETRY_MS); // expired: as without a certificate
+  it('waits 1 min, then as long as the name has been failing (1, 1, 2, 4 ... min) up to 1 h; more often while the held certificate runs out, never under 5 s', () => {
+    // the attempts of a name failing from t = 0 on, without a certificate
+    const times = [0];
+    while (times.length < 8) times.push(times.at(-1)! + retryDelayMs(times.at(-1)!, undefined));
+    expect(times.map((t) => t / FIRST_RETRY_MS)).toEqual([0, 1, 2, 4, 8, 16, 32, 64]);
+    expect(retryDelayMs(10 * 3_600_000, undefined)).toBe(MAX_RETRY_MS);
+    expect(retryDelayMs(16 * FIRST_RETRY_MS, 30 * DAY)).toBe(16 * FIRST_RETRY_MS);
+    expect(retryDelayMs(16 * FIRST_RETRY_MS, 80_000)).toBe(10_000);
+    expect(retryDelayMs(16 * FIRST_RETRY_MS, 8_000)).toBe(MIN_RETRY_MS);
+    // once expired: as without a certificate, counted from the first failure (the quick retries
+    // before the expiry do not push the next attempt an hour away)
+    expect(retryDelayMs(40_000, -5)).toBe(FIRST_RETRY_MS);
   });
 
   it('reads Retry-After as seconds or as an HTTP date (RFC 9110 §10.2.3)', () => {
