@@ -22,6 +22,7 @@ import { connectEtcd } from '../stores/etcd-routes.js';
 import { caNamespace, instanceId, type AcmeLock, type AcmeStorage, type LockHeld, type SharedChallenge, type StorageEvents, type StoredAccount, type StoredCertificate } from './acme-storage.js';
 
 const LEASE_TTL_S = 15;
+const CALL_TIMEOUT_MS = 10_000;
 const ACK_POLL_MS = 100;
 const RESYNC_MS = 1000;
 
@@ -48,7 +49,8 @@ export class EtcdAcmeStorage implements AcmeStorage {
   #closed = false;
 
   constructor(cfg: EtcdStoreConfig, directory: string, logger: Logger) {
-    this.#client = connectEtcd(cfg);
+    // no admin request waits on these calls: a busy etcd gets longer than store.timeoutMs
+    this.#client = connectEtcd({ ...cfg, timeoutMs: Math.max(cfg.timeoutMs, CALL_TIMEOUT_MS) });
     this.#base = `${cfg.prefix}/acme/${caNamespace(directory)}/`;
     this.where = `${storeUrl(cfg)}/acme/${caNamespace(directory)}`;
     this.#logger = logger;
@@ -129,7 +131,12 @@ export class EtcdAcmeStorage implements AcmeStorage {
     const lockKey = this.#key('locks', key);
     const id = await this.#grant();
     const res = await this.#client.if(lockKey, 'Create', '==', 0).then(this.#client.put(lockKey).value(this.instance).lease(id)).commit();
-    if (!res.succeeded) return { heldBy: (await this.#client.get(lockKey).string()) ?? 'another instance' };
+    if (!res.succeeded) {
+      const holder = await this.#client.get(lockKey).string();
+      // ours already: an earlier attempt's transaction that timed out here but went through there
+      // (this instance runs one order per name at a time)
+      if (holder !== this.instance) return { heldBy: holder ?? 'another instance' };
+    }
     return {
       release: async () => {
         // only our own lock (it may have gone with a lost lease and been taken since)

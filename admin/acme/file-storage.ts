@@ -119,18 +119,23 @@ export class FileAcmeStorage implements AcmeStorage {
   async tryLock(key: string): Promise<AcmeLock | LockHeld> {
     await this.#ensureDirs();
     const file = join(this.#locks, `${key}.lock`);
+    const held = (): AcmeLock => {
+      const refresh = setInterval(() => { const now = new Date(); utimes(file, now, now).catch(() => {}); }, LOCK_REFRESH_MS);
+      refresh.unref();
+      return { release: async () => { clearInterval(refresh); await rm(file, { force: true }); } };
+    };
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const fh = await open(file, 'wx', 0o600);
         await fh.writeFile(JSON.stringify({ instance: this.instance, host: hostname(), pid: process.pid, at: new Date().toISOString() }));
         await fh.close();
-        const refresh = setInterval(() => { const now = new Date(); utimes(file, now, now).catch(() => {}); }, LOCK_REFRESH_MS);
-        refresh.unref();
-        return { release: async () => { clearInterval(refresh); await rm(file, { force: true }); } };
+        return held();
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
       const holder = await this.#readJson<{ instance?: string; host?: string; pid?: number }>(file).catch(() => undefined);
+      // ours already (an earlier release failed; this process runs one order per name at a time)
+      if (holder?.instance === this.instance) return held();
       const mtime = await stat(file).then((s) => s.mtimeMs, () => 0);
       const gone = holder?.host === hostname() && typeof holder.pid === 'number' && !alive(holder.pid);
       if (!gone && Date.now() - mtime < LOCK_STALE_MS) return { heldBy: holder?.instance ?? 'another process' };

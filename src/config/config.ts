@@ -129,7 +129,10 @@ export function resolveConfig(raw: unknown): Config {
     const e = mostSpecific(validate.errors!);
     throw new ProxyError('PRX_ERR_BAD_CONFIG', describeSchemaError(e), e.instancePath || '/');
   }
-  return value as unknown as Config;
+  const config = value as unknown as Config;
+  // Ajv fills no defaults inside a oneOf branch: the etcd store's (parseStoreUrl sets it for --store)
+  if (config.store.type === 'etcd') config.store.timeoutMs ??= 2000;
+  return config;
 }
 
 /** Reads and validates a config file. A missing file gives the defaults when `allowMissing`. */
