@@ -96,7 +96,7 @@ export class EtcdAcmeStorage implements AcmeStorage {
     try {
       return JSON.parse(text) as T;
     } catch (e) {
-      throw new Error(`${key}: not JSON (${message(e)})`);
+      throw new Error(`${key}: not JSON (${message(e)})`, { cause: e });
     }
   }
 

@@ -69,7 +69,7 @@ export class FileAcmeStorage implements AcmeStorage {
     try {
       return JSON.parse(text) as T;
     } catch (e) {
-      throw new Error(`${file}: not JSON (${(e as Error).message})`);
+      throw new Error(`${file}: not JSON (${(e as Error).message})`, { cause: e });
     }
   }
 

@@ -12,7 +12,7 @@ export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
 export type ProblemKind =
   | 'schema' | 'malformed-json' | 'not-found' | 'method-not-allowed' | 'conflict' | 'precondition-failed'
   | 'unsupported-media-type' | 'semantic' | 'restart-required' | 'unauthorized' | 'forbidden'
-  | 'body-too-large' | 'bad-request' | 'persistence' | 'internal' | 'store-unavailable';
+  | 'body-too-large' | 'bad-request' | 'persistence' | 'internal' | 'store-unavailable' | 'too-many-failures';
 
 export interface Problem {
   type: string;
@@ -154,9 +154,9 @@ export function methodNotAllowed(app: FastifyInstance, url: string, allowed: Rea
   const others = METHODS.filter((m) => !allow.has(m));
   const allowHeader = [...allow].join(', ');
   app.route({
-    method: others as unknown as string[],
+    method: others,
     url,
-    schema: { hide: true } as Record<string, unknown>,
+    schema: { hide: true },
     handler: async (request, reply) => {
       const path = pathOf(request);
       return sendProblem(reply, new AdminProblem(405, 'method-not-allowed', `${request.method} is not allowed on ${path}; allowed: ${allowHeader}`, {}, { allow: allowHeader }), path);

@@ -1,6 +1,10 @@
 // `portico routes list|get|add|rm`: a small client of the admin API, so nobody has to hand-write
 // curl. Talks to --admin URL (default $PORTICO_ADMIN_URL or http://127.0.0.1:9090) with the bearer
-// token from --token or $PORTICO_ADMIN_TOKEN.
+// token from --token-file, --token or $PORTICO_ADMIN_TOKEN; over https:// it verifies the admin
+// API's certificate against --cacert (else the system's CAs) and may present --cert/--key.
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import { parseArgs } from 'node:util';
 
 export const EXIT_OK = 0;
@@ -24,7 +28,12 @@ Commands:
 
 Options:
   --admin URL       admin API address (default $PORTICO_ADMIN_URL or http://127.0.0.1:9090)
-  --token TOKEN     bearer token for add/rm (default $PORTICO_ADMIN_TOKEN)
+  --token-file FILE bearer token read from FILE (kept out of argv and shell history)
+  --token TOKEN     bearer token (default $PORTICO_ADMIN_TOKEN); add/rm need an admin token, and
+                    list/get a read or admin token unless the admin API has open reads
+  --cacert FILE     https:// admin API: PEM CA bundle to verify its certificate with
+  --cert FILE       https:// admin API: PEM client certificate to present (with --key)
+  --key FILE        the private key of --cert
   --json            print JSON instead of a table or a sentence
   --dry-run         add/rm: validate and show what would change, change nothing
   -h, --help        print this help
@@ -89,23 +98,90 @@ export function routesTable(routes: RouteJson[]): string {
 
 interface Reply { status: number; body: unknown }
 
-async function call(base: string, token: string | undefined, method: string, path: string, body?: unknown): Promise<Reply> {
+/** How to reach the admin API: its URL, the token, and the TLS files (PEM text, already read). */
+export interface AdminEndpoint {
+  base: string;
+  token: string | undefined;
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+const CALL_TIMEOUT_MS = 10_000;
+
+/** Reads a file named by a flag, or says which flag and why not (exit 2). */
+function readFlagFile(flag: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--${flag} ${file}: cannot read it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** The admin API endpoint from the flags and the environment (the token and TLS files read now). */
+export function adminEndpoint(values: Record<string, unknown>, env: NodeJS.ProcessEnv): AdminEndpoint {
+  const base = (values.admin as string | undefined) ?? env.PORTICO_ADMIN_URL ?? 'http://127.0.0.1:9090';
+  if (values.token !== undefined && values['token-file'] !== undefined) throw new UsageError('--token and --token-file: give one of them');
+  let token = (values.token as string | undefined) ?? env.PORTICO_ADMIN_TOKEN ?? undefined;
+  const tokenFile = values['token-file'] as string | undefined;
+  if (tokenFile !== undefined) {
+    // a file written by `echo` or an editor ends with a newline that is not part of the token
+    token = readFlagFile('token-file', tokenFile).trim();
+    if (token === '') throw new UsageError(`--token-file ${tokenFile} is empty`);
+  }
+  const tlsFlags = ['cacert', 'cert', 'key'].filter((f) => values[f] !== undefined);
+  if (tlsFlags.length && !/^https:/i.test(base)) throw new UsageError(`--${tlsFlags[0]} is for an admin API over TLS: give an https:// --admin URL (not ${base})`);
+  if ((values.cert === undefined) !== (values.key === undefined)) throw new UsageError('--cert and --key go together');
+  const file = (f: string) => (values[f] === undefined ? undefined : readFlagFile(f, values[f] as string));
+  return { base, token, ca: file('cacert'), cert: file('cert'), key: file('key') };
+}
+
+async function call(endpoint: AdminEndpoint, method: string, path: string, body?: unknown): Promise<Reply> {
   let url: URL;
   try {
-    url = new URL(path, base.endsWith('/') ? base : `${base}/`);
+    url = new URL(path, endpoint.base.endsWith('/') ? endpoint.base : `${endpoint.base}/`);
   } catch {
-    throw new UsageError(`--admin ${JSON.stringify(base)} is not a URL (e.g. http://127.0.0.1:9090)`);
+    throw new UsageError(`--admin ${JSON.stringify(endpoint.base)} is not a URL (e.g. http://127.0.0.1:9090)`);
   }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--admin ${JSON.stringify(endpoint.base)}: http:// or https:// only`);
   const headers: Record<string, string> = { accept: 'application/json, application/problem+json' };
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
-  const text = await res.text();
-  let parsed: unknown = undefined;
-  if (text) {
-    try { parsed = JSON.parse(text); } catch { parsed = text; }
+  if (endpoint.token) headers.authorization = `Bearer ${endpoint.token}`;
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  if (payload !== undefined) headers['content-type'] = 'application/json';
+  const secure = url.protocol === 'https:';
+  const options: https.RequestOptions = {
+    method, headers, timeout: CALL_TIMEOUT_MS,
+    ...(secure ? { ca: endpoint.ca, cert: endpoint.cert, key: endpoint.key } : {}),
+  };
+  return new Promise<Reply>((resolve, reject) => {
+    const req = (secure ? https : http).request(url, options, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { text += d; });
+      res.on('error', reject);
+      res.on('end', () => {
+        let parsed: unknown = undefined;
+        if (text) {
+          try { parsed = JSON.parse(text); } catch { parsed = text; }
+        }
+        resolve({ status: res.statusCode ?? 0, body: parsed });
+      });
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { name: 'TimeoutError' })));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** Why the admin API could not be reached, in words (a certificate problem says what to pass). */
+function unreachableText(e: unknown, endpoint: AdminEndpoint): string {
+  const err = e as NodeJS.ErrnoException & { cause?: { code?: string; message?: string } };
+  if (err.name === 'TimeoutError') return `timed out after ${CALL_TIMEOUT_MS / 1000} s`;
+  const code = err.code ?? err.cause?.code;
+  if (code && /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME/.test(code)) {
+    return `${code}: the admin API's certificate is not trusted${endpoint.ca ? ' by --cacert' : ' (pass --cacert FILE, the CA that issued it)'} or does not name ${new URL(endpoint.base).hostname}`;
   }
-  return { status: res.status, body: parsed };
+  return code ?? err.cause?.message ?? err.message;
 }
 
 function problemText(r: Reply, hasToken: boolean): string {
@@ -113,7 +189,7 @@ function problemText(r: Reply, hasToken: boolean): string {
   let s = p.detail ?? p.title ?? (typeof r.body === 'string' ? r.body : 'request failed');
   if (p.pointer) s += ` (at ${p.pointer}${p.route ? `, route ${p.route}` : ''})`;
   else if (p.route) s += ` (route ${p.route})`;
-  if (r.status === 401 && !hasToken) s += '; pass --token or set PORTICO_ADMIN_TOKEN';
+  if (r.status === 401 && !hasToken) s += '; pass --token-file FILE (or --token, or set PORTICO_ADMIN_TOKEN)';
   return `${s} [HTTP ${r.status}]`;
 }
 
@@ -126,6 +202,10 @@ export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo):
       options: {
         admin: { type: 'string' },
         token: { type: 'string' },
+        'token-file': { type: 'string' },
+        cacert: { type: 'string' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
         json: { type: 'boolean' },
         'dry-run': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -150,8 +230,13 @@ export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo):
     return values.help ? EXIT_OK : EXIT_USAGE;
   }
   const [command, ...rest] = positionals;
-  const admin = (values.admin as string | undefined) ?? io.env.PORTICO_ADMIN_URL ?? 'http://127.0.0.1:9090';
-  const token = (values.token as string | undefined) ?? io.env.PORTICO_ADMIN_TOKEN ?? undefined;
+  let endpoint: AdminEndpoint;
+  try {
+    endpoint = adminEndpoint(values, io.env);
+  } catch (e) {
+    io.err(`portico routes: ${(e as Error).message}\n(portico routes --help for usage)\n`);
+    return EXIT_USAGE;
+  }
   const json = values.json === true;
   const dry = values['dry-run'] === true ? '?dryRun=true' : '';
   const print = (v: unknown) => io.out(JSON.stringify(v, null, 2) + '\n');
@@ -171,7 +256,7 @@ export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo):
       case 'list': {
         onlyFor([]);
         if (rest.length) throw new UsageError('"list" takes no arguments');
-        reply = await call(admin, token, 'GET', 'v1/routes');
+        reply = await call(endpoint, 'GET', 'v1/routes');
         if (reply.status !== 200) break;
         const body = reply.body as { revision: number; routes: RouteJson[] };
         if (json) print(body);
@@ -181,7 +266,7 @@ export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo):
       case 'get': {
         onlyFor([]);
         const id = one();
-        reply = await call(admin, token, 'GET', `v1/routes/${encodeURIComponent(id)}`);
+        reply = await call(endpoint, 'GET', `v1/routes/${encodeURIComponent(id)}`);
         if (reply.status !== 200) break;
         print(reply.body);
         return EXIT_OK;
@@ -201,7 +286,7 @@ export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo):
           ...(values.rewrite !== undefined ? { rewritePrefix: values.rewrite as string } : {}),
           ...(values['preserve-host'] ? { preserveHost: true } : {}),
         };
-        reply = await call(admin, token, 'POST', `v1/routes${dry}`, route);
+        reply = await call(endpoint, 'POST', `v1/routes${dry}`, route);
         if (reply.status === 201) {
           if (json) print(reply.body);
           else io.out(`added route ${route.id}: ${route.host ?? '*'}${route.pathPrefix} -> ${route.upstreams.map(upstreamText).join(', ')}\n`);
@@ -217,7 +302,7 @@ export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo):
       case 'rm': {
         onlyFor([]);
         const id = one();
-        reply = await call(admin, token, 'DELETE', `v1/routes/${encodeURIComponent(id)}${dry}`);
+        reply = await call(endpoint, 'DELETE', `v1/routes/${encodeURIComponent(id)}${dry}`);
         if (reply.status === 204) {
           if (json) print({ removed: id });
           else io.out(`removed route ${id}\n`);
@@ -233,16 +318,14 @@ export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo):
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)} (list, get, add, rm)`);
     }
-    io.err(`portico routes ${command}: ${problemText(reply, token !== undefined)}\n`);
+    io.err(`portico routes ${command}: ${problemText(reply, endpoint.token !== undefined)}\n`);
     return EXIT_REFUSED;
   } catch (e) {
     if (e instanceof UsageError) {
       io.err(`portico routes: ${e.message}\n(portico routes --help for usage)\n`);
       return EXIT_USAGE;
     }
-    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    const why = (e as Error).name === 'TimeoutError' ? 'timed out after 10 s' : cause?.code ?? cause?.message ?? (e as Error).message;
-    io.err(`portico routes: cannot reach the admin API at ${admin}: ${why} (is portico running? see --admin)\n`);
+    io.err(`portico routes: cannot reach the admin API at ${endpoint.base}: ${unreachableText(e, endpoint)} (is portico running? see --admin)\n`);
     return EXIT_UNREACHABLE;
   }
 }

@@ -61,21 +61,23 @@ const runtime1 = { default: function equal(a, b) {
 
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"acme":{"type":"boolean","default":false,"description":"obtain and renew certificates from the ACME CA of the top-level `acme` setting for every route host that is an exact DNS name (and acmeNames); `certificates` become optional and keep priority for the names they cover"},"acmeNames":{"type":"array","maxItems":1000,"uniqueItems":true,"default":[],"items":{"type":"string","minLength":1,"maxLength":253},"description":"more names to obtain certificates for (with acme: true)"}}},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"default":{"listen":"127.0.0.1:9090"},"oneOf":[{"const":false},{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"bearer token for mutations (or env PORTICO_ADMIN_TOKEN)"}}}]},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"acme":{"type":"object","additionalProperties":false,"required":["directory"],"description":"automatic HTTPS: the ACME CA that listeners with \"tls\": { \"acme\": true } get their certificates from","properties":{"directory":{"type":"string","minLength":9,"maxLength":2048,"pattern":"^https://[^\\s]+$","description":"the ACME directory URL (https://), e.g. https://acme-v02.api.letsencrypt.org/directory"},"email":{"type":"string","minLength":3,"maxLength":254,"pattern":"^[^@\\s:,]+@[^@\\s:,]+$","description":"contact address given to the CA"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle the ACME server's TLS certificate is verified against (a private or test CA; default: Node's CA store)"},"challenges":{"type":"array","minItems":1,"uniqueItems":true,"items":{"enum":["http-01","tls-alpn-01"]},"default":["http-01","tls-alpn-01"],"description":"challenge types that may be used, in preference order (http-01 needs a plain listener reachable on port 80, tls-alpn-01 the acme TLS listener on port 443)"},"renewBefore":{"type":"string","maxLength":16,"pattern":"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$","description":"renew this long before notAfter (\"30d\", \"12h\") or when this share of the lifetime is left (\"33%\"); default: a third of the lifetime"},"keyType":{"enum":["ec-p256","ec-p384","rsa-2048","rsa-4096"],"default":"ec-p256","description":"key type of the certificates"},"externalAccountBinding":{"type":"object","additionalProperties":false,"required":["kid","hmacKey"],"description":"external account binding (RFC 8555 §7.3.4) for CAs that require one","properties":{"kid":{"type":"string","minLength":1,"maxLength":1024},"hmacKey":{"type":"string","minLength":1,"maxLength":1024}}}}},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
+const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"acme":{"type":"boolean","default":false,"description":"obtain and renew certificates from the ACME CA of the top-level `acme` setting for every route host that is an exact DNS name (and acmeNames); `certificates` become optional and keep priority for the names they cover"},"acmeNames":{"type":"array","maxItems":1000,"uniqueItems":true,"default":[],"items":{"type":"string","minLength":1,"maxLength":253},"description":"more names to obtain certificates for (with acme: true)"}}},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"type":["object","boolean"],"errorMessage":"must be false or an object","if":{"type":"boolean"},"then":{"const":false,"errorMessage":"must be false or an object"},"default":{},"additionalProperties":false,"description":"the admin API (docs/admin-security.md); false: none","properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"the token named \"admin\" (role admin); or env PORTICO_ADMIN_TOKEN"},"tokens":{"type":"array","maxItems":256,"default":[],"description":"more tokens, each with a name (recorded with the changes it makes) and a role","items":{"type":"object","additionalProperties":false,"required":["name","role"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$","description":"recorded in the access log and route history (never the token)"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"},"token":{"type":"string","minLength":16,"maxLength":512},"tokenFile":{"type":"string","minLength":1,"maxLength":4096,"description":"a file holding the token (white space around it is ignored)"}}}},"openReads":{"type":"boolean","description":"GET/HEAD without a credential; default: true on a loopback listener, false elsewhere"},"metricsAuth":{"type":"boolean","default":true,"description":"false: GET /metrics answers without a credential"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"clientCertificates":{"type":"object","additionalProperties":false,"required":["ca"],"description":"ask clients for a certificate signed by `ca`","properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle client certificates are verified against"},"required":{"type":"boolean","default":false,"description":"true: no connection without a valid client certificate"},"clients":{"type":"array","maxItems":1024,"default":[],"description":"verified certificates with this subject CN act with this role, without a token","items":{"type":"object","additionalProperties":false,"required":["commonName","role"],"properties":{"commonName":{"type":"string","pattern":"^[ -~]{1,64}$"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"}}}}}}}},"failedAuth":{"type":"object","additionalProperties":false,"default":{},"description":"per client address: failed authentications beyond the budget are answered late (429)","properties":{"burst":{"type":"integer","minimum":1,"maximum":10000,"default":10,"description":"failures at full speed"},"refillMs":{"type":"integer","minimum":1,"maximum":86400000,"default":6000,"description":"one failure of the budget is regained every refillMs"},"delayMs":{"type":"integer","minimum":0,"maximum":5000,"default":1000,"description":"a failure over the budget is answered after this long (at most 5000)"}}}}},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"acme":{"type":"object","additionalProperties":false,"required":["directory"],"description":"automatic HTTPS: the ACME CA that listeners with \"tls\": { \"acme\": true } get their certificates from","properties":{"directory":{"type":"string","minLength":9,"maxLength":2048,"pattern":"^https://[^\\s]+$","description":"the ACME directory URL (https://), e.g. https://acme-v02.api.letsencrypt.org/directory"},"email":{"type":"string","minLength":3,"maxLength":254,"pattern":"^[^@\\s:,]+@[^@\\s:,]+$","description":"contact address given to the CA"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle the ACME server's TLS certificate is verified against (a private or test CA; default: Node's CA store)"},"challenges":{"type":"array","minItems":1,"uniqueItems":true,"items":{"enum":["http-01","tls-alpn-01"]},"default":["http-01","tls-alpn-01"],"description":"challenge types that may be used, in preference order (http-01 needs a plain listener reachable on port 80, tls-alpn-01 the acme TLS listener on port 443)"},"renewBefore":{"type":"string","maxLength":16,"pattern":"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$","description":"renew this long before notAfter (\"30d\", \"12h\") or when this share of the lifetime is left (\"33%\"); default: a third of the lifetime"},"keyType":{"enum":["ec-p256","ec-p384","rsa-2048","rsa-4096"],"default":"ec-p256","description":"key type of the certificates"},"externalAccountBinding":{"type":"object","additionalProperties":false,"required":["kid","hmacKey"],"description":"external account binding (RFC 8555 §7.3.4) for CAs that require one","properties":{"kid":{"type":"string","minLength":1,"maxLength":1024},"hmacKey":{"type":"string","minLength":1,"maxLength":1024}}}}},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
 const func0 = runtime1.default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "u");
-const pattern1 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$", "u");
-const pattern2 = new RegExp("^https://[^\\s]+$", "u");
-const pattern3 = new RegExp("^[^@\\s:,]+@[^@\\s:,]+$", "u");
-const pattern4 = new RegExp("^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$", "u");
-const pattern6 = new RegExp("^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$", "u");
-const pattern7 = new RegExp("^/[\\x21-\\x7e]*$", "u");
-const pattern8 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "u");
-const pattern10 = new RegExp("^(/[\\x21-\\x7e]*)?$", "u");
-const pattern12 = new RegExp("^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$", "u");
-const pattern13 = new RegExp("^/[!-~]*[^/]$", "u");
+const pattern1 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$", "u");
+const pattern2 = new RegExp("^[ -~]{1,64}$", "u");
+const pattern3 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$", "u");
+const pattern4 = new RegExp("^https://[^\\s]+$", "u");
+const pattern5 = new RegExp("^[^@\\s:,]+@[^@\\s:,]+$", "u");
+const pattern6 = new RegExp("^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$", "u");
+const pattern8 = new RegExp("^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$", "u");
+const pattern9 = new RegExp("^/[\\x21-\\x7e]*$", "u");
+const pattern10 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "u");
+const pattern12 = new RegExp("^(/[\\x21-\\x7e]*)?$", "u");
+const pattern14 = new RegExp("^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$", "u");
+const pattern15 = new RegExp("^/[!-~]*[^/]$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="portico:config" */;
@@ -90,7 +92,7 @@ if(data.listeners === undefined){
 data.listeners = [];
 }
 if(data.admin === undefined){
-data.admin = {"listen":"127.0.0.1:9090"};
+data.admin = {};
 }
 if(data.logLevel === undefined){
 data.logLevel = "info";
@@ -668,12 +670,15 @@ var valid0 = _errs7 === errors;
 if(valid0){
 let data18 = data.admin;
 const _errs45 = errors;
-const _errs46 = errors;
-let valid10 = false;
-let passing0 = null;
+if((!(data18 && typeof data18 == "object" && !Array.isArray(data18))) && (typeof data18 !== "boolean")){
+validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/type",keyword:"type",params:{type: schema11.properties.admin.type},message:"must be object,boolean",schema:schema11.properties.admin.type,parentSchema:schema11.properties.admin,data:data18}];
+return false;
+}
 const _errs47 = errors;
-if(false !== data18){
-const err5 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/0/const",keyword:"const",params:{allowedValue: false},message:"must be equal to constant",schema:false,parentSchema:schema11.properties.admin.oneOf[0],data:data18};
+let valid10 = true;
+const _errs48 = errors;
+if(typeof data18 !== "boolean"){
+const err5 = {};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -682,18 +687,27 @@ vErrors.push(err5);
 }
 errors++;
 }
-var _valid1 = _errs47 === errors;
-if(_valid1){
-valid10 = true;
-passing0 = 0;
+var _valid1 = _errs48 === errors;
+errors = _errs47;
+if(vErrors !== null){
+if(_errs47){
+vErrors.length = _errs47;
 }
-const _errs48 = errors;
-if(errors === _errs48){
-if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
+else {
+vErrors = null;
+}
+}
+if(_valid1){
 const _errs50 = errors;
-for(const key5 in data18){
-if(!((key5 === "listen") || (key5 === "token"))){
-const err6 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.oneOf[1],data:data18};
+if(false !== data18){
+validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/then/const",keyword:"const",params:{allowedValue: false},message:"must be equal to constant",schema:false,parentSchema:schema11.properties.admin.then,data:data18}];
+return false;
+}
+var _valid1 = _errs50 === errors;
+valid10 = _valid1;
+}
+if(!valid10){
+const err6 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema",schema:schema11.properties.admin.if,parentSchema:schema11.properties.admin,data:data18};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -701,17 +715,748 @@ else {
 vErrors.push(err6);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+}
+if(errors === _errs45){
+if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
+if(data18.listen === undefined){
+data18.listen = "127.0.0.1:9090";
+}
+if(data18.tokens === undefined){
+data18.tokens = [];
+}
+if(data18.metricsAuth === undefined){
+data18.metricsAuth = true;
+}
+if(data18.failedAuth === undefined){
+data18.failedAuth = {};
+}
+const _errs51 = errors;
+for(const key5 in data18){
+if(!(((((((key5 === "listen") || (key5 === "token")) || (key5 === "tokens")) || (key5 === "openReads")) || (key5 === "metricsAuth")) || (key5 === "tls")) || (key5 === "failedAuth"))){
+validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin,data:data18}];
+return false;
 break;
 }
 }
-if(_errs50 === errors){
-if(data18.listen !== undefined){
+if(_errs51 === errors){
 let data19 = data18.listen;
-const _errs51 = errors;
-if(errors === _errs51){
+const _errs52 = errors;
+if(errors === _errs52){
 if(typeof data19 === "string"){
 if(func3(data19) > 300){
-const err7 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data19};
+validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.admin.properties.listen,data:data19}];
+return false;
+}
+else {
+if(func3(data19) < 3){
+validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.admin.properties.listen,data:data19}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.listen.type,parentSchema:schema11.properties.admin.properties.listen,data:data19}];
+return false;
+}
+}
+var valid11 = _errs52 === errors;
+if(valid11){
+if(data18.token !== undefined){
+let data20 = data18.token;
+const _errs54 = errors;
+if(errors === _errs54){
+if(typeof data20 === "string"){
+if(func3(data20) > 512){
+validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.properties.token,data:data20}];
+return false;
+}
+else {
+if(func3(data20) < 16){
+validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.properties.token,data:data20}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.token.type,parentSchema:schema11.properties.admin.properties.token,data:data20}];
+return false;
+}
+}
+var valid11 = _errs54 === errors;
+}
+else {
+var valid11 = true;
+}
+if(valid11){
+let data21 = data18.tokens;
+const _errs56 = errors;
+if(errors === _errs56){
+if(Array.isArray(data21)){
+if(data21.length > 256){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens",schemaPath:"#/properties/admin/properties/tokens/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.admin.properties.tokens,data:data21}];
+return false;
+}
+else {
+var valid12 = true;
+const len3 = data21.length;
+for(let i4=0; i4<len3; i4++){
+let data22 = data21[i4];
+const _errs58 = errors;
+if(errors === _errs58){
+if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
+let missing2;
+if(((data22.name === undefined) && (missing2 = "name")) || ((data22.role === undefined) && (missing2 = "role"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4,schemaPath:"#/properties/admin/properties/tokens/items/required",keyword:"required",params:{missingProperty: missing2},message:"must have required property '"+missing2+"'",schema:schema11.properties.admin.properties.tokens.items.required,parentSchema:schema11.properties.admin.properties.tokens.items,data:data22}];
+return false;
+}
+else {
+const _errs60 = errors;
+for(const key6 in data22){
+if(!((((key6 === "name") || (key6 === "role")) || (key6 === "token")) || (key6 === "tokenFile"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4,schemaPath:"#/properties/admin/properties/tokens/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tokens.items,data:data22}];
+return false;
+break;
+}
+}
+if(_errs60 === errors){
+if(data22.name !== undefined){
+let data23 = data22.name;
+const _errs61 = errors;
+if(errors === _errs61){
+if(typeof data23 === "string"){
+if(!pattern1.test(data23)){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4+"/name",schemaPath:"#/properties/admin/properties/tokens/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$",parentSchema:schema11.properties.admin.properties.tokens.items.properties.name,data:data23}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4+"/name",schemaPath:"#/properties/admin/properties/tokens/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.name.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.name,data:data23}];
+return false;
+}
+}
+var valid13 = _errs61 === errors;
+}
+else {
+var valid13 = true;
+}
+if(valid13){
+if(data22.role !== undefined){
+let data24 = data22.role;
+const _errs63 = errors;
+if(!((data24 === "admin") || (data24 === "read"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4+"/role",schemaPath:"#/properties/admin/properties/tokens/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.admin.properties.tokens.items.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.admin.properties.tokens.items.properties.role.enum,parentSchema:schema11.properties.admin.properties.tokens.items.properties.role,data:data24}];
+return false;
+}
+var valid13 = _errs63 === errors;
+}
+else {
+var valid13 = true;
+}
+if(valid13){
+if(data22.token !== undefined){
+let data25 = data22.token;
+const _errs64 = errors;
+if(errors === _errs64){
+if(typeof data25 === "string"){
+if(func3(data25) > 512){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data25}];
+return false;
+}
+else {
+if(func3(data25) < 16){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data25}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.token.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data25}];
+return false;
+}
+}
+var valid13 = _errs64 === errors;
+}
+else {
+var valid13 = true;
+}
+if(valid13){
+if(data22.tokenFile !== undefined){
+let data26 = data22.tokenFile;
+const _errs66 = errors;
+if(errors === _errs66){
+if(typeof data26 === "string"){
+if(func3(data26) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data26}];
+return false;
+}
+else {
+if(func3(data26) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data26}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.tokenFile.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data26}];
+return false;
+}
+}
+var valid13 = _errs66 === errors;
+}
+else {
+var valid13 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4,schemaPath:"#/properties/admin/properties/tokens/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tokens.items.type,parentSchema:schema11.properties.admin.properties.tokens.items,data:data22}];
+return false;
+}
+}
+var valid12 = _errs58 === errors;
+if(!valid12){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens",schemaPath:"#/properties/admin/properties/tokens/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tokens.type,parentSchema:schema11.properties.admin.properties.tokens,data:data21}];
+return false;
+}
+}
+var valid11 = _errs56 === errors;
+if(valid11){
+if(data18.openReads !== undefined){
+let data27 = data18.openReads;
+const _errs68 = errors;
+if(typeof data27 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/openReads",schemaPath:"#/properties/admin/properties/openReads/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.openReads.type,parentSchema:schema11.properties.admin.properties.openReads,data:data27}];
+return false;
+}
+var valid11 = _errs68 === errors;
+}
+else {
+var valid11 = true;
+}
+if(valid11){
+let data28 = data18.metricsAuth;
+const _errs70 = errors;
+if(typeof data28 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/metricsAuth",schemaPath:"#/properties/admin/properties/metricsAuth/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.metricsAuth.type,parentSchema:schema11.properties.admin.properties.metricsAuth,data:data28}];
+return false;
+}
+var valid11 = _errs70 === errors;
+if(valid11){
+if(data18.tls !== undefined){
+let data29 = data18.tls;
+const _errs72 = errors;
+if(errors === _errs72){
+if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
+if(data29.handshakeTimeoutMs === undefined){
+data29.handshakeTimeoutMs = 10000;
+}
+if(data29.watchFiles === undefined){
+data29.watchFiles = true;
+}
+if(data29.watchIntervalMs === undefined){
+data29.watchIntervalMs = 5000;
+}
+let missing3;
+if((data29.certificates === undefined) && (missing3 = "certificates")){
+validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'",schema:schema11.properties.admin.properties.tls.required,parentSchema:schema11.properties.admin.properties.tls,data:data29}];
+return false;
+}
+else {
+const _errs74 = errors;
+for(const key7 in data29){
+if(!(((((key7 === "certificates") || (key7 === "handshakeTimeoutMs")) || (key7 === "watchFiles")) || (key7 === "watchIntervalMs")) || (key7 === "clientCertificates"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls,data:data29}];
+return false;
+break;
+}
+}
+if(_errs74 === errors){
+if(data29.certificates !== undefined){
+let data30 = data29.certificates;
+const _errs75 = errors;
+if(errors === _errs75){
+if(Array.isArray(data30)){
+if(data30.length > 10000){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data30}];
+return false;
+}
+else {
+if(data30.length < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data30}];
+return false;
+}
+else {
+var valid15 = true;
+const len4 = data30.length;
+for(let i5=0; i5<len4; i5++){
+let data31 = data30[i5];
+const _errs77 = errors;
+if(errors === _errs77){
+if(data31 && typeof data31 == "object" && !Array.isArray(data31)){
+let missing4;
+if(((data31.cert === undefined) && (missing4 = "cert")) || ((data31.key === undefined) && (missing4 = "key"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i5,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'",schema:schema11.properties.admin.properties.tls.properties.certificates.items.required,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data31}];
+return false;
+}
+else {
+const _errs79 = errors;
+for(const key8 in data31){
+if(!((key8 === "cert") || (key8 === "key"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i5,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data31}];
+return false;
+break;
+}
+}
+if(_errs79 === errors){
+if(data31.cert !== undefined){
+let data32 = data31.cert;
+const _errs80 = errors;
+if(errors === _errs80){
+if(typeof data32 === "string"){
+if(func3(data32) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i5+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data32}];
+return false;
+}
+else {
+if(func3(data32) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i5+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data32}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i5+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data32}];
+return false;
+}
+}
+var valid16 = _errs80 === errors;
+}
+else {
+var valid16 = true;
+}
+if(valid16){
+if(data31.key !== undefined){
+let data33 = data31.key;
+const _errs82 = errors;
+if(errors === _errs82){
+if(typeof data33 === "string"){
+if(func3(data33) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i5+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data33}];
+return false;
+}
+else {
+if(func3(data33) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i5+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data33}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i5+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data33}];
+return false;
+}
+}
+var valid16 = _errs82 === errors;
+}
+else {
+var valid16 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i5,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.certificates.items.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data31}];
+return false;
+}
+}
+var valid15 = _errs77 === errors;
+if(!valid15){
+break;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tls.properties.certificates.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data30}];
+return false;
+}
+}
+var valid14 = _errs75 === errors;
+}
+else {
+var valid14 = true;
+}
+if(valid14){
+let data34 = data29.handshakeTimeoutMs;
+const _errs84 = errors;
+if(!((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34)))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs.type,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data34}];
+return false;
+}
+if(errors === _errs84){
+if(typeof data34 == "number"){
+if(data34 > 86400000 || isNaN(data34)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data34}];
+return false;
+}
+else {
+if(data34 < 1 || isNaN(data34)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data34}];
+return false;
+}
+}
+}
+}
+var valid14 = _errs84 === errors;
+if(valid14){
+let data35 = data29.watchFiles;
+const _errs86 = errors;
+if(typeof data35 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchFiles",schemaPath:"#/properties/admin/properties/tls/properties/watchFiles/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.tls.properties.watchFiles.type,parentSchema:schema11.properties.admin.properties.tls.properties.watchFiles,data:data35}];
+return false;
+}
+var valid14 = _errs86 === errors;
+if(valid14){
+let data36 = data29.watchIntervalMs;
+const _errs88 = errors;
+if(!((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36)))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.tls.properties.watchIntervalMs.type,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data36}];
+return false;
+}
+if(errors === _errs88){
+if(typeof data36 == "number"){
+if(data36 > 86400000 || isNaN(data36)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data36}];
+return false;
+}
+else {
+if(data36 < 1 || isNaN(data36)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data36}];
+return false;
+}
+}
+}
+}
+var valid14 = _errs88 === errors;
+if(valid14){
+if(data29.clientCertificates !== undefined){
+let data37 = data29.clientCertificates;
+const _errs90 = errors;
+if(errors === _errs90){
+if(data37 && typeof data37 == "object" && !Array.isArray(data37)){
+if(data37.required === undefined){
+data37.required = false;
+}
+if(data37.clients === undefined){
+data37.clients = [];
+}
+let missing5;
+if((data37.ca === undefined) && (missing5 = "ca")){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/required",keyword:"required",params:{missingProperty: missing5},message:"must have required property '"+missing5+"'",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.required,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data37}];
+return false;
+}
+else {
+const _errs92 = errors;
+for(const key9 in data37){
+if(!(((key9 === "ca") || (key9 === "required")) || (key9 === "clients"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data37}];
+return false;
+break;
+}
+}
+if(_errs92 === errors){
+if(data37.ca !== undefined){
+let data38 = data37.ca;
+const _errs93 = errors;
+if(errors === _errs93){
+if(typeof data38 === "string"){
+if(func3(data38) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data38}];
+return false;
+}
+else {
+if(func3(data38) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data38}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data38}];
+return false;
+}
+}
+var valid17 = _errs93 === errors;
+}
+else {
+var valid17 = true;
+}
+if(valid17){
+let data39 = data37.required;
+const _errs95 = errors;
+if(typeof data39 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/required",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/required/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.required.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.required,data:data39}];
+return false;
+}
+var valid17 = _errs95 === errors;
+if(valid17){
+let data40 = data37.clients;
+const _errs97 = errors;
+if(errors === _errs97){
+if(Array.isArray(data40)){
+if(data40.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients,data:data40}];
+return false;
+}
+else {
+var valid18 = true;
+const len5 = data40.length;
+for(let i6=0; i6<len5; i6++){
+let data41 = data40[i6];
+const _errs99 = errors;
+if(errors === _errs99){
+if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
+let missing6;
+if(((data41.commonName === undefined) && (missing6 = "commonName")) || ((data41.role === undefined) && (missing6 = "role"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i6,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/required",keyword:"required",params:{missingProperty: missing6},message:"must have required property '"+missing6+"'",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.required,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data41}];
+return false;
+}
+else {
+const _errs101 = errors;
+for(const key10 in data41){
+if(!((key10 === "commonName") || (key10 === "role"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i6,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data41}];
+return false;
+break;
+}
+}
+if(_errs101 === errors){
+if(data41.commonName !== undefined){
+let data42 = data41.commonName;
+const _errs102 = errors;
+if(errors === _errs102){
+if(typeof data42 === "string"){
+if(!pattern2.test(data42)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i6+"/commonName",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/commonName/pattern",keyword:"pattern",params:{pattern: "^[ -~]{1,64}$"},message:"must match pattern \""+"^[ -~]{1,64}$"+"\"",schema:"^[ -~]{1,64}$",parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName,data:data42}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i6+"/commonName",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/commonName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName,data:data42}];
+return false;
+}
+}
+var valid19 = _errs102 === errors;
+}
+else {
+var valid19 = true;
+}
+if(valid19){
+if(data41.role !== undefined){
+let data43 = data41.role;
+const _errs104 = errors;
+if(!((data43 === "admin") || (data43 === "read"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i6+"/role",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role.enum,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role,data:data43}];
+return false;
+}
+var valid19 = _errs104 === errors;
+}
+else {
+var valid19 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i6,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data41}];
+return false;
+}
+}
+var valid18 = _errs99 === errors;
+if(!valid18){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients,data:data40}];
+return false;
+}
+}
+var valid17 = _errs97 === errors;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data37}];
+return false;
+}
+}
+var valid14 = _errs90 === errors;
+}
+else {
+var valid14 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.type,parentSchema:schema11.properties.admin.properties.tls,data:data29}];
+return false;
+}
+}
+var valid11 = _errs72 === errors;
+}
+else {
+var valid11 = true;
+}
+if(valid11){
+let data44 = data18.failedAuth;
+const _errs105 = errors;
+if(errors === _errs105){
+if(data44 && typeof data44 == "object" && !Array.isArray(data44)){
+if(data44.burst === undefined){
+data44.burst = 10;
+}
+if(data44.refillMs === undefined){
+data44.refillMs = 6000;
+}
+if(data44.delayMs === undefined){
+data44.delayMs = 1000;
+}
+const _errs107 = errors;
+for(const key11 in data44){
+if(!(((key11 === "burst") || (key11 === "refillMs")) || (key11 === "delayMs"))){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth",schemaPath:"#/properties/admin/properties/failedAuth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.failedAuth,data:data44}];
+return false;
+break;
+}
+}
+if(_errs107 === errors){
+let data45 = data44.burst;
+const _errs108 = errors;
+if(!((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45)))){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.burst.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data45}];
+return false;
+}
+if(errors === _errs108){
+if(typeof data45 == "number"){
+if(data45 > 10000 || isNaN(data45)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data45}];
+return false;
+}
+else {
+if(data45 < 1 || isNaN(data45)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data45}];
+return false;
+}
+}
+}
+}
+var valid20 = _errs108 === errors;
+if(valid20){
+let data46 = data44.refillMs;
+const _errs110 = errors;
+if(!((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46)))){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.refillMs.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data46}];
+return false;
+}
+if(errors === _errs110){
+if(typeof data46 == "number"){
+if(data46 > 86400000 || isNaN(data46)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data46}];
+return false;
+}
+else {
+if(data46 < 1 || isNaN(data46)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data46}];
+return false;
+}
+}
+}
+}
+var valid20 = _errs110 === errors;
+if(valid20){
+let data47 = data44.delayMs;
+const _errs112 = errors;
+if(!((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47)))){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.delayMs.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data47}];
+return false;
+}
+if(errors === _errs112){
+if(typeof data47 == "number"){
+if(data47 > 5000 || isNaN(data47)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000",schema:5000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data47}];
+return false;
+}
+else {
+if(data47 < 0 || isNaN(data47)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data47}];
+return false;
+}
+}
+}
+}
+var valid20 = _errs112 === errors;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth",schemaPath:"#/properties/admin/properties/failedAuth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.failedAuth.type,parentSchema:schema11.properties.admin.properties.failedAuth,data:data44}];
+return false;
+}
+}
+var valid11 = _errs105 === errors;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+var valid0 = _errs45 === errors;
+if(valid0){
+let data48 = data.logLevel;
+const _errs114 = errors;
+if(!(((((((data48 === "fatal") || (data48 === "error")) || (data48 === "warn")) || (data48 === "info")) || (data48 === "debug")) || (data48 === "trace")) || (data48 === "silent"))){
+validate10.errors = [{instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.logLevel.enum,parentSchema:schema11.properties.logLevel,data:data48}];
+return false;
+}
+var valid0 = _errs114 === errors;
+if(valid0){
+let data49 = data.workers;
+const _errs115 = errors;
+const _errs116 = errors;
+let valid21 = false;
+let passing0 = null;
+const _errs117 = errors;
+if(!((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49)))){
+const err7 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.workers.oneOf[0].type,parentSchema:schema11.properties.workers.oneOf[0],data:data49};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -720,9 +1465,10 @@ vErrors.push(err7);
 }
 errors++;
 }
-else {
-if(func3(data19) < 3){
-const err8 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data19};
+if(errors === _errs117){
+if(typeof data49 == "number"){
+if(data49 > 256 || isNaN(data49)){
+const err8 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema11.properties.workers.oneOf[0],data:data49};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -731,10 +1477,9 @@ vErrors.push(err8);
 }
 errors++;
 }
-}
-}
 else {
-const err9 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.oneOf[1].properties.listen.type,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data19};
+if(data49 < 1 || isNaN(data49)){
+const err9 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.workers.oneOf[0],data:data49};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -744,19 +1489,16 @@ vErrors.push(err9);
 errors++;
 }
 }
-var valid11 = _errs51 === errors;
 }
-else {
-var valid11 = true;
 }
-if(valid11){
-if(data18.token !== undefined){
-let data20 = data18.token;
-const _errs53 = errors;
-if(errors === _errs53){
-if(typeof data20 === "string"){
-if(func3(data20) > 512){
-const err10 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data20};
+var _valid2 = _errs117 === errors;
+if(_valid2){
+valid21 = true;
+passing0 = 0;
+}
+const _errs119 = errors;
+if("auto" !== data49){
+const err10 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/1/const",keyword:"const",params:{allowedValue: "auto"},message:"must be equal to constant",schema:"auto",parentSchema:schema11.properties.workers.oneOf[1],data:data49};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -765,9 +1507,19 @@ vErrors.push(err10);
 }
 errors++;
 }
+var _valid2 = _errs119 === errors;
+if(_valid2 && valid21){
+valid21 = false;
+passing0 = [passing0, 1];
+}
 else {
-if(func3(data20) < 16){
-const err11 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data20};
+if(_valid2){
+valid21 = true;
+passing0 = 1;
+}
+}
+if(!valid21){
+const err11 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema11.properties.workers.oneOf,parentSchema:schema11.properties.workers,data:data49};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -775,1172 +1527,1017 @@ else {
 vErrors.push(err11);
 }
 errors++;
-}
-}
-}
-else {
-const err12 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.oneOf[1].properties.token.type,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data20};
-if(vErrors === null){
-vErrors = [err12];
-}
-else {
-vErrors.push(err12);
-}
-errors++;
-}
-}
-var valid11 = _errs53 === errors;
-}
-else {
-var valid11 = true;
-}
-}
-}
-}
-else {
-const err13 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.oneOf[1].type,parentSchema:schema11.properties.admin.oneOf[1],data:data18};
-if(vErrors === null){
-vErrors = [err13];
-}
-else {
-vErrors.push(err13);
-}
-errors++;
-}
-}
-var _valid1 = _errs48 === errors;
-if(_valid1 && valid10){
-valid10 = false;
-passing0 = [passing0, 1];
-}
-else {
-if(_valid1){
-valid10 = true;
-passing0 = 1;
-}
-}
-if(!valid10){
-const err14 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema11.properties.admin.oneOf,parentSchema:schema11.properties.admin,data:data18};
-if(vErrors === null){
-vErrors = [err14];
-}
-else {
-vErrors.push(err14);
-}
-errors++;
 validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs46;
+errors = _errs116;
 if(vErrors !== null){
-if(_errs46){
-vErrors.length = _errs46;
+if(_errs116){
+vErrors.length = _errs116;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid0 = _errs45 === errors;
+var valid0 = _errs115 === errors;
 if(valid0){
-let data21 = data.logLevel;
-const _errs55 = errors;
-if(!(((((((data21 === "fatal") || (data21 === "error")) || (data21 === "warn")) || (data21 === "info")) || (data21 === "debug")) || (data21 === "trace")) || (data21 === "silent"))){
-validate10.errors = [{instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.logLevel.enum,parentSchema:schema11.properties.logLevel,data:data21}];
-return false;
-}
-var valid0 = _errs55 === errors;
-if(valid0){
-let data22 = data.workers;
-const _errs56 = errors;
-const _errs57 = errors;
-let valid12 = false;
-let passing1 = null;
-const _errs58 = errors;
-if(!((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22)))){
-const err15 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.workers.oneOf[0].type,parentSchema:schema11.properties.workers.oneOf[0],data:data22};
-if(vErrors === null){
-vErrors = [err15];
-}
-else {
-vErrors.push(err15);
-}
-errors++;
-}
-if(errors === _errs58){
-if(typeof data22 == "number"){
-if(data22 > 256 || isNaN(data22)){
-const err16 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema11.properties.workers.oneOf[0],data:data22};
-if(vErrors === null){
-vErrors = [err16];
-}
-else {
-vErrors.push(err16);
-}
-errors++;
-}
-else {
-if(data22 < 1 || isNaN(data22)){
-const err17 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.workers.oneOf[0],data:data22};
-if(vErrors === null){
-vErrors = [err17];
-}
-else {
-vErrors.push(err17);
-}
-errors++;
-}
-}
-}
-}
-var _valid2 = _errs58 === errors;
-if(_valid2){
-valid12 = true;
-passing1 = 0;
-}
-const _errs60 = errors;
-if("auto" !== data22){
-const err18 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/1/const",keyword:"const",params:{allowedValue: "auto"},message:"must be equal to constant",schema:"auto",parentSchema:schema11.properties.workers.oneOf[1],data:data22};
-if(vErrors === null){
-vErrors = [err18];
-}
-else {
-vErrors.push(err18);
-}
-errors++;
-}
-var _valid2 = _errs60 === errors;
-if(_valid2 && valid12){
-valid12 = false;
-passing1 = [passing1, 1];
-}
-else {
-if(_valid2){
-valid12 = true;
-passing1 = 1;
-}
-}
-if(!valid12){
-const err19 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.workers.oneOf,parentSchema:schema11.properties.workers,data:data22};
-if(vErrors === null){
-vErrors = [err19];
-}
-else {
-vErrors.push(err19);
-}
-errors++;
-validate10.errors = vErrors;
-return false;
-}
-else {
-errors = _errs57;
-if(vErrors !== null){
-if(_errs57){
-vErrors.length = _errs57;
-}
-else {
-vErrors = null;
-}
-}
-}
-var valid0 = _errs56 === errors;
-if(valid0){
-let data23 = data.proxyName;
-const _errs61 = errors;
-if(errors === _errs61){
-if(typeof data23 === "string"){
-if(!pattern1.test(data23)){
-validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.proxyName,data:data23}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.proxyName.type,parentSchema:schema11.properties.proxyName,data:data23}];
-return false;
-}
-}
-var valid0 = _errs61 === errors;
-if(valid0){
-let data24 = data.via;
-const _errs63 = errors;
-if(typeof data24 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.via.type,parentSchema:schema11.properties.via,data:data24}];
-return false;
-}
-var valid0 = _errs63 === errors;
-if(valid0){
-let data25 = data.limits;
-const _errs65 = errors;
-if(errors === _errs65){
-if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
-if(data25.maxLineBytes === undefined){
-data25.maxLineBytes = 16384;
-}
-if(data25.maxHeaderFields === undefined){
-data25.maxHeaderFields = 500;
-}
-if(data25.maxHeadBytes === undefined){
-data25.maxHeadBytes = 16384;
-}
-if(data25.maxChunkSizeLineBytes === undefined){
-data25.maxChunkSizeLineBytes = 1024;
-}
-if(data25.maxTrailerBytes === undefined){
-data25.maxTrailerBytes = 65536;
-}
-if(data25.maxBodyBytes === undefined){
-data25.maxBodyBytes = null;
-}
-if(data25.pipelineBufferBytes === undefined){
-data25.pipelineBufferBytes = 16384;
-}
-if(data25.maxConnections === undefined){
-data25.maxConnections = 50000;
-}
-const _errs67 = errors;
-for(const key6 in data25){
-if(!((((((((key6 === "maxLineBytes") || (key6 === "maxHeaderFields")) || (key6 === "maxHeadBytes")) || (key6 === "maxChunkSizeLineBytes")) || (key6 === "maxTrailerBytes")) || (key6 === "maxBodyBytes")) || (key6 === "pipelineBufferBytes")) || (key6 === "maxConnections"))){
-validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.limits,data:data25}];
-return false;
-break;
-}
-}
-if(_errs67 === errors){
-let data26 = data25.maxLineBytes;
-const _errs68 = errors;
-if(!((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxLineBytes.type,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data26}];
-return false;
-}
-if(errors === _errs68){
-if(typeof data26 == "number"){
-if(data26 > 32768 || isNaN(data26)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768",schema:32768,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data26}];
-return false;
-}
-else {
-if(data26 < 64 || isNaN(data26)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data26}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs68 === errors;
-if(valid13){
-let data27 = data25.maxHeaderFields;
-const _errs70 = errors;
-if(!((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeaderFields.type,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data27}];
-return false;
-}
-if(errors === _errs70){
-if(typeof data27 == "number"){
-if(data27 > 2048 || isNaN(data27)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2048},message:"must be <= 2048",schema:2048,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data27}];
-return false;
-}
-else {
-if(data27 < 1 || isNaN(data27)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data27}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs70 === errors;
-if(valid13){
-let data28 = data25.maxHeadBytes;
-const _errs72 = errors;
-if(!((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeadBytes.type,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data28}];
-return false;
-}
-if(errors === _errs72){
-if(typeof data28 == "number"){
-if(data28 > 49152 || isNaN(data28)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 49152},message:"must be <= 49152",schema:49152,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data28}];
-return false;
-}
-else {
-if(data28 < 64 || isNaN(data28)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data28}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs72 === errors;
-if(valid13){
-let data29 = data25.maxChunkSizeLineBytes;
-const _errs74 = errors;
-if(!((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxChunkSizeLineBytes.type,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data29}];
-return false;
-}
-if(errors === _errs74){
-if(typeof data29 == "number"){
-if(data29 > 65536 || isNaN(data29)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data29}];
-return false;
-}
-else {
-if(data29 < 16 || isNaN(data29)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data29}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs74 === errors;
-if(valid13){
-let data30 = data25.maxTrailerBytes;
-const _errs76 = errors;
-if(!((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxTrailerBytes.type,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data30}];
-return false;
-}
-if(errors === _errs76){
-if(typeof data30 == "number"){
-if(data30 > 1048576 || isNaN(data30)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1048576},message:"must be <= 1048576",schema:1048576,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data30}];
-return false;
-}
-else {
-if(data30 < 0 || isNaN(data30)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data30}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs76 === errors;
-if(valid13){
-let data31 = data25.maxBodyBytes;
-const _errs78 = errors;
-if((!((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31)))) && (data31 !== null)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/type",keyword:"type",params:{type: schema11.properties.limits.properties.maxBodyBytes.type},message:"must be integer,null",schema:schema11.properties.limits.properties.maxBodyBytes.type,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data31}];
-return false;
-}
-if(errors === _errs78){
-if(typeof data31 == "number"){
-if(data31 < 0 || isNaN(data31)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data31}];
-return false;
-}
-}
-}
-var valid13 = _errs78 === errors;
-if(valid13){
-let data32 = data25.pipelineBufferBytes;
-const _errs80 = errors;
-if(!((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32)))){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.pipelineBufferBytes.type,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data32}];
-return false;
-}
-if(errors === _errs80){
-if(typeof data32 == "number"){
-if(data32 > 16777216 || isNaN(data32)){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data32}];
-return false;
-}
-else {
-if(data32 < 1024 || isNaN(data32)){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024",schema:1024,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data32}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs80 === errors;
-if(valid13){
-let data33 = data25.maxConnections;
-const _errs82 = errors;
-if(!((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxConnections.type,parentSchema:schema11.properties.limits.properties.maxConnections,data:data33}];
-return false;
-}
-if(errors === _errs82){
-if(typeof data33 == "number"){
-if(data33 > 1000000 || isNaN(data33)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.limits.properties.maxConnections,data:data33}];
-return false;
-}
-else {
-if(data33 < 1 || isNaN(data33)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxConnections,data:data33}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs82 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.limits.type,parentSchema:schema11.properties.limits,data:data25}];
-return false;
-}
-}
-var valid0 = _errs65 === errors;
-if(valid0){
-let data34 = data.timeouts;
-const _errs84 = errors;
-if(errors === _errs84){
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-if(data34.idleMs === undefined){
-data34.idleMs = 60000;
-}
-if(data34.headMs === undefined){
-data34.headMs = 15000;
-}
-if(data34.bodyIdleMs === undefined){
-data34.bodyIdleMs = 60000;
-}
-if(data34.abortMs === undefined){
-data34.abortMs = 15000;
-}
-if(data34.upstreamConnectMs === undefined){
-data34.upstreamConnectMs = 10000;
-}
-if(data34.upstreamHeadMs === undefined){
-data34.upstreamHeadMs = 60000;
-}
-if(data34.upstreamIdleMs === undefined){
-data34.upstreamIdleMs = 60000;
-}
-if(data34.tunnelIdleMs === undefined){
-data34.tunnelIdleMs = 300000;
-}
-if(data34.shutdownMs === undefined){
-data34.shutdownMs = 10000;
-}
-if(data34.workerAckMs === undefined){
-data34.workerAckMs = 5000;
-}
-const _errs86 = errors;
-for(const key7 in data34){
-if(!(func2.call(schema11.properties.timeouts.properties, key7))){
-validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.timeouts,data:data34}];
-return false;
-break;
-}
-}
-if(_errs86 === errors){
-let data35 = data34.idleMs;
-const _errs87 = errors;
-if(!((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data35}];
-return false;
-}
-if(errors === _errs87){
-if(typeof data35 == "number"){
-if(data35 > 86400000 || isNaN(data35)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data35}];
-return false;
-}
-else {
-if(data35 < 1 || isNaN(data35)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data35}];
-return false;
-}
-}
-}
-}
-var valid14 = _errs87 === errors;
-if(valid14){
-let data36 = data34.headMs;
-const _errs89 = errors;
-if(!((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.headMs.type,parentSchema:schema11.properties.timeouts.properties.headMs,data:data36}];
-return false;
-}
-if(errors === _errs89){
-if(typeof data36 == "number"){
-if(data36 > 86400000 || isNaN(data36)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.headMs,data:data36}];
-return false;
-}
-else {
-if(data36 < 1 || isNaN(data36)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.headMs,data:data36}];
-return false;
-}
-}
-}
-}
-var valid14 = _errs89 === errors;
-if(valid14){
-let data37 = data34.bodyIdleMs;
-const _errs91 = errors;
-if(!((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.bodyIdleMs.type,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data37}];
-return false;
-}
-if(errors === _errs91){
-if(typeof data37 == "number"){
-if(data37 > 86400000 || isNaN(data37)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data37}];
-return false;
-}
-else {
-if(data37 < 1 || isNaN(data37)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data37}];
-return false;
-}
-}
-}
-}
-var valid14 = _errs91 === errors;
-if(valid14){
-let data38 = data34.abortMs;
-const _errs93 = errors;
-if(!((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.abortMs.type,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data38}];
-return false;
-}
-if(errors === _errs93){
-if(typeof data38 == "number"){
-if(data38 > 86400000 || isNaN(data38)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data38}];
-return false;
-}
-else {
-if(data38 < 1 || isNaN(data38)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data38}];
-return false;
-}
-}
-}
-}
-var valid14 = _errs93 === errors;
-if(valid14){
-let data39 = data34.upstreamConnectMs;
-const _errs95 = errors;
-if(!((typeof data39 == "number") && (!(data39 % 1) && !isNaN(data39)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamConnectMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data39}];
-return false;
-}
-if(errors === _errs95){
-if(typeof data39 == "number"){
-if(data39 > 86400000 || isNaN(data39)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data39}];
-return false;
-}
-else {
-if(data39 < 1 || isNaN(data39)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data39}];
-return false;
-}
-}
-}
-}
-var valid14 = _errs95 === errors;
-if(valid14){
-let data40 = data34.upstreamHeadMs;
-const _errs97 = errors;
-if(!((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamHeadMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data40}];
-return false;
-}
-if(errors === _errs97){
-if(typeof data40 == "number"){
-if(data40 > 86400000 || isNaN(data40)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data40}];
-return false;
-}
-else {
-if(data40 < 1 || isNaN(data40)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data40}];
-return false;
-}
-}
-}
-}
-var valid14 = _errs97 === errors;
-if(valid14){
-let data41 = data34.upstreamIdleMs;
-const _errs99 = errors;
-if(!((typeof data41 == "number") && (!(data41 % 1) && !isNaN(data41)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamIdleMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data41}];
-return false;
-}
-if(errors === _errs99){
-if(typeof data41 == "number"){
-if(data41 > 86400000 || isNaN(data41)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data41}];
-return false;
-}
-else {
-if(data41 < 1 || isNaN(data41)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data41}];
-return false;
-}
-}
-}
-}
-var valid14 = _errs99 === errors;
-if(valid14){
-let data42 = data34.tunnelIdleMs;
-const _errs101 = errors;
-if(!((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.tunnelIdleMs.type,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data42}];
-return false;
-}
-if(errors === _errs101){
-if(typeof data42 == "number"){
-if(data42 > 86400000 || isNaN(data42)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data42}];
-return false;
-}
-else {
-if(data42 < 1 || isNaN(data42)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data42}];
-return false;
-}
-}
-}
-}
-var valid14 = _errs101 === errors;
-if(valid14){
-let data43 = data34.shutdownMs;
-const _errs103 = errors;
-if(!((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.shutdownMs.type,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data43}];
-return false;
-}
-if(errors === _errs103){
-if(typeof data43 == "number"){
-if(data43 > 86400000 || isNaN(data43)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data43}];
-return false;
-}
-else {
-if(data43 < 1 || isNaN(data43)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data43}];
-return false;
-}
-}
-}
-}
-var valid14 = _errs103 === errors;
-if(valid14){
-let data44 = data34.workerAckMs;
-const _errs105 = errors;
-if(!((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.workerAckMs.type,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data44}];
-return false;
-}
-if(errors === _errs105){
-if(typeof data44 == "number"){
-if(data44 > 86400000 || isNaN(data44)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data44}];
-return false;
-}
-else {
-if(data44 < 1 || isNaN(data44)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data44}];
-return false;
-}
-}
-}
-}
-var valid14 = _errs105 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.timeouts.type,parentSchema:schema11.properties.timeouts,data:data34}];
-return false;
-}
-}
-var valid0 = _errs84 === errors;
-if(valid0){
-let data45 = data.upstream;
-const _errs107 = errors;
-if(errors === _errs107){
-if(data45 && typeof data45 == "object" && !Array.isArray(data45)){
-if(data45.maxSockets === undefined){
-data45.maxSockets = 256;
-}
-if(data45.maxIdleSockets === undefined){
-data45.maxIdleSockets = 64;
-}
-if(data45.idleSocketMs === undefined){
-data45.idleSocketMs = 4000;
-}
-if(data45.maxRequestsPerSocket === undefined){
-data45.maxRequestsPerSocket = 10000;
-}
-if(data45.maxFails === undefined){
-data45.maxFails = 3;
-}
-if(data45.ejectMs === undefined){
-data45.ejectMs = 10000;
-}
-const _errs109 = errors;
-for(const key8 in data45){
-if(!(((((((key8 === "maxSockets") || (key8 === "maxIdleSockets")) || (key8 === "idleSocketMs")) || (key8 === "maxRequestsPerSocket")) || (key8 === "maxFails")) || (key8 === "ejectMs")) || (key8 === "caFile"))){
-validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.upstream,data:data45}];
-return false;
-break;
-}
-}
-if(_errs109 === errors){
-let data46 = data45.maxSockets;
-const _errs110 = errors;
-if(!((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxSockets.type,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data46}];
-return false;
-}
-if(errors === _errs110){
-if(typeof data46 == "number"){
-if(data46 > 100000 || isNaN(data46)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data46}];
-return false;
-}
-else {
-if(data46 < 1 || isNaN(data46)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data46}];
-return false;
-}
-}
-}
-}
-var valid15 = _errs110 === errors;
-if(valid15){
-let data47 = data45.maxIdleSockets;
-const _errs112 = errors;
-if(!((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxIdleSockets.type,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data47}];
-return false;
-}
-if(errors === _errs112){
-if(typeof data47 == "number"){
-if(data47 > 100000 || isNaN(data47)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data47}];
-return false;
-}
-else {
-if(data47 < 0 || isNaN(data47)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data47}];
-return false;
-}
-}
-}
-}
-var valid15 = _errs112 === errors;
-if(valid15){
-let data48 = data45.idleSocketMs;
-const _errs114 = errors;
-if(!((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.idleSocketMs.type,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data48}];
-return false;
-}
-if(errors === _errs114){
-if(typeof data48 == "number"){
-if(data48 > 86400000 || isNaN(data48)){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data48}];
-return false;
-}
-else {
-if(data48 < 1 || isNaN(data48)){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data48}];
-return false;
-}
-}
-}
-}
-var valid15 = _errs114 === errors;
-if(valid15){
-let data49 = data45.maxRequestsPerSocket;
-const _errs116 = errors;
-if(!((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxRequestsPerSocket.type,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data49}];
-return false;
-}
-if(errors === _errs116){
-if(typeof data49 == "number"){
-if(data49 > 1000000 || isNaN(data49)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data49}];
-return false;
-}
-else {
-if(data49 < 1 || isNaN(data49)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data49}];
-return false;
-}
-}
-}
-}
-var valid15 = _errs116 === errors;
-if(valid15){
-let data50 = data45.maxFails;
-const _errs118 = errors;
-if(!((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxFails.type,parentSchema:schema11.properties.upstream.properties.maxFails,data:data50}];
-return false;
-}
-if(errors === _errs118){
-if(typeof data50 == "number"){
-if(data50 > 1000 || isNaN(data50)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.upstream.properties.maxFails,data:data50}];
-return false;
-}
-else {
-if(data50 < 1 || isNaN(data50)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxFails,data:data50}];
-return false;
-}
-}
-}
-}
-var valid15 = _errs118 === errors;
-if(valid15){
-let data51 = data45.ejectMs;
+let data50 = data.proxyName;
 const _errs120 = errors;
-if(!((typeof data51 == "number") && (!(data51 % 1) && !isNaN(data51)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.ejectMs.type,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data51}];
-return false;
-}
 if(errors === _errs120){
-if(typeof data51 == "number"){
-if(data51 > 86400000 || isNaN(data51)){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data51}];
+if(typeof data50 === "string"){
+if(!pattern3.test(data50)){
+validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.proxyName,data:data50}];
 return false;
-}
-else {
-if(data51 < 1 || isNaN(data51)){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data51}];
-return false;
-}
-}
-}
-}
-var valid15 = _errs120 === errors;
-if(valid15){
-if(data45.caFile !== undefined){
-let data52 = data45.caFile;
-const _errs122 = errors;
-if(errors === _errs122){
-if(typeof data52 === "string"){
-if(func3(data52) > 4096){
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.upstream.properties.caFile,data:data52}];
-return false;
-}
-else {
-if(func3(data52) < 1){
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.upstream.properties.caFile,data:data52}];
-return false;
-}
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.upstream.properties.caFile.type,parentSchema:schema11.properties.upstream.properties.caFile,data:data52}];
+validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.proxyName.type,parentSchema:schema11.properties.proxyName,data:data50}];
 return false;
 }
 }
-var valid15 = _errs122 === errors;
-}
-else {
-var valid15 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.upstream.type,parentSchema:schema11.properties.upstream,data:data45}];
-return false;
-}
-}
-var valid0 = _errs107 === errors;
+var valid0 = _errs120 === errors;
 if(valid0){
-let data53 = data.forwarding;
+let data51 = data.via;
+const _errs122 = errors;
+if(typeof data51 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.via.type,parentSchema:schema11.properties.via,data:data51}];
+return false;
+}
+var valid0 = _errs122 === errors;
+if(valid0){
+let data52 = data.limits;
 const _errs124 = errors;
 if(errors === _errs124){
-if(data53 && typeof data53 == "object" && !Array.isArray(data53)){
-if(data53.xForwarded === undefined){
-data53.xForwarded = true;
+if(data52 && typeof data52 == "object" && !Array.isArray(data52)){
+if(data52.maxLineBytes === undefined){
+data52.maxLineBytes = 16384;
 }
-if(data53.forwarded === undefined){
-data53.forwarded = false;
+if(data52.maxHeaderFields === undefined){
+data52.maxHeaderFields = 500;
 }
-if(data53.trustedProxies === undefined){
-data53.trustedProxies = [];
+if(data52.maxHeadBytes === undefined){
+data52.maxHeadBytes = 16384;
+}
+if(data52.maxChunkSizeLineBytes === undefined){
+data52.maxChunkSizeLineBytes = 1024;
+}
+if(data52.maxTrailerBytes === undefined){
+data52.maxTrailerBytes = 65536;
+}
+if(data52.maxBodyBytes === undefined){
+data52.maxBodyBytes = null;
+}
+if(data52.pipelineBufferBytes === undefined){
+data52.pipelineBufferBytes = 16384;
+}
+if(data52.maxConnections === undefined){
+data52.maxConnections = 50000;
 }
 const _errs126 = errors;
-for(const key9 in data53){
-if(!(((key9 === "xForwarded") || (key9 === "forwarded")) || (key9 === "trustedProxies"))){
-validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwarding,data:data53}];
+for(const key12 in data52){
+if(!((((((((key12 === "maxLineBytes") || (key12 === "maxHeaderFields")) || (key12 === "maxHeadBytes")) || (key12 === "maxChunkSizeLineBytes")) || (key12 === "maxTrailerBytes")) || (key12 === "maxBodyBytes")) || (key12 === "pipelineBufferBytes")) || (key12 === "maxConnections"))){
+validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.limits,data:data52}];
 return false;
 break;
 }
 }
 if(_errs126 === errors){
-let data54 = data53.xForwarded;
+let data53 = data52.maxLineBytes;
 const _errs127 = errors;
-if(typeof data54 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwarding/xForwarded",schemaPath:"#/properties/forwarding/properties/xForwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.xForwarded.type,parentSchema:schema11.properties.forwarding.properties.xForwarded,data:data54}];
+if(!((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxLineBytes.type,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data53}];
 return false;
 }
-var valid16 = _errs127 === errors;
-if(valid16){
-let data55 = data53.forwarded;
+if(errors === _errs127){
+if(typeof data53 == "number"){
+if(data53 > 32768 || isNaN(data53)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768",schema:32768,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data53}];
+return false;
+}
+else {
+if(data53 < 64 || isNaN(data53)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data53}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs127 === errors;
+if(valid22){
+let data54 = data52.maxHeaderFields;
 const _errs129 = errors;
-if(typeof data55 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwarding/forwarded",schemaPath:"#/properties/forwarding/properties/forwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.forwarded.type,parentSchema:schema11.properties.forwarding.properties.forwarded,data:data55}];
+if(!((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeaderFields.type,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data54}];
 return false;
 }
-var valid16 = _errs129 === errors;
-if(valid16){
-let data56 = data53.trustedProxies;
+if(errors === _errs129){
+if(typeof data54 == "number"){
+if(data54 > 2048 || isNaN(data54)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2048},message:"must be <= 2048",schema:2048,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data54}];
+return false;
+}
+else {
+if(data54 < 1 || isNaN(data54)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data54}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs129 === errors;
+if(valid22){
+let data55 = data52.maxHeadBytes;
 const _errs131 = errors;
+if(!((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeadBytes.type,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data55}];
+return false;
+}
 if(errors === _errs131){
-if(Array.isArray(data56)){
-if(data56.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data56}];
+if(typeof data55 == "number"){
+if(data55 > 49152 || isNaN(data55)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 49152},message:"must be <= 49152",schema:49152,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data55}];
 return false;
 }
 else {
-var valid17 = true;
-const len3 = data56.length;
-for(let i4=0; i4<len3; i4++){
-let data57 = data56[i4];
+if(data55 < 64 || isNaN(data55)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data55}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs131 === errors;
+if(valid22){
+let data56 = data52.maxChunkSizeLineBytes;
 const _errs133 = errors;
+if(!((typeof data56 == "number") && (!(data56 % 1) && !isNaN(data56)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxChunkSizeLineBytes.type,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data56}];
+return false;
+}
 if(errors === _errs133){
-if(typeof data57 === "string"){
-if(func3(data57) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i4,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data57}];
+if(typeof data56 == "number"){
+if(data56 > 65536 || isNaN(data56)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data56}];
 return false;
 }
 else {
-if(func3(data57) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i4,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data57}];
+if(data56 < 16 || isNaN(data56)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data56}];
 return false;
 }
 }
 }
+}
+var valid22 = _errs133 === errors;
+if(valid22){
+let data57 = data52.maxTrailerBytes;
+const _errs135 = errors;
+if(!((typeof data57 == "number") && (!(data57 % 1) && !isNaN(data57)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxTrailerBytes.type,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data57}];
+return false;
+}
+if(errors === _errs135){
+if(typeof data57 == "number"){
+if(data57 > 1048576 || isNaN(data57)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1048576},message:"must be <= 1048576",schema:1048576,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data57}];
+return false;
+}
 else {
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i4,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwarding.properties.trustedProxies.items.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data57}];
+if(data57 < 0 || isNaN(data57)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data57}];
 return false;
 }
 }
-var valid17 = _errs133 === errors;
-if(!valid17){
-break;
 }
 }
+var valid22 = _errs135 === errors;
+if(valid22){
+let data58 = data52.maxBodyBytes;
+const _errs137 = errors;
+if((!((typeof data58 == "number") && (!(data58 % 1) && !isNaN(data58)))) && (data58 !== null)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/type",keyword:"type",params:{type: schema11.properties.limits.properties.maxBodyBytes.type},message:"must be integer,null",schema:schema11.properties.limits.properties.maxBodyBytes.type,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data58}];
+return false;
 }
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwarding.properties.trustedProxies.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data56}];
+if(errors === _errs137){
+if(typeof data58 == "number"){
+if(data58 < 0 || isNaN(data58)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data58}];
 return false;
 }
 }
-var valid16 = _errs131 === errors;
+}
+var valid22 = _errs137 === errors;
+if(valid22){
+let data59 = data52.pipelineBufferBytes;
+const _errs139 = errors;
+if(!((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59)))){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.pipelineBufferBytes.type,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data59}];
+return false;
+}
+if(errors === _errs139){
+if(typeof data59 == "number"){
+if(data59 > 16777216 || isNaN(data59)){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data59}];
+return false;
+}
+else {
+if(data59 < 1024 || isNaN(data59)){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024",schema:1024,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data59}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs139 === errors;
+if(valid22){
+let data60 = data52.maxConnections;
+const _errs141 = errors;
+if(!((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxConnections.type,parentSchema:schema11.properties.limits.properties.maxConnections,data:data60}];
+return false;
+}
+if(errors === _errs141){
+if(typeof data60 == "number"){
+if(data60 > 1000000 || isNaN(data60)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.limits.properties.maxConnections,data:data60}];
+return false;
+}
+else {
+if(data60 < 1 || isNaN(data60)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxConnections,data:data60}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs141 === errors;
+}
+}
+}
+}
+}
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwarding.type,parentSchema:schema11.properties.forwarding,data:data53}];
+validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.limits.type,parentSchema:schema11.properties.limits,data:data52}];
 return false;
 }
 }
 var valid0 = _errs124 === errors;
 if(valid0){
-let data58 = data.notFoundStatus;
-const _errs135 = errors;
-if(!((typeof data58 == "number") && (!(data58 % 1) && !isNaN(data58)))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data58}];
-return false;
-}
-if(!((((data58 === 404) || (data58 === 421)) || (data58 === 502)) || (data58 === 503))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data58}];
-return false;
-}
-var valid0 = _errs135 === errors;
-if(valid0){
-let data59 = data.clientHalfClose;
-const _errs137 = errors;
-if(!((data59 === "abort") || (data59 === "finish"))){
-validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data59}];
-return false;
-}
-var valid0 = _errs137 === errors;
-if(valid0){
-if(data.acme !== undefined){
-let data60 = data.acme;
-const _errs138 = errors;
-if(errors === _errs138){
-if(data60 && typeof data60 == "object" && !Array.isArray(data60)){
-if(data60.challenges === undefined){
-data60.challenges = ["http-01","tls-alpn-01"];
-}
-if(data60.keyType === undefined){
-data60.keyType = "ec-p256";
-}
-let missing2;
-if((data60.directory === undefined) && (missing2 = "directory")){
-validate10.errors = [{instancePath:instancePath+"/acme",schemaPath:"#/properties/acme/required",keyword:"required",params:{missingProperty: missing2},message:"must have required property '"+missing2+"'",schema:schema11.properties.acme.required,parentSchema:schema11.properties.acme,data:data60}];
-return false;
-}
-else {
-const _errs140 = errors;
-for(const key10 in data60){
-if(!(((((((key10 === "directory") || (key10 === "email")) || (key10 === "caFile")) || (key10 === "challenges")) || (key10 === "renewBefore")) || (key10 === "keyType")) || (key10 === "externalAccountBinding"))){
-validate10.errors = [{instancePath:instancePath+"/acme",schemaPath:"#/properties/acme/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.acme,data:data60}];
-return false;
-break;
-}
-}
-if(_errs140 === errors){
-if(data60.directory !== undefined){
-let data61 = data60.directory;
-const _errs141 = errors;
-if(errors === _errs141){
-if(typeof data61 === "string"){
-if(func3(data61) > 2048){
-validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.acme.properties.directory,data:data61}];
-return false;
-}
-else {
-if(func3(data61) < 9){
-validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/minLength",keyword:"minLength",params:{limit: 9},message:"must NOT have fewer than 9 characters",schema:9,parentSchema:schema11.properties.acme.properties.directory,data:data61}];
-return false;
-}
-else {
-if(!pattern2.test(data61)){
-validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/pattern",keyword:"pattern",params:{pattern: "^https://[^\\s]+$"},message:"must match pattern \""+"^https://[^\\s]+$"+"\"",schema:"^https://[^\\s]+$",parentSchema:schema11.properties.acme.properties.directory,data:data61}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.directory.type,parentSchema:schema11.properties.acme.properties.directory,data:data61}];
-return false;
-}
-}
-var valid18 = _errs141 === errors;
-}
-else {
-var valid18 = true;
-}
-if(valid18){
-if(data60.email !== undefined){
-let data62 = data60.email;
+let data61 = data.timeouts;
 const _errs143 = errors;
 if(errors === _errs143){
-if(typeof data62 === "string"){
-if(func3(data62) > 254){
-validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/maxLength",keyword:"maxLength",params:{limit: 254},message:"must NOT have more than 254 characters",schema:254,parentSchema:schema11.properties.acme.properties.email,data:data62}];
-return false;
+if(data61 && typeof data61 == "object" && !Array.isArray(data61)){
+if(data61.idleMs === undefined){
+data61.idleMs = 60000;
 }
-else {
-if(func3(data62) < 3){
-validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.acme.properties.email,data:data62}];
-return false;
+if(data61.headMs === undefined){
+data61.headMs = 15000;
 }
-else {
-if(!pattern3.test(data62)){
-validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/pattern",keyword:"pattern",params:{pattern: "^[^@\\s:,]+@[^@\\s:,]+$"},message:"must match pattern \""+"^[^@\\s:,]+@[^@\\s:,]+$"+"\"",schema:"^[^@\\s:,]+@[^@\\s:,]+$",parentSchema:schema11.properties.acme.properties.email,data:data62}];
-return false;
+if(data61.bodyIdleMs === undefined){
+data61.bodyIdleMs = 60000;
 }
+if(data61.abortMs === undefined){
+data61.abortMs = 15000;
 }
+if(data61.upstreamConnectMs === undefined){
+data61.upstreamConnectMs = 10000;
 }
+if(data61.upstreamHeadMs === undefined){
+data61.upstreamHeadMs = 60000;
 }
-else {
-validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.email.type,parentSchema:schema11.properties.acme.properties.email,data:data62}];
-return false;
+if(data61.upstreamIdleMs === undefined){
+data61.upstreamIdleMs = 60000;
 }
+if(data61.tunnelIdleMs === undefined){
+data61.tunnelIdleMs = 300000;
 }
-var valid18 = _errs143 === errors;
+if(data61.shutdownMs === undefined){
+data61.shutdownMs = 10000;
 }
-else {
-var valid18 = true;
+if(data61.workerAckMs === undefined){
+data61.workerAckMs = 5000;
 }
-if(valid18){
-if(data60.caFile !== undefined){
-let data63 = data60.caFile;
 const _errs145 = errors;
-if(errors === _errs145){
-if(typeof data63 === "string"){
-if(func3(data63) > 4096){
-validate10.errors = [{instancePath:instancePath+"/acme/caFile",schemaPath:"#/properties/acme/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.acme.properties.caFile,data:data63}];
+for(const key13 in data61){
+if(!(func2.call(schema11.properties.timeouts.properties, key13))){
+validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.timeouts,data:data61}];
 return false;
-}
-else {
-if(func3(data63) < 1){
-validate10.errors = [{instancePath:instancePath+"/acme/caFile",schemaPath:"#/properties/acme/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.acme.properties.caFile,data:data63}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/acme/caFile",schemaPath:"#/properties/acme/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.caFile.type,parentSchema:schema11.properties.acme.properties.caFile,data:data63}];
-return false;
-}
-}
-var valid18 = _errs145 === errors;
-}
-else {
-var valid18 = true;
-}
-if(valid18){
-let data64 = data60.challenges;
-const _errs147 = errors;
-if(errors === _errs147){
-if(Array.isArray(data64)){
-if(data64.length < 1){
-validate10.errors = [{instancePath:instancePath+"/acme/challenges",schemaPath:"#/properties/acme/properties/challenges/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.acme.properties.challenges,data:data64}];
-return false;
-}
-else {
-var valid19 = true;
-const len4 = data64.length;
-for(let i5=0; i5<len4; i5++){
-let data65 = data64[i5];
-const _errs149 = errors;
-if(!((data65 === "http-01") || (data65 === "tls-alpn-01"))){
-validate10.errors = [{instancePath:instancePath+"/acme/challenges/" + i5,schemaPath:"#/properties/acme/properties/challenges/items/enum",keyword:"enum",params:{allowedValues: schema11.properties.acme.properties.challenges.items.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.acme.properties.challenges.items.enum,parentSchema:schema11.properties.acme.properties.challenges.items,data:data65}];
-return false;
-}
-var valid19 = _errs149 === errors;
-if(!valid19){
 break;
 }
 }
-if(valid19){
-let i6 = data64.length;
+if(_errs145 === errors){
+let data62 = data61.idleMs;
+const _errs146 = errors;
+if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data62}];
+return false;
+}
+if(errors === _errs146){
+if(typeof data62 == "number"){
+if(data62 > 86400000 || isNaN(data62)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data62}];
+return false;
+}
+else {
+if(data62 < 1 || isNaN(data62)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data62}];
+return false;
+}
+}
+}
+}
+var valid23 = _errs146 === errors;
+if(valid23){
+let data63 = data61.headMs;
+const _errs148 = errors;
+if(!((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.headMs.type,parentSchema:schema11.properties.timeouts.properties.headMs,data:data63}];
+return false;
+}
+if(errors === _errs148){
+if(typeof data63 == "number"){
+if(data63 > 86400000 || isNaN(data63)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.headMs,data:data63}];
+return false;
+}
+else {
+if(data63 < 1 || isNaN(data63)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.headMs,data:data63}];
+return false;
+}
+}
+}
+}
+var valid23 = _errs148 === errors;
+if(valid23){
+let data64 = data61.bodyIdleMs;
+const _errs150 = errors;
+if(!((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.bodyIdleMs.type,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data64}];
+return false;
+}
+if(errors === _errs150){
+if(typeof data64 == "number"){
+if(data64 > 86400000 || isNaN(data64)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data64}];
+return false;
+}
+else {
+if(data64 < 1 || isNaN(data64)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data64}];
+return false;
+}
+}
+}
+}
+var valid23 = _errs150 === errors;
+if(valid23){
+let data65 = data61.abortMs;
+const _errs152 = errors;
+if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.abortMs.type,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data65}];
+return false;
+}
+if(errors === _errs152){
+if(typeof data65 == "number"){
+if(data65 > 86400000 || isNaN(data65)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data65}];
+return false;
+}
+else {
+if(data65 < 1 || isNaN(data65)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data65}];
+return false;
+}
+}
+}
+}
+var valid23 = _errs152 === errors;
+if(valid23){
+let data66 = data61.upstreamConnectMs;
+const _errs154 = errors;
+if(!((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamConnectMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data66}];
+return false;
+}
+if(errors === _errs154){
+if(typeof data66 == "number"){
+if(data66 > 86400000 || isNaN(data66)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data66}];
+return false;
+}
+else {
+if(data66 < 1 || isNaN(data66)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data66}];
+return false;
+}
+}
+}
+}
+var valid23 = _errs154 === errors;
+if(valid23){
+let data67 = data61.upstreamHeadMs;
+const _errs156 = errors;
+if(!((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamHeadMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data67}];
+return false;
+}
+if(errors === _errs156){
+if(typeof data67 == "number"){
+if(data67 > 86400000 || isNaN(data67)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data67}];
+return false;
+}
+else {
+if(data67 < 1 || isNaN(data67)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data67}];
+return false;
+}
+}
+}
+}
+var valid23 = _errs156 === errors;
+if(valid23){
+let data68 = data61.upstreamIdleMs;
+const _errs158 = errors;
+if(!((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamIdleMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data68}];
+return false;
+}
+if(errors === _errs158){
+if(typeof data68 == "number"){
+if(data68 > 86400000 || isNaN(data68)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data68}];
+return false;
+}
+else {
+if(data68 < 1 || isNaN(data68)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data68}];
+return false;
+}
+}
+}
+}
+var valid23 = _errs158 === errors;
+if(valid23){
+let data69 = data61.tunnelIdleMs;
+const _errs160 = errors;
+if(!((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.tunnelIdleMs.type,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data69}];
+return false;
+}
+if(errors === _errs160){
+if(typeof data69 == "number"){
+if(data69 > 86400000 || isNaN(data69)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data69}];
+return false;
+}
+else {
+if(data69 < 1 || isNaN(data69)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data69}];
+return false;
+}
+}
+}
+}
+var valid23 = _errs160 === errors;
+if(valid23){
+let data70 = data61.shutdownMs;
+const _errs162 = errors;
+if(!((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.shutdownMs.type,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data70}];
+return false;
+}
+if(errors === _errs162){
+if(typeof data70 == "number"){
+if(data70 > 86400000 || isNaN(data70)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data70}];
+return false;
+}
+else {
+if(data70 < 1 || isNaN(data70)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data70}];
+return false;
+}
+}
+}
+}
+var valid23 = _errs162 === errors;
+if(valid23){
+let data71 = data61.workerAckMs;
+const _errs164 = errors;
+if(!((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.workerAckMs.type,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data71}];
+return false;
+}
+if(errors === _errs164){
+if(typeof data71 == "number"){
+if(data71 > 86400000 || isNaN(data71)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data71}];
+return false;
+}
+else {
+if(data71 < 1 || isNaN(data71)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data71}];
+return false;
+}
+}
+}
+}
+var valid23 = _errs164 === errors;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.timeouts.type,parentSchema:schema11.properties.timeouts,data:data61}];
+return false;
+}
+}
+var valid0 = _errs143 === errors;
+if(valid0){
+let data72 = data.upstream;
+const _errs166 = errors;
+if(errors === _errs166){
+if(data72 && typeof data72 == "object" && !Array.isArray(data72)){
+if(data72.maxSockets === undefined){
+data72.maxSockets = 256;
+}
+if(data72.maxIdleSockets === undefined){
+data72.maxIdleSockets = 64;
+}
+if(data72.idleSocketMs === undefined){
+data72.idleSocketMs = 4000;
+}
+if(data72.maxRequestsPerSocket === undefined){
+data72.maxRequestsPerSocket = 10000;
+}
+if(data72.maxFails === undefined){
+data72.maxFails = 3;
+}
+if(data72.ejectMs === undefined){
+data72.ejectMs = 10000;
+}
+const _errs168 = errors;
+for(const key14 in data72){
+if(!(((((((key14 === "maxSockets") || (key14 === "maxIdleSockets")) || (key14 === "idleSocketMs")) || (key14 === "maxRequestsPerSocket")) || (key14 === "maxFails")) || (key14 === "ejectMs")) || (key14 === "caFile"))){
+validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.upstream,data:data72}];
+return false;
+break;
+}
+}
+if(_errs168 === errors){
+let data73 = data72.maxSockets;
+const _errs169 = errors;
+if(!((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxSockets.type,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data73}];
+return false;
+}
+if(errors === _errs169){
+if(typeof data73 == "number"){
+if(data73 > 100000 || isNaN(data73)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data73}];
+return false;
+}
+else {
+if(data73 < 1 || isNaN(data73)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data73}];
+return false;
+}
+}
+}
+}
+var valid24 = _errs169 === errors;
+if(valid24){
+let data74 = data72.maxIdleSockets;
+const _errs171 = errors;
+if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxIdleSockets.type,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data74}];
+return false;
+}
+if(errors === _errs171){
+if(typeof data74 == "number"){
+if(data74 > 100000 || isNaN(data74)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data74}];
+return false;
+}
+else {
+if(data74 < 0 || isNaN(data74)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data74}];
+return false;
+}
+}
+}
+}
+var valid24 = _errs171 === errors;
+if(valid24){
+let data75 = data72.idleSocketMs;
+const _errs173 = errors;
+if(!((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.idleSocketMs.type,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data75}];
+return false;
+}
+if(errors === _errs173){
+if(typeof data75 == "number"){
+if(data75 > 86400000 || isNaN(data75)){
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data75}];
+return false;
+}
+else {
+if(data75 < 1 || isNaN(data75)){
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data75}];
+return false;
+}
+}
+}
+}
+var valid24 = _errs173 === errors;
+if(valid24){
+let data76 = data72.maxRequestsPerSocket;
+const _errs175 = errors;
+if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxRequestsPerSocket.type,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data76}];
+return false;
+}
+if(errors === _errs175){
+if(typeof data76 == "number"){
+if(data76 > 1000000 || isNaN(data76)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data76}];
+return false;
+}
+else {
+if(data76 < 1 || isNaN(data76)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data76}];
+return false;
+}
+}
+}
+}
+var valid24 = _errs175 === errors;
+if(valid24){
+let data77 = data72.maxFails;
+const _errs177 = errors;
+if(!((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxFails.type,parentSchema:schema11.properties.upstream.properties.maxFails,data:data77}];
+return false;
+}
+if(errors === _errs177){
+if(typeof data77 == "number"){
+if(data77 > 1000 || isNaN(data77)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.upstream.properties.maxFails,data:data77}];
+return false;
+}
+else {
+if(data77 < 1 || isNaN(data77)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxFails,data:data77}];
+return false;
+}
+}
+}
+}
+var valid24 = _errs177 === errors;
+if(valid24){
+let data78 = data72.ejectMs;
+const _errs179 = errors;
+if(!((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.ejectMs.type,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data78}];
+return false;
+}
+if(errors === _errs179){
+if(typeof data78 == "number"){
+if(data78 > 86400000 || isNaN(data78)){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data78}];
+return false;
+}
+else {
+if(data78 < 1 || isNaN(data78)){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data78}];
+return false;
+}
+}
+}
+}
+var valid24 = _errs179 === errors;
+if(valid24){
+if(data72.caFile !== undefined){
+let data79 = data72.caFile;
+const _errs181 = errors;
+if(errors === _errs181){
+if(typeof data79 === "string"){
+if(func3(data79) > 4096){
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.upstream.properties.caFile,data:data79}];
+return false;
+}
+else {
+if(func3(data79) < 1){
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.upstream.properties.caFile,data:data79}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.upstream.properties.caFile.type,parentSchema:schema11.properties.upstream.properties.caFile,data:data79}];
+return false;
+}
+}
+var valid24 = _errs181 === errors;
+}
+else {
+var valid24 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.upstream.type,parentSchema:schema11.properties.upstream,data:data72}];
+return false;
+}
+}
+var valid0 = _errs166 === errors;
+if(valid0){
+let data80 = data.forwarding;
+const _errs183 = errors;
+if(errors === _errs183){
+if(data80 && typeof data80 == "object" && !Array.isArray(data80)){
+if(data80.xForwarded === undefined){
+data80.xForwarded = true;
+}
+if(data80.forwarded === undefined){
+data80.forwarded = false;
+}
+if(data80.trustedProxies === undefined){
+data80.trustedProxies = [];
+}
+const _errs185 = errors;
+for(const key15 in data80){
+if(!(((key15 === "xForwarded") || (key15 === "forwarded")) || (key15 === "trustedProxies"))){
+validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwarding,data:data80}];
+return false;
+break;
+}
+}
+if(_errs185 === errors){
+let data81 = data80.xForwarded;
+const _errs186 = errors;
+if(typeof data81 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwarding/xForwarded",schemaPath:"#/properties/forwarding/properties/xForwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.xForwarded.type,parentSchema:schema11.properties.forwarding.properties.xForwarded,data:data81}];
+return false;
+}
+var valid25 = _errs186 === errors;
+if(valid25){
+let data82 = data80.forwarded;
+const _errs188 = errors;
+if(typeof data82 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwarding/forwarded",schemaPath:"#/properties/forwarding/properties/forwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.forwarded.type,parentSchema:schema11.properties.forwarding.properties.forwarded,data:data82}];
+return false;
+}
+var valid25 = _errs188 === errors;
+if(valid25){
+let data83 = data80.trustedProxies;
+const _errs190 = errors;
+if(errors === _errs190){
+if(Array.isArray(data83)){
+if(data83.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data83}];
+return false;
+}
+else {
+var valid26 = true;
+const len6 = data83.length;
+for(let i7=0; i7<len6; i7++){
+let data84 = data83[i7];
+const _errs192 = errors;
+if(errors === _errs192){
+if(typeof data84 === "string"){
+if(func3(data84) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i7,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data84}];
+return false;
+}
+else {
+if(func3(data84) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i7,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data84}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i7,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwarding.properties.trustedProxies.items.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data84}];
+return false;
+}
+}
+var valid26 = _errs192 === errors;
+if(!valid26){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwarding.properties.trustedProxies.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data83}];
+return false;
+}
+}
+var valid25 = _errs190 === errors;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwarding.type,parentSchema:schema11.properties.forwarding,data:data80}];
+return false;
+}
+}
+var valid0 = _errs183 === errors;
+if(valid0){
+let data85 = data.notFoundStatus;
+const _errs194 = errors;
+if(!((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85)))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data85}];
+return false;
+}
+if(!((((data85 === 404) || (data85 === 421)) || (data85 === 502)) || (data85 === 503))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data85}];
+return false;
+}
+var valid0 = _errs194 === errors;
+if(valid0){
+let data86 = data.clientHalfClose;
+const _errs196 = errors;
+if(!((data86 === "abort") || (data86 === "finish"))){
+validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data86}];
+return false;
+}
+var valid0 = _errs196 === errors;
+if(valid0){
+if(data.acme !== undefined){
+let data87 = data.acme;
+const _errs197 = errors;
+if(errors === _errs197){
+if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
+if(data87.challenges === undefined){
+data87.challenges = ["http-01","tls-alpn-01"];
+}
+if(data87.keyType === undefined){
+data87.keyType = "ec-p256";
+}
+let missing7;
+if((data87.directory === undefined) && (missing7 = "directory")){
+validate10.errors = [{instancePath:instancePath+"/acme",schemaPath:"#/properties/acme/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'",schema:schema11.properties.acme.required,parentSchema:schema11.properties.acme,data:data87}];
+return false;
+}
+else {
+const _errs199 = errors;
+for(const key16 in data87){
+if(!(((((((key16 === "directory") || (key16 === "email")) || (key16 === "caFile")) || (key16 === "challenges")) || (key16 === "renewBefore")) || (key16 === "keyType")) || (key16 === "externalAccountBinding"))){
+validate10.errors = [{instancePath:instancePath+"/acme",schemaPath:"#/properties/acme/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.acme,data:data87}];
+return false;
+break;
+}
+}
+if(_errs199 === errors){
+if(data87.directory !== undefined){
+let data88 = data87.directory;
+const _errs200 = errors;
+if(errors === _errs200){
+if(typeof data88 === "string"){
+if(func3(data88) > 2048){
+validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.acme.properties.directory,data:data88}];
+return false;
+}
+else {
+if(func3(data88) < 9){
+validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/minLength",keyword:"minLength",params:{limit: 9},message:"must NOT have fewer than 9 characters",schema:9,parentSchema:schema11.properties.acme.properties.directory,data:data88}];
+return false;
+}
+else {
+if(!pattern4.test(data88)){
+validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/pattern",keyword:"pattern",params:{pattern: "^https://[^\\s]+$"},message:"must match pattern \""+"^https://[^\\s]+$"+"\"",schema:"^https://[^\\s]+$",parentSchema:schema11.properties.acme.properties.directory,data:data88}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.directory.type,parentSchema:schema11.properties.acme.properties.directory,data:data88}];
+return false;
+}
+}
+var valid27 = _errs200 === errors;
+}
+else {
+var valid27 = true;
+}
+if(valid27){
+if(data87.email !== undefined){
+let data89 = data87.email;
+const _errs202 = errors;
+if(errors === _errs202){
+if(typeof data89 === "string"){
+if(func3(data89) > 254){
+validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/maxLength",keyword:"maxLength",params:{limit: 254},message:"must NOT have more than 254 characters",schema:254,parentSchema:schema11.properties.acme.properties.email,data:data89}];
+return false;
+}
+else {
+if(func3(data89) < 3){
+validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.acme.properties.email,data:data89}];
+return false;
+}
+else {
+if(!pattern5.test(data89)){
+validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/pattern",keyword:"pattern",params:{pattern: "^[^@\\s:,]+@[^@\\s:,]+$"},message:"must match pattern \""+"^[^@\\s:,]+@[^@\\s:,]+$"+"\"",schema:"^[^@\\s:,]+@[^@\\s:,]+$",parentSchema:schema11.properties.acme.properties.email,data:data89}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.email.type,parentSchema:schema11.properties.acme.properties.email,data:data89}];
+return false;
+}
+}
+var valid27 = _errs202 === errors;
+}
+else {
+var valid27 = true;
+}
+if(valid27){
+if(data87.caFile !== undefined){
+let data90 = data87.caFile;
+const _errs204 = errors;
+if(errors === _errs204){
+if(typeof data90 === "string"){
+if(func3(data90) > 4096){
+validate10.errors = [{instancePath:instancePath+"/acme/caFile",schemaPath:"#/properties/acme/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.acme.properties.caFile,data:data90}];
+return false;
+}
+else {
+if(func3(data90) < 1){
+validate10.errors = [{instancePath:instancePath+"/acme/caFile",schemaPath:"#/properties/acme/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.acme.properties.caFile,data:data90}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/caFile",schemaPath:"#/properties/acme/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.caFile.type,parentSchema:schema11.properties.acme.properties.caFile,data:data90}];
+return false;
+}
+}
+var valid27 = _errs204 === errors;
+}
+else {
+var valid27 = true;
+}
+if(valid27){
+let data91 = data87.challenges;
+const _errs206 = errors;
+if(errors === _errs206){
+if(Array.isArray(data91)){
+if(data91.length < 1){
+validate10.errors = [{instancePath:instancePath+"/acme/challenges",schemaPath:"#/properties/acme/properties/challenges/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.acme.properties.challenges,data:data91}];
+return false;
+}
+else {
+var valid28 = true;
+const len7 = data91.length;
+for(let i8=0; i8<len7; i8++){
+let data92 = data91[i8];
+const _errs208 = errors;
+if(!((data92 === "http-01") || (data92 === "tls-alpn-01"))){
+validate10.errors = [{instancePath:instancePath+"/acme/challenges/" + i8,schemaPath:"#/properties/acme/properties/challenges/items/enum",keyword:"enum",params:{allowedValues: schema11.properties.acme.properties.challenges.items.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.acme.properties.challenges.items.enum,parentSchema:schema11.properties.acme.properties.challenges.items,data:data92}];
+return false;
+}
+var valid28 = _errs208 === errors;
+if(!valid28){
+break;
+}
+}
+if(valid28){
+let i9 = data91.length;
 let j1;
-if(i6 > 1){
+if(i9 > 1){
 outer0:
-for(;i6--;){
-for(j1 = i6; j1--;){
-if(func0(data64[i6], data64[j1])){
-validate10.errors = [{instancePath:instancePath+"/acme/challenges",schemaPath:"#/properties/acme/properties/challenges/uniqueItems",keyword:"uniqueItems",params:{i: i6, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i6+" are identical)",schema:true,parentSchema:schema11.properties.acme.properties.challenges,data:data64}];
+for(;i9--;){
+for(j1 = i9; j1--;){
+if(func0(data91[i9], data91[j1])){
+validate10.errors = [{instancePath:instancePath+"/acme/challenges",schemaPath:"#/properties/acme/properties/challenges/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i9+" are identical)",schema:true,parentSchema:schema11.properties.acme.properties.challenges,data:data91}];
 return false;
 break outer0;
 }
@@ -1951,332 +2548,332 @@ break outer0;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/acme/challenges",schemaPath:"#/properties/acme/properties/challenges/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.acme.properties.challenges.type,parentSchema:schema11.properties.acme.properties.challenges,data:data64}];
+validate10.errors = [{instancePath:instancePath+"/acme/challenges",schemaPath:"#/properties/acme/properties/challenges/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.acme.properties.challenges.type,parentSchema:schema11.properties.acme.properties.challenges,data:data91}];
 return false;
 }
 }
-var valid18 = _errs147 === errors;
-if(valid18){
-if(data60.renewBefore !== undefined){
-let data66 = data60.renewBefore;
-const _errs150 = errors;
-if(errors === _errs150){
-if(typeof data66 === "string"){
-if(func3(data66) > 16){
-validate10.errors = [{instancePath:instancePath+"/acme/renewBefore",schemaPath:"#/properties/acme/properties/renewBefore/maxLength",keyword:"maxLength",params:{limit: 16},message:"must NOT have more than 16 characters",schema:16,parentSchema:schema11.properties.acme.properties.renewBefore,data:data66}];
-return false;
-}
-else {
-if(!pattern4.test(data66)){
-validate10.errors = [{instancePath:instancePath+"/acme/renewBefore",schemaPath:"#/properties/acme/properties/renewBefore/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$"},message:"must match pattern \""+"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$"+"\"",schema:"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$",parentSchema:schema11.properties.acme.properties.renewBefore,data:data66}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/acme/renewBefore",schemaPath:"#/properties/acme/properties/renewBefore/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.renewBefore.type,parentSchema:schema11.properties.acme.properties.renewBefore,data:data66}];
-return false;
-}
-}
-var valid18 = _errs150 === errors;
-}
-else {
-var valid18 = true;
-}
-if(valid18){
-let data67 = data60.keyType;
-const _errs152 = errors;
-if(!((((data67 === "ec-p256") || (data67 === "ec-p384")) || (data67 === "rsa-2048")) || (data67 === "rsa-4096"))){
-validate10.errors = [{instancePath:instancePath+"/acme/keyType",schemaPath:"#/properties/acme/properties/keyType/enum",keyword:"enum",params:{allowedValues: schema11.properties.acme.properties.keyType.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.acme.properties.keyType.enum,parentSchema:schema11.properties.acme.properties.keyType,data:data67}];
-return false;
-}
-var valid18 = _errs152 === errors;
-if(valid18){
-if(data60.externalAccountBinding !== undefined){
-let data68 = data60.externalAccountBinding;
-const _errs153 = errors;
-if(errors === _errs153){
-if(data68 && typeof data68 == "object" && !Array.isArray(data68)){
-let missing3;
-if(((data68.kid === undefined) && (missing3 = "kid")) || ((data68.hmacKey === undefined) && (missing3 = "hmacKey"))){
-validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding",schemaPath:"#/properties/acme/properties/externalAccountBinding/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'",schema:schema11.properties.acme.properties.externalAccountBinding.required,parentSchema:schema11.properties.acme.properties.externalAccountBinding,data:data68}];
+var valid27 = _errs206 === errors;
+if(valid27){
+if(data87.renewBefore !== undefined){
+let data93 = data87.renewBefore;
+const _errs209 = errors;
+if(errors === _errs209){
+if(typeof data93 === "string"){
+if(func3(data93) > 16){
+validate10.errors = [{instancePath:instancePath+"/acme/renewBefore",schemaPath:"#/properties/acme/properties/renewBefore/maxLength",keyword:"maxLength",params:{limit: 16},message:"must NOT have more than 16 characters",schema:16,parentSchema:schema11.properties.acme.properties.renewBefore,data:data93}];
 return false;
 }
 else {
-const _errs155 = errors;
-for(const key11 in data68){
-if(!((key11 === "kid") || (key11 === "hmacKey"))){
-validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding",schemaPath:"#/properties/acme/properties/externalAccountBinding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.acme.properties.externalAccountBinding,data:data68}];
+if(!pattern6.test(data93)){
+validate10.errors = [{instancePath:instancePath+"/acme/renewBefore",schemaPath:"#/properties/acme/properties/renewBefore/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$"},message:"must match pattern \""+"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$"+"\"",schema:"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$",parentSchema:schema11.properties.acme.properties.renewBefore,data:data93}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/renewBefore",schemaPath:"#/properties/acme/properties/renewBefore/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.renewBefore.type,parentSchema:schema11.properties.acme.properties.renewBefore,data:data93}];
+return false;
+}
+}
+var valid27 = _errs209 === errors;
+}
+else {
+var valid27 = true;
+}
+if(valid27){
+let data94 = data87.keyType;
+const _errs211 = errors;
+if(!((((data94 === "ec-p256") || (data94 === "ec-p384")) || (data94 === "rsa-2048")) || (data94 === "rsa-4096"))){
+validate10.errors = [{instancePath:instancePath+"/acme/keyType",schemaPath:"#/properties/acme/properties/keyType/enum",keyword:"enum",params:{allowedValues: schema11.properties.acme.properties.keyType.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.acme.properties.keyType.enum,parentSchema:schema11.properties.acme.properties.keyType,data:data94}];
+return false;
+}
+var valid27 = _errs211 === errors;
+if(valid27){
+if(data87.externalAccountBinding !== undefined){
+let data95 = data87.externalAccountBinding;
+const _errs212 = errors;
+if(errors === _errs212){
+if(data95 && typeof data95 == "object" && !Array.isArray(data95)){
+let missing8;
+if(((data95.kid === undefined) && (missing8 = "kid")) || ((data95.hmacKey === undefined) && (missing8 = "hmacKey"))){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding",schemaPath:"#/properties/acme/properties/externalAccountBinding/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'",schema:schema11.properties.acme.properties.externalAccountBinding.required,parentSchema:schema11.properties.acme.properties.externalAccountBinding,data:data95}];
+return false;
+}
+else {
+const _errs214 = errors;
+for(const key17 in data95){
+if(!((key17 === "kid") || (key17 === "hmacKey"))){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding",schemaPath:"#/properties/acme/properties/externalAccountBinding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.acme.properties.externalAccountBinding,data:data95}];
 return false;
 break;
 }
 }
-if(_errs155 === errors){
-if(data68.kid !== undefined){
-let data69 = data68.kid;
-const _errs156 = errors;
-if(errors === _errs156){
-if(typeof data69 === "string"){
-if(func3(data69) > 1024){
-validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/kid",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/kid/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.kid,data:data69}];
+if(_errs214 === errors){
+if(data95.kid !== undefined){
+let data96 = data95.kid;
+const _errs215 = errors;
+if(errors === _errs215){
+if(typeof data96 === "string"){
+if(func3(data96) > 1024){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/kid",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/kid/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.kid,data:data96}];
 return false;
 }
 else {
-if(func3(data69) < 1){
-validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/kid",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/kid/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.kid,data:data69}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/kid",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/kid/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.externalAccountBinding.properties.kid.type,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.kid,data:data69}];
-return false;
-}
-}
-var valid21 = _errs156 === errors;
-}
-else {
-var valid21 = true;
-}
-if(valid21){
-if(data68.hmacKey !== undefined){
-let data70 = data68.hmacKey;
-const _errs158 = errors;
-if(errors === _errs158){
-if(typeof data70 === "string"){
-if(func3(data70) > 1024){
-validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/hmacKey",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/hmacKey/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey,data:data70}];
-return false;
-}
-else {
-if(func3(data70) < 1){
-validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/hmacKey",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/hmacKey/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey,data:data70}];
+if(func3(data96) < 1){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/kid",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/kid/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.kid,data:data96}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/hmacKey",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/hmacKey/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey.type,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey,data:data70}];
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/kid",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/kid/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.externalAccountBinding.properties.kid.type,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.kid,data:data96}];
 return false;
 }
 }
-var valid21 = _errs158 === errors;
+var valid30 = _errs215 === errors;
 }
 else {
-var valid21 = true;
+var valid30 = true;
 }
-}
-}
-}
+if(valid30){
+if(data95.hmacKey !== undefined){
+let data97 = data95.hmacKey;
+const _errs217 = errors;
+if(errors === _errs217){
+if(typeof data97 === "string"){
+if(func3(data97) > 1024){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/hmacKey",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/hmacKey/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey,data:data97}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding",schemaPath:"#/properties/acme/properties/externalAccountBinding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.acme.properties.externalAccountBinding.type,parentSchema:schema11.properties.acme.properties.externalAccountBinding,data:data68}];
+if(func3(data97) < 1){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/hmacKey",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/hmacKey/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey,data:data97}];
 return false;
 }
 }
-var valid18 = _errs153 === errors;
 }
 else {
-var valid18 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/acme",schemaPath:"#/properties/acme/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.acme.type,parentSchema:schema11.properties.acme,data:data60}];
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/hmacKey",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/hmacKey/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey.type,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey,data:data97}];
 return false;
 }
 }
-var valid0 = _errs138 === errors;
+var valid30 = _errs217 === errors;
+}
+else {
+var valid30 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding",schemaPath:"#/properties/acme/properties/externalAccountBinding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.acme.properties.externalAccountBinding.type,parentSchema:schema11.properties.acme.properties.externalAccountBinding,data:data95}];
+return false;
+}
+}
+var valid27 = _errs212 === errors;
+}
+else {
+var valid27 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme",schemaPath:"#/properties/acme/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.acme.type,parentSchema:schema11.properties.acme,data:data87}];
+return false;
+}
+}
+var valid0 = _errs197 === errors;
 }
 else {
 var valid0 = true;
 }
 if(valid0){
-let data71 = data.routes;
-const _errs160 = errors;
-if(errors === _errs160){
-if(Array.isArray(data71)){
-if(data71.length > 100000){
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data71}];
+let data98 = data.routes;
+const _errs219 = errors;
+if(errors === _errs219){
+if(Array.isArray(data98)){
+if(data98.length > 100000){
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data98}];
 return false;
 }
 else {
-var valid22 = true;
-const len5 = data71.length;
-for(let i7=0; i7<len5; i7++){
-let data72 = data71[i7];
-const _errs162 = errors;
-if(errors === _errs162){
-if(data72 && typeof data72 == "object" && !Array.isArray(data72)){
-if(data72.stripPrefix === undefined){
-data72.stripPrefix = false;
+var valid31 = true;
+const len8 = data98.length;
+for(let i10=0; i10<len8; i10++){
+let data99 = data98[i10];
+const _errs221 = errors;
+if(errors === _errs221){
+if(data99 && typeof data99 == "object" && !Array.isArray(data99)){
+if(data99.stripPrefix === undefined){
+data99.stripPrefix = false;
 }
-if(data72.preserveHost === undefined){
-data72.preserveHost = false;
+if(data99.preserveHost === undefined){
+data99.preserveHost = false;
 }
-let missing4;
-if((((data72.id === undefined) && (missing4 = "id")) || ((data72.pathPrefix === undefined) && (missing4 = "pathPrefix"))) || ((data72.upstreams === undefined) && (missing4 = "upstreams"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data72}];
+let missing9;
+if((((data99.id === undefined) && (missing9 = "id")) || ((data99.pathPrefix === undefined) && (missing9 = "pathPrefix"))) || ((data99.upstreams === undefined) && (missing9 = "upstreams"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data99}];
 return false;
 }
 else {
-const _errs164 = errors;
-for(const key12 in data72){
-if(!(func2.call(schema11.properties.routes.items.properties, key12))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data72}];
+const _errs223 = errors;
+for(const key18 in data99){
+if(!(func2.call(schema11.properties.routes.items.properties, key18))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data99}];
 return false;
 break;
 }
 }
-if(_errs164 === errors){
-if(data72.id !== undefined){
-let data73 = data72.id;
-const _errs165 = errors;
-if(errors === _errs165){
-if(typeof data73 === "string"){
-if(!pattern0.test(data73)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data73}];
+if(_errs223 === errors){
+if(data99.id !== undefined){
+let data100 = data99.id;
+const _errs224 = errors;
+if(errors === _errs224){
+if(typeof data100 === "string"){
+if(!pattern0.test(data100)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data100}];
 return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data73}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data100}];
 return false;
 }
 }
-var valid23 = _errs165 === errors;
+var valid32 = _errs224 === errors;
 }
 else {
-var valid23 = true;
+var valid32 = true;
 }
-if(valid23){
-if(data72.host !== undefined){
-let data74 = data72.host;
-const _errs167 = errors;
-if(errors === _errs167){
-if(typeof data74 === "string"){
-if(func3(data74) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data74}];
+if(valid32){
+if(data99.host !== undefined){
+let data101 = data99.host;
+const _errs226 = errors;
+if(errors === _errs226){
+if(typeof data101 === "string"){
+if(func3(data101) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data101}];
 return false;
 }
 else {
-if(func3(data74) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data74}];
+if(func3(data101) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data101}];
 return false;
 }
 else {
-if(!pattern6.test(data74)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data74}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data74}];
-return false;
-}
-}
-var valid23 = _errs167 === errors;
-}
-else {
-var valid23 = true;
-}
-if(valid23){
-if(data72.pathPrefix !== undefined){
-let data75 = data72.pathPrefix;
-const _errs169 = errors;
-if(errors === _errs169){
-if(typeof data75 === "string"){
-if(func3(data75) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data75}];
-return false;
-}
-else {
-if(func3(data75) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data75}];
-return false;
-}
-else {
-if(!pattern7.test(data75)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data75}];
+if(!pattern8.test(data101)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data101}];
 return false;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data75}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data101}];
 return false;
 }
 }
-var valid23 = _errs169 === errors;
+var valid32 = _errs226 === errors;
 }
 else {
-var valid23 = true;
+var valid32 = true;
 }
-if(valid23){
-if(data72.methods !== undefined){
-let data76 = data72.methods;
-const _errs171 = errors;
-if(errors === _errs171){
-if(Array.isArray(data76)){
-if(data76.length > 32){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data76}];
-return false;
-}
-else {
-if(data76.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data76}];
+if(valid32){
+if(data99.pathPrefix !== undefined){
+let data102 = data99.pathPrefix;
+const _errs228 = errors;
+if(errors === _errs228){
+if(typeof data102 === "string"){
+if(func3(data102) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data102}];
 return false;
 }
 else {
-var valid24 = true;
-const len6 = data76.length;
-for(let i8=0; i8<len6; i8++){
-let data77 = data76[i8];
-const _errs173 = errors;
-if(errors === _errs173){
-if(typeof data77 === "string"){
-if(!pattern8.test(data77)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods/" + i8,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data77}];
+if(func3(data102) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data102}];
+return false;
+}
+else {
+if(!pattern9.test(data102)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data102}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data102}];
+return false;
+}
+}
+var valid32 = _errs228 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data99.methods !== undefined){
+let data103 = data99.methods;
+const _errs230 = errors;
+if(errors === _errs230){
+if(Array.isArray(data103)){
+if(data103.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data103}];
+return false;
+}
+else {
+if(data103.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data103}];
+return false;
+}
+else {
+var valid33 = true;
+const len9 = data103.length;
+for(let i11=0; i11<len9; i11++){
+let data104 = data103[i11];
+const _errs232 = errors;
+if(errors === _errs232){
+if(typeof data104 === "string"){
+if(!pattern10.test(data104)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods/" + i11,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data104}];
 return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods/" + i8,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data77}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods/" + i11,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data104}];
 return false;
 }
 }
-var valid24 = _errs173 === errors;
-if(!valid24){
+var valid33 = _errs232 === errors;
+if(!valid33){
 break;
 }
 }
-if(valid24){
-let i9 = data76.length;
+if(valid33){
+let i12 = data103.length;
 let j2;
-if(i9 > 1){
+if(i12 > 1){
 const indices1 = {};
-for(;i9--;){
-let item1 = data76[i9];
+for(;i12--;){
+let item1 = data103[i12];
 if(typeof item1 !== "string"){
 continue;
 }
 if(typeof indices1[item1] == "number"){
 j2 = indices1[item1];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i9+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data76}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i12, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i12+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data103}];
 return false;
 break;
 }
-indices1[item1] = i9;
+indices1[item1] = i12;
 }
 }
 }
@@ -2284,31 +2881,203 @@ indices1[item1] = i9;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data76}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data103}];
 return false;
 }
 }
-var valid23 = _errs171 === errors;
+var valid32 = _errs230 === errors;
 }
 else {
-var valid23 = true;
+var valid32 = true;
 }
-if(valid23){
-if(data72.headers !== undefined){
-let data78 = data72.headers;
-const _errs175 = errors;
-if(errors === _errs175){
-if(data78 && typeof data78 == "object" && !Array.isArray(data78)){
-if(Object.keys(data78).length > 16){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data78}];
+if(valid32){
+if(data99.headers !== undefined){
+let data105 = data99.headers;
+const _errs234 = errors;
+if(errors === _errs234){
+if(data105 && typeof data105 == "object" && !Array.isArray(data105)){
+if(Object.keys(data105).length > 16){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data105}];
 return false;
 }
 else {
-for(const key13 in data78){
-const _errs177 = errors;
-if(typeof key13 === "string"){
-if(!pattern8.test(key13)){
-const err20 = {instancePath:instancePath+"/routes/" + i7+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key13,propertyName:key13};
+for(const key19 in data105){
+const _errs236 = errors;
+if(typeof key19 === "string"){
+if(!pattern10.test(key19)){
+const err12 = {instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key19,propertyName:key19};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+var valid35 = _errs236 === errors;
+if(!valid35){
+const err13 = {instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key19},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data105};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+validate10.errors = vErrors;
+return false;
+break;
+}
+}
+if(valid35){
+for(const key20 in data105){
+let data106 = data105[key20];
+const _errs238 = errors;
+if(errors === _errs238){
+if(typeof data106 === "string"){
+if(func3(data106) > 1024){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers/" + key20.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data106}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers/" + key20.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data106}];
+return false;
+}
+}
+var valid36 = _errs238 === errors;
+if(!valid36){
+break;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data105}];
+return false;
+}
+}
+var valid32 = _errs234 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data99.upstreams !== undefined){
+let data107 = data99.upstreams;
+const _errs240 = errors;
+if(errors === _errs240){
+if(Array.isArray(data107)){
+if(data107.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data107}];
+return false;
+}
+else {
+if(data107.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data107}];
+return false;
+}
+else {
+var valid37 = true;
+const len10 = data107.length;
+for(let i13=0; i13<len10; i13++){
+let data108 = data107[i13];
+const _errs242 = errors;
+const _errs243 = errors;
+let valid38 = false;
+let passing1 = null;
+const _errs244 = errors;
+if(errors === _errs244){
+if(typeof data108 === "string"){
+if(func3(data108) > 2048){
+const err14 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data108};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+else {
+if(func3(data108) < 8){
+const err15 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data108};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+}
+else {
+const err16 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data108};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+var _valid3 = _errs244 === errors;
+if(_valid3){
+valid38 = true;
+passing1 = 0;
+}
+const _errs246 = errors;
+if(errors === _errs246){
+if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
+let missing10;
+if((data108.url === undefined) && (missing10 = "url")){
+const err17 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing10},message:"must have required property '"+missing10+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data108};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+else {
+const _errs248 = errors;
+for(const key21 in data108){
+if(!((key21 === "url") || (key21 === "weight"))){
+const err18 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data108};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+break;
+}
+}
+if(_errs248 === errors){
+if(data108.url !== undefined){
+let data109 = data108.url;
+const _errs249 = errors;
+if(errors === _errs249){
+if(typeof data109 === "string"){
+if(func3(data109) > 2048){
+const err19 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data109};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+else {
+if(func3(data109) < 8){
+const err20 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data109};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -2318,9 +3087,9 @@ vErrors.push(err20);
 errors++;
 }
 }
-var valid26 = _errs177 === errors;
-if(!valid26){
-const err21 = {instancePath:instancePath+"/routes/" + i7+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key13},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data78};
+}
+else {
+const err21 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data109};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -2328,74 +3097,19 @@ else {
 vErrors.push(err21);
 }
 errors++;
-validate10.errors = vErrors;
-return false;
-break;
 }
 }
-if(valid26){
-for(const key14 in data78){
-let data79 = data78[key14];
-const _errs179 = errors;
-if(errors === _errs179){
-if(typeof data79 === "string"){
-if(func3(data79) > 1024){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/headers/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data79}];
-return false;
-}
+var valid39 = _errs249 === errors;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/headers/" + key14.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data79}];
-return false;
+var valid39 = true;
 }
-}
-var valid27 = _errs179 === errors;
-if(!valid27){
-break;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data78}];
-return false;
-}
-}
-var valid23 = _errs175 === errors;
-}
-else {
-var valid23 = true;
-}
-if(valid23){
-if(data72.upstreams !== undefined){
-let data80 = data72.upstreams;
-const _errs181 = errors;
-if(errors === _errs181){
-if(Array.isArray(data80)){
-if(data80.length > 64){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data80}];
-return false;
-}
-else {
-if(data80.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data80}];
-return false;
-}
-else {
-var valid28 = true;
-const len7 = data80.length;
-for(let i10=0; i10<len7; i10++){
-let data81 = data80[i10];
-const _errs183 = errors;
-const _errs184 = errors;
-let valid29 = false;
-let passing2 = null;
-const _errs185 = errors;
-if(errors === _errs185){
-if(typeof data81 === "string"){
-if(func3(data81) > 2048){
-const err22 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data81};
+if(valid39){
+if(data108.weight !== undefined){
+let data110 = data108.weight;
+const _errs251 = errors;
+if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
+const err22 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data110};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -2404,9 +3118,10 @@ vErrors.push(err22);
 }
 errors++;
 }
-else {
-if(func3(data81) < 8){
-const err23 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data81};
+if(errors === _errs251){
+if(typeof data110 == "number"){
+if(data110 > 1000 || isNaN(data110)){
+const err23 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data110};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -2415,10 +3130,9 @@ vErrors.push(err23);
 }
 errors++;
 }
-}
-}
 else {
-const err24 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data81};
+if(data110 < 1 || isNaN(data110)){
+const err24 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data110};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -2428,17 +3142,19 @@ vErrors.push(err24);
 errors++;
 }
 }
-var _valid3 = _errs185 === errors;
-if(_valid3){
-valid29 = true;
-passing2 = 0;
 }
-const _errs187 = errors;
-if(errors === _errs187){
-if(data81 && typeof data81 == "object" && !Array.isArray(data81)){
-let missing5;
-if((data81.url === undefined) && (missing5 = "url")){
-const err25 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing5},message:"must have required property '"+missing5+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data81};
+}
+var valid39 = _errs251 === errors;
+}
+else {
+var valid39 = true;
+}
+}
+}
+}
+}
+else {
+const err25 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data108};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -2447,11 +3163,20 @@ vErrors.push(err25);
 }
 errors++;
 }
+}
+var _valid3 = _errs246 === errors;
+if(_valid3 && valid38){
+valid38 = false;
+passing1 = [passing1, 1];
+}
 else {
-const _errs189 = errors;
-for(const key15 in data81){
-if(!((key15 === "url") || (key15 === "weight"))){
-const err26 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data81};
+if(_valid3){
+valid38 = true;
+passing1 = 1;
+}
+}
+if(!valid38){
+const err26 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data108};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -2459,17 +3184,333 @@ else {
 vErrors.push(err26);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs243;
+if(vErrors !== null){
+if(_errs243){
+vErrors.length = _errs243;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid37 = _errs242 === errors;
+if(!valid37){
 break;
 }
 }
-if(_errs189 === errors){
-if(data81.url !== undefined){
-let data82 = data81.url;
-const _errs190 = errors;
-if(errors === _errs190){
-if(typeof data82 === "string"){
-if(func3(data82) > 2048){
-const err27 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data82};
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data107}];
+return false;
+}
+}
+var valid32 = _errs240 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+let data111 = data99.stripPrefix;
+const _errs253 = errors;
+if(typeof data111 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data111}];
+return false;
+}
+var valid32 = _errs253 === errors;
+if(valid32){
+if(data99.rewritePrefix !== undefined){
+let data112 = data99.rewritePrefix;
+const _errs255 = errors;
+if(errors === _errs255){
+if(typeof data112 === "string"){
+if(func3(data112) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data112}];
+return false;
+}
+else {
+if(!pattern12.test(data112)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data112}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data112}];
+return false;
+}
+}
+var valid32 = _errs255 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+let data113 = data99.preserveHost;
+const _errs257 = errors;
+if(typeof data113 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data113}];
+return false;
+}
+var valid32 = _errs257 === errors;
+if(valid32){
+if(data99.via !== undefined){
+let data114 = data99.via;
+const _errs259 = errors;
+if(typeof data114 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data114}];
+return false;
+}
+var valid32 = _errs259 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data99.proxyName !== undefined){
+let data115 = data99.proxyName;
+const _errs261 = errors;
+if(errors === _errs261){
+if(typeof data115 === "string"){
+if(!pattern3.test(data115)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data115}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data115}];
+return false;
+}
+}
+var valid32 = _errs261 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data99.upstreamTls !== undefined){
+let data116 = data99.upstreamTls;
+const _errs263 = errors;
+if(errors === _errs263){
+if(data116 && typeof data116 == "object" && !Array.isArray(data116)){
+if(data116.insecureSkipVerify === undefined){
+data116.insecureSkipVerify = false;
+}
+const _errs265 = errors;
+for(const key22 in data116){
+if(!(((((key22 === "ca") || (key22 === "servername")) || (key22 === "cert")) || (key22 === "key")) || (key22 === "insecureSkipVerify"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data116}];
+return false;
+break;
+}
+}
+if(_errs265 === errors){
+let missing11;
+if(data116.cert !== undefined && ((data116.key === undefined) && (missing11 = "key"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
+    missingProperty: missing11,
+    depsCount: 1,
+    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data116}];
+return false;
+}
+else {
+if(data116.key !== undefined && ((data116.cert === undefined) && (missing11 = "cert"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
+    missingProperty: missing11,
+    depsCount: 1,
+    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data116}];
+return false;
+}
+else {
+if(data116.ca !== undefined){
+let data117 = data116.ca;
+const _errs266 = errors;
+if(errors === _errs266){
+if(typeof data117 === "string"){
+if(func3(data117) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data117}];
+return false;
+}
+else {
+if(func3(data117) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data117}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data117}];
+return false;
+}
+}
+var valid41 = _errs266 === errors;
+}
+else {
+var valid41 = true;
+}
+if(valid41){
+if(data116.servername !== undefined){
+let data118 = data116.servername;
+const _errs268 = errors;
+if(errors === _errs268){
+if(typeof data118 === "string"){
+if(func3(data118) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data118}];
+return false;
+}
+else {
+if(func3(data118) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data118}];
+return false;
+}
+else {
+if(!pattern14.test(data118)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data118}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data118}];
+return false;
+}
+}
+var valid41 = _errs268 === errors;
+}
+else {
+var valid41 = true;
+}
+if(valid41){
+if(data116.cert !== undefined){
+let data119 = data116.cert;
+const _errs270 = errors;
+if(errors === _errs270){
+if(typeof data119 === "string"){
+if(func3(data119) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data119}];
+return false;
+}
+else {
+if(func3(data119) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data119}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data119}];
+return false;
+}
+}
+var valid41 = _errs270 === errors;
+}
+else {
+var valid41 = true;
+}
+if(valid41){
+if(data116.key !== undefined){
+let data120 = data116.key;
+const _errs272 = errors;
+if(errors === _errs272){
+if(typeof data120 === "string"){
+if(func3(data120) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data120}];
+return false;
+}
+else {
+if(func3(data120) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data120}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data120}];
+return false;
+}
+}
+var valid41 = _errs272 === errors;
+}
+else {
+var valid41 = true;
+}
+if(valid41){
+let data121 = data116.insecureSkipVerify;
+const _errs274 = errors;
+if(typeof data121 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data121}];
+return false;
+}
+var valid41 = _errs274 === errors;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data116}];
+return false;
+}
+}
+var valid32 = _errs263 === errors;
+}
+else {
+var valid32 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data99}];
+return false;
+}
+}
+var valid31 = _errs221 === errors;
+if(!valid31){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data98}];
+return false;
+}
+}
+var valid0 = _errs219 === errors;
+if(valid0){
+let data122 = data.store;
+const _errs276 = errors;
+const _errs277 = errors;
+let valid42 = false;
+let passing2 = null;
+const _errs278 = errors;
+if(errors === _errs278){
+if(data122 && typeof data122 == "object" && !Array.isArray(data122)){
+let missing12;
+if((data122.type === undefined) && (missing12 = "type")){
+const err27 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing12},message:"must have required property '"+missing12+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data122};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -2479,8 +3520,10 @@ vErrors.push(err27);
 errors++;
 }
 else {
-if(func3(data82) < 8){
-const err28 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data82};
+const _errs280 = errors;
+for(const key23 in data122){
+if(!(key23 === "type")){
+const err28 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data122};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -2488,11 +3531,14 @@ else {
 vErrors.push(err28);
 }
 errors++;
+break;
 }
 }
-}
-else {
-const err29 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data82};
+if(_errs280 === errors){
+if(data122.type !== undefined){
+let data123 = data122.type;
+if("file" !== data123){
+const err29 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data123};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -2502,17 +3548,11 @@ vErrors.push(err29);
 errors++;
 }
 }
-var valid30 = _errs190 === errors;
+}
+}
 }
 else {
-var valid30 = true;
-}
-if(valid30){
-if(data81.weight !== undefined){
-let data83 = data81.weight;
-const _errs192 = errors;
-if(!((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83)))){
-const err30 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data83};
+const err30 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data122};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -2521,10 +3561,18 @@ vErrors.push(err30);
 }
 errors++;
 }
-if(errors === _errs192){
-if(typeof data83 == "number"){
-if(data83 > 1000 || isNaN(data83)){
-const err31 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data83};
+}
+var _valid4 = _errs278 === errors;
+if(_valid4){
+valid42 = true;
+passing2 = 0;
+}
+const _errs282 = errors;
+if(errors === _errs282){
+if(data122 && typeof data122 == "object" && !Array.isArray(data122)){
+let missing13;
+if((((data122.type === undefined) && (missing13 = "type")) || ((data122.endpoints === undefined) && (missing13 = "endpoints"))) || ((data122.prefix === undefined) && (missing13 = "prefix"))){
+const err31 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing13},message:"must have required property '"+missing13+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data122};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -2534,8 +3582,10 @@ vErrors.push(err31);
 errors++;
 }
 else {
-if(data83 < 1 || isNaN(data83)){
-const err32 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data83};
+const _errs284 = errors;
+for(const key24 in data122){
+if(!(((((((key24 === "type") || (key24 === "endpoints")) || (key24 === "prefix")) || (key24 === "tls")) || (key24 === "auth")) || (key24 === "cacheFile")) || (key24 === "timeoutMs"))){
+const err32 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data122};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -2543,21 +3593,15 @@ else {
 vErrors.push(err32);
 }
 errors++;
+break;
 }
 }
-}
-}
-var valid30 = _errs192 === errors;
-}
-else {
-var valid30 = true;
-}
-}
-}
-}
-}
-else {
-const err33 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data81};
+if(_errs284 === errors){
+if(data122.type !== undefined){
+let data124 = data122.type;
+const _errs285 = errors;
+if("etcd" !== data124){
+const err33 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data124};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -2566,20 +3610,19 @@ vErrors.push(err33);
 }
 errors++;
 }
-}
-var _valid3 = _errs187 === errors;
-if(_valid3 && valid29){
-valid29 = false;
-passing2 = [passing2, 1];
+var valid44 = _errs285 === errors;
 }
 else {
-if(_valid3){
-valid29 = true;
-passing2 = 1;
+var valid44 = true;
 }
-}
-if(!valid29){
-const err34 = {instancePath:instancePath+"/routes/" + i7+"/upstreams/" + i10,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data81};
+if(valid44){
+if(data122.endpoints !== undefined){
+let data125 = data122.endpoints;
+const _errs286 = errors;
+if(errors === _errs286){
+if(Array.isArray(data125)){
+if(data125.length > 32){
+const err34 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data125};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -2587,333 +3630,10 @@ else {
 vErrors.push(err34);
 }
 errors++;
-validate10.errors = vErrors;
-return false;
 }
 else {
-errors = _errs184;
-if(vErrors !== null){
-if(_errs184){
-vErrors.length = _errs184;
-}
-else {
-vErrors = null;
-}
-}
-}
-var valid28 = _errs183 === errors;
-if(!valid28){
-break;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data80}];
-return false;
-}
-}
-var valid23 = _errs181 === errors;
-}
-else {
-var valid23 = true;
-}
-if(valid23){
-let data84 = data72.stripPrefix;
-const _errs194 = errors;
-if(typeof data84 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data84}];
-return false;
-}
-var valid23 = _errs194 === errors;
-if(valid23){
-if(data72.rewritePrefix !== undefined){
-let data85 = data72.rewritePrefix;
-const _errs196 = errors;
-if(errors === _errs196){
-if(typeof data85 === "string"){
-if(func3(data85) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data85}];
-return false;
-}
-else {
-if(!pattern10.test(data85)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data85}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data85}];
-return false;
-}
-}
-var valid23 = _errs196 === errors;
-}
-else {
-var valid23 = true;
-}
-if(valid23){
-let data86 = data72.preserveHost;
-const _errs198 = errors;
-if(typeof data86 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data86}];
-return false;
-}
-var valid23 = _errs198 === errors;
-if(valid23){
-if(data72.via !== undefined){
-let data87 = data72.via;
-const _errs200 = errors;
-if(typeof data87 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data87}];
-return false;
-}
-var valid23 = _errs200 === errors;
-}
-else {
-var valid23 = true;
-}
-if(valid23){
-if(data72.proxyName !== undefined){
-let data88 = data72.proxyName;
-const _errs202 = errors;
-if(errors === _errs202){
-if(typeof data88 === "string"){
-if(!pattern1.test(data88)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data88}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data88}];
-return false;
-}
-}
-var valid23 = _errs202 === errors;
-}
-else {
-var valid23 = true;
-}
-if(valid23){
-if(data72.upstreamTls !== undefined){
-let data89 = data72.upstreamTls;
-const _errs204 = errors;
-if(errors === _errs204){
-if(data89 && typeof data89 == "object" && !Array.isArray(data89)){
-if(data89.insecureSkipVerify === undefined){
-data89.insecureSkipVerify = false;
-}
-const _errs206 = errors;
-for(const key16 in data89){
-if(!(((((key16 === "ca") || (key16 === "servername")) || (key16 === "cert")) || (key16 === "key")) || (key16 === "insecureSkipVerify"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data89}];
-return false;
-break;
-}
-}
-if(_errs206 === errors){
-let missing6;
-if(data89.cert !== undefined && ((data89.key === undefined) && (missing6 = "key"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
-    missingProperty: missing6,
-    depsCount: 1,
-    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data89}];
-return false;
-}
-else {
-if(data89.key !== undefined && ((data89.cert === undefined) && (missing6 = "cert"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
-    missingProperty: missing6,
-    depsCount: 1,
-    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data89}];
-return false;
-}
-else {
-if(data89.ca !== undefined){
-let data90 = data89.ca;
-const _errs207 = errors;
-if(errors === _errs207){
-if(typeof data90 === "string"){
-if(func3(data90) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data90}];
-return false;
-}
-else {
-if(func3(data90) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data90}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data90}];
-return false;
-}
-}
-var valid32 = _errs207 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data89.servername !== undefined){
-let data91 = data89.servername;
-const _errs209 = errors;
-if(errors === _errs209){
-if(typeof data91 === "string"){
-if(func3(data91) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data91}];
-return false;
-}
-else {
-if(func3(data91) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data91}];
-return false;
-}
-else {
-if(!pattern12.test(data91)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data91}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data91}];
-return false;
-}
-}
-var valid32 = _errs209 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data89.cert !== undefined){
-let data92 = data89.cert;
-const _errs211 = errors;
-if(errors === _errs211){
-if(typeof data92 === "string"){
-if(func3(data92) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data92}];
-return false;
-}
-else {
-if(func3(data92) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data92}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data92}];
-return false;
-}
-}
-var valid32 = _errs211 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data89.key !== undefined){
-let data93 = data89.key;
-const _errs213 = errors;
-if(errors === _errs213){
-if(typeof data93 === "string"){
-if(func3(data93) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data93}];
-return false;
-}
-else {
-if(func3(data93) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data93}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data93}];
-return false;
-}
-}
-var valid32 = _errs213 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-let data94 = data89.insecureSkipVerify;
-const _errs215 = errors;
-if(typeof data94 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data94}];
-return false;
-}
-var valid32 = _errs215 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data89}];
-return false;
-}
-}
-var valid23 = _errs204 === errors;
-}
-else {
-var valid23 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i7,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data72}];
-return false;
-}
-}
-var valid22 = _errs162 === errors;
-if(!valid22){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data71}];
-return false;
-}
-}
-var valid0 = _errs160 === errors;
-if(valid0){
-let data95 = data.store;
-const _errs217 = errors;
-const _errs218 = errors;
-let valid33 = false;
-let passing3 = null;
-const _errs219 = errors;
-if(errors === _errs219){
-if(data95 && typeof data95 == "object" && !Array.isArray(data95)){
-let missing7;
-if((data95.type === undefined) && (missing7 = "type")){
-const err35 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data95};
+if(data125.length < 1){
+const err35 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data125};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -2923,10 +3643,15 @@ vErrors.push(err35);
 errors++;
 }
 else {
-const _errs221 = errors;
-for(const key17 in data95){
-if(!(key17 === "type")){
-const err36 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data95};
+var valid45 = true;
+const len11 = data125.length;
+for(let i14=0; i14<len11; i14++){
+let data126 = data125[i14];
+const _errs288 = errors;
+if(errors === _errs288){
+if(typeof data126 === "string"){
+if(func3(data126) > 300){
+const err36 = {instancePath:instancePath+"/store/endpoints/" + i14,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data126};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -2934,14 +3659,10 @@ else {
 vErrors.push(err36);
 }
 errors++;
-break;
 }
-}
-if(_errs221 === errors){
-if(data95.type !== undefined){
-let data96 = data95.type;
-if("file" !== data96){
-const err37 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data96};
+else {
+if(func3(data126) < 3){
+const err37 = {instancePath:instancePath+"/store/endpoints/" + i14,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data126};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -2952,10 +3673,8 @@ errors++;
 }
 }
 }
-}
-}
 else {
-const err38 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data95};
+const err38 = {instancePath:instancePath+"/store/endpoints/" + i14,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data126};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -2965,17 +3684,16 @@ vErrors.push(err38);
 errors++;
 }
 }
-var _valid4 = _errs219 === errors;
-if(_valid4){
-valid33 = true;
-passing3 = 0;
+var valid45 = _errs288 === errors;
+if(!valid45){
+break;
 }
-const _errs223 = errors;
-if(errors === _errs223){
-if(data95 && typeof data95 == "object" && !Array.isArray(data95)){
-let missing8;
-if((((data95.type === undefined) && (missing8 = "type")) || ((data95.endpoints === undefined) && (missing8 = "endpoints"))) || ((data95.prefix === undefined) && (missing8 = "prefix"))){
-const err39 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data95};
+}
+}
+}
+}
+else {
+const err39 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data125};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -2984,11 +3702,20 @@ vErrors.push(err39);
 }
 errors++;
 }
+}
+var valid44 = _errs286 === errors;
+}
 else {
-const _errs225 = errors;
-for(const key18 in data95){
-if(!(((((((key18 === "type") || (key18 === "endpoints")) || (key18 === "prefix")) || (key18 === "tls")) || (key18 === "auth")) || (key18 === "cacheFile")) || (key18 === "timeoutMs"))){
-const err40 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data95};
+var valid44 = true;
+}
+if(valid44){
+if(data122.prefix !== undefined){
+let data127 = data122.prefix;
+const _errs290 = errors;
+if(errors === _errs290){
+if(typeof data127 === "string"){
+if(func3(data127) > 256){
+const err40 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data127};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -2996,15 +3723,10 @@ else {
 vErrors.push(err40);
 }
 errors++;
-break;
 }
-}
-if(_errs225 === errors){
-if(data95.type !== undefined){
-let data97 = data95.type;
-const _errs226 = errors;
-if("etcd" !== data97){
-const err41 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data97};
+else {
+if(!pattern15.test(data127)){
+const err41 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data127};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -3013,19 +3735,10 @@ vErrors.push(err41);
 }
 errors++;
 }
-var valid35 = _errs226 === errors;
+}
 }
 else {
-var valid35 = true;
-}
-if(valid35){
-if(data95.endpoints !== undefined){
-let data98 = data95.endpoints;
-const _errs227 = errors;
-if(errors === _errs227){
-if(Array.isArray(data98)){
-if(data98.length > 32){
-const err42 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data98};
+const err42 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data127};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -3034,9 +3747,21 @@ vErrors.push(err42);
 }
 errors++;
 }
+}
+var valid44 = _errs290 === errors;
+}
 else {
-if(data98.length < 1){
-const err43 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data98};
+var valid44 = true;
+}
+if(valid44){
+if(data122.tls !== undefined){
+let data128 = data122.tls;
+const _errs292 = errors;
+if(errors === _errs292){
+if(data128 && typeof data128 == "object" && !Array.isArray(data128)){
+let missing14;
+if((data128.ca === undefined) && (missing14 = "ca")){
+const err43 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing14},message:"must have required property '"+missing14+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data128};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -3046,15 +3771,10 @@ vErrors.push(err43);
 errors++;
 }
 else {
-var valid36 = true;
-const len8 = data98.length;
-for(let i11=0; i11<len8; i11++){
-let data99 = data98[i11];
-const _errs229 = errors;
-if(errors === _errs229){
-if(typeof data99 === "string"){
-if(func3(data99) > 300){
-const err44 = {instancePath:instancePath+"/store/endpoints/" + i11,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data99};
+const _errs294 = errors;
+for(const key25 in data128){
+if(!(((key25 === "ca") || (key25 === "cert")) || (key25 === "key"))){
+const err44 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data128};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -3062,10 +3782,17 @@ else {
 vErrors.push(err44);
 }
 errors++;
+break;
 }
-else {
-if(func3(data99) < 3){
-const err45 = {instancePath:instancePath+"/store/endpoints/" + i11,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data99};
+}
+if(_errs294 === errors){
+if(data128.ca !== undefined){
+let data129 = data128.ca;
+const _errs295 = errors;
+if(errors === _errs295){
+if(typeof data129 === "string"){
+if(func3(data129) < 1){
+const err45 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data129};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -3075,9 +3802,8 @@ vErrors.push(err45);
 errors++;
 }
 }
-}
 else {
-const err46 = {instancePath:instancePath+"/store/endpoints/" + i11,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data99};
+const err46 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data129};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -3087,16 +3813,19 @@ vErrors.push(err46);
 errors++;
 }
 }
-var valid36 = _errs229 === errors;
-if(!valid36){
-break;
-}
-}
-}
-}
+var valid46 = _errs295 === errors;
 }
 else {
-const err47 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data98};
+var valid46 = true;
+}
+if(valid46){
+if(data128.cert !== undefined){
+let data130 = data128.cert;
+const _errs297 = errors;
+if(errors === _errs297){
+if(typeof data130 === "string"){
+if(func3(data130) < 1){
+const err47 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data130};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -3106,19 +3835,8 @@ vErrors.push(err47);
 errors++;
 }
 }
-var valid35 = _errs227 === errors;
-}
 else {
-var valid35 = true;
-}
-if(valid35){
-if(data95.prefix !== undefined){
-let data100 = data95.prefix;
-const _errs231 = errors;
-if(errors === _errs231){
-if(typeof data100 === "string"){
-if(func3(data100) > 256){
-const err48 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data100};
+const err48 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data130};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -3127,9 +3845,20 @@ vErrors.push(err48);
 }
 errors++;
 }
+}
+var valid46 = _errs297 === errors;
+}
 else {
-if(!pattern13.test(data100)){
-const err49 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data100};
+var valid46 = true;
+}
+if(valid46){
+if(data128.key !== undefined){
+let data131 = data128.key;
+const _errs299 = errors;
+if(errors === _errs299){
+if(typeof data131 === "string"){
+if(func3(data131) < 1){
+const err49 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data131};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -3139,9 +3868,8 @@ vErrors.push(err49);
 errors++;
 }
 }
-}
 else {
-const err50 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data100};
+const err50 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data131};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -3151,20 +3879,18 @@ vErrors.push(err50);
 errors++;
 }
 }
-var valid35 = _errs231 === errors;
+var valid46 = _errs299 === errors;
 }
 else {
-var valid35 = true;
+var valid46 = true;
 }
-if(valid35){
-if(data95.tls !== undefined){
-let data101 = data95.tls;
-const _errs233 = errors;
-if(errors === _errs233){
-if(data101 && typeof data101 == "object" && !Array.isArray(data101)){
-let missing9;
-if((data101.ca === undefined) && (missing9 = "ca")){
-const err51 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data101};
+}
+}
+}
+}
+}
+else {
+const err51 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data128};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -3173,11 +3899,21 @@ vErrors.push(err51);
 }
 errors++;
 }
+}
+var valid44 = _errs292 === errors;
+}
 else {
-const _errs235 = errors;
-for(const key19 in data101){
-if(!(((key19 === "ca") || (key19 === "cert")) || (key19 === "key"))){
-const err52 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data101};
+var valid44 = true;
+}
+if(valid44){
+if(data122.auth !== undefined){
+let data132 = data122.auth;
+const _errs301 = errors;
+if(errors === _errs301){
+if(data132 && typeof data132 == "object" && !Array.isArray(data132)){
+let missing15;
+if((data132.username === undefined) && (missing15 = "username")){
+const err52 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing15},message:"must have required property '"+missing15+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data132};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -3185,17 +3921,12 @@ else {
 vErrors.push(err52);
 }
 errors++;
-break;
 }
-}
-if(_errs235 === errors){
-if(data101.ca !== undefined){
-let data102 = data101.ca;
-const _errs236 = errors;
-if(errors === _errs236){
-if(typeof data102 === "string"){
-if(func3(data102) < 1){
-const err53 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data102};
+else {
+const _errs303 = errors;
+for(const key26 in data132){
+if(!((key26 === "username") || (key26 === "password"))){
+const err53 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data132};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -3203,10 +3934,17 @@ else {
 vErrors.push(err53);
 }
 errors++;
+break;
 }
 }
-else {
-const err54 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data102};
+if(_errs303 === errors){
+if(data132.username !== undefined){
+let data133 = data132.username;
+const _errs304 = errors;
+if(errors === _errs304){
+if(typeof data133 === "string"){
+if(func3(data133) > 256){
+const err54 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data133};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -3215,20 +3953,9 @@ vErrors.push(err54);
 }
 errors++;
 }
-}
-var valid37 = _errs236 === errors;
-}
 else {
-var valid37 = true;
-}
-if(valid37){
-if(data101.cert !== undefined){
-let data103 = data101.cert;
-const _errs238 = errors;
-if(errors === _errs238){
-if(typeof data103 === "string"){
-if(func3(data103) < 1){
-const err55 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data103};
+if(func3(data133) < 1){
+const err55 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data133};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -3238,8 +3965,9 @@ vErrors.push(err55);
 errors++;
 }
 }
+}
 else {
-const err56 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data103};
+const err56 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data133};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -3249,19 +3977,19 @@ vErrors.push(err56);
 errors++;
 }
 }
-var valid37 = _errs238 === errors;
+var valid47 = _errs304 === errors;
 }
 else {
-var valid37 = true;
+var valid47 = true;
 }
-if(valid37){
-if(data101.key !== undefined){
-let data104 = data101.key;
-const _errs240 = errors;
-if(errors === _errs240){
-if(typeof data104 === "string"){
-if(func3(data104) < 1){
-const err57 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data104};
+if(valid47){
+if(data132.password !== undefined){
+let data134 = data132.password;
+const _errs306 = errors;
+if(errors === _errs306){
+if(typeof data134 === "string"){
+if(func3(data134) > 512){
+const err57 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data134};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -3270,9 +3998,9 @@ vErrors.push(err57);
 }
 errors++;
 }
-}
 else {
-const err58 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data104};
+if(func3(data134) < 1){
+const err58 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data134};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -3282,18 +4010,9 @@ vErrors.push(err58);
 errors++;
 }
 }
-var valid37 = _errs240 === errors;
 }
 else {
-var valid37 = true;
-}
-}
-}
-}
-}
-}
-else {
-const err59 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data101};
+const err59 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data134};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -3303,775 +4022,7 @@ vErrors.push(err59);
 errors++;
 }
 }
-var valid35 = _errs233 === errors;
-}
-else {
-var valid35 = true;
-}
-if(valid35){
-if(data95.auth !== undefined){
-let data105 = data95.auth;
-const _errs242 = errors;
-if(errors === _errs242){
-if(data105 && typeof data105 == "object" && !Array.isArray(data105)){
-let missing10;
-if((data105.username === undefined) && (missing10 = "username")){
-const err60 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing10},message:"must have required property '"+missing10+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data105};
-if(vErrors === null){
-vErrors = [err60];
-}
-else {
-vErrors.push(err60);
-}
-errors++;
-}
-else {
-const _errs244 = errors;
-for(const key20 in data105){
-if(!((key20 === "username") || (key20 === "password"))){
-const err61 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data105};
-if(vErrors === null){
-vErrors = [err61];
-}
-else {
-vErrors.push(err61);
-}
-errors++;
-break;
-}
-}
-if(_errs244 === errors){
-if(data105.username !== undefined){
-let data106 = data105.username;
-const _errs245 = errors;
-if(errors === _errs245){
-if(typeof data106 === "string"){
-if(func3(data106) > 256){
-const err62 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data106};
-if(vErrors === null){
-vErrors = [err62];
-}
-else {
-vErrors.push(err62);
-}
-errors++;
-}
-else {
-if(func3(data106) < 1){
-const err63 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data106};
-if(vErrors === null){
-vErrors = [err63];
-}
-else {
-vErrors.push(err63);
-}
-errors++;
-}
-}
-}
-else {
-const err64 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data106};
-if(vErrors === null){
-vErrors = [err64];
-}
-else {
-vErrors.push(err64);
-}
-errors++;
-}
-}
-var valid38 = _errs245 === errors;
-}
-else {
-var valid38 = true;
-}
-if(valid38){
-if(data105.password !== undefined){
-let data107 = data105.password;
-const _errs247 = errors;
-if(errors === _errs247){
-if(typeof data107 === "string"){
-if(func3(data107) > 512){
-const err65 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data107};
-if(vErrors === null){
-vErrors = [err65];
-}
-else {
-vErrors.push(err65);
-}
-errors++;
-}
-else {
-if(func3(data107) < 1){
-const err66 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data107};
-if(vErrors === null){
-vErrors = [err66];
-}
-else {
-vErrors.push(err66);
-}
-errors++;
-}
-}
-}
-else {
-const err67 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data107};
-if(vErrors === null){
-vErrors = [err67];
-}
-else {
-vErrors.push(err67);
-}
-errors++;
-}
-}
-var valid38 = _errs247 === errors;
-}
-else {
-var valid38 = true;
-}
-}
-}
-}
-}
-else {
-const err68 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data105};
-if(vErrors === null){
-vErrors = [err68];
-}
-else {
-vErrors.push(err68);
-}
-errors++;
-}
-}
-var valid35 = _errs242 === errors;
-}
-else {
-var valid35 = true;
-}
-if(valid35){
-if(data95.cacheFile !== undefined){
-let data108 = data95.cacheFile;
-const _errs249 = errors;
-if(errors === _errs249){
-if(typeof data108 === "string"){
-if(func3(data108) < 1){
-const err69 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data108};
-if(vErrors === null){
-vErrors = [err69];
-}
-else {
-vErrors.push(err69);
-}
-errors++;
-}
-}
-else {
-const err70 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data108};
-if(vErrors === null){
-vErrors = [err70];
-}
-else {
-vErrors.push(err70);
-}
-errors++;
-}
-}
-var valid35 = _errs249 === errors;
-}
-else {
-var valid35 = true;
-}
-if(valid35){
-if(data95.timeoutMs !== undefined){
-let data109 = data95.timeoutMs;
-const _errs251 = errors;
-if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
-const err71 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data109};
-if(vErrors === null){
-vErrors = [err71];
-}
-else {
-vErrors.push(err71);
-}
-errors++;
-}
-if(errors === _errs251){
-if(typeof data109 == "number"){
-if(data109 > 60000 || isNaN(data109)){
-const err72 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data109};
-if(vErrors === null){
-vErrors = [err72];
-}
-else {
-vErrors.push(err72);
-}
-errors++;
-}
-else {
-if(data109 < 100 || isNaN(data109)){
-const err73 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data109};
-if(vErrors === null){
-vErrors = [err73];
-}
-else {
-vErrors.push(err73);
-}
-errors++;
-}
-}
-}
-}
-var valid35 = _errs251 === errors;
-}
-else {
-var valid35 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-const err74 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data95};
-if(vErrors === null){
-vErrors = [err74];
-}
-else {
-vErrors.push(err74);
-}
-errors++;
-}
-}
-var _valid4 = _errs223 === errors;
-if(_valid4 && valid33){
-valid33 = false;
-passing3 = [passing3, 1];
-}
-else {
-if(_valid4){
-valid33 = true;
-passing3 = 1;
-}
-}
-if(!valid33){
-const err75 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data95};
-if(vErrors === null){
-vErrors = [err75];
-}
-else {
-vErrors.push(err75);
-}
-errors++;
-validate10.errors = vErrors;
-return false;
-}
-else {
-errors = _errs218;
-if(vErrors !== null){
-if(_errs218){
-vErrors.length = _errs218;
-}
-else {
-vErrors = null;
-}
-}
-}
-var valid0 = _errs217 === errors;
-if(valid0){
-let data110 = data.forwardProxy;
-const _errs253 = errors;
-if(errors === _errs253){
-if(data110 && typeof data110 == "object" && !Array.isArray(data110)){
-if(data110.enabled === undefined){
-data110.enabled = false;
-}
-if(data110.allowClients === undefined){
-data110.allowClients = ["127.0.0.0/8","::1/128"];
-}
-if(data110.connectPorts === undefined){
-data110.connectPorts = [443];
-}
-if(data110.httpPorts === undefined){
-data110.httpPorts = [80,8080];
-}
-if(data110.originateTls === undefined){
-data110.originateTls = false;
-}
-if(data110.httpsPorts === undefined){
-data110.httpsPorts = [443];
-}
-if(data110.allowDestinations === undefined){
-data110.allowDestinations = [];
-}
-if(data110.denyDestinations === undefined){
-data110.denyDestinations = [];
-}
-if(data110.denyHosts === undefined){
-data110.denyHosts = [];
-}
-const _errs255 = errors;
-for(const key21 in data110){
-if(!(func2.call(schema11.properties.forwardProxy.properties, key21))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data110}];
-return false;
-break;
-}
-}
-if(_errs255 === errors){
-let data111 = data110.enabled;
-const _errs256 = errors;
-if(typeof data111 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data111}];
-return false;
-}
-var valid39 = _errs256 === errors;
-if(valid39){
-if(data110.listen !== undefined){
-let data112 = data110.listen;
-const _errs258 = errors;
-if(errors === _errs258){
-if(typeof data112 === "string"){
-if(func3(data112) > 300){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data112}];
-return false;
-}
-else {
-if(func3(data112) < 3){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data112}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data112}];
-return false;
-}
-}
-var valid39 = _errs258 === errors;
-}
-else {
-var valid39 = true;
-}
-if(valid39){
-let data113 = data110.allowClients;
-const _errs260 = errors;
-if(errors === _errs260){
-if(Array.isArray(data113)){
-if(data113.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data113}];
-return false;
-}
-else {
-var valid40 = true;
-const len9 = data113.length;
-for(let i12=0; i12<len9; i12++){
-let data114 = data113[i12];
-const _errs262 = errors;
-if(errors === _errs262){
-if(typeof data114 === "string"){
-if(func3(data114) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i12,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data114}];
-return false;
-}
-else {
-if(func3(data114) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i12,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data114}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i12,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data114}];
-return false;
-}
-}
-var valid40 = _errs262 === errors;
-if(!valid40){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data113}];
-return false;
-}
-}
-var valid39 = _errs260 === errors;
-if(valid39){
-let data115 = data110.connectPorts;
-const _errs264 = errors;
-if(errors === _errs264){
-if(Array.isArray(data115)){
-if(data115.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data115}];
-return false;
-}
-else {
-var valid41 = true;
-const len10 = data115.length;
-for(let i13=0; i13<len10; i13++){
-let data116 = data115[i13];
-const _errs266 = errors;
-if(!((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i13,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data116}];
-return false;
-}
-if(errors === _errs266){
-if(typeof data116 == "number"){
-if(data116 > 65535 || isNaN(data116)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i13,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data116}];
-return false;
-}
-else {
-if(data116 < 1 || isNaN(data116)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i13,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data116}];
-return false;
-}
-}
-}
-}
-var valid41 = _errs266 === errors;
-if(!valid41){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data115}];
-return false;
-}
-}
-var valid39 = _errs264 === errors;
-if(valid39){
-let data117 = data110.httpPorts;
-const _errs268 = errors;
-if(errors === _errs268){
-if(Array.isArray(data117)){
-if(data117.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data117}];
-return false;
-}
-else {
-var valid42 = true;
-const len11 = data117.length;
-for(let i14=0; i14<len11; i14++){
-let data118 = data117[i14];
-const _errs270 = errors;
-if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i14,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data118}];
-return false;
-}
-if(errors === _errs270){
-if(typeof data118 == "number"){
-if(data118 > 65535 || isNaN(data118)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i14,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data118}];
-return false;
-}
-else {
-if(data118 < 1 || isNaN(data118)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i14,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data118}];
-return false;
-}
-}
-}
-}
-var valid42 = _errs270 === errors;
-if(!valid42){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data117}];
-return false;
-}
-}
-var valid39 = _errs268 === errors;
-if(valid39){
-let data119 = data110.originateTls;
-const _errs272 = errors;
-if(typeof data119 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data119}];
-return false;
-}
-var valid39 = _errs272 === errors;
-if(valid39){
-let data120 = data110.httpsPorts;
-const _errs274 = errors;
-if(errors === _errs274){
-if(Array.isArray(data120)){
-if(data120.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data120}];
-return false;
-}
-else {
-var valid43 = true;
-const len12 = data120.length;
-for(let i15=0; i15<len12; i15++){
-let data121 = data120[i15];
-const _errs276 = errors;
-if(!((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i15,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data121}];
-return false;
-}
-if(errors === _errs276){
-if(typeof data121 == "number"){
-if(data121 > 65535 || isNaN(data121)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i15,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data121}];
-return false;
-}
-else {
-if(data121 < 1 || isNaN(data121)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i15,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data121}];
-return false;
-}
-}
-}
-}
-var valid43 = _errs276 === errors;
-if(!valid43){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data120}];
-return false;
-}
-}
-var valid39 = _errs274 === errors;
-if(valid39){
-let data122 = data110.allowDestinations;
-const _errs278 = errors;
-if(errors === _errs278){
-if(Array.isArray(data122)){
-if(data122.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data122}];
-return false;
-}
-else {
-var valid44 = true;
-const len13 = data122.length;
-for(let i16=0; i16<len13; i16++){
-let data123 = data122[i16];
-const _errs280 = errors;
-if(errors === _errs280){
-if(typeof data123 === "string"){
-if(func3(data123) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i16,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data123}];
-return false;
-}
-else {
-if(func3(data123) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i16,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data123}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i16,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data123}];
-return false;
-}
-}
-var valid44 = _errs280 === errors;
-if(!valid44){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data122}];
-return false;
-}
-}
-var valid39 = _errs278 === errors;
-if(valid39){
-let data124 = data110.denyDestinations;
-const _errs282 = errors;
-if(errors === _errs282){
-if(Array.isArray(data124)){
-if(data124.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data124}];
-return false;
-}
-else {
-var valid45 = true;
-const len14 = data124.length;
-for(let i17=0; i17<len14; i17++){
-let data125 = data124[i17];
-const _errs284 = errors;
-if(errors === _errs284){
-if(typeof data125 === "string"){
-if(func3(data125) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i17,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data125}];
-return false;
-}
-else {
-if(func3(data125) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i17,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data125}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i17,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data125}];
-return false;
-}
-}
-var valid45 = _errs284 === errors;
-if(!valid45){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data124}];
-return false;
-}
-}
-var valid39 = _errs282 === errors;
-if(valid39){
-let data126 = data110.denyHosts;
-const _errs286 = errors;
-if(errors === _errs286){
-if(Array.isArray(data126)){
-if(data126.length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data126}];
-return false;
-}
-else {
-var valid46 = true;
-const len15 = data126.length;
-for(let i18=0; i18<len15; i18++){
-let data127 = data126[i18];
-const _errs288 = errors;
-if(errors === _errs288){
-if(typeof data127 === "string"){
-if(func3(data127) > 253){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i18,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data127}];
-return false;
-}
-else {
-if(func3(data127) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i18,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data127}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i18,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data127}];
-return false;
-}
-}
-var valid46 = _errs288 === errors;
-if(!valid46){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data126}];
-return false;
-}
-}
-var valid39 = _errs286 === errors;
-if(valid39){
-if(data110.auth !== undefined){
-let data128 = data110.auth;
-const _errs290 = errors;
-if(errors === _errs290){
-if(data128 && typeof data128 == "object" && !Array.isArray(data128)){
-if(data128.realm === undefined){
-data128.realm = "portico";
-}
-let missing11;
-if((data128.users === undefined) && (missing11 = "users")){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing11},message:"must have required property '"+missing11+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data128}];
-return false;
-}
-else {
-const _errs292 = errors;
-for(const key22 in data128){
-if(!((key22 === "realm") || (key22 === "users"))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data128}];
-return false;
-break;
-}
-}
-if(_errs292 === errors){
-let data129 = data128.realm;
-const _errs293 = errors;
-if(errors === _errs293){
-if(typeof data129 === "string"){
-if(func3(data129) > 128){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data129}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data129}];
-return false;
-}
-}
-var valid47 = _errs293 === errors;
-if(valid47){
-if(data128.users !== undefined){
-let data130 = data128.users;
-const _errs295 = errors;
-if(errors === _errs295){
-if(data130 && typeof data130 == "object" && !Array.isArray(data130)){
-if(Object.keys(data130).length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data130}];
-return false;
-}
-else {
-for(const key23 in data130){
-let data131 = data130[key23];
-const _errs298 = errors;
-if(errors === _errs298){
-if(typeof data131 === "string"){
-if(func3(data131) > 512){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key23.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data131}];
-return false;
-}
-else {
-if(func3(data131) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key23.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data131}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key23.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data131}];
-return false;
-}
-}
-var valid48 = _errs298 === errors;
-if(!valid48){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data130}];
-return false;
-}
-}
-var valid47 = _errs295 === errors;
+var valid47 = _errs306 === errors;
 }
 else {
 var valid47 = true;
@@ -4081,17 +4032,98 @@ var valid47 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data128}];
-return false;
-}
-}
-var valid39 = _errs290 === errors;
+const err60 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data132};
+if(vErrors === null){
+vErrors = [err60];
 }
 else {
-var valid39 = true;
+vErrors.push(err60);
+}
+errors++;
+}
+}
+var valid44 = _errs301 === errors;
+}
+else {
+var valid44 = true;
+}
+if(valid44){
+if(data122.cacheFile !== undefined){
+let data135 = data122.cacheFile;
+const _errs308 = errors;
+if(errors === _errs308){
+if(typeof data135 === "string"){
+if(func3(data135) < 1){
+const err61 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data135};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
+}
+errors++;
+}
+}
+else {
+const err62 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data135};
+if(vErrors === null){
+vErrors = [err62];
+}
+else {
+vErrors.push(err62);
+}
+errors++;
+}
+}
+var valid44 = _errs308 === errors;
+}
+else {
+var valid44 = true;
+}
+if(valid44){
+if(data122.timeoutMs !== undefined){
+let data136 = data122.timeoutMs;
+const _errs310 = errors;
+if(!((typeof data136 == "number") && (!(data136 % 1) && !isNaN(data136)))){
+const err63 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data136};
+if(vErrors === null){
+vErrors = [err63];
+}
+else {
+vErrors.push(err63);
+}
+errors++;
+}
+if(errors === _errs310){
+if(typeof data136 == "number"){
+if(data136 > 60000 || isNaN(data136)){
+const err64 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data136};
+if(vErrors === null){
+vErrors = [err64];
+}
+else {
+vErrors.push(err64);
+}
+errors++;
+}
+else {
+if(data136 < 100 || isNaN(data136)){
+const err65 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data136};
+if(vErrors === null){
+vErrors = [err65];
+}
+else {
+vErrors.push(err65);
+}
+errors++;
 }
 }
 }
+}
+var valid44 = _errs310 === errors;
+}
+else {
+var valid44 = true;
 }
 }
 }
@@ -4103,44 +4135,609 @@ var valid39 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data110}];
+const err66 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data122};
+if(vErrors === null){
+vErrors = [err66];
+}
+else {
+vErrors.push(err66);
+}
+errors++;
+}
+}
+var _valid4 = _errs282 === errors;
+if(_valid4 && valid42){
+valid42 = false;
+passing2 = [passing2, 1];
+}
+else {
+if(_valid4){
+valid42 = true;
+passing2 = 1;
+}
+}
+if(!valid42){
+const err67 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data122};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
+validate10.errors = vErrors;
 return false;
 }
+else {
+errors = _errs277;
+if(vErrors !== null){
+if(_errs277){
+vErrors.length = _errs277;
 }
-var valid0 = _errs253 === errors;
+else {
+vErrors = null;
+}
+}
+}
+var valid0 = _errs276 === errors;
 if(valid0){
-if(data.demoOrigin !== undefined){
-let data132 = data.demoOrigin;
-const _errs300 = errors;
-if(errors === _errs300){
-if(data132 && typeof data132 == "object" && !Array.isArray(data132)){
-const _errs302 = errors;
-for(const key24 in data132){
-if(!(key24 === "listen")){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data132}];
+let data137 = data.forwardProxy;
+const _errs312 = errors;
+if(errors === _errs312){
+if(data137 && typeof data137 == "object" && !Array.isArray(data137)){
+if(data137.enabled === undefined){
+data137.enabled = false;
+}
+if(data137.allowClients === undefined){
+data137.allowClients = ["127.0.0.0/8","::1/128"];
+}
+if(data137.connectPorts === undefined){
+data137.connectPorts = [443];
+}
+if(data137.httpPorts === undefined){
+data137.httpPorts = [80,8080];
+}
+if(data137.originateTls === undefined){
+data137.originateTls = false;
+}
+if(data137.httpsPorts === undefined){
+data137.httpsPorts = [443];
+}
+if(data137.allowDestinations === undefined){
+data137.allowDestinations = [];
+}
+if(data137.denyDestinations === undefined){
+data137.denyDestinations = [];
+}
+if(data137.denyHosts === undefined){
+data137.denyHosts = [];
+}
+const _errs314 = errors;
+for(const key27 in data137){
+if(!(func2.call(schema11.properties.forwardProxy.properties, key27))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data137}];
 return false;
 break;
 }
 }
-if(_errs302 === errors){
-if(data132.listen !== undefined){
-let data133 = data132.listen;
-const _errs303 = errors;
-if(errors === _errs303){
-if(typeof data133 === "string"){
-if(func3(data133) > 300){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data133}];
+if(_errs314 === errors){
+let data138 = data137.enabled;
+const _errs315 = errors;
+if(typeof data138 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data138}];
+return false;
+}
+var valid48 = _errs315 === errors;
+if(valid48){
+if(data137.listen !== undefined){
+let data139 = data137.listen;
+const _errs317 = errors;
+if(errors === _errs317){
+if(typeof data139 === "string"){
+if(func3(data139) > 300){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data139}];
 return false;
 }
 else {
-if(func3(data133) < 3){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data133}];
+if(func3(data139) < 3){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data139}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data133}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data139}];
+return false;
+}
+}
+var valid48 = _errs317 === errors;
+}
+else {
+var valid48 = true;
+}
+if(valid48){
+let data140 = data137.allowClients;
+const _errs319 = errors;
+if(errors === _errs319){
+if(Array.isArray(data140)){
+if(data140.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data140}];
+return false;
+}
+else {
+var valid49 = true;
+const len12 = data140.length;
+for(let i15=0; i15<len12; i15++){
+let data141 = data140[i15];
+const _errs321 = errors;
+if(errors === _errs321){
+if(typeof data141 === "string"){
+if(func3(data141) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i15,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data141}];
+return false;
+}
+else {
+if(func3(data141) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i15,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data141}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i15,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data141}];
+return false;
+}
+}
+var valid49 = _errs321 === errors;
+if(!valid49){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data140}];
+return false;
+}
+}
+var valid48 = _errs319 === errors;
+if(valid48){
+let data142 = data137.connectPorts;
+const _errs323 = errors;
+if(errors === _errs323){
+if(Array.isArray(data142)){
+if(data142.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data142}];
+return false;
+}
+else {
+var valid50 = true;
+const len13 = data142.length;
+for(let i16=0; i16<len13; i16++){
+let data143 = data142[i16];
+const _errs325 = errors;
+if(!((typeof data143 == "number") && (!(data143 % 1) && !isNaN(data143)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i16,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data143}];
+return false;
+}
+if(errors === _errs325){
+if(typeof data143 == "number"){
+if(data143 > 65535 || isNaN(data143)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i16,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data143}];
+return false;
+}
+else {
+if(data143 < 1 || isNaN(data143)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i16,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data143}];
+return false;
+}
+}
+}
+}
+var valid50 = _errs325 === errors;
+if(!valid50){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data142}];
+return false;
+}
+}
+var valid48 = _errs323 === errors;
+if(valid48){
+let data144 = data137.httpPorts;
+const _errs327 = errors;
+if(errors === _errs327){
+if(Array.isArray(data144)){
+if(data144.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data144}];
+return false;
+}
+else {
+var valid51 = true;
+const len14 = data144.length;
+for(let i17=0; i17<len14; i17++){
+let data145 = data144[i17];
+const _errs329 = errors;
+if(!((typeof data145 == "number") && (!(data145 % 1) && !isNaN(data145)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i17,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data145}];
+return false;
+}
+if(errors === _errs329){
+if(typeof data145 == "number"){
+if(data145 > 65535 || isNaN(data145)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i17,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data145}];
+return false;
+}
+else {
+if(data145 < 1 || isNaN(data145)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i17,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data145}];
+return false;
+}
+}
+}
+}
+var valid51 = _errs329 === errors;
+if(!valid51){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data144}];
+return false;
+}
+}
+var valid48 = _errs327 === errors;
+if(valid48){
+let data146 = data137.originateTls;
+const _errs331 = errors;
+if(typeof data146 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data146}];
+return false;
+}
+var valid48 = _errs331 === errors;
+if(valid48){
+let data147 = data137.httpsPorts;
+const _errs333 = errors;
+if(errors === _errs333){
+if(Array.isArray(data147)){
+if(data147.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data147}];
+return false;
+}
+else {
+var valid52 = true;
+const len15 = data147.length;
+for(let i18=0; i18<len15; i18++){
+let data148 = data147[i18];
+const _errs335 = errors;
+if(!((typeof data148 == "number") && (!(data148 % 1) && !isNaN(data148)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i18,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data148}];
+return false;
+}
+if(errors === _errs335){
+if(typeof data148 == "number"){
+if(data148 > 65535 || isNaN(data148)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i18,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data148}];
+return false;
+}
+else {
+if(data148 < 1 || isNaN(data148)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i18,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data148}];
+return false;
+}
+}
+}
+}
+var valid52 = _errs335 === errors;
+if(!valid52){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data147}];
+return false;
+}
+}
+var valid48 = _errs333 === errors;
+if(valid48){
+let data149 = data137.allowDestinations;
+const _errs337 = errors;
+if(errors === _errs337){
+if(Array.isArray(data149)){
+if(data149.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data149}];
+return false;
+}
+else {
+var valid53 = true;
+const len16 = data149.length;
+for(let i19=0; i19<len16; i19++){
+let data150 = data149[i19];
+const _errs339 = errors;
+if(errors === _errs339){
+if(typeof data150 === "string"){
+if(func3(data150) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i19,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data150}];
+return false;
+}
+else {
+if(func3(data150) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i19,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data150}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i19,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data150}];
+return false;
+}
+}
+var valid53 = _errs339 === errors;
+if(!valid53){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data149}];
+return false;
+}
+}
+var valid48 = _errs337 === errors;
+if(valid48){
+let data151 = data137.denyDestinations;
+const _errs341 = errors;
+if(errors === _errs341){
+if(Array.isArray(data151)){
+if(data151.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data151}];
+return false;
+}
+else {
+var valid54 = true;
+const len17 = data151.length;
+for(let i20=0; i20<len17; i20++){
+let data152 = data151[i20];
+const _errs343 = errors;
+if(errors === _errs343){
+if(typeof data152 === "string"){
+if(func3(data152) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i20,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data152}];
+return false;
+}
+else {
+if(func3(data152) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i20,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data152}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i20,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data152}];
+return false;
+}
+}
+var valid54 = _errs343 === errors;
+if(!valid54){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data151}];
+return false;
+}
+}
+var valid48 = _errs341 === errors;
+if(valid48){
+let data153 = data137.denyHosts;
+const _errs345 = errors;
+if(errors === _errs345){
+if(Array.isArray(data153)){
+if(data153.length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data153}];
+return false;
+}
+else {
+var valid55 = true;
+const len18 = data153.length;
+for(let i21=0; i21<len18; i21++){
+let data154 = data153[i21];
+const _errs347 = errors;
+if(errors === _errs347){
+if(typeof data154 === "string"){
+if(func3(data154) > 253){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i21,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data154}];
+return false;
+}
+else {
+if(func3(data154) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i21,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data154}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i21,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data154}];
+return false;
+}
+}
+var valid55 = _errs347 === errors;
+if(!valid55){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data153}];
+return false;
+}
+}
+var valid48 = _errs345 === errors;
+if(valid48){
+if(data137.auth !== undefined){
+let data155 = data137.auth;
+const _errs349 = errors;
+if(errors === _errs349){
+if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
+if(data155.realm === undefined){
+data155.realm = "portico";
+}
+let missing16;
+if((data155.users === undefined) && (missing16 = "users")){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing16},message:"must have required property '"+missing16+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data155}];
+return false;
+}
+else {
+const _errs351 = errors;
+for(const key28 in data155){
+if(!((key28 === "realm") || (key28 === "users"))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data155}];
+return false;
+break;
+}
+}
+if(_errs351 === errors){
+let data156 = data155.realm;
+const _errs352 = errors;
+if(errors === _errs352){
+if(typeof data156 === "string"){
+if(func3(data156) > 128){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data156}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data156}];
+return false;
+}
+}
+var valid56 = _errs352 === errors;
+if(valid56){
+if(data155.users !== undefined){
+let data157 = data155.users;
+const _errs354 = errors;
+if(errors === _errs354){
+if(data157 && typeof data157 == "object" && !Array.isArray(data157)){
+if(Object.keys(data157).length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data157}];
+return false;
+}
+else {
+for(const key29 in data157){
+let data158 = data157[key29];
+const _errs357 = errors;
+if(errors === _errs357){
+if(typeof data158 === "string"){
+if(func3(data158) > 512){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key29.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data158}];
+return false;
+}
+else {
+if(func3(data158) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key29.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data158}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key29.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data158}];
+return false;
+}
+}
+var valid57 = _errs357 === errors;
+if(!valid57){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data157}];
+return false;
+}
+}
+var valid56 = _errs354 === errors;
+}
+else {
+var valid56 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data155}];
+return false;
+}
+}
+var valid48 = _errs349 === errors;
+}
+else {
+var valid48 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data137}];
+return false;
+}
+}
+var valid0 = _errs312 === errors;
+if(valid0){
+if(data.demoOrigin !== undefined){
+let data159 = data.demoOrigin;
+const _errs359 = errors;
+if(errors === _errs359){
+if(data159 && typeof data159 == "object" && !Array.isArray(data159)){
+const _errs361 = errors;
+for(const key30 in data159){
+if(!(key30 === "listen")){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data159}];
+return false;
+break;
+}
+}
+if(_errs361 === errors){
+if(data159.listen !== undefined){
+let data160 = data159.listen;
+const _errs362 = errors;
+if(errors === _errs362){
+if(typeof data160 === "string"){
+if(func3(data160) > 300){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data160}];
+return false;
+}
+else {
+if(func3(data160) < 3){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data160}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data160}];
 return false;
 }
 }
@@ -4148,11 +4745,11 @@ return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data132}];
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data159}];
 return false;
 }
 }
-var valid0 = _errs300 === errors;
+var valid0 = _errs359 === errors;
 }
 else {
 var valid0 = true;

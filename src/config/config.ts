@@ -7,11 +7,12 @@ import { createRequire } from 'node:module';
 import { ProxyError } from '../errors.js';
 import { parseJsonText } from './json-text.js';
 import type { StoreConfig } from './store-schema.js';
+import type { AdminConfig } from './admin-schema.js';
 import type { AcmeConfig } from './acme-schema.js';
 // configSchema compiled ahead of time (generate-validator.ts): no Ajv compile at start-up
 import validateGenerated from './config-validator.generated.js';
 
-export interface AdminConfig { listen: string; token?: string }
+export type { AdminConfig } from './admin-schema.js';
 
 export interface TlsListenerConfig {
   /** Absent only with `acme`. */
@@ -87,13 +88,16 @@ export function closestKey(key: string, known: readonly string[]): string | unde
 
 function describeAlternatives(branches: unknown): string {
   if (!Array.isArray(branches)) return 'is invalid';
-  const what = branches.map((b: Record<string, unknown>) => ('const' in b ? JSON.stringify(b.const) : b.type === 'object' ? 'an object' : String(b.type ?? 'a value')));
+  const what = branches.map((b: Record<string, unknown>) => ('const' in b ? JSON.stringify(b.const) : b.type === 'object' ? 'an object' : (typeof b.type === 'string' ? b.type : 'a value')));
   return `must be ${what.join(' or ')}`;
 }
 
 /** "/limits/maxLineBytes must be <= 32768" style message for a schema error. */
 export function describeSchemaError(e: ErrorObject): string {
   const p = e.params as Record<string, unknown>;
+  // a schema may word its own type error (admin: "must be false or an object")
+  const own = (e.parentSchema as { errorMessage?: string } | undefined)?.errorMessage;
+  if (own && (e.keyword === 'type' || e.keyword === 'const')) return `${e.instancePath || '/'} ${own}`;
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = String(p.additionalProperty);

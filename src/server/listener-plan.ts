@@ -37,7 +37,7 @@ export function planListeners(config: Config): ListenerPlan[] {
       if (!acme && acmeNames.length > 0) throw new ProxyError('PRX_ERR_BAD_CONFIG', `${where}/tls/acmeNames is for listeners with "acme": true`, `${where}/tls/acmeNames`);
       if (!acme && !l.tls.certificates?.length) throw new ProxyError('PRX_ERR_BAD_CONFIG', `${where}/tls needs "certificates" (or "acme": true)`, certs);
       const pairs = (l.tls.certificates ?? []).map((c, j) => readKeyPair(c.cert, c.key, `${certs}/${j}`));
-      plan.tls = { store: new CertificateStore(id, pairs, certs, { acme }), handshakeTimeoutMs, watchFiles, watchIntervalMs, acme, acmeNames };
+      plan.tls = { store: new CertificateStore(id, pairs, certs, undefined, { acme }), handshakeTimeoutMs, watchFiles, watchIntervalMs, acme, acmeNames };
     }
     plans.push(plan);
   });

@@ -16,6 +16,11 @@
 // them all first and swap them in one step, so a bad pair changes nothing. Node's tls takes a
 // SecureContext per handshake, so new handshakes use the new certificates and established
 // connections keep theirs.
+//
+// A listener that asks for client certificates (the admin API's, admin/api/admin-tls.ts) gives the
+// store the CA bundle to verify them against: it goes into every context, because OpenSSL verifies
+// a client with the trust store of the context chosen for the handshake (the SNI one), not the
+// server's first.
 import tls from 'node:tls';
 import { checkKeyPair, type KeyPair } from './pem.js';
 import { ProxyError } from '../errors.js';
@@ -34,6 +39,12 @@ export interface CertificateInfo {
   keyFile?: string;
   /** 'acme': issued by the ACME CA (absent: configured). */
   source?: 'acme';
+}
+
+/** The CA bundle client certificates are verified against, and the file it came from. */
+export interface ClientCa {
+  pem: string;
+  file?: string;
 }
 
 /** The ACME-issued certificates of a listener and every name the ACME manager looks after for it
@@ -61,11 +72,15 @@ export function normalizeServerName(name: string): string {
   return name.toLowerCase().replace(/\.$/, '');
 }
 
-function compile(pair: KeyPair, where: string, source?: 'acme'): Entry {
+function contextOptions(pair: KeyPair | undefined, clientCa: ClientCa | undefined): tls.SecureContextOptions {
+  return { ...SERVER_TLS_VERSIONS, ...(pair ? { cert: pair.cert, key: pair.key } : {}), ...(clientCa ? { ca: clientCa.pem } : {}) };
+}
+
+function compile(pair: KeyPair, where: string, clientCa: ClientCa | undefined, source?: 'acme'): Entry {
   const leaf = checkKeyPair(pair, where);
   let context: tls.SecureContext;
   try {
-    context = tls.createSecureContext({ ...SERVER_TLS_VERSIONS, cert: pair.cert, key: pair.key });
+    context = tls.createSecureContext(contextOptions(pair, clientCa));
   } catch (e) {
     throw new ProxyError('PRX_ERR_TLS_FILE', `${pair.certFile ?? 'the certificate'}: ${(e as Error).message}`, where);
   }
@@ -108,19 +123,24 @@ export class CertificateStore {
   /** '.example.com' -> the entry holding '*.example.com' */
   #wildcard = new Map<string, Entry>();
   readonly #listeners = new Set<() => void>();
+  #clientCa: ClientCa | undefined;
 
   /** `where`: JSON pointer of the certificate list, for error messages. */
-  constructor(id: string, pairs: KeyPair[], where = '', options: { acme?: boolean } = {}) {
+  constructor(id: string, pairs: KeyPair[], where = '', clientCa?: ClientCa, options: { acme?: boolean } = {}) {
     this.id = id;
     this.acme = options.acme === true;
-    this.replace(pairs, where);
+    this.replace(pairs, where, clientCa);
   }
 
   /** Compiles every configured pair, then swaps the set in; throws ProxyError (nothing changes)
-   *  on a bad one. */
-  replace(pairs: KeyPair[], where = ''): CertificateInfo[] {
+   *  on a bad one. `clientCa`: a new client CA bundle (default: the one in use). */
+  replace(pairs: KeyPair[], where = '', clientCa: ClientCa | undefined = this.#clientCa): CertificateInfo[] {
     if (pairs.length === 0 && !this.acme) throw new ProxyError('PRX_ERR_TLS_FILE', 'a TLS listener needs at least one certificate (or "acme": true)', where);
-    this.#configured = pairs.map((p, i) => compile(p, `${where}/${i}`));
+    const configured = pairs.map((p, i) => compile(p, `${where}/${i}`, clientCa));
+    // the issued ones carry the client CA too
+    if (clientCa !== this.#clientCa) this.#issued = this.#issued.map((e, i) => compile(e.pair, `/issued/${i}`, clientCa, 'acme'));
+    this.#configured = configured;
+    this.#clientCa = clientCa;
     this.#reindex();
     return this.list();
   }
@@ -128,7 +148,7 @@ export class CertificateStore {
   /** Swaps in the ACME-issued certificates and the names looked after (all compiled first;
    *  throws ProxyError and changes nothing on a bad pair). */
   replaceIssued(issued: IssuedCertificates): CertificateInfo[] {
-    this.#issued = issued.pairs.map((p, i) => compile(p, `/issued/${i}`, 'acme'));
+    this.#issued = issued.pairs.map((p, i) => compile(p, `/issued/${i}`, this.#clientCa, 'acme'));
     this.#managed = new Set(issued.names.map(normalizeServerName));
     this.#reindex();
     return this.list();
@@ -176,6 +196,15 @@ export class CertificateStore {
   /** The certificate used without SNI: the first configured one, else the first issued one. */
   defaultPair(): KeyPair | undefined {
     return (this.#configured[0] ?? this.#issued[0])?.pair;
+  }
+
+  /** Options of the server's own context (used without SNI): the first pair, the client CA. */
+  defaultContextOptions(): tls.SecureContextOptions {
+    return contextOptions(this.defaultPair(), this.#clientCa);
+  }
+
+  clientCa(): ClientCa | undefined {
+    return this.#clientCa;
   }
 
   /** The configured pairs (what the admin API and the file watcher replace). */

@@ -42,45 +42,57 @@ export interface TlsListenerOptions {
   answerTlsAlpn01?: (servername: string) => tls.SecureContext | undefined;
 }
 
-function defaultContextOptions(store: CertificateStore): tls.SecureContextOptions {
-  const p = store.defaultPair();
-  return { ...SERVER_TLS_VERSIONS, ...(p ? { cert: p.cert, key: p.key } : {}) };
+/** The SNI choice: the store's context for the name, else a failed handshake (warned about, at
+ *  most once a minute per name, when the name awaits its ACME certificate). */
+function sniCallback(store: CertificateStore, o: { id: string; logger: Logger } | undefined): tls.TlsOptions['SNICallback'] {
+  const lastWarned = new Map<string, number>();
+  return (servername, cb) => {
+    const context = store.contextFor(servername);
+    if (context) return cb(null, context);
+    if (o && store.awaitsCertificate(servername)) {
+      const now = Date.now();
+      if ((lastWarned.get(servername) ?? 0) + MISSING_WARN_MS <= now) {
+        lastWarned.set(servername, now);
+        o.logger.warn({ listener: o.id, servername, code: 'PRX_TLS_NO_CERTIFICATE' }, 'TLS handshake refused: no certificate for this name yet (ACME issuance pending; see GET /v1/tls)');
+      }
+    }
+    cb(new Error(`no certificate for ${servername}`), undefined);
+  };
 }
 
-/** The listener's server: a tls.Server, or with `answerTlsAlpn01` a net.Server in front of one. */
-export function createTlsServer(store: CertificateStore, o: TlsListenerOptions, onSecureConnection: (socket: tls.TLSSocket) => void): net.Server {
-  const lastWarned = new Map<string, number>();
-  const server = tls.createServer({
-    ...defaultContextOptions(store),
-    ALPNProtocols: o.alpnProtocols ?? DEFAULT_ALPN,
-    SNICallback: (servername, cb) => {
-      const context = store.contextFor(servername);
-      if (context) return cb(null, context);
-      if (store.awaitsCertificate(servername)) {
-        const now = Date.now();
-        if ((lastWarned.get(servername) ?? 0) + MISSING_WARN_MS <= now) {
-          lastWarned.set(servername, now);
-          o.logger.warn({ listener: o.id, servername, code: 'PRX_TLS_NO_CERTIFICATE' }, 'TLS handshake refused: no certificate for this name yet (ACME issuance pending; see GET /v1/tls)');
-        }
-      }
-      cb(new Error(`no certificate for ${servername}`), undefined);
-    },
-    handshakeTimeout: o.handshakeTimeoutMs,
+/** Options of a TLS server on the store: its certificates chosen per handshake (SNI), the first
+ *  one without SNI; also for the admin API's HTTPS server (admin/api/admin-tls.ts). */
+export function tlsServerOptions(store: CertificateStore, handshakeTimeoutMs: number, o?: Pick<TlsListenerOptions, 'id' | 'logger' | 'alpnProtocols'>): tls.TlsOptions {
+  return {
+    ...store.defaultContextOptions(),
+    ALPNProtocols: o?.alpnProtocols ?? DEFAULT_ALPN,
+    SNICallback: sniCallback(store, o),
+    handshakeTimeout: handshakeTimeoutMs,
     // no allowHalfOpen (the plain listener has it): a TLS client's close_notify + FIN ends the
     // connection; a half-open TLSSocket is not destroyed after our own end() and would linger
     noDelay: true,
-  }, onSecureConnection);
-  const unsubscribe = store.onChange(() => server.setSecureContext(defaultContextOptions(store)));
+  };
+}
+
+/** Keeps the server's own context on the store's first certificate as the store changes, and
+ *  closes every connection whose handshake fails; returns the function that stops following. */
+export function followCertificateStore(server: tls.Server, store: CertificateStore, o: TlsListenerOptions): () => void {
+  const unsubscribe = store.onChange(() => server.setSecureContext(store.defaultContextOptions()));
+  server.on('close', unsubscribe);
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
     o.logger.debug({ listener: o.id, client: socket.remoteAddress, reason: err.code ?? err.message }, 'TLS handshake failed');
     // Node leaves the socket open after ERR_TLS_HANDSHAKE_TIMEOUT: the deadline must close it
     socket.destroy();
   });
+  return unsubscribe;
+}
+
+/** The listener's server: a tls.Server, or with `answerTlsAlpn01` a net.Server in front of one. */
+export function createTlsServer(store: CertificateStore, o: TlsListenerOptions, onSecureConnection: (socket: tls.TLSSocket) => void): net.Server {
+  const server = tls.createServer(tlsServerOptions(store, o.handshakeTimeoutMs, o), onSecureConnection);
+  const unsubscribe = followCertificateStore(server, store, o);
   const answer = o.answerTlsAlpn01;
-  if (!answer) {
-    server.on('close', unsubscribe);
-    return server;
-  }
+  if (!answer) return server;
 
   const challenges = tls.createServer({
     ...SERVER_TLS_VERSIONS,

@@ -70,8 +70,8 @@ export async function startAcmePortico(dir: string, config: Record<string, unkno
   if (child.pid !== undefined) pids.add(child.pid);
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
   const exited = new Promise<void>((r) => child.on('close', () => r()));
   const deadline = Date.now() + 60_000;
   while (!/admin API on (\S+)/.test(err)) {

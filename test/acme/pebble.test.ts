@@ -12,7 +12,7 @@ import { ensureBuilt } from '../helpers/built.js';
 import { startHttpOrigin, sleep } from '../helpers/harness.js';
 import { Pebble } from '../helpers/pebble.js';
 import { BIN, metricSum, spreadOverWorkers } from '../cluster/helpers.js';
-import { httpsGet, killAcmePorticos, startAcmePortico, waitFor, type AcmePortico } from './helpers.js';
+import { httpsGet, killAcmePorticos, startAcmePortico, waitFor } from './helpers.js';
 
 let origin: Awaited<ReturnType<typeof startHttpOrigin>>;
 const stops: Array<() => unknown> = [];
@@ -187,7 +187,8 @@ describe('automatic HTTPS with pebble', () => {
     // a name added while the CA is away: no certificate, so its handshakes fail (and say why)
     expect((await p.call('POST', '/v1/routes', route('c', 'c.test'))).status).toBe(201);
     const c = (await waitFor('c.test failed', () => p.name('c.test'), (n) => (n?.failures ?? 0) >= 1))!;
-    expect(c).toMatchObject({ status: 'failed', lastError: { code: 'PRX_ERR_ACME', message: expect.stringMatching(/did not answer .*ECONNREFUSED/) } });
+    expect(c).toMatchObject({ status: 'failed', lastError: { code: 'PRX_ERR_ACME' } });
+    expect(c.lastError!.message).toMatch(/did not answer .*ECONNREFUSED/);
     expect(c.nextAttempt).toBeDefined();
     await expect(httpsGet(tlsPort, 'c.test', firstRoot)).rejects.toThrow();
     await waitFor('the refused handshake logged', async () => p.lines().some((l) => l.code === 'PRX_TLS_NO_CERTIFICATE' && l.servername === 'c.test' && l.level === 40), (x) => x, 10_000);
@@ -251,7 +252,8 @@ describe('automatic HTTPS with pebble', () => {
       routes: [route('a', 'a.test')],
     });
     const limited = (await waitFor('rate limited', () => p.name('a.test'), (n) => n?.lastError !== undefined || n?.status === 'valid'))!;
-    expect(limited).toMatchObject({ status: 'failed', lastError: { code: 'PRX_ERR_ACME_RATE_LIMITED', message: expect.stringMatching(/too many new orders recently/) } });
+    expect(limited).toMatchObject({ status: 'failed', lastError: { code: 'PRX_ERR_ACME_RATE_LIMITED' } });
+    expect(limited.lastError!.message).toMatch(/too many new orders recently/);
     expect(Date.parse(limited.nextAttempt!) - orders[0]).toBeGreaterThanOrEqual(3500);
     await waitFor('a.test issued after the limit', () => p.name('a.test'), (n) => n?.status === 'valid');
     expect(orders).toHaveLength(2);

@@ -56,8 +56,8 @@ describe('names that get certificates', () => {
     const pki = new TestPki();
     try {
       const wild = pki.issue({ names: ['*.covered.test'] });
-      const withFile = new CertificateStore('web', [{ cert: wild.certPem, key: wild.keyPem }], '', { acme: true });
-      const bare = new CertificateStore('other', [], '', { acme: true });
+      const withFile = new CertificateStore('web', [{ cert: wild.certPem, key: wild.keyPem }], '', undefined, { acme: true });
+      const bare = new CertificateStore('other', [], '', undefined, { acme: true });
       const route = (id: string, host?: string) => ({ id, pathPrefix: '/', upstreams: ['http://127.0.0.1:1'], ...(host ? { host } : {}) }) as RouteSpec;
       const plan = planNames(
         [route('a', 'A.test'), route('b', '*.w.test'), route('c', '127.0.0.1'), route('d', 'localhost'), route('e', 'intranet'), route('f'), route('g', 'x.covered.test')],

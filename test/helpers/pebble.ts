@@ -109,8 +109,8 @@ export class Pebble {
       env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
     });
     const collect = (d: Buffer) => { this.#log += d.toString(); };
-    child.stdout!.on('data', collect);
-    child.stderr!.on('data', collect);
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
     this.#child = child;
     const ca = readFileSync(this.tlsCaFile, 'utf8');
     const agent = new Agent({ connect: { ca } });

@@ -21,8 +21,8 @@ export function spawnPortico(args: string[], env: Record<string, string> = {}): 
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
   const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
   return {
     child, exit, stdout: () => out, stderr: () => err,
@@ -50,7 +50,7 @@ export async function startedPortico(p: PorticoProcess, withAdmin: boolean, ms =
   const deadline = Date.now() + ms;
   while (Date.now() < deadline && p.child.exitCode === null) {
     const proxy = /listening on (http:\/\/\S+)/.exec(p.stderr());
-    const admin = /admin API on (http:\/\/[^\s,)]+)/.exec(p.stderr());
+    const admin = /admin API on (https?:\/\/[^\s,)]+)/.exec(p.stderr());
     if (proxy && (admin || !withAdmin)) return { proxyUrl: proxy[1], adminUrl: admin?.[1] };
     await sleep(20);
   }

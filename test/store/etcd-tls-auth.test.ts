@@ -11,6 +11,7 @@ import { silent, startOrigin } from '../admin/helpers.js';
 import { EtcdRouteStore } from '../../admin/stores/etcd-store.js';
 import { api, etcdStore, get, startInstance, until } from './fleet.js';
 import { sleep } from '../helpers/harness.js';
+import { binBuilt, runPortico } from '../helpers/portico-process.js';
 
 const PASSWORD = 'etcd-root-password';
 let etcd: EtcdServer;
@@ -54,17 +55,34 @@ describe('etcd store with TLS and authentication', () => {
       const r = await api(inst, 'POST', '/v1/routes', { id: 't', pathPrefix: '/t', upstreams: [origin.url] });
       expect(r.status, JSON.stringify(r.body)).toBe(201);
       expect(await until(async () => (await get(inst.port, '/t/1')).body === 'T /t/1')).toBeDefined();
-      expect((await api(inst, 'GET', '/v1/status')).body.store).toMatchObject({ connected: true });
+      expect((await api(inst, 'GET', '/v1/status')).body?.store).toMatchObject({ connected: true });
       // the etcd password is a secret: not served, and a GET -> PUT round trip keeps it
       const config = await api(inst, 'GET', '/v1/config');
-      expect(config.body.config.store).toMatchObject({ type: 'etcd', auth: { username: 'root' } });
+      expect(config.body?.config?.store).toMatchObject({ type: 'etcd', auth: { username: 'root' } });
       expect(JSON.stringify(config.body)).not.toContain(PASSWORD);
-      const put = await api(inst, 'PUT', '/v1/config', { ...config.body.config, routes: [] }, { 'if-match': config.headers.get('etag')! });
+      const put = await api(inst, 'PUT', '/v1/config', { ...config.body?.config, routes: [] }, { 'if-match': config.headers.get('etag')! });
       expect(put.status, JSON.stringify(put.body)).toBe(200);
       expect(await until(async () => (await get(inst.port, '/t/1')).status === 404)).toBeDefined();
     } finally {
       await inst.close();
     }
+  }, 60_000);
+
+  it.skipIf(!binBuilt)('portico store import/export with --cacert, --cert, --key and --password-file (no password in argv)', async () => {
+    const passwordFile = join(dir, 'etcd.password');
+    writeFileSync(passwordFile, `${PASSWORD}\n`);
+    const routes = join(dir, 'routes.json');
+    writeFileSync(routes, JSON.stringify({ routes: [{ id: 'cli', pathPrefix: '/cli', upstreams: [origin.url] }] }));
+    const url = `etcd://root@${etcd.endpoint}/store-cli`;
+    const tlsFlags = ['--cacert', tls.ca, '--cert', tls.cert, '--key', tls.key];
+    let r = await runPortico(['store', 'import', '--store', url, ...tlsFlags, '--password-file', passwordFile, routes]);
+    expect(r.code, r.stderr).toBe(0);
+    r = await runPortico(['store', 'export', '--store', url, ...tlsFlags, '--password-file', passwordFile]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { routes: Array<{ id: string }> }).routes.map((x: { id: string }) => x.id)).toEqual(['cli']);
+    // without the password, etcd refuses
+    r = await runPortico(['store', 'export', '--store', url, ...tlsFlags]);
+    expect(r.code).toBe(1);
   }, 60_000);
 
   it('a wrong password or no TLS fails at start-up with the reason', async () => {
