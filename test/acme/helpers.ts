@@ -9,6 +9,7 @@ import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { sleep } from '../helpers/harness.js';
 import { BIN, type Status } from '../cluster/helpers.js';
+import type { AcmeNameView, AcmeStatus } from '../../admin/acme/acme-manager.js';
 
 export const TOKEN = 'acme-test-token-0123456789';
 
@@ -21,30 +22,8 @@ export function killAcmePorticos(): void {
   pids.clear();
 }
 
-export interface NameState {
-  name: string;
-  listeners: string[];
-  status: string;
-  issuer?: string;
-  notBefore?: string;
-  notAfter?: string;
-  fingerprint256?: string;
-  nextRenewal?: string;
-  nextAttempt?: string;
-  failures: number;
-  lastError?: { code: string; message: string; at: string };
-  heldBy?: string;
-  challenge?: string;
-}
-
-export interface AcmeState {
-  directory: string;
-  storage: string;
-  instance: string;
-  account: { url: string } | null;
-  names: NameState[];
-  skipped: Array<{ name: string; reason: string }>;
-}
+export type NameState = AcmeNameView;
+export type AcmeState = AcmeStatus;
 
 export interface AcmePortico {
   child: ChildProcess;
