@@ -61,7 +61,7 @@ const runtime1 = { default: function equal(a, b) {
 
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"acme":{"type":"boolean","default":false,"description":"obtain and renew certificates from the ACME CA of the top-level `acme` setting for every route host that is an exact DNS name (and acmeNames); `certificates` become optional and keep priority for the names they cover"},"acmeNames":{"type":"array","maxItems":1000,"uniqueItems":true,"default":[],"items":{"type":"string","minLength":1,"maxLength":253},"description":"more names to obtain certificates for (with acme: true)"}}},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"type":["object","boolean"],"errorMessage":"must be false or an object","if":{"type":"boolean"},"then":{"const":false,"errorMessage":"must be false or an object"},"default":{},"additionalProperties":false,"description":"the admin API (docs/admin-security.md); false: none","properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"the token named \"admin\" (role admin); or env PORTICO_ADMIN_TOKEN"},"tokens":{"type":"array","maxItems":256,"default":[],"description":"more tokens, each with a name (recorded with the changes it makes) and a role","items":{"type":"object","additionalProperties":false,"required":["name","role"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$","description":"recorded in the access log and route history (never the token)"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"},"token":{"type":"string","minLength":16,"maxLength":512},"tokenFile":{"type":"string","minLength":1,"maxLength":4096,"description":"a file holding the token (white space around it is ignored)"}}}},"openReads":{"type":"boolean","description":"GET/HEAD without a credential; default: true on a loopback listener, false elsewhere"},"metricsAuth":{"type":"boolean","default":true,"description":"false: GET /metrics answers without a credential"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"clientCertificates":{"type":"object","additionalProperties":false,"required":["ca"],"description":"ask clients for a certificate signed by `ca`","properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle client certificates are verified against"},"required":{"type":"boolean","default":false,"description":"true: no connection without a valid client certificate"},"clients":{"type":"array","maxItems":1024,"default":[],"description":"verified certificates with this subject CN act with this role, without a token","items":{"type":"object","additionalProperties":false,"required":["commonName","role"],"properties":{"commonName":{"type":"string","pattern":"^[ -~]{1,64}$"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"}}}}}}}},"failedAuth":{"type":"object","additionalProperties":false,"default":{},"description":"per client address: failed authentications beyond the budget are answered late (429)","properties":{"burst":{"type":"integer","minimum":1,"maximum":10000,"default":10,"description":"failures at full speed"},"refillMs":{"type":"integer","minimum":1,"maximum":86400000,"default":6000,"description":"one failure of the budget is regained every refillMs"},"delayMs":{"type":"integer","minimum":0,"maximum":5000,"default":1000,"description":"a failure over the budget is answered after this long (at most 5000)"}}}}},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"acme":{"type":"object","additionalProperties":false,"required":["directory"],"description":"automatic HTTPS: the ACME CA that listeners with \"tls\": { \"acme\": true } get their certificates from","properties":{"directory":{"type":"string","minLength":9,"maxLength":2048,"pattern":"^https://[^\\s]+$","description":"the ACME directory URL (https://), e.g. https://acme-v02.api.letsencrypt.org/directory"},"email":{"type":"string","minLength":3,"maxLength":254,"pattern":"^[^@\\s:,]+@[^@\\s:,]+$","description":"contact address given to the CA"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle the ACME server's TLS certificate is verified against (a private or test CA; default: Node's CA store)"},"challenges":{"type":"array","minItems":1,"uniqueItems":true,"items":{"enum":["http-01","tls-alpn-01"]},"default":["http-01","tls-alpn-01"],"description":"challenge types that may be used, in preference order (http-01 needs a plain listener reachable on port 80, tls-alpn-01 the acme TLS listener on port 443)"},"renewBefore":{"type":"string","maxLength":16,"pattern":"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$","description":"renew this long before notAfter (\"30d\", \"12h\") or when this share of the lifetime is left (\"33%\"); default: a third of the lifetime"},"keyType":{"enum":["ec-p256","ec-p384","rsa-2048","rsa-4096"],"default":"ec-p256","description":"key type of the certificates"},"externalAccountBinding":{"type":"object","additionalProperties":false,"required":["kid","hmacKey"],"description":"external account binding (RFC 8555 §7.3.4) for CAs that require one","properties":{"kid":{"type":"string","minLength":1,"maxLength":1024},"hmacKey":{"type":"string","minLength":1,"maxLength":1024}}}}},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
+const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"acme":{"type":"boolean","default":false,"description":"obtain and renew certificates from the ACME CA of the top-level `acme` setting for every route host that is an exact DNS name (and acmeNames); `certificates` become optional and keep priority for the names they cover"},"acmeNames":{"type":"array","maxItems":1000,"uniqueItems":true,"default":[],"items":{"type":"string","minLength":1,"maxLength":253},"description":"more names to obtain certificates for (with acme: true)"}}},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"type":["object","boolean"],"errorMessage":"must be false or an object","if":{"type":"boolean"},"then":{"const":false,"errorMessage":"must be false or an object"},"default":{},"additionalProperties":false,"description":"the admin API (docs/admin-security.md); false: none","properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"the token named \"admin\" (role admin); or env PORTICO_ADMIN_TOKEN"},"tokens":{"type":"array","maxItems":256,"default":[],"description":"more tokens, each with a name (recorded with the changes it makes) and a role","items":{"type":"object","additionalProperties":false,"required":["name","role"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$","description":"recorded in the access log and route history (never the token)"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"},"token":{"type":"string","minLength":16,"maxLength":512},"tokenFile":{"type":"string","minLength":1,"maxLength":4096,"description":"a file holding the token (white space around it is ignored)"}}}},"openReads":{"type":"boolean","description":"GET/HEAD without a credential; default: true on a loopback listener, false elsewhere"},"metricsAuth":{"type":"boolean","default":true,"description":"false: GET /metrics answers without a credential"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"clientCertificates":{"type":"object","additionalProperties":false,"required":["ca"],"description":"ask clients for a certificate signed by `ca`","properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle client certificates are verified against"},"required":{"type":"boolean","default":false,"description":"true: no connection without a valid client certificate"},"clients":{"type":"array","maxItems":1024,"default":[],"description":"verified certificates with this subject CN act with this role, without a token","items":{"type":"object","additionalProperties":false,"required":["commonName","role"],"properties":{"commonName":{"type":"string","pattern":"^[ -~]{1,64}$"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"}}}}}}}},"failedAuth":{"type":"object","additionalProperties":false,"default":{},"description":"per client address: failed authentications beyond the budget are answered late (429)","properties":{"burst":{"type":"integer","minimum":1,"maximum":10000,"default":10,"description":"failures at full speed"},"refillMs":{"type":"integer","minimum":1,"maximum":86400000,"default":6000,"description":"one failure of the budget is regained every refillMs"},"delayMs":{"type":"integer","minimum":0,"maximum":5000,"default":1000,"description":"a failure over the budget is answered after this long (at most 5000)"}}}}},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}},"default":{}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"acme":{"type":"object","additionalProperties":false,"required":["directory"],"description":"automatic HTTPS: the ACME CA that listeners with \"tls\": { \"acme\": true } get their certificates from","properties":{"directory":{"type":"string","minLength":9,"maxLength":2048,"pattern":"^https://[^\\s]+$","description":"the ACME directory URL (https://), e.g. https://acme-v02.api.letsencrypt.org/directory"},"email":{"type":"string","minLength":3,"maxLength":254,"pattern":"^[^@\\s:,]+@[^@\\s:,]+$","description":"contact address given to the CA"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle the ACME server's TLS certificate is verified against (a private or test CA; default: Node's CA store)"},"challenges":{"type":"array","minItems":1,"uniqueItems":true,"items":{"enum":["http-01","tls-alpn-01"]},"default":["http-01","tls-alpn-01"],"description":"challenge types that may be used, in preference order (http-01 needs a plain listener reachable on port 80, tls-alpn-01 the acme TLS listener on port 443)"},"renewBefore":{"type":"string","maxLength":16,"pattern":"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$","description":"renew this long before notAfter (\"30d\", \"12h\") or when this share of the lifetime is left (\"33%\"); default: a third of the lifetime"},"keyType":{"enum":["ec-p256","ec-p384","rsa-2048","rsa-4096"],"default":"ec-p256","description":"key type of the certificates"},"externalAccountBinding":{"type":"object","additionalProperties":false,"required":["kid","hmacKey"],"description":"external account binding (RFC 8555 §7.3.4) for CAs that require one","properties":{"kid":{"type":"string","minLength":1,"maxLength":1024},"hmacKey":{"type":"string","minLength":1,"maxLength":1024}}}}},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
 const func0 = runtime1.default;
@@ -69,15 +69,15 @@ const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "u");
 const pattern1 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$", "u");
 const pattern2 = new RegExp("^[ -~]{1,64}$", "u");
 const pattern3 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$", "u");
-const pattern4 = new RegExp("^https://[^\\s]+$", "u");
-const pattern5 = new RegExp("^[^@\\s:,]+@[^@\\s:,]+$", "u");
-const pattern6 = new RegExp("^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$", "u");
-const pattern8 = new RegExp("^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$", "u");
-const pattern9 = new RegExp("^/[\\x21-\\x7e]*$", "u");
-const pattern10 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "u");
-const pattern12 = new RegExp("^(/[\\x21-\\x7e]*)?$", "u");
-const pattern14 = new RegExp("^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$", "u");
-const pattern15 = new RegExp("^/[!-~]*[^/]$", "u");
+const pattern4 = new RegExp("^/[\\x21-\\x7e]*$", "u");
+const pattern5 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "u");
+const pattern7 = new RegExp("^https://[^\\s]+$", "u");
+const pattern8 = new RegExp("^[^@\\s:,]+@[^@\\s:,]+$", "u");
+const pattern9 = new RegExp("^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$", "u");
+const pattern11 = new RegExp("^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$", "u");
+const pattern15 = new RegExp("^(/[\\x21-\\x7e]*)?$", "u");
+const pattern17 = new RegExp("^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$", "u");
+const pattern21 = new RegExp("^/[!-~]*[^/]$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="portico:config" */;
@@ -117,6 +117,9 @@ data.upstream = {};
 }
 if(data.forwarding === undefined){
 data.forwarding = {};
+}
+if(data.policy === undefined){
+data.policy = {};
 }
 if(data.notFoundStatus === undefined){
 data.notFoundStatus = 404;
@@ -2367,545 +2370,122 @@ return false;
 }
 var valid0 = _errs183 === errors;
 if(valid0){
-let data85 = data.notFoundStatus;
+let data85 = data.policy;
 const _errs194 = errors;
-if(!((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85)))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data85}];
-return false;
-}
-if(!((((data85 === 404) || (data85 === 421)) || (data85 === 502)) || (data85 === 503))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data85}];
-return false;
-}
-var valid0 = _errs194 === errors;
-if(valid0){
-let data86 = data.clientHalfClose;
+if(errors === _errs194){
+if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
 const _errs196 = errors;
-if(!((data86 === "abort") || (data86 === "finish"))){
-validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data86}];
+for(const key16 in data85){
+if(!((((((key16 === "timeouts") || (key16 === "retries")) || (key16 === "healthCheck")) || (key16 === "outlier")) || (key16 === "limits")) || (key16 === "loadBalancing"))){
+validate10.errors = [{instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy,data:data85}];
 return false;
+break;
 }
-var valid0 = _errs196 === errors;
-if(valid0){
-if(data.acme !== undefined){
-let data87 = data.acme;
+}
+if(_errs196 === errors){
+if(data85.timeouts !== undefined){
+let data86 = data85.timeouts;
 const _errs197 = errors;
 if(errors === _errs197){
-if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
-if(data87.challenges === undefined){
-data87.challenges = ["http-01","tls-alpn-01"];
-}
-if(data87.keyType === undefined){
-data87.keyType = "ec-p256";
-}
-let missing7;
-if((data87.directory === undefined) && (missing7 = "directory")){
-validate10.errors = [{instancePath:instancePath+"/acme",schemaPath:"#/properties/acme/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'",schema:schema11.properties.acme.required,parentSchema:schema11.properties.acme,data:data87}];
-return false;
-}
-else {
+if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
 const _errs199 = errors;
-for(const key16 in data87){
-if(!(((((((key16 === "directory") || (key16 === "email")) || (key16 === "caFile")) || (key16 === "challenges")) || (key16 === "renewBefore")) || (key16 === "keyType")) || (key16 === "externalAccountBinding"))){
-validate10.errors = [{instancePath:instancePath+"/acme",schemaPath:"#/properties/acme/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.acme,data:data87}];
+for(const key17 in data86){
+if(!((((key17 === "connectMs") || (key17 === "responseHeadMs")) || (key17 === "idleMs")) || (key17 === "requestMs"))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts",schemaPath:"#/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.timeouts,data:data86}];
 return false;
 break;
 }
 }
 if(_errs199 === errors){
-if(data87.directory !== undefined){
-let data88 = data87.directory;
+if(data86.connectMs !== undefined){
+let data87 = data86.connectMs;
 const _errs200 = errors;
+if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data87}];
+return false;
+}
 if(errors === _errs200){
-if(typeof data88 === "string"){
-if(func3(data88) > 2048){
-validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.acme.properties.directory,data:data88}];
+if(typeof data87 == "number"){
+if(data87 > 86400000 || isNaN(data87)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data87}];
 return false;
 }
 else {
-if(func3(data88) < 9){
-validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/minLength",keyword:"minLength",params:{limit: 9},message:"must NOT have fewer than 9 characters",schema:9,parentSchema:schema11.properties.acme.properties.directory,data:data88}];
-return false;
-}
-else {
-if(!pattern4.test(data88)){
-validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/pattern",keyword:"pattern",params:{pattern: "^https://[^\\s]+$"},message:"must match pattern \""+"^https://[^\\s]+$"+"\"",schema:"^https://[^\\s]+$",parentSchema:schema11.properties.acme.properties.directory,data:data88}];
+if(data87 < 1 || isNaN(data87)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data87}];
 return false;
 }
 }
 }
 }
-else {
-validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.directory.type,parentSchema:schema11.properties.acme.properties.directory,data:data88}];
-return false;
-}
-}
-var valid27 = _errs200 === errors;
-}
-else {
-var valid27 = true;
-}
-if(valid27){
-if(data87.email !== undefined){
-let data89 = data87.email;
-const _errs202 = errors;
-if(errors === _errs202){
-if(typeof data89 === "string"){
-if(func3(data89) > 254){
-validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/maxLength",keyword:"maxLength",params:{limit: 254},message:"must NOT have more than 254 characters",schema:254,parentSchema:schema11.properties.acme.properties.email,data:data89}];
-return false;
-}
-else {
-if(func3(data89) < 3){
-validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.acme.properties.email,data:data89}];
-return false;
-}
-else {
-if(!pattern5.test(data89)){
-validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/pattern",keyword:"pattern",params:{pattern: "^[^@\\s:,]+@[^@\\s:,]+$"},message:"must match pattern \""+"^[^@\\s:,]+@[^@\\s:,]+$"+"\"",schema:"^[^@\\s:,]+@[^@\\s:,]+$",parentSchema:schema11.properties.acme.properties.email,data:data89}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.email.type,parentSchema:schema11.properties.acme.properties.email,data:data89}];
-return false;
-}
-}
-var valid27 = _errs202 === errors;
-}
-else {
-var valid27 = true;
-}
-if(valid27){
-if(data87.caFile !== undefined){
-let data90 = data87.caFile;
-const _errs204 = errors;
-if(errors === _errs204){
-if(typeof data90 === "string"){
-if(func3(data90) > 4096){
-validate10.errors = [{instancePath:instancePath+"/acme/caFile",schemaPath:"#/properties/acme/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.acme.properties.caFile,data:data90}];
-return false;
-}
-else {
-if(func3(data90) < 1){
-validate10.errors = [{instancePath:instancePath+"/acme/caFile",schemaPath:"#/properties/acme/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.acme.properties.caFile,data:data90}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/acme/caFile",schemaPath:"#/properties/acme/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.caFile.type,parentSchema:schema11.properties.acme.properties.caFile,data:data90}];
-return false;
-}
-}
-var valid27 = _errs204 === errors;
-}
-else {
-var valid27 = true;
-}
-if(valid27){
-let data91 = data87.challenges;
-const _errs206 = errors;
-if(errors === _errs206){
-if(Array.isArray(data91)){
-if(data91.length < 1){
-validate10.errors = [{instancePath:instancePath+"/acme/challenges",schemaPath:"#/properties/acme/properties/challenges/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.acme.properties.challenges,data:data91}];
-return false;
+var valid28 = _errs200 === errors;
 }
 else {
 var valid28 = true;
-const len7 = data91.length;
-for(let i8=0; i8<len7; i8++){
-let data92 = data91[i8];
-const _errs208 = errors;
-if(!((data92 === "http-01") || (data92 === "tls-alpn-01"))){
-validate10.errors = [{instancePath:instancePath+"/acme/challenges/" + i8,schemaPath:"#/properties/acme/properties/challenges/items/enum",keyword:"enum",params:{allowedValues: schema11.properties.acme.properties.challenges.items.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.acme.properties.challenges.items.enum,parentSchema:schema11.properties.acme.properties.challenges.items,data:data92}];
-return false;
-}
-var valid28 = _errs208 === errors;
-if(!valid28){
-break;
-}
 }
 if(valid28){
-let i9 = data91.length;
-let j1;
-if(i9 > 1){
-outer0:
-for(;i9--;){
-for(j1 = i9; j1--;){
-if(func0(data91[i9], data91[j1])){
-validate10.errors = [{instancePath:instancePath+"/acme/challenges",schemaPath:"#/properties/acme/properties/challenges/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i9+" are identical)",schema:true,parentSchema:schema11.properties.acme.properties.challenges,data:data91}];
-return false;
-break outer0;
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/acme/challenges",schemaPath:"#/properties/acme/properties/challenges/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.acme.properties.challenges.type,parentSchema:schema11.properties.acme.properties.challenges,data:data91}];
+if(data86.responseHeadMs !== undefined){
+let data88 = data86.responseHeadMs;
+const _errs202 = errors;
+if(!((typeof data88 == "number") && (!(data88 % 1) && !isNaN(data88)))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data88}];
 return false;
 }
-}
-var valid27 = _errs206 === errors;
-if(valid27){
-if(data87.renewBefore !== undefined){
-let data93 = data87.renewBefore;
-const _errs209 = errors;
-if(errors === _errs209){
-if(typeof data93 === "string"){
-if(func3(data93) > 16){
-validate10.errors = [{instancePath:instancePath+"/acme/renewBefore",schemaPath:"#/properties/acme/properties/renewBefore/maxLength",keyword:"maxLength",params:{limit: 16},message:"must NOT have more than 16 characters",schema:16,parentSchema:schema11.properties.acme.properties.renewBefore,data:data93}];
+if(errors === _errs202){
+if(typeof data88 == "number"){
+if(data88 > 86400000 || isNaN(data88)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data88}];
 return false;
 }
 else {
-if(!pattern6.test(data93)){
-validate10.errors = [{instancePath:instancePath+"/acme/renewBefore",schemaPath:"#/properties/acme/properties/renewBefore/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$"},message:"must match pattern \""+"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$"+"\"",schema:"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$",parentSchema:schema11.properties.acme.properties.renewBefore,data:data93}];
+if(data88 < 1 || isNaN(data88)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data88}];
 return false;
 }
 }
+}
+}
+var valid28 = _errs202 === errors;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/acme/renewBefore",schemaPath:"#/properties/acme/properties/renewBefore/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.renewBefore.type,parentSchema:schema11.properties.acme.properties.renewBefore,data:data93}];
+var valid28 = true;
+}
+if(valid28){
+if(data86.idleMs !== undefined){
+let data89 = data86.idleMs;
+const _errs204 = errors;
+if(!((typeof data89 == "number") && (!(data89 % 1) && !isNaN(data89)))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data89}];
 return false;
 }
-}
-var valid27 = _errs209 === errors;
-}
-else {
-var valid27 = true;
-}
-if(valid27){
-let data94 = data87.keyType;
-const _errs211 = errors;
-if(!((((data94 === "ec-p256") || (data94 === "ec-p384")) || (data94 === "rsa-2048")) || (data94 === "rsa-4096"))){
-validate10.errors = [{instancePath:instancePath+"/acme/keyType",schemaPath:"#/properties/acme/properties/keyType/enum",keyword:"enum",params:{allowedValues: schema11.properties.acme.properties.keyType.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.acme.properties.keyType.enum,parentSchema:schema11.properties.acme.properties.keyType,data:data94}];
-return false;
-}
-var valid27 = _errs211 === errors;
-if(valid27){
-if(data87.externalAccountBinding !== undefined){
-let data95 = data87.externalAccountBinding;
-const _errs212 = errors;
-if(errors === _errs212){
-if(data95 && typeof data95 == "object" && !Array.isArray(data95)){
-let missing8;
-if(((data95.kid === undefined) && (missing8 = "kid")) || ((data95.hmacKey === undefined) && (missing8 = "hmacKey"))){
-validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding",schemaPath:"#/properties/acme/properties/externalAccountBinding/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'",schema:schema11.properties.acme.properties.externalAccountBinding.required,parentSchema:schema11.properties.acme.properties.externalAccountBinding,data:data95}];
+if(errors === _errs204){
+if(typeof data89 == "number"){
+if(data89 > 86400000 || isNaN(data89)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data89}];
 return false;
 }
 else {
-const _errs214 = errors;
-for(const key17 in data95){
-if(!((key17 === "kid") || (key17 === "hmacKey"))){
-validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding",schemaPath:"#/properties/acme/properties/externalAccountBinding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.acme.properties.externalAccountBinding,data:data95}];
+if(data89 < 1 || isNaN(data89)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data89}];
 return false;
-break;
 }
 }
-if(_errs214 === errors){
-if(data95.kid !== undefined){
-let data96 = data95.kid;
-const _errs215 = errors;
-if(errors === _errs215){
-if(typeof data96 === "string"){
-if(func3(data96) > 1024){
-validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/kid",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/kid/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.kid,data:data96}];
-return false;
+}
+}
+var valid28 = _errs204 === errors;
 }
 else {
-if(func3(data96) < 1){
-validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/kid",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/kid/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.kid,data:data96}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/kid",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/kid/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.externalAccountBinding.properties.kid.type,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.kid,data:data96}];
-return false;
-}
-}
-var valid30 = _errs215 === errors;
-}
-else {
-var valid30 = true;
-}
-if(valid30){
-if(data95.hmacKey !== undefined){
-let data97 = data95.hmacKey;
-const _errs217 = errors;
-if(errors === _errs217){
-if(typeof data97 === "string"){
-if(func3(data97) > 1024){
-validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/hmacKey",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/hmacKey/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey,data:data97}];
-return false;
-}
-else {
-if(func3(data97) < 1){
-validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/hmacKey",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/hmacKey/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey,data:data97}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/hmacKey",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/hmacKey/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey.type,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey,data:data97}];
-return false;
-}
-}
-var valid30 = _errs217 === errors;
-}
-else {
-var valid30 = true;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding",schemaPath:"#/properties/acme/properties/externalAccountBinding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.acme.properties.externalAccountBinding.type,parentSchema:schema11.properties.acme.properties.externalAccountBinding,data:data95}];
-return false;
-}
-}
-var valid27 = _errs212 === errors;
-}
-else {
-var valid27 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/acme",schemaPath:"#/properties/acme/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.acme.type,parentSchema:schema11.properties.acme,data:data87}];
-return false;
-}
-}
-var valid0 = _errs197 === errors;
-}
-else {
-var valid0 = true;
-}
-if(valid0){
-let data98 = data.routes;
-const _errs219 = errors;
-if(errors === _errs219){
-if(Array.isArray(data98)){
-if(data98.length > 100000){
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data98}];
-return false;
-}
-else {
-var valid31 = true;
-const len8 = data98.length;
-for(let i10=0; i10<len8; i10++){
-let data99 = data98[i10];
-const _errs221 = errors;
-if(errors === _errs221){
-if(data99 && typeof data99 == "object" && !Array.isArray(data99)){
-if(data99.stripPrefix === undefined){
-data99.stripPrefix = false;
-}
-if(data99.preserveHost === undefined){
-data99.preserveHost = false;
-}
-let missing9;
-if((((data99.id === undefined) && (missing9 = "id")) || ((data99.pathPrefix === undefined) && (missing9 = "pathPrefix"))) || ((data99.upstreams === undefined) && (missing9 = "upstreams"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data99}];
-return false;
-}
-else {
-const _errs223 = errors;
-for(const key18 in data99){
-if(!(func2.call(schema11.properties.routes.items.properties, key18))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data99}];
-return false;
-break;
-}
-}
-if(_errs223 === errors){
-if(data99.id !== undefined){
-let data100 = data99.id;
-const _errs224 = errors;
-if(errors === _errs224){
-if(typeof data100 === "string"){
-if(!pattern0.test(data100)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data100}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data100}];
-return false;
-}
-}
-var valid32 = _errs224 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data99.host !== undefined){
-let data101 = data99.host;
-const _errs226 = errors;
-if(errors === _errs226){
-if(typeof data101 === "string"){
-if(func3(data101) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data101}];
-return false;
-}
-else {
-if(func3(data101) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data101}];
-return false;
-}
-else {
-if(!pattern8.test(data101)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data101}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data101}];
-return false;
-}
-}
-var valid32 = _errs226 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data99.pathPrefix !== undefined){
-let data102 = data99.pathPrefix;
-const _errs228 = errors;
-if(errors === _errs228){
-if(typeof data102 === "string"){
-if(func3(data102) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data102}];
-return false;
-}
-else {
-if(func3(data102) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data102}];
-return false;
-}
-else {
-if(!pattern9.test(data102)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data102}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data102}];
-return false;
-}
-}
-var valid32 = _errs228 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data99.methods !== undefined){
-let data103 = data99.methods;
-const _errs230 = errors;
-if(errors === _errs230){
-if(Array.isArray(data103)){
-if(data103.length > 32){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data103}];
-return false;
-}
-else {
-if(data103.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data103}];
-return false;
-}
-else {
-var valid33 = true;
-const len9 = data103.length;
-for(let i11=0; i11<len9; i11++){
-let data104 = data103[i11];
-const _errs232 = errors;
-if(errors === _errs232){
-if(typeof data104 === "string"){
-if(!pattern10.test(data104)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods/" + i11,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data104}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods/" + i11,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data104}];
-return false;
-}
-}
-var valid33 = _errs232 === errors;
-if(!valid33){
-break;
-}
-}
-if(valid33){
-let i12 = data103.length;
-let j2;
-if(i12 > 1){
-const indices1 = {};
-for(;i12--;){
-let item1 = data103[i12];
-if(typeof item1 !== "string"){
-continue;
-}
-if(typeof indices1[item1] == "number"){
-j2 = indices1[item1];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i12, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i12+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data103}];
-return false;
-break;
-}
-indices1[item1] = i12;
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data103}];
-return false;
-}
-}
-var valid32 = _errs230 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data99.headers !== undefined){
-let data105 = data99.headers;
-const _errs234 = errors;
-if(errors === _errs234){
-if(data105 && typeof data105 == "object" && !Array.isArray(data105)){
-if(Object.keys(data105).length > 16){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data105}];
-return false;
-}
-else {
-for(const key19 in data105){
-const _errs236 = errors;
-if(typeof key19 === "string"){
-if(!pattern10.test(key19)){
-const err12 = {instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key19,propertyName:key19};
+var valid28 = true;
+}
+if(valid28){
+if(data86.requestMs !== undefined){
+let data90 = data86.requestMs;
+const _errs206 = errors;
+const _errs207 = errors;
+let valid29 = false;
+const _errs208 = errors;
+if(!((typeof data90 == "number") && (!(data90 % 1) && !isNaN(data90)))){
+const err12 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data90};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -2914,10 +2494,10 @@ vErrors.push(err12);
 }
 errors++;
 }
-}
-var valid35 = _errs236 === errors;
-if(!valid35){
-const err13 = {instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key19},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data105};
+if(errors === _errs208){
+if(typeof data90 == "number"){
+if(data90 > 86400000 || isNaN(data90)){
+const err13 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data90};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -2925,74 +2505,10 @@ else {
 vErrors.push(err13);
 }
 errors++;
-validate10.errors = vErrors;
-return false;
-break;
-}
-}
-if(valid35){
-for(const key20 in data105){
-let data106 = data105[key20];
-const _errs238 = errors;
-if(errors === _errs238){
-if(typeof data106 === "string"){
-if(func3(data106) > 1024){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers/" + key20.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data106}];
-return false;
-}
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers/" + key20.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data106}];
-return false;
-}
-}
-var valid36 = _errs238 === errors;
-if(!valid36){
-break;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data105}];
-return false;
-}
-}
-var valid32 = _errs234 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data99.upstreams !== undefined){
-let data107 = data99.upstreams;
-const _errs240 = errors;
-if(errors === _errs240){
-if(Array.isArray(data107)){
-if(data107.length > 64){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data107}];
-return false;
-}
-else {
-if(data107.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data107}];
-return false;
-}
-else {
-var valid37 = true;
-const len10 = data107.length;
-for(let i13=0; i13<len10; i13++){
-let data108 = data107[i13];
-const _errs242 = errors;
-const _errs243 = errors;
-let valid38 = false;
-let passing1 = null;
-const _errs244 = errors;
-if(errors === _errs244){
-if(typeof data108 === "string"){
-if(func3(data108) > 2048){
-const err14 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data108};
+if(data90 < 1 || isNaN(data90)){
+const err14 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data90};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -3001,9 +2517,15 @@ vErrors.push(err14);
 }
 errors++;
 }
-else {
-if(func3(data108) < 8){
-const err15 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data108};
+}
+}
+}
+var _valid3 = _errs208 === errors;
+valid29 = valid29 || _valid3;
+if(!valid29){
+const _errs210 = errors;
+if(data90 !== null){
+const err15 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data90};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -3012,10 +2534,11 @@ vErrors.push(err15);
 }
 errors++;
 }
+var _valid3 = _errs210 === errors;
+valid29 = valid29 || _valid3;
 }
-}
-else {
-const err16 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data108};
+if(!valid29){
+const err16 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs,data:data90};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -3023,19 +2546,90 @@ else {
 vErrors.push(err16);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs207;
+if(vErrors !== null){
+if(_errs207){
+vErrors.length = _errs207;
+}
+else {
+vErrors = null;
 }
 }
-var _valid3 = _errs244 === errors;
-if(_valid3){
-valid38 = true;
-passing1 = 0;
 }
-const _errs246 = errors;
-if(errors === _errs246){
-if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
-let missing10;
-if((data108.url === undefined) && (missing10 = "url")){
-const err17 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing10},message:"must have required property '"+missing10+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data108};
+var valid28 = _errs206 === errors;
+}
+else {
+var valid28 = true;
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts",schemaPath:"#/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.policy.properties.timeouts,data:data86}];
+return false;
+}
+}
+var valid27 = _errs197 === errors;
+}
+else {
+var valid27 = true;
+}
+if(valid27){
+if(data85.retries !== undefined){
+let data91 = data85.retries;
+const _errs212 = errors;
+if(errors === _errs212){
+if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
+const _errs214 = errors;
+for(const key18 in data91){
+if(!(((((((key18 === "maxTries") || (key18 === "perTryTimeoutMs")) || (key18 === "onStatus")) || (key18 === "idempotencyKey")) || (key18 === "maxBodyBytes")) || (key18 === "budgetPercent")) || (key18 === "budgetMinPerSecond"))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries",schemaPath:"#/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.retries,data:data91}];
+return false;
+break;
+}
+}
+if(_errs214 === errors){
+if(data91.maxTries !== undefined){
+let data92 = data91.maxTries;
+const _errs215 = errors;
+if(!((typeof data92 == "number") && (!(data92 % 1) && !isNaN(data92)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data92}];
+return false;
+}
+if(errors === _errs215){
+if(typeof data92 == "number"){
+if(data92 > 10 || isNaN(data92)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data92}];
+return false;
+}
+else {
+if(data92 < 1 || isNaN(data92)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data92}];
+return false;
+}
+}
+}
+}
+var valid30 = _errs215 === errors;
+}
+else {
+var valid30 = true;
+}
+if(valid30){
+if(data91.perTryTimeoutMs !== undefined){
+let data93 = data91.perTryTimeoutMs;
+const _errs217 = errors;
+const _errs218 = errors;
+let valid31 = false;
+const _errs219 = errors;
+if(!((typeof data93 == "number") && (!(data93 % 1) && !isNaN(data93)))){
+const err17 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data93};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -3044,11 +2638,10 @@ vErrors.push(err17);
 }
 errors++;
 }
-else {
-const _errs248 = errors;
-for(const key21 in data108){
-if(!((key21 === "url") || (key21 === "weight"))){
-const err18 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data108};
+if(errors === _errs219){
+if(typeof data93 == "number"){
+if(data93 > 86400000 || isNaN(data93)){
+const err18 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data93};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -3056,17 +2649,10 @@ else {
 vErrors.push(err18);
 }
 errors++;
-break;
 }
-}
-if(_errs248 === errors){
-if(data108.url !== undefined){
-let data109 = data108.url;
-const _errs249 = errors;
-if(errors === _errs249){
-if(typeof data109 === "string"){
-if(func3(data109) > 2048){
-const err19 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data109};
+else {
+if(data93 < 1 || isNaN(data93)){
+const err19 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data93};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -3075,9 +2661,15 @@ vErrors.push(err19);
 }
 errors++;
 }
-else {
-if(func3(data109) < 8){
-const err20 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data109};
+}
+}
+}
+var _valid4 = _errs219 === errors;
+valid31 = valid31 || _valid4;
+if(!valid31){
+const _errs221 = errors;
+if(data93 !== null){
+const err20 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data93};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -3086,10 +2678,11 @@ vErrors.push(err20);
 }
 errors++;
 }
+var _valid4 = _errs221 === errors;
+valid31 = valid31 || _valid4;
 }
-}
-else {
-const err21 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data109};
+if(!valid31){
+const err21 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data93};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -3097,19 +2690,233 @@ else {
 vErrors.push(err21);
 }
 errors++;
-}
-}
-var valid39 = _errs249 === errors;
+validate10.errors = vErrors;
+return false;
 }
 else {
-var valid39 = true;
+errors = _errs218;
+if(vErrors !== null){
+if(_errs218){
+vErrors.length = _errs218;
 }
-if(valid39){
-if(data108.weight !== undefined){
-let data110 = data108.weight;
-const _errs251 = errors;
-if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
-const err22 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data110};
+else {
+vErrors = null;
+}
+}
+}
+var valid30 = _errs217 === errors;
+}
+else {
+var valid30 = true;
+}
+if(valid30){
+if(data91.onStatus !== undefined){
+let data94 = data91.onStatus;
+const _errs223 = errors;
+if(errors === _errs223){
+if(Array.isArray(data94)){
+if(data94.length > 32){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data94}];
+return false;
+}
+else {
+var valid32 = true;
+const len7 = data94.length;
+for(let i8=0; i8<len7; i8++){
+let data95 = data94[i8];
+const _errs225 = errors;
+if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i8,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data95}];
+return false;
+}
+if(errors === _errs225){
+if(typeof data95 == "number"){
+if(data95 > 599 || isNaN(data95)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i8,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data95}];
+return false;
+}
+else {
+if(data95 < 400 || isNaN(data95)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i8,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data95}];
+return false;
+}
+}
+}
+}
+var valid32 = _errs225 === errors;
+if(!valid32){
+break;
+}
+}
+if(valid32){
+let i9 = data94.length;
+let j1;
+if(i9 > 1){
+const indices1 = {};
+for(;i9--;){
+let item1 = data94[i9];
+if(!((typeof item1 == "number") && (!(item1 % 1) && !isNaN(item1)))){
+continue;
+}
+if(typeof indices1[item1] == "number"){
+j1 = indices1[item1];
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i9+" are identical)",schema:true,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data94}];
+return false;
+break;
+}
+indices1[item1] = i9;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data94}];
+return false;
+}
+}
+var valid30 = _errs223 === errors;
+}
+else {
+var valid30 = true;
+}
+if(valid30){
+if(data91.idempotencyKey !== undefined){
+let data96 = data91.idempotencyKey;
+const _errs227 = errors;
+if(typeof data96 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/idempotencyKey",schemaPath:"#/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.policy.properties.retries.properties.idempotencyKey,data:data96}];
+return false;
+}
+var valid30 = _errs227 === errors;
+}
+else {
+var valid30 = true;
+}
+if(valid30){
+if(data91.maxBodyBytes !== undefined){
+let data97 = data91.maxBodyBytes;
+const _errs229 = errors;
+if(!((typeof data97 == "number") && (!(data97 % 1) && !isNaN(data97)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data97}];
+return false;
+}
+if(errors === _errs229){
+if(typeof data97 == "number"){
+if(data97 > 16777216 || isNaN(data97)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data97}];
+return false;
+}
+else {
+if(data97 < 0 || isNaN(data97)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data97}];
+return false;
+}
+}
+}
+}
+var valid30 = _errs229 === errors;
+}
+else {
+var valid30 = true;
+}
+if(valid30){
+if(data91.budgetPercent !== undefined){
+let data98 = data91.budgetPercent;
+const _errs231 = errors;
+if(!((typeof data98 == "number") && (!(data98 % 1) && !isNaN(data98)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data98}];
+return false;
+}
+if(errors === _errs231){
+if(typeof data98 == "number"){
+if(data98 > 100 || isNaN(data98)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data98}];
+return false;
+}
+else {
+if(data98 < 0 || isNaN(data98)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data98}];
+return false;
+}
+}
+}
+}
+var valid30 = _errs231 === errors;
+}
+else {
+var valid30 = true;
+}
+if(valid30){
+if(data91.budgetMinPerSecond !== undefined){
+let data99 = data91.budgetMinPerSecond;
+const _errs233 = errors;
+if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data99}];
+return false;
+}
+if(errors === _errs233){
+if(typeof data99 == "number"){
+if(data99 > 10000 || isNaN(data99)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data99}];
+return false;
+}
+else {
+if(data99 < 0 || isNaN(data99)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data99}];
+return false;
+}
+}
+}
+}
+var valid30 = _errs233 === errors;
+}
+else {
+var valid30 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/retries",schemaPath:"#/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.retries.type,parentSchema:schema11.properties.policy.properties.retries,data:data91}];
+return false;
+}
+}
+var valid27 = _errs212 === errors;
+}
+else {
+var valid27 = true;
+}
+if(valid27){
+if(data85.healthCheck !== undefined){
+let data100 = data85.healthCheck;
+const _errs235 = errors;
+if(errors === _errs235){
+if(data100 && typeof data100 == "object" && !Array.isArray(data100)){
+const _errs237 = errors;
+for(const key19 in data100){
+if(!(((((((key19 === "path") || (key19 === "intervalMs")) || (key19 === "timeoutMs")) || (key19 === "healthyThreshold")) || (key19 === "unhealthyThreshold")) || (key19 === "expectedStatuses")) || (key19 === "host"))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck",schemaPath:"#/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.healthCheck,data:data100}];
+return false;
+break;
+}
+}
+if(_errs237 === errors){
+if(data100.path !== undefined){
+let data101 = data100.path;
+const _errs238 = errors;
+const _errs239 = errors;
+let valid35 = false;
+const _errs240 = errors;
+if(errors === _errs240){
+if(typeof data101 === "string"){
+if(func3(data101) > 2048){
+const err22 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data101};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -3118,10 +2925,9 @@ vErrors.push(err22);
 }
 errors++;
 }
-if(errors === _errs251){
-if(typeof data110 == "number"){
-if(data110 > 1000 || isNaN(data110)){
-const err23 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data110};
+else {
+if(func3(data101) < 1){
+const err23 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data101};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -3131,8 +2937,8 @@ vErrors.push(err23);
 errors++;
 }
 else {
-if(data110 < 1 || isNaN(data110)){
-const err24 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data110};
+if(!pattern4.test(data101)){
+const err24 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data101};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -3144,17 +2950,8 @@ errors++;
 }
 }
 }
-var valid39 = _errs251 === errors;
-}
 else {
-var valid39 = true;
-}
-}
-}
-}
-}
-else {
-const err25 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data108};
+const err25 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data101};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -3164,19 +2961,12 @@ vErrors.push(err25);
 errors++;
 }
 }
-var _valid3 = _errs246 === errors;
-if(_valid3 && valid38){
-valid38 = false;
-passing1 = [passing1, 1];
-}
-else {
-if(_valid3){
-valid38 = true;
-passing1 = 1;
-}
-}
-if(!valid38){
-const err26 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data108};
+var _valid5 = _errs240 === errors;
+valid35 = valid35 || _valid5;
+if(!valid35){
+const _errs242 = errors;
+if(data101 !== null){
+const err26 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data101};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -3184,333 +2974,12 @@ else {
 vErrors.push(err26);
 }
 errors++;
-validate10.errors = vErrors;
-return false;
 }
-else {
-errors = _errs243;
-if(vErrors !== null){
-if(_errs243){
-vErrors.length = _errs243;
+var _valid5 = _errs242 === errors;
+valid35 = valid35 || _valid5;
 }
-else {
-vErrors = null;
-}
-}
-}
-var valid37 = _errs242 === errors;
-if(!valid37){
-break;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data107}];
-return false;
-}
-}
-var valid32 = _errs240 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-let data111 = data99.stripPrefix;
-const _errs253 = errors;
-if(typeof data111 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data111}];
-return false;
-}
-var valid32 = _errs253 === errors;
-if(valid32){
-if(data99.rewritePrefix !== undefined){
-let data112 = data99.rewritePrefix;
-const _errs255 = errors;
-if(errors === _errs255){
-if(typeof data112 === "string"){
-if(func3(data112) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data112}];
-return false;
-}
-else {
-if(!pattern12.test(data112)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data112}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data112}];
-return false;
-}
-}
-var valid32 = _errs255 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-let data113 = data99.preserveHost;
-const _errs257 = errors;
-if(typeof data113 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data113}];
-return false;
-}
-var valid32 = _errs257 === errors;
-if(valid32){
-if(data99.via !== undefined){
-let data114 = data99.via;
-const _errs259 = errors;
-if(typeof data114 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data114}];
-return false;
-}
-var valid32 = _errs259 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data99.proxyName !== undefined){
-let data115 = data99.proxyName;
-const _errs261 = errors;
-if(errors === _errs261){
-if(typeof data115 === "string"){
-if(!pattern3.test(data115)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data115}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data115}];
-return false;
-}
-}
-var valid32 = _errs261 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data99.upstreamTls !== undefined){
-let data116 = data99.upstreamTls;
-const _errs263 = errors;
-if(errors === _errs263){
-if(data116 && typeof data116 == "object" && !Array.isArray(data116)){
-if(data116.insecureSkipVerify === undefined){
-data116.insecureSkipVerify = false;
-}
-const _errs265 = errors;
-for(const key22 in data116){
-if(!(((((key22 === "ca") || (key22 === "servername")) || (key22 === "cert")) || (key22 === "key")) || (key22 === "insecureSkipVerify"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data116}];
-return false;
-break;
-}
-}
-if(_errs265 === errors){
-let missing11;
-if(data116.cert !== undefined && ((data116.key === undefined) && (missing11 = "key"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
-    missingProperty: missing11,
-    depsCount: 1,
-    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data116}];
-return false;
-}
-else {
-if(data116.key !== undefined && ((data116.cert === undefined) && (missing11 = "cert"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
-    missingProperty: missing11,
-    depsCount: 1,
-    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data116}];
-return false;
-}
-else {
-if(data116.ca !== undefined){
-let data117 = data116.ca;
-const _errs266 = errors;
-if(errors === _errs266){
-if(typeof data117 === "string"){
-if(func3(data117) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data117}];
-return false;
-}
-else {
-if(func3(data117) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data117}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data117}];
-return false;
-}
-}
-var valid41 = _errs266 === errors;
-}
-else {
-var valid41 = true;
-}
-if(valid41){
-if(data116.servername !== undefined){
-let data118 = data116.servername;
-const _errs268 = errors;
-if(errors === _errs268){
-if(typeof data118 === "string"){
-if(func3(data118) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data118}];
-return false;
-}
-else {
-if(func3(data118) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data118}];
-return false;
-}
-else {
-if(!pattern14.test(data118)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data118}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data118}];
-return false;
-}
-}
-var valid41 = _errs268 === errors;
-}
-else {
-var valid41 = true;
-}
-if(valid41){
-if(data116.cert !== undefined){
-let data119 = data116.cert;
-const _errs270 = errors;
-if(errors === _errs270){
-if(typeof data119 === "string"){
-if(func3(data119) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data119}];
-return false;
-}
-else {
-if(func3(data119) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data119}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data119}];
-return false;
-}
-}
-var valid41 = _errs270 === errors;
-}
-else {
-var valid41 = true;
-}
-if(valid41){
-if(data116.key !== undefined){
-let data120 = data116.key;
-const _errs272 = errors;
-if(errors === _errs272){
-if(typeof data120 === "string"){
-if(func3(data120) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data120}];
-return false;
-}
-else {
-if(func3(data120) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data120}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data120}];
-return false;
-}
-}
-var valid41 = _errs272 === errors;
-}
-else {
-var valid41 = true;
-}
-if(valid41){
-let data121 = data116.insecureSkipVerify;
-const _errs274 = errors;
-if(typeof data121 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data121}];
-return false;
-}
-var valid41 = _errs274 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data116}];
-return false;
-}
-}
-var valid32 = _errs263 === errors;
-}
-else {
-var valid32 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data99}];
-return false;
-}
-}
-var valid31 = _errs221 === errors;
-if(!valid31){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data98}];
-return false;
-}
-}
-var valid0 = _errs219 === errors;
-if(valid0){
-let data122 = data.store;
-const _errs276 = errors;
-const _errs277 = errors;
-let valid42 = false;
-let passing2 = null;
-const _errs278 = errors;
-if(errors === _errs278){
-if(data122 && typeof data122 == "object" && !Array.isArray(data122)){
-let missing12;
-if((data122.type === undefined) && (missing12 = "type")){
-const err27 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing12},message:"must have required property '"+missing12+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data122};
+if(!valid35){
+const err27 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path,data:data101};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -3518,12 +2987,423 @@ else {
 vErrors.push(err27);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
 }
 else {
-const _errs280 = errors;
-for(const key23 in data122){
-if(!(key23 === "type")){
-const err28 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data122};
+errors = _errs239;
+if(vErrors !== null){
+if(_errs239){
+vErrors.length = _errs239;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid34 = _errs238 === errors;
+}
+else {
+var valid34 = true;
+}
+if(valid34){
+if(data100.intervalMs !== undefined){
+let data102 = data100.intervalMs;
+const _errs244 = errors;
+if(!((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data102}];
+return false;
+}
+if(errors === _errs244){
+if(typeof data102 == "number"){
+if(data102 > 86400000 || isNaN(data102)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data102}];
+return false;
+}
+else {
+if(data102 < 1 || isNaN(data102)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data102}];
+return false;
+}
+}
+}
+}
+var valid34 = _errs244 === errors;
+}
+else {
+var valid34 = true;
+}
+if(valid34){
+if(data100.timeoutMs !== undefined){
+let data103 = data100.timeoutMs;
+const _errs246 = errors;
+if(!((typeof data103 == "number") && (!(data103 % 1) && !isNaN(data103)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data103}];
+return false;
+}
+if(errors === _errs246){
+if(typeof data103 == "number"){
+if(data103 > 86400000 || isNaN(data103)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data103}];
+return false;
+}
+else {
+if(data103 < 1 || isNaN(data103)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data103}];
+return false;
+}
+}
+}
+}
+var valid34 = _errs246 === errors;
+}
+else {
+var valid34 = true;
+}
+if(valid34){
+if(data100.healthyThreshold !== undefined){
+let data104 = data100.healthyThreshold;
+const _errs248 = errors;
+if(!((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data104}];
+return false;
+}
+if(errors === _errs248){
+if(typeof data104 == "number"){
+if(data104 > 100 || isNaN(data104)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data104}];
+return false;
+}
+else {
+if(data104 < 1 || isNaN(data104)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data104}];
+return false;
+}
+}
+}
+}
+var valid34 = _errs248 === errors;
+}
+else {
+var valid34 = true;
+}
+if(valid34){
+if(data100.unhealthyThreshold !== undefined){
+let data105 = data100.unhealthyThreshold;
+const _errs250 = errors;
+if(!((typeof data105 == "number") && (!(data105 % 1) && !isNaN(data105)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data105}];
+return false;
+}
+if(errors === _errs250){
+if(typeof data105 == "number"){
+if(data105 > 100 || isNaN(data105)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data105}];
+return false;
+}
+else {
+if(data105 < 1 || isNaN(data105)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data105}];
+return false;
+}
+}
+}
+}
+var valid34 = _errs250 === errors;
+}
+else {
+var valid34 = true;
+}
+if(valid34){
+if(data100.expectedStatuses !== undefined){
+let data106 = data100.expectedStatuses;
+const _errs252 = errors;
+if(errors === _errs252){
+if(Array.isArray(data106)){
+if(data106.length > 64){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data106}];
+return false;
+}
+else {
+var valid36 = true;
+const len8 = data106.length;
+for(let i10=0; i10<len8; i10++){
+let data107 = data106[i10];
+const _errs254 = errors;
+if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i10,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data107}];
+return false;
+}
+if(errors === _errs254){
+if(typeof data107 == "number"){
+if(data107 > 599 || isNaN(data107)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i10,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data107}];
+return false;
+}
+else {
+if(data107 < 100 || isNaN(data107)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i10,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data107}];
+return false;
+}
+}
+}
+}
+var valid36 = _errs254 === errors;
+if(!valid36){
+break;
+}
+}
+if(valid36){
+let i11 = data106.length;
+let j2;
+if(i11 > 1){
+const indices2 = {};
+for(;i11--;){
+let item2 = data106[i11];
+if(!((typeof item2 == "number") && (!(item2 % 1) && !isNaN(item2)))){
+continue;
+}
+if(typeof indices2[item2] == "number"){
+j2 = indices2[item2];
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i11, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i11+" are identical)",schema:true,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data106}];
+return false;
+break;
+}
+indices2[item2] = i11;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data106}];
+return false;
+}
+}
+var valid34 = _errs252 === errors;
+}
+else {
+var valid34 = true;
+}
+if(valid34){
+if(data100.host !== undefined){
+let data108 = data100.host;
+const _errs256 = errors;
+if(errors === _errs256){
+if(typeof data108 === "string"){
+if(func3(data108) > 253){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data108}];
+return false;
+}
+else {
+if(func3(data108) < 1){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data108}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data108}];
+return false;
+}
+}
+var valid34 = _errs256 === errors;
+}
+else {
+var valid34 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck",schemaPath:"#/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.policy.properties.healthCheck,data:data100}];
+return false;
+}
+}
+var valid27 = _errs235 === errors;
+}
+else {
+var valid27 = true;
+}
+if(valid27){
+if(data85.outlier !== undefined){
+let data109 = data85.outlier;
+const _errs258 = errors;
+if(errors === _errs258){
+if(data109 && typeof data109 == "object" && !Array.isArray(data109)){
+const _errs260 = errors;
+for(const key20 in data109){
+if(!(((((key20 === "consecutiveFailures") || (key20 === "on5xx")) || (key20 === "baseEjectionMs")) || (key20 === "maxEjectionMs")) || (key20 === "maxEjectionPercent"))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier",schemaPath:"#/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.outlier,data:data109}];
+return false;
+break;
+}
+}
+if(_errs260 === errors){
+if(data109.consecutiveFailures !== undefined){
+let data110 = data109.consecutiveFailures;
+const _errs261 = errors;
+if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data110}];
+return false;
+}
+if(errors === _errs261){
+if(typeof data110 == "number"){
+if(data110 > 1000 || isNaN(data110)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data110}];
+return false;
+}
+else {
+if(data110 < 1 || isNaN(data110)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data110}];
+return false;
+}
+}
+}
+}
+var valid38 = _errs261 === errors;
+}
+else {
+var valid38 = true;
+}
+if(valid38){
+if(data109.on5xx !== undefined){
+let data111 = data109.on5xx;
+const _errs263 = errors;
+if(typeof data111 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/on5xx",schemaPath:"#/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.policy.properties.outlier.properties.on5xx,data:data111}];
+return false;
+}
+var valid38 = _errs263 === errors;
+}
+else {
+var valid38 = true;
+}
+if(valid38){
+if(data109.baseEjectionMs !== undefined){
+let data112 = data109.baseEjectionMs;
+const _errs265 = errors;
+if(!((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data112}];
+return false;
+}
+if(errors === _errs265){
+if(typeof data112 == "number"){
+if(data112 > 86400000 || isNaN(data112)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data112}];
+return false;
+}
+else {
+if(data112 < 1 || isNaN(data112)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data112}];
+return false;
+}
+}
+}
+}
+var valid38 = _errs265 === errors;
+}
+else {
+var valid38 = true;
+}
+if(valid38){
+if(data109.maxEjectionMs !== undefined){
+let data113 = data109.maxEjectionMs;
+const _errs267 = errors;
+if(!((typeof data113 == "number") && (!(data113 % 1) && !isNaN(data113)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data113}];
+return false;
+}
+if(errors === _errs267){
+if(typeof data113 == "number"){
+if(data113 > 86400000 || isNaN(data113)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data113}];
+return false;
+}
+else {
+if(data113 < 1 || isNaN(data113)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data113}];
+return false;
+}
+}
+}
+}
+var valid38 = _errs267 === errors;
+}
+else {
+var valid38 = true;
+}
+if(valid38){
+if(data109.maxEjectionPercent !== undefined){
+let data114 = data109.maxEjectionPercent;
+const _errs269 = errors;
+if(!((typeof data114 == "number") && (!(data114 % 1) && !isNaN(data114)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data114}];
+return false;
+}
+if(errors === _errs269){
+if(typeof data114 == "number"){
+if(data114 > 100 || isNaN(data114)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data114}];
+return false;
+}
+else {
+if(data114 < 0 || isNaN(data114)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data114}];
+return false;
+}
+}
+}
+}
+var valid38 = _errs269 === errors;
+}
+else {
+var valid38 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/outlier",schemaPath:"#/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.outlier.type,parentSchema:schema11.properties.policy.properties.outlier,data:data109}];
+return false;
+}
+}
+var valid27 = _errs258 === errors;
+}
+else {
+var valid27 = true;
+}
+if(valid27){
+if(data85.limits !== undefined){
+let data115 = data85.limits;
+const _errs271 = errors;
+if(errors === _errs271){
+if(data115 && typeof data115 == "object" && !Array.isArray(data115)){
+const _errs273 = errors;
+for(const key21 in data115){
+if(!(((key21 === "maxConcurrentPerUpstream") || (key21 === "maxQueue")) || (key21 === "queueTimeoutMs"))){
+validate10.errors = [{instancePath:instancePath+"/policy/limits",schemaPath:"#/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.limits,data:data115}];
+return false;
+break;
+}
+}
+if(_errs273 === errors){
+if(data115.maxConcurrentPerUpstream !== undefined){
+let data116 = data115.maxConcurrentPerUpstream;
+const _errs274 = errors;
+const _errs275 = errors;
+let valid40 = false;
+const _errs276 = errors;
+if(!((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116)))){
+const err28 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data116};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -3531,14 +3411,11 @@ else {
 vErrors.push(err28);
 }
 errors++;
-break;
 }
-}
-if(_errs280 === errors){
-if(data122.type !== undefined){
-let data123 = data122.type;
-if("file" !== data123){
-const err29 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data123};
+if(errors === _errs276){
+if(typeof data116 == "number"){
+if(data116 > 1000000 || isNaN(data116)){
+const err29 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data116};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -3547,12 +3424,9 @@ vErrors.push(err29);
 }
 errors++;
 }
-}
-}
-}
-}
 else {
-const err30 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data122};
+if(data116 < 1 || isNaN(data116)){
+const err30 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data116};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -3562,17 +3436,14 @@ vErrors.push(err30);
 errors++;
 }
 }
-var _valid4 = _errs278 === errors;
-if(_valid4){
-valid42 = true;
-passing2 = 0;
 }
-const _errs282 = errors;
-if(errors === _errs282){
-if(data122 && typeof data122 == "object" && !Array.isArray(data122)){
-let missing13;
-if((((data122.type === undefined) && (missing13 = "type")) || ((data122.endpoints === undefined) && (missing13 = "endpoints"))) || ((data122.prefix === undefined) && (missing13 = "prefix"))){
-const err31 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing13},message:"must have required property '"+missing13+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data122};
+}
+var _valid6 = _errs276 === errors;
+valid40 = valid40 || _valid6;
+if(!valid40){
+const _errs278 = errors;
+if(data116 !== null){
+const err31 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data116};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -3581,11 +3452,11 @@ vErrors.push(err31);
 }
 errors++;
 }
-else {
-const _errs284 = errors;
-for(const key24 in data122){
-if(!(((((((key24 === "type") || (key24 === "endpoints")) || (key24 === "prefix")) || (key24 === "tls")) || (key24 === "auth")) || (key24 === "cacheFile")) || (key24 === "timeoutMs"))){
-const err32 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data122};
+var _valid6 = _errs278 === errors;
+valid40 = valid40 || _valid6;
+}
+if(!valid40){
+const err32 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data116};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -3593,15 +3464,133 @@ else {
 vErrors.push(err32);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs275;
+if(vErrors !== null){
+if(_errs275){
+vErrors.length = _errs275;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid39 = _errs274 === errors;
+}
+else {
+var valid39 = true;
+}
+if(valid39){
+if(data115.maxQueue !== undefined){
+let data117 = data115.maxQueue;
+const _errs280 = errors;
+if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data117}];
+return false;
+}
+if(errors === _errs280){
+if(typeof data117 == "number"){
+if(data117 > 1000000 || isNaN(data117)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data117}];
+return false;
+}
+else {
+if(data117 < 0 || isNaN(data117)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data117}];
+return false;
+}
+}
+}
+}
+var valid39 = _errs280 === errors;
+}
+else {
+var valid39 = true;
+}
+if(valid39){
+if(data115.queueTimeoutMs !== undefined){
+let data118 = data115.queueTimeoutMs;
+const _errs282 = errors;
+if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data118}];
+return false;
+}
+if(errors === _errs282){
+if(typeof data118 == "number"){
+if(data118 > 86400000 || isNaN(data118)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data118}];
+return false;
+}
+else {
+if(data118 < 1 || isNaN(data118)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data118}];
+return false;
+}
+}
+}
+}
+var valid39 = _errs282 === errors;
+}
+else {
+var valid39 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/limits",schemaPath:"#/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.limits.type,parentSchema:schema11.properties.policy.properties.limits,data:data115}];
+return false;
+}
+}
+var valid27 = _errs271 === errors;
+}
+else {
+var valid27 = true;
+}
+if(valid27){
+if(data85.loadBalancing !== undefined){
+let data119 = data85.loadBalancing;
+const _errs284 = errors;
+if(errors === _errs284){
+if(data119 && typeof data119 == "object" && !Array.isArray(data119)){
+const _errs286 = errors;
+for(const key22 in data119){
+if(!(((key22 === "algorithm") || (key22 === "hashOn")) || (key22 === "slowStartMs"))){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing",schemaPath:"#/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing,data:data119}];
+return false;
 break;
 }
 }
-if(_errs284 === errors){
-if(data122.type !== undefined){
-let data124 = data122.type;
-const _errs285 = errors;
-if("etcd" !== data124){
-const err33 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data124};
+if(_errs286 === errors){
+if(data119.algorithm !== undefined){
+let data120 = data119.algorithm;
+const _errs287 = errors;
+if(!(((data120 === "round-robin") || (data120 === "least-request")) || (data120 === "consistent-hash"))){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.algorithm,data:data120}];
+return false;
+}
+var valid41 = _errs287 === errors;
+}
+else {
+var valid41 = true;
+}
+if(valid41){
+if(data119.hashOn !== undefined){
+let data121 = data119.hashOn;
+const _errs288 = errors;
+const _errs289 = errors;
+let valid42 = false;
+let passing1 = null;
+const _errs290 = errors;
+if(errors === _errs290){
+if(data121 && typeof data121 == "object" && !Array.isArray(data121)){
+let missing7;
+if((data121.header === undefined) && (missing7 = "header")){
+const err33 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data121};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -3610,19 +3599,11 @@ vErrors.push(err33);
 }
 errors++;
 }
-var valid44 = _errs285 === errors;
-}
 else {
-var valid44 = true;
-}
-if(valid44){
-if(data122.endpoints !== undefined){
-let data125 = data122.endpoints;
-const _errs286 = errors;
-if(errors === _errs286){
-if(Array.isArray(data125)){
-if(data125.length > 32){
-const err34 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data125};
+const _errs292 = errors;
+for(const key23 in data121){
+if(!(key23 === "header")){
+const err34 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data121};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -3630,10 +3611,17 @@ else {
 vErrors.push(err34);
 }
 errors++;
+break;
 }
-else {
-if(data125.length < 1){
-const err35 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data125};
+}
+if(_errs292 === errors){
+if(data121.header !== undefined){
+let data122 = data121.header;
+const _errs293 = errors;
+if(errors === _errs293){
+if(typeof data122 === "string"){
+if(func3(data122) > 256){
+const err35 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data122};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -3643,15 +3631,8 @@ vErrors.push(err35);
 errors++;
 }
 else {
-var valid45 = true;
-const len11 = data125.length;
-for(let i14=0; i14<len11; i14++){
-let data126 = data125[i14];
-const _errs288 = errors;
-if(errors === _errs288){
-if(typeof data126 === "string"){
-if(func3(data126) > 300){
-const err36 = {instancePath:instancePath+"/store/endpoints/" + i14,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data126};
+if(!pattern5.test(data122)){
+const err36 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data122};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -3660,9 +3641,10 @@ vErrors.push(err36);
 }
 errors++;
 }
+}
+}
 else {
-if(func3(data126) < 3){
-const err37 = {instancePath:instancePath+"/store/endpoints/" + i14,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data126};
+const err37 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data122};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -3673,8 +3655,11 @@ errors++;
 }
 }
 }
+}
+}
+}
 else {
-const err38 = {instancePath:instancePath+"/store/endpoints/" + i14,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data126};
+const err38 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data121};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -3684,16 +3669,17 @@ vErrors.push(err38);
 errors++;
 }
 }
-var valid45 = _errs288 === errors;
-if(!valid45){
-break;
+var _valid7 = _errs290 === errors;
+if(_valid7){
+valid42 = true;
+passing1 = 0;
 }
-}
-}
-}
-}
-else {
-const err39 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data125};
+const _errs295 = errors;
+if(errors === _errs295){
+if(data121 && typeof data121 == "object" && !Array.isArray(data121)){
+let missing8;
+if((data121.cookie === undefined) && (missing8 = "cookie")){
+const err39 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data121};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -3702,20 +3688,11 @@ vErrors.push(err39);
 }
 errors++;
 }
-}
-var valid44 = _errs286 === errors;
-}
 else {
-var valid44 = true;
-}
-if(valid44){
-if(data122.prefix !== undefined){
-let data127 = data122.prefix;
-const _errs290 = errors;
-if(errors === _errs290){
-if(typeof data127 === "string"){
-if(func3(data127) > 256){
-const err40 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data127};
+const _errs297 = errors;
+for(const key24 in data121){
+if(!(key24 === "cookie")){
+const err40 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data121};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -3723,10 +3700,17 @@ else {
 vErrors.push(err40);
 }
 errors++;
+break;
 }
-else {
-if(!pattern15.test(data127)){
-const err41 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data127};
+}
+if(_errs297 === errors){
+if(data121.cookie !== undefined){
+let data123 = data121.cookie;
+const _errs298 = errors;
+if(errors === _errs298){
+if(typeof data123 === "string"){
+if(func3(data123) > 256){
+const err41 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data123};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -3735,10 +3719,9 @@ vErrors.push(err41);
 }
 errors++;
 }
-}
-}
 else {
-const err42 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data127};
+if(!pattern5.test(data123)){
+const err42 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data123};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -3748,20 +3731,9 @@ vErrors.push(err42);
 errors++;
 }
 }
-var valid44 = _errs290 === errors;
 }
 else {
-var valid44 = true;
-}
-if(valid44){
-if(data122.tls !== undefined){
-let data128 = data122.tls;
-const _errs292 = errors;
-if(errors === _errs292){
-if(data128 && typeof data128 == "object" && !Array.isArray(data128)){
-let missing14;
-if((data128.ca === undefined) && (missing14 = "ca")){
-const err43 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing14},message:"must have required property '"+missing14+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data128};
+const err43 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data123};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -3770,11 +3742,13 @@ vErrors.push(err43);
 }
 errors++;
 }
+}
+}
+}
+}
+}
 else {
-const _errs294 = errors;
-for(const key25 in data128){
-if(!(((key25 === "ca") || (key25 === "cert")) || (key25 === "key"))){
-const err44 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data128};
+const err44 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data121};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -3782,17 +3756,24 @@ else {
 vErrors.push(err44);
 }
 errors++;
-break;
 }
 }
-if(_errs294 === errors){
-if(data128.ca !== undefined){
-let data129 = data128.ca;
-const _errs295 = errors;
-if(errors === _errs295){
-if(typeof data129 === "string"){
-if(func3(data129) < 1){
-const err45 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data129};
+var _valid7 = _errs295 === errors;
+if(_valid7 && valid42){
+valid42 = false;
+passing1 = [passing1, 1];
+}
+else {
+if(_valid7){
+valid42 = true;
+passing1 = 1;
+}
+const _errs300 = errors;
+if(errors === _errs300){
+if(data121 && typeof data121 == "object" && !Array.isArray(data121)){
+let missing9;
+if((data121.clientAddress === undefined) && (missing9 = "clientAddress")){
+const err45 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data121};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -3801,9 +3782,11 @@ vErrors.push(err45);
 }
 errors++;
 }
-}
 else {
-const err46 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data129};
+const _errs302 = errors;
+for(const key25 in data121){
+if(!(key25 === "clientAddress")){
+const err46 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data121};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -3811,21 +3794,14 @@ else {
 vErrors.push(err46);
 }
 errors++;
+break;
 }
 }
-var valid46 = _errs295 === errors;
-}
-else {
-var valid46 = true;
-}
-if(valid46){
-if(data128.cert !== undefined){
-let data130 = data128.cert;
-const _errs297 = errors;
-if(errors === _errs297){
-if(typeof data130 === "string"){
-if(func3(data130) < 1){
-const err47 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data130};
+if(_errs302 === errors){
+if(data121.clientAddress !== undefined){
+let data124 = data121.clientAddress;
+if(true !== data124){
+const err47 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data124};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -3835,8 +3811,11 @@ vErrors.push(err47);
 errors++;
 }
 }
+}
+}
+}
 else {
-const err48 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data130};
+const err48 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data121};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -3846,19 +3825,20 @@ vErrors.push(err48);
 errors++;
 }
 }
-var valid46 = _errs297 === errors;
+var _valid7 = _errs300 === errors;
+if(_valid7 && valid42){
+valid42 = false;
+passing1 = [passing1, 2];
 }
 else {
-var valid46 = true;
+if(_valid7){
+valid42 = true;
+passing1 = 2;
 }
-if(valid46){
-if(data128.key !== undefined){
-let data131 = data128.key;
-const _errs299 = errors;
-if(errors === _errs299){
-if(typeof data131 === "string"){
-if(func3(data131) < 1){
-const err49 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data131};
+}
+}
+if(!valid42){
+const err49 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn,data:data121};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -3866,10 +3846,619 @@ else {
 vErrors.push(err49);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs289;
+if(vErrors !== null){
+if(_errs289){
+vErrors.length = _errs289;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid41 = _errs288 === errors;
+}
+else {
+var valid41 = true;
+}
+if(valid41){
+if(data119.slowStartMs !== undefined){
+let data125 = data119.slowStartMs;
+const _errs304 = errors;
+if(!((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125)))){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data125}];
+return false;
+}
+if(errors === _errs304){
+if(typeof data125 == "number"){
+if(data125 > 3600000 || isNaN(data125)){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data125}];
+return false;
+}
+else {
+if(data125 < 0 || isNaN(data125)){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data125}];
+return false;
+}
+}
+}
+}
+var valid41 = _errs304 === errors;
+}
+else {
+var valid41 = true;
+}
+}
+}
 }
 }
 else {
-const err50 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data131};
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing",schemaPath:"#/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.policy.properties.loadBalancing,data:data119}];
+return false;
+}
+}
+var valid27 = _errs284 === errors;
+}
+else {
+var valid27 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.type,parentSchema:schema11.properties.policy,data:data85}];
+return false;
+}
+}
+var valid0 = _errs194 === errors;
+if(valid0){
+let data126 = data.notFoundStatus;
+const _errs306 = errors;
+if(!((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126)))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data126}];
+return false;
+}
+if(!((((data126 === 404) || (data126 === 421)) || (data126 === 502)) || (data126 === 503))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data126}];
+return false;
+}
+var valid0 = _errs306 === errors;
+if(valid0){
+let data127 = data.clientHalfClose;
+const _errs308 = errors;
+if(!((data127 === "abort") || (data127 === "finish"))){
+validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data127}];
+return false;
+}
+var valid0 = _errs308 === errors;
+if(valid0){
+if(data.acme !== undefined){
+let data128 = data.acme;
+const _errs309 = errors;
+if(errors === _errs309){
+if(data128 && typeof data128 == "object" && !Array.isArray(data128)){
+if(data128.challenges === undefined){
+data128.challenges = ["http-01","tls-alpn-01"];
+}
+if(data128.keyType === undefined){
+data128.keyType = "ec-p256";
+}
+let missing10;
+if((data128.directory === undefined) && (missing10 = "directory")){
+validate10.errors = [{instancePath:instancePath+"/acme",schemaPath:"#/properties/acme/required",keyword:"required",params:{missingProperty: missing10},message:"must have required property '"+missing10+"'",schema:schema11.properties.acme.required,parentSchema:schema11.properties.acme,data:data128}];
+return false;
+}
+else {
+const _errs311 = errors;
+for(const key26 in data128){
+if(!(((((((key26 === "directory") || (key26 === "email")) || (key26 === "caFile")) || (key26 === "challenges")) || (key26 === "renewBefore")) || (key26 === "keyType")) || (key26 === "externalAccountBinding"))){
+validate10.errors = [{instancePath:instancePath+"/acme",schemaPath:"#/properties/acme/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.acme,data:data128}];
+return false;
+break;
+}
+}
+if(_errs311 === errors){
+if(data128.directory !== undefined){
+let data129 = data128.directory;
+const _errs312 = errors;
+if(errors === _errs312){
+if(typeof data129 === "string"){
+if(func3(data129) > 2048){
+validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.acme.properties.directory,data:data129}];
+return false;
+}
+else {
+if(func3(data129) < 9){
+validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/minLength",keyword:"minLength",params:{limit: 9},message:"must NOT have fewer than 9 characters",schema:9,parentSchema:schema11.properties.acme.properties.directory,data:data129}];
+return false;
+}
+else {
+if(!pattern7.test(data129)){
+validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/pattern",keyword:"pattern",params:{pattern: "^https://[^\\s]+$"},message:"must match pattern \""+"^https://[^\\s]+$"+"\"",schema:"^https://[^\\s]+$",parentSchema:schema11.properties.acme.properties.directory,data:data129}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.directory.type,parentSchema:schema11.properties.acme.properties.directory,data:data129}];
+return false;
+}
+}
+var valid46 = _errs312 === errors;
+}
+else {
+var valid46 = true;
+}
+if(valid46){
+if(data128.email !== undefined){
+let data130 = data128.email;
+const _errs314 = errors;
+if(errors === _errs314){
+if(typeof data130 === "string"){
+if(func3(data130) > 254){
+validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/maxLength",keyword:"maxLength",params:{limit: 254},message:"must NOT have more than 254 characters",schema:254,parentSchema:schema11.properties.acme.properties.email,data:data130}];
+return false;
+}
+else {
+if(func3(data130) < 3){
+validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.acme.properties.email,data:data130}];
+return false;
+}
+else {
+if(!pattern8.test(data130)){
+validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/pattern",keyword:"pattern",params:{pattern: "^[^@\\s:,]+@[^@\\s:,]+$"},message:"must match pattern \""+"^[^@\\s:,]+@[^@\\s:,]+$"+"\"",schema:"^[^@\\s:,]+@[^@\\s:,]+$",parentSchema:schema11.properties.acme.properties.email,data:data130}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.email.type,parentSchema:schema11.properties.acme.properties.email,data:data130}];
+return false;
+}
+}
+var valid46 = _errs314 === errors;
+}
+else {
+var valid46 = true;
+}
+if(valid46){
+if(data128.caFile !== undefined){
+let data131 = data128.caFile;
+const _errs316 = errors;
+if(errors === _errs316){
+if(typeof data131 === "string"){
+if(func3(data131) > 4096){
+validate10.errors = [{instancePath:instancePath+"/acme/caFile",schemaPath:"#/properties/acme/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.acme.properties.caFile,data:data131}];
+return false;
+}
+else {
+if(func3(data131) < 1){
+validate10.errors = [{instancePath:instancePath+"/acme/caFile",schemaPath:"#/properties/acme/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.acme.properties.caFile,data:data131}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/caFile",schemaPath:"#/properties/acme/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.caFile.type,parentSchema:schema11.properties.acme.properties.caFile,data:data131}];
+return false;
+}
+}
+var valid46 = _errs316 === errors;
+}
+else {
+var valid46 = true;
+}
+if(valid46){
+let data132 = data128.challenges;
+const _errs318 = errors;
+if(errors === _errs318){
+if(Array.isArray(data132)){
+if(data132.length < 1){
+validate10.errors = [{instancePath:instancePath+"/acme/challenges",schemaPath:"#/properties/acme/properties/challenges/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.acme.properties.challenges,data:data132}];
+return false;
+}
+else {
+var valid47 = true;
+const len9 = data132.length;
+for(let i12=0; i12<len9; i12++){
+let data133 = data132[i12];
+const _errs320 = errors;
+if(!((data133 === "http-01") || (data133 === "tls-alpn-01"))){
+validate10.errors = [{instancePath:instancePath+"/acme/challenges/" + i12,schemaPath:"#/properties/acme/properties/challenges/items/enum",keyword:"enum",params:{allowedValues: schema11.properties.acme.properties.challenges.items.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.acme.properties.challenges.items.enum,parentSchema:schema11.properties.acme.properties.challenges.items,data:data133}];
+return false;
+}
+var valid47 = _errs320 === errors;
+if(!valid47){
+break;
+}
+}
+if(valid47){
+let i13 = data132.length;
+let j3;
+if(i13 > 1){
+outer0:
+for(;i13--;){
+for(j3 = i13; j3--;){
+if(func0(data132[i13], data132[j3])){
+validate10.errors = [{instancePath:instancePath+"/acme/challenges",schemaPath:"#/properties/acme/properties/challenges/uniqueItems",keyword:"uniqueItems",params:{i: i13, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i13+" are identical)",schema:true,parentSchema:schema11.properties.acme.properties.challenges,data:data132}];
+return false;
+break outer0;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/challenges",schemaPath:"#/properties/acme/properties/challenges/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.acme.properties.challenges.type,parentSchema:schema11.properties.acme.properties.challenges,data:data132}];
+return false;
+}
+}
+var valid46 = _errs318 === errors;
+if(valid46){
+if(data128.renewBefore !== undefined){
+let data134 = data128.renewBefore;
+const _errs321 = errors;
+if(errors === _errs321){
+if(typeof data134 === "string"){
+if(func3(data134) > 16){
+validate10.errors = [{instancePath:instancePath+"/acme/renewBefore",schemaPath:"#/properties/acme/properties/renewBefore/maxLength",keyword:"maxLength",params:{limit: 16},message:"must NOT have more than 16 characters",schema:16,parentSchema:schema11.properties.acme.properties.renewBefore,data:data134}];
+return false;
+}
+else {
+if(!pattern9.test(data134)){
+validate10.errors = [{instancePath:instancePath+"/acme/renewBefore",schemaPath:"#/properties/acme/properties/renewBefore/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$"},message:"must match pattern \""+"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$"+"\"",schema:"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$",parentSchema:schema11.properties.acme.properties.renewBefore,data:data134}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/renewBefore",schemaPath:"#/properties/acme/properties/renewBefore/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.renewBefore.type,parentSchema:schema11.properties.acme.properties.renewBefore,data:data134}];
+return false;
+}
+}
+var valid46 = _errs321 === errors;
+}
+else {
+var valid46 = true;
+}
+if(valid46){
+let data135 = data128.keyType;
+const _errs323 = errors;
+if(!((((data135 === "ec-p256") || (data135 === "ec-p384")) || (data135 === "rsa-2048")) || (data135 === "rsa-4096"))){
+validate10.errors = [{instancePath:instancePath+"/acme/keyType",schemaPath:"#/properties/acme/properties/keyType/enum",keyword:"enum",params:{allowedValues: schema11.properties.acme.properties.keyType.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.acme.properties.keyType.enum,parentSchema:schema11.properties.acme.properties.keyType,data:data135}];
+return false;
+}
+var valid46 = _errs323 === errors;
+if(valid46){
+if(data128.externalAccountBinding !== undefined){
+let data136 = data128.externalAccountBinding;
+const _errs324 = errors;
+if(errors === _errs324){
+if(data136 && typeof data136 == "object" && !Array.isArray(data136)){
+let missing11;
+if(((data136.kid === undefined) && (missing11 = "kid")) || ((data136.hmacKey === undefined) && (missing11 = "hmacKey"))){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding",schemaPath:"#/properties/acme/properties/externalAccountBinding/required",keyword:"required",params:{missingProperty: missing11},message:"must have required property '"+missing11+"'",schema:schema11.properties.acme.properties.externalAccountBinding.required,parentSchema:schema11.properties.acme.properties.externalAccountBinding,data:data136}];
+return false;
+}
+else {
+const _errs326 = errors;
+for(const key27 in data136){
+if(!((key27 === "kid") || (key27 === "hmacKey"))){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding",schemaPath:"#/properties/acme/properties/externalAccountBinding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.acme.properties.externalAccountBinding,data:data136}];
+return false;
+break;
+}
+}
+if(_errs326 === errors){
+if(data136.kid !== undefined){
+let data137 = data136.kid;
+const _errs327 = errors;
+if(errors === _errs327){
+if(typeof data137 === "string"){
+if(func3(data137) > 1024){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/kid",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/kid/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.kid,data:data137}];
+return false;
+}
+else {
+if(func3(data137) < 1){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/kid",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/kid/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.kid,data:data137}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/kid",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/kid/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.externalAccountBinding.properties.kid.type,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.kid,data:data137}];
+return false;
+}
+}
+var valid49 = _errs327 === errors;
+}
+else {
+var valid49 = true;
+}
+if(valid49){
+if(data136.hmacKey !== undefined){
+let data138 = data136.hmacKey;
+const _errs329 = errors;
+if(errors === _errs329){
+if(typeof data138 === "string"){
+if(func3(data138) > 1024){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/hmacKey",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/hmacKey/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey,data:data138}];
+return false;
+}
+else {
+if(func3(data138) < 1){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/hmacKey",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/hmacKey/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey,data:data138}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/hmacKey",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/hmacKey/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey.type,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey,data:data138}];
+return false;
+}
+}
+var valid49 = _errs329 === errors;
+}
+else {
+var valid49 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding",schemaPath:"#/properties/acme/properties/externalAccountBinding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.acme.properties.externalAccountBinding.type,parentSchema:schema11.properties.acme.properties.externalAccountBinding,data:data136}];
+return false;
+}
+}
+var valid46 = _errs324 === errors;
+}
+else {
+var valid46 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme",schemaPath:"#/properties/acme/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.acme.type,parentSchema:schema11.properties.acme,data:data128}];
+return false;
+}
+}
+var valid0 = _errs309 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+let data139 = data.routes;
+const _errs331 = errors;
+if(errors === _errs331){
+if(Array.isArray(data139)){
+if(data139.length > 100000){
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data139}];
+return false;
+}
+else {
+var valid50 = true;
+const len10 = data139.length;
+for(let i14=0; i14<len10; i14++){
+let data140 = data139[i14];
+const _errs333 = errors;
+if(errors === _errs333){
+if(data140 && typeof data140 == "object" && !Array.isArray(data140)){
+if(data140.stripPrefix === undefined){
+data140.stripPrefix = false;
+}
+if(data140.preserveHost === undefined){
+data140.preserveHost = false;
+}
+let missing12;
+if((((data140.id === undefined) && (missing12 = "id")) || ((data140.pathPrefix === undefined) && (missing12 = "pathPrefix"))) || ((data140.upstreams === undefined) && (missing12 = "upstreams"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing12},message:"must have required property '"+missing12+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data140}];
+return false;
+}
+else {
+const _errs335 = errors;
+for(const key28 in data140){
+if(!(func2.call(schema11.properties.routes.items.properties, key28))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data140}];
+return false;
+break;
+}
+}
+if(_errs335 === errors){
+if(data140.id !== undefined){
+let data141 = data140.id;
+const _errs336 = errors;
+if(errors === _errs336){
+if(typeof data141 === "string"){
+if(!pattern0.test(data141)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data141}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data141}];
+return false;
+}
+}
+var valid51 = _errs336 === errors;
+}
+else {
+var valid51 = true;
+}
+if(valid51){
+if(data140.host !== undefined){
+let data142 = data140.host;
+const _errs338 = errors;
+if(errors === _errs338){
+if(typeof data142 === "string"){
+if(func3(data142) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data142}];
+return false;
+}
+else {
+if(func3(data142) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data142}];
+return false;
+}
+else {
+if(!pattern11.test(data142)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data142}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data142}];
+return false;
+}
+}
+var valid51 = _errs338 === errors;
+}
+else {
+var valid51 = true;
+}
+if(valid51){
+if(data140.pathPrefix !== undefined){
+let data143 = data140.pathPrefix;
+const _errs340 = errors;
+if(errors === _errs340){
+if(typeof data143 === "string"){
+if(func3(data143) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data143}];
+return false;
+}
+else {
+if(func3(data143) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data143}];
+return false;
+}
+else {
+if(!pattern4.test(data143)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data143}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data143}];
+return false;
+}
+}
+var valid51 = _errs340 === errors;
+}
+else {
+var valid51 = true;
+}
+if(valid51){
+if(data140.methods !== undefined){
+let data144 = data140.methods;
+const _errs342 = errors;
+if(errors === _errs342){
+if(Array.isArray(data144)){
+if(data144.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data144}];
+return false;
+}
+else {
+if(data144.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data144}];
+return false;
+}
+else {
+var valid52 = true;
+const len11 = data144.length;
+for(let i15=0; i15<len11; i15++){
+let data145 = data144[i15];
+const _errs344 = errors;
+if(errors === _errs344){
+if(typeof data145 === "string"){
+if(!pattern5.test(data145)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/methods/" + i15,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data145}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/methods/" + i15,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data145}];
+return false;
+}
+}
+var valid52 = _errs344 === errors;
+if(!valid52){
+break;
+}
+}
+if(valid52){
+let i16 = data144.length;
+let j4;
+if(i16 > 1){
+const indices3 = {};
+for(;i16--;){
+let item3 = data144[i16];
+if(typeof item3 !== "string"){
+continue;
+}
+if(typeof indices3[item3] == "number"){
+j4 = indices3[item3];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i16, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i16+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data144}];
+return false;
+break;
+}
+indices3[item3] = i16;
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data144}];
+return false;
+}
+}
+var valid51 = _errs342 === errors;
+}
+else {
+var valid51 = true;
+}
+if(valid51){
+if(data140.headers !== undefined){
+let data146 = data140.headers;
+const _errs346 = errors;
+if(errors === _errs346){
+if(data146 && typeof data146 == "object" && !Array.isArray(data146)){
+if(Object.keys(data146).length > 16){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data146}];
+return false;
+}
+else {
+for(const key29 in data146){
+const _errs348 = errors;
+if(typeof key29 === "string"){
+if(!pattern5.test(key29)){
+const err50 = {instancePath:instancePath+"/routes/" + i14+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key29,propertyName:key29};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -3879,18 +4468,9 @@ vErrors.push(err50);
 errors++;
 }
 }
-var valid46 = _errs299 === errors;
-}
-else {
-var valid46 = true;
-}
-}
-}
-}
-}
-}
-else {
-const err51 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data128};
+var valid54 = _errs348 === errors;
+if(!valid54){
+const err51 = {instancePath:instancePath+"/routes/" + i14+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key29},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data146};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -3898,22 +4478,74 @@ else {
 vErrors.push(err51);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+break;
 }
 }
-var valid44 = _errs292 === errors;
+if(valid54){
+for(const key30 in data146){
+let data147 = data146[key30];
+const _errs350 = errors;
+if(errors === _errs350){
+if(typeof data147 === "string"){
+if(func3(data147) > 1024){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/headers/" + key30.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data147}];
+return false;
+}
 }
 else {
-var valid44 = true;
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/headers/" + key30.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data147}];
+return false;
 }
-if(valid44){
-if(data122.auth !== undefined){
-let data132 = data122.auth;
-const _errs301 = errors;
-if(errors === _errs301){
-if(data132 && typeof data132 == "object" && !Array.isArray(data132)){
-let missing15;
-if((data132.username === undefined) && (missing15 = "username")){
-const err52 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing15},message:"must have required property '"+missing15+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data132};
+}
+var valid55 = _errs350 === errors;
+if(!valid55){
+break;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data146}];
+return false;
+}
+}
+var valid51 = _errs346 === errors;
+}
+else {
+var valid51 = true;
+}
+if(valid51){
+if(data140.upstreams !== undefined){
+let data148 = data140.upstreams;
+const _errs352 = errors;
+if(errors === _errs352){
+if(Array.isArray(data148)){
+if(data148.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data148}];
+return false;
+}
+else {
+if(data148.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data148}];
+return false;
+}
+else {
+var valid56 = true;
+const len12 = data148.length;
+for(let i17=0; i17<len12; i17++){
+let data149 = data148[i17];
+const _errs354 = errors;
+const _errs355 = errors;
+let valid57 = false;
+let passing2 = null;
+const _errs356 = errors;
+if(errors === _errs356){
+if(typeof data149 === "string"){
+if(func3(data149) > 2048){
+const err52 = {instancePath:instancePath+"/routes/" + i14+"/upstreams/" + i17,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data149};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -3923,10 +4555,8 @@ vErrors.push(err52);
 errors++;
 }
 else {
-const _errs303 = errors;
-for(const key26 in data132){
-if(!((key26 === "username") || (key26 === "password"))){
-const err53 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data132};
+if(func3(data149) < 8){
+const err53 = {instancePath:instancePath+"/routes/" + i14+"/upstreams/" + i17,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data149};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -3934,17 +4564,11 @@ else {
 vErrors.push(err53);
 }
 errors++;
-break;
 }
 }
-if(_errs303 === errors){
-if(data132.username !== undefined){
-let data133 = data132.username;
-const _errs304 = errors;
-if(errors === _errs304){
-if(typeof data133 === "string"){
-if(func3(data133) > 256){
-const err54 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data133};
+}
+else {
+const err54 = {instancePath:instancePath+"/routes/" + i14+"/upstreams/" + i17,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data149};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -3953,9 +4577,18 @@ vErrors.push(err54);
 }
 errors++;
 }
-else {
-if(func3(data133) < 1){
-const err55 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data133};
+}
+var _valid8 = _errs356 === errors;
+if(_valid8){
+valid57 = true;
+passing2 = 0;
+}
+const _errs358 = errors;
+if(errors === _errs358){
+if(data149 && typeof data149 == "object" && !Array.isArray(data149)){
+let missing13;
+if((data149.url === undefined) && (missing13 = "url")){
+const err55 = {instancePath:instancePath+"/routes/" + i14+"/upstreams/" + i17,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing13},message:"must have required property '"+missing13+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data149};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -3964,10 +4597,11 @@ vErrors.push(err55);
 }
 errors++;
 }
-}
-}
 else {
-const err56 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data133};
+const _errs360 = errors;
+for(const key31 in data149){
+if(!((key31 === "url") || (key31 === "weight"))){
+const err56 = {instancePath:instancePath+"/routes/" + i14+"/upstreams/" + i17,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data149};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -3975,21 +4609,17 @@ else {
 vErrors.push(err56);
 }
 errors++;
+break;
 }
 }
-var valid47 = _errs304 === errors;
-}
-else {
-var valid47 = true;
-}
-if(valid47){
-if(data132.password !== undefined){
-let data134 = data132.password;
-const _errs306 = errors;
-if(errors === _errs306){
-if(typeof data134 === "string"){
-if(func3(data134) > 512){
-const err57 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data134};
+if(_errs360 === errors){
+if(data149.url !== undefined){
+let data150 = data149.url;
+const _errs361 = errors;
+if(errors === _errs361){
+if(typeof data150 === "string"){
+if(func3(data150) > 2048){
+const err57 = {instancePath:instancePath+"/routes/" + i14+"/upstreams/" + i17+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data150};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -3999,8 +4629,8 @@ vErrors.push(err57);
 errors++;
 }
 else {
-if(func3(data134) < 1){
-const err58 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data134};
+if(func3(data150) < 8){
+const err58 = {instancePath:instancePath+"/routes/" + i14+"/upstreams/" + i17+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data150};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -4012,7 +4642,7 @@ errors++;
 }
 }
 else {
-const err59 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data134};
+const err59 = {instancePath:instancePath+"/routes/" + i14+"/upstreams/" + i17+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data150};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -4022,17 +4652,17 @@ vErrors.push(err59);
 errors++;
 }
 }
-var valid47 = _errs306 === errors;
+var valid58 = _errs361 === errors;
 }
 else {
-var valid47 = true;
+var valid58 = true;
 }
-}
-}
-}
-}
-else {
-const err60 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data132};
+if(valid58){
+if(data149.weight !== undefined){
+let data151 = data149.weight;
+const _errs363 = errors;
+if(!((typeof data151 == "number") && (!(data151 % 1) && !isNaN(data151)))){
+const err60 = {instancePath:instancePath+"/routes/" + i14+"/upstreams/" + i17+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data151};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -4041,20 +4671,10 @@ vErrors.push(err60);
 }
 errors++;
 }
-}
-var valid44 = _errs301 === errors;
-}
-else {
-var valid44 = true;
-}
-if(valid44){
-if(data122.cacheFile !== undefined){
-let data135 = data122.cacheFile;
-const _errs308 = errors;
-if(errors === _errs308){
-if(typeof data135 === "string"){
-if(func3(data135) < 1){
-const err61 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data135};
+if(errors === _errs363){
+if(typeof data151 == "number"){
+if(data151 > 1000 || isNaN(data151)){
+const err61 = {instancePath:instancePath+"/routes/" + i14+"/upstreams/" + i17+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data151};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -4063,9 +4683,9 @@ vErrors.push(err61);
 }
 errors++;
 }
-}
 else {
-const err62 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data135};
+if(data151 < 1 || isNaN(data151)){
+const err62 = {instancePath:instancePath+"/routes/" + i14+"/upstreams/" + i17+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data151};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -4075,17 +4695,19 @@ vErrors.push(err62);
 errors++;
 }
 }
-var valid44 = _errs308 === errors;
+}
+}
+var valid58 = _errs363 === errors;
 }
 else {
-var valid44 = true;
+var valid58 = true;
 }
-if(valid44){
-if(data122.timeoutMs !== undefined){
-let data136 = data122.timeoutMs;
-const _errs310 = errors;
-if(!((typeof data136 == "number") && (!(data136 % 1) && !isNaN(data136)))){
-const err63 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data136};
+}
+}
+}
+}
+else {
+const err63 = {instancePath:instancePath+"/routes/" + i14+"/upstreams/" + i17,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data149};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -4094,10 +4716,20 @@ vErrors.push(err63);
 }
 errors++;
 }
-if(errors === _errs310){
-if(typeof data136 == "number"){
-if(data136 > 60000 || isNaN(data136)){
-const err64 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data136};
+}
+var _valid8 = _errs358 === errors;
+if(_valid8 && valid57){
+valid57 = false;
+passing2 = [passing2, 1];
+}
+else {
+if(_valid8){
+valid57 = true;
+passing2 = 1;
+}
+}
+if(!valid57){
+const err64 = {instancePath:instancePath+"/routes/" + i14+"/upstreams/" + i17,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data149};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -4105,10 +4737,407 @@ else {
 vErrors.push(err64);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
 }
 else {
-if(data136 < 100 || isNaN(data136)){
-const err65 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data136};
+errors = _errs355;
+if(vErrors !== null){
+if(_errs355){
+vErrors.length = _errs355;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid56 = _errs354 === errors;
+if(!valid56){
+break;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data148}];
+return false;
+}
+}
+var valid51 = _errs352 === errors;
+}
+else {
+var valid51 = true;
+}
+if(valid51){
+let data152 = data140.stripPrefix;
+const _errs365 = errors;
+if(typeof data152 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data152}];
+return false;
+}
+var valid51 = _errs365 === errors;
+if(valid51){
+if(data140.rewritePrefix !== undefined){
+let data153 = data140.rewritePrefix;
+const _errs367 = errors;
+if(errors === _errs367){
+if(typeof data153 === "string"){
+if(func3(data153) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data153}];
+return false;
+}
+else {
+if(!pattern15.test(data153)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data153}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data153}];
+return false;
+}
+}
+var valid51 = _errs367 === errors;
+}
+else {
+var valid51 = true;
+}
+if(valid51){
+let data154 = data140.preserveHost;
+const _errs369 = errors;
+if(typeof data154 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data154}];
+return false;
+}
+var valid51 = _errs369 === errors;
+if(valid51){
+if(data140.via !== undefined){
+let data155 = data140.via;
+const _errs371 = errors;
+if(typeof data155 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data155}];
+return false;
+}
+var valid51 = _errs371 === errors;
+}
+else {
+var valid51 = true;
+}
+if(valid51){
+if(data140.proxyName !== undefined){
+let data156 = data140.proxyName;
+const _errs373 = errors;
+if(errors === _errs373){
+if(typeof data156 === "string"){
+if(!pattern3.test(data156)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data156}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data156}];
+return false;
+}
+}
+var valid51 = _errs373 === errors;
+}
+else {
+var valid51 = true;
+}
+if(valid51){
+if(data140.upstreamTls !== undefined){
+let data157 = data140.upstreamTls;
+const _errs375 = errors;
+if(errors === _errs375){
+if(data157 && typeof data157 == "object" && !Array.isArray(data157)){
+if(data157.insecureSkipVerify === undefined){
+data157.insecureSkipVerify = false;
+}
+const _errs377 = errors;
+for(const key32 in data157){
+if(!(((((key32 === "ca") || (key32 === "servername")) || (key32 === "cert")) || (key32 === "key")) || (key32 === "insecureSkipVerify"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data157}];
+return false;
+break;
+}
+}
+if(_errs377 === errors){
+let missing14;
+if(data157.cert !== undefined && ((data157.key === undefined) && (missing14 = "key"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
+    missingProperty: missing14,
+    depsCount: 1,
+    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data157}];
+return false;
+}
+else {
+if(data157.key !== undefined && ((data157.cert === undefined) && (missing14 = "cert"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
+    missingProperty: missing14,
+    depsCount: 1,
+    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data157}];
+return false;
+}
+else {
+if(data157.ca !== undefined){
+let data158 = data157.ca;
+const _errs378 = errors;
+if(errors === _errs378){
+if(typeof data158 === "string"){
+if(func3(data158) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data158}];
+return false;
+}
+else {
+if(func3(data158) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data158}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data158}];
+return false;
+}
+}
+var valid60 = _errs378 === errors;
+}
+else {
+var valid60 = true;
+}
+if(valid60){
+if(data157.servername !== undefined){
+let data159 = data157.servername;
+const _errs380 = errors;
+if(errors === _errs380){
+if(typeof data159 === "string"){
+if(func3(data159) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data159}];
+return false;
+}
+else {
+if(func3(data159) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data159}];
+return false;
+}
+else {
+if(!pattern17.test(data159)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data159}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data159}];
+return false;
+}
+}
+var valid60 = _errs380 === errors;
+}
+else {
+var valid60 = true;
+}
+if(valid60){
+if(data157.cert !== undefined){
+let data160 = data157.cert;
+const _errs382 = errors;
+if(errors === _errs382){
+if(typeof data160 === "string"){
+if(func3(data160) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data160}];
+return false;
+}
+else {
+if(func3(data160) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data160}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data160}];
+return false;
+}
+}
+var valid60 = _errs382 === errors;
+}
+else {
+var valid60 = true;
+}
+if(valid60){
+if(data157.key !== undefined){
+let data161 = data157.key;
+const _errs384 = errors;
+if(errors === _errs384){
+if(typeof data161 === "string"){
+if(func3(data161) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data161}];
+return false;
+}
+else {
+if(func3(data161) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data161}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data161}];
+return false;
+}
+}
+var valid60 = _errs384 === errors;
+}
+else {
+var valid60 = true;
+}
+if(valid60){
+let data162 = data157.insecureSkipVerify;
+const _errs386 = errors;
+if(typeof data162 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data162}];
+return false;
+}
+var valid60 = _errs386 === errors;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data157}];
+return false;
+}
+}
+var valid51 = _errs375 === errors;
+}
+else {
+var valid51 = true;
+}
+if(valid51){
+if(data140.policy !== undefined){
+let data163 = data140.policy;
+const _errs388 = errors;
+if(errors === _errs388){
+if(data163 && typeof data163 == "object" && !Array.isArray(data163)){
+const _errs390 = errors;
+for(const key33 in data163){
+if(!((((((key33 === "timeouts") || (key33 === "retries")) || (key33 === "healthCheck")) || (key33 === "outlier")) || (key33 === "limits")) || (key33 === "loadBalancing"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy",schemaPath:"#/properties/routes/items/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy,data:data163}];
+return false;
+break;
+}
+}
+if(_errs390 === errors){
+if(data163.timeouts !== undefined){
+let data164 = data163.timeouts;
+const _errs391 = errors;
+if(errors === _errs391){
+if(data164 && typeof data164 == "object" && !Array.isArray(data164)){
+const _errs393 = errors;
+for(const key34 in data164){
+if(!((((key34 === "connectMs") || (key34 === "responseHeadMs")) || (key34 === "idleMs")) || (key34 === "requestMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data164}];
+return false;
+break;
+}
+}
+if(_errs393 === errors){
+if(data164.connectMs !== undefined){
+let data165 = data164.connectMs;
+const _errs394 = errors;
+if(!((typeof data165 == "number") && (!(data165 % 1) && !isNaN(data165)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data165}];
+return false;
+}
+if(errors === _errs394){
+if(typeof data165 == "number"){
+if(data165 > 86400000 || isNaN(data165)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data165}];
+return false;
+}
+else {
+if(data165 < 1 || isNaN(data165)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data165}];
+return false;
+}
+}
+}
+}
+var valid62 = _errs394 === errors;
+}
+else {
+var valid62 = true;
+}
+if(valid62){
+if(data164.responseHeadMs !== undefined){
+let data166 = data164.responseHeadMs;
+const _errs396 = errors;
+if(!((typeof data166 == "number") && (!(data166 % 1) && !isNaN(data166)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data166}];
+return false;
+}
+if(errors === _errs396){
+if(typeof data166 == "number"){
+if(data166 > 86400000 || isNaN(data166)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data166}];
+return false;
+}
+else {
+if(data166 < 1 || isNaN(data166)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data166}];
+return false;
+}
+}
+}
+}
+var valid62 = _errs396 === errors;
+}
+else {
+var valid62 = true;
+}
+if(valid62){
+if(data164.idleMs !== undefined){
+let data167 = data164.idleMs;
+const _errs398 = errors;
+if(!((typeof data167 == "number") && (!(data167 % 1) && !isNaN(data167)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data167}];
+return false;
+}
+if(errors === _errs398){
+if(typeof data167 == "number"){
+if(data167 > 86400000 || isNaN(data167)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data167}];
+return false;
+}
+else {
+if(data167 < 1 || isNaN(data167)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data167}];
+return false;
+}
+}
+}
+}
+var valid62 = _errs398 === errors;
+}
+else {
+var valid62 = true;
+}
+if(valid62){
+if(data164.requestMs !== undefined){
+let data168 = data164.requestMs;
+const _errs400 = errors;
+const _errs401 = errors;
+let valid63 = false;
+const _errs402 = errors;
+if(!((typeof data168 == "number") && (!(data168 % 1) && !isNaN(data168)))){
+const err65 = {instancePath:instancePath+"/routes/" + i14+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data168};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -4117,25 +5146,10 @@ vErrors.push(err65);
 }
 errors++;
 }
-}
-}
-}
-var valid44 = _errs310 === errors;
-}
-else {
-var valid44 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-const err66 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data122};
+if(errors === _errs402){
+if(typeof data168 == "number"){
+if(data168 > 86400000 || isNaN(data168)){
+const err66 = {instancePath:instancePath+"/routes/" + i14+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data168};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -4144,20 +5158,9 @@ vErrors.push(err66);
 }
 errors++;
 }
-}
-var _valid4 = _errs282 === errors;
-if(_valid4 && valid42){
-valid42 = false;
-passing2 = [passing2, 1];
-}
 else {
-if(_valid4){
-valid42 = true;
-passing2 = 1;
-}
-}
-if(!valid42){
-const err67 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data122};
+if(data168 < 1 || isNaN(data168)){
+const err67 = {instancePath:instancePath+"/routes/" + i14+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data168};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -4165,176 +5168,1434 @@ else {
 vErrors.push(err67);
 }
 errors++;
+}
+}
+}
+}
+var _valid9 = _errs402 === errors;
+valid63 = valid63 || _valid9;
+if(!valid63){
+const _errs404 = errors;
+if(data168 !== null){
+const err68 = {instancePath:instancePath+"/routes/" + i14+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data168};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
+}
+errors++;
+}
+var _valid9 = _errs404 === errors;
+valid63 = valid63 || _valid9;
+}
+if(!valid63){
+const err69 = {instancePath:instancePath+"/routes/" + i14+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs,data:data168};
+if(vErrors === null){
+vErrors = [err69];
+}
+else {
+vErrors.push(err69);
+}
+errors++;
 validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs277;
+errors = _errs401;
 if(vErrors !== null){
-if(_errs277){
-vErrors.length = _errs277;
+if(_errs401){
+vErrors.length = _errs401;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid0 = _errs276 === errors;
-if(valid0){
-let data137 = data.forwardProxy;
-const _errs312 = errors;
-if(errors === _errs312){
-if(data137 && typeof data137 == "object" && !Array.isArray(data137)){
-if(data137.enabled === undefined){
-data137.enabled = false;
+var valid62 = _errs400 === errors;
 }
-if(data137.allowClients === undefined){
-data137.allowClients = ["127.0.0.0/8","::1/128"];
+else {
+var valid62 = true;
 }
-if(data137.connectPorts === undefined){
-data137.connectPorts = [443];
 }
-if(data137.httpPorts === undefined){
-data137.httpPorts = [80,8080];
 }
-if(data137.originateTls === undefined){
-data137.originateTls = false;
 }
-if(data137.httpsPorts === undefined){
-data137.httpsPorts = [443];
 }
-if(data137.allowDestinations === undefined){
-data137.allowDestinations = [];
 }
-if(data137.denyDestinations === undefined){
-data137.denyDestinations = [];
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data164}];
+return false;
 }
-if(data137.denyHosts === undefined){
-data137.denyHosts = [];
 }
-const _errs314 = errors;
-for(const key27 in data137){
-if(!(func2.call(schema11.properties.forwardProxy.properties, key27))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data137}];
+var valid61 = _errs391 === errors;
+}
+else {
+var valid61 = true;
+}
+if(valid61){
+if(data163.retries !== undefined){
+let data169 = data163.retries;
+const _errs406 = errors;
+if(errors === _errs406){
+if(data169 && typeof data169 == "object" && !Array.isArray(data169)){
+const _errs408 = errors;
+for(const key35 in data169){
+if(!(((((((key35 === "maxTries") || (key35 === "perTryTimeoutMs")) || (key35 === "onStatus")) || (key35 === "idempotencyKey")) || (key35 === "maxBodyBytes")) || (key35 === "budgetPercent")) || (key35 === "budgetMinPerSecond"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data169}];
 return false;
 break;
 }
 }
-if(_errs314 === errors){
-let data138 = data137.enabled;
-const _errs315 = errors;
-if(typeof data138 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data138}];
+if(_errs408 === errors){
+if(data169.maxTries !== undefined){
+let data170 = data169.maxTries;
+const _errs409 = errors;
+if(!((typeof data170 == "number") && (!(data170 % 1) && !isNaN(data170)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data170}];
 return false;
 }
-var valid48 = _errs315 === errors;
-if(valid48){
-if(data137.listen !== undefined){
-let data139 = data137.listen;
-const _errs317 = errors;
-if(errors === _errs317){
-if(typeof data139 === "string"){
-if(func3(data139) > 300){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data139}];
+if(errors === _errs409){
+if(typeof data170 == "number"){
+if(data170 > 10 || isNaN(data170)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data170}];
 return false;
 }
 else {
-if(func3(data139) < 3){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data139}];
+if(data170 < 1 || isNaN(data170)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data170}];
 return false;
 }
 }
+}
+}
+var valid64 = _errs409 === errors;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data139}];
-return false;
+var valid64 = true;
 }
-}
-var valid48 = _errs317 === errors;
-}
-else {
-var valid48 = true;
-}
-if(valid48){
-let data140 = data137.allowClients;
-const _errs319 = errors;
-if(errors === _errs319){
-if(Array.isArray(data140)){
-if(data140.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data140}];
-return false;
+if(valid64){
+if(data169.perTryTimeoutMs !== undefined){
+let data171 = data169.perTryTimeoutMs;
+const _errs411 = errors;
+const _errs412 = errors;
+let valid65 = false;
+const _errs413 = errors;
+if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
+const err70 = {instancePath:instancePath+"/routes/" + i14+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data171};
+if(vErrors === null){
+vErrors = [err70];
 }
 else {
-var valid49 = true;
-const len12 = data140.length;
-for(let i15=0; i15<len12; i15++){
-let data141 = data140[i15];
-const _errs321 = errors;
-if(errors === _errs321){
-if(typeof data141 === "string"){
-if(func3(data141) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i15,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data141}];
+vErrors.push(err70);
+}
+errors++;
+}
+if(errors === _errs413){
+if(typeof data171 == "number"){
+if(data171 > 86400000 || isNaN(data171)){
+const err71 = {instancePath:instancePath+"/routes/" + i14+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data171};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
+}
+errors++;
+}
+else {
+if(data171 < 1 || isNaN(data171)){
+const err72 = {instancePath:instancePath+"/routes/" + i14+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data171};
+if(vErrors === null){
+vErrors = [err72];
+}
+else {
+vErrors.push(err72);
+}
+errors++;
+}
+}
+}
+}
+var _valid10 = _errs413 === errors;
+valid65 = valid65 || _valid10;
+if(!valid65){
+const _errs415 = errors;
+if(data171 !== null){
+const err73 = {instancePath:instancePath+"/routes/" + i14+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data171};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
+}
+errors++;
+}
+var _valid10 = _errs415 === errors;
+valid65 = valid65 || _valid10;
+}
+if(!valid65){
+const err74 = {instancePath:instancePath+"/routes/" + i14+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data171};
+if(vErrors === null){
+vErrors = [err74];
+}
+else {
+vErrors.push(err74);
+}
+errors++;
+validate10.errors = vErrors;
 return false;
 }
 else {
-if(func3(data141) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i15,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data141}];
-return false;
-}
-}
+errors = _errs412;
+if(vErrors !== null){
+if(_errs412){
+vErrors.length = _errs412;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i15,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data141}];
+vErrors = null;
+}
+}
+}
+var valid64 = _errs411 === errors;
+}
+else {
+var valid64 = true;
+}
+if(valid64){
+if(data169.onStatus !== undefined){
+let data172 = data169.onStatus;
+const _errs417 = errors;
+if(errors === _errs417){
+if(Array.isArray(data172)){
+if(data172.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data172}];
+return false;
+}
+else {
+var valid66 = true;
+const len13 = data172.length;
+for(let i18=0; i18<len13; i18++){
+let data173 = data172[i18];
+const _errs419 = errors;
+if(!((typeof data173 == "number") && (!(data173 % 1) && !isNaN(data173)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/onStatus/" + i18,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data173}];
+return false;
+}
+if(errors === _errs419){
+if(typeof data173 == "number"){
+if(data173 > 599 || isNaN(data173)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/onStatus/" + i18,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data173}];
+return false;
+}
+else {
+if(data173 < 400 || isNaN(data173)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/onStatus/" + i18,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data173}];
 return false;
 }
 }
-var valid49 = _errs321 === errors;
-if(!valid49){
+}
+}
+var valid66 = _errs419 === errors;
+if(!valid66){
 break;
 }
 }
+if(valid66){
+let i19 = data172.length;
+let j5;
+if(i19 > 1){
+const indices4 = {};
+for(;i19--;){
+let item4 = data172[i19];
+if(!((typeof item4 == "number") && (!(item4 % 1) && !isNaN(item4)))){
+continue;
+}
+if(typeof indices4[item4] == "number"){
+j5 = indices4[item4];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i19, j: j5},message:"must NOT have duplicate items (items ## "+j5+" and "+i19+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data172}];
+return false;
+break;
+}
+indices4[item4] = i19;
+}
+}
+}
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data140}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data172}];
 return false;
 }
 }
-var valid48 = _errs319 === errors;
-if(valid48){
-let data142 = data137.connectPorts;
-const _errs323 = errors;
-if(errors === _errs323){
-if(Array.isArray(data142)){
-if(data142.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data142}];
+var valid64 = _errs417 === errors;
+}
+else {
+var valid64 = true;
+}
+if(valid64){
+if(data169.idempotencyKey !== undefined){
+let data174 = data169.idempotencyKey;
+const _errs421 = errors;
+if(typeof data174 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/idempotencyKey",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey,data:data174}];
+return false;
+}
+var valid64 = _errs421 === errors;
+}
+else {
+var valid64 = true;
+}
+if(valid64){
+if(data169.maxBodyBytes !== undefined){
+let data175 = data169.maxBodyBytes;
+const _errs423 = errors;
+if(!((typeof data175 == "number") && (!(data175 % 1) && !isNaN(data175)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data175}];
+return false;
+}
+if(errors === _errs423){
+if(typeof data175 == "number"){
+if(data175 > 16777216 || isNaN(data175)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data175}];
 return false;
 }
 else {
-var valid50 = true;
-const len13 = data142.length;
-for(let i16=0; i16<len13; i16++){
-let data143 = data142[i16];
-const _errs325 = errors;
-if(!((typeof data143 == "number") && (!(data143 % 1) && !isNaN(data143)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i16,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data143}];
+if(data175 < 0 || isNaN(data175)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data175}];
 return false;
 }
-if(errors === _errs325){
-if(typeof data143 == "number"){
-if(data143 > 65535 || isNaN(data143)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i16,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data143}];
+}
+}
+}
+var valid64 = _errs423 === errors;
+}
+else {
+var valid64 = true;
+}
+if(valid64){
+if(data169.budgetPercent !== undefined){
+let data176 = data169.budgetPercent;
+const _errs425 = errors;
+if(!((typeof data176 == "number") && (!(data176 % 1) && !isNaN(data176)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data176}];
+return false;
+}
+if(errors === _errs425){
+if(typeof data176 == "number"){
+if(data176 > 100 || isNaN(data176)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data176}];
 return false;
 }
 else {
-if(data143 < 1 || isNaN(data143)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i16,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data143}];
+if(data176 < 0 || isNaN(data176)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data176}];
 return false;
 }
 }
 }
 }
-var valid50 = _errs325 === errors;
+var valid64 = _errs425 === errors;
+}
+else {
+var valid64 = true;
+}
+if(valid64){
+if(data169.budgetMinPerSecond !== undefined){
+let data177 = data169.budgetMinPerSecond;
+const _errs427 = errors;
+if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data177}];
+return false;
+}
+if(errors === _errs427){
+if(typeof data177 == "number"){
+if(data177 > 10000 || isNaN(data177)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data177}];
+return false;
+}
+else {
+if(data177 < 0 || isNaN(data177)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data177}];
+return false;
+}
+}
+}
+}
+var valid64 = _errs427 === errors;
+}
+else {
+var valid64 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.retries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data169}];
+return false;
+}
+}
+var valid61 = _errs406 === errors;
+}
+else {
+var valid61 = true;
+}
+if(valid61){
+if(data163.healthCheck !== undefined){
+let data178 = data163.healthCheck;
+const _errs429 = errors;
+if(errors === _errs429){
+if(data178 && typeof data178 == "object" && !Array.isArray(data178)){
+const _errs431 = errors;
+for(const key36 in data178){
+if(!(((((((key36 === "path") || (key36 === "intervalMs")) || (key36 === "timeoutMs")) || (key36 === "healthyThreshold")) || (key36 === "unhealthyThreshold")) || (key36 === "expectedStatuses")) || (key36 === "host"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data178}];
+return false;
+break;
+}
+}
+if(_errs431 === errors){
+if(data178.path !== undefined){
+let data179 = data178.path;
+const _errs432 = errors;
+const _errs433 = errors;
+let valid69 = false;
+const _errs434 = errors;
+if(errors === _errs434){
+if(typeof data179 === "string"){
+if(func3(data179) > 2048){
+const err75 = {instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data179};
+if(vErrors === null){
+vErrors = [err75];
+}
+else {
+vErrors.push(err75);
+}
+errors++;
+}
+else {
+if(func3(data179) < 1){
+const err76 = {instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data179};
+if(vErrors === null){
+vErrors = [err76];
+}
+else {
+vErrors.push(err76);
+}
+errors++;
+}
+else {
+if(!pattern4.test(data179)){
+const err77 = {instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data179};
+if(vErrors === null){
+vErrors = [err77];
+}
+else {
+vErrors.push(err77);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err78 = {instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data179};
+if(vErrors === null){
+vErrors = [err78];
+}
+else {
+vErrors.push(err78);
+}
+errors++;
+}
+}
+var _valid11 = _errs434 === errors;
+valid69 = valid69 || _valid11;
+if(!valid69){
+const _errs436 = errors;
+if(data179 !== null){
+const err79 = {instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data179};
+if(vErrors === null){
+vErrors = [err79];
+}
+else {
+vErrors.push(err79);
+}
+errors++;
+}
+var _valid11 = _errs436 === errors;
+valid69 = valid69 || _valid11;
+}
+if(!valid69){
+const err80 = {instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path,data:data179};
+if(vErrors === null){
+vErrors = [err80];
+}
+else {
+vErrors.push(err80);
+}
+errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs433;
+if(vErrors !== null){
+if(_errs433){
+vErrors.length = _errs433;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid68 = _errs432 === errors;
+}
+else {
+var valid68 = true;
+}
+if(valid68){
+if(data178.intervalMs !== undefined){
+let data180 = data178.intervalMs;
+const _errs438 = errors;
+if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data180}];
+return false;
+}
+if(errors === _errs438){
+if(typeof data180 == "number"){
+if(data180 > 86400000 || isNaN(data180)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data180}];
+return false;
+}
+else {
+if(data180 < 1 || isNaN(data180)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data180}];
+return false;
+}
+}
+}
+}
+var valid68 = _errs438 === errors;
+}
+else {
+var valid68 = true;
+}
+if(valid68){
+if(data178.timeoutMs !== undefined){
+let data181 = data178.timeoutMs;
+const _errs440 = errors;
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data181}];
+return false;
+}
+if(errors === _errs440){
+if(typeof data181 == "number"){
+if(data181 > 86400000 || isNaN(data181)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data181}];
+return false;
+}
+else {
+if(data181 < 1 || isNaN(data181)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data181}];
+return false;
+}
+}
+}
+}
+var valid68 = _errs440 === errors;
+}
+else {
+var valid68 = true;
+}
+if(valid68){
+if(data178.healthyThreshold !== undefined){
+let data182 = data178.healthyThreshold;
+const _errs442 = errors;
+if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data182}];
+return false;
+}
+if(errors === _errs442){
+if(typeof data182 == "number"){
+if(data182 > 100 || isNaN(data182)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data182}];
+return false;
+}
+else {
+if(data182 < 1 || isNaN(data182)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data182}];
+return false;
+}
+}
+}
+}
+var valid68 = _errs442 === errors;
+}
+else {
+var valid68 = true;
+}
+if(valid68){
+if(data178.unhealthyThreshold !== undefined){
+let data183 = data178.unhealthyThreshold;
+const _errs444 = errors;
+if(!((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data183}];
+return false;
+}
+if(errors === _errs444){
+if(typeof data183 == "number"){
+if(data183 > 100 || isNaN(data183)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data183}];
+return false;
+}
+else {
+if(data183 < 1 || isNaN(data183)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data183}];
+return false;
+}
+}
+}
+}
+var valid68 = _errs444 === errors;
+}
+else {
+var valid68 = true;
+}
+if(valid68){
+if(data178.expectedStatuses !== undefined){
+let data184 = data178.expectedStatuses;
+const _errs446 = errors;
+if(errors === _errs446){
+if(Array.isArray(data184)){
+if(data184.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data184}];
+return false;
+}
+else {
+var valid70 = true;
+const len14 = data184.length;
+for(let i20=0; i20<len14; i20++){
+let data185 = data184[i20];
+const _errs448 = errors;
+if(!((typeof data185 == "number") && (!(data185 % 1) && !isNaN(data185)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/expectedStatuses/" + i20,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data185}];
+return false;
+}
+if(errors === _errs448){
+if(typeof data185 == "number"){
+if(data185 > 599 || isNaN(data185)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/expectedStatuses/" + i20,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data185}];
+return false;
+}
+else {
+if(data185 < 100 || isNaN(data185)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/expectedStatuses/" + i20,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data185}];
+return false;
+}
+}
+}
+}
+var valid70 = _errs448 === errors;
+if(!valid70){
+break;
+}
+}
+if(valid70){
+let i21 = data184.length;
+let j6;
+if(i21 > 1){
+const indices5 = {};
+for(;i21--;){
+let item5 = data184[i21];
+if(!((typeof item5 == "number") && (!(item5 % 1) && !isNaN(item5)))){
+continue;
+}
+if(typeof indices5[item5] == "number"){
+j6 = indices5[item5];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i21, j: j6},message:"must NOT have duplicate items (items ## "+j6+" and "+i21+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data184}];
+return false;
+break;
+}
+indices5[item5] = i21;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data184}];
+return false;
+}
+}
+var valid68 = _errs446 === errors;
+}
+else {
+var valid68 = true;
+}
+if(valid68){
+if(data178.host !== undefined){
+let data186 = data178.host;
+const _errs450 = errors;
+if(errors === _errs450){
+if(typeof data186 === "string"){
+if(func3(data186) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data186}];
+return false;
+}
+else {
+if(func3(data186) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data186}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data186}];
+return false;
+}
+}
+var valid68 = _errs450 === errors;
+}
+else {
+var valid68 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data178}];
+return false;
+}
+}
+var valid61 = _errs429 === errors;
+}
+else {
+var valid61 = true;
+}
+if(valid61){
+if(data163.outlier !== undefined){
+let data187 = data163.outlier;
+const _errs452 = errors;
+if(errors === _errs452){
+if(data187 && typeof data187 == "object" && !Array.isArray(data187)){
+const _errs454 = errors;
+for(const key37 in data187){
+if(!(((((key37 === "consecutiveFailures") || (key37 === "on5xx")) || (key37 === "baseEjectionMs")) || (key37 === "maxEjectionMs")) || (key37 === "maxEjectionPercent"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data187}];
+return false;
+break;
+}
+}
+if(_errs454 === errors){
+if(data187.consecutiveFailures !== undefined){
+let data188 = data187.consecutiveFailures;
+const _errs455 = errors;
+if(!((typeof data188 == "number") && (!(data188 % 1) && !isNaN(data188)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data188}];
+return false;
+}
+if(errors === _errs455){
+if(typeof data188 == "number"){
+if(data188 > 1000 || isNaN(data188)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data188}];
+return false;
+}
+else {
+if(data188 < 1 || isNaN(data188)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data188}];
+return false;
+}
+}
+}
+}
+var valid72 = _errs455 === errors;
+}
+else {
+var valid72 = true;
+}
+if(valid72){
+if(data187.on5xx !== undefined){
+let data189 = data187.on5xx;
+const _errs457 = errors;
+if(typeof data189 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/outlier/on5xx",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx,data:data189}];
+return false;
+}
+var valid72 = _errs457 === errors;
+}
+else {
+var valid72 = true;
+}
+if(valid72){
+if(data187.baseEjectionMs !== undefined){
+let data190 = data187.baseEjectionMs;
+const _errs459 = errors;
+if(!((typeof data190 == "number") && (!(data190 % 1) && !isNaN(data190)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data190}];
+return false;
+}
+if(errors === _errs459){
+if(typeof data190 == "number"){
+if(data190 > 86400000 || isNaN(data190)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data190}];
+return false;
+}
+else {
+if(data190 < 1 || isNaN(data190)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data190}];
+return false;
+}
+}
+}
+}
+var valid72 = _errs459 === errors;
+}
+else {
+var valid72 = true;
+}
+if(valid72){
+if(data187.maxEjectionMs !== undefined){
+let data191 = data187.maxEjectionMs;
+const _errs461 = errors;
+if(!((typeof data191 == "number") && (!(data191 % 1) && !isNaN(data191)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data191}];
+return false;
+}
+if(errors === _errs461){
+if(typeof data191 == "number"){
+if(data191 > 86400000 || isNaN(data191)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data191}];
+return false;
+}
+else {
+if(data191 < 1 || isNaN(data191)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data191}];
+return false;
+}
+}
+}
+}
+var valid72 = _errs461 === errors;
+}
+else {
+var valid72 = true;
+}
+if(valid72){
+if(data187.maxEjectionPercent !== undefined){
+let data192 = data187.maxEjectionPercent;
+const _errs463 = errors;
+if(!((typeof data192 == "number") && (!(data192 % 1) && !isNaN(data192)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data192}];
+return false;
+}
+if(errors === _errs463){
+if(typeof data192 == "number"){
+if(data192 > 100 || isNaN(data192)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data192}];
+return false;
+}
+else {
+if(data192 < 0 || isNaN(data192)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data192}];
+return false;
+}
+}
+}
+}
+var valid72 = _errs463 === errors;
+}
+else {
+var valid72 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.outlier.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data187}];
+return false;
+}
+}
+var valid61 = _errs452 === errors;
+}
+else {
+var valid61 = true;
+}
+if(valid61){
+if(data163.limits !== undefined){
+let data193 = data163.limits;
+const _errs465 = errors;
+if(errors === _errs465){
+if(data193 && typeof data193 == "object" && !Array.isArray(data193)){
+const _errs467 = errors;
+for(const key38 in data193){
+if(!(((key38 === "maxConcurrentPerUpstream") || (key38 === "maxQueue")) || (key38 === "queueTimeoutMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data193}];
+return false;
+break;
+}
+}
+if(_errs467 === errors){
+if(data193.maxConcurrentPerUpstream !== undefined){
+let data194 = data193.maxConcurrentPerUpstream;
+const _errs468 = errors;
+const _errs469 = errors;
+let valid74 = false;
+const _errs470 = errors;
+if(!((typeof data194 == "number") && (!(data194 % 1) && !isNaN(data194)))){
+const err81 = {instancePath:instancePath+"/routes/" + i14+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data194};
+if(vErrors === null){
+vErrors = [err81];
+}
+else {
+vErrors.push(err81);
+}
+errors++;
+}
+if(errors === _errs470){
+if(typeof data194 == "number"){
+if(data194 > 1000000 || isNaN(data194)){
+const err82 = {instancePath:instancePath+"/routes/" + i14+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data194};
+if(vErrors === null){
+vErrors = [err82];
+}
+else {
+vErrors.push(err82);
+}
+errors++;
+}
+else {
+if(data194 < 1 || isNaN(data194)){
+const err83 = {instancePath:instancePath+"/routes/" + i14+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data194};
+if(vErrors === null){
+vErrors = [err83];
+}
+else {
+vErrors.push(err83);
+}
+errors++;
+}
+}
+}
+}
+var _valid12 = _errs470 === errors;
+valid74 = valid74 || _valid12;
+if(!valid74){
+const _errs472 = errors;
+if(data194 !== null){
+const err84 = {instancePath:instancePath+"/routes/" + i14+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data194};
+if(vErrors === null){
+vErrors = [err84];
+}
+else {
+vErrors.push(err84);
+}
+errors++;
+}
+var _valid12 = _errs472 === errors;
+valid74 = valid74 || _valid12;
+}
+if(!valid74){
+const err85 = {instancePath:instancePath+"/routes/" + i14+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data194};
+if(vErrors === null){
+vErrors = [err85];
+}
+else {
+vErrors.push(err85);
+}
+errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs469;
+if(vErrors !== null){
+if(_errs469){
+vErrors.length = _errs469;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid73 = _errs468 === errors;
+}
+else {
+var valid73 = true;
+}
+if(valid73){
+if(data193.maxQueue !== undefined){
+let data195 = data193.maxQueue;
+const _errs474 = errors;
+if(!((typeof data195 == "number") && (!(data195 % 1) && !isNaN(data195)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data195}];
+return false;
+}
+if(errors === _errs474){
+if(typeof data195 == "number"){
+if(data195 > 1000000 || isNaN(data195)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data195}];
+return false;
+}
+else {
+if(data195 < 0 || isNaN(data195)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data195}];
+return false;
+}
+}
+}
+}
+var valid73 = _errs474 === errors;
+}
+else {
+var valid73 = true;
+}
+if(valid73){
+if(data193.queueTimeoutMs !== undefined){
+let data196 = data193.queueTimeoutMs;
+const _errs476 = errors;
+if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data196}];
+return false;
+}
+if(errors === _errs476){
+if(typeof data196 == "number"){
+if(data196 > 86400000 || isNaN(data196)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data196}];
+return false;
+}
+else {
+if(data196 < 1 || isNaN(data196)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data196}];
+return false;
+}
+}
+}
+}
+var valid73 = _errs476 === errors;
+}
+else {
+var valid73 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.limits.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data193}];
+return false;
+}
+}
+var valid61 = _errs465 === errors;
+}
+else {
+var valid61 = true;
+}
+if(valid61){
+if(data163.loadBalancing !== undefined){
+let data197 = data163.loadBalancing;
+const _errs478 = errors;
+if(errors === _errs478){
+if(data197 && typeof data197 == "object" && !Array.isArray(data197)){
+const _errs480 = errors;
+for(const key39 in data197){
+if(!(((key39 === "algorithm") || (key39 === "hashOn")) || (key39 === "slowStartMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data197}];
+return false;
+break;
+}
+}
+if(_errs480 === errors){
+if(data197.algorithm !== undefined){
+let data198 = data197.algorithm;
+const _errs481 = errors;
+if(!(((data198 === "round-robin") || (data198 === "least-request")) || (data198 === "consistent-hash"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm,data:data198}];
+return false;
+}
+var valid75 = _errs481 === errors;
+}
+else {
+var valid75 = true;
+}
+if(valid75){
+if(data197.hashOn !== undefined){
+let data199 = data197.hashOn;
+const _errs482 = errors;
+const _errs483 = errors;
+let valid76 = false;
+let passing3 = null;
+const _errs484 = errors;
+if(errors === _errs484){
+if(data199 && typeof data199 == "object" && !Array.isArray(data199)){
+let missing15;
+if((data199.header === undefined) && (missing15 = "header")){
+const err86 = {instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing15},message:"must have required property '"+missing15+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data199};
+if(vErrors === null){
+vErrors = [err86];
+}
+else {
+vErrors.push(err86);
+}
+errors++;
+}
+else {
+const _errs486 = errors;
+for(const key40 in data199){
+if(!(key40 === "header")){
+const err87 = {instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data199};
+if(vErrors === null){
+vErrors = [err87];
+}
+else {
+vErrors.push(err87);
+}
+errors++;
+break;
+}
+}
+if(_errs486 === errors){
+if(data199.header !== undefined){
+let data200 = data199.header;
+const _errs487 = errors;
+if(errors === _errs487){
+if(typeof data200 === "string"){
+if(func3(data200) > 256){
+const err88 = {instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data200};
+if(vErrors === null){
+vErrors = [err88];
+}
+else {
+vErrors.push(err88);
+}
+errors++;
+}
+else {
+if(!pattern5.test(data200)){
+const err89 = {instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data200};
+if(vErrors === null){
+vErrors = [err89];
+}
+else {
+vErrors.push(err89);
+}
+errors++;
+}
+}
+}
+else {
+const err90 = {instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data200};
+if(vErrors === null){
+vErrors = [err90];
+}
+else {
+vErrors.push(err90);
+}
+errors++;
+}
+}
+}
+}
+}
+}
+else {
+const err91 = {instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data199};
+if(vErrors === null){
+vErrors = [err91];
+}
+else {
+vErrors.push(err91);
+}
+errors++;
+}
+}
+var _valid13 = _errs484 === errors;
+if(_valid13){
+valid76 = true;
+passing3 = 0;
+}
+const _errs489 = errors;
+if(errors === _errs489){
+if(data199 && typeof data199 == "object" && !Array.isArray(data199)){
+let missing16;
+if((data199.cookie === undefined) && (missing16 = "cookie")){
+const err92 = {instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing16},message:"must have required property '"+missing16+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data199};
+if(vErrors === null){
+vErrors = [err92];
+}
+else {
+vErrors.push(err92);
+}
+errors++;
+}
+else {
+const _errs491 = errors;
+for(const key41 in data199){
+if(!(key41 === "cookie")){
+const err93 = {instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data199};
+if(vErrors === null){
+vErrors = [err93];
+}
+else {
+vErrors.push(err93);
+}
+errors++;
+break;
+}
+}
+if(_errs491 === errors){
+if(data199.cookie !== undefined){
+let data201 = data199.cookie;
+const _errs492 = errors;
+if(errors === _errs492){
+if(typeof data201 === "string"){
+if(func3(data201) > 256){
+const err94 = {instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data201};
+if(vErrors === null){
+vErrors = [err94];
+}
+else {
+vErrors.push(err94);
+}
+errors++;
+}
+else {
+if(!pattern5.test(data201)){
+const err95 = {instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data201};
+if(vErrors === null){
+vErrors = [err95];
+}
+else {
+vErrors.push(err95);
+}
+errors++;
+}
+}
+}
+else {
+const err96 = {instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data201};
+if(vErrors === null){
+vErrors = [err96];
+}
+else {
+vErrors.push(err96);
+}
+errors++;
+}
+}
+}
+}
+}
+}
+else {
+const err97 = {instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data199};
+if(vErrors === null){
+vErrors = [err97];
+}
+else {
+vErrors.push(err97);
+}
+errors++;
+}
+}
+var _valid13 = _errs489 === errors;
+if(_valid13 && valid76){
+valid76 = false;
+passing3 = [passing3, 1];
+}
+else {
+if(_valid13){
+valid76 = true;
+passing3 = 1;
+}
+const _errs494 = errors;
+if(errors === _errs494){
+if(data199 && typeof data199 == "object" && !Array.isArray(data199)){
+let missing17;
+if((data199.clientAddress === undefined) && (missing17 = "clientAddress")){
+const err98 = {instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing17},message:"must have required property '"+missing17+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data199};
+if(vErrors === null){
+vErrors = [err98];
+}
+else {
+vErrors.push(err98);
+}
+errors++;
+}
+else {
+const _errs496 = errors;
+for(const key42 in data199){
+if(!(key42 === "clientAddress")){
+const err99 = {instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data199};
+if(vErrors === null){
+vErrors = [err99];
+}
+else {
+vErrors.push(err99);
+}
+errors++;
+break;
+}
+}
+if(_errs496 === errors){
+if(data199.clientAddress !== undefined){
+let data202 = data199.clientAddress;
+if(true !== data202){
+const err100 = {instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data202};
+if(vErrors === null){
+vErrors = [err100];
+}
+else {
+vErrors.push(err100);
+}
+errors++;
+}
+}
+}
+}
+}
+else {
+const err101 = {instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data199};
+if(vErrors === null){
+vErrors = [err101];
+}
+else {
+vErrors.push(err101);
+}
+errors++;
+}
+}
+var _valid13 = _errs494 === errors;
+if(_valid13 && valid76){
+valid76 = false;
+passing3 = [passing3, 2];
+}
+else {
+if(_valid13){
+valid76 = true;
+passing3 = 2;
+}
+}
+}
+if(!valid76){
+const err102 = {instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn,data:data199};
+if(vErrors === null){
+vErrors = [err102];
+}
+else {
+vErrors.push(err102);
+}
+errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs483;
+if(vErrors !== null){
+if(_errs483){
+vErrors.length = _errs483;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid75 = _errs482 === errors;
+}
+else {
+var valid75 = true;
+}
+if(valid75){
+if(data197.slowStartMs !== undefined){
+let data203 = data197.slowStartMs;
+const _errs498 = errors;
+if(!((typeof data203 == "number") && (!(data203 % 1) && !isNaN(data203)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data203}];
+return false;
+}
+if(errors === _errs498){
+if(typeof data203 == "number"){
+if(data203 > 3600000 || isNaN(data203)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data203}];
+return false;
+}
+else {
+if(data203 < 0 || isNaN(data203)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data203}];
+return false;
+}
+}
+}
+}
+var valid75 = _errs498 === errors;
+}
+else {
+var valid75 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data197}];
+return false;
+}
+}
+var valid61 = _errs478 === errors;
+}
+else {
+var valid61 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14+"/policy",schemaPath:"#/properties/routes/items/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.type,parentSchema:schema11.properties.routes.items.properties.policy,data:data163}];
+return false;
+}
+}
+var valid51 = _errs388 === errors;
+}
+else {
+var valid51 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i14,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data140}];
+return false;
+}
+}
+var valid50 = _errs333 === errors;
 if(!valid50){
 break;
 }
@@ -4342,417 +6603,1266 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data142}];
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data139}];
 return false;
 }
 }
-var valid48 = _errs323 === errors;
-if(valid48){
-let data144 = data137.httpPorts;
-const _errs327 = errors;
-if(errors === _errs327){
-if(Array.isArray(data144)){
-if(data144.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data144}];
+var valid0 = _errs331 === errors;
+if(valid0){
+let data204 = data.store;
+const _errs500 = errors;
+const _errs501 = errors;
+let valid80 = false;
+let passing4 = null;
+const _errs502 = errors;
+if(errors === _errs502){
+if(data204 && typeof data204 == "object" && !Array.isArray(data204)){
+let missing18;
+if((data204.type === undefined) && (missing18 = "type")){
+const err103 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing18},message:"must have required property '"+missing18+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data204};
+if(vErrors === null){
+vErrors = [err103];
+}
+else {
+vErrors.push(err103);
+}
+errors++;
+}
+else {
+const _errs504 = errors;
+for(const key43 in data204){
+if(!(key43 === "type")){
+const err104 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data204};
+if(vErrors === null){
+vErrors = [err104];
+}
+else {
+vErrors.push(err104);
+}
+errors++;
+break;
+}
+}
+if(_errs504 === errors){
+if(data204.type !== undefined){
+let data205 = data204.type;
+if("file" !== data205){
+const err105 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data205};
+if(vErrors === null){
+vErrors = [err105];
+}
+else {
+vErrors.push(err105);
+}
+errors++;
+}
+}
+}
+}
+}
+else {
+const err106 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data204};
+if(vErrors === null){
+vErrors = [err106];
+}
+else {
+vErrors.push(err106);
+}
+errors++;
+}
+}
+var _valid14 = _errs502 === errors;
+if(_valid14){
+valid80 = true;
+passing4 = 0;
+}
+const _errs506 = errors;
+if(errors === _errs506){
+if(data204 && typeof data204 == "object" && !Array.isArray(data204)){
+let missing19;
+if((((data204.type === undefined) && (missing19 = "type")) || ((data204.endpoints === undefined) && (missing19 = "endpoints"))) || ((data204.prefix === undefined) && (missing19 = "prefix"))){
+const err107 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing19},message:"must have required property '"+missing19+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data204};
+if(vErrors === null){
+vErrors = [err107];
+}
+else {
+vErrors.push(err107);
+}
+errors++;
+}
+else {
+const _errs508 = errors;
+for(const key44 in data204){
+if(!(((((((key44 === "type") || (key44 === "endpoints")) || (key44 === "prefix")) || (key44 === "tls")) || (key44 === "auth")) || (key44 === "cacheFile")) || (key44 === "timeoutMs"))){
+const err108 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key44},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data204};
+if(vErrors === null){
+vErrors = [err108];
+}
+else {
+vErrors.push(err108);
+}
+errors++;
+break;
+}
+}
+if(_errs508 === errors){
+if(data204.type !== undefined){
+let data206 = data204.type;
+const _errs509 = errors;
+if("etcd" !== data206){
+const err109 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data206};
+if(vErrors === null){
+vErrors = [err109];
+}
+else {
+vErrors.push(err109);
+}
+errors++;
+}
+var valid82 = _errs509 === errors;
+}
+else {
+var valid82 = true;
+}
+if(valid82){
+if(data204.endpoints !== undefined){
+let data207 = data204.endpoints;
+const _errs510 = errors;
+if(errors === _errs510){
+if(Array.isArray(data207)){
+if(data207.length > 32){
+const err110 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data207};
+if(vErrors === null){
+vErrors = [err110];
+}
+else {
+vErrors.push(err110);
+}
+errors++;
+}
+else {
+if(data207.length < 1){
+const err111 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data207};
+if(vErrors === null){
+vErrors = [err111];
+}
+else {
+vErrors.push(err111);
+}
+errors++;
+}
+else {
+var valid83 = true;
+const len15 = data207.length;
+for(let i22=0; i22<len15; i22++){
+let data208 = data207[i22];
+const _errs512 = errors;
+if(errors === _errs512){
+if(typeof data208 === "string"){
+if(func3(data208) > 300){
+const err112 = {instancePath:instancePath+"/store/endpoints/" + i22,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data208};
+if(vErrors === null){
+vErrors = [err112];
+}
+else {
+vErrors.push(err112);
+}
+errors++;
+}
+else {
+if(func3(data208) < 3){
+const err113 = {instancePath:instancePath+"/store/endpoints/" + i22,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data208};
+if(vErrors === null){
+vErrors = [err113];
+}
+else {
+vErrors.push(err113);
+}
+errors++;
+}
+}
+}
+else {
+const err114 = {instancePath:instancePath+"/store/endpoints/" + i22,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data208};
+if(vErrors === null){
+vErrors = [err114];
+}
+else {
+vErrors.push(err114);
+}
+errors++;
+}
+}
+var valid83 = _errs512 === errors;
+if(!valid83){
+break;
+}
+}
+}
+}
+}
+else {
+const err115 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data207};
+if(vErrors === null){
+vErrors = [err115];
+}
+else {
+vErrors.push(err115);
+}
+errors++;
+}
+}
+var valid82 = _errs510 === errors;
+}
+else {
+var valid82 = true;
+}
+if(valid82){
+if(data204.prefix !== undefined){
+let data209 = data204.prefix;
+const _errs514 = errors;
+if(errors === _errs514){
+if(typeof data209 === "string"){
+if(func3(data209) > 256){
+const err116 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data209};
+if(vErrors === null){
+vErrors = [err116];
+}
+else {
+vErrors.push(err116);
+}
+errors++;
+}
+else {
+if(!pattern21.test(data209)){
+const err117 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data209};
+if(vErrors === null){
+vErrors = [err117];
+}
+else {
+vErrors.push(err117);
+}
+errors++;
+}
+}
+}
+else {
+const err118 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data209};
+if(vErrors === null){
+vErrors = [err118];
+}
+else {
+vErrors.push(err118);
+}
+errors++;
+}
+}
+var valid82 = _errs514 === errors;
+}
+else {
+var valid82 = true;
+}
+if(valid82){
+if(data204.tls !== undefined){
+let data210 = data204.tls;
+const _errs516 = errors;
+if(errors === _errs516){
+if(data210 && typeof data210 == "object" && !Array.isArray(data210)){
+let missing20;
+if((data210.ca === undefined) && (missing20 = "ca")){
+const err119 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing20},message:"must have required property '"+missing20+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data210};
+if(vErrors === null){
+vErrors = [err119];
+}
+else {
+vErrors.push(err119);
+}
+errors++;
+}
+else {
+const _errs518 = errors;
+for(const key45 in data210){
+if(!(((key45 === "ca") || (key45 === "cert")) || (key45 === "key"))){
+const err120 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key45},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data210};
+if(vErrors === null){
+vErrors = [err120];
+}
+else {
+vErrors.push(err120);
+}
+errors++;
+break;
+}
+}
+if(_errs518 === errors){
+if(data210.ca !== undefined){
+let data211 = data210.ca;
+const _errs519 = errors;
+if(errors === _errs519){
+if(typeof data211 === "string"){
+if(func3(data211) < 1){
+const err121 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data211};
+if(vErrors === null){
+vErrors = [err121];
+}
+else {
+vErrors.push(err121);
+}
+errors++;
+}
+}
+else {
+const err122 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data211};
+if(vErrors === null){
+vErrors = [err122];
+}
+else {
+vErrors.push(err122);
+}
+errors++;
+}
+}
+var valid84 = _errs519 === errors;
+}
+else {
+var valid84 = true;
+}
+if(valid84){
+if(data210.cert !== undefined){
+let data212 = data210.cert;
+const _errs521 = errors;
+if(errors === _errs521){
+if(typeof data212 === "string"){
+if(func3(data212) < 1){
+const err123 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data212};
+if(vErrors === null){
+vErrors = [err123];
+}
+else {
+vErrors.push(err123);
+}
+errors++;
+}
+}
+else {
+const err124 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data212};
+if(vErrors === null){
+vErrors = [err124];
+}
+else {
+vErrors.push(err124);
+}
+errors++;
+}
+}
+var valid84 = _errs521 === errors;
+}
+else {
+var valid84 = true;
+}
+if(valid84){
+if(data210.key !== undefined){
+let data213 = data210.key;
+const _errs523 = errors;
+if(errors === _errs523){
+if(typeof data213 === "string"){
+if(func3(data213) < 1){
+const err125 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data213};
+if(vErrors === null){
+vErrors = [err125];
+}
+else {
+vErrors.push(err125);
+}
+errors++;
+}
+}
+else {
+const err126 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data213};
+if(vErrors === null){
+vErrors = [err126];
+}
+else {
+vErrors.push(err126);
+}
+errors++;
+}
+}
+var valid84 = _errs523 === errors;
+}
+else {
+var valid84 = true;
+}
+}
+}
+}
+}
+}
+else {
+const err127 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data210};
+if(vErrors === null){
+vErrors = [err127];
+}
+else {
+vErrors.push(err127);
+}
+errors++;
+}
+}
+var valid82 = _errs516 === errors;
+}
+else {
+var valid82 = true;
+}
+if(valid82){
+if(data204.auth !== undefined){
+let data214 = data204.auth;
+const _errs525 = errors;
+if(errors === _errs525){
+if(data214 && typeof data214 == "object" && !Array.isArray(data214)){
+let missing21;
+if((data214.username === undefined) && (missing21 = "username")){
+const err128 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing21},message:"must have required property '"+missing21+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data214};
+if(vErrors === null){
+vErrors = [err128];
+}
+else {
+vErrors.push(err128);
+}
+errors++;
+}
+else {
+const _errs527 = errors;
+for(const key46 in data214){
+if(!((key46 === "username") || (key46 === "password"))){
+const err129 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key46},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data214};
+if(vErrors === null){
+vErrors = [err129];
+}
+else {
+vErrors.push(err129);
+}
+errors++;
+break;
+}
+}
+if(_errs527 === errors){
+if(data214.username !== undefined){
+let data215 = data214.username;
+const _errs528 = errors;
+if(errors === _errs528){
+if(typeof data215 === "string"){
+if(func3(data215) > 256){
+const err130 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data215};
+if(vErrors === null){
+vErrors = [err130];
+}
+else {
+vErrors.push(err130);
+}
+errors++;
+}
+else {
+if(func3(data215) < 1){
+const err131 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data215};
+if(vErrors === null){
+vErrors = [err131];
+}
+else {
+vErrors.push(err131);
+}
+errors++;
+}
+}
+}
+else {
+const err132 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data215};
+if(vErrors === null){
+vErrors = [err132];
+}
+else {
+vErrors.push(err132);
+}
+errors++;
+}
+}
+var valid85 = _errs528 === errors;
+}
+else {
+var valid85 = true;
+}
+if(valid85){
+if(data214.password !== undefined){
+let data216 = data214.password;
+const _errs530 = errors;
+if(errors === _errs530){
+if(typeof data216 === "string"){
+if(func3(data216) > 512){
+const err133 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data216};
+if(vErrors === null){
+vErrors = [err133];
+}
+else {
+vErrors.push(err133);
+}
+errors++;
+}
+else {
+if(func3(data216) < 1){
+const err134 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data216};
+if(vErrors === null){
+vErrors = [err134];
+}
+else {
+vErrors.push(err134);
+}
+errors++;
+}
+}
+}
+else {
+const err135 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data216};
+if(vErrors === null){
+vErrors = [err135];
+}
+else {
+vErrors.push(err135);
+}
+errors++;
+}
+}
+var valid85 = _errs530 === errors;
+}
+else {
+var valid85 = true;
+}
+}
+}
+}
+}
+else {
+const err136 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data214};
+if(vErrors === null){
+vErrors = [err136];
+}
+else {
+vErrors.push(err136);
+}
+errors++;
+}
+}
+var valid82 = _errs525 === errors;
+}
+else {
+var valid82 = true;
+}
+if(valid82){
+if(data204.cacheFile !== undefined){
+let data217 = data204.cacheFile;
+const _errs532 = errors;
+if(errors === _errs532){
+if(typeof data217 === "string"){
+if(func3(data217) < 1){
+const err137 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data217};
+if(vErrors === null){
+vErrors = [err137];
+}
+else {
+vErrors.push(err137);
+}
+errors++;
+}
+}
+else {
+const err138 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data217};
+if(vErrors === null){
+vErrors = [err138];
+}
+else {
+vErrors.push(err138);
+}
+errors++;
+}
+}
+var valid82 = _errs532 === errors;
+}
+else {
+var valid82 = true;
+}
+if(valid82){
+if(data204.timeoutMs !== undefined){
+let data218 = data204.timeoutMs;
+const _errs534 = errors;
+if(!((typeof data218 == "number") && (!(data218 % 1) && !isNaN(data218)))){
+const err139 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data218};
+if(vErrors === null){
+vErrors = [err139];
+}
+else {
+vErrors.push(err139);
+}
+errors++;
+}
+if(errors === _errs534){
+if(typeof data218 == "number"){
+if(data218 > 60000 || isNaN(data218)){
+const err140 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data218};
+if(vErrors === null){
+vErrors = [err140];
+}
+else {
+vErrors.push(err140);
+}
+errors++;
+}
+else {
+if(data218 < 100 || isNaN(data218)){
+const err141 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data218};
+if(vErrors === null){
+vErrors = [err141];
+}
+else {
+vErrors.push(err141);
+}
+errors++;
+}
+}
+}
+}
+var valid82 = _errs534 === errors;
+}
+else {
+var valid82 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+const err142 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data204};
+if(vErrors === null){
+vErrors = [err142];
+}
+else {
+vErrors.push(err142);
+}
+errors++;
+}
+}
+var _valid14 = _errs506 === errors;
+if(_valid14 && valid80){
+valid80 = false;
+passing4 = [passing4, 1];
+}
+else {
+if(_valid14){
+valid80 = true;
+passing4 = 1;
+}
+}
+if(!valid80){
+const err143 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing4},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data204};
+if(vErrors === null){
+vErrors = [err143];
+}
+else {
+vErrors.push(err143);
+}
+errors++;
+validate10.errors = vErrors;
 return false;
 }
 else {
-var valid51 = true;
-const len14 = data144.length;
-for(let i17=0; i17<len14; i17++){
-let data145 = data144[i17];
-const _errs329 = errors;
-if(!((typeof data145 == "number") && (!(data145 % 1) && !isNaN(data145)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i17,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data145}];
+errors = _errs501;
+if(vErrors !== null){
+if(_errs501){
+vErrors.length = _errs501;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid0 = _errs500 === errors;
+if(valid0){
+let data219 = data.forwardProxy;
+const _errs536 = errors;
+if(errors === _errs536){
+if(data219 && typeof data219 == "object" && !Array.isArray(data219)){
+if(data219.enabled === undefined){
+data219.enabled = false;
+}
+if(data219.allowClients === undefined){
+data219.allowClients = ["127.0.0.0/8","::1/128"];
+}
+if(data219.connectPorts === undefined){
+data219.connectPorts = [443];
+}
+if(data219.httpPorts === undefined){
+data219.httpPorts = [80,8080];
+}
+if(data219.originateTls === undefined){
+data219.originateTls = false;
+}
+if(data219.httpsPorts === undefined){
+data219.httpsPorts = [443];
+}
+if(data219.allowDestinations === undefined){
+data219.allowDestinations = [];
+}
+if(data219.denyDestinations === undefined){
+data219.denyDestinations = [];
+}
+if(data219.denyHosts === undefined){
+data219.denyHosts = [];
+}
+const _errs538 = errors;
+for(const key47 in data219){
+if(!(func2.call(schema11.properties.forwardProxy.properties, key47))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key47},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data219}];
+return false;
+break;
+}
+}
+if(_errs538 === errors){
+let data220 = data219.enabled;
+const _errs539 = errors;
+if(typeof data220 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data220}];
 return false;
 }
-if(errors === _errs329){
-if(typeof data145 == "number"){
-if(data145 > 65535 || isNaN(data145)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i17,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data145}];
+var valid86 = _errs539 === errors;
+if(valid86){
+if(data219.listen !== undefined){
+let data221 = data219.listen;
+const _errs541 = errors;
+if(errors === _errs541){
+if(typeof data221 === "string"){
+if(func3(data221) > 300){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data221}];
 return false;
 }
 else {
-if(data145 < 1 || isNaN(data145)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i17,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data145}];
+if(func3(data221) < 3){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data221}];
 return false;
 }
 }
 }
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data221}];
+return false;
 }
-var valid51 = _errs329 === errors;
-if(!valid51){
+}
+var valid86 = _errs541 === errors;
+}
+else {
+var valid86 = true;
+}
+if(valid86){
+let data222 = data219.allowClients;
+const _errs543 = errors;
+if(errors === _errs543){
+if(Array.isArray(data222)){
+if(data222.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data222}];
+return false;
+}
+else {
+var valid87 = true;
+const len16 = data222.length;
+for(let i23=0; i23<len16; i23++){
+let data223 = data222[i23];
+const _errs545 = errors;
+if(errors === _errs545){
+if(typeof data223 === "string"){
+if(func3(data223) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i23,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data223}];
+return false;
+}
+else {
+if(func3(data223) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i23,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data223}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i23,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data223}];
+return false;
+}
+}
+var valid87 = _errs545 === errors;
+if(!valid87){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data144}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data222}];
 return false;
 }
 }
-var valid48 = _errs327 === errors;
-if(valid48){
-let data146 = data137.originateTls;
-const _errs331 = errors;
-if(typeof data146 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data146}];
-return false;
-}
-var valid48 = _errs331 === errors;
-if(valid48){
-let data147 = data137.httpsPorts;
-const _errs333 = errors;
-if(errors === _errs333){
-if(Array.isArray(data147)){
-if(data147.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data147}];
+var valid86 = _errs543 === errors;
+if(valid86){
+let data224 = data219.connectPorts;
+const _errs547 = errors;
+if(errors === _errs547){
+if(Array.isArray(data224)){
+if(data224.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data224}];
 return false;
 }
 else {
-var valid52 = true;
-const len15 = data147.length;
-for(let i18=0; i18<len15; i18++){
-let data148 = data147[i18];
-const _errs335 = errors;
-if(!((typeof data148 == "number") && (!(data148 % 1) && !isNaN(data148)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i18,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data148}];
+var valid88 = true;
+const len17 = data224.length;
+for(let i24=0; i24<len17; i24++){
+let data225 = data224[i24];
+const _errs549 = errors;
+if(!((typeof data225 == "number") && (!(data225 % 1) && !isNaN(data225)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i24,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data225}];
 return false;
 }
-if(errors === _errs335){
-if(typeof data148 == "number"){
-if(data148 > 65535 || isNaN(data148)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i18,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data148}];
+if(errors === _errs549){
+if(typeof data225 == "number"){
+if(data225 > 65535 || isNaN(data225)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i24,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data225}];
 return false;
 }
 else {
-if(data148 < 1 || isNaN(data148)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i18,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data148}];
+if(data225 < 1 || isNaN(data225)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i24,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data225}];
 return false;
 }
 }
 }
 }
-var valid52 = _errs335 === errors;
-if(!valid52){
+var valid88 = _errs549 === errors;
+if(!valid88){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data147}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data224}];
 return false;
 }
 }
-var valid48 = _errs333 === errors;
-if(valid48){
-let data149 = data137.allowDestinations;
-const _errs337 = errors;
-if(errors === _errs337){
-if(Array.isArray(data149)){
-if(data149.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data149}];
-return false;
-}
-else {
-var valid53 = true;
-const len16 = data149.length;
-for(let i19=0; i19<len16; i19++){
-let data150 = data149[i19];
-const _errs339 = errors;
-if(errors === _errs339){
-if(typeof data150 === "string"){
-if(func3(data150) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i19,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data150}];
+var valid86 = _errs547 === errors;
+if(valid86){
+let data226 = data219.httpPorts;
+const _errs551 = errors;
+if(errors === _errs551){
+if(Array.isArray(data226)){
+if(data226.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data226}];
 return false;
 }
 else {
-if(func3(data150) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i19,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data150}];
+var valid89 = true;
+const len18 = data226.length;
+for(let i25=0; i25<len18; i25++){
+let data227 = data226[i25];
+const _errs553 = errors;
+if(!((typeof data227 == "number") && (!(data227 % 1) && !isNaN(data227)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i25,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data227}];
 return false;
 }
-}
+if(errors === _errs553){
+if(typeof data227 == "number"){
+if(data227 > 65535 || isNaN(data227)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i25,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data227}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i19,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data150}];
+if(data227 < 1 || isNaN(data227)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i25,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data227}];
 return false;
 }
 }
-var valid53 = _errs339 === errors;
-if(!valid53){
+}
+}
+var valid89 = _errs553 === errors;
+if(!valid89){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data149}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data226}];
 return false;
 }
 }
-var valid48 = _errs337 === errors;
-if(valid48){
-let data151 = data137.denyDestinations;
-const _errs341 = errors;
-if(errors === _errs341){
-if(Array.isArray(data151)){
-if(data151.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data151}];
+var valid86 = _errs551 === errors;
+if(valid86){
+let data228 = data219.originateTls;
+const _errs555 = errors;
+if(typeof data228 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data228}];
 return false;
 }
-else {
-var valid54 = true;
-const len17 = data151.length;
-for(let i20=0; i20<len17; i20++){
-let data152 = data151[i20];
-const _errs343 = errors;
-if(errors === _errs343){
-if(typeof data152 === "string"){
-if(func3(data152) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i20,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data152}];
+var valid86 = _errs555 === errors;
+if(valid86){
+let data229 = data219.httpsPorts;
+const _errs557 = errors;
+if(errors === _errs557){
+if(Array.isArray(data229)){
+if(data229.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data229}];
 return false;
 }
 else {
-if(func3(data152) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i20,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data152}];
+var valid90 = true;
+const len19 = data229.length;
+for(let i26=0; i26<len19; i26++){
+let data230 = data229[i26];
+const _errs559 = errors;
+if(!((typeof data230 == "number") && (!(data230 % 1) && !isNaN(data230)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i26,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data230}];
 return false;
 }
-}
+if(errors === _errs559){
+if(typeof data230 == "number"){
+if(data230 > 65535 || isNaN(data230)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i26,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data230}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i20,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data152}];
+if(data230 < 1 || isNaN(data230)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i26,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data230}];
 return false;
 }
 }
-var valid54 = _errs343 === errors;
-if(!valid54){
+}
+}
+var valid90 = _errs559 === errors;
+if(!valid90){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data151}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data229}];
 return false;
 }
 }
-var valid48 = _errs341 === errors;
-if(valid48){
-let data153 = data137.denyHosts;
-const _errs345 = errors;
-if(errors === _errs345){
-if(Array.isArray(data153)){
-if(data153.length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data153}];
-return false;
-}
-else {
-var valid55 = true;
-const len18 = data153.length;
-for(let i21=0; i21<len18; i21++){
-let data154 = data153[i21];
-const _errs347 = errors;
-if(errors === _errs347){
-if(typeof data154 === "string"){
-if(func3(data154) > 253){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i21,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data154}];
+var valid86 = _errs557 === errors;
+if(valid86){
+let data231 = data219.allowDestinations;
+const _errs561 = errors;
+if(errors === _errs561){
+if(Array.isArray(data231)){
+if(data231.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data231}];
 return false;
 }
 else {
-if(func3(data154) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i21,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data154}];
+var valid91 = true;
+const len20 = data231.length;
+for(let i27=0; i27<len20; i27++){
+let data232 = data231[i27];
+const _errs563 = errors;
+if(errors === _errs563){
+if(typeof data232 === "string"){
+if(func3(data232) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i27,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data232}];
+return false;
+}
+else {
+if(func3(data232) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i27,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data232}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i21,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data154}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i27,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data232}];
 return false;
 }
 }
-var valid55 = _errs347 === errors;
-if(!valid55){
+var valid91 = _errs563 === errors;
+if(!valid91){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data153}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data231}];
 return false;
 }
 }
-var valid48 = _errs345 === errors;
-if(valid48){
-if(data137.auth !== undefined){
-let data155 = data137.auth;
-const _errs349 = errors;
-if(errors === _errs349){
-if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
-if(data155.realm === undefined){
-data155.realm = "portico";
-}
-let missing16;
-if((data155.users === undefined) && (missing16 = "users")){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing16},message:"must have required property '"+missing16+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data155}];
+var valid86 = _errs561 === errors;
+if(valid86){
+let data233 = data219.denyDestinations;
+const _errs565 = errors;
+if(errors === _errs565){
+if(Array.isArray(data233)){
+if(data233.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data233}];
 return false;
 }
 else {
-const _errs351 = errors;
-for(const key28 in data155){
-if(!((key28 === "realm") || (key28 === "users"))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data155}];
-return false;
-break;
-}
-}
-if(_errs351 === errors){
-let data156 = data155.realm;
-const _errs352 = errors;
-if(errors === _errs352){
-if(typeof data156 === "string"){
-if(func3(data156) > 128){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data156}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data156}];
-return false;
-}
-}
-var valid56 = _errs352 === errors;
-if(valid56){
-if(data155.users !== undefined){
-let data157 = data155.users;
-const _errs354 = errors;
-if(errors === _errs354){
-if(data157 && typeof data157 == "object" && !Array.isArray(data157)){
-if(Object.keys(data157).length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data157}];
+var valid92 = true;
+const len21 = data233.length;
+for(let i28=0; i28<len21; i28++){
+let data234 = data233[i28];
+const _errs567 = errors;
+if(errors === _errs567){
+if(typeof data234 === "string"){
+if(func3(data234) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i28,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data234}];
 return false;
 }
 else {
-for(const key29 in data157){
-let data158 = data157[key29];
-const _errs357 = errors;
-if(errors === _errs357){
-if(typeof data158 === "string"){
-if(func3(data158) > 512){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key29.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data158}];
-return false;
-}
-else {
-if(func3(data158) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key29.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data158}];
+if(func3(data234) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i28,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data234}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key29.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data158}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i28,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data234}];
 return false;
 }
 }
-var valid57 = _errs357 === errors;
-if(!valid57){
+var valid92 = _errs567 === errors;
+if(!valid92){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data157}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data233}];
 return false;
 }
 }
-var valid56 = _errs354 === errors;
+var valid86 = _errs565 === errors;
+if(valid86){
+let data235 = data219.denyHosts;
+const _errs569 = errors;
+if(errors === _errs569){
+if(Array.isArray(data235)){
+if(data235.length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data235}];
+return false;
 }
 else {
-var valid56 = true;
-}
-}
-}
-}
+var valid93 = true;
+const len22 = data235.length;
+for(let i29=0; i29<len22; i29++){
+let data236 = data235[i29];
+const _errs571 = errors;
+if(errors === _errs571){
+if(typeof data236 === "string"){
+if(func3(data236) > 253){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i29,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data236}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data155}];
+if(func3(data236) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i29,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data236}];
 return false;
 }
 }
-var valid48 = _errs349 === errors;
 }
 else {
-var valid48 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data137}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i29,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data236}];
 return false;
 }
 }
-var valid0 = _errs312 === errors;
+var valid93 = _errs571 === errors;
+if(!valid93){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data235}];
+return false;
+}
+}
+var valid86 = _errs569 === errors;
+if(valid86){
+if(data219.auth !== undefined){
+let data237 = data219.auth;
+const _errs573 = errors;
+if(errors === _errs573){
+if(data237 && typeof data237 == "object" && !Array.isArray(data237)){
+if(data237.realm === undefined){
+data237.realm = "portico";
+}
+let missing22;
+if((data237.users === undefined) && (missing22 = "users")){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing22},message:"must have required property '"+missing22+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data237}];
+return false;
+}
+else {
+const _errs575 = errors;
+for(const key48 in data237){
+if(!((key48 === "realm") || (key48 === "users"))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key48},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data237}];
+return false;
+break;
+}
+}
+if(_errs575 === errors){
+let data238 = data237.realm;
+const _errs576 = errors;
+if(errors === _errs576){
+if(typeof data238 === "string"){
+if(func3(data238) > 128){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data238}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data238}];
+return false;
+}
+}
+var valid94 = _errs576 === errors;
+if(valid94){
+if(data237.users !== undefined){
+let data239 = data237.users;
+const _errs578 = errors;
+if(errors === _errs578){
+if(data239 && typeof data239 == "object" && !Array.isArray(data239)){
+if(Object.keys(data239).length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data239}];
+return false;
+}
+else {
+for(const key49 in data239){
+let data240 = data239[key49];
+const _errs581 = errors;
+if(errors === _errs581){
+if(typeof data240 === "string"){
+if(func3(data240) > 512){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key49.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data240}];
+return false;
+}
+else {
+if(func3(data240) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key49.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data240}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key49.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data240}];
+return false;
+}
+}
+var valid95 = _errs581 === errors;
+if(!valid95){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data239}];
+return false;
+}
+}
+var valid94 = _errs578 === errors;
+}
+else {
+var valid94 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data237}];
+return false;
+}
+}
+var valid86 = _errs573 === errors;
+}
+else {
+var valid86 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data219}];
+return false;
+}
+}
+var valid0 = _errs536 === errors;
 if(valid0){
 if(data.demoOrigin !== undefined){
-let data159 = data.demoOrigin;
-const _errs359 = errors;
-if(errors === _errs359){
-if(data159 && typeof data159 == "object" && !Array.isArray(data159)){
-const _errs361 = errors;
-for(const key30 in data159){
-if(!(key30 === "listen")){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data159}];
+let data241 = data.demoOrigin;
+const _errs583 = errors;
+if(errors === _errs583){
+if(data241 && typeof data241 == "object" && !Array.isArray(data241)){
+const _errs585 = errors;
+for(const key50 in data241){
+if(!(key50 === "listen")){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key50},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data241}];
 return false;
 break;
 }
 }
-if(_errs361 === errors){
-if(data159.listen !== undefined){
-let data160 = data159.listen;
-const _errs362 = errors;
-if(errors === _errs362){
-if(typeof data160 === "string"){
-if(func3(data160) > 300){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data160}];
+if(_errs585 === errors){
+if(data241.listen !== undefined){
+let data242 = data241.listen;
+const _errs586 = errors;
+if(errors === _errs586){
+if(typeof data242 === "string"){
+if(func3(data242) > 300){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data242}];
 return false;
 }
 else {
-if(func3(data160) < 3){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data160}];
+if(func3(data242) < 3){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data242}];
 return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data160}];
-return false;
-}
-}
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data159}];
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data242}];
 return false;
 }
 }
-var valid0 = _errs359 === errors;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data241}];
+return false;
+}
+}
+var valid0 = _errs583 === errors;
 }
 else {
 var valid0 = true;
+}
 }
 }
 }
