@@ -2,9 +2,9 @@
 // Alert on portico_acme_certificate_expiry_days (e.g. < 10 for 90-day certificates: renewal has
 // failed for weeks) and on portico_acme_renewal_failures > 0 for long.
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { AcmeView } from '../api/admin-context.js';
+import type { AcmeMetricsView } from '../acme/acme-manager.js';
 
-export function registerAcmeMetrics(registry: Registry, acme: AcmeView): void {
+export function registerAcmeMetrics(registry: Registry, acme: { metrics(): AcmeMetricsView }): void {
   const registers = [registry];
   new Gauge({
     name: 'portico_acme_certificate_expiry_days', help: 'Days until the ACME certificate of each name expires (negative: expired)', labelNames: ['name'], registers,
