@@ -1,6 +1,7 @@
 // A TLS listener: node:tls terminates, the certificate comes from the listener's CertificateStore
 // per handshake (SNICallback; the server's own context, used without SNI, follows the store's
-// first certificate). TLS 1.2/1.3; ALPN offers `alpnProtocols` (http/1.1 by default). A failed
+// first certificate). TLS 1.2/1.3; ALPN offers the listener's `protocols` in the server's order
+// of preference (src/server/listener-plan.ts; http/1.1 only for the admin API). A failed
 // handshake (bad client hello, plaintext HTTP sent to the port, no hello before the handshake
 // deadline) costs that one connection and a debug log line: Node destroys the socket and reports
 // it as tlsClientError. A name the ACME manager looks after without a certificate yet fails its
@@ -26,7 +27,7 @@ import { parseClientHello } from './client-hello.js';
 
 /** RFC 8737 §6.2: the ALPN protocol id of a TLS-ALPN-01 validation. */
 export const ACME_TLS_ALPN = 'acme-tls/1';
-/** The ALPN protocols offered by default (issue 21 adds h2 to the same listeners). */
+/** The ALPN protocols offered by default (a listener's `protocols` may add h2). */
 export const DEFAULT_ALPN = ['http/1.1'];
 /** A name without a certificate is warned about at most this often. */
 const MISSING_WARN_MS = 60_000;
@@ -35,7 +36,8 @@ export interface TlsListenerOptions {
   id: string;
   handshakeTimeoutMs: number;
   logger: Logger;
-  /** ALPN protocols offered, in preference order (default DEFAULT_ALPN). */
+  /** ALPN protocols offered, in preference order (OpenSSL picks the first the client also
+   *  offers; default http/1.1 only). */
   alpnProtocols?: string[];
   /** The TLS-ALPN-01 challenge certificate pending for a name, if any: makes the listener read
    *  each ClientHello first (see above). */
@@ -62,11 +64,12 @@ function sniCallback(store: CertificateStore, o: { id: string; logger: Logger } 
 
 /** Options of a TLS server on the store: its certificates chosen per handshake (SNI), the first
  *  one without SNI; also for the admin API's HTTPS server (admin/api/admin-tls.ts). */
-export function tlsServerOptions(store: CertificateStore, handshakeTimeoutMs: number, o?: Pick<TlsListenerOptions, 'id' | 'logger' | 'alpnProtocols'>): tls.TlsOptions {
+/** `warn`: where a handshake refused for a name awaiting its ACME certificate is logged. */
+export function tlsServerOptions(store: CertificateStore, handshakeTimeoutMs: number, alpnProtocols: string[] = DEFAULT_ALPN, warn?: { id: string; logger: Logger }): tls.TlsOptions {
   return {
     ...store.defaultContextOptions(),
-    ALPNProtocols: o?.alpnProtocols ?? DEFAULT_ALPN,
-    SNICallback: sniCallback(store, o),
+    ALPNProtocols: alpnProtocols,
+    SNICallback: sniCallback(store, warn),
     handshakeTimeout: handshakeTimeoutMs,
     // no allowHalfOpen (the plain listener has it): a TLS client's close_notify + FIN ends the
     // connection; a half-open TLSSocket is not destroyed after our own end() and would linger
@@ -89,7 +92,7 @@ export function followCertificateStore(server: tls.Server, store: CertificateSto
 
 /** The listener's server: a tls.Server, or with `answerTlsAlpn01` a net.Server in front of one. */
 export function createTlsServer(store: CertificateStore, o: TlsListenerOptions, onSecureConnection: (socket: tls.TLSSocket) => void): net.Server {
-  const server = tls.createServer(tlsServerOptions(store, o.handshakeTimeoutMs, o), onSecureConnection);
+  const server = tls.createServer(tlsServerOptions(store, o.handshakeTimeoutMs, o.alpnProtocols, o), onSecureConnection);
   const unsubscribe = followCertificateStore(server, store, o);
   const answer = o.answerTlsAlpn01;
   if (!answer) return server;
