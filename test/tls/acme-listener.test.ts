@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import net from 'node:net';
 import tls from 'node:tls';
+import http2 from 'node:http2';
 import { pino } from 'pino';
 import { TestPki, type IssuedCert } from '../helpers/certs.js';
 import { startProxy, startHttpOrigin, request, sleep, useCleanups, type Started } from '../helpers/harness.js';
@@ -174,5 +175,25 @@ describe('ACME validations and certificates in the data plane', () => {
     c.write('GET /x HTTP/1.1\r\nHost: b.test\r\nConnection: close\r\n\r\n');
     const text = await new Promise<string>((resolve) => { let t = ''; c.on('data', (d: Buffer) => { t += d.toString(); }); c.on('close', () => resolve(t)); });
     expect(text).toMatch(/^HTTP\/1\.1 200[\s\S]*origin GET \/x$/);
+
+    // an HTTP-01 request that arrives over HTTP/2 (a CA that followed a redirect) gets the key
+    // authorization too
+    p.proxy.setAcmeChallenges({ http01: { 'tok-h2': { name: 'b.test', keyAuthorization: KEY_AUTHORIZATION } }, tlsAlpn01: {} });
+    const session = http2.connect(`https://b.test:${p.secure}`, { ca: pki.caPem, servername: 'b.test', createConnection: () => tls.connect({ port: p.secure, host: '127.0.0.1', servername: 'b.test', ca: pki.caPem, ALPNProtocols: ['h2'] }) });
+    try {
+      const h2 = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = session.request({ ':path': '/.well-known/acme-challenge/tok-h2', ':authority': 'b.test' });
+        let status = 0;
+        let body = '';
+        req.on('response', (h) => { status = Number(h[':status']); });
+        req.on('data', (d: Buffer) => { body += d.toString(); });
+        req.on('end', () => resolve({ status, body }));
+        req.on('error', reject);
+        req.end();
+      });
+      expect(h2).toEqual({ status: 200, body: KEY_AUTHORIZATION });
+    } finally {
+      session.close();
+    }
   });
 });
