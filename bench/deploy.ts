@@ -233,6 +233,10 @@ class Origin {
   }
 }
 
+/** A deploy's phase begins this long before its first upstream stops (longer than the p99 latency
+ *  on a busy 2-CPU machine). */
+const LEAD_IN_MS = 500;
+
 /** Failed requests sent less than this apart belong to one span. */
 const SPAN_GAP_MS = 250;
 
@@ -403,7 +407,10 @@ class DeployBench {
       phase('before');
       await sleep(this.steadyMs);
       for (let d = 1; d <= this.opts.deploys; d++) {
+        // Requests are counted in the phase they were sent in: the deploy's phase begins a little
+        // before the first upstream stops, so that the requests in flight at that moment are its.
         phase(`deploy ${d}`);
+        await sleep(LEAD_IN_MS);
         for (const o of origins) {
           event(`upstream ${o.index + 1} ${stop === 'kill' ? 'SIGKILL' : 'SIGTERM'}`);
           if (stop === 'kill') await o.kill();
