@@ -27,9 +27,7 @@ import {
   type Running,
   type TargetContext,
 } from './targets.js';
-
-/** A route's `policy` as written in the configuration (src/routing/policy.ts once issue 20 landed). */
-export type PolicySpec = Record<string, Record<string, unknown>>;
+import type { PolicySpec } from '../src/upstream/policy.js';
 
 export type Scenario = 'deploy' | 'outage' | 'slow';
 

@@ -477,8 +477,8 @@ class DeployBench {
   async slowCase(t: DeployTarget): Promise<void> {
     const upstreams = 3;
     const policy = t.policy?.('slow');
-    const configured = this.portico.policy ? policy?.['loadBalancing']?.['algorithm'] : undefined;
-    const algorithm = t.product === 'nginx' ? 'least_conn' : t.product === 'haproxy' ? 'leastconn' : typeof configured === 'string' ? configured : 'round-robin';
+    const configured = this.portico.policy ? policy?.loadBalancing?.algorithm : undefined;
+    const algorithm = t.product === 'nginx' ? 'least_conn' : t.product === 'haproxy' ? 'leastconn' : configured ?? 'round-robin';
     const rec: SlowRecord = { target: t.name, algorithm, upstreams, delayMs: this.opts.delayMs, perUpstream: [], slowShare: NaN, rps: NaN, loadAvg: { start: NaN, max: NaN, end: NaN } };
     if (t.product === 'portico' && policy !== undefined && !this.portico.policy) rec.note = 'least-request not supported by this build: round robin';
     this.sampler.beginCase();
