@@ -17,8 +17,8 @@ export const TOOLS = [
   { command: 'curl', pkg: 'curl', usedBy: 'the forward-proxy and TLS tests' },
   { command: 'wrk', pkg: 'wrk', usedBy: 'the soak test' },
   { command: 'h2load', pkg: 'nghttp2-client', usedBy: 'the HTTP/2 tests' },
-  { command: 'pebble', pkg: 'pebble', usedBy: 'the ACME tests' },
-  { command: 'pebble-challtestsrv', pkg: 'pebble', usedBy: 'the ACME tests' },
+  { command: 'pebble', pkg: 'pebble', usedBy: 'the automatic HTTPS (ACME) tests' },
+  { command: 'pebble-challtestsrv', pkg: 'pebble', usedBy: 'the automatic HTTPS (ACME) tests' },
   { command: 'chromium', pkg: 'chromium', usedBy: 'the browser tests' },
 ];
 
