@@ -3,7 +3,7 @@
 // prefix in one compare-and-swap transaction, so the running fleet sees one change.
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfigFile } from '../../src/config/config.js';
+import { globalPolicy, loadConfigFile } from '../../src/config/config.js';
 import { parseStoreUrl, storeUrl, type EtcdStoreConfig } from '../../src/config/store-config.js';
 import { RouteTable } from '../../src/routing/route-table.js';
 import { RouteKeys, connectEtcd, loadRoutes, specsOf, writeRoutes } from '../stores/etcd-routes.js';
@@ -95,8 +95,9 @@ function routesOfFile(path: string) {
   // the config file's schema checks each route; with an etcd "store" a config file has no routes
   const raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
   if (!raw || typeof raw !== 'object' || !Array.isArray(raw.routes)) throw new UsageError(`${path}: expected a JSON object with a "routes" array`);
-  const routes = loadConfigFile(path, false).routes.map(normalizeRoute);
-  RouteTable.build(routes, 1); // semantic checks (upstream URLs, duplicate ids, conflicts)
+  const config = loadConfigFile(path, false);
+  const routes = config.routes.map(normalizeRoute);
+  RouteTable.build(routes, 1, globalPolicy(config)); // semantic checks (upstream URLs, duplicate ids, conflicts)
   return routes;
 }
 

@@ -1,3 +1,4 @@
+import { builtInPolicy } from '../../src/routing/policy.js';
 import { describe, it, expect } from 'vitest';
 import { RouteTable, RouteTableHolder, type MatchInput } from '../../src/routing/route-table.js';
 import { mapPath, hasDotDotSegment, prefixMatches } from '../../src/routing/path-mapping.js';
@@ -190,7 +191,7 @@ describe('origin health state', () => {
       const healthA = a.proxy.routes.current.health;
       expect(healthA).not.toBe(b.proxy.routes.current.health);
       const ejected = a.proxy.routes.current.routes[0].balancer.targets[0].health;
-      ejected.failed({ maxFails: 1, cooldownMs: 60_000 }, Date.now());
+      ejected.failed({ ...builtInPolicy().outlier, consecutiveFailures: 1, baseEjectionMs: 60_000 }, performance.now(), 'test', true);
       // the other proxy's view of the same origin is its own
       expect(b.proxy.routes.current.routes[0].balancer.targets[0].health).not.toBe(ejected);
       a.proxy.applyRoutes(routes('http://a.test'));
