@@ -3,7 +3,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import type { ErrorObject } from 'ajv';
 import type { RouteSpec } from '../routing/route-spec.js';
-import { builtInPolicy, mergePolicy, type Policy, type PolicySpec } from '../routing/policy.js';
+import { builtInPolicy, mergePolicy, type Policy, type PolicySpec } from '../upstream/policy.js';
 import { createRequire } from 'node:module';
 import { ProxyError } from '../errors.js';
 import { parseJsonText } from './json-text.js';
@@ -51,7 +51,7 @@ export interface Config {
     maxFails: number; ejectMs: number; caFile?: string;
   };
   forwarding: { xForwarded: boolean; forwarded: boolean; trustedProxies: string[] };
-  /** The global traffic policy (src/routing/policy.ts): routes' own policies are laid over it. */
+  /** The global traffic policy (src/upstream/policy.ts): routes' own policies are laid over it. */
   policy: PolicySpec;
   notFoundStatus: 404 | 421 | 502 | 503;
   clientHalfClose: 'abort' | 'finish';

@@ -7,7 +7,7 @@
 // client sees an incomplete message rather than a short "success".
 //
 // A request may take several tries, each to one upstream (the route's traffic policy,
-// src/routing/policy.ts): when a try fails before any response byte reached the client in a way
+// src/upstream/policy.ts): when a try fails before any response byte reached the client in a way
 // the policy lets it retry (no connection; an idempotent request whose connection closed or timed
 // out before a response head; a status in retries.onStatus), the dispatcher moves the plan to
 // another upstream (Dispatcher#retry) and the exchange starts over: the head again, then the body

@@ -3,7 +3,7 @@
 // schema cannot express (URL syntax, duplicate ids) live in route-table.ts.
 
 import type { UpstreamTlsSpec } from '../upstream/upstream-tls.js';
-import { policySchema, type PolicySpec } from './policy.js';
+import { policySchema, type PolicySpec } from '../upstream/policy.js';
 
 export interface UpstreamSpec {
   /** `http(s)://host[:port][/base/path]`; the base path is prefixed to every forwarded path. */
@@ -37,7 +37,7 @@ export interface RouteSpec {
   proxyName?: string;
   /** How this route's https:// upstreams are verified and authenticated. */
   upstreamTls?: UpstreamTlsSpec;
-  /** Traffic policy over the global one, field by field (src/routing/policy.ts). */
+  /** Traffic policy over the global one, field by field (src/upstream/policy.ts). */
   policy?: PolicySpec;
 }
 
