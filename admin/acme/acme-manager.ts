@@ -252,7 +252,7 @@ export class AcmeManager {
   #replan(): void {
     if (this.#closed) return;
     const added = this.#plan();
-    void this.#publish();
+    this.#publish().catch((e: unknown) => this.#logger.error({ err: message(e) }, 'acme: the certificates of the new names could not be sent to the listeners'));
     for (const m of added) {
       this.#logger.info({ name: m.name }, 'acme: new name');
       this.#schedule(m, Date.now());
