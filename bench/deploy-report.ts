@@ -44,6 +44,8 @@ export interface DeployRecord {
   /** POST ids the origins recorded, and those recorded more than once. */
   postsReceived: number;
   duplicatePosts: number;
+  /** `GET /health` requests the upstreams received over the case (a proxy's active health checks). */
+  healthChecks: number;
   /** Seconds each SIGTERM took to stop an upstream (draining). */
   stopSeconds: number[];
   loadAvg: LoadAvg;
@@ -157,12 +159,12 @@ export function deploySummaryTable(results: DeployResults): string[] {
 
 export function deployDetailTable(results: DeployResults): string[] {
   const out = [
-    '| target | upstreams | stop | failed GET per deploy | failed POST per deploy | what failed | POSTs received / twice | requests | p99 / max ms | before / after deploys (failed) | Portico log | load avg |',
-    '|---|---:|---|---:|---:|---|---:|---:|---:|---:|---|---:|',
+    '| target | upstreams | stop | failed GET per deploy | failed POST per deploy | what failed | POSTs received / twice | requests | p99 / max ms | before / after deploys (failed) | Portico log | health checks received | load avg |',
+    '|---|---:|---|---:|---:|---|---:|---:|---:|---:|---|---:|---:|',
   ];
   for (const r of results.deploy) {
     if (r.error) {
-      out.push(`| ${r.target} | ${r.upstreams} | ${STOP_LABEL[r.stop]} | failed: ${r.error.split('\n')[0]} | | | | | | | | ${loadAvgCell(r.loadAvg)} |`);
+      out.push(`| ${r.target} | ${r.upstreams} | ${STOP_LABEL[r.stop]} | failed: ${r.error.split('\n')[0]} | | | | | | | | | ${loadAvgCell(r.loadAvg)} |`);
       continue;
     }
     const requests = r.deploys.reduce((a, p) => a + p.requests, 0);
@@ -172,7 +174,7 @@ export function deployDetailTable(results: DeployResults): string[] {
     const log = r.porticoLog ? `ejections ${r.porticoLog.ejections}, panic ${r.porticoLog.panics}` : '';
     out.push(
       `| ${r.target} | ${r.upstreams} | ${STOP_LABEL[r.stop]} | ${perDeploy(r, (p) => p.failedGets)} | ${perDeploy(r, (p) => p.failedPosts)} | ${reasons(sumFailures(r.deploys))} | ` +
-        `${fmt(r.postsReceived)} / ${r.duplicatePosts} | ${fmt(requests)} | ${fmt(p99, 1)} / ${fmt(max)} | ${edges} | ${log} | ${loadAvgCell(r.loadAvg)} |`,
+        `${fmt(r.postsReceived)} / ${r.duplicatePosts} | ${fmt(requests)} | ${fmt(p99, 1)} / ${fmt(max)} | ${edges} | ${log} | ${fmt(r.healthChecks)} | ${loadAvgCell(r.loadAvg)} |`,
     );
   }
   return out;
@@ -247,7 +249,7 @@ export function markdown(results: DeployResults): string {
       ...deploySummaryTable(results),
       '',
       'Per case: what the failures were, latency over the deploys, failures in the steady load before the first deploy and after the last one (not counted above), ' +
-        'and Portico\'s own log (ejections after consecutive failures, panic mode).',
+        'Portico\'s own log (ejections after consecutive failures, panic mode), and the `GET /health` requests the upstreams received (active health checks; HAProxy\'s are TCP connects, not counted).',
       '',
       ...deployDetailTable(results),
       '',

@@ -219,6 +219,12 @@ class Origin {
     this.proc.child.stdin?.write(`${line}\n`);
   }
 
+  /** Answers every request with `status` from now on (once the upstream says it does). */
+  async answer(status: number): Promise<void> {
+    this.send(`status ${status}`);
+    await this.proc.waitForLine(new RegExp(`^STATUS ${status}$`), 10_000);
+  }
+
   async stats(): Promise<{ get: number; post: number; health: number }> {
     const tag = `q${++this.#asked}`;
     this.send(`stats ${tag}`);
@@ -366,15 +372,15 @@ class DeployBench {
     }
   }
 
-  /** GETs for --seconds after a warm-up (`onStart` runs as they begin): what the client saw and how
-   *  many requests each upstream received meanwhile. */
-  async countRequests(rig: Rig, onStart: () => void = () => undefined): Promise<{ phase: PhaseRecord; perUpstream: number[] }> {
+  /** GETs for --seconds after a warm-up (and `prepare`, between the two): what the client saw and
+   *  how many requests each upstream received meanwhile. */
+  async countRequests(rig: Rig, prepare: () => Promise<void> = async () => undefined): Promise<{ phase: PhaseRecord; perUpstream: number[] }> {
     const load = rig.load(0);
     load.start('warm-up');
     await sleep(this.warmupMs);
+    await prepare();
     const before = await Promise.all(rig.origins.map((o) => o.stats()));
     const phase = load.phase('measured');
-    onStart();
     const t0 = performance.now();
     await sleep(this.opts.seconds * 1000);
     load.phase('end');
@@ -388,7 +394,7 @@ class DeployBench {
   async deployCase(t: DeployTarget, upstreams: number, stop: Stop): Promise<void> {
     const name = `deploy-${t.name}-${upstreams}-${stop}`;
     const idsFile = join(this.ctx.tmp, `ids-${name}.txt`);
-    const rec: DeployRecord = { target: t.name, upstreams, stop, deploys: [], postsReceived: 0, duplicatePosts: 0, stopSeconds: [], loadAvg: { start: NaN, max: NaN, end: NaN } };
+    const rec: DeployRecord = { target: t.name, upstreams, stop, deploys: [], postsReceived: 0, duplicatePosts: 0, healthChecks: 0, stopSeconds: [], loadAvg: { start: NaN, max: NaN, end: NaN } };
     this.sampler.beginCase();
     rec.error = await this.rig(t, 'deploy', upstreams, () => ['--ids', idsFile], name, async (rig) => {
       const { origins, target } = rig;
@@ -412,6 +418,7 @@ class DeployBench {
         phase(`deploy ${d}`);
         await sleep(LEAD_IN_MS);
         for (const o of origins) {
+          rec.healthChecks += (await o.stats()).health;
           event(`upstream ${o.index + 1} ${stop === 'kill' ? 'SIGKILL' : 'SIGTERM'}`);
           if (stop === 'kill') await o.kill();
           else rec.stopSeconds.push(await o.terminate());
@@ -427,6 +434,7 @@ class DeployBench {
       await sleep(this.warmupMs);
       const end = performance.now();
       await load.stop();
+      for (const o of origins) rec.healthChecks += (await o.stats()).health;
       const records = phases.map((p, i) => ({ ...phaseRecord(p.stats, ((phases[i + 1]?.t0 ?? end) - p.t0) / 1000), events: p.events }));
       rec.baseline = records[0];
       rec.after = records[records.length - 1];
@@ -458,8 +466,8 @@ class DeployBench {
     if (t.product === 'portico' && !this.portico.policy) rec.note = 'without retries.onStatus: not supported by this build';
     this.sampler.beginCase();
     rec.error = await this.rig(t, 'outage', upstreams, () => [], `outage-${t.name}`, async (rig) => {
-      const { phase, perUpstream } = await this.countRequests(rig, () => {
-        for (const o of rig.origins) o.send('status 503');
+      const { phase, perUpstream } = await this.countRequests(rig, async () => {
+        await Promise.all(rig.origins.map((o) => o.answer(503)));
       });
       rec.phase = phase;
       rec.clientRequests = phase.requests;
