@@ -28,6 +28,9 @@ export const ERROR_CODES = {
   PRX_ERR_WORKER: e(503, 'error', 'a worker process did not start, answer or apply a change in time'),
   PRX_ERR_STORE: e(503, 'error', 'the route store (etcd) cannot be reached or holds invalid data'),
   PRX_ERR_TLS_FILE: e(422, 'error', 'a TLS certificate, key or CA file is unreadable, invalid or does not match its pair'),
+  PRX_ERR_ACME: e(null, 'warn', 'an ACME account, order or renewal failed: the current certificate (if any) is kept and the order is retried with backoff'),
+  PRX_ERR_ACME_RATE_LIMITED: e(null, 'warn', "the ACME CA refused with a rate limit: the next order waits for the CA's Retry-After"),
+  PRX_TLS_NO_CERTIFICATE: e(null, 'warn', 'a TLS handshake for a name that has no certificate yet (ACME issuance pending) was refused'),
   // upstream (the exchange)
   PRX_ERR_UPSTREAM_CONNECT: e(502, 'warn', 'the upstream refused or could not be reached'),
   PRX_ERR_UPSTREAM_TIMEOUT: e(504, 'warn', 'the upstream timed out'),
