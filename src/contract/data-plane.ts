@@ -8,6 +8,8 @@ import type { RouteTable } from '../routing/route-table.js';
 import type { ListenerInfo, ProxyServer, ProxyStats } from '../server/proxy-server.js';
 import type { CertificateInfo, CertificateStore } from '../tls/certificate-store.js';
 import type { KeyPair } from '../tls/pem.js';
+import type { HealthReport } from '../upstream/origin-health.js';
+import type { UpstreamHealthStatus } from '../health/health-status.js';
 
 /** Control-plane state the data plane runs, as sent to workers (`init` and every `apply`): the
  *  routes and, per TLS listener id, the certificates it serves (PEM text, so a worker started
@@ -15,6 +17,9 @@ import type { KeyPair } from '../tls/pem.js';
 export interface ControlPlaneState {
   routes: RouteSpec[];
   certificates: Record<string, KeyPair[]>;
+  /** Active health check states (the primary probes for every worker): the latest result of each
+   *  (upstream, check) pair; later results follow as `portico:health` messages. */
+  health?: HealthReport[];
 }
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'backoff';
@@ -51,6 +56,8 @@ export interface DataPlaneStatus {
   workers: WorkerStatus[];
   /** The last rolling restart, if any. */
   rollingRestart?: RollingRestartStatus;
+  /** Each route's upstreams: available or not, active check, outlier ejection. */
+  upstreams?: UpstreamHealthStatus[];
 }
 
 export interface DataPlane {
@@ -90,5 +97,6 @@ export function stateOf(table: RouteTable, tls: ReturnType<DataPlane['tlsListene
   return {
     routes: table.routes.map((r) => r.spec as RouteSpec),
     certificates: Object.fromEntries(tls.map((l) => [l.id, l.store.pairs()])),
+    health: table.health.reports(),
   };
 }

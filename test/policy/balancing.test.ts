@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Balancer, type Target } from '../../src/upstream/balancer.js';
 import { OriginHealth } from '../../src/upstream/origin-health.js';
-import { builtInPolicy, mergePolicy } from '../../src/routing/policy.js';
+import { builtInPolicy, mergePolicy } from '../../src/policy/policy.js';
 import { RouteTable } from '../../src/routing/route-table.js';
 import { httpGet, request, startHttpOrigin, startProxy, useCleanups, type Started } from '../helpers/harness.js';
 
@@ -67,7 +67,7 @@ describe('the balancer', () => {
     const b = new Balancer(t, policy.loadBalancing);
     const picks = Array.from({ length: 50 }, () => b.pick(0, undefined, null)!);
     expect(count(picks, t)).toEqual([30, 10, 10]);
-    t[0]!.health.ejectedUntil = 100;
+    t[0].health.ejectedUntil = 100;
     const without = Array.from({ length: 10 }, () => b.pick(0, undefined, null)!);
     expect(count(without, t)).toEqual([0, 5, 5]);
     expect(b.panic).toBe(false);
@@ -84,19 +84,19 @@ describe('the balancer', () => {
   it('a retry never goes to an upstream already tried while another is available, then to an unavailable untried one, then nowhere', () => {
     const t = targets(3);
     const b = new Balancer(t, policy.loadBalancing);
-    t[2]!.health.ejectedUntil = 100;
-    expect(b.retry(0, [t[0]!], undefined, null)).toBe(t[1]);
-    expect(b.retry(0, [t[0]!, t[1]!], undefined, null)).toBe(t[2]); // ejected, but untried
+    t[2].health.ejectedUntil = 100;
+    expect(b.retry(0, [t[0]], undefined, null)).toBe(t[1]);
+    expect(b.retry(0, [t[0], t[1]], undefined, null)).toBe(t[2]); // ejected, but untried
     expect(b.retry(0, t, undefined, null)).toBeUndefined();
   });
 
   it('least-request sends new requests away from an upstream with requests piling up', () => {
     const t = targets(2);
     const b = new Balancer(t, mergePolicy(policy, { loadBalancing: { algorithm: 'least-request' } }).loadBalancing);
-    t[0]!.health.outstanding = 20;
+    t[0].health.outstanding = 20;
     const picks = Array.from({ length: 100 }, () => b.pick(0, undefined, null)!);
     expect(count(picks, t)).toEqual([0, 100]);
-    t[0]!.health.outstanding = 0;
+    t[0].health.outstanding = 0;
     const even = Array.from({ length: 200 }, () => { const x = b.pick(0, undefined, null)!; return x; });
     expect(count(even, t)[0]).toBeGreaterThan(40);
   });
@@ -113,7 +113,7 @@ describe('the balancer', () => {
     const again = new Balancer(targets(4), lb);
     expect(keys.map((k) => again.pick(0, k, null)!.origin.port)).toEqual(first.map((x) => x.origin.port));
     // an upstream out: only its keys move
-    t[1]!.health.ejectedUntil = 10;
+    t[1].health.ejectedUntil = 10;
     const after = keys.map((k) => b.pick(0, k, null)!);
     keys.forEach((_, i) => { if (first[i] !== t[1]) expect(after[i]).toBe(first[i]); else expect(after[i]).not.toBe(t[1]); });
   });
@@ -121,8 +121,8 @@ describe('the balancer', () => {
   it('slow start: an upstream back from an ejection ramps from 10% to its full weight over slowStartMs', () => {
     const t = targets(2);
     const b = new Balancer(t, mergePolicy(policy, { loadBalancing: { slowStartMs: 1000 } }).loadBalancing);
-    t[1]!.health.failed({ ...policy.outlier, consecutiveFailures: 1, baseEjectionMs: 500 }, 0, 'x', true);
-    const share = (now: number) => count(Array.from({ length: 1000 }, () => b.pick(now, undefined, null)!), t)[1]! / 1000;
+    t[1].health.failed({ ...policy.outlier, consecutiveFailures: 1, baseEjectionMs: 500 }, 0, 'x', true);
+    const share = (now: number) => count(Array.from({ length: 1000 }, () => b.pick(now, undefined, null)!), t)[1] / 1000;
     expect(share(100)).toBe(0); // ejected
     expect(share(500)).toBeCloseTo(0.1 / 1.1, 1); // back: 10%
     expect(share(1000)).toBeCloseTo(0.5 / 1.5, 1); // halfway
@@ -132,13 +132,13 @@ describe('the balancer', () => {
   it('an upstream added by a route change ramps from its first use; the first table\'s do not', () => {
     const specs = [{ id: 'r', pathPrefix: '/', upstreams: ['http://a.test'], policy: { loadBalancing: { slowStartMs: 1000 } } }];
     const t1 = RouteTable.build(specs, 1);
-    expect(t1.routes[0]!.balancer.targets[0]!.health.availableSince).toBe(0);
-    const t2 = RouteTable.next(t1, [{ ...specs[0]!, upstreams: ['http://a.test', 'http://b.test'] }], 2);
-    const [a, b] = t2.routes[0]!.balancer.targets;
-    expect(a!.health.availableSince).toBe(0);
-    expect(b!.health.availableSince).toBe(-1);
-    t2.routes[0]!.balancer.pick(5000, undefined, null);
-    expect(b!.health.availableSince).toBe(5000);
+    expect(t1.routes[0].balancer.targets[0].health.availableSince).toBe(0);
+    const t2 = RouteTable.next(t1, [{ ...specs[0], upstreams: ['http://a.test', 'http://b.test'] }], 2);
+    const [a, b] = t2.routes[0].balancer.targets;
+    expect(a.health.availableSince).toBe(0);
+    expect(b.health.availableSince).toBe(-1);
+    t2.routes[0].balancer.pick(5000, undefined, null);
+    expect(b.health.availableSince).toBe(5000);
   });
 });
 
@@ -220,7 +220,7 @@ describe('through the proxy', () => {
     const sink = new Writable({ write(chunk: Buffer, _e, done) { for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>); done(); } });
     const p = await startProxy({ routes: [{ id: 'r', pathPrefix: '/', upstreams: [a.url] }] }, { logger: pino({ level: 'warn' }, sink) });
     cleanups.push(() => p.proxy.close(0));
-    p.proxy.routes.current.routes[0]!.balancer.targets[0]!.health.ejectedUntil = Infinity;
+    p.proxy.routes.current.routes[0].balancer.targets[0].health.ejectedUntil = Infinity;
     for (let i = 0; i < 3; i++) expect((await request(p.port, 'GET / HTTP/1.1\r\nHost: t\r\n\r\n')).status).toBe(200);
     expect(lines.filter((l) => /panic mode/.test(String(l.msg)))).toHaveLength(1);
   });
