@@ -65,9 +65,16 @@ export class OriginHealth {
     this.key = key;
   }
 
-  /** A request to it completed (a response head arrived that is not counted as a failure). */
-  ok(): void {
+  /** A request to it got a response (a head that is not counted as a failure). An ejected
+   *  origin that answers (a retry may try one: balancer.ts) is evidently back: its ejection ends
+   *  now, so a rolling restart does not keep a restarted upstream out for the whole ejection
+   *  while its peer goes down in turn. */
+  ok(now: number): void {
     this.fails = 0;
+    if (this.ejectedUntil > now) {
+      this.ejectedUntil = now;
+      this.availableSince = now;
+    }
   }
 
   /** A request to it failed; true when this failure ejected it. `mayEject`: the route would

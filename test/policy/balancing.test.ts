@@ -51,10 +51,20 @@ describe('outlier ejection', () => {
     expect(h.ejectedUntil).toBe(113000);
   });
 
+  it('an ejected upstream that answers (a retry tried it) is back at once', () => {
+    const h = new OriginHealth('a');
+    h.failed(outlier, 0, 'x', true);
+    h.failed(outlier, 0, 'x', true);
+    expect(h.passing(10)).toBe(false);
+    h.ok(10);
+    expect(h.passing(10)).toBe(true);
+    expect(h.availableSince).toBe(10);
+  });
+
   it('a success resets the count of consecutive failures; mayEject false never ejects', () => {
     const h = new OriginHealth('a');
     h.failed(outlier, 0, 'x', true);
-    h.ok();
+    h.ok(0);
     expect(h.failed(outlier, 0, 'x', true)).toBe(false);
     expect(h.failed(outlier, 0, 'x', false)).toBe(false);
     expect(h.passing(0)).toBe(true);
