@@ -3,7 +3,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import type { ErrorObject } from 'ajv';
 import type { RouteSpec } from '../routing/route-spec.js';
-import { builtInPolicy, mergePolicy, type Policy, type PolicySpec } from '../policy/policy.js';
+import { builtInPolicy, mergePolicy, type Policy, type PolicySpec } from '../upstream/policy.js';
 import { createRequire } from 'node:module';
 import { ProxyError } from '../errors.js';
 import { parseJsonText } from './json-text.js';

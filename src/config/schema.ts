@@ -2,7 +2,7 @@
 // admin API validates `PUT /v1/config` bodies with it, and the README's reference is written from
 // it. Every property has a default so a file may hold only what differs.
 import { MAX_ROUTES, routeSpecSchema, PROXY_NAME_SCHEMA } from '../routing/route-spec.js';
-import { policySchema } from '../policy/policy.js';
+import { policySchema } from '../upstream/policy.js';
 import { storeConfigSchema } from './store-schema.js';
 import { adminConfigSchema } from './admin-schema.js';
 import { filePath, hostPort, ms, tlsCertificatesProperties } from './schema-parts.js';

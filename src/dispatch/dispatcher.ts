@@ -16,7 +16,7 @@ import type { LocalAnswer } from '../http/local-answer.js';
 import { requestHost, type RequestWhere } from '../http/request-target.js';
 import { hasDotDotSegment, mapPath } from '../routing/path-mapping.js';
 import type { Route } from '../routing/route-table.js';
-import type { Policy } from '../policy/policy.js';
+import type { Policy } from '../upstream/policy.js';
 import type { Origin } from '../upstream/origin-url.js';
 import type { OriginHealth } from '../upstream/origin-health.js';
 import type { Target } from '../upstream/balancer.js';

@@ -8,7 +8,7 @@ import type { OriginHealth } from '../upstream/origin-health.js';
 import type { OriginPool } from '../upstream/pool.js';
 import type { Target } from '../upstream/balancer.js';
 import type { Route } from '../routing/route-table.js';
-import type { Policy } from '../policy/policy.js';
+import type { Policy } from '../upstream/policy.js';
 import type { RequestWhere } from '../http/request-target.js';
 import type { RequestEntry } from './request-entry.js';
 import type { Dispatcher } from './dispatcher.js';

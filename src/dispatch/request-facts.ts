@@ -2,7 +2,7 @@
 // its consistent-hash key.
 import { MethodId } from '../../asm/shared/constants.js';
 import type { RequestHead } from '../http/request-head.js';
-import type { HashOn } from '../policy/policy.js';
+import type { HashOn } from '../upstream/policy.js';
 import type { ClientPeer } from './client-peer.js';
 
 /** RFC 9110 §9.2.2: methods whose intended effect of several identical requests is that of one. */

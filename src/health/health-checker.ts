@@ -18,7 +18,7 @@ import type { Clock, Deadline } from '../clock.js';
 import type { Origin } from '../upstream/origin-url.js';
 import { originKey } from '../upstream/upstream-tls.js';
 import type { HealthReport } from '../upstream/origin-health.js';
-import { expectedStatus, type Policy } from '../policy/policy.js';
+import { expectedStatus, type Policy } from '../upstream/policy.js';
 import type { RouteTable } from '../routing/route-table.js';
 
 export interface HealthCheckerOptions {

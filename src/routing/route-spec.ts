@@ -3,7 +3,7 @@
 // schema cannot express (URL syntax, duplicate ids) live in route-table.ts.
 
 import type { UpstreamTlsSpec } from '../upstream/upstream-tls.js';
-import { policySchema, type PolicySpec } from '../policy/policy.js';
+import { policySchema, type PolicySpec } from '../upstream/policy.js';
 
 export interface UpstreamSpec {
   /** `http(s)://host[:port][/base/path]`; the base path is prefixed to every forwarded path. */

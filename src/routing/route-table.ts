@@ -14,7 +14,7 @@ import { Balancer, fnv1a, type Target } from '../upstream/balancer.js';
 import { OriginHealthRegistry } from '../upstream/origin-health.js';
 import { RetryBudget } from '../upstream/retry-budget.js';
 import { RouteQueue } from '../upstream/route-queue.js';
-import { builtInPolicy, mergePolicy, type Policy } from '../policy/policy.js';
+import { builtInPolicy, mergePolicy, type Policy } from '../upstream/policy.js';
 import { originKey, upstreamTls, type UpstreamTls } from '../upstream/upstream-tls.js';
 import { ProxyError } from '../errors.js';
 

@@ -17,7 +17,7 @@
 // change, counts with a weight that grows linearly from 10% to full over slowStartMs.
 import type { Origin } from './origin-url.js';
 import type { ActiveHealth, OriginHealth } from './origin-health.js';
-import type { Policy } from '../policy/policy.js';
+import type { Policy } from './policy.js';
 
 export interface Target {
   readonly origin: Origin;

@@ -10,7 +10,7 @@
 //   workers the primary, which sends every change to each worker;
 // - load: requests in progress (least-request balancing and concurrency limits);
 // - since when it has been available, for slow start.
-import type { Policy } from '../policy/policy.js';
+import type { Policy } from './policy.js';
 
 /** One active health probe's result (src/health/health-checker.ts) and the state it leaves: sent
  *  to workers as it is. */

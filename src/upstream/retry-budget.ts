@@ -2,7 +2,7 @@
 // budgetPercent of the route's requests over the last 10 seconds, plus budgetMinPerSecond a second,
 // so an outage of every upstream does not multiply the load on them by maxTries. Counted in ten
 // one-second buckets (this process; each worker keeps its own), advanced lazily on use.
-import type { Policy } from '../policy/policy.js';
+import type { Policy } from './policy.js';
 
 const BUCKETS = 10;
 const BUCKET_MS = 1000;

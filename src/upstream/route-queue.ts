@@ -6,7 +6,7 @@
 // waiter and nothing queued is sent twice; a waiter whose client went away is dropped unserved.
 import type { Clock, Deadline } from '../clock.js';
 import type { Balancer, Target } from './balancer.js';
-import type { Policy } from '../policy/policy.js';
+import type { Policy } from './policy.js';
 
 interface Waiter {
   readonly hashKey: string | undefined;

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Balancer, type Target } from '../../src/upstream/balancer.js';
 import { OriginHealth } from '../../src/upstream/origin-health.js';
-import { builtInPolicy, mergePolicy } from '../../src/policy/policy.js';
+import { builtInPolicy, mergePolicy } from '../../src/upstream/policy.js';
 import { RouteTable } from '../../src/routing/route-table.js';
 import { httpGet, request, startHttpOrigin, startProxy, useCleanups, type Started } from '../helpers/harness.js';
 

@@ -1,4 +1,4 @@
-import { builtInPolicy } from '../../src/policy/policy.js';
+import { builtInPolicy } from '../../src/upstream/policy.js';
 import { describe, it, expect } from 'vitest';
 import { RouteTable, RouteTableHolder, type MatchInput } from '../../src/routing/route-table.js';
 import { mapPath, hasDotDotSegment, prefixMatches } from '../../src/routing/path-mapping.js';
