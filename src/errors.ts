@@ -46,6 +46,7 @@ export const ERROR_CODES = {
   PRX_NO_ROUTE: e(404, 'info', 'no route matches (the status is notFoundStatus, 404 by default)'),
   PRX_REDIRECT_HTTPS: e(308, 'info', 'a plain listener with redirectToHttps: use https://'),
   PRX_REDIRECT_NO_HOST: e(400, 'info', 'redirectToHttps without a valid Host to redirect to'),
+  PRX_H2_MALFORMED: e(400, 'info', 'an HTTP/2 request that RFC 9113 calls malformed and node:http2 let through (Host differs from :authority, an unsupported :scheme...)'),
   // the forward proxy
   PRX_FORWARD_CLIENT_DENIED: e(403, 'warn', 'the client address is not in forwardProxy.allowClients'),
   PRX_FORWARD_AUTH_REQUIRED: e(407, 'info', 'proxy authentication is required or failed'),

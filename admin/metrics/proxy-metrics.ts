@@ -1,5 +1,5 @@
 // The data path's Prometheus metrics, registered where the proxy runs: the one process, or each
-// worker (labelled with its slot, then summed by the primary: admin/metrics/metrics-api.ts). Event counts come
+// worker (labelled with its slot, then summed by the primary: admin/api/metrics-api.ts). Event counts come
 // from a ProxyObserver; levels (connections, pool sizes) are read from the proxy when scraped.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { RequestMetrics } from './request-metrics.js';
@@ -105,7 +105,7 @@ export function registerProxyMetrics(registry: Registry, proxy: ProxyServer, opt
     attach() {
       const observer: ProxyObserver = {
         requestFinished: (r) => {
-          requestMetrics.record(r.routeId ?? NO_ROUTE, r.status, r.durationMs / 1000, r.aborted);
+          requestMetrics.record(r.routeId ?? NO_ROUTE, r.status, r.durationMs / 1000, r.aborted, r.protocol);
           workerRequests++;
         },
         upstreamError: (kind, authority) => upstreamErrors.inc({ kind, upstream: authority }),

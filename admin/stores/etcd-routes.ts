@@ -15,8 +15,8 @@ import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noo
 import type { EtcdStoreConfig } from '../../src/config/store-config.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
 import { ProxyError } from '../../src/errors.js';
-import { validateRoute } from '../api/schemas.js';
-import { describeAjvError } from '../api/problem.js';
+import { validateRoute } from '../protocol/schemas.js';
+import { describeAjvError } from '../protocol/problem.js';
 
 /** One stored key: its text and etcd revisions. */
 interface StoredKey { text: string; mod: number; create: number }

@@ -22,7 +22,7 @@ import { storeUrl, type EtcdStoreConfig } from '../../src/config/store-config.js
 import type { DataPlane } from '../../src/contract/data-plane.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
 import { ProxyError } from '../../src/errors.js';
-import { AdminProblem } from '../api/problem.js';
+import { AdminProblem } from '../protocol/problem.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { RouteKeys, applyEvents, connectEtcd, loadRoutes, specsOf, writeRoutes, type StoredRoutes } from './etcd-routes.js';
 import { SerialQueue, prepareChange, snapshotOf, type ChangeOutcome, type ChangePlan, type ChangeResult, type RouteStore, type Snapshot, type StoreStatus } from './route-store.js';

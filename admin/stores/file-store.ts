@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { DataPlane } from '../../src/contract/data-plane.js';
 import { routeSpecSchema, type RouteSpec, type UpstreamSpec } from '../../src/routing/route-spec.js';
 import { ProxyError } from '../../src/errors.js';
-import { canonicalJson } from '../api/etag.js';
+import { canonicalJson } from '../protocol/etag.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { SerialQueue, prepareChange, snapshotOf, type ChangeOutcome, type ChangePlan, type ChangeResult, type RouteStore, type Snapshot, type StoreStatus } from './route-store.js';
 

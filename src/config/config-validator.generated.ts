@@ -18,12 +18,53 @@ const runtime0 = { default: function ucs2length(str) {
     }
     return length;
 } };
+const runtime1 = { default: function equal(a, b) {
+  if (a === b) return true;
+
+  if (a && b && typeof a == 'object' && typeof b == 'object') {
+    if (a.constructor !== b.constructor) return false;
+
+    var length, i, keys;
+    if (Array.isArray(a)) {
+      length = a.length;
+      if (length != b.length) return false;
+      for (i = length; i-- !== 0;)
+        if (!equal(a[i], b[i])) return false;
+      return true;
+    }
+
+
+
+    if (a.constructor === RegExp) return a.source === b.source && a.flags === b.flags;
+    if (a.valueOf !== Object.prototype.valueOf) return a.valueOf() === b.valueOf();
+    if (a.toString !== Object.prototype.toString) return a.toString() === b.toString();
+
+    keys = Object.keys(a);
+    length = keys.length;
+    if (length !== Object.keys(b).length) return false;
+
+    for (i = length; i-- !== 0;)
+      if (!Object.prototype.hasOwnProperty.call(b, keys[i])) return false;
+
+    for (i = length; i-- !== 0;) {
+      var key = keys[i];
+
+      if (!equal(a[key], b[key])) return false;
+    }
+
+    return true;
+  }
+
+  // true if both NaN, false otherwise
+  return a!==a && b!==b;
+} };
 
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"}}},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"type":["object","boolean"],"errorMessage":"must be false or an object","if":{"type":"boolean"},"then":{"const":false,"errorMessage":"must be false or an object"},"default":{},"additionalProperties":false,"description":"the admin API (docs/admin-security.md); false: none","properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"the token named \"admin\" (role admin); or env PORTICO_ADMIN_TOKEN"},"tokens":{"type":"array","maxItems":256,"default":[],"description":"more tokens, each with a name (recorded with the changes it makes) and a role","items":{"type":"object","additionalProperties":false,"required":["name","role"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$","description":"recorded in the access log and route history (never the token)"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"},"token":{"type":"string","minLength":16,"maxLength":512},"tokenFile":{"type":"string","minLength":1,"maxLength":4096,"description":"a file holding the token (white space around it is ignored)"}}}},"openReads":{"type":"boolean","description":"GET/HEAD without a credential; default: true on a loopback listener, false elsewhere"},"metricsAuth":{"type":"boolean","default":true,"description":"false: GET /metrics answers without a credential"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"clientCertificates":{"type":"object","additionalProperties":false,"required":["ca"],"description":"ask clients for a certificate signed by `ca`","properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle client certificates are verified against"},"required":{"type":"boolean","default":false,"description":"true: no connection without a valid client certificate"},"clients":{"type":"array","maxItems":1024,"default":[],"description":"verified certificates with this subject CN act with this role, without a token","items":{"type":"object","additionalProperties":false,"required":["commonName","role"],"properties":{"commonName":{"type":"string","pattern":"^[ -~]{1,64}$"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"}}}}}}}},"failedAuth":{"type":"object","additionalProperties":false,"default":{},"description":"per client address: failed authentications beyond the budget are answered late (429)","properties":{"burst":{"type":"integer","minimum":1,"maximum":10000,"default":10,"description":"failures at full speed"},"refillMs":{"type":"integer","minimum":1,"maximum":86400000,"default":6000,"description":"one failure of the budget is regained every refillMs"},"delayMs":{"type":"integer","minimum":0,"maximum":5000,"default":1000,"description":"a failure over the budget is answered after this long (at most 5000)"}}}}},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}},"default":{}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
+const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"}}},"protocols":{"type":"array","minItems":1,"maxItems":3,"uniqueItems":true,"items":{"enum":["h2","http/1.1","h2c"]},"description":"what the listener speaks, in the server's order of preference: TLS listeners offer \"h2\" and \"http/1.1\" by ALPN (default both); a plain listener speaks \"http/1.1\" (default) and, when listed, \"h2c\" (HTTP/2 with prior knowledge: the connection preface decides). See docs/http2.md"},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"type":["object","boolean"],"errorMessage":"must be false or an object","if":{"type":"boolean"},"then":{"const":false,"errorMessage":"must be false or an object"},"default":{},"additionalProperties":false,"description":"the admin API (docs/admin-security.md); false: none","properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"the token named \"admin\" (role admin); or env PORTICO_ADMIN_TOKEN"},"tokens":{"type":"array","maxItems":256,"default":[],"description":"more tokens, each with a name (recorded with the changes it makes) and a role","items":{"type":"object","additionalProperties":false,"required":["name","role"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$","description":"recorded in the access log and route history (never the token)"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"},"token":{"type":"string","minLength":16,"maxLength":512},"tokenFile":{"type":"string","minLength":1,"maxLength":4096,"description":"a file holding the token (white space around it is ignored)"}}}},"openReads":{"type":"boolean","description":"GET/HEAD without a credential; default: true on a loopback listener, false elsewhere"},"metricsAuth":{"type":"boolean","default":true,"description":"false: GET /metrics answers without a credential"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"clientCertificates":{"type":"object","additionalProperties":false,"required":["ca"],"description":"ask clients for a certificate signed by `ca`","properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle client certificates are verified against"},"required":{"type":"boolean","default":false,"description":"true: no connection without a valid client certificate"},"clients":{"type":"array","maxItems":1024,"default":[],"description":"verified certificates with this subject CN act with this role, without a token","items":{"type":"object","additionalProperties":false,"required":["commonName","role"],"properties":{"commonName":{"type":"string","pattern":"^[ -~]{1,64}$"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"}}}}}}}},"failedAuth":{"type":"object","additionalProperties":false,"default":{},"description":"per client address: failed authentications beyond the budget are answered late (429)","properties":{"burst":{"type":"integer","minimum":1,"maximum":10000,"default":10,"description":"failures at full speed"},"refillMs":{"type":"integer","minimum":1,"maximum":86400000,"default":6000,"description":"one failure of the budget is regained every refillMs"},"delayMs":{"type":"integer","minimum":0,"maximum":5000,"default":1000,"description":"a failure over the budget is answered after this long (at most 5000)"}}}}},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"http2":{"type":"object","additionalProperties":false,"default":{},"description":"HTTP/2 client connections (docs/http2.md)","properties":{"maxConcurrentStreams":{"type":"integer","minimum":1,"maximum":1000,"default":100,"description":"SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may have open at once on one connection"},"sendStallMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"a stream whose client takes none of its response (flow-control window held closed) for this long is reset"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}},"default":{}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
+const func0 = runtime1.default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "u");
 const pattern1 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$", "u");
 const pattern2 = new RegExp("^[ -~]{1,64}$", "u");
@@ -67,6 +108,9 @@ data.limits = {};
 }
 if(data.timeouts === undefined){
 data.timeouts = {};
+}
+if(data.http2 === undefined){
+data.http2 = {};
 }
 if(data.upstream === undefined){
 data.upstream = {};
@@ -208,7 +252,7 @@ return false;
 else {
 const _errs11 = errors;
 for(const key1 in data2){
-if(!((((key1 === "id") || (key1 === "listen")) || (key1 === "tls")) || (key1 === "redirectToHttps"))){
+if(!(((((key1 === "id") || (key1 === "listen")) || (key1 === "tls")) || (key1 === "protocols")) || (key1 === "redirectToHttps"))){
 validate10.errors = [{instancePath:instancePath+"/listeners/" + i0,schemaPath:"#/properties/listeners/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.listeners.items,data:data2}];
 return false;
 break;
@@ -478,39 +522,48 @@ else {
 var valid3 = true;
 }
 if(valid3){
-if(data2.redirectToHttps !== undefined){
-let data13 = data2.redirectToHttps;
+if(data2.protocols !== undefined){
+let data13 = data2.protocols;
 const _errs34 = errors;
 if(errors === _errs34){
-if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
-if(data13.port === undefined){
-data13.port = 443;
-}
-const _errs36 = errors;
-for(const key4 in data13){
-if(!(key4 === "port")){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps,data:data13}];
+if(Array.isArray(data13)){
+if(data13.length > 3){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/protocols",schemaPath:"#/properties/listeners/items/properties/protocols/maxItems",keyword:"maxItems",params:{limit: 3},message:"must NOT have more than 3 items",schema:3,parentSchema:schema11.properties.listeners.items.properties.protocols,data:data13}];
 return false;
+}
+else {
+if(data13.length < 1){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/protocols",schemaPath:"#/properties/listeners/items/properties/protocols/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.listeners.items.properties.protocols,data:data13}];
+return false;
+}
+else {
+var valid7 = true;
+const len2 = data13.length;
+for(let i2=0; i2<len2; i2++){
+let data14 = data13[i2];
+const _errs36 = errors;
+if(!(((data14 === "h2") || (data14 === "http/1.1")) || (data14 === "h2c"))){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/protocols/" + i2,schemaPath:"#/properties/listeners/items/properties/protocols/items/enum",keyword:"enum",params:{allowedValues: schema11.properties.listeners.items.properties.protocols.items.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.listeners.items.properties.protocols.items.enum,parentSchema:schema11.properties.listeners.items.properties.protocols.items,data:data14}];
+return false;
+}
+var valid7 = _errs36 === errors;
+if(!valid7){
 break;
 }
 }
-if(_errs36 === errors){
-let data14 = data13.port;
-const _errs37 = errors;
-if(!((typeof data14 == "number") && (!(data14 % 1) && !isNaN(data14)))){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port.type,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data14}];
+if(valid7){
+let i3 = data13.length;
+let j0;
+if(i3 > 1){
+outer0:
+for(;i3--;){
+for(j0 = i3; j0--;){
+if(func0(data13[i3], data13[j0])){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/protocols",schemaPath:"#/properties/listeners/items/properties/protocols/uniqueItems",keyword:"uniqueItems",params:{i: i3, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i3+" are identical)",schema:true,parentSchema:schema11.properties.listeners.items.properties.protocols,data:data13}];
 return false;
+break outer0;
 }
-if(errors === _errs37){
-if(typeof data14 == "number"){
-if(data14 > 65535 || isNaN(data14)){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data14}];
-return false;
 }
-else {
-if(data14 < 1 || isNaN(data14)){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data14}];
-return false;
 }
 }
 }
@@ -518,7 +571,7 @@ return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.listeners.items.properties.redirectToHttps.type,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps,data:data13}];
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/protocols",schemaPath:"#/properties/listeners/items/properties/protocols/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.listeners.items.properties.protocols.type,parentSchema:schema11.properties.listeners.items.properties.protocols,data:data13}];
 return false;
 }
 }
@@ -526,6 +579,57 @@ var valid3 = _errs34 === errors;
 }
 else {
 var valid3 = true;
+}
+if(valid3){
+if(data2.redirectToHttps !== undefined){
+let data15 = data2.redirectToHttps;
+const _errs37 = errors;
+if(errors === _errs37){
+if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
+if(data15.port === undefined){
+data15.port = 443;
+}
+const _errs39 = errors;
+for(const key4 in data15){
+if(!(key4 === "port")){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps,data:data15}];
+return false;
+break;
+}
+}
+if(_errs39 === errors){
+let data16 = data15.port;
+const _errs40 = errors;
+if(!((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16)))){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port.type,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data16}];
+return false;
+}
+if(errors === _errs40){
+if(typeof data16 == "number"){
+if(data16 > 65535 || isNaN(data16)){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data16}];
+return false;
+}
+else {
+if(data16 < 1 || isNaN(data16)){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data16}];
+return false;
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.listeners.items.properties.redirectToHttps.type,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps,data:data15}];
+return false;
+}
+}
+var valid3 = _errs37 === errors;
+}
+else {
+var valid3 = true;
+}
 }
 }
 }
@@ -552,16 +656,16 @@ return false;
 }
 var valid0 = _errs7 === errors;
 if(valid0){
-let data15 = data.admin;
-const _errs39 = errors;
-if((!(data15 && typeof data15 == "object" && !Array.isArray(data15))) && (typeof data15 !== "boolean")){
-validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/type",keyword:"type",params:{type: schema11.properties.admin.type},message:"must be object,boolean",schema:schema11.properties.admin.type,parentSchema:schema11.properties.admin,data:data15}];
+let data17 = data.admin;
+const _errs42 = errors;
+if((!(data17 && typeof data17 == "object" && !Array.isArray(data17))) && (typeof data17 !== "boolean")){
+validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/type",keyword:"type",params:{type: schema11.properties.admin.type},message:"must be object,boolean",schema:schema11.properties.admin.type,parentSchema:schema11.properties.admin,data:data17}];
 return false;
 }
-const _errs41 = errors;
-let valid8 = true;
-const _errs42 = errors;
-if(typeof data15 !== "boolean"){
+const _errs44 = errors;
+let valid10 = true;
+const _errs45 = errors;
+if(typeof data17 !== "boolean"){
 const err5 = {};
 if(vErrors === null){
 vErrors = [err5];
@@ -571,27 +675,27 @@ vErrors.push(err5);
 }
 errors++;
 }
-var _valid1 = _errs42 === errors;
-errors = _errs41;
+var _valid1 = _errs45 === errors;
+errors = _errs44;
 if(vErrors !== null){
-if(_errs41){
-vErrors.length = _errs41;
+if(_errs44){
+vErrors.length = _errs44;
 }
 else {
 vErrors = null;
 }
 }
 if(_valid1){
-const _errs44 = errors;
-if(false !== data15){
-validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/then/const",keyword:"const",params:{allowedValue: false},message:"must be equal to constant",schema:false,parentSchema:schema11.properties.admin.then,data:data15}];
+const _errs47 = errors;
+if(false !== data17){
+validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/then/const",keyword:"const",params:{allowedValue: false},message:"must be equal to constant",schema:false,parentSchema:schema11.properties.admin.then,data:data17}];
 return false;
 }
-var _valid1 = _errs44 === errors;
-valid8 = _valid1;
+var _valid1 = _errs47 === errors;
+valid10 = _valid1;
 }
-if(!valid8){
-const err6 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema",schema:schema11.properties.admin.if,parentSchema:schema11.properties.admin,data:data15};
+if(!valid10){
+const err6 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema",schema:schema11.properties.admin.if,parentSchema:schema11.properties.admin,data:data17};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -602,357 +706,599 @@ errors++;
 validate10.errors = vErrors;
 return false;
 }
-if(errors === _errs39){
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-if(data15.listen === undefined){
-data15.listen = "127.0.0.1:9090";
+if(errors === _errs42){
+if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
+if(data17.listen === undefined){
+data17.listen = "127.0.0.1:9090";
 }
-if(data15.tokens === undefined){
-data15.tokens = [];
+if(data17.tokens === undefined){
+data17.tokens = [];
 }
-if(data15.metricsAuth === undefined){
-data15.metricsAuth = true;
+if(data17.metricsAuth === undefined){
+data17.metricsAuth = true;
 }
-if(data15.failedAuth === undefined){
-data15.failedAuth = {};
+if(data17.failedAuth === undefined){
+data17.failedAuth = {};
 }
-const _errs45 = errors;
-for(const key5 in data15){
-if(!(((((((key5 === "listen") || (key5 === "token")) || (key5 === "tokens")) || (key5 === "openReads")) || (key5 === "metricsAuth")) || (key5 === "tls")) || (key5 === "failedAuth"))){
-validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin,data:data15}];
-return false;
-break;
-}
-}
-if(_errs45 === errors){
-let data16 = data15.listen;
-const _errs46 = errors;
-if(errors === _errs46){
-if(typeof data16 === "string"){
-if(func3(data16) > 300){
-validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.admin.properties.listen,data:data16}];
-return false;
-}
-else {
-if(func3(data16) < 3){
-validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.admin.properties.listen,data:data16}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.listen.type,parentSchema:schema11.properties.admin.properties.listen,data:data16}];
-return false;
-}
-}
-var valid9 = _errs46 === errors;
-if(valid9){
-if(data15.token !== undefined){
-let data17 = data15.token;
 const _errs48 = errors;
-if(errors === _errs48){
-if(typeof data17 === "string"){
-if(func3(data17) > 512){
-validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.properties.token,data:data17}];
-return false;
-}
-else {
-if(func3(data17) < 16){
-validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.properties.token,data:data17}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.token.type,parentSchema:schema11.properties.admin.properties.token,data:data17}];
-return false;
-}
-}
-var valid9 = _errs48 === errors;
-}
-else {
-var valid9 = true;
-}
-if(valid9){
-let data18 = data15.tokens;
-const _errs50 = errors;
-if(errors === _errs50){
-if(Array.isArray(data18)){
-if(data18.length > 256){
-validate10.errors = [{instancePath:instancePath+"/admin/tokens",schemaPath:"#/properties/admin/properties/tokens/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.admin.properties.tokens,data:data18}];
-return false;
-}
-else {
-var valid10 = true;
-const len2 = data18.length;
-for(let i2=0; i2<len2; i2++){
-let data19 = data18[i2];
-const _errs52 = errors;
-if(errors === _errs52){
-if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
-let missing3;
-if(((data19.name === undefined) && (missing3 = "name")) || ((data19.role === undefined) && (missing3 = "role"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2,schemaPath:"#/properties/admin/properties/tokens/items/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'",schema:schema11.properties.admin.properties.tokens.items.required,parentSchema:schema11.properties.admin.properties.tokens.items,data:data19}];
-return false;
-}
-else {
-const _errs54 = errors;
-for(const key6 in data19){
-if(!((((key6 === "name") || (key6 === "role")) || (key6 === "token")) || (key6 === "tokenFile"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2,schemaPath:"#/properties/admin/properties/tokens/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tokens.items,data:data19}];
+for(const key5 in data17){
+if(!(((((((key5 === "listen") || (key5 === "token")) || (key5 === "tokens")) || (key5 === "openReads")) || (key5 === "metricsAuth")) || (key5 === "tls")) || (key5 === "failedAuth"))){
+validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin,data:data17}];
 return false;
 break;
 }
 }
-if(_errs54 === errors){
-if(data19.name !== undefined){
-let data20 = data19.name;
+if(_errs48 === errors){
+let data18 = data17.listen;
+const _errs49 = errors;
+if(errors === _errs49){
+if(typeof data18 === "string"){
+if(func3(data18) > 300){
+validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.admin.properties.listen,data:data18}];
+return false;
+}
+else {
+if(func3(data18) < 3){
+validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.admin.properties.listen,data:data18}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.listen.type,parentSchema:schema11.properties.admin.properties.listen,data:data18}];
+return false;
+}
+}
+var valid11 = _errs49 === errors;
+if(valid11){
+if(data17.token !== undefined){
+let data19 = data17.token;
+const _errs51 = errors;
+if(errors === _errs51){
+if(typeof data19 === "string"){
+if(func3(data19) > 512){
+validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.properties.token,data:data19}];
+return false;
+}
+else {
+if(func3(data19) < 16){
+validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.properties.token,data:data19}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.token.type,parentSchema:schema11.properties.admin.properties.token,data:data19}];
+return false;
+}
+}
+var valid11 = _errs51 === errors;
+}
+else {
+var valid11 = true;
+}
+if(valid11){
+let data20 = data17.tokens;
+const _errs53 = errors;
+if(errors === _errs53){
+if(Array.isArray(data20)){
+if(data20.length > 256){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens",schemaPath:"#/properties/admin/properties/tokens/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.admin.properties.tokens,data:data20}];
+return false;
+}
+else {
+var valid12 = true;
+const len3 = data20.length;
+for(let i4=0; i4<len3; i4++){
+let data21 = data20[i4];
 const _errs55 = errors;
 if(errors === _errs55){
-if(typeof data20 === "string"){
-if(!pattern1.test(data20)){
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/name",schemaPath:"#/properties/admin/properties/tokens/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$",parentSchema:schema11.properties.admin.properties.tokens.items.properties.name,data:data20}];
+if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
+let missing3;
+if(((data21.name === undefined) && (missing3 = "name")) || ((data21.role === undefined) && (missing3 = "role"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4,schemaPath:"#/properties/admin/properties/tokens/items/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'",schema:schema11.properties.admin.properties.tokens.items.required,parentSchema:schema11.properties.admin.properties.tokens.items,data:data21}];
 return false;
 }
-}
 else {
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/name",schemaPath:"#/properties/admin/properties/tokens/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.name.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.name,data:data20}];
-return false;
-}
-}
-var valid11 = _errs55 === errors;
-}
-else {
-var valid11 = true;
-}
-if(valid11){
-if(data19.role !== undefined){
-let data21 = data19.role;
 const _errs57 = errors;
-if(!((data21 === "admin") || (data21 === "read"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/role",schemaPath:"#/properties/admin/properties/tokens/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.admin.properties.tokens.items.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.admin.properties.tokens.items.properties.role.enum,parentSchema:schema11.properties.admin.properties.tokens.items.properties.role,data:data21}];
+for(const key6 in data21){
+if(!((((key6 === "name") || (key6 === "role")) || (key6 === "token")) || (key6 === "tokenFile"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4,schemaPath:"#/properties/admin/properties/tokens/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tokens.items,data:data21}];
 return false;
+break;
 }
-var valid11 = _errs57 === errors;
 }
-else {
-var valid11 = true;
-}
-if(valid11){
-if(data19.token !== undefined){
-let data22 = data19.token;
+if(_errs57 === errors){
+if(data21.name !== undefined){
+let data22 = data21.name;
 const _errs58 = errors;
 if(errors === _errs58){
 if(typeof data22 === "string"){
-if(func3(data22) > 512){
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data22}];
+if(!pattern1.test(data22)){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4+"/name",schemaPath:"#/properties/admin/properties/tokens/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$",parentSchema:schema11.properties.admin.properties.tokens.items.properties.name,data:data22}];
 return false;
-}
-else {
-if(func3(data22) < 16){
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data22}];
-return false;
-}
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.token.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data22}];
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4+"/name",schemaPath:"#/properties/admin/properties/tokens/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.name.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.name,data:data22}];
 return false;
 }
 }
-var valid11 = _errs58 === errors;
+var valid13 = _errs58 === errors;
+}
+else {
+var valid13 = true;
+}
+if(valid13){
+if(data21.role !== undefined){
+let data23 = data21.role;
+const _errs60 = errors;
+if(!((data23 === "admin") || (data23 === "read"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4+"/role",schemaPath:"#/properties/admin/properties/tokens/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.admin.properties.tokens.items.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.admin.properties.tokens.items.properties.role.enum,parentSchema:schema11.properties.admin.properties.tokens.items.properties.role,data:data23}];
+return false;
+}
+var valid13 = _errs60 === errors;
+}
+else {
+var valid13 = true;
+}
+if(valid13){
+if(data21.token !== undefined){
+let data24 = data21.token;
+const _errs61 = errors;
+if(errors === _errs61){
+if(typeof data24 === "string"){
+if(func3(data24) > 512){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data24}];
+return false;
+}
+else {
+if(func3(data24) < 16){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data24}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.token.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data24}];
+return false;
+}
+}
+var valid13 = _errs61 === errors;
+}
+else {
+var valid13 = true;
+}
+if(valid13){
+if(data21.tokenFile !== undefined){
+let data25 = data21.tokenFile;
+const _errs63 = errors;
+if(errors === _errs63){
+if(typeof data25 === "string"){
+if(func3(data25) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data25}];
+return false;
+}
+else {
+if(func3(data25) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data25}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.tokenFile.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data25}];
+return false;
+}
+}
+var valid13 = _errs63 === errors;
+}
+else {
+var valid13 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i4,schemaPath:"#/properties/admin/properties/tokens/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tokens.items.type,parentSchema:schema11.properties.admin.properties.tokens.items,data:data21}];
+return false;
+}
+}
+var valid12 = _errs55 === errors;
+if(!valid12){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens",schemaPath:"#/properties/admin/properties/tokens/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tokens.type,parentSchema:schema11.properties.admin.properties.tokens,data:data20}];
+return false;
+}
+}
+var valid11 = _errs53 === errors;
+if(valid11){
+if(data17.openReads !== undefined){
+let data26 = data17.openReads;
+const _errs65 = errors;
+if(typeof data26 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/openReads",schemaPath:"#/properties/admin/properties/openReads/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.openReads.type,parentSchema:schema11.properties.admin.properties.openReads,data:data26}];
+return false;
+}
+var valid11 = _errs65 === errors;
 }
 else {
 var valid11 = true;
 }
 if(valid11){
-if(data19.tokenFile !== undefined){
-let data23 = data19.tokenFile;
-const _errs60 = errors;
-if(errors === _errs60){
-if(typeof data23 === "string"){
-if(func3(data23) > 4096){
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data23}];
+let data27 = data17.metricsAuth;
+const _errs67 = errors;
+if(typeof data27 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/metricsAuth",schemaPath:"#/properties/admin/properties/metricsAuth/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.metricsAuth.type,parentSchema:schema11.properties.admin.properties.metricsAuth,data:data27}];
 return false;
 }
-else {
-if(func3(data23) < 1){
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data23}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.tokenFile.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data23}];
-return false;
-}
-}
-var valid11 = _errs60 === errors;
-}
-else {
-var valid11 = true;
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2,schemaPath:"#/properties/admin/properties/tokens/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tokens.items.type,parentSchema:schema11.properties.admin.properties.tokens.items,data:data19}];
-return false;
-}
-}
-var valid10 = _errs52 === errors;
-if(!valid10){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/tokens",schemaPath:"#/properties/admin/properties/tokens/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tokens.type,parentSchema:schema11.properties.admin.properties.tokens,data:data18}];
-return false;
-}
-}
-var valid9 = _errs50 === errors;
-if(valid9){
-if(data15.openReads !== undefined){
-let data24 = data15.openReads;
-const _errs62 = errors;
-if(typeof data24 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/admin/openReads",schemaPath:"#/properties/admin/properties/openReads/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.openReads.type,parentSchema:schema11.properties.admin.properties.openReads,data:data24}];
-return false;
-}
-var valid9 = _errs62 === errors;
-}
-else {
-var valid9 = true;
-}
-if(valid9){
-let data25 = data15.metricsAuth;
-const _errs64 = errors;
-if(typeof data25 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/admin/metricsAuth",schemaPath:"#/properties/admin/properties/metricsAuth/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.metricsAuth.type,parentSchema:schema11.properties.admin.properties.metricsAuth,data:data25}];
-return false;
-}
-var valid9 = _errs64 === errors;
-if(valid9){
-if(data15.tls !== undefined){
-let data26 = data15.tls;
-const _errs66 = errors;
-if(errors === _errs66){
-if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
-if(data26.handshakeTimeoutMs === undefined){
-data26.handshakeTimeoutMs = 10000;
-}
-if(data26.watchFiles === undefined){
-data26.watchFiles = true;
-}
-if(data26.watchIntervalMs === undefined){
-data26.watchIntervalMs = 5000;
-}
-let missing4;
-if((data26.certificates === undefined) && (missing4 = "certificates")){
-validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'",schema:schema11.properties.admin.properties.tls.required,parentSchema:schema11.properties.admin.properties.tls,data:data26}];
-return false;
-}
-else {
-const _errs68 = errors;
-for(const key7 in data26){
-if(!(((((key7 === "certificates") || (key7 === "handshakeTimeoutMs")) || (key7 === "watchFiles")) || (key7 === "watchIntervalMs")) || (key7 === "clientCertificates"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls,data:data26}];
-return false;
-break;
-}
-}
-if(_errs68 === errors){
-if(data26.certificates !== undefined){
-let data27 = data26.certificates;
+var valid11 = _errs67 === errors;
+if(valid11){
+if(data17.tls !== undefined){
+let data28 = data17.tls;
 const _errs69 = errors;
 if(errors === _errs69){
-if(Array.isArray(data27)){
-if(data27.length > 10000){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data27}];
-return false;
-}
-else {
-if(data27.length < 1){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data27}];
-return false;
-}
-else {
-var valid13 = true;
-const len3 = data27.length;
-for(let i3=0; i3<len3; i3++){
-let data28 = data27[i3];
-const _errs71 = errors;
-if(errors === _errs71){
 if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
-let missing5;
-if(((data28.cert === undefined) && (missing5 = "cert")) || ((data28.key === undefined) && (missing5 = "key"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/required",keyword:"required",params:{missingProperty: missing5},message:"must have required property '"+missing5+"'",schema:schema11.properties.admin.properties.tls.properties.certificates.items.required,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data28}];
+if(data28.handshakeTimeoutMs === undefined){
+data28.handshakeTimeoutMs = 10000;
+}
+if(data28.watchFiles === undefined){
+data28.watchFiles = true;
+}
+if(data28.watchIntervalMs === undefined){
+data28.watchIntervalMs = 5000;
+}
+let missing4;
+if((data28.certificates === undefined) && (missing4 = "certificates")){
+validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'",schema:schema11.properties.admin.properties.tls.required,parentSchema:schema11.properties.admin.properties.tls,data:data28}];
 return false;
 }
 else {
-const _errs73 = errors;
-for(const key8 in data28){
-if(!((key8 === "cert") || (key8 === "key"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data28}];
+const _errs71 = errors;
+for(const key7 in data28){
+if(!(((((key7 === "certificates") || (key7 === "handshakeTimeoutMs")) || (key7 === "watchFiles")) || (key7 === "watchIntervalMs")) || (key7 === "clientCertificates"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls,data:data28}];
 return false;
 break;
 }
 }
-if(_errs73 === errors){
-if(data28.cert !== undefined){
-let data29 = data28.cert;
+if(_errs71 === errors){
+if(data28.certificates !== undefined){
+let data29 = data28.certificates;
+const _errs72 = errors;
+if(errors === _errs72){
+if(Array.isArray(data29)){
+if(data29.length > 10000){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data29}];
+return false;
+}
+else {
+if(data29.length < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data29}];
+return false;
+}
+else {
+var valid15 = true;
+const len4 = data29.length;
+for(let i5=0; i5<len4; i5++){
+let data30 = data29[i5];
 const _errs74 = errors;
 if(errors === _errs74){
-if(typeof data29 === "string"){
-if(func3(data29) > 4096){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data29}];
+if(data30 && typeof data30 == "object" && !Array.isArray(data30)){
+let missing5;
+if(((data30.cert === undefined) && (missing5 = "cert")) || ((data30.key === undefined) && (missing5 = "key"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i5,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/required",keyword:"required",params:{missingProperty: missing5},message:"must have required property '"+missing5+"'",schema:schema11.properties.admin.properties.tls.properties.certificates.items.required,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data30}];
 return false;
 }
 else {
-if(func3(data29) < 1){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data29}];
+const _errs76 = errors;
+for(const key8 in data30){
+if(!((key8 === "cert") || (key8 === "key"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i5,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data30}];
+return false;
+break;
+}
+}
+if(_errs76 === errors){
+if(data30.cert !== undefined){
+let data31 = data30.cert;
+const _errs77 = errors;
+if(errors === _errs77){
+if(typeof data31 === "string"){
+if(func3(data31) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i5+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data31}];
+return false;
+}
+else {
+if(func3(data31) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i5+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data31}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data29}];
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i5+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data31}];
 return false;
 }
 }
-var valid14 = _errs74 === errors;
+var valid16 = _errs77 === errors;
+}
+else {
+var valid16 = true;
+}
+if(valid16){
+if(data30.key !== undefined){
+let data32 = data30.key;
+const _errs79 = errors;
+if(errors === _errs79){
+if(typeof data32 === "string"){
+if(func3(data32) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i5+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data32}];
+return false;
+}
+else {
+if(func3(data32) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i5+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data32}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i5+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data32}];
+return false;
+}
+}
+var valid16 = _errs79 === errors;
+}
+else {
+var valid16 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i5,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.certificates.items.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data30}];
+return false;
+}
+}
+var valid15 = _errs74 === errors;
+if(!valid15){
+break;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tls.properties.certificates.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data29}];
+return false;
+}
+}
+var valid14 = _errs72 === errors;
 }
 else {
 var valid14 = true;
 }
 if(valid14){
-if(data28.key !== undefined){
-let data30 = data28.key;
-const _errs76 = errors;
-if(errors === _errs76){
-if(typeof data30 === "string"){
-if(func3(data30) > 4096){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data30}];
+let data33 = data28.handshakeTimeoutMs;
+const _errs81 = errors;
+if(!((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33)))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs.type,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data33}];
+return false;
+}
+if(errors === _errs81){
+if(typeof data33 == "number"){
+if(data33 > 86400000 || isNaN(data33)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data33}];
 return false;
 }
 else {
-if(func3(data30) < 1){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data30}];
+if(data33 < 1 || isNaN(data33)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data33}];
+return false;
+}
+}
+}
+}
+var valid14 = _errs81 === errors;
+if(valid14){
+let data34 = data28.watchFiles;
+const _errs83 = errors;
+if(typeof data34 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchFiles",schemaPath:"#/properties/admin/properties/tls/properties/watchFiles/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.tls.properties.watchFiles.type,parentSchema:schema11.properties.admin.properties.tls.properties.watchFiles,data:data34}];
+return false;
+}
+var valid14 = _errs83 === errors;
+if(valid14){
+let data35 = data28.watchIntervalMs;
+const _errs85 = errors;
+if(!((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35)))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.tls.properties.watchIntervalMs.type,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data35}];
+return false;
+}
+if(errors === _errs85){
+if(typeof data35 == "number"){
+if(data35 > 86400000 || isNaN(data35)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data35}];
+return false;
+}
+else {
+if(data35 < 1 || isNaN(data35)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data35}];
+return false;
+}
+}
+}
+}
+var valid14 = _errs85 === errors;
+if(valid14){
+if(data28.clientCertificates !== undefined){
+let data36 = data28.clientCertificates;
+const _errs87 = errors;
+if(errors === _errs87){
+if(data36 && typeof data36 == "object" && !Array.isArray(data36)){
+if(data36.required === undefined){
+data36.required = false;
+}
+if(data36.clients === undefined){
+data36.clients = [];
+}
+let missing6;
+if((data36.ca === undefined) && (missing6 = "ca")){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/required",keyword:"required",params:{missingProperty: missing6},message:"must have required property '"+missing6+"'",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.required,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data36}];
+return false;
+}
+else {
+const _errs89 = errors;
+for(const key9 in data36){
+if(!(((key9 === "ca") || (key9 === "required")) || (key9 === "clients"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data36}];
+return false;
+break;
+}
+}
+if(_errs89 === errors){
+if(data36.ca !== undefined){
+let data37 = data36.ca;
+const _errs90 = errors;
+if(errors === _errs90){
+if(typeof data37 === "string"){
+if(func3(data37) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data37}];
+return false;
+}
+else {
+if(func3(data37) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data37}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data30}];
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data37}];
 return false;
 }
 }
-var valid14 = _errs76 === errors;
+var valid17 = _errs90 === errors;
+}
+else {
+var valid17 = true;
+}
+if(valid17){
+let data38 = data36.required;
+const _errs92 = errors;
+if(typeof data38 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/required",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/required/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.required.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.required,data:data38}];
+return false;
+}
+var valid17 = _errs92 === errors;
+if(valid17){
+let data39 = data36.clients;
+const _errs94 = errors;
+if(errors === _errs94){
+if(Array.isArray(data39)){
+if(data39.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients,data:data39}];
+return false;
+}
+else {
+var valid18 = true;
+const len5 = data39.length;
+for(let i6=0; i6<len5; i6++){
+let data40 = data39[i6];
+const _errs96 = errors;
+if(errors === _errs96){
+if(data40 && typeof data40 == "object" && !Array.isArray(data40)){
+let missing7;
+if(((data40.commonName === undefined) && (missing7 = "commonName")) || ((data40.role === undefined) && (missing7 = "role"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i6,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.required,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data40}];
+return false;
+}
+else {
+const _errs98 = errors;
+for(const key10 in data40){
+if(!((key10 === "commonName") || (key10 === "role"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i6,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data40}];
+return false;
+break;
+}
+}
+if(_errs98 === errors){
+if(data40.commonName !== undefined){
+let data41 = data40.commonName;
+const _errs99 = errors;
+if(errors === _errs99){
+if(typeof data41 === "string"){
+if(!pattern2.test(data41)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i6+"/commonName",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/commonName/pattern",keyword:"pattern",params:{pattern: "^[ -~]{1,64}$"},message:"must match pattern \""+"^[ -~]{1,64}$"+"\"",schema:"^[ -~]{1,64}$",parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName,data:data41}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i6+"/commonName",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/commonName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName,data:data41}];
+return false;
+}
+}
+var valid19 = _errs99 === errors;
+}
+else {
+var valid19 = true;
+}
+if(valid19){
+if(data40.role !== undefined){
+let data42 = data40.role;
+const _errs101 = errors;
+if(!((data42 === "admin") || (data42 === "read"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i6+"/role",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role.enum,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role,data:data42}];
+return false;
+}
+var valid19 = _errs101 === errors;
+}
+else {
+var valid19 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i6,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data40}];
+return false;
+}
+}
+var valid18 = _errs96 === errors;
+if(!valid18){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients,data:data39}];
+return false;
+}
+}
+var valid17 = _errs94 === errors;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data36}];
+return false;
+}
+}
+var valid14 = _errs87 === errors;
 }
 else {
 var valid14 = true;
@@ -961,386 +1307,144 @@ var valid14 = true;
 }
 }
 }
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.certificates.items.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data28}];
-return false;
-}
-}
-var valid13 = _errs71 === errors;
-if(!valid13){
-break;
-}
-}
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tls.properties.certificates.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data27}];
+validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.type,parentSchema:schema11.properties.admin.properties.tls,data:data28}];
 return false;
 }
 }
-var valid12 = _errs69 === errors;
+var valid11 = _errs69 === errors;
 }
 else {
-var valid12 = true;
+var valid11 = true;
 }
-if(valid12){
-let data31 = data26.handshakeTimeoutMs;
-const _errs78 = errors;
-if(!((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31)))){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs.type,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data31}];
-return false;
-}
-if(errors === _errs78){
-if(typeof data31 == "number"){
-if(data31 > 86400000 || isNaN(data31)){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data31}];
-return false;
-}
-else {
-if(data31 < 1 || isNaN(data31)){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data31}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs78 === errors;
-if(valid12){
-let data32 = data26.watchFiles;
-const _errs80 = errors;
-if(typeof data32 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/watchFiles",schemaPath:"#/properties/admin/properties/tls/properties/watchFiles/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.tls.properties.watchFiles.type,parentSchema:schema11.properties.admin.properties.tls.properties.watchFiles,data:data32}];
-return false;
-}
-var valid12 = _errs80 === errors;
-if(valid12){
-let data33 = data26.watchIntervalMs;
-const _errs82 = errors;
-if(!((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33)))){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.tls.properties.watchIntervalMs.type,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data33}];
-return false;
-}
-if(errors === _errs82){
-if(typeof data33 == "number"){
-if(data33 > 86400000 || isNaN(data33)){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data33}];
-return false;
-}
-else {
-if(data33 < 1 || isNaN(data33)){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data33}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs82 === errors;
-if(valid12){
-if(data26.clientCertificates !== undefined){
-let data34 = data26.clientCertificates;
-const _errs84 = errors;
-if(errors === _errs84){
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-if(data34.required === undefined){
-data34.required = false;
-}
-if(data34.clients === undefined){
-data34.clients = [];
-}
-let missing6;
-if((data34.ca === undefined) && (missing6 = "ca")){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/required",keyword:"required",params:{missingProperty: missing6},message:"must have required property '"+missing6+"'",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.required,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data34}];
-return false;
-}
-else {
-const _errs86 = errors;
-for(const key9 in data34){
-if(!(((key9 === "ca") || (key9 === "required")) || (key9 === "clients"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data34}];
-return false;
-break;
-}
-}
-if(_errs86 === errors){
-if(data34.ca !== undefined){
-let data35 = data34.ca;
-const _errs87 = errors;
-if(errors === _errs87){
-if(typeof data35 === "string"){
-if(func3(data35) > 4096){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data35}];
-return false;
-}
-else {
-if(func3(data35) < 1){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data35}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data35}];
-return false;
-}
-}
-var valid15 = _errs87 === errors;
-}
-else {
-var valid15 = true;
-}
-if(valid15){
-let data36 = data34.required;
-const _errs89 = errors;
-if(typeof data36 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/required",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/required/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.required.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.required,data:data36}];
-return false;
-}
-var valid15 = _errs89 === errors;
-if(valid15){
-let data37 = data34.clients;
-const _errs91 = errors;
-if(errors === _errs91){
-if(Array.isArray(data37)){
-if(data37.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients,data:data37}];
-return false;
-}
-else {
-var valid16 = true;
-const len4 = data37.length;
-for(let i4=0; i4<len4; i4++){
-let data38 = data37[i4];
-const _errs93 = errors;
-if(errors === _errs93){
-if(data38 && typeof data38 == "object" && !Array.isArray(data38)){
-let missing7;
-if(((data38.commonName === undefined) && (missing7 = "commonName")) || ((data38.role === undefined) && (missing7 = "role"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.required,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data38}];
-return false;
-}
-else {
-const _errs95 = errors;
-for(const key10 in data38){
-if(!((key10 === "commonName") || (key10 === "role"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data38}];
-return false;
-break;
-}
-}
-if(_errs95 === errors){
-if(data38.commonName !== undefined){
-let data39 = data38.commonName;
-const _errs96 = errors;
-if(errors === _errs96){
-if(typeof data39 === "string"){
-if(!pattern2.test(data39)){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4+"/commonName",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/commonName/pattern",keyword:"pattern",params:{pattern: "^[ -~]{1,64}$"},message:"must match pattern \""+"^[ -~]{1,64}$"+"\"",schema:"^[ -~]{1,64}$",parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName,data:data39}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4+"/commonName",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/commonName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName,data:data39}];
-return false;
-}
-}
-var valid17 = _errs96 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data38.role !== undefined){
-let data40 = data38.role;
-const _errs98 = errors;
-if(!((data40 === "admin") || (data40 === "read"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4+"/role",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role.enum,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role,data:data40}];
-return false;
-}
-var valid17 = _errs98 === errors;
-}
-else {
-var valid17 = true;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data38}];
-return false;
-}
-}
-var valid16 = _errs93 === errors;
-if(!valid16){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients,data:data37}];
-return false;
-}
-}
-var valid15 = _errs91 === errors;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data34}];
-return false;
-}
-}
-var valid12 = _errs84 === errors;
-}
-else {
-var valid12 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.type,parentSchema:schema11.properties.admin.properties.tls,data:data26}];
-return false;
-}
-}
-var valid9 = _errs66 === errors;
-}
-else {
-var valid9 = true;
-}
-if(valid9){
-let data41 = data15.failedAuth;
-const _errs99 = errors;
-if(errors === _errs99){
-if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
-if(data41.burst === undefined){
-data41.burst = 10;
-}
-if(data41.refillMs === undefined){
-data41.refillMs = 6000;
-}
-if(data41.delayMs === undefined){
-data41.delayMs = 1000;
-}
-const _errs101 = errors;
-for(const key11 in data41){
-if(!(((key11 === "burst") || (key11 === "refillMs")) || (key11 === "delayMs"))){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth",schemaPath:"#/properties/admin/properties/failedAuth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.failedAuth,data:data41}];
-return false;
-break;
-}
-}
-if(_errs101 === errors){
-let data42 = data41.burst;
+if(valid11){
+let data43 = data17.failedAuth;
 const _errs102 = errors;
-if(!((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42)))){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.burst.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data42}];
-return false;
-}
 if(errors === _errs102){
-if(typeof data42 == "number"){
-if(data42 > 10000 || isNaN(data42)){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data42}];
-return false;
+if(data43 && typeof data43 == "object" && !Array.isArray(data43)){
+if(data43.burst === undefined){
+data43.burst = 10;
 }
-else {
-if(data42 < 1 || isNaN(data42)){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data42}];
-return false;
+if(data43.refillMs === undefined){
+data43.refillMs = 6000;
 }
+if(data43.delayMs === undefined){
+data43.delayMs = 1000;
 }
-}
-}
-var valid18 = _errs102 === errors;
-if(valid18){
-let data43 = data41.refillMs;
 const _errs104 = errors;
-if(!((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43)))){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.refillMs.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data43}];
+for(const key11 in data43){
+if(!(((key11 === "burst") || (key11 === "refillMs")) || (key11 === "delayMs"))){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth",schemaPath:"#/properties/admin/properties/failedAuth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.failedAuth,data:data43}];
 return false;
-}
-if(errors === _errs104){
-if(typeof data43 == "number"){
-if(data43 > 86400000 || isNaN(data43)){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data43}];
-return false;
-}
-else {
-if(data43 < 1 || isNaN(data43)){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data43}];
-return false;
+break;
 }
 }
-}
-}
-var valid18 = _errs104 === errors;
-if(valid18){
-let data44 = data41.delayMs;
-const _errs106 = errors;
+if(_errs104 === errors){
+let data44 = data43.burst;
+const _errs105 = errors;
 if(!((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44)))){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.delayMs.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data44}];
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.burst.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data44}];
 return false;
 }
-if(errors === _errs106){
+if(errors === _errs105){
 if(typeof data44 == "number"){
-if(data44 > 5000 || isNaN(data44)){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000",schema:5000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data44}];
+if(data44 > 10000 || isNaN(data44)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data44}];
 return false;
 }
 else {
-if(data44 < 0 || isNaN(data44)){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data44}];
+if(data44 < 1 || isNaN(data44)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data44}];
 return false;
 }
 }
 }
 }
-var valid18 = _errs106 === errors;
+var valid20 = _errs105 === errors;
+if(valid20){
+let data45 = data43.refillMs;
+const _errs107 = errors;
+if(!((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45)))){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.refillMs.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data45}];
+return false;
 }
-}
-}
+if(errors === _errs107){
+if(typeof data45 == "number"){
+if(data45 > 86400000 || isNaN(data45)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data45}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth",schemaPath:"#/properties/admin/properties/failedAuth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.failedAuth.type,parentSchema:schema11.properties.admin.properties.failedAuth,data:data41}];
+if(data45 < 1 || isNaN(data45)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data45}];
 return false;
 }
 }
-var valid9 = _errs99 === errors;
 }
 }
-}
-}
-}
-}
-}
-}
-}
-var valid0 = _errs39 === errors;
-if(valid0){
-let data45 = data.logLevel;
-const _errs108 = errors;
-if(!(((((((data45 === "fatal") || (data45 === "error")) || (data45 === "warn")) || (data45 === "info")) || (data45 === "debug")) || (data45 === "trace")) || (data45 === "silent"))){
-validate10.errors = [{instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.logLevel.enum,parentSchema:schema11.properties.logLevel,data:data45}];
-return false;
-}
-var valid0 = _errs108 === errors;
-if(valid0){
-let data46 = data.workers;
+var valid20 = _errs107 === errors;
+if(valid20){
+let data46 = data43.delayMs;
 const _errs109 = errors;
-const _errs110 = errors;
-let valid19 = false;
-let passing0 = null;
-const _errs111 = errors;
 if(!((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46)))){
-const err7 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.workers.oneOf[0].type,parentSchema:schema11.properties.workers.oneOf[0],data:data46};
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.delayMs.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data46}];
+return false;
+}
+if(errors === _errs109){
+if(typeof data46 == "number"){
+if(data46 > 5000 || isNaN(data46)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000",schema:5000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data46}];
+return false;
+}
+else {
+if(data46 < 0 || isNaN(data46)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data46}];
+return false;
+}
+}
+}
+}
+var valid20 = _errs109 === errors;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth",schemaPath:"#/properties/admin/properties/failedAuth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.failedAuth.type,parentSchema:schema11.properties.admin.properties.failedAuth,data:data43}];
+return false;
+}
+}
+var valid11 = _errs102 === errors;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+var valid0 = _errs42 === errors;
+if(valid0){
+let data47 = data.logLevel;
+const _errs111 = errors;
+if(!(((((((data47 === "fatal") || (data47 === "error")) || (data47 === "warn")) || (data47 === "info")) || (data47 === "debug")) || (data47 === "trace")) || (data47 === "silent"))){
+validate10.errors = [{instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.logLevel.enum,parentSchema:schema11.properties.logLevel,data:data47}];
+return false;
+}
+var valid0 = _errs111 === errors;
+if(valid0){
+let data48 = data.workers;
+const _errs112 = errors;
+const _errs113 = errors;
+let valid21 = false;
+let passing0 = null;
+const _errs114 = errors;
+if(!((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48)))){
+const err7 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.workers.oneOf[0].type,parentSchema:schema11.properties.workers.oneOf[0],data:data48};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -1349,10 +1453,10 @@ vErrors.push(err7);
 }
 errors++;
 }
-if(errors === _errs111){
-if(typeof data46 == "number"){
-if(data46 > 256 || isNaN(data46)){
-const err8 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema11.properties.workers.oneOf[0],data:data46};
+if(errors === _errs114){
+if(typeof data48 == "number"){
+if(data48 > 256 || isNaN(data48)){
+const err8 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema11.properties.workers.oneOf[0],data:data48};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -1362,8 +1466,8 @@ vErrors.push(err8);
 errors++;
 }
 else {
-if(data46 < 1 || isNaN(data46)){
-const err9 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.workers.oneOf[0],data:data46};
+if(data48 < 1 || isNaN(data48)){
+const err9 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.workers.oneOf[0],data:data48};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -1375,14 +1479,14 @@ errors++;
 }
 }
 }
-var _valid2 = _errs111 === errors;
+var _valid2 = _errs114 === errors;
 if(_valid2){
-valid19 = true;
+valid21 = true;
 passing0 = 0;
 }
-const _errs113 = errors;
-if("auto" !== data46){
-const err10 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/1/const",keyword:"const",params:{allowedValue: "auto"},message:"must be equal to constant",schema:"auto",parentSchema:schema11.properties.workers.oneOf[1],data:data46};
+const _errs116 = errors;
+if("auto" !== data48){
+const err10 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/1/const",keyword:"const",params:{allowedValue: "auto"},message:"must be equal to constant",schema:"auto",parentSchema:schema11.properties.workers.oneOf[1],data:data48};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -1391,19 +1495,19 @@ vErrors.push(err10);
 }
 errors++;
 }
-var _valid2 = _errs113 === errors;
-if(_valid2 && valid19){
-valid19 = false;
+var _valid2 = _errs116 === errors;
+if(_valid2 && valid21){
+valid21 = false;
 passing0 = [passing0, 1];
 }
 else {
 if(_valid2){
-valid19 = true;
+valid21 = true;
 passing0 = 1;
 }
 }
-if(!valid19){
-const err11 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema11.properties.workers.oneOf,parentSchema:schema11.properties.workers,data:data46};
+if(!valid21){
+const err11 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema11.properties.workers.oneOf,parentSchema:schema11.properties.workers,data:data48};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -1415,958 +1519,1030 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs110;
+errors = _errs113;
 if(vErrors !== null){
-if(_errs110){
-vErrors.length = _errs110;
+if(_errs113){
+vErrors.length = _errs113;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid0 = _errs109 === errors;
+var valid0 = _errs112 === errors;
 if(valid0){
-let data47 = data.proxyName;
-const _errs114 = errors;
-if(errors === _errs114){
-if(typeof data47 === "string"){
-if(!pattern3.test(data47)){
-validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.proxyName,data:data47}];
+let data49 = data.proxyName;
+const _errs117 = errors;
+if(errors === _errs117){
+if(typeof data49 === "string"){
+if(!pattern3.test(data49)){
+validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.proxyName,data:data49}];
 return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.proxyName.type,parentSchema:schema11.properties.proxyName,data:data47}];
+validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.proxyName.type,parentSchema:schema11.properties.proxyName,data:data49}];
 return false;
 }
 }
-var valid0 = _errs114 === errors;
+var valid0 = _errs117 === errors;
 if(valid0){
-let data48 = data.via;
-const _errs116 = errors;
-if(typeof data48 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.via.type,parentSchema:schema11.properties.via,data:data48}];
+let data50 = data.via;
+const _errs119 = errors;
+if(typeof data50 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.via.type,parentSchema:schema11.properties.via,data:data50}];
 return false;
 }
-var valid0 = _errs116 === errors;
+var valid0 = _errs119 === errors;
 if(valid0){
-let data49 = data.limits;
-const _errs118 = errors;
-if(errors === _errs118){
-if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
-if(data49.maxLineBytes === undefined){
-data49.maxLineBytes = 16384;
+let data51 = data.limits;
+const _errs121 = errors;
+if(errors === _errs121){
+if(data51 && typeof data51 == "object" && !Array.isArray(data51)){
+if(data51.maxLineBytes === undefined){
+data51.maxLineBytes = 16384;
 }
-if(data49.maxHeaderFields === undefined){
-data49.maxHeaderFields = 500;
+if(data51.maxHeaderFields === undefined){
+data51.maxHeaderFields = 500;
 }
-if(data49.maxHeadBytes === undefined){
-data49.maxHeadBytes = 16384;
+if(data51.maxHeadBytes === undefined){
+data51.maxHeadBytes = 16384;
 }
-if(data49.maxChunkSizeLineBytes === undefined){
-data49.maxChunkSizeLineBytes = 1024;
+if(data51.maxChunkSizeLineBytes === undefined){
+data51.maxChunkSizeLineBytes = 1024;
 }
-if(data49.maxTrailerBytes === undefined){
-data49.maxTrailerBytes = 65536;
+if(data51.maxTrailerBytes === undefined){
+data51.maxTrailerBytes = 65536;
 }
-if(data49.maxBodyBytes === undefined){
-data49.maxBodyBytes = null;
+if(data51.maxBodyBytes === undefined){
+data51.maxBodyBytes = null;
 }
-if(data49.pipelineBufferBytes === undefined){
-data49.pipelineBufferBytes = 16384;
+if(data51.pipelineBufferBytes === undefined){
+data51.pipelineBufferBytes = 16384;
 }
-if(data49.maxConnections === undefined){
-data49.maxConnections = 50000;
+if(data51.maxConnections === undefined){
+data51.maxConnections = 50000;
 }
-const _errs120 = errors;
-for(const key12 in data49){
+const _errs123 = errors;
+for(const key12 in data51){
 if(!((((((((key12 === "maxLineBytes") || (key12 === "maxHeaderFields")) || (key12 === "maxHeadBytes")) || (key12 === "maxChunkSizeLineBytes")) || (key12 === "maxTrailerBytes")) || (key12 === "maxBodyBytes")) || (key12 === "pipelineBufferBytes")) || (key12 === "maxConnections"))){
-validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.limits,data:data49}];
+validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.limits,data:data51}];
 return false;
 break;
 }
 }
-if(_errs120 === errors){
-let data50 = data49.maxLineBytes;
-const _errs121 = errors;
-if(!((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxLineBytes.type,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data50}];
-return false;
-}
-if(errors === _errs121){
-if(typeof data50 == "number"){
-if(data50 > 32768 || isNaN(data50)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768",schema:32768,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data50}];
-return false;
-}
-else {
-if(data50 < 64 || isNaN(data50)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data50}];
-return false;
-}
-}
-}
-}
-var valid20 = _errs121 === errors;
-if(valid20){
-let data51 = data49.maxHeaderFields;
-const _errs123 = errors;
-if(!((typeof data51 == "number") && (!(data51 % 1) && !isNaN(data51)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeaderFields.type,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data51}];
-return false;
-}
-if(errors === _errs123){
-if(typeof data51 == "number"){
-if(data51 > 2048 || isNaN(data51)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2048},message:"must be <= 2048",schema:2048,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data51}];
-return false;
-}
-else {
-if(data51 < 1 || isNaN(data51)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data51}];
-return false;
-}
-}
-}
-}
-var valid20 = _errs123 === errors;
-if(valid20){
-let data52 = data49.maxHeadBytes;
-const _errs125 = errors;
+if(_errs123 === errors){
+let data52 = data51.maxLineBytes;
+const _errs124 = errors;
 if(!((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeadBytes.type,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data52}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxLineBytes.type,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data52}];
 return false;
 }
-if(errors === _errs125){
+if(errors === _errs124){
 if(typeof data52 == "number"){
-if(data52 > 49152 || isNaN(data52)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 49152},message:"must be <= 49152",schema:49152,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data52}];
+if(data52 > 32768 || isNaN(data52)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768",schema:32768,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data52}];
 return false;
 }
 else {
 if(data52 < 64 || isNaN(data52)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data52}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data52}];
 return false;
 }
 }
 }
 }
-var valid20 = _errs125 === errors;
-if(valid20){
-let data53 = data49.maxChunkSizeLineBytes;
-const _errs127 = errors;
+var valid22 = _errs124 === errors;
+if(valid22){
+let data53 = data51.maxHeaderFields;
+const _errs126 = errors;
 if(!((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxChunkSizeLineBytes.type,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data53}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeaderFields.type,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data53}];
 return false;
 }
-if(errors === _errs127){
+if(errors === _errs126){
 if(typeof data53 == "number"){
-if(data53 > 65536 || isNaN(data53)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data53}];
+if(data53 > 2048 || isNaN(data53)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2048},message:"must be <= 2048",schema:2048,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data53}];
 return false;
 }
 else {
-if(data53 < 16 || isNaN(data53)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data53}];
+if(data53 < 1 || isNaN(data53)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data53}];
 return false;
 }
 }
 }
 }
-var valid20 = _errs127 === errors;
-if(valid20){
-let data54 = data49.maxTrailerBytes;
-const _errs129 = errors;
+var valid22 = _errs126 === errors;
+if(valid22){
+let data54 = data51.maxHeadBytes;
+const _errs128 = errors;
 if(!((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxTrailerBytes.type,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data54}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeadBytes.type,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data54}];
 return false;
 }
-if(errors === _errs129){
+if(errors === _errs128){
 if(typeof data54 == "number"){
-if(data54 > 1048576 || isNaN(data54)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1048576},message:"must be <= 1048576",schema:1048576,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data54}];
+if(data54 > 49152 || isNaN(data54)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 49152},message:"must be <= 49152",schema:49152,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data54}];
 return false;
 }
 else {
-if(data54 < 0 || isNaN(data54)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data54}];
+if(data54 < 64 || isNaN(data54)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data54}];
 return false;
 }
 }
 }
 }
-var valid20 = _errs129 === errors;
-if(valid20){
-let data55 = data49.maxBodyBytes;
-const _errs131 = errors;
-if((!((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55)))) && (data55 !== null)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/type",keyword:"type",params:{type: schema11.properties.limits.properties.maxBodyBytes.type},message:"must be integer,null",schema:schema11.properties.limits.properties.maxBodyBytes.type,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data55}];
+var valid22 = _errs128 === errors;
+if(valid22){
+let data55 = data51.maxChunkSizeLineBytes;
+const _errs130 = errors;
+if(!((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxChunkSizeLineBytes.type,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data55}];
 return false;
 }
-if(errors === _errs131){
+if(errors === _errs130){
 if(typeof data55 == "number"){
-if(data55 < 0 || isNaN(data55)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data55}];
+if(data55 > 65536 || isNaN(data55)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data55}];
+return false;
+}
+else {
+if(data55 < 16 || isNaN(data55)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data55}];
 return false;
 }
 }
 }
-var valid20 = _errs131 === errors;
-if(valid20){
-let data56 = data49.pipelineBufferBytes;
-const _errs133 = errors;
+}
+var valid22 = _errs130 === errors;
+if(valid22){
+let data56 = data51.maxTrailerBytes;
+const _errs132 = errors;
 if(!((typeof data56 == "number") && (!(data56 % 1) && !isNaN(data56)))){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.pipelineBufferBytes.type,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data56}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxTrailerBytes.type,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data56}];
 return false;
 }
-if(errors === _errs133){
+if(errors === _errs132){
 if(typeof data56 == "number"){
-if(data56 > 16777216 || isNaN(data56)){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data56}];
+if(data56 > 1048576 || isNaN(data56)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1048576},message:"must be <= 1048576",schema:1048576,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data56}];
 return false;
 }
 else {
-if(data56 < 1024 || isNaN(data56)){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024",schema:1024,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data56}];
+if(data56 < 0 || isNaN(data56)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data56}];
 return false;
 }
 }
 }
 }
-var valid20 = _errs133 === errors;
-if(valid20){
-let data57 = data49.maxConnections;
-const _errs135 = errors;
-if(!((typeof data57 == "number") && (!(data57 % 1) && !isNaN(data57)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxConnections.type,parentSchema:schema11.properties.limits.properties.maxConnections,data:data57}];
+var valid22 = _errs132 === errors;
+if(valid22){
+let data57 = data51.maxBodyBytes;
+const _errs134 = errors;
+if((!((typeof data57 == "number") && (!(data57 % 1) && !isNaN(data57)))) && (data57 !== null)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/type",keyword:"type",params:{type: schema11.properties.limits.properties.maxBodyBytes.type},message:"must be integer,null",schema:schema11.properties.limits.properties.maxBodyBytes.type,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data57}];
 return false;
 }
-if(errors === _errs135){
+if(errors === _errs134){
 if(typeof data57 == "number"){
-if(data57 > 1000000 || isNaN(data57)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.limits.properties.maxConnections,data:data57}];
+if(data57 < 0 || isNaN(data57)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data57}];
+return false;
+}
+}
+}
+var valid22 = _errs134 === errors;
+if(valid22){
+let data58 = data51.pipelineBufferBytes;
+const _errs136 = errors;
+if(!((typeof data58 == "number") && (!(data58 % 1) && !isNaN(data58)))){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.pipelineBufferBytes.type,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data58}];
+return false;
+}
+if(errors === _errs136){
+if(typeof data58 == "number"){
+if(data58 > 16777216 || isNaN(data58)){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data58}];
 return false;
 }
 else {
-if(data57 < 1 || isNaN(data57)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxConnections,data:data57}];
+if(data58 < 1024 || isNaN(data58)){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024",schema:1024,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data58}];
 return false;
 }
 }
 }
 }
-var valid20 = _errs135 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.limits.type,parentSchema:schema11.properties.limits,data:data49}];
-return false;
-}
-}
-var valid0 = _errs118 === errors;
-if(valid0){
-let data58 = data.timeouts;
-const _errs137 = errors;
-if(errors === _errs137){
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-if(data58.idleMs === undefined){
-data58.idleMs = 60000;
-}
-if(data58.headMs === undefined){
-data58.headMs = 15000;
-}
-if(data58.bodyIdleMs === undefined){
-data58.bodyIdleMs = 60000;
-}
-if(data58.abortMs === undefined){
-data58.abortMs = 15000;
-}
-if(data58.upstreamConnectMs === undefined){
-data58.upstreamConnectMs = 10000;
-}
-if(data58.upstreamHeadMs === undefined){
-data58.upstreamHeadMs = 60000;
-}
-if(data58.upstreamIdleMs === undefined){
-data58.upstreamIdleMs = 60000;
-}
-if(data58.tunnelIdleMs === undefined){
-data58.tunnelIdleMs = 300000;
-}
-if(data58.shutdownMs === undefined){
-data58.shutdownMs = 10000;
-}
-if(data58.workerAckMs === undefined){
-data58.workerAckMs = 5000;
-}
-const _errs139 = errors;
-for(const key13 in data58){
-if(!(func2.call(schema11.properties.timeouts.properties, key13))){
-validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.timeouts,data:data58}];
-return false;
-break;
-}
-}
-if(_errs139 === errors){
-let data59 = data58.idleMs;
-const _errs140 = errors;
+var valid22 = _errs136 === errors;
+if(valid22){
+let data59 = data51.maxConnections;
+const _errs138 = errors;
 if(!((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data59}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxConnections.type,parentSchema:schema11.properties.limits.properties.maxConnections,data:data59}];
 return false;
 }
-if(errors === _errs140){
+if(errors === _errs138){
 if(typeof data59 == "number"){
-if(data59 > 86400000 || isNaN(data59)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data59}];
+if(data59 > 1000000 || isNaN(data59)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.limits.properties.maxConnections,data:data59}];
 return false;
 }
 else {
 if(data59 < 1 || isNaN(data59)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data59}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxConnections,data:data59}];
 return false;
 }
 }
 }
 }
-var valid21 = _errs140 === errors;
-if(valid21){
-let data60 = data58.headMs;
-const _errs142 = errors;
-if(!((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.headMs.type,parentSchema:schema11.properties.timeouts.properties.headMs,data:data60}];
-return false;
+var valid22 = _errs138 === errors;
 }
-if(errors === _errs142){
-if(typeof data60 == "number"){
-if(data60 > 86400000 || isNaN(data60)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.headMs,data:data60}];
-return false;
+}
+}
+}
+}
+}
+}
+}
 }
 else {
-if(data60 < 1 || isNaN(data60)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.headMs,data:data60}];
+validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.limits.type,parentSchema:schema11.properties.limits,data:data51}];
 return false;
 }
 }
+var valid0 = _errs121 === errors;
+if(valid0){
+let data60 = data.timeouts;
+const _errs140 = errors;
+if(errors === _errs140){
+if(data60 && typeof data60 == "object" && !Array.isArray(data60)){
+if(data60.idleMs === undefined){
+data60.idleMs = 60000;
+}
+if(data60.headMs === undefined){
+data60.headMs = 15000;
+}
+if(data60.bodyIdleMs === undefined){
+data60.bodyIdleMs = 60000;
+}
+if(data60.abortMs === undefined){
+data60.abortMs = 15000;
+}
+if(data60.upstreamConnectMs === undefined){
+data60.upstreamConnectMs = 10000;
+}
+if(data60.upstreamHeadMs === undefined){
+data60.upstreamHeadMs = 60000;
+}
+if(data60.upstreamIdleMs === undefined){
+data60.upstreamIdleMs = 60000;
+}
+if(data60.tunnelIdleMs === undefined){
+data60.tunnelIdleMs = 300000;
+}
+if(data60.shutdownMs === undefined){
+data60.shutdownMs = 10000;
+}
+if(data60.workerAckMs === undefined){
+data60.workerAckMs = 5000;
+}
+const _errs142 = errors;
+for(const key13 in data60){
+if(!(func2.call(schema11.properties.timeouts.properties, key13))){
+validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.timeouts,data:data60}];
+return false;
+break;
 }
 }
-var valid21 = _errs142 === errors;
-if(valid21){
-let data61 = data58.bodyIdleMs;
-const _errs144 = errors;
+if(_errs142 === errors){
+let data61 = data60.idleMs;
+const _errs143 = errors;
 if(!((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.bodyIdleMs.type,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data61}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data61}];
 return false;
 }
-if(errors === _errs144){
+if(errors === _errs143){
 if(typeof data61 == "number"){
 if(data61 > 86400000 || isNaN(data61)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data61}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data61}];
 return false;
 }
 else {
 if(data61 < 1 || isNaN(data61)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data61}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data61}];
 return false;
 }
 }
 }
 }
-var valid21 = _errs144 === errors;
-if(valid21){
-let data62 = data58.abortMs;
-const _errs146 = errors;
+var valid23 = _errs143 === errors;
+if(valid23){
+let data62 = data60.headMs;
+const _errs145 = errors;
 if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.abortMs.type,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data62}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.headMs.type,parentSchema:schema11.properties.timeouts.properties.headMs,data:data62}];
 return false;
 }
-if(errors === _errs146){
+if(errors === _errs145){
 if(typeof data62 == "number"){
 if(data62 > 86400000 || isNaN(data62)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data62}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.headMs,data:data62}];
 return false;
 }
 else {
 if(data62 < 1 || isNaN(data62)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data62}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.headMs,data:data62}];
 return false;
 }
 }
 }
 }
-var valid21 = _errs146 === errors;
-if(valid21){
-let data63 = data58.upstreamConnectMs;
-const _errs148 = errors;
+var valid23 = _errs145 === errors;
+if(valid23){
+let data63 = data60.bodyIdleMs;
+const _errs147 = errors;
 if(!((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamConnectMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data63}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.bodyIdleMs.type,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data63}];
 return false;
 }
-if(errors === _errs148){
+if(errors === _errs147){
 if(typeof data63 == "number"){
 if(data63 > 86400000 || isNaN(data63)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data63}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data63}];
 return false;
 }
 else {
 if(data63 < 1 || isNaN(data63)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data63}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data63}];
 return false;
 }
 }
 }
 }
-var valid21 = _errs148 === errors;
-if(valid21){
-let data64 = data58.upstreamHeadMs;
-const _errs150 = errors;
+var valid23 = _errs147 === errors;
+if(valid23){
+let data64 = data60.abortMs;
+const _errs149 = errors;
 if(!((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamHeadMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data64}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.abortMs.type,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data64}];
 return false;
 }
-if(errors === _errs150){
+if(errors === _errs149){
 if(typeof data64 == "number"){
 if(data64 > 86400000 || isNaN(data64)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data64}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data64}];
 return false;
 }
 else {
 if(data64 < 1 || isNaN(data64)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data64}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data64}];
 return false;
 }
 }
 }
 }
-var valid21 = _errs150 === errors;
-if(valid21){
-let data65 = data58.upstreamIdleMs;
-const _errs152 = errors;
+var valid23 = _errs149 === errors;
+if(valid23){
+let data65 = data60.upstreamConnectMs;
+const _errs151 = errors;
 if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamIdleMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data65}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamConnectMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data65}];
 return false;
 }
-if(errors === _errs152){
+if(errors === _errs151){
 if(typeof data65 == "number"){
 if(data65 > 86400000 || isNaN(data65)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data65}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data65}];
 return false;
 }
 else {
 if(data65 < 1 || isNaN(data65)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data65}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data65}];
 return false;
 }
 }
 }
 }
-var valid21 = _errs152 === errors;
-if(valid21){
-let data66 = data58.tunnelIdleMs;
-const _errs154 = errors;
+var valid23 = _errs151 === errors;
+if(valid23){
+let data66 = data60.upstreamHeadMs;
+const _errs153 = errors;
 if(!((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.tunnelIdleMs.type,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data66}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamHeadMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data66}];
 return false;
 }
-if(errors === _errs154){
+if(errors === _errs153){
 if(typeof data66 == "number"){
 if(data66 > 86400000 || isNaN(data66)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data66}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data66}];
 return false;
 }
 else {
 if(data66 < 1 || isNaN(data66)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data66}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data66}];
 return false;
 }
 }
 }
 }
-var valid21 = _errs154 === errors;
-if(valid21){
-let data67 = data58.shutdownMs;
-const _errs156 = errors;
+var valid23 = _errs153 === errors;
+if(valid23){
+let data67 = data60.upstreamIdleMs;
+const _errs155 = errors;
 if(!((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.shutdownMs.type,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data67}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamIdleMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data67}];
 return false;
 }
-if(errors === _errs156){
+if(errors === _errs155){
 if(typeof data67 == "number"){
 if(data67 > 86400000 || isNaN(data67)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data67}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data67}];
 return false;
 }
 else {
 if(data67 < 1 || isNaN(data67)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data67}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data67}];
 return false;
 }
 }
 }
 }
-var valid21 = _errs156 === errors;
-if(valid21){
-let data68 = data58.workerAckMs;
-const _errs158 = errors;
+var valid23 = _errs155 === errors;
+if(valid23){
+let data68 = data60.tunnelIdleMs;
+const _errs157 = errors;
 if(!((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.workerAckMs.type,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data68}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.tunnelIdleMs.type,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data68}];
 return false;
 }
-if(errors === _errs158){
+if(errors === _errs157){
 if(typeof data68 == "number"){
 if(data68 > 86400000 || isNaN(data68)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data68}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data68}];
 return false;
 }
 else {
 if(data68 < 1 || isNaN(data68)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data68}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data68}];
 return false;
 }
 }
 }
 }
-var valid21 = _errs158 === errors;
+var valid23 = _errs157 === errors;
+if(valid23){
+let data69 = data60.shutdownMs;
+const _errs159 = errors;
+if(!((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.shutdownMs.type,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data69}];
+return false;
 }
-}
-}
-}
-}
-}
-}
-}
-}
-}
+if(errors === _errs159){
+if(typeof data69 == "number"){
+if(data69 > 86400000 || isNaN(data69)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data69}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.timeouts.type,parentSchema:schema11.properties.timeouts,data:data58}];
+if(data69 < 1 || isNaN(data69)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data69}];
 return false;
 }
 }
-var valid0 = _errs137 === errors;
-if(valid0){
-let data69 = data.upstream;
-const _errs160 = errors;
-if(errors === _errs160){
-if(data69 && typeof data69 == "object" && !Array.isArray(data69)){
-if(data69.maxSockets === undefined){
-data69.maxSockets = 256;
-}
-if(data69.maxIdleSockets === undefined){
-data69.maxIdleSockets = 64;
-}
-if(data69.idleSocketMs === undefined){
-data69.idleSocketMs = 4000;
-}
-if(data69.maxRequestsPerSocket === undefined){
-data69.maxRequestsPerSocket = 10000;
-}
-if(data69.maxFails === undefined){
-data69.maxFails = 3;
-}
-if(data69.ejectMs === undefined){
-data69.ejectMs = 10000;
-}
-const _errs162 = errors;
-for(const key14 in data69){
-if(!(((((((key14 === "maxSockets") || (key14 === "maxIdleSockets")) || (key14 === "idleSocketMs")) || (key14 === "maxRequestsPerSocket")) || (key14 === "maxFails")) || (key14 === "ejectMs")) || (key14 === "caFile"))){
-validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.upstream,data:data69}];
-return false;
-break;
 }
 }
-if(_errs162 === errors){
-let data70 = data69.maxSockets;
-const _errs163 = errors;
+var valid23 = _errs159 === errors;
+if(valid23){
+let data70 = data60.workerAckMs;
+const _errs161 = errors;
 if(!((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxSockets.type,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data70}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.workerAckMs.type,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data70}];
 return false;
 }
-if(errors === _errs163){
+if(errors === _errs161){
 if(typeof data70 == "number"){
-if(data70 > 100000 || isNaN(data70)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data70}];
+if(data70 > 86400000 || isNaN(data70)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data70}];
 return false;
 }
 else {
 if(data70 < 1 || isNaN(data70)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data70}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data70}];
 return false;
 }
 }
 }
 }
-var valid22 = _errs163 === errors;
-if(valid22){
-let data71 = data69.maxIdleSockets;
-const _errs165 = errors;
-if(!((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxIdleSockets.type,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data71}];
-return false;
+var valid23 = _errs161 === errors;
 }
-if(errors === _errs165){
-if(typeof data71 == "number"){
-if(data71 > 100000 || isNaN(data71)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data71}];
-return false;
+}
+}
+}
+}
+}
+}
+}
+}
+}
 }
 else {
-if(data71 < 0 || isNaN(data71)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data71}];
+validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.timeouts.type,parentSchema:schema11.properties.timeouts,data:data60}];
 return false;
 }
 }
+var valid0 = _errs140 === errors;
+if(valid0){
+let data71 = data.http2;
+const _errs163 = errors;
+if(errors === _errs163){
+if(data71 && typeof data71 == "object" && !Array.isArray(data71)){
+if(data71.maxConcurrentStreams === undefined){
+data71.maxConcurrentStreams = 100;
+}
+if(data71.sendStallMs === undefined){
+data71.sendStallMs = 60000;
+}
+const _errs165 = errors;
+for(const key14 in data71){
+if(!((key14 === "maxConcurrentStreams") || (key14 === "sendStallMs"))){
+validate10.errors = [{instancePath:instancePath+"/http2",schemaPath:"#/properties/http2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.http2,data:data71}];
+return false;
+break;
 }
 }
-var valid22 = _errs165 === errors;
-if(valid22){
-let data72 = data69.idleSocketMs;
-const _errs167 = errors;
+if(_errs165 === errors){
+let data72 = data71.maxConcurrentStreams;
+const _errs166 = errors;
 if(!((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.idleSocketMs.type,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data72}];
+validate10.errors = [{instancePath:instancePath+"/http2/maxConcurrentStreams",schemaPath:"#/properties/http2/properties/maxConcurrentStreams/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.http2.properties.maxConcurrentStreams.type,parentSchema:schema11.properties.http2.properties.maxConcurrentStreams,data:data72}];
 return false;
 }
-if(errors === _errs167){
+if(errors === _errs166){
 if(typeof data72 == "number"){
-if(data72 > 86400000 || isNaN(data72)){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data72}];
+if(data72 > 1000 || isNaN(data72)){
+validate10.errors = [{instancePath:instancePath+"/http2/maxConcurrentStreams",schemaPath:"#/properties/http2/properties/maxConcurrentStreams/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.http2.properties.maxConcurrentStreams,data:data72}];
 return false;
 }
 else {
 if(data72 < 1 || isNaN(data72)){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data72}];
+validate10.errors = [{instancePath:instancePath+"/http2/maxConcurrentStreams",schemaPath:"#/properties/http2/properties/maxConcurrentStreams/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.http2.properties.maxConcurrentStreams,data:data72}];
 return false;
 }
 }
 }
 }
-var valid22 = _errs167 === errors;
-if(valid22){
-let data73 = data69.maxRequestsPerSocket;
-const _errs169 = errors;
+var valid24 = _errs166 === errors;
+if(valid24){
+let data73 = data71.sendStallMs;
+const _errs168 = errors;
 if(!((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxRequestsPerSocket.type,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data73}];
+validate10.errors = [{instancePath:instancePath+"/http2/sendStallMs",schemaPath:"#/properties/http2/properties/sendStallMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.http2.properties.sendStallMs.type,parentSchema:schema11.properties.http2.properties.sendStallMs,data:data73}];
 return false;
 }
-if(errors === _errs169){
+if(errors === _errs168){
 if(typeof data73 == "number"){
-if(data73 > 1000000 || isNaN(data73)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data73}];
+if(data73 > 86400000 || isNaN(data73)){
+validate10.errors = [{instancePath:instancePath+"/http2/sendStallMs",schemaPath:"#/properties/http2/properties/sendStallMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.http2.properties.sendStallMs,data:data73}];
 return false;
 }
 else {
 if(data73 < 1 || isNaN(data73)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data73}];
+validate10.errors = [{instancePath:instancePath+"/http2/sendStallMs",schemaPath:"#/properties/http2/properties/sendStallMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.http2.properties.sendStallMs,data:data73}];
 return false;
 }
 }
 }
 }
-var valid22 = _errs169 === errors;
-if(valid22){
-let data74 = data69.maxFails;
-const _errs171 = errors;
-if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxFails.type,parentSchema:schema11.properties.upstream.properties.maxFails,data:data74}];
-return false;
+var valid24 = _errs168 === errors;
 }
-if(errors === _errs171){
-if(typeof data74 == "number"){
-if(data74 > 1000 || isNaN(data74)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.upstream.properties.maxFails,data:data74}];
-return false;
+}
 }
 else {
-if(data74 < 1 || isNaN(data74)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxFails,data:data74}];
+validate10.errors = [{instancePath:instancePath+"/http2",schemaPath:"#/properties/http2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.http2.type,parentSchema:schema11.properties.http2,data:data71}];
 return false;
 }
 }
+var valid0 = _errs163 === errors;
+if(valid0){
+let data74 = data.upstream;
+const _errs170 = errors;
+if(errors === _errs170){
+if(data74 && typeof data74 == "object" && !Array.isArray(data74)){
+if(data74.maxSockets === undefined){
+data74.maxSockets = 256;
+}
+if(data74.maxIdleSockets === undefined){
+data74.maxIdleSockets = 64;
+}
+if(data74.idleSocketMs === undefined){
+data74.idleSocketMs = 4000;
+}
+if(data74.maxRequestsPerSocket === undefined){
+data74.maxRequestsPerSocket = 10000;
+}
+if(data74.maxFails === undefined){
+data74.maxFails = 3;
+}
+if(data74.ejectMs === undefined){
+data74.ejectMs = 10000;
+}
+const _errs172 = errors;
+for(const key15 in data74){
+if(!(((((((key15 === "maxSockets") || (key15 === "maxIdleSockets")) || (key15 === "idleSocketMs")) || (key15 === "maxRequestsPerSocket")) || (key15 === "maxFails")) || (key15 === "ejectMs")) || (key15 === "caFile"))){
+validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.upstream,data:data74}];
+return false;
+break;
 }
 }
-var valid22 = _errs171 === errors;
-if(valid22){
-let data75 = data69.ejectMs;
+if(_errs172 === errors){
+let data75 = data74.maxSockets;
 const _errs173 = errors;
 if(!((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.ejectMs.type,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data75}];
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxSockets.type,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data75}];
 return false;
 }
 if(errors === _errs173){
 if(typeof data75 == "number"){
-if(data75 > 86400000 || isNaN(data75)){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data75}];
+if(data75 > 100000 || isNaN(data75)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data75}];
 return false;
 }
 else {
 if(data75 < 1 || isNaN(data75)){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data75}];
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data75}];
 return false;
 }
 }
 }
 }
-var valid22 = _errs173 === errors;
-if(valid22){
-if(data69.caFile !== undefined){
-let data76 = data69.caFile;
+var valid25 = _errs173 === errors;
+if(valid25){
+let data76 = data74.maxIdleSockets;
 const _errs175 = errors;
+if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxIdleSockets.type,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data76}];
+return false;
+}
 if(errors === _errs175){
-if(typeof data76 === "string"){
-if(func3(data76) > 4096){
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.upstream.properties.caFile,data:data76}];
+if(typeof data76 == "number"){
+if(data76 > 100000 || isNaN(data76)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data76}];
 return false;
 }
 else {
-if(func3(data76) < 1){
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.upstream.properties.caFile,data:data76}];
+if(data76 < 0 || isNaN(data76)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data76}];
 return false;
 }
 }
 }
-else {
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.upstream.properties.caFile.type,parentSchema:schema11.properties.upstream.properties.caFile,data:data76}];
-return false;
 }
-}
-var valid22 = _errs175 === errors;
-}
-else {
-var valid22 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.upstream.type,parentSchema:schema11.properties.upstream,data:data69}];
-return false;
-}
-}
-var valid0 = _errs160 === errors;
-if(valid0){
-let data77 = data.forwarding;
+var valid25 = _errs175 === errors;
+if(valid25){
+let data77 = data74.idleSocketMs;
 const _errs177 = errors;
+if(!((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.idleSocketMs.type,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data77}];
+return false;
+}
 if(errors === _errs177){
-if(data77 && typeof data77 == "object" && !Array.isArray(data77)){
-if(data77.xForwarded === undefined){
-data77.xForwarded = true;
+if(typeof data77 == "number"){
+if(data77 > 86400000 || isNaN(data77)){
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data77}];
+return false;
 }
-if(data77.forwarded === undefined){
-data77.forwarded = false;
+else {
+if(data77 < 1 || isNaN(data77)){
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data77}];
+return false;
 }
-if(data77.trustedProxies === undefined){
-data77.trustedProxies = [];
 }
+}
+}
+var valid25 = _errs177 === errors;
+if(valid25){
+let data78 = data74.maxRequestsPerSocket;
 const _errs179 = errors;
-for(const key15 in data77){
-if(!(((key15 === "xForwarded") || (key15 === "forwarded")) || (key15 === "trustedProxies"))){
-validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwarding,data:data77}];
-return false;
-break;
-}
-}
-if(_errs179 === errors){
-let data78 = data77.xForwarded;
-const _errs180 = errors;
-if(typeof data78 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwarding/xForwarded",schemaPath:"#/properties/forwarding/properties/xForwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.xForwarded.type,parentSchema:schema11.properties.forwarding.properties.xForwarded,data:data78}];
+if(!((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxRequestsPerSocket.type,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data78}];
 return false;
 }
-var valid23 = _errs180 === errors;
-if(valid23){
-let data79 = data77.forwarded;
-const _errs182 = errors;
-if(typeof data79 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwarding/forwarded",schemaPath:"#/properties/forwarding/properties/forwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.forwarded.type,parentSchema:schema11.properties.forwarding.properties.forwarded,data:data79}];
-return false;
-}
-var valid23 = _errs182 === errors;
-if(valid23){
-let data80 = data77.trustedProxies;
-const _errs184 = errors;
-if(errors === _errs184){
-if(Array.isArray(data80)){
-if(data80.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data80}];
+if(errors === _errs179){
+if(typeof data78 == "number"){
+if(data78 > 1000000 || isNaN(data78)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data78}];
 return false;
 }
 else {
-var valid24 = true;
-const len5 = data80.length;
-for(let i5=0; i5<len5; i5++){
-let data81 = data80[i5];
-const _errs186 = errors;
-if(errors === _errs186){
+if(data78 < 1 || isNaN(data78)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data78}];
+return false;
+}
+}
+}
+}
+var valid25 = _errs179 === errors;
+if(valid25){
+let data79 = data74.maxFails;
+const _errs181 = errors;
+if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxFails.type,parentSchema:schema11.properties.upstream.properties.maxFails,data:data79}];
+return false;
+}
+if(errors === _errs181){
+if(typeof data79 == "number"){
+if(data79 > 1000 || isNaN(data79)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.upstream.properties.maxFails,data:data79}];
+return false;
+}
+else {
+if(data79 < 1 || isNaN(data79)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxFails,data:data79}];
+return false;
+}
+}
+}
+}
+var valid25 = _errs181 === errors;
+if(valid25){
+let data80 = data74.ejectMs;
+const _errs183 = errors;
+if(!((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.ejectMs.type,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data80}];
+return false;
+}
+if(errors === _errs183){
+if(typeof data80 == "number"){
+if(data80 > 86400000 || isNaN(data80)){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data80}];
+return false;
+}
+else {
+if(data80 < 1 || isNaN(data80)){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data80}];
+return false;
+}
+}
+}
+}
+var valid25 = _errs183 === errors;
+if(valid25){
+if(data74.caFile !== undefined){
+let data81 = data74.caFile;
+const _errs185 = errors;
+if(errors === _errs185){
 if(typeof data81 === "string"){
-if(func3(data81) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i5,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data81}];
+if(func3(data81) > 4096){
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.upstream.properties.caFile,data:data81}];
 return false;
 }
 else {
-if(func3(data81) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i5,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data81}];
+if(func3(data81) < 1){
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.upstream.properties.caFile,data:data81}];
 return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i5,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwarding.properties.trustedProxies.items.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data81}];
-return false;
-}
-}
-var valid24 = _errs186 === errors;
-if(!valid24){
-break;
-}
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwarding.properties.trustedProxies.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data80}];
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.upstream.properties.caFile.type,parentSchema:schema11.properties.upstream.properties.caFile,data:data81}];
 return false;
 }
 }
-var valid23 = _errs184 === errors;
+var valid25 = _errs185 === errors;
+}
+else {
+var valid25 = true;
+}
+}
+}
+}
+}
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwarding.type,parentSchema:schema11.properties.forwarding,data:data77}];
+validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.upstream.type,parentSchema:schema11.properties.upstream,data:data74}];
 return false;
 }
 }
-var valid0 = _errs177 === errors;
+var valid0 = _errs170 === errors;
 if(valid0){
-let data82 = data.policy;
-const _errs188 = errors;
-if(errors === _errs188){
+let data82 = data.forwarding;
+const _errs187 = errors;
+if(errors === _errs187){
 if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
-const _errs190 = errors;
+if(data82.xForwarded === undefined){
+data82.xForwarded = true;
+}
+if(data82.forwarded === undefined){
+data82.forwarded = false;
+}
+if(data82.trustedProxies === undefined){
+data82.trustedProxies = [];
+}
+const _errs189 = errors;
 for(const key16 in data82){
-if(!((((((key16 === "timeouts") || (key16 === "retries")) || (key16 === "healthCheck")) || (key16 === "outlier")) || (key16 === "limits")) || (key16 === "loadBalancing"))){
-validate10.errors = [{instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy,data:data82}];
+if(!(((key16 === "xForwarded") || (key16 === "forwarded")) || (key16 === "trustedProxies"))){
+validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwarding,data:data82}];
 return false;
 break;
 }
 }
-if(_errs190 === errors){
-if(data82.timeouts !== undefined){
-let data83 = data82.timeouts;
-const _errs191 = errors;
-if(errors === _errs191){
-if(data83 && typeof data83 == "object" && !Array.isArray(data83)){
-const _errs193 = errors;
-for(const key17 in data83){
-if(!((((key17 === "connectMs") || (key17 === "responseHeadMs")) || (key17 === "idleMs")) || (key17 === "requestMs"))){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts",schemaPath:"#/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.timeouts,data:data83}];
+if(_errs189 === errors){
+let data83 = data82.xForwarded;
+const _errs190 = errors;
+if(typeof data83 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwarding/xForwarded",schemaPath:"#/properties/forwarding/properties/xForwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.xForwarded.type,parentSchema:schema11.properties.forwarding.properties.xForwarded,data:data83}];
 return false;
-break;
 }
+var valid26 = _errs190 === errors;
+if(valid26){
+let data84 = data82.forwarded;
+const _errs192 = errors;
+if(typeof data84 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwarding/forwarded",schemaPath:"#/properties/forwarding/properties/forwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.forwarded.type,parentSchema:schema11.properties.forwarding.properties.forwarded,data:data84}];
+return false;
 }
-if(_errs193 === errors){
-if(data83.connectMs !== undefined){
-let data84 = data83.connectMs;
+var valid26 = _errs192 === errors;
+if(valid26){
+let data85 = data82.trustedProxies;
 const _errs194 = errors;
-if(!((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84)))){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data84}];
-return false;
-}
 if(errors === _errs194){
-if(typeof data84 == "number"){
-if(data84 > 86400000 || isNaN(data84)){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data84}];
+if(Array.isArray(data85)){
+if(data85.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data85}];
 return false;
 }
 else {
-if(data84 < 1 || isNaN(data84)){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data84}];
+var valid27 = true;
+const len6 = data85.length;
+for(let i7=0; i7<len6; i7++){
+let data86 = data85[i7];
+const _errs196 = errors;
+if(errors === _errs196){
+if(typeof data86 === "string"){
+if(func3(data86) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i7,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data86}];
+return false;
+}
+else {
+if(func3(data86) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i7,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data86}];
 return false;
 }
 }
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i7,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwarding.properties.trustedProxies.items.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data86}];
+return false;
+}
+}
+var valid27 = _errs196 === errors;
+if(!valid27){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwarding.properties.trustedProxies.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data85}];
+return false;
 }
 }
 var valid26 = _errs194 === errors;
 }
-else {
-var valid26 = true;
 }
-if(valid26){
-if(data83.responseHeadMs !== undefined){
-let data85 = data83.responseHeadMs;
-const _errs196 = errors;
-if(!((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85)))){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data85}];
-return false;
 }
-if(errors === _errs196){
-if(typeof data85 == "number"){
-if(data85 > 86400000 || isNaN(data85)){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data85}];
-return false;
 }
 else {
-if(data85 < 1 || isNaN(data85)){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data85}];
+validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwarding.type,parentSchema:schema11.properties.forwarding,data:data82}];
 return false;
 }
 }
-}
-}
-var valid26 = _errs196 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data83.idleMs !== undefined){
-let data86 = data83.idleMs;
+var valid0 = _errs187 === errors;
+if(valid0){
+let data87 = data.policy;
 const _errs198 = errors;
-if(!((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86)))){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data86}];
-return false;
-}
 if(errors === _errs198){
-if(typeof data86 == "number"){
-if(data86 > 86400000 || isNaN(data86)){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data86}];
-return false;
-}
-else {
-if(data86 < 1 || isNaN(data86)){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data86}];
-return false;
-}
-}
-}
-}
-var valid26 = _errs198 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data83.requestMs !== undefined){
-let data87 = data83.requestMs;
+if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
 const _errs200 = errors;
+for(const key17 in data87){
+if(!((((((key17 === "timeouts") || (key17 === "retries")) || (key17 === "healthCheck")) || (key17 === "outlier")) || (key17 === "limits")) || (key17 === "loadBalancing"))){
+validate10.errors = [{instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy,data:data87}];
+return false;
+break;
+}
+}
+if(_errs200 === errors){
+if(data87.timeouts !== undefined){
+let data88 = data87.timeouts;
 const _errs201 = errors;
-let valid27 = false;
-const _errs202 = errors;
-if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
-const err12 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data87};
+if(errors === _errs201){
+if(data88 && typeof data88 == "object" && !Array.isArray(data88)){
+const _errs203 = errors;
+for(const key18 in data88){
+if(!((((key18 === "connectMs") || (key18 === "responseHeadMs")) || (key18 === "idleMs")) || (key18 === "requestMs"))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts",schemaPath:"#/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.timeouts,data:data88}];
+return false;
+break;
+}
+}
+if(_errs203 === errors){
+if(data88.connectMs !== undefined){
+let data89 = data88.connectMs;
+const _errs204 = errors;
+if(!((typeof data89 == "number") && (!(data89 % 1) && !isNaN(data89)))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data89}];
+return false;
+}
+if(errors === _errs204){
+if(typeof data89 == "number"){
+if(data89 > 86400000 || isNaN(data89)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data89}];
+return false;
+}
+else {
+if(data89 < 1 || isNaN(data89)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data89}];
+return false;
+}
+}
+}
+}
+var valid29 = _errs204 === errors;
+}
+else {
+var valid29 = true;
+}
+if(valid29){
+if(data88.responseHeadMs !== undefined){
+let data90 = data88.responseHeadMs;
+const _errs206 = errors;
+if(!((typeof data90 == "number") && (!(data90 % 1) && !isNaN(data90)))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data90}];
+return false;
+}
+if(errors === _errs206){
+if(typeof data90 == "number"){
+if(data90 > 86400000 || isNaN(data90)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data90}];
+return false;
+}
+else {
+if(data90 < 1 || isNaN(data90)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data90}];
+return false;
+}
+}
+}
+}
+var valid29 = _errs206 === errors;
+}
+else {
+var valid29 = true;
+}
+if(valid29){
+if(data88.idleMs !== undefined){
+let data91 = data88.idleMs;
+const _errs208 = errors;
+if(!((typeof data91 == "number") && (!(data91 % 1) && !isNaN(data91)))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data91}];
+return false;
+}
+if(errors === _errs208){
+if(typeof data91 == "number"){
+if(data91 > 86400000 || isNaN(data91)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data91}];
+return false;
+}
+else {
+if(data91 < 1 || isNaN(data91)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data91}];
+return false;
+}
+}
+}
+}
+var valid29 = _errs208 === errors;
+}
+else {
+var valid29 = true;
+}
+if(valid29){
+if(data88.requestMs !== undefined){
+let data92 = data88.requestMs;
+const _errs210 = errors;
+const _errs211 = errors;
+let valid30 = false;
+const _errs212 = errors;
+if(!((typeof data92 == "number") && (!(data92 % 1) && !isNaN(data92)))){
+const err12 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data92};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -2375,10 +2551,10 @@ vErrors.push(err12);
 }
 errors++;
 }
-if(errors === _errs202){
-if(typeof data87 == "number"){
-if(data87 > 86400000 || isNaN(data87)){
-const err13 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data87};
+if(errors === _errs212){
+if(typeof data92 == "number"){
+if(data92 > 86400000 || isNaN(data92)){
+const err13 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data92};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -2388,8 +2564,8 @@ vErrors.push(err13);
 errors++;
 }
 else {
-if(data87 < 1 || isNaN(data87)){
-const err14 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data87};
+if(data92 < 1 || isNaN(data92)){
+const err14 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data92};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -2401,12 +2577,12 @@ errors++;
 }
 }
 }
-var _valid3 = _errs202 === errors;
-valid27 = valid27 || _valid3;
-if(!valid27){
-const _errs204 = errors;
-if(data87 !== null){
-const err15 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data87};
+var _valid3 = _errs212 === errors;
+valid30 = valid30 || _valid3;
+if(!valid30){
+const _errs214 = errors;
+if(data92 !== null){
+const err15 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data92};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -2415,11 +2591,11 @@ vErrors.push(err15);
 }
 errors++;
 }
-var _valid3 = _errs204 === errors;
-valid27 = valid27 || _valid3;
+var _valid3 = _errs214 === errors;
+valid30 = valid30 || _valid3;
 }
-if(!valid27){
-const err16 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs,data:data87};
+if(!valid30){
+const err16 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs,data:data92};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -2431,20 +2607,20 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs201;
+errors = _errs211;
 if(vErrors !== null){
-if(_errs201){
-vErrors.length = _errs201;
+if(_errs211){
+vErrors.length = _errs211;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid26 = _errs200 === errors;
+var valid29 = _errs210 === errors;
 }
 else {
-var valid26 = true;
+var valid29 = true;
 }
 }
 }
@@ -2452,65 +2628,65 @@ var valid26 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts",schemaPath:"#/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.policy.properties.timeouts,data:data83}];
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts",schemaPath:"#/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.policy.properties.timeouts,data:data88}];
 return false;
 }
 }
-var valid25 = _errs191 === errors;
-}
-else {
-var valid25 = true;
-}
-if(valid25){
-if(data82.retries !== undefined){
-let data88 = data82.retries;
-const _errs206 = errors;
-if(errors === _errs206){
-if(data88 && typeof data88 == "object" && !Array.isArray(data88)){
-const _errs208 = errors;
-for(const key18 in data88){
-if(!(((((((key18 === "maxTries") || (key18 === "perTryTimeoutMs")) || (key18 === "onStatus")) || (key18 === "idempotencyKey")) || (key18 === "maxBodyBytes")) || (key18 === "budgetPercent")) || (key18 === "budgetMinPerSecond"))){
-validate10.errors = [{instancePath:instancePath+"/policy/retries",schemaPath:"#/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.retries,data:data88}];
-return false;
-break;
-}
-}
-if(_errs208 === errors){
-if(data88.maxTries !== undefined){
-let data89 = data88.maxTries;
-const _errs209 = errors;
-if(!((typeof data89 == "number") && (!(data89 % 1) && !isNaN(data89)))){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data89}];
-return false;
-}
-if(errors === _errs209){
-if(typeof data89 == "number"){
-if(data89 > 10 || isNaN(data89)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data89}];
-return false;
-}
-else {
-if(data89 < 1 || isNaN(data89)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data89}];
-return false;
-}
-}
-}
-}
-var valid28 = _errs209 === errors;
+var valid28 = _errs201 === errors;
 }
 else {
 var valid28 = true;
 }
 if(valid28){
-if(data88.perTryTimeoutMs !== undefined){
-let data90 = data88.perTryTimeoutMs;
-const _errs211 = errors;
-const _errs212 = errors;
-let valid29 = false;
-const _errs213 = errors;
-if(!((typeof data90 == "number") && (!(data90 % 1) && !isNaN(data90)))){
-const err17 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data90};
+if(data87.retries !== undefined){
+let data93 = data87.retries;
+const _errs216 = errors;
+if(errors === _errs216){
+if(data93 && typeof data93 == "object" && !Array.isArray(data93)){
+const _errs218 = errors;
+for(const key19 in data93){
+if(!(((((((key19 === "maxTries") || (key19 === "perTryTimeoutMs")) || (key19 === "onStatus")) || (key19 === "idempotencyKey")) || (key19 === "maxBodyBytes")) || (key19 === "budgetPercent")) || (key19 === "budgetMinPerSecond"))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries",schemaPath:"#/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.retries,data:data93}];
+return false;
+break;
+}
+}
+if(_errs218 === errors){
+if(data93.maxTries !== undefined){
+let data94 = data93.maxTries;
+const _errs219 = errors;
+if(!((typeof data94 == "number") && (!(data94 % 1) && !isNaN(data94)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data94}];
+return false;
+}
+if(errors === _errs219){
+if(typeof data94 == "number"){
+if(data94 > 10 || isNaN(data94)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data94}];
+return false;
+}
+else {
+if(data94 < 1 || isNaN(data94)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data94}];
+return false;
+}
+}
+}
+}
+var valid31 = _errs219 === errors;
+}
+else {
+var valid31 = true;
+}
+if(valid31){
+if(data93.perTryTimeoutMs !== undefined){
+let data95 = data93.perTryTimeoutMs;
+const _errs221 = errors;
+const _errs222 = errors;
+let valid32 = false;
+const _errs223 = errors;
+if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
+const err17 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data95};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -2519,10 +2695,10 @@ vErrors.push(err17);
 }
 errors++;
 }
-if(errors === _errs213){
-if(typeof data90 == "number"){
-if(data90 > 86400000 || isNaN(data90)){
-const err18 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data90};
+if(errors === _errs223){
+if(typeof data95 == "number"){
+if(data95 > 86400000 || isNaN(data95)){
+const err18 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data95};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -2532,8 +2708,8 @@ vErrors.push(err18);
 errors++;
 }
 else {
-if(data90 < 1 || isNaN(data90)){
-const err19 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data90};
+if(data95 < 1 || isNaN(data95)){
+const err19 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data95};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -2545,12 +2721,12 @@ errors++;
 }
 }
 }
-var _valid4 = _errs213 === errors;
-valid29 = valid29 || _valid4;
-if(!valid29){
-const _errs215 = errors;
-if(data90 !== null){
-const err20 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data90};
+var _valid4 = _errs223 === errors;
+valid32 = valid32 || _valid4;
+if(!valid32){
+const _errs225 = errors;
+if(data95 !== null){
+const err20 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data95};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -2559,11 +2735,11 @@ vErrors.push(err20);
 }
 errors++;
 }
-var _valid4 = _errs215 === errors;
-valid29 = valid29 || _valid4;
+var _valid4 = _errs225 === errors;
+valid32 = valid32 || _valid4;
 }
-if(!valid29){
-const err21 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data90};
+if(!valid32){
+const err21 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data95};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -2575,229 +2751,229 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs212;
+errors = _errs222;
 if(vErrors !== null){
-if(_errs212){
-vErrors.length = _errs212;
+if(_errs222){
+vErrors.length = _errs222;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid28 = _errs211 === errors;
+var valid31 = _errs221 === errors;
 }
 else {
-var valid28 = true;
+var valid31 = true;
 }
-if(valid28){
-if(data88.onStatus !== undefined){
-let data91 = data88.onStatus;
-const _errs217 = errors;
-if(errors === _errs217){
-if(Array.isArray(data91)){
-if(data91.length > 32){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data91}];
-return false;
-}
-else {
-var valid30 = true;
-const len6 = data91.length;
-for(let i6=0; i6<len6; i6++){
-let data92 = data91[i6];
-const _errs219 = errors;
-if(!((typeof data92 == "number") && (!(data92 % 1) && !isNaN(data92)))){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i6,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data92}];
-return false;
-}
-if(errors === _errs219){
-if(typeof data92 == "number"){
-if(data92 > 599 || isNaN(data92)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i6,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data92}];
+if(valid31){
+if(data93.onStatus !== undefined){
+let data96 = data93.onStatus;
+const _errs227 = errors;
+if(errors === _errs227){
+if(Array.isArray(data96)){
+if(data96.length > 32){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data96}];
 return false;
 }
 else {
-if(data92 < 400 || isNaN(data92)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i6,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data92}];
+var valid33 = true;
+const len7 = data96.length;
+for(let i8=0; i8<len7; i8++){
+let data97 = data96[i8];
+const _errs229 = errors;
+if(!((typeof data97 == "number") && (!(data97 % 1) && !isNaN(data97)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i8,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data97}];
+return false;
+}
+if(errors === _errs229){
+if(typeof data97 == "number"){
+if(data97 > 599 || isNaN(data97)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i8,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data97}];
+return false;
+}
+else {
+if(data97 < 400 || isNaN(data97)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i8,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data97}];
 return false;
 }
 }
 }
 }
-var valid30 = _errs219 === errors;
-if(!valid30){
+var valid33 = _errs229 === errors;
+if(!valid33){
 break;
 }
 }
-if(valid30){
-let i7 = data91.length;
-let j0;
-if(i7 > 1){
+if(valid33){
+let i9 = data96.length;
+let j1;
+if(i9 > 1){
 const indices0 = {};
-for(;i7--;){
-let item0 = data91[i7];
+for(;i9--;){
+let item0 = data96[i9];
 if(!((typeof item0 == "number") && (!(item0 % 1) && !isNaN(item0)))){
 continue;
 }
 if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i7, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i7+" are identical)",schema:true,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data91}];
+j1 = indices0[item0];
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i9+" are identical)",schema:true,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data96}];
 return false;
 break;
 }
-indices0[item0] = i7;
+indices0[item0] = i9;
 }
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data91}];
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data96}];
 return false;
 }
 }
-var valid28 = _errs217 === errors;
+var valid31 = _errs227 === errors;
 }
 else {
-var valid28 = true;
+var valid31 = true;
 }
-if(valid28){
-if(data88.idempotencyKey !== undefined){
-let data93 = data88.idempotencyKey;
-const _errs221 = errors;
-if(typeof data93 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/idempotencyKey",schemaPath:"#/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.policy.properties.retries.properties.idempotencyKey,data:data93}];
-return false;
-}
-var valid28 = _errs221 === errors;
-}
-else {
-var valid28 = true;
-}
-if(valid28){
-if(data88.maxBodyBytes !== undefined){
-let data94 = data88.maxBodyBytes;
-const _errs223 = errors;
-if(!((typeof data94 == "number") && (!(data94 % 1) && !isNaN(data94)))){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data94}];
-return false;
-}
-if(errors === _errs223){
-if(typeof data94 == "number"){
-if(data94 > 16777216 || isNaN(data94)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data94}];
-return false;
-}
-else {
-if(data94 < 0 || isNaN(data94)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data94}];
-return false;
-}
-}
-}
-}
-var valid28 = _errs223 === errors;
-}
-else {
-var valid28 = true;
-}
-if(valid28){
-if(data88.budgetPercent !== undefined){
-let data95 = data88.budgetPercent;
-const _errs225 = errors;
-if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data95}];
-return false;
-}
-if(errors === _errs225){
-if(typeof data95 == "number"){
-if(data95 > 100 || isNaN(data95)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data95}];
-return false;
-}
-else {
-if(data95 < 0 || isNaN(data95)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data95}];
-return false;
-}
-}
-}
-}
-var valid28 = _errs225 === errors;
-}
-else {
-var valid28 = true;
-}
-if(valid28){
-if(data88.budgetMinPerSecond !== undefined){
-let data96 = data88.budgetMinPerSecond;
-const _errs227 = errors;
-if(!((typeof data96 == "number") && (!(data96 % 1) && !isNaN(data96)))){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data96}];
-return false;
-}
-if(errors === _errs227){
-if(typeof data96 == "number"){
-if(data96 > 10000 || isNaN(data96)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data96}];
-return false;
-}
-else {
-if(data96 < 0 || isNaN(data96)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data96}];
-return false;
-}
-}
-}
-}
-var valid28 = _errs227 === errors;
-}
-else {
-var valid28 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/retries",schemaPath:"#/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.retries.type,parentSchema:schema11.properties.policy.properties.retries,data:data88}];
-return false;
-}
-}
-var valid25 = _errs206 === errors;
-}
-else {
-var valid25 = true;
-}
-if(valid25){
-if(data82.healthCheck !== undefined){
-let data97 = data82.healthCheck;
-const _errs229 = errors;
-if(errors === _errs229){
-if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
+if(valid31){
+if(data93.idempotencyKey !== undefined){
+let data98 = data93.idempotencyKey;
 const _errs231 = errors;
-for(const key19 in data97){
-if(!(((((((key19 === "path") || (key19 === "intervalMs")) || (key19 === "timeoutMs")) || (key19 === "healthyThreshold")) || (key19 === "unhealthyThreshold")) || (key19 === "expectedStatuses")) || (key19 === "host"))){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck",schemaPath:"#/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.healthCheck,data:data97}];
+if(typeof data98 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/idempotencyKey",schemaPath:"#/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.policy.properties.retries.properties.idempotencyKey,data:data98}];
+return false;
+}
+var valid31 = _errs231 === errors;
+}
+else {
+var valid31 = true;
+}
+if(valid31){
+if(data93.maxBodyBytes !== undefined){
+let data99 = data93.maxBodyBytes;
+const _errs233 = errors;
+if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data99}];
+return false;
+}
+if(errors === _errs233){
+if(typeof data99 == "number"){
+if(data99 > 16777216 || isNaN(data99)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data99}];
+return false;
+}
+else {
+if(data99 < 0 || isNaN(data99)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data99}];
+return false;
+}
+}
+}
+}
+var valid31 = _errs233 === errors;
+}
+else {
+var valid31 = true;
+}
+if(valid31){
+if(data93.budgetPercent !== undefined){
+let data100 = data93.budgetPercent;
+const _errs235 = errors;
+if(!((typeof data100 == "number") && (!(data100 % 1) && !isNaN(data100)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data100}];
+return false;
+}
+if(errors === _errs235){
+if(typeof data100 == "number"){
+if(data100 > 100 || isNaN(data100)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data100}];
+return false;
+}
+else {
+if(data100 < 0 || isNaN(data100)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data100}];
+return false;
+}
+}
+}
+}
+var valid31 = _errs235 === errors;
+}
+else {
+var valid31 = true;
+}
+if(valid31){
+if(data93.budgetMinPerSecond !== undefined){
+let data101 = data93.budgetMinPerSecond;
+const _errs237 = errors;
+if(!((typeof data101 == "number") && (!(data101 % 1) && !isNaN(data101)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data101}];
+return false;
+}
+if(errors === _errs237){
+if(typeof data101 == "number"){
+if(data101 > 10000 || isNaN(data101)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data101}];
+return false;
+}
+else {
+if(data101 < 0 || isNaN(data101)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data101}];
+return false;
+}
+}
+}
+}
+var valid31 = _errs237 === errors;
+}
+else {
+var valid31 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/retries",schemaPath:"#/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.retries.type,parentSchema:schema11.properties.policy.properties.retries,data:data93}];
+return false;
+}
+}
+var valid28 = _errs216 === errors;
+}
+else {
+var valid28 = true;
+}
+if(valid28){
+if(data87.healthCheck !== undefined){
+let data102 = data87.healthCheck;
+const _errs239 = errors;
+if(errors === _errs239){
+if(data102 && typeof data102 == "object" && !Array.isArray(data102)){
+const _errs241 = errors;
+for(const key20 in data102){
+if(!(((((((key20 === "path") || (key20 === "intervalMs")) || (key20 === "timeoutMs")) || (key20 === "healthyThreshold")) || (key20 === "unhealthyThreshold")) || (key20 === "expectedStatuses")) || (key20 === "host"))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck",schemaPath:"#/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.healthCheck,data:data102}];
 return false;
 break;
 }
 }
-if(_errs231 === errors){
-if(data97.path !== undefined){
-let data98 = data97.path;
-const _errs232 = errors;
-const _errs233 = errors;
-let valid33 = false;
-const _errs234 = errors;
-if(errors === _errs234){
-if(typeof data98 === "string"){
-if(func3(data98) > 2048){
-const err22 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data98};
+if(_errs241 === errors){
+if(data102.path !== undefined){
+let data103 = data102.path;
+const _errs242 = errors;
+const _errs243 = errors;
+let valid36 = false;
+const _errs244 = errors;
+if(errors === _errs244){
+if(typeof data103 === "string"){
+if(func3(data103) > 2048){
+const err22 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data103};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -2807,8 +2983,8 @@ vErrors.push(err22);
 errors++;
 }
 else {
-if(func3(data98) < 1){
-const err23 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data98};
+if(func3(data103) < 1){
+const err23 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data103};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -2818,8 +2994,8 @@ vErrors.push(err23);
 errors++;
 }
 else {
-if(!pattern4.test(data98)){
-const err24 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data98};
+if(!pattern4.test(data103)){
+const err24 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data103};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -2832,7 +3008,7 @@ errors++;
 }
 }
 else {
-const err25 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data98};
+const err25 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data103};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -2842,12 +3018,12 @@ vErrors.push(err25);
 errors++;
 }
 }
-var _valid5 = _errs234 === errors;
-valid33 = valid33 || _valid5;
-if(!valid33){
-const _errs236 = errors;
-if(data98 !== null){
-const err26 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data98};
+var _valid5 = _errs244 === errors;
+valid36 = valid36 || _valid5;
+if(!valid36){
+const _errs246 = errors;
+if(data103 !== null){
+const err26 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data103};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -2856,11 +3032,11 @@ vErrors.push(err26);
 }
 errors++;
 }
-var _valid5 = _errs236 === errors;
-valid33 = valid33 || _valid5;
+var _valid5 = _errs246 === errors;
+valid36 = valid36 || _valid5;
 }
-if(!valid33){
-const err27 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path,data:data98};
+if(!valid36){
+const err27 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path,data:data103};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -2872,419 +3048,419 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs233;
+errors = _errs243;
 if(vErrors !== null){
-if(_errs233){
-vErrors.length = _errs233;
+if(_errs243){
+vErrors.length = _errs243;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid32 = _errs232 === errors;
+var valid35 = _errs242 === errors;
 }
 else {
-var valid32 = true;
+var valid35 = true;
 }
-if(valid32){
-if(data97.intervalMs !== undefined){
-let data99 = data97.intervalMs;
-const _errs238 = errors;
-if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data99}];
-return false;
-}
-if(errors === _errs238){
-if(typeof data99 == "number"){
-if(data99 > 86400000 || isNaN(data99)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data99}];
-return false;
-}
-else {
-if(data99 < 1 || isNaN(data99)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data99}];
-return false;
-}
-}
-}
-}
-var valid32 = _errs238 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data97.timeoutMs !== undefined){
-let data100 = data97.timeoutMs;
-const _errs240 = errors;
-if(!((typeof data100 == "number") && (!(data100 % 1) && !isNaN(data100)))){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data100}];
-return false;
-}
-if(errors === _errs240){
-if(typeof data100 == "number"){
-if(data100 > 86400000 || isNaN(data100)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data100}];
-return false;
-}
-else {
-if(data100 < 1 || isNaN(data100)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data100}];
-return false;
-}
-}
-}
-}
-var valid32 = _errs240 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data97.healthyThreshold !== undefined){
-let data101 = data97.healthyThreshold;
-const _errs242 = errors;
-if(!((typeof data101 == "number") && (!(data101 % 1) && !isNaN(data101)))){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data101}];
-return false;
-}
-if(errors === _errs242){
-if(typeof data101 == "number"){
-if(data101 > 100 || isNaN(data101)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data101}];
-return false;
-}
-else {
-if(data101 < 1 || isNaN(data101)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data101}];
-return false;
-}
-}
-}
-}
-var valid32 = _errs242 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data97.unhealthyThreshold !== undefined){
-let data102 = data97.unhealthyThreshold;
-const _errs244 = errors;
-if(!((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102)))){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data102}];
-return false;
-}
-if(errors === _errs244){
-if(typeof data102 == "number"){
-if(data102 > 100 || isNaN(data102)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data102}];
-return false;
-}
-else {
-if(data102 < 1 || isNaN(data102)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data102}];
-return false;
-}
-}
-}
-}
-var valid32 = _errs244 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data97.expectedStatuses !== undefined){
-let data103 = data97.expectedStatuses;
-const _errs246 = errors;
-if(errors === _errs246){
-if(Array.isArray(data103)){
-if(data103.length > 64){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data103}];
-return false;
-}
-else {
-var valid34 = true;
-const len7 = data103.length;
-for(let i8=0; i8<len7; i8++){
-let data104 = data103[i8];
+if(valid35){
+if(data102.intervalMs !== undefined){
+let data104 = data102.intervalMs;
 const _errs248 = errors;
 if(!((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104)))){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i8,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data104}];
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data104}];
 return false;
 }
 if(errors === _errs248){
 if(typeof data104 == "number"){
-if(data104 > 599 || isNaN(data104)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i8,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data104}];
+if(data104 > 86400000 || isNaN(data104)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data104}];
 return false;
 }
 else {
-if(data104 < 100 || isNaN(data104)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i8,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data104}];
+if(data104 < 1 || isNaN(data104)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data104}];
 return false;
 }
 }
 }
 }
-var valid34 = _errs248 === errors;
-if(!valid34){
-break;
-}
-}
-if(valid34){
-let i9 = data103.length;
-let j1;
-if(i9 > 1){
-const indices1 = {};
-for(;i9--;){
-let item1 = data103[i9];
-if(!((typeof item1 == "number") && (!(item1 % 1) && !isNaN(item1)))){
-continue;
-}
-if(typeof indices1[item1] == "number"){
-j1 = indices1[item1];
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i9+" are identical)",schema:true,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data103}];
-return false;
-break;
-}
-indices1[item1] = i9;
-}
-}
-}
-}
+var valid35 = _errs248 === errors;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data103}];
-return false;
+var valid35 = true;
 }
-}
-var valid32 = _errs246 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data97.host !== undefined){
-let data105 = data97.host;
+if(valid35){
+if(data102.timeoutMs !== undefined){
+let data105 = data102.timeoutMs;
 const _errs250 = errors;
+if(!((typeof data105 == "number") && (!(data105 % 1) && !isNaN(data105)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data105}];
+return false;
+}
 if(errors === _errs250){
-if(typeof data105 === "string"){
-if(func3(data105) > 253){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data105}];
+if(typeof data105 == "number"){
+if(data105 > 86400000 || isNaN(data105)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data105}];
 return false;
 }
 else {
-if(func3(data105) < 1){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data105}];
+if(data105 < 1 || isNaN(data105)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data105}];
 return false;
 }
 }
 }
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data105}];
-return false;
 }
-}
-var valid32 = _errs250 === errors;
+var valid35 = _errs250 === errors;
 }
 else {
-var valid32 = true;
+var valid35 = true;
 }
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck",schemaPath:"#/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.policy.properties.healthCheck,data:data97}];
-return false;
-}
-}
-var valid25 = _errs229 === errors;
-}
-else {
-var valid25 = true;
-}
-if(valid25){
-if(data82.outlier !== undefined){
-let data106 = data82.outlier;
+if(valid35){
+if(data102.healthyThreshold !== undefined){
+let data106 = data102.healthyThreshold;
 const _errs252 = errors;
+if(!((typeof data106 == "number") && (!(data106 % 1) && !isNaN(data106)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data106}];
+return false;
+}
 if(errors === _errs252){
-if(data106 && typeof data106 == "object" && !Array.isArray(data106)){
+if(typeof data106 == "number"){
+if(data106 > 100 || isNaN(data106)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data106}];
+return false;
+}
+else {
+if(data106 < 1 || isNaN(data106)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data106}];
+return false;
+}
+}
+}
+}
+var valid35 = _errs252 === errors;
+}
+else {
+var valid35 = true;
+}
+if(valid35){
+if(data102.unhealthyThreshold !== undefined){
+let data107 = data102.unhealthyThreshold;
 const _errs254 = errors;
-for(const key20 in data106){
-if(!(((((key20 === "consecutiveFailures") || (key20 === "on5xx")) || (key20 === "baseEjectionMs")) || (key20 === "maxEjectionMs")) || (key20 === "maxEjectionPercent"))){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier",schemaPath:"#/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.outlier,data:data106}];
-return false;
-break;
-}
-}
-if(_errs254 === errors){
-if(data106.consecutiveFailures !== undefined){
-let data107 = data106.consecutiveFailures;
-const _errs255 = errors;
 if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data107}];
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data107}];
 return false;
 }
-if(errors === _errs255){
+if(errors === _errs254){
 if(typeof data107 == "number"){
-if(data107 > 1000 || isNaN(data107)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data107}];
+if(data107 > 100 || isNaN(data107)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data107}];
 return false;
 }
 else {
 if(data107 < 1 || isNaN(data107)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data107}];
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data107}];
 return false;
 }
 }
 }
 }
-var valid36 = _errs255 === errors;
+var valid35 = _errs254 === errors;
 }
 else {
-var valid36 = true;
+var valid35 = true;
 }
-if(valid36){
-if(data106.on5xx !== undefined){
-let data108 = data106.on5xx;
-const _errs257 = errors;
-if(typeof data108 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/on5xx",schemaPath:"#/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.policy.properties.outlier.properties.on5xx,data:data108}];
+if(valid35){
+if(data102.expectedStatuses !== undefined){
+let data108 = data102.expectedStatuses;
+const _errs256 = errors;
+if(errors === _errs256){
+if(Array.isArray(data108)){
+if(data108.length > 64){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data108}];
 return false;
 }
-var valid36 = _errs257 === errors;
-}
 else {
-var valid36 = true;
-}
-if(valid36){
-if(data106.baseEjectionMs !== undefined){
-let data109 = data106.baseEjectionMs;
-const _errs259 = errors;
+var valid37 = true;
+const len8 = data108.length;
+for(let i10=0; i10<len8; i10++){
+let data109 = data108[i10];
+const _errs258 = errors;
 if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data109}];
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i10,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data109}];
 return false;
 }
-if(errors === _errs259){
+if(errors === _errs258){
 if(typeof data109 == "number"){
-if(data109 > 86400000 || isNaN(data109)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data109}];
+if(data109 > 599 || isNaN(data109)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i10,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data109}];
 return false;
 }
 else {
-if(data109 < 1 || isNaN(data109)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data109}];
+if(data109 < 100 || isNaN(data109)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i10,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data109}];
 return false;
 }
 }
 }
 }
-var valid36 = _errs259 === errors;
+var valid37 = _errs258 === errors;
+if(!valid37){
+break;
 }
-else {
-var valid36 = true;
 }
-if(valid36){
-if(data106.maxEjectionMs !== undefined){
-let data110 = data106.maxEjectionMs;
-const _errs261 = errors;
-if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data110}];
+if(valid37){
+let i11 = data108.length;
+let j2;
+if(i11 > 1){
+const indices1 = {};
+for(;i11--;){
+let item1 = data108[i11];
+if(!((typeof item1 == "number") && (!(item1 % 1) && !isNaN(item1)))){
+continue;
+}
+if(typeof indices1[item1] == "number"){
+j2 = indices1[item1];
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i11, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i11+" are identical)",schema:true,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data108}];
 return false;
+break;
 }
-if(errors === _errs261){
-if(typeof data110 == "number"){
-if(data110 > 86400000 || isNaN(data110)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data110}];
-return false;
-}
-else {
-if(data110 < 1 || isNaN(data110)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data110}];
-return false;
-}
-}
-}
-}
-var valid36 = _errs261 === errors;
-}
-else {
-var valid36 = true;
-}
-if(valid36){
-if(data106.maxEjectionPercent !== undefined){
-let data111 = data106.maxEjectionPercent;
-const _errs263 = errors;
-if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data111}];
-return false;
-}
-if(errors === _errs263){
-if(typeof data111 == "number"){
-if(data111 > 100 || isNaN(data111)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data111}];
-return false;
-}
-else {
-if(data111 < 0 || isNaN(data111)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data111}];
-return false;
-}
-}
-}
-}
-var valid36 = _errs263 === errors;
-}
-else {
-var valid36 = true;
-}
-}
+indices1[item1] = i11;
 }
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/policy/outlier",schemaPath:"#/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.outlier.type,parentSchema:schema11.properties.policy.properties.outlier,data:data106}];
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data108}];
 return false;
 }
 }
-var valid25 = _errs252 === errors;
+var valid35 = _errs256 === errors;
 }
 else {
-var valid25 = true;
+var valid35 = true;
 }
-if(valid25){
-if(data82.limits !== undefined){
-let data112 = data82.limits;
-const _errs265 = errors;
-if(errors === _errs265){
-if(data112 && typeof data112 == "object" && !Array.isArray(data112)){
-const _errs267 = errors;
-for(const key21 in data112){
-if(!(((key21 === "maxConcurrentPerUpstream") || (key21 === "maxQueue")) || (key21 === "queueTimeoutMs"))){
-validate10.errors = [{instancePath:instancePath+"/policy/limits",schemaPath:"#/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.limits,data:data112}];
+if(valid35){
+if(data102.host !== undefined){
+let data110 = data102.host;
+const _errs260 = errors;
+if(errors === _errs260){
+if(typeof data110 === "string"){
+if(func3(data110) > 253){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data110}];
+return false;
+}
+else {
+if(func3(data110) < 1){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data110}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data110}];
+return false;
+}
+}
+var valid35 = _errs260 === errors;
+}
+else {
+var valid35 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck",schemaPath:"#/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.policy.properties.healthCheck,data:data102}];
+return false;
+}
+}
+var valid28 = _errs239 === errors;
+}
+else {
+var valid28 = true;
+}
+if(valid28){
+if(data87.outlier !== undefined){
+let data111 = data87.outlier;
+const _errs262 = errors;
+if(errors === _errs262){
+if(data111 && typeof data111 == "object" && !Array.isArray(data111)){
+const _errs264 = errors;
+for(const key21 in data111){
+if(!(((((key21 === "consecutiveFailures") || (key21 === "on5xx")) || (key21 === "baseEjectionMs")) || (key21 === "maxEjectionMs")) || (key21 === "maxEjectionPercent"))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier",schemaPath:"#/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.outlier,data:data111}];
 return false;
 break;
 }
 }
-if(_errs267 === errors){
-if(data112.maxConcurrentPerUpstream !== undefined){
-let data113 = data112.maxConcurrentPerUpstream;
-const _errs268 = errors;
+if(_errs264 === errors){
+if(data111.consecutiveFailures !== undefined){
+let data112 = data111.consecutiveFailures;
+const _errs265 = errors;
+if(!((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data112}];
+return false;
+}
+if(errors === _errs265){
+if(typeof data112 == "number"){
+if(data112 > 1000 || isNaN(data112)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data112}];
+return false;
+}
+else {
+if(data112 < 1 || isNaN(data112)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data112}];
+return false;
+}
+}
+}
+}
+var valid39 = _errs265 === errors;
+}
+else {
+var valid39 = true;
+}
+if(valid39){
+if(data111.on5xx !== undefined){
+let data113 = data111.on5xx;
+const _errs267 = errors;
+if(typeof data113 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/on5xx",schemaPath:"#/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.policy.properties.outlier.properties.on5xx,data:data113}];
+return false;
+}
+var valid39 = _errs267 === errors;
+}
+else {
+var valid39 = true;
+}
+if(valid39){
+if(data111.baseEjectionMs !== undefined){
+let data114 = data111.baseEjectionMs;
 const _errs269 = errors;
-let valid38 = false;
-const _errs270 = errors;
-if(!((typeof data113 == "number") && (!(data113 % 1) && !isNaN(data113)))){
-const err28 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data113};
+if(!((typeof data114 == "number") && (!(data114 % 1) && !isNaN(data114)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data114}];
+return false;
+}
+if(errors === _errs269){
+if(typeof data114 == "number"){
+if(data114 > 86400000 || isNaN(data114)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data114}];
+return false;
+}
+else {
+if(data114 < 1 || isNaN(data114)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data114}];
+return false;
+}
+}
+}
+}
+var valid39 = _errs269 === errors;
+}
+else {
+var valid39 = true;
+}
+if(valid39){
+if(data111.maxEjectionMs !== undefined){
+let data115 = data111.maxEjectionMs;
+const _errs271 = errors;
+if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data115}];
+return false;
+}
+if(errors === _errs271){
+if(typeof data115 == "number"){
+if(data115 > 86400000 || isNaN(data115)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data115}];
+return false;
+}
+else {
+if(data115 < 1 || isNaN(data115)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data115}];
+return false;
+}
+}
+}
+}
+var valid39 = _errs271 === errors;
+}
+else {
+var valid39 = true;
+}
+if(valid39){
+if(data111.maxEjectionPercent !== undefined){
+let data116 = data111.maxEjectionPercent;
+const _errs273 = errors;
+if(!((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data116}];
+return false;
+}
+if(errors === _errs273){
+if(typeof data116 == "number"){
+if(data116 > 100 || isNaN(data116)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data116}];
+return false;
+}
+else {
+if(data116 < 0 || isNaN(data116)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data116}];
+return false;
+}
+}
+}
+}
+var valid39 = _errs273 === errors;
+}
+else {
+var valid39 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/outlier",schemaPath:"#/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.outlier.type,parentSchema:schema11.properties.policy.properties.outlier,data:data111}];
+return false;
+}
+}
+var valid28 = _errs262 === errors;
+}
+else {
+var valid28 = true;
+}
+if(valid28){
+if(data87.limits !== undefined){
+let data117 = data87.limits;
+const _errs275 = errors;
+if(errors === _errs275){
+if(data117 && typeof data117 == "object" && !Array.isArray(data117)){
+const _errs277 = errors;
+for(const key22 in data117){
+if(!(((key22 === "maxConcurrentPerUpstream") || (key22 === "maxQueue")) || (key22 === "queueTimeoutMs"))){
+validate10.errors = [{instancePath:instancePath+"/policy/limits",schemaPath:"#/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.limits,data:data117}];
+return false;
+break;
+}
+}
+if(_errs277 === errors){
+if(data117.maxConcurrentPerUpstream !== undefined){
+let data118 = data117.maxConcurrentPerUpstream;
+const _errs278 = errors;
+const _errs279 = errors;
+let valid41 = false;
+const _errs280 = errors;
+if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
+const err28 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data118};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -3293,10 +3469,10 @@ vErrors.push(err28);
 }
 errors++;
 }
-if(errors === _errs270){
-if(typeof data113 == "number"){
-if(data113 > 1000000 || isNaN(data113)){
-const err29 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data113};
+if(errors === _errs280){
+if(typeof data118 == "number"){
+if(data118 > 1000000 || isNaN(data118)){
+const err29 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data118};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -3306,8 +3482,8 @@ vErrors.push(err29);
 errors++;
 }
 else {
-if(data113 < 1 || isNaN(data113)){
-const err30 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data113};
+if(data118 < 1 || isNaN(data118)){
+const err30 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data118};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -3319,12 +3495,12 @@ errors++;
 }
 }
 }
-var _valid6 = _errs270 === errors;
-valid38 = valid38 || _valid6;
-if(!valid38){
-const _errs272 = errors;
-if(data113 !== null){
-const err31 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data113};
+var _valid6 = _errs280 === errors;
+valid41 = valid41 || _valid6;
+if(!valid41){
+const _errs282 = errors;
+if(data118 !== null){
+const err31 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data118};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -3333,11 +3509,11 @@ vErrors.push(err31);
 }
 errors++;
 }
-var _valid6 = _errs272 === errors;
-valid38 = valid38 || _valid6;
+var _valid6 = _errs282 === errors;
+valid41 = valid41 || _valid6;
 }
-if(!valid38){
-const err32 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data113};
+if(!valid41){
+const err32 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data118};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -3349,129 +3525,129 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs269;
+errors = _errs279;
 if(vErrors !== null){
-if(_errs269){
-vErrors.length = _errs269;
+if(_errs279){
+vErrors.length = _errs279;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid37 = _errs268 === errors;
+var valid40 = _errs278 === errors;
 }
 else {
-var valid37 = true;
+var valid40 = true;
 }
-if(valid37){
-if(data112.maxQueue !== undefined){
-let data114 = data112.maxQueue;
-const _errs274 = errors;
-if(!((typeof data114 == "number") && (!(data114 % 1) && !isNaN(data114)))){
-validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data114}];
+if(valid40){
+if(data117.maxQueue !== undefined){
+let data119 = data117.maxQueue;
+const _errs284 = errors;
+if(!((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119)))){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data119}];
 return false;
 }
-if(errors === _errs274){
-if(typeof data114 == "number"){
-if(data114 > 1000000 || isNaN(data114)){
-validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data114}];
-return false;
-}
-else {
-if(data114 < 0 || isNaN(data114)){
-validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data114}];
-return false;
-}
-}
-}
-}
-var valid37 = _errs274 === errors;
-}
-else {
-var valid37 = true;
-}
-if(valid37){
-if(data112.queueTimeoutMs !== undefined){
-let data115 = data112.queueTimeoutMs;
-const _errs276 = errors;
-if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
-validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data115}];
-return false;
-}
-if(errors === _errs276){
-if(typeof data115 == "number"){
-if(data115 > 86400000 || isNaN(data115)){
-validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data115}];
+if(errors === _errs284){
+if(typeof data119 == "number"){
+if(data119 > 1000000 || isNaN(data119)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data119}];
 return false;
 }
 else {
-if(data115 < 1 || isNaN(data115)){
-validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data115}];
+if(data119 < 0 || isNaN(data119)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data119}];
 return false;
 }
 }
 }
 }
-var valid37 = _errs276 === errors;
+var valid40 = _errs284 === errors;
 }
 else {
-var valid37 = true;
+var valid40 = true;
 }
+if(valid40){
+if(data117.queueTimeoutMs !== undefined){
+let data120 = data117.queueTimeoutMs;
+const _errs286 = errors;
+if(!((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120)))){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data120}];
+return false;
 }
-}
-}
+if(errors === _errs286){
+if(typeof data120 == "number"){
+if(data120 > 86400000 || isNaN(data120)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data120}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/policy/limits",schemaPath:"#/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.limits.type,parentSchema:schema11.properties.policy.properties.limits,data:data112}];
+if(data120 < 1 || isNaN(data120)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data120}];
 return false;
 }
 }
-var valid25 = _errs265 === errors;
+}
+}
+var valid40 = _errs286 === errors;
 }
 else {
-var valid25 = true;
+var valid40 = true;
 }
-if(valid25){
-if(data82.loadBalancing !== undefined){
-let data116 = data82.loadBalancing;
-const _errs278 = errors;
-if(errors === _errs278){
-if(data116 && typeof data116 == "object" && !Array.isArray(data116)){
-const _errs280 = errors;
-for(const key22 in data116){
-if(!(((key22 === "algorithm") || (key22 === "hashOn")) || (key22 === "slowStartMs"))){
-validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing",schemaPath:"#/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing,data:data116}];
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/limits",schemaPath:"#/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.limits.type,parentSchema:schema11.properties.policy.properties.limits,data:data117}];
+return false;
+}
+}
+var valid28 = _errs275 === errors;
+}
+else {
+var valid28 = true;
+}
+if(valid28){
+if(data87.loadBalancing !== undefined){
+let data121 = data87.loadBalancing;
+const _errs288 = errors;
+if(errors === _errs288){
+if(data121 && typeof data121 == "object" && !Array.isArray(data121)){
+const _errs290 = errors;
+for(const key23 in data121){
+if(!(((key23 === "algorithm") || (key23 === "hashOn")) || (key23 === "slowStartMs"))){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing",schemaPath:"#/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing,data:data121}];
 return false;
 break;
 }
 }
-if(_errs280 === errors){
-if(data116.algorithm !== undefined){
-let data117 = data116.algorithm;
-const _errs281 = errors;
-if(!(((data117 === "round-robin") || (data117 === "least-request")) || (data117 === "consistent-hash"))){
-validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.algorithm,data:data117}];
+if(_errs290 === errors){
+if(data121.algorithm !== undefined){
+let data122 = data121.algorithm;
+const _errs291 = errors;
+if(!(((data122 === "round-robin") || (data122 === "least-request")) || (data122 === "consistent-hash"))){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.algorithm,data:data122}];
 return false;
 }
-var valid39 = _errs281 === errors;
+var valid42 = _errs291 === errors;
 }
 else {
-var valid39 = true;
+var valid42 = true;
 }
-if(valid39){
-if(data116.hashOn !== undefined){
-let data118 = data116.hashOn;
-const _errs282 = errors;
-const _errs283 = errors;
-let valid40 = false;
+if(valid42){
+if(data121.hashOn !== undefined){
+let data123 = data121.hashOn;
+const _errs292 = errors;
+const _errs293 = errors;
+let valid43 = false;
 let passing1 = null;
-const _errs284 = errors;
-if(errors === _errs284){
-if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
+const _errs294 = errors;
+if(errors === _errs294){
+if(data123 && typeof data123 == "object" && !Array.isArray(data123)){
 let missing8;
-if((data118.header === undefined) && (missing8 = "header")){
-const err33 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data118};
+if((data123.header === undefined) && (missing8 = "header")){
+const err33 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data123};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -3481,10 +3657,10 @@ vErrors.push(err33);
 errors++;
 }
 else {
-const _errs286 = errors;
-for(const key23 in data118){
-if(!(key23 === "header")){
-const err34 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data118};
+const _errs296 = errors;
+for(const key24 in data123){
+if(!(key24 === "header")){
+const err34 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data123};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -3495,14 +3671,14 @@ errors++;
 break;
 }
 }
-if(_errs286 === errors){
-if(data118.header !== undefined){
-let data119 = data118.header;
-const _errs287 = errors;
-if(errors === _errs287){
-if(typeof data119 === "string"){
-if(func3(data119) > 256){
-const err35 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data119};
+if(_errs296 === errors){
+if(data123.header !== undefined){
+let data124 = data123.header;
+const _errs297 = errors;
+if(errors === _errs297){
+if(typeof data124 === "string"){
+if(func3(data124) > 256){
+const err35 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data124};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -3512,8 +3688,8 @@ vErrors.push(err35);
 errors++;
 }
 else {
-if(!pattern5.test(data119)){
-const err36 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data119};
+if(!pattern5.test(data124)){
+const err36 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data124};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -3525,7 +3701,7 @@ errors++;
 }
 }
 else {
-const err37 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data119};
+const err37 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data124};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -3540,7 +3716,7 @@ errors++;
 }
 }
 else {
-const err38 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data118};
+const err38 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data123};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -3550,17 +3726,17 @@ vErrors.push(err38);
 errors++;
 }
 }
-var _valid7 = _errs284 === errors;
+var _valid7 = _errs294 === errors;
 if(_valid7){
-valid40 = true;
+valid43 = true;
 passing1 = 0;
 }
-const _errs289 = errors;
-if(errors === _errs289){
-if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
+const _errs299 = errors;
+if(errors === _errs299){
+if(data123 && typeof data123 == "object" && !Array.isArray(data123)){
 let missing9;
-if((data118.cookie === undefined) && (missing9 = "cookie")){
-const err39 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data118};
+if((data123.cookie === undefined) && (missing9 = "cookie")){
+const err39 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data123};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -3570,10 +3746,10 @@ vErrors.push(err39);
 errors++;
 }
 else {
-const _errs291 = errors;
-for(const key24 in data118){
-if(!(key24 === "cookie")){
-const err40 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data118};
+const _errs301 = errors;
+for(const key25 in data123){
+if(!(key25 === "cookie")){
+const err40 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data123};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -3584,14 +3760,14 @@ errors++;
 break;
 }
 }
-if(_errs291 === errors){
-if(data118.cookie !== undefined){
-let data120 = data118.cookie;
-const _errs292 = errors;
-if(errors === _errs292){
-if(typeof data120 === "string"){
-if(func3(data120) > 256){
-const err41 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data120};
+if(_errs301 === errors){
+if(data123.cookie !== undefined){
+let data125 = data123.cookie;
+const _errs302 = errors;
+if(errors === _errs302){
+if(typeof data125 === "string"){
+if(func3(data125) > 256){
+const err41 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data125};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -3601,8 +3777,8 @@ vErrors.push(err41);
 errors++;
 }
 else {
-if(!pattern5.test(data120)){
-const err42 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data120};
+if(!pattern5.test(data125)){
+const err42 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data125};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -3614,7 +3790,7 @@ errors++;
 }
 }
 else {
-const err43 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data120};
+const err43 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data125};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -3629,7 +3805,7 @@ errors++;
 }
 }
 else {
-const err44 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data118};
+const err44 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data123};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -3639,22 +3815,22 @@ vErrors.push(err44);
 errors++;
 }
 }
-var _valid7 = _errs289 === errors;
-if(_valid7 && valid40){
-valid40 = false;
+var _valid7 = _errs299 === errors;
+if(_valid7 && valid43){
+valid43 = false;
 passing1 = [passing1, 1];
 }
 else {
 if(_valid7){
-valid40 = true;
+valid43 = true;
 passing1 = 1;
 }
-const _errs294 = errors;
-if(errors === _errs294){
-if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
+const _errs304 = errors;
+if(errors === _errs304){
+if(data123 && typeof data123 == "object" && !Array.isArray(data123)){
 let missing10;
-if((data118.clientAddress === undefined) && (missing10 = "clientAddress")){
-const err45 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing10},message:"must have required property '"+missing10+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data118};
+if((data123.clientAddress === undefined) && (missing10 = "clientAddress")){
+const err45 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing10},message:"must have required property '"+missing10+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data123};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -3664,10 +3840,10 @@ vErrors.push(err45);
 errors++;
 }
 else {
-const _errs296 = errors;
-for(const key25 in data118){
-if(!(key25 === "clientAddress")){
-const err46 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data118};
+const _errs306 = errors;
+for(const key26 in data123){
+if(!(key26 === "clientAddress")){
+const err46 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data123};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -3678,11 +3854,11 @@ errors++;
 break;
 }
 }
-if(_errs296 === errors){
-if(data118.clientAddress !== undefined){
-let data121 = data118.clientAddress;
-if(true !== data121){
-const err47 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data121};
+if(_errs306 === errors){
+if(data123.clientAddress !== undefined){
+let data126 = data123.clientAddress;
+if(true !== data126){
+const err47 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data126};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -3696,7 +3872,7 @@ errors++;
 }
 }
 else {
-const err48 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data118};
+const err48 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data123};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -3706,20 +3882,20 @@ vErrors.push(err48);
 errors++;
 }
 }
-var _valid7 = _errs294 === errors;
-if(_valid7 && valid40){
-valid40 = false;
+var _valid7 = _errs304 === errors;
+if(_valid7 && valid43){
+valid43 = false;
 passing1 = [passing1, 2];
 }
 else {
 if(_valid7){
-valid40 = true;
+valid43 = true;
 passing1 = 2;
 }
 }
 }
-if(!valid40){
-const err49 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn,data:data118};
+if(!valid43){
+const err49 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn,data:data123};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -3731,274 +3907,274 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs283;
+errors = _errs293;
 if(vErrors !== null){
-if(_errs283){
-vErrors.length = _errs283;
+if(_errs293){
+vErrors.length = _errs293;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid39 = _errs282 === errors;
+var valid42 = _errs292 === errors;
 }
 else {
-var valid39 = true;
+var valid42 = true;
 }
-if(valid39){
-if(data116.slowStartMs !== undefined){
-let data122 = data116.slowStartMs;
-const _errs298 = errors;
-if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
-validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data122}];
+if(valid42){
+if(data121.slowStartMs !== undefined){
+let data127 = data121.slowStartMs;
+const _errs308 = errors;
+if(!((typeof data127 == "number") && (!(data127 % 1) && !isNaN(data127)))){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data127}];
 return false;
 }
-if(errors === _errs298){
-if(typeof data122 == "number"){
-if(data122 > 3600000 || isNaN(data122)){
-validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data122}];
+if(errors === _errs308){
+if(typeof data127 == "number"){
+if(data127 > 3600000 || isNaN(data127)){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data127}];
 return false;
 }
 else {
-if(data122 < 0 || isNaN(data122)){
-validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data122}];
-return false;
-}
-}
-}
-}
-var valid39 = _errs298 === errors;
-}
-else {
-var valid39 = true;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing",schemaPath:"#/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.policy.properties.loadBalancing,data:data116}];
+if(data127 < 0 || isNaN(data127)){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data127}];
 return false;
 }
 }
-var valid25 = _errs278 === errors;
+}
+}
+var valid42 = _errs308 === errors;
 }
 else {
-var valid25 = true;
-}
-}
-}
+var valid42 = true;
 }
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.type,parentSchema:schema11.properties.policy,data:data82}];
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing",schemaPath:"#/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.policy.properties.loadBalancing,data:data121}];
 return false;
 }
 }
-var valid0 = _errs188 === errors;
+var valid28 = _errs288 === errors;
+}
+else {
+var valid28 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.type,parentSchema:schema11.properties.policy,data:data87}];
+return false;
+}
+}
+var valid0 = _errs198 === errors;
 if(valid0){
-let data123 = data.notFoundStatus;
-const _errs300 = errors;
-if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data123}];
+let data128 = data.notFoundStatus;
+const _errs310 = errors;
+if(!((typeof data128 == "number") && (!(data128 % 1) && !isNaN(data128)))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data128}];
 return false;
 }
-if(!((((data123 === 404) || (data123 === 421)) || (data123 === 502)) || (data123 === 503))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data123}];
+if(!((((data128 === 404) || (data128 === 421)) || (data128 === 502)) || (data128 === 503))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data128}];
 return false;
 }
-var valid0 = _errs300 === errors;
+var valid0 = _errs310 === errors;
 if(valid0){
-let data124 = data.clientHalfClose;
-const _errs302 = errors;
-if(!((data124 === "abort") || (data124 === "finish"))){
-validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data124}];
+let data129 = data.clientHalfClose;
+const _errs312 = errors;
+if(!((data129 === "abort") || (data129 === "finish"))){
+validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data129}];
 return false;
 }
-var valid0 = _errs302 === errors;
+var valid0 = _errs312 === errors;
 if(valid0){
-let data125 = data.routes;
-const _errs303 = errors;
-if(errors === _errs303){
-if(Array.isArray(data125)){
-if(data125.length > 100000){
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data125}];
+let data130 = data.routes;
+const _errs313 = errors;
+if(errors === _errs313){
+if(Array.isArray(data130)){
+if(data130.length > 100000){
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data130}];
 return false;
 }
 else {
-var valid44 = true;
-const len8 = data125.length;
-for(let i10=0; i10<len8; i10++){
-let data126 = data125[i10];
-const _errs305 = errors;
-if(errors === _errs305){
-if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
-if(data126.stripPrefix === undefined){
-data126.stripPrefix = false;
+var valid47 = true;
+const len9 = data130.length;
+for(let i12=0; i12<len9; i12++){
+let data131 = data130[i12];
+const _errs315 = errors;
+if(errors === _errs315){
+if(data131 && typeof data131 == "object" && !Array.isArray(data131)){
+if(data131.stripPrefix === undefined){
+data131.stripPrefix = false;
 }
-if(data126.preserveHost === undefined){
-data126.preserveHost = false;
+if(data131.preserveHost === undefined){
+data131.preserveHost = false;
 }
 let missing11;
-if((((data126.id === undefined) && (missing11 = "id")) || ((data126.pathPrefix === undefined) && (missing11 = "pathPrefix"))) || ((data126.upstreams === undefined) && (missing11 = "upstreams"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing11},message:"must have required property '"+missing11+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data126}];
+if((((data131.id === undefined) && (missing11 = "id")) || ((data131.pathPrefix === undefined) && (missing11 = "pathPrefix"))) || ((data131.upstreams === undefined) && (missing11 = "upstreams"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing11},message:"must have required property '"+missing11+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data131}];
 return false;
 }
 else {
-const _errs307 = errors;
-for(const key26 in data126){
-if(!(func2.call(schema11.properties.routes.items.properties, key26))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data126}];
+const _errs317 = errors;
+for(const key27 in data131){
+if(!(func2.call(schema11.properties.routes.items.properties, key27))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data131}];
 return false;
 break;
 }
 }
-if(_errs307 === errors){
-if(data126.id !== undefined){
-let data127 = data126.id;
-const _errs308 = errors;
-if(errors === _errs308){
-if(typeof data127 === "string"){
-if(!pattern0.test(data127)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data127}];
+if(_errs317 === errors){
+if(data131.id !== undefined){
+let data132 = data131.id;
+const _errs318 = errors;
+if(errors === _errs318){
+if(typeof data132 === "string"){
+if(!pattern0.test(data132)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data132}];
 return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data127}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data132}];
 return false;
 }
 }
-var valid45 = _errs308 === errors;
+var valid48 = _errs318 === errors;
 }
 else {
-var valid45 = true;
+var valid48 = true;
 }
-if(valid45){
-if(data126.host !== undefined){
-let data128 = data126.host;
-const _errs310 = errors;
-if(errors === _errs310){
-if(typeof data128 === "string"){
-if(func3(data128) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data128}];
+if(valid48){
+if(data131.host !== undefined){
+let data133 = data131.host;
+const _errs320 = errors;
+if(errors === _errs320){
+if(typeof data133 === "string"){
+if(func3(data133) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data133}];
 return false;
 }
 else {
-if(func3(data128) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data128}];
+if(func3(data133) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data133}];
 return false;
 }
 else {
-if(!pattern8.test(data128)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data128}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data128}];
-return false;
-}
-}
-var valid45 = _errs310 === errors;
-}
-else {
-var valid45 = true;
-}
-if(valid45){
-if(data126.pathPrefix !== undefined){
-let data129 = data126.pathPrefix;
-const _errs312 = errors;
-if(errors === _errs312){
-if(typeof data129 === "string"){
-if(func3(data129) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data129}];
-return false;
-}
-else {
-if(func3(data129) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data129}];
-return false;
-}
-else {
-if(!pattern4.test(data129)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data129}];
+if(!pattern8.test(data133)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data133}];
 return false;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data129}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data133}];
 return false;
 }
 }
-var valid45 = _errs312 === errors;
+var valid48 = _errs320 === errors;
 }
 else {
-var valid45 = true;
+var valid48 = true;
 }
-if(valid45){
-if(data126.methods !== undefined){
-let data130 = data126.methods;
-const _errs314 = errors;
-if(errors === _errs314){
-if(Array.isArray(data130)){
-if(data130.length > 32){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data130}];
-return false;
-}
-else {
-if(data130.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data130}];
+if(valid48){
+if(data131.pathPrefix !== undefined){
+let data134 = data131.pathPrefix;
+const _errs322 = errors;
+if(errors === _errs322){
+if(typeof data134 === "string"){
+if(func3(data134) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data134}];
 return false;
 }
 else {
-var valid46 = true;
-const len9 = data130.length;
-for(let i11=0; i11<len9; i11++){
-let data131 = data130[i11];
-const _errs316 = errors;
-if(errors === _errs316){
-if(typeof data131 === "string"){
-if(!pattern5.test(data131)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods/" + i11,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data131}];
+if(func3(data134) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data134}];
+return false;
+}
+else {
+if(!pattern4.test(data134)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data134}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data134}];
+return false;
+}
+}
+var valid48 = _errs322 === errors;
+}
+else {
+var valid48 = true;
+}
+if(valid48){
+if(data131.methods !== undefined){
+let data135 = data131.methods;
+const _errs324 = errors;
+if(errors === _errs324){
+if(Array.isArray(data135)){
+if(data135.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data135}];
+return false;
+}
+else {
+if(data135.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data135}];
+return false;
+}
+else {
+var valid49 = true;
+const len10 = data135.length;
+for(let i13=0; i13<len10; i13++){
+let data136 = data135[i13];
+const _errs326 = errors;
+if(errors === _errs326){
+if(typeof data136 === "string"){
+if(!pattern5.test(data136)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/methods/" + i13,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data136}];
 return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods/" + i11,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data131}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/methods/" + i13,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data136}];
 return false;
 }
 }
-var valid46 = _errs316 === errors;
-if(!valid46){
+var valid49 = _errs326 === errors;
+if(!valid49){
 break;
 }
 }
-if(valid46){
-let i12 = data130.length;
-let j2;
-if(i12 > 1){
+if(valid49){
+let i14 = data135.length;
+let j3;
+if(i14 > 1){
 const indices2 = {};
-for(;i12--;){
-let item2 = data130[i12];
+for(;i14--;){
+let item2 = data135[i14];
 if(typeof item2 !== "string"){
 continue;
 }
 if(typeof indices2[item2] == "number"){
-j2 = indices2[item2];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i12, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i12+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data130}];
+j3 = indices2[item2];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i14+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data135}];
 return false;
 break;
 }
-indices2[item2] = i12;
+indices2[item2] = i14;
 }
 }
 }
@@ -4006,31 +4182,31 @@ indices2[item2] = i12;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data130}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data135}];
 return false;
 }
 }
-var valid45 = _errs314 === errors;
+var valid48 = _errs324 === errors;
 }
 else {
-var valid45 = true;
+var valid48 = true;
 }
-if(valid45){
-if(data126.headers !== undefined){
-let data132 = data126.headers;
-const _errs318 = errors;
-if(errors === _errs318){
-if(data132 && typeof data132 == "object" && !Array.isArray(data132)){
-if(Object.keys(data132).length > 16){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data132}];
+if(valid48){
+if(data131.headers !== undefined){
+let data137 = data131.headers;
+const _errs328 = errors;
+if(errors === _errs328){
+if(data137 && typeof data137 == "object" && !Array.isArray(data137)){
+if(Object.keys(data137).length > 16){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data137}];
 return false;
 }
 else {
-for(const key27 in data132){
-const _errs320 = errors;
-if(typeof key27 === "string"){
-if(!pattern5.test(key27)){
-const err50 = {instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key27,propertyName:key27};
+for(const key28 in data137){
+const _errs330 = errors;
+if(typeof key28 === "string"){
+if(!pattern5.test(key28)){
+const err50 = {instancePath:instancePath+"/routes/" + i12+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key28,propertyName:key28};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -4040,9 +4216,9 @@ vErrors.push(err50);
 errors++;
 }
 }
-var valid48 = _errs320 === errors;
-if(!valid48){
-const err51 = {instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key27},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data132};
+var valid51 = _errs330 === errors;
+if(!valid51){
+const err51 = {instancePath:instancePath+"/routes/" + i12+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key28},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data137};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -4055,24 +4231,24 @@ return false;
 break;
 }
 }
-if(valid48){
-for(const key28 in data132){
-let data133 = data132[key28];
-const _errs322 = errors;
-if(errors === _errs322){
-if(typeof data133 === "string"){
-if(func3(data133) > 1024){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers/" + key28.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data133}];
+if(valid51){
+for(const key29 in data137){
+let data138 = data137[key29];
+const _errs332 = errors;
+if(errors === _errs332){
+if(typeof data138 === "string"){
+if(func3(data138) > 1024){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/headers/" + key29.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data138}];
 return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers/" + key28.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data133}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/headers/" + key29.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data138}];
 return false;
 }
 }
-var valid49 = _errs322 === errors;
-if(!valid49){
+var valid52 = _errs332 === errors;
+if(!valid52){
 break;
 }
 }
@@ -4080,44 +4256,44 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data132}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data137}];
 return false;
 }
 }
-var valid45 = _errs318 === errors;
+var valid48 = _errs328 === errors;
 }
 else {
-var valid45 = true;
+var valid48 = true;
 }
-if(valid45){
-if(data126.upstreams !== undefined){
-let data134 = data126.upstreams;
-const _errs324 = errors;
-if(errors === _errs324){
-if(Array.isArray(data134)){
-if(data134.length > 64){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data134}];
+if(valid48){
+if(data131.upstreams !== undefined){
+let data139 = data131.upstreams;
+const _errs334 = errors;
+if(errors === _errs334){
+if(Array.isArray(data139)){
+if(data139.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data139}];
 return false;
 }
 else {
-if(data134.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data134}];
+if(data139.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data139}];
 return false;
 }
 else {
-var valid50 = true;
-const len10 = data134.length;
-for(let i13=0; i13<len10; i13++){
-let data135 = data134[i13];
-const _errs326 = errors;
-const _errs327 = errors;
-let valid51 = false;
+var valid53 = true;
+const len11 = data139.length;
+for(let i15=0; i15<len11; i15++){
+let data140 = data139[i15];
+const _errs336 = errors;
+const _errs337 = errors;
+let valid54 = false;
 let passing2 = null;
-const _errs328 = errors;
-if(errors === _errs328){
-if(typeof data135 === "string"){
-if(func3(data135) > 2048){
-const err52 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data135};
+const _errs338 = errors;
+if(errors === _errs338){
+if(typeof data140 === "string"){
+if(func3(data140) > 2048){
+const err52 = {instancePath:instancePath+"/routes/" + i12+"/upstreams/" + i15,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data140};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -4127,8 +4303,8 @@ vErrors.push(err52);
 errors++;
 }
 else {
-if(func3(data135) < 8){
-const err53 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data135};
+if(func3(data140) < 8){
+const err53 = {instancePath:instancePath+"/routes/" + i12+"/upstreams/" + i15,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data140};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -4140,7 +4316,7 @@ errors++;
 }
 }
 else {
-const err54 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data135};
+const err54 = {instancePath:instancePath+"/routes/" + i12+"/upstreams/" + i15,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data140};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -4150,17 +4326,17 @@ vErrors.push(err54);
 errors++;
 }
 }
-var _valid8 = _errs328 === errors;
+var _valid8 = _errs338 === errors;
 if(_valid8){
-valid51 = true;
+valid54 = true;
 passing2 = 0;
 }
-const _errs330 = errors;
-if(errors === _errs330){
-if(data135 && typeof data135 == "object" && !Array.isArray(data135)){
+const _errs340 = errors;
+if(errors === _errs340){
+if(data140 && typeof data140 == "object" && !Array.isArray(data140)){
 let missing12;
-if((data135.url === undefined) && (missing12 = "url")){
-const err55 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing12},message:"must have required property '"+missing12+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data135};
+if((data140.url === undefined) && (missing12 = "url")){
+const err55 = {instancePath:instancePath+"/routes/" + i12+"/upstreams/" + i15,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing12},message:"must have required property '"+missing12+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data140};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -4170,10 +4346,10 @@ vErrors.push(err55);
 errors++;
 }
 else {
-const _errs332 = errors;
-for(const key29 in data135){
-if(!((key29 === "url") || (key29 === "weight"))){
-const err56 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data135};
+const _errs342 = errors;
+for(const key30 in data140){
+if(!((key30 === "url") || (key30 === "weight"))){
+const err56 = {instancePath:instancePath+"/routes/" + i12+"/upstreams/" + i15,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data140};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -4184,14 +4360,14 @@ errors++;
 break;
 }
 }
-if(_errs332 === errors){
-if(data135.url !== undefined){
-let data136 = data135.url;
-const _errs333 = errors;
-if(errors === _errs333){
-if(typeof data136 === "string"){
-if(func3(data136) > 2048){
-const err57 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data136};
+if(_errs342 === errors){
+if(data140.url !== undefined){
+let data141 = data140.url;
+const _errs343 = errors;
+if(errors === _errs343){
+if(typeof data141 === "string"){
+if(func3(data141) > 2048){
+const err57 = {instancePath:instancePath+"/routes/" + i12+"/upstreams/" + i15+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data141};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -4201,8 +4377,8 @@ vErrors.push(err57);
 errors++;
 }
 else {
-if(func3(data136) < 8){
-const err58 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data136};
+if(func3(data141) < 8){
+const err58 = {instancePath:instancePath+"/routes/" + i12+"/upstreams/" + i15+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data141};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -4214,7 +4390,7 @@ errors++;
 }
 }
 else {
-const err59 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data136};
+const err59 = {instancePath:instancePath+"/routes/" + i12+"/upstreams/" + i15+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data141};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -4224,17 +4400,17 @@ vErrors.push(err59);
 errors++;
 }
 }
-var valid52 = _errs333 === errors;
+var valid55 = _errs343 === errors;
 }
 else {
-var valid52 = true;
+var valid55 = true;
 }
-if(valid52){
-if(data135.weight !== undefined){
-let data137 = data135.weight;
-const _errs335 = errors;
-if(!((typeof data137 == "number") && (!(data137 % 1) && !isNaN(data137)))){
-const err60 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data137};
+if(valid55){
+if(data140.weight !== undefined){
+let data142 = data140.weight;
+const _errs345 = errors;
+if(!((typeof data142 == "number") && (!(data142 % 1) && !isNaN(data142)))){
+const err60 = {instancePath:instancePath+"/routes/" + i12+"/upstreams/" + i15+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data142};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -4243,10 +4419,10 @@ vErrors.push(err60);
 }
 errors++;
 }
-if(errors === _errs335){
-if(typeof data137 == "number"){
-if(data137 > 1000 || isNaN(data137)){
-const err61 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data137};
+if(errors === _errs345){
+if(typeof data142 == "number"){
+if(data142 > 1000 || isNaN(data142)){
+const err61 = {instancePath:instancePath+"/routes/" + i12+"/upstreams/" + i15+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data142};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -4256,8 +4432,8 @@ vErrors.push(err61);
 errors++;
 }
 else {
-if(data137 < 1 || isNaN(data137)){
-const err62 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data137};
+if(data142 < 1 || isNaN(data142)){
+const err62 = {instancePath:instancePath+"/routes/" + i12+"/upstreams/" + i15+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data142};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -4269,17 +4445,17 @@ errors++;
 }
 }
 }
-var valid52 = _errs335 === errors;
+var valid55 = _errs345 === errors;
 }
 else {
-var valid52 = true;
+var valid55 = true;
 }
 }
 }
 }
 }
 else {
-const err63 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data135};
+const err63 = {instancePath:instancePath+"/routes/" + i12+"/upstreams/" + i15,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data140};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -4289,19 +4465,19 @@ vErrors.push(err63);
 errors++;
 }
 }
-var _valid8 = _errs330 === errors;
-if(_valid8 && valid51){
-valid51 = false;
+var _valid8 = _errs340 === errors;
+if(_valid8 && valid54){
+valid54 = false;
 passing2 = [passing2, 1];
 }
 else {
 if(_valid8){
-valid51 = true;
+valid54 = true;
 passing2 = 1;
 }
 }
-if(!valid51){
-const err64 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data135};
+if(!valid54){
+const err64 = {instancePath:instancePath+"/routes/" + i12+"/upstreams/" + i15,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data140};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -4313,18 +4489,18 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs327;
+errors = _errs337;
 if(vErrors !== null){
-if(_errs327){
-vErrors.length = _errs327;
+if(_errs337){
+vErrors.length = _errs337;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid50 = _errs326 === errors;
-if(!valid50){
+var valid53 = _errs336 === errors;
+if(!valid53){
 break;
 }
 }
@@ -4332,384 +4508,384 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data134}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data139}];
 return false;
 }
 }
-var valid45 = _errs324 === errors;
+var valid48 = _errs334 === errors;
 }
 else {
-var valid45 = true;
+var valid48 = true;
 }
-if(valid45){
-let data138 = data126.stripPrefix;
-const _errs337 = errors;
-if(typeof data138 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data138}];
-return false;
-}
-var valid45 = _errs337 === errors;
-if(valid45){
-if(data126.rewritePrefix !== undefined){
-let data139 = data126.rewritePrefix;
-const _errs339 = errors;
-if(errors === _errs339){
-if(typeof data139 === "string"){
-if(func3(data139) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data139}];
-return false;
-}
-else {
-if(!pattern12.test(data139)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data139}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data139}];
-return false;
-}
-}
-var valid45 = _errs339 === errors;
-}
-else {
-var valid45 = true;
-}
-if(valid45){
-let data140 = data126.preserveHost;
-const _errs341 = errors;
-if(typeof data140 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data140}];
-return false;
-}
-var valid45 = _errs341 === errors;
-if(valid45){
-if(data126.via !== undefined){
-let data141 = data126.via;
-const _errs343 = errors;
-if(typeof data141 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data141}];
-return false;
-}
-var valid45 = _errs343 === errors;
-}
-else {
-var valid45 = true;
-}
-if(valid45){
-if(data126.proxyName !== undefined){
-let data142 = data126.proxyName;
-const _errs345 = errors;
-if(errors === _errs345){
-if(typeof data142 === "string"){
-if(!pattern3.test(data142)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data142}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data142}];
-return false;
-}
-}
-var valid45 = _errs345 === errors;
-}
-else {
-var valid45 = true;
-}
-if(valid45){
-if(data126.upstreamTls !== undefined){
-let data143 = data126.upstreamTls;
+if(valid48){
+let data143 = data131.stripPrefix;
 const _errs347 = errors;
-if(errors === _errs347){
-if(data143 && typeof data143 == "object" && !Array.isArray(data143)){
-if(data143.insecureSkipVerify === undefined){
-data143.insecureSkipVerify = false;
+if(typeof data143 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data143}];
+return false;
 }
+var valid48 = _errs347 === errors;
+if(valid48){
+if(data131.rewritePrefix !== undefined){
+let data144 = data131.rewritePrefix;
 const _errs349 = errors;
-for(const key30 in data143){
-if(!(((((key30 === "ca") || (key30 === "servername")) || (key30 === "cert")) || (key30 === "key")) || (key30 === "insecureSkipVerify"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data143}];
+if(errors === _errs349){
+if(typeof data144 === "string"){
+if(func3(data144) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data144}];
+return false;
+}
+else {
+if(!pattern12.test(data144)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data144}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data144}];
+return false;
+}
+}
+var valid48 = _errs349 === errors;
+}
+else {
+var valid48 = true;
+}
+if(valid48){
+let data145 = data131.preserveHost;
+const _errs351 = errors;
+if(typeof data145 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data145}];
+return false;
+}
+var valid48 = _errs351 === errors;
+if(valid48){
+if(data131.via !== undefined){
+let data146 = data131.via;
+const _errs353 = errors;
+if(typeof data146 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data146}];
+return false;
+}
+var valid48 = _errs353 === errors;
+}
+else {
+var valid48 = true;
+}
+if(valid48){
+if(data131.proxyName !== undefined){
+let data147 = data131.proxyName;
+const _errs355 = errors;
+if(errors === _errs355){
+if(typeof data147 === "string"){
+if(!pattern3.test(data147)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data147}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data147}];
+return false;
+}
+}
+var valid48 = _errs355 === errors;
+}
+else {
+var valid48 = true;
+}
+if(valid48){
+if(data131.upstreamTls !== undefined){
+let data148 = data131.upstreamTls;
+const _errs357 = errors;
+if(errors === _errs357){
+if(data148 && typeof data148 == "object" && !Array.isArray(data148)){
+if(data148.insecureSkipVerify === undefined){
+data148.insecureSkipVerify = false;
+}
+const _errs359 = errors;
+for(const key31 in data148){
+if(!(((((key31 === "ca") || (key31 === "servername")) || (key31 === "cert")) || (key31 === "key")) || (key31 === "insecureSkipVerify"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data148}];
 return false;
 break;
 }
 }
-if(_errs349 === errors){
+if(_errs359 === errors){
 let missing13;
-if(data143.cert !== undefined && ((data143.key === undefined) && (missing13 = "key"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
+if(data148.cert !== undefined && ((data148.key === undefined) && (missing13 = "key"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
     missingProperty: missing13,
     depsCount: 1,
-    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data143}];
+    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data148}];
 return false;
 }
 else {
-if(data143.key !== undefined && ((data143.cert === undefined) && (missing13 = "cert"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
+if(data148.key !== undefined && ((data148.cert === undefined) && (missing13 = "cert"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
     missingProperty: missing13,
     depsCount: 1,
-    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data143}];
+    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data148}];
 return false;
 }
 else {
-if(data143.ca !== undefined){
-let data144 = data143.ca;
-const _errs350 = errors;
-if(errors === _errs350){
-if(typeof data144 === "string"){
-if(func3(data144) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data144}];
-return false;
-}
-else {
-if(func3(data144) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data144}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data144}];
-return false;
-}
-}
-var valid54 = _errs350 === errors;
-}
-else {
-var valid54 = true;
-}
-if(valid54){
-if(data143.servername !== undefined){
-let data145 = data143.servername;
-const _errs352 = errors;
-if(errors === _errs352){
-if(typeof data145 === "string"){
-if(func3(data145) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data145}];
-return false;
-}
-else {
-if(func3(data145) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data145}];
-return false;
-}
-else {
-if(!pattern14.test(data145)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data145}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data145}];
-return false;
-}
-}
-var valid54 = _errs352 === errors;
-}
-else {
-var valid54 = true;
-}
-if(valid54){
-if(data143.cert !== undefined){
-let data146 = data143.cert;
-const _errs354 = errors;
-if(errors === _errs354){
-if(typeof data146 === "string"){
-if(func3(data146) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data146}];
-return false;
-}
-else {
-if(func3(data146) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data146}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data146}];
-return false;
-}
-}
-var valid54 = _errs354 === errors;
-}
-else {
-var valid54 = true;
-}
-if(valid54){
-if(data143.key !== undefined){
-let data147 = data143.key;
-const _errs356 = errors;
-if(errors === _errs356){
-if(typeof data147 === "string"){
-if(func3(data147) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data147}];
-return false;
-}
-else {
-if(func3(data147) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data147}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data147}];
-return false;
-}
-}
-var valid54 = _errs356 === errors;
-}
-else {
-var valid54 = true;
-}
-if(valid54){
-let data148 = data143.insecureSkipVerify;
-const _errs358 = errors;
-if(typeof data148 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data148}];
-return false;
-}
-var valid54 = _errs358 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data143}];
-return false;
-}
-}
-var valid45 = _errs347 === errors;
-}
-else {
-var valid45 = true;
-}
-if(valid45){
-if(data126.policy !== undefined){
-let data149 = data126.policy;
+if(data148.ca !== undefined){
+let data149 = data148.ca;
 const _errs360 = errors;
 if(errors === _errs360){
-if(data149 && typeof data149 == "object" && !Array.isArray(data149)){
+if(typeof data149 === "string"){
+if(func3(data149) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data149}];
+return false;
+}
+else {
+if(func3(data149) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data149}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data149}];
+return false;
+}
+}
+var valid57 = _errs360 === errors;
+}
+else {
+var valid57 = true;
+}
+if(valid57){
+if(data148.servername !== undefined){
+let data150 = data148.servername;
 const _errs362 = errors;
-for(const key31 in data149){
-if(!((((((key31 === "timeouts") || (key31 === "retries")) || (key31 === "healthCheck")) || (key31 === "outlier")) || (key31 === "limits")) || (key31 === "loadBalancing"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy",schemaPath:"#/properties/routes/items/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy,data:data149}];
+if(errors === _errs362){
+if(typeof data150 === "string"){
+if(func3(data150) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data150}];
 return false;
-break;
 }
-}
-if(_errs362 === errors){
-if(data149.timeouts !== undefined){
-let data150 = data149.timeouts;
-const _errs363 = errors;
-if(errors === _errs363){
-if(data150 && typeof data150 == "object" && !Array.isArray(data150)){
-const _errs365 = errors;
-for(const key32 in data150){
-if(!((((key32 === "connectMs") || (key32 === "responseHeadMs")) || (key32 === "idleMs")) || (key32 === "requestMs"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data150}];
+else {
+if(func3(data150) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data150}];
 return false;
-break;
+}
+else {
+if(!pattern14.test(data150)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data150}];
+return false;
 }
 }
-if(_errs365 === errors){
-if(data150.connectMs !== undefined){
-let data151 = data150.connectMs;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data150}];
+return false;
+}
+}
+var valid57 = _errs362 === errors;
+}
+else {
+var valid57 = true;
+}
+if(valid57){
+if(data148.cert !== undefined){
+let data151 = data148.cert;
+const _errs364 = errors;
+if(errors === _errs364){
+if(typeof data151 === "string"){
+if(func3(data151) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data151}];
+return false;
+}
+else {
+if(func3(data151) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data151}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data151}];
+return false;
+}
+}
+var valid57 = _errs364 === errors;
+}
+else {
+var valid57 = true;
+}
+if(valid57){
+if(data148.key !== undefined){
+let data152 = data148.key;
 const _errs366 = errors;
-if(!((typeof data151 == "number") && (!(data151 % 1) && !isNaN(data151)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data151}];
-return false;
-}
 if(errors === _errs366){
-if(typeof data151 == "number"){
-if(data151 > 86400000 || isNaN(data151)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data151}];
+if(typeof data152 === "string"){
+if(func3(data152) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data152}];
 return false;
 }
 else {
-if(data151 < 1 || isNaN(data151)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data151}];
+if(func3(data152) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data152}];
 return false;
 }
 }
 }
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data152}];
+return false;
 }
-var valid56 = _errs366 === errors;
+}
+var valid57 = _errs366 === errors;
 }
 else {
-var valid56 = true;
+var valid57 = true;
 }
-if(valid56){
-if(data150.responseHeadMs !== undefined){
-let data152 = data150.responseHeadMs;
+if(valid57){
+let data153 = data148.insecureSkipVerify;
 const _errs368 = errors;
-if(!((typeof data152 == "number") && (!(data152 % 1) && !isNaN(data152)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data152}];
+if(typeof data153 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data153}];
 return false;
 }
-if(errors === _errs368){
-if(typeof data152 == "number"){
-if(data152 > 86400000 || isNaN(data152)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data152}];
-return false;
+var valid57 = _errs368 === errors;
+}
+}
+}
+}
+}
+}
+}
 }
 else {
-if(data152 < 1 || isNaN(data152)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data152}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data148}];
 return false;
 }
 }
-}
-}
-var valid56 = _errs368 === errors;
+var valid48 = _errs357 === errors;
 }
 else {
-var valid56 = true;
+var valid48 = true;
 }
-if(valid56){
-if(data150.idleMs !== undefined){
-let data153 = data150.idleMs;
+if(valid48){
+if(data131.policy !== undefined){
+let data154 = data131.policy;
 const _errs370 = errors;
-if(!((typeof data153 == "number") && (!(data153 % 1) && !isNaN(data153)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data153}];
-return false;
-}
 if(errors === _errs370){
-if(typeof data153 == "number"){
-if(data153 > 86400000 || isNaN(data153)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data153}];
-return false;
-}
-else {
-if(data153 < 1 || isNaN(data153)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data153}];
-return false;
-}
-}
-}
-}
-var valid56 = _errs370 === errors;
-}
-else {
-var valid56 = true;
-}
-if(valid56){
-if(data150.requestMs !== undefined){
-let data154 = data150.requestMs;
+if(data154 && typeof data154 == "object" && !Array.isArray(data154)){
 const _errs372 = errors;
+for(const key32 in data154){
+if(!((((((key32 === "timeouts") || (key32 === "retries")) || (key32 === "healthCheck")) || (key32 === "outlier")) || (key32 === "limits")) || (key32 === "loadBalancing"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy",schemaPath:"#/properties/routes/items/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy,data:data154}];
+return false;
+break;
+}
+}
+if(_errs372 === errors){
+if(data154.timeouts !== undefined){
+let data155 = data154.timeouts;
 const _errs373 = errors;
-let valid57 = false;
-const _errs374 = errors;
-if(!((typeof data154 == "number") && (!(data154 % 1) && !isNaN(data154)))){
-const err65 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data154};
+if(errors === _errs373){
+if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
+const _errs375 = errors;
+for(const key33 in data155){
+if(!((((key33 === "connectMs") || (key33 === "responseHeadMs")) || (key33 === "idleMs")) || (key33 === "requestMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data155}];
+return false;
+break;
+}
+}
+if(_errs375 === errors){
+if(data155.connectMs !== undefined){
+let data156 = data155.connectMs;
+const _errs376 = errors;
+if(!((typeof data156 == "number") && (!(data156 % 1) && !isNaN(data156)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data156}];
+return false;
+}
+if(errors === _errs376){
+if(typeof data156 == "number"){
+if(data156 > 86400000 || isNaN(data156)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data156}];
+return false;
+}
+else {
+if(data156 < 1 || isNaN(data156)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data156}];
+return false;
+}
+}
+}
+}
+var valid59 = _errs376 === errors;
+}
+else {
+var valid59 = true;
+}
+if(valid59){
+if(data155.responseHeadMs !== undefined){
+let data157 = data155.responseHeadMs;
+const _errs378 = errors;
+if(!((typeof data157 == "number") && (!(data157 % 1) && !isNaN(data157)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data157}];
+return false;
+}
+if(errors === _errs378){
+if(typeof data157 == "number"){
+if(data157 > 86400000 || isNaN(data157)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data157}];
+return false;
+}
+else {
+if(data157 < 1 || isNaN(data157)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data157}];
+return false;
+}
+}
+}
+}
+var valid59 = _errs378 === errors;
+}
+else {
+var valid59 = true;
+}
+if(valid59){
+if(data155.idleMs !== undefined){
+let data158 = data155.idleMs;
+const _errs380 = errors;
+if(!((typeof data158 == "number") && (!(data158 % 1) && !isNaN(data158)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data158}];
+return false;
+}
+if(errors === _errs380){
+if(typeof data158 == "number"){
+if(data158 > 86400000 || isNaN(data158)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data158}];
+return false;
+}
+else {
+if(data158 < 1 || isNaN(data158)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data158}];
+return false;
+}
+}
+}
+}
+var valid59 = _errs380 === errors;
+}
+else {
+var valid59 = true;
+}
+if(valid59){
+if(data155.requestMs !== undefined){
+let data159 = data155.requestMs;
+const _errs382 = errors;
+const _errs383 = errors;
+let valid60 = false;
+const _errs384 = errors;
+if(!((typeof data159 == "number") && (!(data159 % 1) && !isNaN(data159)))){
+const err65 = {instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data159};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -4718,10 +4894,10 @@ vErrors.push(err65);
 }
 errors++;
 }
-if(errors === _errs374){
-if(typeof data154 == "number"){
-if(data154 > 86400000 || isNaN(data154)){
-const err66 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data154};
+if(errors === _errs384){
+if(typeof data159 == "number"){
+if(data159 > 86400000 || isNaN(data159)){
+const err66 = {instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data159};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -4731,8 +4907,8 @@ vErrors.push(err66);
 errors++;
 }
 else {
-if(data154 < 1 || isNaN(data154)){
-const err67 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data154};
+if(data159 < 1 || isNaN(data159)){
+const err67 = {instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data159};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -4744,12 +4920,12 @@ errors++;
 }
 }
 }
-var _valid9 = _errs374 === errors;
-valid57 = valid57 || _valid9;
-if(!valid57){
-const _errs376 = errors;
-if(data154 !== null){
-const err68 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data154};
+var _valid9 = _errs384 === errors;
+valid60 = valid60 || _valid9;
+if(!valid60){
+const _errs386 = errors;
+if(data159 !== null){
+const err68 = {instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data159};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -4758,11 +4934,11 @@ vErrors.push(err68);
 }
 errors++;
 }
-var _valid9 = _errs376 === errors;
-valid57 = valid57 || _valid9;
+var _valid9 = _errs386 === errors;
+valid60 = valid60 || _valid9;
 }
-if(!valid57){
-const err69 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs,data:data154};
+if(!valid60){
+const err69 = {instancePath:instancePath+"/routes/" + i12+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs,data:data159};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -4774,20 +4950,20 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs373;
+errors = _errs383;
 if(vErrors !== null){
-if(_errs373){
-vErrors.length = _errs373;
+if(_errs383){
+vErrors.length = _errs383;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid56 = _errs372 === errors;
+var valid59 = _errs382 === errors;
 }
 else {
-var valid56 = true;
+var valid59 = true;
 }
 }
 }
@@ -4795,65 +4971,65 @@ var valid56 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data150}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data155}];
 return false;
 }
 }
-var valid55 = _errs363 === errors;
-}
-else {
-var valid55 = true;
-}
-if(valid55){
-if(data149.retries !== undefined){
-let data155 = data149.retries;
-const _errs378 = errors;
-if(errors === _errs378){
-if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
-const _errs380 = errors;
-for(const key33 in data155){
-if(!(((((((key33 === "maxTries") || (key33 === "perTryTimeoutMs")) || (key33 === "onStatus")) || (key33 === "idempotencyKey")) || (key33 === "maxBodyBytes")) || (key33 === "budgetPercent")) || (key33 === "budgetMinPerSecond"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data155}];
-return false;
-break;
-}
-}
-if(_errs380 === errors){
-if(data155.maxTries !== undefined){
-let data156 = data155.maxTries;
-const _errs381 = errors;
-if(!((typeof data156 == "number") && (!(data156 % 1) && !isNaN(data156)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data156}];
-return false;
-}
-if(errors === _errs381){
-if(typeof data156 == "number"){
-if(data156 > 10 || isNaN(data156)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data156}];
-return false;
-}
-else {
-if(data156 < 1 || isNaN(data156)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data156}];
-return false;
-}
-}
-}
-}
-var valid58 = _errs381 === errors;
+var valid58 = _errs373 === errors;
 }
 else {
 var valid58 = true;
 }
 if(valid58){
-if(data155.perTryTimeoutMs !== undefined){
-let data157 = data155.perTryTimeoutMs;
-const _errs383 = errors;
-const _errs384 = errors;
-let valid59 = false;
-const _errs385 = errors;
-if(!((typeof data157 == "number") && (!(data157 % 1) && !isNaN(data157)))){
-const err70 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data157};
+if(data154.retries !== undefined){
+let data160 = data154.retries;
+const _errs388 = errors;
+if(errors === _errs388){
+if(data160 && typeof data160 == "object" && !Array.isArray(data160)){
+const _errs390 = errors;
+for(const key34 in data160){
+if(!(((((((key34 === "maxTries") || (key34 === "perTryTimeoutMs")) || (key34 === "onStatus")) || (key34 === "idempotencyKey")) || (key34 === "maxBodyBytes")) || (key34 === "budgetPercent")) || (key34 === "budgetMinPerSecond"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data160}];
+return false;
+break;
+}
+}
+if(_errs390 === errors){
+if(data160.maxTries !== undefined){
+let data161 = data160.maxTries;
+const _errs391 = errors;
+if(!((typeof data161 == "number") && (!(data161 % 1) && !isNaN(data161)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data161}];
+return false;
+}
+if(errors === _errs391){
+if(typeof data161 == "number"){
+if(data161 > 10 || isNaN(data161)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data161}];
+return false;
+}
+else {
+if(data161 < 1 || isNaN(data161)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data161}];
+return false;
+}
+}
+}
+}
+var valid61 = _errs391 === errors;
+}
+else {
+var valid61 = true;
+}
+if(valid61){
+if(data160.perTryTimeoutMs !== undefined){
+let data162 = data160.perTryTimeoutMs;
+const _errs393 = errors;
+const _errs394 = errors;
+let valid62 = false;
+const _errs395 = errors;
+if(!((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162)))){
+const err70 = {instancePath:instancePath+"/routes/" + i12+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data162};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -4862,10 +5038,10 @@ vErrors.push(err70);
 }
 errors++;
 }
-if(errors === _errs385){
-if(typeof data157 == "number"){
-if(data157 > 86400000 || isNaN(data157)){
-const err71 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data157};
+if(errors === _errs395){
+if(typeof data162 == "number"){
+if(data162 > 86400000 || isNaN(data162)){
+const err71 = {instancePath:instancePath+"/routes/" + i12+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data162};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -4875,8 +5051,8 @@ vErrors.push(err71);
 errors++;
 }
 else {
-if(data157 < 1 || isNaN(data157)){
-const err72 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data157};
+if(data162 < 1 || isNaN(data162)){
+const err72 = {instancePath:instancePath+"/routes/" + i12+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data162};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -4888,12 +5064,12 @@ errors++;
 }
 }
 }
-var _valid10 = _errs385 === errors;
-valid59 = valid59 || _valid10;
-if(!valid59){
-const _errs387 = errors;
-if(data157 !== null){
-const err73 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data157};
+var _valid10 = _errs395 === errors;
+valid62 = valid62 || _valid10;
+if(!valid62){
+const _errs397 = errors;
+if(data162 !== null){
+const err73 = {instancePath:instancePath+"/routes/" + i12+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data162};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -4902,11 +5078,11 @@ vErrors.push(err73);
 }
 errors++;
 }
-var _valid10 = _errs387 === errors;
-valid59 = valid59 || _valid10;
+var _valid10 = _errs397 === errors;
+valid62 = valid62 || _valid10;
 }
-if(!valid59){
-const err74 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data157};
+if(!valid62){
+const err74 = {instancePath:instancePath+"/routes/" + i12+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data162};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -4918,229 +5094,229 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs384;
+errors = _errs394;
 if(vErrors !== null){
-if(_errs384){
-vErrors.length = _errs384;
+if(_errs394){
+vErrors.length = _errs394;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid58 = _errs383 === errors;
+var valid61 = _errs393 === errors;
 }
 else {
-var valid58 = true;
+var valid61 = true;
 }
-if(valid58){
-if(data155.onStatus !== undefined){
-let data158 = data155.onStatus;
-const _errs389 = errors;
-if(errors === _errs389){
-if(Array.isArray(data158)){
-if(data158.length > 32){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data158}];
-return false;
-}
-else {
-var valid60 = true;
-const len11 = data158.length;
-for(let i14=0; i14<len11; i14++){
-let data159 = data158[i14];
-const _errs391 = errors;
-if(!((typeof data159 == "number") && (!(data159 % 1) && !isNaN(data159)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus/" + i14,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data159}];
-return false;
-}
-if(errors === _errs391){
-if(typeof data159 == "number"){
-if(data159 > 599 || isNaN(data159)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus/" + i14,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data159}];
+if(valid61){
+if(data160.onStatus !== undefined){
+let data163 = data160.onStatus;
+const _errs399 = errors;
+if(errors === _errs399){
+if(Array.isArray(data163)){
+if(data163.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data163}];
 return false;
 }
 else {
-if(data159 < 400 || isNaN(data159)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus/" + i14,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data159}];
+var valid63 = true;
+const len12 = data163.length;
+for(let i16=0; i16<len12; i16++){
+let data164 = data163[i16];
+const _errs401 = errors;
+if(!((typeof data164 == "number") && (!(data164 % 1) && !isNaN(data164)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/onStatus/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data164}];
+return false;
+}
+if(errors === _errs401){
+if(typeof data164 == "number"){
+if(data164 > 599 || isNaN(data164)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/onStatus/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data164}];
+return false;
+}
+else {
+if(data164 < 400 || isNaN(data164)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/onStatus/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data164}];
 return false;
 }
 }
 }
 }
-var valid60 = _errs391 === errors;
-if(!valid60){
+var valid63 = _errs401 === errors;
+if(!valid63){
 break;
 }
 }
-if(valid60){
-let i15 = data158.length;
-let j3;
-if(i15 > 1){
+if(valid63){
+let i17 = data163.length;
+let j4;
+if(i17 > 1){
 const indices3 = {};
-for(;i15--;){
-let item3 = data158[i15];
+for(;i17--;){
+let item3 = data163[i17];
 if(!((typeof item3 == "number") && (!(item3 % 1) && !isNaN(item3)))){
 continue;
 }
 if(typeof indices3[item3] == "number"){
-j3 = indices3[item3];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i15, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i15+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data158}];
+j4 = indices3[item3];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i17, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i17+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data163}];
 return false;
 break;
 }
-indices3[item3] = i15;
+indices3[item3] = i17;
 }
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data158}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data163}];
 return false;
 }
 }
-var valid58 = _errs389 === errors;
+var valid61 = _errs399 === errors;
 }
 else {
-var valid58 = true;
+var valid61 = true;
 }
-if(valid58){
-if(data155.idempotencyKey !== undefined){
-let data160 = data155.idempotencyKey;
-const _errs393 = errors;
-if(typeof data160 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/idempotencyKey",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey,data:data160}];
-return false;
-}
-var valid58 = _errs393 === errors;
-}
-else {
-var valid58 = true;
-}
-if(valid58){
-if(data155.maxBodyBytes !== undefined){
-let data161 = data155.maxBodyBytes;
-const _errs395 = errors;
-if(!((typeof data161 == "number") && (!(data161 % 1) && !isNaN(data161)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data161}];
-return false;
-}
-if(errors === _errs395){
-if(typeof data161 == "number"){
-if(data161 > 16777216 || isNaN(data161)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data161}];
-return false;
-}
-else {
-if(data161 < 0 || isNaN(data161)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data161}];
-return false;
-}
-}
-}
-}
-var valid58 = _errs395 === errors;
-}
-else {
-var valid58 = true;
-}
-if(valid58){
-if(data155.budgetPercent !== undefined){
-let data162 = data155.budgetPercent;
-const _errs397 = errors;
-if(!((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data162}];
-return false;
-}
-if(errors === _errs397){
-if(typeof data162 == "number"){
-if(data162 > 100 || isNaN(data162)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data162}];
-return false;
-}
-else {
-if(data162 < 0 || isNaN(data162)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data162}];
-return false;
-}
-}
-}
-}
-var valid58 = _errs397 === errors;
-}
-else {
-var valid58 = true;
-}
-if(valid58){
-if(data155.budgetMinPerSecond !== undefined){
-let data163 = data155.budgetMinPerSecond;
-const _errs399 = errors;
-if(!((typeof data163 == "number") && (!(data163 % 1) && !isNaN(data163)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data163}];
-return false;
-}
-if(errors === _errs399){
-if(typeof data163 == "number"){
-if(data163 > 10000 || isNaN(data163)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data163}];
-return false;
-}
-else {
-if(data163 < 0 || isNaN(data163)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data163}];
-return false;
-}
-}
-}
-}
-var valid58 = _errs399 === errors;
-}
-else {
-var valid58 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.retries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data155}];
-return false;
-}
-}
-var valid55 = _errs378 === errors;
-}
-else {
-var valid55 = true;
-}
-if(valid55){
-if(data149.healthCheck !== undefined){
-let data164 = data149.healthCheck;
-const _errs401 = errors;
-if(errors === _errs401){
-if(data164 && typeof data164 == "object" && !Array.isArray(data164)){
+if(valid61){
+if(data160.idempotencyKey !== undefined){
+let data165 = data160.idempotencyKey;
 const _errs403 = errors;
-for(const key34 in data164){
-if(!(((((((key34 === "path") || (key34 === "intervalMs")) || (key34 === "timeoutMs")) || (key34 === "healthyThreshold")) || (key34 === "unhealthyThreshold")) || (key34 === "expectedStatuses")) || (key34 === "host"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data164}];
+if(typeof data165 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/idempotencyKey",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey,data:data165}];
+return false;
+}
+var valid61 = _errs403 === errors;
+}
+else {
+var valid61 = true;
+}
+if(valid61){
+if(data160.maxBodyBytes !== undefined){
+let data166 = data160.maxBodyBytes;
+const _errs405 = errors;
+if(!((typeof data166 == "number") && (!(data166 % 1) && !isNaN(data166)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data166}];
+return false;
+}
+if(errors === _errs405){
+if(typeof data166 == "number"){
+if(data166 > 16777216 || isNaN(data166)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data166}];
+return false;
+}
+else {
+if(data166 < 0 || isNaN(data166)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data166}];
+return false;
+}
+}
+}
+}
+var valid61 = _errs405 === errors;
+}
+else {
+var valid61 = true;
+}
+if(valid61){
+if(data160.budgetPercent !== undefined){
+let data167 = data160.budgetPercent;
+const _errs407 = errors;
+if(!((typeof data167 == "number") && (!(data167 % 1) && !isNaN(data167)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data167}];
+return false;
+}
+if(errors === _errs407){
+if(typeof data167 == "number"){
+if(data167 > 100 || isNaN(data167)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data167}];
+return false;
+}
+else {
+if(data167 < 0 || isNaN(data167)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data167}];
+return false;
+}
+}
+}
+}
+var valid61 = _errs407 === errors;
+}
+else {
+var valid61 = true;
+}
+if(valid61){
+if(data160.budgetMinPerSecond !== undefined){
+let data168 = data160.budgetMinPerSecond;
+const _errs409 = errors;
+if(!((typeof data168 == "number") && (!(data168 % 1) && !isNaN(data168)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data168}];
+return false;
+}
+if(errors === _errs409){
+if(typeof data168 == "number"){
+if(data168 > 10000 || isNaN(data168)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data168}];
+return false;
+}
+else {
+if(data168 < 0 || isNaN(data168)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data168}];
+return false;
+}
+}
+}
+}
+var valid61 = _errs409 === errors;
+}
+else {
+var valid61 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.retries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data160}];
+return false;
+}
+}
+var valid58 = _errs388 === errors;
+}
+else {
+var valid58 = true;
+}
+if(valid58){
+if(data154.healthCheck !== undefined){
+let data169 = data154.healthCheck;
+const _errs411 = errors;
+if(errors === _errs411){
+if(data169 && typeof data169 == "object" && !Array.isArray(data169)){
+const _errs413 = errors;
+for(const key35 in data169){
+if(!(((((((key35 === "path") || (key35 === "intervalMs")) || (key35 === "timeoutMs")) || (key35 === "healthyThreshold")) || (key35 === "unhealthyThreshold")) || (key35 === "expectedStatuses")) || (key35 === "host"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data169}];
 return false;
 break;
 }
 }
-if(_errs403 === errors){
-if(data164.path !== undefined){
-let data165 = data164.path;
-const _errs404 = errors;
-const _errs405 = errors;
-let valid63 = false;
-const _errs406 = errors;
-if(errors === _errs406){
-if(typeof data165 === "string"){
-if(func3(data165) > 2048){
-const err75 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data165};
+if(_errs413 === errors){
+if(data169.path !== undefined){
+let data170 = data169.path;
+const _errs414 = errors;
+const _errs415 = errors;
+let valid66 = false;
+const _errs416 = errors;
+if(errors === _errs416){
+if(typeof data170 === "string"){
+if(func3(data170) > 2048){
+const err75 = {instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data170};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -5150,8 +5326,8 @@ vErrors.push(err75);
 errors++;
 }
 else {
-if(func3(data165) < 1){
-const err76 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data165};
+if(func3(data170) < 1){
+const err76 = {instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data170};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -5161,8 +5337,8 @@ vErrors.push(err76);
 errors++;
 }
 else {
-if(!pattern4.test(data165)){
-const err77 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data165};
+if(!pattern4.test(data170)){
+const err77 = {instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data170};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -5175,7 +5351,7 @@ errors++;
 }
 }
 else {
-const err78 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data165};
+const err78 = {instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data170};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -5185,12 +5361,12 @@ vErrors.push(err78);
 errors++;
 }
 }
-var _valid11 = _errs406 === errors;
-valid63 = valid63 || _valid11;
-if(!valid63){
-const _errs408 = errors;
-if(data165 !== null){
-const err79 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data165};
+var _valid11 = _errs416 === errors;
+valid66 = valid66 || _valid11;
+if(!valid66){
+const _errs418 = errors;
+if(data170 !== null){
+const err79 = {instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data170};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -5199,11 +5375,11 @@ vErrors.push(err79);
 }
 errors++;
 }
-var _valid11 = _errs408 === errors;
-valid63 = valid63 || _valid11;
+var _valid11 = _errs418 === errors;
+valid66 = valid66 || _valid11;
 }
-if(!valid63){
-const err80 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path,data:data165};
+if(!valid66){
+const err80 = {instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path,data:data170};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -5215,419 +5391,419 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs405;
+errors = _errs415;
 if(vErrors !== null){
-if(_errs405){
-vErrors.length = _errs405;
+if(_errs415){
+vErrors.length = _errs415;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid62 = _errs404 === errors;
+var valid65 = _errs414 === errors;
 }
 else {
-var valid62 = true;
+var valid65 = true;
 }
-if(valid62){
-if(data164.intervalMs !== undefined){
-let data166 = data164.intervalMs;
-const _errs410 = errors;
-if(!((typeof data166 == "number") && (!(data166 % 1) && !isNaN(data166)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data166}];
-return false;
-}
-if(errors === _errs410){
-if(typeof data166 == "number"){
-if(data166 > 86400000 || isNaN(data166)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data166}];
-return false;
-}
-else {
-if(data166 < 1 || isNaN(data166)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data166}];
-return false;
-}
-}
-}
-}
-var valid62 = _errs410 === errors;
-}
-else {
-var valid62 = true;
-}
-if(valid62){
-if(data164.timeoutMs !== undefined){
-let data167 = data164.timeoutMs;
-const _errs412 = errors;
-if(!((typeof data167 == "number") && (!(data167 % 1) && !isNaN(data167)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data167}];
-return false;
-}
-if(errors === _errs412){
-if(typeof data167 == "number"){
-if(data167 > 86400000 || isNaN(data167)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data167}];
-return false;
-}
-else {
-if(data167 < 1 || isNaN(data167)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data167}];
-return false;
-}
-}
-}
-}
-var valid62 = _errs412 === errors;
-}
-else {
-var valid62 = true;
-}
-if(valid62){
-if(data164.healthyThreshold !== undefined){
-let data168 = data164.healthyThreshold;
-const _errs414 = errors;
-if(!((typeof data168 == "number") && (!(data168 % 1) && !isNaN(data168)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data168}];
-return false;
-}
-if(errors === _errs414){
-if(typeof data168 == "number"){
-if(data168 > 100 || isNaN(data168)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data168}];
-return false;
-}
-else {
-if(data168 < 1 || isNaN(data168)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data168}];
-return false;
-}
-}
-}
-}
-var valid62 = _errs414 === errors;
-}
-else {
-var valid62 = true;
-}
-if(valid62){
-if(data164.unhealthyThreshold !== undefined){
-let data169 = data164.unhealthyThreshold;
-const _errs416 = errors;
-if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data169}];
-return false;
-}
-if(errors === _errs416){
-if(typeof data169 == "number"){
-if(data169 > 100 || isNaN(data169)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data169}];
-return false;
-}
-else {
-if(data169 < 1 || isNaN(data169)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data169}];
-return false;
-}
-}
-}
-}
-var valid62 = _errs416 === errors;
-}
-else {
-var valid62 = true;
-}
-if(valid62){
-if(data164.expectedStatuses !== undefined){
-let data170 = data164.expectedStatuses;
-const _errs418 = errors;
-if(errors === _errs418){
-if(Array.isArray(data170)){
-if(data170.length > 64){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data170}];
-return false;
-}
-else {
-var valid64 = true;
-const len12 = data170.length;
-for(let i16=0; i16<len12; i16++){
-let data171 = data170[i16];
+if(valid65){
+if(data169.intervalMs !== undefined){
+let data171 = data169.intervalMs;
 const _errs420 = errors;
 if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data171}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data171}];
 return false;
 }
 if(errors === _errs420){
 if(typeof data171 == "number"){
-if(data171 > 599 || isNaN(data171)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data171}];
+if(data171 > 86400000 || isNaN(data171)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data171}];
 return false;
 }
 else {
-if(data171 < 100 || isNaN(data171)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data171}];
+if(data171 < 1 || isNaN(data171)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data171}];
 return false;
 }
 }
 }
 }
-var valid64 = _errs420 === errors;
-if(!valid64){
-break;
-}
-}
-if(valid64){
-let i17 = data170.length;
-let j4;
-if(i17 > 1){
-const indices4 = {};
-for(;i17--;){
-let item4 = data170[i17];
-if(!((typeof item4 == "number") && (!(item4 % 1) && !isNaN(item4)))){
-continue;
-}
-if(typeof indices4[item4] == "number"){
-j4 = indices4[item4];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i17, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i17+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data170}];
-return false;
-break;
-}
-indices4[item4] = i17;
-}
-}
-}
-}
+var valid65 = _errs420 === errors;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data170}];
-return false;
+var valid65 = true;
 }
-}
-var valid62 = _errs418 === errors;
-}
-else {
-var valid62 = true;
-}
-if(valid62){
-if(data164.host !== undefined){
-let data172 = data164.host;
+if(valid65){
+if(data169.timeoutMs !== undefined){
+let data172 = data169.timeoutMs;
 const _errs422 = errors;
+if(!((typeof data172 == "number") && (!(data172 % 1) && !isNaN(data172)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data172}];
+return false;
+}
 if(errors === _errs422){
-if(typeof data172 === "string"){
-if(func3(data172) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data172}];
+if(typeof data172 == "number"){
+if(data172 > 86400000 || isNaN(data172)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data172}];
 return false;
 }
 else {
-if(func3(data172) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data172}];
+if(data172 < 1 || isNaN(data172)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data172}];
 return false;
 }
 }
 }
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data172}];
-return false;
 }
-}
-var valid62 = _errs422 === errors;
+var valid65 = _errs422 === errors;
 }
 else {
-var valid62 = true;
+var valid65 = true;
 }
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data164}];
-return false;
-}
-}
-var valid55 = _errs401 === errors;
-}
-else {
-var valid55 = true;
-}
-if(valid55){
-if(data149.outlier !== undefined){
-let data173 = data149.outlier;
+if(valid65){
+if(data169.healthyThreshold !== undefined){
+let data173 = data169.healthyThreshold;
 const _errs424 = errors;
+if(!((typeof data173 == "number") && (!(data173 % 1) && !isNaN(data173)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data173}];
+return false;
+}
 if(errors === _errs424){
-if(data173 && typeof data173 == "object" && !Array.isArray(data173)){
+if(typeof data173 == "number"){
+if(data173 > 100 || isNaN(data173)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data173}];
+return false;
+}
+else {
+if(data173 < 1 || isNaN(data173)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data173}];
+return false;
+}
+}
+}
+}
+var valid65 = _errs424 === errors;
+}
+else {
+var valid65 = true;
+}
+if(valid65){
+if(data169.unhealthyThreshold !== undefined){
+let data174 = data169.unhealthyThreshold;
 const _errs426 = errors;
-for(const key35 in data173){
-if(!(((((key35 === "consecutiveFailures") || (key35 === "on5xx")) || (key35 === "baseEjectionMs")) || (key35 === "maxEjectionMs")) || (key35 === "maxEjectionPercent"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data173}];
-return false;
-break;
-}
-}
-if(_errs426 === errors){
-if(data173.consecutiveFailures !== undefined){
-let data174 = data173.consecutiveFailures;
-const _errs427 = errors;
 if(!((typeof data174 == "number") && (!(data174 % 1) && !isNaN(data174)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data174}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data174}];
 return false;
 }
-if(errors === _errs427){
+if(errors === _errs426){
 if(typeof data174 == "number"){
-if(data174 > 1000 || isNaN(data174)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data174}];
+if(data174 > 100 || isNaN(data174)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data174}];
 return false;
 }
 else {
 if(data174 < 1 || isNaN(data174)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data174}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data174}];
 return false;
 }
 }
 }
 }
-var valid66 = _errs427 === errors;
+var valid65 = _errs426 === errors;
 }
 else {
-var valid66 = true;
+var valid65 = true;
 }
-if(valid66){
-if(data173.on5xx !== undefined){
-let data175 = data173.on5xx;
-const _errs429 = errors;
-if(typeof data175 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/on5xx",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx,data:data175}];
+if(valid65){
+if(data169.expectedStatuses !== undefined){
+let data175 = data169.expectedStatuses;
+const _errs428 = errors;
+if(errors === _errs428){
+if(Array.isArray(data175)){
+if(data175.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data175}];
 return false;
 }
-var valid66 = _errs429 === errors;
-}
 else {
-var valid66 = true;
-}
-if(valid66){
-if(data173.baseEjectionMs !== undefined){
-let data176 = data173.baseEjectionMs;
-const _errs431 = errors;
+var valid67 = true;
+const len13 = data175.length;
+for(let i18=0; i18<len13; i18++){
+let data176 = data175[i18];
+const _errs430 = errors;
 if(!((typeof data176 == "number") && (!(data176 % 1) && !isNaN(data176)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data176}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/expectedStatuses/" + i18,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data176}];
 return false;
 }
-if(errors === _errs431){
+if(errors === _errs430){
 if(typeof data176 == "number"){
-if(data176 > 86400000 || isNaN(data176)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data176}];
+if(data176 > 599 || isNaN(data176)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/expectedStatuses/" + i18,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data176}];
 return false;
 }
 else {
-if(data176 < 1 || isNaN(data176)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data176}];
+if(data176 < 100 || isNaN(data176)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/expectedStatuses/" + i18,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data176}];
 return false;
 }
 }
 }
 }
-var valid66 = _errs431 === errors;
+var valid67 = _errs430 === errors;
+if(!valid67){
+break;
 }
-else {
-var valid66 = true;
 }
-if(valid66){
-if(data173.maxEjectionMs !== undefined){
-let data177 = data173.maxEjectionMs;
-const _errs433 = errors;
-if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data177}];
+if(valid67){
+let i19 = data175.length;
+let j5;
+if(i19 > 1){
+const indices4 = {};
+for(;i19--;){
+let item4 = data175[i19];
+if(!((typeof item4 == "number") && (!(item4 % 1) && !isNaN(item4)))){
+continue;
+}
+if(typeof indices4[item4] == "number"){
+j5 = indices4[item4];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i19, j: j5},message:"must NOT have duplicate items (items ## "+j5+" and "+i19+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data175}];
 return false;
+break;
 }
-if(errors === _errs433){
-if(typeof data177 == "number"){
-if(data177 > 86400000 || isNaN(data177)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data177}];
-return false;
-}
-else {
-if(data177 < 1 || isNaN(data177)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data177}];
-return false;
-}
-}
-}
-}
-var valid66 = _errs433 === errors;
-}
-else {
-var valid66 = true;
-}
-if(valid66){
-if(data173.maxEjectionPercent !== undefined){
-let data178 = data173.maxEjectionPercent;
-const _errs435 = errors;
-if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data178}];
-return false;
-}
-if(errors === _errs435){
-if(typeof data178 == "number"){
-if(data178 > 100 || isNaN(data178)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data178}];
-return false;
-}
-else {
-if(data178 < 0 || isNaN(data178)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data178}];
-return false;
-}
-}
-}
-}
-var valid66 = _errs435 === errors;
-}
-else {
-var valid66 = true;
-}
-}
+indices4[item4] = i19;
 }
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.outlier.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data173}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data175}];
 return false;
 }
 }
-var valid55 = _errs424 === errors;
+var valid65 = _errs428 === errors;
 }
 else {
-var valid55 = true;
+var valid65 = true;
 }
-if(valid55){
-if(data149.limits !== undefined){
-let data179 = data149.limits;
-const _errs437 = errors;
-if(errors === _errs437){
-if(data179 && typeof data179 == "object" && !Array.isArray(data179)){
-const _errs439 = errors;
-for(const key36 in data179){
-if(!(((key36 === "maxConcurrentPerUpstream") || (key36 === "maxQueue")) || (key36 === "queueTimeoutMs"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data179}];
+if(valid65){
+if(data169.host !== undefined){
+let data177 = data169.host;
+const _errs432 = errors;
+if(errors === _errs432){
+if(typeof data177 === "string"){
+if(func3(data177) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data177}];
+return false;
+}
+else {
+if(func3(data177) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data177}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data177}];
+return false;
+}
+}
+var valid65 = _errs432 === errors;
+}
+else {
+var valid65 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data169}];
+return false;
+}
+}
+var valid58 = _errs411 === errors;
+}
+else {
+var valid58 = true;
+}
+if(valid58){
+if(data154.outlier !== undefined){
+let data178 = data154.outlier;
+const _errs434 = errors;
+if(errors === _errs434){
+if(data178 && typeof data178 == "object" && !Array.isArray(data178)){
+const _errs436 = errors;
+for(const key36 in data178){
+if(!(((((key36 === "consecutiveFailures") || (key36 === "on5xx")) || (key36 === "baseEjectionMs")) || (key36 === "maxEjectionMs")) || (key36 === "maxEjectionPercent"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data178}];
 return false;
 break;
 }
 }
-if(_errs439 === errors){
-if(data179.maxConcurrentPerUpstream !== undefined){
-let data180 = data179.maxConcurrentPerUpstream;
-const _errs440 = errors;
+if(_errs436 === errors){
+if(data178.consecutiveFailures !== undefined){
+let data179 = data178.consecutiveFailures;
+const _errs437 = errors;
+if(!((typeof data179 == "number") && (!(data179 % 1) && !isNaN(data179)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data179}];
+return false;
+}
+if(errors === _errs437){
+if(typeof data179 == "number"){
+if(data179 > 1000 || isNaN(data179)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data179}];
+return false;
+}
+else {
+if(data179 < 1 || isNaN(data179)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data179}];
+return false;
+}
+}
+}
+}
+var valid69 = _errs437 === errors;
+}
+else {
+var valid69 = true;
+}
+if(valid69){
+if(data178.on5xx !== undefined){
+let data180 = data178.on5xx;
+const _errs439 = errors;
+if(typeof data180 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/on5xx",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx,data:data180}];
+return false;
+}
+var valid69 = _errs439 === errors;
+}
+else {
+var valid69 = true;
+}
+if(valid69){
+if(data178.baseEjectionMs !== undefined){
+let data181 = data178.baseEjectionMs;
 const _errs441 = errors;
-let valid68 = false;
-const _errs442 = errors;
-if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
-const err81 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data180};
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data181}];
+return false;
+}
+if(errors === _errs441){
+if(typeof data181 == "number"){
+if(data181 > 86400000 || isNaN(data181)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data181}];
+return false;
+}
+else {
+if(data181 < 1 || isNaN(data181)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data181}];
+return false;
+}
+}
+}
+}
+var valid69 = _errs441 === errors;
+}
+else {
+var valid69 = true;
+}
+if(valid69){
+if(data178.maxEjectionMs !== undefined){
+let data182 = data178.maxEjectionMs;
+const _errs443 = errors;
+if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data182}];
+return false;
+}
+if(errors === _errs443){
+if(typeof data182 == "number"){
+if(data182 > 86400000 || isNaN(data182)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data182}];
+return false;
+}
+else {
+if(data182 < 1 || isNaN(data182)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data182}];
+return false;
+}
+}
+}
+}
+var valid69 = _errs443 === errors;
+}
+else {
+var valid69 = true;
+}
+if(valid69){
+if(data178.maxEjectionPercent !== undefined){
+let data183 = data178.maxEjectionPercent;
+const _errs445 = errors;
+if(!((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data183}];
+return false;
+}
+if(errors === _errs445){
+if(typeof data183 == "number"){
+if(data183 > 100 || isNaN(data183)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data183}];
+return false;
+}
+else {
+if(data183 < 0 || isNaN(data183)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data183}];
+return false;
+}
+}
+}
+}
+var valid69 = _errs445 === errors;
+}
+else {
+var valid69 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.outlier.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data178}];
+return false;
+}
+}
+var valid58 = _errs434 === errors;
+}
+else {
+var valid58 = true;
+}
+if(valid58){
+if(data154.limits !== undefined){
+let data184 = data154.limits;
+const _errs447 = errors;
+if(errors === _errs447){
+if(data184 && typeof data184 == "object" && !Array.isArray(data184)){
+const _errs449 = errors;
+for(const key37 in data184){
+if(!(((key37 === "maxConcurrentPerUpstream") || (key37 === "maxQueue")) || (key37 === "queueTimeoutMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data184}];
+return false;
+break;
+}
+}
+if(_errs449 === errors){
+if(data184.maxConcurrentPerUpstream !== undefined){
+let data185 = data184.maxConcurrentPerUpstream;
+const _errs450 = errors;
+const _errs451 = errors;
+let valid71 = false;
+const _errs452 = errors;
+if(!((typeof data185 == "number") && (!(data185 % 1) && !isNaN(data185)))){
+const err81 = {instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data185};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -5636,10 +5812,10 @@ vErrors.push(err81);
 }
 errors++;
 }
-if(errors === _errs442){
-if(typeof data180 == "number"){
-if(data180 > 1000000 || isNaN(data180)){
-const err82 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data180};
+if(errors === _errs452){
+if(typeof data185 == "number"){
+if(data185 > 1000000 || isNaN(data185)){
+const err82 = {instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data185};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -5649,8 +5825,8 @@ vErrors.push(err82);
 errors++;
 }
 else {
-if(data180 < 1 || isNaN(data180)){
-const err83 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data180};
+if(data185 < 1 || isNaN(data185)){
+const err83 = {instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data185};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -5662,12 +5838,12 @@ errors++;
 }
 }
 }
-var _valid12 = _errs442 === errors;
-valid68 = valid68 || _valid12;
-if(!valid68){
-const _errs444 = errors;
-if(data180 !== null){
-const err84 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data180};
+var _valid12 = _errs452 === errors;
+valid71 = valid71 || _valid12;
+if(!valid71){
+const _errs454 = errors;
+if(data185 !== null){
+const err84 = {instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data185};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -5676,11 +5852,11 @@ vErrors.push(err84);
 }
 errors++;
 }
-var _valid12 = _errs444 === errors;
-valid68 = valid68 || _valid12;
+var _valid12 = _errs454 === errors;
+valid71 = valid71 || _valid12;
 }
-if(!valid68){
-const err85 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data180};
+if(!valid71){
+const err85 = {instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data185};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -5692,129 +5868,129 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs441;
+errors = _errs451;
 if(vErrors !== null){
-if(_errs441){
-vErrors.length = _errs441;
+if(_errs451){
+vErrors.length = _errs451;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid67 = _errs440 === errors;
+var valid70 = _errs450 === errors;
 }
 else {
-var valid67 = true;
+var valid70 = true;
 }
-if(valid67){
-if(data179.maxQueue !== undefined){
-let data181 = data179.maxQueue;
-const _errs446 = errors;
-if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data181}];
+if(valid70){
+if(data184.maxQueue !== undefined){
+let data186 = data184.maxQueue;
+const _errs456 = errors;
+if(!((typeof data186 == "number") && (!(data186 % 1) && !isNaN(data186)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data186}];
 return false;
 }
-if(errors === _errs446){
-if(typeof data181 == "number"){
-if(data181 > 1000000 || isNaN(data181)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data181}];
-return false;
-}
-else {
-if(data181 < 0 || isNaN(data181)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data181}];
-return false;
-}
-}
-}
-}
-var valid67 = _errs446 === errors;
-}
-else {
-var valid67 = true;
-}
-if(valid67){
-if(data179.queueTimeoutMs !== undefined){
-let data182 = data179.queueTimeoutMs;
-const _errs448 = errors;
-if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data182}];
-return false;
-}
-if(errors === _errs448){
-if(typeof data182 == "number"){
-if(data182 > 86400000 || isNaN(data182)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data182}];
+if(errors === _errs456){
+if(typeof data186 == "number"){
+if(data186 > 1000000 || isNaN(data186)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data186}];
 return false;
 }
 else {
-if(data182 < 1 || isNaN(data182)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data182}];
+if(data186 < 0 || isNaN(data186)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data186}];
 return false;
 }
 }
 }
 }
-var valid67 = _errs448 === errors;
+var valid70 = _errs456 === errors;
 }
 else {
-var valid67 = true;
+var valid70 = true;
 }
+if(valid70){
+if(data184.queueTimeoutMs !== undefined){
+let data187 = data184.queueTimeoutMs;
+const _errs458 = errors;
+if(!((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data187}];
+return false;
 }
-}
-}
+if(errors === _errs458){
+if(typeof data187 == "number"){
+if(data187 > 86400000 || isNaN(data187)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data187}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.limits.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data179}];
+if(data187 < 1 || isNaN(data187)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data187}];
 return false;
 }
 }
-var valid55 = _errs437 === errors;
+}
+}
+var valid70 = _errs458 === errors;
 }
 else {
-var valid55 = true;
+var valid70 = true;
 }
-if(valid55){
-if(data149.loadBalancing !== undefined){
-let data183 = data149.loadBalancing;
-const _errs450 = errors;
-if(errors === _errs450){
-if(data183 && typeof data183 == "object" && !Array.isArray(data183)){
-const _errs452 = errors;
-for(const key37 in data183){
-if(!(((key37 === "algorithm") || (key37 === "hashOn")) || (key37 === "slowStartMs"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data183}];
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.limits.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data184}];
+return false;
+}
+}
+var valid58 = _errs447 === errors;
+}
+else {
+var valid58 = true;
+}
+if(valid58){
+if(data154.loadBalancing !== undefined){
+let data188 = data154.loadBalancing;
+const _errs460 = errors;
+if(errors === _errs460){
+if(data188 && typeof data188 == "object" && !Array.isArray(data188)){
+const _errs462 = errors;
+for(const key38 in data188){
+if(!(((key38 === "algorithm") || (key38 === "hashOn")) || (key38 === "slowStartMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data188}];
 return false;
 break;
 }
 }
-if(_errs452 === errors){
-if(data183.algorithm !== undefined){
-let data184 = data183.algorithm;
-const _errs453 = errors;
-if(!(((data184 === "round-robin") || (data184 === "least-request")) || (data184 === "consistent-hash"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm,data:data184}];
+if(_errs462 === errors){
+if(data188.algorithm !== undefined){
+let data189 = data188.algorithm;
+const _errs463 = errors;
+if(!(((data189 === "round-robin") || (data189 === "least-request")) || (data189 === "consistent-hash"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm,data:data189}];
 return false;
 }
-var valid69 = _errs453 === errors;
+var valid72 = _errs463 === errors;
 }
 else {
-var valid69 = true;
+var valid72 = true;
 }
-if(valid69){
-if(data183.hashOn !== undefined){
-let data185 = data183.hashOn;
-const _errs454 = errors;
-const _errs455 = errors;
-let valid70 = false;
+if(valid72){
+if(data188.hashOn !== undefined){
+let data190 = data188.hashOn;
+const _errs464 = errors;
+const _errs465 = errors;
+let valid73 = false;
 let passing3 = null;
-const _errs456 = errors;
-if(errors === _errs456){
-if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+const _errs466 = errors;
+if(errors === _errs466){
+if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
 let missing14;
-if((data185.header === undefined) && (missing14 = "header")){
-const err86 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing14},message:"must have required property '"+missing14+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data185};
+if((data190.header === undefined) && (missing14 = "header")){
+const err86 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing14},message:"must have required property '"+missing14+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data190};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -5824,10 +6000,10 @@ vErrors.push(err86);
 errors++;
 }
 else {
-const _errs458 = errors;
-for(const key38 in data185){
-if(!(key38 === "header")){
-const err87 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data185};
+const _errs468 = errors;
+for(const key39 in data190){
+if(!(key39 === "header")){
+const err87 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data190};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -5838,14 +6014,14 @@ errors++;
 break;
 }
 }
-if(_errs458 === errors){
-if(data185.header !== undefined){
-let data186 = data185.header;
-const _errs459 = errors;
-if(errors === _errs459){
-if(typeof data186 === "string"){
-if(func3(data186) > 256){
-const err88 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data186};
+if(_errs468 === errors){
+if(data190.header !== undefined){
+let data191 = data190.header;
+const _errs469 = errors;
+if(errors === _errs469){
+if(typeof data191 === "string"){
+if(func3(data191) > 256){
+const err88 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data191};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -5855,8 +6031,8 @@ vErrors.push(err88);
 errors++;
 }
 else {
-if(!pattern5.test(data186)){
-const err89 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data186};
+if(!pattern5.test(data191)){
+const err89 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data191};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -5868,7 +6044,7 @@ errors++;
 }
 }
 else {
-const err90 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data186};
+const err90 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data191};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -5883,7 +6059,7 @@ errors++;
 }
 }
 else {
-const err91 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data185};
+const err91 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data190};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -5893,17 +6069,17 @@ vErrors.push(err91);
 errors++;
 }
 }
-var _valid13 = _errs456 === errors;
+var _valid13 = _errs466 === errors;
 if(_valid13){
-valid70 = true;
+valid73 = true;
 passing3 = 0;
 }
-const _errs461 = errors;
-if(errors === _errs461){
-if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+const _errs471 = errors;
+if(errors === _errs471){
+if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
 let missing15;
-if((data185.cookie === undefined) && (missing15 = "cookie")){
-const err92 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing15},message:"must have required property '"+missing15+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data185};
+if((data190.cookie === undefined) && (missing15 = "cookie")){
+const err92 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing15},message:"must have required property '"+missing15+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data190};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -5913,10 +6089,10 @@ vErrors.push(err92);
 errors++;
 }
 else {
-const _errs463 = errors;
-for(const key39 in data185){
-if(!(key39 === "cookie")){
-const err93 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data185};
+const _errs473 = errors;
+for(const key40 in data190){
+if(!(key40 === "cookie")){
+const err93 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data190};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -5927,14 +6103,14 @@ errors++;
 break;
 }
 }
-if(_errs463 === errors){
-if(data185.cookie !== undefined){
-let data187 = data185.cookie;
-const _errs464 = errors;
-if(errors === _errs464){
-if(typeof data187 === "string"){
-if(func3(data187) > 256){
-const err94 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data187};
+if(_errs473 === errors){
+if(data190.cookie !== undefined){
+let data192 = data190.cookie;
+const _errs474 = errors;
+if(errors === _errs474){
+if(typeof data192 === "string"){
+if(func3(data192) > 256){
+const err94 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data192};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -5944,8 +6120,8 @@ vErrors.push(err94);
 errors++;
 }
 else {
-if(!pattern5.test(data187)){
-const err95 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data187};
+if(!pattern5.test(data192)){
+const err95 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data192};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -5957,7 +6133,7 @@ errors++;
 }
 }
 else {
-const err96 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data187};
+const err96 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data192};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -5972,7 +6148,7 @@ errors++;
 }
 }
 else {
-const err97 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data185};
+const err97 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data190};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -5982,22 +6158,22 @@ vErrors.push(err97);
 errors++;
 }
 }
-var _valid13 = _errs461 === errors;
-if(_valid13 && valid70){
-valid70 = false;
+var _valid13 = _errs471 === errors;
+if(_valid13 && valid73){
+valid73 = false;
 passing3 = [passing3, 1];
 }
 else {
 if(_valid13){
-valid70 = true;
+valid73 = true;
 passing3 = 1;
 }
-const _errs466 = errors;
-if(errors === _errs466){
-if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+const _errs476 = errors;
+if(errors === _errs476){
+if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
 let missing16;
-if((data185.clientAddress === undefined) && (missing16 = "clientAddress")){
-const err98 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing16},message:"must have required property '"+missing16+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data185};
+if((data190.clientAddress === undefined) && (missing16 = "clientAddress")){
+const err98 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing16},message:"must have required property '"+missing16+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data190};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -6007,10 +6183,10 @@ vErrors.push(err98);
 errors++;
 }
 else {
-const _errs468 = errors;
-for(const key40 in data185){
-if(!(key40 === "clientAddress")){
-const err99 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data185};
+const _errs478 = errors;
+for(const key41 in data190){
+if(!(key41 === "clientAddress")){
+const err99 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data190};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -6021,11 +6197,11 @@ errors++;
 break;
 }
 }
-if(_errs468 === errors){
-if(data185.clientAddress !== undefined){
-let data188 = data185.clientAddress;
-if(true !== data188){
-const err100 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data188};
+if(_errs478 === errors){
+if(data190.clientAddress !== undefined){
+let data193 = data190.clientAddress;
+if(true !== data193){
+const err100 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data193};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -6039,7 +6215,7 @@ errors++;
 }
 }
 else {
-const err101 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data185};
+const err101 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data190};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -6049,20 +6225,20 @@ vErrors.push(err101);
 errors++;
 }
 }
-var _valid13 = _errs466 === errors;
-if(_valid13 && valid70){
-valid70 = false;
+var _valid13 = _errs476 === errors;
+if(_valid13 && valid73){
+valid73 = false;
 passing3 = [passing3, 2];
 }
 else {
 if(_valid13){
-valid70 = true;
+valid73 = true;
 passing3 = 2;
 }
 }
 }
-if(!valid70){
-const err102 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn,data:data185};
+if(!valid73){
+const err102 = {instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn,data:data190};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -6074,86 +6250,61 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs455;
+errors = _errs465;
 if(vErrors !== null){
-if(_errs455){
-vErrors.length = _errs455;
+if(_errs465){
+vErrors.length = _errs465;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid69 = _errs454 === errors;
+var valid72 = _errs464 === errors;
 }
 else {
-var valid69 = true;
+var valid72 = true;
 }
-if(valid69){
-if(data183.slowStartMs !== undefined){
-let data189 = data183.slowStartMs;
-const _errs470 = errors;
-if(!((typeof data189 == "number") && (!(data189 % 1) && !isNaN(data189)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data189}];
+if(valid72){
+if(data188.slowStartMs !== undefined){
+let data194 = data188.slowStartMs;
+const _errs480 = errors;
+if(!((typeof data194 == "number") && (!(data194 % 1) && !isNaN(data194)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data194}];
 return false;
 }
-if(errors === _errs470){
-if(typeof data189 == "number"){
-if(data189 > 3600000 || isNaN(data189)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data189}];
+if(errors === _errs480){
+if(typeof data194 == "number"){
+if(data194 > 3600000 || isNaN(data194)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data194}];
 return false;
 }
 else {
-if(data189 < 0 || isNaN(data189)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data189}];
-return false;
-}
-}
-}
-}
-var valid69 = _errs470 === errors;
-}
-else {
-var valid69 = true;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data183}];
+if(data194 < 0 || isNaN(data194)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data194}];
 return false;
 }
 }
-var valid55 = _errs450 === errors;
+}
+}
+var valid72 = _errs480 === errors;
 }
 else {
-var valid55 = true;
-}
-}
-}
+var valid72 = true;
 }
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy",schemaPath:"#/properties/routes/items/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.type,parentSchema:schema11.properties.routes.items.properties.policy,data:data149}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data188}];
 return false;
 }
 }
-var valid45 = _errs360 === errors;
+var valid58 = _errs460 === errors;
 }
 else {
-var valid45 = true;
-}
-}
-}
-}
-}
-}
-}
-}
+var valid58 = true;
 }
 }
 }
@@ -6163,35 +6314,60 @@ var valid45 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data126}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12+"/policy",schemaPath:"#/properties/routes/items/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.type,parentSchema:schema11.properties.routes.items.properties.policy,data:data154}];
 return false;
 }
 }
-var valid44 = _errs305 === errors;
-if(!valid44){
+var valid48 = _errs370 === errors;
+}
+else {
+var valid48 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i12,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data131}];
+return false;
+}
+}
+var valid47 = _errs315 === errors;
+if(!valid47){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data125}];
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data130}];
 return false;
 }
 }
-var valid0 = _errs303 === errors;
+var valid0 = _errs313 === errors;
 if(valid0){
-let data190 = data.store;
-const _errs472 = errors;
-const _errs473 = errors;
-let valid74 = false;
+let data195 = data.store;
+const _errs482 = errors;
+const _errs483 = errors;
+let valid77 = false;
 let passing4 = null;
-const _errs474 = errors;
-if(errors === _errs474){
-if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
+const _errs484 = errors;
+if(errors === _errs484){
+if(data195 && typeof data195 == "object" && !Array.isArray(data195)){
 let missing17;
-if((data190.type === undefined) && (missing17 = "type")){
-const err103 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing17},message:"must have required property '"+missing17+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data190};
+if((data195.type === undefined) && (missing17 = "type")){
+const err103 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing17},message:"must have required property '"+missing17+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data195};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -6201,10 +6377,10 @@ vErrors.push(err103);
 errors++;
 }
 else {
-const _errs476 = errors;
-for(const key41 in data190){
-if(!(key41 === "type")){
-const err104 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data190};
+const _errs486 = errors;
+for(const key42 in data195){
+if(!(key42 === "type")){
+const err104 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data195};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -6215,11 +6391,11 @@ errors++;
 break;
 }
 }
-if(_errs476 === errors){
-if(data190.type !== undefined){
-let data191 = data190.type;
-if("file" !== data191){
-const err105 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data191};
+if(_errs486 === errors){
+if(data195.type !== undefined){
+let data196 = data195.type;
+if("file" !== data196){
+const err105 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data196};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -6233,7 +6409,7 @@ errors++;
 }
 }
 else {
-const err106 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data190};
+const err106 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data195};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -6243,17 +6419,17 @@ vErrors.push(err106);
 errors++;
 }
 }
-var _valid14 = _errs474 === errors;
+var _valid14 = _errs484 === errors;
 if(_valid14){
-valid74 = true;
+valid77 = true;
 passing4 = 0;
 }
-const _errs478 = errors;
-if(errors === _errs478){
-if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
+const _errs488 = errors;
+if(errors === _errs488){
+if(data195 && typeof data195 == "object" && !Array.isArray(data195)){
 let missing18;
-if((((data190.type === undefined) && (missing18 = "type")) || ((data190.endpoints === undefined) && (missing18 = "endpoints"))) || ((data190.prefix === undefined) && (missing18 = "prefix"))){
-const err107 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing18},message:"must have required property '"+missing18+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data190};
+if((((data195.type === undefined) && (missing18 = "type")) || ((data195.endpoints === undefined) && (missing18 = "endpoints"))) || ((data195.prefix === undefined) && (missing18 = "prefix"))){
+const err107 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing18},message:"must have required property '"+missing18+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data195};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -6263,10 +6439,10 @@ vErrors.push(err107);
 errors++;
 }
 else {
-const _errs480 = errors;
-for(const key42 in data190){
-if(!(((((((key42 === "type") || (key42 === "endpoints")) || (key42 === "prefix")) || (key42 === "tls")) || (key42 === "auth")) || (key42 === "cacheFile")) || (key42 === "timeoutMs"))){
-const err108 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data190};
+const _errs490 = errors;
+for(const key43 in data195){
+if(!(((((((key43 === "type") || (key43 === "endpoints")) || (key43 === "prefix")) || (key43 === "tls")) || (key43 === "auth")) || (key43 === "cacheFile")) || (key43 === "timeoutMs"))){
+const err108 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data195};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -6277,12 +6453,12 @@ errors++;
 break;
 }
 }
-if(_errs480 === errors){
-if(data190.type !== undefined){
-let data192 = data190.type;
-const _errs481 = errors;
-if("etcd" !== data192){
-const err109 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data192};
+if(_errs490 === errors){
+if(data195.type !== undefined){
+let data197 = data195.type;
+const _errs491 = errors;
+if("etcd" !== data197){
+const err109 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data197};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -6291,19 +6467,19 @@ vErrors.push(err109);
 }
 errors++;
 }
-var valid76 = _errs481 === errors;
+var valid79 = _errs491 === errors;
 }
 else {
-var valid76 = true;
+var valid79 = true;
 }
-if(valid76){
-if(data190.endpoints !== undefined){
-let data193 = data190.endpoints;
-const _errs482 = errors;
-if(errors === _errs482){
-if(Array.isArray(data193)){
-if(data193.length > 32){
-const err110 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data193};
+if(valid79){
+if(data195.endpoints !== undefined){
+let data198 = data195.endpoints;
+const _errs492 = errors;
+if(errors === _errs492){
+if(Array.isArray(data198)){
+if(data198.length > 32){
+const err110 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data198};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -6313,8 +6489,8 @@ vErrors.push(err110);
 errors++;
 }
 else {
-if(data193.length < 1){
-const err111 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data193};
+if(data198.length < 1){
+const err111 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data198};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -6324,15 +6500,15 @@ vErrors.push(err111);
 errors++;
 }
 else {
-var valid77 = true;
-const len13 = data193.length;
-for(let i18=0; i18<len13; i18++){
-let data194 = data193[i18];
-const _errs484 = errors;
-if(errors === _errs484){
-if(typeof data194 === "string"){
-if(func3(data194) > 300){
-const err112 = {instancePath:instancePath+"/store/endpoints/" + i18,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data194};
+var valid80 = true;
+const len14 = data198.length;
+for(let i20=0; i20<len14; i20++){
+let data199 = data198[i20];
+const _errs494 = errors;
+if(errors === _errs494){
+if(typeof data199 === "string"){
+if(func3(data199) > 300){
+const err112 = {instancePath:instancePath+"/store/endpoints/" + i20,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data199};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -6342,8 +6518,8 @@ vErrors.push(err112);
 errors++;
 }
 else {
-if(func3(data194) < 3){
-const err113 = {instancePath:instancePath+"/store/endpoints/" + i18,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data194};
+if(func3(data199) < 3){
+const err113 = {instancePath:instancePath+"/store/endpoints/" + i20,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data199};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -6355,7 +6531,7 @@ errors++;
 }
 }
 else {
-const err114 = {instancePath:instancePath+"/store/endpoints/" + i18,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data194};
+const err114 = {instancePath:instancePath+"/store/endpoints/" + i20,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data199};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -6365,8 +6541,8 @@ vErrors.push(err114);
 errors++;
 }
 }
-var valid77 = _errs484 === errors;
-if(!valid77){
+var valid80 = _errs494 === errors;
+if(!valid80){
 break;
 }
 }
@@ -6374,7 +6550,7 @@ break;
 }
 }
 else {
-const err115 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data193};
+const err115 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data198};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -6384,19 +6560,19 @@ vErrors.push(err115);
 errors++;
 }
 }
-var valid76 = _errs482 === errors;
+var valid79 = _errs492 === errors;
 }
 else {
-var valid76 = true;
+var valid79 = true;
 }
-if(valid76){
-if(data190.prefix !== undefined){
-let data195 = data190.prefix;
-const _errs486 = errors;
-if(errors === _errs486){
-if(typeof data195 === "string"){
-if(func3(data195) > 256){
-const err116 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data195};
+if(valid79){
+if(data195.prefix !== undefined){
+let data200 = data195.prefix;
+const _errs496 = errors;
+if(errors === _errs496){
+if(typeof data200 === "string"){
+if(func3(data200) > 256){
+const err116 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data200};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -6406,8 +6582,8 @@ vErrors.push(err116);
 errors++;
 }
 else {
-if(!pattern18.test(data195)){
-const err117 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data195};
+if(!pattern18.test(data200)){
+const err117 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data200};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -6419,7 +6595,7 @@ errors++;
 }
 }
 else {
-const err118 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data195};
+const err118 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data200};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -6429,20 +6605,20 @@ vErrors.push(err118);
 errors++;
 }
 }
-var valid76 = _errs486 === errors;
+var valid79 = _errs496 === errors;
 }
 else {
-var valid76 = true;
+var valid79 = true;
 }
-if(valid76){
-if(data190.tls !== undefined){
-let data196 = data190.tls;
-const _errs488 = errors;
-if(errors === _errs488){
-if(data196 && typeof data196 == "object" && !Array.isArray(data196)){
+if(valid79){
+if(data195.tls !== undefined){
+let data201 = data195.tls;
+const _errs498 = errors;
+if(errors === _errs498){
+if(data201 && typeof data201 == "object" && !Array.isArray(data201)){
 let missing19;
-if((data196.ca === undefined) && (missing19 = "ca")){
-const err119 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing19},message:"must have required property '"+missing19+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data196};
+if((data201.ca === undefined) && (missing19 = "ca")){
+const err119 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing19},message:"must have required property '"+missing19+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data201};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -6452,10 +6628,10 @@ vErrors.push(err119);
 errors++;
 }
 else {
-const _errs490 = errors;
-for(const key43 in data196){
-if(!(((key43 === "ca") || (key43 === "cert")) || (key43 === "key"))){
-const err120 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data196};
+const _errs500 = errors;
+for(const key44 in data201){
+if(!(((key44 === "ca") || (key44 === "cert")) || (key44 === "key"))){
+const err120 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key44},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data201};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -6466,14 +6642,14 @@ errors++;
 break;
 }
 }
-if(_errs490 === errors){
-if(data196.ca !== undefined){
-let data197 = data196.ca;
-const _errs491 = errors;
-if(errors === _errs491){
-if(typeof data197 === "string"){
-if(func3(data197) < 1){
-const err121 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data197};
+if(_errs500 === errors){
+if(data201.ca !== undefined){
+let data202 = data201.ca;
+const _errs501 = errors;
+if(errors === _errs501){
+if(typeof data202 === "string"){
+if(func3(data202) < 1){
+const err121 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data202};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -6484,7 +6660,7 @@ errors++;
 }
 }
 else {
-const err122 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data197};
+const err122 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data202};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -6494,19 +6670,19 @@ vErrors.push(err122);
 errors++;
 }
 }
-var valid78 = _errs491 === errors;
+var valid81 = _errs501 === errors;
 }
 else {
-var valid78 = true;
+var valid81 = true;
 }
-if(valid78){
-if(data196.cert !== undefined){
-let data198 = data196.cert;
-const _errs493 = errors;
-if(errors === _errs493){
-if(typeof data198 === "string"){
-if(func3(data198) < 1){
-const err123 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data198};
+if(valid81){
+if(data201.cert !== undefined){
+let data203 = data201.cert;
+const _errs503 = errors;
+if(errors === _errs503){
+if(typeof data203 === "string"){
+if(func3(data203) < 1){
+const err123 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data203};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -6517,7 +6693,7 @@ errors++;
 }
 }
 else {
-const err124 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data198};
+const err124 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data203};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -6527,19 +6703,19 @@ vErrors.push(err124);
 errors++;
 }
 }
-var valid78 = _errs493 === errors;
+var valid81 = _errs503 === errors;
 }
 else {
-var valid78 = true;
+var valid81 = true;
 }
-if(valid78){
-if(data196.key !== undefined){
-let data199 = data196.key;
-const _errs495 = errors;
-if(errors === _errs495){
-if(typeof data199 === "string"){
-if(func3(data199) < 1){
-const err125 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data199};
+if(valid81){
+if(data201.key !== undefined){
+let data204 = data201.key;
+const _errs505 = errors;
+if(errors === _errs505){
+if(typeof data204 === "string"){
+if(func3(data204) < 1){
+const err125 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data204};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -6550,7 +6726,7 @@ errors++;
 }
 }
 else {
-const err126 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data199};
+const err126 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data204};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -6560,10 +6736,10 @@ vErrors.push(err126);
 errors++;
 }
 }
-var valid78 = _errs495 === errors;
+var valid81 = _errs505 === errors;
 }
 else {
-var valid78 = true;
+var valid81 = true;
 }
 }
 }
@@ -6571,7 +6747,7 @@ var valid78 = true;
 }
 }
 else {
-const err127 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data196};
+const err127 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data201};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -6581,20 +6757,20 @@ vErrors.push(err127);
 errors++;
 }
 }
-var valid76 = _errs488 === errors;
+var valid79 = _errs498 === errors;
 }
 else {
-var valid76 = true;
+var valid79 = true;
 }
-if(valid76){
-if(data190.auth !== undefined){
-let data200 = data190.auth;
-const _errs497 = errors;
-if(errors === _errs497){
-if(data200 && typeof data200 == "object" && !Array.isArray(data200)){
+if(valid79){
+if(data195.auth !== undefined){
+let data205 = data195.auth;
+const _errs507 = errors;
+if(errors === _errs507){
+if(data205 && typeof data205 == "object" && !Array.isArray(data205)){
 let missing20;
-if((data200.username === undefined) && (missing20 = "username")){
-const err128 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing20},message:"must have required property '"+missing20+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data200};
+if((data205.username === undefined) && (missing20 = "username")){
+const err128 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing20},message:"must have required property '"+missing20+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data205};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -6604,10 +6780,10 @@ vErrors.push(err128);
 errors++;
 }
 else {
-const _errs499 = errors;
-for(const key44 in data200){
-if(!((key44 === "username") || (key44 === "password"))){
-const err129 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key44},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data200};
+const _errs509 = errors;
+for(const key45 in data205){
+if(!((key45 === "username") || (key45 === "password"))){
+const err129 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key45},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data205};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -6618,14 +6794,14 @@ errors++;
 break;
 }
 }
-if(_errs499 === errors){
-if(data200.username !== undefined){
-let data201 = data200.username;
-const _errs500 = errors;
-if(errors === _errs500){
-if(typeof data201 === "string"){
-if(func3(data201) > 256){
-const err130 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data201};
+if(_errs509 === errors){
+if(data205.username !== undefined){
+let data206 = data205.username;
+const _errs510 = errors;
+if(errors === _errs510){
+if(typeof data206 === "string"){
+if(func3(data206) > 256){
+const err130 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data206};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -6635,8 +6811,8 @@ vErrors.push(err130);
 errors++;
 }
 else {
-if(func3(data201) < 1){
-const err131 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data201};
+if(func3(data206) < 1){
+const err131 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data206};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -6648,7 +6824,7 @@ errors++;
 }
 }
 else {
-const err132 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data201};
+const err132 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data206};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -6658,19 +6834,19 @@ vErrors.push(err132);
 errors++;
 }
 }
-var valid79 = _errs500 === errors;
+var valid82 = _errs510 === errors;
 }
 else {
-var valid79 = true;
+var valid82 = true;
 }
-if(valid79){
-if(data200.password !== undefined){
-let data202 = data200.password;
-const _errs502 = errors;
-if(errors === _errs502){
-if(typeof data202 === "string"){
-if(func3(data202) > 512){
-const err133 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data202};
+if(valid82){
+if(data205.password !== undefined){
+let data207 = data205.password;
+const _errs512 = errors;
+if(errors === _errs512){
+if(typeof data207 === "string"){
+if(func3(data207) > 512){
+const err133 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data207};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -6680,8 +6856,8 @@ vErrors.push(err133);
 errors++;
 }
 else {
-if(func3(data202) < 1){
-const err134 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data202};
+if(func3(data207) < 1){
+const err134 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data207};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -6693,7 +6869,7 @@ errors++;
 }
 }
 else {
-const err135 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data202};
+const err135 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data207};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -6703,17 +6879,17 @@ vErrors.push(err135);
 errors++;
 }
 }
-var valid79 = _errs502 === errors;
+var valid82 = _errs512 === errors;
 }
 else {
-var valid79 = true;
+var valid82 = true;
 }
 }
 }
 }
 }
 else {
-const err136 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data200};
+const err136 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data205};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -6723,19 +6899,19 @@ vErrors.push(err136);
 errors++;
 }
 }
-var valid76 = _errs497 === errors;
+var valid79 = _errs507 === errors;
 }
 else {
-var valid76 = true;
+var valid79 = true;
 }
-if(valid76){
-if(data190.cacheFile !== undefined){
-let data203 = data190.cacheFile;
-const _errs504 = errors;
-if(errors === _errs504){
-if(typeof data203 === "string"){
-if(func3(data203) < 1){
-const err137 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data203};
+if(valid79){
+if(data195.cacheFile !== undefined){
+let data208 = data195.cacheFile;
+const _errs514 = errors;
+if(errors === _errs514){
+if(typeof data208 === "string"){
+if(func3(data208) < 1){
+const err137 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data208};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -6746,7 +6922,7 @@ errors++;
 }
 }
 else {
-const err138 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data203};
+const err138 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data208};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -6756,17 +6932,17 @@ vErrors.push(err138);
 errors++;
 }
 }
-var valid76 = _errs504 === errors;
+var valid79 = _errs514 === errors;
 }
 else {
-var valid76 = true;
+var valid79 = true;
 }
-if(valid76){
-if(data190.timeoutMs !== undefined){
-let data204 = data190.timeoutMs;
-const _errs506 = errors;
-if(!((typeof data204 == "number") && (!(data204 % 1) && !isNaN(data204)))){
-const err139 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data204};
+if(valid79){
+if(data195.timeoutMs !== undefined){
+let data209 = data195.timeoutMs;
+const _errs516 = errors;
+if(!((typeof data209 == "number") && (!(data209 % 1) && !isNaN(data209)))){
+const err139 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data209};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -6775,10 +6951,10 @@ vErrors.push(err139);
 }
 errors++;
 }
-if(errors === _errs506){
-if(typeof data204 == "number"){
-if(data204 > 60000 || isNaN(data204)){
-const err140 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data204};
+if(errors === _errs516){
+if(typeof data209 == "number"){
+if(data209 > 60000 || isNaN(data209)){
+const err140 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data209};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -6788,8 +6964,8 @@ vErrors.push(err140);
 errors++;
 }
 else {
-if(data204 < 100 || isNaN(data204)){
-const err141 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data204};
+if(data209 < 100 || isNaN(data209)){
+const err141 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data209};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -6801,10 +6977,10 @@ errors++;
 }
 }
 }
-var valid76 = _errs506 === errors;
+var valid79 = _errs516 === errors;
 }
 else {
-var valid76 = true;
+var valid79 = true;
 }
 }
 }
@@ -6816,7 +6992,7 @@ var valid76 = true;
 }
 }
 else {
-const err142 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data190};
+const err142 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data195};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -6826,19 +7002,19 @@ vErrors.push(err142);
 errors++;
 }
 }
-var _valid14 = _errs478 === errors;
-if(_valid14 && valid74){
-valid74 = false;
+var _valid14 = _errs488 === errors;
+if(_valid14 && valid77){
+valid77 = false;
 passing4 = [passing4, 1];
 }
 else {
 if(_valid14){
-valid74 = true;
+valid77 = true;
 passing4 = 1;
 }
 }
-if(!valid74){
-const err143 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing4},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data190};
+if(!valid77){
+const err143 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing4},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data195};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -6850,272 +7026,126 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs473;
+errors = _errs483;
 if(vErrors !== null){
-if(_errs473){
-vErrors.length = _errs473;
+if(_errs483){
+vErrors.length = _errs483;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid0 = _errs472 === errors;
+var valid0 = _errs482 === errors;
 if(valid0){
-let data205 = data.forwardProxy;
-const _errs508 = errors;
-if(errors === _errs508){
-if(data205 && typeof data205 == "object" && !Array.isArray(data205)){
-if(data205.enabled === undefined){
-data205.enabled = false;
+let data210 = data.forwardProxy;
+const _errs518 = errors;
+if(errors === _errs518){
+if(data210 && typeof data210 == "object" && !Array.isArray(data210)){
+if(data210.enabled === undefined){
+data210.enabled = false;
 }
-if(data205.allowClients === undefined){
-data205.allowClients = ["127.0.0.0/8","::1/128"];
+if(data210.allowClients === undefined){
+data210.allowClients = ["127.0.0.0/8","::1/128"];
 }
-if(data205.connectPorts === undefined){
-data205.connectPorts = [443];
+if(data210.connectPorts === undefined){
+data210.connectPorts = [443];
 }
-if(data205.httpPorts === undefined){
-data205.httpPorts = [80,8080];
+if(data210.httpPorts === undefined){
+data210.httpPorts = [80,8080];
 }
-if(data205.originateTls === undefined){
-data205.originateTls = false;
+if(data210.originateTls === undefined){
+data210.originateTls = false;
 }
-if(data205.httpsPorts === undefined){
-data205.httpsPorts = [443];
+if(data210.httpsPorts === undefined){
+data210.httpsPorts = [443];
 }
-if(data205.allowDestinations === undefined){
-data205.allowDestinations = [];
+if(data210.allowDestinations === undefined){
+data210.allowDestinations = [];
 }
-if(data205.denyDestinations === undefined){
-data205.denyDestinations = [];
+if(data210.denyDestinations === undefined){
+data210.denyDestinations = [];
 }
-if(data205.denyHosts === undefined){
-data205.denyHosts = [];
+if(data210.denyHosts === undefined){
+data210.denyHosts = [];
 }
-const _errs510 = errors;
-for(const key45 in data205){
-if(!(func2.call(schema11.properties.forwardProxy.properties, key45))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key45},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data205}];
+const _errs520 = errors;
+for(const key46 in data210){
+if(!(func2.call(schema11.properties.forwardProxy.properties, key46))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key46},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data210}];
 return false;
 break;
 }
 }
-if(_errs510 === errors){
-let data206 = data205.enabled;
-const _errs511 = errors;
-if(typeof data206 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data206}];
-return false;
-}
-var valid80 = _errs511 === errors;
-if(valid80){
-if(data205.listen !== undefined){
-let data207 = data205.listen;
-const _errs513 = errors;
-if(errors === _errs513){
-if(typeof data207 === "string"){
-if(func3(data207) > 300){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data207}];
-return false;
-}
-else {
-if(func3(data207) < 3){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data207}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data207}];
-return false;
-}
-}
-var valid80 = _errs513 === errors;
-}
-else {
-var valid80 = true;
-}
-if(valid80){
-let data208 = data205.allowClients;
-const _errs515 = errors;
-if(errors === _errs515){
-if(Array.isArray(data208)){
-if(data208.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data208}];
-return false;
-}
-else {
-var valid81 = true;
-const len14 = data208.length;
-for(let i19=0; i19<len14; i19++){
-let data209 = data208[i19];
-const _errs517 = errors;
-if(errors === _errs517){
-if(typeof data209 === "string"){
-if(func3(data209) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i19,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data209}];
-return false;
-}
-else {
-if(func3(data209) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i19,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data209}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i19,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data209}];
-return false;
-}
-}
-var valid81 = _errs517 === errors;
-if(!valid81){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data208}];
-return false;
-}
-}
-var valid80 = _errs515 === errors;
-if(valid80){
-let data210 = data205.connectPorts;
-const _errs519 = errors;
-if(errors === _errs519){
-if(Array.isArray(data210)){
-if(data210.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data210}];
-return false;
-}
-else {
-var valid82 = true;
-const len15 = data210.length;
-for(let i20=0; i20<len15; i20++){
-let data211 = data210[i20];
+if(_errs520 === errors){
+let data211 = data210.enabled;
 const _errs521 = errors;
-if(!((typeof data211 == "number") && (!(data211 % 1) && !isNaN(data211)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i20,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data211}];
+if(typeof data211 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data211}];
 return false;
 }
-if(errors === _errs521){
-if(typeof data211 == "number"){
-if(data211 > 65535 || isNaN(data211)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i20,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data211}];
-return false;
-}
-else {
-if(data211 < 1 || isNaN(data211)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i20,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data211}];
-return false;
-}
-}
-}
-}
-var valid82 = _errs521 === errors;
-if(!valid82){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data210}];
-return false;
-}
-}
-var valid80 = _errs519 === errors;
-if(valid80){
-let data212 = data205.httpPorts;
+var valid83 = _errs521 === errors;
+if(valid83){
+if(data210.listen !== undefined){
+let data212 = data210.listen;
 const _errs523 = errors;
 if(errors === _errs523){
-if(Array.isArray(data212)){
-if(data212.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data212}];
+if(typeof data212 === "string"){
+if(func3(data212) > 300){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data212}];
 return false;
+}
+else {
+if(func3(data212) < 3){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data212}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data212}];
+return false;
+}
+}
+var valid83 = _errs523 === errors;
 }
 else {
 var valid83 = true;
-const len16 = data212.length;
-for(let i21=0; i21<len16; i21++){
-let data213 = data212[i21];
+}
+if(valid83){
+let data213 = data210.allowClients;
 const _errs525 = errors;
-if(!((typeof data213 == "number") && (!(data213 % 1) && !isNaN(data213)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i21,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data213}];
-return false;
-}
 if(errors === _errs525){
-if(typeof data213 == "number"){
-if(data213 > 65535 || isNaN(data213)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i21,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data213}];
-return false;
-}
-else {
-if(data213 < 1 || isNaN(data213)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i21,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data213}];
-return false;
-}
-}
-}
-}
-var valid83 = _errs525 === errors;
-if(!valid83){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data212}];
-return false;
-}
-}
-var valid80 = _errs523 === errors;
-if(valid80){
-let data214 = data205.originateTls;
-const _errs527 = errors;
-if(typeof data214 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data214}];
-return false;
-}
-var valid80 = _errs527 === errors;
-if(valid80){
-let data215 = data205.httpsPorts;
-const _errs529 = errors;
-if(errors === _errs529){
-if(Array.isArray(data215)){
-if(data215.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data215}];
+if(Array.isArray(data213)){
+if(data213.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data213}];
 return false;
 }
 else {
 var valid84 = true;
-const len17 = data215.length;
-for(let i22=0; i22<len17; i22++){
-let data216 = data215[i22];
-const _errs531 = errors;
-if(!((typeof data216 == "number") && (!(data216 % 1) && !isNaN(data216)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data216}];
-return false;
-}
-if(errors === _errs531){
-if(typeof data216 == "number"){
-if(data216 > 65535 || isNaN(data216)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data216}];
+const len15 = data213.length;
+for(let i21=0; i21<len15; i21++){
+let data214 = data213[i21];
+const _errs527 = errors;
+if(errors === _errs527){
+if(typeof data214 === "string"){
+if(func3(data214) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i21,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data214}];
 return false;
 }
 else {
-if(data216 < 1 || isNaN(data216)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data216}];
+if(func3(data214) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i21,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data214}];
 return false;
 }
 }
 }
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i21,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data214}];
+return false;
 }
-var valid84 = _errs531 === errors;
+}
+var valid84 = _errs527 === errors;
 if(!valid84){
 break;
 }
@@ -7123,45 +7153,45 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data215}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data213}];
 return false;
 }
 }
-var valid80 = _errs529 === errors;
-if(valid80){
-let data217 = data205.allowDestinations;
-const _errs533 = errors;
-if(errors === _errs533){
-if(Array.isArray(data217)){
-if(data217.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data217}];
+var valid83 = _errs525 === errors;
+if(valid83){
+let data215 = data210.connectPorts;
+const _errs529 = errors;
+if(errors === _errs529){
+if(Array.isArray(data215)){
+if(data215.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data215}];
 return false;
 }
 else {
 var valid85 = true;
-const len18 = data217.length;
-for(let i23=0; i23<len18; i23++){
-let data218 = data217[i23];
-const _errs535 = errors;
-if(errors === _errs535){
-if(typeof data218 === "string"){
-if(func3(data218) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i23,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data218}];
+const len16 = data215.length;
+for(let i22=0; i22<len16; i22++){
+let data216 = data215[i22];
+const _errs531 = errors;
+if(!((typeof data216 == "number") && (!(data216 % 1) && !isNaN(data216)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data216}];
+return false;
+}
+if(errors === _errs531){
+if(typeof data216 == "number"){
+if(data216 > 65535 || isNaN(data216)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data216}];
 return false;
 }
 else {
-if(func3(data218) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i23,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data218}];
+if(data216 < 1 || isNaN(data216)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data216}];
 return false;
 }
 }
 }
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i23,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data218}];
-return false;
 }
-}
-var valid85 = _errs535 === errors;
+var valid85 = _errs531 === errors;
 if(!valid85){
 break;
 }
@@ -7169,45 +7199,45 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data217}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data215}];
 return false;
 }
 }
-var valid80 = _errs533 === errors;
-if(valid80){
-let data219 = data205.denyDestinations;
-const _errs537 = errors;
-if(errors === _errs537){
-if(Array.isArray(data219)){
-if(data219.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data219}];
+var valid83 = _errs529 === errors;
+if(valid83){
+let data217 = data210.httpPorts;
+const _errs533 = errors;
+if(errors === _errs533){
+if(Array.isArray(data217)){
+if(data217.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data217}];
 return false;
 }
 else {
 var valid86 = true;
-const len19 = data219.length;
-for(let i24=0; i24<len19; i24++){
-let data220 = data219[i24];
-const _errs539 = errors;
-if(errors === _errs539){
-if(typeof data220 === "string"){
-if(func3(data220) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i24,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data220}];
+const len17 = data217.length;
+for(let i23=0; i23<len17; i23++){
+let data218 = data217[i23];
+const _errs535 = errors;
+if(!((typeof data218 == "number") && (!(data218 % 1) && !isNaN(data218)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i23,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data218}];
+return false;
+}
+if(errors === _errs535){
+if(typeof data218 == "number"){
+if(data218 > 65535 || isNaN(data218)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i23,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data218}];
 return false;
 }
 else {
-if(func3(data220) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i24,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data220}];
+if(data218 < 1 || isNaN(data218)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i23,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data218}];
 return false;
 }
 }
 }
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i24,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data220}];
-return false;
 }
-}
-var valid86 = _errs539 === errors;
+var valid86 = _errs535 === errors;
 if(!valid86){
 break;
 }
@@ -7215,45 +7245,53 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data219}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data217}];
 return false;
 }
 }
-var valid80 = _errs537 === errors;
-if(valid80){
-let data221 = data205.denyHosts;
-const _errs541 = errors;
-if(errors === _errs541){
-if(Array.isArray(data221)){
-if(data221.length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data221}];
+var valid83 = _errs533 === errors;
+if(valid83){
+let data219 = data210.originateTls;
+const _errs537 = errors;
+if(typeof data219 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data219}];
+return false;
+}
+var valid83 = _errs537 === errors;
+if(valid83){
+let data220 = data210.httpsPorts;
+const _errs539 = errors;
+if(errors === _errs539){
+if(Array.isArray(data220)){
+if(data220.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data220}];
 return false;
 }
 else {
 var valid87 = true;
-const len20 = data221.length;
-for(let i25=0; i25<len20; i25++){
-let data222 = data221[i25];
-const _errs543 = errors;
-if(errors === _errs543){
-if(typeof data222 === "string"){
-if(func3(data222) > 253){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i25,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data222}];
+const len18 = data220.length;
+for(let i24=0; i24<len18; i24++){
+let data221 = data220[i24];
+const _errs541 = errors;
+if(!((typeof data221 == "number") && (!(data221 % 1) && !isNaN(data221)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i24,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data221}];
+return false;
+}
+if(errors === _errs541){
+if(typeof data221 == "number"){
+if(data221 > 65535 || isNaN(data221)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i24,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data221}];
 return false;
 }
 else {
-if(func3(data222) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i25,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data222}];
+if(data221 < 1 || isNaN(data221)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i24,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data221}];
 return false;
 }
 }
 }
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i25,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data222}];
-return false;
 }
-}
-var valid87 = _errs543 === errors;
+var valid87 = _errs541 === errors;
 if(!valid87){
 break;
 }
@@ -7261,83 +7299,91 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data221}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data220}];
 return false;
 }
 }
-var valid80 = _errs541 === errors;
-if(valid80){
-if(data205.auth !== undefined){
-let data223 = data205.auth;
-const _errs545 = errors;
-if(errors === _errs545){
-if(data223 && typeof data223 == "object" && !Array.isArray(data223)){
-if(data223.realm === undefined){
-data223.realm = "portico";
-}
-let missing21;
-if((data223.users === undefined) && (missing21 = "users")){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing21},message:"must have required property '"+missing21+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data223}];
+var valid83 = _errs539 === errors;
+if(valid83){
+let data222 = data210.allowDestinations;
+const _errs543 = errors;
+if(errors === _errs543){
+if(Array.isArray(data222)){
+if(data222.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data222}];
 return false;
 }
 else {
-const _errs547 = errors;
-for(const key46 in data223){
-if(!((key46 === "realm") || (key46 === "users"))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key46},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data223}];
+var valid88 = true;
+const len19 = data222.length;
+for(let i25=0; i25<len19; i25++){
+let data223 = data222[i25];
+const _errs545 = errors;
+if(errors === _errs545){
+if(typeof data223 === "string"){
+if(func3(data223) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i25,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data223}];
 return false;
+}
+else {
+if(func3(data223) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i25,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data223}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i25,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data223}];
+return false;
+}
+}
+var valid88 = _errs545 === errors;
+if(!valid88){
 break;
 }
 }
-if(_errs547 === errors){
-let data224 = data223.realm;
-const _errs548 = errors;
-if(errors === _errs548){
-if(typeof data224 === "string"){
-if(func3(data224) > 128){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data224}];
-return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data224}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data222}];
 return false;
 }
 }
-var valid88 = _errs548 === errors;
-if(valid88){
-if(data223.users !== undefined){
-let data225 = data223.users;
-const _errs550 = errors;
-if(errors === _errs550){
-if(data225 && typeof data225 == "object" && !Array.isArray(data225)){
-if(Object.keys(data225).length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data225}];
-return false;
-}
-else {
-for(const key47 in data225){
-let data226 = data225[key47];
-const _errs553 = errors;
-if(errors === _errs553){
-if(typeof data226 === "string"){
-if(func3(data226) > 512){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key47.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data226}];
+var valid83 = _errs543 === errors;
+if(valid83){
+let data224 = data210.denyDestinations;
+const _errs547 = errors;
+if(errors === _errs547){
+if(Array.isArray(data224)){
+if(data224.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data224}];
 return false;
 }
 else {
-if(func3(data226) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key47.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data226}];
+var valid89 = true;
+const len20 = data224.length;
+for(let i26=0; i26<len20; i26++){
+let data225 = data224[i26];
+const _errs549 = errors;
+if(errors === _errs549){
+if(typeof data225 === "string"){
+if(func3(data225) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i26,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data225}];
+return false;
+}
+else {
+if(func3(data225) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i26,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data225}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key47.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data226}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i26,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data225}];
 return false;
 }
 }
-var valid89 = _errs553 === errors;
+var valid89 = _errs549 === errors;
 if(!valid89){
 break;
 }
@@ -7345,80 +7391,210 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data225}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data224}];
 return false;
 }
 }
-var valid88 = _errs550 === errors;
+var valid83 = _errs547 === errors;
+if(valid83){
+let data226 = data210.denyHosts;
+const _errs551 = errors;
+if(errors === _errs551){
+if(Array.isArray(data226)){
+if(data226.length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data226}];
+return false;
 }
 else {
-var valid88 = true;
-}
-}
-}
-}
+var valid90 = true;
+const len21 = data226.length;
+for(let i27=0; i27<len21; i27++){
+let data227 = data226[i27];
+const _errs553 = errors;
+if(errors === _errs553){
+if(typeof data227 === "string"){
+if(func3(data227) > 253){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i27,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data227}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data223}];
+if(func3(data227) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i27,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data227}];
 return false;
 }
 }
-var valid80 = _errs545 === errors;
 }
 else {
-var valid80 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data205}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i27,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data227}];
 return false;
 }
 }
-var valid0 = _errs508 === errors;
-if(valid0){
-if(data.demoOrigin !== undefined){
-let data227 = data.demoOrigin;
+var valid90 = _errs553 === errors;
+if(!valid90){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data226}];
+return false;
+}
+}
+var valid83 = _errs551 === errors;
+if(valid83){
+if(data210.auth !== undefined){
+let data228 = data210.auth;
 const _errs555 = errors;
 if(errors === _errs555){
-if(data227 && typeof data227 == "object" && !Array.isArray(data227)){
+if(data228 && typeof data228 == "object" && !Array.isArray(data228)){
+if(data228.realm === undefined){
+data228.realm = "portico";
+}
+let missing21;
+if((data228.users === undefined) && (missing21 = "users")){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing21},message:"must have required property '"+missing21+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data228}];
+return false;
+}
+else {
 const _errs557 = errors;
-for(const key48 in data227){
-if(!(key48 === "listen")){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key48},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data227}];
+for(const key47 in data228){
+if(!((key47 === "realm") || (key47 === "users"))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key47},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data228}];
 return false;
 break;
 }
 }
 if(_errs557 === errors){
-if(data227.listen !== undefined){
-let data228 = data227.listen;
+let data229 = data228.realm;
 const _errs558 = errors;
 if(errors === _errs558){
-if(typeof data228 === "string"){
-if(func3(data228) > 300){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data228}];
+if(typeof data229 === "string"){
+if(func3(data229) > 128){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data229}];
 return false;
-}
-else {
-if(func3(data228) < 3){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data228}];
-return false;
-}
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data228}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data229}];
+return false;
+}
+}
+var valid91 = _errs558 === errors;
+if(valid91){
+if(data228.users !== undefined){
+let data230 = data228.users;
+const _errs560 = errors;
+if(errors === _errs560){
+if(data230 && typeof data230 == "object" && !Array.isArray(data230)){
+if(Object.keys(data230).length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data230}];
+return false;
+}
+else {
+for(const key48 in data230){
+let data231 = data230[key48];
+const _errs563 = errors;
+if(errors === _errs563){
+if(typeof data231 === "string"){
+if(func3(data231) > 512){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key48.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data231}];
+return false;
+}
+else {
+if(func3(data231) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key48.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data231}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key48.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data231}];
+return false;
+}
+}
+var valid92 = _errs563 === errors;
+if(!valid92){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data230}];
+return false;
+}
+}
+var valid91 = _errs560 === errors;
+}
+else {
+var valid91 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data228}];
+return false;
+}
+}
+var valid83 = _errs555 === errors;
+}
+else {
+var valid83 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data210}];
+return false;
+}
+}
+var valid0 = _errs518 === errors;
+if(valid0){
+if(data.demoOrigin !== undefined){
+let data232 = data.demoOrigin;
+const _errs565 = errors;
+if(errors === _errs565){
+if(data232 && typeof data232 == "object" && !Array.isArray(data232)){
+const _errs567 = errors;
+for(const key49 in data232){
+if(!(key49 === "listen")){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key49},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data232}];
+return false;
+break;
+}
+}
+if(_errs567 === errors){
+if(data232.listen !== undefined){
+let data233 = data232.listen;
+const _errs568 = errors;
+if(errors === _errs568){
+if(typeof data233 === "string"){
+if(func3(data233) > 300){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data233}];
+return false;
+}
+else {
+if(func3(data233) < 3){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data233}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data233}];
 return false;
 }
 }
@@ -7426,14 +7602,15 @@ return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data227}];
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data232}];
 return false;
 }
 }
-var valid0 = _errs555 === errors;
+var valid0 = _errs565 === errors;
 }
 else {
 var valid0 = true;
+}
 }
 }
 }

@@ -21,10 +21,16 @@ export interface TlsListenerConfig {
   watchIntervalMs: number;
 }
 
+/** A protocol a listener speaks: by ALPN on TLS ("h2", "http/1.1"); on a plain listener
+ *  "http/1.1" and, opted in, "h2c" with prior knowledge. */
+export type ListenerProtocol = 'h2' | 'http/1.1' | 'h2c';
+
 export interface ListenerConfig {
   id?: string;
   listen: string;
   tls?: TlsListenerConfig;
+  /** What the listener speaks (default: TLS ["h2", "http/1.1"], plain ["http/1.1"]). */
+  protocols?: ListenerProtocol[];
   redirectToHttps?: { port: number };
 }
 
@@ -46,12 +52,13 @@ export interface Config {
     upstreamHeadMs: number; upstreamIdleMs: number; tunnelIdleMs: number; shutdownMs: number;
     workerAckMs: number;
   };
+  http2: { maxConcurrentStreams: number; sendStallMs: number };
   upstream: {
     maxSockets: number; maxIdleSockets: number; idleSocketMs: number; maxRequestsPerSocket: number;
     maxFails: number; ejectMs: number; caFile?: string;
   };
   forwarding: { xForwarded: boolean; forwarded: boolean; trustedProxies: string[] };
-  /** The global traffic policy (src/routing/policy.ts): routes' own policies are laid over it. */
+  /** The global traffic policy (src/upstream/policy.ts): routes' own policies are laid over it. */
   policy: PolicySpec;
   notFoundStatus: 404 | 421 | 502 | 503;
   clientHalfClose: 'abort' | 'finish';

@@ -36,6 +36,14 @@ export const configSchema = {
             required: ['certificates'],
             properties: tlsCertificatesProperties,
           },
+          protocols: {
+            type: 'array',
+            minItems: 1,
+            maxItems: 3,
+            uniqueItems: true,
+            items: { enum: ['h2', 'http/1.1', 'h2c'] },
+            description: 'what the listener speaks, in the server\'s order of preference: TLS listeners offer "h2" and "http/1.1" by ALPN (default both); a plain listener speaks "http/1.1" (default) and, when listed, "h2c" (HTTP/2 with prior knowledge: the connection preface decides). See docs/http2.md',
+          },
           redirectToHttps: {
             type: 'object',
             additionalProperties: false,
@@ -88,6 +96,16 @@ export const configSchema = {
         tunnelIdleMs: ms(300_000, 'silence on an upgraded (101) or CONNECT tunnel'),
         shutdownMs: ms(10_000, 'graceful shutdown deadline'),
         workerAckMs: ms(5_000, 'with workers: a worker that has not applied a route change by then is restarted'),
+      },
+    },
+    http2: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'HTTP/2 client connections (docs/http2.md)',
+      properties: {
+        maxConcurrentStreams: { type: 'integer', minimum: 1, maximum: 1000, default: 100, description: 'SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may have open at once on one connection' },
+        sendStallMs: ms(60_000, 'a stream whose client takes none of its response (flow-control window held closed) for this long is reset'),
       },
     },
     upstream: {

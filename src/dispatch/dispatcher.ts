@@ -15,7 +15,7 @@ import type { RequestHead } from '../http/request-head.js';
 import type { LocalAnswer } from '../http/local-answer.js';
 import { requestHost, type RequestWhere } from '../http/request-target.js';
 import { hasDotDotSegment, mapPath } from '../routing/path-mapping.js';
-import type { Route } from '../routing/route-table.js';
+import type { Route } from '../routing/route.js';
 import type { Policy } from '../upstream/policy.js';
 import type { Origin } from '../upstream/origin-url.js';
 import type { OriginHealth } from '../upstream/origin-health.js';

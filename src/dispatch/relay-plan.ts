@@ -7,7 +7,7 @@ import type { Origin } from '../upstream/origin-url.js';
 import type { OriginHealth } from '../upstream/origin-health.js';
 import type { OriginPool } from '../upstream/pool.js';
 import type { Target } from '../upstream/balancer.js';
-import type { Route } from '../routing/route-table.js';
+import type { Route } from '../routing/route.js';
 import type { Policy } from '../upstream/policy.js';
 import type { RequestWhere } from '../http/request-target.js';
 import type { RequestEntry } from './request-entry.js';

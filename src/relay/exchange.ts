@@ -7,7 +7,7 @@
 // client sees an incomplete message rather than a short "success".
 //
 // A request may take several tries, each to one upstream (the route's traffic policy,
-// src/routing/policy.ts): when a try fails before any response byte reached the client in a way
+// src/upstream/policy.ts): when a try fails before any response byte reached the client in a way
 // the policy lets it retry (no connection; an idempotent request whose connection closed or timed
 // out before a response head; a status in retries.onStatus), the dispatcher moves the plan to
 // another upstream (Dispatcher#retry) and the exchange starts over: the head again, then the body
@@ -49,6 +49,7 @@ import { isIdempotent } from '../dispatch/request-facts.js';
 import type { Deadline } from '../clock.js';
 import { guard, type Guarded } from '../guard.js';
 import type { ResponseSink } from './response-sink.js';
+import type { UpstreamExchange } from './upstream-exchange.js';
 
 /** Per pooled socket: its response parser (a codec slot), released when the socket closes. */
 class ResponseParser {
@@ -63,7 +64,7 @@ class ResponseParser {
 
 const enum State { CONNECTING, HEAD, BODY, DONE }
 
-export class Exchange implements SocketHandler, Guarded {
+export class Exchange implements UpstreamExchange, SocketHandler, Guarded {
   readonly #ctx: ProxyContext;
   readonly #plan: RelayPlan;
   readonly #sink: ResponseSink;

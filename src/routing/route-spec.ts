@@ -37,7 +37,7 @@ export interface RouteSpec {
   proxyName?: string;
   /** How this route's https:// upstreams are verified and authenticated. */
   upstreamTls?: UpstreamTlsSpec;
-  /** Traffic policy over the global one, field by field (src/routing/policy.ts). */
+  /** Traffic policy over the global one, field by field (src/upstream/policy.ts). */
   policy?: PolicySpec;
 }
 

@@ -6,7 +6,8 @@
 // boundary, then routes with method/header conditions before unconditional ones, then the order
 // in which routes were given. RouteIndex (route-index.ts) answers that without walking the list.
 import type { RouteSpec, UpstreamSpec } from './route-spec.js';
-import { absolutePathProblem } from './path-mapping.js';
+import type { MatchInput, Route } from './route.js';
+import { absolutePathProblem } from '../http/absolute-path.js';
 import { LayeredRouteIndex, PATCH_LIMIT } from './layered-route-index.js';
 import type { IndexEntry } from './route-index.js';
 import { parseOriginUrl, type Origin } from '../upstream/origin-url.js';
@@ -17,46 +18,6 @@ import { RouteQueue } from '../upstream/route-queue.js';
 import { builtInPolicy, mergePolicy, type Policy } from '../upstream/policy.js';
 import { originKey, upstreamTls, type UpstreamTls } from '../upstream/upstream-tls.js';
 import { ProxyError } from '../errors.js';
-
-export interface Route {
-  readonly spec: Readonly<RouteSpec>;
-  readonly id: string;
-  /** Lower-case host, without a leading `*.` for wildcards. */
-  readonly host: string | undefined;
-  readonly wildcard: boolean;
-  readonly pathPrefix: string;
-  readonly methods: ReadonlySet<string> | undefined;
-  readonly headers: ReadonlyArray<readonly [string, string]>;
-  /** Methods and headers as one string: two routes on the same host and prefix with equal keys
-   *  match exactly the same requests. */
-  readonly conditionKey: string;
-  readonly stripPrefix: boolean;
-  readonly rewritePrefix: string | undefined;
-  readonly preserveHost: boolean;
-  /** Via on this route: true/false, or undefined for the global setting. */
-  readonly via: boolean | undefined;
-  /** Via pseudonym, or undefined for the global proxyName. */
-  readonly proxyName: string | undefined;
-  /** The route's traffic policy: its `policy` over the global one (src/routing/policy.ts). */
-  readonly policy: Policy;
-  readonly balancer: Balancer;
-  /** Retries this route may still make (this process). */
-  readonly budget: RetryBudget;
-  /** Requests waiting for an upstream under the concurrency limit. */
-  readonly queue: RouteQueue;
-  /** The key of its active health check (same check, same key: one probe for every route). */
-  readonly checkKey: string | undefined;
-}
-
-export interface MatchInput {
-  /** Lower-case host without port ('' when the request has none). */
-  host: string;
-  /** Path without the query string. */
-  path: string;
-  method: string;
-  /** Values of a field by lower-case name (only asked for routes with header conditions). */
-  header(name: string): string[];
-}
 
 /** What identifies an active health check: the same check of the same origin is probed once,
  *  whichever routes ask for it. */

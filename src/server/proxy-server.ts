@@ -12,6 +12,10 @@ import { codec, type HeadLimits } from '../wasm/codec.js';
 import { AddressSet } from '../net/address-set.js';
 import { ProxyError } from '../errors.js';
 import { Http1Connection } from '../http1/connection.js';
+import { Http2Connection } from '../http2/connection.js';
+import { readPreface } from '../http2/preface.js';
+import { localResponse } from '../http1/local-response.js';
+import type { ListenerProtocol } from '../config/config.js';
 import type { ListenerMode, ListenerRole, ProxyContext } from '../dispatch/context.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { Observers, type ProxyObserver } from '../dispatch/observer.js';
@@ -31,6 +35,13 @@ export interface ListenerInfo { id: string; tls: boolean; address: AddressInfo }
 export interface PoolStats { authority: string; active: number; idle: number; waiting: number; created: number; reused: number; resumed: number }
 export interface ProxyStats { clientConnections: number; pools: PoolStats[] }
 
+/** A client connection of either front end, as the server tracks it for shutdown. */
+interface ClientConnection {
+  readonly socket: net.Socket;
+  /** Drain: finish what is in progress, take nothing new, close. */
+  shutdown(): void;
+}
+
 export interface ProxyServerOptions {
   /** Every timer of the data path (default: the process clock; tests pass a FakeClock). */
   clock?: Clock;
@@ -48,7 +59,7 @@ export class ProxyServer {
   readonly routes: RouteTableHolder;
   readonly #pools: PoolRegistry;
   readonly #observers = new Observers();
-  readonly #connections = new Set<Http1Connection>();
+  readonly #connections = new Set<ClientConnection>();
   /** Resolves close()'s wait when the last connection closes (set while draining). */
   #lastClosed: (() => void) | undefined;
   readonly #servers: net.Server[] = [];
@@ -199,9 +210,12 @@ export class ProxyServer {
     for (const plan of this.#plans) {
       const dispatcher = this.#dispatcher({ mode: mainMode, secure: plan.tls !== undefined, redirectToHttps: plan.redirectToHttps });
       const t = plan.tls;
+      const protocols = plan.protocols;
       const server = t
-        ? createTlsServer(t.store, { id: plan.id, handshakeTimeoutMs: t.handshakeTimeoutMs, logger: this.logger }, (socket: tls.TLSSocket) => this.#accept(socket, dispatcher))
-        : net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket, dispatcher));
+        ? createTlsServer(t.store, { id: plan.id, handshakeTimeoutMs: t.handshakeTimeoutMs, logger: this.logger, alpnProtocols: protocols }, (socket: tls.TLSSocket) => this.#acceptTls(socket, dispatcher, protocols))
+        : net.createServer({ allowHalfOpen: true, noDelay: true }, protocols.includes('h2c')
+          ? (socket) => this.#acceptH2c(socket, dispatcher, protocols)
+          : (socket) => this.#accept(socket, dispatcher));
       await this.#listenOn(server, plan.listen, plan.where, plan.id, t !== undefined);
       if (t?.watchFiles) this.#watchers.push(new CertificateWatcher(t.store, t.watchIntervalMs, this.logger));
     }
@@ -245,6 +259,57 @@ export class ProxyServer {
     return this.#servers.map((s) => s.address() as AddressInfo);
   }
 
+  /** A TLS connection: HTTP/2 when ALPN chose h2, else HTTP/1.1 (ALPN http/1.1, or a client that
+   *  offered none) where the listener speaks it. */
+  #acceptTls(socket: tls.TLSSocket, dispatcher: Dispatcher, protocols: readonly ListenerProtocol[]): void {
+    if (socket.alpnProtocol === 'h2') this.#acceptH2(socket, dispatcher);
+    else if (protocols.includes('http/1.1')) this.#accept(socket, dispatcher);
+    else {
+      this.logger.debug({ client: socket.remoteAddress, alpn: socket.alpnProtocol }, 'TLS client did not negotiate h2 on an HTTP/2-only listener');
+      socket.destroy();
+    }
+  }
+
+  /** A plain connection on a listener that speaks h2c: the first bytes decide (../http2/preface.ts). */
+  #acceptH2c(socket: net.Socket, dispatcher: Dispatcher, protocols: readonly ListenerProtocol[]): void {
+    if (this.#closing) {
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => {});
+    // until its first bytes arrive, a shutdown closes it (it has sent no request yet)
+    const undecided: ClientConnection = { socket, shutdown: () => socket.destroy() };
+    this.#connections.add(undecided);
+    socket.once('close', () => this.#closed(undecided));
+    readPreface(socket, this.#ctx.clock, this.config.timeouts.idleMs, (h2) => {
+      this.#connections.delete(undecided);
+      if (this.#closing) socket.destroy();
+      else if (h2) this.#acceptH2(socket, dispatcher);
+      else if (protocols.includes('http/1.1')) {
+        this.#accept(socket, dispatcher);
+        socket.resume();
+      } else {
+        // an HTTP/2-only listener: say so, then close (reading and dropping what the client
+        // still sends, so the answer is not lost to a reset), cut off after abortMs
+        const abort = this.#ctx.clock.deadline(() => socket.destroy());
+        abort.arm(this.config.timeouts.abortMs);
+        socket.once('close', () => abort.cancel());
+        socket.on('data', () => {});
+        socket.resume();
+        socket.end(localResponse({ status: 505, code: 'HPE_UNSUPPORTED_VERSION', detail: 'this listener speaks HTTP/2 only (h2c with prior knowledge)' }, { persistence: 'close', headRequest: false }));
+      }
+    });
+  }
+
+  #acceptH2(socket: net.Socket, dispatcher: Dispatcher): void {
+    if (this.#closing) {
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => {});
+    this.#connections.add(new Http2Connection(socket, this.#ctx, dispatcher, this.#closed));
+  }
+
   #accept(socket: net.Socket, dispatcher: Dispatcher): void {
     if (this.#closing) {
       socket.destroy();
@@ -263,7 +328,7 @@ export class ProxyServer {
     this.#connections.add(connection);
   }
 
-  readonly #closed = (c: Http1Connection): void => {
+  readonly #closed = (c: ClientConnection): void => {
     this.#connections.delete(c);
     if (this.#connections.size === 0) this.#lastClosed?.();
   };

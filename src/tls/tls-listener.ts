@@ -1,6 +1,8 @@
 // A TLS listener: node:tls terminates, the certificate comes from the listener's CertificateStore
 // per handshake (SNICallback; the server's own context, used without SNI, follows the store's
-// first certificate). TLS 1.2/1.3, ALPN http/1.1 only. A failed handshake (bad client hello,
+// first certificate). TLS 1.2/1.3; ALPN offers the listener's `protocols` in the server's order
+// of preference (src/server/listener-plan.ts; http/1.1 only for the admin API). A failed
+// handshake (bad client hello,
 // plaintext HTTP sent to the port, no hello before the handshake deadline) costs that one
 // connection and a debug log line: Node destroys the socket and reports it as tlsClientError.
 import tls from 'node:tls';
@@ -11,14 +13,17 @@ export interface TlsListenerOptions {
   id: string;
   handshakeTimeoutMs: number;
   logger: Logger;
+  /** ALPN protocols offered, in preference order (OpenSSL picks the first the client also
+   *  offers; default http/1.1 only). */
+  alpnProtocols?: string[];
 }
 
 /** Options of a TLS server on the store: its certificates chosen per handshake (SNI), the first
  *  one without SNI; also for the admin API's HTTPS server (admin/api/admin-tls.ts). */
-export function tlsServerOptions(store: CertificateStore, handshakeTimeoutMs: number): tls.TlsOptions {
+export function tlsServerOptions(store: CertificateStore, handshakeTimeoutMs: number, alpnProtocols: string[] = ['http/1.1']): tls.TlsOptions {
   return {
     ...store.defaultContextOptions(),
-    ALPNProtocols: ['http/1.1'],
+    ALPNProtocols: alpnProtocols,
     SNICallback: (servername, cb) => cb(null, store.contextFor(servername)),
     handshakeTimeout: handshakeTimeoutMs,
     // no allowHalfOpen (the plain listener has it): a TLS client's close_notify + FIN ends the
@@ -40,7 +45,7 @@ export function followCertificateStore(server: tls.Server, store: CertificateSto
 }
 
 export function createTlsServer(store: CertificateStore, o: TlsListenerOptions, onSecureConnection: (socket: tls.TLSSocket) => void): tls.Server {
-  const server = tls.createServer(tlsServerOptions(store, o.handshakeTimeoutMs), onSecureConnection);
+  const server = tls.createServer(tlsServerOptions(store, o.handshakeTimeoutMs, o.alpnProtocols), onSecureConnection);
   followCertificateStore(server, store, o);
   return server;
 }

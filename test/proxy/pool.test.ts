@@ -79,7 +79,8 @@ describe('upstream connection reuse', () => {
     expect((await get(p.port, '/fast')).status).toBe(200);
   });
 
-  // A FIN alone is a half-close (D29: the request is still answered), so "goes away" is a reset.
+  // "Goes away" is a reset here: a FIN cancels too under the default clientHalfClose "abort", but
+  // with "finish" it is a half-close and the request is still answered.
   it('cancels the upstream request when the client resets, and does not pool that socket', async () => {
     let upstreamClosed = false;
     let connections = 0;

@@ -1,6 +1,7 @@
 import { builtInPolicy } from '../../src/upstream/policy.js';
 import { describe, it, expect } from 'vitest';
-import { RouteTable, RouteTableHolder, type MatchInput } from '../../src/routing/route-table.js';
+import { RouteTable, RouteTableHolder } from '../../src/routing/route-table.js';
+import type { MatchInput } from '../../src/routing/route.js';
 import { mapPath, hasDotDotSegment, prefixMatches } from '../../src/routing/path-mapping.js';
 import { parseOriginUrl } from '../../src/upstream/origin-url.js';
 import { ProxyError } from '../../src/errors.js';
