@@ -2,7 +2,7 @@
 // response with the code gets, the level it is logged at, and what it means. Match on `code`,
 // never on a message. The channel, the exchange, the forward proxy, the admin API and the
 // configuration loaders all take their codes from here, typed as PorticoErrorCode, so a typo does
-// not compile; README.md's table of codes is checked against this registry in both directions
+// not compile; docs/errors.md's table of codes is checked against this registry in both directions
 // (test/errors.test.ts). Codec (parse) errors are HPE_* names in src/wasm/codec-error.ts.
 
 export type ErrorLogLevel = 'error' | 'warn' | 'info';
@@ -28,6 +28,9 @@ export const ERROR_CODES = {
   PRX_ERR_WORKER: e(503, 'error', 'a worker process did not start, answer or apply a change in time'),
   PRX_ERR_STORE: e(503, 'error', 'the route store (etcd) cannot be reached or holds invalid data'),
   PRX_ERR_TLS_FILE: e(422, 'error', 'a TLS certificate, key or CA file is unreadable, invalid or does not match its pair'),
+  PRX_ERR_ACME: e(null, 'warn', 'an ACME account, order or renewal failed: the current certificate (if any) is kept and the order is retried with backoff'),
+  PRX_ERR_ACME_RATE_LIMITED: e(null, 'warn', "the ACME CA refused with a rate limit: the next order waits for the CA's Retry-After"),
+  PRX_TLS_NO_CERTIFICATE: e(null, 'warn', 'a TLS handshake for a name that has no certificate yet (ACME issuance pending) was refused'),
   // upstream (the exchange)
   PRX_ERR_UPSTREAM_CONNECT: e(502, 'warn', 'the upstream refused or could not be reached'),
   PRX_ERR_UPSTREAM_TIMEOUT: e(504, 'warn', 'the upstream timed out'),

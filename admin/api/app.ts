@@ -75,7 +75,7 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
 
   // the shared store (etcd) when the proxy follows one, else the config file
   const store: RouteStore = (ctx.routeSource as unknown as RouteStore | undefined) ?? new AdminStore(ctx.dataPlane, ctx.configPath, ctx.logger.child({ component: 'admin' }));
-  const metrics = new AdminMetrics(ctx.dataPlane, { defaultMetrics: opts.defaultMetrics, store });
+  const metrics = new AdminMetrics(ctx.dataPlane, { defaultMetrics: opts.defaultMetrics, store, acme: ctx.acme });
   store.observeResults((r) => metrics.changeResult(r));
 
   installAuth(app, {
@@ -93,11 +93,13 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
     events: metrics.authEvents,
   });
   // the access log: every mutation, with who made it (the credential's name, never a token);
-  // reads (probes, scrapes) are not logged
+  // reads (probes, scrapes) are not logged, nor are requests refused for their credential (401,
+  // 429: a flood of them would be a flood of lines; metrics count them, ./auth.ts warns once per
+  // address)
   app.addHook('onResponse', async (request, reply) => {
-    if (request.method !== 'GET' && request.method !== 'HEAD') {
-      request.log.info({ method: request.method, url: pathOf(request), status: reply.statusCode, principal: request.principal?.name ?? null }, 'admin request');
-    }
+    if (request.method === 'GET' || request.method === 'HEAD') return;
+    if (!request.principal && (reply.statusCode === 401 || reply.statusCode === 429)) return;
+    request.log.info({ method: request.method, url: pathOf(request), status: reply.statusCode, principal: request.principal?.name ?? null }, 'admin request');
   });
 
   app.register(async (root) => {
@@ -108,7 +110,7 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
     await root.register(routesPlugin, { prefix: '/v1', store });
     await root.register(configPlugin, { prefix: '/v1', store, config: ctx.config, token: ctx.token });
     await root.register(upstreamsPlugin, { prefix: '/v1', plane: ctx.dataPlane });
-    await root.register(tlsPlugin, { prefix: '/v1', plane: ctx.dataPlane });
+    await root.register(tlsPlugin, { prefix: '/v1', plane: ctx.dataPlane, acme: ctx.acme });
     await root.register(docsPlugin);
   });
   return app;

@@ -9,8 +9,10 @@
 //   - more than one worker only where a primary can supervise them (the portico command);
 //   - the proxy can be built from it: routes (upstream URLs, duplicate ids, conflicts) and the
 //     CIDR lists, by constructing the very ProxyServer that would run, without listening (with
-//     workers, each worker builds this same one).
-import { accessSync, constants, statSync } from 'node:fs';
+//     workers, each worker builds this same one);
+//   - automatic HTTPS (`acme`) can work: its CA file, renewBefore, a listener for its challenges,
+//     a writable place to keep the account and certificates (admin/acme/acme-preflight.ts).
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseHostPort, type AdminConfig, type Config } from '../../src/config/config.js';
 import { MIN_ADMIN_TOKEN_LENGTH } from '../../src/config/schema.js';
@@ -20,6 +22,7 @@ import { ProxyServer } from '../../src/server/proxy-server.js';
 import { silentLogger } from '../../src/log.js';
 import { configuredTokens } from '../api/credentials.js';
 import { loadAdminTls } from '../api/admin-tls.js';
+import { checkAcmeConfiguration } from '../acme/acme-preflight.js';
 
 const invalid = (message: string, path?: string) => new ProxyError('PRX_ERR_BAD_CONFIG', message, path);
 
@@ -68,10 +71,17 @@ function checkAdmin(config: Config, env: NodeJS.ProcessEnv): void {
   }
 }
 
-/** The admin API saves route changes next to the config file (temp file + rename): its directory
- *  must exist and be writable, or the first change would fail. */
+/** A config file that does not exist is created by the admin API's first route change (file
+ *  store only). Where nothing would create it, a missing file is a mistyped path, not an empty
+ *  proxy to start. The admin API saves changes next to the file (temp file + rename): its
+ *  directory must exist and be writable, or the first change would fail. */
 function checkConfigPath(config: Config, configPath: string | undefined): void {
-  if (configPath === undefined || !config.admin) return;
+  if (configPath === undefined) return;
+  if (!existsSync(configPath) && (!config.admin || config.store.type !== 'file')) {
+    const why = !config.admin ? 'with --admin off' : 'with an etcd store';
+    throw invalid(`--config ${configPath}: no such file, and ${why} nothing would create it (only the admin API's first route change does, with the file store): check the path, or create the file`);
+  }
+  if (!config.admin) return;
   const dir = dirname(resolve(configPath));
   let isDir = false;
   try {
@@ -108,4 +118,5 @@ export function checkConfiguration(config: Config, configPath: string | undefine
   checkAdmin(config, opts.env ?? process.env);
   checkConfigPath(config, configPath);
   checkProxy(config);
+  checkAcmeConfiguration(config, configPath);
 }

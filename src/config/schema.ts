@@ -1,10 +1,11 @@
 // JSON Schema of the configuration file. Ajv validates it at start-up (`portico --check`), the
-// admin API validates `PUT /v1/config` bodies with it, and the README's reference is written from
+// admin API validates `PUT /v1/config` bodies with it, and docs/configuration.md is written from
 // it. Every property has a default so a file may hold only what differs.
 import { MAX_ROUTES, routeSpecSchema, PROXY_NAME_SCHEMA } from '../routing/route-spec.js';
 import { policySchema } from '../upstream/policy.js';
 import { storeConfigSchema } from './store-schema.js';
 import { adminConfigSchema } from './admin-schema.js';
+import { acmeConfigSchema } from './acme-schema.js';
 import { filePath, hostPort, ms, tlsCertificatesProperties } from './schema-parts.js';
 
 export { certificateList, filePath } from './schema-parts.js';
@@ -33,8 +34,11 @@ export const configSchema = {
           tls: {
             type: 'object',
             additionalProperties: false,
-            required: ['certificates'],
-            properties: tlsCertificatesProperties,
+            properties: {
+              ...tlsCertificatesProperties,
+              acme: { type: 'boolean', default: false, description: 'obtain and renew certificates from the ACME CA of the top-level `acme` setting for every route host that is an exact DNS name (and acmeNames); `certificates` become optional and keep priority for the names they cover' },
+              acmeNames: { type: 'array', maxItems: 1000, uniqueItems: true, default: [], items: { type: 'string', minLength: 1, maxLength: 253 }, description: 'more names to obtain certificates for (with acme: true)' },
+            },
           },
           protocols: {
             type: 'array',
@@ -139,6 +143,7 @@ export const configSchema = {
       default: 'abort',
       description: 'a client that sends FIN while waiting for its response: "abort" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), "finish" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)',
     },
+    acme: acmeConfigSchema,
     routes: { type: 'array', maxItems: MAX_ROUTES, default: [], items: routeSpecSchema },
     store: storeConfigSchema,
     forwardProxy: {

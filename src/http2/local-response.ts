@@ -62,7 +62,7 @@ export function respondLocal(stream: http2.ServerHttp2Stream, answer: LocalAnswe
     stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpcStatusOf(status)), 'grpc-message': grpcMessage(message) }, { endStream: true });
     return;
   }
-  const body = detail === '' ? '' : `${status} ${STATUS_CODES[status] ?? 'Error'}: ${detail} (${code})\n`;
+  const body = answer.body ?? (detail === '' ? '' : `${status} ${STATUS_CODES[status] ?? 'Error'}: ${detail} (${code})\n`);
   const headers: http2.OutgoingHttpHeaders = { ':status': status, 'content-length': Buffer.byteLength(body) };
   if (body !== '') headers['content-type'] = 'text/plain; charset=utf-8';
   if (fields !== undefined) fieldLinesToHeaders(fields, headers);

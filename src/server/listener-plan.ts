@@ -1,6 +1,8 @@
 // The listeners a configuration asks for: the main plain `listen` (unless it is false) and each
 // entry of `listeners`, plain or TLS. TLS certificates are read and checked here, so a bad,
 // unreadable or mismatched file is a configuration error that names the file and the setting.
+// A TLS listener with `tls.acme` may have no certificates (the ACME CA's come later) and needs
+// the top-level `acme` setting.
 import type { Config, ListenerProtocol } from '../config/config.js';
 import { parseHostPort } from '../config/config.js';
 import { ProxyError } from '../errors.js';
@@ -12,7 +14,7 @@ export interface ListenerPlan {
   listen: string;
   /** JSON pointer of the listener's settings. */
   where: string;
-  tls?: { store: CertificateStore; handshakeTimeoutMs: number; watchFiles: boolean; watchIntervalMs: number };
+  tls?: { store: CertificateStore; handshakeTimeoutMs: number; watchFiles: boolean; watchIntervalMs: number; acme: boolean; acmeNames: string[] };
   redirectToHttps?: { port: number };
   /** What it speaks, in preference order: by ALPN on TLS ('h2', 'http/1.1'), on a plain listener
    *  'http/1.1' and perhaps 'h2c' (prior knowledge). */
@@ -53,9 +55,12 @@ export function planListeners(config: Config): ListenerPlan[] {
     const plan: ListenerPlan = { id, listen: l.listen, where, protocols, ...(l.redirectToHttps ? { redirectToHttps: l.redirectToHttps } : {}) };
     if (l.tls) {
       const certs = `${where}/tls/certificates`;
-      const pairs = l.tls.certificates.map((c, j) => readKeyPair(c.cert, c.key, `${certs}/${j}`));
-      const { handshakeTimeoutMs, watchFiles, watchIntervalMs } = l.tls;
-      plan.tls = { store: new CertificateStore(id, pairs, certs), handshakeTimeoutMs, watchFiles, watchIntervalMs };
+      const { handshakeTimeoutMs, watchFiles, watchIntervalMs, acme = false, acmeNames = [] } = l.tls;
+      if (acme && !config.acme) throw new ProxyError('PRX_ERR_BAD_CONFIG', `${where}/tls/acme needs the top-level "acme" setting (at least its "directory")`, `${where}/tls/acme`);
+      if (!acme && acmeNames.length > 0) throw new ProxyError('PRX_ERR_BAD_CONFIG', `${where}/tls/acmeNames is for listeners with "acme": true`, `${where}/tls/acmeNames`);
+      if (!acme && !l.tls.certificates?.length) throw new ProxyError('PRX_ERR_BAD_CONFIG', `${where}/tls needs "certificates" (or "acme": true)`, certs);
+      const pairs = (l.tls.certificates ?? []).map((c, j) => readKeyPair(c.cert, c.key, `${certs}/${j}`));
+      plan.tls = { store: new CertificateStore(id, pairs, certs, undefined, { acme }), handshakeTimeoutMs, watchFiles, watchIntervalMs, acme, acmeNames };
     }
     plans.push(plan);
   });

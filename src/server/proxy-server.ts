@@ -24,6 +24,7 @@ import { planListeners, type ListenerPlan } from './listener-plan.js';
 import { createTlsServer } from '../tls/tls-listener.js';
 import { CertificateWatcher } from '../tls/certificate-watcher.js';
 import type { CertificateStore } from '../tls/certificate-store.js';
+import { AcmeChallengeAnswers, type AcmeChallengeSet } from '../acme/challenge-answers.js';
 import { readCaBundle } from '../tls/pem.js';
 import { systemClock, type Clock } from '../clock.js';
 import { HealthChecker } from '../health/health-checker.js';
@@ -71,6 +72,8 @@ export class ProxyServer {
   /** Active health checks, from listen() (a ProxyServer made only to check a configuration
    *  probes nothing). */
   #checker: HealthChecker | undefined;
+  /** The ACME validations this process answers (HTTP-01 tokens, TLS-ALPN-01 certificates). */
+  readonly #acmeChallenges = new AcmeChallengeAnswers();
   readonly #ctx: ProxyContext;
   #ready = false;
   #closing: Promise<void> | undefined;
@@ -115,6 +118,7 @@ export class ProxyServer {
       nextRequestId: () => this.#idPrefix + (++this.#requestCounter).toString(36),
       clock,
       forward: config.forwardProxy.enabled ? createForwardHandler({ config, logger, clock }) : undefined,
+      acmeChallenges: config.acme ? this.#acmeChallenges : undefined,
     };
     // a swapped-in table may drop origins: close their idle pooled sockets
     this.routes.onReplace((next, prev) => {
@@ -140,9 +144,18 @@ export class ProxyServer {
     return this.#plans.find((p) => p.id === listenerId)?.tls?.store;
   }
 
+  /** Replaces the ACME validations this process answers (throws on a bad challenge certificate). */
+  setAcmeChallenges(set: AcmeChallengeSet): void {
+    this.#acmeChallenges.replace(set);
+  }
+
+  acmeChallenges(): AcmeChallengeSet {
+    return this.#acmeChallenges.current();
+  }
+
   /** TLS listeners with their stores, in configuration order. */
-  tlsListeners(): Array<{ id: string; listen: string; store: CertificateStore }> {
-    return this.#plans.flatMap((p) => (p.tls ? [{ id: p.id, listen: p.listen, store: p.tls.store }] : []));
+  tlsListeners(): Array<{ id: string; listen: string; store: CertificateStore; acmeNames?: string[] }> {
+    return this.#plans.flatMap((p) => (p.tls ? [{ id: p.id, listen: p.listen, store: p.tls.store, ...(p.tls.acme ? { acmeNames: p.tls.acmeNames } : {}) }] : []));
   }
 
   /** Every open listener with its id and whether it speaks TLS. */
@@ -211,8 +224,9 @@ export class ProxyServer {
       const dispatcher = this.#dispatcher({ mode: mainMode, secure: plan.tls !== undefined, redirectToHttps: plan.redirectToHttps });
       const t = plan.tls;
       const protocols = plan.protocols;
+      const answerTlsAlpn01 = t?.acme && this.config.acme?.challenges.includes('tls-alpn-01') ? (name: string) => this.#acmeChallenges.tlsAlpn01Context(name) : undefined;
       const server = t
-        ? createTlsServer(t.store, { id: plan.id, handshakeTimeoutMs: t.handshakeTimeoutMs, logger: this.logger, alpnProtocols: protocols }, (socket: tls.TLSSocket) => this.#acceptTls(socket, dispatcher, protocols))
+        ? createTlsServer(t.store, { id: plan.id, handshakeTimeoutMs: t.handshakeTimeoutMs, logger: this.logger, alpnProtocols: protocols, answerTlsAlpn01 }, (socket: tls.TLSSocket) => this.#acceptTls(socket, dispatcher, protocols))
         : net.createServer({ allowHalfOpen: true, noDelay: true }, protocols.includes('h2c')
           ? (socket) => this.#acceptH2c(socket, dispatcher, protocols)
           : (socket) => this.#accept(socket, dispatcher));
