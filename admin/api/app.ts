@@ -17,6 +17,8 @@ import { tlsPlugin } from './tls-api.js';
 import { healthPlugin } from './health-api.js';
 import { AdminMetrics, metricsPlugin } from '../metrics/metrics-api.js';
 import { docsPlugin, registerOpenApi } from './docs-api.js';
+import { revisionsPlugin } from './revisions-api.js';
+import { changesPlugin } from './changes-api.js';
 import { packageVersion } from '../../src/package-root.js';
 
 export interface AdminAppOptions {
@@ -62,11 +64,12 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
   });
 
   // the shared store (etcd) when the proxy follows one, else the config file
-  const store: RouteStore = (ctx.routeSource as unknown as RouteStore | undefined) ?? new AdminStore(ctx.dataPlane, ctx.configPath, ctx.logger.child({ component: 'admin' }));
+  const store: RouteStore = (ctx.routeSource as unknown as RouteStore | undefined) ?? new AdminStore(ctx.dataPlane, ctx.configPath, ctx.logger.child({ component: 'admin' }), undefined, ctx.config.history.keep);
   const metrics = new AdminMetrics(ctx.dataPlane, { defaultMetrics: opts.defaultMetrics, store });
   store.observeResults((r) => metrics.changeResult(r));
 
   app.register(async (root) => {
+    await store.open();
     await registerOpenApi(root, adminVersion());
     await root.register(healthPlugin, { plane: ctx.dataPlane });
     await root.register(metricsPlugin, { metrics });
@@ -75,6 +78,8 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
     await root.register(configPlugin, { prefix: '/v1', store, config: ctx.config, token: ctx.token });
     await root.register(upstreamsPlugin, { prefix: '/v1', plane: ctx.dataPlane });
     await root.register(tlsPlugin, { prefix: '/v1', plane: ctx.dataPlane });
+    await root.register(revisionsPlugin, { prefix: '/v1', store });
+    await root.register(changesPlugin, { prefix: '/v1', store, heartbeatMs: ctx.config.history.heartbeatMs, maxSubscribers: ctx.config.history.maxSubscribers });
     await root.register(docsPlugin);
   });
   return app;

@@ -11,6 +11,13 @@ import { AdminProblem } from './problem.js';
 
 export { isLoopbackHost };
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who sent the request (set by the token check; undefined: no token was presented). */
+    principal?: { name: string; role: 'admin' | 'read' };
+  }
+}
+
 function sha256(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
 }
@@ -58,6 +65,7 @@ export function checkToken(request: FastifyRequest, token: string | undefined): 
   if (!m || !tokenMatches(m[1], token)) {
     throw new AdminProblem(401, 'unauthorized', 'the bearer token is wrong', {}, { 'www-authenticate': 'Bearer realm="portico-admin", error="invalid_token"' });
   }
+  request.principal = { name: 'admin', role: 'admin' };
 }
 
 /** Installs the checks for every request of the app (before routing, so 404/405 leak nothing). */
