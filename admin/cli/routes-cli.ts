@@ -1,7 +1,9 @@
-// `portico routes list|get|add|rm`: a small client of the admin API, so nobody has to hand-write
-// curl. Talks to --admin URL (default $PORTICO_ADMIN_URL or http://127.0.0.1:9090) with the bearer
+// `portico routes list|get|add|rm|history|diff|rollback`: a small client of the admin API, so
+// nobody has to hand-write curl (the history commands: ./history-cli.ts). Talks to --admin URL (default $PORTICO_ADMIN_URL or http://127.0.0.1:9090) with the bearer
 // token from --token or $PORTICO_ADMIN_TOKEN.
 import { parseArgs } from 'node:util';
+import { UsageError, call, problemText, type Reply } from './admin-client.js';
+import { HISTORY_COMMANDS, HISTORY_OPTIONS_USAGE, HISTORY_OPTION_USE, HISTORY_USAGE, historyOptions, runHistoryCommand } from './history-cli.js';
 
 export const EXIT_OK = 0;
 /** The admin API answered with an error (not found, conflict, invalid route, bad token...). */
@@ -21,18 +23,22 @@ Commands:
       [--host HOST] [--strip] [--rewrite PATH] [--preserve-host] [--method METHOD ...]
                              create a route (an upstream may be URL or URL,WEIGHT)
   rm ID                      delete a route
+${HISTORY_USAGE}
 
 Options:
   --admin URL       admin API address (default $PORTICO_ADMIN_URL or http://127.0.0.1:9090)
-  --token TOKEN     bearer token for add/rm (default $PORTICO_ADMIN_TOKEN)
+  --token TOKEN     bearer token for add/rm/rollback (default $PORTICO_ADMIN_TOKEN)
   --json            print JSON instead of a table or a sentence
-  --dry-run         add/rm: validate and show what would change, change nothing
+  --dry-run         add/rm/rollback: validate and show what would change, change nothing
+${HISTORY_OPTIONS_USAGE}
   -h, --help        print this help
 
 Examples:
   portico routes add --id api --prefix /api --upstream http://127.0.0.1:3000 --strip
   portico routes list
-  portico routes rm api
+  portico routes rm api --message "api moved to the new cluster"
+  portico routes history
+  portico routes rollback 41
 
 Exit codes: 0 ok; 1 the admin API refused the request; 2 bad usage; 3 the admin API cannot be reached.
 `;
@@ -49,9 +55,6 @@ const defaultIo: ClientIo = {
   err: (s) => process.stderr.write(s),
 };
 
-class UsageError extends Error {}
-
-interface Problem { title?: string; status?: number; detail?: string; pointer?: string; route?: string }
 interface RouteJson {
   id: string; host?: string; pathPrefix: string; methods?: string[]; headers?: Record<string, string>;
   upstreams: Array<string | { url: string; weight?: number }>; stripPrefix?: boolean; rewritePrefix?: string; preserveHost?: boolean;
@@ -87,34 +90,10 @@ export function routesTable(routes: RouteJson[]): string {
   return [line(head), ...rows.map(line)].join('\n') + '\n';
 }
 
-interface Reply { status: number; body: unknown }
-
-async function call(base: string, token: string | undefined, method: string, path: string, body?: unknown): Promise<Reply> {
-  let url: URL;
-  try {
-    url = new URL(path, base.endsWith('/') ? base : `${base}/`);
-  } catch {
-    throw new UsageError(`--admin ${JSON.stringify(base)} is not a URL (e.g. http://127.0.0.1:9090)`);
-  }
-  const headers: Record<string, string> = { accept: 'application/json, application/problem+json' };
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
-  const text = await res.text();
-  let parsed: unknown = undefined;
-  if (text) {
-    try { parsed = JSON.parse(text); } catch { parsed = text; }
-  }
-  return { status: res.status, body: parsed };
-}
-
-function problemText(r: Reply, hasToken: boolean): string {
-  const p = (r.body && typeof r.body === 'object' ? r.body : {}) as Problem;
-  let s = p.detail ?? p.title ?? (typeof r.body === 'string' ? r.body : 'request failed');
-  if (p.pointer) s += ` (at ${p.pointer}${p.route ? `, route ${p.route}` : ''})`;
-  else if (p.route) s += ` (route ${p.route})`;
-  if (r.status === 401 && !hasToken) s += '; pass --token or set PORTICO_ADMIN_TOKEN';
-  return `${s} [HTTP ${r.status}]`;
+/** A line saying that a guard watches the change (X-Portico-Guard), or nothing. */
+function guarded(reply: Reply): string {
+  const g = reply.headers.get('x-portico-guard');
+  return g ? `guarded: ${g}\n` : '';
 }
 
 export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo): Promise<number> {
@@ -137,6 +116,7 @@ export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo):
         rewrite: { type: 'string' },
         'preserve-host': { type: 'boolean' },
         method: { type: 'string', multiple: true },
+        ...historyOptions,
       },
       allowPositionals: true,
       strict: true,
@@ -153,14 +133,23 @@ export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo):
   const admin = (values.admin as string | undefined) ?? io.env.PORTICO_ADMIN_URL ?? 'http://127.0.0.1:9090';
   const token = (values.token as string | undefined) ?? io.env.PORTICO_ADMIN_TOKEN ?? undefined;
   const json = values.json === true;
-  const dry = values['dry-run'] === true ? '?dryRun=true' : '';
+  // a write's query (dry run, guard) and headers (the change message)
+  const writeQuery = new URLSearchParams();
+  if (values['dry-run'] === true) writeQuery.set('dryRun', 'true');
+  if (typeof values.guard === 'string') writeQuery.set('guard', values.guard);
+  const dry = writeQuery.size ? `?${writeQuery}` : '';
+  const dryRun = values['dry-run'] === true;
+  const writeHeaders: Record<string, string> = typeof values.message === 'string' ? { 'x-portico-change-message': values.message } : {};
   const print = (v: unknown) => io.out(JSON.stringify(v, null, 2) + '\n');
 
   try {
     const onlyFor = (allowed: string[]) => {
       const routeFlags = ['id', 'prefix', 'upstream', 'host', 'strip', 'rewrite', 'preserve-host', 'method'];
       for (const f of routeFlags) if (values[f] !== undefined && !allowed.includes(f)) throw new UsageError(`--${f} is only for "add"`);
-      if (values['dry-run'] && !['add', 'rm'].includes(command)) throw new UsageError('--dry-run is only for "add" and "rm"');
+      if (values['dry-run'] && !['add', 'rm', 'rollback'].includes(command)) throw new UsageError('--dry-run is only for "add", "rm" and "rollback"');
+      for (const [f, commands] of Object.entries(HISTORY_OPTION_USE)) {
+        if (values[f] !== undefined && !commands.includes(command)) throw new UsageError(`--${f} is only for ${commands.map((x) => `"${x}"`).join(', ')}`);
+      }
     };
     const one = (): string => {
       if (rest.length !== 1) throw new UsageError(`"${command}" takes one route id, e.g. portico routes ${command} api`);
@@ -201,13 +190,13 @@ export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo):
           ...(values.rewrite !== undefined ? { rewritePrefix: values.rewrite as string } : {}),
           ...(values['preserve-host'] ? { preserveHost: true } : {}),
         };
-        reply = await call(admin, token, 'POST', `v1/routes${dry}`, route);
+        reply = await call(admin, token, 'POST', `v1/routes${dry}`, route, writeHeaders);
         if (reply.status === 201) {
           if (json) print(reply.body);
-          else io.out(`added route ${route.id}: ${route.host ?? '*'}${route.pathPrefix} -> ${route.upstreams.map(upstreamText).join(', ')}\n`);
+          else io.out(`added route ${route.id}: ${route.host ?? '*'}${route.pathPrefix} -> ${route.upstreams.map(upstreamText).join(', ')}\n${guarded(reply)}`);
           return EXIT_OK;
         }
-        if (reply.status === 200 && dry) {
+        if (reply.status === 200 && dryRun) {
           if (json) print(reply.body);
           else io.out(`dry run: route ${route.id} is valid and would be added (revision ${(reply.body as { revision: number }).revision}); nothing changed\n`);
           return EXIT_OK;
@@ -217,21 +206,26 @@ export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo):
       case 'rm': {
         onlyFor([]);
         const id = one();
-        reply = await call(admin, token, 'DELETE', `v1/routes/${encodeURIComponent(id)}${dry}`);
+        reply = await call(admin, token, 'DELETE', `v1/routes/${encodeURIComponent(id)}${dry}`, undefined, writeHeaders);
         if (reply.status === 204) {
           if (json) print({ removed: id });
-          else io.out(`removed route ${id}\n`);
+          else io.out(`removed route ${id}\n${guarded(reply)}`);
           return EXIT_OK;
         }
-        if (reply.status === 200 && dry) {
+        if (reply.status === 200 && dryRun) {
           if (json) print(reply.body);
           else io.out(`dry run: route ${id} would be removed; nothing changed\n`);
           return EXIT_OK;
         }
         break;
       }
-      default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)} (list, get, add, rm)`);
+      default: {
+        if (!HISTORY_COMMANDS.includes(command)) throw new UsageError(`unknown command ${JSON.stringify(command)} (list, get, add, rm, history, diff, rollback)`);
+        onlyFor([]);
+        const done = await runHistoryCommand(command, { admin, token, json, dryRun, values, rest, out: io.out });
+        if (typeof done === 'number') return done;
+        reply = done;
+      }
     }
     io.err(`portico routes ${command}: ${problemText(reply, token !== undefined)}\n`);
     return EXIT_REFUSED;
