@@ -25,7 +25,7 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { Pool } from 'undici';
 import { resolveConfig } from '../src/config/config.js';
-import { ProxyServer } from '../src/proxy/proxy-server.js';
+import { ProxyServer } from '../src/server/proxy-server.js';
 import { InProcessDataPlane } from '../admin/cluster/in-process.js';
 import type { DataPlane } from '../src/contract/data-plane.js';
 import { startAdmin } from '../admin/api/start-admin.js';

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { resolveConfig } from '../src/config/config.js';
-import { ProxyServer } from '../src/proxy/proxy-server.js';
+import { ProxyServer } from '../src/server/proxy-server.js';
 import { InProcessDataPlane } from '../admin/cluster/in-process.js';
 import { RouteTable } from '../src/routing/route-table.js';
 import type { RouteSpec } from '../src/routing/route-spec.js';

@@ -170,20 +170,25 @@ export function shebangNodeFlags(file: string): string[] {
 /** `portico`, or with `workers` > 1 `portico --workers N` (target `portico-wN`), optionally with
  *  node:cluster's scheduling forced (`portico-wN-rr`, `portico-wN-none`). CPU and memory are the
  *  whole process tree's (primary and workers). */
-function porticoTarget(workers = 1, sched?: 'rr' | 'none'): TargetDef {
-  const name = workers === 1 ? 'portico' : `portico-w${workers}${sched ? `-${sched}` : ''}`;
+function porticoTarget(workers = 1, sched?: 'rr' | 'none', ref = false): TargetDef {
+  const name = ref ? 'portico-ref' : workers === 1 ? 'portico' : `portico-w${workers}${sched ? `-${sched}` : ''}`;
+  /** The checkout whose build runs: this one, or for portico-ref the one PORTICO_REF_ROOT names
+   *  (another commit, built: before/after comparisons in one interleaved run). */
+  const rootOf = (ctx: TargetContext): string => (ref ? process.env['PORTICO_REF_ROOT'] ?? '(PORTICO_REF_ROOT is not set)' : ctx.root);
   return {
     name,
-    optIn: workers > 1,
-    describe: workers === 1
+    optIn: workers > 1 || ref,
+    describe: ref
+      ? 'the portico command of another built checkout (PORTICO_REF_ROOT), run exactly as portico: a before/after comparison in the same run'
+      : workers === 1
       ? 'the portico command (package.json bin, with its shebang node flags), --admin off (or on for workload f), --log-level silent; for forward/CONNECT --forward with a config allowing the loopback origin and its port'
       : `portico --workers ${workers} (a primary and ${workers} worker processes${sched ? `, NODE_CLUSTER_SCHED_POLICY=${sched}` : ''}); CPU and RSS of all of them`,
     roles: ['reverse', 'forward', 'tunnel', 'tls'],
-    check: (ctx) => (existsSync(porticoEntry(ctx.root)) ? undefined : `${porticoEntry(ctx.root)} is missing (run npm run build)`),
+    check: (ctx) => (existsSync(porticoEntry(rootOf(ctx))) ? undefined : `${porticoEntry(rootOf(ctx))} is missing (run npm run build${ref ? ' there, and set PORTICO_REF_ROOT' : ''})`),
     version: (ctx) => {
       try {
-        const p = JSON.parse(readFileSync(join(ctx.root, 'package.json'), 'utf8')) as { version: string };
-        return `portico ${p.version}`;
+        const p = JSON.parse(readFileSync(join(rootOf(ctx), 'package.json'), 'utf8')) as { version: string };
+        return `portico ${p.version}${ref ? ` at ${rootOf(ctx)}` : ''}`;
       } catch {
         return 'portico';
       }
@@ -191,7 +196,7 @@ function porticoTarget(workers = 1, sched?: 'rr' | 'none'): TargetDef {
     async start(ctx, role, opts = {}) {
       const port = await freePort();
       // Run the bin as its shebang would (e.g. `#!/usr/bin/env -S node --max-semi-space-size=2`).
-      const entry = porticoEntry(ctx.root);
+      const entry = porticoEntry(rootOf(ctx));
       const listen = role === 'tls'
         ? ['--listen', 'off', '--tls-listen', `127.0.0.1:${port}`, '--tls-cert', tlsFiles(ctx).cert, '--tls-key', tlsFiles(ctx).key]
         : ['--listen', `127.0.0.1:${port}`];
@@ -451,5 +456,5 @@ PidFile "${dir}/tinyproxy.pid"
 /** All targets, in report order. */
 export const ALL_TARGETS: TargetDef[] = [
   direct, portico, tcpPipe, nodeHttpProxy, fastifyProxy, nginx, haproxy, twisted, tinyproxy,
-  porticoTarget(2), porticoTarget(2, 'rr'), porticoTarget(2, 'none'),
+  porticoTarget(2), porticoTarget(2, 'rr'), porticoTarget(2, 'none'), porticoTarget(1, undefined, true),
 ];

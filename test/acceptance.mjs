@@ -14,7 +14,7 @@ if (!existsSync(suite)) {
   console.error(`acceptance suite not found at ${suite} (set PORTICO_ACCEPTANCE)`);
   process.exit(1);
 }
-const bin = join(root, 'dist', 'src', 'cli', 'main.js');
+const bin = join(root, 'dist', 'admin', 'cli', 'portico.js');
 
 const freePort = () => new Promise((res, rej) => {
   const s = net.createServer();

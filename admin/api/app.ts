@@ -1,8 +1,10 @@
 // The admin API as a Fastify app: one encapsulated plugin per resource, shared schemas, problem
-// details for every error, bearer-token and Host checks in front of everything.
+// details for every error, credential and Host checks in front of everything (./auth.ts), over
+// HTTPS when admin.tls is set (./admin-tls.ts).
+import type { Server as TlsServer } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AdminContext } from './admin-context.js';
-import { parseHostPort } from '../../src/config/config.js';
+import { parseHostPort, resolveConfig } from '../../src/config/config.js';
 import { AdminStore } from '../stores/file-store.js';
 import type { RouteStore } from '../stores/route-store.js';
 import { statusPlugin } from './status-api.js';
@@ -20,6 +22,13 @@ import { docsPlugin, registerOpenApi } from './docs-api.js';
 import { revisionsPlugin } from './revisions-api.js';
 import { changesPlugin } from './changes-api.js';
 import { packageVersion } from '../../src/package-root.js';
+import type { AdminConfig } from '../../src/config/admin-schema.js';
+import { followCertificateStore } from '../../src/tls/tls-listener.js';
+import { CertificateWatcher } from '../../src/tls/certificate-watcher.js';
+import { configuredTokens, TokenSet } from './credentials.js';
+import { resolveOpenReads } from './access-policy.js';
+import { loadAdminTls } from './admin-tls.js';
+import { FailedAuthBudget } from './failed-auth-budget.js';
 
 export interface AdminAppOptions {
   /** Process-level metrics (CPU, memory, event loop); default true. */
@@ -30,10 +39,20 @@ function adminVersion(): string {
   return packageVersion() ?? '0.0.0';
 }
 
-/** Builds the app without listening (tests use inject()). */
+/** The admin settings of the context's configuration (the defaults when it has none). */
+function adminSettings(ctx: AdminContext): AdminConfig {
+  return ctx.config.admin || (resolveConfig({ admin: { listen: ctx.listen } }).admin as AdminConfig);
+}
+
+/** Builds the app without listening (tests use inject()). Reads the token files and TLS files of
+ *  the configuration; throws ProxyError naming the setting when one is wrong. */
 export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): FastifyInstance {
   const { host, port: configuredPort } = parseHostPort(ctx.listen, 'admin listen');
+  const settings = adminSettings(ctx);
+  const tokens = new TokenSet(configuredTokens(settings, ctx.token));
+  const tls = settings.tls ? loadAdminTls(settings.tls) : undefined;
   const app = Fastify({
+    ...(tls ? { https: tls.serverOptions } : {}),
     loggerInstance: ctx.logger.child({ component: 'admin' }) as unknown as FastifyBaseLogger,
     // mutations are logged by the onResponse hook below (path only, never the query string);
     // reads (probes, scrapes) are not
@@ -44,29 +63,44 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
     keepAliveTimeout: 5_000,
     return503OnClosing: true,
     exposeHeadRoutes: true,
-  });
+  }) as unknown as FastifyInstance;
+  if (tls) {
+    const logger = ctx.logger.child({ component: 'admin' });
+    followCertificateStore(app.server as unknown as TlsServer, tls.store, { id: tls.store.id, handshakeTimeoutMs: tls.handshakeTimeoutMs, logger });
+    const watcher = tls.watchFiles ? new CertificateWatcher(tls.store, tls.watchIntervalMs, logger) : undefined;
+    app.addHook('onClose', async () => watcher?.close());
+  }
   app.setValidatorCompiler(validatorCompiler);
   for (const s of sharedSchemas) app.addSchema(s);
   installProblemHandlers(app);
   installBodyDepthLimit(app);
-  installAuth(app, {
-    token: ctx.token,
-    listenHost: host,
-    port: () => {
-      const a = app.server.address();
-      return a && typeof a === 'object' ? a.port : configuredPort;
-    },
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    if (request.method !== 'GET' && request.method !== 'HEAD') {
-      request.log.info({ method: request.method, url: pathOf(request), status: reply.statusCode }, 'admin request');
-    }
-  });
 
   // the shared store (etcd) when the proxy follows one, else the config file
   const store: RouteStore = (ctx.routeSource as unknown as RouteStore | undefined) ?? new AdminStore(ctx.dataPlane, ctx.configPath, ctx.logger.child({ component: 'admin' }), undefined, ctx.config.history.keep);
   const metrics = new AdminMetrics(ctx.dataPlane, { defaultMetrics: opts.defaultMetrics, store });
   store.observeResults((r) => metrics.changeResult(r));
+
+  installAuth(app, {
+    tokens,
+    clients: tls?.clients ?? new Map(),
+    openReads: resolveOpenReads(settings.openReads, host),
+    metricsAuth: settings.metricsAuth,
+    budget: new FailedAuthBudget(settings.failedAuth),
+    delayMs: settings.failedAuth.delayMs,
+    listenHost: host,
+    port: () => {
+      const a = app.server.address();
+      return a && typeof a === 'object' ? a.port : configuredPort;
+    },
+    events: metrics.authEvents,
+  });
+  // the access log: every mutation, with who made it (the credential's name, never a token);
+  // reads (probes, scrapes) are not logged
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      request.log.info({ method: request.method, url: pathOf(request), status: reply.statusCode, principal: request.principal?.name ?? null }, 'admin request');
+    }
+  });
 
   app.register(async (root) => {
     await store.open();

@@ -1,7 +1,7 @@
 // /v1/config: the whole configuration (GET) and its atomic replacement (PUT).
 // Only the route list can change at run time. Other settings in a PUT body must equal the running
 // ones (422 naming the first that differs: edit the file and restart for those); settings left out
-// are unchanged. Secrets (admin token, forward-proxy passwords, the etcd password) are never served.
+// are unchanged. Secrets (admin tokens, forward-proxy passwords, the etcd password) are never served.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Config } from '../../src/config/config.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
@@ -25,7 +25,10 @@ type Body = Record<string, unknown> & { routes: RouteSpec[] };
 export function configView(config: Config, routes: ReadonlyArray<Readonly<RouteSpec>>): Record<string, unknown> {
   const view = structuredClone({ ...config, routes: [] }) as unknown as Record<string, any>;
   view.routes = routes;
-  if (view.admin && typeof view.admin === 'object') delete view.admin.token;
+  if (view.admin && typeof view.admin === 'object') {
+    delete view.admin.token;
+    for (const t of view.admin.tokens ?? []) delete t.token;
+  }
   if (view.forwardProxy?.auth) delete view.forwardProxy.auth.users;
   if (view.store?.auth) delete view.store.auth.password;
   return view;
@@ -97,6 +100,10 @@ export const configPlugin: FastifyPluginAsync<ConfigPluginOptions> = async (app:
         }
         if (a && typeof a === 'object') delete a.token;
         if (b && typeof b === 'object') delete b.token;
+        // token values are never served either: an entry without one keeps the running one
+        if (Array.isArray(a?.tokens) && Array.isArray(b?.tokens)) {
+          (a.tokens as Array<Record<string, unknown>>).forEach((t, i) => { if (t && t.token === undefined && b.tokens[i]) t.token = b.tokens[i].token; });
+        }
       }
       if (key === 'forwardProxy' && a?.auth && b?.auth && !(request as unknown as { sentUsers: boolean }).sentUsers) a.auth.users = b.auth.users;
       // the etcd password is never served, so a body made from GET /v1/config does not hold it

@@ -10,9 +10,12 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
       info: {
         title: 'Portico admin API',
         version,
-        description: 'Live route changes for a running Portico proxy. Mutations need `Authorization: Bearer <token>`; errors are application/problem+json (RFC 9457).',
+        description: 'Live route changes for a running Portico proxy. Mutations need an admin credential (`Authorization: Bearer <token>`, or a client certificate listed in admin.tls.clientCertificates.clients); reads need a read or admin credential unless admin.openReads (default: true on loopback only); /healthz and /readyz need none, /metrics none with admin.metricsAuth false. See docs/admin-security.md. Errors are application/problem+json (RFC 9457).',
       },
+      // (OpenAPI 3.1's mutualTLS scheme is not in @fastify/swagger's types: the description says it)
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+      // every operation needs it unless it says otherwise (the probes: security [])
+      security: [{ bearerAuth: [] }],
       tags: [
         { name: 'routes', description: 'Routes: create, read, replace, patch, delete' },
         { name: 'config', description: 'The whole configuration' },

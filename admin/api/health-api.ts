@@ -19,14 +19,18 @@ const statusSchema = {
 } as const;
 
 export const healthPlugin: FastifyPluginAsync<HealthPluginOptions> = async (app: FastifyInstance, { plane }) => {
+  // probes answer anyone (orchestrators probe without credentials): ./access-policy.ts
   app.get('/healthz', {
-    schema: { tags: ['health'], summary: 'Liveness: the process answers', querystring: noQuery, response: { 200: statusSchema } },
+    config: { access: 'public' },
+    schema: { tags: ['health'], summary: 'Liveness: the process answers', security: [], querystring: noQuery, response: { 200: statusSchema } },
   }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', {
+    config: { access: 'public' },
     schema: {
       tags: ['health'],
       summary: 'Readiness: the proxy listens and its configuration is loaded (503 otherwise)',
+      security: [],
       querystring: noQuery,
       response: { 200: statusSchema, 503: statusSchema },
     },

@@ -100,11 +100,12 @@ export const DryRunSchema = {
   },
 };
 
-/** The config as served: secrets (admin token, forward-proxy passwords, etcd password) are not part of it. */
+/** The config as served: secrets (admin tokens, forward-proxy passwords, etcd password) are not part of it. */
 function configView(): Record<string, unknown> {
   const c = withoutIds(configSchema) as unknown as { properties: Record<string, any> };
   const admin = c.properties.admin;
-  delete admin.oneOf[1].properties.token;
+  delete admin.properties.token;
+  delete admin.properties.tokens.items.properties.token;
   const auth = c.properties.forwardProxy.properties.auth;
   delete auth.properties.users;
   auth.required = [];

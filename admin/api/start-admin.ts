@@ -13,7 +13,9 @@ export const MIN_TOKEN_LENGTH = MIN_ADMIN_TOKEN_LENGTH;
 
 export const startAdmin: AdminStarter = async (ctx): Promise<AdminHandle> => {
   const { host, port } = parseHostPort(ctx.listen, 'admin listen');
-  if (!isLoopbackHost(host) && !ctx.token) {
+  const admin = ctx.config.admin || undefined;
+  const credentials = ctx.token !== undefined || (admin?.tokens.length ?? 0) > 0 || (admin?.tls?.clientCertificates?.clients.length ?? 0) > 0;
+  if (!isLoopbackHost(host) && !credentials) {
     throw new ProxyError('PRX_ERR_BAD_CONFIG', `refusing to serve the admin API on ${ctx.listen} (not a loopback address) without a token: set admin.token in the config file or PORTICO_ADMIN_TOKEN, or listen on 127.0.0.1`);
   }
   if (ctx.token !== undefined && ctx.token.length < MIN_TOKEN_LENGTH) {
@@ -30,7 +32,7 @@ export const startAdmin: AdminStarter = async (ctx): Promise<AdminHandle> => {
   const a = app.server.address() as AddressInfo;
   const shown = a.family === 'IPv6' ? `[${a.address}]` : a.address;
   return {
-    url: `http://${shown}:${a.port}`,
+    url: `${admin?.tls ? 'https' : 'http'}://${shown}:${a.port}`,
     close: () => app.close(),
   };
 };

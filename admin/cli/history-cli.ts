@@ -1,6 +1,6 @@
 // `portico routes history|diff|rollback`: the route history (docs/route-history.md) from the
 // command line, through the admin API (GET /v1/revisions, .../diff, POST .../rollback).
-import { UsageError, call, type Reply } from './admin-client.js';
+import { UsageError, call, responseHeader, type AdminEndpoint, type Reply } from './admin-client.js';
 
 export const HISTORY_COMMANDS = ['history', 'diff', 'rollback'];
 
@@ -41,8 +41,7 @@ interface Diff {
 }
 
 export interface HistoryCommand {
-  admin: string;
-  token: string | undefined;
+  endpoint: AdminEndpoint;
   json: boolean;
   dryRun: boolean;
   values: Record<string, string | boolean | string[] | undefined>;
@@ -113,7 +112,7 @@ export async function runHistoryCommand(command: string, c: HistoryCommand): Pro
       const before = numberOption(c.values, 'before', 1);
       if (limit) q.set('limit', limit);
       if (before) q.set('before', before);
-      const reply = await call(c.admin, c.token, 'GET', `v1/revisions${q.size ? `?${q}` : ''}`);
+      const reply = await call(c.endpoint, 'GET', `v1/revisions${q.size ? `?${q}` : ''}`);
       if (reply.status !== 200) return reply;
       const body = reply.body as { current: number; revisions: Summary[]; next?: string };
       if (c.json) {
@@ -131,7 +130,7 @@ export async function runHistoryCommand(command: string, c: HistoryCommand): Pro
     case 'diff': {
       const rev = revisionArg(command, c.rest);
       const from = numberOption(c.values, 'from', 0);
-      const reply = await call(c.admin, c.token, 'GET', `v1/revisions/${rev}/diff${from !== undefined ? `?from=${from}` : ''}`);
+      const reply = await call(c.endpoint, 'GET', `v1/revisions/${rev}/diff${from !== undefined ? `?from=${from}` : ''}`);
       if (reply.status !== 200) return reply;
       if (c.json) print(reply.body);
       else c.out(diffText(reply.body as Diff));
@@ -145,7 +144,7 @@ export async function runHistoryCommand(command: string, c: HistoryCommand): Pro
       const headers: Record<string, string> = {};
       if (typeof c.values.message === 'string') headers['x-portico-change-message'] = c.values.message;
       if (typeof c.values['if-match'] === 'string') headers['if-match'] = c.values['if-match'];
-      const reply = await call(c.admin, c.token, 'POST', `v1/revisions/${rev}/rollback${q.size ? `?${q}` : ''}`, undefined, headers);
+      const reply = await call(c.endpoint, 'POST', `v1/revisions/${rev}/rollback${q.size ? `?${q}` : ''}`, undefined, headers);
       if (reply.status !== 200) return reply;
       const body = reply.body as { revision: number; applied: boolean; dryRun: boolean; diff: Diff };
       if (c.json) {
@@ -157,7 +156,7 @@ export async function runHistoryCommand(command: string, c: HistoryCommand): Pro
       if (body.dryRun) c.out(`dry run: rolling back to revision ${rev} would make revision ${body.revision} (${what}); nothing changed\n`);
       else if (!body.applied) c.out(`revision ${body.revision} has the routes of revision ${rev} already: nothing changed\n`);
       else c.out(`rolled back to revision ${rev}: revision ${body.revision} runs (${what})\n`);
-      const guard = reply.headers.get('x-portico-guard');
+      const guard = responseHeader(reply, 'x-portico-guard');
       if (guard) c.out(`guarded: ${guard}\n`);
       if (body.applied || body.dryRun) c.out(diffText(d).split('\n').slice(1).join('\n'));
       return 0;

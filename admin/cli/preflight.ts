@@ -2,8 +2,9 @@
 // (and by --check), so that a mistake is an exit 2 naming the setting, never a start that fails
 // later (a 500 on the first route change, an exit 1 after "listening"):
 //   - every listener address (plain and TLS) is HOST:PORT with a port in range;
-//   - the admin token (file or PORTICO_ADMIN_TOKEN) is long enough, and a non-loopback admin
-//     listener has one (a generated token is only for loopback);
+//   - the admin tokens (file, token files or PORTICO_ADMIN_TOKEN) are long enough, readable and
+//     distinct, admin.tls's files load, and a non-loopback admin listener has a credential (a
+//     generated token is only for loopback);
 //   - the --config file can be created and replaced where it is (the admin API writes it);
 //   - more than one worker only where a primary can supervise them (the portico command);
 //   - the proxy can be built from it: routes (upstream URLs, duplicate ids, conflicts) and the
@@ -11,13 +12,15 @@
 //     workers, each worker builds this same one).
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseHostPort, type Config } from '../../src/config/config.js';
+import { parseHostPort, type AdminConfig, type Config } from '../../src/config/config.js';
 import { MIN_ADMIN_TOKEN_LENGTH } from '../../src/config/schema.js';
 import { ProxyError } from '../../src/errors.js';
 import { isLoopbackHost } from '../../src/net/loopback.js';
-import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { ProxyServer } from '../../src/server/proxy-server.js';
 import { resolveWorkerCount } from '../cluster/worker-count.js';
 import { silentLogger } from '../../src/log.js';
+import { configuredTokens } from '../api/credentials.js';
+import { loadAdminTls } from '../api/admin-tls.js';
 
 const invalid = (message: string, path?: string) => new ProxyError('PRX_ERR_BAD_CONFIG', message, path);
 
@@ -36,16 +39,33 @@ export function configuredAdminToken(config: Config, env: NodeJS.ProcessEnv): st
   return config.admin.token ?? env.PORTICO_ADMIN_TOKEN;
 }
 
+/** Whether a configured credential other than the admin token can make changes (an admin-role
+ *  token in admin.tokens, or a client certificate with role admin). */
+export function hasAdminCredential(admin: AdminConfig): boolean {
+  return admin.tokens.some((t) => t.role === 'admin') || (admin.tls?.clientCertificates?.clients ?? []).some((c) => c.role === 'admin');
+}
+
 function checkAdmin(config: Config, env: NodeJS.ProcessEnv): void {
-  if (!config.admin) return;
+  const admin = config.admin;
+  if (!admin) return;
+  const { host } = parseHostPort(admin.listen, '/admin/listen (--admin)');
   const token = configuredAdminToken(config, env);
-  if (token !== undefined && token.length < MIN_ADMIN_TOKEN_LENGTH) {
-    const from = config.admin.token !== undefined ? '/admin/token' : 'PORTICO_ADMIN_TOKEN';
-    throw invalid(`${from} is too short (${token.length} characters; at least ${MIN_ADMIN_TOKEN_LENGTH}, e.g. from: openssl rand -base64 24)`);
+  const tokens = configuredTokens(admin, token, admin.token !== undefined ? '/admin/token' : 'PORTICO_ADMIN_TOKEN');
+  try {
+    if (admin.tls) loadAdminTls(admin.tls);
+  } catch (e) {
+    if (!(e instanceof ProxyError)) throw e;
+    throw invalid(e.path && !e.message.startsWith(e.path) ? `${e.path}: ${e.message}` : e.message, e.path);
   }
-  const { host } = parseHostPort(config.admin.listen, '/admin/listen (--admin)');
-  if (token === undefined && !isLoopbackHost(host)) {
-    throw invalid(`/admin/listen (--admin): the admin API on ${config.admin.listen} (not a loopback address) needs a token: set admin.token in the config file or PORTICO_ADMIN_TOKEN (at least ${MIN_ADMIN_TOKEN_LENGTH} characters), or listen on 127.0.0.1`);
+  // a name tells who made a change: a certificate's CN must not pass for a token's name
+  const names = new Set(tokens.map((t) => t.name));
+  (admin.tls?.clientCertificates?.clients ?? []).forEach((c, i) => {
+    const where = `/admin/tls/clientCertificates/clients/${i}/commonName`;
+    if (names.has(c.commonName)) throw invalid(`${where}: the name ${JSON.stringify(c.commonName)} is already taken (by a token or another client); names must be unique`, where);
+    names.add(c.commonName);
+  });
+  if (names.size === 0 && !isLoopbackHost(host)) {
+    throw invalid(`/admin/listen (--admin): the admin API on ${admin.listen} (not a loopback address) needs a token: set admin.token in the config file or PORTICO_ADMIN_TOKEN (at least ${MIN_ADMIN_TOKEN_LENGTH} characters), or listen on 127.0.0.1`);
   }
 }
 

@@ -1,8 +1,9 @@
 // `portico routes list|get|add|rm|history|diff|rollback`: a small client of the admin API, so
 // nobody has to hand-write curl (the history commands: ./history-cli.ts). Talks to --admin URL (default $PORTICO_ADMIN_URL or http://127.0.0.1:9090) with the bearer
-// token from --token or $PORTICO_ADMIN_TOKEN.
+// token from --token-file, --token or $PORTICO_ADMIN_TOKEN; over https:// it verifies the admin
+// API's certificate against --cacert (else the system's CAs) and may present --cert/--key.
 import { parseArgs } from 'node:util';
-import { UsageError, call, problemText, type Reply } from './admin-client.js';
+import { UsageError, adminEndpoint, call, problemText, responseHeader, unreachableText, type AdminEndpoint, type Reply } from './admin-client.js';
 import { HISTORY_COMMANDS, HISTORY_OPTIONS_USAGE, HISTORY_OPTION_USE, HISTORY_USAGE, historyOptions, runHistoryCommand } from './history-cli.js';
 
 export const EXIT_OK = 0;
@@ -27,7 +28,12 @@ ${HISTORY_USAGE}
 
 Options:
   --admin URL       admin API address (default $PORTICO_ADMIN_URL or http://127.0.0.1:9090)
-  --token TOKEN     bearer token for add/rm/rollback (default $PORTICO_ADMIN_TOKEN)
+  --token-file FILE bearer token read from FILE (kept out of argv and shell history)
+  --token TOKEN     bearer token (default $PORTICO_ADMIN_TOKEN); add/rm/rollback need an admin token, and
+                    list/get a read or admin token unless the admin API has open reads
+  --cacert FILE     https:// admin API: PEM CA bundle to verify its certificate with
+  --cert FILE       https:// admin API: PEM client certificate to present (with --key)
+  --key FILE        the private key of --cert
   --json            print JSON instead of a table or a sentence
   --dry-run         add/rm/rollback: validate and show what would change, change nothing
 ${HISTORY_OPTIONS_USAGE}
@@ -92,7 +98,7 @@ export function routesTable(routes: RouteJson[]): string {
 
 /** A line saying that a guard watches the change (X-Portico-Guard), or nothing. */
 function guarded(reply: Reply): string {
-  const g = reply.headers.get('x-portico-guard');
+  const g = responseHeader(reply, 'x-portico-guard');
   return g ? `guarded: ${g}\n` : '';
 }
 
@@ -105,6 +111,10 @@ export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo):
       options: {
         admin: { type: 'string' },
         token: { type: 'string' },
+        'token-file': { type: 'string' },
+        cacert: { type: 'string' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
         json: { type: 'boolean' },
         'dry-run': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -130,8 +140,13 @@ export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo):
     return values.help ? EXIT_OK : EXIT_USAGE;
   }
   const [command, ...rest] = positionals;
-  const admin = (values.admin as string | undefined) ?? io.env.PORTICO_ADMIN_URL ?? 'http://127.0.0.1:9090';
-  const token = (values.token as string | undefined) ?? io.env.PORTICO_ADMIN_TOKEN ?? undefined;
+  let endpoint: AdminEndpoint;
+  try {
+    endpoint = adminEndpoint(values, io.env);
+  } catch (e) {
+    io.err(`portico routes: ${(e as Error).message}\n(portico routes --help for usage)\n`);
+    return EXIT_USAGE;
+  }
   const json = values.json === true;
   // a write's query (dry run, guard) and headers (the change message)
   const writeQuery = new URLSearchParams();
@@ -160,7 +175,7 @@ export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo):
       case 'list': {
         onlyFor([]);
         if (rest.length) throw new UsageError('"list" takes no arguments');
-        reply = await call(admin, token, 'GET', 'v1/routes');
+        reply = await call(endpoint, 'GET', 'v1/routes');
         if (reply.status !== 200) break;
         const body = reply.body as { revision: number; routes: RouteJson[] };
         if (json) print(body);
@@ -170,7 +185,7 @@ export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo):
       case 'get': {
         onlyFor([]);
         const id = one();
-        reply = await call(admin, token, 'GET', `v1/routes/${encodeURIComponent(id)}`);
+        reply = await call(endpoint, 'GET', `v1/routes/${encodeURIComponent(id)}`);
         if (reply.status !== 200) break;
         print(reply.body);
         return EXIT_OK;
@@ -190,7 +205,7 @@ export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo):
           ...(values.rewrite !== undefined ? { rewritePrefix: values.rewrite as string } : {}),
           ...(values['preserve-host'] ? { preserveHost: true } : {}),
         };
-        reply = await call(admin, token, 'POST', `v1/routes${dry}`, route, writeHeaders);
+        reply = await call(endpoint, 'POST', `v1/routes${dry}`, route, writeHeaders);
         if (reply.status === 201) {
           if (json) print(reply.body);
           else io.out(`added route ${route.id}: ${route.host ?? '*'}${route.pathPrefix} -> ${route.upstreams.map(upstreamText).join(', ')}\n${guarded(reply)}`);
@@ -206,7 +221,7 @@ export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo):
       case 'rm': {
         onlyFor([]);
         const id = one();
-        reply = await call(admin, token, 'DELETE', `v1/routes/${encodeURIComponent(id)}${dry}`, undefined, writeHeaders);
+        reply = await call(endpoint, 'DELETE', `v1/routes/${encodeURIComponent(id)}${dry}`, undefined, writeHeaders);
         if (reply.status === 204) {
           if (json) print({ removed: id });
           else io.out(`removed route ${id}\n${guarded(reply)}`);
@@ -222,21 +237,19 @@ export async function runRoutesClient(argv: string[], io: ClientIo = defaultIo):
       default: {
         if (!HISTORY_COMMANDS.includes(command)) throw new UsageError(`unknown command ${JSON.stringify(command)} (list, get, add, rm, history, diff, rollback)`);
         onlyFor([]);
-        const done = await runHistoryCommand(command, { admin, token, json, dryRun, values, rest, out: io.out });
+        const done = await runHistoryCommand(command, { endpoint, json, dryRun, values, rest, out: io.out });
         if (typeof done === 'number') return done;
         reply = done;
       }
     }
-    io.err(`portico routes ${command}: ${problemText(reply, token !== undefined)}\n`);
+    io.err(`portico routes ${command}: ${problemText(reply, endpoint.token !== undefined)}\n`);
     return EXIT_REFUSED;
   } catch (e) {
     if (e instanceof UsageError) {
       io.err(`portico routes: ${e.message}\n(portico routes --help for usage)\n`);
       return EXIT_USAGE;
     }
-    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    const why = (e as Error).name === 'TimeoutError' ? 'timed out after 10 s' : cause?.code ?? cause?.message ?? (e as Error).message;
-    io.err(`portico routes: cannot reach the admin API at ${admin}: ${why} (is portico running? see --admin)\n`);
+    io.err(`portico routes: cannot reach the admin API at ${endpoint.base}: ${unreachableText(e, endpoint)} (is portico running? see --admin)\n`);
     return EXIT_UNREACHABLE;
   }
 }

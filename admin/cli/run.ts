@@ -3,8 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { loadConfigFile, resolveConfig, type Config } from '../../src/config/config.js';
-import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { loadConfigFile, parseHostPort, resolveConfig, type Config } from '../../src/config/config.js';
+import { ProxyServer } from '../../src/server/proxy-server.js';
 import { InProcessDataPlane } from '../cluster/in-process.js';
 import type { DataPlane } from '../../src/contract/data-plane.js';
 import { resolveWorkerCount, workersFromFlag } from '../cluster/worker-count.js';
@@ -15,7 +15,9 @@ import { ProxyError } from '../../src/errors.js';
 import { USAGE, parseFlags, routeFromFlag, type CliFlags } from './args.js';
 import type { AdminHandle } from '../api/admin-context.js';
 import type { RouteSource } from '../stores/route-source.js';
-import { checkConfiguration, configuredAdminToken } from './preflight.js';
+import { checkConfiguration, configuredAdminToken, hasAdminCredential } from './preflight.js';
+import { exposureNotices } from '../api/access-policy.js';
+import { isLoopbackHost } from '../../src/net/loopback.js';
 import { checkStoreConfig, parseStoreUrl } from '../../src/config/store-config.js';
 import { packageVersion } from '../../src/package-root.js';
 
@@ -93,6 +95,8 @@ export async function runPortico(argv: string[]): Promise<number> {
     say(`portico: invalid configuration: ${(e as Error).message}`);
     return EXIT_USAGE;
   }
+  // before anything else is said: an admin listener others can reach, and what it lets through
+  if (config.admin) for (const notice of exposureNotices(config.admin)) say(`portico: ${notice}`);
   const unresolved = await unresolvedUpstreams(config);
   if (flags.check) {
     if (unresolved.length) {
@@ -149,7 +153,9 @@ export async function runPortico(argv: string[]): Promise<number> {
   let adminLine = '';
   if (config.admin) {
     let token = configuredAdminToken(config, process.env);
-    const generated = token === undefined;
+    // a token for this run when nothing else could make changes, on loopback only (preflight
+    // refuses a listener beyond loopback without a credential; with read tokens alone it is read-only)
+    const generated = token === undefined && !hasAdminCredential(config.admin) && isLoopbackHost(parseHostPort(config.admin.listen, '/admin/listen').host);
     if (generated) token = randomBytes(18).toString('base64url');
     try {
       const { startAdmin } = await import('../api/start-admin.js');

@@ -2,7 +2,7 @@
 // seed a fleet from a config file, or to keep a backup). Import replaces the whole list under the
 // prefix in one compare-and-swap transaction, so the running fleet sees one change, recorded in the
 // route history with source `import` (admin/history/etcd-history.ts).
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../../src/config/config.js';
 import { parseStoreUrl, storeUrl, type EtcdStoreConfig } from '../../src/config/store-config.js';
@@ -28,9 +28,18 @@ Commands:
                   validated first; one transaction
 
 Options:
-  --store etcd://HOST:PORT[,HOST:PORT...]/PREFIX   the etcd store (or the "store" of --config)
+  --store etcd://[USER@]HOST:PORT[,HOST:PORT...]/PREFIX
+                  the etcd store (or the "store" of --config)
   --config FILE   take the store settings (TLS, auth) from this config file
+  --password-file FILE
+                  the etcd user's password, read from FILE (kept out of argv and shell history;
+                  or PORTICO_ETCD_PASSWORD)
+  --cacert FILE   TLS to etcd: PEM CA bundle to verify its certificate with
+  --cert FILE     TLS to etcd: PEM client certificate (with --key and --cacert)
+  --key FILE      the private key of --cert
   -h, --help      print this help
+
+This command talks to etcd, not to the admin API (the admin API's --token-file is for portico routes).
 
 Exit codes: 0 ok; 1 etcd cannot be reached or refused; 2 bad usage or invalid routes.
 `;
@@ -42,10 +51,49 @@ const CAS_ATTEMPTS = 5;
 
 class UsageError extends Error {}
 
-function storeFrom(values: { store?: string; config?: string }): EtcdStoreConfig {
+interface StoreFlags {
+  store?: string;
+  config?: string;
+  'password-file'?: string;
+  cacert?: string;
+  cert?: string;
+  key?: string;
+}
+
+function readable(flag: string, file: string): string {
+  try {
+    accessSync(file, constants.R_OK);
+  } catch (e) {
+    throw new UsageError(`--${flag} ${file}: cannot read it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return file;
+}
+
+/** The store from --store/--config, with the TLS files and the password of the flags. */
+export function storeFrom(values: StoreFlags): EtcdStoreConfig {
   const base = values.config ? loadConfigFile(values.config, false).store : undefined;
-  const store = values.store ? parseStoreUrl(values.store, base) : base;
+  let store = values.store ? parseStoreUrl(values.store, base) : base;
   if (store?.type !== 'etcd') throw new UsageError('no etcd store: pass --store etcd://HOST:PORT/PREFIX (or --config with an etcd "store")');
+  if ((values.cert === undefined) !== (values.key === undefined)) throw new UsageError('--cert and --key go together');
+  if (values.cert !== undefined && values.cacert === undefined && !store.tls) throw new UsageError('--cert/--key need --cacert (TLS to etcd)');
+  if (values.cacert !== undefined || values.cert !== undefined) {
+    const ca = values.cacert !== undefined ? readable('cacert', values.cacert) : store.tls!.ca;
+    const pair = values.cert !== undefined ? { cert: readable('cert', values.cert), key: readable('key', values.key!) } : store.tls?.cert ? { cert: store.tls.cert, key: store.tls.key } : {};
+    store = { ...store, tls: { ca, ...pair } };
+  }
+  const passwordFile = values['password-file'];
+  if (passwordFile !== undefined) {
+    if (!store.auth) throw new UsageError('--password-file needs an etcd user: --store etcd://USER@HOST:PORT/PREFIX (or store.auth.username in --config)');
+    let password: string;
+    try {
+      // a file written by `echo` or an editor ends with a newline that is not part of it
+      password = readFileSync(passwordFile, 'utf8').trim();
+    } catch (e) {
+      throw new UsageError(`--password-file ${passwordFile}: cannot read it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    if (password === '') throw new UsageError(`--password-file ${passwordFile} is empty`);
+    store = { ...store, auth: { ...store.auth, password } };
+  }
   return store;
 }
 
@@ -74,9 +122,18 @@ export async function runStoreCli(argv: string[]): Promise<number> {
   const say = (s: string) => process.stderr.write(`portico store: ${s}\n`);
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { store: { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({
+      args: argv, allowPositionals: true, strict: true,
+      options: {
+        store: { type: 'string' }, config: { type: 'string' }, 'password-file': { type: 'string' },
+        cacert: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
+    });
   } catch (e) {
-    say(`${(e as Error).message}\n\n${STORE_USAGE}`);
+    const adminFlag = /'--(token|token-file|admin)'/.exec((e as Error).message);
+    say(adminFlag
+      ? `--${adminFlag[1]}: portico store talks to etcd, not to the admin API (for etcd's password: --password-file FILE; for the admin API: portico routes --${adminFlag[1]} ...)`
+      : `${(e as Error).message}\n\n${STORE_USAGE}`);
     return EXIT_USAGE;
   }
   const { values, positionals } = parsed;

@@ -2,7 +2,7 @@
 // did; no cluster code is loaded.
 import type { RouteSpec } from '../../src/routing/route-spec.js';
 import type { RouteTable } from '../../src/routing/route-table.js';
-import type { ProxyServer } from '../../src/proxy/proxy-server.js';
+import type { ProxyServer } from '../../src/server/proxy-server.js';
 import type { CertificateInfo } from '../../src/tls/certificate-store.js';
 import type { KeyPair } from '../../src/tls/pem.js';
 import { ProxyError } from '../../src/errors.js';

@@ -201,6 +201,9 @@ export class EtcdHistory {
       if (!r) continue;
       this.#stored.set(key, r.revision);
       if (r.revision === revision) written = r;
+      // a record of an earlier revision: the one an instance wrote for a change made outside
+      // Portico, which every instance that saw the change recorded on its own
+      else this.log.settle(r);
     }
     return written;
   }

@@ -166,6 +166,14 @@ export class RevisionLog {
     return { revision, record };
   }
 
+  /** Puts `record` in place of the kept record of the same revision that says the same change
+   *  (another instance's account of it won: the fleet keeps one). */
+  settle(record: RevisionRecord): void {
+    const i = this.#indexOf(record.revision);
+    const local = i < 0 ? undefined : this.#records[i];
+    if (local && local !== record && local.previous === record.previous && local.hash === record.hash) this.#records[i] = record;
+  }
+
   find(revision: number): RevisionRecord | undefined {
     const i = this.#indexOf(revision);
     return i < 0 ? undefined : this.#records[i];

@@ -11,18 +11,32 @@ import type { ClusterDataPlane } from '../cluster/primary.js';
 import { registerProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 import type { ChangeResult, RouteStore } from '../stores/route-store.js';
 import { noQuery } from '../api/schemas.js';
+import type { AuthEvents } from '../api/auth.js';
 
 export class AdminMetrics {
   readonly registry = new Registry();
   readonly #plane: DataPlane;
   readonly #proxyMetrics: ProxyMetrics | undefined;
   readonly #changes: Counter<'result'>;
+  readonly #authFailures: Counter<'reason'>;
+  readonly #authThrottled: Counter<'action'>;
   #unsubscribe: (() => void) | undefined;
 
   constructor(plane: DataPlane, opts: { defaultMetrics?: boolean; store?: RouteStore } = {}) {
     this.#plane = plane;
     const registers = [this.registry];
     this.#changes = new Counter({ name: 'portico_admin_changes_total', help: 'Admin API changes by result (applied, noop, dry_run, rejected)', labelNames: ['result'], registers });
+    this.#authFailures = new Counter({
+      name: 'portico_admin_auth_failures_total', registers, labelNames: ['reason'],
+      help: 'Admin API requests refused for their credential: missing (401), invalid (a wrong token: 401, or 429 over the address\'s budget), forbidden (a read credential on a mutation: 403)',
+    });
+    this.#authThrottled = new Counter({
+      name: 'portico_admin_auth_throttled_total', registers, labelNames: ['action'],
+      help: 'Wrong credentials beyond their address\'s budget: answered late (delayed) or at once with the connection closed, when the address already had its share of held answers (refused)',
+    });
+    // every series from the start, so a rate() sees the first failure
+    for (const reason of ['missing', 'invalid', 'forbidden']) this.#authFailures.inc({ reason }, 0);
+    for (const action of ['delayed', 'refused']) this.#authThrottled.inc({ action }, 0);
     new Gauge({
       name: 'portico_config_revision', help: 'Revision of the running route configuration', registers,
       collect() { this.set(plane.routes.current.revision); },
@@ -63,6 +77,12 @@ export class AdminMetrics {
     this.#changes.inc({ result: r });
   }
 
+  /** The auth hook's events (admin/api/auth.ts). */
+  readonly authEvents: AuthEvents = {
+    failure: (reason) => this.#authFailures.inc({ reason }),
+    throttled: (action) => this.#authThrottled.inc({ action }),
+  };
+
   /** The exposition text: this process's registry, plus the workers' summed. */
   async text(): Promise<string> {
     if (!('workerMetrics' in this.#plane)) return this.registry.metrics();
@@ -96,6 +116,8 @@ export const metricsPlugin: FastifyPluginAsync<MetricsPluginOptions> = async (ap
   metrics.attach();
   app.addHook('onClose', async () => metrics.detach());
   app.get('/metrics', {
+    // a read, or open to anyone with admin.metricsAuth: false (../api/access-policy.ts)
+    config: { access: 'metrics' },
     schema: {
       tags: ['metrics'],
       summary: 'Prometheus metrics (text exposition format); with workers, summed over them',

@@ -3,8 +3,8 @@
 // from a ProxyObserver; levels (connections, pool sizes) are read from the proxy when scraped.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { RequestMetrics } from './request-metrics.js';
-import type { ProxyServer } from '../../src/proxy/proxy-server.js';
-import type { ProxyObserver } from '../../src/proxy/observer.js';
+import type { ProxyServer } from '../../src/server/proxy-server.js';
+import type { ProxyObserver } from '../../src/dispatch/observer.js';
 
 export const NO_ROUTE = '(none)';
 

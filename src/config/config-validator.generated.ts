@@ -21,17 +21,19 @@ const runtime0 = { default: function ucs2length(str) {
 
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"}}},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"default":{"listen":"127.0.0.1:9090"},"oneOf":[{"const":false},{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"bearer token for mutations (or env PORTICO_ADMIN_TOKEN)"}}}]},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"history":{"type":"object","additionalProperties":false,"default":{},"description":"the route history (docs/route-history.md): kept next to the config file, or under the etcd prefix","properties":{"keep":{"type":"integer","minimum":1,"maximum":10000,"default":100,"description":"revisions kept (the oldest are dropped)"},"heartbeatMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"GET /v1/changes: a comment line this often keeps idle followers (and their proxies) connected"},"maxSubscribers":{"type":"integer","minimum":1,"maximum":10000,"default":64,"description":"GET /v1/changes: followers at once (more get 503)"}}},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
+const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"}}},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"type":["object","boolean"],"errorMessage":"must be false or an object","if":{"type":"boolean"},"then":{"const":false,"errorMessage":"must be false or an object"},"default":{},"additionalProperties":false,"description":"the admin API (docs/admin-security.md); false: none","properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"the token named \"admin\" (role admin); or env PORTICO_ADMIN_TOKEN"},"tokens":{"type":"array","maxItems":256,"default":[],"description":"more tokens, each with a name (recorded with the changes it makes) and a role","items":{"type":"object","additionalProperties":false,"required":["name","role"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$","description":"recorded in the access log and route history (never the token)"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"},"token":{"type":"string","minLength":16,"maxLength":512},"tokenFile":{"type":"string","minLength":1,"maxLength":4096,"description":"a file holding the token (white space around it is ignored)"}}}},"openReads":{"type":"boolean","description":"GET/HEAD without a credential; default: true on a loopback listener, false elsewhere"},"metricsAuth":{"type":"boolean","default":true,"description":"false: GET /metrics answers without a credential"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"clientCertificates":{"type":"object","additionalProperties":false,"required":["ca"],"description":"ask clients for a certificate signed by `ca`","properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle client certificates are verified against"},"required":{"type":"boolean","default":false,"description":"true: no connection without a valid client certificate"},"clients":{"type":"array","maxItems":1024,"default":[],"description":"verified certificates with this subject CN act with this role, without a token","items":{"type":"object","additionalProperties":false,"required":["commonName","role"],"properties":{"commonName":{"type":"string","pattern":"^[ -~]{1,64}$"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"}}}}}}}},"failedAuth":{"type":"object","additionalProperties":false,"default":{},"description":"per client address: failed authentications beyond the budget are answered late (429)","properties":{"burst":{"type":"integer","minimum":1,"maximum":10000,"default":10,"description":"failures at full speed"},"refillMs":{"type":"integer","minimum":1,"maximum":86400000,"default":6000,"description":"one failure of the budget is regained every refillMs"},"delayMs":{"type":"integer","minimum":0,"maximum":5000,"default":1000,"description":"a failure over the budget is answered after this long (at most 5000)"}}}}},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"history":{"type":"object","additionalProperties":false,"default":{},"description":"the route history (docs/route-history.md): kept next to the config file, or under the etcd prefix","properties":{"keep":{"type":"integer","minimum":1,"maximum":10000,"default":100,"description":"revisions kept (the oldest are dropped)"},"heartbeatMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"GET /v1/changes: a comment line this often keeps idle followers (and their proxies) connected"},"maxSubscribers":{"type":"integer","minimum":1,"maximum":10000,"default":64,"description":"GET /v1/changes: followers at once (more get 503)"}}},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "u");
-const pattern1 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$", "u");
-const pattern3 = new RegExp("^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$", "u");
-const pattern4 = new RegExp("^/[\\x21-\\x7e]*$", "u");
-const pattern5 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "u");
-const pattern7 = new RegExp("^(/[\\x21-\\x7e]*)?$", "u");
-const pattern9 = new RegExp("^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$", "u");
-const pattern10 = new RegExp("^/[!-~]*[^/]$", "u");
+const pattern1 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$", "u");
+const pattern2 = new RegExp("^[ -~]{1,64}$", "u");
+const pattern3 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$", "u");
+const pattern5 = new RegExp("^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$", "u");
+const pattern6 = new RegExp("^/[\\x21-\\x7e]*$", "u");
+const pattern7 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "u");
+const pattern9 = new RegExp("^(/[\\x21-\\x7e]*)?$", "u");
+const pattern11 = new RegExp("^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$", "u");
+const pattern12 = new RegExp("^/[!-~]*[^/]$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="portico:config" */;
@@ -46,7 +48,7 @@ if(data.listeners === undefined){
 data.listeners = [];
 }
 if(data.admin === undefined){
-data.admin = {"listen":"127.0.0.1:9090"};
+data.admin = {};
 }
 if(data.logLevel === undefined){
 data.logLevel = "info";
@@ -552,12 +554,15 @@ var valid0 = _errs7 === errors;
 if(valid0){
 let data15 = data.admin;
 const _errs39 = errors;
-const _errs40 = errors;
-let valid8 = false;
-let passing0 = null;
+if((!(data15 && typeof data15 == "object" && !Array.isArray(data15))) && (typeof data15 !== "boolean")){
+validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/type",keyword:"type",params:{type: schema11.properties.admin.type},message:"must be object,boolean",schema:schema11.properties.admin.type,parentSchema:schema11.properties.admin,data:data15}];
+return false;
+}
 const _errs41 = errors;
-if(false !== data15){
-const err5 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/0/const",keyword:"const",params:{allowedValue: false},message:"must be equal to constant",schema:false,parentSchema:schema11.properties.admin.oneOf[0],data:data15};
+let valid8 = true;
+const _errs42 = errors;
+if(typeof data15 !== "boolean"){
+const err5 = {};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -566,18 +571,27 @@ vErrors.push(err5);
 }
 errors++;
 }
-var _valid1 = _errs41 === errors;
-if(_valid1){
-valid8 = true;
-passing0 = 0;
+var _valid1 = _errs42 === errors;
+errors = _errs41;
+if(vErrors !== null){
+if(_errs41){
+vErrors.length = _errs41;
 }
-const _errs42 = errors;
-if(errors === _errs42){
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
+else {
+vErrors = null;
+}
+}
+if(_valid1){
 const _errs44 = errors;
-for(const key5 in data15){
-if(!((key5 === "listen") || (key5 === "token"))){
-const err6 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.oneOf[1],data:data15};
+if(false !== data15){
+validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/then/const",keyword:"const",params:{allowedValue: false},message:"must be equal to constant",schema:false,parentSchema:schema11.properties.admin.then,data:data15}];
+return false;
+}
+var _valid1 = _errs44 === errors;
+valid8 = _valid1;
+}
+if(!valid8){
+const err6 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema",schema:schema11.properties.admin.if,parentSchema:schema11.properties.admin,data:data15};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -585,17 +599,748 @@ else {
 vErrors.push(err6);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+}
+if(errors === _errs39){
+if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
+if(data15.listen === undefined){
+data15.listen = "127.0.0.1:9090";
+}
+if(data15.tokens === undefined){
+data15.tokens = [];
+}
+if(data15.metricsAuth === undefined){
+data15.metricsAuth = true;
+}
+if(data15.failedAuth === undefined){
+data15.failedAuth = {};
+}
+const _errs45 = errors;
+for(const key5 in data15){
+if(!(((((((key5 === "listen") || (key5 === "token")) || (key5 === "tokens")) || (key5 === "openReads")) || (key5 === "metricsAuth")) || (key5 === "tls")) || (key5 === "failedAuth"))){
+validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin,data:data15}];
+return false;
 break;
 }
 }
-if(_errs44 === errors){
-if(data15.listen !== undefined){
+if(_errs45 === errors){
 let data16 = data15.listen;
-const _errs45 = errors;
-if(errors === _errs45){
+const _errs46 = errors;
+if(errors === _errs46){
 if(typeof data16 === "string"){
 if(func3(data16) > 300){
-const err7 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data16};
+validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.admin.properties.listen,data:data16}];
+return false;
+}
+else {
+if(func3(data16) < 3){
+validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.admin.properties.listen,data:data16}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.listen.type,parentSchema:schema11.properties.admin.properties.listen,data:data16}];
+return false;
+}
+}
+var valid9 = _errs46 === errors;
+if(valid9){
+if(data15.token !== undefined){
+let data17 = data15.token;
+const _errs48 = errors;
+if(errors === _errs48){
+if(typeof data17 === "string"){
+if(func3(data17) > 512){
+validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.properties.token,data:data17}];
+return false;
+}
+else {
+if(func3(data17) < 16){
+validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.properties.token,data:data17}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.token.type,parentSchema:schema11.properties.admin.properties.token,data:data17}];
+return false;
+}
+}
+var valid9 = _errs48 === errors;
+}
+else {
+var valid9 = true;
+}
+if(valid9){
+let data18 = data15.tokens;
+const _errs50 = errors;
+if(errors === _errs50){
+if(Array.isArray(data18)){
+if(data18.length > 256){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens",schemaPath:"#/properties/admin/properties/tokens/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.admin.properties.tokens,data:data18}];
+return false;
+}
+else {
+var valid10 = true;
+const len2 = data18.length;
+for(let i2=0; i2<len2; i2++){
+let data19 = data18[i2];
+const _errs52 = errors;
+if(errors === _errs52){
+if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
+let missing3;
+if(((data19.name === undefined) && (missing3 = "name")) || ((data19.role === undefined) && (missing3 = "role"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2,schemaPath:"#/properties/admin/properties/tokens/items/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'",schema:schema11.properties.admin.properties.tokens.items.required,parentSchema:schema11.properties.admin.properties.tokens.items,data:data19}];
+return false;
+}
+else {
+const _errs54 = errors;
+for(const key6 in data19){
+if(!((((key6 === "name") || (key6 === "role")) || (key6 === "token")) || (key6 === "tokenFile"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2,schemaPath:"#/properties/admin/properties/tokens/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tokens.items,data:data19}];
+return false;
+break;
+}
+}
+if(_errs54 === errors){
+if(data19.name !== undefined){
+let data20 = data19.name;
+const _errs55 = errors;
+if(errors === _errs55){
+if(typeof data20 === "string"){
+if(!pattern1.test(data20)){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/name",schemaPath:"#/properties/admin/properties/tokens/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$",parentSchema:schema11.properties.admin.properties.tokens.items.properties.name,data:data20}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/name",schemaPath:"#/properties/admin/properties/tokens/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.name.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.name,data:data20}];
+return false;
+}
+}
+var valid11 = _errs55 === errors;
+}
+else {
+var valid11 = true;
+}
+if(valid11){
+if(data19.role !== undefined){
+let data21 = data19.role;
+const _errs57 = errors;
+if(!((data21 === "admin") || (data21 === "read"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/role",schemaPath:"#/properties/admin/properties/tokens/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.admin.properties.tokens.items.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.admin.properties.tokens.items.properties.role.enum,parentSchema:schema11.properties.admin.properties.tokens.items.properties.role,data:data21}];
+return false;
+}
+var valid11 = _errs57 === errors;
+}
+else {
+var valid11 = true;
+}
+if(valid11){
+if(data19.token !== undefined){
+let data22 = data19.token;
+const _errs58 = errors;
+if(errors === _errs58){
+if(typeof data22 === "string"){
+if(func3(data22) > 512){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data22}];
+return false;
+}
+else {
+if(func3(data22) < 16){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data22}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.token.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data22}];
+return false;
+}
+}
+var valid11 = _errs58 === errors;
+}
+else {
+var valid11 = true;
+}
+if(valid11){
+if(data19.tokenFile !== undefined){
+let data23 = data19.tokenFile;
+const _errs60 = errors;
+if(errors === _errs60){
+if(typeof data23 === "string"){
+if(func3(data23) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data23}];
+return false;
+}
+else {
+if(func3(data23) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data23}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.tokenFile.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data23}];
+return false;
+}
+}
+var valid11 = _errs60 === errors;
+}
+else {
+var valid11 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2,schemaPath:"#/properties/admin/properties/tokens/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tokens.items.type,parentSchema:schema11.properties.admin.properties.tokens.items,data:data19}];
+return false;
+}
+}
+var valid10 = _errs52 === errors;
+if(!valid10){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens",schemaPath:"#/properties/admin/properties/tokens/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tokens.type,parentSchema:schema11.properties.admin.properties.tokens,data:data18}];
+return false;
+}
+}
+var valid9 = _errs50 === errors;
+if(valid9){
+if(data15.openReads !== undefined){
+let data24 = data15.openReads;
+const _errs62 = errors;
+if(typeof data24 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/openReads",schemaPath:"#/properties/admin/properties/openReads/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.openReads.type,parentSchema:schema11.properties.admin.properties.openReads,data:data24}];
+return false;
+}
+var valid9 = _errs62 === errors;
+}
+else {
+var valid9 = true;
+}
+if(valid9){
+let data25 = data15.metricsAuth;
+const _errs64 = errors;
+if(typeof data25 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/metricsAuth",schemaPath:"#/properties/admin/properties/metricsAuth/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.metricsAuth.type,parentSchema:schema11.properties.admin.properties.metricsAuth,data:data25}];
+return false;
+}
+var valid9 = _errs64 === errors;
+if(valid9){
+if(data15.tls !== undefined){
+let data26 = data15.tls;
+const _errs66 = errors;
+if(errors === _errs66){
+if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
+if(data26.handshakeTimeoutMs === undefined){
+data26.handshakeTimeoutMs = 10000;
+}
+if(data26.watchFiles === undefined){
+data26.watchFiles = true;
+}
+if(data26.watchIntervalMs === undefined){
+data26.watchIntervalMs = 5000;
+}
+let missing4;
+if((data26.certificates === undefined) && (missing4 = "certificates")){
+validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'",schema:schema11.properties.admin.properties.tls.required,parentSchema:schema11.properties.admin.properties.tls,data:data26}];
+return false;
+}
+else {
+const _errs68 = errors;
+for(const key7 in data26){
+if(!(((((key7 === "certificates") || (key7 === "handshakeTimeoutMs")) || (key7 === "watchFiles")) || (key7 === "watchIntervalMs")) || (key7 === "clientCertificates"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls,data:data26}];
+return false;
+break;
+}
+}
+if(_errs68 === errors){
+if(data26.certificates !== undefined){
+let data27 = data26.certificates;
+const _errs69 = errors;
+if(errors === _errs69){
+if(Array.isArray(data27)){
+if(data27.length > 10000){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data27}];
+return false;
+}
+else {
+if(data27.length < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data27}];
+return false;
+}
+else {
+var valid13 = true;
+const len3 = data27.length;
+for(let i3=0; i3<len3; i3++){
+let data28 = data27[i3];
+const _errs71 = errors;
+if(errors === _errs71){
+if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
+let missing5;
+if(((data28.cert === undefined) && (missing5 = "cert")) || ((data28.key === undefined) && (missing5 = "key"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/required",keyword:"required",params:{missingProperty: missing5},message:"must have required property '"+missing5+"'",schema:schema11.properties.admin.properties.tls.properties.certificates.items.required,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data28}];
+return false;
+}
+else {
+const _errs73 = errors;
+for(const key8 in data28){
+if(!((key8 === "cert") || (key8 === "key"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data28}];
+return false;
+break;
+}
+}
+if(_errs73 === errors){
+if(data28.cert !== undefined){
+let data29 = data28.cert;
+const _errs74 = errors;
+if(errors === _errs74){
+if(typeof data29 === "string"){
+if(func3(data29) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data29}];
+return false;
+}
+else {
+if(func3(data29) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data29}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data29}];
+return false;
+}
+}
+var valid14 = _errs74 === errors;
+}
+else {
+var valid14 = true;
+}
+if(valid14){
+if(data28.key !== undefined){
+let data30 = data28.key;
+const _errs76 = errors;
+if(errors === _errs76){
+if(typeof data30 === "string"){
+if(func3(data30) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data30}];
+return false;
+}
+else {
+if(func3(data30) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data30}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data30}];
+return false;
+}
+}
+var valid14 = _errs76 === errors;
+}
+else {
+var valid14 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.certificates.items.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data28}];
+return false;
+}
+}
+var valid13 = _errs71 === errors;
+if(!valid13){
+break;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tls.properties.certificates.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data27}];
+return false;
+}
+}
+var valid12 = _errs69 === errors;
+}
+else {
+var valid12 = true;
+}
+if(valid12){
+let data31 = data26.handshakeTimeoutMs;
+const _errs78 = errors;
+if(!((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31)))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs.type,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data31}];
+return false;
+}
+if(errors === _errs78){
+if(typeof data31 == "number"){
+if(data31 > 86400000 || isNaN(data31)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data31}];
+return false;
+}
+else {
+if(data31 < 1 || isNaN(data31)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data31}];
+return false;
+}
+}
+}
+}
+var valid12 = _errs78 === errors;
+if(valid12){
+let data32 = data26.watchFiles;
+const _errs80 = errors;
+if(typeof data32 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchFiles",schemaPath:"#/properties/admin/properties/tls/properties/watchFiles/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.tls.properties.watchFiles.type,parentSchema:schema11.properties.admin.properties.tls.properties.watchFiles,data:data32}];
+return false;
+}
+var valid12 = _errs80 === errors;
+if(valid12){
+let data33 = data26.watchIntervalMs;
+const _errs82 = errors;
+if(!((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33)))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.tls.properties.watchIntervalMs.type,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data33}];
+return false;
+}
+if(errors === _errs82){
+if(typeof data33 == "number"){
+if(data33 > 86400000 || isNaN(data33)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data33}];
+return false;
+}
+else {
+if(data33 < 1 || isNaN(data33)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data33}];
+return false;
+}
+}
+}
+}
+var valid12 = _errs82 === errors;
+if(valid12){
+if(data26.clientCertificates !== undefined){
+let data34 = data26.clientCertificates;
+const _errs84 = errors;
+if(errors === _errs84){
+if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
+if(data34.required === undefined){
+data34.required = false;
+}
+if(data34.clients === undefined){
+data34.clients = [];
+}
+let missing6;
+if((data34.ca === undefined) && (missing6 = "ca")){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/required",keyword:"required",params:{missingProperty: missing6},message:"must have required property '"+missing6+"'",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.required,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data34}];
+return false;
+}
+else {
+const _errs86 = errors;
+for(const key9 in data34){
+if(!(((key9 === "ca") || (key9 === "required")) || (key9 === "clients"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data34}];
+return false;
+break;
+}
+}
+if(_errs86 === errors){
+if(data34.ca !== undefined){
+let data35 = data34.ca;
+const _errs87 = errors;
+if(errors === _errs87){
+if(typeof data35 === "string"){
+if(func3(data35) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data35}];
+return false;
+}
+else {
+if(func3(data35) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data35}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data35}];
+return false;
+}
+}
+var valid15 = _errs87 === errors;
+}
+else {
+var valid15 = true;
+}
+if(valid15){
+let data36 = data34.required;
+const _errs89 = errors;
+if(typeof data36 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/required",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/required/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.required.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.required,data:data36}];
+return false;
+}
+var valid15 = _errs89 === errors;
+if(valid15){
+let data37 = data34.clients;
+const _errs91 = errors;
+if(errors === _errs91){
+if(Array.isArray(data37)){
+if(data37.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients,data:data37}];
+return false;
+}
+else {
+var valid16 = true;
+const len4 = data37.length;
+for(let i4=0; i4<len4; i4++){
+let data38 = data37[i4];
+const _errs93 = errors;
+if(errors === _errs93){
+if(data38 && typeof data38 == "object" && !Array.isArray(data38)){
+let missing7;
+if(((data38.commonName === undefined) && (missing7 = "commonName")) || ((data38.role === undefined) && (missing7 = "role"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.required,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data38}];
+return false;
+}
+else {
+const _errs95 = errors;
+for(const key10 in data38){
+if(!((key10 === "commonName") || (key10 === "role"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data38}];
+return false;
+break;
+}
+}
+if(_errs95 === errors){
+if(data38.commonName !== undefined){
+let data39 = data38.commonName;
+const _errs96 = errors;
+if(errors === _errs96){
+if(typeof data39 === "string"){
+if(!pattern2.test(data39)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4+"/commonName",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/commonName/pattern",keyword:"pattern",params:{pattern: "^[ -~]{1,64}$"},message:"must match pattern \""+"^[ -~]{1,64}$"+"\"",schema:"^[ -~]{1,64}$",parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName,data:data39}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4+"/commonName",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/commonName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName,data:data39}];
+return false;
+}
+}
+var valid17 = _errs96 === errors;
+}
+else {
+var valid17 = true;
+}
+if(valid17){
+if(data38.role !== undefined){
+let data40 = data38.role;
+const _errs98 = errors;
+if(!((data40 === "admin") || (data40 === "read"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4+"/role",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role.enum,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role,data:data40}];
+return false;
+}
+var valid17 = _errs98 === errors;
+}
+else {
+var valid17 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data38}];
+return false;
+}
+}
+var valid16 = _errs93 === errors;
+if(!valid16){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients,data:data37}];
+return false;
+}
+}
+var valid15 = _errs91 === errors;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data34}];
+return false;
+}
+}
+var valid12 = _errs84 === errors;
+}
+else {
+var valid12 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.type,parentSchema:schema11.properties.admin.properties.tls,data:data26}];
+return false;
+}
+}
+var valid9 = _errs66 === errors;
+}
+else {
+var valid9 = true;
+}
+if(valid9){
+let data41 = data15.failedAuth;
+const _errs99 = errors;
+if(errors === _errs99){
+if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
+if(data41.burst === undefined){
+data41.burst = 10;
+}
+if(data41.refillMs === undefined){
+data41.refillMs = 6000;
+}
+if(data41.delayMs === undefined){
+data41.delayMs = 1000;
+}
+const _errs101 = errors;
+for(const key11 in data41){
+if(!(((key11 === "burst") || (key11 === "refillMs")) || (key11 === "delayMs"))){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth",schemaPath:"#/properties/admin/properties/failedAuth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.failedAuth,data:data41}];
+return false;
+break;
+}
+}
+if(_errs101 === errors){
+let data42 = data41.burst;
+const _errs102 = errors;
+if(!((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42)))){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.burst.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data42}];
+return false;
+}
+if(errors === _errs102){
+if(typeof data42 == "number"){
+if(data42 > 10000 || isNaN(data42)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data42}];
+return false;
+}
+else {
+if(data42 < 1 || isNaN(data42)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data42}];
+return false;
+}
+}
+}
+}
+var valid18 = _errs102 === errors;
+if(valid18){
+let data43 = data41.refillMs;
+const _errs104 = errors;
+if(!((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43)))){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.refillMs.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data43}];
+return false;
+}
+if(errors === _errs104){
+if(typeof data43 == "number"){
+if(data43 > 86400000 || isNaN(data43)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data43}];
+return false;
+}
+else {
+if(data43 < 1 || isNaN(data43)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data43}];
+return false;
+}
+}
+}
+}
+var valid18 = _errs104 === errors;
+if(valid18){
+let data44 = data41.delayMs;
+const _errs106 = errors;
+if(!((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44)))){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.delayMs.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data44}];
+return false;
+}
+if(errors === _errs106){
+if(typeof data44 == "number"){
+if(data44 > 5000 || isNaN(data44)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000",schema:5000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data44}];
+return false;
+}
+else {
+if(data44 < 0 || isNaN(data44)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data44}];
+return false;
+}
+}
+}
+}
+var valid18 = _errs106 === errors;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth",schemaPath:"#/properties/admin/properties/failedAuth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.failedAuth.type,parentSchema:schema11.properties.admin.properties.failedAuth,data:data41}];
+return false;
+}
+}
+var valid9 = _errs99 === errors;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+var valid0 = _errs39 === errors;
+if(valid0){
+let data45 = data.logLevel;
+const _errs108 = errors;
+if(!(((((((data45 === "fatal") || (data45 === "error")) || (data45 === "warn")) || (data45 === "info")) || (data45 === "debug")) || (data45 === "trace")) || (data45 === "silent"))){
+validate10.errors = [{instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.logLevel.enum,parentSchema:schema11.properties.logLevel,data:data45}];
+return false;
+}
+var valid0 = _errs108 === errors;
+if(valid0){
+let data46 = data.workers;
+const _errs109 = errors;
+const _errs110 = errors;
+let valid19 = false;
+let passing0 = null;
+const _errs111 = errors;
+if(!((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46)))){
+const err7 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.workers.oneOf[0].type,parentSchema:schema11.properties.workers.oneOf[0],data:data46};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -604,9 +1349,10 @@ vErrors.push(err7);
 }
 errors++;
 }
-else {
-if(func3(data16) < 3){
-const err8 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data16};
+if(errors === _errs111){
+if(typeof data46 == "number"){
+if(data46 > 256 || isNaN(data46)){
+const err8 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema11.properties.workers.oneOf[0],data:data46};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -615,10 +1361,9 @@ vErrors.push(err8);
 }
 errors++;
 }
-}
-}
 else {
-const err9 = {instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/oneOf/1/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.oneOf[1].properties.listen.type,parentSchema:schema11.properties.admin.oneOf[1].properties.listen,data:data16};
+if(data46 < 1 || isNaN(data46)){
+const err9 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.workers.oneOf[0],data:data46};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -628,19 +1373,16 @@ vErrors.push(err9);
 errors++;
 }
 }
-var valid9 = _errs45 === errors;
 }
-else {
-var valid9 = true;
 }
-if(valid9){
-if(data15.token !== undefined){
-let data17 = data15.token;
-const _errs47 = errors;
-if(errors === _errs47){
-if(typeof data17 === "string"){
-if(func3(data17) > 512){
-const err10 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data17};
+var _valid2 = _errs111 === errors;
+if(_valid2){
+valid19 = true;
+passing0 = 0;
+}
+const _errs113 = errors;
+if("auto" !== data46){
+const err10 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/1/const",keyword:"const",params:{allowedValue: "auto"},message:"must be equal to constant",schema:"auto",parentSchema:schema11.properties.workers.oneOf[1],data:data46};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -649,9 +1391,19 @@ vErrors.push(err10);
 }
 errors++;
 }
+var _valid2 = _errs113 === errors;
+if(_valid2 && valid19){
+valid19 = false;
+passing0 = [passing0, 1];
+}
 else {
-if(func3(data17) < 16){
-const err11 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data17};
+if(_valid2){
+valid19 = true;
+passing0 = 1;
+}
+}
+if(!valid19){
+const err11 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema11.properties.workers.oneOf,parentSchema:schema11.properties.workers,data:data46};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -659,11 +1411,1076 @@ else {
 vErrors.push(err11);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs110;
+if(vErrors !== null){
+if(_errs110){
+vErrors.length = _errs110;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid0 = _errs109 === errors;
+if(valid0){
+let data47 = data.proxyName;
+const _errs114 = errors;
+if(errors === _errs114){
+if(typeof data47 === "string"){
+if(!pattern3.test(data47)){
+validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.proxyName,data:data47}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.proxyName.type,parentSchema:schema11.properties.proxyName,data:data47}];
+return false;
+}
+}
+var valid0 = _errs114 === errors;
+if(valid0){
+let data48 = data.via;
+const _errs116 = errors;
+if(typeof data48 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.via.type,parentSchema:schema11.properties.via,data:data48}];
+return false;
+}
+var valid0 = _errs116 === errors;
+if(valid0){
+let data49 = data.limits;
+const _errs118 = errors;
+if(errors === _errs118){
+if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
+if(data49.maxLineBytes === undefined){
+data49.maxLineBytes = 16384;
+}
+if(data49.maxHeaderFields === undefined){
+data49.maxHeaderFields = 500;
+}
+if(data49.maxHeadBytes === undefined){
+data49.maxHeadBytes = 16384;
+}
+if(data49.maxChunkSizeLineBytes === undefined){
+data49.maxChunkSizeLineBytes = 1024;
+}
+if(data49.maxTrailerBytes === undefined){
+data49.maxTrailerBytes = 65536;
+}
+if(data49.maxBodyBytes === undefined){
+data49.maxBodyBytes = null;
+}
+if(data49.pipelineBufferBytes === undefined){
+data49.pipelineBufferBytes = 16384;
+}
+if(data49.maxConnections === undefined){
+data49.maxConnections = 50000;
+}
+const _errs120 = errors;
+for(const key12 in data49){
+if(!((((((((key12 === "maxLineBytes") || (key12 === "maxHeaderFields")) || (key12 === "maxHeadBytes")) || (key12 === "maxChunkSizeLineBytes")) || (key12 === "maxTrailerBytes")) || (key12 === "maxBodyBytes")) || (key12 === "pipelineBufferBytes")) || (key12 === "maxConnections"))){
+validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.limits,data:data49}];
+return false;
+break;
+}
+}
+if(_errs120 === errors){
+let data50 = data49.maxLineBytes;
+const _errs121 = errors;
+if(!((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxLineBytes.type,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data50}];
+return false;
+}
+if(errors === _errs121){
+if(typeof data50 == "number"){
+if(data50 > 32768 || isNaN(data50)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768",schema:32768,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data50}];
+return false;
+}
+else {
+if(data50 < 64 || isNaN(data50)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data50}];
+return false;
+}
+}
+}
+}
+var valid20 = _errs121 === errors;
+if(valid20){
+let data51 = data49.maxHeaderFields;
+const _errs123 = errors;
+if(!((typeof data51 == "number") && (!(data51 % 1) && !isNaN(data51)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeaderFields.type,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data51}];
+return false;
+}
+if(errors === _errs123){
+if(typeof data51 == "number"){
+if(data51 > 2048 || isNaN(data51)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2048},message:"must be <= 2048",schema:2048,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data51}];
+return false;
+}
+else {
+if(data51 < 1 || isNaN(data51)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data51}];
+return false;
+}
+}
+}
+}
+var valid20 = _errs123 === errors;
+if(valid20){
+let data52 = data49.maxHeadBytes;
+const _errs125 = errors;
+if(!((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeadBytes.type,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data52}];
+return false;
+}
+if(errors === _errs125){
+if(typeof data52 == "number"){
+if(data52 > 49152 || isNaN(data52)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 49152},message:"must be <= 49152",schema:49152,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data52}];
+return false;
+}
+else {
+if(data52 < 64 || isNaN(data52)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data52}];
+return false;
+}
+}
+}
+}
+var valid20 = _errs125 === errors;
+if(valid20){
+let data53 = data49.maxChunkSizeLineBytes;
+const _errs127 = errors;
+if(!((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxChunkSizeLineBytes.type,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data53}];
+return false;
+}
+if(errors === _errs127){
+if(typeof data53 == "number"){
+if(data53 > 65536 || isNaN(data53)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data53}];
+return false;
+}
+else {
+if(data53 < 16 || isNaN(data53)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data53}];
+return false;
+}
+}
+}
+}
+var valid20 = _errs127 === errors;
+if(valid20){
+let data54 = data49.maxTrailerBytes;
+const _errs129 = errors;
+if(!((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxTrailerBytes.type,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data54}];
+return false;
+}
+if(errors === _errs129){
+if(typeof data54 == "number"){
+if(data54 > 1048576 || isNaN(data54)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1048576},message:"must be <= 1048576",schema:1048576,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data54}];
+return false;
+}
+else {
+if(data54 < 0 || isNaN(data54)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data54}];
+return false;
+}
+}
+}
+}
+var valid20 = _errs129 === errors;
+if(valid20){
+let data55 = data49.maxBodyBytes;
+const _errs131 = errors;
+if((!((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55)))) && (data55 !== null)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/type",keyword:"type",params:{type: schema11.properties.limits.properties.maxBodyBytes.type},message:"must be integer,null",schema:schema11.properties.limits.properties.maxBodyBytes.type,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data55}];
+return false;
+}
+if(errors === _errs131){
+if(typeof data55 == "number"){
+if(data55 < 0 || isNaN(data55)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data55}];
+return false;
+}
+}
+}
+var valid20 = _errs131 === errors;
+if(valid20){
+let data56 = data49.pipelineBufferBytes;
+const _errs133 = errors;
+if(!((typeof data56 == "number") && (!(data56 % 1) && !isNaN(data56)))){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.pipelineBufferBytes.type,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data56}];
+return false;
+}
+if(errors === _errs133){
+if(typeof data56 == "number"){
+if(data56 > 16777216 || isNaN(data56)){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data56}];
+return false;
+}
+else {
+if(data56 < 1024 || isNaN(data56)){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024",schema:1024,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data56}];
+return false;
+}
+}
+}
+}
+var valid20 = _errs133 === errors;
+if(valid20){
+let data57 = data49.maxConnections;
+const _errs135 = errors;
+if(!((typeof data57 == "number") && (!(data57 % 1) && !isNaN(data57)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxConnections.type,parentSchema:schema11.properties.limits.properties.maxConnections,data:data57}];
+return false;
+}
+if(errors === _errs135){
+if(typeof data57 == "number"){
+if(data57 > 1000000 || isNaN(data57)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.limits.properties.maxConnections,data:data57}];
+return false;
+}
+else {
+if(data57 < 1 || isNaN(data57)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxConnections,data:data57}];
+return false;
+}
+}
+}
+}
+var valid20 = _errs135 === errors;
+}
+}
+}
+}
+}
+}
 }
 }
 }
 else {
-const err12 = {instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/oneOf/1/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.oneOf[1].properties.token.type,parentSchema:schema11.properties.admin.oneOf[1].properties.token,data:data17};
+validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.limits.type,parentSchema:schema11.properties.limits,data:data49}];
+return false;
+}
+}
+var valid0 = _errs118 === errors;
+if(valid0){
+let data58 = data.timeouts;
+const _errs137 = errors;
+if(errors === _errs137){
+if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
+if(data58.idleMs === undefined){
+data58.idleMs = 60000;
+}
+if(data58.headMs === undefined){
+data58.headMs = 15000;
+}
+if(data58.bodyIdleMs === undefined){
+data58.bodyIdleMs = 60000;
+}
+if(data58.abortMs === undefined){
+data58.abortMs = 15000;
+}
+if(data58.upstreamConnectMs === undefined){
+data58.upstreamConnectMs = 10000;
+}
+if(data58.upstreamHeadMs === undefined){
+data58.upstreamHeadMs = 60000;
+}
+if(data58.upstreamIdleMs === undefined){
+data58.upstreamIdleMs = 60000;
+}
+if(data58.tunnelIdleMs === undefined){
+data58.tunnelIdleMs = 300000;
+}
+if(data58.shutdownMs === undefined){
+data58.shutdownMs = 10000;
+}
+if(data58.workerAckMs === undefined){
+data58.workerAckMs = 5000;
+}
+const _errs139 = errors;
+for(const key13 in data58){
+if(!(func2.call(schema11.properties.timeouts.properties, key13))){
+validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.timeouts,data:data58}];
+return false;
+break;
+}
+}
+if(_errs139 === errors){
+let data59 = data58.idleMs;
+const _errs140 = errors;
+if(!((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data59}];
+return false;
+}
+if(errors === _errs140){
+if(typeof data59 == "number"){
+if(data59 > 86400000 || isNaN(data59)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data59}];
+return false;
+}
+else {
+if(data59 < 1 || isNaN(data59)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data59}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs140 === errors;
+if(valid21){
+let data60 = data58.headMs;
+const _errs142 = errors;
+if(!((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.headMs.type,parentSchema:schema11.properties.timeouts.properties.headMs,data:data60}];
+return false;
+}
+if(errors === _errs142){
+if(typeof data60 == "number"){
+if(data60 > 86400000 || isNaN(data60)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.headMs,data:data60}];
+return false;
+}
+else {
+if(data60 < 1 || isNaN(data60)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.headMs,data:data60}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs142 === errors;
+if(valid21){
+let data61 = data58.bodyIdleMs;
+const _errs144 = errors;
+if(!((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.bodyIdleMs.type,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data61}];
+return false;
+}
+if(errors === _errs144){
+if(typeof data61 == "number"){
+if(data61 > 86400000 || isNaN(data61)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data61}];
+return false;
+}
+else {
+if(data61 < 1 || isNaN(data61)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data61}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs144 === errors;
+if(valid21){
+let data62 = data58.abortMs;
+const _errs146 = errors;
+if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.abortMs.type,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data62}];
+return false;
+}
+if(errors === _errs146){
+if(typeof data62 == "number"){
+if(data62 > 86400000 || isNaN(data62)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data62}];
+return false;
+}
+else {
+if(data62 < 1 || isNaN(data62)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data62}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs146 === errors;
+if(valid21){
+let data63 = data58.upstreamConnectMs;
+const _errs148 = errors;
+if(!((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamConnectMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data63}];
+return false;
+}
+if(errors === _errs148){
+if(typeof data63 == "number"){
+if(data63 > 86400000 || isNaN(data63)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data63}];
+return false;
+}
+else {
+if(data63 < 1 || isNaN(data63)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data63}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs148 === errors;
+if(valid21){
+let data64 = data58.upstreamHeadMs;
+const _errs150 = errors;
+if(!((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamHeadMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data64}];
+return false;
+}
+if(errors === _errs150){
+if(typeof data64 == "number"){
+if(data64 > 86400000 || isNaN(data64)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data64}];
+return false;
+}
+else {
+if(data64 < 1 || isNaN(data64)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data64}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs150 === errors;
+if(valid21){
+let data65 = data58.upstreamIdleMs;
+const _errs152 = errors;
+if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamIdleMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data65}];
+return false;
+}
+if(errors === _errs152){
+if(typeof data65 == "number"){
+if(data65 > 86400000 || isNaN(data65)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data65}];
+return false;
+}
+else {
+if(data65 < 1 || isNaN(data65)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data65}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs152 === errors;
+if(valid21){
+let data66 = data58.tunnelIdleMs;
+const _errs154 = errors;
+if(!((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.tunnelIdleMs.type,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data66}];
+return false;
+}
+if(errors === _errs154){
+if(typeof data66 == "number"){
+if(data66 > 86400000 || isNaN(data66)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data66}];
+return false;
+}
+else {
+if(data66 < 1 || isNaN(data66)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data66}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs154 === errors;
+if(valid21){
+let data67 = data58.shutdownMs;
+const _errs156 = errors;
+if(!((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.shutdownMs.type,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data67}];
+return false;
+}
+if(errors === _errs156){
+if(typeof data67 == "number"){
+if(data67 > 86400000 || isNaN(data67)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data67}];
+return false;
+}
+else {
+if(data67 < 1 || isNaN(data67)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data67}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs156 === errors;
+if(valid21){
+let data68 = data58.workerAckMs;
+const _errs158 = errors;
+if(!((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.workerAckMs.type,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data68}];
+return false;
+}
+if(errors === _errs158){
+if(typeof data68 == "number"){
+if(data68 > 86400000 || isNaN(data68)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data68}];
+return false;
+}
+else {
+if(data68 < 1 || isNaN(data68)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data68}];
+return false;
+}
+}
+}
+}
+var valid21 = _errs158 === errors;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.timeouts.type,parentSchema:schema11.properties.timeouts,data:data58}];
+return false;
+}
+}
+var valid0 = _errs137 === errors;
+if(valid0){
+let data69 = data.upstream;
+const _errs160 = errors;
+if(errors === _errs160){
+if(data69 && typeof data69 == "object" && !Array.isArray(data69)){
+if(data69.maxSockets === undefined){
+data69.maxSockets = 256;
+}
+if(data69.maxIdleSockets === undefined){
+data69.maxIdleSockets = 64;
+}
+if(data69.idleSocketMs === undefined){
+data69.idleSocketMs = 4000;
+}
+if(data69.maxRequestsPerSocket === undefined){
+data69.maxRequestsPerSocket = 10000;
+}
+if(data69.maxFails === undefined){
+data69.maxFails = 3;
+}
+if(data69.ejectMs === undefined){
+data69.ejectMs = 10000;
+}
+const _errs162 = errors;
+for(const key14 in data69){
+if(!(((((((key14 === "maxSockets") || (key14 === "maxIdleSockets")) || (key14 === "idleSocketMs")) || (key14 === "maxRequestsPerSocket")) || (key14 === "maxFails")) || (key14 === "ejectMs")) || (key14 === "caFile"))){
+validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.upstream,data:data69}];
+return false;
+break;
+}
+}
+if(_errs162 === errors){
+let data70 = data69.maxSockets;
+const _errs163 = errors;
+if(!((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxSockets.type,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data70}];
+return false;
+}
+if(errors === _errs163){
+if(typeof data70 == "number"){
+if(data70 > 100000 || isNaN(data70)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data70}];
+return false;
+}
+else {
+if(data70 < 1 || isNaN(data70)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data70}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs163 === errors;
+if(valid22){
+let data71 = data69.maxIdleSockets;
+const _errs165 = errors;
+if(!((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxIdleSockets.type,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data71}];
+return false;
+}
+if(errors === _errs165){
+if(typeof data71 == "number"){
+if(data71 > 100000 || isNaN(data71)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data71}];
+return false;
+}
+else {
+if(data71 < 0 || isNaN(data71)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data71}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs165 === errors;
+if(valid22){
+let data72 = data69.idleSocketMs;
+const _errs167 = errors;
+if(!((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.idleSocketMs.type,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data72}];
+return false;
+}
+if(errors === _errs167){
+if(typeof data72 == "number"){
+if(data72 > 86400000 || isNaN(data72)){
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data72}];
+return false;
+}
+else {
+if(data72 < 1 || isNaN(data72)){
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data72}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs167 === errors;
+if(valid22){
+let data73 = data69.maxRequestsPerSocket;
+const _errs169 = errors;
+if(!((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxRequestsPerSocket.type,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data73}];
+return false;
+}
+if(errors === _errs169){
+if(typeof data73 == "number"){
+if(data73 > 1000000 || isNaN(data73)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data73}];
+return false;
+}
+else {
+if(data73 < 1 || isNaN(data73)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data73}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs169 === errors;
+if(valid22){
+let data74 = data69.maxFails;
+const _errs171 = errors;
+if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxFails.type,parentSchema:schema11.properties.upstream.properties.maxFails,data:data74}];
+return false;
+}
+if(errors === _errs171){
+if(typeof data74 == "number"){
+if(data74 > 1000 || isNaN(data74)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.upstream.properties.maxFails,data:data74}];
+return false;
+}
+else {
+if(data74 < 1 || isNaN(data74)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxFails,data:data74}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs171 === errors;
+if(valid22){
+let data75 = data69.ejectMs;
+const _errs173 = errors;
+if(!((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.ejectMs.type,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data75}];
+return false;
+}
+if(errors === _errs173){
+if(typeof data75 == "number"){
+if(data75 > 86400000 || isNaN(data75)){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data75}];
+return false;
+}
+else {
+if(data75 < 1 || isNaN(data75)){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data75}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs173 === errors;
+if(valid22){
+if(data69.caFile !== undefined){
+let data76 = data69.caFile;
+const _errs175 = errors;
+if(errors === _errs175){
+if(typeof data76 === "string"){
+if(func3(data76) > 4096){
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.upstream.properties.caFile,data:data76}];
+return false;
+}
+else {
+if(func3(data76) < 1){
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.upstream.properties.caFile,data:data76}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.upstream.properties.caFile.type,parentSchema:schema11.properties.upstream.properties.caFile,data:data76}];
+return false;
+}
+}
+var valid22 = _errs175 === errors;
+}
+else {
+var valid22 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.upstream.type,parentSchema:schema11.properties.upstream,data:data69}];
+return false;
+}
+}
+var valid0 = _errs160 === errors;
+if(valid0){
+let data77 = data.forwarding;
+const _errs177 = errors;
+if(errors === _errs177){
+if(data77 && typeof data77 == "object" && !Array.isArray(data77)){
+if(data77.xForwarded === undefined){
+data77.xForwarded = true;
+}
+if(data77.forwarded === undefined){
+data77.forwarded = false;
+}
+if(data77.trustedProxies === undefined){
+data77.trustedProxies = [];
+}
+const _errs179 = errors;
+for(const key15 in data77){
+if(!(((key15 === "xForwarded") || (key15 === "forwarded")) || (key15 === "trustedProxies"))){
+validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwarding,data:data77}];
+return false;
+break;
+}
+}
+if(_errs179 === errors){
+let data78 = data77.xForwarded;
+const _errs180 = errors;
+if(typeof data78 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwarding/xForwarded",schemaPath:"#/properties/forwarding/properties/xForwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.xForwarded.type,parentSchema:schema11.properties.forwarding.properties.xForwarded,data:data78}];
+return false;
+}
+var valid23 = _errs180 === errors;
+if(valid23){
+let data79 = data77.forwarded;
+const _errs182 = errors;
+if(typeof data79 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwarding/forwarded",schemaPath:"#/properties/forwarding/properties/forwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.forwarded.type,parentSchema:schema11.properties.forwarding.properties.forwarded,data:data79}];
+return false;
+}
+var valid23 = _errs182 === errors;
+if(valid23){
+let data80 = data77.trustedProxies;
+const _errs184 = errors;
+if(errors === _errs184){
+if(Array.isArray(data80)){
+if(data80.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data80}];
+return false;
+}
+else {
+var valid24 = true;
+const len5 = data80.length;
+for(let i5=0; i5<len5; i5++){
+let data81 = data80[i5];
+const _errs186 = errors;
+if(errors === _errs186){
+if(typeof data81 === "string"){
+if(func3(data81) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i5,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data81}];
+return false;
+}
+else {
+if(func3(data81) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i5,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data81}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i5,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwarding.properties.trustedProxies.items.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data81}];
+return false;
+}
+}
+var valid24 = _errs186 === errors;
+if(!valid24){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwarding.properties.trustedProxies.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data80}];
+return false;
+}
+}
+var valid23 = _errs184 === errors;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwarding.type,parentSchema:schema11.properties.forwarding,data:data77}];
+return false;
+}
+}
+var valid0 = _errs177 === errors;
+if(valid0){
+let data82 = data.notFoundStatus;
+const _errs188 = errors;
+if(!((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82)))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data82}];
+return false;
+}
+if(!((((data82 === 404) || (data82 === 421)) || (data82 === 502)) || (data82 === 503))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data82}];
+return false;
+}
+var valid0 = _errs188 === errors;
+if(valid0){
+let data83 = data.clientHalfClose;
+const _errs190 = errors;
+if(!((data83 === "abort") || (data83 === "finish"))){
+validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data83}];
+return false;
+}
+var valid0 = _errs190 === errors;
+if(valid0){
+let data84 = data.routes;
+const _errs191 = errors;
+if(errors === _errs191){
+if(Array.isArray(data84)){
+if(data84.length > 100000){
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data84}];
+return false;
+}
+else {
+var valid25 = true;
+const len6 = data84.length;
+for(let i6=0; i6<len6; i6++){
+let data85 = data84[i6];
+const _errs193 = errors;
+if(errors === _errs193){
+if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
+if(data85.stripPrefix === undefined){
+data85.stripPrefix = false;
+}
+if(data85.preserveHost === undefined){
+data85.preserveHost = false;
+}
+let missing8;
+if((((data85.id === undefined) && (missing8 = "id")) || ((data85.pathPrefix === undefined) && (missing8 = "pathPrefix"))) || ((data85.upstreams === undefined) && (missing8 = "upstreams"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data85}];
+return false;
+}
+else {
+const _errs195 = errors;
+for(const key16 in data85){
+if(!(func2.call(schema11.properties.routes.items.properties, key16))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data85}];
+return false;
+break;
+}
+}
+if(_errs195 === errors){
+if(data85.id !== undefined){
+let data86 = data85.id;
+const _errs196 = errors;
+if(errors === _errs196){
+if(typeof data86 === "string"){
+if(!pattern0.test(data86)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data86}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data86}];
+return false;
+}
+}
+var valid26 = _errs196 === errors;
+}
+else {
+var valid26 = true;
+}
+if(valid26){
+if(data85.host !== undefined){
+let data87 = data85.host;
+const _errs198 = errors;
+if(errors === _errs198){
+if(typeof data87 === "string"){
+if(func3(data87) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data87}];
+return false;
+}
+else {
+if(func3(data87) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data87}];
+return false;
+}
+else {
+if(!pattern5.test(data87)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data87}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data87}];
+return false;
+}
+}
+var valid26 = _errs198 === errors;
+}
+else {
+var valid26 = true;
+}
+if(valid26){
+if(data85.pathPrefix !== undefined){
+let data88 = data85.pathPrefix;
+const _errs200 = errors;
+if(errors === _errs200){
+if(typeof data88 === "string"){
+if(func3(data88) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data88}];
+return false;
+}
+else {
+if(func3(data88) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data88}];
+return false;
+}
+else {
+if(!pattern6.test(data88)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data88}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data88}];
+return false;
+}
+}
+var valid26 = _errs200 === errors;
+}
+else {
+var valid26 = true;
+}
+if(valid26){
+if(data85.methods !== undefined){
+let data89 = data85.methods;
+const _errs202 = errors;
+if(errors === _errs202){
+if(Array.isArray(data89)){
+if(data89.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data89}];
+return false;
+}
+else {
+if(data89.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data89}];
+return false;
+}
+else {
+var valid27 = true;
+const len7 = data89.length;
+for(let i7=0; i7<len7; i7++){
+let data90 = data89[i7];
+const _errs204 = errors;
+if(errors === _errs204){
+if(typeof data90 === "string"){
+if(!pattern7.test(data90)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/methods/" + i7,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data90}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/methods/" + i7,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data90}];
+return false;
+}
+}
+var valid27 = _errs204 === errors;
+if(!valid27){
+break;
+}
+}
+if(valid27){
+let i8 = data89.length;
+let j0;
+if(i8 > 1){
+const indices0 = {};
+for(;i8--;){
+let item0 = data89[i8];
+if(typeof item0 !== "string"){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i8, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i8+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data89}];
+return false;
+break;
+}
+indices0[item0] = i8;
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data89}];
+return false;
+}
+}
+var valid26 = _errs202 === errors;
+}
+else {
+var valid26 = true;
+}
+if(valid26){
+if(data85.headers !== undefined){
+let data91 = data85.headers;
+const _errs206 = errors;
+if(errors === _errs206){
+if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
+if(Object.keys(data91).length > 16){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data91}];
+return false;
+}
+else {
+for(const key17 in data91){
+const _errs208 = errors;
+if(typeof key17 === "string"){
+if(!pattern7.test(key17)){
+const err12 = {instancePath:instancePath+"/routes/" + i6+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key17,propertyName:key17};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -673,16 +2490,9 @@ vErrors.push(err12);
 errors++;
 }
 }
-var valid9 = _errs47 === errors;
-}
-else {
-var valid9 = true;
-}
-}
-}
-}
-else {
-const err13 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.oneOf[1].type,parentSchema:schema11.properties.admin.oneOf[1],data:data15};
+var valid29 = _errs208 === errors;
+if(!valid29){
+const err13 = {instancePath:instancePath+"/routes/" + i6+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key17},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data91};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -690,21 +2500,74 @@ else {
 vErrors.push(err13);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+break;
 }
 }
-var _valid1 = _errs42 === errors;
-if(_valid1 && valid8){
-valid8 = false;
-passing0 = [passing0, 1];
+if(valid29){
+for(const key18 in data91){
+let data92 = data91[key18];
+const _errs210 = errors;
+if(errors === _errs210){
+if(typeof data92 === "string"){
+if(func3(data92) > 1024){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/headers/" + key18.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data92}];
+return false;
+}
 }
 else {
-if(_valid1){
-valid8 = true;
-passing0 = 1;
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/headers/" + key18.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data92}];
+return false;
 }
 }
-if(!valid8){
-const err14 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema11.properties.admin.oneOf,parentSchema:schema11.properties.admin,data:data15};
+var valid30 = _errs210 === errors;
+if(!valid30){
+break;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data91}];
+return false;
+}
+}
+var valid26 = _errs206 === errors;
+}
+else {
+var valid26 = true;
+}
+if(valid26){
+if(data85.upstreams !== undefined){
+let data93 = data85.upstreams;
+const _errs212 = errors;
+if(errors === _errs212){
+if(Array.isArray(data93)){
+if(data93.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data93}];
+return false;
+}
+else {
+if(data93.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data93}];
+return false;
+}
+else {
+var valid31 = true;
+const len8 = data93.length;
+for(let i9=0; i9<len8; i9++){
+let data94 = data93[i9];
+const _errs214 = errors;
+const _errs215 = errors;
+let valid32 = false;
+let passing1 = null;
+const _errs216 = errors;
+if(errors === _errs216){
+if(typeof data94 === "string"){
+if(func3(data94) > 2048){
+const err14 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data94};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -712,38 +2575,10 @@ else {
 vErrors.push(err14);
 }
 errors++;
-validate10.errors = vErrors;
-return false;
 }
 else {
-errors = _errs40;
-if(vErrors !== null){
-if(_errs40){
-vErrors.length = _errs40;
-}
-else {
-vErrors = null;
-}
-}
-}
-var valid0 = _errs39 === errors;
-if(valid0){
-let data18 = data.logLevel;
-const _errs49 = errors;
-if(!(((((((data18 === "fatal") || (data18 === "error")) || (data18 === "warn")) || (data18 === "info")) || (data18 === "debug")) || (data18 === "trace")) || (data18 === "silent"))){
-validate10.errors = [{instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.logLevel.enum,parentSchema:schema11.properties.logLevel,data:data18}];
-return false;
-}
-var valid0 = _errs49 === errors;
-if(valid0){
-let data19 = data.workers;
-const _errs50 = errors;
-const _errs51 = errors;
-let valid10 = false;
-let passing1 = null;
-const _errs52 = errors;
-if(!((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19)))){
-const err15 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.workers.oneOf[0].type,parentSchema:schema11.properties.workers.oneOf[0],data:data19};
+if(func3(data94) < 8){
+const err15 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data94};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -752,10 +2587,10 @@ vErrors.push(err15);
 }
 errors++;
 }
-if(errors === _errs52){
-if(typeof data19 == "number"){
-if(data19 > 256 || isNaN(data19)){
-const err16 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema11.properties.workers.oneOf[0],data:data19};
+}
+}
+else {
+const err16 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data94};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -764,9 +2599,18 @@ vErrors.push(err16);
 }
 errors++;
 }
-else {
-if(data19 < 1 || isNaN(data19)){
-const err17 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.workers.oneOf[0],data:data19};
+}
+var _valid3 = _errs216 === errors;
+if(_valid3){
+valid32 = true;
+passing1 = 0;
+}
+const _errs218 = errors;
+if(errors === _errs218){
+if(data94 && typeof data94 == "object" && !Array.isArray(data94)){
+let missing9;
+if((data94.url === undefined) && (missing9 = "url")){
+const err17 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data94};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -775,17 +2619,11 @@ vErrors.push(err17);
 }
 errors++;
 }
-}
-}
-}
-var _valid2 = _errs52 === errors;
-if(_valid2){
-valid10 = true;
-passing1 = 0;
-}
-const _errs54 = errors;
-if("auto" !== data19){
-const err18 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/1/const",keyword:"const",params:{allowedValue: "auto"},message:"must be equal to constant",schema:"auto",parentSchema:schema11.properties.workers.oneOf[1],data:data19};
+else {
+const _errs220 = errors;
+for(const key19 in data94){
+if(!((key19 === "url") || (key19 === "weight"))){
+const err18 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data94};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -793,20 +2631,17 @@ else {
 vErrors.push(err18);
 }
 errors++;
-}
-var _valid2 = _errs54 === errors;
-if(_valid2 && valid10){
-valid10 = false;
-passing1 = [passing1, 1];
-}
-else {
-if(_valid2){
-valid10 = true;
-passing1 = 1;
+break;
 }
 }
-if(!valid10){
-const err19 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.workers.oneOf,parentSchema:schema11.properties.workers,data:data19};
+if(_errs220 === errors){
+if(data94.url !== undefined){
+let data95 = data94.url;
+const _errs221 = errors;
+if(errors === _errs221){
+if(typeof data95 === "string"){
+if(func3(data95) > 2048){
+const err19 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data95};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -814,1076 +2649,10 @@ else {
 vErrors.push(err19);
 }
 errors++;
-validate10.errors = vErrors;
-return false;
 }
 else {
-errors = _errs51;
-if(vErrors !== null){
-if(_errs51){
-vErrors.length = _errs51;
-}
-else {
-vErrors = null;
-}
-}
-}
-var valid0 = _errs50 === errors;
-if(valid0){
-let data20 = data.proxyName;
-const _errs55 = errors;
-if(errors === _errs55){
-if(typeof data20 === "string"){
-if(!pattern1.test(data20)){
-validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.proxyName,data:data20}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.proxyName.type,parentSchema:schema11.properties.proxyName,data:data20}];
-return false;
-}
-}
-var valid0 = _errs55 === errors;
-if(valid0){
-let data21 = data.via;
-const _errs57 = errors;
-if(typeof data21 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.via.type,parentSchema:schema11.properties.via,data:data21}];
-return false;
-}
-var valid0 = _errs57 === errors;
-if(valid0){
-let data22 = data.limits;
-const _errs59 = errors;
-if(errors === _errs59){
-if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
-if(data22.maxLineBytes === undefined){
-data22.maxLineBytes = 16384;
-}
-if(data22.maxHeaderFields === undefined){
-data22.maxHeaderFields = 500;
-}
-if(data22.maxHeadBytes === undefined){
-data22.maxHeadBytes = 16384;
-}
-if(data22.maxChunkSizeLineBytes === undefined){
-data22.maxChunkSizeLineBytes = 1024;
-}
-if(data22.maxTrailerBytes === undefined){
-data22.maxTrailerBytes = 65536;
-}
-if(data22.maxBodyBytes === undefined){
-data22.maxBodyBytes = null;
-}
-if(data22.pipelineBufferBytes === undefined){
-data22.pipelineBufferBytes = 16384;
-}
-if(data22.maxConnections === undefined){
-data22.maxConnections = 50000;
-}
-const _errs61 = errors;
-for(const key6 in data22){
-if(!((((((((key6 === "maxLineBytes") || (key6 === "maxHeaderFields")) || (key6 === "maxHeadBytes")) || (key6 === "maxChunkSizeLineBytes")) || (key6 === "maxTrailerBytes")) || (key6 === "maxBodyBytes")) || (key6 === "pipelineBufferBytes")) || (key6 === "maxConnections"))){
-validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.limits,data:data22}];
-return false;
-break;
-}
-}
-if(_errs61 === errors){
-let data23 = data22.maxLineBytes;
-const _errs62 = errors;
-if(!((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxLineBytes.type,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data23}];
-return false;
-}
-if(errors === _errs62){
-if(typeof data23 == "number"){
-if(data23 > 32768 || isNaN(data23)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768",schema:32768,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data23}];
-return false;
-}
-else {
-if(data23 < 64 || isNaN(data23)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data23}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs62 === errors;
-if(valid11){
-let data24 = data22.maxHeaderFields;
-const _errs64 = errors;
-if(!((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeaderFields.type,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data24}];
-return false;
-}
-if(errors === _errs64){
-if(typeof data24 == "number"){
-if(data24 > 2048 || isNaN(data24)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2048},message:"must be <= 2048",schema:2048,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data24}];
-return false;
-}
-else {
-if(data24 < 1 || isNaN(data24)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data24}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs64 === errors;
-if(valid11){
-let data25 = data22.maxHeadBytes;
-const _errs66 = errors;
-if(!((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeadBytes.type,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data25}];
-return false;
-}
-if(errors === _errs66){
-if(typeof data25 == "number"){
-if(data25 > 49152 || isNaN(data25)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 49152},message:"must be <= 49152",schema:49152,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data25}];
-return false;
-}
-else {
-if(data25 < 64 || isNaN(data25)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data25}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs66 === errors;
-if(valid11){
-let data26 = data22.maxChunkSizeLineBytes;
-const _errs68 = errors;
-if(!((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxChunkSizeLineBytes.type,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data26}];
-return false;
-}
-if(errors === _errs68){
-if(typeof data26 == "number"){
-if(data26 > 65536 || isNaN(data26)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data26}];
-return false;
-}
-else {
-if(data26 < 16 || isNaN(data26)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data26}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs68 === errors;
-if(valid11){
-let data27 = data22.maxTrailerBytes;
-const _errs70 = errors;
-if(!((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxTrailerBytes.type,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data27}];
-return false;
-}
-if(errors === _errs70){
-if(typeof data27 == "number"){
-if(data27 > 1048576 || isNaN(data27)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1048576},message:"must be <= 1048576",schema:1048576,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data27}];
-return false;
-}
-else {
-if(data27 < 0 || isNaN(data27)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data27}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs70 === errors;
-if(valid11){
-let data28 = data22.maxBodyBytes;
-const _errs72 = errors;
-if((!((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28)))) && (data28 !== null)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/type",keyword:"type",params:{type: schema11.properties.limits.properties.maxBodyBytes.type},message:"must be integer,null",schema:schema11.properties.limits.properties.maxBodyBytes.type,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data28}];
-return false;
-}
-if(errors === _errs72){
-if(typeof data28 == "number"){
-if(data28 < 0 || isNaN(data28)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data28}];
-return false;
-}
-}
-}
-var valid11 = _errs72 === errors;
-if(valid11){
-let data29 = data22.pipelineBufferBytes;
-const _errs74 = errors;
-if(!((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29)))){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.pipelineBufferBytes.type,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data29}];
-return false;
-}
-if(errors === _errs74){
-if(typeof data29 == "number"){
-if(data29 > 16777216 || isNaN(data29)){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data29}];
-return false;
-}
-else {
-if(data29 < 1024 || isNaN(data29)){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024",schema:1024,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data29}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs74 === errors;
-if(valid11){
-let data30 = data22.maxConnections;
-const _errs76 = errors;
-if(!((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxConnections.type,parentSchema:schema11.properties.limits.properties.maxConnections,data:data30}];
-return false;
-}
-if(errors === _errs76){
-if(typeof data30 == "number"){
-if(data30 > 1000000 || isNaN(data30)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.limits.properties.maxConnections,data:data30}];
-return false;
-}
-else {
-if(data30 < 1 || isNaN(data30)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxConnections,data:data30}];
-return false;
-}
-}
-}
-}
-var valid11 = _errs76 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.limits.type,parentSchema:schema11.properties.limits,data:data22}];
-return false;
-}
-}
-var valid0 = _errs59 === errors;
-if(valid0){
-let data31 = data.timeouts;
-const _errs78 = errors;
-if(errors === _errs78){
-if(data31 && typeof data31 == "object" && !Array.isArray(data31)){
-if(data31.idleMs === undefined){
-data31.idleMs = 60000;
-}
-if(data31.headMs === undefined){
-data31.headMs = 15000;
-}
-if(data31.bodyIdleMs === undefined){
-data31.bodyIdleMs = 60000;
-}
-if(data31.abortMs === undefined){
-data31.abortMs = 15000;
-}
-if(data31.upstreamConnectMs === undefined){
-data31.upstreamConnectMs = 10000;
-}
-if(data31.upstreamHeadMs === undefined){
-data31.upstreamHeadMs = 60000;
-}
-if(data31.upstreamIdleMs === undefined){
-data31.upstreamIdleMs = 60000;
-}
-if(data31.tunnelIdleMs === undefined){
-data31.tunnelIdleMs = 300000;
-}
-if(data31.shutdownMs === undefined){
-data31.shutdownMs = 10000;
-}
-if(data31.workerAckMs === undefined){
-data31.workerAckMs = 5000;
-}
-const _errs80 = errors;
-for(const key7 in data31){
-if(!(func2.call(schema11.properties.timeouts.properties, key7))){
-validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.timeouts,data:data31}];
-return false;
-break;
-}
-}
-if(_errs80 === errors){
-let data32 = data31.idleMs;
-const _errs81 = errors;
-if(!((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data32}];
-return false;
-}
-if(errors === _errs81){
-if(typeof data32 == "number"){
-if(data32 > 86400000 || isNaN(data32)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data32}];
-return false;
-}
-else {
-if(data32 < 1 || isNaN(data32)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data32}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs81 === errors;
-if(valid12){
-let data33 = data31.headMs;
-const _errs83 = errors;
-if(!((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.headMs.type,parentSchema:schema11.properties.timeouts.properties.headMs,data:data33}];
-return false;
-}
-if(errors === _errs83){
-if(typeof data33 == "number"){
-if(data33 > 86400000 || isNaN(data33)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.headMs,data:data33}];
-return false;
-}
-else {
-if(data33 < 1 || isNaN(data33)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.headMs,data:data33}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs83 === errors;
-if(valid12){
-let data34 = data31.bodyIdleMs;
-const _errs85 = errors;
-if(!((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.bodyIdleMs.type,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data34}];
-return false;
-}
-if(errors === _errs85){
-if(typeof data34 == "number"){
-if(data34 > 86400000 || isNaN(data34)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data34}];
-return false;
-}
-else {
-if(data34 < 1 || isNaN(data34)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data34}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs85 === errors;
-if(valid12){
-let data35 = data31.abortMs;
-const _errs87 = errors;
-if(!((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.abortMs.type,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data35}];
-return false;
-}
-if(errors === _errs87){
-if(typeof data35 == "number"){
-if(data35 > 86400000 || isNaN(data35)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data35}];
-return false;
-}
-else {
-if(data35 < 1 || isNaN(data35)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data35}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs87 === errors;
-if(valid12){
-let data36 = data31.upstreamConnectMs;
-const _errs89 = errors;
-if(!((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamConnectMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data36}];
-return false;
-}
-if(errors === _errs89){
-if(typeof data36 == "number"){
-if(data36 > 86400000 || isNaN(data36)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data36}];
-return false;
-}
-else {
-if(data36 < 1 || isNaN(data36)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data36}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs89 === errors;
-if(valid12){
-let data37 = data31.upstreamHeadMs;
-const _errs91 = errors;
-if(!((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamHeadMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data37}];
-return false;
-}
-if(errors === _errs91){
-if(typeof data37 == "number"){
-if(data37 > 86400000 || isNaN(data37)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data37}];
-return false;
-}
-else {
-if(data37 < 1 || isNaN(data37)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data37}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs91 === errors;
-if(valid12){
-let data38 = data31.upstreamIdleMs;
-const _errs93 = errors;
-if(!((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamIdleMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data38}];
-return false;
-}
-if(errors === _errs93){
-if(typeof data38 == "number"){
-if(data38 > 86400000 || isNaN(data38)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data38}];
-return false;
-}
-else {
-if(data38 < 1 || isNaN(data38)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data38}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs93 === errors;
-if(valid12){
-let data39 = data31.tunnelIdleMs;
-const _errs95 = errors;
-if(!((typeof data39 == "number") && (!(data39 % 1) && !isNaN(data39)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.tunnelIdleMs.type,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data39}];
-return false;
-}
-if(errors === _errs95){
-if(typeof data39 == "number"){
-if(data39 > 86400000 || isNaN(data39)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data39}];
-return false;
-}
-else {
-if(data39 < 1 || isNaN(data39)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data39}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs95 === errors;
-if(valid12){
-let data40 = data31.shutdownMs;
-const _errs97 = errors;
-if(!((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.shutdownMs.type,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data40}];
-return false;
-}
-if(errors === _errs97){
-if(typeof data40 == "number"){
-if(data40 > 86400000 || isNaN(data40)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data40}];
-return false;
-}
-else {
-if(data40 < 1 || isNaN(data40)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data40}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs97 === errors;
-if(valid12){
-let data41 = data31.workerAckMs;
-const _errs99 = errors;
-if(!((typeof data41 == "number") && (!(data41 % 1) && !isNaN(data41)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.workerAckMs.type,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data41}];
-return false;
-}
-if(errors === _errs99){
-if(typeof data41 == "number"){
-if(data41 > 86400000 || isNaN(data41)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data41}];
-return false;
-}
-else {
-if(data41 < 1 || isNaN(data41)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data41}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs99 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.timeouts.type,parentSchema:schema11.properties.timeouts,data:data31}];
-return false;
-}
-}
-var valid0 = _errs78 === errors;
-if(valid0){
-let data42 = data.upstream;
-const _errs101 = errors;
-if(errors === _errs101){
-if(data42 && typeof data42 == "object" && !Array.isArray(data42)){
-if(data42.maxSockets === undefined){
-data42.maxSockets = 256;
-}
-if(data42.maxIdleSockets === undefined){
-data42.maxIdleSockets = 64;
-}
-if(data42.idleSocketMs === undefined){
-data42.idleSocketMs = 4000;
-}
-if(data42.maxRequestsPerSocket === undefined){
-data42.maxRequestsPerSocket = 10000;
-}
-if(data42.maxFails === undefined){
-data42.maxFails = 3;
-}
-if(data42.ejectMs === undefined){
-data42.ejectMs = 10000;
-}
-const _errs103 = errors;
-for(const key8 in data42){
-if(!(((((((key8 === "maxSockets") || (key8 === "maxIdleSockets")) || (key8 === "idleSocketMs")) || (key8 === "maxRequestsPerSocket")) || (key8 === "maxFails")) || (key8 === "ejectMs")) || (key8 === "caFile"))){
-validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.upstream,data:data42}];
-return false;
-break;
-}
-}
-if(_errs103 === errors){
-let data43 = data42.maxSockets;
-const _errs104 = errors;
-if(!((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxSockets.type,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data43}];
-return false;
-}
-if(errors === _errs104){
-if(typeof data43 == "number"){
-if(data43 > 100000 || isNaN(data43)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data43}];
-return false;
-}
-else {
-if(data43 < 1 || isNaN(data43)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data43}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs104 === errors;
-if(valid13){
-let data44 = data42.maxIdleSockets;
-const _errs106 = errors;
-if(!((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxIdleSockets.type,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data44}];
-return false;
-}
-if(errors === _errs106){
-if(typeof data44 == "number"){
-if(data44 > 100000 || isNaN(data44)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data44}];
-return false;
-}
-else {
-if(data44 < 0 || isNaN(data44)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data44}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs106 === errors;
-if(valid13){
-let data45 = data42.idleSocketMs;
-const _errs108 = errors;
-if(!((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.idleSocketMs.type,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data45}];
-return false;
-}
-if(errors === _errs108){
-if(typeof data45 == "number"){
-if(data45 > 86400000 || isNaN(data45)){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data45}];
-return false;
-}
-else {
-if(data45 < 1 || isNaN(data45)){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data45}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs108 === errors;
-if(valid13){
-let data46 = data42.maxRequestsPerSocket;
-const _errs110 = errors;
-if(!((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxRequestsPerSocket.type,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data46}];
-return false;
-}
-if(errors === _errs110){
-if(typeof data46 == "number"){
-if(data46 > 1000000 || isNaN(data46)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data46}];
-return false;
-}
-else {
-if(data46 < 1 || isNaN(data46)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data46}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs110 === errors;
-if(valid13){
-let data47 = data42.maxFails;
-const _errs112 = errors;
-if(!((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxFails.type,parentSchema:schema11.properties.upstream.properties.maxFails,data:data47}];
-return false;
-}
-if(errors === _errs112){
-if(typeof data47 == "number"){
-if(data47 > 1000 || isNaN(data47)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.upstream.properties.maxFails,data:data47}];
-return false;
-}
-else {
-if(data47 < 1 || isNaN(data47)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxFails,data:data47}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs112 === errors;
-if(valid13){
-let data48 = data42.ejectMs;
-const _errs114 = errors;
-if(!((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.ejectMs.type,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data48}];
-return false;
-}
-if(errors === _errs114){
-if(typeof data48 == "number"){
-if(data48 > 86400000 || isNaN(data48)){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data48}];
-return false;
-}
-else {
-if(data48 < 1 || isNaN(data48)){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data48}];
-return false;
-}
-}
-}
-}
-var valid13 = _errs114 === errors;
-if(valid13){
-if(data42.caFile !== undefined){
-let data49 = data42.caFile;
-const _errs116 = errors;
-if(errors === _errs116){
-if(typeof data49 === "string"){
-if(func3(data49) > 4096){
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.upstream.properties.caFile,data:data49}];
-return false;
-}
-else {
-if(func3(data49) < 1){
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.upstream.properties.caFile,data:data49}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.upstream.properties.caFile.type,parentSchema:schema11.properties.upstream.properties.caFile,data:data49}];
-return false;
-}
-}
-var valid13 = _errs116 === errors;
-}
-else {
-var valid13 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.upstream.type,parentSchema:schema11.properties.upstream,data:data42}];
-return false;
-}
-}
-var valid0 = _errs101 === errors;
-if(valid0){
-let data50 = data.forwarding;
-const _errs118 = errors;
-if(errors === _errs118){
-if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
-if(data50.xForwarded === undefined){
-data50.xForwarded = true;
-}
-if(data50.forwarded === undefined){
-data50.forwarded = false;
-}
-if(data50.trustedProxies === undefined){
-data50.trustedProxies = [];
-}
-const _errs120 = errors;
-for(const key9 in data50){
-if(!(((key9 === "xForwarded") || (key9 === "forwarded")) || (key9 === "trustedProxies"))){
-validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwarding,data:data50}];
-return false;
-break;
-}
-}
-if(_errs120 === errors){
-let data51 = data50.xForwarded;
-const _errs121 = errors;
-if(typeof data51 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwarding/xForwarded",schemaPath:"#/properties/forwarding/properties/xForwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.xForwarded.type,parentSchema:schema11.properties.forwarding.properties.xForwarded,data:data51}];
-return false;
-}
-var valid14 = _errs121 === errors;
-if(valid14){
-let data52 = data50.forwarded;
-const _errs123 = errors;
-if(typeof data52 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwarding/forwarded",schemaPath:"#/properties/forwarding/properties/forwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.forwarded.type,parentSchema:schema11.properties.forwarding.properties.forwarded,data:data52}];
-return false;
-}
-var valid14 = _errs123 === errors;
-if(valid14){
-let data53 = data50.trustedProxies;
-const _errs125 = errors;
-if(errors === _errs125){
-if(Array.isArray(data53)){
-if(data53.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data53}];
-return false;
-}
-else {
-var valid15 = true;
-const len2 = data53.length;
-for(let i2=0; i2<len2; i2++){
-let data54 = data53[i2];
-const _errs127 = errors;
-if(errors === _errs127){
-if(typeof data54 === "string"){
-if(func3(data54) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i2,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data54}];
-return false;
-}
-else {
-if(func3(data54) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i2,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data54}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i2,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwarding.properties.trustedProxies.items.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data54}];
-return false;
-}
-}
-var valid15 = _errs127 === errors;
-if(!valid15){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwarding.properties.trustedProxies.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data53}];
-return false;
-}
-}
-var valid14 = _errs125 === errors;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwarding.type,parentSchema:schema11.properties.forwarding,data:data50}];
-return false;
-}
-}
-var valid0 = _errs118 === errors;
-if(valid0){
-let data55 = data.notFoundStatus;
-const _errs129 = errors;
-if(!((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55)))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data55}];
-return false;
-}
-if(!((((data55 === 404) || (data55 === 421)) || (data55 === 502)) || (data55 === 503))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data55}];
-return false;
-}
-var valid0 = _errs129 === errors;
-if(valid0){
-let data56 = data.clientHalfClose;
-const _errs131 = errors;
-if(!((data56 === "abort") || (data56 === "finish"))){
-validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data56}];
-return false;
-}
-var valid0 = _errs131 === errors;
-if(valid0){
-let data57 = data.routes;
-const _errs132 = errors;
-if(errors === _errs132){
-if(Array.isArray(data57)){
-if(data57.length > 100000){
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data57}];
-return false;
-}
-else {
-var valid16 = true;
-const len3 = data57.length;
-for(let i3=0; i3<len3; i3++){
-let data58 = data57[i3];
-const _errs134 = errors;
-if(errors === _errs134){
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-if(data58.stripPrefix === undefined){
-data58.stripPrefix = false;
-}
-if(data58.preserveHost === undefined){
-data58.preserveHost = false;
-}
-let missing3;
-if((((data58.id === undefined) && (missing3 = "id")) || ((data58.pathPrefix === undefined) && (missing3 = "pathPrefix"))) || ((data58.upstreams === undefined) && (missing3 = "upstreams"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data58}];
-return false;
-}
-else {
-const _errs136 = errors;
-for(const key10 in data58){
-if(!(func2.call(schema11.properties.routes.items.properties, key10))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data58}];
-return false;
-break;
-}
-}
-if(_errs136 === errors){
-if(data58.id !== undefined){
-let data59 = data58.id;
-const _errs137 = errors;
-if(errors === _errs137){
-if(typeof data59 === "string"){
-if(!pattern0.test(data59)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data59}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data59}];
-return false;
-}
-}
-var valid17 = _errs137 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.host !== undefined){
-let data60 = data58.host;
-const _errs139 = errors;
-if(errors === _errs139){
-if(typeof data60 === "string"){
-if(func3(data60) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data60}];
-return false;
-}
-else {
-if(func3(data60) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data60}];
-return false;
-}
-else {
-if(!pattern3.test(data60)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data60}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data60}];
-return false;
-}
-}
-var valid17 = _errs139 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.pathPrefix !== undefined){
-let data61 = data58.pathPrefix;
-const _errs141 = errors;
-if(errors === _errs141){
-if(typeof data61 === "string"){
-if(func3(data61) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data61}];
-return false;
-}
-else {
-if(func3(data61) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data61}];
-return false;
-}
-else {
-if(!pattern4.test(data61)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data61}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data61}];
-return false;
-}
-}
-var valid17 = _errs141 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.methods !== undefined){
-let data62 = data58.methods;
-const _errs143 = errors;
-if(errors === _errs143){
-if(Array.isArray(data62)){
-if(data62.length > 32){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data62}];
-return false;
-}
-else {
-if(data62.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data62}];
-return false;
-}
-else {
-var valid18 = true;
-const len4 = data62.length;
-for(let i4=0; i4<len4; i4++){
-let data63 = data62[i4];
-const _errs145 = errors;
-if(errors === _errs145){
-if(typeof data63 === "string"){
-if(!pattern5.test(data63)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods/" + i4,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data63}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods/" + i4,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data63}];
-return false;
-}
-}
-var valid18 = _errs145 === errors;
-if(!valid18){
-break;
-}
-}
-if(valid18){
-let i5 = data62.length;
-let j0;
-if(i5 > 1){
-const indices0 = {};
-for(;i5--;){
-let item0 = data62[i5];
-if(typeof item0 !== "string"){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i5+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data62}];
-return false;
-break;
-}
-indices0[item0] = i5;
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data62}];
-return false;
-}
-}
-var valid17 = _errs143 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.headers !== undefined){
-let data64 = data58.headers;
-const _errs147 = errors;
-if(errors === _errs147){
-if(data64 && typeof data64 == "object" && !Array.isArray(data64)){
-if(Object.keys(data64).length > 16){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data64}];
-return false;
-}
-else {
-for(const key11 in data64){
-const _errs149 = errors;
-if(typeof key11 === "string"){
-if(!pattern5.test(key11)){
-const err20 = {instancePath:instancePath+"/routes/" + i3+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key11,propertyName:key11};
+if(func3(data95) < 8){
+const err20 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data95};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -1893,9 +2662,9 @@ vErrors.push(err20);
 errors++;
 }
 }
-var valid20 = _errs149 === errors;
-if(!valid20){
-const err21 = {instancePath:instancePath+"/routes/" + i3+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key11},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data64};
+}
+else {
+const err21 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data95};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -1903,74 +2672,19 @@ else {
 vErrors.push(err21);
 }
 errors++;
-validate10.errors = vErrors;
-return false;
-break;
 }
 }
-if(valid20){
-for(const key12 in data64){
-let data65 = data64[key12];
-const _errs151 = errors;
-if(errors === _errs151){
-if(typeof data65 === "string"){
-if(func3(data65) > 1024){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/headers/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data65}];
-return false;
-}
+var valid33 = _errs221 === errors;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/headers/" + key12.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data65}];
-return false;
+var valid33 = true;
 }
-}
-var valid21 = _errs151 === errors;
-if(!valid21){
-break;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data64}];
-return false;
-}
-}
-var valid17 = _errs147 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.upstreams !== undefined){
-let data66 = data58.upstreams;
-const _errs153 = errors;
-if(errors === _errs153){
-if(Array.isArray(data66)){
-if(data66.length > 64){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data66}];
-return false;
-}
-else {
-if(data66.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data66}];
-return false;
-}
-else {
-var valid22 = true;
-const len5 = data66.length;
-for(let i6=0; i6<len5; i6++){
-let data67 = data66[i6];
-const _errs155 = errors;
-const _errs156 = errors;
-let valid23 = false;
-let passing2 = null;
-const _errs157 = errors;
-if(errors === _errs157){
-if(typeof data67 === "string"){
-if(func3(data67) > 2048){
-const err22 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data67};
+if(valid33){
+if(data94.weight !== undefined){
+let data96 = data94.weight;
+const _errs223 = errors;
+if(!((typeof data96 == "number") && (!(data96 % 1) && !isNaN(data96)))){
+const err22 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data96};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -1979,9 +2693,10 @@ vErrors.push(err22);
 }
 errors++;
 }
-else {
-if(func3(data67) < 8){
-const err23 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data67};
+if(errors === _errs223){
+if(typeof data96 == "number"){
+if(data96 > 1000 || isNaN(data96)){
+const err23 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data96};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -1990,10 +2705,9 @@ vErrors.push(err23);
 }
 errors++;
 }
-}
-}
 else {
-const err24 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data67};
+if(data96 < 1 || isNaN(data96)){
+const err24 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data96};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -2003,17 +2717,19 @@ vErrors.push(err24);
 errors++;
 }
 }
-var _valid3 = _errs157 === errors;
-if(_valid3){
-valid23 = true;
-passing2 = 0;
 }
-const _errs159 = errors;
-if(errors === _errs159){
-if(data67 && typeof data67 == "object" && !Array.isArray(data67)){
-let missing4;
-if((data67.url === undefined) && (missing4 = "url")){
-const err25 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data67};
+}
+var valid33 = _errs223 === errors;
+}
+else {
+var valid33 = true;
+}
+}
+}
+}
+}
+else {
+const err25 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data94};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -2022,11 +2738,20 @@ vErrors.push(err25);
 }
 errors++;
 }
+}
+var _valid3 = _errs218 === errors;
+if(_valid3 && valid32){
+valid32 = false;
+passing1 = [passing1, 1];
+}
 else {
-const _errs161 = errors;
-for(const key13 in data67){
-if(!((key13 === "url") || (key13 === "weight"))){
-const err26 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data67};
+if(_valid3){
+valid32 = true;
+passing1 = 1;
+}
+}
+if(!valid32){
+const err26 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data94};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -2034,17 +2759,333 @@ else {
 vErrors.push(err26);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs215;
+if(vErrors !== null){
+if(_errs215){
+vErrors.length = _errs215;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid31 = _errs214 === errors;
+if(!valid31){
 break;
 }
 }
-if(_errs161 === errors){
-if(data67.url !== undefined){
-let data68 = data67.url;
-const _errs162 = errors;
-if(errors === _errs162){
-if(typeof data68 === "string"){
-if(func3(data68) > 2048){
-const err27 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data68};
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data93}];
+return false;
+}
+}
+var valid26 = _errs212 === errors;
+}
+else {
+var valid26 = true;
+}
+if(valid26){
+let data97 = data85.stripPrefix;
+const _errs225 = errors;
+if(typeof data97 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data97}];
+return false;
+}
+var valid26 = _errs225 === errors;
+if(valid26){
+if(data85.rewritePrefix !== undefined){
+let data98 = data85.rewritePrefix;
+const _errs227 = errors;
+if(errors === _errs227){
+if(typeof data98 === "string"){
+if(func3(data98) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data98}];
+return false;
+}
+else {
+if(!pattern9.test(data98)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data98}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data98}];
+return false;
+}
+}
+var valid26 = _errs227 === errors;
+}
+else {
+var valid26 = true;
+}
+if(valid26){
+let data99 = data85.preserveHost;
+const _errs229 = errors;
+if(typeof data99 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data99}];
+return false;
+}
+var valid26 = _errs229 === errors;
+if(valid26){
+if(data85.via !== undefined){
+let data100 = data85.via;
+const _errs231 = errors;
+if(typeof data100 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data100}];
+return false;
+}
+var valid26 = _errs231 === errors;
+}
+else {
+var valid26 = true;
+}
+if(valid26){
+if(data85.proxyName !== undefined){
+let data101 = data85.proxyName;
+const _errs233 = errors;
+if(errors === _errs233){
+if(typeof data101 === "string"){
+if(!pattern3.test(data101)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data101}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data101}];
+return false;
+}
+}
+var valid26 = _errs233 === errors;
+}
+else {
+var valid26 = true;
+}
+if(valid26){
+if(data85.upstreamTls !== undefined){
+let data102 = data85.upstreamTls;
+const _errs235 = errors;
+if(errors === _errs235){
+if(data102 && typeof data102 == "object" && !Array.isArray(data102)){
+if(data102.insecureSkipVerify === undefined){
+data102.insecureSkipVerify = false;
+}
+const _errs237 = errors;
+for(const key20 in data102){
+if(!(((((key20 === "ca") || (key20 === "servername")) || (key20 === "cert")) || (key20 === "key")) || (key20 === "insecureSkipVerify"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data102}];
+return false;
+break;
+}
+}
+if(_errs237 === errors){
+let missing10;
+if(data102.cert !== undefined && ((data102.key === undefined) && (missing10 = "key"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
+    missingProperty: missing10,
+    depsCount: 1,
+    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data102}];
+return false;
+}
+else {
+if(data102.key !== undefined && ((data102.cert === undefined) && (missing10 = "cert"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
+    missingProperty: missing10,
+    depsCount: 1,
+    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data102}];
+return false;
+}
+else {
+if(data102.ca !== undefined){
+let data103 = data102.ca;
+const _errs238 = errors;
+if(errors === _errs238){
+if(typeof data103 === "string"){
+if(func3(data103) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data103}];
+return false;
+}
+else {
+if(func3(data103) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data103}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data103}];
+return false;
+}
+}
+var valid35 = _errs238 === errors;
+}
+else {
+var valid35 = true;
+}
+if(valid35){
+if(data102.servername !== undefined){
+let data104 = data102.servername;
+const _errs240 = errors;
+if(errors === _errs240){
+if(typeof data104 === "string"){
+if(func3(data104) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data104}];
+return false;
+}
+else {
+if(func3(data104) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data104}];
+return false;
+}
+else {
+if(!pattern11.test(data104)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data104}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data104}];
+return false;
+}
+}
+var valid35 = _errs240 === errors;
+}
+else {
+var valid35 = true;
+}
+if(valid35){
+if(data102.cert !== undefined){
+let data105 = data102.cert;
+const _errs242 = errors;
+if(errors === _errs242){
+if(typeof data105 === "string"){
+if(func3(data105) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data105}];
+return false;
+}
+else {
+if(func3(data105) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data105}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data105}];
+return false;
+}
+}
+var valid35 = _errs242 === errors;
+}
+else {
+var valid35 = true;
+}
+if(valid35){
+if(data102.key !== undefined){
+let data106 = data102.key;
+const _errs244 = errors;
+if(errors === _errs244){
+if(typeof data106 === "string"){
+if(func3(data106) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data106}];
+return false;
+}
+else {
+if(func3(data106) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data106}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data106}];
+return false;
+}
+}
+var valid35 = _errs244 === errors;
+}
+else {
+var valid35 = true;
+}
+if(valid35){
+let data107 = data102.insecureSkipVerify;
+const _errs246 = errors;
+if(typeof data107 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data107}];
+return false;
+}
+var valid35 = _errs246 === errors;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data102}];
+return false;
+}
+}
+var valid26 = _errs235 === errors;
+}
+else {
+var valid26 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i6,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data85}];
+return false;
+}
+}
+var valid25 = _errs193 === errors;
+if(!valid25){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data84}];
+return false;
+}
+}
+var valid0 = _errs191 === errors;
+if(valid0){
+let data108 = data.store;
+const _errs248 = errors;
+const _errs249 = errors;
+let valid36 = false;
+let passing2 = null;
+const _errs250 = errors;
+if(errors === _errs250){
+if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
+let missing11;
+if((data108.type === undefined) && (missing11 = "type")){
+const err27 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing11},message:"must have required property '"+missing11+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data108};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -2054,8 +3095,10 @@ vErrors.push(err27);
 errors++;
 }
 else {
-if(func3(data68) < 8){
-const err28 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data68};
+const _errs252 = errors;
+for(const key21 in data108){
+if(!(key21 === "type")){
+const err28 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data108};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -2063,11 +3106,14 @@ else {
 vErrors.push(err28);
 }
 errors++;
+break;
 }
 }
-}
-else {
-const err29 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data68};
+if(_errs252 === errors){
+if(data108.type !== undefined){
+let data109 = data108.type;
+if("file" !== data109){
+const err29 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data109};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -2077,17 +3123,11 @@ vErrors.push(err29);
 errors++;
 }
 }
-var valid24 = _errs162 === errors;
+}
+}
 }
 else {
-var valid24 = true;
-}
-if(valid24){
-if(data67.weight !== undefined){
-let data69 = data67.weight;
-const _errs164 = errors;
-if(!((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69)))){
-const err30 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data69};
+const err30 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data108};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -2096,10 +3136,18 @@ vErrors.push(err30);
 }
 errors++;
 }
-if(errors === _errs164){
-if(typeof data69 == "number"){
-if(data69 > 1000 || isNaN(data69)){
-const err31 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data69};
+}
+var _valid4 = _errs250 === errors;
+if(_valid4){
+valid36 = true;
+passing2 = 0;
+}
+const _errs254 = errors;
+if(errors === _errs254){
+if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
+let missing12;
+if((((data108.type === undefined) && (missing12 = "type")) || ((data108.endpoints === undefined) && (missing12 = "endpoints"))) || ((data108.prefix === undefined) && (missing12 = "prefix"))){
+const err31 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing12},message:"must have required property '"+missing12+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data108};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -2109,8 +3157,10 @@ vErrors.push(err31);
 errors++;
 }
 else {
-if(data69 < 1 || isNaN(data69)){
-const err32 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data69};
+const _errs256 = errors;
+for(const key22 in data108){
+if(!(((((((key22 === "type") || (key22 === "endpoints")) || (key22 === "prefix")) || (key22 === "tls")) || (key22 === "auth")) || (key22 === "cacheFile")) || (key22 === "timeoutMs"))){
+const err32 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data108};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -2118,21 +3168,15 @@ else {
 vErrors.push(err32);
 }
 errors++;
+break;
 }
 }
-}
-}
-var valid24 = _errs164 === errors;
-}
-else {
-var valid24 = true;
-}
-}
-}
-}
-}
-else {
-const err33 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data67};
+if(_errs256 === errors){
+if(data108.type !== undefined){
+let data110 = data108.type;
+const _errs257 = errors;
+if("etcd" !== data110){
+const err33 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data110};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -2141,20 +3185,19 @@ vErrors.push(err33);
 }
 errors++;
 }
-}
-var _valid3 = _errs159 === errors;
-if(_valid3 && valid23){
-valid23 = false;
-passing2 = [passing2, 1];
+var valid38 = _errs257 === errors;
 }
 else {
-if(_valid3){
-valid23 = true;
-passing2 = 1;
+var valid38 = true;
 }
-}
-if(!valid23){
-const err34 = {instancePath:instancePath+"/routes/" + i3+"/upstreams/" + i6,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data67};
+if(valid38){
+if(data108.endpoints !== undefined){
+let data111 = data108.endpoints;
+const _errs258 = errors;
+if(errors === _errs258){
+if(Array.isArray(data111)){
+if(data111.length > 32){
+const err34 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data111};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -2162,333 +3205,10 @@ else {
 vErrors.push(err34);
 }
 errors++;
-validate10.errors = vErrors;
-return false;
 }
 else {
-errors = _errs156;
-if(vErrors !== null){
-if(_errs156){
-vErrors.length = _errs156;
-}
-else {
-vErrors = null;
-}
-}
-}
-var valid22 = _errs155 === errors;
-if(!valid22){
-break;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data66}];
-return false;
-}
-}
-var valid17 = _errs153 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-let data70 = data58.stripPrefix;
-const _errs166 = errors;
-if(typeof data70 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data70}];
-return false;
-}
-var valid17 = _errs166 === errors;
-if(valid17){
-if(data58.rewritePrefix !== undefined){
-let data71 = data58.rewritePrefix;
-const _errs168 = errors;
-if(errors === _errs168){
-if(typeof data71 === "string"){
-if(func3(data71) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data71}];
-return false;
-}
-else {
-if(!pattern7.test(data71)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data71}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data71}];
-return false;
-}
-}
-var valid17 = _errs168 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-let data72 = data58.preserveHost;
-const _errs170 = errors;
-if(typeof data72 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data72}];
-return false;
-}
-var valid17 = _errs170 === errors;
-if(valid17){
-if(data58.via !== undefined){
-let data73 = data58.via;
-const _errs172 = errors;
-if(typeof data73 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data73}];
-return false;
-}
-var valid17 = _errs172 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.proxyName !== undefined){
-let data74 = data58.proxyName;
-const _errs174 = errors;
-if(errors === _errs174){
-if(typeof data74 === "string"){
-if(!pattern1.test(data74)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data74}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data74}];
-return false;
-}
-}
-var valid17 = _errs174 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data58.upstreamTls !== undefined){
-let data75 = data58.upstreamTls;
-const _errs176 = errors;
-if(errors === _errs176){
-if(data75 && typeof data75 == "object" && !Array.isArray(data75)){
-if(data75.insecureSkipVerify === undefined){
-data75.insecureSkipVerify = false;
-}
-const _errs178 = errors;
-for(const key14 in data75){
-if(!(((((key14 === "ca") || (key14 === "servername")) || (key14 === "cert")) || (key14 === "key")) || (key14 === "insecureSkipVerify"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data75}];
-return false;
-break;
-}
-}
-if(_errs178 === errors){
-let missing5;
-if(data75.cert !== undefined && ((data75.key === undefined) && (missing5 = "key"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
-    missingProperty: missing5,
-    depsCount: 1,
-    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data75}];
-return false;
-}
-else {
-if(data75.key !== undefined && ((data75.cert === undefined) && (missing5 = "cert"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
-    missingProperty: missing5,
-    depsCount: 1,
-    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data75}];
-return false;
-}
-else {
-if(data75.ca !== undefined){
-let data76 = data75.ca;
-const _errs179 = errors;
-if(errors === _errs179){
-if(typeof data76 === "string"){
-if(func3(data76) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data76}];
-return false;
-}
-else {
-if(func3(data76) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data76}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data76}];
-return false;
-}
-}
-var valid26 = _errs179 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data75.servername !== undefined){
-let data77 = data75.servername;
-const _errs181 = errors;
-if(errors === _errs181){
-if(typeof data77 === "string"){
-if(func3(data77) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data77}];
-return false;
-}
-else {
-if(func3(data77) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data77}];
-return false;
-}
-else {
-if(!pattern9.test(data77)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data77}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data77}];
-return false;
-}
-}
-var valid26 = _errs181 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data75.cert !== undefined){
-let data78 = data75.cert;
-const _errs183 = errors;
-if(errors === _errs183){
-if(typeof data78 === "string"){
-if(func3(data78) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data78}];
-return false;
-}
-else {
-if(func3(data78) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data78}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data78}];
-return false;
-}
-}
-var valid26 = _errs183 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data75.key !== undefined){
-let data79 = data75.key;
-const _errs185 = errors;
-if(errors === _errs185){
-if(typeof data79 === "string"){
-if(func3(data79) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data79}];
-return false;
-}
-else {
-if(func3(data79) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data79}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data79}];
-return false;
-}
-}
-var valid26 = _errs185 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-let data80 = data75.insecureSkipVerify;
-const _errs187 = errors;
-if(typeof data80 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data80}];
-return false;
-}
-var valid26 = _errs187 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data75}];
-return false;
-}
-}
-var valid17 = _errs176 === errors;
-}
-else {
-var valid17 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i3,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data58}];
-return false;
-}
-}
-var valid16 = _errs134 === errors;
-if(!valid16){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data57}];
-return false;
-}
-}
-var valid0 = _errs132 === errors;
-if(valid0){
-let data81 = data.store;
-const _errs189 = errors;
-const _errs190 = errors;
-let valid27 = false;
-let passing3 = null;
-const _errs191 = errors;
-if(errors === _errs191){
-if(data81 && typeof data81 == "object" && !Array.isArray(data81)){
-let missing6;
-if((data81.type === undefined) && (missing6 = "type")){
-const err35 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing6},message:"must have required property '"+missing6+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data81};
+if(data111.length < 1){
+const err35 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data111};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -2498,10 +3218,15 @@ vErrors.push(err35);
 errors++;
 }
 else {
-const _errs193 = errors;
-for(const key15 in data81){
-if(!(key15 === "type")){
-const err36 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data81};
+var valid39 = true;
+const len9 = data111.length;
+for(let i10=0; i10<len9; i10++){
+let data112 = data111[i10];
+const _errs260 = errors;
+if(errors === _errs260){
+if(typeof data112 === "string"){
+if(func3(data112) > 300){
+const err36 = {instancePath:instancePath+"/store/endpoints/" + i10,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data112};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -2509,14 +3234,10 @@ else {
 vErrors.push(err36);
 }
 errors++;
-break;
 }
-}
-if(_errs193 === errors){
-if(data81.type !== undefined){
-let data82 = data81.type;
-if("file" !== data82){
-const err37 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data82};
+else {
+if(func3(data112) < 3){
+const err37 = {instancePath:instancePath+"/store/endpoints/" + i10,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data112};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -2527,10 +3248,8 @@ errors++;
 }
 }
 }
-}
-}
 else {
-const err38 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data81};
+const err38 = {instancePath:instancePath+"/store/endpoints/" + i10,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data112};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -2540,17 +3259,16 @@ vErrors.push(err38);
 errors++;
 }
 }
-var _valid4 = _errs191 === errors;
-if(_valid4){
-valid27 = true;
-passing3 = 0;
+var valid39 = _errs260 === errors;
+if(!valid39){
+break;
 }
-const _errs195 = errors;
-if(errors === _errs195){
-if(data81 && typeof data81 == "object" && !Array.isArray(data81)){
-let missing7;
-if((((data81.type === undefined) && (missing7 = "type")) || ((data81.endpoints === undefined) && (missing7 = "endpoints"))) || ((data81.prefix === undefined) && (missing7 = "prefix"))){
-const err39 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data81};
+}
+}
+}
+}
+else {
+const err39 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data111};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -2559,11 +3277,20 @@ vErrors.push(err39);
 }
 errors++;
 }
+}
+var valid38 = _errs258 === errors;
+}
 else {
-const _errs197 = errors;
-for(const key16 in data81){
-if(!(((((((key16 === "type") || (key16 === "endpoints")) || (key16 === "prefix")) || (key16 === "tls")) || (key16 === "auth")) || (key16 === "cacheFile")) || (key16 === "timeoutMs"))){
-const err40 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data81};
+var valid38 = true;
+}
+if(valid38){
+if(data108.prefix !== undefined){
+let data113 = data108.prefix;
+const _errs262 = errors;
+if(errors === _errs262){
+if(typeof data113 === "string"){
+if(func3(data113) > 256){
+const err40 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data113};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -2571,15 +3298,10 @@ else {
 vErrors.push(err40);
 }
 errors++;
-break;
 }
-}
-if(_errs197 === errors){
-if(data81.type !== undefined){
-let data83 = data81.type;
-const _errs198 = errors;
-if("etcd" !== data83){
-const err41 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data83};
+else {
+if(!pattern12.test(data113)){
+const err41 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data113};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -2588,19 +3310,10 @@ vErrors.push(err41);
 }
 errors++;
 }
-var valid29 = _errs198 === errors;
+}
 }
 else {
-var valid29 = true;
-}
-if(valid29){
-if(data81.endpoints !== undefined){
-let data84 = data81.endpoints;
-const _errs199 = errors;
-if(errors === _errs199){
-if(Array.isArray(data84)){
-if(data84.length > 32){
-const err42 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data84};
+const err42 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data113};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -2609,9 +3322,21 @@ vErrors.push(err42);
 }
 errors++;
 }
+}
+var valid38 = _errs262 === errors;
+}
 else {
-if(data84.length < 1){
-const err43 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data84};
+var valid38 = true;
+}
+if(valid38){
+if(data108.tls !== undefined){
+let data114 = data108.tls;
+const _errs264 = errors;
+if(errors === _errs264){
+if(data114 && typeof data114 == "object" && !Array.isArray(data114)){
+let missing13;
+if((data114.ca === undefined) && (missing13 = "ca")){
+const err43 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing13},message:"must have required property '"+missing13+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data114};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -2621,15 +3346,10 @@ vErrors.push(err43);
 errors++;
 }
 else {
-var valid30 = true;
-const len6 = data84.length;
-for(let i7=0; i7<len6; i7++){
-let data85 = data84[i7];
-const _errs201 = errors;
-if(errors === _errs201){
-if(typeof data85 === "string"){
-if(func3(data85) > 300){
-const err44 = {instancePath:instancePath+"/store/endpoints/" + i7,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data85};
+const _errs266 = errors;
+for(const key23 in data114){
+if(!(((key23 === "ca") || (key23 === "cert")) || (key23 === "key"))){
+const err44 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data114};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -2637,10 +3357,17 @@ else {
 vErrors.push(err44);
 }
 errors++;
+break;
 }
-else {
-if(func3(data85) < 3){
-const err45 = {instancePath:instancePath+"/store/endpoints/" + i7,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data85};
+}
+if(_errs266 === errors){
+if(data114.ca !== undefined){
+let data115 = data114.ca;
+const _errs267 = errors;
+if(errors === _errs267){
+if(typeof data115 === "string"){
+if(func3(data115) < 1){
+const err45 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data115};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -2650,9 +3377,8 @@ vErrors.push(err45);
 errors++;
 }
 }
-}
 else {
-const err46 = {instancePath:instancePath+"/store/endpoints/" + i7,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data85};
+const err46 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data115};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -2662,16 +3388,19 @@ vErrors.push(err46);
 errors++;
 }
 }
-var valid30 = _errs201 === errors;
-if(!valid30){
-break;
-}
-}
-}
-}
+var valid40 = _errs267 === errors;
 }
 else {
-const err47 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data84};
+var valid40 = true;
+}
+if(valid40){
+if(data114.cert !== undefined){
+let data116 = data114.cert;
+const _errs269 = errors;
+if(errors === _errs269){
+if(typeof data116 === "string"){
+if(func3(data116) < 1){
+const err47 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data116};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -2681,19 +3410,8 @@ vErrors.push(err47);
 errors++;
 }
 }
-var valid29 = _errs199 === errors;
-}
 else {
-var valid29 = true;
-}
-if(valid29){
-if(data81.prefix !== undefined){
-let data86 = data81.prefix;
-const _errs203 = errors;
-if(errors === _errs203){
-if(typeof data86 === "string"){
-if(func3(data86) > 256){
-const err48 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data86};
+const err48 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data116};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -2702,9 +3420,20 @@ vErrors.push(err48);
 }
 errors++;
 }
+}
+var valid40 = _errs269 === errors;
+}
 else {
-if(!pattern10.test(data86)){
-const err49 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data86};
+var valid40 = true;
+}
+if(valid40){
+if(data114.key !== undefined){
+let data117 = data114.key;
+const _errs271 = errors;
+if(errors === _errs271){
+if(typeof data117 === "string"){
+if(func3(data117) < 1){
+const err49 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data117};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -2714,9 +3443,8 @@ vErrors.push(err49);
 errors++;
 }
 }
-}
 else {
-const err50 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data86};
+const err50 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data117};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -2726,20 +3454,18 @@ vErrors.push(err50);
 errors++;
 }
 }
-var valid29 = _errs203 === errors;
+var valid40 = _errs271 === errors;
 }
 else {
-var valid29 = true;
+var valid40 = true;
 }
-if(valid29){
-if(data81.tls !== undefined){
-let data87 = data81.tls;
-const _errs205 = errors;
-if(errors === _errs205){
-if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
-let missing8;
-if((data87.ca === undefined) && (missing8 = "ca")){
-const err51 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data87};
+}
+}
+}
+}
+}
+else {
+const err51 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data114};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -2748,11 +3474,21 @@ vErrors.push(err51);
 }
 errors++;
 }
+}
+var valid38 = _errs264 === errors;
+}
 else {
-const _errs207 = errors;
-for(const key17 in data87){
-if(!(((key17 === "ca") || (key17 === "cert")) || (key17 === "key"))){
-const err52 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data87};
+var valid38 = true;
+}
+if(valid38){
+if(data108.auth !== undefined){
+let data118 = data108.auth;
+const _errs273 = errors;
+if(errors === _errs273){
+if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
+let missing14;
+if((data118.username === undefined) && (missing14 = "username")){
+const err52 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing14},message:"must have required property '"+missing14+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data118};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -2760,17 +3496,12 @@ else {
 vErrors.push(err52);
 }
 errors++;
-break;
 }
-}
-if(_errs207 === errors){
-if(data87.ca !== undefined){
-let data88 = data87.ca;
-const _errs208 = errors;
-if(errors === _errs208){
-if(typeof data88 === "string"){
-if(func3(data88) < 1){
-const err53 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data88};
+else {
+const _errs275 = errors;
+for(const key24 in data118){
+if(!((key24 === "username") || (key24 === "password"))){
+const err53 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data118};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -2778,10 +3509,17 @@ else {
 vErrors.push(err53);
 }
 errors++;
+break;
 }
 }
-else {
-const err54 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data88};
+if(_errs275 === errors){
+if(data118.username !== undefined){
+let data119 = data118.username;
+const _errs276 = errors;
+if(errors === _errs276){
+if(typeof data119 === "string"){
+if(func3(data119) > 256){
+const err54 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data119};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -2790,20 +3528,9 @@ vErrors.push(err54);
 }
 errors++;
 }
-}
-var valid31 = _errs208 === errors;
-}
 else {
-var valid31 = true;
-}
-if(valid31){
-if(data87.cert !== undefined){
-let data89 = data87.cert;
-const _errs210 = errors;
-if(errors === _errs210){
-if(typeof data89 === "string"){
-if(func3(data89) < 1){
-const err55 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data89};
+if(func3(data119) < 1){
+const err55 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data119};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -2813,8 +3540,9 @@ vErrors.push(err55);
 errors++;
 }
 }
+}
 else {
-const err56 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data89};
+const err56 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data119};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -2824,19 +3552,19 @@ vErrors.push(err56);
 errors++;
 }
 }
-var valid31 = _errs210 === errors;
+var valid41 = _errs276 === errors;
 }
 else {
-var valid31 = true;
+var valid41 = true;
 }
-if(valid31){
-if(data87.key !== undefined){
-let data90 = data87.key;
-const _errs212 = errors;
-if(errors === _errs212){
-if(typeof data90 === "string"){
-if(func3(data90) < 1){
-const err57 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data90};
+if(valid41){
+if(data118.password !== undefined){
+let data120 = data118.password;
+const _errs278 = errors;
+if(errors === _errs278){
+if(typeof data120 === "string"){
+if(func3(data120) > 512){
+const err57 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data120};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -2845,9 +3573,9 @@ vErrors.push(err57);
 }
 errors++;
 }
-}
 else {
-const err58 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data90};
+if(func3(data120) < 1){
+const err58 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data120};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -2857,18 +3585,9 @@ vErrors.push(err58);
 errors++;
 }
 }
-var valid31 = _errs212 === errors;
 }
 else {
-var valid31 = true;
-}
-}
-}
-}
-}
-}
-else {
-const err59 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data87};
+const err59 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data120};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -2878,20 +3597,17 @@ vErrors.push(err59);
 errors++;
 }
 }
-var valid29 = _errs205 === errors;
+var valid41 = _errs278 === errors;
 }
 else {
-var valid29 = true;
+var valid41 = true;
 }
-if(valid29){
-if(data81.auth !== undefined){
-let data91 = data81.auth;
-const _errs214 = errors;
-if(errors === _errs214){
-if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
-let missing9;
-if((data91.username === undefined) && (missing9 = "username")){
-const err60 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data91};
+}
+}
+}
+}
+else {
+const err60 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data118};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -2900,11 +3616,20 @@ vErrors.push(err60);
 }
 errors++;
 }
+}
+var valid38 = _errs273 === errors;
+}
 else {
-const _errs216 = errors;
-for(const key18 in data91){
-if(!((key18 === "username") || (key18 === "password"))){
-const err61 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data91};
+var valid38 = true;
+}
+if(valid38){
+if(data108.cacheFile !== undefined){
+let data121 = data108.cacheFile;
+const _errs280 = errors;
+if(errors === _errs280){
+if(typeof data121 === "string"){
+if(func3(data121) < 1){
+const err61 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data121};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -2912,17 +3637,10 @@ else {
 vErrors.push(err61);
 }
 errors++;
-break;
 }
 }
-if(_errs216 === errors){
-if(data91.username !== undefined){
-let data92 = data91.username;
-const _errs217 = errors;
-if(errors === _errs217){
-if(typeof data92 === "string"){
-if(func3(data92) > 256){
-const err62 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data92};
+else {
+const err62 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data121};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -2931,9 +3649,18 @@ vErrors.push(err62);
 }
 errors++;
 }
+}
+var valid38 = _errs280 === errors;
+}
 else {
-if(func3(data92) < 1){
-const err63 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data92};
+var valid38 = true;
+}
+if(valid38){
+if(data108.timeoutMs !== undefined){
+let data122 = data108.timeoutMs;
+const _errs282 = errors;
+if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
+const err63 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data122};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -2942,10 +3669,10 @@ vErrors.push(err63);
 }
 errors++;
 }
-}
-}
-else {
-const err64 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data92};
+if(errors === _errs282){
+if(typeof data122 == "number"){
+if(data122 > 60000 || isNaN(data122)){
+const err64 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data122};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -2954,20 +3681,9 @@ vErrors.push(err64);
 }
 errors++;
 }
-}
-var valid32 = _errs217 === errors;
-}
 else {
-var valid32 = true;
-}
-if(valid32){
-if(data91.password !== undefined){
-let data93 = data91.password;
-const _errs219 = errors;
-if(errors === _errs219){
-if(typeof data93 === "string"){
-if(func3(data93) > 512){
-const err65 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data93};
+if(data122 < 100 || isNaN(data122)){
+const err65 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data122};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -2976,9 +3692,25 @@ vErrors.push(err65);
 }
 errors++;
 }
+}
+}
+}
+var valid38 = _errs282 === errors;
+}
 else {
-if(func3(data93) < 1){
-const err66 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data93};
+var valid38 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+const err66 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data108};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -2988,9 +3720,19 @@ vErrors.push(err66);
 errors++;
 }
 }
+var _valid4 = _errs254 === errors;
+if(_valid4 && valid36){
+valid36 = false;
+passing2 = [passing2, 1];
 }
 else {
-const err67 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data93};
+if(_valid4){
+valid36 = true;
+passing2 = 1;
+}
+}
+if(!valid36){
+const err67 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data108};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -2998,822 +3740,677 @@ else {
 vErrors.push(err67);
 }
 errors++;
-}
-}
-var valid32 = _errs219 === errors;
-}
-else {
-var valid32 = true;
-}
-}
-}
-}
-}
-else {
-const err68 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data91};
-if(vErrors === null){
-vErrors = [err68];
-}
-else {
-vErrors.push(err68);
-}
-errors++;
-}
-}
-var valid29 = _errs214 === errors;
-}
-else {
-var valid29 = true;
-}
-if(valid29){
-if(data81.cacheFile !== undefined){
-let data94 = data81.cacheFile;
-const _errs221 = errors;
-if(errors === _errs221){
-if(typeof data94 === "string"){
-if(func3(data94) < 1){
-const err69 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data94};
-if(vErrors === null){
-vErrors = [err69];
-}
-else {
-vErrors.push(err69);
-}
-errors++;
-}
-}
-else {
-const err70 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data94};
-if(vErrors === null){
-vErrors = [err70];
-}
-else {
-vErrors.push(err70);
-}
-errors++;
-}
-}
-var valid29 = _errs221 === errors;
-}
-else {
-var valid29 = true;
-}
-if(valid29){
-if(data81.timeoutMs !== undefined){
-let data95 = data81.timeoutMs;
-const _errs223 = errors;
-if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
-const err71 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data95};
-if(vErrors === null){
-vErrors = [err71];
-}
-else {
-vErrors.push(err71);
-}
-errors++;
-}
-if(errors === _errs223){
-if(typeof data95 == "number"){
-if(data95 > 60000 || isNaN(data95)){
-const err72 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data95};
-if(vErrors === null){
-vErrors = [err72];
-}
-else {
-vErrors.push(err72);
-}
-errors++;
-}
-else {
-if(data95 < 100 || isNaN(data95)){
-const err73 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data95};
-if(vErrors === null){
-vErrors = [err73];
-}
-else {
-vErrors.push(err73);
-}
-errors++;
-}
-}
-}
-}
-var valid29 = _errs223 === errors;
-}
-else {
-var valid29 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-const err74 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data81};
-if(vErrors === null){
-vErrors = [err74];
-}
-else {
-vErrors.push(err74);
-}
-errors++;
-}
-}
-var _valid4 = _errs195 === errors;
-if(_valid4 && valid27){
-valid27 = false;
-passing3 = [passing3, 1];
-}
-else {
-if(_valid4){
-valid27 = true;
-passing3 = 1;
-}
-}
-if(!valid27){
-const err75 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data81};
-if(vErrors === null){
-vErrors = [err75];
-}
-else {
-vErrors.push(err75);
-}
-errors++;
 validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs190;
+errors = _errs249;
 if(vErrors !== null){
-if(_errs190){
-vErrors.length = _errs190;
+if(_errs249){
+vErrors.length = _errs249;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid0 = _errs189 === errors;
+var valid0 = _errs248 === errors;
 if(valid0){
-let data96 = data.history;
-const _errs225 = errors;
-if(errors === _errs225){
-if(data96 && typeof data96 == "object" && !Array.isArray(data96)){
-if(data96.keep === undefined){
-data96.keep = 100;
-}
-if(data96.heartbeatMs === undefined){
-data96.heartbeatMs = 15000;
-}
-if(data96.maxSubscribers === undefined){
-data96.maxSubscribers = 64;
-}
-const _errs227 = errors;
-for(const key19 in data96){
-if(!(((key19 === "keep") || (key19 === "heartbeatMs")) || (key19 === "maxSubscribers"))){
-validate10.errors = [{instancePath:instancePath+"/history",schemaPath:"#/properties/history/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.history,data:data96}];
-return false;
-break;
-}
-}
-if(_errs227 === errors){
-let data97 = data96.keep;
-const _errs228 = errors;
-if(!((typeof data97 == "number") && (!(data97 % 1) && !isNaN(data97)))){
-validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.keep.type,parentSchema:schema11.properties.history.properties.keep,data:data97}];
-return false;
-}
-if(errors === _errs228){
-if(typeof data97 == "number"){
-if(data97 > 10000 || isNaN(data97)){
-validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.history.properties.keep,data:data97}];
-return false;
-}
-else {
-if(data97 < 1 || isNaN(data97)){
-validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.keep,data:data97}];
-return false;
-}
-}
-}
-}
-var valid33 = _errs228 === errors;
-if(valid33){
-let data98 = data96.heartbeatMs;
-const _errs230 = errors;
-if(!((typeof data98 == "number") && (!(data98 % 1) && !isNaN(data98)))){
-validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.heartbeatMs.type,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data98}];
-return false;
-}
-if(errors === _errs230){
-if(typeof data98 == "number"){
-if(data98 > 86400000 || isNaN(data98)){
-validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data98}];
-return false;
-}
-else {
-if(data98 < 1 || isNaN(data98)){
-validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data98}];
-return false;
-}
-}
-}
-}
-var valid33 = _errs230 === errors;
-if(valid33){
-let data99 = data96.maxSubscribers;
-const _errs232 = errors;
-if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
-validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.maxSubscribers.type,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data99}];
-return false;
-}
-if(errors === _errs232){
-if(typeof data99 == "number"){
-if(data99 > 10000 || isNaN(data99)){
-validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data99}];
-return false;
-}
-else {
-if(data99 < 1 || isNaN(data99)){
-validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data99}];
-return false;
-}
-}
-}
-}
-var valid33 = _errs232 === errors;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/history",schemaPath:"#/properties/history/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.history.type,parentSchema:schema11.properties.history,data:data96}];
-return false;
-}
-}
-var valid0 = _errs225 === errors;
-if(valid0){
-let data100 = data.forwardProxy;
-const _errs234 = errors;
-if(errors === _errs234){
-if(data100 && typeof data100 == "object" && !Array.isArray(data100)){
-if(data100.enabled === undefined){
-data100.enabled = false;
-}
-if(data100.allowClients === undefined){
-data100.allowClients = ["127.0.0.0/8","::1/128"];
-}
-if(data100.connectPorts === undefined){
-data100.connectPorts = [443];
-}
-if(data100.httpPorts === undefined){
-data100.httpPorts = [80,8080];
-}
-if(data100.originateTls === undefined){
-data100.originateTls = false;
-}
-if(data100.httpsPorts === undefined){
-data100.httpsPorts = [443];
-}
-if(data100.allowDestinations === undefined){
-data100.allowDestinations = [];
-}
-if(data100.denyDestinations === undefined){
-data100.denyDestinations = [];
-}
-if(data100.denyHosts === undefined){
-data100.denyHosts = [];
-}
-const _errs236 = errors;
-for(const key20 in data100){
-if(!(func2.call(schema11.properties.forwardProxy.properties, key20))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data100}];
-return false;
-break;
-}
-}
-if(_errs236 === errors){
-let data101 = data100.enabled;
-const _errs237 = errors;
-if(typeof data101 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data101}];
-return false;
-}
-var valid34 = _errs237 === errors;
-if(valid34){
-if(data100.listen !== undefined){
-let data102 = data100.listen;
-const _errs239 = errors;
-if(errors === _errs239){
-if(typeof data102 === "string"){
-if(func3(data102) > 300){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data102}];
-return false;
-}
-else {
-if(func3(data102) < 3){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data102}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data102}];
-return false;
-}
-}
-var valid34 = _errs239 === errors;
-}
-else {
-var valid34 = true;
-}
-if(valid34){
-let data103 = data100.allowClients;
-const _errs241 = errors;
-if(errors === _errs241){
-if(Array.isArray(data103)){
-if(data103.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data103}];
-return false;
-}
-else {
-var valid35 = true;
-const len7 = data103.length;
-for(let i8=0; i8<len7; i8++){
-let data104 = data103[i8];
-const _errs243 = errors;
-if(errors === _errs243){
-if(typeof data104 === "string"){
-if(func3(data104) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i8,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data104}];
-return false;
-}
-else {
-if(func3(data104) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i8,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data104}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i8,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data104}];
-return false;
-}
-}
-var valid35 = _errs243 === errors;
-if(!valid35){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data103}];
-return false;
-}
-}
-var valid34 = _errs241 === errors;
-if(valid34){
-let data105 = data100.connectPorts;
-const _errs245 = errors;
-if(errors === _errs245){
-if(Array.isArray(data105)){
-if(data105.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data105}];
-return false;
-}
-else {
-var valid36 = true;
-const len8 = data105.length;
-for(let i9=0; i9<len8; i9++){
-let data106 = data105[i9];
-const _errs247 = errors;
-if(!((typeof data106 == "number") && (!(data106 % 1) && !isNaN(data106)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i9,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data106}];
-return false;
-}
-if(errors === _errs247){
-if(typeof data106 == "number"){
-if(data106 > 65535 || isNaN(data106)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i9,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data106}];
-return false;
-}
-else {
-if(data106 < 1 || isNaN(data106)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i9,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data106}];
-return false;
-}
-}
-}
-}
-var valid36 = _errs247 === errors;
-if(!valid36){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data105}];
-return false;
-}
-}
-var valid34 = _errs245 === errors;
-if(valid34){
-let data107 = data100.httpPorts;
-const _errs249 = errors;
-if(errors === _errs249){
-if(Array.isArray(data107)){
-if(data107.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data107}];
-return false;
-}
-else {
-var valid37 = true;
-const len9 = data107.length;
-for(let i10=0; i10<len9; i10++){
-let data108 = data107[i10];
-const _errs251 = errors;
-if(!((typeof data108 == "number") && (!(data108 % 1) && !isNaN(data108)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i10,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data108}];
-return false;
-}
-if(errors === _errs251){
-if(typeof data108 == "number"){
-if(data108 > 65535 || isNaN(data108)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i10,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data108}];
-return false;
-}
-else {
-if(data108 < 1 || isNaN(data108)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i10,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data108}];
-return false;
-}
-}
-}
-}
-var valid37 = _errs251 === errors;
-if(!valid37){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data107}];
-return false;
-}
-}
-var valid34 = _errs249 === errors;
-if(valid34){
-let data109 = data100.originateTls;
-const _errs253 = errors;
-if(typeof data109 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data109}];
-return false;
-}
-var valid34 = _errs253 === errors;
-if(valid34){
-let data110 = data100.httpsPorts;
-const _errs255 = errors;
-if(errors === _errs255){
-if(Array.isArray(data110)){
-if(data110.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data110}];
-return false;
-}
-else {
-var valid38 = true;
-const len10 = data110.length;
-for(let i11=0; i11<len10; i11++){
-let data111 = data110[i11];
-const _errs257 = errors;
-if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i11,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data111}];
-return false;
-}
-if(errors === _errs257){
-if(typeof data111 == "number"){
-if(data111 > 65535 || isNaN(data111)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i11,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data111}];
-return false;
-}
-else {
-if(data111 < 1 || isNaN(data111)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i11,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data111}];
-return false;
-}
-}
-}
-}
-var valid38 = _errs257 === errors;
-if(!valid38){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data110}];
-return false;
-}
-}
-var valid34 = _errs255 === errors;
-if(valid34){
-let data112 = data100.allowDestinations;
-const _errs259 = errors;
-if(errors === _errs259){
-if(Array.isArray(data112)){
-if(data112.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data112}];
-return false;
-}
-else {
-var valid39 = true;
-const len11 = data112.length;
-for(let i12=0; i12<len11; i12++){
-let data113 = data112[i12];
-const _errs261 = errors;
-if(errors === _errs261){
-if(typeof data113 === "string"){
-if(func3(data113) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i12,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data113}];
-return false;
-}
-else {
-if(func3(data113) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i12,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data113}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i12,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data113}];
-return false;
-}
-}
-var valid39 = _errs261 === errors;
-if(!valid39){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data112}];
-return false;
-}
-}
-var valid34 = _errs259 === errors;
-if(valid34){
-let data114 = data100.denyDestinations;
-const _errs263 = errors;
-if(errors === _errs263){
-if(Array.isArray(data114)){
-if(data114.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data114}];
-return false;
-}
-else {
-var valid40 = true;
-const len12 = data114.length;
-for(let i13=0; i13<len12; i13++){
-let data115 = data114[i13];
-const _errs265 = errors;
-if(errors === _errs265){
-if(typeof data115 === "string"){
-if(func3(data115) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i13,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data115}];
-return false;
-}
-else {
-if(func3(data115) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i13,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data115}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i13,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data115}];
-return false;
-}
-}
-var valid40 = _errs265 === errors;
-if(!valid40){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data114}];
-return false;
-}
-}
-var valid34 = _errs263 === errors;
-if(valid34){
-let data116 = data100.denyHosts;
-const _errs267 = errors;
-if(errors === _errs267){
-if(Array.isArray(data116)){
-if(data116.length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data116}];
-return false;
-}
-else {
-var valid41 = true;
-const len13 = data116.length;
-for(let i14=0; i14<len13; i14++){
-let data117 = data116[i14];
-const _errs269 = errors;
-if(errors === _errs269){
-if(typeof data117 === "string"){
-if(func3(data117) > 253){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i14,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data117}];
-return false;
-}
-else {
-if(func3(data117) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i14,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data117}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i14,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data117}];
-return false;
-}
-}
-var valid41 = _errs269 === errors;
-if(!valid41){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data116}];
-return false;
-}
-}
-var valid34 = _errs267 === errors;
-if(valid34){
-if(data100.auth !== undefined){
-let data118 = data100.auth;
-const _errs271 = errors;
-if(errors === _errs271){
-if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
-if(data118.realm === undefined){
-data118.realm = "portico";
-}
-let missing10;
-if((data118.users === undefined) && (missing10 = "users")){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing10},message:"must have required property '"+missing10+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data118}];
-return false;
-}
-else {
-const _errs273 = errors;
-for(const key21 in data118){
-if(!((key21 === "realm") || (key21 === "users"))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data118}];
-return false;
-break;
-}
-}
-if(_errs273 === errors){
-let data119 = data118.realm;
-const _errs274 = errors;
-if(errors === _errs274){
-if(typeof data119 === "string"){
-if(func3(data119) > 128){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data119}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data119}];
-return false;
-}
-}
-var valid42 = _errs274 === errors;
-if(valid42){
-if(data118.users !== undefined){
-let data120 = data118.users;
-const _errs276 = errors;
-if(errors === _errs276){
-if(data120 && typeof data120 == "object" && !Array.isArray(data120)){
-if(Object.keys(data120).length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data120}];
-return false;
-}
-else {
-for(const key22 in data120){
-let data121 = data120[key22];
-const _errs279 = errors;
-if(errors === _errs279){
-if(typeof data121 === "string"){
-if(func3(data121) > 512){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key22.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data121}];
-return false;
-}
-else {
-if(func3(data121) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key22.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data121}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key22.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data121}];
-return false;
-}
-}
-var valid43 = _errs279 === errors;
-if(!valid43){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data120}];
-return false;
-}
-}
-var valid42 = _errs276 === errors;
-}
-else {
-var valid42 = true;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data118}];
-return false;
-}
-}
-var valid34 = _errs271 === errors;
-}
-else {
-var valid34 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data100}];
-return false;
-}
-}
-var valid0 = _errs234 === errors;
-if(valid0){
-if(data.demoOrigin !== undefined){
-let data122 = data.demoOrigin;
-const _errs281 = errors;
-if(errors === _errs281){
-if(data122 && typeof data122 == "object" && !Array.isArray(data122)){
-const _errs283 = errors;
-for(const key23 in data122){
-if(!(key23 === "listen")){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data122}];
-return false;
-break;
-}
-}
-if(_errs283 === errors){
-if(data122.listen !== undefined){
-let data123 = data122.listen;
+let data123 = data.history;
 const _errs284 = errors;
 if(errors === _errs284){
-if(typeof data123 === "string"){
-if(func3(data123) > 300){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data123}];
+if(data123 && typeof data123 == "object" && !Array.isArray(data123)){
+if(data123.keep === undefined){
+data123.keep = 100;
+}
+if(data123.heartbeatMs === undefined){
+data123.heartbeatMs = 15000;
+}
+if(data123.maxSubscribers === undefined){
+data123.maxSubscribers = 64;
+}
+const _errs286 = errors;
+for(const key25 in data123){
+if(!(((key25 === "keep") || (key25 === "heartbeatMs")) || (key25 === "maxSubscribers"))){
+validate10.errors = [{instancePath:instancePath+"/history",schemaPath:"#/properties/history/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.history,data:data123}];
+return false;
+break;
+}
+}
+if(_errs286 === errors){
+let data124 = data123.keep;
+const _errs287 = errors;
+if(!((typeof data124 == "number") && (!(data124 % 1) && !isNaN(data124)))){
+validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.keep.type,parentSchema:schema11.properties.history.properties.keep,data:data124}];
+return false;
+}
+if(errors === _errs287){
+if(typeof data124 == "number"){
+if(data124 > 10000 || isNaN(data124)){
+validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.history.properties.keep,data:data124}];
 return false;
 }
 else {
-if(func3(data123) < 3){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data123}];
+if(data124 < 1 || isNaN(data124)){
+validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.keep,data:data124}];
+return false;
+}
+}
+}
+}
+var valid42 = _errs287 === errors;
+if(valid42){
+let data125 = data123.heartbeatMs;
+const _errs289 = errors;
+if(!((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125)))){
+validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.heartbeatMs.type,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data125}];
+return false;
+}
+if(errors === _errs289){
+if(typeof data125 == "number"){
+if(data125 > 86400000 || isNaN(data125)){
+validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data125}];
+return false;
+}
+else {
+if(data125 < 1 || isNaN(data125)){
+validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data125}];
+return false;
+}
+}
+}
+}
+var valid42 = _errs289 === errors;
+if(valid42){
+let data126 = data123.maxSubscribers;
+const _errs291 = errors;
+if(!((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126)))){
+validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.maxSubscribers.type,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data126}];
+return false;
+}
+if(errors === _errs291){
+if(typeof data126 == "number"){
+if(data126 > 10000 || isNaN(data126)){
+validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data126}];
+return false;
+}
+else {
+if(data126 < 1 || isNaN(data126)){
+validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data126}];
+return false;
+}
+}
+}
+}
+var valid42 = _errs291 === errors;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/history",schemaPath:"#/properties/history/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.history.type,parentSchema:schema11.properties.history,data:data123}];
+return false;
+}
+}
+var valid0 = _errs284 === errors;
+if(valid0){
+let data127 = data.forwardProxy;
+const _errs293 = errors;
+if(errors === _errs293){
+if(data127 && typeof data127 == "object" && !Array.isArray(data127)){
+if(data127.enabled === undefined){
+data127.enabled = false;
+}
+if(data127.allowClients === undefined){
+data127.allowClients = ["127.0.0.0/8","::1/128"];
+}
+if(data127.connectPorts === undefined){
+data127.connectPorts = [443];
+}
+if(data127.httpPorts === undefined){
+data127.httpPorts = [80,8080];
+}
+if(data127.originateTls === undefined){
+data127.originateTls = false;
+}
+if(data127.httpsPorts === undefined){
+data127.httpsPorts = [443];
+}
+if(data127.allowDestinations === undefined){
+data127.allowDestinations = [];
+}
+if(data127.denyDestinations === undefined){
+data127.denyDestinations = [];
+}
+if(data127.denyHosts === undefined){
+data127.denyHosts = [];
+}
+const _errs295 = errors;
+for(const key26 in data127){
+if(!(func2.call(schema11.properties.forwardProxy.properties, key26))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data127}];
+return false;
+break;
+}
+}
+if(_errs295 === errors){
+let data128 = data127.enabled;
+const _errs296 = errors;
+if(typeof data128 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data128}];
+return false;
+}
+var valid43 = _errs296 === errors;
+if(valid43){
+if(data127.listen !== undefined){
+let data129 = data127.listen;
+const _errs298 = errors;
+if(errors === _errs298){
+if(typeof data129 === "string"){
+if(func3(data129) > 300){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data129}];
+return false;
+}
+else {
+if(func3(data129) < 3){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data129}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data123}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data129}];
+return false;
+}
+}
+var valid43 = _errs298 === errors;
+}
+else {
+var valid43 = true;
+}
+if(valid43){
+let data130 = data127.allowClients;
+const _errs300 = errors;
+if(errors === _errs300){
+if(Array.isArray(data130)){
+if(data130.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data130}];
+return false;
+}
+else {
+var valid44 = true;
+const len10 = data130.length;
+for(let i11=0; i11<len10; i11++){
+let data131 = data130[i11];
+const _errs302 = errors;
+if(errors === _errs302){
+if(typeof data131 === "string"){
+if(func3(data131) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i11,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data131}];
+return false;
+}
+else {
+if(func3(data131) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i11,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data131}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i11,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data131}];
+return false;
+}
+}
+var valid44 = _errs302 === errors;
+if(!valid44){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data130}];
+return false;
+}
+}
+var valid43 = _errs300 === errors;
+if(valid43){
+let data132 = data127.connectPorts;
+const _errs304 = errors;
+if(errors === _errs304){
+if(Array.isArray(data132)){
+if(data132.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data132}];
+return false;
+}
+else {
+var valid45 = true;
+const len11 = data132.length;
+for(let i12=0; i12<len11; i12++){
+let data133 = data132[i12];
+const _errs306 = errors;
+if(!((typeof data133 == "number") && (!(data133 % 1) && !isNaN(data133)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i12,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data133}];
+return false;
+}
+if(errors === _errs306){
+if(typeof data133 == "number"){
+if(data133 > 65535 || isNaN(data133)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i12,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data133}];
+return false;
+}
+else {
+if(data133 < 1 || isNaN(data133)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i12,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data133}];
+return false;
+}
+}
+}
+}
+var valid45 = _errs306 === errors;
+if(!valid45){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data132}];
+return false;
+}
+}
+var valid43 = _errs304 === errors;
+if(valid43){
+let data134 = data127.httpPorts;
+const _errs308 = errors;
+if(errors === _errs308){
+if(Array.isArray(data134)){
+if(data134.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data134}];
+return false;
+}
+else {
+var valid46 = true;
+const len12 = data134.length;
+for(let i13=0; i13<len12; i13++){
+let data135 = data134[i13];
+const _errs310 = errors;
+if(!((typeof data135 == "number") && (!(data135 % 1) && !isNaN(data135)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i13,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data135}];
+return false;
+}
+if(errors === _errs310){
+if(typeof data135 == "number"){
+if(data135 > 65535 || isNaN(data135)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i13,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data135}];
+return false;
+}
+else {
+if(data135 < 1 || isNaN(data135)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i13,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data135}];
+return false;
+}
+}
+}
+}
+var valid46 = _errs310 === errors;
+if(!valid46){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data134}];
+return false;
+}
+}
+var valid43 = _errs308 === errors;
+if(valid43){
+let data136 = data127.originateTls;
+const _errs312 = errors;
+if(typeof data136 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data136}];
+return false;
+}
+var valid43 = _errs312 === errors;
+if(valid43){
+let data137 = data127.httpsPorts;
+const _errs314 = errors;
+if(errors === _errs314){
+if(Array.isArray(data137)){
+if(data137.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data137}];
+return false;
+}
+else {
+var valid47 = true;
+const len13 = data137.length;
+for(let i14=0; i14<len13; i14++){
+let data138 = data137[i14];
+const _errs316 = errors;
+if(!((typeof data138 == "number") && (!(data138 % 1) && !isNaN(data138)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i14,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data138}];
+return false;
+}
+if(errors === _errs316){
+if(typeof data138 == "number"){
+if(data138 > 65535 || isNaN(data138)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i14,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data138}];
+return false;
+}
+else {
+if(data138 < 1 || isNaN(data138)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i14,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data138}];
+return false;
+}
+}
+}
+}
+var valid47 = _errs316 === errors;
+if(!valid47){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data137}];
+return false;
+}
+}
+var valid43 = _errs314 === errors;
+if(valid43){
+let data139 = data127.allowDestinations;
+const _errs318 = errors;
+if(errors === _errs318){
+if(Array.isArray(data139)){
+if(data139.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data139}];
+return false;
+}
+else {
+var valid48 = true;
+const len14 = data139.length;
+for(let i15=0; i15<len14; i15++){
+let data140 = data139[i15];
+const _errs320 = errors;
+if(errors === _errs320){
+if(typeof data140 === "string"){
+if(func3(data140) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i15,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data140}];
+return false;
+}
+else {
+if(func3(data140) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i15,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data140}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i15,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data140}];
+return false;
+}
+}
+var valid48 = _errs320 === errors;
+if(!valid48){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data139}];
+return false;
+}
+}
+var valid43 = _errs318 === errors;
+if(valid43){
+let data141 = data127.denyDestinations;
+const _errs322 = errors;
+if(errors === _errs322){
+if(Array.isArray(data141)){
+if(data141.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data141}];
+return false;
+}
+else {
+var valid49 = true;
+const len15 = data141.length;
+for(let i16=0; i16<len15; i16++){
+let data142 = data141[i16];
+const _errs324 = errors;
+if(errors === _errs324){
+if(typeof data142 === "string"){
+if(func3(data142) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i16,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data142}];
+return false;
+}
+else {
+if(func3(data142) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i16,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data142}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i16,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data142}];
+return false;
+}
+}
+var valid49 = _errs324 === errors;
+if(!valid49){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data141}];
+return false;
+}
+}
+var valid43 = _errs322 === errors;
+if(valid43){
+let data143 = data127.denyHosts;
+const _errs326 = errors;
+if(errors === _errs326){
+if(Array.isArray(data143)){
+if(data143.length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data143}];
+return false;
+}
+else {
+var valid50 = true;
+const len16 = data143.length;
+for(let i17=0; i17<len16; i17++){
+let data144 = data143[i17];
+const _errs328 = errors;
+if(errors === _errs328){
+if(typeof data144 === "string"){
+if(func3(data144) > 253){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i17,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data144}];
+return false;
+}
+else {
+if(func3(data144) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i17,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data144}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i17,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data144}];
+return false;
+}
+}
+var valid50 = _errs328 === errors;
+if(!valid50){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data143}];
+return false;
+}
+}
+var valid43 = _errs326 === errors;
+if(valid43){
+if(data127.auth !== undefined){
+let data145 = data127.auth;
+const _errs330 = errors;
+if(errors === _errs330){
+if(data145 && typeof data145 == "object" && !Array.isArray(data145)){
+if(data145.realm === undefined){
+data145.realm = "portico";
+}
+let missing15;
+if((data145.users === undefined) && (missing15 = "users")){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing15},message:"must have required property '"+missing15+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data145}];
+return false;
+}
+else {
+const _errs332 = errors;
+for(const key27 in data145){
+if(!((key27 === "realm") || (key27 === "users"))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data145}];
+return false;
+break;
+}
+}
+if(_errs332 === errors){
+let data146 = data145.realm;
+const _errs333 = errors;
+if(errors === _errs333){
+if(typeof data146 === "string"){
+if(func3(data146) > 128){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data146}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data146}];
+return false;
+}
+}
+var valid51 = _errs333 === errors;
+if(valid51){
+if(data145.users !== undefined){
+let data147 = data145.users;
+const _errs335 = errors;
+if(errors === _errs335){
+if(data147 && typeof data147 == "object" && !Array.isArray(data147)){
+if(Object.keys(data147).length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data147}];
+return false;
+}
+else {
+for(const key28 in data147){
+let data148 = data147[key28];
+const _errs338 = errors;
+if(errors === _errs338){
+if(typeof data148 === "string"){
+if(func3(data148) > 512){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key28.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data148}];
+return false;
+}
+else {
+if(func3(data148) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key28.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data148}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key28.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data148}];
+return false;
+}
+}
+var valid52 = _errs338 === errors;
+if(!valid52){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data147}];
+return false;
+}
+}
+var valid51 = _errs335 === errors;
+}
+else {
+var valid51 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data145}];
+return false;
+}
+}
+var valid43 = _errs330 === errors;
+}
+else {
+var valid43 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data127}];
+return false;
+}
+}
+var valid0 = _errs293 === errors;
+if(valid0){
+if(data.demoOrigin !== undefined){
+let data149 = data.demoOrigin;
+const _errs340 = errors;
+if(errors === _errs340){
+if(data149 && typeof data149 == "object" && !Array.isArray(data149)){
+const _errs342 = errors;
+for(const key29 in data149){
+if(!(key29 === "listen")){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data149}];
+return false;
+break;
+}
+}
+if(_errs342 === errors){
+if(data149.listen !== undefined){
+let data150 = data149.listen;
+const _errs343 = errors;
+if(errors === _errs343){
+if(typeof data150 === "string"){
+if(func3(data150) > 300){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data150}];
+return false;
+}
+else {
+if(func3(data150) < 3){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data150}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data150}];
 return false;
 }
 }
@@ -3821,11 +4418,11 @@ return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data122}];
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data149}];
 return false;
 }
 }
-var valid0 = _errs281 === errors;
+var valid0 = _errs340 === errors;
 }
 else {
 var valid0 = true;

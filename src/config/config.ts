@@ -7,10 +7,11 @@ import { createRequire } from 'node:module';
 import { ProxyError } from '../errors.js';
 import { parseJsonText } from './json-text.js';
 import type { StoreConfig } from './store-schema.js';
+import type { AdminConfig } from './admin-schema.js';
 // configSchema compiled ahead of time (generate-validator.ts): no Ajv compile at start-up
 import validateGenerated from './config-validator.generated.js';
 
-export interface AdminConfig { listen: string; token?: string }
+export type { AdminConfig } from './admin-schema.js';
 
 export interface TlsListenerConfig {
   certificates: Array<{ cert: string; key: string }>;
@@ -89,6 +90,9 @@ function describeAlternatives(branches: unknown): string {
 /** "/limits/maxLineBytes must be <= 32768" style message for a schema error. */
 export function describeSchemaError(e: ErrorObject): string {
   const p = e.params as Record<string, unknown>;
+  // a schema may word its own type error (admin: "must be false or an object")
+  const own = (e.parentSchema as { errorMessage?: string } | undefined)?.errorMessage;
+  if (own && (e.keyword === 'type' || e.keyword === 'const')) return `${e.instancePath || '/'} ${own}`;
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = String(p.additionalProperty);

@@ -3,18 +3,13 @@
 // it. Every property has a default so a file may hold only what differs.
 import { MAX_ROUTES, routeSpecSchema, PROXY_NAME_SCHEMA } from '../routing/route-spec.js';
 import { storeConfigSchema } from './store-schema.js';
+import { adminConfigSchema } from './admin-schema.js';
+import { filePath, hostPort, ms, tlsCertificatesProperties } from './schema-parts.js';
 
-const hostPort = { type: 'string', minLength: 3, maxLength: 300, description: 'HOST:PORT (IPv6 as [::1]:PORT)' } as const;
-const ms = (def: number, description: string) => ({ type: 'integer', minimum: 1, maximum: 86_400_000, default: def, description }) as const;
-export const filePath = (description: string) => ({ type: 'string', minLength: 1, maxLength: 4096, description }) as const;
-/** A TLS listener's certificates (config file and admin API): chosen by SNI, the first is the default. */
-export const certificateList = <T extends object>(items: T) => ({
-  type: 'array', minItems: 1, maxItems: 10000, description: 'chosen by SNI among the names in each certificate; the first is the default', items,
-}) as const;
+export { certificateList, filePath } from './schema-parts.js';
+export { MIN_ADMIN_TOKEN_LENGTH } from './admin-schema.js';
+
 const cidrList = { type: 'array', maxItems: 256, items: { type: 'string', minLength: 2, maxLength: 64 } } as const;
-
-/** Shortest admin token accepted (from the file or PORTICO_ADMIN_TOKEN). */
-export const MIN_ADMIN_TOKEN_LENGTH = 16;
 
 export const configSchema = {
   $id: 'portico:config',
@@ -38,17 +33,7 @@ export const configSchema = {
             type: 'object',
             additionalProperties: false,
             required: ['certificates'],
-            properties: {
-              certificates: certificateList({
-                type: 'object',
-                additionalProperties: false,
-                required: ['cert', 'key'],
-                properties: { cert: filePath('PEM certificate chain file, leaf first'), key: filePath('PEM private key file') },
-              }),
-              handshakeTimeoutMs: ms(10_000, 'a TLS handshake must finish within this'),
-              watchFiles: { type: 'boolean', default: true, description: 'reload the certificates when their files change' },
-              watchIntervalMs: ms(5_000, 'how often the certificate files are checked'),
-            },
+            properties: tlsCertificatesProperties,
           },
           redirectToHttps: {
             type: 'object',
@@ -59,20 +44,7 @@ export const configSchema = {
         },
       },
     },
-    admin: {
-      default: { listen: '127.0.0.1:9090' },
-      oneOf: [
-        { const: false },
-        {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            listen: { ...hostPort, default: '127.0.0.1:9090' },
-            token: { type: 'string', minLength: MIN_ADMIN_TOKEN_LENGTH, maxLength: 512, description: 'bearer token for mutations (or env PORTICO_ADMIN_TOKEN)' },
-          },
-        },
-      ],
-    },
+    admin: adminConfigSchema,
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
     workers: {
       oneOf: [{ type: 'integer', minimum: 1, maximum: 256 }, { const: 'auto' }],

@@ -5,7 +5,7 @@
 // everywhere (with workers: when every live worker has acknowledged that revision).
 import type { RouteSpec } from '../routing/route-spec.js';
 import type { RouteTable } from '../routing/route-table.js';
-import type { ListenerInfo, ProxyServer, ProxyStats } from '../proxy/proxy-server.js';
+import type { ListenerInfo, ProxyServer, ProxyStats } from '../server/proxy-server.js';
 import type { CertificateInfo, CertificateStore } from '../tls/certificate-store.js';
 import type { KeyPair } from '../tls/pem.js';
 

@@ -1,6 +1,6 @@
 // The IPC messages between the primary (control plane) and its workers (data plane). JSON over
 // node:cluster's channel; every request the primary sends carries an id the worker's reply echoes.
-import type { ListenerInfo } from '../proxy/proxy-server.js';
+import type { ListenerInfo } from '../server/proxy-server.js';
 import type { Config } from '../config/config.js';
 import type { ControlPlaneState } from './data-plane.js';
 

@@ -1,7 +1,7 @@
 // The forward proxy: what Portico does with absolute-form requests (`GET http://host/path`) and
 // CONNECT tunnels, the requests HTTP_PROXY/HTTPS_PROXY clients send. Twisted's Proxy fetched only
-// http:// targets, trusted the client's Host, had no CONNECT and no access control (spec §6); this
-// one is secure by default (D18, D24, D28):
+// http:// targets, trusted the client's Host, had no CONNECT and no access control; this one is
+// secure by default (an open proxy is a relay for abuse and a way into the private network):
 //
 //   1. the client's address must be in allowClients (default: loopback)            -> else 403
 //   2. Basic proxy authentication when configured                                   -> else 407
@@ -21,7 +21,7 @@
 // Denials are logged at warn with the request id, client, target and reason.
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import type { ForwardHandler, ForwardRequest } from '../proxy/channel-context.js';
+import type { ForwardHandler, ForwardRequest } from './forward-request.js';
 import { BodyKind, FieldId, MethodId } from '../../asm/shared/constants.js';
 import { AddressSet, plainAddress } from '../net/address-set.js';
 import { OriginHealth } from '../upstream/balancer.js';

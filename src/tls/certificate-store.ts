@@ -8,6 +8,11 @@
 // workers): it takes plain PEM pairs (serialisable), compiles them all first and swaps them in one
 // step, so a bad pair changes nothing. Node's tls takes a SecureContext per handshake, so new
 // handshakes use the new certificates and established connections keep theirs.
+//
+// A listener that asks for client certificates (the admin API's, admin/api/admin-tls.ts) gives the
+// store the CA bundle to verify them against: it goes into every context, because OpenSSL verifies
+// a client with the trust store of the context chosen for the handshake (the SNI one), not the
+// server's first.
 import tls from 'node:tls';
 import { checkKeyPair, type KeyPair } from './pem.js';
 import { ProxyError } from '../errors.js';
@@ -26,6 +31,12 @@ export interface CertificateInfo {
   keyFile?: string;
 }
 
+/** The CA bundle client certificates are verified against, and the file it came from. */
+export interface ClientCa {
+  pem: string;
+  file?: string;
+}
+
 interface Entry {
   pair: KeyPair;
   info: CertificateInfo;
@@ -39,11 +50,15 @@ function dnsNames(subjectAltName: string | undefined, subject: string): string[]
   return cn ? [cn[1].toLowerCase()] : [];
 }
 
-function compile(pair: KeyPair, where: string): Entry {
+function contextOptions(pair: KeyPair, clientCa: ClientCa | undefined): tls.SecureContextOptions {
+  return { ...SERVER_TLS_VERSIONS, cert: pair.cert, key: pair.key, ...(clientCa ? { ca: clientCa.pem } : {}) };
+}
+
+function compile(pair: KeyPair, where: string, clientCa: ClientCa | undefined): Entry {
   const leaf = checkKeyPair(pair, where);
   let context: tls.SecureContext;
   try {
-    context = tls.createSecureContext({ ...SERVER_TLS_VERSIONS, cert: pair.cert, key: pair.key });
+    context = tls.createSecureContext(contextOptions(pair, clientCa));
   } catch (e) {
     throw new ProxyError('PRX_ERR_TLS_FILE', `${pair.certFile ?? 'the certificate'}: ${(e as Error).message}`, where);
   }
@@ -66,17 +81,19 @@ export class CertificateStore {
   /** '.example.com' -> the entry holding '*.example.com' */
   #wildcard = new Map<string, Entry>();
   readonly #listeners = new Set<() => void>();
+  #clientCa: ClientCa | undefined;
 
   /** `where`: JSON pointer of the certificate list, for error messages. */
-  constructor(id: string, pairs: KeyPair[], where = '') {
+  constructor(id: string, pairs: KeyPair[], where = '', clientCa?: ClientCa) {
     this.id = id;
-    this.replace(pairs, where);
+    this.replace(pairs, where, clientCa);
   }
 
-  /** Compiles every pair, then swaps the set in; throws ProxyError (nothing changes) on a bad one. */
-  replace(pairs: KeyPair[], where = ''): CertificateInfo[] {
+  /** Compiles every pair, then swaps the set in; throws ProxyError (nothing changes) on a bad one.
+   *  `clientCa`: a new client CA bundle (default: the one in use). */
+  replace(pairs: KeyPair[], where = '', clientCa: ClientCa | undefined = this.#clientCa): CertificateInfo[] {
     if (pairs.length === 0) throw new ProxyError('PRX_ERR_TLS_FILE', 'a TLS listener needs at least one certificate', where);
-    const entries = pairs.map((p, i) => compile(p, `${where}/${i}`));
+    const entries = pairs.map((p, i) => compile(p, `${where}/${i}`, clientCa));
     const exact = new Map<string, Entry>();
     const wildcard = new Map<string, Entry>();
     for (const e of entries) {
@@ -89,6 +106,7 @@ export class CertificateStore {
     this.#entries = entries;
     this.#exact = exact;
     this.#wildcard = wildcard;
+    this.#clientCa = clientCa;
     for (const l of this.#listeners) l();
     return this.list();
   }
@@ -109,6 +127,15 @@ export class CertificateStore {
   /** The certificate used without SNI (the first one). */
   defaultPair(): KeyPair {
     return this.#entries[0].pair;
+  }
+
+  /** Options of the server's own context (used without SNI): the first pair, the client CA. */
+  defaultContextOptions(): tls.SecureContextOptions {
+    return contextOptions(this.#entries[0].pair, this.#clientCa);
+  }
+
+  clientCa(): ClientCa | undefined {
+    return this.#clientCa;
   }
 
   pairs(): KeyPair[] {

@@ -2,11 +2,12 @@
 // acme.sh write new files or swap a symlink). Polling with fs.watchFile follows a path across
 // renames and symlink swaps, which fs.watch does not. A change is applied after a short settle
 // time (a renewal writes the certificate and the key one after the other); a pair that does not
-// load or match yet is logged and the running certificates stay until the next change.
+// load or match yet is logged and the running certificates stay until the next change. A client
+// CA bundle read from a file (mutual TLS, the admin API's listener) is followed the same way.
 import { watchFile, unwatchFile, type Stats } from 'node:fs';
 import type { Logger } from 'pino';
 import type { CertificateStore } from './certificate-store.js';
-import { readKeyPair, type KeyPair } from './pem.js';
+import { readCaBundle, readKeyPair, type KeyPair } from './pem.js';
 
 const SETTLE_MS = 200;
 
@@ -30,6 +31,8 @@ export class CertificateWatcher {
   #files(): Set<string> {
     const files = new Set<string>();
     for (const p of this.#store.pairs()) if (p.certFile && p.keyFile) { files.add(p.certFile); files.add(p.keyFile); }
+    const caFile = this.#store.clientCa()?.file;
+    if (caFile) files.add(caFile);
     return files;
   }
 
@@ -52,7 +55,8 @@ export class CertificateWatcher {
     this.#timer = undefined;
     try {
       const pairs: KeyPair[] = this.#store.pairs().map((p, i) => (p.certFile && p.keyFile ? readKeyPair(p.certFile, p.keyFile, `/${i}`) : p));
-      const infos = this.#store.replace(pairs);
+      const ca = this.#store.clientCa();
+      const infos = this.#store.replace(pairs, '', ca?.file ? { pem: readCaBundle(ca.file, '/clientCertificates/ca'), file: ca.file } : ca);
       this.#logger.info({ listener: this.#store.id, certificates: infos.map((c) => ({ names: c.names, validTo: c.validTo })) }, 'TLS certificates reloaded from their files');
     } catch (e) {
       this.#logger.warn({ listener: this.#store.id, reason: (e as Error).message }, 'TLS certificate files changed but do not load; keeping the running certificates');

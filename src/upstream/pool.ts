@@ -1,7 +1,7 @@
 // Keep-alive connection pools, one per upstream origin (host:port), shared by every route and
 // route-table revision that names the origin: a route change never drops a pooled connection.
 //
-// Policy (DESIGN §2, peers.md pain 3): at most maxSockets per origin (excess requests wait in a
+// Policy: at most maxSockets per origin (excess requests wait in a
 // FIFO queue, bounded by the connect timeout), at most maxIdleSockets kept idle (LIFO, so the
 // warmest socket is reused), each idle socket closed after idleSocketMs (shorter than the usual
 // origin keep-alive of 5 s, so we close first and never write into a socket the origin is
@@ -19,7 +19,7 @@ import type { Origin } from './origin-url.js';
 import { originKey, type UpstreamTls } from './upstream-tls.js';
 import { ProxyError } from '../errors.js';
 import { systemClock, type Clock, type Deadline } from '../clock.js';
-import { OwnedReadBuffer, emitReadAsData } from './owned-reads.js';
+import { UpstreamReads, type OwnedReads } from '../net/owned-reads.js';
 
 export interface PoolOptions {
   maxSockets: number;
@@ -66,17 +66,18 @@ export class PooledSocket {
   /** Per-socket state of the code that uses it (the response parser), released on close. */
   context: { release(): void } | undefined;
   /** Plain TCP sockets read into a buffer of their own (handler.data gets views of it, valid only
-   *  during the call: see owned-reads.ts); TLS sockets read the usual way. */
-  readonly #reads: OwnedReadBuffer | undefined;
-  /** Left the pool for a tunnel (101): reads go to the socket's 'data' listeners again. */
-  #detached = false;
+   *  during the call: src/net/owned-reads.ts); TLS sockets read the usual way (undefined). */
+  readonly reads: OwnedReads | undefined;
 
-  constructor(socket: net.Socket, clock: Clock, reads?: OwnedReadBuffer) {
+  constructor(socket: net.Socket, clock: Clock, reads?: UpstreamReads) {
     this.socket = socket;
-    this.#reads = reads;
+    this.reads = reads;
     this.timer = clock.deadline(() => this.handler.timeout());
     this.idleTimer = clock.deadline(() => this.idleHandler?.timeout());
-    if (reads) reads.onRead = (view) => this.#ownedRead(view);
+    if (reads) {
+      reads.attach(socket);
+      reads.onRead = (view) => this.handler.data(view);
+    }
     socket.on('data', (chunk: Buffer) => this.handler.data(chunk));
     socket.on('end', () => this.handler.gone('end'));
     socket.on('error', (e: Error) => this.handler.gone('error', e));
@@ -86,28 +87,18 @@ export class PooledSocket {
       this.handler.gone('close');
       this.context?.release();
       this.context = undefined;
+      this.reads?.release();
     });
     socket.on('drain', () => this.handler.drain());
   }
 
-  /** The handler keeps a view of the last read beyond its data() call (a write that was queued):
-   *  the next read must go to another buffer. */
-  retainedRead(): void {
-    this.#reads?.lend();
-  }
-
-  /** The socket leaves the pool's protocol for a tunnel: from now on its reads are emitted as
-   *  'data' (copies, since the tunnel may queue them) for the tunnel's listeners. */
-  detachReads(): void {
-    this.#detached = true;
+  /** The socket leaves the pool's protocol for a tunnel: its reads go to the tunnel's 'data'
+   *  listeners (owned reads as copies), and its timers stop (the tunnel has its own). */
+  detachForTunnel(): void {
+    this.reads?.detach();
     this.handler = DISCARD;
-    this.timer.cancel(); // the tunnel has its own
+    this.timer.cancel();
     this.idleTimer.cancel();
-  }
-
-  #ownedRead(view: Buffer): void {
-    if (this.#detached) emitReadAsData(this.socket, view);
-    else this.handler.data(view);
   }
 }
 
@@ -182,7 +173,7 @@ export class OriginPool {
   #connect(): Promise<PooledSocket> {
     return new Promise((resolve, reject) => {
       const t = this.origin.tls;
-      const reads = t ? undefined : new OwnedReadBuffer();
+      const reads = t ? undefined : new UpstreamReads();
       const socket = reads ? net.connect({ host: this.origin.host, port: this.origin.port, noDelay: true, autoSelectFamily: true, onread: reads.option }) : this.#connectTls(t!);
       let tcpConnected = false;
       const timer = this.#clock.deadline(() => {
@@ -284,7 +275,7 @@ export class OriginPool {
 
   /** Takes a socket out of the pool's accounting without closing it (it became a tunnel). */
   detach(p: PooledSocket): void {
-    p.detachReads();
+    p.detachForTunnel();
     this.#active--;
     this.#drainWaiters();
   }
@@ -327,18 +318,19 @@ export class OriginPool {
 export class PoolRegistry {
   readonly #pools = new Map<string, OriginPool>();
   #options: PoolOptions;
-  readonly #sweeper: NodeJS.Timeout;
+  readonly #sweeper: Deadline;
 
   static readonly SWEEP_MS = 30_000;
 
   constructor(options: PoolOptions) {
     this.#options = options;
-    this.#sweeper = setInterval(() => this.#sweep(), PoolRegistry.SWEEP_MS);
-    this.#sweeper.unref();
+    this.#sweeper = (options.clock ?? systemClock).deadline(() => this.#sweep());
+    this.#sweeper.arm(PoolRegistry.SWEEP_MS);
   }
 
   #sweep(): void {
     for (const [k, p] of this.#pools) if (p.activeCount === 0 && p.idleCount === 0 && p.waiting === 0) this.#pools.delete(k);
+    this.#sweeper.arm(PoolRegistry.SWEEP_MS);
   }
 
   get(origin: Origin): OriginPool {
@@ -365,7 +357,7 @@ export class PoolRegistry {
   }
 
   closeAll(): void {
-    clearInterval(this.#sweeper);
+    this.#sweeper.cancel();
     for (const p of this.#pools.values()) p.close();
   }
 }

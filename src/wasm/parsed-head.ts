@@ -204,6 +204,34 @@ export class ParsedHead {
     return out;
   }
 
+  /** Pushes to `out` the raw field lines (name case, order, duplicates and value bytes as
+   *  received) whose id is not in `drop` (a bit per FieldId, src/http/hop-by-hop.ts) and which
+   *  are not named by a Connection option. Runs of consecutive kept lines become one subarray of
+   *  the raw head, so a typical request is forwarded as two or three slices without decoding a
+   *  field to a string. Returns the number of bytes pushed. */
+  copyFields(drop: number, out: Buffer[]): number {
+    const raw = this.raw;
+    let runStart = -1;
+    let runEnd = -1;
+    let bytes = 0;
+    for (let i = 0; i < this.fieldCount; i++) {
+      const keep = (drop & (1 << this.fieldId(i))) === 0 && !this.isConnectionListed(i);
+      if (keep) {
+        if (runStart < 0) runStart = this.nameStart(i);
+        runEnd = this.lineEnd(i);
+      } else if (runStart >= 0) {
+        out.push(raw.subarray(runStart, runEnd));
+        bytes += runEnd - runStart;
+        runStart = -1;
+      }
+    }
+    if (runStart >= 0) {
+      out.push(raw.subarray(runStart, runEnd));
+      bytes += runEnd - runStart;
+    }
+    return bytes;
+  }
+
   /** All fields as [name, value] pairs, for tests and logs. */
   entries(): Array<[string, string]> {
     const out: Array<[string, string]> = [];

@@ -3,7 +3,7 @@
 // out), then applies every state the primary sends, in order, and answers status/stats requests.
 // It never reads the config file and never serves the admin API.
 import type { Logger } from 'pino';
-import { ProxyServer } from '../proxy/proxy-server.js';
+import { ProxyServer } from '../server/proxy-server.js';
 import { RouteTable } from '../routing/route-table.js';
 import { createLogger } from '../log.js';
 import { ProxyError } from '../errors.js';

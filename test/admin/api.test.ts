@@ -347,7 +347,7 @@ describe('dry runs', () => {
 describe('/v1/config', () => {
   it('GET shows the running config with the current routes, revision and ETag, and no secrets', async () => {
     const config = makeConfig({
-      admin: { listen: '127.0.0.1:9090', token: TOKEN },
+      admin: { listen: '127.0.0.1:9090', token: TOKEN, tokens: [{ name: 'grafana', role: 'read', token: 'grafana-token-0123456789' }] },
       routes: [API],
       forwardProxy: { enabled: true, auth: { users: { alice: 'secret-password' } } },
     });
@@ -358,8 +358,12 @@ describe('/v1/config', () => {
     expect(doc.revision).toBe(1);
     expect(res.headers.etag).toMatch(/^"1-/);
     expect(doc.config.routes).toEqual([{ ...API, preserveHost: false }]);
-    expect(doc.config.admin).toEqual({ listen: '127.0.0.1:9090' });
+    expect(doc.config.admin).toEqual({ listen: '127.0.0.1:9090', tokens: [{ name: 'grafana', role: 'read' }], metricsAuth: true, failedAuth: { burst: 10, refillMs: 6000, delayMs: 1000 } });
     expect(res.body).not.toContain(TOKEN);
+    expect(res.body).not.toContain('grafana-token-0123456789');
+    // a body made from it round-trips: token values left out are the running ones
+    expect((await put('/v1/config', doc.config)).statusCode).toBe(200);
+    expectProblem(await put('/v1/config', { ...doc.config, admin: { ...doc.config.admin, tokens: [{ name: 'grafana', role: 'read', token: 'another-token-0123456789' }] } }), 422, '/admin/tokens/0/token');
     expect(res.body).not.toContain('secret-password');
     expect(doc.config.forwardProxy.auth).toEqual({ realm: 'portico' });
   });
@@ -440,7 +444,7 @@ describe('auth and Host check', () => {
 
   it('a listener on another address does not check Host', async () => {
     await setup(makeContext({ listen: '0.0.0.0:9090' }));
-    expect((await app.inject({ url: '/v1/routes', headers: { host: 'admin.internal:9090' } })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/v1/routes', headers: { host: 'admin.internal:9090', authorization: `Bearer ${TOKEN}` } })).statusCode).toBe(200);
   });
 
   it('no GET changes anything (mutations are never GET)', async () => {
@@ -459,7 +463,8 @@ describe('auth and Host check', () => {
         continue;
       }
       expect(res.statusCode, url).toBe(url === '/readyz' ? 503 : 200);
-      if (ops.get) expect(ops.get.security, `GET ${path} is not a mutation`).toBeUndefined();
+      // the document's security applies (a credential, unless reads are open), or none (probes)
+      if (ops.get) expect(ops.get.security ?? [], `GET ${path} is not a mutation`).toEqual([]);
       for (const q of ['?dryRun=false', '?delete=1']) expect((await get(url + q)).statusCode).toBe(400);
     }
     expect(ctx.proxy.revision).toBe(rev);

@@ -2,16 +2,17 @@
 // to end (when dist/ has been built: `npm run build`, as CI does).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import net from 'node:net';
-import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { ProxyServer } from '../../src/server/proxy-server.js';
 import { InProcessDataPlane } from '../../admin/cluster/in-process.js';
 import { startAdmin } from '../../admin/api/start-admin.js';
 import { runRoutesClient, routesTable, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE } from '../../admin/cli/routes-cli.js';
 import type { AdminHandle } from '../../admin/api/admin-context.js';
-import { TOKEN, makeConfig, silent, startOrigin, tempDir } from './helpers.js';
+import { TOKEN, makeConfig, silent, startAdminWith, startOrigin, tempDir } from './helpers.js';
+import { TestPki } from '../helpers/certs.js';
 
 function io(env: Record<string, string> = {}) {
   const o = { out: '', err: '', env: env as NodeJS.ProcessEnv };
@@ -105,9 +106,88 @@ describe('portico routes (client)', () => {
   });
 });
 
+describe('portico routes against an admin API over TLS with closed reads', () => {
+  let pki: TestPki;
+  let tmp: ReturnType<typeof tempDir>;
+  let admin: Awaited<ReturnType<typeof startAdminWith>>;
+  let tokenFile: string;
+  let readTokenFile: string;
+  let client: { cert: string; key: string };
+  const run = async (args: string[], env: Record<string, string> = {}) => {
+    const c = io(env);
+    const code = await runRoutesClient([...args, '--admin', admin.url], c.io);
+    return { code, ...c.get() };
+  };
+
+  beforeAll(async () => {
+    pki = new TestPki();
+    tmp = tempDir();
+    const server = pki.issue({ names: ['localhost'], ips: ['127.0.0.1'] });
+    client = pki.issue({ names: ['ci-bot'] });
+    tokenFile = join(tmp.dir, 'admin.token');
+    writeFileSync(tokenFile, `${TOKEN}\n`);
+    readTokenFile = join(tmp.dir, 'read.token');
+    writeFileSync(readTokenFile, 'read-only-token-0123456789');
+    admin = await startAdminWith({
+      openReads: false,
+      tokens: [{ name: 'dashboard', role: 'read', tokenFile: readTokenFile }],
+      tls: { certificates: [{ cert: server.cert, key: server.key }], watchFiles: false, clientCertificates: { ca: pki.caFile, clients: [{ commonName: 'ci-bot', role: 'admin' }] } },
+    });
+  });
+  afterAll(async () => {
+    await admin?.close();
+    pki?.close();
+    tmp?.cleanup();
+  });
+
+  it('--cacert and --token-file: list, add, rm; a read token lists but cannot add (403)', async () => {
+    let r = await run(['add', '--id', 'api', '--prefix', '/api', '--upstream', 'http://127.0.0.1:8081', '--cacert', pki.caFile, '--token-file', tokenFile]);
+    expect(r.code, r.err).toBe(EXIT_OK);
+    r = await run(['list', '--cacert', pki.caFile, '--token-file', readTokenFile]);
+    expect(r.code, r.err).toBe(EXIT_OK);
+    expect(r.out).toMatch(/^ID\s+HOST\s+PREFIX[^\n]*\napi /);
+    r = await run(['rm', 'api', '--cacert', pki.caFile, '--token-file', readTokenFile]);
+    expect(r).toMatchObject({ code: EXIT_REFUSED });
+    expect(r.err).toContain('"dashboard" may only read (role "read"): DELETE needs an admin token [HTTP 403]');
+    r = await run(['list', '--cacert', pki.caFile]);
+    expect(r.code).toBe(EXIT_REFUSED);
+    expect(r.err).toContain('GET needs a token (read or admin) on this listener (Authorization: Bearer <token>); pass --token-file FILE');
+  });
+
+  it('--cert and --key: a client certificate instead of a token', async () => {
+    const r = await run(['rm', 'api', '--cacert', pki.caFile, '--cert', client.cert, '--key', client.key]);
+    expect(r.code, r.err).toBe(EXIT_OK);
+  });
+
+  it('without --cacert the certificate is not trusted: exit 3 saying to pass --cacert', async () => {
+    const r = await run(['list', '--token-file', tokenFile]);
+    expect(r.code).toBe(EXIT_UNREACHABLE);
+    expect(r.err).toMatch(/cannot reach the admin API at https:\/\/127\.0\.0\.1:\d+: \w+: the admin API's certificate is not trusted \(pass --cacert FILE/);
+  });
+
+  it('bad combinations and unreadable files are usage errors (exit 2) naming the flag', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['list', '--token', TOKEN, '--token-file', tokenFile], /--token and --token-file: give one of them/],
+      [['list', '--token-file', join(tmp.dir, 'missing')], /--token-file .*missing: cannot read it: ENOENT/],
+      [['list', '--cacert', join(tmp.dir, 'missing')], /--cacert .*missing: cannot read it: ENOENT/],
+      [['list', '--cacert', pki.caFile, '--cert', client.cert], /--cert and --key go together/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await run(args);
+      expect(r.code, args.join(' ')).toBe(EXIT_USAGE);
+      expect(r.err).toMatch(message);
+    }
+    writeFileSync(join(tmp.dir, 'empty'), '\n');
+    expect((await run(['list', '--token-file', join(tmp.dir, 'empty')])).err).toMatch(/--token-file .*empty is empty/);
+    const c = io();
+    expect(await runRoutesClient(['list', '--admin', 'http://127.0.0.1:9', '--cacert', pki.caFile], c.io)).toBe(EXIT_USAGE);
+    expect(c.get().err).toContain('--cacert is for an admin API over TLS: give an https:// --admin URL');
+  });
+});
+
 const root = resolve(import.meta.dirname, '..', '..');
-const bin = join(root, 'dist', 'admin', 'cli.js');
-const built = existsSync(bin) && existsSync(join(root, 'dist', 'src', 'cli', 'run.js'));
+const bin = join(root, 'dist', 'admin', 'cli', 'portico.js');
+const built = existsSync(bin);
 
 describe.skipIf(!built)(`the portico bin end to end${built ? '' : ' (skipped: dist/ is not built; npm run build)'}`, () => {
   it('serves, takes route changes from `portico routes`, persists them to a new --config file', async () => {

@@ -6,7 +6,7 @@ import { readFileSync, statSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool, request } from 'undici';
 import { resolveConfig, type Config } from '../../src/config/config.js';
-import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { ProxyServer } from '../../src/server/proxy-server.js';
 import { InProcessDataPlane } from '../../admin/cluster/in-process.js';
 import { startAdmin } from '../../admin/api/start-admin.js';
 import type { AdminHandle } from '../../admin/api/admin-context.js';

@@ -14,7 +14,7 @@ import { createForwardHandler, type ForwardDeps } from '../../src/forward/forwar
 import { parseAbsoluteTarget, parseConnectTarget } from '../../src/forward/target.js';
 import { DestinationPolicy, canonicalAddress, ipv6Bytes } from '../../src/forward/destination-policy.js';
 import { ProxyAuth } from '../../src/forward/proxy-auth.js';
-import type { ForwardRequest } from '../../src/proxy/channel-context.js';
+import type { ForwardRequest } from '../../src/forward/forward-request.js';
 import type { Origin } from '../../src/upstream/origin-url.js';
 import { makeCert } from '../helpers/certs.js';
 import { startEcho, close, LOOPBACK } from './helpers.js';

@@ -15,7 +15,7 @@ import {
   type Seen,
 } from './helpers.js';
 import { deadPort } from '../helpers/harness.js';
-import type { ProxyServer } from '../../src/proxy/proxy-server.js';
+import type { ProxyServer } from '../../src/server/proxy-server.js';
 import type http from 'node:http';
 import type https from 'node:https';
 import type { AddressInfo } from 'node:net';

@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import { execFile } from 'node:child_process';
-import type { ProxyServer } from '../../src/proxy/proxy-server.js';
+import type { ProxyServer } from '../../src/server/proxy-server.js';
 import { startProxy } from '../helpers/harness.js';
 import type { TestCert } from '../helpers/certs.js';
 

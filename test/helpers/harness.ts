@@ -6,7 +6,7 @@ import http from 'node:http';
 import tls from 'node:tls';
 import { afterEach } from 'vitest';
 import { pino, type Logger } from 'pino';
-import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { ProxyServer } from '../../src/server/proxy-server.js';
 import { resolveConfig } from '../../src/config/config.js';
 import type { Clock } from '../../src/clock.js';
 

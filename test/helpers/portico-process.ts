@@ -50,7 +50,7 @@ export async function startedPortico(p: PorticoProcess, withAdmin: boolean, ms =
   const deadline = Date.now() + ms;
   while (Date.now() < deadline && p.child.exitCode === null) {
     const proxy = /listening on (http:\/\/\S+)/.exec(p.stderr());
-    const admin = /admin API on (http:\/\/[^\s,)]+)/.exec(p.stderr());
+    const admin = /admin API on (https?:\/\/[^\s,)]+)/.exec(p.stderr());
     if (proxy && (admin || !withAdmin)) return { proxyUrl: proxy[1], adminUrl: admin?.[1] };
     await sleep(20);
   }

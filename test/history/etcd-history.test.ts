@@ -190,9 +190,12 @@ describe('route history (etcd): the change feed on every instance', () => {
     expect(reset.event).toBe('reset');
     let routes: ReadonlyArray<Readonly<RouteSpec>> = JSON.parse(reset.data).routes;
     for (let i = 0; i < 20; i++) {
-      const inst = i % 2 ? a : b;
+      const [inst, other] = i % 2 ? [a, b] : [b, a];
       const r = i % 5 === 4 ? await api(inst, 'DELETE', `/v1/routes/r${i - 1}`) : await api(inst, 'POST', '/v1/routes', route(`r${i}`, origins[i % 2].url));
       expect(r.status).toBeLessThan(300);
+      // the next write goes through the other instance: it must have this one first
+      const rev = Number(r.headers.get('x-portico-revision'));
+      expect(await until(async () => (await revisions(other)).current === rev)).toBeDefined();
     }
     const events = (await sb.waitFor(21)).slice(1);
     let prev = Number(reset.id);

@@ -1,4 +1,4 @@
-// Client connections read into Portico's buffers (src/proxy/client-reads.ts): a shared 4 KiB
+// Client connections read into Portico's buffers (src/net/owned-reads.ts): a shared 4 KiB
 // buffer between requests and per-connection 64 KiB body buffers, reused. These check that the
 // path is really taken on this Node (else every other test would only cover the fallback), and
 // that what it delivers is byte-exact where views of reused buffers could leak: bodies that
@@ -7,7 +7,7 @@
 import { describe, it, expect } from 'vitest';
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
-import { ownedReadStats } from '../../src/proxy/client-reads.js';
+import { ownedReadStats } from '../../src/net/owned-reads.js';
 import { startHttpOrigin, proxyTo, sleep, useCleanups } from '../helpers/harness.js';
 
 const cleanups = useCleanups();
@@ -61,10 +61,10 @@ describe('owned client reads', () => {
   it('are used for plain TCP client connections on this Node', async () => {
     const o = await hashingOrigin();
     const p = await proxyTo(cleanups, o.port);
-    const before = ownedReadStats.installed;
+    const before = ownedReadStats.clientInstalled;
     const body = randomBytes(100);
     expect(await exchange(p.port, [post(body)], 1)).toEqual([sha1(body)]);
-    expect(ownedReadStats.installed).toBe(before + 1);
+    expect(ownedReadStats.clientInstalled).toBe(before + 1);
   });
 
   it('relay pipelined uploads of every size byte-exact, whole and split at awkward places', async () => {
@@ -83,10 +83,10 @@ describe('owned client reads', () => {
   it('relay 6 concurrent 8 MiB uploads to a slow origin byte-exact (body buffers lent while the upstream queues them)', async () => {
     const o = await hashingOrigin(true);
     const p = await proxyTo(cleanups, o.port);
-    const lentBefore = ownedReadStats.lent;
+    const lentBefore = ownedReadStats.clientLent;
     const bodies = Array.from({ length: 6 }, (_, i) => randomBytes(8 * 1024 * 1024 + i * 977));
     const results = await Promise.all(bodies.map((b) => exchange(p.port, [post(b)], 1)));
     expect(results.map((r) => r[0])).toEqual(bodies.map(sha1));
-    expect(ownedReadStats.lent).toBeGreaterThan(lentBefore);
+    expect(ownedReadStats.clientLent).toBeGreaterThan(lentBefore);
   });
 });

@@ -11,6 +11,7 @@ import { silent, startOrigin } from '../admin/helpers.js';
 import { EtcdRouteStore } from '../../admin/stores/etcd-store.js';
 import { api, etcdStore, get, startInstance, until } from './fleet.js';
 import { sleep } from '../helpers/harness.js';
+import { binBuilt, runPortico } from '../helpers/portico-process.js';
 
 const PASSWORD = 'etcd-root-password';
 let etcd: EtcdServer;
@@ -65,6 +66,23 @@ describe('etcd store with TLS and authentication', () => {
     } finally {
       await inst.close();
     }
+  }, 60_000);
+
+  it.skipIf(!binBuilt)('portico store import/export with --cacert, --cert, --key and --password-file (no password in argv)', async () => {
+    const passwordFile = join(dir, 'etcd.password');
+    writeFileSync(passwordFile, `${PASSWORD}\n`);
+    const routes = join(dir, 'routes.json');
+    writeFileSync(routes, JSON.stringify({ routes: [{ id: 'cli', pathPrefix: '/cli', upstreams: [origin.url] }] }));
+    const url = `etcd://root@${etcd.endpoint}/store-cli`;
+    const tlsFlags = ['--cacert', tls.ca, '--cert', tls.cert, '--key', tls.key];
+    let r = await runPortico(['store', 'import', '--store', url, ...tlsFlags, '--password-file', passwordFile, routes]);
+    expect(r.code, r.stderr).toBe(0);
+    r = await runPortico(['store', 'export', '--store', url, ...tlsFlags, '--password-file', passwordFile]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).routes.map((x: { id: string }) => x.id)).toEqual(['cli']);
+    // without the password, etcd refuses
+    r = await runPortico(['store', 'export', '--store', url, ...tlsFlags]);
+    expect(r.code).toBe(1);
   }, 60_000);
 
   it('a wrong password or no TLS fails at start-up with the reason', async () => {

@@ -2,7 +2,7 @@
 // started the way `portico --store etcd://...` starts one (store read before listen), in-process.
 import http from 'node:http';
 import net from 'node:net';
-import { ProxyServer } from '../../src/proxy/proxy-server.js';
+import { ProxyServer } from '../../src/server/proxy-server.js';
 import { InProcessDataPlane } from '../../admin/cluster/in-process.js';
 import { startAdmin } from '../../admin/api/start-admin.js';
 import { EtcdRouteStore } from '../../admin/stores/etcd-store.js';

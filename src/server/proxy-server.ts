@@ -11,10 +11,11 @@ import { PoolRegistry } from '../upstream/pool.js';
 import { codec, type HeadLimits } from '../wasm/codec.js';
 import { AddressSet } from '../net/address-set.js';
 import { ProxyError } from '../errors.js';
-import { ClientChannel } from './client-channel.js';
-import { Observers, type ChannelContext, type ListenerMode } from './channel-context.js';
+import { Http1Connection } from '../http1/connection.js';
+import type { ListenerMode, ListenerRole, ProxyContext } from '../dispatch/context.js';
+import { Dispatcher } from '../dispatch/dispatcher.js';
+import { Observers, type ProxyObserver } from '../dispatch/observer.js';
 import { createForwardHandler } from '../forward/forward-proxy.js';
-import type { ProxyObserver } from './observer.js';
 import { planListeners, type ListenerPlan } from './listener-plan.js';
 import { createTlsServer } from '../tls/tls-listener.js';
 import { CertificateWatcher } from '../tls/certificate-watcher.js';
@@ -41,12 +42,14 @@ export class ProxyServer {
   readonly routes: RouteTableHolder;
   readonly #pools: PoolRegistry;
   readonly #observers = new Observers();
-  readonly #channels = new Set<ClientChannel>();
+  readonly #connections = new Set<Http1Connection>();
+  /** Resolves close()'s wait when the last connection closes (set while draining). */
+  #lastClosed: (() => void) | undefined;
   readonly #servers: net.Server[] = [];
   readonly #listenerInfo: Array<{ id: string; tls: boolean; server: net.Server }> = [];
   readonly #plans: ListenerPlan[];
   readonly #watchers: CertificateWatcher[] = [];
-  readonly #ctx: ChannelContext;
+  readonly #ctx: ProxyContext;
   #ready = false;
   #closing: Promise<void> | undefined;
   #requestCounter = 0;
@@ -88,9 +91,6 @@ export class ProxyServer {
       observers: this.#observers,
       nextRequestId: () => this.#idPrefix + (++this.#requestCounter).toString(36),
       clock,
-      mode: 'reverse',
-      secure: false,
-      redirectToHttps: undefined,
       forward: config.forwardProxy.enabled ? createForwardHandler({ config, logger, clock }) : undefined,
     };
     // a swapped-in table may drop origins: close their idle pooled sockets
@@ -160,7 +160,7 @@ export class ProxyServer {
 
   stats(): ProxyStats {
     return {
-      clientConnections: this.#channels.size,
+      clientConnections: this.#connections.size,
       pools: this.#pools.all().map((p) => ({ authority: p.origin.authority, active: p.activeCount, idle: p.idleCount, waiting: p.waiting, created: p.created, reused: p.reusedCount, resumed: p.resumedCount })),
     };
   }
@@ -172,19 +172,23 @@ export class ProxyServer {
     const fp = this.config.forwardProxy;
     const mainMode: ListenerMode = fp.enabled && !fp.listen ? 'both' : 'reverse';
     for (const plan of this.#plans) {
-      const ctx: ChannelContext = { ...this.#ctx, mode: mainMode, secure: plan.tls !== undefined, redirectToHttps: plan.redirectToHttps };
+      const dispatcher = this.#dispatcher({ mode: mainMode, secure: plan.tls !== undefined, redirectToHttps: plan.redirectToHttps });
       const t = plan.tls;
       const server = t
-        ? createTlsServer(t.store, { id: plan.id, handshakeTimeoutMs: t.handshakeTimeoutMs, logger: this.logger }, (socket: tls.TLSSocket) => this.#accept(socket, ctx))
-        : net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket, ctx));
+        ? createTlsServer(t.store, { id: plan.id, handshakeTimeoutMs: t.handshakeTimeoutMs, logger: this.logger }, (socket: tls.TLSSocket) => this.#accept(socket, dispatcher))
+        : net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket, dispatcher));
       await this.#listenOn(server, plan.listen, plan.where, plan.id, t !== undefined);
       if (t?.watchFiles) this.#watchers.push(new CertificateWatcher(t.store, t.watchIntervalMs, this.logger));
     }
     if (fp.enabled && fp.listen) {
-      const ctx: ChannelContext = { ...this.#ctx, mode: 'forward' };
-      await this.#listenOn(net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket, ctx)), fp.listen, '/forwardProxy/listen', 'forward', false);
+      const dispatcher = this.#dispatcher({ mode: 'forward', secure: false, redirectToHttps: undefined });
+      await this.#listenOn(net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket, dispatcher)), fp.listen, '/forwardProxy/listen', 'forward', false);
     }
     this.#ready = true;
+  }
+
+  #dispatcher(role: ListenerRole): Dispatcher {
+    return new Dispatcher(this.#ctx, role);
   }
 
   async #listenOn(server: net.Server, address: string, where: string, id: string, secure: boolean): Promise<void> {
@@ -205,23 +209,28 @@ export class ProxyServer {
     return this.#servers.map((s) => s.address() as AddressInfo);
   }
 
-  #accept(socket: net.Socket, ctx: ChannelContext): void {
+  #accept(socket: net.Socket, dispatcher: Dispatcher): void {
     if (this.#closing) {
       socket.destroy();
       return;
     }
-    socket.on('error', () => {}); // per-socket errors are handled by the channel's close path
-    let channel: ClientChannel;
+    socket.on('error', () => {}); // per-socket errors are handled by the connection's close path
+    let connection: Http1Connection;
     try {
-      channel = new ClientChannel(socket, ctx, (c) => this.#channels.delete(c));
+      connection = new Http1Connection(socket, this.#ctx, dispatcher, this.#closed);
     } catch (e) {
       // out of codec slots: refuse this connection rather than fail the process
       this.logger.error({ err: e }, 'cannot accept connection');
       socket.end('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
       return;
     }
-    this.#channels.add(channel);
+    this.#connections.add(connection);
   }
+
+  readonly #closed = (c: Http1Connection): void => {
+    this.#connections.delete(c);
+    if (this.#connections.size === 0) this.#lastClosed?.();
+  };
 
   /**
    * Graceful shutdown: stop accepting, close idle keep-alive connections, let in-flight requests
@@ -232,10 +241,15 @@ export class ProxyServer {
       this.#ready = false;
       const closed = Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
       for (const w of this.#watchers.splice(0)) w.close();
-      for (const c of this.#channels) c.shutdown();
-      const deadline = Date.now() + deadlineMs;
-      while (this.#channels.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-      for (const c of this.#channels) c.socket.destroy();
+      for (const c of this.#connections) c.shutdown();
+      if (this.#connections.size > 0) {
+        await new Promise<void>((resolve) => {
+          const deadline = this.#ctx.clock.deadline(resolve);
+          this.#lastClosed = () => { deadline.cancel(); resolve(); };
+          deadline.arm(deadlineMs);
+        });
+      }
+      for (const c of this.#connections) c.socket.destroy();
       this.#pools.closeAll();
       await closed;
     })();

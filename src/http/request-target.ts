@@ -1,9 +1,9 @@
 // Where a request is going, from its request-target and Host (RFC 9112 §3.2, §3.3): origin-form
-// uses Host; absolute-form (D19: accepted by the reverse proxy too) uses the target's authority
+// uses Host; absolute-form (accepted by the reverse proxy too, as RFC 9112 §3.2.2 asks of servers) uses the target's authority
 // and ignores Host (RFC 9112 §3.2.2). The path and query are kept exactly as received.
 import { TargetForm } from '../../asm/shared/constants.js';
-import type { ParsedHead } from '../wasm/parsed-head.js';
-import { parseAuthority } from '../forward/target.js';
+import type { RequestHead } from './request-head.js';
+import { parseAuthority } from './authority.js';
 
 export interface RequestWhere {
   /** Lower-case host without port, for routing ('' when the request names none). */
@@ -28,7 +28,7 @@ export function hostOnly(authority: string): string {
   return colon >= 0 ? a.slice(0, colon) : a;
 }
 
-export function requestHost(head: ParsedHead): RequestWhere {
+export function requestHost(head: RequestHead): RequestWhere {
   let target = head.target;
   let clientHost = head.host();
   if (target.includes('#')) return { host: '', clientHost, path: '', query: '', error: 'a fragment is not allowed in the request-target' };

@@ -1,4 +1,8 @@
-// One client connection: Twisted's HTTPChannel with its shape kept and its defects fixed.
+// One HTTP/1.1 client connection: Twisted's HTTPChannel with its shape kept and its defects fixed.
+// It owns the transport only: reads, request framing (heads through the WebAssembly codec,
+// bodies by Content-Length or chunked decoding), the pipelining queue, pauses, timers and one
+// teardown. What happens to a request is the dispatcher's decision (src/dispatch/dispatcher.ts);
+// how its response is framed is Http1Response's (./response.ts).
 //
 // States (State below; each transition is one method, named in brackets):
 //
@@ -20,46 +24,48 @@
 // CLOSING [#gracefulClose]: the last response is flushed, FIN sent, input read and discarded
 // until the client closes or the abort timer (abortMs) fires. Any state goes to CLOSED on the
 // socket's 'close', and every abrupt end (client reset or FIN mid-request, an exchange failed
-// after its head, a body timeout after the response began, an internal error) goes through one
-// path, #teardown: the request in progress is cancelled and logged as aborted, and the socket
-// destroyed. Draining (server shutdown, #draining) is a mode, not a phase: a connection idle
+// after its head, a body timeout after the response began, an internal error, the abort timer)
+// goes through one path, #teardown: the request in progress (if any) is cancelled and logged as
+// aborted, and the socket destroyed. A request that must end early is answered by one path too,
+// #failRequest: cut short if its response began, else its exchange cancelled and the answer
+// written. Draining (server shutdown, #draining) is a mode, not a phase: a connection idle
 // after a request goes to CLOSING at once; any other (including one accepted that has not sent
 // its first request yet) finishes its request, answered with Connection: close, and closes.
 //
-// - Serial pipelining with head-of-line blocking (spec §4.1): one request at a time; bytes that
-//   arrive while a request is in flight are buffered, and once more than pipelineBufferBytes
-//   (16 KiB, Twisted's _optimisticEagerReadSize) are waiting the socket stops being read until
-//   the response is done. Responses are therefore always in request order.
-// - Bodies stream (D11): request body bytes go upstream as they arrive, with backpressure both
-//   ways; nothing is spooled.
-// - Bad requests get their status (400/413/414/431/501/505, D10) with Connection: close, and
-//   nothing after them on the connection is read.
+// - Serial pipelining with head-of-line blocking (Twisted's HTTPChannel): one request at a time;
+//   bytes that arrive while a request is in flight are buffered, and once more than
+//   pipelineBufferBytes (16 KiB, Twisted's _optimisticEagerReadSize) are waiting the socket stops
+//   being read until the response is done. Responses are therefore always in request order.
+// - Bodies stream: request body bytes go upstream as they arrive, with backpressure both ways;
+//   nothing is spooled (Twisted buffered whole bodies).
+// - Bad requests get their status (400/413/414/431/501/505) with Connection: close, and nothing
+//   after them on the connection is read (RFC 9112 §11.2: a server cannot trust the framing).
 // - One refreshable timer per connection: idle (silent close, never 408 on an idle keep-alive),
 //   whole-head deadline (408, slowloris), request-body silence (408), and a hard abort after a
 //   graceful close that did not finish (Twisted's abortTimeout).
 // - A client that sends FIN while it waits for a response aborts it by default (clientHalfClose
 //   "abort", as nginx): the upstream request is cancelled and its pool slot freed, so clients
-//   that left cannot hold upstream connections. "finish" keeps the half-close (D29): the response
-//   is sent, then the connection closes. A client that goes away cancels its request (D30).
+//   that left cannot hold upstream connections. "finish" keeps the half-close: the response is
+//   sent, then the connection closes. A client that goes away cancels its request.
 import type net from 'node:net';
-import { BodyKind, HeadFlag, HeadKind, MethodId, TargetForm } from '../../asm/shared/constants.js';
+import { BodyKind, HeadFlag, HeadKind } from '../../asm/shared/constants.js';
 import { HeadReader } from '../wasm/head-reader.js';
 import { ChunkedDecoder, type ChunkSink } from '../wasm/chunked-decoder.js';
 import { CodecError } from '../wasm/codec-error.js';
 import type { ParsedHead } from '../wasm/parsed-head.js';
-import type { Origin } from '../upstream/origin-url.js';
-import type { OriginHealth } from '../upstream/balancer.js';
-import { hasDotDotSegment, mapPath } from '../routing/path-mapping.js';
-import { Exchange, type ClientSide } from './exchange.js';
-import { buildRequestHead, wantsUpgrade } from './request-head.js';
-import { httpsRedirect } from './https-redirect.js';
-import { localResponse, type LocalAnswer } from './error-response.js';
-import { tunnel } from './tunnel.js';
-import { ClientReads, type ReadSink } from './client-reads.js';
-import type { ChannelContext, ForwardRequest } from './channel-context.js';
-import { requestHost } from './request-target.js';
-import { plainAddress } from '../net/address-set.js';
+import type { LocalAnswer } from '../http/local-answer.js';
+import { ClientReads, type ReadSink } from '../net/owned-reads.js';
+import { Exchange } from '../relay/exchange.js';
+import { tunnel } from '../relay/tunnel.js';
+import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { Decision } from '../dispatch/decision.js';
+import type { RelayPlan } from '../dispatch/relay-plan.js';
+import type { RequestEntry } from '../dispatch/request-entry.js';
+import { ClientPeer } from '../dispatch/client-peer.js';
+import type { ProxyContext } from '../dispatch/context.js';
+import { guard, type Guarded } from '../guard.js';
 import type { Deadline } from '../clock.js';
+import { Http1Response, type Http1Transport } from './response.js';
 
 /** The connection's phase (diagram above); the order matters: >= CLOSING means no more requests. */
 const enum State { HEAD, BODY, WAIT, TUNNEL, CLOSING, CLOSED }
@@ -68,15 +74,15 @@ const enum State { HEAD, BODY, WAIT, TUNNEL, CLOSING, CLOSED }
 const enum Pause {
   /** More than pipelineBufferBytes of pipelined input wait behind the request in flight. */
   PIPELINE = 1,
-  /** The upstream is not ready for more request body. */
+  /** The upstream is not ready for more request body (or the forward proxy has not decided). */
   UPSTREAM = 2,
   /** The client is not reading its responses (RESPONSE_HIGH_WATER queued). */
   CLIENT_NOT_READING = 4,
 }
 
-/** The socket property that leads a shared listener to its connection's channel. */
-const CHANNEL = Symbol('portico.channel');
-const channelOf = (socket: net.Socket): ClientChannel => (socket as unknown as Record<symbol, ClientChannel>)[CHANNEL];
+/** The socket property that leads a shared listener to its connection. */
+const CONNECTION = Symbol('portico.http1');
+const connectionOf = (socket: net.Socket): Http1Connection => (socket as unknown as Record<symbol, Http1Connection>)[CONNECTION];
 
 const CONNECTION_ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
@@ -85,41 +91,23 @@ const EMPTY = Buffer.alloc(0);
 const RESPONSE_HIGH_WATER = 256 * 1024;
 const enum Timer { NONE, IDLE, HEAD, BODY, ABORT }
 
-/** The client's address as forwarding fields give it, and whether it is a trusted proxy. */
-interface PeerInfo { plain: string; trusted: boolean }
-
-/** Where a request is relayed: the origin, its health, the upstream request-target, the Host
- *  value (undefined: keep the client's Host line), the client's host (X-Forwarded-Host,
- *  Forwarded host=) and the Via pseudonym (undefined: no Via). */
-interface RelayTarget {
-  origin: Origin;
-  health: OriginHealth;
-  target: string;
-  host: string | undefined;
-  clientHost: string | undefined;
-  via: string | undefined;
-}
-
-/** The Host the upstream gets: the upstream's authority (Twisted's default), or with
- *  preserveHost the client's: its own Host line kept as is (undefined), or for an absolute-form
- *  request the host named in the target (RFC 9112 §3.2.2). */
-function upstreamHost(preserveHost: boolean, clientHost: string | undefined, head: ParsedHead, origin: Origin): string | undefined {
-  if (!preserveHost || clientHost === undefined) return origin.authority;
-  return head.targetForm === TargetForm.ABSOLUTE ? clientHost : undefined;
-}
-
-export class ClientChannel implements ClientSide, ReadSink {
+export class Http1Connection implements Http1Transport, ReadSink, Guarded {
   readonly socket: net.Socket;
-  readonly #ctx: ChannelContext;
+  readonly #ctx: ProxyContext;
+  readonly #dispatcher: Dispatcher;
   readonly #reader: HeadReader;
+  readonly #response: Http1Response;
   /** Made on the first chunked request body (#chunkedDecoder): most connections never send one. */
   #decoder: ChunkedDecoder | undefined;
-  readonly #onClosed: (c: ClientChannel) => void;
+  #bodySink: ChunkSink | undefined;
+  readonly #onClosed: (c: Http1Connection) => void;
   #state = State.HEAD;
   #buf: Buffer | undefined;
   #off = 0;
   #exchange: Exchange | undefined;
   #request: ParsedHead | undefined;
+  /** The request in progress as the dispatcher knows it (access log, route). */
+  #entry: RequestEntry | undefined;
   #bodyKind = BodyKind.NONE;
   #bodyRemaining = 0;
   #bodyBytes = 0;
@@ -130,20 +118,17 @@ export class ClientChannel implements ClientSide, ReadSink {
   /** Pause reasons in force (a set of Pause bits). */
   #pausedFor = 0;
   /** Inside #pump: a response finished synchronously (answered locally) must not pump again
-   *  from inside the pump; the running loop goes on with the next request (issue 9: a recursion
-   *  per pipelined request overflowed the stack). */
+   *  from inside the pump; the running loop goes on with the next request (a recursion per
+   *  pipelined request overflowed the stack). */
   #pumping = false;
   readonly #timer: Deadline;
   #timerKind = Timer.NONE;
-  // per request, for the access log
-  #requestId = '';
-  #routeId: string | undefined;
-  #started = 0;
   /** The server is draining (shutting down): every response from now on closes the connection. */
   #draining = false;
-  #bodySink: ChunkSink | undefined;
-  /** Reads into Portico's buffers (client-reads.ts), or undefined: Node's 'data' events (TLS
-   *  connections, or a Node without the hooks). */
+  /** A request was seen on this connection (draining closes idle ones only after one). */
+  #served = false;
+  /** Reads into Portico's buffers (src/net/owned-reads.ts), or undefined: Node's 'data' events
+   *  (TLS connections, or a Node without the hooks). */
   readonly #reads: ClientReads | undefined;
   /** Inside a read delivered in an owned buffer: views of it must not outlive the call. */
   #inOwnedRead = false;
@@ -151,18 +136,20 @@ export class ClientChannel implements ClientSide, ReadSink {
   #readShared = false;
   /** The exchange that got views of this read's body buffer (checked for a queued write after it). */
   #bodySentTo: Exchange | undefined;
-  #peerInfo: PeerInfo | undefined;
+  #peer: ClientPeer | undefined;
 
-  constructor(socket: net.Socket, ctx: ChannelContext, onClosed: (c: ClientChannel) => void) {
+  constructor(socket: net.Socket, ctx: ProxyContext, dispatcher: Dispatcher, onClosed: (c: Http1Connection) => void) {
     this.socket = socket;
     this.#ctx = ctx;
+    this.#dispatcher = dispatcher;
     this.#onClosed = onClosed;
     this.#reader = new HeadReader(ctx.codec, HeadKind.REQUEST, ctx.requestLimits);
+    this.#response = new Http1Response(this);
     this.#timer = ctx.clock.deadline(this.#onTimer);
     socket.setNoDelay(true);
     this.#reads = (socket as { encrypted?: boolean }).encrypted ? undefined : ClientReads.install(socket, this);
-    (socket as unknown as Record<symbol, unknown>)[CHANNEL] = this;
-    const on = ClientChannel.#listeners;
+    (socket as unknown as Record<symbol, unknown>)[CONNECTION] = this;
+    const on = Http1Connection.#listeners;
     socket.on('data', on.data);
     socket.on('end', on.end);
     socket.on('error', on.error);
@@ -172,39 +159,33 @@ export class ClientChannel implements ClientSide, ReadSink {
     this.#setTimer(Timer.IDLE);
   }
 
-  // --- ClientSide (used by the exchange) -------------------------------------------------------
+  /** The socket's listeners, one set for every connection (`this` is the socket, CONNECTION its
+   *  connection): an idle connection holds no closures of its own for them (issue 14, memory). */
+  static readonly #listeners = {
+    data(this: net.Socket, chunk: Buffer): void { connectionOf(this).#onData(chunk); },
+    end(this: net.Socket): void { const c = connectionOf(this); guard(c, c.#ended); },
+    error(this: net.Socket): void { /* 'close' follows; nothing to report to the client */ },
+    close(this: net.Socket): void { connectionOf(this).#onClose(); },
+    drain(this: net.Socket): void { const c = connectionOf(this); guard(c, c.#drained); },
+  };
 
-  get clientVersion(): number { return this.#request?.version ?? 11; }
+  // --- Http1Transport (the response side) -------------------------------------------------------
+
   get closeAfter(): boolean { return this.#closeAfter || this.#state === State.CLOSING; }
   get requestBodyDone(): boolean { return this.#state !== State.BODY; }
-
-  write(bytes: Buffer): boolean {
-    if (this.#state === State.CLOSED || this.socket.destroyed) return true;
-    return this.socket.write(bytes);
-  }
-
-  get writableLength(): number { return this.socket.writableLength; }
-  cork(): void { this.socket.cork(); }
-  uncork(): void { this.socket.uncork(); }
 
   bodyWritable(): void {
     if (!this.#bodyBlocked) return;
     this.#bodyBlocked = false;
     if (this.#state === State.BODY) this.#setTimer(Timer.BODY);
     this.#resume(Pause.UPSTREAM);
-    try {
-      this.#pump();
-    } catch (e) {
-      this.#internalError(e);
-    }
+    guard(this, this.#pump);
   }
 
-  responseDone(status: number, closeClient: boolean): void {
-    this.#logRequest(status, false);
-    this.#exchange = undefined;
-    this.#request = undefined;
+  responseDone(status: number, close: boolean): void {
+    this.#endRequest(status, false);
     if (this.#state >= State.CLOSING) return;
-    if (closeClient || this.#closeAfter || this.#state === State.BODY) {
+    if (close || this.#closeAfter || this.#state === State.BODY) {
       this.#gracefulClose();
       return;
     }
@@ -213,32 +194,26 @@ export class ClientChannel implements ClientSide, ReadSink {
     this.#resume(Pause.PIPELINE);
     this.#setTimer(Timer.IDLE);
     if (this.#pumping) return; // answered from inside the pump: its loop reads the next request
-    try {
-      this.#pump();
-    } catch (e) {
-      this.#internalError(e);
-    }
+    guard(this, this.#pump);
   }
 
   respondError(answer: LocalAnswer): void {
     const close = this.#closeAfter || this.#state === State.BODY || this.#state === State.CLOSING;
-    this.#writeLocal(answer, close);
+    this.#response.writeLocal(answer, this.#request, close);
     this.responseDone(answer.status, close);
   }
 
   abortClient(reason: string): void {
-    this.#ctx.logger.warn({ req: this.#requestId, reason }, 'aborting client connection');
+    this.#ctx.logger.warn({ req: this.#entry?.id, reason }, 'aborting client connection');
     this.#teardown();
   }
 
   upgrade(head: Buffer, upstream: net.Socket, rest: Buffer): void {
-    this.#logRequest(head === CONNECTION_ESTABLISHED ? 200 : 101, false);
+    this.#endRequest(head === CONNECTION_ESTABLISHED ? 200 : 101, false);
     this.#state = State.TUNNEL;
     this.#stopTimer(); // the tunnel has its own
-    this.#exchange = undefined;
-    this.#request = undefined;
     const s = this.socket;
-    const on = ClientChannel.#listeners;
+    const on = Http1Connection.#listeners;
     s.off('data', on.data);
     s.off('end', on.end);
     s.off('drain', on.drain);
@@ -252,7 +227,7 @@ export class ClientChannel implements ClientSide, ReadSink {
     tunnel(s, upstream, { idleMs: this.#ctx.config.timeouts.tunnelIdleMs, clock: this.#ctx.clock });
   }
 
-  // --- socket events ----------------------------------------------------------------------------
+  // --- reads ------------------------------------------------------------------------------------
 
   /** ReadSink: a read in an owned buffer. Whatever must outlive it is copied: the request head
    *  (#startRequest), body bytes from the shared buffer (#forBody), and unprocessed bytes (here). */
@@ -290,16 +265,6 @@ export class ClientChannel implements ClientSide, ReadSink {
     return bytes;
   }
 
-  /** The socket's listeners, one set for every connection (`this` is the socket, CHANNEL its
-   *  channel): an idle connection holds no closures of its own for them (issue 14, memory). */
-  static readonly #listeners = {
-    data(this: net.Socket, chunk: Buffer): void { channelOf(this).#onData(chunk); },
-    end(this: net.Socket): void { channelOf(this).#onEnd(); },
-    error(this: net.Socket): void { /* 'close' follows; nothing to report to the client */ },
-    close(this: net.Socket): void { channelOf(this).#onClose(); },
-    drain(this: net.Socket): void { channelOf(this).#onDrain(); },
-  };
-
   #onData(chunk: Buffer): void {
     if (this.#state >= State.CLOSING) return; // lingering close: discard
     if (this.#buf === undefined || this.#off >= this.#buf.length) {
@@ -310,47 +275,15 @@ export class ClientChannel implements ClientSide, ReadSink {
       this.#off = 0;
     }
     if (this.#timerKind === Timer.BODY) this.#timer.refresh();
-    try {
-      this.#pump();
-    } catch (e) {
-      this.#internalError(e);
-    }
-  }
-
-  /** A bug must cost one connection, never the process. */
-  #internalError(e: unknown): void {
-    this.#ctx.logger.error({ err: e, req: this.#requestId }, 'internal error; closing the connection');
-    this.#teardown();
-  }
-
-  /** The one abrupt end, whatever the cause: the request in progress (if any) is cancelled, its
-   *  upstream socket discarded, it is logged as aborted, and the socket destroyed ('close' then
-   *  moves to CLOSED). */
-  #teardown(): void {
-    this.#endRequestAborted();
-    this.socket.destroy();
-  }
-
-  /** Cancels and logs (aborted, with `status`) the request in progress, if any. */
-  #endRequestAborted(status = this.#exchange?.status ?? 0): void {
-    this.#exchange?.abort();
-    if (this.#request !== undefined) this.#logRequest(status, true);
-    this.#exchange = undefined;
-    this.#request = undefined;
-  }
-
-  #onEnd(): void {
-    try {
-      this.#ended();
-    } catch (e) {
-      this.#internalError(e);
-    }
+    guard(this, this.#pump);
   }
 
   #ended(): void {
     this.#clientEnded = true;
-    if (this.#state === State.CLOSING) { this.socket.destroy(); return; }
     switch (this.#state) {
+      case State.CLOSING:
+        this.#teardown(); // it has read our FIN's answer: done
+        break;
       case State.HEAD:
         if (this.#exchange === undefined && !this.#buffered()) this.#gracefulClose();
         break;
@@ -367,15 +300,11 @@ export class ClientChannel implements ClientSide, ReadSink {
     }
   }
 
-  #onDrain(): void {
-    try {
-      this.#exchange?.resumeUpstream();
-      if ((this.#pausedFor & Pause.CLIENT_NOT_READING) !== 0) {
-        this.#resume(Pause.CLIENT_NOT_READING);
-        this.#pump();
-      }
-    } catch (e) {
-      this.#internalError(e);
+  #drained(): void {
+    this.#exchange?.resumeUpstream();
+    if ((this.#pausedFor & Pause.CLIENT_NOT_READING) !== 0) {
+      this.#resume(Pause.CLIENT_NOT_READING);
+      this.#pump();
     }
   }
 
@@ -383,12 +312,62 @@ export class ClientChannel implements ClientSide, ReadSink {
     const wasOpen = this.#state !== State.CLOSED;
     this.#state = State.CLOSED;
     this.#stopTimer(); // a closed connection must not stay reachable from a timer
-    this.#endRequestAborted(0);
+    this.#cancelRequest(0);
     this.#buf = undefined;
     this.#reads?.release();
     this.#reader.release();
     if (wasOpen) this.#ctx.observers.clientConnection(-1);
     this.#onClosed(this);
+  }
+
+  // --- endings ----------------------------------------------------------------------------------
+
+  /** Guarded: a bug must cost one connection, never the process. */
+  internalError(e: unknown): void {
+    this.#ctx.logger.error({ err: e, req: this.#entry?.id }, 'internal error; closing the connection');
+    this.#teardown();
+  }
+
+  /** The one abrupt end, whatever the cause: the request in progress (if any) is cancelled and
+   *  logged as aborted, and the socket destroyed ('close' then moves to CLOSED). */
+  #teardown(): void {
+    this.#cancelRequest();
+    this.socket.destroy();
+  }
+
+  /** Cancels the request in progress, if any: its exchange (its upstream socket is discarded)
+   *  or its pending forward-proxy work; logged as aborted with `status`. */
+  #cancelRequest(status = this.#exchange?.status ?? 0): void {
+    this.#exchange?.abort();
+    this.#exchange = undefined;
+    this.#endRequest(status, true);
+  }
+
+  /** The request in progress is over: logged (once), forgotten. */
+  #endRequest(status: number, aborted: boolean): void {
+    const entry = this.#entry;
+    this.#exchange = undefined;
+    this.#request = undefined;
+    this.#entry = undefined;
+    if (entry === undefined) return;
+    entry.closed = aborted;
+    this.#dispatcher.finish(entry, status, aborted);
+  }
+
+  /** A request that cannot go on (a bad body, a body timeout): cut short if its response
+   *  began, else its exchange is cancelled, `answer` written, and the connection closed. */
+  #failRequest(answer: LocalAnswer): void {
+    this.#closeAfter = true;
+    if (this.#exchange !== undefined && this.#exchange.status !== 0) {
+      this.#teardown(); // the client must see the response cut short
+      return;
+    }
+    this.#exchange?.abort();
+    this.#exchange = undefined;
+    this.#state = State.WAIT;
+    this.#response.writeLocal(answer, this.#request, true);
+    this.#endRequest(answer.status, false);
+    this.#gracefulClose();
   }
 
   // --- input processing -------------------------------------------------------------------------
@@ -457,24 +436,22 @@ export class ClientChannel implements ClientSide, ReadSink {
     return this.#state < State.CLOSING;
   }
 
-  #startRequest(head: ParsedHead): void {
+  #startRequest(parsed: ParsedHead): void {
     // a request outlives the read its head came in (owned read buffers are reused)
-    if (this.#inOwnedRead) head = head.copy();
+    const head = this.#inOwnedRead ? parsed.copy() : parsed;
     this.#request = head;
-    this.#requestId = this.#ctx.nextRequestId();
-    this.#started = this.#ctx.clock.now();
-    this.#routeId = undefined;
+    this.#served = true;
+    this.#entry = this.#dispatcher.begin(head, this.#peer ??= new ClientPeer(this.socket.remoteAddress, this.#ctx.trustedProxies), 'http/1.1');
     this.#bodyKind = head.bodyKind;
     this.#bodyBytes = 0;
     this.#bodyOk = true;
     // persistence (RFC 9112 §9.3): HTTP/1.1 unless "close"; HTTP/1.0 only with "keep-alive"
-    // (Twisted's checkPersistence), and then only if the response can be delimited (exchange)
+    // (Twisted's checkPersistence), and then only if the response can be delimited (response.ts)
     this.#closeAfter = this.#draining || head.has(HeadFlag.CONNECTION_CLOSE) || (head.version === 10 && !head.has(HeadFlag.CONNECTION_KEEP_ALIVE));
     const limit = this.#ctx.config.limits.maxBodyBytes;
     if (head.bodyKind === BodyKind.LENGTH) {
       this.#bodyRemaining = head.contentLength;
       if (limit !== null && head.contentLength > limit) {
-        this.#closeAfter = true;
         this.#state = State.BODY;
         this.#localResponse({ status: 413, code: 'PRX_BODY_TOO_LARGE', detail: `request body of ${head.contentLength} bytes exceeds the ${limit}-byte limit` });
         return;
@@ -485,86 +462,49 @@ export class ClientChannel implements ClientSide, ReadSink {
     }
     this.#state = this.#bodyKind === BodyKind.NONE ? State.WAIT : State.BODY;
     this.#setTimer(this.#state === State.BODY ? Timer.BODY : Timer.NONE);
-    this.#dispatch(head);
+    this.#carryOut(this.#dispatcher.decide(this.#entry));
   }
 
-  /** Routes the request and starts its exchange, or answers it locally. */
-  #dispatch(head: ParsedHead): void {
-    const ctx = this.#ctx;
-    const forwardForm = head.targetForm === TargetForm.ABSOLUTE || head.targetForm === TargetForm.AUTHORITY;
-    if (forwardForm && ctx.forward && ctx.mode !== 'reverse') {
-      this.#routeId = 'forward';
-      this.#blockBody();
-      ctx.forward.handle(this.#forwardRequest(head));
-      return;
+  /** Carries out the dispatcher's decision for the request in progress. */
+  #carryOut(d: Decision): void {
+    switch (d.kind) {
+      case 'local':
+        this.#localResponse(d.answer);
+        return;
+      case 'relay':
+        this.#relay(d);
+        return;
+      case 'tunnel':
+        this.#connectTunnel(d.socket);
+        return;
+      case 'pending': {
+        // the body waits in the socket until the forward proxy has decided
+        this.#blockBody();
+        const entry = this.#entry!;
+        void d.decided.then((next) => {
+          if (entry.closed || this.#entry !== entry) {
+            if (next.kind === 'tunnel') next.socket.destroy();
+            return;
+          }
+          guard(this, this.#decided, next);
+        });
+        return;
+      }
     }
-    if (ctx.mode === 'forward') {
-      this.#localResponse({ status: 400, code: 'PRX_NOT_A_PROXY_REQUEST', detail: 'this listener is a forward proxy: send absolute-form requests (http://host/path) or CONNECT' });
-      return;
-    }
-    if (head.targetForm === TargetForm.AUTHORITY) {
-      this.#localResponse({ status: 405, code: 'PRX_CONNECT_DISABLED', detail: 'CONNECT is not enabled on this listener', fields: 'Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n' });
-      return;
-    }
-    if (head.targetForm === TargetForm.ASTERISK) {
-      if (head.methodId === MethodId.OPTIONS) this.#localResponse({ status: 200 });
-      else this.#localResponse({ status: 400, code: 'PRX_BAD_TARGET', detail: 'the asterisk-form target is only for OPTIONS' });
-      return;
-    }
-    const where = requestHost(head);
-    if (where.error) {
-      this.#localResponse({ status: 400, code: 'PRX_BAD_TARGET', detail: where.error });
-      return;
-    }
-    if (hasDotDotSegment(where.path)) {
-      this.#localResponse({ status: 400, code: 'PRX_PATH_ESCAPE', detail: 'the path has a ".." segment' });
-      return;
-    }
-    if (ctx.redirectToHttps) {
-      this.#localResponse(httpsRedirect(where, ctx.redirectToHttps.port));
-      return;
-    }
-    const table = this.#ctx.routes.current;
-    const method = head.method;
-    const route = table.match({ host: where.host, path: where.path, method, header: (n) => head.values(n) });
-    if (!route) {
-      const status = this.#ctx.config.notFoundStatus;
-      this.#localResponse({ status, code: 'PRX_NO_ROUTE', detail: `no route for ${where.host || '(no host)'}${where.path}` });
-      return;
-    }
-    this.#routeId = route.id;
-    const { origin, health } = route.balancer.pick();
-    const clientHost = where.clientHost;
-    this.#relay(head, {
-      origin,
-      health,
-      target: mapPath(where.path, where.query, { prefix: route.pathPrefix, basePath: origin.basePath, strip: route.stripPrefix, rewrite: route.rewritePrefix }),
-      host: upstreamHost(route.preserveHost, clientHost, head, origin),
-      clientHost,
-      via: (route.via ?? ctx.config.via) ? (route.proxyName ?? ctx.config.proxyName) : undefined,
-    });
+  }
+
+  /** A pending decision settled while the request is still in progress. */
+  #decided(d: Decision): void {
+    this.#bodyBlocked = false;
+    this.#resume(Pause.UPSTREAM);
+    this.#carryOut(d);
+    if (d.kind === 'relay') this.#pump();
   }
 
   /** Starts the exchange that relays this request upstream. */
-  #relay(head: ParsedHead, { origin, health, target, host, clientHost, via }: RelayTarget): void {
-    const ctx = this.#ctx;
-    const upgrade = wantsUpgrade(head) && head.version === 11;
-    const chunkedRequest = this.#bodyKind === BodyKind.CHUNKED;
-    const requestHead = buildRequestHead({
-      head,
-      target,
-      host,
-      clientHost,
-      framing: chunkedRequest ? 'chunked' : head.bodyKind === BodyKind.LENGTH ? 'length' : 'none',
-      contentLength: head.contentLength,
-      upgrade,
-      peer: this.#peer.plain,
-      peerTrusted: this.#peer.trusted,
-      via,
-      proto: ctx.secure ? 'https' : 'http',
-      policy: ctx.config.forwarding,
-    });
-    const ex = new Exchange({ ctx, client: this, request: head, requestHead, pool: ctx.pools.get(origin), health, chunkedRequest, upgrade, via });
+  #relay(plan: RelayPlan): void {
+    this.#response.begin(this.#request!, plan.via);
+    const ex = new Exchange(this.#ctx, plan, this.#response);
     this.#exchange = ex;
     if (this.#state !== State.BODY) ex.endBody();
     ex.start();
@@ -573,54 +513,13 @@ export class ClientChannel implements ClientSide, ReadSink {
     if (this.#state === State.BODY && !ex.connected) this.#blockBody();
   }
 
-  /** The client's address for forwarding fields, worked out once per connection (it is the same
-   *  for every request on it). */
-  get #peer(): PeerInfo {
-    if (this.#peerInfo === undefined) {
-      const address = this.socket.remoteAddress;
-      this.#peerInfo = { plain: plainAddress(address), trusted: this.#ctx.trustedProxies.has(address) };
+  /** CONNECT established: 200, then the connection is a byte tunnel. */
+  #connectTunnel(socket: net.Socket): void {
+    if (this.#state >= State.CLOSING) {
+      socket.destroy();
+      return;
     }
-    return this.#peerInfo;
-  }
-
-  /** The view of this request the forward proxy works with. */
-  #forwardRequest(head: ParsedHead): ForwardRequest {
-    let used = false;
-    const once = () => {
-      if (used) throw new Error('portico: a forward request was answered twice');
-      used = true;
-    };
-    const channel = this;
-    return {
-      head,
-      peerAddress: this.socket.remoteAddress,
-      requestId: this.#requestId,
-      get closed() { return channel.#state === State.CLOSED; },
-      respond: (answer) => {
-        once();
-        if (this.#state >= State.CLOSING) return;
-        this.#bodyBlocked = false;
-        this.#resume(Pause.UPSTREAM);
-        this.#localResponse(answer);
-      },
-      relay: (origin, target, host, health) => {
-        once();
-        if (this.#state >= State.CLOSING) return;
-        this.#bodyBlocked = false;
-        this.#resume(Pause.UPSTREAM);
-        try {
-          this.#relay(head, { origin, health, target, host, clientHost: host, via: this.#ctx.config.via ? this.#ctx.config.proxyName : undefined });
-          this.#pump();
-        } catch (e) {
-          this.#internalError(e);
-        }
-      },
-      tunnel: (upstream) => {
-        once();
-        if (this.#state >= State.CLOSING) { upstream.destroy(); return; }
-        this.upgrade(CONNECTION_ESTABLISHED, upstream, EMPTY);
-      },
-    };
+    this.upgrade(CONNECTION_ESTABLISHED, socket, EMPTY);
   }
 
   /** Feeds request body bytes to the exchange; false when processing must wait. */
@@ -644,7 +543,7 @@ export class ClientChannel implements ClientSide, ReadSink {
     } catch (e) {
       if (!(e instanceof CodecError)) throw e;
       this.#off = buf.length;
-      this.#badBody({ status: e.info.status, code: e.info.name, detail: e.message });
+      this.#failRequest({ status: e.info.status, code: e.info.name, detail: e.message });
       return false;
     }
     this.#off += n;
@@ -672,7 +571,7 @@ export class ClientChannel implements ClientSide, ReadSink {
     this.#bodyBytes += bytes.length;
     const limit = this.#ctx.config.limits.maxBodyBytes;
     if (limit !== null && this.#bodyBytes > limit) {
-      this.#badBody({ status: 413, code: 'PRX_BODY_TOO_LARGE', detail: `request body exceeds the ${limit}-byte limit` });
+      this.#failRequest({ status: 413, code: 'PRX_BODY_TOO_LARGE', detail: `request body exceeds the ${limit}-byte limit` });
       return;
     }
     const ex = this.#exchange;
@@ -693,49 +592,22 @@ export class ClientChannel implements ClientSide, ReadSink {
     this.#exchange?.endBody();
   }
 
-  /** The request body is invalid or too large: answer if we still can, and close. */
-  #badBody(answer: LocalAnswer): void {
-    this.#closeAfter = true;
-    if (this.#exchange !== undefined && this.#exchange.status !== 0) {
-      // the response already started: the client must see it cut short
-      this.#teardown();
-      return;
-    }
-    const ex = this.#exchange;
-    this.#exchange = undefined;
-    ex?.abort();
-    this.#state = State.WAIT;
-    this.#writeLocal(answer, true);
-    this.#logRequest(answer.status, false);
-    this.#gracefulClose();
-  }
-
-  /** A response the proxy makes itself for a parsed request (no route, bad target, 413...). */
+  /** A local answer to a parsed request (no route, bad target, 413...). */
   #localResponse(answer: LocalAnswer): void {
     // a body we will not read makes the connection unusable for further requests
-    if (this.#state === State.BODY) this.#closeAfter = true;
+    if (this.#state === State.BODY) {
+      this.#closeAfter = true;
+      this.#state = State.WAIT;
+    }
     const close = this.#closeAfter;
-    this.#writeLocal(answer, close);
-    if (this.#state === State.BODY) this.#state = State.WAIT;
+    this.#response.writeLocal(answer, this.#request, close);
     this.responseDone(answer.status, close);
   }
 
-  /** Writes a response the proxy makes itself. The one way local responses go out, so each
-   *  follows HEAD rules for the request it answers (none is known for a head that failed to
-   *  parse) and says how the connection goes on. */
-  #writeLocal(answer: LocalAnswer, close: boolean): void {
-    const request = this.#request;
-    const persistence = close ? 'close' : request !== undefined && request.version === 10 ? 'keep-alive' : 'persistent';
-    this.write(localResponse(answer, { persistence, headRequest: request !== undefined && request.methodId === MethodId.HEAD }));
-  }
-
-  /** A request that failed to parse: answer its status, close, read nothing more (D10). */
+  /** A request that failed to parse: answer its status, close, read nothing more. */
   #reject(answer: LocalAnswer): void {
-    this.#requestId = this.#ctx.nextRequestId();
-    this.#started = this.#ctx.clock.now();
-    this.#writeLocal(answer, true);
-    this.#ctx.logger.info({ req: this.#requestId, client: this.socket.remoteAddress, status: answer.status, error: answer.code }, 'bad request');
-    this.#ctx.observers.requestFinished({ routeId: undefined, method: '', status: answer.status, durationMs: 0, aborted: false });
+    this.#response.writeLocal(answer, undefined, true);
+    this.#dispatcher.rejected(this.#peer ??= new ClientPeer(this.socket.remoteAddress, this.#ctx.trustedProxies), 'http/1.1', answer);
     this.#gracefulClose();
   }
 
@@ -757,16 +629,11 @@ export class ClientChannel implements ClientSide, ReadSink {
       this.#timer.refresh();
       return;
     }
-    this.#clearTimer();
+    this.#timer.disarm();
     this.#timerKind = kind;
     const t = this.#ctx.config.timeouts;
     const ms = kind === Timer.IDLE ? t.idleMs : kind === Timer.HEAD ? t.headMs : kind === Timer.BODY ? t.bodyIdleMs : kind === Timer.ABORT ? t.abortMs : 0;
     if (ms > 0) this.#timer.arm(ms);
-  }
-
-  #clearTimer(): void {
-    this.#timer.disarm();
-    this.#timerKind = Timer.NONE;
   }
 
   /** The timer's end for good (the connection closed, or became a tunnel): nothing stays scheduled. */
@@ -778,43 +645,34 @@ export class ClientChannel implements ClientSide, ReadSink {
   readonly #onTimer = (): void => {
     const kind = this.#timerKind;
     this.#timerKind = Timer.NONE;
-    try {
-      this.#timerFired(kind);
-    } catch (e) {
-      this.#internalError(e);
-    }
+    guard(this, this.#timerFired, kind);
   };
 
   #timerFired(kind: Timer): void {
     switch (kind) {
       case Timer.IDLE:
         // an idle keep-alive connection closes silently (RFC 9110 §15.5.9: no 408 here)
-        if (this.#reader.pendingLength > 0) this.#timeoutRequest('request head');
+        if (this.#reader.pendingLength > 0) this.#timeoutHead();
         else this.#gracefulClose();
         break;
       case Timer.HEAD:
-        this.#timeoutRequest('request head');
+        this.#timeoutHead();
         break;
       case Timer.BODY:
-        if (this.#exchange && this.#exchange.status !== 0) {
-          this.#teardown(); // the response began: the client must see it cut short
-        } else {
-          this.#exchange?.abort();
-          this.#exchange = undefined;
-          this.#timeoutRequest('request body');
-        }
+        this.#failRequest({ status: 408, code: 'PRX_REQUEST_TIMEOUT', detail: 'request body not received in time' });
         break;
       case Timer.ABORT:
-        this.socket.destroy();
+        this.#teardown();
         break;
       default:
         break;
     }
   }
 
-  #timeoutRequest(what: string): void {
-    this.#writeLocal({ status: 408, code: 'PRX_REQUEST_TIMEOUT', detail: `${what} not received in time` }, true);
-    this.#ctx.logger.info({ client: this.socket.remoteAddress, what }, 'request timeout');
+  /** The head of the next request did not arrive in time: 408 (RFC 9110 §15.5.9) and close. */
+  #timeoutHead(): void {
+    this.#response.writeLocal({ status: 408, code: 'PRX_REQUEST_TIMEOUT', detail: 'request head not received in time' }, undefined, true);
+    this.#ctx.logger.info({ client: this.socket.remoteAddress, what: 'request head' }, 'request timeout');
     this.#gracefulClose();
   }
 
@@ -833,32 +691,17 @@ export class ClientChannel implements ClientSide, ReadSink {
   /** Server shutdown: close now if idle between requests, else after the current (or partly
    *  received) request. A connection accepted but with no request yet is not idle: its client has
    *  just connected and is sending its first request (closing it would fail that request, which
-   *  a client retries only on a reused connection, RFC 9112 section 9.3.1); it is answered, with
+   *  a client retries only on a reused connection, RFC 9112 §9.3.1); it is answered, with
    *  `Connection: close`, or closed at the shutdown deadline. This matters when a worker drains
    *  during a rolling restart while connections keep arriving. */
   shutdown(): void {
     this.#draining = true;
-    if (this.#betweenRequests && this.#requestId !== '') this.#gracefulClose();
+    if (this.#betweenRequests && this.#served) this.#gracefulClose();
     else this.#closeAfter = true;
   }
 
   /** No request in progress and no byte of the next one received. */
   get #betweenRequests(): boolean {
     return this.#state === State.HEAD && this.#exchange === undefined && this.#reader.pendingLength === 0;
-  }
-
-  #logRequest(status: number, aborted: boolean): void {
-    const head = this.#request;
-    if (!head) return;
-    const durationMs = this.#ctx.clock.now() - this.#started;
-    const method = head.method;
-    this.#ctx.observers.requestFinished({ routeId: this.#routeId, method, status, durationMs, aborted });
-    const log = this.#ctx.logger;
-    if (log.isLevelEnabled('info')) {
-      log.info({
-        req: this.#requestId, client: this.socket.remoteAddress, method, target: head.target, route: this.#routeId,
-        upstream: this.#exchange?.authority, status, ms: Math.round(durationMs * 100) / 100, aborted: aborted || undefined,
-      }, 'request');
-    }
   }
 }

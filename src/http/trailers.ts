@@ -6,7 +6,6 @@
 // directions, as are hop-by-hop fields (§7.6.1) and fields named by the message's Connection
 // header. Everything else (checksums, Server-Timing, grpc-status...) is forwarded as received.
 import { FieldId } from '../../asm/shared/constants.js';
-import type { ParsedHead } from '../wasm/parsed-head.js';
 
 const DROPPED = new Set([
   // framing and connection management (hop-by-hop)
@@ -24,9 +23,12 @@ const DROPPED = new Set([
   'content-type', 'content-encoding', 'content-language', 'content-range', 'content-location',
 ]);
 
+/** What the trailer filter needs of the message's head: its Connection options. */
+export interface ConnectionOptionsSource { valuesById(id: number): string[] }
+
 /** The kept field lines (CRLFs included) of a validated trailer section that arrived in
  *  `pieces` (split anywhere); `head` is the message's head, for its Connection options. */
-export function keptTrailers(pieces: readonly Buffer[], head: ParsedHead): Buffer {
+export function keptTrailers(pieces: readonly Buffer[], head: ConnectionOptionsSource): Buffer {
   const section = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
   let listed: Set<string> | undefined;
   const kept: Buffer[] = [];
@@ -41,7 +43,7 @@ export function keptTrailers(pieces: readonly Buffer[], head: ParsedHead): Buffe
   return Buffer.concat(kept);
 }
 
-function connectionOptions(head: ParsedHead): Set<string> {
+function connectionOptions(head: ConnectionOptionsSource): Set<string> {
   const values = head.valuesById(FieldId.CONNECTION);
   return new Set(values.join(',').split(',').map((o) => o.trim().toLowerCase()).filter(Boolean));
 }

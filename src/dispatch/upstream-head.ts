@@ -1,12 +1,12 @@
-// Builds the head a request is forwarded with: a new request-line (HTTP/1.1 upstream, D20), Host,
+// Builds the head a request is forwarded with, whichever front end received it: a new request-line
+// (HTTP/1.1 upstream, whatever the client spoke), Host,
 // the client's end-to-end fields as received, our framing field, Via (RFC 9110 §7.6.3: a proxy
 // MUST add it; the `via` setting can turn it off) and, per the forwarding settings, X-Forwarded-* / Forwarded (RFC 7239) with the
 // trusted-proxies rule: a trusted peer's values are kept and appended to, anyone else's replaced.
 import { FieldId, HeadFlag } from '../../asm/shared/constants.js';
-import type { ParsedHead } from '../wasm/parsed-head.js';
-import { copyFields } from './field-copy.js';
-import { assembleHead } from './head-bytes.js';
-import { HOP_BY_HOP, FORWARDING_FIELDS, mask, type FieldMask } from './hop-by-hop.js';
+import { viaVersion, type RequestHead } from '../http/request-head.js';
+import { assembleHead } from '../http/head-bytes.js';
+import { HOP_BY_HOP, FORWARDING_FIELDS, mask, type FieldMask } from '../http/hop-by-hop.js';
 
 export interface ForwardingPolicy {
   xForwarded: boolean;
@@ -14,7 +14,7 @@ export interface ForwardingPolicy {
 }
 
 export interface RequestHeadInput {
-  head: ParsedHead;
+  head: RequestHead;
   /** Upstream request-target. */
   target: string;
   /** Host value to send, or undefined to keep the client's Host line. */
@@ -59,13 +59,13 @@ export function buildRequestHead(x: RequestHeadInput): Buffer {
   let start = `${h.method} ${x.target} HTTP/1.1\r\n`;
   if (x.host !== undefined) start += `Host: ${x.host}\r\n`;
   const fields: Buffer[] = [];
-  copyFields(h, drop, fields);
+  h.copyFields(drop, fields);
 
   let tail = '';
   if (x.framing === 'length') tail += `Content-Length: ${x.contentLength}\r\n`;
   else if (x.framing === 'chunked') tail += 'Transfer-Encoding: chunked\r\n';
   if (x.upgrade) tail += 'Connection: upgrade\r\n';
-  if (x.via !== undefined) tail += `Via: ${h.version === 10 ? '1.0' : '1.1'} ${x.via}\r\n`;
+  if (x.via !== undefined) tail += `Via: ${viaVersion(h.version)} ${x.via}\r\n`;
   const peer = x.peer;
   if (x.policy.xForwarded) {
     tail += `X-Forwarded-For: ${peer}\r\n`;
@@ -86,7 +86,7 @@ export function buildRequestHead(x: RequestHeadInput): Buffer {
 const UPGRADABLE = new Set(['websocket']);
 
 /** Whether the client asked for a protocol upgrade the proxy will tunnel (RFC 9110 §7.8). */
-export function wantsUpgrade(h: ParsedHead): boolean {
+export function wantsUpgrade(h: RequestHead): boolean {
   if (!h.has(HeadFlag.CONNECTION_UPGRADE) || !h.has(HeadFlag.HAS_UPGRADE)) return false;
   const protocols = h.valuesById(FieldId.UPGRADE).join(',').split(',').map((p) => p.trim().toLowerCase().split('/')[0]).filter(Boolean);
   return protocols.length > 0 && protocols.every((p) => UPGRADABLE.has(p));

@@ -1,14 +1,14 @@
 // Builds the head relayed to the client from an upstream response head: an HTTP/1.1 status-line
-// (D34; the upstream's reason phrase kept, or the standard one when empty), the upstream's
-// end-to-end fields as received, our own framing (D21: Content-Length, chunked, or close-delimited
+// (whatever the upstream spoke; its reason phrase kept, or the standard one when empty), the upstream's
+// end-to-end fields as received, our own framing (Content-Length, chunked, or close-delimited
 // for HTTP/1.0 clients), Connection: close when we will close (keep-alive to an HTTP/1.0 client
 // whose connection stays open), and Via (unless the `via` setting is off).
 import { STATUS_CODES } from 'node:http';
 import { FieldId } from '../../asm/shared/constants.js';
 import type { ParsedHead } from '../wasm/parsed-head.js';
-import { copyFields } from './field-copy.js';
-import { assembleHead } from './head-bytes.js';
-import { HOP_BY_HOP, mask } from './hop-by-hop.js';
+import { viaVersion } from '../http/request-head.js';
+import { assembleHead } from '../http/head-bytes.js';
+import { HOP_BY_HOP, mask } from '../http/hop-by-hop.js';
 
 export type ClientFraming = 'none' | 'length' | 'chunked' | 'close';
 
@@ -38,14 +38,14 @@ export function buildResponseHead(x: ResponseHeadInput, body?: Buffer): Buffer {
   if (x.upgrade) drop &= KEEP_UPGRADE;
   const reason = h.reason || STATUS_CODES[h.status] || 'Unknown';
   const fields: Buffer[] = [];
-  copyFields(h, drop, fields);
+  h.copyFields(drop, fields);
   let tail = '';
   if (x.framing === 'length') tail += `Content-Length: ${x.contentLength}\r\n`;
   else if (x.framing === 'chunked') tail += 'Transfer-Encoding: chunked\r\n';
   if (x.upgrade) tail += 'Connection: upgrade\r\n';
   else if (x.close) tail += 'Connection: close\r\n';
   else if (x.keepAlive) tail += 'Connection: keep-alive\r\n';
-  if (x.via !== undefined) tail += `Via: ${h.version === 10 ? '1.0' : '1.1'} ${x.via}\r\n`;
+  if (x.via !== undefined) tail += `Via: ${viaVersion(h.version)} ${x.via}\r\n`;
   tail += '\r\n';
   return assembleHead(`HTTP/1.1 ${h.status} ${reason}\r\n`, fields, tail, body);
 }

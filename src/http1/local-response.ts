@@ -1,4 +1,4 @@
-// Responses the proxy writes itself: parse errors (400/413/414/431/501/505), no route (404),
+// Responses the proxy writes itself, in HTTP/1.1: parse errors (400/413/414/431/501/505), no route (404),
 // upstream failures (502/503/504), timeouts (408), the forward proxy's answers (400/403/407/502/504)
 // and OPTIONS * (200). Every one is built here, so every one follows the same rules: a short text
 // body naming the reason and its stable code (or no content when there is no detail),
@@ -7,17 +7,7 @@
 // header fields a GET would get, Content-Length included, and nothing after them; a body there
 // would be read as the start of the next response).
 import { STATUS_CODES } from 'node:http';
-import type { PorticoErrorCode } from '../errors.js';
-
-/** A response the proxy makes itself. `detail` empty (or absent): no content. `fields`: extra
- *  complete field lines (Location, Allow, Proxy-Authenticate). */
-export interface LocalAnswer {
-  readonly status: number;
-  /** A Portico code, or the codec's HPE_* name for a request that failed to parse. */
-  readonly code?: PorticoErrorCode | `HPE_${string}`;
-  readonly detail?: string;
-  readonly fields?: string;
-}
+import type { LocalAnswer } from '../http/local-answer.js';
 
 /** What the response says about the connection: 'close' (Connection: close), 'keep-alive' (an
  *  HTTP/1.0 client that asked to keep the connection, RFC 9112 §9.3), or 'persistent'
