@@ -127,7 +127,7 @@ function child(args: string[]): { proc: ChildProcess; line: (prefix: string) => 
   const proc = spawn(process.execPath, [self, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let buf = '';
   const waiters: Array<{ prefix: string; resolve: (s: string) => void }> = [];
-  proc.stdout!.on('data', (d) => {
+  proc.stdout.on('data', (d) => {
     buf += d;
     for (;;) {
       const nl = buf.indexOf('\n');
@@ -158,8 +158,8 @@ async function main(): Promise<void> {
     },
   });
   if (values['child-origin']) return childOrigin();
-  if (values['child-load']) return childLoad(JSON.parse(values['child-load']));
-  if (values['child-changes']) return childChanges(JSON.parse(values['child-changes']));
+  if (values['child-load']) return childLoad(JSON.parse(values['child-load']) as Parameters<typeof childLoad>[0]);
+  if (values['child-changes']) return childChanges(JSON.parse(values['child-changes']) as Parameters<typeof childChanges>[0]);
 
   const seconds = Number(values.seconds);
   const connections = Number(values.connections);

@@ -244,7 +244,6 @@ function undiciParser(): Parse {
   let body = 0;
   let method = '';
   const latin1 = (at: number, len: number) => Buffer.from(memBuffer, at, len).toString('latin1');
-  let x!: LlhttpExports;
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bin), {
     env: {
       wasm_on_url: (_p: number, at: number, len: number) => { url += latin1(at, len); return 0; },
@@ -269,7 +268,7 @@ function undiciParser(): Parse {
       wasm_on_message_complete: () => 0,
     },
   });
-  x = instance.exports as unknown as LlhttpExports;
+  const x = instance.exports as unknown as LlhttpExports; // the callbacks above run only once parsing starts
   x._initialize?.();
   const parser = x.llhttp_alloc(1); // TYPE.REQUEST
   let bufPtr = 0;

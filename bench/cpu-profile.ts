@@ -84,7 +84,7 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
   let busyMs = 0;
   let idleMs = 0;
   for (let i = 0; i < p.samples.length; i++) {
-    const f = byId.get(p.samples[i]!);
+    const f = byId.get(p.samples[i]);
     // timeDeltas[i] is the time since the previous sample: attribute it to this sample's frame.
     const ms = (p.timeDeltas[i] ?? 0) / 1000;
     if (!f || ms <= 0) continue;

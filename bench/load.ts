@@ -154,7 +154,7 @@ async function finishLoad(proc: Tracked, tool: string, spec: { durationSec: numb
   clearTimeout(timer);
   const m = proc.output().match(/BENCHJSON (\{.*\})/);
   if (!m) throw new Error(`${tool} produced no summary (exit ${code}):\n${proc.output().slice(-2000)}`);
-  const s = JSON.parse(m[1]!) as RawSummary;
+  const s = JSON.parse(m[1]) as RawSummary;
   const seconds = s.duration_us / 1e6 || spec.durationSec;
   const errorDetail = { connect: s.connect, read: s.read, write: s.write, timeout: s.timeout };
   return {

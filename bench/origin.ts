@@ -102,7 +102,7 @@ class Conn {
           const line = data.toString('latin1', off, eol);
           off = eol + 2;
           if (this.st === St.ChunkSize) {
-            const size = parseInt(line.split(';')[0]!.trim(), 16);
+            const size = parseInt(line.split(';')[0].trim(), 16);
             if (!Number.isFinite(size) || size < 0) return this.bad();
             if (size === 0) this.st = St.Trailer;
             else {
@@ -130,7 +130,7 @@ class Conn {
     let connection = '';
     let expect = false;
     for (let i = 1; i < lines.length; i++) {
-      const l = lines[i]!;
+      const l = lines[i];
       const c = l.indexOf(':');
       if (c <= 0) return false;
       const name = l.slice(0, c).toLowerCase();
@@ -163,11 +163,11 @@ class Conn {
     stats.bodyBytes += this.bodyBytes;
     let out: Buffer;
     if (this.method === 'POST' || this.method === 'PUT') {
-      out = response(Buffer.from(`${this.bodyBytes}\n`, 'latin1'), MODES[this.mode]!);
+      out = response(Buffer.from(`${this.bodyBytes}\n`, 'latin1'), MODES[this.mode]);
     } else if (this.target.includes('/big')) {
       out = BIG[this.mode]!;
     } else if (this.target.endsWith('/__stats')) {
-      out = response(Buffer.from(JSON.stringify(stats)), MODES[this.mode]!);
+      out = response(Buffer.from(JSON.stringify(stats)), MODES[this.mode]);
     } else {
       out = SMALL[this.mode]!;
     }
@@ -189,7 +189,7 @@ class Conn {
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(name);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : dflt;
 }
 
 const host = arg('--host', '127.0.0.1');

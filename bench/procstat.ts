@@ -132,7 +132,7 @@ export function descriptors(pid: number): FdSample | undefined {
   for (const n of names) {
     try {
       const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${n}`));
-      if (m) inodes.add(m[1]!);
+      if (m) inodes.add(m[1]);
     } catch {
       /* closed meanwhile */
     }
@@ -148,8 +148,8 @@ export function descriptors(pid: number): FdSample | undefined {
     // "sl local rem st tx:rx tr:when retrnsmt uid timeout inode ...": state is field 3, inode field 9.
     for (const line of text.split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f.length < 10 || !inodes.has(f[9]!)) continue;
-      const state = TCP_STATES[parseInt(f[3]!, 16)] ?? f[3]!;
+      if (f.length < 10 || !inodes.has(f[9])) continue;
+      const state = TCP_STATES[parseInt(f[3], 16)] ?? f[3];
       tcp[state] = (tcp[state] ?? 0) + 1;
     }
   }

@@ -124,8 +124,8 @@ export function stat(values: number[]): Stat {
   const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return { median: NaN, min: NaN, max: NaN };
   const mid = Math.floor(v.length / 2);
-  const median = v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
-  return { median, min: v[0]!, max: v[v.length - 1]! };
+  const median = v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+  return { median, min: v[0], max: v[v.length - 1] };
 }
 
 export function summarize(runs: RunRecord[]): SummaryRow[] {
@@ -146,8 +146,8 @@ export function summarize(runs: RunRecord[]): SummaryRow[] {
     const system = defined(ok.map((r) => r.systemUsPerReq));
     const rss = ok.map((r) => r.m?.peakRssBytes).filter((x): x is number => x !== undefined);
     const row: SummaryRow = {
-      workload: g[0]!.workload,
-      target: g[0]!.target,
+      workload: g[0].workload,
+      target: g[0].target,
       rounds: ok.length,
       rps: stat(loads.map((l) => l.rps)),
       p50Ms: stat(loads.map((l) => l.p50Ms)),

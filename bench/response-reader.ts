@@ -79,7 +79,7 @@ export class ResponseReader {
       const value = line.slice(c + 1).trim();
       fields.set(name, fields.has(name) ? `${fields.get(name)}, ${value}` : value);
     }
-    const method = this.#methods[0]!;
+    const method = this.#methods[0];
     const size = end + 4;
     if (method === 'HEAD' || status < 200 || status === 204 || status === 304) return { status, fields, size, framing: 'none', length: 0 };
     if (/\bchunked\b/i.test(fields.get('transfer-encoding') ?? '')) return { status, fields, size, framing: 'chunked', length: 0 };
@@ -120,7 +120,7 @@ function dechunk(buf: Buffer, from: number): { body: Buffer; used: number } | un
   for (;;) {
     const eol = buf.indexOf(CRLF, off);
     if (eol < 0) return undefined;
-    const size = parseInt(buf.toString('latin1', off, eol).split(';')[0]!.trim(), 16);
+    const size = parseInt(buf.toString('latin1', off, eol).split(';')[0].trim(), 16);
     if (!Number.isFinite(size) || size < 0) throw new Error('bad chunk size');
     off = eol + 2;
     if (size === 0) {

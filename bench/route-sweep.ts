@@ -34,7 +34,7 @@ interface Run { target: string; build: string; kind: string; size: number; round
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
 async function startPortico(buildRoot: string, label: string, table: Table, originUrl: string, tmp: string, cpu: string | undefined): Promise<Target | string> {

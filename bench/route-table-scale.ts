@@ -61,7 +61,7 @@ async function adminApply(specs: RouteSpec[], changes: number, persist: boolean)
   const proxy = new ProxyServer(config, logger);
   const token = 'bench-token-0123456789abcdef';
   const admin = await startAdmin({ dataPlane: new InProcessDataPlane(proxy), config, configPath: persist ? configPath : undefined, listen: '127.0.0.1:0', token, logger });
-  const id = specs[Math.floor(specs.length / 2)]!.id;
+  const id = specs[Math.floor(specs.length / 2)].id;
   const times: number[] = [];
   try {
     for (let i = 0; i <= changes; i++) {
@@ -96,7 +96,7 @@ async function measure(kind: TableKind, n: number, changes: number): Promise<Sca
   for (let i = 0; i < 10; i++) {
     const running = table.routes.map((r) => r.spec as RouteSpec);
     const at = Math.floor(n / 2);
-    running[at] = { ...running[at]!, upstreams: [i % 2 ? UPSTREAM : OTHER_UPSTREAM] };
+    running[at] = { ...running[at], upstreams: [i % 2 ? UPSTREAM : OTHER_UPSTREAM] };
     let next = table;
     rebuilds.push(timeMs(() => { next = RouteTable.next(table, running, table.revision + 1); }));
     table = next;

@@ -202,7 +202,7 @@ class Bench {
       nofile: 65536,
     });
     const m = await this.origin.waitForLine(/origin listening on ([^:]+):(\d+)/, 15_000);
-    this.ctx = { root: this.root, tmp: this.tmp, originHost: m[1]!, originPort: Number(m[2]), cpus: this.plan.target, nofile: 65536, fdLimit: effectiveFdLimit(65536), porticoLogLevel: this.opts.logLevel };
+    this.ctx = { root: this.root, tmp: this.tmp, originHost: m[1], originPort: Number(m[2]), cpus: this.plan.target, nofile: 65536, fdLimit: effectiveFdLimit(65536), porticoLogLevel: this.opts.logLevel };
   }
 
   /** Starts every usable target for a role; failures become notes. */
@@ -344,7 +344,7 @@ class Bench {
       });
       try {
         const m = await child.waitForLine(/^OPENED (\{.*\})$/, 60_000 + n * 20);
-        const opened = JSON.parse(m[1]!) as { opened: number; failed: number; failures: Record<string, number>; seconds: number; attempted: number };
+        const opened = JSON.parse(m[1]) as { opened: number; failed: number; failures: Record<string, number>; seconds: number; attempted: number };
         await new Promise((res) => setTimeout(res, 1000));
         const after = memory(pid);
         // idle for a while: the lowest RSS over the settle period, once the target has collected
@@ -455,7 +455,7 @@ class Bench {
     // --profile: fresh targets per workload, so that each profile holds one workload only.
     const batches = this.opts.profile ? ordered.map((w) => [w]) : ordered.length ? [ordered] : [];
     for (const batch of batches) {
-      const profile = this.opts.profile ? join(this.out, `portico-${batch[0]!.id}.cpuprofile`) : undefined;
+      const profile = this.opts.profile ? join(this.out, `portico-${batch[0].id}.cpuprofile`) : undefined;
       this.ctx.cpuProfile = profile;
       const running = await this.startTargets(selected, 'reverse', batch.map((w) => w.id).join(','));
       try {
@@ -467,7 +467,7 @@ class Bench {
         await Promise.all(running.map((r) => r.stop()));
         this.ctx.cpuProfile = undefined;
       }
-      if (profile) this.readProfile(batch[0]!.id, profile);
+      if (profile) this.readProfile(batch[0].id, profile);
     }
     for (const w of wls.filter((x) => x.kind === 'churn')) await this.churnWorkload(w, selected);
     if (byRole('tls').length) {

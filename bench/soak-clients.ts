@@ -310,12 +310,12 @@ async function malformed(): Promise<string> {
   const i = malformedTurn++ % MALFORMED.length;
   const c = new Conn();
   await c.connected();
-  c.send('GET', Buffer.from(MALFORMED[i]!, 'latin1'));
+  c.send('GET', Buffer.from(MALFORMED[i], 'latin1'));
   const r = await c.wait(() => c.responses.length > 0, spec.timeoutsMs.head + GRACE_MS);
   c.sock.destroy();
   if (stopping) return 'stopped';
   const status = c.responses[0]?.status;
-  if (status !== undefined && status < 400) throw new Failure(`malformed request #${i} answered ${status}: ${JSON.stringify(MALFORMED[i]!.slice(0, 60))}`);
+  if (status !== undefined && status < 400) throw new Failure(`malformed request #${i} answered ${status}: ${JSON.stringify(MALFORMED[i].slice(0, 60))}`);
   if (r === 'timeout') throw new Failure(`malformed request #${i} neither answered nor closed within ${spec.timeoutsMs.head + GRACE_MS} ms`);
   return status !== undefined ? String(status) : `closed (${c.error ?? 'no response'})`;
 }
@@ -346,8 +346,8 @@ async function pipeline(requests: Expected[], waitMs: number): Promise<number> {
   c.sock.destroy();
   if (stopping && r !== 'ok') return -1;
   for (let i = 0; i < c.responses.length && i < requests.length; i++) {
-    const got = c.responses[i]!;
-    const want = requests[i]!;
+    const got = c.responses[i];
+    const want = requests[i];
     const where = `response ${i + 1} of ${requests.length} (${want.label})`;
     if (!want.status.includes(got.status)) throw new Failure(`${where}: status ${got.status}, expected ${want.status.join(' or ')}`);
     if (want.body !== undefined && got.body.toString('latin1') !== want.body) throw new Failure(`${where}: body ${JSON.stringify(got.body.toString('latin1').slice(0, 40))}, expected ${JSON.stringify(want.body)}`);
@@ -375,7 +375,7 @@ async function burst(): Promise<string> {
     GET_SMALL,
     { label: `GET ${h.stall}/head (stalling upstream)`, method: 'GET', bytes: get(`${h.stall}/head`), status: [502, 503, 504] },
   ];
-  const lead = leads[turn++ % leads.length]!;
+  const lead = leads[turn++ % leads.length];
   const requests = [lead, ...Array.from({ length: spec.burst }, () => OPTIONS_STAR)];
   const n = await pipeline(requests, spec.timeoutsMs.upstreamHead + GRACE_MS);
   if (n < 0) return 'stopped';

@@ -21,7 +21,7 @@ function onHeads(sock: Socket, onHead: (requestLine: string) => void): void {
     for (let end = pending.indexOf(CRLFCRLF); end >= 0 && !sock.destroyed; end = pending.indexOf(CRLFCRLF)) {
       const head = pending.toString('latin1', 0, end);
       pending = pending.subarray(end + 4);
-      onHead(head.split('\r\n', 1)[0]!);
+      onHead(head.split('\r\n', 1)[0]);
     }
     if (pending.length > 1 << 20) pending = pending.subarray(pending.length - 4);
   });

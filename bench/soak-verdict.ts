@@ -92,7 +92,7 @@ export function judgeRss(points: RssPoint[], loadSec: number, idleOpenAtSec: num
   const windowSec = Math.max(60, 0.2 * loadSec);
   const median = (from: number, to: number): number => {
     const v = points.filter((p) => p.sec >= from && p.sec < to).map((p) => p.peakBytes).sort((a, b) => a - b);
-    return v.length ? v[Math.floor(v.length / 2)]! : NaN;
+    return v.length ? v[Math.floor(v.length / 2)] : NaN;
   };
   const afterWarmupBytes = median(warmupEndSec, warmupEndSec + windowSec);
   const finalBytes = median(loadSec - windowSec, loadSec + 1);

@@ -298,7 +298,7 @@ class Soak {
     this.rec.idle = rec;
     try {
       const m = await child.waitForLine(/^OPENED (\{.*\})$/, 60_000 + this.opts.idle * 20);
-      const o = JSON.parse(m[1]!) as { attempted: number; failed: number; failures: Record<string, number> };
+      const o = JSON.parse(m[1]) as { attempted: number; failed: number; failures: Record<string, number> };
       Object.assign(rec, { attempted: o.attempted, failed: o.failed, failures: o.failures });
       if (!this.crashed()) this.idleOpenAtSec = rec.openAtSec = this.sec();
       if (o.attempted < this.opts.idle) this.note(`${o.attempted} idle connections, not ${this.opts.idle}: the client's open-file limit`);
@@ -310,7 +310,7 @@ class Soak {
     } catch (e) {
       if (!this.crashed()) {
         rec.failed++;
-        rec.failures[(e as Error).message.split('\n')[0]!] = 1;
+        rec.failures[(e as Error).message.split('\n')[0]] = 1;
       }
     } finally {
       child.child.stdin?.end();
@@ -334,7 +334,7 @@ class Soak {
 
   async sample(phase: Sample['phase']): Promise<Sample> {
     const sec = this.sec();
-    const since = this.samples.length ? this.samples[this.samples.length - 1]!.sec : -Infinity;
+    const since = this.samples.length ? this.samples[this.samples.length - 1].sec : -Infinity;
     const peaks = this.rssPoints.filter((p) => p.sec > since && p.sec <= sec + 0.5).map((p) => p.peakBytes);
     const fd = descriptors(this.portico.pid);
     const mem = memory(this.portico.pid);

@@ -161,7 +161,7 @@ export function shebangNodeFlags(file: string): string[] {
   try {
     const first = readFileSync(file, 'utf8').split('\n', 1)[0] ?? '';
     const m = /^#!\S*?(?:env\s+(?:-S\s+)?)?\S*node\s+(.*)$/.exec(first.trim());
-    return m ? m[1]!.split(/\s+/).filter((f) => f.startsWith('--')) : [];
+    return m ? m[1].split(/\s+/).filter((f) => f.startsWith('--')) : [];
   } catch {
     return [];
   }

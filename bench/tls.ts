@@ -24,7 +24,7 @@ export function negotiated(host: string, port: number): Promise<string> {
       resolve(`${s.getProtocol()} ${s.getCipher().standardName} ${k.name ?? k.type ?? ''}, ALPN ${s.alpnProtocol || 'none'}`);
       s.destroy();
     });
-    s.on('error', (e) => resolve(`handshake failed: ${e.message}`));
+    s.on('error', (e: Error) => resolve(`handshake failed: ${e.message}`));
     s.setTimeout(5000, () => { s.destroy(); resolve('handshake timed out'); });
   });
 }

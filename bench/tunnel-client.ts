@@ -34,7 +34,7 @@ function tunnel(): Promise<void> {
       s.destroy();
       resolve();
     };
-    let idle = setTimeout(() => {
+    const idle = setTimeout(() => {
       errors.timeout++;
       finish();
     }, spec.timeoutSec * 1000);
@@ -74,7 +74,6 @@ function tunnel(): Promise<void> {
           continue;
         }
         head = head.length ? Buffer.concat([head, chunk]) : chunk;
-        chunk = Buffer.alloc(0);
         const end = head.indexOf(CRLFCRLF);
         if (end < 0) {
           if (head.length > 65536) {
@@ -118,7 +117,7 @@ function tunnel(): Promise<void> {
 
 function pct(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 const t0 = Date.now();

@@ -71,7 +71,7 @@ describe('soak response reader', () => {
   it('chunked bodies, and a close inside a response is an error', () => {
     const r = new ResponseReader();
     r.expect('GET');
-    expect(r.feed(Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n', 'latin1'))[0]!.body.toString()).toBe('abc');
+    expect(r.feed(Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n', 'latin1'))[0].body.toString()).toBe('abc');
     r.expect('GET');
     r.feed(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc', 'latin1'));
     expect(() => r.end()).toThrow(/closed inside a response/);

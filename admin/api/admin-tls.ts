@@ -62,7 +62,7 @@ export function certificateCredential(socket: Socket, clients: ReadonlyMap<strin
   const cert = s.getPeerCertificate();
   // no certificate sent: an empty object
   if (!cert || !cert.subject) return {};
-  const cn = cert.subject.CN as string | string[] | undefined;
+  const cn = cert.subject.CN;
   if (!s.authorized) return { refused: `the client certificate${typeof cn === 'string' ? ` (CN=${cn})` : ''} was not accepted: ${String(s.authorizationError ?? 'unverified')}` };
   if (typeof cn !== 'string') return { refused: 'the client certificate has no single subject CN to identify it by' };
   const role = clients.get(cn);

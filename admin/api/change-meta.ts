@@ -84,7 +84,7 @@ export function changeMeta(request: FastifyRequest, source?: ChangeSource): Chan
   const meta: ChangeMeta = { source: source ?? { kind: 'admin', token: tokenName(request) } };
   const message = messageOf(request);
   if (message !== undefined) meta.message = message;
-  const guard = guardOf((request.query ?? {}) as GuardQuery);
+  const guard = guardOf(request.query ?? {});
   if (guard) meta.guard = guard;
   (request as WithMeta)[META] = meta;
   return meta;

@@ -20,25 +20,28 @@ export interface ConfigPluginOptions {
 
 type DryRunQuery = { dryRun: boolean };
 type Body = Record<string, unknown> & { routes: RouteSpec[] };
+type JsonObject = Record<string, unknown>;
+
+const isJsonObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The running configuration without secrets, with the current routes. */
 export function configView(config: Config, routes: ReadonlyArray<Readonly<RouteSpec>>): Record<string, unknown> {
-  const view = structuredClone({ ...config, routes: [] }) as unknown as Record<string, any>;
-  view.routes = routes;
-  if (view.admin && typeof view.admin === 'object') {
+  const view: Config = structuredClone({ ...config, routes: [] });
+  if (view.admin) {
     delete view.admin.token;
     for (const t of view.admin.tokens ?? []) delete t.token;
   }
-  if (view.forwardProxy?.auth) delete view.forwardProxy.auth.users;
-  if (view.store?.auth) delete view.store.auth.password;
-  return view;
+  const forwardAuth: { realm: string; users?: Record<string, string> } | undefined = view.forwardProxy.auth;
+  if (forwardAuth) delete forwardAuth.users;
+  if (view.store.type === 'etcd' && view.store.auth) delete view.store.auth.password;
+  return { ...view, routes };
 }
 
 /** Pointer to the first place where a and b differ ('' when they are equal: returns undefined). */
 export function firstDifference(a: unknown, b: unknown, at = ''): string | undefined {
   if (canonicalJson(a) === canonicalJson(b)) return undefined;
   if (a && b && typeof a === 'object' && typeof b === 'object' && Array.isArray(a) === Array.isArray(b)) {
-    const keys = new Set([...Object.keys(a as object), ...Object.keys(b as object)]);
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
     for (const k of [...keys].sort()) {
       const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${at}/${pointerToken(k)}`);
       if (d !== undefined) return d;
@@ -71,9 +74,9 @@ export const configPlugin: FastifyPluginAsync<ConfigPluginOptions> = async (app:
       // which settings the client wrote (validation fills in defaults for the others)
       async (request) => {
         const b = request.body;
-        (request as unknown as { sentKeys: string[] }).sentKeys = b && typeof b === 'object' && !Array.isArray(b) ? Object.keys(b) : [];
-        const fp = (b as Record<string, any> | undefined)?.forwardProxy;
-        (request as unknown as { sentUsers: boolean }).sentUsers = !!fp?.auth && typeof fp.auth === 'object' && 'users' in fp.auth;
+        (request as unknown as { sentKeys: string[] }).sentKeys = isJsonObject(b) ? Object.keys(b) : [];
+        const fp = isJsonObject(b) ? b.forwardProxy : undefined;
+        (request as unknown as { sentUsers: boolean }).sentUsers = isJsonObject(fp) && isJsonObject(fp.auth) && 'users' in fp.auth;
       },
     ],
     schema: {
@@ -87,27 +90,34 @@ export const configPlugin: FastifyPluginAsync<ConfigPluginOptions> = async (app:
       response: { 200: { oneOf: [{ $ref: 'ConfigDocument#' }, { $ref: 'DryRun#' }] }, ...problemResponses },
     },
   }, async (request, reply) => {
-    const body = request.body as Record<string, any>;
+    const body: JsonObject = request.body;
     const sent = (request as unknown as { sentKeys: string[] }).sentKeys;
-    const running = config as unknown as Record<string, any>;
+    const running = config as unknown as JsonObject;
     for (const key of sent) {
       if (key === 'routes') continue;
-      let a = structuredClone(body[key]);
-      let b = structuredClone(running[key]);
+      const a = structuredClone(body[key]);
+      const b = structuredClone(running[key]);
       if (key === 'admin') {
-        if (a && typeof a === 'object' && a.token !== undefined && a.token !== token) {
+        if (isJsonObject(a) && a.token !== undefined && a.token !== token) {
           throw new AdminProblem(422, 'restart-required', '/admin/token cannot change at run time (edit the config file and restart)', { in: 'body', pointer: '/admin/token' });
         }
-        if (a && typeof a === 'object') delete a.token;
-        if (b && typeof b === 'object') delete b.token;
+        if (isJsonObject(a)) delete a.token;
+        if (isJsonObject(b)) delete b.token;
         // token values are never served either: an entry without one keeps the running one
-        if (Array.isArray(a?.tokens) && Array.isArray(b?.tokens)) {
-          (a.tokens as Array<Record<string, unknown>>).forEach((t, i) => { if (t && t.token === undefined && b.tokens[i]) t.token = b.tokens[i].token; });
+        const aTokens = isJsonObject(a) ? a.tokens : undefined;
+        const bTokens = isJsonObject(b) ? b.tokens : undefined;
+        if (Array.isArray(aTokens) && Array.isArray(bTokens)) {
+          aTokens.forEach((t: unknown, i) => {
+            const running: unknown = bTokens[i];
+            if (isJsonObject(t) && t.token === undefined && isJsonObject(running)) t.token = running.token;
+          });
         }
       }
-      if (key === 'forwardProxy' && a?.auth && b?.auth && !(request as unknown as { sentUsers: boolean }).sentUsers) a.auth.users = b.auth.users;
+      const aAuth = isJsonObject(a) ? a.auth : undefined;
+      const bAuth = isJsonObject(b) ? b.auth : undefined;
+      if (key === 'forwardProxy' && isJsonObject(aAuth) && isJsonObject(bAuth) && !(request as unknown as { sentUsers: boolean }).sentUsers) aAuth.users = bAuth.users;
       // the etcd password is never served, so a body made from GET /v1/config does not hold it
-      if (key === 'store' && a?.auth && b?.auth && a.auth.password === undefined) a.auth.password = b.auth.password;
+      if (key === 'store' && isJsonObject(aAuth) && isJsonObject(bAuth) && aAuth.password === undefined) aAuth.password = bAuth.password;
       const where = firstDifference(a, b, `/${pointerToken(key)}`);
       if (where !== undefined) {
         throw new AdminProblem(422, 'restart-required', `${where} differs from the running value and cannot change at run time (only /routes can; edit the config file and restart for the rest)`, { in: 'body', pointer: where });

@@ -8,7 +8,10 @@
 // Bounded whatever the traffic: at most `maxAddresses` addresses are remembered (the one that
 // failed least recently is forgotten first, which only gives it its budget back), and at most
 // `maxHeldPerAddress` / `maxHeld` answers are held at once; past that a failure is answered at once
-// and its connection closed. IPv6 clients are counted per /64, the block one host usually holds
+// and its connection closed. Holding is the cheap part (a timer, on a connection that is open
+// anyway): with a cap of 4 per address, 64 connections of wrong tokens from one address got ~400
+// answers a second (most of them answered at once and reconnecting) and tripled the valid token's
+// p50; with 64, 66 a second and no change (bench/admin-auth.ts, docs/admin-security.md). IPv6 clients are counted per /64, the block one host usually holds
 // (RFC 4291 §2.5.4), so that walking through the addresses of one's own /64 gains nothing.
 //
 // Why not @fastify/rate-limit: it counts every request in its hook, before the outcome is known,
@@ -23,7 +26,7 @@ export interface BudgetLimits {
   maxHeld: number;
 }
 
-export const DEFAULT_BUDGET_LIMITS: BudgetLimits = { maxAddresses: 10_000, maxHeldPerAddress: 4, maxHeld: 256 };
+export const DEFAULT_BUDGET_LIMITS: BudgetLimits = { maxAddresses: 10_000, maxHeldPerAddress: 64, maxHeld: 1024 };
 
 export interface FailureVerdict {
   /** The failure is beyond the budget: answer it late (or at once, if no hold is free). */

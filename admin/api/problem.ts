@@ -154,9 +154,9 @@ export function methodNotAllowed(app: FastifyInstance, url: string, allowed: Rea
   const others = METHODS.filter((m) => !allow.has(m));
   const allowHeader = [...allow].join(', ');
   app.route({
-    method: others as unknown as string[],
+    method: others,
     url,
-    schema: { hide: true } as Record<string, unknown>,
+    schema: { hide: true },
     handler: async (request, reply) => {
       const path = pathOf(request);
       return sendProblem(reply, new AdminProblem(405, 'method-not-allowed', `${request.method} is not allowed on ${path}; allowed: ${allowHeader}`, {}, { allow: allowHeader }), path);

@@ -30,16 +30,20 @@ const revParams = {
   properties: { rev: { type: 'integer', minimum: 1, description: 'a revision number' } },
 } as const;
 
-/** The summary of a record, as listed. */
-export function summaryOf(r: RevisionRecord) {
+/** What every view of a revision says about it. */
+function metaOf(r: RevisionRecord) {
   return {
     revision: r.revision, previous: r.previous, time: r.time, source: r.source,
     ...(r.message !== undefined ? { message: r.message } : {}),
     routes: r.routes, hash: r.hash,
     ...(r.initial ? { initial: true } : {}),
     ...(r.guard ? { guard: r.guard } : {}),
-    added: r.initial ? r.routes : r.added.length, removed: r.removed.length, changed: r.changed.length, reordered: r.order !== undefined,
   };
+}
+
+/** The summary of a record, as listed. */
+export function summaryOf(r: RevisionRecord) {
+  return { ...metaOf(r), added: r.initial ? r.routes : r.added.length, removed: r.removed.length, changed: r.changed.length, reordered: r.order !== undefined };
 }
 
 /** The routes of `rev`, or the problem that says why there are none (`where`: the request part). */
@@ -69,7 +73,7 @@ function restore(current: Routes, target: Routes): RouteSpec[] {
   const byId = new Map(current.map((r) => [r.id, r]));
   return target.map((t) => {
     const now = byId.get(t.id);
-    return keep(now && sameSpec(now, t) ? now : structuredClone(t) as RouteSpec);
+    return keep(now && sameSpec(now, t) ? now : structuredClone(t));
   });
 }
 
@@ -120,8 +124,7 @@ export const revisionsPlugin: FastifyPluginAsync<RevisionsPluginOptions> = async
     const etag = configEtag(rev, routes);
     reply.header('etag', etag);
     if (ifNoneMatchHits(request.headers['if-none-match'], etag)) return reply.code(304).send();
-    const { added: _a, removed: _r, changed: _c, reordered: _o, ...meta } = summaryOf(record);
-    return { ...meta, routes };
+    return { ...metaOf(record), routes };
   });
 
   app.get<{ Params: RevParams; Querystring: { from?: number } }>('/revisions/:rev/diff', {

@@ -100,26 +100,33 @@ export const DryRunSchema = {
   },
 };
 
+/** The object at `path` inside a schema (throws when the config schema no longer has it). */
+function nodeAt(schema: unknown, ...path: Array<string | number>): Record<string, unknown> {
+  let n = schema;
+  for (const k of path) n = (n as Record<string | number, unknown> | undefined)?.[k];
+  if (typeof n !== 'object' || n === null) throw new Error(`the config schema has no /${path.join('/')}`);
+  return n as Record<string, unknown>;
+}
+
 /** The config as served: secrets (admin tokens, forward-proxy passwords, etcd password) are not part of it. */
 function configView(): Record<string, unknown> {
-  const c = withoutIds(configSchema) as unknown as { properties: Record<string, any> };
-  const admin = c.properties.admin;
-  delete admin.properties.token;
-  delete admin.properties.tokens.items.properties.token;
-  const auth = c.properties.forwardProxy.properties.auth;
-  delete auth.properties.users;
+  const c = withoutIds(configSchema) as unknown as Record<string, unknown>;
+  delete nodeAt(c, 'properties', 'admin', 'properties').token;
+  delete nodeAt(c, 'properties', 'admin', 'properties', 'tokens', 'items', 'properties').token;
+  const auth = nodeAt(c, 'properties', 'forwardProxy', 'properties', 'auth');
+  delete nodeAt(auth, 'properties').users;
   auth.required = [];
-  delete c.properties.store.oneOf[1].properties.auth.properties.password;
-  c.properties.routes = { type: 'array', items: { $ref: 'Route#' } };
+  delete nodeAt(c, 'properties', 'store', 'oneOf', 1, 'properties', 'auth', 'properties').password;
+  nodeAt(c, 'properties').routes = { type: 'array', items: { $ref: 'Route#' } };
   return c;
 }
 
 function configInput(): Record<string, unknown> {
-  const c = withoutIds(configSchema) as unknown as { properties: Record<string, any>; required?: string[] };
+  const c = withoutIds(configSchema) as unknown as Record<string, unknown>;
   // forward-proxy passwords are not served by GET, so a GET -> PUT round trip leaves them out:
   // absent means "unchanged"
-  c.properties.forwardProxy.properties.auth.required = [];
-  c.properties.routes = { type: 'array', maxItems: MAX_ROUTES, items: { $ref: 'Route#' } };
+  nodeAt(c, 'properties', 'forwardProxy', 'properties', 'auth').required = [];
+  nodeAt(c, 'properties').routes = { type: 'array', maxItems: MAX_ROUTES, items: { $ref: 'Route#' } };
   // `{}` must not silently delete every route: the list is required ([] empties it)
   c.required = ['routes'];
   return c;
@@ -194,7 +201,7 @@ const paramAjv = newAjv(true);
 
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
   const ajv = httpPart === 'body' ? bodyAjv : paramAjv;
-  return ajv.compile(schema as object) as ValidateFunction;
+  return ajv.compile(schema as object);
 };
 
 /** Validator of a whole Route (used after applying a merge patch). */

@@ -13,7 +13,8 @@ Options:
   --tls-cert FILE        PEM certificate chain for the HTTPS listener(s) (repeatable: one per
                          name, chosen by SNI; the first is the default)
   --tls-key FILE         PEM private key of the --tls-cert at the same position
-  --admin HOST:PORT|off  admin API listener (default 127.0.0.1:9090)
+  --admin HOST:PORT|off  admin API listener (default 127.0.0.1:9090); beyond loopback every
+                         request but /healthz and /readyz needs a token (docs/admin-security.md)
   --route PREFIX=URL     route a path prefix to an upstream, e.g. --route /api=http://127.0.0.1:3000
                          (repeatable; added after the config file's routes)
   --workers N|auto       data-plane processes sharing the listeners (default 1: one process);
@@ -34,7 +35,7 @@ Commands:
   portico store export|import ...      copy the routes between a file and etcd (portico store --help)
 
 Exit codes: 0 ok; 1 runtime failure (e.g. port in use); 2 bad usage or invalid configuration.
-Environment: PORTICO_ADMIN_TOKEN  bearer token for admin API mutations.
+Environment: PORTICO_ADMIN_TOKEN  the admin API's token named "admin" (role admin).
 `;
 
 export interface CliFlags {

@@ -17,7 +17,6 @@ import { MIN_ADMIN_TOKEN_LENGTH } from '../../src/config/schema.js';
 import { ProxyError } from '../../src/errors.js';
 import { isLoopbackHost } from '../../src/net/loopback.js';
 import { ProxyServer } from '../../src/server/proxy-server.js';
-import { resolveWorkerCount } from '../cluster/worker-count.js';
 import { silentLogger } from '../../src/log.js';
 import { configuredTokens } from '../api/credentials.js';
 import { loadAdminTls } from '../api/admin-tls.js';

@@ -154,7 +154,7 @@ export async function runStoreCli(argv: string[]): Promise<number> {
   const keys = new RouteKeys(store.prefix);
   let routes;
   try {
-    routes = command === 'import' ? routesOfFile(file!) : undefined;
+    routes = command === 'import' ? routesOfFile(file) : undefined;
   } catch (e) {
     say(`${file}: ${(e as Error).message}`);
     return EXIT_USAGE;
@@ -175,7 +175,7 @@ export async function runStoreCli(argv: string[]): Promise<number> {
     }
     for (let attempt = 1; attempt <= CAS_ATTEMPTS; attempt++) {
       const stored = await loadRoutes(client, keys);
-      const revision = await writeRoutes(client, keys, stored, routes, undefined, await importRecord(client, keys, store, stored, routes, file!, keep));
+      const revision = await writeRoutes(client, keys, stored, routes, undefined, await importRecord(client, keys, store, stored, routes, file, keep));
       if (revision !== undefined) {
         say(`imported ${routes.length} route(s) into ${storeUrl(store)} at revision ${revision}`);
         return EXIT_OK;

@@ -419,7 +419,7 @@ export class ClusterDataPlane implements DataPlane {
         this.#pending.delete(id);
         reject(new WorkerTimeout(`worker ${m.slot} (pid ${m.worker.process.pid}) did not answer ${msg.type} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.#pending.set(id, { worker: m.worker, resolve: resolve as (v: unknown) => void, reject, timer });
+      this.#pending.set(id, { worker: m.worker, resolve, reject, timer });
       void m.greeted.then(() => m.worker.send({ ...msg, id }, (err: Error | null) => {
         if (!err || !this.#pending.has(id)) return;
         clearTimeout(timer);

@@ -48,9 +48,7 @@ export class HistoryKeys {
 
 /** A record as stored: without `revision` when the key's create_revision is it. */
 export function encodeRecord(record: RevisionRecord, withRevision: boolean): string {
-  if (withRevision) return JSON.stringify(record);
-  const { revision: _revision, ...rest } = record;
-  return JSON.stringify(rest);
+  return JSON.stringify(withRevision ? record : { ...record, revision: undefined });
 }
 
 function decodeRecord(kv: StoredKey): RevisionRecord | undefined {

@@ -41,7 +41,7 @@ export function sameRoute(a: Readonly<RouteSpec>, b: Readonly<RouteSpec>): boole
  *  balancer state) only when the JSON text is identical, and it never mutates the specs it is
  *  given (they are frozen), so no copy is needed. */
 export function keep(spec: Readonly<RouteSpec>): RouteSpec {
-  return spec as RouteSpec;
+  return spec;
 }
 
 /** The file store (the default): the config file's `routes`. */

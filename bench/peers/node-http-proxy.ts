@@ -7,7 +7,7 @@ import { peerArgs, CLIENT_KEEP_ALIVE_MS } from './args.js';
 
 interface HttpProxy {
   web(req: IncomingMessage, res: ServerResponse): void;
-  on(ev: 'error', fn: (err: Error, req: IncomingMessage, res: ServerResponse | unknown) => void): void;
+  on(ev: 'error', fn: (err: Error, req: IncomingMessage, res: unknown) => void): void;
 }
 interface HttpProxyModule {
   createProxyServer(opts: { target: string; agent: Agent; xfwd?: boolean }): HttpProxy;

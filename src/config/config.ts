@@ -83,7 +83,7 @@ export function closestKey(key: string, known: readonly string[]): string | unde
 
 function describeAlternatives(branches: unknown): string {
   if (!Array.isArray(branches)) return 'is invalid';
-  const what = branches.map((b: Record<string, unknown>) => ('const' in b ? JSON.stringify(b.const) : b.type === 'object' ? 'an object' : String(b.type ?? 'a value')));
+  const what = branches.map((b: Record<string, unknown>) => ('const' in b ? JSON.stringify(b.const) : b.type === 'object' ? 'an object' : (typeof b.type === 'string' ? b.type : 'a value')));
   return `must be ${what.join(' or ')}`;
 }
 

@@ -48,8 +48,8 @@ export function parseJsonText(text: string): unknown {
     const { parse: locate } = requireHere('jsonc-parser') as typeof import('jsonc-parser');
     locate(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
     const first = errors[0];
-    if (!first) throw new Error((e as Error).message);
+    if (!first) throw new Error((e as Error).message, { cause: e });
     const { line, column } = lineAndColumn(text, first.offset);
-    throw new Error(`line ${line}, column ${column}: ${EXPECTED[first.error] ?? (e as Error).message}`);
+    throw new Error(`line ${line}, column ${column}: ${EXPECTED[first.error] ?? (e as Error).message}`, { cause: e });
   }
 }

@@ -69,7 +69,7 @@ export class PrefixBuckets {
     const same = bucket.find((o) => o.route.conditionKey === e.route.conditionKey);
     if (same !== undefined) return same;
     let at = bucket.length;
-    while (at > 0 && before(e, bucket[at - 1]!)) at--;
+    while (at > 0 && before(e, bucket[at - 1])) at--;
     bucket.splice(at, 0, e);
     return undefined;
   }
@@ -83,7 +83,7 @@ const scratch: PrefixBuckets[] = [];
 function firstMatch(groups: readonly PrefixBuckets[], count: number, req: MatchInput, skip: ReadonlySet<Route> | undefined): IndexEntry | undefined {
   const path = req.path;
   let longest = 0;
-  for (let g = 0; g < count; g++) longest = Math.max(longest, groups[g]!.maxPrefixLength);
+  for (let g = 0; g < count; g++) longest = Math.max(longest, groups[g].maxPrefixLength);
   for (let cut = Math.min(path.length, longest); cut >= 0; cut--) {
     // a prefix of length `cut` matches on a segment boundary when it is the whole path, is
     // followed by '/', or ends with '/' (prefixMatches)
@@ -91,7 +91,7 @@ function firstMatch(groups: readonly PrefixBuckets[], count: number, req: MatchI
     const prefix = cut === path.length ? path : path.slice(0, cut);
     let best: IndexEntry | undefined;
     for (let g = 0; g < count; g++) {
-      const bucket = groups[g]!.byPrefix.get(prefix);
+      const bucket = groups[g].byPrefix.get(prefix);
       if (bucket === undefined) continue;
       for (const e of bucket) {
         if (best !== undefined && !before(e, best)) break;

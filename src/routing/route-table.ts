@@ -153,7 +153,7 @@ export class RouteTable {
     const orders = new Float64Array(specs.length);
     const entries: IndexEntry[] = [];
     for (let i = 0; i < specs.length; i++) {
-      const spec = specs[i]!;
+      const spec = specs[i];
       if (byId.has(spec.id)) throw new ProxyError('PRX_ERR_DUPLICATE_ROUTE', `duplicate route id ${JSON.stringify(spec.id)}`, `/routes/${i}/id`);
       const prev = previous?.get(spec.id);
       const route = prev && sameSpec(prev.spec, spec) ? prev : compileRoute(spec, `/routes/${i}`, health);
@@ -179,9 +179,9 @@ export class RouteTable {
     const old = previous.routes;
     const shorter = Math.min(specs.length, old.length);
     let head = 0;
-    while (head < shorter && specs[head] === old[head]!.spec) head++;
+    while (head < shorter && specs[head] === old[head].spec) head++;
     let tail = 0;
-    while (tail < shorter - head && specs[specs.length - 1 - tail] === old[old.length - 1 - tail]!.spec) tail++;
+    while (tail < shorter - head && specs[specs.length - 1 - tail] === old[old.length - 1 - tail].spec) tail++;
     const removed = old.slice(head, old.length - tail);
     const changed = specs.slice(head, specs.length - tail);
     if (previous.#index.patchSize + removed.length + changed.length > PATCH_LIMIT) return undefined;
@@ -205,8 +205,8 @@ export class RouteTable {
     }
     // order numbers strictly between the neighbours' (a full rebuild renumbers when doubles run out)
     const prevOrders = previous.#orders;
-    const after = tail > 0 ? prevOrders[old.length - tail]! : undefined;
-    const lo = head > 0 ? prevOrders[head - 1]! : (after ?? 0) - added.length - 1;
+    const after = tail > 0 ? prevOrders[old.length - tail] : undefined;
+    const lo = head > 0 ? prevOrders[head - 1] : (after ?? 0) - added.length - 1;
     const hi = after ?? lo + added.length + 1;
     const orders = new Float64Array(specs.length);
     orders.set(prevOrders.subarray(0, head), 0);

@@ -62,7 +62,7 @@ describe('closed reads (admin.openReads: false), read and admin tokens', () => {
   });
 
   it('every GET endpoint but /healthz and /readyz answers 401 without a token, and 200 with a read token', async () => {
-    const doc = (await adminCall(`${admin.url}/docs/json`, { token: READ })).json() as { paths: Record<string, Record<string, unknown>> };
+    const doc = (await adminCall(`${admin.url}/docs/json`, { token: READ })).json<{ paths: Record<string, Record<string, unknown>> }>();
     const gets = Object.entries(doc.paths).filter(([, ops]) => ops.get).map(([p]) => p.replace('{id}', 'api').replace('{rev}', '1'));
     expect(gets).toEqual(expect.arrayContaining(['/healthz', '/readyz', '/metrics', '/v1/routes', '/v1/config', '/v1/status', '/v1/tls', '/v1/upstreams']));
     for (const path of [...gets, '/docs/json']) {

@@ -4,13 +4,24 @@ import type { FastifyInstance } from 'fastify';
 import { buildAdminApp } from '../../admin/api/app.js';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfigFile } from '../../src/config/config.js';
+import { loadConfigFile, type Config } from '../../src/config/config.js';
+import type { RouteSpec } from '../../src/routing/route-spec.js';
+import type { Problem } from '../../admin/api/problem.js';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { TOKEN, h, makeConfig, makeContext, tempDir, type TestContext } from './helpers.js';
 
 const API = { id: 'api', pathPrefix: '/api', upstreams: ['http://127.0.0.1:8081'], stripPrefix: true };
 const WEB = { id: 'web', pathPrefix: '/', upstreams: [{ url: 'http://127.0.0.1:8082', weight: 2 }, 'http://127.0.0.1:8083'] };
+
+/** Bodies of GET /v1/routes, GET and PUT /v1/config, GET /docs/json (the parts asserted here). */
+type RouteList = { revision: number; routes: RouteSpec[] };
+type ConfigDocument = { revision: number; config: Config };
+type OpenApiDocument = {
+  openapi: string;
+  paths: Record<string, Record<string, { security?: unknown }>>;
+  components: { schemas: Record<string, { properties: Record<string, unknown> }>; securitySchemes: Record<string, unknown> };
+};
 
 let ctx: TestContext;
 let app: FastifyInstance;
@@ -28,10 +39,10 @@ const patch = (url: string, payload: unknown, headers: Record<string, string> = 
 const del = (url: string, headers: Record<string, string> = {}) => app.inject({ method: 'DELETE', url, headers: h(headers) });
 const get = (url: string, headers: Record<string, string> = {}) => app.inject({ method: 'GET', url, headers: h(headers, false) });
 
-function expectProblem(res: { statusCode: number; headers: Record<string, unknown>; json(): any }, status: number, pointer?: string) {
+function expectProblem(res: { statusCode: number; headers: Record<string, unknown>; json<T>(): T }, status: number, pointer?: string): Problem {
   expect(res.statusCode).toBe(status);
   expect(String(res.headers['content-type'])).toMatch(/^application\/problem\+json/);
-  const p = res.json();
+  const p = res.json<Problem>();
   expect(p.status).toBe(status);
   expect(p.type).toMatch(/^urn:portico:problem:/);
   expect(typeof p.title).toBe('string');
@@ -67,8 +78,8 @@ describe('routes: create, read', () => {
     expect(ctx.proxy.revision).toBe(2);
     expect(ctx.proxy.routes.current.get('api')?.spec).toEqual(res.json());
     const list = await get('/v1/routes');
-    expect(list.json().revision).toBe(2);
-    expect(list.json().routes.map((r: { id: string }) => r.id)).toEqual(['api']);
+    expect(list.json<RouteList>().revision).toBe(2);
+    expect(list.json<RouteList>().routes.map((r: { id: string }) => r.id)).toEqual(['api']);
   });
 
   it('GET with If-None-Match of the current ETag answers 304', async () => {
@@ -81,7 +92,7 @@ describe('routes: create, read', () => {
   it('accepts weighted upstream objects', async () => {
     const res = await post('/v1/routes', WEB);
     expect(res.statusCode).toBe(201);
-    expect(res.json().upstreams).toEqual(WEB.upstreams);
+    expect(res.json<RouteSpec>().upstreams).toEqual(WEB.upstreams);
   });
 
   it('accepts the per-route Via settings (via, proxyName) and refuses a pseudonym that is not a token', async () => {
@@ -123,7 +134,7 @@ describe('routes: create, read', () => {
     let p = expectProblem(await post('/v1/routes', { ...API, upstreams: ['http://127.0.0.1:1', 'ftp://files.example'] }), 422, '/upstreams/1');
     expect(p.code).toBe('PRX_ERR_BAD_UPSTREAM_URL');
     expect(p.detail).toContain('ftp:');
-    p = expectProblem(await post('/v1/routes', { ...API, upstreams: ['http://user:pw@127.0.0.1:1'] }), 422, '/upstreams/0');
+    expectProblem(await post('/v1/routes', { ...API, upstreams: ['http://user:pw@127.0.0.1:1'] }), 422, '/upstreams/0');
     await post('/v1/routes', API);
     p = expectProblem(await post('/v1/routes', { ...API, id: 'api2' }), 422, '');
     expect(p.code).toBe('PRX_ERR_BAD_ROUTE');
@@ -239,11 +250,11 @@ describe('routes: replace, patch, delete, preconditions', () => {
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ id: 'api', host: '*.example.com', pathPrefix: '/api', methods: ['GET', 'HEAD'], upstreams: API.upstreams, stripPrefix: false, preserveHost: false });
     res = await patch('/v1/routes/api', { host: null });
-    expect(res.json().host).toBeUndefined();
+    expect(res.json<RouteSpec>().host).toBeUndefined();
     // application/json is accepted for PATCH too
     res = await app.inject({ method: 'PATCH', url: '/v1/routes/api', headers: h({ 'content-type': 'application/json' }), payload: JSON.stringify({ preserveHost: true }) });
     expect(res.statusCode).toBe(200);
-    expect(res.json().preserveHost).toBe(true);
+    expect(res.json<RouteSpec>().preserveHost).toBe(true);
     expectProblem(await patch('/v1/routes/api', { pathPrefix: null }), 400, '/pathPrefix');
     expectProblem(await patch('/v1/routes/api', { upstreams: 'http://127.0.0.1:1' }), 400, '/upstreams');
     expectProblem(await patch('/v1/routes/api', { id: 'renamed' }), 400, '/id');
@@ -265,7 +276,7 @@ describe('routes: replace, patch, delete, preconditions', () => {
     const etag = (await get('/v1/routes/api')).headers.etag as string;
     expect((await patch('/v1/routes/api', { host: 'a.example' }, { 'if-match': etag })).statusCode).toBe(200);
     // etag is now stale
-    let p = expectProblem(await put('/v1/routes/api', API, { 'if-match': etag }), 412, '/if-match');
+    const p = expectProblem(await put('/v1/routes/api', API, { 'if-match': etag }), 412, '/if-match');
     expect(p.detail).toContain('changed');
     expectProblem(await patch('/v1/routes/api', { host: 'b.example' }, { 'if-match': etag }), 412);
     expectProblem(await del('/v1/routes/api', { 'if-match': etag }), 412);
@@ -277,7 +288,7 @@ describe('routes: replace, patch, delete, preconditions', () => {
     // If-Match on the collection compares the global ETag
     const list = await get('/v1/routes');
     expect((await post('/v1/routes', API, { 'if-match': list.headers.etag as string })).statusCode).toBe(201);
-    p = expectProblem(await post('/v1/routes', { ...API, id: 'api3', pathPrefix: '/3' }, { 'if-match': list.headers.etag as string }), 412);
+    expectProblem(await post('/v1/routes', { ...API, id: 'api3', pathPrefix: '/3' }, { 'if-match': list.headers.etag as string }), 412);
   });
 
   it('concurrent writers are serialised: one If-Match wins, the others get 412', async () => {
@@ -310,7 +321,7 @@ describe('dry runs', () => {
     let res = await post('/v1/routes?dryRun=true', WEB);
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ dryRun: true, revision: rev + 1, changed: true, route: { id: 'web' } });
-    expect(res.json().routes.map((r: { id: string }) => r.id)).toEqual(['api', 'web']);
+    expect(res.json<RouteList>().routes.map((r: { id: string }) => r.id)).toEqual(['api', 'web']);
     res = await put('/v1/routes/api?dryRun=true', { ...API, pathPrefix: '/v2' });
     expect(res.json()).toMatchObject({ dryRun: true, route: { pathPrefix: '/v2' } });
     res = await patch('/v1/routes/api?dryRun=true', { host: 'x.example' });
@@ -354,7 +365,7 @@ describe('/v1/config', () => {
     await setup(makeContext({ config }));
     const res = await get('/v1/config');
     expect(res.statusCode).toBe(200);
-    const doc = res.json();
+    const doc = res.json<ConfigDocument>();
     expect(doc.revision).toBe(1);
     expect(res.headers.etag).toMatch(/^"1-/);
     expect(doc.config.routes).toEqual([{ ...API, preserveHost: false }]);
@@ -370,14 +381,14 @@ describe('/v1/config', () => {
 
   it('PUT replaces the route list atomically; GET -> PUT round-trips', async () => {
     await setup(makeContext({ config: makeConfig({ routes: [API], forwardProxy: { auth: { users: { alice: 'pw' } } } }) }));
-    const before = (await get('/v1/config')).json().config;
+    const before = (await get('/v1/config')).json<ConfigDocument>().config;
     const res = await put('/v1/config', { ...before, routes: [WEB, { ...API, pathPrefix: '/v2' }] });
     expect(res.statusCode).toBe(200);
-    expect(res.json().revision).toBe(2);
+    expect(res.json<ConfigDocument>().revision).toBe(2);
     expect(res.headers.etag).toMatch(/^"2-/);
     expect(ctx.proxy.routes.current.routes.map((r) => [r.id, r.pathPrefix])).toEqual([['web', '/'], ['api', '/v2']]);
     // only the routes are needed
-    expect((await put('/v1/config', { routes: [] })).json().config.routes).toEqual([]);
+    expect((await put('/v1/config', { routes: [] })).json<ConfigDocument>().config.routes).toEqual([]);
     // identical: no new revision
     const rev = ctx.proxy.revision;
     expect((await put('/v1/config', { routes: [] })).statusCode).toBe(200);
@@ -408,7 +419,7 @@ describe('auth and Host check', () => {
   it('mutations need the bearer token (401 without or with a wrong one); reads do not', async () => {
     await setup();
     const noAuth = await app.inject({ method: 'POST', url: '/v1/routes', headers: { host: '127.0.0.1:9090' }, payload: API });
-    let p = expectProblem(noAuth, 401);
+    const p = expectProblem(noAuth, 401);
     expect(noAuth.headers['www-authenticate']).toContain('Bearer');
     expect(p.type).toBe('urn:portico:problem:unauthorized');
     const wrong = await app.inject({ method: 'POST', url: '/v1/routes', headers: { host: '127.0.0.1:9090', authorization: `Bearer ${TOKEN}x` }, payload: API });
@@ -451,8 +462,8 @@ describe('auth and Host check', () => {
     await setup();
     await post('/v1/routes', API);
     const rev = ctx.proxy.revision;
-    const doc = (await get('/docs/json')).json();
-    for (const [path, ops] of Object.entries<Record<string, { security?: unknown }>>(doc.paths)) {
+    const doc = (await get('/docs/json')).json<OpenApiDocument>();
+    for (const [path, ops] of Object.entries(doc.paths)) {
       // the change feed is a stream that does not end (test/history/change-feed.test.ts)
       if (path === '/v1/changes') continue;
       const url = path.replace('{id}', 'api').replace('{rev}', String(rev));
@@ -500,7 +511,7 @@ describe('health, metrics, docs, upstreams', () => {
   it('/docs/json is an OpenAPI 3.1 document generated from the schemas', async () => {
     const res = await get('/docs/json');
     expect(res.statusCode).toBe(200);
-    const doc = res.json();
+    const doc = res.json<OpenApiDocument>();
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/routes', '/v1/routes/{id}', '/v1/config', '/v1/upstreams', '/healthz', '/readyz', '/metrics']));
     expect(Object.keys(doc.paths['/v1/routes/{id}'])).toEqual(expect.arrayContaining(['get', 'put', 'patch', 'delete']));
@@ -514,7 +525,7 @@ describe('health, metrics, docs, upstreams', () => {
   it('/v1/upstreams lists origins and the routes that use them', async () => {
     const res = await get('/v1/upstreams');
     expect(res.statusCode).toBe(200);
-    expect(res.json().upstreams).toEqual([
+    expect(res.json<{ upstreams: unknown[] }>().upstreams).toEqual([
       { authority: '127.0.0.1:8081', routes: ['api'] },
       { authority: '127.0.0.1:8082', routes: ['web'] },
       { authority: '127.0.0.1:8083', routes: ['web'] },
@@ -532,7 +543,7 @@ describe('persistence', () => {
       // the running config differs from the file (a --listen override): the file keeps its own value
       await setup(makeContext({ config: makeConfig(raw), configPath: path }));
       expect((await post('/v1/routes', WEB)).statusCode).toBe(201);
-      const saved = JSON.parse(readFileSync(path, 'utf8'));
+      const saved: unknown = JSON.parse(readFileSync(path, 'utf8'));
       expect(saved).toEqual({ listen: '127.0.0.1:8080', timeouts: { idleMs: 30000 }, routes: [{ ...API, preserveHost: false }, { ...WEB, stripPrefix: false, preserveHost: false }] });
       expect(statSync(path).mode & 0o777).toBe(0o600);
       // the config file and, next to it, the route history (docs/route-history.md)
@@ -586,7 +597,7 @@ describe('admin access log', () => {
     expect((await del(`/v1/routes/nope?token=${secret}`)).statusCode).toBe(400);
     expect((await app.inject({ method: 'POST', url: `/v1/nothing-here?token=${secret}`, headers: h() })).statusCode).toBe(404);
     const notFound = await app.inject({ method: 'DELETE', url: `/v1/routes/nope?access_token=${secret}`, headers: h() });
-    expect(notFound.json().instance).toBe('/v1/routes/nope');
+    expect(notFound.json<Problem>().instance).toBe('/v1/routes/nope');
     await new Promise((r) => setImmediate(r));
     const log = lines.join('');
     expect(log).toContain('"url":"/v1/routes"');

@@ -17,7 +17,7 @@ describe.skipIf(!built)(`bench/admin-route-change smoke${built ? '' : ' (skipped
       const out = join(tmp.dir, 'result.json');
       const { stdout } = await promisify(execFile)(process.execPath, [script, '--seconds', '1', '--connections', '4', '--routes', '5', '--min-changes', '20', '--json', out], { timeout: 60_000 });
       expect(stdout).toContain('time to apply');
-      const r = JSON.parse(readFileSync(out, 'utf8'));
+      const r = JSON.parse(readFileSync(out, 'utf8')) as { changes: number; failedChanges: number; baseline: { failed: number }; duringChanges: { failed: number; ok: number } };
       expect(r.changes).toBeGreaterThanOrEqual(20);
       expect(r.failedChanges).toBe(0);
       expect(r.baseline.failed).toBe(0);

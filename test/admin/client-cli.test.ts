@@ -52,7 +52,7 @@ describe('portico routes (client)', () => {
       '',
     ].join('\n'));
     r = await run(['list', '--json']);
-    expect(JSON.parse(r.out).routes.map((x: { id: string }) => x.id)).toEqual(['api', 'web']);
+    expect((JSON.parse(r.out) as { routes: Array<{ id: string }> }).routes.map((x: { id: string }) => x.id)).toEqual(['api', 'web']);
     r = await run(['get', 'web']);
     expect(JSON.parse(r.out)).toMatchObject({ id: 'web', host: 'www.example.com', methods: ['GET'] });
     r = await run(['rm', 'web', '--dry-run', '--token', TOKEN]);
@@ -202,7 +202,7 @@ describe.skipIf(!built)(`the portico bin end to end${built ? '' : ' (skipped: di
       const { proxyUrl, adminUrl } = await new Promise<{ proxyUrl: string; adminUrl: string }>((res, rej) => {
         let seen = '';
         const t = setTimeout(() => rej(new Error(`portico did not start: ${seen}`)), 15_000);
-        child.stderr!.on('data', (d) => {
+        child.stderr.on('data', (d) => {
           seen += d;
           const p = /listening on (http:\/\/\S+)/.exec(seen);
           const a = /admin API on (http:\/\/[^\s,)]+)/.exec(seen);
@@ -216,7 +216,7 @@ describe.skipIf(!built)(`the portico bin end to end${built ? '' : ' (skipped: di
       const res = await fetch(`${proxyUrl}/o/hello`);
       expect(await res.text()).toBe('O /hello');
       expect((await cli('list')).stdout).toMatch(/^ID\s+HOST\s+PREFIX/);
-      expect(JSON.parse(readFileSync(config, 'utf8')).routes).toEqual([{ id: 'o', pathPrefix: '/o', upstreams: [origin.url], stripPrefix: true, preserveHost: false }]);
+      expect((JSON.parse(readFileSync(config, 'utf8')) as { routes: unknown }).routes).toEqual([{ id: 'o', pathPrefix: '/o', upstreams: [origin.url], stripPrefix: true, preserveHost: false }]);
       await expect(cli('rm', 'missing')).rejects.toMatchObject({ code: EXIT_REFUSED });
     } finally {
       child.kill('SIGTERM');

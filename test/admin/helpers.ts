@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { resolveConfig, type Config } from '../../src/config/config.js';
 import { ProxyServer } from '../../src/server/proxy-server.js';
+import type { Problem } from '../../admin/api/problem.js';
 import type { AdminContext } from '../../admin/api/admin-context.js';
 import { InProcessDataPlane } from '../../admin/cluster/in-process.js';
 
@@ -73,7 +74,8 @@ export interface AdminReply {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: string;
-  json(): any;
+  /** The body parsed (a problem document unless told otherwise). */
+  json<T = Problem>(): T;
 }
 
 export interface AdminCallOptions {
@@ -113,7 +115,7 @@ export function adminCall(url: string, o: AdminCallOptions = {}): Promise<AdminR
       res.on('data', (d: string) => { body += d; });
       res.on('end', () => {
         if (agent) agent.destroy();
-        resolve({ status: res.statusCode!, headers: res.headers, body, json: () => JSON.parse(body) });
+        resolve({ status: res.statusCode!, headers: res.headers, body, json: <T>() => JSON.parse(body) as T });
       });
       res.on('error', reject);
     });

@@ -48,7 +48,7 @@ async function api(r: Running, method: string, path: string, body?: unknown, hea
     body: body !== undefined ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : undefined };
+  return { status: res.status, headers: res.headers, json: text ? (JSON.parse(text) as unknown) : undefined };
 }
 
 async function fetchText(url: string): Promise<{ status: number; text: string }> {
@@ -182,20 +182,20 @@ describe.skipIf(!real)(`admin API over real HTTP${real ? '' : ` (${SKIP_REASON})
     }
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(readdirSync(tmp.dir).filter((f) => f.includes('.tmp'))).toEqual([]);
-    const saved = JSON.parse(readFileSync(path, 'utf8'));
+    const saved = JSON.parse(readFileSync(path, 'utf8')) as { routes: Array<{ id: string }> };
     expect(saved.routes.map((x: { id: string }) => x.id)).toEqual(['one', 'two']);
 
     // restart from the file (the listen address is overridden, as `--listen` does)
     const second = await startPortico(resolveConfig({ ...saved, listen: '127.0.0.1:0', logLevel: 'silent' }), path);
     try {
       const list = await api(second, 'GET', '/v1/routes');
-      expect(list.json.routes).toEqual(saved.routes);
+      expect((list.json as { routes: unknown }).routes).toEqual(saved.routes);
       const port = second.base.split(':').pop();
       expect((await request(`${second.base}/one/p`, { headers: { host: `localhost:${port}` } }).then(async (x) => ({ s: x.statusCode, t: await x.body.text() })))).toEqual({ s: 200, t: 'A /one/p' });
       expect(await fetchText(`${second.base}/two/p`)).toEqual({ status: 200, text: 'B /p' });
       // and it keeps writing the same file
       expect((await api(second, 'DELETE', '/v1/routes/two')).status).toBe(204);
-      expect(JSON.parse(readFileSync(path, 'utf8')).routes.map((x: { id: string }) => x.id)).toEqual(['one']);
+      expect((JSON.parse(readFileSync(path, 'utf8')) as { routes: Array<{ id: string }> }).routes.map((x: { id: string }) => x.id)).toEqual(['one']);
     } finally {
       await second.close();
     }

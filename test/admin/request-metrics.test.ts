@@ -2,7 +2,7 @@
 // (admin/metrics/request-metrics.ts). They must read exactly as prom-client's own Counter and Histogram
 // would for the same requests: same series, labels, bucket counts, sums; and sum across workers.
 import { describe, it, expect } from 'vitest';
-import { AggregatorRegistry, Counter, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, Counter, Histogram, Registry, type RegistryContentType } from 'prom-client';
 import { DURATION_BUCKETS, RequestMetrics } from '../../admin/metrics/request-metrics.js';
 
 type Req = [route: string, status: number, seconds: number, aborted: boolean];
@@ -31,7 +31,7 @@ function ours(reqs: Req[]): Registry {
 }
 
 /** Exposition lines, sorted (series order is not part of the format's meaning). */
-const lines = async (r: Registry) => (await r.metrics()).split('\n').filter((l) => l !== '').sort();
+const lines = async (r: Registry<RegistryContentType>) => (await r.metrics()).split('\n').filter((l) => l !== '').sort();
 
 // durations on and around every bucket bound, far above the last, and zero
 const seconds = [0, 0.0005, ...DURATION_BUCKETS.flatMap((b) => [b * 0.999, b, b * 1.001]), 31, 3600];

@@ -44,7 +44,7 @@ describe('admin /v1/tls', () => {
   it('lists the TLS listeners and their certificates', async () => {
     const r = await app.inject({ method: 'GET', url: '/v1/tls', headers: h({}, false) });
     expect(r.statusCode).toBe(200);
-    const body = r.json() as { listeners: Array<{ id: string; certificates: Array<{ names: string[]; certFile?: string }> }> };
+    const body = r.json<{ listeners: Array<{ id: string; certificates: Array<{ names: string[]; certFile?: string }> }> }>();
     expect(body.listeners).toMatchObject([{ id: 'web', certificates: [{ names: ['a.test'], certFile: a.cert }] }]);
   });
 
@@ -52,7 +52,7 @@ describe('admin /v1/tls', () => {
     expect(await servedCn('b.test')).toBe('a.test');
     const up = await put({ certificates: [{ cert: a.certPem, key: a.keyPem }, { cert: b.certPem, key: b.keyPem }] });
     expect(up.statusCode).toBe(200);
-    expect((up.json() as { certificates: Array<{ names: string[] }> }).certificates.map((c) => c.names)).toEqual([['a.test'], ['b.test']]);
+    expect(up.json<{ certificates: Array<{ names: string[] }> }>().certificates.map((c) => c.names)).toEqual([['a.test'], ['b.test']]);
     expect(await servedCn('b.test')).toBe('b.test');
     const byFile = await put({ certificates: [{ certFile: b.cert, keyFile: b.key }] });
     expect(byFile.statusCode).toBe(200);
@@ -67,10 +67,10 @@ describe('admin /v1/tls', () => {
     expect(await servedCn('a.test')).toBe(before);
     const mismatch = await put({ certificates: [{ certFile: a.cert, keyFile: b.key }] });
     expect(mismatch.statusCode).toBe(422);
-    expect(mismatch.json()).toMatchObject({ pointer: '/certificates/0/key', detail: expect.stringContaining(b.key) });
+    expect(mismatch.json()).toMatchObject({ pointer: '/certificates/0/key', detail: expect.stringContaining(b.key) as string });
     const missing = await put({ certificates: [{ certFile: '/nonexistent.pem', keyFile: b.key }] });
     expect(missing.statusCode).toBe(422);
-    expect(missing.json()).toMatchObject({ pointer: '/certificates/0/cert', detail: expect.stringContaining('/nonexistent.pem') });
+    expect(missing.json()).toMatchObject({ pointer: '/certificates/0/cert', detail: expect.stringContaining('/nonexistent.pem') as string });
     expect((await put({ certificates: [{ cert: 'not a pem', key: 'x' }] })).statusCode).toBe(422);
     expect((await app.inject({ method: 'PUT', url: '/v1/tls/nope/certificates', headers: h({ 'content-type': 'application/json' }), payload: '{"certificates":[{"cert":"x","key":"y"}]}' })).statusCode).toBe(404);
     expect((await put({ certificates: [{ cert: a.certPem, key: a.keyPem }] }, '', false)).statusCode).toBe(401);

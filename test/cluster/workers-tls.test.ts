@@ -90,7 +90,7 @@ describe('portico --workers 2 with a TLS listener', () => {
     const swapped = await p.call('PUT', `/v1/tls/${id}/certificates`, { certificates: [{ cert: second.certPem, key: second.keyPem }] });
     expect(swapped.status, swapped.body).toBe(200);
     expect(await servedBy(p, tlsPort)).toEqual(new Set([fingerprint(second)]));
-    expect(JSON.parse((await p.call('GET', '/v1/tls')).body).listeners[0].certificates[0].fingerprint256).toBe(fingerprint(second));
+    expect((JSON.parse((await p.call('GET', '/v1/tls')).body) as { listeners: Array<{ certificates: Array<{ fingerprint256: string }> }> }).listeners[0].certificates[0].fingerprint256).toBe(fingerprint(second));
 
     // a worker started after the swap (its config names the first files) serves the second too
     const before = await p.status();

@@ -95,7 +95,7 @@ describe('portico --workers 2', () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
       const picks: string[] = [];
-      const next = async () => picks.push((await httpGet(p.port, '/two/x', agent)).body.split(' ')[0]!);
+      const next = async () => picks.push((await httpGet(p.port, '/two/x', agent)).body.split(' ')[0]);
       await next();
       for (let i = 0; i < 3; i++) {
         // an unrelated change: before the fix every worker recompiled every route and the
@@ -116,7 +116,7 @@ describe('portico --workers 2', () => {
     expect((await p.call('POST', '/v1/routes', { id: 'extra', pathPrefix: '/extra', upstreams: [a.url] })).status).toBe(201);
     const load = startLoad(p.port, '/load', 8);
     let replacedAt = 0;
-    let victimConnections = 0;
+    let victimConnections: number;
     try {
       // all eight load connections open (the pool opens them lazily: one opened after this
       // snapshot could be the victim's too), some on each worker

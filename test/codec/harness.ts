@@ -9,7 +9,7 @@ import { ChunkedDecoder } from '../../src/wasm/chunked-decoder.js';
 import { CodecError, CODEC_ERRORS } from '../../src/wasm/codec-error.js';
 import type { ParsedHead } from '../../src/wasm/parsed-head.js';
 import {
-  BodyKind, DefaultLimit, ErrorCode, FieldFlag, FieldId, HeadFlag, HeadKind, MethodId, TargetForm,
+  BodyKind, DefaultLimit, ErrorCode, FieldId, HeadFlag, HeadKind, MethodId, TargetForm,
 } from '../../asm/shared/constants.js';
 
 export const BUILDS: readonly Build[] = ['simd', 'scalar', 'debug'];
@@ -365,7 +365,7 @@ export function logOf(o: Outcome, kind: 'request' | 'response'): string[] {
   else if (o.state === 'head') lines.push(`incomplete head pending=${o.pending}`);
   else if (o.state === 'upgrade' || o.state === 'closed') lines.push(`${o.state} rest=${o.rest}`);
   else if (o.state !== 'idle') lines.push(`incomplete ${o.state}`);
-  if (o.crash !== undefined) lines.push(`CRASH ${String((o.crash as Error)?.stack ?? o.crash)}`);
+  if (o.crash !== undefined) lines.push(`CRASH ${describeCrash(o.crash)}`);
   return lines;
 }
 
@@ -374,3 +374,8 @@ export function errorInfoName(code: ErrorCode): string {
 }
 
 export { TargetForm, MethodId, BodyKind, HeadFlag, ErrorCode, HeadKind, DEFAULT_HEAD_LIMITS };
+
+/** What a crash (anything the codec threw other than a CodecError) was, for a failure message. */
+export function describeCrash(e: unknown): string {
+  return e instanceof Error ? (e.stack ?? e.message) : JSON.stringify(e) ?? typeof e;
+}

@@ -2,7 +2,7 @@
 // llhttp logged: accept/reject, method, url, version, status, reason, header names and values,
 // Content-Length, chunk sizes, body bytes and where each message ends.
 import type { Codec } from '../../src/wasm/codec.js';
-import { drive, type Outcome, type RunOptions, whole, errorName } from './harness.js';
+import { describeCrash, drive, type Outcome, type RunOptions, whole, errorName } from './harness.js';
 import { HeadFlag } from '../../asm/shared/constants.js';
 import type { MdCase } from './markdown.js';
 import {
@@ -105,7 +105,7 @@ export function compareCase(c: Codec, kase: MdCase, inject: boolean): Comparison
   if (finish) ours = finishAtEof(ours, input.length);
   const diffs: string[] = [];
   const d = (s: string) => diffs.push(s);
-  if (ours.crash) d(`crash: ${String(ours.crash)}`);
+  if (ours.crash) d(`crash: ${describeCrash(ours.crash)}`);
 
   // llhttp's verdict: an error that is not a pause/upgrade and not "data after close"
   const llErr = ll.error;
@@ -114,7 +114,7 @@ export function compareCase(c: Codec, kase: MdCase, inject: boolean): Comparison
   const weReject = ours.error !== undefined;
   if (llRejects !== weReject) {
     d(llRejects
-      ? `llhttp rejects (code=${llErr!.code} "${llErr!.reason}" at ${llErr!.off}) but the codec ${ours.state === 'head' ? 'waits for more head bytes' : 'accepts'}`
+      ? `llhttp rejects (code=${llErr.code} "${llErr.reason}" at ${llErr.off}) but the codec ${ours.state === 'head' ? 'waits for more head bytes' : 'accepts'}`
       : `codec rejects ${errorName(ours.error!.code)} at ${ours.error!.offset} but llhttp accepts`);
   }
   if (llUpgrade && !weReject && ours.state !== 'upgrade') d(`llhttp stops for an upgrade, the codec is in state ${ours.state}`);

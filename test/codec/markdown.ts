@@ -66,6 +66,7 @@ export function decodeInput(lines: string[], encoding: 'utf8' | 'latin1' = 'utf8
   const hexEscape = encoding === 'latin1' ? /\\x([0-9a-fA-F]{2})/g : /\\x([0-9a-fA-F]+)/g;
   input = input.replace(hexEscape, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
   input = input.replace(/\\([0-7]{1,3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+  // eslint-disable-next-line no-control-regex -- U+0001 is the placeholder written above around verbatim escapes
   if (encoding === 'latin1') input = input.replace(/\u0001JS(\d+)\u0001/g, (_, n: string) => verbatim[Number(n)]);
   else input = expandJs(input);
   return Buffer.from(input, encoding);

@@ -63,7 +63,7 @@ describe('destination rules', () => {
   const defaults = new DestinationPolicy({ allowDestinations: [], denyDestinations: [], denyHosts: [] });
 
   it('parses IPv6 to bytes', () => {
-    expect([...ipv6Bytes('::1')!]).toEqual([...Array(15).fill(0), 1]);
+    expect([...ipv6Bytes('::1')!]).toEqual([...new Array<number>(15).fill(0), 1]);
     expect([...ipv6Bytes('::ffff:127.0.0.1')!.subarray(10)]).toEqual([0xff, 0xff, 127, 0, 0, 1]);
     expect([...ipv6Bytes('2001:db8::8:800:200c:417a')!]).toEqual([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 8, 8, 0, 0x20, 0x0c, 0x41, 0x7a]);
     expect(ipv6Bytes('1.2.3.4')).toBeUndefined();
@@ -171,7 +171,7 @@ function run(handler: ReturnType<typeof createForwardHandler>, raw: string, peer
 
 function make(forwardProxy: Record<string, unknown>, deps: Partial<ForwardDeps> = {}, timeouts: Record<string, number> = {}) {
   const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({ write(chunk, _e, cb) { lines.push(JSON.parse(String(chunk))); cb(); } });
+  const stream = new Writable({ write(chunk, _e, cb) { lines.push(JSON.parse(String(chunk)) as Record<string, unknown>); cb(); } });
   const config = resolveConfig({ admin: false, timeouts, forwardProxy: { enabled: true, ...forwardProxy } });
   const handler = createForwardHandler({ config, logger: pino({ level: 'debug' }, stream), ...deps });
   return { handler, lines };

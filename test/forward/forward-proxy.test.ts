@@ -42,7 +42,7 @@ beforeAll(async () => {
   wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((r) => wss.once('listening', () => r()));
   wsPort = (wss.address() as AddressInfo).port;
-  wss.on('connection', (ws) => ws.on('message', (m, binary) => ws.send(binary ? m : `echo:${m.toString()}`)));
+  wss.on('connection', (ws) => ws.on('message', (m, binary) => ws.send(binary ? m : `echo:${(m as Buffer).toString()}`)));
   refused = await deadPort();
   p = await startForwardProxy({
     allowDestinations: LOOPBACK,
@@ -96,7 +96,7 @@ describe('absolute-form http:// requests', () => {
   it('a query without a path becomes /?query; the scheme is case-insensitive', async () => {
     const res = await rawExchange(p.port, `GET HTTP://127.0.0.1:${origin.port}?q=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
     expect(statusOf(res)).toBe(200);
-    expect(JSON.parse(res.slice(res.indexOf('\r\n\r\n') + 4)).url).toBe('/?q=1');
+    expect((JSON.parse(res.slice(res.indexOf('\r\n\r\n') + 4)) as { url: string }).url).toBe('/?q=1');
   });
 
   it('keep-alive: several absolute-form requests on one client connection', async () => {
@@ -247,7 +247,7 @@ describe('CONNECT tunnels', () => {
     const ws = new WebSocket(`ws://127.0.0.1:${wsPort}/chat`, { createConnection: () => s });
     try {
       await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
-      const reply = new Promise<string>((r) => ws.once('message', (m) => r(m.toString())));
+      const reply = new Promise<string>((r) => ws.once('message', (m) => r((m as Buffer).toString())));
       ws.send('hi');
       expect(await reply).toBe('echo:hi');
     } finally {

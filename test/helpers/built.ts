@@ -22,7 +22,7 @@ export function ensureBuilt(entry: string, sourceDirs: string[]): void {
     spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
   } else if (!existsSync(entry) || statSync(entry).mtimeMs < Math.max(...sourceDirs.map((d) => newestMtime(join(ROOT, d))))) {
     // type errors elsewhere (work in progress) do not stop tsc from emitting
-    spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
+    spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'ignore' });
   }
 }
 
@@ -33,8 +33,8 @@ export function spawnNode(args: string[], env?: NodeJS.ProcessEnv): Captured {
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
   const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
   return { child, stdout: () => out, stderr: () => err, exit };
 }

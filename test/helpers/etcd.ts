@@ -52,7 +52,7 @@ export class EtcdServer {
   /** Starts (again) on the same ports and data dir; resolves once /health says true. */
   async start(ms = 30_000): Promise<void> {
     const child = spawn('etcd', etcdArgs(this.dir, this.clientPort, this.peerPort, this.tls), { stdio: ['ignore', 'ignore', 'pipe'] });
-    child.stderr!.on('data', (d: Buffer) => { this.#log = (this.#log + d.toString()).slice(-4000); });
+    child.stderr.on('data', (d: Buffer) => { this.#log = (this.#log + d.toString()).slice(-4000); });
     this.#child = child;
     const deadline = Date.now() + ms;
     while (Date.now() < deadline) {

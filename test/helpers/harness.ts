@@ -12,8 +12,8 @@ import type { Clock } from '../../src/clock.js';
 
 /** Cleanups (stop a proxy, an origin, a client) run after each test, last registered first.
  *  Call once per test file, at the top level. */
-export function useCleanups(): Array<() => Promise<unknown> | unknown> {
-  const cleanups: Array<() => Promise<unknown> | unknown> = [];
+export function useCleanups(): Array<() => unknown> {
+  const cleanups: Array<() => unknown> = [];
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });

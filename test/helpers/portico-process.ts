@@ -21,8 +21,8 @@ export function spawnPortico(args: string[], env: Record<string, string> = {}): 
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
   const exit = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
   return {
     child, exit, stdout: () => out, stderr: () => err,

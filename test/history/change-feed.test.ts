@@ -11,6 +11,7 @@ import { applyDiff } from '../../admin/history/route-diff.js';
 import { routesHash } from '../../admin/history/revision-log.js';
 import { openSse, type SseEvent, type SseStream } from '../../bench/sse-client.js';
 import { TOKEN, makeConfig, makeContext, tempDir } from '../admin/helpers.js';
+import { parseAs, type ChangeEvent, type ProblemBody, type ResetEvent, type RoutesBody } from './api-types.js';
 
 interface Running { admin: AdminHandle; path: string; dir: string; restart(): Promise<void>; close(): Promise<void> }
 
@@ -28,7 +29,7 @@ async function start(routes: unknown[], extra: Record<string, unknown> = {}): Pr
   const path = join(tmp.dir, 'portico.json');
   writeFileSync(path, JSON.stringify({ ...extra, routes }));
   const boot = () => {
-    const ctx = makeContext({ config: makeConfig(JSON.parse(readFileSync(path, 'utf8'))), configPath: path, listen: '127.0.0.1:0' });
+    const ctx = makeContext({ config: makeConfig(parseAs<Record<string, unknown>>(readFileSync(path, 'utf8'))), configPath: path, listen: '127.0.0.1:0' });
     return startAdmin(ctx);
   };
   const r: Running = {
@@ -46,14 +47,14 @@ async function start(routes: unknown[], extra: Record<string, unknown> = {}): Pr
   return r;
 }
 
-async function call(method: string, path: string, body?: unknown) {
+async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
   const res = await fetch(running!.admin.url + path, {
     method,
     headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  return { status: res.status, body: text ? parseAs<unknown>(text) : undefined };
 }
 
 async function follow(headers: Record<string, string> = {}, query = ''): Promise<SseStream> {
@@ -78,7 +79,7 @@ function replay(events: SseEvent[], routes: ReadonlyArray<Readonly<RouteSpec>>, 
   let prev = after;
   for (const e of events) {
     expect(e.event).toBe('revision');
-    const data = JSON.parse(e.data);
+    const data = parseAs<ChangeEvent>(e.data);
     expect(Number(e.id)).toBe(data.revision);
     expect(data.previous).toBe(prev);
     expect(data.revision).toBe(prev + 1); // the file store numbers revisions one by one
@@ -98,17 +99,17 @@ describe('GET /v1/changes (file store)', () => {
     expect(s.headers.get('cache-control')).toBe('no-store');
     const [reset] = await s.waitFor(1);
     expect(reset).toMatchObject({ id: '1', event: 'reset' });
-    const start0 = JSON.parse(reset.data);
+    const start0 = parseAs<ResetEvent>(reset.data);
     expect(start0).toMatchObject({ revision: 1, reason: 'start' });
     expect(start0.routes.map((r: RouteSpec) => r.id)).toEqual(['a']);
     for (let i = 0; i < 40; i++) await write(i);
     const events = await s.waitFor(41);
     const end = replay(events.slice(1), start0.routes, 1);
-    expect(JSON.parse(JSON.stringify(end))).toEqual((await call('GET', '/v1/routes')).body.routes);
+    expect(parseAs<unknown>(JSON.stringify(end))).toEqual(((await call('GET', '/v1/routes')).body as RoutesBody).routes);
     // a change made with a message carries it
     await call('POST', '/v1/routes', { id: 'z', pathPrefix: '/z', upstreams: ['http://127.0.0.1:1'] });
     const [last] = (await s.waitFor(42)).slice(41);
-    expect(JSON.parse(last.data)).toMatchObject({ source: { kind: 'admin', token: 'admin' }, added: [{ index: expect.any(Number), route: expect.objectContaining({ id: 'z' }) }] });
+    expect(parseAs<ChangeEvent>(last.data)).toMatchObject({ source: { kind: 'admin', token: 'admin' }, added: [{ route: { id: 'z' } }] });
   });
 
   it('Last-Event-ID resumes after that revision across an admin restart: no gap, no repeat', async () => {
@@ -126,7 +127,7 @@ describe('GET /v1/changes (file store)', () => {
     const rest = await s2.waitFor(90);
     const all = [...seen, ...rest];
     const end = replay(all, [], 1);
-    expect(JSON.parse(JSON.stringify(end))).toEqual((await call('GET', '/v1/routes')).body.routes);
+    expect(parseAs<unknown>(JSON.stringify(end))).toEqual(((await call('GET', '/v1/routes')).body as RoutesBody).routes);
     expect(all.map((e) => Number(e.id))).toEqual(Array.from({ length: 120 }, (_, i) => i + 2));
     // ?lastEventId= does the same for clients that cannot set the header
     const s3 = await follow({}, '?lastEventId=100');
@@ -138,9 +139,9 @@ describe('GET /v1/changes (file store)', () => {
     for (let i = 0; i < 10; i++) await write(i);
     const s = await follow({ 'last-event-id': '2' });
     const [reset] = await s.waitFor(1);
-    const data = JSON.parse(reset.data);
+    const data = parseAs<ResetEvent>(reset.data);
     expect(reset).toMatchObject({ event: 'reset', id: '11' });
-    expect(data).toMatchObject({ revision: 11, reason: 'behind', routes: (await call('GET', '/v1/routes')).body.routes });
+    expect(data).toMatchObject({ revision: 11, reason: 'behind', routes: ((await call('GET', '/v1/routes')).body as RoutesBody).routes });
     expect(data.hash).toBe(routesHash(data.routes));
     await write(10);
     const [next] = (await s.waitFor(2)).slice(1);
@@ -157,7 +158,7 @@ describe('GET /v1/changes (file store)', () => {
     expect((await fromOldest.waitFor(6)).map((e) => e.id)).toEqual(['8', '9', '10', '11', '12', '13']);
     const bad = await fetch(`${running!.admin.url}/v1/changes`, { headers: { 'last-event-id': 'abc' } });
     expect(bad.status).toBe(400);
-    expect((await bad.json()).pointer).toBe('/last-event-id');
+    expect(((await bad.json()) as ProblemBody).pointer).toBe('/last-event-id');
   });
 
   it('sends heartbeats while idle; at most history.maxSubscribers followers (503 + Retry-After beyond); HEAD answers the headers; closing the admin ends the streams', async () => {
@@ -168,7 +169,7 @@ describe('GET /v1/changes (file store)', () => {
     const third = await fetch(`${running!.admin.url}/v1/changes`);
     expect(third.status).toBe(503);
     expect(third.headers.get('retry-after')).toBe('5');
-    expect((await third.json()).type).toBe('urn:portico:problem:too-many-followers');
+    expect(((await third.json()) as ProblemBody).type).toBe('urn:portico:problem:too-many-followers');
     // one leaves: another may come
     b.close();
     let joined: SseStream | undefined;

@@ -18,7 +18,7 @@ export interface FileAdmin {
   /** Closes the app and starts a new one on the config file as it is now. */
   restart(): Promise<void>;
   close(): Promise<void>;
-  inject(method: string, url: string, payload?: unknown, headers?: Record<string, string>): Promise<{ statusCode: number; headers: Record<string, unknown>; json(): any; body: string }>;
+  inject(method: string, url: string, payload?: unknown, headers?: Record<string, string>): Promise<{ statusCode: number; headers: Record<string, unknown>; json<T = unknown>(): T; body: string }>;
 }
 
 /** `extra`: config members besides the routes (e.g. history: { keep: 3 }). */
@@ -27,7 +27,7 @@ export async function startFileAdmin(routes: unknown[], extra: Record<string, un
   const path = join(tmp.dir, 'portico.json');
   writeFileSync(path, JSON.stringify({ ...extra, routes }, null, 2));
   const boot = async () => {
-    const ctx = makeContext({ config: makeConfig(JSON.parse(readFileSync(path, 'utf8'))), configPath: path });
+    const ctx = makeContext({ config: makeConfig(JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>), configPath: path });
     const app = buildAdminApp(ctx, { defaultMetrics: false });
     await app.ready();
     return { ctx, app };

@@ -7,6 +7,7 @@ import { startAdmin } from '../../admin/api/start-admin.js';
 import type { AdminHandle } from '../../admin/api/admin-context.js';
 import { runRoutesClient, EXIT_OK, EXIT_REFUSED, EXIT_USAGE } from '../../admin/cli/routes-cli.js';
 import { TOKEN, makeConfig, makeContext, tempDir } from '../admin/helpers.js';
+import { parseAs, type Page } from './api-types.js';
 
 const tmp = tempDir();
 let admin: AdminHandle;
@@ -46,7 +47,7 @@ describe('portico routes history | diff | rollback', () => {
     r = await run(['history', '--limit', '1']);
     expect(r.out).toContain('(older: portico routes history --before 3)');
     r = await run(['history', '--before', '3', '--json']);
-    expect(JSON.parse(r.out).revisions.map((x: { revision: number }) => x.revision)).toEqual([2, 1]);
+    expect(parseAs<Page>(r.out).revisions.map((x) => x.revision)).toEqual([2, 1]);
 
     r = await run(['diff', '3']);
     expect(r.out).toBe('revision 3 (from 2): 0 added, 1 removed, 0 changed\n- api  */api -> http://127.0.0.1:8081\n');
@@ -61,7 +62,7 @@ describe('portico routes history | diff | rollback', () => {
     r = await run(['rollback', '2']);
     expect(r.out).toBe('revision 4 has the routes of revision 2 already: nothing changed\n');
     r = await run(['history', '--limit', '1', '--json']);
-    expect(JSON.parse(r.out).revisions[0]).toMatchObject({ revision: 4, message: 'api is back', source: { kind: 'rollback', to: 2, token: 'admin' } });
+    expect(parseAs<Page>(r.out).revisions[0]).toMatchObject({ revision: 4, message: 'api is back', source: { kind: 'rollback', to: 2, token: 'admin' } });
     // a changed route shows each member that changed
     await run(['rm', 'web']);
     await run(['add', '--id', 'web', '--prefix', '/', '--upstream', 'http://127.0.0.1:9999', '--strip']);

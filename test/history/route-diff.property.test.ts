@@ -29,7 +29,7 @@ describe('route diffs', () => {
       expect(plain(applyDiff(from, d))).toEqual(plain(to));
       expect(plain(undoDiff(to, d))).toEqual(plain(from));
       // the diff survives a JSON round trip (it is what the history stores)
-      const stored = JSON.parse(JSON.stringify(d));
+      const stored = JSON.parse(JSON.stringify(d)) as typeof d;
       expect(plain(undoDiff(to, stored))).toEqual(plain(from));
       // an order is stored only when kept routes moved relative to each other
       const kept = (a: RouteSpec[], b: RouteSpec[]) => a.filter((r) => b.some((x) => x.id === r.id)).map((r) => r.id).join();

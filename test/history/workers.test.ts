@@ -9,6 +9,7 @@ import { ensureBuilt } from '../helpers/built.js';
 import { startOrigin, tempDir } from '../admin/helpers.js';
 import { BIN, getFresh, killAll, spreadOverWorkers, startPortico, until, type Portico } from '../cluster/helpers.js';
 import { openSse } from '../../bench/sse-client.js';
+import { parseAs, type ChangeEvent, type Page, type Rollback } from './api-types.js';
 
 let etcd: EtcdServer;
 const origins: Array<Awaited<ReturnType<typeof startOrigin>>> = [];
@@ -29,13 +30,12 @@ afterAll(async () => {
 });
 
 const route = (upstream: string) => ({ id: 'api', pathPrefix: '/api', upstreams: [upstream] });
-const json = (r: { body: string }) => JSON.parse(r.body);
 
 /** Rolls back to `rev` and checks that, once answered, both workers serve `name`. */
 async function rollbackServedByBoth(p: Portico, rev: number, name: string): Promise<number> {
   const r = await p.call('POST', `/v1/revisions/${rev}/rollback`);
   expect(r.status, r.body).toBe(200);
-  const revision = json(r).revision;
+  const revision = parseAs<Rollback>(r.body).revision;
   const s = await p.status();
   expect(s.workers.map((w) => w.revision)).toEqual([revision, revision]);
   const answers = await spreadOverWorkers(p, () => getFresh(p.port, '/api/slow?delay=1500'));
@@ -53,7 +53,7 @@ describe('route history with --workers 2', () => {
     const config = join(tmp.dir, 'workers.json');
     writeFileSync(config, JSON.stringify({ routes: [route(origins[0].url)] }));
     let p = await startPortico(['--workers', '2', '--config', config, '--log-level', 'warn']);
-    expect(json(await p.call('GET', '/v1/revisions')).current).toBe(1);
+    expect(parseAs<Page>((await p.call('GET', '/v1/revisions')).body).current).toBe(1);
     const feed = await openSse(`${p.admin}/v1/changes`);
     await feed.waitFor(1);
     expect((await p.call('PUT', '/v1/routes/api', route(origins[1].url))).status).toBe(200);
@@ -62,16 +62,16 @@ describe('route history with --workers 2', () => {
     expect(rolled).toBe(3);
     const events = await feed.waitFor(3);
     expect(events.map((e) => [e.event, e.id])).toEqual([['reset', '1'], ['revision', '2'], ['revision', '3']]);
-    expect(JSON.parse(events[2].data)).toMatchObject({ source: { kind: 'rollback', to: 1 }, changed: [{ id: 'api', members: ['upstreams'] }] });
+    expect(parseAs<ChangeEvent>(events[2].data)).toMatchObject({ source: { kind: 'rollback', to: 1 }, changed: [{ id: 'api', members: ['upstreams'] }] });
     feed.close();
 
     await stop(p);
-    expect(JSON.parse(readFileSync(join(tmp.dir, 'workers.history.json'), 'utf8')).head.revision).toBe(3);
+    expect(parseAs<{ head: { revision: number } }>(readFileSync(join(tmp.dir, 'workers.history.json'), 'utf8')).head.revision).toBe(3);
     p = await startPortico(['--workers', '2', '--config', config, '--log-level', 'warn']);
     const s = await p.status();
     expect(s.revision).toBe(3);
     expect(s.workers.map((w) => w.revision)).toEqual([3, 3]);
-    expect(json(await p.call('GET', '/v1/revisions')).revisions.map((r: { revision: number }) => r.revision)).toEqual([3, 2, 1]);
+    expect(parseAs<Page>((await p.call('GET', '/v1/revisions')).body).revisions.map((r) => r.revision)).toEqual([3, 2, 1]);
     const resumed = await openSse(`${p.admin}/v1/changes`, { 'last-event-id': '2' });
     expect((await resumed.waitFor(1)).map((e) => [e.event, e.id])).toEqual([['revision', '3']]);
     expect((await p.call('PUT', '/v1/routes/api', route(origins[1].url))).status).toBe(200);
@@ -89,6 +89,6 @@ describe('route history with --workers 2', () => {
     expect((await p.call('PUT', '/v1/routes/api', route(origins[1].url))).status).toBe(200);
     await until(() => getFresh(p.port, '/api/x'), (r) => r.body === 'two /api/x');
     const rolled = await rollbackServedByBoth(p, rev, 'one');
-    expect(json(await p.call('GET', '/v1/revisions?limit=1')).revisions[0]).toMatchObject({ revision: rolled, source: { kind: 'rollback', to: rev } });
+    expect(parseAs<Page>((await p.call('GET', '/v1/revisions?limit=1')).body).revisions[0]).toMatchObject({ revision: rolled, source: { kind: 'rollback', to: rev } });
   }, 180_000);
 });

@@ -322,7 +322,7 @@ describe('large uploads stream with flat memory', () => {
     const r = await response;
     const { heapGrowth, totalGrowth } = mem.stop();
     expect(r.status).toBe(200);
-    const body = JSON.parse(r.small);
+    const body: unknown = JSON.parse(r.small);
     expect(body).toEqual({ url: '/big', n: size, sha1: sent.digest('hex') });
     expect(heapGrowth).toBeLessThan(64 * MiB);
     expect(totalGrowth).toBeLessThan(128 * MiB);
@@ -351,7 +351,7 @@ describe('large uploads stream with flat memory', () => {
     const r = await response;
     const { heapGrowth, totalGrowth } = mem.stop();
     expect(r.status).toBe(200);
-    const body = JSON.parse(r.small);
+    const body: unknown = JSON.parse(r.small);
     expect(body).toEqual({ url: '/chunked', n: size, sha1: sent.digest('hex') });
     expect(heapGrowth).toBeLessThan(64 * MiB);
     expect(totalGrowth).toBeLessThan(128 * MiB);

@@ -356,7 +356,7 @@ describe('portico command: TLS', () => {
   it('--tls-listen with --tls-cert/--tls-key pairs serves HTTPS with the certificate chosen by SNI', async () => {
     const a = pki.issue({ names: ['a.test'] });
     const b = pki.issue({ names: ['b.test'] });
-    const origin = await startHttpOrigin((req, res) => res.end(`tls ${req.headers['x-forwarded-proto']}`));
+    const origin = await startHttpOrigin((req, res) => res.end(`tls ${String(req.headers['x-forwarded-proto'])}`));
     cleanups.push(() => origin.close());
     const { run } = await running(['--tls-listen', '127.0.0.1:0', '--tls-cert', a.cert, '--tls-key', a.key, '--tls-cert', b.cert, '--tls-key', b.key, '--route', `/=http://127.0.0.1:${origin.port}`]);
     const port = Number(/https:\/\/127\.0\.0\.1:(\d+)/.exec(run.stderr())![1]);

@@ -23,6 +23,15 @@ describe('configuration error messages', () => {
     expect(message({ routes: [{ id: 'a', pathPrefix: '/', upstreams: [{ url: 'http://127.0.0.1:1', weight: 0 }] }] })).toBe('/routes/0/upstreams/0/weight must be >= 1');
   });
 
+  it('fill in the admin defaults also when only some admin settings are given', () => {
+    // (a oneOf of false and an object kept Ajv from filling them in: no listen at all)
+    expect(resolveConfig({ admin: { token: 'x'.repeat(16) } }).admin).toEqual({
+      listen: '127.0.0.1:9090', token: 'x'.repeat(16), tokens: [], metricsAuth: true, failedAuth: { burst: 10, refillMs: 6000, delayMs: 1000 },
+    });
+    expect(resolveConfig({ admin: false }).admin).toBe(false);
+    expect(message({ admin: 'yes' })).toBe('/admin must be false or an object');
+  });
+
   it('suggest the key that was probably meant, without a doubled slash', () => {
     expect(message({ logLevl: 'info' })).toBe('/logLevl is not a known setting (did you mean "logLevel"?)');
     expect(message({ Listen: '127.0.0.1:1' })).toBe('/Listen is not a known setting (did you mean "listen"?)');

@@ -250,14 +250,14 @@ describe('upgrades', () => {
   it('tunnels a WebSocket through a route', async () => {
     const server = http.createServer();
     const wss = new WebSocketServer({ server });
-    wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
+    wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${(m as Buffer).toString()}`)));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     cleanups.push(() => new Promise<void>((r) => { wss.close(); server.close(() => r()); }));
     const p = await proxyTo((server.address() as net.AddressInfo).port);
     const ws = new WebSocket(`ws://127.0.0.1:${p.port}/chat`);
     const reply = await new Promise<string>((resolve, reject) => {
       ws.on('open', () => ws.send('hi'));
-      ws.on('message', (m) => resolve(m.toString()));
+      ws.on('message', (m) => resolve((m as Buffer).toString()));
       ws.on('error', reject);
     });
     expect(reply).toBe('echo:hi');

@@ -33,7 +33,8 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   return cond();
 }
 
-function tryConnect(port: number): Promise<'connected' | string> {
+/** 'connected', or the connect error's code. */
+function tryConnect(port: number): Promise<string> {
   return new Promise((resolve) => {
     const s = net.connect({ port, host: '127.0.0.1' });
     s.once('connect', () => { s.destroy(); resolve('connected'); });

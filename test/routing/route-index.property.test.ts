@@ -93,7 +93,7 @@ function requestNear(shapes: Shape[]): fc.Arbitrary<Req> {
   return fc.tuple(fc.constantFrom(...shapes), request, fc.constantFrom('', '/', 'a', '/a', '/a/b', 'b/', '/'), fc.constantFrom('a', 'b', 'a.b')).map(([s, random, more, sub]) => ({
     host: s.host === undefined ? random.host : s.host.startsWith('*.') ? `${sub}${s.host.slice(1)}` : s.host.toLowerCase(),
     path: s.pathPrefix + more,
-    method: s.methods && random.method !== 'DELETE' ? s.methods[0]! : random.method,
+    method: s.methods && random.method !== 'DELETE' ? s.methods[0] : random.method,
     headers: [...Object.entries(s.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as [string, string]).slice(random.headers.length % 2), ...random.headers],
   }));
 }
@@ -200,7 +200,7 @@ describe('route index against the linear matcher (property)', () => {
       const running = t.routes.map((r) => r.spec as RouteSpec);
       const at = running.length ? e.at % (running.length + 1) : 0;
       const inserted = e.insert.map((s) => ({ id: `e${serial++}`, ...s, upstreams: ['http://127.0.0.1:9'] }));
-      if (e.reuseId !== undefined && inserted.length > 0 && running.length > 0) inserted[0]!.id = running[e.reuseId % running.length]!.id;
+      if (e.reuseId !== undefined && inserted.length > 0 && running.length > 0) inserted[0].id = running[e.reuseId % running.length].id;
       running.splice(at, e.remove, ...inserted);
       let fresh: RouteTable | ProxyError;
       try {
@@ -253,7 +253,7 @@ describe('route index against the linear matcher (property)', () => {
         const list = specs(shapes);
         const reference = RouteTable.build(list.map((s, i) => ({ ...s, pathPrefix: `/unique/${i}` })), 1);
         // compile the same routes (same hosts, prefixes and conditions) without the check
-        const compiled = reference.routes.map((r, i) => ({ ...r, pathPrefix: list[i]!.pathPrefix }) as Route);
+        const compiled = reference.routes.map((r, i) => ({ ...r, pathPrefix: list[i].pathPrefix }));
         const dup = oldDuplicate(compiled);
         let error: ProxyError | undefined;
         try {

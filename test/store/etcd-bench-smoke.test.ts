@@ -15,7 +15,11 @@ describe.skipIf(!built)(`bench/etcd-fleet smoke${built ? '' : ' (skipped: dist/ 
     try {
       const out = join(tmp.dir, 'result.json');
       await promisify(execFile)(process.execPath, [script, '--changes', '3', '--seconds', '1', '--rounds', '1', '--connections', '2', '--rate', '5', '--json', out], { timeout: 100_000 });
-      const r = JSON.parse(readFileSync(out, 'utf8'));
+      type Throughput = { errors: number; non2xx: number };
+      const r = JSON.parse(readFileSync(out, 'utf8')) as {
+        writeOnA_to_trafficOnB_ms: { n: number };
+        throughputB: { baseline: Throughput; whileChanging: Throughput & { changesFailed: number; rps: number } };
+      };
       expect(r.writeOnA_to_trafficOnB_ms.n).toBe(3);
       expect(r.throughputB.whileChanging.changesFailed).toBe(0);
       expect(r.throughputB.baseline.errors + r.throughputB.whileChanging.errors).toBe(0);

@@ -70,7 +70,7 @@ describe.skipIf(!binBuilt)(`portico with an etcd store${binBuilt ? '' : ` (skipp
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('ftp');
     r = await runPortico(['store', 'frobnicate', '--store', url]);
-    expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown command "frobnicate"') });
+    expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown command "frobnicate"') as string });
   }, 60_000);
 
   it('restarted while etcd is down: serves the cached table and resynchronises when etcd is back; without a cache it refuses to start', async () => {
@@ -81,7 +81,8 @@ describe.skipIf(!binBuilt)(`portico with an etcd store${binBuilt ? '' : ` (skipp
     expect((await runPortico(['store', 'import', '--store', url, file])).code).toBe(0);
 
     let p = start(['--store', url, '--store-cache', cache]);
-    let { proxyUrl, adminUrl } = await startedPortico(p, true);
+    let { adminUrl } = await startedPortico(p, true);
+    let proxyUrl: string;
     expect(await until(() => existsSync(cache))).toBeDefined();
     const revision = (await status(adminUrl!)).revision;
     p.kill();
@@ -110,12 +111,12 @@ describe.skipIf(!binBuilt)(`portico with an etcd store${binBuilt ? '' : ` (skipp
 
   it('configuration checks: a bad --store URL and routes beside an etcd store exit 2 with the reason', async () => {
     let r = await runPortico(['--store', 'etcd://127.0.0.1:2379', '--check']);
-    expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining('expected etcd://HOST:PORT[,HOST:PORT...]/PREFIX') });
+    expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining('expected etcd://HOST:PORT[,HOST:PORT...]/PREFIX') as string });
     r = await runPortico(['--store', `etcd://${etcd.endpoint}/x`, '--route', `/a=${origin.url}`, '--check']);
-    expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining('with an etcd store the routes live in etcd') });
+    expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining('with an etcd store the routes live in etcd') as string });
     const cfg = join(tmp.dir, 'etcd-config.json');
     writeFileSync(cfg, JSON.stringify({ store: { type: 'etcd', endpoints: [etcd.endpoint], prefix: 'no-slash' } }));
     r = await runPortico(['--config', cfg, '--check']);
-    expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining('/store') });
+    expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining('/store') as string });
   }, 60_000);
 });

@@ -59,10 +59,10 @@ describe('etcd store: a fleet of two instances', () => {
     let out = '';
     const code = await runRoutesClient(['list', '--json', '--admin', a.admin.url], { env: {}, out: (s) => { out += s; }, err: () => {} });
     expect(code).toBe(EXIT_OK);
-    expect(JSON.parse(out).routes).toEqual([expect.objectContaining({ id: 'api', upstreams: [origins[1].url] })]);
+    expect((JSON.parse(out) as { routes: unknown }).routes).toEqual([expect.objectContaining({ id: 'api', upstreams: [origins[1].url] })]);
 
     const status = await api(b, 'GET', '/v1/status');
-    expect(status.body).toMatchObject({ revision: la.body.revision, store: { type: 'etcd', connected: true, revision: la.body.revision, prefix } });
+    expect(status.body).toMatchObject({ revision: la.body?.revision, store: { type: 'etcd', connected: true, revision: la.body?.revision, prefix } });
   }, 60_000);
 
   it('two admins change the same route with the same If-Match on two instances: one wins, the other gets 412', async () => {
@@ -79,9 +79,9 @@ describe('etcd store: a fleet of two instances', () => {
         api(b, 'PATCH', '/v1/routes/api', { pathPrefix: `/b${round}` }, { 'if-match': etag }),
       ]);
       expect(results.map((x) => x.status).sort(), JSON.stringify(results.map((x) => x.body))).toEqual([200, 412]);
-      const winner = results.find((x) => x.status === 200)!.body.pathPrefix;
-      expect(await until(async () => (await api(b, 'GET', '/v1/routes/api')).body.pathPrefix === winner)).toBeDefined();
-      expect((await api(a, 'GET', '/v1/routes/api')).body.pathPrefix).toBe(winner);
+      const winner = results.find((x) => x.status === 200)!.body?.pathPrefix;
+      expect(await until(async () => (await api(b, 'GET', '/v1/routes/api')).body?.pathPrefix === winner)).toBeDefined();
+      expect((await api(a, 'GET', '/v1/routes/api')).body?.pathPrefix).toBe(winner);
     }
   }, 60_000);
 
@@ -95,7 +95,7 @@ describe('etcd store: a fleet of two instances', () => {
     expect(await until(follows(b, 'one'))).toBeDefined();
 
     relay.cut();
-    expect(await until(async () => (await api(b, 'GET', '/v1/status')).body.store.connected === false)).toBeDefined();
+    expect(await until(async () => (await api(b, 'GET', '/v1/status')).body?.store?.connected === false)).toBeDefined();
     expect((await api(b, 'GET', '/readyz')).status).toBe(200);
     const metrics = await (await fetch(`${b.admin.url}/metrics`)).text();
     expect(metrics).toMatch(/portico_store_connected\{type="etcd"\} 0/);
@@ -113,7 +113,7 @@ describe('etcd store: a fleet of two instances', () => {
 
     relay.heal();
     expect(await until(follows(b, 'two'))).toBeDefined();
-    expect(await until(async () => (await api(b, 'GET', '/v1/status')).body.store.connected === true)).toBeDefined();
+    expect(await until(async () => (await api(b, 'GET', '/v1/status')).body?.store?.connected === true)).toBeDefined();
     expect((await api(b, 'GET', '/v1/routes')).body).toEqual((await api(a, 'GET', '/v1/routes')).body);
   }, 90_000);
 
@@ -127,13 +127,13 @@ describe('etcd store: a fleet of two instances', () => {
       const r = await api(a, 'PUT', '/v1/routes/api', route(origins[1].url));
       expect(r.status).toBe(503);
       expect(Date.now() - started).toBeLessThan(5000);
-      expect((await api(a, 'GET', '/v1/status')).body.store.connected).toBe(false);
+      expect((await api(a, 'GET', '/v1/status')).body?.store?.connected).toBe(false);
       expect((await get(a.port, '/api/x')).body).toBe('one /api/x');
     } finally {
       process.kill(etcd.pid!, 'SIGCONT');
     }
     expect(await until(async () => (await api(a, 'PUT', '/v1/routes/api', route(origins[1].url))).status === 200, 30_000)).toBeDefined();
-    expect(await until(async () => (await api(a, 'GET', '/v1/status')).body.store.connected === true)).toBeDefined();
+    expect(await until(async () => (await api(a, 'GET', '/v1/status')).body?.store?.connected === true)).toBeDefined();
   }, 60_000);
 
   it('etcd killed and restarted under load: no failed proxied request, writes 503 within 5 s, then work again', async () => {
@@ -160,7 +160,7 @@ describe('etcd store: a fleet of two instances', () => {
     try {
       await until(() => ok > 50);
       await etcd.kill();
-      expect(await until(async () => (await api(a, 'GET', '/v1/status')).body.store.connected === false)).toBeDefined();
+      expect(await until(async () => (await api(a, 'GET', '/v1/status')).body?.store?.connected === false)).toBeDefined();
       const started = Date.now();
       const refused = await api(a, 'PUT', '/v1/routes/api', route(origins[1].url));
       const took = Date.now() - started;
@@ -176,7 +176,7 @@ describe('etcd store: a fleet of two instances', () => {
       await etcd.start();
       expect(await until(async () => (await api(a, 'PUT', '/v1/routes/api', route(origins[1].url))).status === 200, 30_000)).toBeDefined();
       expect(await until(follows(b, 'two'))).toBeDefined();
-      expect((await api(b, 'GET', '/v1/status')).body.store.connected).toBe(true);
+      expect((await api(b, 'GET', '/v1/status')).body?.store?.connected).toBe(true);
     } finally {
       stop = true;
       await Promise.all(load);

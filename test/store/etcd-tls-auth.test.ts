@@ -55,12 +55,12 @@ describe('etcd store with TLS and authentication', () => {
       const r = await api(inst, 'POST', '/v1/routes', { id: 't', pathPrefix: '/t', upstreams: [origin.url] });
       expect(r.status, JSON.stringify(r.body)).toBe(201);
       expect(await until(async () => (await get(inst.port, '/t/1')).body === 'T /t/1')).toBeDefined();
-      expect((await api(inst, 'GET', '/v1/status')).body.store).toMatchObject({ connected: true });
+      expect((await api(inst, 'GET', '/v1/status')).body?.store).toMatchObject({ connected: true });
       // the etcd password is a secret: not served, and a GET -> PUT round trip keeps it
       const config = await api(inst, 'GET', '/v1/config');
-      expect(config.body.config.store).toMatchObject({ type: 'etcd', auth: { username: 'root' } });
+      expect(config.body?.config?.store).toMatchObject({ type: 'etcd', auth: { username: 'root' } });
       expect(JSON.stringify(config.body)).not.toContain(PASSWORD);
-      const put = await api(inst, 'PUT', '/v1/config', { ...config.body.config, routes: [] }, { 'if-match': config.headers.get('etag')! });
+      const put = await api(inst, 'PUT', '/v1/config', { ...config.body?.config, routes: [] }, { 'if-match': config.headers.get('etag')! });
       expect(put.status, JSON.stringify(put.body)).toBe(200);
       expect(await until(async () => (await get(inst.port, '/t/1')).status === 404)).toBeDefined();
     } finally {
@@ -79,7 +79,7 @@ describe('etcd store with TLS and authentication', () => {
     expect(r.code, r.stderr).toBe(0);
     r = await runPortico(['store', 'export', '--store', url, ...tlsFlags, '--password-file', passwordFile]);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout).routes.map((x: { id: string }) => x.id)).toEqual(['cli']);
+    expect((JSON.parse(r.stdout) as { routes: Array<{ id: string }> }).routes.map((x: { id: string }) => x.id)).toEqual(['cli']);
     // without the password, etcd refuses
     r = await runPortico(['store', 'export', '--store', url, ...tlsFlags]);
     expect(r.code).toBe(1);

@@ -13,8 +13,8 @@ describe('file store status', () => {
       await app.ready();
       const before = await app.inject({ method: 'GET', url: '/v1/status', headers: h({}, false) });
       expect(before.statusCode).toBe(200);
-      expect(before.json()).toMatchObject({ revision: 1, store: { type: 'file', connected: true, revision: 1, path: expect.stringContaining('portico.json') } });
-      expect(Number.isNaN(Date.parse(before.json().store.since))).toBe(false);
+      expect(before.json()).toMatchObject({ revision: 1, store: { type: 'file', connected: true, revision: 1, path: expect.stringContaining('portico.json') as string } });
+      expect(Number.isNaN(Date.parse(before.json<{ store: { since: string } }>().store.since))).toBe(false);
       const created = await app.inject({ method: 'POST', url: '/v1/routes', headers: h(), payload: { id: 'a', pathPrefix: '/a', upstreams: ['http://127.0.0.1:8081'] } });
       expect(created.statusCode).toBe(201);
       expect((await app.inject({ method: 'GET', url: '/v1/status', headers: h({}, false) })).json()).toMatchObject({ revision: 2, store: { revision: 2 } });

@@ -42,6 +42,14 @@ export async function startInstance(store: EtcdStoreConfig, historyKeep?: number
   };
 }
 
+/** The members of admin API answers that these tests read (each endpoint has some of them). */
+export interface AdminBody {
+  revision?: number;
+  pathPrefix?: string;
+  store?: { connected?: boolean };
+  config?: Record<string, unknown>;
+}
+
 /** An admin API call: status, headers and parsed JSON body. */
 export async function api(inst: Instance, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(`${inst.admin.url}${path}`, {
@@ -55,7 +63,7 @@ export async function api(inst: Instance, method: string, path: string, body?: u
     signal: AbortSignal.timeout(15_000),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as AdminBody) : undefined };
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });

@@ -61,7 +61,7 @@ async function tlsProxy(tlsExtra: Record<string, unknown> = {}, extra: Record<st
 }
 
 /** The certificate a handshake with `servername` (undefined: no SNI) gets. */
-async function servedCert(port: number, servername: string | undefined): Promise<{ cn: string; fingerprint: string; alpn: string | false; protocol: string | null }> {
+async function servedCert(port: number, servername: string | undefined): Promise<{ cn: string; fingerprint: string; alpn: string | false | null; protocol: string | null }> {
   const c = await RawClient.connectTls(port, { servername, ca: pki.caPem, rejectUnauthorized: false, ALPNProtocols: ['h2', 'http/1.1'] });
   const cert = c.socket.getPeerCertificate();
   const out = { cn: cert.subject.CN as string, fingerprint: cert.fingerprint256, alpn: c.socket.alpnProtocol, protocol: c.socket.getProtocol() };
@@ -168,7 +168,7 @@ describe('certificate hot swap', () => {
         }
       }
     };
-    const workers = [...Array(4)].map(() => worker(keepAlive, false)).concat([...Array(4)].map(() => worker(fresh, true)));
+    const workers = Array.from({ length: 4 }, () => worker(keepAlive, false)).concat(Array.from({ length: 4 }, () => worker(fresh, true)));
     for (let i = 0; i < 10; i++) {
       await sleep(50);
       const next = i % 2 === 0 ? a2 : a;
@@ -236,8 +236,8 @@ describe('listener configuration', () => {
     await expect(startProxy({ listeners: [{ ...tlsEntry, redirectToHttps: {} }], routes })).rejects.toMatchObject({ path: '/listeners/0/redirectToHttps' });
     await expect(startProxy({ listeners: [{ ...tlsEntry, id: 'x' }, { ...tlsEntry, id: 'x' }], routes })).rejects.toMatchObject({ path: '/listeners/1/id' });
     await expect(startProxy({ listeners: [{ listen: '127.0.0.1:0', tls: { certificates: [{ cert: a.cert, key: `${pki.dir}/none.key` }] } }], routes }))
-      .rejects.toMatchObject({ code: 'PRX_ERR_TLS_FILE', path: '/listeners/0/tls/certificates/0/key', message: expect.stringContaining(`${pki.dir}/none.key`) });
+      .rejects.toMatchObject({ code: 'PRX_ERR_TLS_FILE', path: '/listeners/0/tls/certificates/0/key', message: expect.stringContaining(`${pki.dir}/none.key`) as string });
     await expect(startProxy({ listeners: [{ listen: '127.0.0.1:0', tls: { certificates: [{ cert: a.key, key: a.key }] } }], routes }))
-      .rejects.toMatchObject({ path: '/listeners/0/tls/certificates/0/cert', message: expect.stringContaining(`certificate file ${a.key} is not a valid PEM certificate`) });
+      .rejects.toMatchObject({ path: '/listeners/0/tls/certificates/0/cert', message: expect.stringContaining(`certificate file ${a.key} is not a valid PEM certificate`) as string });
   });
 });

@@ -28,7 +28,8 @@ async function httpsOrigin(opts: https.ServerOptions): Promise<Origin> {
   const o: Origin = { port: 0, clientCNs: [], sessions: 0 };
   const server = https.createServer(opts, (req, res) => {
     const cert = (req.socket as tls.TLSSocket).getPeerCertificate();
-    o.clientCNs.push(cert?.subject?.CN);
+    const cn = cert?.subject?.CN; // a subject may repeat CN (string[])
+    o.clientCNs.push(Array.isArray(cn) ? cn.join(',') : cn);
     res.end(`secure ${req.url}`);
   });
   server.on('secureConnection', () => { o.sessions++; });
@@ -103,7 +104,7 @@ describe('https:// upstreams', () => {
   it('servername overrides SNI and the verified name', async () => {
     const named = pki.issue({ names: ['api.internal.test'], stem: 'named' });
     let sni: string | false | undefined;
-    const o = await httpsOrigin({ cert: named.certPem, key: named.keyPem, SNICallback: (n, cb) => { sni = n; cb(null, undefined as unknown as tls.SecureContext); } });
+    const o = await httpsOrigin({ cert: named.certPem, key: named.keyPem, SNICallback: (n, cb) => { sni = n; cb(null, undefined); } });
     const p = await proxyTo(`https://127.0.0.1:${o.port}`, { upstreamTls: { ca: pki.caFile, servername: 'api.internal.test' } });
     expect((await get(p.port)).status).toBe(200);
     expect(sni).toBe('api.internal.test');
@@ -136,9 +137,9 @@ describe('https:// upstreams', () => {
   it('unreadable or mismatched route TLS files are configuration errors naming the file', async () => {
     const other = pki.issue({ names: ['x.test'], stem: 'x' });
     await expect(startProxy({ routes: [{ id: 'up', pathPrefix: '/', upstreams: ['https://localhost:1'], upstreamTls: { ca: '/nonexistent/ca.pem' } }] }))
-      .rejects.toMatchObject({ code: 'PRX_ERR_BAD_ROUTE', path: '/routes/0/upstreamTls/ca', message: expect.stringContaining('/nonexistent/ca.pem') });
+      .rejects.toMatchObject({ code: 'PRX_ERR_BAD_ROUTE', path: '/routes/0/upstreamTls/ca', message: expect.stringContaining('/nonexistent/ca.pem') as string });
     await expect(startProxy({ routes: [{ id: 'up', pathPrefix: '/', upstreams: ['https://localhost:1'], upstreamTls: { cert: good.cert, key: other.key } }] }))
-      .rejects.toMatchObject({ path: '/routes/0/upstreamTls/key', message: expect.stringContaining(`key file ${other.key} does not match certificate file ${good.cert}`) });
+      .rejects.toMatchObject({ path: '/routes/0/upstreamTls/key', message: expect.stringContaining(`key file ${other.key} does not match certificate file ${good.cert}`) as string });
   });
 });
 
