@@ -3,7 +3,8 @@
 // byte at a time costs the same as a head read whole (no rescans; Twisted's LineReceiver
 // rescans its whole buffer on every read).
 //
-// Counting follows Twisted (../shared/reference/twisted-proxy-spec.md §2, §13):
+// Counting follows Twisted's HTTPChannel and LineReceiver
+// (https://github.com/twisted/twisted/blob/trunk/src/twisted/web/http.py):
 // - line length: bytes of one line, CRLF excluded; more than maxLine is an error as soon as the
 //   (maxLine+1)th byte arrives, CRLF or not;
 // - head size: start-line plus every field line, CRLFs excluded; more than maxHead is an error;

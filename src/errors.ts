@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   PRX_ERR_UPSTREAM_RESET: e(502, 'warn', 'the upstream closed or reset the connection'),
   PRX_ERR_UPSTREAM_INVALID: e(502, 'warn', 'the upstream sent an invalid response'),
   PRX_ERR_POOL_FULL: e(503, 'warn', 'the upstream pool has no free connection in time'),
+  PRX_ERR_OVERLOADED: e(503, 'warn', 'every upstream of the route is at its concurrency limit and its wait queue is full or timed out (Retry-After: 1)'),
   PRX_ERR_UPSTREAM_TLS: e(502, 'warn', 'the TLS handshake with an https:// upstream or its certificate verification failed'),
   // the client's request (the channel)
   PRX_BODY_TOO_LARGE: e(413, 'info', 'the request body exceeds limits.maxBodyBytes'),

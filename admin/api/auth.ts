@@ -17,7 +17,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isLoopbackHost } from '../../src/net/loopback.js';
-import { AdminProblem } from './problem.js';
+import { AdminProblem } from '../protocol/problem.js';
 import { accessOf, type AccessRouteConfig } from './access-policy.js';
 import type { Principal, TokenSet } from './credentials.js';
 import type { AdminRole } from '../../src/config/admin-schema.js';

@@ -3,7 +3,7 @@
 // structuredClone) would otherwise overflow the stack on a body like 10,000 nested objects
 // and answer 500. Checked once per body, without recursion, before anything else reads it.
 import type { FastifyInstance } from 'fastify';
-import { AdminProblem } from './problem.js';
+import { AdminProblem } from '../protocol/problem.js';
 
 /** Deepest nesting of objects/arrays an admin body may have (a config document needs ~6). */
 export const MAX_BODY_DEPTH = 32;

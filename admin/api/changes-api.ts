@@ -16,8 +16,8 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { RouteStore } from '../stores/route-store.js';
 import { routesHash, type LogEvent, type RevisionRecord } from '../history/revision-log.js';
-import { AdminProblem, methodNotAllowed } from './problem.js';
-import { problemResponses } from './schemas.js';
+import { AdminProblem, methodNotAllowed } from '../protocol/problem.js';
+import { problemResponses } from '../protocol/schemas.js';
 
 export interface ChangesPluginOptions {
   store: RouteStore;

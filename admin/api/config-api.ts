@@ -7,9 +7,9 @@ import type { Config } from '../../src/config/config.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
 import type { RouteStore } from '../stores/route-store.js';
 import { keep, normalizeRoute, sameRoute } from '../stores/file-store.js';
-import { canonicalJson, checkIfMatch, configEtag, ifNoneMatchHits } from './etag.js';
-import { AdminProblem, methodNotAllowed, pointerToken, requireMediaType } from './problem.js';
-import { ifMatchHeaders, mutationQuery, noQuery, problemResponses } from './schemas.js';
+import { canonicalJson, checkIfMatch, configEtag, ifNoneMatchHits } from '../protocol/etag.js';
+import { AdminProblem, methodNotAllowed, pointerToken, requireMediaType } from '../protocol/problem.js';
+import { ifMatchHeaders, mutationQuery, noQuery, problemResponses } from '../protocol/schemas.js';
 import { changeMeta } from './change-meta.js';
 
 export interface ConfigPluginOptions {

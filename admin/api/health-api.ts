@@ -1,7 +1,7 @@
 // Liveness and readiness probes.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { DataPlane } from '../../src/contract/data-plane.js';
-import { noQuery } from './schemas.js';
+import { noQuery } from '../protocol/schemas.js';
 
 export interface HealthPluginOptions {
   plane: DataPlane;

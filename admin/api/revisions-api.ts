@@ -8,9 +8,9 @@ import type { RouteStore } from '../stores/route-store.js';
 import { keep } from '../stores/file-store.js';
 import { RevisionGone, diffOf, sameRoutes, type RevisionLog, type RevisionRecord } from '../history/revision-log.js';
 import { diffRoutes, sameSpec, type RouteDiff } from '../history/route-diff.js';
-import { checkIfMatch, configEtag, ifNoneMatchHits } from './etag.js';
-import { AdminProblem, methodNotAllowed } from './problem.js';
-import { ifMatchHeaders, mutationQuery, problemResponses } from './schemas.js';
+import { checkIfMatch, configEtag, ifNoneMatchHits } from '../protocol/etag.js';
+import { AdminProblem, methodNotAllowed } from '../protocol/problem.js';
+import { ifMatchHeaders, mutationQuery, problemResponses } from '../protocol/schemas.js';
 import { changeMeta, tokenName } from './change-meta.js';
 
 export interface RevisionsPluginOptions {

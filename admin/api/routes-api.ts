@@ -4,9 +4,9 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify'
 import type { RouteSpec } from '../../src/routing/route-spec.js';
 import type { RouteStore } from '../stores/route-store.js';
 import { keep, normalizeRoute, sameRoute, type ChangeOutcome, type ChangePlan } from '../stores/file-store.js';
-import { checkIfMatch, configEtag, ifNoneMatchHits, routeEtag } from './etag.js';
-import { AdminProblem, describeAjvError, methodNotAllowed, requireMediaType } from './problem.js';
-import { idParams, ifMatchHeaders, mutationQuery, noQuery, problemResponses, validateRoute } from './schemas.js';
+import { checkIfMatch, configEtag, ifNoneMatchHits, routeEtag } from '../protocol/etag.js';
+import { AdminProblem, describeAjvError, methodNotAllowed, requireMediaType } from '../protocol/problem.js';
+import { idParams, ifMatchHeaders, mutationQuery, noQuery, problemResponses, validateRoute } from '../protocol/schemas.js';
 import { changeMeta } from './change-meta.js';
 import type { ChangeMeta } from '../history/revision-log.js';
 

@@ -5,8 +5,8 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { DataPlane } from '../../src/contract/data-plane.js';
 import type { RouteStore } from '../stores/route-store.js';
-import { AdminProblem, methodNotAllowed } from './problem.js';
-import { noQuery, problemResponses } from './schemas.js';
+import { AdminProblem, methodNotAllowed } from '../protocol/problem.js';
+import { noQuery, problemResponses } from '../protocol/schemas.js';
 
 export interface StatusPluginOptions {
   plane: DataPlane;

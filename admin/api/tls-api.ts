@@ -11,8 +11,8 @@ import type { DataPlane } from '../../src/contract/data-plane.js';
 import { CertificateStore } from '../../src/tls/certificate-store.js';
 import { certificateList, filePath } from '../../src/config/schema.js';
 import { readKeyPair, type KeyPair } from '../../src/tls/pem.js';
-import { AdminProblem, methodNotAllowed, requireMediaType } from './problem.js';
-import { mutationQuery, noQuery, problemResponses } from './schemas.js';
+import { AdminProblem, methodNotAllowed, requireMediaType } from '../protocol/problem.js';
+import { mutationQuery, noQuery, problemResponses } from '../protocol/schemas.js';
 
 export interface TlsPluginOptions {
   plane: DataPlane;

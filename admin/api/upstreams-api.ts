@@ -2,8 +2,8 @@
 // are changed through the routes that name them).
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { DataPlane } from '../../src/contract/data-plane.js';
-import { methodNotAllowed } from './problem.js';
-import { noQuery, problemResponses } from './schemas.js';
+import { methodNotAllowed } from '../protocol/problem.js';
+import { noQuery, problemResponses } from '../protocol/schemas.js';
 
 export interface UpstreamsPluginOptions {
   plane: DataPlane;

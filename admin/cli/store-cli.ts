@@ -1,10 +1,10 @@
 // `portico store export|import`: one-shot copy of the route list between a file and etcd (to
 // seed a fleet from a config file, or to keep a backup). Import replaces the whole list under the
 // prefix in one compare-and-swap transaction, so the running fleet sees one change, recorded in the
-// route history with source `import` (admin/history/etcd-history.ts).
+// route history with source `import` (admin/stores/history-etcd.ts).
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfigFile } from '../../src/config/config.js';
+import { globalPolicy, loadConfigFile } from '../../src/config/config.js';
 import { parseStoreUrl, storeUrl, type EtcdStoreConfig } from '../../src/config/store-config.js';
 import { RouteTable } from '../../src/routing/route-table.js';
 import { resolve } from 'node:path';
@@ -12,7 +12,7 @@ import type { Etcd3, IOperation } from 'etcd3';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
 import { silentLogger } from '../../src/log.js';
 import { RouteKeys, connectEtcd, loadRoutes, specsOf, writeRoutes, type StoredRoutes } from '../stores/etcd-routes.js';
-import { EtcdHistory, encodeRecord } from '../history/etcd-history.js';
+import { EtcdHistory, encodeRecord } from '../stores/history-etcd.js';
 import { recordOf, withInstance } from '../history/revision-log.js';
 import { writeFileAtomic } from '../stores/atomic-file.js';
 import { normalizeRoute } from '../stores/file-store.js';
@@ -102,12 +102,13 @@ function routesOfFile(path: string) {
   // the config file's schema checks each route; with an etcd "store" a config file has no routes
   const raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
   if (!raw || typeof raw !== 'object' || !Array.isArray(raw.routes)) throw new UsageError(`${path}: expected a JSON object with a "routes" array`);
-  const routes = loadConfigFile(path, false).routes.map(normalizeRoute);
-  RouteTable.build(routes, 1); // semantic checks (upstream URLs, duplicate ids, conflicts)
+  const config = loadConfigFile(path, false);
+  const routes = config.routes.map(normalizeRoute);
+  RouteTable.build(routes, 1, globalPolicy(config)); // semantic checks (upstream URLs, duplicate ids, conflicts)
   return routes;
 }
 
-/** The history operations of an import (admin/history/etcd-history.ts): its record, source
+/** The history operations of an import (admin/stores/history-etcd.ts): its record, source
  *  `import`, and the record of the routes it replaces if nothing recorded them yet. */
 async function importRecord(client: Etcd3, keys: RouteKeys, store: EtcdStoreConfig, stored: StoredRoutes, routes: RouteSpec[], file: string, keep: number): Promise<IOperation[]> {
   const history = new EtcdHistory(store.prefix, keep, silentLogger());

@@ -10,7 +10,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { Config } from '../../src/config/config.js';
+import { globalPolicy, type Config } from '../../src/config/config.js';
 import { stateOf, type DataPlane, type DataPlaneStatus, type RollingRestartStatus, type WorkerStatus } from '../../src/contract/data-plane.js';
 import type { PrimaryRequest, ReadyReply, AppliedReply, WorkerStatusReply, WorkerReply } from '../../src/contract/ipc-protocol.js';
 import { isPorticoMessage } from '../../src/contract/ipc-protocol.js';
@@ -104,7 +104,7 @@ export class ClusterDataPlane implements DataPlane {
     this.#config = opts.config;
     this.#count = opts.workers;
     this.#logger = opts.logger.child({ component: 'primary' });
-    this.routes = new RouteTableHolder(RouteTable.build(opts.config.routes, 1));
+    this.routes = new RouteTableHolder(RouteTable.build(opts.config.routes, 1, globalPolicy(opts.config)));
     this.#tls = [];
     for (const p of planListeners(opts.config)) {
       if (!p.tls) continue;

@@ -1,13 +1,13 @@
 // The route history in memory: the last `keep` applied revisions, each stored as what it changed
 // (a RouteDiff) plus who changed it, when and why. The full route set of the newest revision (the
 // head: what runs) is held as well, so any kept revision's routes are rebuilt by undoing the newer
-// ones (route-diff.ts). The stores persist it (file-history.ts next to the config file,
-// etcd-history.ts under the etcd prefix) and feed it; the admin API reads it (revisions-api.ts) and
-// streams it (changes-api.ts).
+// ones (route-diff.ts). The stores persist it (admin/stores/history-file.ts next to the config
+// file, admin/stores/history-etcd.ts under the etcd prefix) and feed it; the admin API reads it
+// (admin/api/revisions-api.ts) and streams it (admin/api/changes-api.ts).
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
-import { canonicalJson } from '../api/etag.js';
+import { canonicalJson } from '../protocol/etag.js';
 import { diffRoutes, sameSpec, undoDiff, type RouteDiff } from './route-diff.js';
 
 type Routes = ReadonlyArray<Readonly<RouteSpec>>;

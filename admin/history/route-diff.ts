@@ -5,7 +5,7 @@
 // (applyDiff forward, undoDiff backward), so a revision's full route set is rebuilt from the one
 // that runs by undoing the revisions after it, and each revision costs only what it changed.
 import type { RouteSpec } from '../../src/routing/route-spec.js';
-import { canonicalJson } from '../api/etag.js';
+import { canonicalJson } from '../protocol/etag.js';
 
 type Routes = ReadonlyArray<Readonly<RouteSpec>>;
 

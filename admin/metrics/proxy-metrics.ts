@@ -1,5 +1,5 @@
 // The data path's Prometheus metrics, registered where the proxy runs: the one process, or each
-// worker (labelled with its slot, then summed by the primary: admin/metrics/metrics-api.ts). Event counts come
+// worker (labelled with its slot, then summed by the primary: admin/api/metrics-api.ts). Event counts come
 // from a ProxyObserver; levels (connections, pool sizes) are read from the proxy when scraped.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { RequestMetrics } from './request-metrics.js';

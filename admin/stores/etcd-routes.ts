@@ -9,15 +9,15 @@
 // writes of the whole list conflict (the loser re-plans, and an If-Match on it then fails: 412).
 // Routes without an entry in `order` (written by hand with etcdctl) follow the ordered ones in
 // creation order; ids in `order` without a route key are skipped. Other keys under the prefix (the
-// route history, PREFIX/history/: admin/history/etcd-history.ts; guards) are mirrored in `others`.
+// route history, PREFIX/history/: admin/stores/history-etcd.ts; guards) are mirrored in `others`.
 import { readFileSync } from 'node:fs';
 import { Etcd3, isRecoverableError, type IKeyValue, type IEvent, type IOperation } from 'etcd3';
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noop, type IBackoff } from 'cockatiel';
 import type { EtcdStoreConfig } from '../../src/config/store-config.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
 import { ProxyError } from '../../src/errors.js';
-import { validateRoute } from '../api/schemas.js';
-import { describeAjvError } from '../api/problem.js';
+import { validateRoute } from '../protocol/schemas.js';
+import { describeAjvError } from '../protocol/problem.js';
 
 /** One stored key: its text and etcd revisions. */
 export interface StoredKey { text: string; mod: number; create: number }

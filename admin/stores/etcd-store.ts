@@ -14,7 +14,7 @@
 // - etcd down: the last table keeps serving; status() says disconnected since when. The client
 //   reconnects the watch from the last revision seen (missed changes arrive as events); if that
 //   revision was compacted away, the watch is cancelled and the whole prefix is read again.
-// - History: every change is recorded under PREFIX/history/ (admin/history/etcd-history.ts), a
+// - History: every change is recorded under PREFIX/history/ (admin/stores/history-etcd.ts), a
 //   write's record in the write's own transaction. Tables are numbered with the revision of the
 //   change that made them: an etcd revision that changes no route (a history or guard key) makes
 //   no new table, and a restart runs the routes at the revision the history gives them.
@@ -26,11 +26,11 @@ import { storeUrl, type EtcdStoreConfig } from '../../src/config/store-config.js
 import type { DataPlane } from '../../src/contract/data-plane.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
 import { ProxyError } from '../../src/errors.js';
-import { AdminProblem } from '../api/problem.js';
+import { AdminProblem } from '../protocol/problem.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { RouteKeys, applyEvents, connectEtcd, loadRoutes, specsOf, writeRoutes, type StoredRoutes } from './etcd-routes.js';
 import { ANONYMOUS_CHANGE, SerialQueue, prepareChange, snapshotOf, type ChangeMeta, type ChangeOutcome, type ChangePlan, type ChangeResult, type RouteStore, type Snapshot, type StoreStatus } from './route-store.js';
-import { EtcdHistory, type NextRevision } from '../history/etcd-history.js';
+import { EtcdHistory, type NextRevision } from './history-etcd.js';
 import { recordOf, sameRoutes, withInstance, type RevisionLog, type RevisionRecord } from '../history/revision-log.js';
 
 /** Every etcd call of an admin write ends by this long after the request arrived (and each one

@@ -14,10 +14,10 @@ import type { Logger } from 'pino';
 import type { DataPlane } from '../../src/contract/data-plane.js';
 import { routeSpecSchema, type RouteSpec, type UpstreamSpec } from '../../src/routing/route-spec.js';
 import { ProxyError } from '../../src/errors.js';
-import { canonicalJson } from '../api/etag.js';
+import { canonicalJson } from '../protocol/etag.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { ANONYMOUS_CHANGE, SerialQueue, prepareChange, snapshotOf, type ChangeMeta, type ChangeOutcome, type ChangePlan, type ChangeResult, type RouteStore, type Snapshot, type StoreStatus } from './route-store.js';
-import { FileHistory, historyPathFor } from '../history/file-history.js';
+import { FileHistory, historyPathFor } from './history-file.js';
 import { RevisionLog, initialRecord, recordOf, withInstance } from '../history/revision-log.js';
 
 export type { ChangeOutcome, ChangePlan, ChangeResult, Snapshot } from './route-store.js';

@@ -8,9 +8,8 @@ import type { RouteTable } from '../../src/routing/route-table.js';
 import type { DataPlane } from '../../src/contract/data-plane.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
 import { ProxyError } from '../../src/errors.js';
-import { AdminProblem } from '../api/problem.js';
+import { AdminProblem } from '../protocol/problem.js';
 import type { ChangeMeta, RevisionLog, RevisionRecord } from '../history/revision-log.js';
-
 export type { ChangeMeta } from '../history/revision-log.js';
 
 export interface Snapshot {

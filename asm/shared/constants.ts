@@ -277,7 +277,9 @@ export enum Capacity {
   SLOT_BYTES = 64,
 }
 
-/** Default limits (Twisted's numbers, ../shared/reference/twisted-proxy-spec.md §2). */
+/** Default limits: Twisted's numbers (LineReceiver.MAX_LENGTH, HTTPChannel.totalHeadersSize and
+ *  maxHeaders, maxChunkSizeLineLength, _maxTrailerHeadersSize in
+ *  https://github.com/twisted/twisted/blob/trunk/src/twisted/web/http.py). */
 export enum DefaultLimit {
   LINE = 16384,
   FIELDS = 500,

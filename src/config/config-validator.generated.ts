@@ -21,19 +21,19 @@ const runtime0 = { default: function ucs2length(str) {
 
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"}}},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"type":["object","boolean"],"errorMessage":"must be false or an object","if":{"type":"boolean"},"then":{"const":false,"errorMessage":"must be false or an object"},"default":{},"additionalProperties":false,"description":"the admin API (docs/admin-security.md); false: none","properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"the token named \"admin\" (role admin); or env PORTICO_ADMIN_TOKEN"},"tokens":{"type":"array","maxItems":256,"default":[],"description":"more tokens, each with a name (recorded with the changes it makes) and a role","items":{"type":"object","additionalProperties":false,"required":["name","role"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$","description":"recorded in the access log and route history (never the token)"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"},"token":{"type":"string","minLength":16,"maxLength":512},"tokenFile":{"type":"string","minLength":1,"maxLength":4096,"description":"a file holding the token (white space around it is ignored)"}}}},"openReads":{"type":"boolean","description":"GET/HEAD without a credential; default: true on a loopback listener, false elsewhere"},"metricsAuth":{"type":"boolean","default":true,"description":"false: GET /metrics answers without a credential"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"clientCertificates":{"type":"object","additionalProperties":false,"required":["ca"],"description":"ask clients for a certificate signed by `ca`","properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle client certificates are verified against"},"required":{"type":"boolean","default":false,"description":"true: no connection without a valid client certificate"},"clients":{"type":"array","maxItems":1024,"default":[],"description":"verified certificates with this subject CN act with this role, without a token","items":{"type":"object","additionalProperties":false,"required":["commonName","role"],"properties":{"commonName":{"type":"string","pattern":"^[ -~]{1,64}$"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"}}}}}}}},"failedAuth":{"type":"object","additionalProperties":false,"default":{},"description":"per client address: failed authentications beyond the budget are answered late (429)","properties":{"burst":{"type":"integer","minimum":1,"maximum":10000,"default":10,"description":"failures at full speed"},"refillMs":{"type":"integer","minimum":1,"maximum":86400000,"default":6000,"description":"one failure of the budget is regained every refillMs"},"delayMs":{"type":"integer","minimum":0,"maximum":5000,"default":1000,"description":"a failure over the budget is answered after this long (at most 5000)"}}}}},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"history":{"type":"object","additionalProperties":false,"default":{},"description":"the route history (docs/route-history.md): kept next to the config file, or under the etcd prefix","properties":{"keep":{"type":"integer","minimum":1,"maximum":10000,"default":100,"description":"revisions kept (the oldest are dropped)"},"heartbeatMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"GET /v1/changes: a comment line this often keeps idle followers (and their proxies) connected"},"maxSubscribers":{"type":"integer","minimum":1,"maximum":10000,"default":64,"description":"GET /v1/changes: followers at once (more get 503)"}}},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
+const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"}}},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"type":["object","boolean"],"errorMessage":"must be false or an object","if":{"type":"boolean"},"then":{"const":false,"errorMessage":"must be false or an object"},"default":{},"additionalProperties":false,"description":"the admin API (docs/admin-security.md); false: none","properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"the token named \"admin\" (role admin); or env PORTICO_ADMIN_TOKEN"},"tokens":{"type":"array","maxItems":256,"default":[],"description":"more tokens, each with a name (recorded with the changes it makes) and a role","items":{"type":"object","additionalProperties":false,"required":["name","role"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$","description":"recorded in the access log and route history (never the token)"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"},"token":{"type":"string","minLength":16,"maxLength":512},"tokenFile":{"type":"string","minLength":1,"maxLength":4096,"description":"a file holding the token (white space around it is ignored)"}}}},"openReads":{"type":"boolean","description":"GET/HEAD without a credential; default: true on a loopback listener, false elsewhere"},"metricsAuth":{"type":"boolean","default":true,"description":"false: GET /metrics answers without a credential"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"clientCertificates":{"type":"object","additionalProperties":false,"required":["ca"],"description":"ask clients for a certificate signed by `ca`","properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle client certificates are verified against"},"required":{"type":"boolean","default":false,"description":"true: no connection without a valid client certificate"},"clients":{"type":"array","maxItems":1024,"default":[],"description":"verified certificates with this subject CN act with this role, without a token","items":{"type":"object","additionalProperties":false,"required":["commonName","role"],"properties":{"commonName":{"type":"string","pattern":"^[ -~]{1,64}$"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"}}}}}}}},"failedAuth":{"type":"object","additionalProperties":false,"default":{},"description":"per client address: failed authentications beyond the budget are answered late (429)","properties":{"burst":{"type":"integer","minimum":1,"maximum":10000,"default":10,"description":"failures at full speed"},"refillMs":{"type":"integer","minimum":1,"maximum":86400000,"default":6000,"description":"one failure of the budget is regained every refillMs"},"delayMs":{"type":"integer","minimum":0,"maximum":5000,"default":1000,"description":"a failure over the budget is answered after this long (at most 5000)"}}}}},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}},"default":{}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"history":{"type":"object","additionalProperties":false,"default":{},"description":"the route history (docs/route-history.md): kept next to the config file, or under the etcd prefix","properties":{"keep":{"type":"integer","minimum":1,"maximum":10000,"default":100,"description":"revisions kept (the oldest are dropped)"},"heartbeatMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"GET /v1/changes: a comment line this often keeps idle followers (and their proxies) connected"},"maxSubscribers":{"type":"integer","minimum":1,"maximum":10000,"default":64,"description":"GET /v1/changes: followers at once (more get 503)"}}},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "u");
 const pattern1 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$", "u");
 const pattern2 = new RegExp("^[ -~]{1,64}$", "u");
 const pattern3 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$", "u");
-const pattern5 = new RegExp("^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$", "u");
-const pattern6 = new RegExp("^/[\\x21-\\x7e]*$", "u");
-const pattern7 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "u");
-const pattern9 = new RegExp("^(/[\\x21-\\x7e]*)?$", "u");
-const pattern11 = new RegExp("^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$", "u");
-const pattern12 = new RegExp("^/[!-~]*[^/]$", "u");
+const pattern4 = new RegExp("^/[\\x21-\\x7e]*$", "u");
+const pattern5 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "u");
+const pattern8 = new RegExp("^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$", "u");
+const pattern12 = new RegExp("^(/[\\x21-\\x7e]*)?$", "u");
+const pattern14 = new RegExp("^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$", "u");
+const pattern18 = new RegExp("^/[!-~]*[^/]$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="portico:config" */;
@@ -73,6 +73,9 @@ data.upstream = {};
 }
 if(data.forwarding === undefined){
 data.forwarding = {};
+}
+if(data.policy === undefined){
+data.policy = {};
 }
 if(data.notFoundStatus === undefined){
 data.notFoundStatus = 404;
@@ -2251,76 +2254,79 @@ return false;
 }
 var valid0 = _errs177 === errors;
 if(valid0){
-let data82 = data.notFoundStatus;
+let data82 = data.policy;
 const _errs188 = errors;
-if(!((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82)))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data82}];
-return false;
-}
-if(!((((data82 === 404) || (data82 === 421)) || (data82 === 502)) || (data82 === 503))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data82}];
-return false;
-}
-var valid0 = _errs188 === errors;
-if(valid0){
-let data83 = data.clientHalfClose;
+if(errors === _errs188){
+if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
 const _errs190 = errors;
-if(!((data83 === "abort") || (data83 === "finish"))){
-validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data83}];
-return false;
-}
-var valid0 = _errs190 === errors;
-if(valid0){
-let data84 = data.routes;
-const _errs191 = errors;
-if(errors === _errs191){
-if(Array.isArray(data84)){
-if(data84.length > 100000){
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data84}];
-return false;
-}
-else {
-var valid25 = true;
-const len6 = data84.length;
-for(let i6=0; i6<len6; i6++){
-let data85 = data84[i6];
-const _errs193 = errors;
-if(errors === _errs193){
-if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
-if(data85.stripPrefix === undefined){
-data85.stripPrefix = false;
-}
-if(data85.preserveHost === undefined){
-data85.preserveHost = false;
-}
-let missing8;
-if((((data85.id === undefined) && (missing8 = "id")) || ((data85.pathPrefix === undefined) && (missing8 = "pathPrefix"))) || ((data85.upstreams === undefined) && (missing8 = "upstreams"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data85}];
-return false;
-}
-else {
-const _errs195 = errors;
-for(const key16 in data85){
-if(!(func2.call(schema11.properties.routes.items.properties, key16))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data85}];
+for(const key16 in data82){
+if(!((((((key16 === "timeouts") || (key16 === "retries")) || (key16 === "healthCheck")) || (key16 === "outlier")) || (key16 === "limits")) || (key16 === "loadBalancing"))){
+validate10.errors = [{instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy,data:data82}];
 return false;
 break;
 }
 }
-if(_errs195 === errors){
-if(data85.id !== undefined){
-let data86 = data85.id;
-const _errs196 = errors;
-if(errors === _errs196){
-if(typeof data86 === "string"){
-if(!pattern0.test(data86)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data86}];
+if(_errs190 === errors){
+if(data82.timeouts !== undefined){
+let data83 = data82.timeouts;
+const _errs191 = errors;
+if(errors === _errs191){
+if(data83 && typeof data83 == "object" && !Array.isArray(data83)){
+const _errs193 = errors;
+for(const key17 in data83){
+if(!((((key17 === "connectMs") || (key17 === "responseHeadMs")) || (key17 === "idleMs")) || (key17 === "requestMs"))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts",schemaPath:"#/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.timeouts,data:data83}];
+return false;
+break;
+}
+}
+if(_errs193 === errors){
+if(data83.connectMs !== undefined){
+let data84 = data83.connectMs;
+const _errs194 = errors;
+if(!((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84)))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data84}];
 return false;
 }
+if(errors === _errs194){
+if(typeof data84 == "number"){
+if(data84 > 86400000 || isNaN(data84)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data84}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data86}];
+if(data84 < 1 || isNaN(data84)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data84}];
 return false;
+}
+}
+}
+}
+var valid26 = _errs194 === errors;
+}
+else {
+var valid26 = true;
+}
+if(valid26){
+if(data83.responseHeadMs !== undefined){
+let data85 = data83.responseHeadMs;
+const _errs196 = errors;
+if(!((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85)))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data85}];
+return false;
+}
+if(errors === _errs196){
+if(typeof data85 == "number"){
+if(data85 > 86400000 || isNaN(data85)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data85}];
+return false;
+}
+else {
+if(data85 < 1 || isNaN(data85)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data85}];
+return false;
+}
+}
 }
 }
 var valid26 = _errs196 === errors;
@@ -2329,31 +2335,25 @@ else {
 var valid26 = true;
 }
 if(valid26){
-if(data85.host !== undefined){
-let data87 = data85.host;
+if(data83.idleMs !== undefined){
+let data86 = data83.idleMs;
 const _errs198 = errors;
+if(!((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86)))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data86}];
+return false;
+}
 if(errors === _errs198){
-if(typeof data87 === "string"){
-if(func3(data87) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data87}];
+if(typeof data86 == "number"){
+if(data86 > 86400000 || isNaN(data86)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data86}];
 return false;
 }
 else {
-if(func3(data87) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data87}];
-return false;
-}
-else {
-if(!pattern5.test(data87)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data87}];
+if(data86 < 1 || isNaN(data86)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data86}];
 return false;
 }
 }
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data87}];
-return false;
 }
 }
 var valid26 = _errs198 === errors;
@@ -2362,125 +2362,14 @@ else {
 var valid26 = true;
 }
 if(valid26){
-if(data85.pathPrefix !== undefined){
-let data88 = data85.pathPrefix;
+if(data83.requestMs !== undefined){
+let data87 = data83.requestMs;
 const _errs200 = errors;
-if(errors === _errs200){
-if(typeof data88 === "string"){
-if(func3(data88) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data88}];
-return false;
-}
-else {
-if(func3(data88) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data88}];
-return false;
-}
-else {
-if(!pattern6.test(data88)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data88}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data88}];
-return false;
-}
-}
-var valid26 = _errs200 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data85.methods !== undefined){
-let data89 = data85.methods;
+const _errs201 = errors;
+let valid27 = false;
 const _errs202 = errors;
-if(errors === _errs202){
-if(Array.isArray(data89)){
-if(data89.length > 32){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data89}];
-return false;
-}
-else {
-if(data89.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data89}];
-return false;
-}
-else {
-var valid27 = true;
-const len7 = data89.length;
-for(let i7=0; i7<len7; i7++){
-let data90 = data89[i7];
-const _errs204 = errors;
-if(errors === _errs204){
-if(typeof data90 === "string"){
-if(!pattern7.test(data90)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/methods/" + i7,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data90}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/methods/" + i7,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data90}];
-return false;
-}
-}
-var valid27 = _errs204 === errors;
-if(!valid27){
-break;
-}
-}
-if(valid27){
-let i8 = data89.length;
-let j0;
-if(i8 > 1){
-const indices0 = {};
-for(;i8--;){
-let item0 = data89[i8];
-if(typeof item0 !== "string"){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i8, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i8+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data89}];
-return false;
-break;
-}
-indices0[item0] = i8;
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data89}];
-return false;
-}
-}
-var valid26 = _errs202 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data85.headers !== undefined){
-let data91 = data85.headers;
-const _errs206 = errors;
-if(errors === _errs206){
-if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
-if(Object.keys(data91).length > 16){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data91}];
-return false;
-}
-else {
-for(const key17 in data91){
-const _errs208 = errors;
-if(typeof key17 === "string"){
-if(!pattern7.test(key17)){
-const err12 = {instancePath:instancePath+"/routes/" + i6+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key17,propertyName:key17};
+if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
+const err12 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data87};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -2489,10 +2378,10 @@ vErrors.push(err12);
 }
 errors++;
 }
-}
-var valid29 = _errs208 === errors;
-if(!valid29){
-const err13 = {instancePath:instancePath+"/routes/" + i6+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key17},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data91};
+if(errors === _errs202){
+if(typeof data87 == "number"){
+if(data87 > 86400000 || isNaN(data87)){
+const err13 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data87};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -2500,74 +2389,10 @@ else {
 vErrors.push(err13);
 }
 errors++;
-validate10.errors = vErrors;
-return false;
-break;
-}
-}
-if(valid29){
-for(const key18 in data91){
-let data92 = data91[key18];
-const _errs210 = errors;
-if(errors === _errs210){
-if(typeof data92 === "string"){
-if(func3(data92) > 1024){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/headers/" + key18.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data92}];
-return false;
-}
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/headers/" + key18.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data92}];
-return false;
-}
-}
-var valid30 = _errs210 === errors;
-if(!valid30){
-break;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data91}];
-return false;
-}
-}
-var valid26 = _errs206 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data85.upstreams !== undefined){
-let data93 = data85.upstreams;
-const _errs212 = errors;
-if(errors === _errs212){
-if(Array.isArray(data93)){
-if(data93.length > 64){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data93}];
-return false;
-}
-else {
-if(data93.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data93}];
-return false;
-}
-else {
-var valid31 = true;
-const len8 = data93.length;
-for(let i9=0; i9<len8; i9++){
-let data94 = data93[i9];
-const _errs214 = errors;
-const _errs215 = errors;
-let valid32 = false;
-let passing1 = null;
-const _errs216 = errors;
-if(errors === _errs216){
-if(typeof data94 === "string"){
-if(func3(data94) > 2048){
-const err14 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data94};
+if(data87 < 1 || isNaN(data87)){
+const err14 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data87};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -2576,9 +2401,15 @@ vErrors.push(err14);
 }
 errors++;
 }
-else {
-if(func3(data94) < 8){
-const err15 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data94};
+}
+}
+}
+var _valid3 = _errs202 === errors;
+valid27 = valid27 || _valid3;
+if(!valid27){
+const _errs204 = errors;
+if(data87 !== null){
+const err15 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data87};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -2587,10 +2418,11 @@ vErrors.push(err15);
 }
 errors++;
 }
+var _valid3 = _errs204 === errors;
+valid27 = valid27 || _valid3;
 }
-}
-else {
-const err16 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data94};
+if(!valid27){
+const err16 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs,data:data87};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -2598,19 +2430,90 @@ else {
 vErrors.push(err16);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs201;
+if(vErrors !== null){
+if(_errs201){
+vErrors.length = _errs201;
+}
+else {
+vErrors = null;
 }
 }
-var _valid3 = _errs216 === errors;
-if(_valid3){
-valid32 = true;
-passing1 = 0;
 }
-const _errs218 = errors;
-if(errors === _errs218){
-if(data94 && typeof data94 == "object" && !Array.isArray(data94)){
-let missing9;
-if((data94.url === undefined) && (missing9 = "url")){
-const err17 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data94};
+var valid26 = _errs200 === errors;
+}
+else {
+var valid26 = true;
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts",schemaPath:"#/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.policy.properties.timeouts,data:data83}];
+return false;
+}
+}
+var valid25 = _errs191 === errors;
+}
+else {
+var valid25 = true;
+}
+if(valid25){
+if(data82.retries !== undefined){
+let data88 = data82.retries;
+const _errs206 = errors;
+if(errors === _errs206){
+if(data88 && typeof data88 == "object" && !Array.isArray(data88)){
+const _errs208 = errors;
+for(const key18 in data88){
+if(!(((((((key18 === "maxTries") || (key18 === "perTryTimeoutMs")) || (key18 === "onStatus")) || (key18 === "idempotencyKey")) || (key18 === "maxBodyBytes")) || (key18 === "budgetPercent")) || (key18 === "budgetMinPerSecond"))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries",schemaPath:"#/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.retries,data:data88}];
+return false;
+break;
+}
+}
+if(_errs208 === errors){
+if(data88.maxTries !== undefined){
+let data89 = data88.maxTries;
+const _errs209 = errors;
+if(!((typeof data89 == "number") && (!(data89 % 1) && !isNaN(data89)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data89}];
+return false;
+}
+if(errors === _errs209){
+if(typeof data89 == "number"){
+if(data89 > 10 || isNaN(data89)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data89}];
+return false;
+}
+else {
+if(data89 < 1 || isNaN(data89)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data89}];
+return false;
+}
+}
+}
+}
+var valid28 = _errs209 === errors;
+}
+else {
+var valid28 = true;
+}
+if(valid28){
+if(data88.perTryTimeoutMs !== undefined){
+let data90 = data88.perTryTimeoutMs;
+const _errs211 = errors;
+const _errs212 = errors;
+let valid29 = false;
+const _errs213 = errors;
+if(!((typeof data90 == "number") && (!(data90 % 1) && !isNaN(data90)))){
+const err17 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data90};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -2619,11 +2522,10 @@ vErrors.push(err17);
 }
 errors++;
 }
-else {
-const _errs220 = errors;
-for(const key19 in data94){
-if(!((key19 === "url") || (key19 === "weight"))){
-const err18 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data94};
+if(errors === _errs213){
+if(typeof data90 == "number"){
+if(data90 > 86400000 || isNaN(data90)){
+const err18 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data90};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -2631,17 +2533,10 @@ else {
 vErrors.push(err18);
 }
 errors++;
-break;
 }
-}
-if(_errs220 === errors){
-if(data94.url !== undefined){
-let data95 = data94.url;
-const _errs221 = errors;
-if(errors === _errs221){
-if(typeof data95 === "string"){
-if(func3(data95) > 2048){
-const err19 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data95};
+else {
+if(data90 < 1 || isNaN(data90)){
+const err19 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data90};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -2650,9 +2545,15 @@ vErrors.push(err19);
 }
 errors++;
 }
-else {
-if(func3(data95) < 8){
-const err20 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data95};
+}
+}
+}
+var _valid4 = _errs213 === errors;
+valid29 = valid29 || _valid4;
+if(!valid29){
+const _errs215 = errors;
+if(data90 !== null){
+const err20 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data90};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -2661,10 +2562,11 @@ vErrors.push(err20);
 }
 errors++;
 }
+var _valid4 = _errs215 === errors;
+valid29 = valid29 || _valid4;
 }
-}
-else {
-const err21 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data95};
+if(!valid29){
+const err21 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data90};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -2672,19 +2574,233 @@ else {
 vErrors.push(err21);
 }
 errors++;
-}
-}
-var valid33 = _errs221 === errors;
+validate10.errors = vErrors;
+return false;
 }
 else {
-var valid33 = true;
+errors = _errs212;
+if(vErrors !== null){
+if(_errs212){
+vErrors.length = _errs212;
 }
-if(valid33){
-if(data94.weight !== undefined){
-let data96 = data94.weight;
+else {
+vErrors = null;
+}
+}
+}
+var valid28 = _errs211 === errors;
+}
+else {
+var valid28 = true;
+}
+if(valid28){
+if(data88.onStatus !== undefined){
+let data91 = data88.onStatus;
+const _errs217 = errors;
+if(errors === _errs217){
+if(Array.isArray(data91)){
+if(data91.length > 32){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data91}];
+return false;
+}
+else {
+var valid30 = true;
+const len6 = data91.length;
+for(let i6=0; i6<len6; i6++){
+let data92 = data91[i6];
+const _errs219 = errors;
+if(!((typeof data92 == "number") && (!(data92 % 1) && !isNaN(data92)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i6,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data92}];
+return false;
+}
+if(errors === _errs219){
+if(typeof data92 == "number"){
+if(data92 > 599 || isNaN(data92)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i6,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data92}];
+return false;
+}
+else {
+if(data92 < 400 || isNaN(data92)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i6,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data92}];
+return false;
+}
+}
+}
+}
+var valid30 = _errs219 === errors;
+if(!valid30){
+break;
+}
+}
+if(valid30){
+let i7 = data91.length;
+let j0;
+if(i7 > 1){
+const indices0 = {};
+for(;i7--;){
+let item0 = data91[i7];
+if(!((typeof item0 == "number") && (!(item0 % 1) && !isNaN(item0)))){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i7, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i7+" are identical)",schema:true,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data91}];
+return false;
+break;
+}
+indices0[item0] = i7;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data91}];
+return false;
+}
+}
+var valid28 = _errs217 === errors;
+}
+else {
+var valid28 = true;
+}
+if(valid28){
+if(data88.idempotencyKey !== undefined){
+let data93 = data88.idempotencyKey;
+const _errs221 = errors;
+if(typeof data93 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/idempotencyKey",schemaPath:"#/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.policy.properties.retries.properties.idempotencyKey,data:data93}];
+return false;
+}
+var valid28 = _errs221 === errors;
+}
+else {
+var valid28 = true;
+}
+if(valid28){
+if(data88.maxBodyBytes !== undefined){
+let data94 = data88.maxBodyBytes;
 const _errs223 = errors;
+if(!((typeof data94 == "number") && (!(data94 % 1) && !isNaN(data94)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data94}];
+return false;
+}
+if(errors === _errs223){
+if(typeof data94 == "number"){
+if(data94 > 16777216 || isNaN(data94)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data94}];
+return false;
+}
+else {
+if(data94 < 0 || isNaN(data94)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data94}];
+return false;
+}
+}
+}
+}
+var valid28 = _errs223 === errors;
+}
+else {
+var valid28 = true;
+}
+if(valid28){
+if(data88.budgetPercent !== undefined){
+let data95 = data88.budgetPercent;
+const _errs225 = errors;
+if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data95}];
+return false;
+}
+if(errors === _errs225){
+if(typeof data95 == "number"){
+if(data95 > 100 || isNaN(data95)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data95}];
+return false;
+}
+else {
+if(data95 < 0 || isNaN(data95)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data95}];
+return false;
+}
+}
+}
+}
+var valid28 = _errs225 === errors;
+}
+else {
+var valid28 = true;
+}
+if(valid28){
+if(data88.budgetMinPerSecond !== undefined){
+let data96 = data88.budgetMinPerSecond;
+const _errs227 = errors;
 if(!((typeof data96 == "number") && (!(data96 % 1) && !isNaN(data96)))){
-const err22 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data96};
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data96}];
+return false;
+}
+if(errors === _errs227){
+if(typeof data96 == "number"){
+if(data96 > 10000 || isNaN(data96)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data96}];
+return false;
+}
+else {
+if(data96 < 0 || isNaN(data96)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data96}];
+return false;
+}
+}
+}
+}
+var valid28 = _errs227 === errors;
+}
+else {
+var valid28 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/retries",schemaPath:"#/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.retries.type,parentSchema:schema11.properties.policy.properties.retries,data:data88}];
+return false;
+}
+}
+var valid25 = _errs206 === errors;
+}
+else {
+var valid25 = true;
+}
+if(valid25){
+if(data82.healthCheck !== undefined){
+let data97 = data82.healthCheck;
+const _errs229 = errors;
+if(errors === _errs229){
+if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
+const _errs231 = errors;
+for(const key19 in data97){
+if(!(((((((key19 === "path") || (key19 === "intervalMs")) || (key19 === "timeoutMs")) || (key19 === "healthyThreshold")) || (key19 === "unhealthyThreshold")) || (key19 === "expectedStatuses")) || (key19 === "host"))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck",schemaPath:"#/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.healthCheck,data:data97}];
+return false;
+break;
+}
+}
+if(_errs231 === errors){
+if(data97.path !== undefined){
+let data98 = data97.path;
+const _errs232 = errors;
+const _errs233 = errors;
+let valid33 = false;
+const _errs234 = errors;
+if(errors === _errs234){
+if(typeof data98 === "string"){
+if(func3(data98) > 2048){
+const err22 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data98};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -2693,10 +2809,9 @@ vErrors.push(err22);
 }
 errors++;
 }
-if(errors === _errs223){
-if(typeof data96 == "number"){
-if(data96 > 1000 || isNaN(data96)){
-const err23 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data96};
+else {
+if(func3(data98) < 1){
+const err23 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data98};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -2706,8 +2821,8 @@ vErrors.push(err23);
 errors++;
 }
 else {
-if(data96 < 1 || isNaN(data96)){
-const err24 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data96};
+if(!pattern4.test(data98)){
+const err24 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data98};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -2719,17 +2834,8 @@ errors++;
 }
 }
 }
-var valid33 = _errs223 === errors;
-}
 else {
-var valid33 = true;
-}
-}
-}
-}
-}
-else {
-const err25 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data94};
+const err25 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data98};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -2739,19 +2845,12 @@ vErrors.push(err25);
 errors++;
 }
 }
-var _valid3 = _errs218 === errors;
-if(_valid3 && valid32){
-valid32 = false;
-passing1 = [passing1, 1];
-}
-else {
-if(_valid3){
-valid32 = true;
-passing1 = 1;
-}
-}
-if(!valid32){
-const err26 = {instancePath:instancePath+"/routes/" + i6+"/upstreams/" + i9,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data94};
+var _valid5 = _errs234 === errors;
+valid33 = valid33 || _valid5;
+if(!valid33){
+const _errs236 = errors;
+if(data98 !== null){
+const err26 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data98};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -2759,333 +2858,12 @@ else {
 vErrors.push(err26);
 }
 errors++;
-validate10.errors = vErrors;
-return false;
 }
-else {
-errors = _errs215;
-if(vErrors !== null){
-if(_errs215){
-vErrors.length = _errs215;
+var _valid5 = _errs236 === errors;
+valid33 = valid33 || _valid5;
 }
-else {
-vErrors = null;
-}
-}
-}
-var valid31 = _errs214 === errors;
-if(!valid31){
-break;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data93}];
-return false;
-}
-}
-var valid26 = _errs212 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-let data97 = data85.stripPrefix;
-const _errs225 = errors;
-if(typeof data97 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data97}];
-return false;
-}
-var valid26 = _errs225 === errors;
-if(valid26){
-if(data85.rewritePrefix !== undefined){
-let data98 = data85.rewritePrefix;
-const _errs227 = errors;
-if(errors === _errs227){
-if(typeof data98 === "string"){
-if(func3(data98) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data98}];
-return false;
-}
-else {
-if(!pattern9.test(data98)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data98}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data98}];
-return false;
-}
-}
-var valid26 = _errs227 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-let data99 = data85.preserveHost;
-const _errs229 = errors;
-if(typeof data99 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data99}];
-return false;
-}
-var valid26 = _errs229 === errors;
-if(valid26){
-if(data85.via !== undefined){
-let data100 = data85.via;
-const _errs231 = errors;
-if(typeof data100 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data100}];
-return false;
-}
-var valid26 = _errs231 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data85.proxyName !== undefined){
-let data101 = data85.proxyName;
-const _errs233 = errors;
-if(errors === _errs233){
-if(typeof data101 === "string"){
-if(!pattern3.test(data101)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data101}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data101}];
-return false;
-}
-}
-var valid26 = _errs233 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data85.upstreamTls !== undefined){
-let data102 = data85.upstreamTls;
-const _errs235 = errors;
-if(errors === _errs235){
-if(data102 && typeof data102 == "object" && !Array.isArray(data102)){
-if(data102.insecureSkipVerify === undefined){
-data102.insecureSkipVerify = false;
-}
-const _errs237 = errors;
-for(const key20 in data102){
-if(!(((((key20 === "ca") || (key20 === "servername")) || (key20 === "cert")) || (key20 === "key")) || (key20 === "insecureSkipVerify"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data102}];
-return false;
-break;
-}
-}
-if(_errs237 === errors){
-let missing10;
-if(data102.cert !== undefined && ((data102.key === undefined) && (missing10 = "key"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
-    missingProperty: missing10,
-    depsCount: 1,
-    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data102}];
-return false;
-}
-else {
-if(data102.key !== undefined && ((data102.cert === undefined) && (missing10 = "cert"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
-    missingProperty: missing10,
-    depsCount: 1,
-    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data102}];
-return false;
-}
-else {
-if(data102.ca !== undefined){
-let data103 = data102.ca;
-const _errs238 = errors;
-if(errors === _errs238){
-if(typeof data103 === "string"){
-if(func3(data103) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data103}];
-return false;
-}
-else {
-if(func3(data103) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data103}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data103}];
-return false;
-}
-}
-var valid35 = _errs238 === errors;
-}
-else {
-var valid35 = true;
-}
-if(valid35){
-if(data102.servername !== undefined){
-let data104 = data102.servername;
-const _errs240 = errors;
-if(errors === _errs240){
-if(typeof data104 === "string"){
-if(func3(data104) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data104}];
-return false;
-}
-else {
-if(func3(data104) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data104}];
-return false;
-}
-else {
-if(!pattern11.test(data104)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data104}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data104}];
-return false;
-}
-}
-var valid35 = _errs240 === errors;
-}
-else {
-var valid35 = true;
-}
-if(valid35){
-if(data102.cert !== undefined){
-let data105 = data102.cert;
-const _errs242 = errors;
-if(errors === _errs242){
-if(typeof data105 === "string"){
-if(func3(data105) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data105}];
-return false;
-}
-else {
-if(func3(data105) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data105}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data105}];
-return false;
-}
-}
-var valid35 = _errs242 === errors;
-}
-else {
-var valid35 = true;
-}
-if(valid35){
-if(data102.key !== undefined){
-let data106 = data102.key;
-const _errs244 = errors;
-if(errors === _errs244){
-if(typeof data106 === "string"){
-if(func3(data106) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data106}];
-return false;
-}
-else {
-if(func3(data106) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data106}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data106}];
-return false;
-}
-}
-var valid35 = _errs244 === errors;
-}
-else {
-var valid35 = true;
-}
-if(valid35){
-let data107 = data102.insecureSkipVerify;
-const _errs246 = errors;
-if(typeof data107 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data107}];
-return false;
-}
-var valid35 = _errs246 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data102}];
-return false;
-}
-}
-var valid26 = _errs235 === errors;
-}
-else {
-var valid26 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i6,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data85}];
-return false;
-}
-}
-var valid25 = _errs193 === errors;
-if(!valid25){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data84}];
-return false;
-}
-}
-var valid0 = _errs191 === errors;
-if(valid0){
-let data108 = data.store;
-const _errs248 = errors;
-const _errs249 = errors;
-let valid36 = false;
-let passing2 = null;
-const _errs250 = errors;
-if(errors === _errs250){
-if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
-let missing11;
-if((data108.type === undefined) && (missing11 = "type")){
-const err27 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing11},message:"must have required property '"+missing11+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data108};
+if(!valid33){
+const err27 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path,data:data98};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -3093,12 +2871,423 @@ else {
 vErrors.push(err27);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
 }
 else {
+errors = _errs233;
+if(vErrors !== null){
+if(_errs233){
+vErrors.length = _errs233;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid32 = _errs232 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data97.intervalMs !== undefined){
+let data99 = data97.intervalMs;
+const _errs238 = errors;
+if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data99}];
+return false;
+}
+if(errors === _errs238){
+if(typeof data99 == "number"){
+if(data99 > 86400000 || isNaN(data99)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data99}];
+return false;
+}
+else {
+if(data99 < 1 || isNaN(data99)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data99}];
+return false;
+}
+}
+}
+}
+var valid32 = _errs238 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data97.timeoutMs !== undefined){
+let data100 = data97.timeoutMs;
+const _errs240 = errors;
+if(!((typeof data100 == "number") && (!(data100 % 1) && !isNaN(data100)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data100}];
+return false;
+}
+if(errors === _errs240){
+if(typeof data100 == "number"){
+if(data100 > 86400000 || isNaN(data100)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data100}];
+return false;
+}
+else {
+if(data100 < 1 || isNaN(data100)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data100}];
+return false;
+}
+}
+}
+}
+var valid32 = _errs240 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data97.healthyThreshold !== undefined){
+let data101 = data97.healthyThreshold;
+const _errs242 = errors;
+if(!((typeof data101 == "number") && (!(data101 % 1) && !isNaN(data101)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data101}];
+return false;
+}
+if(errors === _errs242){
+if(typeof data101 == "number"){
+if(data101 > 100 || isNaN(data101)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data101}];
+return false;
+}
+else {
+if(data101 < 1 || isNaN(data101)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data101}];
+return false;
+}
+}
+}
+}
+var valid32 = _errs242 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data97.unhealthyThreshold !== undefined){
+let data102 = data97.unhealthyThreshold;
+const _errs244 = errors;
+if(!((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data102}];
+return false;
+}
+if(errors === _errs244){
+if(typeof data102 == "number"){
+if(data102 > 100 || isNaN(data102)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data102}];
+return false;
+}
+else {
+if(data102 < 1 || isNaN(data102)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data102}];
+return false;
+}
+}
+}
+}
+var valid32 = _errs244 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data97.expectedStatuses !== undefined){
+let data103 = data97.expectedStatuses;
+const _errs246 = errors;
+if(errors === _errs246){
+if(Array.isArray(data103)){
+if(data103.length > 64){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data103}];
+return false;
+}
+else {
+var valid34 = true;
+const len7 = data103.length;
+for(let i8=0; i8<len7; i8++){
+let data104 = data103[i8];
+const _errs248 = errors;
+if(!((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i8,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data104}];
+return false;
+}
+if(errors === _errs248){
+if(typeof data104 == "number"){
+if(data104 > 599 || isNaN(data104)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i8,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data104}];
+return false;
+}
+else {
+if(data104 < 100 || isNaN(data104)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i8,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data104}];
+return false;
+}
+}
+}
+}
+var valid34 = _errs248 === errors;
+if(!valid34){
+break;
+}
+}
+if(valid34){
+let i9 = data103.length;
+let j1;
+if(i9 > 1){
+const indices1 = {};
+for(;i9--;){
+let item1 = data103[i9];
+if(!((typeof item1 == "number") && (!(item1 % 1) && !isNaN(item1)))){
+continue;
+}
+if(typeof indices1[item1] == "number"){
+j1 = indices1[item1];
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i9+" are identical)",schema:true,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data103}];
+return false;
+break;
+}
+indices1[item1] = i9;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data103}];
+return false;
+}
+}
+var valid32 = _errs246 === errors;
+}
+else {
+var valid32 = true;
+}
+if(valid32){
+if(data97.host !== undefined){
+let data105 = data97.host;
+const _errs250 = errors;
+if(errors === _errs250){
+if(typeof data105 === "string"){
+if(func3(data105) > 253){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data105}];
+return false;
+}
+else {
+if(func3(data105) < 1){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data105}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data105}];
+return false;
+}
+}
+var valid32 = _errs250 === errors;
+}
+else {
+var valid32 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck",schemaPath:"#/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.policy.properties.healthCheck,data:data97}];
+return false;
+}
+}
+var valid25 = _errs229 === errors;
+}
+else {
+var valid25 = true;
+}
+if(valid25){
+if(data82.outlier !== undefined){
+let data106 = data82.outlier;
 const _errs252 = errors;
-for(const key21 in data108){
-if(!(key21 === "type")){
-const err28 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data108};
+if(errors === _errs252){
+if(data106 && typeof data106 == "object" && !Array.isArray(data106)){
+const _errs254 = errors;
+for(const key20 in data106){
+if(!(((((key20 === "consecutiveFailures") || (key20 === "on5xx")) || (key20 === "baseEjectionMs")) || (key20 === "maxEjectionMs")) || (key20 === "maxEjectionPercent"))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier",schemaPath:"#/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.outlier,data:data106}];
+return false;
+break;
+}
+}
+if(_errs254 === errors){
+if(data106.consecutiveFailures !== undefined){
+let data107 = data106.consecutiveFailures;
+const _errs255 = errors;
+if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data107}];
+return false;
+}
+if(errors === _errs255){
+if(typeof data107 == "number"){
+if(data107 > 1000 || isNaN(data107)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data107}];
+return false;
+}
+else {
+if(data107 < 1 || isNaN(data107)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data107}];
+return false;
+}
+}
+}
+}
+var valid36 = _errs255 === errors;
+}
+else {
+var valid36 = true;
+}
+if(valid36){
+if(data106.on5xx !== undefined){
+let data108 = data106.on5xx;
+const _errs257 = errors;
+if(typeof data108 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/on5xx",schemaPath:"#/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.policy.properties.outlier.properties.on5xx,data:data108}];
+return false;
+}
+var valid36 = _errs257 === errors;
+}
+else {
+var valid36 = true;
+}
+if(valid36){
+if(data106.baseEjectionMs !== undefined){
+let data109 = data106.baseEjectionMs;
+const _errs259 = errors;
+if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data109}];
+return false;
+}
+if(errors === _errs259){
+if(typeof data109 == "number"){
+if(data109 > 86400000 || isNaN(data109)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data109}];
+return false;
+}
+else {
+if(data109 < 1 || isNaN(data109)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data109}];
+return false;
+}
+}
+}
+}
+var valid36 = _errs259 === errors;
+}
+else {
+var valid36 = true;
+}
+if(valid36){
+if(data106.maxEjectionMs !== undefined){
+let data110 = data106.maxEjectionMs;
+const _errs261 = errors;
+if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data110}];
+return false;
+}
+if(errors === _errs261){
+if(typeof data110 == "number"){
+if(data110 > 86400000 || isNaN(data110)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data110}];
+return false;
+}
+else {
+if(data110 < 1 || isNaN(data110)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data110}];
+return false;
+}
+}
+}
+}
+var valid36 = _errs261 === errors;
+}
+else {
+var valid36 = true;
+}
+if(valid36){
+if(data106.maxEjectionPercent !== undefined){
+let data111 = data106.maxEjectionPercent;
+const _errs263 = errors;
+if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data111}];
+return false;
+}
+if(errors === _errs263){
+if(typeof data111 == "number"){
+if(data111 > 100 || isNaN(data111)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data111}];
+return false;
+}
+else {
+if(data111 < 0 || isNaN(data111)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data111}];
+return false;
+}
+}
+}
+}
+var valid36 = _errs263 === errors;
+}
+else {
+var valid36 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/outlier",schemaPath:"#/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.outlier.type,parentSchema:schema11.properties.policy.properties.outlier,data:data106}];
+return false;
+}
+}
+var valid25 = _errs252 === errors;
+}
+else {
+var valid25 = true;
+}
+if(valid25){
+if(data82.limits !== undefined){
+let data112 = data82.limits;
+const _errs265 = errors;
+if(errors === _errs265){
+if(data112 && typeof data112 == "object" && !Array.isArray(data112)){
+const _errs267 = errors;
+for(const key21 in data112){
+if(!(((key21 === "maxConcurrentPerUpstream") || (key21 === "maxQueue")) || (key21 === "queueTimeoutMs"))){
+validate10.errors = [{instancePath:instancePath+"/policy/limits",schemaPath:"#/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.limits,data:data112}];
+return false;
+break;
+}
+}
+if(_errs267 === errors){
+if(data112.maxConcurrentPerUpstream !== undefined){
+let data113 = data112.maxConcurrentPerUpstream;
+const _errs268 = errors;
+const _errs269 = errors;
+let valid38 = false;
+const _errs270 = errors;
+if(!((typeof data113 == "number") && (!(data113 % 1) && !isNaN(data113)))){
+const err28 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data113};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -3106,14 +3295,11 @@ else {
 vErrors.push(err28);
 }
 errors++;
-break;
 }
-}
-if(_errs252 === errors){
-if(data108.type !== undefined){
-let data109 = data108.type;
-if("file" !== data109){
-const err29 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data109};
+if(errors === _errs270){
+if(typeof data113 == "number"){
+if(data113 > 1000000 || isNaN(data113)){
+const err29 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data113};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -3122,12 +3308,9 @@ vErrors.push(err29);
 }
 errors++;
 }
-}
-}
-}
-}
 else {
-const err30 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data108};
+if(data113 < 1 || isNaN(data113)){
+const err30 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data113};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -3137,17 +3320,14 @@ vErrors.push(err30);
 errors++;
 }
 }
-var _valid4 = _errs250 === errors;
-if(_valid4){
-valid36 = true;
-passing2 = 0;
 }
-const _errs254 = errors;
-if(errors === _errs254){
-if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
-let missing12;
-if((((data108.type === undefined) && (missing12 = "type")) || ((data108.endpoints === undefined) && (missing12 = "endpoints"))) || ((data108.prefix === undefined) && (missing12 = "prefix"))){
-const err31 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing12},message:"must have required property '"+missing12+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data108};
+}
+var _valid6 = _errs270 === errors;
+valid38 = valid38 || _valid6;
+if(!valid38){
+const _errs272 = errors;
+if(data113 !== null){
+const err31 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data113};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -3156,11 +3336,11 @@ vErrors.push(err31);
 }
 errors++;
 }
-else {
-const _errs256 = errors;
-for(const key22 in data108){
-if(!(((((((key22 === "type") || (key22 === "endpoints")) || (key22 === "prefix")) || (key22 === "tls")) || (key22 === "auth")) || (key22 === "cacheFile")) || (key22 === "timeoutMs"))){
-const err32 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data108};
+var _valid6 = _errs272 === errors;
+valid38 = valid38 || _valid6;
+}
+if(!valid38){
+const err32 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data113};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -3168,15 +3348,133 @@ else {
 vErrors.push(err32);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs269;
+if(vErrors !== null){
+if(_errs269){
+vErrors.length = _errs269;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid37 = _errs268 === errors;
+}
+else {
+var valid37 = true;
+}
+if(valid37){
+if(data112.maxQueue !== undefined){
+let data114 = data112.maxQueue;
+const _errs274 = errors;
+if(!((typeof data114 == "number") && (!(data114 % 1) && !isNaN(data114)))){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data114}];
+return false;
+}
+if(errors === _errs274){
+if(typeof data114 == "number"){
+if(data114 > 1000000 || isNaN(data114)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data114}];
+return false;
+}
+else {
+if(data114 < 0 || isNaN(data114)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data114}];
+return false;
+}
+}
+}
+}
+var valid37 = _errs274 === errors;
+}
+else {
+var valid37 = true;
+}
+if(valid37){
+if(data112.queueTimeoutMs !== undefined){
+let data115 = data112.queueTimeoutMs;
+const _errs276 = errors;
+if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data115}];
+return false;
+}
+if(errors === _errs276){
+if(typeof data115 == "number"){
+if(data115 > 86400000 || isNaN(data115)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data115}];
+return false;
+}
+else {
+if(data115 < 1 || isNaN(data115)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data115}];
+return false;
+}
+}
+}
+}
+var valid37 = _errs276 === errors;
+}
+else {
+var valid37 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/limits",schemaPath:"#/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.limits.type,parentSchema:schema11.properties.policy.properties.limits,data:data112}];
+return false;
+}
+}
+var valid25 = _errs265 === errors;
+}
+else {
+var valid25 = true;
+}
+if(valid25){
+if(data82.loadBalancing !== undefined){
+let data116 = data82.loadBalancing;
+const _errs278 = errors;
+if(errors === _errs278){
+if(data116 && typeof data116 == "object" && !Array.isArray(data116)){
+const _errs280 = errors;
+for(const key22 in data116){
+if(!(((key22 === "algorithm") || (key22 === "hashOn")) || (key22 === "slowStartMs"))){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing",schemaPath:"#/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing,data:data116}];
+return false;
 break;
 }
 }
-if(_errs256 === errors){
-if(data108.type !== undefined){
-let data110 = data108.type;
-const _errs257 = errors;
-if("etcd" !== data110){
-const err33 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data110};
+if(_errs280 === errors){
+if(data116.algorithm !== undefined){
+let data117 = data116.algorithm;
+const _errs281 = errors;
+if(!(((data117 === "round-robin") || (data117 === "least-request")) || (data117 === "consistent-hash"))){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.algorithm,data:data117}];
+return false;
+}
+var valid39 = _errs281 === errors;
+}
+else {
+var valid39 = true;
+}
+if(valid39){
+if(data116.hashOn !== undefined){
+let data118 = data116.hashOn;
+const _errs282 = errors;
+const _errs283 = errors;
+let valid40 = false;
+let passing1 = null;
+const _errs284 = errors;
+if(errors === _errs284){
+if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
+let missing8;
+if((data118.header === undefined) && (missing8 = "header")){
+const err33 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data118};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -3185,19 +3483,11 @@ vErrors.push(err33);
 }
 errors++;
 }
-var valid38 = _errs257 === errors;
-}
 else {
-var valid38 = true;
-}
-if(valid38){
-if(data108.endpoints !== undefined){
-let data111 = data108.endpoints;
-const _errs258 = errors;
-if(errors === _errs258){
-if(Array.isArray(data111)){
-if(data111.length > 32){
-const err34 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data111};
+const _errs286 = errors;
+for(const key23 in data118){
+if(!(key23 === "header")){
+const err34 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data118};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -3205,10 +3495,17 @@ else {
 vErrors.push(err34);
 }
 errors++;
+break;
 }
-else {
-if(data111.length < 1){
-const err35 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data111};
+}
+if(_errs286 === errors){
+if(data118.header !== undefined){
+let data119 = data118.header;
+const _errs287 = errors;
+if(errors === _errs287){
+if(typeof data119 === "string"){
+if(func3(data119) > 256){
+const err35 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data119};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -3218,15 +3515,8 @@ vErrors.push(err35);
 errors++;
 }
 else {
-var valid39 = true;
-const len9 = data111.length;
-for(let i10=0; i10<len9; i10++){
-let data112 = data111[i10];
-const _errs260 = errors;
-if(errors === _errs260){
-if(typeof data112 === "string"){
-if(func3(data112) > 300){
-const err36 = {instancePath:instancePath+"/store/endpoints/" + i10,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data112};
+if(!pattern5.test(data119)){
+const err36 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data119};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -3235,9 +3525,10 @@ vErrors.push(err36);
 }
 errors++;
 }
+}
+}
 else {
-if(func3(data112) < 3){
-const err37 = {instancePath:instancePath+"/store/endpoints/" + i10,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data112};
+const err37 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data119};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -3248,8 +3539,11 @@ errors++;
 }
 }
 }
+}
+}
+}
 else {
-const err38 = {instancePath:instancePath+"/store/endpoints/" + i10,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data112};
+const err38 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data118};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -3259,16 +3553,17 @@ vErrors.push(err38);
 errors++;
 }
 }
-var valid39 = _errs260 === errors;
-if(!valid39){
-break;
+var _valid7 = _errs284 === errors;
+if(_valid7){
+valid40 = true;
+passing1 = 0;
 }
-}
-}
-}
-}
-else {
-const err39 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data111};
+const _errs289 = errors;
+if(errors === _errs289){
+if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
+let missing9;
+if((data118.cookie === undefined) && (missing9 = "cookie")){
+const err39 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data118};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -3277,20 +3572,11 @@ vErrors.push(err39);
 }
 errors++;
 }
-}
-var valid38 = _errs258 === errors;
-}
 else {
-var valid38 = true;
-}
-if(valid38){
-if(data108.prefix !== undefined){
-let data113 = data108.prefix;
-const _errs262 = errors;
-if(errors === _errs262){
-if(typeof data113 === "string"){
-if(func3(data113) > 256){
-const err40 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data113};
+const _errs291 = errors;
+for(const key24 in data118){
+if(!(key24 === "cookie")){
+const err40 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data118};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -3298,10 +3584,17 @@ else {
 vErrors.push(err40);
 }
 errors++;
+break;
 }
-else {
-if(!pattern12.test(data113)){
-const err41 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data113};
+}
+if(_errs291 === errors){
+if(data118.cookie !== undefined){
+let data120 = data118.cookie;
+const _errs292 = errors;
+if(errors === _errs292){
+if(typeof data120 === "string"){
+if(func3(data120) > 256){
+const err41 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data120};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -3310,10 +3603,9 @@ vErrors.push(err41);
 }
 errors++;
 }
-}
-}
 else {
-const err42 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data113};
+if(!pattern5.test(data120)){
+const err42 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data120};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -3323,20 +3615,9 @@ vErrors.push(err42);
 errors++;
 }
 }
-var valid38 = _errs262 === errors;
 }
 else {
-var valid38 = true;
-}
-if(valid38){
-if(data108.tls !== undefined){
-let data114 = data108.tls;
-const _errs264 = errors;
-if(errors === _errs264){
-if(data114 && typeof data114 == "object" && !Array.isArray(data114)){
-let missing13;
-if((data114.ca === undefined) && (missing13 = "ca")){
-const err43 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing13},message:"must have required property '"+missing13+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data114};
+const err43 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data120};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -3345,11 +3626,13 @@ vErrors.push(err43);
 }
 errors++;
 }
+}
+}
+}
+}
+}
 else {
-const _errs266 = errors;
-for(const key23 in data114){
-if(!(((key23 === "ca") || (key23 === "cert")) || (key23 === "key"))){
-const err44 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data114};
+const err44 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data118};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -3357,17 +3640,24 @@ else {
 vErrors.push(err44);
 }
 errors++;
-break;
 }
 }
-if(_errs266 === errors){
-if(data114.ca !== undefined){
-let data115 = data114.ca;
-const _errs267 = errors;
-if(errors === _errs267){
-if(typeof data115 === "string"){
-if(func3(data115) < 1){
-const err45 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data115};
+var _valid7 = _errs289 === errors;
+if(_valid7 && valid40){
+valid40 = false;
+passing1 = [passing1, 1];
+}
+else {
+if(_valid7){
+valid40 = true;
+passing1 = 1;
+}
+const _errs294 = errors;
+if(errors === _errs294){
+if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
+let missing10;
+if((data118.clientAddress === undefined) && (missing10 = "clientAddress")){
+const err45 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing10},message:"must have required property '"+missing10+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data118};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -3376,9 +3666,11 @@ vErrors.push(err45);
 }
 errors++;
 }
-}
 else {
-const err46 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data115};
+const _errs296 = errors;
+for(const key25 in data118){
+if(!(key25 === "clientAddress")){
+const err46 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data118};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -3386,21 +3678,14 @@ else {
 vErrors.push(err46);
 }
 errors++;
+break;
 }
 }
-var valid40 = _errs267 === errors;
-}
-else {
-var valid40 = true;
-}
-if(valid40){
-if(data114.cert !== undefined){
-let data116 = data114.cert;
-const _errs269 = errors;
-if(errors === _errs269){
-if(typeof data116 === "string"){
-if(func3(data116) < 1){
-const err47 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data116};
+if(_errs296 === errors){
+if(data118.clientAddress !== undefined){
+let data121 = data118.clientAddress;
+if(true !== data121){
+const err47 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data121};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -3410,8 +3695,11 @@ vErrors.push(err47);
 errors++;
 }
 }
+}
+}
+}
 else {
-const err48 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data116};
+const err48 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data118};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -3421,19 +3709,20 @@ vErrors.push(err48);
 errors++;
 }
 }
-var valid40 = _errs269 === errors;
+var _valid7 = _errs294 === errors;
+if(_valid7 && valid40){
+valid40 = false;
+passing1 = [passing1, 2];
 }
 else {
-var valid40 = true;
+if(_valid7){
+valid40 = true;
+passing1 = 2;
 }
-if(valid40){
-if(data114.key !== undefined){
-let data117 = data114.key;
-const _errs271 = errors;
-if(errors === _errs271){
-if(typeof data117 === "string"){
-if(func3(data117) < 1){
-const err49 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data117};
+}
+}
+if(!valid40){
+const err49 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn,data:data118};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -3441,10 +3730,310 @@ else {
 vErrors.push(err49);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs283;
+if(vErrors !== null){
+if(_errs283){
+vErrors.length = _errs283;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid39 = _errs282 === errors;
+}
+else {
+var valid39 = true;
+}
+if(valid39){
+if(data116.slowStartMs !== undefined){
+let data122 = data116.slowStartMs;
+const _errs298 = errors;
+if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data122}];
+return false;
+}
+if(errors === _errs298){
+if(typeof data122 == "number"){
+if(data122 > 3600000 || isNaN(data122)){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data122}];
+return false;
+}
+else {
+if(data122 < 0 || isNaN(data122)){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data122}];
+return false;
+}
+}
+}
+}
+var valid39 = _errs298 === errors;
+}
+else {
+var valid39 = true;
+}
+}
+}
 }
 }
 else {
-const err50 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data117};
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing",schemaPath:"#/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.policy.properties.loadBalancing,data:data116}];
+return false;
+}
+}
+var valid25 = _errs278 === errors;
+}
+else {
+var valid25 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.type,parentSchema:schema11.properties.policy,data:data82}];
+return false;
+}
+}
+var valid0 = _errs188 === errors;
+if(valid0){
+let data123 = data.notFoundStatus;
+const _errs300 = errors;
+if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data123}];
+return false;
+}
+if(!((((data123 === 404) || (data123 === 421)) || (data123 === 502)) || (data123 === 503))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data123}];
+return false;
+}
+var valid0 = _errs300 === errors;
+if(valid0){
+let data124 = data.clientHalfClose;
+const _errs302 = errors;
+if(!((data124 === "abort") || (data124 === "finish"))){
+validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data124}];
+return false;
+}
+var valid0 = _errs302 === errors;
+if(valid0){
+let data125 = data.routes;
+const _errs303 = errors;
+if(errors === _errs303){
+if(Array.isArray(data125)){
+if(data125.length > 100000){
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data125}];
+return false;
+}
+else {
+var valid44 = true;
+const len8 = data125.length;
+for(let i10=0; i10<len8; i10++){
+let data126 = data125[i10];
+const _errs305 = errors;
+if(errors === _errs305){
+if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
+if(data126.stripPrefix === undefined){
+data126.stripPrefix = false;
+}
+if(data126.preserveHost === undefined){
+data126.preserveHost = false;
+}
+let missing11;
+if((((data126.id === undefined) && (missing11 = "id")) || ((data126.pathPrefix === undefined) && (missing11 = "pathPrefix"))) || ((data126.upstreams === undefined) && (missing11 = "upstreams"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing11},message:"must have required property '"+missing11+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data126}];
+return false;
+}
+else {
+const _errs307 = errors;
+for(const key26 in data126){
+if(!(func2.call(schema11.properties.routes.items.properties, key26))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data126}];
+return false;
+break;
+}
+}
+if(_errs307 === errors){
+if(data126.id !== undefined){
+let data127 = data126.id;
+const _errs308 = errors;
+if(errors === _errs308){
+if(typeof data127 === "string"){
+if(!pattern0.test(data127)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data127}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data127}];
+return false;
+}
+}
+var valid45 = _errs308 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data126.host !== undefined){
+let data128 = data126.host;
+const _errs310 = errors;
+if(errors === _errs310){
+if(typeof data128 === "string"){
+if(func3(data128) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data128}];
+return false;
+}
+else {
+if(func3(data128) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data128}];
+return false;
+}
+else {
+if(!pattern8.test(data128)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data128}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data128}];
+return false;
+}
+}
+var valid45 = _errs310 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data126.pathPrefix !== undefined){
+let data129 = data126.pathPrefix;
+const _errs312 = errors;
+if(errors === _errs312){
+if(typeof data129 === "string"){
+if(func3(data129) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data129}];
+return false;
+}
+else {
+if(func3(data129) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data129}];
+return false;
+}
+else {
+if(!pattern4.test(data129)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data129}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data129}];
+return false;
+}
+}
+var valid45 = _errs312 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data126.methods !== undefined){
+let data130 = data126.methods;
+const _errs314 = errors;
+if(errors === _errs314){
+if(Array.isArray(data130)){
+if(data130.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data130}];
+return false;
+}
+else {
+if(data130.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data130}];
+return false;
+}
+else {
+var valid46 = true;
+const len9 = data130.length;
+for(let i11=0; i11<len9; i11++){
+let data131 = data130[i11];
+const _errs316 = errors;
+if(errors === _errs316){
+if(typeof data131 === "string"){
+if(!pattern5.test(data131)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods/" + i11,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data131}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods/" + i11,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data131}];
+return false;
+}
+}
+var valid46 = _errs316 === errors;
+if(!valid46){
+break;
+}
+}
+if(valid46){
+let i12 = data130.length;
+let j2;
+if(i12 > 1){
+const indices2 = {};
+for(;i12--;){
+let item2 = data130[i12];
+if(typeof item2 !== "string"){
+continue;
+}
+if(typeof indices2[item2] == "number"){
+j2 = indices2[item2];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i12, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i12+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data130}];
+return false;
+break;
+}
+indices2[item2] = i12;
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data130}];
+return false;
+}
+}
+var valid45 = _errs314 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data126.headers !== undefined){
+let data132 = data126.headers;
+const _errs318 = errors;
+if(errors === _errs318){
+if(data132 && typeof data132 == "object" && !Array.isArray(data132)){
+if(Object.keys(data132).length > 16){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data132}];
+return false;
+}
+else {
+for(const key27 in data132){
+const _errs320 = errors;
+if(typeof key27 === "string"){
+if(!pattern5.test(key27)){
+const err50 = {instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key27,propertyName:key27};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -3454,18 +4043,9 @@ vErrors.push(err50);
 errors++;
 }
 }
-var valid40 = _errs271 === errors;
-}
-else {
-var valid40 = true;
-}
-}
-}
-}
-}
-}
-else {
-const err51 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data114};
+var valid48 = _errs320 === errors;
+if(!valid48){
+const err51 = {instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key27},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data132};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -3473,22 +4053,74 @@ else {
 vErrors.push(err51);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
+break;
 }
 }
-var valid38 = _errs264 === errors;
+if(valid48){
+for(const key28 in data132){
+let data133 = data132[key28];
+const _errs322 = errors;
+if(errors === _errs322){
+if(typeof data133 === "string"){
+if(func3(data133) > 1024){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers/" + key28.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data133}];
+return false;
+}
 }
 else {
-var valid38 = true;
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers/" + key28.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data133}];
+return false;
 }
-if(valid38){
-if(data108.auth !== undefined){
-let data118 = data108.auth;
-const _errs273 = errors;
-if(errors === _errs273){
-if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
-let missing14;
-if((data118.username === undefined) && (missing14 = "username")){
-const err52 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing14},message:"must have required property '"+missing14+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data118};
+}
+var valid49 = _errs322 === errors;
+if(!valid49){
+break;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data132}];
+return false;
+}
+}
+var valid45 = _errs318 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data126.upstreams !== undefined){
+let data134 = data126.upstreams;
+const _errs324 = errors;
+if(errors === _errs324){
+if(Array.isArray(data134)){
+if(data134.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data134}];
+return false;
+}
+else {
+if(data134.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data134}];
+return false;
+}
+else {
+var valid50 = true;
+const len10 = data134.length;
+for(let i13=0; i13<len10; i13++){
+let data135 = data134[i13];
+const _errs326 = errors;
+const _errs327 = errors;
+let valid51 = false;
+let passing2 = null;
+const _errs328 = errors;
+if(errors === _errs328){
+if(typeof data135 === "string"){
+if(func3(data135) > 2048){
+const err52 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data135};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -3498,10 +4130,8 @@ vErrors.push(err52);
 errors++;
 }
 else {
-const _errs275 = errors;
-for(const key24 in data118){
-if(!((key24 === "username") || (key24 === "password"))){
-const err53 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data118};
+if(func3(data135) < 8){
+const err53 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data135};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -3509,17 +4139,11 @@ else {
 vErrors.push(err53);
 }
 errors++;
-break;
 }
 }
-if(_errs275 === errors){
-if(data118.username !== undefined){
-let data119 = data118.username;
-const _errs276 = errors;
-if(errors === _errs276){
-if(typeof data119 === "string"){
-if(func3(data119) > 256){
-const err54 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data119};
+}
+else {
+const err54 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data135};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -3528,9 +4152,18 @@ vErrors.push(err54);
 }
 errors++;
 }
-else {
-if(func3(data119) < 1){
-const err55 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data119};
+}
+var _valid8 = _errs328 === errors;
+if(_valid8){
+valid51 = true;
+passing2 = 0;
+}
+const _errs330 = errors;
+if(errors === _errs330){
+if(data135 && typeof data135 == "object" && !Array.isArray(data135)){
+let missing12;
+if((data135.url === undefined) && (missing12 = "url")){
+const err55 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing12},message:"must have required property '"+missing12+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data135};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -3539,10 +4172,11 @@ vErrors.push(err55);
 }
 errors++;
 }
-}
-}
 else {
-const err56 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data119};
+const _errs332 = errors;
+for(const key29 in data135){
+if(!((key29 === "url") || (key29 === "weight"))){
+const err56 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data135};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -3550,21 +4184,17 @@ else {
 vErrors.push(err56);
 }
 errors++;
+break;
 }
 }
-var valid41 = _errs276 === errors;
-}
-else {
-var valid41 = true;
-}
-if(valid41){
-if(data118.password !== undefined){
-let data120 = data118.password;
-const _errs278 = errors;
-if(errors === _errs278){
-if(typeof data120 === "string"){
-if(func3(data120) > 512){
-const err57 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data120};
+if(_errs332 === errors){
+if(data135.url !== undefined){
+let data136 = data135.url;
+const _errs333 = errors;
+if(errors === _errs333){
+if(typeof data136 === "string"){
+if(func3(data136) > 2048){
+const err57 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data136};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -3574,8 +4204,8 @@ vErrors.push(err57);
 errors++;
 }
 else {
-if(func3(data120) < 1){
-const err58 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data120};
+if(func3(data136) < 8){
+const err58 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data136};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -3587,7 +4217,7 @@ errors++;
 }
 }
 else {
-const err59 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data120};
+const err59 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data136};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -3597,17 +4227,17 @@ vErrors.push(err59);
 errors++;
 }
 }
-var valid41 = _errs278 === errors;
+var valid52 = _errs333 === errors;
 }
 else {
-var valid41 = true;
+var valid52 = true;
 }
-}
-}
-}
-}
-else {
-const err60 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data118};
+if(valid52){
+if(data135.weight !== undefined){
+let data137 = data135.weight;
+const _errs335 = errors;
+if(!((typeof data137 == "number") && (!(data137 % 1) && !isNaN(data137)))){
+const err60 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data137};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -3616,20 +4246,10 @@ vErrors.push(err60);
 }
 errors++;
 }
-}
-var valid38 = _errs273 === errors;
-}
-else {
-var valid38 = true;
-}
-if(valid38){
-if(data108.cacheFile !== undefined){
-let data121 = data108.cacheFile;
-const _errs280 = errors;
-if(errors === _errs280){
-if(typeof data121 === "string"){
-if(func3(data121) < 1){
-const err61 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data121};
+if(errors === _errs335){
+if(typeof data137 == "number"){
+if(data137 > 1000 || isNaN(data137)){
+const err61 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data137};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -3638,9 +4258,9 @@ vErrors.push(err61);
 }
 errors++;
 }
-}
 else {
-const err62 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data121};
+if(data137 < 1 || isNaN(data137)){
+const err62 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data137};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -3650,17 +4270,19 @@ vErrors.push(err62);
 errors++;
 }
 }
-var valid38 = _errs280 === errors;
+}
+}
+var valid52 = _errs335 === errors;
 }
 else {
-var valid38 = true;
+var valid52 = true;
 }
-if(valid38){
-if(data108.timeoutMs !== undefined){
-let data122 = data108.timeoutMs;
-const _errs282 = errors;
-if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
-const err63 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data122};
+}
+}
+}
+}
+else {
+const err63 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data135};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -3669,10 +4291,20 @@ vErrors.push(err63);
 }
 errors++;
 }
-if(errors === _errs282){
-if(typeof data122 == "number"){
-if(data122 > 60000 || isNaN(data122)){
-const err64 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data122};
+}
+var _valid8 = _errs330 === errors;
+if(_valid8 && valid51){
+valid51 = false;
+passing2 = [passing2, 1];
+}
+else {
+if(_valid8){
+valid51 = true;
+passing2 = 1;
+}
+}
+if(!valid51){
+const err64 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data135};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -3680,10 +4312,407 @@ else {
 vErrors.push(err64);
 }
 errors++;
+validate10.errors = vErrors;
+return false;
 }
 else {
-if(data122 < 100 || isNaN(data122)){
-const err65 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data122};
+errors = _errs327;
+if(vErrors !== null){
+if(_errs327){
+vErrors.length = _errs327;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid50 = _errs326 === errors;
+if(!valid50){
+break;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data134}];
+return false;
+}
+}
+var valid45 = _errs324 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+let data138 = data126.stripPrefix;
+const _errs337 = errors;
+if(typeof data138 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data138}];
+return false;
+}
+var valid45 = _errs337 === errors;
+if(valid45){
+if(data126.rewritePrefix !== undefined){
+let data139 = data126.rewritePrefix;
+const _errs339 = errors;
+if(errors === _errs339){
+if(typeof data139 === "string"){
+if(func3(data139) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data139}];
+return false;
+}
+else {
+if(!pattern12.test(data139)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data139}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data139}];
+return false;
+}
+}
+var valid45 = _errs339 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+let data140 = data126.preserveHost;
+const _errs341 = errors;
+if(typeof data140 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data140}];
+return false;
+}
+var valid45 = _errs341 === errors;
+if(valid45){
+if(data126.via !== undefined){
+let data141 = data126.via;
+const _errs343 = errors;
+if(typeof data141 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data141}];
+return false;
+}
+var valid45 = _errs343 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data126.proxyName !== undefined){
+let data142 = data126.proxyName;
+const _errs345 = errors;
+if(errors === _errs345){
+if(typeof data142 === "string"){
+if(!pattern3.test(data142)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data142}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data142}];
+return false;
+}
+}
+var valid45 = _errs345 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data126.upstreamTls !== undefined){
+let data143 = data126.upstreamTls;
+const _errs347 = errors;
+if(errors === _errs347){
+if(data143 && typeof data143 == "object" && !Array.isArray(data143)){
+if(data143.insecureSkipVerify === undefined){
+data143.insecureSkipVerify = false;
+}
+const _errs349 = errors;
+for(const key30 in data143){
+if(!(((((key30 === "ca") || (key30 === "servername")) || (key30 === "cert")) || (key30 === "key")) || (key30 === "insecureSkipVerify"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data143}];
+return false;
+break;
+}
+}
+if(_errs349 === errors){
+let missing13;
+if(data143.cert !== undefined && ((data143.key === undefined) && (missing13 = "key"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
+    missingProperty: missing13,
+    depsCount: 1,
+    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data143}];
+return false;
+}
+else {
+if(data143.key !== undefined && ((data143.cert === undefined) && (missing13 = "cert"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
+    missingProperty: missing13,
+    depsCount: 1,
+    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data143}];
+return false;
+}
+else {
+if(data143.ca !== undefined){
+let data144 = data143.ca;
+const _errs350 = errors;
+if(errors === _errs350){
+if(typeof data144 === "string"){
+if(func3(data144) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data144}];
+return false;
+}
+else {
+if(func3(data144) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data144}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data144}];
+return false;
+}
+}
+var valid54 = _errs350 === errors;
+}
+else {
+var valid54 = true;
+}
+if(valid54){
+if(data143.servername !== undefined){
+let data145 = data143.servername;
+const _errs352 = errors;
+if(errors === _errs352){
+if(typeof data145 === "string"){
+if(func3(data145) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data145}];
+return false;
+}
+else {
+if(func3(data145) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data145}];
+return false;
+}
+else {
+if(!pattern14.test(data145)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data145}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data145}];
+return false;
+}
+}
+var valid54 = _errs352 === errors;
+}
+else {
+var valid54 = true;
+}
+if(valid54){
+if(data143.cert !== undefined){
+let data146 = data143.cert;
+const _errs354 = errors;
+if(errors === _errs354){
+if(typeof data146 === "string"){
+if(func3(data146) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data146}];
+return false;
+}
+else {
+if(func3(data146) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data146}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data146}];
+return false;
+}
+}
+var valid54 = _errs354 === errors;
+}
+else {
+var valid54 = true;
+}
+if(valid54){
+if(data143.key !== undefined){
+let data147 = data143.key;
+const _errs356 = errors;
+if(errors === _errs356){
+if(typeof data147 === "string"){
+if(func3(data147) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data147}];
+return false;
+}
+else {
+if(func3(data147) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data147}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data147}];
+return false;
+}
+}
+var valid54 = _errs356 === errors;
+}
+else {
+var valid54 = true;
+}
+if(valid54){
+let data148 = data143.insecureSkipVerify;
+const _errs358 = errors;
+if(typeof data148 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data148}];
+return false;
+}
+var valid54 = _errs358 === errors;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data143}];
+return false;
+}
+}
+var valid45 = _errs347 === errors;
+}
+else {
+var valid45 = true;
+}
+if(valid45){
+if(data126.policy !== undefined){
+let data149 = data126.policy;
+const _errs360 = errors;
+if(errors === _errs360){
+if(data149 && typeof data149 == "object" && !Array.isArray(data149)){
+const _errs362 = errors;
+for(const key31 in data149){
+if(!((((((key31 === "timeouts") || (key31 === "retries")) || (key31 === "healthCheck")) || (key31 === "outlier")) || (key31 === "limits")) || (key31 === "loadBalancing"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy",schemaPath:"#/properties/routes/items/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy,data:data149}];
+return false;
+break;
+}
+}
+if(_errs362 === errors){
+if(data149.timeouts !== undefined){
+let data150 = data149.timeouts;
+const _errs363 = errors;
+if(errors === _errs363){
+if(data150 && typeof data150 == "object" && !Array.isArray(data150)){
+const _errs365 = errors;
+for(const key32 in data150){
+if(!((((key32 === "connectMs") || (key32 === "responseHeadMs")) || (key32 === "idleMs")) || (key32 === "requestMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data150}];
+return false;
+break;
+}
+}
+if(_errs365 === errors){
+if(data150.connectMs !== undefined){
+let data151 = data150.connectMs;
+const _errs366 = errors;
+if(!((typeof data151 == "number") && (!(data151 % 1) && !isNaN(data151)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data151}];
+return false;
+}
+if(errors === _errs366){
+if(typeof data151 == "number"){
+if(data151 > 86400000 || isNaN(data151)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data151}];
+return false;
+}
+else {
+if(data151 < 1 || isNaN(data151)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data151}];
+return false;
+}
+}
+}
+}
+var valid56 = _errs366 === errors;
+}
+else {
+var valid56 = true;
+}
+if(valid56){
+if(data150.responseHeadMs !== undefined){
+let data152 = data150.responseHeadMs;
+const _errs368 = errors;
+if(!((typeof data152 == "number") && (!(data152 % 1) && !isNaN(data152)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data152}];
+return false;
+}
+if(errors === _errs368){
+if(typeof data152 == "number"){
+if(data152 > 86400000 || isNaN(data152)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data152}];
+return false;
+}
+else {
+if(data152 < 1 || isNaN(data152)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data152}];
+return false;
+}
+}
+}
+}
+var valid56 = _errs368 === errors;
+}
+else {
+var valid56 = true;
+}
+if(valid56){
+if(data150.idleMs !== undefined){
+let data153 = data150.idleMs;
+const _errs370 = errors;
+if(!((typeof data153 == "number") && (!(data153 % 1) && !isNaN(data153)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data153}];
+return false;
+}
+if(errors === _errs370){
+if(typeof data153 == "number"){
+if(data153 > 86400000 || isNaN(data153)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data153}];
+return false;
+}
+else {
+if(data153 < 1 || isNaN(data153)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data153}];
+return false;
+}
+}
+}
+}
+var valid56 = _errs370 === errors;
+}
+else {
+var valid56 = true;
+}
+if(valid56){
+if(data150.requestMs !== undefined){
+let data154 = data150.requestMs;
+const _errs372 = errors;
+const _errs373 = errors;
+let valid57 = false;
+const _errs374 = errors;
+if(!((typeof data154 == "number") && (!(data154 % 1) && !isNaN(data154)))){
+const err65 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data154};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -3692,25 +4721,10 @@ vErrors.push(err65);
 }
 errors++;
 }
-}
-}
-}
-var valid38 = _errs282 === errors;
-}
-else {
-var valid38 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-const err66 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data108};
+if(errors === _errs374){
+if(typeof data154 == "number"){
+if(data154 > 86400000 || isNaN(data154)){
+const err66 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data154};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -3719,20 +4733,9 @@ vErrors.push(err66);
 }
 errors++;
 }
-}
-var _valid4 = _errs254 === errors;
-if(_valid4 && valid36){
-valid36 = false;
-passing2 = [passing2, 1];
-}
 else {
-if(_valid4){
-valid36 = true;
-passing2 = 1;
-}
-}
-if(!valid36){
-const err67 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data108};
+if(data154 < 1 || isNaN(data154)){
+const err67 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data154};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -3740,228 +4743,1434 @@ else {
 vErrors.push(err67);
 }
 errors++;
+}
+}
+}
+}
+var _valid9 = _errs374 === errors;
+valid57 = valid57 || _valid9;
+if(!valid57){
+const _errs376 = errors;
+if(data154 !== null){
+const err68 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data154};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
+}
+errors++;
+}
+var _valid9 = _errs376 === errors;
+valid57 = valid57 || _valid9;
+}
+if(!valid57){
+const err69 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs,data:data154};
+if(vErrors === null){
+vErrors = [err69];
+}
+else {
+vErrors.push(err69);
+}
+errors++;
 validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs249;
+errors = _errs373;
 if(vErrors !== null){
-if(_errs249){
-vErrors.length = _errs249;
+if(_errs373){
+vErrors.length = _errs373;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid0 = _errs248 === errors;
-if(valid0){
-let data123 = data.history;
-const _errs284 = errors;
-if(errors === _errs284){
-if(data123 && typeof data123 == "object" && !Array.isArray(data123)){
-if(data123.keep === undefined){
-data123.keep = 100;
+var valid56 = _errs372 === errors;
 }
-if(data123.heartbeatMs === undefined){
-data123.heartbeatMs = 15000;
+else {
+var valid56 = true;
 }
-if(data123.maxSubscribers === undefined){
-data123.maxSubscribers = 64;
 }
-const _errs286 = errors;
-for(const key25 in data123){
-if(!(((key25 === "keep") || (key25 === "heartbeatMs")) || (key25 === "maxSubscribers"))){
-validate10.errors = [{instancePath:instancePath+"/history",schemaPath:"#/properties/history/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.history,data:data123}];
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data150}];
+return false;
+}
+}
+var valid55 = _errs363 === errors;
+}
+else {
+var valid55 = true;
+}
+if(valid55){
+if(data149.retries !== undefined){
+let data155 = data149.retries;
+const _errs378 = errors;
+if(errors === _errs378){
+if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
+const _errs380 = errors;
+for(const key33 in data155){
+if(!(((((((key33 === "maxTries") || (key33 === "perTryTimeoutMs")) || (key33 === "onStatus")) || (key33 === "idempotencyKey")) || (key33 === "maxBodyBytes")) || (key33 === "budgetPercent")) || (key33 === "budgetMinPerSecond"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data155}];
 return false;
 break;
 }
 }
-if(_errs286 === errors){
-let data124 = data123.keep;
-const _errs287 = errors;
-if(!((typeof data124 == "number") && (!(data124 % 1) && !isNaN(data124)))){
-validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.keep.type,parentSchema:schema11.properties.history.properties.keep,data:data124}];
+if(_errs380 === errors){
+if(data155.maxTries !== undefined){
+let data156 = data155.maxTries;
+const _errs381 = errors;
+if(!((typeof data156 == "number") && (!(data156 % 1) && !isNaN(data156)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data156}];
 return false;
 }
-if(errors === _errs287){
-if(typeof data124 == "number"){
-if(data124 > 10000 || isNaN(data124)){
-validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.history.properties.keep,data:data124}];
-return false;
-}
-else {
-if(data124 < 1 || isNaN(data124)){
-validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.keep,data:data124}];
-return false;
-}
-}
-}
-}
-var valid42 = _errs287 === errors;
-if(valid42){
-let data125 = data123.heartbeatMs;
-const _errs289 = errors;
-if(!((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125)))){
-validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.heartbeatMs.type,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data125}];
-return false;
-}
-if(errors === _errs289){
-if(typeof data125 == "number"){
-if(data125 > 86400000 || isNaN(data125)){
-validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data125}];
+if(errors === _errs381){
+if(typeof data156 == "number"){
+if(data156 > 10 || isNaN(data156)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data156}];
 return false;
 }
 else {
-if(data125 < 1 || isNaN(data125)){
-validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data125}];
+if(data156 < 1 || isNaN(data156)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data156}];
 return false;
 }
 }
 }
 }
-var valid42 = _errs289 === errors;
-if(valid42){
-let data126 = data123.maxSubscribers;
-const _errs291 = errors;
-if(!((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126)))){
-validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.maxSubscribers.type,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data126}];
-return false;
+var valid58 = _errs381 === errors;
 }
-if(errors === _errs291){
-if(typeof data126 == "number"){
-if(data126 > 10000 || isNaN(data126)){
-validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data126}];
+else {
+var valid58 = true;
+}
+if(valid58){
+if(data155.perTryTimeoutMs !== undefined){
+let data157 = data155.perTryTimeoutMs;
+const _errs383 = errors;
+const _errs384 = errors;
+let valid59 = false;
+const _errs385 = errors;
+if(!((typeof data157 == "number") && (!(data157 % 1) && !isNaN(data157)))){
+const err70 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data157};
+if(vErrors === null){
+vErrors = [err70];
+}
+else {
+vErrors.push(err70);
+}
+errors++;
+}
+if(errors === _errs385){
+if(typeof data157 == "number"){
+if(data157 > 86400000 || isNaN(data157)){
+const err71 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data157};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
+}
+errors++;
+}
+else {
+if(data157 < 1 || isNaN(data157)){
+const err72 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data157};
+if(vErrors === null){
+vErrors = [err72];
+}
+else {
+vErrors.push(err72);
+}
+errors++;
+}
+}
+}
+}
+var _valid10 = _errs385 === errors;
+valid59 = valid59 || _valid10;
+if(!valid59){
+const _errs387 = errors;
+if(data157 !== null){
+const err73 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data157};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
+}
+errors++;
+}
+var _valid10 = _errs387 === errors;
+valid59 = valid59 || _valid10;
+}
+if(!valid59){
+const err74 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data157};
+if(vErrors === null){
+vErrors = [err74];
+}
+else {
+vErrors.push(err74);
+}
+errors++;
+validate10.errors = vErrors;
 return false;
 }
 else {
-if(data126 < 1 || isNaN(data126)){
-validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data126}];
+errors = _errs384;
+if(vErrors !== null){
+if(_errs384){
+vErrors.length = _errs384;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid58 = _errs383 === errors;
+}
+else {
+var valid58 = true;
+}
+if(valid58){
+if(data155.onStatus !== undefined){
+let data158 = data155.onStatus;
+const _errs389 = errors;
+if(errors === _errs389){
+if(Array.isArray(data158)){
+if(data158.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data158}];
+return false;
+}
+else {
+var valid60 = true;
+const len11 = data158.length;
+for(let i14=0; i14<len11; i14++){
+let data159 = data158[i14];
+const _errs391 = errors;
+if(!((typeof data159 == "number") && (!(data159 % 1) && !isNaN(data159)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus/" + i14,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data159}];
+return false;
+}
+if(errors === _errs391){
+if(typeof data159 == "number"){
+if(data159 > 599 || isNaN(data159)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus/" + i14,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data159}];
+return false;
+}
+else {
+if(data159 < 400 || isNaN(data159)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus/" + i14,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data159}];
 return false;
 }
 }
 }
 }
-var valid42 = _errs291 === errors;
+var valid60 = _errs391 === errors;
+if(!valid60){
+break;
+}
+}
+if(valid60){
+let i15 = data158.length;
+let j3;
+if(i15 > 1){
+const indices3 = {};
+for(;i15--;){
+let item3 = data158[i15];
+if(!((typeof item3 == "number") && (!(item3 % 1) && !isNaN(item3)))){
+continue;
+}
+if(typeof indices3[item3] == "number"){
+j3 = indices3[item3];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i15, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i15+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data158}];
+return false;
+break;
+}
+indices3[item3] = i15;
+}
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/history",schemaPath:"#/properties/history/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.history.type,parentSchema:schema11.properties.history,data:data123}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data158}];
 return false;
 }
 }
-var valid0 = _errs284 === errors;
-if(valid0){
-let data127 = data.forwardProxy;
-const _errs293 = errors;
-if(errors === _errs293){
-if(data127 && typeof data127 == "object" && !Array.isArray(data127)){
-if(data127.enabled === undefined){
-data127.enabled = false;
+var valid58 = _errs389 === errors;
 }
-if(data127.allowClients === undefined){
-data127.allowClients = ["127.0.0.0/8","::1/128"];
+else {
+var valid58 = true;
 }
-if(data127.connectPorts === undefined){
-data127.connectPorts = [443];
+if(valid58){
+if(data155.idempotencyKey !== undefined){
+let data160 = data155.idempotencyKey;
+const _errs393 = errors;
+if(typeof data160 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/idempotencyKey",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey,data:data160}];
+return false;
 }
-if(data127.httpPorts === undefined){
-data127.httpPorts = [80,8080];
+var valid58 = _errs393 === errors;
 }
-if(data127.originateTls === undefined){
-data127.originateTls = false;
+else {
+var valid58 = true;
 }
-if(data127.httpsPorts === undefined){
-data127.httpsPorts = [443];
+if(valid58){
+if(data155.maxBodyBytes !== undefined){
+let data161 = data155.maxBodyBytes;
+const _errs395 = errors;
+if(!((typeof data161 == "number") && (!(data161 % 1) && !isNaN(data161)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data161}];
+return false;
 }
-if(data127.allowDestinations === undefined){
-data127.allowDestinations = [];
+if(errors === _errs395){
+if(typeof data161 == "number"){
+if(data161 > 16777216 || isNaN(data161)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data161}];
+return false;
 }
-if(data127.denyDestinations === undefined){
-data127.denyDestinations = [];
+else {
+if(data161 < 0 || isNaN(data161)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data161}];
+return false;
 }
-if(data127.denyHosts === undefined){
-data127.denyHosts = [];
 }
-const _errs295 = errors;
-for(const key26 in data127){
-if(!(func2.call(schema11.properties.forwardProxy.properties, key26))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data127}];
+}
+}
+var valid58 = _errs395 === errors;
+}
+else {
+var valid58 = true;
+}
+if(valid58){
+if(data155.budgetPercent !== undefined){
+let data162 = data155.budgetPercent;
+const _errs397 = errors;
+if(!((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data162}];
+return false;
+}
+if(errors === _errs397){
+if(typeof data162 == "number"){
+if(data162 > 100 || isNaN(data162)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data162}];
+return false;
+}
+else {
+if(data162 < 0 || isNaN(data162)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data162}];
+return false;
+}
+}
+}
+}
+var valid58 = _errs397 === errors;
+}
+else {
+var valid58 = true;
+}
+if(valid58){
+if(data155.budgetMinPerSecond !== undefined){
+let data163 = data155.budgetMinPerSecond;
+const _errs399 = errors;
+if(!((typeof data163 == "number") && (!(data163 % 1) && !isNaN(data163)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data163}];
+return false;
+}
+if(errors === _errs399){
+if(typeof data163 == "number"){
+if(data163 > 10000 || isNaN(data163)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data163}];
+return false;
+}
+else {
+if(data163 < 0 || isNaN(data163)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data163}];
+return false;
+}
+}
+}
+}
+var valid58 = _errs399 === errors;
+}
+else {
+var valid58 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.retries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data155}];
+return false;
+}
+}
+var valid55 = _errs378 === errors;
+}
+else {
+var valid55 = true;
+}
+if(valid55){
+if(data149.healthCheck !== undefined){
+let data164 = data149.healthCheck;
+const _errs401 = errors;
+if(errors === _errs401){
+if(data164 && typeof data164 == "object" && !Array.isArray(data164)){
+const _errs403 = errors;
+for(const key34 in data164){
+if(!(((((((key34 === "path") || (key34 === "intervalMs")) || (key34 === "timeoutMs")) || (key34 === "healthyThreshold")) || (key34 === "unhealthyThreshold")) || (key34 === "expectedStatuses")) || (key34 === "host"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data164}];
 return false;
 break;
 }
 }
-if(_errs295 === errors){
-let data128 = data127.enabled;
-const _errs296 = errors;
-if(typeof data128 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data128}];
-return false;
-}
-var valid43 = _errs296 === errors;
-if(valid43){
-if(data127.listen !== undefined){
-let data129 = data127.listen;
-const _errs298 = errors;
-if(errors === _errs298){
-if(typeof data129 === "string"){
-if(func3(data129) > 300){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data129}];
-return false;
+if(_errs403 === errors){
+if(data164.path !== undefined){
+let data165 = data164.path;
+const _errs404 = errors;
+const _errs405 = errors;
+let valid63 = false;
+const _errs406 = errors;
+if(errors === _errs406){
+if(typeof data165 === "string"){
+if(func3(data165) > 2048){
+const err75 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data165};
+if(vErrors === null){
+vErrors = [err75];
 }
 else {
-if(func3(data129) < 3){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data129}];
-return false;
+vErrors.push(err75);
 }
-}
+errors++;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data129}];
-return false;
-}
-}
-var valid43 = _errs298 === errors;
-}
-else {
-var valid43 = true;
-}
-if(valid43){
-let data130 = data127.allowClients;
-const _errs300 = errors;
-if(errors === _errs300){
-if(Array.isArray(data130)){
-if(data130.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data130}];
-return false;
+if(func3(data165) < 1){
+const err76 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data165};
+if(vErrors === null){
+vErrors = [err76];
 }
 else {
-var valid44 = true;
-const len10 = data130.length;
-for(let i11=0; i11<len10; i11++){
-let data131 = data130[i11];
-const _errs302 = errors;
-if(errors === _errs302){
-if(typeof data131 === "string"){
-if(func3(data131) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i11,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data131}];
-return false;
+vErrors.push(err76);
+}
+errors++;
 }
 else {
-if(func3(data131) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i11,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data131}];
-return false;
+if(!pattern4.test(data165)){
+const err77 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data165};
+if(vErrors === null){
+vErrors = [err77];
+}
+else {
+vErrors.push(err77);
+}
+errors++;
+}
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i11,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data131}];
+const err78 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data165};
+if(vErrors === null){
+vErrors = [err78];
+}
+else {
+vErrors.push(err78);
+}
+errors++;
+}
+}
+var _valid11 = _errs406 === errors;
+valid63 = valid63 || _valid11;
+if(!valid63){
+const _errs408 = errors;
+if(data165 !== null){
+const err79 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data165};
+if(vErrors === null){
+vErrors = [err79];
+}
+else {
+vErrors.push(err79);
+}
+errors++;
+}
+var _valid11 = _errs408 === errors;
+valid63 = valid63 || _valid11;
+}
+if(!valid63){
+const err80 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path,data:data165};
+if(vErrors === null){
+vErrors = [err80];
+}
+else {
+vErrors.push(err80);
+}
+errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs405;
+if(vErrors !== null){
+if(_errs405){
+vErrors.length = _errs405;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid62 = _errs404 === errors;
+}
+else {
+var valid62 = true;
+}
+if(valid62){
+if(data164.intervalMs !== undefined){
+let data166 = data164.intervalMs;
+const _errs410 = errors;
+if(!((typeof data166 == "number") && (!(data166 % 1) && !isNaN(data166)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data166}];
+return false;
+}
+if(errors === _errs410){
+if(typeof data166 == "number"){
+if(data166 > 86400000 || isNaN(data166)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data166}];
+return false;
+}
+else {
+if(data166 < 1 || isNaN(data166)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data166}];
 return false;
 }
 }
-var valid44 = _errs302 === errors;
+}
+}
+var valid62 = _errs410 === errors;
+}
+else {
+var valid62 = true;
+}
+if(valid62){
+if(data164.timeoutMs !== undefined){
+let data167 = data164.timeoutMs;
+const _errs412 = errors;
+if(!((typeof data167 == "number") && (!(data167 % 1) && !isNaN(data167)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data167}];
+return false;
+}
+if(errors === _errs412){
+if(typeof data167 == "number"){
+if(data167 > 86400000 || isNaN(data167)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data167}];
+return false;
+}
+else {
+if(data167 < 1 || isNaN(data167)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data167}];
+return false;
+}
+}
+}
+}
+var valid62 = _errs412 === errors;
+}
+else {
+var valid62 = true;
+}
+if(valid62){
+if(data164.healthyThreshold !== undefined){
+let data168 = data164.healthyThreshold;
+const _errs414 = errors;
+if(!((typeof data168 == "number") && (!(data168 % 1) && !isNaN(data168)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data168}];
+return false;
+}
+if(errors === _errs414){
+if(typeof data168 == "number"){
+if(data168 > 100 || isNaN(data168)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data168}];
+return false;
+}
+else {
+if(data168 < 1 || isNaN(data168)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data168}];
+return false;
+}
+}
+}
+}
+var valid62 = _errs414 === errors;
+}
+else {
+var valid62 = true;
+}
+if(valid62){
+if(data164.unhealthyThreshold !== undefined){
+let data169 = data164.unhealthyThreshold;
+const _errs416 = errors;
+if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data169}];
+return false;
+}
+if(errors === _errs416){
+if(typeof data169 == "number"){
+if(data169 > 100 || isNaN(data169)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data169}];
+return false;
+}
+else {
+if(data169 < 1 || isNaN(data169)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data169}];
+return false;
+}
+}
+}
+}
+var valid62 = _errs416 === errors;
+}
+else {
+var valid62 = true;
+}
+if(valid62){
+if(data164.expectedStatuses !== undefined){
+let data170 = data164.expectedStatuses;
+const _errs418 = errors;
+if(errors === _errs418){
+if(Array.isArray(data170)){
+if(data170.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data170}];
+return false;
+}
+else {
+var valid64 = true;
+const len12 = data170.length;
+for(let i16=0; i16<len12; i16++){
+let data171 = data170[i16];
+const _errs420 = errors;
+if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data171}];
+return false;
+}
+if(errors === _errs420){
+if(typeof data171 == "number"){
+if(data171 > 599 || isNaN(data171)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data171}];
+return false;
+}
+else {
+if(data171 < 100 || isNaN(data171)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data171}];
+return false;
+}
+}
+}
+}
+var valid64 = _errs420 === errors;
+if(!valid64){
+break;
+}
+}
+if(valid64){
+let i17 = data170.length;
+let j4;
+if(i17 > 1){
+const indices4 = {};
+for(;i17--;){
+let item4 = data170[i17];
+if(!((typeof item4 == "number") && (!(item4 % 1) && !isNaN(item4)))){
+continue;
+}
+if(typeof indices4[item4] == "number"){
+j4 = indices4[item4];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i17, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i17+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data170}];
+return false;
+break;
+}
+indices4[item4] = i17;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data170}];
+return false;
+}
+}
+var valid62 = _errs418 === errors;
+}
+else {
+var valid62 = true;
+}
+if(valid62){
+if(data164.host !== undefined){
+let data172 = data164.host;
+const _errs422 = errors;
+if(errors === _errs422){
+if(typeof data172 === "string"){
+if(func3(data172) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data172}];
+return false;
+}
+else {
+if(func3(data172) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data172}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data172}];
+return false;
+}
+}
+var valid62 = _errs422 === errors;
+}
+else {
+var valid62 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data164}];
+return false;
+}
+}
+var valid55 = _errs401 === errors;
+}
+else {
+var valid55 = true;
+}
+if(valid55){
+if(data149.outlier !== undefined){
+let data173 = data149.outlier;
+const _errs424 = errors;
+if(errors === _errs424){
+if(data173 && typeof data173 == "object" && !Array.isArray(data173)){
+const _errs426 = errors;
+for(const key35 in data173){
+if(!(((((key35 === "consecutiveFailures") || (key35 === "on5xx")) || (key35 === "baseEjectionMs")) || (key35 === "maxEjectionMs")) || (key35 === "maxEjectionPercent"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data173}];
+return false;
+break;
+}
+}
+if(_errs426 === errors){
+if(data173.consecutiveFailures !== undefined){
+let data174 = data173.consecutiveFailures;
+const _errs427 = errors;
+if(!((typeof data174 == "number") && (!(data174 % 1) && !isNaN(data174)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data174}];
+return false;
+}
+if(errors === _errs427){
+if(typeof data174 == "number"){
+if(data174 > 1000 || isNaN(data174)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data174}];
+return false;
+}
+else {
+if(data174 < 1 || isNaN(data174)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data174}];
+return false;
+}
+}
+}
+}
+var valid66 = _errs427 === errors;
+}
+else {
+var valid66 = true;
+}
+if(valid66){
+if(data173.on5xx !== undefined){
+let data175 = data173.on5xx;
+const _errs429 = errors;
+if(typeof data175 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/on5xx",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx,data:data175}];
+return false;
+}
+var valid66 = _errs429 === errors;
+}
+else {
+var valid66 = true;
+}
+if(valid66){
+if(data173.baseEjectionMs !== undefined){
+let data176 = data173.baseEjectionMs;
+const _errs431 = errors;
+if(!((typeof data176 == "number") && (!(data176 % 1) && !isNaN(data176)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data176}];
+return false;
+}
+if(errors === _errs431){
+if(typeof data176 == "number"){
+if(data176 > 86400000 || isNaN(data176)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data176}];
+return false;
+}
+else {
+if(data176 < 1 || isNaN(data176)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data176}];
+return false;
+}
+}
+}
+}
+var valid66 = _errs431 === errors;
+}
+else {
+var valid66 = true;
+}
+if(valid66){
+if(data173.maxEjectionMs !== undefined){
+let data177 = data173.maxEjectionMs;
+const _errs433 = errors;
+if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data177}];
+return false;
+}
+if(errors === _errs433){
+if(typeof data177 == "number"){
+if(data177 > 86400000 || isNaN(data177)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data177}];
+return false;
+}
+else {
+if(data177 < 1 || isNaN(data177)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data177}];
+return false;
+}
+}
+}
+}
+var valid66 = _errs433 === errors;
+}
+else {
+var valid66 = true;
+}
+if(valid66){
+if(data173.maxEjectionPercent !== undefined){
+let data178 = data173.maxEjectionPercent;
+const _errs435 = errors;
+if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data178}];
+return false;
+}
+if(errors === _errs435){
+if(typeof data178 == "number"){
+if(data178 > 100 || isNaN(data178)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data178}];
+return false;
+}
+else {
+if(data178 < 0 || isNaN(data178)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data178}];
+return false;
+}
+}
+}
+}
+var valid66 = _errs435 === errors;
+}
+else {
+var valid66 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.outlier.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data173}];
+return false;
+}
+}
+var valid55 = _errs424 === errors;
+}
+else {
+var valid55 = true;
+}
+if(valid55){
+if(data149.limits !== undefined){
+let data179 = data149.limits;
+const _errs437 = errors;
+if(errors === _errs437){
+if(data179 && typeof data179 == "object" && !Array.isArray(data179)){
+const _errs439 = errors;
+for(const key36 in data179){
+if(!(((key36 === "maxConcurrentPerUpstream") || (key36 === "maxQueue")) || (key36 === "queueTimeoutMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data179}];
+return false;
+break;
+}
+}
+if(_errs439 === errors){
+if(data179.maxConcurrentPerUpstream !== undefined){
+let data180 = data179.maxConcurrentPerUpstream;
+const _errs440 = errors;
+const _errs441 = errors;
+let valid68 = false;
+const _errs442 = errors;
+if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
+const err81 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data180};
+if(vErrors === null){
+vErrors = [err81];
+}
+else {
+vErrors.push(err81);
+}
+errors++;
+}
+if(errors === _errs442){
+if(typeof data180 == "number"){
+if(data180 > 1000000 || isNaN(data180)){
+const err82 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data180};
+if(vErrors === null){
+vErrors = [err82];
+}
+else {
+vErrors.push(err82);
+}
+errors++;
+}
+else {
+if(data180 < 1 || isNaN(data180)){
+const err83 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data180};
+if(vErrors === null){
+vErrors = [err83];
+}
+else {
+vErrors.push(err83);
+}
+errors++;
+}
+}
+}
+}
+var _valid12 = _errs442 === errors;
+valid68 = valid68 || _valid12;
+if(!valid68){
+const _errs444 = errors;
+if(data180 !== null){
+const err84 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data180};
+if(vErrors === null){
+vErrors = [err84];
+}
+else {
+vErrors.push(err84);
+}
+errors++;
+}
+var _valid12 = _errs444 === errors;
+valid68 = valid68 || _valid12;
+}
+if(!valid68){
+const err85 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data180};
+if(vErrors === null){
+vErrors = [err85];
+}
+else {
+vErrors.push(err85);
+}
+errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs441;
+if(vErrors !== null){
+if(_errs441){
+vErrors.length = _errs441;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid67 = _errs440 === errors;
+}
+else {
+var valid67 = true;
+}
+if(valid67){
+if(data179.maxQueue !== undefined){
+let data181 = data179.maxQueue;
+const _errs446 = errors;
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data181}];
+return false;
+}
+if(errors === _errs446){
+if(typeof data181 == "number"){
+if(data181 > 1000000 || isNaN(data181)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data181}];
+return false;
+}
+else {
+if(data181 < 0 || isNaN(data181)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data181}];
+return false;
+}
+}
+}
+}
+var valid67 = _errs446 === errors;
+}
+else {
+var valid67 = true;
+}
+if(valid67){
+if(data179.queueTimeoutMs !== undefined){
+let data182 = data179.queueTimeoutMs;
+const _errs448 = errors;
+if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data182}];
+return false;
+}
+if(errors === _errs448){
+if(typeof data182 == "number"){
+if(data182 > 86400000 || isNaN(data182)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data182}];
+return false;
+}
+else {
+if(data182 < 1 || isNaN(data182)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data182}];
+return false;
+}
+}
+}
+}
+var valid67 = _errs448 === errors;
+}
+else {
+var valid67 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.limits.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data179}];
+return false;
+}
+}
+var valid55 = _errs437 === errors;
+}
+else {
+var valid55 = true;
+}
+if(valid55){
+if(data149.loadBalancing !== undefined){
+let data183 = data149.loadBalancing;
+const _errs450 = errors;
+if(errors === _errs450){
+if(data183 && typeof data183 == "object" && !Array.isArray(data183)){
+const _errs452 = errors;
+for(const key37 in data183){
+if(!(((key37 === "algorithm") || (key37 === "hashOn")) || (key37 === "slowStartMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data183}];
+return false;
+break;
+}
+}
+if(_errs452 === errors){
+if(data183.algorithm !== undefined){
+let data184 = data183.algorithm;
+const _errs453 = errors;
+if(!(((data184 === "round-robin") || (data184 === "least-request")) || (data184 === "consistent-hash"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm,data:data184}];
+return false;
+}
+var valid69 = _errs453 === errors;
+}
+else {
+var valid69 = true;
+}
+if(valid69){
+if(data183.hashOn !== undefined){
+let data185 = data183.hashOn;
+const _errs454 = errors;
+const _errs455 = errors;
+let valid70 = false;
+let passing3 = null;
+const _errs456 = errors;
+if(errors === _errs456){
+if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+let missing14;
+if((data185.header === undefined) && (missing14 = "header")){
+const err86 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing14},message:"must have required property '"+missing14+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data185};
+if(vErrors === null){
+vErrors = [err86];
+}
+else {
+vErrors.push(err86);
+}
+errors++;
+}
+else {
+const _errs458 = errors;
+for(const key38 in data185){
+if(!(key38 === "header")){
+const err87 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data185};
+if(vErrors === null){
+vErrors = [err87];
+}
+else {
+vErrors.push(err87);
+}
+errors++;
+break;
+}
+}
+if(_errs458 === errors){
+if(data185.header !== undefined){
+let data186 = data185.header;
+const _errs459 = errors;
+if(errors === _errs459){
+if(typeof data186 === "string"){
+if(func3(data186) > 256){
+const err88 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data186};
+if(vErrors === null){
+vErrors = [err88];
+}
+else {
+vErrors.push(err88);
+}
+errors++;
+}
+else {
+if(!pattern5.test(data186)){
+const err89 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data186};
+if(vErrors === null){
+vErrors = [err89];
+}
+else {
+vErrors.push(err89);
+}
+errors++;
+}
+}
+}
+else {
+const err90 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data186};
+if(vErrors === null){
+vErrors = [err90];
+}
+else {
+vErrors.push(err90);
+}
+errors++;
+}
+}
+}
+}
+}
+}
+else {
+const err91 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data185};
+if(vErrors === null){
+vErrors = [err91];
+}
+else {
+vErrors.push(err91);
+}
+errors++;
+}
+}
+var _valid13 = _errs456 === errors;
+if(_valid13){
+valid70 = true;
+passing3 = 0;
+}
+const _errs461 = errors;
+if(errors === _errs461){
+if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+let missing15;
+if((data185.cookie === undefined) && (missing15 = "cookie")){
+const err92 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing15},message:"must have required property '"+missing15+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data185};
+if(vErrors === null){
+vErrors = [err92];
+}
+else {
+vErrors.push(err92);
+}
+errors++;
+}
+else {
+const _errs463 = errors;
+for(const key39 in data185){
+if(!(key39 === "cookie")){
+const err93 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data185};
+if(vErrors === null){
+vErrors = [err93];
+}
+else {
+vErrors.push(err93);
+}
+errors++;
+break;
+}
+}
+if(_errs463 === errors){
+if(data185.cookie !== undefined){
+let data187 = data185.cookie;
+const _errs464 = errors;
+if(errors === _errs464){
+if(typeof data187 === "string"){
+if(func3(data187) > 256){
+const err94 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data187};
+if(vErrors === null){
+vErrors = [err94];
+}
+else {
+vErrors.push(err94);
+}
+errors++;
+}
+else {
+if(!pattern5.test(data187)){
+const err95 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data187};
+if(vErrors === null){
+vErrors = [err95];
+}
+else {
+vErrors.push(err95);
+}
+errors++;
+}
+}
+}
+else {
+const err96 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data187};
+if(vErrors === null){
+vErrors = [err96];
+}
+else {
+vErrors.push(err96);
+}
+errors++;
+}
+}
+}
+}
+}
+}
+else {
+const err97 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data185};
+if(vErrors === null){
+vErrors = [err97];
+}
+else {
+vErrors.push(err97);
+}
+errors++;
+}
+}
+var _valid13 = _errs461 === errors;
+if(_valid13 && valid70){
+valid70 = false;
+passing3 = [passing3, 1];
+}
+else {
+if(_valid13){
+valid70 = true;
+passing3 = 1;
+}
+const _errs466 = errors;
+if(errors === _errs466){
+if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+let missing16;
+if((data185.clientAddress === undefined) && (missing16 = "clientAddress")){
+const err98 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing16},message:"must have required property '"+missing16+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data185};
+if(vErrors === null){
+vErrors = [err98];
+}
+else {
+vErrors.push(err98);
+}
+errors++;
+}
+else {
+const _errs468 = errors;
+for(const key40 in data185){
+if(!(key40 === "clientAddress")){
+const err99 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data185};
+if(vErrors === null){
+vErrors = [err99];
+}
+else {
+vErrors.push(err99);
+}
+errors++;
+break;
+}
+}
+if(_errs468 === errors){
+if(data185.clientAddress !== undefined){
+let data188 = data185.clientAddress;
+if(true !== data188){
+const err100 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data188};
+if(vErrors === null){
+vErrors = [err100];
+}
+else {
+vErrors.push(err100);
+}
+errors++;
+}
+}
+}
+}
+}
+else {
+const err101 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data185};
+if(vErrors === null){
+vErrors = [err101];
+}
+else {
+vErrors.push(err101);
+}
+errors++;
+}
+}
+var _valid13 = _errs466 === errors;
+if(_valid13 && valid70){
+valid70 = false;
+passing3 = [passing3, 2];
+}
+else {
+if(_valid13){
+valid70 = true;
+passing3 = 2;
+}
+}
+}
+if(!valid70){
+const err102 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn,data:data185};
+if(vErrors === null){
+vErrors = [err102];
+}
+else {
+vErrors.push(err102);
+}
+errors++;
+validate10.errors = vErrors;
+return false;
+}
+else {
+errors = _errs455;
+if(vErrors !== null){
+if(_errs455){
+vErrors.length = _errs455;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid69 = _errs454 === errors;
+}
+else {
+var valid69 = true;
+}
+if(valid69){
+if(data183.slowStartMs !== undefined){
+let data189 = data183.slowStartMs;
+const _errs470 = errors;
+if(!((typeof data189 == "number") && (!(data189 % 1) && !isNaN(data189)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data189}];
+return false;
+}
+if(errors === _errs470){
+if(typeof data189 == "number"){
+if(data189 > 3600000 || isNaN(data189)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data189}];
+return false;
+}
+else {
+if(data189 < 0 || isNaN(data189)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data189}];
+return false;
+}
+}
+}
+}
+var valid69 = _errs470 === errors;
+}
+else {
+var valid69 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data183}];
+return false;
+}
+}
+var valid55 = _errs450 === errors;
+}
+else {
+var valid55 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy",schemaPath:"#/properties/routes/items/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.type,parentSchema:schema11.properties.routes.items.properties.policy,data:data149}];
+return false;
+}
+}
+var valid45 = _errs360 === errors;
+}
+else {
+var valid45 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i10,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data126}];
+return false;
+}
+}
+var valid44 = _errs305 === errors;
 if(!valid44){
 break;
 }
@@ -3969,463 +6178,1364 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data130}];
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data125}];
 return false;
 }
 }
-var valid43 = _errs300 === errors;
-if(valid43){
-let data132 = data127.connectPorts;
-const _errs304 = errors;
-if(errors === _errs304){
-if(Array.isArray(data132)){
-if(data132.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data132}];
+var valid0 = _errs303 === errors;
+if(valid0){
+let data190 = data.store;
+const _errs472 = errors;
+const _errs473 = errors;
+let valid74 = false;
+let passing4 = null;
+const _errs474 = errors;
+if(errors === _errs474){
+if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
+let missing17;
+if((data190.type === undefined) && (missing17 = "type")){
+const err103 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing17},message:"must have required property '"+missing17+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data190};
+if(vErrors === null){
+vErrors = [err103];
+}
+else {
+vErrors.push(err103);
+}
+errors++;
+}
+else {
+const _errs476 = errors;
+for(const key41 in data190){
+if(!(key41 === "type")){
+const err104 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data190};
+if(vErrors === null){
+vErrors = [err104];
+}
+else {
+vErrors.push(err104);
+}
+errors++;
+break;
+}
+}
+if(_errs476 === errors){
+if(data190.type !== undefined){
+let data191 = data190.type;
+if("file" !== data191){
+const err105 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data191};
+if(vErrors === null){
+vErrors = [err105];
+}
+else {
+vErrors.push(err105);
+}
+errors++;
+}
+}
+}
+}
+}
+else {
+const err106 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data190};
+if(vErrors === null){
+vErrors = [err106];
+}
+else {
+vErrors.push(err106);
+}
+errors++;
+}
+}
+var _valid14 = _errs474 === errors;
+if(_valid14){
+valid74 = true;
+passing4 = 0;
+}
+const _errs478 = errors;
+if(errors === _errs478){
+if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
+let missing18;
+if((((data190.type === undefined) && (missing18 = "type")) || ((data190.endpoints === undefined) && (missing18 = "endpoints"))) || ((data190.prefix === undefined) && (missing18 = "prefix"))){
+const err107 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing18},message:"must have required property '"+missing18+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data190};
+if(vErrors === null){
+vErrors = [err107];
+}
+else {
+vErrors.push(err107);
+}
+errors++;
+}
+else {
+const _errs480 = errors;
+for(const key42 in data190){
+if(!(((((((key42 === "type") || (key42 === "endpoints")) || (key42 === "prefix")) || (key42 === "tls")) || (key42 === "auth")) || (key42 === "cacheFile")) || (key42 === "timeoutMs"))){
+const err108 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data190};
+if(vErrors === null){
+vErrors = [err108];
+}
+else {
+vErrors.push(err108);
+}
+errors++;
+break;
+}
+}
+if(_errs480 === errors){
+if(data190.type !== undefined){
+let data192 = data190.type;
+const _errs481 = errors;
+if("etcd" !== data192){
+const err109 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data192};
+if(vErrors === null){
+vErrors = [err109];
+}
+else {
+vErrors.push(err109);
+}
+errors++;
+}
+var valid76 = _errs481 === errors;
+}
+else {
+var valid76 = true;
+}
+if(valid76){
+if(data190.endpoints !== undefined){
+let data193 = data190.endpoints;
+const _errs482 = errors;
+if(errors === _errs482){
+if(Array.isArray(data193)){
+if(data193.length > 32){
+const err110 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data193};
+if(vErrors === null){
+vErrors = [err110];
+}
+else {
+vErrors.push(err110);
+}
+errors++;
+}
+else {
+if(data193.length < 1){
+const err111 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data193};
+if(vErrors === null){
+vErrors = [err111];
+}
+else {
+vErrors.push(err111);
+}
+errors++;
+}
+else {
+var valid77 = true;
+const len13 = data193.length;
+for(let i18=0; i18<len13; i18++){
+let data194 = data193[i18];
+const _errs484 = errors;
+if(errors === _errs484){
+if(typeof data194 === "string"){
+if(func3(data194) > 300){
+const err112 = {instancePath:instancePath+"/store/endpoints/" + i18,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data194};
+if(vErrors === null){
+vErrors = [err112];
+}
+else {
+vErrors.push(err112);
+}
+errors++;
+}
+else {
+if(func3(data194) < 3){
+const err113 = {instancePath:instancePath+"/store/endpoints/" + i18,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data194};
+if(vErrors === null){
+vErrors = [err113];
+}
+else {
+vErrors.push(err113);
+}
+errors++;
+}
+}
+}
+else {
+const err114 = {instancePath:instancePath+"/store/endpoints/" + i18,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data194};
+if(vErrors === null){
+vErrors = [err114];
+}
+else {
+vErrors.push(err114);
+}
+errors++;
+}
+}
+var valid77 = _errs484 === errors;
+if(!valid77){
+break;
+}
+}
+}
+}
+}
+else {
+const err115 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data193};
+if(vErrors === null){
+vErrors = [err115];
+}
+else {
+vErrors.push(err115);
+}
+errors++;
+}
+}
+var valid76 = _errs482 === errors;
+}
+else {
+var valid76 = true;
+}
+if(valid76){
+if(data190.prefix !== undefined){
+let data195 = data190.prefix;
+const _errs486 = errors;
+if(errors === _errs486){
+if(typeof data195 === "string"){
+if(func3(data195) > 256){
+const err116 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data195};
+if(vErrors === null){
+vErrors = [err116];
+}
+else {
+vErrors.push(err116);
+}
+errors++;
+}
+else {
+if(!pattern18.test(data195)){
+const err117 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data195};
+if(vErrors === null){
+vErrors = [err117];
+}
+else {
+vErrors.push(err117);
+}
+errors++;
+}
+}
+}
+else {
+const err118 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data195};
+if(vErrors === null){
+vErrors = [err118];
+}
+else {
+vErrors.push(err118);
+}
+errors++;
+}
+}
+var valid76 = _errs486 === errors;
+}
+else {
+var valid76 = true;
+}
+if(valid76){
+if(data190.tls !== undefined){
+let data196 = data190.tls;
+const _errs488 = errors;
+if(errors === _errs488){
+if(data196 && typeof data196 == "object" && !Array.isArray(data196)){
+let missing19;
+if((data196.ca === undefined) && (missing19 = "ca")){
+const err119 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing19},message:"must have required property '"+missing19+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data196};
+if(vErrors === null){
+vErrors = [err119];
+}
+else {
+vErrors.push(err119);
+}
+errors++;
+}
+else {
+const _errs490 = errors;
+for(const key43 in data196){
+if(!(((key43 === "ca") || (key43 === "cert")) || (key43 === "key"))){
+const err120 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data196};
+if(vErrors === null){
+vErrors = [err120];
+}
+else {
+vErrors.push(err120);
+}
+errors++;
+break;
+}
+}
+if(_errs490 === errors){
+if(data196.ca !== undefined){
+let data197 = data196.ca;
+const _errs491 = errors;
+if(errors === _errs491){
+if(typeof data197 === "string"){
+if(func3(data197) < 1){
+const err121 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data197};
+if(vErrors === null){
+vErrors = [err121];
+}
+else {
+vErrors.push(err121);
+}
+errors++;
+}
+}
+else {
+const err122 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data197};
+if(vErrors === null){
+vErrors = [err122];
+}
+else {
+vErrors.push(err122);
+}
+errors++;
+}
+}
+var valid78 = _errs491 === errors;
+}
+else {
+var valid78 = true;
+}
+if(valid78){
+if(data196.cert !== undefined){
+let data198 = data196.cert;
+const _errs493 = errors;
+if(errors === _errs493){
+if(typeof data198 === "string"){
+if(func3(data198) < 1){
+const err123 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data198};
+if(vErrors === null){
+vErrors = [err123];
+}
+else {
+vErrors.push(err123);
+}
+errors++;
+}
+}
+else {
+const err124 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data198};
+if(vErrors === null){
+vErrors = [err124];
+}
+else {
+vErrors.push(err124);
+}
+errors++;
+}
+}
+var valid78 = _errs493 === errors;
+}
+else {
+var valid78 = true;
+}
+if(valid78){
+if(data196.key !== undefined){
+let data199 = data196.key;
+const _errs495 = errors;
+if(errors === _errs495){
+if(typeof data199 === "string"){
+if(func3(data199) < 1){
+const err125 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data199};
+if(vErrors === null){
+vErrors = [err125];
+}
+else {
+vErrors.push(err125);
+}
+errors++;
+}
+}
+else {
+const err126 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data199};
+if(vErrors === null){
+vErrors = [err126];
+}
+else {
+vErrors.push(err126);
+}
+errors++;
+}
+}
+var valid78 = _errs495 === errors;
+}
+else {
+var valid78 = true;
+}
+}
+}
+}
+}
+}
+else {
+const err127 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data196};
+if(vErrors === null){
+vErrors = [err127];
+}
+else {
+vErrors.push(err127);
+}
+errors++;
+}
+}
+var valid76 = _errs488 === errors;
+}
+else {
+var valid76 = true;
+}
+if(valid76){
+if(data190.auth !== undefined){
+let data200 = data190.auth;
+const _errs497 = errors;
+if(errors === _errs497){
+if(data200 && typeof data200 == "object" && !Array.isArray(data200)){
+let missing20;
+if((data200.username === undefined) && (missing20 = "username")){
+const err128 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing20},message:"must have required property '"+missing20+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data200};
+if(vErrors === null){
+vErrors = [err128];
+}
+else {
+vErrors.push(err128);
+}
+errors++;
+}
+else {
+const _errs499 = errors;
+for(const key44 in data200){
+if(!((key44 === "username") || (key44 === "password"))){
+const err129 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key44},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data200};
+if(vErrors === null){
+vErrors = [err129];
+}
+else {
+vErrors.push(err129);
+}
+errors++;
+break;
+}
+}
+if(_errs499 === errors){
+if(data200.username !== undefined){
+let data201 = data200.username;
+const _errs500 = errors;
+if(errors === _errs500){
+if(typeof data201 === "string"){
+if(func3(data201) > 256){
+const err130 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data201};
+if(vErrors === null){
+vErrors = [err130];
+}
+else {
+vErrors.push(err130);
+}
+errors++;
+}
+else {
+if(func3(data201) < 1){
+const err131 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data201};
+if(vErrors === null){
+vErrors = [err131];
+}
+else {
+vErrors.push(err131);
+}
+errors++;
+}
+}
+}
+else {
+const err132 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data201};
+if(vErrors === null){
+vErrors = [err132];
+}
+else {
+vErrors.push(err132);
+}
+errors++;
+}
+}
+var valid79 = _errs500 === errors;
+}
+else {
+var valid79 = true;
+}
+if(valid79){
+if(data200.password !== undefined){
+let data202 = data200.password;
+const _errs502 = errors;
+if(errors === _errs502){
+if(typeof data202 === "string"){
+if(func3(data202) > 512){
+const err133 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data202};
+if(vErrors === null){
+vErrors = [err133];
+}
+else {
+vErrors.push(err133);
+}
+errors++;
+}
+else {
+if(func3(data202) < 1){
+const err134 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data202};
+if(vErrors === null){
+vErrors = [err134];
+}
+else {
+vErrors.push(err134);
+}
+errors++;
+}
+}
+}
+else {
+const err135 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data202};
+if(vErrors === null){
+vErrors = [err135];
+}
+else {
+vErrors.push(err135);
+}
+errors++;
+}
+}
+var valid79 = _errs502 === errors;
+}
+else {
+var valid79 = true;
+}
+}
+}
+}
+}
+else {
+const err136 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data200};
+if(vErrors === null){
+vErrors = [err136];
+}
+else {
+vErrors.push(err136);
+}
+errors++;
+}
+}
+var valid76 = _errs497 === errors;
+}
+else {
+var valid76 = true;
+}
+if(valid76){
+if(data190.cacheFile !== undefined){
+let data203 = data190.cacheFile;
+const _errs504 = errors;
+if(errors === _errs504){
+if(typeof data203 === "string"){
+if(func3(data203) < 1){
+const err137 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data203};
+if(vErrors === null){
+vErrors = [err137];
+}
+else {
+vErrors.push(err137);
+}
+errors++;
+}
+}
+else {
+const err138 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data203};
+if(vErrors === null){
+vErrors = [err138];
+}
+else {
+vErrors.push(err138);
+}
+errors++;
+}
+}
+var valid76 = _errs504 === errors;
+}
+else {
+var valid76 = true;
+}
+if(valid76){
+if(data190.timeoutMs !== undefined){
+let data204 = data190.timeoutMs;
+const _errs506 = errors;
+if(!((typeof data204 == "number") && (!(data204 % 1) && !isNaN(data204)))){
+const err139 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data204};
+if(vErrors === null){
+vErrors = [err139];
+}
+else {
+vErrors.push(err139);
+}
+errors++;
+}
+if(errors === _errs506){
+if(typeof data204 == "number"){
+if(data204 > 60000 || isNaN(data204)){
+const err140 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data204};
+if(vErrors === null){
+vErrors = [err140];
+}
+else {
+vErrors.push(err140);
+}
+errors++;
+}
+else {
+if(data204 < 100 || isNaN(data204)){
+const err141 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data204};
+if(vErrors === null){
+vErrors = [err141];
+}
+else {
+vErrors.push(err141);
+}
+errors++;
+}
+}
+}
+}
+var valid76 = _errs506 === errors;
+}
+else {
+var valid76 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+const err142 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data190};
+if(vErrors === null){
+vErrors = [err142];
+}
+else {
+vErrors.push(err142);
+}
+errors++;
+}
+}
+var _valid14 = _errs478 === errors;
+if(_valid14 && valid74){
+valid74 = false;
+passing4 = [passing4, 1];
+}
+else {
+if(_valid14){
+valid74 = true;
+passing4 = 1;
+}
+}
+if(!valid74){
+const err143 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing4},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data190};
+if(vErrors === null){
+vErrors = [err143];
+}
+else {
+vErrors.push(err143);
+}
+errors++;
+validate10.errors = vErrors;
 return false;
 }
 else {
-var valid45 = true;
-const len11 = data132.length;
-for(let i12=0; i12<len11; i12++){
-let data133 = data132[i12];
-const _errs306 = errors;
-if(!((typeof data133 == "number") && (!(data133 % 1) && !isNaN(data133)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i12,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data133}];
+errors = _errs473;
+if(vErrors !== null){
+if(_errs473){
+vErrors.length = _errs473;
+}
+else {
+vErrors = null;
+}
+}
+}
+var valid0 = _errs472 === errors;
+if(valid0){
+let data205 = data.history;
+const _errs508 = errors;
+if(errors === _errs508){
+if(data205 && typeof data205 == "object" && !Array.isArray(data205)){
+if(data205.keep === undefined){
+data205.keep = 100;
+}
+if(data205.heartbeatMs === undefined){
+data205.heartbeatMs = 15000;
+}
+if(data205.maxSubscribers === undefined){
+data205.maxSubscribers = 64;
+}
+const _errs510 = errors;
+for(const key45 in data205){
+if(!(((key45 === "keep") || (key45 === "heartbeatMs")) || (key45 === "maxSubscribers"))){
+validate10.errors = [{instancePath:instancePath+"/history",schemaPath:"#/properties/history/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key45},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.history,data:data205}];
+return false;
+break;
+}
+}
+if(_errs510 === errors){
+let data206 = data205.keep;
+const _errs511 = errors;
+if(!((typeof data206 == "number") && (!(data206 % 1) && !isNaN(data206)))){
+validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.keep.type,parentSchema:schema11.properties.history.properties.keep,data:data206}];
 return false;
 }
-if(errors === _errs306){
-if(typeof data133 == "number"){
-if(data133 > 65535 || isNaN(data133)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i12,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data133}];
+if(errors === _errs511){
+if(typeof data206 == "number"){
+if(data206 > 10000 || isNaN(data206)){
+validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.history.properties.keep,data:data206}];
 return false;
 }
 else {
-if(data133 < 1 || isNaN(data133)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i12,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data133}];
+if(data206 < 1 || isNaN(data206)){
+validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.keep,data:data206}];
 return false;
 }
 }
 }
 }
-var valid45 = _errs306 === errors;
-if(!valid45){
+var valid80 = _errs511 === errors;
+if(valid80){
+let data207 = data205.heartbeatMs;
+const _errs513 = errors;
+if(!((typeof data207 == "number") && (!(data207 % 1) && !isNaN(data207)))){
+validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.heartbeatMs.type,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data207}];
+return false;
+}
+if(errors === _errs513){
+if(typeof data207 == "number"){
+if(data207 > 86400000 || isNaN(data207)){
+validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data207}];
+return false;
+}
+else {
+if(data207 < 1 || isNaN(data207)){
+validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data207}];
+return false;
+}
+}
+}
+}
+var valid80 = _errs513 === errors;
+if(valid80){
+let data208 = data205.maxSubscribers;
+const _errs515 = errors;
+if(!((typeof data208 == "number") && (!(data208 % 1) && !isNaN(data208)))){
+validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.maxSubscribers.type,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data208}];
+return false;
+}
+if(errors === _errs515){
+if(typeof data208 == "number"){
+if(data208 > 10000 || isNaN(data208)){
+validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data208}];
+return false;
+}
+else {
+if(data208 < 1 || isNaN(data208)){
+validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data208}];
+return false;
+}
+}
+}
+}
+var valid80 = _errs515 === errors;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/history",schemaPath:"#/properties/history/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.history.type,parentSchema:schema11.properties.history,data:data205}];
+return false;
+}
+}
+var valid0 = _errs508 === errors;
+if(valid0){
+let data209 = data.forwardProxy;
+const _errs517 = errors;
+if(errors === _errs517){
+if(data209 && typeof data209 == "object" && !Array.isArray(data209)){
+if(data209.enabled === undefined){
+data209.enabled = false;
+}
+if(data209.allowClients === undefined){
+data209.allowClients = ["127.0.0.0/8","::1/128"];
+}
+if(data209.connectPorts === undefined){
+data209.connectPorts = [443];
+}
+if(data209.httpPorts === undefined){
+data209.httpPorts = [80,8080];
+}
+if(data209.originateTls === undefined){
+data209.originateTls = false;
+}
+if(data209.httpsPorts === undefined){
+data209.httpsPorts = [443];
+}
+if(data209.allowDestinations === undefined){
+data209.allowDestinations = [];
+}
+if(data209.denyDestinations === undefined){
+data209.denyDestinations = [];
+}
+if(data209.denyHosts === undefined){
+data209.denyHosts = [];
+}
+const _errs519 = errors;
+for(const key46 in data209){
+if(!(func2.call(schema11.properties.forwardProxy.properties, key46))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key46},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data209}];
+return false;
+break;
+}
+}
+if(_errs519 === errors){
+let data210 = data209.enabled;
+const _errs520 = errors;
+if(typeof data210 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data210}];
+return false;
+}
+var valid81 = _errs520 === errors;
+if(valid81){
+if(data209.listen !== undefined){
+let data211 = data209.listen;
+const _errs522 = errors;
+if(errors === _errs522){
+if(typeof data211 === "string"){
+if(func3(data211) > 300){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data211}];
+return false;
+}
+else {
+if(func3(data211) < 3){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data211}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data211}];
+return false;
+}
+}
+var valid81 = _errs522 === errors;
+}
+else {
+var valid81 = true;
+}
+if(valid81){
+let data212 = data209.allowClients;
+const _errs524 = errors;
+if(errors === _errs524){
+if(Array.isArray(data212)){
+if(data212.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data212}];
+return false;
+}
+else {
+var valid82 = true;
+const len14 = data212.length;
+for(let i19=0; i19<len14; i19++){
+let data213 = data212[i19];
+const _errs526 = errors;
+if(errors === _errs526){
+if(typeof data213 === "string"){
+if(func3(data213) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i19,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data213}];
+return false;
+}
+else {
+if(func3(data213) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i19,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data213}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i19,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data213}];
+return false;
+}
+}
+var valid82 = _errs526 === errors;
+if(!valid82){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data132}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data212}];
 return false;
 }
 }
-var valid43 = _errs304 === errors;
-if(valid43){
-let data134 = data127.httpPorts;
-const _errs308 = errors;
-if(errors === _errs308){
-if(Array.isArray(data134)){
-if(data134.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data134}];
-return false;
-}
-else {
-var valid46 = true;
-const len12 = data134.length;
-for(let i13=0; i13<len12; i13++){
-let data135 = data134[i13];
-const _errs310 = errors;
-if(!((typeof data135 == "number") && (!(data135 % 1) && !isNaN(data135)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i13,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data135}];
-return false;
-}
-if(errors === _errs310){
-if(typeof data135 == "number"){
-if(data135 > 65535 || isNaN(data135)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i13,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data135}];
+var valid81 = _errs524 === errors;
+if(valid81){
+let data214 = data209.connectPorts;
+const _errs528 = errors;
+if(errors === _errs528){
+if(Array.isArray(data214)){
+if(data214.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data214}];
 return false;
 }
 else {
-if(data135 < 1 || isNaN(data135)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i13,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data135}];
+var valid83 = true;
+const len15 = data214.length;
+for(let i20=0; i20<len15; i20++){
+let data215 = data214[i20];
+const _errs530 = errors;
+if(!((typeof data215 == "number") && (!(data215 % 1) && !isNaN(data215)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i20,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data215}];
+return false;
+}
+if(errors === _errs530){
+if(typeof data215 == "number"){
+if(data215 > 65535 || isNaN(data215)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i20,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data215}];
+return false;
+}
+else {
+if(data215 < 1 || isNaN(data215)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i20,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data215}];
 return false;
 }
 }
 }
 }
-var valid46 = _errs310 === errors;
-if(!valid46){
+var valid83 = _errs530 === errors;
+if(!valid83){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data134}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data214}];
 return false;
 }
 }
-var valid43 = _errs308 === errors;
-if(valid43){
-let data136 = data127.originateTls;
-const _errs312 = errors;
-if(typeof data136 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data136}];
-return false;
-}
-var valid43 = _errs312 === errors;
-if(valid43){
-let data137 = data127.httpsPorts;
-const _errs314 = errors;
-if(errors === _errs314){
-if(Array.isArray(data137)){
-if(data137.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data137}];
+var valid81 = _errs528 === errors;
+if(valid81){
+let data216 = data209.httpPorts;
+const _errs532 = errors;
+if(errors === _errs532){
+if(Array.isArray(data216)){
+if(data216.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data216}];
 return false;
 }
 else {
-var valid47 = true;
-const len13 = data137.length;
-for(let i14=0; i14<len13; i14++){
-let data138 = data137[i14];
-const _errs316 = errors;
-if(!((typeof data138 == "number") && (!(data138 % 1) && !isNaN(data138)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i14,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data138}];
+var valid84 = true;
+const len16 = data216.length;
+for(let i21=0; i21<len16; i21++){
+let data217 = data216[i21];
+const _errs534 = errors;
+if(!((typeof data217 == "number") && (!(data217 % 1) && !isNaN(data217)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i21,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data217}];
 return false;
 }
-if(errors === _errs316){
-if(typeof data138 == "number"){
-if(data138 > 65535 || isNaN(data138)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i14,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data138}];
+if(errors === _errs534){
+if(typeof data217 == "number"){
+if(data217 > 65535 || isNaN(data217)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i21,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data217}];
 return false;
 }
 else {
-if(data138 < 1 || isNaN(data138)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i14,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data138}];
+if(data217 < 1 || isNaN(data217)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i21,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data217}];
 return false;
 }
 }
 }
 }
-var valid47 = _errs316 === errors;
-if(!valid47){
+var valid84 = _errs534 === errors;
+if(!valid84){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data137}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data216}];
 return false;
 }
 }
-var valid43 = _errs314 === errors;
-if(valid43){
-let data139 = data127.allowDestinations;
-const _errs318 = errors;
-if(errors === _errs318){
-if(Array.isArray(data139)){
-if(data139.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data139}];
+var valid81 = _errs532 === errors;
+if(valid81){
+let data218 = data209.originateTls;
+const _errs536 = errors;
+if(typeof data218 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data218}];
 return false;
 }
-else {
-var valid48 = true;
-const len14 = data139.length;
-for(let i15=0; i15<len14; i15++){
-let data140 = data139[i15];
-const _errs320 = errors;
-if(errors === _errs320){
-if(typeof data140 === "string"){
-if(func3(data140) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i15,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data140}];
+var valid81 = _errs536 === errors;
+if(valid81){
+let data219 = data209.httpsPorts;
+const _errs538 = errors;
+if(errors === _errs538){
+if(Array.isArray(data219)){
+if(data219.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data219}];
 return false;
 }
 else {
-if(func3(data140) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i15,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data140}];
+var valid85 = true;
+const len17 = data219.length;
+for(let i22=0; i22<len17; i22++){
+let data220 = data219[i22];
+const _errs540 = errors;
+if(!((typeof data220 == "number") && (!(data220 % 1) && !isNaN(data220)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data220}];
 return false;
 }
-}
+if(errors === _errs540){
+if(typeof data220 == "number"){
+if(data220 > 65535 || isNaN(data220)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data220}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i15,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data140}];
+if(data220 < 1 || isNaN(data220)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data220}];
 return false;
 }
 }
-var valid48 = _errs320 === errors;
-if(!valid48){
+}
+}
+var valid85 = _errs540 === errors;
+if(!valid85){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data139}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data219}];
 return false;
 }
 }
-var valid43 = _errs318 === errors;
-if(valid43){
-let data141 = data127.denyDestinations;
-const _errs322 = errors;
-if(errors === _errs322){
-if(Array.isArray(data141)){
-if(data141.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data141}];
-return false;
-}
-else {
-var valid49 = true;
-const len15 = data141.length;
-for(let i16=0; i16<len15; i16++){
-let data142 = data141[i16];
-const _errs324 = errors;
-if(errors === _errs324){
-if(typeof data142 === "string"){
-if(func3(data142) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i16,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data142}];
+var valid81 = _errs538 === errors;
+if(valid81){
+let data221 = data209.allowDestinations;
+const _errs542 = errors;
+if(errors === _errs542){
+if(Array.isArray(data221)){
+if(data221.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data221}];
 return false;
 }
 else {
-if(func3(data142) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i16,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data142}];
+var valid86 = true;
+const len18 = data221.length;
+for(let i23=0; i23<len18; i23++){
+let data222 = data221[i23];
+const _errs544 = errors;
+if(errors === _errs544){
+if(typeof data222 === "string"){
+if(func3(data222) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i23,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data222}];
+return false;
+}
+else {
+if(func3(data222) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i23,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data222}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i16,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data142}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i23,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data222}];
 return false;
 }
 }
-var valid49 = _errs324 === errors;
-if(!valid49){
+var valid86 = _errs544 === errors;
+if(!valid86){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data141}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data221}];
 return false;
 }
 }
-var valid43 = _errs322 === errors;
-if(valid43){
-let data143 = data127.denyHosts;
-const _errs326 = errors;
-if(errors === _errs326){
-if(Array.isArray(data143)){
-if(data143.length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data143}];
-return false;
-}
-else {
-var valid50 = true;
-const len16 = data143.length;
-for(let i17=0; i17<len16; i17++){
-let data144 = data143[i17];
-const _errs328 = errors;
-if(errors === _errs328){
-if(typeof data144 === "string"){
-if(func3(data144) > 253){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i17,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data144}];
+var valid81 = _errs542 === errors;
+if(valid81){
+let data223 = data209.denyDestinations;
+const _errs546 = errors;
+if(errors === _errs546){
+if(Array.isArray(data223)){
+if(data223.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data223}];
 return false;
 }
 else {
-if(func3(data144) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i17,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data144}];
+var valid87 = true;
+const len19 = data223.length;
+for(let i24=0; i24<len19; i24++){
+let data224 = data223[i24];
+const _errs548 = errors;
+if(errors === _errs548){
+if(typeof data224 === "string"){
+if(func3(data224) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i24,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data224}];
+return false;
+}
+else {
+if(func3(data224) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i24,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data224}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i17,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data144}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i24,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data224}];
 return false;
 }
 }
-var valid50 = _errs328 === errors;
-if(!valid50){
+var valid87 = _errs548 === errors;
+if(!valid87){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data143}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data223}];
 return false;
 }
 }
-var valid43 = _errs326 === errors;
-if(valid43){
-if(data127.auth !== undefined){
-let data145 = data127.auth;
-const _errs330 = errors;
-if(errors === _errs330){
-if(data145 && typeof data145 == "object" && !Array.isArray(data145)){
-if(data145.realm === undefined){
-data145.realm = "portico";
-}
-let missing15;
-if((data145.users === undefined) && (missing15 = "users")){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing15},message:"must have required property '"+missing15+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data145}];
+var valid81 = _errs546 === errors;
+if(valid81){
+let data225 = data209.denyHosts;
+const _errs550 = errors;
+if(errors === _errs550){
+if(Array.isArray(data225)){
+if(data225.length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data225}];
 return false;
 }
 else {
-const _errs332 = errors;
-for(const key27 in data145){
-if(!((key27 === "realm") || (key27 === "users"))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data145}];
-return false;
-break;
-}
-}
-if(_errs332 === errors){
-let data146 = data145.realm;
-const _errs333 = errors;
-if(errors === _errs333){
-if(typeof data146 === "string"){
-if(func3(data146) > 128){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data146}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data146}];
-return false;
-}
-}
-var valid51 = _errs333 === errors;
-if(valid51){
-if(data145.users !== undefined){
-let data147 = data145.users;
-const _errs335 = errors;
-if(errors === _errs335){
-if(data147 && typeof data147 == "object" && !Array.isArray(data147)){
-if(Object.keys(data147).length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data147}];
+var valid88 = true;
+const len20 = data225.length;
+for(let i25=0; i25<len20; i25++){
+let data226 = data225[i25];
+const _errs552 = errors;
+if(errors === _errs552){
+if(typeof data226 === "string"){
+if(func3(data226) > 253){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i25,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data226}];
 return false;
 }
 else {
-for(const key28 in data147){
-let data148 = data147[key28];
-const _errs338 = errors;
-if(errors === _errs338){
-if(typeof data148 === "string"){
-if(func3(data148) > 512){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key28.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data148}];
-return false;
-}
-else {
-if(func3(data148) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key28.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data148}];
+if(func3(data226) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i25,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data226}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key28.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data148}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i25,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data226}];
 return false;
 }
 }
-var valid52 = _errs338 === errors;
-if(!valid52){
+var valid88 = _errs552 === errors;
+if(!valid88){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data147}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data225}];
 return false;
 }
 }
-var valid51 = _errs335 === errors;
+var valid81 = _errs550 === errors;
+if(valid81){
+if(data209.auth !== undefined){
+let data227 = data209.auth;
+const _errs554 = errors;
+if(errors === _errs554){
+if(data227 && typeof data227 == "object" && !Array.isArray(data227)){
+if(data227.realm === undefined){
+data227.realm = "portico";
+}
+let missing21;
+if((data227.users === undefined) && (missing21 = "users")){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing21},message:"must have required property '"+missing21+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data227}];
+return false;
 }
 else {
-var valid51 = true;
+const _errs556 = errors;
+for(const key47 in data227){
+if(!((key47 === "realm") || (key47 === "users"))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key47},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data227}];
+return false;
+break;
 }
 }
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data145}];
+if(_errs556 === errors){
+let data228 = data227.realm;
+const _errs557 = errors;
+if(errors === _errs557){
+if(typeof data228 === "string"){
+if(func3(data228) > 128){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data228}];
 return false;
 }
 }
-var valid43 = _errs330 === errors;
-}
 else {
-var valid43 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data127}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data228}];
 return false;
 }
 }
-var valid0 = _errs293 === errors;
+var valid89 = _errs557 === errors;
+if(valid89){
+if(data227.users !== undefined){
+let data229 = data227.users;
+const _errs559 = errors;
+if(errors === _errs559){
+if(data229 && typeof data229 == "object" && !Array.isArray(data229)){
+if(Object.keys(data229).length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data229}];
+return false;
+}
+else {
+for(const key48 in data229){
+let data230 = data229[key48];
+const _errs562 = errors;
+if(errors === _errs562){
+if(typeof data230 === "string"){
+if(func3(data230) > 512){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key48.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data230}];
+return false;
+}
+else {
+if(func3(data230) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key48.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data230}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key48.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data230}];
+return false;
+}
+}
+var valid90 = _errs562 === errors;
+if(!valid90){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data229}];
+return false;
+}
+}
+var valid89 = _errs559 === errors;
+}
+else {
+var valid89 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data227}];
+return false;
+}
+}
+var valid81 = _errs554 === errors;
+}
+else {
+var valid81 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data209}];
+return false;
+}
+}
+var valid0 = _errs517 === errors;
 if(valid0){
 if(data.demoOrigin !== undefined){
-let data149 = data.demoOrigin;
-const _errs340 = errors;
-if(errors === _errs340){
-if(data149 && typeof data149 == "object" && !Array.isArray(data149)){
-const _errs342 = errors;
-for(const key29 in data149){
-if(!(key29 === "listen")){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data149}];
+let data231 = data.demoOrigin;
+const _errs564 = errors;
+if(errors === _errs564){
+if(data231 && typeof data231 == "object" && !Array.isArray(data231)){
+const _errs566 = errors;
+for(const key49 in data231){
+if(!(key49 === "listen")){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key49},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data231}];
 return false;
 break;
 }
 }
-if(_errs342 === errors){
-if(data149.listen !== undefined){
-let data150 = data149.listen;
-const _errs343 = errors;
-if(errors === _errs343){
-if(typeof data150 === "string"){
-if(func3(data150) > 300){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data150}];
+if(_errs566 === errors){
+if(data231.listen !== undefined){
+let data232 = data231.listen;
+const _errs567 = errors;
+if(errors === _errs567){
+if(typeof data232 === "string"){
+if(func3(data232) > 300){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data232}];
 return false;
 }
 else {
-if(func3(data150) < 3){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data150}];
+if(func3(data232) < 3){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data232}];
 return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data150}];
-return false;
-}
-}
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data149}];
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data232}];
 return false;
 }
 }
-var valid0 = _errs340 === errors;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data231}];
+return false;
+}
+}
+var valid0 = _errs564 === errors;
 }
 else {
 var valid0 = true;
+}
 }
 }
 }

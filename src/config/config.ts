@@ -3,6 +3,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import type { ErrorObject } from 'ajv';
 import type { RouteSpec } from '../routing/route-spec.js';
+import { builtInPolicy, mergePolicy, type Policy, type PolicySpec } from '../upstream/policy.js';
 import { createRequire } from 'node:module';
 import { ProxyError } from '../errors.js';
 import { parseJsonText } from './json-text.js';
@@ -50,6 +51,8 @@ export interface Config {
     maxFails: number; ejectMs: number; caFile?: string;
   };
   forwarding: { xForwarded: boolean; forwarded: boolean; trustedProxies: string[] };
+  /** The global traffic policy (src/upstream/policy.ts): routes' own policies are laid over it. */
+  policy: PolicySpec;
   notFoundStatus: 404 | 421 | 502 | 503;
   clientHalfClose: 'abort' | 'finish';
   routes: RouteSpec[];
@@ -164,4 +167,13 @@ export function parseHostPort(s: string, what: string): { host: string; port: nu
   const port = Number(m[3]);
   if (m[3].length > 5 || port > 65535) throw new ProxyError('PRX_ERR_BAD_CONFIG', `${what}: port ${m[3]} in ${JSON.stringify(s)} is out of range (0-65535)`);
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+/** The global traffic policy: the configuration's `policy` over the built-in one, whose defaults
+ *  for timeouts and outlier ejection are the older settings (timeouts.upstream*, upstream.maxFails
+ *  and ejectMs). */
+export function globalPolicy(config: Config): Policy {
+  const t = config.timeouts;
+  const u = config.upstream;
+  return mergePolicy(builtInPolicy({ upstreamConnectMs: t.upstreamConnectMs, upstreamHeadMs: t.upstreamHeadMs, upstreamIdleMs: t.upstreamIdleMs, maxFails: u.maxFails, ejectMs: u.ejectMs }), config.policy);
 }

@@ -2,6 +2,7 @@
 // admin API validates `PUT /v1/config` bodies with it, and the README's reference is written from
 // it. Every property has a default so a file may hold only what differs.
 import { MAX_ROUTES, routeSpecSchema, PROXY_NAME_SCHEMA } from '../routing/route-spec.js';
+import { policySchema } from '../upstream/policy.js';
 import { storeConfigSchema } from './store-schema.js';
 import { adminConfigSchema } from './admin-schema.js';
 import { filePath, hostPort, ms, tlsCertificatesProperties } from './schema-parts.js';
@@ -113,6 +114,7 @@ export const configSchema = {
         trustedProxies: { ...cidrList, default: [], description: 'peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced' },
       },
     },
+    policy: { ...policySchema, default: {} },
     notFoundStatus: { type: 'integer', enum: [404, 421, 502, 503], default: 404 },
     clientHalfClose: {
       enum: ['abort', 'finish'],

@@ -5,7 +5,6 @@ import type { Codec, HeadLimits } from '../wasm/codec.js';
 import type { Config } from '../config/config.js';
 import type { RouteTableHolder } from '../routing/route-table.js';
 import type { PoolRegistry } from '../upstream/pool.js';
-import type { HealthPolicy } from '../upstream/balancer.js';
 import type { AddressSet } from '../net/address-set.js';
 import type { ForwardHandler } from '../forward/forward-request.js';
 import type { Observers } from './observer.js';
@@ -19,7 +18,6 @@ export interface ProxyContext {
   logger: Logger;
   routes: RouteTableHolder;
   pools: PoolRegistry;
-  healthPolicy: HealthPolicy;
   trustedProxies: AddressSet;
   observers: Observers;
   nextRequestId(): string;

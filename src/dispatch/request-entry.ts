@@ -14,8 +14,10 @@ export class RequestEntry {
   readonly protocol: ClientProtocol;
   /** The route that matched ('forward' for the forward proxy), undefined when none did. */
   routeId: string | undefined = undefined;
-  /** The upstream authority the request was relayed to. */
+  /** The upstream authority the request was relayed to (the last try's). */
   upstream: string | undefined = undefined;
+  /** Tries that failed and were retried, as `authority reason` (made on the first retry). */
+  retried: string[] | undefined = undefined;
   /** The front end gave up on the request (client gone, connection torn down): pending work
    *  (the forward proxy resolving a name, say) stops, and nothing more is written. */
   closed = false;

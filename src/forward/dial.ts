@@ -42,7 +42,7 @@ export function withDeadline<T>(p: Promise<T>, deadline: DialDeadline, what: str
     });
     p.then(
       (v) => { if (done) { onLate?.(v); return; } done = true; timer.cancel(); resolve(v); },
-      (e: unknown) => { if (done) return; done = true; timer.cancel(); reject(e); },
+      (e: unknown) => { if (done) return; done = true; timer.cancel(); reject(e instanceof Error ? e : new Error(String(e))); },
     );
   });
 }

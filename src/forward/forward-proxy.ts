@@ -24,7 +24,7 @@ import type { Config } from '../config/config.js';
 import type { ForwardHandler, ForwardRequest } from './forward-request.js';
 import { BodyKind, FieldId, MethodId } from '../../asm/shared/constants.js';
 import { AddressSet, plainAddress } from '../net/address-set.js';
-import { OriginHealth } from '../upstream/balancer.js';
+import { OriginHealth } from '../upstream/origin-health.js';
 import type { Origin } from '../upstream/origin-url.js';
 import { upstreamTls } from '../upstream/upstream-tls.js';
 import { parseAbsoluteTarget, parseConnectTarget, type ForwardTarget } from './target.js';
@@ -127,7 +127,7 @@ export function createForwardHandler(deps: ForwardDeps): ForwardHandler {
       // https: SNI and verification use the target's name, not the address connected to
       const tls = t.secure ? { tls: upstreamTls(t.host, authority, t.family === 0 ? { servername: t.host } : {}) } : {};
       const origin: Origin = { host: address, port: t.port, authority, basePath: '', ...tls };
-      answer.relay(origin, t.path, t.hostField, new OriginHealth());
+      answer.relay(origin, t.path, t.hostField, new OriginHealth(authority));
       return;
     }
 

@@ -5,7 +5,7 @@ import type net from 'node:net';
 import type { RequestHead } from '../http/request-head.js';
 import type { LocalAnswer } from '../http/local-answer.js';
 import type { Origin } from '../upstream/origin-url.js';
-import type { OriginHealth } from '../upstream/balancer.js';
+import type { OriginHealth } from '../upstream/origin-health.js';
 
 export interface ForwardRequest {
   readonly head: RequestHead;

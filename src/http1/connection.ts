@@ -150,11 +150,13 @@ export class Http1Connection implements Http1Transport, ReadSink, Guarded {
     this.#reads = (socket as { encrypted?: boolean }).encrypted ? undefined : ClientReads.install(socket, this);
     (socket as unknown as Record<symbol, unknown>)[CONNECTION] = this;
     const on = Http1Connection.#listeners;
+    /* eslint-disable @typescript-eslint/unbound-method -- Node calls each listener with the socket as `this`: one set of functions for every connection */
     socket.on('data', on.data);
     socket.on('end', on.end);
     socket.on('error', on.error);
     socket.on('close', on.close);
     socket.on('drain', on.drain);
+    /* eslint-enable @typescript-eslint/unbound-method */
     ctx.observers.clientConnection(1);
     this.#setTimer(Timer.IDLE);
   }
@@ -214,9 +216,11 @@ export class Http1Connection implements Http1Transport, ReadSink, Guarded {
     this.#stopTimer(); // the tunnel has its own
     const s = this.socket;
     const on = Http1Connection.#listeners;
+    /* eslint-disable @typescript-eslint/unbound-method -- the same listener functions as installed (see the constructor) */
     s.off('data', on.data);
     s.off('end', on.end);
     s.off('drain', on.drain);
+    /* eslint-enable @typescript-eslint/unbound-method */
     s.write(head);
     if (rest.length > 0) s.write(rest);
     const pending = this.#buf ? Buffer.from(this.#buf.subarray(this.#off)) : undefined;
@@ -482,11 +486,8 @@ export class Http1Connection implements Http1Transport, ReadSink, Guarded {
         this.#blockBody();
         const entry = this.#entry!;
         void d.decided.then((next) => {
-          if (entry.closed || this.#entry !== entry) {
-            if (next.kind === 'tunnel') next.socket.destroy();
-            return;
-          }
-          guard(this, this.#decided, next);
+          if (entry.closed || this.#entry !== entry) this.#dispatcher.abandon(next);
+          else guard(this, this.#decided, next);
         });
         return;
       }

@@ -6,14 +6,22 @@
 // -> 503; after the response head went out, the sink is told to cut the response short, so the
 // client sees an incomplete message rather than a short "success".
 //
+// A request may take several tries, each to one upstream (the route's traffic policy,
+// src/upstream/policy.ts): when a try fails before any response byte reached the client in a way
+// the policy lets it retry (no connection; an idempotent request whose connection closed or timed
+// out before a response head; a status in retries.onStatus), the dispatcher moves the plan to
+// another upstream (Dispatcher#retry) and the exchange starts over: the head again, then the body
+// bytes kept for replay (all of them, up to retries.maxBodyBytes, for requests that may be
+// retried after being sent; none otherwise, so an ordinary upload costs no copy).
+//
 // States (State below):
 //
 //   CONNECTING --(pooled socket ready [#connected]: request head written)--> HEAD
 //       ^  |                                                                   |
 //       |  +--(no socket: refused, timeout, pool full [#acquireFailed])--+     |
 //       |                                                                |     |
-//       +--(stale reused socket closed before any response byte: retry   |     |
-//           an idempotent bodiless request once [#gone])-----------------|-----+
+//       +--(another try [#retry]: no connection; closed, reset or timed  |     |
+//           out before the response head; a status in onStatus)----------|-----+
 //                                                                        |     | final response head
 //                           1xx: relayed, stays in HEAD                  |     v [#startResponse]
 //                           101: tunnel [#interim] ---------------> DONE |   BODY
@@ -23,9 +31,9 @@
 //                                                                                cut short [#cutShort],
 //                                                                                client gone [abort]
 //
-// Every end goes through #end: DONE, the timer disarmed, the upstream socket released to its pool
-// (a complete response that left it reusable) or discarded.
-import type net from 'node:net';
+// Every end goes through #end: DONE, the timers disarmed, the try's slot on its upstream given
+// back, the upstream socket released to its pool (a complete response that left it reusable) or
+// discarded.
 import { BodyKind, HeadFlag, HeadKind, MethodId } from '../../asm/shared/constants.js';
 import type { ParsedHead } from '../wasm/parsed-head.js';
 import { HeadReader } from '../wasm/head-reader.js';
@@ -36,7 +44,9 @@ import { ProxyError, statusOf, type PorticoErrorCode } from '../errors.js';
 import { keptTrailers } from '../http/trailers.js';
 import type { ProxyContext } from '../dispatch/context.js';
 import type { RelayPlan } from '../dispatch/relay-plan.js';
-import type { UpstreamErrorKind } from '../dispatch/observer.js';
+import type { TryFailure } from '../dispatch/relay-plan.js';
+import { isIdempotent } from '../dispatch/request-facts.js';
+import type { Deadline } from '../clock.js';
 import { guard, type Guarded } from '../guard.js';
 import type { ResponseSink } from './response-sink.js';
 
@@ -53,9 +63,6 @@ class ResponseParser {
 
 const enum State { CONNECTING, HEAD, BODY, DONE }
 
-/** RFC 9110 §9.2.2. */
-const IDEMPOTENT = new Set<number>([MethodId.GET, MethodId.HEAD, MethodId.OPTIONS, MethodId.TRACE, MethodId.PUT, MethodId.DELETE]);
-
 export class Exchange implements SocketHandler, Guarded {
   readonly #ctx: ProxyContext;
   readonly #plan: RelayPlan;
@@ -64,12 +71,26 @@ export class Exchange implements SocketHandler, Guarded {
   #state = State.CONNECTING;
   #socket: PooledSocket | undefined;
   #parser: ResponseParser | undefined;
-  /** Body bytes (already framed) read before the upstream connection was ready. */
-  #queued: Buffer[] | undefined;
+  /** Request body pieces (framed, copies) not yet written to the current try's socket, and when
+   *  #keep those already written too (for replay on another try). */
+  #pieces: Buffer[] | undefined;
+  /** How many of #pieces the current try's socket has been given. */
+  #written = 0;
+  /** Body pieces are kept after being written: the request may be retried after being sent. */
+  #keep: boolean;
+  #keptBytes = 0;
+  /** Every body byte sent so far can be sent again (nothing was dropped). */
+  #replayable = true;
   #bodyEnded = false;
   #trailers: Buffer[] | undefined;
-  #retried = false;
+  /** The current try received upstream bytes. */
   #gotResponseBytes = false;
+  /** Something of the response went to the client (a 1xx, the head): no more tries. */
+  #clientSaw = false;
+  /** The request's slot on the current try's upstream is counted (OriginHealth#track). */
+  #slotHeld = true;
+  /** The whole-request deadline (policy.timeouts.requestMs), when there is one. */
+  #deadline: Deadline | undefined;
   #aborted = false;
   /** The response head, kept (a copy) for its Connection options when trailers may follow. */
   #response: ParsedHead | undefined;
@@ -87,7 +108,16 @@ export class Exchange implements SocketHandler, Guarded {
     this.#ctx = ctx;
     this.#plan = plan;
     this.#sink = sink;
-    this.#isHead = plan.entry.head.methodId === MethodId.HEAD;
+    const head = plan.entry.head;
+    this.#isHead = head.methodId === MethodId.HEAD;
+    const retries = plan.policy.retries;
+    this.#keep = plan.route !== undefined && retries.maxTries > 1 && head.bodyKind !== BodyKind.NONE
+      && (isIdempotent(head.methodId) || (retries.idempotencyKey && head.values('idempotency-key').length > 0));
+    const requestMs = plan.policy.timeouts.requestMs;
+    if (requestMs !== null) {
+      this.#deadline = ctx.clock.deadline(() => guard(this, this.#requestTimedOut));
+      this.#deadline.arm(Math.max(1, requestMs - (ctx.clock.now() - plan.entry.started)));
+    }
   }
 
   /** The final response's status once its head arrived (0 before). */
@@ -108,7 +138,7 @@ export class Exchange implements SocketHandler, Guarded {
       guard(this, this.#connected, idle);
       return;
     }
-    pool.acquire().then(
+    pool.acquire(this.#plan.policy.timeouts.connectMs).then(
       (p) => guard(this, this.#connected, p),
       (e: Error) => guard(this, this.#acquireFailed, e),
     );
@@ -128,6 +158,8 @@ export class Exchange implements SocketHandler, Guarded {
   #end(reuse: boolean): boolean {
     if (this.#state === State.DONE) return false;
     this.#state = State.DONE;
+    this.#deadline?.cancel();
+    this.#releaseSlot();
     const p = this.#socket;
     this.#socket = undefined;
     if (p === undefined) return true;
@@ -141,17 +173,47 @@ export class Exchange implements SocketHandler, Guarded {
     return true;
   }
 
+  /** The try's slot on its upstream is given back (once). */
+  #releaseSlot(): void {
+    if (!this.#slotHeld) return;
+    this.#slotHeld = false;
+    this.#plan.health.track(false);
+  }
+
   #acquireFailed(e: Error): void {
-    if (this.#aborted) {
-      return;
-    }
+    if (this.#aborted || this.#state !== State.CONNECTING) return;
     const code: PorticoErrorCode = e instanceof ProxyError ? e.code : 'PRX_ERR_UPSTREAM_CONNECT';
-    if (code === 'PRX_ERR_POOL_FULL') {
-      this.#fail('pool', code, 'no upstream connection available in time');
-      return;
+    // a full pool is this proxy's own limit, not the upstream's failure
+    if (code !== 'PRX_ERR_POOL_FULL') this.#plan.dispatcher.tryFailed(this.#plan, e.message);
+    this.#ctx.observers.upstreamError(code === 'PRX_ERR_POOL_FULL' ? 'pool' : code === 'PRX_ERR_UPSTREAM_TIMEOUT' ? 'timeout' : 'connect', this.#plan.origin.authority);
+    if (this.#retry('connect', false, false)) return;
+    this.#fail(code, code === 'PRX_ERR_POOL_FULL' ? 'no upstream connection available in time' : e.message);
+  }
+
+  /** Another try, if the policy allows it and the client has seen nothing: the failed try's
+   *  socket is discarded, its slot given back, and the plan's next upstream tried from the start.
+   *  `sent`: request bytes went upstream on the failed try; `stale`: it was a reused pooled
+   *  connection that ended before any response byte (the keep-alive race). */
+  #retry(failure: TryFailure, sent: boolean, stale: boolean): boolean {
+    if (this.#clientSaw || this.#aborted) return false;
+    const plan = this.#plan;
+    const failedHealth = plan.health;
+    const failedPool = plan.pool;
+    if (!plan.dispatcher.retry(plan, failure, sent, this.#replayable, stale)) return false;
+    if (this.#slotHeld) failedHealth.track(false);
+    this.#slotHeld = true; // the dispatcher counted the new try's
+    const p = this.#socket;
+    this.#socket = undefined;
+    if (p !== undefined) {
+      p.timer.disarm();
+      failedPool.discard(p);
     }
-    this.#plan.health.failed(this.#ctx.healthPolicy, this.#ctx.clock.now());
-    this.#fail(code === 'PRX_ERR_UPSTREAM_TIMEOUT' ? 'timeout' : 'connect', code, e.message);
+    this.#state = State.CONNECTING;
+    this.#gotResponseBytes = false;
+    this.#upstreamPaused = false;
+    this.#written = 0;
+    this.start();
+    return true;
   }
 
   #connected(p: PooledSocket): void {
@@ -171,16 +233,20 @@ export class Exchange implements SocketHandler, Guarded {
     parser.reader.reset();
     this.#state = State.HEAD;
     const s = p.socket;
-    const queued = this.#queued;
+    const pieces = this.#pieces;
     // the common case is the head alone: one write, no cork
-    const several = queued !== undefined || (this.#bodyEnded && this.#plan.chunked);
+    const several = pieces !== undefined || (this.#bodyEnded && this.#plan.chunked);
     if (several) s.cork();
     s.write(this.#plan.upstreamHead);
-    if (queued !== undefined) for (const b of queued) s.write(b);
-    this.#queued = undefined;
+    if (pieces !== undefined) {
+      for (const b of pieces) s.write(b);
+      this.#written = pieces.length;
+      if (!this.#keep) this.#dropWritten();
+    }
     if (this.#bodyEnded) this.#writeBodyEnd();
     if (several) s.uncork();
-    p.timer.arm(this.#ctx.config.timeouts.upstreamHeadMs);
+    const policy = this.#plan.policy;
+    p.timer.arm(policy.retries.perTryTimeoutMs ?? policy.timeouts.responseHeadMs);
     if (!this.#bodyEnded) this.#sink.bodyWritable();
   }
 
@@ -190,12 +256,37 @@ export class Exchange implements SocketHandler, Guarded {
    *  reading its client until bodyWritable(). */
   sendBody(bytes: Buffer): boolean {
     if (!this.#socket) {
-      (this.#queued ??= []).push(Buffer.from(bytes));
+      this.#hold(Buffer.from(bytes), false);
       return false;
     }
     this.#socket.timer.refresh();
+    if (this.#keep) this.#hold(Buffer.from(bytes), true);
     const s = this.#socket.socket;
     return s.write(bytes) || s.writableLength <= RELAY_HIGH_WATER;
+  }
+
+  /** Keeps a body piece (a copy): to write once connected, or (`written`) for replay. */
+  #hold(piece: Buffer, written: boolean): void {
+    if (this.#keep) {
+      this.#keptBytes += piece.length;
+      if (this.#keptBytes > this.#plan.policy.retries.maxBodyBytes) {
+        // too large to replay: from now on only what the socket has not had is kept
+        this.#keep = false;
+        this.#dropWritten();
+        if (written) return;
+      }
+    }
+    (this.#pieces ??= []).push(piece);
+    if (written) this.#written++;
+  }
+
+  /** Forgets the pieces the current socket has had: they cannot be sent again. */
+  #dropWritten(): void {
+    if (this.#written === 0) return;
+    this.#replayable = false;
+    const rest = this.#pieces!.slice(this.#written);
+    this.#pieces = rest.length > 0 ? rest : undefined;
+    this.#written = 0;
   }
 
   /** Forwards one piece of a body of unknown length, framed as a chunk (RFC 9112 §7.1); same
@@ -204,10 +295,11 @@ export class Exchange implements SocketHandler, Guarded {
     if (bytes.length === 0) return true;
     const size = chunkSizeLine(bytes.length);
     if (!this.#socket) {
-      (this.#queued ??= []).push(size, Buffer.from(bytes), CRLF);
+      this.#hold(Buffer.concat([size, bytes, CRLF]), false);
       return false;
     }
     this.#socket.timer.refresh();
+    if (this.#keep) this.#hold(Buffer.concat([size, bytes, CRLF]), true);
     const s = this.#socket.socket;
     s.write(size);
     s.write(bytes);
@@ -259,20 +351,13 @@ export class Exchange implements SocketHandler, Guarded {
   #gone({ reason, error }: { reason: 'end' | 'error' | 'close'; error?: Error }): void {
     const p = this.#socket!;
     if (this.#state === State.HEAD) {
-      // a stale keep-alive socket: retry an idempotent, bodiless request once on a new socket
-      const request = this.#plan.entry.head;
-      if (p.reused && !this.#gotResponseBytes && !this.#retried && request.bodyKind === BodyKind.NONE && IDEMPOTENT.has(request.methodId)) {
-        this.#retried = true;
-        p.timer.disarm();
-        this.#plan.pool.discard(p);
-        this.#socket = undefined;
-        this.#state = State.CONNECTING;
-        this.#queued = undefined;
-        this.start();
-        return;
-      }
       const why = reason === 'error' ? `upstream error: ${(error as NodeJS.ErrnoException)?.code ?? error?.message}` : 'upstream closed the connection before a complete response head';
-      this.#fail('reset', 'PRX_ERR_UPSTREAM_RESET', why);
+      const stale = p.reused && !this.#gotResponseBytes;
+      // a pooled connection the origin was closing is no sign of its health
+      if (!stale) this.#plan.dispatcher.tryFailed(this.#plan, why);
+      this.#ctx.observers.upstreamError('reset', this.#plan.origin.authority);
+      if (this.#retry('reset', true, stale)) return;
+      this.#fail('PRX_ERR_UPSTREAM_RESET', why);
       return;
     }
     // State.BODY: a close-delimited body ends with the connection (RFC 9112 §6.3)
@@ -281,6 +366,7 @@ export class Exchange implements SocketHandler, Guarded {
       this.#finish(false);
       return;
     }
+    this.#plan.dispatcher.tryFailed(this.#plan, `upstream ${reason} during the response body`);
     this.#ctx.observers.upstreamError('reset', this.#plan.origin.authority);
     this.#cutShort(`upstream ${reason} before the response body was complete`);
   }
@@ -298,7 +384,7 @@ export class Exchange implements SocketHandler, Guarded {
           n = reader.feed(chunk, off, end, this.#isHead);
         } catch (e) {
           const detail = e instanceof CodecError ? `invalid response from upstream: ${e.message} (${e.info.name})` : String(e);
-          this.#fail('invalid', 'PRX_ERR_UPSTREAM_INVALID', detail);
+          this.#invalid(detail);
           return;
         }
         if (n === 0) return;
@@ -319,15 +405,18 @@ export class Exchange implements SocketHandler, Guarded {
   /** 1xx: relayed (RFC 9110 §15.2); 101 turns the exchange into a tunnel. */
   #interim(head: ParsedHead, chunk: Buffer, off: number): boolean {
     if (head.status !== 101) {
+      this.#clientSaw = true;
       this.#sink.interim(head);
       return true;
     }
     if (!this.#plan.upgrade) {
-      this.#fail('invalid', 'PRX_ERR_UPSTREAM_INVALID', 'upstream switched protocols without an Upgrade request');
+      this.#invalid('upstream switched protocols without an Upgrade request');
       return false;
     }
     // the socket leaves the pool for the tunnel: ended without release or discard
     this.#state = State.DONE;
+    this.#deadline?.cancel();
+    this.#releaseSlot();
     this.#status = 101;
     const p = this.#socket!;
     this.#socket = undefined;
@@ -340,13 +429,17 @@ export class Exchange implements SocketHandler, Guarded {
    *  Returns whether the response continues (its body is relayed by #relayBody). */
   #startResponse(head: ParsedHead, chunk: Buffer, off: number): boolean {
     if (head.has(HeadFlag.TE_OTHER_CODINGS)) {
-      this.#fail('invalid', 'PRX_ERR_UPSTREAM_INVALID', 'upstream used a transfer coding other than chunked');
+      this.#invalid('upstream used a transfer coding other than chunked');
       return false;
     }
+    const policy = this.#plan.policy;
+    if (head.status >= 500 && policy.outlier.on5xx) this.#plan.dispatcher.tryFailed(this.#plan, `status ${head.status}`);
+    else this.#plan.health.ok();
+    if (policy.retries.onStatus.includes(head.status) && this.#retry('status', true, false)) return false;
     this.#status = head.status;
     const kind = head.bodyKind;
     this.#bodyKind = kind;
-    this.#plan.health.ok();
+    this.#clientSaw = true;
     const upstreamKeepAlive = head.version === 11 ? !head.has(HeadFlag.CONNECTION_CLOSE) : head.has(HeadFlag.CONNECTION_KEEP_ALIVE);
     this.#upstreamReusable = upstreamKeepAlive && kind !== BodyKind.CLOSE_DELIMITED;
     if (kind === BodyKind.LENGTH) this.#remaining = head.contentLength;
@@ -357,8 +450,8 @@ export class Exchange implements SocketHandler, Guarded {
     this.#state = State.BODY;
     // from the head to the body: the idle timeout now (data() has just refreshed the deadline, so
     // with the same duration, the default, there is nothing to re-arm)
-    const t = this.#ctx.config.timeouts;
-    if (t.upstreamIdleMs !== t.upstreamHeadMs) this.#socket!.timer.arm(t.upstreamIdleMs);
+    const t = policy.timeouts;
+    if (t.idleMs !== (policy.retries.perTryTimeoutMs ?? t.responseHeadMs)) this.#socket!.timer.arm(t.idleMs);
     const more = this.#sink.head(head, whole);
     if (whole !== undefined) {
       off += whole.length;
@@ -450,11 +543,17 @@ export class Exchange implements SocketHandler, Guarded {
     this.#sink.end(pieces === undefined ? undefined : keptTrailers(pieces, this.#response!));
   }
 
-  /** The exchange failed: before the response head, the client gets `code`'s status. */
-  #fail(kind: UpstreamErrorKind, code: PorticoErrorCode, detail: string): void {
+  /** The upstream's response is not HTTP we relay: 502, never retried (the upstream answered). */
+  #invalid(detail: string): void {
+    this.#ctx.observers.upstreamError('invalid', this.#plan.origin.authority);
+    this.#fail('PRX_ERR_UPSTREAM_INVALID', detail);
+  }
+
+  /** The exchange failed: before the response head, the client gets `code`'s status; after it,
+   *  the response is cut short. */
+  #fail(code: PorticoErrorCode, detail: string): void {
     const headSent = this.#state === State.BODY;
     if (!this.#end(false)) return;
-    this.#ctx.observers.upstreamError(kind, this.#plan.origin.authority);
     if (headSent) {
       this.#sink.abort(detail);
       return;
@@ -478,13 +577,27 @@ export class Exchange implements SocketHandler, Guarded {
       this.#socket!.timer.refresh();
       return;
     }
+    const policy = this.#plan.policy;
     if (this.#state === State.HEAD) {
-      this.#plan.health.failed(this.#ctx.healthPolicy, this.#ctx.clock.now());
-      this.#fail('timeout', 'PRX_ERR_UPSTREAM_TIMEOUT', `upstream sent no response head within ${this.#ctx.config.timeouts.upstreamHeadMs} ms`);
+      const ms = policy.retries.perTryTimeoutMs ?? policy.timeouts.responseHeadMs;
+      const why = `upstream sent no response head within ${ms} ms`;
+      this.#plan.dispatcher.tryFailed(this.#plan, why);
+      this.#ctx.observers.upstreamError('timeout', this.#plan.origin.authority);
+      if (this.#retry('timeout', true, false)) return;
+      this.#fail('PRX_ERR_UPSTREAM_TIMEOUT', why);
     } else if (this.#state === State.BODY) {
       this.#ctx.observers.upstreamError('timeout', this.#plan.origin.authority);
-      this.#cutShort(`upstream idle for ${this.#ctx.config.timeouts.upstreamIdleMs} ms during the response body`);
+      this.#cutShort(`upstream idle for ${policy.timeouts.idleMs} ms during the response body`);
     }
+  }
+
+  /** The whole-request deadline (policy.timeouts.requestMs) passed. */
+  #requestTimedOut(): void {
+    if (this.#state === State.DONE) return;
+    const why = `no complete response within the whole-request deadline (${this.#plan.policy.timeouts.requestMs} ms)`;
+    this.#ctx.observers.upstreamError('timeout', this.#plan.origin.authority);
+    if (this.#clientSaw) this.#cutShort(why);
+    else this.#fail('PRX_ERR_UPSTREAM_TIMEOUT', why);
   }
 
   /** The client went away: cancel the upstream request (its socket is discarded, never reused

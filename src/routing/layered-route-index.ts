@@ -7,7 +7,7 @@
 // A lookup asks the base (skipping removed routes) and the patch, and takes whichever of the two
 // answers comes first in the documented match order (precedes): each is the first match within
 // its own routes, so the earlier of the two is the first match among all of them.
-import type { MatchInput, Route } from './route-table.js';
+import type { MatchInput, Route } from './route.js';
 import { RouteIndex, precedes, type IndexEntry } from './route-index.js';
 
 /** Routes removed plus routes added since the base before the next table rebuilds it. */

@@ -13,7 +13,7 @@
 //      unconditional, then order given): the first whose method/header conditions hold.
 // The buckets keyed by the exact prefix string are equivalent to a segment tree for this
 // question and cost one Map entry per distinct prefix.
-import type { MatchInput, Route } from './route-table.js';
+import type { MatchInput, Route } from './route.js';
 
 /** A route as placed in the index, with what orders it against its peers. */
 export interface IndexEntry {

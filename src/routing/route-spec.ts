@@ -3,6 +3,7 @@
 // schema cannot express (URL syntax, duplicate ids) live in route-table.ts.
 
 import type { UpstreamTlsSpec } from '../upstream/upstream-tls.js';
+import { policySchema, type PolicySpec } from '../upstream/policy.js';
 
 export interface UpstreamSpec {
   /** `http(s)://host[:port][/base/path]`; the base path is prefixed to every forwarded path. */
@@ -36,6 +37,8 @@ export interface RouteSpec {
   proxyName?: string;
   /** How this route's https:// upstreams are verified and authenticated. */
   upstreamTls?: UpstreamTlsSpec;
+  /** Traffic policy over the global one, field by field (src/upstream/policy.ts). */
+  policy?: PolicySpec;
 }
 
 /** A Via received-by pseudonym: a token (RFC 9110 §7.6.3), at most 64 characters. */
@@ -91,5 +94,6 @@ export const routeSpecSchema = {
       },
       dependencies: { cert: ['key'], key: ['cert'] },
     },
+    policy: policySchema,
   },
 } as const;

@@ -6,47 +6,33 @@
 // boundary, then routes with method/header conditions before unconditional ones, then the order
 // in which routes were given. RouteIndex (route-index.ts) answers that without walking the list.
 import type { RouteSpec, UpstreamSpec } from './route-spec.js';
-import { absolutePathProblem } from './path-mapping.js';
+import type { MatchInput, Route } from './route.js';
+import { absolutePathProblem } from '../http/absolute-path.js';
 import { LayeredRouteIndex, PATCH_LIMIT } from './layered-route-index.js';
 import type { IndexEntry } from './route-index.js';
 import { parseOriginUrl, type Origin } from '../upstream/origin-url.js';
-import { Balancer, OriginHealthRegistry, type Target } from '../upstream/balancer.js';
+import { Balancer, fnv1a, type Target } from '../upstream/balancer.js';
+import { OriginHealthRegistry } from '../upstream/origin-health.js';
+import { RetryBudget } from '../upstream/retry-budget.js';
+import { RouteQueue } from '../upstream/route-queue.js';
+import { builtInPolicy, mergePolicy, type Policy } from '../upstream/policy.js';
 import { originKey, upstreamTls, type UpstreamTls } from '../upstream/upstream-tls.js';
 import { ProxyError } from '../errors.js';
 
-export interface Route {
-  readonly spec: Readonly<RouteSpec>;
-  readonly id: string;
-  /** Lower-case host, without a leading `*.` for wildcards. */
-  readonly host: string | undefined;
-  readonly wildcard: boolean;
-  readonly pathPrefix: string;
-  readonly methods: ReadonlySet<string> | undefined;
-  readonly headers: ReadonlyArray<readonly [string, string]>;
-  /** Methods and headers as one string: two routes on the same host and prefix with equal keys
-   *  match exactly the same requests. */
-  readonly conditionKey: string;
-  readonly stripPrefix: boolean;
-  readonly rewritePrefix: string | undefined;
-  readonly preserveHost: boolean;
-  /** Via on this route: true/false, or undefined for the global setting. */
-  readonly via: boolean | undefined;
-  /** Via pseudonym, or undefined for the global proxyName. */
-  readonly proxyName: string | undefined;
-  readonly balancer: Balancer;
+/** What identifies an active health check: the same check of the same origin is probed once,
+ *  whichever routes ask for it. */
+export function healthCheckKey(check: Policy['healthCheck']): string | undefined {
+  if (check.path === null) return undefined;
+  const { path, intervalMs, timeoutMs, healthyThreshold, unhealthyThreshold, expectedStatuses, host } = check;
+  return JSON.stringify([path, host ?? null, intervalMs, timeoutMs, healthyThreshold, unhealthyThreshold, expectedStatuses]);
 }
 
-export interface MatchInput {
-  /** Lower-case host without port ('' when the request has none). */
-  host: string;
-  /** Path without the query string. */
-  path: string;
-  method: string;
-  /** Values of a field by lower-case name (only asked for routes with header conditions). */
-  header(name: string): string[];
-}
-
-function compileRoute(spec: RouteSpec, where: string, health: OriginHealthRegistry): Route {
+function compileRoute(spec: RouteSpec, where: string, health: OriginHealthRegistry, defaults: Policy): Route {
+  const policy = mergePolicy(defaults, spec.policy);
+  if (policy.loadBalancing.algorithm === 'consistent-hash' && policy.loadBalancing.hashOn === undefined) {
+    throw new ProxyError('PRX_ERR_BAD_ROUTE', 'loadBalancing.algorithm "consistent-hash" needs loadBalancing.hashOn (a header, a cookie or the client address)', `${where}/policy/loadBalancing/hashOn`);
+  }
+  const checkKey = healthCheckKey(policy.healthCheck);
   const targets: Target[] = spec.upstreams.map((u: string | UpstreamSpec, i) => {
     const url = typeof u === 'string' ? u : u.url;
     let origin: Origin;
@@ -57,7 +43,8 @@ function compileRoute(spec: RouteSpec, where: string, health: OriginHealthRegist
     }
     // the route's TLS settings (files read here, once per compiled route: errors name the file)
     if (origin.tls && spec.upstreamTls) origin = { ...origin, tls: withRouteTls(origin, spec, where) };
-    return { origin, weight: typeof u === 'string' ? 1 : (u.weight ?? 1), health: health.get(originKey(origin)) };
+    const h = health.get(originKey(origin));
+    return { origin, weight: typeof u === 'string' ? 1 : (u.weight ?? 1), health: h, active: checkKey === undefined ? undefined : h.active(checkKey), hash: fnv1a(url) };
   });
   if (spec.rewritePrefix !== undefined) {
     const problem = absolutePathProblem(spec.rewritePrefix);
@@ -66,6 +53,7 @@ function compileRoute(spec: RouteSpec, where: string, health: OriginHealthRegist
   const host = spec.host?.toLowerCase();
   const wildcard = host?.startsWith('*.') ?? false;
   const methods = spec.methods ? new Set(spec.methods) : undefined;
+  const balancer = new Balancer(targets, policy.loadBalancing);
   const headers = Object.entries(spec.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const);
   return Object.freeze({
     spec: Object.freeze(structuredClone(spec)),
@@ -81,7 +69,11 @@ function compileRoute(spec: RouteSpec, where: string, health: OriginHealthRegist
     preserveHost: spec.preserveHost === true,
     via: spec.via,
     proxyName: spec.proxyName,
-    balancer: new Balancer(targets),
+    policy,
+    balancer,
+    budget: new RetryBudget(),
+    queue: new RouteQueue(balancer, policy.limits),
+    checkKey,
   });
 }
 
@@ -120,11 +112,14 @@ export class RouteTable {
   readonly #changedIds: ReadonlyMap<string, Route | null>;
   /** The health of the origins (the proxy's, passed on from table to table). */
   readonly health: OriginHealthRegistry;
+  /** The global policy routes' own policies are laid over (passed on from table to table). */
+  readonly defaults: Policy;
 
-  private constructor(routes: Route[], revision: number, orders: Float64Array, index: LayeredRouteIndex, baseIds: ReadonlyMap<string, Route>, changedIds: ReadonlyMap<string, Route | null>, health: OriginHealthRegistry) {
+  private constructor(routes: Route[], revision: number, orders: Float64Array, index: LayeredRouteIndex, baseIds: ReadonlyMap<string, Route>, changedIds: ReadonlyMap<string, Route | null>, health: OriginHealthRegistry, defaults: Policy) {
     this.routes = Object.freeze(routes);
     this.revision = revision;
     this.health = health;
+    this.defaults = defaults;
     this.#orders = orders;
     this.#index = index;
     this.#baseIds = baseIds;
@@ -133,10 +128,12 @@ export class RouteTable {
   }
 
   /** A first table: validates and compiles specs (already schema-checked); throws ProxyError
-   *  with a JSON-pointer path on the first semantic error. `health`: the origin health registry
-   *  to start from (a new one by default). */
-  static build(specs: readonly RouteSpec[], revision: number, health: OriginHealthRegistry = new OriginHealthRegistry()): RouteTable {
-    return RouteTable.#fresh(specs, revision, undefined, health);
+   *  with a JSON-pointer path on the first semantic error. `defaults`: the global policy (the
+   *  built-in one by default); `health`: the origin health registry to start from. */
+  static build(specs: readonly RouteSpec[], revision: number, defaults: Policy = builtInPolicy(), health: OriginHealthRegistry = new OriginHealthRegistry()): RouteTable {
+    const table = RouteTable.#fresh(specs, revision, undefined, health, defaults);
+    health.settle();
+    return table;
   }
 
   /** The table that follows `previous`: its compiled routes are lent to unchanged specs (so
@@ -144,10 +141,10 @@ export class RouteTable {
    *  differ, and its origin health registry. Positional on purpose: an options object here once
    *  took a RouteTable where `{ previous }` belonged, and every change recompiled every route. */
   static next(previous: RouteTable, specs: readonly RouteSpec[], revision: number): RouteTable {
-    return RouteTable.#changedFrom(previous, specs, revision) ?? RouteTable.#fresh(specs, revision, previous, previous.health);
+    return RouteTable.#changedFrom(previous, specs, revision) ?? RouteTable.#fresh(specs, revision, previous, previous.health, previous.defaults);
   }
 
-  static #fresh(specs: readonly RouteSpec[], revision: number, previous: RouteTable | undefined, health: OriginHealthRegistry): RouteTable {
+  static #fresh(specs: readonly RouteSpec[], revision: number, previous: RouteTable | undefined, health: OriginHealthRegistry, defaults: Policy): RouteTable {
     const byId = new Map<string, Route>();
     const routes: Route[] = [];
     const orders = new Float64Array(specs.length);
@@ -156,7 +153,7 @@ export class RouteTable {
       const spec = specs[i];
       if (byId.has(spec.id)) throw new ProxyError('PRX_ERR_DUPLICATE_ROUTE', `duplicate route id ${JSON.stringify(spec.id)}`, `/routes/${i}/id`);
       const prev = previous?.get(spec.id);
-      const route = prev && sameSpec(prev.spec, spec) ? prev : compileRoute(spec, `/routes/${i}`, health);
+      const route = prev && sameSpec(prev.spec, spec) ? prev : compileRoute(spec, `/routes/${i}`, health, defaults);
       byId.set(spec.id, route);
       routes.push(route);
       orders[i] = i;
@@ -166,7 +163,7 @@ export class RouteTable {
     const index = LayeredRouteIndex.base(entries, (e, earlier) => {
       throw new ProxyError('PRX_ERR_BAD_ROUTE', `route ${JSON.stringify(e.route.id)} matches exactly the same requests as ${JSON.stringify(earlier.route.id)}`, `/routes/${e.order}`);
     });
-    return new RouteTable(routes, revision, orders, index, byId, NO_IDS, health);
+    return new RouteTable(routes, revision, orders, index, byId, NO_IDS, health, defaults);
   }
 
   /**
@@ -197,7 +194,7 @@ export class RouteTable {
       if (prev !== undefined && sameSpec(prev.spec, spec)) added.push(prev);
       else {
         try {
-          added.push(compileRoute(spec, `/routes/${head + k}`, previous.health));
+          added.push(compileRoute(spec, `/routes/${head + k}`, previous.health, previous.defaults));
         } catch {
           return undefined;
         }
@@ -226,11 +223,11 @@ export class RouteTable {
     for (const r of removed) changedIds.set(r.id, null);
     for (const r of added) changedIds.set(r.id, r);
     const routes = old.slice(0, head).concat(added, old.slice(old.length - tail));
-    return new RouteTable(routes, revision, orders, index, previous.#baseIds, changedIds, previous.health);
+    return new RouteTable(routes, revision, orders, index, previous.#baseIds, changedIds, previous.health, previous.defaults);
   }
 
   static empty(): RouteTable {
-    return RouteTable.#fresh([], 0, undefined, new OriginHealthRegistry());
+    return RouteTable.#fresh([], 0, undefined, new OriginHealthRegistry(), builtInPolicy());
   }
 
   /** The route for a request, or undefined: see RouteIndex for what a lookup costs. */

@@ -4,7 +4,7 @@ import net, { type AddressInfo } from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import { parseHostPort } from '../config/config.js';
+import { globalPolicy, parseHostPort } from '../config/config.js';
 import type { RouteSpec } from '../routing/route-spec.js';
 import { RouteTable, RouteTableHolder } from '../routing/route-table.js';
 import { PoolRegistry } from '../upstream/pool.js';
@@ -59,7 +59,7 @@ export class ProxyServer {
     const clock = options.clock ?? systemClock;
     this.config = config;
     this.logger = logger;
-    this.routes = new RouteTableHolder(RouteTable.build(config.routes, options.revision ?? 1));
+    this.routes = new RouteTableHolder(RouteTable.build(config.routes, options.revision ?? 1, globalPolicy(config)));
     // certificates and CA files are read (and checked) now: a bad file fails the start
     this.#plans = planListeners(config);
     const caBundle = config.upstream.caFile ? readCaBundle(config.upstream.caFile, '/upstream/caFile') : undefined;
@@ -86,7 +86,6 @@ export class ProxyServer {
       logger,
       routes: this.routes,
       pools: this.#pools,
-      healthPolicy: { maxFails: config.upstream.maxFails, cooldownMs: config.upstream.ejectMs },
       trustedProxies: new AddressSet(config.forwarding.trustedProxies, '/forwarding/trustedProxies'),
       observers: this.#observers,
       nextRequestId: () => this.#idPrefix + (++this.#requestCounter).toString(36),

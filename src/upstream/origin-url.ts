@@ -13,7 +13,7 @@
 //     segments, literal or percent-encoded (they would let a request escape the base path).
 import net from 'node:net';
 import { ProxyError } from '../errors.js';
-import { absolutePathProblem } from '../routing/path-mapping.js';
+import { absolutePathProblem } from '../http/absolute-path.js';
 import { upstreamTls, type UpstreamTls } from './upstream-tls.js';
 
 export interface Origin {

@@ -102,7 +102,7 @@ export class PooledSocket {
   }
 }
 
-type Waiter = { resolve: (s: PooledSocket) => void; reject: (e: Error) => void; timer: Deadline };
+type Waiter = { resolve: (s: PooledSocket) => void; reject: (e: Error) => void; connectMs: number; timer: Deadline };
 
 export class OriginPool {
   readonly origin: Origin;
@@ -148,29 +148,30 @@ export class OriginPool {
     return undefined;
   }
 
-  /** A connected socket for one request: an idle one, a new one, or the next one freed. */
-  acquire(): Promise<PooledSocket> {
+  /** A connected socket for one request: an idle one, a new one, or the next one freed, within
+   *  `connectMs` (the route's connect timeout; default: the pool's). */
+  acquire(connectMs = this.#options.connectTimeoutMs): Promise<PooledSocket> {
     const idle = this.acquireIdle();
     if (idle !== undefined) return Promise.resolve(idle);
     if (this.#active < this.#options.maxSockets) {
       this.#active++;
-      return this.#connect().catch((e: Error) => { this.#active--; this.#drainWaiters(); throw e; });
+      return this.#connect(connectMs).catch((e: Error) => { this.#active--; this.#drainWaiters(); throw e; });
     }
     return new Promise((resolve, reject) => {
       const w: Waiter = {
-        resolve, reject,
+        resolve, reject, connectMs,
         timer: this.#clock.deadline(() => {
           const i = this.#waiters.indexOf(w);
           if (i >= 0) this.#waiters.splice(i, 1);
-          reject(new ProxyError('PRX_ERR_POOL_FULL', `no free connection to ${this.origin.authority} within ${this.#options.connectTimeoutMs} ms`));
+          reject(new ProxyError('PRX_ERR_POOL_FULL', `no free connection to ${this.origin.authority} within ${connectMs} ms`));
         }),
       };
-      w.timer.arm(this.#options.connectTimeoutMs);
+      w.timer.arm(connectMs);
       this.#waiters.push(w);
     });
   }
 
-  #connect(): Promise<PooledSocket> {
+  #connect(connectMs: number): Promise<PooledSocket> {
     return new Promise((resolve, reject) => {
       const t = this.origin.tls;
       const reads = t ? undefined : new UpstreamReads();
@@ -178,9 +179,9 @@ export class OriginPool {
       let tcpConnected = false;
       const timer = this.#clock.deadline(() => {
         socket.destroy();
-        reject(new ProxyError('PRX_ERR_UPSTREAM_TIMEOUT', `connect to ${this.origin.authority} timed out after ${this.#options.connectTimeoutMs} ms${tcpConnected ? ' (TLS handshake)' : ''}`));
+        reject(new ProxyError('PRX_ERR_UPSTREAM_TIMEOUT', `connect to ${this.origin.authority} timed out after ${connectMs} ms${tcpConnected ? ' (TLS handshake)' : ''}`));
       });
-      timer.arm(this.#options.connectTimeoutMs);
+      timer.arm(connectMs);
       const onError = (e: Error) => {
         timer.cancel();
         socket.destroy();
@@ -285,7 +286,7 @@ export class OriginPool {
       const w = this.#waiters.shift()!;
       w.timer.cancel();
       this.#active++;
-      this.#connect().then(w.resolve, (e: Error) => { this.#active--; w.reject(e); this.#drainWaiters(); });
+      this.#connect(w.connectMs).then(w.resolve, (e: Error) => { this.#active--; w.reject(e); this.#drainWaiters(); });
     }
   }
 

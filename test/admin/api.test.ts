@@ -6,7 +6,7 @@ import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfigFile, type Config } from '../../src/config/config.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
-import type { Problem } from '../../admin/api/problem.js';
+import type { Problem } from '../../admin/protocol/problem.js';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { TOKEN, h, makeConfig, makeContext, tempDir, type TestContext } from './helpers.js';

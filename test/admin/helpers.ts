@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { resolveConfig, type Config } from '../../src/config/config.js';
 import { ProxyServer } from '../../src/server/proxy-server.js';
-import type { Problem } from '../../admin/api/problem.js';
+import type { Problem } from '../../admin/protocol/problem.js';
 import type { AdminContext } from '../../admin/api/admin-context.js';
 import { InProcessDataPlane } from '../../admin/cluster/in-process.js';
 

@@ -1,6 +1,6 @@
 // The codec's own fixture corpus (test/fixtures/codec/*.md): valid and invalid requests and
-// responses, every limit exactly at and one past its value, and the smuggling shapes of
-// ../shared/reference/twisted-proxy-spec.md §3, §11 and §12. Each case is read whole, byte by byte
+// responses, every limit exactly at and one past its value, and the request smuggling shapes
+// (test/fixtures/codec/smuggling.md). Each case is read whole, byte by byte
 // and split in two at every offset; all must produce the same log (accept/reject and error code
 // with its offset, start-line, fields, flags, Content-Length, body bytes, trailers and where each
 // message ends), and the whole read must produce the case's `log` block. Inputs longer than 4 KiB

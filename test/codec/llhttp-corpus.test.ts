@@ -45,14 +45,14 @@ const RULES: Record<Rule, string> = {
     'name is INVALID_VERSION (requests) or INVALID_STATUS_LINE (responses).',
   'no-http09':
     'HTTP/0.9 (a request-line without version, a status-line with 0.9) is refused: RFC 9112 has no ' +
-    'HTTP/0.9 and Twisted answers `GET /` with 400 (spec §11.7).',
+    'HTTP/0.9 and Twisted answers `GET /` with 400.',
   'h2-preface':
     'llhttp pauses on the HTTP/2 connection preface; the codec has no h2c prior-knowledge mode, so ' +
     '`PRI * HTTP/1.1` is an HTTP/1.1 request without Host (MISSING_HOST) and, with Host, the `SM` ' +
     'line that follows is not a request-line.',
   'one-empty-line':
     'Exactly one empty line before a request-line is skipped (RFC 9112 §2.2 "at least one"; Twisted ' +
-    'skips one and answers `\\r\\n\\r\\nGET` with 400, spec §11.6); llhttp skips any number.',
+    'skips one and answers `\\r\\n\\r\\nGET` with 400); llhttp skips any number.',
   'complete-head-first':
     'The codec checks a head\'s syntax in one pass once its empty line has arrived (the scanner ' +
     'enforces line framing and the limits byte by byte, so nothing is rescanned); llhttp reports the ' +
@@ -62,7 +62,7 @@ const RULES: Record<Rule, string> = {
     'llhttp lets on_headers_complete return 1 to skip the body (meant for responses to HEAD); a proxy ' +
     'never skips a request body the framing declares, so the next request is read as body bytes.',
   'codings':
-    'RFC 9112 §6.1 and spec D8: a transfer coding the proxy does not implement (deflate) before ' +
+    'RFC 9112 §6.1: a transfer coding the proxy does not implement (deflate) before ' +
     'chunked is refused with 501; llhttp only checks that chunked is the final coding.',
   'finish-in-callback':
     'An llhttp API test (llhttp_finish called from inside on_headers_complete); the codec has no ' +

@@ -1,7 +1,7 @@
 // The route matcher as it was before RouteIndex (src/routing/route-index.ts): sort the routes into
 // match order and walk them, first match wins. Kept here, verbatim, as the oracle the index is
 // tested against (test/routing/route-index.property.test.ts); it is not used by the proxy.
-import type { MatchInput, Route } from '../../src/routing/route-table.js';
+import type { MatchInput, Route } from '../../src/routing/route.js';
 import { prefixMatches } from '../../src/routing/path-mapping.js';
 
 function hostRank(r: Route): number {

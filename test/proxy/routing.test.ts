@@ -1,5 +1,7 @@
+import { builtInPolicy } from '../../src/upstream/policy.js';
 import { describe, it, expect } from 'vitest';
-import { RouteTable, RouteTableHolder, type MatchInput } from '../../src/routing/route-table.js';
+import { RouteTable, RouteTableHolder } from '../../src/routing/route-table.js';
+import type { MatchInput } from '../../src/routing/route.js';
 import { mapPath, hasDotDotSegment, prefixMatches } from '../../src/routing/path-mapping.js';
 import { parseOriginUrl } from '../../src/upstream/origin-url.js';
 import { ProxyError } from '../../src/errors.js';
@@ -190,7 +192,7 @@ describe('origin health state', () => {
       const healthA = a.proxy.routes.current.health;
       expect(healthA).not.toBe(b.proxy.routes.current.health);
       const ejected = a.proxy.routes.current.routes[0].balancer.targets[0].health;
-      ejected.failed({ maxFails: 1, cooldownMs: 60_000 }, Date.now());
+      ejected.failed({ ...builtInPolicy().outlier, consecutiveFailures: 1, baseEjectionMs: 60_000 }, performance.now(), 'test', true);
       // the other proxy's view of the same origin is its own
       expect(b.proxy.routes.current.routes[0].balancer.targets[0].health).not.toBe(ejected);
       a.proxy.applyRoutes(routes('http://a.test'));

@@ -6,7 +6,8 @@
 // plausible mistakes in the matching rules is caught.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { RouteTable, type MatchInput, type Route } from '../../src/routing/route-table.js';
+import { RouteTable } from '../../src/routing/route-table.js';
+import type { MatchInput, Route } from '../../src/routing/route.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
 import { ProxyError } from '../../src/errors.js';
 import { prefixMatches } from '../../src/routing/path-mapping.js';

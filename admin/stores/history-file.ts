@@ -7,8 +7,8 @@ import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
-import { writeFileAtomic } from '../stores/atomic-file.js';
-import { RevisionLog, type RevisionRecord } from './revision-log.js';
+import { writeFileAtomic } from './atomic-file.js';
+import { RevisionLog, type RevisionRecord } from '../history/revision-log.js';
 
 const FORMAT = 'portico-route-history/1';
 

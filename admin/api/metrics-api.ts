@@ -8,10 +8,10 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DataPlane } from '../../src/contract/data-plane.js';
 import type { ClusterDataPlane } from '../cluster/primary.js';
-import { registerProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
+import { registerProxyMetrics, type ProxyMetrics } from '../metrics/proxy-metrics.js';
 import type { ChangeResult, RouteStore } from '../stores/route-store.js';
-import { noQuery } from '../api/schemas.js';
-import type { AuthEvents } from '../api/auth.js';
+import { noQuery } from '../protocol/schemas.js';
+import type { AuthEvents } from './auth.js';
 
 export class AdminMetrics {
   readonly registry = new Registry();

@@ -1,6 +1,26 @@
 // JSON Schemas of the route history's resources (GET /v1/revisions..., POST .../rollback, the
 // events of GET /v1/changes), registered with the other shared schemas (schemas.ts): they validate
-// nothing a client sends, they serialise the answers and name the OpenAPI components.
+// nothing a client sends, they serialise the answers and name the OpenAPI components. Also what
+// every write may carry for the history: the change message header and the guard's query members.
+
+export const MESSAGE_HEADER = 'x-portico-change-message';
+/** Longest change message, in characters. */
+export const MAX_MESSAGE_CHARS = 1000;
+
+export const GUARD_DEFAULTS = { maxErrorRate: 0.05, minRequests: 20 } as const;
+export const MIN_GUARD_MS = 1_000;
+export const MAX_GUARD_MS = 3_600_000;
+
+/** The query members of a guarded write (added to every mutation's query schema). */
+export const guardQueryProperties = {
+  guard: {
+    type: 'string', pattern: '^[0-9]{1,7}(ms|s|m)?$',
+    description: 'watch the changed routes this long (e.g. 30s, 2m, 1500ms; a bare number is seconds; 1 s to 1 h) and roll the change back automatically if their 5xx rate rises past guardMaxErrorRate above their rate before the change',
+  },
+  guardMaxErrorRate: { type: 'number', minimum: 0, maximum: 1, description: `with guard: the 5xx share (0..1) over the routes' share before the change that rolls back (default ${GUARD_DEFAULTS.maxErrorRate})` },
+  guardMinRequests: { type: 'integer', minimum: 1, maximum: 1_000_000, description: `with guard: requests a route (or the changed routes together) must have answered before it is judged (default ${GUARD_DEFAULTS.minRequests})` },
+} as const;
+
 
 const revisionNumber = { type: 'integer', minimum: 0 } as const;
 

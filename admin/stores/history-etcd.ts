@@ -16,11 +16,12 @@
 import type { Etcd3, IOperation } from 'etcd3';
 import type { Logger } from 'pino';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
-import type { StoredKey } from '../stores/etcd-routes.js';
-import { RevisionLog, initialRecord, recordOf, routesHash, sameRoutes, withInstance, type RevisionRecord } from './revision-log.js';
-import { undoDiff } from './route-diff.js';
+import type { StoredKey } from './etcd-routes.js';
+import { RevisionLog, initialRecord, recordOf, routesHash, sameRoutes, withInstance, type RevisionRecord } from '../history/revision-log.js';
+import { undoDiff } from '../history/route-diff.js';
 
 type Routes = ReadonlyArray<Readonly<RouteSpec>>;
+
 
 /** Deletes of old records per transaction (the rest go with the next ones): etcd refuses
  *  transactions of more than 128 operations by default (--max-txn-ops). */

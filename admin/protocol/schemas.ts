@@ -6,8 +6,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import type { FastifySchemaCompiler } from 'fastify';
 import { MAX_ROUTES, routeSpecSchema, ROUTE_ID_PATTERN } from '../../src/routing/route-spec.js';
 import { configSchema } from '../../src/config/schema.js';
-import { MAX_MESSAGE_CHARS, MESSAGE_HEADER, guardQueryProperties } from './change-meta.js';
-import { historySchemas } from './history-schemas.js';
+import { MAX_MESSAGE_CHARS, MESSAGE_HEADER, guardQueryProperties, historySchemas } from './history-schemas.js';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
