@@ -109,7 +109,7 @@ function origin(ctx: TargetContext): string {
 }
 
 /** Starts a process that prints "listening on HOST:PORT" (or reports a known port) and waits for it. */
-async function startListening(
+export async function startListening(
   ctx: TargetContext,
   name: string,
   role: Role,
@@ -290,24 +290,10 @@ export const nginx: TargetDef = {
   async start(ctx, role) {
     const port = await freePort();
     const dir = join(ctx.tmp, `nginx-${port}`);
-    mkdirSync(dir, { recursive: true });
-    const conf = `daemon off;
-master_process off;
-worker_processes 1;
-worker_rlimit_nofile ${ctx.fdLimit};
-error_log stderr error;
-pid ${dir}/nginx.pid;
-events { worker_connections ${Math.max(1024, ctx.fdLimit - 64)}; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/client_body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  keepalive_timeout 65s;
-  keepalive_requests 1000000;
-  upstream origin {
+    const conf = nginxConf(
+      dir,
+      ctx.fdLimit,
+      `  upstream origin {
     server ${ctx.originHost}:${ctx.originPort};
     keepalive 256;
     keepalive_requests 1000000;
@@ -324,12 +310,48 @@ ${role === 'tls' ? `    ssl_certificate ${tlsFiles(ctx).cert};\n    ssl_certific
       client_max_body_size 0;
     }
   }
-}
-`;
-    writeFileSync(join(dir, 'nginx.conf'), conf);
-    return startListening(ctx, 'nginx', role, 'nginx', ['-e', 'stderr', '-p', dir, '-c', join(dir, 'nginx.conf')], { port });
+`,
+    );
+    return startNginx(ctx, role, dir, conf, port);
   },
 };
+
+/** nginx.conf for one process in the foreground (master_process off, 1 worker) with its files in
+ *  `dir` and access logs off; `http` is the rest of the http block (upstreams, servers). */
+export function nginxConf(dir: string, fdLimit: number, http: string): string {
+  return `daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile ${fdLimit};
+error_log stderr error;
+pid ${dir}/nginx.pid;
+events { worker_connections ${Math.max(1024, fdLimit - 64)}; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  keepalive_timeout 65s;
+  keepalive_requests 1000000;
+${http}}
+`;
+}
+
+/** Writes `conf` (from nginxConf) into `dir` (created) and starts nginx on it, listening on `port`. */
+export function startNginx(ctx: TargetContext, role: Role, dir: string, conf: string, port: number): Promise<Running> {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  return startListening(ctx, 'nginx', role, 'nginx', ['-e', 'stderr', '-p', dir, '-c', join(dir, 'nginx.conf')], { port });
+}
+
+/** The start of an HAProxy configuration: one thread, mode http, and a maxconn the open-file limit
+ *  allows (HAProxy refuses to start unless the limit covers 2 x maxconn and a few); `defaults` goes on. */
+export function haproxyHead(fdLimit: number): string {
+  const maxconn = Math.max(256, Math.min(40_000, Math.floor((fdLimit - 64) / 2)));
+  return `global\n  maxconn ${maxconn}\n  nbthread 1\ndefaults\n  mode http\n  maxconn ${maxconn}\n`;
+}
 
 export const haproxy: TargetDef = {
   name: 'haproxy',
@@ -340,17 +362,9 @@ export const haproxy: TargetDef = {
   async start(ctx, role) {
     const port = await freePort();
     const file = join(ctx.tmp, `haproxy-${port}.cfg`);
-    // HAProxy refuses to start unless the fd limit covers 2 x maxconn + a few.
-    const maxconn = Math.max(256, Math.min(40_000, Math.floor((ctx.fdLimit - 64) / 2)));
     writeFileSync(
       file,
-      `global
-  maxconn ${maxconn}
-  nbthread 1
-defaults
-  mode http
-  maxconn ${maxconn}
-  timeout connect 5s
+      `${haproxyHead(ctx.fdLimit)}  timeout connect 5s
   timeout client 65s
   timeout server 65s
   timeout http-request 65s

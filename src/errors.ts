@@ -28,6 +28,9 @@ export const ERROR_CODES = {
   PRX_ERR_WORKER: e(503, 'error', 'a worker process did not start, answer or apply a change in time'),
   PRX_ERR_STORE: e(503, 'error', 'the route store (etcd) cannot be reached or holds invalid data'),
   PRX_ERR_TLS_FILE: e(422, 'error', 'a TLS certificate, key or CA file is unreadable, invalid or does not match its pair'),
+  PRX_ERR_ACME: e(null, 'warn', 'an ACME account, order or renewal failed: the current certificate (if any) is kept and the order is retried with backoff'),
+  PRX_ERR_ACME_RATE_LIMITED: e(null, 'warn', "the ACME CA refused with a rate limit: the next order waits for the CA's Retry-After"),
+  PRX_TLS_NO_CERTIFICATE: e(null, 'warn', 'a TLS handshake for a name that has no certificate yet (ACME issuance pending) was refused'),
   // upstream (the exchange)
   PRX_ERR_UPSTREAM_CONNECT: e(502, 'warn', 'the upstream refused or could not be reached'),
   PRX_ERR_UPSTREAM_TIMEOUT: e(504, 'warn', 'the upstream timed out'),
@@ -46,6 +49,7 @@ export const ERROR_CODES = {
   PRX_NO_ROUTE: e(404, 'info', 'no route matches (the status is notFoundStatus, 404 by default)'),
   PRX_REDIRECT_HTTPS: e(308, 'info', 'a plain listener with redirectToHttps: use https://'),
   PRX_REDIRECT_NO_HOST: e(400, 'info', 'redirectToHttps without a valid Host to redirect to'),
+  PRX_H2_MALFORMED: e(400, 'info', 'an HTTP/2 request that RFC 9113 calls malformed and node:http2 let through (Host differs from :authority, an unsupported :scheme...)'),
   // the forward proxy
   PRX_FORWARD_CLIENT_DENIED: e(403, 'warn', 'the client address is not in forwardProxy.allowClients'),
   PRX_FORWARD_AUTH_REQUIRED: e(407, 'info', 'proxy authentication is required or failed'),

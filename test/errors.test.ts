@@ -38,7 +38,7 @@ describe('error-code registry', () => {
     const used = new Set<string>();
     for (const f of [...sourceFiles('src'), ...sourceFiles('admin')]) {
       if (f.endsWith(join('src', 'errors.ts'))) continue;
-      for (const m of readFileSync(f, 'utf8').matchAll(/'(PRX_[A-Z_]+)'/g)) used.add(m[1]);
+      for (const m of readFileSync(f, 'utf8').matchAll(/'(PRX_[A-Z0-9_]+)'/g)) used.add(m[1]);
     }
     const registered = new Set(Object.keys(ERROR_CODES));
     expect([...used].filter((c) => !registered.has(c))).toEqual([]);

@@ -4,6 +4,13 @@ import type { Logger } from 'pino';
 import type { Config } from '../../src/config/config.js';
 import type { DataPlane } from '../../src/contract/data-plane.js';
 import type { RouteSource } from '../stores/route-source.js';
+import type { AcmeMetricsView, AcmeStatus } from '../acme/acme-manager.js';
+
+/** Automatic HTTPS as the admin API sees it (GET /v1/tls, /metrics). */
+export interface AcmeView {
+  status(): AcmeStatus;
+  metrics(): AcmeMetricsView;
+}
 
 export interface AdminContext {
   /** Where the routes run: this process, or the workers of a cluster. */
@@ -19,6 +26,8 @@ export interface AdminContext {
   logger: Logger;
   /** The shared route store the proxy follows (undefined: the config file is the store). */
   routeSource?: RouteSource;
+  /** Automatic HTTPS, when a listener has `tls.acme`. */
+  acme?: AcmeView;
 }
 
 export interface AdminHandle {

@@ -77,7 +77,7 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
 
   // the shared store (etcd) when the proxy follows one, else the config file
   const store: RouteStore = (ctx.routeSource as unknown as RouteStore | undefined) ?? new AdminStore(ctx.dataPlane, ctx.configPath, ctx.logger.child({ component: 'admin' }), undefined, ctx.config.history.keep);
-  const metrics = new AdminMetrics(ctx.dataPlane, { defaultMetrics: opts.defaultMetrics, store });
+  const metrics = new AdminMetrics(ctx.dataPlane, { defaultMetrics: opts.defaultMetrics, store, acme: ctx.acme });
   store.observeResults((r) => metrics.changeResult(r));
 
   installAuth(app, {
@@ -111,7 +111,7 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
     await root.register(routesPlugin, { prefix: '/v1', store });
     await root.register(configPlugin, { prefix: '/v1', store, config: ctx.config, token: ctx.token });
     await root.register(upstreamsPlugin, { prefix: '/v1', plane: ctx.dataPlane });
-    await root.register(tlsPlugin, { prefix: '/v1', plane: ctx.dataPlane });
+    await root.register(tlsPlugin, { prefix: '/v1', plane: ctx.dataPlane, acme: ctx.acme });
     await root.register(revisionsPlugin, { prefix: '/v1', store });
     await root.register(changesPlugin, { prefix: '/v1', store, heartbeatMs: ctx.config.history.heartbeatMs, maxSubscribers: ctx.config.history.maxSubscribers });
     await root.register(docsPlugin);

@@ -12,6 +12,8 @@ import { registerProxyMetrics, type ProxyMetrics } from '../metrics/proxy-metric
 import type { ChangeResult, RouteStore } from '../stores/route-store.js';
 import { noQuery } from '../protocol/schemas.js';
 import type { AuthEvents } from './auth.js';
+import type { AcmeView } from './admin-context.js';
+import { registerAcmeMetrics } from '../metrics/acme-metrics.js';
 
 export class AdminMetrics {
   readonly registry = new Registry();
@@ -22,7 +24,7 @@ export class AdminMetrics {
   readonly #authThrottled: Counter<'action'>;
   #unsubscribe: (() => void) | undefined;
 
-  constructor(plane: DataPlane, opts: { defaultMetrics?: boolean; store?: RouteStore } = {}) {
+  constructor(plane: DataPlane, opts: { defaultMetrics?: boolean; store?: RouteStore; acme?: AcmeView } = {}) {
     this.#plane = plane;
     const registers = [this.registry];
     this.#changes = new Counter({ name: 'portico_admin_changes_total', help: 'Admin API changes by result (applied, noop, dry_run, rejected)', labelNames: ['result'], registers });
@@ -56,6 +58,7 @@ export class AdminMetrics {
         collect() { const s = store.status(); this.reset(); this.set({ type: s.type }, Date.parse(s.since) / 1000); },
       });
     }
+    if (opts.acme) registerAcmeMetrics(this.registry, opts.acme);
     const cluster = 'supervision' in plane ? (plane as ClusterDataPlane) : undefined;
     if (plane.proxy) this.#proxyMetrics = registerProxyMetrics(this.registry, plane.proxy);
     else if (cluster) registerSupervisionMetrics(this.registry, cluster);

@@ -13,9 +13,12 @@ import { certificateList, filePath } from '../../src/config/schema.js';
 import { readKeyPair, type KeyPair } from '../../src/tls/pem.js';
 import { AdminProblem, methodNotAllowed, requireMediaType } from '../protocol/problem.js';
 import { mutationQuery, noQuery, problemResponses } from '../protocol/schemas.js';
+import type { AcmeView } from './admin-context.js';
 
 export interface TlsPluginOptions {
   plane: DataPlane;
+  /** Automatic HTTPS, when a listener has `tls.acme`. */
+  acme?: AcmeView;
 }
 
 const certificateInfo = {
@@ -26,6 +29,49 @@ const certificateInfo = {
     validFrom: { type: 'string' }, validTo: { type: 'string' },
     fingerprint256: { type: 'string' },
     certFile: { type: 'string' }, keyFile: { type: 'string' },
+    source: { type: 'string', enum: ['acme'], description: 'acme: issued by the ACME CA (absent: configured)' },
+  },
+} as const;
+
+const acmeError = {
+  type: 'object',
+  properties: { code: { type: 'string' }, message: { type: 'string' }, at: { type: 'string' } },
+} as const;
+
+/** Automatic HTTPS: the CA, the account, and the state of every name (admin/acme/acme-manager.ts). */
+const acmeView = {
+  type: 'object',
+  properties: {
+    directory: { type: 'string' },
+    email: { type: 'string' },
+    challenges: { type: 'array', items: { type: 'string' } },
+    storage: { type: 'string', description: 'where the account and certificates are kept' },
+    instance: { type: 'string', description: "this instance's id in locks" },
+    account: { type: ['object', 'null'], properties: { url: { type: 'string' }, createdAt: { type: 'string' } } },
+    storageError: { type: 'string', description: 'the storage cannot be reached (certificates held keep being served)' },
+    names: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          listeners: { type: 'array', items: { type: 'string' } },
+          status: { type: 'string', enum: ['pending', 'ordering', 'renewing', 'valid', 'waiting', 'failed'] },
+          issuer: { type: 'string' }, notBefore: { type: 'string' }, notAfter: { type: 'string' }, fingerprint256: { type: 'string' },
+          issuedAt: { type: 'string' },
+          nextRenewal: { type: 'string', description: 'when the certificate held is renewed' },
+          nextAttempt: { type: 'string', description: 'when the next order starts (no certificate yet, waiting, or after a failure)' },
+          failures: { type: 'integer', description: 'failed attempts in a row' },
+          lastError: acmeError,
+          heldBy: { type: 'string', description: 'the instance ordering this name (status waiting)' },
+          challenge: { type: 'string', description: 'challenge type of the last order' },
+        },
+      },
+    },
+    skipped: {
+      type: 'array',
+      items: { type: 'object', properties: { name: { type: 'string' }, listeners: { type: 'array', items: { type: 'string' } }, reason: { type: 'string' } } },
+    },
   },
 } as const;
 
@@ -58,10 +104,16 @@ const replaceBody = {
 
 type Entry = { cert: string; key: string } | { certFile: string; keyFile: string };
 
-export const tlsPlugin: FastifyPluginAsync<TlsPluginOptions> = async (app: FastifyInstance, { plane }) => {
+export const tlsPlugin: FastifyPluginAsync<TlsPluginOptions> = async (app: FastifyInstance, { plane, acme }) => {
   app.get('/tls', {
-    schema: { tags: ['tls'], summary: 'TLS listeners and their certificates', querystring: noQuery, response: { 200: { type: 'object', properties: { listeners: { type: 'array', items: listenerView } } }, ...problemResponses } },
-  }, async () => ({ listeners: plane.tlsListeners().map((l) => ({ id: l.id, listen: l.listen, certificates: l.store.list() })) }));
+    schema: {
+      tags: ['tls'], summary: 'TLS listeners and their certificates (and automatic HTTPS: the state of every name)', querystring: noQuery,
+      response: { 200: { type: 'object', properties: { listeners: { type: 'array', items: listenerView }, acme: acmeView } }, ...problemResponses },
+    },
+  }, async () => ({
+    listeners: plane.tlsListeners().map((l) => ({ id: l.id, listen: l.listen, certificates: l.store.list() })),
+    ...(acme ? { acme: acme.status() } : {}),
+  }));
   methodNotAllowed(app, '/tls', ['GET']);
 
   app.put<{ Params: { listener: string }; Querystring: { dryRun: boolean }; Body: { certificates: Entry[] } }>('/tls/:listener/certificates', {

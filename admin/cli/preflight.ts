@@ -9,7 +9,9 @@
 //   - more than one worker only where a primary can supervise them (the portico command);
 //   - the proxy can be built from it: routes (upstream URLs, duplicate ids, conflicts) and the
 //     CIDR lists, by constructing the very ProxyServer that would run, without listening (with
-//     workers, each worker builds this same one).
+//     workers, each worker builds this same one);
+//   - automatic HTTPS (`acme`) can work: its CA file, renewBefore, a listener for its challenges,
+//     a writable place to keep the account and certificates (admin/acme/acme-preflight.ts).
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseHostPort, type AdminConfig, type Config } from '../../src/config/config.js';
@@ -20,6 +22,7 @@ import { ProxyServer } from '../../src/server/proxy-server.js';
 import { silentLogger } from '../../src/log.js';
 import { configuredTokens } from '../api/credentials.js';
 import { loadAdminTls } from '../api/admin-tls.js';
+import { checkAcmeConfiguration } from '../acme/acme-preflight.js';
 
 const invalid = (message: string, path?: string) => new ProxyError('PRX_ERR_BAD_CONFIG', message, path);
 
@@ -108,4 +111,5 @@ export function checkConfiguration(config: Config, configPath: string | undefine
   checkAdmin(config, opts.env ?? process.env);
   checkConfigPath(config, configPath);
   checkProxy(config);
+  checkAcmeConfiguration(config, configPath);
 }

@@ -149,6 +149,20 @@ export async function runPortico(argv: string[]): Promise<number> {
     return EXIT_RUNTIME;
   }
 
+  // automatic HTTPS: the listeners answer validations now; orders run in the background
+  let acme: import('../acme/acme-manager.js').AcmeManager | undefined;
+  if (config.acme) {
+    try {
+      acme = await (await import('../acme/start-acme.js')).startAcme({ config, configPath: flags.config, plane, logger });
+    } catch (e) {
+      say(`portico: acme: ${(e as Error).message}`);
+      await source?.close();
+      await plane.close(0);
+      demo?.close();
+      return EXIT_RUNTIME;
+    }
+  }
+
   let admin: AdminHandle | undefined;
   let adminLine = '';
   if (config.admin) {
@@ -159,9 +173,10 @@ export async function runPortico(argv: string[]): Promise<number> {
     if (generated) token = randomBytes(18).toString('base64url');
     try {
       const { startAdmin } = await import('../api/start-admin.js');
-      admin = await startAdmin({ dataPlane: plane, config, configPath: flags.config, listen: config.admin.listen, token, logger, routeSource: source });
+      admin = await startAdmin({ dataPlane: plane, config, configPath: flags.config, listen: config.admin.listen, token, logger, routeSource: source, acme });
     } catch (e) {
       say(`portico: admin API: ${(e as Error).message}`);
+      await acme?.close();
       await source?.close();
       await plane.close(0);
       demo?.close();
@@ -187,6 +202,7 @@ export async function runPortico(argv: string[]): Promise<number> {
       stopping = true;
       say(`portico: ${signal}: finishing in-flight requests (up to ${config.timeouts.shutdownMs} ms)`);
       void (async () => {
+        await acme?.close();
         await Promise.all([plane.close(), admin?.close(), source?.close()]);
         demo?.close();
         logger.flush();

@@ -3,7 +3,8 @@
 import type { RouteSpec } from '../../src/routing/route-spec.js';
 import type { RouteTable } from '../../src/routing/route-table.js';
 import type { ProxyServer } from '../../src/server/proxy-server.js';
-import type { CertificateInfo } from '../../src/tls/certificate-store.js';
+import type { CertificateInfo, IssuedCertificates } from '../../src/tls/certificate-store.js';
+import type { AcmeChallengeSet } from '../../src/acme/challenge-answers.js';
 import type { KeyPair } from '../../src/tls/pem.js';
 import { ProxyError } from '../../src/errors.js';
 import type { DataPlane, DataPlaneStatus } from '../../src/contract/data-plane.js';
@@ -48,6 +49,16 @@ export class InProcessDataPlane implements DataPlane {
     const store = this.proxy.certificateStore(listenerId);
     if (!store) throw new ProxyError('PRX_ERR_BAD_CONFIG', `no TLS listener ${JSON.stringify(listenerId)}`);
     return store.replace(pairs, where);
+  }
+
+  async replaceIssuedCertificates(listenerId: string, issued: IssuedCertificates): Promise<CertificateInfo[]> {
+    const store = this.proxy.certificateStore(listenerId);
+    if (!store) throw new ProxyError('PRX_ERR_BAD_CONFIG', `no TLS listener ${JSON.stringify(listenerId)}`);
+    return store.replaceIssued(issued);
+  }
+
+  async setAcmeChallenges(set: AcmeChallengeSet): Promise<void> {
+    this.proxy.setAcmeChallenges(set);
   }
 
   async stats() {

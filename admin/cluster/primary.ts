@@ -11,12 +11,13 @@ import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { globalPolicy, type Config } from '../../src/config/config.js';
-import { stateOf, type DataPlane, type DataPlaneStatus, type RollingRestartStatus, type WorkerStatus } from '../../src/contract/data-plane.js';
+import { stateOf, type DataPlane, type DataPlaneStatus, type RollingRestartStatus, type TlsListenerView, type WorkerStatus } from '../../src/contract/data-plane.js';
 import type { PrimaryRequest, ReadyReply, AppliedReply, WorkerStatusReply, WorkerReply } from '../../src/contract/ipc-protocol.js';
 import { isPorticoMessage } from '../../src/contract/ipc-protocol.js';
 import type { ListenerInfo, ProxyStats, PoolStats } from '../../src/server/proxy-server.js';
 import { planListeners } from '../../src/server/listener-plan.js';
-import type { CertificateInfo, CertificateStore } from '../../src/tls/certificate-store.js';
+import type { CertificateInfo, IssuedCertificates } from '../../src/tls/certificate-store.js';
+import { AcmeChallengeAnswers, emptyChallengeSet, type AcmeChallengeSet } from '../../src/acme/challenge-answers.js';
 import { CertificateWatcher } from '../../src/tls/certificate-watcher.js';
 import type { KeyPair } from '../../src/tls/pem.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
@@ -87,7 +88,9 @@ export class ClusterDataPlane implements DataPlane {
   #listeners: ListenerInfo[] = [];
   /** The TLS listeners' certificates as the workers run them (the primary serves none itself):
    *  what GET /v1/tls shows and what a new worker is given. */
-  readonly #tls: Array<{ id: string; listen: string; store: CertificateStore }>;
+  readonly #tls: TlsListenerView[];
+  /** The ACME validations every worker answers. */
+  #acmeChallenges: AcmeChallengeSet = emptyChallengeSet();
   /** Follow the certificate files for the workers (which do not). */
   readonly #watchers: CertificateWatcher[] = [];
   /** The broadcast of the last certificate change. */
@@ -108,7 +111,7 @@ export class ClusterDataPlane implements DataPlane {
     this.#tls = [];
     for (const p of planListeners(opts.config)) {
       if (!p.tls) continue;
-      this.#tls.push({ id: p.id, listen: p.listen, store: p.tls.store });
+      this.#tls.push({ id: p.id, listen: p.listen, store: p.tls.store, ...(p.tls.acme ? { acmeNames: p.tls.acmeNames } : {}) });
       if (p.tls.watchFiles) this.#watchers.push(new CertificateWatcher(p.tls.store, p.tls.watchIntervalMs, this.#logger));
       // every change (admin API or renewed files) goes to every worker
       p.tls.store.onChange(() => { this.#certificatesSent = this.#broadcast(); });
@@ -172,8 +175,22 @@ export class ClusterDataPlane implements DataPlane {
     return infos;
   }
 
+  async replaceIssuedCertificates(listenerId: string, issued: IssuedCertificates): Promise<CertificateInfo[]> {
+    const store = this.#tls.find((l) => l.id === listenerId)?.store;
+    if (!store) throw new ProxyError('PRX_ERR_BAD_CONFIG', `no TLS listener ${JSON.stringify(listenerId)}`);
+    const infos = store.replaceIssued(issued); // checks every pair first: a bad one changes nothing
+    await this.#certificatesSent; // sent by the store's change listener
+    return infos;
+  }
+
+  async setAcmeChallenges(set: AcmeChallengeSet): Promise<void> {
+    new AcmeChallengeAnswers().replace(set); // a bad challenge certificate throws here, not in a worker
+    this.#acmeChallenges = structuredClone(set);
+    await this.#broadcast();
+  }
+
   #state() {
-    return stateOf(this.routes.current, this.#tls);
+    return stateOf(this.routes.current, this.#tls, this.#acmeChallenges);
   }
 
   /** Sends the current state to every live worker; resolves when each has acknowledged it (a

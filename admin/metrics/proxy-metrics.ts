@@ -91,7 +91,7 @@ export function registerProxyMetrics(registry: Registry, proxy: ProxyServer, opt
     attach() {
       const observer: ProxyObserver = {
         requestFinished: (r) => {
-          requestMetrics.record(r.routeId ?? NO_ROUTE, r.status, r.durationMs / 1000, r.aborted);
+          requestMetrics.record(r.routeId ?? NO_ROUTE, r.status, r.durationMs / 1000, r.aborted, r.protocol);
           workerRequests++;
         },
         upstreamError: (kind, authority) => upstreamErrors.inc({ kind, upstream: authority }),

@@ -296,6 +296,10 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
     for (const ev of res.events) {
       const rev = Number(ev.kv.mod_revision);
       if (rev <= this.#stored.revision) continue;
+      // other data under the prefix (ACME certificates and locks: admin/acme/etcd-storage.ts) is
+      // not routes: it makes no new table; the route history's records are followed
+      const key = ev.kv.key.toString('utf8');
+      if (key !== this.#keys.order && this.#keys.idOf(key) === undefined && !key.startsWith(this.#history.keys.records)) continue;
       let list = byRevision.get(rev);
       if (!list) byRevision.set(rev, list = []);
       list.push(ev);

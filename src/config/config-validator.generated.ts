@@ -18,22 +18,66 @@ const runtime0 = { default: function ucs2length(str) {
     }
     return length;
 } };
+const runtime1 = { default: function equal(a, b) {
+  if (a === b) return true;
+
+  if (a && b && typeof a == 'object' && typeof b == 'object') {
+    if (a.constructor !== b.constructor) return false;
+
+    var length, i, keys;
+    if (Array.isArray(a)) {
+      length = a.length;
+      if (length != b.length) return false;
+      for (i = length; i-- !== 0;)
+        if (!equal(a[i], b[i])) return false;
+      return true;
+    }
+
+
+
+    if (a.constructor === RegExp) return a.source === b.source && a.flags === b.flags;
+    if (a.valueOf !== Object.prototype.valueOf) return a.valueOf() === b.valueOf();
+    if (a.toString !== Object.prototype.toString) return a.toString() === b.toString();
+
+    keys = Object.keys(a);
+    length = keys.length;
+    if (length !== Object.keys(b).length) return false;
+
+    for (i = length; i-- !== 0;)
+      if (!Object.prototype.hasOwnProperty.call(b, keys[i])) return false;
+
+    for (i = length; i-- !== 0;) {
+      var key = keys[i];
+
+      if (!equal(a[key], b[key])) return false;
+    }
+
+    return true;
+  }
+
+  // true if both NaN, false otherwise
+  return a!==a && b!==b;
+} };
 
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"}}},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"type":["object","boolean"],"errorMessage":"must be false or an object","if":{"type":"boolean"},"then":{"const":false,"errorMessage":"must be false or an object"},"default":{},"additionalProperties":false,"description":"the admin API (docs/admin-security.md); false: none","properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"the token named \"admin\" (role admin); or env PORTICO_ADMIN_TOKEN"},"tokens":{"type":"array","maxItems":256,"default":[],"description":"more tokens, each with a name (recorded with the changes it makes) and a role","items":{"type":"object","additionalProperties":false,"required":["name","role"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$","description":"recorded in the access log and route history (never the token)"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"},"token":{"type":"string","minLength":16,"maxLength":512},"tokenFile":{"type":"string","minLength":1,"maxLength":4096,"description":"a file holding the token (white space around it is ignored)"}}}},"openReads":{"type":"boolean","description":"GET/HEAD without a credential; default: true on a loopback listener, false elsewhere"},"metricsAuth":{"type":"boolean","default":true,"description":"false: GET /metrics answers without a credential"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"clientCertificates":{"type":"object","additionalProperties":false,"required":["ca"],"description":"ask clients for a certificate signed by `ca`","properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle client certificates are verified against"},"required":{"type":"boolean","default":false,"description":"true: no connection without a valid client certificate"},"clients":{"type":"array","maxItems":1024,"default":[],"description":"verified certificates with this subject CN act with this role, without a token","items":{"type":"object","additionalProperties":false,"required":["commonName","role"],"properties":{"commonName":{"type":"string","pattern":"^[ -~]{1,64}$"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"}}}}}}}},"failedAuth":{"type":"object","additionalProperties":false,"default":{},"description":"per client address: failed authentications beyond the budget are answered late (429)","properties":{"burst":{"type":"integer","minimum":1,"maximum":10000,"default":10,"description":"failures at full speed"},"refillMs":{"type":"integer","minimum":1,"maximum":86400000,"default":6000,"description":"one failure of the budget is regained every refillMs"},"delayMs":{"type":"integer","minimum":0,"maximum":5000,"default":1000,"description":"a failure over the budget is answered after this long (at most 5000)"}}}}},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}},"default":{}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"history":{"type":"object","additionalProperties":false,"default":{},"description":"the route history (docs/route-history.md): kept next to the config file, or under the etcd prefix","properties":{"keep":{"type":"integer","minimum":1,"maximum":10000,"default":100,"description":"revisions kept (the oldest are dropped)"},"heartbeatMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"GET /v1/changes: a comment line this often keeps idle followers (and their proxies) connected"},"maxSubscribers":{"type":"integer","minimum":1,"maximum":10000,"default":64,"description":"GET /v1/changes: followers at once (more get 503)"}}},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
+const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"acme":{"type":"boolean","default":false,"description":"obtain and renew certificates from the ACME CA of the top-level `acme` setting for every route host that is an exact DNS name (and acmeNames); `certificates` become optional and keep priority for the names they cover"},"acmeNames":{"type":"array","maxItems":1000,"uniqueItems":true,"default":[],"items":{"type":"string","minLength":1,"maxLength":253},"description":"more names to obtain certificates for (with acme: true)"}}},"protocols":{"type":"array","minItems":1,"maxItems":3,"uniqueItems":true,"items":{"enum":["h2","http/1.1","h2c"]},"description":"what the listener speaks, in the server's order of preference: TLS listeners offer \"h2\" and \"http/1.1\" by ALPN (default both); a plain listener speaks \"http/1.1\" (default) and, when listed, \"h2c\" (HTTP/2 with prior knowledge: the connection preface decides). See docs/http2.md"},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"type":["object","boolean"],"errorMessage":"must be false or an object","if":{"type":"boolean"},"then":{"const":false,"errorMessage":"must be false or an object"},"default":{},"additionalProperties":false,"description":"the admin API (docs/admin-security.md); false: none","properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"the token named \"admin\" (role admin); or env PORTICO_ADMIN_TOKEN"},"tokens":{"type":"array","maxItems":256,"default":[],"description":"more tokens, each with a name (recorded with the changes it makes) and a role","items":{"type":"object","additionalProperties":false,"required":["name","role"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$","description":"recorded in the access log and route history (never the token)"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"},"token":{"type":"string","minLength":16,"maxLength":512},"tokenFile":{"type":"string","minLength":1,"maxLength":4096,"description":"a file holding the token (white space around it is ignored)"}}}},"openReads":{"type":"boolean","description":"GET/HEAD without a credential; default: true on a loopback listener, false elsewhere"},"metricsAuth":{"type":"boolean","default":true,"description":"false: GET /metrics answers without a credential"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"clientCertificates":{"type":"object","additionalProperties":false,"required":["ca"],"description":"ask clients for a certificate signed by `ca`","properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle client certificates are verified against"},"required":{"type":"boolean","default":false,"description":"true: no connection without a valid client certificate"},"clients":{"type":"array","maxItems":1024,"default":[],"description":"verified certificates with this subject CN act with this role, without a token","items":{"type":"object","additionalProperties":false,"required":["commonName","role"],"properties":{"commonName":{"type":"string","pattern":"^[ -~]{1,64}$"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"}}}}}}}},"failedAuth":{"type":"object","additionalProperties":false,"default":{},"description":"per client address: failed authentications beyond the budget are answered late (429)","properties":{"burst":{"type":"integer","minimum":1,"maximum":10000,"default":10,"description":"failures at full speed"},"refillMs":{"type":"integer","minimum":1,"maximum":86400000,"default":6000,"description":"one failure of the budget is regained every refillMs"},"delayMs":{"type":"integer","minimum":0,"maximum":5000,"default":1000,"description":"a failure over the budget is answered after this long (at most 5000)"}}}}},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"http2":{"type":"object","additionalProperties":false,"default":{},"description":"HTTP/2 client connections (docs/http2.md)","properties":{"maxConcurrentStreams":{"type":"integer","minimum":1,"maximum":1000,"default":100,"description":"SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may have open at once on one connection"},"sendStallMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"a stream whose client takes none of its response (flow-control window held closed) for this long is reset"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}},"default":{}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"acme":{"type":"object","additionalProperties":false,"required":["directory"],"description":"automatic HTTPS: the ACME CA that listeners with \"tls\": { \"acme\": true } get their certificates from","properties":{"directory":{"type":"string","minLength":9,"maxLength":2048,"pattern":"^https://[^\\s]+$","description":"the ACME directory URL (https://), e.g. https://acme-v02.api.letsencrypt.org/directory"},"email":{"type":"string","minLength":3,"maxLength":254,"pattern":"^[^@\\s:,]+@[^@\\s:,]+$","description":"contact address given to the CA"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle the ACME server's TLS certificate is verified against (a private or test CA; default: Node's CA store)"},"challenges":{"type":"array","minItems":1,"uniqueItems":true,"items":{"enum":["http-01","tls-alpn-01"]},"default":["http-01","tls-alpn-01"],"description":"challenge types that may be used, in preference order (http-01 needs a plain listener reachable on port 80, tls-alpn-01 the acme TLS listener on port 443)"},"renewBefore":{"type":"string","maxLength":16,"pattern":"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$","description":"renew this long before notAfter (\"30d\", \"12h\") or when this share of the lifetime is left (\"33%\"); default: a third of the lifetime"},"keyType":{"enum":["ec-p256","ec-p384","rsa-2048","rsa-4096"],"default":"ec-p256","description":"key type of the certificates"},"externalAccountBinding":{"type":"object","additionalProperties":false,"required":["kid","hmacKey"],"description":"external account binding (RFC 8555 §7.3.4) for CAs that require one","properties":{"kid":{"type":"string","minLength":1,"maxLength":1024},"hmacKey":{"type":"string","minLength":1,"maxLength":1024}}}}},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"history":{"type":"object","additionalProperties":false,"default":{},"description":"the route history (docs/route-history.md): kept next to the config file, or under the etcd prefix","properties":{"keep":{"type":"integer","minimum":1,"maximum":10000,"default":100,"description":"revisions kept (the oldest are dropped)"},"heartbeatMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"GET /v1/changes: a comment line this often keeps idle followers (and their proxies) connected"},"maxSubscribers":{"type":"integer","minimum":1,"maximum":10000,"default":64,"description":"GET /v1/changes: followers at once (more get 503)"}}},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
+const func0 = runtime1.default;
 const pattern0 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "u");
 const pattern1 = new RegExp("^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$", "u");
 const pattern2 = new RegExp("^[ -~]{1,64}$", "u");
 const pattern3 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$", "u");
 const pattern4 = new RegExp("^/[\\x21-\\x7e]*$", "u");
 const pattern5 = new RegExp("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "u");
-const pattern8 = new RegExp("^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$", "u");
-const pattern12 = new RegExp("^(/[\\x21-\\x7e]*)?$", "u");
-const pattern14 = new RegExp("^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$", "u");
-const pattern18 = new RegExp("^/[!-~]*[^/]$", "u");
+const pattern7 = new RegExp("^https://[^\\s]+$", "u");
+const pattern8 = new RegExp("^[^@\\s:,]+@[^@\\s:,]+$", "u");
+const pattern9 = new RegExp("^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$", "u");
+const pattern11 = new RegExp("^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$", "u");
+const pattern15 = new RegExp("^(/[\\x21-\\x7e]*)?$", "u");
+const pattern17 = new RegExp("^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$", "u");
+const pattern21 = new RegExp("^/[!-~]*[^/]$", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="portico:config" */;
@@ -67,6 +111,9 @@ data.limits = {};
 }
 if(data.timeouts === undefined){
 data.timeouts = {};
+}
+if(data.http2 === undefined){
+data.http2 = {};
 }
 if(data.upstream === undefined){
 data.upstream = {};
@@ -211,7 +258,7 @@ return false;
 else {
 const _errs11 = errors;
 for(const key1 in data2){
-if(!((((key1 === "id") || (key1 === "listen")) || (key1 === "tls")) || (key1 === "redirectToHttps"))){
+if(!(((((key1 === "id") || (key1 === "listen")) || (key1 === "tls")) || (key1 === "protocols")) || (key1 === "redirectToHttps"))){
 validate10.errors = [{instancePath:instancePath+"/listeners/" + i0,schemaPath:"#/properties/listeners/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.listeners.items,data:data2}];
 return false;
 break;
@@ -280,15 +327,15 @@ data5.watchFiles = true;
 if(data5.watchIntervalMs === undefined){
 data5.watchIntervalMs = 5000;
 }
-let missing1;
-if((data5.certificates === undefined) && (missing1 = "certificates")){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls",schemaPath:"#/properties/listeners/items/properties/tls/required",keyword:"required",params:{missingProperty: missing1},message:"must have required property '"+missing1+"'",schema:schema11.properties.listeners.items.properties.tls.required,parentSchema:schema11.properties.listeners.items.properties.tls,data:data5}];
-return false;
+if(data5.acme === undefined){
+data5.acme = false;
 }
-else {
+if(data5.acmeNames === undefined){
+data5.acmeNames = [];
+}
 const _errs18 = errors;
 for(const key2 in data5){
-if(!((((key2 === "certificates") || (key2 === "handshakeTimeoutMs")) || (key2 === "watchFiles")) || (key2 === "watchIntervalMs"))){
+if(!((((((key2 === "certificates") || (key2 === "handshakeTimeoutMs")) || (key2 === "watchFiles")) || (key2 === "watchIntervalMs")) || (key2 === "acme")) || (key2 === "acmeNames"))){
 validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls",schemaPath:"#/properties/listeners/items/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.listeners.items.properties.tls,data:data5}];
 return false;
 break;
@@ -317,9 +364,9 @@ let data7 = data6[i1];
 const _errs21 = errors;
 if(errors === _errs21){
 if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-let missing2;
-if(((data7.cert === undefined) && (missing2 = "cert")) || ((data7.key === undefined) && (missing2 = "key"))){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls/certificates/" + i1,schemaPath:"#/properties/listeners/items/properties/tls/properties/certificates/items/required",keyword:"required",params:{missingProperty: missing2},message:"must have required property '"+missing2+"'",schema:schema11.properties.listeners.items.properties.tls.properties.certificates.items.required,parentSchema:schema11.properties.listeners.items.properties.tls.properties.certificates.items,data:data7}];
+let missing1;
+if(((data7.cert === undefined) && (missing1 = "cert")) || ((data7.key === undefined) && (missing1 = "key"))){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls/certificates/" + i1,schemaPath:"#/properties/listeners/items/properties/tls/properties/certificates/items/required",keyword:"required",params:{missingProperty: missing1},message:"must have required property '"+missing1+"'",schema:schema11.properties.listeners.items.properties.tls.properties.certificates.items.required,parentSchema:schema11.properties.listeners.items.properties.tls.properties.certificates.items,data:data7}];
 return false;
 }
 else {
@@ -464,6 +511,81 @@ return false;
 }
 }
 var valid4 = _errs32 === errors;
+if(valid4){
+let data13 = data5.acme;
+const _errs34 = errors;
+if(typeof data13 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls/acme",schemaPath:"#/properties/listeners/items/properties/tls/properties/acme/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.listeners.items.properties.tls.properties.acme.type,parentSchema:schema11.properties.listeners.items.properties.tls.properties.acme,data:data13}];
+return false;
+}
+var valid4 = _errs34 === errors;
+if(valid4){
+let data14 = data5.acmeNames;
+const _errs36 = errors;
+if(errors === _errs36){
+if(Array.isArray(data14)){
+if(data14.length > 1000){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls/acmeNames",schemaPath:"#/properties/listeners/items/properties/tls/properties/acmeNames/maxItems",keyword:"maxItems",params:{limit: 1000},message:"must NOT have more than 1000 items",schema:1000,parentSchema:schema11.properties.listeners.items.properties.tls.properties.acmeNames,data:data14}];
+return false;
+}
+else {
+var valid7 = true;
+const len2 = data14.length;
+for(let i2=0; i2<len2; i2++){
+let data15 = data14[i2];
+const _errs38 = errors;
+if(errors === _errs38){
+if(typeof data15 === "string"){
+if(func3(data15) > 253){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls/acmeNames/" + i2,schemaPath:"#/properties/listeners/items/properties/tls/properties/acmeNames/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.listeners.items.properties.tls.properties.acmeNames.items,data:data15}];
+return false;
+}
+else {
+if(func3(data15) < 1){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls/acmeNames/" + i2,schemaPath:"#/properties/listeners/items/properties/tls/properties/acmeNames/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.listeners.items.properties.tls.properties.acmeNames.items,data:data15}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls/acmeNames/" + i2,schemaPath:"#/properties/listeners/items/properties/tls/properties/acmeNames/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.listeners.items.properties.tls.properties.acmeNames.items.type,parentSchema:schema11.properties.listeners.items.properties.tls.properties.acmeNames.items,data:data15}];
+return false;
+}
+}
+var valid7 = _errs38 === errors;
+if(!valid7){
+break;
+}
+}
+if(valid7){
+let i3 = data14.length;
+let j0;
+if(i3 > 1){
+const indices0 = {};
+for(;i3--;){
+let item0 = data14[i3];
+if(typeof item0 !== "string"){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls/acmeNames",schemaPath:"#/properties/listeners/items/properties/tls/properties/acmeNames/uniqueItems",keyword:"uniqueItems",params:{i: i3, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i3+" are identical)",schema:true,parentSchema:schema11.properties.listeners.items.properties.tls.properties.acmeNames,data:data14}];
+return false;
+break;
+}
+indices0[item0] = i3;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/tls/acmeNames",schemaPath:"#/properties/listeners/items/properties/tls/properties/acmeNames/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.listeners.items.properties.tls.properties.acmeNames.type,parentSchema:schema11.properties.listeners.items.properties.tls.properties.acmeNames,data:data14}];
+return false;
+}
+}
+var valid4 = _errs36 === errors;
+}
 }
 }
 }
@@ -481,38 +603,97 @@ else {
 var valid3 = true;
 }
 if(valid3){
-if(data2.redirectToHttps !== undefined){
-let data13 = data2.redirectToHttps;
-const _errs34 = errors;
-if(errors === _errs34){
-if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
-if(data13.port === undefined){
-data13.port = 443;
+if(data2.protocols !== undefined){
+let data16 = data2.protocols;
+const _errs40 = errors;
+if(errors === _errs40){
+if(Array.isArray(data16)){
+if(data16.length > 3){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/protocols",schemaPath:"#/properties/listeners/items/properties/protocols/maxItems",keyword:"maxItems",params:{limit: 3},message:"must NOT have more than 3 items",schema:3,parentSchema:schema11.properties.listeners.items.properties.protocols,data:data16}];
+return false;
 }
-const _errs36 = errors;
-for(const key4 in data13){
+else {
+if(data16.length < 1){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/protocols",schemaPath:"#/properties/listeners/items/properties/protocols/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.listeners.items.properties.protocols,data:data16}];
+return false;
+}
+else {
+var valid9 = true;
+const len3 = data16.length;
+for(let i4=0; i4<len3; i4++){
+let data17 = data16[i4];
+const _errs42 = errors;
+if(!(((data17 === "h2") || (data17 === "http/1.1")) || (data17 === "h2c"))){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/protocols/" + i4,schemaPath:"#/properties/listeners/items/properties/protocols/items/enum",keyword:"enum",params:{allowedValues: schema11.properties.listeners.items.properties.protocols.items.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.listeners.items.properties.protocols.items.enum,parentSchema:schema11.properties.listeners.items.properties.protocols.items,data:data17}];
+return false;
+}
+var valid9 = _errs42 === errors;
+if(!valid9){
+break;
+}
+}
+if(valid9){
+let i5 = data16.length;
+let j1;
+if(i5 > 1){
+outer0:
+for(;i5--;){
+for(j1 = i5; j1--;){
+if(func0(data16[i5], data16[j1])){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/protocols",schemaPath:"#/properties/listeners/items/properties/protocols/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i5+" are identical)",schema:true,parentSchema:schema11.properties.listeners.items.properties.protocols,data:data16}];
+return false;
+break outer0;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/protocols",schemaPath:"#/properties/listeners/items/properties/protocols/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.listeners.items.properties.protocols.type,parentSchema:schema11.properties.listeners.items.properties.protocols,data:data16}];
+return false;
+}
+}
+var valid3 = _errs40 === errors;
+}
+else {
+var valid3 = true;
+}
+if(valid3){
+if(data2.redirectToHttps !== undefined){
+let data18 = data2.redirectToHttps;
+const _errs43 = errors;
+if(errors === _errs43){
+if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
+if(data18.port === undefined){
+data18.port = 443;
+}
+const _errs45 = errors;
+for(const key4 in data18){
 if(!(key4 === "port")){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps,data:data13}];
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps,data:data18}];
 return false;
 break;
 }
 }
-if(_errs36 === errors){
-let data14 = data13.port;
-const _errs37 = errors;
-if(!((typeof data14 == "number") && (!(data14 % 1) && !isNaN(data14)))){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port.type,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data14}];
+if(_errs45 === errors){
+let data19 = data18.port;
+const _errs46 = errors;
+if(!((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19)))){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port.type,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data19}];
 return false;
 }
-if(errors === _errs37){
-if(typeof data14 == "number"){
-if(data14 > 65535 || isNaN(data14)){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data14}];
+if(errors === _errs46){
+if(typeof data19 == "number"){
+if(data19 > 65535 || isNaN(data19)){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data19}];
 return false;
 }
 else {
-if(data14 < 1 || isNaN(data14)){
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data14}];
+if(data19 < 1 || isNaN(data19)){
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps/port",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps.properties.port,data:data19}];
 return false;
 }
 }
@@ -521,14 +702,15 @@ return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.listeners.items.properties.redirectToHttps.type,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps,data:data13}];
+validate10.errors = [{instancePath:instancePath+"/listeners/" + i0+"/redirectToHttps",schemaPath:"#/properties/listeners/items/properties/redirectToHttps/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.listeners.items.properties.redirectToHttps.type,parentSchema:schema11.properties.listeners.items.properties.redirectToHttps,data:data18}];
 return false;
 }
 }
-var valid3 = _errs34 === errors;
+var valid3 = _errs43 === errors;
 }
 else {
 var valid3 = true;
+}
 }
 }
 }
@@ -555,16 +737,16 @@ return false;
 }
 var valid0 = _errs7 === errors;
 if(valid0){
-let data15 = data.admin;
-const _errs39 = errors;
-if((!(data15 && typeof data15 == "object" && !Array.isArray(data15))) && (typeof data15 !== "boolean")){
-validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/type",keyword:"type",params:{type: schema11.properties.admin.type},message:"must be object,boolean",schema:schema11.properties.admin.type,parentSchema:schema11.properties.admin,data:data15}];
+let data20 = data.admin;
+const _errs48 = errors;
+if((!(data20 && typeof data20 == "object" && !Array.isArray(data20))) && (typeof data20 !== "boolean")){
+validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/type",keyword:"type",params:{type: schema11.properties.admin.type},message:"must be object,boolean",schema:schema11.properties.admin.type,parentSchema:schema11.properties.admin,data:data20}];
 return false;
 }
-const _errs41 = errors;
-let valid8 = true;
-const _errs42 = errors;
-if(typeof data15 !== "boolean"){
+const _errs50 = errors;
+let valid12 = true;
+const _errs51 = errors;
+if(typeof data20 !== "boolean"){
 const err5 = {};
 if(vErrors === null){
 vErrors = [err5];
@@ -574,27 +756,27 @@ vErrors.push(err5);
 }
 errors++;
 }
-var _valid1 = _errs42 === errors;
-errors = _errs41;
+var _valid1 = _errs51 === errors;
+errors = _errs50;
 if(vErrors !== null){
-if(_errs41){
-vErrors.length = _errs41;
+if(_errs50){
+vErrors.length = _errs50;
 }
 else {
 vErrors = null;
 }
 }
 if(_valid1){
-const _errs44 = errors;
-if(false !== data15){
-validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/then/const",keyword:"const",params:{allowedValue: false},message:"must be equal to constant",schema:false,parentSchema:schema11.properties.admin.then,data:data15}];
+const _errs53 = errors;
+if(false !== data20){
+validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/then/const",keyword:"const",params:{allowedValue: false},message:"must be equal to constant",schema:false,parentSchema:schema11.properties.admin.then,data:data20}];
 return false;
 }
-var _valid1 = _errs44 === errors;
-valid8 = _valid1;
+var _valid1 = _errs53 === errors;
+valid12 = _valid1;
 }
-if(!valid8){
-const err6 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema",schema:schema11.properties.admin.if,parentSchema:schema11.properties.admin,data:data15};
+if(!valid12){
+const err6 = {instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema",schema:schema11.properties.admin.if,parentSchema:schema11.properties.admin,data:data20};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -605,602 +787,602 @@ errors++;
 validate10.errors = vErrors;
 return false;
 }
-if(errors === _errs39){
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-if(data15.listen === undefined){
-data15.listen = "127.0.0.1:9090";
-}
-if(data15.tokens === undefined){
-data15.tokens = [];
-}
-if(data15.metricsAuth === undefined){
-data15.metricsAuth = true;
-}
-if(data15.failedAuth === undefined){
-data15.failedAuth = {};
-}
-const _errs45 = errors;
-for(const key5 in data15){
-if(!(((((((key5 === "listen") || (key5 === "token")) || (key5 === "tokens")) || (key5 === "openReads")) || (key5 === "metricsAuth")) || (key5 === "tls")) || (key5 === "failedAuth"))){
-validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin,data:data15}];
-return false;
-break;
-}
-}
-if(_errs45 === errors){
-let data16 = data15.listen;
-const _errs46 = errors;
-if(errors === _errs46){
-if(typeof data16 === "string"){
-if(func3(data16) > 300){
-validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.admin.properties.listen,data:data16}];
-return false;
-}
-else {
-if(func3(data16) < 3){
-validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.admin.properties.listen,data:data16}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.listen.type,parentSchema:schema11.properties.admin.properties.listen,data:data16}];
-return false;
-}
-}
-var valid9 = _errs46 === errors;
-if(valid9){
-if(data15.token !== undefined){
-let data17 = data15.token;
-const _errs48 = errors;
 if(errors === _errs48){
-if(typeof data17 === "string"){
-if(func3(data17) > 512){
-validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.properties.token,data:data17}];
-return false;
+if(data20 && typeof data20 == "object" && !Array.isArray(data20)){
+if(data20.listen === undefined){
+data20.listen = "127.0.0.1:9090";
 }
-else {
-if(func3(data17) < 16){
-validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.properties.token,data:data17}];
-return false;
+if(data20.tokens === undefined){
+data20.tokens = [];
 }
+if(data20.metricsAuth === undefined){
+data20.metricsAuth = true;
 }
+if(data20.failedAuth === undefined){
+data20.failedAuth = {};
 }
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.token.type,parentSchema:schema11.properties.admin.properties.token,data:data17}];
-return false;
-}
-}
-var valid9 = _errs48 === errors;
-}
-else {
-var valid9 = true;
-}
-if(valid9){
-let data18 = data15.tokens;
-const _errs50 = errors;
-if(errors === _errs50){
-if(Array.isArray(data18)){
-if(data18.length > 256){
-validate10.errors = [{instancePath:instancePath+"/admin/tokens",schemaPath:"#/properties/admin/properties/tokens/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.admin.properties.tokens,data:data18}];
-return false;
-}
-else {
-var valid10 = true;
-const len2 = data18.length;
-for(let i2=0; i2<len2; i2++){
-let data19 = data18[i2];
-const _errs52 = errors;
-if(errors === _errs52){
-if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
-let missing3;
-if(((data19.name === undefined) && (missing3 = "name")) || ((data19.role === undefined) && (missing3 = "role"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2,schemaPath:"#/properties/admin/properties/tokens/items/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'",schema:schema11.properties.admin.properties.tokens.items.required,parentSchema:schema11.properties.admin.properties.tokens.items,data:data19}];
-return false;
-}
-else {
 const _errs54 = errors;
-for(const key6 in data19){
-if(!((((key6 === "name") || (key6 === "role")) || (key6 === "token")) || (key6 === "tokenFile"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2,schemaPath:"#/properties/admin/properties/tokens/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tokens.items,data:data19}];
+for(const key5 in data20){
+if(!(((((((key5 === "listen") || (key5 === "token")) || (key5 === "tokens")) || (key5 === "openReads")) || (key5 === "metricsAuth")) || (key5 === "tls")) || (key5 === "failedAuth"))){
+validate10.errors = [{instancePath:instancePath+"/admin",schemaPath:"#/properties/admin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin,data:data20}];
 return false;
 break;
 }
 }
 if(_errs54 === errors){
-if(data19.name !== undefined){
-let data20 = data19.name;
+let data21 = data20.listen;
 const _errs55 = errors;
 if(errors === _errs55){
-if(typeof data20 === "string"){
-if(!pattern1.test(data20)){
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/name",schemaPath:"#/properties/admin/properties/tokens/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$",parentSchema:schema11.properties.admin.properties.tokens.items.properties.name,data:data20}];
+if(typeof data21 === "string"){
+if(func3(data21) > 300){
+validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.admin.properties.listen,data:data21}];
+return false;
+}
+else {
+if(func3(data21) < 3){
+validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.admin.properties.listen,data:data21}];
 return false;
 }
 }
+}
 else {
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/name",schemaPath:"#/properties/admin/properties/tokens/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.name.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.name,data:data20}];
+validate10.errors = [{instancePath:instancePath+"/admin/listen",schemaPath:"#/properties/admin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.listen.type,parentSchema:schema11.properties.admin.properties.listen,data:data21}];
 return false;
 }
 }
-var valid11 = _errs55 === errors;
-}
-else {
-var valid11 = true;
-}
-if(valid11){
-if(data19.role !== undefined){
-let data21 = data19.role;
+var valid13 = _errs55 === errors;
+if(valid13){
+if(data20.token !== undefined){
+let data22 = data20.token;
 const _errs57 = errors;
-if(!((data21 === "admin") || (data21 === "read"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/role",schemaPath:"#/properties/admin/properties/tokens/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.admin.properties.tokens.items.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.admin.properties.tokens.items.properties.role.enum,parentSchema:schema11.properties.admin.properties.tokens.items.properties.role,data:data21}];
-return false;
-}
-var valid11 = _errs57 === errors;
-}
-else {
-var valid11 = true;
-}
-if(valid11){
-if(data19.token !== undefined){
-let data22 = data19.token;
-const _errs58 = errors;
-if(errors === _errs58){
+if(errors === _errs57){
 if(typeof data22 === "string"){
 if(func3(data22) > 512){
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data22}];
+validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.properties.token,data:data22}];
 return false;
 }
 else {
 if(func3(data22) < 16){
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data22}];
+validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.properties.token,data:data22}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.token.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data22}];
+validate10.errors = [{instancePath:instancePath+"/admin/token",schemaPath:"#/properties/admin/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.token.type,parentSchema:schema11.properties.admin.properties.token,data:data22}];
 return false;
 }
 }
-var valid11 = _errs58 === errors;
-}
-else {
-var valid11 = true;
-}
-if(valid11){
-if(data19.tokenFile !== undefined){
-let data23 = data19.tokenFile;
-const _errs60 = errors;
-if(errors === _errs60){
-if(typeof data23 === "string"){
-if(func3(data23) > 4096){
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data23}];
-return false;
-}
-else {
-if(func3(data23) < 1){
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data23}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.tokenFile.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data23}];
-return false;
-}
-}
-var valid11 = _errs60 === errors;
-}
-else {
-var valid11 = true;
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i2,schemaPath:"#/properties/admin/properties/tokens/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tokens.items.type,parentSchema:schema11.properties.admin.properties.tokens.items,data:data19}];
-return false;
-}
-}
-var valid10 = _errs52 === errors;
-if(!valid10){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/tokens",schemaPath:"#/properties/admin/properties/tokens/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tokens.type,parentSchema:schema11.properties.admin.properties.tokens,data:data18}];
-return false;
-}
-}
-var valid9 = _errs50 === errors;
-if(valid9){
-if(data15.openReads !== undefined){
-let data24 = data15.openReads;
-const _errs62 = errors;
-if(typeof data24 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/admin/openReads",schemaPath:"#/properties/admin/properties/openReads/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.openReads.type,parentSchema:schema11.properties.admin.properties.openReads,data:data24}];
-return false;
-}
-var valid9 = _errs62 === errors;
-}
-else {
-var valid9 = true;
-}
-if(valid9){
-let data25 = data15.metricsAuth;
-const _errs64 = errors;
-if(typeof data25 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/admin/metricsAuth",schemaPath:"#/properties/admin/properties/metricsAuth/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.metricsAuth.type,parentSchema:schema11.properties.admin.properties.metricsAuth,data:data25}];
-return false;
-}
-var valid9 = _errs64 === errors;
-if(valid9){
-if(data15.tls !== undefined){
-let data26 = data15.tls;
-const _errs66 = errors;
-if(errors === _errs66){
-if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
-if(data26.handshakeTimeoutMs === undefined){
-data26.handshakeTimeoutMs = 10000;
-}
-if(data26.watchFiles === undefined){
-data26.watchFiles = true;
-}
-if(data26.watchIntervalMs === undefined){
-data26.watchIntervalMs = 5000;
-}
-let missing4;
-if((data26.certificates === undefined) && (missing4 = "certificates")){
-validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'",schema:schema11.properties.admin.properties.tls.required,parentSchema:schema11.properties.admin.properties.tls,data:data26}];
-return false;
-}
-else {
-const _errs68 = errors;
-for(const key7 in data26){
-if(!(((((key7 === "certificates") || (key7 === "handshakeTimeoutMs")) || (key7 === "watchFiles")) || (key7 === "watchIntervalMs")) || (key7 === "clientCertificates"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls,data:data26}];
-return false;
-break;
-}
-}
-if(_errs68 === errors){
-if(data26.certificates !== undefined){
-let data27 = data26.certificates;
-const _errs69 = errors;
-if(errors === _errs69){
-if(Array.isArray(data27)){
-if(data27.length > 10000){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data27}];
-return false;
-}
-else {
-if(data27.length < 1){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data27}];
-return false;
+var valid13 = _errs57 === errors;
 }
 else {
 var valid13 = true;
-const len3 = data27.length;
-for(let i3=0; i3<len3; i3++){
-let data28 = data27[i3];
-const _errs71 = errors;
-if(errors === _errs71){
-if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
-let missing5;
-if(((data28.cert === undefined) && (missing5 = "cert")) || ((data28.key === undefined) && (missing5 = "key"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/required",keyword:"required",params:{missingProperty: missing5},message:"must have required property '"+missing5+"'",schema:schema11.properties.admin.properties.tls.properties.certificates.items.required,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data28}];
+}
+if(valid13){
+let data23 = data20.tokens;
+const _errs59 = errors;
+if(errors === _errs59){
+if(Array.isArray(data23)){
+if(data23.length > 256){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens",schemaPath:"#/properties/admin/properties/tokens/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.admin.properties.tokens,data:data23}];
 return false;
-}
-else {
-const _errs73 = errors;
-for(const key8 in data28){
-if(!((key8 === "cert") || (key8 === "key"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data28}];
-return false;
-break;
-}
-}
-if(_errs73 === errors){
-if(data28.cert !== undefined){
-let data29 = data28.cert;
-const _errs74 = errors;
-if(errors === _errs74){
-if(typeof data29 === "string"){
-if(func3(data29) > 4096){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data29}];
-return false;
-}
-else {
-if(func3(data29) < 1){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data29}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data29}];
-return false;
-}
-}
-var valid14 = _errs74 === errors;
 }
 else {
 var valid14 = true;
-}
-if(valid14){
-if(data28.key !== undefined){
-let data30 = data28.key;
-const _errs76 = errors;
-if(errors === _errs76){
-if(typeof data30 === "string"){
-if(func3(data30) > 4096){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data30}];
+const len4 = data23.length;
+for(let i6=0; i6<len4; i6++){
+let data24 = data23[i6];
+const _errs61 = errors;
+if(errors === _errs61){
+if(data24 && typeof data24 == "object" && !Array.isArray(data24)){
+let missing2;
+if(((data24.name === undefined) && (missing2 = "name")) || ((data24.role === undefined) && (missing2 = "role"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i6,schemaPath:"#/properties/admin/properties/tokens/items/required",keyword:"required",params:{missingProperty: missing2},message:"must have required property '"+missing2+"'",schema:schema11.properties.admin.properties.tokens.items.required,parentSchema:schema11.properties.admin.properties.tokens.items,data:data24}];
 return false;
 }
 else {
-if(func3(data30) < 1){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data30}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data30}];
-return false;
-}
-}
-var valid14 = _errs76 === errors;
-}
-else {
-var valid14 = true;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i3,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.certificates.items.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data28}];
-return false;
-}
-}
-var valid13 = _errs71 === errors;
-if(!valid13){
-break;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tls.properties.certificates.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data27}];
-return false;
-}
-}
-var valid12 = _errs69 === errors;
-}
-else {
-var valid12 = true;
-}
-if(valid12){
-let data31 = data26.handshakeTimeoutMs;
-const _errs78 = errors;
-if(!((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31)))){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs.type,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data31}];
-return false;
-}
-if(errors === _errs78){
-if(typeof data31 == "number"){
-if(data31 > 86400000 || isNaN(data31)){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data31}];
-return false;
-}
-else {
-if(data31 < 1 || isNaN(data31)){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data31}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs78 === errors;
-if(valid12){
-let data32 = data26.watchFiles;
-const _errs80 = errors;
-if(typeof data32 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/watchFiles",schemaPath:"#/properties/admin/properties/tls/properties/watchFiles/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.tls.properties.watchFiles.type,parentSchema:schema11.properties.admin.properties.tls.properties.watchFiles,data:data32}];
-return false;
-}
-var valid12 = _errs80 === errors;
-if(valid12){
-let data33 = data26.watchIntervalMs;
-const _errs82 = errors;
-if(!((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33)))){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.tls.properties.watchIntervalMs.type,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data33}];
-return false;
-}
-if(errors === _errs82){
-if(typeof data33 == "number"){
-if(data33 > 86400000 || isNaN(data33)){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data33}];
-return false;
-}
-else {
-if(data33 < 1 || isNaN(data33)){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data33}];
-return false;
-}
-}
-}
-}
-var valid12 = _errs82 === errors;
-if(valid12){
-if(data26.clientCertificates !== undefined){
-let data34 = data26.clientCertificates;
-const _errs84 = errors;
-if(errors === _errs84){
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-if(data34.required === undefined){
-data34.required = false;
-}
-if(data34.clients === undefined){
-data34.clients = [];
-}
-let missing6;
-if((data34.ca === undefined) && (missing6 = "ca")){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/required",keyword:"required",params:{missingProperty: missing6},message:"must have required property '"+missing6+"'",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.required,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data34}];
-return false;
-}
-else {
-const _errs86 = errors;
-for(const key9 in data34){
-if(!(((key9 === "ca") || (key9 === "required")) || (key9 === "clients"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data34}];
+const _errs63 = errors;
+for(const key6 in data24){
+if(!((((key6 === "name") || (key6 === "role")) || (key6 === "token")) || (key6 === "tokenFile"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i6,schemaPath:"#/properties/admin/properties/tokens/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tokens.items,data:data24}];
 return false;
 break;
 }
 }
-if(_errs86 === errors){
-if(data34.ca !== undefined){
-let data35 = data34.ca;
-const _errs87 = errors;
-if(errors === _errs87){
-if(typeof data35 === "string"){
-if(func3(data35) > 4096){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data35}];
+if(_errs63 === errors){
+if(data24.name !== undefined){
+let data25 = data24.name;
+const _errs64 = errors;
+if(errors === _errs64){
+if(typeof data25 === "string"){
+if(!pattern1.test(data25)){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i6+"/name",schemaPath:"#/properties/admin/properties/tokens/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$",parentSchema:schema11.properties.admin.properties.tokens.items.properties.name,data:data25}];
 return false;
-}
-else {
-if(func3(data35) < 1){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data35}];
-return false;
-}
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data35}];
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i6+"/name",schemaPath:"#/properties/admin/properties/tokens/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.name.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.name,data:data25}];
 return false;
 }
 }
-var valid15 = _errs87 === errors;
+var valid15 = _errs64 === errors;
 }
 else {
 var valid15 = true;
 }
 if(valid15){
-let data36 = data34.required;
-const _errs89 = errors;
-if(typeof data36 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/required",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/required/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.required.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.required,data:data36}];
+if(data24.role !== undefined){
+let data26 = data24.role;
+const _errs66 = errors;
+if(!((data26 === "admin") || (data26 === "read"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i6+"/role",schemaPath:"#/properties/admin/properties/tokens/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.admin.properties.tokens.items.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.admin.properties.tokens.items.properties.role.enum,parentSchema:schema11.properties.admin.properties.tokens.items.properties.role,data:data26}];
 return false;
 }
-var valid15 = _errs89 === errors;
+var valid15 = _errs66 === errors;
+}
+else {
+var valid15 = true;
+}
 if(valid15){
-let data37 = data34.clients;
-const _errs91 = errors;
-if(errors === _errs91){
-if(Array.isArray(data37)){
-if(data37.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients,data:data37}];
+if(data24.token !== undefined){
+let data27 = data24.token;
+const _errs67 = errors;
+if(errors === _errs67){
+if(typeof data27 === "string"){
+if(func3(data27) > 512){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i6+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data27}];
 return false;
 }
 else {
+if(func3(data27) < 16){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i6+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/minLength",keyword:"minLength",params:{limit: 16},message:"must NOT have fewer than 16 characters",schema:16,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data27}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i6+"/token",schemaPath:"#/properties/admin/properties/tokens/items/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.token.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.token,data:data27}];
+return false;
+}
+}
+var valid15 = _errs67 === errors;
+}
+else {
+var valid15 = true;
+}
+if(valid15){
+if(data24.tokenFile !== undefined){
+let data28 = data24.tokenFile;
+const _errs69 = errors;
+if(errors === _errs69){
+if(typeof data28 === "string"){
+if(func3(data28) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i6+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data28}];
+return false;
+}
+else {
+if(func3(data28) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i6+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data28}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i6+"/tokenFile",schemaPath:"#/properties/admin/properties/tokens/items/properties/tokenFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tokens.items.properties.tokenFile.type,parentSchema:schema11.properties.admin.properties.tokens.items.properties.tokenFile,data:data28}];
+return false;
+}
+}
+var valid15 = _errs69 === errors;
+}
+else {
+var valid15 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens/" + i6,schemaPath:"#/properties/admin/properties/tokens/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tokens.items.type,parentSchema:schema11.properties.admin.properties.tokens.items,data:data24}];
+return false;
+}
+}
+var valid14 = _errs61 === errors;
+if(!valid14){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tokens",schemaPath:"#/properties/admin/properties/tokens/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tokens.type,parentSchema:schema11.properties.admin.properties.tokens,data:data23}];
+return false;
+}
+}
+var valid13 = _errs59 === errors;
+if(valid13){
+if(data20.openReads !== undefined){
+let data29 = data20.openReads;
+const _errs71 = errors;
+if(typeof data29 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/openReads",schemaPath:"#/properties/admin/properties/openReads/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.openReads.type,parentSchema:schema11.properties.admin.properties.openReads,data:data29}];
+return false;
+}
+var valid13 = _errs71 === errors;
+}
+else {
+var valid13 = true;
+}
+if(valid13){
+let data30 = data20.metricsAuth;
+const _errs73 = errors;
+if(typeof data30 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/metricsAuth",schemaPath:"#/properties/admin/properties/metricsAuth/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.metricsAuth.type,parentSchema:schema11.properties.admin.properties.metricsAuth,data:data30}];
+return false;
+}
+var valid13 = _errs73 === errors;
+if(valid13){
+if(data20.tls !== undefined){
+let data31 = data20.tls;
+const _errs75 = errors;
+if(errors === _errs75){
+if(data31 && typeof data31 == "object" && !Array.isArray(data31)){
+if(data31.handshakeTimeoutMs === undefined){
+data31.handshakeTimeoutMs = 10000;
+}
+if(data31.watchFiles === undefined){
+data31.watchFiles = true;
+}
+if(data31.watchIntervalMs === undefined){
+data31.watchIntervalMs = 5000;
+}
+let missing3;
+if((data31.certificates === undefined) && (missing3 = "certificates")){
+validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/required",keyword:"required",params:{missingProperty: missing3},message:"must have required property '"+missing3+"'",schema:schema11.properties.admin.properties.tls.required,parentSchema:schema11.properties.admin.properties.tls,data:data31}];
+return false;
+}
+else {
+const _errs77 = errors;
+for(const key7 in data31){
+if(!(((((key7 === "certificates") || (key7 === "handshakeTimeoutMs")) || (key7 === "watchFiles")) || (key7 === "watchIntervalMs")) || (key7 === "clientCertificates"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls,data:data31}];
+return false;
+break;
+}
+}
+if(_errs77 === errors){
+if(data31.certificates !== undefined){
+let data32 = data31.certificates;
+const _errs78 = errors;
+if(errors === _errs78){
+if(Array.isArray(data32)){
+if(data32.length > 10000){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data32}];
+return false;
+}
+else {
+if(data32.length < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data32}];
+return false;
+}
+else {
+var valid17 = true;
+const len5 = data32.length;
+for(let i7=0; i7<len5; i7++){
+let data33 = data32[i7];
+const _errs80 = errors;
+if(errors === _errs80){
+if(data33 && typeof data33 == "object" && !Array.isArray(data33)){
+let missing4;
+if(((data33.cert === undefined) && (missing4 = "cert")) || ((data33.key === undefined) && (missing4 = "key"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i7,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'",schema:schema11.properties.admin.properties.tls.properties.certificates.items.required,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data33}];
+return false;
+}
+else {
+const _errs82 = errors;
+for(const key8 in data33){
+if(!((key8 === "cert") || (key8 === "key"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i7,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data33}];
+return false;
+break;
+}
+}
+if(_errs82 === errors){
+if(data33.cert !== undefined){
+let data34 = data33.cert;
+const _errs83 = errors;
+if(errors === _errs83){
+if(typeof data34 === "string"){
+if(func3(data34) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i7+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data34}];
+return false;
+}
+else {
+if(func3(data34) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i7+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data34}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i7+"/cert",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.cert,data:data34}];
+return false;
+}
+}
+var valid18 = _errs83 === errors;
+}
+else {
+var valid18 = true;
+}
+if(valid18){
+if(data33.key !== undefined){
+let data35 = data33.key;
+const _errs85 = errors;
+if(errors === _errs85){
+if(typeof data35 === "string"){
+if(func3(data35) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i7+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data35}];
+return false;
+}
+else {
+if(func3(data35) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i7+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data35}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i7+"/key",schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items.properties.key,data:data35}];
+return false;
+}
+}
+var valid18 = _errs85 === errors;
+}
+else {
+var valid18 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates/" + i7,schemaPath:"#/properties/admin/properties/tls/properties/certificates/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.certificates.items.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates.items,data:data33}];
+return false;
+}
+}
+var valid17 = _errs80 === errors;
+if(!valid17){
+break;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/certificates",schemaPath:"#/properties/admin/properties/tls/properties/certificates/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tls.properties.certificates.type,parentSchema:schema11.properties.admin.properties.tls.properties.certificates,data:data32}];
+return false;
+}
+}
+var valid16 = _errs78 === errors;
+}
+else {
 var valid16 = true;
-const len4 = data37.length;
-for(let i4=0; i4<len4; i4++){
-let data38 = data37[i4];
+}
+if(valid16){
+let data36 = data31.handshakeTimeoutMs;
+const _errs87 = errors;
+if(!((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36)))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs.type,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data36}];
+return false;
+}
+if(errors === _errs87){
+if(typeof data36 == "number"){
+if(data36 > 86400000 || isNaN(data36)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data36}];
+return false;
+}
+else {
+if(data36 < 1 || isNaN(data36)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/handshakeTimeoutMs",schemaPath:"#/properties/admin/properties/tls/properties/handshakeTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.handshakeTimeoutMs,data:data36}];
+return false;
+}
+}
+}
+}
+var valid16 = _errs87 === errors;
+if(valid16){
+let data37 = data31.watchFiles;
+const _errs89 = errors;
+if(typeof data37 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchFiles",schemaPath:"#/properties/admin/properties/tls/properties/watchFiles/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.tls.properties.watchFiles.type,parentSchema:schema11.properties.admin.properties.tls.properties.watchFiles,data:data37}];
+return false;
+}
+var valid16 = _errs89 === errors;
+if(valid16){
+let data38 = data31.watchIntervalMs;
+const _errs91 = errors;
+if(!((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38)))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.tls.properties.watchIntervalMs.type,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data38}];
+return false;
+}
+if(errors === _errs91){
+if(typeof data38 == "number"){
+if(data38 > 86400000 || isNaN(data38)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data38}];
+return false;
+}
+else {
+if(data38 < 1 || isNaN(data38)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/watchIntervalMs",schemaPath:"#/properties/admin/properties/tls/properties/watchIntervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.watchIntervalMs,data:data38}];
+return false;
+}
+}
+}
+}
+var valid16 = _errs91 === errors;
+if(valid16){
+if(data31.clientCertificates !== undefined){
+let data39 = data31.clientCertificates;
 const _errs93 = errors;
 if(errors === _errs93){
-if(data38 && typeof data38 == "object" && !Array.isArray(data38)){
-let missing7;
-if(((data38.commonName === undefined) && (missing7 = "commonName")) || ((data38.role === undefined) && (missing7 = "role"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.required,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data38}];
+if(data39 && typeof data39 == "object" && !Array.isArray(data39)){
+if(data39.required === undefined){
+data39.required = false;
+}
+if(data39.clients === undefined){
+data39.clients = [];
+}
+let missing5;
+if((data39.ca === undefined) && (missing5 = "ca")){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/required",keyword:"required",params:{missingProperty: missing5},message:"must have required property '"+missing5+"'",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.required,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data39}];
 return false;
 }
 else {
 const _errs95 = errors;
-for(const key10 in data38){
-if(!((key10 === "commonName") || (key10 === "role"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data38}];
+for(const key9 in data39){
+if(!(((key9 === "ca") || (key9 === "required")) || (key9 === "clients"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data39}];
 return false;
 break;
 }
 }
 if(_errs95 === errors){
-if(data38.commonName !== undefined){
-let data39 = data38.commonName;
+if(data39.ca !== undefined){
+let data40 = data39.ca;
 const _errs96 = errors;
 if(errors === _errs96){
-if(typeof data39 === "string"){
-if(!pattern2.test(data39)){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4+"/commonName",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/commonName/pattern",keyword:"pattern",params:{pattern: "^[ -~]{1,64}$"},message:"must match pattern \""+"^[ -~]{1,64}$"+"\"",schema:"^[ -~]{1,64}$",parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName,data:data39}];
+if(typeof data40 === "string"){
+if(func3(data40) > 4096){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data40}];
+return false;
+}
+else {
+if(func3(data40) < 1){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data40}];
 return false;
 }
 }
+}
 else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4+"/commonName",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/commonName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName,data:data39}];
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/ca",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.ca,data:data40}];
 return false;
 }
 }
-var valid17 = _errs96 === errors;
+var valid19 = _errs96 === errors;
 }
 else {
-var valid17 = true;
+var valid19 = true;
 }
-if(valid17){
-if(data38.role !== undefined){
-let data40 = data38.role;
+if(valid19){
+let data41 = data39.required;
 const _errs98 = errors;
-if(!((data40 === "admin") || (data40 === "read"))){
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4+"/role",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role.enum,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role,data:data40}];
+if(typeof data41 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/required",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/required/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.required.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.required,data:data41}];
 return false;
 }
-var valid17 = _errs98 === errors;
+var valid19 = _errs98 === errors;
+if(valid19){
+let data42 = data39.clients;
+const _errs100 = errors;
+if(errors === _errs100){
+if(Array.isArray(data42)){
+if(data42.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients,data:data42}];
+return false;
 }
 else {
-var valid17 = true;
+var valid20 = true;
+const len6 = data42.length;
+for(let i8=0; i8<len6; i8++){
+let data43 = data42[i8];
+const _errs102 = errors;
+if(errors === _errs102){
+if(data43 && typeof data43 == "object" && !Array.isArray(data43)){
+let missing6;
+if(((data43.commonName === undefined) && (missing6 = "commonName")) || ((data43.role === undefined) && (missing6 = "role"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i8,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/required",keyword:"required",params:{missingProperty: missing6},message:"must have required property '"+missing6+"'",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.required,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data43}];
+return false;
+}
+else {
+const _errs104 = errors;
+for(const key10 in data43){
+if(!((key10 === "commonName") || (key10 === "role"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i8,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data43}];
+return false;
+break;
+}
+}
+if(_errs104 === errors){
+if(data43.commonName !== undefined){
+let data44 = data43.commonName;
+const _errs105 = errors;
+if(errors === _errs105){
+if(typeof data44 === "string"){
+if(!pattern2.test(data44)){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i8+"/commonName",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/commonName/pattern",keyword:"pattern",params:{pattern: "^[ -~]{1,64}$"},message:"must match pattern \""+"^[ -~]{1,64}$"+"\"",schema:"^[ -~]{1,64}$",parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName,data:data44}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i8+"/commonName",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/commonName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.commonName,data:data44}];
+return false;
+}
+}
+var valid21 = _errs105 === errors;
+}
+else {
+var valid21 = true;
+}
+if(valid21){
+if(data43.role !== undefined){
+let data45 = data43.role;
+const _errs107 = errors;
+if(!((data45 === "admin") || (data45 === "read"))){
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i8+"/role",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role.enum,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.properties.role,data:data45}];
+return false;
+}
+var valid21 = _errs107 === errors;
+}
+else {
+var valid21 = true;
 }
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i4,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data38}];
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients/" + i8,schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.items,data:data43}];
+return false;
+}
+}
+var valid20 = _errs102 === errors;
+if(!valid20){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients,data:data42}];
+return false;
+}
+}
+var valid19 = _errs100 === errors;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data39}];
 return false;
 }
 }
 var valid16 = _errs93 === errors;
-if(!valid16){
-break;
-}
-}
-}
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates/clients",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/properties/clients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates.properties.clients,data:data37}];
-return false;
-}
-}
-var valid15 = _errs91 === errors;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls/clientCertificates",schemaPath:"#/properties/admin/properties/tls/properties/clientCertificates/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.properties.clientCertificates.type,parentSchema:schema11.properties.admin.properties.tls.properties.clientCertificates,data:data34}];
-return false;
-}
-}
-var valid12 = _errs84 === errors;
-}
-else {
-var valid12 = true;
+var valid16 = true;
 }
 }
 }
@@ -1210,140 +1392,140 @@ var valid12 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.type,parentSchema:schema11.properties.admin.properties.tls,data:data26}];
+validate10.errors = [{instancePath:instancePath+"/admin/tls",schemaPath:"#/properties/admin/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.tls.type,parentSchema:schema11.properties.admin.properties.tls,data:data31}];
 return false;
 }
 }
-var valid9 = _errs66 === errors;
+var valid13 = _errs75 === errors;
 }
 else {
-var valid9 = true;
+var valid13 = true;
 }
-if(valid9){
-let data41 = data15.failedAuth;
-const _errs99 = errors;
-if(errors === _errs99){
-if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
-if(data41.burst === undefined){
-data41.burst = 10;
-}
-if(data41.refillMs === undefined){
-data41.refillMs = 6000;
-}
-if(data41.delayMs === undefined){
-data41.delayMs = 1000;
-}
-const _errs101 = errors;
-for(const key11 in data41){
-if(!(((key11 === "burst") || (key11 === "refillMs")) || (key11 === "delayMs"))){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth",schemaPath:"#/properties/admin/properties/failedAuth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.failedAuth,data:data41}];
-return false;
-break;
-}
-}
-if(_errs101 === errors){
-let data42 = data41.burst;
-const _errs102 = errors;
-if(!((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42)))){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.burst.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data42}];
-return false;
-}
-if(errors === _errs102){
-if(typeof data42 == "number"){
-if(data42 > 10000 || isNaN(data42)){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data42}];
-return false;
-}
-else {
-if(data42 < 1 || isNaN(data42)){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data42}];
-return false;
-}
-}
-}
-}
-var valid18 = _errs102 === errors;
-if(valid18){
-let data43 = data41.refillMs;
-const _errs104 = errors;
-if(!((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43)))){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.refillMs.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data43}];
-return false;
-}
-if(errors === _errs104){
-if(typeof data43 == "number"){
-if(data43 > 86400000 || isNaN(data43)){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data43}];
-return false;
-}
-else {
-if(data43 < 1 || isNaN(data43)){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data43}];
-return false;
-}
-}
-}
-}
-var valid18 = _errs104 === errors;
-if(valid18){
-let data44 = data41.delayMs;
-const _errs106 = errors;
-if(!((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44)))){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.delayMs.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data44}];
-return false;
-}
-if(errors === _errs106){
-if(typeof data44 == "number"){
-if(data44 > 5000 || isNaN(data44)){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000",schema:5000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data44}];
-return false;
-}
-else {
-if(data44 < 0 || isNaN(data44)){
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data44}];
-return false;
-}
-}
-}
-}
-var valid18 = _errs106 === errors;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/admin/failedAuth",schemaPath:"#/properties/admin/properties/failedAuth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.failedAuth.type,parentSchema:schema11.properties.admin.properties.failedAuth,data:data41}];
-return false;
-}
-}
-var valid9 = _errs99 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-var valid0 = _errs39 === errors;
-if(valid0){
-let data45 = data.logLevel;
+if(valid13){
+let data46 = data20.failedAuth;
 const _errs108 = errors;
-if(!(((((((data45 === "fatal") || (data45 === "error")) || (data45 === "warn")) || (data45 === "info")) || (data45 === "debug")) || (data45 === "trace")) || (data45 === "silent"))){
-validate10.errors = [{instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.logLevel.enum,parentSchema:schema11.properties.logLevel,data:data45}];
+if(errors === _errs108){
+if(data46 && typeof data46 == "object" && !Array.isArray(data46)){
+if(data46.burst === undefined){
+data46.burst = 10;
+}
+if(data46.refillMs === undefined){
+data46.refillMs = 6000;
+}
+if(data46.delayMs === undefined){
+data46.delayMs = 1000;
+}
+const _errs110 = errors;
+for(const key11 in data46){
+if(!(((key11 === "burst") || (key11 === "refillMs")) || (key11 === "delayMs"))){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth",schemaPath:"#/properties/admin/properties/failedAuth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.admin.properties.failedAuth,data:data46}];
+return false;
+break;
+}
+}
+if(_errs110 === errors){
+let data47 = data46.burst;
+const _errs111 = errors;
+if(!((typeof data47 == "number") && (!(data47 % 1) && !isNaN(data47)))){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.burst.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data47}];
 return false;
 }
-var valid0 = _errs108 === errors;
+if(errors === _errs111){
+if(typeof data47 == "number"){
+if(data47 > 10000 || isNaN(data47)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data47}];
+return false;
+}
+else {
+if(data47 < 1 || isNaN(data47)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/burst",schemaPath:"#/properties/admin/properties/failedAuth/properties/burst/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.failedAuth.properties.burst,data:data47}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs111 === errors;
+if(valid22){
+let data48 = data46.refillMs;
+const _errs113 = errors;
+if(!((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48)))){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.refillMs.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data48}];
+return false;
+}
+if(errors === _errs113){
+if(typeof data48 == "number"){
+if(data48 > 86400000 || isNaN(data48)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data48}];
+return false;
+}
+else {
+if(data48 < 1 || isNaN(data48)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/refillMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/refillMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.admin.properties.failedAuth.properties.refillMs,data:data48}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs113 === errors;
+if(valid22){
+let data49 = data46.delayMs;
+const _errs115 = errors;
+if(!((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49)))){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.admin.properties.failedAuth.properties.delayMs.type,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data49}];
+return false;
+}
+if(errors === _errs115){
+if(typeof data49 == "number"){
+if(data49 > 5000 || isNaN(data49)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5000},message:"must be <= 5000",schema:5000,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data49}];
+return false;
+}
+else {
+if(data49 < 0 || isNaN(data49)){
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth/delayMs",schemaPath:"#/properties/admin/properties/failedAuth/properties/delayMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.admin.properties.failedAuth.properties.delayMs,data:data49}];
+return false;
+}
+}
+}
+}
+var valid22 = _errs115 === errors;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/admin/failedAuth",schemaPath:"#/properties/admin/properties/failedAuth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.admin.properties.failedAuth.type,parentSchema:schema11.properties.admin.properties.failedAuth,data:data46}];
+return false;
+}
+}
+var valid13 = _errs108 === errors;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+var valid0 = _errs48 === errors;
 if(valid0){
-let data46 = data.workers;
-const _errs109 = errors;
-const _errs110 = errors;
-let valid19 = false;
+let data50 = data.logLevel;
+const _errs117 = errors;
+if(!(((((((data50 === "fatal") || (data50 === "error")) || (data50 === "warn")) || (data50 === "info")) || (data50 === "debug")) || (data50 === "trace")) || (data50 === "silent"))){
+validate10.errors = [{instancePath:instancePath+"/logLevel",schemaPath:"#/properties/logLevel/enum",keyword:"enum",params:{allowedValues: schema11.properties.logLevel.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.logLevel.enum,parentSchema:schema11.properties.logLevel,data:data50}];
+return false;
+}
+var valid0 = _errs117 === errors;
+if(valid0){
+let data51 = data.workers;
+const _errs118 = errors;
+const _errs119 = errors;
+let valid23 = false;
 let passing0 = null;
-const _errs111 = errors;
-if(!((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46)))){
-const err7 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.workers.oneOf[0].type,parentSchema:schema11.properties.workers.oneOf[0],data:data46};
+const _errs120 = errors;
+if(!((typeof data51 == "number") && (!(data51 % 1) && !isNaN(data51)))){
+const err7 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.workers.oneOf[0].type,parentSchema:schema11.properties.workers.oneOf[0],data:data51};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -1352,10 +1534,10 @@ vErrors.push(err7);
 }
 errors++;
 }
-if(errors === _errs111){
-if(typeof data46 == "number"){
-if(data46 > 256 || isNaN(data46)){
-const err8 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema11.properties.workers.oneOf[0],data:data46};
+if(errors === _errs120){
+if(typeof data51 == "number"){
+if(data51 > 256 || isNaN(data51)){
+const err8 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema11.properties.workers.oneOf[0],data:data51};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -1365,8 +1547,8 @@ vErrors.push(err8);
 errors++;
 }
 else {
-if(data46 < 1 || isNaN(data46)){
-const err9 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.workers.oneOf[0],data:data46};
+if(data51 < 1 || isNaN(data51)){
+const err9 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.workers.oneOf[0],data:data51};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -1378,14 +1560,14 @@ errors++;
 }
 }
 }
-var _valid2 = _errs111 === errors;
+var _valid2 = _errs120 === errors;
 if(_valid2){
-valid19 = true;
+valid23 = true;
 passing0 = 0;
 }
-const _errs113 = errors;
-if("auto" !== data46){
-const err10 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/1/const",keyword:"const",params:{allowedValue: "auto"},message:"must be equal to constant",schema:"auto",parentSchema:schema11.properties.workers.oneOf[1],data:data46};
+const _errs122 = errors;
+if("auto" !== data51){
+const err10 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf/1/const",keyword:"const",params:{allowedValue: "auto"},message:"must be equal to constant",schema:"auto",parentSchema:schema11.properties.workers.oneOf[1],data:data51};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -1394,19 +1576,19 @@ vErrors.push(err10);
 }
 errors++;
 }
-var _valid2 = _errs113 === errors;
-if(_valid2 && valid19){
-valid19 = false;
+var _valid2 = _errs122 === errors;
+if(_valid2 && valid23){
+valid23 = false;
 passing0 = [passing0, 1];
 }
 else {
 if(_valid2){
-valid19 = true;
+valid23 = true;
 passing0 = 1;
 }
 }
-if(!valid19){
-const err11 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema11.properties.workers.oneOf,parentSchema:schema11.properties.workers,data:data46};
+if(!valid23){
+const err11 = {instancePath:instancePath+"/workers",schemaPath:"#/properties/workers/oneOf",keyword:"oneOf",params:{passingSchemas: passing0},message:"must match exactly one schema in oneOf",schema:schema11.properties.workers.oneOf,parentSchema:schema11.properties.workers,data:data51};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -1418,958 +1600,1030 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs110;
+errors = _errs119;
 if(vErrors !== null){
-if(_errs110){
-vErrors.length = _errs110;
+if(_errs119){
+vErrors.length = _errs119;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid0 = _errs109 === errors;
-if(valid0){
-let data47 = data.proxyName;
-const _errs114 = errors;
-if(errors === _errs114){
-if(typeof data47 === "string"){
-if(!pattern3.test(data47)){
-validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.proxyName,data:data47}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.proxyName.type,parentSchema:schema11.properties.proxyName,data:data47}];
-return false;
-}
-}
-var valid0 = _errs114 === errors;
-if(valid0){
-let data48 = data.via;
-const _errs116 = errors;
-if(typeof data48 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.via.type,parentSchema:schema11.properties.via,data:data48}];
-return false;
-}
-var valid0 = _errs116 === errors;
-if(valid0){
-let data49 = data.limits;
-const _errs118 = errors;
-if(errors === _errs118){
-if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
-if(data49.maxLineBytes === undefined){
-data49.maxLineBytes = 16384;
-}
-if(data49.maxHeaderFields === undefined){
-data49.maxHeaderFields = 500;
-}
-if(data49.maxHeadBytes === undefined){
-data49.maxHeadBytes = 16384;
-}
-if(data49.maxChunkSizeLineBytes === undefined){
-data49.maxChunkSizeLineBytes = 1024;
-}
-if(data49.maxTrailerBytes === undefined){
-data49.maxTrailerBytes = 65536;
-}
-if(data49.maxBodyBytes === undefined){
-data49.maxBodyBytes = null;
-}
-if(data49.pipelineBufferBytes === undefined){
-data49.pipelineBufferBytes = 16384;
-}
-if(data49.maxConnections === undefined){
-data49.maxConnections = 50000;
-}
-const _errs120 = errors;
-for(const key12 in data49){
-if(!((((((((key12 === "maxLineBytes") || (key12 === "maxHeaderFields")) || (key12 === "maxHeadBytes")) || (key12 === "maxChunkSizeLineBytes")) || (key12 === "maxTrailerBytes")) || (key12 === "maxBodyBytes")) || (key12 === "pipelineBufferBytes")) || (key12 === "maxConnections"))){
-validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.limits,data:data49}];
-return false;
-break;
-}
-}
-if(_errs120 === errors){
-let data50 = data49.maxLineBytes;
-const _errs121 = errors;
-if(!((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxLineBytes.type,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data50}];
-return false;
-}
-if(errors === _errs121){
-if(typeof data50 == "number"){
-if(data50 > 32768 || isNaN(data50)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768",schema:32768,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data50}];
-return false;
-}
-else {
-if(data50 < 64 || isNaN(data50)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data50}];
-return false;
-}
-}
-}
-}
-var valid20 = _errs121 === errors;
-if(valid20){
-let data51 = data49.maxHeaderFields;
-const _errs123 = errors;
-if(!((typeof data51 == "number") && (!(data51 % 1) && !isNaN(data51)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeaderFields.type,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data51}];
-return false;
-}
-if(errors === _errs123){
-if(typeof data51 == "number"){
-if(data51 > 2048 || isNaN(data51)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2048},message:"must be <= 2048",schema:2048,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data51}];
-return false;
-}
-else {
-if(data51 < 1 || isNaN(data51)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data51}];
-return false;
-}
-}
-}
-}
-var valid20 = _errs123 === errors;
-if(valid20){
-let data52 = data49.maxHeadBytes;
-const _errs125 = errors;
-if(!((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeadBytes.type,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data52}];
-return false;
-}
-if(errors === _errs125){
-if(typeof data52 == "number"){
-if(data52 > 49152 || isNaN(data52)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 49152},message:"must be <= 49152",schema:49152,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data52}];
-return false;
-}
-else {
-if(data52 < 64 || isNaN(data52)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data52}];
-return false;
-}
-}
-}
-}
-var valid20 = _errs125 === errors;
-if(valid20){
-let data53 = data49.maxChunkSizeLineBytes;
-const _errs127 = errors;
-if(!((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxChunkSizeLineBytes.type,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data53}];
-return false;
-}
-if(errors === _errs127){
-if(typeof data53 == "number"){
-if(data53 > 65536 || isNaN(data53)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data53}];
-return false;
-}
-else {
-if(data53 < 16 || isNaN(data53)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data53}];
-return false;
-}
-}
-}
-}
-var valid20 = _errs127 === errors;
-if(valid20){
-let data54 = data49.maxTrailerBytes;
-const _errs129 = errors;
-if(!((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxTrailerBytes.type,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data54}];
-return false;
-}
-if(errors === _errs129){
-if(typeof data54 == "number"){
-if(data54 > 1048576 || isNaN(data54)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1048576},message:"must be <= 1048576",schema:1048576,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data54}];
-return false;
-}
-else {
-if(data54 < 0 || isNaN(data54)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data54}];
-return false;
-}
-}
-}
-}
-var valid20 = _errs129 === errors;
-if(valid20){
-let data55 = data49.maxBodyBytes;
-const _errs131 = errors;
-if((!((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55)))) && (data55 !== null)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/type",keyword:"type",params:{type: schema11.properties.limits.properties.maxBodyBytes.type},message:"must be integer,null",schema:schema11.properties.limits.properties.maxBodyBytes.type,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data55}];
-return false;
-}
-if(errors === _errs131){
-if(typeof data55 == "number"){
-if(data55 < 0 || isNaN(data55)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data55}];
-return false;
-}
-}
-}
-var valid20 = _errs131 === errors;
-if(valid20){
-let data56 = data49.pipelineBufferBytes;
-const _errs133 = errors;
-if(!((typeof data56 == "number") && (!(data56 % 1) && !isNaN(data56)))){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.pipelineBufferBytes.type,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data56}];
-return false;
-}
-if(errors === _errs133){
-if(typeof data56 == "number"){
-if(data56 > 16777216 || isNaN(data56)){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data56}];
-return false;
-}
-else {
-if(data56 < 1024 || isNaN(data56)){
-validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024",schema:1024,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data56}];
-return false;
-}
-}
-}
-}
-var valid20 = _errs133 === errors;
-if(valid20){
-let data57 = data49.maxConnections;
-const _errs135 = errors;
-if(!((typeof data57 == "number") && (!(data57 % 1) && !isNaN(data57)))){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxConnections.type,parentSchema:schema11.properties.limits.properties.maxConnections,data:data57}];
-return false;
-}
-if(errors === _errs135){
-if(typeof data57 == "number"){
-if(data57 > 1000000 || isNaN(data57)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.limits.properties.maxConnections,data:data57}];
-return false;
-}
-else {
-if(data57 < 1 || isNaN(data57)){
-validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxConnections,data:data57}];
-return false;
-}
-}
-}
-}
-var valid20 = _errs135 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.limits.type,parentSchema:schema11.properties.limits,data:data49}];
-return false;
-}
-}
 var valid0 = _errs118 === errors;
 if(valid0){
-let data58 = data.timeouts;
-const _errs137 = errors;
-if(errors === _errs137){
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-if(data58.idleMs === undefined){
-data58.idleMs = 60000;
+let data52 = data.proxyName;
+const _errs123 = errors;
+if(errors === _errs123){
+if(typeof data52 === "string"){
+if(!pattern3.test(data52)){
+validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.proxyName,data:data52}];
+return false;
 }
-if(data58.headMs === undefined){
-data58.headMs = 15000;
 }
-if(data58.bodyIdleMs === undefined){
-data58.bodyIdleMs = 60000;
+else {
+validate10.errors = [{instancePath:instancePath+"/proxyName",schemaPath:"#/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.proxyName.type,parentSchema:schema11.properties.proxyName,data:data52}];
+return false;
 }
-if(data58.abortMs === undefined){
-data58.abortMs = 15000;
 }
-if(data58.upstreamConnectMs === undefined){
-data58.upstreamConnectMs = 10000;
+var valid0 = _errs123 === errors;
+if(valid0){
+let data53 = data.via;
+const _errs125 = errors;
+if(typeof data53 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/via",schemaPath:"#/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.via.type,parentSchema:schema11.properties.via,data:data53}];
+return false;
 }
-if(data58.upstreamHeadMs === undefined){
-data58.upstreamHeadMs = 60000;
+var valid0 = _errs125 === errors;
+if(valid0){
+let data54 = data.limits;
+const _errs127 = errors;
+if(errors === _errs127){
+if(data54 && typeof data54 == "object" && !Array.isArray(data54)){
+if(data54.maxLineBytes === undefined){
+data54.maxLineBytes = 16384;
 }
-if(data58.upstreamIdleMs === undefined){
-data58.upstreamIdleMs = 60000;
+if(data54.maxHeaderFields === undefined){
+data54.maxHeaderFields = 500;
 }
-if(data58.tunnelIdleMs === undefined){
-data58.tunnelIdleMs = 300000;
+if(data54.maxHeadBytes === undefined){
+data54.maxHeadBytes = 16384;
 }
-if(data58.shutdownMs === undefined){
-data58.shutdownMs = 10000;
+if(data54.maxChunkSizeLineBytes === undefined){
+data54.maxChunkSizeLineBytes = 1024;
 }
-if(data58.workerAckMs === undefined){
-data58.workerAckMs = 5000;
+if(data54.maxTrailerBytes === undefined){
+data54.maxTrailerBytes = 65536;
 }
-const _errs139 = errors;
-for(const key13 in data58){
-if(!(func2.call(schema11.properties.timeouts.properties, key13))){
-validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.timeouts,data:data58}];
+if(data54.maxBodyBytes === undefined){
+data54.maxBodyBytes = null;
+}
+if(data54.pipelineBufferBytes === undefined){
+data54.pipelineBufferBytes = 16384;
+}
+if(data54.maxConnections === undefined){
+data54.maxConnections = 50000;
+}
+const _errs129 = errors;
+for(const key12 in data54){
+if(!((((((((key12 === "maxLineBytes") || (key12 === "maxHeaderFields")) || (key12 === "maxHeadBytes")) || (key12 === "maxChunkSizeLineBytes")) || (key12 === "maxTrailerBytes")) || (key12 === "maxBodyBytes")) || (key12 === "pipelineBufferBytes")) || (key12 === "maxConnections"))){
+validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.limits,data:data54}];
 return false;
 break;
 }
 }
-if(_errs139 === errors){
-let data59 = data58.idleMs;
-const _errs140 = errors;
+if(_errs129 === errors){
+let data55 = data54.maxLineBytes;
+const _errs130 = errors;
+if(!((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxLineBytes.type,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data55}];
+return false;
+}
+if(errors === _errs130){
+if(typeof data55 == "number"){
+if(data55 > 32768 || isNaN(data55)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768",schema:32768,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data55}];
+return false;
+}
+else {
+if(data55 < 64 || isNaN(data55)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxLineBytes",schemaPath:"#/properties/limits/properties/maxLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxLineBytes,data:data55}];
+return false;
+}
+}
+}
+}
+var valid24 = _errs130 === errors;
+if(valid24){
+let data56 = data54.maxHeaderFields;
+const _errs132 = errors;
+if(!((typeof data56 == "number") && (!(data56 % 1) && !isNaN(data56)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeaderFields.type,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data56}];
+return false;
+}
+if(errors === _errs132){
+if(typeof data56 == "number"){
+if(data56 > 2048 || isNaN(data56)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2048},message:"must be <= 2048",schema:2048,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data56}];
+return false;
+}
+else {
+if(data56 < 1 || isNaN(data56)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeaderFields",schemaPath:"#/properties/limits/properties/maxHeaderFields/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxHeaderFields,data:data56}];
+return false;
+}
+}
+}
+}
+var valid24 = _errs132 === errors;
+if(valid24){
+let data57 = data54.maxHeadBytes;
+const _errs134 = errors;
+if(!((typeof data57 == "number") && (!(data57 % 1) && !isNaN(data57)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxHeadBytes.type,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data57}];
+return false;
+}
+if(errors === _errs134){
+if(typeof data57 == "number"){
+if(data57 > 49152 || isNaN(data57)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 49152},message:"must be <= 49152",schema:49152,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data57}];
+return false;
+}
+else {
+if(data57 < 64 || isNaN(data57)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxHeadBytes",schemaPath:"#/properties/limits/properties/maxHeadBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 64},message:"must be >= 64",schema:64,parentSchema:schema11.properties.limits.properties.maxHeadBytes,data:data57}];
+return false;
+}
+}
+}
+}
+var valid24 = _errs134 === errors;
+if(valid24){
+let data58 = data54.maxChunkSizeLineBytes;
+const _errs136 = errors;
+if(!((typeof data58 == "number") && (!(data58 % 1) && !isNaN(data58)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxChunkSizeLineBytes.type,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data58}];
+return false;
+}
+if(errors === _errs136){
+if(typeof data58 == "number"){
+if(data58 > 65536 || isNaN(data58)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data58}];
+return false;
+}
+else {
+if(data58 < 16 || isNaN(data58)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxChunkSizeLineBytes",schemaPath:"#/properties/limits/properties/maxChunkSizeLineBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema11.properties.limits.properties.maxChunkSizeLineBytes,data:data58}];
+return false;
+}
+}
+}
+}
+var valid24 = _errs136 === errors;
+if(valid24){
+let data59 = data54.maxTrailerBytes;
+const _errs138 = errors;
 if(!((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data59}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxTrailerBytes.type,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data59}];
+return false;
+}
+if(errors === _errs138){
+if(typeof data59 == "number"){
+if(data59 > 1048576 || isNaN(data59)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1048576},message:"must be <= 1048576",schema:1048576,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data59}];
+return false;
+}
+else {
+if(data59 < 0 || isNaN(data59)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxTrailerBytes",schemaPath:"#/properties/limits/properties/maxTrailerBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxTrailerBytes,data:data59}];
+return false;
+}
+}
+}
+}
+var valid24 = _errs138 === errors;
+if(valid24){
+let data60 = data54.maxBodyBytes;
+const _errs140 = errors;
+if((!((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60)))) && (data60 !== null)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/type",keyword:"type",params:{type: schema11.properties.limits.properties.maxBodyBytes.type},message:"must be integer,null",schema:schema11.properties.limits.properties.maxBodyBytes.type,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data60}];
 return false;
 }
 if(errors === _errs140){
-if(typeof data59 == "number"){
-if(data59 > 86400000 || isNaN(data59)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data59}];
-return false;
-}
-else {
-if(data59 < 1 || isNaN(data59)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data59}];
+if(typeof data60 == "number"){
+if(data60 < 0 || isNaN(data60)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxBodyBytes",schemaPath:"#/properties/limits/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.limits.properties.maxBodyBytes,data:data60}];
 return false;
 }
 }
 }
-}
-var valid21 = _errs140 === errors;
-if(valid21){
-let data60 = data58.headMs;
+var valid24 = _errs140 === errors;
+if(valid24){
+let data61 = data54.pipelineBufferBytes;
 const _errs142 = errors;
-if(!((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.headMs.type,parentSchema:schema11.properties.timeouts.properties.headMs,data:data60}];
+if(!((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61)))){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.pipelineBufferBytes.type,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data61}];
 return false;
 }
 if(errors === _errs142){
-if(typeof data60 == "number"){
-if(data60 > 86400000 || isNaN(data60)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.headMs,data:data60}];
+if(typeof data61 == "number"){
+if(data61 > 16777216 || isNaN(data61)){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data61}];
 return false;
 }
 else {
-if(data60 < 1 || isNaN(data60)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.headMs,data:data60}];
+if(data61 < 1024 || isNaN(data61)){
+validate10.errors = [{instancePath:instancePath+"/limits/pipelineBufferBytes",schemaPath:"#/properties/limits/properties/pipelineBufferBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1024},message:"must be >= 1024",schema:1024,parentSchema:schema11.properties.limits.properties.pipelineBufferBytes,data:data61}];
 return false;
 }
 }
 }
 }
-var valid21 = _errs142 === errors;
-if(valid21){
-let data61 = data58.bodyIdleMs;
+var valid24 = _errs142 === errors;
+if(valid24){
+let data62 = data54.maxConnections;
 const _errs144 = errors;
-if(!((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.bodyIdleMs.type,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data61}];
+if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.limits.properties.maxConnections.type,parentSchema:schema11.properties.limits.properties.maxConnections,data:data62}];
 return false;
 }
 if(errors === _errs144){
-if(typeof data61 == "number"){
-if(data61 > 86400000 || isNaN(data61)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data61}];
-return false;
-}
-else {
-if(data61 < 1 || isNaN(data61)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data61}];
-return false;
-}
-}
-}
-}
-var valid21 = _errs144 === errors;
-if(valid21){
-let data62 = data58.abortMs;
-const _errs146 = errors;
-if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.abortMs.type,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data62}];
-return false;
-}
-if(errors === _errs146){
 if(typeof data62 == "number"){
-if(data62 > 86400000 || isNaN(data62)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data62}];
+if(data62 > 1000000 || isNaN(data62)){
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.limits.properties.maxConnections,data:data62}];
 return false;
 }
 else {
 if(data62 < 1 || isNaN(data62)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data62}];
+validate10.errors = [{instancePath:instancePath+"/limits/maxConnections",schemaPath:"#/properties/limits/properties/maxConnections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.limits.properties.maxConnections,data:data62}];
 return false;
 }
 }
 }
 }
-var valid21 = _errs146 === errors;
-if(valid21){
-let data63 = data58.upstreamConnectMs;
-const _errs148 = errors;
-if(!((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamConnectMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data63}];
-return false;
+var valid24 = _errs144 === errors;
 }
-if(errors === _errs148){
-if(typeof data63 == "number"){
-if(data63 > 86400000 || isNaN(data63)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data63}];
-return false;
+}
+}
+}
+}
+}
+}
+}
 }
 else {
-if(data63 < 1 || isNaN(data63)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data63}];
+validate10.errors = [{instancePath:instancePath+"/limits",schemaPath:"#/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.limits.type,parentSchema:schema11.properties.limits,data:data54}];
 return false;
 }
 }
+var valid0 = _errs127 === errors;
+if(valid0){
+let data63 = data.timeouts;
+const _errs146 = errors;
+if(errors === _errs146){
+if(data63 && typeof data63 == "object" && !Array.isArray(data63)){
+if(data63.idleMs === undefined){
+data63.idleMs = 60000;
+}
+if(data63.headMs === undefined){
+data63.headMs = 15000;
+}
+if(data63.bodyIdleMs === undefined){
+data63.bodyIdleMs = 60000;
+}
+if(data63.abortMs === undefined){
+data63.abortMs = 15000;
+}
+if(data63.upstreamConnectMs === undefined){
+data63.upstreamConnectMs = 10000;
+}
+if(data63.upstreamHeadMs === undefined){
+data63.upstreamHeadMs = 60000;
+}
+if(data63.upstreamIdleMs === undefined){
+data63.upstreamIdleMs = 60000;
+}
+if(data63.tunnelIdleMs === undefined){
+data63.tunnelIdleMs = 300000;
+}
+if(data63.shutdownMs === undefined){
+data63.shutdownMs = 10000;
+}
+if(data63.workerAckMs === undefined){
+data63.workerAckMs = 5000;
+}
+const _errs148 = errors;
+for(const key13 in data63){
+if(!(func2.call(schema11.properties.timeouts.properties, key13))){
+validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.timeouts,data:data63}];
+return false;
+break;
 }
 }
-var valid21 = _errs148 === errors;
-if(valid21){
-let data64 = data58.upstreamHeadMs;
-const _errs150 = errors;
+if(_errs148 === errors){
+let data64 = data63.idleMs;
+const _errs149 = errors;
 if(!((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamHeadMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data64}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data64}];
 return false;
 }
-if(errors === _errs150){
+if(errors === _errs149){
 if(typeof data64 == "number"){
 if(data64 > 86400000 || isNaN(data64)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data64}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data64}];
 return false;
 }
 else {
 if(data64 < 1 || isNaN(data64)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data64}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/idleMs",schemaPath:"#/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.idleMs,data:data64}];
 return false;
 }
 }
 }
 }
-var valid21 = _errs150 === errors;
-if(valid21){
-let data65 = data58.upstreamIdleMs;
-const _errs152 = errors;
+var valid25 = _errs149 === errors;
+if(valid25){
+let data65 = data63.headMs;
+const _errs151 = errors;
 if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamIdleMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data65}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.headMs.type,parentSchema:schema11.properties.timeouts.properties.headMs,data:data65}];
 return false;
 }
-if(errors === _errs152){
+if(errors === _errs151){
 if(typeof data65 == "number"){
 if(data65 > 86400000 || isNaN(data65)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data65}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.headMs,data:data65}];
 return false;
 }
 else {
 if(data65 < 1 || isNaN(data65)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data65}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/headMs",schemaPath:"#/properties/timeouts/properties/headMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.headMs,data:data65}];
 return false;
 }
 }
 }
 }
-var valid21 = _errs152 === errors;
-if(valid21){
-let data66 = data58.tunnelIdleMs;
-const _errs154 = errors;
+var valid25 = _errs151 === errors;
+if(valid25){
+let data66 = data63.bodyIdleMs;
+const _errs153 = errors;
 if(!((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.tunnelIdleMs.type,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data66}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.bodyIdleMs.type,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data66}];
 return false;
 }
-if(errors === _errs154){
+if(errors === _errs153){
 if(typeof data66 == "number"){
 if(data66 > 86400000 || isNaN(data66)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data66}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data66}];
 return false;
 }
 else {
 if(data66 < 1 || isNaN(data66)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data66}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/bodyIdleMs",schemaPath:"#/properties/timeouts/properties/bodyIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.bodyIdleMs,data:data66}];
 return false;
 }
 }
 }
 }
-var valid21 = _errs154 === errors;
-if(valid21){
-let data67 = data58.shutdownMs;
-const _errs156 = errors;
+var valid25 = _errs153 === errors;
+if(valid25){
+let data67 = data63.abortMs;
+const _errs155 = errors;
 if(!((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.shutdownMs.type,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data67}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.abortMs.type,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data67}];
 return false;
 }
-if(errors === _errs156){
+if(errors === _errs155){
 if(typeof data67 == "number"){
 if(data67 > 86400000 || isNaN(data67)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data67}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data67}];
 return false;
 }
 else {
 if(data67 < 1 || isNaN(data67)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data67}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/abortMs",schemaPath:"#/properties/timeouts/properties/abortMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.abortMs,data:data67}];
 return false;
 }
 }
 }
 }
-var valid21 = _errs156 === errors;
-if(valid21){
-let data68 = data58.workerAckMs;
-const _errs158 = errors;
+var valid25 = _errs155 === errors;
+if(valid25){
+let data68 = data63.upstreamConnectMs;
+const _errs157 = errors;
 if(!((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68)))){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.workerAckMs.type,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data68}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamConnectMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data68}];
 return false;
 }
-if(errors === _errs158){
+if(errors === _errs157){
 if(typeof data68 == "number"){
 if(data68 > 86400000 || isNaN(data68)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data68}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data68}];
 return false;
 }
 else {
 if(data68 < 1 || isNaN(data68)){
-validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data68}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamConnectMs",schemaPath:"#/properties/timeouts/properties/upstreamConnectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamConnectMs,data:data68}];
 return false;
 }
 }
 }
 }
-var valid21 = _errs158 === errors;
+var valid25 = _errs157 === errors;
+if(valid25){
+let data69 = data63.upstreamHeadMs;
+const _errs159 = errors;
+if(!((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69)))){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamHeadMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data69}];
+return false;
 }
-}
-}
-}
-}
-}
-}
-}
-}
-}
+if(errors === _errs159){
+if(typeof data69 == "number"){
+if(data69 > 86400000 || isNaN(data69)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data69}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.timeouts.type,parentSchema:schema11.properties.timeouts,data:data58}];
+if(data69 < 1 || isNaN(data69)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamHeadMs",schemaPath:"#/properties/timeouts/properties/upstreamHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamHeadMs,data:data69}];
 return false;
 }
 }
-var valid0 = _errs137 === errors;
-if(valid0){
-let data69 = data.upstream;
-const _errs160 = errors;
-if(errors === _errs160){
-if(data69 && typeof data69 == "object" && !Array.isArray(data69)){
-if(data69.maxSockets === undefined){
-data69.maxSockets = 256;
-}
-if(data69.maxIdleSockets === undefined){
-data69.maxIdleSockets = 64;
-}
-if(data69.idleSocketMs === undefined){
-data69.idleSocketMs = 4000;
-}
-if(data69.maxRequestsPerSocket === undefined){
-data69.maxRequestsPerSocket = 10000;
-}
-if(data69.maxFails === undefined){
-data69.maxFails = 3;
-}
-if(data69.ejectMs === undefined){
-data69.ejectMs = 10000;
-}
-const _errs162 = errors;
-for(const key14 in data69){
-if(!(((((((key14 === "maxSockets") || (key14 === "maxIdleSockets")) || (key14 === "idleSocketMs")) || (key14 === "maxRequestsPerSocket")) || (key14 === "maxFails")) || (key14 === "ejectMs")) || (key14 === "caFile"))){
-validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.upstream,data:data69}];
-return false;
-break;
 }
 }
-if(_errs162 === errors){
-let data70 = data69.maxSockets;
-const _errs163 = errors;
+var valid25 = _errs159 === errors;
+if(valid25){
+let data70 = data63.upstreamIdleMs;
+const _errs161 = errors;
 if(!((typeof data70 == "number") && (!(data70 % 1) && !isNaN(data70)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxSockets.type,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data70}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.upstreamIdleMs.type,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data70}];
 return false;
 }
-if(errors === _errs163){
+if(errors === _errs161){
 if(typeof data70 == "number"){
-if(data70 > 100000 || isNaN(data70)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data70}];
+if(data70 > 86400000 || isNaN(data70)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data70}];
 return false;
 }
 else {
 if(data70 < 1 || isNaN(data70)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data70}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/upstreamIdleMs",schemaPath:"#/properties/timeouts/properties/upstreamIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.upstreamIdleMs,data:data70}];
 return false;
 }
 }
 }
 }
-var valid22 = _errs163 === errors;
-if(valid22){
-let data71 = data69.maxIdleSockets;
-const _errs165 = errors;
+var valid25 = _errs161 === errors;
+if(valid25){
+let data71 = data63.tunnelIdleMs;
+const _errs163 = errors;
 if(!((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxIdleSockets.type,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data71}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.tunnelIdleMs.type,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data71}];
 return false;
 }
-if(errors === _errs165){
+if(errors === _errs163){
 if(typeof data71 == "number"){
-if(data71 > 100000 || isNaN(data71)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data71}];
+if(data71 > 86400000 || isNaN(data71)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data71}];
 return false;
 }
 else {
-if(data71 < 0 || isNaN(data71)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data71}];
+if(data71 < 1 || isNaN(data71)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/tunnelIdleMs",schemaPath:"#/properties/timeouts/properties/tunnelIdleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.tunnelIdleMs,data:data71}];
 return false;
 }
 }
 }
 }
-var valid22 = _errs165 === errors;
-if(valid22){
-let data72 = data69.idleSocketMs;
-const _errs167 = errors;
+var valid25 = _errs163 === errors;
+if(valid25){
+let data72 = data63.shutdownMs;
+const _errs165 = errors;
 if(!((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.idleSocketMs.type,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data72}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.shutdownMs.type,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data72}];
 return false;
 }
-if(errors === _errs167){
+if(errors === _errs165){
 if(typeof data72 == "number"){
 if(data72 > 86400000 || isNaN(data72)){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data72}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data72}];
 return false;
 }
 else {
 if(data72 < 1 || isNaN(data72)){
-validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data72}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/shutdownMs",schemaPath:"#/properties/timeouts/properties/shutdownMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.shutdownMs,data:data72}];
 return false;
 }
 }
 }
 }
-var valid22 = _errs167 === errors;
-if(valid22){
-let data73 = data69.maxRequestsPerSocket;
-const _errs169 = errors;
+var valid25 = _errs165 === errors;
+if(valid25){
+let data73 = data63.workerAckMs;
+const _errs167 = errors;
 if(!((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxRequestsPerSocket.type,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data73}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.timeouts.properties.workerAckMs.type,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data73}];
 return false;
 }
-if(errors === _errs169){
+if(errors === _errs167){
 if(typeof data73 == "number"){
-if(data73 > 1000000 || isNaN(data73)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data73}];
+if(data73 > 86400000 || isNaN(data73)){
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data73}];
 return false;
 }
 else {
 if(data73 < 1 || isNaN(data73)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data73}];
+validate10.errors = [{instancePath:instancePath+"/timeouts/workerAckMs",schemaPath:"#/properties/timeouts/properties/workerAckMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.timeouts.properties.workerAckMs,data:data73}];
 return false;
 }
 }
 }
 }
-var valid22 = _errs169 === errors;
-if(valid22){
-let data74 = data69.maxFails;
-const _errs171 = errors;
-if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxFails.type,parentSchema:schema11.properties.upstream.properties.maxFails,data:data74}];
-return false;
+var valid25 = _errs167 === errors;
 }
-if(errors === _errs171){
-if(typeof data74 == "number"){
-if(data74 > 1000 || isNaN(data74)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.upstream.properties.maxFails,data:data74}];
-return false;
+}
+}
+}
+}
+}
+}
+}
+}
+}
 }
 else {
-if(data74 < 1 || isNaN(data74)){
-validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxFails,data:data74}];
+validate10.errors = [{instancePath:instancePath+"/timeouts",schemaPath:"#/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.timeouts.type,parentSchema:schema11.properties.timeouts,data:data63}];
 return false;
 }
 }
+var valid0 = _errs146 === errors;
+if(valid0){
+let data74 = data.http2;
+const _errs169 = errors;
+if(errors === _errs169){
+if(data74 && typeof data74 == "object" && !Array.isArray(data74)){
+if(data74.maxConcurrentStreams === undefined){
+data74.maxConcurrentStreams = 100;
+}
+if(data74.sendStallMs === undefined){
+data74.sendStallMs = 60000;
+}
+const _errs171 = errors;
+for(const key14 in data74){
+if(!((key14 === "maxConcurrentStreams") || (key14 === "sendStallMs"))){
+validate10.errors = [{instancePath:instancePath+"/http2",schemaPath:"#/properties/http2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.http2,data:data74}];
+return false;
+break;
 }
 }
-var valid22 = _errs171 === errors;
-if(valid22){
-let data75 = data69.ejectMs;
-const _errs173 = errors;
+if(_errs171 === errors){
+let data75 = data74.maxConcurrentStreams;
+const _errs172 = errors;
 if(!((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75)))){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.ejectMs.type,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data75}];
+validate10.errors = [{instancePath:instancePath+"/http2/maxConcurrentStreams",schemaPath:"#/properties/http2/properties/maxConcurrentStreams/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.http2.properties.maxConcurrentStreams.type,parentSchema:schema11.properties.http2.properties.maxConcurrentStreams,data:data75}];
 return false;
 }
-if(errors === _errs173){
+if(errors === _errs172){
 if(typeof data75 == "number"){
-if(data75 > 86400000 || isNaN(data75)){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data75}];
+if(data75 > 1000 || isNaN(data75)){
+validate10.errors = [{instancePath:instancePath+"/http2/maxConcurrentStreams",schemaPath:"#/properties/http2/properties/maxConcurrentStreams/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.http2.properties.maxConcurrentStreams,data:data75}];
 return false;
 }
 else {
 if(data75 < 1 || isNaN(data75)){
-validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data75}];
+validate10.errors = [{instancePath:instancePath+"/http2/maxConcurrentStreams",schemaPath:"#/properties/http2/properties/maxConcurrentStreams/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.http2.properties.maxConcurrentStreams,data:data75}];
 return false;
 }
 }
 }
 }
-var valid22 = _errs173 === errors;
-if(valid22){
-if(data69.caFile !== undefined){
-let data76 = data69.caFile;
-const _errs175 = errors;
-if(errors === _errs175){
-if(typeof data76 === "string"){
-if(func3(data76) > 4096){
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.upstream.properties.caFile,data:data76}];
+var valid26 = _errs172 === errors;
+if(valid26){
+let data76 = data74.sendStallMs;
+const _errs174 = errors;
+if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
+validate10.errors = [{instancePath:instancePath+"/http2/sendStallMs",schemaPath:"#/properties/http2/properties/sendStallMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.http2.properties.sendStallMs.type,parentSchema:schema11.properties.http2.properties.sendStallMs,data:data76}];
+return false;
+}
+if(errors === _errs174){
+if(typeof data76 == "number"){
+if(data76 > 86400000 || isNaN(data76)){
+validate10.errors = [{instancePath:instancePath+"/http2/sendStallMs",schemaPath:"#/properties/http2/properties/sendStallMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.http2.properties.sendStallMs,data:data76}];
 return false;
 }
 else {
-if(func3(data76) < 1){
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.upstream.properties.caFile,data:data76}];
+if(data76 < 1 || isNaN(data76)){
+validate10.errors = [{instancePath:instancePath+"/http2/sendStallMs",schemaPath:"#/properties/http2/properties/sendStallMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.http2.properties.sendStallMs,data:data76}];
 return false;
 }
 }
 }
-else {
-validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.upstream.properties.caFile.type,parentSchema:schema11.properties.upstream.properties.caFile,data:data76}];
-return false;
 }
-}
-var valid22 = _errs175 === errors;
-}
-else {
-var valid22 = true;
-}
-}
-}
-}
-}
-}
+var valid26 = _errs174 === errors;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.upstream.type,parentSchema:schema11.properties.upstream,data:data69}];
+validate10.errors = [{instancePath:instancePath+"/http2",schemaPath:"#/properties/http2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.http2.type,parentSchema:schema11.properties.http2,data:data74}];
 return false;
 }
 }
-var valid0 = _errs160 === errors;
+var valid0 = _errs169 === errors;
 if(valid0){
-let data77 = data.forwarding;
-const _errs177 = errors;
-if(errors === _errs177){
+let data77 = data.upstream;
+const _errs176 = errors;
+if(errors === _errs176){
 if(data77 && typeof data77 == "object" && !Array.isArray(data77)){
-if(data77.xForwarded === undefined){
-data77.xForwarded = true;
+if(data77.maxSockets === undefined){
+data77.maxSockets = 256;
 }
-if(data77.forwarded === undefined){
-data77.forwarded = false;
+if(data77.maxIdleSockets === undefined){
+data77.maxIdleSockets = 64;
 }
-if(data77.trustedProxies === undefined){
-data77.trustedProxies = [];
+if(data77.idleSocketMs === undefined){
+data77.idleSocketMs = 4000;
 }
-const _errs179 = errors;
+if(data77.maxRequestsPerSocket === undefined){
+data77.maxRequestsPerSocket = 10000;
+}
+if(data77.maxFails === undefined){
+data77.maxFails = 3;
+}
+if(data77.ejectMs === undefined){
+data77.ejectMs = 10000;
+}
+const _errs178 = errors;
 for(const key15 in data77){
-if(!(((key15 === "xForwarded") || (key15 === "forwarded")) || (key15 === "trustedProxies"))){
-validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwarding,data:data77}];
+if(!(((((((key15 === "maxSockets") || (key15 === "maxIdleSockets")) || (key15 === "idleSocketMs")) || (key15 === "maxRequestsPerSocket")) || (key15 === "maxFails")) || (key15 === "ejectMs")) || (key15 === "caFile"))){
+validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.upstream,data:data77}];
 return false;
 break;
 }
 }
-if(_errs179 === errors){
-let data78 = data77.xForwarded;
-const _errs180 = errors;
-if(typeof data78 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwarding/xForwarded",schemaPath:"#/properties/forwarding/properties/xForwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.xForwarded.type,parentSchema:schema11.properties.forwarding.properties.xForwarded,data:data78}];
+if(_errs178 === errors){
+let data78 = data77.maxSockets;
+const _errs179 = errors;
+if(!((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxSockets.type,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data78}];
 return false;
 }
-var valid23 = _errs180 === errors;
-if(valid23){
-let data79 = data77.forwarded;
-const _errs182 = errors;
-if(typeof data79 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwarding/forwarded",schemaPath:"#/properties/forwarding/properties/forwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.forwarded.type,parentSchema:schema11.properties.forwarding.properties.forwarded,data:data79}];
-return false;
-}
-var valid23 = _errs182 === errors;
-if(valid23){
-let data80 = data77.trustedProxies;
-const _errs184 = errors;
-if(errors === _errs184){
-if(Array.isArray(data80)){
-if(data80.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data80}];
+if(errors === _errs179){
+if(typeof data78 == "number"){
+if(data78 > 100000 || isNaN(data78)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data78}];
 return false;
 }
 else {
-var valid24 = true;
-const len5 = data80.length;
-for(let i5=0; i5<len5; i5++){
-let data81 = data80[i5];
-const _errs186 = errors;
-if(errors === _errs186){
-if(typeof data81 === "string"){
-if(func3(data81) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i5,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data81}];
+if(data78 < 1 || isNaN(data78)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxSockets",schemaPath:"#/properties/upstream/properties/maxSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxSockets,data:data78}];
+return false;
+}
+}
+}
+}
+var valid27 = _errs179 === errors;
+if(valid27){
+let data79 = data77.maxIdleSockets;
+const _errs181 = errors;
+if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxIdleSockets.type,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data79}];
+return false;
+}
+if(errors === _errs181){
+if(typeof data79 == "number"){
+if(data79 > 100000 || isNaN(data79)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data79}];
 return false;
 }
 else {
-if(func3(data81) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i5,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data81}];
+if(data79 < 0 || isNaN(data79)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxIdleSockets",schemaPath:"#/properties/upstream/properties/maxIdleSockets/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.upstream.properties.maxIdleSockets,data:data79}];
 return false;
 }
 }
+}
+}
+var valid27 = _errs181 === errors;
+if(valid27){
+let data80 = data77.idleSocketMs;
+const _errs183 = errors;
+if(!((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.idleSocketMs.type,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data80}];
+return false;
+}
+if(errors === _errs183){
+if(typeof data80 == "number"){
+if(data80 > 86400000 || isNaN(data80)){
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data80}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i5,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwarding.properties.trustedProxies.items.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data81}];
+if(data80 < 1 || isNaN(data80)){
+validate10.errors = [{instancePath:instancePath+"/upstream/idleSocketMs",schemaPath:"#/properties/upstream/properties/idleSocketMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.idleSocketMs,data:data80}];
 return false;
 }
 }
-var valid24 = _errs186 === errors;
-if(!valid24){
-break;
 }
 }
+var valid27 = _errs183 === errors;
+if(valid27){
+let data81 = data77.maxRequestsPerSocket;
+const _errs185 = errors;
+if(!((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxRequestsPerSocket.type,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data81}];
+return false;
 }
+if(errors === _errs185){
+if(typeof data81 == "number"){
+if(data81 > 1000000 || isNaN(data81)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data81}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwarding.properties.trustedProxies.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data80}];
+if(data81 < 1 || isNaN(data81)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxRequestsPerSocket",schemaPath:"#/properties/upstream/properties/maxRequestsPerSocket/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxRequestsPerSocket,data:data81}];
 return false;
 }
 }
-var valid23 = _errs184 === errors;
 }
 }
+var valid27 = _errs185 === errors;
+if(valid27){
+let data82 = data77.maxFails;
+const _errs187 = errors;
+if(!((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.maxFails.type,parentSchema:schema11.properties.upstream.properties.maxFails,data:data82}];
+return false;
 }
+if(errors === _errs187){
+if(typeof data82 == "number"){
+if(data82 > 1000 || isNaN(data82)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.upstream.properties.maxFails,data:data82}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwarding.type,parentSchema:schema11.properties.forwarding,data:data77}];
+if(data82 < 1 || isNaN(data82)){
+validate10.errors = [{instancePath:instancePath+"/upstream/maxFails",schemaPath:"#/properties/upstream/properties/maxFails/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.maxFails,data:data82}];
 return false;
 }
 }
-var valid0 = _errs177 === errors;
-if(valid0){
-let data82 = data.policy;
-const _errs188 = errors;
-if(errors === _errs188){
-if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
-const _errs190 = errors;
-for(const key16 in data82){
-if(!((((((key16 === "timeouts") || (key16 === "retries")) || (key16 === "healthCheck")) || (key16 === "outlier")) || (key16 === "limits")) || (key16 === "loadBalancing"))){
-validate10.errors = [{instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy,data:data82}];
+}
+}
+var valid27 = _errs187 === errors;
+if(valid27){
+let data83 = data77.ejectMs;
+const _errs189 = errors;
+if(!((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83)))){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.upstream.properties.ejectMs.type,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data83}];
 return false;
-break;
+}
+if(errors === _errs189){
+if(typeof data83 == "number"){
+if(data83 > 86400000 || isNaN(data83)){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data83}];
+return false;
+}
+else {
+if(data83 < 1 || isNaN(data83)){
+validate10.errors = [{instancePath:instancePath+"/upstream/ejectMs",schemaPath:"#/properties/upstream/properties/ejectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.upstream.properties.ejectMs,data:data83}];
+return false;
 }
 }
-if(_errs190 === errors){
-if(data82.timeouts !== undefined){
-let data83 = data82.timeouts;
+}
+}
+var valid27 = _errs189 === errors;
+if(valid27){
+if(data77.caFile !== undefined){
+let data84 = data77.caFile;
 const _errs191 = errors;
 if(errors === _errs191){
-if(data83 && typeof data83 == "object" && !Array.isArray(data83)){
+if(typeof data84 === "string"){
+if(func3(data84) > 4096){
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.upstream.properties.caFile,data:data84}];
+return false;
+}
+else {
+if(func3(data84) < 1){
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.upstream.properties.caFile,data:data84}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/upstream/caFile",schemaPath:"#/properties/upstream/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.upstream.properties.caFile.type,parentSchema:schema11.properties.upstream.properties.caFile,data:data84}];
+return false;
+}
+}
+var valid27 = _errs191 === errors;
+}
+else {
+var valid27 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/upstream",schemaPath:"#/properties/upstream/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.upstream.type,parentSchema:schema11.properties.upstream,data:data77}];
+return false;
+}
+}
+var valid0 = _errs176 === errors;
+if(valid0){
+let data85 = data.forwarding;
 const _errs193 = errors;
-for(const key17 in data83){
-if(!((((key17 === "connectMs") || (key17 === "responseHeadMs")) || (key17 === "idleMs")) || (key17 === "requestMs"))){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts",schemaPath:"#/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.timeouts,data:data83}];
+if(errors === _errs193){
+if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
+if(data85.xForwarded === undefined){
+data85.xForwarded = true;
+}
+if(data85.forwarded === undefined){
+data85.forwarded = false;
+}
+if(data85.trustedProxies === undefined){
+data85.trustedProxies = [];
+}
+const _errs195 = errors;
+for(const key16 in data85){
+if(!(((key16 === "xForwarded") || (key16 === "forwarded")) || (key16 === "trustedProxies"))){
+validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwarding,data:data85}];
 return false;
 break;
 }
 }
-if(_errs193 === errors){
-if(data83.connectMs !== undefined){
-let data84 = data83.connectMs;
-const _errs194 = errors;
-if(!((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84)))){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data84}];
-return false;
-}
-if(errors === _errs194){
-if(typeof data84 == "number"){
-if(data84 > 86400000 || isNaN(data84)){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data84}];
-return false;
-}
-else {
-if(data84 < 1 || isNaN(data84)){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data84}];
-return false;
-}
-}
-}
-}
-var valid26 = _errs194 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data83.responseHeadMs !== undefined){
-let data85 = data83.responseHeadMs;
+if(_errs195 === errors){
+let data86 = data85.xForwarded;
 const _errs196 = errors;
-if(!((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85)))){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data85}];
+if(typeof data86 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwarding/xForwarded",schemaPath:"#/properties/forwarding/properties/xForwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.xForwarded.type,parentSchema:schema11.properties.forwarding.properties.xForwarded,data:data86}];
 return false;
 }
-if(errors === _errs196){
-if(typeof data85 == "number"){
-if(data85 > 86400000 || isNaN(data85)){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data85}];
-return false;
-}
-else {
-if(data85 < 1 || isNaN(data85)){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data85}];
-return false;
-}
-}
-}
-}
-var valid26 = _errs196 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data83.idleMs !== undefined){
-let data86 = data83.idleMs;
+var valid28 = _errs196 === errors;
+if(valid28){
+let data87 = data85.forwarded;
 const _errs198 = errors;
-if(!((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86)))){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data86}];
+if(typeof data87 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwarding/forwarded",schemaPath:"#/properties/forwarding/properties/forwarded/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwarding.properties.forwarded.type,parentSchema:schema11.properties.forwarding.properties.forwarded,data:data87}];
 return false;
 }
-if(errors === _errs198){
-if(typeof data86 == "number"){
-if(data86 > 86400000 || isNaN(data86)){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data86}];
-return false;
-}
-else {
-if(data86 < 1 || isNaN(data86)){
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data86}];
-return false;
-}
-}
-}
-}
-var valid26 = _errs198 === errors;
-}
-else {
-var valid26 = true;
-}
-if(valid26){
-if(data83.requestMs !== undefined){
-let data87 = data83.requestMs;
+var valid28 = _errs198 === errors;
+if(valid28){
+let data88 = data85.trustedProxies;
 const _errs200 = errors;
-const _errs201 = errors;
-let valid27 = false;
+if(errors === _errs200){
+if(Array.isArray(data88)){
+if(data88.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data88}];
+return false;
+}
+else {
+var valid29 = true;
+const len7 = data88.length;
+for(let i9=0; i9<len7; i9++){
+let data89 = data88[i9];
 const _errs202 = errors;
-if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
-const err12 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data87};
+if(errors === _errs202){
+if(typeof data89 === "string"){
+if(func3(data89) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i9,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data89}];
+return false;
+}
+else {
+if(func3(data89) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i9,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data89}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies/" + i9,schemaPath:"#/properties/forwarding/properties/trustedProxies/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwarding.properties.trustedProxies.items.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies.items,data:data89}];
+return false;
+}
+}
+var valid29 = _errs202 === errors;
+if(!valid29){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding/trustedProxies",schemaPath:"#/properties/forwarding/properties/trustedProxies/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwarding.properties.trustedProxies.type,parentSchema:schema11.properties.forwarding.properties.trustedProxies,data:data88}];
+return false;
+}
+}
+var valid28 = _errs200 === errors;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwarding",schemaPath:"#/properties/forwarding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwarding.type,parentSchema:schema11.properties.forwarding,data:data85}];
+return false;
+}
+}
+var valid0 = _errs193 === errors;
+if(valid0){
+let data90 = data.policy;
+const _errs204 = errors;
+if(errors === _errs204){
+if(data90 && typeof data90 == "object" && !Array.isArray(data90)){
+const _errs206 = errors;
+for(const key17 in data90){
+if(!((((((key17 === "timeouts") || (key17 === "retries")) || (key17 === "healthCheck")) || (key17 === "outlier")) || (key17 === "limits")) || (key17 === "loadBalancing"))){
+validate10.errors = [{instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy,data:data90}];
+return false;
+break;
+}
+}
+if(_errs206 === errors){
+if(data90.timeouts !== undefined){
+let data91 = data90.timeouts;
+const _errs207 = errors;
+if(errors === _errs207){
+if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
+const _errs209 = errors;
+for(const key18 in data91){
+if(!((((key18 === "connectMs") || (key18 === "responseHeadMs")) || (key18 === "idleMs")) || (key18 === "requestMs"))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts",schemaPath:"#/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.timeouts,data:data91}];
+return false;
+break;
+}
+}
+if(_errs209 === errors){
+if(data91.connectMs !== undefined){
+let data92 = data91.connectMs;
+const _errs210 = errors;
+if(!((typeof data92 == "number") && (!(data92 % 1) && !isNaN(data92)))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data92}];
+return false;
+}
+if(errors === _errs210){
+if(typeof data92 == "number"){
+if(data92 > 86400000 || isNaN(data92)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data92}];
+return false;
+}
+else {
+if(data92 < 1 || isNaN(data92)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/connectMs",schemaPath:"#/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.connectMs,data:data92}];
+return false;
+}
+}
+}
+}
+var valid31 = _errs210 === errors;
+}
+else {
+var valid31 = true;
+}
+if(valid31){
+if(data91.responseHeadMs !== undefined){
+let data93 = data91.responseHeadMs;
+const _errs212 = errors;
+if(!((typeof data93 == "number") && (!(data93 % 1) && !isNaN(data93)))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data93}];
+return false;
+}
+if(errors === _errs212){
+if(typeof data93 == "number"){
+if(data93 > 86400000 || isNaN(data93)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data93}];
+return false;
+}
+else {
+if(data93 < 1 || isNaN(data93)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.responseHeadMs,data:data93}];
+return false;
+}
+}
+}
+}
+var valid31 = _errs212 === errors;
+}
+else {
+var valid31 = true;
+}
+if(valid31){
+if(data91.idleMs !== undefined){
+let data94 = data91.idleMs;
+const _errs214 = errors;
+if(!((typeof data94 == "number") && (!(data94 % 1) && !isNaN(data94)))){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data94}];
+return false;
+}
+if(errors === _errs214){
+if(typeof data94 == "number"){
+if(data94 > 86400000 || isNaN(data94)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data94}];
+return false;
+}
+else {
+if(data94 < 1 || isNaN(data94)){
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts/idleMs",schemaPath:"#/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.idleMs,data:data94}];
+return false;
+}
+}
+}
+}
+var valid31 = _errs214 === errors;
+}
+else {
+var valid31 = true;
+}
+if(valid31){
+if(data91.requestMs !== undefined){
+let data95 = data91.requestMs;
+const _errs216 = errors;
+const _errs217 = errors;
+let valid32 = false;
+const _errs218 = errors;
+if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
+const err12 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data95};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -2378,10 +2632,10 @@ vErrors.push(err12);
 }
 errors++;
 }
-if(errors === _errs202){
-if(typeof data87 == "number"){
-if(data87 > 86400000 || isNaN(data87)){
-const err13 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data87};
+if(errors === _errs218){
+if(typeof data95 == "number"){
+if(data95 > 86400000 || isNaN(data95)){
+const err13 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data95};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -2391,8 +2645,8 @@ vErrors.push(err13);
 errors++;
 }
 else {
-if(data87 < 1 || isNaN(data87)){
-const err14 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data87};
+if(data95 < 1 || isNaN(data95)){
+const err14 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data95};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -2404,12 +2658,12 @@ errors++;
 }
 }
 }
-var _valid3 = _errs202 === errors;
-valid27 = valid27 || _valid3;
-if(!valid27){
-const _errs204 = errors;
-if(data87 !== null){
-const err15 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data87};
+var _valid3 = _errs218 === errors;
+valid32 = valid32 || _valid3;
+if(!valid32){
+const _errs220 = errors;
+if(data95 !== null){
+const err15 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data95};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -2418,11 +2672,11 @@ vErrors.push(err15);
 }
 errors++;
 }
-var _valid3 = _errs204 === errors;
-valid27 = valid27 || _valid3;
+var _valid3 = _errs220 === errors;
+valid32 = valid32 || _valid3;
 }
-if(!valid27){
-const err16 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs,data:data87};
+if(!valid32){
+const err16 = {instancePath:instancePath+"/policy/timeouts/requestMs",schemaPath:"#/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.policy.properties.timeouts.properties.requestMs,data:data95};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -2434,20 +2688,20 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs201;
+errors = _errs217;
 if(vErrors !== null){
-if(_errs201){
-vErrors.length = _errs201;
+if(_errs217){
+vErrors.length = _errs217;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid26 = _errs200 === errors;
+var valid31 = _errs216 === errors;
 }
 else {
-var valid26 = true;
+var valid31 = true;
 }
 }
 }
@@ -2455,65 +2709,65 @@ var valid26 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/policy/timeouts",schemaPath:"#/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.policy.properties.timeouts,data:data83}];
+validate10.errors = [{instancePath:instancePath+"/policy/timeouts",schemaPath:"#/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.policy.properties.timeouts,data:data91}];
 return false;
 }
 }
-var valid25 = _errs191 === errors;
+var valid30 = _errs207 === errors;
 }
 else {
-var valid25 = true;
+var valid30 = true;
 }
-if(valid25){
-if(data82.retries !== undefined){
-let data88 = data82.retries;
-const _errs206 = errors;
-if(errors === _errs206){
-if(data88 && typeof data88 == "object" && !Array.isArray(data88)){
-const _errs208 = errors;
-for(const key18 in data88){
-if(!(((((((key18 === "maxTries") || (key18 === "perTryTimeoutMs")) || (key18 === "onStatus")) || (key18 === "idempotencyKey")) || (key18 === "maxBodyBytes")) || (key18 === "budgetPercent")) || (key18 === "budgetMinPerSecond"))){
-validate10.errors = [{instancePath:instancePath+"/policy/retries",schemaPath:"#/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.retries,data:data88}];
+if(valid30){
+if(data90.retries !== undefined){
+let data96 = data90.retries;
+const _errs222 = errors;
+if(errors === _errs222){
+if(data96 && typeof data96 == "object" && !Array.isArray(data96)){
+const _errs224 = errors;
+for(const key19 in data96){
+if(!(((((((key19 === "maxTries") || (key19 === "perTryTimeoutMs")) || (key19 === "onStatus")) || (key19 === "idempotencyKey")) || (key19 === "maxBodyBytes")) || (key19 === "budgetPercent")) || (key19 === "budgetMinPerSecond"))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries",schemaPath:"#/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.retries,data:data96}];
 return false;
 break;
 }
 }
-if(_errs208 === errors){
-if(data88.maxTries !== undefined){
-let data89 = data88.maxTries;
-const _errs209 = errors;
-if(!((typeof data89 == "number") && (!(data89 % 1) && !isNaN(data89)))){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data89}];
+if(_errs224 === errors){
+if(data96.maxTries !== undefined){
+let data97 = data96.maxTries;
+const _errs225 = errors;
+if(!((typeof data97 == "number") && (!(data97 % 1) && !isNaN(data97)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data97}];
 return false;
 }
-if(errors === _errs209){
-if(typeof data89 == "number"){
-if(data89 > 10 || isNaN(data89)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data89}];
+if(errors === _errs225){
+if(typeof data97 == "number"){
+if(data97 > 10 || isNaN(data97)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data97}];
 return false;
 }
 else {
-if(data89 < 1 || isNaN(data89)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data89}];
+if(data97 < 1 || isNaN(data97)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxTries",schemaPath:"#/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.retries.properties.maxTries,data:data97}];
 return false;
 }
 }
 }
 }
-var valid28 = _errs209 === errors;
+var valid33 = _errs225 === errors;
 }
 else {
-var valid28 = true;
+var valid33 = true;
 }
-if(valid28){
-if(data88.perTryTimeoutMs !== undefined){
-let data90 = data88.perTryTimeoutMs;
-const _errs211 = errors;
-const _errs212 = errors;
-let valid29 = false;
-const _errs213 = errors;
-if(!((typeof data90 == "number") && (!(data90 % 1) && !isNaN(data90)))){
-const err17 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data90};
+if(valid33){
+if(data96.perTryTimeoutMs !== undefined){
+let data98 = data96.perTryTimeoutMs;
+const _errs227 = errors;
+const _errs228 = errors;
+let valid34 = false;
+const _errs229 = errors;
+if(!((typeof data98 == "number") && (!(data98 % 1) && !isNaN(data98)))){
+const err17 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data98};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -2522,10 +2776,10 @@ vErrors.push(err17);
 }
 errors++;
 }
-if(errors === _errs213){
-if(typeof data90 == "number"){
-if(data90 > 86400000 || isNaN(data90)){
-const err18 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data90};
+if(errors === _errs229){
+if(typeof data98 == "number"){
+if(data98 > 86400000 || isNaN(data98)){
+const err18 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data98};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -2535,8 +2789,8 @@ vErrors.push(err18);
 errors++;
 }
 else {
-if(data90 < 1 || isNaN(data90)){
-const err19 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data90};
+if(data98 < 1 || isNaN(data98)){
+const err19 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data98};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -2548,12 +2802,12 @@ errors++;
 }
 }
 }
-var _valid4 = _errs213 === errors;
-valid29 = valid29 || _valid4;
-if(!valid29){
-const _errs215 = errors;
-if(data90 !== null){
-const err20 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data90};
+var _valid4 = _errs229 === errors;
+valid34 = valid34 || _valid4;
+if(!valid34){
+const _errs231 = errors;
+if(data98 !== null){
+const err20 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data98};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -2562,11 +2816,11 @@ vErrors.push(err20);
 }
 errors++;
 }
-var _valid4 = _errs215 === errors;
-valid29 = valid29 || _valid4;
+var _valid4 = _errs231 === errors;
+valid34 = valid34 || _valid4;
 }
-if(!valid29){
-const err21 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data90};
+if(!valid34){
+const err21 = {instancePath:instancePath+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data98};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -2578,229 +2832,229 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs212;
+errors = _errs228;
 if(vErrors !== null){
-if(_errs212){
-vErrors.length = _errs212;
+if(_errs228){
+vErrors.length = _errs228;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid28 = _errs211 === errors;
+var valid33 = _errs227 === errors;
 }
 else {
-var valid28 = true;
+var valid33 = true;
 }
-if(valid28){
-if(data88.onStatus !== undefined){
-let data91 = data88.onStatus;
-const _errs217 = errors;
-if(errors === _errs217){
-if(Array.isArray(data91)){
-if(data91.length > 32){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data91}];
+if(valid33){
+if(data96.onStatus !== undefined){
+let data99 = data96.onStatus;
+const _errs233 = errors;
+if(errors === _errs233){
+if(Array.isArray(data99)){
+if(data99.length > 32){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data99}];
 return false;
+}
+else {
+var valid35 = true;
+const len8 = data99.length;
+for(let i10=0; i10<len8; i10++){
+let data100 = data99[i10];
+const _errs235 = errors;
+if(!((typeof data100 == "number") && (!(data100 % 1) && !isNaN(data100)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i10,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data100}];
+return false;
+}
+if(errors === _errs235){
+if(typeof data100 == "number"){
+if(data100 > 599 || isNaN(data100)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i10,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data100}];
+return false;
+}
+else {
+if(data100 < 400 || isNaN(data100)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i10,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data100}];
+return false;
+}
+}
+}
+}
+var valid35 = _errs235 === errors;
+if(!valid35){
+break;
+}
+}
+if(valid35){
+let i11 = data99.length;
+let j2;
+if(i11 > 1){
+const indices1 = {};
+for(;i11--;){
+let item1 = data99[i11];
+if(!((typeof item1 == "number") && (!(item1 % 1) && !isNaN(item1)))){
+continue;
+}
+if(typeof indices1[item1] == "number"){
+j2 = indices1[item1];
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i11, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i11+" are identical)",schema:true,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data99}];
+return false;
+break;
+}
+indices1[item1] = i11;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data99}];
+return false;
+}
+}
+var valid33 = _errs233 === errors;
+}
+else {
+var valid33 = true;
+}
+if(valid33){
+if(data96.idempotencyKey !== undefined){
+let data101 = data96.idempotencyKey;
+const _errs237 = errors;
+if(typeof data101 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/idempotencyKey",schemaPath:"#/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.policy.properties.retries.properties.idempotencyKey,data:data101}];
+return false;
+}
+var valid33 = _errs237 === errors;
+}
+else {
+var valid33 = true;
+}
+if(valid33){
+if(data96.maxBodyBytes !== undefined){
+let data102 = data96.maxBodyBytes;
+const _errs239 = errors;
+if(!((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data102}];
+return false;
+}
+if(errors === _errs239){
+if(typeof data102 == "number"){
+if(data102 > 16777216 || isNaN(data102)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data102}];
+return false;
+}
+else {
+if(data102 < 0 || isNaN(data102)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data102}];
+return false;
+}
+}
+}
+}
+var valid33 = _errs239 === errors;
+}
+else {
+var valid33 = true;
+}
+if(valid33){
+if(data96.budgetPercent !== undefined){
+let data103 = data96.budgetPercent;
+const _errs241 = errors;
+if(!((typeof data103 == "number") && (!(data103 % 1) && !isNaN(data103)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data103}];
+return false;
+}
+if(errors === _errs241){
+if(typeof data103 == "number"){
+if(data103 > 100 || isNaN(data103)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data103}];
+return false;
+}
+else {
+if(data103 < 0 || isNaN(data103)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data103}];
+return false;
+}
+}
+}
+}
+var valid33 = _errs241 === errors;
+}
+else {
+var valid33 = true;
+}
+if(valid33){
+if(data96.budgetMinPerSecond !== undefined){
+let data104 = data96.budgetMinPerSecond;
+const _errs243 = errors;
+if(!((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104)))){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data104}];
+return false;
+}
+if(errors === _errs243){
+if(typeof data104 == "number"){
+if(data104 > 10000 || isNaN(data104)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data104}];
+return false;
+}
+else {
+if(data104 < 0 || isNaN(data104)){
+validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data104}];
+return false;
+}
+}
+}
+}
+var valid33 = _errs243 === errors;
+}
+else {
+var valid33 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/retries",schemaPath:"#/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.retries.type,parentSchema:schema11.properties.policy.properties.retries,data:data96}];
+return false;
+}
+}
+var valid30 = _errs222 === errors;
 }
 else {
 var valid30 = true;
-const len6 = data91.length;
-for(let i6=0; i6<len6; i6++){
-let data92 = data91[i6];
-const _errs219 = errors;
-if(!((typeof data92 == "number") && (!(data92 % 1) && !isNaN(data92)))){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i6,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data92}];
-return false;
-}
-if(errors === _errs219){
-if(typeof data92 == "number"){
-if(data92 > 599 || isNaN(data92)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i6,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data92}];
-return false;
-}
-else {
-if(data92 < 400 || isNaN(data92)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus/" + i6,schemaPath:"#/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus.items,data:data92}];
-return false;
-}
-}
-}
-}
-var valid30 = _errs219 === errors;
-if(!valid30){
-break;
-}
 }
 if(valid30){
-let i7 = data91.length;
-let j0;
-if(i7 > 1){
-const indices0 = {};
-for(;i7--;){
-let item0 = data91[i7];
-if(!((typeof item0 == "number") && (!(item0 % 1) && !isNaN(item0)))){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i7, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i7+" are identical)",schema:true,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data91}];
-return false;
-break;
-}
-indices0[item0] = i7;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/retries/onStatus",schemaPath:"#/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.policy.properties.retries.properties.onStatus,data:data91}];
-return false;
-}
-}
-var valid28 = _errs217 === errors;
-}
-else {
-var valid28 = true;
-}
-if(valid28){
-if(data88.idempotencyKey !== undefined){
-let data93 = data88.idempotencyKey;
-const _errs221 = errors;
-if(typeof data93 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/idempotencyKey",schemaPath:"#/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.policy.properties.retries.properties.idempotencyKey,data:data93}];
-return false;
-}
-var valid28 = _errs221 === errors;
-}
-else {
-var valid28 = true;
-}
-if(valid28){
-if(data88.maxBodyBytes !== undefined){
-let data94 = data88.maxBodyBytes;
-const _errs223 = errors;
-if(!((typeof data94 == "number") && (!(data94 % 1) && !isNaN(data94)))){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data94}];
-return false;
-}
-if(errors === _errs223){
-if(typeof data94 == "number"){
-if(data94 > 16777216 || isNaN(data94)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data94}];
-return false;
-}
-else {
-if(data94 < 0 || isNaN(data94)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.maxBodyBytes,data:data94}];
-return false;
-}
-}
-}
-}
-var valid28 = _errs223 === errors;
-}
-else {
-var valid28 = true;
-}
-if(valid28){
-if(data88.budgetPercent !== undefined){
-let data95 = data88.budgetPercent;
-const _errs225 = errors;
-if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data95}];
-return false;
-}
-if(errors === _errs225){
-if(typeof data95 == "number"){
-if(data95 > 100 || isNaN(data95)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data95}];
-return false;
-}
-else {
-if(data95 < 0 || isNaN(data95)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetPercent",schemaPath:"#/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.budgetPercent,data:data95}];
-return false;
-}
-}
-}
-}
-var valid28 = _errs225 === errors;
-}
-else {
-var valid28 = true;
-}
-if(valid28){
-if(data88.budgetMinPerSecond !== undefined){
-let data96 = data88.budgetMinPerSecond;
-const _errs227 = errors;
-if(!((typeof data96 == "number") && (!(data96 % 1) && !isNaN(data96)))){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data96}];
-return false;
-}
-if(errors === _errs227){
-if(typeof data96 == "number"){
-if(data96 > 10000 || isNaN(data96)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data96}];
-return false;
-}
-else {
-if(data96 < 0 || isNaN(data96)){
-validate10.errors = [{instancePath:instancePath+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data96}];
-return false;
-}
-}
-}
-}
-var valid28 = _errs227 === errors;
-}
-else {
-var valid28 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/retries",schemaPath:"#/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.retries.type,parentSchema:schema11.properties.policy.properties.retries,data:data88}];
-return false;
-}
-}
-var valid25 = _errs206 === errors;
-}
-else {
-var valid25 = true;
-}
-if(valid25){
-if(data82.healthCheck !== undefined){
-let data97 = data82.healthCheck;
-const _errs229 = errors;
-if(errors === _errs229){
-if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
-const _errs231 = errors;
-for(const key19 in data97){
-if(!(((((((key19 === "path") || (key19 === "intervalMs")) || (key19 === "timeoutMs")) || (key19 === "healthyThreshold")) || (key19 === "unhealthyThreshold")) || (key19 === "expectedStatuses")) || (key19 === "host"))){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck",schemaPath:"#/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.healthCheck,data:data97}];
+if(data90.healthCheck !== undefined){
+let data105 = data90.healthCheck;
+const _errs245 = errors;
+if(errors === _errs245){
+if(data105 && typeof data105 == "object" && !Array.isArray(data105)){
+const _errs247 = errors;
+for(const key20 in data105){
+if(!(((((((key20 === "path") || (key20 === "intervalMs")) || (key20 === "timeoutMs")) || (key20 === "healthyThreshold")) || (key20 === "unhealthyThreshold")) || (key20 === "expectedStatuses")) || (key20 === "host"))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck",schemaPath:"#/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.healthCheck,data:data105}];
 return false;
 break;
 }
 }
-if(_errs231 === errors){
-if(data97.path !== undefined){
-let data98 = data97.path;
-const _errs232 = errors;
-const _errs233 = errors;
-let valid33 = false;
-const _errs234 = errors;
-if(errors === _errs234){
-if(typeof data98 === "string"){
-if(func3(data98) > 2048){
-const err22 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data98};
+if(_errs247 === errors){
+if(data105.path !== undefined){
+let data106 = data105.path;
+const _errs248 = errors;
+const _errs249 = errors;
+let valid38 = false;
+const _errs250 = errors;
+if(errors === _errs250){
+if(typeof data106 === "string"){
+if(func3(data106) > 2048){
+const err22 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data106};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -2810,8 +3064,8 @@ vErrors.push(err22);
 errors++;
 }
 else {
-if(func3(data98) < 1){
-const err23 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data98};
+if(func3(data106) < 1){
+const err23 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data106};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -2821,8 +3075,8 @@ vErrors.push(err23);
 errors++;
 }
 else {
-if(!pattern4.test(data98)){
-const err24 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data98};
+if(!pattern4.test(data106)){
+const err24 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data106};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -2835,7 +3089,7 @@ errors++;
 }
 }
 else {
-const err25 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data98};
+const err25 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data106};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -2845,12 +3099,12 @@ vErrors.push(err25);
 errors++;
 }
 }
-var _valid5 = _errs234 === errors;
-valid33 = valid33 || _valid5;
-if(!valid33){
-const _errs236 = errors;
-if(data98 !== null){
-const err26 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data98};
+var _valid5 = _errs250 === errors;
+valid38 = valid38 || _valid5;
+if(!valid38){
+const _errs252 = errors;
+if(data106 !== null){
+const err26 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data106};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -2859,11 +3113,11 @@ vErrors.push(err26);
 }
 errors++;
 }
-var _valid5 = _errs236 === errors;
-valid33 = valid33 || _valid5;
+var _valid5 = _errs252 === errors;
+valid38 = valid38 || _valid5;
 }
-if(!valid33){
-const err27 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path,data:data98};
+if(!valid38){
+const err27 = {instancePath:instancePath+"/policy/healthCheck/path",schemaPath:"#/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.policy.properties.healthCheck.properties.path,data:data106};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -2875,419 +3129,419 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs233;
+errors = _errs249;
 if(vErrors !== null){
-if(_errs233){
-vErrors.length = _errs233;
+if(_errs249){
+vErrors.length = _errs249;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid32 = _errs232 === errors;
+var valid37 = _errs248 === errors;
 }
 else {
-var valid32 = true;
-}
-if(valid32){
-if(data97.intervalMs !== undefined){
-let data99 = data97.intervalMs;
-const _errs238 = errors;
-if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data99}];
-return false;
-}
-if(errors === _errs238){
-if(typeof data99 == "number"){
-if(data99 > 86400000 || isNaN(data99)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data99}];
-return false;
-}
-else {
-if(data99 < 1 || isNaN(data99)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data99}];
-return false;
-}
-}
-}
-}
-var valid32 = _errs238 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data97.timeoutMs !== undefined){
-let data100 = data97.timeoutMs;
-const _errs240 = errors;
-if(!((typeof data100 == "number") && (!(data100 % 1) && !isNaN(data100)))){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data100}];
-return false;
-}
-if(errors === _errs240){
-if(typeof data100 == "number"){
-if(data100 > 86400000 || isNaN(data100)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data100}];
-return false;
-}
-else {
-if(data100 < 1 || isNaN(data100)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data100}];
-return false;
-}
-}
-}
-}
-var valid32 = _errs240 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data97.healthyThreshold !== undefined){
-let data101 = data97.healthyThreshold;
-const _errs242 = errors;
-if(!((typeof data101 == "number") && (!(data101 % 1) && !isNaN(data101)))){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data101}];
-return false;
-}
-if(errors === _errs242){
-if(typeof data101 == "number"){
-if(data101 > 100 || isNaN(data101)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data101}];
-return false;
-}
-else {
-if(data101 < 1 || isNaN(data101)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data101}];
-return false;
-}
-}
-}
-}
-var valid32 = _errs242 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data97.unhealthyThreshold !== undefined){
-let data102 = data97.unhealthyThreshold;
-const _errs244 = errors;
-if(!((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102)))){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data102}];
-return false;
-}
-if(errors === _errs244){
-if(typeof data102 == "number"){
-if(data102 > 100 || isNaN(data102)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data102}];
-return false;
-}
-else {
-if(data102 < 1 || isNaN(data102)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data102}];
-return false;
-}
-}
-}
-}
-var valid32 = _errs244 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data97.expectedStatuses !== undefined){
-let data103 = data97.expectedStatuses;
-const _errs246 = errors;
-if(errors === _errs246){
-if(Array.isArray(data103)){
-if(data103.length > 64){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data103}];
-return false;
-}
-else {
-var valid34 = true;
-const len7 = data103.length;
-for(let i8=0; i8<len7; i8++){
-let data104 = data103[i8];
-const _errs248 = errors;
-if(!((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104)))){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i8,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data104}];
-return false;
-}
-if(errors === _errs248){
-if(typeof data104 == "number"){
-if(data104 > 599 || isNaN(data104)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i8,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data104}];
-return false;
-}
-else {
-if(data104 < 100 || isNaN(data104)){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i8,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data104}];
-return false;
-}
-}
-}
-}
-var valid34 = _errs248 === errors;
-if(!valid34){
-break;
-}
-}
-if(valid34){
-let i9 = data103.length;
-let j1;
-if(i9 > 1){
-const indices1 = {};
-for(;i9--;){
-let item1 = data103[i9];
-if(!((typeof item1 == "number") && (!(item1 % 1) && !isNaN(item1)))){
-continue;
-}
-if(typeof indices1[item1] == "number"){
-j1 = indices1[item1];
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i9+" are identical)",schema:true,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data103}];
-return false;
-break;
-}
-indices1[item1] = i9;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data103}];
-return false;
-}
-}
-var valid32 = _errs246 === errors;
-}
-else {
-var valid32 = true;
-}
-if(valid32){
-if(data97.host !== undefined){
-let data105 = data97.host;
-const _errs250 = errors;
-if(errors === _errs250){
-if(typeof data105 === "string"){
-if(func3(data105) > 253){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data105}];
-return false;
-}
-else {
-if(func3(data105) < 1){
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data105}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data105}];
-return false;
-}
-}
-var valid32 = _errs250 === errors;
-}
-else {
-var valid32 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/healthCheck",schemaPath:"#/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.policy.properties.healthCheck,data:data97}];
-return false;
-}
-}
-var valid25 = _errs229 === errors;
-}
-else {
-var valid25 = true;
-}
-if(valid25){
-if(data82.outlier !== undefined){
-let data106 = data82.outlier;
-const _errs252 = errors;
-if(errors === _errs252){
-if(data106 && typeof data106 == "object" && !Array.isArray(data106)){
+var valid37 = true;
+}
+if(valid37){
+if(data105.intervalMs !== undefined){
+let data107 = data105.intervalMs;
 const _errs254 = errors;
-for(const key20 in data106){
-if(!(((((key20 === "consecutiveFailures") || (key20 === "on5xx")) || (key20 === "baseEjectionMs")) || (key20 === "maxEjectionMs")) || (key20 === "maxEjectionPercent"))){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier",schemaPath:"#/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.outlier,data:data106}];
-return false;
-break;
-}
-}
-if(_errs254 === errors){
-if(data106.consecutiveFailures !== undefined){
-let data107 = data106.consecutiveFailures;
-const _errs255 = errors;
 if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data107}];
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data107}];
 return false;
 }
-if(errors === _errs255){
+if(errors === _errs254){
 if(typeof data107 == "number"){
-if(data107 > 1000 || isNaN(data107)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data107}];
+if(data107 > 86400000 || isNaN(data107)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data107}];
 return false;
 }
 else {
 if(data107 < 1 || isNaN(data107)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data107}];
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.intervalMs,data:data107}];
 return false;
 }
 }
 }
 }
-var valid36 = _errs255 === errors;
+var valid37 = _errs254 === errors;
 }
 else {
-var valid36 = true;
+var valid37 = true;
 }
-if(valid36){
-if(data106.on5xx !== undefined){
-let data108 = data106.on5xx;
-const _errs257 = errors;
-if(typeof data108 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/on5xx",schemaPath:"#/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.policy.properties.outlier.properties.on5xx,data:data108}];
+if(valid37){
+if(data105.timeoutMs !== undefined){
+let data108 = data105.timeoutMs;
+const _errs256 = errors;
+if(!((typeof data108 == "number") && (!(data108 % 1) && !isNaN(data108)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data108}];
 return false;
 }
-var valid36 = _errs257 === errors;
+if(errors === _errs256){
+if(typeof data108 == "number"){
+if(data108 > 86400000 || isNaN(data108)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data108}];
+return false;
 }
 else {
-var valid36 = true;
+if(data108 < 1 || isNaN(data108)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.timeoutMs,data:data108}];
+return false;
 }
-if(valid36){
-if(data106.baseEjectionMs !== undefined){
-let data109 = data106.baseEjectionMs;
-const _errs259 = errors;
+}
+}
+}
+var valid37 = _errs256 === errors;
+}
+else {
+var valid37 = true;
+}
+if(valid37){
+if(data105.healthyThreshold !== undefined){
+let data109 = data105.healthyThreshold;
+const _errs258 = errors;
 if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data109}];
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data109}];
 return false;
 }
-if(errors === _errs259){
+if(errors === _errs258){
 if(typeof data109 == "number"){
-if(data109 > 86400000 || isNaN(data109)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data109}];
+if(data109 > 100 || isNaN(data109)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data109}];
 return false;
 }
 else {
 if(data109 < 1 || isNaN(data109)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data109}];
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data109}];
 return false;
 }
 }
 }
 }
-var valid36 = _errs259 === errors;
+var valid37 = _errs258 === errors;
 }
 else {
-var valid36 = true;
+var valid37 = true;
 }
-if(valid36){
-if(data106.maxEjectionMs !== undefined){
-let data110 = data106.maxEjectionMs;
-const _errs261 = errors;
+if(valid37){
+if(data105.unhealthyThreshold !== undefined){
+let data110 = data105.unhealthyThreshold;
+const _errs260 = errors;
 if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data110}];
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data110}];
 return false;
 }
-if(errors === _errs261){
+if(errors === _errs260){
 if(typeof data110 == "number"){
-if(data110 > 86400000 || isNaN(data110)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data110}];
+if(data110 > 100 || isNaN(data110)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data110}];
 return false;
 }
 else {
 if(data110 < 1 || isNaN(data110)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data110}];
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data110}];
 return false;
 }
 }
 }
 }
-var valid36 = _errs261 === errors;
+var valid37 = _errs260 === errors;
 }
 else {
-var valid36 = true;
+var valid37 = true;
 }
-if(valid36){
-if(data106.maxEjectionPercent !== undefined){
-let data111 = data106.maxEjectionPercent;
-const _errs263 = errors;
-if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data111}];
-return false;
-}
-if(errors === _errs263){
-if(typeof data111 == "number"){
-if(data111 > 100 || isNaN(data111)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data111}];
+if(valid37){
+if(data105.expectedStatuses !== undefined){
+let data111 = data105.expectedStatuses;
+const _errs262 = errors;
+if(errors === _errs262){
+if(Array.isArray(data111)){
+if(data111.length > 64){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data111}];
 return false;
 }
 else {
-if(data111 < 0 || isNaN(data111)){
-validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data111}];
+var valid39 = true;
+const len9 = data111.length;
+for(let i12=0; i12<len9; i12++){
+let data112 = data111[i12];
+const _errs264 = errors;
+if(!((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112)))){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i12,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data112}];
+return false;
+}
+if(errors === _errs264){
+if(typeof data112 == "number"){
+if(data112 > 599 || isNaN(data112)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i12,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data112}];
+return false;
+}
+else {
+if(data112 < 100 || isNaN(data112)){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses/" + i12,schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data112}];
 return false;
 }
 }
 }
 }
-var valid36 = _errs263 === errors;
+var valid39 = _errs264 === errors;
+if(!valid39){
+break;
+}
+}
+if(valid39){
+let i13 = data111.length;
+let j3;
+if(i13 > 1){
+const indices2 = {};
+for(;i13--;){
+let item2 = data111[i13];
+if(!((typeof item2 == "number") && (!(item2 % 1) && !isNaN(item2)))){
+continue;
+}
+if(typeof indices2[item2] == "number"){
+j3 = indices2[item2];
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i13, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i13+" are identical)",schema:true,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data111}];
+return false;
+break;
+}
+indices2[item2] = i13;
+}
+}
+}
+}
 }
 else {
-var valid36 = true;
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/outlier",schemaPath:"#/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.outlier.type,parentSchema:schema11.properties.policy.properties.outlier,data:data106}];
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data111}];
 return false;
 }
 }
-var valid25 = _errs252 === errors;
+var valid37 = _errs262 === errors;
 }
 else {
-var valid25 = true;
+var valid37 = true;
 }
-if(valid25){
-if(data82.limits !== undefined){
-let data112 = data82.limits;
-const _errs265 = errors;
-if(errors === _errs265){
-if(data112 && typeof data112 == "object" && !Array.isArray(data112)){
-const _errs267 = errors;
-for(const key21 in data112){
-if(!(((key21 === "maxConcurrentPerUpstream") || (key21 === "maxQueue")) || (key21 === "queueTimeoutMs"))){
-validate10.errors = [{instancePath:instancePath+"/policy/limits",schemaPath:"#/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.limits,data:data112}];
+if(valid37){
+if(data105.host !== undefined){
+let data113 = data105.host;
+const _errs266 = errors;
+if(errors === _errs266){
+if(typeof data113 === "string"){
+if(func3(data113) > 253){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data113}];
+return false;
+}
+else {
+if(func3(data113) < 1){
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data113}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck/host",schemaPath:"#/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.policy.properties.healthCheck.properties.host,data:data113}];
+return false;
+}
+}
+var valid37 = _errs266 === errors;
+}
+else {
+var valid37 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/healthCheck",schemaPath:"#/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.policy.properties.healthCheck,data:data105}];
+return false;
+}
+}
+var valid30 = _errs245 === errors;
+}
+else {
+var valid30 = true;
+}
+if(valid30){
+if(data90.outlier !== undefined){
+let data114 = data90.outlier;
+const _errs268 = errors;
+if(errors === _errs268){
+if(data114 && typeof data114 == "object" && !Array.isArray(data114)){
+const _errs270 = errors;
+for(const key21 in data114){
+if(!(((((key21 === "consecutiveFailures") || (key21 === "on5xx")) || (key21 === "baseEjectionMs")) || (key21 === "maxEjectionMs")) || (key21 === "maxEjectionPercent"))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier",schemaPath:"#/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.outlier,data:data114}];
 return false;
 break;
 }
 }
-if(_errs267 === errors){
-if(data112.maxConcurrentPerUpstream !== undefined){
-let data113 = data112.maxConcurrentPerUpstream;
-const _errs268 = errors;
-const _errs269 = errors;
-let valid38 = false;
-const _errs270 = errors;
-if(!((typeof data113 == "number") && (!(data113 % 1) && !isNaN(data113)))){
-const err28 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data113};
+if(_errs270 === errors){
+if(data114.consecutiveFailures !== undefined){
+let data115 = data114.consecutiveFailures;
+const _errs271 = errors;
+if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data115}];
+return false;
+}
+if(errors === _errs271){
+if(typeof data115 == "number"){
+if(data115 > 1000 || isNaN(data115)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data115}];
+return false;
+}
+else {
+if(data115 < 1 || isNaN(data115)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.consecutiveFailures,data:data115}];
+return false;
+}
+}
+}
+}
+var valid41 = _errs271 === errors;
+}
+else {
+var valid41 = true;
+}
+if(valid41){
+if(data114.on5xx !== undefined){
+let data116 = data114.on5xx;
+const _errs273 = errors;
+if(typeof data116 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/on5xx",schemaPath:"#/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.policy.properties.outlier.properties.on5xx,data:data116}];
+return false;
+}
+var valid41 = _errs273 === errors;
+}
+else {
+var valid41 = true;
+}
+if(valid41){
+if(data114.baseEjectionMs !== undefined){
+let data117 = data114.baseEjectionMs;
+const _errs275 = errors;
+if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data117}];
+return false;
+}
+if(errors === _errs275){
+if(typeof data117 == "number"){
+if(data117 > 86400000 || isNaN(data117)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data117}];
+return false;
+}
+else {
+if(data117 < 1 || isNaN(data117)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.baseEjectionMs,data:data117}];
+return false;
+}
+}
+}
+}
+var valid41 = _errs275 === errors;
+}
+else {
+var valid41 = true;
+}
+if(valid41){
+if(data114.maxEjectionMs !== undefined){
+let data118 = data114.maxEjectionMs;
+const _errs277 = errors;
+if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data118}];
+return false;
+}
+if(errors === _errs277){
+if(typeof data118 == "number"){
+if(data118 > 86400000 || isNaN(data118)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data118}];
+return false;
+}
+else {
+if(data118 < 1 || isNaN(data118)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionMs,data:data118}];
+return false;
+}
+}
+}
+}
+var valid41 = _errs277 === errors;
+}
+else {
+var valid41 = true;
+}
+if(valid41){
+if(data114.maxEjectionPercent !== undefined){
+let data119 = data114.maxEjectionPercent;
+const _errs279 = errors;
+if(!((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119)))){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data119}];
+return false;
+}
+if(errors === _errs279){
+if(typeof data119 == "number"){
+if(data119 > 100 || isNaN(data119)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data119}];
+return false;
+}
+else {
+if(data119 < 0 || isNaN(data119)){
+validate10.errors = [{instancePath:instancePath+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data119}];
+return false;
+}
+}
+}
+}
+var valid41 = _errs279 === errors;
+}
+else {
+var valid41 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/outlier",schemaPath:"#/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.outlier.type,parentSchema:schema11.properties.policy.properties.outlier,data:data114}];
+return false;
+}
+}
+var valid30 = _errs268 === errors;
+}
+else {
+var valid30 = true;
+}
+if(valid30){
+if(data90.limits !== undefined){
+let data120 = data90.limits;
+const _errs281 = errors;
+if(errors === _errs281){
+if(data120 && typeof data120 == "object" && !Array.isArray(data120)){
+const _errs283 = errors;
+for(const key22 in data120){
+if(!(((key22 === "maxConcurrentPerUpstream") || (key22 === "maxQueue")) || (key22 === "queueTimeoutMs"))){
+validate10.errors = [{instancePath:instancePath+"/policy/limits",schemaPath:"#/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.limits,data:data120}];
+return false;
+break;
+}
+}
+if(_errs283 === errors){
+if(data120.maxConcurrentPerUpstream !== undefined){
+let data121 = data120.maxConcurrentPerUpstream;
+const _errs284 = errors;
+const _errs285 = errors;
+let valid43 = false;
+const _errs286 = errors;
+if(!((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121)))){
+const err28 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data121};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -3296,10 +3550,10 @@ vErrors.push(err28);
 }
 errors++;
 }
-if(errors === _errs270){
-if(typeof data113 == "number"){
-if(data113 > 1000000 || isNaN(data113)){
-const err29 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data113};
+if(errors === _errs286){
+if(typeof data121 == "number"){
+if(data121 > 1000000 || isNaN(data121)){
+const err29 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data121};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -3309,8 +3563,8 @@ vErrors.push(err29);
 errors++;
 }
 else {
-if(data113 < 1 || isNaN(data113)){
-const err30 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data113};
+if(data121 < 1 || isNaN(data121)){
+const err30 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data121};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -3322,12 +3576,12 @@ errors++;
 }
 }
 }
-var _valid6 = _errs270 === errors;
-valid38 = valid38 || _valid6;
-if(!valid38){
-const _errs272 = errors;
-if(data113 !== null){
-const err31 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data113};
+var _valid6 = _errs286 === errors;
+valid43 = valid43 || _valid6;
+if(!valid43){
+const _errs288 = errors;
+if(data121 !== null){
+const err31 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data121};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -3336,11 +3590,11 @@ vErrors.push(err31);
 }
 errors++;
 }
-var _valid6 = _errs272 === errors;
-valid38 = valid38 || _valid6;
+var _valid6 = _errs288 === errors;
+valid43 = valid43 || _valid6;
 }
-if(!valid38){
-const err32 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data113};
+if(!valid43){
+const err32 = {instancePath:instancePath+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data121};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -3352,129 +3606,129 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs269;
+errors = _errs285;
 if(vErrors !== null){
-if(_errs269){
-vErrors.length = _errs269;
+if(_errs285){
+vErrors.length = _errs285;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid37 = _errs268 === errors;
+var valid42 = _errs284 === errors;
 }
 else {
-var valid37 = true;
+var valid42 = true;
 }
-if(valid37){
-if(data112.maxQueue !== undefined){
-let data114 = data112.maxQueue;
-const _errs274 = errors;
-if(!((typeof data114 == "number") && (!(data114 % 1) && !isNaN(data114)))){
-validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data114}];
+if(valid42){
+if(data120.maxQueue !== undefined){
+let data122 = data120.maxQueue;
+const _errs290 = errors;
+if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data122}];
 return false;
 }
-if(errors === _errs274){
-if(typeof data114 == "number"){
-if(data114 > 1000000 || isNaN(data114)){
-validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data114}];
-return false;
-}
-else {
-if(data114 < 0 || isNaN(data114)){
-validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data114}];
-return false;
-}
-}
-}
-}
-var valid37 = _errs274 === errors;
-}
-else {
-var valid37 = true;
-}
-if(valid37){
-if(data112.queueTimeoutMs !== undefined){
-let data115 = data112.queueTimeoutMs;
-const _errs276 = errors;
-if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
-validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data115}];
-return false;
-}
-if(errors === _errs276){
-if(typeof data115 == "number"){
-if(data115 > 86400000 || isNaN(data115)){
-validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data115}];
+if(errors === _errs290){
+if(typeof data122 == "number"){
+if(data122 > 1000000 || isNaN(data122)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data122}];
 return false;
 }
 else {
-if(data115 < 1 || isNaN(data115)){
-validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data115}];
+if(data122 < 0 || isNaN(data122)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/maxQueue",schemaPath:"#/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.limits.properties.maxQueue,data:data122}];
 return false;
 }
 }
 }
 }
-var valid37 = _errs276 === errors;
+var valid42 = _errs290 === errors;
 }
 else {
-var valid37 = true;
+var valid42 = true;
 }
+if(valid42){
+if(data120.queueTimeoutMs !== undefined){
+let data123 = data120.queueTimeoutMs;
+const _errs292 = errors;
+if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data123}];
+return false;
 }
-}
-}
+if(errors === _errs292){
+if(typeof data123 == "number"){
+if(data123 > 86400000 || isNaN(data123)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data123}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/policy/limits",schemaPath:"#/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.limits.type,parentSchema:schema11.properties.policy.properties.limits,data:data112}];
+if(data123 < 1 || isNaN(data123)){
+validate10.errors = [{instancePath:instancePath+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.policy.properties.limits.properties.queueTimeoutMs,data:data123}];
 return false;
 }
 }
-var valid25 = _errs265 === errors;
+}
+}
+var valid42 = _errs292 === errors;
 }
 else {
-var valid25 = true;
+var valid42 = true;
 }
-if(valid25){
-if(data82.loadBalancing !== undefined){
-let data116 = data82.loadBalancing;
-const _errs278 = errors;
-if(errors === _errs278){
-if(data116 && typeof data116 == "object" && !Array.isArray(data116)){
-const _errs280 = errors;
-for(const key22 in data116){
-if(!(((key22 === "algorithm") || (key22 === "hashOn")) || (key22 === "slowStartMs"))){
-validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing",schemaPath:"#/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing,data:data116}];
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/limits",schemaPath:"#/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.limits.type,parentSchema:schema11.properties.policy.properties.limits,data:data120}];
+return false;
+}
+}
+var valid30 = _errs281 === errors;
+}
+else {
+var valid30 = true;
+}
+if(valid30){
+if(data90.loadBalancing !== undefined){
+let data124 = data90.loadBalancing;
+const _errs294 = errors;
+if(errors === _errs294){
+if(data124 && typeof data124 == "object" && !Array.isArray(data124)){
+const _errs296 = errors;
+for(const key23 in data124){
+if(!(((key23 === "algorithm") || (key23 === "hashOn")) || (key23 === "slowStartMs"))){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing",schemaPath:"#/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing,data:data124}];
 return false;
 break;
 }
 }
-if(_errs280 === errors){
-if(data116.algorithm !== undefined){
-let data117 = data116.algorithm;
-const _errs281 = errors;
-if(!(((data117 === "round-robin") || (data117 === "least-request")) || (data117 === "consistent-hash"))){
-validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.algorithm,data:data117}];
+if(_errs296 === errors){
+if(data124.algorithm !== undefined){
+let data125 = data124.algorithm;
+const _errs297 = errors;
+if(!(((data125 === "round-robin") || (data125 === "least-request")) || (data125 === "consistent-hash"))){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.algorithm,data:data125}];
 return false;
 }
-var valid39 = _errs281 === errors;
+var valid44 = _errs297 === errors;
 }
 else {
-var valid39 = true;
+var valid44 = true;
 }
-if(valid39){
-if(data116.hashOn !== undefined){
-let data118 = data116.hashOn;
-const _errs282 = errors;
-const _errs283 = errors;
-let valid40 = false;
+if(valid44){
+if(data124.hashOn !== undefined){
+let data126 = data124.hashOn;
+const _errs298 = errors;
+const _errs299 = errors;
+let valid45 = false;
 let passing1 = null;
-const _errs284 = errors;
-if(errors === _errs284){
-if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
-let missing8;
-if((data118.header === undefined) && (missing8 = "header")){
-const err33 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data118};
+const _errs300 = errors;
+if(errors === _errs300){
+if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
+let missing7;
+if((data126.header === undefined) && (missing7 = "header")){
+const err33 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data126};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -3484,10 +3738,10 @@ vErrors.push(err33);
 errors++;
 }
 else {
-const _errs286 = errors;
-for(const key23 in data118){
-if(!(key23 === "header")){
-const err34 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data118};
+const _errs302 = errors;
+for(const key24 in data126){
+if(!(key24 === "header")){
+const err34 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data126};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -3498,14 +3752,14 @@ errors++;
 break;
 }
 }
-if(_errs286 === errors){
-if(data118.header !== undefined){
-let data119 = data118.header;
-const _errs287 = errors;
-if(errors === _errs287){
-if(typeof data119 === "string"){
-if(func3(data119) > 256){
-const err35 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data119};
+if(_errs302 === errors){
+if(data126.header !== undefined){
+let data127 = data126.header;
+const _errs303 = errors;
+if(errors === _errs303){
+if(typeof data127 === "string"){
+if(func3(data127) > 256){
+const err35 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data127};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -3515,8 +3769,8 @@ vErrors.push(err35);
 errors++;
 }
 else {
-if(!pattern5.test(data119)){
-const err36 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data119};
+if(!pattern5.test(data127)){
+const err36 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data127};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -3528,7 +3782,7 @@ errors++;
 }
 }
 else {
-const err37 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data119};
+const err37 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data127};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -3543,7 +3797,7 @@ errors++;
 }
 }
 else {
-const err38 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data118};
+const err38 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data126};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -3553,17 +3807,17 @@ vErrors.push(err38);
 errors++;
 }
 }
-var _valid7 = _errs284 === errors;
+var _valid7 = _errs300 === errors;
 if(_valid7){
-valid40 = true;
+valid45 = true;
 passing1 = 0;
 }
-const _errs289 = errors;
-if(errors === _errs289){
-if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
-let missing9;
-if((data118.cookie === undefined) && (missing9 = "cookie")){
-const err39 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data118};
+const _errs305 = errors;
+if(errors === _errs305){
+if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
+let missing8;
+if((data126.cookie === undefined) && (missing8 = "cookie")){
+const err39 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data126};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -3573,10 +3827,10 @@ vErrors.push(err39);
 errors++;
 }
 else {
-const _errs291 = errors;
-for(const key24 in data118){
-if(!(key24 === "cookie")){
-const err40 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data118};
+const _errs307 = errors;
+for(const key25 in data126){
+if(!(key25 === "cookie")){
+const err40 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data126};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -3587,14 +3841,14 @@ errors++;
 break;
 }
 }
-if(_errs291 === errors){
-if(data118.cookie !== undefined){
-let data120 = data118.cookie;
-const _errs292 = errors;
-if(errors === _errs292){
-if(typeof data120 === "string"){
-if(func3(data120) > 256){
-const err41 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data120};
+if(_errs307 === errors){
+if(data126.cookie !== undefined){
+let data128 = data126.cookie;
+const _errs308 = errors;
+if(errors === _errs308){
+if(typeof data128 === "string"){
+if(func3(data128) > 256){
+const err41 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data128};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -3604,8 +3858,8 @@ vErrors.push(err41);
 errors++;
 }
 else {
-if(!pattern5.test(data120)){
-const err42 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data120};
+if(!pattern5.test(data128)){
+const err42 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data128};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -3617,7 +3871,7 @@ errors++;
 }
 }
 else {
-const err43 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data120};
+const err43 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data128};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -3632,7 +3886,7 @@ errors++;
 }
 }
 else {
-const err44 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data118};
+const err44 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data126};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -3642,22 +3896,22 @@ vErrors.push(err44);
 errors++;
 }
 }
-var _valid7 = _errs289 === errors;
-if(_valid7 && valid40){
-valid40 = false;
+var _valid7 = _errs305 === errors;
+if(_valid7 && valid45){
+valid45 = false;
 passing1 = [passing1, 1];
 }
 else {
 if(_valid7){
-valid40 = true;
+valid45 = true;
 passing1 = 1;
 }
-const _errs294 = errors;
-if(errors === _errs294){
-if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
-let missing10;
-if((data118.clientAddress === undefined) && (missing10 = "clientAddress")){
-const err45 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing10},message:"must have required property '"+missing10+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data118};
+const _errs310 = errors;
+if(errors === _errs310){
+if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
+let missing9;
+if((data126.clientAddress === undefined) && (missing9 = "clientAddress")){
+const err45 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data126};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -3667,10 +3921,10 @@ vErrors.push(err45);
 errors++;
 }
 else {
-const _errs296 = errors;
-for(const key25 in data118){
-if(!(key25 === "clientAddress")){
-const err46 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data118};
+const _errs312 = errors;
+for(const key26 in data126){
+if(!(key26 === "clientAddress")){
+const err46 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data126};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -3681,11 +3935,11 @@ errors++;
 break;
 }
 }
-if(_errs296 === errors){
-if(data118.clientAddress !== undefined){
-let data121 = data118.clientAddress;
-if(true !== data121){
-const err47 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data121};
+if(_errs312 === errors){
+if(data126.clientAddress !== undefined){
+let data129 = data126.clientAddress;
+if(true !== data129){
+const err47 = {instancePath:instancePath+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data129};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -3699,7 +3953,7 @@ errors++;
 }
 }
 else {
-const err48 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data118};
+const err48 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data126};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -3709,20 +3963,20 @@ vErrors.push(err48);
 errors++;
 }
 }
-var _valid7 = _errs294 === errors;
-if(_valid7 && valid40){
-valid40 = false;
+var _valid7 = _errs310 === errors;
+if(_valid7 && valid45){
+valid45 = false;
 passing1 = [passing1, 2];
 }
 else {
 if(_valid7){
-valid40 = true;
+valid45 = true;
 passing1 = 2;
 }
 }
 }
-if(!valid40){
-const err49 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn,data:data118};
+if(!valid45){
+const err49 = {instancePath:instancePath+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing1},message:"must match exactly one schema in oneOf",schema:schema11.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.hashOn,data:data126};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -3734,274 +3988,583 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs283;
+errors = _errs299;
 if(vErrors !== null){
-if(_errs283){
-vErrors.length = _errs283;
+if(_errs299){
+vErrors.length = _errs299;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid39 = _errs282 === errors;
-}
-else {
-var valid39 = true;
-}
-if(valid39){
-if(data116.slowStartMs !== undefined){
-let data122 = data116.slowStartMs;
-const _errs298 = errors;
-if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
-validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data122}];
-return false;
-}
-if(errors === _errs298){
-if(typeof data122 == "number"){
-if(data122 > 3600000 || isNaN(data122)){
-validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data122}];
-return false;
-}
-else {
-if(data122 < 0 || isNaN(data122)){
-validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data122}];
-return false;
-}
-}
-}
-}
-var valid39 = _errs298 === errors;
-}
-else {
-var valid39 = true;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing",schemaPath:"#/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.policy.properties.loadBalancing,data:data116}];
-return false;
-}
-}
-var valid25 = _errs278 === errors;
-}
-else {
-var valid25 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.type,parentSchema:schema11.properties.policy,data:data82}];
-return false;
-}
-}
-var valid0 = _errs188 === errors;
-if(valid0){
-let data123 = data.notFoundStatus;
-const _errs300 = errors;
-if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data123}];
-return false;
-}
-if(!((((data123 === 404) || (data123 === 421)) || (data123 === 502)) || (data123 === 503))){
-validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data123}];
-return false;
-}
-var valid0 = _errs300 === errors;
-if(valid0){
-let data124 = data.clientHalfClose;
-const _errs302 = errors;
-if(!((data124 === "abort") || (data124 === "finish"))){
-validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data124}];
-return false;
-}
-var valid0 = _errs302 === errors;
-if(valid0){
-let data125 = data.routes;
-const _errs303 = errors;
-if(errors === _errs303){
-if(Array.isArray(data125)){
-if(data125.length > 100000){
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data125}];
-return false;
+var valid44 = _errs298 === errors;
 }
 else {
 var valid44 = true;
-const len8 = data125.length;
-for(let i10=0; i10<len8; i10++){
-let data126 = data125[i10];
-const _errs305 = errors;
-if(errors === _errs305){
-if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
-if(data126.stripPrefix === undefined){
-data126.stripPrefix = false;
 }
-if(data126.preserveHost === undefined){
-data126.preserveHost = false;
-}
-let missing11;
-if((((data126.id === undefined) && (missing11 = "id")) || ((data126.pathPrefix === undefined) && (missing11 = "pathPrefix"))) || ((data126.upstreams === undefined) && (missing11 = "upstreams"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing11},message:"must have required property '"+missing11+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data126}];
-return false;
-}
-else {
-const _errs307 = errors;
-for(const key26 in data126){
-if(!(func2.call(schema11.properties.routes.items.properties, key26))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data126}];
-return false;
-break;
-}
-}
-if(_errs307 === errors){
-if(data126.id !== undefined){
-let data127 = data126.id;
-const _errs308 = errors;
-if(errors === _errs308){
-if(typeof data127 === "string"){
-if(!pattern0.test(data127)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data127}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data127}];
-return false;
-}
-}
-var valid45 = _errs308 === errors;
-}
-else {
-var valid45 = true;
-}
-if(valid45){
-if(data126.host !== undefined){
-let data128 = data126.host;
-const _errs310 = errors;
-if(errors === _errs310){
-if(typeof data128 === "string"){
-if(func3(data128) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data128}];
-return false;
-}
-else {
-if(func3(data128) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data128}];
-return false;
-}
-else {
-if(!pattern8.test(data128)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data128}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data128}];
-return false;
-}
-}
-var valid45 = _errs310 === errors;
-}
-else {
-var valid45 = true;
-}
-if(valid45){
-if(data126.pathPrefix !== undefined){
-let data129 = data126.pathPrefix;
-const _errs312 = errors;
-if(errors === _errs312){
-if(typeof data129 === "string"){
-if(func3(data129) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data129}];
-return false;
-}
-else {
-if(func3(data129) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data129}];
-return false;
-}
-else {
-if(!pattern4.test(data129)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data129}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data129}];
-return false;
-}
-}
-var valid45 = _errs312 === errors;
-}
-else {
-var valid45 = true;
-}
-if(valid45){
-if(data126.methods !== undefined){
-let data130 = data126.methods;
+if(valid44){
+if(data124.slowStartMs !== undefined){
+let data130 = data124.slowStartMs;
 const _errs314 = errors;
+if(!((typeof data130 == "number") && (!(data130 % 1) && !isNaN(data130)))){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data130}];
+return false;
+}
 if(errors === _errs314){
-if(Array.isArray(data130)){
-if(data130.length > 32){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data130}];
+if(typeof data130 == "number"){
+if(data130 > 3600000 || isNaN(data130)){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data130}];
 return false;
 }
 else {
-if(data130.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data130}];
+if(data130 < 0 || isNaN(data130)){
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data130}];
 return false;
 }
+}
+}
+}
+var valid44 = _errs314 === errors;
+}
 else {
-var valid46 = true;
-const len9 = data130.length;
-for(let i11=0; i11<len9; i11++){
-let data131 = data130[i11];
+var valid44 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy/loadBalancing",schemaPath:"#/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.policy.properties.loadBalancing,data:data124}];
+return false;
+}
+}
+var valid30 = _errs294 === errors;
+}
+else {
+var valid30 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/policy",schemaPath:"#/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.policy.type,parentSchema:schema11.properties.policy,data:data90}];
+return false;
+}
+}
+var valid0 = _errs204 === errors;
+if(valid0){
+let data131 = data.notFoundStatus;
 const _errs316 = errors;
-if(errors === _errs316){
-if(typeof data131 === "string"){
-if(!pattern5.test(data131)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods/" + i11,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data131}];
+if(!((typeof data131 == "number") && (!(data131 % 1) && !isNaN(data131)))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.notFoundStatus.type,parentSchema:schema11.properties.notFoundStatus,data:data131}];
 return false;
 }
+if(!((((data131 === 404) || (data131 === 421)) || (data131 === 502)) || (data131 === 503))){
+validate10.errors = [{instancePath:instancePath+"/notFoundStatus",schemaPath:"#/properties/notFoundStatus/enum",keyword:"enum",params:{allowedValues: schema11.properties.notFoundStatus.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.notFoundStatus.enum,parentSchema:schema11.properties.notFoundStatus,data:data131}];
+return false;
+}
+var valid0 = _errs316 === errors;
+if(valid0){
+let data132 = data.clientHalfClose;
+const _errs318 = errors;
+if(!((data132 === "abort") || (data132 === "finish"))){
+validate10.errors = [{instancePath:instancePath+"/clientHalfClose",schemaPath:"#/properties/clientHalfClose/enum",keyword:"enum",params:{allowedValues: schema11.properties.clientHalfClose.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.clientHalfClose.enum,parentSchema:schema11.properties.clientHalfClose,data:data132}];
+return false;
+}
+var valid0 = _errs318 === errors;
+if(valid0){
+if(data.acme !== undefined){
+let data133 = data.acme;
+const _errs319 = errors;
+if(errors === _errs319){
+if(data133 && typeof data133 == "object" && !Array.isArray(data133)){
+if(data133.challenges === undefined){
+data133.challenges = ["http-01","tls-alpn-01"];
+}
+if(data133.keyType === undefined){
+data133.keyType = "ec-p256";
+}
+let missing10;
+if((data133.directory === undefined) && (missing10 = "directory")){
+validate10.errors = [{instancePath:instancePath+"/acme",schemaPath:"#/properties/acme/required",keyword:"required",params:{missingProperty: missing10},message:"must have required property '"+missing10+"'",schema:schema11.properties.acme.required,parentSchema:schema11.properties.acme,data:data133}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods/" + i11,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data131}];
+const _errs321 = errors;
+for(const key27 in data133){
+if(!(((((((key27 === "directory") || (key27 === "email")) || (key27 === "caFile")) || (key27 === "challenges")) || (key27 === "renewBefore")) || (key27 === "keyType")) || (key27 === "externalAccountBinding"))){
+validate10.errors = [{instancePath:instancePath+"/acme",schemaPath:"#/properties/acme/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.acme,data:data133}];
 return false;
-}
-}
-var valid46 = _errs316 === errors;
-if(!valid46){
 break;
 }
 }
-if(valid46){
-let i12 = data130.length;
-let j2;
-if(i12 > 1){
-const indices2 = {};
-for(;i12--;){
-let item2 = data130[i12];
-if(typeof item2 !== "string"){
+if(_errs321 === errors){
+if(data133.directory !== undefined){
+let data134 = data133.directory;
+const _errs322 = errors;
+if(errors === _errs322){
+if(typeof data134 === "string"){
+if(func3(data134) > 2048){
+validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.acme.properties.directory,data:data134}];
+return false;
+}
+else {
+if(func3(data134) < 9){
+validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/minLength",keyword:"minLength",params:{limit: 9},message:"must NOT have fewer than 9 characters",schema:9,parentSchema:schema11.properties.acme.properties.directory,data:data134}];
+return false;
+}
+else {
+if(!pattern7.test(data134)){
+validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/pattern",keyword:"pattern",params:{pattern: "^https://[^\\s]+$"},message:"must match pattern \""+"^https://[^\\s]+$"+"\"",schema:"^https://[^\\s]+$",parentSchema:schema11.properties.acme.properties.directory,data:data134}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/directory",schemaPath:"#/properties/acme/properties/directory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.directory.type,parentSchema:schema11.properties.acme.properties.directory,data:data134}];
+return false;
+}
+}
+var valid49 = _errs322 === errors;
+}
+else {
+var valid49 = true;
+}
+if(valid49){
+if(data133.email !== undefined){
+let data135 = data133.email;
+const _errs324 = errors;
+if(errors === _errs324){
+if(typeof data135 === "string"){
+if(func3(data135) > 254){
+validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/maxLength",keyword:"maxLength",params:{limit: 254},message:"must NOT have more than 254 characters",schema:254,parentSchema:schema11.properties.acme.properties.email,data:data135}];
+return false;
+}
+else {
+if(func3(data135) < 3){
+validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.acme.properties.email,data:data135}];
+return false;
+}
+else {
+if(!pattern8.test(data135)){
+validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/pattern",keyword:"pattern",params:{pattern: "^[^@\\s:,]+@[^@\\s:,]+$"},message:"must match pattern \""+"^[^@\\s:,]+@[^@\\s:,]+$"+"\"",schema:"^[^@\\s:,]+@[^@\\s:,]+$",parentSchema:schema11.properties.acme.properties.email,data:data135}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/email",schemaPath:"#/properties/acme/properties/email/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.email.type,parentSchema:schema11.properties.acme.properties.email,data:data135}];
+return false;
+}
+}
+var valid49 = _errs324 === errors;
+}
+else {
+var valid49 = true;
+}
+if(valid49){
+if(data133.caFile !== undefined){
+let data136 = data133.caFile;
+const _errs326 = errors;
+if(errors === _errs326){
+if(typeof data136 === "string"){
+if(func3(data136) > 4096){
+validate10.errors = [{instancePath:instancePath+"/acme/caFile",schemaPath:"#/properties/acme/properties/caFile/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.acme.properties.caFile,data:data136}];
+return false;
+}
+else {
+if(func3(data136) < 1){
+validate10.errors = [{instancePath:instancePath+"/acme/caFile",schemaPath:"#/properties/acme/properties/caFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.acme.properties.caFile,data:data136}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/caFile",schemaPath:"#/properties/acme/properties/caFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.caFile.type,parentSchema:schema11.properties.acme.properties.caFile,data:data136}];
+return false;
+}
+}
+var valid49 = _errs326 === errors;
+}
+else {
+var valid49 = true;
+}
+if(valid49){
+let data137 = data133.challenges;
+const _errs328 = errors;
+if(errors === _errs328){
+if(Array.isArray(data137)){
+if(data137.length < 1){
+validate10.errors = [{instancePath:instancePath+"/acme/challenges",schemaPath:"#/properties/acme/properties/challenges/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.acme.properties.challenges,data:data137}];
+return false;
+}
+else {
+var valid50 = true;
+const len10 = data137.length;
+for(let i14=0; i14<len10; i14++){
+let data138 = data137[i14];
+const _errs330 = errors;
+if(!((data138 === "http-01") || (data138 === "tls-alpn-01"))){
+validate10.errors = [{instancePath:instancePath+"/acme/challenges/" + i14,schemaPath:"#/properties/acme/properties/challenges/items/enum",keyword:"enum",params:{allowedValues: schema11.properties.acme.properties.challenges.items.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.acme.properties.challenges.items.enum,parentSchema:schema11.properties.acme.properties.challenges.items,data:data138}];
+return false;
+}
+var valid50 = _errs330 === errors;
+if(!valid50){
+break;
+}
+}
+if(valid50){
+let i15 = data137.length;
+let j4;
+if(i15 > 1){
+outer1:
+for(;i15--;){
+for(j4 = i15; j4--;){
+if(func0(data137[i15], data137[j4])){
+validate10.errors = [{instancePath:instancePath+"/acme/challenges",schemaPath:"#/properties/acme/properties/challenges/uniqueItems",keyword:"uniqueItems",params:{i: i15, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i15+" are identical)",schema:true,parentSchema:schema11.properties.acme.properties.challenges,data:data137}];
+return false;
+break outer1;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/challenges",schemaPath:"#/properties/acme/properties/challenges/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.acme.properties.challenges.type,parentSchema:schema11.properties.acme.properties.challenges,data:data137}];
+return false;
+}
+}
+var valid49 = _errs328 === errors;
+if(valid49){
+if(data133.renewBefore !== undefined){
+let data139 = data133.renewBefore;
+const _errs331 = errors;
+if(errors === _errs331){
+if(typeof data139 === "string"){
+if(func3(data139) > 16){
+validate10.errors = [{instancePath:instancePath+"/acme/renewBefore",schemaPath:"#/properties/acme/properties/renewBefore/maxLength",keyword:"maxLength",params:{limit: 16},message:"must NOT have more than 16 characters",schema:16,parentSchema:schema11.properties.acme.properties.renewBefore,data:data139}];
+return false;
+}
+else {
+if(!pattern9.test(data139)){
+validate10.errors = [{instancePath:instancePath+"/acme/renewBefore",schemaPath:"#/properties/acme/properties/renewBefore/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$"},message:"must match pattern \""+"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$"+"\"",schema:"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$",parentSchema:schema11.properties.acme.properties.renewBefore,data:data139}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/renewBefore",schemaPath:"#/properties/acme/properties/renewBefore/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.renewBefore.type,parentSchema:schema11.properties.acme.properties.renewBefore,data:data139}];
+return false;
+}
+}
+var valid49 = _errs331 === errors;
+}
+else {
+var valid49 = true;
+}
+if(valid49){
+let data140 = data133.keyType;
+const _errs333 = errors;
+if(!((((data140 === "ec-p256") || (data140 === "ec-p384")) || (data140 === "rsa-2048")) || (data140 === "rsa-4096"))){
+validate10.errors = [{instancePath:instancePath+"/acme/keyType",schemaPath:"#/properties/acme/properties/keyType/enum",keyword:"enum",params:{allowedValues: schema11.properties.acme.properties.keyType.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.acme.properties.keyType.enum,parentSchema:schema11.properties.acme.properties.keyType,data:data140}];
+return false;
+}
+var valid49 = _errs333 === errors;
+if(valid49){
+if(data133.externalAccountBinding !== undefined){
+let data141 = data133.externalAccountBinding;
+const _errs334 = errors;
+if(errors === _errs334){
+if(data141 && typeof data141 == "object" && !Array.isArray(data141)){
+let missing11;
+if(((data141.kid === undefined) && (missing11 = "kid")) || ((data141.hmacKey === undefined) && (missing11 = "hmacKey"))){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding",schemaPath:"#/properties/acme/properties/externalAccountBinding/required",keyword:"required",params:{missingProperty: missing11},message:"must have required property '"+missing11+"'",schema:schema11.properties.acme.properties.externalAccountBinding.required,parentSchema:schema11.properties.acme.properties.externalAccountBinding,data:data141}];
+return false;
+}
+else {
+const _errs336 = errors;
+for(const key28 in data141){
+if(!((key28 === "kid") || (key28 === "hmacKey"))){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding",schemaPath:"#/properties/acme/properties/externalAccountBinding/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.acme.properties.externalAccountBinding,data:data141}];
+return false;
+break;
+}
+}
+if(_errs336 === errors){
+if(data141.kid !== undefined){
+let data142 = data141.kid;
+const _errs337 = errors;
+if(errors === _errs337){
+if(typeof data142 === "string"){
+if(func3(data142) > 1024){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/kid",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/kid/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.kid,data:data142}];
+return false;
+}
+else {
+if(func3(data142) < 1){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/kid",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/kid/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.kid,data:data142}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/kid",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/kid/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.externalAccountBinding.properties.kid.type,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.kid,data:data142}];
+return false;
+}
+}
+var valid52 = _errs337 === errors;
+}
+else {
+var valid52 = true;
+}
+if(valid52){
+if(data141.hmacKey !== undefined){
+let data143 = data141.hmacKey;
+const _errs339 = errors;
+if(errors === _errs339){
+if(typeof data143 === "string"){
+if(func3(data143) > 1024){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/hmacKey",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/hmacKey/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey,data:data143}];
+return false;
+}
+else {
+if(func3(data143) < 1){
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/hmacKey",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/hmacKey/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey,data:data143}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding/hmacKey",schemaPath:"#/properties/acme/properties/externalAccountBinding/properties/hmacKey/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey.type,parentSchema:schema11.properties.acme.properties.externalAccountBinding.properties.hmacKey,data:data143}];
+return false;
+}
+}
+var valid52 = _errs339 === errors;
+}
+else {
+var valid52 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme/externalAccountBinding",schemaPath:"#/properties/acme/properties/externalAccountBinding/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.acme.properties.externalAccountBinding.type,parentSchema:schema11.properties.acme.properties.externalAccountBinding,data:data141}];
+return false;
+}
+}
+var valid49 = _errs334 === errors;
+}
+else {
+var valid49 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/acme",schemaPath:"#/properties/acme/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.acme.type,parentSchema:schema11.properties.acme,data:data133}];
+return false;
+}
+}
+var valid0 = _errs319 === errors;
+}
+else {
+var valid0 = true;
+}
+if(valid0){
+let data144 = data.routes;
+const _errs341 = errors;
+if(errors === _errs341){
+if(Array.isArray(data144)){
+if(data144.length > 100000){
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data144}];
+return false;
+}
+else {
+var valid53 = true;
+const len11 = data144.length;
+for(let i16=0; i16<len11; i16++){
+let data145 = data144[i16];
+const _errs343 = errors;
+if(errors === _errs343){
+if(data145 && typeof data145 == "object" && !Array.isArray(data145)){
+if(data145.stripPrefix === undefined){
+data145.stripPrefix = false;
+}
+if(data145.preserveHost === undefined){
+data145.preserveHost = false;
+}
+let missing12;
+if((((data145.id === undefined) && (missing12 = "id")) || ((data145.pathPrefix === undefined) && (missing12 = "pathPrefix"))) || ((data145.upstreams === undefined) && (missing12 = "upstreams"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing12},message:"must have required property '"+missing12+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data145}];
+return false;
+}
+else {
+const _errs345 = errors;
+for(const key29 in data145){
+if(!(func2.call(schema11.properties.routes.items.properties, key29))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data145}];
+return false;
+break;
+}
+}
+if(_errs345 === errors){
+if(data145.id !== undefined){
+let data146 = data145.id;
+const _errs346 = errors;
+if(errors === _errs346){
+if(typeof data146 === "string"){
+if(!pattern0.test(data146)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data146}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data146}];
+return false;
+}
+}
+var valid54 = _errs346 === errors;
+}
+else {
+var valid54 = true;
+}
+if(valid54){
+if(data145.host !== undefined){
+let data147 = data145.host;
+const _errs348 = errors;
+if(errors === _errs348){
+if(typeof data147 === "string"){
+if(func3(data147) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data147}];
+return false;
+}
+else {
+if(func3(data147) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data147}];
+return false;
+}
+else {
+if(!pattern11.test(data147)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data147}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data147}];
+return false;
+}
+}
+var valid54 = _errs348 === errors;
+}
+else {
+var valid54 = true;
+}
+if(valid54){
+if(data145.pathPrefix !== undefined){
+let data148 = data145.pathPrefix;
+const _errs350 = errors;
+if(errors === _errs350){
+if(typeof data148 === "string"){
+if(func3(data148) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data148}];
+return false;
+}
+else {
+if(func3(data148) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data148}];
+return false;
+}
+else {
+if(!pattern4.test(data148)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data148}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data148}];
+return false;
+}
+}
+var valid54 = _errs350 === errors;
+}
+else {
+var valid54 = true;
+}
+if(valid54){
+if(data145.methods !== undefined){
+let data149 = data145.methods;
+const _errs352 = errors;
+if(errors === _errs352){
+if(Array.isArray(data149)){
+if(data149.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data149}];
+return false;
+}
+else {
+if(data149.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data149}];
+return false;
+}
+else {
+var valid55 = true;
+const len12 = data149.length;
+for(let i17=0; i17<len12; i17++){
+let data150 = data149[i17];
+const _errs354 = errors;
+if(errors === _errs354){
+if(typeof data150 === "string"){
+if(!pattern5.test(data150)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/methods/" + i17,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data150}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/methods/" + i17,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data150}];
+return false;
+}
+}
+var valid55 = _errs354 === errors;
+if(!valid55){
+break;
+}
+}
+if(valid55){
+let i18 = data149.length;
+let j5;
+if(i18 > 1){
+const indices3 = {};
+for(;i18--;){
+let item3 = data149[i18];
+if(typeof item3 !== "string"){
 continue;
 }
-if(typeof indices2[item2] == "number"){
-j2 = indices2[item2];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i12, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i12+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data130}];
+if(typeof indices3[item3] == "number"){
+j5 = indices3[item3];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i18, j: j5},message:"must NOT have duplicate items (items ## "+j5+" and "+i18+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data149}];
 return false;
 break;
 }
-indices2[item2] = i12;
+indices3[item3] = i18;
 }
 }
 }
@@ -4009,31 +4572,31 @@ indices2[item2] = i12;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data130}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data149}];
 return false;
 }
 }
-var valid45 = _errs314 === errors;
+var valid54 = _errs352 === errors;
 }
 else {
-var valid45 = true;
+var valid54 = true;
 }
-if(valid45){
-if(data126.headers !== undefined){
-let data132 = data126.headers;
-const _errs318 = errors;
-if(errors === _errs318){
-if(data132 && typeof data132 == "object" && !Array.isArray(data132)){
-if(Object.keys(data132).length > 16){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data132}];
+if(valid54){
+if(data145.headers !== undefined){
+let data151 = data145.headers;
+const _errs356 = errors;
+if(errors === _errs356){
+if(data151 && typeof data151 == "object" && !Array.isArray(data151)){
+if(Object.keys(data151).length > 16){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data151}];
 return false;
 }
 else {
-for(const key27 in data132){
-const _errs320 = errors;
-if(typeof key27 === "string"){
-if(!pattern5.test(key27)){
-const err50 = {instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key27,propertyName:key27};
+for(const key30 in data151){
+const _errs358 = errors;
+if(typeof key30 === "string"){
+if(!pattern5.test(key30)){
+const err50 = {instancePath:instancePath+"/routes/" + i16+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key30,propertyName:key30};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -4043,9 +4606,9 @@ vErrors.push(err50);
 errors++;
 }
 }
-var valid48 = _errs320 === errors;
-if(!valid48){
-const err51 = {instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key27},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data132};
+var valid57 = _errs358 === errors;
+if(!valid57){
+const err51 = {instancePath:instancePath+"/routes/" + i16+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key30},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data151};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -4058,24 +4621,24 @@ return false;
 break;
 }
 }
-if(valid48){
-for(const key28 in data132){
-let data133 = data132[key28];
-const _errs322 = errors;
-if(errors === _errs322){
-if(typeof data133 === "string"){
-if(func3(data133) > 1024){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers/" + key28.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data133}];
+if(valid57){
+for(const key31 in data151){
+let data152 = data151[key31];
+const _errs360 = errors;
+if(errors === _errs360){
+if(typeof data152 === "string"){
+if(func3(data152) > 1024){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/headers/" + key31.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data152}];
 return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers/" + key28.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data133}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/headers/" + key31.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data152}];
 return false;
 }
 }
-var valid49 = _errs322 === errors;
-if(!valid49){
+var valid58 = _errs360 === errors;
+if(!valid58){
 break;
 }
 }
@@ -4083,44 +4646,44 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data132}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data151}];
 return false;
 }
 }
-var valid45 = _errs318 === errors;
+var valid54 = _errs356 === errors;
 }
 else {
-var valid45 = true;
+var valid54 = true;
 }
-if(valid45){
-if(data126.upstreams !== undefined){
-let data134 = data126.upstreams;
-const _errs324 = errors;
-if(errors === _errs324){
-if(Array.isArray(data134)){
-if(data134.length > 64){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data134}];
+if(valid54){
+if(data145.upstreams !== undefined){
+let data153 = data145.upstreams;
+const _errs362 = errors;
+if(errors === _errs362){
+if(Array.isArray(data153)){
+if(data153.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data153}];
 return false;
 }
 else {
-if(data134.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data134}];
+if(data153.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data153}];
 return false;
 }
 else {
-var valid50 = true;
-const len10 = data134.length;
-for(let i13=0; i13<len10; i13++){
-let data135 = data134[i13];
-const _errs326 = errors;
-const _errs327 = errors;
-let valid51 = false;
+var valid59 = true;
+const len13 = data153.length;
+for(let i19=0; i19<len13; i19++){
+let data154 = data153[i19];
+const _errs364 = errors;
+const _errs365 = errors;
+let valid60 = false;
 let passing2 = null;
-const _errs328 = errors;
-if(errors === _errs328){
-if(typeof data135 === "string"){
-if(func3(data135) > 2048){
-const err52 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data135};
+const _errs366 = errors;
+if(errors === _errs366){
+if(typeof data154 === "string"){
+if(func3(data154) > 2048){
+const err52 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data154};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -4130,8 +4693,8 @@ vErrors.push(err52);
 errors++;
 }
 else {
-if(func3(data135) < 8){
-const err53 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data135};
+if(func3(data154) < 8){
+const err53 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data154};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -4143,7 +4706,7 @@ errors++;
 }
 }
 else {
-const err54 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data135};
+const err54 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data154};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -4153,17 +4716,17 @@ vErrors.push(err54);
 errors++;
 }
 }
-var _valid8 = _errs328 === errors;
+var _valid8 = _errs366 === errors;
 if(_valid8){
-valid51 = true;
+valid60 = true;
 passing2 = 0;
 }
-const _errs330 = errors;
-if(errors === _errs330){
-if(data135 && typeof data135 == "object" && !Array.isArray(data135)){
-let missing12;
-if((data135.url === undefined) && (missing12 = "url")){
-const err55 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing12},message:"must have required property '"+missing12+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data135};
+const _errs368 = errors;
+if(errors === _errs368){
+if(data154 && typeof data154 == "object" && !Array.isArray(data154)){
+let missing13;
+if((data154.url === undefined) && (missing13 = "url")){
+const err55 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing13},message:"must have required property '"+missing13+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data154};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -4173,10 +4736,10 @@ vErrors.push(err55);
 errors++;
 }
 else {
-const _errs332 = errors;
-for(const key29 in data135){
-if(!((key29 === "url") || (key29 === "weight"))){
-const err56 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data135};
+const _errs370 = errors;
+for(const key32 in data154){
+if(!((key32 === "url") || (key32 === "weight"))){
+const err56 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data154};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -4187,14 +4750,14 @@ errors++;
 break;
 }
 }
-if(_errs332 === errors){
-if(data135.url !== undefined){
-let data136 = data135.url;
-const _errs333 = errors;
-if(errors === _errs333){
-if(typeof data136 === "string"){
-if(func3(data136) > 2048){
-const err57 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data136};
+if(_errs370 === errors){
+if(data154.url !== undefined){
+let data155 = data154.url;
+const _errs371 = errors;
+if(errors === _errs371){
+if(typeof data155 === "string"){
+if(func3(data155) > 2048){
+const err57 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data155};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -4204,8 +4767,8 @@ vErrors.push(err57);
 errors++;
 }
 else {
-if(func3(data136) < 8){
-const err58 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data136};
+if(func3(data155) < 8){
+const err58 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data155};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -4217,7 +4780,7 @@ errors++;
 }
 }
 else {
-const err59 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data136};
+const err59 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data155};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -4227,17 +4790,17 @@ vErrors.push(err59);
 errors++;
 }
 }
-var valid52 = _errs333 === errors;
+var valid61 = _errs371 === errors;
 }
 else {
-var valid52 = true;
+var valid61 = true;
 }
-if(valid52){
-if(data135.weight !== undefined){
-let data137 = data135.weight;
-const _errs335 = errors;
-if(!((typeof data137 == "number") && (!(data137 % 1) && !isNaN(data137)))){
-const err60 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data137};
+if(valid61){
+if(data154.weight !== undefined){
+let data156 = data154.weight;
+const _errs373 = errors;
+if(!((typeof data156 == "number") && (!(data156 % 1) && !isNaN(data156)))){
+const err60 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data156};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -4246,10 +4809,10 @@ vErrors.push(err60);
 }
 errors++;
 }
-if(errors === _errs335){
-if(typeof data137 == "number"){
-if(data137 > 1000 || isNaN(data137)){
-const err61 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data137};
+if(errors === _errs373){
+if(typeof data156 == "number"){
+if(data156 > 1000 || isNaN(data156)){
+const err61 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data156};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -4259,8 +4822,8 @@ vErrors.push(err61);
 errors++;
 }
 else {
-if(data137 < 1 || isNaN(data137)){
-const err62 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data137};
+if(data156 < 1 || isNaN(data156)){
+const err62 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data156};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -4272,17 +4835,17 @@ errors++;
 }
 }
 }
-var valid52 = _errs335 === errors;
+var valid61 = _errs373 === errors;
 }
 else {
-var valid52 = true;
+var valid61 = true;
 }
 }
 }
 }
 }
 else {
-const err63 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data135};
+const err63 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data154};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -4292,19 +4855,19 @@ vErrors.push(err63);
 errors++;
 }
 }
-var _valid8 = _errs330 === errors;
-if(_valid8 && valid51){
-valid51 = false;
+var _valid8 = _errs368 === errors;
+if(_valid8 && valid60){
+valid60 = false;
 passing2 = [passing2, 1];
 }
 else {
 if(_valid8){
-valid51 = true;
+valid60 = true;
 passing2 = 1;
 }
 }
-if(!valid51){
-const err64 = {instancePath:instancePath+"/routes/" + i10+"/upstreams/" + i13,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data135};
+if(!valid60){
+const err64 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data154};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -4316,18 +4879,18 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs327;
+errors = _errs365;
 if(vErrors !== null){
-if(_errs327){
-vErrors.length = _errs327;
+if(_errs365){
+vErrors.length = _errs365;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid50 = _errs326 === errors;
-if(!valid50){
+var valid59 = _errs364 === errors;
+if(!valid59){
 break;
 }
 }
@@ -4335,384 +4898,384 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data134}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data153}];
 return false;
 }
 }
-var valid45 = _errs324 === errors;
+var valid54 = _errs362 === errors;
 }
 else {
-var valid45 = true;
+var valid54 = true;
 }
-if(valid45){
-let data138 = data126.stripPrefix;
-const _errs337 = errors;
-if(typeof data138 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data138}];
+if(valid54){
+let data157 = data145.stripPrefix;
+const _errs375 = errors;
+if(typeof data157 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data157}];
 return false;
 }
-var valid45 = _errs337 === errors;
-if(valid45){
-if(data126.rewritePrefix !== undefined){
-let data139 = data126.rewritePrefix;
-const _errs339 = errors;
-if(errors === _errs339){
-if(typeof data139 === "string"){
-if(func3(data139) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data139}];
+var valid54 = _errs375 === errors;
+if(valid54){
+if(data145.rewritePrefix !== undefined){
+let data158 = data145.rewritePrefix;
+const _errs377 = errors;
+if(errors === _errs377){
+if(typeof data158 === "string"){
+if(func3(data158) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data158}];
 return false;
 }
 else {
-if(!pattern12.test(data139)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data139}];
+if(!pattern15.test(data158)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data158}];
 return false;
 }
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data139}];
-return false;
-}
-}
-var valid45 = _errs339 === errors;
-}
-else {
-var valid45 = true;
-}
-if(valid45){
-let data140 = data126.preserveHost;
-const _errs341 = errors;
-if(typeof data140 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data140}];
-return false;
-}
-var valid45 = _errs341 === errors;
-if(valid45){
-if(data126.via !== undefined){
-let data141 = data126.via;
-const _errs343 = errors;
-if(typeof data141 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data141}];
-return false;
-}
-var valid45 = _errs343 === errors;
-}
-else {
-var valid45 = true;
-}
-if(valid45){
-if(data126.proxyName !== undefined){
-let data142 = data126.proxyName;
-const _errs345 = errors;
-if(errors === _errs345){
-if(typeof data142 === "string"){
-if(!pattern3.test(data142)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data142}];
-return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data142}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data158}];
 return false;
 }
 }
-var valid45 = _errs345 === errors;
+var valid54 = _errs377 === errors;
 }
 else {
-var valid45 = true;
+var valid54 = true;
 }
-if(valid45){
-if(data126.upstreamTls !== undefined){
-let data143 = data126.upstreamTls;
-const _errs347 = errors;
-if(errors === _errs347){
-if(data143 && typeof data143 == "object" && !Array.isArray(data143)){
-if(data143.insecureSkipVerify === undefined){
-data143.insecureSkipVerify = false;
+if(valid54){
+let data159 = data145.preserveHost;
+const _errs379 = errors;
+if(typeof data159 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data159}];
+return false;
 }
-const _errs349 = errors;
-for(const key30 in data143){
-if(!(((((key30 === "ca") || (key30 === "servername")) || (key30 === "cert")) || (key30 === "key")) || (key30 === "insecureSkipVerify"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data143}];
+var valid54 = _errs379 === errors;
+if(valid54){
+if(data145.via !== undefined){
+let data160 = data145.via;
+const _errs381 = errors;
+if(typeof data160 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data160}];
+return false;
+}
+var valid54 = _errs381 === errors;
+}
+else {
+var valid54 = true;
+}
+if(valid54){
+if(data145.proxyName !== undefined){
+let data161 = data145.proxyName;
+const _errs383 = errors;
+if(errors === _errs383){
+if(typeof data161 === "string"){
+if(!pattern3.test(data161)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data161}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data161}];
+return false;
+}
+}
+var valid54 = _errs383 === errors;
+}
+else {
+var valid54 = true;
+}
+if(valid54){
+if(data145.upstreamTls !== undefined){
+let data162 = data145.upstreamTls;
+const _errs385 = errors;
+if(errors === _errs385){
+if(data162 && typeof data162 == "object" && !Array.isArray(data162)){
+if(data162.insecureSkipVerify === undefined){
+data162.insecureSkipVerify = false;
+}
+const _errs387 = errors;
+for(const key33 in data162){
+if(!(((((key33 === "ca") || (key33 === "servername")) || (key33 === "cert")) || (key33 === "key")) || (key33 === "insecureSkipVerify"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data162}];
 return false;
 break;
 }
 }
-if(_errs349 === errors){
-let missing13;
-if(data143.cert !== undefined && ((data143.key === undefined) && (missing13 = "key"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
-    missingProperty: missing13,
+if(_errs387 === errors){
+let missing14;
+if(data162.cert !== undefined && ((data162.key === undefined) && (missing14 = "key"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
+    missingProperty: missing14,
     depsCount: 1,
-    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data143}];
+    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data162}];
 return false;
 }
 else {
-if(data143.key !== undefined && ((data143.cert === undefined) && (missing13 = "cert"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
-    missingProperty: missing13,
+if(data162.key !== undefined && ((data162.cert === undefined) && (missing14 = "cert"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
+    missingProperty: missing14,
     depsCount: 1,
-    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data143}];
+    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data162}];
 return false;
 }
 else {
-if(data143.ca !== undefined){
-let data144 = data143.ca;
-const _errs350 = errors;
-if(errors === _errs350){
-if(typeof data144 === "string"){
-if(func3(data144) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data144}];
+if(data162.ca !== undefined){
+let data163 = data162.ca;
+const _errs388 = errors;
+if(errors === _errs388){
+if(typeof data163 === "string"){
+if(func3(data163) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data163}];
 return false;
 }
 else {
-if(func3(data144) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data144}];
+if(func3(data163) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data163}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data144}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data163}];
 return false;
 }
 }
-var valid54 = _errs350 === errors;
+var valid63 = _errs388 === errors;
+}
+else {
+var valid63 = true;
+}
+if(valid63){
+if(data162.servername !== undefined){
+let data164 = data162.servername;
+const _errs390 = errors;
+if(errors === _errs390){
+if(typeof data164 === "string"){
+if(func3(data164) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data164}];
+return false;
+}
+else {
+if(func3(data164) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data164}];
+return false;
+}
+else {
+if(!pattern17.test(data164)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data164}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data164}];
+return false;
+}
+}
+var valid63 = _errs390 === errors;
+}
+else {
+var valid63 = true;
+}
+if(valid63){
+if(data162.cert !== undefined){
+let data165 = data162.cert;
+const _errs392 = errors;
+if(errors === _errs392){
+if(typeof data165 === "string"){
+if(func3(data165) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data165}];
+return false;
+}
+else {
+if(func3(data165) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data165}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data165}];
+return false;
+}
+}
+var valid63 = _errs392 === errors;
+}
+else {
+var valid63 = true;
+}
+if(valid63){
+if(data162.key !== undefined){
+let data166 = data162.key;
+const _errs394 = errors;
+if(errors === _errs394){
+if(typeof data166 === "string"){
+if(func3(data166) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data166}];
+return false;
+}
+else {
+if(func3(data166) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data166}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data166}];
+return false;
+}
+}
+var valid63 = _errs394 === errors;
+}
+else {
+var valid63 = true;
+}
+if(valid63){
+let data167 = data162.insecureSkipVerify;
+const _errs396 = errors;
+if(typeof data167 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data167}];
+return false;
+}
+var valid63 = _errs396 === errors;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data162}];
+return false;
+}
+}
+var valid54 = _errs385 === errors;
 }
 else {
 var valid54 = true;
 }
 if(valid54){
-if(data143.servername !== undefined){
-let data145 = data143.servername;
-const _errs352 = errors;
-if(errors === _errs352){
-if(typeof data145 === "string"){
-if(func3(data145) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data145}];
-return false;
-}
-else {
-if(func3(data145) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data145}];
-return false;
-}
-else {
-if(!pattern14.test(data145)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data145}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data145}];
-return false;
-}
-}
-var valid54 = _errs352 === errors;
-}
-else {
-var valid54 = true;
-}
-if(valid54){
-if(data143.cert !== undefined){
-let data146 = data143.cert;
-const _errs354 = errors;
-if(errors === _errs354){
-if(typeof data146 === "string"){
-if(func3(data146) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data146}];
-return false;
-}
-else {
-if(func3(data146) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data146}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data146}];
-return false;
-}
-}
-var valid54 = _errs354 === errors;
-}
-else {
-var valid54 = true;
-}
-if(valid54){
-if(data143.key !== undefined){
-let data147 = data143.key;
-const _errs356 = errors;
-if(errors === _errs356){
-if(typeof data147 === "string"){
-if(func3(data147) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data147}];
-return false;
-}
-else {
-if(func3(data147) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data147}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data147}];
-return false;
-}
-}
-var valid54 = _errs356 === errors;
-}
-else {
-var valid54 = true;
-}
-if(valid54){
-let data148 = data143.insecureSkipVerify;
-const _errs358 = errors;
-if(typeof data148 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data148}];
-return false;
-}
-var valid54 = _errs358 === errors;
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data143}];
-return false;
-}
-}
-var valid45 = _errs347 === errors;
-}
-else {
-var valid45 = true;
-}
-if(valid45){
-if(data126.policy !== undefined){
-let data149 = data126.policy;
-const _errs360 = errors;
-if(errors === _errs360){
-if(data149 && typeof data149 == "object" && !Array.isArray(data149)){
-const _errs362 = errors;
-for(const key31 in data149){
-if(!((((((key31 === "timeouts") || (key31 === "retries")) || (key31 === "healthCheck")) || (key31 === "outlier")) || (key31 === "limits")) || (key31 === "loadBalancing"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy",schemaPath:"#/properties/routes/items/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy,data:data149}];
+if(data145.policy !== undefined){
+let data168 = data145.policy;
+const _errs398 = errors;
+if(errors === _errs398){
+if(data168 && typeof data168 == "object" && !Array.isArray(data168)){
+const _errs400 = errors;
+for(const key34 in data168){
+if(!((((((key34 === "timeouts") || (key34 === "retries")) || (key34 === "healthCheck")) || (key34 === "outlier")) || (key34 === "limits")) || (key34 === "loadBalancing"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy",schemaPath:"#/properties/routes/items/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy,data:data168}];
 return false;
 break;
 }
 }
-if(_errs362 === errors){
-if(data149.timeouts !== undefined){
-let data150 = data149.timeouts;
-const _errs363 = errors;
-if(errors === _errs363){
-if(data150 && typeof data150 == "object" && !Array.isArray(data150)){
-const _errs365 = errors;
-for(const key32 in data150){
-if(!((((key32 === "connectMs") || (key32 === "responseHeadMs")) || (key32 === "idleMs")) || (key32 === "requestMs"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data150}];
+if(_errs400 === errors){
+if(data168.timeouts !== undefined){
+let data169 = data168.timeouts;
+const _errs401 = errors;
+if(errors === _errs401){
+if(data169 && typeof data169 == "object" && !Array.isArray(data169)){
+const _errs403 = errors;
+for(const key35 in data169){
+if(!((((key35 === "connectMs") || (key35 === "responseHeadMs")) || (key35 === "idleMs")) || (key35 === "requestMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data169}];
 return false;
 break;
 }
 }
-if(_errs365 === errors){
-if(data150.connectMs !== undefined){
-let data151 = data150.connectMs;
-const _errs366 = errors;
-if(!((typeof data151 == "number") && (!(data151 % 1) && !isNaN(data151)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data151}];
+if(_errs403 === errors){
+if(data169.connectMs !== undefined){
+let data170 = data169.connectMs;
+const _errs404 = errors;
+if(!((typeof data170 == "number") && (!(data170 % 1) && !isNaN(data170)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data170}];
 return false;
 }
-if(errors === _errs366){
-if(typeof data151 == "number"){
-if(data151 > 86400000 || isNaN(data151)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data151}];
-return false;
-}
-else {
-if(data151 < 1 || isNaN(data151)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data151}];
-return false;
-}
-}
-}
-}
-var valid56 = _errs366 === errors;
-}
-else {
-var valid56 = true;
-}
-if(valid56){
-if(data150.responseHeadMs !== undefined){
-let data152 = data150.responseHeadMs;
-const _errs368 = errors;
-if(!((typeof data152 == "number") && (!(data152 % 1) && !isNaN(data152)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data152}];
-return false;
-}
-if(errors === _errs368){
-if(typeof data152 == "number"){
-if(data152 > 86400000 || isNaN(data152)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data152}];
+if(errors === _errs404){
+if(typeof data170 == "number"){
+if(data170 > 86400000 || isNaN(data170)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data170}];
 return false;
 }
 else {
-if(data152 < 1 || isNaN(data152)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data152}];
+if(data170 < 1 || isNaN(data170)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data170}];
 return false;
 }
 }
 }
 }
-var valid56 = _errs368 === errors;
+var valid65 = _errs404 === errors;
 }
 else {
-var valid56 = true;
+var valid65 = true;
 }
-if(valid56){
-if(data150.idleMs !== undefined){
-let data153 = data150.idleMs;
-const _errs370 = errors;
-if(!((typeof data153 == "number") && (!(data153 % 1) && !isNaN(data153)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data153}];
+if(valid65){
+if(data169.responseHeadMs !== undefined){
+let data171 = data169.responseHeadMs;
+const _errs406 = errors;
+if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data171}];
 return false;
 }
-if(errors === _errs370){
-if(typeof data153 == "number"){
-if(data153 > 86400000 || isNaN(data153)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data153}];
+if(errors === _errs406){
+if(typeof data171 == "number"){
+if(data171 > 86400000 || isNaN(data171)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data171}];
 return false;
 }
 else {
-if(data153 < 1 || isNaN(data153)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data153}];
+if(data171 < 1 || isNaN(data171)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data171}];
 return false;
 }
 }
 }
 }
-var valid56 = _errs370 === errors;
+var valid65 = _errs406 === errors;
 }
 else {
-var valid56 = true;
+var valid65 = true;
 }
-if(valid56){
-if(data150.requestMs !== undefined){
-let data154 = data150.requestMs;
-const _errs372 = errors;
-const _errs373 = errors;
-let valid57 = false;
-const _errs374 = errors;
-if(!((typeof data154 == "number") && (!(data154 % 1) && !isNaN(data154)))){
-const err65 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data154};
+if(valid65){
+if(data169.idleMs !== undefined){
+let data172 = data169.idleMs;
+const _errs408 = errors;
+if(!((typeof data172 == "number") && (!(data172 % 1) && !isNaN(data172)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data172}];
+return false;
+}
+if(errors === _errs408){
+if(typeof data172 == "number"){
+if(data172 > 86400000 || isNaN(data172)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data172}];
+return false;
+}
+else {
+if(data172 < 1 || isNaN(data172)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data172}];
+return false;
+}
+}
+}
+}
+var valid65 = _errs408 === errors;
+}
+else {
+var valid65 = true;
+}
+if(valid65){
+if(data169.requestMs !== undefined){
+let data173 = data169.requestMs;
+const _errs410 = errors;
+const _errs411 = errors;
+let valid66 = false;
+const _errs412 = errors;
+if(!((typeof data173 == "number") && (!(data173 % 1) && !isNaN(data173)))){
+const err65 = {instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data173};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -4721,10 +5284,10 @@ vErrors.push(err65);
 }
 errors++;
 }
-if(errors === _errs374){
-if(typeof data154 == "number"){
-if(data154 > 86400000 || isNaN(data154)){
-const err66 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data154};
+if(errors === _errs412){
+if(typeof data173 == "number"){
+if(data173 > 86400000 || isNaN(data173)){
+const err66 = {instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data173};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -4734,8 +5297,8 @@ vErrors.push(err66);
 errors++;
 }
 else {
-if(data154 < 1 || isNaN(data154)){
-const err67 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data154};
+if(data173 < 1 || isNaN(data173)){
+const err67 = {instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data173};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -4747,12 +5310,12 @@ errors++;
 }
 }
 }
-var _valid9 = _errs374 === errors;
-valid57 = valid57 || _valid9;
-if(!valid57){
-const _errs376 = errors;
-if(data154 !== null){
-const err68 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data154};
+var _valid9 = _errs412 === errors;
+valid66 = valid66 || _valid9;
+if(!valid66){
+const _errs414 = errors;
+if(data173 !== null){
+const err68 = {instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data173};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -4761,11 +5324,11 @@ vErrors.push(err68);
 }
 errors++;
 }
-var _valid9 = _errs376 === errors;
-valid57 = valid57 || _valid9;
+var _valid9 = _errs414 === errors;
+valid66 = valid66 || _valid9;
 }
-if(!valid57){
-const err69 = {instancePath:instancePath+"/routes/" + i10+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs,data:data154};
+if(!valid66){
+const err69 = {instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs,data:data173};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -4777,20 +5340,20 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs373;
+errors = _errs411;
 if(vErrors !== null){
-if(_errs373){
-vErrors.length = _errs373;
+if(_errs411){
+vErrors.length = _errs411;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid56 = _errs372 === errors;
+var valid65 = _errs410 === errors;
 }
 else {
-var valid56 = true;
+var valid65 = true;
 }
 }
 }
@@ -4798,65 +5361,65 @@ var valid56 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data150}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data169}];
 return false;
 }
 }
-var valid55 = _errs363 === errors;
+var valid64 = _errs401 === errors;
 }
 else {
-var valid55 = true;
+var valid64 = true;
 }
-if(valid55){
-if(data149.retries !== undefined){
-let data155 = data149.retries;
-const _errs378 = errors;
-if(errors === _errs378){
-if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
-const _errs380 = errors;
-for(const key33 in data155){
-if(!(((((((key33 === "maxTries") || (key33 === "perTryTimeoutMs")) || (key33 === "onStatus")) || (key33 === "idempotencyKey")) || (key33 === "maxBodyBytes")) || (key33 === "budgetPercent")) || (key33 === "budgetMinPerSecond"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data155}];
+if(valid64){
+if(data168.retries !== undefined){
+let data174 = data168.retries;
+const _errs416 = errors;
+if(errors === _errs416){
+if(data174 && typeof data174 == "object" && !Array.isArray(data174)){
+const _errs418 = errors;
+for(const key36 in data174){
+if(!(((((((key36 === "maxTries") || (key36 === "perTryTimeoutMs")) || (key36 === "onStatus")) || (key36 === "idempotencyKey")) || (key36 === "maxBodyBytes")) || (key36 === "budgetPercent")) || (key36 === "budgetMinPerSecond"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data174}];
 return false;
 break;
 }
 }
-if(_errs380 === errors){
-if(data155.maxTries !== undefined){
-let data156 = data155.maxTries;
-const _errs381 = errors;
-if(!((typeof data156 == "number") && (!(data156 % 1) && !isNaN(data156)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data156}];
+if(_errs418 === errors){
+if(data174.maxTries !== undefined){
+let data175 = data174.maxTries;
+const _errs419 = errors;
+if(!((typeof data175 == "number") && (!(data175 % 1) && !isNaN(data175)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data175}];
 return false;
 }
-if(errors === _errs381){
-if(typeof data156 == "number"){
-if(data156 > 10 || isNaN(data156)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data156}];
+if(errors === _errs419){
+if(typeof data175 == "number"){
+if(data175 > 10 || isNaN(data175)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data175}];
 return false;
 }
 else {
-if(data156 < 1 || isNaN(data156)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data156}];
+if(data175 < 1 || isNaN(data175)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data175}];
 return false;
 }
 }
 }
 }
-var valid58 = _errs381 === errors;
+var valid67 = _errs419 === errors;
 }
 else {
-var valid58 = true;
+var valid67 = true;
 }
-if(valid58){
-if(data155.perTryTimeoutMs !== undefined){
-let data157 = data155.perTryTimeoutMs;
-const _errs383 = errors;
-const _errs384 = errors;
-let valid59 = false;
-const _errs385 = errors;
-if(!((typeof data157 == "number") && (!(data157 % 1) && !isNaN(data157)))){
-const err70 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data157};
+if(valid67){
+if(data174.perTryTimeoutMs !== undefined){
+let data176 = data174.perTryTimeoutMs;
+const _errs421 = errors;
+const _errs422 = errors;
+let valid68 = false;
+const _errs423 = errors;
+if(!((typeof data176 == "number") && (!(data176 % 1) && !isNaN(data176)))){
+const err70 = {instancePath:instancePath+"/routes/" + i16+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data176};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -4865,10 +5428,10 @@ vErrors.push(err70);
 }
 errors++;
 }
-if(errors === _errs385){
-if(typeof data157 == "number"){
-if(data157 > 86400000 || isNaN(data157)){
-const err71 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data157};
+if(errors === _errs423){
+if(typeof data176 == "number"){
+if(data176 > 86400000 || isNaN(data176)){
+const err71 = {instancePath:instancePath+"/routes/" + i16+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data176};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -4878,8 +5441,8 @@ vErrors.push(err71);
 errors++;
 }
 else {
-if(data157 < 1 || isNaN(data157)){
-const err72 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data157};
+if(data176 < 1 || isNaN(data176)){
+const err72 = {instancePath:instancePath+"/routes/" + i16+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data176};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -4891,12 +5454,12 @@ errors++;
 }
 }
 }
-var _valid10 = _errs385 === errors;
-valid59 = valid59 || _valid10;
-if(!valid59){
-const _errs387 = errors;
-if(data157 !== null){
-const err73 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data157};
+var _valid10 = _errs423 === errors;
+valid68 = valid68 || _valid10;
+if(!valid68){
+const _errs425 = errors;
+if(data176 !== null){
+const err73 = {instancePath:instancePath+"/routes/" + i16+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data176};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -4905,11 +5468,11 @@ vErrors.push(err73);
 }
 errors++;
 }
-var _valid10 = _errs387 === errors;
-valid59 = valid59 || _valid10;
+var _valid10 = _errs425 === errors;
+valid68 = valid68 || _valid10;
 }
-if(!valid59){
-const err74 = {instancePath:instancePath+"/routes/" + i10+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data157};
+if(!valid68){
+const err74 = {instancePath:instancePath+"/routes/" + i16+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data176};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -4921,229 +5484,229 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs384;
+errors = _errs422;
 if(vErrors !== null){
-if(_errs384){
-vErrors.length = _errs384;
+if(_errs422){
+vErrors.length = _errs422;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid58 = _errs383 === errors;
+var valid67 = _errs421 === errors;
 }
 else {
-var valid58 = true;
+var valid67 = true;
 }
-if(valid58){
-if(data155.onStatus !== undefined){
-let data158 = data155.onStatus;
-const _errs389 = errors;
-if(errors === _errs389){
-if(Array.isArray(data158)){
-if(data158.length > 32){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data158}];
-return false;
-}
-else {
-var valid60 = true;
-const len11 = data158.length;
-for(let i14=0; i14<len11; i14++){
-let data159 = data158[i14];
-const _errs391 = errors;
-if(!((typeof data159 == "number") && (!(data159 % 1) && !isNaN(data159)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus/" + i14,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data159}];
-return false;
-}
-if(errors === _errs391){
-if(typeof data159 == "number"){
-if(data159 > 599 || isNaN(data159)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus/" + i14,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data159}];
+if(valid67){
+if(data174.onStatus !== undefined){
+let data177 = data174.onStatus;
+const _errs427 = errors;
+if(errors === _errs427){
+if(Array.isArray(data177)){
+if(data177.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data177}];
 return false;
 }
 else {
-if(data159 < 400 || isNaN(data159)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus/" + i14,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data159}];
+var valid69 = true;
+const len14 = data177.length;
+for(let i20=0; i20<len14; i20++){
+let data178 = data177[i20];
+const _errs429 = errors;
+if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/onStatus/" + i20,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data178}];
+return false;
+}
+if(errors === _errs429){
+if(typeof data178 == "number"){
+if(data178 > 599 || isNaN(data178)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/onStatus/" + i20,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data178}];
+return false;
+}
+else {
+if(data178 < 400 || isNaN(data178)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/onStatus/" + i20,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data178}];
 return false;
 }
 }
 }
 }
-var valid60 = _errs391 === errors;
-if(!valid60){
+var valid69 = _errs429 === errors;
+if(!valid69){
 break;
 }
 }
-if(valid60){
-let i15 = data158.length;
-let j3;
-if(i15 > 1){
-const indices3 = {};
-for(;i15--;){
-let item3 = data158[i15];
-if(!((typeof item3 == "number") && (!(item3 % 1) && !isNaN(item3)))){
+if(valid69){
+let i21 = data177.length;
+let j6;
+if(i21 > 1){
+const indices4 = {};
+for(;i21--;){
+let item4 = data177[i21];
+if(!((typeof item4 == "number") && (!(item4 % 1) && !isNaN(item4)))){
 continue;
 }
-if(typeof indices3[item3] == "number"){
-j3 = indices3[item3];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i15, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i15+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data158}];
+if(typeof indices4[item4] == "number"){
+j6 = indices4[item4];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i21, j: j6},message:"must NOT have duplicate items (items ## "+j6+" and "+i21+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data177}];
 return false;
 break;
 }
-indices3[item3] = i15;
+indices4[item4] = i21;
 }
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data158}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data177}];
 return false;
 }
 }
-var valid58 = _errs389 === errors;
+var valid67 = _errs427 === errors;
 }
 else {
-var valid58 = true;
+var valid67 = true;
 }
-if(valid58){
-if(data155.idempotencyKey !== undefined){
-let data160 = data155.idempotencyKey;
-const _errs393 = errors;
-if(typeof data160 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/idempotencyKey",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey,data:data160}];
+if(valid67){
+if(data174.idempotencyKey !== undefined){
+let data179 = data174.idempotencyKey;
+const _errs431 = errors;
+if(typeof data179 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/idempotencyKey",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey,data:data179}];
 return false;
 }
-var valid58 = _errs393 === errors;
+var valid67 = _errs431 === errors;
 }
 else {
-var valid58 = true;
+var valid67 = true;
 }
-if(valid58){
-if(data155.maxBodyBytes !== undefined){
-let data161 = data155.maxBodyBytes;
-const _errs395 = errors;
-if(!((typeof data161 == "number") && (!(data161 % 1) && !isNaN(data161)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data161}];
+if(valid67){
+if(data174.maxBodyBytes !== undefined){
+let data180 = data174.maxBodyBytes;
+const _errs433 = errors;
+if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data180}];
 return false;
 }
-if(errors === _errs395){
-if(typeof data161 == "number"){
-if(data161 > 16777216 || isNaN(data161)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data161}];
-return false;
-}
-else {
-if(data161 < 0 || isNaN(data161)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data161}];
-return false;
-}
-}
-}
-}
-var valid58 = _errs395 === errors;
-}
-else {
-var valid58 = true;
-}
-if(valid58){
-if(data155.budgetPercent !== undefined){
-let data162 = data155.budgetPercent;
-const _errs397 = errors;
-if(!((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data162}];
-return false;
-}
-if(errors === _errs397){
-if(typeof data162 == "number"){
-if(data162 > 100 || isNaN(data162)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data162}];
+if(errors === _errs433){
+if(typeof data180 == "number"){
+if(data180 > 16777216 || isNaN(data180)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data180}];
 return false;
 }
 else {
-if(data162 < 0 || isNaN(data162)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data162}];
+if(data180 < 0 || isNaN(data180)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data180}];
 return false;
 }
 }
 }
 }
-var valid58 = _errs397 === errors;
+var valid67 = _errs433 === errors;
 }
 else {
-var valid58 = true;
+var valid67 = true;
 }
-if(valid58){
-if(data155.budgetMinPerSecond !== undefined){
-let data163 = data155.budgetMinPerSecond;
-const _errs399 = errors;
-if(!((typeof data163 == "number") && (!(data163 % 1) && !isNaN(data163)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data163}];
+if(valid67){
+if(data174.budgetPercent !== undefined){
+let data181 = data174.budgetPercent;
+const _errs435 = errors;
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data181}];
 return false;
 }
-if(errors === _errs399){
-if(typeof data163 == "number"){
-if(data163 > 10000 || isNaN(data163)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data163}];
+if(errors === _errs435){
+if(typeof data181 == "number"){
+if(data181 > 100 || isNaN(data181)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data181}];
 return false;
 }
 else {
-if(data163 < 0 || isNaN(data163)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data163}];
-return false;
-}
-}
-}
-}
-var valid58 = _errs399 === errors;
-}
-else {
-var valid58 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.retries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data155}];
+if(data181 < 0 || isNaN(data181)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data181}];
 return false;
 }
 }
-var valid55 = _errs378 === errors;
+}
+}
+var valid67 = _errs435 === errors;
 }
 else {
-var valid55 = true;
+var valid67 = true;
 }
-if(valid55){
-if(data149.healthCheck !== undefined){
-let data164 = data149.healthCheck;
-const _errs401 = errors;
-if(errors === _errs401){
-if(data164 && typeof data164 == "object" && !Array.isArray(data164)){
-const _errs403 = errors;
-for(const key34 in data164){
-if(!(((((((key34 === "path") || (key34 === "intervalMs")) || (key34 === "timeoutMs")) || (key34 === "healthyThreshold")) || (key34 === "unhealthyThreshold")) || (key34 === "expectedStatuses")) || (key34 === "host"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data164}];
+if(valid67){
+if(data174.budgetMinPerSecond !== undefined){
+let data182 = data174.budgetMinPerSecond;
+const _errs437 = errors;
+if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data182}];
+return false;
+}
+if(errors === _errs437){
+if(typeof data182 == "number"){
+if(data182 > 10000 || isNaN(data182)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data182}];
+return false;
+}
+else {
+if(data182 < 0 || isNaN(data182)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data182}];
+return false;
+}
+}
+}
+}
+var valid67 = _errs437 === errors;
+}
+else {
+var valid67 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.retries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data174}];
+return false;
+}
+}
+var valid64 = _errs416 === errors;
+}
+else {
+var valid64 = true;
+}
+if(valid64){
+if(data168.healthCheck !== undefined){
+let data183 = data168.healthCheck;
+const _errs439 = errors;
+if(errors === _errs439){
+if(data183 && typeof data183 == "object" && !Array.isArray(data183)){
+const _errs441 = errors;
+for(const key37 in data183){
+if(!(((((((key37 === "path") || (key37 === "intervalMs")) || (key37 === "timeoutMs")) || (key37 === "healthyThreshold")) || (key37 === "unhealthyThreshold")) || (key37 === "expectedStatuses")) || (key37 === "host"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data183}];
 return false;
 break;
 }
 }
-if(_errs403 === errors){
-if(data164.path !== undefined){
-let data165 = data164.path;
-const _errs404 = errors;
-const _errs405 = errors;
-let valid63 = false;
-const _errs406 = errors;
-if(errors === _errs406){
-if(typeof data165 === "string"){
-if(func3(data165) > 2048){
-const err75 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data165};
+if(_errs441 === errors){
+if(data183.path !== undefined){
+let data184 = data183.path;
+const _errs442 = errors;
+const _errs443 = errors;
+let valid72 = false;
+const _errs444 = errors;
+if(errors === _errs444){
+if(typeof data184 === "string"){
+if(func3(data184) > 2048){
+const err75 = {instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data184};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -5153,8 +5716,8 @@ vErrors.push(err75);
 errors++;
 }
 else {
-if(func3(data165) < 1){
-const err76 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data165};
+if(func3(data184) < 1){
+const err76 = {instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data184};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -5164,8 +5727,8 @@ vErrors.push(err76);
 errors++;
 }
 else {
-if(!pattern4.test(data165)){
-const err77 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data165};
+if(!pattern4.test(data184)){
+const err77 = {instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data184};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -5178,7 +5741,7 @@ errors++;
 }
 }
 else {
-const err78 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data165};
+const err78 = {instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data184};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -5188,12 +5751,12 @@ vErrors.push(err78);
 errors++;
 }
 }
-var _valid11 = _errs406 === errors;
-valid63 = valid63 || _valid11;
-if(!valid63){
-const _errs408 = errors;
-if(data165 !== null){
-const err79 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data165};
+var _valid11 = _errs444 === errors;
+valid72 = valid72 || _valid11;
+if(!valid72){
+const _errs446 = errors;
+if(data184 !== null){
+const err79 = {instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data184};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -5202,11 +5765,11 @@ vErrors.push(err79);
 }
 errors++;
 }
-var _valid11 = _errs408 === errors;
-valid63 = valid63 || _valid11;
+var _valid11 = _errs446 === errors;
+valid72 = valid72 || _valid11;
 }
-if(!valid63){
-const err80 = {instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path,data:data165};
+if(!valid72){
+const err80 = {instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path,data:data184};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -5218,419 +5781,419 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs405;
+errors = _errs443;
 if(vErrors !== null){
-if(_errs405){
-vErrors.length = _errs405;
+if(_errs443){
+vErrors.length = _errs443;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid62 = _errs404 === errors;
+var valid71 = _errs442 === errors;
 }
 else {
-var valid62 = true;
+var valid71 = true;
 }
-if(valid62){
-if(data164.intervalMs !== undefined){
-let data166 = data164.intervalMs;
-const _errs410 = errors;
-if(!((typeof data166 == "number") && (!(data166 % 1) && !isNaN(data166)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data166}];
+if(valid71){
+if(data183.intervalMs !== undefined){
+let data185 = data183.intervalMs;
+const _errs448 = errors;
+if(!((typeof data185 == "number") && (!(data185 % 1) && !isNaN(data185)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data185}];
 return false;
 }
-if(errors === _errs410){
-if(typeof data166 == "number"){
-if(data166 > 86400000 || isNaN(data166)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data166}];
-return false;
-}
-else {
-if(data166 < 1 || isNaN(data166)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data166}];
-return false;
-}
-}
-}
-}
-var valid62 = _errs410 === errors;
-}
-else {
-var valid62 = true;
-}
-if(valid62){
-if(data164.timeoutMs !== undefined){
-let data167 = data164.timeoutMs;
-const _errs412 = errors;
-if(!((typeof data167 == "number") && (!(data167 % 1) && !isNaN(data167)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data167}];
-return false;
-}
-if(errors === _errs412){
-if(typeof data167 == "number"){
-if(data167 > 86400000 || isNaN(data167)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data167}];
+if(errors === _errs448){
+if(typeof data185 == "number"){
+if(data185 > 86400000 || isNaN(data185)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data185}];
 return false;
 }
 else {
-if(data167 < 1 || isNaN(data167)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data167}];
+if(data185 < 1 || isNaN(data185)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data185}];
 return false;
 }
 }
 }
 }
-var valid62 = _errs412 === errors;
+var valid71 = _errs448 === errors;
 }
 else {
-var valid62 = true;
+var valid71 = true;
 }
-if(valid62){
-if(data164.healthyThreshold !== undefined){
-let data168 = data164.healthyThreshold;
-const _errs414 = errors;
-if(!((typeof data168 == "number") && (!(data168 % 1) && !isNaN(data168)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data168}];
+if(valid71){
+if(data183.timeoutMs !== undefined){
+let data186 = data183.timeoutMs;
+const _errs450 = errors;
+if(!((typeof data186 == "number") && (!(data186 % 1) && !isNaN(data186)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data186}];
 return false;
 }
-if(errors === _errs414){
-if(typeof data168 == "number"){
-if(data168 > 100 || isNaN(data168)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data168}];
-return false;
-}
-else {
-if(data168 < 1 || isNaN(data168)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data168}];
-return false;
-}
-}
-}
-}
-var valid62 = _errs414 === errors;
-}
-else {
-var valid62 = true;
-}
-if(valid62){
-if(data164.unhealthyThreshold !== undefined){
-let data169 = data164.unhealthyThreshold;
-const _errs416 = errors;
-if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data169}];
-return false;
-}
-if(errors === _errs416){
-if(typeof data169 == "number"){
-if(data169 > 100 || isNaN(data169)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data169}];
+if(errors === _errs450){
+if(typeof data186 == "number"){
+if(data186 > 86400000 || isNaN(data186)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data186}];
 return false;
 }
 else {
-if(data169 < 1 || isNaN(data169)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data169}];
+if(data186 < 1 || isNaN(data186)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data186}];
 return false;
 }
 }
 }
 }
-var valid62 = _errs416 === errors;
+var valid71 = _errs450 === errors;
 }
 else {
-var valid62 = true;
+var valid71 = true;
 }
-if(valid62){
-if(data164.expectedStatuses !== undefined){
-let data170 = data164.expectedStatuses;
-const _errs418 = errors;
-if(errors === _errs418){
-if(Array.isArray(data170)){
-if(data170.length > 64){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data170}];
+if(valid71){
+if(data183.healthyThreshold !== undefined){
+let data187 = data183.healthyThreshold;
+const _errs452 = errors;
+if(!((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data187}];
 return false;
+}
+if(errors === _errs452){
+if(typeof data187 == "number"){
+if(data187 > 100 || isNaN(data187)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data187}];
+return false;
+}
+else {
+if(data187 < 1 || isNaN(data187)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data187}];
+return false;
+}
+}
+}
+}
+var valid71 = _errs452 === errors;
+}
+else {
+var valid71 = true;
+}
+if(valid71){
+if(data183.unhealthyThreshold !== undefined){
+let data188 = data183.unhealthyThreshold;
+const _errs454 = errors;
+if(!((typeof data188 == "number") && (!(data188 % 1) && !isNaN(data188)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data188}];
+return false;
+}
+if(errors === _errs454){
+if(typeof data188 == "number"){
+if(data188 > 100 || isNaN(data188)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data188}];
+return false;
+}
+else {
+if(data188 < 1 || isNaN(data188)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data188}];
+return false;
+}
+}
+}
+}
+var valid71 = _errs454 === errors;
+}
+else {
+var valid71 = true;
+}
+if(valid71){
+if(data183.expectedStatuses !== undefined){
+let data189 = data183.expectedStatuses;
+const _errs456 = errors;
+if(errors === _errs456){
+if(Array.isArray(data189)){
+if(data189.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data189}];
+return false;
+}
+else {
+var valid73 = true;
+const len15 = data189.length;
+for(let i22=0; i22<len15; i22++){
+let data190 = data189[i22];
+const _errs458 = errors;
+if(!((typeof data190 == "number") && (!(data190 % 1) && !isNaN(data190)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/expectedStatuses/" + i22,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data190}];
+return false;
+}
+if(errors === _errs458){
+if(typeof data190 == "number"){
+if(data190 > 599 || isNaN(data190)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/expectedStatuses/" + i22,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data190}];
+return false;
+}
+else {
+if(data190 < 100 || isNaN(data190)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/expectedStatuses/" + i22,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data190}];
+return false;
+}
+}
+}
+}
+var valid73 = _errs458 === errors;
+if(!valid73){
+break;
+}
+}
+if(valid73){
+let i23 = data189.length;
+let j7;
+if(i23 > 1){
+const indices5 = {};
+for(;i23--;){
+let item5 = data189[i23];
+if(!((typeof item5 == "number") && (!(item5 % 1) && !isNaN(item5)))){
+continue;
+}
+if(typeof indices5[item5] == "number"){
+j7 = indices5[item5];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i23, j: j7},message:"must NOT have duplicate items (items ## "+j7+" and "+i23+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data189}];
+return false;
+break;
+}
+indices5[item5] = i23;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data189}];
+return false;
+}
+}
+var valid71 = _errs456 === errors;
+}
+else {
+var valid71 = true;
+}
+if(valid71){
+if(data183.host !== undefined){
+let data191 = data183.host;
+const _errs460 = errors;
+if(errors === _errs460){
+if(typeof data191 === "string"){
+if(func3(data191) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data191}];
+return false;
+}
+else {
+if(func3(data191) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data191}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data191}];
+return false;
+}
+}
+var valid71 = _errs460 === errors;
+}
+else {
+var valid71 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data183}];
+return false;
+}
+}
+var valid64 = _errs439 === errors;
 }
 else {
 var valid64 = true;
-const len12 = data170.length;
-for(let i16=0; i16<len12; i16++){
-let data171 = data170[i16];
-const _errs420 = errors;
-if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data171}];
-return false;
-}
-if(errors === _errs420){
-if(typeof data171 == "number"){
-if(data171 > 599 || isNaN(data171)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data171}];
-return false;
-}
-else {
-if(data171 < 100 || isNaN(data171)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses/" + i16,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data171}];
-return false;
-}
-}
-}
-}
-var valid64 = _errs420 === errors;
-if(!valid64){
-break;
-}
 }
 if(valid64){
-let i17 = data170.length;
-let j4;
-if(i17 > 1){
-const indices4 = {};
-for(;i17--;){
-let item4 = data170[i17];
-if(!((typeof item4 == "number") && (!(item4 % 1) && !isNaN(item4)))){
-continue;
-}
-if(typeof indices4[item4] == "number"){
-j4 = indices4[item4];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i17, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i17+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data170}];
-return false;
-break;
-}
-indices4[item4] = i17;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data170}];
-return false;
-}
-}
-var valid62 = _errs418 === errors;
-}
-else {
-var valid62 = true;
-}
-if(valid62){
-if(data164.host !== undefined){
-let data172 = data164.host;
-const _errs422 = errors;
-if(errors === _errs422){
-if(typeof data172 === "string"){
-if(func3(data172) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data172}];
-return false;
-}
-else {
-if(func3(data172) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data172}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data172}];
-return false;
-}
-}
-var valid62 = _errs422 === errors;
-}
-else {
-var valid62 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data164}];
-return false;
-}
-}
-var valid55 = _errs401 === errors;
-}
-else {
-var valid55 = true;
-}
-if(valid55){
-if(data149.outlier !== undefined){
-let data173 = data149.outlier;
-const _errs424 = errors;
-if(errors === _errs424){
-if(data173 && typeof data173 == "object" && !Array.isArray(data173)){
-const _errs426 = errors;
-for(const key35 in data173){
-if(!(((((key35 === "consecutiveFailures") || (key35 === "on5xx")) || (key35 === "baseEjectionMs")) || (key35 === "maxEjectionMs")) || (key35 === "maxEjectionPercent"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data173}];
+if(data168.outlier !== undefined){
+let data192 = data168.outlier;
+const _errs462 = errors;
+if(errors === _errs462){
+if(data192 && typeof data192 == "object" && !Array.isArray(data192)){
+const _errs464 = errors;
+for(const key38 in data192){
+if(!(((((key38 === "consecutiveFailures") || (key38 === "on5xx")) || (key38 === "baseEjectionMs")) || (key38 === "maxEjectionMs")) || (key38 === "maxEjectionPercent"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data192}];
 return false;
 break;
 }
 }
-if(_errs426 === errors){
-if(data173.consecutiveFailures !== undefined){
-let data174 = data173.consecutiveFailures;
-const _errs427 = errors;
-if(!((typeof data174 == "number") && (!(data174 % 1) && !isNaN(data174)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data174}];
+if(_errs464 === errors){
+if(data192.consecutiveFailures !== undefined){
+let data193 = data192.consecutiveFailures;
+const _errs465 = errors;
+if(!((typeof data193 == "number") && (!(data193 % 1) && !isNaN(data193)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data193}];
 return false;
 }
-if(errors === _errs427){
-if(typeof data174 == "number"){
-if(data174 > 1000 || isNaN(data174)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data174}];
-return false;
-}
-else {
-if(data174 < 1 || isNaN(data174)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data174}];
-return false;
-}
-}
-}
-}
-var valid66 = _errs427 === errors;
-}
-else {
-var valid66 = true;
-}
-if(valid66){
-if(data173.on5xx !== undefined){
-let data175 = data173.on5xx;
-const _errs429 = errors;
-if(typeof data175 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/on5xx",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx,data:data175}];
-return false;
-}
-var valid66 = _errs429 === errors;
-}
-else {
-var valid66 = true;
-}
-if(valid66){
-if(data173.baseEjectionMs !== undefined){
-let data176 = data173.baseEjectionMs;
-const _errs431 = errors;
-if(!((typeof data176 == "number") && (!(data176 % 1) && !isNaN(data176)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data176}];
-return false;
-}
-if(errors === _errs431){
-if(typeof data176 == "number"){
-if(data176 > 86400000 || isNaN(data176)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data176}];
+if(errors === _errs465){
+if(typeof data193 == "number"){
+if(data193 > 1000 || isNaN(data193)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data193}];
 return false;
 }
 else {
-if(data176 < 1 || isNaN(data176)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data176}];
+if(data193 < 1 || isNaN(data193)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data193}];
 return false;
 }
 }
 }
 }
-var valid66 = _errs431 === errors;
+var valid75 = _errs465 === errors;
 }
 else {
-var valid66 = true;
+var valid75 = true;
 }
-if(valid66){
-if(data173.maxEjectionMs !== undefined){
-let data177 = data173.maxEjectionMs;
-const _errs433 = errors;
-if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data177}];
+if(valid75){
+if(data192.on5xx !== undefined){
+let data194 = data192.on5xx;
+const _errs467 = errors;
+if(typeof data194 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/on5xx",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx,data:data194}];
 return false;
 }
-if(errors === _errs433){
-if(typeof data177 == "number"){
-if(data177 > 86400000 || isNaN(data177)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data177}];
-return false;
+var valid75 = _errs467 === errors;
 }
 else {
-if(data177 < 1 || isNaN(data177)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data177}];
+var valid75 = true;
+}
+if(valid75){
+if(data192.baseEjectionMs !== undefined){
+let data195 = data192.baseEjectionMs;
+const _errs469 = errors;
+if(!((typeof data195 == "number") && (!(data195 % 1) && !isNaN(data195)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data195}];
 return false;
 }
-}
-}
-}
-var valid66 = _errs433 === errors;
-}
-else {
-var valid66 = true;
-}
-if(valid66){
-if(data173.maxEjectionPercent !== undefined){
-let data178 = data173.maxEjectionPercent;
-const _errs435 = errors;
-if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data178}];
-return false;
-}
-if(errors === _errs435){
-if(typeof data178 == "number"){
-if(data178 > 100 || isNaN(data178)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data178}];
+if(errors === _errs469){
+if(typeof data195 == "number"){
+if(data195 > 86400000 || isNaN(data195)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data195}];
 return false;
 }
 else {
-if(data178 < 0 || isNaN(data178)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data178}];
+if(data195 < 1 || isNaN(data195)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data195}];
 return false;
 }
 }
 }
 }
-var valid66 = _errs435 === errors;
+var valid75 = _errs469 === errors;
 }
 else {
-var valid66 = true;
+var valid75 = true;
 }
+if(valid75){
+if(data192.maxEjectionMs !== undefined){
+let data196 = data192.maxEjectionMs;
+const _errs471 = errors;
+if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data196}];
+return false;
 }
-}
-}
-}
-}
+if(errors === _errs471){
+if(typeof data196 == "number"){
+if(data196 > 86400000 || isNaN(data196)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data196}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.outlier.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data173}];
+if(data196 < 1 || isNaN(data196)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data196}];
 return false;
 }
 }
-var valid55 = _errs424 === errors;
+}
+}
+var valid75 = _errs471 === errors;
 }
 else {
-var valid55 = true;
+var valid75 = true;
 }
-if(valid55){
-if(data149.limits !== undefined){
-let data179 = data149.limits;
-const _errs437 = errors;
-if(errors === _errs437){
-if(data179 && typeof data179 == "object" && !Array.isArray(data179)){
-const _errs439 = errors;
-for(const key36 in data179){
-if(!(((key36 === "maxConcurrentPerUpstream") || (key36 === "maxQueue")) || (key36 === "queueTimeoutMs"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data179}];
+if(valid75){
+if(data192.maxEjectionPercent !== undefined){
+let data197 = data192.maxEjectionPercent;
+const _errs473 = errors;
+if(!((typeof data197 == "number") && (!(data197 % 1) && !isNaN(data197)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data197}];
+return false;
+}
+if(errors === _errs473){
+if(typeof data197 == "number"){
+if(data197 > 100 || isNaN(data197)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data197}];
+return false;
+}
+else {
+if(data197 < 0 || isNaN(data197)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data197}];
+return false;
+}
+}
+}
+}
+var valid75 = _errs473 === errors;
+}
+else {
+var valid75 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.outlier.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data192}];
+return false;
+}
+}
+var valid64 = _errs462 === errors;
+}
+else {
+var valid64 = true;
+}
+if(valid64){
+if(data168.limits !== undefined){
+let data198 = data168.limits;
+const _errs475 = errors;
+if(errors === _errs475){
+if(data198 && typeof data198 == "object" && !Array.isArray(data198)){
+const _errs477 = errors;
+for(const key39 in data198){
+if(!(((key39 === "maxConcurrentPerUpstream") || (key39 === "maxQueue")) || (key39 === "queueTimeoutMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data198}];
 return false;
 break;
 }
 }
-if(_errs439 === errors){
-if(data179.maxConcurrentPerUpstream !== undefined){
-let data180 = data179.maxConcurrentPerUpstream;
-const _errs440 = errors;
-const _errs441 = errors;
-let valid68 = false;
-const _errs442 = errors;
-if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
-const err81 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data180};
+if(_errs477 === errors){
+if(data198.maxConcurrentPerUpstream !== undefined){
+let data199 = data198.maxConcurrentPerUpstream;
+const _errs478 = errors;
+const _errs479 = errors;
+let valid77 = false;
+const _errs480 = errors;
+if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
+const err81 = {instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data199};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -5639,10 +6202,10 @@ vErrors.push(err81);
 }
 errors++;
 }
-if(errors === _errs442){
-if(typeof data180 == "number"){
-if(data180 > 1000000 || isNaN(data180)){
-const err82 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data180};
+if(errors === _errs480){
+if(typeof data199 == "number"){
+if(data199 > 1000000 || isNaN(data199)){
+const err82 = {instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data199};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -5652,8 +6215,8 @@ vErrors.push(err82);
 errors++;
 }
 else {
-if(data180 < 1 || isNaN(data180)){
-const err83 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data180};
+if(data199 < 1 || isNaN(data199)){
+const err83 = {instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data199};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -5665,12 +6228,12 @@ errors++;
 }
 }
 }
-var _valid12 = _errs442 === errors;
-valid68 = valid68 || _valid12;
-if(!valid68){
-const _errs444 = errors;
-if(data180 !== null){
-const err84 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data180};
+var _valid12 = _errs480 === errors;
+valid77 = valid77 || _valid12;
+if(!valid77){
+const _errs482 = errors;
+if(data199 !== null){
+const err84 = {instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data199};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -5679,11 +6242,11 @@ vErrors.push(err84);
 }
 errors++;
 }
-var _valid12 = _errs444 === errors;
-valid68 = valid68 || _valid12;
+var _valid12 = _errs482 === errors;
+valid77 = valid77 || _valid12;
 }
-if(!valid68){
-const err85 = {instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data180};
+if(!valid77){
+const err85 = {instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data199};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -5695,129 +6258,129 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs441;
+errors = _errs479;
 if(vErrors !== null){
-if(_errs441){
-vErrors.length = _errs441;
+if(_errs479){
+vErrors.length = _errs479;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid67 = _errs440 === errors;
+var valid76 = _errs478 === errors;
 }
 else {
-var valid67 = true;
+var valid76 = true;
 }
-if(valid67){
-if(data179.maxQueue !== undefined){
-let data181 = data179.maxQueue;
-const _errs446 = errors;
-if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data181}];
+if(valid76){
+if(data198.maxQueue !== undefined){
+let data200 = data198.maxQueue;
+const _errs484 = errors;
+if(!((typeof data200 == "number") && (!(data200 % 1) && !isNaN(data200)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data200}];
 return false;
 }
-if(errors === _errs446){
-if(typeof data181 == "number"){
-if(data181 > 1000000 || isNaN(data181)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data181}];
-return false;
-}
-else {
-if(data181 < 0 || isNaN(data181)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data181}];
-return false;
-}
-}
-}
-}
-var valid67 = _errs446 === errors;
-}
-else {
-var valid67 = true;
-}
-if(valid67){
-if(data179.queueTimeoutMs !== undefined){
-let data182 = data179.queueTimeoutMs;
-const _errs448 = errors;
-if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data182}];
-return false;
-}
-if(errors === _errs448){
-if(typeof data182 == "number"){
-if(data182 > 86400000 || isNaN(data182)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data182}];
+if(errors === _errs484){
+if(typeof data200 == "number"){
+if(data200 > 1000000 || isNaN(data200)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data200}];
 return false;
 }
 else {
-if(data182 < 1 || isNaN(data182)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data182}];
+if(data200 < 0 || isNaN(data200)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data200}];
 return false;
 }
 }
 }
 }
-var valid67 = _errs448 === errors;
+var valid76 = _errs484 === errors;
 }
 else {
-var valid67 = true;
+var valid76 = true;
 }
+if(valid76){
+if(data198.queueTimeoutMs !== undefined){
+let data201 = data198.queueTimeoutMs;
+const _errs486 = errors;
+if(!((typeof data201 == "number") && (!(data201 % 1) && !isNaN(data201)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data201}];
+return false;
 }
-}
-}
+if(errors === _errs486){
+if(typeof data201 == "number"){
+if(data201 > 86400000 || isNaN(data201)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data201}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.limits.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data179}];
+if(data201 < 1 || isNaN(data201)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data201}];
 return false;
 }
 }
-var valid55 = _errs437 === errors;
+}
+}
+var valid76 = _errs486 === errors;
 }
 else {
-var valid55 = true;
+var valid76 = true;
 }
-if(valid55){
-if(data149.loadBalancing !== undefined){
-let data183 = data149.loadBalancing;
-const _errs450 = errors;
-if(errors === _errs450){
-if(data183 && typeof data183 == "object" && !Array.isArray(data183)){
-const _errs452 = errors;
-for(const key37 in data183){
-if(!(((key37 === "algorithm") || (key37 === "hashOn")) || (key37 === "slowStartMs"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data183}];
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.limits.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data198}];
+return false;
+}
+}
+var valid64 = _errs475 === errors;
+}
+else {
+var valid64 = true;
+}
+if(valid64){
+if(data168.loadBalancing !== undefined){
+let data202 = data168.loadBalancing;
+const _errs488 = errors;
+if(errors === _errs488){
+if(data202 && typeof data202 == "object" && !Array.isArray(data202)){
+const _errs490 = errors;
+for(const key40 in data202){
+if(!(((key40 === "algorithm") || (key40 === "hashOn")) || (key40 === "slowStartMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data202}];
 return false;
 break;
 }
 }
-if(_errs452 === errors){
-if(data183.algorithm !== undefined){
-let data184 = data183.algorithm;
-const _errs453 = errors;
-if(!(((data184 === "round-robin") || (data184 === "least-request")) || (data184 === "consistent-hash"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm,data:data184}];
+if(_errs490 === errors){
+if(data202.algorithm !== undefined){
+let data203 = data202.algorithm;
+const _errs491 = errors;
+if(!(((data203 === "round-robin") || (data203 === "least-request")) || (data203 === "consistent-hash"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm,data:data203}];
 return false;
 }
-var valid69 = _errs453 === errors;
+var valid78 = _errs491 === errors;
 }
 else {
-var valid69 = true;
+var valid78 = true;
 }
-if(valid69){
-if(data183.hashOn !== undefined){
-let data185 = data183.hashOn;
-const _errs454 = errors;
-const _errs455 = errors;
-let valid70 = false;
+if(valid78){
+if(data202.hashOn !== undefined){
+let data204 = data202.hashOn;
+const _errs492 = errors;
+const _errs493 = errors;
+let valid79 = false;
 let passing3 = null;
-const _errs456 = errors;
-if(errors === _errs456){
-if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
-let missing14;
-if((data185.header === undefined) && (missing14 = "header")){
-const err86 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing14},message:"must have required property '"+missing14+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data185};
+const _errs494 = errors;
+if(errors === _errs494){
+if(data204 && typeof data204 == "object" && !Array.isArray(data204)){
+let missing15;
+if((data204.header === undefined) && (missing15 = "header")){
+const err86 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing15},message:"must have required property '"+missing15+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data204};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -5827,10 +6390,10 @@ vErrors.push(err86);
 errors++;
 }
 else {
-const _errs458 = errors;
-for(const key38 in data185){
-if(!(key38 === "header")){
-const err87 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data185};
+const _errs496 = errors;
+for(const key41 in data204){
+if(!(key41 === "header")){
+const err87 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data204};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -5841,14 +6404,14 @@ errors++;
 break;
 }
 }
-if(_errs458 === errors){
-if(data185.header !== undefined){
-let data186 = data185.header;
-const _errs459 = errors;
-if(errors === _errs459){
-if(typeof data186 === "string"){
-if(func3(data186) > 256){
-const err88 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data186};
+if(_errs496 === errors){
+if(data204.header !== undefined){
+let data205 = data204.header;
+const _errs497 = errors;
+if(errors === _errs497){
+if(typeof data205 === "string"){
+if(func3(data205) > 256){
+const err88 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data205};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -5858,8 +6421,8 @@ vErrors.push(err88);
 errors++;
 }
 else {
-if(!pattern5.test(data186)){
-const err89 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data186};
+if(!pattern5.test(data205)){
+const err89 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data205};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -5871,7 +6434,7 @@ errors++;
 }
 }
 else {
-const err90 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data186};
+const err90 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data205};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -5886,7 +6449,7 @@ errors++;
 }
 }
 else {
-const err91 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data185};
+const err91 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data204};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -5896,17 +6459,17 @@ vErrors.push(err91);
 errors++;
 }
 }
-var _valid13 = _errs456 === errors;
+var _valid13 = _errs494 === errors;
 if(_valid13){
-valid70 = true;
+valid79 = true;
 passing3 = 0;
 }
-const _errs461 = errors;
-if(errors === _errs461){
-if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
-let missing15;
-if((data185.cookie === undefined) && (missing15 = "cookie")){
-const err92 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing15},message:"must have required property '"+missing15+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data185};
+const _errs499 = errors;
+if(errors === _errs499){
+if(data204 && typeof data204 == "object" && !Array.isArray(data204)){
+let missing16;
+if((data204.cookie === undefined) && (missing16 = "cookie")){
+const err92 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing16},message:"must have required property '"+missing16+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data204};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -5916,10 +6479,10 @@ vErrors.push(err92);
 errors++;
 }
 else {
-const _errs463 = errors;
-for(const key39 in data185){
-if(!(key39 === "cookie")){
-const err93 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data185};
+const _errs501 = errors;
+for(const key42 in data204){
+if(!(key42 === "cookie")){
+const err93 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data204};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -5930,14 +6493,14 @@ errors++;
 break;
 }
 }
-if(_errs463 === errors){
-if(data185.cookie !== undefined){
-let data187 = data185.cookie;
-const _errs464 = errors;
-if(errors === _errs464){
-if(typeof data187 === "string"){
-if(func3(data187) > 256){
-const err94 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data187};
+if(_errs501 === errors){
+if(data204.cookie !== undefined){
+let data206 = data204.cookie;
+const _errs502 = errors;
+if(errors === _errs502){
+if(typeof data206 === "string"){
+if(func3(data206) > 256){
+const err94 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data206};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -5947,8 +6510,8 @@ vErrors.push(err94);
 errors++;
 }
 else {
-if(!pattern5.test(data187)){
-const err95 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data187};
+if(!pattern5.test(data206)){
+const err95 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data206};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -5960,7 +6523,7 @@ errors++;
 }
 }
 else {
-const err96 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data187};
+const err96 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data206};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -5975,7 +6538,7 @@ errors++;
 }
 }
 else {
-const err97 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data185};
+const err97 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data204};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -5985,22 +6548,22 @@ vErrors.push(err97);
 errors++;
 }
 }
-var _valid13 = _errs461 === errors;
-if(_valid13 && valid70){
-valid70 = false;
+var _valid13 = _errs499 === errors;
+if(_valid13 && valid79){
+valid79 = false;
 passing3 = [passing3, 1];
 }
 else {
 if(_valid13){
-valid70 = true;
+valid79 = true;
 passing3 = 1;
 }
-const _errs466 = errors;
-if(errors === _errs466){
-if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
-let missing16;
-if((data185.clientAddress === undefined) && (missing16 = "clientAddress")){
-const err98 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing16},message:"must have required property '"+missing16+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data185};
+const _errs504 = errors;
+if(errors === _errs504){
+if(data204 && typeof data204 == "object" && !Array.isArray(data204)){
+let missing17;
+if((data204.clientAddress === undefined) && (missing17 = "clientAddress")){
+const err98 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing17},message:"must have required property '"+missing17+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data204};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -6010,10 +6573,10 @@ vErrors.push(err98);
 errors++;
 }
 else {
-const _errs468 = errors;
-for(const key40 in data185){
-if(!(key40 === "clientAddress")){
-const err99 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data185};
+const _errs506 = errors;
+for(const key43 in data204){
+if(!(key43 === "clientAddress")){
+const err99 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data204};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -6024,11 +6587,11 @@ errors++;
 break;
 }
 }
-if(_errs468 === errors){
-if(data185.clientAddress !== undefined){
-let data188 = data185.clientAddress;
-if(true !== data188){
-const err100 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data188};
+if(_errs506 === errors){
+if(data204.clientAddress !== undefined){
+let data207 = data204.clientAddress;
+if(true !== data207){
+const err100 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data207};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -6042,7 +6605,7 @@ errors++;
 }
 }
 else {
-const err101 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data185};
+const err101 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data204};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -6052,20 +6615,20 @@ vErrors.push(err101);
 errors++;
 }
 }
-var _valid13 = _errs466 === errors;
-if(_valid13 && valid70){
-valid70 = false;
+var _valid13 = _errs504 === errors;
+if(_valid13 && valid79){
+valid79 = false;
 passing3 = [passing3, 2];
 }
 else {
 if(_valid13){
-valid70 = true;
+valid79 = true;
 passing3 = 2;
 }
 }
 }
-if(!valid70){
-const err102 = {instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn,data:data185};
+if(!valid79){
+const err102 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn,data:data204};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -6077,86 +6640,61 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs455;
+errors = _errs493;
 if(vErrors !== null){
-if(_errs455){
-vErrors.length = _errs455;
+if(_errs493){
+vErrors.length = _errs493;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid69 = _errs454 === errors;
+var valid78 = _errs492 === errors;
 }
 else {
-var valid69 = true;
+var valid78 = true;
 }
-if(valid69){
-if(data183.slowStartMs !== undefined){
-let data189 = data183.slowStartMs;
-const _errs470 = errors;
-if(!((typeof data189 == "number") && (!(data189 % 1) && !isNaN(data189)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data189}];
+if(valid78){
+if(data202.slowStartMs !== undefined){
+let data208 = data202.slowStartMs;
+const _errs508 = errors;
+if(!((typeof data208 == "number") && (!(data208 % 1) && !isNaN(data208)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data208}];
 return false;
 }
-if(errors === _errs470){
-if(typeof data189 == "number"){
-if(data189 > 3600000 || isNaN(data189)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data189}];
+if(errors === _errs508){
+if(typeof data208 == "number"){
+if(data208 > 3600000 || isNaN(data208)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data208}];
 return false;
 }
 else {
-if(data189 < 0 || isNaN(data189)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data189}];
-return false;
-}
-}
-}
-}
-var valid69 = _errs470 === errors;
-}
-else {
-var valid69 = true;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data183}];
+if(data208 < 0 || isNaN(data208)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data208}];
 return false;
 }
 }
-var valid55 = _errs450 === errors;
+}
+}
+var valid78 = _errs508 === errors;
 }
 else {
-var valid55 = true;
-}
-}
-}
+var valid78 = true;
 }
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10+"/policy",schemaPath:"#/properties/routes/items/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.type,parentSchema:schema11.properties.routes.items.properties.policy,data:data149}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data202}];
 return false;
 }
 }
-var valid45 = _errs360 === errors;
+var valid64 = _errs488 === errors;
 }
 else {
-var valid45 = true;
-}
-}
-}
-}
-}
-}
-}
-}
+var valid64 = true;
 }
 }
 }
@@ -6166,35 +6704,60 @@ var valid45 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i10,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data126}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy",schemaPath:"#/properties/routes/items/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.type,parentSchema:schema11.properties.routes.items.properties.policy,data:data168}];
 return false;
 }
 }
-var valid44 = _errs305 === errors;
-if(!valid44){
+var valid54 = _errs398 === errors;
+}
+else {
+var valid54 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data145}];
+return false;
+}
+}
+var valid53 = _errs343 === errors;
+if(!valid53){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data125}];
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data144}];
 return false;
 }
 }
-var valid0 = _errs303 === errors;
+var valid0 = _errs341 === errors;
 if(valid0){
-let data190 = data.store;
-const _errs472 = errors;
-const _errs473 = errors;
-let valid74 = false;
+let data209 = data.store;
+const _errs510 = errors;
+const _errs511 = errors;
+let valid83 = false;
 let passing4 = null;
-const _errs474 = errors;
-if(errors === _errs474){
-if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
-let missing17;
-if((data190.type === undefined) && (missing17 = "type")){
-const err103 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing17},message:"must have required property '"+missing17+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data190};
+const _errs512 = errors;
+if(errors === _errs512){
+if(data209 && typeof data209 == "object" && !Array.isArray(data209)){
+let missing18;
+if((data209.type === undefined) && (missing18 = "type")){
+const err103 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing18},message:"must have required property '"+missing18+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data209};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -6204,10 +6767,10 @@ vErrors.push(err103);
 errors++;
 }
 else {
-const _errs476 = errors;
-for(const key41 in data190){
-if(!(key41 === "type")){
-const err104 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data190};
+const _errs514 = errors;
+for(const key44 in data209){
+if(!(key44 === "type")){
+const err104 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key44},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data209};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -6218,11 +6781,11 @@ errors++;
 break;
 }
 }
-if(_errs476 === errors){
-if(data190.type !== undefined){
-let data191 = data190.type;
-if("file" !== data191){
-const err105 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data191};
+if(_errs514 === errors){
+if(data209.type !== undefined){
+let data210 = data209.type;
+if("file" !== data210){
+const err105 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data210};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -6236,7 +6799,7 @@ errors++;
 }
 }
 else {
-const err106 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data190};
+const err106 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data209};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -6246,17 +6809,17 @@ vErrors.push(err106);
 errors++;
 }
 }
-var _valid14 = _errs474 === errors;
+var _valid14 = _errs512 === errors;
 if(_valid14){
-valid74 = true;
+valid83 = true;
 passing4 = 0;
 }
-const _errs478 = errors;
-if(errors === _errs478){
-if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
-let missing18;
-if((((data190.type === undefined) && (missing18 = "type")) || ((data190.endpoints === undefined) && (missing18 = "endpoints"))) || ((data190.prefix === undefined) && (missing18 = "prefix"))){
-const err107 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing18},message:"must have required property '"+missing18+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data190};
+const _errs516 = errors;
+if(errors === _errs516){
+if(data209 && typeof data209 == "object" && !Array.isArray(data209)){
+let missing19;
+if((((data209.type === undefined) && (missing19 = "type")) || ((data209.endpoints === undefined) && (missing19 = "endpoints"))) || ((data209.prefix === undefined) && (missing19 = "prefix"))){
+const err107 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing19},message:"must have required property '"+missing19+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data209};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -6266,10 +6829,10 @@ vErrors.push(err107);
 errors++;
 }
 else {
-const _errs480 = errors;
-for(const key42 in data190){
-if(!(((((((key42 === "type") || (key42 === "endpoints")) || (key42 === "prefix")) || (key42 === "tls")) || (key42 === "auth")) || (key42 === "cacheFile")) || (key42 === "timeoutMs"))){
-const err108 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data190};
+const _errs518 = errors;
+for(const key45 in data209){
+if(!(((((((key45 === "type") || (key45 === "endpoints")) || (key45 === "prefix")) || (key45 === "tls")) || (key45 === "auth")) || (key45 === "cacheFile")) || (key45 === "timeoutMs"))){
+const err108 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key45},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data209};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -6280,12 +6843,12 @@ errors++;
 break;
 }
 }
-if(_errs480 === errors){
-if(data190.type !== undefined){
-let data192 = data190.type;
-const _errs481 = errors;
-if("etcd" !== data192){
-const err109 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data192};
+if(_errs518 === errors){
+if(data209.type !== undefined){
+let data211 = data209.type;
+const _errs519 = errors;
+if("etcd" !== data211){
+const err109 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data211};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -6294,19 +6857,19 @@ vErrors.push(err109);
 }
 errors++;
 }
-var valid76 = _errs481 === errors;
+var valid85 = _errs519 === errors;
 }
 else {
-var valid76 = true;
+var valid85 = true;
 }
-if(valid76){
-if(data190.endpoints !== undefined){
-let data193 = data190.endpoints;
-const _errs482 = errors;
-if(errors === _errs482){
-if(Array.isArray(data193)){
-if(data193.length > 32){
-const err110 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data193};
+if(valid85){
+if(data209.endpoints !== undefined){
+let data212 = data209.endpoints;
+const _errs520 = errors;
+if(errors === _errs520){
+if(Array.isArray(data212)){
+if(data212.length > 32){
+const err110 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data212};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -6316,8 +6879,8 @@ vErrors.push(err110);
 errors++;
 }
 else {
-if(data193.length < 1){
-const err111 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data193};
+if(data212.length < 1){
+const err111 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data212};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -6327,15 +6890,15 @@ vErrors.push(err111);
 errors++;
 }
 else {
-var valid77 = true;
-const len13 = data193.length;
-for(let i18=0; i18<len13; i18++){
-let data194 = data193[i18];
-const _errs484 = errors;
-if(errors === _errs484){
-if(typeof data194 === "string"){
-if(func3(data194) > 300){
-const err112 = {instancePath:instancePath+"/store/endpoints/" + i18,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data194};
+var valid86 = true;
+const len16 = data212.length;
+for(let i24=0; i24<len16; i24++){
+let data213 = data212[i24];
+const _errs522 = errors;
+if(errors === _errs522){
+if(typeof data213 === "string"){
+if(func3(data213) > 300){
+const err112 = {instancePath:instancePath+"/store/endpoints/" + i24,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data213};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -6345,8 +6908,8 @@ vErrors.push(err112);
 errors++;
 }
 else {
-if(func3(data194) < 3){
-const err113 = {instancePath:instancePath+"/store/endpoints/" + i18,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data194};
+if(func3(data213) < 3){
+const err113 = {instancePath:instancePath+"/store/endpoints/" + i24,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data213};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -6358,7 +6921,7 @@ errors++;
 }
 }
 else {
-const err114 = {instancePath:instancePath+"/store/endpoints/" + i18,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data194};
+const err114 = {instancePath:instancePath+"/store/endpoints/" + i24,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data213};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -6368,8 +6931,8 @@ vErrors.push(err114);
 errors++;
 }
 }
-var valid77 = _errs484 === errors;
-if(!valid77){
+var valid86 = _errs522 === errors;
+if(!valid86){
 break;
 }
 }
@@ -6377,7 +6940,7 @@ break;
 }
 }
 else {
-const err115 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data193};
+const err115 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data212};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -6387,19 +6950,19 @@ vErrors.push(err115);
 errors++;
 }
 }
-var valid76 = _errs482 === errors;
+var valid85 = _errs520 === errors;
 }
 else {
-var valid76 = true;
+var valid85 = true;
 }
-if(valid76){
-if(data190.prefix !== undefined){
-let data195 = data190.prefix;
-const _errs486 = errors;
-if(errors === _errs486){
-if(typeof data195 === "string"){
-if(func3(data195) > 256){
-const err116 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data195};
+if(valid85){
+if(data209.prefix !== undefined){
+let data214 = data209.prefix;
+const _errs524 = errors;
+if(errors === _errs524){
+if(typeof data214 === "string"){
+if(func3(data214) > 256){
+const err116 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data214};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -6409,8 +6972,8 @@ vErrors.push(err116);
 errors++;
 }
 else {
-if(!pattern18.test(data195)){
-const err117 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data195};
+if(!pattern21.test(data214)){
+const err117 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data214};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -6422,7 +6985,7 @@ errors++;
 }
 }
 else {
-const err118 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data195};
+const err118 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data214};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -6432,20 +6995,20 @@ vErrors.push(err118);
 errors++;
 }
 }
-var valid76 = _errs486 === errors;
+var valid85 = _errs524 === errors;
 }
 else {
-var valid76 = true;
+var valid85 = true;
 }
-if(valid76){
-if(data190.tls !== undefined){
-let data196 = data190.tls;
-const _errs488 = errors;
-if(errors === _errs488){
-if(data196 && typeof data196 == "object" && !Array.isArray(data196)){
-let missing19;
-if((data196.ca === undefined) && (missing19 = "ca")){
-const err119 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing19},message:"must have required property '"+missing19+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data196};
+if(valid85){
+if(data209.tls !== undefined){
+let data215 = data209.tls;
+const _errs526 = errors;
+if(errors === _errs526){
+if(data215 && typeof data215 == "object" && !Array.isArray(data215)){
+let missing20;
+if((data215.ca === undefined) && (missing20 = "ca")){
+const err119 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing20},message:"must have required property '"+missing20+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data215};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -6455,10 +7018,10 @@ vErrors.push(err119);
 errors++;
 }
 else {
-const _errs490 = errors;
-for(const key43 in data196){
-if(!(((key43 === "ca") || (key43 === "cert")) || (key43 === "key"))){
-const err120 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data196};
+const _errs528 = errors;
+for(const key46 in data215){
+if(!(((key46 === "ca") || (key46 === "cert")) || (key46 === "key"))){
+const err120 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key46},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data215};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -6469,14 +7032,14 @@ errors++;
 break;
 }
 }
-if(_errs490 === errors){
-if(data196.ca !== undefined){
-let data197 = data196.ca;
-const _errs491 = errors;
-if(errors === _errs491){
-if(typeof data197 === "string"){
-if(func3(data197) < 1){
-const err121 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data197};
+if(_errs528 === errors){
+if(data215.ca !== undefined){
+let data216 = data215.ca;
+const _errs529 = errors;
+if(errors === _errs529){
+if(typeof data216 === "string"){
+if(func3(data216) < 1){
+const err121 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data216};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -6487,7 +7050,7 @@ errors++;
 }
 }
 else {
-const err122 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data197};
+const err122 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data216};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -6497,19 +7060,19 @@ vErrors.push(err122);
 errors++;
 }
 }
-var valid78 = _errs491 === errors;
+var valid87 = _errs529 === errors;
 }
 else {
-var valid78 = true;
+var valid87 = true;
 }
-if(valid78){
-if(data196.cert !== undefined){
-let data198 = data196.cert;
-const _errs493 = errors;
-if(errors === _errs493){
-if(typeof data198 === "string"){
-if(func3(data198) < 1){
-const err123 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data198};
+if(valid87){
+if(data215.cert !== undefined){
+let data217 = data215.cert;
+const _errs531 = errors;
+if(errors === _errs531){
+if(typeof data217 === "string"){
+if(func3(data217) < 1){
+const err123 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data217};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -6520,7 +7083,7 @@ errors++;
 }
 }
 else {
-const err124 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data198};
+const err124 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data217};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -6530,19 +7093,19 @@ vErrors.push(err124);
 errors++;
 }
 }
-var valid78 = _errs493 === errors;
+var valid87 = _errs531 === errors;
 }
 else {
-var valid78 = true;
+var valid87 = true;
 }
-if(valid78){
-if(data196.key !== undefined){
-let data199 = data196.key;
-const _errs495 = errors;
-if(errors === _errs495){
-if(typeof data199 === "string"){
-if(func3(data199) < 1){
-const err125 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data199};
+if(valid87){
+if(data215.key !== undefined){
+let data218 = data215.key;
+const _errs533 = errors;
+if(errors === _errs533){
+if(typeof data218 === "string"){
+if(func3(data218) < 1){
+const err125 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data218};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -6553,7 +7116,7 @@ errors++;
 }
 }
 else {
-const err126 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data199};
+const err126 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data218};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -6563,10 +7126,10 @@ vErrors.push(err126);
 errors++;
 }
 }
-var valid78 = _errs495 === errors;
+var valid87 = _errs533 === errors;
 }
 else {
-var valid78 = true;
+var valid87 = true;
 }
 }
 }
@@ -6574,7 +7137,7 @@ var valid78 = true;
 }
 }
 else {
-const err127 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data196};
+const err127 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data215};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -6584,20 +7147,20 @@ vErrors.push(err127);
 errors++;
 }
 }
-var valid76 = _errs488 === errors;
+var valid85 = _errs526 === errors;
 }
 else {
-var valid76 = true;
+var valid85 = true;
 }
-if(valid76){
-if(data190.auth !== undefined){
-let data200 = data190.auth;
-const _errs497 = errors;
-if(errors === _errs497){
-if(data200 && typeof data200 == "object" && !Array.isArray(data200)){
-let missing20;
-if((data200.username === undefined) && (missing20 = "username")){
-const err128 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing20},message:"must have required property '"+missing20+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data200};
+if(valid85){
+if(data209.auth !== undefined){
+let data219 = data209.auth;
+const _errs535 = errors;
+if(errors === _errs535){
+if(data219 && typeof data219 == "object" && !Array.isArray(data219)){
+let missing21;
+if((data219.username === undefined) && (missing21 = "username")){
+const err128 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing21},message:"must have required property '"+missing21+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data219};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -6607,10 +7170,10 @@ vErrors.push(err128);
 errors++;
 }
 else {
-const _errs499 = errors;
-for(const key44 in data200){
-if(!((key44 === "username") || (key44 === "password"))){
-const err129 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key44},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data200};
+const _errs537 = errors;
+for(const key47 in data219){
+if(!((key47 === "username") || (key47 === "password"))){
+const err129 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key47},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data219};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -6621,14 +7184,14 @@ errors++;
 break;
 }
 }
-if(_errs499 === errors){
-if(data200.username !== undefined){
-let data201 = data200.username;
-const _errs500 = errors;
-if(errors === _errs500){
-if(typeof data201 === "string"){
-if(func3(data201) > 256){
-const err130 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data201};
+if(_errs537 === errors){
+if(data219.username !== undefined){
+let data220 = data219.username;
+const _errs538 = errors;
+if(errors === _errs538){
+if(typeof data220 === "string"){
+if(func3(data220) > 256){
+const err130 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data220};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -6638,8 +7201,8 @@ vErrors.push(err130);
 errors++;
 }
 else {
-if(func3(data201) < 1){
-const err131 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data201};
+if(func3(data220) < 1){
+const err131 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data220};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -6651,7 +7214,7 @@ errors++;
 }
 }
 else {
-const err132 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data201};
+const err132 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data220};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -6661,19 +7224,19 @@ vErrors.push(err132);
 errors++;
 }
 }
-var valid79 = _errs500 === errors;
+var valid88 = _errs538 === errors;
 }
 else {
-var valid79 = true;
+var valid88 = true;
 }
-if(valid79){
-if(data200.password !== undefined){
-let data202 = data200.password;
-const _errs502 = errors;
-if(errors === _errs502){
-if(typeof data202 === "string"){
-if(func3(data202) > 512){
-const err133 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data202};
+if(valid88){
+if(data219.password !== undefined){
+let data221 = data219.password;
+const _errs540 = errors;
+if(errors === _errs540){
+if(typeof data221 === "string"){
+if(func3(data221) > 512){
+const err133 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data221};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -6683,8 +7246,8 @@ vErrors.push(err133);
 errors++;
 }
 else {
-if(func3(data202) < 1){
-const err134 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data202};
+if(func3(data221) < 1){
+const err134 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data221};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -6696,7 +7259,7 @@ errors++;
 }
 }
 else {
-const err135 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data202};
+const err135 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data221};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -6706,17 +7269,17 @@ vErrors.push(err135);
 errors++;
 }
 }
-var valid79 = _errs502 === errors;
+var valid88 = _errs540 === errors;
 }
 else {
-var valid79 = true;
+var valid88 = true;
 }
 }
 }
 }
 }
 else {
-const err136 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data200};
+const err136 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data219};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -6726,19 +7289,19 @@ vErrors.push(err136);
 errors++;
 }
 }
-var valid76 = _errs497 === errors;
+var valid85 = _errs535 === errors;
 }
 else {
-var valid76 = true;
+var valid85 = true;
 }
-if(valid76){
-if(data190.cacheFile !== undefined){
-let data203 = data190.cacheFile;
-const _errs504 = errors;
-if(errors === _errs504){
-if(typeof data203 === "string"){
-if(func3(data203) < 1){
-const err137 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data203};
+if(valid85){
+if(data209.cacheFile !== undefined){
+let data222 = data209.cacheFile;
+const _errs542 = errors;
+if(errors === _errs542){
+if(typeof data222 === "string"){
+if(func3(data222) < 1){
+const err137 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data222};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -6749,7 +7312,7 @@ errors++;
 }
 }
 else {
-const err138 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data203};
+const err138 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data222};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -6759,17 +7322,17 @@ vErrors.push(err138);
 errors++;
 }
 }
-var valid76 = _errs504 === errors;
+var valid85 = _errs542 === errors;
 }
 else {
-var valid76 = true;
+var valid85 = true;
 }
-if(valid76){
-if(data190.timeoutMs !== undefined){
-let data204 = data190.timeoutMs;
-const _errs506 = errors;
-if(!((typeof data204 == "number") && (!(data204 % 1) && !isNaN(data204)))){
-const err139 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data204};
+if(valid85){
+if(data209.timeoutMs !== undefined){
+let data223 = data209.timeoutMs;
+const _errs544 = errors;
+if(!((typeof data223 == "number") && (!(data223 % 1) && !isNaN(data223)))){
+const err139 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data223};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -6778,10 +7341,10 @@ vErrors.push(err139);
 }
 errors++;
 }
-if(errors === _errs506){
-if(typeof data204 == "number"){
-if(data204 > 60000 || isNaN(data204)){
-const err140 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data204};
+if(errors === _errs544){
+if(typeof data223 == "number"){
+if(data223 > 60000 || isNaN(data223)){
+const err140 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data223};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -6791,8 +7354,8 @@ vErrors.push(err140);
 errors++;
 }
 else {
-if(data204 < 100 || isNaN(data204)){
-const err141 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data204};
+if(data223 < 100 || isNaN(data223)){
+const err141 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data223};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -6804,10 +7367,10 @@ errors++;
 }
 }
 }
-var valid76 = _errs506 === errors;
+var valid85 = _errs544 === errors;
 }
 else {
-var valid76 = true;
+var valid85 = true;
 }
 }
 }
@@ -6819,7 +7382,7 @@ var valid76 = true;
 }
 }
 else {
-const err142 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data190};
+const err142 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data209};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -6829,19 +7392,19 @@ vErrors.push(err142);
 errors++;
 }
 }
-var _valid14 = _errs478 === errors;
-if(_valid14 && valid74){
-valid74 = false;
+var _valid14 = _errs516 === errors;
+if(_valid14 && valid83){
+valid83 = false;
 passing4 = [passing4, 1];
 }
 else {
 if(_valid14){
-valid74 = true;
+valid83 = true;
 passing4 = 1;
 }
 }
-if(!valid74){
-const err143 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing4},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data190};
+if(!valid83){
+const err143 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing4},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data209};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -6853,688 +7416,690 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs473;
+errors = _errs511;
 if(vErrors !== null){
-if(_errs473){
-vErrors.length = _errs473;
+if(_errs511){
+vErrors.length = _errs511;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid0 = _errs472 === errors;
+var valid0 = _errs510 === errors;
 if(valid0){
-let data205 = data.history;
-const _errs508 = errors;
-if(errors === _errs508){
-if(data205 && typeof data205 == "object" && !Array.isArray(data205)){
-if(data205.keep === undefined){
-data205.keep = 100;
-}
-if(data205.heartbeatMs === undefined){
-data205.heartbeatMs = 15000;
-}
-if(data205.maxSubscribers === undefined){
-data205.maxSubscribers = 64;
-}
-const _errs510 = errors;
-for(const key45 in data205){
-if(!(((key45 === "keep") || (key45 === "heartbeatMs")) || (key45 === "maxSubscribers"))){
-validate10.errors = [{instancePath:instancePath+"/history",schemaPath:"#/properties/history/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key45},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.history,data:data205}];
-return false;
-break;
-}
-}
-if(_errs510 === errors){
-let data206 = data205.keep;
-const _errs511 = errors;
-if(!((typeof data206 == "number") && (!(data206 % 1) && !isNaN(data206)))){
-validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.keep.type,parentSchema:schema11.properties.history.properties.keep,data:data206}];
-return false;
-}
-if(errors === _errs511){
-if(typeof data206 == "number"){
-if(data206 > 10000 || isNaN(data206)){
-validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.history.properties.keep,data:data206}];
-return false;
-}
-else {
-if(data206 < 1 || isNaN(data206)){
-validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.keep,data:data206}];
-return false;
-}
-}
-}
-}
-var valid80 = _errs511 === errors;
-if(valid80){
-let data207 = data205.heartbeatMs;
-const _errs513 = errors;
-if(!((typeof data207 == "number") && (!(data207 % 1) && !isNaN(data207)))){
-validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.heartbeatMs.type,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data207}];
-return false;
-}
-if(errors === _errs513){
-if(typeof data207 == "number"){
-if(data207 > 86400000 || isNaN(data207)){
-validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data207}];
-return false;
-}
-else {
-if(data207 < 1 || isNaN(data207)){
-validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data207}];
-return false;
-}
-}
-}
-}
-var valid80 = _errs513 === errors;
-if(valid80){
-let data208 = data205.maxSubscribers;
-const _errs515 = errors;
-if(!((typeof data208 == "number") && (!(data208 % 1) && !isNaN(data208)))){
-validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.maxSubscribers.type,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data208}];
-return false;
-}
-if(errors === _errs515){
-if(typeof data208 == "number"){
-if(data208 > 10000 || isNaN(data208)){
-validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data208}];
-return false;
-}
-else {
-if(data208 < 1 || isNaN(data208)){
-validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data208}];
-return false;
-}
-}
-}
-}
-var valid80 = _errs515 === errors;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/history",schemaPath:"#/properties/history/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.history.type,parentSchema:schema11.properties.history,data:data205}];
-return false;
-}
-}
-var valid0 = _errs508 === errors;
-if(valid0){
-let data209 = data.forwardProxy;
-const _errs517 = errors;
-if(errors === _errs517){
-if(data209 && typeof data209 == "object" && !Array.isArray(data209)){
-if(data209.enabled === undefined){
-data209.enabled = false;
-}
-if(data209.allowClients === undefined){
-data209.allowClients = ["127.0.0.0/8","::1/128"];
-}
-if(data209.connectPorts === undefined){
-data209.connectPorts = [443];
-}
-if(data209.httpPorts === undefined){
-data209.httpPorts = [80,8080];
-}
-if(data209.originateTls === undefined){
-data209.originateTls = false;
-}
-if(data209.httpsPorts === undefined){
-data209.httpsPorts = [443];
-}
-if(data209.allowDestinations === undefined){
-data209.allowDestinations = [];
-}
-if(data209.denyDestinations === undefined){
-data209.denyDestinations = [];
-}
-if(data209.denyHosts === undefined){
-data209.denyHosts = [];
-}
-const _errs519 = errors;
-for(const key46 in data209){
-if(!(func2.call(schema11.properties.forwardProxy.properties, key46))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key46},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data209}];
-return false;
-break;
-}
-}
-if(_errs519 === errors){
-let data210 = data209.enabled;
-const _errs520 = errors;
-if(typeof data210 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data210}];
-return false;
-}
-var valid81 = _errs520 === errors;
-if(valid81){
-if(data209.listen !== undefined){
-let data211 = data209.listen;
-const _errs522 = errors;
-if(errors === _errs522){
-if(typeof data211 === "string"){
-if(func3(data211) > 300){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data211}];
-return false;
-}
-else {
-if(func3(data211) < 3){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data211}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data211}];
-return false;
-}
-}
-var valid81 = _errs522 === errors;
-}
-else {
-var valid81 = true;
-}
-if(valid81){
-let data212 = data209.allowClients;
-const _errs524 = errors;
-if(errors === _errs524){
-if(Array.isArray(data212)){
-if(data212.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data212}];
-return false;
-}
-else {
-var valid82 = true;
-const len14 = data212.length;
-for(let i19=0; i19<len14; i19++){
-let data213 = data212[i19];
-const _errs526 = errors;
-if(errors === _errs526){
-if(typeof data213 === "string"){
-if(func3(data213) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i19,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data213}];
-return false;
-}
-else {
-if(func3(data213) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i19,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data213}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i19,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data213}];
-return false;
-}
-}
-var valid82 = _errs526 === errors;
-if(!valid82){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data212}];
-return false;
-}
-}
-var valid81 = _errs524 === errors;
-if(valid81){
-let data214 = data209.connectPorts;
-const _errs528 = errors;
-if(errors === _errs528){
-if(Array.isArray(data214)){
-if(data214.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data214}];
-return false;
-}
-else {
-var valid83 = true;
-const len15 = data214.length;
-for(let i20=0; i20<len15; i20++){
-let data215 = data214[i20];
-const _errs530 = errors;
-if(!((typeof data215 == "number") && (!(data215 % 1) && !isNaN(data215)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i20,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data215}];
-return false;
-}
-if(errors === _errs530){
-if(typeof data215 == "number"){
-if(data215 > 65535 || isNaN(data215)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i20,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data215}];
-return false;
-}
-else {
-if(data215 < 1 || isNaN(data215)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i20,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data215}];
-return false;
-}
-}
-}
-}
-var valid83 = _errs530 === errors;
-if(!valid83){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data214}];
-return false;
-}
-}
-var valid81 = _errs528 === errors;
-if(valid81){
-let data216 = data209.httpPorts;
-const _errs532 = errors;
-if(errors === _errs532){
-if(Array.isArray(data216)){
-if(data216.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data216}];
-return false;
-}
-else {
-var valid84 = true;
-const len16 = data216.length;
-for(let i21=0; i21<len16; i21++){
-let data217 = data216[i21];
-const _errs534 = errors;
-if(!((typeof data217 == "number") && (!(data217 % 1) && !isNaN(data217)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i21,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data217}];
-return false;
-}
-if(errors === _errs534){
-if(typeof data217 == "number"){
-if(data217 > 65535 || isNaN(data217)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i21,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data217}];
-return false;
-}
-else {
-if(data217 < 1 || isNaN(data217)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i21,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data217}];
-return false;
-}
-}
-}
-}
-var valid84 = _errs534 === errors;
-if(!valid84){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data216}];
-return false;
-}
-}
-var valid81 = _errs532 === errors;
-if(valid81){
-let data218 = data209.originateTls;
-const _errs536 = errors;
-if(typeof data218 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data218}];
-return false;
-}
-var valid81 = _errs536 === errors;
-if(valid81){
-let data219 = data209.httpsPorts;
-const _errs538 = errors;
-if(errors === _errs538){
-if(Array.isArray(data219)){
-if(data219.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data219}];
-return false;
-}
-else {
-var valid85 = true;
-const len17 = data219.length;
-for(let i22=0; i22<len17; i22++){
-let data220 = data219[i22];
-const _errs540 = errors;
-if(!((typeof data220 == "number") && (!(data220 % 1) && !isNaN(data220)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data220}];
-return false;
-}
-if(errors === _errs540){
-if(typeof data220 == "number"){
-if(data220 > 65535 || isNaN(data220)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data220}];
-return false;
-}
-else {
-if(data220 < 1 || isNaN(data220)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i22,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data220}];
-return false;
-}
-}
-}
-}
-var valid85 = _errs540 === errors;
-if(!valid85){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data219}];
-return false;
-}
-}
-var valid81 = _errs538 === errors;
-if(valid81){
-let data221 = data209.allowDestinations;
-const _errs542 = errors;
-if(errors === _errs542){
-if(Array.isArray(data221)){
-if(data221.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data221}];
-return false;
-}
-else {
-var valid86 = true;
-const len18 = data221.length;
-for(let i23=0; i23<len18; i23++){
-let data222 = data221[i23];
-const _errs544 = errors;
-if(errors === _errs544){
-if(typeof data222 === "string"){
-if(func3(data222) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i23,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data222}];
-return false;
-}
-else {
-if(func3(data222) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i23,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data222}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i23,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data222}];
-return false;
-}
-}
-var valid86 = _errs544 === errors;
-if(!valid86){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data221}];
-return false;
-}
-}
-var valid81 = _errs542 === errors;
-if(valid81){
-let data223 = data209.denyDestinations;
+let data224 = data.history;
 const _errs546 = errors;
 if(errors === _errs546){
-if(Array.isArray(data223)){
-if(data223.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data223}];
-return false;
+if(data224 && typeof data224 == "object" && !Array.isArray(data224)){
+if(data224.keep === undefined){
+data224.keep = 100;
 }
-else {
-var valid87 = true;
-const len19 = data223.length;
-for(let i24=0; i24<len19; i24++){
-let data224 = data223[i24];
+if(data224.heartbeatMs === undefined){
+data224.heartbeatMs = 15000;
+}
+if(data224.maxSubscribers === undefined){
+data224.maxSubscribers = 64;
+}
 const _errs548 = errors;
-if(errors === _errs548){
-if(typeof data224 === "string"){
-if(func3(data224) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i24,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data224}];
-return false;
-}
-else {
-if(func3(data224) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i24,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data224}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i24,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data224}];
-return false;
-}
-}
-var valid87 = _errs548 === errors;
-if(!valid87){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data223}];
-return false;
-}
-}
-var valid81 = _errs546 === errors;
-if(valid81){
-let data225 = data209.denyHosts;
-const _errs550 = errors;
-if(errors === _errs550){
-if(Array.isArray(data225)){
-if(data225.length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data225}];
-return false;
-}
-else {
-var valid88 = true;
-const len20 = data225.length;
-for(let i25=0; i25<len20; i25++){
-let data226 = data225[i25];
-const _errs552 = errors;
-if(errors === _errs552){
-if(typeof data226 === "string"){
-if(func3(data226) > 253){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i25,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data226}];
-return false;
-}
-else {
-if(func3(data226) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i25,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data226}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i25,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data226}];
-return false;
-}
-}
-var valid88 = _errs552 === errors;
-if(!valid88){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data225}];
-return false;
-}
-}
-var valid81 = _errs550 === errors;
-if(valid81){
-if(data209.auth !== undefined){
-let data227 = data209.auth;
-const _errs554 = errors;
-if(errors === _errs554){
-if(data227 && typeof data227 == "object" && !Array.isArray(data227)){
-if(data227.realm === undefined){
-data227.realm = "portico";
-}
-let missing21;
-if((data227.users === undefined) && (missing21 = "users")){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing21},message:"must have required property '"+missing21+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data227}];
-return false;
-}
-else {
-const _errs556 = errors;
-for(const key47 in data227){
-if(!((key47 === "realm") || (key47 === "users"))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key47},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data227}];
+for(const key48 in data224){
+if(!(((key48 === "keep") || (key48 === "heartbeatMs")) || (key48 === "maxSubscribers"))){
+validate10.errors = [{instancePath:instancePath+"/history",schemaPath:"#/properties/history/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key48},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.history,data:data224}];
 return false;
 break;
 }
 }
-if(_errs556 === errors){
-let data228 = data227.realm;
-const _errs557 = errors;
-if(errors === _errs557){
-if(typeof data228 === "string"){
-if(func3(data228) > 128){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data228}];
+if(_errs548 === errors){
+let data225 = data224.keep;
+const _errs549 = errors;
+if(!((typeof data225 == "number") && (!(data225 % 1) && !isNaN(data225)))){
+validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.keep.type,parentSchema:schema11.properties.history.properties.keep,data:data225}];
 return false;
 }
+if(errors === _errs549){
+if(typeof data225 == "number"){
+if(data225 > 10000 || isNaN(data225)){
+validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.history.properties.keep,data:data225}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data228}];
+if(data225 < 1 || isNaN(data225)){
+validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.keep,data:data225}];
 return false;
 }
 }
-var valid89 = _errs557 === errors;
+}
+}
+var valid89 = _errs549 === errors;
 if(valid89){
-if(data227.users !== undefined){
-let data229 = data227.users;
-const _errs559 = errors;
-if(errors === _errs559){
-if(data229 && typeof data229 == "object" && !Array.isArray(data229)){
-if(Object.keys(data229).length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data229}];
+let data226 = data224.heartbeatMs;
+const _errs551 = errors;
+if(!((typeof data226 == "number") && (!(data226 % 1) && !isNaN(data226)))){
+validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.heartbeatMs.type,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data226}];
+return false;
+}
+if(errors === _errs551){
+if(typeof data226 == "number"){
+if(data226 > 86400000 || isNaN(data226)){
+validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data226}];
 return false;
 }
 else {
-for(const key48 in data229){
-let data230 = data229[key48];
+if(data226 < 1 || isNaN(data226)){
+validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data226}];
+return false;
+}
+}
+}
+}
+var valid89 = _errs551 === errors;
+if(valid89){
+let data227 = data224.maxSubscribers;
+const _errs553 = errors;
+if(!((typeof data227 == "number") && (!(data227 % 1) && !isNaN(data227)))){
+validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.maxSubscribers.type,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data227}];
+return false;
+}
+if(errors === _errs553){
+if(typeof data227 == "number"){
+if(data227 > 10000 || isNaN(data227)){
+validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data227}];
+return false;
+}
+else {
+if(data227 < 1 || isNaN(data227)){
+validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data227}];
+return false;
+}
+}
+}
+}
+var valid89 = _errs553 === errors;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/history",schemaPath:"#/properties/history/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.history.type,parentSchema:schema11.properties.history,data:data224}];
+return false;
+}
+}
+var valid0 = _errs546 === errors;
+if(valid0){
+let data228 = data.forwardProxy;
+const _errs555 = errors;
+if(errors === _errs555){
+if(data228 && typeof data228 == "object" && !Array.isArray(data228)){
+if(data228.enabled === undefined){
+data228.enabled = false;
+}
+if(data228.allowClients === undefined){
+data228.allowClients = ["127.0.0.0/8","::1/128"];
+}
+if(data228.connectPorts === undefined){
+data228.connectPorts = [443];
+}
+if(data228.httpPorts === undefined){
+data228.httpPorts = [80,8080];
+}
+if(data228.originateTls === undefined){
+data228.originateTls = false;
+}
+if(data228.httpsPorts === undefined){
+data228.httpsPorts = [443];
+}
+if(data228.allowDestinations === undefined){
+data228.allowDestinations = [];
+}
+if(data228.denyDestinations === undefined){
+data228.denyDestinations = [];
+}
+if(data228.denyHosts === undefined){
+data228.denyHosts = [];
+}
+const _errs557 = errors;
+for(const key49 in data228){
+if(!(func2.call(schema11.properties.forwardProxy.properties, key49))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key49},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data228}];
+return false;
+break;
+}
+}
+if(_errs557 === errors){
+let data229 = data228.enabled;
+const _errs558 = errors;
+if(typeof data229 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data229}];
+return false;
+}
+var valid90 = _errs558 === errors;
+if(valid90){
+if(data228.listen !== undefined){
+let data230 = data228.listen;
+const _errs560 = errors;
+if(errors === _errs560){
+if(typeof data230 === "string"){
+if(func3(data230) > 300){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data230}];
+return false;
+}
+else {
+if(func3(data230) < 3){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data230}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data230}];
+return false;
+}
+}
+var valid90 = _errs560 === errors;
+}
+else {
+var valid90 = true;
+}
+if(valid90){
+let data231 = data228.allowClients;
 const _errs562 = errors;
 if(errors === _errs562){
-if(typeof data230 === "string"){
-if(func3(data230) > 512){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key48.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data230}];
+if(Array.isArray(data231)){
+if(data231.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data231}];
 return false;
 }
 else {
-if(func3(data230) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key48.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data230}];
+var valid91 = true;
+const len17 = data231.length;
+for(let i25=0; i25<len17; i25++){
+let data232 = data231[i25];
+const _errs564 = errors;
+if(errors === _errs564){
+if(typeof data232 === "string"){
+if(func3(data232) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i25,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data232}];
+return false;
+}
+else {
+if(func3(data232) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i25,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data232}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key48.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data230}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i25,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data232}];
+return false;
+}
+}
+var valid91 = _errs564 === errors;
+if(!valid91){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data231}];
 return false;
 }
 }
 var valid90 = _errs562 === errors;
-if(!valid90){
+if(valid90){
+let data233 = data228.connectPorts;
+const _errs566 = errors;
+if(errors === _errs566){
+if(Array.isArray(data233)){
+if(data233.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data233}];
+return false;
+}
+else {
+var valid92 = true;
+const len18 = data233.length;
+for(let i26=0; i26<len18; i26++){
+let data234 = data233[i26];
+const _errs568 = errors;
+if(!((typeof data234 == "number") && (!(data234 % 1) && !isNaN(data234)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i26,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data234}];
+return false;
+}
+if(errors === _errs568){
+if(typeof data234 == "number"){
+if(data234 > 65535 || isNaN(data234)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i26,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data234}];
+return false;
+}
+else {
+if(data234 < 1 || isNaN(data234)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i26,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data234}];
+return false;
+}
+}
+}
+}
+var valid92 = _errs568 === errors;
+if(!valid92){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data229}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data233}];
 return false;
 }
 }
-var valid89 = _errs559 === errors;
+var valid90 = _errs566 === errors;
+if(valid90){
+let data235 = data228.httpPorts;
+const _errs570 = errors;
+if(errors === _errs570){
+if(Array.isArray(data235)){
+if(data235.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data235}];
+return false;
 }
 else {
-var valid89 = true;
+var valid93 = true;
+const len19 = data235.length;
+for(let i27=0; i27<len19; i27++){
+let data236 = data235[i27];
+const _errs572 = errors;
+if(!((typeof data236 == "number") && (!(data236 % 1) && !isNaN(data236)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i27,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data236}];
+return false;
 }
-}
-}
-}
+if(errors === _errs572){
+if(typeof data236 == "number"){
+if(data236 > 65535 || isNaN(data236)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i27,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data236}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data227}];
+if(data236 < 1 || isNaN(data236)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i27,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data236}];
 return false;
 }
 }
-var valid81 = _errs554 === errors;
-}
-else {
-var valid81 = true;
 }
 }
-}
-}
-}
-}
-}
-}
-}
+var valid93 = _errs572 === errors;
+if(!valid93){
+break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data209}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data235}];
 return false;
 }
 }
-var valid0 = _errs517 === errors;
+var valid90 = _errs570 === errors;
+if(valid90){
+let data237 = data228.originateTls;
+const _errs574 = errors;
+if(typeof data237 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data237}];
+return false;
+}
+var valid90 = _errs574 === errors;
+if(valid90){
+let data238 = data228.httpsPorts;
+const _errs576 = errors;
+if(errors === _errs576){
+if(Array.isArray(data238)){
+if(data238.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data238}];
+return false;
+}
+else {
+var valid94 = true;
+const len20 = data238.length;
+for(let i28=0; i28<len20; i28++){
+let data239 = data238[i28];
+const _errs578 = errors;
+if(!((typeof data239 == "number") && (!(data239 % 1) && !isNaN(data239)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i28,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data239}];
+return false;
+}
+if(errors === _errs578){
+if(typeof data239 == "number"){
+if(data239 > 65535 || isNaN(data239)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i28,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data239}];
+return false;
+}
+else {
+if(data239 < 1 || isNaN(data239)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i28,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data239}];
+return false;
+}
+}
+}
+}
+var valid94 = _errs578 === errors;
+if(!valid94){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data238}];
+return false;
+}
+}
+var valid90 = _errs576 === errors;
+if(valid90){
+let data240 = data228.allowDestinations;
+const _errs580 = errors;
+if(errors === _errs580){
+if(Array.isArray(data240)){
+if(data240.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data240}];
+return false;
+}
+else {
+var valid95 = true;
+const len21 = data240.length;
+for(let i29=0; i29<len21; i29++){
+let data241 = data240[i29];
+const _errs582 = errors;
+if(errors === _errs582){
+if(typeof data241 === "string"){
+if(func3(data241) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i29,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data241}];
+return false;
+}
+else {
+if(func3(data241) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i29,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data241}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i29,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data241}];
+return false;
+}
+}
+var valid95 = _errs582 === errors;
+if(!valid95){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data240}];
+return false;
+}
+}
+var valid90 = _errs580 === errors;
+if(valid90){
+let data242 = data228.denyDestinations;
+const _errs584 = errors;
+if(errors === _errs584){
+if(Array.isArray(data242)){
+if(data242.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data242}];
+return false;
+}
+else {
+var valid96 = true;
+const len22 = data242.length;
+for(let i30=0; i30<len22; i30++){
+let data243 = data242[i30];
+const _errs586 = errors;
+if(errors === _errs586){
+if(typeof data243 === "string"){
+if(func3(data243) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i30,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data243}];
+return false;
+}
+else {
+if(func3(data243) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i30,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data243}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i30,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data243}];
+return false;
+}
+}
+var valid96 = _errs586 === errors;
+if(!valid96){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data242}];
+return false;
+}
+}
+var valid90 = _errs584 === errors;
+if(valid90){
+let data244 = data228.denyHosts;
+const _errs588 = errors;
+if(errors === _errs588){
+if(Array.isArray(data244)){
+if(data244.length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data244}];
+return false;
+}
+else {
+var valid97 = true;
+const len23 = data244.length;
+for(let i31=0; i31<len23; i31++){
+let data245 = data244[i31];
+const _errs590 = errors;
+if(errors === _errs590){
+if(typeof data245 === "string"){
+if(func3(data245) > 253){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i31,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data245}];
+return false;
+}
+else {
+if(func3(data245) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i31,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data245}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i31,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data245}];
+return false;
+}
+}
+var valid97 = _errs590 === errors;
+if(!valid97){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data244}];
+return false;
+}
+}
+var valid90 = _errs588 === errors;
+if(valid90){
+if(data228.auth !== undefined){
+let data246 = data228.auth;
+const _errs592 = errors;
+if(errors === _errs592){
+if(data246 && typeof data246 == "object" && !Array.isArray(data246)){
+if(data246.realm === undefined){
+data246.realm = "portico";
+}
+let missing22;
+if((data246.users === undefined) && (missing22 = "users")){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing22},message:"must have required property '"+missing22+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data246}];
+return false;
+}
+else {
+const _errs594 = errors;
+for(const key50 in data246){
+if(!((key50 === "realm") || (key50 === "users"))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key50},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data246}];
+return false;
+break;
+}
+}
+if(_errs594 === errors){
+let data247 = data246.realm;
+const _errs595 = errors;
+if(errors === _errs595){
+if(typeof data247 === "string"){
+if(func3(data247) > 128){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data247}];
+return false;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data247}];
+return false;
+}
+}
+var valid98 = _errs595 === errors;
+if(valid98){
+if(data246.users !== undefined){
+let data248 = data246.users;
+const _errs597 = errors;
+if(errors === _errs597){
+if(data248 && typeof data248 == "object" && !Array.isArray(data248)){
+if(Object.keys(data248).length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data248}];
+return false;
+}
+else {
+for(const key51 in data248){
+let data249 = data248[key51];
+const _errs600 = errors;
+if(errors === _errs600){
+if(typeof data249 === "string"){
+if(func3(data249) > 512){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key51.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data249}];
+return false;
+}
+else {
+if(func3(data249) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key51.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data249}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key51.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data249}];
+return false;
+}
+}
+var valid99 = _errs600 === errors;
+if(!valid99){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data248}];
+return false;
+}
+}
+var valid98 = _errs597 === errors;
+}
+else {
+var valid98 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data246}];
+return false;
+}
+}
+var valid90 = _errs592 === errors;
+}
+else {
+var valid90 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data228}];
+return false;
+}
+}
+var valid0 = _errs555 === errors;
 if(valid0){
 if(data.demoOrigin !== undefined){
-let data231 = data.demoOrigin;
-const _errs564 = errors;
-if(errors === _errs564){
-if(data231 && typeof data231 == "object" && !Array.isArray(data231)){
-const _errs566 = errors;
-for(const key49 in data231){
-if(!(key49 === "listen")){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key49},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data231}];
+let data250 = data.demoOrigin;
+const _errs602 = errors;
+if(errors === _errs602){
+if(data250 && typeof data250 == "object" && !Array.isArray(data250)){
+const _errs604 = errors;
+for(const key52 in data250){
+if(!(key52 === "listen")){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key52},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data250}];
 return false;
 break;
 }
 }
-if(_errs566 === errors){
-if(data231.listen !== undefined){
-let data232 = data231.listen;
-const _errs567 = errors;
-if(errors === _errs567){
-if(typeof data232 === "string"){
-if(func3(data232) > 300){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data232}];
+if(_errs604 === errors){
+if(data250.listen !== undefined){
+let data251 = data250.listen;
+const _errs605 = errors;
+if(errors === _errs605){
+if(typeof data251 === "string"){
+if(func3(data251) > 300){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data251}];
 return false;
 }
 else {
-if(func3(data232) < 3){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data232}];
+if(func3(data251) < 3){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data251}];
 return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data232}];
-return false;
-}
-}
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data231}];
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data251}];
 return false;
 }
 }
-var valid0 = _errs564 === errors;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data250}];
+return false;
+}
+}
+var valid0 = _errs602 === errors;
 }
 else {
 var valid0 = true;
+}
+}
 }
 }
 }

@@ -9,22 +9,33 @@ import { ProxyError } from '../errors.js';
 import { parseJsonText } from './json-text.js';
 import type { StoreConfig } from './store-schema.js';
 import type { AdminConfig } from './admin-schema.js';
+import type { AcmeConfig } from './acme-schema.js';
 // configSchema compiled ahead of time (generate-validator.ts): no Ajv compile at start-up
 import validateGenerated from './config-validator.generated.js';
 
 export type { AdminConfig } from './admin-schema.js';
 
 export interface TlsListenerConfig {
-  certificates: Array<{ cert: string; key: string }>;
+  /** Absent only with `acme`. */
+  certificates?: Array<{ cert: string; key: string }>;
   handshakeTimeoutMs: number;
   watchFiles: boolean;
   watchIntervalMs: number;
+  /** Certificates from the ACME CA of the top-level `acme` setting. */
+  acme: boolean;
+  acmeNames: string[];
 }
+
+/** A protocol a listener speaks: by ALPN on TLS ("h2", "http/1.1"); on a plain listener
+ *  "http/1.1" and, opted in, "h2c" with prior knowledge. */
+export type ListenerProtocol = 'h2' | 'http/1.1' | 'h2c';
 
 export interface ListenerConfig {
   id?: string;
   listen: string;
   tls?: TlsListenerConfig;
+  /** What the listener speaks (default: TLS ["h2", "http/1.1"], plain ["http/1.1"]). */
+  protocols?: ListenerProtocol[];
   redirectToHttps?: { port: number };
 }
 
@@ -46,6 +57,7 @@ export interface Config {
     upstreamHeadMs: number; upstreamIdleMs: number; tunnelIdleMs: number; shutdownMs: number;
     workerAckMs: number;
   };
+  http2: { maxConcurrentStreams: number; sendStallMs: number };
   upstream: {
     maxSockets: number; maxIdleSockets: number; idleSocketMs: number; maxRequestsPerSocket: number;
     maxFails: number; ejectMs: number; caFile?: string;
@@ -56,6 +68,8 @@ export interface Config {
   notFoundStatus: 404 | 421 | 502 | 503;
   clientHalfClose: 'abort' | 'finish';
   routes: RouteSpec[];
+  /** Automatic HTTPS (listeners with tls.acme); absent: none. */
+  acme?: AcmeConfig;
   /** Where the routes live: the config file (default) or etcd (see store-config.ts). */
   store: StoreConfig;
   /** The route history: revisions kept, and the change feed's heartbeat and follower bound. */
@@ -131,7 +145,10 @@ export function resolveConfig(raw: unknown): Config {
     const e = mostSpecific(validate.errors!);
     throw new ProxyError('PRX_ERR_BAD_CONFIG', describeSchemaError(e), e.instancePath || '/');
   }
-  return value as unknown as Config;
+  const config = value as unknown as Config;
+  // Ajv fills no defaults inside a oneOf branch: the etcd store's (parseStoreUrl sets it for --store)
+  if (config.store.type === 'etcd') config.store.timeoutMs ??= 2000;
+  return config;
 }
 
 /** Reads and validates a config file. A missing file gives the defaults when `allowMissing`. */

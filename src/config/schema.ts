@@ -5,6 +5,7 @@ import { MAX_ROUTES, routeSpecSchema, PROXY_NAME_SCHEMA } from '../routing/route
 import { policySchema } from '../upstream/policy.js';
 import { storeConfigSchema } from './store-schema.js';
 import { adminConfigSchema } from './admin-schema.js';
+import { acmeConfigSchema } from './acme-schema.js';
 import { filePath, hostPort, ms, tlsCertificatesProperties } from './schema-parts.js';
 
 export { certificateList, filePath } from './schema-parts.js';
@@ -33,8 +34,19 @@ export const configSchema = {
           tls: {
             type: 'object',
             additionalProperties: false,
-            required: ['certificates'],
-            properties: tlsCertificatesProperties,
+            properties: {
+              ...tlsCertificatesProperties,
+              acme: { type: 'boolean', default: false, description: 'obtain and renew certificates from the ACME CA of the top-level `acme` setting for every route host that is an exact DNS name (and acmeNames); `certificates` become optional and keep priority for the names they cover' },
+              acmeNames: { type: 'array', maxItems: 1000, uniqueItems: true, default: [], items: { type: 'string', minLength: 1, maxLength: 253 }, description: 'more names to obtain certificates for (with acme: true)' },
+            },
+          },
+          protocols: {
+            type: 'array',
+            minItems: 1,
+            maxItems: 3,
+            uniqueItems: true,
+            items: { enum: ['h2', 'http/1.1', 'h2c'] },
+            description: 'what the listener speaks, in the server\'s order of preference: TLS listeners offer "h2" and "http/1.1" by ALPN (default both); a plain listener speaks "http/1.1" (default) and, when listed, "h2c" (HTTP/2 with prior knowledge: the connection preface decides). See docs/http2.md',
           },
           redirectToHttps: {
             type: 'object',
@@ -90,6 +102,16 @@ export const configSchema = {
         workerAckMs: ms(5_000, 'with workers: a worker that has not applied a route change by then is restarted'),
       },
     },
+    http2: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'HTTP/2 client connections (docs/http2.md)',
+      properties: {
+        maxConcurrentStreams: { type: 'integer', minimum: 1, maximum: 1000, default: 100, description: 'SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may have open at once on one connection' },
+        sendStallMs: ms(60_000, 'a stream whose client takes none of its response (flow-control window held closed) for this long is reset'),
+      },
+    },
     upstream: {
       type: 'object',
       additionalProperties: false,
@@ -121,6 +143,7 @@ export const configSchema = {
       default: 'abort',
       description: 'a client that sends FIN while waiting for its response: "abort" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), "finish" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)',
     },
+    acme: acmeConfigSchema,
     routes: { type: 'array', maxItems: MAX_ROUTES, default: [], items: routeSpecSchema },
     store: storeConfigSchema,
     history: {

@@ -4,18 +4,25 @@
 // `apply`, the one function every table change goes through; it resolves when the table runs
 // everywhere (with workers: when every live worker has acknowledged that revision).
 import type { RouteSpec } from '../routing/route-spec.js';
-import type { RouteTable } from '../routing/route-table.js';
+import type { RouteTable, RouteTableHolder } from '../routing/route-table.js';
 import type { ListenerInfo, ProxyServer, ProxyStats } from '../server/proxy-server.js';
-import type { CertificateInfo, CertificateStore } from '../tls/certificate-store.js';
+import type { CertificateInfo, CertificateStore, IssuedCertificates } from '../tls/certificate-store.js';
 import type { KeyPair } from '../tls/pem.js';
+import type { AcmeChallengeSet } from '../acme/challenge-answers.js';
 
 /** Control-plane state the data plane runs, as sent to workers (`init` and every `apply`): the
  *  routes and, per TLS listener id, the certificates it serves (PEM text, so a worker started
- *  after an admin change starts with the changed certificates). */
+ *  after an admin change starts with the changed certificates): the configured ones and those
+ *  issued by the ACME CA; and the ACME validations to answer. */
 export interface ControlPlaneState {
   routes: RouteSpec[];
   certificates: Record<string, KeyPair[]>;
+  issued: Record<string, IssuedCertificates>;
+  acmeChallenges: AcmeChallengeSet;
 }
+
+/** A TLS listener as the control plane sees it; `acmeNames` only on a listener with `tls.acme`. */
+export interface TlsListenerView { id: string; listen: string; store: CertificateStore; acmeNames?: string[] }
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'backoff';
 
@@ -56,7 +63,7 @@ export interface DataPlaneStatus {
 export interface DataPlane {
   /** The running table (with workers: the primary's copy, which every live worker runs or is
    *  being given). */
-  readonly routes: { readonly current: RouteTable };
+  readonly routes: Pick<RouteTableHolder, 'current' | 'onReplace'>;
   /** The in-process proxy (one-process mode only): its events feed the metrics directly. */
   readonly proxy: ProxyServer | undefined;
   /** Builds the next table from specs without applying it; throws ProxyError on a semantic error.
@@ -70,11 +77,17 @@ export interface DataPlane {
   listeners(): ListenerInfo[];
   /** The TLS listeners and their certificates (with workers: the primary's copy, which every
    *  live worker runs). */
-  tlsListeners(): Array<{ id: string; listen: string; store: CertificateStore }>;
+  tlsListeners(): TlsListenerView[];
   /** Replaces a TLS listener's certificates everywhere (CertificateStore.replace: all checked
    *  first; throws ProxyError and changes nothing on a bad pair); resolves once every live
    *  process serves them to new handshakes. */
   replaceCertificates(listenerId: string, pairs: KeyPair[], where: string): Promise<CertificateInfo[]>;
+  /** Replaces a `tls.acme` listener's ACME-issued certificates and the names it looks after
+   *  everywhere (CertificateStore.replaceIssued); resolves once every live process serves them. */
+  replaceIssuedCertificates(listenerId: string, issued: IssuedCertificates): Promise<CertificateInfo[]>;
+  /** Replaces the ACME validations answered (HTTP-01 tokens, TLS-ALPN-01 certificates);
+   *  resolves once every live process answers them (then the CA may be told to validate). */
+  setAcmeChallenges(set: AcmeChallengeSet): Promise<void>;
   readonly ready: boolean;
   /** Pool state, summed over workers. */
   stats(): Promise<ProxyStats>;
@@ -86,9 +99,11 @@ export interface DataPlane {
   close(deadlineMs?: number): Promise<void>;
 }
 
-export function stateOf(table: RouteTable, tls: ReturnType<DataPlane['tlsListeners']>): ControlPlaneState {
+export function stateOf(table: RouteTable, tls: TlsListenerView[], acmeChallenges: AcmeChallengeSet): ControlPlaneState {
   return {
     routes: table.routes.map((r) => r.spec as RouteSpec),
     certificates: Object.fromEntries(tls.map((l) => [l.id, l.store.pairs()])),
+    issued: Object.fromEntries(tls.filter((l) => l.store.acme).map((l) => [l.id, l.store.issued()])),
+    acmeChallenges,
   };
 }

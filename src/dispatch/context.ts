@@ -9,6 +9,7 @@ import type { AddressSet } from '../net/address-set.js';
 import type { ForwardHandler } from '../forward/forward-request.js';
 import type { Observers } from './observer.js';
 import type { Clock } from '../clock.js';
+import type { AcmeChallengeAnswers } from '../acme/challenge-answers.js';
 
 export interface ProxyContext {
   codec: Codec;
@@ -25,6 +26,8 @@ export interface ProxyContext {
   clock: Clock;
   /** The forward proxy, when enabled. */
   forward: ForwardHandler | undefined;
+  /** ACME HTTP-01 answers, when `acme` is configured (src/acme/challenge-answers.ts). */
+  acmeChallenges: AcmeChallengeAnswers | undefined;
 }
 
 /** Which requests a listener serves: origin-form to the reverse routes, absolute-form and

@@ -5,7 +5,7 @@
 // answer, an exchange to run, a tunnel, or a decision still pending), and writes the access-log
 // line and the metrics record when the front end says the request ended.
 //
-//   origin-form ──► target checks ──► redirectToHttps? ──► route match ──► upstream pick ──► RelayPlan
+//   origin-form ──► target checks ──► ACME HTTP-01? ──► redirectToHttps? ──► route match ──► upstream pick ──► RelayPlan
 //   absolute-form / CONNECT ──► forward proxy (async: resolve, check, connect) ──► pending ──► local | RelayPlan | tunnel
 //
 // One dispatcher per listener (its mode, TLS-ness and redirect setting differ); the shared
@@ -77,6 +77,10 @@ export class Dispatcher {
     const where = requestHost(head);
     if (where.error) return local({ status: 400, code: 'PRX_BAD_TARGET', detail: where.error });
     if (hasDotDotSegment(where.path)) return PATH_ESCAPE;
+    // ACME HTTP-01 (RFC 8555 §8.3): a pending token is answered before the redirect (the CA asks
+    // over plain HTTP) and the routes; any other path under /.well-known/acme-challenge/ is routed
+    const acme = ctx.acmeChallenges?.answerHttp01(head.method, where.host, where.path);
+    if (acme) return local(acme);
     const redirect = this.#role.redirectToHttps;
     if (redirect) return local(httpsRedirect(where, redirect.port));
     const route = ctx.routes.current.match({ host: where.host, path: where.path, method: head.method, header: (n) => head.values(n) });

@@ -11,4 +11,7 @@ export interface LocalAnswer {
   readonly code?: PorticoErrorCode | `HPE_${string}`;
   readonly detail?: string;
   readonly fields?: string;
+  /** The exact content, sent as it is instead of the "STATUS Reason: detail (code)" text: for
+   *  answers that are not errors (the ACME HTTP-01 key authorization, src/acme/). */
+  readonly body?: string;
 }

@@ -55,7 +55,8 @@ import { CodecError } from '../wasm/codec-error.js';
 import type { ParsedHead } from '../wasm/parsed-head.js';
 import type { LocalAnswer } from '../http/local-answer.js';
 import { ClientReads, type ReadSink } from '../net/owned-reads.js';
-import { Exchange } from '../relay/exchange.js';
+import type { UpstreamExchange } from '../relay/upstream-exchange.js';
+import { createExchange } from '../relay/create-exchange.js';
 import { tunnel } from '../relay/tunnel.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { Decision } from '../dispatch/decision.js';
@@ -104,7 +105,7 @@ export class Http1Connection implements Http1Transport, ReadSink, Guarded {
   #state = State.HEAD;
   #buf: Buffer | undefined;
   #off = 0;
-  #exchange: Exchange | undefined;
+  #exchange: UpstreamExchange | undefined;
   #request: ParsedHead | undefined;
   /** The request in progress as the dispatcher knows it (access log, route). */
   #entry: RequestEntry | undefined;
@@ -135,7 +136,7 @@ export class Http1Connection implements Http1Transport, ReadSink, Guarded {
   /** That read is in the shared head buffer: body bytes in it are copied before they go upstream. */
   #readShared = false;
   /** The exchange that got views of this read's body buffer (checked for a queued write after it). */
-  #bodySentTo: Exchange | undefined;
+  #bodySentTo: UpstreamExchange | undefined;
   #peer: ClientPeer | undefined;
 
   constructor(socket: net.Socket, ctx: ProxyContext, dispatcher: Dispatcher, onClosed: (c: Http1Connection) => void) {
@@ -262,7 +263,7 @@ export class Http1Connection implements Http1Transport, ReadSink, Guarded {
   /** Request body bytes for the exchange: a view of an owned body buffer (the exchange is noted,
    *  to lend the buffer if its upstream queues them), a copy out of the shared buffer, or the
    *  bytes of a 'data' event as they are. */
-  #forBody(bytes: Buffer, ex: Exchange): Buffer {
+  #forBody(bytes: Buffer, ex: UpstreamExchange): Buffer {
     if (!this.#inOwnedRead) return bytes;
     if (this.#readShared) return Buffer.from(bytes);
     this.#bodySentTo = ex;
@@ -505,7 +506,7 @@ export class Http1Connection implements Http1Transport, ReadSink, Guarded {
   /** Starts the exchange that relays this request upstream. */
   #relay(plan: RelayPlan): void {
     this.#response.begin(this.#request!, plan.via);
-    const ex = new Exchange(this.#ctx, plan, this.#response);
+    const ex = createExchange(this.#ctx, plan, this.#response);
     this.#exchange = ex;
     if (this.#state !== State.BODY) ex.endBody();
     ex.start();

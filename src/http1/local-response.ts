@@ -23,7 +23,7 @@ export interface LocalResponseOptions {
 export function localResponse(answer: LocalAnswer, { persistence, headRequest }: LocalResponseOptions): Buffer {
   const { status, detail = '', code, fields = '' } = answer;
   const reason = STATUS_CODES[status] ?? 'Error';
-  const body = detail === '' ? '' : `${status} ${reason}: ${detail} (${code})\n`;
+  const body = answer.body ?? (detail === '' ? '' : `${status} ${reason}: ${detail} (${code})\n`);
   return Buffer.from(
     `HTTP/1.1 ${status} ${reason}\r\n` +
     (body === '' ? '' : 'Content-Type: text/plain; charset=utf-8\r\n') +

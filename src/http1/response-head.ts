@@ -5,7 +5,7 @@
 // whose connection stays open), and Via (unless the `via` setting is off).
 import { STATUS_CODES } from 'node:http';
 import { FieldId } from '../../asm/shared/constants.js';
-import type { ParsedHead } from '../wasm/parsed-head.js';
+import type { ResponseHead } from '../http/response-head.js';
 import { viaVersion } from '../http/request-head.js';
 import { assembleHead } from '../http/head-bytes.js';
 import { HOP_BY_HOP, mask } from '../http/hop-by-hop.js';
@@ -13,7 +13,7 @@ import { HOP_BY_HOP, mask } from '../http/hop-by-hop.js';
 export type ClientFraming = 'none' | 'length' | 'chunked' | 'close';
 
 export interface ResponseHeadInput {
-  head: ParsedHead;
+  head: ResponseHead;
   framing: ClientFraming;
   contentLength: number;
   /** Keep the upstream's Content-Length (HEAD and 304: it describes the representation). */

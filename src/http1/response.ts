@@ -8,6 +8,7 @@
 import type net from 'node:net';
 import { BodyKind, MethodId } from '../../asm/shared/constants.js';
 import type { ParsedHead } from '../wasm/parsed-head.js';
+import type { ResponseHead } from '../http/response-head.js';
 import type { LocalAnswer } from '../http/local-answer.js';
 import type { ResponseSink } from '../relay/response-sink.js';
 import { RELAY_HIGH_WATER, chunkSizeLine } from '../relay/exchange.js';
@@ -83,19 +84,19 @@ export class Http1Response implements ResponseSink {
     this.#t.bodyWritable();
   }
 
-  interim(head: ParsedHead): void {
+  interim(head: ResponseHead): void {
     // 1xx never go to an HTTP/1.0 client (RFC 9110 §15.2)
     if (this.#request!.version < 11) return;
     this.write(buildResponseHead({ head, framing: 'none', contentLength: 0, keepContentLength: false, upgrade: false, close: false, via: this.#via }));
   }
 
-  upgrade(head: ParsedHead, upstream: net.Socket, rest: Buffer): void {
+  upgrade(head: ResponseHead, upstream: net.Socket, rest: Buffer): void {
     this.#status = 101;
     const out = buildResponseHead({ head, framing: 'none', contentLength: 0, keepContentLength: false, upgrade: true, close: false, via: this.#via });
     this.#t.upgrade(out, upstream, rest);
   }
 
-  head(head: ParsedHead, body: Buffer | undefined): boolean {
+  head(head: ResponseHead, body: Buffer | undefined): boolean {
     const request = this.#request!;
     const client11 = request.version >= 11;
     // a response that ends before its request body was read leaves the connection unusable

@@ -49,6 +49,7 @@ import { isIdempotent } from '../dispatch/request-facts.js';
 import type { Deadline } from '../clock.js';
 import { guard, type Guarded } from '../guard.js';
 import type { ResponseSink } from './response-sink.js';
+import type { UpstreamExchange } from './upstream-exchange.js';
 
 /** Per pooled socket: its response parser (a codec slot), released when the socket closes. */
 class ResponseParser {
@@ -63,7 +64,7 @@ class ResponseParser {
 
 const enum State { CONNECTING, HEAD, BODY, DONE }
 
-export class Exchange implements SocketHandler, Guarded {
+export class Exchange implements UpstreamExchange, SocketHandler, Guarded {
   readonly #ctx: ProxyContext;
   readonly #plan: RelayPlan;
   readonly #sink: ResponseSink;

@@ -3,22 +3,22 @@
 // client: Content-Length, chunked or close-delimited, Connection, HEAD rules). The exchange
 // parses the upstream response and knows nothing of the client's protocol.
 import type net from 'node:net';
-import type { ParsedHead } from '../wasm/parsed-head.js';
+import type { ResponseHead } from '../http/response-head.js';
 import type { LocalAnswer } from '../http/local-answer.js';
 
 export interface ResponseSink {
   /** The upstream is ready for (more) request body: it connected, or its socket drained. */
   bodyWritable(): void;
   /** A 1xx response other than 101 (100 Continue, 103 Early Hints: RFC 9110 §15.2). */
-  interim(head: ParsedHead): void;
+  interim(head: ResponseHead): void;
   /** 101 Switching Protocols to an upgrade request: the front end takes the upstream socket for a
    *  tunnel; `rest` are upstream bytes after the 101 head. */
-  upgrade(head: ParsedHead, upstream: net.Socket, rest: Buffer): void;
+  upgrade(head: ResponseHead, upstream: net.Socket, rest: Buffer): void;
   /** The final response head (valid only during the call: it may be a view of a read buffer).
    *  `body`: the whole body when it arrived with the head and is small (the response is then
    *  complete: end() follows). Returns false when the client takes no more for now: the exchange
    *  stops reading the upstream until resumeUpstream(). */
-  head(head: ParsedHead, body: Buffer | undefined): boolean;
+  head(head: ResponseHead, body: Buffer | undefined): boolean;
   /** Response content, its upstream framing removed (a view, valid only during the call unless
    *  the sink queues it: then queuedBytes > 0 and the exchange lends the read buffer). Same
    *  return value as head(). */
@@ -30,8 +30,9 @@ export interface ResponseSink {
   /** The exchange failed before any response byte went to the client: answer this instead. */
   fail(answer: LocalAnswer): void;
   /** The exchange failed after the response head went out: the client must see the response
-   *  cut short (an HTTP/1.1 connection is closed; an HTTP/2 stream is reset). */
-  abort(reason: string): void;
+   *  cut short (an HTTP/1.1 connection is closed; an HTTP/2 stream is reset, with `h2Code` when
+   *  the upstream reset its own HTTP/2 stream with one, else INTERNAL_ERROR). */
+  abort(reason: string, h2Code?: number): void;
   /** One upstream read has been relayed (a sink that corks its socket uncorks here). */
   readDone(): void;
   /** Response bytes the client side still holds queued. */

@@ -1,8 +1,9 @@
-// A raw byte tunnel between two sockets, for 101 Switching Protocols (WebSocket) and CONNECT:
+// A raw byte tunnel between two sockets (or an HTTP/2 stream and a socket: CONNECT over HTTP/2,
+// RFC 9113 §8.5), for 101 Switching Protocols (WebSocket) and CONNECT:
 // backpressure both ways (a side that cannot write pauses the other side's reads), half-close
 // passed through, an idle timeout over both directions, and teardown when either side closes or
 // resets.
-import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Clock } from '../clock.js';
 
 export interface TunnelOptions {
@@ -10,7 +11,7 @@ export interface TunnelOptions {
   clock: Clock;
 }
 
-export function tunnel(client: net.Socket, upstream: net.Socket, options: TunnelOptions): void {
+export function tunnel(client: Duplex, upstream: Duplex, options: TunnelOptions): void {
   let closed = false;
   const idle = options.clock.deadline(() => finish());
   idle.arm(options.idleMs);
@@ -21,7 +22,7 @@ export function tunnel(client: net.Socket, upstream: net.Socket, options: Tunnel
     client.destroy();
     upstream.destroy();
   };
-  const relay = (from: net.Socket, to: net.Socket) => {
+  const relay = (from: Duplex, to: Duplex) => {
     from.on('data', (chunk: Buffer) => {
       idle.refresh();
       if (!to.write(chunk)) from.pause();

@@ -12,6 +12,10 @@ import { codec, type HeadLimits } from '../wasm/codec.js';
 import { AddressSet } from '../net/address-set.js';
 import { ProxyError } from '../errors.js';
 import { Http1Connection } from '../http1/connection.js';
+import { Http2Connection } from '../http2/connection.js';
+import { readPreface } from '../http2/preface.js';
+import { localResponse } from '../http1/local-response.js';
+import type { ListenerProtocol } from '../config/config.js';
 import type { ListenerMode, ListenerRole, ProxyContext } from '../dispatch/context.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { Observers, type ProxyObserver } from '../dispatch/observer.js';
@@ -20,6 +24,7 @@ import { planListeners, type ListenerPlan } from './listener-plan.js';
 import { createTlsServer } from '../tls/tls-listener.js';
 import { CertificateWatcher } from '../tls/certificate-watcher.js';
 import type { CertificateStore } from '../tls/certificate-store.js';
+import { AcmeChallengeAnswers, type AcmeChallengeSet } from '../acme/challenge-answers.js';
 import { readCaBundle } from '../tls/pem.js';
 import { systemClock, type Clock } from '../clock.js';
 
@@ -27,6 +32,13 @@ export interface ListenerInfo { id: string; tls: boolean; address: AddressInfo }
 
 export interface PoolStats { authority: string; active: number; idle: number; waiting: number; created: number; reused: number; resumed: number }
 export interface ProxyStats { clientConnections: number; pools: PoolStats[] }
+
+/** A client connection of either front end, as the server tracks it for shutdown. */
+interface ClientConnection {
+  readonly socket: net.Socket;
+  /** Drain: finish what is in progress, take nothing new, close. */
+  shutdown(): void;
+}
 
 export interface ProxyServerOptions {
   /** Every timer of the data path (default: the process clock; tests pass a FakeClock). */
@@ -42,13 +54,15 @@ export class ProxyServer {
   readonly routes: RouteTableHolder;
   readonly #pools: PoolRegistry;
   readonly #observers = new Observers();
-  readonly #connections = new Set<Http1Connection>();
+  readonly #connections = new Set<ClientConnection>();
   /** Resolves close()'s wait when the last connection closes (set while draining). */
   #lastClosed: (() => void) | undefined;
   readonly #servers: net.Server[] = [];
   readonly #listenerInfo: Array<{ id: string; tls: boolean; server: net.Server }> = [];
   readonly #plans: ListenerPlan[];
   readonly #watchers: CertificateWatcher[] = [];
+  /** The ACME validations this process answers (HTTP-01 tokens, TLS-ALPN-01 certificates). */
+  readonly #acmeChallenges = new AcmeChallengeAnswers();
   readonly #ctx: ProxyContext;
   #ready = false;
   #closing: Promise<void> | undefined;
@@ -91,6 +105,7 @@ export class ProxyServer {
       nextRequestId: () => this.#idPrefix + (++this.#requestCounter).toString(36),
       clock,
       forward: config.forwardProxy.enabled ? createForwardHandler({ config, logger, clock }) : undefined,
+      acmeChallenges: config.acme ? this.#acmeChallenges : undefined,
     };
     // a swapped-in table may drop origins: close their idle pooled sockets
     this.routes.onReplace((next, prev) => {
@@ -115,9 +130,18 @@ export class ProxyServer {
     return this.#plans.find((p) => p.id === listenerId)?.tls?.store;
   }
 
+  /** Replaces the ACME validations this process answers (throws on a bad challenge certificate). */
+  setAcmeChallenges(set: AcmeChallengeSet): void {
+    this.#acmeChallenges.replace(set);
+  }
+
+  acmeChallenges(): AcmeChallengeSet {
+    return this.#acmeChallenges.current();
+  }
+
   /** TLS listeners with their stores, in configuration order. */
-  tlsListeners(): Array<{ id: string; listen: string; store: CertificateStore }> {
-    return this.#plans.flatMap((p) => (p.tls ? [{ id: p.id, listen: p.listen, store: p.tls.store }] : []));
+  tlsListeners(): Array<{ id: string; listen: string; store: CertificateStore; acmeNames?: string[] }> {
+    return this.#plans.flatMap((p) => (p.tls ? [{ id: p.id, listen: p.listen, store: p.tls.store, ...(p.tls.acme ? { acmeNames: p.tls.acmeNames } : {}) }] : []));
   }
 
   /** Every open listener with its id and whether it speaks TLS. */
@@ -173,9 +197,13 @@ export class ProxyServer {
     for (const plan of this.#plans) {
       const dispatcher = this.#dispatcher({ mode: mainMode, secure: plan.tls !== undefined, redirectToHttps: plan.redirectToHttps });
       const t = plan.tls;
+      const protocols = plan.protocols;
+      const answerTlsAlpn01 = t?.acme && this.config.acme?.challenges.includes('tls-alpn-01') ? (name: string) => this.#acmeChallenges.tlsAlpn01Context(name) : undefined;
       const server = t
-        ? createTlsServer(t.store, { id: plan.id, handshakeTimeoutMs: t.handshakeTimeoutMs, logger: this.logger }, (socket: tls.TLSSocket) => this.#accept(socket, dispatcher))
-        : net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket, dispatcher));
+        ? createTlsServer(t.store, { id: plan.id, handshakeTimeoutMs: t.handshakeTimeoutMs, logger: this.logger, alpnProtocols: protocols, answerTlsAlpn01 }, (socket: tls.TLSSocket) => this.#acceptTls(socket, dispatcher, protocols))
+        : net.createServer({ allowHalfOpen: true, noDelay: true }, protocols.includes('h2c')
+          ? (socket) => this.#acceptH2c(socket, dispatcher, protocols)
+          : (socket) => this.#accept(socket, dispatcher));
       await this.#listenOn(server, plan.listen, plan.where, plan.id, t !== undefined);
       if (t?.watchFiles) this.#watchers.push(new CertificateWatcher(t.store, t.watchIntervalMs, this.logger));
     }
@@ -208,6 +236,57 @@ export class ProxyServer {
     return this.#servers.map((s) => s.address() as AddressInfo);
   }
 
+  /** A TLS connection: HTTP/2 when ALPN chose h2, else HTTP/1.1 (ALPN http/1.1, or a client that
+   *  offered none) where the listener speaks it. */
+  #acceptTls(socket: tls.TLSSocket, dispatcher: Dispatcher, protocols: readonly ListenerProtocol[]): void {
+    if (socket.alpnProtocol === 'h2') this.#acceptH2(socket, dispatcher);
+    else if (protocols.includes('http/1.1')) this.#accept(socket, dispatcher);
+    else {
+      this.logger.debug({ client: socket.remoteAddress, alpn: socket.alpnProtocol }, 'TLS client did not negotiate h2 on an HTTP/2-only listener');
+      socket.destroy();
+    }
+  }
+
+  /** A plain connection on a listener that speaks h2c: the first bytes decide (../http2/preface.ts). */
+  #acceptH2c(socket: net.Socket, dispatcher: Dispatcher, protocols: readonly ListenerProtocol[]): void {
+    if (this.#closing) {
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => {});
+    // until its first bytes arrive, a shutdown closes it (it has sent no request yet)
+    const undecided: ClientConnection = { socket, shutdown: () => socket.destroy() };
+    this.#connections.add(undecided);
+    socket.once('close', () => this.#closed(undecided));
+    readPreface(socket, this.#ctx.clock, this.config.timeouts.idleMs, (h2) => {
+      this.#connections.delete(undecided);
+      if (this.#closing) socket.destroy();
+      else if (h2) this.#acceptH2(socket, dispatcher);
+      else if (protocols.includes('http/1.1')) {
+        this.#accept(socket, dispatcher);
+        socket.resume();
+      } else {
+        // an HTTP/2-only listener: say so, then close (reading and dropping what the client
+        // still sends, so the answer is not lost to a reset), cut off after abortMs
+        const abort = this.#ctx.clock.deadline(() => socket.destroy());
+        abort.arm(this.config.timeouts.abortMs);
+        socket.once('close', () => abort.cancel());
+        socket.on('data', () => {});
+        socket.resume();
+        socket.end(localResponse({ status: 505, code: 'HPE_UNSUPPORTED_VERSION', detail: 'this listener speaks HTTP/2 only (h2c with prior knowledge)' }, { persistence: 'close', headRequest: false }));
+      }
+    });
+  }
+
+  #acceptH2(socket: net.Socket, dispatcher: Dispatcher): void {
+    if (this.#closing) {
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => {});
+    this.#connections.add(new Http2Connection(socket, this.#ctx, dispatcher, this.#closed));
+  }
+
   #accept(socket: net.Socket, dispatcher: Dispatcher): void {
     if (this.#closing) {
       socket.destroy();
@@ -226,7 +305,7 @@ export class ProxyServer {
     this.#connections.add(connection);
   }
 
-  readonly #closed = (c: Http1Connection): void => {
+  readonly #closed = (c: ClientConnection): void => {
     this.#connections.delete(c);
     if (this.#connections.size === 0) this.#lastClosed?.();
   };

@@ -13,6 +13,8 @@
 //   one short decode.
 import { FieldEntry, FieldFlag, HeadFlag, HeadResult, MethodId } from '../../asm/shared/constants.js';
 import type { Codec } from './codec.js';
+import type { RequestHead } from '../http/request-head.js';
+import type { ResponseHead } from '../http/response-head.js';
 
 /** Buffer#latin1Slice: what Buffer#toString('latin1', start, end) calls after checking its
  *  arguments (undeclared in @types/node, present in every Node version this package supports). */
@@ -26,7 +28,7 @@ const HTAB = 0x09;
 /** Method strings by MethodId (index 0: not a well-known method). */
 const METHOD_NAMES: readonly string[] = ['', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
 
-export class ParsedHead {
+export class ParsedHead implements RequestHead, ResponseHead {
   readonly length: number;
   /** 10 or 11. */
   readonly version: number;
@@ -231,6 +233,15 @@ export class ParsedHead {
       bytes += runEnd - runStart;
     }
     return bytes;
+  }
+
+  /** The fields copyFields would forward, one by one (lower-case name, value): for an HTTP/2
+   *  client, whose fields are strings (a decode per field, where copyFields copies slices). */
+  forEachField(drop: number, visit: (name: string, value: string) => void): void {
+    for (let i = 0; i < this.fieldCount; i++) {
+      if ((drop & (1 << this.fieldId(i))) !== 0 || this.isConnectionListed(i)) continue;
+      visit(this.name(i).toLowerCase(), this.value(i));
+    }
   }
 
   /** All fields as [name, value] pairs, for tests and logs. */

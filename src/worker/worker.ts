@@ -10,6 +10,7 @@ import { ProxyError } from '../errors.js';
 import { isPorticoMessage, type PrimaryRequest, type WorkerReply, type ReadyReply, type WorkerStatusReply } from '../contract/ipc-protocol.js';
 import type { ControlPlaneState } from '../contract/data-plane.js';
 import type { KeyPair } from '../tls/pem.js';
+import { sameChallengeSet } from '../acme/challenge-answers.js';
 
 export interface WorkerHooks {
   /** Called once the proxy exists (before it listens): e.g. to count its events. Returns what
@@ -39,18 +40,25 @@ export function runWorker(hooks: WorkerHooks = {}): void {
   /** The certificates the primary holds, where they differ from what runs (admin changes and
    *  renewed files, which the primary follows for every worker; at init, changes made since the
    *  files were read). */
-  const applyCertificates = (p: ProxyServer, certificates: ControlPlaneState['certificates']) => {
-    for (const [id, pairs] of Object.entries(certificates)) {
+  const applyCertificates = (p: ProxyServer, state: ControlPlaneState) => {
+    for (const [id, pairs] of Object.entries(state.certificates)) {
       const store = p.certificateStore(id);
       if (store && !samePairs(store.pairs(), pairs)) store.replace(pairs, `/certificates/${id}`);
     }
+    // ACME: issued certificates (and the names awaiting one), and the validations to answer
+    for (const [id, issued] of Object.entries(state.issued)) {
+      const store = p.certificateStore(id);
+      const running = store?.issued();
+      if (store && running && (!samePairs(running.pairs, issued.pairs) || running.names.join() !== issued.names.join())) store.replaceIssued(issued);
+    }
+    if (!sameChallengeSet(p.acmeChallenges(), state.acmeChallenges)) p.setAcmeChallenges(state.acmeChallenges);
   };
 
   const applyState = (revision: number, state: ControlPlaneState) => {
     const p = proxy!;
     // idempotent: a revision it already runs is acknowledged again
     if (revision > p.revision) p.applyTable(RouteTable.next(p.routes.current, state.routes, revision));
-    applyCertificates(p, state.certificates);
+    applyCertificates(p, state);
     return { revision: p.revision };
   };
 
@@ -69,7 +77,7 @@ export function runWorker(hooks: WorkerHooks = {}): void {
       case 'portico:init': {
         logger = createLogger(m.config.logLevel).child({ worker: m.slot });
         proxy = new ProxyServer({ ...m.config, routes: m.state.routes }, logger, { revision: m.revision });
-        applyCertificates(proxy, m.state.certificates);
+        applyCertificates(proxy, m.state);
         metrics = hooks.onProxy?.(proxy, m.slot);
         await proxy.listen();
         return { revision: proxy.revision, listeners: proxy.listeners() } satisfies ReadyReply;

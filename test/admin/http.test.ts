@@ -90,9 +90,9 @@ describe.skipIf(!real)(`admin API over real HTTP${real ? '' : ` (${SKIP_REASON})
 
       expect((await api(r, 'GET', '/readyz')).status).toBe(200);
       const metrics = await (await fetch(`${r.admin.url}/metrics`)).text();
-      expect(metrics).toMatch(/portico_http_requests_total\{route="svc",status_class="2xx"\} 3/);
-      expect(metrics).toMatch(/portico_http_requests_total\{route="\(none\)",status_class="4xx"\} 2/);
-      expect(metrics).toMatch(/portico_http_request_duration_seconds_count\{route="svc"\} 3/);
+      expect(metrics).toMatch(/portico_http_requests_total\{route="svc",protocol="http\/1.1",status_class="2xx"\} 3/);
+      expect(metrics).toMatch(/portico_http_requests_total\{route="\(none\)",protocol="http\/1.1",status_class="4xx"\} 2/);
+      expect(metrics).toMatch(/portico_http_request_duration_seconds_count\{route="svc",protocol="http\/1.1"\} 3/);
       expect(metrics).toMatch(/portico_config_revision 5/);
       expect(metrics).toMatch(/portico_upstream_socket_acquisitions_total\{upstream="127\.0\.0\.1:\d+",reused="false"\} \d/);
     } finally {

@@ -5,19 +5,19 @@ import { describe, it, expect } from 'vitest';
 import { AggregatorRegistry, Counter, Histogram, Registry, type RegistryContentType } from 'prom-client';
 import { DURATION_BUCKETS, RequestMetrics } from '../../admin/metrics/request-metrics.js';
 
-type Req = [route: string, status: number, seconds: number, aborted: boolean];
+type Req = [route: string, status: number, seconds: number, aborted: boolean, protocol: 'http/1.1' | 'h2'];
 
 /** The same requests through prom-client's own metric classes. */
 function reference(reqs: Req[]): Registry {
   const registry = new Registry();
   const registers = [registry];
-  const requests = new Counter({ name: 'portico_http_requests_total', help: 'Requests answered, by route id and status class', labelNames: ['route', 'status_class'], registers });
-  const aborted = new Counter({ name: 'portico_http_requests_aborted_total', help: 'Exchanges that ended abnormally after the response head was sent', labelNames: ['route'], registers });
-  const duration = new Histogram({ name: 'portico_http_request_duration_seconds', help: 'Request head parsed to response finished, by route id', labelNames: ['route'], buckets: [...DURATION_BUCKETS], registers });
-  for (const [route, status, seconds, wasAborted] of reqs) {
-    requests.inc({ route, status_class: `${Math.floor(status / 100)}xx` });
-    duration.observe({ route }, seconds);
-    if (wasAborted) aborted.inc({ route });
+  const requests = new Counter({ name: 'portico_http_requests_total', help: 'Requests answered, by route id, client protocol and status class', labelNames: ['route', 'protocol', 'status_class'], registers });
+  const aborted = new Counter({ name: 'portico_http_requests_aborted_total', help: 'Exchanges that ended abnormally after the response head was sent, by route id and client protocol', labelNames: ['route', 'protocol'], registers });
+  const duration = new Histogram({ name: 'portico_http_request_duration_seconds', help: 'Request head parsed to response finished, by route id and client protocol', labelNames: ['route', 'protocol'], buckets: [...DURATION_BUCKETS], registers });
+  for (const [route, status, seconds, wasAborted, protocol] of reqs) {
+    requests.inc({ route, protocol, status_class: `${Math.floor(status / 100)}xx` });
+    duration.observe({ route, protocol }, seconds);
+    if (wasAborted) aborted.inc({ route, protocol });
   }
   return registry;
 }
@@ -36,8 +36,8 @@ const lines = async (r: Registry<RegistryContentType>) => (await r.metrics()).sp
 // durations on and around every bucket bound, far above the last, and zero
 const seconds = [0, 0.0005, ...DURATION_BUCKETS.flatMap((b) => [b * 0.999, b, b * 1.001]), 31, 3600];
 const reqs: Req[] = seconds.flatMap((s, i): Req[] => [
-  ['api', [200, 201, 304, 404, 502, 101][i % 6], s, i % 7 === 0],
-  ['(none)', 404, s / 3, false],
+  ['api', [200, 201, 304, 404, 502, 101][i % 6], s, i % 7 === 0, i % 3 === 0 ? 'h2' : 'http/1.1'],
+  ['(none)', 404, s / 3, false, 'http/1.1'],
 ]);
 
 describe('request metrics counted at scrape time', () => {

@@ -78,9 +78,9 @@ export async function startPortico(args: string[]): Promise<Portico> {
 /** Requests that the origin answers after a delay, each on a connection of its own, sent until
  *  both workers hold some at once (which one accepts is the kernel's choice: up to 40 are sent):
  *  resolves with all their results, so both workers served some of them. */
-export async function spreadOverWorkers<T>(p: Portico, send: () => Promise<T>): Promise<T[]> {
+export async function spreadOverWorkers<T>(p: Pick<Portico, 'status'>, send: () => Promise<T>): Promise<T[]> {
   const inFlight: Array<Promise<T>> = [];
-  const open = (st: Status) => st.workers.map((w) => w.connections ?? 0);
+  const open = (st: Pick<Status, 'workers'>) => st.workers.map((w) => w.connections ?? 0);
   let both = false;
   while (!both && inFlight.length < 40) {
     const batch = inFlight.length === 0 ? 8 : 2;

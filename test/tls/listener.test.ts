@@ -72,7 +72,7 @@ async function servedCert(port: number, servername: string | undefined): Promise
 describe('TLS listener', () => {
   it('serves curl --cacert over HTTPS and tells the upstream the request came over https', async () => {
     const p = await tlsProxy();
-    const { stdout } = await run('curl', ['-sS', '-i', '--cacert', pki.caFile, '--resolve', `a.test:${p.port}:127.0.0.1`, `https://a.test:${p.port}/x?y=1`]);
+    const { stdout } = await run('curl', ['-sS', '-i', '--http1.1', '--cacert', pki.caFile, '--resolve', `a.test:${p.port}:127.0.0.1`, `https://a.test:${p.port}/x?y=1`]);
     expect(stdout).toMatch(/^HTTP\/1\.1 200/);
     expect(stdout).toContain('hello /x?y=1');
     expect(seen[0]['x-forwarded-proto']).toBe('https');
@@ -91,7 +91,7 @@ describe('TLS listener', () => {
     expect(p.proxy.stats().clientConnections).toBe(1);
   });
 
-  it('chooses the certificate by SNI: exact, wildcard for one label, else the first; ALPN http/1.1; TLS 1.2+', async () => {
+  it('chooses the certificate by SNI: exact, wildcard for one label, else the first; ALPN h2 first (docs/http2.md); TLS 1.2+', async () => {
     const p = await tlsProxy();
     expect((await servedCert(p.port, 'a.test')).cn).toBe('a.test');
     expect((await servedCert(p.port, 'B.TEST')).cn).toBe('b.test');
@@ -100,7 +100,7 @@ describe('TLS listener', () => {
     expect((await servedCert(p.port, 'other.test')).cn).toBe('a.test');
     const noSni = await servedCert(p.port, undefined);
     expect(noSni.cn).toBe('a.test');
-    expect(noSni.alpn).toBe('http/1.1');
+    expect(noSni.alpn).toBe('h2');
     expect(['TLSv1.2', 'TLSv1.3']).toContain(noSni.protocol);
     await expect(RawClient.connectTls(p.port, { servername: 'a.test', ca: pki.caPem, maxVersion: 'TLSv1.1', minVersion: 'TLSv1' })).rejects.toThrow();
   });
