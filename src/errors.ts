@@ -2,7 +2,7 @@
 // response with the code gets, the level it is logged at, and what it means. Match on `code`,
 // never on a message. The channel, the exchange, the forward proxy, the admin API and the
 // configuration loaders all take their codes from here, typed as PorticoErrorCode, so a typo does
-// not compile; README.md's table of codes is checked against this registry in both directions
+// not compile; docs/errors.md's table of codes is checked against this registry in both directions
 // (test/errors.test.ts). Codec (parse) errors are HPE_* names in src/wasm/codec-error.ts.
 
 export type ErrorLogLevel = 'error' | 'warn' | 'info';

@@ -16,20 +16,21 @@ if (!existsSync(suite)) {
 }
 const bin = join(root, 'dist', 'admin', 'cli', 'portico.js');
 
+/** @returns {Promise<number>} */
 const freePort = () => new Promise((res, rej) => {
   const s = net.createServer();
   s.once('error', rej);
-  s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
+  s.listen(0, '127.0.0.1', () => { const { port } = /** @type {net.AddressInfo} */ (s.address()); s.close(() => res(port)); });
 });
 
 const [proxyPort, originPort] = [await freePort(), await freePort()];
 const proxy = spawn(process.execPath, [bin, '--listen', `127.0.0.1:${proxyPort}`, '--admin', 'off',
   '--route', `/=http://127.0.0.1:${originPort}`, '--log-level', 'error'], { stdio: ['ignore', 'inherit', 'pipe'] });
-const stop = () => { try { process.kill(proxy.pid, 'SIGKILL'); } catch { /* gone */ } };
+const stop = () => { try { if (proxy.pid !== undefined) process.kill(proxy.pid, 'SIGKILL'); } catch { /* gone */ } };
 process.on('exit', stop);
 process.on('SIGINT', () => { stop(); process.exit(130); });
 
-await new Promise((res, rej) => {
+await /** @type {Promise<void>} */ (new Promise((res, rej) => {
   let seen = '';
   const t = setTimeout(() => rej(new Error(`portico did not start: ${seen}`)), 15000);
   proxy.stderr.on('data', (d) => {
@@ -38,7 +39,7 @@ await new Promise((res, rej) => {
     if (seen.includes('listening on')) { clearTimeout(t); res(); }
   });
   proxy.once('exit', (code) => rej(new Error(`portico exited with ${code}: ${seen}`)));
-});
+}));
 
 const args = [suite, '--proxy', `127.0.0.1:${proxyPort}`, '--origin-port', String(originPort), ...process.argv.slice(2)];
 const run = spawn(process.execPath, args, { stdio: 'inherit' });

@@ -1,4 +1,4 @@
-// The error-code registry (src/errors.ts) against README.md's table and the source, in both
+// The error-code registry (src/errors.ts) against docs/errors.md's table and the source, in both
 // directions: every code in the registry is documented with its status, level and meaning, every
 // documented code exists, and every PRX_* literal in src/ and admin/ is a registered code that is
 // used somewhere.
@@ -9,10 +9,10 @@ import { ERROR_CODES } from '../src/errors.js';
 
 const root = join(import.meta.dirname, '..');
 
-function readmeRows(): Map<string, string[]> {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  const m = /<!-- error-codes:start -->\n([\s\S]*?)<!-- error-codes:end -->/.exec(readme);
-  if (!m) throw new Error('README.md has no error-codes table');
+function documentedRows(): Map<string, string[]> {
+  const doc = readFileSync(join(root, 'docs', 'errors.md'), 'utf8');
+  const m = /<!-- error-codes:start -->\n([\s\S]*?)<!-- error-codes:end -->/.exec(doc);
+  if (!m) throw new Error('docs/errors.md has no error-codes table');
   const rows = new Map<string, string[]>();
   for (const line of m[1].trim().split('\n').slice(2)) {
     const cells = line.split('|').slice(1, -1).map((c) => c.trim());
@@ -28,8 +28,8 @@ function sourceFiles(dir: string): string[] {
 }
 
 describe('error-code registry', () => {
-  it('README documents every registered code, and only those, as the registry says', () => {
-    const rows = readmeRows();
+  it('docs/errors.md documents every registered code, and only those, as the registry says', () => {
+    const rows = documentedRows();
     const expected = new Map(Object.entries(ERROR_CODES).map(([code, i]) => [code, [String(i.status ?? '—'), i.level, i.message]]));
     expect(rows).toEqual(expected);
   });

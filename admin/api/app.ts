@@ -95,11 +95,13 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
     events: metrics.authEvents,
   });
   // the access log: every mutation, with who made it (the credential's name, never a token);
-  // reads (probes, scrapes) are not logged
+  // reads (probes, scrapes) are not logged, nor are requests refused for their credential (401,
+  // 429: a flood of them would be a flood of lines; metrics count them, ./auth.ts warns once per
+  // address)
   app.addHook('onResponse', async (request, reply) => {
-    if (request.method !== 'GET' && request.method !== 'HEAD') {
-      request.log.info({ method: request.method, url: pathOf(request), status: reply.statusCode, principal: request.principal?.name ?? null }, 'admin request');
-    }
+    if (request.method === 'GET' || request.method === 'HEAD') return;
+    if (!request.principal && (reply.statusCode === 401 || reply.statusCode === 429)) return;
+    request.log.info({ method: request.method, url: pathOf(request), status: reply.statusCode, principal: request.principal?.name ?? null }, 'admin request');
   });
 
   app.register(async (root) => {

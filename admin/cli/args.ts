@@ -7,7 +7,8 @@ Runs the Portico HTTP/1.1 reverse (and optionally forward) proxy.
 
 Options:
   --config FILE          JSON config file (validated; created by the admin API on the first
-                         accepted change when it does not exist yet)
+                         accepted change when it does not exist yet: a missing file is an
+                         error with --admin off or an etcd store)
   --listen HOST:PORT|off plain-HTTP proxy listener (default 127.0.0.1:8080; off: none)
   --tls-listen HOST:PORT HTTPS listener (repeatable); needs --tls-cert and --tls-key
   --tls-cert FILE        PEM certificate chain for the HTTPS listener(s) (repeatable: one per

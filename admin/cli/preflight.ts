@@ -12,7 +12,7 @@
 //     workers, each worker builds this same one);
 //   - automatic HTTPS (`acme`) can work: its CA file, renewBefore, a listener for its challenges,
 //     a writable place to keep the account and certificates (admin/acme/acme-preflight.ts).
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseHostPort, type AdminConfig, type Config } from '../../src/config/config.js';
 import { MIN_ADMIN_TOKEN_LENGTH } from '../../src/config/schema.js';
@@ -71,10 +71,17 @@ function checkAdmin(config: Config, env: NodeJS.ProcessEnv): void {
   }
 }
 
-/** The admin API saves route changes next to the config file (temp file + rename): its directory
- *  must exist and be writable, or the first change would fail. */
+/** A config file that does not exist is created by the admin API's first route change (file
+ *  store only). Where nothing would create it, a missing file is a mistyped path, not an empty
+ *  proxy to start. The admin API saves changes next to the file (temp file + rename): its
+ *  directory must exist and be writable, or the first change would fail. */
 function checkConfigPath(config: Config, configPath: string | undefined): void {
-  if (configPath === undefined || !config.admin) return;
+  if (configPath === undefined) return;
+  if (!existsSync(configPath) && (!config.admin || config.store.type !== 'file')) {
+    const why = !config.admin ? 'with --admin off' : 'with an etcd store';
+    throw invalid(`--config ${configPath}: no such file, and ${why} nothing would create it (only the admin API's first route change does, with the file store): check the path, or create the file`);
+  }
+  if (!config.admin) return;
   const dir = dirname(resolve(configPath));
   let isDir = false;
   try {

@@ -1,5 +1,5 @@
 // JSON Schema of the configuration file. Ajv validates it at start-up (`portico --check`), the
-// admin API validates `PUT /v1/config` bodies with it, and the README's reference is written from
+// admin API validates `PUT /v1/config` bodies with it, and docs/configuration.md is written from
 // it. Every property has a default so a file may hold only what differs.
 import { MAX_ROUTES, routeSpecSchema, PROXY_NAME_SCHEMA } from '../routing/route-spec.js';
 import { policySchema } from '../upstream/policy.js';

@@ -199,6 +199,15 @@ describe('portico command: first-run mistakes are found before anything listens'
     await refused(['--config', missing, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], /the directory .*no-such-dir does not exist/);
   });
 
+  it('--config FILE that does not exist, where nothing would create it (admin API off, or an etcd store): exit 2 naming the file', async () => {
+    tmp ??= mkdtempSync(join(tmpdir(), 'portico-cli-'));
+    const typo = join(tmp, 'portico.jsn');
+    const err = await refused(['--config', typo, '--listen', '127.0.0.1:0', '--admin', 'off'], /--config .*portico\.jsn: no such file/);
+    expect(err).toContain('--admin off');
+    await refused(['--config', typo, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--store', 'etcd://127.0.0.1:1/portico'], /--config .*portico\.jsn: no such file/);
+    expect(existsSync(typo)).toBe(false);
+  });
+
   it('a JSON syntax error: exit 2 with its line and column', async () => {
     const file = configFile('{\n  "listen": "127.0.0.1:0",\n  "admin": false,\n}\n');
     await refused(['--config', file], /is not valid JSON: line 4, column 1: expected a name in double quotes/);
