@@ -224,7 +224,7 @@ export class H2Exchange implements UpstreamExchange, Guarded {
     const plan = this.#plan;
     const policy = plan.policy;
     if (head.status >= 500 && policy.outlier.on5xx) plan.dispatcher.tryFailed(plan, `status ${head.status}`);
-    else plan.health.ok();
+    else plan.health.ok(this.#ctx.clock.now());
     if (policy.retries.onStatus.includes(head.status) && !this.#sentBody && this.#retry('status', true)) return;
     this.#status = head.status;
     this.#response = head;
