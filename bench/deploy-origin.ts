@@ -6,9 +6,10 @@
 //                           write(2) each, so a SIGKILL a moment later loses nothing: an ID found twice
 //                           in the file (every origin of a case appends to the same one) is a POST
 //                           that reached an origin twice
-//   GET  /health         -> like any GET, never delayed, and not counted in the statistics
+//   GET  /health         -> like any GET, never delayed, counted apart (a proxy's health checks)
 // Stdin commands: "stats TAG" prints `STATS TAG {"get":N,"post":N,"health":N}` (requests received,
-// health checks apart; TAG tells the answers to successive questions apart); "status S" answers S from then on; "delay MS" delays every answer by MS from then on.
+// health checks apart; TAG tells the answers to successive questions apart); "status S" answers S from
+// then on and prints "STATUS S" once it does.
 // Stdin closing ends the process (nothing outlives the bench).
 // SIGTERM stops it as a server being deployed should: stop accepting, close the idle keep-alive
 // connections, answer the requests in progress with Connection: close, exit once every connection is
@@ -32,7 +33,7 @@ const { values } = parseArgs({
   strict: true,
 });
 
-let delayMs = Number(values['delay-ms']);
+const delayMs = Number(values['delay-ms']);
 let status = Number(values.status);
 const idsFd = values.ids !== undefined ? openSync(values.ids, 'a') : undefined;
 const stats = { get: 0, post: 0, health: 0 };
@@ -98,7 +99,9 @@ const commands = createInterface({ input: process.stdin });
 commands.on('line', (line) => {
   const [cmd, arg] = line.trim().split(/\s+/);
   if (cmd === 'stats') process.stdout.write(`STATS ${arg ?? '-'} ${JSON.stringify(stats)}\n`);
-  else if (cmd === 'status' && arg !== undefined) status = Number(arg);
-  else if (cmd === 'delay' && arg !== undefined) delayMs = Number(arg);
+  else if (cmd === 'status' && arg !== undefined) {
+    status = Number(arg);
+    process.stdout.write(`STATUS ${status}\n`);
+  }
 });
 commands.on('close', () => process.exit(0));

@@ -44,6 +44,8 @@ export interface DeployRecord {
   /** POST ids the origins recorded, and those recorded more than once. */
   postsReceived: number;
   duplicatePosts: number;
+  /** `GET /health` requests the upstreams received over the case (a proxy's active health checks). */
+  healthChecks: number;
   /** Seconds each SIGTERM took to stop an upstream (draining). */
   stopSeconds: number[];
   loadAvg: LoadAvg;
@@ -51,13 +53,26 @@ export interface DeployRecord {
   error?: string;
 }
 
-export interface OutageRecord {
-  target: string;
-  upstreams: number;
+/** Part of an outage: client requests sent and upstream attempts received between fromSec and toSec
+ *  after it began. */
+export interface OutageWindow {
+  fromSec: number;
+  toSec: number;
   clientRequests: number;
   upstreamAttempts: number;
   attemptsPerRequest: number;
-  phase?: PhaseRecord;
+  phase: PhaseRecord;
+}
+
+export interface OutageRecord {
+  target: string;
+  upstreams: number;
+  /** Over the whole outage. */
+  clientRequests: number;
+  upstreamAttempts: number;
+  attemptsPerRequest: number;
+  /** The first 10 s (the retry budget's window still holds healthy requests) and the rest. */
+  windows: OutageWindow[];
   loadAvg: LoadAvg;
   note?: string;
   error?: string;
@@ -157,12 +172,12 @@ export function deploySummaryTable(results: DeployResults): string[] {
 
 export function deployDetailTable(results: DeployResults): string[] {
   const out = [
-    '| target | upstreams | stop | failed GET per deploy | failed POST per deploy | what failed | POSTs received / twice | requests | p99 / max ms | before / after deploys (failed) | Portico log | load avg |',
-    '|---|---:|---|---:|---:|---|---:|---:|---:|---:|---|---:|',
+    '| target | upstreams | stop | failed GET per deploy | failed POST per deploy | what failed | POSTs received / twice | requests | p99 / max ms | before / after deploys (failed) | Portico log | health checks received | load avg |',
+    '|---|---:|---|---:|---:|---|---:|---:|---:|---:|---|---:|---:|',
   ];
   for (const r of results.deploy) {
     if (r.error) {
-      out.push(`| ${r.target} | ${r.upstreams} | ${STOP_LABEL[r.stop]} | failed: ${r.error.split('\n')[0]} | | | | | | | | ${loadAvgCell(r.loadAvg)} |`);
+      out.push(`| ${r.target} | ${r.upstreams} | ${STOP_LABEL[r.stop]} | failed: ${r.error.split('\n')[0]} | | | | | | | | | ${loadAvgCell(r.loadAvg)} |`);
       continue;
     }
     const requests = r.deploys.reduce((a, p) => a + p.requests, 0);
@@ -172,7 +187,7 @@ export function deployDetailTable(results: DeployResults): string[] {
     const log = r.porticoLog ? `ejections ${r.porticoLog.ejections}, panic ${r.porticoLog.panics}` : '';
     out.push(
       `| ${r.target} | ${r.upstreams} | ${STOP_LABEL[r.stop]} | ${perDeploy(r, (p) => p.failedGets)} | ${perDeploy(r, (p) => p.failedPosts)} | ${reasons(sumFailures(r.deploys))} | ` +
-        `${fmt(r.postsReceived)} / ${r.duplicatePosts} | ${fmt(requests)} | ${fmt(p99, 1)} / ${fmt(max)} | ${edges} | ${log} | ${loadAvgCell(r.loadAvg)} |`,
+        `${fmt(r.postsReceived)} / ${r.duplicatePosts} | ${fmt(requests)} | ${fmt(p99, 1)} / ${fmt(max)} | ${edges} | ${log} | ${fmt(r.healthChecks)} | ${loadAvgCell(r.loadAvg)} |`,
     );
   }
   return out;
@@ -180,17 +195,21 @@ export function deployDetailTable(results: DeployResults): string[] {
 
 export function outageTable(results: DeployResults): string[] {
   const out = [
-    '| target | client requests | upstream attempts | attempts ÷ request | client saw | p99 ms | load avg |',
-    '|---|---:|---:|---:|---|---:|---:|',
+    '| target | client requests | upstream attempts | attempts ÷ request | of which: first 10 s / after | client saw | p99 ms | load avg |',
+    '|---|---:|---:|---:|---:|---|---:|---:|',
   ];
   for (const r of results.outage) {
     if (r.error) {
-      out.push(`| ${r.target} | failed: ${r.error.split('\n')[0]} | | | | | ${loadAvgCell(r.loadAvg)} |`);
+      out.push(`| ${r.target} | failed: ${r.error.split('\n')[0]} | | | | | | ${loadAvgCell(r.loadAvg)} |`);
       continue;
     }
-    const saw = r.phase ? reasons({ ...r.phase.failures, ...(r.phase.requests - r.phase.failedGets - r.phase.failedPosts > 0 ? { '2xx': r.phase.requests - r.phase.failedGets - r.phase.failedPosts } : {}) }) : '';
+    const failures = sumFailures(r.windows.map((w) => w.phase));
+    const ok = r.clientRequests - Object.values(failures).reduce((a, b) => a + b, 0);
+    const saw = reasons({ ...failures, ...(ok > 0 ? { '2xx': ok } : {}) });
+    const p99 = Math.max(...r.windows.map((w) => w.phase.p99Ms));
     out.push(
-      `| ${r.target}${r.note ? ` (${r.note})` : ''} | ${fmt(r.clientRequests)} | ${fmt(r.upstreamAttempts)} | ${fmt(r.attemptsPerRequest, 2)} | ${saw} | ${fmt(r.phase?.p99Ms ?? NaN, 1)} | ${loadAvgCell(r.loadAvg)} |`,
+      `| ${r.target}${r.note ? ` (${r.note})` : ''} | ${fmt(r.clientRequests)} | ${fmt(r.upstreamAttempts)} | ${fmt(r.attemptsPerRequest, 3)} | ` +
+        `${r.windows.map((w) => fmt(w.attemptsPerRequest, 3)).join(' / ')} | ${saw} | ${fmt(p99, 1)} | ${loadAvgCell(r.loadAvg)} |`,
     );
   }
   return out;
@@ -217,7 +236,7 @@ export function slowTable(results: DeployResults): string[] {
 
 export function markdown(results: DeployResults): string {
   const e = results.env;
-  const o = results.options as { rate: number; connections: number; postEvery: number; downSec: number; settleSec: number; deploys: number; seconds: number; delayMs: number };
+  const o = results.options as { rate: number; connections: number; postEvery: number; downSec: number; settleSec: number; deploys: number; seconds: number; outageSeconds: number; delayMs: number };
   const lines: string[] = [
     '# Backend churn (`npm run bench:deploy`)',
     '',
@@ -247,7 +266,7 @@ export function markdown(results: DeployResults): string {
       ...deploySummaryTable(results),
       '',
       'Per case: what the failures were, latency over the deploys, failures in the steady load before the first deploy and after the last one (not counted above), ' +
-        'and Portico\'s own log (ejections after consecutive failures, panic mode).',
+        'Portico\'s own log (ejections after consecutive failures, panic mode), and the `GET /health` requests the upstreams received (active health checks; HAProxy\'s are TCP connects, not counted).',
       '',
       ...deployDetailTable(results),
       '',
@@ -257,8 +276,9 @@ export function markdown(results: DeployResults): string {
     lines.push(
       '## Every upstream answering 503: upstream attempts per client request',
       '',
-      `Two upstreams; steady GETs, then every upstream switched to answering 503 for ${o.seconds} s. Attempts are the requests the upstreams received during the outage; ` +
-        'goal for Portico (retries.onStatus [503] with its retry budget): at most 1.2 per client request.',
+      `Two upstreams; steady GETs, then every upstream switched to answering 503 for ${o.outageSeconds} s. Attempts are the requests the upstreams received during the outage; ` +
+        'goal for Portico (retries.onStatus [503] with its retry budget): at most 1.2 per client request. Portico\'s budget counts the last 10 s: during the first 10 s of the outage ' +
+        'it still holds the healthy requests before it, so the figure after them is the budget\'s steady state.',
       '',
       ...outageTable(results),
       '',

@@ -57,7 +57,9 @@ const USAGE = `Usage: npm run bench:deploy -- [options]
   --rate N           requests per second in all (default 2000; smoke 300)
   --connections N    client keep-alive connections (default 16)
   --post-every N     one request in N is a POST without Idempotency-Key (default 10; 0: none)
-  --seconds S        measured seconds of the outage and slow scenarios (default 10; smoke 2)
+  --outage-seconds S how long every upstream answers 503 (default 20: the retry budget's 10 s window
+                     and as long again; smoke 2)
+  --seconds S        measured seconds of the slow scenario (default 10; smoke 2)
   --delay-ms MS      the slow upstream's delay (default 200)
   --portico-root DIR run the portico bin of another built checkout (e.g. a git worktree of another
                      commit: before/after); default this one
@@ -80,6 +82,7 @@ interface Options {
   connections: number;
   postEvery: number;
   seconds: number;
+  outageSeconds: number;
   delayMs: number;
   out: string | undefined;
   porticoRoot: string | undefined;
@@ -112,6 +115,7 @@ function parseOptions(argv: string[]): Options | 'help' {
       connections: { type: 'string' },
       'post-every': { type: 'string' },
       seconds: { type: 'string' },
+      'outage-seconds': { type: 'string' },
       'delay-ms': { type: 'string' },
       out: { type: 'string' },
       'portico-root': { type: 'string' },
@@ -141,6 +145,7 @@ function parseOptions(argv: string[]): Options | 'help' {
     connections: num('connections', values.connections, 16, 1),
     postEvery: num('post-every', values['post-every'], 10, 0),
     seconds: num('seconds', values.seconds, smoke ? 2 : 10, 1, false),
+    outageSeconds: num('outage-seconds', values['outage-seconds'], smoke ? 2 : 20, 1, false),
     delayMs: num('delay-ms', values['delay-ms'], 200, 0),
     out: values.out,
     porticoRoot: values['portico-root'] !== undefined ? resolve(values['portico-root']) : undefined,
@@ -219,6 +224,12 @@ class Origin {
     this.proc.child.stdin?.write(`${line}\n`);
   }
 
+  /** Answers every request with `status` from now on (once the upstream says it does). */
+  async answer(status: number): Promise<void> {
+    this.send(`status ${status}`);
+    await this.proc.waitForLine(new RegExp(`^STATUS ${status}$`), 10_000);
+  }
+
   async stats(): Promise<{ get: number; post: number; health: number }> {
     const tag = `q${++this.#asked}`;
     this.send(`stats ${tag}`);
@@ -236,6 +247,9 @@ class Origin {
 /** A deploy's phase begins this long before its first upstream stops (longer than the p99 latency
  *  on a busy 2-CPU machine). */
 const LEAD_IN_MS = 500;
+
+/** The window of Portico's retry budget (src/upstream/retry-budget.ts). */
+const BUDGET_WINDOW_S = 10;
 
 /** Failed requests sent less than this apart belong to one span. */
 const SPAN_GAP_MS = 250;
@@ -366,29 +380,33 @@ class DeployBench {
     }
   }
 
-  /** GETs for --seconds after a warm-up (`onStart` runs as they begin): what the client saw and how
-   *  many requests each upstream received meanwhile. */
-  async countRequests(rig: Rig, onStart: () => void = () => undefined): Promise<{ phase: PhaseRecord; perUpstream: number[] }> {
+  /** GETs after a warm-up (and `prepare`, between the two) for consecutive windows of `windows`
+   *  seconds: per window, what the client saw and how many requests each upstream received. */
+  async countRequests(rig: Rig, windows: number[], prepare: () => Promise<void> = async () => undefined): Promise<{ phase: PhaseRecord; perUpstream: number[] }[]> {
     const load = rig.load(0);
     load.start('warm-up');
     await sleep(this.warmupMs);
-    const before = await Promise.all(rig.origins.map((o) => o.stats()));
-    const phase = load.phase('measured');
-    onStart();
-    const t0 = performance.now();
-    await sleep(this.opts.seconds * 1000);
-    load.phase('end');
-    const after = await Promise.all(rig.origins.map((o) => o.stats()));
-    const seconds = (performance.now() - t0) / 1000;
+    await prepare();
+    const out: { phase: PhaseRecord; perUpstream: number[] }[] = [];
+    let before = await Promise.all(rig.origins.map((o) => o.stats()));
+    for (const [i, sec] of windows.entries()) {
+      const phase = load.phase(`window ${i + 1}`);
+      const t0 = performance.now();
+      await sleep(sec * 1000);
+      load.phase('end');
+      const after = await Promise.all(rig.origins.map((o) => o.stats()));
+      out.push({ phase: phaseRecord(phase, (performance.now() - t0) / 1000), perUpstream: after.map((s, j) => s.get - before[j].get) });
+      before = after;
+    }
     await load.stop();
-    return { phase: phaseRecord(phase, seconds), perUpstream: after.map((s, i) => s.get - before[i].get) };
+    return out;
   }
 
   /** Every upstream restarted in turn, `deploys` times, under a steady load with POSTs. */
   async deployCase(t: DeployTarget, upstreams: number, stop: Stop): Promise<void> {
     const name = `deploy-${t.name}-${upstreams}-${stop}`;
     const idsFile = join(this.ctx.tmp, `ids-${name}.txt`);
-    const rec: DeployRecord = { target: t.name, upstreams, stop, deploys: [], postsReceived: 0, duplicatePosts: 0, stopSeconds: [], loadAvg: { start: NaN, max: NaN, end: NaN } };
+    const rec: DeployRecord = { target: t.name, upstreams, stop, deploys: [], postsReceived: 0, duplicatePosts: 0, healthChecks: 0, stopSeconds: [], loadAvg: { start: NaN, max: NaN, end: NaN } };
     this.sampler.beginCase();
     rec.error = await this.rig(t, 'deploy', upstreams, () => ['--ids', idsFile], name, async (rig) => {
       const { origins, target } = rig;
@@ -412,6 +430,7 @@ class DeployBench {
         phase(`deploy ${d}`);
         await sleep(LEAD_IN_MS);
         for (const o of origins) {
+          rec.healthChecks += (await o.stats()).health;
           event(`upstream ${o.index + 1} ${stop === 'kill' ? 'SIGKILL' : 'SIGTERM'}`);
           if (stop === 'kill') await o.kill();
           else rec.stopSeconds.push(await o.terminate());
@@ -427,6 +446,7 @@ class DeployBench {
       await sleep(this.warmupMs);
       const end = performance.now();
       await load.stop();
+      for (const o of origins) rec.healthChecks += (await o.stats()).health;
       const records = phases.map((p, i) => ({ ...phaseRecord(p.stats, ((phases[i + 1]?.t0 ?? end) - p.t0) / 1000), events: p.events }));
       rec.baseline = records[0];
       rec.after = records[records.length - 1];
@@ -454,16 +474,25 @@ class DeployBench {
   /** Healthy GETs, then every upstream answers 503: how many upstream attempts per client request. */
   async outageCase(t: DeployTarget): Promise<void> {
     const upstreams = 2;
-    const rec: OutageRecord = { target: t.name, upstreams, clientRequests: 0, upstreamAttempts: 0, attemptsPerRequest: NaN, loadAvg: { start: NaN, max: NaN, end: NaN } };
+    const rec: OutageRecord = { target: t.name, upstreams, clientRequests: 0, upstreamAttempts: 0, attemptsPerRequest: NaN, windows: [], loadAvg: { start: NaN, max: NaN, end: NaN } };
     if (t.product === 'portico' && !this.portico.policy) rec.note = 'without retries.onStatus: not supported by this build';
     this.sampler.beginCase();
+    // The retry budget counts the last 10 s: the first 10 s of the outage still hold healthy
+    // requests in it, the rest only the outage (the budget's steady state). Both are reported.
+    const total = this.opts.outageSeconds;
+    const windows = total > BUDGET_WINDOW_S ? [BUDGET_WINDOW_S, total - BUDGET_WINDOW_S] : [total];
     rec.error = await this.rig(t, 'outage', upstreams, () => [], `outage-${t.name}`, async (rig) => {
-      const { phase, perUpstream } = await this.countRequests(rig, () => {
-        for (const o of rig.origins) o.send('status 503');
+      const counted = await this.countRequests(rig, windows, async () => {
+        await Promise.all(rig.origins.map((o) => o.answer(503)));
       });
-      rec.phase = phase;
-      rec.clientRequests = phase.requests;
-      rec.upstreamAttempts = perUpstream.reduce((a, b) => a + b, 0);
+      let from = 0;
+      for (const { phase, perUpstream } of counted) {
+        const attempts = perUpstream.reduce((a, b) => a + b, 0);
+        rec.windows.push({ fromSec: from, toSec: from + phase.seconds, clientRequests: phase.requests, upstreamAttempts: attempts, attemptsPerRequest: attempts / phase.requests, phase });
+        from += phase.seconds;
+      }
+      rec.clientRequests = rec.windows.reduce((a, w) => a + w.clientRequests, 0);
+      rec.upstreamAttempts = rec.windows.reduce((a, w) => a + w.upstreamAttempts, 0);
       rec.attemptsPerRequest = rec.upstreamAttempts / rec.clientRequests;
     });
     rec.loadAvg = this.sampler.endCase();
@@ -484,7 +513,7 @@ class DeployBench {
     this.sampler.beginCase();
     const slow = (i: number): string[] => (i === upstreams - 1 ? ['--delay-ms', String(this.opts.delayMs)] : []);
     rec.error = await this.rig(t, 'slow', upstreams, slow, `slow-${t.name}`, async (rig) => {
-      const { phase, perUpstream } = await this.countRequests(rig);
+      const [{ phase, perUpstream }] = await this.countRequests(rig, [this.opts.seconds]);
       rec.phase = phase;
       rec.perUpstream = perUpstream;
       rec.slowShare = perUpstream[upstreams - 1] / perUpstream.reduce((a, b) => a + b, 0);

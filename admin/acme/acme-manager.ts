@@ -148,6 +148,8 @@ export class AcmeManager {
   readonly #challengeQueue = new SerialQueue();
   readonly #publishQueue = new SerialQueue();
   readonly #published = new Map<string, string>();
+  /** name -> issuedAt of the last certificate this instance wrote (told apart from the fleet's). */
+  readonly #written = new Map<string, string>();
   /** Configured certificates per listener (fingerprints), to tell their changes from ours. */
   readonly #configured = new Map<string, string>();
   #running = 0;
@@ -250,7 +252,7 @@ export class AcmeManager {
   #replan(): void {
     if (this.#closed) return;
     const added = this.#plan();
-    void this.#publish();
+    this.#publish().catch((e: unknown) => this.#logger.error({ err: message(e) }, 'acme: the certificates of the new names could not be sent to the listeners'));
     for (const m of added) {
       this.#logger.info({ name: m.name }, 'acme: new name');
       this.#schedule(m, Date.now());
@@ -333,8 +335,10 @@ export class AcmeManager {
           await this.#client(true);
         }
       }
-      const saved: StoredCertificate = { name: m.name, cert: ordered.cert, key: ordered.key, issuedAt: new Date().toISOString() };
+      const issuedAt = Date.now();
+      const saved: StoredCertificate = { name: m.name, cert: ordered.cert, key: ordered.key, issuedAt: new Date(issuedAt).toISOString() };
       // stored first: a restart, and the other instances, serve it too
+      this.#written.set(saved.name, saved.issuedAt);
       await this.#storage.saveCertificate(saved);
       this.#adopt(saved);
       await this.#publish();
@@ -344,7 +348,8 @@ export class AcmeManager {
       m.lastAttemptFailedOn = undefined;
       m.status = 'valid';
       this.#orders.issued++;
-      this.#logger.info({ name: m.name, notAfter: new Date(m.cert!.notAfter).toISOString(), challenge: m.lastChallenge, fingerprint256: m.cert!.fingerprint256 }, 'acme: certificate issued and served');
+      // servedAfterMs: from the certificate's download to every worker serving it
+      this.#logger.info({ name: m.name, notAfter: new Date(m.cert!.notAfter).toISOString(), challenge: m.lastChallenge, fingerprint256: m.cert!.fingerprint256, servedAfterMs: Date.now() - issuedAt }, 'acme: certificate issued and served');
       this.#schedule(m, this.#dueAt(m));
     } finally {
       await lock.release().catch((e: unknown) => this.#logger.warn({ name: m.name, err: message(e) }, 'acme: could not release the lock (it expires by itself)'));
@@ -462,18 +467,22 @@ export class AcmeManager {
 
   /** A certificate another instance wrote. */
   #fromFleet(c: StoredCertificate): void {
-    if (this.#closed || !this.#adopt(c)) return;
+    // this instance's own writes come back through the watch too: its order adopts those itself
+    if (this.#closed || this.#written.get(c.name) === c.issuedAt || !this.#adopt(c)) return;
     const m = this.#names.get(c.name)!;
-    this.#logger.info({ name: c.name, fingerprint256: m.cert!.fingerprint256 }, 'acme: certificate taken from the storage (ordered by another instance)');
-    void this.#publish();
-    if (!m.inFlight) {
-      m.status = 'valid';
-      m.heldBy = undefined;
-      m.failures = 0;
-      m.failingSince = undefined;
-      m.lastError = undefined;
-      this.#schedule(m, this.#dueAt(m));
-    }
+    const fingerprint256 = m.cert!.fingerprint256;
+    // servedAfterMs: from its issue by the other instance to every worker here serving it
+    void this.#publish().then(
+      () => this.#logger.info({ name: c.name, fingerprint256, servedAfterMs: Date.now() - Date.parse(c.issuedAt) }, 'acme: certificate taken from the storage (ordered by another instance) and served'),
+      (e: unknown) => this.#logger.error({ name: c.name, err: message(e) }, 'acme: certificate from the storage not served'),
+    );
+    if (m.inFlight) return; // an attempt of this instance is under way (its lock check will see this one)
+    m.status = 'valid';
+    m.heldBy = undefined;
+    m.failures = 0;
+    m.failingSince = undefined;
+    m.lastError = undefined;
+    this.#schedule(m, this.#dueAt(m));
   }
 
   /** Sends every acme listener's issued certificates to the data plane, where they changed. */

@@ -70,7 +70,10 @@ describe('automatic HTTPS in a fleet on etcd', () => {
       expect(onB.fingerprint256).toBe(onA.fingerprint256);
       expect(pebble.orders()).toBe(2);
       const orderedBy = await waitFor('the order logged', async () => [a, b].map((p) => p.lines().filter((l) => l.msg === 'acme: ordering a certificate' && l.name === 'a.test').length), (n) => n[0] + n[1] >= 1, 10_000);
-      expect(orderedBy.sort()).toEqual([0, 1]);
+      expect([...orderedBy].sort()).toEqual([0, 1]);
+      // the other one took it from etcd and serves it in its workers
+      const other = orderedBy[0] === 0 ? a : b;
+      await waitFor('taken from etcd', async () => other.lines().some((l) => l.msg === 'acme: certificate taken from the storage (ordered by another instance) and served' && l.name === 'a.test'), (x) => x, 10_000);
       // certificates, locks and validations under the prefix are not routes: no new route revision
       for (const p of [a, b]) expect((JSON.parse((await p.call('GET', '/v1/routes')).body) as { revision: number }).revision).toBe(routeRevision);
 
