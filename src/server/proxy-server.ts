@@ -27,6 +27,9 @@ import type { CertificateStore } from '../tls/certificate-store.js';
 import { AcmeChallengeAnswers, type AcmeChallengeSet } from '../acme/challenge-answers.js';
 import { readCaBundle } from '../tls/pem.js';
 import { systemClock, type Clock } from '../clock.js';
+import { HealthChecker } from '../health/health-checker.js';
+import { healthStatus, type UpstreamHealthStatus } from '../health/health-status.js';
+import type { HealthReport } from '../upstream/origin-health.js';
 
 export interface ListenerInfo { id: string; tls: boolean; address: AddressInfo }
 
@@ -46,6 +49,9 @@ export interface ProxyServerOptions {
   /** The revision of the initial table built from config.routes (default 1; a worker starts at
    *  the primary's revision). */
   revision?: number;
+  /** Run the routes' active health checks in this process (default true). A worker does not:
+   *  the primary probes once for all of them and sends the results (applyHealth). */
+  activeChecks?: boolean;
 }
 
 export class ProxyServer {
@@ -61,6 +67,11 @@ export class ProxyServer {
   readonly #listenerInfo: Array<{ id: string; tls: boolean; server: net.Server }> = [];
   readonly #plans: ListenerPlan[];
   readonly #watchers: CertificateWatcher[] = [];
+  readonly #activeChecks: boolean;
+  readonly #caBundle: string | undefined;
+  /** Active health checks, from listen() (a ProxyServer made only to check a configuration
+   *  probes nothing). */
+  #checker: HealthChecker | undefined;
   /** The ACME validations this process answers (HTTP-01 tokens, TLS-ALPN-01 certificates). */
   readonly #acmeChallenges = new AcmeChallengeAnswers();
   readonly #ctx: ProxyContext;
@@ -77,6 +88,8 @@ export class ProxyServer {
     // certificates and CA files are read (and checked) now: a bad file fails the start
     this.#plans = planListeners(config);
     const caBundle = config.upstream.caFile ? readCaBundle(config.upstream.caFile, '/upstream/caFile') : undefined;
+    this.#caBundle = caBundle;
+    this.#activeChecks = options.activeChecks ?? true;
     const l = config.limits;
     const requestLimits: HeadLimits = { maxLine: l.maxLineBytes, maxFields: l.maxHeaderFields, maxHead: l.maxHeadBytes };
     const c = codec();
@@ -109,6 +122,7 @@ export class ProxyServer {
     };
     // a swapped-in table may drop origins: close their idle pooled sockets
     this.routes.onReplace((next, prev) => {
+      this.#checker?.follow(next);
       const inUse = next.authorities();
       this.#pools.prune(inUse);
       next.health.prune(inUse);
@@ -173,6 +187,18 @@ export class ProxyServer {
     return table;
   }
 
+  /** Active health check results (this process's checker, or with workers the primary's). */
+  applyHealth(reports: readonly HealthReport[]): void {
+    const now = this.#ctx.clock.now();
+    const health = this.routes.current.health;
+    for (const r of reports) health.apply(r, now);
+  }
+
+  /** Each route's upstreams: available or not, active check, outlier ejection (GET /v1/status). */
+  upstreamHealth(): UpstreamHealthStatus[] {
+    return healthStatus(this.routes.current, this.#ctx.clock.now());
+  }
+
   get revision(): number {
     return this.routes.current.revision;
   }
@@ -210,6 +236,17 @@ export class ProxyServer {
     if (fp.enabled && fp.listen) {
       const dispatcher = this.#dispatcher({ mode: 'forward', secure: false, redirectToHttps: undefined });
       await this.#listenOn(net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket, dispatcher)), fp.listen, '/forwardProxy/listen', 'forward', false);
+    }
+    if (this.#activeChecks) {
+      const clock = this.#ctx.clock;
+      this.#checker = new HealthChecker({
+        clock, logger: this.logger, caBundle: this.#caBundle,
+        report: (r, authority, pass) => {
+          this.applyHealth([r]);
+          this.#observers.healthChecked(authority, pass);
+        },
+      });
+      this.#checker.follow(this.routes.current);
     }
     this.#ready = true;
   }
@@ -316,6 +353,7 @@ export class ProxyServer {
    */
   close(deadlineMs = this.config.timeouts.shutdownMs): Promise<void> {
     this.#closing ??= (async () => {
+      this.#checker?.close();
       this.#ready = false;
       const closed = Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
       for (const w of this.#watchers.splice(0)) w.close();
