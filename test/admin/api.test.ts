@@ -103,6 +103,23 @@ describe('routes: create, read', () => {
     expectProblem(await post('/v1/routes', { ...API, id: 'y', pathPrefix: '/y', via: 'yes' }), 400, '/via');
   });
 
+  it('a route\'s traffic policy: created, shown by GET /v1/routes/:id, merge-patched field by field, applied to the running table; bad values are 400/422 naming the member', async () => {
+    const policy = { retries: { onStatus: [503], maxTries: 2 }, loadBalancing: { algorithm: 'consistent-hash', hashOn: { header: 'x-user' } }, limits: { maxConcurrentPerUpstream: 10 } };
+    const res = await post('/v1/routes', { ...API, policy });
+    expect(res.statusCode, res.body).toBe(201);
+    expect((await get('/v1/routes/api')).json()).toMatchObject({ policy });
+    const patched = await patch('/v1/routes/api', { policy: { retries: { maxTries: 4 }, limits: null } });
+    expect(patched.statusCode, patched.body).toBe(200);
+    expect(patched.json()).toMatchObject({ policy: { retries: { onStatus: [503], maxTries: 4 }, loadBalancing: policy.loadBalancing } });
+    expect((patched.json() as { policy: Record<string, unknown> }).policy.limits).toBeUndefined();
+    const running = ctx.proxy.routes.current.get('api')!.policy;
+    expect(running.retries).toMatchObject({ maxTries: 4, onStatus: [503], budgetPercent: 20 });
+    expect(running.limits.maxConcurrentPerUpstream).toBeNull();
+    expectProblem(await post('/v1/routes', { ...API, id: 'b', pathPrefix: '/b', policy: { retries: { maxTries: 0 } } }), 400, '/policy/retries/maxTries');
+    expectProblem(await post('/v1/routes', { ...API, id: 'c', pathPrefix: '/c', policy: { retry: {} } }), 400);
+    expectProblem(await post('/v1/routes', { ...API, id: 'd', pathPrefix: '/d', policy: { loadBalancing: { algorithm: 'consistent-hash' } } }), 422, '/policy/loadBalancing/hashOn');
+  });
+
   it('409 on a duplicate id, naming /id', async () => {
     await post('/v1/routes', API);
     const p = expectProblem(await post('/v1/routes', { ...API, pathPrefix: '/other' }), 409, '/id');
