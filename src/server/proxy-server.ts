@@ -8,11 +8,12 @@ import { globalPolicy, parseHostPort } from '../config/config.js';
 import type { RouteSpec } from '../routing/route-spec.js';
 import { RouteTable, RouteTableHolder } from '../routing/route-table.js';
 import { PoolRegistry } from '../upstream/pool.js';
+import { H2PoolRegistry } from '../upstream/h2-session-pool.js';
 import { codec, type HeadLimits } from '../wasm/codec.js';
 import { AddressSet } from '../net/address-set.js';
 import { ProxyError } from '../errors.js';
 import { Http1Connection } from '../http1/connection.js';
-import { Http2Connection } from '../http2/connection.js';
+import { Http2Connection, headerListBound } from '../http2/connection.js';
 import { readPreface } from '../http2/preface.js';
 import { localResponse } from '../http1/local-response.js';
 import type { ListenerProtocol } from '../config/config.js';
@@ -33,7 +34,7 @@ import type { HealthReport } from '../upstream/origin-health.js';
 
 export interface ListenerInfo { id: string; tls: boolean; address: AddressInfo }
 
-export interface PoolStats { authority: string; active: number; idle: number; waiting: number; created: number; reused: number; resumed: number }
+export interface PoolStats { authority: string; /** 'h2': an HTTP/2 session pool (active: streams, idle: sessions without one). */ protocol?: 'h2'; active: number; idle: number; waiting: number; created: number; reused: number; resumed: number }
 export interface ProxyStats { clientConnections: number; pools: PoolStats[] }
 
 /** A client connection of either front end, as the server tracks it for shutdown. */
@@ -59,6 +60,7 @@ export class ProxyServer {
   readonly logger: Logger;
   readonly routes: RouteTableHolder;
   readonly #pools: PoolRegistry;
+  readonly #h2Pools: H2PoolRegistry;
   readonly #observers = new Observers();
   readonly #connections = new Set<ClientConnection>();
   /** Resolves close()'s wait when the last connection closes (set while draining). */
@@ -104,6 +106,16 @@ export class ProxyServer {
       logger,
       clock,
     });
+    const headerBound = headerListBound(l);
+    this.#h2Pools = new H2PoolRegistry({
+      maxSessions: config.upstream.maxSockets,
+      idleSessionMs: config.upstream.idleSocketMs,
+      connectTimeoutMs: config.timeouts.upstreamConnectMs,
+      caBundle,
+      logger,
+      clock,
+      session: { settings: { enablePush: false, maxHeaderListSize: headerBound.maxHeaderListSize }, maxHeaderListPairs: headerBound.maxHeaderListPairs },
+    });
     this.#ctx = {
       codec: c,
       requestLimits,
@@ -113,6 +125,7 @@ export class ProxyServer {
       logger,
       routes: this.routes,
       pools: this.#pools,
+      h2Pools: this.#h2Pools,
       trustedProxies: new AddressSet(config.forwarding.trustedProxies, '/forwarding/trustedProxies'),
       observers: this.#observers,
       nextRequestId: () => this.#idPrefix + (++this.#requestCounter).toString(36),
@@ -125,6 +138,7 @@ export class ProxyServer {
       this.#checker?.follow(next);
       const inUse = next.authorities();
       this.#pools.prune(inUse);
+      this.#h2Pools.prune(inUse);
       next.health.prune(inUse);
       this.#warnInsecure(next, prev);
     });
@@ -210,7 +224,11 @@ export class ProxyServer {
   stats(): ProxyStats {
     return {
       clientConnections: this.#connections.size,
-      pools: this.#pools.all().map((p) => ({ authority: p.origin.authority, active: p.activeCount, idle: p.idleCount, waiting: p.waiting, created: p.created, reused: p.reusedCount, resumed: p.resumedCount })),
+      pools: [
+        ...this.#pools.all().map((p) => ({ authority: p.origin.authority, active: p.activeCount, idle: p.idleCount, waiting: p.waiting, created: p.created, reused: p.reusedCount, resumed: p.resumedCount })),
+        // HTTP/2: active = streams in flight, idle = sessions without one, created = sessions
+        ...this.#h2Pools.all().map((p) => ({ authority: p.origin.authority, protocol: 'h2' as const, active: p.activeCount, idle: p.idleCount, waiting: p.waiting, created: p.created, reused: p.reusedCount, resumed: 0 })),
+      ],
     };
   }
 
@@ -367,6 +385,7 @@ export class ProxyServer {
       }
       for (const c of this.#connections) c.socket.destroy();
       this.#pools.closeAll();
+      this.#h2Pools.closeAll();
       await closed;
     })();
     return this.#closing;
