@@ -111,7 +111,7 @@ describe('routes: create, read', () => {
     const patched = await patch('/v1/routes/api', { policy: { retries: { maxTries: 4 }, limits: null } });
     expect(patched.statusCode, patched.body).toBe(200);
     expect(patched.json()).toMatchObject({ policy: { retries: { onStatus: [503], maxTries: 4 }, loadBalancing: policy.loadBalancing } });
-    expect((patched.json() as { policy: Record<string, unknown> }).policy.limits).toBeUndefined();
+    expect(patched.json<{ policy: Record<string, unknown> }>().policy.limits).toBeUndefined();
     const running = ctx.proxy.routes.current.get('api')!.policy;
     expect(running.retries).toMatchObject({ maxTries: 4, onStatus: [503], budgetPercent: 20 });
     expect(running.limits.maxConcurrentPerUpstream).toBeNull();
