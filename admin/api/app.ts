@@ -19,6 +19,8 @@ import { tlsPlugin } from './tls-api.js';
 import { healthPlugin } from './health-api.js';
 import { AdminMetrics, metricsPlugin } from './metrics-api.js';
 import { docsPlugin, registerOpenApi } from './docs-api.js';
+import { revisionsPlugin } from './revisions-api.js';
+import { changesPlugin } from './changes-api.js';
 import { packageVersion } from '../../src/package-root.js';
 import type { AdminConfig } from '../../src/config/admin-schema.js';
 import { followCertificateStore } from '../../src/tls/tls-listener.js';
@@ -74,7 +76,7 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
   installBodyDepthLimit(app);
 
   // the shared store (etcd) when the proxy follows one, else the config file
-  const store: RouteStore = (ctx.routeSource as unknown as RouteStore | undefined) ?? new AdminStore(ctx.dataPlane, ctx.configPath, ctx.logger.child({ component: 'admin' }));
+  const store: RouteStore = (ctx.routeSource as unknown as RouteStore | undefined) ?? new AdminStore(ctx.dataPlane, ctx.configPath, ctx.logger.child({ component: 'admin' }), undefined, ctx.config.history.keep);
   const metrics = new AdminMetrics(ctx.dataPlane, { defaultMetrics: opts.defaultMetrics, store, acme: ctx.acme });
   store.observeResults((r) => metrics.changeResult(r));
 
@@ -103,6 +105,7 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
   });
 
   app.register(async (root) => {
+    await store.open();
     await registerOpenApi(root, adminVersion());
     await root.register(healthPlugin, { plane: ctx.dataPlane });
     await root.register(metricsPlugin, { metrics });
@@ -111,6 +114,8 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
     await root.register(configPlugin, { prefix: '/v1', store, config: ctx.config, token: ctx.token });
     await root.register(upstreamsPlugin, { prefix: '/v1', plane: ctx.dataPlane });
     await root.register(tlsPlugin, { prefix: '/v1', plane: ctx.dataPlane, acme: ctx.acme });
+    await root.register(revisionsPlugin, { prefix: '/v1', store });
+    await root.register(changesPlugin, { prefix: '/v1', store, heartbeatMs: ctx.config.history.heartbeatMs, maxSubscribers: ctx.config.history.maxSubscribers });
     await root.register(docsPlugin);
   });
   return app;

@@ -10,6 +10,7 @@ import { keep, normalizeRoute, sameRoute } from '../stores/file-store.js';
 import { canonicalJson, checkIfMatch, configEtag, ifNoneMatchHits } from '../protocol/etag.js';
 import { AdminProblem, methodNotAllowed, pointerToken, requireMediaType } from '../protocol/problem.js';
 import { ifMatchHeaders, mutationQuery, noQuery, problemResponses } from '../protocol/schemas.js';
+import { changeMeta } from './change-meta.js';
 
 export interface ConfigPluginOptions {
   store: RouteStore;
@@ -132,7 +133,7 @@ export const configPlugin: FastifyPluginAsync<ConfigPluginOptions> = async (app:
       });
       const unchanged = specs.length === cur.specs.length && specs.every((s, i) => s.id === cur.specs[i].id && sameRoute(s, cur.specs[i]));
       return { specs: unchanged ? undefined : specs };
-    }, request.query.dryRun);
+    }, request.query.dryRun, changeMeta(request));
     if (outcome.dryRun) return { dryRun: true, revision: outcome.revision, changed: outcome.changed, routes: outcome.specs };
     reply.header('etag', configEtag(outcome.revision, outcome.specs)).header('x-portico-revision', String(outcome.revision));
     return { revision: outcome.revision, config: configView(config, outcome.specs) };

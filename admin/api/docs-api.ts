@@ -22,6 +22,7 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
         { name: 'upstreams', description: 'Upstream origins and their connection pools (read-only)' },
         { name: 'health', description: 'Probes' },
         { name: 'metrics', description: 'Prometheus metrics' },
+        { name: 'history', description: 'The route history: revisions, diffs, rollback, the change feed (docs/route-history.md)' },
       ],
     },
     // shared schemas become components named by their $id

@@ -97,6 +97,19 @@ export class AdminMetrics {
 
 function registerSupervisionMetrics(registry: Registry, cluster: ClusterDataPlane): void {
   const registers = [registry];
+  // the primary probes for every worker: its counts are the only ones
+  const counted = new Map<string, { pass: number; fail: number }>();
+  new Counter({
+    name: 'portico_health_checks_total', help: 'Active health probes by upstream and result (pass, fail)', labelNames: ['upstream', 'result'], registers,
+    collect() {
+      for (const [upstream, n] of cluster.supervision().healthChecks) {
+        const before = counted.get(upstream) ?? { pass: 0, fail: 0 };
+        if (n.pass > before.pass) this.inc({ upstream, result: 'pass' }, n.pass - before.pass);
+        if (n.fail > before.fail) this.inc({ upstream, result: 'fail' }, n.fail - before.fail);
+        counted.set(upstream, { ...n });
+      }
+    },
+  });
   new Gauge({
     name: 'portico_worker_restarts', help: 'Times each worker slot was replaced after its worker died', labelNames: ['worker'], registers,
     collect() { for (const s of cluster.supervision().slots) this.set({ worker: String(s.slot) }, s.restarts); },

@@ -7,6 +7,8 @@ import { keep, normalizeRoute, sameRoute, type ChangeOutcome, type ChangePlan } 
 import { checkIfMatch, configEtag, ifNoneMatchHits, routeEtag } from '../protocol/etag.js';
 import { AdminProblem, describeAjvError, methodNotAllowed, requireMediaType } from '../protocol/problem.js';
 import { idParams, ifMatchHeaders, mutationQuery, noQuery, problemResponses, validateRoute } from '../protocol/schemas.js';
+import { changeMeta } from './change-meta.js';
+import type { ChangeMeta } from '../history/revision-log.js';
 
 export interface RoutesPluginOptions {
   store: RouteStore;
@@ -100,7 +102,7 @@ export const routesPlugin: FastifyPluginAsync<RoutesPluginOptions> = async (app:
       }
       const specs = [...cur.specs.map(keep), route];
       return { specs, mapPointer: focusOn(specs.length - 1) };
-    }, request.query.dryRun);
+    }, request.query.dryRun, changeMeta(request));
     const stored = outcome.specs.find((r) => r.id === route.id)!;
     if (outcome.dryRun) return dryRunBody(outcome, stored);
     reply.header('location', `/v1/routes/${encodeURIComponent(route.id)}`);
@@ -109,7 +111,7 @@ export const routesPlugin: FastifyPluginAsync<RoutesPluginOptions> = async (app:
   });
 
   /** Replace (PUT) or patch (PATCH) the route `id` with what `next` makes of the current one. */
-  async function update(id: string, ifMatch: string | string[] | undefined, dryRun: boolean, next: (cur: Readonly<RouteSpec>) => RouteSpec, reply: FastifyReply) {
+  async function update(id: string, ifMatch: string | string[] | undefined, dryRun: boolean, meta: ChangeMeta, next: (cur: Readonly<RouteSpec>) => RouteSpec, reply: FastifyReply) {
     let index = -1;
     const outcome = await store.change((cur) => {
       index = cur.specs.findIndex((r) => r.id === id);
@@ -120,7 +122,7 @@ export const routesPlugin: FastifyPluginAsync<RoutesPluginOptions> = async (app:
       if (sameRoute(replacement, existing)) return { specs: undefined };
       const specs = cur.specs.map((r, i) => (i === index ? replacement : keep(r)));
       return { specs, mapPointer: focusOn(index) };
-    }, dryRun);
+    }, dryRun, meta);
     const stored = outcome.specs.find((r) => r.id === id)!;
     if (outcome.dryRun) return dryRunBody(outcome, stored);
     setEtags(reply, outcome.revision, stored);
@@ -145,7 +147,7 @@ export const routesPlugin: FastifyPluginAsync<RoutesPluginOptions> = async (app:
       throw new AdminProblem(400, 'schema', `/id must equal the id in the URL (${JSON.stringify(id)}); to rename, POST the new route and DELETE the old one`, { in: 'body', pointer: '/id' });
     }
     const replacement = normalizeRoute({ ...request.body, id } as RouteSpec);
-    return update(id, request.headers['if-match'], request.query.dryRun, () => replacement, reply);
+    return update(id, request.headers['if-match'], request.query.dryRun, changeMeta(request), () => replacement, reply);
   });
 
   app.patch<{ Params: IdParams; Body: Record<string, unknown>; Querystring: DryRunQuery }>('/routes/:id', {
@@ -168,7 +170,7 @@ export const routesPlugin: FastifyPluginAsync<RoutesPluginOptions> = async (app:
     if ('id' in patch && patch.id !== id) {
       throw new AdminProblem(400, 'schema', `/id cannot be changed by PATCH (it is ${JSON.stringify(id)})`, { in: 'body', pointer: '/id' });
     }
-    return update(id, request.headers['if-match'], request.query.dryRun, (cur) => {
+    return update(id, request.headers['if-match'], request.query.dryRun, changeMeta(request), (cur) => {
       const merged = mergePatch(structuredClone(cur), patch) as Record<string, unknown>;
       if (!validateRoute(merged)) {
         const errors = validateRoute.errors!.map(describeAjvError);
@@ -195,7 +197,7 @@ export const routesPlugin: FastifyPluginAsync<RoutesPluginOptions> = async (app:
       checkIfMatch(request.headers['if-match'], existing ? routeEtag(existing) : undefined, `route ${JSON.stringify(id)}`);
       if (!existing) throw new AdminProblem(404, 'not-found', `no route with id ${JSON.stringify(id)}`, { in: 'params', pointer: '/id' });
       return { specs: cur.specs.filter((r) => r.id !== id).map(keep) };
-    }, request.query.dryRun);
+    }, request.query.dryRun, changeMeta(request));
     if (outcome.dryRun) return dryRunBody(outcome);
     reply.header('x-portico-revision', String(outcome.revision));
     return reply.code(204).send();

@@ -47,6 +47,39 @@ const statusBody = {
         lastError: { type: 'string' },
       },
     },
+    upstreams: {
+      type: 'array',
+      description: 'each route\'s upstreams: whether it takes new requests, its active health check, an outlier ejection in force (docs/traffic-policy.md)',
+      items: {
+        type: 'object',
+        required: ['route', 'upstream', 'available'],
+        properties: {
+          route: { type: 'string' },
+          upstream: { type: 'string', description: 'host:port' },
+          available: { type: 'boolean', description: 'takes new requests: not ejected and healthy by the route\'s check' },
+          check: {
+            type: 'object',
+            description: 'the route\'s active health check of it (absent: the route has none)',
+            properties: {
+              healthy: { type: 'boolean' },
+              since: { type: 'string', format: 'date-time', description: 'when healthy last changed (or the start)' },
+              last: { type: 'string', description: 'the last probe\'s outcome: a status, timeout, or an error code' },
+              lastAt: { type: 'string', format: 'date-time' },
+              why: { type: 'string', description: 'why it is unhealthy' },
+            },
+          },
+          ejected: {
+            type: 'object',
+            description: 'an outlier ejection in force',
+            properties: {
+              until: { type: 'string', format: 'date-time' },
+              why: { type: 'string', description: 'the failure that ejected it' },
+              workers: { type: 'array', items: { type: 'integer' }, description: 'with workers: the workers that have it ejected (each keeps its own passive state)' },
+            },
+          },
+        },
+      },
+    },
     workers: {
       type: 'array',
       items: {

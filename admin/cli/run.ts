@@ -125,7 +125,7 @@ export async function runPortico(argv: string[]): Promise<number> {
     // the routes come from the store, loaded before the proxy listens
     try {
       const { EtcdRouteStore } = await import('../stores/etcd-store.js');
-      source = await EtcdRouteStore.open(config.store, logger);
+      source = await EtcdRouteStore.open(config.store, logger, config.history.keep);
     } catch (e) {
       say(`portico: ${(e as Error).message}`);
       demo?.close();

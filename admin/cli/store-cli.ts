@@ -1,12 +1,19 @@
 // `portico store export|import`: one-shot copy of the route list between a file and etcd (to
 // seed a fleet from a config file, or to keep a backup). Import replaces the whole list under the
-// prefix in one compare-and-swap transaction, so the running fleet sees one change.
+// prefix in one compare-and-swap transaction, so the running fleet sees one change, recorded in the
+// route history with source `import` (admin/stores/history-etcd.ts).
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { globalPolicy, loadConfigFile } from '../../src/config/config.js';
 import { parseStoreUrl, storeUrl, type EtcdStoreConfig } from '../../src/config/store-config.js';
 import { RouteTable } from '../../src/routing/route-table.js';
-import { RouteKeys, connectEtcd, loadRoutes, specsOf, writeRoutes } from '../stores/etcd-routes.js';
+import { resolve } from 'node:path';
+import type { Etcd3, IOperation } from 'etcd3';
+import type { RouteSpec } from '../../src/routing/route-spec.js';
+import { silentLogger } from '../../src/log.js';
+import { RouteKeys, connectEtcd, loadRoutes, specsOf, writeRoutes, type StoredRoutes } from '../stores/etcd-routes.js';
+import { EtcdHistory, encodeRecord } from '../stores/history-etcd.js';
+import { recordOf, withInstance } from '../history/revision-log.js';
 import { writeFileAtomic } from '../stores/atomic-file.js';
 import { normalizeRoute } from '../stores/file-store.js';
 
@@ -101,6 +108,17 @@ function routesOfFile(path: string) {
   return routes;
 }
 
+/** The history operations of an import (admin/stores/history-etcd.ts): its record, source
+ *  `import`, and the record of the routes it replaces if nothing recorded them yet. */
+async function importRecord(client: Etcd3, keys: RouteKeys, store: EtcdStoreConfig, stored: StoredRoutes, routes: RouteSpec[], file: string, keep: number): Promise<IOperation[]> {
+  const history = new EtcdHistory(store.prefix, keep, silentLogger());
+  const current = specsOf(stored, keys);
+  const found = await history.load(stored.others, current, stored.revision, async (rev) => specsOf(await loadRoutes(client, keys, undefined, rev), keys));
+  const ops = found.adopt && found.record ? [client.put(history.keys.known(found.record.revision)).value(encodeRecord(found.record, true))] : [];
+  const record = recordOf(current, routes, 0, found.revision, { source: withInstance({ kind: 'import', file: resolve(file) }) });
+  return [...ops, ...history.writeOps(client, record)];
+}
+
 export async function runStoreCli(argv: string[]): Promise<number> {
   const say = (s: string) => process.stderr.write(`portico store: ${s}\n`);
   let parsed;
@@ -123,10 +141,13 @@ export async function runStoreCli(argv: string[]): Promise<number> {
   if (values.help) { process.stdout.write(STORE_USAGE); return EXIT_OK; }
   const [command, file, extra] = positionals;
   let store: EtcdStoreConfig;
+  /** Revisions the history keeps (the config file's history.keep): an import trims past it. */
+  let keep: number;
   try {
     if (command !== 'export' && command !== 'import') throw new UsageError(`unknown command ${JSON.stringify(command ?? '')} (export or import)`);
     if (extra !== undefined || (command === 'import' && file === undefined)) throw new UsageError(command === 'import' ? 'import needs exactly one FILE' : 'export takes at most one FILE');
     store = storeFrom(values);
+    keep = values.config ? loadConfigFile(values.config, false).history.keep : 100;
   } catch (e) {
     say(`${(e as Error).message}${e instanceof UsageError ? `\n\n${STORE_USAGE}` : ''}`);
     return EXIT_USAGE;
@@ -154,7 +175,8 @@ export async function runStoreCli(argv: string[]): Promise<number> {
       return EXIT_OK;
     }
     for (let attempt = 1; attempt <= CAS_ATTEMPTS; attempt++) {
-      const revision = await writeRoutes(client, keys, await loadRoutes(client, keys), routes);
+      const stored = await loadRoutes(client, keys);
+      const revision = await writeRoutes(client, keys, stored, routes, undefined, await importRecord(client, keys, store, stored, routes, file, keep));
       if (revision !== undefined) {
         say(`imported ${routes.length} route(s) into ${storeUrl(store)} at revision ${revision}`);
         return EXIT_OK;

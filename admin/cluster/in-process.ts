@@ -74,6 +74,7 @@ export class InProcessDataPlane implements DataPlane {
         slot: 0, pid: process.pid, state: this.proxy.ready ? 'ready' : 'starting', revision,
         uptimeS: Math.round((Date.now() - this.#startedAt) / 1000), connections: this.proxy.stats().clientConnections, restarts: 0,
       }],
+      upstreams: this.proxy.upstreamHealth(),
     };
   }
 

@@ -24,6 +24,11 @@ import type { RouteSpec } from '../../src/routing/route-spec.js';
 import { RouteTable, RouteTableHolder } from '../../src/routing/route-table.js';
 import { ProxyError, ERROR_CODES, type PorticoErrorCode } from '../../src/errors.js';
 import { STABLE_MS, restartDelayMs } from './backoff.js';
+import { HealthChecker } from '../../src/health/health-checker.js';
+import { healthStatus, type UpstreamHealthStatus } from '../../src/health/health-status.js';
+import type { HealthReport } from '../../src/upstream/origin-health.js';
+import { systemClock } from '../../src/clock.js';
+import { readCaBundle } from '../../src/tls/pem.js';
 
 /** A worker's start (fork, load, listen) on a busy machine can take seconds. */
 const START_TIMEOUT_MS = 30_000;
@@ -102,12 +107,20 @@ export class ClusterDataPlane implements DataPlane {
   #rolling: Promise<DataPlaneStatus> | undefined;
   #lastRoll: RollingRestartStatus | undefined;
   #ackTimeouts = 0;
+  /** The routes' active health checks, run here once for every worker (from listen()). */
+  #checker: HealthChecker | undefined;
+  /** Probe results by upstream, for the metrics. */
+  readonly #healthChecks = new Map<string, { pass: number; fail: number }>();
 
   constructor(opts: ClusterOptions) {
     this.#config = opts.config;
     this.#count = opts.workers;
     this.#logger = opts.logger.child({ component: 'primary' });
     this.routes = new RouteTableHolder(RouteTable.build(opts.config.routes, 1, globalPolicy(opts.config)));
+    this.routes.onReplace((next) => {
+      next.health.prune(next.authorities());
+      this.#checker?.follow(next);
+    });
     this.#tls = [];
     for (const p of planListeners(opts.config)) {
       if (!p.tls) continue;
@@ -148,6 +161,11 @@ export class ClusterDataPlane implements DataPlane {
   }
 
   async listen(): Promise<void> {
+    this.#checker = new HealthChecker({
+      clock: systemClock, logger: this.#logger, caBundle: this.#config.upstream.caFile ? readCaBundle(this.#config.upstream.caFile, '/upstream/caFile') : undefined,
+      report: (r, authority, pass) => this.#healthReported(r, authority, pass),
+    });
+    this.#checker.follow(this.routes.current);
     for (let i = 0; i < this.#count; i++) {
       this.#slots.push({ index: i, member: undefined, restarts: 0, crashes: 0, timer: undefined, nextStartAt: undefined, replacing: false });
     }
@@ -191,6 +209,19 @@ export class ClusterDataPlane implements DataPlane {
 
   #state() {
     return stateOf(this.routes.current, this.#tls, this.#acmeChallenges);
+  }
+
+  /** A probe result: the primary's own view (status), then every live worker's (not awaited:
+   *  a worker that misses one gets the next, and a new worker starts with them all). */
+  #healthReported(r: HealthReport, authority: string, pass: boolean): void {
+    this.routes.current.health.apply(r, systemClock.now());
+    let n = this.#healthChecks.get(authority);
+    if (n === undefined) this.#healthChecks.set(authority, (n = { pass: 0, fail: 0 }));
+    if (pass) n.pass++;
+    else n.fail++;
+    for (const m of this.#members.values()) {
+      if (m.state !== 'draining') this.#request(m, { type: 'portico:health', reports: [r] }, QUERY_TIMEOUT_MS).catch(() => {});
+    }
   }
 
   /** Sends the current state to every live worker; resolves when each has acknowledged it (a
@@ -252,7 +283,23 @@ export class ClusterDataPlane implements DataPlane {
       workers.push({ slot: s.index, pid: null, state: 'backoff', revision: null, uptimeS: 0, connections: null, restarts: s.restarts, crashes: s.crashes, nextStartInMs: Math.max(0, s.nextStartAt - now) });
     }
     workers.sort((a, b) => a.slot - b.slot || (a.state === 'draining' ? -1 : 1));
-    return { revision: this.routes.current.revision, mode: 'cluster', workers, ...(this.#lastRoll ? { rollingRestart: { ...this.#lastRoll } } : {}) };
+    return {
+      revision: this.routes.current.revision, mode: 'cluster', workers, ...(this.#lastRoll ? { rollingRestart: { ...this.#lastRoll } } : {}),
+      upstreams: this.#upstreamHealth(members.map((m, i) => ({ slot: m.slot, upstreams: replies[i]?.upstreams }))),
+    };
+  }
+
+  /** The active checks as the primary knows them, with each worker's outlier ejections. */
+  #upstreamHealth(fromWorkers: Array<{ slot: number; upstreams: UpstreamHealthStatus[] | undefined }>): UpstreamHealthStatus[] {
+    return healthStatus(this.routes.current, systemClock.now()).map((u) => {
+      let ejected: UpstreamHealthStatus['ejected'];
+      for (const w of fromWorkers) {
+        const e = w.upstreams?.find((x) => x.route === u.route && x.upstream === u.upstream)?.ejected;
+        if (e === undefined) continue;
+        ejected = { until: ejected === undefined || e.until > ejected.until ? e.until : ejected.until, ...(e.why ?? ejected?.why ? { why: e.why ?? ejected?.why } : {}), workers: [...(ejected?.workers ?? []), w.slot] };
+      }
+      return ejected === undefined ? u : { ...u, available: false, ejected };
+    });
   }
 
   /** Per-worker metric registries as JSON (prom-client's getMetricsAsJSON), for aggregation. */
@@ -261,10 +308,11 @@ export class ClusterDataPlane implements DataPlane {
   }
 
   /** Supervision state for the metrics (no IPC). */
-  supervision(): { slots: SlotInfo[]; ackTimeouts: number } {
+  supervision(): { slots: SlotInfo[]; ackTimeouts: number; healthChecks: ReadonlyMap<string, { pass: number; fail: number }> } {
     const now = Date.now();
     return {
       ackTimeouts: this.#ackTimeouts,
+      healthChecks: this.#healthChecks,
       slots: this.#slots.map((s) => ({
         slot: s.index,
         state: s.member?.state ?? (s.nextStartAt !== undefined ? 'backoff' : 'starting'),
@@ -326,6 +374,7 @@ export class ClusterDataPlane implements DataPlane {
 
   close(deadlineMs = this.#config.timeouts.shutdownMs): Promise<void> {
     this.#closing ??= (async () => {
+      this.#checker?.close();
       for (const w of this.#watchers.splice(0)) w.close();
       for (const s of this.#slots) {
         if (s.timer) clearTimeout(s.timer);

@@ -19,6 +19,20 @@ export function registerProxyMetrics(registry: Registry, proxy: ProxyServer, opt
   const requestMetrics = new RequestMetrics();
   requestMetrics.register(registry);
   const upstreamErrors = new Counter({ name: 'portico_upstream_errors_total', help: 'Upstream failures by kind (connect, timeout, reset, invalid, pool) and origin', labelNames: ['kind', 'upstream'], registers });
+  const retries = new Counter({ name: 'portico_retries_total', help: 'Requests retried on another upstream, by route and reason (connect, reset, timeout, status)', labelNames: ['route', 'reason'], registers });
+  const budgetExhausted = new Counter({ name: 'portico_retry_budget_exhausted_total', help: 'Retries the policy allowed but the route\'s retry budget refused (the failure was answered)', labelNames: ['route'], registers });
+  const overloaded = new Counter({ name: 'portico_overloaded_total', help: 'Requests refused with 503 (PRX_ERR_OVERLOADED) by the route\'s concurrency limit or queue', labelNames: ['route'], registers });
+  const ejections = new Counter({ name: 'portico_upstream_ejections_total', help: 'Outlier ejections of each upstream', labelNames: ['upstream'], registers });
+  const healthChecks = new Counter({ name: 'portico_health_checks_total', help: 'Active health probes by upstream and result (pass, fail)', labelNames: ['upstream', 'result'], registers });
+  new Gauge({
+    name: 'portico_upstream_available', help: 'Whether an upstream takes new requests (1): not ejected and healthy by every route\'s check of it; with workers, 0 when any worker has it out', labelNames: ['upstream'], registers, aggregator: 'min',
+    collect() {
+      this.reset();
+      const byUpstream = new Map<string, number>();
+      for (const u of proxy.upstreamHealth()) byUpstream.set(u.upstream, Math.min(byUpstream.get(u.upstream) ?? 1, u.available ? 1 : 0));
+      for (const [upstream, v] of byUpstream) this.set({ upstream }, v);
+    },
+  });
   // counted per request in a Map, added to the Prometheus counter when scraped (see request-metrics.ts)
   const pendingSockets = new Map<string, { fresh: number; reused: number }>();
   new Counter({
@@ -96,6 +110,11 @@ export function registerProxyMetrics(registry: Registry, proxy: ProxyServer, opt
         },
         upstreamError: (kind, authority) => upstreamErrors.inc({ kind, upstream: authority }),
         upstreamSocket: countSocket,
+        retried: (route, reason) => retries.inc({ route, reason }),
+        retryBudgetExhausted: (route) => budgetExhausted.inc({ route }),
+        overloaded: (route) => overloaded.inc({ route }),
+        upstreamEjected: (authority) => ejections.inc({ upstream: authority }),
+        healthChecked: (authority, pass) => healthChecks.inc({ upstream: authority, result: pass ? 'pass' : 'fail' }),
       };
       return proxy.addObserver(observer);
     },

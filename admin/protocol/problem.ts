@@ -12,7 +12,7 @@ export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
 export type ProblemKind =
   | 'schema' | 'malformed-json' | 'not-found' | 'method-not-allowed' | 'conflict' | 'precondition-failed'
   | 'unsupported-media-type' | 'semantic' | 'restart-required' | 'unauthorized' | 'forbidden'
-  | 'body-too-large' | 'bad-request' | 'persistence' | 'internal' | 'store-unavailable' | 'too-many-failures';
+  | 'body-too-large' | 'bad-request' | 'persistence' | 'internal' | 'store-unavailable' | 'too-many-failures' | 'gone' | 'too-many-followers';
 
 export interface Problem {
   type: string;

@@ -6,6 +6,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import type { FastifySchemaCompiler } from 'fastify';
 import { MAX_ROUTES, routeSpecSchema, ROUTE_ID_PATTERN } from '../../src/routing/route-spec.js';
 import { configSchema } from '../../src/config/schema.js';
+import { MAX_MESSAGE_CHARS, MESSAGE_HEADER, guardQueryProperties, historySchemas } from './history-schemas.js';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -150,7 +151,7 @@ export const ConfigDocumentSchema = {
   },
 };
 
-export const sharedSchemas = [RouteSchema, RouteReplaceSchema, RoutePatchSchema, ProblemSchema, RouteListSchema, DryRunSchema, ConfigSchema, ConfigViewSchema, ConfigDocumentSchema];
+export const sharedSchemas = [RouteSchema, RouteReplaceSchema, RoutePatchSchema, ProblemSchema, RouteListSchema, DryRunSchema, ConfigSchema, ConfigViewSchema, ConfigDocumentSchema, ...historySchemas];
 
 export const idParams = {
   type: 'object',
@@ -163,15 +164,20 @@ export const idParams = {
 export const mutationQuery = {
   type: 'object',
   additionalProperties: false,
-  properties: { dryRun: { type: 'boolean', default: false, description: 'validate and show what would be applied, change nothing' } },
+  properties: {
+    dryRun: { type: 'boolean', default: false, description: 'validate and show what would be applied, change nothing' },
+    ...guardQueryProperties,
+  },
 } as const;
 
 export const noQuery = { type: 'object', additionalProperties: false, properties: {} } as const;
 
+/** The request headers of every write. */
 export const ifMatchHeaders = {
   type: 'object',
   properties: {
     'if-match': { type: 'string', description: 'apply only if the resource still has this ETag (else 412)' },
+    [MESSAGE_HEADER]: { type: 'string', description: `why: kept with the revision in the route history (UTF-8, at most ${MAX_MESSAGE_CHARS} characters)` },
   },
 } as const;
 

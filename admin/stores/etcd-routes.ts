@@ -8,9 +8,10 @@
 // Every write through Portico puts PREFIX/order, so comparing its mod_revision makes any two
 // writes of the whole list conflict (the loser re-plans, and an If-Match on it then fails: 412).
 // Routes without an entry in `order` (written by hand with etcdctl) follow the ordered ones in
-// creation order; ids in `order` without a route key are skipped.
+// creation order; ids in `order` without a route key are skipped. Other keys under the prefix (the
+// route history, PREFIX/history/: admin/stores/history-etcd.ts; guards) are mirrored in `others`.
 import { readFileSync } from 'node:fs';
-import { Etcd3, isRecoverableError, type IKeyValue, type IEvent } from 'etcd3';
+import { Etcd3, isRecoverableError, type IKeyValue, type IEvent, type IOperation } from 'etcd3';
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noop, type IBackoff } from 'cockatiel';
 import type { EtcdStoreConfig } from '../../src/config/store-config.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
@@ -19,13 +20,15 @@ import { validateRoute } from '../protocol/schemas.js';
 import { describeAjvError } from '../protocol/problem.js';
 
 /** One stored key: its text and etcd revisions. */
-interface StoredKey { text: string; mod: number; create: number }
+export interface StoredKey { text: string; mod: number; create: number }
 
 /** A mirror of everything under the prefix, at `revision`. */
 export interface StoredRoutes {
   revision: number;
   order: StoredKey | undefined;
   routes: Map<string, StoredKey>;
+  /** The other keys under the prefix, by full key. */
+  others: Map<string, StoredKey>;
 }
 
 export class RouteKeys {
@@ -81,31 +84,37 @@ function stored(kv: IKeyValue): StoredKey {
 }
 
 /** Reads everything under the prefix (one consistent range read). `deadline` (epoch ms)
- *  overrides the client's per-call one. */
-export async function loadRoutes(client: Etcd3, keys: RouteKeys, deadline?: number): Promise<StoredRoutes> {
+ *  overrides the client's per-call one; `atRevision`: as it was then (etcd keeps past revisions
+ *  until it compacts them). */
+export async function loadRoutes(client: Etcd3, keys: RouteKeys, deadline?: number, atRevision?: number): Promise<StoredRoutes> {
   const range = client.getAll().prefix(keys.prefix);
   if (deadline !== undefined) range.options({ deadline });
+  if (atRevision !== undefined) range.revision(atRevision);
   const res = await range.exec();
-  const out: StoredRoutes = { revision: Number(res.header.revision), order: undefined, routes: new Map() };
+  const out: StoredRoutes = { revision: atRevision ?? Number(res.header.revision), order: undefined, routes: new Map(), others: new Map() };
   for (const kv of res.kvs) setKey(out, keys, kv.key.toString('utf8'), stored(kv));
   return out;
 }
 
-function setKey(s: StoredRoutes, keys: RouteKeys, key: string, value: StoredKey | undefined): void {
+/** Returns true when `key` is a route or the order (the route list changed). */
+function setKey(s: StoredRoutes, keys: RouteKeys, key: string, value: StoredKey | undefined): boolean {
   if (key === keys.order) {
     s.order = value;
-    return;
+    return true;
   }
   const id = keys.idOf(key);
-  if (id === undefined) return;
-  if (value) s.routes.set(id, value);
-  else s.routes.delete(id);
+  const map = id === undefined ? s.others : s.routes;
+  if (value) map.set(id ?? key, value);
+  else map.delete(id ?? key);
+  return id !== undefined;
 }
 
-/** Applies watch events (all of one revision) to the mirror. */
-export function applyEvents(s: StoredRoutes, keys: RouteKeys, events: IEvent[], revision: number): void {
-  for (const ev of events) setKey(s, keys, ev.kv.key.toString('utf8'), ev.type === 'Delete' ? undefined : stored(ev.kv));
+/** Applies watch events (all of one revision) to the mirror; true when the route list changed. */
+export function applyEvents(s: StoredRoutes, keys: RouteKeys, events: IEvent[], revision: number): boolean {
+  let routes = false;
+  for (const ev of events) routes = setKey(s, keys, ev.kv.key.toString('utf8'), ev.type === 'Delete' ? undefined : stored(ev.kv)) || routes;
   s.revision = revision;
+  return routes;
 }
 
 /** The route list the mirror holds, in order; ProxyError PRX_ERR_STORE when a key is not a
@@ -143,10 +152,10 @@ export function specsOf(s: StoredRoutes, keys: RouteKeys): RouteSpec[] {
 
 /**
  * Replaces the stored list by `specs` if nothing changed since `base` was read (compare-and-swap
- * on PREFIX/order and on every route key it touches). Returns the new revision, or undefined when
- * another writer came first.
+ * on PREFIX/order and on every route key it touches), with `also` in the same transaction (the
+ * history record). Returns the new revision, or undefined when another writer came first.
  */
-export async function writeRoutes(client: Etcd3, keys: RouteKeys, base: StoredRoutes, specs: ReadonlyArray<Readonly<RouteSpec>>, deadline?: number): Promise<number | undefined> {
+export async function writeRoutes(client: Etcd3, keys: RouteKeys, base: StoredRoutes, specs: ReadonlyArray<Readonly<RouteSpec>>, deadline?: number, also: IOperation[] = []): Promise<number | undefined> {
   const wanted = new Map(specs.map((s) => [s.id, JSON.stringify(s)]));
   let txn = client.if(keys.order, 'Mod', '==', base.order?.mod ?? 0);
   const ops = [];
@@ -161,7 +170,7 @@ export async function writeRoutes(client: Etcd3, keys: RouteKeys, base: StoredRo
     txn = txn.and(keys.route(id), 'Mod', '==', old.mod);
     ops.push(client.delete().key(keys.route(id)));
   }
-  ops.push(client.put(keys.order).value(JSON.stringify([...wanted.keys()])));
+  ops.push(client.put(keys.order).value(JSON.stringify([...wanted.keys()])), ...also);
   if (deadline !== undefined) txn = txn.options({ deadline });
   const res = await txn.then(...ops).commit();
   return res.succeeded ? Number(res.header.revision) : undefined;

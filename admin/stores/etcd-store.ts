@@ -14,6 +14,10 @@
 // - etcd down: the last table keeps serving; status() says disconnected since when. The client
 //   reconnects the watch from the last revision seen (missed changes arrive as events); if that
 //   revision was compacted away, the watch is cancelled and the whole prefix is read again.
+// - History: every change is recorded under PREFIX/history/ (admin/stores/history-etcd.ts), a
+//   write's record in the write's own transaction. Tables are numbered with the revision of the
+//   change that made them: an etcd revision that changes no route (a history or guard key) makes
+//   no new table, and a restart runs the routes at the revision the history gives them.
 import { existsSync, readFileSync } from 'node:fs';
 import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
@@ -25,7 +29,9 @@ import { ProxyError } from '../../src/errors.js';
 import { AdminProblem } from '../protocol/problem.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { RouteKeys, applyEvents, connectEtcd, loadRoutes, specsOf, writeRoutes, type StoredRoutes } from './etcd-routes.js';
-import { SerialQueue, prepareChange, snapshotOf, type ChangeOutcome, type ChangePlan, type ChangeResult, type RouteStore, type Snapshot, type StoreStatus } from './route-store.js';
+import { ANONYMOUS_CHANGE, SerialQueue, prepareChange, snapshotOf, type ChangeMeta, type ChangeOutcome, type ChangePlan, type ChangeResult, type RouteStore, type Snapshot, type StoreStatus } from './route-store.js';
+import { EtcdHistory, type NextRevision } from './history-etcd.js';
+import { recordOf, sameRoutes, withInstance, type RevisionLog, type RevisionRecord } from '../history/revision-log.js';
 
 /** Every etcd call of an admin write ends by this long after the request arrived (and each one
  *  within store.timeoutMs): a write answers within ~4.5 s whatever etcd does (the bound is 5 s). */
@@ -78,8 +84,11 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
   #waiters: Array<{ revision: number; done: () => void }> = [];
   #onResult: ((r: ChangeResult) => void) | undefined;
   #cacheWrite: Promise<void> = Promise.resolve();
+  readonly #history: EtcdHistory;
+  /** The revision the initial routes are at, to be recorded once they run. */
+  #initialNext: NextRevision | undefined;
 
-  private constructor(cfg: EtcdStoreConfig, client: Etcd3, logger: Logger, stored: StoredRoutes, routes: RouteSpec[], connected: boolean, lastError?: string) {
+  private constructor(cfg: EtcdStoreConfig, client: Etcd3, logger: Logger, stored: StoredRoutes, routes: RouteSpec[], connected: boolean, history: EtcdHistory, next?: NextRevision, lastError?: string) {
     this.#cfg = cfg;
     this.#client = client;
     this.#keys = new RouteKeys(cfg.prefix);
@@ -87,18 +96,25 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
     this.#stored = stored;
     this.#connected = connected;
     this.#lastError = lastError;
-    this.initial = { revision: stored.revision, routes };
+    this.#history = history;
+    this.#initialNext = next;
+    this.initial = { revision: next?.revision ?? stored.revision, routes };
     this.notice = connected ? undefined
       : `etcd at ${storeUrl(cfg)} cannot be reached (${lastError}): serving the cached routes of revision ${stored.revision} from ${cfg.cacheFile} until it can`;
   }
 
-  /** Reads the routes (or the cache when etcd cannot be reached); throws ProxyError PRX_ERR_STORE. */
-  static async open(cfg: EtcdStoreConfig, logger: Logger): Promise<EtcdRouteStore> {
+  /** Reads the routes (or the cache when etcd cannot be reached) and the history; throws
+   *  ProxyError PRX_ERR_STORE. */
+  static async open(cfg: EtcdStoreConfig, logger: Logger, historyKeep = 100): Promise<EtcdRouteStore> {
     const client = connectEtcd(cfg);
     const keys = new RouteKeys(cfg.prefix);
+    const history = new EtcdHistory(cfg.prefix, historyKeep, logger.child({ component: 'store' }));
     try {
-      const stored = await loadRoutes(client, keys, Date.now() + Math.max(cfg.timeoutMs, START_TIMEOUT_MS));
-      return new EtcdRouteStore(cfg, client, logger, stored, specsOf(stored, keys), true);
+      const deadline = Date.now() + Math.max(cfg.timeoutMs, START_TIMEOUT_MS);
+      const stored = await loadRoutes(client, keys, deadline);
+      const routes = specsOf(stored, keys);
+      const next = await history.load(stored.others, routes, stored.revision, async (rev) => specsOf(await loadRoutes(client, keys, deadline, rev), keys));
+      return new EtcdRouteStore(cfg, client, logger, stored, routes, true, history, next);
     } catch (e) {
       if (e instanceof ProxyError) {
         client.close();
@@ -112,8 +128,8 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
       }
       logger.warn({ store: storeUrl(cfg), cacheFile: cfg.cacheFile, revision: cache.revision, err: message(e) }, 'store: etcd unreachable, starting from the cache file');
       // an empty mirror at the cached revision: the first successful read replaces it whole
-      const stored: StoredRoutes = { revision: cache.revision, order: undefined, routes: new Map() };
-      return new EtcdRouteStore(cfg, client, logger, stored, cache.routes, false, message(e));
+      const stored: StoredRoutes = { revision: cache.revision, order: undefined, routes: new Map(), others: new Map() };
+      return new EtcdRouteStore(cfg, client, logger, stored, cache.routes, false, history, undefined, message(e));
     }
   }
 
@@ -121,6 +137,8 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
     this.#plane = plane;
     // before listen: no worker runs yet (each starts with the table this sets)
     if (this.initial.revision > this.#revision()) void plane.apply(plane.validateRoutes(this.initial.routes, this.initial.revision));
+    if (this.#initialNext) this.#history.commit(this.#initialNext, this.initial.routes, this.#client);
+    this.#initialNext = undefined;
     if (this.#connected) {
       this.#saveCache();
       this.#watch(this.#stored.revision + 1);
@@ -143,6 +161,13 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
     return snapshotOf(this.#plane!);
   }
 
+  get history(): RevisionLog {
+    return this.#history.log;
+  }
+
+  /** The history was read with the routes, before the proxy started. */
+  async open(): Promise<void> {}
+
   /** Revision of the running table. */
   #revision(): number {
     return this.#plane?.routes.current.revision ?? this.initial.revision;
@@ -157,6 +182,7 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
       endpoints: this.#cfg.endpoints,
       prefix: this.#cfg.prefix,
       ...(this.#lastError !== undefined ? { lastError: this.#lastError } : {}),
+      history: { keep: this.history.keep, oldest: this.history.oldest ?? null, revisions: this.history.records.length },
     };
   }
 
@@ -164,15 +190,16 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
     this.#onResult = fn;
   }
 
-  change(plan: (current: Snapshot) => ChangePlan, dryRun: boolean): Promise<ChangeOutcome> {
+  change(plan: (current: Snapshot) => ChangePlan, dryRun: boolean, meta: ChangeMeta = ANONYMOUS_CHANGE): Promise<ChangeOutcome> {
     const deadline = Date.now() + WRITE_BUDGET_MS;
-    return this.#queue.run(() => this.#change(plan, dryRun, deadline));
+    return this.#queue.run(() => this.#change(plan, dryRun, meta, deadline));
   }
 
-  async #change(planFn: (current: Snapshot) => ChangePlan, dryRun: boolean, deadline: number): Promise<ChangeOutcome> {
+  async #change(planFn: (current: Snapshot) => ChangePlan, dryRun: boolean, meta: ChangeMeta, deadline: number): Promise<ChangeOutcome> {
     try {
       for (let attempt = 1; ; attempt++) {
-        const prepared = prepareChange(this.#plane!, planFn, this.snapshot(), dryRun);
+        const current = this.snapshot();
+        const prepared = prepareChange(this.#plane!, planFn, current, dryRun);
         if (prepared.kind === 'done') {
           this.#onResult?.(prepared.result);
           return prepared.outcome;
@@ -180,8 +207,10 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
         // queued behind slow writes: answer now rather than late
         if (deadline - Date.now() < MIN_CALL_MS) throw this.#unavailable('the store did not answer in time');
         let revision: number | undefined;
+        // its revision is the transaction's (the record key's create_revision)
+        const record = recordOf(current.specs, prepared.specs, 0, current.revision, { ...meta, source: withInstance(meta.source) });
         try {
-          revision = await writeRoutes(this.#client, this.#keys, this.#stored, prepared.specs, this.#callDeadline(deadline));
+          revision = await writeRoutes(this.#client, this.#keys, this.#stored, prepared.specs, this.#callDeadline(deadline), this.#history.writeOps(this.#client, record));
         } catch (e) {
           // say so until a read works again (the watch may not notice a silent etcd for a while)
           this.#setConnected(false, e);
@@ -192,7 +221,7 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
           await this.#caughtUp(revision, deadline);
           this.#onResult?.('applied');
           this.#logger.info({ revision, routes: prepared.specs.length }, 'admin: route change written to etcd');
-          return { revision, specs: prepared.table.routes.map((r) => r.spec), changed: true, dryRun };
+          return { revision, specs: prepared.table.routes.map((r) => r.spec), changed: true, dryRun, record: this.history.find(revision) };
         }
         // another writer came first: catch up, then plan again (If-Match decides: 412)
         if (attempt >= MAX_ATTEMPTS || deadline - Date.now() < MIN_CALL_MS) throw this.#unavailable('too many concurrent writes');
@@ -268,27 +297,47 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
       const rev = Number(ev.kv.mod_revision);
       if (rev <= this.#stored.revision) continue;
       // other data under the prefix (ACME certificates and locks: admin/acme/etcd-storage.ts) is
-      // not routes: it makes no new table
+      // not routes: it makes no new table; the route history's records are followed
       const key = ev.kv.key.toString('utf8');
-      if (key !== this.#keys.order && this.#keys.idOf(key) === undefined) continue;
+      if (key !== this.#keys.order && this.#keys.idOf(key) === undefined && !key.startsWith(this.#history.keys.records)) continue;
       let list = byRevision.get(rev);
       if (!list) byRevision.set(rev, list = []);
       list.push(ev);
     }
     for (const [rev, events] of [...byRevision].sort((a, b) => a[0] - b[0])) {
-      applyEvents(this.#stored, this.#keys, events, rev);
-      this.#apply();
+      const routesChanged = applyEvents(this.#stored, this.#keys, events, rev);
+      const written = this.#history.ingest(this.#stored.others, events.map((ev) => ev.kv.key.toString('utf8')), rev);
+      // a revision that only wrote history or guard keys is no new route table
+      if (routesChanged) this.#apply(written);
     }
   }
 
-  /** The ONE place a table from etcd is swapped in: the mirror's routes at its revision. */
-  #apply(): void {
+  /** The routes at an earlier revision: the running ones, or etcd's past (undefined once compacted). */
+  async #specsAt(revision: number): Promise<RouteSpec[] | undefined> {
+    const t = this.#plane?.routes.current;
+    if (t?.revision === revision) return t.routes.map((r) => r.spec as RouteSpec);
+    return specsOf(await loadRoutes(this.#client, this.#keys, Date.now() + this.#cfg.timeoutMs, revision), this.#keys);
+  }
+
+  /** The ONE place a table from etcd is swapped in: the mirror's routes, at the revision the
+   *  history gives them (`written`: the record put with them; `planned`: worked out already). */
+  #apply(written?: RevisionRecord, planned?: NextRevision): void {
     const plane = this.#plane!;
     const revision = this.#stored.revision;
     let applied: Promise<unknown> = Promise.resolve();
-    if (revision > this.#revision()) {
+    let specs: RouteSpec[] | undefined;
+    let next: NextRevision | undefined;
+    try {
+      specs = specsOf(this.#stored, this.#keys);
+      next = planned ?? this.#history.next(specs, revision, written);
+    } catch (e) {
+      this.#lastError = `revision ${revision} not applied: ${message(e)}`;
+      this.#logger.error({ revision, err: message(e) }, 'store: invalid routes in etcd; keeping the last table');
+    }
+    const running = plane.routes.current;
+    if (specs && next && next.revision > running.revision && !sameRoutes(specs, running.routes.map((r) => r.spec))) {
       try {
-        const table = plane.validateRoutes(specsOf(this.#stored, this.#keys), revision);
+        const table = plane.validateRoutes(specs, next.revision);
         // the running table is replaced now (with workers: the primary's copy, and the message to
         // each worker is sent now, so they apply the revisions in this order); it resolves once
         // every worker runs it
@@ -303,10 +352,13 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
         this.#logger.error({ revision, err: message(e) }, 'store: invalid routes in etcd; keeping the last table');
       }
     }
-    // an admin write is answered once its revision runs everywhere
+    // recorded, then an admin write is answered, once its revision runs everywhere
     const ready = this.#waiters.filter((w) => w.revision <= revision);
     this.#waiters = this.#waiters.filter((w) => w.revision > revision);
-    void applied.then(() => { for (const w of ready) w.done(); });
+    void applied.then(() => {
+      if (specs && next) this.#history.commit(next, specs, this.#client);
+      for (const w of ready) w.done();
+    });
   }
 
   /** Reads the whole prefix and applies it if it is newer than what runs. */
@@ -316,7 +368,11 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
         const stored = await loadRoutes(this.#client, this.#keys, deadline);
         if (stored.revision > this.#stored.revision || this.#stored.order === undefined) {
           this.#stored = stored;
-          this.#apply();
+          let planned: NextRevision | undefined;
+          try {
+            planned = await this.#history.load(stored.others, specsOf(stored, this.#keys), stored.revision, (rev) => this.#specsAt(rev));
+          } catch { /* invalid routes: #apply says so */ }
+          this.#apply(undefined, planned);
         }
         this.#setConnected(true);
       } finally {

@@ -4,8 +4,10 @@
 //   2. is validated by the data plane (DataPlane.validateRoutes: 422 on a semantic error),
 //   3. is persisted (temp file in the same directory, fsync, rename, fsync the directory; 0600),
 //   4. is swapped in (DataPlane.apply: one atomic table swap, in every worker when there are
-//      workers, acknowledged before the answer; the revision goes up).
-// A failure at any step leaves both the running table and the file as they were.
+//      workers, acknowledged before the answer; the revision goes up),
+//   5. is recorded in the route history (admin/history/), saved next to the config file.
+// A failure at any of steps 1-4 leaves both the running table and the file as they were. Revision
+// numbers continue across restarts from the history file.
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -14,7 +16,9 @@ import { routeSpecSchema, type RouteSpec, type UpstreamSpec } from '../../src/ro
 import { ProxyError } from '../../src/errors.js';
 import { canonicalJson } from '../protocol/etag.js';
 import { writeFileAtomic } from './atomic-file.js';
-import { SerialQueue, prepareChange, snapshotOf, type ChangeOutcome, type ChangePlan, type ChangeResult, type RouteStore, type Snapshot, type StoreStatus } from './route-store.js';
+import { ANONYMOUS_CHANGE, SerialQueue, prepareChange, snapshotOf, type ChangeMeta, type ChangeOutcome, type ChangePlan, type ChangeResult, type RouteStore, type Snapshot, type StoreStatus } from './route-store.js';
+import { FileHistory, historyPathFor } from './history-file.js';
+import { RevisionLog, initialRecord, recordOf, withInstance } from '../history/revision-log.js';
 
 export type { ChangeOutcome, ChangePlan, ChangeResult, Snapshot } from './route-store.js';
 
@@ -51,14 +55,18 @@ export class AdminStore implements RouteStore {
   readonly #queue = new SerialQueue();
   #onResult: ((r: ChangeResult) => void) | undefined;
   readonly #since = new Date().toISOString();
+  readonly history: RevisionLog;
+  /** Where the history is saved (undefined without a config file: kept in memory). */
+  readonly #historyFile: FileHistory | undefined;
 
-  constructor(plane: DataPlane, configPath: string | undefined, logger: Logger, onResult?: (r: ChangeResult) => void) {
+  constructor(plane: DataPlane, configPath: string | undefined, logger: Logger, onResult?: (r: ChangeResult) => void, historyKeep = 100) {
     this.#plane = plane;
     this.#logger = logger;
     this.#onResult = onResult;
     if (configPath === undefined) {
       this.#path = undefined;
       this.#fileDoc = {};
+      this.history = new RevisionLog(historyKeep);
       return;
     }
     // a symlinked config file stays a symlink: write the file it points to
@@ -75,6 +83,31 @@ export class AdminStore implements RouteStore {
     } else {
       this.#fileDoc = {};
     }
+    this.#historyFile = FileHistory.open(historyPathFor(this.#path), historyKeep, logger);
+    this.history = this.#historyFile.log;
+  }
+
+  /** Continues the history: the running routes are the head's (same revision number as before
+   *  the restart) or a new revision of source `file` (edited while Portico did not run). */
+  async open(): Promise<void> {
+    await this.#queue.run(async () => {
+      const cur = this.snapshot();
+      const head = this.history.head;
+      const next = head ? Math.max(head.revision + 1, cur.revision) : cur.revision;
+      const source = withInstance({ kind: 'file' });
+      let { revision, record } = this.history.reconcile(cur.specs, next, source);
+      if (revision < cur.revision) {
+        // the history is behind what runs (its newer part was lost): it starts again here
+        record = initialRecord(cur.specs, cur.revision, source);
+        this.history.load([record], { revision: cur.revision, specs: cur.specs }, true);
+        revision = cur.revision;
+      }
+      if (revision > cur.revision) await this.#plane.apply(this.#plane.validateRoutes(cur.specs.map(keep), revision));
+      if (record) {
+        this.#logger.info({ revision, routes: cur.specs.length, historyFile: this.#historyFile?.path }, record.initial ? 'route history: started' : 'route history: the config file\'s routes differ from the last recorded revision; recorded as a new revision');
+        await this.#historyFile?.save();
+      }
+    });
   }
 
   /** The file accepted changes are written to (undefined: not persisted). */
@@ -87,20 +120,29 @@ export class AdminStore implements RouteStore {
   }
 
   status(): StoreStatus {
-    return { type: 'file', connected: true, since: this.#since, revision: this.#plane.routes.current.revision, ...(this.#path !== undefined ? { path: this.#path } : {}) };
+    return {
+      type: 'file', connected: true, since: this.#since, revision: this.#plane.routes.current.revision,
+      ...(this.#path !== undefined ? { path: this.#path } : {}),
+      history: {
+        keep: this.history.keep, oldest: this.history.oldest ?? null, revisions: this.history.records.length,
+        ...(this.#historyFile ? { file: this.#historyFile.path } : {}),
+        ...(this.#historyFile?.lastError !== undefined ? { lastError: this.#historyFile.lastError } : {}),
+      },
+    };
   }
 
   observeResults(fn: (r: ChangeResult) => void): void {
     this.#onResult = fn;
   }
 
-  change(plan: (current: Snapshot) => ChangePlan, dryRun: boolean): Promise<ChangeOutcome> {
-    return this.#queue.run(() => this.#change(plan, dryRun));
+  change(plan: (current: Snapshot) => ChangePlan, dryRun: boolean, meta: ChangeMeta = ANONYMOUS_CHANGE): Promise<ChangeOutcome> {
+    return this.#queue.run(() => this.#change(plan, dryRun, meta));
   }
 
-  async #change(planFn: (current: Snapshot) => ChangePlan, dryRun: boolean): Promise<ChangeOutcome> {
+  async #change(planFn: (current: Snapshot) => ChangePlan, dryRun: boolean, meta: ChangeMeta): Promise<ChangeOutcome> {
     try {
-      const prepared = prepareChange(this.#plane, planFn, this.snapshot(), dryRun);
+      const current = this.snapshot();
+      const prepared = prepareChange(this.#plane, planFn, current, dryRun);
       if (prepared.kind === 'done') {
         this.#onResult?.(prepared.result);
         return prepared.outcome;
@@ -110,9 +152,13 @@ export class AdminStore implements RouteStore {
       // the table validated above is the one swapped in (built once); nothing else can have
       // changed the routes meanwhile: this queue is the only writer
       const table = await this.#plane.apply(built);
+      const applied = table.routes.map((r) => r.spec);
+      const record = recordOf(current.specs, applied, table.revision, current.revision, { ...meta, source: withInstance(meta.source) });
+      this.history.append(record, applied);
+      await this.#historyFile?.save();
       this.#onResult?.('applied');
       this.#logger.info({ revision: table.revision, routes: table.routes.length }, 'admin: route change applied');
-      return { revision: table.revision, specs: table.routes.map((r) => r.spec), changed: true, dryRun };
+      return { revision: table.revision, specs: applied, changed: true, dryRun, record };
     } catch (e) {
       this.#onResult?.('rejected');
       throw e;

@@ -9,6 +9,8 @@ import type { DataPlane } from '../../src/contract/data-plane.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
 import { ProxyError } from '../../src/errors.js';
 import { AdminProblem } from '../protocol/problem.js';
+import type { ChangeMeta, RevisionLog, RevisionRecord } from '../history/revision-log.js';
+export type { ChangeMeta } from '../history/revision-log.js';
 
 export interface Snapshot {
   revision: number;
@@ -29,6 +31,8 @@ export interface ChangeOutcome {
   specs: ReadonlyArray<Readonly<RouteSpec>>;
   changed: boolean;
   dryRun: boolean;
+  /** The history record of the applied change (not for a dry run or a change that changed nothing). */
+  record?: RevisionRecord;
 }
 
 export type ChangeResult = 'applied' | 'dry_run' | 'noop' | 'rejected';
@@ -48,12 +52,21 @@ export interface StoreStatus {
 export interface RouteStore {
   snapshot(): Snapshot;
   /** Runs `plan` against the current routes and validates, persists and applies its result, one
-   *  change at a time. `plan` may throw an AdminProblem (404, 409, 412...) to refuse. */
-  change(plan: (current: Snapshot) => ChangePlan, dryRun: boolean): Promise<ChangeOutcome>;
+   *  change at a time. `plan` may throw an AdminProblem (404, 409, 412...) to refuse. `meta`: who
+   *  made the change and why, recorded in the history (default: an anonymous admin change). */
+  change(plan: (current: Snapshot) => ChangePlan, dryRun: boolean, meta?: ChangeMeta): Promise<ChangeOutcome>;
   status(): StoreStatus;
   /** Called with the result of every change (metrics). */
   observeResults(fn: (r: ChangeResult) => void): void;
+  /** The applied revisions (admin/history/revision-log.ts), kept by the store. */
+  readonly history: RevisionLog;
+  /** Brings the history in step with the running routes before the admin API serves (the file
+   *  store records a config file edited while Portico did not run). */
+  open(): Promise<void>;
 }
+
+/** The meta of a change made without one. */
+export const ANONYMOUS_CHANGE: ChangeMeta = { source: { kind: 'admin', token: 'anonymous' } };
 
 export function snapshotOf(plane: Pick<DataPlane, 'routes'>): Snapshot {
   const t = plane.routes.current;

@@ -72,6 +72,8 @@ export interface Config {
   acme?: AcmeConfig;
   /** Where the routes live: the config file (default) or etcd (see store-config.ts). */
   store: StoreConfig;
+  /** The route history: revisions kept, and the change feed's heartbeat and follower bound. */
+  history: { keep: number; heartbeatMs: number; maxSubscribers: number };
   forwardProxy: {
     enabled: boolean; listen?: string; allowClients: string[]; connectPorts: number[]; httpPorts: number[];
     allowDestinations: string[]; denyDestinations: string[]; denyHosts: string[];

@@ -146,6 +146,17 @@ export const configSchema = {
     acme: acmeConfigSchema,
     routes: { type: 'array', maxItems: MAX_ROUTES, default: [], items: routeSpecSchema },
     store: storeConfigSchema,
+    history: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'the route history (docs/route-history.md): kept next to the config file, or under the etcd prefix',
+      properties: {
+        keep: { type: 'integer', minimum: 1, maximum: 10000, default: 100, description: 'revisions kept (the oldest are dropped)' },
+        heartbeatMs: ms(15_000, 'GET /v1/changes: a comment line this often keeps idle followers (and their proxies) connected'),
+        maxSubscribers: { type: 'integer', minimum: 1, maximum: 10000, default: 64, description: 'GET /v1/changes: followers at once (more get 503)' },
+      },
+    },
     forwardProxy: {
       type: 'object',
       additionalProperties: false,

@@ -8,6 +8,8 @@ import type { RouteTable, RouteTableHolder } from '../routing/route-table.js';
 import type { ListenerInfo, ProxyServer, ProxyStats } from '../server/proxy-server.js';
 import type { CertificateInfo, CertificateStore, IssuedCertificates } from '../tls/certificate-store.js';
 import type { KeyPair } from '../tls/pem.js';
+import type { HealthReport } from '../upstream/origin-health.js';
+import type { UpstreamHealthStatus } from '../health/health-status.js';
 import type { AcmeChallengeSet } from '../acme/challenge-answers.js';
 
 /** Control-plane state the data plane runs, as sent to workers (`init` and every `apply`): the
@@ -17,6 +19,9 @@ import type { AcmeChallengeSet } from '../acme/challenge-answers.js';
 export interface ControlPlaneState {
   routes: RouteSpec[];
   certificates: Record<string, KeyPair[]>;
+  /** Active health check states (the primary probes for every worker): the latest result of each
+   *  (upstream, check) pair; later results follow as `portico:health` messages. */
+  health?: HealthReport[];
   issued: Record<string, IssuedCertificates>;
   acmeChallenges: AcmeChallengeSet;
 }
@@ -58,6 +63,8 @@ export interface DataPlaneStatus {
   workers: WorkerStatus[];
   /** The last rolling restart, if any. */
   rollingRestart?: RollingRestartStatus;
+  /** Each route's upstreams: available or not, active check, outlier ejection. */
+  upstreams?: UpstreamHealthStatus[];
 }
 
 export interface DataPlane {
@@ -103,6 +110,7 @@ export function stateOf(table: RouteTable, tls: TlsListenerView[], acmeChallenge
   return {
     routes: table.routes.map((r) => r.spec as RouteSpec),
     certificates: Object.fromEntries(tls.map((l) => [l.id, l.store.pairs()])),
+    health: table.health.reports(),
     issued: Object.fromEntries(tls.filter((l) => l.store.acme).map((l) => [l.id, l.store.issued()])),
     acmeChallenges,
   };

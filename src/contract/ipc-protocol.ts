@@ -3,6 +3,8 @@
 import type { ListenerInfo } from '../server/proxy-server.js';
 import type { Config } from '../config/config.js';
 import type { ControlPlaneState } from './data-plane.js';
+import type { HealthReport } from '../upstream/origin-health.js';
+import type { UpstreamHealthStatus } from '../health/health-status.js';
 
 /** Prefix of our message types (prom-client and node:cluster use the same channel). */
 export const MSG = 'portico:';
@@ -14,12 +16,14 @@ export type PrimaryRequest =
    *  from the running ones; acknowledged once it runs. */
   | { type: 'portico:apply'; id: number; revision: number; state: ControlPlaneState }
   | { type: 'portico:status'; id: number }
+  /** Active health check results (the primary probes for all workers). */
+  | { type: 'portico:health'; id: number; reports: HealthReport[] }
   | { type: 'portico:stats'; id: number }
   | { type: 'portico:metrics'; id: number }
   /** Stop accepting, finish in-flight requests (up to deadlineMs), exit. */
   | { type: 'portico:shutdown'; id: number; deadlineMs: number };
 
-export interface WorkerStatusReply { pid: number; revision: number; uptimeS: number; connections: number }
+export interface WorkerStatusReply { pid: number; revision: number; uptimeS: number; connections: number; upstreams?: UpstreamHealthStatus[] }
 export interface ReadyReply { revision: number; listeners: ListenerInfo[] }
 export interface AppliedReply { revision: number }
 

@@ -5,6 +5,7 @@ import type { Codec, HeadLimits } from '../wasm/codec.js';
 import type { Config } from '../config/config.js';
 import type { RouteTableHolder } from '../routing/route-table.js';
 import type { PoolRegistry } from '../upstream/pool.js';
+import type { H2PoolRegistry } from '../upstream/h2-session-pool.js';
 import type { AddressSet } from '../net/address-set.js';
 import type { ForwardHandler } from '../forward/forward-request.js';
 import type { Observers } from './observer.js';
@@ -19,6 +20,8 @@ export interface ProxyContext {
   logger: Logger;
   routes: RouteTableHolder;
   pools: PoolRegistry;
+  /** HTTP/2 session pools, for routes with upstreamProtocol h2 / h2c. */
+  h2Pools: H2PoolRegistry;
   trustedProxies: AddressSet;
   observers: Observers;
   nextRequestId(): string;

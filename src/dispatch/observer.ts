@@ -36,6 +36,8 @@ export interface ProxyObserver {
   overloaded?(routeId: string): void;
   /** An upstream was ejected by outlier detection. */
   upstreamEjected?(authority: string, routeId: string): void;
+  /** An active health probe of an upstream passed or failed (where this process probes). */
+  healthChecked?(authority: string, pass: boolean): void;
 }
 
 /** Fans events out to every registered observer; a throwing observer is ignored. */
@@ -58,4 +60,5 @@ export class Observers {
   retryBudgetExhausted(routeId: string): void { for (const o of this.#list) try { o.retryBudgetExhausted?.(routeId); } catch { /* observer bug */ } }
   overloaded(routeId: string): void { for (const o of this.#list) try { o.overloaded?.(routeId); } catch { /* observer bug */ } }
   upstreamEjected(authority: string, routeId: string): void { for (const o of this.#list) try { o.upstreamEjected?.(authority, routeId); } catch { /* observer bug */ } }
+  healthChecked(authority: string, pass: boolean): void { for (const o of this.#list) try { o.healthChecked?.(authority, pass); } catch { /* observer bug */ } }
 }

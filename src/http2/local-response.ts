@@ -9,6 +9,7 @@
 import { STATUS_CODES } from 'node:http';
 import type http2 from 'node:http2';
 import type { LocalAnswer } from '../http/local-answer.js';
+import { addFieldLines } from '../http/field-lines.js';
 
 /** gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
 export const enum GrpcStatus { UNKNOWN = 2, DEADLINE_EXCEEDED = 4, PERMISSION_DENIED = 7, RESOURCE_EXHAUSTED = 8, UNIMPLEMENTED = 12, INTERNAL = 13, UNAVAILABLE = 14, UNAUTHENTICATED = 16 }
@@ -33,18 +34,6 @@ export function isGrpc(contentType: string | undefined): boolean {
   return contentType !== undefined && /^application\/grpc(?:[+;]|$)/i.test(contentType);
 }
 
-/** Extra field lines of an answer (`Name: value\r\n` each) as header fields. */
-export function fieldLinesToHeaders(lines: string, into: http2.OutgoingHttpHeaders): void {
-  for (const line of lines.split('\r\n')) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    const prev = into[name];
-    into[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
-  }
-}
-
 /** Percent-encodes a grpc-message (PROTOCOL-HTTP2.md: printable ASCII except %, as is). */
 const grpcMessage = (s: string): string => s.replace(/[^\x20-\x24\x26-\x7e]/gu, (c) => encodeURIComponent(c)).replace(/%(?![0-9A-F]{2})/g, '%25');
 
@@ -65,7 +54,7 @@ export function respondLocal(stream: http2.ServerHttp2Stream, answer: LocalAnswe
   const body = answer.body ?? (detail === '' ? '' : `${status} ${STATUS_CODES[status] ?? 'Error'}: ${detail} (${code})\n`);
   const headers: http2.OutgoingHttpHeaders = { ':status': status, 'content-length': Buffer.byteLength(body) };
   if (body !== '') headers['content-type'] = 'text/plain; charset=utf-8';
-  if (fields !== undefined) fieldLinesToHeaders(fields, headers);
+  if (fields !== undefined) addFieldLines(fields, headers);
   if (body === '' || request.headRequest) {
     stream.respond(headers, { endStream: true });
     return;

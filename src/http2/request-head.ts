@@ -22,6 +22,7 @@ import { BodyKind, FieldId, HeadFlag, MethodId, TargetForm } from '../../asm/sha
 import type { RequestHead } from '../http/request-head.js';
 import type { LocalAnswer } from '../http/local-answer.js';
 import { fieldIdOf, isUnderscoreLookalike } from '../http/field-ids.js';
+import { FieldList, type Field } from '../http/field-list.js';
 
 /** uri-host [ ":" port ] (RFC 9110 §7.2, RFC 3986 §3.2.2): an IP-literal in brackets or a
  *  reg-name (unreserved, pct-encoded, sub-delims), as the codec holds an HTTP/1.1 Host to. */
@@ -55,13 +56,13 @@ export class H2RequestHead implements RequestHead {
   readonly protocol: string | undefined;
   readonly #authority: string | undefined;
   readonly #flags: number;
-  /** Regular fields in order, [lower-case name, value, FieldId]; cookie crumbs joined in the
-   *  first cookie's place, Host made from :authority first when absent. */
-  readonly #fields: ReadonlyArray<readonly [string, string, number]>;
+  /** Regular fields in order; cookie crumbs joined in the first cookie's place, Host made from
+   *  :authority first when absent. */
+  readonly #fields: FieldList;
 
   private constructor(p: {
     method: string; target: string; targetForm: number; bodyKind: number; contentLength: number; scheme: string | undefined;
-    protocol: string | undefined; authority: string | undefined; flags: number; fields: Array<readonly [string, string, number]>;
+    protocol: string | undefined; authority: string | undefined; flags: number; fields: Field[];
   }) {
     this.method = p.method;
     this.methodId = METHOD_IDS.get(p.method) ?? MethodId.OTHER;
@@ -73,7 +74,7 @@ export class H2RequestHead implements RequestHead {
     this.protocol = p.protocol;
     this.#authority = p.authority;
     this.#flags = p.flags;
-    this.#fields = p.fields;
+    this.#fields = new FieldList(p.fields);
   }
 
   /** The head of a stream whose header list is `raw` ([name, value, name, value...], as
@@ -92,7 +93,7 @@ export class H2RequestHead implements RequestHead {
     let count = 0;
     let cookieAt = -1;
     let crumbs: string[] | undefined;
-    const fields: Array<readonly [string, string, number]> = [];
+    const fields: Field[] = [];
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i];
       const value = raw[i + 1];
@@ -159,33 +160,9 @@ export class H2RequestHead implements RequestHead {
 
   host(): string | undefined { return this.#authority; }
 
-  values(name: string): string[] {
-    const lower = name.toLowerCase();
-    const out: string[] = [];
-    for (const f of this.#fields) if (f[0] === lower) out.push(f[1]);
-    return out;
-  }
-
-  valuesById(id: number): string[] {
-    const out: string[] = [];
-    for (const f of this.#fields) if (f[2] === id) out.push(f[1]);
-    return out;
-  }
-
-  copyFields(drop: number, out: Buffer[]): number {
-    let text = '';
-    for (const [name, value, id] of this.#fields) if ((drop & (1 << id)) === 0) text += `${name}: ${value}\r\n`;
-    if (text === '') return 0;
-    // latin1: node:http2 hands field values over as one-byte strings of the bytes received
-    const b = Buffer.from(text, 'latin1');
-    out.push(b);
-    return b.length;
-  }
-
-  /** Fields as [name, value] pairs (tests, logs, the HTTP/2 upstream request). */
-  entries(): Array<[string, string]> {
-    return this.#fields.map(([n, v]) => [n, v]);
-  }
+  values(name: string): string[] { return this.#fields.values(name); }
+  valuesById(id: number): string[] { return this.#fields.valuesById(id); }
+  copyFields(drop: number, out: Buffer[]): number { return this.#fields.copyFields(drop, out); }
 }
 
 /** Whether a Host value and :authority name the same authority (host compared without case). */

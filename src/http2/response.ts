@@ -22,7 +22,7 @@ import type { LocalAnswer } from '../http/local-answer.js';
 import { viaVersion } from '../http/request-head.js';
 import { HOP_BY_HOP, mask } from '../http/hop-by-hop.js';
 import type { ResponseSink } from '../relay/response-sink.js';
-import { fieldLinesToHeaders } from './local-response.js';
+import { addField, addFieldLines } from '../http/field-lines.js';
 
 const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
 const KEEP_CL = ~mask(FieldId.CONTENT_LENGTH);
@@ -117,9 +117,7 @@ export class Http2Response implements ResponseSink {
     if (!stream.destroyed) {
       if (this.#waitsForTrailers) {
         if (trailers !== undefined && trailers.length > 0) {
-          const t: http2.OutgoingHttpHeaders = {};
-          fieldLinesToHeaders(trailers.toString('latin1'), t);
-          this.#trailers = t;
+          this.#trailers = addFieldLines(trailers.toString('latin1'), {});
         }
         // an empty trailer section: node:http2 ends the stream with an empty DATA frame
         stream.once('wantTrailers', () => { if (!stream.destroyed) stream.sendTrailers(this.#trailers ?? {}); });
@@ -148,15 +146,10 @@ export class Http2Response implements ResponseSink {
   #headers(head: ResponseHead, drop: number): http2.OutgoingHttpHeaders {
     const out: http2.OutgoingHttpHeaders = { ':status': head.status };
     head.forEachField(drop, (name, value) => {
-      if (name === 'http2-settings') return; // connection-specific (RFC 9113 §8.2.2 via RFC 7540 §3.2.1)
-      const prev = out[name];
-      out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
+      // connection-specific (RFC 9113 §8.2.2, RFC 7540 §3.2.1)
+      if (name !== 'http2-settings') addField(out, name, value);
     });
-    if (this.#via !== undefined) {
-      const via = `${viaVersion(head.version)} ${this.#via}`;
-      const prev = out.via;
-      out.via = prev === undefined ? via : Array.isArray(prev) ? [...prev, via] : [String(prev), via];
-    }
+    if (this.#via !== undefined) addField(out, 'via', `${viaVersion(head.version)} ${this.#via}`);
     return out;
   }
 }

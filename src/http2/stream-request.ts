@@ -21,6 +21,7 @@
 import http2 from 'node:http2';
 import { BodyKind, MethodId } from '../../asm/shared/constants.js';
 import type { LocalAnswer } from '../http/local-answer.js';
+import { fieldLinesOf } from '../http/field-lines.js';
 import type { ProxyContext } from '../dispatch/context.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { Decision } from '../dispatch/decision.js';
@@ -195,9 +196,8 @@ export class H2StreamRequest implements Http2StreamSide, Guarded {
 
   #trailers(raw: readonly string[]): void {
     if (this.#state !== State.BODY || this.#exchange === undefined) return;
-    let lines = '';
-    for (let i = 0; i < raw.length; i += 2) lines += `${raw[i]}: ${raw[i + 1]}\r\n`;
-    if (lines !== '') this.#exchange.addTrailer(Buffer.from(lines, 'latin1'));
+    const lines = fieldLinesOf(raw);
+    if (lines.length > 0) this.#exchange.addTrailer(lines);
   }
 
   /** END_STREAM: the body is complete (nghttp2 checked it against content-length). */

@@ -5,7 +5,9 @@ import type { RelayPlan } from '../dispatch/relay-plan.js';
 import type { ResponseSink } from './response-sink.js';
 import type { UpstreamExchange } from './upstream-exchange.js';
 import { Exchange } from './exchange.js';
+import { H2Exchange } from './h2-exchange.js';
 
 export function createExchange(ctx: ProxyContext, plan: RelayPlan, sink: ResponseSink): UpstreamExchange {
-  return new Exchange(ctx, plan, sink);
+  const protocol = plan.route?.upstreamProtocol;
+  return protocol === 'h2' || protocol === 'h2c' ? new H2Exchange(ctx, plan, sink) : new Exchange(ctx, plan, sink);
 }

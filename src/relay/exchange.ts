@@ -435,7 +435,7 @@ export class Exchange implements UpstreamExchange, SocketHandler, Guarded {
     }
     const policy = this.#plan.policy;
     if (head.status >= 500 && policy.outlier.on5xx) this.#plan.dispatcher.tryFailed(this.#plan, `status ${head.status}`);
-    else this.#plan.health.ok();
+    else this.#plan.health.ok(this.#ctx.clock.now());
     if (policy.retries.onStatus.includes(head.status) && this.#retry('status', true, false)) return false;
     this.#status = head.status;
     const kind = head.bodyKind;

@@ -12,6 +12,9 @@ export interface UpstreamSpec {
   weight?: number;
 }
 
+/** The protocol a route speaks to its upstreams. */
+export type UpstreamProtocol = 'http/1.1' | 'h2' | 'h2c';
+
 export interface RouteSpec {
   /** Unique id: letters, digits, `.`, `_`, `-`. */
   id: string;
@@ -37,6 +40,9 @@ export interface RouteSpec {
   proxyName?: string;
   /** How this route's https:// upstreams are verified and authenticated. */
   upstreamTls?: UpstreamTlsSpec;
+  /** What the route speaks to its upstreams: HTTP/1.1 (default), HTTP/2 over TLS with ALPN h2
+   *  (https:// upstreams), or HTTP/2 with prior knowledge (h2c, http:// upstreams): docs/http2.md. */
+  upstreamProtocol?: UpstreamProtocol;
   /** Traffic policy over the global one, field by field (src/upstream/policy.ts). */
   policy?: PolicySpec;
 }
@@ -94,6 +100,7 @@ export const routeSpecSchema = {
       },
       dependencies: { cert: ['key'], key: ['cert'] },
     },
+    upstreamProtocol: { enum: ['http/1.1', 'h2', 'h2c'], default: 'http/1.1', description: 'HTTP/1.1 to the upstreams, or HTTP/2: "h2" over TLS (https:// upstreams, ALPN h2), "h2c" with prior knowledge (http:// upstreams); gRPC needs one of these. See docs/http2.md' },
     policy: policySchema,
   },
 } as const;

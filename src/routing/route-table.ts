@@ -33,6 +33,7 @@ function compileRoute(spec: RouteSpec, where: string, health: OriginHealthRegist
     throw new ProxyError('PRX_ERR_BAD_ROUTE', 'loadBalancing.algorithm "consistent-hash" needs loadBalancing.hashOn (a header, a cookie or the client address)', `${where}/policy/loadBalancing/hashOn`);
   }
   const checkKey = healthCheckKey(policy.healthCheck);
+  const upstreamProtocol = spec.upstreamProtocol ?? 'http/1.1';
   const targets: Target[] = spec.upstreams.map((u: string | UpstreamSpec, i) => {
     const url = typeof u === 'string' ? u : u.url;
     let origin: Origin;
@@ -40,6 +41,11 @@ function compileRoute(spec: RouteSpec, where: string, health: OriginHealthRegist
       origin = parseOriginUrl(url);
     } catch (e) {
       throw new ProxyError('PRX_ERR_BAD_UPSTREAM_URL', (e as Error).message, `${where}/upstreams/${i}`);
+    }
+    // h2 is HTTP/2 over TLS, h2c without (RFC 9113 §3)
+    if ((upstreamProtocol === 'h2' && !origin.tls) || (upstreamProtocol === 'h2c' && origin.tls)) {
+      const need = upstreamProtocol === 'h2' ? 'https:// (HTTP/2 over TLS, ALPN h2)' : 'http:// (HTTP/2 with prior knowledge)';
+      throw new ProxyError('PRX_ERR_BAD_ROUTE', `upstreamProtocol "${upstreamProtocol}" needs ${need} upstreams: ${url}`, `${where}/upstreams/${i}`);
     }
     // the route's TLS settings (files read here, once per compiled route: errors name the file)
     if (origin.tls && spec.upstreamTls) origin = { ...origin, tls: withRouteTls(origin, spec, where) };
@@ -69,6 +75,7 @@ function compileRoute(spec: RouteSpec, where: string, health: OriginHealthRegist
     preserveHost: spec.preserveHost === true,
     via: spec.via,
     proxyName: spec.proxyName,
+    upstreamProtocol,
     policy,
     balancer,
     budget: new RetryBudget(),

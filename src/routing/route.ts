@@ -1,6 +1,6 @@
 // A compiled route and what a request is matched on: the vocabulary of the route table
 // (route-table.ts) and its indexes (route-index.ts, layered-route-index.ts).
-import type { RouteSpec } from './route-spec.js';
+import type { RouteSpec, UpstreamProtocol } from './route-spec.js';
 import type { Policy } from '../upstream/policy.js';
 import type { Balancer } from '../upstream/balancer.js';
 import type { RetryBudget } from '../upstream/retry-budget.js';
@@ -25,6 +25,8 @@ export interface Route {
   readonly via: boolean | undefined;
   /** Via pseudonym, or undefined for the global proxyName. */
   readonly proxyName: string | undefined;
+  /** HTTP/1.1 (the origin pools) or HTTP/2 (the session pools) to the upstreams. */
+  readonly upstreamProtocol: UpstreamProtocol;
   /** The route's traffic policy: its `policy` over the global one (src/upstream/policy.ts). */
   readonly policy: Policy;
   readonly balancer: Balancer;

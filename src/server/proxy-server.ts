@@ -8,11 +8,12 @@ import { globalPolicy, parseHostPort } from '../config/config.js';
 import type { RouteSpec } from '../routing/route-spec.js';
 import { RouteTable, RouteTableHolder } from '../routing/route-table.js';
 import { PoolRegistry } from '../upstream/pool.js';
+import { H2PoolRegistry } from '../upstream/h2-session-pool.js';
 import { codec, type HeadLimits } from '../wasm/codec.js';
 import { AddressSet } from '../net/address-set.js';
 import { ProxyError } from '../errors.js';
 import { Http1Connection } from '../http1/connection.js';
-import { Http2Connection } from '../http2/connection.js';
+import { Http2Connection, headerListBound } from '../http2/connection.js';
 import { readPreface } from '../http2/preface.js';
 import { localResponse } from '../http1/local-response.js';
 import type { ListenerProtocol } from '../config/config.js';
@@ -27,10 +28,13 @@ import type { CertificateStore } from '../tls/certificate-store.js';
 import { AcmeChallengeAnswers, type AcmeChallengeSet } from '../acme/challenge-answers.js';
 import { readCaBundle } from '../tls/pem.js';
 import { systemClock, type Clock } from '../clock.js';
+import { HealthChecker } from '../health/health-checker.js';
+import { healthStatus, type UpstreamHealthStatus } from '../health/health-status.js';
+import type { HealthReport } from '../upstream/origin-health.js';
 
 export interface ListenerInfo { id: string; tls: boolean; address: AddressInfo }
 
-export interface PoolStats { authority: string; active: number; idle: number; waiting: number; created: number; reused: number; resumed: number }
+export interface PoolStats { authority: string; /** 'h2': an HTTP/2 session pool (active: streams, idle: sessions without one). */ protocol?: 'h2'; active: number; idle: number; waiting: number; created: number; reused: number; resumed: number }
 export interface ProxyStats { clientConnections: number; pools: PoolStats[] }
 
 /** A client connection of either front end, as the server tracks it for shutdown. */
@@ -46,6 +50,9 @@ export interface ProxyServerOptions {
   /** The revision of the initial table built from config.routes (default 1; a worker starts at
    *  the primary's revision). */
   revision?: number;
+  /** Run the routes' active health checks in this process (default true). A worker does not:
+   *  the primary probes once for all of them and sends the results (applyHealth). */
+  activeChecks?: boolean;
 }
 
 export class ProxyServer {
@@ -53,6 +60,7 @@ export class ProxyServer {
   readonly logger: Logger;
   readonly routes: RouteTableHolder;
   readonly #pools: PoolRegistry;
+  readonly #h2Pools: H2PoolRegistry;
   readonly #observers = new Observers();
   readonly #connections = new Set<ClientConnection>();
   /** Resolves close()'s wait when the last connection closes (set while draining). */
@@ -61,6 +69,11 @@ export class ProxyServer {
   readonly #listenerInfo: Array<{ id: string; tls: boolean; server: net.Server }> = [];
   readonly #plans: ListenerPlan[];
   readonly #watchers: CertificateWatcher[] = [];
+  readonly #activeChecks: boolean;
+  readonly #caBundle: string | undefined;
+  /** Active health checks, from listen() (a ProxyServer made only to check a configuration
+   *  probes nothing). */
+  #checker: HealthChecker | undefined;
   /** The ACME validations this process answers (HTTP-01 tokens, TLS-ALPN-01 certificates). */
   readonly #acmeChallenges = new AcmeChallengeAnswers();
   readonly #ctx: ProxyContext;
@@ -77,6 +90,8 @@ export class ProxyServer {
     // certificates and CA files are read (and checked) now: a bad file fails the start
     this.#plans = planListeners(config);
     const caBundle = config.upstream.caFile ? readCaBundle(config.upstream.caFile, '/upstream/caFile') : undefined;
+    this.#caBundle = caBundle;
+    this.#activeChecks = options.activeChecks ?? true;
     const l = config.limits;
     const requestLimits: HeadLimits = { maxLine: l.maxLineBytes, maxFields: l.maxHeaderFields, maxHead: l.maxHeadBytes };
     const c = codec();
@@ -91,6 +106,16 @@ export class ProxyServer {
       logger,
       clock,
     });
+    const headerBound = headerListBound(l);
+    this.#h2Pools = new H2PoolRegistry({
+      maxSessions: config.upstream.maxSockets,
+      idleSessionMs: config.upstream.idleSocketMs,
+      connectTimeoutMs: config.timeouts.upstreamConnectMs,
+      caBundle,
+      logger,
+      clock,
+      session: { settings: { enablePush: false, maxHeaderListSize: headerBound.maxHeaderListSize }, maxHeaderListPairs: headerBound.maxHeaderListPairs },
+    });
     this.#ctx = {
       codec: c,
       requestLimits,
@@ -100,6 +125,7 @@ export class ProxyServer {
       logger,
       routes: this.routes,
       pools: this.#pools,
+      h2Pools: this.#h2Pools,
       trustedProxies: new AddressSet(config.forwarding.trustedProxies, '/forwarding/trustedProxies'),
       observers: this.#observers,
       nextRequestId: () => this.#idPrefix + (++this.#requestCounter).toString(36),
@@ -109,8 +135,10 @@ export class ProxyServer {
     };
     // a swapped-in table may drop origins: close their idle pooled sockets
     this.routes.onReplace((next, prev) => {
+      this.#checker?.follow(next);
       const inUse = next.authorities();
       this.#pools.prune(inUse);
+      this.#h2Pools.prune(inUse);
       next.health.prune(inUse);
       this.#warnInsecure(next, prev);
     });
@@ -173,6 +201,18 @@ export class ProxyServer {
     return table;
   }
 
+  /** Active health check results (this process's checker, or with workers the primary's). */
+  applyHealth(reports: readonly HealthReport[]): void {
+    const now = this.#ctx.clock.now();
+    const health = this.routes.current.health;
+    for (const r of reports) health.apply(r, now);
+  }
+
+  /** Each route's upstreams: available or not, active check, outlier ejection (GET /v1/status). */
+  upstreamHealth(): UpstreamHealthStatus[] {
+    return healthStatus(this.routes.current, this.#ctx.clock.now());
+  }
+
   get revision(): number {
     return this.routes.current.revision;
   }
@@ -184,7 +224,11 @@ export class ProxyServer {
   stats(): ProxyStats {
     return {
       clientConnections: this.#connections.size,
-      pools: this.#pools.all().map((p) => ({ authority: p.origin.authority, active: p.activeCount, idle: p.idleCount, waiting: p.waiting, created: p.created, reused: p.reusedCount, resumed: p.resumedCount })),
+      pools: [
+        ...this.#pools.all().map((p) => ({ authority: p.origin.authority, active: p.activeCount, idle: p.idleCount, waiting: p.waiting, created: p.created, reused: p.reusedCount, resumed: p.resumedCount })),
+        // HTTP/2: active = streams in flight, idle = sessions without one, created = sessions
+        ...this.#h2Pools.all().map((p) => ({ authority: p.origin.authority, protocol: 'h2' as const, active: p.activeCount, idle: p.idleCount, waiting: p.waiting, created: p.created, reused: p.reusedCount, resumed: 0 })),
+      ],
     };
   }
 
@@ -210,6 +254,17 @@ export class ProxyServer {
     if (fp.enabled && fp.listen) {
       const dispatcher = this.#dispatcher({ mode: 'forward', secure: false, redirectToHttps: undefined });
       await this.#listenOn(net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket, dispatcher)), fp.listen, '/forwardProxy/listen', 'forward', false);
+    }
+    if (this.#activeChecks) {
+      const clock = this.#ctx.clock;
+      this.#checker = new HealthChecker({
+        clock, logger: this.logger, caBundle: this.#caBundle,
+        report: (r, authority, pass) => {
+          this.applyHealth([r]);
+          this.#observers.healthChecked(authority, pass);
+        },
+      });
+      this.#checker.follow(this.routes.current);
     }
     this.#ready = true;
   }
@@ -316,6 +371,7 @@ export class ProxyServer {
    */
   close(deadlineMs = this.config.timeouts.shutdownMs): Promise<void> {
     this.#closing ??= (async () => {
+      this.#checker?.close();
       this.#ready = false;
       const closed = Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
       for (const w of this.#watchers.splice(0)) w.close();
@@ -329,6 +385,7 @@ export class ProxyServer {
       }
       for (const c of this.#connections) c.socket.destroy();
       this.#pools.closeAll();
+      this.#h2Pools.closeAll();
       await closed;
     })();
     return this.#closing;

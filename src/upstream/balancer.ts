@@ -172,6 +172,7 @@ export class Balancer {
     const h = x.health;
     if (h.availableSince < 0) h.availableSince = now; // added by a route change: ramps from its first use
     const since = Math.max(h.availableSince, x.active?.since ?? 0);
+    if (since === 0) return x.weight; // available from the start: no ramp
     const elapsed = now - since;
     if (elapsed >= ramp) return x.weight;
     return x.weight * Math.max(SLOW_START_FLOOR, elapsed / ramp);

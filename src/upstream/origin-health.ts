@@ -12,6 +12,20 @@
 // - since when it has been available, for slow start.
 import type { Policy } from './policy.js';
 
+/** One active health probe's result (src/health/health-checker.ts) and the state it leaves: sent
+ *  to workers as it is. */
+export interface HealthReport {
+  /** originKey of the upstream, and the check's key. */
+  originKey: string;
+  checkKey: string;
+  /** The state after this result (the thresholds applied). */
+  healthy: boolean;
+  /** '200', 'timeout', 'ECONNREFUSED'... */
+  outcome: string;
+  /** Why it is unhealthy (the outcome that made it so), when it is. */
+  why?: string;
+}
+
 /** One active health check's view of one origin. */
 export class ActiveHealth {
   /** Unknown until the first probe: treated as healthy (a new upstream gets traffic at once;
@@ -51,9 +65,16 @@ export class OriginHealth {
     this.key = key;
   }
 
-  /** A request to it completed (a response head arrived that is not counted as a failure). */
-  ok(): void {
+  /** A request to it got a response (a head that is not counted as a failure). An ejected
+   *  origin that answers (a retry may try one: balancer.ts) is evidently back: its ejection ends
+   *  now, so a rolling restart does not keep a restarted upstream out for the whole ejection
+   *  while its peer goes down in turn. */
+  ok(now: number): void {
     this.fails = 0;
+    if (this.ejectedUntil > now) {
+      this.ejectedUntil = now;
+      this.availableSince = now;
+    }
   }
 
   /** A request to it failed; true when this failure ejected it. `mayEject`: the route would
@@ -98,7 +119,10 @@ export class OriginHealth {
     const a = this.active(checkKey);
     a.last = last;
     a.lastAt = Date.now();
-    if (a.healthy === healthy) return;
+    if (a.healthy === healthy) {
+      if (!healthy && why !== undefined) a.why = why;
+      return;
+    }
     a.healthy = healthy;
     a.since = now;
     a.sinceWall = Date.now();
@@ -135,6 +159,25 @@ export class OriginHealthRegistry {
       this.#byKey.set(key, h);
     }
     return h;
+  }
+
+  /** A health probe's result (src/upstream/health-checker.ts), from this process's checker or
+   *  the primary's; ignored for an origin no route names any more. */
+  apply(r: HealthReport, now: number): void {
+    this.#byKey.get(r.originKey)?.setActive(r.checkKey, r.healthy, now, r.outcome, r.why);
+  }
+
+  /** The latest state of every active check of every origin, as reports (for a worker that
+   *  starts after the checks began). */
+  reports(): HealthReport[] {
+    const out: HealthReport[] = [];
+    for (const [originKey, h] of this.#byKey) {
+      for (const [checkKey, a] of h.activeChecks()) {
+        if (a.last === undefined) continue;
+        out.push({ originKey, checkKey, healthy: a.healthy, outcome: a.last, ...(a.why !== undefined ? { why: a.why } : {}) });
+      }
+    }
+    return out;
   }
 
   /** The first table is built. */

@@ -8,15 +8,13 @@
 // closing), and retired after maxRequestsPerSocket. An idle socket that receives bytes or EOF is
 // discarded. Both address families: net.connect with autoSelectFamily (localhost may be ::1).
 //
-// https:// origins: node:tls with verification on (unless the route opted out), SNI and the
-// verified name from the URL host (or the route's servername), ALPN http/1.1, TLS 1.2+, and the
-// pool's last TLS session offered for resumption on each new connection. A failed handshake or
-// verification is PRX_ERR_UPSTREAM_TLS (a 502 with the reason logged), never a plaintext retry.
-import net from 'node:net';
-import tls from 'node:tls';
+// https:// origins: verified TLS with ALPN http/1.1 and session resumption (./upstream-dial.ts).
+import type net from 'node:net';
+import type tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { Origin } from './origin-url.js';
-import { originKey, type UpstreamTls } from './upstream-tls.js';
+import { originKey } from './upstream-tls.js';
+import { dialUpstream, upstreamSecureContext, type TlsDialState } from './upstream-dial.js';
 import { ProxyError } from '../errors.js';
 import { systemClock, type Clock, type Deadline } from '../clock.js';
 import { UpstreamReads, type OwnedReads } from '../net/owned-reads.js';
@@ -114,10 +112,9 @@ export class OriginPool {
   created = 0;
   reusedCount = 0;
   #closed = false;
-  /** https only: the client context (CA, client certificate), made on first use. */
-  #secureContext: tls.SecureContext | undefined;
-  /** https only: the latest session ticket/id the origin gave us, offered on the next connect. */
-  #tlsSession: Buffer | undefined;
+  /** https only: the client context (CA, client certificate) and the latest session ticket the
+   *  origin gave, offered on the next connect; made on first use. */
+  #tls: TlsDialState | undefined;
   /** https only: connections that resumed a session (for tests and stats). */
   resumedCount = 0;
 
@@ -172,62 +169,14 @@ export class OriginPool {
   }
 
   #connect(connectMs: number): Promise<PooledSocket> {
-    return new Promise((resolve, reject) => {
-      const t = this.origin.tls;
-      const reads = t ? undefined : new UpstreamReads();
-      const socket = reads ? net.connect({ host: this.origin.host, port: this.origin.port, noDelay: true, autoSelectFamily: true, onread: reads.option }) : this.#connectTls(t!);
-      let tcpConnected = false;
-      const timer = this.#clock.deadline(() => {
-        socket.destroy();
-        reject(new ProxyError('PRX_ERR_UPSTREAM_TIMEOUT', `connect to ${this.origin.authority} timed out after ${connectMs} ms${tcpConnected ? ' (TLS handshake)' : ''}`));
-      });
-      timer.arm(connectMs);
-      const onError = (e: Error) => {
-        timer.cancel();
-        socket.destroy();
-        const code = (e as NodeJS.ErrnoException).code;
-        if (t && tcpConnected) {
-          const reason = `TLS with https://${this.origin.authority} failed: ${code ? `${code} (${e.message})` : e.message}`;
-          this.#options.logger?.warn({ upstream: this.origin.authority, servername: t.servername, reason }, 'upstream TLS handshake failed');
-          reject(new ProxyError('PRX_ERR_UPSTREAM_TLS', reason));
-          return;
-        }
-        reject(new ProxyError('PRX_ERR_UPSTREAM_CONNECT', `connect to ${this.origin.authority} failed: ${code ?? e.message}`));
-      };
-      socket.once('error', onError);
-      socket.once('connect', () => { tcpConnected = true; });
-      socket.once(t ? 'secureConnect' : 'connect', () => {
-        timer.cancel();
-        socket.off('error', onError);
-        this.created++;
-        if (t && (socket as tls.TLSSocket).isSessionReused()) this.resumedCount++;
-        resolve(new PooledSocket(socket, this.#clock, reads));
-      });
+    const t = this.origin.tls;
+    const reads = t ? undefined : new UpstreamReads();
+    if (t) this.#tls ??= { context: upstreamSecureContext(t, this.#options.caBundle), alpn: 'http/1.1', session: undefined };
+    return dialUpstream(this.origin, { connectMs, clock: this.#clock, logger: this.#options.logger, tls: this.#tls, onread: reads?.option }).then((socket) => {
+      this.created++;
+      if (t && (socket as tls.TLSSocket).isSessionReused()) this.resumedCount++;
+      return new PooledSocket(socket, this.#clock, reads);
     });
-  }
-
-  #connectTls(t: UpstreamTls): tls.TLSSocket {
-    this.#secureContext ??= tls.createSecureContext({
-      minVersion: 'TLSv1.2',
-      ca: t.ca ?? this.#options.caBundle,
-      cert: t.clientPair?.cert,
-      key: t.clientPair?.key,
-    });
-    // autoSelectFamily is passed on to net.Socket#connect (missing from @types/node's TLS options)
-    const socket = tls.connect({
-      host: this.origin.host,
-      port: this.origin.port,
-      servername: t.servername,
-      secureContext: this.#secureContext,
-      rejectUnauthorized: !t.insecureSkipVerify,
-      ALPNProtocols: ['http/1.1'],
-      session: this.#tlsSession,
-      autoSelectFamily: true,
-    } as tls.ConnectionOptions);
-    socket.setNoDelay(true);
-    // TLS 1.3 tickets arrive after the handshake; keep the newest for the next connection
-    socket.on('session', (session: Buffer) => { this.#tlsSession = session; });
-    return socket;
   }
 
   /** Returns a socket after a complete exchange that left it reusable. */

@@ -59,6 +59,7 @@ export function runWorker(hooks: WorkerHooks = {}): void {
     // idempotent: a revision it already runs is acknowledged again
     if (revision > p.revision) p.applyTable(RouteTable.next(p.routes.current, state.routes, revision));
     applyCertificates(p, state);
+    p.applyHealth(state.health ?? []);
     return { revision: p.revision };
   };
 
@@ -76,8 +77,10 @@ export function runWorker(hooks: WorkerHooks = {}): void {
     switch (m.type) {
       case 'portico:init': {
         logger = createLogger(m.config.logLevel).child({ worker: m.slot });
-        proxy = new ProxyServer({ ...m.config, routes: m.state.routes }, logger, { revision: m.revision });
+        // the primary runs the active health checks for every worker and sends their results
+        proxy = new ProxyServer({ ...m.config, routes: m.state.routes }, logger, { revision: m.revision, activeChecks: false });
         applyCertificates(proxy, m.state);
+        proxy.applyHealth(m.state.health ?? []);
         metrics = hooks.onProxy?.(proxy, m.slot);
         await proxy.listen();
         return { revision: proxy.revision, listeners: proxy.listeners() } satisfies ReadyReply;
@@ -88,7 +91,11 @@ export function runWorker(hooks: WorkerHooks = {}): void {
         return {
           pid: process.pid, revision: proxy?.revision ?? 0, uptimeS: Math.round((Date.now() - startedAt) / 100) / 10,
           connections: proxy?.stats().clientConnections ?? 0,
+          upstreams: proxy?.upstreamHealth(),
         } satisfies WorkerStatusReply;
+      case 'portico:health':
+        proxy?.applyHealth(m.reports);
+        return {};
       case 'portico:stats':
         return proxy?.stats() ?? { clientConnections: 0, pools: [] };
       case 'portico:metrics':

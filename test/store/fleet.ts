@@ -24,9 +24,9 @@ export function etcdStore(endpoint: string, prefix: string, extra: Partial<EtcdS
   return { type: 'etcd', endpoints: [endpoint], prefix, timeoutMs: 1000, ...extra };
 }
 
-export async function startInstance(store: EtcdStoreConfig): Promise<Instance> {
-  const config = makeConfig({ store });
-  const source = await EtcdRouteStore.open(store, silent);
+export async function startInstance(store: EtcdStoreConfig, historyKeep?: number): Promise<Instance> {
+  const config = makeConfig({ store, ...(historyKeep !== undefined ? { history: { keep: historyKeep } } : {}) });
+  const source = await EtcdRouteStore.open(store, silent, config.history.keep);
   const proxy = new ProxyServer({ ...config, routes: source.initial.routes }, silent);
   const dataPlane = new InProcessDataPlane(proxy);
   source.attach(dataPlane);
