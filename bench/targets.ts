@@ -9,7 +9,8 @@ import { spawnTracked, waitForPort, type Tracked } from './procs.js';
 import { freePort } from './ports.js';
 
 /** tls: a reverse proxy that terminates TLS (same certificate for every target). */
-export type Role = 'reverse' | 'forward' | 'tunnel' | 'tls';
+/** tls: HTTPS with ALPN http/1.1 (wrk); h2: HTTPS with ALPN h2 (h2load, bench/h2.ts). */
+export type Role = 'reverse' | 'forward' | 'tunnel' | 'tls' | 'h2';
 
 export interface TargetContext {
   /** Repository root (where package.json is). */
@@ -183,7 +184,7 @@ function porticoTarget(workers = 1, sched?: 'rr' | 'none', ref = false): TargetD
       : workers === 1
       ? 'the portico command (package.json bin, with its shebang node flags), --admin off (or on for workload f), --log-level silent; for forward/CONNECT --forward with a config allowing the loopback origin and its port'
       : `portico --workers ${workers} (a primary and ${workers} worker processes${sched ? `, NODE_CLUSTER_SCHED_POLICY=${sched}` : ''}); CPU and RSS of all of them`,
-    roles: ['reverse', 'forward', 'tunnel', 'tls'],
+    roles: ['reverse', 'forward', 'tunnel', 'tls', 'h2'],
     check: (ctx) => (existsSync(porticoEntry(rootOf(ctx))) ? undefined : `${porticoEntry(rootOf(ctx))} is missing (run npm run build${ref ? ' there, and set PORTICO_REF_ROOT' : ''})`),
     version: (ctx) => {
       try {
@@ -197,7 +198,8 @@ function porticoTarget(workers = 1, sched?: 'rr' | 'none', ref = false): TargetD
       const port = await freePort();
       // Run the bin as its shebang would (e.g. `#!/usr/bin/env -S node --max-semi-space-size=2`).
       const entry = porticoEntry(rootOf(ctx));
-      const listen = role === 'tls'
+      // a TLS listener offers h2 and http/1.1 by default (docs/http2.md): role h2 is the same listener
+      const listen = role === 'tls' || role === 'h2'
         ? ['--listen', 'off', '--tls-listen', `127.0.0.1:${port}`, '--tls-cert', tlsFiles(ctx).cert, '--tls-key', tlsFiles(ctx).key]
         : ['--listen', `127.0.0.1:${port}`];
       const profile = ctx.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', dirname(ctx.cpuProfile), '--cpu-prof-name', basename(ctx.cpuProfile)] : [];
@@ -283,8 +285,8 @@ export const tcpPipe = nodePeer(
 
 export const nginx: TargetDef = {
   name: 'nginx',
-  describe: 'one process (master_process off, 1 worker), upstream keepalive, proxy_buffering and proxy_request_buffering off; tls: ssl on the listener (TLS 1.2/1.3, default ciphers, no session cache)',
-  roles: ['reverse', 'tls'],
+  describe: 'one process (master_process off, 1 worker), upstream keepalive, proxy_buffering and proxy_request_buffering off; tls: ssl on the listener (TLS 1.2/1.3, default ciphers, no session cache); h2: the same with http2 (listen ... ssl http2, nginx 1.22)',
+  roles: ['reverse', 'tls', 'h2'],
   check: () => (hasCommand('nginx') ? undefined : 'nginx not installed (apt-get install -y nginx-light)'),
   version: () => firstLine('nginx', ['-v']).replace(/^nginx version:\s*/, ''),
   async start(ctx, role) {
@@ -300,8 +302,8 @@ export const nginx: TargetDef = {
     keepalive_timeout 60s;
   }
   server {
-    listen 127.0.0.1:${port}${role === 'tls' ? ' ssl' : ''} backlog=4096;
-${role === 'tls' ? `    ssl_certificate ${tlsFiles(ctx).cert};\n    ssl_certificate_key ${tlsFiles(ctx).key};\n    ssl_protocols TLSv1.2 TLSv1.3;\n` : ''}    location / {
+    listen 127.0.0.1:${port}${role === 'tls' ? ' ssl' : role === 'h2' ? ' ssl http2' : ''} backlog=4096;
+${role === 'tls' || role === 'h2' ? `    ssl_certificate ${tlsFiles(ctx).cert};\n    ssl_certificate_key ${tlsFiles(ctx).key};\n    ssl_protocols TLSv1.2 TLSv1.3;\n` : ''}    location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -355,8 +357,8 @@ export function haproxyHead(fdLimit: number): string {
 
 export const haproxy: TargetDef = {
   name: 'haproxy',
-  describe: 'foreground, nbthread 1, mode http, http-reuse always, maxconn (fd limit - 64) / 2; tls: bind ... ssl crt, alpn http/1.1, TLS 1.2+',
-  roles: ['reverse', 'tls'],
+  describe: 'foreground, nbthread 1, mode http, http-reuse always, maxconn (fd limit - 64) / 2; tls: bind ... ssl crt, alpn http/1.1, TLS 1.2+; h2: alpn h2,http/1.1',
+  roles: ['reverse', 'tls', 'h2'],
   check: () => (hasCommand('haproxy') ? undefined : 'haproxy not installed (apt-get install -y haproxy)'),
   version: () => firstLine('haproxy', ['-v']).replace(/ - https?:.*$/, ''),
   async start(ctx, role) {
@@ -371,7 +373,7 @@ export const haproxy: TargetDef = {
   timeout http-keep-alive 65s
   option http-keep-alive
 frontend fe
-  bind 127.0.0.1:${port}${role === 'tls' ? ` ssl crt ${tlsFiles(ctx).combined} alpn http/1.1 ssl-min-ver TLSv1.2` : ''}
+  bind 127.0.0.1:${port}${role === 'tls' || role === 'h2' ? ` ssl crt ${tlsFiles(ctx).combined} alpn ${role === 'h2' ? 'h2,http/1.1' : 'http/1.1'} ssl-min-ver TLSv1.2` : ''}
   default_backend be
 backend be
   http-reuse always
