@@ -33,7 +33,7 @@ export interface LoadOptions {
   connections: number;
   /** Requests per second over all connections. */
   rate: number;
-  /** One request in this many is a POST (0: none). */
+  /** One request in this many (on average, chosen at random) is a POST (0: none). */
   postEvery: number;
   /** Unique per run: POST ids are `${idPrefix}-${n}`. */
   idPrefix: string;
@@ -107,7 +107,9 @@ export class SteadyLoad {
   async #one(): Promise<void> {
     const phase = this.#current;
     const n = this.#seq++;
-    const post = this.opts.postEvery > 0 && n % this.opts.postEvery === this.opts.postEvery - 1;
+    // At random, not every Nth: the requests arrive in a steady order, and every Nth would fall into
+    // step with a round robin (with two upstreams and N = 10, every POST would go to the same one).
+    const post = this.opts.postEvery > 0 && Math.random() * this.opts.postEvery < 1;
     phase.requests++;
     if (post) phase.posts++;
     else phase.gets++;

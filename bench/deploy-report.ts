@@ -261,7 +261,7 @@ export function markdown(results: DeployResults): string {
       `A deploy restarts every upstream in turn: stopped (SIGKILL, or SIGTERM: stop accepting, close idle keep-alive connections, ` +
         `answer the requests in progress with Connection: close, exit), down ${o.downSec} s, started again on the same port, then ${o.settleSec} s ` +
         `before the next upstream. ${o.deploys} deploy(s) per case, each figure one deploy ("a / b"); GET failures first, POST failures in parentheses. ` +
-        `1 request in ${o.postEvery} is a POST without Idempotency-Key carrying a unique id that the origins record: an id recorded twice is a POST that reached an origin twice.`,
+        `1 request in ${o.postEvery} (at random) is a POST without Idempotency-Key carrying a unique id that the origins record: an id recorded twice is a POST that reached an origin twice.`,
       '',
       ...deploySummaryTable(results),
       '',

@@ -56,7 +56,7 @@ const USAGE = `Usage: npm run bench:deploy -- [options]
   --settle S         seconds between an upstream being back and the next one stopping (default 3; smoke 1)
   --rate N           requests per second in all (default 2000; smoke 300)
   --connections N    client keep-alive connections (default 16)
-  --post-every N     one request in N is a POST without Idempotency-Key (default 10; 0: none)
+  --post-every N     one request in N (at random) is a POST without Idempotency-Key (default 10; 0: none)
   --outage-seconds S how long every upstream answers 503 (default 20: the retry budget's 10 s window
                      and as long again; smoke 2)
   --seconds S        measured seconds of the slow scenario (default 10; smoke 2)
