@@ -107,9 +107,11 @@ function unary(c: EchoClient, req: Msg, o: grpc.CallOptions = {}): Promise<Outco
     const md = new grpc.Metadata();
     md.set('x-client', 'c1');
     const out: Outcome = { code: -1, details: '', metadata: {}, trailers: {}, value: undefined };
-    const call = c.Unary(req, md, o, (e, r) => { out.value = e ? undefined : r; });
+    let pending = 2; // the callback and the status
+    const done = () => { if (--pending === 0) setTimeout(() => resolve(out), 10); };
+    const call = c.Unary(req, md, o, (e, r) => { out.value = e ? undefined : r; done(); });
     call.on('metadata', (m) => { out.metadata = mdMap(m); });
-    call.on('status', (s) => { out.code = s.code; out.details = s.details; out.trailers = mdMap(s.metadata); setImmediate(() => resolve(out)); });
+    call.on('status', (s) => { out.code = s.code; out.details = s.details; out.trailers = mdMap(s.metadata); done(); });
   });
 }
 
@@ -130,7 +132,7 @@ describe('gRPC through Portico', () => {
     expect(direct.code).toBe(grpc.status.OK);
     expect(direct.value).toEqual({ text: 'echo hi c1', n: 2 });
     expect(direct.trailers).toMatchObject({ 'x-trailer': 't', 'x-bin-bin': '010203' });
-    expect(proxied).toEqual(direct);
+    expect(proxied, JSON.stringify({ direct, proxied })).toEqual(direct);
   });
 
   it('an error status: code, details and trailing metadata identical to a direct call', async () => {
@@ -139,7 +141,7 @@ describe('gRPC through Portico', () => {
     expect(direct.code).toBe(grpc.status.NOT_FOUND);
     expect(direct.details).toBe('no such thing');
     expect(direct.trailers).toMatchObject({ 'x-err': 'e' });
-    expect(proxied).toEqual(direct);
+    expect(proxied, JSON.stringify({ direct, proxied })).toEqual(direct);
   });
 
   it('server streaming, client streaming and bidirectional calls', async () => {
