@@ -2,7 +2,7 @@
 // the server encrypts the session state into a ticket the client keeps and presents on its next
 // connection, which then skips the certificate, its signature and the key exchange's verification
 // (a resumed handshake). The ticket keys decide who can resume: keys shared by every worker and,
-// with an etcd store, by the fleet (admin/tls/ticket-key-sources.ts) let a client resume on any
+// with an etcd store, by the fleet (admin/tls/ticket-key-rotation.ts, admin/stores/etcd-ticket-keys.ts) let a client resume on any
 // process behind the address; keys rotated (the newest encrypts, the one before still decrypts
 // for one more period) bound how long a stolen key exposes past sessions.
 //
