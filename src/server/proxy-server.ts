@@ -29,6 +29,7 @@ import type { CertificateStore } from '../tls/certificate-store.js';
 import { AcmeChallengeAnswers, type AcmeChallengeSet } from '../acme/challenge-answers.js';
 import { readCaBundle } from '../tls/pem.js';
 import { systemClock, type Clock } from '../clock.js';
+import { IdleList } from '../net/idle-list.js';
 import { HealthChecker } from '../health/health-checker.js';
 import { healthStatus, type UpstreamHealthStatus } from '../health/health-status.js';
 import type { HealthReport } from '../upstream/origin-health.js';
@@ -55,6 +56,10 @@ export interface ProxyServerOptions {
    *  the primary probes once for all of them and sends the results (applyHealth). */
   activeChecks?: boolean;
 }
+
+/** A socket's 'error' listener before (or beside) its connection's: 'close' follows and is
+ *  handled there. One function for every socket, so accepting allocates no closure for it. */
+function ignoreSocketError(): void {}
 
 export class ProxyServer {
   readonly config: Config;
@@ -135,6 +140,7 @@ export class ProxyServer {
       observers: this.#observers,
       nextRequestId: () => this.#idPrefix + (++this.#requestCounter).toString(36),
       clock,
+      idle: new IdleList(clock, config.timeouts.idleMs),
       forward: config.forwardProxy.enabled ? createForwardHandler({ config, logger, clock }) : undefined,
       acmeChallenges: config.acme ? this.#acmeChallenges : undefined,
     };
@@ -323,7 +329,7 @@ export class ProxyServer {
       socket.destroy();
       return;
     }
-    socket.on('error', () => {});
+    socket.on('error', ignoreSocketError);
     // until its first bytes arrive, a shutdown closes it (it has sent no request yet)
     const undecided: ClientConnection = { socket, shutdown: () => socket.destroy() };
     this.#connections.add(undecided);
@@ -353,7 +359,7 @@ export class ProxyServer {
       socket.destroy();
       return;
     }
-    socket.on('error', () => {});
+    socket.on('error', ignoreSocketError);
     this.#connections.add(new Http2Connection(socket, this.#ctx, dispatcher, this.#closed));
   }
 
@@ -362,7 +368,7 @@ export class ProxyServer {
       socket.destroy();
       return;
     }
-    socket.on('error', () => {}); // per-socket errors are handled by the connection's close path
+    socket.on('error', ignoreSocketError); // per-socket errors are handled by the connection's close path
     let connection: Http1Connection;
     try {
       connection = new Http1Connection(socket, this.#ctx, dispatcher, this.#closed);
@@ -399,6 +405,7 @@ export class ProxyServer {
         });
       }
       for (const c of this.#connections) c.socket.destroy();
+      this.#ctx.idle.close();
       this.#pools.closeAll();
       this.#h2Pools.closeAll();
       await closed;
