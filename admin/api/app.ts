@@ -19,7 +19,7 @@ import { upstreamsPlugin } from './upstreams-api.js';
 import { tlsPlugin } from './tls-api.js';
 import { healthPlugin } from './health-api.js';
 import { AdminMetrics, metricsPlugin } from './metrics-api.js';
-import { docsPlugin, registerOpenApi } from './docs-api.js';
+import { docsPlugin, recordRoutes } from './docs-api.js';
 import { revisionsPlugin } from './revisions-api.js';
 import { changesPlugin } from './changes-api.js';
 import { packageVersion } from '../../src/package-root.js';
@@ -54,7 +54,8 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
   const tls = settings.tls ? loadAdminTls(settings.tls) : undefined;
   const app = Fastify({
     ...(tls ? { https: tls.serverOptions } : {}),
-    loggerInstance: ctx.logger.child({ component: 'admin' }) as unknown as FastifyBaseLogger,
+    // at level silent Fastify gets no logger: given one, it loads pino for its serializers (issue 23)
+    ...(ctx.logger.level === 'silent' ? {} : { loggerInstance: ctx.logger.child({ component: 'admin' }) as unknown as FastifyBaseLogger }),
     // mutations are logged by the onResponse hook below (path only, never the query string);
     // reads (probes, scrapes) are not
     logController: new LogController({ disableRequestLogging: true }),
@@ -109,7 +110,7 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
 
   app.register(async (root) => {
     await store.open();
-    await registerOpenApi(root, adminVersion());
+    const routes = recordRoutes(root);
     await root.register(healthPlugin, { plane: ctx.dataPlane });
     await root.register(metricsPlugin, { metrics });
     await root.register(statusPlugin, { prefix: '/v1', plane: ctx.dataPlane, store });
@@ -119,7 +120,7 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
     await root.register(tlsPlugin, { prefix: '/v1', plane: ctx.dataPlane, acme: ctx.acme });
     await root.register(revisionsPlugin, { prefix: '/v1', store });
     await root.register(changesPlugin, { prefix: '/v1', store, heartbeatMs: ctx.config.history.heartbeatMs, maxSubscribers: ctx.config.history.maxSubscribers });
-    await root.register(docsPlugin);
+    await root.register(docsPlugin(routes, adminVersion()));
   });
   return app;
 }
