@@ -28,8 +28,6 @@ function guardOf(query: GuardQuery): GuardRequest | undefined {
   if (!(windowMs >= MIN_GUARD_MS && windowMs <= MAX_GUARD_MS)) {
     throw new AdminProblem(400, 'schema', `querystring: guard must be between 1s and 1h (got ${JSON.stringify(query.guard)})`, { in: 'querystring', pointer: '/guard' });
   }
-  // TEMPORARY (issue 22): the guard keeper lands next; until then a guard is refused, never ignored
-  throw new AdminProblem(501, 'bad-request', 'guarded changes are not available in this build yet', { in: 'querystring', pointer: '/guard' });
   return {
     windowMs,
     maxErrorRate: query.guardMaxErrorRate ?? GUARD_DEFAULTS.maxErrorRate,
