@@ -32,6 +32,7 @@ import { FailedAuthBudget } from './failed-auth-budget.js';
 import { guardHeader } from './change-meta.js';
 import { GuardKeeper } from '../guard/guard-keeper.js';
 import { GuardedStore } from '../guard/guarded-store.js';
+import { EtcdGuardBoard } from '../guard/etcd-guard-board.js';
 import { RouteTotals } from '../guard/route-counts.js';
 import { INSTANCE } from '../history/revision-log.js';
 
@@ -84,7 +85,8 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
   const inner: RouteStore = (ctx.routeSource as unknown as RouteStore | undefined) ?? new AdminStore(ctx.dataPlane, ctx.configPath, ctx.logger.child({ component: 'admin' }), undefined, ctx.config.history.keep);
   // guarded changes (?guard=30s): judged here, once (admin/guard/)
   const totals = new RouteTotals();
-  const board = inner.guardBoard?.({ instance: INSTANCE, totals, logger: ctx.logger.child({ component: 'guard' }) });
+  const shared = inner.shared?.();
+  const board = shared && new EtcdGuardBoard({ ...shared, instance: INSTANCE, totals, plane: ctx.dataPlane, logger: ctx.logger.child({ component: 'guard' }) });
   const guards = new GuardKeeper({ store: inner, plane: ctx.dataPlane, logger: ctx.logger, instance: INSTANCE, totals, board });
   const store: RouteStore = new GuardedStore(inner, guards);
   app.addHook('onSend', guardHeader);

@@ -12,12 +12,14 @@ import type { Logger } from 'pino';
 import type { DataPlane } from '../../src/contract/data-plane.js';
 import type { GuardBoard, GuardNotice } from './guard-board.js';
 import type { GuardView } from './guard-keeper.js';
-import { minus, type Counts, type RouteTotals } from './route-counts.js';
+import { minus, type Counts, type Mark, type RouteTotals } from './route-counts.js';
 
 /** How often an instance publishes its counts for a guard it does not judge. */
 export const REPORT_MS = 1_000;
 /** The judge's lease: how long a guard outlives its judge. */
 export const LEASE_TTL_S = 10;
+/** Tables whose start is remembered (a guard is announced right after its table runs). */
+const MARKS_KEPT = 16;
 
 interface Announced { view: GuardView; lease: string }
 
@@ -47,6 +49,8 @@ export class EtcdGuardBoard implements GuardBoard {
   readonly #counts: string;
   /** Guards this instance judges: their leases. */
   readonly #leases = new Map<number, Lease>();
+  /** Every route's totals when each recent table began to run here (by revision). */
+  readonly #marks = new Map<number, Mark>();
   /** Guards other instances judge, that this one reports on. */
   readonly #reporting = new Map<number, Reporting>();
   #watcher: Watcher | undefined;
@@ -58,8 +62,17 @@ export class EtcdGuardBoard implements GuardBoard {
     this.#counts = `${o.prefix}guard/counts/`;
   }
 
+  /** Marks the totals as each table begins to run (a guarded revision's counts start there). */
+  #follow(): void {
+    this.#o.plane.routes.onReplace((next) => {
+      this.#marks.set(next.revision, this.#o.totals.mark());
+      for (const rev of this.#marks.keys()) if (this.#marks.size > MARKS_KEPT) this.#marks.delete(rev);
+    });
+  }
+
   /** Follows the announced guards (those in progress already, then every change). */
   async start(): Promise<void> {
+    this.#follow();
     const watcher = await this.#o.client.watch().prefix(this.#active).create();
     if (this.#closed) {
       await watcher.cancel();
@@ -133,8 +146,9 @@ export class EtcdGuardBoard implements GuardBoard {
     if (r.start === undefined) {
       // counted from when this instance runs the guarded revision (or a newer one)
       if (this.#o.plane.routes.current.revision < rev) return;
-      r.start = this.#o.totals.total(view.routes);
-      r.before = this.#o.totals.recent(view.routes, view.windowMs);
+      const mark = this.#marks.get(rev) ?? this.#o.totals.mark();
+      r.start = this.#o.totals.totalAt(mark, view.routes);
+      r.before = this.#o.totals.recent(view.routes, view.windowMs, mark);
     }
     const notice: GuardNotice = { instance: this.#o.instance, before: r.before!, after: minus(this.#o.totals.total(view.routes), r.start), at: new Date().toISOString() };
     r.busy = true;

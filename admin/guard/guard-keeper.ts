@@ -22,7 +22,7 @@ import type { RouteStore } from '../stores/route-store.js';
 import { sameRoutes, type GuardRequest, type LogEvent, type RevisionRecord } from '../history/revision-log.js';
 import { sameSpec, undoDiff } from '../history/route-diff.js';
 import { keep } from '../stores/file-store.js';
-import { RouteCounter, RouteTotals, WORKER_PUSH_MS, minus, plus, rate, type Counts } from './route-counts.js';
+import { RouteCounter, RouteTotals, WORKER_PUSH_MS, minus, plus, rate, type Counts, type Mark } from './route-counts.js';
 import type { GuardBoard, GuardNotice } from './guard-board.js';
 
 /** How often a guard in progress is judged. */
@@ -120,7 +120,9 @@ export class GuardKeeper {
     } else if (plane.proxy) {
       const counter = new RouteCounter();
       this.#stops.push(plane.proxy.addObserver(counter.observer));
-      const drain = setInterval(() => this.totals.add(counter.drain()), WORKER_PUSH_MS);
+      this.totals.pullFrom(counter);
+      // the snapshots of the past are taken as counts are added: keep adding
+      const drain = setInterval(() => this.totals.add([]), WORKER_PUSH_MS);
       drain.unref();
       this.#stops.push(() => clearInterval(drain));
     }
@@ -128,11 +130,17 @@ export class GuardKeeper {
     this.#stops.push(opts.store.history.on((e) => this.#onHistory(e)));
   }
 
+  /** Every route's totals just before a guarded change is made (its baseline ends there). */
+  mark(): Mark {
+    return this.totals.mark();
+  }
+
   /**
-   * Starts guarding an applied change. Returns what X-Portico-Guard answers: the guard, or why
-   * there is none (a change that only removed routes leaves nothing to watch).
+   * Starts guarding an applied change (`mark`: taken before it was applied). Returns what
+   * X-Portico-Guard answers: the guard, or why there is none (a change that only removed routes
+   * leaves nothing to watch).
    */
-  start(record: RevisionRecord, request: GuardRequest): string {
+  start(record: RevisionRecord, request: GuardRequest, mark: Mark): string {
     const routes = guardedRoutes(record);
     if (routes.length === 0) {
       this.#logger.info({ revision: record.revision }, 'guard: the change only removed routes; nothing to watch');
@@ -143,10 +151,10 @@ export class GuardKeeper {
       revision: record.revision, routes, state: 'watching',
       since: new Date(now).toISOString(), until: new Date(now + request.windowMs).toISOString(),
       windowMs: request.windowMs, maxErrorRate: request.maxErrorRate, minRequests: request.minRequests,
-      before: this.totals.recent(routes, request.windowMs), after: { requests: 0, errors: 0 },
+      before: this.totals.recent(routes, request.windowMs, mark), after: { requests: 0, errors: 0 },
       judge: this.#instance,
     };
-    const guard: Guard = { view, record, start: this.totals.total(routes), untilMs: now + request.windowMs, judging: false, done: false };
+    const guard: Guard = { view, record, start: this.totals.totalAt(mark, routes), untilMs: now + request.windowMs, judging: false, done: false };
     this.#guards.set(record.revision, guard);
     this.#board?.announce(view).catch((e: Error) => this.#logger.warn({ revision: record.revision, err: e.message }, 'guard: cannot tell the fleet; judging on this instance\'s counts'));
     this.#logger.info({ revision: record.revision, routes, until: view.until, maxErrorRate: view.maxErrorRate, minRequests: view.minRequests, before: view.before }, 'guard: watching the change');
@@ -226,6 +234,7 @@ export class GuardKeeper {
       }, false, { source: { kind: 'guard', guarded: revision, reason }, message: `guard: rolled back revision ${revision}` });
       g.done = false;
       this.#logger.warn({ revision, rollback: outcome.revision, routes: g.view.routes, before, after }, `guard: rolled back revision ${revision}: ${reason}`);
+      this.#logger.flush(); // rare and important: not left in the log's buffer
       this.#end(g, 'rolled-back', reason, outcome.changed ? outcome.revision : undefined);
     } catch (e) {
       g.done = false;

@@ -35,11 +35,13 @@ export class GuardedStore implements RouteStore {
   }
 
   async change(plan: (current: Snapshot) => ChangePlan, dryRun: boolean, meta?: ChangeMeta): Promise<ChangeOutcome> {
+    // the baseline ends and the guard's counts start before the change runs
+    const mark = meta?.guard && !dryRun ? this.#keeper.mark() : undefined;
     const outcome = await this.#inner.change(plan, dryRun, meta);
-    if (meta?.guard && !outcome.dryRun) {
+    if (meta?.guard && mark && !outcome.dryRun) {
       if (!outcome.changed) meta.guardStarted = 'none; reason="nothing changed"';
       else if (!outcome.record) meta.guardStarted = 'none; reason="the change is not in the history"';
-      else meta.guardStarted = this.#keeper.start(outcome.record, meta.guard);
+      else meta.guardStarted = this.#keeper.start(outcome.record, meta.guard, mark);
     }
     return outcome;
   }

@@ -67,15 +67,28 @@ export class RouteCounter {
   }
 }
 
+/** Every route's totals at one moment (taken just before a change is applied). */
+export interface Mark {
+  at: number;
+  totals: ReadonlyMap<string, Counts>;
+}
+
 /** The running totals of every route, with their past (one snapshot every SNAPSHOT_MS). */
 export class RouteTotals {
   readonly #totals = new Map<string, Counts>();
+  /** One process: the counter whose counts are pulled in before every read. */
+  #source: RouteCounter | undefined;
   /** Oldest first; taken when counts arrive, so an idle proxy keeps none it does not need. */
   readonly #past: Array<{ at: number; totals: Map<string, Counts> }> = [];
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
+  }
+
+  /** One process: counts come from `counter` (pulled before every read, and by `add([])`). */
+  pullFrom(counter: RouteCounter): void {
+    this.#source = counter;
   }
 
   add(deltas: Iterable<RouteCountDelta>): void {
@@ -93,28 +106,50 @@ export class RouteTotals {
 
   /** The routes' totals together, now. */
   total(routes: readonly string[]): Counts {
+    this.#pull();
     return sum(this.#totals, routes);
   }
 
+  /** Every route's totals now. */
+  mark(): Mark {
+    this.#pull();
+    return { at: this.#now(), totals: copyOf(this.#totals) };
+  }
+
+  /** The routes' totals together at `mark`. */
+  totalAt(mark: Mark, routes: readonly string[]): Counts {
+    return sum(mark.totals, routes);
+  }
+
   /**
-   * The routes' counts over the `windowMs` before now (at most MAX_BASELINE_MS, and only as far
-   * back as the snapshots go: a process that just started has a short past).
+   * The routes' counts over the `windowMs` before `mark` (default now; at most MAX_BASELINE_MS,
+   * and only as far back as the snapshots go: a process that just started has a short past).
    */
-  recent(routes: readonly string[], windowMs: number): Counts {
-    const since = this.#now() - Math.min(windowMs, MAX_BASELINE_MS);
-    const then = this.#past.find((s) => s.at >= since) ?? this.#past[this.#past.length - 1];
-    return minus(this.total(routes), then ? sum(then.totals, routes) : ZERO);
+  recent(routes: readonly string[], windowMs: number, mark: Mark = this.mark()): Counts {
+    const since = mark.at - Math.min(windowMs, MAX_BASELINE_MS);
+    // the oldest snapshot within the span, else the newest before it
+    let then = this.#past.find((s) => s.at >= since && s.at <= mark.at);
+    for (let i = this.#past.length - 1; !then && i >= 0; i--) if (this.#past[i].at <= mark.at) then = this.#past[i];
+    return minus(sum(mark.totals, routes), then ? sum(then.totals, routes) : ZERO);
+  }
+
+  #pull(): void {
+    if (this.#source) this.add(this.#source.drain());
   }
 
   #remember(): void {
     const now = this.#now();
     const last = this.#past[this.#past.length - 1];
     if (last && now - last.at < SNAPSHOT_MS) return;
-    const copy = new Map<string, Counts>();
-    for (const [route, c] of this.#totals) copy.set(route, { ...c });
-    this.#past.push({ at: now, totals: copy });
+    this.#past.push({ at: now, totals: copyOf(this.#totals) });
     if (this.#past.length > SNAPSHOTS_KEPT) this.#past.shift();
   }
+}
+
+function copyOf(totals: ReadonlyMap<string, Counts>): Map<string, Counts> {
+  const copy = new Map<string, Counts>();
+  for (const [route, c] of totals) copy.set(route, { ...c });
+  return copy;
 }
 
 function sum(totals: ReadonlyMap<string, Counts>, routes: readonly string[]): Counts {

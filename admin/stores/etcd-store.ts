@@ -31,9 +31,6 @@ import { writeFileAtomic } from './atomic-file.js';
 import { RouteKeys, applyEvents, connectEtcd, loadRoutes, specsOf, writeRoutes, type StoredRoutes } from './etcd-routes.js';
 import { ANONYMOUS_CHANGE, SerialQueue, prepareChange, snapshotOf, type ChangeMeta, type ChangeOutcome, type ChangePlan, type ChangeResult, type RouteStore, type Snapshot, type StoreStatus } from './route-store.js';
 import { EtcdHistory, type NextRevision } from './history-etcd.js';
-import { EtcdGuardBoard } from '../guard/etcd-guard-board.js';
-import type { GuardBoard } from '../guard/guard-board.js';
-import type { RouteTotals } from '../guard/route-counts.js';
 import { recordOf, sameRoutes, withInstance, type RevisionLog, type RevisionRecord } from '../history/revision-log.js';
 
 /** Every etcd call of an admin write ends by this long after the request arrived (and each one
@@ -168,9 +165,8 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
     return this.#history.log;
   }
 
-  guardBoard(o: { instance: string; totals: RouteTotals; logger: Logger }): GuardBoard {
-    const routes = () => this.#plane!.routes;
-    return new EtcdGuardBoard({ client: this.#client, prefix: this.#keys.prefix, plane: { get routes() { return routes(); } }, ...o });
+  shared(): { client: Etcd3; prefix: string } {
+    return { client: this.#client, prefix: this.#keys.prefix };
   }
 
   /** The history was read with the routes, before the proxy started. */

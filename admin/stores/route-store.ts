@@ -9,10 +9,8 @@ import type { DataPlane } from '../../src/contract/data-plane.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
 import { ProxyError } from '../../src/errors.js';
 import { AdminProblem } from '../protocol/problem.js';
-import type { Logger } from 'pino';
+import type { Etcd3 } from 'etcd3';
 import type { ChangeMeta, RevisionLog, RevisionRecord } from '../history/revision-log.js';
-import type { GuardBoard } from '../guard/guard-board.js';
-import type { RouteTotals } from '../guard/route-counts.js';
 export type { ChangeMeta } from '../history/revision-log.js';
 
 export interface Snapshot {
@@ -66,8 +64,9 @@ export interface RouteStore {
   /** Brings the history in step with the running routes before the admin API serves (the file
    *  store records a config file edited while Portico did not run). */
   open(): Promise<void>;
-  /** A shared store (etcd): where the fleet's instances meet about guarded changes. */
-  guardBoard?(o: { instance: string; totals: RouteTotals; logger: Logger }): GuardBoard;
+  /** A store shared by a fleet (etcd): its client and key prefix (with its trailing slash), where
+   *  the instances also meet about guarded changes (admin/guard/etcd-guard-board.ts). */
+  shared?(): { client: Etcd3; prefix: string };
 }
 
 /** The meta of a change made without one. */
