@@ -24,6 +24,7 @@ import { createForwardHandler } from '../forward/forward-proxy.js';
 import { planListeners, type ListenerPlan } from './listener-plan.js';
 import { createTlsServer } from '../tls/tls-listener.js';
 import { CertificateWatcher } from '../tls/certificate-watcher.js';
+import { TicketKeyRing, type TicketKeySet } from '../tls/ticket-keys.js';
 import type { CertificateStore } from '../tls/certificate-store.js';
 import { AcmeChallengeAnswers, type AcmeChallengeSet } from '../acme/challenge-answers.js';
 import { readCaBundle } from '../tls/pem.js';
@@ -81,6 +82,9 @@ export class ProxyServer {
   #checker: HealthChecker | undefined;
   /** The ACME validations this process answers (HTTP-01 tokens, TLS-ALPN-01 certificates). */
   readonly #acmeChallenges = new AcmeChallengeAnswers();
+  /** The session ticket keys of every TLS listener (sessionTickets.enabled): this process's own
+   *  until the control plane sets the shared ones (setTicketKeys). */
+  readonly #ticketKeys: TicketKeyRing | undefined;
   readonly #ctx: ProxyContext;
   #ready = false;
   #closing: Promise<void> | undefined;
@@ -97,6 +101,7 @@ export class ProxyServer {
     const caBundle = config.upstream.caFile ? readCaBundle(config.upstream.caFile, '/upstream/caFile') : undefined;
     this.#caBundle = caBundle;
     this.#activeChecks = options.activeChecks ?? true;
+    this.#ticketKeys = config.sessionTickets.enabled ? new TicketKeyRing() : undefined;
     const l = config.limits;
     const requestLimits: HeadLimits = { maxLine: l.maxLineBytes, maxFields: l.maxHeaderFields, maxHead: l.maxHeadBytes };
     const c = codec();
@@ -171,6 +176,16 @@ export class ProxyServer {
 
   acmeChallenges(): AcmeChallengeSet {
     return this.#acmeChallenges.current();
+  }
+
+  /** Replaces the session ticket keys of every TLS listener (new tickets use the first key;
+   *  tickets under any of them resume). Nothing when tickets are off. */
+  setTicketKeys(set: TicketKeySet): void {
+    this.#ticketKeys?.set(set);
+  }
+
+  ticketKeys(): TicketKeySet | undefined {
+    return this.#ticketKeys?.current();
   }
 
   /** TLS listeners with their stores, in configuration order. */
@@ -250,7 +265,7 @@ export class ProxyServer {
       const protocols = plan.protocols;
       const answerTlsAlpn01 = t?.acme && this.config.acme?.challenges.includes('tls-alpn-01') ? (name: string) => this.#acmeChallenges.tlsAlpn01Context(name) : undefined;
       const server = t
-        ? createTlsServer(t.store, { id: plan.id, handshakeTimeoutMs: t.handshakeTimeoutMs, logger: this.logger, alpnProtocols: protocols, answerTlsAlpn01 }, (socket: tls.TLSSocket) => this.#acceptTls(socket, dispatcher, protocols))
+        ? createTlsServer(t.store, { id: plan.id, handshakeTimeoutMs: t.handshakeTimeoutMs, logger: this.logger, alpnProtocols: protocols, answerTlsAlpn01, sessionTickets: this.#ticketKeys ?? false }, (socket: tls.TLSSocket) => this.#acceptTls(socket, dispatcher, protocols))
         : net.createServer({ allowHalfOpen: true, noDelay: true }, protocols.includes('h2c')
           ? (socket) => this.#acceptH2c(socket, dispatcher, protocols)
           : (socket) => this.#accept(socket, dispatcher));
