@@ -12,6 +12,7 @@ import { installAuth } from './auth.js';
 import { installProblemHandlers, pathOf } from '../protocol/problem.js';
 import { installBodyDepthLimit } from './body-depth.js';
 import { sharedSchemas, validatorCompiler } from '../protocol/schemas.js';
+import { compilersOnFirstUse } from '../protocol/compile-on-first-use.js';
 import { routesPlugin } from './routes-api.js';
 import { configPlugin } from './config-api.js';
 import { upstreamsPlugin } from './upstreams-api.js';
@@ -69,6 +70,9 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
     keepAliveTimeout: 5_000,
     return503OnClosing: true,
     exposeHeadRoutes: true,
+    // validators and serializers compiled when first used, not at start (issue 23); giving both
+    // compilers here also keeps Fastify from loading its default ones (Ajv, fast-json-stringify)
+    schemaController: compilersOnFirstUse(validatorCompiler),
   }) as unknown as FastifyInstance;
   if (tls) {
     const logger = ctx.logger.child({ component: 'admin' });
@@ -76,7 +80,6 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
     const watcher = tls.watchFiles ? new CertificateWatcher(tls.store, tls.watchIntervalMs, logger) : undefined;
     app.addHook('onClose', async () => watcher?.close());
   }
-  app.setValidatorCompiler(validatorCompiler);
   for (const s of sharedSchemas) app.addSchema(s);
   installProblemHandlers(app);
   installBodyDepthLimit(app);

@@ -20,6 +20,7 @@ import type { CertificateInfo, IssuedCertificates } from '../../src/tls/certific
 import { AcmeChallengeAnswers, emptyChallengeSet, type AcmeChallengeSet } from '../../src/acme/challenge-answers.js';
 import { CertificateWatcher } from '../../src/tls/certificate-watcher.js';
 import type { KeyPair } from '../../src/tls/pem.js';
+import type { TicketKeySet } from '../../src/tls/ticket-keys.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
 import { RouteTable, RouteTableHolder } from '../../src/routing/route-table.js';
 import { ProxyError, ERROR_CODES, type PorticoErrorCode } from '../../src/errors.js';
@@ -96,6 +97,8 @@ export class ClusterDataPlane implements DataPlane {
   readonly #tls: TlsListenerView[];
   /** The ACME validations every worker answers. */
   #acmeChallenges: AcmeChallengeSet = emptyChallengeSet();
+  /** The session ticket keys every worker uses (set before listen: workers start with them). */
+  #ticketKeys: TicketKeySet | undefined;
   /** Follow the certificate files for the workers (which do not). */
   readonly #watchers: CertificateWatcher[] = [];
   /** The broadcast of the last certificate change. */
@@ -209,8 +212,14 @@ export class ClusterDataPlane implements DataPlane {
     await this.#broadcast();
   }
 
+  async setTicketKeys(set: TicketKeySet): Promise<void> {
+    this.#ticketKeys = set;
+    // workers starting now get it after their init (messages reach a worker in order)
+    if (this.#members.size > 0) await this.#broadcast();
+  }
+
   #state() {
-    return stateOf(this.routes.current, this.#tls, this.#acmeChallenges);
+    return stateOf(this.routes.current, this.#tls, this.#acmeChallenges, this.#ticketKeys);
   }
 
   /** A probe result: the primary's own view (status), then every live worker's (not awaited:
