@@ -126,7 +126,7 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
 
   app.register(async (root) => {
     await store.open();
-    await board?.start().catch((e: Error) => ctx.logger.warn({ err: e.message }, 'guard: cannot follow the fleet\'s guards in etcd; guards of other instances get no counts from this one'));
+    board?.start().catch((e: Error) => ctx.logger.warn({ err: e.message }, 'guard: cannot follow the fleet\'s guards in etcd; guards of other instances get no counts from this one'));
     await registerOpenApi(root, adminVersion());
     await root.register(healthPlugin, { plane: ctx.dataPlane });
     await root.register(metricsPlugin, { metrics });

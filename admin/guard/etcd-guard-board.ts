@@ -70,17 +70,28 @@ export class EtcdGuardBoard implements GuardBoard {
     });
   }
 
-  /** Follows the announced guards (those in progress already, then every change). */
+  /** Follows the announced guards (those in progress already, then every change). The watch is
+   *  made without waiting for etcd (it connects, and reconnects, on its own: an instance that
+   *  starts while etcd is down serves its cached routes and must not wait here). */
   async start(): Promise<void> {
     this.#follow();
-    const watcher = await this.#o.client.watch().prefix(this.#active).create();
-    if (this.#closed) {
-      await watcher.cancel();
-      return;
-    }
+    await this.#watch();
+  }
+
+  async #watch(): Promise<void> {
+    if (this.#closed) return;
+    const watcher = this.#o.client.watch().prefix(this.#active).watcher();
     this.#watcher = watcher;
     watcher.on('put', (kv) => this.#onAnnounced(kv.value.toString('utf8')));
     watcher.on('delete', (kv) => this.#stopReporting(Number(kv.key.toString('utf8').slice(this.#active.length))));
+    // cancelled by etcd (the revision to resume from was compacted while it could not be reached):
+    // watch again from now and read what is announced
+    watcher.on('error', (err: Error) => {
+      if (this.#watcher !== watcher) return;
+      this.#o.logger.debug({ err: err.message }, 'guard: the watch of the fleet\'s guards was cancelled; watching again');
+      void watcher.cancel().catch(() => {});
+      setTimeout(() => void this.#watch().catch(() => {}), 500).unref();
+    });
     const existing = await this.#o.client.getAll().prefix(this.#active).strings();
     for (const text of Object.values(existing)) this.#onAnnounced(text);
   }
@@ -119,7 +130,9 @@ export class EtcdGuardBoard implements GuardBoard {
   async close(): Promise<void> {
     this.#closed = true;
     for (const rev of [...this.#reporting.keys()]) this.#stopReporting(rev);
-    await this.#watcher?.cancel().catch(() => {});
+    // not awaited: with etcd unreachable a cancel waits for it (the client is closed by the store)
+    void this.#watcher?.cancel().catch(() => {});
+    // unary calls end by the client's deadline (store.timeoutMs)
     await Promise.all([...this.#leases.values()].map((l) => l.revoke().catch(() => {})));
     this.#leases.clear();
   }
