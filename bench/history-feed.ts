@@ -50,11 +50,14 @@ export interface FeedResult {
     downMs: number;
     /** Whether the killed process had applied the write in flight (its revision names the old pid). */
     inFlightWriteApplied: boolean | undefined;
+    /** The write in flight at the kill: sent (before the kill) -> its event received. */
+    inFlightWriteToEventMs?: number;
     /** The Last-Event-ID the follower resumed with. */
     resumedFrom?: string;
   };
   /** Write answered -> its event received, over the events received on a stream that was open when
-   *  the write was answered (ms; negative: the event came before the answer). */
+   *  the write was answered (ms; negative: the event came before the answer); the write in flight
+   *  at the kill apart (restart). */
   latencyMs: Distribution;
   /** The same events from when their write was sent (the feed may send an event before the write's
    *  answer leaves: both follow the apply). */
@@ -164,6 +167,10 @@ export async function measureFeed(o: FeedOptions): Promise<FeedResult> {
     if (!e) {
       missing++;
       continue;
+    }
+    if (w.i === o.restartAt) {
+      if (restart) restart.inFlightWriteToEventMs = e.receivedAt - w.sentAt;
+      continue; // its round trip spans the restart: reported with it
     }
     if (connections[e.connection].openedAt > w.answeredAt) resumed.push(e.receivedAt - w.answeredAt);
     else {

@@ -19,10 +19,10 @@ export function historyMarkdown(r: HistoryResults): string {
     const f = r.feed;
     historySizes.push(f.history);
     out.push('## Change feed: writes -> events, across an admin restart', '');
-    out.push('| writes | events | gaps | duplicates | order violations | missing | extra resets | unexpected | streams | restart | down (ms) | in-flight write applied before the kill |');
+    out.push('| writes | events | gaps | duplicates | order violations | missing | extra resets | unexpected | streams | restart | down (ms) | write in flight at the kill: applied by the killed process; sent -> event (ms) |');
     out.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
     const rs = f.restart;
-    out.push(`| ${f.writes} | ${f.events} | ${f.gaps} | ${f.duplicates} | ${f.orderViolations} | ${f.missing} | ${f.extraResets} | ${f.unexpected} | ${f.connections} | ${rs ? `${rs.signal} at write ${rs.atWrite}, resumed with Last-Event-ID ${rs.resumedFrom ?? '–'}` : 'none'} | ${rs ? ms(rs.downMs) : '–'} | ${rs ? String(rs.inFlightWriteApplied ?? '?') : '–'} |`, '');
+    out.push(`| ${f.writes} | ${f.events} | ${f.gaps} | ${f.duplicates} | ${f.orderViolations} | ${f.missing} | ${f.extraResets} | ${f.unexpected} | ${f.connections} | ${rs ? `${rs.signal} at write ${rs.atWrite}, resumed with Last-Event-ID ${rs.resumedFrom ?? '–'}` : 'none'} | ${rs ? ms(rs.downMs) : '–'} | ${rs ? `${rs.inFlightWriteApplied === undefined ? '?' : rs.inFlightWriteApplied ? 'yes' : 'no'}; ${ms(rs.inFlightWriteToEventMs)}` : '–'} |`, '');
     out.push('| ms | n | p50 / p99 / max |', '|---|---|---|');
     out.push(`| write answered -> event received (follower connected; negative: the event came first) | ${f.latencyMs.n} | ${dist(f.latencyMs)} |`);
     out.push(`| write sent -> event received (the same events) | ${f.sentToEventMs.n} | ${dist(f.sentToEventMs)} |`);
@@ -31,11 +31,11 @@ export function historyMarkdown(r: HistoryResults): string {
   }
   if (r.rollback.length) {
     out.push('## Rollback: answer -> every worker / instance serves the old routes', '');
-    out.push('| setup | rollbacks | worst target per rollback, ms: p50 / p99 / max | not converged | stale probes after the answer | probes | unattributed | one probe\'s round trip ms: p50 / max | rollback round trip ms: p50 / max |');
-    out.push('|---|---|---|---|---|---|---|---|---|');
+    out.push('| setup | rollbacks | worst target per rollback, ms: p50 / p99 / max | not converged | stale probes after the answer | probes | one probe\'s round trip ms: p50 / max | rollback round trip ms: p50 / max |');
+    out.push('|---|---|---|---|---|---|---|---|');
     for (const s of r.rollback) {
       historySizes.push(s.history);
-      out.push(`| ${s.setup}: ${s.describe} | ${s.trials.length} | ${dist(s.worstMs)} | ${s.notConverged} | ${s.staleProbes} | ${s.probes} | ${s.unattributed} | ${ms(s.probeMs.p50)} / ${ms(s.probeMs.max)} | ${ms(s.rollbackMs.p50)} / ${ms(s.rollbackMs.max)} |`);
+      out.push(`| ${s.setup}: ${s.describe} | ${s.trials.length} | ${dist(s.worstMs)} | ${s.notConverged} | ${s.staleProbes} | ${s.probes} | ${ms(s.probeMs.p50)} / ${ms(s.probeMs.max)} | ${ms(s.rollbackMs.p50)} / ${ms(s.rollbackMs.max)} |`);
     }
     out.push('');
     for (const s of r.rollback) {
@@ -50,7 +50,7 @@ export function historyMarkdown(r: HistoryResults): string {
     if (!g.available) out.push(`Not measured: ${g.unavailable}.`, '');
     else {
       out.push('| window | load | write answered -> guard rollback on the feed (ms) | within window + 1 s | -> last failed request sent (ms) | requests | failed | failures | failed before the change |');
-      out.push('|---|---|---|---|---|---|---|---|---|');
+      out.push('|---|---|---|---|---|---|---|---|');
       out.push(`| ${g.windowS} s | ${g.rate}/s | ${ms(g.rolledBackMs)} | ${g.withinLimit ? 'yes' : 'NO'} | ${ms(g.lastFailureMs)} | ${g.requests} | ${g.failed} | ${JSON.stringify(g.failures)} | ${g.failedBefore} |`, '');
       if (g.source) out.push(`The guard's revision: \`${JSON.stringify(g.source)}\``, '');
     }

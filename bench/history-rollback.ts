@@ -2,16 +2,17 @@
 // worker of `portico --workers 2` (file store) and every instance of a two-instance fleet on one
 // etcd serves the old revision's routes.
 //
-// Each trial: PUT the route's upstream to origin Y (and wait until every worker / instance serves
-// Y), then roll back to the revision before (upstream X) and, from the moment the rollback is
-// answered, probe on fresh connections (bench/fresh-probe.ts; `concurrency` at a time per port)
-// until every worker / instance has answered X on probes sent after its last answer from Y. Which
-// worker served a probe is read from /proc (bench/socket-owner.ts). A target's time is the end of
-// its first probe answered by X after its last probe answered by Y (only probes sent after the
-// answer count); a probe answered by Y after the answer is "stale".
+// Each trial opens keep-alive probe connections (bench/probe-connection.ts) to each port until every
+// worker / instance holds at least `perTarget` of them (which worker accepted a connection is read
+// from /proc: bench/socket-owner.ts), PUTs the route's upstream to origin Y and probes until every
+// connection answers Y, then rolls back to the revision before (upstream X) and, from the moment
+// the rollback is answered, sends a GET on every probe connection at once, round after round, until
+// each worker / instance has answered X three times in a row. A target's time is the end of its
+// first probe answered by X after its last probe answered by Y (only probes sent after the answer
+// count); a probe answered by Y after the answer is "stale".
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { probeFresh, type Probe } from './fresh-probe.js';
+import { ProbeConnection, type ProbeAnswer } from './probe-connection.js';
 import { benchRoute, ROUTE_HOST, ROUTE_ID } from './history-route.js';
 import { etcdHistorySize, fileHistorySize, type HistorySize } from './history-size.js';
 import type { NamedOrigin } from './named-origin.js';
@@ -23,8 +24,8 @@ export interface RollbackOptions {
   dir: string;
   origins: [NamedOrigin, NamedOrigin];
   rollbacks: number;
-  /** Probes in flight at once, per port. */
-  concurrency: number;
+  /** Probe connections per worker / instance. */
+  perTarget: number;
   /** A target that has not converged this long after the answer counts as not converged. */
   timeoutMs: number;
 }
@@ -49,54 +50,59 @@ export interface RollbackResult {
   notConverged: number;
   staleProbes: number;
   probes: number;
-  /** A probe's own round trip (connect, GET, answer) during the trials: the floor of the times above. */
+  /** A probe's own round trip (GET and answer on an open connection) during the trials: the floor
+   *  of the times above. */
   probeMs: Distribution;
-  /** Probes whose accepting process could not be found (closed by the server early). */
-  unattributed: number;
   history: HistorySize;
 }
 
-/** Where probes go and who answered: a port and, with workers, the pids that may have accepted. */
+/** Where probes go: a port, and who may have accepted a connection to it. */
 interface ProbeTarget {
   port: number;
-  /** Name of the target a probe reached (by the pid that holds its socket), undefined if unknown. */
-  attribute(probes: Probe[]): Array<string | undefined>;
   names: string[];
+  /** Name of the target holding each connection (undefined: unknown). */
+  attribute(conns: ProbeConnection[]): Array<string | undefined>;
 }
 
-interface Ran { trials: Trial[]; probeMs: number[]; unattributed: number }
+interface Pinned { conn: ProbeConnection; target: string }
 
-interface Seen { target: string | undefined; sentAt: number; endAt: number; body: string }
+interface Ran { trials: Trial[]; probeMs: number[] }
+
+interface Seen { target: string; sentAt: number; endAt: number; body: string }
 
 const path = '/probe';
 
-async function probeBatch(targets: ProbeTarget[], concurrency: number): Promise<Seen[]> {
-  const out: Seen[] = [];
-  await Promise.all(targets.map(async (t) => {
-    const settled = await Promise.allSettled(Array.from({ length: concurrency }, () => probeFresh(t.port, path, ROUTE_HOST)));
-    const probes = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-    const names = t.attribute(probes);
-    probes.forEach((p, i) => {
-      p.close();
-      out.push({ target: names[i], sentAt: p.sentAt, endAt: p.endAt, body: p.status === 200 ? p.body : `status ${p.status}` });
-    });
-  }));
-  return out;
+/** Opens connections (batches of 8 per port, at most 200 in all) until every target holds
+ *  `perTarget`; the others are closed. */
+async function pin(targets: ProbeTarget[], perTarget: number): Promise<Pinned[]> {
+  const kept: Pinned[] = [];
+  const count = (name: string) => kept.filter((k) => k.target === name).length;
+  for (let opened = 0; opened < 200;) {
+    const short = targets.filter((t) => t.names.some((n) => count(n) < perTarget));
+    if (short.length === 0) return kept;
+    for (const t of short) {
+      const conns = await Promise.all(Array.from({ length: 8 }, () => ProbeConnection.open(t.port, ROUTE_HOST)));
+      opened += conns.length;
+      // a connection is accepted by a worker once it answers: probe each once, then look
+      await Promise.all(conns.map((c) => c.get(path)));
+      t.attribute(conns).forEach((name, i) => {
+        if (name !== undefined && count(name) < perTarget && conns[i].usable) kept.push({ conn: conns[i], target: name });
+        else conns[i].close();
+      });
+    }
+  }
+  for (const k of kept) k.conn.close();
+  throw new Error('200 connections did not reach every worker / instance');
 }
 
-/** Probes until every target answered `want` on its latest probes (at least `settle` in a row). */
-async function waitServed(targets: ProbeTarget[], want: string, concurrency: number, ms: number): Promise<void> {
-  const deadline = performance.now() + ms;
-  const names = targets.flatMap((t) => t.names);
-  const streak = new Map<string, number>();
-  while (performance.now() < deadline) {
-    for (const s of await probeBatch(targets, concurrency)) {
-      if (s.target === undefined) continue;
-      streak.set(s.target, s.body === want ? (streak.get(s.target) ?? 0) + 1 : 0);
-    }
-    if (names.every((n) => (streak.get(n) ?? 0) >= 2)) return;
-  }
-  throw new Error(`not every target served ${want} within ${ms} ms: ${JSON.stringify(Object.fromEntries(streak))}`);
+/** One GET on every pinned connection at once. */
+async function round(pinned: Pinned[]): Promise<Seen[]> {
+  const answers = await Promise.allSettled(pinned.map((p) => p.conn.get(path)));
+  return answers.map((a, i) => {
+    const r: ProbeAnswer | undefined = a.status === 'fulfilled' ? a.value : undefined;
+    const now = performance.now();
+    return { target: pinned[i].target, sentAt: r?.sentAt ?? now, endAt: r?.endAt ?? now, body: r === undefined ? 'error' : r.status === 200 ? r.body : `status ${r.status}` };
+  });
 }
 
 function convergence(seen: Seen[], target: string, oldBody: string, answeredAt: number): number | null {
@@ -106,41 +112,52 @@ function convergence(seen: Seen[], target: string, oldBody: string, answeredAt: 
   return ok.length ? Math.min(...ok) - answeredAt : null;
 }
 
+/** True once every target's last `n` answers are `body`. */
+function settled(seen: Seen[], names: string[], body: string, n: number): boolean {
+  return names.every((t) => {
+    const mine = seen.filter((s) => s.target === t);
+    return mine.length >= n && mine.slice(-n).every((s) => s.body === body);
+  });
+}
+
 async function runTrials(o: RollbackOptions, writer: Instance, targets: ProbeTarget[]): Promise<Ran> {
   const [x, y] = o.origins;
   const names = targets.flatMap((t) => t.names);
   const trials: Trial[] = [];
   const probeMs: number[] = [];
-  let unattributed = 0;
   for (let n = 0; n < o.rollbacks; n++) {
-    const put = await writer.call('PUT', `/v1/routes/${ROUTE_ID}`, benchRoute(y.url));
-    if (put.status !== 200) throw new Error(`PUT answered ${put.status} ${put.text.slice(0, 200)}`);
-    const before = Number(put.headers.get('x-portico-revision'));
-    // the revision before the PUT: its routes point at X
-    const page = JSON.parse((await writer.call('GET', `/v1/revisions/${before}`)).text) as { previous: number | null };
-    if (page.previous === null) throw new Error(`revision ${before} has no previous revision`);
-    await waitServed(targets, y.name, o.concurrency, 20_000);
-    const sentAt = performance.now();
-    const rb = await writer.call('POST', `/v1/revisions/${page.previous}/rollback`);
-    const answeredAt = performance.now();
-    if (rb.status !== 200) throw new Error(`rollback answered ${rb.status} ${rb.text.slice(0, 200)}`);
-    const seen: Seen[] = [];
-    const done = () => names.every((t) => {
-      const mine = seen.filter((s) => s.target === t);
-      const lastStale = mine.reduce((i, s, k) => (s.body !== x.name ? k : i), -1);
-      return mine.length - lastStale - 1 >= 3;
-    });
-    while (!done() && performance.now() - answeredAt < o.timeoutMs) seen.push(...await probeBatch(targets, o.concurrency));
-    unattributed += seen.filter((s) => s.target === undefined).length;
-    trials.push({
-      rollbackMs: answeredAt - sentAt,
-      convergedMs: Object.fromEntries(names.map((t) => [t, convergence(seen, t, x.name, answeredAt)])),
-      probes: seen.length,
-      stale: seen.filter((s) => s.body !== x.name).length,
-    });
-    probeMs.push(...seen.map((s) => s.endAt - s.sentAt));
+    const pinned = await pin(targets, o.perTarget);
+    try {
+      const put = await writer.call('PUT', `/v1/routes/${ROUTE_ID}`, benchRoute(y.url));
+      if (put.status !== 200) throw new Error(`PUT answered ${put.status} ${put.text.slice(0, 200)}`);
+      const before = Number(put.headers.get('x-portico-revision'));
+      // the revision before the PUT: its routes point at X
+      const page = JSON.parse((await writer.call('GET', `/v1/revisions/${before}`)).text) as { previous: number | null };
+      if (page.previous === null) throw new Error(`revision ${before} has no previous revision`);
+      const ready: Seen[] = [];
+      const readyBy = performance.now() + 20_000;
+      while (!settled(ready, names, y.name, 2 * o.perTarget)) {
+        if (performance.now() > readyBy) throw new Error(`not every worker / instance served ${y.name} within 20 s`);
+        ready.push(...await round(pinned));
+      }
+      const sentAt = performance.now();
+      const rb = await writer.call('POST', `/v1/revisions/${page.previous}/rollback`);
+      const answeredAt = performance.now();
+      if (rb.status !== 200) throw new Error(`rollback answered ${rb.status} ${rb.text.slice(0, 200)}`);
+      const seen: Seen[] = [];
+      while (!settled(seen, names, x.name, 3 * o.perTarget) && performance.now() - answeredAt < o.timeoutMs) seen.push(...await round(pinned));
+      trials.push({
+        rollbackMs: answeredAt - sentAt,
+        convergedMs: Object.fromEntries(names.map((t) => [t, convergence(seen, t, x.name, answeredAt)])),
+        probes: seen.length,
+        stale: seen.filter((s) => s.body !== x.name).length,
+      });
+      probeMs.push(...seen.map((s) => s.endAt - s.sentAt));
+    } finally {
+      for (const p of pinned) p.conn.close();
+    }
   }
-  return { trials, probeMs, unattributed };
+  return { trials, probeMs };
 }
 
 function summarize(setup: RollbackResult['setup'], describe: string, names: string[], r: Ran, history: HistorySize): RollbackResult {
@@ -153,7 +170,6 @@ function summarize(setup: RollbackResult['setup'], describe: string, names: stri
     staleProbes: r.trials.reduce((n, t) => n + t.stale, 0),
     probes: r.trials.reduce((n, t) => n + t.probes, 0),
     probeMs: distribution(r.probeMs),
-    unattributed: r.unattributed,
     history,
   };
 }
@@ -171,7 +187,7 @@ export async function measureWorkers(o: RollbackOptions, workers: number): Promi
     const target: ProbeTarget = {
       port: inst.port,
       names: pids.map(name),
-      attribute: (probes) => ownersOf(inst.port, probes.map((p) => p.localPort), pids).map((pid) => (pid === undefined ? undefined : name(pid))),
+      attribute: (conns) => ownersOf(inst.port, conns.map((c) => c.localPort), pids).map((pid) => (pid === undefined ? undefined : name(pid))),
     };
     const r = await runTrials(o, inst, [target]);
     return summarize('workers', `portico --workers ${workers} --config (file store); rollback and probes on the same process`, target.names, r, fileHistorySize('workers', join(o.dir, 'workers.history.json')));
@@ -190,7 +206,6 @@ export async function measureFleet(o: RollbackOptions, etcdEndpoint: string): Pr
     const created = await a.call('POST', '/v1/routes', benchRoute(o.origins[0].url));
     if (created.status !== 201) throw new Error(`POST /v1/routes on A answered ${created.status} ${created.text.slice(0, 200)}`);
     const targets: ProbeTarget[] = [a, b].map((inst, i) => ({ port: inst.port, names: [i ? 'B' : 'A'], attribute: (ps) => ps.map(() => (i ? 'B' : 'A')) }));
-    await waitServed(targets, o.origins[0].name, o.concurrency, 20_000);
     const r = await runTrials(o, a, targets);
     return summarize('fleet', 'two `portico --store etcd://...` instances on one etcd; rollback posted to A, probes on A and B', ['A', 'B'], r, await etcdHistorySize('fleet', etcdEndpoint, prefix));
   } finally {

@@ -34,7 +34,7 @@ const USAGE = `usage: npm run bench:history -- [options]
   --rollbacks N       rollbacks per setup (default 20)
   --setups LIST       workers,fleet (default both; fleet needs etcd)
   --workers N         workers of the workers setup (default 2)
-  --concurrency N     probes in flight per port (default 8)
+  --per-target N      probe connections per worker / instance (default 2)
   --guard-window S    the guard window, seconds (default 5)
   --guard-rate N      requests/s of the load during the guarded change (default 200)
   --smoke             60 writes, 3 rollbacks, a 2 s guard window: checks that it runs, no numbers worth quoting
@@ -59,7 +59,7 @@ function options() {
       parts: { type: 'string', default: 'feed,rollback,guard' },
       writes: { type: 'string' }, 'restart-at': { type: 'string' }, restart: { type: 'string', default: 'kill' },
       rollbacks: { type: 'string' }, setups: { type: 'string', default: 'workers,fleet' }, workers: { type: 'string', default: '2' },
-      concurrency: { type: 'string', default: '8' }, 'guard-window': { type: 'string' }, 'guard-rate': { type: 'string', default: '200' },
+      'per-target': { type: 'string', default: '2' }, 'guard-window': { type: 'string' }, 'guard-rate': { type: 'string', default: '200' },
       smoke: { type: 'boolean', default: false }, out: { type: 'string' }, help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -90,7 +90,7 @@ function options() {
     rollbacks: int(values.rollbacks, smoke ? 3 : 20, 'rollbacks', 1),
     setups: new Set(values.setups.split(',')),
     workers: int(values.workers, 2, 'workers', 2),
-    concurrency: int(values.concurrency, 8, 'concurrency', 1),
+    perTarget: int(values['per-target'], 2, 'per-target', 1),
     guardWindowS: int(values['guard-window'], smoke ? 2 : 5, 'guard-window', 1),
     guardRate: int(values['guard-rate'], 200, 'guard-rate', 1),
     out: values.out ?? join(ROOT, 'bench', 'results', `history-${new Date().toISOString().replace(/[:.]/g, '-')}`),
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
       mkdirSync(d);
       results.feed = await measureFeed({ dir: d, origins, writes: o.writes, restartAt: o.restartAt, restartSignal: o.restartSignal });
     }
-    const trials = { origins, rollbacks: o.rollbacks, concurrency: o.concurrency, timeoutMs: 10_000 };
+    const trials = { origins, rollbacks: o.rollbacks, perTarget: o.perTarget, timeoutMs: 10_000 };
     if (o.parts.has('rollback') && o.setups.has('workers')) {
       log(`rollback: --workers ${o.workers}, ${o.rollbacks} rollbacks`);
       const d = join(dir, 'workers');
