@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'portico-bench-history-'));
   const origins: [Awaited<ReturnType<typeof startNamedOrigin>>, Awaited<ReturnType<typeof startNamedOrigin>>] = [await startNamedOrigin('X'), await startNamedOrigin('Y')];
   const results: HistoryResults = {
-    env, command: `npm run bench:history -- ${process.argv.slice(2).join(' ')}`.trim(),
+    env, command: ['npm run bench:history', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
     loadAverage: { start: loadAverage(), end: undefined }, routeBytes: Buffer.byteLength(JSON.stringify(benchRoute(origins[0].url))), rollback: [], notes: [],
   };
   const log = (s: string) => process.stderr.write(`bench:history: ${s}\n`);
