@@ -20,6 +20,7 @@ import { exposureNotices } from '../api/access-policy.js';
 import { isLoopbackHost } from '../../src/net/loopback.js';
 import { checkStoreConfig, parseStoreUrl } from '../../src/config/store-config.js';
 import { packageVersion } from '../../src/package-root.js';
+import { LocalTicketKeys, type TicketKeySource } from '../tls/ticket-key-rotation.js';
 
 export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
@@ -140,10 +141,22 @@ export async function runPortico(argv: string[]): Promise<number> {
     ? await (await import('../cluster/primary.js')).startCluster({ config, workers, logger })
     : new InProcessDataPlane(new ProxyServer(config, logger));
   source?.attach(plane);
+  // TLS session ticket keys: the workers (and with etcd the fleet) share them, so they are set
+  // before the workers start
+  let tickets: TicketKeySource | undefined;
+  if (config.sessionTickets.enabled && config.listeners.some((l) => l.tls)) {
+    const apply = (set: import('../../src/tls/ticket-keys.js').TicketKeySet) => plane.setTicketKeys(set);
+    const rotateMs = config.sessionTickets.keyRotationMs;
+    tickets = config.store.type === 'etcd'
+      ? new (await import('../stores/etcd-ticket-keys.js')).EtcdTicketKeys(config.store, rotateMs, apply, logger)
+      : new LocalTicketKeys(rotateMs, apply, logger);
+    await tickets.start();
+  }
   try {
     await plane.listen();
   } catch (e) {
     say(`portico: ${(e as Error).message}`);
+    await tickets?.close();
     await source?.close();
     demo?.close();
     return EXIT_RUNTIME;
@@ -156,6 +169,7 @@ export async function runPortico(argv: string[]): Promise<number> {
       acme = await (await import('../acme/start-acme.js')).startAcme({ config, configPath: flags.config, plane, logger });
     } catch (e) {
       say(`portico: acme: ${(e as Error).message}`);
+      await tickets?.close();
       await source?.close();
       await plane.close(0);
       demo?.close();
@@ -177,6 +191,7 @@ export async function runPortico(argv: string[]): Promise<number> {
     } catch (e) {
       say(`portico: admin API: ${(e as Error).message}`);
       await acme?.close();
+      await tickets?.close();
       await source?.close();
       await plane.close(0);
       demo?.close();
@@ -203,7 +218,7 @@ export async function runPortico(argv: string[]): Promise<number> {
       say(`portico: ${signal}: finishing in-flight requests (up to ${config.timeouts.shutdownMs} ms)`);
       void (async () => {
         await acme?.close();
-        await Promise.all([plane.close(), admin?.close(), source?.close()]);
+        await Promise.all([plane.close(), admin?.close(), source?.close(), tickets?.close()]);
         demo?.close();
         logger.flush();
         resolve(EXIT_OK);

@@ -6,6 +6,7 @@ import type { ProxyServer } from '../../src/server/proxy-server.js';
 import type { CertificateInfo, IssuedCertificates } from '../../src/tls/certificate-store.js';
 import type { AcmeChallengeSet } from '../../src/acme/challenge-answers.js';
 import type { KeyPair } from '../../src/tls/pem.js';
+import type { TicketKeySet } from '../../src/tls/ticket-keys.js';
 import { ProxyError } from '../../src/errors.js';
 import type { DataPlane, DataPlaneStatus } from '../../src/contract/data-plane.js';
 
@@ -59,6 +60,10 @@ export class InProcessDataPlane implements DataPlane {
 
   async setAcmeChallenges(set: AcmeChallengeSet): Promise<void> {
     this.proxy.setAcmeChallenges(set);
+  }
+
+  async setTicketKeys(set: TicketKeySet): Promise<void> {
+    this.proxy.setTicketKeys(set);
   }
 
   async stats() {

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { globalPolicy, type Config } from '../../src/config/config.js';
 import { stateOf, type DataPlane, type DataPlaneStatus, type RollingRestartStatus, type TlsListenerView, type WorkerStatus } from '../../src/contract/data-plane.js';
-import type { PrimaryRequest, ReadyReply, AppliedReply, WorkerStatusReply, WorkerReply } from '../../src/contract/ipc-protocol.js';
+import type { PrimaryRequest, ReadyReply, AppliedReply, WorkerStatusReply, WorkerReply, RouteCountDelta } from '../../src/contract/ipc-protocol.js';
 import { isPorticoMessage } from '../../src/contract/ipc-protocol.js';
 import type { ListenerInfo, ProxyStats, PoolStats } from '../../src/server/proxy-server.js';
 import { planListeners } from '../../src/server/listener-plan.js';
@@ -20,6 +20,7 @@ import type { CertificateInfo, IssuedCertificates } from '../../src/tls/certific
 import { AcmeChallengeAnswers, emptyChallengeSet, type AcmeChallengeSet } from '../../src/acme/challenge-answers.js';
 import { CertificateWatcher } from '../../src/tls/certificate-watcher.js';
 import type { KeyPair } from '../../src/tls/pem.js';
+import type { TicketKeySet } from '../../src/tls/ticket-keys.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
 import { RouteTable, RouteTableHolder } from '../../src/routing/route-table.js';
 import { ProxyError, ERROR_CODES, type PorticoErrorCode } from '../../src/errors.js';
@@ -96,6 +97,8 @@ export class ClusterDataPlane implements DataPlane {
   readonly #tls: TlsListenerView[];
   /** The ACME validations every worker answers. */
   #acmeChallenges: AcmeChallengeSet = emptyChallengeSet();
+  /** The session ticket keys every worker uses (set before listen: workers start with them). */
+  #ticketKeys: TicketKeySet | undefined;
   /** Follow the certificate files for the workers (which do not). */
   readonly #watchers: CertificateWatcher[] = [];
   /** The broadcast of the last certificate change. */
@@ -111,6 +114,8 @@ export class ClusterDataPlane implements DataPlane {
   #checker: HealthChecker | undefined;
   /** Probe results by upstream, for the metrics. */
   readonly #healthChecks = new Map<string, { pass: number; fail: number }>();
+  /** Who follows the workers' per-route counts (guarded changes: admin/guard/). */
+  readonly #routeCountListeners = new Set<(counts: RouteCountDelta[]) => void>();
 
   constructor(opts: ClusterOptions) {
     this.#config = opts.config;
@@ -207,8 +212,14 @@ export class ClusterDataPlane implements DataPlane {
     await this.#broadcast();
   }
 
+  async setTicketKeys(set: TicketKeySet): Promise<void> {
+    this.#ticketKeys = set;
+    // workers starting now get it after their init (messages reach a worker in order)
+    if (this.#members.size > 0) await this.#broadcast();
+  }
+
   #state() {
-    return stateOf(this.routes.current, this.#tls, this.#acmeChallenges);
+    return stateOf(this.routes.current, this.#tls, this.#acmeChallenges, this.#ticketKeys);
   }
 
   /** A probe result: the primary's own view (status), then every live worker's (not awaited:
@@ -465,9 +476,18 @@ export class ClusterDataPlane implements DataPlane {
     this.#schedule(slot, delay);
   }
 
+  onRouteCounts(listener: (counts: RouteCountDelta[]) => void): () => void {
+    this.#routeCountListeners.add(listener);
+    return () => this.#routeCountListeners.delete(listener);
+  }
+
   #onMessage(raw: unknown): void {
     if (!isPorticoMessage(raw)) return;
     const m = raw as WorkerReply;
+    if (m.type === 'portico:routeCounts') {
+      for (const l of this.#routeCountListeners) l(m.counts);
+      return;
+    }
     if (m.type !== 'portico:reply') return;
     const p = this.#pending.get(m.id);
     if (!p) return;

@@ -1,8 +1,11 @@
 // Entry point of a worker process (node:cluster forks it; see ./primary.ts): the data plane of
-// src/worker/worker.ts plus its Prometheus registry, which the primary collects and sums.
+// src/worker/worker.ts plus its Prometheus registry, which the primary collects and sums, and its
+// per-route request counts, which it pushes to the primary for guarded changes (admin/guard/).
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { runWorker } from '../../src/worker/worker.js';
+import type { WorkerReply } from '../../src/contract/ipc-protocol.js';
 import { registerProxyMetrics } from '../metrics/proxy-metrics.js';
+import { RouteCounter, WORKER_PUSH_MS } from '../guard/route-counts.js';
 
 runWorker({
   onProxy(proxy, slot) {
@@ -10,6 +13,13 @@ runWorker({
     const worker = String(slot);
     registerProxyMetrics(registry, proxy, { worker }).attach();
     collectDefaultMetrics({ register: registry, labels: { worker } });
+    const counter = new RouteCounter();
+    proxy.addObserver(counter.observer);
+    setInterval(() => {
+      const counts = counter.drain();
+      const m: WorkerReply = { type: 'portico:routeCounts', id: 0, counts };
+      if (counts.length > 0 && process.connected) process.send!(m);
+    }, WORKER_PUSH_MS).unref();
     return () => registry.getMetricsAsJSON();
   },
 });

@@ -61,7 +61,7 @@ const runtime1 = { default: function equal(a, b) {
 
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"acme":{"type":"boolean","default":false,"description":"obtain and renew certificates from the ACME CA of the top-level `acme` setting for every route host that is an exact DNS name (and acmeNames); `certificates` become optional and keep priority for the names they cover"},"acmeNames":{"type":"array","maxItems":1000,"uniqueItems":true,"default":[],"items":{"type":"string","minLength":1,"maxLength":253},"description":"more names to obtain certificates for (with acme: true)"}}},"protocols":{"type":"array","minItems":1,"maxItems":3,"uniqueItems":true,"items":{"enum":["h2","http/1.1","h2c"]},"description":"what the listener speaks, in the server's order of preference: TLS listeners offer \"h2\" and \"http/1.1\" by ALPN (default both); a plain listener speaks \"http/1.1\" (default) and, when listed, \"h2c\" (HTTP/2 with prior knowledge: the connection preface decides). See docs/http2.md"},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"type":["object","boolean"],"errorMessage":"must be false or an object","if":{"type":"boolean"},"then":{"const":false,"errorMessage":"must be false or an object"},"default":{},"additionalProperties":false,"description":"the admin API (docs/admin-security.md); false: none","properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"the token named \"admin\" (role admin); or env PORTICO_ADMIN_TOKEN"},"tokens":{"type":"array","maxItems":256,"default":[],"description":"more tokens, each with a name (recorded with the changes it makes) and a role","items":{"type":"object","additionalProperties":false,"required":["name","role"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$","description":"recorded in the access log and route history (never the token)"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"},"token":{"type":"string","minLength":16,"maxLength":512},"tokenFile":{"type":"string","minLength":1,"maxLength":4096,"description":"a file holding the token (white space around it is ignored)"}}}},"openReads":{"type":"boolean","description":"GET/HEAD without a credential; default: true on a loopback listener, false elsewhere"},"metricsAuth":{"type":"boolean","default":true,"description":"false: GET /metrics answers without a credential"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"clientCertificates":{"type":"object","additionalProperties":false,"required":["ca"],"description":"ask clients for a certificate signed by `ca`","properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle client certificates are verified against"},"required":{"type":"boolean","default":false,"description":"true: no connection without a valid client certificate"},"clients":{"type":"array","maxItems":1024,"default":[],"description":"verified certificates with this subject CN act with this role, without a token","items":{"type":"object","additionalProperties":false,"required":["commonName","role"],"properties":{"commonName":{"type":"string","pattern":"^[ -~]{1,64}$"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"}}}}}}}},"failedAuth":{"type":"object","additionalProperties":false,"default":{},"description":"per client address: failed authentications beyond the budget are answered late (429)","properties":{"burst":{"type":"integer","minimum":1,"maximum":10000,"default":10,"description":"failures at full speed"},"refillMs":{"type":"integer","minimum":1,"maximum":86400000,"default":6000,"description":"one failure of the budget is regained every refillMs"},"delayMs":{"type":"integer","minimum":0,"maximum":5000,"default":1000,"description":"a failure over the budget is answered after this long (at most 5000)"}}}}},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"http2":{"type":"object","additionalProperties":false,"default":{},"description":"HTTP/2 client connections (docs/http2.md)","properties":{"maxConcurrentStreams":{"type":"integer","minimum":1,"maximum":1000,"default":100,"description":"SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may have open at once on one connection"},"sendStallMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"a stream whose client takes none of its response (flow-control window held closed) for this long is reset"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}},"default":{}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"acme":{"type":"object","additionalProperties":false,"required":["directory"],"description":"automatic HTTPS: the ACME CA that listeners with \"tls\": { \"acme\": true } get their certificates from","properties":{"directory":{"type":"string","minLength":9,"maxLength":2048,"pattern":"^https://[^\\s]+$","description":"the ACME directory URL (https://), e.g. https://acme-v02.api.letsencrypt.org/directory"},"email":{"type":"string","minLength":3,"maxLength":254,"pattern":"^[^@\\s:,]+@[^@\\s:,]+$","description":"contact address given to the CA"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle the ACME server's TLS certificate is verified against (a private or test CA; default: Node's CA store)"},"challenges":{"type":"array","minItems":1,"uniqueItems":true,"items":{"enum":["http-01","tls-alpn-01"]},"default":["http-01","tls-alpn-01"],"description":"challenge types that may be used, in preference order (http-01 needs a plain listener reachable on port 80, tls-alpn-01 the acme TLS listener on port 443)"},"renewBefore":{"type":"string","maxLength":16,"pattern":"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$","description":"renew this long before notAfter (\"30d\", \"12h\") or when this share of the lifetime is left (\"33%\"); default: a third of the lifetime"},"keyType":{"enum":["ec-p256","ec-p384","rsa-2048","rsa-4096"],"default":"ec-p256","description":"key type of the certificates"},"externalAccountBinding":{"type":"object","additionalProperties":false,"required":["kid","hmacKey"],"description":"external account binding (RFC 8555 §7.3.4) for CAs that require one","properties":{"kid":{"type":"string","minLength":1,"maxLength":1024},"hmacKey":{"type":"string","minLength":1,"maxLength":1024}}}}},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}},"upstreamProtocol":{"enum":["http/1.1","h2","h2c"],"default":"http/1.1","description":"HTTP/1.1 to the upstreams, or HTTP/2: \"h2\" over TLS (https:// upstreams, ALPN h2), \"h2c\" with prior knowledge (http:// upstreams); gRPC needs one of these. See docs/http2.md"},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"history":{"type":"object","additionalProperties":false,"default":{},"description":"the route history (docs/route-history.md): kept next to the config file, or under the etcd prefix","properties":{"keep":{"type":"integer","minimum":1,"maximum":10000,"default":100,"description":"revisions kept (the oldest are dropped)"},"heartbeatMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"GET /v1/changes: a comment line this often keeps idle followers (and their proxies) connected"},"maxSubscribers":{"type":"integer","minimum":1,"maximum":10000,"default":64,"description":"GET /v1/changes: followers at once (more get 503)"}}},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
+const schema11 = {"$id":"portico:config","type":"object","additionalProperties":false,"properties":{"listen":{"anyOf":[{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},{"const":false}],"default":"127.0.0.1:8080","description":"the main plain-HTTP listener; false: none (only `listeners`)"},"listeners":{"type":"array","maxItems":64,"default":[],"description":"more listeners, each plain or TLS","items":{"type":"object","additionalProperties":false,"required":["listen"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"name in the admin API (default tls-N / http-N)"},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"},"tls":{"type":"object","additionalProperties":false,"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"acme":{"type":"boolean","default":false,"description":"obtain and renew certificates from the ACME CA of the top-level `acme` setting for every route host that is an exact DNS name (and acmeNames); `certificates` become optional and keep priority for the names they cover"},"acmeNames":{"type":"array","maxItems":1000,"uniqueItems":true,"default":[],"items":{"type":"string","minLength":1,"maxLength":253},"description":"more names to obtain certificates for (with acme: true)"}}},"protocols":{"type":"array","minItems":1,"maxItems":3,"uniqueItems":true,"items":{"enum":["h2","http/1.1","h2c"]},"description":"what the listener speaks, in the server's order of preference: TLS listeners offer \"h2\" and \"http/1.1\" by ALPN (default both); a plain listener speaks \"http/1.1\" (default) and, when listed, \"h2c\" (HTTP/2 with prior knowledge: the connection preface decides). See docs/http2.md"},"redirectToHttps":{"type":"object","additionalProperties":false,"description":"plain listener only: answer every request with 308 to https://host[:port]/same-target","properties":{"port":{"type":"integer","minimum":1,"maximum":65535,"default":443}}}}}},"admin":{"type":["object","boolean"],"errorMessage":"must be false or an object","if":{"type":"boolean"},"then":{"const":false,"errorMessage":"must be false or an object"},"default":{},"additionalProperties":false,"description":"the admin API (docs/admin-security.md); false: none","properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)","default":"127.0.0.1:9090"},"token":{"type":"string","minLength":16,"maxLength":512,"description":"the token named \"admin\" (role admin); or env PORTICO_ADMIN_TOKEN"},"tokens":{"type":"array","maxItems":256,"default":[],"description":"more tokens, each with a name (recorded with the changes it makes) and a role","items":{"type":"object","additionalProperties":false,"required":["name","role"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$","description":"recorded in the access log and route history (never the token)"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"},"token":{"type":"string","minLength":16,"maxLength":512},"tokenFile":{"type":"string","minLength":1,"maxLength":4096,"description":"a file holding the token (white space around it is ignored)"}}}},"openReads":{"type":"boolean","description":"GET/HEAD without a credential; default: true on a loopback listener, false elsewhere"},"metricsAuth":{"type":"boolean","default":true,"description":"false: GET /metrics answers without a credential"},"tls":{"type":"object","additionalProperties":false,"required":["certificates"],"properties":{"certificates":{"type":"array","minItems":1,"maxItems":10000,"description":"chosen by SNI among the names in each certificate; the first is the default","items":{"type":"object","additionalProperties":false,"required":["cert","key"],"properties":{"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM certificate chain file, leaf first"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM private key file"}}}},"handshakeTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"a TLS handshake must finish within this"},"watchFiles":{"type":"boolean","default":true,"description":"reload the certificates when their files change"},"watchIntervalMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"how often the certificate files are checked"},"clientCertificates":{"type":"object","additionalProperties":false,"required":["ca"],"description":"ask clients for a certificate signed by `ca`","properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle client certificates are verified against"},"required":{"type":"boolean","default":false,"description":"true: no connection without a valid client certificate"},"clients":{"type":"array","maxItems":1024,"default":[],"description":"verified certificates with this subject CN act with this role, without a token","items":{"type":"object","additionalProperties":false,"required":["commonName","role"],"properties":{"commonName":{"type":"string","pattern":"^[ -~]{1,64}$"},"role":{"enum":["admin","read"],"description":"admin: every endpoint; read: GET and HEAD only (a mutation answers 403)"}}}}}}}},"failedAuth":{"type":"object","additionalProperties":false,"default":{},"description":"per client address: failed authentications beyond the budget are answered late (429)","properties":{"burst":{"type":"integer","minimum":1,"maximum":10000,"default":10,"description":"failures at full speed"},"refillMs":{"type":"integer","minimum":1,"maximum":86400000,"default":6000,"description":"one failure of the budget is regained every refillMs"},"delayMs":{"type":"integer","minimum":0,"maximum":5000,"default":1000,"description":"a failure over the budget is answered after this long (at most 5000)"}}}}},"logLevel":{"enum":["fatal","error","warn","info","debug","trace","silent"],"default":"info"},"workers":{"oneOf":[{"type":"integer","minimum":1,"maximum":256},{"const":"auto"}],"default":1,"description":"data-plane processes: 1 = one process (no cluster); N or \"auto\" (available parallelism) = a primary (admin API, config, supervision) and N workers sharing the listeners"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","default":"portico","description":"pseudonym (received-by) in Via"},"via":{"type":"boolean","default":true,"description":"add Via (RFC 9110 §7.6.3) to forwarded requests and relayed responses; routes may override. Off only for origins that treat Via specially, e.g. nginx, whose default gzip_proxied off stops compressing any request carrying Via"},"limits":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxLineBytes":{"type":"integer","minimum":64,"maximum":32768,"default":16384},"maxHeaderFields":{"type":"integer","minimum":1,"maximum":2048,"default":500},"maxHeadBytes":{"type":"integer","minimum":64,"maximum":49152,"default":16384},"maxChunkSizeLineBytes":{"type":"integer","minimum":16,"maximum":65536,"default":1024},"maxTrailerBytes":{"type":"integer","minimum":0,"maximum":1048576,"default":65536},"maxBodyBytes":{"type":["integer","null"],"minimum":0,"default":null,"description":"request body limit (413); null: none"},"pipelineBufferBytes":{"type":"integer","minimum":1024,"maximum":16777216,"default":16384},"maxConnections":{"type":"integer","minimum":1,"maximum":1000000,"default":50000}}},"timeouts":{"type":"object","additionalProperties":false,"default":{},"properties":{"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"client connection idle (no request in progress)"},"headMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"whole request head must arrive within this (slowloris)"},"bodyIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a request body is arriving"},"abortMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"hard close after a graceful close that did not finish"},"upstreamConnectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"TCP connect to an upstream (includes DNS)"},"upstreamHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"request fully sent -> response head received"},"upstreamIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"silence while a response body is arriving"},"tunnelIdleMs":{"type":"integer","minimum":1,"maximum":86400000,"default":300000,"description":"silence on an upgraded (101) or CONNECT tunnel"},"shutdownMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"graceful shutdown deadline"},"workerAckMs":{"type":"integer","minimum":1,"maximum":86400000,"default":5000,"description":"with workers: a worker that has not applied a route change by then is restarted"}}},"http2":{"type":"object","additionalProperties":false,"default":{},"description":"HTTP/2 client connections (docs/http2.md)","properties":{"maxConcurrentStreams":{"type":"integer","minimum":1,"maximum":1000,"default":100,"description":"SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may have open at once on one connection"},"sendStallMs":{"type":"integer","minimum":1,"maximum":86400000,"default":60000,"description":"a stream whose client takes none of its response (flow-control window held closed) for this long is reset"}}},"upstream":{"type":"object","additionalProperties":false,"default":{},"properties":{"maxSockets":{"type":"integer","minimum":1,"maximum":100000,"default":256,"description":"per origin"},"maxIdleSockets":{"type":"integer","minimum":0,"maximum":100000,"default":64,"description":"per origin"},"idleSocketMs":{"type":"integer","minimum":1,"maximum":86400000,"default":4000,"description":"close pooled sockets idle this long (shorter than typical origin keep-alive)"},"maxRequestsPerSocket":{"type":"integer","minimum":1,"maximum":1000000,"default":10000},"maxFails":{"type":"integer","minimum":1,"maximum":1000,"default":3,"description":"consecutive failures that eject an upstream"},"ejectMs":{"type":"integer","minimum":1,"maximum":86400000,"default":10000,"description":"how long an ejected upstream is skipped"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle that https:// upstreams are verified against (default: Node's CA store, which honours NODE_EXTRA_CA_CERTS)"}}},"forwarding":{"type":"object","additionalProperties":false,"default":{},"properties":{"xForwarded":{"type":"boolean","default":true,"description":"set X-Forwarded-For/-Proto/-Host"},"forwarded":{"type":"boolean","default":false,"description":"set RFC 7239 Forwarded"},"trustedProxies":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"peers whose X-Forwarded-*/Forwarded are kept and appended to; others are replaced"}}},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}},"default":{}},"notFoundStatus":{"type":"integer","enum":[404,421,502,503],"default":404},"clientHalfClose":{"enum":["abort","finish"],"default":"abort","description":"a client that sends FIN while waiting for its response: \"abort\" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), \"finish\" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)"},"acme":{"type":"object","additionalProperties":false,"required":["directory"],"description":"automatic HTTPS: the ACME CA that listeners with \"tls\": { \"acme\": true } get their certificates from","properties":{"directory":{"type":"string","minLength":9,"maxLength":2048,"pattern":"^https://[^\\s]+$","description":"the ACME directory URL (https://), e.g. https://acme-v02.api.letsencrypt.org/directory"},"email":{"type":"string","minLength":3,"maxLength":254,"pattern":"^[^@\\s:,]+@[^@\\s:,]+$","description":"contact address given to the CA"},"caFile":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle the ACME server's TLS certificate is verified against (a private or test CA; default: Node's CA store)"},"challenges":{"type":"array","minItems":1,"uniqueItems":true,"items":{"enum":["http-01","tls-alpn-01"]},"default":["http-01","tls-alpn-01"],"description":"challenge types that may be used, in preference order (http-01 needs a plain listener reachable on port 80, tls-alpn-01 the acme TLS listener on port 443)"},"renewBefore":{"type":"string","maxLength":16,"pattern":"^[0-9]{1,9}(\\.[0-9]{1,3})?(d|h|m|s|%)$","description":"renew this long before notAfter (\"30d\", \"12h\") or when this share of the lifetime is left (\"33%\"); default: a third of the lifetime"},"keyType":{"enum":["ec-p256","ec-p384","rsa-2048","rsa-4096"],"default":"ec-p256","description":"key type of the certificates"},"externalAccountBinding":{"type":"object","additionalProperties":false,"required":["kid","hmacKey"],"description":"external account binding (RFC 8555 §7.3.4) for CAs that require one","properties":{"kid":{"type":"string","minLength":1,"maxLength":1024},"hmacKey":{"type":"string","minLength":1,"maxLength":1024}}}}},"sessionTickets":{"type":"object","additionalProperties":false,"default":{},"description":"TLS session resumption on every TLS listener (docs/tls.md): tickets under keys shared by the workers and, with an etcd store, by the fleet","properties":{"enabled":{"type":"boolean","default":true,"description":"false: no session tickets (every connection a full handshake)"},"keyRotationMs":{"type":"integer","minimum":1000,"maximum":604800000,"default":43200000,"description":"a new ticket key this often; the previous one still resumes sessions for one more period"}}},"routes":{"type":"array","maxItems":100000,"default":[],"items":{"$id":"portico:route","type":"object","additionalProperties":false,"required":["id","pathPrefix","upstreams"],"properties":{"id":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"host":{"type":"string","minLength":1,"maxLength":253,"pattern":"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},"pathPrefix":{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},"methods":{"type":"array","minItems":1,"maxItems":32,"uniqueItems":true,"items":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}},"headers":{"type":"object","maxProperties":16,"propertyNames":{"pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},"additionalProperties":{"type":"string","maxLength":1024}},"upstreams":{"type":"array","minItems":1,"maxItems":64,"items":{"oneOf":[{"type":"string","minLength":8,"maxLength":2048,"description":"http(s)://host[:port][/base]"},{"type":"object","additionalProperties":false,"required":["url"],"properties":{"url":{"type":"string","minLength":8,"maxLength":2048},"weight":{"type":"integer","minimum":1,"maximum":1000,"default":1}}}]}},"stripPrefix":{"type":"boolean","default":false},"rewritePrefix":{"type":"string","maxLength":2048,"pattern":"^(/[\\x21-\\x7e]*)?$"},"preserveHost":{"type":"boolean","default":false},"via":{"type":"boolean","description":"add Via on this route (absent: the global via)"},"proxyName":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$","description":"pseudonym in this route's Via (absent: the global proxyName)"},"upstreamTls":{"type":"object","additionalProperties":false,"properties":{"ca":{"type":"string","minLength":1,"maxLength":4096,"description":"PEM CA bundle file (default: upstream.caFile, else Node's CA store)"},"servername":{"type":"string","minLength":1,"maxLength":253,"pattern":"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$","description":"SNI and verified name (default: the URL host)"},"cert":{"type":"string","minLength":1,"maxLength":4096,"description":"client certificate file (mTLS); needs key"},"key":{"type":"string","minLength":1,"maxLength":4096,"description":"client key file (mTLS); needs cert"},"insecureSkipVerify":{"type":"boolean","default":false,"description":"DANGER: accept any upstream certificate (no verification; logged at start-up)"}},"dependencies":{"cert":["key"],"key":["cert"]}},"upstreamProtocol":{"enum":["http/1.1","h2","h2c"],"description":"absent: HTTP/1.1 to the upstreams, or HTTP/2: \"h2\" over TLS (https:// upstreams, ALPN h2), \"h2c\" with prior knowledge (http:// upstreams); gRPC needs one of these. See docs/http2.md"},"policy":{"type":"object","additionalProperties":false,"description":"traffic policy (docs/traffic-policy.md); a route's policy overrides the global one field by field","properties":{"timeouts":{"type":"object","additionalProperties":false,"properties":{"connectMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"connect to an upstream (default: timeouts.upstreamConnectMs)"},"responseHeadMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"request sent -> response head (default: timeouts.upstreamHeadMs)"},"idleMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"silence between reads of a response body (default: timeouts.upstreamIdleMs)"},"requestMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"whole request, head received -> response complete"},{"type":"null"}],"description":"whole-request deadline (504 before the response head; cut short after); null: none (default)"}}},"retries":{"type":"object","additionalProperties":false,"properties":{"maxTries":{"type":"integer","minimum":1,"maximum":10,"description":"tries in all, the first included (default 3; 1: no retries)"},"perTryTimeoutMs":{"anyOf":[{"type":"integer","minimum":1,"maximum":86400000,"description":"response head deadline of each try"},{"type":"null"}],"description":"default null: timeouts.responseHeadMs"},"onStatus":{"type":"array","maxItems":32,"uniqueItems":true,"items":{"type":"integer","minimum":400,"maximum":599},"description":"response statuses retried on another upstream, idempotent requests only (default none)"},"idempotencyKey":{"type":"boolean","description":"also retry requests of any method that carry Idempotency-Key (default false)"},"maxBodyBytes":{"type":"integer","minimum":0,"maximum":16777216,"description":"request body kept for replay (default 65536); a larger body is not retried once sent"},"budgetPercent":{"type":"integer","minimum":0,"maximum":100,"description":"retries at most this share of the route's requests over 10 s (default 20)"},"budgetMinPerSecond":{"type":"integer","minimum":0,"maximum":10000,"description":"retries always allowed per second on top of the budget (default 3)"}}},"healthCheck":{"type":"object","additionalProperties":false,"properties":{"path":{"anyOf":[{"type":"string","minLength":1,"maxLength":2048,"pattern":"^/[\\x21-\\x7e]*$"},{"type":"null"}],"description":"probe path (GET); null: no active checks (default)"},"intervalMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"between probes of one upstream (default 5000)"},"timeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a probe without a response head by then fails (default 2000)"},"healthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive passes that make an upstream healthy (default 2)"},"unhealthyThreshold":{"type":"integer","minimum":1,"maximum":100,"description":"consecutive failures that make it unhealthy (default 3)"},"expectedStatuses":{"type":"array","maxItems":64,"uniqueItems":true,"items":{"type":"integer","minimum":100,"maximum":599},"description":"statuses that pass (default: any 2xx or 3xx)"},"host":{"type":"string","minLength":1,"maxLength":253,"description":"Host of the probe (default: the upstream's host:port)"}}},"outlier":{"type":"object","additionalProperties":false,"properties":{"consecutiveFailures":{"type":"integer","minimum":1,"maximum":1000,"description":"consecutive failures that eject an upstream (default: upstream.maxFails)"},"on5xx":{"type":"boolean","description":"count 5xx responses as failures (default false: connect errors, resets and timeouts only)"},"baseEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"first ejection; doubles on each repeat (default: upstream.ejectMs)"},"maxEjectionMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"longest ejection (default 300000)"},"maxEjectionPercent":{"type":"integer","minimum":0,"maximum":100,"description":"never eject more than this share of a route's upstreams (default 50)"}}},"limits":{"type":"object","additionalProperties":false,"properties":{"maxConcurrentPerUpstream":{"anyOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"null"}],"description":"requests in progress per upstream; null: no limit (default)"},"maxQueue":{"type":"integer","minimum":0,"maximum":1000000,"description":"requests waiting for a free upstream, per route (default 1000); beyond: 503"},"queueTimeoutMs":{"type":"integer","minimum":1,"maximum":86400000,"description":"a queued request waits at most this long, then 503 (default 5000)"}}},"loadBalancing":{"type":"object","additionalProperties":false,"properties":{"algorithm":{"enum":["round-robin","least-request","consistent-hash"],"description":"weighted round robin (default), least outstanding requests (two random choices), or consistent hashing on hashOn"},"hashOn":{"oneOf":[{"type":"object","additionalProperties":false,"required":["header"],"properties":{"header":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["cookie"],"properties":{"cookie":{"type":"string","pattern":"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$","maxLength":256}}},{"type":"object","additionalProperties":false,"required":["clientAddress"],"properties":{"clientAddress":{"const":true}}}],"description":"consistent-hash key: a header, a cookie or the client address"},"slowStartMs":{"type":"integer","minimum":0,"maximum":3600000,"description":"a returning or newly added upstream ramps to its full weight over this (default 0: at once)"}}}}}}}},"store":{"default":{"type":"file"},"description":"where the routes live: the config file (default) or etcd","oneOf":[{"type":"object","additionalProperties":false,"required":["type"],"properties":{"type":{"const":"file"}}},{"type":"object","additionalProperties":false,"required":["type","endpoints","prefix"],"properties":{"type":{"const":"etcd"},"endpoints":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT"}},"prefix":{"type":"string","pattern":"^/[!-~]*[^/]$","maxLength":256,"description":"key prefix, e.g. /portico"},"tls":{"type":"object","additionalProperties":false,"required":["ca"],"properties":{"ca":{"type":"string","minLength":1},"cert":{"type":"string","minLength":1},"key":{"type":"string","minLength":1}}},"auth":{"type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"type":"string","minLength":1,"maxLength":256},"password":{"type":"string","minLength":1,"maxLength":512}}},"cacheFile":{"type":"string","minLength":1,"description":"local copy of the last table (start-up while etcd is down)"},"timeoutMs":{"type":"integer","minimum":100,"maximum":60000,"default":2000,"description":"deadline of each etcd call of an admin write"}}}]},"history":{"type":"object","additionalProperties":false,"default":{},"description":"the route history (docs/route-history.md): kept next to the config file, or under the etcd prefix","properties":{"keep":{"type":"integer","minimum":1,"maximum":10000,"default":100,"description":"revisions kept (the oldest are dropped)"},"heartbeatMs":{"type":"integer","minimum":1,"maximum":86400000,"default":15000,"description":"GET /v1/changes: a comment line this often keeps idle followers (and their proxies) connected"},"maxSubscribers":{"type":"integer","minimum":1,"maximum":10000,"default":64,"description":"GET /v1/changes: followers at once (more get 503)"}}},"forwardProxy":{"type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","default":false},"listen":{"type":"string","minLength":3,"maxLength":300,"description":"a separate listener for the forward proxy; absent: the main listener serves both"},"allowClients":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":["127.0.0.0/8","::1/128"]},"connectPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"httpPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[80,8080]},"originateTls":{"type":"boolean","default":false,"description":"fetch https:// absolute-form targets over verified TLS (default: 400, use CONNECT)"},"httpsPorts":{"type":"array","maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},"default":[443]},"allowDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[],"description":"CIDRs allowed although private/loopback/link-local"},"denyDestinations":{"type":"array","maxItems":256,"items":{"type":"string","minLength":2,"maxLength":64},"default":[]},"denyHosts":{"type":"array","maxItems":10000,"items":{"type":"string","minLength":1,"maxLength":253},"default":[]},"auth":{"type":"object","additionalProperties":false,"required":["users"],"properties":{"realm":{"type":"string","maxLength":128,"default":"portico"},"users":{"type":"object","maxProperties":10000,"additionalProperties":{"type":"string","minLength":1,"maxLength":512}}}}}},"demoOrigin":{"type":"object","additionalProperties":false,"properties":{"listen":{"type":"string","minLength":3,"maxLength":300,"description":"HOST:PORT (IPv6 as [::1]:PORT)"}},"description":"start the built-in demo origin (for npm start)"}}};
 const func2 = Object.prototype.hasOwnProperty;
 const func3 = runtime0.default;
 const func0 = runtime1.default;
@@ -129,6 +129,9 @@ data.notFoundStatus = 404;
 }
 if(data.clientHalfClose === undefined){
 data.clientHalfClose = "abort";
+}
+if(data.sessionTickets === undefined){
+data.sessionTickets = {};
 }
 if(data.routes === undefined){
 data.routes = [];
@@ -4387,183 +4390,238 @@ else {
 var valid0 = true;
 }
 if(valid0){
-let data144 = data.routes;
+let data144 = data.sessionTickets;
 const _errs341 = errors;
 if(errors === _errs341){
-if(Array.isArray(data144)){
-if(data144.length > 100000){
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data144}];
-return false;
+if(data144 && typeof data144 == "object" && !Array.isArray(data144)){
+if(data144.enabled === undefined){
+data144.enabled = true;
 }
-else {
-var valid53 = true;
-const len11 = data144.length;
-for(let i16=0; i16<len11; i16++){
-let data145 = data144[i16];
+if(data144.keyRotationMs === undefined){
+data144.keyRotationMs = 43200000;
+}
 const _errs343 = errors;
-if(errors === _errs343){
-if(data145 && typeof data145 == "object" && !Array.isArray(data145)){
-if(data145.stripPrefix === undefined){
-data145.stripPrefix = false;
-}
-if(data145.preserveHost === undefined){
-data145.preserveHost = false;
-}
-if(data145.upstreamProtocol === undefined){
-data145.upstreamProtocol = "http/1.1";
-}
-let missing12;
-if((((data145.id === undefined) && (missing12 = "id")) || ((data145.pathPrefix === undefined) && (missing12 = "pathPrefix"))) || ((data145.upstreams === undefined) && (missing12 = "upstreams"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing12},message:"must have required property '"+missing12+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data145}];
-return false;
-}
-else {
-const _errs345 = errors;
-for(const key29 in data145){
-if(!(func2.call(schema11.properties.routes.items.properties, key29))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data145}];
+for(const key29 in data144){
+if(!((key29 === "enabled") || (key29 === "keyRotationMs"))){
+validate10.errors = [{instancePath:instancePath+"/sessionTickets",schemaPath:"#/properties/sessionTickets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.sessionTickets,data:data144}];
 return false;
 break;
 }
 }
-if(_errs345 === errors){
-if(data145.id !== undefined){
-let data146 = data145.id;
+if(_errs343 === errors){
+let data145 = data144.enabled;
+const _errs344 = errors;
+if(typeof data145 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/sessionTickets/enabled",schemaPath:"#/properties/sessionTickets/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.sessionTickets.properties.enabled.type,parentSchema:schema11.properties.sessionTickets.properties.enabled,data:data145}];
+return false;
+}
+var valid53 = _errs344 === errors;
+if(valid53){
+let data146 = data144.keyRotationMs;
 const _errs346 = errors;
+if(!((typeof data146 == "number") && (!(data146 % 1) && !isNaN(data146)))){
+validate10.errors = [{instancePath:instancePath+"/sessionTickets/keyRotationMs",schemaPath:"#/properties/sessionTickets/properties/keyRotationMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.sessionTickets.properties.keyRotationMs.type,parentSchema:schema11.properties.sessionTickets.properties.keyRotationMs,data:data146}];
+return false;
+}
 if(errors === _errs346){
-if(typeof data146 === "string"){
-if(!pattern0.test(data146)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data146}];
+if(typeof data146 == "number"){
+if(data146 > 604800000 || isNaN(data146)){
+validate10.errors = [{instancePath:instancePath+"/sessionTickets/keyRotationMs",schemaPath:"#/properties/sessionTickets/properties/keyRotationMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 604800000},message:"must be <= 604800000",schema:604800000,parentSchema:schema11.properties.sessionTickets.properties.keyRotationMs,data:data146}];
+return false;
+}
+else {
+if(data146 < 1000 || isNaN(data146)){
+validate10.errors = [{instancePath:instancePath+"/sessionTickets/keyRotationMs",schemaPath:"#/properties/sessionTickets/properties/keyRotationMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1000},message:"must be >= 1000",schema:1000,parentSchema:schema11.properties.sessionTickets.properties.keyRotationMs,data:data146}];
 return false;
 }
 }
+}
+}
+var valid53 = _errs346 === errors;
+}
+}
+}
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data146}];
+validate10.errors = [{instancePath:instancePath+"/sessionTickets",schemaPath:"#/properties/sessionTickets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.sessionTickets.type,parentSchema:schema11.properties.sessionTickets,data:data144}];
 return false;
 }
 }
-var valid54 = _errs346 === errors;
-}
-else {
-var valid54 = true;
-}
-if(valid54){
-if(data145.host !== undefined){
-let data147 = data145.host;
+var valid0 = _errs341 === errors;
+if(valid0){
+let data147 = data.routes;
 const _errs348 = errors;
 if(errors === _errs348){
-if(typeof data147 === "string"){
-if(func3(data147) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data147}];
+if(Array.isArray(data147)){
+if(data147.length > 100000){
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/maxItems",keyword:"maxItems",params:{limit: 100000},message:"must NOT have more than 100000 items",schema:100000,parentSchema:schema11.properties.routes,data:data147}];
 return false;
-}
-else {
-if(func3(data147) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data147}];
-return false;
-}
-else {
-if(!pattern11.test(data147)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data147}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data147}];
-return false;
-}
-}
-var valid54 = _errs348 === errors;
 }
 else {
 var valid54 = true;
-}
-if(valid54){
-if(data145.pathPrefix !== undefined){
-let data148 = data145.pathPrefix;
+const len11 = data147.length;
+for(let i16=0; i16<len11; i16++){
+let data148 = data147[i16];
 const _errs350 = errors;
 if(errors === _errs350){
-if(typeof data148 === "string"){
-if(func3(data148) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data148}];
+if(data148 && typeof data148 == "object" && !Array.isArray(data148)){
+if(data148.stripPrefix === undefined){
+data148.stripPrefix = false;
+}
+if(data148.preserveHost === undefined){
+data148.preserveHost = false;
+}
+let missing12;
+if((((data148.id === undefined) && (missing12 = "id")) || ((data148.pathPrefix === undefined) && (missing12 = "pathPrefix"))) || ((data148.upstreams === undefined) && (missing12 = "upstreams"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16,schemaPath:"#/properties/routes/items/required",keyword:"required",params:{missingProperty: missing12},message:"must have required property '"+missing12+"'",schema:schema11.properties.routes.items.required,parentSchema:schema11.properties.routes.items,data:data148}];
 return false;
 }
 else {
-if(func3(data148) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data148}];
-return false;
-}
-else {
-if(!pattern4.test(data148)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data148}];
-return false;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data148}];
-return false;
-}
-}
-var valid54 = _errs350 === errors;
-}
-else {
-var valid54 = true;
-}
-if(valid54){
-if(data145.methods !== undefined){
-let data149 = data145.methods;
 const _errs352 = errors;
-if(errors === _errs352){
-if(Array.isArray(data149)){
-if(data149.length > 32){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data149}];
+for(const key30 in data148){
+if(!(func2.call(schema11.properties.routes.items.properties, key30))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16,schemaPath:"#/properties/routes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items,data:data148}];
+return false;
+break;
+}
+}
+if(_errs352 === errors){
+if(data148.id !== undefined){
+let data149 = data148.id;
+const _errs353 = errors;
+if(errors === _errs353){
+if(typeof data149 === "string"){
+if(!pattern0.test(data149)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/id",schemaPath:"#/properties/routes/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",parentSchema:schema11.properties.routes.items.properties.id,data:data149}];
 return false;
 }
+}
 else {
-if(data149.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data149}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/id",schemaPath:"#/properties/routes/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.id.type,parentSchema:schema11.properties.routes.items.properties.id,data:data149}];
 return false;
+}
+}
+var valid55 = _errs353 === errors;
 }
 else {
 var valid55 = true;
-const len12 = data149.length;
-for(let i17=0; i17<len12; i17++){
-let data150 = data149[i17];
-const _errs354 = errors;
-if(errors === _errs354){
+}
+if(valid55){
+if(data148.host !== undefined){
+let data150 = data148.host;
+const _errs355 = errors;
+if(errors === _errs355){
 if(typeof data150 === "string"){
-if(!pattern5.test(data150)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/methods/" + i17,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data150}];
+if(func3(data150) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/host",schemaPath:"#/properties/routes/items/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.host,data:data150}];
+return false;
+}
+else {
+if(func3(data150) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/host",schemaPath:"#/properties/routes/items/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.host,data:data150}];
+return false;
+}
+else {
+if(!pattern11.test(data150)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/host",schemaPath:"#/properties/routes/items/properties/host/pattern",keyword:"pattern",params:{pattern: "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"},message:"must match pattern \""+"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"+"\"",schema:"^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$",parentSchema:schema11.properties.routes.items.properties.host,data:data150}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/host",schemaPath:"#/properties/routes/items/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.host.type,parentSchema:schema11.properties.routes.items.properties.host,data:data150}];
+return false;
+}
+}
+var valid55 = _errs355 === errors;
+}
+else {
+var valid55 = true;
+}
+if(valid55){
+if(data148.pathPrefix !== undefined){
+let data151 = data148.pathPrefix;
+const _errs357 = errors;
+if(errors === _errs357){
+if(typeof data151 === "string"){
+if(func3(data151) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data151}];
+return false;
+}
+else {
+if(func3(data151) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data151}];
+return false;
+}
+else {
+if(!pattern4.test(data151)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data151}];
+return false;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/pathPrefix",schemaPath:"#/properties/routes/items/properties/pathPrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.pathPrefix.type,parentSchema:schema11.properties.routes.items.properties.pathPrefix,data:data151}];
+return false;
+}
+}
+var valid55 = _errs357 === errors;
+}
+else {
+var valid55 = true;
+}
+if(valid55){
+if(data148.methods !== undefined){
+let data152 = data148.methods;
+const _errs359 = errors;
+if(errors === _errs359){
+if(Array.isArray(data152)){
+if(data152.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/methods",schemaPath:"#/properties/routes/items/properties/methods/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.methods,data:data152}];
+return false;
+}
+else {
+if(data152.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/methods",schemaPath:"#/properties/routes/items/properties/methods/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.methods,data:data152}];
+return false;
+}
+else {
+var valid56 = true;
+const len12 = data152.length;
+for(let i17=0; i17<len12; i17++){
+let data153 = data152[i17];
+const _errs361 = errors;
+if(errors === _errs361){
+if(typeof data153 === "string"){
+if(!pattern5.test(data153)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/methods/" + i17,schemaPath:"#/properties/routes/items/properties/methods/items/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.methods.items,data:data153}];
 return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/methods/" + i17,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data150}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/methods/" + i17,schemaPath:"#/properties/routes/items/properties/methods/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.methods.items.type,parentSchema:schema11.properties.routes.items.properties.methods.items,data:data153}];
 return false;
 }
 }
-var valid55 = _errs354 === errors;
-if(!valid55){
+var valid56 = _errs361 === errors;
+if(!valid56){
 break;
 }
 }
-if(valid55){
-let i18 = data149.length;
+if(valid56){
+let i18 = data152.length;
 let j5;
 if(i18 > 1){
 const indices3 = {};
 for(;i18--;){
-let item3 = data149[i18];
+let item3 = data152[i18];
 if(typeof item3 !== "string"){
 continue;
 }
 if(typeof indices3[item3] == "number"){
 j5 = indices3[item3];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i18, j: j5},message:"must NOT have duplicate items (items ## "+j5+" and "+i18+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data149}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/methods",schemaPath:"#/properties/routes/items/properties/methods/uniqueItems",keyword:"uniqueItems",params:{i: i18, j: j5},message:"must NOT have duplicate items (items ## "+j5+" and "+i18+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.methods,data:data152}];
 return false;
 break;
 }
@@ -4575,31 +4633,31 @@ indices3[item3] = i18;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data149}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/methods",schemaPath:"#/properties/routes/items/properties/methods/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.methods.type,parentSchema:schema11.properties.routes.items.properties.methods,data:data152}];
 return false;
 }
 }
-var valid54 = _errs352 === errors;
+var valid55 = _errs359 === errors;
 }
 else {
-var valid54 = true;
+var valid55 = true;
 }
-if(valid54){
-if(data145.headers !== undefined){
-let data151 = data145.headers;
-const _errs356 = errors;
-if(errors === _errs356){
-if(data151 && typeof data151 == "object" && !Array.isArray(data151)){
-if(Object.keys(data151).length > 16){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data151}];
+if(valid55){
+if(data148.headers !== undefined){
+let data154 = data148.headers;
+const _errs363 = errors;
+if(errors === _errs363){
+if(data154 && typeof data154 == "object" && !Array.isArray(data154)){
+if(Object.keys(data154).length > 16){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/headers",schemaPath:"#/properties/routes/items/properties/headers/maxProperties",keyword:"maxProperties",params:{limit: 16},message:"must NOT have more than 16 properties",schema:16,parentSchema:schema11.properties.routes.items.properties.headers,data:data154}];
 return false;
 }
 else {
-for(const key30 in data151){
-const _errs358 = errors;
-if(typeof key30 === "string"){
-if(!pattern5.test(key30)){
-const err50 = {instancePath:instancePath+"/routes/" + i16+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key30,propertyName:key30};
+for(const key31 in data154){
+const _errs365 = errors;
+if(typeof key31 === "string"){
+if(!pattern5.test(key31)){
+const err50 = {instancePath:instancePath+"/routes/" + i16+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.headers.propertyNames,data:key31,propertyName:key31};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -4609,9 +4667,9 @@ vErrors.push(err50);
 errors++;
 }
 }
-var valid57 = _errs358 === errors;
-if(!valid57){
-const err51 = {instancePath:instancePath+"/routes/" + i16+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key30},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data151};
+var valid58 = _errs365 === errors;
+if(!valid58){
+const err51 = {instancePath:instancePath+"/routes/" + i16+"/headers",schemaPath:"#/properties/routes/items/properties/headers/propertyNames",keyword:"propertyNames",params:{propertyName: key31},message:"property name must be valid",schema:schema11.properties.routes.items.properties.headers.propertyNames,parentSchema:schema11.properties.routes.items.properties.headers,data:data154};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -4624,24 +4682,24 @@ return false;
 break;
 }
 }
-if(valid57){
-for(const key31 in data151){
-let data152 = data151[key31];
-const _errs360 = errors;
-if(errors === _errs360){
-if(typeof data152 === "string"){
-if(func3(data152) > 1024){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/headers/" + key31.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data152}];
+if(valid58){
+for(const key32 in data154){
+let data155 = data154[key32];
+const _errs367 = errors;
+if(errors === _errs367){
+if(typeof data155 === "string"){
+if(func3(data155) > 1024){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/headers/" + key32.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 1024},message:"must NOT have more than 1024 characters",schema:1024,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data155}];
 return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/headers/" + key31.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data152}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/headers/" + key32.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/routes/items/properties/headers/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.headers.additionalProperties.type,parentSchema:schema11.properties.routes.items.properties.headers.additionalProperties,data:data155}];
 return false;
 }
 }
-var valid58 = _errs360 === errors;
-if(!valid58){
+var valid59 = _errs367 === errors;
+if(!valid59){
 break;
 }
 }
@@ -4649,44 +4707,44 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data151}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/headers",schemaPath:"#/properties/routes/items/properties/headers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.headers.type,parentSchema:schema11.properties.routes.items.properties.headers,data:data154}];
 return false;
 }
 }
-var valid54 = _errs356 === errors;
+var valid55 = _errs363 === errors;
 }
 else {
-var valid54 = true;
+var valid55 = true;
 }
-if(valid54){
-if(data145.upstreams !== undefined){
-let data153 = data145.upstreams;
-const _errs362 = errors;
-if(errors === _errs362){
-if(Array.isArray(data153)){
-if(data153.length > 64){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data153}];
+if(valid55){
+if(data148.upstreams !== undefined){
+let data156 = data148.upstreams;
+const _errs369 = errors;
+if(errors === _errs369){
+if(Array.isArray(data156)){
+if(data156.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data156}];
 return false;
 }
 else {
-if(data153.length < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data153}];
+if(data156.length < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data156}];
 return false;
 }
 else {
-var valid59 = true;
-const len13 = data153.length;
+var valid60 = true;
+const len13 = data156.length;
 for(let i19=0; i19<len13; i19++){
-let data154 = data153[i19];
-const _errs364 = errors;
-const _errs365 = errors;
-let valid60 = false;
+let data157 = data156[i19];
+const _errs371 = errors;
+const _errs372 = errors;
+let valid61 = false;
 let passing2 = null;
-const _errs366 = errors;
-if(errors === _errs366){
-if(typeof data154 === "string"){
-if(func3(data154) > 2048){
-const err52 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data154};
+const _errs373 = errors;
+if(errors === _errs373){
+if(typeof data157 === "string"){
+if(func3(data157) > 2048){
+const err52 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data157};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -4696,8 +4754,8 @@ vErrors.push(err52);
 errors++;
 }
 else {
-if(func3(data154) < 8){
-const err53 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data154};
+if(func3(data157) < 8){
+const err53 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data157};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -4709,7 +4767,7 @@ errors++;
 }
 }
 else {
-const err54 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data154};
+const err54 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[0],data:data157};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -4719,17 +4777,17 @@ vErrors.push(err54);
 errors++;
 }
 }
-var _valid8 = _errs366 === errors;
+var _valid8 = _errs373 === errors;
 if(_valid8){
-valid60 = true;
+valid61 = true;
 passing2 = 0;
 }
-const _errs368 = errors;
-if(errors === _errs368){
-if(data154 && typeof data154 == "object" && !Array.isArray(data154)){
+const _errs375 = errors;
+if(errors === _errs375){
+if(data157 && typeof data157 == "object" && !Array.isArray(data157)){
 let missing13;
-if((data154.url === undefined) && (missing13 = "url")){
-const err55 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing13},message:"must have required property '"+missing13+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data154};
+if((data157.url === undefined) && (missing13 = "url")){
+const err55 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/required",keyword:"required",params:{missingProperty: missing13},message:"must have required property '"+missing13+"'",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data157};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -4739,10 +4797,10 @@ vErrors.push(err55);
 errors++;
 }
 else {
-const _errs370 = errors;
-for(const key32 in data154){
-if(!((key32 === "url") || (key32 === "weight"))){
-const err56 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data154};
+const _errs377 = errors;
+for(const key33 in data157){
+if(!((key33 === "url") || (key33 === "weight"))){
+const err56 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data157};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -4753,14 +4811,14 @@ errors++;
 break;
 }
 }
-if(_errs370 === errors){
-if(data154.url !== undefined){
-let data155 = data154.url;
-const _errs371 = errors;
-if(errors === _errs371){
-if(typeof data155 === "string"){
-if(func3(data155) > 2048){
-const err57 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data155};
+if(_errs377 === errors){
+if(data157.url !== undefined){
+let data158 = data157.url;
+const _errs378 = errors;
+if(errors === _errs378){
+if(typeof data158 === "string"){
+if(func3(data158) > 2048){
+const err57 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data158};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -4770,8 +4828,8 @@ vErrors.push(err57);
 errors++;
 }
 else {
-if(func3(data155) < 8){
-const err58 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data155};
+if(func3(data158) < 8){
+const err58 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/minLength",keyword:"minLength",params:{limit: 8},message:"must NOT have fewer than 8 characters",schema:8,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data158};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -4783,7 +4841,7 @@ errors++;
 }
 }
 else {
-const err59 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data155};
+const err59 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19+"/url",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.url,data:data158};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -4793,17 +4851,17 @@ vErrors.push(err59);
 errors++;
 }
 }
-var valid61 = _errs371 === errors;
+var valid62 = _errs378 === errors;
 }
 else {
-var valid61 = true;
+var valid62 = true;
 }
-if(valid61){
-if(data154.weight !== undefined){
-let data156 = data154.weight;
-const _errs373 = errors;
-if(!((typeof data156 == "number") && (!(data156 % 1) && !isNaN(data156)))){
-const err60 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data156};
+if(valid62){
+if(data157.weight !== undefined){
+let data159 = data157.weight;
+const _errs380 = errors;
+if(!((typeof data159 == "number") && (!(data159 % 1) && !isNaN(data159)))){
+const err60 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight.type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data159};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -4812,10 +4870,10 @@ vErrors.push(err60);
 }
 errors++;
 }
-if(errors === _errs373){
-if(typeof data156 == "number"){
-if(data156 > 1000 || isNaN(data156)){
-const err61 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data156};
+if(errors === _errs380){
+if(typeof data159 == "number"){
+if(data159 > 1000 || isNaN(data159)){
+const err61 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data159};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -4825,8 +4883,8 @@ vErrors.push(err61);
 errors++;
 }
 else {
-if(data156 < 1 || isNaN(data156)){
-const err62 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data156};
+if(data159 < 1 || isNaN(data159)){
+const err62 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19+"/weight",schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].properties.weight,data:data159};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -4838,17 +4896,17 @@ errors++;
 }
 }
 }
-var valid61 = _errs373 === errors;
+var valid62 = _errs380 === errors;
 }
 else {
-var valid61 = true;
+var valid62 = true;
 }
 }
 }
 }
 }
 else {
-const err63 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data154};
+const err63 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.upstreams.items.oneOf[1],data:data157};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -4858,19 +4916,19 @@ vErrors.push(err63);
 errors++;
 }
 }
-var _valid8 = _errs368 === errors;
-if(_valid8 && valid60){
-valid60 = false;
+var _valid8 = _errs375 === errors;
+if(_valid8 && valid61){
+valid61 = false;
 passing2 = [passing2, 1];
 }
 else {
 if(_valid8){
-valid60 = true;
+valid61 = true;
 passing2 = 1;
 }
 }
-if(!valid60){
-const err64 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data154};
+if(!valid61){
+const err64 = {instancePath:instancePath+"/routes/" + i16+"/upstreams/" + i19,schemaPath:"#/properties/routes/items/properties/upstreams/items/oneOf",keyword:"oneOf",params:{passingSchemas: passing2},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.upstreams.items.oneOf,parentSchema:schema11.properties.routes.items.properties.upstreams.items,data:data157};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -4882,18 +4940,18 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs365;
+errors = _errs372;
 if(vErrors !== null){
-if(_errs365){
-vErrors.length = _errs365;
+if(_errs372){
+vErrors.length = _errs372;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid59 = _errs364 === errors;
-if(!valid59){
+var valid60 = _errs371 === errors;
+if(!valid60){
 break;
 }
 }
@@ -4901,392 +4959,397 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data153}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreams",schemaPath:"#/properties/routes/items/properties/upstreams/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.upstreams.type,parentSchema:schema11.properties.routes.items.properties.upstreams,data:data156}];
 return false;
 }
 }
-var valid54 = _errs362 === errors;
+var valid55 = _errs369 === errors;
 }
 else {
-var valid54 = true;
+var valid55 = true;
 }
-if(valid54){
-let data157 = data145.stripPrefix;
-const _errs375 = errors;
-if(typeof data157 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data157}];
-return false;
-}
-var valid54 = _errs375 === errors;
-if(valid54){
-if(data145.rewritePrefix !== undefined){
-let data158 = data145.rewritePrefix;
-const _errs377 = errors;
-if(errors === _errs377){
-if(typeof data158 === "string"){
-if(func3(data158) > 2048){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data158}];
-return false;
-}
-else {
-if(!pattern15.test(data158)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data158}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data158}];
-return false;
-}
-}
-var valid54 = _errs377 === errors;
-}
-else {
-var valid54 = true;
-}
-if(valid54){
-let data159 = data145.preserveHost;
-const _errs379 = errors;
-if(typeof data159 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data159}];
-return false;
-}
-var valid54 = _errs379 === errors;
-if(valid54){
-if(data145.via !== undefined){
-let data160 = data145.via;
-const _errs381 = errors;
+if(valid55){
+let data160 = data148.stripPrefix;
+const _errs382 = errors;
 if(typeof data160 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data160}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/stripPrefix",schemaPath:"#/properties/routes/items/properties/stripPrefix/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.stripPrefix.type,parentSchema:schema11.properties.routes.items.properties.stripPrefix,data:data160}];
 return false;
 }
-var valid54 = _errs381 === errors;
-}
-else {
-var valid54 = true;
-}
-if(valid54){
-if(data145.proxyName !== undefined){
-let data161 = data145.proxyName;
-const _errs383 = errors;
-if(errors === _errs383){
+var valid55 = _errs382 === errors;
+if(valid55){
+if(data148.rewritePrefix !== undefined){
+let data161 = data148.rewritePrefix;
+const _errs384 = errors;
+if(errors === _errs384){
 if(typeof data161 === "string"){
-if(!pattern3.test(data161)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data161}];
-return false;
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data161}];
-return false;
-}
-}
-var valid54 = _errs383 === errors;
-}
-else {
-var valid54 = true;
-}
-if(valid54){
-if(data145.upstreamTls !== undefined){
-let data162 = data145.upstreamTls;
-const _errs385 = errors;
-if(errors === _errs385){
-if(data162 && typeof data162 == "object" && !Array.isArray(data162)){
-if(data162.insecureSkipVerify === undefined){
-data162.insecureSkipVerify = false;
-}
-const _errs387 = errors;
-for(const key33 in data162){
-if(!(((((key33 === "ca") || (key33 === "servername")) || (key33 === "cert")) || (key33 === "key")) || (key33 === "insecureSkipVerify"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data162}];
-return false;
-break;
-}
-}
-if(_errs387 === errors){
-let missing14;
-if(data162.cert !== undefined && ((data162.key === undefined) && (missing14 = "key"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
-    missingProperty: missing14,
-    depsCount: 1,
-    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data162}];
+if(func3(data161) > 2048){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data161}];
 return false;
 }
 else {
-if(data162.key !== undefined && ((data162.cert === undefined) && (missing14 = "cert"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
-    missingProperty: missing14,
-    depsCount: 1,
-    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data162}];
+if(!pattern15.test(data161)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/pattern",keyword:"pattern",params:{pattern: "^(/[\\x21-\\x7e]*)?$"},message:"must match pattern \""+"^(/[\\x21-\\x7e]*)?$"+"\"",schema:"^(/[\\x21-\\x7e]*)?$",parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data161}];
 return false;
 }
+}
+}
 else {
-if(data162.ca !== undefined){
-let data163 = data162.ca;
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/rewritePrefix",schemaPath:"#/properties/routes/items/properties/rewritePrefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.rewritePrefix.type,parentSchema:schema11.properties.routes.items.properties.rewritePrefix,data:data161}];
+return false;
+}
+}
+var valid55 = _errs384 === errors;
+}
+else {
+var valid55 = true;
+}
+if(valid55){
+let data162 = data148.preserveHost;
+const _errs386 = errors;
+if(typeof data162 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/preserveHost",schemaPath:"#/properties/routes/items/properties/preserveHost/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.preserveHost.type,parentSchema:schema11.properties.routes.items.properties.preserveHost,data:data162}];
+return false;
+}
+var valid55 = _errs386 === errors;
+if(valid55){
+if(data148.via !== undefined){
+let data163 = data148.via;
 const _errs388 = errors;
-if(errors === _errs388){
-if(typeof data163 === "string"){
-if(func3(data163) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data163}];
+if(typeof data163 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/via",schemaPath:"#/properties/routes/items/properties/via/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.via.type,parentSchema:schema11.properties.routes.items.properties.via,data:data163}];
 return false;
 }
-else {
-if(func3(data163) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data163}];
-return false;
-}
-}
+var valid55 = _errs388 === errors;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data163}];
-return false;
+var valid55 = true;
 }
-}
-var valid63 = _errs388 === errors;
-}
-else {
-var valid63 = true;
-}
-if(valid63){
-if(data162.servername !== undefined){
-let data164 = data162.servername;
+if(valid55){
+if(data148.proxyName !== undefined){
+let data164 = data148.proxyName;
 const _errs390 = errors;
 if(errors === _errs390){
 if(typeof data164 === "string"){
-if(func3(data164) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data164}];
-return false;
-}
-else {
-if(func3(data164) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data164}];
-return false;
-}
-else {
-if(!pattern17.test(data164)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data164}];
+if(!pattern3.test(data164)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$",parentSchema:schema11.properties.routes.items.properties.proxyName,data:data164}];
 return false;
 }
 }
-}
-}
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data164}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/proxyName",schemaPath:"#/properties/routes/items/properties/proxyName/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.proxyName.type,parentSchema:schema11.properties.routes.items.properties.proxyName,data:data164}];
 return false;
 }
 }
-var valid63 = _errs390 === errors;
+var valid55 = _errs390 === errors;
 }
 else {
-var valid63 = true;
+var valid55 = true;
 }
-if(valid63){
-if(data162.cert !== undefined){
-let data165 = data162.cert;
+if(valid55){
+if(data148.upstreamTls !== undefined){
+let data165 = data148.upstreamTls;
 const _errs392 = errors;
 if(errors === _errs392){
-if(typeof data165 === "string"){
-if(func3(data165) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data165}];
-return false;
+if(data165 && typeof data165 == "object" && !Array.isArray(data165)){
+if(data165.insecureSkipVerify === undefined){
+data165.insecureSkipVerify = false;
 }
-else {
-if(func3(data165) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data165}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data165}];
-return false;
-}
-}
-var valid63 = _errs392 === errors;
-}
-else {
-var valid63 = true;
-}
-if(valid63){
-if(data162.key !== undefined){
-let data166 = data162.key;
 const _errs394 = errors;
-if(errors === _errs394){
+for(const key34 in data165){
+if(!(((((key34 === "ca") || (key34 === "servername")) || (key34 === "cert")) || (key34 === "key")) || (key34 === "insecureSkipVerify"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data165}];
+return false;
+break;
+}
+}
+if(_errs394 === errors){
+let missing14;
+if(data165.cert !== undefined && ((data165.key === undefined) && (missing14 = "key"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "cert",
+    missingProperty: missing14,
+    depsCount: 1,
+    deps: "key"},message:"must have property key when property cert is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data165}];
+return false;
+}
+else {
+if(data165.key !== undefined && ((data165.cert === undefined) && (missing14 = "cert"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/dependencies",keyword:"dependencies",params:{property: "key",
+    missingProperty: missing14,
+    depsCount: 1,
+    deps: "cert"},message:"must have property cert when property key is present",schema:schema11.properties.routes.items.properties.upstreamTls.dependencies,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data165}];
+return false;
+}
+else {
+if(data165.ca !== undefined){
+let data166 = data165.ca;
+const _errs395 = errors;
+if(errors === _errs395){
 if(typeof data166 === "string"){
 if(func3(data166) > 4096){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data166}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data166}];
 return false;
 }
 else {
 if(func3(data166) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data166}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data166}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data166}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/ca",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.ca.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.ca,data:data166}];
 return false;
 }
 }
-var valid63 = _errs394 === errors;
+var valid64 = _errs395 === errors;
 }
 else {
-var valid63 = true;
+var valid64 = true;
 }
-if(valid63){
-let data167 = data162.insecureSkipVerify;
-const _errs396 = errors;
-if(typeof data167 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data167}];
+if(valid64){
+if(data165.servername !== undefined){
+let data167 = data165.servername;
+const _errs397 = errors;
+if(errors === _errs397){
+if(typeof data167 === "string"){
+if(func3(data167) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data167}];
 return false;
 }
-var valid63 = _errs396 === errors;
+else {
+if(func3(data167) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data167}];
+return false;
 }
-}
-}
-}
+else {
+if(!pattern17.test(data167)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"},message:"must match pattern \""+"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"+"\"",schema:"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$",parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data167}];
+return false;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data162}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/servername",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/servername/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.servername.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.servername,data:data167}];
 return false;
 }
 }
-var valid54 = _errs385 === errors;
+var valid64 = _errs397 === errors;
 }
 else {
-var valid54 = true;
+var valid64 = true;
 }
-if(valid54){
-let data168 = data145.upstreamProtocol;
-const _errs398 = errors;
-if(!(((data168 === "http/1.1") || (data168 === "h2")) || (data168 === "h2c"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamProtocol",schemaPath:"#/properties/routes/items/properties/upstreamProtocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.routes.items.properties.upstreamProtocol.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.routes.items.properties.upstreamProtocol.enum,parentSchema:schema11.properties.routes.items.properties.upstreamProtocol,data:data168}];
-return false;
-}
-var valid54 = _errs398 === errors;
-if(valid54){
-if(data145.policy !== undefined){
-let data169 = data145.policy;
+if(valid64){
+if(data165.cert !== undefined){
+let data168 = data165.cert;
 const _errs399 = errors;
 if(errors === _errs399){
-if(data169 && typeof data169 == "object" && !Array.isArray(data169)){
+if(typeof data168 === "string"){
+if(func3(data168) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data168}];
+return false;
+}
+else {
+if(func3(data168) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data168}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/cert",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.cert.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.cert,data:data168}];
+return false;
+}
+}
+var valid64 = _errs399 === errors;
+}
+else {
+var valid64 = true;
+}
+if(valid64){
+if(data165.key !== undefined){
+let data169 = data165.key;
 const _errs401 = errors;
-for(const key34 in data169){
-if(!((((((key34 === "timeouts") || (key34 === "retries")) || (key34 === "healthCheck")) || (key34 === "outlier")) || (key34 === "limits")) || (key34 === "loadBalancing"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy",schemaPath:"#/properties/routes/items/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy,data:data169}];
+if(errors === _errs401){
+if(typeof data169 === "string"){
+if(func3(data169) > 4096){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters",schema:4096,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data169}];
 return false;
-break;
 }
-}
-if(_errs401 === errors){
-if(data169.timeouts !== undefined){
-let data170 = data169.timeouts;
-const _errs402 = errors;
-if(errors === _errs402){
-if(data170 && typeof data170 == "object" && !Array.isArray(data170)){
-const _errs404 = errors;
-for(const key35 in data170){
-if(!((((key35 === "connectMs") || (key35 === "responseHeadMs")) || (key35 === "idleMs")) || (key35 === "requestMs"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data170}];
+else {
+if(func3(data169) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data169}];
 return false;
-break;
 }
 }
-if(_errs404 === errors){
-if(data170.connectMs !== undefined){
-let data171 = data170.connectMs;
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/key",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.upstreamTls.properties.key.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.key,data:data169}];
+return false;
+}
+}
+var valid64 = _errs401 === errors;
+}
+else {
+var valid64 = true;
+}
+if(valid64){
+let data170 = data165.insecureSkipVerify;
+const _errs403 = errors;
+if(typeof data170 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls/insecureSkipVerify",schemaPath:"#/properties/routes/items/properties/upstreamTls/properties/insecureSkipVerify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls.properties.insecureSkipVerify,data:data170}];
+return false;
+}
+var valid64 = _errs403 === errors;
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamTls",schemaPath:"#/properties/routes/items/properties/upstreamTls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.upstreamTls.type,parentSchema:schema11.properties.routes.items.properties.upstreamTls,data:data165}];
+return false;
+}
+}
+var valid55 = _errs392 === errors;
+}
+else {
+var valid55 = true;
+}
+if(valid55){
+if(data148.upstreamProtocol !== undefined){
+let data171 = data148.upstreamProtocol;
 const _errs405 = errors;
-if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data171}];
+if(!(((data171 === "http/1.1") || (data171 === "h2")) || (data171 === "h2c"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/upstreamProtocol",schemaPath:"#/properties/routes/items/properties/upstreamProtocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.routes.items.properties.upstreamProtocol.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.routes.items.properties.upstreamProtocol.enum,parentSchema:schema11.properties.routes.items.properties.upstreamProtocol,data:data171}];
 return false;
 }
-if(errors === _errs405){
-if(typeof data171 == "number"){
-if(data171 > 86400000 || isNaN(data171)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data171}];
-return false;
+var valid55 = _errs405 === errors;
 }
 else {
-if(data171 < 1 || isNaN(data171)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data171}];
+var valid55 = true;
+}
+if(valid55){
+if(data148.policy !== undefined){
+let data172 = data148.policy;
+const _errs406 = errors;
+if(errors === _errs406){
+if(data172 && typeof data172 == "object" && !Array.isArray(data172)){
+const _errs408 = errors;
+for(const key35 in data172){
+if(!((((((key35 === "timeouts") || (key35 === "retries")) || (key35 === "healthCheck")) || (key35 === "outlier")) || (key35 === "limits")) || (key35 === "loadBalancing"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy",schemaPath:"#/properties/routes/items/properties/policy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy,data:data172}];
 return false;
+break;
 }
 }
-}
-}
-var valid65 = _errs405 === errors;
-}
-else {
-var valid65 = true;
-}
-if(valid65){
-if(data170.responseHeadMs !== undefined){
-let data172 = data170.responseHeadMs;
-const _errs407 = errors;
-if(!((typeof data172 == "number") && (!(data172 % 1) && !isNaN(data172)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data172}];
-return false;
-}
-if(errors === _errs407){
-if(typeof data172 == "number"){
-if(data172 > 86400000 || isNaN(data172)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data172}];
-return false;
-}
-else {
-if(data172 < 1 || isNaN(data172)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data172}];
-return false;
-}
-}
-}
-}
-var valid65 = _errs407 === errors;
-}
-else {
-var valid65 = true;
-}
-if(valid65){
-if(data170.idleMs !== undefined){
-let data173 = data170.idleMs;
+if(_errs408 === errors){
+if(data172.timeouts !== undefined){
+let data173 = data172.timeouts;
 const _errs409 = errors;
-if(!((typeof data173 == "number") && (!(data173 % 1) && !isNaN(data173)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data173}];
-return false;
-}
 if(errors === _errs409){
-if(typeof data173 == "number"){
-if(data173 > 86400000 || isNaN(data173)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data173}];
-return false;
-}
-else {
-if(data173 < 1 || isNaN(data173)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data173}];
-return false;
-}
-}
-}
-}
-var valid65 = _errs409 === errors;
-}
-else {
-var valid65 = true;
-}
-if(valid65){
-if(data170.requestMs !== undefined){
-let data174 = data170.requestMs;
+if(data173 && typeof data173 == "object" && !Array.isArray(data173)){
 const _errs411 = errors;
+for(const key36 in data173){
+if(!((((key36 === "connectMs") || (key36 === "responseHeadMs")) || (key36 === "idleMs")) || (key36 === "requestMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data173}];
+return false;
+break;
+}
+}
+if(_errs411 === errors){
+if(data173.connectMs !== undefined){
+let data174 = data173.connectMs;
 const _errs412 = errors;
-let valid66 = false;
-const _errs413 = errors;
 if(!((typeof data174 == "number") && (!(data174 % 1) && !isNaN(data174)))){
-const err65 = {instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data174};
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data174}];
+return false;
+}
+if(errors === _errs412){
+if(typeof data174 == "number"){
+if(data174 > 86400000 || isNaN(data174)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data174}];
+return false;
+}
+else {
+if(data174 < 1 || isNaN(data174)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/connectMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/connectMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.connectMs,data:data174}];
+return false;
+}
+}
+}
+}
+var valid66 = _errs412 === errors;
+}
+else {
+var valid66 = true;
+}
+if(valid66){
+if(data173.responseHeadMs !== undefined){
+let data175 = data173.responseHeadMs;
+const _errs414 = errors;
+if(!((typeof data175 == "number") && (!(data175 % 1) && !isNaN(data175)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data175}];
+return false;
+}
+if(errors === _errs414){
+if(typeof data175 == "number"){
+if(data175 > 86400000 || isNaN(data175)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data175}];
+return false;
+}
+else {
+if(data175 < 1 || isNaN(data175)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/responseHeadMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/responseHeadMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.responseHeadMs,data:data175}];
+return false;
+}
+}
+}
+}
+var valid66 = _errs414 === errors;
+}
+else {
+var valid66 = true;
+}
+if(valid66){
+if(data173.idleMs !== undefined){
+let data176 = data173.idleMs;
+const _errs416 = errors;
+if(!((typeof data176 == "number") && (!(data176 % 1) && !isNaN(data176)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data176}];
+return false;
+}
+if(errors === _errs416){
+if(typeof data176 == "number"){
+if(data176 > 86400000 || isNaN(data176)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data176}];
+return false;
+}
+else {
+if(data176 < 1 || isNaN(data176)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/idleMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/idleMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.idleMs,data:data176}];
+return false;
+}
+}
+}
+}
+var valid66 = _errs416 === errors;
+}
+else {
+var valid66 = true;
+}
+if(valid66){
+if(data173.requestMs !== undefined){
+let data177 = data173.requestMs;
+const _errs418 = errors;
+const _errs419 = errors;
+let valid67 = false;
+const _errs420 = errors;
+if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
+const err65 = {instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data177};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -5295,10 +5358,10 @@ vErrors.push(err65);
 }
 errors++;
 }
-if(errors === _errs413){
-if(typeof data174 == "number"){
-if(data174 > 86400000 || isNaN(data174)){
-const err66 = {instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data174};
+if(errors === _errs420){
+if(typeof data177 == "number"){
+if(data177 > 86400000 || isNaN(data177)){
+const err66 = {instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data177};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -5308,8 +5371,8 @@ vErrors.push(err66);
 errors++;
 }
 else {
-if(data174 < 1 || isNaN(data174)){
-const err67 = {instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data174};
+if(data177 < 1 || isNaN(data177)){
+const err67 = {instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[0],data:data177};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -5321,12 +5384,12 @@ errors++;
 }
 }
 }
-var _valid9 = _errs413 === errors;
-valid66 = valid66 || _valid9;
-if(!valid66){
-const _errs415 = errors;
-if(data174 !== null){
-const err68 = {instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data174};
+var _valid9 = _errs420 === errors;
+valid67 = valid67 || _valid9;
+if(!valid67){
+const _errs422 = errors;
+if(data177 !== null){
+const err68 = {instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf[1],data:data177};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -5335,11 +5398,11 @@ vErrors.push(err68);
 }
 errors++;
 }
-var _valid9 = _errs415 === errors;
-valid66 = valid66 || _valid9;
+var _valid9 = _errs422 === errors;
+valid67 = valid67 || _valid9;
 }
-if(!valid66){
-const err69 = {instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs,data:data174};
+if(!valid67){
+const err69 = {instancePath:instancePath+"/routes/" + i16+"/policy/timeouts/requestMs",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/properties/requestMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts.properties.requestMs,data:data177};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -5351,86 +5414,86 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs412;
+errors = _errs419;
 if(vErrors !== null){
-if(_errs412){
-vErrors.length = _errs412;
+if(_errs419){
+vErrors.length = _errs419;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid65 = _errs411 === errors;
+var valid66 = _errs418 === errors;
+}
+else {
+var valid66 = true;
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data173}];
+return false;
+}
+}
+var valid65 = _errs409 === errors;
 }
 else {
 var valid65 = true;
 }
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/timeouts",schemaPath:"#/properties/routes/items/properties/policy/properties/timeouts/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.timeouts.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.timeouts,data:data170}];
-return false;
-}
-}
-var valid64 = _errs402 === errors;
-}
-else {
-var valid64 = true;
-}
-if(valid64){
-if(data169.retries !== undefined){
-let data175 = data169.retries;
-const _errs417 = errors;
-if(errors === _errs417){
-if(data175 && typeof data175 == "object" && !Array.isArray(data175)){
-const _errs419 = errors;
-for(const key36 in data175){
-if(!(((((((key36 === "maxTries") || (key36 === "perTryTimeoutMs")) || (key36 === "onStatus")) || (key36 === "idempotencyKey")) || (key36 === "maxBodyBytes")) || (key36 === "budgetPercent")) || (key36 === "budgetMinPerSecond"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data175}];
+if(valid65){
+if(data172.retries !== undefined){
+let data178 = data172.retries;
+const _errs424 = errors;
+if(errors === _errs424){
+if(data178 && typeof data178 == "object" && !Array.isArray(data178)){
+const _errs426 = errors;
+for(const key37 in data178){
+if(!(((((((key37 === "maxTries") || (key37 === "perTryTimeoutMs")) || (key37 === "onStatus")) || (key37 === "idempotencyKey")) || (key37 === "maxBodyBytes")) || (key37 === "budgetPercent")) || (key37 === "budgetMinPerSecond"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data178}];
 return false;
 break;
 }
 }
-if(_errs419 === errors){
-if(data175.maxTries !== undefined){
-let data176 = data175.maxTries;
-const _errs420 = errors;
-if(!((typeof data176 == "number") && (!(data176 % 1) && !isNaN(data176)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data176}];
+if(_errs426 === errors){
+if(data178.maxTries !== undefined){
+let data179 = data178.maxTries;
+const _errs427 = errors;
+if(!((typeof data179 == "number") && (!(data179 % 1) && !isNaN(data179)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data179}];
 return false;
 }
-if(errors === _errs420){
-if(typeof data176 == "number"){
-if(data176 > 10 || isNaN(data176)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data176}];
+if(errors === _errs427){
+if(typeof data179 == "number"){
+if(data179 > 10 || isNaN(data179)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data179}];
 return false;
 }
 else {
-if(data176 < 1 || isNaN(data176)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data176}];
+if(data179 < 1 || isNaN(data179)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/maxTries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxTries/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxTries,data:data179}];
 return false;
 }
 }
 }
 }
-var valid67 = _errs420 === errors;
+var valid68 = _errs427 === errors;
 }
 else {
-var valid67 = true;
+var valid68 = true;
 }
-if(valid67){
-if(data175.perTryTimeoutMs !== undefined){
-let data177 = data175.perTryTimeoutMs;
-const _errs422 = errors;
-const _errs423 = errors;
-let valid68 = false;
-const _errs424 = errors;
-if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
-const err70 = {instancePath:instancePath+"/routes/" + i16+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data177};
+if(valid68){
+if(data178.perTryTimeoutMs !== undefined){
+let data180 = data178.perTryTimeoutMs;
+const _errs429 = errors;
+const _errs430 = errors;
+let valid69 = false;
+const _errs431 = errors;
+if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
+const err70 = {instancePath:instancePath+"/routes/" + i16+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data180};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -5439,10 +5502,10 @@ vErrors.push(err70);
 }
 errors++;
 }
-if(errors === _errs424){
-if(typeof data177 == "number"){
-if(data177 > 86400000 || isNaN(data177)){
-const err71 = {instancePath:instancePath+"/routes/" + i16+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data177};
+if(errors === _errs431){
+if(typeof data180 == "number"){
+if(data180 > 86400000 || isNaN(data180)){
+const err71 = {instancePath:instancePath+"/routes/" + i16+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data180};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -5452,8 +5515,8 @@ vErrors.push(err71);
 errors++;
 }
 else {
-if(data177 < 1 || isNaN(data177)){
-const err72 = {instancePath:instancePath+"/routes/" + i16+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data177};
+if(data180 < 1 || isNaN(data180)){
+const err72 = {instancePath:instancePath+"/routes/" + i16+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[0],data:data180};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -5465,12 +5528,12 @@ errors++;
 }
 }
 }
-var _valid10 = _errs424 === errors;
-valid68 = valid68 || _valid10;
-if(!valid68){
-const _errs426 = errors;
-if(data177 !== null){
-const err73 = {instancePath:instancePath+"/routes/" + i16+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data177};
+var _valid10 = _errs431 === errors;
+valid69 = valid69 || _valid10;
+if(!valid69){
+const _errs433 = errors;
+if(data180 !== null){
+const err73 = {instancePath:instancePath+"/routes/" + i16+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf[1],data:data180};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -5479,11 +5542,11 @@ vErrors.push(err73);
 }
 errors++;
 }
-var _valid10 = _errs426 === errors;
-valid68 = valid68 || _valid10;
+var _valid10 = _errs433 === errors;
+valid69 = valid69 || _valid10;
 }
-if(!valid68){
-const err74 = {instancePath:instancePath+"/routes/" + i16+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data177};
+if(!valid69){
+const err74 = {instancePath:instancePath+"/routes/" + i16+"/policy/retries/perTryTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/perTryTimeoutMs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.perTryTimeoutMs,data:data180};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -5495,73 +5558,73 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs423;
+errors = _errs430;
 if(vErrors !== null){
-if(_errs423){
-vErrors.length = _errs423;
+if(_errs430){
+vErrors.length = _errs430;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid67 = _errs422 === errors;
+var valid68 = _errs429 === errors;
 }
 else {
-var valid67 = true;
+var valid68 = true;
 }
-if(valid67){
-if(data175.onStatus !== undefined){
-let data178 = data175.onStatus;
-const _errs428 = errors;
-if(errors === _errs428){
-if(Array.isArray(data178)){
-if(data178.length > 32){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data178}];
+if(valid68){
+if(data178.onStatus !== undefined){
+let data181 = data178.onStatus;
+const _errs435 = errors;
+if(errors === _errs435){
+if(Array.isArray(data181)){
+if(data181.length > 32){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data181}];
 return false;
 }
 else {
-var valid69 = true;
-const len14 = data178.length;
+var valid70 = true;
+const len14 = data181.length;
 for(let i20=0; i20<len14; i20++){
-let data179 = data178[i20];
-const _errs430 = errors;
-if(!((typeof data179 == "number") && (!(data179 % 1) && !isNaN(data179)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/onStatus/" + i20,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data179}];
+let data182 = data181[i20];
+const _errs437 = errors;
+if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/onStatus/" + i20,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data182}];
 return false;
 }
-if(errors === _errs430){
-if(typeof data179 == "number"){
-if(data179 > 599 || isNaN(data179)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/onStatus/" + i20,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data179}];
+if(errors === _errs437){
+if(typeof data182 == "number"){
+if(data182 > 599 || isNaN(data182)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/onStatus/" + i20,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data182}];
 return false;
 }
 else {
-if(data179 < 400 || isNaN(data179)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/onStatus/" + i20,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data179}];
+if(data182 < 400 || isNaN(data182)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/onStatus/" + i20,schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 400},message:"must be >= 400",schema:400,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.items,data:data182}];
 return false;
 }
 }
 }
 }
-var valid69 = _errs430 === errors;
-if(!valid69){
+var valid70 = _errs437 === errors;
+if(!valid70){
 break;
 }
 }
-if(valid69){
-let i21 = data178.length;
+if(valid70){
+let i21 = data181.length;
 let j6;
 if(i21 > 1){
 const indices4 = {};
 for(;i21--;){
-let item4 = data178[i21];
+let item4 = data181[i21];
 if(!((typeof item4 == "number") && (!(item4 % 1) && !isNaN(item4)))){
 continue;
 }
 if(typeof indices4[item4] == "number"){
 j6 = indices4[item4];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i21, j: j6},message:"must NOT have duplicate items (items ## "+j6+" and "+i21+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data178}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/uniqueItems",keyword:"uniqueItems",params:{i: i21, j: j6},message:"must NOT have duplicate items (items ## "+j6+" and "+i21+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data181}];
 return false;
 break;
 }
@@ -5572,152 +5635,152 @@ indices4[item4] = i21;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data178}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/onStatus",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/onStatus/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.onStatus,data:data181}];
 return false;
 }
 }
-var valid67 = _errs428 === errors;
+var valid68 = _errs435 === errors;
 }
 else {
-var valid67 = true;
+var valid68 = true;
 }
-if(valid67){
-if(data175.idempotencyKey !== undefined){
-let data180 = data175.idempotencyKey;
-const _errs432 = errors;
-if(typeof data180 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/idempotencyKey",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey,data:data180}];
+if(valid68){
+if(data178.idempotencyKey !== undefined){
+let data183 = data178.idempotencyKey;
+const _errs439 = errors;
+if(typeof data183 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/idempotencyKey",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/idempotencyKey/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.idempotencyKey,data:data183}];
 return false;
 }
-var valid67 = _errs432 === errors;
+var valid68 = _errs439 === errors;
 }
 else {
-var valid67 = true;
+var valid68 = true;
 }
-if(valid67){
-if(data175.maxBodyBytes !== undefined){
-let data181 = data175.maxBodyBytes;
-const _errs434 = errors;
-if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data181}];
+if(valid68){
+if(data178.maxBodyBytes !== undefined){
+let data184 = data178.maxBodyBytes;
+const _errs441 = errors;
+if(!((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data184}];
 return false;
 }
-if(errors === _errs434){
-if(typeof data181 == "number"){
-if(data181 > 16777216 || isNaN(data181)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data181}];
-return false;
-}
-else {
-if(data181 < 0 || isNaN(data181)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data181}];
-return false;
-}
-}
-}
-}
-var valid67 = _errs434 === errors;
-}
-else {
-var valid67 = true;
-}
-if(valid67){
-if(data175.budgetPercent !== undefined){
-let data182 = data175.budgetPercent;
-const _errs436 = errors;
-if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data182}];
-return false;
-}
-if(errors === _errs436){
-if(typeof data182 == "number"){
-if(data182 > 100 || isNaN(data182)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data182}];
+if(errors === _errs441){
+if(typeof data184 == "number"){
+if(data184 > 16777216 || isNaN(data184)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16777216},message:"must be <= 16777216",schema:16777216,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data184}];
 return false;
 }
 else {
-if(data182 < 0 || isNaN(data182)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data182}];
+if(data184 < 0 || isNaN(data184)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/maxBodyBytes",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/maxBodyBytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.maxBodyBytes,data:data184}];
 return false;
 }
 }
 }
 }
-var valid67 = _errs436 === errors;
+var valid68 = _errs441 === errors;
 }
 else {
-var valid67 = true;
+var valid68 = true;
 }
-if(valid67){
-if(data175.budgetMinPerSecond !== undefined){
-let data183 = data175.budgetMinPerSecond;
-const _errs438 = errors;
-if(!((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data183}];
+if(valid68){
+if(data178.budgetPercent !== undefined){
+let data185 = data178.budgetPercent;
+const _errs443 = errors;
+if(!((typeof data185 == "number") && (!(data185 % 1) && !isNaN(data185)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data185}];
 return false;
 }
-if(errors === _errs438){
-if(typeof data183 == "number"){
-if(data183 > 10000 || isNaN(data183)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data183}];
+if(errors === _errs443){
+if(typeof data185 == "number"){
+if(data185 > 100 || isNaN(data185)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data185}];
 return false;
 }
 else {
-if(data183 < 0 || isNaN(data183)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data183}];
-return false;
-}
-}
-}
-}
-var valid67 = _errs438 === errors;
-}
-else {
-var valid67 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.retries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data175}];
+if(data185 < 0 || isNaN(data185)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/budgetPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetPercent,data:data185}];
 return false;
 }
 }
-var valid64 = _errs417 === errors;
+}
+}
+var valid68 = _errs443 === errors;
 }
 else {
-var valid64 = true;
+var valid68 = true;
 }
-if(valid64){
-if(data169.healthCheck !== undefined){
-let data184 = data169.healthCheck;
-const _errs440 = errors;
-if(errors === _errs440){
-if(data184 && typeof data184 == "object" && !Array.isArray(data184)){
-const _errs442 = errors;
-for(const key37 in data184){
-if(!(((((((key37 === "path") || (key37 === "intervalMs")) || (key37 === "timeoutMs")) || (key37 === "healthyThreshold")) || (key37 === "unhealthyThreshold")) || (key37 === "expectedStatuses")) || (key37 === "host"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data184}];
+if(valid68){
+if(data178.budgetMinPerSecond !== undefined){
+let data186 = data178.budgetMinPerSecond;
+const _errs445 = errors;
+if(!((typeof data186 == "number") && (!(data186 % 1) && !isNaN(data186)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data186}];
+return false;
+}
+if(errors === _errs445){
+if(typeof data186 == "number"){
+if(data186 > 10000 || isNaN(data186)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data186}];
+return false;
+}
+else {
+if(data186 < 0 || isNaN(data186)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries/budgetMinPerSecond",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/properties/budgetMinPerSecond/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries.properties.budgetMinPerSecond,data:data186}];
+return false;
+}
+}
+}
+}
+var valid68 = _errs445 === errors;
+}
+else {
+var valid68 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/retries",schemaPath:"#/properties/routes/items/properties/policy/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.retries.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.retries,data:data178}];
+return false;
+}
+}
+var valid65 = _errs424 === errors;
+}
+else {
+var valid65 = true;
+}
+if(valid65){
+if(data172.healthCheck !== undefined){
+let data187 = data172.healthCheck;
+const _errs447 = errors;
+if(errors === _errs447){
+if(data187 && typeof data187 == "object" && !Array.isArray(data187)){
+const _errs449 = errors;
+for(const key38 in data187){
+if(!(((((((key38 === "path") || (key38 === "intervalMs")) || (key38 === "timeoutMs")) || (key38 === "healthyThreshold")) || (key38 === "unhealthyThreshold")) || (key38 === "expectedStatuses")) || (key38 === "host"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data187}];
 return false;
 break;
 }
 }
-if(_errs442 === errors){
-if(data184.path !== undefined){
-let data185 = data184.path;
-const _errs443 = errors;
-const _errs444 = errors;
-let valid72 = false;
-const _errs445 = errors;
-if(errors === _errs445){
-if(typeof data185 === "string"){
-if(func3(data185) > 2048){
-const err75 = {instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data185};
+if(_errs449 === errors){
+if(data187.path !== undefined){
+let data188 = data187.path;
+const _errs450 = errors;
+const _errs451 = errors;
+let valid73 = false;
+const _errs452 = errors;
+if(errors === _errs452){
+if(typeof data188 === "string"){
+if(func3(data188) > 2048){
+const err75 = {instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters",schema:2048,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data188};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -5727,8 +5790,8 @@ vErrors.push(err75);
 errors++;
 }
 else {
-if(func3(data185) < 1){
-const err76 = {instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data185};
+if(func3(data188) < 1){
+const err76 = {instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data188};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -5738,8 +5801,8 @@ vErrors.push(err76);
 errors++;
 }
 else {
-if(!pattern4.test(data185)){
-const err77 = {instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data185};
+if(!pattern4.test(data188)){
+const err77 = {instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/pattern",keyword:"pattern",params:{pattern: "^/[\\x21-\\x7e]*$"},message:"must match pattern \""+"^/[\\x21-\\x7e]*$"+"\"",schema:"^/[\\x21-\\x7e]*$",parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data188};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -5752,7 +5815,7 @@ errors++;
 }
 }
 else {
-const err78 = {instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data185};
+const err78 = {instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[0],data:data188};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -5762,12 +5825,12 @@ vErrors.push(err78);
 errors++;
 }
 }
-var _valid11 = _errs445 === errors;
-valid72 = valid72 || _valid11;
-if(!valid72){
-const _errs447 = errors;
-if(data185 !== null){
-const err79 = {instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data185};
+var _valid11 = _errs452 === errors;
+valid73 = valid73 || _valid11;
+if(!valid73){
+const _errs454 = errors;
+if(data188 !== null){
+const err79 = {instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf[1],data:data188};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -5776,11 +5839,11 @@ vErrors.push(err79);
 }
 errors++;
 }
-var _valid11 = _errs447 === errors;
-valid72 = valid72 || _valid11;
+var _valid11 = _errs454 === errors;
+valid73 = valid73 || _valid11;
 }
-if(!valid72){
-const err80 = {instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path,data:data185};
+if(!valid73){
+const err80 = {instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/path",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/path/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.path,data:data188};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -5792,181 +5855,181 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs444;
+errors = _errs451;
 if(vErrors !== null){
-if(_errs444){
-vErrors.length = _errs444;
+if(_errs451){
+vErrors.length = _errs451;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid71 = _errs443 === errors;
+var valid72 = _errs450 === errors;
 }
 else {
-var valid71 = true;
+var valid72 = true;
 }
-if(valid71){
-if(data184.intervalMs !== undefined){
-let data186 = data184.intervalMs;
-const _errs449 = errors;
-if(!((typeof data186 == "number") && (!(data186 % 1) && !isNaN(data186)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data186}];
-return false;
-}
-if(errors === _errs449){
-if(typeof data186 == "number"){
-if(data186 > 86400000 || isNaN(data186)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data186}];
-return false;
-}
-else {
-if(data186 < 1 || isNaN(data186)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data186}];
-return false;
-}
-}
-}
-}
-var valid71 = _errs449 === errors;
-}
-else {
-var valid71 = true;
-}
-if(valid71){
-if(data184.timeoutMs !== undefined){
-let data187 = data184.timeoutMs;
-const _errs451 = errors;
-if(!((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data187}];
-return false;
-}
-if(errors === _errs451){
-if(typeof data187 == "number"){
-if(data187 > 86400000 || isNaN(data187)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data187}];
-return false;
-}
-else {
-if(data187 < 1 || isNaN(data187)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data187}];
-return false;
-}
-}
-}
-}
-var valid71 = _errs451 === errors;
-}
-else {
-var valid71 = true;
-}
-if(valid71){
-if(data184.healthyThreshold !== undefined){
-let data188 = data184.healthyThreshold;
-const _errs453 = errors;
-if(!((typeof data188 == "number") && (!(data188 % 1) && !isNaN(data188)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data188}];
-return false;
-}
-if(errors === _errs453){
-if(typeof data188 == "number"){
-if(data188 > 100 || isNaN(data188)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data188}];
-return false;
-}
-else {
-if(data188 < 1 || isNaN(data188)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data188}];
-return false;
-}
-}
-}
-}
-var valid71 = _errs453 === errors;
-}
-else {
-var valid71 = true;
-}
-if(valid71){
-if(data184.unhealthyThreshold !== undefined){
-let data189 = data184.unhealthyThreshold;
-const _errs455 = errors;
+if(valid72){
+if(data187.intervalMs !== undefined){
+let data189 = data187.intervalMs;
+const _errs456 = errors;
 if(!((typeof data189 == "number") && (!(data189 % 1) && !isNaN(data189)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data189}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data189}];
 return false;
 }
-if(errors === _errs455){
+if(errors === _errs456){
 if(typeof data189 == "number"){
-if(data189 > 100 || isNaN(data189)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data189}];
+if(data189 > 86400000 || isNaN(data189)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data189}];
 return false;
 }
 else {
 if(data189 < 1 || isNaN(data189)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data189}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/intervalMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/intervalMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.intervalMs,data:data189}];
 return false;
 }
 }
 }
 }
-var valid71 = _errs455 === errors;
+var valid72 = _errs456 === errors;
 }
 else {
-var valid71 = true;
+var valid72 = true;
 }
-if(valid71){
-if(data184.expectedStatuses !== undefined){
-let data190 = data184.expectedStatuses;
-const _errs457 = errors;
-if(errors === _errs457){
-if(Array.isArray(data190)){
-if(data190.length > 64){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data190}];
+if(valid72){
+if(data187.timeoutMs !== undefined){
+let data190 = data187.timeoutMs;
+const _errs458 = errors;
+if(!((typeof data190 == "number") && (!(data190 % 1) && !isNaN(data190)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data190}];
+return false;
+}
+if(errors === _errs458){
+if(typeof data190 == "number"){
+if(data190 > 86400000 || isNaN(data190)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data190}];
 return false;
 }
 else {
-var valid73 = true;
-const len15 = data190.length;
-for(let i22=0; i22<len15; i22++){
-let data191 = data190[i22];
-const _errs459 = errors;
+if(data190 < 1 || isNaN(data190)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/timeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.timeoutMs,data:data190}];
+return false;
+}
+}
+}
+}
+var valid72 = _errs458 === errors;
+}
+else {
+var valid72 = true;
+}
+if(valid72){
+if(data187.healthyThreshold !== undefined){
+let data191 = data187.healthyThreshold;
+const _errs460 = errors;
 if(!((typeof data191 == "number") && (!(data191 % 1) && !isNaN(data191)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/expectedStatuses/" + i22,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data191}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data191}];
 return false;
 }
-if(errors === _errs459){
+if(errors === _errs460){
 if(typeof data191 == "number"){
-if(data191 > 599 || isNaN(data191)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/expectedStatuses/" + i22,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data191}];
+if(data191 > 100 || isNaN(data191)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data191}];
 return false;
 }
 else {
-if(data191 < 100 || isNaN(data191)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/expectedStatuses/" + i22,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data191}];
+if(data191 < 1 || isNaN(data191)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/healthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/healthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.healthyThreshold,data:data191}];
 return false;
 }
 }
 }
 }
-var valid73 = _errs459 === errors;
-if(!valid73){
+var valid72 = _errs460 === errors;
+}
+else {
+var valid72 = true;
+}
+if(valid72){
+if(data187.unhealthyThreshold !== undefined){
+let data192 = data187.unhealthyThreshold;
+const _errs462 = errors;
+if(!((typeof data192 == "number") && (!(data192 % 1) && !isNaN(data192)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data192}];
+return false;
+}
+if(errors === _errs462){
+if(typeof data192 == "number"){
+if(data192 > 100 || isNaN(data192)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data192}];
+return false;
+}
+else {
+if(data192 < 1 || isNaN(data192)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/unhealthyThreshold",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/unhealthyThreshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.unhealthyThreshold,data:data192}];
+return false;
+}
+}
+}
+}
+var valid72 = _errs462 === errors;
+}
+else {
+var valid72 = true;
+}
+if(valid72){
+if(data187.expectedStatuses !== undefined){
+let data193 = data187.expectedStatuses;
+const _errs464 = errors;
+if(errors === _errs464){
+if(Array.isArray(data193)){
+if(data193.length > 64){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items",schema:64,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data193}];
+return false;
+}
+else {
+var valid74 = true;
+const len15 = data193.length;
+for(let i22=0; i22<len15; i22++){
+let data194 = data193[i22];
+const _errs466 = errors;
+if(!((typeof data194 == "number") && (!(data194 % 1) && !isNaN(data194)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/expectedStatuses/" + i22,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data194}];
+return false;
+}
+if(errors === _errs466){
+if(typeof data194 == "number"){
+if(data194 > 599 || isNaN(data194)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/expectedStatuses/" + i22,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},message:"must be <= 599",schema:599,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data194}];
+return false;
+}
+else {
+if(data194 < 100 || isNaN(data194)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/expectedStatuses/" + i22,schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.items,data:data194}];
+return false;
+}
+}
+}
+}
+var valid74 = _errs466 === errors;
+if(!valid74){
 break;
 }
 }
-if(valid73){
-let i23 = data190.length;
+if(valid74){
+let i23 = data193.length;
 let j7;
 if(i23 > 1){
 const indices5 = {};
 for(;i23--;){
-let item5 = data190[i23];
+let item5 = data193[i23];
 if(!((typeof item5 == "number") && (!(item5 % 1) && !isNaN(item5)))){
 continue;
 }
 if(typeof indices5[item5] == "number"){
 j7 = indices5[item5];
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i23, j: j7},message:"must NOT have duplicate items (items ## "+j7+" and "+i23+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data190}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/uniqueItems",keyword:"uniqueItems",params:{i: i23, j: j7},message:"must NOT have duplicate items (items ## "+j7+" and "+i23+" are identical)",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data193}];
 return false;
 break;
 }
@@ -5977,41 +6040,41 @@ indices5[item5] = i23;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data190}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/expectedStatuses",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/expectedStatuses/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.expectedStatuses,data:data193}];
 return false;
 }
 }
-var valid71 = _errs457 === errors;
+var valid72 = _errs464 === errors;
 }
 else {
-var valid71 = true;
+var valid72 = true;
 }
-if(valid71){
-if(data184.host !== undefined){
-let data192 = data184.host;
-const _errs461 = errors;
-if(errors === _errs461){
-if(typeof data192 === "string"){
-if(func3(data192) > 253){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data192}];
+if(valid72){
+if(data187.host !== undefined){
+let data195 = data187.host;
+const _errs468 = errors;
+if(errors === _errs468){
+if(typeof data195 === "string"){
+if(func3(data195) > 253){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data195}];
 return false;
 }
 else {
-if(func3(data192) < 1){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data192}];
+if(func3(data195) < 1){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data195}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data192}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck/host",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/properties/host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck.properties.host,data:data195}];
 return false;
 }
 }
-var valid71 = _errs461 === errors;
+var valid72 = _errs468 === errors;
 }
 else {
-var valid71 = true;
+var valid72 = true;
 }
 }
 }
@@ -6022,189 +6085,189 @@ var valid71 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data184}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/healthCheck",schemaPath:"#/properties/routes/items/properties/policy/properties/healthCheck/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.healthCheck.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.healthCheck,data:data187}];
 return false;
 }
 }
-var valid64 = _errs440 === errors;
+var valid65 = _errs447 === errors;
 }
 else {
-var valid64 = true;
+var valid65 = true;
 }
-if(valid64){
-if(data169.outlier !== undefined){
-let data193 = data169.outlier;
-const _errs463 = errors;
-if(errors === _errs463){
-if(data193 && typeof data193 == "object" && !Array.isArray(data193)){
-const _errs465 = errors;
-for(const key38 in data193){
-if(!(((((key38 === "consecutiveFailures") || (key38 === "on5xx")) || (key38 === "baseEjectionMs")) || (key38 === "maxEjectionMs")) || (key38 === "maxEjectionPercent"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data193}];
+if(valid65){
+if(data172.outlier !== undefined){
+let data196 = data172.outlier;
+const _errs470 = errors;
+if(errors === _errs470){
+if(data196 && typeof data196 == "object" && !Array.isArray(data196)){
+const _errs472 = errors;
+for(const key39 in data196){
+if(!(((((key39 === "consecutiveFailures") || (key39 === "on5xx")) || (key39 === "baseEjectionMs")) || (key39 === "maxEjectionMs")) || (key39 === "maxEjectionPercent"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data196}];
 return false;
 break;
 }
 }
-if(_errs465 === errors){
-if(data193.consecutiveFailures !== undefined){
-let data194 = data193.consecutiveFailures;
-const _errs466 = errors;
-if(!((typeof data194 == "number") && (!(data194 % 1) && !isNaN(data194)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data194}];
-return false;
-}
-if(errors === _errs466){
-if(typeof data194 == "number"){
-if(data194 > 1000 || isNaN(data194)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data194}];
-return false;
-}
-else {
-if(data194 < 1 || isNaN(data194)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data194}];
-return false;
-}
-}
-}
-}
-var valid75 = _errs466 === errors;
-}
-else {
-var valid75 = true;
-}
-if(valid75){
-if(data193.on5xx !== undefined){
-let data195 = data193.on5xx;
-const _errs468 = errors;
-if(typeof data195 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/on5xx",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx,data:data195}];
-return false;
-}
-var valid75 = _errs468 === errors;
-}
-else {
-var valid75 = true;
-}
-if(valid75){
-if(data193.baseEjectionMs !== undefined){
-let data196 = data193.baseEjectionMs;
-const _errs470 = errors;
-if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data196}];
-return false;
-}
-if(errors === _errs470){
-if(typeof data196 == "number"){
-if(data196 > 86400000 || isNaN(data196)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data196}];
-return false;
-}
-else {
-if(data196 < 1 || isNaN(data196)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data196}];
-return false;
-}
-}
-}
-}
-var valid75 = _errs470 === errors;
-}
-else {
-var valid75 = true;
-}
-if(valid75){
-if(data193.maxEjectionMs !== undefined){
-let data197 = data193.maxEjectionMs;
-const _errs472 = errors;
+if(_errs472 === errors){
+if(data196.consecutiveFailures !== undefined){
+let data197 = data196.consecutiveFailures;
+const _errs473 = errors;
 if(!((typeof data197 == "number") && (!(data197 % 1) && !isNaN(data197)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data197}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data197}];
 return false;
 }
-if(errors === _errs472){
+if(errors === _errs473){
 if(typeof data197 == "number"){
-if(data197 > 86400000 || isNaN(data197)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data197}];
+if(data197 > 1000 || isNaN(data197)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data197}];
 return false;
 }
 else {
 if(data197 < 1 || isNaN(data197)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data197}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/consecutiveFailures",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/consecutiveFailures/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.consecutiveFailures,data:data197}];
 return false;
 }
 }
 }
 }
-var valid75 = _errs472 === errors;
+var valid76 = _errs473 === errors;
 }
 else {
-var valid75 = true;
+var valid76 = true;
 }
-if(valid75){
-if(data193.maxEjectionPercent !== undefined){
-let data198 = data193.maxEjectionPercent;
-const _errs474 = errors;
-if(!((typeof data198 == "number") && (!(data198 % 1) && !isNaN(data198)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data198}];
+if(valid76){
+if(data196.on5xx !== undefined){
+let data198 = data196.on5xx;
+const _errs475 = errors;
+if(typeof data198 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/on5xx",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/on5xx/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.on5xx,data:data198}];
 return false;
 }
-if(errors === _errs474){
-if(typeof data198 == "number"){
-if(data198 > 100 || isNaN(data198)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data198}];
+var valid76 = _errs475 === errors;
+}
+else {
+var valid76 = true;
+}
+if(valid76){
+if(data196.baseEjectionMs !== undefined){
+let data199 = data196.baseEjectionMs;
+const _errs477 = errors;
+if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data199}];
+return false;
+}
+if(errors === _errs477){
+if(typeof data199 == "number"){
+if(data199 > 86400000 || isNaN(data199)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data199}];
 return false;
 }
 else {
-if(data198 < 0 || isNaN(data198)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data198}];
-return false;
-}
-}
-}
-}
-var valid75 = _errs474 === errors;
-}
-else {
-var valid75 = true;
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.outlier.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data193}];
+if(data199 < 1 || isNaN(data199)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/baseEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/baseEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.baseEjectionMs,data:data199}];
 return false;
 }
 }
-var valid64 = _errs463 === errors;
+}
+}
+var valid76 = _errs477 === errors;
 }
 else {
-var valid64 = true;
+var valid76 = true;
 }
-if(valid64){
-if(data169.limits !== undefined){
-let data199 = data169.limits;
-const _errs476 = errors;
-if(errors === _errs476){
-if(data199 && typeof data199 == "object" && !Array.isArray(data199)){
-const _errs478 = errors;
-for(const key39 in data199){
-if(!(((key39 === "maxConcurrentPerUpstream") || (key39 === "maxQueue")) || (key39 === "queueTimeoutMs"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data199}];
+if(valid76){
+if(data196.maxEjectionMs !== undefined){
+let data200 = data196.maxEjectionMs;
+const _errs479 = errors;
+if(!((typeof data200 == "number") && (!(data200 % 1) && !isNaN(data200)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data200}];
+return false;
+}
+if(errors === _errs479){
+if(typeof data200 == "number"){
+if(data200 > 86400000 || isNaN(data200)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data200}];
+return false;
+}
+else {
+if(data200 < 1 || isNaN(data200)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/maxEjectionMs",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionMs,data:data200}];
+return false;
+}
+}
+}
+}
+var valid76 = _errs479 === errors;
+}
+else {
+var valid76 = true;
+}
+if(valid76){
+if(data196.maxEjectionPercent !== undefined){
+let data201 = data196.maxEjectionPercent;
+const _errs481 = errors;
+if(!((typeof data201 == "number") && (!(data201 % 1) && !isNaN(data201)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data201}];
+return false;
+}
+if(errors === _errs481){
+if(typeof data201 == "number"){
+if(data201 > 100 || isNaN(data201)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data201}];
+return false;
+}
+else {
+if(data201 < 0 || isNaN(data201)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier/maxEjectionPercent",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/properties/maxEjectionPercent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier.properties.maxEjectionPercent,data:data201}];
+return false;
+}
+}
+}
+}
+var valid76 = _errs481 === errors;
+}
+else {
+var valid76 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/outlier",schemaPath:"#/properties/routes/items/properties/policy/properties/outlier/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.outlier.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.outlier,data:data196}];
+return false;
+}
+}
+var valid65 = _errs470 === errors;
+}
+else {
+var valid65 = true;
+}
+if(valid65){
+if(data172.limits !== undefined){
+let data202 = data172.limits;
+const _errs483 = errors;
+if(errors === _errs483){
+if(data202 && typeof data202 == "object" && !Array.isArray(data202)){
+const _errs485 = errors;
+for(const key40 in data202){
+if(!(((key40 === "maxConcurrentPerUpstream") || (key40 === "maxQueue")) || (key40 === "queueTimeoutMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data202}];
 return false;
 break;
 }
 }
-if(_errs478 === errors){
-if(data199.maxConcurrentPerUpstream !== undefined){
-let data200 = data199.maxConcurrentPerUpstream;
-const _errs479 = errors;
-const _errs480 = errors;
-let valid77 = false;
-const _errs481 = errors;
-if(!((typeof data200 == "number") && (!(data200 % 1) && !isNaN(data200)))){
-const err81 = {instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data200};
+if(_errs485 === errors){
+if(data202.maxConcurrentPerUpstream !== undefined){
+let data203 = data202.maxConcurrentPerUpstream;
+const _errs486 = errors;
+const _errs487 = errors;
+let valid78 = false;
+const _errs488 = errors;
+if(!((typeof data203 == "number") && (!(data203 % 1) && !isNaN(data203)))){
+const err81 = {instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data203};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -6213,10 +6276,10 @@ vErrors.push(err81);
 }
 errors++;
 }
-if(errors === _errs481){
-if(typeof data200 == "number"){
-if(data200 > 1000000 || isNaN(data200)){
-const err82 = {instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data200};
+if(errors === _errs488){
+if(typeof data203 == "number"){
+if(data203 > 1000000 || isNaN(data203)){
+const err82 = {instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data203};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -6226,8 +6289,8 @@ vErrors.push(err82);
 errors++;
 }
 else {
-if(data200 < 1 || isNaN(data200)){
-const err83 = {instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data200};
+if(data203 < 1 || isNaN(data203)){
+const err83 = {instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/0/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[0],data:data203};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -6239,12 +6302,12 @@ errors++;
 }
 }
 }
-var _valid12 = _errs481 === errors;
-valid77 = valid77 || _valid12;
-if(!valid77){
-const _errs483 = errors;
-if(data200 !== null){
-const err84 = {instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data200};
+var _valid12 = _errs488 === errors;
+valid78 = valid78 || _valid12;
+if(!valid78){
+const _errs490 = errors;
+if(data203 !== null){
+const err84 = {instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf/1/type",keyword:"type",params:{type: "null"},message:"must be null",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf[1],data:data203};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -6253,11 +6316,11 @@ vErrors.push(err84);
 }
 errors++;
 }
-var _valid12 = _errs483 === errors;
-valid77 = valid77 || _valid12;
+var _valid12 = _errs490 === errors;
+valid78 = valid78 || _valid12;
 }
-if(!valid77){
-const err85 = {instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data200};
+if(!valid78){
+const err85 = {instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxConcurrentPerUpstream",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxConcurrentPerUpstream/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream.anyOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxConcurrentPerUpstream,data:data203};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -6269,129 +6332,129 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs480;
+errors = _errs487;
 if(vErrors !== null){
-if(_errs480){
-vErrors.length = _errs480;
+if(_errs487){
+vErrors.length = _errs487;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid76 = _errs479 === errors;
+var valid77 = _errs486 === errors;
 }
 else {
-var valid76 = true;
+var valid77 = true;
 }
-if(valid76){
-if(data199.maxQueue !== undefined){
-let data201 = data199.maxQueue;
-const _errs485 = errors;
-if(!((typeof data201 == "number") && (!(data201 % 1) && !isNaN(data201)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data201}];
+if(valid77){
+if(data202.maxQueue !== undefined){
+let data204 = data202.maxQueue;
+const _errs492 = errors;
+if(!((typeof data204 == "number") && (!(data204 % 1) && !isNaN(data204)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data204}];
 return false;
 }
-if(errors === _errs485){
-if(typeof data201 == "number"){
-if(data201 > 1000000 || isNaN(data201)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data201}];
-return false;
-}
-else {
-if(data201 < 0 || isNaN(data201)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data201}];
-return false;
-}
-}
-}
-}
-var valid76 = _errs485 === errors;
-}
-else {
-var valid76 = true;
-}
-if(valid76){
-if(data199.queueTimeoutMs !== undefined){
-let data202 = data199.queueTimeoutMs;
-const _errs487 = errors;
-if(!((typeof data202 == "number") && (!(data202 % 1) && !isNaN(data202)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data202}];
-return false;
-}
-if(errors === _errs487){
-if(typeof data202 == "number"){
-if(data202 > 86400000 || isNaN(data202)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data202}];
+if(errors === _errs492){
+if(typeof data204 == "number"){
+if(data204 > 1000000 || isNaN(data204)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data204}];
 return false;
 }
 else {
-if(data202 < 1 || isNaN(data202)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data202}];
+if(data204 < 0 || isNaN(data204)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits/maxQueue",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/maxQueue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.maxQueue,data:data204}];
 return false;
 }
 }
 }
 }
-var valid76 = _errs487 === errors;
+var valid77 = _errs492 === errors;
 }
 else {
-var valid76 = true;
+var valid77 = true;
 }
+if(valid77){
+if(data202.queueTimeoutMs !== undefined){
+let data205 = data202.queueTimeoutMs;
+const _errs494 = errors;
+if(!((typeof data205 == "number") && (!(data205 % 1) && !isNaN(data205)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data205}];
+return false;
 }
-}
-}
+if(errors === _errs494){
+if(typeof data205 == "number"){
+if(data205 > 86400000 || isNaN(data205)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data205}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.limits.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data199}];
+if(data205 < 1 || isNaN(data205)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits/queueTimeoutMs",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/properties/queueTimeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits.properties.queueTimeoutMs,data:data205}];
 return false;
 }
 }
-var valid64 = _errs476 === errors;
+}
+}
+var valid77 = _errs494 === errors;
 }
 else {
-var valid64 = true;
+var valid77 = true;
 }
-if(valid64){
-if(data169.loadBalancing !== undefined){
-let data203 = data169.loadBalancing;
-const _errs489 = errors;
-if(errors === _errs489){
-if(data203 && typeof data203 == "object" && !Array.isArray(data203)){
-const _errs491 = errors;
-for(const key40 in data203){
-if(!(((key40 === "algorithm") || (key40 === "hashOn")) || (key40 === "slowStartMs"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key40},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data203}];
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/limits",schemaPath:"#/properties/routes/items/properties/policy/properties/limits/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.limits.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.limits,data:data202}];
+return false;
+}
+}
+var valid65 = _errs483 === errors;
+}
+else {
+var valid65 = true;
+}
+if(valid65){
+if(data172.loadBalancing !== undefined){
+let data206 = data172.loadBalancing;
+const _errs496 = errors;
+if(errors === _errs496){
+if(data206 && typeof data206 == "object" && !Array.isArray(data206)){
+const _errs498 = errors;
+for(const key41 in data206){
+if(!(((key41 === "algorithm") || (key41 === "hashOn")) || (key41 === "slowStartMs"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data206}];
 return false;
 break;
 }
 }
-if(_errs491 === errors){
-if(data203.algorithm !== undefined){
-let data204 = data203.algorithm;
-const _errs492 = errors;
-if(!(((data204 === "round-robin") || (data204 === "least-request")) || (data204 === "consistent-hash"))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm,data:data204}];
+if(_errs498 === errors){
+if(data206.algorithm !== undefined){
+let data207 = data206.algorithm;
+const _errs499 = errors;
+if(!(((data207 === "round-robin") || (data207 === "least-request")) || (data207 === "consistent-hash"))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/algorithm",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/algorithm/enum",keyword:"enum",params:{allowedValues: schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum},message:"must be equal to one of the allowed values",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm.enum,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.algorithm,data:data207}];
 return false;
 }
-var valid78 = _errs492 === errors;
+var valid79 = _errs499 === errors;
 }
 else {
-var valid78 = true;
+var valid79 = true;
 }
-if(valid78){
-if(data203.hashOn !== undefined){
-let data205 = data203.hashOn;
-const _errs493 = errors;
-const _errs494 = errors;
-let valid79 = false;
+if(valid79){
+if(data206.hashOn !== undefined){
+let data208 = data206.hashOn;
+const _errs500 = errors;
+const _errs501 = errors;
+let valid80 = false;
 let passing3 = null;
-const _errs495 = errors;
-if(errors === _errs495){
-if(data205 && typeof data205 == "object" && !Array.isArray(data205)){
+const _errs502 = errors;
+if(errors === _errs502){
+if(data208 && typeof data208 == "object" && !Array.isArray(data208)){
 let missing15;
-if((data205.header === undefined) && (missing15 = "header")){
-const err86 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing15},message:"must have required property '"+missing15+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data205};
+if((data208.header === undefined) && (missing15 = "header")){
+const err86 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/required",keyword:"required",params:{missingProperty: missing15},message:"must have required property '"+missing15+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data208};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -6401,10 +6464,10 @@ vErrors.push(err86);
 errors++;
 }
 else {
-const _errs497 = errors;
-for(const key41 in data205){
-if(!(key41 === "header")){
-const err87 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key41},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data205};
+const _errs504 = errors;
+for(const key42 in data208){
+if(!(key42 === "header")){
+const err87 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data208};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -6415,14 +6478,14 @@ errors++;
 break;
 }
 }
-if(_errs497 === errors){
-if(data205.header !== undefined){
-let data206 = data205.header;
-const _errs498 = errors;
-if(errors === _errs498){
-if(typeof data206 === "string"){
-if(func3(data206) > 256){
-const err88 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data206};
+if(_errs504 === errors){
+if(data208.header !== undefined){
+let data209 = data208.header;
+const _errs505 = errors;
+if(errors === _errs505){
+if(typeof data209 === "string"){
+if(func3(data209) > 256){
+const err88 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data209};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -6432,8 +6495,8 @@ vErrors.push(err88);
 errors++;
 }
 else {
-if(!pattern5.test(data206)){
-const err89 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data206};
+if(!pattern5.test(data209)){
+const err89 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data209};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -6445,7 +6508,7 @@ errors++;
 }
 }
 else {
-const err90 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data206};
+const err90 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/header",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/properties/header/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].properties.header,data:data209};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -6460,7 +6523,7 @@ errors++;
 }
 }
 else {
-const err91 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data205};
+const err91 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[0],data:data208};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -6470,17 +6533,17 @@ vErrors.push(err91);
 errors++;
 }
 }
-var _valid13 = _errs495 === errors;
+var _valid13 = _errs502 === errors;
 if(_valid13){
-valid79 = true;
+valid80 = true;
 passing3 = 0;
 }
-const _errs500 = errors;
-if(errors === _errs500){
-if(data205 && typeof data205 == "object" && !Array.isArray(data205)){
+const _errs507 = errors;
+if(errors === _errs507){
+if(data208 && typeof data208 == "object" && !Array.isArray(data208)){
 let missing16;
-if((data205.cookie === undefined) && (missing16 = "cookie")){
-const err92 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing16},message:"must have required property '"+missing16+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data205};
+if((data208.cookie === undefined) && (missing16 = "cookie")){
+const err92 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/required",keyword:"required",params:{missingProperty: missing16},message:"must have required property '"+missing16+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data208};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -6490,10 +6553,10 @@ vErrors.push(err92);
 errors++;
 }
 else {
-const _errs502 = errors;
-for(const key42 in data205){
-if(!(key42 === "cookie")){
-const err93 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key42},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data205};
+const _errs509 = errors;
+for(const key43 in data208){
+if(!(key43 === "cookie")){
+const err93 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data208};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -6504,14 +6567,14 @@ errors++;
 break;
 }
 }
-if(_errs502 === errors){
-if(data205.cookie !== undefined){
-let data207 = data205.cookie;
-const _errs503 = errors;
-if(errors === _errs503){
-if(typeof data207 === "string"){
-if(func3(data207) > 256){
-const err94 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data207};
+if(_errs509 === errors){
+if(data208.cookie !== undefined){
+let data210 = data208.cookie;
+const _errs510 = errors;
+if(errors === _errs510){
+if(typeof data210 === "string"){
+if(func3(data210) > 256){
+const err94 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data210};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -6521,8 +6584,8 @@ vErrors.push(err94);
 errors++;
 }
 else {
-if(!pattern5.test(data207)){
-const err95 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data207};
+if(!pattern5.test(data210)){
+const err95 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/pattern",keyword:"pattern",params:{pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},message:"must match pattern \""+"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"+"\"",schema:"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data210};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -6534,7 +6597,7 @@ errors++;
 }
 }
 else {
-const err96 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data207};
+const err96 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/cookie",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/properties/cookie/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].properties.cookie,data:data210};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -6549,7 +6612,7 @@ errors++;
 }
 }
 else {
-const err97 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data205};
+const err97 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[1],data:data208};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -6559,22 +6622,22 @@ vErrors.push(err97);
 errors++;
 }
 }
-var _valid13 = _errs500 === errors;
-if(_valid13 && valid79){
-valid79 = false;
+var _valid13 = _errs507 === errors;
+if(_valid13 && valid80){
+valid80 = false;
 passing3 = [passing3, 1];
 }
 else {
 if(_valid13){
-valid79 = true;
+valid80 = true;
 passing3 = 1;
 }
-const _errs505 = errors;
-if(errors === _errs505){
-if(data205 && typeof data205 == "object" && !Array.isArray(data205)){
+const _errs512 = errors;
+if(errors === _errs512){
+if(data208 && typeof data208 == "object" && !Array.isArray(data208)){
 let missing17;
-if((data205.clientAddress === undefined) && (missing17 = "clientAddress")){
-const err98 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing17},message:"must have required property '"+missing17+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data205};
+if((data208.clientAddress === undefined) && (missing17 = "clientAddress")){
+const err98 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/required",keyword:"required",params:{missingProperty: missing17},message:"must have required property '"+missing17+"'",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].required,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data208};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -6584,10 +6647,10 @@ vErrors.push(err98);
 errors++;
 }
 else {
-const _errs507 = errors;
-for(const key43 in data205){
-if(!(key43 === "clientAddress")){
-const err99 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key43},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data205};
+const _errs514 = errors;
+for(const key44 in data208){
+if(!(key44 === "clientAddress")){
+const err99 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key44},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data208};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -6598,11 +6661,11 @@ errors++;
 break;
 }
 }
-if(_errs507 === errors){
-if(data205.clientAddress !== undefined){
-let data208 = data205.clientAddress;
-if(true !== data208){
-const err100 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data208};
+if(_errs514 === errors){
+if(data208.clientAddress !== undefined){
+let data211 = data208.clientAddress;
+if(true !== data211){
+const err100 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn/clientAddress",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/properties/clientAddress/const",keyword:"const",params:{allowedValue: true},message:"must be equal to constant",schema:true,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].properties.clientAddress,data:data211};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -6616,7 +6679,7 @@ errors++;
 }
 }
 else {
-const err101 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data205};
+const err101 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf/2/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2].type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf[2],data:data208};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -6626,20 +6689,20 @@ vErrors.push(err101);
 errors++;
 }
 }
-var _valid13 = _errs505 === errors;
-if(_valid13 && valid79){
-valid79 = false;
+var _valid13 = _errs512 === errors;
+if(_valid13 && valid80){
+valid80 = false;
 passing3 = [passing3, 2];
 }
 else {
 if(_valid13){
-valid79 = true;
+valid80 = true;
 passing3 = 2;
 }
 }
 }
-if(!valid79){
-const err102 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn,data:data205};
+if(!valid80){
+const err102 = {instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/hashOn",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/hashOn/oneOf",keyword:"oneOf",params:{passingSchemas: passing3},message:"must match exactly one schema in oneOf",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn.oneOf,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.hashOn,data:data208};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -6651,87 +6714,61 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs494;
+errors = _errs501;
 if(vErrors !== null){
-if(_errs494){
-vErrors.length = _errs494;
+if(_errs501){
+vErrors.length = _errs501;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid78 = _errs493 === errors;
+var valid79 = _errs500 === errors;
 }
 else {
-var valid78 = true;
+var valid79 = true;
 }
-if(valid78){
-if(data203.slowStartMs !== undefined){
-let data209 = data203.slowStartMs;
-const _errs509 = errors;
-if(!((typeof data209 == "number") && (!(data209 % 1) && !isNaN(data209)))){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data209}];
+if(valid79){
+if(data206.slowStartMs !== undefined){
+let data212 = data206.slowStartMs;
+const _errs516 = errors;
+if(!((typeof data212 == "number") && (!(data212 % 1) && !isNaN(data212)))){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data212}];
 return false;
 }
-if(errors === _errs509){
-if(typeof data209 == "number"){
-if(data209 > 3600000 || isNaN(data209)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data209}];
+if(errors === _errs516){
+if(typeof data212 == "number"){
+if(data212 > 3600000 || isNaN(data212)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 3600000},message:"must be <= 3600000",schema:3600000,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data212}];
 return false;
 }
 else {
-if(data209 < 0 || isNaN(data209)){
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data209}];
-return false;
-}
-}
-}
-}
-var valid78 = _errs509 === errors;
-}
-else {
-var valid78 = true;
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data203}];
+if(data212 < 0 || isNaN(data212)){
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing/slowStartMs",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/properties/slowStartMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.properties.slowStartMs,data:data212}];
 return false;
 }
 }
-var valid64 = _errs489 === errors;
+}
+}
+var valid79 = _errs516 === errors;
 }
 else {
-var valid64 = true;
-}
-}
-}
+var valid79 = true;
 }
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy",schemaPath:"#/properties/routes/items/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.type,parentSchema:schema11.properties.routes.items.properties.policy,data:data169}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy/loadBalancing",schemaPath:"#/properties/routes/items/properties/policy/properties/loadBalancing/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.properties.loadBalancing.type,parentSchema:schema11.properties.routes.items.properties.policy.properties.loadBalancing,data:data206}];
 return false;
 }
 }
-var valid54 = _errs399 === errors;
+var valid65 = _errs496 === errors;
 }
 else {
-var valid54 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
+var valid65 = true;
 }
 }
 }
@@ -6741,35 +6778,61 @@ var valid54 = true;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes/" + i16,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data145}];
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16+"/policy",schemaPath:"#/properties/routes/items/properties/policy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.properties.policy.type,parentSchema:schema11.properties.routes.items.properties.policy,data:data172}];
 return false;
 }
 }
-var valid53 = _errs343 === errors;
-if(!valid53){
+var valid55 = _errs406 === errors;
+}
+else {
+var valid55 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/routes/" + i16,schemaPath:"#/properties/routes/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.routes.items.type,parentSchema:schema11.properties.routes.items,data:data148}];
+return false;
+}
+}
+var valid54 = _errs350 === errors;
+if(!valid54){
 break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data144}];
+validate10.errors = [{instancePath:instancePath+"/routes",schemaPath:"#/properties/routes/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.routes.type,parentSchema:schema11.properties.routes,data:data147}];
 return false;
 }
 }
-var valid0 = _errs341 === errors;
+var valid0 = _errs348 === errors;
 if(valid0){
-let data210 = data.store;
-const _errs511 = errors;
-const _errs512 = errors;
-let valid83 = false;
+let data213 = data.store;
+const _errs518 = errors;
+const _errs519 = errors;
+let valid84 = false;
 let passing4 = null;
-const _errs513 = errors;
-if(errors === _errs513){
-if(data210 && typeof data210 == "object" && !Array.isArray(data210)){
+const _errs520 = errors;
+if(errors === _errs520){
+if(data213 && typeof data213 == "object" && !Array.isArray(data213)){
 let missing18;
-if((data210.type === undefined) && (missing18 = "type")){
-const err103 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing18},message:"must have required property '"+missing18+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data210};
+if((data213.type === undefined) && (missing18 = "type")){
+const err103 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/required",keyword:"required",params:{missingProperty: missing18},message:"must have required property '"+missing18+"'",schema:schema11.properties.store.oneOf[0].required,parentSchema:schema11.properties.store.oneOf[0],data:data213};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -6779,10 +6842,10 @@ vErrors.push(err103);
 errors++;
 }
 else {
-const _errs515 = errors;
-for(const key44 in data210){
-if(!(key44 === "type")){
-const err104 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key44},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data210};
+const _errs522 = errors;
+for(const key45 in data213){
+if(!(key45 === "type")){
+const err104 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key45},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[0],data:data213};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -6793,11 +6856,11 @@ errors++;
 break;
 }
 }
-if(_errs515 === errors){
-if(data210.type !== undefined){
-let data211 = data210.type;
-if("file" !== data211){
-const err105 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data211};
+if(_errs522 === errors){
+if(data213.type !== undefined){
+let data214 = data213.type;
+if("file" !== data214){
+const err105 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "file"},message:"must be equal to constant",schema:"file",parentSchema:schema11.properties.store.oneOf[0].properties.type,data:data214};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -6811,7 +6874,7 @@ errors++;
 }
 }
 else {
-const err106 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data210};
+const err106 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/0/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[0].type,parentSchema:schema11.properties.store.oneOf[0],data:data213};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -6821,17 +6884,17 @@ vErrors.push(err106);
 errors++;
 }
 }
-var _valid14 = _errs513 === errors;
+var _valid14 = _errs520 === errors;
 if(_valid14){
-valid83 = true;
+valid84 = true;
 passing4 = 0;
 }
-const _errs517 = errors;
-if(errors === _errs517){
-if(data210 && typeof data210 == "object" && !Array.isArray(data210)){
+const _errs524 = errors;
+if(errors === _errs524){
+if(data213 && typeof data213 == "object" && !Array.isArray(data213)){
 let missing19;
-if((((data210.type === undefined) && (missing19 = "type")) || ((data210.endpoints === undefined) && (missing19 = "endpoints"))) || ((data210.prefix === undefined) && (missing19 = "prefix"))){
-const err107 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing19},message:"must have required property '"+missing19+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data210};
+if((((data213.type === undefined) && (missing19 = "type")) || ((data213.endpoints === undefined) && (missing19 = "endpoints"))) || ((data213.prefix === undefined) && (missing19 = "prefix"))){
+const err107 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/required",keyword:"required",params:{missingProperty: missing19},message:"must have required property '"+missing19+"'",schema:schema11.properties.store.oneOf[1].required,parentSchema:schema11.properties.store.oneOf[1],data:data213};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -6841,10 +6904,10 @@ vErrors.push(err107);
 errors++;
 }
 else {
-const _errs519 = errors;
-for(const key45 in data210){
-if(!(((((((key45 === "type") || (key45 === "endpoints")) || (key45 === "prefix")) || (key45 === "tls")) || (key45 === "auth")) || (key45 === "cacheFile")) || (key45 === "timeoutMs"))){
-const err108 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key45},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data210};
+const _errs526 = errors;
+for(const key46 in data213){
+if(!(((((((key46 === "type") || (key46 === "endpoints")) || (key46 === "prefix")) || (key46 === "tls")) || (key46 === "auth")) || (key46 === "cacheFile")) || (key46 === "timeoutMs"))){
+const err108 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key46},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1],data:data213};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -6855,12 +6918,12 @@ errors++;
 break;
 }
 }
-if(_errs519 === errors){
-if(data210.type !== undefined){
-let data212 = data210.type;
-const _errs520 = errors;
-if("etcd" !== data212){
-const err109 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data212};
+if(_errs526 === errors){
+if(data213.type !== undefined){
+let data215 = data213.type;
+const _errs527 = errors;
+if("etcd" !== data215){
+const err109 = {instancePath:instancePath+"/store/type",schemaPath:"#/properties/store/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "etcd"},message:"must be equal to constant",schema:"etcd",parentSchema:schema11.properties.store.oneOf[1].properties.type,data:data215};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -6869,19 +6932,19 @@ vErrors.push(err109);
 }
 errors++;
 }
-var valid85 = _errs520 === errors;
+var valid86 = _errs527 === errors;
 }
 else {
-var valid85 = true;
+var valid86 = true;
 }
-if(valid85){
-if(data210.endpoints !== undefined){
-let data213 = data210.endpoints;
-const _errs521 = errors;
-if(errors === _errs521){
-if(Array.isArray(data213)){
-if(data213.length > 32){
-const err110 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data213};
+if(valid86){
+if(data213.endpoints !== undefined){
+let data216 = data213.endpoints;
+const _errs528 = errors;
+if(errors === _errs528){
+if(Array.isArray(data216)){
+if(data216.length > 32){
+const err110 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/maxItems",keyword:"maxItems",params:{limit: 32},message:"must NOT have more than 32 items",schema:32,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data216};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -6891,8 +6954,8 @@ vErrors.push(err110);
 errors++;
 }
 else {
-if(data213.length < 1){
-const err111 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data213};
+if(data216.length < 1){
+const err111 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data216};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -6902,15 +6965,15 @@ vErrors.push(err111);
 errors++;
 }
 else {
-var valid86 = true;
-const len16 = data213.length;
+var valid87 = true;
+const len16 = data216.length;
 for(let i24=0; i24<len16; i24++){
-let data214 = data213[i24];
-const _errs523 = errors;
-if(errors === _errs523){
-if(typeof data214 === "string"){
-if(func3(data214) > 300){
-const err112 = {instancePath:instancePath+"/store/endpoints/" + i24,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data214};
+let data217 = data216[i24];
+const _errs530 = errors;
+if(errors === _errs530){
+if(typeof data217 === "string"){
+if(func3(data217) > 300){
+const err112 = {instancePath:instancePath+"/store/endpoints/" + i24,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data217};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -6920,8 +6983,8 @@ vErrors.push(err112);
 errors++;
 }
 else {
-if(func3(data214) < 3){
-const err113 = {instancePath:instancePath+"/store/endpoints/" + i24,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data214};
+if(func3(data217) < 3){
+const err113 = {instancePath:instancePath+"/store/endpoints/" + i24,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data217};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -6933,7 +6996,7 @@ errors++;
 }
 }
 else {
-const err114 = {instancePath:instancePath+"/store/endpoints/" + i24,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data214};
+const err114 = {instancePath:instancePath+"/store/endpoints/" + i24,schemaPath:"#/properties/store/oneOf/1/properties/endpoints/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.endpoints.items.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints.items,data:data217};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -6943,8 +7006,8 @@ vErrors.push(err114);
 errors++;
 }
 }
-var valid86 = _errs523 === errors;
-if(!valid86){
+var valid87 = _errs530 === errors;
+if(!valid87){
 break;
 }
 }
@@ -6952,7 +7015,7 @@ break;
 }
 }
 else {
-const err115 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data213};
+const err115 = {instancePath:instancePath+"/store/endpoints",schemaPath:"#/properties/store/oneOf/1/properties/endpoints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.store.oneOf[1].properties.endpoints.type,parentSchema:schema11.properties.store.oneOf[1].properties.endpoints,data:data216};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -6962,19 +7025,19 @@ vErrors.push(err115);
 errors++;
 }
 }
-var valid85 = _errs521 === errors;
+var valid86 = _errs528 === errors;
 }
 else {
-var valid85 = true;
+var valid86 = true;
 }
-if(valid85){
-if(data210.prefix !== undefined){
-let data215 = data210.prefix;
-const _errs525 = errors;
-if(errors === _errs525){
-if(typeof data215 === "string"){
-if(func3(data215) > 256){
-const err116 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data215};
+if(valid86){
+if(data213.prefix !== undefined){
+let data218 = data213.prefix;
+const _errs532 = errors;
+if(errors === _errs532){
+if(typeof data218 === "string"){
+if(func3(data218) > 256){
+const err116 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data218};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -6984,8 +7047,8 @@ vErrors.push(err116);
 errors++;
 }
 else {
-if(!pattern21.test(data215)){
-const err117 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data215};
+if(!pattern21.test(data218)){
+const err117 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/pattern",keyword:"pattern",params:{pattern: "^/[!-~]*[^/]$"},message:"must match pattern \""+"^/[!-~]*[^/]$"+"\"",schema:"^/[!-~]*[^/]$",parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data218};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -6997,7 +7060,7 @@ errors++;
 }
 }
 else {
-const err118 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data215};
+const err118 = {instancePath:instancePath+"/store/prefix",schemaPath:"#/properties/store/oneOf/1/properties/prefix/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.prefix.type,parentSchema:schema11.properties.store.oneOf[1].properties.prefix,data:data218};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -7007,20 +7070,20 @@ vErrors.push(err118);
 errors++;
 }
 }
-var valid85 = _errs525 === errors;
+var valid86 = _errs532 === errors;
 }
 else {
-var valid85 = true;
+var valid86 = true;
 }
-if(valid85){
-if(data210.tls !== undefined){
-let data216 = data210.tls;
-const _errs527 = errors;
-if(errors === _errs527){
-if(data216 && typeof data216 == "object" && !Array.isArray(data216)){
+if(valid86){
+if(data213.tls !== undefined){
+let data219 = data213.tls;
+const _errs534 = errors;
+if(errors === _errs534){
+if(data219 && typeof data219 == "object" && !Array.isArray(data219)){
 let missing20;
-if((data216.ca === undefined) && (missing20 = "ca")){
-const err119 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing20},message:"must have required property '"+missing20+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data216};
+if((data219.ca === undefined) && (missing20 = "ca")){
+const err119 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/required",keyword:"required",params:{missingProperty: missing20},message:"must have required property '"+missing20+"'",schema:schema11.properties.store.oneOf[1].properties.tls.required,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data219};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -7030,10 +7093,10 @@ vErrors.push(err119);
 errors++;
 }
 else {
-const _errs529 = errors;
-for(const key46 in data216){
-if(!(((key46 === "ca") || (key46 === "cert")) || (key46 === "key"))){
-const err120 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key46},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data216};
+const _errs536 = errors;
+for(const key47 in data219){
+if(!(((key47 === "ca") || (key47 === "cert")) || (key47 === "key"))){
+const err120 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key47},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data219};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -7044,14 +7107,14 @@ errors++;
 break;
 }
 }
-if(_errs529 === errors){
-if(data216.ca !== undefined){
-let data217 = data216.ca;
-const _errs530 = errors;
-if(errors === _errs530){
-if(typeof data217 === "string"){
-if(func3(data217) < 1){
-const err121 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data217};
+if(_errs536 === errors){
+if(data219.ca !== undefined){
+let data220 = data219.ca;
+const _errs537 = errors;
+if(errors === _errs537){
+if(typeof data220 === "string"){
+if(func3(data220) < 1){
+const err121 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data220};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -7062,7 +7125,7 @@ errors++;
 }
 }
 else {
-const err122 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data217};
+const err122 = {instancePath:instancePath+"/store/tls/ca",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/ca/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.ca.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.ca,data:data220};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -7072,19 +7135,19 @@ vErrors.push(err122);
 errors++;
 }
 }
-var valid87 = _errs530 === errors;
+var valid88 = _errs537 === errors;
 }
 else {
-var valid87 = true;
+var valid88 = true;
 }
-if(valid87){
-if(data216.cert !== undefined){
-let data218 = data216.cert;
-const _errs532 = errors;
-if(errors === _errs532){
-if(typeof data218 === "string"){
-if(func3(data218) < 1){
-const err123 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data218};
+if(valid88){
+if(data219.cert !== undefined){
+let data221 = data219.cert;
+const _errs539 = errors;
+if(errors === _errs539){
+if(typeof data221 === "string"){
+if(func3(data221) < 1){
+const err123 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data221};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -7095,143 +7158,12 @@ errors++;
 }
 }
 else {
-const err124 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data218};
+const err124 = {instancePath:instancePath+"/store/tls/cert",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/cert/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.cert.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.cert,data:data221};
 if(vErrors === null){
 vErrors = [err124];
 }
 else {
 vErrors.push(err124);
-}
-errors++;
-}
-}
-var valid87 = _errs532 === errors;
-}
-else {
-var valid87 = true;
-}
-if(valid87){
-if(data216.key !== undefined){
-let data219 = data216.key;
-const _errs534 = errors;
-if(errors === _errs534){
-if(typeof data219 === "string"){
-if(func3(data219) < 1){
-const err125 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data219};
-if(vErrors === null){
-vErrors = [err125];
-}
-else {
-vErrors.push(err125);
-}
-errors++;
-}
-}
-else {
-const err126 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data219};
-if(vErrors === null){
-vErrors = [err126];
-}
-else {
-vErrors.push(err126);
-}
-errors++;
-}
-}
-var valid87 = _errs534 === errors;
-}
-else {
-var valid87 = true;
-}
-}
-}
-}
-}
-}
-else {
-const err127 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data216};
-if(vErrors === null){
-vErrors = [err127];
-}
-else {
-vErrors.push(err127);
-}
-errors++;
-}
-}
-var valid85 = _errs527 === errors;
-}
-else {
-var valid85 = true;
-}
-if(valid85){
-if(data210.auth !== undefined){
-let data220 = data210.auth;
-const _errs536 = errors;
-if(errors === _errs536){
-if(data220 && typeof data220 == "object" && !Array.isArray(data220)){
-let missing21;
-if((data220.username === undefined) && (missing21 = "username")){
-const err128 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing21},message:"must have required property '"+missing21+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data220};
-if(vErrors === null){
-vErrors = [err128];
-}
-else {
-vErrors.push(err128);
-}
-errors++;
-}
-else {
-const _errs538 = errors;
-for(const key47 in data220){
-if(!((key47 === "username") || (key47 === "password"))){
-const err129 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key47},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data220};
-if(vErrors === null){
-vErrors = [err129];
-}
-else {
-vErrors.push(err129);
-}
-errors++;
-break;
-}
-}
-if(_errs538 === errors){
-if(data220.username !== undefined){
-let data221 = data220.username;
-const _errs539 = errors;
-if(errors === _errs539){
-if(typeof data221 === "string"){
-if(func3(data221) > 256){
-const err130 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data221};
-if(vErrors === null){
-vErrors = [err130];
-}
-else {
-vErrors.push(err130);
-}
-errors++;
-}
-else {
-if(func3(data221) < 1){
-const err131 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data221};
-if(vErrors === null){
-vErrors = [err131];
-}
-else {
-vErrors.push(err131);
-}
-errors++;
-}
-}
-}
-else {
-const err132 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data221};
-if(vErrors === null){
-vErrors = [err132];
-}
-else {
-vErrors.push(err132);
 }
 errors++;
 }
@@ -7242,41 +7174,29 @@ else {
 var valid88 = true;
 }
 if(valid88){
-if(data220.password !== undefined){
-let data222 = data220.password;
+if(data219.key !== undefined){
+let data222 = data219.key;
 const _errs541 = errors;
 if(errors === _errs541){
 if(typeof data222 === "string"){
-if(func3(data222) > 512){
-const err133 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data222};
-if(vErrors === null){
-vErrors = [err133];
-}
-else {
-vErrors.push(err133);
-}
-errors++;
-}
-else {
 if(func3(data222) < 1){
-const err134 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data222};
+const err125 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data222};
 if(vErrors === null){
-vErrors = [err134];
+vErrors = [err125];
 }
 else {
-vErrors.push(err134);
+vErrors.push(err125);
 }
 errors++;
 }
 }
-}
 else {
-const err135 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data222};
+const err126 = {instancePath:instancePath+"/store/tls/key",schemaPath:"#/properties/store/oneOf/1/properties/tls/properties/key/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.tls.properties.key.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls.properties.key,data:data222};
 if(vErrors === null){
-vErrors = [err135];
+vErrors = [err126];
 }
 else {
-vErrors.push(err135);
+vErrors.push(err126);
 }
 errors++;
 }
@@ -7290,8 +7210,151 @@ var valid88 = true;
 }
 }
 }
+}
 else {
-const err136 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data220};
+const err127 = {instancePath:instancePath+"/store/tls",schemaPath:"#/properties/store/oneOf/1/properties/tls/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.tls.type,parentSchema:schema11.properties.store.oneOf[1].properties.tls,data:data219};
+if(vErrors === null){
+vErrors = [err127];
+}
+else {
+vErrors.push(err127);
+}
+errors++;
+}
+}
+var valid86 = _errs534 === errors;
+}
+else {
+var valid86 = true;
+}
+if(valid86){
+if(data213.auth !== undefined){
+let data223 = data213.auth;
+const _errs543 = errors;
+if(errors === _errs543){
+if(data223 && typeof data223 == "object" && !Array.isArray(data223)){
+let missing21;
+if((data223.username === undefined) && (missing21 = "username")){
+const err128 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/required",keyword:"required",params:{missingProperty: missing21},message:"must have required property '"+missing21+"'",schema:schema11.properties.store.oneOf[1].properties.auth.required,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data223};
+if(vErrors === null){
+vErrors = [err128];
+}
+else {
+vErrors.push(err128);
+}
+errors++;
+}
+else {
+const _errs545 = errors;
+for(const key48 in data223){
+if(!((key48 === "username") || (key48 === "password"))){
+const err129 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key48},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data223};
+if(vErrors === null){
+vErrors = [err129];
+}
+else {
+vErrors.push(err129);
+}
+errors++;
+break;
+}
+}
+if(_errs545 === errors){
+if(data223.username !== undefined){
+let data224 = data223.username;
+const _errs546 = errors;
+if(errors === _errs546){
+if(typeof data224 === "string"){
+if(func3(data224) > 256){
+const err130 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data224};
+if(vErrors === null){
+vErrors = [err130];
+}
+else {
+vErrors.push(err130);
+}
+errors++;
+}
+else {
+if(func3(data224) < 1){
+const err131 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data224};
+if(vErrors === null){
+vErrors = [err131];
+}
+else {
+vErrors.push(err131);
+}
+errors++;
+}
+}
+}
+else {
+const err132 = {instancePath:instancePath+"/store/auth/username",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.username.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.username,data:data224};
+if(vErrors === null){
+vErrors = [err132];
+}
+else {
+vErrors.push(err132);
+}
+errors++;
+}
+}
+var valid89 = _errs546 === errors;
+}
+else {
+var valid89 = true;
+}
+if(valid89){
+if(data223.password !== undefined){
+let data225 = data223.password;
+const _errs548 = errors;
+if(errors === _errs548){
+if(typeof data225 === "string"){
+if(func3(data225) > 512){
+const err133 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data225};
+if(vErrors === null){
+vErrors = [err133];
+}
+else {
+vErrors.push(err133);
+}
+errors++;
+}
+else {
+if(func3(data225) < 1){
+const err134 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data225};
+if(vErrors === null){
+vErrors = [err134];
+}
+else {
+vErrors.push(err134);
+}
+errors++;
+}
+}
+}
+else {
+const err135 = {instancePath:instancePath+"/store/auth/password",schemaPath:"#/properties/store/oneOf/1/properties/auth/properties/password/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.auth.properties.password.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth.properties.password,data:data225};
+if(vErrors === null){
+vErrors = [err135];
+}
+else {
+vErrors.push(err135);
+}
+errors++;
+}
+}
+var valid89 = _errs548 === errors;
+}
+else {
+var valid89 = true;
+}
+}
+}
+}
+}
+else {
+const err136 = {instancePath:instancePath+"/store/auth",schemaPath:"#/properties/store/oneOf/1/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].properties.auth.type,parentSchema:schema11.properties.store.oneOf[1].properties.auth,data:data223};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -7301,19 +7364,19 @@ vErrors.push(err136);
 errors++;
 }
 }
-var valid85 = _errs536 === errors;
+var valid86 = _errs543 === errors;
 }
 else {
-var valid85 = true;
+var valid86 = true;
 }
-if(valid85){
-if(data210.cacheFile !== undefined){
-let data223 = data210.cacheFile;
-const _errs543 = errors;
-if(errors === _errs543){
-if(typeof data223 === "string"){
-if(func3(data223) < 1){
-const err137 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data223};
+if(valid86){
+if(data213.cacheFile !== undefined){
+let data226 = data213.cacheFile;
+const _errs550 = errors;
+if(errors === _errs550){
+if(typeof data226 === "string"){
+if(func3(data226) < 1){
+const err137 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data226};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -7324,7 +7387,7 @@ errors++;
 }
 }
 else {
-const err138 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data223};
+const err138 = {instancePath:instancePath+"/store/cacheFile",schemaPath:"#/properties/store/oneOf/1/properties/cacheFile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.store.oneOf[1].properties.cacheFile.type,parentSchema:schema11.properties.store.oneOf[1].properties.cacheFile,data:data226};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -7334,17 +7397,17 @@ vErrors.push(err138);
 errors++;
 }
 }
-var valid85 = _errs543 === errors;
+var valid86 = _errs550 === errors;
 }
 else {
-var valid85 = true;
+var valid86 = true;
 }
-if(valid85){
-if(data210.timeoutMs !== undefined){
-let data224 = data210.timeoutMs;
-const _errs545 = errors;
-if(!((typeof data224 == "number") && (!(data224 % 1) && !isNaN(data224)))){
-const err139 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data224};
+if(valid86){
+if(data213.timeoutMs !== undefined){
+let data227 = data213.timeoutMs;
+const _errs552 = errors;
+if(!((typeof data227 == "number") && (!(data227 % 1) && !isNaN(data227)))){
+const err139 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.store.oneOf[1].properties.timeoutMs.type,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data227};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -7353,10 +7416,10 @@ vErrors.push(err139);
 }
 errors++;
 }
-if(errors === _errs545){
-if(typeof data224 == "number"){
-if(data224 > 60000 || isNaN(data224)){
-const err140 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data224};
+if(errors === _errs552){
+if(typeof data227 == "number"){
+if(data227 > 60000 || isNaN(data227)){
+const err140 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60000},message:"must be <= 60000",schema:60000,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data227};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -7366,8 +7429,8 @@ vErrors.push(err140);
 errors++;
 }
 else {
-if(data224 < 100 || isNaN(data224)){
-const err141 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data224};
+if(data227 < 100 || isNaN(data227)){
+const err141 = {instancePath:instancePath+"/store/timeoutMs",schemaPath:"#/properties/store/oneOf/1/properties/timeoutMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},message:"must be >= 100",schema:100,parentSchema:schema11.properties.store.oneOf[1].properties.timeoutMs,data:data227};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -7379,10 +7442,10 @@ errors++;
 }
 }
 }
-var valid85 = _errs545 === errors;
+var valid86 = _errs552 === errors;
 }
 else {
-var valid85 = true;
+var valid86 = true;
 }
 }
 }
@@ -7394,7 +7457,7 @@ var valid85 = true;
 }
 }
 else {
-const err142 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data210};
+const err142 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf/1/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.store.oneOf[1].type,parentSchema:schema11.properties.store.oneOf[1],data:data213};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -7404,19 +7467,19 @@ vErrors.push(err142);
 errors++;
 }
 }
-var _valid14 = _errs517 === errors;
-if(_valid14 && valid83){
-valid83 = false;
+var _valid14 = _errs524 === errors;
+if(_valid14 && valid84){
+valid84 = false;
 passing4 = [passing4, 1];
 }
 else {
 if(_valid14){
-valid83 = true;
+valid84 = true;
 passing4 = 1;
 }
 }
-if(!valid83){
-const err143 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing4},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data210};
+if(!valid84){
+const err143 = {instancePath:instancePath+"/store",schemaPath:"#/properties/store/oneOf",keyword:"oneOf",params:{passingSchemas: passing4},message:"must match exactly one schema in oneOf",schema:schema11.properties.store.oneOf,parentSchema:schema11.properties.store,data:data213};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -7428,270 +7491,224 @@ validate10.errors = vErrors;
 return false;
 }
 else {
-errors = _errs512;
+errors = _errs519;
 if(vErrors !== null){
-if(_errs512){
-vErrors.length = _errs512;
+if(_errs519){
+vErrors.length = _errs519;
 }
 else {
 vErrors = null;
 }
 }
 }
-var valid0 = _errs511 === errors;
+var valid0 = _errs518 === errors;
 if(valid0){
-let data225 = data.history;
-const _errs547 = errors;
-if(errors === _errs547){
-if(data225 && typeof data225 == "object" && !Array.isArray(data225)){
-if(data225.keep === undefined){
-data225.keep = 100;
-}
-if(data225.heartbeatMs === undefined){
-data225.heartbeatMs = 15000;
-}
-if(data225.maxSubscribers === undefined){
-data225.maxSubscribers = 64;
-}
-const _errs549 = errors;
-for(const key48 in data225){
-if(!(((key48 === "keep") || (key48 === "heartbeatMs")) || (key48 === "maxSubscribers"))){
-validate10.errors = [{instancePath:instancePath+"/history",schemaPath:"#/properties/history/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key48},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.history,data:data225}];
-return false;
-break;
-}
-}
-if(_errs549 === errors){
-let data226 = data225.keep;
-const _errs550 = errors;
-if(!((typeof data226 == "number") && (!(data226 % 1) && !isNaN(data226)))){
-validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.keep.type,parentSchema:schema11.properties.history.properties.keep,data:data226}];
-return false;
-}
-if(errors === _errs550){
-if(typeof data226 == "number"){
-if(data226 > 10000 || isNaN(data226)){
-validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.history.properties.keep,data:data226}];
-return false;
-}
-else {
-if(data226 < 1 || isNaN(data226)){
-validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.keep,data:data226}];
-return false;
-}
-}
-}
-}
-var valid89 = _errs550 === errors;
-if(valid89){
-let data227 = data225.heartbeatMs;
-const _errs552 = errors;
-if(!((typeof data227 == "number") && (!(data227 % 1) && !isNaN(data227)))){
-validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.heartbeatMs.type,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data227}];
-return false;
-}
-if(errors === _errs552){
-if(typeof data227 == "number"){
-if(data227 > 86400000 || isNaN(data227)){
-validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data227}];
-return false;
-}
-else {
-if(data227 < 1 || isNaN(data227)){
-validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data227}];
-return false;
-}
-}
-}
-}
-var valid89 = _errs552 === errors;
-if(valid89){
-let data228 = data225.maxSubscribers;
+let data228 = data.history;
 const _errs554 = errors;
-if(!((typeof data228 == "number") && (!(data228 % 1) && !isNaN(data228)))){
-validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.maxSubscribers.type,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data228}];
-return false;
-}
 if(errors === _errs554){
-if(typeof data228 == "number"){
-if(data228 > 10000 || isNaN(data228)){
-validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data228}];
-return false;
+if(data228 && typeof data228 == "object" && !Array.isArray(data228)){
+if(data228.keep === undefined){
+data228.keep = 100;
 }
-else {
-if(data228 < 1 || isNaN(data228)){
-validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data228}];
-return false;
+if(data228.heartbeatMs === undefined){
+data228.heartbeatMs = 15000;
 }
+if(data228.maxSubscribers === undefined){
+data228.maxSubscribers = 64;
 }
-}
-}
-var valid89 = _errs554 === errors;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/history",schemaPath:"#/properties/history/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.history.type,parentSchema:schema11.properties.history,data:data225}];
-return false;
-}
-}
-var valid0 = _errs547 === errors;
-if(valid0){
-let data229 = data.forwardProxy;
 const _errs556 = errors;
-if(errors === _errs556){
-if(data229 && typeof data229 == "object" && !Array.isArray(data229)){
-if(data229.enabled === undefined){
-data229.enabled = false;
-}
-if(data229.allowClients === undefined){
-data229.allowClients = ["127.0.0.0/8","::1/128"];
-}
-if(data229.connectPorts === undefined){
-data229.connectPorts = [443];
-}
-if(data229.httpPorts === undefined){
-data229.httpPorts = [80,8080];
-}
-if(data229.originateTls === undefined){
-data229.originateTls = false;
-}
-if(data229.httpsPorts === undefined){
-data229.httpsPorts = [443];
-}
-if(data229.allowDestinations === undefined){
-data229.allowDestinations = [];
-}
-if(data229.denyDestinations === undefined){
-data229.denyDestinations = [];
-}
-if(data229.denyHosts === undefined){
-data229.denyHosts = [];
-}
-const _errs558 = errors;
-for(const key49 in data229){
-if(!(func2.call(schema11.properties.forwardProxy.properties, key49))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key49},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data229}];
+for(const key49 in data228){
+if(!(((key49 === "keep") || (key49 === "heartbeatMs")) || (key49 === "maxSubscribers"))){
+validate10.errors = [{instancePath:instancePath+"/history",schemaPath:"#/properties/history/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key49},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.history,data:data228}];
 return false;
 break;
 }
 }
-if(_errs558 === errors){
-let data230 = data229.enabled;
-const _errs559 = errors;
-if(typeof data230 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data230}];
+if(_errs556 === errors){
+let data229 = data228.keep;
+const _errs557 = errors;
+if(!((typeof data229 == "number") && (!(data229 % 1) && !isNaN(data229)))){
+validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.keep.type,parentSchema:schema11.properties.history.properties.keep,data:data229}];
 return false;
+}
+if(errors === _errs557){
+if(typeof data229 == "number"){
+if(data229 > 10000 || isNaN(data229)){
+validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.history.properties.keep,data:data229}];
+return false;
+}
+else {
+if(data229 < 1 || isNaN(data229)){
+validate10.errors = [{instancePath:instancePath+"/history/keep",schemaPath:"#/properties/history/properties/keep/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.keep,data:data229}];
+return false;
+}
+}
+}
+}
+var valid90 = _errs557 === errors;
+if(valid90){
+let data230 = data228.heartbeatMs;
+const _errs559 = errors;
+if(!((typeof data230 == "number") && (!(data230 % 1) && !isNaN(data230)))){
+validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.heartbeatMs.type,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data230}];
+return false;
+}
+if(errors === _errs559){
+if(typeof data230 == "number"){
+if(data230 > 86400000 || isNaN(data230)){
+validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400000},message:"must be <= 86400000",schema:86400000,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data230}];
+return false;
+}
+else {
+if(data230 < 1 || isNaN(data230)){
+validate10.errors = [{instancePath:instancePath+"/history/heartbeatMs",schemaPath:"#/properties/history/properties/heartbeatMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.heartbeatMs,data:data230}];
+return false;
+}
+}
+}
 }
 var valid90 = _errs559 === errors;
 if(valid90){
-if(data229.listen !== undefined){
-let data231 = data229.listen;
+let data231 = data228.maxSubscribers;
 const _errs561 = errors;
+if(!((typeof data231 == "number") && (!(data231 % 1) && !isNaN(data231)))){
+validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.history.properties.maxSubscribers.type,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data231}];
+return false;
+}
 if(errors === _errs561){
-if(typeof data231 === "string"){
-if(func3(data231) > 300){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data231}];
+if(typeof data231 == "number"){
+if(data231 > 10000 || isNaN(data231)){
+validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000},message:"must be <= 10000",schema:10000,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data231}];
 return false;
 }
 else {
-if(func3(data231) < 3){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data231}];
+if(data231 < 1 || isNaN(data231)){
+validate10.errors = [{instancePath:instancePath+"/history/maxSubscribers",schemaPath:"#/properties/history/properties/maxSubscribers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.history.properties.maxSubscribers,data:data231}];
 return false;
 }
 }
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data231}];
-return false;
 }
 }
 var valid90 = _errs561 === errors;
 }
-else {
-var valid90 = true;
 }
-if(valid90){
-let data232 = data229.allowClients;
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/history",schemaPath:"#/properties/history/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.history.type,parentSchema:schema11.properties.history,data:data228}];
+return false;
+}
+}
+var valid0 = _errs554 === errors;
+if(valid0){
+let data232 = data.forwardProxy;
 const _errs563 = errors;
 if(errors === _errs563){
-if(Array.isArray(data232)){
-if(data232.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data232}];
-return false;
+if(data232 && typeof data232 == "object" && !Array.isArray(data232)){
+if(data232.enabled === undefined){
+data232.enabled = false;
 }
-else {
-var valid91 = true;
-const len17 = data232.length;
-for(let i25=0; i25<len17; i25++){
-let data233 = data232[i25];
+if(data232.allowClients === undefined){
+data232.allowClients = ["127.0.0.0/8","::1/128"];
+}
+if(data232.connectPorts === undefined){
+data232.connectPorts = [443];
+}
+if(data232.httpPorts === undefined){
+data232.httpPorts = [80,8080];
+}
+if(data232.originateTls === undefined){
+data232.originateTls = false;
+}
+if(data232.httpsPorts === undefined){
+data232.httpsPorts = [443];
+}
+if(data232.allowDestinations === undefined){
+data232.allowDestinations = [];
+}
+if(data232.denyDestinations === undefined){
+data232.denyDestinations = [];
+}
+if(data232.denyHosts === undefined){
+data232.denyHosts = [];
+}
 const _errs565 = errors;
-if(errors === _errs565){
-if(typeof data233 === "string"){
-if(func3(data233) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i25,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data233}];
+for(const key50 in data232){
+if(!(func2.call(schema11.properties.forwardProxy.properties, key50))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key50},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy,data:data232}];
 return false;
-}
-else {
-if(func3(data233) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i25,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data233}];
-return false;
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i25,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data233}];
-return false;
-}
-}
-var valid91 = _errs565 === errors;
-if(!valid91){
 break;
 }
 }
+if(_errs565 === errors){
+let data233 = data232.enabled;
+const _errs566 = errors;
+if(typeof data233 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/enabled",schemaPath:"#/properties/forwardProxy/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.enabled.type,parentSchema:schema11.properties.forwardProxy.properties.enabled,data:data233}];
+return false;
 }
+var valid91 = _errs566 === errors;
+if(valid91){
+if(data232.listen !== undefined){
+let data234 = data232.listen;
+const _errs568 = errors;
+if(errors === _errs568){
+if(typeof data234 === "string"){
+if(func3(data234) > 300){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data234}];
+return false;
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data232}];
+if(func3(data234) < 3){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data234}];
 return false;
 }
 }
-var valid90 = _errs563 === errors;
-if(valid90){
-let data234 = data229.connectPorts;
-const _errs567 = errors;
-if(errors === _errs567){
-if(Array.isArray(data234)){
-if(data234.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data234}];
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/listen",schemaPath:"#/properties/forwardProxy/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.listen.type,parentSchema:schema11.properties.forwardProxy.properties.listen,data:data234}];
+return false;
+}
+}
+var valid91 = _errs568 === errors;
+}
+else {
+var valid91 = true;
+}
+if(valid91){
+let data235 = data232.allowClients;
+const _errs570 = errors;
+if(errors === _errs570){
+if(Array.isArray(data235)){
+if(data235.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data235}];
 return false;
 }
 else {
 var valid92 = true;
-const len18 = data234.length;
-for(let i26=0; i26<len18; i26++){
-let data235 = data234[i26];
-const _errs569 = errors;
-if(!((typeof data235 == "number") && (!(data235 % 1) && !isNaN(data235)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i26,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data235}];
-return false;
-}
-if(errors === _errs569){
-if(typeof data235 == "number"){
-if(data235 > 65535 || isNaN(data235)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i26,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data235}];
+const len17 = data235.length;
+for(let i25=0; i25<len17; i25++){
+let data236 = data235[i25];
+const _errs572 = errors;
+if(errors === _errs572){
+if(typeof data236 === "string"){
+if(func3(data236) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i25,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data236}];
 return false;
 }
 else {
-if(data235 < 1 || isNaN(data235)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i26,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data235}];
+if(func3(data236) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i25,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data236}];
 return false;
 }
 }
 }
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients/" + i25,schemaPath:"#/properties/forwardProxy/properties/allowClients/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowClients.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients.items,data:data236}];
+return false;
 }
-var valid92 = _errs569 === errors;
+}
+var valid92 = _errs572 === errors;
 if(!valid92){
 break;
 }
@@ -7699,45 +7716,45 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data234}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowClients",schemaPath:"#/properties/forwardProxy/properties/allowClients/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowClients.type,parentSchema:schema11.properties.forwardProxy.properties.allowClients,data:data235}];
 return false;
 }
 }
-var valid90 = _errs567 === errors;
-if(valid90){
-let data236 = data229.httpPorts;
-const _errs571 = errors;
-if(errors === _errs571){
-if(Array.isArray(data236)){
-if(data236.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data236}];
+var valid91 = _errs570 === errors;
+if(valid91){
+let data237 = data232.connectPorts;
+const _errs574 = errors;
+if(errors === _errs574){
+if(Array.isArray(data237)){
+if(data237.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data237}];
 return false;
 }
 else {
 var valid93 = true;
-const len19 = data236.length;
-for(let i27=0; i27<len19; i27++){
-let data237 = data236[i27];
-const _errs573 = errors;
-if(!((typeof data237 == "number") && (!(data237 % 1) && !isNaN(data237)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i27,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data237}];
+const len18 = data237.length;
+for(let i26=0; i26<len18; i26++){
+let data238 = data237[i26];
+const _errs576 = errors;
+if(!((typeof data238 == "number") && (!(data238 % 1) && !isNaN(data238)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i26,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.connectPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data238}];
 return false;
 }
-if(errors === _errs573){
-if(typeof data237 == "number"){
-if(data237 > 65535 || isNaN(data237)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i27,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data237}];
+if(errors === _errs576){
+if(typeof data238 == "number"){
+if(data238 > 65535 || isNaN(data238)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i26,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data238}];
 return false;
 }
 else {
-if(data237 < 1 || isNaN(data237)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i27,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data237}];
+if(data238 < 1 || isNaN(data238)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts/" + i26,schemaPath:"#/properties/forwardProxy/properties/connectPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.connectPorts.items,data:data238}];
 return false;
 }
 }
 }
 }
-var valid93 = _errs573 === errors;
+var valid93 = _errs576 === errors;
 if(!valid93){
 break;
 }
@@ -7745,53 +7762,45 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data236}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/connectPorts",schemaPath:"#/properties/forwardProxy/properties/connectPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.connectPorts.type,parentSchema:schema11.properties.forwardProxy.properties.connectPorts,data:data237}];
 return false;
 }
 }
-var valid90 = _errs571 === errors;
-if(valid90){
-let data238 = data229.originateTls;
-const _errs575 = errors;
-if(typeof data238 !== "boolean"){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data238}];
-return false;
-}
-var valid90 = _errs575 === errors;
-if(valid90){
-let data239 = data229.httpsPorts;
-const _errs577 = errors;
-if(errors === _errs577){
+var valid91 = _errs574 === errors;
+if(valid91){
+let data239 = data232.httpPorts;
+const _errs578 = errors;
+if(errors === _errs578){
 if(Array.isArray(data239)){
 if(data239.length > 1024){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data239}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data239}];
 return false;
 }
 else {
 var valid94 = true;
-const len20 = data239.length;
-for(let i28=0; i28<len20; i28++){
-let data240 = data239[i28];
-const _errs579 = errors;
+const len19 = data239.length;
+for(let i27=0; i27<len19; i27++){
+let data240 = data239[i27];
+const _errs580 = errors;
 if(!((typeof data240 == "number") && (!(data240 % 1) && !isNaN(data240)))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i28,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data240}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i27,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data240}];
 return false;
 }
-if(errors === _errs579){
+if(errors === _errs580){
 if(typeof data240 == "number"){
 if(data240 > 65535 || isNaN(data240)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i28,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data240}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i27,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data240}];
 return false;
 }
 else {
 if(data240 < 1 || isNaN(data240)){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i28,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data240}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts/" + i27,schemaPath:"#/properties/forwardProxy/properties/httpPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpPorts.items,data:data240}];
 return false;
 }
 }
 }
 }
-var valid94 = _errs579 === errors;
+var valid94 = _errs580 === errors;
 if(!valid94){
 break;
 }
@@ -7799,45 +7808,53 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data239}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpPorts",schemaPath:"#/properties/forwardProxy/properties/httpPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpPorts,data:data239}];
 return false;
 }
 }
-var valid90 = _errs577 === errors;
-if(valid90){
-let data241 = data229.allowDestinations;
-const _errs581 = errors;
-if(errors === _errs581){
-if(Array.isArray(data241)){
-if(data241.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data241}];
+var valid91 = _errs578 === errors;
+if(valid91){
+let data241 = data232.originateTls;
+const _errs582 = errors;
+if(typeof data241 !== "boolean"){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/originateTls",schemaPath:"#/properties/forwardProxy/properties/originateTls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema11.properties.forwardProxy.properties.originateTls.type,parentSchema:schema11.properties.forwardProxy.properties.originateTls,data:data241}];
+return false;
+}
+var valid91 = _errs582 === errors;
+if(valid91){
+let data242 = data232.httpsPorts;
+const _errs584 = errors;
+if(errors === _errs584){
+if(Array.isArray(data242)){
+if(data242.length > 1024){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/maxItems",keyword:"maxItems",params:{limit: 1024},message:"must NOT have more than 1024 items",schema:1024,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data242}];
 return false;
 }
 else {
 var valid95 = true;
-const len21 = data241.length;
-for(let i29=0; i29<len21; i29++){
-let data242 = data241[i29];
-const _errs583 = errors;
-if(errors === _errs583){
-if(typeof data242 === "string"){
-if(func3(data242) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i29,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data242}];
+const len20 = data242.length;
+for(let i28=0; i28<len20; i28++){
+let data243 = data242[i28];
+const _errs586 = errors;
+if(!((typeof data243 == "number") && (!(data243 % 1) && !isNaN(data243)))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i28,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.forwardProxy.properties.httpsPorts.items.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data243}];
+return false;
+}
+if(errors === _errs586){
+if(typeof data243 == "number"){
+if(data243 > 65535 || isNaN(data243)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i28,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data243}];
 return false;
 }
 else {
-if(func3(data242) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i29,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data242}];
+if(data243 < 1 || isNaN(data243)){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts/" + i28,schemaPath:"#/properties/forwardProxy/properties/httpsPorts/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts.items,data:data243}];
 return false;
 }
 }
 }
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i29,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data242}];
-return false;
 }
-}
-var valid95 = _errs583 === errors;
+var valid95 = _errs586 === errors;
 if(!valid95){
 break;
 }
@@ -7845,45 +7862,45 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data241}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/httpsPorts",schemaPath:"#/properties/forwardProxy/properties/httpsPorts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.httpsPorts.type,parentSchema:schema11.properties.forwardProxy.properties.httpsPorts,data:data242}];
 return false;
 }
 }
-var valid90 = _errs581 === errors;
-if(valid90){
-let data243 = data229.denyDestinations;
-const _errs585 = errors;
-if(errors === _errs585){
-if(Array.isArray(data243)){
-if(data243.length > 256){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data243}];
+var valid91 = _errs584 === errors;
+if(valid91){
+let data244 = data232.allowDestinations;
+const _errs588 = errors;
+if(errors === _errs588){
+if(Array.isArray(data244)){
+if(data244.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data244}];
 return false;
 }
 else {
 var valid96 = true;
-const len22 = data243.length;
-for(let i30=0; i30<len22; i30++){
-let data244 = data243[i30];
-const _errs587 = errors;
-if(errors === _errs587){
-if(typeof data244 === "string"){
-if(func3(data244) > 64){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i30,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data244}];
+const len21 = data244.length;
+for(let i29=0; i29<len21; i29++){
+let data245 = data244[i29];
+const _errs590 = errors;
+if(errors === _errs590){
+if(typeof data245 === "string"){
+if(func3(data245) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i29,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data245}];
 return false;
 }
 else {
-if(func3(data244) < 2){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i30,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data244}];
+if(func3(data245) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i29,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data245}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i30,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data244}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations/" + i29,schemaPath:"#/properties/forwardProxy/properties/allowDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.allowDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations.items,data:data245}];
 return false;
 }
 }
-var valid96 = _errs587 === errors;
+var valid96 = _errs590 === errors;
 if(!valid96){
 break;
 }
@@ -7891,45 +7908,45 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data243}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/allowDestinations",schemaPath:"#/properties/forwardProxy/properties/allowDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.allowDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.allowDestinations,data:data244}];
 return false;
 }
 }
-var valid90 = _errs585 === errors;
-if(valid90){
-let data245 = data229.denyHosts;
-const _errs589 = errors;
-if(errors === _errs589){
-if(Array.isArray(data245)){
-if(data245.length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data245}];
+var valid91 = _errs588 === errors;
+if(valid91){
+let data246 = data232.denyDestinations;
+const _errs592 = errors;
+if(errors === _errs592){
+if(Array.isArray(data246)){
+if(data246.length > 256){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/maxItems",keyword:"maxItems",params:{limit: 256},message:"must NOT have more than 256 items",schema:256,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data246}];
 return false;
 }
 else {
 var valid97 = true;
-const len23 = data245.length;
-for(let i31=0; i31<len23; i31++){
-let data246 = data245[i31];
-const _errs591 = errors;
-if(errors === _errs591){
-if(typeof data246 === "string"){
-if(func3(data246) > 253){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i31,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data246}];
+const len22 = data246.length;
+for(let i30=0; i30<len22; i30++){
+let data247 = data246[i30];
+const _errs594 = errors;
+if(errors === _errs594){
+if(typeof data247 === "string"){
+if(func3(data247) > 64){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i30,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters",schema:64,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data247}];
 return false;
 }
 else {
-if(func3(data246) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i31,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data246}];
+if(func3(data247) < 2){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i30,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/minLength",keyword:"minLength",params:{limit: 2},message:"must NOT have fewer than 2 characters",schema:2,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data247}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i31,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data246}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations/" + i30,schemaPath:"#/properties/forwardProxy/properties/denyDestinations/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyDestinations.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations.items,data:data247}];
 return false;
 }
 }
-var valid97 = _errs591 === errors;
+var valid97 = _errs594 === errors;
 if(!valid97){
 break;
 }
@@ -7937,164 +7954,210 @@ break;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data245}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyDestinations",schemaPath:"#/properties/forwardProxy/properties/denyDestinations/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyDestinations.type,parentSchema:schema11.properties.forwardProxy.properties.denyDestinations,data:data246}];
 return false;
 }
 }
-var valid90 = _errs589 === errors;
-if(valid90){
-if(data229.auth !== undefined){
-let data247 = data229.auth;
-const _errs593 = errors;
-if(errors === _errs593){
-if(data247 && typeof data247 == "object" && !Array.isArray(data247)){
-if(data247.realm === undefined){
-data247.realm = "portico";
-}
-let missing22;
-if((data247.users === undefined) && (missing22 = "users")){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing22},message:"must have required property '"+missing22+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data247}];
-return false;
-}
-else {
-const _errs595 = errors;
-for(const key50 in data247){
-if(!((key50 === "realm") || (key50 === "users"))){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key50},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data247}];
-return false;
-break;
-}
-}
-if(_errs595 === errors){
-let data248 = data247.realm;
+var valid91 = _errs592 === errors;
+if(valid91){
+let data248 = data232.denyHosts;
 const _errs596 = errors;
 if(errors === _errs596){
-if(typeof data248 === "string"){
-if(func3(data248) > 128){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data248}];
+if(Array.isArray(data248)){
+if(data248.length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/maxItems",keyword:"maxItems",params:{limit: 10000},message:"must NOT have more than 10000 items",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data248}];
 return false;
-}
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data248}];
-return false;
-}
-}
-var valid98 = _errs596 === errors;
-if(valid98){
-if(data247.users !== undefined){
-let data249 = data247.users;
+var valid98 = true;
+const len23 = data248.length;
+for(let i31=0; i31<len23; i31++){
+let data249 = data248[i31];
 const _errs598 = errors;
 if(errors === _errs598){
-if(data249 && typeof data249 == "object" && !Array.isArray(data249)){
-if(Object.keys(data249).length > 10000){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data249}];
+if(typeof data249 === "string"){
+if(func3(data249) > 253){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i31,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/maxLength",keyword:"maxLength",params:{limit: 253},message:"must NOT have more than 253 characters",schema:253,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data249}];
 return false;
 }
 else {
-for(const key51 in data249){
-let data250 = data249[key51];
-const _errs601 = errors;
-if(errors === _errs601){
-if(typeof data250 === "string"){
-if(func3(data250) > 512){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key51.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data250}];
-return false;
-}
-else {
-if(func3(data250) < 1){
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key51.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data250}];
+if(func3(data249) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i31,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data249}];
 return false;
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key51.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data250}];
-return false;
-}
-}
-var valid99 = _errs601 === errors;
-if(!valid99){
-break;
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data249}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts/" + i31,schemaPath:"#/properties/forwardProxy/properties/denyHosts/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.denyHosts.items.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts.items,data:data249}];
 return false;
 }
 }
 var valid98 = _errs598 === errors;
-}
-else {
-var valid98 = true;
-}
+if(!valid98){
+break;
 }
 }
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data247}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/denyHosts",schemaPath:"#/properties/forwardProxy/properties/denyHosts/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.forwardProxy.properties.denyHosts.type,parentSchema:schema11.properties.forwardProxy.properties.denyHosts,data:data248}];
 return false;
 }
 }
-var valid90 = _errs593 === errors;
+var valid91 = _errs596 === errors;
+if(valid91){
+if(data232.auth !== undefined){
+let data250 = data232.auth;
+const _errs600 = errors;
+if(errors === _errs600){
+if(data250 && typeof data250 == "object" && !Array.isArray(data250)){
+if(data250.realm === undefined){
+data250.realm = "portico";
 }
-else {
-var valid90 = true;
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-}
-else {
-validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data229}];
+let missing22;
+if((data250.users === undefined) && (missing22 = "users")){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/required",keyword:"required",params:{missingProperty: missing22},message:"must have required property '"+missing22+"'",schema:schema11.properties.forwardProxy.properties.auth.required,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data250}];
 return false;
 }
-}
-var valid0 = _errs556 === errors;
-if(valid0){
-if(data.demoOrigin !== undefined){
-let data251 = data.demoOrigin;
-const _errs603 = errors;
-if(errors === _errs603){
-if(data251 && typeof data251 == "object" && !Array.isArray(data251)){
-const _errs605 = errors;
-for(const key52 in data251){
-if(!(key52 === "listen")){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key52},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data251}];
+else {
+const _errs602 = errors;
+for(const key51 in data250){
+if(!((key51 === "realm") || (key51 === "users"))){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key51},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data250}];
 return false;
 break;
 }
 }
-if(_errs605 === errors){
-if(data251.listen !== undefined){
-let data252 = data251.listen;
-const _errs606 = errors;
-if(errors === _errs606){
-if(typeof data252 === "string"){
-if(func3(data252) > 300){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data252}];
+if(_errs602 === errors){
+let data251 = data250.realm;
+const _errs603 = errors;
+if(errors === _errs603){
+if(typeof data251 === "string"){
+if(func3(data251) > 128){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/maxLength",keyword:"maxLength",params:{limit: 128},message:"must NOT have more than 128 characters",schema:128,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data251}];
 return false;
-}
-else {
-if(func3(data252) < 3){
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data252}];
-return false;
-}
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data252}];
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/realm",schemaPath:"#/properties/forwardProxy/properties/auth/properties/realm/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.realm.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.realm,data:data251}];
+return false;
+}
+}
+var valid99 = _errs603 === errors;
+if(valid99){
+if(data250.users !== undefined){
+let data252 = data250.users;
+const _errs605 = errors;
+if(errors === _errs605){
+if(data252 && typeof data252 == "object" && !Array.isArray(data252)){
+if(Object.keys(data252).length > 10000){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/maxProperties",keyword:"maxProperties",params:{limit: 10000},message:"must NOT have more than 10000 properties",schema:10000,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data252}];
+return false;
+}
+else {
+for(const key52 in data252){
+let data253 = data252[key52];
+const _errs608 = errors;
+if(errors === _errs608){
+if(typeof data253 === "string"){
+if(func3(data253) > 512){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key52.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters",schema:512,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data253}];
+return false;
+}
+else {
+if(func3(data253) < 1){
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key52.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data253}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users/" + key52.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users.additionalProperties,data:data253}];
+return false;
+}
+}
+var valid100 = _errs608 === errors;
+if(!valid100){
+break;
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth/users",schemaPath:"#/properties/forwardProxy/properties/auth/properties/users/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.properties.users.type,parentSchema:schema11.properties.forwardProxy.properties.auth.properties.users,data:data252}];
+return false;
+}
+}
+var valid99 = _errs605 === errors;
+}
+else {
+var valid99 = true;
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy/auth",schemaPath:"#/properties/forwardProxy/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.properties.auth.type,parentSchema:schema11.properties.forwardProxy.properties.auth,data:data250}];
+return false;
+}
+}
+var valid91 = _errs600 === errors;
+}
+else {
+var valid91 = true;
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/forwardProxy",schemaPath:"#/properties/forwardProxy/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.forwardProxy.type,parentSchema:schema11.properties.forwardProxy,data:data232}];
+return false;
+}
+}
+var valid0 = _errs563 === errors;
+if(valid0){
+if(data.demoOrigin !== undefined){
+let data254 = data.demoOrigin;
+const _errs610 = errors;
+if(errors === _errs610){
+if(data254 && typeof data254 == "object" && !Array.isArray(data254)){
+const _errs612 = errors;
+for(const key53 in data254){
+if(!(key53 === "listen")){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key53},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.demoOrigin,data:data254}];
+return false;
+break;
+}
+}
+if(_errs612 === errors){
+if(data254.listen !== undefined){
+let data255 = data254.listen;
+const _errs613 = errors;
+if(errors === _errs613){
+if(typeof data255 === "string"){
+if(func3(data255) > 300){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/maxLength",keyword:"maxLength",params:{limit: 300},message:"must NOT have more than 300 characters",schema:300,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data255}];
+return false;
+}
+else {
+if(func3(data255) < 3){
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/minLength",keyword:"minLength",params:{limit: 3},message:"must NOT have fewer than 3 characters",schema:3,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data255}];
+return false;
+}
+}
+}
+else {
+validate10.errors = [{instancePath:instancePath+"/demoOrigin/listen",schemaPath:"#/properties/demoOrigin/properties/listen/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.demoOrigin.properties.listen.type,parentSchema:schema11.properties.demoOrigin.properties.listen,data:data255}];
 return false;
 }
 }
@@ -8102,14 +8165,15 @@ return false;
 }
 }
 else {
-validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data251}];
+validate10.errors = [{instancePath:instancePath+"/demoOrigin",schemaPath:"#/properties/demoOrigin/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.demoOrigin.type,parentSchema:schema11.properties.demoOrigin,data:data254}];
 return false;
 }
 }
-var valid0 = _errs603 === errors;
+var valid0 = _errs610 === errors;
 }
 else {
 var valid0 = true;
+}
 }
 }
 }

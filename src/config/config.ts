@@ -70,6 +70,8 @@ export interface Config {
   routes: RouteSpec[];
   /** Automatic HTTPS (listeners with tls.acme); absent: none. */
   acme?: AcmeConfig;
+  /** TLS session tickets on every TLS listener (src/tls/ticket-keys.ts). */
+  sessionTickets: { enabled: boolean; keyRotationMs: number };
   /** Where the routes live: the config file (default) or etcd (see store-config.ts). */
   store: StoreConfig;
   /** The route history: revisions kept, and the change feed's heartbeat and follower bound. */

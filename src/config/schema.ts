@@ -144,6 +144,16 @@ export const configSchema = {
       description: 'a client that sends FIN while waiting for its response: "abort" cancels the upstream request and closes (nginx proxy_ignore_client_abort off; a client that half-closes after a complete request, e.g. nc -N, gets no response), "finish" treats it as a half-close and sends the response (a client that left holds an upstream connection until the response or upstreamHeadMs)',
     },
     acme: acmeConfigSchema,
+    sessionTickets: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'TLS session resumption on every TLS listener (docs/tls.md): tickets under keys shared by the workers and, with an etcd store, by the fleet',
+      properties: {
+        enabled: { type: 'boolean', default: true, description: 'false: no session tickets (every connection a full handshake)' },
+        keyRotationMs: { type: 'integer', minimum: 1000, maximum: 604_800_000, default: 43_200_000, description: 'a new ticket key this often; the previous one still resumes sessions for one more period' },
+      },
+    },
     routes: { type: 'array', maxItems: MAX_ROUTES, default: [], items: routeSpecSchema },
     store: storeConfigSchema,
     history: {

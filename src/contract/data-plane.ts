@@ -11,6 +11,8 @@ import type { KeyPair } from '../tls/pem.js';
 import type { HealthReport } from '../upstream/origin-health.js';
 import type { UpstreamHealthStatus } from '../health/health-status.js';
 import type { AcmeChallengeSet } from '../acme/challenge-answers.js';
+import type { RouteCountDelta } from './ipc-protocol.js';
+import type { TicketKeySet } from '../tls/ticket-keys.js';
 
 /** Control-plane state the data plane runs, as sent to workers (`init` and every `apply`): the
  *  routes and, per TLS listener id, the certificates it serves (PEM text, so a worker started
@@ -24,6 +26,9 @@ export interface ControlPlaneState {
   health?: HealthReport[];
   issued: Record<string, IssuedCertificates>;
   acmeChallenges: AcmeChallengeSet;
+  /** The TLS session ticket keys every worker uses (the primary makes and rotates them, or reads
+   *  them from the fleet's etcd): a client resumes its session on whichever worker it reaches. */
+  ticketKeys?: TicketKeySet;
 }
 
 /** A TLS listener as the control plane sees it; `acmeNames` only on a listener with `tls.acme`. */
@@ -95,6 +100,9 @@ export interface DataPlane {
   /** Replaces the ACME validations answered (HTTP-01 tokens, TLS-ALPN-01 certificates);
    *  resolves once every live process answers them (then the CA may be told to validate). */
   setAcmeChallenges(set: AcmeChallengeSet): Promise<void>;
+  /** Replaces the TLS session ticket keys everywhere (src/tls/ticket-keys.ts); resolves once
+   *  every live process uses them for new tickets. */
+  setTicketKeys(set: TicketKeySet): Promise<void>;
   readonly ready: boolean;
   /** Pool state, summed over workers. */
   stats(): Promise<ProxyStats>;
@@ -104,10 +112,14 @@ export interface DataPlane {
   restartWorkers?(): Promise<DataPlaneStatus>;
   /** Graceful shutdown: in-flight requests finish, the rest is closed after `deadlineMs`. */
   close(deadlineMs?: number): Promise<void>;
+  /** With workers: the per-route request counts each worker pushes (one-process mode has none:
+   *  its `proxy` is observed directly). Returns the function that stops listening. */
+  onRouteCounts?(listener: (counts: RouteCountDelta[]) => void): () => void;
 }
 
-export function stateOf(table: RouteTable, tls: TlsListenerView[], acmeChallenges: AcmeChallengeSet): ControlPlaneState {
+export function stateOf(table: RouteTable, tls: TlsListenerView[], acmeChallenges: AcmeChallengeSet, ticketKeys?: TicketKeySet): ControlPlaneState {
   return {
+    ...(ticketKeys ? { ticketKeys } : {}),
     routes: table.routes.map((r) => r.spec as RouteSpec),
     certificates: Object.fromEntries(tls.map((l) => [l.id, l.store.pairs()])),
     health: table.health.reports(),

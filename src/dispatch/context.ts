@@ -10,6 +10,7 @@ import type { AddressSet } from '../net/address-set.js';
 import type { ForwardHandler } from '../forward/forward-request.js';
 import type { Observers } from './observer.js';
 import type { Clock } from '../clock.js';
+import type { IdleList } from '../net/idle-list.js';
 import type { AcmeChallengeAnswers } from '../acme/challenge-answers.js';
 
 export interface ProxyContext {
@@ -27,6 +28,8 @@ export interface ProxyContext {
   nextRequestId(): string;
   /** Every timer and duration of the data path (a FakeClock in timeout tests). */
   clock: Clock;
+  /** The idle keep-alive HTTP/1.1 connections, on one timer (src/net/idle-list.ts). */
+  idle: IdleList;
   /** The forward proxy, when enabled. */
   forward: ForwardHandler | undefined;
   /** ACME HTTP-01 answers, when `acme` is configured (src/acme/challenge-answers.ts). */

@@ -66,6 +66,7 @@ import { ClientPeer } from '../dispatch/client-peer.js';
 import type { ProxyContext } from '../dispatch/context.js';
 import { guard, type Guarded } from '../guard.js';
 import type { Deadline } from '../clock.js';
+import type { IdleEntry } from '../net/idle-list.js';
 import { Http1Response, type Http1Transport } from './response.js';
 
 /** The connection's phase (diagram above); the order matters: >= CLOSING means no more requests. */
@@ -92,7 +93,7 @@ const EMPTY = Buffer.alloc(0);
 const RESPONSE_HIGH_WATER = 256 * 1024;
 const enum Timer { NONE, IDLE, HEAD, BODY, ABORT }
 
-export class Http1Connection implements Http1Transport, ReadSink, Guarded {
+export class Http1Connection implements Http1Transport, ReadSink, Guarded, IdleEntry {
   readonly socket: net.Socket;
   readonly #ctx: ProxyContext;
   readonly #dispatcher: Dispatcher;
@@ -122,8 +123,15 @@ export class Http1Connection implements Http1Transport, ReadSink, Guarded {
    *  from inside the pump; the running loop goes on with the next request (a recursion per
    *  pipelined request overflowed the stack). */
   #pumping = false;
-  readonly #timer: Deadline;
+  /** The head, body and abort timer, made the first time one is needed: a connection whose
+   *  requests arrive whole never needs one; while idle it is on the server's IdleList instead
+   *  (src/net/idle-list.ts: an idle connection holds no timer, issue 23). */
+  #timer: Deadline | undefined;
   #timerKind = Timer.NONE;
+  // IdleEntry: the links of the server's idle list
+  idlePrev: IdleEntry | undefined = undefined;
+  idleNext: IdleEntry | undefined = undefined;
+  idleDue = NaN;
   /** The server is draining (shutting down): every response from now on closes the connection. */
   #draining = false;
   /** A request was seen on this connection (draining closes idle ones only after one). */
@@ -146,7 +154,6 @@ export class Http1Connection implements Http1Transport, ReadSink, Guarded {
     this.#onClosed = onClosed;
     this.#reader = new HeadReader(ctx.codec, HeadKind.REQUEST, ctx.requestLimits);
     this.#response = new Http1Response(this);
-    this.#timer = ctx.clock.deadline(this.#onTimer);
     socket.setNoDelay(true);
     this.#reads = (socket as { encrypted?: boolean }).encrypted ? undefined : ClientReads.install(socket, this);
     (socket as unknown as Record<symbol, unknown>)[CONNECTION] = this;
@@ -279,7 +286,7 @@ export class Http1Connection implements Http1Transport, ReadSink, Guarded {
       this.#buf = Buffer.concat([this.#buf.subarray(this.#off), chunk]);
       this.#off = 0;
     }
-    if (this.#timerKind === Timer.BODY) this.#timer.refresh();
+    if (this.#timerKind === Timer.BODY) this.#timer!.refresh();
     guard(this, this.#pump);
   }
 
@@ -353,6 +360,7 @@ export class Http1Connection implements Http1Transport, ReadSink, Guarded {
     const entry = this.#entry;
     this.#exchange = undefined;
     this.#request = undefined;
+    this.#response.done();
     this.#entry = undefined;
     if (entry === undefined) return;
     entry.closed = aborted;
@@ -627,28 +635,42 @@ export class Http1Connection implements Http1Transport, ReadSink, Guarded {
   }
 
   #setTimer(kind: Timer): void {
-    if (kind === this.#timerKind && this.#timer.armed) {
+    if (kind === Timer.IDLE) {
+      // (re)joins the idle list's tail; a per-connection timer, if any, stops
+      this.#timer?.disarm();
+      this.#timerKind = kind;
+      this.#ctx.idle.add(this);
+      return;
+    }
+    if (this.#timerKind === Timer.IDLE) this.#ctx.idle.remove(this);
+    else if (kind === this.#timerKind && this.#timer?.armed === true) {
       this.#timer.refresh();
       return;
     }
-    this.#timer.disarm();
+    this.#timer?.disarm();
     this.#timerKind = kind;
     const t = this.#ctx.config.timeouts;
-    const ms = kind === Timer.IDLE ? t.idleMs : kind === Timer.HEAD ? t.headMs : kind === Timer.BODY ? t.bodyIdleMs : kind === Timer.ABORT ? t.abortMs : 0;
-    if (ms > 0) this.#timer.arm(ms);
+    const ms = kind === Timer.HEAD ? t.headMs : kind === Timer.BODY ? t.bodyIdleMs : kind === Timer.ABORT ? t.abortMs : 0;
+    if (ms > 0) (this.#timer ??= this.#ctx.clock.deadline(() => this.#onTimer())).arm(ms);
   }
 
   /** The timer's end for good (the connection closed, or became a tunnel): nothing stays scheduled. */
   #stopTimer(): void {
-    this.#timer.cancel();
+    this.#ctx.idle.remove(this);
+    this.#timer?.cancel();
     this.#timerKind = Timer.NONE;
   }
 
-  readonly #onTimer = (): void => {
+  #onTimer(): void {
     const kind = this.#timerKind;
     this.#timerKind = Timer.NONE;
     guard(this, this.#timerFired, kind);
-  };
+  }
+
+  /** IdleEntry: idle for timeouts.idleMs (the list took it off before this call). */
+  idleExpired(): void {
+    this.#onTimer();
+  }
 
   #timerFired(kind: Timer): void {
     switch (kind) {

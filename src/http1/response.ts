@@ -64,6 +64,13 @@ export class Http1Response implements ResponseSink {
     this.#status = 0;
   }
 
+  /** The response is over: the request head it answered is let go, so that an idle connection
+   *  does not keep its last request's head (and what it references) alive (issue 23, memory). */
+  done(): void {
+    this.#request = undefined;
+    this.#via = undefined;
+  }
+
   /** Writes response bytes; false when the socket's buffer is full (Writable#write). */
   write(bytes: Buffer): boolean {
     if (this.#socket.destroyed) return true;

@@ -100,7 +100,7 @@ export const routeSpecSchema = {
       },
       dependencies: { cert: ['key'], key: ['cert'] },
     },
-    upstreamProtocol: { enum: ['http/1.1', 'h2', 'h2c'], default: 'http/1.1', description: 'HTTP/1.1 to the upstreams, or HTTP/2: "h2" over TLS (https:// upstreams, ALPN h2), "h2c" with prior knowledge (http:// upstreams); gRPC needs one of these. See docs/http2.md' },
+    upstreamProtocol: { enum: ['http/1.1', 'h2', 'h2c'], description: 'absent: HTTP/1.1 to the upstreams, or HTTP/2: "h2" over TLS (https:// upstreams, ALPN h2), "h2c" with prior knowledge (http:// upstreams); gRPC needs one of these. See docs/http2.md' },
     policy: policySchema,
   },
 } as const;

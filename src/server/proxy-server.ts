@@ -24,10 +24,12 @@ import { createForwardHandler } from '../forward/forward-proxy.js';
 import { planListeners, type ListenerPlan } from './listener-plan.js';
 import { createTlsServer } from '../tls/tls-listener.js';
 import { CertificateWatcher } from '../tls/certificate-watcher.js';
+import { TicketKeyRing, type TicketKeySet } from '../tls/ticket-keys.js';
 import type { CertificateStore } from '../tls/certificate-store.js';
 import { AcmeChallengeAnswers, type AcmeChallengeSet } from '../acme/challenge-answers.js';
 import { readCaBundle } from '../tls/pem.js';
 import { systemClock, type Clock } from '../clock.js';
+import { IdleList } from '../net/idle-list.js';
 import { HealthChecker } from '../health/health-checker.js';
 import { healthStatus, type UpstreamHealthStatus } from '../health/health-status.js';
 import type { HealthReport } from '../upstream/origin-health.js';
@@ -55,6 +57,10 @@ export interface ProxyServerOptions {
   activeChecks?: boolean;
 }
 
+/** A socket's 'error' listener before (or beside) its connection's: 'close' follows and is
+ *  handled there. One function for every socket, so accepting allocates no closure for it. */
+function ignoreSocketError(): void {}
+
 export class ProxyServer {
   readonly config: Config;
   readonly logger: Logger;
@@ -76,6 +82,9 @@ export class ProxyServer {
   #checker: HealthChecker | undefined;
   /** The ACME validations this process answers (HTTP-01 tokens, TLS-ALPN-01 certificates). */
   readonly #acmeChallenges = new AcmeChallengeAnswers();
+  /** The session ticket keys of every TLS listener (sessionTickets.enabled): this process's own
+   *  until the control plane sets the shared ones (setTicketKeys). */
+  readonly #ticketKeys: TicketKeyRing | undefined;
   readonly #ctx: ProxyContext;
   #ready = false;
   #closing: Promise<void> | undefined;
@@ -92,6 +101,7 @@ export class ProxyServer {
     const caBundle = config.upstream.caFile ? readCaBundle(config.upstream.caFile, '/upstream/caFile') : undefined;
     this.#caBundle = caBundle;
     this.#activeChecks = options.activeChecks ?? true;
+    this.#ticketKeys = config.sessionTickets.enabled ? new TicketKeyRing() : undefined;
     const l = config.limits;
     const requestLimits: HeadLimits = { maxLine: l.maxLineBytes, maxFields: l.maxHeaderFields, maxHead: l.maxHeadBytes };
     const c = codec();
@@ -130,6 +140,7 @@ export class ProxyServer {
       observers: this.#observers,
       nextRequestId: () => this.#idPrefix + (++this.#requestCounter).toString(36),
       clock,
+      idle: new IdleList(clock, config.timeouts.idleMs),
       forward: config.forwardProxy.enabled ? createForwardHandler({ config, logger, clock }) : undefined,
       acmeChallenges: config.acme ? this.#acmeChallenges : undefined,
     };
@@ -165,6 +176,16 @@ export class ProxyServer {
 
   acmeChallenges(): AcmeChallengeSet {
     return this.#acmeChallenges.current();
+  }
+
+  /** Replaces the session ticket keys of every TLS listener (new tickets use the first key;
+   *  tickets under any of them resume). Nothing when tickets are off. */
+  setTicketKeys(set: TicketKeySet): void {
+    this.#ticketKeys?.set(set);
+  }
+
+  ticketKeys(): TicketKeySet | undefined {
+    return this.#ticketKeys?.current();
   }
 
   /** TLS listeners with their stores, in configuration order. */
@@ -244,7 +265,7 @@ export class ProxyServer {
       const protocols = plan.protocols;
       const answerTlsAlpn01 = t?.acme && this.config.acme?.challenges.includes('tls-alpn-01') ? (name: string) => this.#acmeChallenges.tlsAlpn01Context(name) : undefined;
       const server = t
-        ? createTlsServer(t.store, { id: plan.id, handshakeTimeoutMs: t.handshakeTimeoutMs, logger: this.logger, alpnProtocols: protocols, answerTlsAlpn01 }, (socket: tls.TLSSocket) => this.#acceptTls(socket, dispatcher, protocols))
+        ? createTlsServer(t.store, { id: plan.id, handshakeTimeoutMs: t.handshakeTimeoutMs, logger: this.logger, alpnProtocols: protocols, answerTlsAlpn01, sessionTickets: this.#ticketKeys ?? false }, (socket: tls.TLSSocket) => this.#acceptTls(socket, dispatcher, protocols))
         : net.createServer({ allowHalfOpen: true, noDelay: true }, protocols.includes('h2c')
           ? (socket) => this.#acceptH2c(socket, dispatcher, protocols)
           : (socket) => this.#accept(socket, dispatcher));
@@ -308,7 +329,7 @@ export class ProxyServer {
       socket.destroy();
       return;
     }
-    socket.on('error', () => {});
+    socket.on('error', ignoreSocketError);
     // until its first bytes arrive, a shutdown closes it (it has sent no request yet)
     const undecided: ClientConnection = { socket, shutdown: () => socket.destroy() };
     this.#connections.add(undecided);
@@ -338,7 +359,7 @@ export class ProxyServer {
       socket.destroy();
       return;
     }
-    socket.on('error', () => {});
+    socket.on('error', ignoreSocketError);
     this.#connections.add(new Http2Connection(socket, this.#ctx, dispatcher, this.#closed));
   }
 
@@ -347,7 +368,7 @@ export class ProxyServer {
       socket.destroy();
       return;
     }
-    socket.on('error', () => {}); // per-socket errors are handled by the connection's close path
+    socket.on('error', ignoreSocketError); // per-socket errors are handled by the connection's close path
     let connection: Http1Connection;
     try {
       connection = new Http1Connection(socket, this.#ctx, dispatcher, this.#closed);
@@ -384,6 +405,7 @@ export class ProxyServer {
         });
       }
       for (const c of this.#connections) c.socket.destroy();
+      this.#ctx.idle.close();
       this.#pools.closeAll();
       this.#h2Pools.closeAll();
       await closed;

@@ -21,9 +21,11 @@
 // before.
 import net from 'node:net';
 import tls from 'node:tls';
+import { constants } from 'node:crypto';
 import type { Logger } from 'pino';
 import { SERVER_TLS_VERSIONS, type CertificateStore } from './certificate-store.js';
 import { parseClientHello } from './client-hello.js';
+import { sessionIdContext, type TicketKeyRing } from './ticket-keys.js';
 
 /** RFC 8737 §6.2: the ALPN protocol id of a TLS-ALPN-01 validation. */
 export const ACME_TLS_ALPN = 'acme-tls/1';
@@ -42,6 +44,20 @@ export interface TlsListenerOptions {
   /** The TLS-ALPN-01 challenge certificate pending for a name, if any: makes the listener read
    *  each ClientHello first (see above). */
   answerTlsAlpn01?: (servername: string) => tls.SecureContext | undefined;
+  /** Session resumption: tickets under these keys (shared by the workers and the fleet:
+   *  ./ticket-keys.ts), or false: no tickets. Absent: Node's defaults (per-process keys; the
+   *  admin API's listener). */
+  sessionTickets?: TicketKeyRing | false;
+}
+
+/** The server options of `o.sessionTickets`: sessions resume on any process with the same
+ *  listener id and ticket keys. No session cache either way: Node keeps none unless a server
+ *  listens for 'newSession', which Portico does not (a per-process cache would not be shared by
+ *  the workers or the fleet; tickets are). */
+function sessionOptions(o: Pick<TlsListenerOptions, 'id' | 'sessionTickets'>): tls.TlsOptions {
+  if (o.sessionTickets === undefined) return {};
+  if (o.sessionTickets === false) return { secureOptions: constants.SSL_OP_NO_TICKET };
+  return { sessionIdContext: sessionIdContext(o.id) };
 }
 
 /** The SNI choice: the store's context for the name, else a failed handshake (warned about, at
@@ -63,8 +79,8 @@ function sniCallback(store: CertificateStore, o: { id: string; logger: Logger } 
 }
 
 /** Options of a TLS server on the store: its certificates chosen per handshake (SNI), the first
- *  one without SNI; also for the admin API's HTTPS server (admin/api/admin-tls.ts). */
-/** `warn`: where a handshake refused for a name awaiting its ACME certificate is logged. */
+ *  one without SNI; also for the admin API's HTTPS server (admin/api/admin-tls.ts). `warn`: where
+ *  a handshake refused for a name awaiting its ACME certificate is logged. */
 export function tlsServerOptions(store: CertificateStore, handshakeTimeoutMs: number, alpnProtocols: string[] = DEFAULT_ALPN, warn?: { id: string; logger: Logger }): tls.TlsOptions {
   return {
     ...store.defaultContextOptions(),
@@ -80,7 +96,14 @@ export function tlsServerOptions(store: CertificateStore, handshakeTimeoutMs: nu
 /** Keeps the server's own context on the store's first certificate as the store changes, and
  *  closes every connection whose handshake fails; returns the function that stops following. */
 export function followCertificateStore(server: tls.Server, store: CertificateStore, o: TlsListenerOptions): () => void {
-  const unsubscribe = store.onChange(() => server.setSecureContext(store.defaultContextOptions()));
+  const tickets = o.sessionTickets || undefined;
+  tickets?.install(server);
+  const unsubscribe = store.onChange(() => {
+    // setSecureContext resets the session id context to Node's default unless given again
+    server.setSecureContext({ ...store.defaultContextOptions(), ...sessionOptions(o) });
+    // a new server context: the ticket keys go on it too
+    tickets?.install(server);
+  });
   server.on('close', unsubscribe);
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
     o.logger.debug({ listener: o.id, client: socket.remoteAddress, reason: err.code ?? err.message }, 'TLS handshake failed');
@@ -92,7 +115,7 @@ export function followCertificateStore(server: tls.Server, store: CertificateSto
 
 /** The listener's server: a tls.Server, or with `answerTlsAlpn01` a net.Server in front of one. */
 export function createTlsServer(store: CertificateStore, o: TlsListenerOptions, onSecureConnection: (socket: tls.TLSSocket) => void): net.Server {
-  const server = tls.createServer(tlsServerOptions(store, o.handshakeTimeoutMs, o.alpnProtocols, o), onSecureConnection);
+  const server = tls.createServer({ ...tlsServerOptions(store, o.handshakeTimeoutMs, o.alpnProtocols, o), ...sessionOptions(o) }, onSecureConnection);
   const unsubscribe = followCertificateStore(server, store, o);
   const answer = o.answerTlsAlpn01;
   if (!answer) return server;

@@ -11,6 +11,7 @@ import { isPorticoMessage, type PrimaryRequest, type WorkerReply, type ReadyRepl
 import type { ControlPlaneState } from '../contract/data-plane.js';
 import type { KeyPair } from '../tls/pem.js';
 import { sameChallengeSet } from '../acme/challenge-answers.js';
+import { sameTicketKeys } from '../tls/ticket-keys.js';
 
 export interface WorkerHooks {
   /** Called once the proxy exists (before it listens): e.g. to count its events. Returns what
@@ -52,6 +53,7 @@ export function runWorker(hooks: WorkerHooks = {}): void {
       if (store && running && (!samePairs(running.pairs, issued.pairs) || running.names.join() !== issued.names.join())) store.replaceIssued(issued);
     }
     if (!sameChallengeSet(p.acmeChallenges(), state.acmeChallenges)) p.setAcmeChallenges(state.acmeChallenges);
+    if (state.ticketKeys && !sameTicketKeys(p.ticketKeys(), state.ticketKeys)) p.setTicketKeys(state.ticketKeys);
   };
 
   const applyState = (revision: number, state: ControlPlaneState) => {

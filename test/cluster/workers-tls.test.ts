@@ -11,6 +11,7 @@ import { TestPki, type IssuedCert } from '../helpers/certs.js';
 import { startHttpOrigin } from '../helpers/harness.js';
 import { ensureBuilt } from '../helpers/built.js';
 import { BIN, killAll, spreadOverWorkers, startPortico, until, type Portico } from './helpers.js';
+import { tlsGet } from '../helpers/tls-session.js';
 
 let pki: TestPki;
 let first: IssuedCert;
@@ -99,5 +100,15 @@ describe('portico --workers 2 with a TLS listener', () => {
     const after = await until(() => p.status(), (s) => s.workers.length === 2 && s.workers.every((w) => w.state === 'ready' && w.pid !== victim.pid), 60_000);
     expect(after.workers.map((w) => w.pid)).not.toContain(victim.pid);
     expect(await servedBy(p, tlsPort)).toEqual(new Set([fingerprint(second)]));
+  }, 180_000);
+
+  it('a client resumes its TLS session on either worker: the primary hands both the same ticket keys', async () => {
+    const p = await startPortico(['--workers', '2', '--route', `/=http://127.0.0.1:${origin.port}`, '--tls-listen', '127.0.0.1:0', '--tls-cert', first.cert, '--tls-key', first.key, '--log-level', 'warn']);
+    const tlsPort = Number(/https:\/\/127\.0\.0\.1:(\d+)/.exec(p.stderr())![1]);
+    const initial = await tlsGet(tlsPort, { ca: pki.caPem });
+    expect(initial).toMatchObject({ reused: false, status: 200 });
+    // the same ticket on connections held open on both workers at once: both resume it
+    const resumed = await spreadOverWorkers(p, () => tlsGet(tlsPort, { ca: pki.caPem, session: initial.session, path: '/slow?delay=1500' }));
+    expect(resumed.map((r) => [r.reused, r.status])).toEqual(resumed.map(() => [true, 200]));
   }, 180_000);
 });
