@@ -26,7 +26,7 @@ import { RouteCounter, RouteTotals, WORKER_PUSH_MS, minus, plus, rate, type Coun
 import type { GuardBoard, GuardNotice } from './guard-board.js';
 
 /** How often a guard in progress is judged. */
-const JUDGE_MS = 250;
+const JUDGE_MS = 100;
 /** Finished guards kept for GET /v1/status. */
 const RECENT_KEPT = 10;
 

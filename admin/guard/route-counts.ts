@@ -16,7 +16,7 @@ import type { RouteCountDelta } from '../../src/contract/ipc-protocol.js';
 export interface Counts { requests: number; errors: number }
 
 /** How often a worker pushes its counts to the primary (and one process drains its own). */
-export const WORKER_PUSH_MS = 500;
+export const WORKER_PUSH_MS = 100;
 
 /** How often the totals are remembered for baselines, and how many are kept (5 min). */
 export const SNAPSHOT_MS = 5_000;
