@@ -56,6 +56,7 @@ export class EtcdGuardBoard implements GuardBoard {
   /** Guards other instances judge, that this one reports on. */
   readonly #reporting = new Map<number, Reporting>();
   #watcher: Watcher | undefined;
+  #unfollow: () => void = () => {};
   #closed = false;
 
   constructor(o: EtcdGuardBoardOptions) {
@@ -66,7 +67,7 @@ export class EtcdGuardBoard implements GuardBoard {
 
   /** Marks the totals as each table begins to run (a guarded revision's counts start there). */
   #follow(): void {
-    this.#o.plane.routes.onReplace((next) => {
+    this.#unfollow = this.#o.plane.routes.onReplace((next) => {
       this.#marks.set(next.revision, this.#o.totals.mark());
       for (const rev of this.#marks.keys()) if (this.#marks.size > MARKS_KEPT) this.#marks.delete(rev);
     });
@@ -136,6 +137,7 @@ export class EtcdGuardBoard implements GuardBoard {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#unfollow();
     for (const rev of [...this.#reporting.keys()]) this.#stopReporting(rev);
     // not awaited: with etcd unreachable a cancel waits for it (the client is closed by the store)
     void this.#watcher?.cancel().catch(() => {});

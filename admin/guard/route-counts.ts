@@ -133,6 +133,12 @@ export class RouteTotals {
     return minus(sum(mark.totals, routes), then ? sum(then.totals, routes) : ZERO);
   }
 
+  /** Forgets the routes that are not in `ids` (removed: their past goes with the snapshots). */
+  retain(ids: ReadonlySet<string>): void {
+    this.#pull();
+    for (const route of this.#totals.keys()) if (!ids.has(route)) this.#totals.delete(route);
+  }
+
   #pull(): void {
     if (this.#source) this.add(this.#source.drain());
   }

@@ -48,5 +48,9 @@ describe('route counts', () => {
     c.count('api', 3, 1);
     expect(t.total(['api'])).toEqual({ requests: 3, errors: 1 });
     expect(t.mark().totals.get('api')).toEqual({ requests: 3, errors: 1 });
+    // a removed route's totals are forgotten
+    c.count('gone', 1, 0);
+    t.retain(new Set(['api']));
+    expect([...t.mark().totals.keys()]).toEqual(['api']);
   });
 });
