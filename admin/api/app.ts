@@ -30,6 +30,12 @@ import { configuredTokens, TokenSet } from './credentials.js';
 import { resolveOpenReads } from './access-policy.js';
 import { loadAdminTls } from './admin-tls.js';
 import { FailedAuthBudget } from './failed-auth-budget.js';
+import { guardHeader } from './change-meta.js';
+import { GuardKeeper } from '../guard/guard-keeper.js';
+import { GuardedStore } from '../guard/guarded-store.js';
+import { EtcdGuardBoard } from '../guard/etcd-guard-board.js';
+import { RouteTotals } from '../guard/route-counts.js';
+import { INSTANCE } from '../history/revision-log.js';
 
 export interface AdminAppOptions {
   /** Process-level metrics (CPU, memory, event loop); default true. */
@@ -80,7 +86,18 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
   installBodyDepthLimit(app);
 
   // the shared store (etcd) when the proxy follows one, else the config file
-  const store: RouteStore = (ctx.routeSource as unknown as RouteStore | undefined) ?? new AdminStore(ctx.dataPlane, ctx.configPath, ctx.logger.child({ component: 'admin' }), undefined, ctx.config.history.keep);
+  const inner: RouteStore = (ctx.routeSource as unknown as RouteStore | undefined) ?? new AdminStore(ctx.dataPlane, ctx.configPath, ctx.logger.child({ component: 'admin' }), undefined, ctx.config.history.keep);
+  // guarded changes (?guard=30s): judged here, once (admin/guard/)
+  const totals = new RouteTotals();
+  const shared = inner.shared?.();
+  const board = shared && new EtcdGuardBoard({ ...shared, instance: INSTANCE, totals, plane: ctx.dataPlane, logger: ctx.logger.child({ component: 'guard' }) });
+  const guards = new GuardKeeper({ store: inner, plane: ctx.dataPlane, logger: ctx.logger, instance: INSTANCE, totals, board });
+  const store: RouteStore = new GuardedStore(inner, guards);
+  app.addHook('onSend', guardHeader);
+  app.addHook('onClose', async () => {
+    guards.close();
+    await board?.close();
+  });
   const metrics = new AdminMetrics(ctx.dataPlane, { defaultMetrics: opts.defaultMetrics, store, acme: ctx.acme });
   store.observeResults((r) => metrics.changeResult(r));
 
@@ -110,16 +127,17 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
 
   app.register(async (root) => {
     await store.open();
+    board?.start().catch((e: Error) => ctx.logger.warn({ err: e.message }, 'guard: cannot follow the fleet\'s guards in etcd; guards of other instances get no counts from this one'));
     const routes = recordRoutes(root);
     await root.register(healthPlugin, { plane: ctx.dataPlane });
     await root.register(metricsPlugin, { metrics });
-    await root.register(statusPlugin, { prefix: '/v1', plane: ctx.dataPlane, store });
+    await root.register(statusPlugin, { prefix: '/v1', plane: ctx.dataPlane, store, guards });
     await root.register(routesPlugin, { prefix: '/v1', store });
     await root.register(configPlugin, { prefix: '/v1', store, config: ctx.config, token: ctx.token });
     await root.register(upstreamsPlugin, { prefix: '/v1', plane: ctx.dataPlane });
     await root.register(tlsPlugin, { prefix: '/v1', plane: ctx.dataPlane, acme: ctx.acme });
     await root.register(revisionsPlugin, { prefix: '/v1', store });
-    await root.register(changesPlugin, { prefix: '/v1', store, heartbeatMs: ctx.config.history.heartbeatMs, maxSubscribers: ctx.config.history.maxSubscribers });
+    await root.register(changesPlugin, { prefix: '/v1', store, heartbeatMs: ctx.config.history.heartbeatMs, maxSubscribers: ctx.config.history.maxSubscribers, guardEvents: (listener) => guards.on(listener) });
     await root.register(docsPlugin(routes, adminVersion()));
   });
   return app;
