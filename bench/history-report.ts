@@ -44,15 +44,23 @@ export function historyMarkdown(r: HistoryResults): string {
     }
     out.push('');
   }
-  if (r.guard) {
-    const g = r.guard;
+  if (r.guard.length) {
     out.push('## Guarded change to a dead upstream under load', '');
-    if (!g.available) out.push(`Not measured: ${g.unavailable}.`, '');
-    else {
-      out.push('| window | load | write answered -> guard rollback on the feed (ms) | within window + 1 s | -> last failed request sent (ms) | requests | failed | failures | failed before the change |');
-      out.push('|---|---|---|---|---|---|---|---|');
-      out.push(`| ${g.windowS} s | ${g.rate}/s | ${ms(g.rolledBackMs)} | ${g.withinLimit ? 'yes' : 'NO'} | ${ms(g.lastFailureMs)} | ${g.requests} | ${g.failed} | ${JSON.stringify(g.failures)} | ${g.failedBefore} |`, '');
-      if (g.source) out.push(`The guard's revision: \`${JSON.stringify(g.source)}\``, '');
+    const unavailable = r.guard.find((g) => !g.available);
+    if (unavailable) out.push(`Not measured: ${unavailable.unavailable}.`, '');
+    const ran = r.guard.filter((g) => g.available);
+    if (ran.length) {
+      out.push('| setup | run | window | load | write answered -> guard rollback on the feed (ms) | within window + 1 s | guarded revision -> rollback revision on the feed (ms) | write answered -> last failed request sent (ms) | guarded write round trip (ms) | requests | failed | failures | failed before the change |');
+      out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+      for (const g of ran) {
+        out.push(`| ${g.setup} | ${g.run} | ${g.windowS} s | ${g.rate}/s | ${ms(g.rolledBackMs)} | ${g.withinLimit ? 'yes' : 'NO'} | ${ms(g.badRevisionMs)} | ${ms(g.lastFailureMs)} | ${ms(g.writeMs)} | ${g.requests} | ${g.failed} | ${JSON.stringify(g.failures)} | ${g.failedBefore} |`);
+      }
+      out.push('');
+      for (const setup of new Set(ran.map((g) => g.setup))) {
+        const g = ran.find((x) => x.setup === setup)!;
+        out.push(`- ${setup}: ${g.describe}; the guard's revision (run ${g.run}): \`${JSON.stringify(g.source ?? null)}\``);
+      }
+      out.push('');
     }
   }
   if (historySizes.length) {
