@@ -22,7 +22,9 @@ export function historyMarkdown(r: HistoryResults): string {
     out.push('| writes | events | gaps | duplicates | order violations | missing | extra resets | unexpected | streams | restart | down (ms) | write in flight at the kill: applied by the killed process; sent -> event (ms) |');
     out.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
     const rs = f.restart;
-    out.push(`| ${f.writes} | ${f.events} | ${f.gaps} | ${f.duplicates} | ${f.orderViolations} | ${f.missing} | ${f.extraResets} | ${f.unexpected} | ${f.connections} | ${rs ? `${rs.signal} at write ${rs.atWrite}, resumed with Last-Event-ID ${rs.resumedFrom ?? '–'}` : 'none'} | ${rs ? ms(rs.downMs) : '–'} | ${rs ? `${rs.inFlightWriteApplied === undefined ? '?' : rs.inFlightWriteApplied ? 'yes' : 'no'}; ${ms(rs.inFlightWriteToEventMs)}` : '–'} |`, '');
+    out.push(`| ${f.writes} | ${f.events} | ${f.gaps} | ${f.duplicates} | ${f.orderViolations} | ${f.missing} | ${f.extraResets} | ${f.unexpected} | ${f.connections} | ${rs ? `${rs.signal} at write ${rs.atWrite}, resumed with Last-Event-ID ${rs.resumedFrom ?? '–'}` : 'none'} | ${rs ? ms(rs.downMs) : '–'} | ${rs ? `${rs.inFlightWriteApplied === undefined ? '?' : rs.inFlightWriteApplied ? 'yes' : 'no'}${rs.inFlightWriteRecordedAs ? ` (config file written, history not: recorded by the new process as source "${rs.inFlightWriteRecordedAs}")` : ''}; ${ms(rs.inFlightWriteToEventMs)}` : '–'} |`, '');
+    for (const u of f.unexpectedEvents) out.push(`- unexpected event: revision ${u.revision} (previous ${u.previous}), source ${u.source}${u.message !== undefined ? `, message ${JSON.stringify(u.message)}` : ', no message'}`);
+    if (f.unexpectedEvents.length) out.push('');
     out.push('| ms | n | p50 / p99 / max |', '|---|---|---|');
     out.push(`| write answered -> event received (follower connected; negative: the event came first) | ${f.latencyMs.n} | ${dist(f.latencyMs)} |`);
     out.push(`| write sent -> event received (the same events) | ${f.sentToEventMs.n} | ${dist(f.sentToEventMs)} |`);

@@ -31,6 +31,7 @@ const USAGE = `usage: npm run bench:history -- [options]
   --writes N          route writes in the feed part (default 1000)
   --restart-at N      the write during which the process is killed and restarted (default writes/2; 0: none)
   --restart kill|term how it is stopped (default kill: SIGKILL)
+  --kill-after MS     the signal goes this long after the write in flight was sent (default 1)
   --rollbacks N       rollbacks per setup (default 20)
   --setups LIST       workers,fleet (default both; fleet needs etcd)
   --workers N         workers of the workers setup (default 2)
@@ -59,7 +60,7 @@ function options() {
   const { values } = parseArgs({
     options: {
       parts: { type: 'string', default: 'feed,rollback,guard' },
-      writes: { type: 'string' }, 'restart-at': { type: 'string' }, restart: { type: 'string', default: 'kill' },
+      writes: { type: 'string' }, 'restart-at': { type: 'string' }, restart: { type: 'string', default: 'kill' }, 'kill-after': { type: 'string', default: '1' },
       rollbacks: { type: 'string' }, setups: { type: 'string', default: 'workers,fleet' }, workers: { type: 'string', default: '2' },
       'per-target': { type: 'string', default: '2' }, 'guard-window': { type: 'string' }, 'guard-setups': { type: 'string', default: 'single,workers,fleet' }, guards: { type: 'string' }, 'guard-rate': { type: 'string', default: '200' },
       smoke: { type: 'boolean', default: false }, out: { type: 'string' }, help: { type: 'boolean', default: false },
@@ -89,6 +90,7 @@ function options() {
     writes,
     restartAt: Math.min(writes, int(values['restart-at'], Math.ceil(writes / 2), 'restart-at')),
     restartSignal: values.restart === 'kill' ? 'SIGKILL' as const : 'SIGTERM' as const,
+    killAfterMs: int(values['kill-after'], 1, 'kill-after'),
     rollbacks: int(values.rollbacks, smoke ? 3 : 20, 'rollbacks', 1),
     setups: new Set(values.setups.split(',')),
     workers: int(values.workers, 2, 'workers', 2),
@@ -117,7 +119,7 @@ async function main(): Promise<void> {
       log(`feed: ${o.writes} writes, restart (${o.restartSignal}) at write ${o.restartAt}`);
       const d = join(dir, 'feed');
       mkdirSync(d);
-      results.feed = await measureFeed({ dir: d, origins, writes: o.writes, restartAt: o.restartAt, restartSignal: o.restartSignal });
+      results.feed = await measureFeed({ dir: d, origins, writes: o.writes, restartAt: o.restartAt, restartSignal: o.restartSignal, killAfterMs: o.killAfterMs });
     }
     const trials = { origins, rollbacks: o.rollbacks, perTarget: o.perTarget, timeoutMs: 10_000 };
     if (o.parts.has('rollback') && o.setups.has('workers')) {
