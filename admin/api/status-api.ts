@@ -138,7 +138,7 @@ export const statusPlugin: FastifyPluginAsync<StatusPluginOptions> = async (app:
     return { ...(await plane.status()), store: store.status(), ...(g ? { guards: g.active, recentGuards: g.recent } : {}) };
   };
   app.get('/status', {
-    schema: { tags: ['status'], summary: 'Route revision, the data-plane processes (pid, revision, uptime, connections, restarts) and the route store (connected, since when)', querystring: noQuery, response: { 200: statusBody, ...problemResponses } },
+    schema: { tags: ['status'], summary: 'Route revision, the data-plane processes (pid, revision, uptime, connections, restarts), the route store (connected, since when) and the guarded changes (in progress, recently ended)', querystring: noQuery, response: { 200: statusBody, ...problemResponses } },
   }, status);
 
   app.post('/workers/restart', {

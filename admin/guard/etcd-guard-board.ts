@@ -51,9 +51,12 @@ export class EtcdGuardBoard implements GuardBoard {
   readonly #leases = new Map<number, Lease>();
   /** Every route's totals when each recent table began to run here (by revision). */
   readonly #marks = new Map<number, Mark>();
+  /** The judge: the last read of the others' counts, per guard. */
+  readonly #gathered = new Map<number, { at: number; notices: GuardNotice[] }>();
   /** Guards other instances judge, that this one reports on. */
   readonly #reporting = new Map<number, Reporting>();
   #watcher: Watcher | undefined;
+  #unfollow: () => void = () => {};
   #closed = false;
 
   constructor(o: EtcdGuardBoardOptions) {
@@ -64,7 +67,7 @@ export class EtcdGuardBoard implements GuardBoard {
 
   /** Marks the totals as each table begins to run (a guarded revision's counts start there). */
   #follow(): void {
-    this.#o.plane.routes.onReplace((next) => {
+    this.#unfollow = this.#o.plane.routes.onReplace((next) => {
       this.#marks.set(next.revision, this.#o.totals.mark());
       for (const rev of this.#marks.keys()) if (this.#marks.size > MARKS_KEPT) this.#marks.delete(rev);
     });
@@ -106,6 +109,9 @@ export class EtcdGuardBoard implements GuardBoard {
   }
 
   async gather(revision: number): Promise<GuardNotice[]> {
+    // the others publish every REPORT_MS: reading more often than twice as fast finds nothing new
+    const last = this.#gathered.get(revision);
+    if (last && Date.now() - last.at < REPORT_MS / 2) return last.notices;
     const found = await this.#o.client.getAll().prefix(`${this.#counts}${revision}/`).strings();
     const out: GuardNotice[] = [];
     for (const text of Object.values(found)) {
@@ -114,12 +120,14 @@ export class EtcdGuardBoard implements GuardBoard {
         if (n.instance !== this.#o.instance) out.push(n);
       } catch { /* not ours */ }
     }
+    this.#gathered.set(revision, { at: Date.now(), notices: out });
     return out;
   }
 
   async finish(view: GuardView): Promise<void> {
     const lease = this.#leases.get(view.revision);
     this.#leases.delete(view.revision);
+    this.#gathered.delete(view.revision);
     await lease?.revoke();
   }
 
@@ -129,6 +137,7 @@ export class EtcdGuardBoard implements GuardBoard {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#unfollow();
     for (const rev of [...this.#reporting.keys()]) this.#stopReporting(rev);
     // not awaited: with etcd unreachable a cancel waits for it (the client is closed by the store)
     void this.#watcher?.cancel().catch(() => {});

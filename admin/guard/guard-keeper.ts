@@ -26,7 +26,7 @@ import { RouteCounter, RouteTotals, WORKER_PUSH_MS, minus, plus, rate, type Coun
 import type { GuardBoard, GuardNotice } from './guard-board.js';
 
 /** How often a guard in progress is judged. */
-const JUDGE_MS = 250;
+const JUDGE_MS = 100;
 /** Finished guards kept for GET /v1/status. */
 const RECENT_KEPT = 10;
 
@@ -128,6 +128,8 @@ export class GuardKeeper {
     }
     this.#settleMs = (plane.onRouteCounts ? WORKER_PUSH_MS + JUDGE_MS : JUDGE_MS) + (opts.board?.settleMs ?? 0);
     this.#stops.push(opts.store.history.on((e) => this.#onHistory(e)));
+    // the totals of removed routes are not kept for ever (route ids come and go)
+    this.#stops.push(plane.routes.onReplace((next) => this.totals.retain(new Set(next.routes.map((r) => r.spec.id)))));
   }
 
   /** Every route's totals just before a guarded change is made (its baseline ends there). */

@@ -16,7 +16,7 @@ import type { RouteCountDelta } from '../../src/contract/ipc-protocol.js';
 export interface Counts { requests: number; errors: number }
 
 /** How often a worker pushes its counts to the primary (and one process drains its own). */
-export const WORKER_PUSH_MS = 500;
+export const WORKER_PUSH_MS = 100;
 
 /** How often the totals are remembered for baselines, and how many are kept (5 min). */
 export const SNAPSHOT_MS = 5_000;
@@ -131,6 +131,12 @@ export class RouteTotals {
     let then = this.#past.find((s) => s.at >= since && s.at <= mark.at);
     for (let i = this.#past.length - 1; !then && i >= 0; i--) if (this.#past[i].at <= mark.at) then = this.#past[i];
     return minus(sum(mark.totals, routes), then ? sum(then.totals, routes) : ZERO);
+  }
+
+  /** Forgets the routes that are not in `ids` (removed: their past goes with the snapshots). */
+  retain(ids: ReadonlySet<string>): void {
+    this.#pull();
+    for (const route of this.#totals.keys()) if (!ids.has(route)) this.#totals.delete(route);
   }
 
   #pull(): void {

@@ -180,4 +180,23 @@ describe('guarded changes: --workers 2 and an etcd fleet', () => {
     const left = await until(() => guardStatus(b), (st) => st.guards.length === 0, 20_000);
     expect(left.guards).toEqual([]);
   }, 180_000);
+
+  it('etcd fleet: when the judge dies mid-guard its lease expires, the other instance forgets the guard, and the change stays', async () => {
+    const url = `etcd://${etcd.endpoint}/portico-guard-judge-dies`;
+    const a = await startPortico(['--store', url, '--log-level', 'warn']);
+    expect((await a.call('POST', '/v1/routes', route(origins[0].url))).status).toBe(201);
+    const b = await startPortico(['--store', url, '--log-level', 'warn']);
+    const put = await a.call('PUT', '/v1/routes/api?guard=1h', route(origins[1].url));
+    expect(put.status, put.body).toBe(200);
+    const guarded = Number(put.headers.get('x-portico-revision'));
+    const seen = await until(() => guardStatus(b), (st) => st.guards.some((g) => g.revision === guarded), 20_000);
+    expect(seen.guards).toEqual([expect.objectContaining({ revision: guarded, state: 'watching', routes: ['api'], judge: expect.stringMatching(new RegExp(`:${a.child.pid}$`)) as string })]);
+    a.child.kill('SIGKILL');
+    await a.exit;
+    // the lease (10 s) expires: the keys go, b stops reporting and shows no guard
+    const after = await until(() => guardStatus(b), (st) => st.guards.length === 0, 30_000);
+    expect(after.guards).toEqual([]);
+    expect(after.revision).toBe(guarded);
+    expect((await getFresh(b.port, '/api/x')).body).toBe('two /api/x');
+  }, 120_000);
 });
