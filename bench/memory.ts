@@ -1,7 +1,7 @@
 // `npm run bench:memory`: Portico's memory at start (issue 23). The `portico` command (as its shebang
-// runs it, --log-level silent, one route to the bench origin) in three configurations: one process
-// with the admin API off, one with it on, and `--workers N` with the admin API on, where the
-// primary and each worker are measured separately. Each run:
+// runs it, --log-level silent, one route to the bench origin) in four configurations: one process
+// with the admin API off, one with it on, and `--workers N` with the admin API on and off, where
+// the primary and each worker are measured separately. Each run:
 //   1. start: RSS 5 s after the "listening" line, and the lowest RSS over the next --settle seconds
 //      ("settled": V8's memory reducer gives back heap some seconds after the start's garbage);
 //   2. load: --load-seconds of small GETs (wrk, or autocannon) through the proxy: peak RSS
@@ -13,7 +13,7 @@
 // Tables give medians over rounds (min-max); results go to bench/results/memory-<timestamp>/.
 //
 // Usage: node dist/bench/memory.js [--rounds 2] [--settle 30] [--load-seconds 5] [--workers 2]
-//        [--configs off,on,workers] [--load wrk|autocannon] [--out DIR]
+//        [--configs off,on,workers,workers-off] [--load wrk|autocannon] [--out DIR]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,7 +31,7 @@ const USAGE = `Usage: npm run bench:memory -- [options]
   --settle S          seconds over which the lowest RSS is taken after each phase (default 30)
   --load-seconds S    seconds of small GETs (50 connections) in the load phase (default 5)
   --workers N         worker processes of the workers configuration (default 2)
-  --configs LIST      off,on,workers (default all)
+  --configs LIST      off,on,workers,workers-off (default all; workers: admin API on)
   --load TOOL         wrk (default when installed) or autocannon
   --out DIR           results directory (default bench/results/memory-<timestamp>)
 PORTICO_REF_ROOT=DIR also runs the built checkout DIR ("before") in the same rounds.
@@ -43,7 +43,8 @@ const SAMPLE_MS = 250;
 /** "At start" is read this long after the listening line. */
 const AT_START_MS = 5_000;
 
-type ConfigId = 'off' | 'on' | 'workers';
+type ConfigId = 'off' | 'on' | 'workers' | 'workers-off';
+const CONFIGS: ConfigId[] = ['off', 'on', 'workers', 'workers-off'];
 
 interface Options {
   rounds: number;
@@ -97,8 +98,8 @@ function parseOptions(argv: string[]): Options | 'help' {
     strict: true,
   });
   if (values.help) return 'help';
-  const configs = (values.configs ?? 'off,on,workers').split(',').map((c) => c.trim());
-  for (const c of configs) if (c !== 'off' && c !== 'on' && c !== 'workers') throw new Error(`unknown configuration ${c} (off, on, workers)`);
+  const configs = (values.configs ?? CONFIGS.join(',')).split(',').map((c) => c.trim());
+  for (const c of configs) if (!(CONFIGS as string[]).includes(c)) throw new Error(`unknown configuration ${c} (${CONFIGS.join(', ')})`);
   if (values.load !== undefined && values.load !== 'wrk' && values.load !== 'autocannon') throw new Error('--load must be wrk or autocannon');
   const workers = positive('workers', values.workers, 2);
   if (workers < 2) throw new Error('--workers must be at least 2');
@@ -165,20 +166,21 @@ class MemoryBench {
     const port = await freePort();
     const args = [...shebangNodeFlags(entry), entry, '--listen', `127.0.0.1:${port}`, '--log-level', 'silent', '--route', `/=http://${this.#origin.host}:${this.#origin.port}`];
     let adminUrl: string | undefined;
-    if (config === 'off') args.push('--admin', 'off');
+    const clustered = config === 'workers' || config === 'workers-off';
+    if (config === 'off' || config === 'workers-off') args.push('--admin', 'off');
     else {
       const aport = await freePort();
       args.push('--admin', `127.0.0.1:${aport}`);
       adminUrl = `http://127.0.0.1:${aport}`;
     }
-    if (config === 'workers') args.push('--workers', String(this.#opts.workers));
+    if (clustered) args.push('--workers', String(this.#opts.workers));
     const rec: RunRecord = { round, checkout, config, processes: {}, load: { requests: 0, errors: 0, non2xx: 0 }, notes: [] };
     const proc: Tracked = spawnTracked(`portico ${checkout} ${config}`, process.execPath, args, { env: { ...process.env, PORTICO_ADMIN_TOKEN: TOKEN }, nofile: 65536 });
     try {
       await proc.waitForLine(/listening on/, START_TIMEOUT_MS);
       await waitForPort('127.0.0.1', port, START_TIMEOUT_MS, proc);
-      const procs = roles(proc.pid, config === 'workers');
-      if (config === 'workers' && procs.size !== this.#opts.workers + 1) rec.notes.push(`${procs.size - 1} worker processes found, ${this.#opts.workers} expected`);
+      const procs = roles(proc.pid, clustered);
+      if (clustered && procs.size !== this.#opts.workers + 1) rec.notes.push(`${procs.size - 1} worker processes found, ${this.#opts.workers} expected`);
       const settleMs = Math.max(this.#opts.settleSec * 1000, AT_START_MS);
 
       // 1. start
@@ -224,6 +226,7 @@ const CONFIG_TITLE: Record<ConfigId, string> = {
   off: 'one process, admin API off',
   on: 'one process, admin API on',
   workers: '--workers N, admin API on',
+  'workers-off': '--workers N, admin API off',
 };
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
@@ -234,7 +237,7 @@ interface Row { checkout: string; config: ConfigId; role: string; figures: Recor
 function summarize(runs: RunRecord[]): Row[] {
   const rows: Row[] = [];
   const keys = new Set(runs.map((r) => `${r.config}\u0000${r.checkout}`));
-  for (const config of ['off', 'on', 'workers'] as ConfigId[]) {
+  for (const config of CONFIGS) {
     for (const checkout of ['before', 'after']) {
       if (!keys.has(`${config}\u0000${checkout}`)) continue;
       const mine = runs.filter((r) => r.config === config && r.checkout === checkout);
@@ -251,23 +254,23 @@ function summarize(runs: RunRecord[]): Row[] {
   return rows;
 }
 
-/** The issue's goals: admin on at most 10 MiB over off; each worker at most one single process. */
+/** The issue's goals: admin on at most 10 MiB over off; each worker at most one single process
+ *  (the same admin setting, and for workers with the admin API on also one process with it off). */
 function goals(rows: Row[]): string[] {
   const out: string[] = [];
   for (const checkout of ['before', 'after']) {
     const get = (config: ConfigId, role: string) => rows.find((r) => r.checkout === checkout && r.config === config && r.role === role);
-    const off = get('off', 'process');
-    const on = get('on', 'process');
-    if (!off) continue;
+    const largestWorker = (config: ConfigId, k: keyof ProcessFigures) => Math.max(...rows.filter((r) => r.checkout === checkout && r.config === config && r.role.startsWith('worker')).map((w) => w.figures[k]?.median ?? -Infinity));
     for (const k of ['atStart', 'settled', 'afterLoad'] as const) {
-      const o = off.figures[k]?.median;
-      if (o === undefined) continue;
+      const off = get('off', 'process')?.figures[k]?.median;
+      const on = get('on', 'process')?.figures[k]?.median;
       const parts: string[] = [];
-      const a = on?.figures[k]?.median;
-      if (a !== undefined) parts.push(`admin on − off ${mib(a - o)} MiB (goal ≤ 10)`);
-      const workers = rows.filter((r) => r.checkout === checkout && r.config === 'workers' && r.role.startsWith('worker'));
-      const worst = Math.max(...workers.map((w) => w.figures[k]?.median ?? -Infinity));
-      if (workers.length && Number.isFinite(worst)) parts.push(`largest worker ÷ one process (admin off) ${(worst / o).toFixed(2)} (goal ≤ 1)`);
+      if (off !== undefined && on !== undefined) parts.push(`admin on − off ${mib(on - off)} MiB (goal ≤ 10)`);
+      const wOff = largestWorker('workers-off', k);
+      if (off !== undefined && Number.isFinite(wOff)) parts.push(`largest worker ÷ one process, admin off ${(wOff / off).toFixed(3)} (goal ≤ 1)`);
+      const wOn = largestWorker('workers', k);
+      if (on !== undefined && Number.isFinite(wOn)) parts.push(`admin on ${(wOn / on).toFixed(3)}`);
+      if (off !== undefined && Number.isFinite(wOn)) parts.push(`worker with admin on ÷ one process with admin off ${(wOn / off).toFixed(3)}`);
       if (parts.length) out.push(`- ${checkout}, ${k === 'atStart' ? '5 s after start' : k === 'settled' ? 'settled after start' : 'settled after the load'}: ${parts.join('; ')}`);
     }
   }
