@@ -59,6 +59,18 @@ describe('TLS session resumption', () => {
     });
   }
 
+  it('every resumed connection gets a new ticket: a client that uses each ticket once (TLS 1.3) resumes every time', async () => {
+    const p = await tlsProxy();
+    let session = (await get(p.port)).session;
+    for (let i = 0; i < 4; i++) {
+      const next = await get(p.port, session);
+      expect(next.reused).toBe(true);
+      expect(next.session).toBeDefined();
+      expect(next.session!.equals(session!)).toBe(false);
+      session = next.session;
+    }
+  });
+
   it('resumes on another process with the same ticket keys, and only there', async () => {
     const [p, q, other] = [await tlsProxy(), await tlsProxy(), await tlsProxy()];
     const keys = newTicketKeySet();
