@@ -486,6 +486,9 @@ class Bench {
       for (const w of byRole(role)) {
         const info = this.workloadInfo.find((x) => x.id === w.id)!;
         if (info.skipped) continue;
+        // --profile: these targets are started per workload already
+        const profile = this.opts.profile ? join(this.out, `portico-${w.id}.cpuprofile`) : undefined;
+        this.ctx.cpuProfile = profile;
         const started = await this.startTargets(selected, role, w.id);
         try {
           const usable: Running[] = [];
@@ -509,7 +512,9 @@ class Bench {
           await this.loadWorkload(w, usable);
         } finally {
           await Promise.all(started.map((r) => r.stop()));
+          this.ctx.cpuProfile = undefined;
         }
+        if (profile) this.readProfile(w.id, profile);
       }
     }
   }
