@@ -113,14 +113,15 @@ function sniSwitch(server: tls.Server): ((on: boolean) => void) | undefined {
  *  closes every connection whose handshake fails; returns the function that stops following. */
 export function followCertificateStore(server: tls.Server, store: CertificateStore, o: TlsListenerOptions): () => void {
   const tickets = o.sessionTickets || undefined;
-  tickets?.install(server);
+  // setSecureContext resets the session id context to Node's default unless given again
+  const freshContext = () => server.setSecureContext({ ...store.defaultContextOptions(), ...sessionOptions(o) });
+  tickets?.install(server, freshContext);
   const sni = sniSwitch(server);
   sni?.(store.choosesBySni());
   const unsubscribe = store.onChange(() => {
-    // setSecureContext resets the session id context to Node's default unless given again
-    server.setSecureContext({ ...store.defaultContextOptions(), ...sessionOptions(o) });
+    freshContext();
     // a new server context: the ticket keys go on it too
-    tickets?.install(server);
+    tickets?.install(server, freshContext);
     sni?.(store.choosesBySni());
   });
   server.on('close', unsubscribe);
