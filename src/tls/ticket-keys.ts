@@ -98,14 +98,14 @@ interface Installed { server: tls.Server; freshContext: () => void }
  * OpenSSL, both measured (bench/RESULTS.md, "TLS (issue 23)", instructions per handshake):
  * - native (setTicketKeys: the current key only): no JavaScript per ticket;
  * - the ticket key callback: every key, at the cost of a call into JavaScript per ticket issued
- *   or presented (~125,000 instructions each, two tickets per full handshake: +6.5% per full
- *   handshake), so it is on only while the previous key's tickets can still be valid, for
- *   PREVIOUS_KEY_GRACE_MS after a rotation, then the servers go back to native keys.
+ *   or presented (~250,000 instructions per full handshake, two tickets, ~6%), so it is on only
+ *   while the previous key's tickets can still be valid, for PREVIOUS_KEY_GRACE_MS after a
+ *   rotation, then the servers go back to native keys.
  * A resumed session gets no new ticket under the current key (OpenSSL's and Node's default; a
  * TLS 1.3 client that uses each ticket once, RFC 8446 §C.4, then resumes two connections of
  * three with the two tickets of a full handshake): renewing every ticket was measured to cost
  * more instructions per resumed handshake than the full handshakes it saves (with an ECDSA P-256
- * certificate, a full TLS 1.3 handshake costs Portico only ~15% more than a resumed one).
+ * certificate, a full TLS 1.3 handshake costs Portico only ~12-16% more than a resumed one).
  */
 export class TicketKeyRing {
   #keys: Key[] = [];
