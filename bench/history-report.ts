@@ -22,7 +22,9 @@ export function historyMarkdown(r: HistoryResults): string {
     out.push('| writes | events | gaps | duplicates | order violations | missing | extra resets | unexpected | streams | restart | down (ms) | write in flight at the kill: applied by the killed process; sent -> event (ms) |');
     out.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
     const rs = f.restart;
-    out.push(`| ${f.writes} | ${f.events} | ${f.gaps} | ${f.duplicates} | ${f.orderViolations} | ${f.missing} | ${f.extraResets} | ${f.unexpected} | ${f.connections} | ${rs ? `${rs.signal} at write ${rs.atWrite}, resumed with Last-Event-ID ${rs.resumedFrom ?? '–'}` : 'none'} | ${rs ? ms(rs.downMs) : '–'} | ${rs ? `${rs.inFlightWriteApplied === undefined ? '?' : rs.inFlightWriteApplied ? 'yes' : 'no'}; ${ms(rs.inFlightWriteToEventMs)}` : '–'} |`, '');
+    out.push(`| ${f.writes} | ${f.events} | ${f.gaps} | ${f.duplicates} | ${f.orderViolations} | ${f.missing} | ${f.extraResets} | ${f.unexpected} | ${f.connections} | ${rs ? `${rs.signal} at write ${rs.atWrite}, resumed with Last-Event-ID ${rs.resumedFrom ?? '–'}` : 'none'} | ${rs ? ms(rs.downMs) : '–'} | ${rs ? `${rs.inFlightWriteApplied === undefined ? '?' : rs.inFlightWriteApplied ? 'yes' : 'no'}${rs.inFlightWriteRecordedAs ? ` (config file written, history not: recorded by the new process as source "${rs.inFlightWriteRecordedAs}")` : ''}; ${ms(rs.inFlightWriteToEventMs)}` : '–'} |`, '');
+    for (const u of f.unexpectedEvents) out.push(`- unexpected event: revision ${u.revision} (previous ${u.previous}), source ${u.source}${u.message !== undefined ? `, message ${JSON.stringify(u.message)}` : ', no message'}`);
+    if (f.unexpectedEvents.length) out.push('');
     out.push('| ms | n | p50 / p99 / max |', '|---|---|---|');
     out.push(`| write answered -> event received (follower connected; negative: the event came first) | ${f.latencyMs.n} | ${dist(f.latencyMs)} |`);
     out.push(`| write sent -> event received (the same events) | ${f.sentToEventMs.n} | ${dist(f.sentToEventMs)} |`);
@@ -44,15 +46,23 @@ export function historyMarkdown(r: HistoryResults): string {
     }
     out.push('');
   }
-  if (r.guard) {
-    const g = r.guard;
+  if (r.guard.length) {
     out.push('## Guarded change to a dead upstream under load', '');
-    if (!g.available) out.push(`Not measured: ${g.unavailable}.`, '');
-    else {
-      out.push('| window | load | write answered -> guard rollback on the feed (ms) | within window + 1 s | -> last failed request sent (ms) | requests | failed | failures | failed before the change |');
-      out.push('|---|---|---|---|---|---|---|---|');
-      out.push(`| ${g.windowS} s | ${g.rate}/s | ${ms(g.rolledBackMs)} | ${g.withinLimit ? 'yes' : 'NO'} | ${ms(g.lastFailureMs)} | ${g.requests} | ${g.failed} | ${JSON.stringify(g.failures)} | ${g.failedBefore} |`, '');
-      if (g.source) out.push(`The guard's revision: \`${JSON.stringify(g.source)}\``, '');
+    const unavailable = r.guard.find((g) => !g.available);
+    if (unavailable) out.push(`Not measured: ${unavailable.unavailable}.`, '');
+    const ran = r.guard.filter((g) => g.available);
+    if (ran.length) {
+      out.push('| setup | run | window | load | write answered -> guard rollback on the feed (ms) | within window + 1 s | guarded revision -> rollback revision on the feed (ms) | write answered -> last failed request sent (ms) | guarded write round trip (ms) | requests | failed | failures | failed before the change |');
+      out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+      for (const g of ran) {
+        out.push(`| ${g.setup} | ${g.run} | ${g.windowS} s | ${g.rate}/s | ${ms(g.rolledBackMs)} | ${g.withinLimit ? 'yes' : 'NO'} | ${ms(g.badRevisionMs)} | ${ms(g.lastFailureMs)} | ${ms(g.writeMs)} | ${g.requests} | ${g.failed} | ${JSON.stringify(g.failures)} | ${g.failedBefore} |`);
+      }
+      out.push('');
+      for (const setup of new Set(ran.map((g) => g.setup))) {
+        const g = ran.find((x) => x.setup === setup)!;
+        out.push(`- ${setup}: ${g.describe}; the guard's revision (run ${g.run}): \`${JSON.stringify(g.source ?? null)}\``);
+      }
+      out.push('');
     }
   }
   if (historySizes.length) {

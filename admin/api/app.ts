@@ -19,7 +19,7 @@ import { upstreamsPlugin } from './upstreams-api.js';
 import { tlsPlugin } from './tls-api.js';
 import { healthPlugin } from './health-api.js';
 import { AdminMetrics, metricsPlugin } from './metrics-api.js';
-import { docsPlugin, registerOpenApi } from './docs-api.js';
+import { docsPlugin, recordRoutes } from './docs-api.js';
 import { revisionsPlugin } from './revisions-api.js';
 import { changesPlugin } from './changes-api.js';
 import { packageVersion } from '../../src/package-root.js';
@@ -60,7 +60,8 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
   const tls = settings.tls ? loadAdminTls(settings.tls) : undefined;
   const app = Fastify({
     ...(tls ? { https: tls.serverOptions } : {}),
-    loggerInstance: ctx.logger.child({ component: 'admin' }) as unknown as FastifyBaseLogger,
+    // at level silent Fastify gets no logger: given one, it loads pino for its serializers (issue 23)
+    ...(ctx.logger.level === 'silent' ? {} : { loggerInstance: ctx.logger.child({ component: 'admin' }) as unknown as FastifyBaseLogger }),
     // mutations are logged by the onResponse hook below (path only, never the query string);
     // reads (probes, scrapes) are not
     logController: new LogController({ disableRequestLogging: true }),
@@ -127,7 +128,7 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
   app.register(async (root) => {
     await store.open();
     board?.start().catch((e: Error) => ctx.logger.warn({ err: e.message }, 'guard: cannot follow the fleet\'s guards in etcd; guards of other instances get no counts from this one'));
-    await registerOpenApi(root, adminVersion());
+    const routes = recordRoutes(root);
     await root.register(healthPlugin, { plane: ctx.dataPlane });
     await root.register(metricsPlugin, { metrics });
     await root.register(statusPlugin, { prefix: '/v1', plane: ctx.dataPlane, store, guards });
@@ -137,7 +138,7 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
     await root.register(tlsPlugin, { prefix: '/v1', plane: ctx.dataPlane, acme: ctx.acme });
     await root.register(revisionsPlugin, { prefix: '/v1', store });
     await root.register(changesPlugin, { prefix: '/v1', store, heartbeatMs: ctx.config.history.heartbeatMs, maxSubscribers: ctx.config.history.maxSubscribers, guardEvents: (listener) => guards.on(listener) });
-    await root.register(docsPlugin);
+    await root.register(docsPlugin(routes, adminVersion()));
   });
   return app;
 }
