@@ -113,7 +113,15 @@ export class EtcdGuardBoard implements GuardBoard {
     // the others publish every REPORT_MS: reading more often than twice as fast finds nothing new
     const last = this.#gathered.get(revision);
     if (last && Date.now() - last.at < REPORT_MS / 2) return last.notices;
-    const found = await this.#o.client.getAll().prefix(`${this.#counts}${revision}/`).strings();
+    let found: Record<string, string>;
+    try {
+      found = await this.#o.client.getAll().prefix(`${this.#counts}${revision}/`).strings();
+    } catch (e) {
+      // etcd out of reach: judge on what the others said last (and this instance's own counts)
+      if (!last) throw e;
+      this.#gathered.set(revision, { ...last, at: Date.now() });
+      return last.notices;
+    }
     const out: GuardNotice[] = [];
     for (const text of Object.values(found)) {
       try {

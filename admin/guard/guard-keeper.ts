@@ -67,6 +67,8 @@ interface Guard {
   untilMs: number;
   judging: boolean;
   done: boolean;
+  /** A judgement failed (said once). */
+  warned?: boolean;
 }
 
 export interface GuardKeeperOptions {
@@ -228,7 +230,8 @@ export class GuardKeeper {
       else if (failing({ before, after })) await this.#rollBack(g, before, after, routes);
       else if (final) this.#end(g, 'passed', `failure rate ${pct(after)} after the change, ${pct(before)} before: within +${g.view.maxErrorRate}`);
     } catch (e) {
-      this.#logger.warn({ revision: g.view.revision, err: (e as Error).message }, 'guard: cannot judge now; trying again');
+      if (!g.warned) this.#logger.warn({ revision: g.view.revision, err: (e as Error).message }, 'guard: cannot judge now; trying again every 100 ms');
+      g.warned = true;
     } finally {
       g.judging = false;
     }
