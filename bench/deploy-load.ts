@@ -39,6 +39,8 @@ export interface LoadOptions {
   idPrefix: string;
   /** A request without a complete response after this long fails (client timeout). */
   timeoutMs: number;
+  /** The Host field of every request (default: host:port). */
+  authority?: string;
 }
 
 const POST_BODY = Buffer.from('{"order":"bench"}');
@@ -51,8 +53,10 @@ export class SteadyLoad {
   #t0 = 0;
   #seq = 0;
   readonly #pool: Pool;
+  readonly #host: Record<string, string>;
 
   constructor(readonly opts: LoadOptions) {
+    this.#host = opts.authority !== undefined ? { host: opts.authority } : {};
     this.#pool = new Pool(`http://${opts.host}:${opts.port}`, {
       connections: opts.connections,
       pipelining: 1,
@@ -118,8 +122,8 @@ export class SteadyLoad {
     try {
       const res = await this.#pool.request(
         post
-          ? { method: 'POST', path: `/post/${this.opts.idPrefix}-${n}`, body: POST_BODY, headers: { 'content-type': 'application/json' } }
-          : { method: 'GET', path: '/get' },
+          ? { method: 'POST', path: `/post/${this.opts.idPrefix}-${n}`, body: POST_BODY, headers: { 'content-type': 'application/json', ...this.#host } }
+          : { method: 'GET', path: '/get', headers: this.#host },
       );
       await res.body.dump({ limit: 1 << 20 });
       if (res.statusCode < 200 || res.statusCode > 299) failure = `status ${res.statusCode}`;

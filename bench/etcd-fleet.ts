@@ -16,45 +16,16 @@
 import http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { AddressInfo } from 'node:net';
-import { etcdArgs } from './etcd.js';
-import { freePort } from './ports.js';
-import { installSignalHandlers, spawnTracked, stopAll, waitForPort, type Tracked } from './procs.js';
+import { startEtcd } from './etcd-process.js';
+import { installSignalHandlers, stopAll } from './procs.js';
 import { pickTool, runLoad, type LoadResult } from './load.js';
+import { startNamedOrigin } from './named-origin.js';
+import { distribution } from './percentiles.js';
+import { ADMIN_TOKEN as TOKEN, ROOT, startInstance } from './portico-instance.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = join(ROOT, 'dist/admin/cli/portico.js');
-const TOKEN = 'bench-token-0123456789abcdef';
-
-function pct(sorted: number[], p: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] : NaN;
-}
-const summary = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return { n: s.length, p50: pct(s, 50), p90: pct(s, 90), max: s[s.length - 1] ?? NaN };
-};
-
-async function origin(name: string): Promise<{ url: string; server: http.Server }> {
-  const body = Buffer.from(name);
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length }).end(body));
-  });
-  server.keepAliveTimeout = 60_000;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
-
-async function instance(name: string, storeUrl: string): Promise<{ proc: Tracked; port: number; admin: string }> {
-  const [port, adminPort] = [await freePort(), await freePort()];
-  const proc = spawnTracked(name, process.execPath, [BIN, '--store', storeUrl, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'warn'],
-    { env: { ...process.env, PORTICO_ADMIN_TOKEN: TOKEN } });
-  await proc.waitForLine(/admin API on/, 30_000);
-  return { proc, port, admin: `http://127.0.0.1:${adminPort}` };
-}
+const instance = (name: string, storeUrl: string) => startInstance({ name, source: ['--store', storeUrl] }, 30_000);
 
 async function putRoute(admin: string, upstream: string, id = 'r', pathPrefix = '/'): Promise<number> {
   const res = await fetch(`${admin}/v1/routes/${id}`, {
@@ -89,12 +60,10 @@ async function main(): Promise<void> {
   const rounds = Math.max(1, Number(values.rounds));
   installSignalHandlers();
   const dir = mkdtempSync(join(tmpdir(), 'portico-bench-etcd-'));
-  const origins = [await origin('X'), await origin('Y')];
+  const origins = [await startNamedOrigin('X'), await startNamedOrigin('Y')];
   try {
-    const [clientPort, peerPort] = [await freePort(), await freePort()];
-    const etcd = spawnTracked('etcd', 'etcd', etcdArgs(dir, clientPort, peerPort));
-    await waitForPort('127.0.0.1', clientPort, 30_000, etcd);
-    const storeUrl = `etcd://127.0.0.1:${clientPort}/bench`;
+    const etcd = await startEtcd(dir);
+    const storeUrl = `etcd://${etcd.endpoint}/bench`;
     const a = await instance('portico-A', storeUrl);
     const b = await instance('portico-B', storeUrl);
     for (const r of [{ id: 'r', pathPrefix: '/' }, { id: 'other', pathPrefix: '/other' }]) {
@@ -152,8 +121,8 @@ async function main(): Promise<void> {
 
     const report = {
       tool, changes, rate, seconds, connections: spec.connections,
-      adminWriteOnA_ms: summary(writes),
-      writeOnA_to_trafficOnB_ms: summary(follow),
+      adminWriteOnA_ms: distribution(writes),
+      writeOnA_to_trafficOnB_ms: distribution(follow),
       throughputB: {
         rounds,
         baseline: { rps: baseline.rps, p99Ms: baseline.p99Ms, errors: sum(baselines, 'errors'), non2xx: sum(baselines, 'non2xx'), allRps: baselines.map((r) => r.rps) },
@@ -170,7 +139,7 @@ async function main(): Promise<void> {
     ].join('\n'));
     if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
   } finally {
-    for (const o of origins) { o.server.closeAllConnections(); o.server.close(); }
+    for (const o of origins) await o.close();
     agent.destroy();
     await stopAll();
     rmSync(dir, { recursive: true, force: true });

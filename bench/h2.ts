@@ -6,14 +6,15 @@
 // the target's CPU per request (user + system from /proc/PID/stat) and its peak RSS (VmHWM, reset
 // before the run). Prints a Markdown table of medians over the rounds.
 //
-//   node dist/bench/h2.js [--rounds 3] [--workloads small,big] [--targets portico,nginx,haproxy] [--pin]
+//   node dist/bench/h2.js [--rounds 3] [--workloads small,big] [--targets portico,nginx,haproxy,portico-ref] [--pin]
+//   (portico-ref: the build of the checkout PORTICO_REF_ROOT names, for a before/after in one run)
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnTracked } from './procs.js';
 import { cpuTime, memory, resetPeak } from './procstat.js';
-import { effectiveFdLimit, haproxy, hasCommand, nginx, portico, type Running, type TargetContext, type TargetDef } from './targets.js';
+import { effectiveFdLimit, haproxy, hasCommand, nginx, portico, porticoRef, type Running, type TargetContext, type TargetDef } from './targets.js';
 import { makeBenchCertificate } from './tls.js';
 
 interface Workload { id: string; path: string; args: string[]; describe: string }
@@ -22,7 +23,7 @@ const WORKLOADS: Workload[] = [
   { id: 'small', path: '/small', args: ['-n', '200000', '-c', '32', '-m', '16'], describe: 'small GET (13-byte body), -n 200000 -c 32 -m 16' },
   { id: 'big', path: '/big', args: ['-n', '2000', '-c', '8', '-m', '4'], describe: '1 MiB GET, -n 2000 -c 8 -m 4' },
 ];
-const TARGETS: Record<string, TargetDef> = { portico, nginx, haproxy };
+const TARGETS: Record<string, TargetDef> = { portico, nginx, haproxy, 'portico-ref': porticoRef };
 
 interface Run { target: string; workload: string; reqPerS: number; mibPerS: number; failed: number; errored: number; non2xx: number; p50Ms: number; p99Ms: number; cpuUsPerReq: number; userUsPerReq: number; systemUsPerReq: number; peakRssMiB: number; load: number }
 

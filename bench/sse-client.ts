@@ -1,12 +1,16 @@
 // A Server-Sent Events reader for GET /v1/changes (the event stream format of WHATWG HTML,
 // https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation):
-// used by bench/route-history.ts and the history tests. Collects events; close() ends the stream.
+// used by bench/history.ts (npm run bench:history) and the history tests. Collects events, each
+// with the moment it was received; close() ends the stream.
 
 export interface SseEvent {
   /** The event's id field, when it had one. */
   id?: string;
   event: string;
   data: string;
+  /** performance.now() when the blank line ending the event was read: what bench:history measures
+   *  the feed's delivery latency with (write answered -> event received). */
+  receivedAt: number;
 }
 
 export interface SseStream {
@@ -37,7 +41,7 @@ export async function openSse(url: string, headers: Record<string, string> = {})
   let pending: { id?: string; event?: string; data: string[] } = { data: [] };
   const line = (l: string) => {
     if (l === '') {
-      if (pending.data.length || pending.event) events.push({ ...(pending.id !== undefined ? { id: pending.id } : {}), event: pending.event ?? 'message', data: pending.data.join('\n') });
+      if (pending.data.length || pending.event) events.push({ ...(pending.id !== undefined ? { id: pending.id } : {}), event: pending.event ?? 'message', data: pending.data.join('\n'), receivedAt: performance.now() });
       pending = { data: [] };
       wake();
       return;

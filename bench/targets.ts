@@ -250,6 +250,8 @@ function porticoTarget(workers = 1, sched?: 'rr' | 'none', ref = false): TargetD
 }
 
 export const portico = porticoTarget();
+/** Another built checkout's portico (PORTICO_REF_ROOT): before/after in one run. */
+export const porticoRef = porticoTarget(1, undefined, true);
 
 /** A peer in bench/peers/; `pkg` is the npm package it measures (undefined: plain Node, no package). */
 function nodePeer(name: string, file: string, pkg: string | undefined, describe: string): TargetDef {
@@ -480,5 +482,5 @@ PidFile "${dir}/tinyproxy.pid"
 /** All targets, in report order. */
 export const ALL_TARGETS: TargetDef[] = [
   direct, portico, tcpPipe, nodeHttpProxy, fastifyProxy, nginx, haproxy, twisted, tinyproxy,
-  porticoTarget(2), porticoTarget(2, 'rr'), porticoTarget(2, 'none'), porticoTarget(1, undefined, true),
+  porticoTarget(2), porticoTarget(2, 'rr'), porticoTarget(2, 'none'), porticoRef,
 ];

@@ -12,13 +12,14 @@ import { installAuth } from './auth.js';
 import { installProblemHandlers, pathOf } from '../protocol/problem.js';
 import { installBodyDepthLimit } from './body-depth.js';
 import { sharedSchemas, validatorCompiler } from '../protocol/schemas.js';
+import { compilersOnFirstUse } from '../protocol/compile-on-first-use.js';
 import { routesPlugin } from './routes-api.js';
 import { configPlugin } from './config-api.js';
 import { upstreamsPlugin } from './upstreams-api.js';
 import { tlsPlugin } from './tls-api.js';
 import { healthPlugin } from './health-api.js';
 import { AdminMetrics, metricsPlugin } from './metrics-api.js';
-import { docsPlugin, registerOpenApi } from './docs-api.js';
+import { docsPlugin, recordRoutes } from './docs-api.js';
 import { revisionsPlugin } from './revisions-api.js';
 import { changesPlugin } from './changes-api.js';
 import { packageVersion } from '../../src/package-root.js';
@@ -29,6 +30,12 @@ import { configuredTokens, TokenSet } from './credentials.js';
 import { resolveOpenReads } from './access-policy.js';
 import { loadAdminTls } from './admin-tls.js';
 import { FailedAuthBudget } from './failed-auth-budget.js';
+import { guardHeader } from './change-meta.js';
+import { GuardKeeper } from '../guard/guard-keeper.js';
+import { GuardedStore } from '../guard/guarded-store.js';
+import { EtcdGuardBoard } from '../guard/etcd-guard-board.js';
+import { RouteTotals } from '../guard/route-counts.js';
+import { INSTANCE } from '../history/revision-log.js';
 
 export interface AdminAppOptions {
   /** Process-level metrics (CPU, memory, event loop); default true. */
@@ -53,7 +60,8 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
   const tls = settings.tls ? loadAdminTls(settings.tls) : undefined;
   const app = Fastify({
     ...(tls ? { https: tls.serverOptions } : {}),
-    loggerInstance: ctx.logger.child({ component: 'admin' }) as unknown as FastifyBaseLogger,
+    // at level silent Fastify gets no logger: given one, it loads pino for its serializers (issue 23)
+    ...(ctx.logger.level === 'silent' ? {} : { loggerInstance: ctx.logger.child({ component: 'admin' }) as unknown as FastifyBaseLogger }),
     // mutations are logged by the onResponse hook below (path only, never the query string);
     // reads (probes, scrapes) are not
     logController: new LogController({ disableRequestLogging: true }),
@@ -63,6 +71,9 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
     keepAliveTimeout: 5_000,
     return503OnClosing: true,
     exposeHeadRoutes: true,
+    // validators and serializers compiled when first used, not at start (issue 23); giving both
+    // compilers here also keeps Fastify from loading its default ones (Ajv, fast-json-stringify)
+    schemaController: compilersOnFirstUse(validatorCompiler),
   }) as unknown as FastifyInstance;
   if (tls) {
     const logger = ctx.logger.child({ component: 'admin' });
@@ -70,13 +81,23 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
     const watcher = tls.watchFiles ? new CertificateWatcher(tls.store, tls.watchIntervalMs, logger) : undefined;
     app.addHook('onClose', async () => watcher?.close());
   }
-  app.setValidatorCompiler(validatorCompiler);
   for (const s of sharedSchemas) app.addSchema(s);
   installProblemHandlers(app);
   installBodyDepthLimit(app);
 
   // the shared store (etcd) when the proxy follows one, else the config file
-  const store: RouteStore = (ctx.routeSource as unknown as RouteStore | undefined) ?? new AdminStore(ctx.dataPlane, ctx.configPath, ctx.logger.child({ component: 'admin' }), undefined, ctx.config.history.keep);
+  const inner: RouteStore = (ctx.routeSource as unknown as RouteStore | undefined) ?? new AdminStore(ctx.dataPlane, ctx.configPath, ctx.logger.child({ component: 'admin' }), undefined, ctx.config.history.keep);
+  // guarded changes (?guard=30s): judged here, once (admin/guard/)
+  const totals = new RouteTotals();
+  const shared = inner.shared?.();
+  const board = shared && new EtcdGuardBoard({ ...shared, instance: INSTANCE, totals, plane: ctx.dataPlane, logger: ctx.logger.child({ component: 'guard' }) });
+  const guards = new GuardKeeper({ store: inner, plane: ctx.dataPlane, logger: ctx.logger, instance: INSTANCE, totals, board });
+  const store: RouteStore = new GuardedStore(inner, guards);
+  app.addHook('onSend', guardHeader);
+  app.addHook('onClose', async () => {
+    guards.close();
+    await board?.close();
+  });
   const metrics = new AdminMetrics(ctx.dataPlane, { defaultMetrics: opts.defaultMetrics, store, acme: ctx.acme });
   store.observeResults((r) => metrics.changeResult(r));
 
@@ -106,17 +127,18 @@ export function buildAdminApp(ctx: AdminContext, opts: AdminAppOptions = {}): Fa
 
   app.register(async (root) => {
     await store.open();
-    await registerOpenApi(root, adminVersion());
+    board?.start().catch((e: Error) => ctx.logger.warn({ err: e.message }, 'guard: cannot follow the fleet\'s guards in etcd; guards of other instances get no counts from this one'));
+    const routes = recordRoutes(root);
     await root.register(healthPlugin, { plane: ctx.dataPlane });
     await root.register(metricsPlugin, { metrics });
-    await root.register(statusPlugin, { prefix: '/v1', plane: ctx.dataPlane, store });
+    await root.register(statusPlugin, { prefix: '/v1', plane: ctx.dataPlane, store, guards });
     await root.register(routesPlugin, { prefix: '/v1', store });
     await root.register(configPlugin, { prefix: '/v1', store, config: ctx.config, token: ctx.token });
     await root.register(upstreamsPlugin, { prefix: '/v1', plane: ctx.dataPlane });
     await root.register(tlsPlugin, { prefix: '/v1', plane: ctx.dataPlane, acme: ctx.acme });
     await root.register(revisionsPlugin, { prefix: '/v1', store });
-    await root.register(changesPlugin, { prefix: '/v1', store, heartbeatMs: ctx.config.history.heartbeatMs, maxSubscribers: ctx.config.history.maxSubscribers });
-    await root.register(docsPlugin);
+    await root.register(changesPlugin, { prefix: '/v1', store, heartbeatMs: ctx.config.history.heartbeatMs, maxSubscribers: ctx.config.history.maxSubscribers, guardEvents: (listener) => guards.on(listener) });
+    await root.register(docsPlugin(routes, adminVersion()));
   });
   return app;
 }

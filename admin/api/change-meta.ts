@@ -10,12 +10,13 @@ export { MESSAGE_HEADER };
 
 type GuardQuery = { guard?: string; guardMaxErrorRate?: number; guardMinRequests?: number };
 
-/** `30s`, `2m`, `1500ms`, `30` (seconds) -> milliseconds. */
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `30s`, `2m`, `1h`, `1500ms`, `30` (seconds) -> milliseconds. */
 export function parseDuration(text: string): number {
-  const m = /^([0-9]+)(ms|s|m)?$/.exec(text);
+  const m = /^([0-9]+)(ms|s|m|h)?$/.exec(text);
   if (!m) return NaN;
-  const n = Number(m[1]);
-  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
+  return Number(m[1]) * UNIT_MS[m[2] ?? 's'];
 }
 
 function guardOf(query: GuardQuery): GuardRequest | undefined {
@@ -28,8 +29,6 @@ function guardOf(query: GuardQuery): GuardRequest | undefined {
   if (!(windowMs >= MIN_GUARD_MS && windowMs <= MAX_GUARD_MS)) {
     throw new AdminProblem(400, 'schema', `querystring: guard must be between 1s and 1h (got ${JSON.stringify(query.guard)})`, { in: 'querystring', pointer: '/guard' });
   }
-  // TEMPORARY (issue 22): the guard keeper lands next; until then a guard is refused, never ignored
-  throw new AdminProblem(501, 'bad-request', 'guarded changes are not available in this build yet', { in: 'querystring', pointer: '/guard' });
   return {
     windowMs,
     maxErrorRate: query.guardMaxErrorRate ?? GUARD_DEFAULTS.maxErrorRate,

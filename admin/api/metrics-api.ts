@@ -5,7 +5,7 @@
 // for it over IPC and sums them with prom-client's AggregatorRegistry (per-worker series keep a
 // `worker` label), next to the primary's own (admin changes, revision, supervision).
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from '../metrics/prom-client.js';
 import type { DataPlane } from '../../src/contract/data-plane.js';
 import type { ClusterDataPlane } from '../cluster/primary.js';
 import { registerProxyMetrics, type ProxyMetrics } from '../metrics/proxy-metrics.js';

@@ -5,13 +5,46 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { DataPlane } from '../../src/contract/data-plane.js';
 import type { RouteStore } from '../stores/route-store.js';
+import type { GuardKeeper } from '../guard/guard-keeper.js';
 import { AdminProblem, methodNotAllowed } from '../protocol/problem.js';
 import { noQuery, problemResponses } from '../protocol/schemas.js';
 
 export interface StatusPluginOptions {
   plane: DataPlane;
   store: RouteStore;
+  /** Guarded changes (absent: none are shown). */
+  guards?: Pick<GuardKeeper, 'status'>;
 }
+
+const counts = {
+  type: 'object',
+  properties: { requests: { type: 'integer' }, errors: { type: 'integer', description: '5xx answers (generated or relayed) and retried upstream connect failures' } },
+} as const;
+
+const guardBody = {
+  type: 'object',
+  properties: {
+    revision: { type: 'integer', description: 'the guarded revision' },
+    routes: { type: 'array', items: { type: 'string' }, description: 'the routes it added or changed: those watched' },
+    state: { enum: ['watching', 'passed', 'rolled-back', 'superseded', 'abandoned', 'failed'] },
+    since: { type: 'string', format: 'date-time' },
+    until: { type: 'string', format: 'date-time', description: 'when the window ends' },
+    windowMs: { type: 'integer' },
+    maxErrorRate: { type: 'number' },
+    minRequests: { type: 'integer' },
+    before: { ...counts, description: 'the routes\' counts over the span before the change (its length, at most 5 minutes)' },
+    after: { ...counts, description: 'their counts since the change, so far (every worker\'s; with etcd, every instance\'s that reported)' },
+    byRoute: {
+      type: 'object', description: 'with more than one route: each one\'s counts (any route alone can decide a rollback)',
+      additionalProperties: { type: 'object', properties: { before: counts, after: counts } },
+    },
+    instances: { type: 'integer', description: 'etcd fleet: instances whose counts are included' },
+    judge: { type: 'string', description: 'the instance (host:pid) that judges it: the one that accepted the write' },
+    endedAt: { type: 'string', format: 'date-time' },
+    by: { type: 'integer', description: 'rolled-back: the revision that undid it; superseded: the newer revision' },
+    reason: { type: 'string' },
+  },
+} as const;
 
 const nullableInt = { type: ['integer', 'null'] } as const;
 
@@ -80,6 +113,8 @@ const statusBody = {
         },
       },
     },
+    guards: { type: 'array', items: guardBody, description: 'guarded changes in progress (?guard=): on an etcd fleet, those other instances judge as well (their counts are with their judge)' },
+    recentGuards: { type: 'array', items: guardBody, description: 'the last 10 guards this instance judged that ended: passed, rolled back, superseded, abandoned or failed' },
     workers: {
       type: 'array',
       items: {
@@ -101,10 +136,13 @@ const statusBody = {
   },
 } as const;
 
-export const statusPlugin: FastifyPluginAsync<StatusPluginOptions> = async (app: FastifyInstance, { plane, store }) => {
-  const status = async () => ({ ...(await plane.status()), store: store.status() });
+export const statusPlugin: FastifyPluginAsync<StatusPluginOptions> = async (app: FastifyInstance, { plane, store, guards }) => {
+  const status = async () => {
+    const g = guards?.status();
+    return { ...(await plane.status()), store: store.status(), ...(g ? { guards: g.active, recentGuards: g.recent } : {}) };
+  };
   app.get('/status', {
-    schema: { tags: ['status'], summary: 'Route revision, the data-plane processes (pid, revision, uptime, connections, restarts) and the route store (connected, since when)', querystring: noQuery, response: { 200: statusBody, ...problemResponses } },
+    schema: { tags: ['status'], summary: 'Route revision, the data-plane processes (pid, revision, uptime, connections, restarts), the route store (connected, since when) and the guarded changes (in progress, recently ended)', querystring: noQuery, response: { 200: statusBody, ...problemResponses } },
   }, status);
 
   app.post('/workers/restart', {

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { globalPolicy, type Config } from '../../src/config/config.js';
 import { stateOf, type DataPlane, type DataPlaneStatus, type RollingRestartStatus, type TlsListenerView, type WorkerStatus } from '../../src/contract/data-plane.js';
-import type { PrimaryRequest, ReadyReply, AppliedReply, WorkerStatusReply, WorkerReply } from '../../src/contract/ipc-protocol.js';
+import type { PrimaryRequest, ReadyReply, AppliedReply, WorkerStatusReply, WorkerReply, RouteCountDelta } from '../../src/contract/ipc-protocol.js';
 import { isPorticoMessage } from '../../src/contract/ipc-protocol.js';
 import type { ListenerInfo, ProxyStats, PoolStats } from '../../src/server/proxy-server.js';
 import { planListeners } from '../../src/server/listener-plan.js';
@@ -114,6 +114,8 @@ export class ClusterDataPlane implements DataPlane {
   #checker: HealthChecker | undefined;
   /** Probe results by upstream, for the metrics. */
   readonly #healthChecks = new Map<string, { pass: number; fail: number }>();
+  /** Who follows the workers' per-route counts (guarded changes: admin/guard/). */
+  readonly #routeCountListeners = new Set<(counts: RouteCountDelta[]) => void>();
 
   constructor(opts: ClusterOptions) {
     this.#config = opts.config;
@@ -474,9 +476,18 @@ export class ClusterDataPlane implements DataPlane {
     this.#schedule(slot, delay);
   }
 
+  onRouteCounts(listener: (counts: RouteCountDelta[]) => void): () => void {
+    this.#routeCountListeners.add(listener);
+    return () => this.#routeCountListeners.delete(listener);
+  }
+
   #onMessage(raw: unknown): void {
     if (!isPorticoMessage(raw)) return;
     const m = raw as WorkerReply;
+    if (m.type === 'portico:routeCounts') {
+      for (const l of this.#routeCountListeners) l(m.counts);
+      return;
+    }
     if (m.type !== 'portico:reply') return;
     const p = this.#pending.get(m.id);
     if (!p) return;

@@ -1,11 +1,24 @@
 // Entry point of a worker process (node:cluster forks it; see ./primary.ts): the data plane of
-// src/worker/worker.ts plus its Prometheus registry, which the primary collects and sums.
-import { Registry, collectDefaultMetrics } from 'prom-client';
+// src/worker/worker.ts plus its Prometheus registry, which the primary collects and sums, and its
+// per-route request counts, which it pushes to the primary for guarded changes (admin/guard/).
 import { runWorker } from '../../src/worker/worker.js';
-import { registerProxyMetrics } from '../metrics/proxy-metrics.js';
+import type { WorkerReply } from '../../src/contract/ipc-protocol.js';
+import { RouteCounter, WORKER_PUSH_MS } from '../guard/route-counts.js';
 
 runWorker({
-  onProxy(proxy, slot) {
+  async onProxy(proxy, slot) {
+    const counter = new RouteCounter();
+    proxy.addObserver(counter.observer);
+    setInterval(() => {
+      const counts = counter.drain();
+      const m: WorkerReply = { type: 'portico:routeCounts', id: 0, counts };
+      if (counts.length > 0 && process.connected) process.send!(m);
+    }, WORKER_PUSH_MS).unref();
+    // the primary asks its workers for their metrics only to answer GET /metrics: with the admin
+    // API off nobody can, and prom-client is not loaded (issue 23: each worker's RSS at most
+    // one single process's)
+    if (proxy.config.admin === false) return undefined;
+    const [{ Registry, collectDefaultMetrics }, { registerProxyMetrics }] = await Promise.all([import('../metrics/prom-client.js'), import('../metrics/proxy-metrics.js')]);
     const registry = new Registry();
     const worker = String(slot);
     registerProxyMetrics(registry, proxy, { worker }).attach();

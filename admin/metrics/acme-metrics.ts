@@ -1,7 +1,7 @@
 // Automatic HTTPS in /metrics (the manager runs in the primary: these are the primary's series).
 // Alert on portico_acme_certificate_expiry_days (e.g. < 10 for 90-day certificates: renewal has
 // failed for weeks) and on portico_acme_renewal_failures > 0 for long.
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from './prom-client.js';
 import type { AcmeMetricsView } from '../acme/acme-manager.js';
 
 export function registerAcmeMetrics(registry: Registry, acme: { metrics(): AcmeMetricsView }): void {

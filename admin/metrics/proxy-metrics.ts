@@ -1,7 +1,7 @@
 // The data path's Prometheus metrics, registered where the proxy runs: the one process, or each
 // worker (labelled with its slot, then summed by the primary: admin/api/metrics-api.ts). Event counts come
 // from a ProxyObserver; levels (connections, pool sizes) are read from the proxy when scraped.
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from './prom-client.js';
 import { RequestMetrics } from './request-metrics.js';
 import type { ProxyServer } from '../../src/server/proxy-server.js';
 import type { ProxyObserver } from '../../src/dispatch/observer.js';

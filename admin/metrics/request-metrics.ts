@@ -6,7 +6,7 @@
 // Map lookup and a few additions; the metrics are prom-client metric objects as far as a Registry
 // (and the workers' AggregatorRegistry, which sums them) is concerned: name, help, type,
 // aggregator, get().
-import type { Metric, Registry } from 'prom-client';
+import type { Metric, Registry } from './prom-client.js';
 
 /** Upper bounds of the duration histogram, seconds. */
 export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;

@@ -14,11 +14,11 @@ export const MAX_GUARD_MS = 3_600_000;
 /** The query members of a guarded write (added to every mutation's query schema). */
 export const guardQueryProperties = {
   guard: {
-    type: 'string', pattern: '^[0-9]{1,7}(ms|s|m)?$',
-    description: 'watch the changed routes this long (e.g. 30s, 2m, 1500ms; a bare number is seconds; 1 s to 1 h) and roll the change back automatically if their 5xx rate rises past guardMaxErrorRate above their rate before the change',
+    type: 'string', pattern: '^[0-9]{1,7}(ms|s|m|h)?$',
+    description: 'watch the routes the change added or changed this long (e.g. 30s, 2m, 1h, 1500ms; a bare number is seconds; 1 s to 1 h) and roll the change back automatically if their failure rate (5xx generated or relayed, retried upstream connect failures) rises more than guardMaxErrorRate above their rate before the change. The answer\'s X-Portico-Guard header says what is watched until when; GET /v1/status shows it in progress',
   },
-  guardMaxErrorRate: { type: 'number', minimum: 0, maximum: 1, description: `with guard: the 5xx share (0..1) over the routes' share before the change that rolls back (default ${GUARD_DEFAULTS.maxErrorRate})` },
-  guardMinRequests: { type: 'integer', minimum: 1, maximum: 1_000_000, description: `with guard: requests a route (or the changed routes together) must have answered before it is judged (default ${GUARD_DEFAULTS.minRequests})` },
+  guardMaxErrorRate: { type: 'number', minimum: 0, maximum: 1, description: `with guard: how far (0..1) the routes' failure share after the change may exceed their share before it; beyond, the change is rolled back (default ${GUARD_DEFAULTS.maxErrorRate})` },
+  guardMinRequests: { type: 'integer', minimum: 1, maximum: 1_000_000, description: `with guard: requests a changed route (or the changed routes together) must have answered since the change before it can be rolled back (default ${GUARD_DEFAULTS.minRequests})` },
 } as const;
 
 

@@ -1,9 +1,12 @@
 // JSON Schemas of the admin API, derived from the proxy's own route and config schemas so there is
 // one source of truth. They are registered as shared schemas ($id = OpenAPI component name) and
 // used for validation (Ajv, below), serialisation (fast-json-stringify: response schemas drop
-// anything they do not name) and the OpenAPI document (@fastify/swagger).
-import { Ajv, type ValidateFunction } from 'ajv';
+// anything they do not name) and the OpenAPI document (@fastify/swagger). Validators are compiled
+// on first use, and Ajv is loaded then (./compile-on-first-use.ts).
+import { createRequire } from 'node:module';
+import type { Ajv, ValidateFunction } from 'ajv';
 import type { FastifySchemaCompiler } from 'fastify';
+import { validatorOnFirstUse } from './compile-on-first-use.js';
 import { MAX_ROUTES, routeSpecSchema, ROUTE_ID_PATTERN } from '../../src/routing/route-spec.js';
 import { configSchema } from '../../src/config/schema.js';
 import { MAX_MESSAGE_CHARS, MESSAGE_HEADER, guardQueryProperties, historySchemas } from './history-schemas.js';
@@ -187,21 +190,22 @@ export const problemResponses = {
   '5xx': problemResponse('RFC 9457 problem details (e.g. the config file cannot be written: nothing was changed)'),
 } as const;
 
+const requireHere = createRequire(import.meta.url);
+
 function newAjv(coerce: boolean): Ajv {
   // Bodies: no type coercion ("true" is not a boolean) and no silent removal of unknown members;
   // defaults are filled so stored routes are complete. Query/params: strings coerced.
+  const { Ajv } = requireHere('ajv') as typeof import('ajv');
   const ajv = new Ajv({ allErrors: false, useDefaults: true, coerceTypes: coerce, removeAdditional: false, strict: false, verbose: true });
   for (const s of sharedSchemas) ajv.addSchema(s);
   return ajv;
 }
 
-const bodyAjv = newAjv(false);
-const paramAjv = newAjv(true);
+let bodyAjv: Ajv | undefined;
+let paramAjv: Ajv | undefined;
+const ajvFor = (httpPart: string | undefined): Ajv => (httpPart === 'body' ? (bodyAjv ??= newAjv(false)) : (paramAjv ??= newAjv(true)));
 
-export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
-  const ajv = httpPart === 'body' ? bodyAjv : paramAjv;
-  return ajv.compile(schema as object);
-};
+export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => validatorOnFirstUse(() => ajvFor(httpPart).compile(schema as object));
 
 /** Validator of a whole Route (used after applying a merge patch). */
-export const validateRoute: ValidateFunction = bodyAjv.getSchema('Route')!;
+export const validateRoute: ValidateFunction = validatorOnFirstUse(() => ajvFor('body').getSchema('Route')!);

@@ -165,6 +165,10 @@ export class EtcdRouteStore implements RouteStore, RouteSource {
     return this.#history.log;
   }
 
+  shared(): { client: Etcd3; prefix: string } {
+    return { client: this.#client, prefix: this.#keys.prefix };
+  }
+
   /** The history was read with the routes, before the proxy started. */
   async open(): Promise<void> {}
 

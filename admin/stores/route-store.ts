@@ -9,6 +9,7 @@ import type { DataPlane } from '../../src/contract/data-plane.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
 import { ProxyError } from '../../src/errors.js';
 import { AdminProblem } from '../protocol/problem.js';
+import type { Etcd3 } from 'etcd3';
 import type { ChangeMeta, RevisionLog, RevisionRecord } from '../history/revision-log.js';
 export type { ChangeMeta } from '../history/revision-log.js';
 
@@ -63,6 +64,9 @@ export interface RouteStore {
   /** Brings the history in step with the running routes before the admin API serves (the file
    *  store records a config file edited while Portico did not run). */
   open(): Promise<void>;
+  /** A store shared by a fleet (etcd): its client and key prefix (with its trailing slash), where
+   *  the instances also meet about guarded changes (admin/guard/etcd-guard-board.ts). */
+  shared?(): { client: Etcd3; prefix: string };
 }
 
 /** The meta of a change made without one. */

@@ -11,6 +11,7 @@ import type { KeyPair } from '../tls/pem.js';
 import type { HealthReport } from '../upstream/origin-health.js';
 import type { UpstreamHealthStatus } from '../health/health-status.js';
 import type { AcmeChallengeSet } from '../acme/challenge-answers.js';
+import type { RouteCountDelta } from './ipc-protocol.js';
 import type { TicketKeySet } from '../tls/ticket-keys.js';
 
 /** Control-plane state the data plane runs, as sent to workers (`init` and every `apply`): the
@@ -111,6 +112,9 @@ export interface DataPlane {
   restartWorkers?(): Promise<DataPlaneStatus>;
   /** Graceful shutdown: in-flight requests finish, the rest is closed after `deadlineMs`. */
   close(deadlineMs?: number): Promise<void>;
+  /** With workers: the per-route request counts each worker pushes (one-process mode has none:
+   *  its `proxy` is observed directly). Returns the function that stops listening. */
+  onRouteCounts?(listener: (counts: RouteCountDelta[]) => void): () => void;
 }
 
 export function stateOf(table: RouteTable, tls: TlsListenerView[], acmeChallenges: AcmeChallengeSet, ticketKeys?: TicketKeySet): ControlPlaneState {

@@ -27,9 +27,16 @@ export interface WorkerStatusReply { pid: number; revision: number; uptimeS: num
 export interface ReadyReply { revision: number; listeners: ListenerInfo[] }
 export interface AppliedReply { revision: number }
 
+/** One route's requests and failed requests (5xx, retried connect failures) counted by a worker
+ *  since its last push: [route id, requests, errors] (admin/guard/route-counts.ts). */
+export type RouteCountDelta = [route: string, requests: number, errors: number];
+
 export type WorkerReply =
   /** The worker listens for messages now (node:cluster drops those sent before). */
   | { type: 'portico:hello'; id: 0 }
+  /** Unasked, every WORKER_PUSH_MS while it has served requests: its per-route counts since the
+   *  last push, which the primary adds up for guarded changes. */
+  | { type: 'portico:routeCounts'; id: 0; counts: RouteCountDelta[] }
   | { type: 'portico:reply'; id: number; ok: true; body: unknown }
   /** code: a PorticoErrorCode when the error was one (e.g. PRX_ERR_LISTEN). */
   | { type: 'portico:reply'; id: number; ok: false; error: string; code?: string };

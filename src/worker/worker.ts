@@ -15,8 +15,8 @@ import { sameTicketKeys } from '../tls/ticket-keys.js';
 
 export interface WorkerHooks {
   /** Called once the proxy exists (before it listens): e.g. to count its events. Returns what
-   *  answers a `metrics` request. */
-  onProxy?(proxy: ProxyServer, slot: number): () => Promise<unknown>;
+   *  answers a `metrics` request (none: an empty list). */
+  onProxy?(proxy: ProxyServer, slot: number): Promise<(() => Promise<unknown>) | undefined>;
 }
 
 function samePairs(a: KeyPair[], b: KeyPair[]): boolean {
@@ -83,7 +83,7 @@ export function runWorker(hooks: WorkerHooks = {}): void {
         proxy = new ProxyServer({ ...m.config, routes: m.state.routes }, logger, { revision: m.revision, activeChecks: false });
         applyCertificates(proxy, m.state);
         proxy.applyHealth(m.state.health ?? []);
-        metrics = hooks.onProxy?.(proxy, m.slot);
+        metrics = await hooks.onProxy?.(proxy, m.slot);
         await proxy.listen();
         return { revision: proxy.revision, listeners: proxy.listeners() } satisfies ReadyReply;
       }

@@ -5,7 +5,7 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { A, B, C, startFileAdmin, utf8Header, type FileAdmin } from './helpers.js';
-import type { Changed, Diff, Page, Placed, ProblemBody, RevisionRoutes, Rollback, RoutesBody, Summary } from './api-types.js';
+import type { Changed, Diff, Page, Placed, GuardStatus, ProblemBody, RevisionRoutes, Rollback, RoutesBody, Summary } from './api-types.js';
 import type { RouteSpec } from '../../src/routing/route-spec.js';
 
 let admin: FileAdmin;
@@ -260,5 +260,25 @@ describe('route history (file store): change messages and guard parameters', () 
       expect(res.json<ProblemBody>().in, q).toBe('querystring');
     }
     expect((await routesNow()).revision).toBe(1);
+  });
+
+  it('a valid guard is accepted: X-Portico-Guard says what is watched, the record keeps what was asked, GET /v1/status shows it in progress; dry runs and removals start none', async () => {
+    admin = await startFileAdmin([]);
+    const dry = await admin.inject('POST', '/v1/routes?guard=30s&dryRun=true', A);
+    expect(dry.statusCode).toBe(200);
+    expect(dry.headers['x-portico-guard']).toBeUndefined();
+    const res = await admin.inject('POST', '/v1/routes?guard=1h&guardMaxErrorRate=0.2&guardMinRequests=50', A);
+    expect(res.statusCode).toBe(201);
+    expect(res.headers['x-portico-guard']).toMatch(/^revision=2; routes="a"; until=\S+Z; maxErrorRate=0.2; minRequests=50$/);
+    expect((await admin.inject('GET', '/v1/revisions/2')).json<{ guard: unknown }>().guard).toEqual({ windowMs: 3_600_000, maxErrorRate: 0.2, minRequests: 50 });
+    const status = (await admin.inject('GET', '/v1/status')).json<GuardStatus>();
+    expect(status.guards).toEqual([expect.objectContaining({ revision: 2, routes: ['a'], state: 'watching', windowMs: 3_600_000, before: { requests: 0, errors: 0 }, after: { requests: 0, errors: 0 } })]);
+    const rm = await admin.inject('DELETE', '/v1/routes/a?guard=30s');
+    expect(rm.statusCode).toBe(204);
+    expect(rm.headers['x-portico-guard']).toBe('none; reason="the change only removed routes: nothing to watch"');
+    // the removal of the guarded route ended its guard
+    const after = (await admin.inject('GET', '/v1/status')).json<GuardStatus>();
+    expect(after.guards).toEqual([]);
+    expect(after.recentGuards[0]).toMatchObject({ revision: 2, state: 'superseded', by: 3 });
   });
 });
