@@ -8,6 +8,12 @@
 // valgrind cannot see (the target runs ~50x slower under it: latency figures mean nothing here).
 //
 //   npm run bench:instructions -- [--requests N] [--connections C] [--targets portico,tcp-pipe,portico-ref]
+//                                 [--mode plain|tls|tls-new|tls-resume]
+//
+// --mode (issue 23): plain (default) keep-alive GETs over HTTP; tls the same over TLS (Portico with
+// a TLS listener, the bench certificate); tls-new a new TLS connection per GET with a full
+// handshake; tls-resume the same with the previous connection's session offered (resumed
+// handshakes). The tcp-pipe speaks no TLS: plain only.
 //
 // portico-ref runs the built checkout PORTICO_REF_ROOT names (before/after a change). The origin
 // and the client run outside valgrind. Results: a Markdown table on stdout.
@@ -18,8 +24,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
+import https from 'node:https';
 import { freePort } from './ports.js';
 import { porticoEntry, shebangNodeFlags } from './targets.js';
+import { makeBenchCertificate } from './tls.js';
 import { fileURLToPath } from 'node:url';
 
 /** The checkout this file was built in (dist/bench/instructions.js). */
@@ -40,9 +49,15 @@ const TARGETS: Record<string, Target> = {
   'tcp-pipe': { name: 'tcp-pipe', args: (port, origin) => [join(ROOT, 'dist', 'bench', 'peers', 'tcp-pipe.js'), '--port', String(port), '--upstream', origin] },
 };
 
+/** The TLS modes' certificate (made once, when a TLS mode runs). */
+let certificate: { cert: string; key: string } | undefined;
+
 function porticoArgs(root: string, port: number, origin: string): string[] {
   const entry = porticoEntry(root);
-  return [...shebangNodeFlags(entry), entry, '--listen', `127.0.0.1:${port}`, '--admin', 'off', '--log-level', 'silent', '--route', `/=${origin}`];
+  const listen = certificate
+    ? ['--listen', 'off', '--tls-listen', `127.0.0.1:${port}`, '--tls-cert', certificate.cert, '--tls-key', certificate.key]
+    : ['--listen', `127.0.0.1:${port}`];
+  return [...shebangNodeFlags(entry), entry, ...listen, '--admin', 'off', '--log-level', 'silent', '--route', `/=${origin}`];
 }
 
 const { values } = parseArgs({
@@ -51,8 +66,12 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '3000' },
     targets: { type: 'string', default: 'portico,tcp-pipe' },
+    mode: { type: 'string', default: 'plain' },
   },
 });
+type Mode = 'plain' | 'tls' | 'tls-new' | 'tls-resume';
+const MODE = values.mode as Mode;
+if (!['plain', 'tls', 'tls-new', 'tls-resume'].includes(MODE)) throw new Error(`--mode: plain, tls, tls-new or tls-resume, not ${MODE}`);
 const N = Number(values.requests);
 const C = Number(values.connections);
 const WARMUP = Number(values.warmup);
@@ -71,15 +90,18 @@ async function listening(port: number, child: ChildProcess, ms: number): Promise
   }
 }
 
-/** `total` GETs over `c` keep-alive connections, one at a time on each. */
+/** `total` GETs over `c` keep-alive connections, one at a time on each (--mode plain or tls). */
 async function load(port: number, total: number, c: number): Promise<void> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: c });
+  if (MODE === 'tls-new' || MODE === 'tls-resume') return handshakes(port, total, c, MODE === 'tls-resume');
+  const tlsMode = MODE === 'tls';
+  const agent = tlsMode ? new https.Agent({ keepAlive: true, maxSockets: c, rejectUnauthorized: false }) : new http.Agent({ keepAlive: true, maxSockets: c });
+  const get = tlsMode ? https.get : http.get;
   let sent = 0;
   await Promise.all(Array.from({ length: c }, async () => {
     while (sent < total) {
       sent++;
       await new Promise<void>((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port, path: '/small', agent }, (res) => {
+        get({ host: '127.0.0.1', port, path: '/small', agent }, (res) => {
           res.resume();
           res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
         }).on('error', reject);
@@ -87,6 +109,32 @@ async function load(port: number, total: number, c: number): Promise<void> {
     }
   }));
   agent.destroy();
+}
+
+/** `total` GETs, each on a new TLS connection (`Connection: close`), `c` at a time: full
+ *  handshakes, or with `resume` each loop offering the latest session it got (resumed ones). */
+async function handshakes(port: number, total: number, c: number, resume: boolean): Promise<void> {
+  let sent = 0;
+  let resumed = 0;
+  await Promise.all(Array.from({ length: c }, async () => {
+    let session: Buffer | undefined;
+    while (sent < total) {
+      sent++;
+      session = await new Promise<Buffer | undefined>((resolve, reject) => {
+        let latest = session;
+        let answer = '';
+        const s = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...(resume && session ? { session } : {}) }, () => {
+          if (s.isSessionReused()) resumed++;
+          s.write('GET /small HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+        });
+        s.on('session', (b: Buffer) => { latest = b; });
+        s.on('data', (d: Buffer) => { answer += d.toString('latin1'); });
+        s.on('error', reject);
+        s.on('close', () => (answer.startsWith('HTTP/1.1 200') ? resolve(latest) : reject(new Error(`no 200: ${answer.slice(0, 40)}`))));
+      });
+    }
+  }));
+  if (resume && resumed < total - c) throw new Error(`only ${resumed} of ${total} handshakes resumed`);
 }
 
 /** The instructions of the dump callgrind_control --dump wrote (`cg.PID.1`: the counts since
@@ -126,6 +174,8 @@ async function main(): Promise<void> {
   const url = `http://127.0.0.1:${(origin.address() as net.AddressInfo).port}`;
   const rows: string[] = [];
   const results = new Map<string, number>();
+  const certDir = MODE === 'plain' ? undefined : mkdtempSync(join(tmpdir(), 'portico-cg-cert-'));
+  if (certDir) certificate = makeBenchCertificate(certDir);
   try {
     for (const name of values.targets.split(',')) {
       const t = TARGETS[name];
@@ -136,11 +186,13 @@ async function main(): Promise<void> {
     }
   } finally {
     origin.close();
+    if (certDir) rmSync(certDir, { recursive: true, force: true });
   }
   const base = results.get('tcp-pipe');
   rows.push(`| target | instructions per request (user space) |${base ? ' ÷ tcp-pipe |' : ''}`, `|---|---:|${base ? '---:|' : ''}`);
   for (const [name, n] of results) rows.push(`| ${name} | ${Math.round(n).toLocaleString('en')} |${base ? ` ${(n / base).toFixed(2)}× |` : ''}`);
-  process.stdout.write(`\n${N} small GETs (64-byte bodies) on ${C} keep-alive connections after ${WARMUP} warm-up requests; node ${process.version}\n\n${rows.join('\n')}\n`);
+  const how = MODE === 'plain' ? `on ${C} keep-alive connections` : MODE === 'tls' ? `on ${C} keep-alive TLS connections` : `each on a new TLS connection (${MODE === 'tls-new' ? 'full' : 'resumed'} handshakes), ${C} at a time`;
+  process.stdout.write(`\n${N} small GETs (64-byte bodies) ${how} after ${WARMUP} warm-up requests; node ${process.version}\n\n${rows.join('\n')}\n`);
 }
 
 await main();

@@ -43,6 +43,9 @@ export interface LoadResult {
   errorDetail: { connect: number; read: number; write: number; timeout: number };
   /** Responses with status >= 400 (wrk) or not 2xx (autocannon). */
   non2xx: number;
+  /** TLS handshakes completed and how many of them resumed a session (tls-handshake-client). */
+  handshakes?: number;
+  resumed?: number;
 }
 
 export type LoadTool = 'wrk' | 'autocannon';
@@ -97,6 +100,8 @@ interface RawSummary {
   p50: number;
   p99: number;
   max: number;
+  handshakes?: number;
+  resumed?: number;
 }
 
 let scriptSeq = 0;
@@ -147,6 +152,29 @@ export async function runTunnel(spec: TunnelSpec, opts: { root: string; cpus?: s
   return finishLoad(proc, 'tunnel-client', spec);
 }
 
+/** The tls-new and tls-resume workloads' client (bench/tls-handshake-client.ts). */
+export interface HandshakeSpec {
+  host: string;
+  port: number;
+  path: string;
+  hostHeader?: string;
+  servername: string;
+  connections: number;
+  durationSec: number;
+  timeoutSec: number;
+  /** Offer the latest session on each new connection (resumed handshakes); false: full ones. */
+  resume: boolean;
+}
+
+/** New TLS connections, one request each, full or resumed handshakes; same result shape as runLoad. */
+export async function runHandshakes(spec: HandshakeSpec, opts: { root: string; cpus?: string }): Promise<LoadResult> {
+  const proc = spawnTracked('tls-handshake-client', process.execPath, [join(opts.root, 'dist', 'bench', 'tls-handshake-client.js'), JSON.stringify(spec)], {
+    cpus: opts.cpus,
+    nofile: 65536,
+  });
+  return finishLoad(proc, 'tls-handshake-client', spec);
+}
+
 async function finishLoad(proc: Tracked, tool: string, spec: { durationSec: number; timeoutSec: number }): Promise<LoadResult> {
   const limit = (spec.durationSec + spec.timeoutSec + 20) * 1000;
   const timer = setTimeout(() => void proc.stop(1000), limit);
@@ -169,6 +197,7 @@ async function finishLoad(proc: Tracked, tool: string, spec: { durationSec: numb
     errors: s.connect + s.read + s.write + s.timeout,
     errorDetail,
     non2xx: s.status,
+    ...(s.handshakes !== undefined ? { handshakes: s.handshakes, resumed: s.resumed ?? 0 } : {}),
   };
 }
 

@@ -11,7 +11,7 @@ import { runCommand, type CommandContext } from './command.js';
 import { makeBenchCertificate, negotiated } from './tls.js';
 import { ALL_TARGETS, hasCommand, effectiveFdLimit, type Running, type TargetContext, type TargetDef, type Role } from './targets.js';
 import { WORKLOADS, DEFAULT_WORKLOADS, SMOKE_WORKLOADS, type Workload } from './workloads.js';
-import { pickTool, runLoad, runTunnel, toolVersion, type LoadSpec, type LoadTool, type LoadResult } from './load.js';
+import { pickTool, runHandshakes, runLoad, runTunnel, toolVersion, type LoadSpec, type LoadTool, type LoadResult } from './load.js';
 import { measured, BUSY_THRESHOLD_CPUS } from './measure.js';
 import { memory, resetPeak } from './procstat.js';
 import { environment } from './env.js';
@@ -254,6 +254,12 @@ class Bench {
         { root: this.root, cpus: this.plan.load },
       );
     }
+    if (w.handshake) {
+      return runHandshakes({
+        host: r.host, port: r.port, path: w.path, servername: 'localhost', connections, durationSec: seconds,
+        timeoutSec: this.opts.timeout, resume: w.handshake === 'resumed',
+      }, { root: this.root, cpus: this.plan.load });
+    }
     return runLoad(this.tool, this.loadSpec(w, r, connections, seconds), { tmp: this.tmp, root: this.root, cpus: this.plan.load });
   }
 
@@ -303,6 +309,7 @@ class Bench {
     if (rec.cpuUsPerReq !== undefined) parts.push(`CPU ${fmt(rec.cpuUsPerReq, 1)} µs/req (user ${fmt(rec.userUsPerReq ?? NaN, 1)} + sys ${fmt(rec.systemUsPerReq ?? NaN, 1)})`);
     if (rec.m?.peakRssBytes !== undefined) parts.push(`RSS ${fmt(rec.m.peakRssBytes / 2 ** 20)} MiB`);
     if (l.errors || l.non2xx) parts.push(`errors ${l.errors} non-2xx ${l.non2xx}`);
+    if (l.handshakes) parts.push(`resumed ${fmt((100 * (l.resumed ?? 0)) / l.handshakes)}% of ${l.handshakes} handshakes`);
     if (rec.churn) parts.push(`route changes ${rec.churn.changes} (${rec.churn.failed} failed)`);
     if (rec.busy) parts.push(`BUSY: other processes used ${fmt(rec.m?.otherCpus ?? 0, 2)} CPU`);
     process.stdout.write(`${head} ${parts.join('  ')}\n`);
@@ -479,6 +486,9 @@ class Bench {
       for (const w of byRole(role)) {
         const info = this.workloadInfo.find((x) => x.id === w.id)!;
         if (info.skipped) continue;
+        // --profile: these targets are started per workload already
+        const profile = this.opts.profile ? join(this.out, `portico-${w.id}.cpuprofile`) : undefined;
+        this.ctx.cpuProfile = profile;
         const started = await this.startTargets(selected, role, w.id);
         try {
           const usable: Running[] = [];
@@ -502,7 +512,9 @@ class Bench {
           await this.loadWorkload(w, usable);
         } finally {
           await Promise.all(started.map((r) => r.stop()));
+          this.ctx.cpuProfile = undefined;
         }
+        if (profile) this.readProfile(w.id, profile);
       }
     }
   }

@@ -295,7 +295,7 @@ export const tcpPipe = nodePeer(
 
 export const nginx: TargetDef = {
   name: 'nginx',
-  describe: 'one process (master_process off, 1 worker), upstream keepalive, proxy_buffering and proxy_request_buffering off; tls: ssl on the listener (TLS 1.2/1.3, default ciphers, no session cache); h2: the same with http2 (listen ... ssl http2, nginx 1.22)',
+  describe: 'one process (master_process off, 1 worker), upstream keepalive, proxy_buffering and proxy_request_buffering off; tls: ssl on the listener (TLS 1.2/1.3, default ciphers, session tickets on (the nginx default, keys per process), no session cache); h2: the same with http2 (listen ... ssl http2, nginx 1.22)',
   roles: ['reverse', 'tls', 'h2'],
   check: () => (hasCommand('nginx') ? undefined : 'nginx not installed (apt-get install -y nginx-light)'),
   version: () => firstLine('nginx', ['-v']).replace(/^nginx version:\s*/, ''),
@@ -313,7 +313,7 @@ export const nginx: TargetDef = {
   }
   server {
     listen 127.0.0.1:${port}${role === 'tls' ? ' ssl' : role === 'h2' ? ' ssl http2' : ''} backlog=4096;
-${role === 'tls' || role === 'h2' ? `    ssl_certificate ${tlsFiles(ctx).cert};\n    ssl_certificate_key ${tlsFiles(ctx).key};\n    ssl_protocols TLSv1.2 TLSv1.3;\n` : ''}    location / {
+${role === 'tls' || role === 'h2' ? `    ssl_certificate ${tlsFiles(ctx).cert};\n    ssl_certificate_key ${tlsFiles(ctx).key};\n    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_session_tickets on;\n` : ''}    location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -367,7 +367,7 @@ export function haproxyHead(fdLimit: number): string {
 
 export const haproxy: TargetDef = {
   name: 'haproxy',
-  describe: 'foreground, nbthread 1, mode http, http-reuse always, maxconn (fd limit - 64) / 2; tls: bind ... ssl crt, alpn http/1.1, TLS 1.2+; h2: alpn h2,http/1.1',
+  describe: 'foreground, nbthread 1, mode http, http-reuse always, maxconn (fd limit - 64) / 2; tls: bind ... ssl crt, alpn http/1.1, TLS 1.2+, session tickets on (the HAProxy default); h2: alpn h2,http/1.1',
   roles: ['reverse', 'tls', 'h2'],
   check: () => (hasCommand('haproxy') ? undefined : 'haproxy not installed (apt-get install -y haproxy)'),
   version: () => firstLine('haproxy', ['-v']).replace(/ - https?:.*$/, ''),

@@ -16,6 +16,9 @@ export interface Workload {
   smokeConnections: number;
   /** `Connection: close` on every request (new connection, new TLS handshake each time). */
   closeEach?: boolean;
+  /** A new TLS connection per request from bench/tls-handshake-client.ts: 'full' handshakes
+   *  (no session offered) or 'resumed' ones (the latest session offered). */
+  handshake?: 'full' | 'resumed';
 }
 
 export const WORKLOADS: Workload[] = [
@@ -27,7 +30,8 @@ export const WORKLOADS: Workload[] = [
   { id: 'f', title: 'route changes through the admin API during (a)', kind: 'churn', role: 'reverse', method: 'GET', path: '/small', bodyBytes: 0, connections: 50, smokeConnections: 8 },
   { id: 'fwd', title: 'forward proxy: absolute-form small GET, 50 connections', kind: 'load', role: 'forward', method: 'GET', path: '/small', bodyBytes: 0, connections: 50, smokeConnections: 8 },
   { id: 'tls', title: 'HTTPS termination: small GET, 50 keep-alive TLS connections', kind: 'load', role: 'tls', method: 'GET', path: '/small', bodyBytes: 0, connections: 50, smokeConnections: 8 },
-  { id: 'tls-new', title: 'new TLS connections: small GET + Connection: close (a full handshake per request), 50 connections', kind: 'load', role: 'tls', method: 'GET', path: '/small', bodyBytes: 0, connections: 50, smokeConnections: 8, closeEach: true },
+  { id: 'tls-new', title: 'new TLS connections: small GET + Connection: close, a full handshake per request, 50 at a time', kind: 'load', role: 'tls', method: 'GET', path: '/small', bodyBytes: 0, connections: 50, smokeConnections: 8, closeEach: true, handshake: 'full' },
+  { id: 'tls-resume', title: 'new TLS connections: small GET + Connection: close, a resumed handshake per request (session tickets), 50 at a time', kind: 'load', role: 'tls', method: 'GET', path: '/small', bodyBytes: 0, connections: 50, smokeConnections: 8, closeEach: true, handshake: 'resumed' },
   { id: 'connect', title: 'CONNECT tunnel: 1 MiB GETs through 8 tunnels', kind: 'tunnel', role: 'tunnel', method: 'GET', path: '/big', bodyBytes: 0, connections: 8, smokeConnections: 2 },
 ];
 

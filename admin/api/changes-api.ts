@@ -68,7 +68,7 @@ export const changesPlugin: FastifyPluginAsync<ChangesPluginOptions> = async (ap
     schema: {
       tags: ['history'],
       summary: 'The route history as Server-Sent Events: one event per applied revision, in order',
-      description: 'text/event-stream. Events: `revision` (id = revision; data: ChangeEvent, the revision\'s metadata and diff), `reset` (id = revision; data: ResetEvent, the whole route set), `guard` (no id; a guarded change started, passed or was rolled back). Last-Event-ID (or ?lastEventId=) resumes after that revision, across reconnects and admin restarts, while the history keeps it; else a `reset` comes first. A comment line is sent every history.heartbeatMs. 503 when history.maxSubscribers follow already.',
+      description: 'text/event-stream. Events: `revision` (id = revision; data: ChangeEvent, the revision\'s metadata and diff), `reset` (id = revision; data: ResetEvent, the whole route set), `guard` (no id; data: the guard as GET /v1/status shows it, when it starts (state watching) and when it ends: passed, rolled-back, superseded, abandoned or failed). Last-Event-ID (or ?lastEventId=) resumes after that revision, across reconnects and admin restarts, while the history keeps it; else a `reset` comes first. A comment line is sent every history.heartbeatMs. 503 when history.maxSubscribers follow already.',
       querystring: {
         type: 'object',
         additionalProperties: false,

@@ -34,6 +34,10 @@ const guardBody = {
     minRequests: { type: 'integer' },
     before: { ...counts, description: 'the routes\' counts over the span before the change (its length, at most 5 minutes)' },
     after: { ...counts, description: 'their counts since the change, so far (every worker\'s; with etcd, every instance\'s that reported)' },
+    byRoute: {
+      type: 'object', description: 'with more than one route: each one\'s counts (any route alone can decide a rollback)',
+      additionalProperties: { type: 'object', properties: { before: counts, after: counts } },
+    },
     instances: { type: 'integer', description: 'etcd fleet: instances whose counts are included' },
     judge: { type: 'string', description: 'the instance (host:pid) that judges it: the one that accepted the write' },
     endedAt: { type: 'string', format: 'date-time' },

@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { DataPlane } from '../../src/contract/data-plane.js';
 import type { GuardBoard, GuardNotice } from './guard-board.js';
 import type { GuardView } from './guard-keeper.js';
-import { minus, type Counts, type Mark, type RouteTotals } from './route-counts.js';
+import { ZERO, plus, type Counts, type Mark, type RouteTotals } from './route-counts.js';
 
 /** How often an instance publishes its counts for a guard it does not judge. */
 export const REPORT_MS = 1_000;
@@ -24,10 +24,11 @@ const MARKS_KEPT = 16;
 interface Announced { view: GuardView; lease: string }
 
 interface Reporting {
+  /** Its baseline, as last published (shown in GET /v1/status). */
+  before?: Counts;
   announced: Announced;
   /** This instance's totals when it first ran the guarded revision (undefined: not yet). */
-  start?: Counts;
-  before?: Counts;
+  mark?: Mark;
   timer: NodeJS.Timeout;
   busy: boolean;
 }
@@ -112,7 +113,15 @@ export class EtcdGuardBoard implements GuardBoard {
     // the others publish every REPORT_MS: reading more often than twice as fast finds nothing new
     const last = this.#gathered.get(revision);
     if (last && Date.now() - last.at < REPORT_MS / 2) return last.notices;
-    const found = await this.#o.client.getAll().prefix(`${this.#counts}${revision}/`).strings();
+    let found: Record<string, string>;
+    try {
+      found = await this.#o.client.getAll().prefix(`${this.#counts}${revision}/`).strings();
+    } catch (e) {
+      // etcd out of reach: judge on what the others said last (and this instance's own counts)
+      if (!last) throw e;
+      this.#gathered.set(revision, { ...last, at: Date.now() });
+      return last.notices;
+    }
     const out: GuardNotice[] = [];
     for (const text of Object.values(found)) {
       try {
@@ -165,14 +174,20 @@ export class EtcdGuardBoard implements GuardBoard {
     const r = this.#reporting.get(rev);
     if (!r || r.busy) return;
     const { view, lease } = r.announced;
-    if (r.start === undefined) {
+    if (r.mark === undefined) {
       // counted from when this instance runs the guarded revision (or a newer one)
       if (this.#o.plane.routes.current.revision < rev) return;
-      const mark = this.#marks.get(rev) ?? this.#o.totals.mark();
-      r.start = this.#o.totals.totalAt(mark, view.routes);
-      r.before = this.#o.totals.recent(view.routes, view.windowMs, mark);
+      r.mark = this.#marks.get(rev) ?? this.#o.totals.mark();
     }
-    const notice: GuardNotice = { instance: this.#o.instance, before: r.before!, after: minus(this.#o.totals.total(view.routes), r.start), at: new Date().toISOString() };
+    const byRoute = this.#o.totals.perRoute(view.routes, view.windowMs, r.mark);
+    let before: Counts = ZERO;
+    let after: Counts = ZERO;
+    for (const c of Object.values(byRoute)) {
+      before = plus(before, c.before);
+      after = plus(after, c.after);
+    }
+    r.before = before;
+    const notice: GuardNotice = { instance: this.#o.instance, before, after, byRoute, at: new Date().toISOString() };
     r.busy = true;
     try {
       await this.#o.client.put(`${this.#counts}${rev}/${this.#o.instance}`).value(JSON.stringify(notice)).lease(lease);

@@ -1,7 +1,7 @@
 // Where the instances of an etcd fleet meet about a guarded change (./guard-keeper.ts): the
 // instance that accepted the write announces the guard and judges it; every other instance
 // publishes its own counts of the guarded routes until the guard ends (./etcd-guard-board.ts).
-import type { Counts } from './route-counts.js';
+import type { Counts, PerRoute } from './route-counts.js';
 import type { GuardView } from './guard-keeper.js';
 
 /** One instance's counts for a guard it does not judge. */
@@ -11,6 +11,8 @@ export interface GuardNotice {
   before: Counts;
   /** Its counts since it runs the guarded revision. */
   after: Counts;
+  /** The same, route by route. */
+  byRoute: PerRoute;
   at: string;
 }
 

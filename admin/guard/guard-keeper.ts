@@ -3,7 +3,8 @@
 // routes' failure rate since the change (5xx generated or relayed, retried connect failures:
 // ./route-counts.ts) with their rate before it (their baseline: the same span before the write,
 // at most 5 minutes). When, once at least `minRequests` were answered, the rate after exceeds the
-// rate before by more than `maxErrorRate`, the keeper undoes the change through the store like a
+// rate before by more than `maxErrorRate` (for any watched route alone, or for all of them
+// together: a route with little traffic is not hidden by a busy one), the keeper undoes the change through the store like a
 // rollback (validated, persisted, in every worker; with etcd, written once for the fleet): a new
 // revision of source {kind: 'guard', guarded, reason}, in the history and the change feed, and a
 // warning in the log. A window that ends clean ends the guard (logged, a `guard` feed event).
@@ -22,7 +23,7 @@ import type { RouteStore } from '../stores/route-store.js';
 import { sameRoutes, type GuardRequest, type LogEvent, type RevisionRecord } from '../history/revision-log.js';
 import { sameSpec, undoDiff } from '../history/route-diff.js';
 import { keep } from '../stores/file-store.js';
-import { RouteCounter, RouteTotals, WORKER_PUSH_MS, minus, plus, rate, type Counts, type Mark } from './route-counts.js';
+import { RouteCounter, RouteTotals, WORKER_PUSH_MS, ZERO, plus, rate, type Counts, type Mark, type PerRoute } from './route-counts.js';
 import type { GuardBoard, GuardNotice } from './guard-board.js';
 
 /** How often a guard in progress is judged. */
@@ -46,6 +47,8 @@ export interface GuardView {
   before: Counts;
   /** Their counts since the change (every worker's; with etcd, every instance's that reported). */
   after: Counts;
+  /** With more than one route: each one's counts (a route alone can decide). */
+  byRoute?: PerRoute;
   /** With an etcd fleet: instances whose counts are included (this one too). */
   instances?: number;
   /** The instance that judges it (host:pid). */
@@ -59,11 +62,13 @@ export interface GuardView {
 interface Guard {
   view: GuardView;
   record: RevisionRecord;
-  /** This process's totals of the routes when the change ran. */
-  start: Counts;
+  /** Every route's totals here just before the change ran. */
+  mark: Mark;
   untilMs: number;
   judging: boolean;
   done: boolean;
+  /** A judgement failed (said once). */
+  warned?: boolean;
 }
 
 export interface GuardKeeperOptions {
@@ -156,7 +161,7 @@ export class GuardKeeper {
       before: this.totals.recent(routes, request.windowMs, mark), after: { requests: 0, errors: 0 },
       judge: this.#instance,
     };
-    const guard: Guard = { view, record, start: this.totals.totalAt(mark, routes), untilMs: now + request.windowMs, judging: false, done: false };
+    const guard: Guard = { view, record, mark, untilMs: now + request.windowMs, judging: false, done: false };
     this.#guards.set(record.revision, guard);
     this.#board?.announce(view).catch((e: Error) => this.#logger.warn({ revision: record.revision, err: e.message }, 'guard: cannot tell the fleet; judging on this instance\'s counts'));
     this.#logger.info({ revision: record.revision, routes, until: view.until, maxErrorRate: view.maxErrorRate, minRequests: view.minRequests, before: view.before }, 'guard: watching the change');
@@ -195,34 +200,47 @@ export class GuardKeeper {
   async #judge(g: Guard, final: boolean): Promise<void> {
     g.judging = true;
     try {
-      let before = g.view.before;
-      let after = minus(this.totals.total(g.view.routes), g.start);
+      const { routes, windowMs, minRequests, maxErrorRate } = g.view;
+      const byRoute = this.totals.perRoute(routes, windowMs, g.mark);
       let instances: number | undefined;
       if (this.#board) {
         const others: GuardNotice[] = await this.#board.gather(g.view.revision);
         for (const o of others) {
-          before = plus(before, o.before);
-          after = plus(after, o.after);
+          for (const r of routes) {
+            const c = o.byRoute[r];
+            if (c) byRoute[r] = { before: plus(byRoute[r].before, c.before), after: plus(byRoute[r].after, c.after) };
+          }
         }
         instances = 1 + others.length;
       }
       if (g.done) return;
+      let before: Counts = ZERO;
+      let after: Counts = ZERO;
+      for (const r of routes) {
+        before = plus(before, byRoute[r].before);
+        after = plus(after, byRoute[r].after);
+      }
       g.view.after = after;
       g.view.before = before;
+      if (routes.length > 1) g.view.byRoute = byRoute;
       if (instances !== undefined) g.view.instances = instances;
-      const rise = rate(after) - rate(before);
-      if (after.requests >= g.view.minRequests && rise > g.view.maxErrorRate) await this.#rollBack(g, before, after);
+      const failing = (c: { before: Counts; after: Counts }) => c.after.requests >= minRequests && rate(c.after) - rate(c.before) > maxErrorRate;
+      const culprit = routes.length > 1 ? routes.find((r) => failing(byRoute[r])) : undefined;
+      if (culprit !== undefined) await this.#rollBack(g, byRoute[culprit].before, byRoute[culprit].after, [culprit]);
+      else if (failing({ before, after })) await this.#rollBack(g, before, after, routes);
       else if (final) this.#end(g, 'passed', `failure rate ${pct(after)} after the change, ${pct(before)} before: within +${g.view.maxErrorRate}`);
     } catch (e) {
-      this.#logger.warn({ revision: g.view.revision, err: (e as Error).message }, 'guard: cannot judge now; trying again');
+      if (!g.warned) this.#logger.warn({ revision: g.view.revision, err: (e as Error).message }, 'guard: cannot judge now; trying again every 100 ms');
+      g.warned = true;
     } finally {
       g.judging = false;
     }
   }
 
-  async #rollBack(g: Guard, before: Counts, after: Counts): Promise<void> {
+  /** `which`: the route (or the routes together) whose counts decided. */
+  async #rollBack(g: Guard, before: Counts, after: Counts, which: string[]): Promise<void> {
     const revision = g.view.revision;
-    const reason = `failure rate (5xx and upstream connect failures) of ${g.view.routes.join(', ')} rose to ${pct(after)} after revision ${revision} from ${pct(before)} before, past the limit of +${g.view.maxErrorRate} (guard of ${g.view.windowMs / 1000}s, at least ${g.view.minRequests} requests)`;
+    const reason = `failure rate (5xx and upstream connect failures) of ${which.join(', ')} rose to ${pct(after)} after revision ${revision} from ${pct(before)} before, past the limit of +${g.view.maxErrorRate} (guard of ${g.view.windowMs / 1000}s, at least ${g.view.minRequests} requests)`;
     g.done = true; // a newer revision (the rollback itself) no longer supersedes it
     try {
       const outcome = await this.#store.change((cur) => {

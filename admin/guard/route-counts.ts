@@ -24,6 +24,9 @@ export const SNAPSHOTS_KEPT = 60;
 /** The longest past a baseline looks at. */
 export const MAX_BASELINE_MS = SNAPSHOT_MS * SNAPSHOTS_KEPT;
 
+/** Each watched route's counts before a change and since it. */
+export type PerRoute = Record<string, { before: Counts; after: Counts }>;
+
 export const ZERO: Readonly<Counts> = Object.freeze({ requests: 0, errors: 0 });
 
 export function minus(a: Counts, b: Counts): Counts {
@@ -108,6 +111,13 @@ export class RouteTotals {
   total(routes: readonly string[]): Counts {
     this.#pull();
     return sum(this.#totals, routes);
+  }
+
+  /** Each route's baseline before `mark` and its counts since (see recent). */
+  perRoute(routes: readonly string[], windowMs: number, mark: Mark): PerRoute {
+    const out: PerRoute = {};
+    for (const r of routes) out[r] = { before: this.recent([r], windowMs, mark), after: minus(this.total([r]), this.totalAt(mark, [r])) };
+    return out;
   }
 
   /** Every route's totals now. */

@@ -18,7 +18,7 @@ export const guardQueryProperties = {
     description: 'watch the routes the change added or changed this long (e.g. 30s, 2m, 1h, 1500ms; a bare number is seconds; 1 s to 1 h) and roll the change back automatically if their failure rate (5xx generated or relayed, retried upstream connect failures) rises more than guardMaxErrorRate above their rate before the change. The answer\'s X-Portico-Guard header says what is watched until when; GET /v1/status shows it in progress',
   },
   guardMaxErrorRate: { type: 'number', minimum: 0, maximum: 1, description: `with guard: how far (0..1) the routes' failure share after the change may exceed their share before it; beyond, the change is rolled back (default ${GUARD_DEFAULTS.maxErrorRate})` },
-  guardMinRequests: { type: 'integer', minimum: 1, maximum: 1_000_000, description: `with guard: requests the changed routes together must have answered since the change before it can be rolled back (default ${GUARD_DEFAULTS.minRequests})` },
+  guardMinRequests: { type: 'integer', minimum: 1, maximum: 1_000_000, description: `with guard: requests a changed route (or the changed routes together) must have answered since the change before it can be rolled back (default ${GUARD_DEFAULTS.minRequests})` },
 } as const;
 
 

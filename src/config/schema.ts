@@ -151,7 +151,7 @@ export const configSchema = {
       description: 'TLS session resumption on every TLS listener (docs/tls.md): tickets under keys shared by the workers and, with an etcd store, by the fleet',
       properties: {
         enabled: { type: 'boolean', default: true, description: 'false: no session tickets (every connection a full handshake)' },
-        keyRotationMs: { type: 'integer', minimum: 1000, maximum: 604_800_000, default: 43_200_000, description: 'a new ticket key this often; the previous one still resumes sessions for one more period' },
+        keyRotationMs: { type: 'integer', minimum: 1000, maximum: 604_800_000, default: 43_200_000, description: 'a new ticket key this often; tickets under the previous one still resume while their sessions last (300 s)' },
       },
     },
     routes: { type: 'array', maxItems: MAX_ROUTES, default: [], items: routeSpecSchema },

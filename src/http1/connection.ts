@@ -137,7 +137,7 @@ export class Http1Connection implements Http1Transport, ReadSink, Guarded, IdleE
   /** A request was seen on this connection (draining closes idle ones only after one). */
   #served = false;
   /** Reads into Portico's buffers (src/net/owned-reads.ts), or undefined: Node's 'data' events
-   *  (TLS connections, or a Node without the hooks). */
+   *  (a Node without the hooks). */
   readonly #reads: ClientReads | undefined;
   /** Inside a read delivered in an owned buffer: views of it must not outlive the call. */
   #inOwnedRead = false;
@@ -155,7 +155,9 @@ export class Http1Connection implements Http1Transport, ReadSink, Guarded, IdleE
     this.#reader = new HeadReader(ctx.codec, HeadKind.REQUEST, ctx.requestLimits);
     this.#response = new Http1Response(this);
     socket.setNoDelay(true);
-    this.#reads = (socket as { encrypted?: boolean }).encrypted ? undefined : ClientReads.install(socket, this);
+    // TLS sockets too: TLSWrap copies each decrypted read into the buffer given (src/net/owned-reads.ts);
+    // anything it read before this (none in practice) waits in the socket and comes as 'data'
+    this.#reads = ClientReads.install(socket, this);
     (socket as unknown as Record<symbol, unknown>)[CONNECTION] = this;
     const on = Http1Connection.#listeners;
     /* eslint-disable @typescript-eslint/unbound-method -- Node calls each listener with the socket as `this`: one set of functions for every connection */

@@ -27,8 +27,11 @@
 //   from a small free list. net.Server gives accepted sockets no `onread` option, so the same
 //   fields are set on the accepted socket (found by their symbols' descriptions, as Node 20's
 //   net.js names them) before its first read; where they are not found (another Node version)
-//   the connection reads the usual way, with 'data' events. TLS sockets always do (TLSWrap owns
-//   their reads).
+//   the connection reads the usual way, with 'data' events. TLS sockets the same way (issue 23):
+//   Node 20's TLSWrap decrypts into a stack buffer of its own and copies each read into the buffer
+//   its stream listener gives, which useUserBuffer sets to ours (no allocation per read); bytes it
+//   read before the connection installed the buffer (the handshake's last flight may carry a
+//   request) wait in the socket's Readable and come as 'data'.
 import type net from 'node:net';
 
 /** The vocabulary every owned-read mechanism speaks (see the contract above). */

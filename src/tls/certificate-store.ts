@@ -186,6 +186,13 @@ export class CertificateStore {
     return this.#configured[0] ?? this.#issued[0];
   }
 
+  /** Whether a handshake's certificate depends on its SNI name: more than one certificate, or
+   *  ACME names (a name awaiting its certificate is refused). With one certificate and no ACME,
+   *  every handshake gets the first one, the server's own context. */
+  choosesBySni(): boolean {
+    return this.acme || this.#configured.length + this.#issued.length > 1;
+  }
+
   /** Whether a configured certificate (not an issued one) covers `name`, exactly or by wildcard. */
   configuredCovers(name: string): boolean {
     const n = normalizeServerName(name);

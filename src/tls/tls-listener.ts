@@ -93,16 +93,36 @@ export function tlsServerOptions(store: CertificateStore, handshakeTimeoutMs: nu
   };
 }
 
+/** Turns the server's SNICallback off and on again, where this Node allows it. With an
+ *  SNICallback, Node pauses every full handshake at OpenSSL's certificate callback, calls into
+ *  JavaScript (loadSNI, the callback, requestOCSP) and switches the handshake to the returned
+ *  context; with one certificate that context is the server's own, so a listener with one
+ *  certificate and no ACME names does without (~30 µs of JavaScript per full handshake in the
+ *  tls-new profile, bench/RESULTS.md). Node 20 reads the callback per connection from a field of
+ *  the server named by the symbol 'snicallback' (tlsConnectionListener); where it is not found the
+ *  callback stays on. Returns undefined then. */
+function sniSwitch(server: tls.Server): ((on: boolean) => void) | undefined {
+  const key = Object.getOwnPropertySymbols(server).find((s) => s.description === 'snicallback');
+  const fields = server as unknown as Record<symbol, unknown>;
+  const callback = key ? fields[key] : undefined;
+  if (key === undefined || typeof callback !== 'function') return undefined;
+  return (on) => { fields[key] = on ? callback : undefined; };
+}
+
 /** Keeps the server's own context on the store's first certificate as the store changes, and
  *  closes every connection whose handshake fails; returns the function that stops following. */
 export function followCertificateStore(server: tls.Server, store: CertificateStore, o: TlsListenerOptions): () => void {
   const tickets = o.sessionTickets || undefined;
-  tickets?.install(server);
+  // setSecureContext resets the session id context to Node's default unless given again
+  const freshContext = () => server.setSecureContext({ ...store.defaultContextOptions(), ...sessionOptions(o) });
+  tickets?.install(server, freshContext);
+  const sni = sniSwitch(server);
+  sni?.(store.choosesBySni());
   const unsubscribe = store.onChange(() => {
-    // setSecureContext resets the session id context to Node's default unless given again
-    server.setSecureContext({ ...store.defaultContextOptions(), ...sessionOptions(o) });
+    freshContext();
     // a new server context: the ticket keys go on it too
-    tickets?.install(server);
+    tickets?.install(server, freshContext);
+    sni?.(store.choosesBySni());
   });
   server.on('close', unsubscribe);
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {

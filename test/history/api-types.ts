@@ -39,7 +39,7 @@ export interface GuardCounts { requests: number; errors: number }
 /** A guard as GET /v1/status (`guards`, `recentGuards`) and the feed's `guard` events show it. */
 export interface Guard {
   revision: number; routes: string[]; state: string; since: string; until: string; windowMs: number; maxErrorRate: number; minRequests: number;
-  before: GuardCounts; after: GuardCounts; instances?: number; judge: string; endedAt?: string; by?: number; reason?: string;
+  before: GuardCounts; after: GuardCounts; byRoute?: Record<string, { before: GuardCounts; after: GuardCounts }>; instances?: number; judge: string; endedAt?: string; by?: number; reason?: string;
 }
 
 export interface GuardStatus { revision: number; guards: Guard[]; recentGuards: Guard[] }

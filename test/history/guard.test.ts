@@ -12,6 +12,7 @@ import { startOrigin, tempDir } from '../admin/helpers.js';
 import { BIN, getFresh, killAll, startLoad, startPortico, until, type Load, type Portico, type Status } from '../cluster/helpers.js';
 import { openSse, type SseEvent } from '../../bench/sse-client.js';
 import { freePort } from '../../bench/ports.js';
+import { sleep } from '../helpers/harness.js';
 import { parseAs, type ChangeEvent, type Guard, type GuardStatus, type Page } from './api-types.js';
 
 let etcd: EtcdServer;
@@ -137,6 +138,42 @@ describe('guarded changes: one process (file store)', () => {
     // a guarded write that changes nothing starts no guard, and says so
     const same = await p.call('PUT', '/v1/routes/api?guard=5s', route(origins[1].url));
     expect(same.headers.get('x-portico-guard')).toBe('none; reason="nothing changed"');
+  }, 120_000);
+
+
+  it('a route with little traffic is judged on its own: it is not hidden by a busy route changed with it (PUT /v1/config, the whole change undone)', async () => {
+    const config = join(tmp.dir, 'two-routes.json');
+    const low = { id: 'low', pathPrefix: '/low', upstreams: [origins[0].url] };
+    writeFileSync(config, JSON.stringify({ routes: [route(origins[0].url), low] }));
+    const p = await startPortico(['--config', config, '--log-level', 'warn']);
+    await loaded(p.port);
+    // a trickle on /low next to the load on /api
+    let trickling = true;
+    const trickle = (async () => {
+      while (trickling) {
+        await getFresh(p.port, '/low/x', 5_000).catch(() => undefined);
+        await sleep(20);
+      }
+    })();
+    try {
+      await sleep(500); // the trickle has a past
+      const dead = `http://127.0.0.1:${await freePort()}`;
+      const put = await p.call('PUT', '/v1/config?guard=30s&guardMinRequests=5', { routes: [route(origins[1].url), { ...low, upstreams: [dead] }] });
+      expect(put.status, put.body).toBe(200);
+      const s = await until(() => guardStatus(p), (st) => st.recentGuards.length > 0, 30_000);
+      const ended = s.recentGuards[0];
+      expect(ended).toMatchObject({ revision: 2, state: 'rolled-back', by: 3, routes: ['api', 'low'] });
+      expect(ended.reason).toMatch(/^failure rate \(5xx and upstream connect failures\) of low rose to /);
+      // together the two routes stayed under the limit: the busy one hid the other
+      expect(ended.after.errors / ended.after.requests).toBeLessThan(ended.byRoute!.low.after.errors / ended.byRoute!.low.after.requests);
+      expect(ended.byRoute!.api.after.errors).toBe(0);
+      // the whole change is undone: both routes as before
+      const routes = parseAs<{ routes: Array<{ id: string; upstreams: string[] }> }>((await p.call('GET', '/v1/routes')).body).routes;
+      expect(routes.map((r) => [r.id, r.upstreams])).toEqual([['api', [origins[0].url]], ['low', [origins[0].url]]]);
+    } finally {
+      trickling = false;
+      await trickle;
+    }
   }, 120_000);
 });
 

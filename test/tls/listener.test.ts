@@ -105,6 +105,17 @@ describe('TLS listener', () => {
     await expect(RawClient.connectTls(p.port, { servername: 'a.test', ca: pki.caPem, maxVersion: 'TLSv1.1', minVersion: 'TLSv1' })).rejects.toThrow();
   });
 
+  it('with one certificate serves it to every name (no SNI callback); once the store holds more, SNI chooses again, and back', async () => {
+    const p = await tlsProxy({ certificates: [{ cert: b.cert, key: b.key }] });
+    expect((await servedCert(p.port, 'a.test')).cn).toBe('b.test');
+    const store = p.proxy.certificateStore('tls-1')!;
+    store.replace([b, a].map((c) => ({ cert: c.certPem, key: c.keyPem })));
+    expect((await servedCert(p.port, 'a.test')).cn).toBe('a.test');
+    expect((await servedCert(p.port, 'other.test')).cn).toBe('b.test');
+    store.replace([{ cert: a.certPem, key: a.keyPem }]);
+    expect((await servedCert(p.port, 'b.test')).cn).toBe('a.test');
+  });
+
   it('plaintext HTTP and a silent client cost one connection each (handshake deadline) and a debug line', async () => {
     const { logger, lines } = capturedLogger();
     const p = await tlsProxy({ handshakeTimeoutMs: 500 }, {}, logger);

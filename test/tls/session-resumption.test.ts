@@ -8,7 +8,7 @@ import { TestPki, type IssuedCert } from '../helpers/certs.js';
 import { startProxy, startHttpOrigin, type Started } from '../helpers/harness.js';
 import { tlsGet } from '../helpers/tls-session.js';
 import { pino } from 'pino';
-import { newTicketKeySet, rotateTicketKeys, type TicketKeySet } from '../../src/tls/ticket-keys.js';
+import { PREVIOUS_KEY_GRACE_MS, newTicketKeySet, rotateTicketKeys, type TicketKeySet } from '../../src/tls/ticket-keys.js';
 import { LocalTicketKeys } from '../../admin/tls/ticket-key-rotation.js';
 import { sleep } from '../helpers/harness.js';
 
@@ -59,6 +59,12 @@ describe('TLS session resumption', () => {
     });
   }
 
+  it('a client that offers its ticket again resumes every time', async () => {
+    const p = await tlsProxy();
+    const first = await get(p.port);
+    for (let i = 0; i < 3; i++) expect((await get(p.port, first.session)).reused).toBe(true);
+  });
+
   it('resumes on another process with the same ticket keys, and only there', async () => {
     const [p, q, other] = [await tlsProxy(), await tlsProxy(), await tlsProxy()];
     const keys = newTicketKeySet();
@@ -69,7 +75,7 @@ describe('TLS session resumption', () => {
     expect((await get(other.port, first.session)).reused).toBe(false);
   });
 
-  it('a key rotation keeps the tickets of the previous key valid for one period, not two', async () => {
+  it('a key rotation keeps the tickets of the previous key valid while their sessions can be (then they get a new one), not after', async () => {
     const p = await tlsProxy();
     const k1 = newTicketKeySet();
     p.proxy.setTicketKeys(k1);
@@ -79,9 +85,23 @@ describe('TLS session resumption', () => {
     const afterOne = await get(p.port, old.session);
     expect(afterOne.reused).toBe(true);
     // ... and the client got a ticket under the new key, which survives the next rotation
+    expect(afterOne.session).toBeDefined();
     p.proxy.setTicketKeys(rotateTicketKeys(k2));
     expect((await get(p.port, old.session)).reused).toBe(false);
     expect((await get(p.port, afterOne.session)).reused).toBe(true);
+    // a rotation longer ago than the sessions last: the previous key decrypts nothing any more
+    const k4 = newTicketKeySet();
+    p.proxy.setTicketKeys(k4);
+    const under4 = await get(p.port);
+    p.proxy.setTicketKeys(rotateTicketKeys(k4, Date.now() - PREVIOUS_KEY_GRACE_MS - 1));
+    expect((await get(p.port, under4.session)).reused).toBe(false);
+    // and back within a grace (a certificate change in between keeps it)
+    const k6 = newTicketKeySet();
+    p.proxy.setTicketKeys(k6);
+    const under6 = await get(p.port);
+    p.proxy.setTicketKeys(rotateTicketKeys(k6));
+    p.proxy.certificateStore('web')!.replace([a, b].map((c) => ({ cert: c.certPem, key: c.keyPem })));
+    expect((await get(p.port, under6.session)).reused).toBe(true);
   });
 
   it('still resumes after a certificate change (the new server context gets the keys and the session id context)', async () => {
