@@ -17,14 +17,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
+import { percentile } from './percentiles.js';
 
 const self = fileURLToPath(import.meta.url);
 const BIN = fileURLToPath(new URL('../admin/cli/portico.js', import.meta.url));
 const TOKEN = 'bench-admin-token-0123456789';
-
-function pct(sorted: number[], p: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] : NaN;
-}
 
 // ---- child: the flood ---------------------------------------------------------------------
 async function childFlood(url: string, connections: number, addresses: number, kind: string, seconds: number): Promise<void> {
@@ -80,7 +77,7 @@ async function validLatencies(url: string, seconds: number): Promise<number[]> {
 }
 
 function summary(lat: number[]) {
-  return { requests: lat.length, p50ms: +pct(lat, 50).toFixed(2), p99ms: +pct(lat, 99).toFixed(2), maxms: +lat[lat.length - 1].toFixed(2) };
+  return { requests: lat.length, p50ms: +percentile(lat, 50).toFixed(2), p99ms: +percentile(lat, 99).toFixed(2), maxms: +lat[lat.length - 1].toFixed(2) };
 }
 
 async function startPortico(): Promise<{ child: ChildProcess; url: string }> {

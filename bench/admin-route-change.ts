@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { Pool } from 'undici';
+import { percentile } from './percentiles.js';
 import { resolveConfig } from '../src/config/config.js';
 import { ProxyServer } from '../src/server/proxy-server.js';
 import { InProcessDataPlane } from '../admin/cluster/in-process.js';
@@ -32,11 +33,6 @@ import { startAdmin } from '../admin/api/start-admin.js';
 import { ClusterDataPlane } from '../admin/cluster/primary.js';
 
 const self = fileURLToPath(import.meta.url);
-
-function pct(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
-}
 
 interface LoadReport { ok: number; failed: number; firstFailure: string; p50: number; p99: number; max: number; seconds: number }
 
@@ -79,7 +75,7 @@ async function childLoad(spec: { url: string; path: string; seconds: number; con
   const seconds = (performance.now() - t0) / 1000;
   await pool.close();
   lat.sort((a, b) => a - b);
-  const report: LoadReport = { ok, failed, firstFailure, p50: pct(lat, 50), p99: pct(lat, 99), max: lat[lat.length - 1] ?? NaN, seconds };
+  const report: LoadReport = { ok, failed, firstFailure, p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1] ?? NaN, seconds };
   process.stdout.write(`LOAD ${JSON.stringify(report)}\n`);
 }
 
@@ -118,7 +114,7 @@ async function childChanges(spec: { adminUrl: string; token: string; upstream: s
     if (status >= 300) { failed++; firstFailure ||= `HTTP ${status}`; }
   }
   times.sort((a, b) => a - b);
-  const report: ChangesReport = { changes: times.length, failed, firstFailure, p50: pct(times, 50), p99: pct(times, 99), max: times[times.length - 1] };
+  const report: ChangesReport = { changes: times.length, failed, firstFailure, p50: percentile(times, 50), p99: percentile(times, 99), max: times[times.length - 1] };
   process.stdout.write(`CHANGES ${JSON.stringify(report)}\n`);
 }
 

@@ -1,5 +1,5 @@
 // Nearest-rank percentiles of a sample, for the benches that report latency distributions
-// (bench/etcd-fleet.ts, bench/history.ts).
+// (bench/etcd-fleet.ts, bench/history.ts, the admin benches and the TLS and tunnel load clients).
 
 /** The p-th percentile (0..100) of ascending `sorted` values; NaN when empty. */
 export function percentile(sorted: readonly number[], p: number): number {

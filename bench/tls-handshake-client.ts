@@ -10,6 +10,7 @@
 // `handshakes` and `resumed`.
 import tls from 'node:tls';
 import type { HandshakeSpec as Spec } from './load.js';
+import { percentile } from './percentiles.js';
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as Spec;
 const request = Buffer.from(`GET ${spec.path} HTTP/1.1\r\nHost: ${spec.hostHeader ?? `${spec.host}:${spec.port}`}\r\nConnection: close\r\n\r\n`, 'latin1');
@@ -74,11 +75,6 @@ async function loop(): Promise<void> {
   while (Date.now() < stopAt) session = await once(session);
 }
 
-function pct(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
 const t0 = Date.now();
 stopAt = t0 + spec.durationSec * 1000;
 await Promise.all(Array.from({ length: spec.connections }, loop));
@@ -90,8 +86,9 @@ const out = {
   bytes,
   ...errors,
   status: non2xx,
-  p50: Math.round(pct(latUs, 50)),
-  p99: Math.round(pct(latUs, 99)),
+  // 0, not NaN, for a run without a request: the runner reads numbers from this JSON
+  p50: latUs.length ? Math.round(percentile(latUs, 50)) : 0,
+  p99: latUs.length ? Math.round(percentile(latUs, 99)) : 0,
   max: Math.round(latUs[latUs.length - 1] ?? 0),
   handshakes,
   resumed,

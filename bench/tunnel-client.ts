@@ -5,6 +5,7 @@
 // timeoutSec, connect }. Prints "BENCHJSON {...}" in the shape load.ts reads from wrk.
 import { connect as tcpConnect, type Socket } from 'node:net';
 import type { TunnelSpec as Spec } from './load.js';
+import { percentile } from './percentiles.js';
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as Spec;
 const authority = `${spec.originHost}:${spec.originPort}`;
@@ -115,11 +116,6 @@ function tunnel(): Promise<void> {
   });
 }
 
-function pct(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
 const t0 = Date.now();
 stopAt = t0 + spec.durationSec * 1000;
 await Promise.all(Array.from({ length: spec.connections }, tunnel));
@@ -131,8 +127,9 @@ const out = {
   bytes,
   ...errors,
   status: non2xx,
-  p50: Math.round(pct(latUs, 50)),
-  p99: Math.round(pct(latUs, 99)),
+  // 0, not NaN, for a run without a request: the runner reads numbers from this JSON
+  p50: latUs.length ? Math.round(percentile(latUs, 50)) : 0,
+  p99: latUs.length ? Math.round(percentile(latUs, 99)) : 0,
   max: Math.round(latUs[latUs.length - 1] ?? 0),
 };
 process.stdout.write(`BENCHJSON ${JSON.stringify(out)}\n`);
