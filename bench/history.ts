@@ -40,7 +40,7 @@ const USAGE = `usage: npm run bench:history -- [options]
   --guards N          guarded changes per guard setup, each on fresh processes (default 3)
   --guard-window S    the guard window, seconds (default 5)
   --guard-rate N      requests/s of the load during the guarded change (default 200)
-  --smoke             60 writes, 3 rollbacks, one guard per setup with a 2 s window: checks that it runs, no numbers worth quoting
+  --smoke             60 writes, 3 rollbacks, one guard per setup: checks that it runs, no numbers worth quoting
   --out DIR           results directory (default bench/results/history-<timestamp>)
 `;
 
@@ -97,7 +97,7 @@ function options() {
     perTarget: int(values['per-target'], 2, 'per-target', 1),
     guardSetups: values['guard-setups'].split(',').filter((x): x is GuardSetup => x === 'single' || x === 'workers' || x === 'fleet'),
     guards: int(values.guards, smoke ? 1 : 3, 'guards', 1),
-    guardWindowS: int(values['guard-window'], smoke ? 2 : 5, 'guard-window', 1),
+    guardWindowS: int(values['guard-window'], 5, 'guard-window', 1),
     guardRate: int(values['guard-rate'], 200, 'guard-rate', 1),
     out: values.out ?? join(ROOT, 'bench', 'results', `history-${new Date().toISOString().replace(/[:.]/g, '-')}`),
   };

@@ -54,8 +54,8 @@ describe('bench:history smoke (npm run bench:history -- --smoke)', () => {
       expect(r.guard.length).toBeGreaterThan(0);
       for (const g of r.guard) {
         // this build has the guard (the bench's 501 path is for older builds under --ref)
-        expect(g.available, g.setup).toBe(true);
-        expect(g.source, g.setup).toMatchObject({ kind: 'guard' });
+        expect(g.available, JSON.stringify(g)).toBe(true);
+        expect(g.source, JSON.stringify(g)).toMatchObject({ kind: 'guard' });
         expect(g.failed, g.setup).toBeGreaterThan(0);
       }
       expect(readFileSync(join(out, 'results.md'), 'utf8')).toContain('## Change feed');
